@@ -1,0 +1,129 @@
+// Instance API shapes (LXD REST API 1.0). These schemas validate requests and feed the OpenAPI document.
+import { t, type Static } from "elysia";
+
+const StringMap = t.Record(t.String(), t.String());
+const Devices = t.Record(t.String(), StringMap);
+
+export const InstanceSource = t.Object({
+  type: t.Union([t.Literal("image"), t.Literal("none"), t.Literal("copy"), t.Literal("migration")]),
+  fingerprint: t.Optional(t.String()),
+  alias: t.Optional(t.String()),
+  properties: t.Optional(StringMap),
+  server: t.Optional(t.String()),
+  protocol: t.Optional(t.String()),
+  mode: t.Optional(t.String()),
+  secret: t.Optional(t.String()),
+  certificate: t.Optional(t.String()),
+  source: t.Optional(t.String()),
+}, { additionalProperties: true });
+
+export const InstancesPost = t.Object({
+  name: t.Optional(t.String({ description: "Instance name; generated when empty" })),
+  type: t.Optional(t.String({ description: "container (the only type this daemon runs)" })),
+  source: InstanceSource,
+  profiles: t.Optional(t.Union([t.Array(t.String()), t.Null()])),
+  config: t.Optional(t.Union([StringMap, t.Null()])),
+  devices: t.Optional(t.Union([Devices, t.Null()])),
+  ephemeral: t.Optional(t.Boolean()),
+  start: t.Optional(t.Boolean()),
+  stateful: t.Optional(t.Boolean()),
+  description: t.Optional(t.String()),
+  architecture: t.Optional(t.String()),
+  instance_type: t.Optional(t.String()),
+}, { additionalProperties: true });
+export type InstancesPost = Static<typeof InstancesPost>;
+
+export const InstancePut = t.Object({
+  architecture: t.Optional(t.String()),
+  config: t.Optional(StringMap),
+  devices: t.Optional(Devices),
+  ephemeral: t.Optional(t.Boolean()),
+  profiles: t.Optional(t.Array(t.String())),
+  stateful: t.Optional(t.Boolean()),
+  description: t.Optional(t.String()),
+  restore: t.Optional(t.String()),
+}, { additionalProperties: true });
+export type InstancePut = Static<typeof InstancePut>;
+
+export const InstancePost = t.Object({
+  name: t.String({ description: "New name (rename)" }),
+  migration: t.Optional(t.Boolean()),
+}, { additionalProperties: true });
+
+export const InstanceStatePut = t.Object({
+  action: t.Union(["start", "stop", "restart", "freeze", "unfreeze"].map((a) => t.Literal(a))),
+  timeout: t.Optional(t.Number({ description: "Seconds to wait for a clean stop (-1: forever)" })),
+  force: t.Optional(t.Boolean()),
+  stateful: t.Optional(t.Boolean()),
+}, { additionalProperties: true });
+export type InstanceStatePut = Static<typeof InstanceStatePut>;
+
+export const InstanceExecPost = t.Object({
+  command: t.Array(t.String(), { minItems: 1 }),
+  environment: t.Optional(t.Union([StringMap, t.Null()])),
+  interactive: t.Optional(t.Boolean()),
+  "wait-for-websocket": t.Optional(t.Boolean()),
+  "record-output": t.Optional(t.Boolean()),
+  width: t.Optional(t.Number()),
+  height: t.Optional(t.Number()),
+  user: t.Optional(t.Number()),
+  group: t.Optional(t.Number()),
+  cwd: t.Optional(t.String()),
+}, { additionalProperties: true });
+export type InstanceExecPost = Static<typeof InstanceExecPost>;
+
+const Address = t.Object({ family: t.String(), address: t.String(), netmask: t.String(), scope: t.String() });
+const NetworkState = t.Object({
+  addresses: t.Array(Address),
+  counters: t.Record(t.String(), t.Number()),
+  hwaddr: t.String(),
+  host_name: t.String(),
+  mtu: t.Number(),
+  state: t.String(),
+  type: t.String(),
+});
+
+export const InstanceState = t.Object({
+  status: t.String(),
+  status_code: t.Number(),
+  disk: t.Record(t.String(), t.Object({ usage: t.Number(), total: t.Optional(t.Number()) })),
+  memory: t.Object({
+    usage: t.Number(), usage_peak: t.Number(), total: t.Optional(t.Number()),
+    swap_usage: t.Number(), swap_usage_peak: t.Number(),
+  }),
+  network: t.Union([t.Record(t.String(), NetworkState), t.Null()]),
+  pid: t.Number(),
+  processes: t.Number(),
+  cpu: t.Object({ usage: t.Number() }),
+});
+export type InstanceState = Static<typeof InstanceState>;
+
+export const Instance = t.Object({
+  name: t.String(),
+  type: t.String(),
+  architecture: t.String(),
+  description: t.String(),
+  status: t.String(),
+  status_code: t.Number(),
+  ephemeral: t.Boolean(),
+  stateful: t.Boolean(),
+  profiles: t.Array(t.String()),
+  config: StringMap,
+  devices: Devices,
+  expanded_config: StringMap,
+  expanded_devices: Devices,
+  created_at: t.String(),
+  last_used_at: t.String(),
+  location: t.String(),
+  project: t.String(),
+}, { additionalProperties: true });
+export type Instance = Static<typeof Instance>;
+
+export const InstanceFull = t.Composite([Instance, t.Object({
+  state: t.Union([InstanceState, t.Null()]),
+  snapshots: t.Union([t.Array(t.Any()), t.Null()]),
+  backups: t.Union([t.Array(t.Any()), t.Null()]),
+})]);
+export type InstanceFull = Static<typeof InstanceFull>;
+
+export const InstanceName = t.Object({ name: t.String({ description: "Instance name" }) });

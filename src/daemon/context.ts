@@ -1,0 +1,24 @@
+// Everything a REST resource handler may reach: built once by daemon.ts and passed to each module.
+import type { BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
+import type * as schema from "../db/schema.ts";
+import type { OperationManager } from "./operations.ts";
+import type { EventHub } from "./events.ts";
+import type { InstanceManager } from "../instance/manager.ts";
+import type { ImageStore } from "../image/store.ts";
+import type { Cgroups } from "../kernel/cgroup.ts";
+import type { ServerInfoSource } from "./server-info.ts";
+
+export type Db = BunSQLiteDatabase<typeof schema>;
+
+export interface DaemonContext {
+  db: Db;
+  ops: OperationManager;
+  events: EventHub;
+  instances: InstanceManager;
+  images: ImageStore;
+  cgroups: Cgroups;
+  serverInfo: ServerInfoSource;
+  startedAt: Date;
+  /** Stops the daemon (PUT /internal/shutdown); containers keep running under their monitors. */
+  shutdown(): void;
+}

@@ -1,0 +1,82 @@
+// `lxd serve`: opens the state, finds running containers, and serves the REST API on the unix socket.
+import { createHash } from "node:crypto";
+import { mkdir } from "node:fs/promises";
+import { openDatabase, seedDefaults } from "../db/index.ts";
+import { ImageStore } from "../image/store.ts";
+import { InstanceManager } from "../instance/manager.ts";
+import { Cgroups } from "../kernel/cgroup.ts";
+import { lxdDir, socketPath } from "../paths.ts";
+import type { DaemonContext } from "./context.ts";
+import { EventHub } from "./events.ts";
+import { configureLog, log } from "./log.ts";
+import { OperationManager } from "./operations.ts";
+import { createServer, listenUnix } from "./server.ts";
+import { apiRoutes } from "./routes.ts";
+import { getServerConfig, replaceServerConfig } from "../db/server-config.ts";
+import { listPools } from "../db/storage-pools.ts";
+import { supportedDrivers } from "../storage/index.ts";
+import type { Db } from "./context.ts";
+import type { ServerInfoSource } from "./server-info.ts";
+
+export interface DaemonOptions { logfile?: string; debug?: boolean }
+
+/** Seconds each container gets to shut down cleanly on `lxd shutdown` before it is killed. */
+const SHUTDOWN_TIMEOUT = 30;
+
+export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
+  await mkdir(lxdDir(), { recursive: true, mode: 0o711 });
+  const events = new EventHub();
+  configureLog({ logfile: opts.logfile, debug: opts.debug, events });
+  const db = openDatabase();
+  seedDefaults(db);
+  // Derived from the state directory so a restarted daemon finds its own cgroups again
+  // and two daemons on one host never share them.
+  const tag = createHash("sha256").update(lxdDir()).digest("hex").slice(0, 8);
+  const cgroups = await Cgroups.init(tag);
+  const ops = new OperationManager(events);
+  const images = new ImageStore(db);
+  const instances = new InstanceManager(db, images, cgroups, events);
+  images.onDelete((fp) => instances.onImageDeleted(fp));
+  await instances.reconcile();
+
+  let stop!: () => void;
+  const stopped = new Promise<void>((resolve) => (stop = resolve));
+  const ctx: DaemonContext = {
+    db, ops, events, instances, images, cgroups, startedAt: new Date(), shutdown: () => shutdown(),
+    serverInfo: serverInfoSource(db),
+  };
+  const server = await listenUnix(createServer(apiRoutes(ctx)), socketPath());
+  log.info("Daemon started", { socket: socketPath(), cgroups: cgroups.layout, pid: process.pid });
+
+  let closing = false;
+  // `lxd shutdown` stops every container cleanly (as LXD does); SIGTERM only stops the daemon,
+  // leaving containers running under their monitors for the next daemon to find.
+  async function shutdown(stopInstances = true) {
+    if (closing) return;
+    closing = true;
+    log.info("Daemon stopping", { stopInstances });
+    if (stopInstances) {
+      await Promise.all(instances.list().filter((r) => instances.isRunning(r.name))
+        .map((r) => instances.stop(r.name, { timeout: SHUTDOWN_TIMEOUT }).catch(() => {})));
+    }
+    server.stop(true);
+    db.$client.close();
+    stop();
+  }
+  process.on("SIGTERM", () => shutdown(false));
+  process.on("SIGINT", () => shutdown(false));
+  process.on("SIGPWR", () => shutdown(true));
+  await stopped;
+}
+
+/** The server object's config and storage facts, backed by the database. */
+function serverInfoSource(db: Db): ServerInfoSource {
+  return {
+    config: () => getServerConfig(db),
+    setConfig: (config) => replaceServerConfig(db, config),
+    storageDrivers: () => {
+      const used = new Set(listPools(db).map((p) => p.driver));
+      return supportedDrivers().map((name) => ({ name, version: "1", remote: false, inUse: used.has(name) }));
+    },
+  };
+}

@@ -1,0 +1,56 @@
+// GET /1.0/events: a websocket streaming every matching event as one JSON text message.
+import type { Server } from "bun";
+import { Elysia } from "elysia";
+import { Event, EventsQuery } from "../api/event.ts";
+import { EVENT_TYPES, type EventHub, type EventType } from "./events.ts";
+import { adaptWebSocket, type WsHandlers } from "./operations-api.ts";
+import { ApiError } from "./response.ts";
+
+export interface EventsContext { events: EventHub }
+
+/** A listener this far behind is dropped rather than buffered without bound. */
+const MAX_BACKLOG = 16 * 1024 * 1024;
+
+function parseTypes(value: string | undefined): EventType[] {
+  const types = (value ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  for (const type of types) {
+    if (!EVENT_TYPES.includes(type as EventType)) throw new ApiError(400, `"${type}" isn't a supported event type (${EVENT_TYPES.join(", ")})`);
+  }
+  return types.length ? (types as EventType[]) : [...EVENT_TYPES];
+}
+
+export const eventsRoutes = (ctx: EventsContext) =>
+  new Elysia({ name: "events" })
+    .get("/1.0/events", ({ query, request, server }) => {
+      const types = parseTypes(query.type);
+      if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+        throw new ApiError(400, "GET /1.0/events streams over a websocket: upgrade the connection");
+      }
+      const project = query["all-projects"] === "true" ? undefined : query.project || "default";
+      const handlers = adaptWebSocket((ws) => {
+        const unsubscribe = ctx.events.subscribe({ types, project }, (event) => {
+          if (ws.bufferedAmount() > MAX_BACKLOG) {
+            ws.close(1008, "Event listener too slow");
+            return;
+          }
+          ws.send(JSON.stringify(event));
+        });
+        ws.onClose(unsubscribe);
+        // Events are server -> client only; LXD ignores anything a client sends.
+        ws.onMessage(() => {});
+      });
+      if (!(server as Server<WsHandlers> | null)?.upgrade(request, { data: handlers })) {
+        throw new ApiError(400, "Websocket upgrade failed");
+      }
+      return undefined;
+    }, {
+      query: EventsQuery,
+      detail: {
+        responses: {
+          101: { description: "Websocket of Event messages", content: { "application/json": { schema: JSON.parse(JSON.stringify(Event)) } } },
+        },
+        summary: "Stream events over a websocket (one JSON Event per message)",
+        description: "`type` filters by event type; `project` (default: default) or `all-projects=true` by project.",
+        tags: ["events"],
+      },
+    });

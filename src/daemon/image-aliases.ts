@@ -1,0 +1,104 @@
+// /1.0/images/aliases and /1.0/images/aliases/{name}: list, create, show, replace, merge,
+// rename, delete. Names may contain "/" (e.g. "debian/12"), so the single-alias routes take the
+// rest of the path, URL-encoded or not.
+import { Elysia, t } from "elysia";
+import { ImageAliasesEntry, ImageAliasesEntryPost, ImageAliasesEntryPut, ImageAliasesPost, RecursionQuery } from "../api/image.ts";
+import type { ImageAliasRow, ImageStore } from "../image/store.ts";
+import { ApiError, SyncResponse, checkIfMatch, etagOf, sync } from "./response.ts";
+
+/** OpenAPI description of the sync answer's metadata (kept out of `response`, which Elysia would
+ *  validate against the unwrapped value). */
+const ok = (schema: object) => ({ 200: { description: "Sync response metadata", content: { "application/json": { schema } } } });
+
+/** What this module needs from the daemon (DaemonContext satisfies it). */
+export interface ImageAliasesContext {
+  images: ImageStore;
+  events: { send(type: "lifecycle", metadata: Record<string, unknown>): void };
+}
+
+const aliasUrl = (name: string) => `/1.0/images/aliases/${encodeURIComponent(name)}`;
+
+function aliasName(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new ApiError(400, `Invalid alias name "${raw}"`);
+  }
+}
+
+export const imageAliasesRoutes = (ctx: ImageAliasesContext) => {
+  const entry = (a: ImageAliasRow) => ctx.images.aliasToApi(a);
+  const etag = (a: ImageAliasRow) => etagOf(entry(a));
+  const lifecycle = (action: string, name: string, context: Record<string, unknown> = {}) =>
+    ctx.events.send("lifecycle", { action, source: aliasUrl(name), context });
+
+  return new Elysia({ name: "image-aliases" })
+    .get("/1.0/images/aliases", ({ query }) => {
+      const rows = ctx.images.listAliases();
+      if ((Number.parseInt(query.recursion ?? "0", 10) || 0) === 0) return sync(rows.map((a) => aliasUrl(a.name)));
+      return sync(rows.map(entry));
+    }, {
+      query: RecursionQuery,
+      detail: { summary: "List image aliases", tags: ["images"], responses: ok(t.Union([t.Array(t.String()), t.Array(ImageAliasesEntry)], { description: "URLs (recursion=0) or aliases (recursion=1)" })) },
+    })
+
+    .post("/1.0/images/aliases", ({ body }) => {
+      if (!body.name || !body.target) throw new ApiError(400, "name and target are required");
+      const a = ctx.images.createAlias(body.name, body.target, body.description ?? "");
+      lifecycle("image-alias-created", a.name, { target: a.fingerprint });
+      return new SyncResponse({}, undefined, aliasUrl(a.name), 201);
+    }, {
+      body: ImageAliasesPost,
+      detail: { summary: "Create an image alias", tags: ["images"] },
+    })
+
+    .get("/1.0/images/aliases/*", ({ params }) => {
+      const a = ctx.images.mustGetAlias(aliasName(params["*"]));
+      return sync(entry(a), { etag: etag(a) });
+    }, {
+      query: RecursionQuery,
+      detail: { summary: "Show an image alias", tags: ["images"], responses: ok(ImageAliasesEntry) },
+    })
+
+    .put("/1.0/images/aliases/*", ({ params, body, request }) => {
+      const name = aliasName(params["*"]);
+      if (!body.target) throw new ApiError(400, "The target field is required");
+      checkIfMatch(request, etag(ctx.images.mustGetAlias(name)));
+      const a = ctx.images.updateAlias(name, { target: body.target, description: body.description ?? "" });
+      lifecycle("image-alias-updated", name, { target: a.fingerprint });
+      return sync({});
+    }, {
+      body: ImageAliasesEntryPut,
+      detail: { summary: "Replace an image alias's target and description", tags: ["images"] },
+    })
+
+    .patch("/1.0/images/aliases/*", ({ params, body, request }) => {
+      const name = aliasName(params["*"]);
+      checkIfMatch(request, etag(ctx.images.mustGetAlias(name)));
+      const a = ctx.images.updateAlias(name, { target: body.target, description: body.description });
+      lifecycle("image-alias-updated", name, { target: a.fingerprint });
+      return sync({});
+    }, {
+      body: ImageAliasesEntryPut,
+      detail: { summary: "Change an image alias's target and/or description", tags: ["images"] },
+    })
+
+    .post("/1.0/images/aliases/*", ({ params, body }) => {
+      const name = aliasName(params["*"]);
+      ctx.images.renameAlias(name, body.name);
+      lifecycle("image-alias-renamed", body.name, { old_name: name });
+      return new SyncResponse({}, undefined, aliasUrl(body.name), 201);
+    }, {
+      body: ImageAliasesEntryPost,
+      detail: { summary: "Rename an image alias", tags: ["images"] },
+    })
+
+    .delete("/1.0/images/aliases/*", ({ params }) => {
+      const name = aliasName(params["*"]);
+      ctx.images.deleteAlias(name);
+      lifecycle("image-alias-deleted", name);
+      return sync({});
+    }, {
+      detail: { summary: "Delete an image alias", tags: ["images"] },
+    });
+};

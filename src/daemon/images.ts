@@ -1,0 +1,208 @@
+// /1.0/images and /1.0/images/{fingerprint}: list, upload (unified tarball), show, replace,
+// merge, delete (background operation) and export.
+import { Elysia, t } from "elysia";
+import { Image, ImageFingerprint, ImagePut, ImageUploadResult, RecursionQuery } from "../api/image.ts";
+import type { Db } from "../db/index.ts";
+import { getProfile } from "../db/profiles.ts";
+import { compressionExtension, detectFileCompression } from "../image/compression.ts";
+import type { ImageRow, ImageStore, ImportOptions } from "../image/store.ts";
+import type { Operation, OperationSpec } from "./operations.ts";
+import { ApiError, RawResponse, checkIfMatch, etagOf, sync } from "./response.ts";
+
+/** OpenAPI description of the sync answer's metadata (kept out of `response`, which Elysia would
+ *  validate against the unwrapped value). */
+const ok = (schema: object) => ({ 200: { description: "Sync response metadata", content: { "application/json": { schema } } } });
+
+/** What this module needs from the daemon (DaemonContext satisfies it). */
+export interface ImagesContext {
+  db: Db;
+  images: ImageStore;
+  ops: { create(spec: OperationSpec): Operation };
+  events: { send(type: "lifecycle", metadata: Record<string, unknown>): void };
+}
+
+export const imageUrl = (fp: string) => `/1.0/images/${fp}`;
+
+/** LXD's image ETag covers public, auto_update and properties. */
+const etag = (row: ImageRow) =>
+  etagOf([row.public, row.autoUpdate, Object.fromEntries(Object.entries(row.properties).sort(([a], [b]) => a.localeCompare(b)))]);
+
+const lifecycle = (ctx: ImagesContext, action: string, fp: string, context: Record<string, unknown> = {}) =>
+  ctx.events.send("lifecycle", { action, source: imageUrl(fp), context });
+
+/** Go's strconv/shared.IsTrue spelling of booleans in headers. */
+const isTrue = (v: string | null) => ["1", "true", "yes", "on"].includes((v ?? "").trim().toLowerCase());
+
+/** `X-LXD-properties`: URL-encoded key=value pairs; the first value of a key wins (as in LXD). */
+function parseProperties(header: string | null): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!header) return out;
+  for (const [k, v] of new URLSearchParams(header)) if (!(k in out)) out[k] = v;
+  return out;
+}
+
+function checkProfiles(db: Db, profiles: string[]): void {
+  for (const p of profiles) {
+    if (!getProfile(db, p)) throw new ApiError(400, `Profile '${p}' doesn't exist`);
+  }
+}
+
+/** Reads an optional RFC 3339 expires_at; the zero time means "never" as in LXD. */
+function expiresAt(value: string | undefined, current: string): string {
+  if (!value || value.startsWith("0001-01-01")) return current;
+  const d = new Date(value);
+  if (Number.isNaN(d.getTime())) throw new ApiError(400, `Invalid expires_at "${value}"`);
+  return value;
+}
+
+/** Upload of a unified image (application/octet-stream): stored to disk before the 202 answer. */
+async function upload(ctx: ImagesContext, request: Request): Promise<Operation> {
+  const h = request.headers;
+  const profilesHeader = h.get("x-lxd-profiles");
+  const opts: ImportOptions = {
+    public: isTrue(h.get("x-lxd-public")),
+    filename: h.get("x-lxd-filename") ?? "",
+    properties: parseProperties(h.get("x-lxd-properties")),
+    fingerprint: h.get("x-lxd-fingerprint") || undefined,
+    profiles: profilesHeader ? new URLSearchParams(profilesHeader).getAll("profile") : undefined,
+  };
+  if (opts.profiles) checkProfiles(ctx.db, opts.profiles);
+  if (!request.body) throw new ApiError(400, "Invalid image file: the upload is empty");
+  const received = await ctx.images.receiveUpload(request.body);
+  try {
+    return ctx.ops.create({
+      class: "task",
+      description: "Downloading image",
+      run: async (op) => {
+        const result = { fingerprint: received.fingerprint, size: String(received.size) };
+        // LXD reports the fingerprint even when the import fails (e.g. a duplicate).
+        op.updateMetadata(result);
+        const row = await ctx.images.importUpload(received, opts);
+        lifecycle(ctx, "image-created", row.fingerprint, { type: row.type });
+        return result;
+      },
+    });
+  } catch (err) {
+    await ctx.images.discardUpload(received);
+    throw err;
+  }
+}
+
+export const imagesRoutes = (ctx: ImagesContext) =>
+  new Elysia({ name: "images" })
+    .get("/1.0/images", ({ query }) => {
+      const rows = ctx.images.list();
+      if ((Number.parseInt(query.recursion ?? "0", 10) || 0) === 0) return sync(rows.map((r) => imageUrl(r.fingerprint)));
+      return sync(rows.map((r) => ctx.images.toApi(r)));
+    }, {
+      query: RecursionQuery,
+      detail: { summary: "List images", tags: ["images"], responses: ok(t.Union([t.Array(t.String()), t.Array(Image)], { description: "URLs (recursion=0) or Image objects (recursion=1)" })) },
+    })
+
+    .post("/1.0/images", async ({ request }) => {
+      const type = (request.headers.get("content-type") ?? "application/octet-stream").toLowerCase();
+      if (type.startsWith("multipart/form-data")) {
+        throw new ApiError(400, "Split images (metadata + rootfs upload) are not supported yet; upload a unified tarball");
+      }
+      if (type.startsWith("application/json")) {
+        const req = await request.json().catch(() => { throw new ApiError(400, "Malformed JSON in request body"); });
+        const source = (req as { source?: { type?: string } })?.source?.type ?? "";
+        throw new ApiError(400, `Image source type "${source}" is not supported yet; upload a unified tarball`);
+      }
+      return upload(ctx, request);
+    }, {
+      parse: "none",
+      detail: {
+        summary: "Add an image",
+        description: "Body: a unified image tarball (application/octet-stream). Headers: X-LXD-fingerprint (expected sha256), " +
+          "X-LXD-public, X-LXD-filename, X-LXD-properties (URL-encoded key=value pairs), X-LXD-profiles (profile=a&profile=b). " +
+          "Returns an operation whose metadata gets {fingerprint, size}.",
+        tags: ["images"],
+        responses: { 202: { description: "Operation; final metadata", content: { "application/json": { schema: ImageUploadResult } } } },
+      },
+    })
+
+    .get("/1.0/images/:fingerprint", ({ params }) => {
+      const row = ctx.images.mustGet(params.fingerprint);
+      return sync(ctx.images.toApi(row), { etag: etag(row) });
+    }, {
+      params: ImageFingerprint, query: RecursionQuery,
+      detail: { summary: "Show an image (fingerprint or unique prefix)", tags: ["images"], responses: ok(Image) },
+    })
+
+    .put("/1.0/images/:fingerprint", ({ params, body, request }) => {
+      const row = ctx.images.mustGet(params.fingerprint);
+      checkIfMatch(request, etag(row));
+      const profiles = body.profiles ?? ["default"];
+      checkProfiles(ctx.db, profiles);
+      ctx.images.update(row.fingerprint, {
+        public: body.public ?? false,
+        autoUpdate: body.auto_update ?? false,
+        properties: body.properties ?? {},
+        profiles,
+        expiresAt: expiresAt(body.expires_at, row.expiresAt),
+      });
+      lifecycle(ctx, "image-updated", row.fingerprint);
+      return sync({});
+    }, {
+      params: ImageFingerprint, body: ImagePut,
+      detail: { summary: "Replace an image's properties, public, auto_update, profiles and expiry", tags: ["images"] },
+    })
+
+    .patch("/1.0/images/:fingerprint", ({ params, body, request }) => {
+      const row = ctx.images.mustGet(params.fingerprint);
+      checkIfMatch(request, etag(row));
+      if (body.profiles) checkProfiles(ctx.db, body.profiles);
+      ctx.images.update(row.fingerprint, {
+        public: body.public ?? row.public,
+        autoUpdate: body.auto_update ?? row.autoUpdate,
+        properties: body.properties ? { ...row.properties, ...body.properties } : row.properties,
+        profiles: body.profiles ?? row.profiles,
+        expiresAt: expiresAt(body.expires_at, row.expiresAt),
+      });
+      lifecycle(ctx, "image-updated", row.fingerprint);
+      return sync({});
+    }, {
+      params: ImageFingerprint, body: ImagePut,
+      detail: { summary: "Merge changes into an image (properties by key)", tags: ["images"] },
+    })
+
+    .delete("/1.0/images/:fingerprint", ({ params }) => {
+      const row = ctx.images.mustGet(params.fingerprint);
+      const fp = row.fingerprint;
+      return ctx.ops.create({
+        class: "task",
+        description: "Deleting image",
+        resources: { images: [imageUrl(fp)] },
+        run: async () => {
+          if (!ctx.images.get(fp)) throw new ApiError(404, "Image not found");
+          await ctx.images.delete(fp);
+          lifecycle(ctx, "image-deleted", fp);
+        },
+      });
+    }, {
+      params: ImageFingerprint,
+      detail: { summary: "Delete an image (background operation)", tags: ["images"] },
+    })
+
+    .get("/1.0/images/:fingerprint/export", async ({ params }) => {
+      const row = ctx.images.mustGet(params.fingerprint);
+      const fp = row.fingerprint;
+      if (ctx.images.isSplit(fp)) throw new ApiError(501, "Exporting split images is not supported yet");
+      const file = ctx.images.imageFile(fp);
+      const name = `${fp}${compressionExtension(await detectFileCompression(file))}`;
+      lifecycle(ctx, "image-retrieved", fp);
+      return new RawResponse(Bun.file(file), {
+        headers: {
+          "content-type": "application/octet-stream",
+          "content-disposition": `attachment; filename=${name}`,
+        },
+      });
+    }, {
+      params: ImageFingerprint,
+      detail: {
+        summary: "Download the image file",
+        tags: ["images"],
+        responses: { 200: { description: "The unified tarball (Content-Disposition names it <fingerprint>.tar.gz etc.)" } },
+      },
+    });

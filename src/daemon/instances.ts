@@ -1,0 +1,118 @@
+// /1.0/instances and /1.0/instances/{name}: list, create, show, update, rename, delete.
+import { Elysia, t } from "elysia";
+import { Instance, InstanceFull, InstanceName, InstancePost, InstancePut, InstancesPost } from "../api/instance.ts";
+import type { DaemonContext } from "./context.ts";
+import { ApiError, checkIfMatch, etagOf, sync } from "./response.ts";
+
+const Recursion = t.Object({
+  recursion: t.Optional(t.String({ description: "0: URLs, 1: objects, 2: objects with state (`2;fields=…` accepted)" })),
+  force: t.Optional(t.String()),
+  project: t.Optional(t.String()),
+  "all-projects": t.Optional(t.String()),
+  filter: t.Optional(t.String()),
+});
+
+/** "2;fields=state.disk" -> 2 */
+export const recursionLevel = (value?: string): number => Number.parseInt(value ?? "0", 10) || 0;
+
+const url = (name: string) => `/1.0/instances/${name}`;
+
+/** The fields of an instance that PUT replaces, which is what its ETag covers (as in LXD). */
+const writable = (i: Instance) => ({
+  architecture: i.architecture, config: i.config, devices: i.devices, ephemeral: i.ephemeral,
+  profiles: i.profiles, stateful: i.stateful, description: i.description,
+});
+
+export const instancesRoutes = (ctx: DaemonContext) =>
+  new Elysia({ name: "instances" })
+    .get("/1.0/instances", async ({ query }) => {
+      const rows = ctx.instances.list();
+      const level = recursionLevel(query.recursion);
+      if (level === 0) return sync(rows.map((r) => url(r.name)));
+      if (level === 1) return sync(rows.map((r) => ctx.instances.toApi(r)));
+      return sync(await Promise.all(rows.map((r) => ctx.instances.toApiFull(r))));
+    }, {
+      query: Recursion,
+      response: t.Any({ description: "URLs, Instance objects or InstanceFull objects, by recursion" }),
+      detail: { summary: "List instances", tags: ["instances"] },
+    })
+
+    .post("/1.0/instances", ({ body }) => {
+      const { name, fingerprint } = ctx.instances.prepareCreate(body);
+      return ctx.ops.create({
+        class: "task",
+        description: "Creating instance",
+        resources: { instances: [url(name)], containers: [`/1.0/containers/${name}`] },
+        run: async () => {
+          await ctx.instances.create(body, name, fingerprint);
+          if (body.start) await ctx.instances.start(name);
+        },
+      });
+    }, {
+      body: InstancesPost,
+      detail: { summary: "Create (and optionally start) an instance from an image", tags: ["instances"] },
+    })
+
+    .get("/1.0/instances/:name", async ({ params, query, set }) => {
+      const row = ctx.instances.get(params.name);
+      const inst = recursionLevel(query.recursion) >= 1 ? await ctx.instances.toApiFull(row) : ctx.instances.toApi(row);
+      return sync(inst, { etag: etagOf(writable(inst)) });
+    }, {
+      params: InstanceName, query: Recursion,
+      response: t.Union([Instance, InstanceFull]),
+      detail: { summary: "Show an instance", tags: ["instances"] },
+    })
+
+    .put("/1.0/instances/:name", async ({ params, body, request }) => {
+      const current = ctx.instances.toApi(ctx.instances.get(params.name));
+      checkIfMatch(request, etagOf(writable(current)));
+      return ctx.ops.create({
+        class: "task", description: "Updating instance", resources: { instances: [url(params.name)] },
+        run: async () => { await ctx.instances.update(params.name, body); },
+      });
+    }, {
+      params: InstanceName, body: InstancePut,
+      detail: { summary: "Replace an instance's configuration", tags: ["instances"] },
+    })
+
+    .patch("/1.0/instances/:name", async ({ params, body, request }) => {
+      const current = ctx.instances.toApi(ctx.instances.get(params.name));
+      checkIfMatch(request, etagOf(writable(current)));
+      await ctx.instances.update(params.name, {
+        ...writable(current),
+        ...body,
+        config: { ...current.config, ...(body.config ?? {}) },
+        devices: { ...current.devices, ...(body.devices ?? {}) },
+      });
+      return sync({});
+    }, {
+      params: InstanceName, body: InstancePut,
+      detail: { summary: "Merge changes into an instance's configuration", tags: ["instances"] },
+    })
+
+    .post("/1.0/instances/:name", ({ params, body }) => {
+      if (body.migration) throw new ApiError(400, "Migration is not supported yet");
+      ctx.instances.get(params.name);
+      return ctx.ops.create({
+        class: "task", description: "Renaming instance", resources: { instances: [url(params.name)] },
+        run: async () => { await ctx.instances.rename(params.name, body.name); },
+      });
+    }, {
+      params: InstanceName, body: InstancePost,
+      detail: { summary: "Rename an instance", tags: ["instances"] },
+    })
+
+    .delete("/1.0/instances/:name", ({ params, query }) => {
+      ctx.instances.get(params.name);
+      const force = ["1", "true"].includes(query.force ?? "");
+      if (!force && ctx.instances.isRunning(params.name)) {
+        throw new ApiError(400, "The instance is currently running, stop it first");
+      }
+      return ctx.ops.create({
+        class: "task", description: "Deleting instance", resources: { instances: [url(params.name)] },
+        run: async () => { await ctx.instances.delete(params.name, force); },
+      });
+    }, {
+      params: InstanceName, query: Recursion,
+      detail: { summary: "Delete an instance (`?force=1` stops it first)", tags: ["instances"] },
+    });

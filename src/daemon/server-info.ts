@@ -1,0 +1,218 @@
+// GET / and GET/PUT/PATCH /1.0: API versions, the server object (with the real host environment),
+// and the server configuration.
+import { existsSync, readFileSync } from "node:fs";
+import os from "node:os";
+import { Elysia } from "elysia";
+import { ApiVersions, Server, ServerPut } from "../api/server.ts";
+import { apiExtensions } from "../api/extensions.ts";
+import pkg from "../../package.json" with { type: "json" };
+import { checkIfMatch, etagOf, sync, ApiError } from "./response.ts";
+
+export interface StorageDriverInfo { name: string; version: string; remote: boolean; inUse: boolean }
+
+/** What this module needs from the daemon (the lead wires it to the database and storage). */
+export interface ServerInfoSource {
+  config(): Record<string, string>;
+  /** Stores the complete new config (already validated). */
+  setConfig(config: Record<string, string>): void | Promise<void>;
+  storageDrivers(): StorageDriverInfo[];
+  /** Network addresses the API really listens on ([] for unix socket only). */
+  addresses?(): string[];
+}
+
+export interface ServerInfoContext { serverInfo: ServerInfoSource }
+
+export const SERVER_VERSION: string = pkg.version;
+
+/** Known server config keys and their validators (error message, or undefined if valid).
+ *  Modules implementing a key add it here. */
+export const serverConfigKeys: Record<string, (value: string) => string | undefined> = {
+  "core.https_address": (v) => {
+    // [host]:port, host:port, :port, host — as LXD accepts (port defaults to 8443).
+    const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*|[0-9a-fA-F:]+)(?::(\d{1,5}))?$/.exec(v);
+    if (!m) return "expected an address such as :8443, 0.0.0.0:8443 or [::]:8443";
+    if (m[2] !== undefined && (Number(m[2]) < 1 || Number(m[2]) > 65535)) return `invalid port ${m[2]}`;
+    return undefined;
+  },
+};
+
+function validateConfig(config: Record<string, string>): void {
+  for (const [key, value] of Object.entries(config)) {
+    const check = serverConfigKeys[key];
+    if (!check) throw new ApiError(400, `Unknown server configuration key "${key}"`);
+    const err = typeof value === "string" ? check(value) : "expected a string";
+    if (err) throw new ApiError(400, `Invalid value for "${key}": ${err}`);
+  }
+}
+
+const read = (path: string) => {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return "";
+  }
+};
+
+/** "6.18.44-fc" >= "5.12"? */
+export function kernelAtLeast(release: string, min: string): boolean {
+  const have = release.split(/[^0-9]+/).map(Number);
+  const want = min.split(".").map(Number);
+  for (let i = 0; i < want.length; i++) {
+    if ((have[i] ?? 0) !== want[i]) return (have[i] ?? 0) > want[i];
+  }
+  return true;
+}
+
+function osRelease(): { name: string; version: string } {
+  const fields = Object.fromEntries(read("/etc/os-release").split("\n").map((l) => {
+    const i = l.indexOf("=");
+    return [l.slice(0, i), l.slice(i + 1).replace(/^"(.*)"$/, "$1")];
+  }));
+  return { name: fields.NAME ?? "", version: fields.VERSION_ID ?? "" };
+}
+
+/** Kernel names of the personalities this host runs. */
+function architectures(machine: string): string[] {
+  if (machine === "x86_64") return ["x86_64", "i686"];
+  if (machine === "aarch64") return ["aarch64", "armv7l"];
+  return [machine];
+}
+
+/** "unified" when /sys/fs/cgroup itself is cgroup2; "hybrid"/"legacy" for v1 layouts. */
+export function cgroupLayout(mountinfo = read("/proc/self/mountinfo")): "unified" | "hybrid" | "legacy" {
+  let v2Root = false;
+  let v2Any = false;
+  for (const line of mountinfo.split("\n")) {
+    const [pre, post] = line.split(" - ");
+    if (!post) continue;
+    const mountPoint = pre.split(" ")[4];
+    if (post.startsWith("cgroup2 ")) {
+      v2Any = true;
+      if (mountPoint === "/sys/fs/cgroup") v2Root = true;
+    }
+  }
+  return v2Root ? "unified" : v2Any ? "hybrid" : "legacy";
+}
+
+const onPath = (cmd: string) => ["/usr/sbin", "/sbin", "/usr/bin", "/bin"].some((d) => existsSync(`${d}/${cmd}`));
+
+/** Host facts that cannot change while the daemon runs, gathered once. */
+function detectHost() {
+  const release = os.release();
+  const machine = os.machine();
+  const at = (v: string) => String(kernelAtLeast(release, v));
+  const { name, version } = osRelease();
+  return {
+    architectures: architectures(machine),
+    firewall: onPath("nft") ? "nftables" : onPath("iptables") ? "xtables" : "",
+    kernel: os.type(),
+    kernel_architecture: machine,
+    kernel_features: {
+      idmapped_mounts: at("5.12"),
+      netnsid_getifaddrs: at("4.20"),
+      seccomp_listener: at("5.0"),
+      seccomp_listener_continue: at("5.5"),
+      shiftfs: String(/\bshiftfs\b/.test(read("/proc/filesystems"))),
+      uevent_injection: at("4.18"),
+      unpriv_fscaps: at("4.14"),
+    },
+    kernel_version: release,
+    // Features of the container runtime (ours, not liblxc), as far as they exist on this host.
+    lxc_features: {
+      cgroup2: String(cgroupLayout() === "unified"),
+      devpts_fd: at("5.1"),
+      idmapped_mounts_v2: at("5.12"),
+      pidfd: at("5.3"),
+    },
+    os_name: name,
+    os_version: version,
+  };
+}
+
+let host: ReturnType<typeof detectHost> | undefined;
+
+export function serverObject(source: ServerInfoSource) {
+  host ??= detectHost();
+  const drivers = source.storageDrivers();
+  const used = drivers.filter((d) => d.inUse);
+  return {
+    config: source.config(),
+    api_extensions: apiExtensions,
+    api_status: "stable",
+    api_version: "1.0",
+    auth: "trusted",
+    public: false,
+    auth_methods: ["tls"],
+    environment: {
+      addresses: source.addresses?.() ?? [],
+      architectures: host.architectures,
+      certificate: "",
+      certificate_fingerprint: "",
+      driver: "lxd-native",
+      driver_version: SERVER_VERSION,
+      firewall: host.firewall,
+      kernel: host.kernel,
+      kernel_architecture: host.kernel_architecture,
+      kernel_features: host.kernel_features,
+      kernel_version: host.kernel_version,
+      lxc_features: host.lxc_features,
+      os_name: host.os_name,
+      os_version: host.os_version,
+      project: "default",
+      server: "lxd",
+      server_clustered: false,
+      server_event_mode: "full-mesh",
+      server_name: os.hostname(),
+      server_pid: process.pid,
+      server_version: SERVER_VERSION,
+      storage: used.map((d) => d.name).join(" | "),
+      storage_version: used.map((d) => d.version).join(" | "),
+      storage_supported_drivers: drivers.map((d) => ({ Name: d.name, Version: d.version, Remote: d.remote })),
+    },
+  };
+}
+
+export const serverInfoRoutes = (ctx: ServerInfoContext) =>
+  new Elysia({ name: "server-info" })
+    .get("/", () => sync(["/1.0"]), {
+      response: ApiVersions,
+      detail: { summary: "Supported API versions", tags: ["server"] },
+    })
+
+    .get("/1.0", () => {
+      const server = serverObject(ctx.serverInfo);
+      return sync(server, { etag: etagOf(server.config) });
+    }, {
+      response: Server,
+      detail: { summary: "Server environment, configuration and API extensions", tags: ["server"] },
+    })
+
+    .put("/1.0", async ({ body, request }) => {
+      checkIfMatch(request, etagOf(ctx.serverInfo.config()));
+      // An empty value means unset (that is how `lxc config unset` sends it).
+      const given: Record<string, string> = body.config ?? {};
+      const config = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== ""));
+      validateConfig(config);
+      await ctx.serverInfo.setConfig(config);
+      return sync({});
+    }, {
+      body: ServerPut,
+      detail: { summary: "Replace the server configuration", tags: ["server"] },
+    })
+
+    .patch("/1.0", async ({ body, request }) => {
+      const current = ctx.serverInfo.config();
+      checkIfMatch(request, etagOf(current));
+      const changes: Record<string, string> = body.config ?? {};
+      validateConfig(Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== "")));
+      const next = { ...current };
+      for (const [key, value] of Object.entries(changes)) {
+        if (value === "") delete next[key];
+        else next[key] = value;
+      }
+      await ctx.serverInfo.setConfig(next);
+      return sync({});
+    }, {
+      body: ServerPut,
+      detail: { summary: "Merge changes into the server configuration (empty value unsets)", tags: ["server"] },
+    });

@@ -1,0 +1,150 @@
+// The HTTP server: mounts the resource modules and maps whatever handlers return or throw onto
+// LXD's envelopes, in one place. Also listens on the unix socket.
+import { chmodSync, chownSync, existsSync, readFileSync, unlinkSync } from "node:fs";
+import { connect } from "node:net";
+import { Elysia, ElysiaCustomStatusResponse, type AnyElysia } from "elysia";
+import { debugEnabled, log } from "./log.ts";
+import { openApiRoutes } from "./openapi.ts";
+import { Operation } from "./operations.ts";
+import {
+  ApiError, RawResponse, SyncResponse, asyncEnvelope, errorEnvelope, syncEnvelope,
+} from "./response.ts";
+
+export interface ServerOptions {
+  /** Largest JSON request body accepted (bytes); bigger ones get 413. Uploads with other content
+   *  types (octet-stream, multipart) are not limited here: their handlers stream them. */
+  jsonBodyLimit?: number;
+}
+
+export const DEFAULT_JSON_BODY_LIMIT = 64 * 1024 * 1024;
+
+const BODY_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+/** Maps a handler's return value onto a Response. A Response passes through, and undefined
+ *  too (a websocket upgrade answered by Bun); any other plain value is sync metadata. */
+export function toResponse(value: unknown): Response | undefined {
+  if (value instanceof SyncResponse) return syncEnvelope(value);
+  if (value instanceof Operation) return asyncEnvelope(value);
+  if (value instanceof RawResponse) return new Response(value.body, value.init);
+  if (value === undefined || value instanceof Response) return undefined;
+  if (value instanceof ElysiaCustomStatusResponse) {
+    const code = Number(value.code);
+    return code >= 400 ? errorEnvelope(code, String(value.response)) : syncEnvelope(new SyncResponse(value.response, undefined, undefined, code));
+  }
+  return syncEnvelope(new SyncResponse(value));
+}
+
+/** LXD decodes every API body as JSON whatever its declared type; tools like curl send none,
+ *  text/plain or a form type. Uploads (octet-stream, multipart) are the exceptions. */
+const isJson = (contentType: string | null) =>
+  !contentType || /^(application\/json|text\/plain|application\/x-www-form-urlencoded)\b/i.test(contentType);
+
+/** "Expected string" at body "/source/type" -> `Invalid request body "source.type": expected string`. */
+function validationMessage(error: { type: string; valueError?: { path: string; message: string } }): string {
+  const where = { body: "request body", query: "query parameter", params: "URL parameter", headers: "header" }[error.type] ?? error.type;
+  const ve = error.valueError;
+  if (!ve) return `Invalid ${where}`;
+  const field = ve.path.replace(/^\//, "").replaceAll("/", ".");
+  const what = ve.message.charAt(0).toLowerCase() + ve.message.slice(1);
+  return field ? `Invalid ${where} "${field}": ${what}` : `Invalid ${where}: ${what}`;
+}
+
+/** Path templates (`/1.0/instances/:name`) as regexes, to tell 405 from 404. */
+const templateRegex = (path: string) =>
+  new RegExp(`^${path.split("/").map((seg) => (seg.startsWith(":") ? "[^/]+" : seg === "*" ? ".*" : seg.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))).join("/")}/?$`);
+
+export function createServer(routes: AnyElysia[], opts: ServerOptions = {}) {
+  const limit = opts.jsonBodyLimit ?? DEFAULT_JSON_BODY_LIMIT;
+  let templates: { method: string; re: RegExp }[] | undefined;
+
+  const app = new Elysia({ name: "lxd-daemon" })
+    .onRequest(({ request }) => {
+      if (debugEnabled()) {
+        const url = new URL(request.url);
+        // Websocket secrets are credentials: keep them out of logs and logging events.
+        log.debug("Handling API request", { method: request.method, url: (url.pathname + url.search).replace(/([?&]secret=)[^&]*/, "$1…") });
+      }
+      if (!BODY_METHODS.has(request.method)) return;
+      const type = request.headers.get("content-type");
+      if (!isJson(type)) return;
+      const length = Number(request.headers.get("content-length") ?? "0");
+      if (length > limit) return errorEnvelope(413, `Request body too large (${length} bytes, limit ${limit})`);
+      if (!/^application\/json\b/i.test(type ?? "")) request.headers.set("content-type", "application/json");
+    })
+    .onAfterHandle({ as: "global" }, ({ responseValue }) => toResponse(responseValue))
+    .onError({ as: "global" }, ({ code, error, request }) => {
+      if (error instanceof ApiError) return errorEnvelope(error.status, error.message);
+      if (error instanceof ElysiaCustomStatusResponse) return toResponse(error);
+      switch (code) {
+        case "VALIDATION":
+          return errorEnvelope(400, validationMessage(error));
+        case "PARSE": {
+          const cause = (error as { cause?: unknown }).cause;
+          const detail = cause instanceof Error ? `: ${cause.message}` : "";
+          const what = isJson(request.headers.get("content-type")) ? "Malformed JSON in request body" : "Failed to parse request body";
+          return errorEnvelope(400, `${what}${detail}`);
+        }
+        case "NOT_FOUND": {
+          templates ??= app.routes.map((r) => ({ method: r.method, re: templateRegex(r.path) }));
+          const path = new URL(request.url).pathname;
+          const other = templates.some((t) => t.method !== request.method && t.re.test(path));
+          return other ? errorEnvelope(405, "method not allowed") : errorEnvelope(404, "not found");
+        }
+      }
+      const status = (error as { status?: unknown }).status;
+      if (typeof status === "number" && status >= 400 && status < 500) return errorEnvelope(status, (error as Error).message);
+      log.error("Request failed", { method: request.method, url: request.url, err: error, stack: (error as Error).stack });
+      return errorEnvelope(500, (error as Error).message || String(error));
+    });
+
+  for (const r of routes) app.use(r);
+  app.use(openApiRoutes(app));
+  return app;
+}
+
+/** Is something answering on this unix socket? */
+const socketAlive = (path: string) =>
+  new Promise<boolean>((resolve) => {
+    const s = connect(path);
+    s.once("connect", () => { s.destroy(); resolve(true); });
+    s.once("error", () => resolve(false));
+  });
+
+/** The gid of group "lxd", whose members may use the socket (as with LXD). */
+function lxdGroup(): number | undefined {
+  try {
+    const line = readFileSync("/etc/group", "utf8").split("\n").find((l) => l.startsWith("lxd:"));
+    const gid = Number(line?.split(":")[2]);
+    return Number.isInteger(gid) ? gid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Serves the app on a unix socket (mode 0660, group lxd if it exists), replacing a stale
+ *  socket file but refusing to steal one a live daemon answers on. */
+export async function listenUnix(app: ReturnType<typeof createServer>, path: string) {
+  if (existsSync(path)) {
+    if (await socketAlive(path)) throw new Error(`Another daemon is already listening on ${path}`);
+    unlinkSync(path);
+  }
+  app.listen({
+    unix: path,
+    // Waits (GET .../wait?timeout=-1) and exec streams may be silent for a long time.
+    idleTimeout: 0,
+    // Image and file uploads are streamed by their handlers; JSON is capped in onRequest.
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+  } as unknown as Parameters<typeof app.listen>[0]);
+  const server = app.server;
+  if (!server) throw new Error(`Failed to listen on ${path}`);
+  chmodSync(path, 0o660);
+  const gid = lxdGroup();
+  if (gid !== undefined) {
+    try {
+      chownSync(path, process.getuid?.() ?? 0, gid);
+    } catch (err) {
+      log.warn("Could not give the socket to group lxd", { path, err });
+    }
+  }
+  return server;
+}

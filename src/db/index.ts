@@ -1,0 +1,91 @@
+// Opens the daemon's SQLite database and brings its schema up to date with the migrations
+// embedded in the binary. Migrations are recorded exactly as drizzle's migrator records them
+// (`__drizzle_migrations`: sha256 of the SQL file + the journal's `when`), so either can run next.
+// To change the schema: edit schema.ts, run `npm run db:generate` (drizzle-kit writes the next
+// migrations/NNNN_*.sql + meta/, then embed-migrations.ts rewrites migrations/index.ts), commit all of it.
+import { Database } from "bun:sqlite";
+import { createHash } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
+import { dbPath } from "../paths.ts";
+import { journal, migrationSql } from "./migrations/index.ts";
+import * as schema from "./schema.ts";
+
+/** What query functions take (the same type as DaemonContext's `db`). */
+export type Db = BunSQLiteDatabase<typeof schema>;
+/** What openDatabase returns: also exposes the bun:sqlite connection as `$client` (close it on shutdown). */
+export type OpenDb = Db & { $client: Database };
+
+/** Milliseconds a writer waits for another connection's lock before failing with SQLITE_BUSY. */
+const BUSY_TIMEOUT_MS = 5000;
+
+export function openDatabase(path: string = dbPath()): OpenDb {
+  if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const client = new Database(path, { create: true });
+  client.run("PRAGMA journal_mode = WAL");
+  client.run(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  // WAL makes NORMAL durable against crashes of the process; only power loss may drop the last commits.
+  client.run("PRAGMA synchronous = NORMAL");
+  try {
+    applyMigrations(client);
+  } catch (err) {
+    client.close();
+    throw new Error(`Failed to migrate database ${path}: ${(err as Error).message}`);
+  }
+  client.run("PRAGMA foreign_keys = ON");
+  return drizzle({ client, schema });
+}
+
+export interface Migration {
+  tag: string;
+  /** drizzle-kit's journal timestamp: migrations newer than the last recorded one are pending. */
+  when: number;
+  sql: string;
+}
+
+/** The migrations compiled into this binary, in journal order. */
+export function embeddedMigrations(): Migration[] {
+  return journal.entries.map((e) => {
+    const sql = migrationSql[e.tag];
+    if (sql === undefined) throw new Error(`migration ${e.tag} is in the journal but not embedded (run src/db/embed-migrations.ts)`);
+    return { tag: e.tag, when: e.when, sql };
+  });
+}
+
+/** Applies the migrations not yet recorded, each in its own transaction; returns how many ran. Safe on every start. */
+export function applyMigrations(client: Database, migrations: Migration[] = embeddedMigrations()): number {
+  client.run(`CREATE TABLE IF NOT EXISTS "__drizzle_migrations" (
+    id SERIAL PRIMARY KEY,
+    hash text NOT NULL,
+    created_at numeric
+  )`);
+  const last = client
+    .query<{ created_at: number }, []>(`SELECT created_at FROM "__drizzle_migrations" ORDER BY created_at DESC LIMIT 1`)
+    .get();
+  const pending = migrations.filter((m) => !last || Number(last.created_at) < m.when);
+  // drizzle-kit rebuilds tables (copy, drop, rename) for many ALTERs; with foreign keys enforced a
+  // DROP would cascade into child rows, and the PRAGMA is a no-op inside a transaction. So keys are
+  // off while migrating and checked explicitly before each commit.
+  client.run("PRAGMA foreign_keys = OFF");
+  for (const m of pending) {
+    const hash = createHash("sha256").update(m.sql).digest("hex");
+    client.transaction(() => {
+      for (const stmt of m.sql.split("--> statement-breakpoint")) {
+        if (stmt.trim()) client.run(stmt);
+      }
+      const broken = client.query("PRAGMA foreign_key_check").all();
+      if (broken.length) throw new Error(`migration ${m.tag} leaves ${broken.length} foreign key violation(s)`);
+      client.query(`INSERT INTO "__drizzle_migrations" ("hash", "created_at") VALUES (?, ?)`).run(hash, m.when);
+    })();
+  }
+  return pending.length;
+}
+
+/** Rows every fresh daemon has: the `default` profile (LXD's wording), empty until `lxd init` fills it. */
+export function seedDefaults(db: Db): void {
+  db.insert(schema.profiles)
+    .values({ name: "default", description: "Default LXD profile", config: {}, devices: {} })
+    .onConflictDoNothing()
+    .run();
+}

@@ -1,0 +1,25 @@
+// Queries on the instances table.
+import { eq } from "drizzle-orm";
+import type { BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
+import * as schema from "./schema.ts";
+import { instances } from "./schema.ts";
+
+type Db = BunSQLiteDatabase<typeof schema>;
+export type InstanceRow = typeof instances.$inferSelect;
+export type NewInstanceRow = typeof instances.$inferInsert;
+
+export const listInstances = (db: Db): InstanceRow[] => db.select().from(instances).orderBy(instances.name).all();
+
+export const getInstance = (db: Db, name: string): InstanceRow | undefined =>
+  db.select().from(instances).where(eq(instances.name, name)).get();
+
+export const insertInstance = (db: Db, row: NewInstanceRow): InstanceRow =>
+  db.insert(instances).values(row).returning().get();
+
+export function updateInstance(db: Db, name: string, changes: Partial<NewInstanceRow>): void {
+  db.update(instances).set(changes).where(eq(instances.name, name)).run();
+}
+
+export function deleteInstance(db: Db, name: string): void {
+  db.delete(instances).where(eq(instances.name, name)).run();
+}

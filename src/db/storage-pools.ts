@@ -1,0 +1,56 @@
+// Queries on the storage_pools table, and the API view of a pool (with `used_by`).
+import { eq } from "drizzle-orm";
+import type { StoragePool } from "../api/storage.ts";
+import { expandDevices, rootDisk } from "../instance/config.ts";
+import type { Db } from "./index.ts";
+import { instances, profiles, storagePools } from "./schema.ts";
+
+export type PoolRow = typeof storagePools.$inferSelect;
+export type NewPoolRow = typeof storagePools.$inferInsert;
+
+export const listPools = (db: Db): PoolRow[] => db.select().from(storagePools).orderBy(storagePools.name).all();
+
+export const getPool = (db: Db, name: string): PoolRow | undefined =>
+  db.select().from(storagePools).where(eq(storagePools.name, name)).get();
+
+export function createPool(db: Db, row: NewPoolRow): PoolRow {
+  return db.insert(storagePools).values(row).returning().get();
+}
+
+export function updatePool(db: Db, name: string, fields: Partial<Pick<PoolRow, "description" | "config" | "status">>): void {
+  db.update(storagePools).set(fields).where(eq(storagePools.name, name)).run();
+}
+
+export function deletePool(db: Db, name: string): void {
+  db.delete(storagePools).where(eq(storagePools.name, name)).run();
+}
+
+/**
+ * What uses a pool, as LXD lists it: instances whose root disk (after profile expansion) lives
+ * there, then profiles with a disk device on it. URLs, each group sorted by name.
+ */
+export function poolUsedBy(db: Db, pool: string): string[] {
+  const allProfiles = db.select().from(profiles).orderBy(profiles.name).all();
+  const byName = new Map(allProfiles.map((p) => [p.name, p]));
+  const used: string[] = [];
+  for (const inst of db.select().from(instances).orderBy(instances.name).all()) {
+    const profileDevices = inst.profiles.map((p) => byName.get(p)?.devices ?? {});
+    if (rootDisk(expandDevices(profileDevices, inst.devices))?.[1].pool === pool) used.push(`/1.0/instances/${inst.name}`);
+  }
+  for (const p of allProfiles) {
+    if (Object.values(p.devices).some((d) => d.type === "disk" && d.pool === pool)) used.push(`/1.0/profiles/${p.name}`);
+  }
+  return used;
+}
+
+export function poolToApi(db: Db, row: PoolRow): StoragePool {
+  return {
+    name: row.name,
+    driver: row.driver,
+    description: row.description,
+    config: row.config,
+    status: row.status,
+    locations: ["none"],
+    used_by: poolUsedBy(db, row.name),
+  };
+}

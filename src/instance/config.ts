@@ -1,0 +1,397 @@
+// Instance and profile configuration as LXD defines it: one table of key -> validator (also used to
+// describe keys), device validation per device type, profile expansion and name rules.
+// Validators return an error message, or undefined when the value is acceptable.
+
+type Config = Record<string, string>;
+type Device = Record<string, string>;
+type Devices = Record<string, Device>;
+type Validator = (value: string) => string | undefined;
+
+export interface KeyInfo {
+  validate: Validator;
+  description: string;
+  /** Applies to a running container without a restart (cgroup limits). */
+  live?: boolean;
+}
+
+// ---- value validators -------------------------------------------------------------------------
+
+const BOOLS = ["true", "false", "1", "0", "yes", "no", "on", "off"];
+const TRUE = ["true", "1", "yes", "on"];
+
+/** LXD's boolean reading: true/1/yes/on (any case) are true, everything else false. */
+export const isTrue = (value: string | undefined): boolean => TRUE.includes((value ?? "").toLowerCase());
+/** Whether LXD accepts the value as a boolean at all. */
+export const isBool = (value: string): boolean => BOOLS.includes(value.toLowerCase());
+
+const any: Validator = () => undefined;
+const bool: Validator = (v) => (isBool(v) ? undefined : `Invalid value for a boolean "${v}"`);
+const int: Validator = (v) => (/^-?\d+$/.test(v) ? undefined : `Invalid value for an integer "${v}"`);
+const uint32: Validator = (v) =>
+  /^\d+$/.test(v) && Number(v) <= 0xffffffff ? undefined : `Invalid value for a 32-bit unsigned integer "${v}"`;
+const range = (min: number, max: number): Validator => (v) =>
+  int(v) ?? (Number(v) < min || Number(v) > max ? `Value "${v}" must be between ${min} and ${max}` : undefined);
+const oneOf = (...choices: string[]): Validator => (v) =>
+  choices.includes(v) ? undefined : `Invalid value "${v}" (must be one of: ${choices.join(", ")})`;
+const size: Validator = (v) => (parseSize(v) === undefined ? `Invalid size "${v}"` : undefined);
+
+const SIZE_UNITS: Record<string, number> = {
+  "": 1, B: 1, " bytes": 1,
+  kB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12, PB: 1e15, EB: 1e18,
+  KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30, TiB: 2 ** 40, PiB: 2 ** 50, EiB: 2 ** 60,
+};
+
+/** LXD's byte sizes: an integer with an optional unit, decimal (kB, MB…) or binary (KiB, MiB…). */
+export function parseSize(value: string): number | undefined {
+  const m = /^(\d+)(.*)$/.exec(value);
+  if (!m || !(m[2] in SIZE_UNITS)) return undefined;
+  return Number(m[1]) * SIZE_UNITS[m[2]];
+}
+
+/** `limits.memory`: a size ("256MiB", "1GB") or a share of the host's memory ("50%"), in bytes. */
+export function parseMemory(value: string, hostTotal: number): number {
+  const pct = /^(\d+)%$/.exec(value);
+  if (pct) {
+    if (Number(pct[1]) > 100) throw new Error(`Invalid memory limit "${value}": more than 100%`);
+    return Math.floor((hostTotal * Number(pct[1])) / 100);
+  }
+  const bytes = parseSize(value);
+  if (bytes === undefined) throw new Error(`Invalid memory limit "${value}" (expected e.g. 256MiB, 1GB or 50%)`);
+  return bytes;
+}
+
+const memory: Validator = (v) => {
+  try {
+    parseMemory(v, 0);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+};
+
+/** A CPU set such as "0-1,3" -> [0, 1, 3]; undefined when malformed. */
+function parseCpuSet(value: string): number[] | undefined {
+  const cpus = new Set<number>();
+  for (const part of value.split(",")) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (!m) return undefined;
+    const from = Number(m[1]);
+    const to = m[2] === undefined ? from : Number(m[2]);
+    if (to < from) return undefined;
+    for (let c = from; c <= to; c++) cpus.add(c);
+  }
+  return [...cpus].sort((a, b) => a - b);
+}
+
+/**
+ * `limits.cpu`: a plain number is a count of CPUs ("2"); anything else is a set of CPUs to pin
+ * ("0-1,3", or "1-1" to pin one CPU), as in LXD.
+ */
+export function parseCpuLimit(value: string): { count: number; cpus?: number[] } {
+  if (/^\d+$/.test(value)) {
+    if (Number(value) < 1) throw new Error(`Invalid CPU limit "${value}": must be at least 1`);
+    return { count: Number(value) };
+  }
+  const cpus = parseCpuSet(value);
+  if (!cpus) throw new Error(`Invalid CPU limit "${value}" (expected a count like 2 or a set like 0-1,3)`);
+  return { count: cpus.length, cpus };
+}
+
+const cpu: Validator = (v) => {
+  try {
+    parseCpuLimit(v);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+};
+
+/** "50%" or "25ms/100ms". */
+const cpuAllowance: Validator = (v) =>
+  (/^\d+%$/.test(v) && Number(v.slice(0, -1)) <= 100) || /^\d+ms\/\d+ms$/.test(v)
+    ? undefined : `Invalid CPU allowance "${v}" (expected e.g. 50% or 25ms/100ms)`;
+
+/** Syscall names separated by spaces, commas or newlines. */
+const syscallList: Validator = (v) => {
+  const bad = v.split(/[\s,]+/).filter((s) => s && !/^[a-z0-9_]+$/.test(s));
+  return bad.length ? `Invalid syscall name "${bad[0]}"` : undefined;
+};
+
+/** raw.idmap lines: "both|uid|gid HOST[-END] CONTAINER[-END]". */
+const idmapLines: Validator = (v) => {
+  for (const line of v.split("\n").map((l) => l.trim()).filter(Boolean)) {
+    const m = /^(both|uid|gid)\s+(\d+)(?:-(\d+))?\s+(\d+)(?:-(\d+))?$/.exec(line);
+    if (!m) return `Invalid raw.idmap line "${line}" (expected "both|uid|gid HOST[-END] CONTAINER[-END]")`;
+    const hostLen = m[3] === undefined ? 1 : Number(m[3]) - Number(m[2]) + 1;
+    const ctLen = m[5] === undefined ? 1 : Number(m[5]) - Number(m[4]) + 1;
+    if (hostLen < 1 || ctLen < 1 || hostLen !== ctLen) return `Invalid raw.idmap line "${line}": ranges differ in size`;
+  }
+  return undefined;
+};
+
+const CRON_ALIASES = ["@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@annually", "@yearly", "@startup", "@never"];
+
+/** Comma-separated schedules, each a 5-field cron expression or an @alias. */
+const schedule: Validator = (v) => {
+  for (const s of v.split(",").map((x) => x.trim()).filter(Boolean)) {
+    if (CRON_ALIASES.includes(s)) continue;
+    const fields = s.split(/\s+/);
+    if (fields.length !== 5 || fields.some((f) => !/^[0-9*,\/\-A-Za-z]+$/.test(f))) return `Invalid snapshot schedule "${s}"`;
+  }
+  return undefined;
+};
+
+/** Space-separated durations: 1M (minutes) 2H (hours) 3d 4w 5m (months) 6y. */
+const expiry: Validator = (v) =>
+  v.trim().split(/\s+/).filter(Boolean).every((x) => /^\d+[MHdwmy]$/.test(x)) ? undefined : `Invalid expiry "${v}"`;
+
+const MAC = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i;
+const hwaddr: Validator = (v) => (MAC.test(v) ? undefined : `Invalid MAC address "${v}"`);
+const ipv4: Validator = (v) =>
+  /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(v) && v.split(".").every((o) => Number(o) <= 255)
+    ? undefined : `Invalid IPv4 address "${v}"`;
+const ipv6: Validator = (v) => (/^[0-9a-f:.]+$/i.test(v) && v.includes(":") ? undefined : `Invalid IPv6 address "${v}"`);
+/** A bit rate such as "100Mbit" or "10MB" (per second). */
+const rate: Validator = (v) => (/^\d+(bit|[kMGTP]bit|B|[kMGTP]B)?$/.test(v) ? undefined : `Invalid rate "${v}"`);
+const octalMode: Validator = (v) => (/^0?[0-7]{3,4}$/.test(v) ? undefined : `Invalid file mode "${v}"`);
+const absPath: Validator = (v) => (v.startsWith("/") ? undefined : `Path "${v}" must be absolute`);
+
+// ---- instance keys ----------------------------------------------------------------------------
+
+const k = (validate: Validator, description: string, live = false): KeyInfo => ({ validate, description, live });
+
+/** Every fixed instance/profile configuration key this daemon understands. */
+export const INSTANCE_KEYS: Record<string, KeyInfo> = {
+  "boot.autostart": k(bool, "Start the instance when the daemon starts"),
+  "boot.autostart.delay": k(int, "Seconds to wait after starting this instance before the next one"),
+  "boot.autostart.priority": k(int, "Start order (higher first)"),
+  "boot.host_shutdown_timeout": k(int, "Seconds to wait for the instance to stop on host shutdown"),
+  "boot.stop.priority": k(int, "Stop order (higher first)"),
+
+  "limits.cpu": k(cpu, "Number of CPUs (2) or CPUs to pin (0-1,3)", true),
+  "limits.cpu.allowance": k(cpuAllowance, "CPU time share: 50% or 25ms/100ms", true),
+  "limits.cpu.priority": k(range(0, 10), "CPU scheduling priority against other instances (0-10)", true),
+  "limits.disk.priority": k(range(0, 10), "I/O priority against other instances (0-10)", true),
+  "limits.memory": k(memory, "Memory limit: a size (256MiB, 1GB) or a share of host memory (50%)", true),
+  "limits.memory.enforce": k(oneOf("hard", "soft"), "hard: limit; soft: only under host memory pressure", true),
+  "limits.memory.swap": k(bool, "Whether the instance may use swap", true),
+  "limits.memory.swap.priority": k(range(0, 10), "Swap priority (0-10)", true),
+  "limits.network.priority": k(range(0, 10), "Network priority (0-10)", true),
+  "limits.processes": k(int, "Maximum number of processes", true),
+
+  "linux.kernel_modules": k(any, "Kernel modules to load before starting the instance"),
+
+  "raw.apparmor": k(any, "AppArmor profile entries appended to the generated profile"),
+  "raw.idmap": k(idmapLines, "Extra id mappings: lines of \"both|uid|gid HOST CONTAINER\""),
+  "raw.lxc": k(any, "Raw LXC configuration"),
+  "raw.seccomp": k(any, "Raw seccomp policy"),
+
+  "security.devlxd": k(bool, "Provide /dev/lxd in the instance"),
+  "security.idmap.base": k(uint32, "First host id of the instance's id range"),
+  "security.idmap.isolated": k(bool, "Use an id range not shared with other instances"),
+  "security.idmap.size": k(uint32, "Size of the instance's id range"),
+  "security.nesting": k(bool, "Allow running containers inside the instance"),
+  "security.privileged": k(bool, "Run without a user namespace (container root is host root)"),
+  "security.protection.delete": k(bool, "Refuse to delete the instance"),
+  "security.protection.shift": k(bool, "Refuse to shift the instance's filesystem ids"),
+  "security.syscalls.allow": k(syscallList, "Syscalls to allow (all others denied)"),
+  "security.syscalls.deny": k(syscallList, "Syscalls to deny"),
+  "security.syscalls.deny_compat": k(bool, "Deny 32-bit compat syscalls on 64-bit hosts"),
+  "security.syscalls.deny_default": k(bool, "Apply the default syscall deny list"),
+  "security.syscalls.intercept.mknod": k(bool, "Intercept mknod for safe device nodes"),
+  "security.syscalls.intercept.mount": k(bool, "Intercept mount"),
+  "security.syscalls.intercept.setxattr": k(bool, "Intercept setxattr"),
+
+  "snapshots.expiry": k(expiry, "How long automatic snapshots are kept (e.g. 1d 2w)"),
+  "snapshots.pattern": k(any, "Name pattern of automatic snapshots (e.g. snap%d)"),
+  "snapshots.schedule": k(schedule, "Cron schedule of automatic snapshots (or @daily etc.)"),
+  "snapshots.schedule.stopped": k(bool, "Take automatic snapshots of stopped instances too"),
+
+  "cloud-init.network-config": k(any, "cloud-init network configuration"),
+  "cloud-init.user-data": k(any, "cloud-init user data"),
+  "cloud-init.vendor-data": k(any, "cloud-init vendor data"),
+};
+
+/** Namespaces where any key name is valid (free-form). */
+const FREE_PREFIXES: Record<string, string> = {
+  "user.": "Free-form user key",
+  "environment.": "Environment variable set in the instance",
+  "image.": "Copy of the source image's properties",
+};
+
+/** Volatile keys: daemon state, only ever on instances. */
+const VOLATILE_KEYS = [
+  "volatile.apply_template", "volatile.base_image", "volatile.idmap.base", "volatile.idmap.current",
+  "volatile.idmap.next", "volatile.last_state.idmap", "volatile.last_state.power", "volatile.uuid",
+  "volatile.uuid.generation",
+];
+const VOLATILE_DEVICE_KEY = /^volatile\.[^.]+\.(hwaddr|name|host_name|mtu|apply_quota|last_state\.[a-z_.]+)$/;
+
+/** The validator and description of a key, or undefined when the key is unknown. */
+export function describeKey(key: string): KeyInfo | undefined {
+  if (INSTANCE_KEYS[key]) return INSTANCE_KEYS[key];
+  for (const [prefix, description] of Object.entries(FREE_PREFIXES)) {
+    if (key.startsWith(prefix) && key.length > prefix.length) return { validate: any, description };
+  }
+  if (VOLATILE_KEYS.includes(key) || VOLATILE_DEVICE_KEY.test(key)) return { validate: any, description: "Daemon-managed state" };
+  return undefined;
+}
+
+/**
+ * Checks an instance's (or, with `profile`, a profile's) local config. Returns the first problem
+ * as LXD words it, e.g. `Unknown configuration key: foo`, or undefined when all is valid.
+ */
+export function validateInstanceConfig(config: Config, opts: { profile?: boolean } = {}): string | undefined {
+  for (const [key, value] of Object.entries(config)) {
+    if (typeof value !== "string") return `Invalid value for "${key}": must be a string`;
+    if (opts.profile && key.startsWith("volatile.")) return `Volatile keys can only be set on instances: ${key}`;
+    if (opts.profile && key.startsWith("image.")) return `Image keys can only be set on instances: ${key}`;
+    const info = describeKey(key);
+    if (!info) return `Unknown configuration key: ${key}`;
+    // An empty value unsets the key (as with `lxc config unset`), so it is always acceptable.
+    if (value === "") continue;
+    const err = info.validate(value);
+    if (err) return `Invalid value for "${key}": ${err}`;
+  }
+  return undefined;
+}
+
+// ---- devices ----------------------------------------------------------------------------------
+
+const DEVICE_KEYS: Record<string, Record<string, Validator>> = {
+  none: {},
+  disk: {
+    path: any, source: any, pool: any, readonly: bool, size: size, "size.state": size,
+    recursive: bool, required: bool, optional: bool, shift: bool, propagation: any,
+    "raw.mount.options": any, "limits.read": any, "limits.write": any, "limits.max": any, "boot.priority": int,
+  },
+  nic: {
+    name: any, nictype: oneOf("bridged", "macvlan", "p2p", "physical", "sriov", "ipvlan", "routed"),
+    network: any, parent: any, hwaddr, mtu: int, host_name: any,
+    "ipv4.address": ipv4, "ipv6.address": ipv6, "ipv4.routes": any, "ipv6.routes": any,
+    "ipv4.gateway": any, "ipv6.gateway": any, vlan: int, "vlan.tagged": any,
+    "limits.ingress": rate, "limits.egress": rate, "limits.max": rate, "limits.priority": int,
+    "security.mac_filtering": bool, "security.ipv4_filtering": bool, "security.ipv6_filtering": bool,
+    "security.port_isolation": bool, "queue.tx.length": int, "boot.priority": int,
+  },
+  "unix-char": { path: absPath, source: absPath, major: int, minor: int, uid: int, gid: int, mode: octalMode, required: bool },
+  "unix-block": { path: absPath, source: absPath, major: int, minor: int, uid: int, gid: int, mode: octalMode, required: bool },
+  proxy: {
+    listen: proxyAddress, connect: proxyAddress, bind: oneOf("host", "instance"), nat: bool, proxy_protocol: bool,
+    "security.uid": int, "security.gid": int, uid: int, gid: int, mode: octalMode,
+  },
+};
+
+/** Proxy endpoints: tcp:ADDR:PORT[-PORT][,PORT], udp:…, unix:PATH or unix:@ABSTRACT. */
+function proxyAddress(v: string): string | undefined {
+  const m = /^(tcp|udp|unix):(.+)$/.exec(v);
+  if (!m) return `Invalid proxy address "${v}" (expected tcp:ADDR:PORT, udp:ADDR:PORT or unix:PATH)`;
+  if (m[1] !== "unix" && !/:[\d,\-]+$/.test(m[2])) return `Invalid proxy address "${v}": missing port`;
+  return undefined;
+}
+
+/** Problems of one device, independent of the others. */
+function validateDevice(dev: Device): string | undefined {
+  if (!dev.type) return "Missing device type";
+  const keys = DEVICE_KEYS[dev.type];
+  if (!keys) return `Unsupported device type "${dev.type}" (supported: ${Object.keys(DEVICE_KEYS).join(", ")})`;
+  for (const [key, value] of Object.entries(dev)) {
+    if (key === "type") continue;
+    if (typeof value !== "string") return `Invalid value for device option "${key}": must be a string`;
+    const check = keys[key];
+    if (!check) return `Invalid device option "${key}"`;
+    const err = check(value);
+    if (err) return `Invalid value for device option "${key}": ${err}`;
+  }
+  switch (dev.type) {
+    case "disk":
+      if (!dev.path) return `Disk entry is missing the required "path" property`;
+      if (dev.path === "/") {
+        if (!dev.pool) return `Root disk entry must have a "pool" property set`;
+        if (dev.source) return `Root disk entry may not have a "source" property set`;
+      } else if (!dev.source && !dev.pool) return `Disk entry is missing the required "source" or "pool" property`;
+      break;
+    case "nic":
+      if (!dev.nictype && !dev.network) return `NIC entry is missing "nictype" or "network"`;
+      if (dev.nictype && dev.network) return `NIC entry may not have both "nictype" and "network"`;
+      break;
+    case "unix-char":
+    case "unix-block":
+      if (!dev.path && !dev.source) return `Unix device entry is missing the required "source" or "path" property`;
+      break;
+    case "proxy":
+      if (!dev.listen || !dev.connect) return `Proxy entry needs both "listen" and "connect"`;
+      break;
+  }
+  return undefined;
+}
+
+/** Checks a devices map; returns the first problem naming the device, or undefined. */
+export function validateDevices(devices: Devices): string | undefined {
+  const rootDisks = [];
+  for (const [name, dev] of Object.entries(devices)) {
+    if (!name || name.includes("/")) return `Invalid device name "${name}"`;
+    if (typeof dev !== "object" || dev === null) return `Device validation failed for "${name}": must be a map of options`;
+    const err = validateDevice(dev);
+    if (err) return `Device validation failed for "${name}": ${err}`;
+    if (dev.type === "disk" && dev.path === "/") rootDisks.push(name);
+  }
+  if (rootDisks.length > 1) return `More than one root disk device: ${rootDisks.join(", ")}`;
+  return undefined;
+}
+
+// ---- expansion --------------------------------------------------------------------------------
+
+/** Profiles' config in order, then the instance's own keys: later wins key by key. */
+export function expandConfig(profileConfigs: Config[], local: Config): Config {
+  return Object.assign({}, ...profileConfigs, local);
+}
+
+/** Profiles' devices in order, then the instance's: a device with the same name replaces the earlier one whole. */
+export function expandDevices(profileDevices: Devices[], local: Devices): Devices {
+  const out: Devices = {};
+  for (const devices of [...profileDevices, local]) {
+    for (const [name, dev] of Object.entries(devices)) out[name] = { ...dev };
+  }
+  return out;
+}
+
+/** The device mounted at / (path "/" disk), if any. */
+export function rootDisk(devices: Devices): [string, Device] | undefined {
+  return Object.entries(devices).find(([, d]) => d.type === "disk" && d.path === "/");
+}
+
+// ---- names ------------------------------------------------------------------------------------
+
+/** LXD's instance names are hostnames: 1-63 letters, digits and hyphens, not starting with a digit or hyphen. */
+export function validateInstanceName(name: string): string | undefined {
+  if (name.includes("/")) return `Name may not contain "/" (reserved for snapshots: instance/snapshot)`;
+  if (name.length < 1 || name.length > 63) return "Name must be 1-63 characters long";
+  if (name.startsWith("-")) return `Name must not start with "-" character`;
+  if (/^\d/.test(name)) return "Name must not start with a digit";
+  if (name.endsWith("-")) return `Name must not end with "-" character`;
+  if (!/^[a-zA-Z0-9-]+$/.test(name)) return "Name can only contain alphanumeric and hyphen characters";
+  return undefined;
+}
+
+/** The part after "instance/": anything but "/", ".", "..", empty or whitespace-only. */
+export function validateSnapshotName(name: string): string | undefined {
+  if (!name.trim()) return "Snapshot name may not be empty";
+  if (name.includes("/")) return `Snapshot name may not contain "/"`;
+  if (name === "." || name === "..") return `Invalid snapshot name "${name}"`;
+  return undefined;
+}
+
+/** "c1/snap0" -> ["c1", "snap0"]; a plain instance name -> [name, undefined]. */
+export function splitSnapshotName(full: string): [string, string | undefined] {
+  const i = full.indexOf("/");
+  return i < 0 ? [full, undefined] : [full.slice(0, i), full.slice(i + 1)];
+}
+
+export function validateProfileName(name: string): string | undefined {
+  if (!name) return "No name provided";
+  if (name.includes("/")) return "Profile names may not contain slashes";
+  if (name === "." || name === ".." || name === "*") return `Invalid profile name "${name}"`;
+  if (/\s/.test(name)) return "Profile names may not contain spaces";
+  return undefined;
+}

@@ -1,0 +1,416 @@
+// The instance lifecycle: create from an image, start through a per-container monitor, stop,
+// delete, update, exec. In-memory runtime state is rebuilt from the monitors at daemon start.
+import { eq } from "drizzle-orm";
+import { mkdir, rm } from "node:fs/promises";
+import { randomUUID } from "node:crypto";
+import type { Instance, InstanceFull, InstancePut, InstanceState, InstancesPost } from "../api/instance.ts";
+import * as db from "../db/instances.ts";
+import { profiles as profilesTable, storagePools } from "../db/schema.ts";
+import type { Db } from "../daemon/context.ts";
+import { ApiError } from "../daemon/response.ts";
+import type { EventHub } from "../daemon/events.ts";
+import type { ImageStore } from "../image/store.ts";
+import type { Cgroups } from "../kernel/cgroup.ts";
+import { launch, watch } from "../kernel/monitor.ts";
+import { startExec, type ExecSession } from "../kernel/exec.ts";
+import { containerDir } from "../paths.ts";
+import { storageDriver } from "../storage/index.ts";
+import type { Pool } from "../storage/driver.ts";
+import { expandConfig, expandDevices, validateDevices, validateInstanceConfig, validateInstanceName } from "./config.ts";
+import { launchSpec, liveLimits, seccompFor } from "./runtime.ts";
+import { runningState, stoppedState, STATUS, type Status } from "./state.ts";
+
+type Row = db.InstanceRow;
+
+interface Runtime {
+  initPid: number;
+  frozen: boolean;
+  exited: Promise<number>;
+  /** Set while the daemon itself is stopping the container, so the exit is not treated as a crash or reboot. */
+  stopping?: boolean;
+}
+
+export interface StopOptions { force?: boolean; timeout?: number }
+
+export interface ExecOptions {
+  command: string[];
+  env: Record<string, string>;
+  cwd?: string;
+  uid?: number;
+  gid?: number;
+  pty?: { cols: number; rows: number };
+}
+
+const now = () => new Date().toISOString();
+const DEFAULT_ENV: Record<string, string> = {
+  PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+  LANG: "C.UTF-8",
+};
+/** Init was killed by SIGHUP: what the kernel sends a pid namespace's init when it calls reboot(2). */
+const REBOOT_EXIT = 128 + 1;
+
+export class InstanceManager {
+  private readonly running = new Map<string, Runtime>();
+  /** Names being created or changed, so two requests never race on one instance. */
+  private readonly busy = new Set<string>();
+
+  constructor(
+    private readonly database: Db,
+    private readonly images: ImageStore,
+    private readonly cgroups: Cgroups,
+    private readonly events: EventHub,
+  ) {}
+
+  // ---- lookups -------------------------------------------------------------------------
+
+  list(): Row[] {
+    return db.listInstances(this.database);
+  }
+
+  get(name: string): Row {
+    const row = db.getInstance(this.database, name);
+    if (!row) throw new ApiError(404, `Instance "${name}" not found`);
+    return row;
+  }
+
+  status(name: string): Status {
+    const rt = this.running.get(name);
+    if (!rt) return "Stopped";
+    return rt.frozen ? "Frozen" : "Running";
+  }
+
+  isRunning(name: string): boolean {
+    return this.running.has(name);
+  }
+
+  private profileRows(names: string[]) {
+    return names.map((name) => {
+      const p = this.database.select().from(profilesTable).where(eq(profilesTable.name, name)).get();
+      if (!p) throw new ApiError(400, `Profile "${name}" not found`);
+      return p;
+    });
+  }
+
+  expanded(row: Pick<Row, "profiles" | "config" | "devices">) {
+    const profiles = this.profileRows(row.profiles);
+    return {
+      config: expandConfig(profiles.map((p) => p.config), row.config),
+      devices: expandDevices(profiles.map((p) => p.devices), row.devices),
+    };
+  }
+
+  private rootPool(devices: Record<string, Record<string, string>>): Pool {
+    const root = Object.values(devices).find((d) => d.type === "disk" && d.path === "/");
+    if (!root?.pool) throw new ApiError(400, "No root device could be found (add a disk device with path=/ and a pool, e.g. with `lxd init --auto`)");
+    const pool = this.database.select().from(storagePools).where(eq(storagePools.name, root.pool)).get();
+    if (!pool) throw new ApiError(400, `Storage pool "${root.pool}" not found`);
+    return pool;
+  }
+
+  toApi(row: Row): Instance {
+    const status = this.status(row.name);
+    const { config, devices } = this.expanded(row);
+    return {
+      architecture: row.architecture, config: row.config, devices: row.devices,
+      ephemeral: row.ephemeral, profiles: row.profiles, stateful: row.stateful,
+      description: row.description, created_at: row.createdAt, expanded_config: config,
+      expanded_devices: devices, name: row.name, status, status_code: STATUS[status],
+      last_used_at: row.lastUsedAt, location: "none", type: row.type, project: "default",
+    };
+  }
+
+  async toApiFull(row: Row): Promise<InstanceFull> {
+    return { ...this.toApi(row), state: await this.state(row.name), snapshots: null, backups: null };
+  }
+
+  async state(name: string): Promise<InstanceState> {
+    const row = this.get(name);
+    const { devices } = this.expanded(row);
+    const usage = await storageDriver(this.rootPool(devices).driver).usage(this.rootPool(devices), name).catch(() => 0);
+    const rt = this.running.get(name);
+    if (!rt) return stoppedState(usage);
+    return runningState(name, rt.initPid, this.status(name), this.cgroups, usage);
+  }
+
+  // ---- create / delete -----------------------------------------------------------------
+
+  /** Validates a create request and reserves the name; returns the checked inputs for `create`. */
+  prepareCreate(req: InstancesPost): { name: string; fingerprint: string } {
+    const name = req.name || randomName();
+    const nameError = validateInstanceName(name);
+    if (nameError) throw new ApiError(400, `Invalid instance name "${name}": ${nameError}`);
+    if (req.type && req.type !== "container") throw new ApiError(400, `Instance type "${req.type}" is not supported (containers only)`);
+    if (req.source.type !== "image") throw new ApiError(400, `Source type "${req.source.type}" is not supported yet`);
+    if (db.getInstance(this.database, name) || this.busy.has(name)) throw new ApiError(409, `Instance "${name}" already exists`);
+    const config = req.config ?? {};
+    this.check(config, req.devices ?? {}, req.profiles ?? ["default"]);
+    const ref = req.source.fingerprint || req.source.alias;
+    if (!ref) throw new ApiError(400, "Image source needs a fingerprint or an alias");
+    const image = req.source.fingerprint ? this.images.get(ref) : this.images.resolveAlias(ref);
+    if (!image) throw new ApiError(404, `Image "${ref}" not found`);
+    this.busy.add(name);
+    return { name, fingerprint: image.fingerprint };
+  }
+
+  private check(config: Record<string, string>, devices: Record<string, Record<string, string>>, profiles: string[]) {
+    const configError = validateInstanceConfig(config);
+    if (configError) throw new ApiError(400, `Invalid config: ${configError}`);
+    const deviceError = validateDevices(devices);
+    if (deviceError) throw new ApiError(400, `Invalid devices: ${deviceError}`);
+    const expanded = expandDevices(this.profileRows(profiles).map((p) => p.devices), devices);
+    this.rootPool(expanded);
+  }
+
+  async create(req: InstancesPost, name: string, fingerprint: string): Promise<Row> {
+    try {
+      const image = this.images.get(fingerprint)!;
+      const profiles = req.profiles ?? ["default"];
+      const devices = req.devices ?? {};
+      const pool = this.rootPool(expandDevices(this.profileRows(profiles).map((p) => p.devices), devices));
+      const imageConfig = Object.fromEntries(Object.entries(image.properties).map(([k, v]) => [`image.${k}`, v]));
+      const config: Record<string, string> = {
+        ...imageConfig,
+        ...(req.config ?? {}),
+        "volatile.base_image": fingerprint,
+        "volatile.uuid": randomUUID(),
+        "volatile.last_state.power": "STOPPED",
+      };
+      await storageDriver(pool.driver).createInstanceFromImage(pool, name, fingerprint,
+        (fp, dest) => this.images.unpackTo(fp, dest));
+      this.images.markUsed(fingerprint);
+      const at = now();
+      const row = db.insertInstance(this.database, {
+        name, architecture: image.architecture, type: "container", description: req.description ?? "",
+        ephemeral: req.ephemeral ?? false, stateful: false, config, devices, profiles,
+        createdAt: at, lastUsedAt: "1970-01-01T00:00:00Z",
+      });
+      this.lifecycle("instance-created", name);
+      return row;
+    } finally {
+      this.busy.delete(name);
+    }
+  }
+
+  async delete(name: string, force = false): Promise<void> {
+    const row = this.get(name);
+    if (this.running.has(name)) {
+      if (!force) throw new ApiError(400, "The instance is currently running, stop it first");
+      await this.stop(name, { force: true });
+    }
+    await this.removeVolume(row);
+    db.deleteInstance(this.database, name);
+    await rm(containerDir(name), { recursive: true, force: true });
+    this.lifecycle("instance-deleted", name);
+  }
+
+  private async removeVolume(row: Row) {
+    const pool = this.rootPool(this.expanded(row).devices);
+    await storageDriver(pool.driver).deleteInstance(pool, row.name);
+  }
+
+  // ---- update / rename -----------------------------------------------------------------
+
+  /** PUT replaces the writable fields; PATCH callers merge first. Volatile keys are kept from the old config. */
+  async update(name: string, put: InstancePut): Promise<void> {
+    const row = this.get(name);
+    if (put.restore) throw new ApiError(400, "Snapshot restore is not supported yet");
+    const volatile = Object.fromEntries(Object.entries(row.config).filter(([k]) => k.startsWith("volatile.")));
+    const userConfig = Object.fromEntries(Object.entries(put.config ?? row.config).filter(([k]) => !k.startsWith("volatile.")));
+    const config = { ...userConfig, ...volatile };
+    const devices = put.devices ?? row.devices;
+    const profiles = put.profiles ?? row.profiles;
+    this.check(userConfig, devices, profiles);
+    const next = { ...row, config, devices, profiles };
+    if (this.running.has(name)) {
+      // Limits apply live; everything else takes effect at the next start (as in LXD).
+      await this.cgroups.applyLimits(name, liveLimits(this.expanded(next).config));
+    }
+    db.updateInstance(this.database, name, {
+      config, devices, profiles,
+      description: put.description ?? row.description,
+      ephemeral: put.ephemeral ?? row.ephemeral,
+    });
+    this.lifecycle("instance-updated", name);
+  }
+
+  async rename(name: string, to: string): Promise<void> {
+    const row = this.get(name);
+    const err = validateInstanceName(to);
+    if (err) throw new ApiError(400, `Invalid instance name "${to}": ${err}`);
+    if (this.running.has(name)) throw new ApiError(400, "Renaming of running instance not allowed");
+    if (db.getInstance(this.database, to)) throw new ApiError(409, `Instance "${to}" already exists`);
+    const pool = this.rootPool(this.expanded(row).devices);
+    await storageDriver(pool.driver).renameInstance(pool, name, to);
+    db.updateInstance(this.database, name, { name: to });
+    await rm(containerDir(name), { recursive: true, force: true });
+    this.lifecycle("instance-renamed", to, { old_name: name });
+  }
+
+  // ---- power ---------------------------------------------------------------------------
+
+  async start(name: string): Promise<void> {
+    if (this.running.has(name)) throw new ApiError(400, "The instance is already running");
+    const row = this.get(name);
+    const { config, devices } = this.expanded(row);
+    const pool = this.rootPool(devices);
+    const fingerprint = row.config["volatile.base_image"];
+    const rundir = containerDir(name);
+    await mkdir(rundir, { recursive: true, mode: 0o700 });
+    const procs = await this.cgroups.create(name);
+    try {
+      await this.cgroups.applyLimits(name, liveLimits(config));
+      const spec = launchSpec({
+        name, rundir, config, cgroupProcs: procs, cgroup2: this.cgroups.layout === "v2",
+        rootfs: storageDriver(pool.driver).rootfs(pool, name, fingerprint),
+      });
+      const { initPid } = await launch(spec);
+      const mon = await watch(rundir);
+      if (!mon.running) throw new Error("the container stopped right after it started");
+      this.track(name, initPid, mon.exited);
+    } catch (err) {
+      await this.cgroups.remove(name).catch(() => {});
+      throw new ApiError(500, `Failed to start instance "${name}": ${(err as Error).message}`);
+    }
+    db.updateInstance(this.database, name, {
+      lastUsedAt: now(),
+      config: { ...row.config, "volatile.last_state.power": "RUNNING" },
+    });
+    this.lifecycle("instance-started", name);
+  }
+
+  private track(name: string, initPid: number, exited: Promise<number>) {
+    const rt: Runtime = { initPid, frozen: false, exited };
+    this.running.set(name, rt);
+    exited.then((code) => this.onExit(name, rt, code));
+  }
+
+  private async onExit(name: string, rt: Runtime, code: number) {
+    if (this.running.get(name) !== rt) return;
+    this.running.delete(name);
+    await this.cgroups.remove(name).catch(() => {});
+    const row = db.getInstance(this.database, name);
+    if (!row) return;
+    db.updateInstance(this.database, name, { config: { ...row.config, "volatile.last_state.power": "STOPPED" } });
+    if (row.ephemeral && !rt.stopping) {
+      await this.delete(name).catch(() => {});
+      return;
+    }
+    if (code === REBOOT_EXIT && !rt.stopping) {
+      this.lifecycle("instance-restarted", name);
+      await this.start(name).catch(() => {});
+      return;
+    }
+    this.lifecycle(rt.stopping ? "instance-stopped" : "instance-shutdown", name);
+  }
+
+  async stop(name: string, opts: StopOptions = {}): Promise<void> {
+    const rt = this.running.get(name);
+    if (!rt) throw new ApiError(400, "The instance is already stopped");
+    rt.stopping = true;
+    if (rt.frozen) await this.cgroups.thaw(name);
+    if (!opts.force) {
+      signal(rt.initPid, "SIGPWR");
+      const timeout = opts.timeout ?? -1;
+      const clean = await Promise.race([
+        rt.exited.then(() => true),
+        ...(timeout >= 0 ? [Bun.sleep(timeout * 1000).then(() => false)] : []),
+      ]);
+      if (clean) return this.afterExit(name, rt);
+    }
+    await this.cgroups.killAll(name).catch(() => {});
+    signal(rt.initPid, "SIGKILL");
+    await rt.exited;
+    await this.afterExit(name, rt);
+  }
+
+  /** Lets onExit (which owns the bookkeeping) finish before the caller's operation completes. */
+  private async afterExit(name: string, rt: Runtime) {
+    await rt.exited;
+    while (this.running.get(name) === rt) await Bun.sleep(1);
+    const ephemeral = db.getInstance(this.database, name)?.ephemeral;
+    if (ephemeral) await this.delete(name).catch(() => {});
+  }
+
+  async restart(name: string, opts: StopOptions = {}): Promise<void> {
+    await this.stop(name, opts);
+    await this.start(name);
+  }
+
+  async freeze(name: string): Promise<void> {
+    const rt = this.running.get(name);
+    if (!rt) throw new ApiError(400, "The instance isn't running");
+    if (rt.frozen) throw new ApiError(400, "The instance is already frozen");
+    await this.cgroups.freeze(name);
+    rt.frozen = true;
+    this.lifecycle("instance-paused", name);
+  }
+
+  async unfreeze(name: string): Promise<void> {
+    const rt = this.running.get(name);
+    if (!rt?.frozen) throw new ApiError(400, "The instance isn't frozen");
+    await this.cgroups.thaw(name);
+    rt.frozen = false;
+    this.lifecycle("instance-resumed", name);
+  }
+
+  // ---- exec ----------------------------------------------------------------------------
+
+  exec(name: string, opts: ExecOptions): ExecSession {
+    const rt = this.running.get(name);
+    if (!rt) throw new ApiError(400, "Instance is not running");
+    if (rt.frozen) throw new ApiError(400, "Instance is frozen");
+    const { config } = this.expanded(this.get(name));
+    const env: Record<string, string> = {
+      ...DEFAULT_ENV, HOME: opts.uid ? "/" : "/root", ...(opts.uid ? {} : { USER: "root" }),
+      ...(opts.pty ? { TERM: "xterm" } : {}), ...opts.env,
+    };
+    return startExec({
+      pid: rt.initPid, command: opts.command, env, cwd: opts.cwd, uid: opts.uid, gid: opts.gid,
+      pty: opts.pty, seccomp: seccompFor(config),
+    });
+  }
+
+  /** Called when an image is deleted: each pool drops its unpacked copy unless an instance builds on it. */
+  async onImageDeleted(fingerprint: string): Promise<void> {
+    const inUse = this.list().some((r) => r.config["volatile.base_image"] === fingerprint);
+    for (const pool of this.database.select().from(storagePools).all()) {
+      await storageDriver(pool.driver).deleteImage(pool, fingerprint, inUse);
+    }
+  }
+
+  // ---- daemon start / stop -------------------------------------------------------------
+
+  /** Finds containers that kept running while the daemon was down and removes half-made volumes. */
+  async reconcile(): Promise<void> {
+    const rows = this.list();
+    await Promise.all(rows.map(async (row) => {
+      const mon = await watch(containerDir(row.name)).catch(() => ({ running: false as const }));
+      if (mon.running) {
+        this.track(row.name, mon.initPid, mon.exited);
+      } else if (row.config["volatile.last_state.power"] === "RUNNING") {
+        await this.cgroups.remove(row.name).catch(() => {});
+        db.updateInstance(this.database, row.name, { config: { ...row.config, "volatile.last_state.power": "STOPPED" } });
+      }
+    }));
+    const pools = this.database.select().from(storagePools).all();
+    const names = new Set(rows.map((r) => r.name));
+    for (const pool of pools) await storageDriver(pool.driver).reconcile(pool, names).catch(() => {});
+  }
+
+  private lifecycle(action: string, name: string, context: Record<string, unknown> = {}) {
+    this.events.send("lifecycle", { action, source: `/1.0/instances/${name}`, context });
+  }
+}
+
+function signal(pid: number, sig: NodeJS.Signals) {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // Already gone: the monitor reports the exit.
+  }
+}
+
+const ADJECTIVES = ["able", "brave", "calm", "eager", "fair", "keen", "lucky", "proud", "quick", "witty", "bold", "noble"];
+const NOUNS = ["otter", "falcon", "badger", "heron", "lynx", "marten", "osprey", "panda", "raven", "tapir", "walrus", "yak"];
+const pick = (list: string[]) => list[Math.floor(Math.random() * list.length)];
+const randomName = () => `${pick(ADJECTIVES)}-${pick(NOUNS)}`;

@@ -1,0 +1,47 @@
+// Turns an instance's expanded config into what the kernel layer needs: the monitor's launch
+// spec (idmap, cgroups, seccomp, init), live cgroup limits, and the exec seccomp filter.
+import { totalmem } from "node:os";
+import type { LaunchSpec } from "../kernel/monitor.ts";
+import { defaultIdmap } from "../kernel/idmap.ts";
+import { buildSeccomp } from "../kernel/seccomp.ts";
+import { parseMemory } from "./config.ts";
+
+type Config = Record<string, string>;
+
+const truthy = (v: string | undefined) => ["true", "1", "yes", "on"].includes((v ?? "").toLowerCase());
+
+export function seccompFor(config: Config): Uint8Array {
+  const deny = (config["security.syscalls.deny"] ?? "").split(/[\s,]+/).filter(Boolean);
+  return buildSeccomp({ deny, denyCompat: truthy(config["security.syscalls.deny_compat"]) });
+}
+
+/** `limits.cpu` is a count ("2") or a set of CPUs ("0-1,3"); either way, the number of CPUs. */
+function cpuCount(value: string): number {
+  if (/^\d+$/.test(value)) return Number(value);
+  let n = 0;
+  for (const part of value.split(",")) {
+    const [a, b] = part.split("-").map(Number);
+    n += b === undefined ? 1 : b - a + 1;
+  }
+  return n;
+}
+
+export function liveLimits(config: Config): { memory?: number; cpu?: number; processes?: number } {
+  const out: { memory?: number; cpu?: number; processes?: number } = {};
+  if (config["limits.memory"]) out.memory = parseMemory(config["limits.memory"], totalmem());
+  if (config["limits.cpu"]) out.cpu = cpuCount(config["limits.cpu"]);
+  if (config["limits.processes"]) out.processes = Number(config["limits.processes"]);
+  return out;
+}
+
+export function launchSpec(opts: {
+  name: string; rundir: string; config: Config; cgroupProcs: string[]; cgroup2: boolean; rootfs: LaunchSpec["rootfs"];
+}): LaunchSpec {
+  const idmap = defaultIdmap();
+  const env = ["container=lxc"];
+  return {
+    name: opts.name, hostname: opts.name, rundir: opts.rundir, rootfs: opts.rootfs,
+    uidMap: idmap.uid, gidMap: idmap.gid, cgroupProcs: opts.cgroupProcs, cgroup2: opts.cgroup2,
+    seccomp: seccompFor(opts.config), env, init: ["/sbin/init"],
+  };
+}

@@ -1,0 +1,13 @@
+// Storage driver registry: pools name their driver; this maps the name to the implementation.
+import type { StorageDriver } from "./driver.ts";
+import { dirDriver } from "./dir.ts";
+
+const drivers: Record<string, StorageDriver> = { dir: dirDriver };
+
+export const supportedDrivers = (): string[] => Object.keys(drivers);
+
+export function storageDriver(name: string): StorageDriver {
+  const driver = drivers[name];
+  if (!driver) throw new Error(`unknown storage driver "${name}" (supported: ${supportedDrivers().join(", ")})`);
+  return driver;
+}

@@ -1,0 +1,57 @@
+// The daemon is not the containers' parent: killing it (SIGKILL) leaves them running under their
+// monitors, and a restarted daemon finds them again. State survives restarts.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { importBusybox, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+
+let d: TestDaemon;
+
+beforeAll(async () => {
+  d = await startDaemon();
+  expect((await d.lxd("init", "--auto")).code).toBe(0);
+  await importBusybox(d);
+});
+
+afterAll(async () => {
+  await d?.stop();
+});
+
+const status = async (name: string) => (await d.api("GET", `/1.0/instances/${name}`)).body.metadata?.status;
+
+test("a daemon killed with SIGKILL finds its running container after restart", async () => {
+  expect((await d.lxd("launch", "busybox", "k1")).code).toBe(0);
+  const pid = (await d.api("GET", "/1.0/instances/k1/state")).body.metadata.pid;
+  await d.kill("SIGKILL");
+  // The container keeps running without the daemon.
+  expect(() => process.kill(pid, 0)).not.toThrow();
+  await d.restart();
+  expect(await status("k1")).toBe("Running");
+  expect((await d.api("GET", "/1.0/instances/k1/state")).body.metadata.pid).toBe(pid);
+  const r = await d.lxd("exec", "k1", "--", "hostname");
+  expect(r.stdout.trim()).toBe("k1");
+  // And reaps it when it exits.
+  expect((await d.lxd("stop", "k1", "--force")).code).toBe(0);
+  expect(await status("k1")).toBe("Stopped");
+});
+
+test("a container that exits while the daemon is down shows Stopped after restart", async () => {
+  expect((await d.lxd("start", "k1")).code).toBe(0);
+  const pid = (await d.api("GET", "/1.0/instances/k1/state")).body.metadata.pid;
+  await d.kill("SIGKILL");
+  process.kill(pid, "SIGKILL");
+  await Bun.sleep(200);
+  await d.restart();
+  expect(await status("k1")).toBe("Stopped");
+});
+
+test("restart keeps instances, images, profiles and server config", async () => {
+  expect((await d.lxd("config", "set", "k1", "user.marker", "kept")).code).toBe(0);
+  expect((await d.lxd("config", "set", "core.https_address", "127.0.0.1:18443")).code).toBe(0);
+  await d.restart();
+  expect((await d.lxd("config", "get", "k1", "user.marker")).stdout.trim()).toBe("kept");
+  expect((await d.lxd("config", "get", "core.https_address")).stdout.trim()).toBe("127.0.0.1:18443");
+  const images = (await d.api("GET", "/1.0/images/aliases/busybox")).body.metadata;
+  expect(images.name).toBe("busybox");
+  const profile = (await d.api("GET", "/1.0/profiles/default")).body.metadata;
+  expect(profile.devices.root).toMatchObject({ type: "disk", path: "/", pool: "default" });
+  expect((await d.lxd("delete", "k1", "--force")).code).toBe(0);
+});
