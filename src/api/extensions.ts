@@ -18,7 +18,9 @@ export const apiExtensions: string[] = [
   "server_supported_storage_drivers", // environment.storage_supported_drivers
   // Instances (implemented by the instance resource modules).
   "instances", // /1.0/instances paths
+  "api_filtering", // ?filter= on /1.0/instances
   "container_full", // GET /1.0/instances?recursion=2
   "instance_create_start", // POST /1.0/instances with start:true
   "container_exec_signal_handling", // exec control socket: {"command":"signal"}
+  "container_exec_user_group_cwd", // exec user, group and cwd fields
 ];

@@ -1,6 +1,7 @@
 // /1.0/instances and /1.0/instances/{name}: list, create, show, update, rename, delete.
 import { Elysia, t } from "elysia";
 import { Instance, InstanceFull, InstanceName, InstancePost, InstancePut, InstancesPost } from "../api/instance.ts";
+import { matchesFilter, parseFilter } from "../api/filter.ts";
 import type { DaemonContext } from "./context.ts";
 import { ApiError, checkIfMatch, etagOf, sync } from "./response.ts";
 
@@ -26,11 +27,21 @@ const writable = (i: Instance) => ({
 export const instancesRoutes = (ctx: DaemonContext) =>
   new Elysia({ name: "instances" })
     .get("/1.0/instances", async ({ query }) => {
-      const rows = ctx.instances.list();
+      let filter;
+      try {
+        filter = parseFilter(query.filter ?? "");
+      } catch (err) {
+        throw new ApiError(400, (err as Error).message);
+      }
       const level = recursionLevel(query.recursion);
-      if (level === 0) return sync(rows.map((r) => url(r.name)));
-      if (level === 1) return sync(rows.map((r) => ctx.instances.toApi(r)));
-      return sync(await Promise.all(rows.map((r) => ctx.instances.toApiFull(r))));
+      const rows = ctx.instances.list();
+      const full = level >= 2 || filter
+        ? await Promise.all(rows.map((r) => ctx.instances.toApiFull(r)))
+        : rows.map((r) => ctx.instances.toApi(r));
+      const matching = full.filter((i) => matchesFilter(i, filter));
+      if (level === 0) return sync(matching.map((i) => url(i.name)));
+      if (level === 1) return sync(matching.map(({ state: _s, snapshots: _n, backups: _b, ...i }: Record<string, unknown>) => i));
+      return sync(matching);
     }, {
       query: Recursion,
       response: t.Any({ description: "URLs, Instance objects or InstanceFull objects, by recursion" }),

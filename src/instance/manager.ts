@@ -11,7 +11,7 @@ import { ApiError } from "../daemon/response.ts";
 import type { EventHub } from "../daemon/events.ts";
 import type { ImageStore } from "../image/store.ts";
 import type { Cgroups } from "../kernel/cgroup.ts";
-import { launch, watch } from "../kernel/monitor.ts";
+import { launch, SIGPWR, watch } from "../kernel/monitor.ts";
 import { startExec, type ExecSession } from "../kernel/exec.ts";
 import { containerDir } from "../paths.ts";
 import { storageDriver } from "../storage/index.ts";
@@ -309,7 +309,7 @@ export class InstanceManager {
     rt.stopping = true;
     if (rt.frozen) await this.cgroups.thaw(name);
     if (!opts.force) {
-      signal(rt.initPid, "SIGPWR");
+      signal(rt.initPid, SIGPWR);
       const timeout = opts.timeout ?? -1;
       const clean = await Promise.race([
         rt.exited.then(() => true),
@@ -318,7 +318,7 @@ export class InstanceManager {
       if (clean) return this.afterExit(name, rt);
     }
     await this.cgroups.killAll(name).catch(() => {});
-    signal(rt.initPid, "SIGKILL");
+    signal(rt.initPid, 9);
     await rt.exited;
     await this.afterExit(name, rt);
   }
@@ -402,7 +402,8 @@ export class InstanceManager {
   }
 }
 
-function signal(pid: number, sig: NodeJS.Signals) {
+/** Bun knows no name for SIGPWR, so signals go by number. */
+function signal(pid: number, sig: number) {
   try {
     process.kill(pid, sig);
   } catch {

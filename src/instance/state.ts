@@ -26,13 +26,26 @@ function parseNetDev(text: string): Map<string, Record<string, number>> {
 
 type Address = NetworkState["addresses"][number];
 
+/** Shortens the longest run of zero groups to "::" (RFC 5952). */
+export function compressIPv6(groups: string[]): string {
+  let best = [-1, 0];
+  for (let i = 0; i < groups.length;) {
+    let j = i;
+    while (j < groups.length && groups[j] === "0") j++;
+    if (j - i > best[1] && j - i > 1) best = [i, j - i];
+    i = j === i ? i + 1 : j;
+  }
+  if (best[0] < 0) return groups.join(":");
+  return `${groups.slice(0, best[0]).join(":")}::${groups.slice(best[0] + best[1]).join(":")}`;
+}
+
 /** IPv6 addresses per interface from /proc/net/if_inet6. */
 function parseInet6(text: string): Map<string, Address[]> {
   const out = new Map<string, Address[]>();
   for (const line of text.trim().split("\n")) {
     const f = line.trim().split(/\s+/);
     if (f.length < 6) continue;
-    const address = f[0].match(/.{4}/g)!.join(":").replace(/(^|:)0{1,3}/g, "$1").replace(/:(0:)+/, "::");
+    const address = compressIPv6(f[0].match(/.{4}/g)!.map((g) => parseInt(g, 16).toString(16)));
     const scope = { "00": "global", "10": "local", "20": "link" }[f[3]] ?? "global";
     const list = out.get(f[5]) ?? [];
     list.push({ family: "inet6", address, netmask: String(parseInt(f[2], 16)), scope });

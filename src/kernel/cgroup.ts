@@ -1,0 +1,309 @@
+// Container cgroups, on cgroup v1 (per-controller hierarchies) and v2 (unified). Everything lives
+// below the cgroup the daemon runs in, under `lxd.payload.<tag>`, so daemons with different tags
+// never collide and nothing is created at a hierarchy root.
+import { existsSync, readFileSync } from "node:fs";
+import { chown, mkdir, readdir, readFile, rmdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { defaultIdmap } from "./idmap.ts";
+
+export type CgroupLayout = "v1" | "v2";
+
+export interface CgroupLimits {
+  /** Bytes. */
+  memory?: number;
+  /** CPUs, may be fractional (becomes a CFS quota). */
+  cpu?: number;
+  processes?: number;
+}
+
+export interface CgroupUsage {
+  memory: number;
+  memoryPeak: number;
+  cpuNs: number;
+  processes: number;
+}
+
+interface Mount {
+  /** Where the hierarchy is mounted. */
+  point: string;
+  /** The cgroup path the mount shows at `point`. */
+  root: string;
+  fstype: string;
+  options: string[];
+}
+
+/** cgroup and cgroup2 mounts from /proc/self/mountinfo text. */
+export function parseCgroupMounts(mountinfo: string): Mount[] {
+  const out: Mount[] = [];
+  for (const line of mountinfo.split("\n")) {
+    const [pre, post] = line.split(" - ");
+    if (!post) continue;
+    const f = pre.split(" ");
+    const [fstype, , superOpts = ""] = post.split(" ");
+    if (fstype !== "cgroup" && fstype !== "cgroup2") continue;
+    const unescape = (s: string) => s.replace(/\\(\d{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
+    out.push({ point: unescape(f[4]), root: unescape(f[3]), fstype, options: superOpts.split(",") });
+  }
+  return out;
+}
+
+/** The v1 controllers containers get (cpuset needs cpus/mems set up first: left alone). */
+const V1_CONTROLLERS = ["memory", "cpu", "cpuacct", "pids", "freezer", "name=systemd"];
+const V2_CONTROLLERS = ["cpu", "memory", "pids", "io"];
+/** Controllers that make a host "v1" even when a cgroup2 mount exists beside them. */
+const V1_MARKERS = ["memory", "cpu", "pids"];
+
+/** "v1" when the resource controllers are on v1 hierarchies (hybrid hosts too), else "v2". */
+export function detectLayout(mounts: Mount[]): CgroupLayout {
+  if (mounts.some((m) => m.fstype === "cgroup" && m.options.some((o) => V1_MARKERS.includes(o)))) return "v1";
+  if (mounts.some((m) => m.fstype === "cgroup2")) return "v2";
+  throw new Error("no cgroup filesystem is mounted");
+}
+
+/** /proc/self/cgroup text → hierarchy key ("memory", "cpu,cpuacct", "name=systemd", "" for v2) → path. */
+export function parseProcCgroup(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.trim().split("\n")) {
+    const m = /^\d+:([^:]*):(.*)$/.exec(line);
+    if (m) out.set(m[1], m[2]);
+  }
+  return out;
+}
+
+/** Directory of cgroup `path` within a mount. */
+function dirIn(mount: Mount, path: string): string {
+  const rel = mount.root !== "/" && (path === mount.root || path.startsWith(`${mount.root}/`))
+    ? path.slice(mount.root.length)
+    : path;
+  return join(mount.point, rel);
+}
+
+/** A daemon moved into its own leaf on v2 must not nest its next leaf inside it. */
+const ownPath = (path: string) => path.replace(/\/lxd\.daemon\.[^/]+$/, "") || "/";
+
+/** Files the owner of a delegated cgroup must be able to write (cgroup-v2.rst, "Delegation"). */
+const DELEGATED_FILES = ["cgroup.procs", "cgroup.threads", "cgroup.subtree_control", "tasks"];
+
+function defaultRoot(): { uid: number; gid: number } | undefined {
+  try {
+    const map = defaultIdmap();
+    return { uid: map.uid[0].hostid, gid: map.gid[0].hostid };
+  } catch {
+    return undefined;
+  }
+}
+
+const read = (file: string) => readFile(file, "utf8").then((s) => s.trim(), () => "");
+const readNum = async (file: string) => Number((await read(file)).split(/\s/)[0]) || 0;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Removes a cgroup directory and its children (cgroupfs rmdir works on non-empty-looking dirs). */
+async function removeTree(dir: string): Promise<void> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  for (const e of entries) if (e.isDirectory()) await removeTree(join(dir, e.name));
+  for (let i = 0; ; i++) {
+    try {
+      await rmdir(dir);
+      return;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") return;
+      // EBUSY while the last processes are still exiting.
+      if (code !== "EBUSY" || i >= 50) throw new Error(`remove cgroup ${dir}: ${(err as Error).message}`);
+      await sleep(20);
+    }
+  }
+}
+
+export class Cgroups {
+  private constructor(
+    readonly layout: CgroupLayout,
+    /** Payload root per hierarchy key ("" on v2). */
+    private readonly roots: Map<string, string>,
+    /** Controllers that limits can use (v2: enabled in the payload root; v1: mounted). */
+    readonly controllers: string[],
+  ) {}
+
+  /** Sets up the payload root below the daemon's own cgroup. `tag` must be stable for one
+   *  daemon (e.g. a hash of its LXD_DIR) so a restarted daemon finds its containers again. */
+  static async init(tag: string, procSelf = "/proc/self"): Promise<Cgroups> {
+    if (!/^[A-Za-z0-9_-]+$/.test(tag)) throw new Error(`invalid cgroup tag "${tag}"`);
+    const mounts = parseCgroupMounts(readFileSync(`${procSelf}/mountinfo`, "utf8"));
+    const own = parseProcCgroup(readFileSync(`${procSelf}/cgroup`, "utf8"));
+    const layout = detectLayout(mounts);
+    return layout === "v2" ? Cgroups.initV2(tag, mounts, own) : Cgroups.initV1(tag, mounts, own);
+  }
+
+  private static async initV1(tag: string, mounts: Mount[], own: Map<string, string>): Promise<Cgroups> {
+    const roots = new Map<string, string>();
+    const controllers: string[] = [];
+    for (const [key, path] of own) {
+      const names = key.split(",");
+      const wanted = names.filter((n) => V1_CONTROLLERS.includes(n));
+      if (!wanted.length) continue;
+      const mount = mounts.find((m) => m.fstype === "cgroup" && names.every((n) => m.options.includes(n)));
+      if (!mount) continue;
+      const root = join(dirIn(mount, path), `lxd.payload.${tag}`);
+      await mkdir(root, { recursive: true });
+      roots.set(key, root);
+      controllers.push(...wanted.filter((n) => !n.startsWith("name=")));
+    }
+    if (!roots.size) throw new Error("no usable cgroup v1 hierarchy (memory, cpu, pids, freezer)");
+    return new Cgroups("v1", roots, controllers);
+  }
+
+  private static async initV2(tag: string, mounts: Mount[], own: Map<string, string>): Promise<Cgroups> {
+    const mount = mounts.find((m) => m.fstype === "cgroup2")!;
+    const base = dirIn(mount, ownPath(own.get("") ?? "/"));
+    const root = join(base, `lxd.payload.${tag}`);
+    // "No internal processes": the daemon leaves `base` for a leaf of its own so controllers can
+    // be enabled for the payload beside it. This fails when others share `base`: then limits
+    // are not enforced and `controllers` says so.
+    const daemonLeaf = join(base, `lxd.daemon.${tag}`);
+    await mkdir(daemonLeaf, { recursive: true });
+    await writeFile(join(daemonLeaf, "cgroup.procs"), String(process.pid)).catch(() => {});
+    await mkdir(root, { recursive: true });
+    const available = (await read(join(base, "cgroup.controllers"))).split(/\s+/);
+    const enable = V2_CONTROLLERS.filter((c) => available.includes(c));
+    const controllers: string[] = [];
+    for (const c of enable) {
+      try {
+        await writeFile(join(base, "cgroup.subtree_control"), `+${c}`);
+        await writeFile(join(root, "cgroup.subtree_control"), `+${c}`);
+        controllers.push(c);
+      } catch {
+        // Not delegated to us, or processes share `base`.
+      }
+    }
+    return new Cgroups("v2", new Map([["", root]]), controllers);
+  }
+
+  /** Directories of one container, per hierarchy. */
+  private dirs(name: string): string[] {
+    return [...this.roots.values()].map((r) => join(r, name));
+  }
+
+  /** Directory of a container in the hierarchy holding `controller` (v2: the only one). */
+  private dir(name: string, controller: string): string | undefined {
+    if (this.layout === "v2") return join(this.roots.get("")!, name);
+    for (const [key, root] of this.roots) if (key.split(",").includes(controller)) return join(root, name);
+    return undefined;
+  }
+
+  /** Creates the container's cgroups; returns the cgroup.procs files for the monitor. The
+   *  directories are delegated to the container's root (`rootIds`, host ids; default: the
+   *  default idmap's) so an init such as systemd can manage its own subtree. */
+  async create(name: string, rootIds?: { uid: number; gid: number }): Promise<string[]> {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new Error(`invalid cgroup name "${name}"`);
+    const owner = rootIds ?? defaultRoot();
+    const dirs = this.dirs(name);
+    for (const d of dirs) {
+      await mkdir(d, { recursive: true });
+      if (!owner) continue;
+      for (const f of ["", ...DELEGATED_FILES]) await chown(join(d, f), owner.uid, owner.gid).catch(() => {});
+    }
+    return dirs.map((d) => join(d, "cgroup.procs"));
+  }
+
+  /** Applies limits live; a limit left out is reset to unlimited. */
+  async applyLimits(name: string, limits: CgroupLimits): Promise<void> {
+    const set = async (controller: string, file: string, value: string) => {
+      const dir = this.dir(name, controller);
+      if (!dir || !this.controllers.includes(controller)) return;
+      await writeFile(join(dir, file), value).catch((err) => {
+        throw new Error(`cgroup ${name}: set ${file} to ${value}: ${(err as Error).message}`);
+      });
+    };
+    const period = 100000;
+    const quota = limits.cpu ? Math.max(1000, Math.round(limits.cpu * period)) : undefined;
+    if (this.layout === "v2") {
+      await set("memory", "memory.max", limits.memory ? String(limits.memory) : "max");
+      await set("cpu", "cpu.max", `${quota ?? "max"} ${period}`);
+      await set("pids", "pids.max", limits.processes ? String(limits.processes) : "max");
+    } else {
+      await set("memory", "memory.limit_in_bytes", limits.memory ? String(limits.memory) : "-1");
+      await set("cpu", "cpu.cfs_period_us", String(period));
+      await set("cpu", "cpu.cfs_quota_us", quota ? String(quota) : "-1");
+      await set("pids", "pids.max", limits.processes ? String(limits.processes) : "max");
+    }
+  }
+
+  async usage(name: string): Promise<CgroupUsage> {
+    const file = (controller: string, f: string) => join(this.dir(name, controller) ?? "/nonexistent", f);
+    if (this.layout === "v2") {
+      const cpuStat = await read(file("cpu", "cpu.stat"));
+      const usec = Number(/^usage_usec (\d+)/m.exec(cpuStat)?.[1] ?? 0);
+      const memory = await readNum(file("memory", "memory.current"));
+      return {
+        memory,
+        memoryPeak: (await readNum(file("memory", "memory.peak"))) || memory,
+        cpuNs: usec * 1000,
+        processes: await readNum(file("pids", "pids.current")),
+      };
+    }
+    return {
+      memory: await readNum(file("memory", "memory.usage_in_bytes")),
+      memoryPeak: await readNum(file("memory", "memory.max_usage_in_bytes")),
+      cpuNs: await readNum(file("cpuacct", "cpuacct.usage")),
+      processes: await readNum(file("pids", "pids.current")),
+    };
+  }
+
+  async freeze(name: string): Promise<void> {
+    await this.setFrozen(name, true);
+  }
+
+  async thaw(name: string): Promise<void> {
+    await this.setFrozen(name, false);
+  }
+
+  private async setFrozen(name: string, frozen: boolean): Promise<void> {
+    const what = frozen ? "freeze" : "thaw";
+    const dir = this.dir(name, "freezer");
+    if (!dir) throw new Error(`${what} ${name}: no freezer cgroup on this host`);
+    const [file, value, done] = this.layout === "v2"
+      ? ["cgroup.freeze", frozen ? "1" : "0", async () => /^frozen (\d)/m.exec(await read(join(dir, "cgroup.events")))?.[1] === (frozen ? "1" : "0")]
+      : ["freezer.state", frozen ? "FROZEN" : "THAWED", async () => (await read(join(dir, "freezer.state"))) === (frozen ? "FROZEN" : "THAWED")];
+    await writeFile(join(dir, file), value).catch((err) => {
+      throw new Error(`${what} ${name}: ${(err as Error).message}`);
+    });
+    for (let i = 0; i < 250; i++) {
+      if (await done()) return;
+      await sleep(4);
+    }
+    throw new Error(`${what} ${name}: timed out`);
+  }
+
+  /** SIGKILLs every process of the container. */
+  async killAll(name: string): Promise<void> {
+    const dir = this.dirs(name)[0];
+    if (this.layout === "v2" && existsSync(join(dir, "cgroup.kill"))) {
+      await writeFile(join(dir, "cgroup.kill"), "1");
+      return;
+    }
+    // v1 (or v2 before 5.14): kill what is listed until nothing is left; forks racing the loop
+    // are caught by the next round.
+    for (let round = 0; round < 20; round++) {
+      const pids = (await read(join(dir, "cgroup.procs"))).split("\n").filter(Boolean).map(Number);
+      if (!pids.length) return;
+      for (const pid of pids) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // Already gone.
+        }
+      }
+      await sleep(10);
+    }
+  }
+
+  /** Removes the container's cgroups (waits briefly for exiting processes). */
+  async remove(name: string): Promise<void> {
+    for (const d of this.dirs(name)) await removeTree(d);
+  }
+
+  /** Removes the payload roots when no container cgroup is left in them. */
+  async destroy(): Promise<void> {
+    for (const root of this.roots.values()) await rmdir(root).catch(() => {});
+  }
+}

@@ -1,0 +1,64 @@
+// In-process syscalls through liblxd.so. Only calls that are safe from a multithreaded process
+// belong here (no namespaces). Every wrapper throws an Error naming the operation and errno.
+import { dlopen, FFIType } from "bun:ffi";
+import { getSystemErrorName } from "node:util";
+import { libPath } from "./native.ts";
+
+const { ptr, i32, u64 } = FFIType;
+
+function open() {
+  return dlopen(libPath(), {
+    lxd_mount: { args: [ptr, ptr, ptr, u64, ptr], returns: i32 },
+    lxd_umount: { args: [ptr, i32], returns: i32 },
+    lxd_pidfd_open: { args: [i32], returns: i32 },
+    lxd_pidfd_send_signal: { args: [i32, i32], returns: i32 },
+    lxd_errno: { args: [], returns: i32 },
+  }).symbols;
+}
+
+let lib: ReturnType<typeof open> | undefined;
+const sym = () => (lib ??= open());
+
+const cstr = (s: string | null | undefined) => (s == null ? null : Buffer.from(`${s}\0`));
+
+export class SyscallError extends Error {
+  /** e.g. "EPERM". */
+  readonly code: string;
+  constructor(what: string, readonly errno: number) {
+    const code = getSystemErrorName(-errno);
+    super(`${what}: ${code}`);
+    this.code = code;
+  }
+}
+
+/** Liblxd returns -errno on failure. */
+function check(rc: number, what: () => string): number {
+  if (rc < 0) throw new SyscallError(what(), -rc);
+  return rc;
+}
+
+/** mount(2) flags. */
+export const MS = {
+  RDONLY: 1, NOSUID: 2, NODEV: 4, NOEXEC: 8, REMOUNT: 32, BIND: 4096, MOVE: 8192, REC: 16384,
+  PRIVATE: 1 << 18, SLAVE: 1 << 19, SHARED: 1 << 20,
+} as const;
+/** umount2(2) flags. */
+export const MNT = { FORCE: 1, DETACH: 2 } as const;
+
+export function mount(src: string | null, target: string, fstype: string | null, flags: number, data?: string | null): void {
+  check(sym().lxd_mount(cstr(src), cstr(target), cstr(fstype), flags, cstr(data)),
+    () => `mount ${src ?? fstype ?? "none"} on ${target}`);
+}
+
+export function umount(target: string, flags = 0): void {
+  check(sym().lxd_umount(cstr(target), flags), () => `umount ${target}`);
+}
+
+/** A pidfd for `pid` (close it with fs.closeSync). */
+export function pidfdOpen(pid: number): number {
+  return check(sym().lxd_pidfd_open(pid), () => `pidfd_open ${pid}`);
+}
+
+export function pidfdSignal(pidfd: number, signal: number): void {
+  check(sym().lxd_pidfd_send_signal(pidfd, signal), () => `pidfd_send_signal ${signal}`);
+}

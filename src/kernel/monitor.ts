@@ -1,0 +1,125 @@
+// Starting a container (lxd-helper start, which becomes its monitor) and watching a running one
+// through the monitor's socket. The monitor outlives the daemon; a restarted daemon finds its
+// containers again with watch().
+import { join } from "node:path";
+import type { IdMapEntry } from "./idmap.ts";
+import { helperPath } from "./native.ts";
+import { seccompHex } from "./seccomp.ts";
+
+export type { IdMapEntry } from "./idmap.ts";
+
+export interface LaunchSpec {
+  name: string;
+  hostname: string;
+  /** Monitor's directory: monitor.sock, monitor.log, init.pid (must exist, short enough for a socket path). */
+  rundir: string;
+  rootfs: { kind: "overlay"; lower: string; upper: string; work: string } | { kind: "bind"; path: string };
+  uidMap: IdMapEntry[];
+  gidMap: IdMapEntry[];
+  /** cgroup.procs files init is written to before it runs. */
+  cgroupProcs: string[];
+  /** Mount cgroup2 at /sys/fs/cgroup inside (v2 hosts). */
+  cgroup2: boolean;
+  seccomp?: Uint8Array;
+  env: string[];
+  init: string[];
+}
+
+const clean = (what: string, v: string) => {
+  if (/[\n\r]/.test(v)) throw new Error(`${what} must not contain a newline`);
+  return v;
+};
+
+/** The helper's stdin config for a spec. */
+export function launchConfig(spec: LaunchSpec): string {
+  const lines = [
+    `name ${clean("name", spec.name)}`,
+    `hostname ${clean("hostname", spec.hostname)}`,
+    `rundir ${clean("rundir", spec.rundir)}`,
+  ];
+  const r = spec.rootfs;
+  if (r.kind === "overlay") {
+    for (const p of [r.lower, r.upper, r.work]) if (p.includes(":")) throw new Error(`overlay layer path "${p}" contains ":"`);
+    lines.push(`rootfs_overlay ${clean("rootfs", `${r.lower}:${r.upper}:${r.work}`)}`);
+  } else {
+    lines.push(`rootfs_bind ${clean("rootfs", r.path)}`);
+  }
+  for (const m of spec.uidMap) lines.push(`uidmap ${m.nsid} ${m.hostid} ${m.range}`);
+  for (const m of spec.gidMap) lines.push(`gidmap ${m.nsid} ${m.hostid} ${m.range}`);
+  for (const c of spec.cgroupProcs) lines.push(`cgroup ${clean("cgroup", c)}`);
+  lines.push(`cgroup2 ${spec.cgroup2 ? 1 : 0}`);
+  if (spec.seccomp?.length) lines.push(`seccomp ${seccompHex(spec.seccomp)}`);
+  for (const e of spec.env) lines.push(`env ${clean("env", e)}`);
+  if (spec.init.some((a) => /\s/.test(a) || !a)) throw new Error("init arguments must be non-empty words without spaces");
+  lines.push(`init ${spec.init.join(" ")}`);
+  return `${lines.join("\n")}\n`;
+}
+
+/** Starts the container; resolves once init runs (the monitor stays behind, detached). */
+export async function launch(spec: LaunchSpec): Promise<{ initPid: number }> {
+  const config = launchConfig(spec);
+  const proc = Bun.spawn([helperPath(), "start"], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+  proc.stdin.write(config);
+  proc.stdin.end();
+  const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+  const line = out.trim();
+  const ok = /^ok (\d+)$/.exec(line);
+  if (ok && code === 0) return { initPid: Number(ok[1]) };
+  const msg = line.startsWith("error ") ? line.slice(6) : `lxd-helper start exited with ${code}${line ? `: ${line}` : ""}`;
+  throw new Error(`start ${spec.name}: ${msg}`);
+}
+
+/** LXD's clean-stop signal for init. A number on purpose: Bun's process.kill() rejects the name
+ *  "SIGPWR" (ERR_UNKNOWN_SIGNAL). 30 on x86_64 and arm64. busybox init powers off on it (the
+ *  monitor then reports 130: reboot(2) in a pid namespace kills init with SIGINT; a reboot is 129). */
+export const SIGPWR = 30;
+
+export type WatchResult = { running: false } | { running: true; initPid: number; exited: Promise<number> };
+
+/** Exit code reported when the monitor vanished without a word (init dies with it: SIGKILL). */
+const MONITOR_LOST = 128 + 9;
+
+/** Asks the container's monitor whether init runs; `exited` resolves with its exit code
+ *  (128+N when killed by signal N). */
+export function watch(rundir: string): Promise<WatchResult> {
+  return new Promise<WatchResult>((resolve, reject) => {
+    let buf = "";
+    let answered = false;
+    let finish!: (code: number) => void;
+    const exited = new Promise<number>((r) => (finish = r));
+    const answer = (r: WatchResult) => {
+      if (!answered) resolve(r);
+      answered = true;
+    };
+    const notRunning = (err: Error & { code?: string }) => {
+      if (err.code === "ENOENT" || err.code === "ECONNREFUSED") answer({ running: false });
+      else if (!answered) { answered = true; reject(new Error(`watch ${rundir}: ${err.message}`)); }
+    };
+    Bun.connect({
+      unix: join(rundir, "monitor.sock"),
+      socket: {
+        data(_sock, data) {
+          buf += data.toString();
+          let nl: number;
+          while ((nl = buf.indexOf("\n")) >= 0) {
+            const [word, num] = buf.slice(0, nl).split(" ");
+            buf = buf.slice(nl + 1);
+            if (word === "running") answer({ running: true, initPid: Number(num), exited });
+            if (word === "exit") {
+              answer({ running: false });
+              finish(Number(num));
+            }
+          }
+        },
+        close() {
+          answer({ running: false });
+          finish(MONITOR_LOST);
+        },
+        connectError(_sock, err) {
+          notRunning(err);
+        },
+        error() {},
+      },
+    }).catch(notRunning);
+  });
+}
