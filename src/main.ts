@@ -102,7 +102,7 @@ export async function main(argv: string[], stdout: NodeJS.WriteStream = process.
   return cli.run(command, { stdout, stderr });
 }
 
-if (import.meta.main) {
+async function run(): Promise<never> {
   // A reader that went away (`lxd list | head -1`) is not an error worth a trace.
   for (const stream of [process.stdout, process.stderr]) {
     stream.on("error", (err: NodeJS.ErrnoException) => {
@@ -115,3 +115,5 @@ if (import.meta.main) {
   await Promise.all([out.flushed(), err.flushed()]);
   process.exit(code);
 }
+
+if (import.meta.main) void run();

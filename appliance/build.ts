@@ -1,0 +1,200 @@
+// Builds the single `dist/lxd` executable: native helpers first (they are embedded from
+// build/native/current by src/kernel/native.ts), then `bun build --compile`.
+//
+//   bun appliance/build.ts              host arch -> dist/lxd
+//   bun appliance/build.ts --release    also dist/lxd-linux-x64 and dist/lxd-linux-arm64 (glibc),
+//                                       compiled against pinned, integrity-checked Bun runtimes
+//   bun appliance/build.ts --entry F    compile F instead of src/main.ts (toolchain smoke test)
+import { createHash } from "node:crypto";
+import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { join, resolve } from "node:path";
+import targetsJson from "./targets.json";
+
+type Arch = keyof typeof targetsJson.targets;
+type Target = (typeof targetsJson.targets)[Arch];
+
+const root = resolve(import.meta.dir, "..");
+const nativeRoot = join(root, "build/native");
+const currentNative = join(nativeRoot, "current");
+const runtimeCache = join(root, ".cache/bun-runtimes");
+
+const hostArch = (): Arch => {
+  if (process.arch === "x64" || process.arch === "arm64") return process.arch;
+  throw new Error(`build: unsupported host architecture ${process.arch} (supported: x64, arm64)`);
+};
+
+function log(msg: string) {
+  console.log(`[build] ${msg}`);
+}
+
+/** Runs a command with inherited stdio; throws with the command line when it fails. */
+function run(cmd: string[], opts: { cwd?: string; quiet?: boolean } = {}): string {
+  const r = Bun.spawnSync(cmd, { cwd: opts.cwd ?? root, stdout: "pipe", stderr: "pipe" });
+  const out = r.stdout.toString();
+  const err = r.stderr.toString();
+  if (!opts.quiet && out.trim()) process.stdout.write(out);
+  if (r.exitCode !== 0) {
+    throw new Error(`build: \`${cmd.join(" ")}\` exited ${r.exitCode}\n${err || out}`);
+  }
+  if (!opts.quiet && err.trim()) process.stderr.write(err);
+  return out;
+}
+
+async function timed<T>(what: string, fn: () => T | Promise<T>): Promise<T> {
+  const t0 = performance.now();
+  const v = await fn();
+  log(`${what}: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  return v;
+}
+
+/**
+ * Compiles the C helpers for one architecture into `outDir`. The native owner's build entry
+ * point wins when present (same contract: ARCH is "x64" or "arm64"); otherwise gcc is called
+ * directly on the two known sources.
+ */
+async function buildNative(arch: Arch, outDir: string): Promise<void> {
+  rmSync(outDir, { recursive: true, force: true });
+  mkdirSync(outDir, { recursive: true });
+  const script = join(root, "native/build.sh");
+  const module = join(root, "src/kernel/native-build.ts");
+  if (existsSync(script)) {
+    run(["sh", script, arch, outDir]);
+    return;
+  }
+  if (existsSync(module)) {
+    const mod = (await import(module)) as { buildNative: (a: string, o: string) => Promise<void> | void };
+    await mod.buildNative(arch, outDir);
+    return;
+  }
+  const cc = targetsJson.targets[arch].cc;
+  const helper = join(root, "native/lxd-helper.c");
+  const lib = join(root, "native/liblxd.c");
+  if (!existsSync(helper) && !existsSync(lib)) {
+    log(`no native sources yet (native/*.c): nothing to compile for ${arch}`);
+    return;
+  }
+  if (existsSync(helper)) run([cc, "-O2", "-Wall", "-o", join(outDir, "lxd-helper"), helper]);
+  if (existsSync(lib)) run([cc, "-O2", "-Wall", "-shared", "-fPIC", "-o", join(outDir, "liblxd.so"), lib]);
+}
+
+/** Makes `arch`'s natives the ones the next compile embeds. */
+function selectNative(arch: Arch) {
+  rmSync(currentNative, { recursive: true, force: true });
+  cpSync(join(nativeRoot, arch), currentNative, { recursive: true });
+}
+
+function sha512Integrity(file: string): string {
+  return `sha512-${createHash("sha512").update(readFileSync(file)).digest("base64")}`;
+}
+
+/**
+ * The Bun runtime a cross build is linked against: the pinned npm package, fetched once with
+ * `npm pack` into .cache/bun-runtimes and checked against the integrity in targets.json on every
+ * build, so a release is repeatable offline once the cache is filled.
+ */
+function runtimeFor(t: Target): string {
+  const version = targetsJson.bunVersion;
+  const base = `${t.runtimePackage.replace(/^@/, "").replace("/", "-")}-${version}`;
+  const tarball = join(runtimeCache, `${base}.tgz`);
+  mkdirSync(runtimeCache, { recursive: true });
+  if (!existsSync(tarball)) {
+    log(`fetching ${t.runtimePackage}@${version}`);
+    run(["npm", "pack", `${t.runtimePackage}@${version}`, "--pack-destination", runtimeCache, "--silent"], { quiet: true });
+  }
+  const actual = sha512Integrity(tarball);
+  if (actual !== t.integrity) {
+    rmSync(tarball, { force: true });
+    throw new Error(`build: ${tarball} has integrity ${actual}, expected ${t.integrity} (appliance/targets.json); deleted it`);
+  }
+  const dir = join(runtimeCache, base);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir);
+  run(["tar", "-xzf", tarball, "-C", dir, "package/bin/bun"]);
+  const bin = join(dir, "package/bin/bun");
+  chmodSync(bin, 0o755);
+  return bin;
+}
+
+function compile(entry: string, outfile: string, cross?: { target: Target; runtime: string }) {
+  const args = [
+    process.execPath, "build", "--compile", "--minify", "--sourcemap=none",
+    // Precompiled bytecode: every CLI call (`lxd exec`, `lxd list`) starts a fresh process, and
+    // this cuts its start-up by about a quarter. Bytecode needs ESM output (top-level await).
+    "--bytecode", "--format=esm",
+    // The daemon must not pick up a .env or bunfig.toml from whatever directory it starts in.
+    "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig",
+  ];
+  if (cross) args.push(`--target=${cross.target.bunTarget}`, `--compile-executable-path=${cross.runtime}`);
+  args.push(entry, "--outfile", outfile);
+  run(args, { quiet: true });
+}
+
+/** `file` must name the target's machine: catches a host binary shipped under an arm64 name. */
+function checkElf(path: string, t: Target) {
+  const desc = run(["file", "-b", path], { quiet: true }).trim();
+  if (!desc.startsWith("ELF 64-bit") || !desc.includes(t.elfMachine)) {
+    throw new Error(`build: ${path} is "${desc}", expected an ELF for ${t.elfMachine}`);
+  }
+  log(`${path.slice(root.length + 1)}: ${desc.split(",").slice(0, 2).join(",")}`);
+}
+
+/** Each native built for `arch` must be inside the executable byte for byte (embedded files are stored raw). */
+function checkEmbeds(path: string, arch: Arch) {
+  const exe = readFileSync(path);
+  for (const f of readdirSync(join(nativeRoot, arch))) {
+    if (exe.indexOf(readFileSync(join(nativeRoot, arch, f))) < 0) {
+      throw new Error(`build: ${path} does not embed build/native/${arch}/${f}`);
+    }
+  }
+}
+
+/** Runs `--help`; a foreign-architecture binary runs under qemu-user when it is installed. */
+function checkRuns(path: string, emulator: string[] = []) {
+  const r = Bun.spawnSync([...emulator, path, "--help"], { stdout: "pipe", stderr: "pipe", env: { ...process.env, LXD_DIR: "/nonexistent" } });
+  if (r.exitCode !== 0) throw new Error(`build: ${[...emulator, path].join(" ")} --help exited ${r.exitCode}: ${r.stderr.toString()}`);
+}
+
+async function main() {
+  const argv = process.argv.slice(2);
+  const release = argv.includes("--release");
+  const entryAt = argv.indexOf("--entry");
+  const entry = resolve(root, entryAt >= 0 ? argv[entryAt + 1] ?? "" : "src/main.ts");
+  if (!existsSync(entry)) throw new Error(`build: entry point ${entry} does not exist`);
+  mkdirSync(join(root, "dist"), { recursive: true });
+
+  const host = hostArch();
+  const arches: Arch[] = release ? (Object.keys(targetsJson.targets) as Arch[]) : [host];
+  for (const arch of arches) await timed(`natives for ${arch}`, () => buildNative(arch, join(nativeRoot, arch)));
+
+  const outputs = ["dist/lxd"];
+  try {
+    selectNative(host);
+    await timed("dist/lxd", () => compile(entry, join(root, "dist/lxd")));
+    checkRuns(join(root, "dist/lxd"));
+    checkEmbeds(join(root, "dist/lxd"), host);
+    if (release) {
+      for (const arch of arches) {
+        const t = targetsJson.targets[arch];
+        const runtime = runtimeFor(t);
+        selectNative(arch);
+        const out = join(root, t.output);
+        await timed(t.output, () => compile(entry, out, { target: t, runtime }));
+        checkElf(out, t);
+        checkEmbeds(out, arch);
+        if (arch === host) checkRuns(out);
+        else if (Bun.which(t.emulator[0])) await timed(`${t.output} --help under ${t.emulator[0]}`, () => checkRuns(out, t.emulator));
+        else log(`${t.emulator[0]} not installed (Debian: qemu-user): ${t.output} not run`);
+        outputs.push(t.output);
+      }
+    }
+  } finally {
+    // Dev runs and `bun test` embed/load build/native/current: leave the host's there.
+    if (existsSync(join(nativeRoot, host))) selectNative(host);
+  }
+  log(`done: ${outputs.join(" ")}`);
+}
+
+await main().catch((e: Error) => {
+  console.error(e.message);
+  process.exit(1);
+});

@@ -1,0 +1,23 @@
+#!/bin/bash
+# One command from a fresh Debian 12 checkout to a running lxd:
+# installs the build and runtime packages, builds dist/lxd, installs it as a service
+# (appliance/install.sh) and applies the embedded defaults (`lxd init --auto`).
+#   sudo appliance/setup.sh
+set -euo pipefail
+
+repo=$(dirname "$(dirname "$(readlink -f "$0")")")
+cd "$repo"
+[ "$(id -u)" = 0 ] || { echo "setup.sh: must run as root" >&2; exit 1; }
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+# gcc/libc6-dev: the native helpers; busybox-static: `lxd image build busybox`;
+# iproute2/nftables: networking; lxd-client: the reference `lxc` client, which talks to this
+# daemon too and is used by the compatibility tests.
+apt-get install -y --no-install-recommends \
+  ca-certificates gcc libc6-dev busybox-static xz-utils iproute2 nftables file lxd-client
+command -v npm >/dev/null || apt-get install -y --no-install-recommends nodejs npm
+
+npm ci
+npm run build
+appliance/install.sh dist/lxd

@@ -1,0 +1,185 @@
+// `npm run bench [-- --runs N --instances M]`: medians of the container operations through the
+// real CLI against a private test daemon, beside the bare-kernel floor measured in the same run
+// and the numbers real LXD 5.0.2 (dir pool) gave on this kind of machine.
+import { readFileSync, readdirSync, readlinkSync } from "node:fs";
+import { importBusybox, lxdBinary, run, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { execFloor, launchFloor, makeRootfs, removeRootfs, startFloor, type FloorContainer } from "./floor.ts";
+
+const argValue = (name: string, fallback: number) => {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const RUNS = argValue("--runs", 7);
+const INSTANCES = argValue("--instances", 100);
+
+/** LXD 5.0.2 measured on this kind of machine (runtime-notes.md): ms, or MiB for memory. */
+const LXD_502: Record<string, string> = {
+  launch: "482 ms",
+  exec: "47 ms",
+  stop: "780 ms",
+  [`list${INSTANCES}`]: INSTANCES === 100 ? "705 ms" : "",
+  memory: "13-14 MiB",
+};
+
+interface Row {
+  key: string;
+  what: string;
+  ours: string;
+  floor: string;
+}
+const rows: Row[] = [];
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const ms = (xs: number[]) => (xs.length ? `${median(xs).toFixed(1)} ms` : "");
+const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
+
+/** Runs the CLI and fails loudly: a benchmark of a failing command measures nothing. */
+const lxd = (d: TestDaemon) => async (...args: string[]) => {
+  const r = await d.lxd(...args);
+  if (r.code !== 0) throw new Error(`lxd ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
+  return r.stdout;
+};
+
+function memAvailableKiB(): number {
+  const line = readFileSync("/proc/meminfo", "utf8").split("\n").find((l) => l.startsWith("MemAvailable:"))!;
+  return Number(line.split(/\s+/)[1]);
+}
+
+function rollup(pid: number): { pss: number; rss: number } {
+  const text = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
+  const field = (name: string) => Number(text.match(new RegExp(`^${name}:\\s+(\\d+) kB`, "m"))?.[1] ?? 0);
+  return { pss: field("Pss"), rss: field("Rss") };
+}
+
+/** The per-container monitors: processes running a helper binary from the daemon's bin/. */
+function monitorPids(d: TestDaemon): number[] {
+  return readdirSync("/proc").filter((n) => /^\d+$/.test(n)).map(Number).filter((pid) => {
+    try {
+      return readlinkSync(`/proc/${pid}/exe`).startsWith(`${d.dir}/bin/`);
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Runs `fn` over `items`, `width` at a time. */
+async function pool<T>(items: T[], width: number, fn: (item: T) => Promise<unknown>) {
+  const queue = [...items];
+  await Promise.all(Array.from({ length: width }, async () => {
+    for (let item = queue.shift(); item !== undefined; item = queue.shift()) await fn(item);
+  }));
+}
+
+async function singleInstance(d: TestDaemon, root: string) {
+  const cli = lxd(d);
+  const t = { launch: [] as number[], exec: [] as number[], list1: [] as number[], stop: [] as number[], del: [] as number[] };
+  await cli("launch", "busybox", "warmup");
+  await cli("delete", "warmup", "--force");
+  for (let i = 0; i < RUNS; i++) {
+    const name = `b${i}`;
+    t.launch.push(await timed(() => cli("launch", "busybox", name)));
+    t.exec.push(await timed(() => cli("exec", name, "--", "true")));
+    t.list1.push(await timed(() => cli("list")));
+    t.stop.push(await timed(() => cli("stop", name, "--force")));
+    t.del.push(await timed(() => cli("delete", name)));
+  }
+  const f = { launch: [] as number[], exec: [] as number[], stop: [] as number[] };
+  for (let i = 0; i < RUNS; i++) {
+    f.launch.push(await timed(() => launchFloor(root)));
+    const c = await startFloor(root);
+    f.exec.push(await timed(() => execFloor(c)));
+    f.stop.push(await timed(async () => {
+      c.kill();
+      await c.exited;
+    }));
+  }
+  const cliStart: number[] = [];
+  for (let i = 0; i < RUNS; i++) cliStart.push(await timed(() => run([lxdBinary(), "--version"])));
+  rows.push(
+    { key: "launch", what: "launch busybox (create+start)", ours: ms(t.launch), floor: ms(f.launch) },
+    { key: "exec", what: "exec c -- true", ours: ms(t.exec), floor: ms(f.exec) },
+    { key: "stop", what: "stop --force", ours: ms(t.stop), floor: ms(f.stop) },
+    { key: "delete", what: "delete (stopped)", ours: ms(t.del), floor: "" },
+    { key: "list1", what: "list, 1 running", ours: ms(t.list1), floor: "" },
+    { key: "cli", what: "CLI start (lxd --version)", ours: ms(cliStart), floor: "" },
+  );
+}
+
+async function manyInstances(d: TestDaemon, root: string) {
+  const cli = lxd(d);
+  const names = Array.from({ length: INSTANCES }, (_, i) => `m${i}`);
+  const before = memAvailableKiB();
+  await pool(names, 4, (n) => cli("launch", "busybox", n));
+  await Bun.sleep(3000);
+  const after = memAvailableKiB();
+  const monitors = monitorPids(d).map(rollup);
+  // What each container's own cgroup is charged (its processes, page cache, kernel memory).
+  const charged = await Promise.all(names.map(async (n) => (await d.api("GET", `/1.0/instances/${n}/state`)).body.metadata.memory.usage as number));
+  const list: number[] = [];
+  const lxcList: number[] = [];
+  for (let i = 0; i < RUNS; i++) list.push(await timed(() => cli("list")));
+  for (let i = 0; i < RUNS; i++) {
+    lxcList.push(await timed(async () => {
+      const r = await d.lxc("list");
+      if (r.code !== 0) throw new Error(`lxc list failed: ${r.stderr}`);
+    }));
+  }
+  await pool(names, 4, (n) => cli("delete", n, "--force"));
+
+  const floorBefore = memAvailableKiB();
+  const floors: FloorContainer[] = [];
+  for (let i = 0; i < INSTANCES; i++) floors.push(await startFloor(root));
+  await Bun.sleep(3000);
+  const floorDelta = (floorBefore - memAvailableKiB()) / INSTANCES;
+  const floorPss = median(floors.map((c) => rollup(c.unsharePid).pss));
+  for (const c of floors) c.kill();
+  await Promise.all(floors.map((c) => c.exited));
+
+  const perContainer = (before - after) / INSTANCES;
+  rows.push(
+    { key: `list${INSTANCES}`, what: `list, ${INSTANCES} running`, ours: ms(list), floor: "" },
+    { key: `lxclist${INSTANCES}`, what: `lxc list (LXD's client), ${INSTANCES} running`, ours: ms(lxcList), floor: "" },
+    { key: "memory", what: "host memory per idle container (MemAvailable delta)", ours: mib(perContainer), floor: mib(floorDelta) },
+    { key: "charged", what: "container cgroup memory usage (median)", ours: mib(median(charged) / 1024), floor: "" },
+    {
+      key: "monitor",
+      what: "monitor PSS / RSS (median)",
+      ours: monitors.length ? `${mib(median(monitors.map((m) => m.pss)))} / ${mib(median(monitors.map((m) => m.rss)))}` : "no monitor found",
+      floor: `${mib(floorPss)} (unshare PSS)`,
+    },
+  );
+}
+
+function printTable() {
+  console.log("\nMemAvailable deltas are only meaningful on an otherwise idle machine.");
+  const header = ["operation", "lxd (median)", "bare kernel", "LXD 5.0.2"];
+  const body = rows.map((r) => [r.what, r.ours, r.floor, LXD_502[r.key] ?? ""]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(" | ")} |`;
+  console.log(`\n${RUNS} runs each, ${INSTANCES} instances for the scale rows\n`);
+  console.log(line(header));
+  console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
+  for (const b of body) console.log(line(b));
+}
+
+const d = await startDaemon();
+const root = makeRootfs();
+try {
+  await lxd(d)("init", "--auto");
+  await importBusybox(d);
+  await singleInstance(d, root);
+  await manyInstances(d, root);
+  printTable();
+} finally {
+  removeRootfs(root);
+  await d.stop();
+}
