@@ -52,16 +52,16 @@ export const imageAliasesRoutes = (ctx: ImageAliasesContext) => {
       detail: { summary: "Create an image alias", tags: ["images"] },
     })
 
-    .get("/1.0/images/aliases/*", ({ params }) => {
-      const a = ctx.images.mustGetAlias(aliasName(params["*"]));
+    .get("/1.0/images/aliases/:name", ({ params }) => {
+      const a = ctx.images.mustGetAlias(aliasName(params.name));
       return sync(entry(a), { etag: etag(a) });
     }, {
       query: RecursionQuery,
       detail: { summary: "Show an image alias", tags: ["images"], responses: ok(ImageAliasesEntry) },
     })
 
-    .put("/1.0/images/aliases/*", ({ params, body, request }) => {
-      const name = aliasName(params["*"]);
+    .put("/1.0/images/aliases/:name", ({ params, body, request }) => {
+      const name = aliasName(params.name);
       if (!body.target) throw new ApiError(400, "The target field is required");
       checkIfMatch(request, etag(ctx.images.mustGetAlias(name)));
       const a = ctx.images.updateAlias(name, { target: body.target, description: body.description ?? "" });
@@ -72,8 +72,8 @@ export const imageAliasesRoutes = (ctx: ImageAliasesContext) => {
       detail: { summary: "Replace an image alias's target and description", tags: ["images"] },
     })
 
-    .patch("/1.0/images/aliases/*", ({ params, body, request }) => {
-      const name = aliasName(params["*"]);
+    .patch("/1.0/images/aliases/:name", ({ params, body, request }) => {
+      const name = aliasName(params.name);
       checkIfMatch(request, etag(ctx.images.mustGetAlias(name)));
       const a = ctx.images.updateAlias(name, { target: body.target, description: body.description });
       lifecycle("image-alias-updated", name, { target: a.fingerprint });
@@ -83,8 +83,8 @@ export const imageAliasesRoutes = (ctx: ImageAliasesContext) => {
       detail: { summary: "Change an image alias's target and/or description", tags: ["images"] },
     })
 
-    .post("/1.0/images/aliases/*", ({ params, body }) => {
-      const name = aliasName(params["*"]);
+    .post("/1.0/images/aliases/:name", ({ params, body }) => {
+      const name = aliasName(params.name);
       ctx.images.renameAlias(name, body.name);
       lifecycle("image-alias-renamed", body.name, { old_name: name });
       return new SyncResponse({}, undefined, aliasUrl(body.name), 201);
@@ -93,8 +93,8 @@ export const imageAliasesRoutes = (ctx: ImageAliasesContext) => {
       detail: { summary: "Rename an image alias", tags: ["images"] },
     })
 
-    .delete("/1.0/images/aliases/*", ({ params }) => {
-      const name = aliasName(params["*"]);
+    .delete("/1.0/images/aliases/:name", ({ params }) => {
+      const name = aliasName(params.name);
       ctx.images.deleteAlias(name);
       lifecycle("image-alias-deleted", name);
       return sync({});

@@ -17,6 +17,7 @@ import { containerDir } from "../paths.ts";
 import { storageDriver } from "../storage/index.ts";
 import type { Pool } from "../storage/driver.ts";
 import { expandConfig, expandDevices, validateDevices, validateInstanceConfig, validateInstanceName } from "./config.ts";
+import { startDevices, stopDevices } from "./devices.ts";
 import { launchSpec, liveLimits, seccompFor } from "./runtime.ts";
 import { runningState, stoppedState, STATUS, type Status } from "./state.ts";
 
@@ -28,7 +29,11 @@ interface Runtime {
   exited: Promise<number>;
   /** Set while the daemon itself is stopping the container, so the exit is not treated as a crash or reboot. */
   stopping?: boolean;
+  /** The expanded devices the container runs with (what to tear down when it exits). */
+  devices: Devices;
 }
+
+type Devices = Record<string, Record<string, string>>;
 
 export interface StopOptions { force?: boolean; timeout?: number }
 
@@ -48,6 +53,7 @@ const DEFAULT_ENV: Record<string, string> = {
 };
 /** Init was killed by SIGHUP: what the kernel sends a pid namespace's init when it calls reboot(2). */
 const REBOOT_EXIT = 128 + 1;
+const SIGPWR_RETRY_MS = 1000;
 
 export class InstanceManager {
   private readonly running = new Map<string, Runtime>();
@@ -221,9 +227,12 @@ export class InstanceManager {
     const profiles = put.profiles ?? row.profiles;
     this.check(userConfig, devices, profiles);
     const next = { ...row, config, devices, profiles };
-    if (this.running.has(name)) {
-      // Limits apply live; everything else takes effect at the next start (as in LXD).
-      await this.cgroups.applyLimits(name, liveLimits(this.expanded(next).config));
+    const rt = this.running.get(name);
+    if (rt) {
+      // Limits and devices apply live; other keys take effect at the next start (as in LXD).
+      const expanded = this.expanded(next);
+      await this.cgroups.applyLimits(name, liveLimits(expanded.config));
+      await this.hotplug(name, rt, expanded);
     }
     db.updateInstance(this.database, name, {
       config, devices, profiles,
@@ -231,6 +240,17 @@ export class InstanceManager {
       ephemeral: put.ephemeral ?? row.ephemeral,
     });
     this.lifecycle("instance-updated", name);
+  }
+
+  /** Removes devices that went away or changed, then adds the new ones, on a running container. */
+  private async hotplug(name: string, rt: Runtime, expanded: { config: Record<string, string>; devices: Devices }) {
+    const inst = { name, initPid: rt.initPid, config: expanded.config };
+    const same = (a?: Record<string, string>, b?: Record<string, string>) => JSON.stringify(a) === JSON.stringify(b);
+    const removed = Object.entries(rt.devices).filter(([k, v]) => !same(v, expanded.devices[k]));
+    const added = Object.entries(expanded.devices).filter(([k, v]) => !same(v, rt.devices[k]));
+    await stopDevices(inst, Object.fromEntries(removed));
+    await startDevices(inst, Object.fromEntries(added));
+    rt.devices = expanded.devices;
   }
 
   async rename(name: string, to: string): Promise<void> {
@@ -266,7 +286,14 @@ export class InstanceManager {
       const { initPid } = await launch(spec);
       const mon = await watch(rundir);
       if (!mon.running) throw new Error("the container stopped right after it started");
-      this.track(name, initPid, mon.exited);
+      try {
+        await startDevices({ name, initPid, config }, devices);
+      } catch (err) {
+        signal(initPid, 9);
+        await mon.exited;
+        throw err;
+      }
+      this.track(name, initPid, mon.exited, devices);
     } catch (err) {
       await this.cgroups.remove(name).catch(() => {});
       throw new ApiError(500, `Failed to start instance "${name}": ${(err as Error).message}`);
@@ -278,8 +305,8 @@ export class InstanceManager {
     this.lifecycle("instance-started", name);
   }
 
-  private track(name: string, initPid: number, exited: Promise<number>) {
-    const rt: Runtime = { initPid, frozen: false, exited };
+  private track(name: string, initPid: number, exited: Promise<number>, devices: Devices) {
+    const rt: Runtime = { initPid, frozen: false, exited, devices };
     this.running.set(name, rt);
     exited.then((code) => this.onExit(name, rt, code));
   }
@@ -287,6 +314,7 @@ export class InstanceManager {
   private async onExit(name: string, rt: Runtime, code: number) {
     if (this.running.get(name) !== rt) return;
     this.running.delete(name);
+    await stopDevices({ name, initPid: rt.initPid, config: {} }, rt.devices);
     await this.cgroups.remove(name).catch(() => {});
     const row = db.getInstance(this.database, name);
     if (!row) return;
@@ -309,13 +337,16 @@ export class InstanceManager {
     rt.stopping = true;
     if (rt.frozen) await this.cgroups.thaw(name);
     if (!opts.force) {
+      // An init that has not installed its handlers yet ignores SIGPWR (signals from outside a pid
+      // namespace are dropped for its init otherwise), so keep asking until it goes.
+      const resend = setInterval(() => signal(rt.initPid, SIGPWR), SIGPWR_RETRY_MS);
       signal(rt.initPid, SIGPWR);
       const timeout = opts.timeout ?? -1;
-      const clean = await Promise.race([
+      const exited = await Promise.race([
         rt.exited.then(() => true),
         ...(timeout >= 0 ? [Bun.sleep(timeout * 1000).then(() => false)] : []),
-      ]);
-      if (clean) return this.afterExit(name, rt);
+      ]).finally(() => clearInterval(resend));
+      if (exited) return this.afterExit(name, rt);
     }
     await this.cgroups.killAll(name).catch(() => {});
     signal(rt.initPid, 9);
@@ -386,7 +417,7 @@ export class InstanceManager {
     await Promise.all(rows.map(async (row) => {
       const mon = await watch(containerDir(row.name)).catch(() => ({ running: false as const }));
       if (mon.running) {
-        this.track(row.name, mon.initPid, mon.exited);
+        this.track(row.name, mon.initPid, mon.exited, this.expanded(row).devices);
       } else if (row.config["volatile.last_state.power"] === "RUNNING") {
         await this.cgroups.remove(row.name).catch(() => {});
         db.updateInstance(this.database, row.name, { config: { ...row.config, "volatile.last_state.power": "STOPPED" } });

@@ -1,0 +1,43 @@
+// Device drivers for instance devices other than the root disk (which storage handles): each type
+// (nic, proxy, unix-char, disk mounts...) plugs in here with what happens when a container starts
+// or stops, and when a device is added to or removed from a running container.
+export interface RunningInstance {
+  name: string;
+  initPid: number;
+  config: Record<string, string>;
+}
+
+export interface DeviceDriver {
+  /** Sets the device up for a container whose init has just started (its namespaces exist). */
+  start(inst: RunningInstance, device: string, config: Record<string, string>): Promise<void>;
+  /** Tears the device down; also called after the container is already gone. */
+  stop(inst: RunningInstance, device: string, config: Record<string, string>): Promise<void>;
+}
+
+const drivers: Record<string, DeviceDriver> = {};
+
+const isRootDisk = (c: Record<string, string>) => c.type === "disk" && c.path === "/";
+
+function managed(devices: Record<string, Record<string, string>>) {
+  return Object.entries(devices).filter(([, c]) => !isRootDisk(c) && drivers[c.type]);
+}
+
+/** Starts every device in name order; on failure, stops those already started and rethrows. */
+export async function startDevices(inst: RunningInstance, devices: Record<string, Record<string, string>>): Promise<void> {
+  const started: [string, Record<string, string>][] = [];
+  try {
+    for (const [name, config] of managed(devices).sort(([a], [b]) => a.localeCompare(b))) {
+      await drivers[config.type].start(inst, name, config);
+      started.push([name, config]);
+    }
+  } catch (err) {
+    await stopDevices(inst, Object.fromEntries(started));
+    throw err;
+  }
+}
+
+export async function stopDevices(inst: RunningInstance, devices: Record<string, Record<string, string>>): Promise<void> {
+  for (const [name, config] of managed(devices).reverse()) {
+    await drivers[config.type].stop(inst, name, config).catch(() => {});
+  }
+}
