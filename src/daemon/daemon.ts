@@ -60,6 +60,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
         .map((r) => instances.stop(r.name, { timeout: SHUTDOWN_TIMEOUT }).catch(() => {})));
     }
     server.stop(true);
+    // Leave the daemon's cgroup subtree only if no container still lives in it.
+    if (!instances.list().some((r) => instances.isRunning(r.name))) await cgroups.destroy().catch(() => {});
     db.$client.close();
     stop();
   }

@@ -55,6 +55,14 @@ export function launchConfig(spec: LaunchSpec): string {
   return `${lines.join("\n")}\n`;
 }
 
+/** What a user can do about the failures that depend on the host rather than the container. */
+function hint(msg: string): string {
+  if (/^idmap .*: Invalid argument/.test(msg)) {
+    return " (the filesystem holding LXD_DIR does not support idmapped mounts: use ext4, xfs or btrfs; tmpfs needs Linux 6.3 or later)";
+  }
+  return "";
+}
+
 /** Starts the container; resolves once init runs (the monitor stays behind, detached). */
 export async function launch(spec: LaunchSpec): Promise<{ initPid: number }> {
   const config = launchConfig(spec);
@@ -66,7 +74,7 @@ export async function launch(spec: LaunchSpec): Promise<{ initPid: number }> {
   const ok = /^ok (\d+)$/.exec(line);
   if (ok && code === 0) return { initPid: Number(ok[1]) };
   const msg = line.startsWith("error ") ? line.slice(6) : `lxd-helper start exited with ${code}${line ? `: ${line}` : ""}`;
-  throw new Error(`start ${spec.name}: ${msg}`);
+  throw new Error(`start ${spec.name}: ${msg}${hint(msg)}`);
 }
 
 /** LXD's clean-stop signal for init. A number on purpose: Bun's process.kill() rejects the name

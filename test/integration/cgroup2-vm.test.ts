@@ -1,0 +1,171 @@
+// The real daemon on a pure cgroup v2 host: most users run one, this machine (and CI) is hybrid
+// v1, so the v2 path runs inside a QEMU guest booted with cgroup_no_v1=all (see test/vm/). One
+// boot runs the whole flow through the CLI and prints `RESULT key=value` lines asserted below.
+import { beforeAll, describe, expect, test } from "bun:test";
+import { busyboxImage } from "../helpers/image.ts";
+import { lxdBinary } from "../helpers/run.ts";
+import { runInVm, vmUnavailable, type VmResult } from "../vm/vm.ts";
+
+// POSIX sh, run by the guest's /bin/sh (the host's dash over 9p) with cwd /work (the share).
+const SCRIPT = `
+export LXD_DIR=/var/lib/lxd-vm
+say() { echo "RESULT $1=$2"; }
+t0=$(cut -d' ' -f1 /proc/uptime)
+elapsed() { awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.1f", b - a }'; }
+# Runs one step and records its exit code; the first failure ends the script with the daemon's log.
+step() {
+  name=$1; shift
+  out=$("$@" 2>&1); rc=$?
+  echo "== $name ($(elapsed) s): $*"
+  [ -n "$out" ] && echo "$out"
+  say "rc.$name" "$rc"
+  if [ "$rc" != 0 ]; then
+    echo "--- daemon log (tail) ---"; tail -n 80 "$LXD_DIR/lxd.log"; cat "$LXD_DIR/daemon.out"
+    exit 1
+  fi
+}
+# A local copy: every run of the binary from the 9p share would read it again through the host.
+lxd=/run/lxd
+cp /work/lxd "$lxd"
+say host.controllers "$(tr ' ' , < /sys/fs/cgroup/cgroup.controllers)"
+mkdir -p "$LXD_DIR" && chmod 0711 "$LXD_DIR"
+"$lxd" serve --debug --logfile "$LXD_DIR/lxd.log" > "$LXD_DIR/daemon.out" 2>&1 &
+daemon=$!
+step waitready "$lxd" waitready --timeout 120
+say daemon.cgroup "$(sed -n 's/^0:://p' /proc/$daemon/cgroup)"
+step init "$lxd" init --auto
+step import "$lxd" image import /work/busybox.tar.xz --alias busybox
+say cgroup.dirs "$(cd /sys/fs/cgroup && find . -mindepth 1 -maxdepth 1 -type d | sort | tr '\\n' ' ')"
+say root.subtree_control "$(tr ' ' , < /sys/fs/cgroup/cgroup.subtree_control)"
+for d in /sys/fs/cgroup/lxd.payload.*; do say payload.subtree_control "$(tr ' ' , < "$d/cgroup.subtree_control")"; done
+
+step launch "$lxd" launch busybox c1 -c limits.memory=64MiB -c limits.processes=50
+step exec "$lxd" exec c1 -- sh -c 'echo $$; hostname'
+say exec "$(echo "$out" | tr '\\n' ' ')"
+pid=$("$lxd" info c1 | sed -n 's/^PID: //p')
+cg=$(sed -n 's/^0:://p' "/proc/$pid/cgroup")
+say container.cgroup "$cg"
+say memory.max "$(cat "/sys/fs/cgroup$cg/memory.max")"
+say pids.max "$(cat "/sys/fs/cgroup$cg/pids.max")"
+step inside "$lxd" exec c1 -- sh -c 'cat /proc/self/cgroup /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max'
+say inside "$(echo "$out" | tr '\\n' ' ')"
+
+# Enforcement: a 100 MiB buffer under a 64 MiB limit; 60 sleepers under 50 pids.
+echo "== enforcement ($(elapsed) s)"
+"$lxd" exec c1 -- dd if=/dev/zero of=/dev/null bs=100M count=1 > /dev/null 2>&1
+say memory.oom_kill "$(sed -n 's/^oom_kill //p' "/sys/fs/cgroup$cg/memory.events")"
+"$lxd" exec c1 -- sh -c 'i=0; while [ $i -lt 60 ]; do sleep 60 & i=$((i+1)); done' > /dev/null 2>&1
+echo "== enforcement done ($(elapsed) s)"
+say pids.events.max "$(sed -n 's/^max //p' "/sys/fs/cgroup$cg/pids.events")"
+
+step config "$lxd" config set c1 limits.memory 128MiB
+say memory.max.live "$(cat "/sys/fs/cgroup$cg/memory.max")"
+step stop "$lxd" stop c1 --force
+say cgroup.after_stop "$([ -d "/sys/fs/cgroup$cg" ] && echo present || echo removed)"
+step delete "$lxd" delete c1
+say instances.left "$("$lxd" list --format csv | wc -l)"
+say log.errors "$(grep -c 'level=error' "$LXD_DIR/lxd.log")"
+grep 'level=error' "$LXD_DIR/lxd.log"
+
+# Phase 2, the way systemd runs lxd.service (Delegate=yes): the daemon starts alone in
+# /system.slice/lxd.service, and the slices above it have the controllers enabled.
+step shutdown "$lxd" shutdown --timeout 60
+i=0; while kill -0 "$daemon" 2>/dev/null && [ $i -lt 60 ]; do sleep 0.5; i=$((i+1)); done
+say daemon.exited "$(kill -0 "$daemon" 2>/dev/null && echo no || echo yes)"
+say cgroup.dirs.after_shutdown "$(cd /sys/fs/cgroup && find . -mindepth 1 -type d | sort | tr '\n' ' ')"
+unit=/sys/fs/cgroup/system.slice/lxd.service
+mkdir -p "$unit"
+echo "+cpu +memory +pids +io" > /sys/fs/cgroup/cgroup.subtree_control
+echo "+cpu +memory +pids +io" > /sys/fs/cgroup/system.slice/cgroup.subtree_control
+export LXD_DIR=/var/lib/lxd-unit
+mkdir -p "$LXD_DIR" && chmod 0711 "$LXD_DIR"
+sh -c 'echo $$ > "$1/cgroup.procs" && exec "$0" serve --logfile "$LXD_DIR/lxd.log"' "$lxd" "$unit" > "$LXD_DIR/daemon.out" 2>&1 &
+daemon=$!
+step unit.waitready "$lxd" waitready --timeout 120
+say unit.daemon.cgroup "$(sed -n 's/^0:://p' /proc/$daemon/cgroup)"
+step unit.init "$lxd" init --auto
+step unit.import "$lxd" image import /work/busybox.tar.xz --alias busybox
+step unit.launch "$lxd" launch busybox c2 -c limits.memory=96MiB
+pid=$("$lxd" info c2 | sed -n 's/^PID: //p')
+cg=$(sed -n 's/^0:://p' "/proc/$pid/cgroup")
+say unit.container.cgroup "$cg"
+say unit.memory.max "$(cat "/sys/fs/cgroup$cg/memory.max")"
+say unit.subtree_control "$(tr ' ' , < "$unit/cgroup.subtree_control")"
+step unit.stop "$lxd" stop c2 --force
+step unit.delete "$lxd" delete c2
+say flow.seconds "$(elapsed)"
+`;
+
+const unavailable = vmUnavailable();
+if (unavailable) console.warn(`[cgroup2-vm] skipped: ${unavailable}`);
+
+describe.skipIf(!!unavailable)("the daemon on a pure cgroup v2 host (QEMU guest)", () => {
+  let vm: VmResult;
+  const results = new Map<string, string>();
+  const result = (key: string) => results.get(key);
+
+  beforeAll(async () => {
+    const files = { lxd: lxdBinary(), "busybox.tar.xz": await busyboxImage() };
+    vm = await runInVm({ script: SCRIPT, files, timeoutSec: 420 });
+    for (const m of vm.output.matchAll(/^RESULT ([^=]+)=(.*)$/gm)) results.set(m[1], m[2].trim());
+    console.log(`[cgroup2-vm] script exit ${vm.code}; guest booted in ${vm.bootSec} s; flow ${result("flow.seconds") ?? "?"} s; QEMU ran ${vm.wallSec.toFixed(1)} s`);
+    if (vm.code !== 0 || process.env.LXD_TEST_VM_VERBOSE) console.log(`[cgroup2-vm] guest output:\n${vm.output}\n[cgroup2-vm] console:\n${vm.console}`);
+  }, 660_000);
+
+  test("the guest is a pure cgroup v2 host", () => {
+    expect(result("host.controllers")?.split(",")).toEqual(expect.arrayContaining(["cpu", "memory", "pids"]));
+  });
+
+  test("every CLI step succeeds", () => {
+    const steps = ["waitready", "init", "import", "launch", "exec", "inside", "config", "stop", "delete"];
+    expect(Object.fromEntries(steps.map((s) => [s, result(`rc.${s}`)]))).toEqual(Object.fromEntries(steps.map((s) => [s, "0"])));
+    expect(vm.code).toBe(0);
+  });
+
+  test("the daemon moves to its own leaf and delegates controllers to the payload subtree", () => {
+    const tag = /^\/lxd\.daemon\.([a-z0-9_-]+)$/i.exec(result("daemon.cgroup") ?? "")?.[1];
+    expect(tag).toBeDefined();
+    expect(result("cgroup.dirs")?.split(" ").filter(Boolean).sort()).toEqual([`./lxd.daemon.${tag}`, `./lxd.payload.${tag}`]);
+    for (const key of ["root.subtree_control", "payload.subtree_control"]) {
+      expect(result(key)?.split(",")).toEqual(expect.arrayContaining(["cpu", "memory", "pids"]));
+    }
+  });
+
+  test("exec runs in the container's namespaces", () => {
+    const [pid, hostname] = (result("exec") ?? "").split(" ");
+    expect(Number(pid)).toBeLessThan(100);
+    expect(hostname).toBe("c1");
+  });
+
+  test("limits land in the container's cgroup, which it sees as its root", () => {
+    expect(result("container.cgroup")).toMatch(/^\/lxd\.payload\.[^/]+\/c1$/);
+    expect(result("memory.max")).toBe("67108864");
+    expect(result("pids.max")).toBe("50");
+    expect(result("inside")).toBe("0::/ 67108864 50");
+  });
+
+  test("limits are enforced", () => {
+    expect(Number(result("memory.oom_kill"))).toBeGreaterThan(0);
+    expect(Number(result("pids.events.max"))).toBeGreaterThan(0);
+  });
+
+  test("limits.memory applies live; stop and delete clean up", () => {
+    expect(result("memory.max.live")).toBe("134217728");
+    expect(result("cgroup.after_stop")).toBe("removed");
+    expect(result("instances.left")).toBe("0");
+  });
+
+  test("lxd shutdown ends the daemon", () => {
+    expect(result("rc.shutdown")).toBe("0");
+    expect(result("daemon.exited")).toBe("yes");
+  });
+
+  test("in a delegated systemd-style unit cgroup, everything stays below the unit", () => {
+    const steps = ["waitready", "init", "import", "launch", "stop", "delete"];
+    expect(Object.fromEntries(steps.map((s) => [s, result(`rc.unit.${s}`)]))).toEqual(Object.fromEntries(steps.map((s) => [s, "0"])));
+    expect(result("unit.daemon.cgroup")).toMatch(/^\/system\.slice\/lxd\.service\/lxd\.daemon\.[^/]+$/);
+    expect(result("unit.container.cgroup")).toMatch(/^\/system\.slice\/lxd\.service\/lxd\.payload\.[^/]+\/c2$/);
+    expect(result("unit.subtree_control")?.split(",")).toEqual(expect.arrayContaining(["cpu", "memory", "pids"]));
+    expect(result("unit.memory.max")).toBe("100663296");
+  });
+});
