@@ -88,8 +88,9 @@ export const instanceExecRoutes = (ctx: DaemonContext) =>
           const stdin = sockets.get("0");
           stdin?.onMessage((data) => {
             // LXD's clients mark stdin EOF with an empty message or by closing the socket.
-            if (data.length === 0 && !interactive) s.closeStdin();
-            else s.stdin(typeof data === "string" ? new TextEncoder().encode(data) : data);
+            if (data.length === 0) {
+              if (!interactive) s.closeStdin();
+            } else s.stdin(typeof data === "string" ? new TextEncoder().encode(data) : data);
           });
           stdin?.onClose(() => { if (!interactive) s.closeStdin(); });
           const control = sockets.get("control");

@@ -111,6 +111,51 @@ describe("instances", () => {
   });
 });
 
+describe("websockets", () => {
+  test("/1.0/events streams lifecycle and operation events", async () => {
+    const ws = new WebSocket(`ws+unix://${d.socket}:/1.0/events?type=lifecycle,operation`);
+    const events: { type: string; metadata: Record<string, unknown> }[] = [];
+    ws.onmessage = (m) => events.push(JSON.parse(String(m.data)));
+    await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = reject; });
+    await create("ev1", false);
+    await waitOp((await d.api("DELETE", "/1.0/instances/ev1")).body.operation);
+    await Bun.sleep(100);
+    ws.close();
+    const actions = events.filter((e) => e.type === "lifecycle").map((e) => e.metadata.action);
+    expect(actions).toContain("instance-created");
+    expect(actions).toContain("instance-deleted");
+    expect(events.some((e) => e.type === "operation" && e.metadata.status === "Success")).toBe(true);
+  });
+
+  test("interactive exec: pty, window-resize on control, exit code in metadata.return", async () => {
+    await create("ws1");
+    const r = await d.api("POST", "/1.0/instances/ws1/exec", {
+      command: ["sh", "-c", "read line; stty size; exit 7"], interactive: true,
+      "wait-for-websocket": true, width: 80, height: 24,
+    });
+    expect(r.status).toBe(202);
+    const { fds } = r.body.metadata.metadata;
+    const open = (secret: string) => new Promise<WebSocket>((resolve, reject) => {
+      const ws = new WebSocket(`ws+unix://${d.socket}:${r.body.operation}/websocket?secret=${secret}`);
+      ws.binaryType = "arraybuffer";
+      ws.onopen = () => resolve(ws);
+      ws.onerror = reject;
+    });
+    const control = await open(fds.control);
+    const data = await open(fds["0"]);
+    let out = "";
+    data.onmessage = (m) => (out += typeof m.data === "string" ? m.data : new TextDecoder().decode(m.data));
+    control.send(JSON.stringify({ command: "window-resize", args: { width: "132", height: "43" } }));
+    await Bun.sleep(200);
+    data.send(new TextEncoder().encode("go\r"));
+    const op = await waitOp(r.body.operation);
+    expect(op.metadata.return).toBe(7);
+    expect(out).toContain("43 132");
+    expect(await open("wrong").then(() => "connected", () => "refused")).toBe("refused");
+    await waitOp((await d.api("DELETE", "/1.0/instances/ws1?force=1")).body.operation);
+  });
+});
+
 describe("bad input is refused and changes nothing", () => {
   const count = async () => (await d.api("GET", "/1.0/instances")).body.metadata.length;
 

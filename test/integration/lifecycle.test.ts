@@ -72,6 +72,20 @@ describe("container lifecycle through the CLI", () => {
     expect(out.trim().split("\n")).toEqual(["bar", "/tmp", "1000"]);
   });
 
+  test("-t gives a terminal from the container's own devpts", async () => {
+    expect((await ok("exec", "-t", "c1", "--", "tty")).trim()).toMatch(/^\/dev\/pts\/\d+$/);
+    // Without a local terminal the client reports LXD's default size.
+    expect((await ok("exec", "-t", "c1", "--", "stty", "size")).trim()).toBe("24 80");
+  });
+
+  test("stdin is forwarded and its end closes the command's stdin", async () => {
+    const r = await d.lxdWith({ stdin: "line one\nline two\n" }, "exec", "c1", "--", "cat");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe("line one\nline two\n");
+    const wc = await d.lxdWith({ stdin: "x".repeat(100_000) }, "exec", "c1", "--", "wc", "-c");
+    expect(wc.stdout.trim()).toBe("100000");
+  });
+
   test("a background child holding stdout does not hang exec", async () => {
     const started = Date.now();
     const out = await ok("exec", "c1", "--", "sh", "-c", "sleep 30 & echo done");
