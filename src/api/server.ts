@@ -12,6 +12,7 @@ export const StorageDriverInfo = t.Object({
 export const ServerEnvironment = t.Object({
   addresses: t.Array(t.String(), { description: "Addresses the API is reachable on over the network" }),
   architectures: t.Array(t.String()),
+  cgroup_layout: t.String({ description: 'Not in LXD: "unified" (cgroup v2), "hybrid" or "legacy" (v1 controllers)' }),
   certificate: t.String({ description: "PEM server certificate (empty: no TLS listener)" }),
   certificate_fingerprint: t.String(),
   driver: t.String({ description: "Instance driver" }),

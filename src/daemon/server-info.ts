@@ -6,6 +6,7 @@ import { Elysia } from "elysia";
 import { ApiVersions, Server, ServerPut } from "../api/server.ts";
 import { apiExtensions } from "../api/extensions.ts";
 import pkg from "../../package.json" with { type: "json" };
+import { describeLayout, parseCgroupMounts } from "../kernel/cgroup.ts";
 import { checkIfMatch, etagOf, sync, ApiError } from "./response.ts";
 
 export interface StorageDriverInfo { name: string; version: string; remote: boolean; inUse: boolean }
@@ -78,21 +79,6 @@ function architectures(machine: string): string[] {
   return [machine];
 }
 
-/** "unified" when /sys/fs/cgroup itself is cgroup2; "hybrid"/"legacy" for v1 layouts. */
-export function cgroupLayout(mountinfo = read("/proc/self/mountinfo")): "unified" | "hybrid" | "legacy" {
-  let v2Root = false;
-  let v2Any = false;
-  for (const line of mountinfo.split("\n")) {
-    const [pre, post] = line.split(" - ");
-    if (!post) continue;
-    const mountPoint = pre.split(" ")[4];
-    if (post.startsWith("cgroup2 ")) {
-      v2Any = true;
-      if (mountPoint === "/sys/fs/cgroup") v2Root = true;
-    }
-  }
-  return v2Root ? "unified" : v2Any ? "hybrid" : "legacy";
-}
 
 const onPath = (cmd: string) => ["/usr/sbin", "/sbin", "/usr/bin", "/bin"].some((d) => existsSync(`${d}/${cmd}`));
 
@@ -102,7 +88,9 @@ function detectHost() {
   const machine = os.machine();
   const at = (v: string) => String(kernelAtLeast(release, v));
   const { name, version } = osRelease();
+  const cgroups = describeLayout(parseCgroupMounts(read("/proc/self/mountinfo")));
   return {
+    cgroup_layout: cgroups,
     architectures: architectures(machine),
     firewall: onPath("nft") ? "nftables" : onPath("iptables") ? "xtables" : "",
     kernel: os.type(),
@@ -119,7 +107,7 @@ function detectHost() {
     kernel_version: release,
     // Features of the container runtime (ours, not liblxc), as far as they exist on this host.
     lxc_features: {
-      cgroup2: String(cgroupLayout() === "unified"),
+      cgroup2: String(cgroups === "unified"),
       devpts_fd: at("5.1"),
       idmapped_mounts_v2: at("5.12"),
       pidfd: at("5.3"),
@@ -146,6 +134,7 @@ export function serverObject(source: ServerInfoSource) {
     environment: {
       addresses: source.addresses?.() ?? [],
       architectures: host.architectures,
+      cgroup_layout: host.cgroup_layout,
       certificate: "",
       certificate_fingerprint: "",
       driver: "lxd-native",

@@ -53,6 +53,13 @@ const V2_CONTROLLERS = ["cpu", "memory", "pids", "io"];
 /** Controllers that make a host "v1" even when a cgroup2 mount exists beside them. */
 const V1_MARKERS = ["memory", "cpu", "pids"];
 
+/** The host's layout in the usual words: "unified" (pure v2), "hybrid" (v1 controllers beside a
+ *  cgroup2 mount, like this development machine) or "legacy" (v1 only). */
+export function describeLayout(mounts: Mount[]): "unified" | "hybrid" | "legacy" {
+  if (detectLayout(mounts) === "v2") return "unified";
+  return mounts.some((m) => m.fstype === "cgroup2") ? "hybrid" : "legacy";
+}
+
 /** "v1" when the resource controllers are on v1 hierarchies (hybrid hosts too), else "v2". */
 export function detectLayout(mounts: Mount[]): CgroupLayout {
   if (mounts.some((m) => m.fstype === "cgroup" && m.options.some((o) => V1_MARKERS.includes(o)))) return "v1";

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { detectLayout, parseCgroupMounts, parseProcCgroup } from "../../src/kernel/cgroup.ts";
+import { describeLayout, detectLayout, parseCgroupMounts, parseProcCgroup } from "../../src/kernel/cgroup.ts";
 
 const HYBRID = `30 22 0:27 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
 31 30 0:28 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
@@ -16,6 +16,9 @@ describe("cgroup layout", () => {
     expect(detectLayout(parseCgroupMounts(HYBRID))).toBe("v1");
     expect(detectLayout(parseCgroupMounts(UNIFIED))).toBe("v2");
     expect(() => detectLayout(parseCgroupMounts("25 22 0:23 / /proc rw - proc proc rw"))).toThrow(/no cgroup/);
+    expect(describeLayout(parseCgroupMounts(HYBRID))).toBe("hybrid");
+    expect(describeLayout(parseCgroupMounts(UNIFIED))).toBe("unified");
+    expect(describeLayout(parseCgroupMounts(HYBRID.split("\n").slice(0, -1).join("\n")))).toBe("legacy");
   });
 
   test("mount roots, points and options", () => {
