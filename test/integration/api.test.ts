@@ -178,6 +178,15 @@ describe("bad input is refused and changes nothing", () => {
     expect(((await r.json()) as { type: string }).type).toBe("error");
   });
 
+  test("oversized bodies are refused with 413", async () => {
+    const body = JSON.stringify({ name: "big", source: { type: "image", fingerprint }, description: "x".repeat(65 * 1024 * 1024) });
+    const r = await fetch("http://lxd/1.0/instances", {
+      method: "POST", body, headers: { "Content-Type": "application/json" }, unix: d.socket,
+    } as RequestInit);
+    expect(r.status).toBe(413);
+    expect(await count()).toBe(0);
+  });
+
   test("unknown image, unknown instance, unknown route", async () => {
     const img = await d.api("POST", "/1.0/instances", { name: "x1", source: { type: "image", alias: "nope" } });
     expect(img.status).toBe(404);

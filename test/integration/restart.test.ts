@@ -1,6 +1,7 @@
 // The daemon is not the containers' parent: killing it (SIGKILL) leaves them running under their
 // monitors, and a restarted daemon finds them again. State survives restarts.
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { readdirSync } from "node:fs";
 import { importBusybox, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 
 let d: TestDaemon;
@@ -54,4 +55,25 @@ test("restart keeps instances, images, profiles and server config", async () => 
   const profile = (await d.api("GET", "/1.0/profiles/default")).body.metadata;
   expect(profile.devices.root).toMatchObject({ type: "disk", path: "/", pool: "default" });
   expect((await d.lxd("delete", "k1", "--force")).code).toBe(0);
+});
+
+test("a daemon killed in the middle of creating instances leaves no orphan volume", async () => {
+  const fp = (await d.api("GET", "/1.0/images/aliases/busybox")).body.metadata.target;
+  const posts = ["m1", "m2", "m3"].map((name) =>
+    d.api("POST", "/1.0/instances", { name, source: { type: "image", fingerprint: fp }, start: true }).catch(() => undefined));
+  await Bun.sleep(5);
+  await d.kill("SIGKILL");
+  await Promise.all(posts);
+  await d.restart();
+  const names: string[] = (await d.api("GET", "/1.0/instances")).body.metadata.map((u: string) => u.split("/").pop());
+  // Every volume on disk belongs to an instance the database knows, and every such instance works.
+  const volumes = readdirSync(`${d.dir}/storage-pools/default/containers`);
+  for (const v of volumes) expect(names).toContain(v);
+  for (const name of names) {
+    if ((await d.api("GET", `/1.0/instances/${name}`)).body.metadata.status !== "Running") {
+      expect((await d.lxd("start", name)).code).toBe(0);
+    }
+    expect((await d.lxd("exec", name, "--", "true")).code).toBe(0);
+    expect((await d.lxd("delete", name, "--force")).code).toBe(0);
+  }
 });
