@@ -12,13 +12,14 @@ import type { EventHub } from "../daemon/events.ts";
 import type { ImageStore } from "../image/store.ts";
 import type { Cgroups } from "../kernel/cgroup.ts";
 import { launch, SIGPWR, watch } from "../kernel/monitor.ts";
-import { startExec, type ExecSession } from "../kernel/exec.ts";
+import { startExec, type ExecOptions as KernelExecOptions, type ExecSession } from "../kernel/exec.ts";
 import { containerDir } from "../paths.ts";
 import { storageDriver } from "../storage/index.ts";
 import type { Pool } from "../storage/driver.ts";
 import { expandConfig, expandDevices, validateDevices, validateInstanceConfig, validateInstanceName } from "./config.ts";
 import { startDevices, stopDevices } from "./devices.ts";
 import { launchSpec, liveLimits, seccompFor } from "./runtime.ts";
+import { Snapshots } from "./snapshots.ts";
 import { runningState, stoppedState, STATUS, type Status } from "./state.ts";
 
 type Row = db.InstanceRow;
@@ -37,14 +38,8 @@ type Devices = Record<string, Record<string, string>>;
 
 export interface StopOptions { force?: boolean; timeout?: number }
 
-export interface ExecOptions {
-  command: string[];
-  env: Record<string, string>;
-  cwd?: string;
-  uid?: number;
-  gid?: number;
-  pty?: { cols: number; rows: number };
-}
+/** What an exec request decides; the manager adds the container's init pid and seccomp filter. */
+export type ExecOptions = Omit<KernelExecOptions, "pid" | "seccomp">;
 
 const now = () => new Date().toISOString();
 const DEFAULT_ENV: Record<string, string> = {
@@ -59,13 +54,16 @@ export class InstanceManager {
   private readonly running = new Map<string, Runtime>();
   /** Names being created or changed, so two requests never race on one instance. */
   private readonly busy = new Set<string>();
+  readonly snapshots: Snapshots;
 
   constructor(
     private readonly database: Db,
     private readonly images: ImageStore,
     private readonly cgroups: Cgroups,
     private readonly events: EventHub,
-  ) {}
+  ) {
+    this.snapshots = new Snapshots(database, this, events);
+  }
 
   // ---- lookups -------------------------------------------------------------------------
 
@@ -126,7 +124,30 @@ export class InstanceManager {
   }
 
   async toApiFull(row: Row): Promise<InstanceFull> {
-    return { ...this.toApi(row), state: await this.state(row.name), snapshots: null, backups: null };
+    const snapshots = this.snapshots.list(row.name).map((s) => this.snapshots.toApi(row.name, s));
+    return { ...this.toApi(row), state: await this.state(row.name), snapshots: snapshots.length ? snapshots : null, backups: null };
+  }
+
+  /** The storage pool of the instance's root disk. */
+  poolOf(row: Pick<Row, "profiles" | "config" | "devices">): Pool {
+    return this.rootPool(this.expanded(row).devices);
+  }
+
+  /** Runs `fn` with a running instance frozen (so its disk holds still), thawing it after. */
+  async quiesced<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const rt = this.running.get(name);
+    if (!rt || rt.frozen) return fn();
+    await this.cgroups.freeze(name);
+    try {
+      return await fn();
+    } finally {
+      await this.cgroups.thaw(name);
+    }
+  }
+
+  /** Replaces config, devices and profiles as they are (a snapshot restore); no validation. */
+  replaceConfig(name: string, config: Record<string, string>, devices: Devices, profiles: string[]): void {
+    db.updateInstance(this.database, name, { config, devices, profiles });
   }
 
   async state(name: string): Promise<InstanceState> {
@@ -218,8 +239,8 @@ export class InstanceManager {
 
   /** PUT replaces the writable fields; PATCH callers merge first. Volatile keys are kept from the old config. */
   async update(name: string, put: InstancePut): Promise<void> {
+    if (put.restore) return this.snapshots.restore(name, put.restore);
     const row = this.get(name);
-    if (put.restore) throw new ApiError(400, "Snapshot restore is not supported yet");
     const volatile = Object.fromEntries(Object.entries(row.config).filter(([k]) => k.startsWith("volatile.")));
     const userConfig = Object.fromEntries(Object.entries(put.config ?? row.config).filter(([k]) => !k.startsWith("volatile.")));
     const config = { ...userConfig, ...volatile };
@@ -424,8 +445,9 @@ export class InstanceManager {
       }
     }));
     const pools = this.database.select().from(storagePools).all();
-    const names = new Set(rows.map((r) => r.name));
-    for (const pool of pools) await storageDriver(pool.driver).reconcile(pool, names).catch(() => {});
+    const volumes = new Map(rows.map((r) => [r.name, new Set(this.snapshots.list(r.name).map((s) => s.name))]));
+    for (const pool of pools) await storageDriver(pool.driver).reconcile(pool, volumes).catch(() => {});
+    this.snapshots.startTimer();
   }
 
   private lifecycle(action: string, name: string, context: Record<string, unknown> = {}) {
