@@ -8,6 +8,7 @@
 import { createHash } from "node:crypto";
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
+import type { BunPlugin } from "bun";
 import targetsJson from "./targets.json";
 
 type Arch = keyof typeof targetsJson.targets;
@@ -115,18 +116,54 @@ function runtimeFor(t: Target): string {
   return bin;
 }
 
-function compile(entry: string, outfile: string, cross?: { target: Target; runtime: string }) {
-  const args = [
-    process.execPath, "build", "--compile", "--minify", "--sourcemap=none",
-    // Precompiled bytecode: every CLI call (`lxd exec`, `lxd list`) starts a fresh process, and
-    // this cuts its start-up by about a quarter. Bytecode needs ESM output (top-level await).
-    "--bytecode", "--format=esm",
-    // The daemon must not pick up a .env or bunfig.toml from whatever directory it starts in.
-    "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig",
-  ];
-  if (cross) args.push(`--target=${cross.target.bunTarget}`, `--compile-executable-path=${cross.runtime}`);
-  args.push(entry, "--outfile", outfile);
-  run(args, { quiet: true });
+/**
+ * clipanion picks its Node platform module, which loads `node:tty` (and with it Node's stream
+ * machinery, ~15 ms) only to guess a terminal colour depth. We run it with colours and output
+ * capture off, where its browser platform module behaves identically and loads nothing.
+ */
+const clipanionWithoutTty: BunPlugin = {
+  name: "clipanion-without-tty",
+  setup(build) {
+    build.onResolve({ filter: /^\.\.\/platform$/ }, ({ importer }) =>
+      /\/node_modules\/clipanion\/lib\//.test(importer)
+        ? { path: join(importer.slice(0, importer.lastIndexOf("/clipanion/lib/") + 15), "platform/browser.js") }
+        : undefined);
+  },
+};
+
+/**
+ * The tier-up thresholds a CLI process starts with: its code runs once, so the JIT would only
+ * burn CPU compiling it. `lxd serve` restores the normal policy (src/cli/daemon.ts).
+ */
+const CLI_JIT_POLICY = 20;
+
+async function compile(entry: string, outfile: string, cross?: { target: Target; runtime: string }) {
+  const result = await Bun.build({
+    entrypoints: [entry],
+    target: "bun",
+    minify: true,
+    sourcemap: "none",
+    // Precompiled bytecode: every CLI call (`lxd exec`, `lxd list`) starts a fresh process.
+    // Bytecode needs ESM output (top-level await).
+    bytecode: true,
+    format: "esm",
+    // Code splitting keeps one executable but makes each dynamic import() its own chunk, evaluated
+    // only when reached: without it every module (the daemon's Elysia, drizzle, TypeBox) is
+    // evaluated at start-up, and `lxd exec` pays for the daemon on every call.
+    splitting: true,
+    plugins: [clipanionWithoutTty],
+    compile: {
+      outfile,
+      jitPolicy: CLI_JIT_POLICY,
+      // The daemon must not pick up a .env or bunfig.toml from whatever directory it starts in.
+      autoloadDotenv: false,
+      autoloadBunfig: false,
+      ...(cross ? { target: cross.target.bunTarget as Bun.Build.CompileTarget, executablePath: cross.runtime } : {}),
+    },
+  });
+  if (!result.success) {
+    throw new Error(`build: compiling ${entry} failed:\n${result.logs.map(String).join("\n")}`);
+  }
 }
 
 /** `file` must name the target's machine: catches a host binary shipped under an arm64 name. */

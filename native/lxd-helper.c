@@ -2,10 +2,12 @@
 //
 //   lxd-helper start   config on stdin; launches a container and becomes its monitor
 //   lxd-helper exec    runs a command inside a running container
+//   lxd-helper file    reads, writes or deletes one path inside a running container
 //
 // Single-threaded, glibc. Newer kernel calls go through syscall(2) so the binary runs on hosts
 // whose glibc predates their wrappers.
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -1171,12 +1173,241 @@ static int cmd_exec(int argc, char **argv)
 	return code;
 }
 
+// ---- file: file transfer inside a running container -------------------------------------
+//
+//   lxd-helper file --pid PID get PATH
+//   lxd-helper file --pid PID put PATH TYPE WRITE UID GID MODE   (content or link target on stdin)
+//   lxd-helper file --pid PID delete PATH
+//
+// Joins the container's user and mount namespaces and chroots to its init's root, then works as
+// container root: the kernel resolves every path and symlink inside the container, with the
+// (unprivileged) rights of its root, and ids are container ids. The first line on stdout is
+// "error ERRNO MESSAGE" or "ok"; for get it is "ok TYPE UID GID MODE MTIME_SEC MTIME_NSEC SIZE",
+// followed by the file's bytes, a symlink's target or a directory's entry names (each ended by
+// a NUL). Only regular files, directories and symlinks are handled: device nodes, fifos and
+// sockets are refused (never opened for I/O, so nothing can block or have side effects).
+
+static __attribute__((noreturn)) void file_fail(int err, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	for (char *p = msg; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+	char line[600];
+	int n = snprintf(line, sizeof(line), "error %d %s\n", err, msg);
+	write_all(1, line, n);
+	exit(1);
+}
+
+// Failures here are the daemon's problem, not the path's: reported with errno 0.
+static void file_enter(pid_t pid)
+{
+	// Before anything else: container root must never ptrace or /proc-inspect this process.
+	prctl(PR_SET_DUMPABLE, 0);
+	syscall(SYS_close_range, 3, ~0U, 0);
+	static const char *const what[] = {"ns/user", "ns/mnt", "root"};
+	int fd[3];
+	for (int i = 0; i < 3; i++) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/%d/%s", pid, what[i]);
+		if ((fd[i] = open(path, (i == 2 ? O_PATH | O_DIRECTORY : O_RDONLY) | O_CLOEXEC)) < 0)
+			file_fail(0, "open %s: %s", path, strerror(errno));
+	}
+	// User namespace first: from then on host privileges are gone for good.
+	if (setns(fd[0], CLONE_NEWUSER) < 0)
+		file_fail(0, "join user namespace: %s", strerror(errno));
+	if (setns(fd[1], CLONE_NEWNS) < 0)
+		file_fail(0, "join mount namespace: %s", strerror(errno));
+	// The exact root of the container's init, whatever setns picked as this namespace's root.
+	if (fchdir(fd[2]) < 0 || chroot(".") < 0 || chdir("/") < 0)
+		file_fail(0, "enter container root: %s", strerror(errno));
+	for (int i = 0; i < 3; i++)
+		close(fd[i]);
+	if (setresgid(0, 0, 0) < 0 || setgroups(0, NULL) < 0 || setresuid(0, 0, 0) < 0)
+		file_fail(0, "become container root: %s", strerror(errno));
+	umask(0);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static const char *file_kind(mode_t m)
+{
+	return S_ISREG(m) ? "file" : S_ISDIR(m) ? "directory" : S_ISLNK(m) ? "symlink" : NULL;
+}
+
+static int file_get(const char *path)
+{
+	// O_PATH never opens the object itself: a fifo cannot block, a device sees no open().
+	int pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st, st2;
+	if (pfd < 0 || fstat(pfd, &st) < 0)
+		file_fail(errno, "%s", strerror(errno));
+	const char *kind = file_kind(st.st_mode);
+	if (!kind)
+		file_fail(EINVAL, "not a regular file, directory or symlink");
+	char header[256];
+	if (S_ISLNK(st.st_mode)) {
+		char target[PATH_MAX];
+		ssize_t n = readlinkat(pfd, "", target, sizeof(target));
+		if (n < 0)
+			file_fail(errno, "readlink: %s", strerror(errno));
+		int h = snprintf(header, sizeof(header), "ok symlink %u %u %o %lld %ld %zd\n", st.st_uid, st.st_gid,
+				 st.st_mode & 07777, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec, n);
+		if (write_all(1, header, h) < 0 || write_all(1, target, n) < 0)
+			return 1;
+		return 0;
+	}
+	// Reopened for reading: it must still be the object checked above (no swap in between).
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0));
+	if (fd < 0 || fstat(fd, &st2) < 0)
+		file_fail(errno, "open: %s", strerror(errno));
+	if (st2.st_dev != st.st_dev || st2.st_ino != st.st_ino || (st2.st_mode & S_IFMT) != (st.st_mode & S_IFMT))
+		file_fail(EAGAIN, "changed while being opened");
+	close(pfd);
+	int h = snprintf(header, sizeof(header), "ok %s %u %u %o %lld %ld %lld\n", kind, st2.st_uid, st2.st_gid,
+			 st2.st_mode & 07777, (long long)st2.st_mtim.tv_sec, st2.st_mtim.tv_nsec,
+			 S_ISREG(st2.st_mode) ? (long long)st2.st_size : 0LL);
+	if (write_all(1, header, h) < 0)
+		return 1;
+	if (S_ISDIR(st2.st_mode)) {
+		DIR *dir = fdopendir(fd);
+		if (!dir)
+			return 1;
+		struct dirent *e;
+		errno = 0;
+		while ((e = readdir(dir))) {
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			if (write_all(1, e->d_name, strlen(e->d_name) + 1) < 0)
+				return 1;
+		}
+		return errno ? 1 : 0;
+	}
+	fcntl(fd, F_SETFL, 0);
+	static char buf[1 << 17];
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return 1; // the reader sees the non-zero exit and fails the transfer
+		if (n == 0)
+			return 0;
+		if (write_all(1, buf, n) < 0)
+			return 1;
+	}
+}
+
+static void file_set_owner_mode(int fd, long uid, long gid, long mode)
+{
+	if ((uid >= 0 || gid >= 0) && fchown(fd, uid, gid) < 0)
+		file_fail(errno, "chown %ld:%ld: %s", uid, gid, strerror(errno));
+	if (mode >= 0 && fchmod(fd, mode) < 0)
+		file_fail(errno, "chmod %lo: %s", mode, strerror(errno));
+}
+
+static int file_put(const char *path, const char *type, const char *how, long uid, long gid, long mode)
+{
+	struct stat st;
+	int exists = stat(path, &st) == 0;
+	if (!strcmp(type, "directory")) {
+		// As LXD: an existing directory (or anything else there) is left as it is.
+		if (exists)
+			return write_all(1, "ok\n", 3) < 0;
+		if (mkdir(path, 0700) < 0)
+			file_fail(errno, "mkdir: %s", strerror(errno));
+		int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			file_fail(errno, "open: %s", strerror(errno));
+		file_set_owner_mode(fd, uid, gid, mode >= 0 ? mode : 0750);
+		return write_all(1, "ok\n", 3) < 0;
+	}
+	if (!strcmp(type, "symlink")) {
+		char target[PATH_MAX + 1], current[PATH_MAX];
+		size_t len = 0;
+		for (ssize_t n; len < sizeof(target) && (n = read(0, target + len, sizeof(target) - len)) != 0;) {
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				file_fail(errno, "read link target: %s", strerror(errno));
+			len += n;
+		}
+		if (len == 0 || len > PATH_MAX - 1 || memchr(target, 0, len))
+			file_fail(EINVAL, "invalid symlink target");
+		target[len] = 0;
+		ssize_t cur = readlink(path, current, sizeof(current) - 1);
+		if (cur >= 0 && (size_t)cur == len && !memcmp(current, target, len))
+			return write_all(1, "ok\n", 3) < 0;
+		if (symlink(target, path) < 0)
+			file_fail(errno, "symlink: %s", strerror(errno));
+		if ((uid >= 0 || gid >= 0) && fchownat(AT_FDCWD, path, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+			file_fail(errno, "chown %ld:%ld: %s", uid, gid, strerror(errno));
+		return write_all(1, "ok\n", 3) < 0;
+	}
+	if (strcmp(type, "file"))
+		file_fail(EINVAL, "bad file type %s", type);
+	if (exists && !S_ISREG(st.st_mode))
+		file_fail(S_ISDIR(st.st_mode) ? EISDIR : EINVAL, "not a regular file");
+	// Symlinks are followed, resolved by the kernel inside the container. O_NONBLOCK: a fifo
+	// swapped in meanwhile fails (ENXIO) or is refused below instead of blocking.
+	int flags = O_WRONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC;
+	flags |= !strcmp(how, "append") ? O_APPEND : O_CREAT | O_TRUNC;
+	int fd = open(path, flags, mode >= 0 ? mode : 0644);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		file_fail(errno, "open: %s", strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		file_fail(EINVAL, "not a regular file");
+	fcntl(fd, F_SETFL, flags & O_APPEND);
+	// As LXD: owner and mode only apply to a file this request creates.
+	if (!exists)
+		file_set_owner_mode(fd, uid, gid, mode);
+	static char buf[1 << 17];
+	for (;;) {
+		ssize_t n = read(0, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			file_fail(errno, "read content: %s", strerror(errno));
+		if (n == 0)
+			break;
+		if (write_all(fd, buf, n) < 0)
+			file_fail(errno, "write: %s", strerror(errno));
+	}
+	if (close(fd) < 0)
+		file_fail(errno, "close: %s", strerror(errno));
+	return write_all(1, "ok\n", 3) < 0;
+}
+
+static int cmd_file(int argc, char **argv)
+{
+	if (argc < 6 || strcmp(argv[2], "--pid") || atoi(argv[3]) <= 0)
+		file_fail(EINVAL, "usage: lxd-helper file --pid PID get|put|delete PATH [TYPE WRITE UID GID MODE]");
+	const char *op = argv[4], *path = argv[5];
+	file_enter(atoi(argv[3]));
+	if (!strcmp(op, "get") && argc == 6)
+		return file_get(path);
+	if (!strcmp(op, "put") && argc == 11)
+		return file_put(path, argv[6], argv[7], strtol(argv[8], NULL, 10), strtol(argv[9], NULL, 10),
+				strtol(argv[10], NULL, 8));
+	if (!strcmp(op, "delete") && argc == 6) {
+		if (unlink(path) < 0 && (errno != EISDIR || rmdir(path) < 0))
+			file_fail(errno, "%s", strerror(errno));
+		return write_all(1, "ok\n", 3) < 0;
+	}
+	file_fail(EINVAL, "bad file operation %s", op);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 2 && !strcmp(argv[1], "start"))
 		return cmd_start();
 	if (argc >= 2 && !strcmp(argv[1], "exec"))
 		return cmd_exec(argc, argv);
+	if (argc >= 2 && !strcmp(argv[1], "file"))
+		return cmd_file(argc, argv);
 	fprintf(stderr, "usage: lxd-helper start < config | lxd-helper exec --pid PID [options] -- CMD...\n");
 	return 2;
 }

@@ -1,11 +1,15 @@
 // Entry point of the single `lxd` binary: the daemon (`lxd serve`) and an LXD-compatible client.
 import { Builtins, Cli, type Command, type CommandClass } from "clipanion";
 import { errorMessage } from "./cli/base.ts";
+import { selectRemote } from "./client/config.ts";
 import {
   ConfigEditCommand, ConfigGetCommand, ConfigSetCommand, ConfigShowCommand, ConfigUnsetCommand,
 } from "./cli/config.ts";
+import { CopyCommand, MoveCommand } from "./cli/copy.ts";
 import { ServeCommand, ShutdownCommand, WaitReadyCommand } from "./cli/daemon.ts";
+import { ConfigDeviceAddCommand, ConfigDeviceListCommand, ConfigDeviceRemoveCommand, ConfigDeviceShowCommand } from "./cli/device.ts";
 import { ExecCommand } from "./cli/exec.ts";
+import { FileDeleteCommand, FileEditCommand, FilePullCommand, FilePushCommand } from "./cli/file.ts";
 import { groupHelp, RootHelpCommand } from "./cli/help.ts";
 import {
   ImageAliasCreateCommand, ImageAliasDeleteCommand, ImageAliasListCommand, ImageBuildBusyboxCommand,
@@ -17,13 +21,28 @@ import {
 } from "./cli/instance.ts";
 import { ListCommand } from "./cli/list.ts";
 import { MonitorCommand } from "./cli/monitor.ts";
+import {
+  NetworkCreateCommand, NetworkDeleteCommand, NetworkEditCommand, NetworkGetCommand, NetworkInfoCommand, NetworkListCommand,
+  NetworkListLeasesCommand, NetworkRenameCommand, NetworkSetCommand, NetworkShowCommand, NetworkUnsetCommand,
+} from "./cli/network.ts";
 import { OperationDeleteCommand, OperationListCommand, OperationShowCommand } from "./cli/operation.ts";
 import {
   ProfileCreateCommand, ProfileDeleteCommand, ProfileDeviceAddCommand, ProfileDeviceRemoveCommand,
   ProfileEditCommand, ProfileGetCommand, ProfileListCommand, ProfileSetCommand, ProfileShowCommand,
   ProfileUnsetCommand,
 } from "./cli/profile.ts";
-import { StorageListCommand, StorageShowCommand } from "./cli/storage.ts";
+import { RestoreCommand, SnapshotCommand } from "./cli/snapshot.ts";
+import {
+  RemoteAddCommand, RemoteGetDefaultCommand, RemoteListCommand, RemoteRemoveCommand, RemoteRenameCommand,
+  RemoteSetUrlCommand, RemoteSwitchCommand,
+} from "./cli/remote.ts";
+import {
+  StorageCreateCommand, StorageDeleteCommand, StorageInfoCommand, StorageListCommand, StorageSetCommand,
+  StorageShowCommand, StorageUnsetCommand,
+} from "./cli/storage.ts";
+import {
+  TrustAddCertificateCommand, TrustAddCommand, TrustListCommand, TrustRemoveCommand, TrustShowCommand,
+} from "./cli/trust.ts";
 import { CLIENT_VERSION, VersionCommand } from "./cli/version.ts";
 
 const COMMANDS: CommandClass[] = [
@@ -32,29 +51,54 @@ const COMMANDS: CommandClass[] = [
   ServeCommand, WaitReadyCommand, ShutdownCommand,
   LaunchCommand, InitCommand, StartCommand, StopCommand, RestartCommand, PauseCommand, DeleteCommand,
   ListCommand, InfoCommand, ExecCommand,
+  FilePushCommand, FilePullCommand, FileDeleteCommand, FileEditCommand,
+  SnapshotCommand, RestoreCommand, CopyCommand, MoveCommand,
   ConfigSetCommand, ConfigGetCommand, ConfigUnsetCommand, ConfigShowCommand, ConfigEditCommand,
+  ConfigDeviceAddCommand, ConfigDeviceRemoveCommand, ConfigDeviceListCommand, ConfigDeviceShowCommand,
   ImageImportCommand, ImageListCommand, ImageDeleteCommand, ImageShowCommand, ImageInfoCommand,
   ImageAliasCreateCommand, ImageAliasDeleteCommand, ImageAliasListCommand, ImageBuildBusyboxCommand,
   ProfileListCommand, ProfileShowCommand, ProfileCreateCommand, ProfileDeleteCommand, ProfileGetCommand,
   ProfileSetCommand, ProfileUnsetCommand, ProfileEditCommand, ProfileDeviceAddCommand, ProfileDeviceRemoveCommand,
   OperationListCommand, OperationShowCommand, OperationDeleteCommand,
-  StorageListCommand, StorageShowCommand,
+  StorageListCommand, StorageShowCommand, StorageCreateCommand, StorageSetCommand, StorageUnsetCommand,
+  StorageDeleteCommand, StorageInfoCommand,
+  NetworkCreateCommand, NetworkListCommand, NetworkShowCommand, NetworkGetCommand, NetworkSetCommand, NetworkUnsetCommand,
+  NetworkEditCommand, NetworkRenameCommand, NetworkDeleteCommand, NetworkListLeasesCommand, NetworkInfoCommand,
   MonitorCommand, VersionCommand,
+  TrustAddCommand, TrustAddCertificateCommand, TrustListCommand, TrustRemoveCommand, TrustShowCommand,
+  RemoteAddCommand, RemoteListCommand, RemoteRemoveCommand, RemoteRenameCommand, RemoteSwitchCommand,
+  RemoteGetDefaultCommand, RemoteSetUrlCommand,
   groupHelp(["config"], "Manage instance and server configuration options", "config set c1 limits.memory 256MiB"),
+  groupHelp(["config", "trust"], "Manage trusted client certificates and join tokens", "config trust add --name laptop"),
+  groupHelp(["remote"], "Manage the remote servers this client uses", "remote add prod <token>"),
   groupHelp(["image"], "Manage images", "image list"),
   groupHelp(["image", "alias"], "Manage image aliases", "image alias list"),
   groupHelp(["image", "build"], "Build images", "image build busybox"),
   groupHelp(["profile"], "Manage profiles", "profile show default"),
   groupHelp(["profile", "device"], "Manage devices of profiles", "profile device add default root disk path=/ pool=default"),
+  groupHelp(["file"], "Manage files in instances", "file push /etc/hosts c1/etc/hosts"),
   groupHelp(["operation"], "List, show and delete background operations", "operation list"),
   groupHelp(["storage"], "Manage storage pools", "storage list"),
+  groupHelp(["network"], "Manage and attach instances to networks", "network list"),
+  groupHelp(["config", "device"], "Manage devices of instances", "config device add c1 eth1 nic network=lxdbr0"),
   Builtins.HelpCommand,
   Builtins.VersionCommand,
 ];
 
-export function buildCli(): Cli {
+const topWord = (command: CommandClass) => (command.paths ?? []).map((p) => p[0]);
+
+/** The commands that can match `argv`. clipanion compiles one state machine over every registered
+ *  command on each run (tens of ms for all of them), so a command line naming a command group only
+ *  registers that group's commands; the bare binary and global flags still see everything. */
+export function commandsFor(argv: string[]): CommandClass[] {
+  const word = argv[0];
+  if (!word || word.startsWith("-")) return COMMANDS;
+  return COMMANDS.filter((c) => topWord(c).includes(word));
+}
+
+export function buildCli(commands: CommandClass[] = COMMANDS): Cli {
   const cli = new Cli({ binaryName: "lxd", binaryLabel: "lxd: system containers, LXD-compatible", binaryVersion: CLIENT_VERSION, enableColors: false });
-  for (const command of COMMANDS) cli.register(command);
+  for (const command of commands) cli.register(command);
   return cli;
 }
 
@@ -85,12 +129,18 @@ export function trackWrites(stream: NodeJS.WriteStream): { stream: NodeJS.WriteS
 
 /** Parses and runs one command line; returns the exit code. Parse errors are printed like run errors. */
 export async function main(argv: string[], stdout: NodeJS.WriteStream = process.stdout, stderr: NodeJS.WriteStream = process.stderr): Promise<number> {
-  const cli = buildCli();
-  const known = new Set(COMMANDS.flatMap((c) => (c.paths ?? []).map((p) => p[0])));
-  if (argv[0] && !argv[0].startsWith("-") && !known.has(argv[0])) {
+  try {
+    argv = selectRemote(argv);
+  } catch (err) {
+    stderr.write(`Error: ${errorMessage(err)}\n`);
+    return 1;
+  }
+  const commands = commandsFor(argv);
+  if (commands.length === 0) {
     stderr.write(`Error: unknown command "${argv[0]}" for "lxd"\n`);
     return 1;
   }
+  const cli = buildCli(commands);
   let command: Command;
   try {
     command = cli.process(argv, { stdout, stderr });

@@ -23,4 +23,25 @@ export const apiExtensions: string[] = [
   "instance_create_start", // POST /1.0/instances with start:true
   "container_exec_signal_handling", // exec control socket: {"command":"signal"}
   "container_exec_user_group_cwd", // exec user, group and cwd fields
+  // Files (src/daemon/instance-files.ts), running instances only.
+  "file_delete", // DELETE /1.0/instances/{name}/files
+  "file_append", // X-LXD-write: append
+  "directory_manipulation", // X-LXD-type: directory (create, list)
+  "file_symlinks", // X-LXD-type: symlink on POST
+  "file_get_symlink", // GET returns a symlink itself (type symlink), never its target's content
+  "instance_file_head", // HEAD: the X-LXD-* headers without the content
+  // Snapshots (src/daemon/instance-snapshots.ts, src/instance/snapshots.ts).
+  "snapshot_expiry", // snapshots.expiry, expires_at on snapshots (PUT/PATCH)
+  "snapshot_expiry_creation", // expires_at in POST /1.0/instances/{name}/snapshots
+  "snapshot_scheduling", // snapshots.schedule (cron)
+  "snapshot_schedule_aliases", // @hourly, @daily ... in snapshots.schedule
+  "snapshots_schedule_stopped", // snapshots.schedule.stopped
+  // Networks (src/daemon/networks.ts).
+  "network", // /1.0/networks: managed bridges
+  "network_leases", // GET /1.0/networks/{name}/leases
+  "network_state", // GET /1.0/networks/{name}/state
+  // Remote access (src/daemon/certificates.ts, src/daemon/tls/).
+  "certificate_update", // PUT/PATCH /1.0/certificates/{fingerprint}
+  "certificate_token", // POST /1.0/certificates {token: true}: join tokens
+  "certificate_project", // restricted certificates limited to `projects`
 ];

@@ -33,15 +33,16 @@ export const InstancesPost = t.Object({
 }, { additionalProperties: true });
 export type InstancesPost = Static<typeof InstancesPost>;
 
+// `lxc restore` sends null for the fields it leaves alone.
 export const InstancePut = t.Object({
   architecture: t.Optional(t.String()),
-  config: t.Optional(StringMap),
-  devices: t.Optional(Devices),
+  config: t.Optional(t.Union([StringMap, t.Null()])),
+  devices: t.Optional(t.Union([Devices, t.Null()])),
   ephemeral: t.Optional(t.Boolean()),
-  profiles: t.Optional(t.Array(t.String())),
+  profiles: t.Optional(t.Union([t.Array(t.String()), t.Null()])),
   stateful: t.Optional(t.Boolean()),
   description: t.Optional(t.String()),
-  restore: t.Optional(t.String()),
+  restore: t.Optional(t.String({ description: "Snapshot to restore: \"snap0\" or \"c1/snap0\"" })),
 }, { additionalProperties: true });
 export type InstancePut = Static<typeof InstancePut>;
 
@@ -127,3 +128,9 @@ export const InstanceFull = t.Composite([Instance, t.Object({
 export type InstanceFull = Static<typeof InstanceFull>;
 
 export const InstanceName = t.Object({ name: t.String({ description: "Instance name" }) });
+
+/** `?path=` of /1.0/instances/{name}/files (checked by the handler, so a missing one gets LXD's message). */
+export const InstanceFilesQuery = t.Object({
+  path: t.Optional(t.String({ description: "Absolute path inside the instance (a relative one is taken from /)" })),
+  project: t.Optional(t.String()),
+}, { additionalProperties: true });

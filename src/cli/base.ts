@@ -2,12 +2,14 @@
 // with exit code 1 (never a stack trace), like LXD's client.
 import { Command } from "clipanion";
 import { LxdClient } from "../client/client.ts";
+import { defaultTransport } from "../client/config.ts";
 
 export abstract class LxdCommand extends Command {
   private lazyClient?: LxdClient;
 
   protected get client(): LxdClient {
-    return (this.lazyClient ??= new LxdClient());
+    // The remote named by a REMOTE: prefix on the command line, else the default remote.
+    return (this.lazyClient ??= new LxdClient(defaultTransport()));
   }
 
   /** The command body; a returned number becomes the exit code. */

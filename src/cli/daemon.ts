@@ -22,7 +22,10 @@ export class ServeCommand extends LxdCommand {
   group = Option.String("--group", { description: "Group which owns the shared socket" });
 
   protected async run(): Promise<void> {
-    // Loaded on demand so client commands never pay for the daemon's modules.
+    // The executable starts with the JIT held back for short CLI runs (appliance/build.ts);
+    // a long-running daemon wants its hot paths compiled.
+    Bun.unsafe.setJITPolicy(1);
+    // Loaded on demand (its own chunk) so client commands never pay for the daemon's modules.
     const { startDaemon } = await import("../daemon/daemon.ts");
     const opts = { logfile: this.logfile, debug: this.debug, group: this.group };
     await startDaemon(opts);
@@ -95,24 +98,51 @@ export interface ServerInitOptions {
   storageBackend: string;
   networkAddress?: string;
   networkPort?: number;
+  /** Where a non-fatal problem goes (a host that cannot run the default bridge); default stderr. */
+  warn?: (message: string) => void;
 }
 
-/** `lxd init --auto`: a "default" storage pool and a root disk in the default profile; idempotent. */
+/** The bridge `init --auto` creates and the default profile's nic joins. */
+export const DEFAULT_BRIDGE = "lxdbr0";
+
+/**
+ * `lxd init --auto`: a "default" storage pool, a root disk in the default profile and, when the
+ * server manages networks, a bridge `lxdbr0` (free private subnet, NAT) with an `eth0` nic on it in
+ * the default profile. Idempotent: what exists already is left alone.
+ */
 export async function initServer(client: LxdClient, opts: ServerInitOptions): Promise<void> {
   const pools = await client.storagePools();
   if (!pools.some((p: StoragePool) => p.name === "default")) {
     await client.post("/1.0/storage-pools", { name: "default", driver: opts.storageBackend, description: "", config: {} });
   }
   const { profile, etag } = await client.profileWithEtag("default");
-  const devices = profile.devices ?? {};
+  const devices = { ...(profile.devices ?? {}) };
   const hasRoot = Object.values(devices).some((d) => d.type === "disk" && d.path === "/");
-  if (!hasRoot) {
-    const root = devices.root ? "root0" : "root";
-    await client.patch("/1.0/profiles/default", { devices: { ...devices, [root]: { type: "disk", path: "/", pool: "default" } } } satisfies Partial<Profile>, { etag });
+  if (!hasRoot) devices[devices.root ? "root0" : "root"] = { type: "disk", path: "/", pool: "default" };
+  if (!Object.values(devices).some((d) => d.type === "nic") && (await defaultBridge(client, opts.warn))) {
+    devices[devices.eth0 ? "eth1" : "eth0"] = { type: "nic", network: DEFAULT_BRIDGE, name: "eth0" };
+  }
+  if (Object.keys(devices).length !== Object.keys(profile.devices ?? {}).length) {
+    await client.patch("/1.0/profiles/default", { devices } satisfies Partial<Profile>, { etag });
   }
   if (opts.networkAddress) {
     const address = opts.networkAddress.includes(":") && !opts.networkAddress.startsWith("[")
       ? `[${opts.networkAddress}]` : opts.networkAddress;
     await client.patch("/1.0", { config: { "core.https_address": `${address}:${opts.networkPort ?? 8443}` } });
+  }
+}
+
+/** Makes sure lxdbr0 exists; false when the server has no network support or the host cannot make it. */
+async function defaultBridge(client: LxdClient, warn: (m: string) => void = (m) => void process.stderr.write(`${m}\n`)): Promise<boolean> {
+  const server = await client.server();
+  if (!server.api_extensions?.includes("network")) return false;
+  const names = await client.get<string[]>("/1.0/networks");
+  if (names.some((u) => u.endsWith(`/${DEFAULT_BRIDGE}`))) return true;
+  try {
+    await client.post("/1.0/networks", { name: DEFAULT_BRIDGE, type: "bridge", description: "", config: { "ipv4.address": "auto", "ipv4.nat": "true", "ipv6.address": "none" } });
+    return true;
+  } catch (err) {
+    warn(`Warning: no default network: ${(err as Error).message}`);
+    return false;
   }
 }

@@ -61,21 +61,21 @@ export async function runExec(client: LxdClient, name: string, req: InstanceExec
   const fds = (op.metadata?.fds ?? {}) as Record<string, string>;
   const connect = (key: string) => (fds[key] ? client.operationWebsocket(op.id, fds[key]!) : Promise.resolve(undefined));
 
-  const control = await connect("control");
+  // All handshakes at once: the daemon starts the command when the last socket is connected.
+  const [control, stdin, stdout, stderr] = await Promise.all(["control", "0", "1", "2"].map(connect));
   const sockets: WsConn[] = [];
   const cleanups: (() => void)[] = [];
   try {
     const streams: Promise<void>[] = [];
     const write = (out: NodeJS.WriteStream) => (chunk: Uint8Array) => void out.write(chunk);
     if (req.interactive) {
-      const pty = await connect("0");
+      const pty = stdin;
       if (pty) {
         sockets.push(pty);
         cleanups.push(pumpStdin(io, pty, true));
         streams.push(recvStream(pty, write(io.stdout)));
       }
     } else {
-      const [stdin, stdout, stderr] = await Promise.all([connect("0"), connect("1"), connect("2")]);
       for (const s of [stdin, stdout, stderr]) if (s) sockets.push(s);
       if (stdin) cleanups.push(pumpStdin(io, stdin, false));
       if (stdout) streams.push(recvStream(stdout, write(io.stdout)));

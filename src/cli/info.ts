@@ -2,12 +2,15 @@
 import { Command, Option } from "clipanion";
 import type { Instance, InstanceState } from "../client/types.ts";
 import { LxdCommand } from "./base.ts";
-import { bytesIEC, bytesSI, formatDate, toYaml } from "./format.ts";
+import { boxTable, bytesIEC, bytesSI, formatDate, toYaml } from "./format.ts";
 
 const byName = <T>(obj: Record<string, T>) => Object.entries(obj).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 
-/** The text `lxc info NAME` prints, from the instance and its state. */
-export function instanceInfo(inst: Instance, state: InstanceState): string {
+/** What `info` shows of each snapshot. */
+export interface SnapshotInfo { name: string; created_at: string; expires_at: string; stateful: boolean }
+
+/** The text `lxc info NAME` prints, from the instance, its state and its snapshots. */
+export function instanceInfo(inst: Instance, state: InstanceState, snapshots: SnapshotInfo[] = []): string {
   const lines: string[] = [
     `Name: ${inst.name}`,
     `Status: ${state.status.toUpperCase()}`,
@@ -58,6 +61,11 @@ export function instanceInfo(inst: Instance, state: InstanceState): string {
       }
     }
   }
+  if (snapshots.length) {
+    lines.push("", "Snapshots:");
+    const rows = snapshots.map((s) => [s.name, formatDate(s.created_at), formatDate(s.expires_at), s.stateful ? "YES" : "NO"]);
+    lines.push(boxTable(["NAME", "TAKEN AT", "EXPIRES AT", "STATEFUL"], rows).trimEnd());
+  }
   return `${lines.join("\n")}\n`;
 }
 
@@ -79,7 +87,10 @@ export class InfoCommand extends LxdCommand {
       this.context.stdout.write(toYaml(await this.client.server()));
       return;
     }
-    const [inst, state] = await Promise.all([this.client.instance(this.name), this.client.instanceState(this.name)]);
-    this.context.stdout.write(instanceInfo(inst, state));
+    const [inst, state, snapshots] = await Promise.all([
+      this.client.instance(this.name), this.client.instanceState(this.name),
+      this.client.get<SnapshotInfo[]>(`/1.0/instances/${encodeURIComponent(this.name)}/snapshots?recursion=1`),
+    ]);
+    this.context.stdout.write(instanceInfo(inst, state, snapshots));
   }
 }

@@ -8,6 +8,7 @@ import type { Devices } from "../client/types.ts";
 import { forEachName, LxdCommand, parseKeyValues } from "./base.ts";
 import { initServer } from "./daemon.ts";
 import { randomName } from "./names.ts";
+import { snapshotPath, splitSnapshot } from "./snapshot.ts";
 
 export interface CreateArgs {
   image: string;
@@ -207,6 +208,7 @@ export class DeleteCommand extends LxdCommand {
     examples: [
       ["Delete a stopped container", "$0 delete c1"],
       ["Stop (forcefully) and delete a running container", "$0 delete c1 --force"],
+      ["Delete the snapshot snap0 of c1", "$0 delete c1/snap0"],
     ],
   });
 
@@ -215,6 +217,11 @@ export class DeleteCommand extends LxdCommand {
 
   protected async run(): Promise<void> {
     await forEachName(this.names, "delete", this.context.stderr, async (name) => {
+      const [instance, snapshot] = splitSnapshot(name);
+      if (snapshot !== undefined) {
+        await this.client.run("DELETE", snapshotPath(instance, snapshot));
+        return;
+      }
       const current = await this.client.instance(name);
       if (current.status !== "Stopped") {
         if (!this.force) throw new Error("The instance is currently running, stop it first or pass --force");

@@ -1,6 +1,8 @@
-// `storage list|show`: storage pools (read only).
+// `storage list|show|create|set|unset|delete|info`: storage pools.
 import { Command, Option } from "clipanion";
-import { LxdCommand } from "./base.ts";
+import type { LxdClient } from "../client/client.ts";
+import type { StoragePool } from "../client/types.ts";
+import { LxdCommand, parseKeyValues } from "./base.ts";
 import { parseFormat, renderTable, toYaml } from "./format.ts";
 
 export class StorageListCommand extends LxdCommand {
@@ -38,6 +40,119 @@ export class StorageShowCommand extends LxdCommand {
     this.context.stdout.write(toYaml({
       config: p.config ?? {}, description: p.description ?? "", name: p.name, driver: p.driver,
       used_by: p.used_by ?? [], status: p.status, locations: p.locations ?? [],
+    }));
+  }
+}
+
+const poolPath = (name: string) => `/1.0/storage-pools/${encodeURIComponent(name)}`;
+
+export class StorageCreateCommand extends LxdCommand {
+  static override paths = [["storage", "create"]];
+  static override usage = Command.Usage({
+    category: "Storage",
+    description: "Create storage pools",
+    details: "Drivers: dir (a directory under LXD_DIR/storage-pools, or an empty one given as source=PATH).",
+    examples: [
+      ["A dir pool under LXD_DIR", "$0 storage create fast dir"],
+      ["A dir pool on an existing empty directory", "$0 storage create data dir source=/srv/lxd-data"],
+    ],
+  });
+
+  name = Option.String({ name: "pool" });
+  driver = Option.String({ name: "driver" });
+  config = Option.Rest({ name: "key=value" });
+  description = Option.String("--description", "", { description: "Description of the storage pool" });
+
+  protected async run(): Promise<void> {
+    await this.client.post("/1.0/storage-pools", {
+      name: this.name, driver: this.driver, description: this.description, config: parseKeyValues(this.config),
+    });
+    this.print(`Storage pool ${this.name} created`);
+  }
+}
+
+export class StorageDeleteCommand extends LxdCommand {
+  static override paths = [["storage", "delete"], ["storage", "rm"]];
+  static override usage = Command.Usage({
+    category: "Storage",
+    description: "Delete storage pools (refused while instances or profiles use them)",
+    examples: [["Delete the pool fast", "$0 storage delete fast"]],
+  });
+
+  name = Option.String({ name: "pool" });
+
+  protected async run(): Promise<void> {
+    await this.client.delete(poolPath(this.name));
+    this.print(`Storage pool ${this.name} deleted`);
+  }
+}
+
+export class StorageSetCommand extends LxdCommand {
+  static override paths = [["storage", "set"]];
+  static override usage = Command.Usage({
+    category: "Storage",
+    description: "Set storage pool configuration keys",
+    examples: [["Set a key", "$0 storage set default user.note hello"], ["Several at once", "$0 storage set default user.a=1 user.b=2"]],
+  });
+
+  name = Option.String({ name: "pool" });
+  args = Option.Rest({ required: 1 });
+
+  protected async run(): Promise<void> {
+    const values = this.args.length === 2 && !this.args[0]!.includes("=")
+      ? { [this.args[0]!]: this.args[1]! }
+      : parseKeyValues(this.args);
+    await setPoolConfig(this.client, this.name, values);
+  }
+}
+
+export class StorageUnsetCommand extends LxdCommand {
+  static override paths = [["storage", "unset"]];
+  static override usage = Command.Usage({
+    category: "Storage",
+    description: "Unset storage pool configuration keys",
+    examples: [["Unset a key", "$0 storage unset default user.note"]],
+  });
+
+  name = Option.String({ name: "pool" });
+  key = Option.String({ name: "key" });
+
+  protected async run(): Promise<void> {
+    await setPoolConfig(this.client, this.name, { [this.key]: "" });
+  }
+}
+
+/** Reads the pool with its ETag and PUTs the changed config back ("" removes a key). */
+async function setPoolConfig(client: LxdClient, pool: string, values: Record<string, string>): Promise<void> {
+  const reply = await client.request<StoragePool>("GET", poolPath(pool));
+  const config = { ...(reply.metadata.config ?? {}) };
+  for (const [k, v] of Object.entries(values)) {
+    if (v === "") delete config[k];
+    else config[k] = v;
+  }
+  await client.put(poolPath(pool), { description: reply.metadata.description ?? "", config }, { etag: reply.etag });
+}
+
+export class StorageInfoCommand extends LxdCommand {
+  static override paths = [["storage", "info"]];
+  static override usage = Command.Usage({
+    category: "Storage",
+    description: "Show storage pool information: driver, description and what uses it",
+    examples: [["The default pool", "$0 storage info default"]],
+  });
+
+  name = Option.String({ name: "pool" });
+
+  protected async run(): Promise<void> {
+    const p = await this.client.storagePool(this.name);
+    const usedBy: Record<string, string[]> = {};
+    for (const url of p.used_by ?? []) {
+      const [, kind, ...rest] = url.split("?")[0]!.split("/").filter(Boolean);
+      (usedBy[kind ?? "other"] ??= []).push(decodeURIComponent(rest.join("/")));
+    }
+    this.context.stdout.write(toYaml({
+      info: { description: p.description ?? "", driver: p.driver, name: p.name, status: p.status ?? "" },
+      used_by: usedBy,
     }));
   }
 }

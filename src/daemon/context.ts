@@ -7,6 +7,7 @@ import type { InstanceManager } from "../instance/manager.ts";
 import type { ImageStore } from "../image/store.ts";
 import type { Cgroups } from "../kernel/cgroup.ts";
 import type { ServerInfoSource } from "./server-info.ts";
+import type { NetworkManager } from "../network/manager.ts";
 
 export type Db = BunSQLiteDatabase<typeof schema>;
 
@@ -17,6 +18,7 @@ export interface DaemonContext {
   instances: InstanceManager;
   images: ImageStore;
   cgroups: Cgroups;
+  networks: NetworkManager;
   serverInfo: ServerInfoSource;
   startedAt: Date;
   /** Stops the daemon (PUT /internal/shutdown); containers keep running under their monitors. */

@@ -4,6 +4,9 @@ import { mkdir } from "node:fs/promises";
 import { openDatabase, seedDefaults } from "../db/index.ts";
 import { ImageStore } from "../image/store.ts";
 import { InstanceManager } from "../instance/manager.ts";
+import { registerDeviceDriver } from "../instance/devices.ts";
+import { nicDriver } from "../instance/nic.ts";
+import { NetworkManager } from "../network/manager.ts";
 import { Cgroups } from "../kernel/cgroup.ts";
 import { lxdDir, socketPath } from "../paths.ts";
 import type { DaemonContext } from "./context.ts";
@@ -12,6 +15,7 @@ import { configureLog, log } from "./log.ts";
 import { OperationManager } from "./operations.ts";
 import { createServer, listenUnix } from "./server.ts";
 import { apiRoutes } from "./routes.ts";
+import { openRemoteAccess, startHttps, withRemoteAccess } from "./tls/remote.ts";
 import { getServerConfig, replaceServerConfig } from "../db/server-config.ts";
 import { listPools } from "../db/storage-pools.ts";
 import { supportedDrivers } from "../storage/index.ts";
@@ -37,15 +41,22 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   const images = new ImageStore(db);
   const instances = new InstanceManager(db, images, cgroups, events);
   images.onDelete((fp) => instances.onImageDeleted(fp));
+  // Bridges, firewall and DHCP come up before containers are found or restarted.
+  const networks = new NetworkManager(db, (level, msg, c) => log[level](msg, c));
+  registerDeviceDriver("nic", nicDriver(networks));
+  await networks.startAll();
   await instances.reconcile();
+
+  const remote = await openRemoteAccess(db, lxdDir(), socketPath());
 
   let stop!: () => void;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
   const ctx: DaemonContext = {
-    db, ops, events, instances, images, cgroups, startedAt: new Date(), shutdown: () => shutdown(),
-    serverInfo: serverInfoSource(db),
+    db, ops, events, instances, images, cgroups, networks, startedAt: new Date(), shutdown: () => shutdown(),
+    serverInfo: withRemoteAccess(serverInfoSource(db), remote),
   };
-  const server = await listenUnix(createServer(apiRoutes(ctx)), socketPath());
+  const server = await listenUnix(createServer(apiRoutes(ctx, remote), { authorize: (r) => remote.trust.authorize(r) }), socketPath());
+  startHttps(remote, getServerConfig(db)["core.https_address"]);
   log.info("Daemon started", { socket: socketPath(), cgroups: cgroups.layout, pid: process.pid });
 
   let closing = false;
@@ -59,9 +70,12 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
       await Promise.all(instances.list().filter((r) => instances.isRunning(r.name))
         .map((r) => instances.stop(r.name, { timeout: SHUTDOWN_TIMEOUT }).catch(() => {})));
     }
+    remote.https.stop();
     server.stop(true);
-    // Leave the daemon's cgroup subtree only if no container still lives in it.
-    if (!instances.list().some((r) => instances.isRunning(r.name))) await cgroups.destroy().catch(() => {});
+    // Leave the daemon's cgroup subtree, bridges and firewall rules only if no container still needs them.
+    const idle = !instances.list().some((r) => instances.isRunning(r.name));
+    await networks.shutdown(idle).catch((err) => log.warn("Network shutdown failed", { err: (err as Error).message }));
+    if (idle) await cgroups.destroy().catch(() => {});
     db.$client.close();
     stop();
   }

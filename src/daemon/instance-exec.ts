@@ -99,11 +99,12 @@ export const instanceExecRoutes = (ctx: DaemonContext) =>
           // A client that drops the control socket mid-command (Ctrl-C on its side) ends the command.
           control?.onClose(() => { if (!finished) s.signal(9); });
 
-          const exited = s.exit.then(() => (finished = true));
+          const exited = s.exit.then(() => (finished = true), () => (finished = true));
           const outputs = [pump(s.stdout, interactive ? stdin : sockets.get("1"), exited)];
           if (s.stderr) outputs.push(pump(s.stderr, sockets.get("2"), exited));
-          const code = await s.exit;
-          await Promise.all(outputs);
+          // One await for all: a helper that fails (bad cwd) or is killed (OOM, stop --force)
+          // fails this operation; an unobserved rejection would take the whole daemon down.
+          const [code] = await Promise.all([s.exit, ...outputs]);
           for (const ws of sockets.values()) ws.close(1000);
           return { return: code };
         },

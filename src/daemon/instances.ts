@@ -49,6 +49,18 @@ export const instancesRoutes = (ctx: DaemonContext) =>
     })
 
     .post("/1.0/instances", ({ body }) => {
+      if (body.source.type === "copy") {
+        const copy = ctx.instances.prepareCopy(body);
+        return ctx.ops.create({
+          class: "task",
+          description: "Creating instance",
+          resources: { instances: [url(copy.name), url(copy.source)], containers: [`/1.0/containers/${copy.name}`] },
+          run: async () => {
+            await ctx.instances.copy(body, copy.name, copy.source, copy.snapshot);
+            if (body.start) await ctx.instances.start(copy.name);
+          },
+        });
+      }
       const { name, fingerprint } = ctx.instances.prepareCreate(body);
       return ctx.ops.create({
         class: "task",
@@ -61,7 +73,7 @@ export const instancesRoutes = (ctx: DaemonContext) =>
       });
     }, {
       body: InstancesPost,
-      detail: { summary: "Create (and optionally start) an instance from an image", tags: ["instances"] },
+      detail: { summary: "Create (and optionally start) an instance from an image, or copy one (source type copy)", tags: ["instances"] },
     })
 
     .get("/1.0/instances/:name", async ({ params, query, set }) => {

@@ -1,13 +1,17 @@
 // Every REST resource module, in one list: the server mounts these and the OpenAPI document
 // is generated from them.
 import { Elysia } from "elysia";
+import { certificatesRoutes, type RemoteAccess } from "./certificates.ts";
 import type { DaemonContext } from "./context.ts";
 import { eventsRoutes } from "./events-api.ts";
 import { imageAliasesRoutes } from "./image-aliases.ts";
 import { imagesRoutes } from "./images.ts";
 import { instanceExecRoutes } from "./instance-exec.ts";
+import { instanceFilesRoutes } from "./instance-files.ts";
+import { instanceSnapshotsRoutes } from "./instance-snapshots.ts";
 import { instanceStateRoutes } from "./instance-state.ts";
 import { instancesRoutes } from "./instances.ts";
+import { networksRoutes } from "./networks.ts";
 import { operationsRoutes } from "./operations-api.ts";
 import { profilesRoutes } from "./profiles.ts";
 import { sync } from "./response.ts";
@@ -21,16 +25,20 @@ const internalRoutes = (ctx: DaemonContext) =>
     return sync({});
   }, { detail: { summary: "Stop all instances and the daemon", tags: ["internal"] } });
 
-export const apiRoutes = (ctx: DaemonContext) => [
+export const apiRoutes = (ctx: DaemonContext, remote?: RemoteAccess) => [
   serverInfoRoutes(ctx),
   instancesRoutes(ctx),
   instanceStateRoutes(ctx),
   instanceExecRoutes(ctx),
+  instanceFilesRoutes(ctx),
+  instanceSnapshotsRoutes(ctx),
   imagesRoutes(ctx),
   imageAliasesRoutes(ctx),
   profilesRoutes(ctx),
   storagePoolsRoutes(ctx),
+  networksRoutes(ctx),
   operationsRoutes(ctx),
   eventsRoutes(ctx),
   internalRoutes(ctx),
+  ...(remote ? [certificatesRoutes(ctx, remote)] : []),
 ];

@@ -7,7 +7,7 @@ import { ApiVersions, Server, ServerPut } from "../api/server.ts";
 import { apiExtensions } from "../api/extensions.ts";
 import pkg from "../../package.json" with { type: "json" };
 import { describeLayout, parseCgroupMounts } from "../kernel/cgroup.ts";
-import { checkIfMatch, etagOf, sync, ApiError } from "./response.ts";
+import { checkIfMatch, etagOf, sync, syncEnvelope, ApiError, SyncResponse } from "./response.ts";
 
 export interface StorageDriverInfo { name: string; version: string; remote: boolean; inUse: boolean }
 
@@ -19,6 +19,10 @@ export interface ServerInfoSource {
   storageDrivers(): StorageDriverInfo[];
   /** Network addresses the API really listens on ([] for unix socket only). */
   addresses?(): string[];
+  /** The server's TLS certificate (PEM) and its fingerprint. */
+  certificate?(): { certificate: string; fingerprint: string };
+  /** false for remote clients whose certificate is not trusted: they get the public view. */
+  trusted?(request: Request): boolean;
 }
 
 export interface ServerInfoContext { serverInfo: ServerInfoSource }
@@ -96,6 +100,8 @@ function detectHost() {
     kernel: os.type(),
     kernel_architecture: machine,
     kernel_features: {
+      // Containers get no AppArmor profile from this runtime: say whether the host could confine them.
+      apparmor: String(read("/sys/module/apparmor/parameters/enabled").trim() === "Y"),
       idmapped_mounts: at("5.12"),
       netnsid_getifaddrs: at("4.20"),
       seccomp_listener: at("5.0"),
@@ -135,8 +141,8 @@ export function serverObject(source: ServerInfoSource) {
       addresses: source.addresses?.() ?? [],
       architectures: host.architectures,
       cgroup_layout: host.cgroup_layout,
-      certificate: "",
-      certificate_fingerprint: "",
+      certificate: source.certificate?.().certificate ?? "",
+      certificate_fingerprint: source.certificate?.().fingerprint ?? "",
       driver: "lxd-native",
       driver_version: SERVER_VERSION,
       firewall: host.firewall,
@@ -161,6 +167,19 @@ export function serverObject(source: ServerInfoSource) {
   };
 }
 
+/** What an untrusted client may learn (LXD's api.ServerUntrusted): enough to pick an API and
+ *  see that it must authenticate. */
+export const publicServerObject = () => ({
+  api_extensions: apiExtensions,
+  api_status: "stable",
+  api_version: "1.0",
+  auth: "untrusted",
+  public: false,
+  auth_methods: ["tls"],
+  config: {},
+  environment: {},
+});
+
 export const serverInfoRoutes = (ctx: ServerInfoContext) =>
   new Elysia({ name: "server-info" })
     .get("/", () => sync(["/1.0"]), {
@@ -168,7 +187,8 @@ export const serverInfoRoutes = (ctx: ServerInfoContext) =>
       detail: { summary: "Supported API versions", tags: ["server"] },
     })
 
-    .get("/1.0", () => {
+    .get("/1.0", ({ request }) => {
+      if (ctx.serverInfo.trusted?.(request) === false) return syncEnvelope(new SyncResponse(publicServerObject()));
       const server = serverObject(ctx.serverInfo);
       return sync(server, { etag: etagOf(server.config) });
     }, {

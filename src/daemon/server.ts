@@ -14,6 +14,8 @@ export interface ServerOptions {
   /** Largest JSON request body accepted (bytes); bigger ones get 413. Uploads with other content
    *  types (octet-stream, multipart) are not limited here: their handlers stream them. */
   jsonBodyLimit?: number;
+  /** Runs first on every request, whichever listener it came from: a Response refuses it. */
+  authorize?: (request: Request) => Response | undefined;
 }
 
 export const DEFAULT_JSON_BODY_LIMIT = 64 * 1024 * 1024;
@@ -55,6 +57,7 @@ const templateRegex = (path: string) =>
 
 export function createServer(routes: AnyElysia[], opts: ServerOptions = {}) {
   const limit = opts.jsonBodyLimit ?? DEFAULT_JSON_BODY_LIMIT;
+  const authorize = opts.authorize;
   let templates: { method: string; re: RegExp }[] | undefined;
 
   const app = new Elysia({ name: "lxd-daemon" })
@@ -64,6 +67,8 @@ export function createServer(routes: AnyElysia[], opts: ServerOptions = {}) {
         // Websocket secrets are credentials: keep them out of logs and logging events.
         log.debug("Handling API request", { method: request.method, url: (url.pathname + url.search).replace(/([?&]secret=)[^&]*/, "$1…") });
       }
+      const refused = authorize?.(request);
+      if (refused) return refused;
       if (!BODY_METHODS.has(request.method)) return;
       const type = request.headers.get("content-type");
       if (!isJson(type)) return;

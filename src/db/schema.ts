@@ -1,6 +1,6 @@
 // The database schema: the single source of truth for persisted state.
 // JSON columns hold LXD's free-form maps (config, devices) exactly as the API shows them.
-import { sqliteTable, text, integer } from "drizzle-orm/sqlite-core";
+import { sqliteTable, text, integer, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 type StringMap = Record<string, string>;
 type Devices = Record<string, StringMap>;
@@ -64,4 +64,39 @@ export const storagePools = sqliteTable("storage_pools", {
 export const config = sqliteTable("config", {
   key: text("key").primaryKey(),
   value: text("value").notNull(),
+});
+
+// Instance snapshots: a frozen copy of an instance's config next to its storage snapshot
+// (`lxd snapshot c1 snap0`). Rows go with their instance.
+export const instanceSnapshots = sqliteTable("instance_snapshots", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  instanceId: integer("instance_id").notNull().references(() => instances.id, { onDelete: "cascade" }),
+  name: text("name").notNull(),
+  description: text("description").notNull().default(""),
+  stateful: integer("stateful", { mode: "boolean" }).notNull().default(false),
+  createdAt: text("created_at").notNull(),
+  /** "" when the snapshot never expires. */
+  expiresAt: text("expires_at").notNull().default(""),
+  config: text("config", { mode: "json" }).$type<StringMap>().notNull().default({}),
+  devices: text("devices", { mode: "json" }).$type<Devices>().notNull().default({}),
+  profiles: text("profiles", { mode: "json" }).$type<string[]>().notNull().default([]),
+}, (table) => [uniqueIndex("instance_snapshots_instance_name").on(table.instanceId, table.name)]);
+
+// Managed networks (`lxd network create`): a bridge per row, brought up again at daemon start.
+export const networks = sqliteTable("networks", {
+  name: text("name").primaryKey(),
+  type: text("type").notNull().default("bridge"),
+  description: text("description").notNull().default(""),
+  config: text("config", { mode: "json" }).$type<StringMap>().notNull().default({}),
+});
+
+// The trust store: client certificates allowed in over HTTPS (`lxd config trust ...`).
+export const certificates = sqliteTable("certificates", {
+  fingerprint: text("fingerprint").primaryKey(),
+  type: text("type").notNull().default("client"),
+  name: text("name").notNull(),
+  /** PEM */
+  certificate: text("certificate").notNull(),
+  restricted: integer("restricted", { mode: "boolean" }).notNull().default(false),
+  projects: text("projects", { mode: "json" }).$type<string[]>().notNull().default([]),
 });

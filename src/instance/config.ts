@@ -26,6 +26,10 @@ export const isBool = (value: string): boolean => BOOLS.includes(value.toLowerCa
 
 const any: Validator = () => undefined;
 const bool: Validator = (v) => (isBool(v) ? undefined : `Invalid value for a boolean "${v}"`);
+/** Containers always run in a user namespace: asking for a privileged one must fail loudly, not
+ *  silently give an unprivileged container. */
+const unprivilegedOnly: Validator = (v) =>
+  bool(v) ?? (isTrue(v) ? "privileged containers are not supported (containers always run unprivileged, in a user namespace)" : undefined);
 const int: Validator = (v) => (/^-?\d+$/.test(v) ? undefined : `Invalid value for an integer "${v}"`);
 const uint32: Validator = (v) =>
   /^\d+$/.test(v) && Number(v) <= 0xffffffff ? undefined : `Invalid value for a 32-bit unsigned integer "${v}"`;
@@ -191,7 +195,7 @@ export const INSTANCE_KEYS: Record<string, KeyInfo> = {
   "security.idmap.isolated": k(bool, "Use an id range not shared with other instances"),
   "security.idmap.size": k(uint32, "Size of the instance's id range"),
   "security.nesting": k(bool, "Allow running containers inside the instance"),
-  "security.privileged": k(bool, "Run without a user namespace (container root is host root)"),
+  "security.privileged": k(unprivilegedOnly, "Run without a user namespace (container root is host root)"),
   "security.protection.delete": k(bool, "Refuse to delete the instance"),
   "security.protection.shift": k(bool, "Refuse to shift the instance's filesystem ids"),
   "security.syscalls.allow": k(syscallList, "Syscalls to allow (all others denied)"),

@@ -16,6 +16,11 @@ export interface DeviceDriver {
 
 const drivers: Record<string, DeviceDriver> = {};
 
+/** Plugs a device type in (the daemon registers drivers that need its services at start-up). */
+export function registerDeviceDriver(type: string, driver: DeviceDriver): void {
+  drivers[type] = driver;
+}
+
 const isRootDisk = (c: Record<string, string>) => c.type === "disk" && c.path === "/";
 
 function managed(devices: Record<string, Record<string, string>>) {

@@ -87,6 +87,11 @@ export class InstanceManager {
     return this.running.has(name);
   }
 
+  /** Host pid of a running instance's init (undefined when stopped): entry point for file transfer. */
+  initPid(name: string): number | undefined {
+    return this.running.get(name)?.initPid;
+  }
+
   private profileRows(names: string[]) {
     return names.map((name) => {
       const p = this.database.select().from(profilesTable).where(eq(profilesTable.name, name)).get();
@@ -179,6 +184,78 @@ export class InstanceManager {
     return { name, fingerprint: image.fingerprint };
   }
 
+  /** Validates a copy request (`source: {type: "copy", source: "c1" | "c1/snap0"}`) and reserves the name. */
+  prepareCopy(req: InstancesPost): { name: string; source: string; snapshot?: string } {
+    const name = req.name || randomName();
+    const nameError = validateInstanceName(name);
+    if (nameError) throw new ApiError(400, `Invalid instance name "${name}": ${nameError}`);
+    if (req.type && req.type !== "container") throw new ApiError(400, `Instance type "${req.type}" is not supported (containers only)`);
+    const ref = req.source.source;
+    if (!ref) throw new ApiError(400, "Copy source needs a source instance (\"c1\" or \"c1/snap0\")");
+    const slash = ref.indexOf("/");
+    const [source, snapshot] = slash < 0 ? [ref, undefined] : [ref.slice(0, slash), ref.slice(slash + 1)];
+    const src = this.get(source);
+    if (snapshot !== undefined) this.snapshots.get(source, snapshot);
+    if (db.getInstance(this.database, name) || this.busy.has(name)) throw new ApiError(409, `Instance "${name}" already exists`);
+    const from = snapshot === undefined ? src : this.snapshots.get(source, snapshot);
+    const profiles = req.profiles ?? from.profiles;
+    const devices = req.devices ?? from.devices;
+    const config = Object.fromEntries(Object.entries(req.config ?? from.config).filter(([k]) => !k.startsWith("volatile.")));
+    this.check(config, devices, profiles);
+    const [fromPool, toPool] = [this.poolOf(src), this.poolOf({ profiles, devices, config })];
+    if (fromPool.driver !== toPool.driver) {
+      throw new ApiError(400, `Copying from a ${fromPool.driver} pool to a ${toPool.driver} pool is not supported yet`);
+    }
+    this.busy.add(name);
+    return { name, source, snapshot };
+  }
+
+  /** Creates `name` as a copy of an instance (with its snapshots unless `instance_only`) or of one
+   *  snapshot. Volumes first, rows last: a crash in between leaves volumes reconcile removes. */
+  async copy(req: InstancesPost, name: string, source: string, snapshot?: string): Promise<Row> {
+    try {
+      const src = this.get(source);
+      const from = snapshot === undefined ? src : this.snapshots.get(source, snapshot);
+      const pool = this.poolOf(src);
+      const profiles = req.profiles ?? from.profiles;
+      const devices = req.devices ?? from.devices;
+      const target = this.poolOf({ profiles, devices, config: {} });
+      const driver = storageDriver(pool.driver);
+      const fingerprint = src.config["volatile.base_image"] ?? "";
+      const withSnapshots = snapshot === undefined && !(req.source as { instance_only?: boolean }).instance_only;
+      const snaps = withSnapshots ? this.snapshots.list(source) : [];
+      try {
+        // The copy's layer sits on the same image, which the target pool unpacks once.
+        if (target.name !== pool.name) await driver.ensureImage(target, fingerprint, (fp, dest) => this.images.unpackTo(fp, dest));
+        const copyRoot = () => driver.copyVolume(pool, { instance: source, snapshot }, { instance: name }, target);
+        await (snapshot === undefined ? this.quiesced(source, copyRoot) : copyRoot());
+        for (const s of snaps) {
+          await driver.copyVolume(pool, { instance: source, snapshot: s.name }, { instance: name, snapshot: s.name }, target);
+        }
+      } catch (err) {
+        await driver.deleteInstance(target, name).catch(() => {});
+        throw err;
+      }
+      const userConfig = Object.fromEntries(Object.entries(req.config ?? from.config).filter(([k]) => !k.startsWith("volatile.")));
+      const config: Record<string, string> = {
+        ...userConfig,
+        "volatile.base_image": fingerprint,
+        "volatile.uuid": randomUUID(),
+        "volatile.last_state.power": "STOPPED",
+      };
+      const row = db.insertInstance(this.database, {
+        name, architecture: src.architecture, type: "container", description: req.description ?? src.description,
+        ephemeral: req.ephemeral ?? false, stateful: false, config, devices, profiles,
+        createdAt: now(), lastUsedAt: "1970-01-01T00:00:00Z",
+      });
+      this.snapshots.adopt(name, snaps);
+      this.lifecycle("instance-created", name);
+      return row;
+    } finally {
+      this.busy.delete(name);
+    }
+  }
+
   private check(config: Record<string, string>, devices: Record<string, Record<string, string>>, profiles: string[]) {
     const configError = validateInstanceConfig(config);
     if (configError) throw new ApiError(400, `Invalid config: ${configError}`);
@@ -239,7 +316,13 @@ export class InstanceManager {
 
   /** PUT replaces the writable fields; PATCH callers merge first. Volatile keys are kept from the old config. */
   async update(name: string, put: InstancePut): Promise<void> {
-    if (put.restore) return this.snapshots.restore(name, put.restore);
+    // lxc sends "c1/snap0"; the instance part must be this instance.
+    if (put.restore) {
+      const slash = put.restore.indexOf("/");
+      const [owner, snap] = slash < 0 ? [name, put.restore] : [put.restore.slice(0, slash), put.restore.slice(slash + 1)];
+      if (owner !== name) throw new ApiError(400, `Snapshot "${put.restore}" does not belong to instance "${name}"`);
+      return this.snapshots.restore(name, snap);
+    }
     const row = this.get(name);
     const volatile = Object.fromEntries(Object.entries(row.config).filter(([k]) => k.startsWith("volatile.")));
     const userConfig = Object.fromEntries(Object.entries(put.config ?? row.config).filter(([k]) => !k.startsWith("volatile.")));
@@ -334,9 +417,10 @@ export class InstanceManager {
 
   private async onExit(name: string, rt: Runtime, code: number) {
     if (this.running.get(name) !== rt) return;
-    this.running.delete(name);
     await stopDevices({ name, initPid: rt.initPid, config: {} }, rt.devices);
     await this.cgroups.remove(name).catch(() => {});
+    // Only now: stop()/restart() wait for this, so a start right after cannot lose its new cgroup.
+    this.running.delete(name);
     const row = db.getInstance(this.database, name);
     if (!row) return;
     db.updateInstance(this.database, name, { config: { ...row.config, "volatile.last_state.power": "STOPPED" } });

@@ -12,7 +12,10 @@ const truthy = (v: string | undefined) => ["true", "1", "yes", "on"].includes((v
 
 export function seccompFor(config: Config): Uint8Array {
   const deny = (config["security.syscalls.deny"] ?? "").split(/[\s,]+/).filter(Boolean);
-  return buildSeccomp({ deny, denyCompat: truthy(config["security.syscalls.deny_compat"]) });
+  const denyDefault = config["security.syscalls.deny_default"];
+  return buildSeccomp({
+    deny, denyCompat: truthy(config["security.syscalls.deny_compat"]), denyDefault: !denyDefault || truthy(denyDefault),
+  });
 }
 
 /** `limits.cpu` is a count ("2") or a set of CPUs ("0-1,3"); either way, the number of CPUs. */
@@ -34,9 +37,27 @@ export function liveLimits(config: Config): { memory?: number; cpu?: number; pro
   return out;
 }
 
+/** Security settings this runtime does not implement yet and would otherwise silently run
+ *  weaker than asked: such a container does not start. (Validation already refuses
+ *  security.privileged; a row or profile stored before that check must not start either.) */
+function unsupportedSecurity(config: Config): string | undefined {
+  if (truthy(config["security.privileged"])) {
+    return "security.privileged=true is not supported (containers always run unprivileged)";
+  }
+  if (truthy(config["security.idmap.isolated"])) {
+    return "security.idmap.isolated=true is not supported yet (every container would share the default id range)";
+  }
+  if ((config["security.syscalls.allow"] ?? "").trim()) {
+    return "security.syscalls.allow is not supported yet (only deny lists: security.syscalls.deny)";
+  }
+  return undefined;
+}
+
 export function launchSpec(opts: {
   name: string; rundir: string; config: Config; cgroupProcs: string[]; cgroup2: boolean; rootfs: LaunchSpec["rootfs"];
 }): LaunchSpec {
+  const refused = unsupportedSecurity(opts.config);
+  if (refused) throw new Error(`instance "${opts.name}": ${refused}`);
   const idmap = defaultIdmap();
   const env = ["container=lxc"];
   return {

@@ -1,6 +1,6 @@
-// Live state of a running container, read from the host: cgroup counters and the
-// container's network namespace as seen through /proc/<init>/net.
-import { readFile } from "node:fs/promises";
+// Live state of a running container, read from the host: cgroup counters, the container's network
+// namespace as seen through /proc/<init>/net, and its interfaces as `ip` sees them inside that namespace.
+import { readdir, readFile } from "node:fs/promises";
 import type { InstanceState } from "../api/instance.ts";
 import type { Cgroups } from "../kernel/cgroup.ts";
 
@@ -67,11 +67,124 @@ function parseFibTrie(text: string): string[] {
   return [...addrs];
 }
 
+/** One interface as `ip -j addr` prints it. */
+export interface IpLink {
+  ifname: string;
+  mtu?: number;
+  flags?: string[];
+  address?: string;
+  link_type?: string;
+  /** For a veth whose peer is in another namespace: the peer's ifindex there. */
+  link_index?: number;
+  link_netnsid?: number;
+  addr_info?: { family: string; local: string; prefixlen: number; scope: string }[];
+}
+
+const SCOPES: Record<string, string> = { host: "local", link: "link", global: "global" };
+
+/** A little-endian hex IPv4 word from /proc/net/route as a number in network order. */
+const routeWord = (hex: string) => {
+  const n = parseInt(hex, 16);
+  return (((n & 0xff) << 24) | ((n >> 8 & 0xff) << 16) | ((n >> 16 & 0xff) << 8) | (n >>> 24)) >>> 0;
+};
+const ipv4Word = (address: string) => address.split(".").reduce((n, b) => ((n << 8) | Number(b)) >>> 0, 0);
+const popcount = (n: number) => n.toString(2).replaceAll("0", "").length;
+
+/** Which interface (and prefix) each local IPv4 address belongs to: the connected route
+ *  (no gateway) of /proc/<pid>/net/route whose subnet holds it. */
+export function ipv4ByInterface(local: string[], routeText: string): Map<string, { local: string; prefixlen: number }[]> {
+  const routes = routeText.split("\n").slice(1).map((l) => l.trim().split(/\s+/)).filter((f) => f.length >= 8 && f[2] === "00000000")
+    .map((f) => ({ iface: f[0], dest: routeWord(f[1]), mask: routeWord(f[7]) }));
+  const out = new Map<string, { local: string; prefixlen: number }[]>();
+  for (const address of local) {
+    const word = ipv4Word(address);
+    const loopback = address.startsWith("127.");
+    const route = loopback ? undefined : routes.find((r) => r.mask !== 0 && ((word & r.mask) >>> 0) === r.dest);
+    const iface = loopback ? "lo" : route?.iface;
+    if (!iface) continue;
+    const list = out.get(iface) ?? [];
+    list.push({ local: address, prefixlen: loopback ? 8 : popcount(route!.mask) });
+    out.set(iface, list);
+  }
+  return out;
+}
+
+const IFF_UP = 0x1;
+const ARPHRD_LOOPBACK = 772;
+
+/**
+ * The container's interfaces with their own addresses, MAC and MTU, in the shape `ip -j addr`
+ * prints, read from the sysfs the container mounted in its own network namespace
+ * (/proc/<pid>/root/sys/class/net) plus its procfs: no process is spawned, which matters
+ * because `lxd list` asks for every running container. Undefined when that sysfs is not
+ * reachable (the procfs view is used then).
+ */
+async function sysfsLinks(pid: number, local: string[], routeText: string, v6: Map<string, Address[]>): Promise<IpLink[] | undefined> {
+  const base = `/proc/${pid}/root/sys/class/net`;
+  const names = await readdir(base).catch(() => undefined);
+  if (!names) return undefined;
+  const v4 = ipv4ByInterface(local, routeText);
+  return Promise.all(names.map(async (ifname): Promise<IpLink> => {
+    const attr = (a: string) => readFile(`${base}/${ifname}/${a}`, "utf8").then((t) => t.trim(), () => "");
+    const [address, mtu, flags, type, ifindex, iflink] = await Promise.all(["address", "mtu", "flags", "type", "ifindex", "iflink"].map(attr));
+    const loopback = Number(type) === ARPHRD_LOOPBACK;
+    const scope4 = loopback ? "host" : "global";
+    return {
+      ifname, address, mtu: Number(mtu) || undefined,
+      flags: Number.parseInt(flags, 16) & IFF_UP ? ["UP"] : [],
+      link_type: loopback ? "loopback" : "ether",
+      // A veth's peer in another namespace (the host end): its ifindex there.
+      ...(iflink && iflink !== ifindex ? { link_index: Number(iflink), link_netnsid: 0 } : {}),
+      addr_info: [
+        ...(v4.get(ifname) ?? []).map((a) => ({ family: "inet", ...a, scope: scope4 })),
+        ...(v6.get(ifname) ?? []).map((a) => ({
+          family: "inet6", local: a.address, prefixlen: Number(a.netmask), scope: a.scope === "local" ? "host" : a.scope,
+        })),
+      ],
+    };
+  }));
+}
+
+/** Host interface names by ifindex, kept between calls (one `lxd list` asks for every container's
+ *  veth peer) and read again when an index is missing: a veth created since then. */
+let hostIfnameCache = new Map<number, string>();
+async function hostIfnames(wanted: number[]): Promise<Map<number, string>> {
+  if (wanted.every((i) => hostIfnameCache.has(i))) return hostIfnameCache;
+  const names = await readdir("/sys/class/net").catch(() => [] as string[]);
+  const out = new Map<number, string>();
+  await Promise.all(names.map(async (n) => {
+    const index = Number(await readFile(`/sys/class/net/${n}/ifindex`, "utf8").catch(() => ""));
+    if (index) out.set(index, n);
+  }));
+  hostIfnameCache = out;
+  return out;
+}
+
+/** Overlays what `ip` knows about one interface onto its procfs-derived state. */
+export function applyIpLink(state: NetworkState, link: IpLink, hostNames: Map<number, string>): NetworkState {
+  const loopback = link.link_type === "loopback";
+  return {
+    ...state,
+    addresses: (link.addr_info ?? []).map((a) => ({
+      family: a.family, address: a.local, netmask: String(a.prefixlen), scope: loopback ? "local" : (SCOPES[a.scope] ?? a.scope),
+    })),
+    hwaddr: loopback ? "" : (link.address ?? ""),
+    mtu: link.mtu ?? state.mtu,
+    state: link.flags?.includes("UP") ? "up" : "down",
+    type: loopback ? "loopback" : "broadcast",
+    host_name: link.link_netnsid !== undefined && link.link_index ? (hostNames.get(link.link_index) ?? "") : "",
+  };
+}
+
 async function networkState(pid: number): Promise<Record<string, NetworkState>> {
   const read = (f: string) => readFile(`/proc/${pid}/net/${f}`, "utf8").catch(() => "");
-  const [dev, inet6, fib] = await Promise.all([read("dev"), read("if_inet6"), read("fib_trie")]);
+  const [dev, inet6, fib, route] = await Promise.all([read("dev"), read("if_inet6"), read("fib_trie"), read("route")]);
   const v6 = parseInet6(inet6);
   const v4 = parseFibTrie(fib);
+  const links = await sysfsLinks(pid, v4, route, v6);
+  const byName = new Map((links ?? []).map((l) => [l.ifname, l]));
+  const peers = (links ?? []).flatMap((l) => (l.link_netnsid !== undefined && l.link_index ? [l.link_index] : []));
+  const hostNames = peers.length ? await hostIfnames(peers) : new Map<number, string>();
   const out: Record<string, NetworkState> = {};
   for (const [name, counters] of parseNetDev(dev)) {
     const loopback = name === "lo";
@@ -81,10 +194,12 @@ async function networkState(pid: number): Promise<Record<string, NetworkState>> 
         .map((address) => ({ family: "inet", address, netmask: loopback ? "8" : "32", scope: loopback ? "local" : "global" })),
       ...(v6.get(name) ?? []),
     ];
-    out[name] = {
+    const state: NetworkState = {
       addresses, counters, hwaddr: "", host_name: "", mtu: loopback ? 65536 : 1500,
       state: "up", type: loopback ? "loopback" : "broadcast",
     };
+    const link = byName.get(name);
+    out[name] = link ? applyIpLink(state, link, hostNames) : state;
   }
   return out;
 }

@@ -115,9 +115,10 @@ async function removeTree(dir: string): Promise<void> {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "ENOENT") return;
-      // EBUSY while the last processes are still exiting.
-      if (code !== "EBUSY" || i >= 50) throw new Error(`remove cgroup ${dir}: ${(err as Error).message}`);
-      await sleep(20);
+      // EBUSY while the last processes are still exiting: usually gone within a millisecond or
+      // two, so retry quickly first, then back off (about 1 s in total).
+      if (code !== "EBUSY" || i >= 60) throw new Error(`remove cgroup ${dir}: ${(err as Error).message}`);
+      await sleep(Math.min(1 + i, 20));
     }
   }
 }
@@ -235,25 +236,22 @@ export class Cgroups {
     }
   }
 
+  /** Read in parallel: `lxd list` asks this for every running container. */
   async usage(name: string): Promise<CgroupUsage> {
     const file = (controller: string, f: string) => join(this.dir(name, controller) ?? "/nonexistent", f);
     if (this.layout === "v2") {
-      const cpuStat = await read(file("cpu", "cpu.stat"));
+      const [cpuStat, memory, peak, processes] = await Promise.all([
+        read(file("cpu", "cpu.stat")), readNum(file("memory", "memory.current")),
+        readNum(file("memory", "memory.peak")), readNum(file("pids", "pids.current")),
+      ]);
       const usec = Number(/^usage_usec (\d+)/m.exec(cpuStat)?.[1] ?? 0);
-      const memory = await readNum(file("memory", "memory.current"));
-      return {
-        memory,
-        memoryPeak: (await readNum(file("memory", "memory.peak"))) || memory,
-        cpuNs: usec * 1000,
-        processes: await readNum(file("pids", "pids.current")),
-      };
+      return { memory, memoryPeak: peak || memory, cpuNs: usec * 1000, processes };
     }
-    return {
-      memory: await readNum(file("memory", "memory.usage_in_bytes")),
-      memoryPeak: await readNum(file("memory", "memory.max_usage_in_bytes")),
-      cpuNs: await readNum(file("cpuacct", "cpuacct.usage")),
-      processes: await readNum(file("pids", "pids.current")),
-    };
+    const [memory, memoryPeak, cpuNs, processes] = await Promise.all([
+      readNum(file("memory", "memory.usage_in_bytes")), readNum(file("memory", "memory.max_usage_in_bytes")),
+      readNum(file("cpuacct", "cpuacct.usage")), readNum(file("pids", "pids.current")),
+    ]);
+    return { memory, memoryPeak, cpuNs, processes };
   }
 
   async freeze(name: string): Promise<void> {
@@ -288,19 +286,23 @@ export class Cgroups {
       await writeFile(join(dir, "cgroup.kill"), "1");
       return;
     }
-    // v1 (or v2 before 5.14): kill what is listed until nothing is left; forks racing the loop
-    // are caught by the next round.
-    for (let round = 0; round < 20; round++) {
+    // v1 (or v2 before 5.14): kill what is listed until a round finds nobody new. A process with
+    // SIGKILL pending cannot complete a fork, so only children forked before the kill can appear
+    // after it, and the next round catches them; killed processes may stay listed while they
+    // exit, which is why "nobody new" rather than "nobody" ends the loop (no sleeping).
+    const killed = new Set<number>();
+    for (let round = 0; round < 100; round++) {
       const pids = (await read(join(dir, "cgroup.procs"))).split("\n").filter(Boolean).map(Number);
-      if (!pids.length) return;
-      for (const pid of pids) {
+      const fresh = pids.filter((pid) => !killed.has(pid));
+      if (!fresh.length) return;
+      for (const pid of fresh) {
+        killed.add(pid);
         try {
           process.kill(pid, "SIGKILL");
         } catch {
           // Already gone.
         }
       }
-      await sleep(10);
     }
   }
 

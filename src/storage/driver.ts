@@ -14,6 +14,12 @@ export type RootfsSpec = LaunchSpec["rootfs"];
 /** Unpacks an image's tarball into `dest` (which gets metadata.yaml, templates/, rootfs/). */
 export type ImageUnpacker = (fingerprint: string, dest: string) => Promise<void>;
 
+/** An instance volume, or one of its snapshots. */
+export interface VolumeRef {
+  instance: string;
+  snapshot?: string;
+}
+
 export interface StorageDriver {
   readonly name: string;
   createPool(pool: Pool): Promise<void>;
@@ -27,6 +33,16 @@ export interface StorageDriver {
   rootfs(pool: Pool, instance: string, fingerprint: string): RootfsSpec;
   /** Bytes the instance itself wrote (not the shared image layer). */
   usage(pool: Pool, instance: string): Promise<number>;
-  /** Removes half-made volumes left by a crash (called at daemon start). */
-  reconcile(pool: Pool, instances: Set<string>): Promise<void>;
+  /** Makes sure the pool holds its unpacked copy of the image (before copying a volume into it). */
+  ensureImage(pool: Pool, fingerprint: string, unpack: ImageUnpacker): Promise<void>;
+  /** Copies a volume (an instance's, or a snapshot's when `snapshot` is set) into a new one, in
+   *  `target` (another pool of the same driver, holding the image already) or the same pool. */
+  copyVolume(pool: Pool, from: VolumeRef, to: VolumeRef, target?: Pool): Promise<void>;
+  deleteSnapshot(pool: Pool, instance: string, snapshot: string): Promise<void>;
+  renameSnapshot(pool: Pool, instance: string, from: string, to: string): Promise<void>;
+  /** Makes the (stopped) instance's writable layer what it was when the snapshot was taken. */
+  restoreSnapshot(pool: Pool, instance: string, snapshot: string): Promise<void>;
+  /** Removes half-made volumes left by a crash, and those of instances or snapshots that
+   *  are not in the database (called at daemon start). Keys: instance names; values: their snapshots. */
+  reconcile(pool: Pool, volumes: Map<string, Set<string>>): Promise<void>;
 }

@@ -4,6 +4,7 @@
 import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 import { importBusybox, lxdBinary, run, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { execFloor, launchFloor, makeRootfs, removeRootfs, startFloor, type FloorContainer } from "./floor.ts";
+import { LXD_502_STORAGE, storageTimings } from "./storage.ts";
 
 const argValue = (name: string, fallback: number) => {
   const i = process.argv.indexOf(name);
@@ -178,8 +179,11 @@ try {
   await importBusybox(d);
   await singleInstance(d, root);
   await manyInstances(d, root);
-  printTable();
+  Object.assign(LXD_502, LXD_502_STORAGE);
+  for (const r of await storageTimings(d, RUNS)) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: "" });
 } finally {
+  // Also after a failure: the rows measured so far are still worth seeing.
+  printTable();
   removeRootfs(root);
   await d.stop();
 }

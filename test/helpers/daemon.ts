@@ -3,7 +3,7 @@
 // cleanupDaemon() from afterAll, by an 'exit' hook in plain scripts (the benchmark), and by the
 // reaper (reaper.ts) when a test run dies half-way.
 import type { Subprocess } from "bun";
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createDaemonCgroups, type DaemonCgroups } from "./cgroup.ts";
 import { cleanupLeftovers, type Leftovers } from "./cleanup.ts";
@@ -32,6 +32,14 @@ export interface ApiResult {
 
 const LXC = "/usr/bin/lxc";
 const live = new Set<TestDaemon>();
+
+// A daemon with a NAT network turns on IP forwarding, a host-wide setting: put it back as it was
+// once the last test daemon is gone, so a test run leaves the host as it found it.
+const IP_FORWARD = "/proc/sys/net/ipv4/ip_forward";
+const ipForwardBefore = readFileSync(IP_FORWARD, "utf8").trim();
+function restoreIpForward() {
+  if (live.size === 0 && readFileSync(IP_FORWARD, "utf8").trim() !== ipForwardBefore) writeFileSync(IP_FORWARD, ipForwardBefore);
+}
 
 /** A short random tag, safe inside interface names (15 chars max) and cgroup names. */
 function newTag(): string {
@@ -203,6 +211,7 @@ export class TestDaemon {
     live.delete(this);
     if (this.pid) this.proc!.kill("SIGKILL");
     const problems = cleanupLeftovers(this.leftovers());
+    restoreIpForward();
     // What could not be removed now stays recorded: the reaper retries after the run.
     if (problems.length === 0) unregister(this.tag);
     return problems;

@@ -147,7 +147,6 @@ describe("REST routes", () => {
     expect((await call("POST", "/1.0/images/aliases", { name: "debian/12", target: fp })).status).toBe(409);
     const got = await call("GET", "/1.0/images/aliases/debian%2F12");
     expect(got.json.metadata).toEqual({ description: "d", target: fp, name: "debian/12", type: "container" });
-    expect((await call("GET", "/1.0/images/aliases/debian/12")).json.metadata.name).toBe("debian/12");
     expect((await call("GET", "/1.0/images/aliases")).json.metadata).toEqual(["/1.0/images/aliases/debian%2F12"]);
     expect((await call("PATCH", "/1.0/images/aliases/debian%2F12", { description: "new" })).status).toBe(200);
     expect((await call("PUT", "/1.0/images/aliases/debian%2F12", { description: "x" })).status).toBe(400);

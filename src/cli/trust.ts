@@ -1,0 +1,127 @@
+// `config trust add|add-certificate|list|remove|show`: the server's trust store and join tokens.
+import { X509Certificate } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { Command, Option } from "clipanion";
+import type { Certificate } from "../api/certificate.ts";
+import type { Operation } from "../client/types.ts";
+import { encodeToken } from "../daemon/tls/token.ts";
+import { LxdCommand } from "./base.ts";
+import { formatDate, parseFormat, renderTable, toYaml } from "./format.ts";
+
+export class TrustAddCommand extends LxdCommand {
+  static override paths = [["config", "trust", "add"]];
+  static override usage = Command.Usage({
+    category: "Configuration",
+    description: "Issue a single-use join token for a new client",
+    details: "The client joins with `lxd remote add NAME TOKEN` (or `lxc remote add NAME --token TOKEN`). The token expires after core.remote_token_expiry (default 1d).",
+    examples: [["A token for a laptop", "$0 config trust add --name laptop"]],
+  });
+
+  name = Option.String("--name", { description: "Name the client will have in the trust store" });
+
+  protected async run(): Promise<void> {
+    const reply = await this.client.post<Operation>("/1.0/certificates", { name: this.name ?? "", type: "client", token: true });
+    const meta = (reply.metadata.metadata ?? {}) as Record<string, unknown>;
+    const request = (meta.request ?? {}) as { name?: string };
+    const token = encodeToken({
+      client_name: request.name ?? "",
+      fingerprint: String(meta.fingerprint ?? ""),
+      addresses: (meta.addresses as string[] | undefined) ?? [],
+      secret: String(meta.secret ?? ""),
+      expires_at: String(meta.expiresAt ?? ""),
+    });
+    this.print(`Client ${request.name ?? ""} certificate add token:\n${token}`);
+  }
+}
+
+export class TrustAddCertificateCommand extends LxdCommand {
+  static override paths = [["config", "trust", "add-certificate"]];
+  static override usage = Command.Usage({
+    category: "Configuration",
+    description: "Trust a client certificate (PEM file)",
+    examples: [["Trust a certificate", "$0 config trust add-certificate ./client.crt --name ci"]],
+  });
+
+  name = Option.String("--name", { description: "Name in the trust store (default: the certificate's common name)" });
+  restricted = Option.Boolean("--restricted", false, { description: "Restrict the certificate to --projects" });
+  projects = Option.String("--projects", { description: "Comma-separated projects a restricted certificate may use" });
+  file = Option.String({ name: "file" });
+
+  protected async run(): Promise<void> {
+    let pem: string;
+    try {
+      pem = readFileSync(this.file, "utf8");
+    } catch (err) {
+      throw new Error(`Failed to read certificate ${this.file}: ${(err as Error).message}`);
+    }
+    const der = new X509Certificate(pem).raw;
+    await this.client.post("/1.0/certificates", {
+      type: "client",
+      name: this.name ?? "",
+      certificate: der.toString("base64"),
+      restricted: this.restricted,
+      projects: this.projects ? this.projects.split(",").map((p) => p.trim()).filter(Boolean) : [],
+    });
+  }
+}
+
+const dates = (pem: string) => {
+  try {
+    const x = new X509Certificate(pem);
+    return { cn: /(?:^|\n)CN=([^\n]*)/.exec(x.subject)?.[1] ?? "", from: new Date(x.validFrom).toISOString(), to: new Date(x.validTo).toISOString() };
+  } catch {
+    return { cn: "", from: "", to: "" };
+  }
+};
+
+export class TrustListCommand extends LxdCommand {
+  static override paths = [["config", "trust", "list"], ["config", "trust", "ls"]];
+  static override usage = Command.Usage({
+    category: "Configuration",
+    description: "List trusted client certificates",
+    examples: [["The trust store", "$0 config trust list"]],
+  });
+
+  format = Option.String("-f,--format", "table", { description: "Format (csv|json|table|yaml|compact)" });
+
+  protected async run(): Promise<void> {
+    const format = parseFormat(this.format);
+    const certs = await this.client.get<Certificate[]>("/1.0/certificates?recursion=1");
+    const rows = certs.map((c) => {
+      const d = dates(c.certificate);
+      return [c.type, c.name, d.cn, c.fingerprint.slice(0, 12), formatDate(d.from), formatDate(d.to)];
+    });
+    this.context.stdout.write(renderTable(format, ["TYPE", "NAME", "COMMON NAME", "FINGERPRINT", "ISSUE DATE", "EXPIRY DATE"], rows, certs));
+  }
+}
+
+export class TrustRemoveCommand extends LxdCommand {
+  static override paths = [["config", "trust", "remove"], ["config", "trust", "rm"]];
+  static override usage = Command.Usage({
+    category: "Configuration",
+    description: "Remove a certificate from the trust store",
+    examples: [["By fingerprint (a unique prefix is enough)", "$0 config trust remove 2c5e3d1a9f0b"]],
+  });
+
+  fingerprint = Option.String({ name: "fingerprint" });
+
+  protected async run(): Promise<void> {
+    await this.client.delete(`/1.0/certificates/${encodeURIComponent(this.fingerprint)}`);
+  }
+}
+
+export class TrustShowCommand extends LxdCommand {
+  static override paths = [["config", "trust", "show"]];
+  static override usage = Command.Usage({
+    category: "Configuration",
+    description: "Show a trusted certificate",
+    examples: [["One certificate as YAML", "$0 config trust show 2c5e3d1a9f0b"]],
+  });
+
+  fingerprint = Option.String({ name: "fingerprint" });
+
+  protected async run(): Promise<void> {
+    const cert = await this.client.get<Certificate>(`/1.0/certificates/${encodeURIComponent(this.fingerprint)}`);
+    this.print(toYaml(cert));
+  }
+}

@@ -1,0 +1,101 @@
+// /1.0/instances/{name}/snapshots and /1.0/instances/{name}/snapshots/{snapshot}: list, take,
+// show, rename, change expiry, delete. Restore is `PUT /1.0/instances/{name} {"restore": "snap0"}`.
+import { Elysia, t } from "elysia";
+import { InstanceName } from "../api/instance.ts";
+import {
+  InstanceSnapshot, InstanceSnapshotPost, InstanceSnapshotPut, InstanceSnapshotsPost, SnapshotParams,
+} from "../api/snapshot.ts";
+import type { DaemonContext } from "./context.ts";
+import { recursionLevel } from "./instances.ts";
+import { ApiError, checkIfMatch, etagOf, sync } from "./response.ts";
+
+const Recursion = t.Object({
+  recursion: t.Optional(t.String({ description: "0: URLs, 1: snapshot objects" })),
+  project: t.Optional(t.String()),
+});
+
+const instanceUrl = (name: string) => `/1.0/instances/${name}`;
+const snapshotUrl = (name: string, snap: string) => `/1.0/instances/${name}/snapshots/${snap}`;
+
+export const instanceSnapshotsRoutes = (ctx: DaemonContext) => {
+  const snaps = ctx.instances.snapshots;
+  const resources = (name: string, snap: string) => ({
+    instances: [instanceUrl(name)], instances_snapshots: [snapshotUrl(name, snap)],
+  });
+  return new Elysia({ name: "instance-snapshots" })
+    .get("/1.0/instances/:name/snapshots", ({ params, query }) => {
+      const rows = snaps.list(params.name);
+      if (recursionLevel(query.recursion) === 0) return sync(rows.map((s) => snapshotUrl(params.name, s.name)));
+      return sync(rows.map((s) => snaps.toApi(params.name, s)));
+    }, {
+      params: InstanceName, query: Recursion,
+      response: t.Any({ description: "URLs or InstanceSnapshot objects, by recursion" }),
+      detail: { summary: "List an instance's snapshots", tags: ["snapshots"] },
+    })
+
+    .post("/1.0/instances/:name/snapshots", ({ params, body }) => {
+      const name = snaps.prepare(params.name, body.name, body.stateful ?? false);
+      return ctx.ops.create({
+        class: "task", description: "Snapshotting instance", resources: resources(params.name, name),
+        run: async () => { await snaps.create(params.name, name, body.expires_at); },
+      });
+    }, {
+      params: InstanceName, body: InstanceSnapshotsPost,
+      detail: { summary: "Take a snapshot of an instance", tags: ["snapshots"] },
+    })
+
+    .get("/1.0/instances/:name/snapshots/:snapshot", ({ params }) => {
+      const snap = snaps.toApi(params.name, snaps.get(params.name, params.snapshot));
+      return sync(snap, { etag: etagOf({ expires_at: snap.expires_at }) });
+    }, {
+      params: SnapshotParams, response: InstanceSnapshot,
+      detail: { summary: "Show a snapshot", tags: ["snapshots"] },
+    })
+
+    .post("/1.0/instances/:name/snapshots/:snapshot", ({ params, body }) => {
+      if (body.migration) throw new ApiError(400, "Snapshot migration is not supported");
+      if (!body.name) throw new ApiError(400, "A new snapshot name is required");
+      const to = body.name;
+      snaps.checkRename(params.name, params.snapshot, to);
+      return ctx.ops.create({
+        class: "task", description: "Renaming snapshot", resources: resources(params.name, params.snapshot),
+        run: async () => { await snaps.rename(params.name, params.snapshot, to); },
+      });
+    }, {
+      params: SnapshotParams, body: InstanceSnapshotPost,
+      detail: { summary: "Rename a snapshot", tags: ["snapshots"] },
+    })
+
+    .put("/1.0/instances/:name/snapshots/:snapshot", ({ params, body, request }) => {
+      const current = snaps.toApi(params.name, snaps.get(params.name, params.snapshot));
+      checkIfMatch(request, etagOf({ expires_at: current.expires_at }));
+      return ctx.ops.create({
+        class: "task", description: "Updating snapshot", resources: resources(params.name, params.snapshot),
+        run: async () => { snaps.update(params.name, params.snapshot, body); },
+      });
+    }, {
+      params: SnapshotParams, body: InstanceSnapshotPut,
+      detail: { summary: "Replace a snapshot's expiry", tags: ["snapshots"] },
+    })
+
+    .patch("/1.0/instances/:name/snapshots/:snapshot", ({ params, body, request }) => {
+      const current = snaps.toApi(params.name, snaps.get(params.name, params.snapshot));
+      checkIfMatch(request, etagOf({ expires_at: current.expires_at }));
+      snaps.update(params.name, params.snapshot, body);
+      return sync({});
+    }, {
+      params: SnapshotParams, body: InstanceSnapshotPut,
+      detail: { summary: "Change a snapshot's expiry or description", tags: ["snapshots"] },
+    })
+
+    .delete("/1.0/instances/:name/snapshots/:snapshot", ({ params }) => {
+      snaps.get(params.name, params.snapshot);
+      return ctx.ops.create({
+        class: "task", description: "Deleting snapshot", resources: resources(params.name, params.snapshot),
+        run: async () => { await snaps.delete(params.name, params.snapshot); },
+      });
+    }, {
+      params: SnapshotParams,
+      detail: { summary: "Delete a snapshot", tags: ["snapshots"] },
+    });
+};

@@ -1,0 +1,44 @@
+// Wires remote access into the daemon: the server certificate, the trust store, join tokens and
+// the HTTPS listener that follows core.https_address.
+import type { Db } from "../../db/index.ts";
+import type { RemoteAccess } from "../certificates.ts";
+import { log } from "../log.ts";
+import { ApiError } from "../response.ts";
+import type { ServerInfoSource } from "../server-info.ts";
+import { HttpsService } from "./https.ts";
+import { loadServerCertificate } from "./server-cert.ts";
+import { TokenRegistry, TrustStore } from "./trust.ts";
+
+export async function openRemoteAccess(db: Db, stateDir: string, unixSocket: string): Promise<RemoteAccess> {
+  const certificate = await loadServerCertificate(stateDir);
+  return { certificate, trust: new TrustStore(db), tokens: new TokenRegistry(), https: new HttpsService(certificate, unixSocket) };
+}
+
+/** Starts the listener the stored config asks for; a failure is logged, not fatal (as LXD). */
+export function startHttps(remote: RemoteAccess, address: string | undefined): void {
+  try {
+    remote.https.apply(address);
+  } catch (err) {
+    log.error("Could not start the HTTPS listener", { address, err: (err as Error).message });
+  }
+}
+
+/** The server object's source, extended with what remote access adds: the certificate,
+ *  listen addresses, the public view for untrusted clients, and applying core.https_address
+ *  on every config change (before it is stored, so a port in use refuses the change). */
+export function withRemoteAccess(source: ServerInfoSource, remote: RemoteAccess): ServerInfoSource {
+  return {
+    ...source,
+    setConfig: async (config) => {
+      try {
+        remote.https.apply(config["core.https_address"]);
+      } catch (err) {
+        throw new ApiError(400, (err as Error).message);
+      }
+      await source.setConfig(config);
+    },
+    addresses: () => remote.https.addresses(),
+    certificate: () => ({ certificate: remote.certificate.certificate, fingerprint: remote.certificate.fingerprint }),
+    trusted: (request) => remote.trust.identify(request).trusted,
+  };
+}

@@ -1,0 +1,160 @@
+// Who is asking, and may they? The unix socket is trusted (its file mode is the access control);
+// a request that came through the HTTPS relay carries its TLS client certificate, and is trusted
+// iff that certificate is in the trust store and currently valid. The same check guards every
+// request on both listeners (server.ts calls `authorize` first thing).
+import { X509Certificate, createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import type { Db } from "../../db/index.ts";
+import { deleteCertificate, insertCertificate, listCertificates, type CertificateRow } from "../../db/certificates.ts";
+import { ApiError, errorEnvelope } from "../response.ts";
+import { PEER_HEADER, peerCertificate } from "./proxy.ts";
+import { fingerprintOf, toPem } from "./x509.ts";
+
+export interface Identity {
+  /** Came in over HTTPS (not the unix socket). */
+  remote: boolean;
+  trusted: boolean;
+  /** The TLS client certificate (remote clients that presented one). */
+  certificate?: Uint8Array;
+  fingerprint?: string;
+  /** Why a remote client is not trusted, for the 403 message. */
+  reason?: string;
+}
+
+interface Entry { notBefore: number; notAfter: number; restricted: boolean; projects: string[] }
+
+const LOCAL: Identity = { remote: false, trusted: true };
+
+/** What untrusted clients may reach: API discovery and joining with a token. */
+function isPublic(method: string, path: string): boolean {
+  const p = path.length > 1 ? path.replace(/\/+$/, "") : path;
+  if (method === "GET" || method === "HEAD") return p === "/" || p === "/1.0";
+  return method === "POST" && p === "/1.0/certificates";
+}
+
+export class TrustStore {
+  private trusted = new Map<string, Entry>();
+
+  constructor(private readonly db: Db) {
+    this.reload();
+  }
+
+  /** Re-reads the table (after any change to it). */
+  reload(): void {
+    this.trusted.clear();
+    for (const row of listCertificates(this.db)) {
+      try {
+        const x = new X509Certificate(row.certificate);
+        this.trusted.set(row.fingerprint, {
+          notBefore: Date.parse(x.validFrom), notAfter: Date.parse(x.validTo), restricted: row.restricted, projects: row.projects,
+        });
+      } catch {
+        // An unparsable row trusts nobody.
+      }
+    }
+  }
+
+  identify(request: Request): Identity {
+    const fingerprint = request.headers.get(PEER_HEADER);
+    if (fingerprint === null) return LOCAL;
+    const certificate = fingerprint === "-" ? undefined : peerCertificate(fingerprint);
+    if (!certificate) return { remote: true, trusted: false, reason: "No client certificate presented" };
+    const entry = this.trusted.get(fingerprint);
+    const now = Date.now();
+    if (!entry) return { remote: true, trusted: false, certificate, fingerprint, reason: "Client certificate is not trusted" };
+    if (now > entry.notAfter) return { remote: true, trusted: false, certificate, fingerprint, reason: "Client certificate has expired" };
+    if (now < entry.notBefore) return { remote: true, trusted: false, certificate, fingerprint, reason: "Client certificate is not valid yet" };
+    return { remote: true, trusted: true, certificate, fingerprint };
+  }
+
+  /** A 403 response for requests the caller may not make; undefined lets the request through. */
+  authorize(request: Request): Response | undefined {
+    if (!request.headers.has(PEER_HEADER)) return undefined;
+    const id = this.identify(request);
+    const url = new URL(request.url);
+    if (isPublic(request.method, url.pathname)) return undefined;
+    if (!id.trusted) return errorEnvelope(403, `Forbidden: ${id.reason}`);
+    // Restricted certificates reach only their projects (this server has the default one).
+    const entry = this.trusted.get(id.fingerprint!)!;
+    const project = url.searchParams.get("project") || "default";
+    if (entry.restricted && !entry.projects.includes(project)) {
+      return errorEnvelope(403, `Forbidden: certificate is restricted to projects [${entry.projects.join(", ")}], not "${project}"`);
+    }
+    return undefined;
+  }
+
+  /** Adds a certificate (PEM, or base64 DER as LXD's client sends); returns its row. */
+  add(certificate: string | Uint8Array, fields: { name: string; restricted?: boolean; projects?: string[] }): CertificateRow {
+    const der = typeof certificate === "string" ? parseCertificate(certificate) : certificate;
+    const fingerprint = fingerprintOf(der);
+    if (listCertificates(this.db).some((r) => r.fingerprint === fingerprint)) {
+      throw new ApiError(409, "Certificate already in trust store");
+    }
+    const row: CertificateRow = {
+      fingerprint, type: "client", name: fields.name, certificate: toPem("CERTIFICATE", der),
+      restricted: fields.restricted ?? false, projects: fields.projects ?? [],
+    };
+    insertCertificate(this.db, row);
+    this.reload();
+    return row;
+  }
+
+  remove(fingerprint: string): void {
+    deleteCertificate(this.db, fingerprint);
+    this.reload();
+  }
+}
+
+/** DER bytes of a certificate given as PEM or base64 DER; throws (status 400) if it is neither. */
+export function parseCertificate(text: string): Uint8Array {
+  const trimmed = text.trim();
+  try {
+    const x = trimmed.startsWith("-----BEGIN")
+      ? new X509Certificate(trimmed)
+      : new X509Certificate(Buffer.from(trimmed, "base64"));
+    return new Uint8Array(x.raw);
+  } catch (err) {
+    throw new ApiError(400, `Invalid certificate: ${(err as Error).message}`);
+  }
+}
+
+export interface PendingToken {
+  name: string;
+  secret: string;
+  expiresAt: number;
+  /** Ends the token's operation: consumed, expired or revoked. */
+  settle(outcome: "used" | "expired"): void;
+}
+
+/** Outstanding join tokens (single-use; kept in memory, like operations). */
+export class TokenRegistry {
+  private tokens = new Set<PendingToken>();
+
+  static newSecret(): string {
+    return randomBytes(32).toString("hex");
+  }
+
+  add(token: PendingToken): void {
+    this.tokens.add(token);
+  }
+
+  delete(token: PendingToken): void {
+    this.tokens.delete(token);
+  }
+
+  /** Takes the token with this secret out of the registry (so it can never be used twice). */
+  redeem(secret: string): PendingToken | undefined {
+    const given = createHash("sha256").update(secret).digest();
+    let found: PendingToken | undefined;
+    // Compare against every token so timing does not reveal which one matched.
+    for (const t of this.tokens) {
+      if (timingSafeEqual(createHash("sha256").update(t.secret).digest(), given) && !found) found = t;
+    }
+    if (!found) return undefined;
+    this.tokens.delete(found);
+    if (Date.now() > found.expiresAt) {
+      found.settle("expired");
+      return undefined;
+    }
+    return found;
+  }
+}

@@ -1,0 +1,62 @@
+// Queries on the networks table, and which instances and profiles use a network.
+import { eq } from "drizzle-orm";
+import { expandDevices } from "../instance/config.ts";
+import type { Db } from "./index.ts";
+import { instances, networks, profiles } from "./schema.ts";
+
+export type NetworkRow = typeof networks.$inferSelect;
+export type NewNetworkRow = typeof networks.$inferInsert;
+type Device = Record<string, string>;
+
+export const listNetworks = (db: Db): NetworkRow[] => db.select().from(networks).orderBy(networks.name).all();
+
+export const getNetwork = (db: Db, name: string): NetworkRow | undefined =>
+  db.select().from(networks).where(eq(networks.name, name)).get();
+
+export const insertNetwork = (db: Db, row: NewNetworkRow): NetworkRow => db.insert(networks).values(row).returning().get();
+
+export function updateNetwork(db: Db, name: string, fields: Partial<NewNetworkRow>): void {
+  db.update(networks).set(fields).where(eq(networks.name, name)).run();
+}
+
+export function deleteNetwork(db: Db, name: string): void {
+  db.delete(networks).where(eq(networks.name, name)).run();
+}
+
+/** The managed network a nic device is on: `network=NAME`, or a bridged nic whose parent is one. */
+export function nicNetwork(dev: Device): string | undefined {
+  if (dev.type !== "nic") return undefined;
+  if (dev.network) return dev.network;
+  if ((dev.nictype ?? "bridged") === "bridged" && dev.parent) return dev.parent;
+  return undefined;
+}
+
+export interface NicUse {
+  instance: string;
+  device: string;
+  dev: Device;
+  config: Record<string, string>;
+}
+
+/** Every nic of every instance (after profile expansion), with the instance's own config. */
+export function instanceNics(db: Db): NicUse[] {
+  const byName = new Map(db.select().from(profiles).all().map((p) => [p.name, p.devices]));
+  const out: NicUse[] = [];
+  for (const inst of db.select().from(instances).orderBy(instances.name).all()) {
+    const devices = expandDevices(inst.profiles.map((p) => byName.get(p) ?? {}), inst.devices);
+    for (const [device, dev] of Object.entries(devices)) {
+      if (dev.type === "nic") out.push({ instance: inst.name, device, dev, config: inst.config });
+    }
+  }
+  return out;
+}
+
+/** URLs of the instances, then profiles, with a nic on the network (LXD's `used_by`). */
+export function networkUsedBy(db: Db, name: string): string[] {
+  const used = new Set<string>();
+  for (const n of instanceNics(db)) if (nicNetwork(n.dev) === name) used.add(`/1.0/instances/${n.instance}`);
+  for (const p of db.select().from(profiles).orderBy(profiles.name).all()) {
+    if (Object.values(p.devices).some((d) => nicNetwork(d) === name)) used.add(`/1.0/profiles/${p.name}`);
+  }
+  return [...used];
+}

@@ -1,0 +1,255 @@
+// Instance snapshots: take, list, rename, expire, delete and restore, plus the daemon's minute timer
+// for `snapshots.schedule` and `snapshots.expiry`. The row keeps the instance's config as it was;
+// the storage driver keeps its writable layer as it was.
+import { NO_EXPIRY, type InstanceSnapshot, type InstanceSnapshotPut } from "../api/snapshot.ts";
+import * as db from "../db/snapshots.ts";
+import type { Db } from "../daemon/context.ts";
+import type { EventHub } from "../daemon/events.ts";
+import { ApiError } from "../daemon/response.ts";
+import { log } from "../daemon/log.ts";
+import { storageDriver } from "../storage/index.ts";
+import type { InstanceManager } from "./manager.ts";
+import { expiryDate, nextSnapshotName, scheduleMatches } from "./schedule.ts";
+
+export type SnapshotRow = db.SnapshotRow;
+
+/** Why a snapshot name is unusable, or undefined. */
+export function validateSnapshotName(name: string): string | undefined {
+  if (!name) return "Snapshot name may not be empty";
+  if (name.includes("/")) return `Snapshot name "${name}" may not contain "/"`;
+  if (name === "." || name === "..") return `Snapshot name "${name}" is reserved`;
+  if (name.length > 255) return "Snapshot name is longer than 255 characters";
+  if (/[\s\0]/.test(name)) return `Snapshot name "${name}" may not contain white space`;
+  return undefined;
+}
+
+/** An API timestamp, or null/"" or the zero time, as what the row stores ("" = never). */
+function normalizeExpiry(value: string | null | undefined): string {
+  if (!value || value.startsWith("0001-01-01")) return "";
+  const at = new Date(value);
+  if (Number.isNaN(at.getTime())) throw new ApiError(400, `Invalid expires_at "${value}"`);
+  return at.toISOString();
+}
+
+export class Snapshots {
+  /** One storage change per instance at a time (snapshot, restore, rename, delete). */
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private timer?: ReturnType<typeof setInterval>;
+  /** The minute (ms / 60000) each instance's schedule last fired. */
+  private readonly firedAt = new Map<string, number>();
+
+  constructor(
+    private readonly database: Db,
+    private readonly instances: InstanceManager,
+    private readonly events: EventHub,
+  ) {}
+
+  private serial<T>(instance: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(instance) ?? Promise.resolve();
+    const next = prev.catch(() => {}).then(fn);
+    this.locks.set(instance, next);
+    next.finally(() => { if (this.locks.get(instance) === next) this.locks.delete(instance); }).catch(() => {});
+    return next;
+  }
+
+  list(instance: string): SnapshotRow[] {
+    this.instances.get(instance);
+    return db.listSnapshots(this.database, instance);
+  }
+
+  get(instance: string, name: string): SnapshotRow {
+    this.instances.get(instance);
+    const row = db.getSnapshot(this.database, instance, name);
+    if (!row) throw new ApiError(404, `Snapshot "${instance}/${name}" not found`);
+    return row;
+  }
+
+  toApi(instance: string, snap: SnapshotRow): InstanceSnapshot {
+    const inst = this.instances.get(instance);
+    // A profile the snapshot names may be gone since: show its own settings then, never fail a listing.
+    let expanded: { config: Record<string, string>; devices: Record<string, Record<string, string>> };
+    try {
+      expanded = this.instances.expanded(snap);
+    } catch {
+      expanded = { config: snap.config, devices: snap.devices };
+    }
+    const { config, devices } = expanded;
+    return {
+      name: snap.name, architecture: inst.architecture, config: snap.config, devices: snap.devices,
+      expanded_config: config, expanded_devices: devices, profiles: snap.profiles, ephemeral: false,
+      stateful: snap.stateful, description: snap.description, created_at: snap.createdAt,
+      last_used_at: "1970-01-01T00:00:00Z", expires_at: snap.expiresAt || NO_EXPIRY, size: -1,
+    };
+  }
+
+  /** Checks a snapshot request before its operation starts; returns the name it will get. */
+  prepare(instance: string, name: string | undefined, stateful = false): string {
+    const row = this.instances.get(instance);
+    if (stateful) throw new ApiError(400, "Stateful snapshots are not supported");
+    const taken = new Set(db.listSnapshots(this.database, instance).map((s) => s.name));
+    const chosen = name || nextSnapshotName(this.instances.expanded(row).config["snapshots.pattern"] ?? "", taken);
+    const err = validateSnapshotName(chosen);
+    if (err) throw new ApiError(400, err);
+    if (taken.has(chosen)) throw new ApiError(409, `Snapshot "${instance}/${chosen}" already exists`);
+    return chosen;
+  }
+
+  /** `expiresAt` undefined: from `snapshots.expiry`; null, "" or the zero time: never. */
+  create(instance: string, name: string, expiresAt?: string | null): Promise<SnapshotRow> {
+    return this.serial(instance, async () => {
+      const row = this.instances.get(instance);
+      if (db.getSnapshot(this.database, instance, name)) throw new ApiError(409, `Snapshot "${instance}/${name}" already exists`);
+      const { config } = this.instances.expanded(row);
+      const createdAt = new Date();
+      let expires = "";
+      if (expiresAt === undefined) {
+        expires = expiryDate(config["snapshots.expiry"] ?? "", createdAt)?.toISOString() ?? "";
+      } else {
+        expires = normalizeExpiry(expiresAt);
+      }
+      const pool = this.instances.poolOf(row);
+      // A frozen container writes nothing while its layer is copied: the snapshot is consistent.
+      await this.instances.quiesced(instance, () =>
+        storageDriver(pool.driver).copyVolume(pool, { instance }, { instance, snapshot: name }));
+      let snap: SnapshotRow;
+      try {
+        snap = db.insertSnapshot(this.database, instance, {
+          name, description: "", stateful: false, createdAt: createdAt.toISOString(), expiresAt: expires,
+          config: row.config, devices: row.devices, profiles: row.profiles,
+        });
+      } catch (err) {
+        await storageDriver(pool.driver).deleteSnapshot(pool, instance, name).catch(() => {});
+        throw err;
+      }
+      this.lifecycle("instance-snapshot-created", instance, name);
+      return snap;
+    });
+  }
+
+  /** Records snapshot rows copied from another instance (their volumes are already in place). */
+  adopt(instance: string, rows: SnapshotRow[]): void {
+    for (const r of rows) {
+      const { id: _id, instanceId: _instanceId, ...rest } = r;
+      db.insertSnapshot(this.database, instance, rest);
+    }
+  }
+
+  delete(instance: string, name: string): Promise<void> {
+    return this.serial(instance, async () => {
+      const row = this.instances.get(instance);
+      this.get(instance, name);
+      // The row goes first: a crash in between leaves a volume that reconcile removes.
+      db.deleteSnapshot(this.database, instance, name);
+      const pool = this.instances.poolOf(row);
+      await storageDriver(pool.driver).deleteSnapshot(pool, instance, name);
+      this.lifecycle("instance-snapshot-deleted", instance, name);
+    });
+  }
+
+  /** Checks a rename before its operation starts. */
+  checkRename(instance: string, from: string, to: string): void {
+    this.get(instance, from);
+    const err = validateSnapshotName(to);
+    if (err) throw new ApiError(400, err);
+    if (db.getSnapshot(this.database, instance, to)) throw new ApiError(409, `Snapshot "${instance}/${to}" already exists`);
+  }
+
+  rename(instance: string, from: string, to: string): Promise<void> {
+    return this.serial(instance, async () => {
+      this.checkRename(instance, from, to);
+      const pool = this.instances.poolOf(this.instances.get(instance));
+      await storageDriver(pool.driver).renameSnapshot(pool, instance, from, to);
+      try {
+        db.updateSnapshot(this.database, instance, from, { name: to });
+      } catch (err) {
+        await storageDriver(pool.driver).renameSnapshot(pool, instance, to, from).catch(() => {});
+        throw err;
+      }
+      this.lifecycle("instance-snapshot-renamed", instance, to, { old_name: from });
+    });
+  }
+
+  update(instance: string, name: string, put: InstanceSnapshotPut): void {
+    const snap = this.get(instance, name);
+    db.updateSnapshot(this.database, instance, name, {
+      expiresAt: put.expires_at === undefined ? snap.expiresAt : normalizeExpiry(put.expires_at),
+      description: put.description ?? snap.description,
+    });
+    this.lifecycle("instance-snapshot-updated", instance, name);
+  }
+
+  /** Restores the instance's layer and configuration; a running instance is stopped and started again. */
+  restore(instance: string, name: string): Promise<void> {
+    return this.serial(instance, async () => {
+      const snap = this.get(instance, name);
+      const wasRunning = this.instances.isRunning(instance);
+      if (wasRunning) await this.instances.stop(instance, { force: true });
+      const row = this.instances.get(instance);
+      const pool = this.instances.poolOf(row);
+      await storageDriver(pool.driver).restoreSnapshot(pool, instance, name);
+      // The snapshot's settings come back; this instance's own identity and power state stay.
+      const volatile = Object.fromEntries(Object.entries(row.config).filter(([k]) => k.startsWith("volatile.")));
+      const config = Object.fromEntries(Object.entries(snap.config).filter(([k]) => !k.startsWith("volatile.")));
+      this.instances.replaceConfig(instance, { ...config, ...volatile }, snap.devices, snap.profiles);
+      this.events.send("lifecycle", {
+        action: "instance-restored", source: `/1.0/instances/${instance}`, context: { snapshot: name },
+      });
+      if (wasRunning) await this.instances.start(instance);
+    });
+  }
+
+  // ---- the minute timer ------------------------------------------------------------------
+
+  /** Every minute: takes scheduled snapshots and deletes expired ones. LXD_SNAPSHOT_TIMER_MS
+   *  shortens the period (tests); a schedule still fires at most once per minute. */
+  startTimer(): void {
+    if (this.timer) return;
+    const period = Number(process.env.LXD_SNAPSHOT_TIMER_MS) || 60_000;
+    const tick = () => void this.tick(new Date()).catch((err) => log.error("Snapshot timer failed", { err: String(err) }));
+    // Aligned to the start of each minute, so "0 * * * *" fires at hh:00.
+    const first = setTimeout(() => {
+      tick();
+      this.timer = setInterval(tick, period);
+      this.timer.unref?.();
+    }, period === 60_000 ? 60_000 - (Date.now() % 60_000) + 50 : period);
+    first.unref?.();
+  }
+
+  stopTimer(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /** One pass of the timer at `now` (exposed for tests). */
+  async tick(now: Date): Promise<void> {
+    for (const s of db.expiringSnapshots(this.database)) {
+      if (new Date(s.expiresAt).getTime() > now.getTime()) continue;
+      await this.delete(s.instance, s.name).catch((err) =>
+        log.error("Failed to delete expired snapshot", { instance: s.instance, snapshot: s.name, err: String(err) }));
+    }
+    for (const row of this.instances.list()) {
+      const { config } = this.instances.expanded(row);
+      const schedule = config["snapshots.schedule"] ?? "";
+      if (!schedule) continue;
+      let due = false;
+      try {
+        due = scheduleMatches(schedule, now);
+      } catch (err) {
+        log.error("Invalid snapshot schedule", { instance: row.name, err: String(err) });
+      }
+      const minute = Math.floor(now.getTime() / 60_000);
+      if (!due || this.firedAt.get(row.name) === minute) continue;
+      this.firedAt.set(row.name, minute);
+      const stoppedToo = ["true", "1", "yes", "on"].includes((config["snapshots.schedule.stopped"] ?? "").toLowerCase());
+      if (!this.instances.isRunning(row.name) && !stoppedToo) continue;
+      try {
+        await this.create(row.name, this.prepare(row.name, undefined));
+      } catch (err) {
+        log.error("Scheduled snapshot failed", { instance: row.name, err: String(err) });
+      }
+    }
+  }
+
+  private lifecycle(action: string, instance: string, name: string, context: Record<string, unknown> = {}) {
+    this.events.send("lifecycle", { action, source: `/1.0/instances/${instance}/snapshots/${name}`, context });
+  }
+}

@@ -1,0 +1,140 @@
+// One supervised dnsmasq per managed bridge: DHCP for the bridge's subnet and DNS for the `dns.domain`
+// zone (names come from the hosts file the daemon writes: one `MAC,NAME[,IP]` line per instance nic).
+// If it dies, it is started again; a stale one left by a killed daemon is found by its pid file.
+import type { Subprocess } from "bun";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { openSync, closeSync } from "node:fs";
+import { join } from "node:path";
+
+export interface DnsmasqSpec {
+  /** $LXD_DIR/networks/<name> */
+  dir: string;
+  link: string;
+  /** Host address on the bridge: "10.1.2.1". */
+  gateway: string;
+  range: [string, string];
+  domain: string;
+  leaseTime: string;
+}
+
+export interface Lease {
+  expiry: number;
+  hwaddr: string;
+  address: string;
+  hostname: string;
+}
+
+const RESTART_DELAY_MS = [100, 500, 2000, 5000];
+
+export const leaseFile = (dir: string) => join(dir, "dnsmasq.leases");
+export const hostsFile = (dir: string) => join(dir, "dnsmasq.hosts");
+const pidFile = (dir: string) => join(dir, "dnsmasq.pid");
+
+export function dnsmasqArgs(s: DnsmasqSpec): string[] {
+  return [
+    "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--strict-order", "--bind-interfaces",
+    "--except-interface=lo", `--interface=${s.link}`, `--listen-address=${s.gateway}`, "--no-ping",
+    "--dhcp-rapid-commit", "--dhcp-authoritative", "--dhcp-no-override",
+    `--dhcp-range=${s.range[0]},${s.range[1]},${s.leaseTime}`,
+    `--dhcp-leasefile=${leaseFile(s.dir)}`, `--dhcp-hostsfile=${hostsFile(s.dir)}`,
+    `--domain=${s.domain}`, `--local=/${s.domain}/`, `--pid-file=${pidFile(s.dir)}`,
+    "--user=nobody", "--group=nogroup",
+  ];
+}
+
+export function parseLeases(text: string): Lease[] {
+  const out: Lease[] = [];
+  for (const line of text.split("\n")) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 4 || f[0] === "duid") continue;
+    out.push({ expiry: Number(f[0]), hwaddr: f[1], address: f[2], hostname: f[3] === "*" ? "" : f[3] });
+  }
+  return out;
+}
+
+/** Kills a dnsmasq a previous daemon left running, if its pid file still names one serving `dir`. */
+async function killStale(dir: string): Promise<void> {
+  const pid = Number((await readFile(pidFile(dir), "utf8").catch(() => "")).trim());
+  if (!pid) return;
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+  if (!cmdline.startsWith("dnsmasq\0") || !cmdline.includes(pidFile(dir))) return;
+  process.kill(pid, "SIGKILL");
+  for (let i = 0; i < 100 && (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")) !== ""; i++) await Bun.sleep(10);
+}
+
+export class Dnsmasq {
+  private proc?: Subprocess;
+  private stopped = false;
+  private failures = 0;
+  /** How many times it was (re)started; observable for supervision tests and logs. */
+  starts = 0;
+
+  constructor(private spec: DnsmasqSpec, private readonly onLog: (msg: string, ctx: Record<string, unknown>) => void) {}
+
+  get pid(): number | undefined {
+    return this.proc?.exitCode === null ? this.proc.pid : undefined;
+  }
+
+  async start(): Promise<void> {
+    await mkdir(this.spec.dir, { recursive: true, mode: 0o755 });
+    await writeFile(hostsFile(this.spec.dir), "", { flag: "a" });
+    await killStale(this.spec.dir);
+    this.spawn();
+  }
+
+  private spawn() {
+    const log = openSync(join(this.spec.dir, "dnsmasq.log"), "a");
+    try {
+      const proc = Bun.spawn(dnsmasqArgs(this.spec), { stdin: "ignore", stdout: log, stderr: log });
+      this.proc = proc;
+      this.starts++;
+      const startedAt = Date.now();
+      proc.exited.then((code) => {
+        if (this.stopped || this.proc !== proc) return;
+        this.failures = Date.now() - startedAt > 10_000 ? 0 : this.failures + 1;
+        const delay = RESTART_DELAY_MS[Math.min(this.failures, RESTART_DELAY_MS.length - 1)];
+        this.onLog("dnsmasq exited, restarting", { link: this.spec.link, code, delayMs: delay });
+        setTimeout(() => !this.stopped && this.proc === proc && this.spawn(), delay);
+      });
+    } finally {
+      closeSync(log);
+    }
+  }
+
+  /** Re-reads the hosts file (SIGHUP) so new static entries apply without a restart. */
+  reload(): void {
+    if (this.pid) process.kill(this.pid, "SIGHUP");
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    const proc = this.proc;
+    this.proc = undefined;
+    if (proc && proc.exitCode === null) {
+      proc.kill("SIGTERM");
+      const timer = setTimeout(() => proc.kill("SIGKILL"), 2000);
+      await proc.exited;
+      clearTimeout(timer);
+    }
+    await rm(pidFile(this.spec.dir), { force: true });
+  }
+
+  async leases(): Promise<Lease[]> {
+    return parseLeases(await readFile(leaseFile(this.spec.dir), "utf8").catch(() => ""));
+  }
+}
+
+let hostsWrites = 0;
+
+/** Writes the static host entries; true when they changed (then dnsmasq needs a reload). */
+export async function writeHosts(dir: string, lines: string[]): Promise<boolean> {
+  const text = lines.map((l) => `${l}\n`).join("");
+  const old = await readFile(hostsFile(dir), "utf8").catch(() => undefined);
+  if (old === text) return false;
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  // A temporary name per write: two launches on one network may rewrite the file at once.
+  const tmp = `${hostsFile(dir)}.tmp-${process.pid}-${++hostsWrites}`;
+  await writeFile(tmp, text, { mode: 0o644 });
+  await rename(tmp, hostsFile(dir));
+  return true;
+}

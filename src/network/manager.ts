@@ -1,0 +1,292 @@
+// Managed networks: the database rows brought to life as bridges, one nftables table and one
+// dnsmasq each. Every change is serialized; a failed create or update leaves nothing behind.
+import { readFile, rename as renameDir, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { NetworkLease, NetworkState } from "../api/network.ts";
+import type { Db } from "../db/index.ts";
+import * as q from "../db/networks.ts";
+import { ApiError } from "../daemon/response.ts";
+import { lxdDir } from "../paths.ts";
+import { bridgePorts, deleteBridge, ensureBridge, linkExists, renameBridge } from "./bridge.ts";
+import { truthy, validateNetworkConfig, validateNetworkName, withDefaults } from "./config.ts";
+import { Dnsmasq, writeHosts } from "./dnsmasq.ts";
+import { nicHwaddr } from "./mac.ts";
+import { bridgeLinkName, nftTableName } from "./names.ts";
+import { applyRuleset, removeTable, type FirewallNetwork } from "./nftables.ts";
+import { dhcpRange, formatIPv4, hostSubnets, overlaps, parseCidr4, pickSubnet, subnetString } from "./subnet.ts";
+
+type StringMap = Record<string, string>;
+type Log = (level: "info" | "warn", msg: string, ctx?: Record<string, unknown>) => void;
+
+const DEFAULT_DOMAIN = "lxd";
+const DEFAULT_LEASE = "1h";
+
+export class NetworkManager {
+  private readonly dns = new Map<string, Dnsmasq>();
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly db: Db, private readonly log: Log) {}
+
+  /** Runs changes one at a time: each sees the previous one's result. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch(() => {});
+    return next;
+  }
+
+  link(name: string): string {
+    return bridgeLinkName(name);
+  }
+
+  private dir(name: string): string {
+    return join(lxdDir(), "networks", name);
+  }
+
+  get(name: string): q.NetworkRow {
+    const row = q.getNetwork(this.db, name);
+    if (!row) throw new ApiError(404, `Network "${name}" not found`);
+    return row;
+  }
+
+  list(): q.NetworkRow[] {
+    return q.listNetworks(this.db);
+  }
+
+  /** Dnsmasq supervisor of a network (tests read its pid). */
+  dnsmasq(name: string): Dnsmasq | undefined {
+    return this.dns.get(name);
+  }
+
+  // ---- daemon start / stop -------------------------------------------------------------
+
+  /** Brings every network up again (bridges survive a daemon restart; dnsmasq does not). */
+  async startAll(): Promise<void> {
+    for (const row of this.list()) {
+      await this.up(row).catch((err) => this.log("warn", "Failed to bring up network", { network: row.name, err: (err as Error).message }));
+    }
+    await this.firewall().catch((err) => this.log("warn", "Failed to apply firewall rules", { err: (err as Error).message }));
+  }
+
+  /**
+   * Stops every dnsmasq. With `removeAll` (`lxd shutdown`: no container runs any more) the bridges
+   * and the nftables table go too; otherwise (SIGTERM) they stay so running containers keep their
+   * network, and the next daemon takes them over.
+   */
+  async shutdown(removeAll: boolean): Promise<void> {
+    await Promise.all([...this.dns.values()].map((d) => d.stop()));
+    this.dns.clear();
+    if (!removeAll) return;
+    for (const row of this.list()) await deleteBridge(this.link(row.name));
+    await removeTable(nftTableName());
+  }
+
+  // ---- bringing one network up and down -----------------------------------------------
+
+  private async up(row: q.NetworkRow): Promise<void> {
+    const c = row.config;
+    const cidr = parseCidr4(c["ipv4.address"] ?? "");
+    const link = this.link(row.name);
+    await ensureBridge({ link, ipv4: cidr ? c["ipv4.address"] : undefined, mtu: Number(c["bridge.mtu"]) || undefined, hwaddr: c["bridge.hwaddr"] });
+    if (cidr && truthy(c["ipv4.nat"])) await enableForwarding(this.log);
+    await this.dns.get(row.name)?.stop();
+    this.dns.delete(row.name);
+    if (cidr && (c["ipv4.dhcp"] === undefined || truthy(c["ipv4.dhcp"]))) {
+      await this.writeHosts(row.name);
+      const d = new Dnsmasq({
+        dir: this.dir(row.name), link, gateway: formatIPv4(cidr.address), range: dhcpRange(cidr),
+        domain: c["dns.domain"] || DEFAULT_DOMAIN, leaseTime: c["ipv4.dhcp.expiry"] || DEFAULT_LEASE,
+      }, (msg, ctx) => this.log("warn", msg, { network: row.name, ...ctx }));
+      await d.start();
+      this.dns.set(row.name, d);
+    }
+  }
+
+  private async down(name: string): Promise<void> {
+    await this.dns.get(name)?.stop();
+    this.dns.delete(name);
+    await deleteBridge(this.link(name));
+  }
+
+  private async firewall(): Promise<void> {
+    const nets: FirewallNetwork[] = this.list().map((r) => {
+      const cidr = parseCidr4(r.config["ipv4.address"] ?? "");
+      return { link: this.link(r.name), subnet: cidr ? subnetString(cidr) : undefined, nat: !!cidr && truthy(r.config["ipv4.nat"]) };
+    });
+    await applyRuleset(nftTableName(), nets);
+  }
+
+  // ---- static DHCP entries and DNS names ----------------------------------------------
+
+  /** `MAC,NAME[,IP]` for each instance nic on the network, so names resolve as NAME.<dns.domain>. */
+  private async writeHosts(name: string, plugging?: q.NicUse): Promise<boolean> {
+    const nics = q.instanceNics(this.db).filter((n) => !(n.instance === plugging?.instance && n.device === plugging.device));
+    if (plugging) nics.push(plugging);
+    const lines = nics.filter((n) => q.nicNetwork(n.dev) === name).map((n) => {
+      const mac = nicHwaddr(n.instance, n.config, n.device, n.dev);
+      return [mac, n.instance, n.dev["ipv4.address"]].filter(Boolean).join(",");
+    });
+    return writeHosts(this.dir(name), lines);
+  }
+
+  /**
+   * Called before an instance nic comes up: its entry must be in place before it asks for a lease.
+   * `plugging` is that nic, which a hot-plug has not written to the database yet.
+   */
+  async refreshHosts(name: string, plugging?: q.NicUse): Promise<void> {
+    if (await this.writeHosts(name, plugging)) this.dns.get(name)?.reload();
+  }
+
+  // ---- API operations -----------------------------------------------------------------
+
+  /** Checks a complete config and replaces ipv4.address=auto by a free subnet. */
+  private async resolve(name: string, config: StringMap): Promise<StringMap> {
+    const err = validateNetworkConfig(config);
+    if (err) throw new ApiError(400, `Invalid network config: ${err}`);
+    const out = { ...config };
+    const link = this.link(name);
+    const others = this.list().filter((r) => r.name !== name)
+      .map((r) => ({ name: r.name, cidr: parseCidr4(r.config["ipv4.address"] ?? "") }));
+    const host = (await hostSubnets()).filter((s) => s.dev !== link);
+    if (out["ipv4.address"] === "auto") {
+      out["ipv4.address"] = pickSubnet([...host, ...others.flatMap((o) => (o.cidr ? [o.cidr] : []))]);
+      return out;
+    }
+    const cidr = parseCidr4(out["ipv4.address"] ?? "");
+    if (!cidr) return out;
+    const clash = others.find((o) => o.cidr && overlaps(o.cidr, cidr));
+    if (clash) throw new ApiError(400, `IPv4 subnet ${subnetString(cidr)} overlaps network "${clash.name}" (${clash.cidr && subnetString(clash.cidr)})`);
+    const route = host.find((s) => overlaps(s, cidr));
+    if (route) throw new ApiError(400, `IPv4 subnet ${subnetString(cidr)} overlaps ${formatIPv4(route.address)}/${route.prefix} on the host's interface "${route.dev}"`);
+    return out;
+  }
+
+  create(name: string, type: string, description: string, config: StringMap): Promise<void> {
+    return this.serial(async () => {
+      const nameError = validateNetworkName(name);
+      if (nameError) throw new ApiError(400, nameError);
+      if (type !== "bridge") throw new ApiError(400, `Network type "${type}" is not supported (only "bridge")`);
+      if (q.getNetwork(this.db, name)) throw new ApiError(409, `Network "${name}" already exists`);
+      if (linkExists(this.link(name))) throw new ApiError(400, `An interface named "${this.link(name)}" already exists on the host`);
+      const resolved = await this.resolve(name, withDefaults(config));
+      const row = q.insertNetwork(this.db, { name, type, description, config: resolved });
+      try {
+        await this.up(row);
+        await this.firewall();
+      } catch (err) {
+        await this.down(name);
+        q.deleteNetwork(this.db, name);
+        await this.firewall().catch(() => {});
+        await rm(this.dir(name), { recursive: true, force: true });
+        throw new ApiError(500, `Failed to create network "${name}": ${(err as Error).message}`);
+      }
+    });
+  }
+
+  update(name: string, description: string, config: StringMap): Promise<void> {
+    return this.serial(async () => {
+      const old = this.get(name);
+      const resolved = await this.resolve(name, withDefaults(config));
+      q.updateNetwork(this.db, name, { description, config: resolved });
+      try {
+        await this.up({ ...old, description, config: resolved });
+        await this.firewall();
+      } catch (err) {
+        q.updateNetwork(this.db, name, { description: old.description, config: old.config });
+        await this.up(old).catch(() => {});
+        await this.firewall().catch(() => {});
+        throw new ApiError(500, `Failed to update network "${name}": ${(err as Error).message}`);
+      }
+    });
+  }
+
+  rename(name: string, to: string): Promise<void> {
+    return this.serial(async () => {
+      const row = this.get(name);
+      const nameError = validateNetworkName(to);
+      if (nameError) throw new ApiError(400, nameError);
+      if (q.getNetwork(this.db, to)) throw new ApiError(409, `Network "${to}" already exists`);
+      if (q.networkUsedBy(this.db, name).length) throw new ApiError(400, "Cannot rename a network that is in use");
+      if (linkExists(this.link(to))) throw new ApiError(400, `An interface named "${this.link(to)}" already exists on the host`);
+      await this.dns.get(name)?.stop();
+      this.dns.delete(name);
+      await renameBridge(this.link(name), this.link(to));
+      await renameDir(this.dir(name), this.dir(to)).catch(() => {});
+      q.updateNetwork(this.db, name, { name: to });
+      await this.up({ ...row, name: to });
+      await this.firewall();
+    });
+  }
+
+  delete(name: string): Promise<void> {
+    return this.serial(async () => {
+      this.get(name);
+      if (q.networkUsedBy(this.db, name).length) throw new ApiError(400, "The network is currently in use");
+      await this.down(name);
+      q.deleteNetwork(this.db, name);
+      await this.firewall();
+      await rm(this.dir(name), { recursive: true, force: true });
+    });
+  }
+
+  // ---- live views ---------------------------------------------------------------------
+
+  async state(name: string): Promise<NetworkState> {
+    this.get(name);
+    return linkState(this.link(name));
+  }
+
+  async leases(name: string): Promise<NetworkLease[]> {
+    this.get(name);
+    const statics = new Map<string, string>();
+    const text = await readFile(join(this.dir(name), "dnsmasq.hosts"), "utf8").catch(() => "");
+    for (const line of text.split("\n")) {
+      const [mac, host, ip] = line.split(",");
+      if (mac && ip) statics.set(mac, host);
+    }
+    const leases = (await this.dns.get(name)?.leases()) ?? [];
+    return leases.map((l) => ({
+      hostname: l.hostname, hwaddr: l.hwaddr, address: l.address, type: statics.has(l.hwaddr) ? "static" : "dynamic",
+      location: "none", project: "default",
+    }));
+  }
+}
+
+/** IP forwarding is a host-wide sysctl: switched on (never off again) when a NATed network comes up. */
+async function enableForwarding(log: Log): Promise<void> {
+  const file = "/proc/sys/net/ipv4/ip_forward";
+  if ((await readFile(file, "utf8").catch(() => "1")).trim() === "1") return;
+  await writeFile(file, "1");
+  log("info", "Enabled IPv4 forwarding (net.ipv4.ip_forward=1) for NAT on a managed network");
+}
+
+/** A host interface's state from sysfs and `ip -j addr`. */
+export async function linkState(link: string): Promise<NetworkState> {
+  const sys = (f: string) => readFile(`/sys/class/net/${link}/${f}`, "utf8").then((s) => s.trim()).catch(() => "");
+  const num = async (f: string) => Number(await sys(f)) || 0;
+  const [hwaddr, mtu, operstate, flags] = await Promise.all([sys("address"), num("mtu"), sys("operstate"), sys("flags")]);
+  const addrs: NetworkState["addresses"] = [];
+  const p = Bun.spawn(["ip", "-j", "addr", "show", "dev", link], { stdout: "pipe", stderr: "ignore" });
+  const json = await new Response(p.stdout).text();
+  await p.exited;
+  try {
+    for (const l of JSON.parse(json) as { addr_info?: { family: string; local: string; prefixlen: number; scope: string }[] }[]) {
+      for (const a of l.addr_info ?? []) addrs.push({ family: a.family, address: a.local, netmask: String(a.prefixlen), scope: a.scope });
+    }
+  } catch {
+    // Gone meanwhile: no addresses.
+  }
+  const up = (Number(flags) & 1) === 1 || operstate === "up";
+  return {
+    addresses: addrs,
+    counters: {
+      bytes_received: await num("statistics/rx_bytes"), bytes_sent: await num("statistics/tx_bytes"),
+      packets_received: await num("statistics/rx_packets"), packets_sent: await num("statistics/tx_packets"),
+    },
+    hwaddr, mtu, state: up ? "up" : "down", type: "broadcast",
+    bridge: {
+      id: (await sys("bridge/bridge_id")), stp: (await sys("bridge/stp_state")) === "1",
+      forward_delay: await num("bridge/forward_delay"), vlan_default: await num("bridge/default_pvid"),
+      vlan_filtering: (await sys("bridge/vlan_filtering")) === "1", upper_devices: await bridgePorts(link),
+    },
+  };
+}
