@@ -32,6 +32,8 @@ interface Runtime {
   stopping?: boolean;
   /** The expanded devices the container runs with (what to tear down when it exits). */
   devices: Devices;
+  /** Settles once onExit has torn everything down after init's exit. */
+  cleanedUp: Promise<void>;
 }
 
 type Devices = Record<string, Record<string, string>>;
@@ -116,9 +118,9 @@ export class InstanceManager {
     return pool;
   }
 
-  toApi(row: Row): Instance {
+  toApi(row: Row, expanded = this.expanded(row)): Instance {
     const status = this.status(row.name);
-    const { config, devices } = this.expanded(row);
+    const { config, devices } = expanded;
     return {
       architecture: row.architecture, config: row.config, devices: row.devices,
       ephemeral: row.ephemeral, profiles: row.profiles, stateful: row.stateful,
@@ -128,9 +130,12 @@ export class InstanceManager {
     };
   }
 
+  /** For lists (recursion=2): the state leaves out disk usage, which walks the volume on `dir`. */
   async toApiFull(row: Row): Promise<InstanceFull> {
+    const expanded = this.expanded(row);
     const snapshots = this.snapshots.list(row.name).map((s) => this.snapshots.toApi(row.name, s));
-    return { ...this.toApi(row), state: await this.state(row.name), snapshots: snapshots.length ? snapshots : null, backups: null };
+    const state = await this.stateOf(row.name);
+    return { ...this.toApi(row, expanded), state, snapshots: snapshots.length ? snapshots : null, backups: null };
   }
 
   /** The storage pool of the instance's root disk. */
@@ -155,13 +160,16 @@ export class InstanceManager {
     db.updateInstance(this.database, name, { config, devices, profiles });
   }
 
+  /** One instance's state (`GET …/state`, `lxd info`), with its root volume's disk usage. */
   async state(name: string): Promise<InstanceState> {
-    const row = this.get(name);
-    const { devices } = this.expanded(row);
-    const usage = await storageDriver(this.rootPool(devices).driver).usage(this.rootPool(devices), name).catch(() => 0);
+    const pool = this.poolOf(this.get(name));
+    return this.stateOf(name, await storageDriver(pool.driver).usage(pool, name).catch(() => undefined));
+  }
+
+  private stateOf(name: string, diskUsage?: number): Promise<InstanceState> {
     const rt = this.running.get(name);
-    if (!rt) return stoppedState(usage);
-    return runningState(name, rt.initPid, this.status(name), this.cgroups, usage);
+    if (!rt) return Promise.resolve(stoppedState(diskUsage));
+    return runningState(name, rt.initPid, this.status(name), this.cgroups, diskUsage);
   }
 
   // ---- create / delete -----------------------------------------------------------------
@@ -410,9 +418,9 @@ export class InstanceManager {
   }
 
   private track(name: string, initPid: number, exited: Promise<number>, devices: Devices) {
-    const rt: Runtime = { initPid, frozen: false, exited, devices };
+    const rt = { initPid, frozen: false, exited, devices } as Runtime;
+    rt.cleanedUp = exited.then((code) => this.onExit(name, rt, code));
     this.running.set(name, rt);
-    exited.then((code) => this.onExit(name, rt, code));
   }
 
   private async onExit(name: string, rt: Runtime, code: number) {
@@ -453,16 +461,16 @@ export class InstanceManager {
       ]).finally(() => clearInterval(resend));
       if (exited) return this.afterExit(name, rt);
     }
-    await this.cgroups.killAll(name).catch(() => {});
+    // Killing a pid namespace's init takes the whole namespace down; the cgroup sweep catches
+    // anything that escaped it (processes joined by exec from outside).
     signal(rt.initPid, 9);
-    await rt.exited;
+    await this.cgroups.killAll(name).catch(() => {});
     await this.afterExit(name, rt);
   }
 
   /** Lets onExit (which owns the bookkeeping) finish before the caller's operation completes. */
   private async afterExit(name: string, rt: Runtime) {
-    await rt.exited;
-    while (this.running.get(name) === rt) await Bun.sleep(1);
+    await rt.cleanedUp;
     const ephemeral = db.getInstance(this.database, name)?.ephemeral;
     if (ephemeral) await this.delete(name).catch(() => {});
   }

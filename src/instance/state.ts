@@ -209,20 +209,23 @@ export const STATUS = {
 } as const;
 export type Status = keyof typeof STATUS;
 
-export async function runningState(name: string, pid: number, status: Status, cgroups: Cgroups, diskUsage: number): Promise<InstanceState> {
+/** Disk entries: the root volume's usage when it was measured (a tree walk on `dir`, so lists skip it). */
+const diskState = (usage?: number): InstanceState["disk"] => (usage === undefined ? {} : { root: { usage } });
+
+export async function runningState(name: string, pid: number, status: Status, cgroups: Cgroups, diskUsage?: number): Promise<InstanceState> {
   const [usage, network] = await Promise.all([cgroups.usage(name), networkState(pid)]);
   return {
     status, status_code: STATUS[status],
-    disk: { root: { usage: diskUsage } },
+    disk: diskState(diskUsage),
     memory: { usage: usage.memory, usage_peak: usage.memoryPeak, swap_usage: 0, swap_usage_peak: 0 },
     network, pid, processes: usage.processes, cpu: { usage: usage.cpuNs },
   };
 }
 
-export function stoppedState(diskUsage: number): InstanceState {
+export function stoppedState(diskUsage?: number): InstanceState {
   return {
     status: "Stopped", status_code: STATUS.Stopped,
-    disk: { root: { usage: diskUsage } },
+    disk: diskState(diskUsage),
     memory: { usage: 0, usage_peak: 0, swap_usage: 0, swap_usage_peak: 0 },
     network: null, pid: 0, processes: 0, cpu: { usage: 0 },
   };
