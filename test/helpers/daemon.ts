@@ -10,6 +10,7 @@ import { cleanupLeftovers, type Leftovers } from "./cleanup.ts";
 import { register, unregister } from "./reaper.ts";
 import { lxdBinary, run, type RunOptions, type RunResult } from "./run.ts";
 
+import { importBusybox } from "./image.ts";
 export { busyboxImage, importBusybox } from "./image.ts";
 export { lxdBinary, run, type RunOptions, type RunResult } from "./run.ts";
 
@@ -131,6 +132,13 @@ export class TestDaemon {
     return this.lxdWith({}, ...args);
   }
 
+  /** Runs `lxd ARGS`, failing the test with the command's stderr unless it succeeds; returns stdout. */
+  async ok(...args: string[]): Promise<string> {
+    const r = await this.lxd(...args);
+    if (r.code !== 0) throw new Error(`lxd ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
+    return r.stdout;
+  }
+
   lxdWith(opts: RunOptions, ...args: string[]): Promise<RunResult> {
     return run([lxdBinary(), ...args], { ...opts, env: { ...opts.env, LXD_DIR: this.dir } });
   }
@@ -216,6 +224,14 @@ export class TestDaemon {
     if (problems.length === 0) unregister(this.tag);
     return problems;
   }
+}
+
+/** A started daemon after `lxd init --auto`, with the busybox test image imported as "busybox". */
+export async function startInitializedDaemon(opts: StartOptions = {}): Promise<TestDaemon> {
+  const d = await startDaemon(opts);
+  await d.ok("init", "--auto");
+  await importBusybox(d);
+  return d;
 }
 
 /** Creates a temporary LXD_DIR, starts `dist/lxd serve` on it and waits until it is ready. */

@@ -4,25 +4,19 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { importBusybox, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
 
 let d: TestDaemon;
 
 beforeAll(async () => {
-  d = await startDaemon();
-  expect((await d.lxd("init", "--auto")).code).toBe(0);
-  await importBusybox(d);
+  d = await startInitializedDaemon();
 });
 
 afterAll(async () => {
   await d?.stop();
 });
 
-const ok = async (...args: string[]) => {
-  const r = await d.lxd(...args);
-  if (r.code !== 0) throw new Error(`lxd ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-};
+const ok = (...args: string[]) => d.ok(...args);
 const sh = (name: string, script: string) => ok("exec", name, "--", "sh", "-c", script);
 const data = (name: string) => sh(name, "sha256sum /root/blob; cat /root/note; test -e /bin/vi && echo vi-present || echo vi-gone");
 const snapshotNames = async (name: string): Promise<string[]> =>

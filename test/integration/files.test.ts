@@ -6,27 +6,21 @@ import {
   existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { importBusybox, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
 
 let d: TestDaemon;
 let work: string;
 /** A name unique to this run, for files an attack might drop on the host. */
 const tag = `lxd-files-${process.pid}-${Date.now()}`;
 
-const ok = async (...args: string[]) => {
-  const r = await d.lxd(...args);
-  if (r.code !== 0) throw new Error(`lxd ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-};
+const ok = (...args: string[]) => d.ok(...args);
 const sh = (script: string) => ok("exec", "c1", "--", "sh", "-c", script);
 const sha = (data: Uint8Array | string) => createHash("sha256").update(data).digest("hex");
 const upper = (path: string) => `${d.dir}/storage-pools/default/containers/c1/upper${path}`;
 const files = (path: string) => `/1.0/instances/c1/files?path=${encodeURIComponent(path)}`;
 
 beforeAll(async () => {
-  d = await startDaemon();
-  expect((await d.lxd("init", "--auto")).code).toBe(0);
-  await importBusybox(d);
+  d = await startInitializedDaemon();
   await ok("launch", "busybox", "c1");
   work = mkdtempSync("/tmp/lxd-files-test-");
 });

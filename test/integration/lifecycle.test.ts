@@ -2,14 +2,12 @@
 // real unprivileged containers.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, statSync } from "node:fs";
-import { importBusybox, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
 
 let d: TestDaemon;
 
 beforeAll(async () => {
-  d = await startDaemon();
-  expect((await d.lxd("init", "--auto")).code).toBe(0);
-  await importBusybox(d);
+  d = await startInitializedDaemon();
 });
 
 afterAll(async () => {
@@ -28,11 +26,7 @@ function memoryLimit(pid: number): number {
   return Number(readFileSync(file, "utf8").trim());
 }
 
-const ok = async (...args: string[]) => {
-  const r = await d.lxd(...args);
-  if (r.code !== 0) throw new Error(`lxd ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-};
+const ok = (...args: string[]) => d.ok(...args);
 
 describe("container lifecycle through the CLI", () => {
   test("launch runs init as PID 1 in its own namespaces", async () => {

@@ -1,13 +1,11 @@
 // Compatibility: the `lxc` client from Debian's lxd-client package, pointed at our unix socket.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { importBusybox, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
 
 let d: TestDaemon;
 
 beforeAll(async () => {
-  d = await startDaemon();
-  expect((await d.lxd("init", "--auto")).code).toBe(0);
-  await importBusybox(d);
+  d = await startInitializedDaemon();
 });
 
 afterAll(async () => {

@@ -22,11 +22,7 @@ afterAll(async () => {
   await d?.stop();
 });
 
-const ok = async (...args: string[]) => {
-  const r = await d.lxd(...args);
-  if (r.code !== 0) throw new Error(`lxd ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-};
+const ok = (...args: string[]) => d.ok(...args);
 
 const exec = (name: string, ...cmd: string[]) => d.lxd("exec", name, "--", ...cmd);
 

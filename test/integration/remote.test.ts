@@ -6,7 +6,7 @@ import { X509Certificate } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { importBusybox, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { generateCertificate } from "../../src/daemon/tls/x509.ts";
 
 let d: TestDaemon;
@@ -44,9 +44,7 @@ async function https(path: string, tls: Record<string, unknown> = {}): Promise<{
 }
 
 beforeAll(async () => {
-  d = await startDaemon();
-  expect((await d.lxd("init", "--auto")).code).toBe(0);
-  await importBusybox(d);
+  d = await startInitializedDaemon();
   port = freePort();
   const set = await d.lxd("config", "set", "core.https_address", `127.0.0.1:${port}`);
   expect(set.code, set.stderr).toBe(0);

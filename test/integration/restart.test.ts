@@ -2,14 +2,12 @@
 // monitors, and a restarted daemon finds them again. State survives restarts.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
-import { importBusybox, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
 
 let d: TestDaemon;
 
 beforeAll(async () => {
-  d = await startDaemon();
-  expect((await d.lxd("init", "--auto")).code).toBe(0);
-  await importBusybox(d);
+  d = await startInitializedDaemon();
 });
 
 afterAll(async () => {

@@ -30,11 +30,7 @@ afterAll(async () => {
   }
 });
 
-const ok = async (...args: string[]) => {
-  const r = await d.lxd(...args);
-  if (r.code !== 0) throw new Error(`lxd ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-};
+const ok = (...args: string[]) => d.ok(...args);
 
 /** Runs a shell script as root inside `name` (bounded in time). */
 const sh = (name: string, script: string, timeoutMs = 30_000): Promise<RunResult> =>

@@ -3,15 +3,13 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { importBusybox, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
 
 let d: TestDaemon;
 let source = "";
 
 beforeAll(async () => {
-  d = await startDaemon();
-  expect((await d.lxd("init", "--auto")).code).toBe(0);
-  await importBusybox(d);
+  d = await startInitializedDaemon();
   source = mkdtempSync(join(d.dir, "pool-src-"));
 });
 
@@ -20,11 +18,7 @@ afterAll(async () => {
   rmSync(source, { recursive: true, force: true });
 });
 
-const ok = async (...args: string[]) => {
-  const r = await d.lxd(...args);
-  if (r.code !== 0) throw new Error(`lxd ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-};
+const ok = (...args: string[]) => d.ok(...args);
 
 describe("storage pools through the CLI", () => {
   test("create, list, show, set, unset, info", async () => {
