@@ -1,5 +1,6 @@
 // Output formatting shared by the commands, matching LXD's client: box tables (tablewriter look),
 // compact tables, CSV, JSON, go-yaml v2 style YAML, byte sizes and dates.
+import { existsSync } from "node:fs";
 
 export type OutputFormat = "table" | "compact" | "csv" | "json" | "yaml";
 export const OUTPUT_FORMATS: OutputFormat[] = ["table", "compact", "csv", "json", "yaml"];
@@ -182,6 +183,9 @@ export function parseTime(iso: string | undefined): Date | undefined {
 }
 
 function zoneName(d: Date): string {
+  // Without /etc/localtime (and TZ) the host is on UTC; asking Intl would make ICU search the whole
+  // zoneinfo tree first, which takes seconds on small hosts.
+  if (!process.env.TZ && !existsSync("/etc/localtime")) return "UTC";
   const part = new Intl.DateTimeFormat("en-US", { timeZoneName: "short" }).formatToParts(d).find((p) => p.type === "timeZoneName");
   const name = part?.value ?? "UTC";
   return name === "GMT" ? "UTC" : name;
