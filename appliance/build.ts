@@ -132,6 +132,25 @@ const clipanionWithoutTty: BunPlugin = {
 };
 
 /**
+ * clipanion's `Cli.defaultContext` reads process.stdin/stdout/stderr when its module loads, and
+ * creating those Node streams costs every CLI call ~20 ms. src/main.ts always passes the whole
+ * context (with Bun-backed streams), so the default's streams are left out.
+ */
+const CLIPANION_DEFAULT_STREAMS = /stdin: process\.stdin,\s*stdout: process\.stdout,\s*stderr: process\.stderr,/;
+const clipanionWithoutProcessStreams: BunPlugin = {
+  name: "clipanion-without-process-streams",
+  setup(build) {
+    build.onLoad({ filter: /\/node_modules\/clipanion\/lib\/advanced\/Cli\.js$/ }, async ({ path }) => {
+      const source = await Bun.file(path).text();
+      if (!CLIPANION_DEFAULT_STREAMS.test(source)) {
+        throw new Error(`build: ${path} no longer sets Cli.defaultContext's streams as expected; update clipanionWithoutProcessStreams`);
+      }
+      return { contents: source.replace(CLIPANION_DEFAULT_STREAMS, ""), loader: "js" };
+    });
+  },
+};
+
+/**
  * The tier-up thresholds a CLI process starts with: its code runs once, so the JIT would only
  * burn CPU compiling it. `lxd serve` restores the normal policy (src/cli/daemon.ts).
  */
@@ -151,7 +170,7 @@ async function compile(entry: string, outfile: string, cross?: { target: Target;
     // only when reached: without it every module (the daemon's Elysia, drizzle, TypeBox) is
     // evaluated at start-up, and `lxd exec` pays for the daemon on every call.
     splitting: true,
-    plugins: [clipanionWithoutTty],
+    plugins: [clipanionWithoutTty, clipanionWithoutProcessStreams],
     compile: {
       outfile,
       jitPolicy: CLI_JIT_POLICY,

@@ -1,6 +1,6 @@
 // Entry point of the single `lxd` binary: the daemon (`lxd serve`) and an LXD-compatible client.
 import { Builtins, Cli, type Command, type CommandClass } from "clipanion";
-import { errorMessage } from "./cli/base.ts";
+import { errorMessage, fdOutput, processStdin } from "./cli/base.ts";
 import { selectRemote } from "./client/config.ts";
 import {
   ConfigEditCommand, ConfigGetCommand, ConfigSetCommand, ConfigShowCommand, ConfigUnsetCommand,
@@ -89,11 +89,14 @@ const topWord = (command: CommandClass) => (command.paths ?? []).map((p) => p[0]
 
 /** The commands that can match `argv`. clipanion compiles one state machine over every registered
  *  command on each run (tens of ms for all of them), so a command line naming a command group only
- *  registers that group's commands; the bare binary and global flags still see everything. */
+ *  registers that group's commands (`--version` only itself); the bare binary, `--help` and unknown
+ *  flags still see everything. */
 export function commandsFor(argv: string[]): CommandClass[] {
   const word = argv[0];
-  if (!word || word.startsWith("-")) return COMMANDS;
-  return COMMANDS.filter((c) => topWord(c).includes(word));
+  if (!word) return COMMANDS;
+  const matching = COMMANDS.filter((c) => topWord(c).includes(word));
+  // `--version` alone needs only itself; `--help` and other flags keep every command.
+  return word.startsWith("-") && (matching.length === 0 || word === "-h" || word === "--help") ? COMMANDS : matching;
 }
 
 export function buildCli(commands: CommandClass[] = COMMANDS): Cli {
@@ -102,33 +105,8 @@ export function buildCli(commands: CommandClass[] = COMMANDS): Cli {
   return cli;
 }
 
-/** A stream whose writes can be awaited: Bun writes to pipes asynchronously and process.exit() would
- *  drop what is still queued. The callback of the last write fires once everything before it is out. */
-export function trackWrites(stream: NodeJS.WriteStream): { stream: NodeJS.WriteStream; flushed: () => Promise<void> } {
-  let last: Promise<void> = Promise.resolve();
-  const write = (chunk: string | Uint8Array, encoding?: BufferEncoding | ((err?: Error | null) => void), cb?: (err?: Error | null) => void) => {
-    const done = typeof encoding === "function" ? encoding : cb;
-    let ok = true;
-    last = new Promise<void>((resolve) => {
-      ok = stream.write(chunk, typeof encoding === "string" ? encoding : "utf8", (err) => {
-        resolve();
-        done?.(err);
-      });
-    });
-    return ok;
-  };
-  const proxy = new Proxy(stream, {
-    get(target, prop) {
-      if (prop === "write") return write;
-      const value = Reflect.get(target, prop, target);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
-  return { stream: proxy, flushed: () => last };
-}
-
 /** Parses and runs one command line; returns the exit code. Parse errors are printed like run errors. */
-export async function main(argv: string[], stdout: NodeJS.WriteStream = process.stdout, stderr: NodeJS.WriteStream = process.stderr): Promise<number> {
+export async function main(argv: string[], stdout: NodeJS.WriteStream = fdOutput(1, () => process.stdout), stderr: NodeJS.WriteStream = fdOutput(2, () => process.stderr)): Promise<number> {
   try {
     argv = selectRemote(argv);
   } catch (err) {
@@ -141,28 +119,31 @@ export async function main(argv: string[], stdout: NodeJS.WriteStream = process.
     return 1;
   }
   const cli = buildCli(commands);
+  // An explicit context: clipanion's default one is the process.* streams (see appliance/build.ts).
+  const context = {
+    stdin: processStdin,
+    stdout,
+    stderr,
+    env: process.env,
+    colorDepth: 1,
+  };
   let command: Command;
   try {
-    command = cli.process(argv, { stdout, stderr });
+    command = cli.process(argv, context);
   } catch (err) {
     // clipanion appends usage to some messages; the first line is the error itself.
     stderr.write(`Error: ${errorMessage(err).split("\n")[0]}\n`);
     return 1;
   }
-  return cli.run(command, { stdout, stderr });
+  return cli.run(command, context);
 }
 
 async function run(): Promise<never> {
-  // A reader that went away (`lxd list | head -1`) is not an error worth a trace.
-  for (const stream of [process.stdout, process.stderr]) {
-    stream.on("error", (err: NodeJS.ErrnoException) => {
-      if (err.code !== "EPIPE") throw err;
-    });
-  }
-  const out = trackWrites(process.stdout);
-  const err = trackWrites(process.stderr);
-  const code = await main(process.argv.slice(2), out.stream, err.stream);
-  await Promise.all([out.flushed(), err.flushed()]);
+  // Output goes through Bun FileSinks, which process.exit() would drop while a pipe is slow: wait for them.
+  const stdout = fdOutput(1, () => process.stdout);
+  const stderr = fdOutput(2, () => process.stderr);
+  const code = await main(process.argv.slice(2), stdout, stderr);
+  await Promise.all([stdout.flushed(), stderr.flushed()]);
   process.exit(code);
 }
 

@@ -12,7 +12,7 @@ import type { InstanceExecPost } from "../api/instance.ts";
 import type { LxdClient } from "../client/client.ts";
 import type { Operation } from "../client/types.ts";
 import { recvStream, type WsConn } from "../client/websocket.ts";
-import { LxdCommand } from "./base.ts";
+import { LxdCommand, processStdin } from "./base.ts";
 
 /** Signals forwarded to the command, as lxc does (SIGWINCH becomes a window-resize instead). */
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ["SIGTERM", "SIGHUP", "SIGINT", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGCONT"];
@@ -49,7 +49,8 @@ export function exitCodeOf(op: Operation): number {
 }
 
 interface ExecIO {
-  stdin: NodeJS.ReadStream;
+  /** A Node stream, or the process's stdin as a web stream when no terminal needs raw mode. */
+  stdin: NodeJS.ReadStream | ReadableStream<Uint8Array>;
   stdout: NodeJS.WriteStream;
   stderr: NodeJS.WriteStream;
   disableStdin: boolean;
@@ -106,20 +107,36 @@ function pumpStdin(io: ExecIO, conn: WsConn, raw: boolean): () => void {
     conn.sendBarrier();
     return () => {};
   }
+  if (io.stdin instanceof ReadableStream) return pumpReadable(io.stdin, conn);
+  const stdin = io.stdin;
   const onData = (chunk: Buffer | string) =>
     conn.send(typeof chunk === "string" ? new TextEncoder().encode(chunk) : new Uint8Array(chunk));
   const onEnd = () => conn.sendBarrier();
-  const rawMode = raw && Boolean(io.stdin.isTTY);
-  if (rawMode) io.stdin.setRawMode(true);
-  io.stdin.on("data", onData);
-  io.stdin.once("end", onEnd);
-  io.stdin.resume();
+  const rawMode = raw && Boolean(stdin.isTTY);
+  if (rawMode) stdin.setRawMode(true);
+  stdin.on("data", onData);
+  stdin.once("end", onEnd);
+  stdin.resume();
   return () => {
-    io.stdin.off("data", onData);
-    io.stdin.off("end", onEnd);
-    io.stdin.pause();
-    if (rawMode) io.stdin.setRawMode(false);
+    stdin.off("data", onData);
+    stdin.off("end", onEnd);
+    stdin.pause();
+    if (rawMode) stdin.setRawMode(false);
   };
+}
+
+/** The process's own stdin through Bun's reader (creating process.stdin costs a CLI call ~20 ms). */
+function pumpReadable(stdin: ReadableStream<Uint8Array>, conn: WsConn): () => void {
+  const reader = stdin.getReader();
+  void (async () => {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      conn.send(value);
+    }
+    conn.sendBarrier();
+  })().catch(() => {}); // cancelled by the undo, or stdin was closed under us: nothing more to send
+  return () => void reader.cancel().catch(() => {});
 }
 
 /** Forwards signals (and, interactive, terminal resizes) over the control socket; returns the undo. */
@@ -188,8 +205,10 @@ export class ExecCommand extends LxdCommand {
       group: gid,
       cwd: this.cwd ?? "",
     };
+    // The process's stdin is read through Bun, unless a terminal must be put in raw mode or it is not read.
+    const viaBun = stdin === processStdin && !this.disableStdin && !(interactive && stdin.isTTY);
     return runExec(this.client, this.name, req, {
-      stdin, stdout, stderr: this.context.stderr as NodeJS.WriteStream, disableStdin: this.disableStdin,
+      stdin: viaBun ? Bun.stdin.stream() : stdin, stdout, stderr: this.context.stderr as NodeJS.WriteStream, disableStdin: this.disableStdin,
     });
   }
 }
