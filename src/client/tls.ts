@@ -1,7 +1,6 @@
 // HTTPS remotes: this client's certificate (made on first use), reading a server's certificate
 // before it is trusted, and a transport that presents our certificate and accepts only the
 // server certificate pinned for the remote.
-import { X509Certificate } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
@@ -76,7 +75,8 @@ export class TlsTransport implements Transport {
 
   constructor(readonly url: string, identity: ClientIdentity, serverCert: string) {
     this.fingerprint = certFingerprint(serverCert);
-    const expected = new X509Certificate(serverCert).fingerprint256;
+    // The TLS layer reports fingerprints as colon-separated upper-case hex.
+    const expected = this.fingerprint.toUpperCase().match(/../g)!.join(":");
     this.tls = {
       cert: identity.cert,
       key: identity.key,

@@ -172,6 +172,62 @@ function printTable() {
   for (const b of body) console.log(line(b));
 }
 
+/** Requests answered per second by `fetchOne`, run on `width` loops for `seconds`. */
+async function throughput(width: number, seconds: number, fetchOne: () => Promise<Response>): Promise<number> {
+  const end = performance.now() + seconds * 1000;
+  let done = 0;
+  await Promise.all(Array.from({ length: width }, async () => {
+    while (performance.now() < end) {
+      const res = await fetchOne();
+      await res.arrayBuffer();
+      if (res.status !== 200) throw new Error(`GET /1.0/instances answered ${res.status}`);
+      done++;
+    }
+  }));
+  return done / seconds;
+}
+
+/** The same CLI operations over HTTPS (a remote added with a join token, on loopback) beside
+ *  the unix socket, and authenticated keep-alive API requests per second on both. */
+async function remoteAccess(d: TestDaemon) {
+  const cli = lxd(d);
+  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = probe.port;
+  probe.stop(true);
+  await cli("config", "set", "core.https_address", `127.0.0.1:${port}`);
+  const conf = `${d.clientHome}/lxd-bench-remote`;
+  const token = (await cli("config", "trust", "add", "--name", "bench")).trim().split("\n").at(-1)!;
+  const remote = async (...args: string[]) => {
+    const r = await d.lxdWith({ env: { LXD_CONF: conf } }, ...args);
+    if (r.code !== 0) throw new Error(`lxd ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
+  };
+  await remote("remote", "add", "bench", token);
+  await cli("launch", "busybox", "h1");
+  const t = { list: [] as number[], listTls: [] as number[], exec: [] as number[], execTls: [] as number[] };
+  await remote("list", "bench:"); // warm-up
+  for (let i = 0; i < RUNS; i++) {
+    t.list.push(await timed(() => cli("list")));
+    t.listTls.push(await timed(() => remote("list", "bench:")));
+    t.exec.push(await timed(() => cli("exec", "h1", "--", "true")));
+    t.execTls.push(await timed(() => remote("exec", "bench:h1", "--", "true")));
+  }
+  const tls = { cert: readFileSync(`${conf}/client.crt`, "utf8"), key: readFileSync(`${conf}/client.key`, "utf8"), rejectUnauthorized: false };
+  const url = `https://127.0.0.1:${port}/1.0/instances`;
+  const overTls = await throughput(4, 2, () => fetch(url, { tls } as RequestInit));
+  const overUnix = await throughput(4, 2, () => fetch("http://lxd/1.0/instances", { unix: d.socket }));
+  await cli("delete", "h1", "--force");
+  await cli("config", "unset", "core.https_address");
+  const vsUnix = (tlsTimes: number[], unixTimes: number[]) => `${ms(tlsTimes)} (${(median(tlsTimes) / median(unixTimes)).toFixed(2)}x unix)`;
+  rows.push(
+    { key: "list1-unix", what: "list, 1 running, unix socket", ours: ms(t.list), floor: "" },
+    { key: "list1-https", what: "list, 1 running, HTTPS remote", ours: vsUnix(t.listTls, t.list), floor: "" },
+    { key: "exec-unix", what: "exec c -- true, unix socket", ours: ms(t.exec), floor: "" },
+    { key: "exec-https", what: "exec c -- true, HTTPS remote", ours: vsUnix(t.execTls, t.exec), floor: "" },
+    { key: "get-unix", what: "GET /1.0/instances/s, unix (4 keep-alive conns, 2 s)", ours: `${overUnix.toFixed(0)}/s`, floor: "" },
+    { key: "get-https", what: "GET /1.0/instances/s, HTTPS + client cert (same)", ours: `${overTls.toFixed(0)}/s`, floor: "" },
+  );
+}
+
 const d = await startDaemon();
 const root = makeRootfs();
 try {
@@ -181,6 +237,7 @@ try {
   await manyInstances(d, root);
   Object.assign(LXD_502, LXD_502_STORAGE);
   for (const r of await storageTimings(d, RUNS)) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: "" });
+  await remoteAccess(d);
 } finally {
   // Also after a failure: the rows measured so far are still worth seeing.
   printTable();

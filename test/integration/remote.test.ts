@@ -5,12 +5,17 @@
 import { X509Certificate } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
+import type { Socket } from "bun";
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { generateCertificate } from "../../src/daemon/tls/x509.ts";
 
 let d: TestDaemon;
 let port: number;
+/** The daemon's wait for a first request head after a handshake (LXD_HTTPS_IDLE_TIMEOUT_MS),
+ *  and between keep-alive requests (4 times as long). */
+const IDLE_MS = 2000;
+const KEEPALIVE_IDLE_MS = 4 * IDLE_MS;
 const confs: string[] = [];
 
 /** A port nothing listens on right now (the kernel's pick, released at once). */
@@ -44,7 +49,7 @@ async function https(path: string, tls: Record<string, unknown> = {}): Promise<{
 }
 
 beforeAll(async () => {
-  d = await startInitializedDaemon();
+  d = await startInitializedDaemon({ env: { LXD_HTTPS_IDLE_TIMEOUT_MS: String(IDLE_MS) } });
   port = freePort();
   const set = await d.lxd("config", "set", "core.https_address", `127.0.0.1:${port}`);
   expect(set.code, set.stderr).toBe(0);
@@ -131,7 +136,196 @@ test("the relay cannot be tricked into passing an unauthenticated request", asyn
   expect(upgrade.match(/HTTP\/1\.1 \d+/g)).toEqual(["HTTP/1.1 403"]);
 });
 
-test("our client: remote add with a token, list/launch/exec/delete over HTTPS, replay refused", async () => {
+/** Opens `count` loopback connections that send nothing (plain TCP, or TLS through the
+ *  handshake) and notes when each opened, finished its handshake and was closed by the server. */
+function flood(count: number, tls: boolean) {
+  const t0 = performance.now();
+  const now = () => performance.now() - t0;
+  const conns = Array.from({ length: count }, () => ({ opened: -1, handshaken: -1, closed: -1 }));
+  const sockets: Socket<unknown>[] = [];
+  const ready = Promise.all(conns.map((c) => new Promise<void>((resolve) => {
+    Bun.connect({
+      hostname: "127.0.0.1", port, ...(tls ? { tls: { rejectUnauthorized: false } } : {}),
+      socket: {
+        open(s) {
+          c.opened = now();
+          sockets.push(s);
+          if (!tls) resolve();
+        },
+        handshake(_s, success) {
+          if (success) c.handshaken = now();
+          resolve();
+        },
+        data() {},
+        close() {
+          c.closed = now();
+          resolve();
+        },
+        connectError() {
+          c.closed = now();
+          resolve();
+        },
+      },
+    }).catch(() => resolve());
+  })));
+  return { conns, ready, now, end: () => { for (const s of sockets) s.end(); } };
+}
+
+/** How long `GET /1.0` over the unix socket takes. */
+async function unixLatency(): Promise<number> {
+  const t = performance.now();
+  const r = await d.api("GET", "/1.0");
+  expect(r.status).toBe(200);
+  return performance.now() - t;
+}
+
+test("a flood of silent TCP connections is capped at 1024 and cut after the 10 s handshake timeout; the unix socket keeps answering", async () => {
+  const f = flood(1500, false);
+  try {
+    await f.ready;
+    await Bun.sleep(1500);
+    const latencies = [await unixLatency(), await unixLatency(), await unixLatency()];
+    expect(Math.max(...latencies)).toBeLessThan(1000);
+    // Beyond the cap the server hangs up at once; the rest wait for the handshake timeout.
+    const early = f.conns.filter((c) => c.closed >= 0).length;
+    expect(early).toBeGreaterThanOrEqual(1500 - 1024);
+    expect(early).toBeLessThan(1500 - 1024 + 16); // a few pooled keep-alive connections of earlier tests count too
+    while (f.conns.some((c) => c.closed < 0) && f.now() < 20_000) await Bun.sleep(200);
+    const survivors = f.conns.filter((c) => c.closed - c.opened > 5000);
+    expect(f.conns.filter((c) => c.closed < 0).length).toBe(0);
+    expect(survivors.length).toBeGreaterThan(900);
+    for (const c of survivors) {
+      expect(c.closed - c.opened).toBeGreaterThan(9000);
+      expect(c.closed - c.opened).toBeLessThan(14_000);
+    }
+  } finally {
+    f.end();
+  }
+  // Every slot came back: a new client gets through.
+  expect((await https("/1.0")).status).toBe(200);
+}, 60_000);
+
+test("a flood of TLS connections that handshake and say nothing: the unix socket keeps answering, each is cut after the idle timeout", async () => {
+  const f = flood(1500, true);
+  try {
+    // Measured while the handshakes are still pouring in.
+    const latencies: number[] = [];
+    while (f.conns.filter((c) => c.handshaken >= 0 || c.closed >= 0).length < 1500 && f.now() < 20_000) {
+      latencies.push(await unixLatency());
+      await Bun.sleep(100);
+    }
+    await f.ready;
+    expect(latencies.length).toBeGreaterThan(0);
+    expect(Math.max(...latencies)).toBeLessThan(1000);
+    const handshaken = f.conns.filter((c) => c.handshaken >= 0);
+    expect(handshaken.length).toBeGreaterThan(900);
+    expect(handshaken.length).toBeLessThanOrEqual(1024);
+    while (f.conns.some((c) => c.closed < 0) && f.now() < 30_000) await Bun.sleep(200);
+    expect(f.conns.filter((c) => c.closed < 0).length).toBe(0);
+    for (const c of handshaken) {
+      expect(c.closed - c.handshaken).toBeGreaterThan(IDLE_MS - 500);
+      expect(c.closed - c.handshaken).toBeLessThan(IDLE_MS + 4000);
+    }
+  } finally {
+    f.end();
+  }
+  expect((await https("/1.0")).status).toBe(200);
+}, 60_000);
+
+/** A TLS connection presenting `identity`, sending raw requests and collecting the answers. */
+async function tlsConnection(identity: { certificate: string; key: string }) {
+  let out = "";
+  let closedAt = -1;
+  const t0 = performance.now();
+  const socket = await new Promise<Socket<unknown>>((resolve, reject) => {
+    Bun.connect({
+      hostname: "127.0.0.1", port, tls: { rejectUnauthorized: false, cert: identity.certificate, key: identity.key },
+      socket: {
+        handshake(s) { resolve(s); },
+        data(_s, data) { out += Buffer.from(data).toString("latin1"); },
+        close() {
+          closedAt = performance.now() - t0;
+          reject(new Error("closed before the handshake"));
+        },
+        connectError(_s, e) { reject(e); },
+      },
+    }).catch(reject);
+  });
+  return {
+    send: (request: string) => socket.write(request),
+    /** Waits for the n-th answer's head (answers are small JSON documents, read whole). */
+    async answers(n: number, timeoutMs: number): Promise<string[]> {
+      const deadline = performance.now() + timeoutMs;
+      while ((out.match(/HTTP\/1\.1 \d+/g)?.length ?? 0) < n && closedAt < 0 && performance.now() < deadline) await Bun.sleep(20);
+      await Bun.sleep(100);
+      return out.match(/HTTP\/1\.1 \d+/g) ?? [];
+    },
+    closedAt: () => closedAt,
+    end: () => socket.end(),
+  };
+}
+
+test("idle timeout: a silent connection is closed after the handshake; keep-alive gaps, long waits and websockets are not", async () => {
+  const me = await generateCertificate({ client: true, commonName: "idler" });
+  const dir = newConf();
+  await Bun.write(join(dir, "idler.crt"), me.certificate);
+  expect((await d.lxd("config", "trust", "add-certificate", join(dir, "idler.crt"), "--name", "idler")).code).toBe(0);
+
+  const ws = new WebSocket(`wss://127.0.0.1:${port}/1.0/events?type=operation`, { tls: { rejectUnauthorized: false, cert: me.certificate, key: me.key } } as unknown as string[]);
+  const events: string[] = [];
+  let wsClosed = false;
+  ws.onmessage = (ev) => events.push(String(ev.data));
+  ws.onclose = () => { wsClosed = true; };
+  await new Promise<void>((resolve, reject) => {
+    ws.onopen = () => resolve();
+    ws.onerror = () => reject(new Error("events websocket failed"));
+  });
+
+  const silent = await tlsConnection(me);
+  await Bun.sleep(IDLE_MS + 1500);
+  expect(silent.closedAt()).toBeGreaterThan(IDLE_MS - 500);
+  expect(silent.closedAt()).toBeLessThan(IDLE_MS + 1500);
+
+  // A join token is an operation that stays running: waiting on it is a long, silent request.
+  const op = await d.api("POST", "/1.0/certificates", { name: "pending", type: "client", token: true });
+  expect(op.status).toBe(202);
+  const c = await tlsConnection(me);
+  try {
+    c.send("GET /1.0 HTTP/1.1\r\nHost: x\r\n\r\n");
+    expect(await c.answers(1, 5000)).toEqual(["HTTP/1.1 200"]);
+    await Bun.sleep(IDLE_MS + 1000); // between keep-alive requests: longer than the first-head wait
+    // A wait longer than even the keep-alive idle timeout: the connection is busy, not idle.
+    const waitSec = Math.ceil(KEEPALIVE_IDLE_MS / 1000) + 2;
+    c.send(`GET ${op.body.operation}/wait?timeout=${waitSec} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    const afterWait = await c.answers(2, waitSec * 1000 + 5000);
+    expect(afterWait).toHaveLength(2);
+    expect(afterWait[1]).not.toBe("HTTP/1.1 408");
+    c.send("GET /1.0 HTTP/1.1\r\nHost: x\r\n\r\n");
+    expect((await c.answers(3, 5000))[2]).toBe("HTTP/1.1 200");
+    expect(c.closedAt()).toBe(-1);
+    // Idle after an answer for longer than the keep-alive timeout: closed.
+    const answered = performance.now();
+    while (c.closedAt() < 0 && performance.now() - answered < KEEPALIVE_IDLE_MS + 3000) await Bun.sleep(100);
+    expect(c.closedAt()).toBeGreaterThan(0);
+    expect(performance.now() - answered).toBeGreaterThan(KEEPALIVE_IDLE_MS - 1000);
+  } finally {
+    c.end();
+    await d.api("DELETE", op.body.operation as string);
+  }
+
+  // The events websocket lived through all of the above, silent for longer than either timeout
+  // (the long wait), and still carries events.
+  expect(wsClosed).toBe(false);
+  const seen = events.length;
+  const later = await d.api("POST", "/1.0/certificates", { name: "later", type: "client", token: true });
+  const deadline = performance.now() + 5000;
+  while (events.length === seen && performance.now() < deadline) await Bun.sleep(50);
+  expect(events.length).toBeGreaterThan(seen);
+  ws.close();
+  await d.api("DELETE", later.body.operation as string);
+}, 60_000);
+
+test("our client: remote add with a token, list/launch/exec/file push+pull/delete over HTTPS, replay refused", async () => {
   const conf = newConf();
   const t = await token("ours");
   const add = await client(conf, "remote", "add", "srv", t);
@@ -149,6 +343,16 @@ test("our client: remote add with a token, list/launch/exec/delete over HTTPS, r
   const exec = await client(conf, "exec", "srv:r1", "--", "sh", "-c", "echo hello; exit 3");
   expect(exec.stdout.trim()).toBe("hello");
   expect(exec.code).toBe(3);
+  // Files in and out through the remote prefix.
+  const local = join(conf, "pushed.txt");
+  await Bun.write(local, "over https\n".repeat(1000));
+  const push = await client(conf, "file", "push", local, "srv:r1/root/f");
+  expect(push.code, push.stderr).toBe(0);
+  const inside = await client(conf, "exec", "srv:r1", "--", "wc", "-c", "/root/f");
+  expect(inside.stdout.trim()).toStartWith("11000");
+  const pull = await client(conf, "file", "pull", "srv:r1/root/f", join(conf, "pulled.txt"));
+  expect(pull.code, pull.stderr).toBe(0);
+  expect(readFileSync(join(conf, "pulled.txt"), "utf8")).toBe(readFileSync(local, "utf8"));
   const del = await client(conf, "delete", "srv:r1", "--force");
   expect(del.code, del.stderr).toBe(0);
 
@@ -186,7 +390,7 @@ test("trust list/show/remove; a removed client is refused at once; tokens expire
   const short = await token("late");
   await Bun.sleep(1500);
   const late = await client(newConf(), "remote", "add", "late", short);
-  expect(late.code).toBe(1);
+  expect(late.code, late.stdout + late.stderr).toBe(1);
   expect(late.stderr).toContain("expired");
   expect((await d.lxd("config", "unset", "core.remote_token_expiry")).code).toBe(0);
 
@@ -194,7 +398,8 @@ test("trust list/show/remove; a removed client is refused at once; tokens expire
   const other = newConf();
   const pin = await client(other, "remote", "add", "pinned", `127.0.0.1:${port}`, "--accept-certificate");
   expect(pin.code).toBe(1); // not trusted yet; the client made its certificate on the way
-  expect((await d.lxd("config", "trust", "add-certificate", join(other, "client.crt"), "--name", "filed")).code).toBe(0);
+  const filed = await d.lxd("config", "trust", "add-certificate", join(other, "client.crt"), "--name", "filed");
+  expect(filed.code, filed.stderr + filed.stdout + pin.stderr).toBe(0);
   const again = await client(other, "remote", "add", "pinned", `127.0.0.1:${port}`, "--accept-certificate");
   expect(again.code, again.stderr).toBe(0);
   expect((await client(other, "list", "pinned:")).code).toBe(0);

@@ -30,6 +30,13 @@ const HEAD_TIMEOUT_MS = 30_000;
 const MAX_CONNECTIONS = 1024;
 /** A connection must complete its TLS handshake this fast, or it is dropped. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** How long a connection may sit after its handshake before the first request head starts
+ *  (LXD_HTTPS_IDLE_TIMEOUT_MS overrides it, for tests). */
+const FIRST_HEAD_TIMEOUT_MS = 30_000;
+/** A keep-alive connection may sit idle between an answer and the next request this many times
+ *  as long (120 s by default). Never counted while a request waits for its answer (a long
+ *  /wait) nor once the connection carries a websocket. */
+const KEEPALIVE_IDLE_FACTOR = 4;
 /** After a refused websocket upgrade the connection is closed once the answer went out. */
 const REFUSED_UPGRADE_CLOSE_MS = 250;
 
@@ -152,21 +159,31 @@ class Relay {
   private answerPrefix = "";
   private headTimer?: ReturnType<typeof setTimeout>;
   private closeTimer?: ReturnType<typeof setTimeout>;
+  private idleTimer?: ReturnType<typeof setTimeout>;
+  /** A whole request went upstream and no answer byte came back yet. */
+  private awaitingResponse = false;
+  private requests = 0;
+  private connecting = false;
   private peer = "-";
   private ended = false;
   readonly toUpstream: Outbox;
   readonly toClient: Outbox;
   upstream?: Socket<unknown>;
 
-  constructor(readonly client: Socket<Relay>, private readonly unixPath: string, private readonly onEnd: () => void) {
+  constructor(
+    readonly client: Socket<Relay>,
+    private readonly unixPath: string,
+    private readonly firstHeadTimeoutMs: number,
+    private readonly onEnd: () => void,
+  ) {
     this.toUpstream = new Outbox((full) => (full ? client.pause() : client.resume()));
     this.toClient = new Outbox((full) => (full ? this.upstream?.pause() : this.upstream?.resume()));
     this.toClient.socket = client as Socket<unknown>;
     this.headTimer = setTimeout(() => this.close(), HANDSHAKE_TIMEOUT_MS);
   }
 
-  /** TLS is up: note the client's certificate and connect upstream. */
-  async ready() {
+  /** TLS is up: note the client's certificate and wait for a request. */
+  ready() {
     clearTimeout(this.headTimer);
     this.headTimer = undefined;
     if (this.ended) return;
@@ -179,6 +196,25 @@ class Relay {
       entry.connections++;
       peers.set(this.peer, entry);
     }
+    this.armIdle();
+  }
+
+  /** Closes a connection that sits with nothing to do: before its first request head, or
+   *  between keep-alive requests. Not while a head, a body or an answer is on its way, nor
+   *  once the connection carries a websocket. */
+  private armIdle() {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    if (this.ended || this.state !== "head" || this.buf.length || this.awaitingResponse) return;
+    const ms = this.requests ? this.firstHeadTimeoutMs * KEEPALIVE_IDLE_FACTOR : this.firstHeadTimeoutMs;
+    this.idleTimer = setTimeout(() => this.close(), ms);
+  }
+
+  /** The unix socket is reached only once a request arrives, so idle TLS connections (a
+   *  flood among them) cost the daemon's API server nothing. */
+  private async connectUpstream() {
+    if (this.connecting) return;
+    this.connecting = true;
     try {
       this.upstream = await Bun.connect({
         unix: this.unixPath,
@@ -201,6 +237,8 @@ class Relay {
   fromClient(chunk: Uint8Array) {
     if (this.state === "raw") return this.toUpstream.write(chunk);
     if (this.state === "closing") return;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
     this.buf = this.buf.length ? concat(this.buf, chunk) : chunk;
     try {
       this.parse();
@@ -211,6 +249,7 @@ class Relay {
     }
     // Data handed to us by the socket may be reused: keep our own copy of what is left.
     this.buf = this.buf.slice();
+    this.armIdle();
   }
 
   private take(n: number) {
@@ -234,6 +273,7 @@ class Relay {
           if (end > MAX_HEAD) throw new HttpError(431, "Request head too large");
           const parsed = rewriteHead(this.take(end), this.peer);
           this.take(4);
+          void this.connectUpstream();
           this.toUpstream.write(parsed.head);
           this.upgradePending = parsed.upgrade;
           if (parsed.chunked) this.state = "chunk-size";
@@ -291,12 +331,16 @@ class Relay {
   /** A request went through whole. An upgrade request holds everything after it until the
    *  daemon answered: raw bytes follow a 101, anything else ends the connection. */
   private afterRequest() {
+    this.requests++;
+    this.awaitingResponse = true;
     this.state = this.upgradePending ? "held" : "head";
     this.answerPrefix = "";
   }
 
   fromUpstream(data: Uint8Array) {
     this.toClient.write(data);
+    this.awaitingResponse = false;
+    this.armIdle();
     if (this.state === "closing") {
       clearTimeout(this.closeTimer);
       this.closeTimer = setTimeout(() => this.close(), REFUSED_UPGRADE_CLOSE_MS);
@@ -333,6 +377,7 @@ class Relay {
     if (entry && --entry.connections === 0) peers.delete(this.peer);
     clearTimeout(this.headTimer);
     clearTimeout(this.closeTimer);
+    clearTimeout(this.idleTimer);
     this.upstream?.end();
     if (this.toClient.empty) this.client.end();
     else setTimeout(() => this.client.end(), 1000);
@@ -356,6 +401,7 @@ export interface HttpsListenOptions {
 }
 
 export function listenHttps(opts: HttpsListenOptions): HttpsListener {
+  const firstHeadTimeoutMs = Number(process.env.LXD_HTTPS_IDLE_TIMEOUT_MS) || FIRST_HEAD_TIMEOUT_MS;
   let open = 0;
   const relays = new Set<Relay>();
   const listener: TCPSocketListener<Relay> = Bun.listen<Relay>({
@@ -378,7 +424,7 @@ export function listenHttps(opts: HttpsListenOptions): HttpsListener {
         open++;
         // Request/response traffic: small writes must go out at once, not wait for Nagle.
         socket.setNoDelay(true);
-        const relay = new Relay(socket, opts.unixSocket, () => {
+        const relay = new Relay(socket, opts.unixSocket, firstHeadTimeoutMs, () => {
           relays.delete(relay);
           open--;
         });
@@ -388,7 +434,7 @@ export function listenHttps(opts: HttpsListenOptions): HttpsListener {
       // Client certificates are checked per request, so a failed verification is no reason to
       // hang up; ready() drops connections that did not negotiate TLS 1.2 or newer.
       handshake(socket) {
-        void socket.data?.ready();
+        socket.data?.ready();
       },
       data(socket, data) { socket.data?.fromClient(data); },
       drain(socket) { socket.data?.toClient.flush(); },

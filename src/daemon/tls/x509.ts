@@ -1,7 +1,6 @@
 // Self-signed X.509 certificates with ECDSA P-384 keys, as LXD makes for its server and clients:
 // the key comes from WebCrypto, the certificate is DER built by ./asn1.ts and signed with
 // ecdsa-with-SHA384. Nothing on the host (no openssl) is needed.
-import { createHash, randomBytes } from "node:crypto";
 import { isIP } from "node:net";
 import {
   bitString, boolean, concat, explicit, implicit, octetString, oid, sequence, set, smallInteger, time,
@@ -46,8 +45,9 @@ export function fromPem(pem: string, label = "CERTIFICATE"): Uint8Array {
   return new Uint8Array(Buffer.from(m[1].replace(/\s+/g, ""), "base64"));
 }
 
-/** LXD's certificate fingerprint: sha256 of the DER encoding, lowercase hex. */
-export const fingerprintOf = (der: Uint8Array) => createHash("sha256").update(der).digest("hex");
+/** LXD's certificate fingerprint: sha256 of the DER encoding, lowercase hex. Bun's hasher, not
+ *  node:crypto: loading that module would cost every remote CLI call ~20 ms. */
+export const fingerprintOf = (der: Uint8Array) => new Bun.CryptoHasher("sha256").update(der).digest("hex");
 
 /** WebCrypto signs ECDSA as r‖s; X.509 wants SEQUENCE { INTEGER r, INTEGER s }. */
 function ecdsaSignatureToDer(raw: Uint8Array): Uint8Array {
@@ -93,7 +93,7 @@ export async function generateCertificate(req: CertificateRequest): Promise<KeyP
   // Backdated a little so a client whose clock is slightly behind still accepts it.
   const notBefore = new Date(Date.now() - 60_000);
   const notAfter = new Date(Date.now() + (req.validDays ?? 3650) * 86_400_000);
-  const serial = randomBytes(16);
+  const serial = crypto.getRandomValues(new Uint8Array(16));
   serial[0] &= 0x7f;
   const signatureAlgorithm = sequence(oid(OID.ecdsaWithSha384));
   // digitalSignature (bit 0) and keyEncipherment (bit 2): 0b101 in the top bits, 5 unused.
