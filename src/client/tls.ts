@@ -6,7 +6,7 @@ import os from "node:os";
 import { join } from "node:path";
 import { fingerprintOf, fromPem, generateCertificate, toPem } from "../daemon/tls/x509.ts";
 import { LxdError } from "./errors.ts";
-import type { Transport } from "./transport.ts";
+import { opened, type Transport } from "./transport.ts";
 
 export interface ClientIdentity { cert: string; key: string }
 
@@ -101,17 +101,6 @@ export class TlsTransport implements Transport {
   }
 
   websocket(path: string): Promise<WebSocket> {
-    const ws = new WebSocket(`${this.url.replace(/^https:/, "wss:")}${path}`, { tls: this.tls } as unknown as string[]);
-    ws.binaryType = "arraybuffer";
-    return new Promise((resolve, reject) => {
-      ws.onopen = () => {
-        ws.onopen = ws.onerror = null;
-        resolve(ws);
-      };
-      ws.onerror = (ev) => {
-        ws.onopen = ws.onerror = null;
-        reject(new LxdError(`Failed to connect websocket ${path}: ${(ev as ErrorEvent).message || "connection failed"}`));
-      };
-    });
+    return opened(new WebSocket(`${this.url.replace(/^https:/, "wss:")}${path}`, { tls: this.tls } as unknown as string[]), path);
   }
 }

@@ -1,5 +1,5 @@
-// How requests reach a daemon. Only the local unix socket exists today; an HTTPS transport with client
-// certificates (LXD remotes) plugs in behind the same interface.
+// How requests reach a daemon: the local unix socket here; the HTTPS transport with client
+// certificates (LXD remotes, tls.ts) plugs in behind the same interface.
 import { existsSync } from "node:fs";
 import { LxdError } from "./errors.ts";
 
@@ -10,6 +10,22 @@ export interface Transport {
   websocket(path: string): Promise<WebSocket>;
   /** Where the daemon is, for error messages. */
   readonly target: string;
+}
+
+/** Resolves with `ws` once its handshake succeeded (binary frames as ArrayBuffers). */
+export function opened(ws: WebSocket, path: string): Promise<WebSocket> {
+  ws.binaryType = "arraybuffer";
+  return new Promise((resolve, reject) => {
+    ws.onopen = () => {
+      ws.onopen = ws.onerror = null;
+      resolve(ws);
+    };
+    ws.onerror = (ev) => {
+      ws.onopen = ws.onerror = null;
+      const detail = (ev as ErrorEvent).message || "connection failed";
+      reject(new LxdError(`Failed to connect websocket ${path}: ${detail}`));
+    };
+  });
 }
 
 export class UnixTransport implements Transport {
@@ -29,19 +45,7 @@ export class UnixTransport implements Transport {
 
   websocket(path: string): Promise<WebSocket> {
     if (!existsSync(this.socket)) return Promise.reject(this.connectError(undefined));
-    const ws = new WebSocket(`ws+unix://${this.socket}:${path}`);
-    ws.binaryType = "arraybuffer";
-    return new Promise((resolve, reject) => {
-      ws.onopen = () => {
-        ws.onopen = ws.onerror = null;
-        resolve(ws);
-      };
-      ws.onerror = (ev) => {
-        ws.onopen = ws.onerror = null;
-        const detail = (ev as ErrorEvent).message || "connection failed";
-        reject(new LxdError(`Failed to connect websocket ${path}: ${detail}`));
-      };
-    });
+    return opened(new WebSocket(`ws+unix://${this.socket}:${path}`), path);
   }
 
   /** Turns low-level socket failures into the message users expect from LXD's client. */
