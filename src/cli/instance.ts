@@ -7,7 +7,7 @@ import { LxdError } from "../client/errors.ts";
 import type { Devices } from "../client/types.ts";
 import { forEachName, LxdCommand, parseKeyValues } from "./base.ts";
 import { initServer } from "./daemon.ts";
-import { randomName } from "./names.ts";
+import { randomName } from "../instance/names.ts";
 import { snapshotPath, splitSnapshot } from "./snapshot.ts";
 
 export interface CreateArgs {

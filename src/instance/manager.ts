@@ -1,6 +1,7 @@
 // The instance lifecycle: create from an image, start through a per-container monitor, stop,
 // delete, update, exec. In-memory runtime state is rebuilt from the monitors at daemon start.
 import { eq } from "drizzle-orm";
+import { closeSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { randomUUID } from "node:crypto";
 import type { Instance, InstanceFull, InstancePut, InstanceState, InstancesPost } from "../api/instance.ts";
@@ -11,6 +12,7 @@ import { ApiError } from "../daemon/response.ts";
 import type { EventHub } from "../daemon/events.ts";
 import type { ImageStore } from "../image/store.ts";
 import type { Cgroups } from "../kernel/cgroup.ts";
+import { pidfdOpen, pidfdSignal } from "../kernel/ffi.ts";
 import { launch, SIGPWR, watch } from "../kernel/monitor.ts";
 import { startExec, type ExecOptions as KernelExecOptions, type ExecSession } from "../kernel/exec.ts";
 import { containerDir } from "../paths.ts";
@@ -18,6 +20,7 @@ import { storageDriver } from "../storage/index.ts";
 import type { Pool } from "../storage/driver.ts";
 import { expandConfig, expandDevices, validateDevices, validateInstanceConfig, validateInstanceName } from "./config.ts";
 import { startDevices, stopDevices } from "./devices.ts";
+import { randomName } from "./names.ts";
 import { launchSpec, liveLimits, seccompFor } from "./runtime.ts";
 import { Snapshots } from "./snapshots.ts";
 import { runningState, stoppedState, STATUS, type Status } from "./state.ts";
@@ -26,6 +29,8 @@ type Row = db.InstanceRow;
 
 interface Runtime {
   initPid: number;
+  /** Refers to this init process only, whatever later reuses its pid (-1: none could be opened). */
+  pidfd: number;
   frozen: boolean;
   exited: Promise<number>;
   /** Set while the daemon itself is stopping the container, so the exit is not treated as a crash or reboot. */
@@ -418,12 +423,13 @@ export class InstanceManager {
   }
 
   private track(name: string, initPid: number, exited: Promise<number>, devices: Devices) {
-    const rt = { initPid, frozen: false, exited, devices } as Runtime;
+    const rt = { initPid, pidfd: openPidfd(initPid), frozen: false, exited, devices } as Runtime;
     rt.cleanedUp = exited.then((code) => this.onExit(name, rt, code));
     this.running.set(name, rt);
   }
 
   private async onExit(name: string, rt: Runtime, code: number) {
+    if (rt.pidfd >= 0) closeSync(rt.pidfd);
     if (this.running.get(name) !== rt) return;
     await stopDevices({ name, initPid: rt.initPid, config: {} }, rt.devices);
     await this.cgroups.remove(name).catch(() => {});
@@ -452,8 +458,8 @@ export class InstanceManager {
     if (!opts.force) {
       // An init that has not installed its handlers yet ignores SIGPWR (signals from outside a pid
       // namespace are dropped for its init otherwise), so keep asking until it goes.
-      const resend = setInterval(() => signal(rt.initPid, SIGPWR), SIGPWR_RETRY_MS);
-      signal(rt.initPid, SIGPWR);
+      const resend = setInterval(() => signalInit(rt, SIGPWR), SIGPWR_RETRY_MS);
+      signalInit(rt, SIGPWR);
       const timeout = opts.timeout ?? -1;
       const exited = await Promise.race([
         rt.exited.then(() => true),
@@ -463,7 +469,7 @@ export class InstanceManager {
     }
     // Killing a pid namespace's init takes the whole namespace down; the cgroup sweep catches
     // anything that escaped it (processes joined by exec from outside).
-    signal(rt.initPid, 9);
+    signalInit(rt, 9);
     await this.cgroups.killAll(name).catch(() => {});
     await this.afterExit(name, rt);
   }
@@ -556,7 +562,22 @@ function signal(pid: number, sig: number) {
   }
 }
 
-const ADJECTIVES = ["able", "brave", "calm", "eager", "fair", "keen", "lucky", "proud", "quick", "witty", "bold", "noble"];
-const NOUNS = ["otter", "falcon", "badger", "heron", "lynx", "marten", "osprey", "panda", "raven", "tapir", "walrus", "yak"];
-const pick = (list: string[]) => list[Math.floor(Math.random() * list.length)];
-const randomName = () => `${pick(ADJECTIVES)}-${pick(NOUNS)}`;
+/** Signals a tracked init through its pidfd, so a recycled pid can never receive it. */
+function signalInit(rt: Runtime, sig: number) {
+  if (rt.pidfd < 0) return signal(rt.initPid, sig);
+  try {
+    pidfdSignal(rt.pidfd, sig);
+  } catch {
+    // Already gone: the monitor reports the exit.
+  }
+}
+
+/** A pidfd for a container's init, or -1 when it is already gone (its exit is then on its way). */
+function openPidfd(pid: number): number {
+  try {
+    return pidfdOpen(pid);
+  } catch {
+    return -1;
+  }
+}
+

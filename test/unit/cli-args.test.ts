@@ -5,7 +5,7 @@ import { parseConfigSetArgs, stringMaps } from "../../src/cli/config.ts";
 import { execEnvironment, exitCodeOf, resolveInteractive } from "../../src/cli/exec.ts";
 import { instancesPost } from "../../src/cli/instance.ts";
 import { matchesFilters, parseColumns } from "../../src/cli/list.ts";
-import { randomName } from "../../src/cli/names.ts";
+import { randomName } from "../../src/instance/names.ts";
 import type { InstanceFull, Operation } from "../../src/client/types.ts";
 
 describe("config set forms", () => {
