@@ -89,6 +89,34 @@ describe("console", () => {
     expect((await consoleWith("echo still-$((5+5))\n", "c1")).stdout).toContain("still-10");
   });
 
+  test("API: the websocket pair carries keystrokes, output and window-resize; closing control ends the operation", async () => {
+    const r = await d.api("POST", "/1.0/instances/c1/console", { width: 100, height: 30, type: "console" });
+    expect(r.status).toBe(202);
+    const op = r.body.metadata;
+    expect(op.class).toBe("websocket");
+    expect(Object.keys(op.metadata.fds).sort()).toEqual(["0", "control"]);
+    const open = async (secret: string) => {
+      const ws = new WebSocket(`ws+unix://${d.socket}:${r.body.operation}/websocket?secret=${secret}`);
+      ws.binaryType = "arraybuffer";
+      await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = reject; });
+      return ws;
+    };
+    const control = await open(op.metadata.fds.control);
+    const data = await open(op.metadata.fds["0"]);
+    let out = "";
+    data.onmessage = (ev) => (out += typeof ev.data === "string" ? "" : new TextDecoder().decode(ev.data));
+    // The size asked for in the POST, then a resize as lxc sends it (strings).
+    data.send(new TextEncoder().encode("stty size\r"));
+    await until(async () => out.includes("30 100"));
+    control.send(JSON.stringify({ command: "window-resize", args: { width: "132", height: "43" } }));
+    await Bun.sleep(100);
+    data.send(new TextEncoder().encode("stty size\r"));
+    await until(async () => out.includes("43 132"));
+    control.close();
+    const done = await d.wait(r);
+    expect(done.body.metadata.status).toBe("Success");
+  });
+
   test("lxc console: attach, type, detach with ctrl-a q; --show-log", async () => {
     // lxc puts its terminal in raw mode: give it one with script(1); input arrives paced like typing
     // (lxc sees ctrl-a and q only in separate reads).
@@ -115,6 +143,7 @@ describe("info", () => {
     expect(state.processes).toBeGreaterThanOrEqual(2); // init and the console shell at least
     expect(state.cpu.usage).toBeGreaterThan(0);
     expect(state.memory.usage).toBeGreaterThan(0);
+    expect(state.disk.root.usage).toBeGreaterThan(0); // what the container wrote over its image
     expect(state.memory.usage_peak).toBeGreaterThanOrEqual(state.memory.usage);
     expect(state.memory.swap_usage).toBeGreaterThanOrEqual(0);
     expect(state.memory.swap_usage_peak).toBeGreaterThanOrEqual(0);
@@ -128,6 +157,7 @@ describe("info", () => {
     expect(info).toMatch(/\n {2}Memory usage:\n {4}Memory \(current\): [\d.]+[KM]iB\n {4}Memory \(peak\): /);
     expect(info).toMatch(/\n {4}eth0:\n {6}Type: broadcast\n {6}State: UP\n {6}Host interface: \w+\n {6}MAC address: 00:16:3e:/);
     expect(info).toMatch(/\n {4}lo:\n {6}Type: loopback\n {6}State: UP\n {6}MTU: 65536\n/);
+    expect(info).toMatch(/\n {2}Disk usage:\n {4}root: [\d.]+k?B\n/);
   });
 
   test("lxd info --show-log prints the monitor's log", async () => {
