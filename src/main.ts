@@ -44,6 +44,7 @@ import {
 import {
   TrustAddCertificateCommand, TrustAddCommand, TrustListCommand, TrustRemoveCommand, TrustShowCommand,
 } from "./cli/trust.ts";
+import { TopCommand } from "./cli/top.ts";
 import { CLIENT_VERSION, VersionCommand } from "./cli/version.ts";
 
 const COMMANDS: CommandClass[] = [
@@ -51,7 +52,7 @@ const COMMANDS: CommandClass[] = [
   RootHelpCommand,
   ServeCommand, WaitReadyCommand, ShutdownCommand,
   LaunchCommand, InitCommand, StartCommand, StopCommand, RestartCommand, PauseCommand, DeleteCommand,
-  ListCommand, InfoCommand, ExecCommand, ConsoleCommand,
+  ListCommand, InfoCommand, ExecCommand, ConsoleCommand, TopCommand,
   FilePushCommand, FilePullCommand, FileDeleteCommand, FileEditCommand,
   SnapshotCommand, RestoreCommand, CopyCommand, MoveCommand,
   ConfigSetCommand, ConfigGetCommand, ConfigUnsetCommand, ConfigShowCommand, ConfigEditCommand,

@@ -160,6 +160,17 @@ describe("info", () => {
     expect(info).toMatch(/\n {2}Disk usage:\n {4}root: [\d.]+k?B\n/);
   });
 
+  test("lxd top shows the running instances' use, with rates from the second frame on", async () => {
+    const out = await ok("top", "--interval", "0.5", "--count", "2");
+    const frames = out.split("\n\n");
+    expect(frames.length).toBe(2);
+    expect(frames[0]).toMatch(/NAME +CPU% +MEMORY +SWAP +PROCESSES +RX\/s +TX\/s/);
+    expect(frames[0]).toMatch(/\bc1 +- +[\d.]+[KM]iB +[\d.]+K?i?B +\d+ +- +- /);
+    expect(frames[1]).toMatch(/\bc1 +\d+\.\d +[\d.]+[KM]iB +[\d.]+K?i?B +\d+ +[\d.]+k?B +[\d.]+k?B /);
+    const bad = await d.lxd("top", "--interval", "0");
+    expect(bad.stderr).toBe('Error: Invalid --interval "0" (seconds, at least 0.1)\n');
+  });
+
   test("lxd info --show-log prints the monitor's log", async () => {
     const out = await ok("info", "c1", "--show-log");
     expect(out).toMatch(/\nLog:\n\n.*starting c1\n.*init \d+ running\n/s);
