@@ -111,7 +111,8 @@ export function attachConsole(rundir: string, size: { cols: number; rows: number
         data(_s, data) { onOutput(new Uint8Array(data)); },
         close() { finish(); },
         connectError(_s, err) {
-          reject(notRunning(err) ? new Error("the instance has no console (not running)") : err);
+          // A monitor from before consoles existed has no console.sock: a restart gives it one.
+          reject(notRunning(err) ? new Error("no console socket (the instance stopped, or was started by an older lxd: restart it)") : err);
           finish();
         },
         error() {},
