@@ -290,6 +290,7 @@ struct child_ctx {
 	int sync_fd, err_fd;
 	int lower_fd, rw_fd, root_fd; // detached (idmapped) mount trees, -1 if unused
 	const char *upper_rel, *work_rel; // UPPER and WORK relative to the rw layer
+	const char *console_path;         // host path of the console pty's secondary side
 };
 
 static __attribute__((noreturn)) void child_fail(int err_fd, const char *step)
@@ -364,6 +365,25 @@ static void setup_root(struct child_ctx *x)
 	CHECK(x, mount("overlay", "root", "overlay", 0, opts) == 0, "mount overlay rootfs");
 }
 
+// ---- `start`: the console, inside ------------------------------------------------------------
+
+// The console pty's secondary side (a host pty, as LXC does) is bind-mounted over the container's
+// /dev/console (cwd = the new root, before pivot_root).
+static void console_bind(struct child_ctx *x)
+{
+	CHECK(x, ensure_file("dev/console") == 0, "create /dev/console");
+	CHECK(x, mount(x->console_path, "dev/console", NULL, MS_BIND, NULL) == 0, "bind /dev/console");
+}
+
+// init's stdin, stdout and stderr are the console. O_NOCTTY: like the kernel's /dev/console it is
+// nobody's controlling terminal, so the shell or getty init starts in its own session can take it.
+static void console_stdio(struct child_ctx *x)
+{
+	int fd = open("/dev/console", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	CHECK(x, fd >= 0, "open /dev/console");
+	CHECK(x, dup2(fd, 0) == 0 && dup2(fd, 1) == 1 && dup2(fd, 2) == 2, "redirect stdio to /dev/console");
+}
+
 static const char *const dev_nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
 static const char *const masked_files[] = {"proc/sysrq-trigger", "proc/kcore", "proc/kallsyms"};
 
@@ -383,6 +403,7 @@ static void setup_mounts(struct child_ctx *x)
 		CHECK(x, ensure_file(inside) == 0, "create /%s", inside);
 		CHECK(x, mount(host, inside, NULL, MS_BIND, NULL) == 0, "bind /%s", inside);
 	}
+	console_bind(x);
 	CHECK(x, ensure_dir("dev/pts", 0755) == 0, "mkdir /dev/pts");
 	CHECK(x, mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5") == 0,
 	      "mount /dev/pts");
@@ -438,9 +459,7 @@ static __attribute__((noreturn)) void child_main(struct child_ctx *x)
 	CHECK(x, chdir("/") == 0, "chdir /");
 	CHECK(x, sethostname(c->hostname, strlen(c->hostname)) == 0, "sethostname");
 	CHECK(x, setsid() >= 0, "setsid");
-	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	CHECK(x, null >= 0, "open /dev/null");
-	CHECK(x, dup2(null, 0) == 0 && dup2(null, 1) == 1 && dup2(null, 2) == 2, "redirect stdio");
+	console_stdio(x);
 	reset_signals();
 	cloexec_from(3);
 	// Container root holds CAP_SYS_ADMIN in its namespace, so no PR_SET_NO_NEW_PRIVS is needed
@@ -520,12 +539,254 @@ static void report(int fd, const char *fmt, ...)
 	write_all(fd, buf, n);
 }
 
+// ---- `start`: the console, as the monitor serves it --------------------------------------------
+//
+// The monitor holds the console's primary side, keeps its last CONSOLE_RING bytes of output (saved
+// to console.log when init exits) and serves console.sock. A client first sends one line:
+//   "log"               gets the buffered output, then EOF
+//   "clear"             empties the buffer, gets "ok\n"
+//   "attach COLS ROWS"  then sends frames (a type byte: 'd' data or 'r' "COLS ROWS"; a 2-byte
+//                       big-endian payload length; the payload) and receives the output as it comes.
+// The monitor never blocks on the console: input the container does not read and output an
+// attached client does not take in time are dropped (the buffer still has the output).
+
+#define CONSOLE_RING (128 * 1024)
+#define CONSOLE_CLIENTS 16
+#define CONSOLE_FRAME 4096
+
+struct console_client {
+	int fd, attached;
+	size_t len;
+	unsigned char buf[3 + CONSOLE_FRAME];
+};
+
+static struct {
+	int master, peer, listen_fd, readable;
+	char path[64];
+	char ring[CONSOLE_RING];
+	size_t head, len; // the buffered output: `len` bytes ending just before `head`
+	int nclients;
+	struct console_client clients[CONSOLE_CLIENTS];
+} con = {.master = -1, .peer = -1, .listen_fd = -1};
+
+// The host id of the container's root in "NS HOST RANGE" idmap lines.
+static long mapped_root(char **lines, int n)
+{
+	for (int i = 0; i < n; i++) {
+		long ns, host, range;
+		if (sscanf(lines[i], "%ld %ld %ld", &ns, &host, &range) == 3 && ns == 0 && range > 0)
+			return host;
+	}
+	return -1;
+}
+
+// Opens the console pty on the host's devpts; con.path is its secondary side.
+static int console_open(struct config *c)
+{
+	int unlock = 0;
+	con.master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+	if (con.master < 0 || ioctl(con.master, TIOCSPTLCK, &unlock) < 0)
+		return -1;
+	// Kept open here, so the primary side never reads EIO while nothing inside has it open.
+	con.peer = ioctl(con.master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (con.peer < 0)
+		return -1;
+	char fdpath[64];
+	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", con.peer);
+	ssize_t n = readlink(fdpath, con.path, sizeof(con.path) - 1);
+	if (n <= 0 || n >= (ssize_t)sizeof(con.path) - 1)
+		return -1;
+	con.path[n] = 0;
+	// Owned by the container's root, as its console should be.
+	if (fchown(con.peer, mapped_root(c->uidmap, c->nuid), mapped_root(c->gidmap, c->ngid)) < 0 ||
+	    fchmod(con.peer, 0620) < 0)
+		return -1;
+	struct winsize ws = {.ws_row = 24, .ws_col = 80};
+	ioctl(con.master, TIOCSWINSZ, &ws);
+	con.readable = 1;
+	return 0;
+}
+
+static int console_listen(const char *rundir)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	if (snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/console.sock", rundir) >= (int)sizeof(addr.sun_path))
+		return errno = ENAMETOOLONG, -1;
+	unlink(addr.sun_path);
+	con.listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (con.listen_fd < 0 || bind(con.listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
+		return -1;
+	return listen(con.listen_fd, 16);
+}
+
+static void console_record(const char *data, size_t n)
+{
+	if (n > CONSOLE_RING) {
+		data += n - CONSOLE_RING;
+		n = CONSOLE_RING;
+	}
+	size_t first = CONSOLE_RING - con.head < n ? CONSOLE_RING - con.head : n;
+	memcpy(con.ring + con.head, data, first);
+	memcpy(con.ring, data + first, n - first);
+	con.head = (con.head + n) % CONSOLE_RING;
+	con.len = con.len + n > CONSOLE_RING ? CONSOLE_RING : con.len + n;
+}
+
+// Writes the buffered output, oldest first.
+static int console_dump(int fd)
+{
+	size_t start = (con.head + CONSOLE_RING - con.len) % CONSOLE_RING;
+	size_t first = CONSOLE_RING - start < con.len ? CONSOLE_RING - start : con.len;
+	return write_all(fd, con.ring + start, first) < 0 || write_all(fd, con.ring, con.len - first) < 0 ? -1 : 0;
+}
+
+static void console_output(void)
+{
+	static char buf[16384];
+	ssize_t n = read(con.master, buf, sizeof(buf));
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		con.readable = 0;
+		return;
+	}
+	console_record(buf, n);
+	for (int i = 0; i < con.nclients; i++)
+		if (con.clients[i].attached)
+			(void)send(con.clients[i].fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+static void console_resize(int cols, int rows)
+{
+	if (cols <= 0 || rows <= 0 || cols > 65535 || rows > 65535)
+		return;
+	struct winsize ws = {.ws_row = rows, .ws_col = cols};
+	ioctl(con.master, TIOCSWINSZ, &ws);
+}
+
+// Answers a client's first line; 1 when it stays (attached).
+static int console_command(struct console_client *cl, const char *line)
+{
+	int cols, rows;
+	if (!strcmp(line, "log")) {
+		// The whole buffer in one go; a client that does not read within 2 s loses the rest.
+		struct timeval tv = {.tv_sec = 2};
+		fcntl(cl->fd, F_SETFL, 0);
+		setsockopt(cl->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		console_dump(cl->fd);
+		return 0;
+	}
+	if (!strcmp(line, "clear")) {
+		con.len = 0;
+		write_all(cl->fd, "ok\n", 3);
+		return 0;
+	}
+	if (sscanf(line, "attach %d %d", &cols, &rows) == 2) {
+		console_resize(cols, rows);
+		cl->attached = 1;
+		return 1;
+	}
+	write_all(cl->fd, "error unknown command\n", 22);
+	return 0;
+}
+
+// Consumes what a client sent; 0 when it is gone or must go.
+static int console_input(struct console_client *cl)
+{
+	ssize_t n = read(cl->fd, cl->buf + cl->len, sizeof(cl->buf) - cl->len);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 1;
+	if (n <= 0)
+		return 0;
+	cl->len += n;
+	if (!cl->attached) {
+		unsigned char *nl = memchr(cl->buf, '\n', cl->len);
+		if (!nl)
+			return cl->len < 64;
+		*nl = 0;
+		if (!console_command(cl, (const char *)cl->buf))
+			return 0;
+		cl->len -= nl + 1 - cl->buf;
+		memmove(cl->buf, nl + 1, cl->len);
+	}
+	size_t off = 0;
+	while (cl->len - off >= 3) {
+		unsigned char *f = cl->buf + off;
+		size_t plen = (size_t)f[1] << 8 | f[2];
+		if (plen > CONSOLE_FRAME)
+			return 0;
+		if (cl->len - off < 3 + plen)
+			break;
+		if (f[0] == 'd') {
+			(void)!write(con.master, f + 3, plen);
+		} else if (f[0] == 'r') {
+			char arg[32];
+			int cols, rows;
+			snprintf(arg, sizeof(arg), "%.*s", (int)plen, f + 3);
+			if (sscanf(arg, "%d %d", &cols, &rows) == 2)
+				console_resize(cols, rows);
+		}
+		off += 3 + plen;
+	}
+	cl->len -= off;
+	memmove(cl->buf, cl->buf + off, cl->len);
+	return 1;
+}
+
+// Adds the console's fds to a poll set (primary side, listener, clients); returns how many.
+static int console_pollfds(struct pollfd *pfd)
+{
+	int n = 0;
+	pfd[n++] = (struct pollfd){.fd = con.readable ? con.master : -1, .events = POLLIN};
+	pfd[n++] = (struct pollfd){.fd = con.listen_fd, .events = POLLIN};
+	for (int i = 0; i < con.nclients; i++)
+		pfd[n++] = (struct pollfd){.fd = con.clients[i].fd, .events = POLLIN};
+	return n;
+}
+
+// Handles what poll reported on the fds console_pollfds added.
+static void console_serve(struct pollfd *pfd)
+{
+	if (pfd[0].revents)
+		console_output();
+	for (int i = con.nclients - 1; i >= 0; i--) {
+		if (pfd[2 + i].revents && !console_input(&con.clients[i])) {
+			close(con.clients[i].fd);
+			con.clients[i] = con.clients[--con.nclients];
+		}
+	}
+	if (pfd[1].revents & POLLIN) {
+		int c = accept4(con.listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (c >= 0 && con.nclients < CONSOLE_CLIENTS) {
+			memset(&con.clients[con.nclients], 0, sizeof(struct console_client));
+			con.clients[con.nclients++].fd = c;
+		} else if (c >= 0) {
+			close(c);
+		}
+	}
+}
+
+// When init is gone: the last output goes to console.log (cwd = rundir) for a stopped container.
+static void console_close(void)
+{
+	if (con.readable)
+		console_output();
+	int fd = open("console.log", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		console_dump(fd);
+		close(fd);
+	}
+	unlink("console.sock");
+	for (int i = 0; i < con.nclients; i++)
+		close(con.clients[i].fd);
+}
+
 #define MAX_CLIENTS 1024
 
 // Serves monitor.sock until init exits; never returns.
 static __attribute__((noreturn)) void monitor_loop(pid_t init, int listen_fd, int sig_fd, const char *sock_path)
 {
-	struct pollfd pfd[2 + MAX_CLIENTS];
+	struct pollfd pfd[2 + MAX_CLIENTS + 2 + CONSOLE_CLIENTS];
 	int clients[MAX_CLIENTS], nclients = 0, code = -1;
 	char line[64];
 	for (;;) {
@@ -540,8 +801,10 @@ static __attribute__((noreturn)) void monitor_loop(pid_t init, int listen_fd, in
 		pfd[1] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
 		for (int i = 0; i < nclients; i++)
 			pfd[2 + i] = (struct pollfd){.fd = clients[i], .events = POLLIN};
-		if (poll(pfd, 2 + nclients, -1) < 0)
+		int console_at = 2 + nclients, nfds = console_at + console_pollfds(pfd + console_at);
+		if (poll(pfd, nfds, -1) < 0)
 			continue;
+		console_serve(pfd + console_at);
 		if (pfd[0].revents) {
 			struct signalfd_siginfo si;
 			while (read(sig_fd, &si, sizeof(si)) > 0)
@@ -571,6 +834,7 @@ static __attribute__((noreturn)) void monitor_loop(pid_t init, int listen_fd, in
 			}
 		}
 	}
+	console_close();
 	unlink(sock_path);
 	unlink("init.pid");
 	int n = snprintf(line, sizeof(line), "exit %d\n", code);
@@ -613,6 +877,10 @@ static __attribute__((noreturn)) void run_monitor(struct config *c, int report_f
 	close(log);
 	close(null);
 	logf_("starting %s", c->name);
+
+	if (console_open(c) < 0)
+		FAIL("open the console pty");
+	x.console_path = con.path;
 
 	// Layers are cloned here, idmapped once the container's user namespace has its maps, and
 	// attached by the child inside its own mount namespace.
@@ -712,6 +980,8 @@ static __attribute__((noreturn)) void run_monitor(struct config *c, int report_f
 	int listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (listen_fd < 0 || bind(listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(listen_fd, 64) < 0)
 		FAIL("listen on %s", addr.sun_path);
+	if (console_listen(c->rundir) < 0)
+		FAIL("listen on %s/console.sock", c->rundir);
 	logf_("init %d running", init);
 	report(report_fd, "ok %d\n", init);
 	close(report_fd);

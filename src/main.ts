@@ -5,6 +5,7 @@ import { selectRemote } from "./client/config.ts";
 import {
   ConfigEditCommand, ConfigGetCommand, ConfigSetCommand, ConfigShowCommand, ConfigUnsetCommand,
 } from "./cli/config.ts";
+import { ConsoleCommand } from "./cli/console.ts";
 import { CopyCommand, MoveCommand } from "./cli/copy.ts";
 import { ServeCommand, ShutdownCommand, WaitReadyCommand } from "./cli/daemon.ts";
 import { ConfigDeviceAddCommand, ConfigDeviceListCommand, ConfigDeviceRemoveCommand, ConfigDeviceShowCommand } from "./cli/device.ts";
@@ -43,6 +44,7 @@ import {
 import {
   TrustAddCertificateCommand, TrustAddCommand, TrustListCommand, TrustRemoveCommand, TrustShowCommand,
 } from "./cli/trust.ts";
+import { TopCommand } from "./cli/top.ts";
 import { CLIENT_VERSION, VersionCommand } from "./cli/version.ts";
 
 const COMMANDS: CommandClass[] = [
@@ -50,7 +52,7 @@ const COMMANDS: CommandClass[] = [
   RootHelpCommand,
   ServeCommand, WaitReadyCommand, ShutdownCommand,
   LaunchCommand, InitCommand, StartCommand, StopCommand, RestartCommand, PauseCommand, DeleteCommand,
-  ListCommand, InfoCommand, ExecCommand,
+  ListCommand, InfoCommand, ExecCommand, ConsoleCommand, TopCommand,
   FilePushCommand, FilePullCommand, FileDeleteCommand, FileEditCommand,
   SnapshotCommand, RestoreCommand, CopyCommand, MoveCommand,
   ConfigSetCommand, ConfigGetCommand, ConfigUnsetCommand, ConfigShowCommand, ConfigEditCommand,

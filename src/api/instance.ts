@@ -73,6 +73,14 @@ export const InstanceExecPost = t.Object({
 }, { additionalProperties: true });
 export type InstanceExecPost = Static<typeof InstanceExecPost>;
 
+/** POST /1.0/instances/{name}/console: attach to the console (containers have only "console"). */
+export const InstanceConsolePost = t.Object({
+  width: t.Optional(t.Integer({ minimum: 0, maximum: 65535 })),
+  height: t.Optional(t.Integer({ minimum: 0, maximum: 65535 })),
+  type: t.Optional(t.String({ description: '"console" (the default); "vga" is for virtual machines' })),
+}, { additionalProperties: true });
+export type InstanceConsolePost = Static<typeof InstanceConsolePost>;
+
 const Address = t.Object({ family: t.String(), address: t.String(), netmask: t.String(), scope: t.String() });
 const NetworkState = t.Object({
   addresses: t.Array(Address),

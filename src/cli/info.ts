@@ -54,10 +54,8 @@ export function instanceInfo(inst: Instance, state: InstanceState, snapshots: Sn
           `      Packets received: ${c.packets_received ?? 0}`,
           `      Packets sent: ${c.packets_sent ?? 0}`,
         );
-        if (net.addresses?.length) {
-          lines.push("      IP addresses:");
-          for (const a of net.addresses) lines.push(`        ${`${a.family}:`.padEnd(7)}${a.address}/${a.netmask} (${a.scope})`);
-        }
+        lines.push("      IP addresses:");
+        for (const a of net.addresses ?? []) lines.push(`        ${`${a.family}:`.padEnd(7)}${a.address}/${a.netmask} (${a.scope})`);
       }
     }
   }
@@ -76,21 +74,29 @@ export class InfoCommand extends LxdCommand {
     description: "Show instance or server information",
     examples: [
       ["Status, PID, resources and network of c1", "$0 info c1"],
+      ["The same and the log of c1's monitor", "$0 info c1 --show-log"],
       ["Server information (API extensions, environment)", "$0 info"],
     ],
   });
 
   name = Option.String({ name: "instance", required: false });
+  showLog = Option.Boolean("--show-log", false, { description: "Show the instance's log (its monitor's lxc.log)" });
 
   protected async run(): Promise<void> {
     if (!this.name) {
+      if (this.showLog) throw new Error("--show-log needs an instance name");
       this.context.stdout.write(toYaml(await this.client.server()));
       return;
     }
+    const path = `/1.0/instances/${encodeURIComponent(this.name)}`;
     const [inst, state, snapshots] = await Promise.all([
       this.client.instance(this.name), this.client.instanceState(this.name),
-      this.client.get<SnapshotInfo[]>(`/1.0/instances/${encodeURIComponent(this.name)}/snapshots?recursion=1`),
+      this.client.get<SnapshotInfo[]>(`${path}/snapshots?recursion=1`),
     ]);
     this.context.stdout.write(instanceInfo(inst, state, snapshots));
+    if (this.showLog) {
+      const log = new TextDecoder().decode(await this.client.getBytes(`${path}/logs/lxc.log`));
+      this.context.stdout.write(`\nLog:\n\n${log}\n`);
+    }
   }
 }

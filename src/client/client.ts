@@ -64,6 +64,20 @@ export class LxdClient {
     return (await this.request<T>("GET", path)).metadata;
   }
 
+  /** GET of a body sent as is, outside any envelope (log files, console output). */
+  async getBytes(path: string): Promise<Uint8Array> {
+    const res = await this.transport.fetch(path);
+    const body = new Uint8Array(await res.arrayBuffer());
+    if (res.ok) return body;
+    let message = `GET ${path} failed with HTTP ${res.status}`;
+    try {
+      message = JSON.parse(new TextDecoder().decode(body)).error || message;
+    } catch {
+      // Not an envelope: keep the generic message.
+    }
+    throw new LxdError(message, res.status);
+  }
+
   async post<T = unknown>(path: string, body?: unknown, opts?: RequestOptions): Promise<Reply<T>> {
     return this.request<T>("POST", path, body, opts);
   }

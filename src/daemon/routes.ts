@@ -6,6 +6,7 @@ import type { DaemonContext } from "./context.ts";
 import { eventsRoutes } from "./events-api.ts";
 import { imageAliasesRoutes } from "./image-aliases.ts";
 import { imagesRoutes } from "./images.ts";
+import { instanceConsoleRoutes } from "./instance-console.ts";
 import { instanceExecRoutes } from "./instance-exec.ts";
 import { instanceFilesRoutes } from "./instance-files.ts";
 import { instanceSnapshotsRoutes } from "./instance-snapshots.ts";
@@ -30,6 +31,7 @@ export const apiRoutes = (ctx: DaemonContext, remote?: RemoteAccess) => [
   instancesRoutes(ctx),
   instanceStateRoutes(ctx),
   instanceExecRoutes(ctx),
+  instanceConsoleRoutes(ctx),
   instanceFilesRoutes(ctx),
   instanceSnapshotsRoutes(ctx),
   imagesRoutes(ctx),

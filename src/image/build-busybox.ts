@@ -21,8 +21,10 @@ export interface BusyboxImageOptions {
 
 // SIGPWR (lxc stop) halts; SIGINT (lxc restart) runs ctrlaltdel, and `reboot` makes init
 // reboot(RB_AUTOBOOT), which a PID namespace reports as init killed by SIGHUP. `-n`: no extra
-// host-wide sync() (init does one itself).
+// host-wide sync() (init does one itself). A root shell on the console (`lxd console`), started
+// again whenever it exits.
 const INITTAB = `::sysinit:/etc/init.d/rcS
+::respawn:-/bin/sh
 ::ctrlaltdel:/sbin/reboot -n
 `;
 

@@ -217,7 +217,7 @@ export async function runningState(name: string, pid: number, status: Status, cg
   return {
     status, status_code: STATUS[status],
     disk: diskState(diskUsage),
-    memory: { usage: usage.memory, usage_peak: usage.memoryPeak, swap_usage: 0, swap_usage_peak: 0 },
+    memory: { usage: usage.memory, usage_peak: usage.memoryPeak, swap_usage: usage.swap, swap_usage_peak: usage.swapPeak },
     network, pid, processes: usage.processes, cpu: { usage: usage.cpuNs },
   };
 }

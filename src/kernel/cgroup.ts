@@ -19,6 +19,9 @@ export interface CgroupLimits {
 export interface CgroupUsage {
   memory: number;
   memoryPeak: number;
+  /** Swap in use and its peak, bytes (0 where the kernel does not account swap). */
+  swap: number;
+  swapPeak: number;
   cpuNs: number;
   processes: number;
 }
@@ -240,18 +243,24 @@ export class Cgroups {
   async usage(name: string): Promise<CgroupUsage> {
     const file = (controller: string, f: string) => join(this.dir(name, controller) ?? "/nonexistent", f);
     if (this.layout === "v2") {
-      const [cpuStat, memory, peak, processes] = await Promise.all([
+      // memory.peak and memory.swap.peak exist since Linux 5.19: before, the current values stand in.
+      const [cpuStat, memory, peak, swap, swapPeak, processes] = await Promise.all([
         read(file("cpu", "cpu.stat")), readNum(file("memory", "memory.current")),
-        readNum(file("memory", "memory.peak")), readNum(file("pids", "pids.current")),
+        readNum(file("memory", "memory.peak")), readNum(file("memory", "memory.swap.current")),
+        readNum(file("memory", "memory.swap.peak")), readNum(file("pids", "pids.current")),
       ]);
       const usec = Number(/^usage_usec (\d+)/m.exec(cpuStat)?.[1] ?? 0);
-      return { memory, memoryPeak: peak || memory, cpuNs: usec * 1000, processes };
+      return { memory, memoryPeak: peak || memory, swap, swapPeak: swapPeak || swap, cpuNs: usec * 1000, processes };
     }
-    const [memory, memoryPeak, cpuNs, processes] = await Promise.all([
+    // v1 counts memory+swap together (memsw, when swap accounting is on): swap is the difference.
+    const [memory, memoryPeak, memsw, memswPeak, cpuNs, processes] = await Promise.all([
       readNum(file("memory", "memory.usage_in_bytes")), readNum(file("memory", "memory.max_usage_in_bytes")),
+      readNum(file("memory", "memory.memsw.usage_in_bytes")), readNum(file("memory", "memory.memsw.max_usage_in_bytes")),
       readNum(file("cpuacct", "cpuacct.usage")), readNum(file("pids", "pids.current")),
     ]);
-    return { memory, memoryPeak, cpuNs, processes };
+    const swap = memsw ? Math.max(0, memsw - memory) : 0;
+    const swapPeak = memswPeak ? Math.max(0, memswPeak - memoryPeak) : 0;
+    return { memory, memoryPeak, swap, swapPeak, cpuNs, processes };
   }
 
   async freeze(name: string): Promise<void> {

@@ -58,6 +58,15 @@ say memory.oom_kill "$(sed -n 's/^oom_kill //p' "/sys/fs/cgroup$cg/memory.events
 echo "== enforcement done ($(elapsed) s)"
 say pids.events.max "$(sed -n 's/^max //p' "/sys/fs/cgroup$cg/pids.events")"
 
+# lxd info reads v2 counters (memory.peak saw the 64 MiB reached above); the console works.
+step info "$lxd" info c1
+say info.processes "$(echo "$out" | sed -n 's/^  Processes: //p')"
+say info.memory.peak "$(echo "$out" | sed -n 's/^    Memory (peak): //p')"
+say info.memory.peak.file "$(cat "/sys/fs/cgroup$cg/memory.peak" 2>/dev/null || echo none)"
+say info.cpu "$(echo "$out" | grep -c '^    CPU usage (in seconds): ')"
+step console sh -c "printf 'echo v2-\\$((2*3))\\n' | $lxd console c1"
+say console "$(echo "$out" | grep -c 'v2-6')"
+
 step config "$lxd" config set c1 limits.memory 128MiB
 say memory.max.live "$(cat "/sys/fs/cgroup$cg/memory.max")"
 step stop "$lxd" stop c1 --force
@@ -147,6 +156,15 @@ describe.skipIf(!!unavailable)("the daemon on a pure cgroup v2 host (QEMU guest)
   test("limits are enforced", () => {
     expect(Number(result("memory.oom_kill"))).toBeGreaterThan(0);
     expect(Number(result("pids.events.max"))).toBeGreaterThan(0);
+  });
+
+  test("lxd info shows processes, CPU and the memory peak from v2 counters; the console answers", () => {
+    expect(Number(result("info.processes"))).toBeGreaterThanOrEqual(2);
+    expect(result("info.cpu")).toBe("1");
+    // memory.peak (Linux 5.19+) holds the 64 MiB the limit allowed; older kernels show the current value.
+    if (result("info.memory.peak.file") !== "none") expect(result("info.memory.peak")).toMatch(/^6\d(\.\d+)?MiB$/);
+    expect(result("rc.console")).toBe("0");
+    expect(result("console")).toBe("1");
   });
 
   test("limits.memory applies live; stop and delete clean up", () => {

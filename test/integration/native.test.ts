@@ -132,8 +132,8 @@ describe.skipIf(!isRoot)("native runtime", () => {
     expect(stat[3]).toBe(String(init)); // session id (field 6) = its own pid
     for (const fd of readdirSync(`/proc/${init}/fd`)) {
       const target = readlinkSync(`/proc/${init}/fd/${fd}`);
-      // 0-2 are /dev/null; the shell keeps its script open on its own fd.
-      expect(["/dev/null", "/sbin/init"]).toContain(target);
+      // 0-2 are the console; the shell keeps its script open on its own fd.
+      expect(["/dev/console", "/sbin/init"]).toContain(target);
     }
     expect(readFileSync(`/proc/${init}/status`, "utf8")).toMatch(/^Seccomp:\s+2$/m);
     expect(readFileSync(`/proc/${init}/status`, "utf8")).toMatch(/^NoNewPrivs:\s+0$/m);

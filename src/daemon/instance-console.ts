@@ -1,0 +1,124 @@
+// /1.0/instances/{name}/console and /logs: the console (LXD's websocket pair "0" data + "control"),
+// its buffered output, and the instance's log files (lxc.log is the monitor's log here).
+import { Elysia, t } from "elysia";
+import { randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { InstanceConsolePost, InstanceName } from "../api/instance.ts";
+import { attachConsole, clearConsoleLog, consoleLog, type ConsoleAttachment } from "../kernel/console.ts";
+import { containerDir } from "../paths.ts";
+import type { DaemonContext } from "./context.ts";
+import type { ServerWebSocketLike } from "./operations.ts";
+import { ApiError, RawResponse, sync } from "./response.ts";
+
+/** How long the client has to connect its websockets before the operation fails. */
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/** Log files by the name LXD gives them, and the file in the instance's directory holding each. */
+const LOG_FILES: Record<string, string> = { "lxc.log": "monitor.log", "console.log": "console.log" };
+
+const octets = (body: Uint8Array) => new RawResponse(body, { headers: { "content-type": "application/octet-stream" } });
+const text = (data: string | Uint8Array) => (typeof data === "string" ? data : new TextDecoder().decode(data));
+
+/** Control messages as LXD's console sends them: {"command":"window-resize","args":{"width":"80","height":"24"}}. */
+function onControl(console: ConsoleAttachment, data: string | Uint8Array) {
+  try {
+    const msg = JSON.parse(text(data));
+    if (msg.command === "window-resize") console.resize(Number(msg.args?.width) || 80, Number(msg.args?.height) || 24);
+  } catch {
+    // Malformed control messages are ignored, as LXD does.
+  }
+}
+
+export const instanceConsoleRoutes = (ctx: DaemonContext) =>
+  new Elysia({ name: "instance-console" })
+    .get("/1.0/instances/:name/console", async ({ params }) => {
+      ctx.instances.get(params.name);
+      return octets(await consoleLog(containerDir(params.name)));
+    }, {
+      params: InstanceName,
+      detail: {
+        summary: "Get the console's buffered output (the last 128 KiB; of the last run when stopped)", tags: ["instances"],
+      },
+    })
+
+    .delete("/1.0/instances/:name/console", async ({ params }) => {
+      ctx.instances.get(params.name);
+      await clearConsoleLog(containerDir(params.name));
+      return sync({});
+    }, { params: InstanceName, detail: { summary: "Clear the console's buffered output", tags: ["instances"] } })
+
+    .post("/1.0/instances/:name/console", ({ params, body }) => {
+      const { name } = params;
+      ctx.instances.get(name);
+      if ((body.type ?? "console") !== "console") {
+        throw new ApiError(400, `Console type "${body.type}" is not supported by containers (only "console")`);
+      }
+      if (!ctx.instances.isRunning(name)) throw new ApiError(400, "Instance is not running");
+      const fds: Record<string, string> = { "0": randomBytes(32).toString("hex"), control: randomBytes(32).toString("hex") };
+      const sockets = new Map<string, ServerWebSocketLike>();
+      let allConnected!: () => void;
+      const connected = new Promise<void>((resolve) => (allConnected = resolve));
+      let attached: ConsoleAttachment | undefined;
+      let cancelled = false;
+
+      return ctx.ops.create({
+        class: "websocket",
+        description: "Showing console",
+        resources: { instances: [`/1.0/instances/${name}`], containers: [`/1.0/containers/${name}`] },
+        metadata: { fds },
+        connect: (_op, secret, ws) => {
+          const key = Object.keys(fds).find((k) => fds[k] === secret);
+          if (!key || sockets.has(key)) return ws.close(1008);
+          sockets.set(key, ws);
+          if (sockets.size === 2) allConnected();
+        },
+        run: async () => {
+          const timeout = Bun.sleep(CONNECT_TIMEOUT_MS).then(() => { throw new Error("Timed out waiting for websockets to connect"); });
+          await Promise.race([connected, timeout]);
+          const data = sockets.get("0")!;
+          const control = sockets.get("control")!;
+          try {
+            attached = await attachConsole(containerDir(name), { cols: body.width || 80, rows: body.height || 24 }, (out) => data.send(out));
+          } catch (err) {
+            throw new Error(`Failed to attach to the console of "${name}": ${(err as Error).message}`);
+          }
+          const c = attached;
+          if (cancelled) c.close();
+          // Text messages are stream barriers (nothing to forward); binary ones are keystrokes.
+          data.onMessage((msg) => { if (typeof msg !== "string" && msg.length) c.write(msg); });
+          control.onMessage((msg) => onControl(c, msg));
+          // Detaching closes the control socket (or the data one); a stopping container closes the console.
+          await Promise.race([c.closed, new Promise<void>((r) => control.onClose(r)), new Promise<void>((r) => data.onClose(r))]);
+          c.close();
+          for (const ws of sockets.values()) ws.close(1000);
+          return {};
+        },
+        cancel: () => {
+          cancelled = true;
+          attached?.close();
+        },
+      });
+    }, {
+      params: InstanceName, body: InstanceConsolePost,
+      detail: { summary: "Attach to the console (websocket operation: fds \"0\" data and \"control\")", tags: ["instances"] },
+    })
+
+    .get("/1.0/instances/:name/logs", async ({ params }) => {
+      ctx.instances.get(params.name);
+      const dir = containerDir(params.name);
+      const present = await Promise.all(Object.entries(LOG_FILES).map(([name, file]) => Bun.file(join(dir, file)).exists().then((ok) => (ok ? name : ""))));
+      return sync(present.filter(Boolean).map((f) => `/1.0/instances/${params.name}/logs/${f}`));
+    }, { params: InstanceName, detail: { summary: "List the instance's log files", tags: ["instances"] } })
+
+    .get("/1.0/instances/:name/logs/:file", async ({ params }) => {
+      ctx.instances.get(params.name);
+      const file = LOG_FILES[params.file];
+      if (!file) throw new ApiError(404, `Log file "${params.file}" not found`);
+      const body = await readFile(join(containerDir(params.name), file)).catch(() => undefined);
+      if (!body) throw new ApiError(404, `Log file "${params.file}" not found (the instance has not run yet)`);
+      return octets(new Uint8Array(body));
+    }, {
+      params: t.Object({ name: t.String(), file: t.String() }),
+      detail: { summary: "Get one log file (lxc.log: the monitor's log; console.log: the last run's console)", tags: ["instances"] },
+    });
