@@ -26,6 +26,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -1627,8 +1628,84 @@ static int cmd_file(int argc, char **argv)
 	file_fail(EINVAL, "bad file operation %s", op);
 }
 
+// ---- device: unix-char and unix-block device nodes in a running container -------------------
+//
+//   lxd-helper device --pid PID add PATH c|b MAJOR MINOR UID GID MODE   (UID, GID: host ids)
+//   lxd-helper device --pid PID remove PATH
+//
+// Stays host root (container root may not create device nodes) but joins only the container's
+// mount namespace and root, so every path resolves inside the container. Nodes live on the
+// container's /dev tmpfs; symlinks are never followed for the node itself. Prints "ok" or
+// "error MESSAGE".
+
+static __attribute__((noreturn)) void device_fail(const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	printf("error %s\n", msg);
+	exit(1);
+}
+
+static int cmd_device(int argc, char **argv)
+{
+	prctl(PR_SET_DUMPABLE, 0);
+	if (argc < 6 || strcmp(argv[2], "--pid") || atoi(argv[3]) <= 0)
+		device_fail("usage: lxd-helper device --pid PID add|remove PATH ...");
+	const char *op = argv[4], *path = argv[5];
+	if (strncmp(path, "/dev/", 5) || strstr(path, "/../") || strstr(path, "/./"))
+		device_fail("device path %s must be under /dev", path);
+	char ns[64], root[64];
+	snprintf(ns, sizeof(ns), "/proc/%s/ns/mnt", argv[3]);
+	snprintf(root, sizeof(root), "/proc/%s/root", argv[3]);
+	int nsfd = open(ns, O_RDONLY | O_CLOEXEC), rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (nsfd < 0 || rootfd < 0)
+		device_fail("open %s: %s", nsfd < 0 ? ns : root, strerror(errno));
+	if (setns(nsfd, CLONE_NEWNS) < 0 || fchdir(rootfd) < 0 || chroot(".") < 0 || chdir("/") < 0)
+		device_fail("enter the container: %s", strerror(errno));
+	umask(0);
+	struct stat st;
+	if (!strcmp(op, "remove") && argc == 6) {
+		if (lstat(path, &st) == 0 && (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) && unlink(path) < 0)
+			device_fail("remove %s: %s", path, strerror(errno));
+		printf("ok\n");
+		return 0;
+	}
+	if (strcmp(op, "add") || argc != 12 || (strcmp(argv[6], "c") && strcmp(argv[6], "b")))
+		device_fail("bad device operation");
+	mode_t type = !strcmp(argv[6], "c") ? S_IFCHR : S_IFBLK;
+	dev_t dev = makedev(strtoul(argv[7], NULL, 10), strtoul(argv[8], NULL, 10));
+	uid_t uid = strtoul(argv[9], NULL, 10);
+	gid_t gid = strtoul(argv[10], NULL, 10);
+	mode_t mode = strtoul(argv[11], NULL, 8) & 07777;
+	// Missing parents, as root-owned directories.
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", path);
+	for (char *p = dir + 5; (p = strchr(p, '/')); p++) {
+		*p = 0;
+		if (ensure_dir(dir, 0755) < 0)
+			device_fail("mkdir %s: %s", dir, strerror(errno));
+		*p = '/';
+	}
+	// An existing node of the same kind is replaced (a restart of the device), anything else kept.
+	if (lstat(path, &st) == 0) {
+		if ((st.st_mode & S_IFMT) != type || unlink(path) < 0)
+			device_fail("%s already exists", path);
+	}
+	if (mknod(path, type | mode, dev) < 0)
+		device_fail("mknod %s: %s", path, strerror(errno));
+	if (lchown(path, uid, gid) < 0)
+		device_fail("chown %s: %s", path, strerror(errno));
+	printf("ok\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 2 && !strcmp(argv[1], "device"))
+		return cmd_device(argc, argv);
 	if (argc >= 2 && !strcmp(argv[1], "start"))
 		return cmd_start();
 	if (argc >= 2 && !strcmp(argv[1], "exec"))

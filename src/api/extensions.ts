@@ -23,6 +23,12 @@ export const apiExtensions: string[] = [
   "instance_create_start", // POST /1.0/instances with start:true
   "container_exec_signal_handling", // exec control socket: {"command":"signal"}
   "container_exec_user_group_cwd", // exec user, group and cwd fields
+  // Security options (src/instance/runtime.ts, src/kernel/idmap.ts, src/kernel/seccomp.ts).
+  "container_syscall_filtering", // security.syscalls.deny_default, deny_compat, deny, allow
+  "id_map", // security.idmap.isolated, security.idmap.size, raw.idmap
+  "id_map_base", // security.idmap.base
+  "id_map_current", // volatile.idmap.current
+  "unix_device_rename", // unix-char/unix-block: source on the host, path in the container
   // Files (src/daemon/instance-files.ts), running instances only.
   "file_delete", // DELETE /1.0/instances/{name}/files
   "file_append", // X-LXD-write: append

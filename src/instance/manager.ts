@@ -21,7 +21,7 @@ import type { Pool } from "../storage/driver.ts";
 import { expandConfig, expandDevices, validateDevices, validateInstanceConfig, validateInstanceName } from "./config.ts";
 import { startDevices, stopDevices } from "./devices.ts";
 import { randomName } from "./names.ts";
-import { launchSpec, liveLimits, seccompFor } from "./runtime.ts";
+import { type IdmapPlan, launchSpec, liveLimits, planIdmap, seccompFor } from "./runtime.ts";
 import { Snapshots } from "./snapshots.ts";
 import { runningState, stoppedState, STATUS, type Status } from "./state.ts";
 
@@ -393,11 +393,19 @@ export class InstanceManager {
     const fingerprint = row.config["volatile.base_image"];
     const rundir = containerDir(name);
     await mkdir(rundir, { recursive: true, mode: 0o700 });
-    const procs = await this.cgroups.create(name);
+    let idmap: IdmapPlan;
+    try {
+      // Recorded before any await: a container starting meanwhile sees this range as taken.
+      idmap = planIdmap(config, this.list().filter((r) => r.name !== name).map((r) => r.config));
+    } catch (err) {
+      throw new ApiError(400, `Failed to start instance "${name}": ${(err as Error).message}`);
+    }
+    db.updateInstance(this.database, name, { config: { ...row.config, ...idmap.volatile } });
+    const procs = await this.cgroups.create(name, idmap.root);
     try {
       await this.cgroups.applyLimits(name, liveLimits(config));
       const spec = launchSpec({
-        name, rundir, config, cgroupProcs: procs, cgroup2: this.cgroups.layout === "v2",
+        name, rundir, config, idmap, cgroupProcs: procs, cgroup2: this.cgroups.layout === "v2",
         rootfs: storageDriver(pool.driver).rootfs(pool, name, fingerprint),
       });
       const { initPid } = await launch(spec);
@@ -417,7 +425,7 @@ export class InstanceManager {
     }
     db.updateInstance(this.database, name, {
       lastUsedAt: now(),
-      config: { ...row.config, "volatile.last_state.power": "RUNNING" },
+      config: { ...row.config, ...idmap.volatile, "volatile.last_state.power": "RUNNING" },
     });
     this.lifecycle("instance-started", name);
   }
