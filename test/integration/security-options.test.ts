@@ -218,9 +218,17 @@ describe("unix-char and unix-block devices", () => {
     await ok("init", "busybox", "dev");
     await ok("config", "device", "add", "dev", "n", "unix-char", "path=/dev/sub/null2", "major=1", "minor=3");
     await ok("config", "device", "add", "dev", "gone", "unix-char", "source=/dev/nonexistent", "required=false");
+    await ok("config", "device", "add", "dev", "blk", "unix-block", "path=/dev/blk0", "major=7", "minor=0", "mode=0600");
     await ok("start", "dev");
-    const r = await sh("dev", "stat -c '%t:%T %u %a' /dev/sub/null2; echo x > /dev/sub/null2 && echo write-ok; test -e /dev/nonexistent || echo absent");
-    expect(r.stdout.trim().split("\n")).toEqual(["1:3 0 660", "write-ok", "absent"]);
+    const r = await sh("dev", `
+      stat -c '%t:%T %u %a' /dev/sub/null2; echo x > /dev/sub/null2 && echo write-ok; test -e /dev/nonexistent || echo absent
+      stat -c '%t:%T %a %F' /dev/blk0
+      find /dev -path /dev/pts -prune -o \\( -type c -o -type b \\) -print | sort | tr '\\n' ' '`);
+    expect(r.stdout.trim().split("\n")).toEqual([
+      "1:3 0 660", "write-ok", "absent", "7:0 600 block special file",
+      // The standard set and what the devices add, nothing else.
+      "/dev/blk0 /dev/full /dev/null /dev/random /dev/sub/null2 /dev/tty /dev/urandom /dev/zero",
+    ]);
     await ok("delete", "dev", "--force");
   });
 
