@@ -607,15 +607,19 @@ static __attribute__((noreturn)) void child_main(struct child_ctx *x)
 	CHECK(x, rundir_fd >= 0, "open %s", c->rundir);
 	CHECK(x, setresgid(0, 0, 0) == 0 && setgroups(0, NULL) == 0 && setresuid(0, 0, 0) == 0, "become container root");
 	CHECK(x, unshare(CLONE_NEWCGROUP) == 0, "unshare cgroup namespace");
-	int rootfs = x->root_fd;
-	if (rootfs < 0) {
-		enter_staging(x, rundir_fd);
+	enter_staging(x, rundir_fd);
+	if (x->root_fd >= 0)
+		CHECK(x, ensure_dir("root", 0755) == 0 &&
+			     syscall(SYS_move_mount, x->root_fd, "", AT_FDCWD, "root", H_MOVE_MOUNT_F_EMPTY_PATH) == 0,
+		      "attach rootfs %s", c->bind);
+	else
 		setup_overlay(x);
-		rootfs = clone_tree("root");
-		CHECK(x, rootfs >= 0, "open_tree overlay rootfs");
-	} else {
-		close(rundir_fd);
-	}
+	// Mount points the builder needs, made by container root: host root cannot create files
+	// in the (idmapped) rootfs, its ids being unmapped there.
+	CHECK(x, ensure_dir("root/proc", 0555) == 0 && ensure_dir("root/sys", 0555) == 0 && ensure_dir("root/dev", 0755) == 0,
+	      "mkdir /proc, /sys, /dev");
+	int rootfs = clone_tree("root");
+	CHECK(x, rootfs >= 0, "open_tree rootfs");
 	CHECK(x, send_fd(x->sock_fd, rootfs) == 0, "send rootfs to the builder");
 	close(rootfs);
 	int mnt = recv_fd(x->sock_fd);
