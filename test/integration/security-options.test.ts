@@ -150,8 +150,14 @@ describe("security.idmap.isolated, .size, .base", () => {
   });
 
   test("size and base are honoured; a bad size is refused", async () => {
-    await ok("launch", "busybox", "sized", "-c", "security.idmap.isolated=true", "-c", "security.idmap.size=100000",
+    await ok("init", "busybox", "sized", "-c", "security.idmap.isolated=true", "-c", "security.idmap.size=100000",
       "-c", "security.idmap.base=3000000000");
+    // Recorded at creation as LXD does: the next map, nothing applied yet.
+    const created = await config("sized");
+    expect(created["volatile.idmap.base"]).toBe("3000000000");
+    expect(JSON.parse(created["volatile.idmap.next"])[0]).toEqual({ Isuid: true, Isgid: false, Hostid: 3000000000, Nsid: 0, Maprange: 100000 });
+    expect(created["volatile.last_state.idmap"]).toBe("[]");
+    await ok("start", "sized");
     expect(idmap(await initPid("sized"), "uid")).toEqual([[0, 3000000000, 100000]]);
     expect(idmap(await initPid("sized"), "gid")).toEqual([[0, 3000000000, 100000]]);
     await ok("delete", "sized", "--force");
