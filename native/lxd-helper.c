@@ -26,6 +26,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -33,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/filter.h>
+#include <linux/capability.h>
 #include <linux/seccomp.h>
 
 #ifndef SYS_open_tree
@@ -205,6 +207,15 @@ static void reset_signals(void)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
+// Whether namespace fd `fd` is this process's own namespace of `kind`.
+static int same_ns(int fd, const char *kind)
+{
+	char path[64];
+	struct stat a, b;
+	snprintf(path, sizeof(path), "/proc/self/ns/%s", kind);
+	return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 // ---- `start`: configuration --------------------------------------------------------------
 
 struct config {
@@ -212,6 +223,9 @@ struct config {
 	char *lower, *upper, *work, *bind;
 	char *uidmap[MAX_LIST], *gidmap[MAX_LIST], *cgroups[MAX_LIST], *env[256], *argv[MAX_LIST];
 	int nuid, ngid, ncg, nenv, cgroup2;
+	int privileged; // no user namespace: container root is host root (minus dropped capabilities)
+	int nesting;    // unmasked proc and sysfs at /dev/.lxc, so nested containers may mount their own
+	long root_uid, root_gid; // host ids of container root (owner of /dev)
 	struct sock_fprog seccomp;
 };
 
@@ -222,6 +236,19 @@ static int add(char **list, int *n, int max, char *v)
 	list[(*n)++] = v;
 	list[*n] = NULL;
 	return 0;
+}
+
+// The host id that "NS HOST RANGE" lines map container id 0 to; 0 when found.
+static int map_root(char **lines, int n, long *host)
+{
+	for (int i = 0; i < n; i++) {
+		long ns, h, r;
+		if (sscanf(lines[i], "%ld %ld %ld", &ns, &h, &r) == 3 && ns == 0 && r > 0) {
+			*host = h;
+			return 0;
+		}
+	}
+	return -1;
 }
 
 // Parses "key value" lines; returns NULL or a message.
@@ -259,6 +286,10 @@ static const char *parse_config(char *text, struct config *c)
 			bad = add(c->cgroups, &c->ncg, MAX_LIST, val);
 		else if (!strcmp(line, "cgroup2"))
 			c->cgroup2 = !strcmp(val, "1");
+		else if (!strcmp(line, "privileged"))
+			c->privileged = !strcmp(val, "1");
+		else if (!strcmp(line, "nesting"))
+			c->nesting = !strcmp(val, "1");
 		else if (!strcmp(line, "env"))
 			bad = add(c->env, &c->nenv, 256, val);
 		else if (!strcmp(line, "seccomp")) {
@@ -276,8 +307,12 @@ static const char *parse_config(char *text, struct config *c)
 		return "name, rundir and init are required";
 	if (!c->bind && !c->lower)
 		return "rootfs_overlay or rootfs_bind is required";
-	if (!c->nuid || !c->ngid)
+	if (c->privileged && (c->nuid || c->ngid))
+		return "a privileged container takes no uidmap or gidmap";
+	if (!c->privileged && (!c->nuid || !c->ngid))
 		return "uidmap and gidmap are required";
+	if (!c->privileged && (map_root(c->uidmap, c->nuid, &c->root_uid) || map_root(c->gidmap, c->ngid, &c->root_gid)))
+		return "uidmap and gidmap must map container id 0";
 	if (!c->hostname)
 		c->hostname = c->name;
 	return NULL;
@@ -285,9 +320,17 @@ static const char *parse_config(char *text, struct config *c)
 
 // ---- `start`: the container's first process --------------------------------------------------
 
+static int clone_tree(const char *path)
+{
+	return syscall(SYS_open_tree, AT_FDCWD, path, H_OPEN_TREE_CLONE | O_CLOEXEC | H_AT_RECURSIVE);
+}
+
 struct child_ctx {
 	struct config *cfg;
 	int sync_fd, err_fd;
+	// init <-> builder (a socketpair): the rootfs mount goes to the builder, the locked mount
+	// namespace comes back.
+	int sock_fd;
 	int lower_fd, rw_fd, root_fd; // detached (idmapped) mount trees, -1 if unused
 	const char *upper_rel, *work_rel; // UPPER and WORK relative to the rw layer
 	const char *console_path;         // host path of the console pty's secondary side
@@ -326,6 +369,36 @@ static int ensure_file(const char *path)
 	return 0;
 }
 
+static int send_fd(int sock, int fd)
+{
+	char byte = 0, cbuf[CMSG_SPACE(sizeof(int))] = {0};
+	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	return sendmsg(sock, &msg, MSG_NOSIGNAL) == 1 ? 0 : -1;
+}
+
+// -1 when the peer went away without sending (it reported its own error).
+static int recv_fd(int sock)
+{
+	char byte, cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+	ssize_t n;
+	while ((n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+		;
+	struct cmsghdr *cm = n == 1 ? CMSG_FIRSTHDR(&msg) : NULL;
+	if (!cm || cm->cmsg_type != SCM_RIGHTS)
+		return -1;
+	int fd;
+	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	return fd;
+}
+
 // Appends `path` to an overlay option, escaping the characters overlayfs splits on.
 static void append_escaped(char *out, size_t cap, const char *path)
 {
@@ -338,15 +411,32 @@ static void append_escaped(char *out, size_t cap, const char *path)
 	out[len] = 0;
 }
 
-// Mounts the container's / at ./root, cwd being the staging tmpfs.
-static void setup_root(struct child_ctx *x)
+// Puts a private tmpfs over the root-only rundir (in this mount namespace only) and enters it.
+// `rundir_fd` was opened while still host uid 0.
+static void enter_staging(struct child_ctx *x, int rundir_fd)
+{
+	CHECK(x, mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0, "make / private");
+	int fs = syscall(SYS_fsopen, "tmpfs", H_FSOPEN_CLOEXEC);
+	CHECK(x, fs >= 0, "fsopen tmpfs");
+	CHECK(x, syscall(SYS_fsconfig, fs, H_FSCONFIG_SET_STRING, "mode", "0700", 0) == 0 &&
+		     syscall(SYS_fsconfig, fs, H_FSCONFIG_CMD_CREATE, NULL, NULL, 0) == 0,
+	      "create staging tmpfs");
+	int staging = syscall(SYS_fsmount, fs, H_FSMOUNT_CLOEXEC, 0);
+	CHECK(x, staging >= 0, "fsmount staging tmpfs");
+	CHECK(x, syscall(SYS_move_mount, staging, "", rundir_fd, "", H_MOVE_MOUNT_F_EMPTY_PATH | H_MOVE_MOUNT_T_EMPTY_PATH) == 0,
+	      "attach staging tmpfs");
+	CHECK(x, fchdir(staging) == 0, "chdir staging tmpfs");
+	close(fs);
+	close(staging);
+	close(rundir_fd);
+}
+
+// Mounts the overlay rootfs at ./root (cwd being the staging tmpfs). Done by init, inside the
+// container's user namespace: overlayfs then works with container root's credentials, which
+// the idmapped layers map.
+static void setup_overlay(struct child_ctx *x)
 {
 	CHECK(x, ensure_dir("root", 0755) == 0, "mkdir staging root");
-	if (x->root_fd >= 0) {
-		CHECK(x, syscall(SYS_move_mount, x->root_fd, "", AT_FDCWD, "root", H_MOVE_MOUNT_F_EMPTY_PATH) == 0,
-		      "attach rootfs %s", x->cfg->bind);
-		return;
-	}
 	CHECK(x, ensure_dir("lower", 0700) == 0 && ensure_dir("rw", 0700) == 0, "mkdir staging layers");
 	CHECK(x, syscall(SYS_move_mount, x->lower_fd, "", AT_FDCWD, "lower", H_MOVE_MOUNT_F_EMPTY_PATH) == 0,
 	      "attach lower layer %s", x->cfg->lower);
@@ -387,15 +477,52 @@ static void console_stdio(struct child_ctx *x)
 static const char *const dev_nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
 static const char *const masked_files[] = {"proc/sysrq-trigger", "proc/kcore", "proc/kallsyms"};
 
-// Filesystems inside the new root (cwd = the new root).
-static void setup_mounts(struct child_ctx *x)
+static void bind_remount(struct child_ctx *x, const char *path, unsigned long flags)
+{
+	CHECK(x, mount(path, path, NULL, MS_BIND, NULL) == 0 && mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | flags, NULL) == 0,
+	      "bind /%s", path);
+}
+
+// /proc and /sys with what leaks or changes host state masked or read-only. The builder mounts
+// them as host root before the container's mount namespace is copied from this one, so in
+// the container they are locked: container root can neither unmount nor remount them.
+static void setup_proc_sys(struct child_ctx *x)
 {
 	const unsigned long nse = MS_NOSUID | MS_NODEV | MS_NOEXEC;
-	CHECK(x, ensure_dir("proc", 0555) == 0 && ensure_dir("sys", 0555) == 0 && ensure_dir("dev", 0755) == 0,
-	      "mkdir /proc, /sys, /dev");
+	CHECK(x, ensure_dir("proc", 0555) == 0 && ensure_dir("sys", 0555) == 0, "mkdir /proc, /sys");
 	CHECK(x, mount("proc", "proc", "proc", nse, NULL) == 0, "mount /proc");
 	CHECK(x, mount("sysfs", "sys", "sysfs", nse | MS_RDONLY, NULL) == 0, "mount /sys");
-	CHECK(x, mount("tmpfs", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=65536k") == 0, "mount /dev");
+	for (size_t i = 0; i < sizeof(masked_files) / sizeof(*masked_files); i++)
+		if (access(masked_files[i], F_OK) == 0)
+			CHECK(x, mount("/dev/null", masked_files[i], NULL, MS_BIND, NULL) == 0, "mask /%s", masked_files[i]);
+	// Sysctls are read-only but for the container's own network namespace's.
+	bind_remount(x, "proc/sys", nse | MS_RDONLY);
+	bind_remount(x, "proc/sys/net", nse);
+	if (access("sys/firmware", F_OK) == 0)
+		CHECK(x, mount("tmpfs", "sys/firmware", "tmpfs", MS_RDONLY | nse, "mode=755,size=0") == 0, "mask /sys/firmware");
+}
+
+// The kernel lets a user namespace mount a new proc or sysfs only where one is already fully
+// visible (no locked mount over a file in it). As LXD, nesting provides such copies at
+// /dev/.lxc/{proc,sys}; without it the masks above refuse nested containers their /proc.
+static void setup_nesting(struct child_ctx *x)
+{
+	const unsigned long nse = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+	CHECK(x, ensure_dir("dev/.lxc", 0755) == 0 && ensure_dir("dev/.lxc/proc", 0555) == 0 &&
+		     ensure_dir("dev/.lxc/sys", 0555) == 0,
+	      "mkdir /dev/.lxc");
+	CHECK(x, mount("proc", "dev/.lxc/proc", "proc", nse, NULL) == 0, "mount /dev/.lxc/proc");
+	CHECK(x, mount("sysfs", "dev/.lxc/sys", "sysfs", nse | MS_RDONLY, NULL) == 0, "mount /dev/.lxc/sys");
+}
+
+// /dev: a tmpfs owned by container root with the standard nodes bound from the host.
+static void setup_dev(struct child_ctx *x)
+{
+	const unsigned long nse = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+	char opts[128];
+	snprintf(opts, sizeof(opts), "mode=755,size=65536k,uid=%ld,gid=%ld", x->cfg->root_uid, x->cfg->root_gid);
+	CHECK(x, ensure_dir("dev", 0755) == 0, "mkdir /dev");
+	CHECK(x, mount("tmpfs", "dev", "tmpfs", MS_NOSUID | MS_NOEXEC, opts) == 0, "mount /dev");
 	for (size_t i = 0; i < sizeof(dev_nodes) / sizeof(*dev_nodes); i++) {
 		char host[64], inside[64];
 		snprintf(host, sizeof(host), "/dev/%s", dev_nodes[i]);
@@ -405,23 +532,86 @@ static void setup_mounts(struct child_ctx *x)
 	}
 	console_bind(x);
 	CHECK(x, ensure_dir("dev/pts", 0755) == 0, "mkdir /dev/pts");
-	CHECK(x, mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5") == 0,
-	      "mount /dev/pts");
 	CHECK(x, symlink("pts/ptmx", "dev/ptmx") == 0, "symlink /dev/ptmx");
 	CHECK(x, symlink("/proc/self/fd", "dev/fd") == 0 && symlink("/proc/self/fd/0", "dev/stdin") == 0 &&
 		     symlink("/proc/self/fd/1", "dev/stdout") == 0 && symlink("/proc/self/fd/2", "dev/stderr") == 0,
 	      "symlink /dev/fd");
 	CHECK(x, ensure_dir("dev/shm", 01777) == 0, "mkdir /dev/shm");
 	CHECK(x, mount("tmpfs", "dev/shm", "tmpfs", nse, "mode=1777") == 0, "mount /dev/shm");
-	if (x->cfg->cgroup2)
-		CHECK(x, mount("cgroup2", "sys/fs/cgroup", "cgroup2", nse, NULL) == 0, "mount /sys/fs/cgroup");
-	for (size_t i = 0; i < sizeof(masked_files) / sizeof(*masked_files); i++)
-		if (access(masked_files[i], F_OK) == 0)
-			CHECK(x, mount("/dev/null", masked_files[i], NULL, MS_BIND, NULL) == 0, "mask /%s", masked_files[i]);
-	if (access("sys/firmware", F_OK) == 0)
-		CHECK(x, mount("tmpfs", "sys/firmware", "tmpfs", MS_RDONLY | nse, "mode=755,size=0") == 0, "mask /sys/firmware");
 }
 
+// Filesystems init mounts itself once in the container's mount namespace: they belong to the
+// container (its devpts, its cgroup namespace's view).
+static void setup_inner_mounts(struct child_ctx *x)
+{
+	const unsigned long nse = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+	CHECK(x, mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5") == 0,
+	      "mount /dev/pts");
+	if (x->cfg->cgroup2)
+		CHECK(x, mount("cgroup2", "/sys/fs/cgroup", "cgroup2", nse, NULL) == 0, "mount /sys/fs/cgroup");
+}
+
+// LXD drops these from every container, privileged or not.
+static const int dropped_caps[] = {25 /* sys_time */, 16 /* sys_module */, 17 /* sys_rawio */, 33 /* mac_admin */,
+				   32 /* mac_override */};
+
+static int drop_caps(void)
+{
+	for (size_t i = 0; i < sizeof(dropped_caps) / sizeof(*dropped_caps); i++)
+		if (prctl(PR_CAPBSET_DROP, dropped_caps[i], 0, 0, 0) < 0 && errno != EINVAL)
+			return -1;
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct data[2];
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(dropped_caps) / sizeof(*dropped_caps); i++) {
+		uint32_t bit = 1U << (dropped_caps[i] % 32);
+		struct __user_cap_data_struct *d = &data[dropped_caps[i] / 32];
+		d->effective &= ~bit;
+		d->permitted &= ~bit;
+		d->inheritable &= ~bit;
+	}
+	return syscall(SYS_capset, &hdr, data);
+}
+
+// The builder: host root, in the container's pid and network namespaces (so proc and sysfs show
+// the container's), in a mount namespace of its own. It assembles the container's tree, then
+// enters the container's user namespace and copies its mount namespace: every mount made here
+// is locked in the copy. Sends the copy to init.
+static __attribute__((noreturn)) void builder_main(struct child_ctx *x, int userns_fd)
+{
+	struct config *c = x->cfg;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	int rootfs = recv_fd(x->sock_fd);
+	if (rootfs < 0)
+		_exit(1); // init failed and said why
+	CHECK(x, unshare(CLONE_NEWNS) == 0, "unshare builder mount namespace");
+	int rundir_fd = open(c->rundir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	CHECK(x, rundir_fd >= 0, "open %s", c->rundir);
+	enter_staging(x, rundir_fd);
+	CHECK(x, ensure_dir("root", 0755) == 0, "mkdir staging root");
+	CHECK(x, syscall(SYS_move_mount, rootfs, "", AT_FDCWD, "root", H_MOVE_MOUNT_F_EMPTY_PATH) == 0, "attach rootfs");
+	close(rootfs);
+	CHECK(x, chdir("root") == 0, "chdir rootfs");
+	setup_proc_sys(x);
+	setup_dev(x);
+	if (c->nesting)
+		setup_nesting(x);
+	CHECK(x, syscall(SYS_pivot_root, ".", ".") == 0, "pivot_root");
+	CHECK(x, umount2(".", MNT_DETACH) == 0, "detach old root");
+	CHECK(x, chdir("/") == 0, "chdir /");
+	if (userns_fd >= 0)
+		CHECK(x, setns(userns_fd, CLONE_NEWUSER) == 0, "join the container's user namespace");
+	CHECK(x, unshare(CLONE_NEWNS) == 0, "unshare the container's mount namespace");
+	int mnt = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+	CHECK(x, mnt >= 0, "open /proc/self/ns/mnt");
+	CHECK(x, send_fd(x->sock_fd, mnt) == 0, "send mount namespace to init");
+	_exit(0);
+}
+
+// The container's init before execve: hands its rootfs to the builder, joins the mount
+// namespace the builder made, finishes the mounts that are its own.
 static __attribute__((noreturn)) void child_main(struct child_ctx *x)
 {
 	struct config *c = x->cfg;
@@ -433,35 +623,40 @@ static __attribute__((noreturn)) void child_main(struct child_ctx *x)
 	close(x->sync_fd);
 
 	// Still host uid 0 (unmapped here): as owner it may open the root-only rundir; container
-	// root could not. The staging tmpfs goes over it, in this mount namespace only.
+	// root could not.
 	int rundir_fd = open(c->rundir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	CHECK(x, rundir_fd >= 0, "open %s", c->rundir);
 	CHECK(x, setresgid(0, 0, 0) == 0 && setgroups(0, NULL) == 0 && setresuid(0, 0, 0) == 0, "become container root");
 	CHECK(x, unshare(CLONE_NEWCGROUP) == 0, "unshare cgroup namespace");
-	CHECK(x, mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0, "make / private");
-
-	int fs = syscall(SYS_fsopen, "tmpfs", H_FSOPEN_CLOEXEC);
-	CHECK(x, fs >= 0, "fsopen tmpfs");
-	CHECK(x, syscall(SYS_fsconfig, fs, H_FSCONFIG_SET_STRING, "mode", "0700", 0) == 0 &&
-		     syscall(SYS_fsconfig, fs, H_FSCONFIG_CMD_CREATE, NULL, NULL, 0) == 0,
-	      "create staging tmpfs");
-	int staging = syscall(SYS_fsmount, fs, H_FSMOUNT_CLOEXEC, 0);
-	CHECK(x, staging >= 0, "fsmount staging tmpfs");
-	CHECK(x, syscall(SYS_move_mount, staging, "", rundir_fd, "", H_MOVE_MOUNT_F_EMPTY_PATH | H_MOVE_MOUNT_T_EMPTY_PATH) == 0,
-	      "attach staging tmpfs");
-	CHECK(x, fchdir(staging) == 0, "chdir staging tmpfs");
-	setup_root(x);
-	CHECK(x, chdir("root") == 0, "chdir rootfs");
-	setup_mounts(x);
-
-	CHECK(x, syscall(SYS_pivot_root, ".", ".") == 0, "pivot_root");
-	CHECK(x, umount2(".", MNT_DETACH) == 0, "detach old root");
+	enter_staging(x, rundir_fd);
+	if (x->root_fd >= 0)
+		CHECK(x, ensure_dir("root", 0755) == 0 &&
+			     syscall(SYS_move_mount, x->root_fd, "", AT_FDCWD, "root", H_MOVE_MOUNT_F_EMPTY_PATH) == 0,
+		      "attach rootfs %s", c->bind);
+	else
+		setup_overlay(x);
+	// Mount points the builder needs, made by container root: host root cannot create files
+	// in the (idmapped) rootfs, its ids being unmapped there.
+	CHECK(x, ensure_dir("root/proc", 0555) == 0 && ensure_dir("root/sys", 0555) == 0 && ensure_dir("root/dev", 0755) == 0,
+	      "mkdir /proc, /sys, /dev");
+	int rootfs = clone_tree("root");
+	CHECK(x, rootfs >= 0, "open_tree rootfs");
+	CHECK(x, send_fd(x->sock_fd, rootfs) == 0, "send rootfs to the builder");
+	close(rootfs);
+	int mnt = recv_fd(x->sock_fd);
+	if (mnt < 0)
+		_exit(1); // the builder failed and said why
+	close(x->sock_fd);
+	CHECK(x, setns(mnt, CLONE_NEWNS) == 0, "join the container's mount namespace");
+	close(mnt);
 	CHECK(x, chdir("/") == 0, "chdir /");
+	setup_inner_mounts(x);
 	CHECK(x, sethostname(c->hostname, strlen(c->hostname)) == 0, "sethostname");
 	CHECK(x, setsid() >= 0, "setsid");
 	console_stdio(x);
 	reset_signals();
 	cloexec_from(3);
+	CHECK(x, drop_caps() == 0, "drop capabilities");
 	// Container root holds CAP_SYS_ADMIN in its namespace, so no PR_SET_NO_NEW_PRIVS is needed
 	// (it would break setuid programs such as sudo or ping inside the container).
 	CHECK(x, install_seccomp(&c->seccomp) == 0, "install seccomp filter");
@@ -505,11 +700,6 @@ static int idmap_tree(int tree_fd, int userns_fd)
 {
 	struct h_mount_attr attr = {.attr_set = H_MOUNT_ATTR_IDMAP, .userns_fd = userns_fd};
 	return syscall(SYS_mount_setattr, tree_fd, "", AT_EMPTY_PATH | H_AT_RECURSIVE, &attr, sizeof(attr));
-}
-
-static int clone_tree(const char *path)
-{
-	return syscall(SYS_open_tree, AT_FDCWD, path, H_OPEN_TREE_CLONE | O_CLOEXEC | H_AT_RECURSIVE);
 }
 
 // Longest common directory of two absolute paths ("/a/b/upper", "/a/b/work" -> "/a/b").
@@ -846,12 +1036,38 @@ static __attribute__((noreturn)) void monitor_loop(pid_t init, int listen_fd, in
 	_exit(0);
 }
 
+// Forks the builder into init's pid and network namespaces (through a short-lived parent: setns
+// into a pid namespace applies to children only). Its failures go to the error pipe.
+static pid_t spawn_builder(struct child_ctx *x, pid_t init, int userns_fd)
+{
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	static const char *const kinds[] = {"net", "pid"};
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(*kinds); i++) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/%d/ns/%s", init, kinds[i]);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		CHECK(x, fd >= 0 && setns(fd, 0) == 0, "join %s", path);
+		close(fd);
+	}
+	pid_t builder = fork();
+	CHECK(x, builder >= 0, "fork builder");
+	if (builder == 0)
+		builder_main(x, userns_fd);
+	int status;
+	while (waitpid(builder, &status, 0) < 0 && errno == EINTR)
+		;
+	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+}
+
 // The detached monitor: launches init, reports "ok PID" or "error MSG" on report_fd.
 static __attribute__((noreturn)) void run_monitor(struct config *c, int report_fd)
 {
 	pid_t init = -1;
 	char err[512] = "";
-	int sync_fds[2] = {-1, -1}, err_fds[2] = {-1, -1};
+	int sync_fds[2] = {-1, -1}, err_fds[2] = {-1, -1}, sock_fds[2] = {-1, -1}, userns = -1;
 	struct child_ctx x = {.cfg = c, .lower_fd = -1, .rw_fd = -1, .root_fd = -1};
 #define FAIL(...)                                                                         \
 	do {                                                                              \
@@ -909,39 +1125,42 @@ static __attribute__((noreturn)) void run_monitor(struct config *c, int report_f
 	if (sig_fd < 0)
 		FAIL("signalfd");
 
-	init = syscall(SYS_clone, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC |
-					  CLONE_NEWNET | SIGCHLD,
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sock_fds) < 0)
+		FAIL("socketpair");
+	init = syscall(SYS_clone, (c->privileged ? 0 : CLONE_NEWUSER) | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS |
+					  CLONE_NEWIPC | CLONE_NEWNET | SIGCHLD,
 		       0, 0, 0, 0);
 	if (init < 0)
 		FAIL("clone");
 	if (init == 0) {
 		close(sync_fds[1]);
 		close(err_fds[0]);
+		close(sock_fds[1]);
 		close(report_fd);
 		x.sync_fd = sync_fds[0];
 		x.err_fd = err_fds[1];
+		x.sock_fd = sock_fds[0];
 		child_main(&x);
 	}
 	close(sync_fds[0]);
-	close(err_fds[1]);
-	err_fds[1] = -1;
+	close(sock_fds[0]);
 
-	if (write_idmap(init, "uid", c->uidmap, c->nuid) < 0)
-		FAIL("write uid_map");
-	if (write_idmap(init, "gid", c->gidmap, c->ngid) < 0)
-		FAIL("write gid_map");
 	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/ns/user", init);
-	int userns = open(path, O_RDONLY | O_CLOEXEC);
-	if (userns < 0)
-		FAIL("open %s", path);
-	if (x.root_fd >= 0 && idmap_tree(x.root_fd, userns) < 0)
-		FAIL("idmap %s", c->bind);
-	if (x.lower_fd >= 0 && idmap_tree(x.lower_fd, userns) < 0)
-		FAIL("idmap %s", c->lower);
-	if (x.rw_fd >= 0 && idmap_tree(x.rw_fd, userns) < 0)
-		FAIL("idmap %s", rw_dir);
-	close(userns);
+	if (!c->privileged) {
+		if (write_idmap(init, "uid", c->uidmap, c->nuid) < 0)
+			FAIL("write uid_map");
+		if (write_idmap(init, "gid", c->gidmap, c->ngid) < 0)
+			FAIL("write gid_map");
+		snprintf(path, sizeof(path), "/proc/%d/ns/user", init);
+		if ((userns = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			FAIL("open %s", path);
+		if (x.root_fd >= 0 && idmap_tree(x.root_fd, userns) < 0)
+			FAIL("idmap %s", c->bind);
+		if (x.lower_fd >= 0 && idmap_tree(x.lower_fd, userns) < 0)
+			FAIL("idmap %s", c->lower);
+		if (x.rw_fd >= 0 && idmap_tree(x.rw_fd, userns) < 0)
+			FAIL("idmap %s", rw_dir);
+	}
 	char pidstr[32];
 	snprintf(pidstr, sizeof(pidstr), "%d", init);
 	for (int i = 0; i < c->ncg; i++)
@@ -951,6 +1170,15 @@ static __attribute__((noreturn)) void run_monitor(struct config *c, int report_f
 		FAIL("release child");
 	close(sync_fds[1]);
 	sync_fds[1] = -1;
+	x.err_fd = err_fds[1];
+	x.sock_fd = sock_fds[1];
+	if (spawn_builder(&x, init, userns) < 0)
+		FAIL("fork builder");
+	if (userns >= 0)
+		close(userns);
+	close(sock_fds[1]);
+	close(err_fds[1]);
+	err_fds[1] = -1;
 	int trees[] = {x.lower_fd, x.rw_fd, x.root_fd};
 	for (size_t i = 0; i < sizeof(trees) / sizeof(*trees); i++)
 		if (trees[i] >= 0)
@@ -1234,6 +1462,8 @@ static __attribute__((noreturn)) void exec_child(struct exec_opts *o, int master
 	}
 	reset_signals();
 	cloexec_from(3);
+	if (drop_caps() < 0)
+		CFAIL("drop capabilities");
 	// Installed while still privileged in the container's namespace: no NO_NEW_PRIVS needed.
 	if (install_seccomp(&o->seccomp) < 0)
 		CFAIL("install seccomp filter");
@@ -1391,7 +1621,8 @@ static int cmd_exec(int argc, char **argv)
 	}
 	join_cgroups(o.pid);
 	for (int i = 0; i < NKINDS; i++) {
-		if (setns(ns[i], 0) < 0)
+		// A privileged container shares the host's user namespace (setns into one's own fails).
+		if (!(i == 0 && same_ns(ns[i], "user")) && setns(ns[i], 0) < 0)
 			exec_fail("setns %s: %s", kinds[i], strerror(errno));
 		close(ns[i]);
 	}
@@ -1487,8 +1718,9 @@ static void file_enter(pid_t pid)
 		if ((fd[i] = open(path, (i == 2 ? O_PATH | O_DIRECTORY : O_RDONLY) | O_CLOEXEC)) < 0)
 			file_fail(0, "open %s: %s", path, strerror(errno));
 	}
-	// User namespace first: from then on host privileges are gone for good.
-	if (setns(fd[0], CLONE_NEWUSER) < 0)
+	// User namespace first: from then on host privileges are gone for good (a privileged
+	// container has none other than the host's).
+	if (!same_ns(fd[0], "user") && setns(fd[0], CLONE_NEWUSER) < 0)
 		file_fail(0, "join user namespace: %s", strerror(errno));
 	if (setns(fd[1], CLONE_NEWNS) < 0)
 		file_fail(0, "join mount namespace: %s", strerror(errno));
@@ -1670,8 +1902,84 @@ static int cmd_file(int argc, char **argv)
 	file_fail(EINVAL, "bad file operation %s", op);
 }
 
+// ---- device: unix-char and unix-block device nodes in a running container -------------------
+//
+//   lxd-helper device --pid PID add PATH c|b MAJOR MINOR UID GID MODE   (UID, GID: host ids)
+//   lxd-helper device --pid PID remove PATH
+//
+// Stays host root (container root may not create device nodes) but joins only the container's
+// mount namespace and root, so every path resolves inside the container. Nodes live on the
+// container's /dev tmpfs; symlinks are never followed for the node itself. Prints "ok" or
+// "error MESSAGE".
+
+static __attribute__((noreturn)) void device_fail(const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	printf("error %s\n", msg);
+	exit(1);
+}
+
+static int cmd_device(int argc, char **argv)
+{
+	prctl(PR_SET_DUMPABLE, 0);
+	if (argc < 6 || strcmp(argv[2], "--pid") || atoi(argv[3]) <= 0)
+		device_fail("usage: lxd-helper device --pid PID add|remove PATH ...");
+	const char *op = argv[4], *path = argv[5];
+	if (strncmp(path, "/dev/", 5) || strstr(path, "/../") || strstr(path, "/./"))
+		device_fail("device path %s must be under /dev", path);
+	char ns[64], root[64];
+	snprintf(ns, sizeof(ns), "/proc/%s/ns/mnt", argv[3]);
+	snprintf(root, sizeof(root), "/proc/%s/root", argv[3]);
+	int nsfd = open(ns, O_RDONLY | O_CLOEXEC), rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (nsfd < 0 || rootfd < 0)
+		device_fail("open %s: %s", nsfd < 0 ? ns : root, strerror(errno));
+	if (setns(nsfd, CLONE_NEWNS) < 0 || fchdir(rootfd) < 0 || chroot(".") < 0 || chdir("/") < 0)
+		device_fail("enter the container: %s", strerror(errno));
+	umask(0);
+	struct stat st;
+	if (!strcmp(op, "remove") && argc == 6) {
+		if (lstat(path, &st) == 0 && (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) && unlink(path) < 0)
+			device_fail("remove %s: %s", path, strerror(errno));
+		printf("ok\n");
+		return 0;
+	}
+	if (strcmp(op, "add") || argc != 12 || (strcmp(argv[6], "c") && strcmp(argv[6], "b")))
+		device_fail("bad device operation");
+	mode_t type = !strcmp(argv[6], "c") ? S_IFCHR : S_IFBLK;
+	dev_t dev = makedev(strtoul(argv[7], NULL, 10), strtoul(argv[8], NULL, 10));
+	uid_t uid = strtoul(argv[9], NULL, 10);
+	gid_t gid = strtoul(argv[10], NULL, 10);
+	mode_t mode = strtoul(argv[11], NULL, 8) & 07777;
+	// Missing parents, as root-owned directories.
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", path);
+	for (char *p = dir + 5; (p = strchr(p, '/')); p++) {
+		*p = 0;
+		if (ensure_dir(dir, 0755) < 0)
+			device_fail("mkdir %s: %s", dir, strerror(errno));
+		*p = '/';
+	}
+	// An existing node of the same kind is replaced (a restart of the device), anything else kept.
+	if (lstat(path, &st) == 0) {
+		if ((st.st_mode & S_IFMT) != type || unlink(path) < 0)
+			device_fail("%s already exists", path);
+	}
+	if (mknod(path, type | mode, dev) < 0)
+		device_fail("mknod %s: %s", path, strerror(errno));
+	if (lchown(path, uid, gid) < 0)
+		device_fail("chown %s: %s", path, strerror(errno));
+	printf("ok\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 2 && !strcmp(argv[1], "device"))
+		return cmd_device(argc, argv);
 	if (argc >= 2 && !strcmp(argv[1], "start"))
 		return cmd_start();
 	if (argc >= 2 && !strcmp(argv[1], "exec"))

@@ -26,6 +26,12 @@ export const apiExtensions: string[] = [
   "instance_get_full", // GET /1.0/instances/{name}?recursion=1: with state, snapshots, backups (none: not implemented)
   // Console and logs (src/daemon/instance-console.ts, the monitor in native/lxd-helper.c).
   "console", // POST/GET/DELETE /1.0/instances/{name}/console: websocket pair, buffered output
+  // Security options (src/instance/runtime.ts, src/kernel/idmap.ts, src/kernel/seccomp.ts).
+  "container_syscall_filtering", // security.syscalls.deny_default, deny_compat, deny, allow
+  "id_map", // security.idmap.isolated, security.idmap.size, raw.idmap
+  "id_map_base", // security.idmap.base
+  "id_map_current", // volatile.idmap.current
+  "unix_device_rename", // unix-char/unix-block: source on the host, path in the container
   // Files (src/daemon/instance-files.ts), running instances only.
   "file_delete", // DELETE /1.0/instances/{name}/files
   "file_append", // X-LXD-write: append

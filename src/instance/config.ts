@@ -2,6 +2,8 @@
 // describe keys), device validation per device type, profile expansion and name rules.
 // Validators return an error message, or undefined when the value is acceptable.
 
+import { knownSyscalls } from "../kernel/seccomp.ts";
+
 type Config = Record<string, string>;
 type Device = Record<string, string>;
 type Devices = Record<string, Device>;
@@ -26,13 +28,10 @@ export const isBool = (value: string): boolean => BOOLS.includes(value.toLowerCa
 
 const any: Validator = () => undefined;
 const bool: Validator = (v) => (isBool(v) ? undefined : `Invalid value for a boolean "${v}"`);
-/** Containers always run in a user namespace: asking for a privileged one must fail loudly, not
- *  silently give an unprivileged container. */
-const unprivilegedOnly: Validator = (v) =>
-  bool(v) ?? (isTrue(v) ? "privileged containers are not supported (containers always run unprivileged, in a user namespace)" : undefined);
 const int: Validator = (v) => (/^-?\d+$/.test(v) ? undefined : `Invalid value for an integer "${v}"`);
 const uint32: Validator = (v) =>
   /^\d+$/.test(v) && Number(v) <= 0xffffffff ? undefined : `Invalid value for a 32-bit unsigned integer "${v}"`;
+const positive: Validator = (v) => uint32(v) ?? (Number(v) < 1 ? `Value "${v}" must be at least 1` : undefined);
 const range = (min: number, max: number): Validator => (v) =>
   int(v) ?? (Number(v) < min || Number(v) > max ? `Value "${v}" must be between ${min} and ${max}` : undefined);
 const oneOf = (...choices: string[]): Validator => (v) =>
@@ -115,10 +114,11 @@ const cpuAllowance: Validator = (v) =>
   (/^\d+%$/.test(v) && Number(v.slice(0, -1)) <= 100) || /^\d+ms\/\d+ms$/.test(v)
     ? undefined : `Invalid CPU allowance "${v}" (expected e.g. 50% or 25ms/100ms)`;
 
-/** Syscall names separated by spaces, commas or newlines. */
+/** Syscall names separated by spaces, commas or newlines, each one the kernel knows. */
 const syscallList: Validator = (v) => {
-  const bad = v.split(/[\s,]+/).filter((s) => s && !/^[a-z0-9_]+$/.test(s));
-  return bad.length ? `Invalid syscall name "${bad[0]}"` : undefined;
+  const known = new Set(knownSyscalls());
+  const bad = v.split(/[\s,]+/).find((s) => s && !known.has(s));
+  return bad ? `Unknown syscall "${bad}"` : undefined;
 };
 
 /** raw.idmap lines: "both|uid|gid HOST[-END] CONTAINER[-END]". */
@@ -193,9 +193,9 @@ export const INSTANCE_KEYS: Record<string, KeyInfo> = {
   "security.devlxd": k(bool, "Provide /dev/lxd in the instance"),
   "security.idmap.base": k(uint32, "First host id of the instance's id range"),
   "security.idmap.isolated": k(bool, "Use an id range not shared with other instances"),
-  "security.idmap.size": k(uint32, "Size of the instance's id range"),
+  "security.idmap.size": k(positive, "Size of the instance's id range"),
   "security.nesting": k(bool, "Allow running containers inside the instance"),
-  "security.privileged": k(unprivilegedOnly, "Run without a user namespace (container root is host root)"),
+  "security.privileged": k(bool, "Run without a user namespace (container root is host root)"),
   "security.protection.delete": k(bool, "Refuse to delete the instance"),
   "security.protection.shift": k(bool, "Refuse to shift the instance's filesystem ids"),
   "security.syscalls.allow": k(syscallList, "Syscalls to allow (all others denied)"),

@@ -21,7 +21,7 @@ import type { Pool } from "../storage/driver.ts";
 import { expandConfig, expandDevices, validateDevices, validateInstanceConfig, validateInstanceName } from "./config.ts";
 import { startDevices, stopDevices } from "./devices.ts";
 import { randomName } from "./names.ts";
-import { launchSpec, liveLimits, seccompFor } from "./runtime.ts";
+import { type IdmapPlan, launchSpec, liveLimits, planIdmap, seccompFor } from "./runtime.ts";
 import { Snapshots } from "./snapshots.ts";
 import { runningState, stoppedState, STATUS, type Status } from "./state.ts";
 
@@ -235,6 +235,8 @@ export class InstanceManager {
       const target = this.poolOf({ profiles, devices, config: {} });
       const driver = storageDriver(pool.driver);
       const fingerprint = src.config["volatile.base_image"] ?? "";
+      const userConfig = Object.fromEntries(Object.entries(req.config ?? from.config).filter(([k]) => !k.startsWith("volatile.")));
+      const idmapKeys = this.initialIdmap(name, { profiles, devices, config: userConfig });
       const withSnapshots = snapshot === undefined && !(req.source as { instance_only?: boolean }).instance_only;
       const snaps = withSnapshots ? this.snapshots.list(source) : [];
       try {
@@ -249,9 +251,9 @@ export class InstanceManager {
         await driver.deleteInstance(target, name).catch(() => {});
         throw err;
       }
-      const userConfig = Object.fromEntries(Object.entries(req.config ?? from.config).filter(([k]) => !k.startsWith("volatile.")));
       const config: Record<string, string> = {
         ...userConfig,
+        ...idmapKeys,
         "volatile.base_image": fingerprint,
         "volatile.uuid": randomUUID(),
         "volatile.last_state.power": "STOPPED",
@@ -266,6 +268,20 @@ export class InstanceManager {
       return row;
     } finally {
       this.busy.delete(name);
+    }
+  }
+
+  /** volatile.idmap.* of a new instance, as LXD records them at creation; every start plans
+   *  again (keeping an isolated range while it is free) and records the map in use. */
+  private initialIdmap(name: string, row: Pick<Row, "profiles" | "config" | "devices">): Record<string, string> {
+    try {
+      const plan = planIdmap(this.expanded(row).config, this.list().filter((r) => r.name !== name).map((r) => r.config));
+      return {
+        "volatile.idmap.base": plan.volatile["volatile.idmap.base"], "volatile.idmap.next": plan.volatile["volatile.idmap.next"],
+        "volatile.last_state.idmap": "[]",
+      };
+    } catch (err) {
+      throw new ApiError(400, `Failed to create instance "${name}": ${(err as Error).message}`);
     }
   }
 
@@ -288,6 +304,7 @@ export class InstanceManager {
       const config: Record<string, string> = {
         ...imageConfig,
         ...(req.config ?? {}),
+        ...this.initialIdmap(name, { profiles, devices, config: req.config ?? {} }),
         "volatile.base_image": fingerprint,
         "volatile.uuid": randomUUID(),
         "volatile.last_state.power": "STOPPED",
@@ -393,11 +410,19 @@ export class InstanceManager {
     const fingerprint = row.config["volatile.base_image"];
     const rundir = containerDir(name);
     await mkdir(rundir, { recursive: true, mode: 0o700 });
-    const procs = await this.cgroups.create(name);
+    let idmap: IdmapPlan;
+    try {
+      // Recorded before any await: a container starting meanwhile sees this range as taken.
+      idmap = planIdmap(config, this.list().filter((r) => r.name !== name).map((r) => r.config));
+    } catch (err) {
+      throw new ApiError(400, `Failed to start instance "${name}": ${(err as Error).message}`);
+    }
+    db.updateInstance(this.database, name, { config: { ...row.config, ...idmap.volatile } });
+    const procs = await this.cgroups.create(name, idmap.root);
     try {
       await this.cgroups.applyLimits(name, liveLimits(config));
       const spec = launchSpec({
-        name, rundir, config, cgroupProcs: procs, cgroup2: this.cgroups.layout === "v2",
+        name, rundir, config, idmap, cgroupProcs: procs, cgroup2: this.cgroups.layout === "v2",
         rootfs: storageDriver(pool.driver).rootfs(pool, name, fingerprint),
       });
       const { initPid } = await launch(spec);
@@ -417,7 +442,7 @@ export class InstanceManager {
     }
     db.updateInstance(this.database, name, {
       lastUsedAt: now(),
-      config: { ...row.config, "volatile.last_state.power": "RUNNING" },
+      config: { ...row.config, ...idmap.volatile, "volatile.last_state.power": "RUNNING" },
     });
     this.lifecycle("instance-started", name);
   }

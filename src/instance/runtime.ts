@@ -1,8 +1,11 @@
 // Turns an instance's expanded config into what the kernel layer needs: the monitor's launch
-// spec (idmap, cgroups, seccomp, init), live cgroup limits, and the exec seccomp filter.
+// spec (privilege, idmap, nesting, cgroups, seccomp, init), live cgroup limits, and the exec
+// seccomp filter.
 import { totalmem } from "node:os";
 import type { LaunchSpec } from "../kernel/monitor.ts";
-import { defaultIdmap } from "../kernel/idmap.ts";
+import {
+  buildIdmap, CONTAINER_IDS, type FileReader, firstFree, hostRanges, type IdMapEntry, idmapJson, idmapJsonHostRanges, parseRawIdmap,
+} from "../kernel/idmap.ts";
 import { buildSeccomp } from "../kernel/seccomp.ts";
 import { parseMemory } from "./config.ts";
 
@@ -10,11 +13,15 @@ type Config = Record<string, string>;
 
 const truthy = (v: string | undefined) => ["true", "1", "yes", "on"].includes((v ?? "").toLowerCase());
 
+const syscalls = (v: string | undefined) => (v ?? "").split(/[\s,]+/).filter(Boolean);
+
+/** The filter for init and exec'd commands; security.syscalls.allow switches to allowlist mode. */
 export function seccompFor(config: Config): Uint8Array {
-  const deny = (config["security.syscalls.deny"] ?? "").split(/[\s,]+/).filter(Boolean);
+  const allow = syscalls(config["security.syscalls.allow"]);
   const denyDefault = config["security.syscalls.deny_default"];
   return buildSeccomp({
-    deny, denyCompat: truthy(config["security.syscalls.deny_compat"]), denyDefault: !denyDefault || truthy(denyDefault),
+    deny: syscalls(config["security.syscalls.deny"]), allow: allow.length ? allow : undefined,
+    denyCompat: truthy(config["security.syscalls.deny_compat"]), denyDefault: !denyDefault || truthy(denyDefault),
   });
 }
 
@@ -37,32 +44,67 @@ export function liveLimits(config: Config): { memory?: number; cpu?: number; pro
   return out;
 }
 
-/** Security settings this runtime does not implement yet and would otherwise silently run
- *  weaker than asked: such a container does not start. (Validation already refuses
- *  security.privileged; a row or profile stored before that check must not start either.) */
-function unsupportedSecurity(config: Config): string | undefined {
+/** Ids a container runs with: its maps (empty when privileged), container root's host ids, and
+ *  the volatile.idmap.* keys that record them as LXD does. */
+export interface IdmapPlan {
+  uid: IdMapEntry[];
+  gid: IdMapEntry[];
+  root: { uid: number; gid: number };
+  volatile: Record<string, string>;
+}
+
+/** What `config` asks for, given the other instances' recorded maps (their local config). An
+ *  isolated container keeps its previous range while it is still free; otherwise it gets the
+ *  first free one above the range non-isolated containers share. */
+export function planIdmap(config: Config, others: Config[], read?: FileReader): IdmapPlan {
+  const record = (uid: IdMapEntry[], gid: IdMapEntry[], base: number) => {
+    const json = idmapJson(uid, gid);
+    return {
+      "volatile.idmap.base": String(base), "volatile.idmap.current": json,
+      "volatile.idmap.next": json, "volatile.last_state.idmap": json,
+    };
+  };
   if (truthy(config["security.privileged"])) {
-    return "security.privileged=true is not supported (containers always run unprivileged)";
+    return { uid: [], gid: [], root: { uid: 0, gid: 0 }, volatile: record([], [], 0) };
   }
-  if (truthy(config["security.idmap.isolated"])) {
-    return "security.idmap.isolated=true is not supported yet (every container would share the default id range)";
+  const host = hostRanges(read);
+  let base = { uid: host.uid.start, gid: host.gid.start };
+  let size = CONTAINER_IDS;
+  const isolated = truthy(config["security.idmap.isolated"]);
+  if (isolated) {
+    size = config["security.idmap.size"] ? Number(config["security.idmap.size"]) : CONTAINER_IDS;
+    if (!(size >= 1)) throw new Error(`security.idmap.size must be at least 1`);
+    if (config["security.idmap.base"]) {
+      base = { uid: Number(config["security.idmap.base"]), gid: Number(config["security.idmap.base"]) };
+    } else {
+      // The shared block and every other instance's recorded ranges are taken.
+      const taken = [{ start: host.uid.start, size: CONTAINER_IDS }, ...others.flatMap((c) => [
+        ...idmapJsonHostRanges(c["volatile.idmap.next"]), ...idmapJsonHostRanges(c["volatile.idmap.current"]),
+      ])];
+      const end = host.uid.start + host.uid.size;
+      const previous = Number(config["volatile.idmap.base"] ?? 0);
+      const start = previous > host.uid.start && firstFree(previous, end, size, taken) === previous
+        ? previous : firstFree(host.uid.start + CONTAINER_IDS, end, size, taken);
+      if (start === undefined) {
+        throw new Error(`no free range of ${size} ids left in root's subordinate ids for an isolated container (security.idmap.isolated)`);
+      }
+      base = { uid: start, gid: host.gid.start + (start - host.uid.start) };
+    }
   }
-  if ((config["security.syscalls.allow"] ?? "").trim()) {
-    return "security.syscalls.allow is not supported yet (only deny lists: security.syscalls.deny)";
-  }
-  return undefined;
+  const { uid, gid } = buildIdmap(base, size, parseRawIdmap(config["raw.idmap"] ?? ""));
+  const rootOf = (map: IdMapEntry[]) => map.find((e) => e.nsid === 0)!.hostid;
+  return { uid, gid, root: { uid: rootOf(uid), gid: rootOf(gid) }, volatile: record(uid, gid, isolated ? base.uid : 0) };
 }
 
 export function launchSpec(opts: {
-  name: string; rundir: string; config: Config; cgroupProcs: string[]; cgroup2: boolean; rootfs: LaunchSpec["rootfs"];
+  name: string; rundir: string; config: Config; idmap: IdmapPlan; cgroupProcs: string[]; cgroup2: boolean;
+  rootfs: LaunchSpec["rootfs"];
 }): LaunchSpec {
-  const refused = unsupportedSecurity(opts.config);
-  if (refused) throw new Error(`instance "${opts.name}": ${refused}`);
-  const idmap = defaultIdmap();
   const env = ["container=lxc"];
   return {
     name: opts.name, hostname: opts.name, rundir: opts.rundir, rootfs: opts.rootfs,
-    uidMap: idmap.uid, gidMap: idmap.gid, cgroupProcs: opts.cgroupProcs, cgroup2: opts.cgroup2,
+    privileged: truthy(opts.config["security.privileged"]), nesting: truthy(opts.config["security.nesting"]),
+    uidMap: opts.idmap.uid, gidMap: opts.idmap.gid, cgroupProcs: opts.cgroupProcs, cgroup2: opts.cgroup2,
     seccomp: seccompFor(opts.config), env, init: ["/sbin/init"],
   };
 }

@@ -67,14 +67,97 @@ export function defaultIdmap(read: FileReader = readHostFile): { uid: IdMapEntry
   };
 }
 
-/** LXD's JSON form for volatile.idmap.* keys: identical uid and gid entries merge into one. */
+type LxdIdmapEntry = { Isuid: boolean; Isgid: boolean; Hostid: number; Nsid: number; Maprange: number };
+
+/** LXD's JSON form for volatile.idmap.* keys: uid entries, then gid entries (as LXD 5.0 stores them). */
 export function idmapJson(uid: IdMapEntry[], gid: IdMapEntry[]): string {
-  type Lxd = { Isuid: boolean; Isgid: boolean; Hostid: number; Nsid: number; Maprange: number };
-  const out: Lxd[] = uid.map((e) => ({ Isuid: true, Isgid: false, Hostid: e.hostid, Nsid: e.nsid, Maprange: e.range }));
-  for (const e of gid) {
-    const same = out.find((o) => o.Isuid && !o.Isgid && o.Hostid === e.hostid && o.Nsid === e.nsid && o.Maprange === e.range);
-    if (same) same.Isgid = true;
-    else out.push({ Isuid: false, Isgid: true, Hostid: e.hostid, Nsid: e.nsid, Maprange: e.range });
-  }
+  const out: LxdIdmapEntry[] = [
+    ...uid.map((e) => ({ Isuid: true, Isgid: false, Hostid: e.hostid, Nsid: e.nsid, Maprange: e.range })),
+    ...gid.map((e) => ({ Isuid: false, Isgid: true, Hostid: e.hostid, Nsid: e.nsid, Maprange: e.range })),
+  ];
   return JSON.stringify(out);
+}
+
+/** The host uid ranges a volatile.idmap.* value holds (empty when absent or malformed). */
+export function idmapJsonHostRanges(text: string | undefined): IdRange[] {
+  try {
+    const entries = JSON.parse(text ?? "[]") as LxdIdmapEntry[];
+    return Array.isArray(entries) ? entries.filter((e) => e.Isuid).map((e) => ({ start: e.Hostid, size: e.Maprange })) : [];
+  } catch {
+    return [];
+  }
+}
+
+/** One raw.idmap line: host ids mapped to the same number of container ids. */
+export interface RawIdmapEntry {
+  uid: boolean;
+  gid: boolean;
+  hostid: number;
+  nsid: number;
+  range: number;
+}
+
+/** raw.idmap text ("both|uid|gid HOST[-END] CONTAINER[-END]" lines); throws on a bad line. */
+export function parseRawIdmap(text: string): RawIdmapEntry[] {
+  const out: RawIdmapEntry[] = [];
+  for (const line of text.split("\n").map((l) => l.trim()).filter(Boolean)) {
+    const m = /^(both|uid|gid)\s+(\d+)(?:-(\d+))?\s+(\d+)(?:-(\d+))?$/.exec(line);
+    if (!m) throw new Error(`invalid raw.idmap line "${line}" (expected "both|uid|gid HOST[-END] CONTAINER[-END]")`);
+    const [host, ns] = [Number(m[2]), Number(m[4])];
+    const range = (m[3] === undefined ? host : Number(m[3])) - host + 1;
+    if (range < 1 || range !== (m[5] === undefined ? ns : Number(m[5])) - ns + 1) {
+      throw new Error(`invalid raw.idmap line "${line}": the host and container ranges differ in size`);
+    }
+    out.push({ uid: m[1] !== "gid", gid: m[1] !== "uid", hostid: host, nsid: ns, range });
+  }
+  return out;
+}
+
+const overlaps = (a: IdRange, b: IdRange) => a.start < b.start + b.size && b.start < a.start + a.size;
+
+/** The first `size` ids at or after `from` and below `end` that overlap none of `taken`. */
+export function firstFree(from: number, end: number, size: number, taken: IdRange[]): number | undefined {
+  let start = from;
+  for (const t of [...taken].sort((a, b) => a.start - b.start)) {
+    if (overlaps({ start, size }, t)) start = t.start + t.size;
+  }
+  return start + size <= end ? start : undefined;
+}
+
+/** A map of container ids 0..size-1 onto host ids from `base`, with raw entries punched in:
+ *  their container ids leave the base range and map to their own host ids instead. */
+function kindMap(base: number, size: number, raw: { hostid: number; nsid: number; range: number }[], kind: string): IdMapEntry[] {
+  let segments: IdMapEntry[] = [{ nsid: 0, hostid: base, range: size }];
+  for (const r of raw) {
+    const next: IdMapEntry[] = [];
+    for (const s of segments) {
+      const [lo, hi] = [Math.max(s.nsid, r.nsid), Math.min(s.nsid + s.range, r.nsid + r.range)];
+      if (lo >= hi) {
+        next.push(s);
+        continue;
+      }
+      if (lo > s.nsid) next.push({ nsid: s.nsid, hostid: s.hostid, range: lo - s.nsid });
+      if (hi < s.nsid + s.range) next.push({ nsid: hi, hostid: s.hostid + hi - s.nsid, range: s.nsid + s.range - hi });
+    }
+    segments = next;
+  }
+  const all = [...segments, ...raw.map((r) => ({ nsid: r.nsid, hostid: r.hostid, range: r.range }))];
+  for (const [i, a] of raw.entries()) {
+    const clash = all.find((b, j) => j !== segments.length + i && overlaps({ start: a.hostid, size: a.range }, { start: b.hostid, size: b.range }));
+    if (clash) {
+      throw new Error(`raw.idmap: host ${kind}s ${a.hostid}-${a.hostid + a.range - 1} are already mapped (to container ${kind}s from ${clash.nsid + Math.max(0, a.hostid - clash.hostid)})`);
+    }
+    const twice = raw.find((b, j) => j !== i && overlaps({ start: a.nsid, size: a.range }, { start: b.nsid, size: b.range }));
+    if (twice) throw new Error(`raw.idmap: container ${kind}s ${a.nsid}-${a.nsid + a.range - 1} are mapped twice`);
+  }
+  if (all.length > 340) throw new Error(`raw.idmap: too many ${kind} ranges (the kernel takes at most 340)`);
+  return all.sort((a, b) => a.nsid - b.nsid);
+}
+
+/** The uid and gid maps of a container whose ids start at host ids `base` (uid and gid). */
+export function buildIdmap(base: { uid: number; gid: number }, size: number, raw: RawIdmapEntry[]): { uid: IdMapEntry[]; gid: IdMapEntry[] } {
+  return {
+    uid: kindMap(base.uid, size, raw.filter((r) => r.uid), "uid"),
+    gid: kindMap(base.gid, size, raw.filter((r) => r.gid), "gid"),
+  };
 }

@@ -14,6 +14,10 @@ export interface LaunchSpec {
   /** Monitor's directory: monitor.sock, monitor.log, init.pid (must exist, short enough for a socket path). */
   rundir: string;
   rootfs: { kind: "overlay"; lower: string; upper: string; work: string } | { kind: "bind"; path: string };
+  /** No user namespace: container root is host root (uidMap and gidMap must be empty). */
+  privileged?: boolean;
+  /** Unmasked proc and sysfs at /dev/.lxc so nested containers can mount their own. */
+  nesting?: boolean;
   uidMap: IdMapEntry[];
   gidMap: IdMapEntry[];
   /** cgroup.procs files init is written to before it runs. */
@@ -44,6 +48,8 @@ export function launchConfig(spec: LaunchSpec): string {
   } else {
     lines.push(`rootfs_bind ${clean("rootfs", r.path)}`);
   }
+  if (spec.privileged) lines.push("privileged 1");
+  if (spec.nesting) lines.push("nesting 1");
   for (const m of spec.uidMap) lines.push(`uidmap ${m.nsid} ${m.hostid} ${m.range}`);
   for (const m of spec.gidMap) lines.push(`gidmap ${m.nsid} ${m.hostid} ${m.range}`);
   for (const c of spec.cgroupProcs) lines.push(`cgroup ${clean("cgroup", c)}`);

@@ -1,10 +1,14 @@
 // Seccomp filters as classic BPF bytes (struct sock_filter[], little-endian), installed by
 // lxd-helper just before execve of the container's init and of every exec'd command.
 //
-// Policy, after LXD's default: on the native ABI deny LXD's default list plus `deny` with ENOSYS,
-// reject umount2(MNT_FORCE) with EACCES, and on x86_64 reject the x32 ABI. The 32-bit compat ABI
-// (i386 on x86_64, arm on arm64) gets the same list with its own numbers, or ENOSYS for
-// everything when `denyCompat`. Any other architecture gets ENOSYS.
+// Policy, after LXD's default: on the native ABI deny LXD's default list with ENOSYS and `deny`
+// with EPERM, reject umount2(MNT_FORCE) with EACCES, and on x86_64 reject the x32 ABI. The 32-bit
+// compat ABI (i386 on x86_64, arm on arm64) gets the same lists with its own numbers, or ENOSYS
+// for everything when `denyCompat`. Any other architecture gets ENOSYS.
+//
+// Allowlist mode (`allow`): only the listed native syscalls pass, every other one fails with
+// EPERM; x32 and the compat ABI are refused whole (ENOSYS).
+import { AARCH64_SYSCALLS, X86_64_SYSCALLS } from "./syscall-table.ts";
 
 export type SeccompArch = "x64" | "arm64";
 
@@ -109,6 +113,7 @@ const X32_SYSCALL_BIT = 0x40000000;
 const MNT_FORCE = 1;
 const ENOSYS = 38;
 const EACCES = 13;
+const EPERM = 1;
 
 // Classic BPF opcodes used here.
 const LD_W_ABS = 0x20;
@@ -128,41 +133,73 @@ const OFF_ARG1_LO = 16 + 8;
 interface Insn { code: number; jt: number; jf: number; k: number }
 const insn = (code: number, k: number, jt = 0, jf = 0): Insn => ({ code, jt, jf, k });
 
-/** Syscall names this module knows (valid in security.syscalls.deny). */
-export const knownSyscalls = (): string[] => Object.keys(TABLE);
+const FULL: Partial<Record<Abi, Map<string, number>>> = { x86_64: X86_64_SYSCALLS, aarch64: AARCH64_SYSCALLS };
+
+/** Syscall names this module knows (valid in security.syscalls.deny and .allow). */
+export const knownSyscalls = (): string[] => [...new Set([...Object.keys(TABLE), ...X86_64_SYSCALLS.keys(), ...AARCH64_SYSCALLS.keys()])];
 
 /** The number of `name` on an ABI, or undefined when the ABI lacks it. */
 export function syscallNumber(name: string, abi: Abi): number | undefined {
-  const n = TABLE[name]?.[ABI_INDEX[abi]];
+  const n = TABLE[name]?.[ABI_INDEX[abi]] ?? FULL[abi]?.get(name);
   return n === undefined || n < 0 ? undefined : n;
 }
 
 // Denying one name of a pair denies both: they are the same operation.
 const ALIASES: Record<string, string[]> = { umount: ["umount2"], umount2: ["umount"] };
 
-/** One ABI's checks; the accumulator holds the syscall number on entry. Ends in RET. */
-function abiSection(abi: Abi, deny: string[], x32: boolean): Insn[] {
-  const out: Insn[] = [insn(LD_W_ABS, OFF_NR)];
-  const errno = (e: number) => insn(RET_K, RET_ERRNO | e);
-  if (x32) out.push(insn(JGE_K, X32_SYSCALL_BIT, 0, 1), errno(ENOSYS));
+const errno = (e: number) => insn(RET_K, RET_ERRNO | e);
+
+/** The numbers of `names` (and their aliases) on an ABI; names the ABI lacks are skipped. */
+function numbers(names: string[], abi: Abi): Set<number> {
   const nrs = new Set<number>();
-  for (const name of deny) for (const n of [name, ...(ALIASES[name] ?? [])]) {
+  for (const name of names) for (const n of [name, ...(ALIASES[name] ?? [])]) {
     const nr = syscallNumber(n, abi);
     if (nr !== undefined) nrs.add(nr);
   }
-  // Each check is "jeq nr → next (deny); else skip it": jumps stay short however long the list.
-  for (const nr of [...nrs].sort((a, b) => a - b)) out.push(insn(JEQ_K, nr, 0, 1), errno(ENOSYS));
+  return nrs;
+}
+
+/** One ABI's checks; the accumulator holds the syscall number on entry. Ends in RET. */
+function abiSection(abi: Abi, deny: { names: string[]; errno: number }[], x32: boolean): Insn[] {
+  const out: Insn[] = [insn(LD_W_ABS, OFF_NR)];
+  if (x32) out.push(insn(JGE_K, X32_SYSCALL_BIT, 0, 1), errno(ENOSYS));
+  const denied = new Set<number>();
+  for (const list of deny) {
+    // Each check is "jeq nr → next (deny); else skip it": jumps stay short however long the list.
+    for (const nr of [...numbers(list.names, abi)].sort((a, b) => a - b)) {
+      if (denied.has(nr)) continue;
+      denied.add(nr);
+      out.push(insn(JEQ_K, nr, 0, 1), errno(list.errno));
+    }
+  }
   const umount2 = syscallNumber("umount2", abi);
-  if (umount2 !== undefined && !nrs.has(umount2)) {
+  if (umount2 !== undefined && !denied.has(umount2)) {
     out.push(insn(JEQ_K, umount2, 0, 3), insn(LD_W_ABS, OFF_ARG1_LO), insn(JSET_K, MNT_FORCE, 0, 1), errno(EACCES));
   }
   out.push(insn(RET_K, RET_ALLOW));
   return out;
 }
 
+/** What lxd-helper itself calls between installing the filter and execve (or reporting why
+ *  execve failed): always allowed, or no command could start at all. */
+export const HELPER_SYSCALLS = ["execve", "setgroups", "setresuid", "setresgid", "chdir", "write", "exit", "exit_group"];
+
+/** Allowlist section of the native ABI: listed numbers pass, the rest fail with EPERM. */
+function allowSection(abi: Abi, allow: string[], x32: boolean): Insn[] {
+  const out: Insn[] = [insn(LD_W_ABS, OFF_NR)];
+  if (x32) out.push(insn(JGE_K, X32_SYSCALL_BIT, 0, 1), errno(ENOSYS));
+  for (const nr of [...numbers([...allow, ...HELPER_SYSCALLS], abi)].sort((a, b) => a - b)) {
+    out.push(insn(JEQ_K, nr, 0, 1), insn(RET_K, RET_ALLOW));
+  }
+  out.push(errno(EPERM));
+  return out;
+}
+
 export interface SeccompOptions {
-  /** Extra syscall names to deny (security.syscalls.deny). */
+  /** Extra syscall names to deny with EPERM (security.syscalls.deny). */
   deny?: string[];
+  /** Allowlist mode: only these pass (security.syscalls.allow); excludes the deny options. */
+  allow?: string[];
   /** Include LXD's default deny list (security.syscalls.deny_default); default true. */
   denyDefault?: boolean;
   /** Reject every 32-bit compat syscall (security.syscalls.deny_compat). */
@@ -175,14 +212,20 @@ export interface SeccompOptions {
 export function buildSeccomp(opts: SeccompOptions = {}): Uint8Array {
   const arch = opts.arch ?? (process.arch === "arm64" ? "arm64" : "x64");
   const { native, compat } = NATIVE[arch];
-  const extra = (opts.deny ?? []).map((s) => s.trim()).filter(Boolean);
-  for (const name of extra) {
-    if (!TABLE[name]) throw new Error(`unknown syscall "${name}" in security.syscalls.deny`);
-  }
-  const deny = [...new Set([...(opts.denyDefault === false ? [] : DEFAULT_DENY), ...extra])];
+  // A name only another architecture has is skipped there, as libseccomp does.
+  const known = new Set(knownSyscalls());
+  const names = (list: string[] | undefined, key: string) => {
+    const out = (list ?? []).map((s) => s.trim()).filter(Boolean);
+    for (const name of out) if (!known.has(name)) throw new Error(`unknown syscall "${name}" in ${key}`);
+    return out;
+  };
+  const extra = names(opts.deny, "security.syscalls.deny");
+  const allow = opts.allow ? names(opts.allow, "security.syscalls.allow") : undefined;
+  if (allow && extra.length) throw new Error("security.syscalls.allow and security.syscalls.deny are mutually exclusive");
+  const deny = [{ names: opts.denyDefault === false ? [] : DEFAULT_DENY, errno: ENOSYS }, { names: extra, errno: EPERM }];
 
-  const nativeSection = abiSection(native, deny, native === "x86_64");
-  const compatSection = opts.denyCompat
+  const nativeSection = allow ? allowSection(native, allow, native === "x86_64") : abiSection(native, deny, native === "x86_64");
+  const compatSection = opts.denyCompat || allow
     ? [insn(RET_K, RET_ERRNO | ENOSYS)]
     : abiSection(compat, deny, false);
   // ld arch; native → jump over the rest (ja takes a 32-bit offset); compat → its section;

@@ -1,10 +1,11 @@
 import { describe, expect, test } from "bun:test";
-import { buildSeccomp, DEFAULT_DENY, knownSyscalls, seccompHex, syscallNumber } from "../../src/kernel/seccomp.ts";
+import { buildSeccomp, DEFAULT_DENY, HELPER_SYSCALLS, knownSyscalls, seccompHex, syscallNumber } from "../../src/kernel/seccomp.ts";
 
 const AUDIT = { x86_64: 0xc000003e, i386: 0x40000003, aarch64: 0xc00000b7, arm: 0x40000028, riscv64: 0xc00000f3 };
 const ALLOW = 0x7fff0000;
 const ENOSYS = 0x00050000 | 38;
 const EACCES = 0x00050000 | 13;
+const EPERM = 0x00050000 | 1;
 
 interface Insn { code: number; jt: number; jf: number; k: number }
 
@@ -97,12 +98,12 @@ describe("buildSeccomp", () => {
 
   test("aarch64 with an extra deny list", () => {
     const p = buildSeccomp({ arch: "arm64", deny: ["mount", "keyctl", "bpf"] });
-    expect(run(p, AUDIT.aarch64, 40)).toBe(ENOSYS);
-    expect(run(p, AUDIT.aarch64, 219)).toBe(ENOSYS);
-    expect(run(p, AUDIT.aarch64, 280)).toBe(ENOSYS);
+    expect(run(p, AUDIT.aarch64, 40)).toBe(EPERM);
+    expect(run(p, AUDIT.aarch64, 219)).toBe(EPERM);
+    expect(run(p, AUDIT.aarch64, 280)).toBe(EPERM);
     expect(run(p, AUDIT.aarch64, 273)).toBe(ENOSYS); // finit_module (default list)
     expect(run(p, AUDIT.aarch64, 63)).toBe(ALLOW); // read
-    expect(run(p, AUDIT.arm, 21)).toBe(ENOSYS); // mount on arm
+    expect(run(p, AUDIT.arm, 21)).toBe(EPERM); // mount on arm
     expect(run(p, AUDIT.arm, 3)).toBe(ALLOW);
     expect(run(p, AUDIT.aarch64, 0x40000000)).toBe(ALLOW); // no x32 check on arm64
     expect(run(p, AUDIT.x86_64, 40)).toBe(ENOSYS);
@@ -114,25 +115,47 @@ describe("buildSeccomp", () => {
     expect(run(p, AUDIT.x86_64, 166, [0, 2])).toBe(ALLOW);
     expect(run(p, AUDIT.i386, 52, [0, 1])).toBe(EACCES);
     const q = buildSeccomp({ arch: "x64", deny: ["umount2"] });
-    expect(run(q, AUDIT.x86_64, 166, [0, 2])).toBe(ENOSYS);
-    expect(run(q, AUDIT.i386, 22)).toBe(ENOSYS); // the old umount goes with it
+    expect(run(q, AUDIT.x86_64, 166, [0, 2])).toBe(EPERM);
+    expect(run(q, AUDIT.i386, 22)).toBe(EPERM); // the old umount goes with it
   });
 
   test("denyDefault false leaves only the extra list", () => {
     const p = buildSeccomp({ arch: "x64", denyDefault: false, deny: ["ptrace"] });
     expect(run(p, AUDIT.x86_64, 313)).toBe(ALLOW);
-    expect(run(p, AUDIT.x86_64, 101)).toBe(ENOSYS);
+    expect(run(p, AUDIT.x86_64, 101)).toBe(EPERM);
   });
 
-  test("long deny lists keep every jump short", () => {
-    const p = buildSeccomp({ arch: "x64", deny: knownSyscalls() });
+  test("long deny lists keep every jump short; the default list keeps ENOSYS", () => {
+    const all = knownSyscalls().filter((n) => n !== "read");
+    const p = buildSeccomp({ arch: "x64", deny: all });
     const prog = decode(p);
     expect(prog.length).toBeGreaterThan(255);
-    for (const name of knownSyscalls()) {
+    for (const name of all) {
       const nr = syscallNumber(name, "x86_64");
-      if (nr !== undefined) expect(run(p, AUDIT.x86_64, nr)).toBe(ENOSYS);
+      if (nr !== undefined) expect(run(p, AUDIT.x86_64, nr)).toBe(DEFAULT_DENY.includes(name) ? ENOSYS : EPERM);
     }
     expect(run(p, AUDIT.x86_64, 0)).toBe(ALLOW);
+  });
+
+  test("allowlist: only listed calls (and what the helper needs before execve) pass; compat and x32 refused", () => {
+    for (const [arch, audit, abi] of [["x64", AUDIT.x86_64, "x86_64"], ["arm64", AUDIT.aarch64, "aarch64"]] as const) {
+      const p = buildSeccomp({ arch, allow: ["read", "openat", "kexec_load"] });
+      for (const name of ["read", "openat", "kexec_load", ...HELPER_SYSCALLS]) {
+        const nr = syscallNumber(name, abi);
+        if (nr !== undefined) expect(run(p, audit, nr)).toBe(ALLOW);
+      }
+      expect(run(p, audit, syscallNumber("mkdirat", abi)!)).toBe(EPERM);
+      expect(run(p, audit, syscallNumber("mount", abi)!)).toBe(EPERM);
+      expect(run(p, arch === "x64" ? AUDIT.i386 : AUDIT.arm, 3)).toBe(ENOSYS);
+    }
+    expect(run(buildSeccomp({ arch: "x64", allow: ["read"] }), AUDIT.x86_64, 0x40000000)).toBe(ENOSYS);
+    expect(() => buildSeccomp({ allow: ["read"], deny: ["mount"] })).toThrow(/mutually exclusive/);
+    expect(() => buildSeccomp({ allow: ["nope"] })).toThrow(/unknown syscall "nope" in security.syscalls.allow/);
+  });
+
+  test("names only another architecture has are skipped, not refused", () => {
+    const p = buildSeccomp({ arch: "arm64", deny: ["iopl", "open"] });
+    expect(run(p, AUDIT.aarch64, 63)).toBe(ALLOW);
   });
 
   test("unknown names are an error; hex form", () => {
