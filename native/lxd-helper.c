@@ -210,6 +210,7 @@ static void reset_signals(void)
 struct config {
 	char *name, *hostname, *rundir;
 	char *lower, *upper, *work, *bind;
+	char *lxcfs; // LXCFS mount on the host whose files replace /proc's, or NULL
 	char *uidmap[MAX_LIST], *gidmap[MAX_LIST], *cgroups[MAX_LIST], *env[256], *argv[MAX_LIST];
 	int nuid, ngid, ncg, nenv, cgroup2;
 	struct sock_fprog seccomp;
@@ -259,6 +260,8 @@ static const char *parse_config(char *text, struct config *c)
 			bad = add(c->cgroups, &c->ncg, MAX_LIST, val);
 		else if (!strcmp(line, "cgroup2"))
 			c->cgroup2 = !strcmp(val, "1");
+		else if (!strcmp(line, "lxcfs"))
+			c->lxcfs = val;
 		else if (!strcmp(line, "env"))
 			bad = add(c->env, &c->nenv, 256, val);
 		else if (!strcmp(line, "seccomp")) {
@@ -401,6 +404,48 @@ static void setup_mounts(struct child_ctx *x)
 		CHECK(x, mount("tmpfs", "sys/firmware", "tmpfs", MS_RDONLY | nse, "mode=755,size=0") == 0, "mask /sys/firmware");
 }
 
+// ---- `start`: what a full init (systemd) expects of its environment --------------------------
+
+// Files LXCFS renders per container (from the reader's cgroups), bound over the kernel's.
+static const char *const lxcfs_files[] = {
+	"proc/cpuinfo", "proc/meminfo", "proc/stat", "proc/uptime", "proc/diskstats", "proc/swaps", "proc/loadavg",
+	"sys/devices/system/cpu/online",
+};
+
+// Capabilities LXC and LXD drop from every container: useless inside a user namespace, and with
+// them gone systemd skips units that need them (debugfs, tracefs) instead of failing them.
+static const int dropped_caps[] = {4 /* SYS_MODULE */, 17 /* SYS_RAWIO */, 25 /* SYS_TIME */,
+				   32 /* MAC_OVERRIDE */, 33 /* MAC_ADMIN */};
+
+// cwd = the new root, the host's tree still at / (before pivot_root).
+static void setup_guest(struct child_ctx *x)
+{
+	const unsigned long nse = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+	struct config *c = x->cfg;
+	// /run and /run/lock: tmpfs, as systemd and most inits assume (a fresh /run on every boot).
+	CHECK(x, ensure_dir("run", 0755) == 0, "mkdir /run");
+	CHECK(x, mount("tmpfs", "run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=20%") == 0, "mount /run");
+	CHECK(x, ensure_dir("run/lock", 01777) == 0, "mkdir /run/lock");
+	CHECK(x, mount("tmpfs", "run/lock", "tmpfs", nse, "mode=1777,size=5120k") == 0, "mount /run/lock");
+	// /proc/sys read-only except net (namespaced): sysctl writers see it and skip.
+	CHECK(x, mount("proc/sys/net", "proc/sys/net", NULL, MS_BIND, NULL) == 0, "bind /proc/sys/net");
+	CHECK(x, mount("proc/sys", "proc/sys", NULL, MS_BIND | MS_REC, NULL) == 0, "bind /proc/sys");
+	CHECK(x, mount(NULL, "proc/sys", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | nse, NULL) == 0,
+	      "make /proc/sys read-only");
+	if (c->lxcfs) {
+		for (size_t i = 0; i < sizeof(lxcfs_files) / sizeof(*lxcfs_files); i++) {
+			char src[PATH_MAX];
+			snprintf(src, sizeof(src), "%s/%s", c->lxcfs, lxcfs_files[i]);
+			// Only what this LXCFS serves and this kernel has (e.g. no diskstats without blkio).
+			if (access(src, R_OK) == 0 && access(lxcfs_files[i], F_OK) == 0)
+				CHECK(x, mount(src, lxcfs_files[i], NULL, MS_BIND, NULL) == 0, "bind LXCFS %s", src);
+		}
+	}
+	for (size_t i = 0; i < sizeof(dropped_caps) / sizeof(*dropped_caps); i++)
+		CHECK(x, prctl(PR_CAPBSET_DROP, dropped_caps[i], 0, 0, 0) == 0 || errno == EINVAL, "drop capability %d",
+		      dropped_caps[i]);
+}
+
 static __attribute__((noreturn)) void child_main(struct child_ctx *x)
 {
 	struct config *c = x->cfg;
@@ -432,6 +477,7 @@ static __attribute__((noreturn)) void child_main(struct child_ctx *x)
 	setup_root(x);
 	CHECK(x, chdir("root") == 0, "chdir rootfs");
 	setup_mounts(x);
+	setup_guest(x);
 
 	CHECK(x, syscall(SYS_pivot_root, ".", ".") == 0, "pivot_root");
 	CHECK(x, umount2(".", MNT_DETACH) == 0, "detach old root");

@@ -54,7 +54,7 @@ function unsupportedSecurity(config: Config): string | undefined {
 }
 
 export function launchSpec(opts: {
-  name: string; rundir: string; config: Config; cgroupProcs: string[]; cgroup2: boolean; rootfs: LaunchSpec["rootfs"];
+  name: string; rundir: string; config: Config; cgroupProcs: string[]; cgroup2: boolean; lxcfs?: string; rootfs: LaunchSpec["rootfs"];
 }): LaunchSpec {
   const refused = unsupportedSecurity(opts.config);
   if (refused) throw new Error(`instance "${opts.name}": ${refused}`);
@@ -62,7 +62,7 @@ export function launchSpec(opts: {
   const env = ["container=lxc"];
   return {
     name: opts.name, hostname: opts.name, rundir: opts.rundir, rootfs: opts.rootfs,
-    uidMap: idmap.uid, gidMap: idmap.gid, cgroupProcs: opts.cgroupProcs, cgroup2: opts.cgroup2,
+    uidMap: idmap.uid, gidMap: idmap.gid, cgroupProcs: opts.cgroupProcs, cgroup2: opts.cgroup2, lxcfs: opts.lxcfs,
     seccomp: seccompFor(opts.config), env, init: ["/sbin/init"],
   };
 }

@@ -157,6 +157,15 @@ export class Cgroups {
       controllers.push(...wanted.filter((n) => !n.startsWith("name=")));
     }
     if (!roots.size) throw new Error("no usable cgroup v1 hierarchy (memory, cpu, pids, freezer)");
+    // Hybrid hosts: a cgroup2 mount beside the controllers. Containers get a delegated subtree
+    // there too, which they see as their /sys/fs/cgroup: systemd >= 247 runs in unified mode on it
+    // (it has no controllers; limits stay on the v1 hierarchies).
+    const unified = mounts.find((m) => m.fstype === "cgroup2");
+    if (unified && own.has("")) {
+      const root = join(dirIn(unified, own.get("")!), `lxd.payload.${tag}`);
+      await mkdir(root, { recursive: true });
+      roots.set("", root);
+    }
     return new Cgroups("v1", roots, controllers);
   }
 
@@ -184,6 +193,11 @@ export class Cgroups {
       }
     }
     return new Cgroups("v2", new Map([["", root]]), controllers);
+  }
+
+  /** Whether containers get a cgroup2 tree of their own (v2 hosts, and hybrid v1 hosts). */
+  get unified(): boolean {
+    return this.roots.has("");
   }
 
   /** Directories of one container, per hierarchy. */
