@@ -436,8 +436,11 @@ static void setup_guest(struct child_ctx *x)
 		for (size_t i = 0; i < sizeof(lxcfs_files) / sizeof(*lxcfs_files); i++) {
 			char src[PATH_MAX];
 			snprintf(src, sizeof(src), "%s/%s", c->lxcfs, lxcfs_files[i]);
-			// Only what this LXCFS serves and this kernel has (e.g. no diskstats without blkio).
-			if (access(src, R_OK) == 0 && access(lxcfs_files[i], F_OK) == 0)
+			// Only what this LXCFS serves and this kernel has; anything else (a mountpoint
+			// container root cannot reach) is an error, not a silent fallback to the host's files.
+			int have = access(src, R_OK);
+			CHECK(x, have == 0 || errno == ENOENT, "LXCFS %s (must be readable by container root)", src);
+			if (have == 0 && access(lxcfs_files[i], F_OK) == 0)
 				CHECK(x, mount(src, lxcfs_files[i], NULL, MS_BIND, NULL) == 0, "bind LXCFS %s", src);
 		}
 	}

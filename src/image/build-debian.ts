@@ -31,8 +31,8 @@ export interface DebianImageOptions {
 
 export const DEFAULT_MIRROR = "http://deb.debian.org/debian";
 const VARIANTS = ["minbase", "buildd", "default"];
-/** What a systemd guest with DHCP and DNS needs on top of minbase. */
-export const GUEST_PACKAGES = ["systemd", "systemd-sysv", "systemd-resolved", "udev", "dbus", "iproute2"];
+/** What a systemd guest with DHCP and DNS needs on top of minbase (procps: free, top, ps). */
+export const GUEST_PACKAGES = ["systemd", "systemd-sysv", "systemd-resolved", "udev", "dbus", "iproute2", "procps"];
 /** Debian's architecture names for LXD's. */
 const DEBIAN_ARCH: Record<string, string> = { x86_64: "amd64", aarch64: "arm64", i686: "i386", armv7l: "armhf", ppc64le: "ppc64el", s390x: "s390x", riscv64: "riscv64" };
 
@@ -78,6 +78,14 @@ async function run(argv: string[], what: string, log?: (line: string) => void): 
   await Promise.all([pump(proc.stdout), pump(proc.stderr)]);
   const code = await proc.exited;
   if (code !== 0) throw new Error(`${what} failed (exit ${code}):\n${tail.join("\n")}`);
+}
+
+/** debootstrap mounts /proc and /sys in the tree while it works and may leave them behind when
+ *  it fails: detach them before the tree is deleted. */
+async function unmountUnder(dir: string): Promise<void> {
+  const points = (await Bun.file("/proc/self/mountinfo").text()).split("\n")
+    .map((l) => l.split(" ")[4]).filter((p): p is string => !!p && p.startsWith(`${dir}/`));
+  for (const p of points.reverse()) Bun.spawnSync(["umount", "-l", p]);
 }
 
 /** Turns a debootstrapped tree into a guest; `root` is the tree. */
@@ -174,6 +182,7 @@ export async function buildDebianImage(outFile: string, opts: DebianImageOptions
     }
     return meta;
   } finally {
+    await unmountUnder(work);
     await rm(work, { recursive: true, force: true });
   }
 }

@@ -1,6 +1,7 @@
 // Turns an instance's expanded config into what the kernel layer needs: the monitor's launch
 // spec (idmap, cgroups, seccomp, init), live cgroup limits, and the exec seccomp filter.
 import { totalmem } from "node:os";
+import type { CgroupLimits } from "../kernel/cgroup.ts";
 import type { LaunchSpec } from "../kernel/monitor.ts";
 import { defaultIdmap } from "../kernel/idmap.ts";
 import { buildSeccomp } from "../kernel/seccomp.ts";
@@ -29,10 +30,12 @@ function cpuCount(value: string): number {
   return n;
 }
 
-export function liveLimits(config: Config): { memory?: number; cpu?: number; processes?: number } {
-  const out: { memory?: number; cpu?: number; processes?: number } = {};
+export function liveLimits(config: Config): CgroupLimits {
+  const out: CgroupLimits = {};
   if (config["limits.memory"]) out.memory = parseMemory(config["limits.memory"], totalmem());
-  if (config["limits.cpu"]) out.cpu = cpuCount(config["limits.cpu"]);
+  const cpu = config["limits.cpu"];
+  if (cpu) out.cpu = cpuCount(cpu);
+  if (cpu && !/^\d+$/.test(cpu)) out.cpus = cpu;
   if (config["limits.processes"]) out.processes = Number(config["limits.processes"]);
   return out;
 }
