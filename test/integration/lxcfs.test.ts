@@ -1,11 +1,12 @@
 // Container-aware /proc: with LXCFS running, `free`, `top` and `nproc` in a container limited to
-// 256 MiB and 1 CPU show 256 MiB and 1 CPU. The test runs its own lxcfs on a temporary
-// mountpoint (LXD_LXCFS_DIR points the daemon there) and stops it afterwards.
+// 256 MiB and 1 CPU show 256 MiB and 1 CPU (busybox, and Debian's procps). The test runs its own
+// lxcfs on a temporary mountpoint (LXD_LXCFS_DIR points the daemon there) and stops it afterwards.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { importDebian } from "../helpers/debian-image.ts";
 import { run } from "../helpers/run.ts";
 
 let d: TestDaemon;
@@ -61,6 +62,16 @@ describe("LXCFS", () => {
     expect((await d.ok("exec", "c1", "--", "cat", "/sys/devices/system/cpu/online")).trim()).toMatch(/^\d+$/);
     expect(readFileSync("/proc/meminfo", "utf8")).not.toMatch(/^MemTotal:\s+262144 kB$/m);
   });
+
+  test("Debian's free, top and nproc show 256 MiB and 1 CPU", async () => {
+    await importDebian(d);
+    await d.ok("launch", "debian", "d1", "-c", "limits.memory=256MiB", "-c", "limits.cpu=1");
+    const out = await d.ok("exec", "d1", "--", "bash", "-c", "free -m; top -b -n 1 | grep '^MiB Mem'; nproc");
+    expect(out).toMatch(/^Mem:\s+256\s/m);
+    expect(out).toMatch(/^MiB Mem :\s+256\.0 total/m);
+    expect(out.trim().split("\n").at(-1)).toBe("1");
+    await d.ok("delete", "d1", "--force");
+  }, 900_000);
 
   test("limits change live", async () => {
     await d.ok("config", "set", "c1", "limits.memory", "128MiB");
