@@ -24,10 +24,13 @@ export function debianImage(): Promise<string> {
     const file = join(CACHE_DIR, `debian-${RELEASE}-${await recipeKey()}.tar`);
     if (existsSync(file)) return file;
     mkdirSync(CACHE_DIR, { recursive: true });
+    // One build at a time across test processes (they share the cache): the others wait for
+    // the lock, then find the file.
     const r = await run(
-      [lxdBinary(), "image", "build", "debian", "--release", RELEASE, "--compression", "none", "-q",
+      ["flock", join(CACHE_DIR, ".debian.lock"), "sh", "-c", 'test -e "$0" || exec "$@"', file,
+        lxdBinary(), "image", "build", "debian", "--release", RELEASE, "--compression", "none", "-q",
         "--cache-dir", join(CACHE_DIR, "debs"), "-o", file],
-      { env: { LXD_DIR: join(CACHE_DIR, "lxd") }, timeoutMs: 900_000 },
+      { env: { LXD_DIR: join(CACHE_DIR, "lxd") }, timeoutMs: 1_200_000 },
     );
     if (r.code !== 0) {
       await rm(file, { force: true });
