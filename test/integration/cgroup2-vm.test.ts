@@ -61,6 +61,10 @@ say pids.events.max "$(sed -n 's/^max //p' "/sys/fs/cgroup$cg/pids.events")"
 
 step config "$lxd" config set c1 limits.memory 128MiB
 say memory.max.live "$(cat "/sys/fs/cgroup$cg/memory.max")"
+# What systemd does with its delegated tree, in small: move every process into a child, then
+# enable controllers for its children.
+step delegate "$lxd" exec c1 -- sh -c 'cd /sys/fs/cgroup && mkdir init.scope && for p in $(cat cgroup.procs); do echo $p > init.scope/cgroup.procs 2>/dev/null; done; echo "+memory +pids" > cgroup.subtree_control && cat cgroup.subtree_control'
+say delegate "$out"
 step stop "$lxd" stop c1 --force
 say cgroup.after_stop "$([ -d "/sys/fs/cgroup$cg" ] && echo present || echo removed)"
 step delete "$lxd" delete c1
@@ -118,7 +122,7 @@ describe.skipIf(!!unavailable)("the daemon on a pure cgroup v2 host (QEMU guest)
   });
 
   test("every CLI step succeeds", () => {
-    const steps = ["waitready", "init", "import", "launch", "exec", "inside", "config", "stop", "delete"];
+    const steps = ["waitready", "init", "import", "launch", "exec", "inside", "config", "delegate", "stop", "delete"];
     expect(Object.fromEntries(steps.map((s) => [s, result(`rc.${s}`)]))).toEqual(Object.fromEntries(steps.map((s) => [s, "0"])));
     expect(vm.code).toBe(0);
   });
@@ -148,6 +152,11 @@ describe.skipIf(!!unavailable)("the daemon on a pure cgroup v2 host (QEMU guest)
   test("limits are enforced", () => {
     expect(Number(result("memory.oom_kill"))).toBeGreaterThan(0);
     expect(Number(result("pids.events.max"))).toBeGreaterThan(0);
+  });
+
+  test("the container's root can manage its cgroup2 subtree as systemd does", () => {
+    expect(result("rc.delegate")).toBe("0");
+    expect(result("delegate")?.split(" ")).toEqual(expect.arrayContaining(["memory", "pids"]));
   });
 
   test("limits.memory applies live; stop and delete clean up", () => {
