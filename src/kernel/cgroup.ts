@@ -70,6 +70,7 @@ export function pinnedCpus(available: number[], count?: number, set?: string): s
   if (!count || !Number.isInteger(count) || count >= available.length) return undefined;
   return available.slice(0, count).join(",");
 }
+
 /** Controllers that make a host "v1" even when a cgroup2 mount exists beside them. */
 const V1_MARKERS = ["memory", "cpu", "pids"];
 
@@ -121,6 +122,8 @@ function defaultRoot(): { uid: number; gid: number } | undefined {
 }
 
 const read = (file: string) => readFile(file, "utf8").then((s) => s.trim(), () => "");
+const readNum = async (file: string) => Number((await read(file)).split(/\s/)[0]) || 0;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A new v1 cpuset starts with no CPUs or memory nodes: copy its parent's. */
 async function inheritCpuset(dir: string): Promise<void> {
@@ -128,8 +131,6 @@ async function inheritCpuset(dir: string): Promise<void> {
     if (!(await read(join(dir, f)))) await writeFile(join(dir, f), await read(join(dir, "..", f)));
   }
 }
-const readNum = async (file: string) => Number((await read(file)).split(/\s/)[0]) || 0;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Removes a cgroup directory and its children (cgroupfs rmdir works on non-empty-looking dirs). */
 async function removeTree(dir: string): Promise<void> {

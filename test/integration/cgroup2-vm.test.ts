@@ -62,8 +62,10 @@ say pids.events.max "$(sed -n 's/^max //p' "/sys/fs/cgroup$cg/pids.events")"
 step config "$lxd" config set c1 limits.memory 128MiB
 say memory.max.live "$(cat "/sys/fs/cgroup$cg/memory.max")"
 # What systemd does with its delegated tree, in small: move every process into a child, then
-# enable controllers for its children.
-step delegate "$lxd" exec c1 -- sh -c 'cd /sys/fs/cgroup && mkdir init.scope && for p in $(cat cgroup.procs); do echo $p > init.scope/cgroup.procs 2>/dev/null; done; echo "+memory +pids" > cgroup.subtree_control && cat cgroup.subtree_control'
+# enable controllers for its children. Two execs, as an exec joins init's cgroup: the second one
+# then starts below the root, which must be empty for the controllers.
+step delegate "$lxd" exec c1 -- sh -c 'cd /sys/fs/cgroup && mkdir init.scope && for p in $(cat cgroup.procs); do echo $p > init.scope/cgroup.procs; done'
+step delegate2 "$lxd" exec c1 -- sh -c 'echo "+memory +pids" > /sys/fs/cgroup/cgroup.subtree_control && cat /sys/fs/cgroup/cgroup.subtree_control'
 say delegate "$out"
 step stop "$lxd" stop c1 --force
 say cgroup.after_stop "$([ -d "/sys/fs/cgroup$cg" ] && echo present || echo removed)"
@@ -122,7 +124,7 @@ describe.skipIf(!!unavailable)("the daemon on a pure cgroup v2 host (QEMU guest)
   });
 
   test("every CLI step succeeds", () => {
-    const steps = ["waitready", "init", "import", "launch", "exec", "inside", "config", "delegate", "stop", "delete"];
+    const steps = ["waitready", "init", "import", "launch", "exec", "inside", "config", "delegate", "delegate2", "stop", "delete"];
     expect(Object.fromEntries(steps.map((s) => [s, result(`rc.${s}`)]))).toEqual(Object.fromEntries(steps.map((s) => [s, "0"])));
     expect(vm.code).toBe(0);
   });
