@@ -221,6 +221,7 @@ static int same_ns(int fd, const char *kind)
 struct config {
 	char *name, *hostname, *rundir;
 	char *lower, *upper, *work, *bind;
+	char *lxcfs; // LXCFS mount on the host whose files replace /proc's, or NULL
 	char *uidmap[MAX_LIST], *gidmap[MAX_LIST], *cgroups[MAX_LIST], *env[256], *argv[MAX_LIST];
 	int nuid, ngid, ncg, nenv, cgroup2;
 	int privileged; // no user namespace: container root is host root (minus dropped capabilities)
@@ -290,6 +291,8 @@ static const char *parse_config(char *text, struct config *c)
 			c->privileged = !strcmp(val, "1");
 		else if (!strcmp(line, "nesting"))
 			c->nesting = !strcmp(val, "1");
+		else if (!strcmp(line, "lxcfs"))
+			c->lxcfs = val;
 		else if (!strcmp(line, "env"))
 			bad = add(c->env, &c->nenv, 256, val);
 		else if (!strcmp(line, "seccomp")) {
@@ -575,6 +578,39 @@ static int drop_caps(void)
 	return syscall(SYS_capset, &hdr, data);
 }
 
+// Files LXCFS renders per container (from the reader's cgroups), bound over the kernel's.
+static const char *const lxcfs_files[] = {
+	"proc/cpuinfo", "proc/meminfo", "proc/stat", "proc/uptime", "proc/diskstats", "proc/swaps", "proc/loadavg",
+	"sys/devices/system/cpu/online",
+};
+
+// In the builder, cwd = the new root. Mounts made here are host root's, so the tmpfs
+// are given to container root explicitly.
+static void setup_guest(struct child_ctx *x)
+{
+	const unsigned long nse = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+	struct config *c = x->cfg;
+	// /run and /run/lock: tmpfs, as systemd and most inits assume (a fresh /run on every boot).
+	char opts[96];
+	snprintf(opts, sizeof(opts), "mode=755,size=20%%,uid=%ld,gid=%ld", c->root_uid, c->root_gid);
+	CHECK(x, mount("tmpfs", "run", "tmpfs", MS_NOSUID | MS_NODEV, opts) == 0, "mount /run");
+	CHECK(x, ensure_dir("run/lock", 01777) == 0, "mkdir /run/lock");
+	snprintf(opts, sizeof(opts), "mode=1777,size=5120k,uid=%ld,gid=%ld", c->root_uid, c->root_gid);
+	CHECK(x, mount("tmpfs", "run/lock", "tmpfs", nse, opts) == 0, "mount /run/lock");
+	if (c->lxcfs) {
+		for (size_t i = 0; i < sizeof(lxcfs_files) / sizeof(*lxcfs_files); i++) {
+			char src[PATH_MAX];
+			snprintf(src, sizeof(src), "%s/%s", c->lxcfs, lxcfs_files[i]);
+			// Only what this LXCFS serves and this kernel has; anything else (a mountpoint
+			// that cannot be read) is an error, not a silent fallback to the host's files.
+			int have = access(src, R_OK);
+			CHECK(x, have == 0 || errno == ENOENT, "LXCFS %s", src);
+			if (have == 0 && access(lxcfs_files[i], F_OK) == 0)
+				CHECK(x, mount(src, lxcfs_files[i], NULL, MS_BIND, NULL) == 0, "bind LXCFS %s", src);
+		}
+	}
+}
+
 // The builder: host root, in the container's pid and network namespaces (so proc and sysfs show
 // the container's), in a mount namespace of its own. It assembles the container's tree, then
 // enters the container's user namespace and copies its mount namespace: every mount made here
@@ -596,6 +632,7 @@ static __attribute__((noreturn)) void builder_main(struct child_ctx *x, int user
 	CHECK(x, chdir("root") == 0, "chdir rootfs");
 	setup_proc_sys(x);
 	setup_dev(x);
+	setup_guest(x);
 	if (c->nesting)
 		setup_nesting(x);
 	CHECK(x, syscall(SYS_pivot_root, ".", ".") == 0, "pivot_root");
@@ -637,8 +674,9 @@ static __attribute__((noreturn)) void child_main(struct child_ctx *x)
 		setup_overlay(x);
 	// Mount points the builder needs, made by container root: host root cannot create files
 	// in the (idmapped) rootfs, its ids being unmapped there.
-	CHECK(x, ensure_dir("root/proc", 0555) == 0 && ensure_dir("root/sys", 0555) == 0 && ensure_dir("root/dev", 0755) == 0,
-	      "mkdir /proc, /sys, /dev");
+	CHECK(x, ensure_dir("root/proc", 0555) == 0 && ensure_dir("root/sys", 0555) == 0 && ensure_dir("root/dev", 0755) == 0 &&
+		     ensure_dir("root/run", 0755) == 0,
+	      "mkdir /proc, /sys, /dev, /run");
 	int rootfs = clone_tree("root");
 	CHECK(x, rootfs >= 0, "open_tree rootfs");
 	CHECK(x, send_fd(x->sock_fd, rootfs) == 0, "send rootfs to the builder");

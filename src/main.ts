@@ -13,7 +13,7 @@ import { ExecCommand } from "./cli/exec.ts";
 import { FileDeleteCommand, FileEditCommand, FilePullCommand, FilePushCommand } from "./cli/file.ts";
 import { groupHelp, RootHelpCommand } from "./cli/help.ts";
 import {
-  ImageAliasCreateCommand, ImageAliasDeleteCommand, ImageAliasListCommand, ImageBuildBusyboxCommand,
+  ImageAliasCreateCommand, ImageAliasDeleteCommand, ImageAliasListCommand, ImageBuildBusyboxCommand, ImageBuildDebianCommand,
   ImageDeleteCommand, ImageImportCommand, ImageInfoCommand, ImageListCommand, ImageShowCommand,
 } from "./cli/image.ts";
 import { InfoCommand } from "./cli/info.ts";
@@ -58,7 +58,7 @@ const COMMANDS: CommandClass[] = [
   ConfigSetCommand, ConfigGetCommand, ConfigUnsetCommand, ConfigShowCommand, ConfigEditCommand,
   ConfigDeviceAddCommand, ConfigDeviceRemoveCommand, ConfigDeviceListCommand, ConfigDeviceShowCommand,
   ImageImportCommand, ImageListCommand, ImageDeleteCommand, ImageShowCommand, ImageInfoCommand,
-  ImageAliasCreateCommand, ImageAliasDeleteCommand, ImageAliasListCommand, ImageBuildBusyboxCommand,
+  ImageAliasCreateCommand, ImageAliasDeleteCommand, ImageAliasListCommand, ImageBuildBusyboxCommand, ImageBuildDebianCommand,
   ProfileListCommand, ProfileShowCommand, ProfileCreateCommand, ProfileDeleteCommand, ProfileGetCommand,
   ProfileSetCommand, ProfileUnsetCommand, ProfileEditCommand, ProfileDeviceAddCommand, ProfileDeviceRemoveCommand,
   OperationListCommand, OperationShowCommand, OperationDeleteCommand,

@@ -273,3 +273,55 @@ export class ImageBuildBusyboxCommand extends LxdCommand {
     }
   }
 }
+
+export class ImageBuildDebianCommand extends LxdCommand {
+  static override paths = [["image", "build", "debian"]];
+  static override usage = Command.Usage({
+    category: "Images",
+    description: "Build a Debian image with systemd (debootstrap, as root)",
+    details: "Downloads packages from a Debian mirror. Without `-o` the image is imported into the daemon under the alias (default `debian/RELEASE`). With `-o` it is only written to FILE.",
+    examples: [
+      ["Build and import Debian 12", "$0 image build debian --release bookworm --alias debian"],
+      ["Extra packages, only write the tarball", "$0 image build debian --release bookworm --include curl,less -o bookworm.tar.gz"],
+    ],
+  });
+
+  release = Option.String("--release", { required: true, description: "Debian codename (bookworm, trixie, ...)" });
+  variant = Option.String("--variant", "minbase", { description: "debootstrap variant: minbase, buildd or default" });
+  mirror = Option.String("--mirror", { description: "Debian mirror URL (default http://deb.debian.org/debian)" });
+  include = Option.Array("--include", [], { description: "Extra packages (comma-separated, repeatable)" });
+  aliases = Option.Array("--alias", [], { description: "Alias for the imported image (default: debian/RELEASE)" });
+  output = Option.String("-o,--output", { description: "Write the image tarball here instead of importing it" });
+  compression = Option.String("--compression", "gzip", { description: "gzip or none" });
+  cacheDir = Option.String("--cache-dir", { description: "Keep downloaded packages here for the next build" });
+  public = Option.Boolean("--public", false, { description: "Make the imported image public" });
+  quiet = Option.Boolean("-q,--quiet", false, { description: "Do not show debootstrap's progress" });
+
+  protected async run(): Promise<void> {
+    if (this.compression !== "gzip" && this.compression !== "none") throw new Error(`Invalid --compression: ${this.compression}`);
+    const { buildDebianImage, checkDebianOptions } = await import("../image/build-debian.ts");
+    const opts = {
+      release: this.release, variant: this.variant, mirror: this.mirror, cacheDir: this.cacheDir,
+      include: this.include.flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean),
+      compression: this.compression as "gzip" | "none",
+      log: (line: string) => { if (!this.quiet) this.context.stderr.write(`${line}\n`); },
+    };
+    checkDebianOptions(opts);
+    if (this.output) {
+      await buildDebianImage(this.output, opts);
+      this.print(`Image written to ${this.output} with fingerprint: ${await sha256File(this.output)}`);
+      return;
+    }
+    // Not /tmp: the unpacked tree is a few hundred MB and /tmp is often a small tmpfs.
+    const dir = await mkdtemp(join(process.env.TMPDIR || "/var/tmp", "lxd-image-"));
+    try {
+      const file = join(dir, this.compression === "gzip" ? "debian.tar.gz" : "debian.tar");
+      await buildDebianImage(file, opts);
+      const aliases = this.aliases.length ? this.aliases : [`debian/${this.release}`];
+      const fp = await importImageFile(this.client, file, { aliases, public: this.public });
+      this.print(`Image imported with fingerprint: ${fp}`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+}

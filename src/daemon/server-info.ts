@@ -1,5 +1,6 @@
 // GET / and GET/PUT/PATCH /1.0: API versions, the server object (with the real host environment),
 // and the server configuration.
+import { lxcfsDir } from "../kernel/lxcfs.ts";
 import { existsSync, readFileSync } from "node:fs";
 import os from "node:os";
 import { Elysia } from "elysia";
@@ -150,7 +151,8 @@ export function serverObject(source: ServerInfoSource) {
       kernel_architecture: host.kernel_architecture,
       kernel_features: host.kernel_features,
       kernel_version: host.kernel_version,
-      lxc_features: host.lxc_features,
+      // Live: LXCFS may be started or stopped while the daemon runs (see kernel/lxcfs.ts).
+      lxc_features: { ...host.lxc_features, lxcfs: String(lxcfsDir() !== undefined) },
       os_name: host.os_name,
       os_version: host.os_version,
       project: "default",

@@ -13,7 +13,8 @@ import type { EventHub } from "../daemon/events.ts";
 import type { ImageStore } from "../image/store.ts";
 import type { Cgroups } from "../kernel/cgroup.ts";
 import { pidfdOpen, pidfdSignal } from "../kernel/ffi.ts";
-import { launch, SIGPWR, watch } from "../kernel/monitor.ts";
+import { lxcfsDir } from "../kernel/lxcfs.ts";
+import { haltSignal, launch, watch } from "../kernel/monitor.ts";
 import { startExec, type ExecOptions as KernelExecOptions, type ExecSession } from "../kernel/exec.ts";
 import { containerDir } from "../paths.ts";
 import { storageDriver } from "../storage/index.ts";
@@ -422,7 +423,7 @@ export class InstanceManager {
     try {
       await this.cgroups.applyLimits(name, liveLimits(config));
       const spec = launchSpec({
-        name, rundir, config, idmap, cgroupProcs: procs, cgroup2: this.cgroups.layout === "v2",
+        name, rundir, config, idmap, cgroupProcs: procs, cgroup2: this.cgroups.unified, lxcfs: lxcfsDir(),
         rootfs: storageDriver(pool.driver).rootfs(pool, name, fingerprint),
       });
       const { initPid } = await launch(spec);
@@ -483,8 +484,9 @@ export class InstanceManager {
     if (!opts.force) {
       // An init that has not installed its handlers yet ignores SIGPWR (signals from outside a pid
       // namespace are dropped for its init otherwise), so keep asking until it goes.
-      const resend = setInterval(() => signalInit(rt, SIGPWR), SIGPWR_RETRY_MS);
-      signalInit(rt, SIGPWR);
+      const sig = haltSignal(rt.initPid);
+      const resend = setInterval(() => signalInit(rt, sig), SIGPWR_RETRY_MS);
+      signalInit(rt, sig);
       const timeout = opts.timeout ?? -1;
       const exited = await Promise.race([
         rt.exited.then(() => true),

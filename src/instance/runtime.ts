@@ -2,6 +2,7 @@
 // spec (privilege, idmap, nesting, cgroups, seccomp, init), live cgroup limits, and the exec
 // seccomp filter.
 import { totalmem } from "node:os";
+import type { CgroupLimits } from "../kernel/cgroup.ts";
 import type { LaunchSpec } from "../kernel/monitor.ts";
 import {
   buildIdmap, CONTAINER_IDS, type FileReader, firstFree, hostRanges, type IdMapEntry, idmapJson, idmapJsonHostRanges, parseRawIdmap,
@@ -36,10 +37,12 @@ function cpuCount(value: string): number {
   return n;
 }
 
-export function liveLimits(config: Config): { memory?: number; cpu?: number; processes?: number } {
-  const out: { memory?: number; cpu?: number; processes?: number } = {};
+export function liveLimits(config: Config): CgroupLimits {
+  const out: CgroupLimits = {};
   if (config["limits.memory"]) out.memory = parseMemory(config["limits.memory"], totalmem());
-  if (config["limits.cpu"]) out.cpu = cpuCount(config["limits.cpu"]);
+  const cpu = config["limits.cpu"];
+  if (cpu) out.cpu = cpuCount(cpu);
+  if (cpu && !/^\d+$/.test(cpu)) out.cpus = cpu;
   if (config["limits.processes"]) out.processes = Number(config["limits.processes"]);
   return out;
 }
@@ -97,14 +100,14 @@ export function planIdmap(config: Config, others: Config[], read?: FileReader): 
 }
 
 export function launchSpec(opts: {
-  name: string; rundir: string; config: Config; idmap: IdmapPlan; cgroupProcs: string[]; cgroup2: boolean;
+  name: string; rundir: string; config: Config; idmap: IdmapPlan; cgroupProcs: string[]; cgroup2: boolean; lxcfs?: string;
   rootfs: LaunchSpec["rootfs"];
 }): LaunchSpec {
   const env = ["container=lxc"];
   return {
     name: opts.name, hostname: opts.name, rundir: opts.rundir, rootfs: opts.rootfs,
     privileged: truthy(opts.config["security.privileged"]), nesting: truthy(opts.config["security.nesting"]),
-    uidMap: opts.idmap.uid, gidMap: opts.idmap.gid, cgroupProcs: opts.cgroupProcs, cgroup2: opts.cgroup2,
+    uidMap: opts.idmap.uid, gidMap: opts.idmap.gid, cgroupProcs: opts.cgroupProcs, cgroup2: opts.cgroup2, lxcfs: opts.lxcfs,
     seccomp: seccompFor(opts.config), env, init: ["/sbin/init"],
   };
 }

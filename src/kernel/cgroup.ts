@@ -11,8 +11,10 @@ export type CgroupLayout = "v1" | "v2";
 export interface CgroupLimits {
   /** Bytes. */
   memory?: number;
-  /** CPUs, may be fractional (becomes a CFS quota). */
+  /** CPUs, may be fractional (becomes a CFS quota; a whole count also pins that many CPUs). */
   cpu?: number;
+  /** Explicit CPU set ("0-1,3") to pin to instead of the first `cpu` ones. */
+  cpus?: string;
   processes?: number;
 }
 
@@ -50,9 +52,28 @@ export function parseCgroupMounts(mountinfo: string): Mount[] {
   return out;
 }
 
-/** The v1 controllers containers get (cpuset needs cpus/mems set up first: left alone). */
-const V1_CONTROLLERS = ["memory", "cpu", "cpuacct", "pids", "freezer", "name=systemd"];
-const V2_CONTROLLERS = ["cpu", "memory", "pids", "io"];
+/** The v1 controllers containers get (a new v1 cpuset needs cpus and mems before anyone joins). */
+const V1_CONTROLLERS = ["memory", "cpu", "cpuacct", "cpuset", "pids", "freezer", "name=systemd"];
+const V2_CONTROLLERS = ["cpu", "cpuset", "memory", "pids", "io"];
+
+/** "0-2,5" → [0, 1, 2, 5]. */
+export function parseCpuList(list: string): number[] {
+  const out: number[] = [];
+  for (const part of list.trim().split(",").filter(Boolean)) {
+    const [a, b] = part.split("-").map(Number);
+    for (let i = a; i <= (b ?? a); i++) out.push(i);
+  }
+  return out;
+}
+
+/** The CPUs a limit pins to: the explicit set, else the first whole `count` of `available`
+ *  (LXD spreads containers over CPUs; first-N keeps this simple and predictable). */
+export function pinnedCpus(available: number[], count?: number, set?: string): string | undefined {
+  if (set) return set;
+  if (!count || !Number.isInteger(count) || count >= available.length) return undefined;
+  return available.slice(0, count).join(",");
+}
+
 /** Controllers that make a host "v1" even when a cgroup2 mount exists beside them. */
 const V1_MARKERS = ["memory", "cpu", "pids"];
 
@@ -107,6 +128,13 @@ const read = (file: string) => readFile(file, "utf8").then((s) => s.trim(), () =
 const readNum = async (file: string) => Number((await read(file)).split(/\s/)[0]) || 0;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A new v1 cpuset starts with no CPUs or memory nodes: copy its parent's. */
+async function inheritCpuset(dir: string): Promise<void> {
+  for (const f of ["cpuset.cpus", "cpuset.mems"]) {
+    if (!(await read(join(dir, f)))) await writeFile(join(dir, f), await read(join(dir, "..", f)));
+  }
+}
+
 /** Removes a cgroup directory and its children (cgroupfs rmdir works on non-empty-looking dirs). */
 async function removeTree(dir: string): Promise<void> {
   const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
@@ -156,10 +184,20 @@ export class Cgroups {
       if (!mount) continue;
       const root = join(dirIn(mount, path), `lxd.payload.${tag}`);
       await mkdir(root, { recursive: true });
+      if (names.includes("cpuset")) await inheritCpuset(root);
       roots.set(key, root);
       controllers.push(...wanted.filter((n) => !n.startsWith("name=")));
     }
     if (!roots.size) throw new Error("no usable cgroup v1 hierarchy (memory, cpu, pids, freezer)");
+    // Hybrid hosts: a cgroup2 mount beside the controllers. Containers get a delegated subtree
+    // there too, which they see as their /sys/fs/cgroup: systemd >= 247 runs in unified mode on it
+    // (it has no controllers; limits stay on the v1 hierarchies).
+    const unified = mounts.find((m) => m.fstype === "cgroup2");
+    if (unified && own.has("")) {
+      const root = join(dirIn(unified, own.get("")!), `lxd.payload.${tag}`);
+      await mkdir(root, { recursive: true });
+      roots.set("", root);
+    }
     return new Cgroups("v1", roots, controllers);
   }
 
@@ -189,6 +227,11 @@ export class Cgroups {
     return new Cgroups("v2", new Map([["", root]]), controllers);
   }
 
+  /** Whether containers get a cgroup2 tree of their own (v2 hosts, and hybrid v1 hosts). */
+  get unified(): boolean {
+    return this.roots.has("");
+  }
+
   /** Directories of one container, per hierarchy. */
   private dirs(name: string): string[] {
     return [...this.roots.values()].map((r) => join(r, name));
@@ -210,6 +253,7 @@ export class Cgroups {
     const dirs = this.dirs(name);
     for (const d of dirs) {
       await mkdir(d, { recursive: true });
+      if (this.layout === "v1" && d === this.dir(name, "cpuset")) await inheritCpuset(d);
       if (!owner) continue;
       for (const f of ["", ...DELEGATED_FILES]) await chown(join(d, f), owner.uid, owner.gid).catch(() => {});
     }
@@ -227,14 +271,21 @@ export class Cgroups {
     };
     const period = 100000;
     const quota = limits.cpu ? Math.max(1000, Math.round(limits.cpu * period)) : undefined;
+    // Pinning is what makes nproc (sched_getaffinity) and LXCFS's cpuinfo show the limit.
+    const cpusetDir = this.dir(name, "cpuset");
+    const parentCpus = this.layout === "v2" ? "cpuset.cpus.effective" : "cpuset.cpus";
+    const available = cpusetDir ? parseCpuList(await read(join(cpusetDir, "..", parentCpus))) : [];
+    const pin = pinnedCpus(available, limits.cpu, limits.cpus);
     if (this.layout === "v2") {
       await set("memory", "memory.max", limits.memory ? String(limits.memory) : "max");
       await set("cpu", "cpu.max", `${quota ?? "max"} ${period}`);
+      await set("cpuset", "cpuset.cpus", pin ?? "\n"); // empty: all of the parent's
       await set("pids", "pids.max", limits.processes ? String(limits.processes) : "max");
     } else {
       await set("memory", "memory.limit_in_bytes", limits.memory ? String(limits.memory) : "-1");
       await set("cpu", "cpu.cfs_period_us", String(period));
       await set("cpu", "cpu.cfs_quota_us", quota ? String(quota) : "-1");
+      await set("cpuset", "cpuset.cpus", pin ?? available.join(","));
       await set("pids", "pids.max", limits.processes ? String(limits.processes) : "max");
     }
   }

@@ -1,6 +1,7 @@
 // Starting a container (lxd-helper start, which becomes its monitor) and watching a running one
 // through the monitor's socket. The monitor outlives the daemon; a restarted daemon finds its
 // containers again with watch().
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { IdMapEntry } from "./idmap.ts";
 import { helperPath } from "./native.ts";
@@ -22,8 +23,10 @@ export interface LaunchSpec {
   gidMap: IdMapEntry[];
   /** cgroup.procs files init is written to before it runs. */
   cgroupProcs: string[];
-  /** Mount cgroup2 at /sys/fs/cgroup inside (v2 hosts). */
+  /** Mount cgroup2 at /sys/fs/cgroup inside (v2 hosts, and hybrid hosts' cgroup2 tree). */
   cgroup2: boolean;
+  /** LXCFS mountpoint whose files replace /proc's (and /sys's cpu/online) inside. */
+  lxcfs?: string;
   seccomp?: Uint8Array;
   env: string[];
   init: string[];
@@ -54,6 +57,7 @@ export function launchConfig(spec: LaunchSpec): string {
   for (const m of spec.gidMap) lines.push(`gidmap ${m.nsid} ${m.hostid} ${m.range}`);
   for (const c of spec.cgroupProcs) lines.push(`cgroup ${clean("cgroup", c)}`);
   lines.push(`cgroup2 ${spec.cgroup2 ? 1 : 0}`);
+  if (spec.lxcfs) lines.push(`lxcfs ${clean("lxcfs", spec.lxcfs)}`);
   if (spec.seccomp?.length) lines.push(`seccomp ${seccompHex(spec.seccomp)}`);
   for (const e of spec.env) lines.push(`env ${clean("env", e)}`);
   if (spec.init.some((a) => /\s/.test(a) || !a)) throw new Error("init arguments must be non-empty words without spaces");
@@ -87,6 +91,19 @@ export async function launch(spec: LaunchSpec): Promise<{ initPid: number }> {
  *  "SIGPWR" (ERR_UNKNOWN_SIGNAL). 30 on x86_64 and arm64. busybox init powers off on it (the
  *  monitor then reports 130: reboot(2) in a pid namespace kills init with SIGINT; a reboot is 129). */
 export const SIGPWR = 30;
+
+/** systemd's "halt" signal (SIGRTMIN+3, with glibc's SIGRTMIN of 34). */
+const SIGRTMIN_3 = 37;
+
+/** The clean-stop signal for a container's init: SIGRTMIN+3 for systemd, which on SIGPWR only
+ *  starts sigpwr.target (empty unless the image wires it to a poweroff), else LXD's SIGPWR. */
+export function haltSignal(initPid: number): number {
+  try {
+    return readFileSync(`/proc/${initPid}/comm`, "utf8").trim() === "systemd" ? SIGRTMIN_3 : SIGPWR;
+  } catch {
+    return SIGPWR;
+  }
+}
 
 export type WatchResult = { running: false } | { running: true; initPid: number; exited: Promise<number> };
 

@@ -5,6 +5,7 @@ import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 import { importBusybox, lxdBinary, run, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { execFloor, launchFloor, makeRootfs, removeRootfs, startFloor, type FloorContainer } from "./floor.ts";
 import { LXD_502_STORAGE, storageTimings } from "./storage.ts";
+import { importDebian, waitSystemd } from "../helpers/debian-image.ts";
 
 const argValue = (name: string, fallback: number) => {
   const i = process.argv.indexOf(name);
@@ -12,6 +13,8 @@ const argValue = (name: string, fallback: number) => {
 };
 const RUNS = argValue("--runs", 7);
 const INSTANCES = argValue("--instances", 100);
+/** The systemd rows need the Debian image (built once, minutes, then cached). */
+const DEBIAN = !process.argv.includes("--no-debian");
 
 /** LXD 5.0.2 measured on this kind of machine (runtime-notes.md): ms, or MiB for memory. */
 const LXD_502: Record<string, string> = {
@@ -20,6 +23,7 @@ const LXD_502: Record<string, string> = {
   stop: "780 ms",
   [`list${INSTANCES}`]: INSTANCES === 100 ? "705 ms" : "",
   memory: "13-14 MiB",
+  "systemd-stop": "1.0 s",
 };
 
 interface Row {
@@ -112,6 +116,30 @@ async function singleInstance(d: TestDaemon, root: string) {
     { key: "delete", what: "delete (stopped)", ours: ms(t.del), floor: "" },
     { key: "list1", what: "list, 1 running", ours: ms(t.list1), floor: "" },
     { key: "cli", what: "CLI start (lxd --version)", ours: ms(cliStart), floor: "" },
+  );
+}
+
+/** Debian with systemd: launch until `systemctl is-system-running` settles, then a clean stop. */
+async function systemdGuest(d: TestDaemon) {
+  const cli = lxd(d);
+  await importDebian(d);
+  // The first launch unpacks the image into the pool: not what is measured.
+  await cli("init", "debian", "warmup");
+  await cli("delete", "warmup");
+  const t = { boot: [] as number[], stop: [] as number[] };
+  const states = new Set<string>();
+  for (let i = 0; i < RUNS; i++) {
+    const name = `s${i}`;
+    t.boot.push(await timed(async () => {
+      await cli("launch", "debian", name);
+      states.add(await waitSystemd(d, name));
+    }));
+    t.stop.push(await timed(() => cli("stop", name)));
+    await cli("delete", name);
+  }
+  rows.push(
+    { key: "systemd-boot", what: `launch debian to systemd ${[...states].join("/")}`, ours: ms(t.boot), floor: "" },
+    { key: "systemd-stop", what: "stop debian (clean systemd shutdown)", ours: ms(t.stop), floor: "" },
   );
 }
 
@@ -238,6 +266,7 @@ try {
   Object.assign(LXD_502, LXD_502_STORAGE);
   for (const r of await storageTimings(d, RUNS)) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: "" });
   await remoteAccess(d);
+  if (DEBIAN) await systemdGuest(d);
 } finally {
   // Also after a failure: the rows measured so far are still worth seeing.
   printTable();

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { describeLayout, detectLayout, parseCgroupMounts, parseProcCgroup } from "../../src/kernel/cgroup.ts";
+import { describeLayout, detectLayout, parseCgroupMounts, parseCpuList, parseProcCgroup, pinnedCpus } from "../../src/kernel/cgroup.ts";
+import { lxcfsDir } from "../../src/kernel/lxcfs.ts";
 
 const HYBRID = `30 22 0:27 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
 31 30 0:28 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
@@ -33,5 +34,37 @@ describe("cgroup layout", () => {
     expect(own.get("cpu,cpuacct")).toBe("/a");
     expect(own.get("")).toBe("/user.slice");
     expect(own.get("name=systemd")).toBe("/");
+  });
+});
+
+describe("CPU pinning for limits.cpu", () => {
+  test("cpu lists expand", () => {
+    expect(parseCpuList("0-2,5\n")).toEqual([0, 1, 2, 5]);
+    expect(parseCpuList("")).toEqual([]);
+  });
+
+  test("a whole count pins the first CPUs, a set is used as given, no or full limits pin nothing", () => {
+    expect(pinnedCpus([0, 1, 2, 3], 1)).toBe("0");
+    expect(pinnedCpus([2, 3, 6], 2)).toBe("2,3");
+    expect(pinnedCpus([0, 1], 1, "1")).toBe("1");
+    expect(pinnedCpus([0, 1], 2)).toBeUndefined();
+    expect(pinnedCpus([0, 1, 2], 1.5)).toBeUndefined();
+    expect(pinnedCpus([0, 1], undefined)).toBeUndefined();
+  });
+});
+
+describe("LXCFS detection", () => {
+  const line = (point: string, fstype: string) => `99 30 0:50 / ${point} rw,nosuid - ${fstype} lxcfs rw,user_id=0`;
+  test("only a fuse.lxcfs mount at the configured path counts", () => {
+    const before = process.env.LXD_LXCFS_DIR;
+    try {
+      process.env.LXD_LXCFS_DIR = "/tmp/x y/lxcfs";
+      expect(lxcfsDir(line("/tmp/x\\040y/lxcfs", "fuse.lxcfs"))).toBe("/tmp/x y/lxcfs");
+      expect(lxcfsDir(line("/tmp/other", "fuse.lxcfs"))).toBeUndefined();
+      expect(lxcfsDir(line("/tmp/x\\040y/lxcfs", "tmpfs"))).toBeUndefined();
+    } finally {
+      if (before === undefined) delete process.env.LXD_LXCFS_DIR;
+      else process.env.LXD_LXCFS_DIR = before;
+    }
   });
 });
