@@ -6,6 +6,7 @@ import { ImageStore } from "../image/store.ts";
 import { InstanceManager } from "../instance/manager.ts";
 import { registerDeviceDriver } from "../instance/devices.ts";
 import { nicDriver } from "../instance/nic.ts";
+import { proxyDriver } from "../instance/proxy.ts";
 import { NetworkManager } from "../network/manager.ts";
 import { Cgroups } from "../kernel/cgroup.ts";
 import { lxdDir, socketPath } from "../paths.ts";
@@ -44,6 +45,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   // Bridges, firewall and DHCP come up before containers are found or restarted.
   const networks = new NetworkManager(db, (level, msg, c) => log[level](msg, c));
   registerDeviceDriver("nic", nicDriver(networks));
+  registerDeviceDriver("proxy", proxyDriver());
   await networks.startAll();
   await instances.reconcile();
 

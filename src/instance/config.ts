@@ -2,6 +2,8 @@
 // describe keys), device validation per device type, profile expansion and name rules.
 // Validators return an error message, or undefined when the value is acceptable.
 
+import { checkProxyPair, parseProxyAddress } from "./proxy-address.ts";
+
 type Config = Record<string, string>;
 type Device = Record<string, string>;
 type Devices = Record<string, Device>;
@@ -286,12 +288,10 @@ const DEVICE_KEYS: Record<string, Record<string, Validator>> = {
   },
 };
 
-/** Proxy endpoints: tcp:ADDR:PORT[-PORT][,PORT], udp:…, unix:PATH or unix:@ABSTRACT. */
+/** Proxy endpoints: tcp:ADDR:PORT, udp:ADDR:PORT, unix:PATH or unix:@ABSTRACT. */
 function proxyAddress(v: string): string | undefined {
-  const m = /^(tcp|udp|unix):(.+)$/.exec(v);
-  if (!m) return `Invalid proxy address "${v}" (expected tcp:ADDR:PORT, udp:ADDR:PORT or unix:PATH)`;
-  if (m[1] !== "unix" && !/:[\d,\-]+$/.test(m[2])) return `Invalid proxy address "${v}": missing port`;
-  return undefined;
+  const parsed = parseProxyAddress(v);
+  return typeof parsed === "string" ? parsed : undefined;
 }
 
 /** Problems of one device, independent of the others. */
@@ -325,7 +325,7 @@ function validateDevice(dev: Device): string | undefined {
       break;
     case "proxy":
       if (!dev.listen || !dev.connect) return `Proxy entry needs both "listen" and "connect"`;
-      break;
+      return checkProxyPair(dev.listen, dev.connect);
   }
   return undefined;
 }
