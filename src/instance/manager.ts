@@ -432,7 +432,9 @@ export class InstanceManager {
   private async onExit(name: string, rt: Runtime, code: number) {
     if (rt.pidfd >= 0) closeSync(rt.pidfd);
     if (this.running.get(name) !== rt) return;
-    await stopDevices({ name, initPid: rt.initPid, config: {} }, rt.devices);
+    // The config names host-side parts (veths derive from volatile.uuid).
+    const current = db.getInstance(this.database, name);
+    await stopDevices({ name, initPid: rt.initPid, config: current ? this.expanded(current).config : {} }, rt.devices);
     await this.cgroups.remove(name).catch(() => {});
     // Only now: stop()/restart() wait for this, so a start right after cannot lose its new cgroup.
     this.running.delete(name);
