@@ -72,11 +72,12 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
       await Promise.all(instances.list().filter((r) => instances.isRunning(r.name))
         .map((r) => instances.stop(r.name, { timeout: SHUTDOWN_TIMEOUT }).catch(() => {})));
     }
-    remote.https.stop();
-    server.stop(true);
     // Leave the daemon's cgroup subtree, bridges and firewall rules only if no container still needs them.
+    // Networks go before the API socket closes: `lxd shutdown` returns once it stops answering.
     const idle = !instances.list().some((r) => instances.isRunning(r.name));
     await networks.shutdown(idle).catch((err) => log.warn("Network shutdown failed", { err: (err as Error).message }));
+    remote.https.stop();
+    server.stop(true);
     if (idle) await cgroups.destroy().catch(() => {});
     db.$client.close();
     stop();

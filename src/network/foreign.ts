@@ -40,10 +40,11 @@ export async function acceptInForeignChains(own: string, links: string[]): Promi
     const r = o.rule;
     if (r?.comment === mark) await shQuiet(["nft", "delete", "rule", r.family, r.table, r.chain, "handle", String(r.handle)]);
   }
-  const chains = droppingForwardChains(objects, own);
+  // Names nft would need quoted are left alone (iptables' FORWARD, DOCKER-USER... never need it).
+  const chains = droppingForwardChains(objects, own).filter((c) => /^[A-Za-z0-9_.-]+$/.test(c.table + c.name));
   if (!links.length || !chains.length) return chains;
   const script = chains.flatMap((c) => links.flatMap((l) => ["iifname", "oifname"].map((dir) =>
-    `insert rule ${c.family} ${c.table} ${JSON.stringify(c.name)} ${dir} ${JSON.stringify(l)} accept comment ${JSON.stringify(mark)}\n`))).join("");
+    `insert rule ${c.family} ${c.table} ${c.name} ${dir} ${JSON.stringify(l)} accept comment ${JSON.stringify(mark)}\n`))).join("");
   await sh(["nft", "-f", "-"], script);
   return chains;
 }

@@ -82,7 +82,8 @@ export class NetworkManager {
     if (!removeAll) return;
     for (const row of this.list()) await deleteBridge(this.link(row.name));
     await removeTable(nftTableName());
-    await acceptInForeignChains(nftTableName(), []).catch(() => {});
+    await acceptInForeignChains(nftTableName(), []).catch((err) =>
+      this.log("warn", "Failed to remove accept rules from other tables' forward chains", { err: (err as Error).message }));
   }
 
   // ---- bringing one network up and down -----------------------------------------------
@@ -133,7 +134,11 @@ export class NetworkManager {
       };
     });
     await applyRuleset(nftTableName(), nets, [...this.nicFilters.values()]);
-    const chains = await acceptInForeignChains(nftTableName(), nets.map((n) => n.link));
+    // Other software's chains are best effort: a failure there must not fail the network itself.
+    const chains = await acceptInForeignChains(nftTableName(), nets.map((n) => n.link)).catch((err) => {
+      this.log("warn", "Failed to add accept rules to other tables' forward chains", { err: (err as Error).message });
+      return [];
+    });
     if (chains.length && nets.length && !this.warnedForeign) {
       this.warnedForeign = true;
       this.log("info", "Added accept rules for the managed bridges to forward chains with policy drop", {
