@@ -144,6 +144,9 @@ describe("limits and anti-spoofing on a managed bridge", () => {
     await waitPing("n2", gateway);
     await ok("exec", "n2", "--", "sh", "-c", "ip link set eth0 down; ip link set eth0 address 00:16:3e:66:66:66; ip link set eth0 up; ip neigh flush all");
     expect((await exec("n2", "ping", "-c2", "-W1", gateway)).code).not.toBe(0);
+    // The filter lives in the daemon's table: a restarted daemon puts it back for the running container.
+    await d.restart();
+    expect(await nft("bridge")).toContain(`iifname "${host}" ether saddr !=`);
     await ok("delete", "--force", "n2");
     expect(await nft("bridge")).not.toContain(host);
   });
