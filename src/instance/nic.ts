@@ -1,6 +1,7 @@
 // The `nic` device driver. Every nic is created or moved straight into the container's network
-// namespace under its final name, MAC and MTU; bringing it up in there runs the host's `ip`
-// through `nsenter --net` (only the network namespace is entered, never from the daemon itself).
+// namespace under its final name, MAC and MTU. Veths are made over netlink in-process
+// (src/kernel/netlink.ts); other kinds use the host's `ip`, inside the container only through
+// `nsenter --net` (only the network namespace is entered, never from the daemon itself).
 //   bridged  (or `network=NAME`): a veth pair whose host end joins the bridge
 //   p2p      a veth pair whose host end stays a plain host interface
 //   macvlan  a macvlan (bridge mode) on the host interface `parent`
@@ -18,6 +19,7 @@ import { vethName } from "../network/names.ts";
 import { truthy } from "../network/config.ts";
 import { contains, parseCidr4, parseIPv4 } from "../network/subnet.ts";
 import { sh, shQuiet } from "../network/run.ts";
+import { createVeth } from "../kernel/netlink.ts";
 import type { DeviceDriver, RunningInstance } from "./devices.ts";
 
 type Dev = Record<string, string>;
@@ -131,29 +133,24 @@ export function nicDriver(networks: NetworkManager): DeviceDriver {
       await shQuiet(["ip", "link", "delete", "dev", host]);
     }
     const mtu = dev.mtu || (bridge ? (await readFile(`/sys/class/net/${bridge.link}/mtu`, "utf8")).trim() : "1500");
-    // One command: the host end (joining the bridge) comes up as it is created.
-    await sh(["ip", "link", "add", "dev", host, "mtu", mtu, ...(bridge ? ["master", bridge.link] : []), "up", "type", "veth",
-      "peer", "name", name, "address", mac, "mtu", mtu, "netns", String(inst.initPid)]);
-    const undo = async () => {
-      await shQuiet(["ip", "link", "delete", "dev", host]);
-      await networks.clearNicFilter(host);
-    };
+    // Over netlink, in-process: both ends up, the host end on the bridge, the peer named inside.
+    createVeth({ host, peer: name, mac, mtu: Number(mtu), master: bridge?.link, pid: inst.initPid });
     try {
       await applyLimits(host, kind, dev, mac);
     } catch (err) {
-      await undo();
+      await shQuiet(["ip", "link", "delete", "dev", host]);
+      await networks.clearNicFilter(host);
       throw err;
     }
-    await upInside(inst, name, undo);
   }
 
   async function startMacvlan(inst: RunningInstance, device: string, dev: Dev, name: string, mac: string) {
     checkSupported(networks, "macvlan", dev);
     if (!linkExists(dev.parent)) throw new Error(`Parent interface "${dev.parent}" does not exist on the host`);
     const mtu = dev.mtu ? ["mtu", dev.mtu] : [];
-    await sh(["ip", "link", "add", "link", dev.parent, "name", name, "address", mac, ...mtu, "netns", String(inst.initPid), "type", "macvlan", "mode", "bridge"]);
+    // Created in the container's namespace and up as it is made there.
+    await sh(["ip", "link", "add", "link", dev.parent, "name", name, "address", mac, ...mtu, "netns", String(inst.initPid), "up", "type", "macvlan", "mode", "bridge"]);
     macvlans.set(key(inst, device), netnsId(inst.initPid));
-    await upInside(inst, name, () => shQuiet(inNetns(nsOf(inst.initPid), ["ip", "link", "delete", "dev", name])));
   }
 
   async function startPhysical(inst: RunningInstance, device: string, dev: Dev, name: string) {
