@@ -2,7 +2,7 @@
 // describe keys), device validation per device type, profile expansion and name rules.
 // Validators return an error message, or undefined when the value is acceptable.
 
-import { checkProxyPair, parseProxyAddress } from "./proxy-address.ts";
+import { checkProxyPair, parseProxyAddress, unsupportedProxyOption } from "./proxy-address.ts";
 
 type Config = Record<string, string>;
 type Device = Record<string, string>;
@@ -331,7 +331,7 @@ function validateDevice(dev: Device): string | undefined {
       break;
     case "proxy":
       if (!dev.listen || !dev.connect) return `Proxy entry needs both "listen" and "connect"`;
-      return checkProxyPair(dev.listen, dev.connect);
+      return checkProxyPair(dev.listen, dev.connect) ?? unsupportedProxyOption(dev);
   }
   return undefined;
 }

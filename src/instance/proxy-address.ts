@@ -1,4 +1,5 @@
-// Proxy device endpoints (`listen`, `connect`): tcp:HOST:PORT, udp:HOST:PORT, unix:PATH, unix:@NAME.
+// Proxy device endpoints (`listen`, `connect`): tcp:HOST:PORT, udp:HOST:PORT, unix:PATH, unix:@NAME,
+// and the proxy options that are refused.
 // Checked here before anything is started, so a bad address is refused with the reason and the
 // device is never stored; the C forwarder (native/lxd-proxy.c) parses the same syntax.
 import { isIP } from "node:net";
@@ -42,5 +43,15 @@ export function checkProxyPair(listen: string, connect: string): string | undefi
   const c = parseProxyAddress(connect);
   if (typeof c === "string") return c;
   if ((l.protocol === "udp") !== (c.protocol === "udp")) return `Cannot proxy ${l.protocol} to ${c.protocol}: both ends must be streams (tcp, unix) or both udp`;
+  return undefined;
+}
+
+const truthy = (v: string | undefined) => ["true", "1", "yes", "on"].includes((v ?? "").toLowerCase());
+
+/** Options LXD has that the forwarder does not implement: refused when the device is added. */
+export function unsupportedProxyOption(dev: Record<string, string>): string | undefined {
+  if (truthy(dev.nat)) return "nat=true is not supported (the forwarder always proxies in user space)";
+  if (truthy(dev.proxy_protocol)) return "proxy_protocol=true is not supported";
+  if (Number(dev["security.uid"] ?? 0) || Number(dev["security.gid"] ?? 0)) return "security.uid/security.gid are not supported";
   return undefined;
 }

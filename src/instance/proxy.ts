@@ -7,8 +7,7 @@ import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { helperPath } from "../kernel/native.ts";
 import { containerDir } from "../paths.ts";
-import { truthy } from "../network/config.ts";
-import { parseProxyAddress } from "./proxy-address.ts";
+import { parseProxyAddress, unsupportedProxyOption } from "./proxy-address.ts";
 import type { DeviceDriver, RunningInstance } from "./devices.ts";
 
 type Dev = Record<string, string>;
@@ -16,14 +15,6 @@ type Dev = Record<string, string>;
 const START_TIMEOUT_MS = 5000;
 
 const pidFile = (inst: string, device: string) => join(containerDir(inst), `proxy.${device}.pid`);
-
-/** Options LXD has that this forwarder does not implement: refused rather than ignored. */
-function unsupported(dev: Dev): string | undefined {
-  if (truthy(dev.nat)) return "nat=true is not supported (the forwarder always proxies in user space)";
-  if (truthy(dev.proxy_protocol)) return "proxy_protocol=true is not supported";
-  if (Number(dev["security.uid"] ?? 0) || Number(dev["security.gid"] ?? 0)) return "security.uid/security.gid are not supported";
-  return undefined;
-}
 
 /** The forwarder's pid when it is alive and serves this device. */
 async function runningPid(inst: string, device: string): Promise<number | undefined> {
@@ -39,7 +30,7 @@ async function runningPid(inst: string, device: string): Promise<number | undefi
 
 async function launch(inst: RunningInstance, device: string, dev: Dev): Promise<void> {
   const fail = (why: string) => new Error(`proxy device "${device}" of instance "${inst.name}": ${why}`);
-  const refused = unsupported(dev);
+  const refused = unsupportedProxyOption(dev);
   if (refused) throw fail(refused);
   const args = [helperPath(), "proxy", "--pid", String(inst.initPid), "--listen", dev.listen, "--connect", dev.connect,
     "--bind", dev.bind || "host", "--pidfile", pidFile(inst.name, device)];

@@ -3,6 +3,7 @@
 // other tables' dropping forward chains.
 import { describe, expect, test } from "bun:test";
 import { parseRate } from "../../src/instance/nic.ts";
+import { validateDevices } from "../../src/instance/config.ts";
 import { checkProxyPair, parseProxyAddress } from "../../src/instance/proxy-address.ts";
 import { dnsmasqArgs, parseLeases } from "../../src/network/dnsmasq.ts";
 import { droppingForwardChains } from "../../src/network/foreign.ts";
@@ -59,6 +60,15 @@ describe("proxy endpoints", () => {
     expect(parseProxyAddress("http:1.2.3.4:80")).toMatch(/expected tcp/);
     expect(checkProxyPair("tcp:0.0.0.0:80", "unix:/run/x")).toBeUndefined();
     expect(checkProxyPair("udp:0.0.0.0:53", "tcp:127.0.0.1:53")).toMatch(/both ends/);
+  });
+
+  test("device validation refuses what the forwarder cannot do, also for stopped instances and profiles", () => {
+    const proxy = (extra: Record<string, string>) => ({ p: { type: "proxy", listen: "tcp:0.0.0.0:80", connect: "tcp:127.0.0.1:80", ...extra } });
+    expect(validateDevices(proxy({}))).toBeUndefined();
+    expect(validateDevices(proxy({ nat: "true" }))).toMatch(/nat=true is not supported/);
+    expect(validateDevices(proxy({ proxy_protocol: "true" }))).toMatch(/proxy_protocol/);
+    expect(validateDevices(proxy({ listen: "tcp:0.0.0.0:80-81" }))).toMatch(/port ranges/);
+    expect(validateDevices({ n: { type: "nic", nictype: "p2p", name: "a-name-longer-than-15" } })).toMatch(/too long/);
   });
 });
 
