@@ -3,6 +3,7 @@
 //   lxd-helper start   config on stdin; launches a container and becomes its monitor
 //   lxd-helper exec    runs a command inside a running container
 //   lxd-helper file    reads, writes or deletes one path inside a running container
+//   lxd-helper proxy   forwards a proxy device's connections (lxd-proxy.c)
 //
 // Single-threaded, glibc. Newer kernel calls go through syscall(2) so the binary runs on hosts
 // whose glibc predates their wrappers.
@@ -2013,6 +2014,7 @@ static int cmd_device(int argc, char **argv)
 	printf("ok\n");
 	return 0;
 }
+int cmd_proxy(int argc, char **argv); /* lxd-proxy.c */
 
 int main(int argc, char **argv)
 {
@@ -2024,6 +2026,8 @@ int main(int argc, char **argv)
 		return cmd_exec(argc, argv);
 	if (argc >= 2 && !strcmp(argv[1], "file"))
 		return cmd_file(argc, argv);
+	if (argc >= 2 && !strcmp(argv[1], "proxy"))
+		return cmd_proxy(argc, argv);
 	fprintf(stderr, "usage: lxd-helper start < config | lxd-helper exec --pid PID [options] -- CMD...\n");
 	return 2;
 }

@@ -49,6 +49,12 @@ export const apiExtensions: string[] = [
   "network", // /1.0/networks: managed bridges
   "network_leases", // GET /1.0/networks/{name}/leases
   "network_state", // GET /1.0/networks/{name}/state
+  // Instance nics and proxy devices (src/instance/nic.ts, src/instance/proxy.ts, native/lxd-proxy.c).
+  "container_nic_ipfilter", // security.ipv4_filtering on bridged nics (security.ipv6_filtering is refused)
+  "proxy", // type=proxy devices (tcp)
+  "proxy_unix", // unix: listen and connect addresses
+  "proxy_udp", // udp: listen and connect addresses
+  "proxy_unix_dac_properties", // mode, uid, gid of a unix listen socket
   // Remote access (src/daemon/certificates.ts, src/daemon/tls/).
   "certificate_update", // PUT/PATCH /1.0/certificates/{fingerprint}
   "certificate_token", // POST /1.0/certificates {token: true}: join tokens

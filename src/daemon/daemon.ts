@@ -7,6 +7,7 @@ import { InstanceManager } from "../instance/manager.ts";
 import { registerDeviceDriver } from "../instance/devices.ts";
 import { nicDriver } from "../instance/nic.ts";
 import { unixDeviceDriver } from "../instance/unix-device.ts";
+import { proxyDriver } from "../instance/proxy.ts";
 import { NetworkManager } from "../network/manager.ts";
 import { Cgroups } from "../kernel/cgroup.ts";
 import { lxdDir, socketPath } from "../paths.ts";
@@ -47,6 +48,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   registerDeviceDriver("nic", nicDriver(networks));
   registerDeviceDriver("unix-char", unixDeviceDriver("unix-char"));
   registerDeviceDriver("unix-block", unixDeviceDriver("unix-block"));
+  registerDeviceDriver("proxy", proxyDriver());
   await networks.startAll();
   await instances.reconcile();
 
@@ -73,11 +75,12 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
       await Promise.all(instances.list().filter((r) => instances.isRunning(r.name))
         .map((r) => instances.stop(r.name, { timeout: SHUTDOWN_TIMEOUT }).catch(() => {})));
     }
-    remote.https.stop();
-    server.stop(true);
     // Leave the daemon's cgroup subtree, bridges and firewall rules only if no container still needs them.
+    // Networks go before the API socket closes: `lxd shutdown` returns once it stops answering.
     const idle = !instances.list().some((r) => instances.isRunning(r.name));
     await networks.shutdown(idle).catch((err) => log.warn("Network shutdown failed", { err: (err as Error).message }));
+    remote.https.stop();
+    server.stop(true);
     if (idle) await cgroups.destroy().catch(() => {});
     db.$client.close();
     stop();

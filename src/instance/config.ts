@@ -3,6 +3,7 @@
 // Validators return an error message, or undefined when the value is acceptable.
 
 import { knownSyscalls } from "../kernel/seccomp.ts";
+import { checkProxyPair, parseProxyAddress, unsupportedProxyOption } from "./proxy-address.ts";
 
 type Config = Record<string, string>;
 type Device = Record<string, string>;
@@ -156,6 +157,12 @@ const ipv4: Validator = (v) =>
     ? undefined : `Invalid IPv4 address "${v}"`;
 const ipv6: Validator = (v) => (/^[0-9a-f:.]+$/i.test(v) && v.includes(":") ? undefined : `Invalid IPv6 address "${v}"`);
 /** A bit rate such as "100Mbit" or "10MB" (per second). */
+/** Kernel interface names: at most 15 bytes, no "/", ":" or whitespace. */
+const ifname: Validator = (v) => {
+  if (v.length > 15) return `Interface name "${v}" is too long (at most 15 characters)`;
+  if (!/^[A-Za-z0-9_.-]+$/.test(v) || v === "." || v === "..") return `Invalid interface name "${v}"`;
+  return undefined;
+};
 const rate: Validator = (v) => (/^\d+(bit|[kMGTP]bit|B|[kMGTP]B)?$/.test(v) ? undefined : `Invalid rate "${v}"`);
 const octalMode: Validator = (v) => (/^0?[0-7]{3,4}$/.test(v) ? undefined : `Invalid file mode "${v}"`);
 const absPath: Validator = (v) => (v.startsWith("/") ? undefined : `Path "${v}" must be absolute`);
@@ -270,8 +277,8 @@ const DEVICE_KEYS: Record<string, Record<string, Validator>> = {
     "raw.mount.options": any, "limits.read": any, "limits.write": any, "limits.max": any, "boot.priority": int,
   },
   nic: {
-    name: any, nictype: oneOf("bridged", "macvlan", "p2p", "physical", "sriov", "ipvlan", "routed"),
-    network: any, parent: any, hwaddr, mtu: int, host_name: any,
+    name: ifname, nictype: oneOf("bridged", "macvlan", "p2p", "physical", "sriov", "ipvlan", "routed"),
+    network: any, parent: ifname, hwaddr, mtu: int, host_name: ifname,
     "ipv4.address": ipv4, "ipv6.address": ipv6, "ipv4.routes": any, "ipv6.routes": any,
     "ipv4.gateway": any, "ipv6.gateway": any, vlan: int, "vlan.tagged": any,
     "limits.ingress": rate, "limits.egress": rate, "limits.max": rate, "limits.priority": int,
@@ -286,12 +293,10 @@ const DEVICE_KEYS: Record<string, Record<string, Validator>> = {
   },
 };
 
-/** Proxy endpoints: tcp:ADDR:PORT[-PORT][,PORT], udp:…, unix:PATH or unix:@ABSTRACT. */
+/** Proxy endpoints: tcp:ADDR:PORT, udp:ADDR:PORT, unix:PATH or unix:@ABSTRACT. */
 function proxyAddress(v: string): string | undefined {
-  const m = /^(tcp|udp|unix):(.+)$/.exec(v);
-  if (!m) return `Invalid proxy address "${v}" (expected tcp:ADDR:PORT, udp:ADDR:PORT or unix:PATH)`;
-  if (m[1] !== "unix" && !/:[\d,\-]+$/.test(m[2])) return `Invalid proxy address "${v}": missing port`;
-  return undefined;
+  const parsed = parseProxyAddress(v);
+  return typeof parsed === "string" ? parsed : undefined;
 }
 
 /** Problems of one device, independent of the others. */
@@ -325,7 +330,7 @@ function validateDevice(dev: Device): string | undefined {
       break;
     case "proxy":
       if (!dev.listen || !dev.connect) return `Proxy entry needs both "listen" and "connect"`;
-      break;
+      return checkProxyPair(dev.listen, dev.connect) ?? unsupportedProxyOption(dev);
   }
   return undefined;
 }

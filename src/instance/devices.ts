@@ -12,6 +12,8 @@ export interface DeviceDriver {
   start(inst: RunningInstance, device: string, config: Record<string, string>): Promise<void>;
   /** Tears the device down; also called after the container is already gone. */
   stop(inst: RunningInstance, device: string, config: Record<string, string>): Promise<void>;
+  /** For a container the daemon found running at its start: re-creates what did not survive. */
+  resume?(inst: RunningInstance, device: string, config: Record<string, string>): Promise<void>;
 }
 
 const drivers: Record<string, DeviceDriver> = {};
@@ -44,5 +46,13 @@ export async function startDevices(inst: RunningInstance, devices: Record<string
 export async function stopDevices(inst: RunningInstance, devices: Record<string, Record<string, string>>): Promise<void> {
   for (const [name, config] of managed(devices).reverse()) {
     await drivers[config.type].stop(inst, name, config).catch(() => {});
+  }
+}
+
+/** After a daemon restart: lets each device re-create its host-side parts; failures are only reported. */
+export async function resumeDevices(inst: RunningInstance, devices: Record<string, Record<string, string>>,
+  onError: (device: string, err: Error) => void): Promise<void> {
+  for (const [name, config] of managed(devices)) {
+    await drivers[config.type].resume?.(inst, name, config).catch((err) => onError(name, err as Error));
   }
 }

@@ -10,6 +10,7 @@ import { profiles as profilesTable, storagePools } from "../db/schema.ts";
 import type { Db } from "../daemon/context.ts";
 import { ApiError } from "../daemon/response.ts";
 import type { EventHub } from "../daemon/events.ts";
+import { log } from "../daemon/log.ts";
 import type { ImageStore } from "../image/store.ts";
 import type { Cgroups } from "../kernel/cgroup.ts";
 import { pidfdOpen, pidfdSignal } from "../kernel/ffi.ts";
@@ -20,7 +21,7 @@ import { containerDir } from "../paths.ts";
 import { storageDriver } from "../storage/index.ts";
 import type { Pool } from "../storage/driver.ts";
 import { expandConfig, expandDevices, validateDevices, validateInstanceConfig, validateInstanceName } from "./config.ts";
-import { startDevices, stopDevices } from "./devices.ts";
+import { resumeDevices, startDevices, stopDevices } from "./devices.ts";
 import { randomName } from "./names.ts";
 import { type IdmapPlan, launchSpec, liveLimits, planIdmap, seccompFor } from "./runtime.ts";
 import { Snapshots } from "./snapshots.ts";
@@ -457,7 +458,9 @@ export class InstanceManager {
   private async onExit(name: string, rt: Runtime, code: number) {
     if (rt.pidfd >= 0) closeSync(rt.pidfd);
     if (this.running.get(name) !== rt) return;
-    await stopDevices({ name, initPid: rt.initPid, config: {} }, rt.devices);
+    // The config names host-side parts (veths derive from volatile.uuid).
+    const current = db.getInstance(this.database, name);
+    await stopDevices({ name, initPid: rt.initPid, config: current ? this.expanded(current).config : {} }, rt.devices);
     await this.cgroups.remove(name).catch(() => {});
     // Only now: stop()/restart() wait for this, so a start right after cannot lose its new cgroup.
     this.running.delete(name);
@@ -563,7 +566,10 @@ export class InstanceManager {
     await Promise.all(rows.map(async (row) => {
       const mon = await watch(containerDir(row.name)).catch(() => ({ running: false as const }));
       if (mon.running) {
-        this.track(row.name, mon.initPid, mon.exited, this.expanded(row).devices);
+        const { config, devices } = this.expanded(row);
+        this.track(row.name, mon.initPid, mon.exited, devices);
+        await resumeDevices({ name: row.name, initPid: mon.initPid, config }, devices,
+          (device, err) => log.warn("Failed to resume a device", { instance: row.name, device, err: err.message }));
       } else if (row.config["volatile.last_state.power"] === "RUNNING") {
         await this.cgroups.remove(row.name).catch(() => {});
         db.updateInstance(this.database, row.name, { config: { ...row.config, "volatile.last_state.power": "STOPPED" } });

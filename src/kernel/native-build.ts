@@ -1,4 +1,4 @@
-// Compiles native/lxd-helper.c and native/liblxd.c with gcc (a cross gcc for the other arch).
+// Compiles native/lxd-helper.c (with lxd-proxy.c) and native/liblxd.c (with lxd-netlink.c) with gcc (a cross gcc for the other arch).
 // Runs at build time; the compiled `dist/lxd` embeds the results and needs no compiler.
 import { mkdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -32,7 +32,7 @@ export function buildNative(arch: NativeArch, outDir: string): { helper: string;
   mkdirSync(outDir, { recursive: true });
   const helper = join(outDir, "lxd-helper");
   const lib = join(outDir, "liblxd.so");
-  gcc(cc, ["-static", "-s", join(nativeSourceDir, "lxd-helper.c")], helper);
-  gcc(cc, ["-shared", "-fPIC", "-s", join(nativeSourceDir, "liblxd.c")], lib);
+  gcc(cc, ["-static", "-s", join(nativeSourceDir, "lxd-helper.c"), join(nativeSourceDir, "lxd-proxy.c")], helper);
+  gcc(cc, ["-shared", "-fPIC", "-s", join(nativeSourceDir, "liblxd.c"), join(nativeSourceDir, "lxd-netlink.c")], lib);
   return { helper, lib };
 }

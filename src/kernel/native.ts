@@ -24,7 +24,7 @@ function sourceBuild(): { helper: string; lib: string } {
   const helper = join(currentNativeDir, "lxd-helper");
   const lib = join(currentNativeDir, "liblxd.so");
   const mtime = (p: string) => (existsSync(p) ? statSync(p).mtimeMs : 0);
-  const newest = Math.max(...["lxd-helper.c", "liblxd.c"].map((f) => mtime(join(nativeSourceDir, f))));
+  const newest = Math.max(...["lxd-helper.c", "lxd-proxy.c", "liblxd.c", "lxd-netlink.c"].map((f) => mtime(join(nativeSourceDir, f))));
   if (Math.min(mtime(helper), mtime(lib)) < newest) buildNative(process.arch as NativeArch, currentNativeDir);
   return { helper, lib };
 }

@@ -10,6 +10,8 @@ export interface BridgeSpec {
   link: string;
   /** The host's address on the bridge ("10.1.2.1/24"), or none. */
   ipv4?: string;
+  /** The host's IPv6 address on the bridge ("fd42:1:2:3::1/64"), or none (IPv6 is then off on it). */
+  ipv6?: string;
   mtu?: number;
   hwaddr?: string;
 }
@@ -19,13 +21,24 @@ export async function ensureBridge(spec: BridgeSpec): Promise<void> {
   if (!linkExists(spec.link)) await sh(["ip", "link", "add", "dev", spec.link, "type", "bridge"]);
   if (spec.mtu) await sh(["ip", "link", "set", "dev", spec.link, "mtu", String(spec.mtu)]);
   if (spec.hwaddr) await sh(["ip", "link", "set", "dev", spec.link, "address", spec.hwaddr]);
-  // No IPv6 on managed bridges yet: keep the kernel from autoconfiguring link-local addresses.
-  await writeFile(`/proc/sys/net/ipv6/conf/${spec.link}/disable_ipv6`, "1").catch(() => {});
-  const current = await sh(["ip", "-4", "-o", "addr", "show", "dev", spec.link]);
-  const have = [...current.matchAll(/inet (\S+)/g)].map((m) => m[1]);
-  for (const addr of have) if (addr !== spec.ipv4) await sh(["ip", "addr", "del", addr, "dev", spec.link]);
-  if (spec.ipv4 && !have.includes(spec.ipv4)) await sh(["ip", "addr", "add", spec.ipv4, "dev", spec.link]);
+  // Without IPv6 the kernel must not even autoconfigure a link-local address; with it, router
+  // advertisements go out from the link-local address.
+  await writeFile(`/proc/sys/net/ipv6/conf/${spec.link}/disable_ipv6`, spec.ipv6 ? "0" : "1").catch(() => {});
+  await setAddress(spec.link, "-4", spec.ipv4);
+  if (spec.ipv6) {
+    await writeFile(`/proc/sys/net/ipv6/conf/${spec.link}/accept_ra`, "0").catch(() => {});
+    await setAddress(spec.link, "-6", spec.ipv6);
+  }
   await sh(["ip", "link", "set", "dev", spec.link, "up"]);
+}
+
+/** Makes `want` the only address of its family on the link (IPv6: only global ones count). */
+async function setAddress(link: string, family: "-4" | "-6", want?: string): Promise<void> {
+  const current = await sh(["ip", family, "-o", "addr", "show", "dev", link, ...(family === "-6" ? ["scope", "global"] : [])]);
+  const have = [...current.matchAll(/inet6? (\S+)/g)].map((m) => m[1]);
+  for (const addr of have) if (addr !== want) await sh(["ip", family, "addr", "del", addr, "dev", link]);
+  // nodad: the address is usable at once (dnsmasq binds to it right after).
+  if (want && !have.includes(want)) await sh(["ip", family, "addr", "add", want, "dev", link, ...(family === "-6" ? ["nodad"] : [])]);
 }
 
 export async function deleteBridge(link: string): Promise<void> {

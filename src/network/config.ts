@@ -2,6 +2,7 @@
 // (the subset this daemon implements; anything else is refused with a clear error).
 import { IFNAMSIZ } from "./names.ts";
 import { checkBridgeAddress } from "./subnet.ts";
+import { checkBridgeAddress6 } from "./subnet6.ts";
 
 type Check = (v: string) => string | undefined;
 
@@ -19,8 +20,11 @@ const KEYS: Record<string, Check> = {
   "ipv4.nat": bool,
   "ipv4.dhcp": bool,
   "ipv4.dhcp.expiry": (v) => (DURATION.test(v) ? undefined : `Invalid lease time "${v}" (e.g. 1h, 3600, infinite)`),
-  "ipv6.address": (v) => (v === "none" ? undefined : `IPv6 on managed bridges is not supported yet (use ipv6.address=none)`),
-  "ipv6.nat": (v) => (truthy(v) ? "IPv6 NAT is not supported yet" : bool(v)),
+  "ipv6.address": (v) => (v === "auto" || v === "none" ? undefined : checkBridgeAddress6(v)),
+  "ipv6.nat": bool,
+  "ipv6.dhcp": bool,
+  "ipv6.dhcp.stateful": bool,
+  "ipv6.dhcp.expiry": (v) => (DURATION.test(v) ? undefined : `Invalid lease time "${v}" (e.g. 1h, 3600, infinite)`),
   "dns.domain": (v) => (DOMAIN.test(v) ? undefined : `Invalid DNS domain "${v}"`),
   "bridge.mtu": int(1280, 9000),
   "bridge.hwaddr": (v) => (MAC.test(v) ? undefined : `Invalid MAC address "${v}"`),
@@ -48,11 +52,17 @@ export function validateNetworkConfig(config: Record<string, string>): string | 
   return undefined;
 }
 
-/** LXD's defaults for a new bridge: an automatic NATed IPv4 subnet, no IPv6. */
+/**
+ * Defaults for a new bridge: an automatic NATed IPv4 subnet, and no IPv6 unless asked for (LXD
+ * defaults to ipv6.address=auto; here IPv6 is opt-in because routing it switches on the host-wide
+ * net.ipv6.conf.all.forwarding, which stops the host itself from accepting router advertisements).
+ * An automatic IPv6 subnet is NATed like the IPv4 one.
+ */
 export function withDefaults(config: Record<string, string>): Record<string, string> {
   const out = { ...config };
   if (out["ipv4.address"] === undefined) out["ipv4.address"] = "auto";
   if (out["ipv4.address"] === "auto" && out["ipv4.nat"] === undefined) out["ipv4.nat"] = "true";
   if (out["ipv6.address"] === undefined) out["ipv6.address"] = "none";
+  if (out["ipv6.address"] === "auto" && out["ipv6.nat"] === undefined) out["ipv6.nat"] = "true";
   return out;
 }

@@ -10,11 +10,19 @@ export interface DnsmasqSpec {
   /** $LXD_DIR/networks/<name> */
   dir: string;
   link: string;
-  /** Host address on the bridge: "10.1.2.1". */
-  gateway: string;
-  range: [string, string];
+  /** Host address on the bridge: "10.1.2.1" (when the bridge has IPv4). */
+  gateway?: string;
+  /** The IPv4 DHCP pool, when DHCP is on. */
+  range?: [string, string];
   domain: string;
   leaseTime: string;
+  ipv6?: {
+    /** Host address on the bridge: "fd42:1:2:3::1". */
+    gateway: string;
+    /** "slaac" (router advertisements only), "stateless" (SLAAC plus DHCPv6 for DNS), or a stateful pool. */
+    mode: "slaac" | "stateless" | { range: [string, string] };
+    leaseTime: string;
+  };
 }
 
 export interface Lease {
@@ -31,23 +39,31 @@ export const hostsFile = (dir: string) => join(dir, "dnsmasq.hosts");
 const pidFile = (dir: string) => join(dir, "dnsmasq.pid");
 
 export function dnsmasqArgs(s: DnsmasqSpec): string[] {
+  const v6 = s.ipv6;
+  const range6 = !v6 ? [] : v6.mode === "slaac" ? [`--dhcp-range=::,constructor:${s.link},ra-only`]
+    : v6.mode === "stateless" ? [`--dhcp-range=::,constructor:${s.link},ra-stateless,ra-names`]
+    : [`--dhcp-range=${v6.mode.range[0]},${v6.mode.range[1]},64,${v6.leaseTime}`];
   return [
     "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--strict-order", "--bind-interfaces",
-    "--except-interface=lo", `--interface=${s.link}`, `--listen-address=${s.gateway}`, "--no-ping",
-    "--dhcp-rapid-commit", "--dhcp-authoritative", "--dhcp-no-override",
-    `--dhcp-range=${s.range[0]},${s.range[1]},${s.leaseTime}`,
+    "--except-interface=lo", `--interface=${s.link}`,
+    ...(s.gateway ? [`--listen-address=${s.gateway}`] : []), ...(v6 ? [`--listen-address=${v6.gateway}`, "--enable-ra"] : []),
+    "--no-ping", "--dhcp-rapid-commit", "--dhcp-authoritative", "--dhcp-no-override",
+    ...(s.range ? [`--dhcp-range=${s.range[0]},${s.range[1]},${s.leaseTime}`] : []), ...range6,
     `--dhcp-leasefile=${leaseFile(s.dir)}`, `--dhcp-hostsfile=${hostsFile(s.dir)}`,
     `--domain=${s.domain}`, `--local=/${s.domain}/`, `--pid-file=${pidFile(s.dir)}`,
     "--user=nobody", "--group=nogroup",
   ];
 }
 
+/** dnsmasq's lease file: IPv4 lines "EXPIRY MAC ADDRESS HOSTNAME CLIENTID", then after a "duid" line,
+ *  DHCPv6 lines "EXPIRY IAID ADDRESS HOSTNAME DUID" (no MAC: `hwaddr` is left empty). */
 export function parseLeases(text: string): Lease[] {
   const out: Lease[] = [];
   for (const line of text.split("\n")) {
     const f = line.trim().split(/\s+/);
     if (f.length < 4 || f[0] === "duid") continue;
-    out.push({ expiry: Number(f[0]), hwaddr: f[1], address: f[2], hostname: f[3] === "*" ? "" : f[3] });
+    const v6 = f[2].includes(":");
+    out.push({ expiry: Number(f[0]), hwaddr: v6 ? "" : f[1], address: f[2], hostname: f[3] === "*" ? "" : f[3] });
   }
   return out;
 }

@@ -12,8 +12,10 @@ import { truthy, validateNetworkConfig, validateNetworkName, withDefaults } from
 import { Dnsmasq, writeHosts } from "./dnsmasq.ts";
 import { nicHwaddr } from "./mac.ts";
 import { bridgeLinkName, nftTableName } from "./names.ts";
-import { applyRuleset, removeTable, type FirewallNetwork } from "./nftables.ts";
+import { acceptInForeignChains } from "./foreign.ts";
+import { applyRuleset, removeTable, type FirewallNetwork, type NicFilter } from "./nftables.ts";
 import { dhcpRange, formatIPv4, hostSubnets, overlaps, parseCidr4, pickSubnet, subnetString } from "./subnet.ts";
+import { dhcpRange6, formatIPv6, hostSubnets6, overlaps6, parseCidr6, pickSubnet6, slaacAddress, subnetString6 } from "./subnet6.ts";
 
 type StringMap = Record<string, string>;
 type Log = (level: "info" | "warn", msg: string, ctx?: Record<string, unknown>) => void;
@@ -23,6 +25,8 @@ const DEFAULT_LEASE = "1h";
 
 export class NetworkManager {
   private readonly dns = new Map<string, Dnsmasq>();
+  /** Per-nic filters and limits, by host-side interface (registered by the nic driver). */
+  private readonly nicFilters = new Map<string, NicFilter>();
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly db: Db, private readonly log: Log) {}
@@ -78,6 +82,8 @@ export class NetworkManager {
     if (!removeAll) return;
     for (const row of this.list()) await deleteBridge(this.link(row.name));
     await removeTable(nftTableName());
+    await acceptInForeignChains(nftTableName(), []).catch((err) =>
+      this.log("warn", "Failed to remove accept rules from other tables' forward chains", { err: (err as Error).message }));
   }
 
   // ---- bringing one network up and down -----------------------------------------------
@@ -85,16 +91,27 @@ export class NetworkManager {
   private async up(row: q.NetworkRow): Promise<void> {
     const c = row.config;
     const cidr = parseCidr4(c["ipv4.address"] ?? "");
+    const cidr6 = parseCidr6(c["ipv6.address"] ?? "");
     const link = this.link(row.name);
-    await ensureBridge({ link, ipv4: cidr ? c["ipv4.address"] : undefined, mtu: Number(c["bridge.mtu"]) || undefined, hwaddr: c["bridge.hwaddr"] });
-    if (cidr && truthy(c["ipv4.nat"])) await enableForwarding(this.log);
+    await ensureBridge({
+      link, ipv4: cidr ? c["ipv4.address"] : undefined, ipv6: cidr6 ? `${formatIPv6(cidr6.address)}/${cidr6.prefix}` : undefined,
+      mtu: Number(c["bridge.mtu"]) || undefined, hwaddr: c["bridge.hwaddr"],
+    });
+    if (cidr && truthy(c["ipv4.nat"])) await enableForwarding("/proc/sys/net/ipv4/ip_forward", this.log);
+    if (cidr6) await enableForwarding("/proc/sys/net/ipv6/conf/all/forwarding", this.log);
     await this.dns.get(row.name)?.stop();
     this.dns.delete(row.name);
-    if (cidr && (c["ipv4.dhcp"] === undefined || truthy(c["ipv4.dhcp"]))) {
+    const dhcp4 = cidr && (c["ipv4.dhcp"] === undefined || truthy(c["ipv4.dhcp"]));
+    if (dhcp4 || cidr6) {
       await this.writeHosts(row.name);
+      const dhcp6 = c["ipv6.dhcp"] === undefined || truthy(c["ipv6.dhcp"]);
       const d = new Dnsmasq({
-        dir: this.dir(row.name), link, gateway: formatIPv4(cidr.address), range: dhcpRange(cidr),
+        dir: this.dir(row.name), link, gateway: cidr ? formatIPv4(cidr.address) : undefined, range: dhcp4 ? dhcpRange(cidr) : undefined,
         domain: c["dns.domain"] || DEFAULT_DOMAIN, leaseTime: c["ipv4.dhcp.expiry"] || DEFAULT_LEASE,
+        ipv6: cidr6 && {
+          gateway: formatIPv6(cidr6.address), leaseTime: c["ipv6.dhcp.expiry"] || DEFAULT_LEASE,
+          mode: !dhcp6 ? "slaac" : truthy(c["ipv6.dhcp.stateful"]) ? { range: dhcpRange6(cidr6) } : "stateless",
+        },
       }, (msg, ctx) => this.log("warn", msg, { network: row.name, ...ctx }));
       await d.start();
       this.dns.set(row.name, d);
@@ -110,9 +127,40 @@ export class NetworkManager {
   private async firewall(): Promise<void> {
     const nets: FirewallNetwork[] = this.list().map((r) => {
       const cidr = parseCidr4(r.config["ipv4.address"] ?? "");
-      return { link: this.link(r.name), subnet: cidr ? subnetString(cidr) : undefined, nat: !!cidr && truthy(r.config["ipv4.nat"]) };
+      const cidr6 = parseCidr6(r.config["ipv6.address"] ?? "");
+      return {
+        link: this.link(r.name), subnet: cidr ? subnetString(cidr) : undefined, nat: !!cidr && truthy(r.config["ipv4.nat"]),
+        subnet6: cidr6 ? subnetString6(cidr6) : undefined, nat6: !!cidr6 && truthy(r.config["ipv6.nat"]),
+      };
     });
-    await applyRuleset(nftTableName(), nets);
+    await applyRuleset(nftTableName(), nets, [...this.nicFilters.values()]);
+    // Other software's chains are best effort: a failure there must not fail the network itself.
+    const chains = await acceptInForeignChains(nftTableName(), nets.map((n) => n.link)).catch((err) => {
+      this.log("warn", "Failed to add accept rules to other tables' forward chains", { err: (err as Error).message });
+      return [];
+    });
+    if (chains.length && nets.length && !this.warnedForeign) {
+      this.warnedForeign = true;
+      this.log("info", "Added accept rules for the managed bridges to forward chains with policy drop", {
+        chains: chains.map((c) => `${c.family} ${c.table} ${c.name}`).join(", "),
+      });
+    }
+  }
+
+  private warnedForeign = false;
+
+  /** Installs (or with `undefined` fields, keeps) the firewall's filters and limits for one nic. */
+  setNicFilter(filter: NicFilter): Promise<void> {
+    return this.serial(async () => {
+      this.nicFilters.set(filter.link, filter);
+      await this.firewall();
+    });
+  }
+
+  clearNicFilter(link: string): Promise<void> {
+    return this.serial(async () => {
+      if (this.nicFilters.delete(link)) await this.firewall();
+    });
   }
 
   // ---- static DHCP entries and DNS names ----------------------------------------------
@@ -138,12 +186,24 @@ export class NetworkManager {
 
   // ---- API operations -----------------------------------------------------------------
 
-  /** Checks a complete config and replaces ipv4.address=auto by a free subnet. */
+  /** Checks a complete config and replaces ipv4.address=auto and ipv6.address=auto by free subnets. */
   private async resolve(name: string, config: StringMap): Promise<StringMap> {
     const err = validateNetworkConfig(config);
     if (err) throw new ApiError(400, `Invalid network config: ${err}`);
     const out = { ...config };
     const link = this.link(name);
+    const others6 = this.list().filter((r) => r.name !== name)
+      .map((r) => ({ name: r.name, cidr: parseCidr6(r.config["ipv6.address"] ?? "") }));
+    const host6 = (await hostSubnets6()).filter((s) => s.dev !== link);
+    if (out["ipv6.address"] === "auto") {
+      out["ipv6.address"] = pickSubnet6([...host6, ...others6.flatMap((o) => (o.cidr ? [o.cidr] : []))]);
+    } else {
+      const cidr6 = parseCidr6(out["ipv6.address"] ?? "");
+      const clash = cidr6 && others6.find((o) => o.cidr && overlaps6(o.cidr, cidr6));
+      if (cidr6 && clash) throw new ApiError(400, `IPv6 subnet ${subnetString6(cidr6)} overlaps network "${clash.name}"`);
+      const route = cidr6 && host6.find((s) => overlaps6(s, cidr6));
+      if (cidr6 && route) throw new ApiError(400, `IPv6 subnet ${subnetString6(cidr6)} overlaps ${subnetString6(route)} on the host's interface "${route.dev}"`);
+    }
     const others = this.list().filter((r) => r.name !== name)
       .map((r) => ({ name: r.name, cidr: parseCidr4(r.config["ipv4.address"] ?? "") }));
     const host = (await hostSubnets()).filter((s) => s.dev !== link);
@@ -244,19 +304,28 @@ export class NetworkManager {
       if (mac && ip) statics.set(mac, host);
     }
     const leases = (await this.dns.get(name)?.leases()) ?? [];
-    return leases.map((l) => ({
+    const out: NetworkLease[] = leases.map((l) => ({
       hostname: l.hostname, hwaddr: l.hwaddr, address: l.address, type: statics.has(l.hwaddr) ? "static" : "dynamic",
       location: "none", project: "default",
     }));
+    // Without stateful DHCPv6 each nic's IPv6 address is its SLAAC one, known from its MAC (as LXD lists them).
+    const row = this.get(name);
+    const cidr6 = parseCidr6(row.config["ipv6.address"] ?? "");
+    if (cidr6 && !truthy(row.config["ipv6.dhcp.stateful"])) {
+      for (const n of q.instanceNics(this.db).filter((x) => q.nicNetwork(x.dev) === name)) {
+        const mac = nicHwaddr(n.instance, n.config, n.device, n.dev);
+        out.push({ hostname: n.instance, hwaddr: mac, address: slaacAddress(cidr6, mac), type: "dynamic", location: "none", project: "default" });
+      }
+    }
+    return out;
   }
 }
 
-/** IP forwarding is a host-wide sysctl: switched on (never off again) when a NATed network comes up. */
-async function enableForwarding(log: Log): Promise<void> {
-  const file = "/proc/sys/net/ipv4/ip_forward";
+/** IP forwarding is a host-wide sysctl: switched on (never off again) when a network needs it. */
+async function enableForwarding(file: string, log: Log): Promise<void> {
   if ((await readFile(file, "utf8").catch(() => "1")).trim() === "1") return;
   await writeFile(file, "1");
-  log("info", "Enabled IPv4 forwarding (net.ipv4.ip_forward=1) for NAT on a managed network");
+  log("info", "Enabled IP forwarding for a managed network", { sysctl: file });
 }
 
 /** A host interface's state from sysfs and `ip -j addr`. */

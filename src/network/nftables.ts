@@ -1,6 +1,7 @@
-// The daemon's firewall: ONE nftables table of its own (family inet), rewritten atomically from the
-// list of managed networks whenever one changes. Other tables (the host's, Docker's) are never
-// touched; note that a drop in another table's forward chain still wins over an accept here.
+// The daemon's firewall: its own tables (family inet for NAT, forwarding and input; family bridge for
+// per-nic anti-spoofing and rate limits on bridge ports), rewritten atomically (`nft -f -`) whenever
+// a network or a filtered nic changes. Another table's forward chain with policy drop (Docker's
+// `iptables -P FORWARD DROP`) would still drop bridged traffic: see foreign.ts.
 import { sh, shQuiet } from "./run.ts";
 
 export interface FirewallNetwork {
@@ -8,12 +9,49 @@ export interface FirewallNetwork {
   /** "10.1.2.0/24" */
   subnet?: string;
   nat: boolean;
+  /** "fd42:1:2:3::/64" */
+  subnet6?: string;
+  nat6?: boolean;
+}
+
+/** What the firewall enforces for one instance nic, keyed by its host-side interface. */
+export interface NicFilter {
+  link: string;
+  /** Bridge port (bridge hooks) or a routed p2p end (inet hooks). */
+  bridged: boolean;
+  /** security.mac_filtering: frames from the container must carry this source MAC. */
+  mac?: string;
+  /** security.ipv4_filtering: IPv4 and ARP from the container must use this address. */
+  ipv4?: string;
+  /** limits.egress in bytes per second: the container's traffic above it is dropped. */
+  egressBytes?: number;
 }
 
 const q = (s: string) => JSON.stringify(s);
 
-/** The whole table as an `nft -f` script: creating it empty first makes the delete never fail. */
-export function renderRuleset(table: string, nets: FirewallNetwork[]): string {
+function nicRules(f: NicFilter): string[] {
+  const at = `iifname ${q(f.link)}`;
+  const out: string[] = [];
+  if (f.bridged && f.mac) {
+    out.push(`${at} ether saddr != ${f.mac} drop`, `${at} arp saddr ether != ${f.mac} drop`);
+  }
+  if (f.bridged && f.ipv4) {
+    // DHCP discovery comes from 0.0.0.0 before the container has its address.
+    out.push(`${at} ip saddr 0.0.0.0 udp dport 67 accept`, `${at} ip saddr != ${f.ipv4} drop`, `${at} arp saddr ip != ${f.ipv4} drop`);
+  }
+  if (f.egressBytes) {
+    const burst = Math.max(1500, Math.ceil(f.egressBytes / 10));
+    out.push(`${at} limit rate over ${f.egressBytes} bytes/second burst ${burst} bytes drop`);
+  }
+  return out;
+}
+
+const chain = (name: string, type: string, hook: string, priority: string, rules: string[]) =>
+  `  chain ${name} {\n    type ${type} hook ${hook} priority ${priority}; policy accept;\n` +
+  rules.map((r) => `    ${r}\n`).join("") + "  }\n";
+
+/** Both tables as an `nft -f` script: creating each empty first makes its delete never fail. */
+export function renderRuleset(table: string, nets: FirewallNetwork[], nics: NicFilter[] = []): string {
   const postrouting: string[] = [];
   const forward: string[] = [];
   const input: string[] = [];
@@ -21,23 +59,29 @@ export function renderRuleset(table: string, nets: FirewallNetwork[]): string {
     // Managed bridges are isolated from each other: no routing between two of them.
     for (const other of nets) if (other !== n) forward.push(`iifname ${q(n.link)} oifname ${q(other.link)} drop`);
     forward.push(`iifname ${q(n.link)} accept`, `oifname ${q(n.link)} accept`);
-    input.push(`iifname ${q(n.link)} udp dport { 53, 67 } accept`, `iifname ${q(n.link)} tcp dport 53 accept`);
+    input.push(`iifname ${q(n.link)} udp dport { 53, 67, 547 } accept`, `iifname ${q(n.link)} tcp dport 53 accept`);
     if (n.nat && n.subnet) postrouting.push(`ip saddr ${n.subnet} ip daddr != ${n.subnet} masquerade`);
+    if (n.nat6 && n.subnet6) postrouting.push(`ip6 saddr ${n.subnet6} ip6 daddr != ${n.subnet6} masquerade`);
   }
-  const chain = (name: string, hook: string, priority: string, rules: string[]) =>
-    `  chain ${name} {\n    type ${hook === "postrouting" ? "nat" : "filter"} hook ${hook} priority ${priority}; policy accept;\n` +
-    rules.map((r) => `    ${r}\n`).join("") + "  }\n";
+  const routed = nics.filter((f) => !f.bridged).flatMap(nicRules);
+  const bridged = nics.filter((f) => f.bridged).flatMap(nicRules);
   return `table inet ${table} {}\ndelete table inet ${table}\ntable inet ${table} {\n` +
-    chain("nat_postrouting", "postrouting", "srcnat", postrouting) +
-    chain("filter_forward", "forward", "filter", forward) +
-    chain("filter_input", "input", "filter", input) + "}\n";
+    chain("nat_postrouting", "nat", "postrouting", "srcnat", postrouting) +
+    chain("filter_forward", "filter", "forward", "filter", forward) +
+    chain("filter_input", "filter", "input", "filter", input) +
+    chain("nic_prerouting", "filter", "prerouting", "filter", routed) + "}\n" +
+    `table bridge ${table} {}\ndelete table bridge ${table}\ntable bridge ${table} {\n` +
+    chain("nic_prerouting", "filter", "prerouting", "filter", bridged) + "}\n";
 }
 
-export async function applyRuleset(table: string, nets: FirewallNetwork[]): Promise<void> {
-  if (nets.length === 0) return removeTable(table);
-  await sh(["nft", "-f", "-"], renderRuleset(table, nets));
+export async function applyRuleset(table: string, nets: FirewallNetwork[], nics: NicFilter[] = []): Promise<void> {
+  if (nets.length === 0 && nics.length === 0) return removeTable(table);
+  await sh(["nft", "-f", "-"], renderRuleset(table, nets, nics));
 }
 
-export const removeTable = (table: string): Promise<void> => shQuiet(["nft", "delete", "table", "inet", table]);
+export async function removeTable(table: string): Promise<void> {
+  await shQuiet(["nft", "delete", "table", "inet", table]);
+  await shQuiet(["nft", "delete", "table", "bridge", table]);
+}
 
 export const listTable = (table: string): Promise<string> => sh(["nft", "list", "table", "inet", table]);

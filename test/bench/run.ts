@@ -4,6 +4,7 @@
 import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 import { importBusybox, lxdBinary, run, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { execFloor, launchFloor, makeRootfs, removeRootfs, startFloor, type FloorContainer } from "./floor.ts";
+import { networkTimings } from "./network.ts";
 import { LXD_502_STORAGE, storageTimings } from "./storage.ts";
 import { importDebian, waitSystemd } from "../helpers/debian-image.ts";
 
@@ -265,6 +266,7 @@ try {
   await manyInstances(d, root);
   Object.assign(LXD_502, LXD_502_STORAGE);
   for (const r of await storageTimings(d, RUNS)) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: "" });
+  for (const r of await networkTimings(d, RUNS)) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: "" });
   await remoteAccess(d);
   if (DEBIAN) await systemdGuest(d);
 } finally {

@@ -177,7 +177,8 @@ describe("more networks", () => {
       [["tnet1", "ipv4.address=10.77.0.0/24"], /network or broadcast/],
       [["averyveryverylongname"], /too long/],
       [["tnet1", "bogus.key=1"], /Invalid config key "bogus.key"/],
-      [["tnet1", "ipv6.address=auto"], /IPv6/],
+      [["tnet1", "ipv6.address=fd42:1::1/48"], /managed bridges use \/64 subnets/],
+      [["tnet1", "ipv6.address=fd42:1:2:3::/64"], /not a host address/],
     ];
     for (const [args, message] of cases) {
       const r = await d.lxd("network", "create", ...args);
@@ -191,8 +192,8 @@ describe("more networks", () => {
     expect(nicToNowhere.stderr).toContain('Network "nonexistent" not found');
     const outside = await d.lxd("config", "device", "add", "c1", "eth9", "nic", "network=lxdbr0", "ipv4.address=192.168.250.5");
     expect(outside.stderr).toContain("is not in the subnet");
-    const filtering = await d.lxd("config", "device", "add", "c1", "eth9", "nic", "network=lxdbr0", "security.mac_filtering=true");
-    expect(filtering.stderr).toContain('"security.mac_filtering" is not supported yet');
+    const filtering = await d.lxd("config", "device", "add", "c1", "eth9", "nic", "network=lxdbr0", "security.ipv6_filtering=true");
+    expect(filtering.stderr).toContain('"security.ipv6_filtering" is not supported');
     expect(await ok("config", "device", "list", "c1")).toBe("");
   });
 

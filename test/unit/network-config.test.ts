@@ -64,7 +64,9 @@ describe("network config", () => {
     expect(validateNetworkConfig({ "ipv4.address": "none" })).toBeUndefined();
     expect(validateNetworkConfig({ "ipv4.nat": "maybe" })).toMatch(/boolean/);
     expect(validateNetworkConfig({ "bogus": "1" })).toMatch(/Invalid config key "bogus"/);
-    expect(validateNetworkConfig({ "ipv6.address": "fd00::1/64" })).toMatch(/IPv6/);
+    expect(validateNetworkConfig({ "ipv6.address": "fd00::1/64", "ipv6.nat": "true", "ipv6.dhcp.stateful": "true" })).toBeUndefined();
+    expect(validateNetworkConfig({ "ipv6.address": "fd00::1/56" })).toMatch(/\/64/);
+    expect(validateNetworkConfig({ "ipv6.address": "fd00::zz/64" })).toMatch(/Invalid IPv6 CIDR/);
     expect(validateNetworkConfig({ "bridge.mtu": "100" })).toMatch(/between 1280 and 9000/);
     expect(validateNetworkConfig({ "dns.domain": "-bad" })).toMatch(/DNS domain/);
   });

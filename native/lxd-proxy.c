@@ -1,0 +1,303 @@
+// lxd-helper proxy: the forwarder behind one `proxy` device (LXD's forkproxy, in C).
+//
+//   lxd-helper proxy --pid PID --listen ADDR --connect ADDR --bind host|instance
+//                    --pidfile FILE [--mode OCTAL --uid N --gid N]
+//   ADDR: tcp:HOST:PORT, udp:HOST:PORT, unix:PATH or unix:@ABSTRACT (HOST numeric, [v6] allowed)
+//
+// It keeps two network namespace fds (the host's and the container's) and creates each socket in
+// the namespace it belongs to by switching this single-threaded process's namespace around the
+// socket() call: a socket stays in the namespace it was created in. The listener is bound before
+// the process detaches, so the caller reads "ok" or the reason on stdout. Then it runs as its
+// own session (it survives the daemon) until the container's init exits or it is killed.
+// Streams fork one relay child per connection; datagrams are relayed in the main loop with one
+// connected socket per client address. Children die with the forwarder (PR_SET_PDEATHSIG).
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <stddef.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+#define UDP_CLIENTS 128
+
+struct endpoint {
+	int type; /* SOCK_STREAM or SOCK_DGRAM */
+	struct sockaddr_storage addr;
+	socklen_t len;
+	int unix_path; /* a filesystem unix socket (not abstract) */
+};
+
+static void fail(const char *fmt, const char *arg)
+{
+	printf("error: ");
+	printf(fmt, arg);
+	printf("\n");
+	fflush(stdout);
+	exit(1);
+}
+
+/* tcp:1.2.3.4:80, udp:[::1]:53, unix:/run/x.sock, unix:@name. `root` prefixes unix paths that
+ * live in the container's filesystem (/proc/PID/root), reached from the host's mount namespace. */
+static void parse_endpoint(const char *spec, const char *root, struct endpoint *ep)
+{
+	memset(ep, 0, sizeof(*ep));
+	if (!strncmp(spec, "unix:", 5)) {
+		struct sockaddr_un *un = (struct sockaddr_un *)&ep->addr;
+		const char *path = spec + 5;
+		un->sun_family = AF_UNIX;
+		ep->type = SOCK_STREAM;
+		if (path[0] == '@') {
+			size_t n = strlen(path);
+			if (n > sizeof(un->sun_path)) fail("unix socket name too long: %s", spec);
+			un->sun_path[0] = '\0';
+			memcpy(un->sun_path + 1, path + 1, n - 1);
+			ep->len = offsetof(struct sockaddr_un, sun_path) + n;
+			return;
+		}
+		if (snprintf(un->sun_path, sizeof(un->sun_path), "%s%s", root, path) >= (int)sizeof(un->sun_path))
+			fail("unix socket path too long: %s", spec);
+		ep->len = sizeof(*un);
+		ep->unix_path = 1;
+		return;
+	}
+	if (strncmp(spec, "tcp:", 4) && strncmp(spec, "udp:", 4)) fail("unknown address family in %s", spec);
+	ep->type = spec[0] == 't' ? SOCK_STREAM : SOCK_DGRAM;
+	char host[128];
+	const char *rest = spec + 4, *colon = strrchr(rest, ':');
+	if (!colon || colon == rest) fail("missing port in %s", spec);
+	size_t hl = colon - rest;
+	if (rest[0] == '[' && hl >= 2 && rest[hl - 1] == ']') rest++, hl -= 2;
+	if (hl >= sizeof(host)) fail("address too long in %s", spec);
+	memcpy(host, rest, hl);
+	host[hl] = '\0';
+	char *end;
+	long port = strtol(colon + 1, &end, 10);
+	if (*end || port < 1 || port > 65535) fail("invalid port in %s", spec);
+	struct sockaddr_in *in4 = (struct sockaddr_in *)&ep->addr;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ep->addr;
+	if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons(port);
+		ep->len = sizeof(*in4);
+	} else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		ep->len = sizeof(*in6);
+	} else {
+		fail("invalid IP address in %s", spec);
+	}
+}
+
+/* A socket created in network namespace `ns`; the process returns to `home` afterwards. */
+static int socket_in(int ns, int home, const struct endpoint *ep)
+{
+	if (setns(ns, CLONE_NEWNET) < 0) return -1;
+	int fd = socket(ep->addr.ss_family, ep->type | SOCK_CLOEXEC, 0);
+	int saved = errno;
+	if (setns(home, CLONE_NEWNET) < 0) _exit(1); /* never keep running in the wrong namespace */
+	errno = saved;
+	return fd;
+}
+
+static int write_all(int fd, const char *buf, ssize_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, buf, n);
+		if (w < 0 && errno == EINTR) continue;
+		if (w <= 0) return -1;
+		buf += w;
+		n -= w;
+	}
+	return 0;
+}
+
+/* Copies both ways until both directions reach end of file, passing half-closes on. */
+static void relay(int a, int b)
+{
+	char buf[65536];
+	int open_a = 1, open_b = 1;
+	while (open_a || open_b) {
+		struct pollfd p[2] = { { open_a ? a : -1, POLLIN, 0 }, { open_b ? b : -1, POLLIN, 0 } };
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR) continue;
+			return;
+		}
+		for (int i = 0; i < 2; i++) {
+			int from = i ? b : a, to = i ? a : b;
+			if (!p[i].revents) continue;
+			ssize_t n = read(from, buf, sizeof(buf));
+			if (n < 0 && errno == EINTR) continue;
+			if (n <= 0) {
+				shutdown(to, SHUT_WR);
+				if (i) open_b = 0; else open_a = 0;
+				if (n < 0) return;
+				continue;
+			}
+			if (write_all(to, buf, n) < 0) return;
+		}
+	}
+}
+
+static int connect_target(int ns, int home, const struct endpoint *ep)
+{
+	int fd = socket_in(ns, home, ep);
+	if (fd < 0) return -1;
+	if (connect(fd, (const struct sockaddr *)&ep->addr, ep->len) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void serve_stream(int lfd, int cfd_ns, int home, const struct endpoint *conn, int pidfd)
+{
+	for (;;) {
+		struct pollfd p[2] = { { lfd, POLLIN, 0 }, { pidfd, POLLIN, 0 } };
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR) continue;
+			return;
+		}
+		if (p[1].revents) return;
+		int client = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (client < 0) continue;
+		pid_t pid = fork();
+		if (pid == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			close(lfd);
+			int target = connect_target(cfd_ns, home, conn);
+			if (target >= 0) relay(client, target);
+			_exit(0);
+		}
+		close(client);
+	}
+}
+
+struct udp_client {
+	struct sockaddr_storage addr;
+	socklen_t len;
+	int fd;
+};
+
+static void serve_dgram(int lfd, int cfd_ns, int home, const struct endpoint *conn, int pidfd)
+{
+	static struct udp_client clients[UDP_CLIENTS];
+	static char buf[65536];
+	int n_clients = 0, next_evict = 0;
+	for (;;) {
+		struct pollfd p[UDP_CLIENTS + 2] = { { lfd, POLLIN, 0 }, { pidfd, POLLIN, 0 } };
+		for (int i = 0; i < n_clients; i++) p[i + 2] = (struct pollfd){ clients[i].fd, POLLIN, 0 };
+		if (poll(p, n_clients + 2, -1) < 0) {
+			if (errno == EINTR) continue;
+			return;
+		}
+		if (p[1].revents) return;
+		for (int i = 0; i < n_clients; i++) {
+			if (!p[i + 2].revents) continue;
+			ssize_t n = recv(clients[i].fd, buf, sizeof(buf), MSG_DONTWAIT);
+			if (n >= 0) sendto(lfd, buf, n, 0, (struct sockaddr *)&clients[i].addr, clients[i].len);
+		}
+		if (!p[0].revents) continue;
+		struct sockaddr_storage from;
+		socklen_t flen = sizeof(from);
+		ssize_t n = recvfrom(lfd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &flen);
+		if (n < 0) continue;
+		int k = -1;
+		for (int i = 0; i < n_clients; i++)
+			if (clients[i].len == flen && !memcmp(&clients[i].addr, &from, flen)) k = i;
+		if (k < 0) {
+			int fd = connect_target(cfd_ns, home, conn);
+			if (fd < 0) continue;
+			if (n_clients < UDP_CLIENTS) {
+				k = n_clients++;
+			} else {
+				k = next_evict;
+				next_evict = (next_evict + 1) % UDP_CLIENTS;
+				close(clients[k].fd);
+			}
+			clients[k] = (struct udp_client){ .addr = from, .len = flen, .fd = fd };
+		}
+		send(clients[k].fd, buf, n, MSG_DONTWAIT);
+	}
+}
+
+static const char *opt(int argc, char **argv, const char *name, const char *def)
+{
+	for (int i = 2; i + 1 < argc; i += 2)
+		if (!strcmp(argv[i], name)) return argv[i + 1];
+	return def;
+}
+
+int cmd_proxy(int argc, char **argv)
+{
+	const char *pid_s = opt(argc, argv, "--pid", NULL), *listen_s = opt(argc, argv, "--listen", NULL);
+	const char *connect_s = opt(argc, argv, "--connect", NULL), *bind_s = opt(argc, argv, "--bind", "host");
+	const char *pidfile = opt(argc, argv, "--pidfile", NULL), *mode = opt(argc, argv, "--mode", "0644");
+	int uid = atoi(opt(argc, argv, "--uid", "0")), gid = atoi(opt(argc, argv, "--gid", "0"));
+	if (!pid_s || !listen_s || !connect_s || !pidfile || atoi(pid_s) <= 0) fail("usage: %s proxy --pid PID --listen ADDR --connect ADDR --pidfile FILE", argv[0]);
+	int pid = atoi(pid_s), on_host = strcmp(bind_s, "instance") != 0;
+	char root[64], nspath[64];
+	snprintf(root, sizeof(root), "/proc/%d/root", pid);
+	snprintf(nspath, sizeof(nspath), "/proc/%d/ns/net", pid);
+
+	struct endpoint lep, cep;
+	parse_endpoint(listen_s, on_host ? "" : root, &lep);
+	parse_endpoint(connect_s, on_host ? root : "", &cep);
+	if (lep.type != cep.type) fail("listen and connect must both be streams or both datagrams (%s)", listen_s);
+
+	int home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	int cns = open(nspath, O_RDONLY | O_CLOEXEC);
+	int pidfd = syscall(SYS_pidfd_open, pid, 0);
+	if (home < 0 || cns < 0 || pidfd < 0) fail("instance process %s is gone", pid_s);
+	int lns = on_host ? home : cns, tns = on_host ? cns : home;
+
+	int lfd = socket_in(lns, home, &lep);
+	if (lfd < 0) fail("cannot create the listening socket: %s", strerror(errno));
+	int one = 1;
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (lep.unix_path) unlink(((struct sockaddr_un *)&lep.addr)->sun_path);
+	if (bind(lfd, (struct sockaddr *)&lep.addr, lep.len) < 0) fail("cannot listen: %s", strerror(errno));
+	if (lep.unix_path) {
+		const char *path = ((struct sockaddr_un *)&lep.addr)->sun_path;
+		if (chmod(path, strtol(mode, NULL, 8)) < 0 || chown(path, uid, gid) < 0) fail("cannot set the socket's owner and mode: %s", strerror(errno));
+	}
+	if (lep.type == SOCK_STREAM && listen(lfd, 128) < 0) fail("cannot listen: %s", strerror(errno));
+
+	/* Detach: a new session, reparented away from the caller, which gets "ok" once we run. */
+	pid_t child = fork();
+	if (child < 0) fail("fork: %s", strerror(errno));
+	if (child > 0) _exit(0);
+	setsid();
+	signal(SIGCHLD, SIG_IGN); /* relay children reap themselves */
+	signal(SIGPIPE, SIG_IGN);
+	FILE *pf = fopen(pidfile, "w");
+	if (!pf) fail("cannot write %s", pidfile);
+	fprintf(pf, "%d\n", getpid());
+	fclose(pf);
+	printf("ok\n");
+	fflush(stdout);
+	int devnull = open("/dev/null", O_RDWR);
+	dup2(devnull, 0), dup2(devnull, 1), dup2(devnull, 2);
+	if (devnull > 2) close(devnull);
+	if (lep.type == SOCK_STREAM) serve_stream(lfd, tns, home, &cep, pidfd);
+	else serve_dgram(lfd, tns, home, &cep, pidfd);
+	if (lep.unix_path && on_host) unlink(((struct sockaddr_un *)&lep.addr)->sun_path);
+	unlink(pidfile);
+	return 0;
+}
