@@ -232,8 +232,8 @@ describe("unix-char and unix-block devices", () => {
       find /dev -path /dev/pts -prune -o \\( -type c -o -type b \\) -print | sort | tr '\\n' ' '`);
     expect(r.stdout.trim().split("\n")).toEqual([
       "1:3 0 660", "write-ok", "absent", "7:0 600 block special file",
-      // The standard set and what the devices add, nothing else.
-      "/dev/blk0 /dev/full /dev/null /dev/random /dev/sub/null2 /dev/tty /dev/urandom /dev/zero",
+      // The standard set (with the console pty) and what the devices add, nothing else.
+      "/dev/blk0 /dev/console /dev/full /dev/null /dev/random /dev/sub/null2 /dev/tty /dev/urandom /dev/zero",
     ]);
     await ok("delete", "dev", "--force");
   });
