@@ -17,6 +17,7 @@ import { profilesRoutes } from "./profiles.ts";
 import { sync } from "./response.ts";
 import { serverInfoRoutes } from "./server-info.ts";
 import { storagePoolsRoutes } from "./storage-pools.ts";
+import { storageVolumesRoutes } from "./storage-volumes.ts";
 
 /** `lxd shutdown`: answers first, then stops containers and the daemon. */
 const internalRoutes = (ctx: DaemonContext) =>
@@ -36,6 +37,7 @@ export const apiRoutes = (ctx: DaemonContext, remote?: RemoteAccess) => [
   imageAliasesRoutes(ctx),
   profilesRoutes(ctx),
   storagePoolsRoutes(ctx),
+  storageVolumesRoutes(ctx),
   networksRoutes(ctx),
   operationsRoutes(ctx),
   eventsRoutes(ctx),

@@ -5,6 +5,8 @@ export interface RunningInstance {
   name: string;
   initPid: number;
   config: Record<string, string>;
+  /** Set when init has already exited: only host-side state is left to tear down. */
+  exited?: boolean;
 }
 
 export interface DeviceDriver {
