@@ -59,9 +59,14 @@ async function isMountPoint(path: string): Promise<boolean> {
 async function deleteVolume(path: string): Promise<void> {
   if (!(await exists(path))) return;
   if (!(await isSubvolume(path))) return rm(path, LEFTOVER);
+  // One call in the usual case; only a subvolume with others nested in it needs the slow path.
+  const first = await btrfs("subvolume", "delete", path).then(() => undefined, (err: Error) => err);
+  if (!first) return;
   // A read-only snapshot must be made writable before anything nested in it can go.
   await btrfs("property", "set", "-f", "-ts", path, "ro", "false").catch(() => {});
-  for (const nested of await nestedSubvolumes(path)) await deleteVolume(nested);
+  const nested = await nestedSubvolumes(path);
+  if (!nested.length) throw first;
+  for (const sub of nested) await deleteVolume(sub);
   await btrfs("subvolume", "delete", path);
 }
 
@@ -75,9 +80,7 @@ async function nestedSubvolumes(path: string): Promise<string[]> {
       else await walk(p);
     }
   };
-  // Only worth a walk when the volume holds more than one subvolume: btrfs says so cheaply.
-  const out = await btrfs("subvolume", "list", "-o", path).catch(() => "");
-  if (out.trim()) await walk(path);
+  await walk(path);
   return found;
 }
 
@@ -290,7 +293,7 @@ export const btrfsDriver: StorageDriver = {
     const src = refVol(pool, { instance, snapshot });
     if (!(await isSubvolume(src))) throw new Error(`volume of snapshot "${instance}/${snapshot}" not found in pool "${pool.name}"`);
     const vol = instanceVol(pool, instance);
-    const limit = (await qgroupLimit(vol));
+    const limit = quotasOn.has(pool.name) ? await qgroupLimit(vol) : undefined;
     await replaceVolume(vol, src);
     // The fresh subvolume has a qgroup of its own: carry the instance's limit over.
     if (limit !== undefined) await btrfs("qgroup", "limit", String(limit), vol);

@@ -2,9 +2,9 @@
 // real CLI against a private test daemon, beside the bare-kernel floor measured in the same run
 // and the numbers real LXD 5.0.2 (dir pool) gave on this kind of machine.
 import { readFileSync, readdirSync, readlinkSync } from "node:fs";
-import { importBusybox, lxdBinary, run, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { busyboxImage, importBusybox, lxdBinary, run, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { execFloor, launchFloor, makeRootfs, removeRootfs, startFloor, type FloorContainer } from "./floor.ts";
-import { LXD_502_STORAGE, storageTimings } from "./storage.ts";
+import { btrfsTimings, LXD_502_BTRFS, LXD_502_STORAGE, storageTimings } from "./storage.ts";
 
 const argValue = (name: string, fallback: number) => {
   const i = process.argv.indexOf(name);
@@ -237,6 +237,8 @@ try {
   await manyInstances(d, root);
   Object.assign(LXD_502, LXD_502_STORAGE);
   for (const r of await storageTimings(d, RUNS)) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: "" });
+  Object.assign(LXD_502, LXD_502_BTRFS);
+  for (const r of await btrfsTimings(d, RUNS, await busyboxImage())) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: "" });
   await remoteAccess(d);
 } finally {
   // Also after a failure: the rows measured so far are still worth seeing.

@@ -47,6 +47,26 @@ describe("btrfs pools", () => {
     expect(changed.stderr).toContain("cannot be changed");
   });
 
+  test("create on an existing directory of a btrfs filesystem (source=)", async () => {
+    // A btrfs filesystem of the test's own: a loop file and mount point inside the state dir.
+    const img = join(d.dir, "own.img");
+    const mnt = join(d.dir, "own");
+    const host = (cmd: string[]) => expect(Bun.spawnSync(cmd, { stdout: "ignore", stderr: "ignore" }).exitCode).toBe(0);
+    host(["truncate", "-s", "512M", img]);
+    host(["mkfs.btrfs", "-q", img]);
+    host(["mkdir", "-p", mnt]);
+    host(["mount", "-o", "loop", img, mnt]);
+    host(["mkdir", join(mnt, "lxd")]);
+    await ok("storage", "create", "p2", "btrfs", `source=${join(mnt, "lxd")}`);
+    await ok("launch", "busybox", "s1", "-s", "p2");
+    expect(isSubvolume(join(mnt, "lxd", "containers", "s1"))).toBe(true);
+    expect((await sh("s1", "echo ok")).trim()).toBe("ok");
+    await ok("delete", "s1", "--force");
+    await ok("storage", "delete", "p2");
+    expect(existsSync(join(d.dir, "storage-pools", "p2"))).toBe(false);
+    expect(readdirSync(join(mnt, "lxd", "containers"))).toEqual([]);
+  });
+
   test("launch, snapshot, restore and copy keep data byte for byte", async () => {
     await ok("launch", "busybox", "c1", "-s", "p1");
     expect(isSubvolume(join(pool(), "images", fp))).toBe(true);
@@ -74,6 +94,8 @@ describe("btrfs pools", () => {
     expect(isSubvolume(join(pool(), "containers-snapshots", "c2", "s0"))).toBe(true);
     await sh("c2", "echo changed > /root/note");
     expect(await fingerprint("c1")).toBe(before);
+    // A subvolume nested in an instance (as a container may make) goes with it.
+    expect(Bun.spawnSync(["btrfs", "subvolume", "create", join(pool(), "containers", "c2", "rootfs", "root", "nested")]).exitCode).toBe(0);
     for (const c of ["c2", "c3"]) await ok("delete", c, "--force");
     expect(readdirSync(join(pool(), "containers")).sort()).toEqual(["c1"]);
     expect(existsSync(join(pool(), "containers-snapshots", "c2"))).toBe(false);
