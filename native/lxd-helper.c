@@ -70,6 +70,7 @@
 #define H_FSCONFIG_SET_STRING 1
 #define H_FSCONFIG_CMD_CREATE 6
 #define H_MOUNT_ATTR_IDMAP 0x00100000
+#define H_MOUNT_ATTR_RDONLY 0x00000001
 #define H_CLOSE_RANGE_CLOEXEC (1U << 2)
 #ifndef TIOCGPTPEER
 #define TIOCGPTPEER _IO('T', 0x41)
@@ -208,13 +209,39 @@ static void reset_signals(void)
 
 // ---- `start`: configuration --------------------------------------------------------------
 
+// A disk device attached before init runs: a host path cloned by the monitor, idmapped, then
+// attached by the child once it is inside its new root.
+struct launch_mount {
+	const char *source, *path;
+	int ro, is_dir, fd;
+};
+
 struct config {
 	char *name, *hostname, *rundir;
 	char *lower, *upper, *work, *bind;
 	char *uidmap[MAX_LIST], *gidmap[MAX_LIST], *cgroups[MAX_LIST], *env[256], *argv[MAX_LIST];
 	int nuid, ngid, ncg, nenv, cgroup2;
 	struct sock_fprog seccomp;
+	struct launch_mount mounts[MAX_LIST];
+	int nmounts;
 };
+
+// "ro|rw<TAB>SOURCE<TAB>/PATH" -> c->mounts.
+static const char *parse_launch_mount(struct config *c, char *val)
+{
+	if (c->nmounts >= MAX_LIST)
+		return "too many mounts";
+	char *src = strchr(val, '\t');
+	char *path = src ? strchr(src + 1, '\t') : NULL;
+	if (!path)
+		return "mount needs ro|rw, SOURCE and PATH separated by tabs";
+	*src++ = 0;
+	*path++ = 0;
+	if (path[0] != '/' || src[0] != '/')
+		return "mount SOURCE and PATH must be absolute";
+	c->mounts[c->nmounts++] = (struct launch_mount){.source = src, .path = path, .ro = !strcmp(val, "ro"), .fd = -1};
+	return NULL;
+}
 
 static int add(char **list, int *n, int max, char *v)
 {
@@ -252,6 +279,10 @@ static const char *parse_config(char *text, struct config *c)
 				return "rootfs_overlay needs LOWER:UPPER:WORK";
 			*c->upper++ = 0;
 			*c->work++ = 0;
+		} else if (!strcmp(line, "mount")) {
+			const char *err = parse_launch_mount(c, val);
+			if (err)
+				return err;
 		} else if (!strcmp(line, "uidmap"))
 			bad = add(c->uidmap, &c->nuid, MAX_LIST, val);
 		else if (!strcmp(line, "gidmap"))
@@ -402,6 +433,40 @@ static void setup_mounts(struct child_ctx *x)
 		CHECK(x, mount("tmpfs", "sys/firmware", "tmpfs", MS_RDONLY | nse, "mode=755,size=0") == 0, "mask /sys/firmware");
 }
 
+// mkdir -p for a mount point's parents; the last component becomes a directory or, for a file
+// source, an empty file. Returns -1 with errno set on failure.
+static int make_mountpoint(char *path, int is_dir)
+{
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		int r = mkdir(path, 0755);
+		*p = '/';
+		if (r < 0 && errno != EEXIST)
+			return -1;
+	}
+	if (is_dir)
+		return mkdir(path, 0755) == 0 || errno == EEXIST ? 0 : -1;
+	return ensure_file(path);
+}
+
+// In the new root, after pivot_root: paths resolve inside the container only.
+static void attach_launch_mounts(struct child_ctx *x)
+{
+	struct config *c = x->cfg;
+	mode_t old = umask(022);
+	for (int i = 0; i < c->nmounts; i++) {
+		struct launch_mount *m = &c->mounts[i];
+		char *path = strdup(m->path);
+		CHECK(x, path && make_mountpoint(path, m->is_dir) == 0, "create mount point %s", m->path);
+		CHECK(x, syscall(SYS_move_mount, m->fd, "", AT_FDCWD, path, H_MOVE_MOUNT_F_EMPTY_PATH) == 0,
+		      "attach %s at %s", m->source, m->path);
+		free(path);
+	}
+	umask(old);
+}
+
 static __attribute__((noreturn)) void child_main(struct child_ctx *x)
 {
 	struct config *c = x->cfg;
@@ -437,6 +502,7 @@ static __attribute__((noreturn)) void child_main(struct child_ctx *x)
 	CHECK(x, syscall(SYS_pivot_root, ".", ".") == 0, "pivot_root");
 	CHECK(x, umount2(".", MNT_DETACH) == 0, "detach old root");
 	CHECK(x, chdir("/") == 0, "chdir /");
+	attach_launch_mounts(x);
 	CHECK(x, sethostname(c->hostname, strlen(c->hostname)) == 0, "sethostname");
 	CHECK(x, setsid() >= 0, "setsid");
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -583,6 +649,28 @@ static __attribute__((noreturn)) void monitor_loop(pid_t init, int listen_fd, in
 	_exit(0);
 }
 
+// Clones each disk device's host path (in the host's mount namespace); NULL or what failed.
+static const char *open_launch_mounts(struct config *c)
+{
+	static char err[320];
+	for (int i = 0; i < c->nmounts; i++) {
+		struct launch_mount *m = &c->mounts[i];
+		struct stat st;
+		if (stat(m->source, &st) < 0 || (m->fd = clone_tree(m->source)) < 0) {
+			snprintf(err, sizeof(err), "disk source %s", m->source);
+			return err;
+		}
+		m->is_dir = S_ISDIR(st.st_mode);
+	}
+	return NULL;
+}
+
+static int idmap_launch_mount(struct launch_mount *m, int userns_fd)
+{
+	struct h_mount_attr attr = {.attr_set = H_MOUNT_ATTR_IDMAP | (m->ro ? H_MOUNT_ATTR_RDONLY : 0), .userns_fd = userns_fd};
+	return syscall(SYS_mount_setattr, m->fd, "", AT_EMPTY_PATH | H_AT_RECURSIVE, &attr, sizeof(attr));
+}
+
 // The detached monitor: launches init, reports "ok PID" or "error MSG" on report_fd.
 static __attribute__((noreturn)) void run_monitor(struct config *c, int report_fd)
 {
@@ -632,6 +720,10 @@ static __attribute__((noreturn)) void run_monitor(struct config *c, int report_f
 			FAIL("open_tree %s", rw_dir);
 	}
 
+	const char *mount_err = open_launch_mounts(c);
+	if (mount_err)
+		FAIL("%s", mount_err);
+
 	if (pipe2(sync_fds, O_CLOEXEC) < 0 || pipe2(err_fds, O_CLOEXEC) < 0)
 		FAIL("pipe");
 	sigset_t chld;
@@ -674,6 +766,9 @@ static __attribute__((noreturn)) void run_monitor(struct config *c, int report_f
 		FAIL("idmap %s", c->lower);
 	if (x.rw_fd >= 0 && idmap_tree(x.rw_fd, userns) < 0)
 		FAIL("idmap %s", rw_dir);
+	for (int i = 0; i < c->nmounts; i++)
+		if (idmap_launch_mount(&c->mounts[i], userns) < 0)
+			FAIL("idmap %s", c->mounts[i].source);
 	close(userns);
 	char pidstr[32];
 	snprintf(pidstr, sizeof(pidstr), "%d", init);
@@ -688,6 +783,8 @@ static __attribute__((noreturn)) void run_monitor(struct config *c, int report_f
 	for (size_t i = 0; i < sizeof(trees) / sizeof(*trees); i++)
 		if (trees[i] >= 0)
 			close(trees[i]);
+	for (int i = 0; i < c->nmounts; i++)
+		close(c->mounts[i].fd);
 
 	// EOF on the close-on-exec error pipe means execve succeeded.
 	size_t len = 0;
@@ -1408,8 +1505,6 @@ static int cmd_file(int argc, char **argv)
 // by container root, nothing is chowned), then attached at PATH from inside the container's mount
 // namespace as container root, who also creates the mount point. Output: "ok" or "error ERRNO MSG".
 
-#define H_MOUNT_ATTR_RDONLY 0x00000001
-
 static __attribute__((noreturn)) void disk_fail(int err, const char *fmt, ...)
 {
 	char msg[512];
@@ -1443,26 +1538,6 @@ static void disk_enter(pid_t pid)
 		disk_fail(errno, "become container root: %s", strerror(errno));
 }
 
-// mkdir -p for the mount point's parents; the last component is a directory or, for a file
-// source, an empty file.
-static void disk_mountpoint(char *path, int is_dir)
-{
-	for (char *p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(path, 0755) < 0 && errno != EEXIST)
-			disk_fail(errno, "mkdir %s: %s", path, strerror(errno));
-		*p = '/';
-	}
-	if (is_dir) {
-		if (mkdir(path, 0755) < 0 && errno != EEXIST)
-			disk_fail(errno, "mkdir %s: %s", path, strerror(errno));
-	} else if (ensure_file(path) < 0) {
-		disk_fail(errno, "create %s: %s", path, strerror(errno));
-	}
-}
-
 static int cmd_mount(int argc, char **argv)
 {
 	if (argc != 7 || strcmp(argv[2], "--pid") || atoi(argv[3]) <= 0 || argv[5][0] != '/')
@@ -1489,7 +1564,8 @@ static int cmd_mount(int argc, char **argv)
 	disk_enter(pid);
 	umask(022);
 	char *target = strdup(argv[5]);
-	disk_mountpoint(target, S_ISDIR(st.st_mode));
+	if (make_mountpoint(target, S_ISDIR(st.st_mode)) < 0)
+		disk_fail(errno, "create mount point %s: %s", target, strerror(errno));
 	if (syscall(SYS_move_mount, tree, "", AT_FDCWD, target, H_MOVE_MOUNT_F_EMPTY_PATH) < 0)
 		disk_fail(errno, "attach at %s: %s", target, strerror(errno));
 	return write_all(1, "ok\n", 3) < 0;

@@ -23,7 +23,7 @@ import type { Pool } from "../storage/driver.ts";
 import {
   expandConfig, expandDevices, parseSize, rootDisk, validateDevices, validateInstanceConfig, validateInstanceName,
 } from "./config.ts";
-import { startDevices, stopDevices } from "./devices.ts";
+import { launchMounts, startDevices, stopDevices } from "./devices.ts";
 import { randomName } from "./names.ts";
 import { launchSpec, liveLimits, seccompFor } from "./runtime.ts";
 import { Snapshots } from "./snapshots.ts";
@@ -433,12 +433,13 @@ export class InstanceManager {
       const spec = launchSpec({
         name, rundir, config, cgroupProcs: procs, cgroup2: this.cgroups.layout === "v2",
         rootfs: storageDriver(pool.driver).rootfs(pool, name, fingerprint),
+        mounts: await launchMounts(name, devices),
       });
       const { initPid } = await launch(spec);
       const mon = await watch(rundir);
       if (!mon.running) throw new Error("the container stopped right after it started");
       try {
-        await startDevices({ name, initPid, config }, devices);
+        await startDevices({ name, initPid, config, booting: true }, devices);
       } catch (err) {
         signal(initPid, 9);
         await mon.exited;

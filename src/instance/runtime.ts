@@ -1,7 +1,7 @@
 // Turns an instance's expanded config into what the kernel layer needs: the monitor's launch
 // spec (idmap, cgroups, seccomp, init), live cgroup limits, and the exec seccomp filter.
 import { totalmem } from "node:os";
-import type { LaunchSpec } from "../kernel/monitor.ts";
+import type { LaunchMount, LaunchSpec } from "../kernel/monitor.ts";
 import { defaultIdmap } from "../kernel/idmap.ts";
 import { buildSeccomp } from "../kernel/seccomp.ts";
 import { parseMemory } from "./config.ts";
@@ -55,13 +55,14 @@ function unsupportedSecurity(config: Config): string | undefined {
 
 export function launchSpec(opts: {
   name: string; rundir: string; config: Config; cgroupProcs: string[]; cgroup2: boolean; rootfs: LaunchSpec["rootfs"];
+  mounts?: LaunchMount[];
 }): LaunchSpec {
   const refused = unsupportedSecurity(opts.config);
   if (refused) throw new Error(`instance "${opts.name}": ${refused}`);
   const idmap = defaultIdmap();
   const env = ["container=lxc"];
   return {
-    name: opts.name, hostname: opts.name, rundir: opts.rundir, rootfs: opts.rootfs,
+    name: opts.name, hostname: opts.name, rundir: opts.rundir, rootfs: opts.rootfs, mounts: opts.mounts,
     uidMap: idmap.uid, gidMap: idmap.gid, cgroupProcs: opts.cgroupProcs, cgroup2: opts.cgroup2,
     seccomp: seccompFor(opts.config), env, init: ["/sbin/init"],
   };

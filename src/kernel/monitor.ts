@@ -14,6 +14,8 @@ export interface LaunchSpec {
   /** Monitor's directory: monitor.sock, monitor.log, init.pid (must exist, short enough for a socket path). */
   rundir: string;
   rootfs: { kind: "overlay"; lower: string; upper: string; work: string } | { kind: "bind"; path: string };
+  /** Host paths attached (idmapped) inside the container before init runs: disk devices. */
+  mounts?: LaunchMount[];
   uidMap: IdMapEntry[];
   gidMap: IdMapEntry[];
   /** cgroup.procs files init is written to before it runs. */
@@ -23,6 +25,12 @@ export interface LaunchSpec {
   seccomp?: Uint8Array;
   env: string[];
   init: string[];
+}
+
+export interface LaunchMount {
+  source: string;
+  path: string;
+  readonly: boolean;
 }
 
 const clean = (what: string, v: string) => {
@@ -43,6 +51,10 @@ export function launchConfig(spec: LaunchSpec): string {
     lines.push(`rootfs_overlay ${clean("rootfs", `${r.lower}:${r.upper}:${r.work}`)}`);
   } else {
     lines.push(`rootfs_bind ${clean("rootfs", r.path)}`);
+  }
+  for (const m of spec.mounts ?? []) {
+    if (/\t/.test(m.source + m.path)) throw new Error(`disk path "${m.source}" or "${m.path}" contains a tab`);
+    lines.push(clean("mount", `mount ${m.readonly ? "ro" : "rw"}\t${m.source}\t${m.path}`));
   }
   for (const m of spec.uidMap) lines.push(`uidmap ${m.nsid} ${m.hostid} ${m.range}`);
   for (const m of spec.gidMap) lines.push(`gidmap ${m.nsid} ${m.hostid} ${m.range}`);

@@ -117,6 +117,22 @@ describe("host directories as disk devices", () => {
     expect(await mounted("c1", "/mnt/x")).toBe(false);
   });
 
+  test("attached before init runs: init's own boot script can come from a disk device", async () => {
+    const initd = join(d.dir, "initd");
+    mkdirSync(initd, { mode: 0o755 });
+    writeFileSync(join(initd, "rcS"), "#!/bin/sh\necho booted > /root/marker\n", { mode: 0o755 });
+    await ok("init", "busybox", "early");
+    await ok("config", "device", "add", "early", "rc", "disk", `source=${initd}`, "path=/etc/init.d", "readonly=true");
+    await ok("start", "early");
+    let marker = "";
+    for (let i = 0; i < 50 && !marker; i++) {
+      marker = (await d.lxd("exec", "early", "--", "cat", "/root/marker")).stdout;
+      if (!marker) await Bun.sleep(100);
+    }
+    expect(marker).toBe("booted\n");
+    await ok("delete", "early", "--force");
+  });
+
   test("bad input is refused and changes nothing", async () => {
     const before = (await d.api("GET", "/1.0/instances/c1")).body.metadata.devices;
     const missing = await d.lxd("config", "device", "add", "c1", "m", "disk", `source=${join(d.dir, "nope")}`, "path=/m");
