@@ -121,8 +121,8 @@ export const storagePoolsRoutes = (ctx: StoragePoolsContext) =>
 
     .delete("/1.0/storage-pools/:name", async ({ params }) => {
       const row = mustGet(ctx.db, params.name);
-      const users = q.poolUsedBy(ctx.db, row.name);
-      if (users.length) throw new ApiError(400, `The storage pool is currently in use (by ${users.join(", ")})`);
+      // LXD's exact message (its used_by lists what): clients match on it.
+      if (q.poolUsedBy(ctx.db, row.name).length) throw new ApiError(400, "The storage pool is currently in use");
       try {
         await storageDriver(row.driver).deletePool(row);
       } catch (err) {
