@@ -7,7 +7,7 @@
 //
 // As in the dir driver, every new subvolume is made under a `.tmp-` name and renamed into place;
 // a swap (restore) goes through an `.old-` name. Reconcile removes or puts back what a crash left.
-import { mkdir, readdir, rename, rm, stat, statfs } from "node:fs/promises";
+import { mkdir, readdir, rename, rm, rmdir, stat, statfs } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { ulid } from "ulid";
 import { parseSize } from "../instance/config.ts";
@@ -229,7 +229,8 @@ export const btrfsDriver: StorageDriver = {
   async deletePool(pool) {
     const dir = root(pool);
     if (await isMountPoint(dir)) await run(["umount", dir]);
-    await rm(dir, { recursive: true, force: true });
+    // rmdir, never rm -r: were the filesystem still mounted, its content (a user's source) would go.
+    await rmdir(dir).catch((err: NodeJS.ErrnoException) => { if (err.code !== "ENOENT") throw err; });
     if (pool.config.source === loopFile(pool)) await rm(loopFile(pool), { force: true });
     quotasOn.delete(pool.name);
   },

@@ -3,7 +3,7 @@
 // snapshots as subvolume snapshots, data surviving snapshot/restore/copy byte for byte, qgroup
 // size limits, the image cache per pool, and reconcile after a daemon killed mid-way.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
 
@@ -153,6 +153,7 @@ describe("btrfs pools", () => {
     await ok("launch", "busybox", "k1", "-s", "p1");
     await sh("k1", "echo data > /root/note");
     await ok("snapshot", "k1", "s0");
+    await ok("storage", "volume", "create", "p1", "vk");
     // A real kill right after a copy starts: either the copy is complete with its row, or it is gone.
     const copy = await d.api("POST", "/1.0/instances", { name: "k2", source: { type: "copy", source: "k1" } });
     expect(copy.status).toBe(202);
@@ -163,6 +164,10 @@ describe("btrfs pools", () => {
     btrfs("subvolume", "snapshot", "-r", join(pool(), "containers", "k1"), join(pool(), "containers-snapshots", "k1", "s9.tmp-01ABC"));
     btrfs("subvolume", "snapshot", "-r", join(pool(), "containers", "k1"), join(pool(), "containers-snapshots", "k1", "ghost"));
     btrfs("subvolume", "create", join(pool(), "images", "f00.tmp-01ABC"));
+    btrfs("subvolume", "create", join(pool(), "custom", "vghost"));
+    btrfs("subvolume", "create", join(pool(), "custom", "vk2.tmp-01ABC"));
+    mkdirSync(join(pool(), "custom-snapshots", "vk"));
+    btrfs("subvolume", "snapshot", "-r", join(pool(), "custom", "vk"), join(pool(), "custom-snapshots", "vk", "s9.tmp-01ABC"));
     await d.restart();
 
     const k2 = (await d.api("GET", "/1.0/instances/k2")).status;
@@ -170,6 +175,9 @@ describe("btrfs pools", () => {
     expect(volumes).toEqual(k2 === 200 ? ["k1", "k2"] : ["k1"]);
     expect(readdirSync(join(pool(), "containers-snapshots", "k1"))).toEqual(["s0"]);
     expect(readdirSync(join(pool(), "images"))).toEqual([fp]);
+    expect(readdirSync(join(pool(), "custom"))).toEqual(["vk"]);
+    expect(readdirSync(join(pool(), "custom-snapshots", "vk"))).toEqual([]);
+    await ok("storage", "volume", "delete", "p1", "vk");
     expect((await sh("k1", "cat /root/note")).trim()).toBe("data");
     if (k2 === 200) await ok("delete", "k2", "--force");
 

@@ -166,6 +166,10 @@ describe("host directories as disk devices", () => {
     await lxc("storage", "volume", "snapshot", "bt", "lv", "snap0");
     expect(await lxc("storage", "volume", "show", "bt", "lv")).toContain("/1.0/instances/c1");
     await lxc("storage", "volume", "detach", "bt", "lv", "c1");
+    const inUse = await d.lxd("storage", "delete", "bt");
+    expect(inUse.code).not.toBe(0);
+    expect(inUse.stderr).toContain("in use");
+    expect((await d.api("GET", "/1.0/storage-pools/bt")).body.metadata.used_by).toEqual(["/1.0/storage-pools/bt/volumes/custom/lv"]);
     await lxc("storage", "volume", "delete", "bt", "lv");
     const r = await d.lxd("storage", "delete", "bt");
     expect(r.code).toBe(0);
