@@ -4,6 +4,7 @@
 //   lxd-helper exec    runs a command inside a running container
 //   lxd-helper file    reads, writes or deletes one path inside a running container
 //   lxd-helper proxy   forwards a proxy device's connections (lxd-proxy.c)
+//   lxd-helper mount   attaches a host path (idmapped) inside a running container; umount detaches it
 //
 // Single-threaded, glibc. Newer kernel calls go through syscall(2) so the binary runs on hosts
 // whose glibc predates their wrappers.
@@ -72,6 +73,7 @@
 #define H_FSCONFIG_SET_STRING 1
 #define H_FSCONFIG_CMD_CREATE 6
 #define H_MOUNT_ATTR_IDMAP 0x00100000
+#define H_MOUNT_ATTR_RDONLY 0x00000001
 #define H_CLOSE_RANGE_CLOEXEC (1U << 2)
 #ifndef TIOCGPTPEER
 #define TIOCGPTPEER _IO('T', 0x41)
@@ -219,6 +221,13 @@ static int same_ns(int fd, const char *kind)
 
 // ---- `start`: configuration --------------------------------------------------------------
 
+// A disk device attached before init runs: a host path cloned by the monitor, idmapped, then
+// attached by the child once it is inside its new root.
+struct launch_mount {
+	const char *source, *path;
+	int ro, is_dir, fd;
+};
+
 struct config {
 	char *name, *hostname, *rundir;
 	char *lower, *upper, *work, *bind;
@@ -229,7 +238,26 @@ struct config {
 	int nesting;    // unmasked proc and sysfs at /dev/.lxc, so nested containers may mount their own
 	long root_uid, root_gid; // host ids of container root (owner of /dev)
 	struct sock_fprog seccomp;
+	struct launch_mount mounts[MAX_LIST];
+	int nmounts;
 };
+
+// "ro|rw<TAB>SOURCE<TAB>/PATH" -> c->mounts.
+static const char *parse_launch_mount(struct config *c, char *val)
+{
+	if (c->nmounts >= MAX_LIST)
+		return "too many mounts";
+	char *src = strchr(val, '\t');
+	char *path = src ? strchr(src + 1, '\t') : NULL;
+	if (!path)
+		return "mount needs ro|rw, SOURCE and PATH separated by tabs";
+	*src++ = 0;
+	*path++ = 0;
+	if (path[0] != '/' || src[0] != '/')
+		return "mount SOURCE and PATH must be absolute";
+	c->mounts[c->nmounts++] = (struct launch_mount){.source = src, .path = path, .ro = !strcmp(val, "ro"), .fd = -1};
+	return NULL;
+}
 
 static int add(char **list, int *n, int max, char *v)
 {
@@ -280,6 +308,10 @@ static const char *parse_config(char *text, struct config *c)
 				return "rootfs_overlay needs LOWER:UPPER:WORK";
 			*c->upper++ = 0;
 			*c->work++ = 0;
+		} else if (!strcmp(line, "mount")) {
+			const char *err = parse_launch_mount(c, val);
+			if (err)
+				return err;
 		} else if (!strcmp(line, "uidmap"))
 			bad = add(c->uidmap, &c->nuid, MAX_LIST, val);
 		else if (!strcmp(line, "gidmap"))
@@ -612,6 +644,40 @@ static void setup_guest(struct child_ctx *x)
 	}
 }
 
+// mkdir -p for a mount point's parents; the last component becomes a directory or, for a file
+// source, an empty file. Returns -1 with errno set on failure.
+static int make_mountpoint(char *path, int is_dir)
+{
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		int r = mkdir(path, 0755);
+		*p = '/';
+		if (r < 0 && errno != EEXIST)
+			return -1;
+	}
+	if (is_dir)
+		return mkdir(path, 0755) == 0 || errno == EEXIST ? 0 : -1;
+	return ensure_file(path);
+}
+
+// In the new root, after pivot_root: paths resolve inside the container only.
+static void attach_launch_mounts(struct child_ctx *x)
+{
+	struct config *c = x->cfg;
+	mode_t old = umask(022);
+	for (int i = 0; i < c->nmounts; i++) {
+		struct launch_mount *m = &c->mounts[i];
+		char *path = strdup(m->path);
+		CHECK(x, path && make_mountpoint(path, m->is_dir) == 0, "create mount point %s", m->path);
+		CHECK(x, syscall(SYS_move_mount, m->fd, "", AT_FDCWD, path, H_MOVE_MOUNT_F_EMPTY_PATH) == 0,
+		      "attach %s at %s", m->source, m->path);
+		free(path);
+	}
+	umask(old);
+}
+
 // The builder: host root, in the container's pid and network namespaces (so proc and sysfs show
 // the container's), in a mount namespace of its own. It assembles the container's tree, then
 // enters the container's user namespace and copies its mount namespace: every mount made here
@@ -690,6 +756,7 @@ static __attribute__((noreturn)) void child_main(struct child_ctx *x)
 	close(mnt);
 	CHECK(x, chdir("/") == 0, "chdir /");
 	setup_inner_mounts(x);
+	attach_launch_mounts(x);
 	CHECK(x, sethostname(c->hostname, strlen(c->hostname)) == 0, "sethostname");
 	CHECK(x, setsid() >= 0, "setsid");
 	console_stdio(x);
@@ -1101,6 +1168,30 @@ static pid_t spawn_builder(struct child_ctx *x, pid_t init, int userns_fd)
 	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
 }
 
+// Clones each disk device's host path (in the host's mount namespace); NULL or what failed.
+static const char *open_launch_mounts(struct config *c)
+{
+	static char err[320];
+	for (int i = 0; i < c->nmounts; i++) {
+		struct launch_mount *m = &c->mounts[i];
+		struct stat st;
+		if (stat(m->source, &st) < 0 || (m->fd = clone_tree(m->source)) < 0) {
+			snprintf(err, sizeof(err), "disk source %s", m->source);
+			return err;
+		}
+		m->is_dir = S_ISDIR(st.st_mode);
+	}
+	return NULL;
+}
+
+static int idmap_launch_mount(struct launch_mount *m, int userns_fd)
+{
+	// userns_fd < 0: a privileged container, nothing to idmap; only the read-only flag.
+	struct h_mount_attr attr = {.attr_set = (userns_fd >= 0 ? H_MOUNT_ATTR_IDMAP : 0) | (m->ro ? H_MOUNT_ATTR_RDONLY : 0),
+				    .userns_fd = userns_fd >= 0 ? userns_fd : 0};
+	return attr.attr_set ? syscall(SYS_mount_setattr, m->fd, "", AT_EMPTY_PATH | H_AT_RECURSIVE, &attr, sizeof(attr)) : 0;
+}
+
 // The detached monitor: launches init, reports "ok PID" or "error MSG" on report_fd.
 static __attribute__((noreturn)) void run_monitor(struct config *c, int report_fd)
 {
@@ -1154,6 +1245,10 @@ static __attribute__((noreturn)) void run_monitor(struct config *c, int report_f
 			FAIL("open_tree %s", rw_dir);
 	}
 
+	const char *mount_err = open_launch_mounts(c);
+	if (mount_err)
+		FAIL("%s", mount_err);
+
 	if (pipe2(sync_fds, O_CLOEXEC) < 0 || pipe2(err_fds, O_CLOEXEC) < 0)
 		FAIL("pipe");
 	sigset_t chld;
@@ -1200,6 +1295,9 @@ static __attribute__((noreturn)) void run_monitor(struct config *c, int report_f
 		if (x.rw_fd >= 0 && idmap_tree(x.rw_fd, userns) < 0)
 			FAIL("idmap %s", rw_dir);
 	}
+	for (int i = 0; i < c->nmounts; i++)
+		if (idmap_launch_mount(&c->mounts[i], c->privileged ? -1 : userns) < 0)
+			FAIL("idmap %s", c->mounts[i].source);
 	char pidstr[32];
 	snprintf(pidstr, sizeof(pidstr), "%d", init);
 	for (int i = 0; i < c->ncg; i++)
@@ -1222,6 +1320,8 @@ static __attribute__((noreturn)) void run_monitor(struct config *c, int report_f
 	for (size_t i = 0; i < sizeof(trees) / sizeof(*trees); i++)
 		if (trees[i] >= 0)
 			close(trees[i]);
+	for (int i = 0; i < c->nmounts; i++)
+		close(c->mounts[i].fd);
 
 	// EOF on the close-on-exec error pipe means execve succeeded.
 	size_t len = 0;
@@ -2016,6 +2116,94 @@ static int cmd_device(int argc, char **argv)
 }
 int cmd_proxy(int argc, char **argv); /* lxd-proxy.c */
 
+// ---- `mount` / `umount`: disk devices of a running container ---------------------------------
+//
+// A host path (a directory or a storage volume) is cloned as a detached tree in the host's mount
+// namespace, idmapped to the container's user namespace (files owned by host root appear owned
+// by container root, nothing is chowned), then attached at PATH from inside the container's mount
+// namespace as container root, who also creates the mount point. Output: "ok" or "error ERRNO MSG".
+
+static __attribute__((noreturn)) void disk_fail(int err, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	dprintf(1, "error %d %s\n", err, msg);
+	_exit(1);
+}
+
+// Joins the container of `pid` as its root, at its root directory (after opening what is needed
+// from the host side: the caller does that first).
+static void disk_enter(pid_t pid)
+{
+	static const char *const what[] = {"ns/user", "ns/mnt", "root"};
+	int fd[3];
+	for (int i = 0; i < 3; i++) {
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/%d/%s", pid, what[i]);
+		if ((fd[i] = open(path, (i == 2 ? O_PATH | O_DIRECTORY : O_RDONLY) | O_CLOEXEC)) < 0)
+			disk_fail(errno, "open %s: %s", path, strerror(errno));
+	}
+	// A privileged container shares the host's user namespace, which cannot be joined again.
+	if ((!same_ns(fd[0], "user") && setns(fd[0], CLONE_NEWUSER) < 0) || setns(fd[1], CLONE_NEWNS) < 0)
+		disk_fail(errno, "join the container's namespaces: %s", strerror(errno));
+	if (fchdir(fd[2]) < 0 || chroot(".") < 0 || chdir("/") < 0)
+		disk_fail(errno, "enter container root: %s", strerror(errno));
+	for (int i = 0; i < 3; i++)
+		close(fd[i]);
+	if (setresgid(0, 0, 0) < 0 || setgroups(0, NULL) < 0 || setresuid(0, 0, 0) < 0)
+		disk_fail(errno, "become container root: %s", strerror(errno));
+}
+
+static int cmd_mount(int argc, char **argv)
+{
+	if (argc != 7 || strcmp(argv[2], "--pid") || atoi(argv[3]) <= 0 || argv[5][0] != '/')
+		disk_fail(EINVAL, "usage: lxd-helper mount --pid PID SOURCE /PATH ro|rw");
+	pid_t pid = atoi(argv[3]);
+	const char *source = argv[4];
+	int ro = !strcmp(argv[6], "ro");
+	prctl(PR_SET_DUMPABLE, 0);
+	struct stat st;
+	if (stat(source, &st) < 0)
+		disk_fail(errno, "source %s: %s", source, strerror(errno));
+	int tree = clone_tree(source);
+	if (tree < 0)
+		disk_fail(errno, "open_tree %s: %s", source, strerror(errno));
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", pid);
+	int userns = open(path, O_RDONLY | O_CLOEXEC);
+	if (userns < 0)
+		disk_fail(errno, "open %s: %s", path, strerror(errno));
+	// Privileged containers (the host's user namespace) need no idmapping, only the read-only flag.
+	int host = same_ns(userns, "user");
+	struct h_mount_attr attr = {.attr_set = (host ? 0 : H_MOUNT_ATTR_IDMAP) | (ro ? H_MOUNT_ATTR_RDONLY : 0),
+				    .userns_fd = host ? 0 : userns};
+	if (attr.attr_set && syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | H_AT_RECURSIVE, &attr, sizeof(attr)) < 0)
+		disk_fail(errno, "idmap %s: %s (the filesystem may not support idmapped mounts)", source, strerror(errno));
+	close(userns);
+	disk_enter(pid);
+	umask(022);
+	char *target = strdup(argv[5]);
+	if (make_mountpoint(target, S_ISDIR(st.st_mode)) < 0)
+		disk_fail(errno, "create mount point %s: %s", target, strerror(errno));
+	if (syscall(SYS_move_mount, tree, "", AT_FDCWD, target, H_MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		disk_fail(errno, "attach at %s: %s", target, strerror(errno));
+	return write_all(1, "ok\n", 3) < 0;
+}
+
+static int cmd_umount(int argc, char **argv)
+{
+	if (argc != 5 || strcmp(argv[2], "--pid") || atoi(argv[3]) <= 0 || argv[4][0] != '/')
+		disk_fail(EINVAL, "usage: lxd-helper umount --pid PID /PATH");
+	prctl(PR_SET_DUMPABLE, 0);
+	disk_enter(atoi(argv[3]));
+	if (umount2(argv[4], MNT_DETACH | UMOUNT_NOFOLLOW) < 0 && errno != EINVAL && errno != ENOENT)
+		disk_fail(errno, "unmount %s: %s", argv[4], strerror(errno));
+	return write_all(1, "ok\n", 3) < 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 2 && !strcmp(argv[1], "device"))
@@ -2028,6 +2216,10 @@ int main(int argc, char **argv)
 		return cmd_file(argc, argv);
 	if (argc >= 2 && !strcmp(argv[1], "proxy"))
 		return cmd_proxy(argc, argv);
+	if (argc >= 2 && !strcmp(argv[1], "mount"))
+		return cmd_mount(argc, argv);
+	if (argc >= 2 && !strcmp(argv[1], "umount"))
+		return cmd_umount(argc, argv);
 	fprintf(stderr, "usage: lxd-helper start < config | lxd-helper exec --pid PID [options] -- CMD...\n");
 	return 2;
 }

@@ -42,6 +42,11 @@ import {
   StorageShowCommand, StorageUnsetCommand,
 } from "./cli/storage.ts";
 import {
+  StorageVolumeAttachCommand, StorageVolumeCopyCommand, StorageVolumeCreateCommand, StorageVolumeDeleteCommand,
+  StorageVolumeDetachCommand, StorageVolumeListCommand, StorageVolumeRestoreCommand, StorageVolumeShowCommand,
+  StorageVolumeSnapshotCommand,
+} from "./cli/storage-volume.ts";
+import {
   TrustAddCertificateCommand, TrustAddCommand, TrustListCommand, TrustRemoveCommand, TrustShowCommand,
 } from "./cli/trust.ts";
 import { TopCommand } from "./cli/top.ts";
@@ -64,6 +69,9 @@ const COMMANDS: CommandClass[] = [
   OperationListCommand, OperationShowCommand, OperationDeleteCommand,
   StorageListCommand, StorageShowCommand, StorageCreateCommand, StorageSetCommand, StorageUnsetCommand,
   StorageDeleteCommand, StorageInfoCommand,
+  StorageVolumeListCommand, StorageVolumeCreateCommand, StorageVolumeShowCommand, StorageVolumeDeleteCommand,
+  StorageVolumeAttachCommand, StorageVolumeDetachCommand, StorageVolumeSnapshotCommand, StorageVolumeRestoreCommand,
+  StorageVolumeCopyCommand,
   NetworkCreateCommand, NetworkListCommand, NetworkShowCommand, NetworkGetCommand, NetworkSetCommand, NetworkUnsetCommand,
   NetworkEditCommand, NetworkRenameCommand, NetworkDeleteCommand, NetworkListLeasesCommand, NetworkInfoCommand,
   MonitorCommand, VersionCommand,

@@ -59,4 +59,10 @@ export const apiExtensions: string[] = [
   "certificate_update", // PUT/PATCH /1.0/certificates/{fingerprint}
   "certificate_token", // POST /1.0/certificates {token: true}: join tokens
   "certificate_project", // restricted certificates limited to `projects`
+  // Storage (src/storage/, src/daemon/storage-pools.ts, src/daemon/storage-volumes.ts).
+  "storage", // /1.0/storage-pools/{pool}/volumes: custom volumes, attached as disk devices
+  "storage_btrfs_mount_options", // btrfs.mount_options on btrfs pools
+  "storage_api_local_volume_handling", // copy custom volumes within and between local pools
+  "storage_api_volume_snapshots", // /1.0/storage-pools/{pool}/volumes/custom/{name}/snapshots, restore
+  "storage_volume_state", // GET /1.0/storage-pools/{pool}/volumes/custom/{name}/state (usage)
 ];

@@ -5,7 +5,7 @@ const StringMap = t.Record(t.String(), t.String());
 
 export const StoragePool = t.Object({
   name: t.String(),
-  driver: t.String({ description: "Storage driver (dir)" }),
+  driver: t.String({ description: "Storage driver (dir or btrfs)" }),
   description: t.String(),
   config: StringMap,
   status: t.String({ description: "Created, Pending, Errored or Unknown" }),
@@ -16,7 +16,7 @@ export type StoragePool = Static<typeof StoragePool>;
 
 export const StoragePoolsPost = t.Object({
   name: t.String({ description: "Name of the new pool" }),
-  driver: t.String({ description: "Storage driver (dir)" }),
+  driver: t.String({ description: "Storage driver (dir or btrfs)" }),
   description: t.Optional(t.String()),
   config: t.Optional(t.Union([StringMap, t.Null()])),
 }, { additionalProperties: true });
@@ -30,3 +30,58 @@ export const StoragePoolPut = t.Object({
 export type StoragePoolPut = Static<typeof StoragePoolPut>;
 
 export const StoragePoolName = t.Object({ name: t.String({ description: "Storage pool name" }) });
+
+// ---- custom storage volumes ---------------------------------------------------------------------
+
+export const StorageVolume = t.Object({
+  name: t.String(),
+  description: t.String(),
+  type: t.String({ description: "custom (instance and image volumes are not listed yet)" }),
+  config: StringMap,
+  content_type: t.String({ description: "filesystem" }),
+  used_by: t.Array(t.String(), { description: "URLs of the instances and profiles with a disk device on the volume" }),
+  location: t.String(),
+  project: t.String(),
+  created_at: t.String(),
+});
+export type StorageVolume = Static<typeof StorageVolume>;
+
+export const StorageVolumeSource = t.Object({
+  type: t.Optional(t.String({ description: "\"copy\" (or empty for a new volume)" })),
+  name: t.Optional(t.String({ description: "Source volume, or VOLUME/SNAPSHOT" })),
+  pool: t.Optional(t.String({ description: "Source pool (default: this pool)" })),
+  volume_only: t.Optional(t.Boolean({ description: "Copy without the source's snapshots" })),
+}, { additionalProperties: true });
+
+export const StorageVolumesPost = t.Object({
+  name: t.String({ description: "Name of the new volume" }),
+  type: t.Optional(t.String({ description: "custom" })),
+  description: t.Optional(t.String()),
+  content_type: t.Optional(t.String({ description: "filesystem (block volumes are not supported)" })),
+  config: t.Optional(t.Union([StringMap, t.Null()])),
+  source: t.Optional(StorageVolumeSource),
+}, { additionalProperties: true });
+export type StorageVolumesPost = Static<typeof StorageVolumesPost>;
+
+/** PUT replaces description and config; `restore` names a snapshot to roll the volume back to. */
+export const StorageVolumePut = t.Object({
+  description: t.Optional(t.String()),
+  config: t.Optional(t.Union([StringMap, t.Null()])),
+  restore: t.Optional(t.String()),
+}, { additionalProperties: true });
+export type StorageVolumePut = Static<typeof StorageVolumePut>;
+
+export const StorageVolumeSnapshot = t.Object({
+  name: t.String(),
+  description: t.String(),
+  config: StringMap,
+  content_type: t.String(),
+  created_at: t.String(),
+  expires_at: t.String(),
+});
+export type StorageVolumeSnapshot = Static<typeof StorageVolumeSnapshot>;
+
+export const StorageVolumeSnapshotsPost = t.Object({
+  name: t.Optional(t.String()),
+  expires_at: t.Optional(t.Union([t.String(), t.Null()])),
+}, { additionalProperties: true });

@@ -8,7 +8,7 @@ import { toYaml } from "./format.ts";
 type Devices = Record<string, Record<string, string>>;
 
 /** Read-modify-write of the instance's devices under its ETag; a running container hot-plugs the change. */
-async function editDevices(client: LxdClient, name: string, change: (devices: Devices) => void): Promise<void> {
+export async function editDevices(client: LxdClient, name: string, change: (devices: Devices) => void): Promise<void> {
   const { instance, etag } = await client.instanceWithEtag(name);
   const devices: Devices = structuredClone(instance.devices ?? {});
   change(devices);

@@ -99,7 +99,7 @@ export class InitCommand extends CreateCommand {
 
   auto = Option.Boolean("--auto", false, { description: "Automatic (non-interactive) server setup" });
   minimal = Option.Boolean("--minimal", false, { description: "Minimal server setup (same as --auto here)" });
-  storageBackend = Option.String("--storage-backend", "dir", { description: "Storage backend for the default pool (dir)" });
+  storageBackend = Option.String("--storage-backend", "dir", { description: "Storage backend for the default pool (dir or btrfs)" });
   networkAddress = Option.String("--network-address", { description: "Address to bind the HTTPS API to" });
   networkPort = Option.String("--network-port", { description: "Port to bind the HTTPS API to (default 8443)" });
   image = Option.String({ name: "image", required: false });

@@ -51,8 +51,9 @@ export class StorageCreateCommand extends LxdCommand {
   static override usage = Command.Usage({
     category: "Storage",
     description: "Create storage pools",
-    details: "Drivers: dir (a directory under LXD_DIR/storage-pools, or an empty one given as source=PATH).",
+    details: "Drivers: dir (a directory under LXD_DIR/storage-pools, or an empty one given as source=PATH); btrfs (a loop file of size=SIZE under LXD_DIR/disks, default 5GiB, or an empty directory on a btrfs filesystem given as source=PATH).",
     examples: [
+      ["A btrfs pool on a 2 GiB loop file", "$0 storage create p1 btrfs size=2GiB"],
       ["A dir pool under LXD_DIR", "$0 storage create fast dir"],
       ["A dir pool on an existing empty directory", "$0 storage create data dir source=/srv/lxd-data"],
     ],

@@ -8,6 +8,7 @@ import type { ImageStore } from "../image/store.ts";
 import type { Cgroups } from "../kernel/cgroup.ts";
 import type { ServerInfoSource } from "./server-info.ts";
 import type { NetworkManager } from "../network/manager.ts";
+import type { CustomVolumes } from "../storage/volumes.ts";
 
 export type Db = BunSQLiteDatabase<typeof schema>;
 
@@ -19,6 +20,7 @@ export interface DaemonContext {
   images: ImageStore;
   cgroups: Cgroups;
   networks: NetworkManager;
+  volumes: CustomVolumes;
   serverInfo: ServerInfoSource;
   startedAt: Date;
   /** Stops the daemon (PUT /internal/shutdown); containers keep running under their monitors. */

@@ -8,6 +8,8 @@ import { registerDeviceDriver } from "../instance/devices.ts";
 import { nicDriver } from "../instance/nic.ts";
 import { unixDeviceDriver } from "../instance/unix-device.ts";
 import { proxyDriver } from "../instance/proxy.ts";
+import { diskDriver } from "../instance/disk.ts";
+import { CustomVolumes } from "../storage/volumes.ts";
 import { NetworkManager } from "../network/manager.ts";
 import { Cgroups } from "../kernel/cgroup.ts";
 import { lxdDir, socketPath } from "../paths.ts";
@@ -49,6 +51,11 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   registerDeviceDriver("unix-char", unixDeviceDriver("unix-char"));
   registerDeviceDriver("unix-block", unixDeviceDriver("unix-block"));
   registerDeviceDriver("proxy", proxyDriver());
+  const volumes = new CustomVolumes(db, events, (pool, volume) => instances.list()
+    .filter((r) => instances.isRunning(r.name) && Object.values(instances.expanded(r).devices)
+      .some((d) => d.type === "disk" && d.pool === pool && d.source === volume && d.path !== "/"))
+    .map((r) => r.name));
+  registerDeviceDriver("disk", diskDriver((pool, volume) => volumes.path(pool, volume)));
   await networks.startAll();
   await instances.reconcile();
 
@@ -57,7 +64,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   let stop!: () => void;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
   const ctx: DaemonContext = {
-    db, ops, events, instances, images, cgroups, networks, startedAt: new Date(), shutdown: () => shutdown(),
+    db, ops, events, instances, images, cgroups, networks, volumes, startedAt: new Date(), shutdown: () => shutdown(),
     serverInfo: withRemoteAccess(serverInfoSource(db), remote),
   };
   const server = await listenUnix(createServer(apiRoutes(ctx, remote), { authorize: (r) => remote.trust.authorize(r) }), socketPath());

@@ -18,6 +18,7 @@ import { profilesRoutes } from "./profiles.ts";
 import { sync } from "./response.ts";
 import { serverInfoRoutes } from "./server-info.ts";
 import { storagePoolsRoutes } from "./storage-pools.ts";
+import { storageVolumesRoutes } from "./storage-volumes.ts";
 
 /** `lxd shutdown`: answers first, then stops containers and the daemon. */
 const internalRoutes = (ctx: DaemonContext) =>
@@ -38,6 +39,7 @@ export const apiRoutes = (ctx: DaemonContext, remote?: RemoteAccess) => [
   imageAliasesRoutes(ctx),
   profilesRoutes(ctx),
   storagePoolsRoutes(ctx),
+  storageVolumesRoutes(ctx),
   networksRoutes(ctx),
   operationsRoutes(ctx),
   eventsRoutes(ctx),

@@ -1,11 +1,8 @@
 // /1.0/storage-pools and /1.0/storage-pools/{name}: list, create, show, update, delete.
-import { readdir } from "node:fs/promises";
 import { Elysia, t } from "elysia";
 import { StoragePool, StoragePoolName, StoragePoolPut, StoragePoolsPost } from "../api/storage.ts";
 import type { Db } from "../db/index.ts";
 import * as q from "../db/storage-pools.ts";
-import { isBool } from "../instance/config.ts";
-import { poolDir } from "../paths.ts";
 import { storageDriver, supportedDrivers } from "../storage/index.ts";
 import { ApiError, checkIfMatch, etagOf, sync, SyncResponse } from "./response.ts";
 
@@ -20,13 +17,6 @@ type StringMap = Record<string, string>;
 const url = (name: string) => `/1.0/storage-pools/${name}`;
 const Query = t.Object({ recursion: t.Optional(t.String()), project: t.Optional(t.String()), target: t.Optional(t.String()) });
 
-/** Pool config keys of the dir driver: key -> validator returning an error or undefined. */
-const DIR_KEYS: Record<string, (v: string) => string | undefined> = {
-  source: (v) => (v.startsWith("/") ? undefined : `Pool source "${v}" must be an absolute path`),
-  "rsync.bwlimit": () => undefined,
-  "rsync.compression": (v) => (isBool(v) ? undefined : `Invalid value for a boolean "${v}"`),
-};
-
 function validatePoolName(name: string): string | undefined {
   if (!name) return "No name provided";
   if (name.includes("/")) return "Storage pool names may not contain slashes";
@@ -35,9 +25,11 @@ function validatePoolName(name: string): string | undefined {
   return undefined;
 }
 
-function checkConfig(config: StringMap): void {
+function checkConfig(driver: string, config: StringMap): void {
+  const keys = storageDriver(driver).poolKeys;
   for (const [key, value] of Object.entries(config)) {
-    const check = DIR_KEYS[key];
+    if (key.startsWith("user.")) continue;
+    const check = keys[key];
     if (!check) throw new ApiError(400, `Invalid config: Unknown configuration key: ${key}`);
     const err = check(value);
     if (err) throw new ApiError(400, `Invalid config: Invalid value for "${key}": ${err}`);
@@ -52,12 +44,14 @@ function mustGet(db: Db, name: string): q.PoolRow {
 
 const etag = (p: q.PoolRow) => etagOf({ name: p.name, driver: p.driver, description: p.description, config: p.config });
 
-/** PUT and PATCH: the source never moves; empty values unset keys. */
+/** PUT and PATCH: the source (and a btrfs loop file's size) never change; empty values unset keys. */
 function update(ctx: StoragePoolsContext, row: q.PoolRow, description: string, requested: StringMap): SyncResponse {
   const config = Object.fromEntries(Object.entries(requested).filter(([, v]) => v !== ""));
-  if ((config.source ?? row.config.source) !== row.config.source) throw new ApiError(400, `The "source" of storage pool "${row.name}" cannot be changed`);
-  config.source = row.config.source;
-  checkConfig(config);
+  for (const key of storageDriver(row.driver).fixedKeys) {
+    if ((config[key] ?? row.config[key]) !== row.config[key]) throw new ApiError(400, `The "${key}" of storage pool "${row.name}" cannot be changed`);
+    if (row.config[key] !== undefined) config[key] = row.config[key];
+  }
+  checkConfig(row.driver, config);
   q.updatePool(ctx.db, row.name, { description, config });
   ctx.events.send("lifecycle", { action: "storage-pool-updated", source: url(row.name), context: {} });
   return sync({});
@@ -82,27 +76,20 @@ export const storagePoolsRoutes = (ctx: StoragePoolsContext) =>
         throw new ApiError(400, `Storage driver "${body.driver}" is not supported (supported: ${supportedDrivers().join(", ")})`);
       }
       if (q.getPool(ctx.db, body.name)) throw new ApiError(409, `Storage pool "${body.name}" already exists`);
-      const config = Object.fromEntries(Object.entries(body.config ?? {}).filter(([, v]) => v !== ""));
-      checkConfig(config);
-      if (config.source) {
-        // LXD's dir driver takes over an existing directory only when it is empty.
-        const entries = await readdir(config.source).catch(() => [] as string[]);
-        if (entries.length) throw new ApiError(400, `Storage pool source "${config.source}" is not empty`);
-      } else {
-        config.source = poolDir(body.name);
-      }
-      const pool = { name: body.name, driver: body.driver, description: body.description ?? "", config, status: "Created" };
+      const requested = Object.fromEntries(Object.entries(body.config ?? {}).filter(([, v]) => v !== ""));
+      checkConfig(body.driver, requested);
+      const pool = { name: body.name, driver: body.driver, description: body.description ?? "", config: requested, status: "Created" };
       try {
-        await storageDriver(pool.driver).createPool(pool);
+        pool.config = await storageDriver(pool.driver).createPool(pool);
       } catch (err) {
-        throw new ApiError(500, `Failed to create storage pool "${pool.name}": ${(err as Error).message}`);
+        throw new ApiError(400, `Failed to create storage pool "${pool.name}": ${(err as Error).message}`);
       }
       q.createPool(ctx.db, pool);
       ctx.events.send("lifecycle", { action: "storage-pool-created", source: url(pool.name), context: {} });
       return sync({}, { location: url(pool.name) });
     }, {
       body: StoragePoolsPost,
-      detail: { summary: "Create a storage pool (driver dir)", tags: ["storage"] },
+      detail: { summary: "Create a storage pool (driver dir or btrfs)", tags: ["storage"] },
     })
 
     .get("/1.0/storage-pools/:name", ({ params }) => {
@@ -134,6 +121,7 @@ export const storagePoolsRoutes = (ctx: StoragePoolsContext) =>
 
     .delete("/1.0/storage-pools/:name", async ({ params }) => {
       const row = mustGet(ctx.db, params.name);
+      // LXD's exact message (its used_by lists what): clients match on it.
       if (q.poolUsedBy(ctx.db, row.name).length) throw new ApiError(400, "The storage pool is currently in use");
       try {
         await storageDriver(row.driver).deletePool(row);
@@ -145,5 +133,5 @@ export const storagePoolsRoutes = (ctx: StoragePoolsContext) =>
       return sync({});
     }, {
       params: StoragePoolName,
-      detail: { summary: "Delete a storage pool (refused while instances or profiles use it)", tags: ["storage"] },
+      detail: { summary: "Delete a storage pool (refused while instances, profiles or volumes use it)", tags: ["storage"] },
     });

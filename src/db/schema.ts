@@ -100,3 +100,26 @@ export const certificates = sqliteTable("certificates", {
   restricted: integer("restricted", { mode: "boolean" }).notNull().default(false),
   projects: text("projects", { mode: "json" }).$type<string[]>().notNull().default([]),
 });
+
+// Custom storage volumes (`lxd storage volume create POOL NAME`): filesystem trees in a pool,
+// attached to instances as disk devices. Rows go with their pool's name; snapshots with their volume.
+export const storageVolumes = sqliteTable("storage_volumes", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  pool: text("pool").notNull().references(() => storagePools.name),
+  name: text("name").notNull(),
+  type: text("type").notNull().default("custom"),
+  description: text("description").notNull().default(""),
+  config: text("config", { mode: "json" }).$type<StringMap>().notNull().default({}),
+  createdAt: text("created_at").notNull(),
+}, (table) => [uniqueIndex("storage_volumes_pool_name").on(table.pool, table.name)]);
+
+export const storageVolumeSnapshots = sqliteTable("storage_volume_snapshots", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  volumeId: integer("volume_id").notNull().references(() => storageVolumes.id, { onDelete: "cascade" }),
+  name: text("name").notNull(),
+  description: text("description").notNull().default(""),
+  config: text("config", { mode: "json" }).$type<StringMap>().notNull().default({}),
+  createdAt: text("created_at").notNull(),
+  /** "" when the snapshot never expires. */
+  expiresAt: text("expires_at").notNull().default(""),
+}, (table) => [uniqueIndex("storage_volume_snapshots_volume_name").on(table.volumeId, table.name)]);

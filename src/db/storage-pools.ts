@@ -3,7 +3,7 @@ import { eq } from "drizzle-orm";
 import type { StoragePool } from "../api/storage.ts";
 import { expandDevices, rootDisk } from "../instance/config.ts";
 import type { Db } from "./index.ts";
-import { instances, profiles, storagePools } from "./schema.ts";
+import { instances, profiles, storagePools, storageVolumes } from "./schema.ts";
 
 export type PoolRow = typeof storagePools.$inferSelect;
 export type NewPoolRow = typeof storagePools.$inferInsert;
@@ -27,7 +27,7 @@ export function deletePool(db: Db, name: string): void {
 
 /**
  * What uses a pool, as LXD lists it: instances whose root disk (after profile expansion) lives
- * there, then profiles with a disk device on it. URLs, each group sorted by name.
+ * there, profiles with a disk device on it, then its custom volumes. URLs, each group sorted by name.
  */
 export function poolUsedBy(db: Db, pool: string): string[] {
   const allProfiles = db.select().from(profiles).orderBy(profiles.name).all();
@@ -39,6 +39,9 @@ export function poolUsedBy(db: Db, pool: string): string[] {
   }
   for (const p of allProfiles) {
     if (Object.values(p.devices).some((d) => d.type === "disk" && d.pool === pool)) used.push(`/1.0/profiles/${p.name}`);
+  }
+  for (const v of db.select().from(storageVolumes).where(eq(storageVolumes.pool, pool)).orderBy(storageVolumes.name).all()) {
+    used.push(`/1.0/storage-pools/${pool}/volumes/custom/${v.name}`);
   }
   return used;
 }

@@ -5,9 +5,18 @@ export interface RunningInstance {
   name: string;
   initPid: number;
   config: Record<string, string>;
+  /** Set when init has already exited: only host-side state is left to tear down. */
+  exited?: boolean;
+  /** Set when the container has just booted (launch mounts are in place), unset on hot-plug. */
+  booting?: boolean;
 }
 
+import type { LaunchMount } from "../kernel/monitor.ts";
+
 export interface DeviceDriver {
+  /** What the runtime mounts inside the container before init runs (boot only; `start` is then
+   *  called with `booting` set and must not mount it again). */
+  launchMounts?(instance: string, device: string, config: Record<string, string>): Promise<LaunchMount[]>;
   /** Sets the device up for a container whose init has just started (its namespaces exist). */
   start(inst: RunningInstance, device: string, config: Record<string, string>): Promise<void>;
   /** Tears the device down; also called after the container is already gone. */
@@ -41,6 +50,16 @@ export async function startDevices(inst: RunningInstance, devices: Record<string
     await stopDevices(inst, Object.fromEntries(started));
     throw err;
   }
+}
+
+/** The launch mounts of every device. */
+export async function launchMounts(instance: string, devices: Record<string, Record<string, string>>): Promise<LaunchMount[]> {
+  const out: LaunchMount[] = [];
+  for (const [name, config] of managed(devices).sort(([a], [b]) => a.localeCompare(b))) {
+    out.push(...(await drivers[config.type].launchMounts?.(instance, name, config) ?? []));
+  }
+  // Parents first, so a mount inside another mount's path lands on top of it.
+  return out.sort((a, b) => a.path.split("/").length - b.path.split("/").length);
 }
 
 export async function stopDevices(inst: RunningInstance, devices: Record<string, Record<string, string>>): Promise<void> {

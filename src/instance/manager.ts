@@ -7,10 +7,11 @@ import { randomUUID } from "node:crypto";
 import type { Instance, InstanceFull, InstancePut, InstanceState, InstancesPost } from "../api/instance.ts";
 import * as db from "../db/instances.ts";
 import { profiles as profilesTable, storagePools } from "../db/schema.ts";
+import { getVolume, listVolumes, listVolumeSnapshots } from "../db/storage-volumes.ts";
 import type { Db } from "../daemon/context.ts";
 import { ApiError } from "../daemon/response.ts";
-import type { EventHub } from "../daemon/events.ts";
 import { log } from "../daemon/log.ts";
+import type { EventHub } from "../daemon/events.ts";
 import type { ImageStore } from "../image/store.ts";
 import type { Cgroups } from "../kernel/cgroup.ts";
 import { pidfdOpen, pidfdSignal } from "../kernel/ffi.ts";
@@ -20,8 +21,10 @@ import { startExec, type ExecOptions as KernelExecOptions, type ExecSession } fr
 import { containerDir } from "../paths.ts";
 import { storageDriver } from "../storage/index.ts";
 import type { Pool } from "../storage/driver.ts";
-import { expandConfig, expandDevices, validateDevices, validateInstanceConfig, validateInstanceName } from "./config.ts";
-import { resumeDevices, startDevices, stopDevices } from "./devices.ts";
+import {
+  expandConfig, expandDevices, parseSize, rootDisk, validateDevices, validateInstanceConfig, validateInstanceName,
+} from "./config.ts";
+import { launchMounts, resumeDevices, startDevices, stopDevices } from "./devices.ts";
 import { randomName } from "./names.ts";
 import { type IdmapPlan, launchSpec, liveLimits, planIdmap, seccompFor } from "./runtime.ts";
 import { Snapshots } from "./snapshots.ts";
@@ -249,6 +252,8 @@ export class InstanceManager {
         for (const s of snaps) {
           await driver.copyVolume(pool, { instance: source, snapshot: s.name }, { instance: name, snapshot: s.name }, target);
         }
+        const targetDevices = this.expanded({ profiles, devices, config: {} }).devices;
+        if (rootDisk(targetDevices)?.[1].size) await this.applyRootSize(name, target, targetDevices);
       } catch (err) {
         await driver.deleteInstance(target, name).catch(() => {});
         throw err;
@@ -294,6 +299,22 @@ export class InstanceManager {
     if (deviceError) throw new ApiError(400, `Invalid devices: ${deviceError}`);
     const expanded = expandDevices(this.profileRows(profiles).map((p) => p.devices), devices);
     this.rootPool(expanded);
+    for (const [name, d] of Object.entries(expanded)) {
+      if (d.type !== "disk" || d.path === "/" || !d.pool) continue;
+      if (!getVolume(this.database, d.pool, d.source ?? "")) {
+        throw new ApiError(400, `Invalid devices: disk "${name}": storage volume "${d.source}" not found in pool "${d.pool}"`);
+      }
+    }
+  }
+
+  /** Applies the root disk's `size` to the instance volume (undefined: no limit). */
+  private async applyRootSize(name: string, pool: Pool, devices: Devices): Promise<void> {
+    const size = rootDisk(devices)?.[1].size;
+    try {
+      await storageDriver(pool.driver).resize(pool, name, size ? parseSize(size) : undefined);
+    } catch (err) {
+      throw new ApiError(400, `Failed to set the root disk size of instance "${name}": ${(err as Error).message}`);
+    }
   }
 
   async create(req: InstancesPost, name: string, fingerprint: string): Promise<Row> {
@@ -313,6 +334,11 @@ export class InstanceManager {
       };
       await storageDriver(pool.driver).createInstanceFromImage(pool, name, fingerprint,
         (fp, dest) => this.images.unpackTo(fp, dest));
+      const expandedDevices = expandDevices(this.profileRows(profiles).map((p) => p.devices), devices);
+      if (rootDisk(expandedDevices)?.[1].size) {
+        await this.applyRootSize(name, pool, expandedDevices)
+          .catch(async (err) => { await storageDriver(pool.driver).deleteInstance(pool, name).catch(() => {}); throw err; });
+      }
       this.images.markUsed(fingerprint);
       const at = now();
       const row = db.insertInstance(this.database, {
@@ -336,6 +362,11 @@ export class InstanceManager {
     await this.removeVolume(row);
     db.deleteInstance(this.database, name);
     await rm(containerDir(name), { recursive: true, force: true });
+    // The last instance on a deleted image takes the image's unpacked layers with it.
+    const fp = row.config["volatile.base_image"];
+    if (fp && !this.images.get(fp)) {
+      await this.onImageDeleted(fp).catch((err) => log.warn("Failed to drop an unused image layer", { fingerprint: fp, err: String(err) }));
+    }
     this.lifecycle("instance-deleted", name);
   }
 
@@ -363,6 +394,8 @@ export class InstanceManager {
     const profiles = put.profiles ?? row.profiles;
     this.check(userConfig, devices, profiles);
     const next = { ...row, config, devices, profiles };
+    const [before, after] = [this.expanded(row).devices, this.expanded(next).devices];
+    if (rootDisk(before)?.[1].size !== rootDisk(after)?.[1].size) await this.applyRootSize(name, this.poolOf(next), after);
     const rt = this.running.get(name);
     if (rt) {
       // Limits and devices apply live; other keys take effect at the next start (as in LXD).
@@ -426,12 +459,13 @@ export class InstanceManager {
       const spec = launchSpec({
         name, rundir, config, idmap, cgroupProcs: procs, cgroup2: this.cgroups.unified, lxcfs: lxcfsDir(),
         rootfs: storageDriver(pool.driver).rootfs(pool, name, fingerprint),
+        mounts: await launchMounts(name, devices),
       });
       const { initPid } = await launch(spec);
       const mon = await watch(rundir);
       if (!mon.running) throw new Error("the container stopped right after it started");
       try {
-        await startDevices({ name, initPid, config }, devices);
+        await startDevices({ name, initPid, config, booting: true }, devices);
       } catch (err) {
         signal(initPid, 9);
         await mon.exited;
@@ -460,7 +494,7 @@ export class InstanceManager {
     if (this.running.get(name) !== rt) return;
     // The config names host-side parts (veths derive from volatile.uuid).
     const current = db.getInstance(this.database, name);
-    await stopDevices({ name, initPid: rt.initPid, config: current ? this.expanded(current).config : {} }, rt.devices);
+    await stopDevices({ name, initPid: rt.initPid, config: current ? this.expanded(current).config : {}, exited: true }, rt.devices);
     await this.cgroups.remove(name).catch(() => {});
     // Only now: stop()/restart() wait for this, so a start right after cannot lose its new cgroup.
     this.running.delete(name);
@@ -522,6 +556,7 @@ export class InstanceManager {
     if (rt.frozen) throw new ApiError(400, "The instance is already frozen");
     await this.cgroups.freeze(name);
     rt.frozen = true;
+    this.setPowerState(name, "FROZEN");
     this.lifecycle("instance-paused", name);
   }
 
@@ -530,6 +565,7 @@ export class InstanceManager {
     if (!rt?.frozen) throw new ApiError(400, "The instance isn't frozen");
     await this.cgroups.thaw(name);
     rt.frozen = false;
+    this.setPowerState(name, "RUNNING");
     this.lifecycle("instance-resumed", name);
   }
 
@@ -570,15 +606,33 @@ export class InstanceManager {
         this.track(row.name, mon.initPid, mon.exited, devices);
         await resumeDevices({ name: row.name, initPid: mon.initPid, config }, devices,
           (device, err) => log.warn("Failed to resume a device", { instance: row.name, device, err: err.message }));
-      } else if (row.config["volatile.last_state.power"] === "RUNNING") {
+        // Paused by a user: still frozen. Frozen for a snapshot or copy the killed daemon never
+        // finished: thawed.
+        if (row.config["volatile.last_state.power"] === "FROZEN") this.running.get(row.name)!.frozen = true;
+        else await this.cgroups.thaw(row.name).catch(() => {});
+      } else if (row.config["volatile.last_state.power"] !== "STOPPED") {
         await this.cgroups.remove(row.name).catch(() => {});
         db.updateInstance(this.database, row.name, { config: { ...row.config, "volatile.last_state.power": "STOPPED" } });
       }
     }));
     const pools = this.database.select().from(storagePools).all();
-    const volumes = new Map(rows.map((r) => [r.name, new Set(this.snapshots.list(r.name).map((s) => s.name))]));
-    for (const pool of pools) await storageDriver(pool.driver).reconcile(pool, volumes).catch(() => {});
+    const instances = new Map(rows.map((r) => [r.name, new Set(this.snapshots.list(r.name).map((s) => s.name))]));
+    const images = new Set([
+      ...this.images.list().map((i) => i.fingerprint),
+      ...rows.map((r) => r.config["volatile.base_image"]).filter(Boolean),
+    ]);
+    for (const pool of pools) {
+      const custom = new Map(listVolumes(this.database, pool.name)
+        .map((v) => [v.name, new Set(listVolumeSnapshots(this.database, v.id).map((s) => s.name))]));
+      await storageDriver(pool.driver).reconcile(pool, { instances, custom, images })
+        .catch((err) => log.error("Storage reconcile failed", { pool: pool.name, err: String(err) }));
+    }
     this.snapshots.startTimer();
+  }
+
+  private setPowerState(name: string, power: string) {
+    const row = db.getInstance(this.database, name);
+    if (row) db.updateInstance(this.database, name, { config: { ...row.config, "volatile.last_state.power": power } });
   }
 
   private lifecycle(action: string, name: string, context: Record<string, unknown> = {}) {

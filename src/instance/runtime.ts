@@ -3,7 +3,7 @@
 // seccomp filter.
 import { totalmem } from "node:os";
 import type { CgroupLimits } from "../kernel/cgroup.ts";
-import type { LaunchSpec } from "../kernel/monitor.ts";
+import type { LaunchMount, LaunchSpec } from "../kernel/monitor.ts";
 import {
   buildIdmap, CONTAINER_IDS, type FileReader, firstFree, hostRanges, type IdMapEntry, idmapJson, idmapJsonHostRanges, parseRawIdmap,
 } from "../kernel/idmap.ts";
@@ -101,11 +101,11 @@ export function planIdmap(config: Config, others: Config[], read?: FileReader): 
 
 export function launchSpec(opts: {
   name: string; rundir: string; config: Config; idmap: IdmapPlan; cgroupProcs: string[]; cgroup2: boolean; lxcfs?: string;
-  rootfs: LaunchSpec["rootfs"];
+  rootfs: LaunchSpec["rootfs"]; mounts?: LaunchMount[];
 }): LaunchSpec {
   const env = ["container=lxc"];
   return {
-    name: opts.name, hostname: opts.name, rundir: opts.rundir, rootfs: opts.rootfs,
+    name: opts.name, hostname: opts.name, rundir: opts.rundir, rootfs: opts.rootfs, mounts: opts.mounts,
     privileged: truthy(opts.config["security.privileged"]), nesting: truthy(opts.config["security.nesting"]),
     uidMap: opts.idmap.uid, gidMap: opts.idmap.gid, cgroupProcs: opts.cgroupProcs, cgroup2: opts.cgroup2, lxcfs: opts.lxcfs,
     seccomp: seccompFor(opts.config), env, init: ["/sbin/init"],

@@ -19,6 +19,8 @@ export interface LaunchSpec {
   privileged?: boolean;
   /** Unmasked proc and sysfs at /dev/.lxc so nested containers can mount their own. */
   nesting?: boolean;
+  /** Host paths attached (idmapped) inside the container before init runs: disk devices. */
+  mounts?: LaunchMount[];
   uidMap: IdMapEntry[];
   gidMap: IdMapEntry[];
   /** cgroup.procs files init is written to before it runs. */
@@ -30,6 +32,12 @@ export interface LaunchSpec {
   seccomp?: Uint8Array;
   env: string[];
   init: string[];
+}
+
+export interface LaunchMount {
+  source: string;
+  path: string;
+  readonly: boolean;
 }
 
 const clean = (what: string, v: string) => {
@@ -53,6 +61,10 @@ export function launchConfig(spec: LaunchSpec): string {
   }
   if (spec.privileged) lines.push("privileged 1");
   if (spec.nesting) lines.push("nesting 1");
+  for (const m of spec.mounts ?? []) {
+    if (/\t/.test(m.source + m.path)) throw new Error(`disk path "${m.source}" or "${m.path}" contains a tab`);
+    lines.push(clean("mount", `mount ${m.readonly ? "ro" : "rw"}\t${m.source}\t${m.path}`));
+  }
   for (const m of spec.uidMap) lines.push(`uidmap ${m.nsid} ${m.hostid} ${m.range}`);
   for (const m of spec.gidMap) lines.push(`gidmap ${m.nsid} ${m.hostid} ${m.range}`);
   for (const c of spec.cgroupProcs) lines.push(`cgroup ${clean("cgroup", c)}`);

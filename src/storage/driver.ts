@@ -1,5 +1,5 @@
-// The storage driver seam: every backend (dir today; btrfs, zfs, lvm later) implements this
-// interface, one driver per file, chosen per pool by its `driver` field.
+// The storage driver seam: every backend (dir and btrfs today; zfs and lvm fit the same shape)
+// implements this interface, one driver per file, chosen per pool by its `driver` field.
 import type { LaunchSpec } from "../kernel/monitor.ts";
 
 export interface Pool {
@@ -20,9 +20,33 @@ export interface VolumeRef {
   snapshot?: string;
 }
 
+/** A custom volume, or one of its snapshots. */
+export interface CustomRef {
+  volume: string;
+  snapshot?: string;
+}
+
+/** Pool config key -> validator returning an error message or undefined. */
+export type KeyCheck = (value: string) => string | undefined;
+
+/** What exists in the database, for reconcile: names -> their snapshots' names. */
+export interface KnownVolumes {
+  instances: Map<string, Set<string>>;
+  custom: Map<string, Set<string>>;
+  /** Image layers to keep: images in the store and images instances still build on. */
+  images: Set<string>;
+}
+
 export interface StorageDriver {
   readonly name: string;
-  createPool(pool: Pool): Promise<void>;
+  /** Config keys this driver accepts on a pool (besides user.*). */
+  readonly poolKeys: Record<string, KeyCheck>;
+  /** Keys that cannot change after creation. */
+  readonly fixedKeys: string[];
+  /** Creates the pool's storage; returns its config completed with the defaults chosen. */
+  createPool(pool: Pool): Promise<Record<string, string>>;
+  /** Makes a created pool usable again after a host or daemon restart (mounts). */
+  mountPool(pool: Pool): Promise<void>;
   deletePool(pool: Pool): Promise<void>;
   /** Creates the instance volume on top of the pool's copy of the image, unpacking that once. */
   createInstanceFromImage(pool: Pool, instance: string, fingerprint: string, unpack: ImageUnpacker): Promise<void>;
@@ -33,6 +57,8 @@ export interface StorageDriver {
   rootfs(pool: Pool, instance: string, fingerprint: string): RootfsSpec;
   /** Bytes the instance itself wrote (not the shared image layer). */
   usage(pool: Pool, instance: string): Promise<number>;
+  /** Limits the instance volume to `bytes` (undefined: no limit); throws when the driver cannot. */
+  resize(pool: Pool, instance: string, bytes: number | undefined): Promise<void>;
   /** Makes sure the pool holds its unpacked copy of the image (before copying a volume into it). */
   ensureImage(pool: Pool, fingerprint: string, unpack: ImageUnpacker): Promise<void>;
   /** Copies a volume (an instance's, or a snapshot's when `snapshot` is set) into a new one, in
@@ -42,7 +68,20 @@ export interface StorageDriver {
   renameSnapshot(pool: Pool, instance: string, from: string, to: string): Promise<void>;
   /** Makes the (stopped) instance's writable layer what it was when the snapshot was taken. */
   restoreSnapshot(pool: Pool, instance: string, snapshot: string): Promise<void>;
-  /** Removes half-made volumes left by a crash, and those of instances or snapshots that
-   *  are not in the database (called at daemon start). Keys: instance names; values: their snapshots. */
-  reconcile(pool: Pool, volumes: Map<string, Set<string>>): Promise<void>;
+
+  // ---- custom volumes (a plain filesystem tree, mounted into instances as disk devices) ----
+  createCustom(pool: Pool, volume: string): Promise<void>;
+  /** Removes the volume with all its snapshots. */
+  deleteCustom(pool: Pool, volume: string): Promise<void>;
+  /** The host directory holding the volume's files (what a disk device mounts). */
+  customPath(pool: Pool, volume: string): string;
+  /** Copies a custom volume or snapshot into a new volume or snapshot (of `target` or the same pool). */
+  copyCustom(pool: Pool, from: CustomRef, to: CustomRef, target?: Pool): Promise<void>;
+  deleteCustomSnapshot(pool: Pool, volume: string, snapshot: string): Promise<void>;
+  /** Makes the volume's content what it was at the snapshot (the caller makes sure nothing uses it). */
+  restoreCustom(pool: Pool, volume: string, snapshot: string): Promise<void>;
+  customUsage(pool: Pool, volume: string): Promise<number>;
+
+  /** Removes half-made volumes left by a crash, and those the database does not know (daemon start). */
+  reconcile(pool: Pool, known: KnownVolumes): Promise<void>;
 }

@@ -1,8 +1,9 @@
 // Storage driver registry: pools name their driver; this maps the name to the implementation.
+import { btrfsDriver } from "./btrfs.ts";
 import type { StorageDriver } from "./driver.ts";
 import { dirDriver } from "./dir.ts";
 
-const drivers: Record<string, StorageDriver> = { dir: dirDriver };
+const drivers: Record<string, StorageDriver> = { dir: dirDriver, btrfs: btrfsDriver };
 
 export const supportedDrivers = (): string[] => Object.keys(drivers);
 

@@ -2,10 +2,10 @@
 // real CLI against a private test daemon, beside the bare-kernel floor measured in the same run
 // and the numbers real LXD 5.0.2 (dir pool) gave on this kind of machine.
 import { readFileSync, readdirSync, readlinkSync } from "node:fs";
-import { importBusybox, lxdBinary, run, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { busyboxImage, importBusybox, lxdBinary, run, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { execFloor, launchFloor, makeRootfs, removeRootfs, startFloor, type FloorContainer } from "./floor.ts";
 import { networkTimings } from "./network.ts";
-import { LXD_502_STORAGE, storageTimings } from "./storage.ts";
+import { btrfsTimings, LXD_502_BTRFS, LXD_502_STORAGE, storageTimings } from "./storage.ts";
 import { importDebian, waitSystemd } from "../helpers/debian-image.ts";
 
 const argValue = (name: string, fallback: number) => {
@@ -267,6 +267,8 @@ try {
   Object.assign(LXD_502, LXD_502_STORAGE);
   for (const r of await storageTimings(d, RUNS)) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: "" });
   for (const r of await networkTimings(d, RUNS)) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: "" });
+  Object.assign(LXD_502, LXD_502_BTRFS);
+  for (const r of await btrfsTimings(d, RUNS, await busyboxImage())) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: "" });
   await remoteAccess(d);
   if (DEBIAN) await systemdGuest(d);
 } finally {

@@ -42,3 +42,61 @@ export async function storageTimings(d: TestDaemon, runs: number): Promise<Stora
     { key: "copy", what: `copy --instance-only (stopped, ${WRITTEN_MB} MB written)`, times: t.copy },
   ];
 }
+
+/** Size of the rootfs image the btrfs rows launch from (the issue's target image). */
+export const BIG_IMAGE_MB = 100;
+
+/** LXD 5.0.2 on btrfs with a 100 MB rootfs image (issue #3). */
+export const LXD_502_BTRFS: Record<string, string> = {
+  "btrfs-launch": "1.2 s",
+  "btrfs-snapshot": "0.18 s",
+  "btrfs-copy": "0.27 s",
+  "btrfs-restore": "0.17 s",
+};
+
+/** The busybox image with BIG_IMAGE_MB of random data added to its rootfs, as an uncompressed tarball. */
+async function bigImage(busyboxTarball: string, workDir: string): Promise<string> {
+  const sh = (script: string) => {
+    const r = Bun.spawnSync(["sh", "-c", script], { stderr: "pipe" });
+    if (r.exitCode !== 0) throw new Error(`building the ${BIG_IMAGE_MB} MB image failed: ${r.stderr.toString()}`);
+  };
+  const dir = `${workDir}/big`;
+  sh(`mkdir -p ${dir} && tar -xzf ${busyboxTarball} -C ${dir} && mkdir -p ${dir}/rootfs/opt && head -c ${BIG_IMAGE_MB * 1024 * 1024} /dev/urandom > ${dir}/rootfs/opt/blob && tar -cf ${workDir}/big.tar -C ${dir} . && rm -rf ${dir}`);
+  return `${workDir}/big.tar`;
+}
+
+/** Launch, snapshot, copy and restore on a btrfs pool (a loop file in the daemon's state dir). */
+export async function btrfsTimings(d: TestDaemon, runs: number, busyboxTarball: string): Promise<StorageRow[]> {
+  const cli = async (...args: string[]) => {
+    const r = await d.lxd(...args);
+    if (r.code !== 0) throw new Error(`lxd ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
+  };
+  const timed = async (fn: () => Promise<unknown>) => {
+    const t0 = performance.now();
+    await fn();
+    return performance.now() - t0;
+  };
+  await cli("storage", "create", "bbench", "btrfs", "size=2GiB");
+  await cli("image", "import", await bigImage(busyboxTarball, d.dir), "--alias", "big");
+  // The first launch unpacks the image into the pool once; the timed ones reuse it.
+  await cli("init", "big", "warm", "-s", "bbench");
+  const t = { launch: [] as number[], snapshot: [] as number[], copy: [] as number[], restore: [] as number[] };
+  for (let i = 0; i < runs; i++) t.launch.push(await timed(() => cli("launch", "big", `bl${i}`, "-s", "bbench")));
+  for (let i = 0; i < runs; i++) await cli("delete", `bl${i}`, "--force");
+  for (let i = 0; i < runs; i++) {
+    t.snapshot.push(await timed(() => cli("snapshot", "warm", `s${i}`)));
+    t.copy.push(await timed(() => cli("copy", "warm", `bc${i}`, "--instance-only")));
+    t.restore.push(await timed(() => cli("restore", "warm", `s${i}`)));
+    await cli("delete", `bc${i}`);
+  }
+  await cli("delete", "warm");
+  await cli("image", "delete", "big");
+  await cli("storage", "delete", "bbench");
+  const img = `${BIG_IMAGE_MB} MB image`;
+  return [
+    { key: "btrfs-launch", what: `btrfs: launch (${img})`, times: t.launch },
+    { key: "btrfs-snapshot", what: `btrfs: snapshot (stopped, ${img})`, times: t.snapshot },
+    { key: "btrfs-copy", what: `btrfs: copy --instance-only (${img})`, times: t.copy },
+    { key: "btrfs-restore", what: `btrfs: restore (stopped, ${img})`, times: t.restore },
+  ];
+}

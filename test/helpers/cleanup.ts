@@ -179,6 +179,25 @@ function unmountAll(dir: string, problems: string[]) {
   if (left.length) problems.push(`still mounted: ${left.join(" ")}`);
 }
 
+/** Loop devices backed by files below `dir` (btrfs pools' loop files): detached once unmounted. */
+function detachLoops(dir: string, problems: string[]) {
+  let devices: string[] = [];
+  try {
+    devices = readdirSync("/sys/block").filter((n) => n.startsWith("loop"));
+  } catch {
+    return;
+  }
+  for (const dev of devices) {
+    const backing = tryRead(`/sys/block/${dev}/loop/backing_file`).trim().replace(/ \(deleted\)$/, "");
+    if (!backing || !below(backing, dir)) continue;
+    Bun.spawnSync(["losetup", "-d", `/dev/${dev}`], { stdout: "ignore", stderr: "ignore" });
+    for (let i = 0; i < 50 && tryRead(`/sys/block/${dev}/loop/backing_file`).trim(); i++) sleep(20);
+    if (below(tryRead(`/sys/block/${dev}/loop/backing_file`).trim().replace(/ \(deleted\)$/, ""), dir)) {
+      problems.push(`loop device /dev/${dev} still attached to ${backing}`);
+    }
+  }
+}
+
 function removeCgroups(tag: string, problems: string[]) {
   const deepestFirst = taggedCgroups(tag).sort((a, b) => b.split("/").length - a.split("/").length);
   for (const dir of deepestFirst) {
@@ -219,7 +238,7 @@ function removeNetwork(tag: string) {
 
 /**
  * Everything, in the only order that works: thaw and kill (a live process pins mounts and
- * cgroups), unmount, remove cgroups and network objects, then delete files. The directory is
+ * cgroups), unmount, detach loop devices, remove cgroups and network objects, then delete files. The directory is
  * only deleted once nothing is mounted below it: rm -rf through a mount would reach whatever is
  * mounted there. Returns what could not be cleaned (empty when all went).
  */
@@ -228,6 +247,7 @@ export function cleanupLeftovers(t: Leftovers): string[] {
   if (!t.dir.startsWith("/tmp/") || t.tag.length < 6) throw new Error(`cleanup refused for ${t.dir} (tag "${t.tag}")`);
   killAll(t, problems);
   unmountAll(t.dir, problems);
+  detachLoops(t.dir, problems);
   removeCgroups(t.tag, problems);
   removeNetwork(t.tag);
   if (mountInfo().some((m) => below(m.mountPoint, t.dir))) {

@@ -4,6 +4,7 @@ import sql0 from "./0000_init.sql" with { type: "text" };
 import sql1 from "./0001_snapshots.sql" with { type: "text" };
 import sql2 from "./0002_networks.sql" with { type: "text" };
 import sql3 from "./0003_certificates.sql" with { type: "text" };
+import sql4 from "./0004_military_bulldozer.sql" with { type: "text" };
 
 export { journal };
 export const migrationSql: Record<string, string> = {
@@ -11,4 +12,5 @@ export const migrationSql: Record<string, string> = {
   "0001_snapshots": sql1,
   "0002_networks": sql2,
   "0003_certificates": sql3,
+  "0004_military_bulldozer": sql4,
 };

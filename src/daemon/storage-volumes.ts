@@ -1,0 +1,166 @@
+// /1.0/storage-pools/{pool}/volumes[/custom[/{name}[/snapshots[/{snapshot}]]]]: custom volumes
+// and their snapshots. Restore is `PUT …/volumes/custom/{name} {"restore": "snap0"}` (as LXD).
+import { Elysia, t } from "elysia";
+import {
+  StorageVolume, StorageVolumePut, StorageVolumeSnapshot, StorageVolumeSnapshotsPost, StorageVolumesPost,
+} from "../api/storage.ts";
+import { volumeUrl, type CustomVolumes } from "../storage/volumes.ts";
+import { recursionLevel } from "./instances.ts";
+import type { OperationManager } from "./operations.ts";
+import { ApiError, checkIfMatch, etagOf, sync } from "./response.ts";
+
+export interface StorageVolumesContext {
+  volumes: CustomVolumes;
+  ops: OperationManager;
+}
+
+const Query = t.Object({ recursion: t.Optional(t.String()), project: t.Optional(t.String()), target: t.Optional(t.String()) });
+// `:name` is the pool (as in /1.0/storage-pools/:name), `:volume` the volume.
+const PoolParams = t.Object({ name: t.String() });
+const TypeParams = t.Object({ name: t.String(), type: t.String() });
+const VolumeParams = t.Object({ name: t.String(), volume: t.String() });
+const SnapshotParams = t.Object({ name: t.String(), volume: t.String(), snapshot: t.String() });
+
+const snapshotUrl = (pool: string, name: string, snap: string) => `${volumeUrl(pool, name)}/snapshots/${snap}`;
+const onlyCustom = (type: string) => {
+  if (type !== "custom") throw new ApiError(400, `Volumes of type "${type}" are not supported here (custom only)`);
+};
+
+export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
+  const v = ctx.volumes;
+  const resources = (pool: string, name: string) => ({ storage_volumes: [volumeUrl(pool, name)] });
+  const etag = (vol: StorageVolume) => etagOf({ description: vol.description, config: vol.config });
+
+  const list = (pool: string, recursion?: string) => {
+    const rows = v.list(pool);
+    if (recursionLevel(recursion) === 0) return sync(rows.map((r) => volumeUrl(pool, r.name)));
+    return sync(rows.map((r) => v.toApi(r)));
+  };
+
+  const create = (pool: string, body: typeof StorageVolumesPost.static) => {
+    const from = v.prepare(pool, body);
+    const config = Object.fromEntries(Object.entries(body.config ?? {}).filter(([, x]) => x !== ""));
+    if (!from) {
+      return v.create(pool, body.name, body.description ?? "", config)
+        .then(() => sync({}, { location: volumeUrl(pool, body.name) }));
+    }
+    return ctx.ops.create({
+      class: "task", description: "Copying storage volume", resources: resources(pool, body.name),
+      run: async () => {
+        await v.copy(pool, body.name, from, {
+          description: body.description, config: body.config ? config : undefined, volumeOnly: body.source?.volume_only,
+        });
+      },
+    });
+  };
+
+  const update = (pool: string, name: string, body: typeof StorageVolumePut.static, request: Request, merge: boolean) => {
+    const row = v.get(pool, name);
+    checkIfMatch(request, etag(v.toApi(row)));
+    if (body.restore) return v.restore(pool, name, body.restore).then(() => sync({}));
+    const config = merge ? { ...row.config, ...(body.config ?? {}) } : (body.config ?? {});
+    v.update(pool, name, body.description ?? (merge ? row.description : ""),
+      Object.fromEntries(Object.entries(config).filter(([, x]) => x !== "")));
+    return sync({});
+  };
+
+  return new Elysia({ name: "storage-volumes" })
+    .get("/1.0/storage-pools/:name/volumes", ({ params, query }) => list(params.name, query.recursion), {
+      params: PoolParams, query: Query,
+      response: t.Union([t.Array(t.String()), t.Array(StorageVolume)], { description: "URLs (recursion=0) or StorageVolume objects" }),
+      detail: { summary: "List a pool's volumes (custom volumes)", tags: ["storage"] },
+    })
+    .get("/1.0/storage-pools/:name/volumes/:type", ({ params, query }) => {
+      onlyCustom(params.type);
+      return list(params.name, query.recursion);
+    }, {
+      params: TypeParams, query: Query,
+      response: t.Union([t.Array(t.String()), t.Array(StorageVolume)]),
+      detail: { summary: "List a pool's custom volumes", tags: ["storage"] },
+    })
+    .post("/1.0/storage-pools/:name/volumes", ({ params, body }) => create(params.name, body), {
+      params: PoolParams, body: StorageVolumesPost,
+      detail: { summary: "Create a custom volume, or copy one (source.type=copy)", tags: ["storage"] },
+    })
+    .post("/1.0/storage-pools/:name/volumes/:type", ({ params, body }) => {
+      onlyCustom(params.type);
+      return create(params.name, body);
+    }, {
+      params: TypeParams, body: StorageVolumesPost,
+      detail: { summary: "Create a custom volume, or copy one (source.type=copy)", tags: ["storage"] },
+    })
+
+    .get("/1.0/storage-pools/:name/volumes/custom/:volume", ({ params }) => {
+      const vol = v.toApi(v.get(params.name, params.volume));
+      return sync(vol, { etag: etag(vol) });
+    }, {
+      params: VolumeParams, query: Query, response: StorageVolume,
+      detail: { summary: "Show a custom volume", tags: ["storage"] },
+    })
+    .put("/1.0/storage-pools/:name/volumes/custom/:volume", ({ params, body, request }) =>
+      update(params.name, params.volume, body, request, false), {
+      params: VolumeParams, body: StorageVolumePut,
+      detail: { summary: "Replace a custom volume's description and config, or restore a snapshot (restore)", tags: ["storage"] },
+    })
+    .patch("/1.0/storage-pools/:name/volumes/custom/:volume", ({ params, body, request }) =>
+      update(params.name, params.volume, body, request, true), {
+      params: VolumeParams, body: StorageVolumePut,
+      detail: { summary: "Merge changes into a custom volume's config", tags: ["storage"] },
+    })
+    .post("/1.0/storage-pools/:name/volumes/custom/:volume", () => {
+      throw new ApiError(400, "Renaming or moving storage volumes is not supported yet (copy, then delete)");
+    }, {
+      params: VolumeParams,
+      detail: { summary: "Rename or move a custom volume (not supported yet)", tags: ["storage"] },
+    })
+    .delete("/1.0/storage-pools/:name/volumes/custom/:volume", async ({ params }) => {
+      await v.delete(params.name, params.volume);
+      return sync({});
+    }, {
+      params: VolumeParams,
+      detail: { summary: "Delete a custom volume (refused while instances or profiles use it)", tags: ["storage"] },
+    })
+    .get("/1.0/storage-pools/:name/volumes/custom/:volume/state", async ({ params }) => {
+      const used = await v.usage(v.get(params.name, params.volume));
+      return sync({ usage: used === undefined ? null : { used, total: -1 } });
+    }, {
+      params: VolumeParams,
+      detail: { summary: "Disk usage of a custom volume", tags: ["storage"] },
+    })
+
+    .get("/1.0/storage-pools/:name/volumes/custom/:volume/snapshots", ({ params, query }) => {
+      const snaps = v.snapshots(v.get(params.name, params.volume));
+      if (recursionLevel(query.recursion) === 0) return sync(snaps.map((s) => snapshotUrl(params.name, params.volume, s.name)));
+      return sync(snaps.map((s) => v.snapshotToApi(s)));
+    }, {
+      params: VolumeParams, query: Query,
+      response: t.Union([t.Array(t.String()), t.Array(StorageVolumeSnapshot)]),
+      detail: { summary: "List a custom volume's snapshots", tags: ["storage"] },
+    })
+    .post("/1.0/storage-pools/:name/volumes/custom/:volume/snapshots", ({ params, body }) => {
+      if (body.expires_at) throw new ApiError(400, "Expiry of volume snapshots is not supported yet");
+      const name = v.prepareSnapshot(params.name, params.volume, body.name);
+      return ctx.ops.create({
+        class: "task", description: "Snapshotting storage volume", resources: resources(params.name, params.volume),
+        run: async () => { await v.createSnapshot(params.name, params.volume, name); },
+      });
+    }, {
+      params: VolumeParams, body: StorageVolumeSnapshotsPost,
+      detail: { summary: "Take a snapshot of a custom volume", tags: ["storage"] },
+    })
+    .get("/1.0/storage-pools/:name/volumes/custom/:volume/snapshots/:snapshot", ({ params }) =>
+      sync(v.snapshotToApi(v.snapshot(v.get(params.name, params.volume), params.snapshot))), {
+      params: SnapshotParams, response: StorageVolumeSnapshot,
+      detail: { summary: "Show a custom volume snapshot", tags: ["storage"] },
+    })
+    .delete("/1.0/storage-pools/:name/volumes/custom/:volume/snapshots/:snapshot", ({ params }) => {
+      v.snapshot(v.get(params.name, params.volume), params.snapshot);
+      return ctx.ops.create({
+        class: "task", description: "Deleting storage volume snapshot", resources: resources(params.name, params.volume),
+        run: async () => { await v.deleteSnapshot(params.name, params.volume, params.snapshot); },
+      });
+    }, {
+      params: SnapshotParams,
+      detail: { summary: "Delete a custom volume snapshot", tags: ["storage"] },
+    });
+};

@@ -1,0 +1,394 @@
+// `btrfs` driver: a pool is a btrfs filesystem mounted at LXD_DIR/storage-pools/<pool>, either a
+// loop file the daemon makes (LXD_DIR/disks/<pool>.img, `size=`) or an existing directory on
+// btrfs (`source=`, bind-mounted there). Each image is unpacked once per pool into a read-only
+// subvolume; an instance is a writable snapshot of it, its snapshots read-only snapshots of the
+// instance, so launch, snapshot, copy and restore are constant-time. The runtime mounts the
+// instance's rootfs idmapped (no chown). Size limits are qgroup limits on referenced bytes.
+//
+// As in the dir driver, every new subvolume is made under a `.tmp-` name and renamed into place;
+// a swap (restore) goes through an `.old-` name. Reconcile removes or puts back what a crash left.
+import { mkdir, readdir, rename, rm, rmdir, stat, statfs } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { ulid } from "ulid";
+import { parseSize } from "../instance/config.ts";
+import { lxdDir, poolDir } from "../paths.ts";
+import type { CustomRef, Pool, RootfsSpec, StorageDriver, VolumeRef } from "./driver.ts";
+import { copyTree, exists, LEFTOVER, list, OLD, run, TMP } from "./tree.ts";
+
+const BTRFS_MAGIC = 0x9123683e;
+/** The inode number of every subvolume's root directory. */
+const SUBVOL_INO = 256;
+const DEFAULT_SIZE = "5GiB";
+/** Smallest loop file mkfs.btrfs accepts with default options (and room for a few images). */
+const MIN_SIZE = 256 * 2 ** 20;
+
+const root = (pool: Pool) => poolDir(pool.name);
+const loopFile = (pool: Pool) => join(lxdDir(), "disks", `${pool.name}.img`);
+const imageVol = (pool: Pool, fp: string) => join(root(pool), "images", fp);
+const instanceVol = (pool: Pool, name: string) => join(root(pool), "containers", name);
+const snapshotsDir = (pool: Pool, name: string) => join(root(pool), "containers-snapshots", name);
+const refVol = (pool: Pool, ref: VolumeRef) =>
+  ref.snapshot === undefined ? instanceVol(pool, ref.instance) : join(snapshotsDir(pool, ref.instance), ref.snapshot);
+const customVol = (pool: Pool, name: string) => join(root(pool), "custom", name);
+const customSnapsDir = (pool: Pool, name: string) => join(root(pool), "custom-snapshots", name);
+const customRefVol = (pool: Pool, ref: CustomRef) =>
+  ref.snapshot === undefined ? customVol(pool, ref.volume) : join(customSnapsDir(pool, ref.volume), ref.snapshot);
+const describe = (ref: VolumeRef) => ref.snapshot === undefined ? `instance "${ref.instance}"` : `snapshot "${ref.instance}/${ref.snapshot}"`;
+const describeCustom = (ref: CustomRef) => ref.snapshot === undefined ? `volume "${ref.volume}"` : `volume snapshot "${ref.volume}/${ref.snapshot}"`;
+
+const btrfs = (...args: string[]) => run(["btrfs", ...args]);
+const unpacking = new Map<string, Promise<void>>();
+
+async function isSubvolume(path: string): Promise<boolean> {
+  const st = await stat(path).catch(() => undefined);
+  return st?.isDirectory() === true && st.ino === SUBVOL_INO;
+}
+
+async function isBtrfs(path: string): Promise<boolean> {
+  const fs = await statfs(path).catch(() => undefined);
+  return fs?.type === BTRFS_MAGIC;
+}
+
+async function isMountPoint(path: string): Promise<boolean> {
+  const info = await Bun.file("/proc/self/mountinfo").text();
+  return info.split("\n").some((line) => line.split(" ")[4] === path);
+}
+
+/** Deletes a subvolume with the subvolumes nested in it (a container may make its own), or a
+ *  plain directory a crash left half-made. Nothing there is fine. */
+async function deleteVolume(path: string): Promise<void> {
+  if (!(await exists(path))) return;
+  if (!(await isSubvolume(path))) return rm(path, LEFTOVER);
+  // One call in the usual case; only a subvolume with others nested in it needs the slow path.
+  const first = await btrfs("subvolume", "delete", path).then(() => undefined, (err: Error) => err);
+  if (!first) return;
+  // A read-only snapshot must be made writable before anything nested in it can go.
+  await btrfs("property", "set", "-f", "-ts", path, "ro", "false").catch(() => {});
+  const nested = await nestedSubvolumes(path);
+  if (!nested.length) throw first;
+  for (const sub of nested) await deleteVolume(sub);
+  await btrfs("subvolume", "delete", path);
+}
+
+async function nestedSubvolumes(path: string): Promise<string[]> {
+  const found: string[] = [];
+  const walk = async (dir: string) => {
+    for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+      if (!e.isDirectory()) continue;
+      const p = join(dir, e.name);
+      if (await isSubvolume(p)) found.push(p);
+      else await walk(p);
+    }
+  };
+  await walk(path);
+  return found;
+}
+
+/** A snapshot of `from` at `dest`, made under a temporary name and renamed into place. */
+async function snapshotInto(from: string, dest: string, readonly: boolean): Promise<void> {
+  await mkdir(dirname(dest), { recursive: true, mode: 0o700 });
+  const tmp = `${dest}${TMP}${ulid()}`;
+  try {
+    await btrfs("subvolume", "snapshot", ...(readonly ? ["-r"] : []), from, tmp);
+    await rename(tmp, dest);
+  } catch (err) {
+    await deleteVolume(tmp).catch(() => {});
+    throw err;
+  }
+}
+
+/** A fresh subvolume at `dest` filled by `fill` (a copy from another pool: no shared extents). */
+async function subvolumeInto(dest: string, fill: (tmp: string) => Promise<void>, readonly = false): Promise<void> {
+  await mkdir(dirname(dest), { recursive: true, mode: 0o700 });
+  const tmp = `${dest}${TMP}${ulid()}`;
+  try {
+    await btrfs("subvolume", "create", tmp);
+    await fill(tmp);
+    if (readonly) await btrfs("property", "set", "-ts", tmp, "ro", "true");
+    await rename(tmp, dest);
+  } catch (err) {
+    await deleteVolume(tmp).catch(() => {});
+    throw err;
+  }
+}
+
+/** Copies the content of directory `from` into existing directory `to`. */
+async function copyContent(from: string, to: string): Promise<void> {
+  for (const e of await list(from)) await copyTree(join(from, e), join(to, e));
+}
+
+/** Makes `current` a writable snapshot of `from`, through an `.old-` swap. */
+async function replaceVolume(current: string, from: string): Promise<void> {
+  const id = ulid();
+  const fresh = `${current}${TMP}${id}`;
+  const old = `${current}${OLD}${id}`;
+  try {
+    await btrfs("subvolume", "snapshot", from, fresh);
+  } catch (err) {
+    await deleteVolume(fresh).catch(() => {});
+    throw err;
+  }
+  await rename(current, old);
+  await rename(fresh, current);
+  await deleteVolume(old);
+}
+
+/** Where a cut-short swap left only `NAME.old-*`, put it back; drop other leftovers and unknowns. */
+async function repairSwaps(dir: string, keep: (name: string) => boolean): Promise<void> {
+  const entries = await list(dir);
+  for (const e of entries) {
+    const at = e.indexOf(OLD);
+    if (at > 0 && keep(e.slice(0, at)) && !entries.includes(e.slice(0, at))) {
+      await rename(join(dir, e), join(dir, e.slice(0, at)));
+      entries.push(e.slice(0, at));
+    } else if (e.includes(OLD) || e.includes(TMP) || !keep(e)) {
+      await deleteVolume(join(dir, e));
+    }
+  }
+}
+
+/** qgroup numbers of a subvolume: [referenced, exclusive]; undefined when quotas are off. */
+async function qgroupBytes(path: string): Promise<[number, number] | undefined> {
+  const out = await btrfs("qgroup", "show", "-f", "--raw", path).catch(() => "");
+  const line = out.trim().split("\n").find((l) => /^0\/\d+\s/.test(l));
+  if (!line) return undefined;
+  const [, rfer, excl] = line.trim().split(/\s+/);
+  return [Number(rfer), Number(excl)];
+}
+
+const quotasOn = new Set<string>();
+
+async function enableQuotas(pool: Pool): Promise<void> {
+  if (quotasOn.has(pool.name)) return;
+  // Enabling is idempotent; on a fresh pool it is instant (nothing to rescan).
+  await btrfs("quota", "enable", root(pool));
+  quotasOn.add(pool.name);
+}
+
+export const btrfsDriver: StorageDriver = {
+  name: "btrfs",
+  poolKeys: {
+    source: (v) => (v.startsWith("/") ? undefined : `Pool source "${v}" must be an absolute path`),
+    size: (v) => {
+      const bytes = parseSize(v);
+      if (bytes === undefined) return `Invalid size "${v}"`;
+      return bytes < MIN_SIZE ? `Size "${v}" is too small (at least 256MiB)` : undefined;
+    },
+    "btrfs.mount_options": (v) => (/^[\w=,.-]*$/.test(v) ? undefined : `Invalid mount options "${v}"`),
+  },
+  fixedKeys: ["source", "size"],
+
+  async createPool(pool) {
+    const config = { ...pool.config };
+    const mountOptions = config["btrfs.mount_options"] || "user_subvol_rm_allowed";
+    if (config.source) {
+      if (config.size) throw new Error(`"size" applies to a loop file the daemon creates, not to source "${config.source}"`);
+      if (!(await isBtrfs(config.source))) throw new Error(`source "${config.source}" is not a directory on a btrfs filesystem`);
+      if ((await list(config.source)).length) throw new Error(`source "${config.source}" is not empty`);
+    } else {
+      const file = loopFile(pool);
+      if (await exists(file)) throw new Error(`loop file "${file}" already exists`);
+      config.size ||= DEFAULT_SIZE;
+      await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+      try {
+        await run(["truncate", "-s", String(parseSize(config.size)), file]);
+        await run(["mkfs.btrfs", "-q", "-L", pool.name, file]);
+      } catch (err) {
+        await rm(file, { force: true });
+        throw err;
+      }
+      config.source = file;
+    }
+    config["btrfs.mount_options"] = mountOptions;
+    const created = { ...pool, config };
+    try {
+      await this.mountPool(created);
+      for (const sub of ["containers", "containers-snapshots", "images", "custom", "custom-snapshots"]) {
+        await mkdir(join(root(created), sub), { recursive: true, mode: 0o700 });
+      }
+    } catch (err) {
+      await this.deletePool(created).catch(() => {});
+      throw err;
+    }
+    return config;
+  },
+
+  async mountPool(pool) {
+    const dir = root(pool);
+    if (await isMountPoint(dir)) return;
+    await mkdir(dir, { recursive: true, mode: 0o711 });
+    const source = pool.config.source;
+    const st = await stat(source).catch(() => undefined);
+    if (!st) throw new Error(`source "${source}" of pool "${pool.name}" is missing`);
+    const options = pool.config["btrfs.mount_options"] || "user_subvol_rm_allowed";
+    // A loop mount frees its loop device by itself when unmounted (autoclear).
+    if (st.isDirectory()) await run(["mount", "--bind", source, dir]);
+    else await run(["mount", "-t", "btrfs", "-o", `loop,${options}`, source, dir]);
+  },
+
+  async deletePool(pool) {
+    const dir = root(pool);
+    if (await isMountPoint(dir)) await run(["umount", dir]);
+    // rmdir, never rm -r: were the filesystem still mounted, its content (a user's source) would go.
+    await rmdir(dir).catch((err: NodeJS.ErrnoException) => { if (err.code !== "ENOENT") throw err; });
+    if (pool.config.source === loopFile(pool)) await rm(loopFile(pool), { force: true });
+    quotasOn.delete(pool.name);
+  },
+
+  async ensureImage(pool, fingerprint, unpack) {
+    const image = imageVol(pool, fingerprint);
+    if (await isSubvolume(image)) return;
+    let pending = unpacking.get(image);
+    if (!pending) {
+      pending = subvolumeInto(image, async (tmp) => {
+        // The unpacker makes its own directory: unpack beside, then move the content into the subvolume.
+        const staging = join(tmp, "unpack");
+        await unpack(fingerprint, staging);
+        for (const e of await list(staging)) await rename(join(staging, e), join(tmp, e));
+        await rm(staging, { recursive: true });
+      }, true).finally(() => unpacking.delete(image));
+      unpacking.set(image, pending);
+    }
+    await pending;
+  },
+
+  async createInstanceFromImage(pool, instance, fingerprint, unpack) {
+    await this.ensureImage(pool, fingerprint, unpack);
+    const vol = instanceVol(pool, instance);
+    if (await exists(vol)) throw new Error(`volume for instance "${instance}" already exists in pool "${pool.name}"`);
+    await snapshotInto(imageVol(pool, fingerprint), vol, false);
+  },
+
+  async deleteInstance(pool, instance) {
+    for (const snap of await list(snapshotsDir(pool, instance))) await deleteVolume(join(snapshotsDir(pool, instance), snap));
+    await rm(snapshotsDir(pool, instance), { recursive: true, force: true });
+    await deleteVolume(instanceVol(pool, instance));
+  },
+
+  async renameInstance(pool, from, to) {
+    await rename(instanceVol(pool, from), instanceVol(pool, to));
+    if (await exists(snapshotsDir(pool, from))) await rename(snapshotsDir(pool, from), snapshotsDir(pool, to));
+  },
+
+  async copyVolume(pool, from, to, target = pool) {
+    const src = refVol(pool, from);
+    const dest = refVol(target, to);
+    if (!(await isSubvolume(src))) throw new Error(`volume of ${describe(from)} not found in pool "${pool.name}"`);
+    if (await exists(dest)) throw new Error(`volume of ${describe(to)} already exists in pool "${target.name}"`);
+    const readonly = to.snapshot !== undefined;
+    if (target.name === pool.name) return snapshotInto(src, dest, readonly);
+    await subvolumeInto(dest, (tmp) => copyContent(src, tmp), readonly);
+  },
+
+  async deleteSnapshot(pool, instance, snapshot) {
+    await deleteVolume(refVol(pool, { instance, snapshot }));
+  },
+
+  async renameSnapshot(pool, instance, from, to) {
+    const dest = refVol(pool, { instance, snapshot: to });
+    if (await exists(dest)) throw new Error(`volume of snapshot "${instance}/${to}" already exists in pool "${pool.name}"`);
+    await rename(refVol(pool, { instance, snapshot: from }), dest);
+  },
+
+  async restoreSnapshot(pool, instance, snapshot) {
+    const src = refVol(pool, { instance, snapshot });
+    if (!(await isSubvolume(src))) throw new Error(`volume of snapshot "${instance}/${snapshot}" not found in pool "${pool.name}"`);
+    const vol = instanceVol(pool, instance);
+    const limit = quotasOn.has(pool.name) ? await qgroupLimit(vol) : undefined;
+    await replaceVolume(vol, src);
+    // The fresh subvolume has a qgroup of its own: carry the instance's limit over.
+    if (limit !== undefined) await btrfs("qgroup", "limit", String(limit), vol);
+  },
+
+  async deleteImage(pool, fingerprint, inUse) {
+    if (!inUse) await deleteVolume(imageVol(pool, fingerprint));
+  },
+
+  rootfs(pool, instance): RootfsSpec {
+    return { kind: "bind", path: join(instanceVol(pool, instance), "rootfs") };
+  },
+
+  async usage(pool, instance) {
+    const bytes = await qgroupBytes(instanceVol(pool, instance));
+    if (!bytes) throw new Error(`disk usage of instance "${instance}" needs quotas on pool "${pool.name}"`);
+    return bytes[1];
+  },
+
+  async resize(pool, instance, bytes) {
+    const vol = instanceVol(pool, instance);
+    if (bytes === undefined) {
+      if (await qgroupBytes(vol)) await btrfs("qgroup", "limit", "none", vol);
+      return;
+    }
+    await enableQuotas(pool);
+    await btrfs("qgroup", "limit", String(bytes), vol);
+  },
+
+  async createCustom(pool, volume) {
+    const dest = customVol(pool, volume);
+    if (await exists(dest)) throw new Error(`volume "${volume}" already exists in pool "${pool.name}"`);
+    await subvolumeInto(dest, async () => {});
+  },
+
+  async deleteCustom(pool, volume) {
+    for (const snap of await list(customSnapsDir(pool, volume))) await deleteVolume(join(customSnapsDir(pool, volume), snap));
+    await rm(customSnapsDir(pool, volume), { recursive: true, force: true });
+    await deleteVolume(customVol(pool, volume));
+  },
+
+  customPath: (pool, volume) => customVol(pool, volume),
+
+  async copyCustom(pool, from, to, target = pool) {
+    const src = customRefVol(pool, from);
+    const dest = customRefVol(target, to);
+    if (!(await isSubvolume(src))) throw new Error(`${describeCustom(from)} not found in pool "${pool.name}"`);
+    if (await exists(dest)) throw new Error(`${describeCustom(to)} already exists in pool "${target.name}"`);
+    const readonly = to.snapshot !== undefined;
+    if (target.name === pool.name) return snapshotInto(src, dest, readonly);
+    await subvolumeInto(dest, (tmp) => copyContent(src, tmp), readonly);
+  },
+
+  async deleteCustomSnapshot(pool, volume, snapshot) {
+    await deleteVolume(customRefVol(pool, { volume, snapshot }));
+  },
+
+  async restoreCustom(pool, volume, snapshot) {
+    const src = customRefVol(pool, { volume, snapshot });
+    if (!(await isSubvolume(src))) throw new Error(`volume snapshot "${volume}/${snapshot}" not found in pool "${pool.name}"`);
+    await replaceVolume(customVol(pool, volume), src);
+  },
+
+  async customUsage(pool, volume) {
+    const bytes = await qgroupBytes(customVol(pool, volume));
+    if (!bytes) throw new Error(`disk usage of volume "${volume}" needs quotas on pool "${pool.name}"`);
+    return bytes[1];
+  },
+
+  async reconcile(pool, known) {
+    await this.mountPool(pool);
+    if (await qgroupBytes(root(pool))) quotasOn.add(pool.name);
+    const base = root(pool);
+    await repairSwaps(join(base, "containers"), (name) => known.instances.has(name));
+    await repairSwaps(join(base, "custom"), (name) => known.custom.has(name));
+    const snapshotTrees = async (dir: string, owners: Map<string, Set<string>>) => {
+      for (const name of await list(dir)) {
+        const snaps = owners.get(name);
+        for (const snap of await list(join(dir, name))) if (!snaps?.has(snap)) await deleteVolume(join(dir, name, snap));
+        if (!snaps) await rm(join(dir, name), LEFTOVER);
+      }
+    };
+    await snapshotTrees(join(base, "containers-snapshots"), known.instances);
+    await snapshotTrees(join(base, "custom-snapshots"), known.custom);
+    for (const name of await list(join(base, "images"))) {
+      if (name.includes(TMP) || !known.images.has(name)) await deleteVolume(join(base, "images", name));
+    }
+  },
+};
+
+/** A subvolume's referenced-bytes limit, if quotas are on and one is set. */
+async function qgroupLimit(path: string): Promise<number | undefined> {
+  const out = await btrfs("qgroup", "show", "-rf", "--raw", path).catch(() => "");
+  const line = out.trim().split("\n").find((l) => /^0\/\d+\s/.test(l));
+  const max = line?.trim().split(/\s+/)[3];
+  return max && /^\d+$/.test(max) ? Number(max) : undefined;
+}

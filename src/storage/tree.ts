@@ -1,0 +1,42 @@
+// Filesystem helpers the drivers share: existence, copies that keep overlay metadata, disk usage,
+// and the crash-safe naming (`.tmp-` while building, `.old-` while swapping) reconcile relies on.
+import { readdir, stat } from "node:fs/promises";
+import { join } from "node:path";
+
+export const TMP = ".tmp-";
+export const OLD = ".old-";
+/** A `cp` of a killed daemon may still be writing into a leftover: retry while it races the removal. */
+export const LEFTOVER = { recursive: true, force: true, maxRetries: 5, retryDelay: 100 } as const;
+
+export async function exists(path: string): Promise<boolean> {
+  return stat(path).then(() => true, () => false);
+}
+
+export const list = (dir: string): Promise<string[]> => readdir(dir).catch(() => [] as string[]);
+
+/** Runs a storage tool; its stderr becomes the error. */
+export async function run(argv: string[]): Promise<string> {
+  const proc = Bun.spawn(argv, { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  if (code !== 0) throw new Error(`${argv.slice(0, 3).join(" ")} failed: ${err.trim() || `exit code ${code}`}`);
+  return out;
+}
+
+/** `cp -a` keeps owners, modes, hard links, device nodes (whiteouts) and xattrs; `--reflink=auto`
+ *  shares extents where the filesystem can. */
+export async function copyTree(from: string, to: string): Promise<void> {
+  const proc = Bun.spawn(["cp", "-a", "--reflink=auto", "--", from, to], { stdout: "ignore", stderr: "pipe" });
+  const [code, err] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
+  if (code !== 0) throw new Error(`copying ${from} to ${to} failed: ${err.trim() || `cp exited with ${code}`}`);
+}
+
+export async function diskUsage(path: string): Promise<number> {
+  let total = 0;
+  const entries = await readdir(path, { withFileTypes: true }).catch(() => []);
+  for (const e of entries) {
+    const p = join(path, e.name);
+    if (e.isDirectory()) total += await diskUsage(p);
+    else total += (await stat(p).catch(() => ({ blocks: 0 }))).blocks * 512;
+  }
+  return total;
+}

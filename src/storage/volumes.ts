@@ -1,0 +1,245 @@
+// Custom storage volumes: create, copy, snapshot, restore, delete, with the rows in the database
+// and the trees in the pool's driver. Volumes first, rows last on creation; rows first, volumes
+// last on deletion: a crash in between leaves only volumes that reconcile removes.
+import type { StorageVolume, StorageVolumeSnapshot } from "../api/storage.ts";
+import { NO_EXPIRY } from "../api/snapshot.ts";
+import type { Db } from "../db/index.ts";
+import { getPool, type PoolRow } from "../db/storage-pools.ts";
+import * as q from "../db/storage-volumes.ts";
+import { ApiError } from "../daemon/response.ts";
+import { nextSnapshotName } from "../instance/schedule.ts";
+import { validateSnapshotName } from "../instance/snapshots.ts";
+import { OLD, TMP } from "./tree.ts";
+import { storageDriver } from "./index.ts";
+
+export type VolumeRow = q.VolumeRow;
+export type VolumeSnapshotRow = q.VolumeSnapshotRow;
+
+type Events = { send(type: "lifecycle", metadata: Record<string, unknown>): void };
+
+export const volumeUrl = (pool: string, name: string) => `/1.0/storage-pools/${pool}/volumes/custom/${name}`;
+
+/** Why a volume name is unusable, or undefined. */
+export function validateVolumeName(name: string): string | undefined {
+  if (!name) return "No name provided";
+  if (name.length > 255) return "Name is longer than 255 characters";
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) return `Invalid volume name "${name}": letters, digits, "_", "." and "-" only, starting with a letter or digit`;
+  if (name.includes(TMP) || name.includes(OLD)) return `Invalid volume name "${name}": "${TMP}" and "${OLD}" are reserved`;
+  return undefined;
+}
+
+function checkConfig(config: Record<string, string>): void {
+  for (const key of Object.keys(config)) {
+    if (key.startsWith("user.")) continue;
+    if (key === "size") throw new ApiError(400, "Invalid config: size limits on custom volumes are not supported yet");
+    throw new ApiError(400, `Invalid config: Unknown configuration key: ${key}`);
+  }
+}
+
+export class CustomVolumes {
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly events: Events,
+    /** Running instances with a disk device on the volume. */
+    private readonly runningUsers: (pool: string, volume: string) => string[],
+  ) {}
+
+  private serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const next = (this.locks.get(key) ?? Promise.resolve()).catch(() => {}).then(fn);
+    this.locks.set(key, next);
+    next.finally(() => { if (this.locks.get(key) === next) this.locks.delete(key); }).catch(() => {});
+    return next;
+  }
+
+  pool(name: string): PoolRow {
+    const row = getPool(this.db, name);
+    if (!row) throw new ApiError(404, `Storage pool "${name}" not found`);
+    return row;
+  }
+
+  list(pool: string): VolumeRow[] {
+    this.pool(pool);
+    return q.listVolumes(this.db, pool);
+  }
+
+  get(pool: string, name: string): VolumeRow {
+    this.pool(pool);
+    const row = q.getVolume(this.db, pool, name);
+    if (!row) throw new ApiError(404, `Storage volume "${name}" not found in pool "${pool}"`);
+    return row;
+  }
+
+  toApi(row: VolumeRow): StorageVolume {
+    return {
+      name: row.name, description: row.description, type: "custom", config: row.config, content_type: "filesystem",
+      used_by: q.volumeUsedBy(this.db, row.pool, row.name), location: "none", project: "default", created_at: row.createdAt,
+    };
+  }
+
+  /** The host path a disk device mounts for `pool`/`volume`. */
+  path(pool: string, volume: string): string {
+    const p = this.pool(pool);
+    this.get(pool, volume);
+    return storageDriver(p.driver).customPath(p, volume);
+  }
+
+  async usage(row: VolumeRow): Promise<number | undefined> {
+    const p = this.pool(row.pool);
+    return storageDriver(p.driver).customUsage(p, row.name).catch(() => undefined);
+  }
+
+  /** Checks a create or copy request; returns the source to copy from, if any. */
+  prepare(pool: string, body: { name: string; type?: string; content_type?: string; config?: Record<string, string> | null;
+    source?: { type?: string; name?: string; pool?: string } }): { pool: string; volume: string; snapshot?: string } | undefined {
+    this.pool(pool);
+    if (body.type && body.type !== "custom") throw new ApiError(400, `Only custom volumes can be created (not "${body.type}")`);
+    if (body.content_type && body.content_type !== "filesystem") throw new ApiError(400, `Content type "${body.content_type}" is not supported (filesystem only)`);
+    const err = validateVolumeName(body.name);
+    if (err) throw new ApiError(400, err);
+    checkConfig(body.config ?? {});
+    if (q.getVolume(this.db, pool, body.name)) throw new ApiError(409, `Storage volume "${body.name}" already exists in pool "${pool}"`);
+    const src = body.source;
+    if (!src?.type) return undefined;
+    if (src.type !== "copy") throw new ApiError(400, `Volume source type "${src.type}" is not supported (copy only)`);
+    if (!src.name) throw new ApiError(400, "Copy source needs a volume name (\"vol\" or \"vol/snap\")");
+    const [volume, snapshot] = src.name.includes("/") ? [src.name.slice(0, src.name.indexOf("/")), src.name.slice(src.name.indexOf("/") + 1)] : [src.name, undefined];
+    const from = this.get(src.pool || pool, volume);
+    if (snapshot !== undefined) this.snapshot(from, snapshot);
+    const [a, b] = [this.pool(from.pool), this.pool(pool)];
+    if (a.driver !== b.driver) throw new ApiError(400, `Copying from a ${a.driver} pool to a ${b.driver} pool is not supported yet`);
+    return { pool: from.pool, volume, snapshot };
+  }
+
+  async create(pool: string, name: string, description = "", config: Record<string, string> = {}): Promise<VolumeRow> {
+    return this.serial(`${pool}/${name}`, async () => {
+      const p = this.pool(pool);
+      if (q.getVolume(this.db, pool, name)) throw new ApiError(409, `Storage volume "${name}" already exists in pool "${pool}"`);
+      try {
+        await storageDriver(p.driver).createCustom(p, name);
+      } catch (err) {
+        throw new ApiError(500, `Failed to create volume "${name}" in pool "${pool}": ${(err as Error).message}`);
+      }
+      const row = q.insertVolume(this.db, { pool, name, type: "custom", description, config, createdAt: new Date().toISOString() });
+      this.lifecycle("storage-volume-created", pool, name);
+      return row;
+    });
+  }
+
+  /** A copy of a volume (with its snapshots unless `volumeOnly`) or of one snapshot. */
+  async copy(pool: string, name: string, from: { pool: string; volume: string; snapshot?: string }, opts: { description?: string; config?: Record<string, string>; volumeOnly?: boolean }): Promise<VolumeRow> {
+    return this.serial(`${pool}/${name}`, async () => {
+      const [src, dst] = [this.pool(from.pool), this.pool(pool)];
+      const fromRow = this.get(from.pool, from.volume);
+      const driver = storageDriver(src.driver);
+      const snaps = from.snapshot === undefined && !opts.volumeOnly ? q.listVolumeSnapshots(this.db, fromRow.id) : [];
+      if (q.getVolume(this.db, pool, name)) throw new ApiError(409, `Storage volume "${name}" already exists in pool "${pool}"`);
+      try {
+        await driver.copyCustom(src, { volume: from.volume, snapshot: from.snapshot }, { volume: name }, dst);
+        for (const s of snaps) await driver.copyCustom(src, { volume: from.volume, snapshot: s.name }, { volume: name, snapshot: s.name }, dst);
+      } catch (err) {
+        await driver.deleteCustom(dst, name).catch(() => {});
+        throw new ApiError(500, `Failed to copy volume "${from.volume}" to "${name}": ${(err as Error).message}`);
+      }
+      const row = q.insertVolume(this.db, {
+        pool, name, type: "custom", description: opts.description ?? fromRow.description,
+        config: opts.config ?? fromRow.config, createdAt: new Date().toISOString(),
+      });
+      for (const s of snaps) {
+        q.insertVolumeSnapshot(this.db, { volumeId: row.id, name: s.name, description: s.description, config: s.config, createdAt: s.createdAt, expiresAt: s.expiresAt });
+      }
+      this.lifecycle("storage-volume-created", pool, name);
+      return row;
+    });
+  }
+
+  update(pool: string, name: string, description: string, config: Record<string, string>): void {
+    const row = this.get(pool, name);
+    checkConfig(config);
+    q.updateVolume(this.db, row.id, { description, config });
+    this.lifecycle("storage-volume-updated", pool, name);
+  }
+
+  async delete(pool: string, name: string): Promise<void> {
+    return this.serial(`${pool}/${name}`, async () => {
+      const row = this.get(pool, name);
+      const users = q.volumeUsedBy(this.db, pool, name);
+      if (users.length) throw new ApiError(400, `Storage volume "${name}" is still in use by ${users.join(", ")}`);
+      const p = this.pool(pool);
+      q.deleteVolume(this.db, row.id);
+      await storageDriver(p.driver).deleteCustom(p, name);
+      this.lifecycle("storage-volume-deleted", pool, name);
+    });
+  }
+
+  // ---- snapshots -------------------------------------------------------------------------
+
+  snapshots(row: VolumeRow): VolumeSnapshotRow[] {
+    return q.listVolumeSnapshots(this.db, row.id);
+  }
+
+  snapshot(row: VolumeRow, name: string): VolumeSnapshotRow {
+    const snap = q.getVolumeSnapshot(this.db, row.id, name);
+    if (!snap) throw new ApiError(404, `Storage volume snapshot "${row.name}/${name}" not found`);
+    return snap;
+  }
+
+  snapshotToApi(snap: VolumeSnapshotRow): StorageVolumeSnapshot {
+    return {
+      name: snap.name, description: snap.description, config: snap.config, content_type: "filesystem",
+      created_at: snap.createdAt, expires_at: snap.expiresAt || NO_EXPIRY,
+    };
+  }
+
+  /** Checks a snapshot request; returns the name it will get. */
+  prepareSnapshot(pool: string, volume: string, name?: string): string {
+    const row = this.get(pool, volume);
+    const taken = new Set(this.snapshots(row).map((s) => s.name));
+    const chosen = name || nextSnapshotName("", taken);
+    const err = validateSnapshotName(chosen);
+    if (err) throw new ApiError(400, err);
+    if (taken.has(chosen)) throw new ApiError(409, `Storage volume snapshot "${volume}/${chosen}" already exists`);
+    return chosen;
+  }
+
+  async createSnapshot(pool: string, volume: string, name: string): Promise<void> {
+    return this.serial(`${pool}/${volume}`, async () => {
+      const row = this.get(pool, volume);
+      if (q.getVolumeSnapshot(this.db, row.id, name)) throw new ApiError(409, `Storage volume snapshot "${volume}/${name}" already exists`);
+      const p = this.pool(pool);
+      await storageDriver(p.driver).copyCustom(p, { volume }, { volume, snapshot: name });
+      q.insertVolumeSnapshot(this.db, { volumeId: row.id, name, description: "", config: row.config, createdAt: new Date().toISOString(), expiresAt: "" });
+      this.lifecycle("storage-volume-snapshot-created", pool, volume, name);
+    });
+  }
+
+  async deleteSnapshot(pool: string, volume: string, name: string): Promise<void> {
+    return this.serial(`${pool}/${volume}`, async () => {
+      const row = this.get(pool, volume);
+      const snap = this.snapshot(row, name);
+      const p = this.pool(pool);
+      q.deleteVolumeSnapshot(this.db, snap.id);
+      await storageDriver(p.driver).deleteCustomSnapshot(p, volume, name);
+      this.lifecycle("storage-volume-snapshot-deleted", pool, volume, name);
+    });
+  }
+
+  /** Rolls the volume back; refused while a running instance has it mounted (it would keep the old tree). */
+  async restore(pool: string, volume: string, snapshot: string): Promise<void> {
+    return this.serial(`${pool}/${volume}`, async () => {
+      const row = this.get(pool, volume);
+      this.snapshot(row, snapshot);
+      const running = this.runningUsers(pool, volume);
+      if (running.length) throw new ApiError(400, `Storage volume "${volume}" is in use by running instance(s) ${running.join(", ")}: stop them first`);
+      const p = this.pool(pool);
+      await storageDriver(p.driver).restoreCustom(p, volume, snapshot);
+      this.lifecycle("storage-volume-restored", pool, volume, snapshot);
+    });
+  }
+
+  private lifecycle(action: string, pool: string, volume: string, snapshot?: string) {
+    const source = snapshot === undefined ? volumeUrl(pool, volume) : `${volumeUrl(pool, volume)}/snapshots/${snapshot}`;
+    this.events.send("lifecycle", { action, source, context: {} });
+  }
+}
