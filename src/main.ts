@@ -15,6 +15,7 @@ import {
   ImageAliasCreateCommand, ImageAliasDeleteCommand, ImageAliasListCommand, ImageBuildBusyboxCommand,
   ImageDeleteCommand, ImageImportCommand, ImageInfoCommand, ImageListCommand, ImageShowCommand,
 } from "./cli/image.ts";
+import { ImageCopyCommand, ImageExportStreamsCommand, ImageRefreshCommand } from "./cli/image-streams.ts";
 import { InfoCommand } from "./cli/info.ts";
 import {
   DeleteCommand, InitCommand, LaunchCommand, PauseCommand, RestartCommand, StartCommand, StopCommand,
@@ -57,6 +58,7 @@ const COMMANDS: CommandClass[] = [
   ConfigDeviceAddCommand, ConfigDeviceRemoveCommand, ConfigDeviceListCommand, ConfigDeviceShowCommand,
   ImageImportCommand, ImageListCommand, ImageDeleteCommand, ImageShowCommand, ImageInfoCommand,
   ImageAliasCreateCommand, ImageAliasDeleteCommand, ImageAliasListCommand, ImageBuildBusyboxCommand,
+  ImageCopyCommand, ImageRefreshCommand, ImageExportStreamsCommand,
   ProfileListCommand, ProfileShowCommand, ProfileCreateCommand, ProfileDeleteCommand, ProfileGetCommand,
   ProfileSetCommand, ProfileUnsetCommand, ProfileEditCommand, ProfileDeviceAddCommand, ProfileDeviceRemoveCommand,
   OperationListCommand, OperationShowCommand, OperationDeleteCommand,

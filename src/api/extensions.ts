@@ -44,4 +44,7 @@ export const apiExtensions: string[] = [
   "certificate_update", // PUT/PATCH /1.0/certificates/{fingerprint}
   "certificate_token", // POST /1.0/certificates {token: true}: join tokens
   "certificate_project", // restricted certificates limited to `projects`
+  // Images from other servers (src/daemon/image-pull.ts, image-refresh.ts, streams.ts).
+  "image_create_aliases", // aliases in POST /1.0/images (image copy)
+  "image_force_refresh", // POST /1.0/images/{fingerprint}/refresh
 ];

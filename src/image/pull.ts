@@ -1,0 +1,178 @@
+// Pulling images from image servers into the local store: LXD servers (protocol "lxd", public
+// images over the REST API) and simplestreams trees. The file is verified against the
+// fingerprint the server announced before it becomes an image; on any failure nothing is left
+// behind (the temp file lives in the image store and is removed).
+import os from "node:os";
+import type { Db } from "../db/index.ts";
+import * as q from "../db/images.ts";
+import { ApiError } from "../daemon/response.ts";
+import { get, getJson, progressReporter, type FetchOptions } from "./download.ts";
+import { INDEX_PATH, NoSuchImage, findImage, parseProducts, productsPath, type StreamImage } from "./simplestreams.ts";
+import type { ImageRow, ImageStore } from "./store.ts";
+
+export interface PullSource {
+  server: string;
+  protocol: string;
+  alias?: string;
+  fingerprint?: string;
+  /** PEM of the server's certificate, for self-signed LXD servers. */
+  certificate?: string;
+}
+
+export interface PullOptions {
+  aliases?: { name: string; description?: string }[];
+  public?: boolean;
+  autoUpdate?: boolean;
+  /** Downloaded as a side effect of creating an instance (may expire unused). */
+  cached?: boolean;
+  /** LXD's progress text, e.g. "metadata: 45% (12.30MB/s)". */
+  progress?: (text: string) => void;
+  signal?: AbortSignal;
+}
+
+/** What a server offers under a reference: the fingerprint and where to get the file. */
+export interface RemoteImage {
+  fingerprint: string;
+  architecture: string;
+  files: { url: string; size: number }[];
+}
+
+/** Protocols this daemon pulls from. */
+export const PULL_PROTOCOLS = ["simplestreams", "lxd"];
+
+const base = (server: string) => server.replace(/\/+$/, "");
+
+function checkServer(server: string): void {
+  let url: URL;
+  try {
+    url = new URL(server);
+  } catch {
+    throw new ApiError(400, `Invalid image server URL "${server}"`);
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") throw new ApiError(400, `Image server URL "${server}" must be http(s)`);
+}
+
+const unwrap = (doc: unknown) => (doc as { metadata?: unknown })?.metadata as Record<string, unknown> | undefined;
+
+export class ImagePuller {
+  /** Downloads in progress by fingerprint: a second request for the same image waits for the first. */
+  private readonly inflight = new Map<string, Promise<ImageRow>>();
+
+  constructor(private readonly db: Db, private readonly store: ImageStore, readonly arch: string = os.machine()) {}
+
+  /** Finds what `source` names on its server, for this host's architecture. */
+  async resolve(source: PullSource, signal?: AbortSignal): Promise<RemoteImage> {
+    checkServer(source.server);
+    if (!PULL_PROTOCOLS.includes(source.protocol)) {
+      throw new ApiError(400, `Unsupported image server protocol "${source.protocol}" (simplestreams or lxd)`);
+    }
+    const ref = source.fingerprint || source.alias;
+    if (!ref) throw new ApiError(400, "The image source needs an alias or a fingerprint");
+    const opts: FetchOptions = { certificate: source.certificate, signal };
+    return source.protocol === "lxd" ? this.resolveLxd(base(source.server), ref, !source.fingerprint, opts)
+      : this.resolveStreams(base(source.server), ref, opts);
+  }
+
+  private async resolveStreams(server: string, ref: string, opts: FetchOptions): Promise<RemoteImage> {
+    let images: StreamImage[];
+    try {
+      const path = productsPath(await getJson(`${server}/${INDEX_PATH}`, opts));
+      images = parseProducts(await getJson(`${server}/${path}`, opts));
+    } catch (err) {
+      throw new Error(`Image server ${server}: ${(err as Error).message}`);
+    }
+    let img: StreamImage;
+    try {
+      img = findImage(images, ref, this.arch);
+    } catch (err) {
+      if (err instanceof NoSuchImage) throw new ApiError(404, `${err.message} on ${server}`);
+      throw err;
+    }
+    if (img.architecture !== this.arch) {
+      throw new ApiError(400, `Image ${img.fingerprint.slice(0, 12)} on ${server} is for architecture ${img.architecture}, this host runs ${this.arch}`);
+    }
+    if (img.files.length !== 1) {
+      throw new ApiError(501, `Image ${img.fingerprint.slice(0, 12)} on ${server} is a split image (${img.files.map((f) => f.ftype).join(" + ")}); only unified images (lxd_combined.tar.gz) can be downloaded`);
+    }
+    return { fingerprint: img.fingerprint, architecture: img.architecture, files: img.files.map((f) => ({ url: `${server}/${f.path}`, size: Number(f.size) || 0 })) };
+  }
+
+  private async resolveLxd(server: string, ref: string, isAlias: boolean, opts: FetchOptions): Promise<RemoteImage> {
+    const api = async (path: string, what: string) => {
+      try {
+        return unwrap(await getJson(`${server}${path}`, opts));
+      } catch (err) {
+        if (/HTTP 404|HTTP 403/.test((err as Error).message)) throw new ApiError(404, `The requested image "${what}" couldn't be found on ${server}`);
+        throw new Error(`Image server ${server}: ${(err as Error).message}`);
+      }
+    };
+    let fingerprint = ref;
+    if (isAlias) fingerprint = String((await api(`/1.0/images/aliases/${encodeURIComponent(ref)}`, ref))?.target ?? "");
+    const meta = await api(`/1.0/images/${encodeURIComponent(fingerprint)}`, ref);
+    const fp = String(meta?.fingerprint ?? "");
+    if (!/^[0-9a-f]{64}$/.test(fp)) throw new Error(`Image server ${server} answered without a valid fingerprint for "${ref}"`);
+    const architecture = String(meta?.architecture ?? "");
+    if (architecture !== this.arch) {
+      throw new ApiError(400, `The requested image "${ref}" on ${server} is for architecture ${architecture}, this host runs ${this.arch}`);
+    }
+    return { fingerprint: fp, architecture, files: [{ url: `${server}/1.0/images/${fp}/export`, size: Number(meta?.size) || 0 }] };
+  }
+
+  /**
+   * Makes the image `source` names available locally: an image already in the store (cached or
+   * not) is used as it is; otherwise it is downloaded, verified and recorded with its
+   * update_source. Returns the local row and whether it was downloaded.
+   */
+  async pull(source: PullSource, opts: PullOptions = {}): Promise<{ row: ImageRow; downloaded: boolean }> {
+    for (const a of opts.aliases ?? []) {
+      if (this.store.getAlias(a.name)) throw new ApiError(409, `Alias already exists: ${a.name}`);
+    }
+    const remote = await this.resolve(source, opts.signal);
+    const existing = this.store.get(remote.fingerprint);
+    if (existing) {
+      for (const a of opts.aliases ?? []) this.store.createAlias(a.name, existing.fingerprint, a.description ?? "");
+      return { row: existing, downloaded: false };
+    }
+    let pending = this.inflight.get(remote.fingerprint);
+    if (!pending) {
+      pending = this.download(source, remote, opts).finally(() => this.inflight.delete(remote.fingerprint));
+      this.inflight.set(remote.fingerprint, pending);
+      return { row: await pending, downloaded: true };
+    }
+    const row = await pending;
+    for (const a of opts.aliases ?? []) this.store.createAlias(a.name, row.fingerprint, a.description ?? "");
+    return { row, downloaded: false };
+  }
+
+  private async download(source: PullSource, remote: RemoteImage, opts: PullOptions): Promise<ImageRow> {
+    const [file] = remote.files;
+    const fetched = await get(file.url, { certificate: source.certificate, signal: opts.signal });
+    const total = fetched.length ?? (file.size || undefined);
+    const report = progressReporter("metadata", total, (text) => opts.progress?.(text));
+    const upload = await this.store.receiveUpload(fetched.body, report);
+    // The server's Content-Length and the size the index announced must both hold.
+    for (const expected of [fetched.length, file.size]) {
+      if (!expected || upload.size === expected) continue;
+      await this.store.discardUpload(upload);
+      throw new Error(`Download of ${file.url} was ${upload.size < expected ? "truncated" : "too long"}: got ${upload.size} of ${expected} bytes`);
+    }
+    if (upload.fingerprint !== remote.fingerprint) {
+      await this.store.discardUpload(upload);
+      throw new Error(`Image fingerprint doesn't match: got ${upload.fingerprint}, expected ${remote.fingerprint} (from ${file.url})`);
+    }
+    const row = await this.store.importUpload(upload, { fingerprint: remote.fingerprint, public: opts.public, aliases: opts.aliases });
+    if (row.architecture !== this.arch) {
+      await this.store.delete(row.fingerprint);
+      throw new ApiError(400, `Image ${row.fingerprint.slice(0, 12)} from ${source.server} is for architecture ${row.architecture}, this host runs ${this.arch}`);
+    }
+    const updateSource = {
+      alias: source.alias || source.fingerprint || row.fingerprint,
+      certificate: source.certificate ?? "",
+      protocol: source.protocol,
+      server: source.server,
+      image_type: "container",
+    };
+    q.updateImage(this.db, row.fingerprint, { cached: opts.cached ?? false, autoUpdate: opts.autoUpdate ?? false, updateSource });
+    return this.store.mustGet(row.fingerprint);
+  }
+}
