@@ -69,7 +69,7 @@ export class ImagePuller {
     const ref = source.fingerprint || source.alias;
     if (!ref) throw new ApiError(400, "The image source needs an alias or a fingerprint");
     const opts: FetchOptions = { certificate: source.certificate, signal };
-    return source.protocol === "lxd" ? this.resolveLxd(base(source.server), ref, !source.fingerprint, opts)
+    return source.protocol === "lxd" ? this.resolveLxd(base(source.server), ref, opts)
       : this.resolveStreams(base(source.server), ref, opts);
   }
 
@@ -97,7 +97,9 @@ export class ImagePuller {
     return { fingerprint: img.fingerprint, architecture: img.architecture, files: img.files.map((f) => ({ url: `${server}/${f.path}`, size: Number(f.size) || 0 })) };
   }
 
-  private async resolveLxd(server: string, ref: string, isAlias: boolean, opts: FetchOptions): Promise<RemoteImage> {
+  /** As LXD: the reference is tried as an alias first (LXD's client sends aliases in either
+   *  field), then as a fingerprint or prefix. */
+  private async resolveLxd(server: string, ref: string, opts: FetchOptions): Promise<RemoteImage> {
     const api = async (path: string, what: string) => {
       try {
         return unwrap(await getJson(`${server}${path}`, opts));
@@ -107,7 +109,11 @@ export class ImagePuller {
       }
     };
     let fingerprint = ref;
-    if (isAlias) fingerprint = String((await api(`/1.0/images/aliases/${encodeURIComponent(ref)}`, ref))?.target ?? "");
+    try {
+      fingerprint = String((await api(`/1.0/images/aliases/${encodeURIComponent(ref)}`, ref))?.target ?? ref);
+    } catch (err) {
+      if (!(err instanceof ApiError && err.status === 404)) throw err;
+    }
     const meta = await api(`/1.0/images/${encodeURIComponent(fingerprint)}`, ref);
     const fp = String(meta?.fingerprint ?? "");
     if (!/^[0-9a-f]{64}$/.test(fp)) throw new Error(`Image server ${server} answered without a valid fingerprint for "${ref}"`);

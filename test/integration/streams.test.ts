@@ -240,3 +240,17 @@ test("bad downloads are refused with a clear error and leave nothing behind", as
   expect(badSource.body.error).toBe('Image source type "url" is not supported (image, or upload a tarball)');
   expect(strays()).toEqual([]);
 }, 120_000);
+
+test("LXD's lxc client: image copy and launch from a public lxd remote", async () => {
+  const next = (await srv.api("GET", "/1.0/images/aliases/busybox")).body.metadata.target;
+  await cli.ok("image", "delete", "bb");
+  const add = await cli.lxc("remote", "add", "pub", `https://127.0.0.1:${port}`, "--public", "--accept-certificate");
+  expect(add.code, add.stderr).toBe(0);
+  const copy = await cli.lxc("image", "copy", "pub:busybox", "local:", "--alias", "x1");
+  expect(copy.code, copy.stderr).toBe(0);
+  expect((await cli.api("GET", "/1.0/images/aliases/x1")).body.metadata.target).toBe(next);
+  const launch = await cli.lxc("launch", "pub:busybox-next", "c6");
+  expect(launch.code, launch.stderr).toBe(0);
+  expect((await cli.api("GET", "/1.0/instances/c6")).body.metadata.config["volatile.base_image"]).toBe(next);
+  await cli.ok("delete", "--force", "c6");
+}, 120_000);
