@@ -5,6 +5,7 @@ import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 import { importBusybox, lxdBinary, run, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { execFloor, launchFloor, makeRootfs, removeRootfs, startFloor, type FloorContainer } from "./floor.ts";
 import { LXD_502_STORAGE, storageTimings } from "./storage.ts";
+import { remoteImageTimings } from "./remote-image.ts";
 
 const argValue = (name: string, fallback: number) => {
   const i = process.argv.indexOf(name);
@@ -238,6 +239,9 @@ try {
   Object.assign(LXD_502, LXD_502_STORAGE);
   for (const r of await storageTimings(d, RUNS)) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: "" });
   await remoteAccess(d);
+  for (const r of await remoteImageTimings(d, RUNS)) {
+    rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: r.floor.length ? `${ms(r.floor)} (file transfer only)` : "" });
+  }
 } finally {
   // Also after a failure: the rows measured so far are still worth seeing.
   printTable();
