@@ -119,6 +119,13 @@ test("image export-streams writes a static tree that a plain web server hosts; i
   expect(list.stdout.trim()).toBe(`busybox,${fp},${lxdArch}`);
   const remotes = await client("remote", "list", "--format", "csv");
   expect(remotes.stdout).toContain(`st,http://127.0.0.1:${web.port},simplestreams,tls,YES,NO`);
+  // The daemon's own HTTPS listener serves the same tree; its self-signed certificate is pinned.
+  const unpinned = await client("remote", "add", "s2", `https://127.0.0.1:${port}`, "--protocol", "simplestreams", "--public");
+  expect(unpinned.code).toBe(1);
+  expect(unpinned.stderr).toMatch(/^Error: https:\/\/127\.0\.0\.1:\d+ is not a usable simplestreams server: Failed to fetch .*certificate/i);
+  const pinned = await client("remote", "add", "s2", `https://127.0.0.1:${port}`, "--protocol", "simplestreams", "--public", "--accept-certificate");
+  expect(pinned.code, pinned.stderr).toBe(0);
+  expect((await client("image", "list", "s2:", "--format", "csv", "-c", "lF")).stdout.trim()).toBe(`busybox,${fp}`);
   const bad = await client("remote", "add", "nothing", `http://127.0.0.1:${freePort()}`, "--protocol", "simplestreams", "--public");
   expect(bad.code).toBe(1);
   expect(bad.stderr).toMatch(/^Error: http:\/\/127\.0\.0\.1:\d+ is not a usable simplestreams server: Failed to fetch/);
