@@ -5,7 +5,7 @@ import { open } from "node:fs/promises";
 import { Elysia } from "elysia";
 import type { Db } from "../db/index.ts";
 import { aliasesOf } from "../db/images.ts";
-import { buildStreams, publishedFtypes, type PublishedImage } from "../image/simplestreams.ts";
+import { buildStreams, type PublishedImage } from "../image/simplestreams.ts";
 import type { ImageStore } from "../image/store.ts";
 import { ApiError, RawResponse } from "./response.ts";
 
@@ -76,11 +76,12 @@ export const streamsRoutes = (ctx: StreamsContext) =>
     .get("/images/:fingerprint/:ftype", ({ params }) => {
       const row = ctx.images.get(params.fingerprint);
       if (!row || !row.public || row.fingerprint !== params.fingerprint) throw new ApiError(404, "not found");
-      const split = ctx.images.isSplit(row.fingerprint);
-      const ftypes = publishedFtypes({ files: split ? [{ size: 0 }, { size: 0 }] : [{ size: 0 }], rootfsKind: undefined });
-      const index = params.ftype === "squashfs" ? 1 : ftypes.indexOf(params.ftype);
-      if (index < 0) throw new ApiError(404, "not found");
-      const file = index === 0 ? ctx.images.imageFile(row.fingerprint) : ctx.images.rootfsFile(row.fingerprint);
+      const fp = row.fingerprint;
+      // The names buildStreams gives the files: one unified tarball, or metadata + rootfs.
+      const file = !ctx.images.isSplit(fp) ? (params.ftype === "lxd_combined.tar.gz" ? ctx.images.imageFile(fp) : undefined)
+        : params.ftype === "lxd.tar.xz" ? ctx.images.imageFile(fp)
+        : params.ftype === "root.tar.xz" || params.ftype === "squashfs" ? ctx.images.rootfsFile(fp) : undefined;
+      if (!file) throw new ApiError(404, "not found");
       return new RawResponse(Bun.file(file), { headers: { "content-type": "application/octet-stream" } });
     }, {
       detail: { summary: "A public image's file as listed in the simplestreams products", tags: ["streams"] },

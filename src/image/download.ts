@@ -74,6 +74,12 @@ export async function get(url: string, opts: FetchOptions = {}): Promise<Fetched
   } catch (err) {
     throw failure(err);
   }
+  // Redirects may go to another server (mirrors, CDNs), never to another kind of URL.
+  if (!/^https?:/.test(response.url || url)) {
+    release();
+    await response.body?.cancel().catch(() => {});
+    throw new Error(`Failed to fetch ${url}: redirected to a non-HTTP URL`);
+  }
   if (!response.ok) {
     release();
     await response.body?.cancel().catch(() => {});

@@ -149,12 +149,12 @@ export interface PublishedImage {
 }
 
 /** The file name an image's file is served under (also the `ftype`). */
-export function publishedFtypes(img: Pick<PublishedImage, "files" | "rootfsKind">): string[] {
+function publishedFtypes(img: Pick<PublishedImage, "files" | "rootfsKind">): string[] {
   if (img.files.length === 1) return ["lxd_combined.tar.gz"];
   return ["lxd.tar.xz", img.rootfsKind === "squashfs" ? "squashfs" : "root.tar.xz"];
 }
 
-export const publishedPath = (fingerprint: string, ftype: string) => `images/${fingerprint}/${ftype}`;
+const publishedPath = (fingerprint: string, ftype: string) => `images/${fingerprint}/${ftype}`;
 
 /** "2026-11-27T05:38:05Z" -> "20261127_0538" (simplestreams version serials sort by time). */
 const serial = (iso: string) => iso.replace(/[-:]/g, "").replace(/^(\d{8})T(\d{4}).*$/, "$1_$2");

@@ -231,6 +231,14 @@ test("bad downloads are refused with a clear error and leave nothing behind", as
   expect(Date.now() - started).toBeLessThan(STALL_MS * 5);
   expect(await badCopy("arch", product("s390x", { path: "../file", sha256: fp, size: tarball.length })))
     .toBe(`The requested image "bad" isn't available for architecture ${lxdArch} (only for s390x) on http://127.0.0.1:${web.port}/bad/arch`);
+  // A download can be cancelled: the operation ends Cancelled, the partial file is gone.
+  const stalling = await cli.api("POST", "/1.0/images", { source: { type: "image", server: `http://127.0.0.1:${web.port}/bad/stall`, protocol: "simplestreams", alias: "bad" } });
+  await Bun.sleep(300);
+  expect((await cli.api("DELETE", stalling.body.operation)).status).toBe(200);
+  expect((await cli.wait(stalling)).body.metadata.status).toBe("Cancelled");
+  await Bun.sleep(100);
+  expect(strays()).toEqual([]);
+
   const unreachable = `http://127.0.0.1:${freePort()}`;
   expect(await badCopy("none", {})).toBe(`The requested image "bad" couldn't be found on http://127.0.0.1:${web.port}/bad/none`);
   const r = await cli.api("POST", "/1.0/images", { source: { type: "image", server: unreachable, protocol: "simplestreams", alias: "x" } });
@@ -247,6 +255,15 @@ test("bad downloads are refused with a clear error and leave nothing behind", as
   expect(badSource.body.error).toBe('Image source type "url" is not supported (image, or upload a tarball)');
   expect(strays()).toEqual([]);
 }, 120_000);
+
+test("server keys for image downloads are validated", async () => {
+  expect((await cli.lxd("config", "set", "images.auto_update_interval", "12")).code).toBe(0);
+  expect((await cli.lxd("config", "set", "images.remote_cache_expiry", "3")).code).toBe(0);
+  expect((await cli.lxd("config", "set", "images.auto_update_cached", "false")).code).toBe(0);
+  const bad = await cli.lxd("config", "set", "images.auto_update_interval", "soon");
+  expect(bad.stderr.trim()).toBe('Error: Invalid value for "images.auto_update_interval": expected a whole number');
+  expect((await cli.api("GET", "/1.0")).body.metadata.config).toMatchObject({ "images.auto_update_interval": "12", "images.auto_update_cached": "false" });
+});
 
 test("LXD's lxc client: image copy and launch from a public lxd remote", async () => {
   const next = (await srv.api("GET", "/1.0/images/aliases/busybox")).body.metadata.target;
