@@ -26,7 +26,7 @@ const LOCAL: Identity = { remote: false, trusted: true };
 
 /** Reads of public images: the image API (its handlers hide private images from untrusted
  *  callers) and the simplestreams tree (streams.ts serves public images only). */
-const PUBLIC_IMAGES = /^\/(1\.0\/images(\/.*)?|streams\/v1\/[^/]+\.json|images\/[0-9a-f]{64}\/[^/]+)$/;
+const PUBLIC_IMAGES = /^\/(1\.0\/images(\/[0-9a-f]+(\/export)?|\/aliases(\/.+)?)?|streams\/v1\/[^/]+\.json|images\/[0-9a-f]{64}\/[^/]+)$/;
 
 /** What untrusted clients may reach: API discovery, joining with a token, public images. */
 function isPublic(method: string, path: string): boolean {
