@@ -2,13 +2,14 @@
 // images over the REST API) and simplestreams trees. The file is verified against the
 // fingerprint the server announced before it becomes an image; on any failure nothing is left
 // behind (the temp file lives in the image store and is removed).
+import { renameSync } from "node:fs";
 import os from "node:os";
 import type { Db } from "../db/index.ts";
 import * as q from "../db/images.ts";
 import { ApiError } from "../daemon/response.ts";
 import { get, getJson, progressReporter, type FetchOptions } from "./download.ts";
 import { INDEX_PATH, NoSuchImage, findImage, parseProducts, productsPath, type StreamImage } from "./simplestreams.ts";
-import type { ImageRow, ImageStore } from "./store.ts";
+import { NEVER_EXPIRES, NEVER_USED, readImageMetadata, rfc3339, type ImageRow, type ImageStore, type Upload } from "./store.ts";
 
 export interface PullSource {
   server: string;
@@ -34,7 +35,8 @@ export interface PullOptions {
 export interface RemoteImage {
   fingerprint: string;
   architecture: string;
-  files: { url: string; size: number }[];
+  /** Unified: the one file (its sha256 is the fingerprint). Split: metadata, then rootfs. */
+  files: { url: string; size: number; sha256: string }[];
 }
 
 /** Protocols this daemon pulls from. */
@@ -91,10 +93,13 @@ export class ImagePuller {
     if (img.architecture !== this.arch) {
       throw new ApiError(400, `Image ${img.fingerprint.slice(0, 12)} on ${server} is for architecture ${img.architecture}, this host runs ${this.arch}`);
     }
-    if (img.files.length !== 1) {
-      throw new ApiError(501, `Image ${img.fingerprint.slice(0, 12)} on ${server} is a split image (${img.files.map((f) => f.ftype).join(" + ")}); only unified images (lxd_combined.tar.gz) can be downloaded`);
+    if (img.files.some((f) => f.ftype === "squashfs")) {
+      throw new ApiError(501, `Image ${img.fingerprint.slice(0, 12)} on ${server} has a squashfs rootfs, which this daemon cannot unpack (unified or root.tar.xz images only)`);
     }
-    return { fingerprint: img.fingerprint, architecture: img.architecture, files: img.files.map((f) => ({ url: `${server}/${f.path}`, size: Number(f.size) || 0 })) };
+    return {
+      fingerprint: img.fingerprint, architecture: img.architecture,
+      files: img.files.map((f) => ({ url: `${server}/${f.path}`, size: Number(f.size) || 0, sha256: f.sha256 })),
+    };
   }
 
   /** As LXD: the reference is tried as an alias first (LXD's client sends aliases in either
@@ -121,7 +126,7 @@ export class ImagePuller {
     if (architecture !== this.arch) {
       throw new ApiError(400, `The requested image "${ref}" on ${server} is for architecture ${architecture}, this host runs ${this.arch}`);
     }
-    return { fingerprint: fp, architecture, files: [{ url: `${server}/1.0/images/${fp}/export`, size: Number(meta?.size) || 0 }] };
+    return { fingerprint: fp, architecture, files: [{ url: `${server}/1.0/images/${fp}/export`, size: Number(meta?.size) || 0, sha256: fp }] };
   }
 
   /**
@@ -150,23 +155,37 @@ export class ImagePuller {
     return { row, downloaded: false };
   }
 
-  private async download(source: PullSource, remote: RemoteImage, opts: PullOptions): Promise<ImageRow> {
-    const [file] = remote.files;
+  /** Downloads one file into the store's temp area, checking its size and sha256. */
+  private async fetchFile(file: RemoteImage["files"][number], stage: string, source: PullSource, opts: PullOptions, fingerprint: string): Promise<Upload> {
     const fetched = await get(file.url, { certificate: source.certificate, signal: opts.signal });
-    const total = fetched.length ?? (file.size || undefined);
-    const report = progressReporter("metadata", total, (text) => opts.progress?.(text));
+    const report = progressReporter(stage, fetched.length ?? (file.size || undefined), (text) => opts.progress?.(text));
     const upload = await this.store.receiveUpload(fetched.body, report);
-    // The server's Content-Length and the size the index announced must both hold.
-    for (const expected of [fetched.length, file.size]) {
-      if (!expected || upload.size === expected) continue;
+    try {
+      // The server's Content-Length and the size the index announced must both hold.
+      for (const expected of [fetched.length, file.size]) {
+        if (expected && upload.size !== expected) {
+          throw new Error(`Download of ${file.url} was ${upload.size < expected ? "truncated" : "too long"}: got ${upload.size} of ${expected} bytes`);
+        }
+      }
+      if (upload.fingerprint !== file.sha256) {
+        const what = file.sha256 === fingerprint ? "Image fingerprint doesn't match" : `sha256 of ${stage} doesn't match`;
+        throw new Error(`${what}: got ${upload.fingerprint}, expected ${file.sha256} (from ${file.url})`);
+      }
+      return upload;
+    } catch (err) {
       await this.store.discardUpload(upload);
-      throw new Error(`Download of ${file.url} was ${upload.size < expected ? "truncated" : "too long"}: got ${upload.size} of ${expected} bytes`);
+      throw err;
     }
-    if (upload.fingerprint !== remote.fingerprint) {
-      await this.store.discardUpload(upload);
-      throw new Error(`Image fingerprint doesn't match: got ${upload.fingerprint}, expected ${remote.fingerprint} (from ${file.url})`);
+  }
+
+  private async download(source: PullSource, remote: RemoteImage, opts: PullOptions): Promise<ImageRow> {
+    let row: ImageRow;
+    if (remote.files.length === 1) {
+      const upload = await this.fetchFile(remote.files[0], "metadata", source, opts, remote.fingerprint);
+      row = await this.store.importUpload(upload, { fingerprint: remote.fingerprint, public: opts.public, aliases: opts.aliases });
+    } else {
+      row = await this.downloadSplit(remote, source, opts);
     }
-    const row = await this.store.importUpload(upload, { fingerprint: remote.fingerprint, public: opts.public, aliases: opts.aliases });
     if (row.architecture !== this.arch) {
       await this.store.delete(row.fingerprint);
       throw new ApiError(400, `Image ${row.fingerprint.slice(0, 12)} from ${source.server} is for architecture ${row.architecture}, this host runs ${this.arch}`);
@@ -180,5 +199,44 @@ export class ImagePuller {
     };
     q.updateImage(this.db, row.fingerprint, { cached: opts.cached ?? false, autoUpdate: opts.autoUpdate ?? false, updateSource });
     return this.store.mustGet(row.fingerprint);
+  }
+
+  /**
+   * A split image (lxd.tar.xz + root.tar.xz): both files are checked on their own and together
+   * (the fingerprint is the sha256 of metadata and rootfs concatenated), then stored as the
+   * image store keeps split images: `<fp>` and `<fp>.rootfs`.
+   */
+  private async downloadSplit(remote: RemoteImage, source: PullSource, opts: PullOptions): Promise<ImageRow> {
+    const meta = await this.fetchFile(remote.files[0], "metadata", source, opts, remote.fingerprint);
+    let rootfs: Upload | undefined;
+    try {
+      rootfs = await this.fetchFile(remote.files[1], "rootfs", source, opts, remote.fingerprint);
+      const combined = new Bun.CryptoHasher("sha256");
+      for (const part of [meta.path, rootfs.path]) for await (const chunk of Bun.file(part).stream()) combined.update(chunk);
+      const fingerprint = combined.digest("hex");
+      if (fingerprint !== remote.fingerprint) {
+        throw new Error(`Image fingerprint doesn't match: got ${fingerprint}, expected ${remote.fingerprint} (metadata + rootfs from ${source.server})`);
+      }
+      const { metadata } = await readImageMetadata(meta.path);
+      for (const a of opts.aliases ?? []) {
+        if (this.store.getAlias(a.name)) throw new ApiError(409, `Alias already exists: ${a.name}`);
+      }
+      if (this.store.get(fingerprint)) throw new ApiError(409, "Image with same fingerprint already exists");
+      renameSync(meta.path, this.store.imageFile(fingerprint));
+      renameSync(rootfs.path, this.store.rootfsFile(fingerprint));
+      const epoch = (s: number) => rfc3339(new Date(s * 1000));
+      const row = q.insertImage(this.db, {
+        fingerprint, filename: "", size: meta.size + rootfs.size, architecture: metadata.architecture, type: "container",
+        public: opts.public ?? false, autoUpdate: false, cached: false, properties: metadata.properties, profiles: ["default"],
+        createdAt: epoch(metadata.creation_date), uploadedAt: rfc3339(new Date()), lastUsedAt: NEVER_USED,
+        expiresAt: metadata.expiry_date ? epoch(metadata.expiry_date) : NEVER_EXPIRES, updateSource: null,
+      });
+      for (const a of opts.aliases ?? []) q.insertAlias(this.db, { name: a.name, fingerprint, description: a.description ?? "", type: "container" });
+      return row;
+    } finally {
+      // Both are gone from the temp names once moved; after a failure this removes them.
+      await this.store.discardUpload(meta);
+      if (rootfs) await this.store.discardUpload(rootfs);
+    }
   }
 }

@@ -256,6 +256,46 @@ test("bad downloads are refused with a clear error and leave nothing behind", as
   expect(strays()).toEqual([]);
 }, 120_000);
 
+test("split images (lxd.tar.xz + root.tar.xz) are checked file by file and together, then launch", async () => {
+  const work = tmp("split");
+  const sh = async (cmd: string) => {
+    const r = await run(["sh", "-c", cmd], { cwd: work });
+    expect(r.code, r.stderr).toBe(0);
+  };
+  await sh(`mkdir x && tar -xzf ${await busyboxImage()} -C x && tar -cJf lxd.tar.xz -C x metadata.yaml && tar -cJf root.tar.xz --numeric-owner -C x/rootfs .`);
+  const meta = await Bun.file(join(work, "lxd.tar.xz")).bytes();
+  const rootfs = await Bun.file(join(work, "root.tar.xz")).bytes();
+  const sha = (...parts: Uint8Array[]) => {
+    const h = new Bun.CryptoHasher("sha256");
+    for (const p of parts) h.update(p);
+    return h.digest("hex");
+  };
+  const combined = sha(meta, rootfs);
+  extra.set("/bad/meta", () => new Response(meta));
+  extra.set("/bad/rootfs", () => new Response(rootfs));
+  const products = (combinedSha: string, rootfsSha = sha(rootfs)) => ({
+    "busybox:split:x": {
+      aliases: "bad,bsplit", arch: hostArch, versions: { "20260102_0000": { items: {
+        "lxd.tar.xz": { ftype: "lxd.tar.xz", path: "../meta", sha256: sha(meta), size: meta.length, combined_rootxz_sha256: combinedSha },
+        "root.tar.xz": { ftype: "root.tar.xz", path: "../rootfs", sha256: rootfsSha, size: rootfs.length },
+      } } },
+    },
+  });
+  expect(await badCopy("splitfile", products(combined, "1".repeat(64))))
+    .toMatch(/^sha256 of rootfs doesn't match: got [0-9a-f]{64}, expected 1{64} \(from \S+\/rootfs\)$/);
+  badTree("split", products(combined));
+  expect((await client("remote", "add", "split", `http://127.0.0.1:${web.port}/bad/split`, "--protocol", "simplestreams", "--public")).code).toBe(0);
+  const launch = await client("launch", "split:bsplit", "c7");
+  expect(launch.code, launch.stderr).toBe(0);
+  expect(launch.stdout).toContain("Retrieving image: rootfs: 100%");
+  expect((await cli.api("GET", `/1.0/images/${combined}`)).body.metadata).toMatchObject({ cached: true, size: meta.length + rootfs.length, architecture: lxdArch });
+  expect(readdirSync(join(cli.dir, "images"))).toContain(`${combined}.rootfs`);
+  const exec = await client("exec", "c7", "--", "sh", "-c", "echo ok; ls /bin/busybox");
+  expect(exec.stdout.trim(), exec.stderr).toBe("ok\n/bin/busybox");
+  await cli.ok("delete", "--force", "c7");
+  expect(strays()).toEqual([]);
+}, 120_000);
+
 test("server keys for image downloads are validated", async () => {
   expect((await cli.lxd("config", "set", "images.auto_update_interval", "12")).code).toBe(0);
   expect((await cli.lxd("config", "set", "images.remote_cache_expiry", "3")).code).toBe(0);
