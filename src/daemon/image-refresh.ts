@@ -97,8 +97,10 @@ async function expireCached(ctx: DaemonContext): Promise<void> {
 }
 
 /** Starts the background tasks; the returned function stops them. Checked every minute so a
- *  changed interval applies without a restart. */
+ *  changed interval applies without a restart. LXD_IMAGE_REFRESH_MS (for tests) replaces both
+ *  that minute and the hour of images.auto_update_interval. */
 export function startImageMaintenance(ctx: DaemonContext): () => void {
+  const testUnit = Number(process.env.LXD_IMAGE_REFRESH_MS) || 0;
   let lastRefresh = Date.now();
   let lastExpiry = 0;
   let running = false;
@@ -107,7 +109,7 @@ export function startImageMaintenance(ctx: DaemonContext): () => void {
     running = true;
     try {
       const hours = setting(ctx, "images.auto_update_interval", 6);
-      if (hours > 0 && Date.now() - lastRefresh >= hours * 3_600_000) {
+      if (hours > 0 && Date.now() - lastRefresh >= hours * (testUnit || 3_600_000)) {
         lastRefresh = Date.now();
         await refreshAll(ctx);
       }
@@ -119,7 +121,7 @@ export function startImageMaintenance(ctx: DaemonContext): () => void {
       running = false;
     }
   };
-  const timer = setInterval(() => void tick(), 60_000);
+  const timer = setInterval(() => void tick(), testUnit || 60_000);
   timer.unref?.();
   return () => clearInterval(timer);
 }

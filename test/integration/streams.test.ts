@@ -318,3 +318,25 @@ test("LXD's lxc client: image copy and launch from a public lxd remote", async (
   expect((await cli.api("GET", "/1.0/instances/c6")).body.metadata.config["volatile.base_image"]).toBe(next);
   await cli.ok("delete", "--force", "c6");
 }, 120_000);
+
+test("auto_update images follow their source in the background", async () => {
+  const bg = await startDaemon({ env: { LXD_IMAGE_REFRESH_MS: "500" } });
+  try {
+    const current = (await srv.api("GET", "/1.0/images/aliases/busybox")).body.metadata.target;
+    const bgClient = (...args: string[]) => bg.lxdWith({ env: { LXD_CONF: conf } }, ...args);
+    const copy = await bgClient("image", "copy", "pub:busybox", "local:", "--alias", "auto", "--auto-update");
+    expect(copy.code, copy.stderr).toBe(0);
+    const other = current === fp ? (await srv.api("GET", "/1.0/images/aliases/busybox-next")).body.metadata.target : fp;
+    await srv.ok("image", "alias", "delete", "busybox");
+    await srv.ok("image", "alias", "create", "busybox", other);
+    let target = current;
+    for (let i = 0; i < 40 && target === current; i++) {
+      await Bun.sleep(250);
+      target = (await bg.api("GET", "/1.0/images/aliases/auto")).body.metadata.target;
+    }
+    expect(target).toBe(other);
+    expect((await bg.api("GET", `/1.0/images/${current}`)).status).toBe(404);
+  } finally {
+    await bg.stop();
+  }
+}, 120_000);
