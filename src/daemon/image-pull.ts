@@ -4,6 +4,7 @@
 // `download_progress` in their metadata and can be cancelled while downloading.
 import { getServerConfig } from "../db/server-config.ts";
 import type { InstancesPost } from "../api/instance.ts";
+import { validateInstanceName } from "../instance/config.ts";
 import { randomName } from "../instance/names.ts";
 import { ImagePuller, type PullSource } from "../image/pull.ts";
 import type { ImageStore } from "../image/store.ts";
@@ -76,6 +77,10 @@ export function remoteInstanceOperation(ctx: DaemonContext, body: InstancesPost)
   const source = pullSource(body.source);
   if (!source.alias && !source.fingerprint) throw new ApiError(400, "Image source needs a fingerprint or an alias");
   const name = body.name || randomName();
+  // The checks that need no image, before a download that would be wasted.
+  const nameError = validateInstanceName(name);
+  if (nameError) throw new ApiError(400, `Invalid instance name "${name}": ${nameError}`);
+  if (ctx.instances.list().some((r) => r.name === name)) throw new ApiError(409, `Instance "${name}" already exists`);
   const url = `/1.0/instances/${name}`;
   const dl = downloadSpec(ctx, source);
   return ctx.ops.create({

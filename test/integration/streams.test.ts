@@ -149,7 +149,17 @@ test("launch from a simplestreams remote downloads with progress and caches; the
   expect(second.stdout).not.toContain("Retrieving image");
   expect(hits.filter((h) => h.startsWith("/images/"))).toEqual([]);
   expect((await cli.api("GET", "/1.0/instances/c2")).body.metadata.config["volatile.base_image"]).toBe(fp);
+  const taken = await client("launch", "st:busybox", "c2");
+  expect(taken.stderr.trim()).toBe('Error: Instance "c2" already exists');
   await cli.ok("delete", "--force", "c1", "c2");
+  await cli.ok("image", "delete", fp);
+
+  // Two launches at once download the image once.
+  hits.length = 0;
+  const both = await Promise.all([client("launch", "st:busybox", "c3"), client("launch", "st:busybox", "c4")]);
+  for (const r of both) expect(r.code, r.stderr).toBe(0);
+  expect(hits.filter((h) => h.startsWith("/images/"))).toEqual([`/images/${fp}/lxd_combined.tar.gz`]);
+  await cli.ok("delete", "--force", "c3", "c4");
   await cli.ok("image", "delete", fp);
   expect(strays()).toEqual([]);
 }, 120_000);
