@@ -32,7 +32,7 @@ const etag = (row: ImageRow) =>
   etagOf([row.public, row.autoUpdate, Object.fromEntries(Object.entries(row.properties).sort(([a], [b]) => a.localeCompare(b)))]);
 
 /** Whether the caller may see the image: trusted callers all, others the public ones (as LXD). */
-export const visible = (ctx: ImagesContext, request: Request, row: ImageRow) => row.public || (ctx.serverInfo?.trusted?.(request) ?? true);
+const visible = (ctx: ImagesContext, request: Request, row: ImageRow) => row.public || (ctx.serverInfo?.trusted?.(request) ?? true);
 
 /** mustGet, with images the caller may not see reported as missing. */
 function mustSee(ctx: ImagesContext, request: Request, ref: string): ImageRow {
