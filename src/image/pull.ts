@@ -158,6 +158,10 @@ export class ImagePuller {
   /** Downloads one file into the store's temp area, checking its size and sha256. */
   private async fetchFile(file: RemoteImage["files"][number], stage: string, source: PullSource, opts: PullOptions, fingerprint: string): Promise<Upload> {
     const fetched = await get(file.url, { certificate: source.certificate, signal: opts.signal });
+    if (/^multipart\//i.test(fetched.response.headers.get("content-type") ?? "")) {
+      await fetched.response.body?.cancel().catch(() => {});
+      throw new ApiError(501, `${file.url} sends a split image as multipart, which this daemon cannot download yet`);
+    }
     const report = progressReporter(stage, fetched.length ?? (file.size || undefined), (text) => opts.progress?.(text));
     const upload = await this.store.receiveUpload(fetched.body, report);
     try {
