@@ -4,7 +4,7 @@
 import { fingerprintOf, fromPem } from "../daemon/tls/x509.ts";
 
 /** No byte from the server for this long fails the transfer (LXD_DOWNLOAD_STALL_MS overrides). */
-export const stallTimeoutMs = (): number => Number(process.env.LXD_DOWNLOAD_STALL_MS) || 30_000;
+const stallTimeoutMs = (): number => Number(process.env.LXD_DOWNLOAD_STALL_MS) || 30_000;
 
 export interface FetchOptions {
   /** PEM of the server certificate to accept (self-signed LXD servers); otherwise the system CAs. */

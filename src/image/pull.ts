@@ -40,7 +40,7 @@ export interface RemoteImage {
 }
 
 /** Protocols this daemon pulls from. */
-export const PULL_PROTOCOLS = ["simplestreams", "lxd"];
+const PULL_PROTOCOLS = ["simplestreams", "lxd"];
 
 const base = (server: string) => server.replace(/\/+$/, "");
 
