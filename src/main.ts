@@ -16,6 +16,7 @@ import {
   ImageAliasCreateCommand, ImageAliasDeleteCommand, ImageAliasListCommand, ImageBuildBusyboxCommand, ImageBuildDebianCommand,
   ImageDeleteCommand, ImageImportCommand, ImageInfoCommand, ImageListCommand, ImageShowCommand,
 } from "./cli/image.ts";
+import { ImageCopyCommand, ImageExportStreamsCommand, ImageRefreshCommand } from "./cli/image-streams.ts";
 import { InfoCommand } from "./cli/info.ts";
 import {
   DeleteCommand, InitCommand, LaunchCommand, PauseCommand, RestartCommand, StartCommand, StopCommand,
@@ -64,6 +65,7 @@ const COMMANDS: CommandClass[] = [
   ConfigDeviceAddCommand, ConfigDeviceRemoveCommand, ConfigDeviceListCommand, ConfigDeviceShowCommand,
   ImageImportCommand, ImageListCommand, ImageDeleteCommand, ImageShowCommand, ImageInfoCommand,
   ImageAliasCreateCommand, ImageAliasDeleteCommand, ImageAliasListCommand, ImageBuildBusyboxCommand, ImageBuildDebianCommand,
+  ImageCopyCommand, ImageRefreshCommand, ImageExportStreamsCommand,
   ProfileListCommand, ProfileShowCommand, ProfileCreateCommand, ProfileDeleteCommand, ProfileGetCommand,
   ProfileSetCommand, ProfileUnsetCommand, ProfileEditCommand, ProfileDeviceAddCommand, ProfileDeviceRemoveCommand,
   OperationListCommand, OperationShowCommand, OperationDeleteCommand,

@@ -8,6 +8,7 @@ import type { Image, ImageAliasEntry } from "../client/types.ts";
 import { LxdCommand } from "./base.ts";
 import { formatDate, formatUploadDate, imageSize, parseFormat, renderTable, toYaml } from "./format.ts";
 import { Progress } from "./progress.ts";
+import { selectedStreamsRemote, streamsImages } from "./image-remote.ts";
 
 /** Imports a unified image tarball and attaches aliases; returns the fingerprint. */
 export async function importImageFile(client: LxdClient, file: string, opts: { aliases: string[]; public?: boolean }): Promise<string> {
@@ -93,7 +94,9 @@ export class ImageListCommand extends LxdCommand {
 
   protected async run(): Promise<void> {
     const format = parseFormat(this.format);
-    const images = (await this.client.images()).filter((i) => matchesImage(i, this.filters));
+    const streams = selectedStreamsRemote();
+    const all = streams ? await streamsImages(streams.name, streams.remote) : await this.client.images();
+    const images = all.filter((i) => matchesImage(i, this.filters));
     const { header, rows } = imageRows(images, this.columns);
     this.context.stdout.write(renderTable(format, header, rows, images));
   }

@@ -4,7 +4,9 @@ import { Command, Option } from "clipanion";
 import type { InstancesPost } from "../api/instance.ts";
 import type { LxdClient } from "../client/client.ts";
 import { LxdError } from "../client/errors.ts";
-import type { Devices } from "../client/types.ts";
+import type { Devices, Operation } from "../client/types.ts";
+import { waitWithProgress } from "./download-progress.ts";
+import { remoteImageSource } from "./image-remote.ts";
 import { forEachName, LxdCommand, parseKeyValues } from "./base.ts";
 import { initServer } from "./daemon.ts";
 import { randomName } from "../instance/names.ts";
@@ -40,10 +42,18 @@ export function instancesPost(args: CreateArgs, name: string, fingerprint: strin
   return body;
 }
 
-/** Creates (and with `start`, starts) an instance, printing lxc's "Creating"/"Starting" lines. */
-export async function createInstance(client: LxdClient, args: CreateArgs, print: (s: string) => void): Promise<string> {
+/** Creates (and with `start`, starts) an instance, printing lxc's "Creating"/"Starting" lines.
+ *  An image on another remote (`images:alpine`) is downloaded by the daemon, with progress. */
+export async function createInstance(client: LxdClient, args: CreateArgs, print: (s: string) => void, out?: NodeJS.WriteStream): Promise<string> {
   const name = args.name || randomName();
   print(`Creating ${name}`);
+  const source = remoteImageSource(args.image);
+  if (source) {
+    const reply = await client.post<Operation>("/1.0/instances", { ...instancesPost(args, name, ""), source });
+    if (reply.type === "async") await waitWithProgress(client, reply.metadata, out ?? (process.stdout as NodeJS.WriteStream));
+    if (args.start) print(`Starting ${name}`);
+    return name;
+  }
   const image = await client.resolveImage(args.image);
   await client.createInstance(instancesPost(args, name, image.fingerprint));
   if (args.start) print(`Starting ${name}`);
@@ -81,7 +91,7 @@ export class LaunchCommand extends CreateCommand {
   name = Option.String({ name: "name", required: false });
 
   protected async run(): Promise<void> {
-    await createInstance(this.client, this.createArgs(this.image, this.name, true), (s) => this.print(s));
+    await createInstance(this.client, this.createArgs(this.image, this.name, true), (s) => this.print(s), this.context.stdout as NodeJS.WriteStream);
   }
 }
 
@@ -107,7 +117,7 @@ export class InitCommand extends CreateCommand {
 
   protected async run(): Promise<void> {
     if (this.image && !this.auto && !this.minimal) {
-      await createInstance(this.client, this.createArgs(this.image, this.name, false), (s) => this.print(s));
+      await createInstance(this.client, this.createArgs(this.image, this.name, false), (s) => this.print(s), this.context.stdout as NodeJS.WriteStream);
       return;
     }
     if (this.image) throw new Error("--auto and --minimal take no image or instance name");

@@ -4,7 +4,7 @@ import { existsSync, renameSync } from "node:fs";
 import { Command, Option } from "clipanion";
 import { LxdClient } from "../client/client.ts";
 import {
-  LOCAL_REMOTE, confDir, loadConfig, readServerCert, removeServerCert, saveConfig, saveServerCert, serverCertPath,
+  LOCAL_REMOTE, type Remote, confDir, loadConfig, readServerCert, removeServerCert, saveConfig, saveServerCert, serverCertPath,
 } from "../client/config.ts";
 import { TlsTransport, certFingerprint, clientIdentity, fetchServerCertificate, httpsUrl } from "../client/tls.ts";
 import { decodeToken } from "../daemon/tls/token.ts";
@@ -31,6 +31,8 @@ export class RemoteAddCommand extends LxdCommand {
 
   token = Option.String("--token", { description: "Join token issued by the server" });
   acceptCertificate = Option.Boolean("--accept-certificate", false, { description: "Pin the server's certificate without a token" });
+  protocol = Option.String("--protocol", "lxd", { description: "Server protocol (lxd or simplestreams)" });
+  public = Option.Boolean("--public", false, { description: "Public image server: no authentication" });
   name = Option.String({ name: "name" });
   addr = Option.String({ required: false, name: "host[:port]|token" });
 
@@ -39,6 +41,14 @@ export class RemoteAddCommand extends LxdCommand {
     const dir = confDir();
     const config = loadConfig(dir);
     if (config.remotes[this.name]) throw new Error(`Remote ${this.name} exists as <${config.remotes[this.name].addr}>`);
+    if (this.protocol !== "lxd" && this.protocol !== "simplestreams") throw new Error(`Invalid protocol "${this.protocol}" (lxd or simplestreams)`);
+    if (this.protocol === "simplestreams" || this.public) {
+      if (!this.addr) throw new Error("Missing the server URL");
+      if (this.token) throw new Error("Public remotes take no join token");
+      config.remotes[this.name] = await addPublicRemote(this.name, this.addr, this.protocol, this.acceptCertificate, dir);
+      saveConfig(config, dir);
+      return;
+    }
     let tokenText = this.token;
     let addr = this.addr;
     if (!tokenText && addr && decodeToken(addr)) [tokenText, addr] = [addr, undefined];
@@ -85,6 +95,35 @@ export class RemoteAddCommand extends LxdCommand {
     }
     return { url, pem };
   }
+}
+
+/**
+ * A public image server: a simplestreams tree (http or https) or an LXD server whose public
+ * images need no trust. Its index (or API) must answer before it is added. A self-signed https
+ * server's certificate is pinned with --accept-certificate.
+ */
+async function addPublicRemote(name: string, addr: string, protocol: string, accept: boolean, dir: string): Promise<Remote> {
+  const url = protocol === "simplestreams" ? (/^https?:\/\//.test(addr) ? addr.replace(/\/+$/, "") : `https://${addr.replace(/\/+$/, "")}`) : httpsUrl(addr);
+  let pem: string | undefined;
+  if (url.startsWith("https:") && (accept || protocol === "lxd")) {
+    const u = new URL(url);
+    pem = await fetchServerCertificate(`https://${u.hostname}:${u.port || 443}`);
+    if (!accept) throw new Error(`Certificate fingerprint: ${certFingerprint(pem)}\nVerify it out of band, then rerun with --accept-certificate`);
+  }
+  const { getJson } = await import("../image/download.ts");
+  try {
+    if (protocol === "simplestreams") {
+      const { INDEX_PATH, productsPath } = await import("../image/simplestreams.ts");
+      productsPath(await getJson(`${url}/${INDEX_PATH}`, { certificate: pem }));
+    } else {
+      await getJson(`${url}/1.0`, { certificate: pem });
+    }
+  } catch (err) {
+    throw new Error(`${url} is not a usable ${protocol} server: ${(err as Error).message}`);
+  }
+  if (pem) saveServerCert(name, pem, dir);
+  if (protocol === "lxd") await clientIdentity(dir);
+  return protocol === "simplestreams" ? { addr: url, protocol, public: true } : { addr: url, auth_type: "tls", protocol, public: true };
 }
 
 export class RemoteListCommand extends LxdCommand {

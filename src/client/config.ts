@@ -136,6 +136,9 @@ export function splitRemote(arg: string, config: ClientConfig): [string, string]
 export function remoteTransport(name: string, config = loadConfig(), dir = confDir()): Transport {
   const remote = config.remotes[name];
   if (!remote) throw new Error(`The remote "${name}" doesn't exist`);
+  if (remote.protocol === "simplestreams") {
+    throw new Error(`Remote "${name}" is a simplestreams image server: use it with \`image list ${name}:\`, \`image copy ${name}:IMAGE\` or \`launch ${name}:IMAGE\``);
+  }
   if (remote.addr.startsWith("unix:")) {
     const path = remote.addr.replace(/^unix:(\/\/)?/, "");
     return new UnixTransport(path || socketPath());
@@ -184,7 +187,12 @@ export function selectRemote(argv: string[], dir = confDir()): string[] {
   const out: string[] = [];
   let found: string | undefined;
   let rest = false;
-  for (const arg of argv) {
+  const imageArg = imageArgIndex(argv);
+  for (const [i, arg] of argv.entries()) {
+    if (i === imageArg) {
+      out.push(arg);
+      continue;
+    }
     if (rest || arg === "--") {
       rest = true;
       out.push(arg);
@@ -201,6 +209,33 @@ export function selectRemote(argv: string[], dir = confDir()): string[] {
   }
   selected = found;
   return out;
+}
+
+/** The name of the remote this invocation talks to. */
+export function selectedRemoteName(dir = confDir()): string {
+  if (localOnly) return LOCAL_REMOTE;
+  return selected ?? loadConfig(dir)["default-remote"];
+}
+
+/** Commands whose first positional argument names an image that may sit on another remote
+ *  (`launch images:alpine c1`): that prefix says where the image comes from, not which daemon
+ *  runs the command. The value is how many words the command's name has. */
+const IMAGE_SOURCE_COMMANDS: Record<string, number> = { launch: 1, init: 1, create: 1, "image copy": 2, "image cp": 2 };
+/** Options of those commands that take a separate value. */
+const VALUE_OPTIONS = new Set(["-c", "--config", "-p", "--profile", "-s", "--storage", "-n", "--network", "-t", "--type", "--target", "--project", "--alias", "-d", "--device"]);
+
+function imageArgIndex(argv: string[]): number {
+  const words = IMAGE_SOURCE_COMMANDS[argv[0] ?? ""] ?? IMAGE_SOURCE_COMMANDS[`${argv[0]} ${argv[1]}`];
+  if (!words) return -1;
+  for (let i = words; i < argv.length; i++) {
+    if (argv[i] === "--") return -1;
+    if (argv[i].startsWith("-")) {
+      if (VALUE_OPTIONS.has(argv[i])) i++;
+      continue;
+    }
+    return i;
+  }
+  return -1;
 }
 
 /** The transport commands use: the selected remote's, or the default remote's. */

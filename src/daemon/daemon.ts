@@ -19,6 +19,7 @@ import { configureLog, log } from "./log.ts";
 import { OperationManager } from "./operations.ts";
 import { createServer, listenUnix } from "./server.ts";
 import { apiRoutes } from "./routes.ts";
+import { startImageMaintenance } from "./image-refresh.ts";
 import { openRemoteAccess, startHttps, withRemoteAccess } from "./tls/remote.ts";
 import { getServerConfig, replaceServerConfig } from "../db/server-config.ts";
 import { listPools } from "../db/storage-pools.ts";
@@ -69,6 +70,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   };
   const server = await listenUnix(createServer(apiRoutes(ctx, remote), { authorize: (r) => remote.trust.authorize(r) }), socketPath());
   startHttps(remote, getServerConfig(db)["core.https_address"]);
+  const stopImageMaintenance = startImageMaintenance(ctx);
   log.info("Daemon started", { socket: socketPath(), cgroups: cgroups.layout, pid: process.pid });
 
   let closing = false;
@@ -82,6 +84,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
       await Promise.all(instances.list().filter((r) => instances.isRunning(r.name))
         .map((r) => instances.stop(r.name, { timeout: SHUTDOWN_TIMEOUT }).catch(() => {})));
     }
+    stopImageMaintenance();
     // Leave the daemon's cgroup subtree, bridges and firewall rules only if no container still needs them.
     // Networks go before the API socket closes: `lxd shutdown` returns once it stops answering.
     const idle = !instances.list().some((r) => instances.isRunning(r.name));

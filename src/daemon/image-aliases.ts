@@ -14,6 +14,8 @@ const ok = (schema: object) => ({ 200: { description: "Sync response metadata", 
 export interface ImageAliasesContext {
   images: ImageStore;
   events: { send(type: "lifecycle", metadata: Record<string, unknown>): void };
+  /** Remote clients without trust see aliases of public images only. */
+  serverInfo?: { trusted?(request: Request): boolean };
 }
 
 const aliasUrl = (name: string) => `/1.0/images/aliases/${encodeURIComponent(name)}`;
@@ -32,9 +34,12 @@ export const imageAliasesRoutes = (ctx: ImageAliasesContext) => {
   const lifecycle = (action: string, name: string, context: Record<string, unknown> = {}) =>
     ctx.events.send("lifecycle", { action, source: aliasUrl(name), context });
 
+  const visible = (request: Request, a: ImageAliasRow) =>
+    (ctx.serverInfo?.trusted?.(request) ?? true) || Boolean(ctx.images.get(a.fingerprint)?.public);
+
   return new Elysia({ name: "image-aliases" })
-    .get("/1.0/images/aliases", ({ query }) => {
-      const rows = ctx.images.listAliases();
+    .get("/1.0/images/aliases", ({ query, request }) => {
+      const rows = ctx.images.listAliases().filter((a) => visible(request, a));
       if ((Number.parseInt(query.recursion ?? "0", 10) || 0) === 0) return sync(rows.map((a) => aliasUrl(a.name)));
       return sync(rows.map(entry));
     }, {
@@ -52,8 +57,9 @@ export const imageAliasesRoutes = (ctx: ImageAliasesContext) => {
       detail: { summary: "Create an image alias", tags: ["images"] },
     })
 
-    .get("/1.0/images/aliases/:name", ({ params }) => {
+    .get("/1.0/images/aliases/:name", ({ params, request }) => {
       const a = ctx.images.mustGetAlias(aliasName(params.name));
+      if (!visible(request, a)) throw new ApiError(404, `Image alias "${a.name}" not found`);
       return sync(entry(a), { etag: etag(a) });
     }, {
       query: RecursionQuery,

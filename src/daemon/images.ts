@@ -19,6 +19,10 @@ export interface ImagesContext {
   images: ImageStore;
   ops: { create(spec: OperationSpec): Operation };
   events: { send(type: "lifecycle", metadata: Record<string, unknown>): void };
+  /** Copies an image from another server (POST with a JSON `source`; image-pull.ts). */
+  pull?(body: unknown): Operation;
+  /** Remote clients without trust see public images only. */
+  serverInfo?: { trusted?(request: Request): boolean };
 }
 
 export const imageUrl = (fp: string) => `/1.0/images/${fp}`;
@@ -26,6 +30,16 @@ export const imageUrl = (fp: string) => `/1.0/images/${fp}`;
 /** LXD's image ETag covers public, auto_update and properties. */
 const etag = (row: ImageRow) =>
   etagOf([row.public, row.autoUpdate, Object.fromEntries(Object.entries(row.properties).sort(([a], [b]) => a.localeCompare(b)))]);
+
+/** Whether the caller may see the image: trusted callers all, others the public ones (as LXD). */
+const visible = (ctx: ImagesContext, request: Request, row: ImageRow) => row.public || (ctx.serverInfo?.trusted?.(request) ?? true);
+
+/** mustGet, with images the caller may not see reported as missing. */
+function mustSee(ctx: ImagesContext, request: Request, ref: string): ImageRow {
+  const row = ctx.images.mustGet(ref);
+  if (!visible(ctx, request, row)) throw new ApiError(404, `Image "${ref}" not found`);
+  return row;
+}
 
 const lifecycle = (ctx: ImagesContext, action: string, fp: string, context: Record<string, unknown> = {}) =>
   ctx.events.send("lifecycle", { action, source: imageUrl(fp), context });
@@ -90,8 +104,8 @@ async function upload(ctx: ImagesContext, request: Request): Promise<Operation> 
 
 export const imagesRoutes = (ctx: ImagesContext) =>
   new Elysia({ name: "images" })
-    .get("/1.0/images", ({ query }) => {
-      const rows = ctx.images.list();
+    .get("/1.0/images", ({ query, request }) => {
+      const rows = ctx.images.list().filter((r) => visible(ctx, request, r));
       if ((Number.parseInt(query.recursion ?? "0", 10) || 0) === 0) return sync(rows.map((r) => imageUrl(r.fingerprint)));
       return sync(rows.map((r) => ctx.images.toApi(r)));
     }, {
@@ -106,6 +120,7 @@ export const imagesRoutes = (ctx: ImagesContext) =>
       }
       if (type.startsWith("application/json")) {
         const req = await request.json().catch(() => { throw new ApiError(400, "Malformed JSON in request body"); });
+        if (ctx.pull) return ctx.pull(req);
         const source = (req as { source?: { type?: string } })?.source?.type ?? "";
         throw new ApiError(400, `Image source type "${source}" is not supported yet; upload a unified tarball`);
       }
@@ -122,8 +137,8 @@ export const imagesRoutes = (ctx: ImagesContext) =>
       },
     })
 
-    .get("/1.0/images/:fingerprint", ({ params }) => {
-      const row = ctx.images.mustGet(params.fingerprint);
+    .get("/1.0/images/:fingerprint", ({ params, request }) => {
+      const row = mustSee(ctx, request, params.fingerprint);
       return sync(ctx.images.toApi(row), { etag: etag(row) });
     }, {
       params: ImageFingerprint, query: RecursionQuery,
@@ -185,8 +200,8 @@ export const imagesRoutes = (ctx: ImagesContext) =>
       detail: { summary: "Delete an image (background operation)", tags: ["images"] },
     })
 
-    .get("/1.0/images/:fingerprint/export", async ({ params }) => {
-      const row = ctx.images.mustGet(params.fingerprint);
+    .get("/1.0/images/:fingerprint/export", async ({ params, request }) => {
+      const row = mustSee(ctx, request, params.fingerprint);
       const fp = row.fingerprint;
       if (ctx.images.isSplit(fp)) throw new ApiError(501, "Exporting split images is not supported yet");
       const file = ctx.images.imageFile(fp);

@@ -3,6 +3,7 @@ import { Elysia, t } from "elysia";
 import { Instance, InstanceFull, InstanceName, InstancePost, InstancePut, InstancesPost } from "../api/instance.ts";
 import { matchesFilter, parseFilter } from "../api/filter.ts";
 import type { DaemonContext } from "./context.ts";
+import { isRemoteImageSource, remoteInstanceOperation } from "./image-pull.ts";
 import { ApiError, checkIfMatch, etagOf, sync } from "./response.ts";
 
 const Recursion = t.Object({
@@ -61,6 +62,7 @@ export const instancesRoutes = (ctx: DaemonContext) =>
           },
         });
       }
+      if (isRemoteImageSource(body.source)) return remoteInstanceOperation(ctx, body);
       const { name, fingerprint } = ctx.instances.prepareCreate(body);
       return ctx.ops.create({
         class: "task",

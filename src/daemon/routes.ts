@@ -7,6 +7,9 @@ import { eventsRoutes } from "./events-api.ts";
 import { imageAliasesRoutes } from "./image-aliases.ts";
 import { imagesRoutes } from "./images.ts";
 import { instanceConsoleRoutes } from "./instance-console.ts";
+import { imagePullOperation } from "./image-pull.ts";
+import { imageRefreshRoutes } from "./image-refresh.ts";
+import { streamsRoutes } from "./streams.ts";
 import { instanceExecRoutes } from "./instance-exec.ts";
 import { instanceFilesRoutes } from "./instance-files.ts";
 import { instanceSnapshotsRoutes } from "./instance-snapshots.ts";
@@ -35,8 +38,10 @@ export const apiRoutes = (ctx: DaemonContext, remote?: RemoteAccess) => [
   instanceConsoleRoutes(ctx),
   instanceFilesRoutes(ctx),
   instanceSnapshotsRoutes(ctx),
-  imagesRoutes(ctx),
+  imagesRoutes({ ...ctx, pull: (body) => imagePullOperation(ctx, body) }),
   imageAliasesRoutes(ctx),
+  imageRefreshRoutes(ctx),
+  streamsRoutes(ctx),
   profilesRoutes(ctx),
   storagePoolsRoutes(ctx),
   storageVolumesRoutes(ctx),

@@ -7,6 +7,7 @@ import { execFloor, launchFloor, makeRootfs, removeRootfs, startFloor, type Floo
 import { networkTimings } from "./network.ts";
 import { btrfsTimings, LXD_502_BTRFS, LXD_502_STORAGE, storageTimings } from "./storage.ts";
 import { importDebian, waitSystemd } from "../helpers/debian-image.ts";
+import { remoteImageTimings } from "./remote-image.ts";
 
 const argValue = (name: string, fallback: number) => {
   const i = process.argv.indexOf(name);
@@ -270,6 +271,9 @@ try {
   Object.assign(LXD_502, LXD_502_BTRFS);
   for (const r of await btrfsTimings(d, RUNS, await busyboxImage())) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: "" });
   await remoteAccess(d);
+  for (const r of await remoteImageTimings(d, RUNS)) {
+    rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: r.floor.length ? `${ms(r.floor)} (file transfer only)` : "" });
+  }
   if (DEBIAN) await systemdGuest(d);
 } finally {
   // Also after a failure: the rows measured so far are still worth seeing.

@@ -24,10 +24,14 @@ interface Entry { notBefore: number; notAfter: number; restricted: boolean; proj
 
 const LOCAL: Identity = { remote: false, trusted: true };
 
-/** What untrusted clients may reach: API discovery and joining with a token. */
+/** Reads of public images: the image API (its handlers hide private images from untrusted
+ *  callers) and the simplestreams tree (streams.ts serves public images only). */
+const PUBLIC_IMAGES = /^\/(1\.0\/images(\/[0-9a-f]+(\/export)?|\/aliases(\/.+)?)?|streams\/v1\/[^/]+\.json|images\/[0-9a-f]{64}\/[^/]+)$/;
+
+/** What untrusted clients may reach: API discovery, joining with a token, public images. */
 function isPublic(method: string, path: string): boolean {
   const p = path.length > 1 ? path.replace(/\/+$/, "") : path;
-  if (method === "GET" || method === "HEAD") return p === "/" || p === "/1.0";
+  if (method === "GET" || method === "HEAD") return p === "/" || p === "/1.0" || PUBLIC_IMAGES.test(p);
   return method === "POST" && p === "/1.0/certificates";
 }
 
