@@ -63,7 +63,9 @@ step config "$lxd" config set c1 limits.memory 128MiB
 say memory.max.live "$(cat "/sys/fs/cgroup$cg/memory.max")"
 # What systemd does with its delegated tree, in small: move every process into a child, then
 # enable controllers for its children. Two execs, as an exec joins init's cgroup: the second one
-# then starts below the root, which must be empty for the controllers.
+# then starts below the root, which must be empty for the controllers. The 60 sleepers above
+# still hold every pid the limit allows: raise it first.
+step pids "$lxd" config set c1 limits.processes 500
 step delegate "$lxd" exec c1 -- sh -c 'cd /sys/fs/cgroup && mkdir init.scope && for p in $(cat cgroup.procs); do echo $p > init.scope/cgroup.procs 2>/dev/null; done; true'
 step delegate2 "$lxd" exec c1 -- sh -c 'echo "+memory +pids" > /sys/fs/cgroup/cgroup.subtree_control && cat /sys/fs/cgroup/cgroup.subtree_control'
 say delegate "$out"
@@ -124,7 +126,7 @@ describe.skipIf(!!unavailable)("the daemon on a pure cgroup v2 host (QEMU guest)
   });
 
   test("every CLI step succeeds", () => {
-    const steps = ["waitready", "init", "import", "launch", "exec", "inside", "config", "delegate", "delegate2", "stop", "delete"];
+    const steps = ["waitready", "init", "import", "launch", "exec", "inside", "config", "pids", "delegate", "delegate2", "stop", "delete"];
     expect(Object.fromEntries(steps.map((s) => [s, result(`rc.${s}`)]))).toEqual(Object.fromEntries(steps.map((s) => [s, "0"])));
     expect(vm.code).toBe(0);
   });
