@@ -9,7 +9,7 @@
 // instance name), an empty machine-id (each container makes its own on first boot), root
 // without a password, and SIGPWR (LXD's stop signal) wired to a poweroff.
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, rename, rm, symlink, unlink, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { emitMetadata, hostArchitecture, type ImageMetadata } from "./metadata.ts";
 
@@ -124,7 +124,7 @@ async function configure(root: string): Promise<void> {
       if (e !== "partial" && e !== "lock") await rm(join(at(dir), e), { recursive: true, force: true });
     }
   }
-  if (existsSync(at("etc/resolv.conf"))) await unlink(at("etc/resolv.conf")).catch(() => {});
+  // debootstrap copied the host's resolv.conf; the guest asks systemd-resolved instead.
   await link("etc/resolv.conf", "../run/systemd/resolve/stub-resolv.conf");
 }
 

@@ -3,7 +3,6 @@
 // builder's source, the packages). A fresh machine (CI starts with an empty cache) builds it on
 // first use; the downloaded .debs are kept beside it for the next recipe.
 import { existsSync, mkdirSync } from "node:fs";
-import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { TestDaemon } from "./daemon.ts";
 import { lxdBinary, repoRoot, run } from "./run.ts";
@@ -32,10 +31,8 @@ export function debianImage(): Promise<string> {
         "--cache-dir", join(CACHE_DIR, "debs"), "-o", file],
       { env: { LXD_DIR: join(CACHE_DIR, "lxd") }, timeoutMs: 1_200_000 },
     );
-    if (r.code !== 0) {
-      await rm(file, { force: true });
-      throw new Error(`lxd image build debian failed (${r.code}):\n${r.stderr}${r.stdout}`);
-    }
+    // The builder writes FILE only when it is complete, so a failure leaves nothing behind.
+    if (r.code !== 0) throw new Error(`lxd image build debian failed (${r.code}):\n${r.stderr}${r.stdout}`);
     return file;
   })();
   built.catch(() => {
