@@ -44,6 +44,11 @@ import {
   TrustAddCertificateCommand, TrustAddCommand, TrustListCommand, TrustRemoveCommand, TrustShowCommand,
 } from "./cli/trust.ts";
 import { CLIENT_VERSION, VersionCommand } from "./cli/version.ts";
+import {
+  ImageAliasRenameCommand, ImageEditCommand, ImageExportCommand, ImageGetPropertyCommand, ImageSetPropertyCommand,
+  ImageUnsetPropertyCommand,
+} from "./cli/image-edit.ts";
+import { PublishCommand } from "./cli/publish.ts";
 
 const COMMANDS: CommandClass[] = [
   // The default command first: clipanion's usage() relies on that order.
@@ -57,6 +62,8 @@ const COMMANDS: CommandClass[] = [
   ConfigDeviceAddCommand, ConfigDeviceRemoveCommand, ConfigDeviceListCommand, ConfigDeviceShowCommand,
   ImageImportCommand, ImageListCommand, ImageDeleteCommand, ImageShowCommand, ImageInfoCommand,
   ImageAliasCreateCommand, ImageAliasDeleteCommand, ImageAliasListCommand, ImageBuildBusyboxCommand,
+  ImageExportCommand, ImageEditCommand, ImageGetPropertyCommand, ImageSetPropertyCommand, ImageUnsetPropertyCommand,
+  ImageAliasRenameCommand, PublishCommand,
   ProfileListCommand, ProfileShowCommand, ProfileCreateCommand, ProfileDeleteCommand, ProfileGetCommand,
   ProfileSetCommand, ProfileUnsetCommand, ProfileEditCommand, ProfileDeviceAddCommand, ProfileDeviceRemoveCommand,
   OperationListCommand, OperationShowCommand, OperationDeleteCommand,

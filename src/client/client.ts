@@ -209,8 +209,9 @@ export class LxdClient {
   }
 
   /** Uploads a unified image tarball; returns the fingerprint the daemon computed. */
-  async importImage(body: ReadableStream | Blob | Uint8Array, opts: { filename?: string; public?: boolean } = {}): Promise<string> {
-    const headers: Record<string, string> = { "Content-Type": "application/octet-stream" };
+  /** Uploads a unified image, or a split one as a multipart body (`contentType` then names its boundary). */
+  async importImage(body: ReadableStream | Blob | Uint8Array, opts: { filename?: string; public?: boolean; contentType?: string } = {}): Promise<string> {
+    const headers: Record<string, string> = { "Content-Type": opts.contentType ?? "application/octet-stream" };
     if (opts.filename) headers["X-LXD-filename"] = opts.filename;
     if (opts.public) headers["X-LXD-public"] = "true";
     const op = await this.run("POST", "/1.0/images", body, { headers });

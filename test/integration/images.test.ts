@@ -1,0 +1,197 @@
+// Image formats end to end with real files: unified tarballs (tar, tar.gz, tar.xz) and split
+// images (metadata tarball + rootfs tarball or squashfs made by mksquashfs) imported through our
+// CLI, the REST API and Debian's `lxc image import` (multipart), exported back byte for byte,
+// launched; and bad input (truncated, tampered, escaping paths, device nodes, foreign
+// architecture) refused with a clear error, leaving nothing behind.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { hostArchitecture } from "../../src/image/metadata.ts";
+import { busyboxImage, run, startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
+
+let d: TestDaemon;
+let work: string;
+let busyboxFp: string;
+
+const sha256 = (...files: string[]) => {
+  const h = new Bun.CryptoHasher("sha256");
+  for (const f of files) h.update(readFileSync(f));
+  return h.digest("hex");
+};
+const sh = async (cmd: string, cwd = work) => {
+  const r = await run(["sh", "-c", cmd], { cwd });
+  if (r.code !== 0) throw new Error(`${cmd} failed (${r.code}): ${r.stderr}`);
+  return r.stdout;
+};
+
+/** A tree with metadata.yaml (for `arch`), templates/ and rootfs/ holding busybox's rootfs plus a marker. */
+async function makeTree(name: string, arch = hostArchitecture(), marker = name): Promise<string> {
+  const dir = join(work, name);
+  mkdirSync(dir);
+  await sh(`tar -xzf ${await busyboxImage()} -C ${dir}`);
+  writeFileSync(join(dir, "metadata.yaml"), `architecture: ${arch}\ncreation_date: 1700000000\nproperties:\n  os: busybox\n  description: ${marker}\n`);
+  writeFileSync(join(dir, "rootfs/marker"), `${marker}\n`);
+  return dir;
+}
+
+const imageFiles = () => readdirSync(join(d.dir, "images"));
+const imageCount = async () => (await d.api("GET", "/1.0/images")).body.metadata.length;
+
+/** POSTs a file as a unified image; returns the final operation's error ("" on success). */
+async function upload(file: string): Promise<string> {
+  const r = await d.api("POST", "/1.0/images", readFileSync(file), { "Content-Type": "application/octet-stream" });
+  if (r.status !== 202) return r.body.error;
+  return (await d.wait(r)).body.metadata.err;
+}
+
+beforeAll(async () => {
+  d = await startInitializedDaemon();
+  work = mkdtempSync(join(d.dir, "work-"));
+  busyboxFp = sha256(await busyboxImage());
+});
+
+afterAll(async () => {
+  await d?.stop();
+});
+
+describe("image formats", () => {
+  test("unified tar, tar.gz and tar.xz import, export byte for byte and launch", async () => {
+    const tree = await makeTree("unified");
+    await sh("tar --numeric-owner -cf u.tar -C unified metadata.yaml rootfs && gzip -k u.tar && xz -k -T1 u.tar");
+    for (const [file, ext] of [["u.tar", ".tar"], ["u.tar.gz", ".tar.gz"], ["u.tar.xz", ".tar.xz"]] as const) {
+      const out = await d.ok("image", "import", join(work, file), "--alias", `u-${ext.slice(1)}`);
+      const fp = sha256(join(work, file));
+      expect(out).toContain(fp);
+      const exportDir = join(work, `export-${ext.slice(1)}`);
+      mkdirSync(exportDir);
+      await d.ok("image", "export", `u-${ext.slice(1)}`, exportDir);
+      expect(readdirSync(exportDir)).toEqual([`${fp}${ext}`]);
+      expect(sha256(join(exportDir, `${fp}${ext}`))).toBe(fp);
+    }
+    await d.ok("launch", "u-tar.xz", "u1");
+    expect((await d.ok("exec", "u1", "--", "cat", "/marker")).trim()).toBe("unified");
+    await d.ok("delete", "-f", "u1");
+    rmSync(tree, { recursive: true });
+  });
+
+  test("split images through lxc image import: rootfs tarball and squashfs", async () => {
+    const tree = await makeTree("split");
+    await sh("tar -cJf meta.tar.xz -C split metadata.yaml && tar --numeric-owner -czf rootfs.tar.gz -C split/rootfs . && mksquashfs split/rootfs rootfs.squashfs -quiet -noappend -comp xz >/dev/null");
+    for (const rootfs of ["rootfs.tar.gz", "rootfs.squashfs"]) {
+      const alias = rootfs.replace(".", "-");
+      const r = await d.lxc("image", "import", join(work, "meta.tar.xz"), join(work, rootfs), "--alias", alias);
+      if (r.code !== 0) throw new Error(`lxc image import failed: ${r.stderr}`);
+      const fp = sha256(join(work, "meta.tar.xz"), join(work, rootfs));
+      const image = (await d.api("GET", `/1.0/images/${fp}`)).body.metadata;
+      expect(image.aliases).toEqual([{ name: alias, description: "" }]);
+      expect(image.properties.description).toBe("split");
+      // Exported as two files, the same bytes, through lxc and our CLI.
+      for (const [client, dir] of [["lxc", "lxc-export"], ["lxd", "lxd-export"]] as const) {
+        const exportDir = join(work, `${dir}-${alias}`);
+        mkdirSync(exportDir);
+        const e = client === "lxc" ? await d.lxc("image", "export", alias, exportDir + "/") : await d.lxd("image", "export", alias, exportDir);
+        if (e.code !== 0) throw new Error(`${client} image export failed: ${e.stderr}`);
+        const files = readdirSync(exportDir).sort();
+        expect(files.length).toBe(2);
+        const meta = files.find((f) => f.startsWith("meta-"))!;
+        const root = files.find((f) => !f.startsWith("meta-"))!;
+        expect(sha256(join(exportDir, meta), join(exportDir, root))).toBe(fp);
+      }
+      await d.ok("launch", alias, "s1");
+      expect((await d.ok("exec", "s1", "--", "cat", "/marker")).trim()).toBe("split");
+      expect((await d.ok("exec", "s1", "--", "stat", "-c", "%u", "/bin/busybox")).trim()).toBe("0");
+      await d.ok("delete", "-f", "s1");
+    }
+    rmSync(tree, { recursive: true });
+  });
+});
+
+describe("bad input", () => {
+  let good: string;
+
+  beforeAll(async () => {
+    await makeTree("bad");
+    await sh("tar --numeric-owner -cf good.tar -C bad metadata.yaml rootfs && gzip -k good.tar");
+    good = join(work, "good.tar.gz");
+  });
+
+  const refused = async (file: string, message: RegExp) => {
+    const before = await imageCount();
+    expect(await upload(file)).toMatch(message);
+    expect(await imageCount()).toBe(before);
+    expect(imageFiles().filter((f) => f.startsWith("lxd_post"))).toEqual([]);
+  };
+
+  test("truncated and tampered files", async () => {
+    const bytes = readFileSync(good);
+    writeFileSync(join(work, "cut.tar.gz"), bytes.subarray(0, bytes.length >> 1));
+    await refused(join(work, "cut.tar.gz"), /Invalid image file: gzip data is corrupt or truncated/);
+    const tampered = Buffer.from(bytes);
+    tampered[tampered.length >> 1] ^= 0xff;
+    writeFileSync(join(work, "tampered.tar.gz"), tampered);
+    await refused(join(work, "tampered.tar.gz"), /Invalid image file: .*(corrupt|invalid)/);
+    // A plain tar cut at a block boundary: no end-of-archive marker.
+    await sh("cp good.tar cut.tar");
+    truncateSync(join(work, "cut.tar"), 512 * 40);
+    await refused(join(work, "cut.tar"), /truncated/);
+    writeFileSync(join(work, "garbage.tar"), "not an image at all".repeat(100));
+    await refused(join(work, "garbage.tar"), /Invalid image file/);
+  });
+
+  test("escaping paths, device nodes and symlinks out of the rootfs", async () => {
+    const base = "tar --numeric-owner -cf";
+    await sh(`${base} dotdot.tar -C bad metadata.yaml rootfs --transform 's,^rootfs/marker,rootfs/../../evil,'`);
+    await refused(join(work, "dotdot.tar"), /'\.\.' component/);
+    await sh(`${base} abs.tar -P -C bad metadata.yaml rootfs ${join(work, "bad/rootfs/marker")}`);
+    await refused(join(work, "abs.tar"), /absolute path/);
+    await sh("mknod bad/rootfs/dev/evil c 1 3");
+    await sh(`${base} dev.tar -C bad metadata.yaml rootfs`);
+    rmSync(join(work, "bad/rootfs/dev/evil"));
+    await refused(join(work, "dev.tar"), /"rootfs\/dev\/evil" is a device node/);
+    symlinkSync("../../../../../etc/shadow", join(work, "bad/rootfs/etc/escape"));
+    await sh(`${base} link.tar -C bad metadata.yaml rootfs`);
+    rmSync(join(work, "bad/rootfs/etc/escape"));
+    await refused(join(work, "link.tar"), /symlink "rootfs\/etc\/escape" points out of the rootfs/);
+    // A symlink to a host directory, then a file "inside" it: the classic write-through.
+    mkdirSync(join(work, "through/rootfs/x"), { recursive: true });
+    writeFileSync(join(work, "through/rootfs/x/evil"), "x");
+    symlinkSync(work, join(work, "bad/rootfs/x"));
+    await sh(`${base} through.tar -C bad metadata.yaml rootfs && tar -rf through.tar -C through rootfs/x/evil`);
+    rmSync(join(work, "bad/rootfs/x"));
+    await refused(join(work, "through.tar"), /"rootfs\/x\/evil" would be written through the symlink "rootfs\/x"/);
+    expect(readdirSync(work)).not.toContain("evil");
+  });
+
+  test("another architecture, missing metadata, wrong fingerprint", async () => {
+    const foreign = hostArchitecture() === "x86_64" ? "s390x" : "x86_64";
+    await makeTree("foreign", foreign);
+    await sh("tar -czf foreign.tar.gz -C foreign metadata.yaml rootfs && tar -czf nometa.tar.gz -C foreign rootfs");
+    await refused(join(work, "foreign.tar.gz"), new RegExp(`architecture "${foreign}"`));
+    await refused(join(work, "nometa.tar.gz"), /metadata.yaml is missing/);
+    const r = await d.api("POST", "/1.0/images", readFileSync(good), { "Content-Type": "application/octet-stream", "X-LXD-fingerprint": "0".repeat(64) });
+    expect((await d.wait(r)).body.metadata.err).toMatch(/fingerprints don't match/);
+    // Our CLI prints one clean line.
+    const cli = await d.lxd("image", "import", join(work, "foreign.tar.gz"));
+    expect(cli.code).not.toBe(0);
+    expect(cli.stderr.trim().split("\n")).toHaveLength(1);
+    expect(cli.stderr).toContain("cannot run");
+  });
+
+  test("split uploads: squashfs with a device node, a metadata tarball with a rootfs, a missing part", async () => {
+    mkdirSync(join(work, "sq/dev"), { recursive: true });
+    await sh("mknod sq/dev/evil b 7 0 && mksquashfs sq dev.squashfs -quiet -noappend >/dev/null && tar -cf meta.tar -C bad metadata.yaml");
+    const lxc = await d.lxc("image", "import", join(work, "meta.tar"), join(work, "dev.squashfs"));
+    expect(lxc.code).not.toBe(0);
+    expect(lxc.stderr).toContain("is a device node");
+    const before = await imageCount();
+    const r = await d.lxc("image", "import", join(work, "good.tar.gz"), join(work, "good.tar.gz"));
+    expect(r.stderr).toContain("metadata tarball holds a rootfs");
+    const form = new FormData();
+    form.append("metadata", new Blob([readFileSync(join(work, "meta.tar"))]), "meta.tar");
+    const res = await fetch("http://lxd/1.0/images", { unix: d.socket, method: "POST", body: form } as RequestInit);
+    expect(((await res.json()) as { error: string }).error).toContain("needs a metadata part and a rootfs part");
+    expect(await imageCount()).toBe(before);
+    expect(imageFiles().filter((f) => f.startsWith("lxd_post"))).toEqual([]);
+  });
+});
+
