@@ -195,3 +195,64 @@ describe("bad input", () => {
   });
 });
 
+
+describe("publish, properties and aliases", () => {
+  test("publish a stopped instance and a snapshot; the image launches with the instance's files", async () => {
+    await d.ok("launch", "busybox", "p1");
+    await d.ok("exec", "p1", "--", "sh", "-c", "echo published > /root/note && rm /bin/vi && mkdir -p /srv/a && ln /root/note /srv/a/hard");
+    await d.ok("snapshot", "p1", "s0");
+    await d.ok("exec", "p1", "--", "sh", "-c", "echo later > /root/note");
+    const running = await d.lxd("publish", "p1", "--alias", "nope");
+    expect(running.code).not.toBe(0);
+    expect(running.stderr).toContain("is running; stop it first");
+    // --force stops it, publishes, and starts it again.
+    const out = await d.ok("publish", "p1", "--force", "--alias", "pub", "--compression", "xz", "description=mine");
+    const fp = /fingerprint: ([0-9a-f]{64})/.exec(out)![1]!;
+    expect((await d.api("GET", "/1.0/instances/p1")).body.metadata.status).toBe("Running");
+    const image = (await d.api("GET", `/1.0/images/${fp}`)).body.metadata;
+    expect(image.aliases).toEqual([{ name: "pub", description: "" }]);
+    expect(image.properties).toMatchObject({ os: "busybox", description: "mine" });
+    const exportDir = join(work, "published");
+    mkdirSync(exportDir);
+    await d.ok("image", "export", "pub", exportDir);
+    expect(readdirSync(exportDir)).toEqual([`${fp}.tar.xz`]);
+    expect(sha256(join(exportDir, `${fp}.tar.xz`))).toBe(fp);
+    await d.ok("launch", "pub", "p2");
+    expect(await d.ok("exec", "p2", "--", "sh", "-c", "cat /root/note; test -e /bin/vi || echo vi-gone; stat -c %h /srv/a/hard")).toBe("later\nvi-gone\n2\n");
+    // A snapshot through lxc, as lxc sends it.
+    const r = await d.lxc("publish", "p1/s0", "--alias", "pub-snap");
+    if (r.code !== 0) throw new Error(`lxc publish failed: ${r.stderr}`);
+    await d.ok("launch", "pub-snap", "p3");
+    expect((await d.ok("exec", "p3", "--", "cat", "/root/note")).trim()).toBe("published");
+    const bad = await d.api("POST", "/1.0/images", { source: { type: "snapshot", name: "p1/nosuch" } });
+    expect(bad.status).toBe(404);
+    const badComp = await d.api("POST", "/1.0/images", { source: { type: "snapshot", name: "p1/s0" }, compression_algorithm: "lz9" });
+    expect(badComp.body.error).toContain('Unsupported compression algorithm "lz9"');
+    await d.ok("delete", "-f", "p1", "p2", "p3");
+  });
+
+  test("show, edit, set-property, alias rename", async () => {
+    await d.ok("image", "alias", "create", "bb2", busyboxFp);
+    await d.ok("image", "set-property", "bb2", "description", "edited");
+    expect((await d.ok("image", "get-property", "bb2", "description")).trim()).toBe("edited");
+    await d.ok("image", "unset-property", "bb2", "description");
+    expect((await d.ok("image", "show", "bb2"))).not.toContain("description");
+    const edit = await d.lxdWith({ stdin: "public: true\nauto_update: true\nproperties:\n  os: renamed\nprofiles: [default]\nexpires_at: 2030-01-02T03:04:05Z\n" }, "image", "edit", "bb2");
+    if (edit.code !== 0) throw new Error(edit.stderr);
+    const image = (await d.api("GET", `/1.0/images/${busyboxFp}`)).body.metadata;
+    expect(image).toMatchObject({ public: true, auto_update: true, properties: { os: "renamed" }, expires_at: "2030-01-02T03:04:05Z" });
+    await d.ok("image", "alias", "rename", "bb2", "bb3");
+    expect(await d.ok("image", "alias", "list", "--format", "csv")).toContain("bb3,");
+    const missing = await d.lxd("image", "alias", "rename", "nosuch", "x");
+    expect(missing.stderr.trim()).toBe('Error: Image alias "nosuch" not found');
+  });
+
+  test("split import through our CLI", async () => {
+    mkdirSync(join(work, "meta2"));
+    writeFileSync(join(work, "meta2/metadata.yaml"), `architecture: ${hostArchitecture()}\ncreation_date: 1700000000\n`);
+    await sh("tar -cJf meta2.tar.xz -C meta2 metadata.yaml");
+    await sh("mkdir -p sq2/etc && echo two > sq2/etc/two && mksquashfs sq2 two.squashfs -quiet -noappend >/dev/null");
+    const out = await d.ok("image", "import", join(work, "meta2.tar.xz"), join(work, "two.squashfs"), "--alias", "two");
+    expect(out).toContain(sha256(join(work, "meta2.tar.xz"), join(work, "two.squashfs")));
+  });
+});
