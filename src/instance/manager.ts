@@ -3,6 +3,7 @@
 import { eq } from "drizzle-orm";
 import { closeSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import type { Instance, InstanceFull, InstancePut, InstanceState, InstancesPost } from "../api/instance.ts";
 import * as db from "../db/instances.ts";
@@ -17,7 +18,8 @@ import { launch, SIGPWR, watch } from "../kernel/monitor.ts";
 import { startExec, type ExecOptions as KernelExecOptions, type ExecSession } from "../kernel/exec.ts";
 import { containerDir } from "../paths.ts";
 import { storageDriver } from "../storage/index.ts";
-import type { Pool } from "../storage/driver.ts";
+import type { Pool, RootfsSpec } from "../storage/driver.ts";
+import { applyTemplates, type Trigger } from "../image/templates.ts";
 import { expandConfig, expandDevices, validateDevices, validateInstanceConfig, validateInstanceName } from "./config.ts";
 import { startDevices, stopDevices } from "./devices.ts";
 import { randomName } from "./names.ts";
@@ -255,6 +257,7 @@ export class InstanceManager {
         "volatile.base_image": fingerprint,
         "volatile.uuid": randomUUID(),
         "volatile.last_state.power": "STOPPED",
+        "volatile.apply_template": "copy",
       };
       const row = db.insertInstance(this.database, {
         name, architecture: src.architecture, type: "container", description: req.description ?? src.description,
@@ -291,6 +294,7 @@ export class InstanceManager {
         "volatile.base_image": fingerprint,
         "volatile.uuid": randomUUID(),
         "volatile.last_state.power": "STOPPED",
+        "volatile.apply_template": "create",
       };
       await storageDriver(pool.driver).createInstanceFromImage(pool, name, fingerprint,
         (fp, dest) => this.images.unpackTo(fp, dest));
@@ -396,9 +400,10 @@ export class InstanceManager {
     const procs = await this.cgroups.create(name);
     try {
       await this.cgroups.applyLimits(name, liveLimits(config));
+      const rootfs = storageDriver(pool.driver).rootfs(pool, name, fingerprint);
+      await this.applyImageTemplates(row, config, devices, pool, rootfs);
       const spec = launchSpec({
-        name, rundir, config, cgroupProcs: procs, cgroup2: this.cgroups.layout === "v2",
-        rootfs: storageDriver(pool.driver).rootfs(pool, name, fingerprint),
+        name, rundir, config, cgroupProcs: procs, cgroup2: this.cgroups.layout === "v2", rootfs,
       });
       const { initPid } = await launch(spec);
       const mon = await watch(rundir);
@@ -415,11 +420,25 @@ export class InstanceManager {
       await this.cgroups.remove(name).catch(() => {});
       throw new ApiError(500, `Failed to start instance "${name}": ${(err as Error).message}`);
     }
+    const { "volatile.apply_template": _applied, ...rest } = row.config;
     db.updateInstance(this.database, name, {
       lastUsedAt: now(),
-      config: { ...row.config, "volatile.last_state.power": "RUNNING" },
+      config: { ...rest, "volatile.last_state.power": "RUNNING" },
     });
     this.lifecycle("instance-started", name);
+  }
+
+  /** Renders the image's templates: the pending create/copy trigger once, then `start`. */
+  private async applyImageTemplates(row: Row, config: Record<string, string>, devices: Devices, pool: Pool, rootfs: RootfsSpec): Promise<void> {
+    if (rootfs.kind !== "overlay") return;
+    const pending = row.config["volatile.apply_template"];
+    const triggers: Trigger[] = pending === "create" || pending === "copy" ? [pending, "start"] : ["start"];
+    const { image } = storageDriver(pool.driver).layers(pool, { instance: row.name }, row.config["volatile.base_image"] ?? "");
+    await applyTemplates({
+      ...rootfs, image, mountpoint: join(containerDir(row.name), "template-root"),
+      instance: { name: row.name, architecture: row.architecture, ephemeral: row.ephemeral, privileged: false },
+      config, devices,
+    }, triggers);
   }
 
   private track(name: string, initPid: number, exited: Promise<number>, devices: Devices) {

@@ -256,3 +256,98 @@ describe("publish, properties and aliases", () => {
     expect(out).toContain(sha256(join(work, "meta2.tar.xz"), join(work, "two.squashfs")));
   });
 });
+
+describe("templates", () => {
+  test("create/copy/start templates with config, properties, create_only, ownership; never outside the rootfs", async () => {
+    const tree = await makeTree("tpl");
+    const hostTarget = join(work, "host-side");
+    mkdirSync(hostTarget);
+    writeFileSync(join(tree, "metadata.yaml"), `architecture: ${hostArchitecture()}
+creation_date: 1700000000
+properties:
+  os: busybox
+templates:
+  /etc/hostname:
+    when: [create, copy]
+    template: hostname.tpl
+  /etc/greeting:
+    when: [start]
+    template: greeting.tpl
+    properties:
+      flavour: vanilla
+  /etc/once:
+    when: [start]
+    create_only: true
+    template: trigger.tpl
+  /var/lib/new/owned:
+    when: [create]
+    uid: "1000"
+    gid: "1001"
+    mode: "0600"
+    template: trigger.tpl
+  /etc/escape-abs:
+    when: [create]
+    template: trigger.tpl
+  /etc/escape-rel:
+    when: [start]
+    template: trigger.tpl
+`);
+    mkdirSync(join(tree, "templates"));
+    writeFileSync(join(tree, "templates/hostname.tpl"), "{{ container.name }}\n");
+    writeFileSync(join(tree, "templates/trigger.tpl"), "{{ trigger }} {{ instance.name }}\n");
+    writeFileSync(join(tree, "templates/greeting.tpl"),
+      '{{ config_get("user.greeting", "none") }} {{ properties.flavour|upper }} {% if config["user.loud"] == "yes" %}LOUD{% else %}quiet{% endif %}' +
+      "{% for k, v in devices %} {{ k }}:{{ v.type }}{% endfor %}\n");
+    symlinkSync(`${hostTarget}/abs`, join(tree, "rootfs/etc/escape-abs"));
+    await sh("tar --numeric-owner -czf tpl.tar.gz -C tpl metadata.yaml templates rootfs");
+    await d.ok("image", "import", join(work, "tpl.tar.gz"), "--alias", "tpl");
+
+    await d.ok("launch", "tpl", "t1", "-c", "user.greeting=hello");
+    const cat = (name: string, file: string) => d.ok("exec", name, "--", "cat", file);
+    expect(await cat("t1", "/etc/hostname")).toBe("t1\n");
+    expect(await cat("t1", "/etc/greeting")).toMatch(/^hello VANILLA quiet( \w+:\w+)* root:disk/);
+    expect(await cat("t1", "/etc/once")).toBe("start t1\n");
+    expect(await d.ok("exec", "t1", "--", "stat", "-c", "%u %g %a", "/var/lib/new/owned")).toBe("1000 1001 600\n");
+    // The absolute symlink resolved inside the container's rootfs, not on the host.
+    expect(await cat("t1", `${hostTarget}/abs`)).toBe("create t1\n");
+    expect(readdirSync(hostTarget)).toEqual([]);
+    // `start` templates render each start; create_only ones keep what is there. A relative
+    // symlink the container makes that climbs above its root stays inside it, as in the container.
+    await d.ok("exec", "t1", "--", "sh", "-c", `echo mine > /etc/once && mkdir -p ${hostTarget} && ln -sf ../../../../../../../../..${hostTarget}/rel /etc/escape-rel`);
+    await d.ok("config", "set", "t1", "user.loud", "yes");
+    await d.ok("restart", "t1", "--force");
+    expect(await cat("t1", "/etc/greeting")).toMatch(/^hello VANILLA LOUD/);
+    expect(await cat("t1", "/etc/once")).toBe("mine\n");
+    expect(await cat("t1", "/etc/hostname")).toBe("t1\n");
+    expect(await cat("t1", `${hostTarget}/rel`)).toBe("start t1\n");
+    expect(readdirSync(hostTarget)).toEqual([]);
+    expect((await d.api("GET", "/1.0/instances/t1")).body.metadata.config["volatile.apply_template"]).toBeUndefined();
+
+    // copy renders the copy trigger for the new name.
+    await d.ok("stop", "t1", "--force");
+    await d.ok("copy", "t1", "t2");
+    await d.ok("start", "t2");
+    expect(await cat("t2", "/etc/hostname")).toBe("t2\n");
+    // Publishing refuses what import would refuse (the climbing link), then keeps metadata.yaml and templates/.
+    expect((await d.lxd("publish", "t1")).stderr).toContain('the symlink "rootfs/etc/escape-rel" points out of the rootfs');
+    await d.ok("start", "t1");
+    await d.ok("exec", "t1", "--", "rm", "/etc/escape-rel");
+    await d.ok("publish", "t1", "--force", "--alias", "tpl-pub");
+    await d.ok("launch", "tpl-pub", "t3");
+    expect(await cat("t3", "/etc/hostname")).toBe("t3\n");
+    await d.ok("delete", "-f", "t1", "t2", "t3");
+  });
+
+  test("a broken template fails the start with a clear error", async () => {
+    const tree = await makeTree("tplbad");
+    writeFileSync(join(tree, "metadata.yaml"), `architecture: ${hostArchitecture()}\ncreation_date: 1700000000\ntemplates:\n  /etc/x:\n    when: [create]\n    template: x.tpl\n`);
+    mkdirSync(join(tree, "templates"));
+    writeFileSync(join(tree, "templates/x.tpl"), "{% if %}");
+    await sh("tar --numeric-owner -czf tplbad.tar.gz -C tplbad metadata.yaml templates rootfs");
+    await d.ok("image", "import", join(work, "tplbad.tar.gz"), "--alias", "tplbad");
+    const r = await d.lxd("launch", "tplbad", "tb");
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('applying the image template for "/etc/x" (create) failed');
+    await d.ok("delete", "-f", "tb");
+  });
+});
