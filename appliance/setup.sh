@@ -13,9 +13,9 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update
 # gcc/libc6-dev: the native helpers; busybox-static: `lxd image build busybox`;
 # iproute2/nftables/dnsmasq-base: managed bridges, NAT, DHCP/DNS; lxd-client: the reference `lxc` client, which talks to this
-# daemon too and is used by the compatibility tests.
+# daemon too and is used by the compatibility tests; squashfs-tools: split images with a squashfs rootfs.
 apt-get install -y --no-install-recommends \
-  ca-certificates gcc libc6-dev busybox-static xz-utils iproute2 nftables dnsmasq-base file lxd-client
+  ca-certificates gcc libc6-dev busybox-static xz-utils squashfs-tools iproute2 nftables dnsmasq-base file lxd-client
 command -v npm >/dev/null || apt-get install -y --no-install-recommends nodejs npm
 
 npm ci

@@ -44,4 +44,9 @@ export const apiExtensions: string[] = [
   "certificate_update", // PUT/PATCH /1.0/certificates/{fingerprint}
   "certificate_token", // POST /1.0/certificates {token: true}: join tokens
   "certificate_project", // restricted certificates limited to `projects`
+  // Images (src/daemon/images.ts, image-publish.ts, src/image/).
+  "image_compression_algorithm", // compression_algorithm in POST /1.0/images (publish: gzip, xz, none)
+  "image_create_aliases", // aliases in POST /1.0/images
+  "images_expiry", // expires_at editable with PUT/PATCH
+  "image_profiles", // profiles on images (upload header, PUT/PATCH)
 ];

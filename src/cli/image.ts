@@ -4,14 +4,15 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import type { LxdClient } from "../client/client.ts";
-import type { Image, ImageAliasEntry } from "../client/types.ts";
+import type { Image, ImageAliasEntry, Operation } from "../client/types.ts";
 import { LxdCommand } from "./base.ts";
 import { formatDate, formatUploadDate, imageSize, parseFormat, renderTable, toYaml } from "./format.ts";
 import { multipartBody } from "../image/multipart.ts";
-import { Progress } from "./progress.ts";
+import { Progress, waitWithProgress } from "./progress.ts";
 
 /** Imports a unified image tarball (or a split image: metadata tarball + rootfs) and attaches aliases; returns the fingerprint. */
-export async function importImageFile(client: LxdClient, file: string, opts: { aliases: string[]; public?: boolean; rootfs?: string }): Promise<string> {
+export async function importImageFile(client: LxdClient, file: string, opts: { aliases: string[]; public?: boolean; rootfs?: string; progress?: Progress }): Promise<string> {
+  const wait = opts.progress && ((op: Operation) => waitWithProgress(client, op, opts.progress!));
   const blob = Bun.file(file);
   if (!(await blob.exists())) throw new Error(`Image file not found: ${file}`);
   let fingerprint: string;
@@ -23,9 +24,9 @@ export async function importImageFile(client: LxdClient, file: string, opts: { a
       { name: "metadata", filename: basename(file), file: blob },
       { name: "rootfs", filename: basename(opts.rootfs), file: rootfs },
     ]);
-    fingerprint = await client.importImage(body, { public: opts.public, contentType: `multipart/form-data; boundary=${boundary}` });
+    fingerprint = await client.importImage(body, { public: opts.public, contentType: `multipart/form-data; boundary=${boundary}`, wait });
   } else {
-    fingerprint = await client.importImage(blob, { filename: basename(file), public: opts.public });
+    fingerprint = await client.importImage(blob, { filename: basename(file), public: opts.public, wait });
   }
   for (const alias of opts.aliases) await client.createImageAlias(alias, fingerprint);
   return fingerprint;
@@ -51,7 +52,7 @@ export class ImageImportCommand extends LxdCommand {
   protected async run(): Promise<void> {
     const progress = new Progress(this.context.stdout as NodeJS.WriteStream);
     progress.update("Transferring image");
-    const fp = await importImageFile(this.client, this.file, { aliases: this.aliases, public: this.public, rootfs: this.rootfs });
+    const fp = await importImageFile(this.client, this.file, { aliases: this.aliases, public: this.public, rootfs: this.rootfs, progress });
     progress.done();
     this.print(`Image imported with fingerprint: ${fp}`);
   }

@@ -1,11 +1,17 @@
 import type { LxdClient } from "../client/client.ts";
 import type { Operation } from "../client/types.ts";
+
 // Progress of long operations. On a terminal: one self-overwriting status line (like lxc's
 // "Retrieving image: 42%"), with a bar when the status carries a percentage. Otherwise plain
-// lines, one per stage (the text before ":"), so logs show what happened without redraw noise.
+// lines for logs, only once work has gone on for a while and then every few seconds, so quick
+// commands print just their result.
+const PLAIN_AFTER_MS = 2000;
+const PLAIN_EVERY_MS = 5000;
+
 export class Progress {
   private last = "";
-  private lastStage = "";
+  private readonly started = performance.now();
+  private nextPlain = PLAIN_AFTER_MS;
 
   constructor(private readonly out: NodeJS.WriteStream = process.stdout, private readonly quiet = false) {}
 
@@ -16,10 +22,10 @@ export class Progress {
   update(text: string): void {
     if (this.quiet || text === this.last) return;
     if (!this.tty) {
-      const stage = text.split(":")[0]!;
-      if (stage !== this.lastStage) this.out.write(`${stage}\n`);
-      this.lastStage = stage;
-      this.last = text;
+      const elapsed = performance.now() - this.started;
+      if (elapsed < this.nextPlain) return;
+      this.nextPlain = elapsed + PLAIN_EVERY_MS;
+      this.out.write(`${text}\n`);
       return;
     }
     const line = withBar(text);
@@ -32,7 +38,6 @@ export class Progress {
   done(message = ""): void {
     if (this.tty && this.last) this.out.write(`\r${" ".repeat(this.last.length)}\r`);
     this.last = "";
-    this.lastStage = "";
     if (message) this.out.write(`${message}\n`);
   }
 }

@@ -20,6 +20,7 @@ import { containerDir } from "../paths.ts";
 import { storageDriver } from "../storage/index.ts";
 import type { Pool, RootfsSpec } from "../storage/driver.ts";
 import { applyTemplates, type Trigger } from "../image/templates.ts";
+import { byteProgress, type ProgressSink } from "../image/progress.ts";
 import { expandConfig, expandDevices, validateDevices, validateInstanceConfig, validateInstanceName } from "./config.ts";
 import { startDevices, stopDevices } from "./devices.ts";
 import { randomName } from "./names.ts";
@@ -281,7 +282,9 @@ export class InstanceManager {
     this.rootPool(expanded);
   }
 
-  async create(req: InstancesPost, name: string, fingerprint: string): Promise<Row> {
+  /** `onProgress` gets the image unpack's progress (operation metadata, LXD's key) when this
+   *  pool unpacks the image for the first time. */
+  async create(req: InstancesPost, name: string, fingerprint: string, onProgress?: ProgressSink): Promise<Row> {
     try {
       const image = this.images.get(fingerprint)!;
       const profiles = req.profiles ?? ["default"];
@@ -296,8 +299,11 @@ export class InstanceManager {
         "volatile.last_state.power": "STOPPED",
         "volatile.apply_template": "create",
       };
+      let report: ((done: number) => void) | undefined;
+      const key = "create_instance_from_image_unpack_progress";
       await storageDriver(pool.driver).createInstanceFromImage(pool, name, fingerprint,
-        (fp, dest) => this.images.unpackTo(fp, dest));
+        (fp, dest) => this.images.unpackTo(fp, dest, onProgress && ((p) => (report ??= byteProgress(onProgress, key, "Unpack", p.total))(p.processed))));
+      if (report) onProgress?.({ [key]: undefined });
       this.images.markUsed(fingerprint);
       const at = now();
       const row = db.insertInstance(this.database, {
