@@ -5,12 +5,15 @@ import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 import { importBusybox, lxdBinary, run, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { execFloor, launchFloor, makeRootfs, removeRootfs, startFloor, type FloorContainer } from "./floor.ts";
 import { LXD_502_STORAGE, storageTimings } from "./storage.ts";
+import { imageTimings } from "./images.ts";
 
 const argValue = (name: string, fallback: number) => {
   const i = process.argv.indexOf(name);
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
 };
 const RUNS = argValue("--runs", 7);
+/** `--only images`: just that group of rows (the others take minutes). */
+const ONLY = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
 const INSTANCES = argValue("--instances", 100);
 
 /** LXD 5.0.2 measured on this kind of machine (runtime-notes.md): ms, or MiB for memory. */
@@ -233,11 +236,19 @@ const root = makeRootfs();
 try {
   await lxd(d)("init", "--auto");
   await importBusybox(d);
-  await singleInstance(d, root);
-  await manyInstances(d, root);
-  Object.assign(LXD_502, LXD_502_STORAGE);
-  for (const r of await storageTimings(d, RUNS)) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: "" });
-  await remoteAccess(d);
+  if (!ONLY) {
+    await singleInstance(d, root);
+    await manyInstances(d, root);
+    Object.assign(LXD_502, LXD_502_STORAGE);
+    for (const r of await storageTimings(d, RUNS)) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: "" });
+    await remoteAccess(d);
+  }
+  if (!ONLY || ONLY === "images") {
+    // The floor column is `tar -xzf` of the same file; the ratio is tar's time over ours (speed relative to tar).
+    for (const r of await imageTimings(d, Math.min(RUNS, 3))) {
+      rows.push({ key: r.key, what: r.what, ours: `${ms(r.times)} (${((median(r.floor) / median(r.times)) * 100).toFixed(0)}% of tar's speed)`, floor: `${ms(r.floor)} (tar -xzf)` });
+    }
+  }
 } finally {
   // Also after a failure: the rows measured so far are still worth seeing.
   printTable();
