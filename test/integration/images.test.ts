@@ -351,3 +351,27 @@ templates:
     await d.ok("delete", "-f", "tb");
   });
 });
+
+describe("progress", () => {
+  test("publish, import and unpack report LXD-style progress in operation metadata", async () => {
+    const ws = new WebSocket(`ws+unix://${d.socket}:/1.0/events?type=operation`);
+    const seen: Record<string, string[]> = {};
+    ws.onmessage = (m) => {
+      const meta = (JSON.parse(String(m.data)).metadata?.metadata ?? {}) as Record<string, unknown>;
+      for (const [k, v] of Object.entries(meta)) if (k.endsWith("_progress")) (seen[k] ??= []).push(String(v));
+    };
+    await new Promise((resolve) => { ws.onopen = resolve; });
+    try {
+      await d.ok("init", "busybox", "pr1");
+      await d.ok("publish", "pr1", "--alias", "pr-img");
+      await d.ok("init", "pr-img", "pr2");
+      await Bun.sleep(300);
+      expect(seen.create_image_from_container_pack_progress?.[0]).toMatch(/^Image pack: [\d.]+k?M?B \([\d.]+k?M?B\/s\)$/);
+      expect(seen.import_progress?.at(-1)).toMatch(/^Checking image: 100% \(/);
+      expect(seen.create_instance_from_image_unpack_progress?.at(-1)).toMatch(/^Unpack: 100% \(/);
+    } finally {
+      ws.close();
+    }
+    await d.ok("delete", "pr1", "pr2");
+  });
+});
