@@ -124,7 +124,7 @@ export async function checkUnified(file: string, onRead?: (n: number) => void): 
   const kind = await detectFileCompression(file);
   if (kind === "squashfs") throw bad("a squashfs file alone is not an image; import it together with its metadata tarball");
   const r = await checkTarball(file, false, onRead);
-  if (!r.metadata) throw bad("metadata.yaml is missing");
+  if (!r.metadata) throw bad("the tarball is missing metadata.yaml");
   if (r.vm) throw new ApiError(400, "Virtual-machine images are not supported (containers only)");
   if (!r.hasRootfs) throw bad("the tarball has no rootfs/");
   checkArchitecture(r.metadata.architecture);

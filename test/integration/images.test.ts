@@ -167,7 +167,7 @@ describe("bad input", () => {
     await makeTree("foreign", foreign);
     await sh("tar -czf foreign.tar.gz -C foreign metadata.yaml rootfs && tar -czf nometa.tar.gz -C foreign rootfs");
     await refused(join(work, "foreign.tar.gz"), new RegExp(`architecture "${foreign}"`));
-    await refused(join(work, "nometa.tar.gz"), /metadata.yaml is missing/);
+    await refused(join(work, "nometa.tar.gz"), /the tarball is missing metadata.yaml/);
     const r = await d.api("POST", "/1.0/images", readFileSync(good), { "Content-Type": "application/octet-stream", "X-LXD-fingerprint": "0".repeat(64) });
     expect((await d.wait(r)).body.metadata.err).toMatch(/fingerprints don't match/);
     // Our CLI prints one clean line.
