@@ -4,10 +4,10 @@
 // launched; and bad input (truncated, tampered, escaping paths, device nodes, foreign
 // architecture) refused with a clear error, leaving nothing behind.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { hostArchitecture } from "../../src/image/metadata.ts";
-import { busyboxImage, run, startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { busyboxImage, run, startDaemon, startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
 
 let d: TestDaemon;
 let work: string;
@@ -374,4 +374,25 @@ describe("progress", () => {
     }
     await d.ok("delete", "pr1", "pr2");
   });
+});
+
+test("a squashfs rootfs without unsquashfs on the daemon's host: a clear error, nothing stored", async () => {
+  // A PATH with every host tool but squashfs-tools.
+  const bin = join(work, "bin-without-squashfs");
+  mkdirSync(bin);
+  for (const dir of ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]) {
+    for (const n of existsSync(dir) ? readdirSync(dir) : []) {
+      if (!n.endsWith("squashfs") && !existsSync(join(bin, n))) symlinkSync(join(dir, n), join(bin, n));
+    }
+  }
+  const bare = await startDaemon({ env: { PATH: bin } });
+  try {
+    const r = await bare.lxc("image", "import", join(work, "meta2.tar.xz"), join(work, "two.squashfs"));
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("squashfs images need unsquashfs on the host: install squashfs-tools");
+    expect((await bare.api("GET", "/1.0/images")).body.metadata).toEqual([]);
+    expect(readdirSync(join(bare.dir, "images"))).toEqual([]);
+  } finally {
+    await bare.stop();
+  }
 });
