@@ -1,6 +1,6 @@
 // Image templates (metadata.yaml `templates:`), rendered into a stopped container's rootfs before
 // it starts, for the triggers LXD has: `create` and `copy` once (volatile.apply_template), `start`
-// every time. The container's layers are mounted as one writable overlay for the duration, so
+// every time. Overlay volumes are mounted as one writable overlay for the duration, so
 // whiteouts and opaque directories count exactly as the container will see them; files on disk
 // carry the container's own ids (the runtime shifts them with an idmapped mount). Paths resolve
 // as if the rootfs were `/`: symlinks, absolute or relative, never lead outside it.
@@ -18,10 +18,8 @@ const MAX_LINKS = 40;
 export type Trigger = "create" | "copy" | "start";
 
 export interface TemplateTarget {
-  /** The container's layers (from the storage driver's rootfs spec). */
-  lower: string;
-  upper: string;
-  work: string;
+  /** The container's filesystem (the storage driver's rootfs spec): overlay layers, or one directory. */
+  rootfs: { kind: "overlay"; lower: string; upper: string; work: string } | { kind: "bind"; path: string };
   /** The unpacked image: metadata.yaml and templates/. */
   image: string;
   /** An empty directory to mount the merged rootfs on. */
@@ -111,11 +109,15 @@ export async function applyTemplates(target: TemplateTarget, triggers: Trigger[]
   const selected = templatesFor(target.image, triggers);
   if (selected.length === 0) return [];
   const written: string[] = [];
-  await mkdir(target.mountpoint, { recursive: true, mode: 0o700 });
-  const esc = (p: string) => p.replace(/([\\:,])/g, "\\$1");
-  mount("overlay", target.mountpoint, "overlay", 0, `lowerdir=${esc(target.lower)},upperdir=${esc(target.upper)},workdir=${esc(target.work)}`);
+  const layout = target.rootfs;
+  const overlay = layout.kind === "overlay";
+  if (overlay) {
+    await mkdir(target.mountpoint, { recursive: true, mode: 0o700 });
+    const esc = (p: string) => p.replace(/([\\:,])/g, "\\$1");
+    mount("overlay", target.mountpoint, "overlay", 0, `lowerdir=${esc(layout.lower)},upperdir=${esc(layout.upper)},workdir=${esc(layout.work)}`);
+  }
   try {
-    const root = target.mountpoint;
+    const root = overlay ? target.mountpoint : layout.path;
     const meta = {
       name: target.instance.name, type: "container", architecture: target.instance.architecture,
       ephemeral: String(target.instance.ephemeral), privileged: String(target.instance.privileged),
@@ -142,8 +144,10 @@ export async function applyTemplates(target: TemplateTarget, triggers: Trigger[]
       }
     }
   } finally {
-    umount(target.mountpoint);
-    fs.rmdirSync(target.mountpoint);
+    if (overlay) {
+      umount(target.mountpoint);
+      fs.rmdirSync(target.mountpoint);
+    }
   }
   return written;
 }

@@ -436,12 +436,11 @@ export class InstanceManager {
 
   /** Renders the image's templates: the pending create/copy trigger once, then `start`. */
   private async applyImageTemplates(row: Row, config: Record<string, string>, devices: Devices, pool: Pool, rootfs: RootfsSpec): Promise<void> {
-    if (rootfs.kind !== "overlay") return;
     const pending = row.config["volatile.apply_template"];
     const triggers: Trigger[] = pending === "create" || pending === "copy" ? [pending, "start"] : ["start"];
     const { image } = storageDriver(pool.driver).layers(pool, { instance: row.name }, row.config["volatile.base_image"] ?? "");
     await applyTemplates({
-      ...rootfs, image, mountpoint: join(containerDir(row.name), "template-root"),
+      rootfs, image, mountpoint: join(containerDir(row.name), "template-root"),
       instance: { name: row.name, architecture: row.architecture, ephemeral: row.ephemeral, privileged: false },
       config, devices,
     }, triggers);
