@@ -8,14 +8,11 @@ import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { createGzip } from "node:zlib";
 import { ulid } from "ulid";
-import { mount, umount } from "../kernel/ffi.ts";
+import { MNT, MS, mount, umount } from "../kernel/ffi.ts";
 import { TarWriter, type TarWriteEntry } from "./tar.ts";
 import type { Upload } from "./store.ts";
 
 export type PublishCompression = "gzip" | "xz" | "none";
-
-const MS_RDONLY = 1;
-const MNT_DETACH = 2;
 
 /** An output file that compresses (gzip in-process, xz through the tool) and hashes what it stores. */
 class CompressedFile {
@@ -111,7 +108,7 @@ export async function packImage(src: PublishSource, workDir: string, compression
   try {
     await mkdir(mnt, { mode: 0o700 });
     const escape = (p: string) => p.replace(/([\\:,])/g, "\\$1");
-    mount("overlay", mnt, "overlay", MS_RDONLY, `lowerdir=${src.layers.map(escape).join(":")}`);
+    mount("overlay", mnt, "overlay", MS.RDONLY, `lowerdir=${src.layers.map(escape).join(":")}`);
     mounted = true;
     const tar = new TarWriter((c) => out.write(c));
     await packTree(tar, join(src.image, "metadata.yaml"), "metadata.yaml", () => {});
@@ -125,7 +122,7 @@ export async function packImage(src: PublishSource, workDir: string, compression
     await rm(out.path, { force: true });
     throw new Error(`packing the image failed: ${(err as Error).message}`);
   } finally {
-    if (mounted) umount(mnt, MNT_DETACH);
+    if (mounted) umount(mnt, MNT.DETACH);
     fs.rmdirSync(mnt); // never recursive: it was a mount point
   }
 }

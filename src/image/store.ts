@@ -1,7 +1,7 @@
 // The local image store: image files in imagesDir() (`<fp>`, plus `<fp>.rootfs` for split
 // images), their rows in the images/image_aliases tables, and LXD's API view of them.
 import * as fs from "node:fs";
-import { mkdir, rm, stat } from "node:fs/promises";
+import { mkdir, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { ulid } from "ulid";
 import type { Image, ImageAliasesEntry } from "../api/image.ts";
@@ -10,6 +10,7 @@ import * as q from "../db/images.ts";
 import { ApiError } from "../daemon/response.ts";
 import { log } from "../daemon/log.ts";
 import { imagesDir } from "../paths.ts";
+import { MNT, umount } from "../kernel/ffi.ts";
 import { unpackImage, type UnpackProgress } from "./unpack.ts";
 import { splitFingerprint } from "./fingerprint.ts";
 import { receiveMultipart } from "./multipart.ts";
@@ -127,6 +128,19 @@ export class ImageStore {
       await Promise.all(paths.map((p) => rm(p, { force: true })));
       if (err instanceof ApiError) throw err;
       throw new ApiError(400, `Invalid image upload: ${(err as Error).message}`);
+    }
+  }
+
+  /** Removes what a killed daemon left in the images directory: uploads being received
+   *  (`lxd_post_*`) and publish mounts (`lxd_publish_*`, detached before removal). */
+  async removeLeftovers(): Promise<void> {
+    for (const name of await readdir(this.dir).catch(() => [] as string[])) {
+      const path = join(this.dir, name);
+      if (name.startsWith("lxd_post_")) await rm(path, { force: true });
+      else if (name.startsWith("lxd_publish_")) {
+        try { umount(path, MNT.DETACH); } catch { /* not mounted */ }
+        fs.rmdirSync(path); // never recursive: it was a mount point
+      }
     }
   }
 

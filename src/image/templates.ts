@@ -7,7 +7,7 @@
 import * as fs from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { mount, umount } from "../kernel/ffi.ts";
+import { MNT, mount, umount } from "../kernel/ffi.ts";
 import { parseMetadata, type ImageTemplate } from "./metadata.ts";
 import { compileTemplate, type Context } from "./template-render.ts";
 import { safeComponents } from "./unpack.ts";
@@ -112,6 +112,8 @@ export async function applyTemplates(target: TemplateTarget, triggers: Trigger[]
   const layout = target.rootfs;
   const overlay = layout.kind === "overlay";
   if (overlay) {
+    // A daemon killed while rendering leaves its mount behind, which would keep the layers busy.
+    try { umount(target.mountpoint, MNT.DETACH); } catch { /* not mounted: the usual case */ }
     await mkdir(target.mountpoint, { recursive: true, mode: 0o700 });
     const esc = (p: string) => p.replace(/([\\:,])/g, "\\$1");
     mount("overlay", target.mountpoint, "overlay", 0, `lowerdir=${esc(layout.lower)},upperdir=${esc(layout.upper)},workdir=${esc(layout.work)}`);

@@ -396,3 +396,12 @@ test("a squashfs rootfs without unsquashfs on the daemon's host: a clear error, 
     await bare.stop();
   }
 });
+
+test("a restarted daemon removes uploads and publish mounts a killed one left behind", async () => {
+  writeFileSync(join(d.dir, "images", "lxd_post_01LEFTOVER"), "half an upload");
+  mkdirSync(join(d.dir, "images", "lxd_publish_01LEFTOVER"));
+  await d.kill();
+  await d.start();
+  expect(imageFiles().filter((f) => f.startsWith("lxd_"))).toEqual([]);
+  expect((await d.api("GET", "/1.0/images")).body.metadata.length).toBeGreaterThan(0);
+});
