@@ -66,7 +66,12 @@ export function publish(ctx: PublishContext, req: PublishRequest, onCreated: (fi
     resources: { instances: [`/1.0/instances/${name}`] },
     run: async (op) => {
       const progress = byteProgress((m) => op.updateMetadata(m), "create_image_from_container_pack_progress", "Image pack", 0);
-      const upload = await packImage(source, imagesDir(), compression, progress);
+      // A snapshot never changes; the instance itself is kept stopped while it is read.
+      const pack = () => packImage(source, imagesDir(), compression, progress);
+      const upload = snapshot === undefined ? await ctx.instances.whileHeld(name, async () => {
+        if (ctx.instances.status(name) !== "Stopped") throw new ApiError(400, `Instance "${name}" was started; publish it again once stopped`);
+        return pack();
+      }) : await pack();
       op.updateMetadata({ create_image_from_container_pack_progress: undefined });
       const image = await ctx.images.importUpload(upload, {
         public: req.public ?? false,

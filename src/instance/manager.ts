@@ -64,6 +64,8 @@ export class InstanceManager {
   private readonly running = new Map<string, Runtime>();
   /** Names being created or changed, so two requests never race on one instance. */
   private readonly busy = new Set<string>();
+  /** Instances whose volume is being read while stopped (publishing): no start, rename or delete meanwhile. */
+  private readonly held = new Set<string>();
   readonly snapshots: Snapshots;
 
   constructor(
@@ -320,6 +322,7 @@ export class InstanceManager {
 
   async delete(name: string, force = false): Promise<void> {
     const row = this.get(name);
+    this.checkNotHeld(name);
     if (this.running.has(name)) {
       if (!force) throw new ApiError(400, "The instance is currently running, stop it first");
       await this.stop(name, { force: true });
@@ -382,6 +385,7 @@ export class InstanceManager {
 
   async rename(name: string, to: string): Promise<void> {
     const row = this.get(name);
+    this.checkNotHeld(name);
     const err = validateInstanceName(to);
     if (err) throw new ApiError(400, `Invalid instance name "${to}": ${err}`);
     if (this.running.has(name)) throw new ApiError(400, "Renaming of running instance not allowed");
@@ -395,8 +399,24 @@ export class InstanceManager {
 
   // ---- power ---------------------------------------------------------------------------
 
+  /** Runs `fn` with the instance kept stopped and in place (see `held`). */
+  async whileHeld<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    this.checkNotHeld(name);
+    this.held.add(name);
+    try {
+      return await fn();
+    } finally {
+      this.held.delete(name);
+    }
+  }
+
+  private checkNotHeld(name: string): void {
+    if (this.held.has(name)) throw new ApiError(409, `Instance "${name}" is being published; try again when that finishes`);
+  }
+
   async start(name: string): Promise<void> {
     if (this.running.has(name)) throw new ApiError(400, "The instance is already running");
+    this.checkNotHeld(name);
     const row = this.get(name);
     const { config, devices } = this.expanded(row);
     const pool = this.rootPool(devices);

@@ -231,6 +231,21 @@ describe("publish, properties and aliases", () => {
     await d.ok("delete", "-f", "p1", "p2", "p3");
   });
 
+  test("an instance being published cannot be started, renamed or deleted", async () => {
+    await d.ok("launch", "busybox", "held");
+    await d.ok("exec", "held", "--", "sh", "-c", "head -c 30000000 /dev/urandom > /root/blob");
+    await d.ok("stop", "held", "--force");
+    const op = await d.api("POST", "/1.0/images", { source: { type: "instance", name: "held" }, compression_algorithm: "xz" });
+    expect(op.status).toBe(202);
+    const outcome = async (r: Awaited<ReturnType<typeof d.api>>) => (r.status === 202 ? (await d.wait(r)).body.metadata.err : r.body.error);
+    expect(await outcome(await d.api("PUT", "/1.0/instances/held/state", { action: "start", timeout: -1 }))).toContain('Instance "held" is being published');
+    expect(await outcome(await d.api("DELETE", "/1.0/instances/held"))).toContain("is being published");
+    const done = await d.wait(op, 120);
+    expect(done.body.metadata.status).toBe("Success");
+    await d.ok("image", "delete", done.body.metadata.metadata.fingerprint);
+    await d.ok("delete", "held");
+  });
+
   test("show, edit, set-property, alias rename", async () => {
     await d.ok("image", "alias", "create", "bb2", busyboxFp);
     await d.ok("image", "set-property", "bb2", "description", "edited");
