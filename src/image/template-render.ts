@@ -1,7 +1,8 @@
 // A small renderer for the pongo2 (Django-like) syntax LXD image templates use. The package list
 // is fixed, so this implements the subset images rely on rather than pulling in an engine:
 //   {{ expr }}  {# comment #}  {% if %}/{% elif %}/{% else %}/{% endif %}
-//   {% for x in list %} / {% for k, v in map %} ... {% empty %} ... {% endfor %}  (with forloop.counter, .first, .last)
+//   {% for x in list [reversed] [sorted] %} / {% for k, v in map %} ... {% empty %} ... {% endfor %}
+//   (with forloop.counter, .counter0, .first, .last; maps iterate in key order)
 //   expressions: names with .attr and ["key"], string/number/bool literals, function calls
 //   (config_get("key", "default")), == != < > <= >= in, not/and/or, parentheses,
 //   filters: default, default_if_none, upper, lower, capfirst, title, length, join, first, last, safe, escape, yesno.
@@ -25,7 +26,7 @@ type Node =
   | { k: "text"; s: string }
   | { k: "out"; e: Expr }
   | { k: "if"; branches: { cond: Expr; body: Node[] }[]; otherwise: Node[] }
-  | { k: "for"; vars: string[]; iter: Expr; body: Node[]; empty: Node[] };
+  | { k: "for"; vars: string[]; iter: Expr; reversed: boolean; sorted: boolean; body: Node[]; empty: Node[] };
 
 // ---- expressions -----------------------------------------------------------------------
 
@@ -262,10 +263,17 @@ class Parser {
     const m = /^\s*([A-Za-z_]\w*)(?:\s*,\s*([A-Za-z_]\w*))?\s+in\s+([\s\S]+)$/.exec(spec);
     if (!m) throw new TemplateError(`bad for loop "{% for ${spec.trim()} %}"`);
     const vars = m[2] ? [m[1]!, m[2]] : [m[1]!];
-    const iter = parseExpr(m[3]!.replace(/\s+reversed\s*$/, "").replace(/\s+sorted\s*$/, ""));
+    let src = m[3]!.trim();
+    const modifier = (word: string) => {
+      const found = new RegExp(`\\s+${word}$`).test(src);
+      if (found) src = src.slice(0, -word.length).trim();
+      return found;
+    };
+    const sorted = modifier("sorted");
+    const reversed = modifier("reversed");
     const first = this.block(["empty", "endfor"]);
     const empty = first.stop === "empty" ? this.block(["endfor"]).nodes : [];
-    return { k: "for", vars, iter, body: first.nodes, empty };
+    return { k: "for", vars, iter: parseExpr(src), reversed, sorted, body: first.nodes, empty };
   }
 }
 
@@ -286,6 +294,8 @@ function run(nodes: Node[], ctx: Context, out: string[]): void {
           : v && typeof v === "object"
             ? Object.keys(v).sort().map((k) => [k, (v as Record<string, Value>)[k]])
             : typeof v === "string" ? [...v].map((c, i) => [c, i]) : [];
+        if (n.sorted && Array.isArray(v)) items.sort(([a], [b]) => (show(a) < show(b) ? -1 : show(a) > show(b) ? 1 : 0));
+        if (n.reversed) items.reverse();
         if (!items.length) { run(n.empty, ctx, out); break; }
         items.forEach(([a, b], i) => {
           const scope: Context = { ...ctx, forloop: { counter: i + 1, counter0: i, first: i === 0, last: i === items.length - 1 } };

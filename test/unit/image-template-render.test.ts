@@ -40,6 +40,7 @@ describe("template rendering", () => {
     expect(r("{% for k, v in devices %}{{ k }}={{ v.type }}{% if not forloop.last %},{% endif %}{% endfor %}")).toBe("eth0=nic,root=disk");
     expect(r("{% for x in container.none %}x{% empty %}none{% endfor %}")).toBe("none");
     expect(r('{% for c in "ab" %}[{{ forloop.counter }}{{ c }}]{% endfor %}')).toBe("[1a][2b]");
+    expect(renderTemplate("{% for x in xs sorted %}{{ x }}{% endfor %}|{% for x in xs reversed %}{{ x }}{% endfor %}", { xs: ["b", "c", "a"] })).toBe("abc|acb");
   });
 
   test("comments and text pass through", () => {
