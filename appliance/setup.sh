@@ -17,7 +17,7 @@ apt-get update
 # daemon too and is used by the compatibility tests; btrfs-progs: btrfs storage pools.
 apt-get install -y --no-install-recommends \
   ca-certificates gcc libc6-dev busybox-static xz-utils iproute2 nftables dnsmasq-base file lxd-client \
-  debootstrap lxcfs btrfs-progs
+  debootstrap lxcfs btrfs-progs squashfs-tools
 command -v npm >/dev/null || apt-get install -y --no-install-recommends nodejs npm
 
 npm ci

@@ -52,6 +52,11 @@ import {
 } from "./cli/trust.ts";
 import { TopCommand } from "./cli/top.ts";
 import { CLIENT_VERSION, VersionCommand } from "./cli/version.ts";
+import {
+  ImageAliasRenameCommand, ImageEditCommand, ImageExportCommand, ImageGetPropertyCommand, ImageSetPropertyCommand,
+  ImageUnsetPropertyCommand,
+} from "./cli/image-edit.ts";
+import { PublishCommand } from "./cli/publish.ts";
 
 const COMMANDS: CommandClass[] = [
   // The default command first: clipanion's usage() relies on that order.
@@ -66,6 +71,8 @@ const COMMANDS: CommandClass[] = [
   ImageImportCommand, ImageListCommand, ImageDeleteCommand, ImageShowCommand, ImageInfoCommand,
   ImageAliasCreateCommand, ImageAliasDeleteCommand, ImageAliasListCommand, ImageBuildBusyboxCommand, ImageBuildDebianCommand,
   ImageCopyCommand, ImageRefreshCommand, ImageExportStreamsCommand,
+  ImageExportCommand, ImageEditCommand, ImageGetPropertyCommand, ImageSetPropertyCommand, ImageUnsetPropertyCommand,
+  ImageAliasRenameCommand, PublishCommand,
   ProfileListCommand, ProfileShowCommand, ProfileCreateCommand, ProfileDeleteCommand, ProfileGetCommand,
   ProfileSetCommand, ProfileUnsetCommand, ProfileEditCommand, ProfileDeviceAddCommand, ProfileDeviceRemoveCommand,
   OperationListCommand, OperationShowCommand, OperationDeleteCommand,

@@ -68,4 +68,8 @@ export const apiExtensions: string[] = [
   // Images from other servers (src/daemon/image-pull.ts, image-refresh.ts, streams.ts).
   "image_create_aliases", // aliases in POST /1.0/images (image copy)
   "image_force_refresh", // POST /1.0/images/{fingerprint}/refresh
+  // Images (src/daemon/images.ts, image-publish.ts, src/image/).
+  "image_compression_algorithm", // compression_algorithm in POST /1.0/images (publish: gzip, xz, none)
+  "images_expiry", // expires_at editable with PUT/PATCH
+  "image_profiles", // profiles on images (upload header, PUT/PATCH)
 ];

@@ -4,17 +4,31 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import type { LxdClient } from "../client/client.ts";
-import type { Image, ImageAliasEntry } from "../client/types.ts";
+import type { Image, ImageAliasEntry, Operation } from "../client/types.ts";
 import { LxdCommand } from "./base.ts";
 import { formatDate, formatUploadDate, imageSize, parseFormat, renderTable, toYaml } from "./format.ts";
-import { Progress } from "./progress.ts";
+import { multipartBody } from "../image/multipart.ts";
+import { Progress, waitWithProgress } from "./progress.ts";
 import { selectedStreamsRemote, streamsImages } from "./image-remote.ts";
 
-/** Imports a unified image tarball and attaches aliases; returns the fingerprint. */
-export async function importImageFile(client: LxdClient, file: string, opts: { aliases: string[]; public?: boolean }): Promise<string> {
+/** Imports a unified image tarball (or a split image: metadata tarball + rootfs) and attaches aliases; returns the fingerprint. */
+export async function importImageFile(client: LxdClient, file: string, opts: { aliases: string[]; public?: boolean; rootfs?: string; progress?: Progress }): Promise<string> {
+  const wait = opts.progress && ((op: Operation) => waitWithProgress(client, op, opts.progress!));
   const blob = Bun.file(file);
   if (!(await blob.exists())) throw new Error(`Image file not found: ${file}`);
-  const fingerprint = await client.importImage(blob, { filename: basename(file), public: opts.public });
+  let fingerprint: string;
+  if (opts.rootfs) {
+    const rootfs = Bun.file(opts.rootfs);
+    if (!(await rootfs.exists())) throw new Error(`Image file not found: ${opts.rootfs}`);
+    const boundary = `lxd-import-${Date.now().toString(36)}${process.pid}`;
+    const body = multipartBody(boundary, [
+      { name: "metadata", filename: basename(file), file: blob },
+      { name: "rootfs", filename: basename(opts.rootfs), file: rootfs },
+    ]);
+    fingerprint = await client.importImage(body, { public: opts.public, contentType: `multipart/form-data; boundary=${boundary}`, wait });
+  } else {
+    fingerprint = await client.importImage(blob, { filename: basename(file), public: opts.public, wait });
+  }
   for (const alias of opts.aliases) await client.createImageAlias(alias, fingerprint);
   return fingerprint;
 }
@@ -24,18 +38,22 @@ export class ImageImportCommand extends LxdCommand {
   static override usage = Command.Usage({
     category: "Images",
     description: "Import images into the image store",
-    details: "FILE is a unified image tarball (metadata.yaml + rootfs/, optionally compressed).",
-    examples: [["Import a tarball under the alias busybox", "$0 image import busybox.tar.gz --alias busybox"]],
+    details: "FILE is a unified image tarball (metadata.yaml + rootfs/, optionally compressed), or a split image's metadata tarball followed by its ROOTFS (a tarball or squashfs).",
+    examples: [
+      ["Import a tarball under the alias busybox", "$0 image import busybox.tar.gz --alias busybox"],
+      ["Import a split image", "$0 image import meta.tar.xz rootfs.squashfs --alias mine"],
+    ],
   });
 
   file = Option.String({ name: "tarball" });
+  rootfs = Option.String({ name: "rootfs", required: false });
   aliases = Option.Array("--alias", [], { description: "New aliases to add to the image" });
   public = Option.Boolean("--public", false, { description: "Make image public" });
 
   protected async run(): Promise<void> {
     const progress = new Progress(this.context.stdout as NodeJS.WriteStream);
     progress.update("Transferring image");
-    const fp = await importImageFile(this.client, this.file, { aliases: this.aliases, public: this.public });
+    const fp = await importImageFile(this.client, this.file, { aliases: this.aliases, public: this.public, rootfs: this.rootfs, progress });
     progress.done();
     this.print(`Image imported with fingerprint: ${fp}`);
   }

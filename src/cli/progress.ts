@@ -1,25 +1,73 @@
-// A single self-overwriting status line on a terminal (like lxc's "Retrieving image: 42%"); silent when
-// stdout is not a TTY so scripts and pipes only see final results.
+import type { LxdClient } from "../client/client.ts";
+import type { Operation } from "../client/types.ts";
+
+// Progress of long operations. On a terminal: one self-overwriting status line (like lxc's
+// "Retrieving image: 42%"), with a bar when the status carries a percentage. Otherwise plain
+// lines for logs, only once work has gone on for a while and then every few seconds, so quick
+// commands print just their result.
+const PLAIN_AFTER_MS = 2000;
+const PLAIN_EVERY_MS = 5000;
+
 export class Progress {
   private last = "";
+  private readonly started = performance.now();
+  private nextPlain = PLAIN_AFTER_MS;
 
   constructor(private readonly out: NodeJS.WriteStream = process.stdout, private readonly quiet = false) {}
 
-  private get enabled(): boolean {
-    return !this.quiet && Boolean(this.out.isTTY);
+  private get tty(): boolean {
+    return Boolean(this.out.isTTY);
   }
 
   update(text: string): void {
-    if (!this.enabled || text === this.last) return;
-    const pad = " ".repeat(Math.max(0, this.last.length - text.length));
-    this.out.write(`\r${text}${pad}`);
-    this.last = text;
+    if (this.quiet || text === this.last) return;
+    if (!this.tty) {
+      const elapsed = performance.now() - this.started;
+      if (elapsed < this.nextPlain) return;
+      this.nextPlain = elapsed + PLAIN_EVERY_MS;
+      this.out.write(`${text}\n`);
+      return;
+    }
+    const line = withBar(text);
+    const pad = " ".repeat(Math.max(0, this.last.length - line.length));
+    this.out.write(`\r${line}${pad}`);
+    this.last = line;
   }
 
   /** Clears the line, optionally leaving a final message in its place. */
   done(message = ""): void {
-    if (this.enabled && this.last) this.out.write(`\r${" ".repeat(this.last.length)}\r`);
+    if (this.tty && this.last) this.out.write(`\r${" ".repeat(this.last.length)}\r`);
     this.last = "";
     if (message) this.out.write(`${message}\n`);
+  }
+}
+
+/** "Label: 42% (3.1MB/s)" becomes "Label: [========>           ]  42% (3.1MB/s)". */
+export function withBar(text: string, width = 24): string {
+  const m = /^(.*?): (\d{1,3})%(.*)$/.exec(text);
+  if (!m) return text;
+  const pct = Math.min(100, Number(m[2]));
+  const filled = Math.round((pct / 100) * width);
+  const bar = `${"=".repeat(Math.max(0, filled - 1))}${filled ? (pct === 100 ? "=" : ">") : ""}${" ".repeat(width - filled)}`;
+  return `${m[1]}: [${bar}] ${String(pct).padStart(3)}%${m[3]}`;
+}
+
+/** The progress string of an operation's metadata (LXD keeps one `*_progress` key per stage). */
+export function operationProgress(metadata: Record<string, unknown> | null | undefined): string | undefined {
+  for (const [k, v] of Object.entries(metadata ?? {})) if (k.endsWith("_progress") && typeof v === "string") return v;
+  return undefined;
+}
+
+/** Waits for an operation, showing its progress metadata as it changes; throws its error. */
+export async function waitWithProgress(client: LxdClient, op: Operation, progress: Progress): Promise<Operation> {
+  try {
+    for (;;) {
+      const current = await client.waitOperation(op.id, 1);
+      const text = operationProgress(current.metadata);
+      if (text) progress.update(text);
+      if (current.status !== "Running" && current.status !== "Pending") return current;
+    }
+  } finally {
+    progress.done();
   }
 }

@@ -223,11 +223,17 @@ export class LxdClient {
   }
 
   /** Uploads a unified image tarball; returns the fingerprint the daemon computed. */
-  async importImage(body: ReadableStream | Blob | Uint8Array, opts: { filename?: string; public?: boolean } = {}): Promise<string> {
-    const headers: Record<string, string> = { "Content-Type": "application/octet-stream" };
+  /** Uploads a unified image, or a split one as a multipart body (`contentType` then names its
+   *  boundary); `wait` replaces the plain wait for the operation (e.g. to show its progress). */
+  async importImage(
+    body: ReadableStream | Blob | Uint8Array,
+    opts: { filename?: string; public?: boolean; contentType?: string; wait?: (op: Operation) => Promise<Operation> } = {},
+  ): Promise<string> {
+    const headers: Record<string, string> = { "Content-Type": opts.contentType ?? "application/octet-stream" };
     if (opts.filename) headers["X-LXD-filename"] = opts.filename;
     if (opts.public) headers["X-LXD-public"] = "true";
-    const op = await this.run("POST", "/1.0/images", body, { headers });
+    const reply = await this.request<Operation>("POST", "/1.0/images", body, { headers });
+    const op = opts.wait ? await opts.wait(reply.metadata) : await this.waitOperation(reply.metadata);
     const fingerprint = (op?.metadata?.fingerprint ?? (op?.metadata?.metadata as { fingerprint?: string })?.fingerprint) as string | undefined;
     if (!fingerprint) throw new LxdError("Image import finished without reporting a fingerprint");
     return fingerprint;

@@ -44,6 +44,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   const cgroups = await Cgroups.init(tag);
   const ops = new OperationManager(events);
   const images = new ImageStore(db);
+  await images.removeLeftovers();
   const instances = new InstanceManager(db, images, cgroups, events);
   images.onDelete((fp) => instances.onImageDeleted(fp));
   // Bridges, firewall and DHCP come up before containers are found or restarted.

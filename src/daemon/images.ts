@@ -1,11 +1,15 @@
-// /1.0/images and /1.0/images/{fingerprint}: list, upload (unified tarball), show, replace,
-// merge, delete (background operation) and export.
+// /1.0/images and /1.0/images/{fingerprint}: list, upload (unified tarball or split multipart),
+// show, replace, merge, delete (background operation) and export.
 import { Elysia, t } from "elysia";
 import { Image, ImageFingerprint, ImagePut, ImageUploadResult, RecursionQuery } from "../api/image.ts";
 import type { Db } from "../db/index.ts";
 import { getProfile } from "../db/profiles.ts";
 import { compressionExtension, detectFileCompression } from "../image/compression.ts";
 import type { ImageRow, ImageStore, ImportOptions } from "../image/store.ts";
+import { boundaryOf, multipartBody } from "../image/multipart.ts";
+import { byteProgress } from "../image/progress.ts";
+import type { InstanceManager } from "../instance/manager.ts";
+import { publish, type PublishRequest } from "./image-publish.ts";
 import type { Operation, OperationSpec } from "./operations.ts";
 import { ApiError, RawResponse, checkIfMatch, etagOf, sync } from "./response.ts";
 
@@ -23,6 +27,8 @@ export interface ImagesContext {
   pull?(body: unknown): Operation;
   /** Remote clients without trust see public images only. */
   serverInfo?: { trusted?(request: Request): boolean };
+  /** For publishing instances (absent where only the image routes are served, as in unit tests). */
+  instances?: InstanceManager;
 }
 
 export const imageUrl = (fp: string) => `/1.0/images/${fp}`;
@@ -69,7 +75,15 @@ function expiresAt(value: string | undefined, current: string): string {
   return value;
 }
 
-/** Upload of a unified image (application/octet-stream): stored to disk before the 202 answer. */
+function boundary(contentType: string): string {
+  try {
+    return boundaryOf(contentType);
+  } catch (err) {
+    throw new ApiError(400, `Invalid image upload: ${(err as Error).message}`);
+  }
+}
+
+/** Upload of a unified image (octet-stream) or a split one (multipart): stored to disk before the 202 answer. */
 async function upload(ctx: ImagesContext, request: Request): Promise<Operation> {
   const h = request.headers;
   const profilesHeader = h.get("x-lxd-profiles");
@@ -82,7 +96,10 @@ async function upload(ctx: ImagesContext, request: Request): Promise<Operation> 
   };
   if (opts.profiles) checkProfiles(ctx.db, opts.profiles);
   if (!request.body) throw new ApiError(400, "Invalid image file: the upload is empty");
-  const received = await ctx.images.receiveUpload(request.body);
+  const type = (h.get("content-type") ?? "").toLowerCase();
+  const received = type.startsWith("multipart/form-data")
+    ? await ctx.images.receiveSplitUpload(request.body, boundary(h.get("content-type")!))
+    : await ctx.images.receiveUpload(request.body);
   try {
     return ctx.ops.create({
       class: "task",
@@ -91,7 +108,9 @@ async function upload(ctx: ImagesContext, request: Request): Promise<Operation> 
         const result = { fingerprint: received.fingerprint, size: String(received.size) };
         // LXD reports the fingerprint even when the import fails (e.g. a duplicate).
         op.updateMetadata(result);
-        const row = await ctx.images.importUpload(received, opts);
+        const checked = byteProgress((m) => op.updateMetadata(m), "import_progress", "Checking image", received.size);
+        const row = await ctx.images.importUpload(received, opts, checked);
+        op.updateMetadata({ import_progress: undefined });
         lifecycle(ctx, "image-created", row.fingerprint, { type: row.type });
         return result;
       },
@@ -115,23 +134,28 @@ export const imagesRoutes = (ctx: ImagesContext) =>
 
     .post("/1.0/images", async ({ request }) => {
       const type = (request.headers.get("content-type") ?? "application/octet-stream").toLowerCase();
-      if (type.startsWith("multipart/form-data")) {
-        throw new ApiError(400, "Split images (metadata + rootfs upload) are not supported yet; upload a unified tarball");
-      }
       if (type.startsWith("application/json")) {
-        const req = await request.json().catch(() => { throw new ApiError(400, "Malformed JSON in request body"); });
+        const req = (await request.json().catch(() => { throw new ApiError(400, "Malformed JSON in request body"); })) as PublishRequest;
+        const kind = (req as { source?: { type?: string } })?.source?.type ?? "";
+        // Instances and snapshots are published here; images from other servers are pulled.
+        if (["instance", "container", "snapshot"].includes(kind)) {
+          if (!ctx.instances) throw new ApiError(400, "Publishing instances is not available here");
+          if (req?.profiles) checkProfiles(ctx.db, req.profiles);
+          return publish({ ...ctx, instances: ctx.instances }, req, (fp, type) => lifecycle(ctx, "image-created", fp, { type }));
+        }
         if (ctx.pull) return ctx.pull(req);
-        const source = (req as { source?: { type?: string } })?.source?.type ?? "";
-        throw new ApiError(400, `Image source type "${source}" is not supported yet; upload a unified tarball`);
+        throw new ApiError(400, `Image source type "${kind}" is not supported`);
       }
       return upload(ctx, request);
     }, {
       parse: "none",
       detail: {
         summary: "Add an image",
-        description: "Body: a unified image tarball (application/octet-stream). Headers: X-LXD-fingerprint (expected sha256), " +
+        description: "Body: JSON {source: {type: instance|container|snapshot, name}, aliases, properties, public, compression_algorithm, profiles, expires_at} " +
+          "to publish a stopped instance or a snapshot (progress in create_image_from_container_pack_progress), or a unified image tarball (application/octet-stream), or a split image as multipart/form-data " +
+          "(parts `metadata` and `rootfs`, the rootfs a tarball or squashfs; fingerprint = sha256 of both in that order). Headers: X-LXD-fingerprint (expected sha256), " +
           "X-LXD-public, X-LXD-filename, X-LXD-properties (URL-encoded key=value pairs), X-LXD-profiles (profile=a&profile=b). " +
-          "Returns an operation whose metadata gets {fingerprint, size}.",
+          "Returns an operation whose metadata gets {fingerprint, size} and `import_progress` while the image is checked.",
         tags: ["images"],
         responses: { 202: { description: "Operation; final metadata", content: { "application/json": { schema: ImageUploadResult } } } },
       },
@@ -203,10 +227,19 @@ export const imagesRoutes = (ctx: ImagesContext) =>
     .get("/1.0/images/:fingerprint/export", async ({ params, request }) => {
       const row = mustSee(ctx, request, params.fingerprint);
       const fp = row.fingerprint;
-      if (ctx.images.isSplit(fp)) throw new ApiError(501, "Exporting split images is not supported yet");
       const file = ctx.images.imageFile(fp);
       const name = `${fp}${compressionExtension(await detectFileCompression(file))}`;
       lifecycle(ctx, "image-retrieved", fp);
+      if (ctx.images.isSplit(fp)) {
+        // Split images go out as LXD sends them: a metadata part and a rootfs part.
+        const rootfs = ctx.images.rootfsFile(fp);
+        const boundary = `lxd-${fp.slice(0, 16)}-${Date.now().toString(36)}`;
+        const body = multipartBody(boundary, [
+          { name: "metadata", filename: `meta-${name}`, file: Bun.file(file) },
+          { name: "rootfs", filename: `${fp}${compressionExtension(await detectFileCompression(rootfs))}`, file: Bun.file(rootfs) },
+        ]);
+        return new RawResponse(body, { headers: { "content-type": `multipart/form-data; boundary=${boundary}` } });
+      }
       return new RawResponse(Bun.file(file), {
         headers: {
           "content-type": "application/octet-stream",
@@ -218,6 +251,6 @@ export const imagesRoutes = (ctx: ImagesContext) =>
       detail: {
         summary: "Download the image file",
         tags: ["images"],
-        responses: { 200: { description: "The unified tarball (Content-Disposition names it <fingerprint>.tar.gz etc.)" } },
+        responses: { 200: { description: "The unified tarball (Content-Disposition names it <fingerprint>.tar.gz etc.), or for a split image multipart/form-data with a metadata part and a rootfs part" } },
       },
     });

@@ -68,8 +68,8 @@ export const instancesRoutes = (ctx: DaemonContext) =>
         class: "task",
         description: "Creating instance",
         resources: { instances: [url(name)], containers: [`/1.0/containers/${name}`] },
-        run: async () => {
-          await ctx.instances.create(body, name, fingerprint);
+        run: async (op) => {
+          await ctx.instances.create(body, name, fingerprint, (m) => op.updateMetadata(m));
           if (body.start) await ctx.instances.start(name);
         },
       });

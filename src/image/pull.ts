@@ -9,7 +9,7 @@ import * as q from "../db/images.ts";
 import { ApiError } from "../daemon/response.ts";
 import { get, getJson, progressReporter, type FetchOptions } from "./download.ts";
 import { INDEX_PATH, NoSuchImage, findImage, parseProducts, productsPath, type StreamImage } from "./simplestreams.ts";
-import { NEVER_EXPIRES, NEVER_USED, readImageMetadata, rfc3339, type ImageRow, type ImageStore, type Upload } from "./store.ts";
+import { type ImageRow, type ImageStore, type Upload } from "./store.ts";
 
 export interface PullSource {
   server: string;
@@ -92,9 +92,6 @@ export class ImagePuller {
     }
     if (img.architecture !== this.arch) {
       throw new ApiError(400, `Image ${img.fingerprint.slice(0, 12)} on ${server} is for architecture ${img.architecture}, this host runs ${this.arch}`);
-    }
-    if (img.files.some((f) => f.ftype === "squashfs")) {
-      throw new ApiError(501, `Image ${img.fingerprint.slice(0, 12)} on ${server} has a squashfs rootfs, which this daemon cannot unpack (unified or root.tar.xz images only)`);
     }
     return {
       fingerprint: img.fingerprint, architecture: img.architecture,
@@ -206,9 +203,9 @@ export class ImagePuller {
   }
 
   /**
-   * A split image (lxd.tar.xz + root.tar.xz): both files are checked on their own and together
-   * (the fingerprint is the sha256 of metadata and rootfs concatenated), then stored as the
-   * image store keeps split images: `<fp>` and `<fp>.rootfs`.
+   * A split image (lxd.tar.xz + root.tar.xz or squashfs): each file is checked against the index,
+   * then the store checks both together (the fingerprint is the sha256 of metadata and rootfs
+   * concatenated) and every entry, as for an upload.
    */
   private async downloadSplit(remote: RemoteImage, source: PullSource, opts: PullOptions): Promise<ImageRow> {
     const meta = await this.fetchFile(remote.files[0], "metadata", source, opts, remote.fingerprint);
@@ -217,28 +214,10 @@ export class ImagePuller {
       rootfs = await this.fetchFile(remote.files[1], "rootfs", source, opts, remote.fingerprint);
       const combined = new Bun.CryptoHasher("sha256");
       for (const part of [meta.path, rootfs.path]) for await (const chunk of Bun.file(part).stream()) combined.update(chunk);
-      const fingerprint = combined.digest("hex");
-      if (fingerprint !== remote.fingerprint) {
-        throw new Error(`Image fingerprint doesn't match: got ${fingerprint}, expected ${remote.fingerprint} (metadata + rootfs from ${source.server})`);
-      }
-      const { metadata } = await readImageMetadata(meta.path);
-      for (const a of opts.aliases ?? []) {
-        if (this.store.getAlias(a.name)) throw new ApiError(409, `Alias already exists: ${a.name}`);
-      }
-      if (this.store.get(fingerprint)) throw new ApiError(409, "Image with same fingerprint already exists");
-      renameSync(meta.path, this.store.imageFile(fingerprint));
-      renameSync(rootfs.path, this.store.rootfsFile(fingerprint));
-      const epoch = (s: number) => rfc3339(new Date(s * 1000));
-      const row = q.insertImage(this.db, {
-        fingerprint, filename: "", size: meta.size + rootfs.size, architecture: metadata.architecture, type: "container",
-        public: opts.public ?? false, autoUpdate: false, cached: false, properties: metadata.properties, profiles: ["default"],
-        createdAt: epoch(metadata.creation_date), uploadedAt: rfc3339(new Date()), lastUsedAt: NEVER_USED,
-        expiresAt: metadata.expiry_date ? epoch(metadata.expiry_date) : NEVER_EXPIRES, updateSource: null,
-      });
-      for (const a of opts.aliases ?? []) q.insertAlias(this.db, { name: a.name, fingerprint, description: a.description ?? "", type: "container" });
-      return row;
+      const upload = { path: meta.path, rootfsPath: rootfs.path, fingerprint: combined.digest("hex"), size: meta.size + rootfs.size };
+      return await this.store.importUpload(upload, { fingerprint: remote.fingerprint, public: opts.public, aliases: opts.aliases });
     } finally {
-      // Both are gone from the temp names once moved; after a failure this removes them.
+      // importUpload moves or removes both; after a failed download this removes them.
       await this.store.discardUpload(meta);
       if (rootfs) await this.store.discardUpload(rootfs);
     }

@@ -1,7 +1,7 @@
 // The local image store: image files in imagesDir() (`<fp>`, plus `<fp>.rootfs` for split
 // images), their rows in the images/image_aliases tables, and LXD's API view of them.
 import * as fs from "node:fs";
-import { mkdir, rm, stat } from "node:fs/promises";
+import { mkdir, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { ulid } from "ulid";
 import type { Image, ImageAliasesEntry } from "../api/image.ts";
@@ -10,10 +10,11 @@ import * as q from "../db/images.ts";
 import { ApiError } from "../daemon/response.ts";
 import { log } from "../daemon/log.ts";
 import { imagesDir } from "../paths.ts";
-import { openDecompressed } from "./compression.ts";
-import { parseMetadata, type ImageMetadata } from "./metadata.ts";
-import { readAllBody, readTar } from "./tar.ts";
+import { MNT, umount } from "../kernel/ffi.ts";
 import { unpackImage, type UnpackProgress } from "./unpack.ts";
+import { splitFingerprint } from "./fingerprint.ts";
+import { receiveMultipart } from "./multipart.ts";
+import { checkSplit, checkUnified } from "./validate.ts";
 
 export type ImageRow = q.ImageRow;
 export type ImageAliasRow = q.ImageAliasRow;
@@ -29,8 +30,9 @@ export interface ImportOptions {
   fingerprint?: string;
 }
 
-/** An upload written to a temp file in the images directory, not yet validated. */
-export interface Upload { path: string; fingerprint: string; size: number }
+/** An upload written to temp files in the images directory, not yet validated: a unified
+ *  image, or a split image's metadata tarball (`path`) and rootfs (`rootfsPath`). */
+export interface Upload { path: string; fingerprint: string; size: number; rootfsPath?: string }
 
 /** Bytes received so far while an upload is written to disk. */
 export type ImportProgress = (bytesReceived: number) => void;
@@ -43,25 +45,6 @@ export const NEVER_EXPIRES = "1970-01-01T00:00:00Z";
 export const NEVER_USED = "0001-01-01T00:00:00Z";
 
 const HEX = /^[0-9a-f]+$/;
-
-/** Reads metadata.yaml and the image type from an image file (stops as soon as both are known). */
-export async function readImageMetadata(file: string): Promise<{ metadata: ImageMetadata; type: "container" | "virtual-machine" | "unknown" }> {
-  let metadata: ImageMetadata | undefined;
-  let type: "container" | "virtual-machine" | "unknown" = "unknown";
-  try {
-    for await (const { header, body } of readTar(await openDecompressed(file))) {
-      const name = header.path.replace(/^\.\//, "");
-      if (name === "metadata.yaml") metadata = parseMetadata(new TextDecoder().decode(await readAllBody(body)));
-      else if (name === "rootfs" || name.startsWith("rootfs/")) type = "container";
-      else if (name === "rootfs.img") type = "virtual-machine";
-      if (metadata && type !== "unknown") break;
-    }
-  } catch (err) {
-    throw new ApiError(400, `Invalid image file: ${(err as Error).message}`);
-  }
-  if (!metadata) throw new ApiError(400, "Invalid image file: metadata tarball is missing metadata.yaml");
-  return { metadata, type };
-}
 
 export class ImageStore {
   private readonly deleteHooks: ((fingerprint: string) => Promise<void>)[] = [];
@@ -129,29 +112,63 @@ export class ImageStore {
     }
   }
 
+  /** Receives a multipart split-image upload (`metadata` and `rootfs` parts, as LXD's client sends). */
+  async receiveSplitUpload(body: AsyncIterable<Uint8Array>, boundary: string, progress?: ImportProgress): Promise<Upload> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const prefix = `lxd_post_${ulid()}_`;
+    const paths = ["metadata", "rootfs", "rootfs.img"].map((n) => join(this.dir, prefix + n));
+    try {
+      const parts = await receiveMultipart(body, boundary, this.dir, prefix, ["metadata", "rootfs", "rootfs.img"], progress);
+      const meta = parts.find((p) => p.name === "metadata");
+      if (parts.some((p) => p.name === "rootfs.img")) throw new ApiError(400, "Virtual-machine images are not supported (containers only)");
+      const rootfs = parts.find((p) => p.name === "rootfs");
+      if (!meta || !rootfs) throw new ApiError(400, "Invalid image file: a split image upload needs a metadata part and a rootfs part");
+      return { path: meta.path, rootfsPath: rootfs.path, size: meta.size + rootfs.size, fingerprint: await splitFingerprint(meta.path, rootfs.path) };
+    } catch (err) {
+      await Promise.all(paths.map((p) => rm(p, { force: true })));
+      if (err instanceof ApiError) throw err;
+      throw new ApiError(400, `Invalid image upload: ${(err as Error).message}`);
+    }
+  }
+
+  /** Removes what a killed daemon left in the images directory: uploads being received
+   *  (`lxd_post_*`) and publish mounts (`lxd_publish_*`, detached before removal). */
+  async removeLeftovers(): Promise<void> {
+    for (const name of await readdir(this.dir).catch(() => [] as string[])) {
+      const path = join(this.dir, name);
+      if (name.startsWith("lxd_post_")) await rm(path, { force: true });
+      else if (name.startsWith("lxd_publish_")) {
+        try { umount(path, MNT.DETACH); } catch { /* not mounted */ }
+        fs.rmdirSync(path); // never recursive: it was a mount point
+      }
+    }
+  }
+
   async discardUpload(upload: Upload): Promise<void> {
     await rm(upload.path, { force: true });
+    if (upload.rootfsPath) await rm(upload.rootfsPath, { force: true });
   }
 
   /**
-   * Stores a received unified image: checks the expected fingerprint, validates metadata.yaml,
+   * Stores a received image: checks the expected fingerprint, reads and checks the whole image
+   * (src/image/validate.ts),
    * then moves the file into place and records it (with its aliases).
    */
-  async importUpload(upload: Upload, opts: ImportOptions = {}): Promise<ImageRow> {
-    const { path, fingerprint, size } = upload;
+  async importUpload(upload: Upload, opts: ImportOptions = {}, onChecked?: (bytes: number) => void): Promise<ImageRow> {
+    const { path, fingerprint, size, rootfsPath } = upload;
     try {
       if (opts.fingerprint && opts.fingerprint.toLowerCase() !== fingerprint) {
         throw new ApiError(400, `fingerprints don't match, got ${fingerprint} expected ${opts.fingerprint}`);
       }
       if (size === 0) throw new ApiError(400, "Invalid image file: the upload is empty");
-      const { metadata, type } = await readImageMetadata(path);
-      if (type === "virtual-machine") throw new ApiError(400, "Virtual-machine images are not supported (containers only)");
+      const metadata = rootfsPath ? await checkSplit(path, rootfsPath, onChecked) : await checkUnified(path, onChecked);
       for (const a of opts.aliases ?? []) {
         if (q.getAlias(this.db, a.name)) throw new ApiError(409, `Alias already exists: ${a.name}`);
       }
       // No await from the duplicate check to the insert: concurrent uploads can't both win.
       if (q.getImage(this.db, fingerprint)) throw new ApiError(409, "Image with same fingerprint already exists");
       fs.renameSync(path, this.imageFile(fingerprint));
+      if (rootfsPath) fs.renameSync(rootfsPath, this.rootfsFile(fingerprint));
       const row = q.insertImage(this.db, {
         fingerprint,
         filename: opts.filename ?? "",
@@ -174,7 +191,7 @@ export class ImageStore {
       }
       return row;
     } finally {
-      await rm(path, { force: true });
+      await this.discardUpload(upload);
     }
   }
 

@@ -185,7 +185,7 @@ function applyPax(h: TarHeader, pax: Record<string, string>): void {
  * asking for the next entry; abandoned data is skipped. Throws TarError on corrupt or
  * truncated input.
  */
-export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerator<TarEntry> {
+export async function* readTar(source: AsyncIterable<Uint8Array>, opts: { requireEnd?: boolean } = {}): AsyncGenerator<TarEntry> {
   const src = new ByteSource(source);
   let globalPax: Record<string, string> = {};
   let pax: Record<string, string> = {};
@@ -194,7 +194,11 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
   try {
     for (;;) {
       const block = await src.read(BLOCK);
-      if (block.length === 0) return; // tolerated: archive without end-of-archive blocks
+      if (block.length === 0) {
+        // Tolerated when reading our own files; an import insists, as a cut at a header boundary looks just like this.
+        if (opts.requireEnd) throw new TarError("the tar archive has no end-of-archive marker (truncated?)");
+        return;
+      }
       if (block.length < BLOCK) throw new TarError("unexpected end of tar archive inside a header (truncated?)");
       if (isZeroBlock(block)) return;
       if (!checksumOk(block)) throw new TarError("invalid tar header checksum (corrupt or not a tar archive)");

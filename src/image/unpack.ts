@@ -10,7 +10,8 @@ import { rm, rename, mkdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { ulid } from "ulid";
 import { readTar, type TarHeader } from "./tar.ts";
-import { openDecompressed } from "./compression.ts";
+import { detectFileCompression, openDecompressed } from "./compression.ts";
+import { unpackSquashfs } from "./squashfs.ts";
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_DIRECTORY } = fs.constants;
 const CREATE_FLAGS = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
@@ -250,6 +251,11 @@ export async function unpackImage(file: string, dest: string, opts: UnpackOption
     const stats: ExtractStats = { files: 0, directories: 0, symlinks: 0, hardlinks: 0, skipped: 0 };
     for (const [i, f] of files.entries()) {
       const base = done;
+      if (i === 1 && (await detectFileCompression(f)) === "squashfs") {
+        await unpackSquashfs(f, join(tmp, "rootfs"));
+        done += sizes[i]!;
+        continue;
+      }
       const source = await openDecompressed(f, (n) => opts.progress?.({ processed: base + n, total }));
       const map = i === 0 ? unifiedLayout : (p: string) => `rootfs/${p}`;
       const s = await extractTar(source, tmp, { map, log: opts.log });

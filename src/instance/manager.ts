@@ -3,6 +3,7 @@
 import { eq } from "drizzle-orm";
 import { closeSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import type { Instance, InstanceFull, InstancePut, InstanceState, InstancesPost } from "../api/instance.ts";
 import * as db from "../db/instances.ts";
@@ -20,7 +21,9 @@ import { haltSignal, launch, watch } from "../kernel/monitor.ts";
 import { startExec, type ExecOptions as KernelExecOptions, type ExecSession } from "../kernel/exec.ts";
 import { containerDir } from "../paths.ts";
 import { storageDriver } from "../storage/index.ts";
-import type { Pool } from "../storage/driver.ts";
+import type { Pool, RootfsSpec } from "../storage/driver.ts";
+import { applyTemplates, type Trigger } from "../image/templates.ts";
+import { byteProgress, type ProgressSink } from "../image/progress.ts";
 import {
   expandConfig, expandDevices, parseSize, rootDisk, validateDevices, validateInstanceConfig, validateInstanceName,
 } from "./config.ts";
@@ -66,6 +69,8 @@ export class InstanceManager {
   private readonly running = new Map<string, Runtime>();
   /** Names being created or changed, so two requests never race on one instance. */
   private readonly busy = new Set<string>();
+  /** Instances whose volume is being read while stopped (publishing): no start, rename or delete meanwhile. */
+  private readonly held = new Set<string>();
   readonly snapshots: Snapshots;
 
   constructor(
@@ -264,6 +269,7 @@ export class InstanceManager {
         "volatile.base_image": fingerprint,
         "volatile.uuid": randomUUID(),
         "volatile.last_state.power": "STOPPED",
+        "volatile.apply_template": "copy",
       };
       const row = db.insertInstance(this.database, {
         name, architecture: src.architecture, type: "container", description: req.description ?? src.description,
@@ -317,7 +323,9 @@ export class InstanceManager {
     }
   }
 
-  async create(req: InstancesPost, name: string, fingerprint: string): Promise<Row> {
+  /** `onProgress` gets the image unpack's progress (operation metadata, LXD's key) when this
+   *  pool unpacks the image for the first time. */
+  async create(req: InstancesPost, name: string, fingerprint: string, onProgress?: ProgressSink): Promise<Row> {
     try {
       const image = this.images.get(fingerprint)!;
       const profiles = req.profiles ?? ["default"];
@@ -331,9 +339,13 @@ export class InstanceManager {
         "volatile.base_image": fingerprint,
         "volatile.uuid": randomUUID(),
         "volatile.last_state.power": "STOPPED",
+        "volatile.apply_template": "create",
       };
+      let report: ((done: number) => void) | undefined;
+      const key = "create_instance_from_image_unpack_progress";
       await storageDriver(pool.driver).createInstanceFromImage(pool, name, fingerprint,
-        (fp, dest) => this.images.unpackTo(fp, dest));
+        (fp, dest) => this.images.unpackTo(fp, dest, onProgress && ((p) => (report ??= byteProgress(onProgress, key, "Unpack", p.total))(p.processed))));
+      if (report) onProgress?.({ [key]: undefined });
       const expandedDevices = expandDevices(this.profileRows(profiles).map((p) => p.devices), devices);
       if (rootDisk(expandedDevices)?.[1].size) {
         await this.applyRootSize(name, pool, expandedDevices)
@@ -355,6 +367,7 @@ export class InstanceManager {
 
   async delete(name: string, force = false): Promise<void> {
     const row = this.get(name);
+    this.checkNotHeld(name);
     if (this.running.has(name)) {
       if (!force) throw new ApiError(400, "The instance is currently running, stop it first");
       await this.stop(name, { force: true });
@@ -424,6 +437,7 @@ export class InstanceManager {
 
   async rename(name: string, to: string): Promise<void> {
     const row = this.get(name);
+    this.checkNotHeld(name);
     const err = validateInstanceName(to);
     if (err) throw new ApiError(400, `Invalid instance name "${to}": ${err}`);
     if (this.running.has(name)) throw new ApiError(400, "Renaming of running instance not allowed");
@@ -437,8 +451,24 @@ export class InstanceManager {
 
   // ---- power ---------------------------------------------------------------------------
 
+  /** Runs `fn` with the instance kept stopped and in place (see `held`). */
+  async whileHeld<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    this.checkNotHeld(name);
+    this.held.add(name);
+    try {
+      return await fn();
+    } finally {
+      this.held.delete(name);
+    }
+  }
+
+  private checkNotHeld(name: string): void {
+    if (this.held.has(name)) throw new ApiError(409, `Instance "${name}" is being published; try again when that finishes`);
+  }
+
   async start(name: string): Promise<void> {
     if (this.running.has(name)) throw new ApiError(400, "The instance is already running");
+    this.checkNotHeld(name);
     const row = this.get(name);
     const { config, devices } = this.expanded(row);
     const pool = this.rootPool(devices);
@@ -456,9 +486,10 @@ export class InstanceManager {
     const procs = await this.cgroups.create(name, idmap.root);
     try {
       await this.cgroups.applyLimits(name, liveLimits(config));
+      const rootfs = storageDriver(pool.driver).rootfs(pool, name, fingerprint);
+      await this.applyImageTemplates(row, config, devices, pool, rootfs);
       const spec = launchSpec({
-        name, rundir, config, idmap, cgroupProcs: procs, cgroup2: this.cgroups.unified, lxcfs: lxcfsDir(),
-        rootfs: storageDriver(pool.driver).rootfs(pool, name, fingerprint),
+        name, rundir, config, idmap, cgroupProcs: procs, cgroup2: this.cgroups.unified, lxcfs: lxcfsDir(), rootfs,
         mounts: await launchMounts(name, devices),
       });
       const { initPid } = await launch(spec);
@@ -476,11 +507,24 @@ export class InstanceManager {
       await this.cgroups.remove(name).catch(() => {});
       throw new ApiError(500, `Failed to start instance "${name}": ${(err as Error).message}`);
     }
+    const { "volatile.apply_template": _applied, ...rest } = row.config;
     db.updateInstance(this.database, name, {
       lastUsedAt: now(),
-      config: { ...row.config, ...idmap.volatile, "volatile.last_state.power": "RUNNING" },
+      config: { ...rest, ...idmap.volatile, "volatile.last_state.power": "RUNNING" },
     });
     this.lifecycle("instance-started", name);
+  }
+
+  /** Renders the image's templates: the pending create/copy trigger once, then `start`. */
+  private async applyImageTemplates(row: Row, config: Record<string, string>, devices: Devices, pool: Pool, rootfs: RootfsSpec): Promise<void> {
+    const pending = row.config["volatile.apply_template"];
+    const triggers: Trigger[] = pending === "create" || pending === "copy" ? [pending, "start"] : ["start"];
+    const { image } = storageDriver(pool.driver).layers(pool, { instance: row.name }, row.config["volatile.base_image"] ?? "");
+    await applyTemplates({
+      rootfs, image, mountpoint: join(containerDir(row.name), "template-root"),
+      instance: { name: row.name, architecture: row.architecture, ephemeral: row.ephemeral, privileged: false },
+      config, devices,
+    }, triggers);
   }
 
   private track(name: string, initPid: number, exited: Promise<number>, devices: Devices) {

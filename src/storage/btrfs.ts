@@ -308,6 +308,10 @@ export const btrfsDriver: StorageDriver = {
     return { kind: "bind", path: join(instanceVol(pool, instance), "rootfs") };
   },
 
+  layers(pool, ref, fingerprint) {
+    return { layers: [join(refVol(pool, ref), "rootfs")], image: imageVol(pool, fingerprint) };
+  },
+
   async usage(pool, instance) {
     const bytes = await qgroupBytes(instanceVol(pool, instance));
     if (!bytes) throw new Error(`disk usage of instance "${instance}" needs quotas on pool "${pool.name}"`);

@@ -180,6 +180,10 @@ export const dirDriver: StorageDriver = {
     if (!inUse) await rm(imageDir(pool, fingerprint), { recursive: true, force: true });
   },
 
+  layers(pool, ref, fingerprint) {
+    return { layers: [join(refDir(pool, ref), "upper"), join(imageDir(pool, fingerprint), "rootfs")], image: imageDir(pool, fingerprint) };
+  },
+
   rootfs(pool, instance, fingerprint): RootfsSpec {
     const vol = volumeDir(pool, instance);
     return { kind: "overlay", lower: join(imageDir(pool, fingerprint), "rootfs"), upper: join(vol, "upper"), work: join(vol, "work") };

@@ -55,6 +55,9 @@ export interface StorageDriver {
   /** Drops the pool's copy of an image unless an instance still builds on it. */
   deleteImage(pool: Pool, fingerprint: string, inUse: boolean): Promise<void>;
   rootfs(pool: Pool, instance: string, fingerprint: string): RootfsSpec;
+  /** A volume's (or snapshot's) filesystem as overlay layers, top first, and the directory of the
+   *  image it builds on (metadata.yaml, templates/): what publishing reads. */
+  layers(pool: Pool, ref: VolumeRef, fingerprint: string): { layers: string[]; image: string };
   /** Bytes the instance itself wrote (not the shared image layer). */
   usage(pool: Pool, instance: string): Promise<number>;
   /** Limits the instance volume to `bytes` (undefined: no limit); throws when the driver cannot. */

@@ -8,12 +8,15 @@ import { networkTimings } from "./network.ts";
 import { btrfsTimings, LXD_502_BTRFS, LXD_502_STORAGE, storageTimings } from "./storage.ts";
 import { importDebian, waitSystemd } from "../helpers/debian-image.ts";
 import { remoteImageTimings } from "./remote-image.ts";
+import { imageTimings } from "./images.ts";
 
 const argValue = (name: string, fallback: number) => {
   const i = process.argv.indexOf(name);
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
 };
 const RUNS = argValue("--runs", 7);
+/** `--only images`: just that group of rows (the others take minutes). */
+const ONLY = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
 const INSTANCES = argValue("--instances", 100);
 /** The systemd rows need the Debian image (built once, minutes, then cached). */
 const DEBIAN = !process.argv.includes("--no-debian");
@@ -263,18 +266,26 @@ const root = makeRootfs();
 try {
   await lxd(d)("init", "--auto");
   await importBusybox(d);
-  await singleInstance(d, root);
-  await manyInstances(d, root);
-  Object.assign(LXD_502, LXD_502_STORAGE);
-  for (const r of await storageTimings(d, RUNS)) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: "" });
-  for (const r of await networkTimings(d, RUNS)) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: "" });
-  Object.assign(LXD_502, LXD_502_BTRFS);
-  for (const r of await btrfsTimings(d, RUNS, await busyboxImage())) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: "" });
-  await remoteAccess(d);
-  for (const r of await remoteImageTimings(d, RUNS)) {
-    rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: r.floor.length ? `${ms(r.floor)} (file transfer only)` : "" });
+  if (!ONLY) {
+    await singleInstance(d, root);
+    await manyInstances(d, root);
+    Object.assign(LXD_502, LXD_502_STORAGE);
+    for (const r of await storageTimings(d, RUNS)) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: "" });
+    for (const r of await networkTimings(d, RUNS)) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: "" });
+    Object.assign(LXD_502, LXD_502_BTRFS);
+    for (const r of await btrfsTimings(d, RUNS, await busyboxImage())) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: "" });
+    await remoteAccess(d);
+    for (const r of await remoteImageTimings(d, RUNS)) {
+      rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: r.floor.length ? `${ms(r.floor)} (file transfer only)` : "" });
+    }
+    if (DEBIAN) await systemdGuest(d);
   }
-  if (DEBIAN) await systemdGuest(d);
+  if (!ONLY || ONLY === "images") {
+    // The floor column is `tar -xzf` of the same file; the ratio is tar's time over ours (speed relative to tar).
+    for (const r of await imageTimings(d, Math.min(RUNS, 3))) {
+      rows.push({ key: r.key, what: r.what, ours: `${ms(r.times)} (${((median(r.floor) / median(r.times)) * 100).toFixed(0)}% of tar's speed)`, floor: `${ms(r.floor)} (tar -xzf)` });
+    }
+  }
 } finally {
   // Also after a failure: the rows measured so far are still worth seeing.
   printTable();

@@ -188,12 +188,12 @@ describe("REST routes", () => {
     expect(lifecycle).toContain("image-deleted");
   });
 
-  test("split uploads and JSON sources get a clear 400", async () => {
+  test("empty split uploads and JSON sources without instances get a clear 400", async () => {
     const r = await call("POST", "/1.0/images", new TextEncoder().encode("--x--"), { "content-type": "multipart/form-data; boundary=x" });
     expect(r.status).toBe(400);
-    expect(r.json.error).toMatch(/Split images/);
+    expect(r.json.error).toMatch(/needs a metadata part and a rootfs part/);
     const j = await call("POST", "/1.0/images", { source: { type: "url", url: "https://x" } });
     expect(j.status).toBe(400);
-    expect(j.json.error).toMatch(/not supported yet/);
+    expect(j.json.error).toMatch(/not available here/);
   });
 });
