@@ -192,8 +192,11 @@ describe("REST routes", () => {
     const r = await call("POST", "/1.0/images", new TextEncoder().encode("--x--"), { "content-type": "multipart/form-data; boundary=x" });
     expect(r.status).toBe(400);
     expect(r.json.error).toMatch(/needs a metadata part and a rootfs part/);
-    const j = await call("POST", "/1.0/images", { source: { type: "url", url: "https://x" } });
+    const j = await call("POST", "/1.0/images", { source: { type: "instance", name: "c1" } });
     expect(j.status).toBe(400);
     expect(j.json.error).toMatch(/not available here/);
+    const u = await call("POST", "/1.0/images", { source: { type: "url", url: "https://x" } });
+    expect(u.status).toBe(400);
+    expect(u.json.error).toMatch(/Image source type "url" is not supported/);
   });
 });
