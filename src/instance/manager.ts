@@ -25,6 +25,7 @@ import {
   expandConfig, expandDevices, parseSize, rootDisk, validateDevices, validateInstanceConfig, validateInstanceName,
 } from "./config.ts";
 import { launchMounts, resumeDevices, startDevices, stopDevices } from "./devices.ts";
+import { deviceRules } from "./unix-device.ts";
 import { randomName } from "./names.ts";
 import { type IdmapPlan, launchSpec, liveLimits, planIdmap, seccompFor } from "./runtime.ts";
 import { Snapshots } from "./snapshots.ts";
@@ -418,6 +419,8 @@ export class InstanceManager {
     const removed = Object.entries(rt.devices).filter(([k, v]) => !same(v, expanded.devices[k]));
     const added = Object.entries(expanded.devices).filter(([k, v]) => !same(v, rt.devices[k]));
     await stopDevices(inst, Object.fromEntries(removed));
+    // Nodes of added unix devices must be usable as soon as they appear.
+    await this.cgroups.setDevices(name, deviceRules(expanded.devices));
     await startDevices(inst, Object.fromEntries(added));
     rt.devices = expanded.devices;
   }
@@ -456,6 +459,7 @@ export class InstanceManager {
     const procs = await this.cgroups.create(name, idmap.root);
     try {
       await this.cgroups.applyLimits(name, liveLimits(config));
+      await this.cgroups.setDevices(name, deviceRules(devices));
       const spec = launchSpec({
         name, rundir, config, idmap, cgroupProcs: procs, cgroup2: this.cgroups.unified, lxcfs: lxcfsDir(),
         rootfs: storageDriver(pool.driver).rootfs(pool, name, fingerprint),
