@@ -5,7 +5,8 @@
 // BPF_PROG_TYPE_CGROUP_DEVICE program attached to the container's cgroup decides.
 import { closeSync, openSync } from "node:fs";
 import { ptr } from "bun:ffi";
-import { bpf } from "./ffi.ts";
+import { bpf, SyscallError } from "./ffi.ts";
+import { inInitialUserNamespace } from "./idmap.ts";
 
 export interface DeviceRule {
   type: "a" | "c" | "b";
@@ -87,20 +88,31 @@ const addr = (b: Uint8Array) => BigInt(ptr(b));
 function loadProgram(rules: DeviceRule[], what: string): number {
   const prog = deviceProgram(rules);
   const license = Buffer.from("GPL\0");
-  const log = new Uint8Array(4096);
-  const { buf, view } = attr();
-  view.setUint32(0, BPF_PROG_TYPE_CGROUP_DEVICE, true);
-  view.setUint32(4, prog.length / 8, true);
-  view.setBigUint64(8, addr(prog), true);
-  view.setBigUint64(16, addr(license), true);
-  view.setUint32(24, 1, true);
-  view.setUint32(28, log.length, true);
-  view.setBigUint64(32, addr(log), true);
-  try {
+  const load = (log?: Uint8Array) => {
+    const { buf, view } = attr();
+    view.setUint32(0, BPF_PROG_TYPE_CGROUP_DEVICE, true);
+    view.setUint32(4, prog.length / 8, true);
+    view.setBigUint64(8, addr(prog), true);
+    view.setBigUint64(16, addr(license), true);
+    if (log) {
+      view.setUint32(24, 1, true);
+      view.setUint32(28, log.length, true);
+      view.setBigUint64(32, addr(log), true);
+    }
     return bpf(BPF_PROG_LOAD, buf, `${what}: load the device program`);
+  };
+  try {
+    return load();
   } catch (err) {
-    const verifier = new TextDecoder().decode(log.subarray(0, log.indexOf(0))).trim().split("\n").pop();
-    throw verifier ? new Error(`${(err as Error).message} (${verifier})`) : err;
+    if (!(err instanceof SyscallError) || !["EACCES", "EINVAL"].includes(err.code)) throw err;
+    // Rejected by the verifier: load again with its log for the reason.
+    const log = new Uint8Array(1 << 20);
+    try {
+      return load(log);
+    } catch {
+      const reason = new TextDecoder().decode(log.subarray(0, log.indexOf(0))).trim().split("\n").pop();
+      throw new Error(`${err.message}${reason ? ` (verifier: ${reason})` : ""}`);
+    }
   }
 }
 
@@ -120,6 +132,17 @@ function attachedIds(cgroupFd: number, what: string): number[] {
  *  replaces: in between both apply (the stricter wins), so access never widens transiently.
  *  ALLOW_MULTI keeps programs that a nested manager attaches below from overriding this one. */
 export function applyDeviceProgram(dir: string, rules: DeviceRule[], what: string): void {
+  try {
+    attachProgram(dir, rules, what);
+  } catch (err) {
+    // A daemon nested in an unprivileged container may not load BPF programs; the program of
+    // the container it runs in still applies to everything below it.
+    if (err instanceof SyscallError && err.code === "EPERM" && !inInitialUserNamespace()) return;
+    throw err;
+  }
+}
+
+function attachProgram(dir: string, rules: DeviceRule[], what: string): void {
   const cg = openSync(dir, "r");
   const fds: number[] = [];
   try {
