@@ -59,6 +59,9 @@ say devices "$(echo "$out" | tr '\\n' ' ')"
 step devices.add "$lxd" config device add p1 kmsg unix-char path=/dev/kmsg
 step devices.hot "$lxd" exec p1 -- sh -c 'echo probe > /dev/kmsg && echo probe > /tmp/kmsg && echo hot-ok'
 say devices.hot "$out"
+step devices.remove "$lxd" config device remove p1 kmsg
+step devices.removed "$lxd" exec p1 -- sh -c 'echo probe > /tmp/kmsg && echo open-ok; true'
+say devices.removed "$(echo "$out" | tr '\\n' ' ')"
 step priv.delete "$lxd" delete p1 --force
 
 # Enforcement: a 100 MiB buffer under a 64 MiB limit; 60 sleepers under 50 pids.
@@ -186,13 +189,16 @@ describe.skipIf(!!unavailable)("the daemon on a pure cgroup v2 host (QEMU guest)
     expect(result("console")).toBe("1");
   });
 
-  test("a privileged container can create but not open host devices; hot-added ones open at once", () => {
+  test("a privileged container can create but not open host devices; hot-added ones open until removed", () => {
     expect(result("rc.devices")).toBe("0");
     expect(result("devices")).toContain("mknod-ok");
     expect(result("devices")).toContain("null-ok");
     expect(result("devices")).not.toContain("open-ok");
     expect(result("devices")).toContain("Operation not permitted");
     expect(result("devices.hot")).toBe("hot-ok");
+    // Removed again: the replaced program is detached, so the node no longer opens.
+    expect(result("devices.removed")).toContain("Operation not permitted");
+    expect(result("devices.removed")).not.toContain("open-ok");
   });
 
   test("the container's root can manage its cgroup2 subtree as systemd does", () => {
