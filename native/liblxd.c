@@ -46,6 +46,12 @@ int lxd_pidfd_send_signal(int pidfd, int sig)
 	return result(syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0));
 }
 
+// bpf(2): the daemon loads and attaches cgroup device programs for containers on cgroup v2.
+int lxd_bpf(int cmd, void *attr, unsigned int size)
+{
+	return result(syscall(SYS_bpf, cmd, attr, size));
+}
+
 // errno of this thread's last failed call above.
 int lxd_errno(void)
 {

@@ -28,6 +28,7 @@ import {
   expandConfig, expandDevices, parseSize, rootDisk, validateDevices, validateInstanceConfig, validateInstanceName,
 } from "./config.ts";
 import { launchMounts, resumeDevices, startDevices, stopDevices } from "./devices.ts";
+import { deviceRules } from "./unix-device.ts";
 import { randomName } from "./names.ts";
 import { type IdmapPlan, launchSpec, liveLimits, planIdmap, seccompFor } from "./runtime.ts";
 import { Snapshots } from "./snapshots.ts";
@@ -431,6 +432,8 @@ export class InstanceManager {
     const removed = Object.entries(rt.devices).filter(([k, v]) => !same(v, expanded.devices[k]));
     const added = Object.entries(expanded.devices).filter(([k, v]) => !same(v, rt.devices[k]));
     await stopDevices(inst, Object.fromEntries(removed));
+    // Nodes of added unix devices must be usable as soon as they appear.
+    await this.cgroups.setDevices(name, deviceRules(expanded.devices));
     await startDevices(inst, Object.fromEntries(added));
     rt.devices = expanded.devices;
   }
@@ -488,6 +491,7 @@ export class InstanceManager {
       await this.cgroups.applyLimits(name, liveLimits(config));
       const rootfs = storageDriver(pool.driver).rootfs(pool, name, fingerprint);
       await this.applyImageTemplates(row, config, devices, pool, rootfs);
+      await this.cgroups.setDevices(name, deviceRules(devices));
       const spec = launchSpec({
         name, rundir, config, idmap, cgroupProcs: procs, cgroup2: this.cgroups.unified, lxcfs: lxcfsDir(), rootfs,
         mounts: await launchMounts(name, devices),

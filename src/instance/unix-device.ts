@@ -2,6 +2,7 @@
 // lxd-helper as host root (container root may not create device nodes), owned by the container
 // ids the device names. Major and minor come from the device or from `source` on the host.
 import { existsSync, readFileSync, statSync } from "node:fs";
+import { type DeviceRule, STANDARD_RULES } from "../kernel/devcg.ts";
 import { helperPath } from "../kernel/native.ts";
 import type { DeviceDriver, RunningInstance } from "./devices.ts";
 
@@ -35,27 +36,52 @@ function isContainerInit(pid: number): boolean {
 
 const pathOf = (c: Device) => c.path || c.source;
 
+/** Major and minor of a unix-char/unix-block device: given, or those of `source` on the host;
+ *  undefined when the source is absent and the device is optional (required=false). */
+export function deviceNumbers(type: "unix-char" | "unix-block", c: Device, fail: (why: string) => Error): [number, number] | undefined {
+  const kind = type === "unix-char" ? "c" : "b";
+  if (c.major !== undefined && c.minor !== undefined) return [Number(c.major), Number(c.minor)];
+  const source = c.source || c.path;
+  if (!existsSync(source)) {
+    if (c.required === undefined || ["true", "1", "yes", "on"].includes(c.required.toLowerCase())) {
+      throw fail(`${source} does not exist on the host (set major and minor, or required=false)`);
+    }
+    return undefined;
+  }
+  const st = statSync(source);
+  if (kind === "c" ? !st.isCharacterDevice() : !st.isBlockDevice()) {
+    throw fail(`${source} is not a ${kind === "c" ? "character" : "block"} device`);
+  }
+  return [
+    c.major !== undefined ? Number(c.major) : Math.floor(st.rdev / 256) & 0xfff,
+    c.minor !== undefined ? Number(c.minor) : (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00),
+  ];
+}
+
+/** The device access rules of a container: the standard set and its unix-char/unix-block
+ *  devices (those whose numbers cannot be resolved are left out: starting them fails anyway). */
+export function deviceRules(devices: Record<string, Device>): DeviceRule[] {
+  const out = [...STANDARD_RULES];
+  for (const c of Object.values(devices)) {
+    if (c.type !== "unix-char" && c.type !== "unix-block") continue;
+    try {
+      const n = deviceNumbers(c.type, c, (why) => new Error(why));
+      if (n) out.push({ type: c.type === "unix-char" ? "c" : "b", major: n[0], minor: n[1], access: "rwm" });
+    } catch {
+      // Reported by the driver's start().
+    }
+  }
+  return out;
+}
+
 export function unixDeviceDriver(type: "unix-char" | "unix-block"): DeviceDriver {
   const kind = type === "unix-char" ? "c" : "b";
   return {
     async start(inst: RunningInstance, device: string, c: Device) {
       const fail = (why: string) => new Error(`device "${device}" (${type}) of instance "${inst.name}": ${why}`);
-      let [major, minor] = [c.major, c.minor];
-      if (major === undefined || minor === undefined) {
-        const source = c.source || c.path;
-        if (!existsSync(source)) {
-          if (c.required === undefined || ["true", "1", "yes", "on"].includes(c.required.toLowerCase())) {
-            throw fail(`${source} does not exist on the host (set major and minor, or required=false)`);
-          }
-          return; // optional and absent: nothing to add
-        }
-        const st = statSync(source);
-        if (kind === "c" ? !st.isCharacterDevice() : !st.isBlockDevice()) {
-          throw fail(`${source} is not a ${kind === "c" ? "character" : "block"} device`);
-        }
-        major ??= String(Math.floor(st.rdev / 256) & 0xfff);
-        minor ??= String((st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00));
-      }
+      const numbers = deviceNumbers(type, c, fail);
+      if (!numbers) return; // optional and absent: nothing to add
+      const [major, minor] = numbers.map(String);
       const map = (kindName: "uid" | "gid", id: string | undefined) => {
         const host = hostId(readFileSync(`/proc/${inst.initPid}/${kindName}_map`, "utf8"), Number(id ?? 0));
         if (host === undefined) throw fail(`${kindName} ${id} is not mapped in the container`);

@@ -4,6 +4,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { chown, mkdir, readdir, readFile, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { applyDeviceProgram, type DeviceRule, ruleText } from "./devcg.ts";
 import { defaultIdmap } from "./idmap.ts";
 
 export type CgroupLayout = "v1" | "v2";
@@ -53,7 +54,7 @@ export function parseCgroupMounts(mountinfo: string): Mount[] {
 }
 
 /** The v1 controllers containers get (a new v1 cpuset needs cpus and mems before anyone joins). */
-const V1_CONTROLLERS = ["memory", "cpu", "cpuacct", "cpuset", "pids", "freezer", "name=systemd"];
+const V1_CONTROLLERS = ["memory", "cpu", "cpuacct", "cpuset", "pids", "freezer", "devices", "name=systemd"];
 const V2_CONTROLLERS = ["cpu", "cpuset", "memory", "pids", "io"];
 
 /** "0-2,5" → [0, 1, 2, 5]. */
@@ -288,6 +289,27 @@ export class Cgroups {
       await set("cpuset", "cpuset.cpus", pin ?? available.join(","));
       await set("pids", "pids.max", limits.processes ? String(limits.processes) : "max");
     }
+  }
+
+  /** Limits which device nodes the container may use to `rules` (deny everything else). Live:
+   *  on v1 only the difference to the current list is written, so access a container keeps is
+   *  never interrupted; on v2 the eBPF program is replaced. */
+  async setDevices(name: string, rules: DeviceRule[]): Promise<void> {
+    const what = `cgroup ${name}`;
+    if (this.layout === "v2") return applyDeviceProgram(join(this.roots.get("")!, name), rules, what);
+    const dir = this.dir(name, "devices");
+    if (!dir) throw new Error(`${what}: the devices cgroup controller is not mounted, cannot restrict device access`);
+    const write = (file: string, rule: string) => writeFile(join(dir, file), rule).catch((err) => {
+      throw new Error(`${what}: write "${rule}" to ${file}: ${(err as Error).message}`);
+    });
+    let current = (await read(join(dir, "devices.list"))).split("\n").filter(Boolean);
+    if (current.includes("a *:* rwm")) {
+      await write("devices.deny", "a");
+      current = [];
+    }
+    const wanted = rules.map(ruleText);
+    for (const rule of wanted) if (!current.includes(rule)) await write("devices.allow", rule);
+    for (const rule of current) if (!wanted.includes(rule)) await write("devices.deny", rule);
   }
 
   /** Read in parallel: `lxd list` asks this for every running container. */

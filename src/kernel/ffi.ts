@@ -4,7 +4,7 @@ import { dlopen, FFIType } from "bun:ffi";
 import { getSystemErrorName } from "node:util";
 import { libPath } from "./native.ts";
 
-const { ptr, i32, u64 } = FFIType;
+const { ptr, i32, u32, u64 } = FFIType;
 
 function open() {
   return dlopen(libPath(), {
@@ -12,6 +12,7 @@ function open() {
     lxd_umount: { args: [ptr, i32], returns: i32 },
     lxd_pidfd_open: { args: [i32], returns: i32 },
     lxd_pidfd_send_signal: { args: [i32, i32], returns: i32 },
+    lxd_bpf: { args: [i32, ptr, u32], returns: i32 },
     lxd_errno: { args: [], returns: i32 },
   }).symbols;
 }
@@ -61,4 +62,9 @@ export function pidfdOpen(pid: number): number {
 
 export function pidfdSignal(pidfd: number, signal: number): void {
   check(sym().lxd_pidfd_send_signal(pidfd, signal), () => `pidfd_send_signal ${signal}`);
+}
+
+/** bpf(2) with an attr buffer the caller laid out; returns the syscall's result (an fd or 0). */
+export function bpf(cmd: number, attr: Uint8Array, what: string): number {
+  return check(sym().lxd_bpf(cmd, attr, attr.byteLength), () => what);
 }

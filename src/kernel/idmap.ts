@@ -38,6 +38,11 @@ export type FileReader = (path: string) => string | null;
 
 const readHostFile: FileReader = (path) => (existsSync(path) ? readFileSync(path, "utf8") : null);
 
+/** Whether this process runs in the initial user namespace, i.e. not inside a container. */
+export function inInitialUserNamespace(): boolean {
+  return readFileSync("/proc/self/uid_map", "utf8").trim().split(/\s+/).join(" ") === "0 0 4294967295";
+}
+
 function pickRange(kind: "subuid" | "subgid", text: string): IdRange {
   const range = parseSubid(text)[0];
   if (!range) throw new Error(`/etc/${kind} has no range for root: add e.g. "root:1000000:1000000000"`);

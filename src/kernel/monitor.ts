@@ -3,7 +3,7 @@
 // containers again with watch().
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { IdMapEntry } from "./idmap.ts";
+import { type IdMapEntry, inInitialUserNamespace } from "./idmap.ts";
 import { helperPath } from "./native.ts";
 import { seccompHex } from "./seccomp.ts";
 
@@ -79,8 +79,14 @@ export function launchConfig(spec: LaunchSpec): string {
 
 /** What a user can do about the failures that depend on the host rather than the container. */
 function hint(msg: string): string {
+  const nested = !inInitialUserNamespace();
   if (/^idmap .*: Invalid argument/.test(msg)) {
+    // Inside a container, its rootfs is already idmapped and belongs to the host's user namespace.
+    if (nested) return " (this daemon runs in a container: put LXD_DIR on a filesystem mounted inside it, e.g. tmpfs)";
     return " (the filesystem holding LXD_DIR does not support idmapped mounts: use ext4, xfs or btrfs; tmpfs needs Linux 6.3 or later)";
+  }
+  if (nested && /^mount \/proc: Operation not permitted/.test(msg)) {
+    return " (this daemon runs in a container without security.nesting=true: set it on that container to run containers inside)";
   }
   return "";
 }

@@ -51,6 +51,19 @@ say pids.max "$(cat "/sys/fs/cgroup$cg/pids.max")"
 step inside "$lxd" exec c1 -- sh -c 'cat /proc/self/cgroup /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max'
 say inside "$(echo "$out" | tr '\\n' ' ')"
 
+# Device access (an eBPF program on the container's cgroup): privileged root may create a node
+# for /dev/kmsg but not open it; /dev/null works; a hot-added unix-char device opens at once.
+step priv "$lxd" launch busybox p1 -c security.privileged=true
+step devices "$lxd" exec p1 -- sh -c 'mknod /tmp/kmsg c 1 11 && echo mknod-ok; echo probe > /tmp/kmsg && echo open-ok; echo x > /dev/null && echo null-ok; true'
+say devices "$(echo "$out" | tr '\\n' ' ')"
+step devices.add "$lxd" config device add p1 kmsg unix-char path=/dev/kmsg
+step devices.hot "$lxd" exec p1 -- sh -c 'echo probe > /dev/kmsg && echo probe > /tmp/kmsg && echo hot-ok'
+say devices.hot "$out"
+step devices.remove "$lxd" config device remove p1 kmsg
+step devices.removed "$lxd" exec p1 -- sh -c 'echo probe > /tmp/kmsg && echo open-ok; true'
+say devices.removed "$(echo "$out" | tr '\\n' ' ')"
+step priv.delete "$lxd" delete p1 --force
+
 # Enforcement: a 100 MiB buffer under a 64 MiB limit; 60 sleepers under 50 pids.
 echo "== enforcement ($(elapsed) s)"
 "$lxd" exec c1 -- dd if=/dev/zero of=/dev/null bs=100M count=1 > /dev/null 2>&1
@@ -174,6 +187,18 @@ describe.skipIf(!!unavailable)("the daemon on a pure cgroup v2 host (QEMU guest)
     if (result("info.memory.peak.file") !== "none") expect(result("info.memory.peak")).toMatch(/^6\d(\.\d+)?MiB$/);
     expect(result("rc.console")).toBe("0");
     expect(result("console")).toBe("1");
+  });
+
+  test("a privileged container can create but not open host devices; hot-added ones open until removed", () => {
+    expect(result("rc.devices")).toBe("0");
+    expect(result("devices")).toContain("mknod-ok");
+    expect(result("devices")).toContain("null-ok");
+    expect(result("devices")).not.toContain("open-ok");
+    expect(result("devices")).toContain("Operation not permitted");
+    expect(result("devices.hot")).toBe("hot-ok");
+    // Removed again: the replaced program is detached, so the node no longer opens.
+    expect(result("devices.removed")).toContain("Operation not permitted");
+    expect(result("devices.removed")).not.toContain("open-ok");
   });
 
   test("the container's root can manage its cgroup2 subtree as systemd does", () => {
