@@ -247,7 +247,8 @@ export class InstanceManager {
       try {
         // The copy's layer sits on the same image, which the target pool unpacks once.
         if (target.name !== pool.name) await driver.ensureImage(target, fingerprint, (fp, dest) => this.images.unpackTo(fp, dest));
-        const copyRoot = () => driver.copyVolume(pool, { instance: source, snapshot }, { instance: name }, target);
+        const live = snapshot === undefined && this.isRunning(source);
+        const copyRoot = () => driver.copyVolume(pool, { instance: source, snapshot }, { instance: name }, target, live);
         await (snapshot === undefined ? this.quiesced(source, copyRoot) : copyRoot());
         for (const s of snaps) {
           await driver.copyVolume(pool, { instance: source, snapshot: s.name }, { instance: name, snapshot: s.name }, target);

@@ -108,9 +108,10 @@ export class Snapshots {
         expires = normalizeExpiry(expiresAt);
       }
       const pool = this.instances.poolOf(row);
-      // A frozen container writes nothing while its layer is copied: the snapshot is consistent.
+      // A frozen container writes nothing while its layer is taken: the snapshot is consistent.
+      const live = this.instances.isRunning(instance);
       await this.instances.quiesced(instance, () =>
-        storageDriver(pool.driver).copyVolume(pool, { instance }, { instance, snapshot: name }));
+        storageDriver(pool.driver).copyVolume(pool, { instance }, { instance, snapshot: name }, pool, live));
       let snap: SnapshotRow;
       try {
         snap = db.insertSnapshot(this.database, instance, {

@@ -62,8 +62,9 @@ export interface StorageDriver {
   /** Makes sure the pool holds its unpacked copy of the image (before copying a volume into it). */
   ensureImage(pool: Pool, fingerprint: string, unpack: ImageUnpacker): Promise<void>;
   /** Copies a volume (an instance's, or a snapshot's when `snapshot` is set) into a new one, in
-   *  `target` (another pool of the same driver, holding the image already) or the same pool. */
-  copyVolume(pool: Pool, from: VolumeRef, to: VolumeRef, target?: Pool): Promise<void>;
+   *  `target` (another pool of the same driver, holding the image already) or the same pool.
+   *  `live`: the source instance is running (frozen by the caller), its rootfs mounted. */
+  copyVolume(pool: Pool, from: VolumeRef, to: VolumeRef, target?: Pool, live?: boolean): Promise<void>;
   deleteSnapshot(pool: Pool, instance: string, snapshot: string): Promise<void>;
   renameSnapshot(pool: Pool, instance: string, from: string, to: string): Promise<void>;
   /** Makes the (stopped) instance's writable layer what it was when the snapshot was taken. */
