@@ -2,7 +2,7 @@
 // and their snapshots. Restore is `PUT …/volumes/custom/{name} {"restore": "snap0"}` (as LXD).
 import { Elysia, t } from "elysia";
 import {
-  StorageVolume, StorageVolumePut, StorageVolumeSnapshot, StorageVolumeSnapshotsPost, StorageVolumesPost,
+  StorageVolume, StorageVolumePut, StorageVolumeRename, StorageVolumeSnapshot, StorageVolumeSnapshotsPost, StorageVolumesPost,
 } from "../api/storage.ts";
 import { volumeUrl, type CustomVolumes } from "../storage/volumes.ts";
 import { recursionLevel } from "./instances.ts";
@@ -107,11 +107,16 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
       params: VolumeParams, body: StorageVolumePut,
       detail: { summary: "Merge changes into a custom volume's config", tags: ["storage"] },
     })
-    .post("/1.0/storage-pools/:name/volumes/custom/:volume", () => {
-      throw new ApiError(400, "Renaming or moving storage volumes is not supported yet (copy, then delete)");
+    .post("/1.0/storage-pools/:name/volumes/custom/:volume", async ({ params, body }) => {
+      if (body.migration || (body.pool && body.pool !== params.name)) {
+        throw new ApiError(400, "Moving storage volumes to another pool or server is not supported yet (copy, then delete)");
+      }
+      if (!body.name) throw new ApiError(400, "A new volume name is required");
+      await v.rename(params.name, params.volume, body.name);
+      return sync({}, { location: volumeUrl(params.name, body.name) });
     }, {
-      params: VolumeParams,
-      detail: { summary: "Rename or move a custom volume (not supported yet)", tags: ["storage"] },
+      params: VolumeParams, body: StorageVolumeRename,
+      detail: { summary: "Rename a custom volume within its pool (moving to another pool is not supported)", tags: ["storage"] },
     })
     .delete("/1.0/storage-pools/:name/volumes/custom/:volume", async ({ params }) => {
       await v.delete(params.name, params.volume);

@@ -16,6 +16,7 @@ import { parseSize } from "../instance/config.ts";
 import { lxdDir, poolDir } from "../paths.ts";
 import type { CustomRef, Pool, RootfsSpec, StorageDriver, VolumeRef } from "./driver.ts";
 import { btrfsSetReadonly, btrfsSnapshot, btrfsSubvolCreate, btrfsSubvolDelete } from "../kernel/ffi.ts";
+import { renameCustomTrees, repairCustomRenames } from "./rename.ts";
 import { copyTree, exists, LEFTOVER, list, OLD, run, TMP } from "./tree.ts";
 
 const BTRFS_MAGIC = 0x9123683e;
@@ -341,6 +342,10 @@ export const btrfsDriver: StorageDriver = {
     await deleteVolume(customVol(pool, volume));
   },
 
+  renameCustom(pool, from, to, commit) {
+    return renameCustomTrees(root(pool), from, to, commit);
+  },
+
   customPath: (pool, volume) => customVol(pool, volume),
 
   async copyCustom(pool, from, to, target = pool) {
@@ -373,6 +378,7 @@ export const btrfsDriver: StorageDriver = {
     await this.mountPool(pool);
     if (await qgroupBytes(root(pool))) quotasOn.add(pool.name);
     const base = root(pool);
+    await repairCustomRenames(base, known.custom);
     await repairSwaps(join(base, "containers"), (name) => known.instances.has(name));
     await repairSwaps(join(base, "custom"), (name) => known.custom.has(name));
     const snapshotTrees = async (dir: string, owners: Map<string, Set<string>>) => {

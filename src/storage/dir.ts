@@ -18,6 +18,7 @@ import { isBool } from "../instance/config.ts";
 import { poolDir } from "../paths.ts";
 import type { CustomRef, Pool, RootfsSpec, StorageDriver, VolumeRef } from "./driver.ts";
 import { capped, CHAIN, collect, copyLayer, layerPath, readChain, readChainSync, writeChain } from "./layers.ts";
+import { renameCustomTrees, repairCustomRenames } from "./rename.ts";
 import { copyTree, diskUsage, exists, LEFTOVER, list, OLD, TMP } from "./tree.ts";
 
 const root = (pool: Pool) => pool.config.source || poolDir(pool.name);
@@ -351,6 +352,10 @@ export const dirDriver: StorageDriver = {
     await rm(customSnapshotsDir(pool, volume), { recursive: true, force: true });
   },
 
+  renameCustom(pool, from, to, commit) {
+    return renameCustomTrees(root(pool), from, to, commit);
+  },
+
   customPath: (pool, volume) => customDir(pool, volume),
 
   async copyCustom(pool, from, to, target = pool) {
@@ -379,6 +384,7 @@ export const dirDriver: StorageDriver = {
 
   async reconcile(pool, known) {
     const base = root(pool);
+    await repairCustomRenames(base, known.custom);
     const volumes = known.instances;
     for (const name of await list(join(base, "containers"))) {
       const vol = join(base, "containers", name);

@@ -74,6 +74,8 @@ export interface StorageDriver {
   createCustom(pool: Pool, volume: string): Promise<void>;
   /** Removes the volume with all its snapshots. */
   deleteCustom(pool: Pool, volume: string): Promise<void>;
+  /** Renames a volume with its snapshots; `commit` records the new name (the trees move back if it throws). */
+  renameCustom(pool: Pool, from: string, to: string, commit: () => void): Promise<void>;
   /** The host directory holding the volume's files (what a disk device mounts). */
   customPath(pool: Pool, volume: string): string;
   /** Copies a custom volume or snapshot into a new volume or snapshot (of `target` or the same pool). */

@@ -173,6 +173,26 @@ export class CustomVolumes {
     });
   }
 
+  /** Renames a volume (with its snapshots) within its pool; refused while anything uses it, as
+   *  disk devices name it. */
+  async rename(pool: string, name: string, to: string): Promise<void> {
+    return this.serial(`${pool}/${name}`, async () => {
+      const row = this.get(pool, name);
+      const err = validateVolumeName(to);
+      if (err) throw new ApiError(400, err);
+      if (q.getVolume(this.db, pool, to)) throw new ApiError(409, `Storage volume "${to}" already exists in pool "${pool}"`);
+      const users = q.volumeUsedBy(this.db, pool, name);
+      if (users.length) throw new ApiError(400, `Storage volume "${name}" is still in use by ${users.join(", ")}: detach it first`);
+      const p = this.pool(pool);
+      try {
+        await storageDriver(p.driver).renameCustom(p, name, to, () => q.updateVolume(this.db, row.id, { name: to }));
+      } catch (e) {
+        throw new ApiError(500, `Failed to rename volume "${name}" to "${to}" in pool "${pool}": ${(e as Error).message}`);
+      }
+      this.events.send("lifecycle", { action: "storage-volume-renamed", source: volumeUrl(pool, to), context: { old_name: name } });
+    });
+  }
+
   // ---- snapshots -------------------------------------------------------------------------
 
   snapshots(row: VolumeRow): VolumeSnapshotRow[] {
