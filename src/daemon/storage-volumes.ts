@@ -4,6 +4,7 @@ import { Elysia, t } from "elysia";
 import {
   StorageVolume, StorageVolumePut, StorageVolumeRename, StorageVolumeSnapshot, StorageVolumeSnapshotsPost, StorageVolumesPost,
 } from "../api/storage.ts";
+import { parseSize } from "../instance/config.ts";
 import { volumeUrl, type CustomVolumes } from "../storage/volumes.ts";
 import { recursionLevel } from "./instances.ts";
 import type { OperationManager } from "./operations.ts";
@@ -59,9 +60,8 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
     checkIfMatch(request, etag(v.toApi(row)));
     if (body.restore) return v.restore(pool, name, body.restore).then(() => sync({}));
     const config = merge ? { ...row.config, ...(body.config ?? {}) } : (body.config ?? {});
-    v.update(pool, name, body.description ?? (merge ? row.description : ""),
-      Object.fromEntries(Object.entries(config).filter(([, x]) => x !== "")));
-    return sync({});
+    return v.update(pool, name, body.description ?? (merge ? row.description : ""),
+      Object.fromEntries(Object.entries(config).filter(([, x]) => x !== ""))).then(() => sync({}));
   };
 
   return new Elysia({ name: "storage-volumes" })
@@ -126,8 +126,9 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
       detail: { summary: "Delete a custom volume (refused while instances or profiles use it)", tags: ["storage"] },
     })
     .get("/1.0/storage-pools/:name/volumes/custom/:volume/state", async ({ params }) => {
-      const used = await v.usage(v.get(params.name, params.volume));
-      return sync({ usage: used === undefined ? null : { used, total: -1 } });
+      const row = v.get(params.name, params.volume);
+      const used = await v.usage(row);
+      return sync({ usage: used === undefined ? null : { used, total: (row.config.size && parseSize(row.config.size)) || -1 } });
     }, {
       params: VolumeParams,
       detail: { summary: "Disk usage of a custom volume", tags: ["storage"] },

@@ -153,6 +153,16 @@ async function repairSwaps(dir: string, keep: (name: string) => boolean): Promis
   }
 }
 
+/** Sets (or with undefined, lifts) the referenced-bytes limit of subvolume `vol`. */
+async function limitVolume(pool: Pool, vol: string, bytes: number | undefined): Promise<void> {
+  if (bytes === undefined) {
+    if (await qgroupBytes(vol)) await btrfs("qgroup", "limit", "none", vol);
+    return;
+  }
+  await enableQuotas(pool);
+  await btrfs("qgroup", "limit", String(bytes), vol);
+}
+
 /** qgroup numbers of a subvolume: [referenced, exclusive]; undefined when quotas are off. */
 async function qgroupBytes(path: string): Promise<[number, number] | undefined> {
   const out = await btrfs("qgroup", "show", "-f", "--raw", path).catch(() => "");
@@ -320,14 +330,12 @@ export const btrfsDriver: StorageDriver = {
     return bytes[1];
   },
 
-  async resize(pool, instance, bytes) {
-    const vol = instanceVol(pool, instance);
-    if (bytes === undefined) {
-      if (await qgroupBytes(vol)) await btrfs("qgroup", "limit", "none", vol);
-      return;
-    }
-    await enableQuotas(pool);
-    await btrfs("qgroup", "limit", String(bytes), vol);
+  resize(pool, instance, bytes) {
+    return limitVolume(pool, instanceVol(pool, instance), bytes);
+  },
+
+  resizeCustom(pool, volume, bytes) {
+    return limitVolume(pool, customVol(pool, volume), bytes);
   },
 
   async createCustom(pool, volume) {

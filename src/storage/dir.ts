@@ -378,6 +378,13 @@ export const dirDriver: StorageDriver = {
     await replaceTree(customDir(pool, volume), src);
   },
 
+  async resizeCustom(pool, volume, bytes) {
+    // As for instances: no project quotas set up, so a limit would be a lie.
+    if (bytes !== undefined) {
+      throw new Error(`pool "${pool.name}" (dir) cannot limit the size of volume "${volume}": use a btrfs pool for size limits`);
+    }
+  },
+
   customUsage(pool, volume) {
     return diskUsage(customDir(pool, volume));
   },

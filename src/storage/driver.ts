@@ -84,6 +84,8 @@ export interface StorageDriver {
   /** Makes the volume's content what it was at the snapshot (the caller makes sure nothing uses it). */
   restoreCustom(pool: Pool, volume: string, snapshot: string): Promise<void>;
   customUsage(pool: Pool, volume: string): Promise<number>;
+  /** Limits a custom volume to `bytes` (undefined: no limit); throws when the driver cannot. */
+  resizeCustom(pool: Pool, volume: string, bytes: number | undefined): Promise<void>;
 
   /** Removes half-made volumes left by a crash, and those the database does not know (daemon start). */
   reconcile(pool: Pool, known: KnownVolumes): Promise<void>;

@@ -132,6 +132,36 @@ describe.each(["default", "bt"])("custom volumes on pool %s", (pool) => {
   });
 });
 
+describe("size limits on custom volumes", () => {
+  test("btrfs enforces size (set at creation, changed later, kept by restore); dir refuses it", async () => {
+    await ok("storage", "volume", "create", "bt", "lim", "size=20MiB");
+    await ok("storage", "volume", "attach", "bt", "lim", "c1", "/lim");
+    const state = (await d.api("GET", "/1.0/storage-pools/bt/volumes/custom/lim/state")).body.metadata;
+    expect(state.usage.total).toBe(20 * 1024 * 1024);
+    const tooBig = "head -c 40000000 /dev/zero > /lim/big && sync /lim/big && echo wrote || echo refused";
+    expect(await sh("c1", tooBig)).toContain("refused");
+    await ok("storage", "volume", "snapshot", "bt", "lim", "s0");
+    await ok("storage", "volume", "detach", "bt", "lim", "c1");
+    await ok("storage", "volume", "restore", "bt", "lim", "s0");
+    await ok("storage", "volume", "attach", "bt", "lim", "c1", "/lim");
+    expect(await sh("c1", tooBig)).toContain("refused");
+    expect((await d.api("PATCH", "/1.0/storage-pools/bt/volumes/custom/lim", { config: { size: "100MiB" } })).status).toBe(200);
+    expect(await sh("c1", tooBig)).toContain("wrote");
+
+    const bad = await d.api("PATCH", "/1.0/storage-pools/bt/volumes/custom/lim", { config: { size: "lots" } });
+    expect(bad.status).toBe(400);
+    expect((await d.api("GET", "/1.0/storage-pools/bt/volumes/custom/lim")).body.metadata.config.size).toBe("100MiB");
+    await ok("storage", "volume", "detach", "bt", "lim", "c1");
+    await ok("storage", "volume", "delete", "bt", "lim/s0");
+    await ok("storage", "volume", "delete", "bt", "lim");
+
+    const onDir = await d.lxd("storage", "volume", "create", "default", "dlim", "size=20MiB");
+    expect(onDir.code).not.toBe(0);
+    expect(onDir.stderr).toContain("cannot limit the size");
+    expect((await d.api("GET", "/1.0/storage-pools/default/volumes/custom/dlim")).status).toBe(404);
+  });
+});
+
 describe("host directories as disk devices", () => {
   test("read-only, visible with host root's files as container root's, kept across restarts", async () => {
     const host = join(d.dir, "hostdir");
