@@ -1,7 +1,8 @@
 // Layered dir volumes: a snapshot of a stopped instance freezes its upper into a shared layer
 // (no file data copied), copies and restores share layers, unused layers go away, the chain depth
 // is capped by squashing (whiteouts and opaque directories kept), and a daemon killed in the
-// middle of an upper swap is repaired on restart, in both directions.
+// middle of an upper swap is repaired on restart, in both directions, and snapshots of the former
+// kind (a copied upper) become layers.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -97,6 +98,26 @@ describe("dir: layered overlays", () => {
     expect(await sh("deep", "cat /root/note; test -e /bin/vi && echo vi-present || echo vi-gone")).toBe("hi\nvi-gone\n");
     await ok("delete", "deep", "--force");
     expect(layers()).toEqual([]);
+  });
+
+  test("a snapshot of the former kind (a copied upper) becomes a layer on restart", async () => {
+    await ok("launch", "busybox", "old");
+    await sh("old", "echo before > /root/note");
+    await ok("snapshot", "old", "s0");
+    await ok("stop", "old", "--force");
+    const snap = join(pool(), "containers-snapshots", "old", "s0");
+    const [id] = chain(snap);
+    await d.kill("SIGKILL");
+    renameSync(layer(id!), join(snap, "upper"));
+    const { rmSync } = await import("node:fs");
+    rmSync(join(snap, "layers"));
+    await d.restart();
+    expect(readdirSync(snap)).toEqual(["layers"]);
+    expect(existsSync(layer(chain(snap)[0]!))).toBe(true);
+    await ok("restore", "old", "s0");
+    await ok("start", "old");
+    expect(await sh("old", "cat /root/note")).toBe("before\n");
+    await ok("delete", "old", "--force");
   });
 
   test("a daemon killed mid-swap: undone before the upper moved, finished after", async () => {
