@@ -111,10 +111,11 @@ async function freezeUpper(pool: Pool, instance: string): Promise<string[]> {
   if (!(await list(join(vol, "upper"))).length) return chain;
   const id = ulid();
   await mkdir(join(root(pool), "layers"), { recursive: true, mode: 0o700 });
-  await swapUpper(vol, [id, ...chain], layerPath(root(pool), id));
+  const frozen = [id, ...chain];
+  await swapUpper(vol, frozen, layerPath(root(pool), id));
   // Past the depth cap, the chain is squashed into one layer (a copy, once per MAX_DEPTH freezes).
-  const next = await capped(root(pool), [id, ...chain]);
-  if (next.length === 1 && next[0] !== id) await writeChain(vol, next);
+  const next = await capped(root(pool), frozen);
+  if (next !== frozen) await writeChain(vol, next);
   return next;
 }
 
@@ -260,7 +261,7 @@ export const dirDriver: StorageDriver = {
   async copyVolume(pool, from, to, target = pool, live = false) {
     const src = refDir(pool, from);
     const dest = refDir(target, to);
-    if (!(await exists(join(src, from.snapshot === undefined ? "upper" : "")))) {
+    if (!(await exists(join(src, from.snapshot === undefined ? "upper" : CHAIN)))) {
       throw new Error(`volume of ${describe(from)} not found in pool "${pool.name}"`);
     }
     if (await exists(dest)) throw new Error(`volume of ${describe(to)} already exists in pool "${target.name}"`);

@@ -57,14 +57,16 @@ const isOpaque = (path: string) =>
  *  entry replaces an older one, a plain directory merges into an older one, and whiteouts and
  *  opaque directories are kept so they still hide what the image has. */
 async function mergeInto(src: string, dst: string): Promise<void> {
+  // The newer directory's owner and mode win.
+  const top = await lstat(src);
+  await lchown(dst, top.uid, top.gid);
+  await chmod(dst, top.mode & 0o7777);
   for (const e of await readdir(src)) {
     const s = join(src, e);
     const d = join(dst, e);
     const st = await lstat(s);
     const old = await lstat(d).catch(() => undefined);
     if (st.isDirectory() && old?.isDirectory() && !isOpaque(s)) {
-      await chmod(d, st.mode & 0o7777);
-      await lchown(d, st.uid, st.gid);
       await mergeInto(s, d);
       continue;
     }
