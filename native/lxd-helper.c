@@ -231,6 +231,8 @@ struct launch_mount {
 struct config {
 	char *name, *hostname, *rundir;
 	char *lower, *upper, *work, *bind;
+	char *layers[MAX_LIST]; // frozen overlay layers above `lower`, newest first
+	int nlayers;
 	char *lxcfs; // LXCFS mount on the host whose files replace /proc's, or NULL
 	char *uidmap[MAX_LIST], *gidmap[MAX_LIST], *cgroups[MAX_LIST], *env[256], *argv[MAX_LIST];
 	int nuid, ngid, ncg, nenv, cgroup2;
@@ -300,6 +302,8 @@ static const char *parse_config(char *text, struct config *c)
 			c->rundir = val;
 		else if (!strcmp(line, "rootfs_bind"))
 			c->bind = val;
+		else if (!strcmp(line, "rootfs_layer"))
+			bad = add(c->layers, &c->nlayers, MAX_LIST, val);
 		else if (!strcmp(line, "rootfs_overlay")) {
 			c->lower = val;
 			c->upper = strchr(val, ':');
@@ -367,7 +371,9 @@ struct child_ctx {
 	// init <-> builder (a socketpair): the rootfs mount goes to the builder, the locked mount
 	// namespace comes back.
 	int sock_fd;
-	int lower_fd, rw_fd, root_fd; // detached (idmapped) mount trees, -1 if unused
+	int rw_fd, root_fd; // detached (idmapped) mount trees, -1 if unused
+	// Read-only overlay layers, newest first: the frozen layers, then the image (`lower`).
+	int lower_fds[MAX_LIST + 1], nlower;
 	const char *upper_rel, *work_rel; // UPPER and WORK relative to the rw layer
 	const char *console_path;         // host path of the console pty's secondary side
 };
@@ -473,12 +479,23 @@ static void enter_staging(struct child_ctx *x, int rundir_fd)
 static void setup_overlay(struct child_ctx *x)
 {
 	CHECK(x, ensure_dir("root", 0755) == 0, "mkdir staging root");
-	CHECK(x, ensure_dir("lower", 0700) == 0 && ensure_dir("rw", 0700) == 0, "mkdir staging layers");
-	CHECK(x, syscall(SYS_move_mount, x->lower_fd, "", AT_FDCWD, "lower", H_MOVE_MOUNT_F_EMPTY_PATH) == 0,
-	      "attach lower layer %s", x->cfg->lower);
+	CHECK(x, ensure_dir("rw", 0700) == 0, "mkdir staging layers");
+	// Each layer is its own idmapped tree, attached at a short name (l0, l1, ...) so that the
+	// options of 65 layers stay well inside the page mount(2) takes.
+	char opts[4096] = "lowerdir=";
+	for (int i = 0; i < x->nlower; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "l%d", i);
+		const char *what = i < x->cfg->nlayers ? x->cfg->layers[i] : x->cfg->lower;
+		CHECK(x, ensure_dir(name, 0700) == 0, "mkdir staging layer %s", name);
+		CHECK(x, syscall(SYS_move_mount, x->lower_fds[i], "", AT_FDCWD, name, H_MOVE_MOUNT_F_EMPTY_PATH) == 0,
+		      "attach lower layer %s", what);
+		strcat(opts, i ? ":" : "");
+		strcat(opts, name);
+	}
 	CHECK(x, syscall(SYS_move_mount, x->rw_fd, "", AT_FDCWD, "rw", H_MOVE_MOUNT_F_EMPTY_PATH) == 0,
 	      "attach upper layer %s", x->cfg->upper);
-	char opts[4096] = "lowerdir=lower,upperdir=rw/";
+	strcat(opts, ",upperdir=rw/");
 	append_escaped(opts, sizeof(opts), x->upper_rel);
 	strcat(opts, ",workdir=rw/");
 	append_escaped(opts, sizeof(opts), x->work_rel);
@@ -1198,7 +1215,7 @@ static __attribute__((noreturn)) void run_monitor(struct config *c, int report_f
 	pid_t init = -1;
 	char err[512] = "";
 	int sync_fds[2] = {-1, -1}, err_fds[2] = {-1, -1}, sock_fds[2] = {-1, -1}, userns = -1;
-	struct child_ctx x = {.cfg = c, .lower_fd = -1, .rw_fd = -1, .root_fd = -1};
+	struct child_ctx x = {.cfg = c, .rw_fd = -1, .root_fd = -1};
 #define FAIL(...)                                                                         \
 	do {                                                                              \
 		int e_ = errno;                                                           \
@@ -1239,8 +1256,12 @@ static __attribute__((noreturn)) void run_monitor(struct config *c, int report_f
 		size_t n = strlen(rw_dir) == 1 ? 1 : strlen(rw_dir) + 1;
 		x.upper_rel = strlen(c->upper) > n ? c->upper + n : ".";
 		x.work_rel = strlen(c->work) > n ? c->work + n : ".";
-		if ((x.lower_fd = clone_tree(c->lower)) < 0)
-			FAIL("open_tree %s", c->lower);
+		for (int i = 0; i <= c->nlayers; i++) {
+			const char *layer = i < c->nlayers ? c->layers[i] : c->lower;
+			if ((x.lower_fds[i] = clone_tree(layer)) < 0)
+				FAIL("open_tree %s", layer);
+			x.nlower = i + 1;
+		}
 		if ((x.rw_fd = clone_tree(rw_dir)) < 0)
 			FAIL("open_tree %s", rw_dir);
 	}
@@ -1290,8 +1311,9 @@ static __attribute__((noreturn)) void run_monitor(struct config *c, int report_f
 			FAIL("open %s", path);
 		if (x.root_fd >= 0 && idmap_tree(x.root_fd, userns) < 0)
 			FAIL("idmap %s", c->bind);
-		if (x.lower_fd >= 0 && idmap_tree(x.lower_fd, userns) < 0)
-			FAIL("idmap %s", c->lower);
+		for (int i = 0; i < x.nlower; i++)
+			if (idmap_tree(x.lower_fds[i], userns) < 0)
+				FAIL("idmap %s", i < c->nlayers ? c->layers[i] : c->lower);
 		if (x.rw_fd >= 0 && idmap_tree(x.rw_fd, userns) < 0)
 			FAIL("idmap %s", rw_dir);
 	}
@@ -1316,10 +1338,12 @@ static __attribute__((noreturn)) void run_monitor(struct config *c, int report_f
 	close(sock_fds[1]);
 	close(err_fds[1]);
 	err_fds[1] = -1;
-	int trees[] = {x.lower_fd, x.rw_fd, x.root_fd};
+	int trees[] = {x.rw_fd, x.root_fd};
 	for (size_t i = 0; i < sizeof(trees) / sizeof(*trees); i++)
 		if (trees[i] >= 0)
 			close(trees[i]);
+	for (int i = 0; i < x.nlower; i++)
+		close(x.lower_fds[i]);
 	for (int i = 0; i < c->nmounts; i++)
 		close(c->mounts[i].fd);
 

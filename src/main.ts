@@ -43,7 +43,7 @@ import {
   StorageShowCommand, StorageUnsetCommand,
 } from "./cli/storage.ts";
 import {
-  StorageVolumeAttachCommand, StorageVolumeCopyCommand, StorageVolumeCreateCommand, StorageVolumeDeleteCommand,
+  StorageVolumeAttachCommand, StorageVolumeCopyCommand, StorageVolumeCreateCommand, StorageVolumeDeleteCommand, StorageVolumeRenameCommand,
   StorageVolumeDetachCommand, StorageVolumeListCommand, StorageVolumeRestoreCommand, StorageVolumeShowCommand,
   StorageVolumeSnapshotCommand,
 } from "./cli/storage-volume.ts";
@@ -81,6 +81,7 @@ const COMMANDS: CommandClass[] = [
   StorageVolumeListCommand, StorageVolumeCreateCommand, StorageVolumeShowCommand, StorageVolumeDeleteCommand,
   StorageVolumeAttachCommand, StorageVolumeDetachCommand, StorageVolumeSnapshotCommand, StorageVolumeRestoreCommand,
   StorageVolumeCopyCommand,
+  StorageVolumeRenameCommand,
   NetworkCreateCommand, NetworkListCommand, NetworkShowCommand, NetworkGetCommand, NetworkSetCommand, NetworkUnsetCommand,
   NetworkEditCommand, NetworkRenameCommand, NetworkDeleteCommand, NetworkListLeasesCommand, NetworkInfoCommand,
   MonitorCommand, VersionCommand,

@@ -63,6 +63,14 @@ export const StorageVolumesPost = t.Object({
 }, { additionalProperties: true });
 export type StorageVolumesPost = Static<typeof StorageVolumesPost>;
 
+/** POST on a volume: a new name (`pool`/`migration` would move it, which is refused). */
+export const StorageVolumeRename = t.Object({
+  name: t.Optional(t.String()),
+  pool: t.Optional(t.String()),
+  migration: t.Optional(t.Boolean()),
+}, { additionalProperties: true });
+export type StorageVolumeRename = Static<typeof StorageVolumeRename>;
+
 /** PUT replaces description and config; `restore` names a snapshot to roll the volume back to. */
 export const StorageVolumePut = t.Object({
   description: t.Optional(t.String()),

@@ -1,4 +1,4 @@
-// `storage volume list|create|show|delete|attach|detach|snapshot|restore|copy`: custom volumes.
+// `storage volume list|create|show|delete|attach|detach|snapshot|restore|copy|rename`: custom volumes.
 import { Command, Option } from "clipanion";
 import { LxdCommand, parseKeyValues } from "./base.ts";
 import { editDevices } from "./device.ts";
@@ -169,5 +169,22 @@ export class StorageVolumeCopyCommand extends LxdCommand {
       source: { type: "copy", pool: src[0], name: src.slice(1).join("/"), volume_only: this.volumeOnly },
     });
     this.print("Storage volume copied successfully!");
+  }
+}
+
+export class StorageVolumeRenameCommand extends LxdCommand {
+  static override paths = [["storage", "volume", "rename"]];
+  static override usage = Command.Usage({ category, description: "Rename custom storage volumes (with their snapshots; nothing may use them)", examples: [["v1 becomes v2", "$0 storage volume rename p1 v1 v2"]] });
+
+  pool = Option.String({ name: "pool" });
+  volume = Option.String({ name: "old-name" });
+  to = Option.String({ name: "new-name" });
+
+  protected async run(): Promise<void> {
+    const [from, snap] = splitVolume(this.volume);
+    const [to, toSnap] = splitVolume(this.to);
+    if (snap !== undefined || toSnap !== undefined) throw new Error("Renaming volume snapshots is not supported yet");
+    await this.client.run("POST", volumePath(this.pool, from), { name: to });
+    this.print(`Renamed storage volume from "${from}" to "${to}"`);
   }
 }

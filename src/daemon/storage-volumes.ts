@@ -2,8 +2,9 @@
 // and their snapshots. Restore is `PUT …/volumes/custom/{name} {"restore": "snap0"}` (as LXD).
 import { Elysia, t } from "elysia";
 import {
-  StorageVolume, StorageVolumePut, StorageVolumeSnapshot, StorageVolumeSnapshotsPost, StorageVolumesPost,
+  StorageVolume, StorageVolumePut, StorageVolumeRename, StorageVolumeSnapshot, StorageVolumeSnapshotsPost, StorageVolumesPost,
 } from "../api/storage.ts";
+import { parseSize } from "../instance/config.ts";
 import { volumeUrl, type CustomVolumes } from "../storage/volumes.ts";
 import { recursionLevel } from "./instances.ts";
 import type { OperationManager } from "./operations.ts";
@@ -59,9 +60,8 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
     checkIfMatch(request, etag(v.toApi(row)));
     if (body.restore) return v.restore(pool, name, body.restore).then(() => sync({}));
     const config = merge ? { ...row.config, ...(body.config ?? {}) } : (body.config ?? {});
-    v.update(pool, name, body.description ?? (merge ? row.description : ""),
-      Object.fromEntries(Object.entries(config).filter(([, x]) => x !== "")));
-    return sync({});
+    return v.update(pool, name, body.description ?? (merge ? row.description : ""),
+      Object.fromEntries(Object.entries(config).filter(([, x]) => x !== ""))).then(() => sync({}));
   };
 
   return new Elysia({ name: "storage-volumes" })
@@ -107,11 +107,16 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
       params: VolumeParams, body: StorageVolumePut,
       detail: { summary: "Merge changes into a custom volume's config", tags: ["storage"] },
     })
-    .post("/1.0/storage-pools/:name/volumes/custom/:volume", () => {
-      throw new ApiError(400, "Renaming or moving storage volumes is not supported yet (copy, then delete)");
+    .post("/1.0/storage-pools/:name/volumes/custom/:volume", async ({ params, body }) => {
+      if (body.migration || (body.pool && body.pool !== params.name)) {
+        throw new ApiError(400, "Moving storage volumes to another pool or server is not supported yet (copy, then delete)");
+      }
+      if (!body.name) throw new ApiError(400, "A new volume name is required");
+      await v.rename(params.name, params.volume, body.name);
+      return sync({}, { location: volumeUrl(params.name, body.name) });
     }, {
-      params: VolumeParams,
-      detail: { summary: "Rename or move a custom volume (not supported yet)", tags: ["storage"] },
+      params: VolumeParams, body: StorageVolumeRename,
+      detail: { summary: "Rename a custom volume within its pool (moving to another pool is not supported)", tags: ["storage"] },
     })
     .delete("/1.0/storage-pools/:name/volumes/custom/:volume", async ({ params }) => {
       await v.delete(params.name, params.volume);
@@ -121,8 +126,9 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
       detail: { summary: "Delete a custom volume (refused while instances or profiles use it)", tags: ["storage"] },
     })
     .get("/1.0/storage-pools/:name/volumes/custom/:volume/state", async ({ params }) => {
-      const used = await v.usage(v.get(params.name, params.volume));
-      return sync({ usage: used === undefined ? null : { used, total: -1 } });
+      const row = v.get(params.name, params.volume);
+      const used = await v.usage(row);
+      return sync({ usage: used === undefined ? null : { used, total: (row.config.size && parseSize(row.config.size)) || -1 } });
     }, {
       params: VolumeParams,
       detail: { summary: "Disk usage of a custom volume", tags: ["storage"] },

@@ -19,7 +19,7 @@ export type Trigger = "create" | "copy" | "start";
 
 export interface TemplateTarget {
   /** The container's filesystem (the storage driver's rootfs spec): overlay layers, or one directory. */
-  rootfs: { kind: "overlay"; lower: string; upper: string; work: string } | { kind: "bind"; path: string };
+  rootfs: { kind: "overlay"; lower: string; layers?: string[]; upper: string; work: string } | { kind: "bind"; path: string };
   /** The unpacked image: metadata.yaml and templates/. */
   image: string;
   /** An empty directory to mount the merged rootfs on. */
@@ -116,7 +116,7 @@ export async function applyTemplates(target: TemplateTarget, triggers: Trigger[]
     try { umount(target.mountpoint, MNT.DETACH); } catch { /* not mounted: the usual case */ }
     await mkdir(target.mountpoint, { recursive: true, mode: 0o700 });
     const esc = (p: string) => p.replace(/([\\:,])/g, "\\$1");
-    mount("overlay", target.mountpoint, "overlay", 0, `lowerdir=${esc(layout.lower)},upperdir=${esc(layout.upper)},workdir=${esc(layout.work)}`);
+    mount("overlay", target.mountpoint, "overlay", 0, `lowerdir=${[...(layout.layers ?? []), layout.lower].map(esc).join(":")},upperdir=${esc(layout.upper)},workdir=${esc(layout.work)}`);
   }
   try {
     const root = overlay ? target.mountpoint : layout.path;

@@ -72,6 +72,7 @@ export class InstanceManager {
   private readonly busy = new Set<string>();
   /** Instances whose volume is being read while stopped (publishing): no start, rename or delete meanwhile. */
   private readonly held = new Set<string>();
+  private readonly volumeLocks = new Map<string, Promise<unknown>>();
   readonly snapshots: Snapshots;
 
   constructor(
@@ -253,8 +254,10 @@ export class InstanceManager {
       try {
         // The copy's layer sits on the same image, which the target pool unpacks once.
         if (target.name !== pool.name) await driver.ensureImage(target, fingerprint, (fp, dest) => this.images.unpackTo(fp, dest));
-        const copyRoot = () => driver.copyVolume(pool, { instance: source, snapshot }, { instance: name }, target);
-        await (snapshot === undefined ? this.quiesced(source, copyRoot) : copyRoot());
+        await this.withVolume(source, () => {
+          const copyRoot = () => driver.copyVolume(pool, { instance: source, snapshot }, { instance: name }, target, this.isRunning(source));
+          return snapshot === undefined ? this.quiesced(source, copyRoot) : copyRoot();
+        });
         for (const s of snaps) {
           await driver.copyVolume(pool, { instance: source, snapshot: s.name }, { instance: name, snapshot: s.name }, target);
         }
@@ -469,7 +472,21 @@ export class InstanceManager {
     if (this.held.has(name)) throw new ApiError(409, `Instance "${name}" is being published; try again when that finishes`);
   }
 
-  async start(name: string): Promise<void> {
+  /** Runs `fn` while no start of the instance reads its volume: on dir, a snapshot or copy of a
+   *  stopped instance swaps its writable layer, and a start meanwhile would mount a torn state
+   *  (or a snapshot would take as stopped an instance that just started). */
+  withVolume<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const next = (this.volumeLocks.get(name) ?? Promise.resolve()).catch(() => {}).then(fn);
+    this.volumeLocks.set(name, next);
+    next.finally(() => { if (this.volumeLocks.get(name) === next) this.volumeLocks.delete(name); }).catch(() => {});
+    return next;
+  }
+
+  start(name: string): Promise<void> {
+    return this.withVolume(name, () => this.startLocked(name));
+  }
+
+  private async startLocked(name: string): Promise<void> {
     if (this.running.has(name)) throw new ApiError(400, "The instance is already running");
     this.checkNotHeld(name);
     const row = this.get(name);

@@ -108,9 +108,12 @@ export class Snapshots {
         expires = normalizeExpiry(expiresAt);
       }
       const pool = this.instances.poolOf(row);
-      // A frozen container writes nothing while its layer is copied: the snapshot is consistent.
-      await this.instances.quiesced(instance, () =>
-        storageDriver(pool.driver).copyVolume(pool, { instance }, { instance, snapshot: name }));
+      // A frozen container writes nothing while its layer is taken: the snapshot is consistent.
+      await this.instances.withVolume(instance, () => {
+        const live = this.instances.isRunning(instance);
+        return this.instances.quiesced(instance, () =>
+          storageDriver(pool.driver).copyVolume(pool, { instance }, { instance, snapshot: name }, pool, live));
+      });
       let snap: SnapshotRow;
       try {
         snap = db.insertSnapshot(this.database, instance, {
@@ -186,7 +189,7 @@ export class Snapshots {
       if (wasRunning) await this.instances.stop(instance, { force: true });
       const row = this.instances.get(instance);
       const pool = this.instances.poolOf(row);
-      await storageDriver(pool.driver).restoreSnapshot(pool, instance, name);
+      await this.instances.withVolume(instance, () => storageDriver(pool.driver).restoreSnapshot(pool, instance, name));
       // The snapshot's settings come back; this instance's own identity and power state stay.
       const volatile = Object.fromEntries(Object.entries(row.config).filter(([k]) => k.startsWith("volatile.")));
       const config = Object.fromEntries(Object.entries(snap.config).filter(([k]) => !k.startsWith("volatile.")));

@@ -14,6 +14,11 @@ function open() {
     lxd_pidfd_send_signal: { args: [i32, i32], returns: i32 },
     lxd_bpf: { args: [i32, ptr, u32], returns: i32 },
     lxd_errno: { args: [], returns: i32 },
+    lxd_btrfs_subvol_create: { args: [ptr], returns: i32 },
+    lxd_btrfs_snapshot: { args: [ptr, ptr, i32], returns: i32 },
+    lxd_btrfs_subvol_delete: { args: [ptr], returns: i32 },
+    lxd_btrfs_set_readonly: { args: [ptr, i32], returns: i32 },
+    lxd_lgetxattr: { args: [ptr, ptr, ptr, u64], returns: i32 },
   }).symbols;
 }
 
@@ -67,4 +72,32 @@ export function pidfdSignal(pidfd: number, signal: number): void {
 /** bpf(2) with an attr buffer the caller laid out; returns the syscall's result (an fd or 0). */
 export function bpf(cmd: number, attr: Uint8Array, what: string): number {
   return check(sym().lxd_bpf(cmd, attr, attr.byteLength), () => what);
+}
+
+// ---- btrfs subvolumes (ioctls on the parent directory) ----
+
+export function btrfsSubvolCreate(path: string): void {
+  check(sym().lxd_btrfs_subvol_create(cstr(path)), () => `creating btrfs subvolume ${path}`);
+}
+
+export function btrfsSnapshot(from: string, to: string, readonly: boolean): void {
+  check(sym().lxd_btrfs_snapshot(cstr(from), cstr(to), readonly ? 1 : 0), () => `snapshotting btrfs subvolume ${from} as ${to}`);
+}
+
+/** Deletes an empty-of-subvolumes subvolume (unprivileged-deletable ones too: we are root). */
+export function btrfsSubvolDelete(path: string): void {
+  check(sym().lxd_btrfs_subvol_delete(cstr(path)), () => `deleting btrfs subvolume ${path}`);
+}
+
+export function btrfsSetReadonly(path: string, readonly: boolean): void {
+  check(sym().lxd_btrfs_set_readonly(cstr(path), readonly ? 1 : 0), () => `setting btrfs subvolume ${path} ${readonly ? "read-only" : "writable"}`);
+}
+
+/** The value of xattr `name` on `path` (not following a symlink), or undefined when it has none. */
+export function lgetxattr(path: string, name: string): Buffer | undefined {
+  const buf = Buffer.alloc(256);
+  const rc = sym().lxd_lgetxattr(cstr(path), cstr(name), buf, buf.length);
+  if (rc === -61 /* ENODATA */ || rc === -95 /* EOPNOTSUPP */) return undefined;
+  check(rc, () => `reading xattr ${name} of ${path}`);
+  return buf.subarray(0, rc);
 }

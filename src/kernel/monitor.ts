@@ -14,7 +14,8 @@ export interface LaunchSpec {
   hostname: string;
   /** Monitor's directory: monitor.sock, monitor.log, init.pid (must exist, short enough for a socket path). */
   rundir: string;
-  rootfs: { kind: "overlay"; lower: string; upper: string; work: string } | { kind: "bind"; path: string };
+  /** overlay: `layers` are frozen read-only layers between the image (`lower`) and `upper`, newest first. */
+  rootfs: { kind: "overlay"; lower: string; layers?: string[]; upper: string; work: string } | { kind: "bind"; path: string };
   /** No user namespace: container root is host root (uidMap and gidMap must be empty). */
   privileged?: boolean;
   /** Unmasked proc and sysfs at /dev/.lxc so nested containers can mount their own. */
@@ -56,6 +57,7 @@ export function launchConfig(spec: LaunchSpec): string {
   if (r.kind === "overlay") {
     for (const p of [r.lower, r.upper, r.work]) if (p.includes(":")) throw new Error(`overlay layer path "${p}" contains ":"`);
     lines.push(`rootfs_overlay ${clean("rootfs", `${r.lower}:${r.upper}:${r.work}`)}`);
+    for (const l of r.layers ?? []) lines.push(`rootfs_layer ${clean("rootfs", l)}`);
   } else {
     lines.push(`rootfs_bind ${clean("rootfs", r.path)}`);
   }

@@ -4,6 +4,8 @@
 // subvolume; an instance is a writable snapshot of it, its snapshots read-only snapshots of the
 // instance, so launch, snapshot, copy and restore are constant-time. The runtime mounts the
 // instance's rootfs idmapped (no chown). Size limits are qgroup limits on referenced bytes.
+// Subvolumes are created, snapshotted and deleted by ioctls through liblxd (a `btrfs` process
+// costs more than the operation); the CLI remains for qgroups and mkfs.
 //
 // As in the dir driver, every new subvolume is made under a `.tmp-` name and renamed into place;
 // a swap (restore) goes through an `.old-` name. Reconcile removes or puts back what a crash left.
@@ -13,6 +15,8 @@ import { ulid } from "ulid";
 import { parseSize } from "../instance/config.ts";
 import { lxdDir, poolDir } from "../paths.ts";
 import type { CustomRef, Pool, RootfsSpec, StorageDriver, VolumeRef } from "./driver.ts";
+import { btrfsSetReadonly, btrfsSnapshot, btrfsSubvolCreate, btrfsSubvolDelete } from "../kernel/ffi.ts";
+import { renameCustomTrees, repairCustomRenames } from "./rename.ts";
 import { copyTree, exists, LEFTOVER, list, OLD, run, TMP } from "./tree.ts";
 
 const BTRFS_MAGIC = 0x9123683e;
@@ -60,14 +64,16 @@ async function deleteVolume(path: string): Promise<void> {
   if (!(await exists(path))) return;
   if (!(await isSubvolume(path))) return rm(path, LEFTOVER);
   // One call in the usual case; only a subvolume with others nested in it needs the slow path.
-  const first = await btrfs("subvolume", "delete", path).then(() => undefined, (err: Error) => err);
-  if (!first) return;
-  // A read-only snapshot must be made writable before anything nested in it can go.
-  await btrfs("property", "set", "-f", "-ts", path, "ro", "false").catch(() => {});
-  const nested = await nestedSubvolumes(path);
-  if (!nested.length) throw first;
-  for (const sub of nested) await deleteVolume(sub);
-  await btrfs("subvolume", "delete", path);
+  try {
+    return btrfsSubvolDelete(path);
+  } catch (first) {
+    // A read-only snapshot must be made writable before anything nested in it can go.
+    try { btrfsSetReadonly(path, false); } catch {}
+    const nested = await nestedSubvolumes(path);
+    if (!nested.length) throw first;
+    for (const sub of nested) await deleteVolume(sub);
+    btrfsSubvolDelete(path);
+  }
 }
 
 async function nestedSubvolumes(path: string): Promise<string[]> {
@@ -89,7 +95,7 @@ async function snapshotInto(from: string, dest: string, readonly: boolean): Prom
   await mkdir(dirname(dest), { recursive: true, mode: 0o700 });
   const tmp = `${dest}${TMP}${ulid()}`;
   try {
-    await btrfs("subvolume", "snapshot", ...(readonly ? ["-r"] : []), from, tmp);
+    btrfsSnapshot(from, tmp, readonly);
     await rename(tmp, dest);
   } catch (err) {
     await deleteVolume(tmp).catch(() => {});
@@ -102,9 +108,9 @@ async function subvolumeInto(dest: string, fill: (tmp: string) => Promise<void>,
   await mkdir(dirname(dest), { recursive: true, mode: 0o700 });
   const tmp = `${dest}${TMP}${ulid()}`;
   try {
-    await btrfs("subvolume", "create", tmp);
+    btrfsSubvolCreate(tmp);
     await fill(tmp);
-    if (readonly) await btrfs("property", "set", "-ts", tmp, "ro", "true");
+    if (readonly) btrfsSetReadonly(tmp, true);
     await rename(tmp, dest);
   } catch (err) {
     await deleteVolume(tmp).catch(() => {});
@@ -123,7 +129,7 @@ async function replaceVolume(current: string, from: string): Promise<void> {
   const fresh = `${current}${TMP}${id}`;
   const old = `${current}${OLD}${id}`;
   try {
-    await btrfs("subvolume", "snapshot", from, fresh);
+    btrfsSnapshot(from, fresh, false);
   } catch (err) {
     await deleteVolume(fresh).catch(() => {});
     throw err;
@@ -145,6 +151,16 @@ async function repairSwaps(dir: string, keep: (name: string) => boolean): Promis
       await deleteVolume(join(dir, e));
     }
   }
+}
+
+/** Sets (or with undefined, lifts) the referenced-bytes limit of subvolume `vol`. */
+async function limitVolume(pool: Pool, vol: string, bytes: number | undefined): Promise<void> {
+  if (bytes === undefined) {
+    if (await qgroupBytes(vol)) await btrfs("qgroup", "limit", "none", vol);
+    return;
+  }
+  await enableQuotas(pool);
+  await btrfs("qgroup", "limit", String(bytes), vol);
 }
 
 /** qgroup numbers of a subvolume: [referenced, exclusive]; undefined when quotas are off. */
@@ -318,14 +334,12 @@ export const btrfsDriver: StorageDriver = {
     return bytes[1];
   },
 
-  async resize(pool, instance, bytes) {
-    const vol = instanceVol(pool, instance);
-    if (bytes === undefined) {
-      if (await qgroupBytes(vol)) await btrfs("qgroup", "limit", "none", vol);
-      return;
-    }
-    await enableQuotas(pool);
-    await btrfs("qgroup", "limit", String(bytes), vol);
+  resize(pool, instance, bytes) {
+    return limitVolume(pool, instanceVol(pool, instance), bytes);
+  },
+
+  resizeCustom(pool, volume, bytes) {
+    return limitVolume(pool, customVol(pool, volume), bytes);
   },
 
   async createCustom(pool, volume) {
@@ -338,6 +352,10 @@ export const btrfsDriver: StorageDriver = {
     for (const snap of await list(customSnapsDir(pool, volume))) await deleteVolume(join(customSnapsDir(pool, volume), snap));
     await rm(customSnapsDir(pool, volume), { recursive: true, force: true });
     await deleteVolume(customVol(pool, volume));
+  },
+
+  renameCustom(pool, from, to, commit) {
+    return renameCustomTrees(root(pool), from, to, commit);
   },
 
   customPath: (pool, volume) => customVol(pool, volume),
@@ -372,6 +390,7 @@ export const btrfsDriver: StorageDriver = {
     await this.mountPool(pool);
     if (await qgroupBytes(root(pool))) quotasOn.add(pool.name);
     const base = root(pool);
+    await repairCustomRenames(base, known.custom);
     await repairSwaps(join(base, "containers"), (name) => known.instances.has(name));
     await repairSwaps(join(base, "custom"), (name) => known.custom.has(name));
     const snapshotTrees = async (dir: string, owners: Map<string, Set<string>>) => {

@@ -1,18 +1,25 @@
 // `dir` driver: works on any filesystem. Each image is unpacked once per pool and shared
-// read-only; an instance is an overlayfs upper/work pair on top of it, mounted by the container
-// runtime inside the container's own mount namespace. Launch, snapshot and copy never copy a rootfs.
+// read-only; an instance is an overlayfs upper/work pair on top of it and of a chain of frozen
+// layers (layers.ts), mounted by the container runtime inside the container's own mount namespace.
 //
-// Snapshots and copies copy only the instance's upper layer (what the container wrote), with
-// reflinks where the filesystem has them (btrfs, xfs) and a plain copy elsewhere (ext4). The copy
-// keeps the upper's overlay metadata (whiteouts, `user.overlay.*` xattrs) so it means the same on
-// top of the same image layer. Every new volume is built under a `.tmp-` name and renamed into
-// place, so a crash leaves only names that `reconcile` removes.
-import { mkdir, rename, rm, readdir } from "node:fs/promises";
+// Snapshot, copy and restore of a stopped instance take constant time: a snapshot renames the
+// instance's upper into a new frozen layer and gives the instance a fresh empty upper; snapshot,
+// instance and copies then name the same layers. A running container's upper is mounted inside
+// it, and renaming it on the host would not detach it (the container would keep writing into the
+// "frozen" layer), so for a running instance the upper alone (what it wrote since its last
+// stopped snapshot, never the image) is copied, reflinked where the filesystem can, while the
+// container is frozen. Overlay-on-overlay would avoid that copy but needs the container's mount
+// tree changed under it. Every new volume is built under a `.tmp-` name and renamed into place,
+// and the upper swap goes through `layers.next`/`upper.next`, so reconcile can finish or undo it.
+import { existsSync } from "node:fs";
+import { chmod, chown, mkdir, rename, rm, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { ulid } from "ulid";
 import { isBool } from "../instance/config.ts";
 import { poolDir } from "../paths.ts";
 import type { CustomRef, Pool, RootfsSpec, StorageDriver, VolumeRef } from "./driver.ts";
+import { capped, CHAIN, collect, copyLayer, layerPath, readChain, readChainSync, writeChain } from "./layers.ts";
+import { renameCustomTrees, repairCustomRenames } from "./rename.ts";
 import { copyTree, diskUsage, exists, LEFTOVER, list, OLD, TMP } from "./tree.ts";
 
 const root = (pool: Pool) => pool.config.source || poolDir(pool.name);
@@ -30,6 +37,97 @@ const describeCustom = (ref: CustomRef) => ref.snapshot === undefined ? `volume 
 
 // One unpack per image per pool, even when many launches ask at once.
 const unpacking = new Map<string, Promise<void>>();
+
+// Layer changes (freeze, share, collect) of one pool happen one at a time.
+const poolLocks = new Map<string, Promise<unknown>>();
+function locked<T>(pools: Pool[], fn: () => Promise<T>): Promise<T> {
+  const roots = [...new Set(pools.map(root))].sort();
+  const run = roots.reduceRight<() => Promise<T>>((inner, r) => () => {
+    const next = (poolLocks.get(r) ?? Promise.resolve()).catch(() => {}).then(inner);
+    poolLocks.set(r, next);
+    next.finally(() => { if (poolLocks.get(r) === next) poolLocks.delete(r); }).catch(() => {});
+    return next;
+  }, fn);
+  return run();
+}
+
+/** Every directory that may hold a chain file: instance volumes and snapshots. */
+async function chainDirs(pool: Pool): Promise<string[]> {
+  const dirs = (await list(join(root(pool), "containers"))).map((n) => volumeDir(pool, n));
+  for (const inst of await list(join(root(pool), "containers-snapshots"))) {
+    for (const snap of await list(snapshotsDir(pool, inst))) dirs.push(join(snapshotsDir(pool, inst), snap));
+  }
+  return dirs;
+}
+
+const collectLayers = async (pool: Pool) => collect(root(pool), await chainDirs(pool));
+
+/** Gives instance volume `vol` the layer chain `chain` and a fresh empty upper (owned and
+ *  moded as the old one: it is the container's `/`). The old upper goes to `keepUpperAt` (it
+ *  became a layer) or away. Crash-safe through `layers.next` and `upper.next` (see repairSwap). */
+async function swapUpper(vol: string, chain: string[], keepUpperAt?: string): Promise<void> {
+  const upper = join(vol, "upper");
+  const st = await stat(upper);
+  // upper.next first: a `layers.next` then always comes with one (repairSwap relies on it).
+  await rm(join(vol, "upper.next"), { recursive: true, force: true });
+  await mkdir(join(vol, "upper.next"), { mode: 0o755 });
+  await chown(join(vol, "upper.next"), st.uid, st.gid);
+  await chmod(join(vol, "upper.next"), st.mode & 0o7777);
+  await writeChain(vol, chain, `${CHAIN}.next`);
+  await rename(upper, keepUpperAt ?? join(vol, "upper.old"));
+  await finishSwap(vol);
+}
+
+/** The second half of a swap whose old upper has moved away. */
+async function finishSwap(vol: string): Promise<void> {
+  if (await exists(join(vol, "upper.next"))) await rename(join(vol, "upper.next"), join(vol, "upper"));
+  else if (!(await exists(join(vol, "upper")))) await mkdir(join(vol, "upper"), { mode: 0o755 });
+  await rename(join(vol, `${CHAIN}.next`), join(vol, CHAIN));
+  await rm(join(vol, "upper.old"), { recursive: true, force: true });
+  // Overlay's work dir must be empty and belong to this upper.
+  await rm(join(vol, "work"), { recursive: true, force: true });
+  await mkdir(join(vol, "work"), { mode: 0o700 });
+}
+
+/** A swap cut short: undone while the old upper is still in place, finished once it moved. */
+async function repairSwap(vol: string): Promise<void> {
+  if (await exists(join(vol, `${CHAIN}.next`))) {
+    // The old upper still in place: undo. Moved away (upper.next then renamed or not): finish.
+    if (await exists(join(vol, "upper")) && await exists(join(vol, "upper.next"))) {
+      await rm(join(vol, `${CHAIN}.next`), { force: true });
+    } else {
+      await finishSwap(vol);
+    }
+  }
+  await rm(join(vol, "upper.next"), LEFTOVER);
+  await rm(join(vol, "upper.old"), LEFTOVER);
+  if (!(await exists(join(vol, "work")))) await mkdir(join(vol, "work"), { mode: 0o700 });
+}
+
+/** The chain of a stopped instance with its upper frozen in: the upper (if it holds anything)
+ *  becomes the newest layer, and the instance continues on a fresh upper above it. */
+async function freezeUpper(pool: Pool, instance: string): Promise<string[]> {
+  const vol = volumeDir(pool, instance);
+  const chain = await readChain(vol);
+  if (!(await list(join(vol, "upper"))).length) return chain;
+  const id = ulid();
+  await mkdir(join(root(pool), "layers"), { recursive: true, mode: 0o700 });
+  const frozen = [id, ...chain];
+  await swapUpper(vol, frozen, layerPath(root(pool), id));
+  // Past the depth cap, the chain is squashed into one layer (a copy, once per MAX_DEPTH freezes).
+  const next = await capped(root(pool), frozen);
+  if (next !== frozen) await writeChain(vol, next);
+  return next;
+}
+
+/** The chain for a copy of a running instance (or one into another pool): the upper is copied
+ *  into a new layer of `target` on top of the instance's chain. */
+async function copyUpper(pool: Pool, instance: string, target: Pool): Promise<string[]> {
+  const vol = volumeDir(pool, instance);
+  const chain = await readChain(vol);
+  if (!(await list(join(vol, "upper"))).length) return chain;
+  return [await copyLayer(root(target), join(vol, "upper")), ...chain];
+}
 
 /** Builds `dest` by `fill(tmp)` beside it and a rename: a crash leaves only a `.tmp-` name. */
 async function buildAtomically(dest: string, fill: (tmp: string) => Promise<void>): Promise<void> {
@@ -70,6 +168,22 @@ async function repairSwaps(dir: string, keep: (name: string) => boolean): Promis
       entries.push(e.slice(0, old));
     } else if (e.includes(OLD) || e.includes(TMP) || !keep(e)) {
       await rm(join(dir, e), LEFTOVER);
+    }
+  }
+}
+
+/** Snapshots of the former kind hold a copied `upper`: it becomes their layer (in place, no
+ *  copy). The chain file is written first, so a crash in between is finished next time. */
+async function migrateSnapshots(pool: Pool): Promise<void> {
+  for (const inst of await list(join(root(pool), "containers-snapshots"))) {
+    for (const snap of await list(snapshotsDir(pool, inst))) {
+      const dir = join(snapshotsDir(pool, inst), snap);
+      if (!(await exists(join(dir, "upper")))) continue;
+      let chain = await readChain(dir);
+      if (!chain.length) await writeChain(dir, (chain = [ulid()]));
+      await mkdir(join(root(pool), "layers"), { recursive: true, mode: 0o700 });
+      if (await exists(layerPath(root(pool), chain[0]!))) await rm(join(dir, "upper"), LEFTOVER);
+      else await rename(join(dir, "upper"), layerPath(root(pool), chain[0]!));
     }
   }
 }
@@ -133,8 +247,11 @@ export const dirDriver: StorageDriver = {
   },
 
   async deleteInstance(pool, instance) {
-    await rm(volumeDir(pool, instance), { recursive: true, force: true });
-    await rm(snapshotsDir(pool, instance), { recursive: true, force: true });
+    await locked([pool], async () => {
+      await rm(volumeDir(pool, instance), { recursive: true, force: true });
+      await rm(snapshotsDir(pool, instance), { recursive: true, force: true });
+      await collectLayers(pool);
+    });
   },
 
   async renameInstance(pool, from, to) {
@@ -142,22 +259,43 @@ export const dirDriver: StorageDriver = {
     if (await exists(snapshotsDir(pool, from))) await rename(snapshotsDir(pool, from), snapshotsDir(pool, to));
   },
 
-  async copyVolume(pool, from, to, target = pool) {
-    const src = join(refDir(pool, from), "upper");
+  async copyVolume(pool, from, to, target = pool, live = false) {
+    const src = refDir(pool, from);
     const dest = refDir(target, to);
-    if (!(await exists(src))) throw new Error(`volume of ${describe(from)} not found in pool "${pool.name}"`);
+    if (!(await exists(join(src, from.snapshot === undefined ? "upper" : CHAIN)))) {
+      throw new Error(`volume of ${describe(from)} not found in pool "${pool.name}"`);
+    }
     if (await exists(dest)) throw new Error(`volume of ${describe(to)} already exists in pool "${target.name}"`);
-    const parent = to.snapshot === undefined ? join(root(target), "containers") : snapshotsDir(target, to.instance);
-    await mkdir(parent, { recursive: true, mode: 0o700 });
-    await buildAtomically(dest, async (tmp) => {
-      await mkdir(tmp, { mode: 0o711 });
-      await copyTree(src, join(tmp, "upper"));
-      if (to.snapshot === undefined) await mkdir(join(tmp, "work"), { mode: 0o700 });
+    await locked([pool, target], async () => {
+      let chain: string[];
+      if (from.snapshot !== undefined) chain = await readChain(src);
+      else if (live || target !== pool) chain = await copyUpper(pool, from.instance, target);
+      else chain = await freezeUpper(pool, from.instance);
+      if (root(target) !== root(pool)) {
+        // Layers keep their ids across pools: one a former copy brought over is shared again.
+        for (const id of chain) {
+          if (!(await exists(layerPath(root(target), id)))) await copyLayer(root(target), layerPath(root(pool), id), id);
+        }
+      }
+      chain = await capped(root(target), chain);
+      const parent = to.snapshot === undefined ? join(root(target), "containers") : snapshotsDir(target, to.instance);
+      await mkdir(parent, { recursive: true, mode: 0o700 });
+      await buildAtomically(dest, async (tmp) => {
+        await mkdir(tmp, { mode: 0o711 });
+        await writeChain(tmp, chain);
+        if (to.snapshot === undefined) {
+          await mkdir(join(tmp, "upper"), { mode: 0o755 });
+          await mkdir(join(tmp, "work"), { mode: 0o700 });
+        }
+      });
     });
   },
 
   async deleteSnapshot(pool, instance, snapshot) {
-    await rm(refDir(pool, { instance, snapshot }), { recursive: true, force: true });
+    await locked([pool], async () => {
+      await rm(refDir(pool, { instance, snapshot }), { recursive: true, force: true });
+      await collectLayers(pool);
+    });
   },
 
   async renameSnapshot(pool, instance, from, to) {
@@ -167,13 +305,13 @@ export const dirDriver: StorageDriver = {
   },
 
   async restoreSnapshot(pool, instance, snapshot) {
-    const vol = volumeDir(pool, instance);
-    const src = join(refDir(pool, { instance, snapshot }), "upper");
-    if (!(await exists(src))) throw new Error(`volume of snapshot "${instance}/${snapshot}" not found in pool "${pool.name}"`);
-    await replaceTree(join(vol, "upper"), src);
-    // Overlay's work dir must be empty and belong to this upper.
-    await rm(join(vol, "work"), { recursive: true, force: true });
-    await mkdir(join(vol, "work"), { mode: 0o700 });
+    const snap = refDir(pool, { instance, snapshot });
+    if (!(await exists(join(snap, CHAIN)))) throw new Error(`volume of snapshot "${instance}/${snapshot}" not found in pool "${pool.name}"`);
+    await locked([pool], async () => {
+      // The instance takes the snapshot's layers; what it wrote since goes with its old upper.
+      await swapUpper(volumeDir(pool, instance), await readChain(snap));
+      await collectLayers(pool);
+    });
   },
 
   async deleteImage(pool, fingerprint, inUse) {
@@ -181,16 +319,27 @@ export const dirDriver: StorageDriver = {
   },
 
   layers(pool, ref, fingerprint) {
-    return { layers: [join(refDir(pool, ref), "upper"), join(imageDir(pool, fingerprint), "rootfs")], image: imageDir(pool, fingerprint) };
+    // Its own upper (a snapshot frozen while stopped has none), its frozen layers, the image.
+    const dir = refDir(pool, ref);
+    const own = existsSync(join(dir, "upper")) ? [join(dir, "upper")] : [];
+    const frozen = readChainSync(dir).map((id) => layerPath(root(pool), id));
+    return { layers: [...own, ...frozen, join(imageDir(pool, fingerprint), "rootfs")], image: imageDir(pool, fingerprint) };
   },
 
   rootfs(pool, instance, fingerprint): RootfsSpec {
     const vol = volumeDir(pool, instance);
-    return { kind: "overlay", lower: join(imageDir(pool, fingerprint), "rootfs"), upper: join(vol, "upper"), work: join(vol, "work") };
+    return {
+      kind: "overlay", lower: join(imageDir(pool, fingerprint), "rootfs"),
+      layers: readChainSync(vol).map((id) => layerPath(root(pool), id)), upper: join(vol, "upper"), work: join(vol, "work"),
+    };
   },
 
-  usage(pool, instance) {
-    return diskUsage(join(volumeDir(pool, instance), "upper"));
+  /** The instance's upper and its frozen layers (shared ones counted for each sharer). */
+  async usage(pool, instance) {
+    const vol = volumeDir(pool, instance);
+    let total = await diskUsage(join(vol, "upper"));
+    for (const id of await readChain(vol)) total += await diskUsage(layerPath(root(pool), id));
+    return total;
   },
 
   async resize(pool, instance, bytes) {
@@ -211,6 +360,10 @@ export const dirDriver: StorageDriver = {
   async deleteCustom(pool, volume) {
     await rm(customDir(pool, volume), { recursive: true, force: true });
     await rm(customSnapshotsDir(pool, volume), { recursive: true, force: true });
+  },
+
+  renameCustom(pool, from, to, commit) {
+    return renameCustomTrees(root(pool), from, to, commit);
   },
 
   customPath: (pool, volume) => customDir(pool, volume),
@@ -235,12 +388,20 @@ export const dirDriver: StorageDriver = {
     await replaceTree(customDir(pool, volume), src);
   },
 
+  async resizeCustom(pool, volume, bytes) {
+    // As for instances: no project quotas set up, so a limit would be a lie.
+    if (bytes !== undefined) {
+      throw new Error(`pool "${pool.name}" (dir) cannot limit the size of volume "${volume}": use a btrfs pool for size limits`);
+    }
+  },
+
   customUsage(pool, volume) {
     return diskUsage(customDir(pool, volume));
   },
 
   async reconcile(pool, known) {
     const base = root(pool);
+    await repairCustomRenames(base, known.custom);
     const volumes = known.instances;
     for (const name of await list(join(base, "containers"))) {
       const vol = join(base, "containers", name);
@@ -248,8 +409,9 @@ export const dirDriver: StorageDriver = {
         await rm(vol, LEFTOVER);
         continue;
       }
-      // A restore cut short: keep the complete upper (the old one if the new one never landed).
-      await repairSwaps(vol, (e) => e === "upper" || e === "work");
+      // An upper swap cut short (snapshot, restore), or a restore of the former copying kind.
+      await repairSwap(vol);
+      await repairSwaps(vol, (e) => e === "upper" || e === "work" || e === CHAIN);
     }
     const snapshotTrees = async (dir: string, owners: Map<string, Set<string>>) => {
       for (const name of await list(dir)) {
@@ -259,6 +421,9 @@ export const dirDriver: StorageDriver = {
       }
     };
     await snapshotTrees(join(base, "containers-snapshots"), volumes);
+    await migrateSnapshots(pool);
+    for (const name of await list(join(base, "layers"))) if (name.includes(TMP)) await rm(join(base, "layers", name), LEFTOVER);
+    await collectLayers(pool);
     await repairSwaps(join(base, "custom"), (name) => known.custom.has(name));
     await snapshotTrees(join(base, "custom-snapshots"), known.custom);
     // Half-unpacked images, and layers of deleted images whose last instance is gone.

@@ -65,8 +65,9 @@ export interface StorageDriver {
   /** Makes sure the pool holds its unpacked copy of the image (before copying a volume into it). */
   ensureImage(pool: Pool, fingerprint: string, unpack: ImageUnpacker): Promise<void>;
   /** Copies a volume (an instance's, or a snapshot's when `snapshot` is set) into a new one, in
-   *  `target` (another pool of the same driver, holding the image already) or the same pool. */
-  copyVolume(pool: Pool, from: VolumeRef, to: VolumeRef, target?: Pool): Promise<void>;
+   *  `target` (another pool of the same driver, holding the image already) or the same pool.
+   *  `live`: the source instance is running (frozen by the caller), its rootfs mounted. */
+  copyVolume(pool: Pool, from: VolumeRef, to: VolumeRef, target?: Pool, live?: boolean): Promise<void>;
   deleteSnapshot(pool: Pool, instance: string, snapshot: string): Promise<void>;
   renameSnapshot(pool: Pool, instance: string, from: string, to: string): Promise<void>;
   /** Makes the (stopped) instance's writable layer what it was when the snapshot was taken. */
@@ -76,6 +77,8 @@ export interface StorageDriver {
   createCustom(pool: Pool, volume: string): Promise<void>;
   /** Removes the volume with all its snapshots. */
   deleteCustom(pool: Pool, volume: string): Promise<void>;
+  /** Renames a volume with its snapshots; `commit` records the new name (the trees move back if it throws). */
+  renameCustom(pool: Pool, from: string, to: string, commit: () => void): Promise<void>;
   /** The host directory holding the volume's files (what a disk device mounts). */
   customPath(pool: Pool, volume: string): string;
   /** Copies a custom volume or snapshot into a new volume or snapshot (of `target` or the same pool). */
@@ -84,6 +87,8 @@ export interface StorageDriver {
   /** Makes the volume's content what it was at the snapshot (the caller makes sure nothing uses it). */
   restoreCustom(pool: Pool, volume: string, snapshot: string): Promise<void>;
   customUsage(pool: Pool, volume: string): Promise<number>;
+  /** Limits a custom volume to `bytes` (undefined: no limit); throws when the driver cannot. */
+  resizeCustom(pool: Pool, volume: string, bytes: number | undefined): Promise<void>;
 
   /** Removes half-made volumes left by a crash, and those the database does not know (daemon start). */
   reconcile(pool: Pool, known: KnownVolumes): Promise<void>;

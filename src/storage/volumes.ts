@@ -9,6 +9,7 @@ import * as q from "../db/storage-volumes.ts";
 import { ApiError } from "../daemon/response.ts";
 import { nextSnapshotName } from "../instance/schedule.ts";
 import { validateSnapshotName } from "../instance/snapshots.ts";
+import { parseSize } from "../instance/config.ts";
 import { OLD, TMP } from "./tree.ts";
 import { storageDriver } from "./index.ts";
 
@@ -31,7 +32,10 @@ export function validateVolumeName(name: string): string | undefined {
 function checkConfig(config: Record<string, string>): void {
   for (const key of Object.keys(config)) {
     if (key.startsWith("user.")) continue;
-    if (key === "size") throw new ApiError(400, "Invalid config: size limits on custom volumes are not supported yet");
+    if (key === "size") {
+      if (parseSize(config[key]!) === undefined) throw new ApiError(400, `Invalid config: invalid size "${config[key]}"`);
+      continue;
+    }
     throw new ApiError(400, `Invalid config: Unknown configuration key: ${key}`);
   }
 }
@@ -51,6 +55,15 @@ export class CustomVolumes {
     this.locks.set(key, next);
     next.finally(() => { if (this.locks.get(key) === next) this.locks.delete(key); }).catch(() => {});
     return next;
+  }
+
+  /** Applies `size` (a limit, or none) to the volume as the pool's driver can; refused if it cannot. */
+  private async applySize(p: PoolRow, name: string, size: string | undefined): Promise<void> {
+    try {
+      await storageDriver(p.driver).resizeCustom(p, name, size ? parseSize(size) : undefined);
+    } catch (err) {
+      throw new ApiError(400, `Failed to set the size of volume "${name}" in pool "${p.name}": ${(err as Error).message}`);
+    }
   }
 
   pool(name: string): PoolRow {
@@ -121,6 +134,12 @@ export class CustomVolumes {
       } catch (err) {
         throw new ApiError(500, `Failed to create volume "${name}" in pool "${pool}": ${(err as Error).message}`);
       }
+      if (config.size) {
+        await this.applySize(p, name, config.size).catch(async (err) => {
+          await storageDriver(p.driver).deleteCustom(p, name).catch(() => {});
+          throw err;
+        });
+      }
       const row = q.insertVolume(this.db, { pool, name, type: "custom", description, config, createdAt: new Date().toISOString() });
       this.lifecycle("storage-volume-created", pool, name);
       return row;
@@ -138,8 +157,12 @@ export class CustomVolumes {
       try {
         await driver.copyCustom(src, { volume: from.volume, snapshot: from.snapshot }, { volume: name }, dst);
         for (const s of snaps) await driver.copyCustom(src, { volume: from.volume, snapshot: s.name }, { volume: name, snapshot: s.name }, dst);
+        // A limit belongs to the volume (a btrfs qgroup), not its content: the copy gets its own.
+        const size = (opts.config ?? fromRow.config).size;
+        if (size) await this.applySize(dst, name, size);
       } catch (err) {
         await driver.deleteCustom(dst, name).catch(() => {});
+        if (err instanceof ApiError) throw err;
         throw new ApiError(500, `Failed to copy volume "${from.volume}" to "${name}": ${(err as Error).message}`);
       }
       const row = q.insertVolume(this.db, {
@@ -154,11 +177,15 @@ export class CustomVolumes {
     });
   }
 
-  update(pool: string, name: string, description: string, config: Record<string, string>): void {
-    const row = this.get(pool, name);
-    checkConfig(config);
-    q.updateVolume(this.db, row.id, { description, config });
-    this.lifecycle("storage-volume-updated", pool, name);
+  /** A new size is applied before the row changes: a refused one changes nothing. */
+  update(pool: string, name: string, description: string, config: Record<string, string>): Promise<void> {
+    return this.serial(`${pool}/${name}`, async () => {
+      const row = this.get(pool, name);
+      checkConfig(config);
+      if ((config.size ?? "") !== (row.config.size ?? "")) await this.applySize(this.pool(pool), name, config.size);
+      q.updateVolume(this.db, row.id, { description, config });
+      this.lifecycle("storage-volume-updated", pool, name);
+    });
   }
 
   async delete(pool: string, name: string): Promise<void> {
@@ -170,6 +197,26 @@ export class CustomVolumes {
       q.deleteVolume(this.db, row.id);
       await storageDriver(p.driver).deleteCustom(p, name);
       this.lifecycle("storage-volume-deleted", pool, name);
+    });
+  }
+
+  /** Renames a volume (with its snapshots) within its pool; refused while anything uses it, as
+   *  disk devices name it. */
+  async rename(pool: string, name: string, to: string): Promise<void> {
+    return this.serial(`${pool}/${name}`, async () => {
+      const row = this.get(pool, name);
+      const err = validateVolumeName(to);
+      if (err) throw new ApiError(400, err);
+      if (q.getVolume(this.db, pool, to)) throw new ApiError(409, `Storage volume "${to}" already exists in pool "${pool}"`);
+      const users = q.volumeUsedBy(this.db, pool, name);
+      if (users.length) throw new ApiError(400, `Storage volume "${name}" is still in use by ${users.join(", ")}: detach it first`);
+      const p = this.pool(pool);
+      try {
+        await storageDriver(p.driver).renameCustom(p, name, to, () => q.updateVolume(this.db, row.id, { name: to }));
+      } catch (e) {
+        throw new ApiError(500, `Failed to rename volume "${name}" to "${to}" in pool "${pool}": ${(e as Error).message}`);
+      }
+      this.events.send("lifecycle", { action: "storage-volume-renamed", source: volumeUrl(pool, to), context: { old_name: name } });
     });
   }
 
@@ -234,6 +281,8 @@ export class CustomVolumes {
       if (running.length) throw new ApiError(400, `Storage volume "${volume}" is in use by running instance(s) ${running.join(", ")}: stop them first`);
       const p = this.pool(pool);
       await storageDriver(p.driver).restoreCustom(p, volume, snapshot);
+      // btrfs restores into a fresh subvolume: the limit goes on it again.
+      if (row.config.size) await this.applySize(p, volume, row.config.size);
       this.lifecycle("storage-volume-restored", pool, volume, snapshot);
     });
   }

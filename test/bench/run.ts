@@ -1,11 +1,11 @@
-// `npm run bench [-- --runs N --instances M]`: medians of the container operations through the
+// `npm run bench [-- --runs N --instances M --storage]`: medians of the container operations through the
 // real CLI against a private test daemon, beside the bare-kernel floor measured in the same run
 // and the numbers real LXD 5.0.2 (dir pool) gave on this kind of machine.
 import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 import { busyboxImage, importBusybox, lxdBinary, run, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { execFloor, launchFloor, makeRootfs, removeRootfs, startFloor, type FloorContainer } from "./floor.ts";
 import { networkTimings } from "./network.ts";
-import { btrfsTimings, LXD_502_BTRFS, LXD_502_STORAGE, storageTimings } from "./storage.ts";
+import { bigImageTimings, LXD_502_BTRFS, LXD_502_STORAGE, storageTimings } from "./storage.ts";
 import { importDebian, waitSystemd } from "../helpers/debian-image.ts";
 import { remoteImageTimings } from "./remote-image.ts";
 import { imageTimings } from "./images.ts";
@@ -18,6 +18,8 @@ const RUNS = argValue("--runs", 7);
 /** `--only images`: just that group of rows (the others take minutes). */
 const ONLY = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
 const INSTANCES = argValue("--instances", 100);
+/** `--storage`: only the storage rows. */
+const STORAGE_ONLY = process.argv.includes("--storage");
 /** The systemd rows need the Debian image (built once, minutes, then cached). */
 const DEBIAN = !process.argv.includes("--no-debian");
 
@@ -266,21 +268,27 @@ const root = makeRootfs();
 try {
   await lxd(d)("init", "--auto");
   await importBusybox(d);
-  if (!ONLY) {
+  if (!ONLY && !STORAGE_ONLY) {
     await singleInstance(d, root);
     await manyInstances(d, root);
+  }
+  if (!ONLY) {
     Object.assign(LXD_502, LXD_502_STORAGE);
     for (const r of await storageTimings(d, RUNS)) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: "" });
-    for (const r of await networkTimings(d, RUNS)) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: "" });
     Object.assign(LXD_502, LXD_502_BTRFS);
-    for (const r of await btrfsTimings(d, RUNS, await busyboxImage())) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: "" });
+    for (const driver of ["dir", "btrfs"] as const) {
+      for (const r of await bigImageTimings(d, RUNS, await busyboxImage(), driver)) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: "" });
+    }
+  }
+  if (!ONLY && !STORAGE_ONLY) {
+    for (const r of await networkTimings(d, RUNS)) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: "" });
     await remoteAccess(d);
     for (const r of await remoteImageTimings(d, RUNS)) {
       rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: r.floor.length ? `${ms(r.floor)} (file transfer only)` : "" });
     }
     if (DEBIAN) await systemdGuest(d);
   }
-  if (!ONLY || ONLY === "images") {
+  if (!STORAGE_ONLY && (!ONLY || ONLY === "images")) {
     // The floor column is `tar -xzf` of the same file; the ratio is tar's time over ours (speed relative to tar).
     for (const r of await imageTimings(d, Math.min(RUNS, 3))) {
       rows.push({ key: r.key, what: r.what, ours: `${ms(r.times)} (${((median(r.floor) / median(r.times)) * 100).toFixed(0)}% of tar's speed)`, floor: `${ms(r.floor)} (tar -xzf)` });

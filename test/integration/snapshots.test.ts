@@ -92,7 +92,7 @@ describe("instance snapshots", () => {
 
     expect((await d.wait(await d.api("POST", "/1.0/instances/c1/snapshots/api1", { name: "api2" }))).body.metadata.status).toBe("Success");
     expect(await snapshotNames("c1")).toEqual(["snap0", "api2"]);
-    expect(existsSync(join(pool(), "containers-snapshots", "c1", "api2", "upper"))).toBe(true);
+    expect(existsSync(join(pool(), "containers-snapshots", "c1", "api2", "layers"))).toBe(true);
 
     // Instance at recursion 1 carries the snapshots.
     const full = (await d.api("GET", "/1.0/instances/c1?recursion=1")).body.metadata;
@@ -183,7 +183,7 @@ describe("instance snapshots", () => {
     await ok("stop", "r1", "--force");
     await ok("move", "r1", "r2");
     expect(await snapshotNames("r2")).toEqual(["snap0"]);
-    expect(existsSync(join(pool(), "containers-snapshots", "r2", "snap0", "upper"))).toBe(true);
+    expect(existsSync(join(pool(), "containers-snapshots", "r2", "snap0", "layers"))).toBe(true);
     expect(existsSync(join(pool(), "containers-snapshots", "r1"))).toBe(false);
     await ok("restore", "r2", "snap0");
     await ok("delete", "r2");
@@ -216,7 +216,7 @@ describe("instance snapshots", () => {
     expect(readdirSync(join(snaps, "c1")).sort()).toEqual(["snap0"]);
     expect(existsSync(join(snaps, "gone"))).toBe(false);
     expect(readdirSync(join(pool(), "containers")).sort()).toEqual(["c1"]);
-    expect(readdirSync(vol).sort()).toEqual(["upper", "work"]);
+    expect(readdirSync(vol).sort()).toEqual(["layers", "upper", "work"]);
     // c1 was running before the kills and keeps running under its monitor; its data is intact.
     expect(await fingerprint("c1")).toBe(before);
   });

@@ -92,6 +92,74 @@ describe.each(["default", "bt"])("custom volumes on pool %s", (pool) => {
     await ok("storage", "volume", "delete", pool, vol);
     expect(existsSync(volDir())).toBe(false);
   });
+
+  test("rename carries data and snapshots; refused while in use; a cut-short rename is repaired", async () => {
+    const [from, to] = [`r-${pool}`, `r2-${pool}`];
+    const dir = (kind: string, name: string) => join(d.dir, "storage-pools", pool, kind, name);
+    await ok("storage", "volume", "create", pool, from);
+    await ok("storage", "volume", "attach", pool, from, "c1", "/ren");
+    await sh("c1", "echo kept > /ren/note");
+    await ok("storage", "volume", "snapshot", pool, from, "s0");
+    const busy = await d.lxd("storage", "volume", "rename", pool, from, to);
+    expect(busy.code).not.toBe(0);
+    expect(busy.stderr).toContain("still in use by /1.0/instances/c1");
+    await ok("storage", "volume", "detach", pool, from, "c1");
+    await ok("storage", "volume", "create", pool, "taken");
+    expect((await d.api("POST", `/1.0/storage-pools/${pool}/volumes/custom/${from}`, { name: "taken" })).status).toBe(409);
+    expect((await d.api("POST", `/1.0/storage-pools/${pool}/volumes/custom/${from}`, { name: "bad/name" })).status).toBe(400);
+    expect((await d.api("POST", `/1.0/storage-pools/${pool}/volumes/custom/${from}`, { name: to, pool: "elsewhere" })).status).toBe(400);
+    await ok("storage", "volume", "delete", pool, "taken");
+
+    await ok("storage", "volume", "rename", pool, from, to);
+    expect(existsSync(dir("custom", from))).toBe(false);
+    expect(readFileSync(join(dir("custom", to), "note"), "utf8")).toBe("kept\n");
+    expect(existsSync(dir("custom-snapshots", to))).toBe(true);
+    expect((await d.api("GET", `/1.0/storage-pools/${pool}/volumes/custom/${to}/snapshots`)).body.metadata)
+      .toEqual([`/1.0/storage-pools/${pool}/volumes/custom/${to}/snapshots/s0`]);
+    expect((await d.api("GET", `/1.0/storage-pools/${pool}/volumes/custom/${from}`)).status).toBe(404);
+
+    // Killed after moving the volume, before the database knew: the restart moves it back.
+    await d.kill("SIGKILL");
+    mkdirSync(join(d.dir, "storage-pools", pool, "custom-renames"), { recursive: true });
+    writeFileSync(join(d.dir, "storage-pools", pool, "custom-renames", "01CUT"), JSON.stringify({ from: to, to: "r3" }));
+    const { renameSync } = await import("node:fs");
+    renameSync(dir("custom", to), dir("custom", "r3"));
+    await d.restart();
+    expect(readFileSync(join(dir("custom", to), "note"), "utf8")).toBe("kept\n");
+    expect(existsSync(dir("custom", "r3"))).toBe(false);
+    await ok("storage", "volume", "delete", pool, `${to}/s0`);
+    await ok("storage", "volume", "delete", pool, to);
+  });
+});
+
+describe("size limits on custom volumes", () => {
+  test("btrfs enforces size (set at creation, changed later, kept by restore); dir refuses it", async () => {
+    await ok("storage", "volume", "create", "bt", "lim", "size=20MiB");
+    await ok("storage", "volume", "attach", "bt", "lim", "c1", "/lim");
+    const state = (await d.api("GET", "/1.0/storage-pools/bt/volumes/custom/lim/state")).body.metadata;
+    expect(state.usage.total).toBe(20 * 1024 * 1024);
+    const tooBig = "head -c 40000000 /dev/zero > /lim/big && sync /lim/big && echo wrote || echo refused";
+    expect(await sh("c1", tooBig)).toContain("refused");
+    await ok("storage", "volume", "snapshot", "bt", "lim", "s0");
+    await ok("storage", "volume", "detach", "bt", "lim", "c1");
+    await ok("storage", "volume", "restore", "bt", "lim", "s0");
+    await ok("storage", "volume", "attach", "bt", "lim", "c1", "/lim");
+    expect(await sh("c1", tooBig)).toContain("refused");
+    expect((await d.api("PATCH", "/1.0/storage-pools/bt/volumes/custom/lim", { config: { size: "100MiB" } })).status).toBe(200);
+    expect(await sh("c1", tooBig)).toContain("wrote");
+
+    const bad = await d.api("PATCH", "/1.0/storage-pools/bt/volumes/custom/lim", { config: { size: "lots" } });
+    expect(bad.status).toBe(400);
+    expect((await d.api("GET", "/1.0/storage-pools/bt/volumes/custom/lim")).body.metadata.config.size).toBe("100MiB");
+    await ok("storage", "volume", "detach", "bt", "lim", "c1");
+    await ok("storage", "volume", "delete", "bt", "lim/s0");
+    await ok("storage", "volume", "delete", "bt", "lim");
+
+    const onDir = await d.lxd("storage", "volume", "create", "default", "dlim", "size=20MiB");
+    expect(onDir.code).not.toBe(0);
+    expect(onDir.stderr).toContain("cannot limit the size");
+    expect((await d.api("GET", "/1.0/storage-pools/default/volumes/custom/dlim")).status).toBe(404);
+  });
 });
 
 describe("host directories as disk devices", () => {
@@ -166,6 +234,9 @@ describe("host directories as disk devices", () => {
     await lxc("storage", "volume", "snapshot", "bt", "lv", "snap0");
     expect(await lxc("storage", "volume", "show", "bt", "lv")).toContain("/1.0/instances/c1");
     await lxc("storage", "volume", "detach", "bt", "lv", "c1");
+    await lxc("storage", "volume", "rename", "bt", "lv", "lv2");
+    await lxc("storage", "volume", "rename", "bt", "lv2", "lv");
+    expect(await lxc("storage", "volume", "list", "bt")).toContain("lv");
     const inUse = await d.lxd("storage", "delete", "bt");
     expect(inUse.code).not.toBe(0);
     expect(inUse.stderr).toContain("in use");
