@@ -224,11 +224,18 @@ describe("publish, properties and aliases", () => {
     if (r.code !== 0) throw new Error(`lxc publish failed: ${r.stderr}`);
     await d.ok("launch", "pub-snap", "p3");
     expect((await d.ok("exec", "p3", "--", "cat", "/root/note")).trim()).toBe("published");
+    // A snapshot of the stopped instance freezes its writes into a shared layer (dir pool):
+    // publishing reads through it, whiteouts included.
+    await d.ok("stop", "p1", "--force");
+    await d.ok("snapshot", "p1", "s1");
+    await d.ok("publish", "p1", "--alias", "pub-layered");
+    await d.ok("launch", "pub-layered", "p4");
+    expect(await d.ok("exec", "p4", "--", "sh", "-c", "cat /root/note; test -e /bin/vi || echo vi-gone")).toBe("later\nvi-gone\n");
     const bad = await d.api("POST", "/1.0/images", { source: { type: "snapshot", name: "p1/nosuch" } });
     expect(bad.status).toBe(404);
     const badComp = await d.api("POST", "/1.0/images", { source: { type: "snapshot", name: "p1/s0" }, compression_algorithm: "lz9" });
     expect(badComp.body.error).toContain('Unsupported compression algorithm "lz9"');
-    await d.ok("delete", "-f", "p1", "p2", "p3");
+    await d.ok("delete", "-f", "p1", "p2", "p3", "p4");
   });
 
   test("an instance being published cannot be started, renamed or deleted", async () => {
