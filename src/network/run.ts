@@ -9,3 +9,16 @@ export async function sh(argv: string[], input?: string): Promise<string> {
 
 /** Like sh but never throws: for teardown of things that may already be gone. */
 export const shQuiet = (argv: string[]): Promise<void> => sh(argv).then(() => {}, () => {});
+
+/** `ip -j ...` output as objects; nothing when the command fails or prints no JSON (the
+ *  callers only look for what is there). */
+export async function ipJson(argv: string[]): Promise<Record<string, unknown>[]> {
+  const p = Bun.spawn(argv, { stdout: "pipe", stderr: "ignore" });
+  const text = await new Response(p.stdout).text();
+  await p.exited;
+  try {
+    return JSON.parse(text) as Record<string, unknown>[];
+  } catch {
+    return [];
+  }
+}

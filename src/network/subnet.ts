@@ -1,5 +1,6 @@
 // IPv4 address arithmetic for managed networks: parsing CIDRs, overlap checks and picking a free
 // private /24 for `ipv4.address=auto`.
+import { ipJson } from "./run.ts";
 
 export interface Cidr4 {
   /** The address as written (the host's own address on the bridge). */
@@ -77,24 +78,14 @@ export function pickSubnet(taken: Cidr4[], random: () => number = Math.random): 
 
 /** IPv4 destinations of the host's routes (every table) and its addresses, from `ip -j`, with their device. */
 export async function hostSubnets(): Promise<(Cidr4 & { dev: string })[]> {
-  const read = async (argv: string[]) => {
-    const p = Bun.spawn(argv, { stdout: "pipe", stderr: "ignore" });
-    const text = await new Response(p.stdout).text();
-    await p.exited;
-    try {
-      return JSON.parse(text) as Record<string, unknown>[];
-    } catch {
-      return [];
-    }
-  };
   const out: (Cidr4 & { dev: string })[] = [];
-  for (const r of await read(["ip", "-j", "-4", "route", "show", "table", "all"])) {
+  for (const r of await ipJson(["ip", "-j", "-4", "route", "show", "table", "all"])) {
     const dst = String(r.dst ?? "");
     if (dst === "default" || !dst) continue;
     const c = parseCidr4(dst.includes("/") ? dst : `${dst}/32`);
     if (c) out.push({ ...c, dev: String(r.dev ?? "") });
   }
-  for (const link of await read(["ip", "-j", "-4", "addr", "show"])) {
+  for (const link of await ipJson(["ip", "-j", "-4", "addr", "show"])) {
     for (const a of (link.addr_info as { local?: string; prefixlen?: number }[] | undefined) ?? []) {
       const c = a.local ? parseCidr4(`${a.local}/${a.prefixlen ?? 32}`) : undefined;
       if (c) out.push({ ...c, dev: String(link.ifname ?? "") });

@@ -1,5 +1,6 @@
 // IPv6 address arithmetic for managed networks: CIDR parsing, overlap checks, `ipv6.address=auto`
 // (a random unique-local fd42:…/64, as LXD picks) and the SLAAC (EUI-64) address a MAC gets.
+import { ipJson } from "./run.ts";
 
 export interface Cidr6 {
   /** The address as 128 bits. */
@@ -93,26 +94,16 @@ export function dhcpRange6(c: Cidr6): [string, string] {
 
 /** IPv6 destinations of the host's routes and its addresses (link-local ones left out), with their device. */
 export async function hostSubnets6(): Promise<(Cidr6 & { dev: string })[]> {
-  const read = async (argv: string[]) => {
-    const p = Bun.spawn(argv, { stdout: "pipe", stderr: "ignore" });
-    const text = await new Response(p.stdout).text();
-    await p.exited;
-    try {
-      return JSON.parse(text) as Record<string, unknown>[];
-    } catch {
-      return [];
-    }
-  };
   const out: (Cidr6 & { dev: string })[] = [];
   const add = (text: string, dev: unknown) => {
     const c = parseCidr6(text.includes("/") ? text : `${text}/128`);
     if (c && !text.toLowerCase().startsWith("fe80") && c.prefix > 0) out.push({ ...c, dev: String(dev ?? "") });
   };
-  for (const r of await read(["ip", "-j", "-6", "route", "show"])) {
+  for (const r of await ipJson(["ip", "-j", "-6", "route", "show"])) {
     const dst = String(r.dst ?? "");
     if (dst && dst !== "default") add(dst, r.dev);
   }
-  for (const link of await read(["ip", "-j", "-6", "addr", "show"])) {
+  for (const link of await ipJson(["ip", "-j", "-6", "addr", "show"])) {
     for (const a of (link.addr_info as { local?: string; prefixlen?: number }[] | undefined) ?? []) {
       if (a.local) add(`${a.local}/${a.prefixlen ?? 128}`, link.ifname);
     }

@@ -5,6 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { busyboxImage, run, type TestDaemon } from "../helpers/daemon.ts";
 import { hostArchitecture } from "../../src/image/metadata.ts";
+import { cliOf, timed } from "./timing.ts";
 
 export interface ImageRow { key: string; what: string; times: number[]; floor: number[] }
 
@@ -26,15 +27,7 @@ async function buildImage(dir: string): Promise<string> {
 
 export async function imageTimings(d: TestDaemon, runs: number): Promise<ImageRow[]> {
   const dir = mkdtempSync(join(d.dir, "bench-image-"));
-  const cli = async (...args: string[]) => {
-    const r = await d.lxd(...args);
-    if (r.code !== 0) throw new Error(`lxd ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-  };
-  const timed = async (fn: () => Promise<unknown>) => {
-    const t0 = performance.now();
-    await fn();
-    return performance.now() - t0;
-  };
+  const cli = cliOf(d);
   try {
     const file = await buildImage(dir);
     const rows = { imp: [] as number[], launch: [] as number[], tar: [] as number[] };

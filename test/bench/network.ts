@@ -1,6 +1,7 @@
 // Benchmark rows for networking: launch with the default profile's bridged nic against launch
 // without any nic, and the time from `lxd launch` to the busybox container holding its DHCP lease.
 import type { TestDaemon } from "../helpers/daemon.ts";
+import { cliOf, timed } from "./timing.ts";
 
 export interface NetworkRow {
   key: string;
@@ -9,16 +10,7 @@ export interface NetworkRow {
 }
 
 export async function networkTimings(d: TestDaemon, runs: number): Promise<NetworkRow[]> {
-  const cli = async (...args: string[]) => {
-    const r = await d.lxd(...args);
-    if (r.code !== 0) throw new Error(`lxd ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-    return r.stdout;
-  };
-  const timed = async (fn: () => Promise<unknown>) => {
-    const t0 = performance.now();
-    await fn();
-    return performance.now() - t0;
-  };
+  const cli = cliOf(d);
   /** Polls the container's own view of eth0 (cheaper than `lxd list`, so the poll adds little). */
   const ipv4 = async (name: string) => {
     const pid = (await d.api("GET", `/1.0/instances/${name}/state`)).body.metadata.pid;

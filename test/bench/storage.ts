@@ -1,6 +1,7 @@
 // Storage rows of `npm run bench`: snapshot, restore and copy of a busybox instance that has
 // written WRITTEN_MB into its own layer (only that layer is copied; the image layer is shared).
 import type { TestDaemon } from "../helpers/daemon.ts";
+import { cliOf, timed } from "./timing.ts";
 
 export const WRITTEN_MB = 10;
 
@@ -14,15 +15,7 @@ export const LXD_502_STORAGE: Record<string, string> = {
 export interface StorageRow { key: string; what: string; times: number[] }
 
 export async function storageTimings(d: TestDaemon, runs: number): Promise<StorageRow[]> {
-  const cli = async (...args: string[]) => {
-    const r = await d.lxd(...args);
-    if (r.code !== 0) throw new Error(`lxd ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-  };
-  const timed = async (fn: () => Promise<unknown>) => {
-    const t0 = performance.now();
-    await fn();
-    return performance.now() - t0;
-  };
+  const cli = cliOf(d);
   const t = { snapRunning: [] as number[], snapStopped: [] as number[], restore: [] as number[], copy: [] as number[] };
   await cli("launch", "busybox", "st");
   await cli("exec", "st", "--", "sh", "-c", `head -c ${WRITTEN_MB * 1024 * 1024} /dev/urandom > /root/data`);
@@ -72,15 +65,7 @@ async function bigImage(busyboxTarball: string, workDir: string): Promise<string
 /** Launch, snapshot, copy and restore from the 100 MB image on a new pool of `driver` (btrfs: a
  *  loop file in the daemon's state dir). The instance has written WRITTEN_MB before each snapshot. */
 export async function bigImageTimings(d: TestDaemon, runs: number, busyboxTarball: string, driver: "btrfs" | "dir"): Promise<StorageRow[]> {
-  const cli = async (...args: string[]) => {
-    const r = await d.lxd(...args);
-    if (r.code !== 0) throw new Error(`lxd ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-  };
-  const timed = async (fn: () => Promise<unknown>) => {
-    const t0 = performance.now();
-    await fn();
-    return performance.now() - t0;
-  };
+  const cli = cliOf(d);
   await cli("storage", "create", "bbench", driver, ...(driver === "btrfs" ? ["size=2GiB"] : []));
   await cli("image", "import", await bigImage(busyboxTarball, d.dir), "--alias", "big");
   // The first launch unpacks the image into the pool once; the timed ones reuse it.
