@@ -15,7 +15,7 @@ const argValue = (name: string, fallback: number) => {
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
 };
 const RUNS = argValue("--runs", 7);
-/** `--only images`: just that group of rows (the others take minutes). */
+/** `--only images|systemd`: just that group of rows (the others take minutes). */
 const ONLY = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
 const INSTANCES = argValue("--instances", 100);
 /** `--storage`: only the storage rows. */
@@ -126,6 +126,23 @@ async function singleInstance(d: TestDaemon, root: string) {
   );
 }
 
+/** PSS (KiB) of a running container's own processes (those in its init's pid namespace) and of
+ *  what the host runs for it (its monitor): the memory the runtime adds to the guest's. */
+async function debianOverhead(d: TestDaemon, name: string): Promise<{ guest: number; monitor: number }> {
+  const init = (await d.api("GET", `/1.0/instances/${name}/state`)).body.metadata.pid as number;
+  const ns = readlinkSync(`/proc/${init}/ns/pid`);
+  let guest = 0;
+  for (const pid of readdirSync("/proc").filter((n) => /^\d+$/.test(n)).map(Number)) {
+    try {
+      if (readlinkSync(`/proc/${pid}/ns/pid`) === ns) guest += rollup(pid).pss;
+    } catch { /* gone meanwhile */ }
+  }
+  // The monitor is init's parent.
+  const stat = readFileSync(`/proc/${init}/stat`, "utf8");
+  const monitor = rollup(Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])).pss;
+  return { guest, monitor };
+}
+
 /** Debian with systemd: launch until `systemctl is-system-running` settles, then a clean stop. */
 async function systemdGuest(d: TestDaemon) {
   const cli = lxd(d);
@@ -135,16 +152,27 @@ async function systemdGuest(d: TestDaemon) {
   await cli("delete", "warmup");
   const t = { boot: [] as number[], stop: [] as number[] };
   const states = new Set<string>();
+  const overhead: { guest: number; monitor: number }[] = [];
   for (let i = 0; i < RUNS; i++) {
     const name = `s${i}`;
     t.boot.push(await timed(async () => {
       await cli("launch", "debian", name);
       states.add(await waitSystemd(d, name));
     }));
+    if (i === 0) {
+      await Bun.sleep(5000);
+      overhead.push(await debianOverhead(d, name));
+    }
     t.stop.push(await timed(() => cli("stop", name)));
     await cli("delete", name);
   }
+  const [o] = overhead;
   rows.push(
+    {
+      key: "systemd-memory",
+      what: "idle debian: host-side PSS (monitor) over the guest's own",
+      ours: `${mib(o.monitor)} over ${mib(o.guest)} (${((o.monitor / o.guest) * 100).toFixed(1)}%)`, floor: "",
+    },
     { key: "systemd-boot", what: `launch debian to systemd ${[...states].join("/")}`, ours: ms(t.boot), floor: "" },
     { key: "systemd-stop", what: "stop debian (clean systemd shutdown)", ours: ms(t.stop), floor: "" },
   );
@@ -288,6 +316,7 @@ try {
     }
     if (DEBIAN) await systemdGuest(d);
   }
+  if (ONLY === "systemd") await systemdGuest(d);
   if (!STORAGE_ONLY && (!ONLY || ONLY === "images")) {
     // The floor column is `tar -xzf` of the same file; the ratio is tar's time over ours (speed relative to tar).
     for (const r of await imageTimings(d, Math.min(RUNS, 3))) {
