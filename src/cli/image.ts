@@ -255,7 +255,34 @@ async function sha256File(file: string): Promise<string> {
   return hasher.digest("hex");
 }
 
-export class ImageBuildBusyboxCommand extends LxdCommand {
+/** What the image builders share: write the tarball to `-o FILE`, or build it in a temporary
+ *  directory under `tmpRoot` and import it under the aliases. */
+abstract class ImageBuildCommand extends LxdCommand {
+  abstract aliases: string[];
+  abstract output: string | undefined;
+  abstract compression: string;
+  abstract public: boolean;
+
+  protected async writeOrImport(build: (file: string) => Promise<unknown>, name: string, defaultAliases: string[], tmpRoot: string): Promise<void> {
+    if (this.output) {
+      await build(this.output);
+      this.print(`Image written to ${this.output} with fingerprint: ${await sha256File(this.output)}`);
+      return;
+    }
+    const dir = await mkdtemp(join(tmpRoot, "lxd-image-"));
+    try {
+      const file = join(dir, this.compression === "gzip" ? `${name}.tar.gz` : `${name}.tar`);
+      await build(file);
+      const aliases = this.aliases.length ? this.aliases : defaultAliases;
+      const fp = await importImageFile(this.client, file, { aliases, public: this.public });
+      this.print(`Image imported with fingerprint: ${fp}`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+export class ImageBuildBusyboxCommand extends ImageBuildCommand {
   static override paths = [["image", "build", "busybox"]];
   static override usage = Command.Usage({
     category: "Images",
@@ -277,25 +304,11 @@ export class ImageBuildBusyboxCommand extends LxdCommand {
     if (this.compression !== "gzip" && this.compression !== "none") throw new Error(`Invalid --compression: ${this.compression}`);
     const { buildBusyboxImage } = await import("../image/build-busybox.ts");
     const opts = { busybox: this.busybox, compression: this.compression as "gzip" | "none" };
-    if (this.output) {
-      await buildBusyboxImage(this.output, opts);
-      this.print(`Image written to ${this.output} with fingerprint: ${await sha256File(this.output)}`);
-      return;
-    }
-    const dir = await mkdtemp(join(tmpdir(), "lxd-image-"));
-    try {
-      const file = join(dir, this.compression === "gzip" ? "busybox.tar.gz" : "busybox.tar");
-      await buildBusyboxImage(file, opts);
-      const aliases = this.aliases.length ? this.aliases : ["busybox"];
-      const fp = await importImageFile(this.client, file, { aliases, public: this.public });
-      this.print(`Image imported with fingerprint: ${fp}`);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    await this.writeOrImport((file) => buildBusyboxImage(file, opts), "busybox", ["busybox"], tmpdir());
   }
 }
 
-export class ImageBuildDebianCommand extends LxdCommand {
+export class ImageBuildDebianCommand extends ImageBuildCommand {
   static override paths = [["image", "build", "debian"]];
   static override usage = Command.Usage({
     category: "Images",
@@ -328,21 +341,7 @@ export class ImageBuildDebianCommand extends LxdCommand {
       log: (line: string) => { if (!this.quiet) this.context.stderr.write(`${line}\n`); },
     };
     checkDebianOptions(opts);
-    if (this.output) {
-      await buildDebianImage(this.output, opts);
-      this.print(`Image written to ${this.output} with fingerprint: ${await sha256File(this.output)}`);
-      return;
-    }
     // Not /tmp: the unpacked tree is a few hundred MB and /tmp is often a small tmpfs.
-    const dir = await mkdtemp(join(process.env.TMPDIR || "/var/tmp", "lxd-image-"));
-    try {
-      const file = join(dir, this.compression === "gzip" ? "debian.tar.gz" : "debian.tar");
-      await buildDebianImage(file, opts);
-      const aliases = this.aliases.length ? this.aliases : [`debian/${this.release}`];
-      const fp = await importImageFile(this.client, file, { aliases, public: this.public });
-      this.print(`Image imported with fingerprint: ${fp}`);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    await this.writeOrImport((file) => buildDebianImage(file, opts), "debian", [`debian/${this.release}`], process.env.TMPDIR || "/var/tmp");
   }
 }
