@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { busyboxImage, startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
 
 let d: TestDaemon;
 let source = "";
@@ -85,5 +85,43 @@ describe("storage pools through the CLI", () => {
     expect(await ok("storage", "delete", "p2")).toContain("p2 deleted");
     // A user-given source directory is left in place.
     expect(existsSync(source)).toBe(true);
+  });
+});
+
+describe("a full disk", () => {
+  let small = "";
+  let work = "";
+
+  afterAll(() => {
+    // Even after a failure: the tmpfs must not outlive the test.
+    if (small) Bun.spawnSync(["umount", "-l", small]);
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  test("an image that does not fit the pool fails the create, leaves nothing half-unpacked, and the pool stays usable", async () => {
+    // A 16 MiB tmpfs as the pool's source, and an image with 40 MiB of incompressible data.
+    small = mkdtempSync(join(d.dir, "small-"));
+    expect(Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", small]).exitCode).toBe(0);
+    work = mkdtempSync(join(d.dir, "big-image-"));
+    const big = Bun.spawnSync(["sh", "-c", `mkdir -p "$1/t" && tar -xzf "$2" -C "$1/t" && head -c 41943040 /dev/urandom > "$1/t/rootfs/blob" && tar -cf "$1/big.tar" -C "$1/t" .`,
+      "sh", work, await busyboxImage()], { stderr: "pipe" });
+    expect(big.stderr.toString()).toBe("");
+    await ok("image", "import", join(work, "big.tar"), "--alias", "big");
+    await ok("storage", "create", "tiny", "dir", `source=${small}`);
+
+    const r = await d.lxd("init", "big", "full1", "--storage", "tiny");
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/no space left on device/i);
+    expect(r.stderr).not.toMatch(/^\s+at /m); // a message, not a stack trace
+    // Nothing of the image or the instance is left on the pool, and no instance was recorded.
+    expect(readdirSync(join(small, "images"))).toEqual([]);
+    expect(readdirSync(join(small, "containers"))).toEqual([]);
+    expect((await d.api("GET", "/1.0/instances/full1")).status).toBe(404);
+    // The space is free again: a small image still launches there.
+    await ok("launch", "busybox", "fits", "--storage", "tiny");
+    expect((await ok("exec", "fits", "--", "echo", "ok")).trim()).toBe("ok");
+    await ok("delete", "fits", "--force");
+    await ok("storage", "delete", "tiny");
+    await ok("image", "delete", "big");
   });
 });
