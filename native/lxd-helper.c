@@ -2145,18 +2145,8 @@ int cmd_proxy(int argc, char **argv); /* lxd-proxy.c */
 // A host path (a directory or a storage volume) is cloned as a detached tree in the host's mount
 // namespace, idmapped to the container's user namespace (files owned by host root appear owned
 // by container root, nothing is chowned), then attached at PATH from inside the container's mount
-// namespace as container root, who also creates the mount point. Output: "ok" or "error ERRNO MSG".
-
-static __attribute__((noreturn)) void disk_fail(int err, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	dprintf(1, "error %d %s\n", err, msg);
-	_exit(1);
-}
+// namespace as container root, who also creates the mount point. Output: "ok" or "error ERRNO MSG"
+// (file_fail: the same protocol as `file`).
 
 // Joins the container of `pid` as its root, at its root directory (after opening what is needed
 // from the host side: the caller does that first).
@@ -2168,63 +2158,63 @@ static void disk_enter(pid_t pid)
 		char path[64];
 		snprintf(path, sizeof(path), "/proc/%d/%s", pid, what[i]);
 		if ((fd[i] = open(path, (i == 2 ? O_PATH | O_DIRECTORY : O_RDONLY) | O_CLOEXEC)) < 0)
-			disk_fail(errno, "open %s: %s", path, strerror(errno));
+			file_fail(errno, "open %s: %s", path, strerror(errno));
 	}
 	// A privileged container shares the host's user namespace, which cannot be joined again.
 	if ((!same_ns(fd[0], "user") && setns(fd[0], CLONE_NEWUSER) < 0) || setns(fd[1], CLONE_NEWNS) < 0)
-		disk_fail(errno, "join the container's namespaces: %s", strerror(errno));
+		file_fail(errno, "join the container's namespaces: %s", strerror(errno));
 	if (fchdir(fd[2]) < 0 || chroot(".") < 0 || chdir("/") < 0)
-		disk_fail(errno, "enter container root: %s", strerror(errno));
+		file_fail(errno, "enter container root: %s", strerror(errno));
 	for (int i = 0; i < 3; i++)
 		close(fd[i]);
 	if (setresgid(0, 0, 0) < 0 || setgroups(0, NULL) < 0 || setresuid(0, 0, 0) < 0)
-		disk_fail(errno, "become container root: %s", strerror(errno));
+		file_fail(errno, "become container root: %s", strerror(errno));
 }
 
 static int cmd_mount(int argc, char **argv)
 {
 	if (argc != 7 || strcmp(argv[2], "--pid") || atoi(argv[3]) <= 0 || argv[5][0] != '/')
-		disk_fail(EINVAL, "usage: lxd-helper mount --pid PID SOURCE /PATH ro|rw");
+		file_fail(EINVAL, "usage: lxd-helper mount --pid PID SOURCE /PATH ro|rw");
 	pid_t pid = atoi(argv[3]);
 	const char *source = argv[4];
 	int ro = !strcmp(argv[6], "ro");
 	prctl(PR_SET_DUMPABLE, 0);
 	struct stat st;
 	if (stat(source, &st) < 0)
-		disk_fail(errno, "source %s: %s", source, strerror(errno));
+		file_fail(errno, "source %s: %s", source, strerror(errno));
 	int tree = clone_tree(source);
 	if (tree < 0)
-		disk_fail(errno, "open_tree %s: %s", source, strerror(errno));
+		file_fail(errno, "open_tree %s: %s", source, strerror(errno));
 	char path[64];
 	snprintf(path, sizeof(path), "/proc/%d/ns/user", pid);
 	int userns = open(path, O_RDONLY | O_CLOEXEC);
 	if (userns < 0)
-		disk_fail(errno, "open %s: %s", path, strerror(errno));
+		file_fail(errno, "open %s: %s", path, strerror(errno));
 	// Privileged containers (the host's user namespace) need no idmapping, only the read-only flag.
 	int host = same_ns(userns, "user");
 	struct h_mount_attr attr = {.attr_set = (host ? 0 : H_MOUNT_ATTR_IDMAP) | (ro ? H_MOUNT_ATTR_RDONLY : 0),
 				    .userns_fd = host ? 0 : userns};
 	if (attr.attr_set && syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | H_AT_RECURSIVE, &attr, sizeof(attr)) < 0)
-		disk_fail(errno, "idmap %s: %s (the filesystem may not support idmapped mounts)", source, strerror(errno));
+		file_fail(errno, "idmap %s: %s (the filesystem may not support idmapped mounts)", source, strerror(errno));
 	close(userns);
 	disk_enter(pid);
 	umask(022);
 	char *target = strdup(argv[5]);
 	if (make_mountpoint(target, S_ISDIR(st.st_mode)) < 0)
-		disk_fail(errno, "create mount point %s: %s", target, strerror(errno));
+		file_fail(errno, "create mount point %s: %s", target, strerror(errno));
 	if (syscall(SYS_move_mount, tree, "", AT_FDCWD, target, H_MOVE_MOUNT_F_EMPTY_PATH) < 0)
-		disk_fail(errno, "attach at %s: %s", target, strerror(errno));
+		file_fail(errno, "attach at %s: %s", target, strerror(errno));
 	return write_all(1, "ok\n", 3) < 0;
 }
 
 static int cmd_umount(int argc, char **argv)
 {
 	if (argc != 5 || strcmp(argv[2], "--pid") || atoi(argv[3]) <= 0 || argv[4][0] != '/')
-		disk_fail(EINVAL, "usage: lxd-helper umount --pid PID /PATH");
+		file_fail(EINVAL, "usage: lxd-helper umount --pid PID /PATH");
 	prctl(PR_SET_DUMPABLE, 0);
 	disk_enter(atoi(argv[3]));
 	if (umount2(argv[4], MNT_DETACH | UMOUNT_NOFOLLOW) < 0 && errno != EINVAL && errno != ENOENT)
-		disk_fail(errno, "unmount %s: %s", argv[4], strerror(errno));
+		file_fail(errno, "unmount %s: %s", argv[4], strerror(errno));
 	return write_all(1, "ok\n", 3) < 0;
 }
 
