@@ -10,8 +10,8 @@ const enc = encodeURIComponent;
 
 type Devices = Record<string, Record<string, string>>;
 
-/** The config and local devices of an instance or snapshot ("c1" or "c1/snap0"). */
-async function sourceOf(client: LxdClient, ref: string): Promise<{ config: Record<string, string>; devices: Devices }> {
+/** The config, local devices and profiles of an instance or snapshot ("c1" or "c1/snap0"). */
+async function sourceOf(client: LxdClient, ref: string): Promise<{ config: Record<string, string>; devices: Devices; profiles: string[] }> {
   const [inst, snap] = splitSnapshot(ref);
   return snap === undefined ? client.instance(inst) : client.get(snapshotPath(inst, snap));
 }
@@ -58,13 +58,13 @@ export class CopyCommand extends LxdCommand {
       ephemeral: this.ephemeral,
       start: this.start,
     };
-    if (this.noProfiles) body.profiles = [];
-    else if (this.profiles.length) body.profiles = this.profiles;
-    if (this.config.length) {
-      // Extra keys go on top of the source's own config.
-      body.config = { ...(await sourceOf(this.client, this.source)).config, ...parseKeyValues(this.config) };
-    }
-    if (this.storage) body.devices = await devicesOnPool(this.client, this.source, this.storage);
+    // As lxc does, the request carries the source's config, devices and profiles (LXD 5.0 does
+    // not take them from the source itself) without volatile keys; extra keys go on top.
+    const src = await sourceOf(this.client, this.source);
+    body.profiles = this.noProfiles ? [] : this.profiles.length ? this.profiles : src.profiles;
+    const config = Object.fromEntries(Object.entries(src.config).filter(([k]) => !k.startsWith("volatile.")));
+    body.config = { ...config, ...parseKeyValues(this.config) };
+    body.devices = this.storage ? await devicesOnPool(this.client, this.source, this.storage) : src.devices;
     await this.client.run("POST", "/1.0/instances", body);
   }
 }

@@ -23,7 +23,8 @@ export async function waitWithProgress(client: LxdClient, op: Operation | string
   let lastDecile = -1;
   try {
     for (;;) {
-      const current = await client.get<Operation>(`/1.0/operations/${encodeURIComponent(id)}/wait?timeout=0.5`);
+      // LXD parses the timeout as an integer (seconds).
+      const current = await client.get<Operation>(`/1.0/operations/${encodeURIComponent(id)}/wait?timeout=1`);
       const text = current.metadata?.download_progress;
       if (typeof text === "string" && text) {
         if (tty) bar.update(progressLine(label, text, true));

@@ -6,7 +6,7 @@ import type { LxdClient } from "../client/client.ts";
 import { LxdError } from "../client/errors.ts";
 import type { Devices, Operation } from "../client/types.ts";
 import { waitWithProgress } from "./download-progress.ts";
-import { remoteImageSource } from "./image-remote.ts";
+import { remoteImageSource, splitImageRef } from "./image-remote.ts";
 import { forEachName, LxdCommand, parseKeyValues } from "./base.ts";
 import { initServer } from "./daemon.ts";
 import { randomName } from "../instance/names.ts";
@@ -43,20 +43,25 @@ export function instancesPost(args: CreateArgs, name: string, fingerprint: strin
 }
 
 /** Creates (and with `start`, starts) an instance, printing lxc's "Creating"/"Starting" lines.
- *  An image on another remote (`images:alpine`) is downloaded by the daemon, with progress. */
+ *  An image on another remote (`images:alpine`) is downloaded by the daemon, with progress. A
+ *  server without `instance_create_start` (LXD 5.0) ignores `start` in the request: then the
+ *  instance is started separately, as lxc does. */
 export async function createInstance(client: LxdClient, args: CreateArgs, print: (s: string) => void, out?: NodeJS.WriteStream): Promise<string> {
   const name = args.name || randomName();
   print(`Creating ${name}`);
+  const serverStarts = args.start && await client.hasExtension("instance_create_start");
+  const create = { ...args, start: serverStarts };
   const source = remoteImageSource(args.image);
   if (source) {
-    const reply = await client.post<Operation>("/1.0/instances", { ...instancesPost(args, name, ""), source });
+    const reply = await client.post<Operation>("/1.0/instances", { ...instancesPost(create, name, ""), source });
     if (reply.type === "async") await waitWithProgress(client, reply.metadata, out ?? (process.stdout as NodeJS.WriteStream));
-    if (args.start) print(`Starting ${name}`);
-    return name;
+  } else {
+    // "srv:busybox" on srv itself: the prefix names the server the command already talks to.
+    const image = await client.resolveImage(splitImageRef(args.image).name);
+    await client.createInstance(instancesPost(create, name, image.fingerprint));
   }
-  const image = await client.resolveImage(args.image);
-  await client.createInstance(instancesPost(args, name, image.fingerprint));
   if (args.start) print(`Starting ${name}`);
+  if (args.start && !serverStarts) await client.setInstanceState(name, { action: "start", timeout: -1, force: false, stateful: false });
   return name;
 }
 

@@ -28,7 +28,8 @@ export class TrustAddCommand extends LxdCommand {
       fingerprint: String(meta.fingerprint ?? ""),
       addresses: (meta.addresses as string[] | undefined) ?? [],
       secret: String(meta.secret ?? ""),
-      expires_at: String(meta.expiresAt ?? ""),
+      // LXD 5.0.2 sets no expiry and decodes this field as a Go time: the zero time, never "".
+      expires_at: String(meta.expiresAt || "0001-01-01T00:00:00Z"),
     });
     this.print(`Client ${request.name ?? ""} certificate add token:\n${token}`);
   }

@@ -27,6 +27,8 @@ export interface Reply<T = unknown> {
 const enc = encodeURIComponent;
 
 export class LxdClient {
+  private extensions?: Promise<Set<string>>;
+
   constructor(readonly transport: Transport = new UnixTransport(socketPath())) {}
 
   /** Sends one request and unwraps LXD's envelope. `body` is JSON unless it is a stream/blob/buffer. */
@@ -135,6 +137,12 @@ export class LxdClient {
 
   server(): Promise<Server> {
     return this.get("/1.0");
+  }
+
+  /** Whether the server announces an API extension (as lxc checks before relying on one). */
+  async hasExtension(name: string): Promise<boolean> {
+    this.extensions ??= this.server().then((s) => new Set(s.api_extensions ?? []));
+    return (await this.extensions).has(name);
   }
 
   async serverWithEtag(): Promise<{ server: Server; etag?: string }> {

@@ -83,8 +83,63 @@ function boundary(contentType: string): string {
   }
 }
 
-/** Upload of a unified image (octet-stream) or a split one (multipart): stored to disk before the 202 answer. */
-async function upload(ctx: ImagesContext, request: Request): Promise<Operation> {
+/** Largest JSON body of POST /1.0/images (publish or pull requests are small). */
+const JSON_LIMIT = 16 * 1024 * 1024;
+
+const concatBytes = (chunks: Uint8Array[]) => {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) { out.set(c, at); at += c.length; }
+  return out;
+};
+
+/** The bytes already read, then the rest of the reader. */
+const resumed = (head: Uint8Array[], reader: { read(): Promise<{ done: boolean; value?: Uint8Array }>; cancel(reason?: unknown): Promise<void> }) =>
+  new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const next = head.shift();
+      if (next) return controller.enqueue(next);
+      const { done, value } = await reader.read();
+      if (done || !value) controller.close();
+      else controller.enqueue(value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+
+/** As LXD: a body that decodes as JSON is a request, anything else an image upload whatever its
+ *  Content-Type (curl's --data-binary says x-www-form-urlencoded); only a body declared
+ *  application/json must be JSON. Image files never start with "{", so only JSON is buffered. */
+async function sniff(request: Request): Promise<{ json: unknown } | { body: ReadableStream<Uint8Array> | null }> {
+  const type = (request.headers.get("content-type") ?? "").toLowerCase();
+  if (!request.body || type.startsWith("multipart/form-data")) return { body: request.body };
+  const declaredJson = type.startsWith("application/json");
+  const reader = (request.body as ReadableStream<Uint8Array>).getReader();
+  const head: Uint8Array[] = [];
+  let size = 0;
+  let first: number | undefined;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    head.push(value);
+    size += value.length;
+    first ??= value.find((b: number) => ![0x20, 0x09, 0x0a, 0x0d].includes(b));
+    if (first !== undefined && first !== 0x7b && !declaredJson) return { body: resumed(head, reader) };
+    if (size > JSON_LIMIT) {
+      if (declaredJson) throw new ApiError(413, `Request body too large (limit ${JSON_LIMIT} bytes)`);
+      return { body: resumed(head, reader) };
+    }
+  }
+  const bytes = concatBytes(head);
+  try {
+    return { json: JSON.parse(new TextDecoder().decode(bytes)) };
+  } catch {
+    if (declaredJson || bytes.length === 0) throw new ApiError(400, "Malformed JSON in request body");
+    return { body: resumed([bytes], reader) };
+  }
+}
+
+/** Upload of a unified image (any type but multipart) or a split one (multipart): stored to disk before the 202 answer. */
+async function upload(ctx: ImagesContext, request: Request, body: ReadableStream<Uint8Array> | null): Promise<Operation> {
   const h = request.headers;
   const profilesHeader = h.get("x-lxd-profiles");
   const opts: ImportOptions = {
@@ -95,11 +150,11 @@ async function upload(ctx: ImagesContext, request: Request): Promise<Operation> 
     profiles: profilesHeader ? new URLSearchParams(profilesHeader).getAll("profile") : undefined,
   };
   if (opts.profiles) checkProfiles(ctx.db, opts.profiles);
-  if (!request.body) throw new ApiError(400, "Invalid image file: the upload is empty");
+  if (!body) throw new ApiError(400, "Invalid image file: the upload is empty");
   const type = (h.get("content-type") ?? "").toLowerCase();
   const received = type.startsWith("multipart/form-data")
-    ? await ctx.images.receiveSplitUpload(request.body, boundary(h.get("content-type")!))
-    : await ctx.images.receiveUpload(request.body);
+    ? await ctx.images.receiveSplitUpload(body, boundary(h.get("content-type")!))
+    : await ctx.images.receiveUpload(body);
   try {
     return ctx.ops.create({
       class: "task",
@@ -133,9 +188,9 @@ export const imagesRoutes = (ctx: ImagesContext) =>
     })
 
     .post("/1.0/images", async ({ request }) => {
-      const type = (request.headers.get("content-type") ?? "application/octet-stream").toLowerCase();
-      if (type.startsWith("application/json")) {
-        const req = (await request.json().catch(() => { throw new ApiError(400, "Malformed JSON in request body"); })) as PublishRequest;
+      const sniffed = await sniff(request);
+      if ("json" in sniffed) {
+        const req = sniffed.json as PublishRequest;
         const kind = (req as { source?: { type?: string } })?.source?.type ?? "";
         // Instances and snapshots are published here; images from other servers are pulled.
         if (["instance", "container", "snapshot"].includes(kind)) {
@@ -146,13 +201,13 @@ export const imagesRoutes = (ctx: ImagesContext) =>
         if (ctx.pull) return ctx.pull(req);
         throw new ApiError(400, `Image source type "${kind}" is not supported`);
       }
-      return upload(ctx, request);
+      return upload(ctx, request, sniffed.body);
     }, {
       parse: "none",
       detail: {
         summary: "Add an image",
         description: "Body: JSON {source: {type: instance|container|snapshot, name}, aliases, properties, public, compression_algorithm, profiles, expires_at} " +
-          "to publish a stopped instance or a snapshot (progress in create_image_from_container_pack_progress), or a unified image tarball (application/octet-stream), or a split image as multipart/form-data " +
+          "to publish a stopped instance or a snapshot (progress in create_image_from_container_pack_progress), or a unified image tarball (any body that is not JSON, whatever its Content-Type), or a split image as multipart/form-data " +
           "(parts `metadata` and `rootfs`, the rootfs a tarball or squashfs; fingerprint = sha256 of both in that order). Headers: X-LXD-fingerprint (expected sha256), " +
           "X-LXD-public, X-LXD-filename, X-LXD-properties (URL-encoded key=value pairs), X-LXD-profiles (profile=a&profile=b). " +
           "Returns an operation whose metadata gets {fingerprint, size} and `import_progress` while the image is checked.",

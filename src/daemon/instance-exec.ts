@@ -1,7 +1,8 @@
 // POST /1.0/instances/{name}/exec with LXD's websocket protocol.
 // Interactive: fds "0" (pty, both ways) + "control". Non-interactive: "0" stdin, "1" stdout,
 // "2" stderr + "control". Control carries JSON {command: "window-resize"|"signal"}. The exit code
-// ends up in the operation's metadata.return.
+// ends up in the operation's metadata.return. As in LXD, the command starts once its data sockets
+// are connected: control is optional (pylxd never opens it) and may come later.
 import { Elysia } from "elysia";
 import { randomBytes } from "node:crypto";
 import { InstanceExecPost, InstanceName } from "../api/instance.ts";
@@ -64,6 +65,8 @@ export const instanceExecRoutes = (ctx: DaemonContext) =>
       const connected = new Promise<void>((resolve) => (allConnected = resolve));
       if (!keys.length) allConnected();
       let session: ExecSession | undefined;
+      /** Set once the command runs: wires a control socket connected then or later. */
+      let attachControl: ((ws: ServerWebSocketLike) => void) | undefined;
 
       return ctx.ops.create({
         class: "websocket",
@@ -74,7 +77,8 @@ export const instanceExecRoutes = (ctx: DaemonContext) =>
           const key = keys.find((k) => fds[k] === secret);
           if (!key || sockets.has(key)) return ws.close(1008);
           sockets.set(key, ws);
-          if (sockets.size === keys.length) allConnected();
+          if (key === "control") attachControl?.(ws);
+          if (keys.every((k) => k === "control" || sockets.has(k))) allConnected();
         },
         run: async () => {
           const timeout = Bun.sleep(CONNECT_TIMEOUT_MS).then(() => { throw new Error("Timed out waiting for websockets to connect"); });
@@ -93,11 +97,14 @@ export const instanceExecRoutes = (ctx: DaemonContext) =>
             } else s.stdin(typeof data === "string" ? new TextEncoder().encode(data) : data);
           });
           stdin?.onClose(() => { if (!interactive) s.closeStdin(); });
-          const control = sockets.get("control");
-          control?.onMessage((data) => onControl(s, data));
           let finished = false;
-          // A client that drops the control socket mid-command (Ctrl-C on its side) ends the command.
-          control?.onClose(() => { if (!finished) s.signal(9); });
+          attachControl = (control) => {
+            control.onMessage((data) => onControl(s, data));
+            // A client that drops the control socket mid-command (Ctrl-C on its side) ends the command.
+            control.onClose(() => { if (!finished) s.signal(9); });
+          };
+          const control = sockets.get("control");
+          if (control) attachControl(control);
 
           const exited = s.exit.then(() => (finished = true), () => (finished = true));
           const outputs = [pump(s.stdout, interactive ? stdin : sockets.get("1"), exited)];

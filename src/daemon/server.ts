@@ -22,6 +22,10 @@ export const DEFAULT_JSON_BODY_LIMIT = 64 * 1024 * 1024;
 
 const BODY_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
+/** LXD 5.0 still serves its pre-VM paths: every /1.0/containers* is the same /1.0/instances*
+ *  (pylxd 2.2 knows no other path for containers). */
+const LEGACY_CONTAINERS = /^\/1\.0\/containers(?=\/|$)/;
+
 /** Maps a handler's return value onto a Response. A Response passes through, and undefined
  *  too (a websocket upgrade answered by Bun); any other plain value is sync metadata. */
 export function toResponse(value: unknown): Response | undefined {
@@ -59,6 +63,8 @@ export function createServer(routes: AnyElysia[], opts: ServerOptions = {}) {
   const limit = opts.jsonBodyLimit ?? DEFAULT_JSON_BODY_LIMIT;
   const authorize = opts.authorize;
   let templates: { method: string; re: RegExp }[] | undefined;
+  /** The app itself, for requests re-entered under another path. */
+  let handle: (request: Request) => Promise<Response> = () => { throw new Error("server not built"); };
 
   const app = new Elysia({ name: "lxd-daemon" })
     .onRequest(({ request }) => {
@@ -69,7 +75,14 @@ export function createServer(routes: AnyElysia[], opts: ServerOptions = {}) {
       }
       const refused = authorize?.(request);
       if (refused) return refused;
+      const legacy = new URL(request.url);
+      if (LEGACY_CONTAINERS.test(legacy.pathname)) {
+        legacy.pathname = legacy.pathname.replace(LEGACY_CONTAINERS, "/1.0/instances");
+        return handle(new Request(legacy.href, request));
+      }
       if (!BODY_METHODS.has(request.method)) return;
+      // An image upload is told from JSON by its body, not its type (images.ts reads it itself).
+      if (request.method === "POST" && legacy.pathname.replace(/\/$/, "") === "/1.0/images") return;
       const type = request.headers.get("content-type");
       if (!isJson(type)) return;
       const length = Number(request.headers.get("content-length") ?? "0");
@@ -104,6 +117,7 @@ export function createServer(routes: AnyElysia[], opts: ServerOptions = {}) {
 
   for (const r of routes) app.use(r);
   app.use(openApiRoutes(app));
+  handle = (request) => app.handle(request);
   return app;
 }
 
