@@ -55,6 +55,13 @@ function validationMessage(error: { type: string; valueError?: { path: string; m
   return field ? `Invalid ${where} "${field}": ${what}` : `Invalid ${where}: ${what}`;
 }
 
+/** A request's path and query. Not through URL: clients such as pylxd's websocket library send
+ *  a Host header URL cannot parse ("localhost:None"), which LXD ignores too. */
+export function pathOf(request: Request): { pathname: string; search: string } {
+  const m = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*([^?#]*)(\?[^#]*)?/i.exec(request.url);
+  return { pathname: m?.[1] || "/", search: m?.[2] ?? "" };
+}
+
 /** Path templates (`/1.0/instances/:name`) as regexes, to tell 405 from 404. */
 const templateRegex = (path: string) =>
   new RegExp(`^${path.split("/").map((seg) => (seg.startsWith(":") ? "[^/]+" : seg === "*" ? ".*" : seg.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))).join("/")}/?$`);
@@ -69,20 +76,18 @@ export function createServer(routes: AnyElysia[], opts: ServerOptions = {}) {
   const app = new Elysia({ name: "lxd-daemon" })
     .onRequest(({ request }) => {
       if (debugEnabled()) {
-        const url = new URL(request.url);
+        const url = pathOf(request);
         // Websocket secrets are credentials: keep them out of logs and logging events.
         log.debug("Handling API request", { method: request.method, url: (url.pathname + url.search).replace(/([?&]secret=)[^&]*/, "$1…") });
       }
       const refused = authorize?.(request);
       if (refused) return refused;
-      const legacy = new URL(request.url);
-      if (LEGACY_CONTAINERS.test(legacy.pathname)) {
-        legacy.pathname = legacy.pathname.replace(LEGACY_CONTAINERS, "/1.0/instances");
-        return handle(new Request(legacy.href, request));
-      }
       if (!BODY_METHODS.has(request.method)) return;
+      const path = pathOf(request).pathname;
+      // Re-entered under /1.0/instances (below), where the body is checked.
+      if (LEGACY_CONTAINERS.test(path)) return;
       // An image upload is told from JSON by its body, not its type (images.ts reads it itself).
-      if (request.method === "POST" && legacy.pathname.replace(/\/$/, "") === "/1.0/images") return;
+      if (request.method === "POST" && path.replace(/\/$/, "") === "/1.0/images") return;
       const type = request.headers.get("content-type");
       if (!isJson(type)) return;
       const length = Number(request.headers.get("content-length") ?? "0");
@@ -104,7 +109,7 @@ export function createServer(routes: AnyElysia[], opts: ServerOptions = {}) {
         }
         case "NOT_FOUND": {
           templates ??= app.routes.map((r) => ({ method: r.method, re: templateRegex(r.path) }));
-          const path = new URL(request.url).pathname;
+          const path = pathOf(request).pathname;
           const other = templates.some((t) => t.method !== request.method && t.re.test(path));
           return other ? errorEnvelope(405, "method not allowed") : errorEnvelope(404, "not found");
         }
@@ -116,6 +121,19 @@ export function createServer(routes: AnyElysia[], opts: ServerOptions = {}) {
     });
 
   for (const r of routes) app.use(r);
+  // The body stays unread here: the request is handled again, whole, under its /1.0/instances path.
+  const legacy = ({ request }: { request: Request }) => {
+    const url = pathOf(request);
+    // Elysia's own router finds the path after the 11th character: a short host would cut it.
+    const path = url.pathname.replace(LEGACY_CONTAINERS, "/1.0/instances");
+    return handle(new Request(`http://localhost${path}${url.search}`, request));
+  };
+  const hidden = { parse: "none" as const, detail: { hide: true } };
+  // One route per method and depth (…/c1/snapshots/s0/…): Bun's own router serves these; Elysia's
+  // fallback for `all` and wildcards misreads paths under short hosts such as "lxd".
+  for (const path of ["", "/:a", "/:a/:b", "/:a/:b/:c", "/:a/:b/:c/:d"].map((p) => `/1.0/containers${p}`)) {
+    app.get(path, legacy, hidden).post(path, legacy, hidden).put(path, legacy, hidden).patch(path, legacy, hidden).delete(path, legacy, hidden);
+  }
   app.use(openApiRoutes(app));
   handle = (request) => app.handle(request);
   return app;

@@ -1,0 +1,149 @@
+// What LXD 5.0's clients rely on beyond lxc's own paths: the legacy /1.0/containers* API as
+// pylxd 2.2 drives it (raw REST, and pylxd itself when python3-pylxd is installed), exec
+// without a control websocket, and image uploads told apart from JSON by their body.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { busyboxImage, run, startInitializedDaemon, type ApiResult, type TestDaemon } from "../helpers/daemon.ts";
+
+let d: TestDaemon;
+
+beforeAll(async () => {
+  d = await startInitializedDaemon();
+});
+
+afterAll(async () => {
+  await d?.stop();
+});
+
+/** Waits for the operation of a 202 answer and returns it (fails the test on a failed one). */
+async function done(r: ApiResult): Promise<any> {
+  expect(r.status, JSON.stringify(r.body)).toBe(202);
+  const op = (await d.wait(r)).body.metadata;
+  expect(op.status, op.err).toBe("Success");
+  return op;
+}
+
+/** Connects one websocket of an operation. */
+const connect = (op: string, secret: string) => new Promise<WebSocket>((resolve, reject) => {
+  const ws = new WebSocket(`ws+unix://${d.socket}:${op}/websocket?secret=${secret}`);
+  ws.binaryType = "arraybuffer";
+  ws.onopen = () => resolve(ws);
+  ws.onerror = reject;
+});
+
+describe("/1.0/containers is /1.0/instances (as pylxd uses it)", () => {
+  test("create, list, state, config, exec, files, snapshots, logs, rename, delete", async () => {
+    await done(await d.api("POST", "/1.0/containers", { name: "pc1", source: { type: "image", alias: "busybox" } }));
+    const list = await d.api("GET", "/1.0/containers");
+    expect(list.body.metadata).toContain("/1.0/instances/pc1");
+    expect((await d.api("GET", "/1.0/containers/pc1")).body.metadata.name).toBe("pc1");
+
+    await done(await d.api("PUT", "/1.0/containers/pc1/state", { action: "start", timeout: 30 }));
+    expect((await d.api("GET", "/1.0/containers/pc1/state")).body.metadata.status).toBe("Running");
+
+    const patched = await d.api("PATCH", "/1.0/containers/pc1", { config: { "user.from": "pylxd" } });
+    expect(patched.status, JSON.stringify(patched.body)).toBe(200);
+    const shown = await d.api("GET", "/1.0/containers/pc1");
+    expect(shown.body.metadata.config["user.from"]).toBe("pylxd");
+    const put = { ...shown.body.metadata, config: { ...shown.body.metadata.config, "user.put": "yes" } };
+    await done(await d.api("PUT", "/1.0/containers/pc1", put));
+    expect((await d.api("GET", "/1.0/instances/pc1")).body.metadata.config["user.put"]).toBe("yes");
+
+    // pylxd's exec: stdin, stdout and stderr websockets, never the control one.
+    const ex = await d.api("POST", "/1.0/containers/pc1/exec", {
+      command: ["sh", "-c", "cat; echo err >&2; exit 4"], "wait-for-websocket": true, interactive: false, environment: {},
+    });
+    expect(ex.status).toBe(202);
+    const fds = ex.body.metadata.metadata.fds;
+    const [stdin, stdout, stderr] = await Promise.all(["0", "1", "2"].map((k) => connect(ex.body.operation, fds[k])));
+    let out = "";
+    let err = "";
+    stdout!.onmessage = (m) => (out += new TextDecoder().decode(m.data as ArrayBuffer));
+    stderr!.onmessage = (m) => (err += new TextDecoder().decode(m.data as ArrayBuffer));
+    stdin!.send(new TextEncoder().encode("from stdin\n"));
+    stdin!.close();
+    const op = (await d.wait(ex.body.operation, 30)).body.metadata;
+    expect(op.status, op.err).toBe("Success");
+    expect(op.metadata.return).toBe(4);
+    await Bun.sleep(50);
+    expect(out).toBe("from stdin\n");
+    expect(err).toBe("err\n");
+
+    const pushed = await d.api("POST", "/1.0/containers/pc1/files?path=/root/hello.txt", "hello pylxd\n",
+      { "Content-Type": "application/octet-stream", "X-LXD-type": "file", "X-LXD-mode": "0644" });
+    expect(pushed.status, JSON.stringify(pushed.body)).toBe(200);
+    expect((await d.api("GET", "/1.0/containers/pc1/files?path=/root/hello.txt")).body).toBe("hello pylxd\n");
+
+    await done(await d.api("POST", "/1.0/containers/pc1/snapshots", { name: "s0" }));
+    expect((await d.api("GET", "/1.0/containers/pc1/snapshots")).body.metadata).toEqual(["/1.0/instances/pc1/snapshots/s0"]);
+    expect((await d.api("GET", "/1.0/containers/pc1/snapshots/s0")).body.metadata.name).toBe("s0");
+    expect((await d.api("GET", "/1.0/containers/pc1/logs")).status).toBe(200);
+    const consoleLog = await d.api("GET", "/1.0/containers/pc1/console");
+    expect(consoleLog.status).toBe(200);
+
+    await done(await d.api("PUT", "/1.0/containers/pc1/state", { action: "stop", timeout: 30, force: true }));
+    await done(await d.api("POST", "/1.0/containers/pc1", { name: "pc2" }));
+    expect((await d.api("GET", "/1.0/instances/pc2")).status).toBe(200);
+    await done(await d.api("DELETE", "/1.0/containers/pc2"));
+    expect((await d.api("GET", "/1.0/containers/pc2")).status).toBe(404);
+  });
+
+  test("pylxd 2.2 creates, starts, execs in and deletes a container", async () => {
+    const probe = await run(["/usr/bin/python3", "-c", "import pylxd"]);
+    if (probe.code !== 0) {
+      console.warn("skipped: python3-pylxd is not installed (apt-get install python3-pylxd)");
+      return;
+    }
+    const script = `
+import pylxd
+c = pylxd.Client()
+ct = c.containers.create({"name": "py1", "source": {"type": "image", "alias": "busybox"}}, wait=True)
+ct.start(wait=True)
+r = ct.execute(["sh", "-c", "hostname; echo oops >&2; exit 3"])
+print("exec", r.exit_code, r.stdout.strip(), r.stderr.strip())
+ct.files.put("/root/f.txt", b"via pylxd")
+print("file", ct.files.get("/root/f.txt").decode())
+print("names", sorted(x.name for x in c.containers.all()))
+ct.stop(wait=True, force=True)
+ct.delete(wait=True)
+print("exists", c.containers.exists("py1"))
+`;
+    const r = await run(["/usr/bin/python3", "-c", script], { env: { LXD_DIR: d.dir }, timeoutMs: 90_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("exec 3 py1 oops");
+    expect(r.stdout).toContain("file via pylxd");
+    expect(r.stdout).toContain("names ['py1']");
+    expect(r.stdout).toContain("exists False");
+  });
+});
+
+describe("image uploads are told from JSON by their body, as LXD does", () => {
+  for (const type of [undefined, "application/x-www-form-urlencoded", "text/plain"]) {
+    test(`a tarball sent as ${type ?? "no Content-Type"} is an upload`, async () => {
+      const file = await busyboxImage();
+      const fp = new Bun.CryptoHasher("sha256").update(await Bun.file(file).bytes()).digest("hex");
+      const old = await d.api("DELETE", `/1.0/images/${fp}`);
+      if (old.status === 202) await d.wait(old);
+      const res = await fetch("http://lxd/1.0/images", {
+        method: "POST", unix: d.socket, body: await Bun.file(file).bytes(),
+        headers: type ? { "Content-Type": type } : {},
+      } as RequestInit);
+      const body = await res.json() as any;
+      expect(res.status, JSON.stringify(body)).toBe(202);
+      const op = (await d.wait(body.operation)).body.metadata;
+      expect(op.status, op.err).toBe("Success");
+      expect(op.metadata.fingerprint).toBe(fp);
+      expect((await d.api("GET", `/1.0/images/${fp}`)).status).toBe(200);
+    });
+  }
+
+  test("a body declared JSON must be JSON; JSON without a type is still a request", async () => {
+    const bad = await d.api("POST", "/1.0/images", "not json", { "Content-Type": "application/json" });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toContain("Malformed JSON");
+    const res = await fetch("http://lxd/1.0/images", {
+      method: "POST", unix: d.socket, body: JSON.stringify({ source: { type: "nonsense" } }),
+    } as RequestInit);
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as any).error).toContain("nonsense");
+  });
+});
