@@ -36,9 +36,9 @@ export interface ExtractStats {
   skipped: number;
 }
 
-/** Normalises a tar path into safe components, or explains why it is unsafe. */
+/** Normalises a tar path into safe components, or explains why it is unsafe. A leading "/" is
+ *  dropped, as tar and LXD do: images in the wild carry members like "/rootfs/etc/inittab". */
 export function safeComponents(path: string): string[] | string {
-  if (path.startsWith("/")) return "absolute path";
   const parts: string[] = [];
   for (const p of path.split("/")) {
     if (p === "" || p === ".") continue;
@@ -228,6 +228,10 @@ export const unifiedLayout = (path: string): string | null =>
     ? path
     : null;
 
+/** Entries of a split image's metadata tarball: its stray "rootfs/" directory stays out. */
+const splitMetadataLayout = (path: string): string | null =>
+  path === "rootfs" || path.startsWith("rootfs/") ? null : unifiedLayout(path);
+
 export interface UnpackOptions {
   progress?: (p: UnpackProgress) => void;
   log?: (message: string) => void;
@@ -257,7 +261,7 @@ export async function unpackImage(file: string, dest: string, opts: UnpackOption
         continue;
       }
       const source = await openDecompressed(f, (n) => opts.progress?.({ processed: base + n, total }));
-      const map = i === 0 ? unifiedLayout : (p: string) => `rootfs/${p}`;
+      const map = i === 0 ? (opts.rootfsFile ? splitMetadataLayout : unifiedLayout) : (p: string) => `rootfs/${p}`;
       const s = await extractTar(source, tmp, { map, log: opts.log });
       for (const k of Object.keys(stats) as (keyof ExtractStats)[]) stats[k] += s[k];
       done += sizes[i]!;
