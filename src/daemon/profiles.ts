@@ -4,7 +4,7 @@ import { Profile, ProfileName, ProfilePost, ProfilePut, ProfilesPost } from "../
 import type { Db } from "../db/index.ts";
 import * as q from "../db/profiles.ts";
 import { getInstance } from "../db/instances.ts";
-import { expandDevices, rootDisk, validateDevices, validateInstanceConfig, validateProfileName } from "../instance/config.ts";
+import { expandDevices, rootDisk, validateDevices, validateInstanceConfig, validateProfileName, withoutEmptyDeviceKeys } from "../instance/config.ts";
 import { checkIfMatch, etagOf, sync, SyncResponse } from "./response.ts";
 import { ApiError } from "../api/error.ts";
 
@@ -12,6 +12,8 @@ import { ApiError } from "../api/error.ts";
 export interface ProfilesContext {
   db: Db;
   events: { send(type: "lifecycle", metadata: Record<string, unknown>): void };
+  /** Applies a changed profile to the running instances using it (absent in unit tests). */
+  instances?: { profileChanged(profile: string): Promise<string[]> };
 }
 
 type StringMap = Record<string, string>;
@@ -51,12 +53,15 @@ function checkUsers(db: Db, name: string, devices: Devices): void {
   }
 }
 
-function update(ctx: ProfilesContext, name: string, fields: q.ProfileFields): SyncResponse {
+async function update(ctx: ProfilesContext, name: string, fields: q.ProfileFields): Promise<SyncResponse> {
   const config = dropEmpty(fields.config);
-  checkContent(config, fields.devices);
-  checkUsers(ctx.db, name, fields.devices);
-  q.updateProfile(ctx.db, name, { ...fields, config });
+  const devices = withoutEmptyDeviceKeys(fields.devices);
+  checkContent(config, devices);
+  checkUsers(ctx.db, name, devices);
+  q.updateProfile(ctx.db, name, { ...fields, config, devices });
   ctx.events.send("lifecycle", { action: "profile-updated", source: url(name), context: {} });
+  const failed = await ctx.instances?.profileChanged(name) ?? [];
+  if (failed.length) throw new ApiError(400, `Profile "${name}" was saved, but applying it to running instances failed: ${failed.join("; ")}`);
   return sync({});
 }
 

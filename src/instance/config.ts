@@ -2,6 +2,7 @@
 // describe keys), device validation per device type, profile expansion and name rules.
 // Validators return an error message, or undefined when the value is acceptable.
 
+import { parseSchedule } from "./schedule.ts";
 import { knownSyscalls } from "../kernel/seccomp.ts";
 import { checkProxyPair, parseProxyAddress, unsupportedProxyOption } from "./proxy-address.ts";
 
@@ -134,16 +135,14 @@ const idmapLines: Validator = (v) => {
   return undefined;
 };
 
-const CRON_ALIASES = ["@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@annually", "@yearly", "@startup", "@never"];
-
-/** Comma-separated schedules, each a 5-field cron expression or an @alias. */
+/** Schedules as the snapshot timer reads them (schedule.ts): cron lists, several expressions. */
 const schedule: Validator = (v) => {
-  for (const s of v.split(",").map((x) => x.trim()).filter(Boolean)) {
-    if (CRON_ALIASES.includes(s)) continue;
-    const fields = s.split(/\s+/);
-    if (fields.length !== 5 || fields.some((f) => !/^[0-9*,\/\-A-Za-z]+$/.test(f))) return `Invalid snapshot schedule "${s}"`;
+  try {
+    parseSchedule(v);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
   }
-  return undefined;
 };
 
 /** Space-separated durations: 1M (minutes) 2H (hours) 3d 4w 5m (months) 6y. */
@@ -336,6 +335,11 @@ function validateDevice(dev: Device): string | undefined {
 }
 
 /** Checks a devices map; returns the first problem naming the device, or undefined. */
+/** A device key set to "" is unset, as in LXD (`lxc config device unset` sends exactly that). */
+export const withoutEmptyDeviceKeys = (devices: Devices): Devices =>
+  Object.fromEntries(Object.entries(devices).map(([name, dev]) =>
+    [name, typeof dev === "object" && dev !== null ? Object.fromEntries(Object.entries(dev).filter(([, v]) => v !== "")) : dev]));
+
 export function validateDevices(devices: Devices): string | undefined {
   const rootDisks = [];
   for (const [name, dev] of Object.entries(devices)) {

@@ -25,7 +25,7 @@ import type { Pool, RootfsSpec } from "../storage/driver.ts";
 import { applyTemplates, type Trigger } from "../image/templates.ts";
 import { byteProgress, type ProgressSink } from "../image/progress.ts";
 import {
-  expandConfig, expandDevices, parseSize, rootDisk, validateDevices, validateInstanceConfig, validateInstanceName,
+  expandConfig, expandDevices, parseSize, rootDisk, validateDevices, validateInstanceConfig, validateInstanceName, withoutEmptyDeviceKeys,
 } from "./config.ts";
 import { launchMounts, resumeDevices, startDevices, stopDevices } from "./devices.ts";
 import { deviceRules } from "./unix-device.ts";
@@ -407,25 +407,43 @@ export class InstanceManager {
     const volatile = Object.fromEntries(Object.entries(row.config).filter(([k]) => k.startsWith("volatile.")));
     const userConfig = Object.fromEntries(Object.entries(put.config ?? row.config).filter(([k]) => !k.startsWith("volatile.")));
     const config = { ...userConfig, ...volatile };
-    const devices = put.devices ?? row.devices;
+    const devices = withoutEmptyDeviceKeys(put.devices ?? row.devices);
     const profiles = put.profiles ?? row.profiles;
     this.check(userConfig, devices, profiles);
     const next = { ...row, config, devices, profiles };
     const [before, after] = [this.expanded(row).devices, this.expanded(next).devices];
     if (rootDisk(before)?.[1].size !== rootDisk(after)?.[1].size) await this.applyRootSize(name, this.poolOf(next), after);
-    const rt = this.running.get(name);
-    if (rt) {
-      // Limits and devices apply live; other keys take effect at the next start (as in LXD).
-      const expanded = this.expanded(next);
-      await this.cgroups.applyLimits(name, liveLimits(expanded.config));
-      await this.hotplug(name, rt, expanded);
-    }
+    await this.applyLive(next);
     db.updateInstance(this.database, name, {
       config, devices, profiles,
       description: put.description ?? row.description,
       ephemeral: put.ephemeral ?? row.ephemeral,
     });
     this.lifecycle("instance-updated", name);
+  }
+
+  /** On a running instance, limits and devices apply at once; other keys take effect at the next
+   *  start (as in LXD). */
+  private async applyLive(row: Row): Promise<void> {
+    const rt = this.running.get(row.name);
+    if (!rt) return;
+    const expanded = this.expanded(row);
+    await this.cgroups.applyLimits(row.name, liveLimits(expanded.config));
+    await this.hotplug(row.name, rt, expanded);
+  }
+
+  /** A changed profile reaches the running instances that use it at once, as in LXD. Returns
+   *  the instances it could not be applied to, with why. */
+  async profileChanged(profile: string): Promise<string[]> {
+    const failed: string[] = [];
+    for (const row of this.list().filter((r) => r.profiles.includes(profile))) {
+      try {
+        await this.applyLive(row);
+      } catch (err) {
+        failed.push(`${row.name}: ${(err as Error).message}`);
+      }
+    }
+    return failed;
   }
 
   /** Removes devices that went away or changed, then adds the new ones, on a running container. */

@@ -1,0 +1,72 @@
+// Configuration details LXD users rely on, driven through Debian's lxc and our CLI: snapshot
+// schedules with cron lists, `config device unset` (an empty value), and profile changes that
+// reach running instances at once.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { memoryLimit } from "../helpers/cgroup.ts";
+import { startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
+
+let d: TestDaemon;
+
+beforeAll(async () => {
+  d = await startInitializedDaemon();
+});
+
+afterAll(async () => {
+  await d?.stop();
+});
+
+const lxc = async (...args: string[]) => {
+  const r = await d.lxc(...args);
+  if (r.code !== 0) throw new Error(`lxc ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
+  return r.stdout;
+};
+const initPid = async (name: string) => (await d.api("GET", `/1.0/instances/${name}/state`)).body.metadata.pid as number;
+const MiB = 1024 * 1024;
+
+test("snapshot schedules take cron lists and several expressions", async () => {
+  await d.ok("init", "busybox", "s1");
+  await lxc("config", "set", "s1", "snapshots.schedule", "0 1,13 * * *");
+  expect((await lxc("config", "get", "s1", "snapshots.schedule")).trim()).toBe("0 1,13 * * *");
+  await lxc("config", "set", "s1", "snapshots.schedule", "@daily, 30 6 * * 1-5");
+  const bad = await d.lxc("config", "set", "s1", "snapshots.schedule", "0 1,25 * * *");
+  expect(bad.code).not.toBe(0);
+  expect(bad.stderr).toContain("hour");
+  await d.ok("delete", "s1");
+});
+
+test("lxc config device unset (an empty value) removes the key", async () => {
+  await d.ok("init", "busybox", "u1");
+  await lxc("config", "device", "add", "u1", "tmp", "disk", "source=/tmp", "path=/mnt", "readonly=true");
+  await lxc("config", "device", "unset", "u1", "tmp", "readonly");
+  const dev = (await d.api("GET", "/1.0/instances/u1")).body.metadata.devices.tmp;
+  expect(dev).toEqual({ type: "disk", source: "/tmp", path: "/mnt" });
+  await lxc("profile", "create", "unsetme");
+  await lxc("profile", "device", "add", "unsetme", "tmp", "disk", "source=/tmp", "path=/mnt", "readonly=true");
+  await lxc("profile", "device", "unset", "unsetme", "tmp", "readonly");
+  expect((await d.api("GET", "/1.0/profiles/unsetme")).body.metadata.devices.tmp.readonly).toBeUndefined();
+  await d.ok("delete", "u1");
+  await lxc("profile", "delete", "unsetme");
+});
+
+test("a changed profile applies at once to the running instances that use it", async () => {
+  await lxc("profile", "create", "lim");
+  await lxc("profile", "set", "lim", "limits.memory", "64MiB");
+  await d.ok("launch", "busybox", "p1", "-p", "default", "-p", "lim");
+  const pid = await initPid("p1");
+  expect(memoryLimit(pid)).toBe(64 * MiB);
+
+  await lxc("profile", "set", "lim", "limits.memory", "128MiB");
+  expect(memoryLimit(pid)).toBe(128 * MiB);
+
+  const shared = join(d.dir, "shared");
+  mkdirSync(shared);
+  writeFileSync(join(shared, "hello"), "from the profile\n");
+  await lxc("profile", "device", "add", "lim", "shared", "disk", `source=${shared}`, "path=/mnt/shared");
+  expect(await d.ok("exec", "p1", "--", "cat", "/mnt/shared/hello")).toBe("from the profile\n");
+  await lxc("profile", "device", "remove", "lim", "shared");
+  expect((await d.lxd("exec", "p1", "--", "test", "-e", "/mnt/shared/hello")).code).not.toBe(0);
+  await d.ok("delete", "-f", "p1");
+  await lxc("profile", "delete", "lim");
+});
