@@ -16,6 +16,12 @@ export const apiExtensions: string[] = [
   "api_os", // os_name / os_version
   "firewall_driver", // environment.firewall
   "server_supported_storage_drivers", // environment.storage_supported_drivers
+  // Hardware and pool space (src/daemon/resources.ts, src/kernel/resources.ts).
+  "resources", // GET /1.0/resources
+  "resources_v2", // its v2 layout (sockets, cores, threads; network cards and disks)
+  "resources_cpu_socket", // CPU sockets
+  "resources_system", // the system section
+  "storage_api_local_volume_handling", // GET /1.0/storage-pools/{name}/resources
   // Instances (implemented by the instance resource modules).
   "instances", // /1.0/instances paths
   "api_filtering", // ?filter= on /1.0/instances

@@ -18,6 +18,7 @@ import { instancesRoutes } from "./instances.ts";
 import { networksRoutes } from "./networks.ts";
 import { operationsRoutes } from "./operations-api.ts";
 import { profilesRoutes } from "./profiles.ts";
+import { resourcesRoutes } from "./resources.ts";
 import { sync } from "./response.ts";
 import { serverInfoRoutes } from "./server-info.ts";
 import { storagePoolsRoutes } from "./storage-pools.ts";
@@ -45,6 +46,7 @@ export const apiRoutes = (ctx: DaemonContext, remote?: RemoteAccess) => [
   profilesRoutes(ctx),
   storagePoolsRoutes(ctx),
   storageVolumesRoutes(ctx),
+  resourcesRoutes(ctx),
   networksRoutes(ctx),
   operationsRoutes(ctx),
   eventsRoutes(ctx),

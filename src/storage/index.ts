@@ -2,6 +2,8 @@
 import { btrfsDriver } from "./btrfs.ts";
 import type { StorageDriver } from "./driver.ts";
 import { dirDriver } from "./dir.ts";
+import { filesystemUsage } from "../kernel/resources.ts";
+import { poolDir } from "../paths.ts";
 
 const drivers: Record<string, StorageDriver> = { dir: dirDriver, btrfs: btrfsDriver };
 
@@ -12,3 +14,6 @@ export function storageDriver(name: string): StorageDriver {
   if (!driver) throw new Error(`unknown storage driver "${name}" (supported: ${supportedDrivers().join(", ")})`);
   return driver;
 }
+
+/** A pool's space and inodes: those of the filesystem its directory is on (its own for a btrfs loop). */
+export const poolResources = (name: string) => filesystemUsage(poolDir(name));

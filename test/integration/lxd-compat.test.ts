@@ -2,7 +2,9 @@
 // pylxd 2.2 drives it (raw REST, and pylxd itself when python3-pylxd is installed), exec
 // without a control websocket, and image uploads told apart from JSON by their body.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { busyboxImage, run, startInitializedDaemon, type ApiResult, type TestDaemon } from "../helpers/daemon.ts";
+import { cpus } from "node:os";
+import { statfsSync } from "node:fs";
+import { busyboxImage, lxdBinary, run, startInitializedDaemon, type ApiResult, type TestDaemon } from "../helpers/daemon.ts";
 
 let d: TestDaemon;
 
@@ -145,5 +147,71 @@ describe("image uploads are told from JSON by their body, as LXD does", () => {
     } as RequestInit);
     expect(res.status).toBe(400);
     expect(((await res.json()) as any).error).toContain("nonsense");
+  });
+});
+
+describe("resources", () => {
+  test("lxc info --resources and lxc storage info read /1.0/resources and the pool's resources", async () => {
+    const r = (await d.api("GET", "/1.0/resources")).body.metadata;
+    expect(r.cpu.total).toBe(cpus().length);
+    expect(r.cpu.sockets[0].cores.length).toBeGreaterThan(0);
+    expect(r.memory.total).toBeGreaterThan(r.memory.used);
+    const info = await d.lxc("info", "--resources");
+    expect(info.code, info.stderr).toBe(0);
+    expect(info.stdout).toMatch(/^CPU \(/m);
+    expect(info.stdout).toMatch(/^Memory:\n {2}Free: .*\n {2}Used: .*\n {2}Total: /m);
+
+    const pool = (await d.api("GET", "/1.0/storage-pools/default/resources")).body.metadata;
+    const fs = statfsSync(d.dir);
+    expect(pool.space.total).toBe(fs.blocks * fs.bsize);
+    expect(pool.inodes.total).toBe(fs.files);
+    const storage = await d.lxc("storage", "info", "default");
+    expect(storage.code, storage.stderr).toBe(0);
+    expect(storage.stdout).toContain("total space:");
+    expect((await d.api("GET", "/1.0/storage-pools/nope/resources")).status).toBe(404);
+  });
+});
+
+describe("lxd monitor --type logging", () => {
+  /** `lxd monitor ARGS` in the background, its output collected. */
+  function monitor(...args: string[]) {
+    const proc = Bun.spawn([lxdBinary(), "monitor", "--type", "logging", "--format", "json", ...args], {
+      env: { ...process.env, LXD_DIR: d.dir }, stdout: "pipe", stderr: "pipe",
+    });
+    const lines: any[] = [];
+    (async () => {
+      let buf = "";
+      for await (const chunk of proc.stdout) {
+        buf += new TextDecoder().decode(chunk);
+        const parts = buf.split("\n");
+        buf = parts.pop()!;
+        for (const p of parts) if (p.trim()) lines.push(JSON.parse(p));
+      }
+    })();
+    return { proc, lines };
+  }
+
+  test("streams the daemon's log records, filtered by --loglevel", async () => {
+    const all = monitor();
+    const info = monitor("--loglevel", "info");
+    try {
+      const port = 20000 + Math.floor(Math.random() * 20000);
+      for (let i = 0; i < 100 && !info.lines.some((l) => l.metadata.message === "HTTPS listener started"); i++) {
+        await d.ok("config", "set", "core.https_address", `127.0.0.1:${port}`);
+        await d.ok("config", "unset", "core.https_address");
+        await Bun.sleep(100);
+      }
+      const started = info.lines.find((l) => l.metadata.message === "HTTPS listener started");
+      expect(started?.type).toBe("logging");
+      expect(started?.metadata.level).toBe("info");
+      expect(started?.metadata.context.address).toBe(`127.0.0.1:${port}`);
+      expect(info.lines.every((l) => l.metadata.level !== "debug")).toBe(true);
+      expect(all.lines.some((l) => l.metadata.level === "debug" && l.metadata.message === "Handling API request")).toBe(true);
+      const bad = await d.lxd("monitor", "--loglevel", "loud");
+      expect(bad.stderr).toContain('Invalid log level "loud"');
+    } finally {
+      all.proc.kill();
+      info.proc.kill();
+    }
   });
 });
