@@ -1,8 +1,10 @@
-// /1.0/networks, /1.0/networks/{name} (+ /state, /leases): managed bridge networks.
+// /1.0/networks, /1.0/networks/{name} (+ /state, /leases): managed bridge networks; the host's
+// other interfaces are listed and shown as unmanaged ones, as LXD does.
 import { Elysia, t } from "elysia";
 import { Network, NetworkLease, NetworkName, NetworkPost, NetworkPut, NetworksPost, NetworkState } from "../api/network.ts";
 import type { Db } from "../db/index.ts";
 import { networkUsedBy, type NetworkRow } from "../db/networks.ts";
+import { hostInterfaces } from "../kernel/resources.ts";
 import type { NetworkManager } from "../network/manager.ts";
 import { checkIfMatch, etagOf, sync } from "./response.ts";
 
@@ -27,18 +29,25 @@ function toApi(ctx: NetworksContext, row: NetworkRow): Network {
   };
 }
 
+/** A host interface LXD does not manage, as `lxc network list` shows it (MANAGED NO). */
+const unmanaged = (i: { name: string; type: string }): Network => ({
+  name: i.name, description: "", type: i.type, managed: false, config: {}, status: "", used_by: [], locations: ["none"], project: "default",
+});
+
 export const networksRoutes = (ctx: NetworksContext) => {
   const lifecycle = (action: string, name: string, context: Record<string, unknown> = {}) =>
     ctx.events.send("lifecycle", { action, source: url(name), context });
   return new Elysia({ name: "networks" })
     .get("/1.0/networks", ({ query }) => {
       const rows = ctx.networks.list();
-      if ((Number.parseInt(query.recursion ?? "0", 10) || 0) === 0) return sync(rows.map((r) => url(r.name)));
-      return sync(rows.map((r) => toApi(ctx, r)));
+      const managed = new Set(rows.map((r) => r.name));
+      const all = [...rows.map((r) => toApi(ctx, r)), ...hostInterfaces().filter((i) => !managed.has(i.name)).map(unmanaged)];
+      if ((Number.parseInt(query.recursion ?? "0", 10) || 0) === 0) return sync(all.map((n) => url(n.name)));
+      return sync(all);
     }, {
       query: Query,
       response: t.Union([t.Array(t.String()), t.Array(Network)], { description: "URLs (recursion=0) or Network objects (recursion=1)" }),
-      detail: { summary: "List managed networks", tags: ["networks"] },
+      detail: { summary: "List managed networks and the host's other interfaces (managed: false)", tags: ["networks"] },
     })
 
     .post("/1.0/networks", async ({ body }) => {
@@ -51,6 +60,8 @@ export const networksRoutes = (ctx: NetworksContext) => {
     })
 
     .get("/1.0/networks/:name", ({ params }) => {
+      const host = ctx.networks.list().some((r) => r.name === params.name) ? undefined : hostInterfaces().find((i) => i.name === params.name);
+      if (host) return sync(unmanaged(host));
       const row = ctx.networks.get(params.name);
       return sync(toApi(ctx, row), { etag: etag(row) });
     }, { params: NetworkName, query: Query, response: Network, detail: { summary: "Show a network", tags: ["networks"] } })

@@ -5,6 +5,8 @@ import {
   StorageVolume, StorageVolumePut, StorageVolumeRename, StorageVolumeSnapshot, StorageVolumeSnapshotsPost, StorageVolumesPost,
 } from "../api/storage.ts";
 import { parseSize } from "../instance/config.ts";
+import { matchesFilter, parseFilter } from "../api/filter.ts";
+import { imageVolumes } from "../storage/index.ts";
 import { volumeUrl, type CustomVolumes } from "../storage/volumes.ts";
 import { recursionLevel } from "./instances.ts";
 import type { OperationManager } from "./operations.ts";
@@ -14,9 +16,16 @@ import { ApiError } from "../api/error.ts";
 export interface StorageVolumesContext {
   volumes: CustomVolumes;
   ops: OperationManager;
+  /** Containers' root volumes are listed beside the custom ones (absent in unit tests). */
+  instances?: { list(): { name: string; createdAt: string; profiles: string[]; config: Record<string, string>; devices: Record<string, Record<string, string>> }[];
+    poolOf(row: { profiles: string[]; config: Record<string, string>; devices: Record<string, Record<string, string>> }): { name: string } };
 }
 
-const Query = t.Object({ recursion: t.Optional(t.String()), project: t.Optional(t.String()), target: t.Optional(t.String()) });
+const Query = t.Object({
+  recursion: t.Optional(t.String()), project: t.Optional(t.String()), target: t.Optional(t.String()), filter: t.Optional(t.String()),
+});
+/** Volume types as LXD lists them; only custom ones are created and changed here. */
+const LISTED_TYPES = ["container", "image", "custom"];
 // `:name` is the pool (as in /1.0/storage-pools/:name), `:volume` the volume.
 const PoolParams = t.Object({ name: t.String() });
 const TypeParams = t.Object({ name: t.String(), type: t.String() });
@@ -33,10 +42,37 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
   const resources = (pool: string, name: string) => ({ storage_volumes: [volumeUrl(pool, name)] });
   const etag = (vol: StorageVolume) => etagOf({ description: vol.description, config: vol.config });
 
-  const list = (pool: string, recursion?: string) => {
-    const rows = v.list(pool);
-    if (recursionLevel(recursion) === 0) return sync(rows.map((r) => volumeUrl(pool, r.name)));
-    return sync(rows.map((r) => v.toApi(r)));
+  /** A container's root volume or an image unpacked on the pool, in the StorageVolume shape. */
+  // LXD clients parse created_at as a time: the zero time when unknown, never "".
+  const builtIn = (type: "container" | "image", name: string, usedBy: string, createdAt = "0001-01-01T00:00:00Z"): StorageVolume => ({
+    name, description: "", type, config: {}, content_type: "filesystem", used_by: [usedBy],
+    location: "none", project: "default", created_at: createdAt,
+  });
+
+  /** All volumes of a pool as LXD lists them (containers, images, custom), or those of one type. */
+  const list = (pool: string, query: typeof Query.static, type?: string) => {
+    if (type !== undefined && !LISTED_TYPES.includes(type)) throw new ApiError(400, `Invalid storage volume type "${type}"`);
+    let filter;
+    try {
+      filter = parseFilter(query.filter ?? "");
+    } catch (err) {
+      throw new ApiError(400, (err as Error).message);
+    }
+    const custom = v.list(pool).map((r) => v.toApi(r));
+    const onPool = (r: Parameters<NonNullable<StorageVolumesContext["instances"]>["poolOf"]>[0]) => {
+      try {
+        return ctx.instances!.poolOf(r).name === pool;
+      } catch {
+        return false; // no root disk (a broken profile): on no pool
+      }
+    };
+    const containers = (ctx.instances?.list() ?? []).filter(onPool)
+      .map((r) => builtIn("container", r.name, `/1.0/instances/${r.name}`, r.createdAt));
+    const images = imageVolumes(pool).map((fp) => builtIn("image", fp, `/1.0/images/${fp}`));
+    const vols = [...containers, ...images, ...custom]
+      .filter((vol) => (type === undefined || vol.type === type) && matchesFilter(vol, filter));
+    if (recursionLevel(query.recursion) === 0) return sync(vols.map((vol) => `/1.0/storage-pools/${pool}/volumes/${vol.type}/${vol.name}`));
+    return sync(vols);
   };
 
   const create = (pool: string, body: typeof StorageVolumesPost.static) => {
@@ -66,18 +102,15 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
   };
 
   return new Elysia({ name: "storage-volumes" })
-    .get("/1.0/storage-pools/:name/volumes", ({ params, query }) => list(params.name, query.recursion), {
+    .get("/1.0/storage-pools/:name/volumes", ({ params, query }) => list(params.name, query), {
       params: PoolParams, query: Query,
       response: t.Union([t.Array(t.String()), t.Array(StorageVolume)], { description: "URLs (recursion=0) or StorageVolume objects" }),
-      detail: { summary: "List a pool's volumes (custom volumes)", tags: ["storage"] },
+      detail: { summary: "List a pool's volumes: containers' root volumes, images unpacked there, custom volumes (`filter=` as LXD)", tags: ["storage"] },
     })
-    .get("/1.0/storage-pools/:name/volumes/:type", ({ params, query }) => {
-      onlyCustom(params.type);
-      return list(params.name, query.recursion);
-    }, {
+    .get("/1.0/storage-pools/:name/volumes/:type", ({ params, query }) => list(params.name, query, params.type), {
       params: TypeParams, query: Query,
       response: t.Union([t.Array(t.String()), t.Array(StorageVolume)]),
-      detail: { summary: "List a pool's custom volumes", tags: ["storage"] },
+      detail: { summary: "List a pool's volumes of one type (container, image or custom)", tags: ["storage"] },
     })
     .post("/1.0/storage-pools/:name/volumes", ({ params, body }) => create(params.name, body), {
       params: PoolParams, body: StorageVolumesPost,

@@ -183,3 +183,17 @@ export function filesystemUsage(path: string): StoragePoolResources {
     inodes: { used: s.files - s.ffree, total: s.files },
   };
 }
+
+/** The host's network interfaces with LXD's type names for unmanaged networks. */
+export function hostInterfaces(): { name: string; type: string }[] {
+  return list("/sys/class/net").sort().map((name) => {
+    const dir = join("/sys/class/net", name);
+    const type = name === "lo" || read(join(dir, "type")) === "772" ? "loopback"
+      : list(join(dir, "bridge")).length ? "bridge"
+      : list(join(dir, "bonding")).length ? "bond"
+      : read(`/proc/net/vlan/${name}`) ? "vlan"
+      : list(join(dir, "device")).length ? "physical"
+      : "unknown";
+    return { name, type };
+  });
+}

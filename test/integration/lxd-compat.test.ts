@@ -135,6 +135,8 @@ describe("image uploads are told from JSON by their body, as LXD does", () => {
       expect(op.status, op.err).toBe("Success");
       expect(op.metadata.fingerprint).toBe(fp);
       expect((await d.api("GET", `/1.0/images/${fp}`)).status).toBe(200);
+      // The other tests launch "busybox", whose alias went with the deleted image.
+      await d.ok("image", "alias", "create", "busybox", fp);
     });
   }
 
@@ -213,5 +215,38 @@ describe("lxd monitor --type logging", () => {
       all.proc.kill();
       info.proc.kill();
     }
+  });
+});
+
+describe("lists as LXD shows them", () => {
+  test("storage volume list shows container and image volumes beside custom ones; filter= narrows it", async () => {
+    await d.ok("init", "busybox", "vol1");
+    await d.ok("storage", "volume", "create", "default", "data");
+    const fp = (await d.api("GET", "/1.0/images/aliases/busybox")).body.metadata.target;
+    const csv = (await d.lxc("storage", "volume", "list", "default", "--format", "csv")).stdout;
+    expect(csv).toContain("container,vol1,");
+    expect(csv).toContain(`image,${fp},`);
+    expect(csv).toContain("custom,data,");
+    const urls = (await d.api("GET", "/1.0/storage-pools/default/volumes")).body.metadata;
+    expect(urls).toContain("/1.0/storage-pools/default/volumes/container/vol1");
+    const containers = (await d.api("GET", "/1.0/storage-pools/default/volumes/container?recursion=1")).body.metadata;
+    expect(containers.map((v: { name: string }) => v.name)).toEqual(["vol1"]);
+    expect(containers[0].used_by).toEqual(["/1.0/instances/vol1"]);
+    const filtered = await d.api("GET", `/1.0/storage-pools/default/volumes?filter=${encodeURIComponent("type eq custom")}`);
+    expect(filtered.body.metadata).toEqual(["/1.0/storage-pools/default/volumes/custom/data"]);
+    expect(await d.ok("storage", "volume", "list", "default", "type=custom", "--format", "csv")).toStartWith("custom,data,");
+    await d.ok("delete", "vol1");
+    await d.ok("storage", "volume", "delete", "default", "data");
+  });
+
+  test("network list shows the host's interfaces as unmanaged", async () => {
+    const nets = (await d.api("GET", "/1.0/networks?recursion=1")).body.metadata;
+    expect(nets.find((n: { name: string }) => n.name === "lo")).toMatchObject({ managed: false, type: "loopback" });
+    expect(nets.find((n: { name: string }) => n.name === "lxdbr0")).toMatchObject({ managed: true, type: "bridge" });
+    // lxc itself leaves loopback and unknown (veth) interfaces out of its table.
+    const table = (await d.lxc("network", "list", "--format", "csv")).stdout;
+    expect(table).toMatch(/^\S+,(physical|bridge),NO,/m);
+    expect(table).toMatch(/^lxdbr0,bridge,YES,/m);
+    expect((await d.api("GET", "/1.0/networks/lo")).body.metadata.managed).toBe(false);
   });
 });
