@@ -1,6 +1,7 @@
 // /1.0/images and /1.0/images/{fingerprint}: list, upload (unified tarball or split multipart),
 // show, replace, merge, delete (background operation) and export.
 import { Elysia, t } from "elysia";
+import { matchesFilter, parseFilter } from "../api/filter.ts";
 import { Image, ImageFingerprint, ImagePut, ImageUploadResult, RecursionQuery } from "../api/image.ts";
 import type { Db } from "../db/index.ts";
 import { getProfile } from "../db/profiles.ts";
@@ -180,12 +181,19 @@ async function upload(ctx: ImagesContext, request: Request, body: ReadableStream
 export const imagesRoutes = (ctx: ImagesContext) =>
   new Elysia({ name: "images" })
     .get("/1.0/images", ({ query, request }) => {
-      const rows = ctx.images.list().filter((r) => visible(ctx, request, r));
-      if ((Number.parseInt(query.recursion ?? "0", 10) || 0) === 0) return sync(rows.map((r) => imageUrl(r.fingerprint)));
-      return sync(rows.map((r) => ctx.images.toApi(r)));
+      let filter;
+      try {
+        filter = parseFilter(query.filter ?? "");
+      } catch (err) {
+        throw new ApiError(400, (err as Error).message);
+      }
+      const images = ctx.images.list().filter((r) => visible(ctx, request, r)).map((r) => ctx.images.toApi(r))
+        .filter((i) => matchesFilter(i, filter));
+      if ((Number.parseInt(query.recursion ?? "0", 10) || 0) === 0) return sync(images.map((i) => imageUrl(i.fingerprint)));
+      return sync(images);
     }, {
       query: RecursionQuery,
-      detail: { summary: "List images", tags: ["images"], responses: ok(t.Union([t.Array(t.String()), t.Array(Image)], { description: "URLs (recursion=0) or Image objects (recursion=1)" })) },
+      detail: { summary: "List images (`filter=` as LXD: `properties.os eq busybox and public eq false`)", tags: ["images"], responses: ok(t.Union([t.Array(t.String()), t.Array(Image)], { description: "URLs (recursion=0) or Image objects (recursion=1)" })) },
     })
 
     .post("/1.0/images", async ({ request }) => {

@@ -2,7 +2,7 @@
 // its buffered output, and the instance's log files (lxc.log is the monitor's log here).
 import { Elysia, t } from "elysia";
 import { randomBytes } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { readdir, readFile, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { InstanceConsolePost, InstanceName } from "../api/instance.ts";
 import { attachConsole, clearConsoleLog, consoleLog, type ConsoleAttachment } from "../kernel/console.ts";
@@ -17,6 +17,9 @@ const CONNECT_TIMEOUT_MS = 10_000;
 
 /** Log files by the name LXD gives them, and the file in the instance's directory holding each. */
 const LOG_FILES: Record<string, string> = { "lxc.log": "monitor.log", "console.log": "console.log" };
+/** Exec output kept by record-output (instance-exec.ts): served and deletable under the same name. */
+const EXEC_OUTPUT = /^exec_[0-9a-f]+\.(stdout|stderr)$/;
+const logFile = (name: string): string | undefined => LOG_FILES[name] ?? (EXEC_OUTPUT.test(name) ? name : undefined);
 
 const octets = (body: Uint8Array) => new RawResponse(body, { headers: { "content-type": "application/octet-stream" } });
 const text = (data: string | Uint8Array) => (typeof data === "string" ? data : new TextDecoder().decode(data));
@@ -109,17 +112,29 @@ export const instanceConsoleRoutes = (ctx: DaemonContext) =>
       ctx.instances.get(params.name);
       const dir = containerDir(params.name);
       const present = await Promise.all(Object.entries(LOG_FILES).map(([name, file]) => Bun.file(join(dir, file)).exists().then((ok) => (ok ? name : ""))));
-      return sync(present.filter(Boolean).map((f) => `/1.0/instances/${params.name}/logs/${f}`));
+      const outputs = (await readdir(dir).catch(() => [] as string[])).filter((f) => EXEC_OUTPUT.test(f)).sort();
+      return sync([...present.filter(Boolean), ...outputs].map((f) => `/1.0/instances/${params.name}/logs/${f}`));
     }, { params: InstanceName, detail: { summary: "List the instance's log files", tags: ["instances"] } })
 
     .get("/1.0/instances/:name/logs/:file", async ({ params }) => {
       ctx.instances.get(params.name);
-      const file = LOG_FILES[params.file];
+      const file = logFile(params.file);
       if (!file) throw new ApiError(404, `Log file "${params.file}" not found`);
       const body = await readFile(join(containerDir(params.name), file)).catch(() => undefined);
       if (!body) throw new ApiError(404, `Log file "${params.file}" not found (the instance has not run yet)`);
       return octets(new Uint8Array(body));
     }, {
       params: t.Object({ name: t.String(), file: t.String() }),
-      detail: { summary: "Get one log file (lxc.log: the monitor's log; console.log: the last run's console)", tags: ["instances"] },
+      detail: { summary: "Get one log file (lxc.log: the monitor's log; console.log: the last run's console; exec_*.stdout|stderr: recorded exec output)", tags: ["instances"] },
+    })
+
+    .delete("/1.0/instances/:name/logs/:file", async ({ params }) => {
+      ctx.instances.get(params.name);
+      // As in LXD, only exec output may be deleted.
+      if (!EXEC_OUTPUT.test(params.file)) throw new ApiError(400, `Only exec output files can be deleted, not "${params.file}"`);
+      await unlink(join(containerDir(params.name), params.file)).catch(() => { throw new ApiError(404, `Log file "${params.file}" not found`); });
+      return sync({});
+    }, {
+      params: t.Object({ name: t.String(), file: t.String() }),
+      detail: { summary: "Delete a recorded exec output file", tags: ["instances"] },
     });

@@ -2,9 +2,14 @@
 // Interactive: fds "0" (pty, both ways) + "control". Non-interactive: "0" stdin, "1" stdout,
 // "2" stderr + "control". Control carries JSON {command: "window-resize"|"signal"}. The exit code
 // ends up in the operation's metadata.return. As in LXD, the command starts once its data sockets
-// are connected: control is optional (pylxd never opens it) and may come later.
+// are connected: control is optional (pylxd never opens it) and may come later. Without
+// websockets stdin is empty, and `record-output` keeps stdout and stderr as log files of the
+// instance (exec_<id>.stdout/.stderr under /logs, named in the operation's metadata.output).
 import { Elysia } from "elysia";
 import { randomBytes } from "node:crypto";
+import { closeSync, openSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { containerDir } from "../paths.ts";
 import { InstanceExecPost, InstanceName } from "../api/instance.ts";
 import type { ExecSession } from "../kernel/exec.ts";
 import type { DaemonContext } from "./context.ts";
@@ -16,9 +21,22 @@ const DRAIN_IDLE_MS = 30;
 /** How long the client has to connect its websockets before the operation fails. */
 const CONNECT_TIMEOUT_MS = 10_000;
 
+/** Where output goes: a websocket, or a log file with record-output. */
+type Sink = { send(data: Uint8Array): unknown };
+
+/** An `exec_<id>.stdout|stderr` file in the instance's log directory, served under /logs as LXD does. */
+function recordFile(instance: string, name: string): Sink & { url: string; close(): void } {
+  const fd = openSync(join(containerDir(instance), name), "w", 0o600);
+  return {
+    url: `/1.0/instances/${instance}/logs/${name}`,
+    send: (data) => writeSync(fd, data),
+    close: () => closeSync(fd),
+  };
+}
+
 /** Copies a stream into a websocket; once `exited` resolves, stops at EOF or when the stream goes idle
  *  (a background child may keep the pipe open forever). */
-async function pump(stream: ReadableStream<Uint8Array>, ws: ServerWebSocketLike | undefined, exited: Promise<unknown>) {
+async function pump(stream: ReadableStream<Uint8Array>, ws: Sink | undefined, exited: Promise<unknown>) {
   const reader = stream.getReader();
   let done = false;
   exited.then(() => (done = true));
@@ -55,9 +73,10 @@ export const instanceExecRoutes = (ctx: DaemonContext) =>
       const { name } = params;
       ctx.instances.get(name);
       if (!ctx.instances.isRunning(name)) throw new ApiError(400, "Instance is not running");
-      if (body["record-output"]) throw new ApiError(400, "Recording exec output is not supported yet");
       const interactive = body.interactive ?? false;
       const waitForWs = body["wait-for-websocket"] ?? false;
+      // Without websockets, LXD keeps the output only when asked to (record-output).
+      const record = !waitForWs && (body["record-output"] ?? false);
       const keys = waitForWs ? (interactive ? ["0", "control"] : ["0", "1", "2", "control"]) : [];
       const fds: Record<string, string> = Object.fromEntries(keys.map((k) => [k, randomBytes(32).toString("hex")]));
       const sockets = new Map<string, ServerWebSocketLike>();
@@ -89,6 +108,9 @@ export const instanceExecRoutes = (ctx: DaemonContext) =>
             pty: interactive ? { cols: body.width || 80, rows: body.height || 24 } : undefined,
           });
           const s = session;
+          if (!waitForWs) s.closeStdin(); // stdin is /dev/null, as in LXD
+          const id = randomBytes(16).toString("hex");
+          const files = record ? [recordFile(name, `exec_${id}.stdout`), recordFile(name, `exec_${id}.stderr`)] : [];
           const stdin = sockets.get("0");
           stdin?.onMessage((data) => {
             // LXD's clients mark stdin EOF with an empty message or by closing the socket.
@@ -107,13 +129,17 @@ export const instanceExecRoutes = (ctx: DaemonContext) =>
           if (control) attachControl(control);
 
           const exited = s.exit.then(() => (finished = true), () => (finished = true));
-          const outputs = [pump(s.stdout, interactive ? stdin : sockets.get("1"), exited)];
-          if (s.stderr) outputs.push(pump(s.stderr, sockets.get("2"), exited));
-          // One await for all: a helper that fails (bad cwd) or is killed (OOM, stop --force)
-          // fails this operation; an unobserved rejection would take the whole daemon down.
-          const [code] = await Promise.all([s.exit, ...outputs]);
-          for (const ws of sockets.values()) ws.close(1000);
-          return { return: code };
+          const outputs = [pump(s.stdout, interactive ? stdin : sockets.get("1") ?? files[0], exited)];
+          if (s.stderr) outputs.push(pump(s.stderr, sockets.get("2") ?? files[1], exited));
+          try {
+            // One await for all: a helper that fails (bad cwd) or is killed (OOM, stop --force)
+            // fails this operation; an unobserved rejection would take the whole daemon down.
+            const [code] = await Promise.all([s.exit, ...outputs]);
+            for (const ws of sockets.values()) ws.close(1000);
+            return record ? { return: code, output: { 1: files[0]!.url, 2: files[1]!.url } } : { return: code };
+          } finally {
+            for (const f of files) f.close();
+          }
         },
         cancel: () => session?.signal(9),
       });

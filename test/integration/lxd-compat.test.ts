@@ -250,3 +250,37 @@ describe("lists as LXD shows them", () => {
     expect((await d.api("GET", "/1.0/networks/lo")).body.metadata.managed).toBe(false);
   });
 });
+
+test("filter= on /1.0/images, as LXD's api_filtering", async () => {
+  const q = (f: string) => d.api("GET", `/1.0/images?filter=${encodeURIComponent(f)}`);
+  const all = (await d.api("GET", "/1.0/images")).body.metadata;
+  expect(all.length).toBeGreaterThan(0);
+  expect((await q("properties.os eq busybox")).body.metadata).toEqual(all);
+  expect((await q("properties.os eq debian")).body.metadata).toEqual([]);
+  expect((await q("public eq true or properties.os ne busybox")).body.metadata).toEqual([]);
+  const bad = await q("properties.os is busybox");
+  expect(bad.status).toBe(400);
+  expect(bad.body.error).toContain("Invalid filter");
+});
+
+test("exec record-output keeps stdout and stderr as instance log files, as LXD does", async () => {
+  await d.ok("launch", "busybox", "rec1");
+  try {
+    const r = await d.api("POST", "/1.0/instances/rec1/exec", {
+      command: ["sh", "-c", "echo out; echo err >&2; cat; exit 2"], "wait-for-websocket": false, "record-output": true, interactive: false,
+    });
+    const op = (await d.wait(r, 30)).body.metadata;
+    expect(op.status, op.err).toBe("Success");
+    expect(op.metadata.return).toBe(2);
+    const { 1: stdout, 2: stderr } = op.metadata.output;
+    expect(stdout).toMatch(/^\/1\.0\/instances\/rec1\/logs\/exec_[0-9a-f]+\.stdout$/);
+    expect((await d.api("GET", stdout)).body).toBe("out\n");
+    expect((await d.api("GET", stderr)).body).toBe("err\n");
+    expect((await d.api("GET", "/1.0/instances/rec1/logs")).body.metadata).toEqual(expect.arrayContaining([stdout, stderr]));
+    expect((await d.api("DELETE", stdout)).status).toBe(200);
+    expect((await d.api("GET", stdout)).status).toBe(404);
+    expect((await d.api("DELETE", "/1.0/instances/rec1/logs/lxc.log")).status).toBe(400);
+  } finally {
+    await d.ok("delete", "-f", "rec1");
+  }
+});
