@@ -23,6 +23,7 @@ import {
 } from "./cli/instance.ts";
 import { ListCommand } from "./cli/list.ts";
 import { MonitorCommand } from "./cli/monitor.ts";
+import { WarningAckCommand, WarningDeleteCommand, WarningListCommand, WarningShowCommand } from "./cli/warning.ts";
 import {
   NetworkCreateCommand, NetworkDeleteCommand, NetworkEditCommand, NetworkGetCommand, NetworkInfoCommand, NetworkListCommand,
   NetworkListLeasesCommand, NetworkRenameCommand, NetworkSetCommand, NetworkShowCommand, NetworkUnsetCommand,
@@ -85,6 +86,7 @@ const COMMANDS: CommandClass[] = [
   NetworkCreateCommand, NetworkListCommand, NetworkShowCommand, NetworkGetCommand, NetworkSetCommand, NetworkUnsetCommand,
   NetworkEditCommand, NetworkRenameCommand, NetworkDeleteCommand, NetworkListLeasesCommand, NetworkInfoCommand,
   MonitorCommand, VersionCommand,
+  WarningListCommand, WarningShowCommand, WarningAckCommand, WarningDeleteCommand,
   TrustAddCommand, TrustAddCertificateCommand, TrustListCommand, TrustRemoveCommand, TrustShowCommand,
   RemoteAddCommand, RemoteListCommand, RemoteRemoveCommand, RemoteRenameCommand, RemoteSwitchCommand,
   RemoteGetDefaultCommand, RemoteSetUrlCommand,
@@ -98,6 +100,7 @@ const COMMANDS: CommandClass[] = [
   groupHelp(["profile", "device"], "Manage devices of profiles", "profile device add default root disk path=/ pool=default"),
   groupHelp(["file"], "Manage files in instances", "file push /etc/hosts c1/etc/hosts"),
   groupHelp(["operation"], "List, show and delete background operations", "operation list"),
+  groupHelp(["warning"], "List, acknowledge and delete warnings", "warning list"),
   groupHelp(["storage"], "Manage storage pools", "storage list"),
   groupHelp(["network"], "Manage and attach instances to networks", "network list"),
   groupHelp(["config", "device"], "Manage devices of instances", "config device add c1 eth1 nic network=lxdbr0"),

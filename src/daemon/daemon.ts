@@ -15,6 +15,8 @@ import { Cgroups } from "../kernel/cgroup.ts";
 import { lxdDir, socketPath } from "../paths.ts";
 import type { DaemonContext } from "./context.ts";
 import { EventHub } from "../events/hub.ts";
+import { Warnings } from "../events/warnings.ts";
+import { hostConditions } from "../kernel/host-checks.ts";
 import { configureLog, log } from "../log.ts";
 import { OperationManager } from "./operations.ts";
 import { createServer, listenUnix } from "./server.ts";
@@ -61,11 +63,16 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   await instances.reconcile();
 
   const remote = await openRemoteAccess(db, lxdDir(), socketPath());
+  const warnings = new Warnings();
+  for (const c of hostConditions()) {
+    warnings.raise(c.type, c.message, c.severity);
+    log.warn(c.type, { detail: c.message });
+  }
 
   let stop!: () => void;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
   const ctx: DaemonContext = {
-    db, ops, events, instances, images, cgroups, networks, volumes, startedAt: new Date(), shutdown: () => shutdown(),
+    db, ops, events, instances, images, cgroups, networks, volumes, warnings, startedAt: new Date(), shutdown: () => shutdown(),
     serverInfo: withRemoteAccess(serverInfoSource(db), remote),
   };
   const server = await listenUnix(createServer(apiRoutes(ctx, remote), { authorize: (r) => remote.trust.authorize(r) }), socketPath());

@@ -19,6 +19,7 @@ import { networksRoutes } from "./networks.ts";
 import { operationsRoutes } from "./operations-api.ts";
 import { profilesRoutes } from "./profiles.ts";
 import { resourcesRoutes } from "./resources.ts";
+import { warningsRoutes } from "./warnings.ts";
 import { sync } from "./response.ts";
 import { serverInfoRoutes } from "./server-info.ts";
 import { storagePoolsRoutes } from "./storage-pools.ts";
@@ -47,6 +48,7 @@ export const apiRoutes = (ctx: DaemonContext, remote?: RemoteAccess) => [
   storagePoolsRoutes(ctx),
   storageVolumesRoutes(ctx),
   resourcesRoutes(ctx),
+  warningsRoutes(ctx),
   networksRoutes(ctx),
   operationsRoutes(ctx),
   eventsRoutes(ctx),

@@ -9,7 +9,8 @@ import { busyboxImage, lxdBinary, run, startInitializedDaemon, type ApiResult, t
 let d: TestDaemon;
 
 beforeAll(async () => {
-  d = await startInitializedDaemon();
+  // No LXCFS where the daemon looks: a condition it must report as a warning.
+  d = await startInitializedDaemon({ env: { LXD_LXCFS_DIR: "/nonexistent/lxcfs" } });
 });
 
 afterAll(async () => {
@@ -283,4 +284,23 @@ test("exec record-output keeps stdout and stderr as instance log files, as LXD d
   } finally {
     await d.ok("delete", "-f", "rec1");
   }
+});
+
+test("warnings: the daemon reports what it noticed; list, show, ack and delete (ours and lxc's)", async () => {
+  const list = async (...args: string[]) => (await d.ok("warning", "list", "--format", "csv", ...args)).trim().split("\n").filter(Boolean);
+  const line = (await list()).find((l) => l.includes("LXCFS isn't running"));
+  expect(line).toMatch(/^[0-9a-f-]{36},LXCFS isn't running,NEW,LOW,1,/);
+  const uuid = line!.split(",")[0]!;
+  const lxcList = await d.lxc("warning", "list", "--format", "csv");
+  expect(lxcList.code, lxcList.stderr).toBe(0);
+  expect(lxcList.stdout).toContain(uuid);
+  expect(await d.ok("warning", "show", uuid.slice(0, 8))).toContain("type: LXCFS isn't running");
+
+  await d.ok("warning", "ack", uuid);
+  expect((await list()).some((l) => l.startsWith(uuid))).toBe(false);
+  expect((await list("--all")).find((l) => l.startsWith(uuid))).toContain(",ACKNOWLEDGED,");
+  const lxcDelete = await d.lxc("warning", "delete", uuid);
+  expect(lxcDelete.code, lxcDelete.stderr).toBe(0);
+  expect((await d.api("GET", `/1.0/warnings/${uuid}`)).status).toBe(404);
+  expect((await d.lxd("warning", "show", uuid)).stderr).toContain("not found");
 });
