@@ -23,6 +23,7 @@ export const apiExtensions: string[] = [
   "resources_system", // the system section
   "storage_api_local_volume_handling", // GET /1.0/storage-pools/{name}/resources
   "warnings", // /1.0/warnings (src/daemon/warnings.ts): host conditions noticed at start
+  "metrics", // GET /1.0/metrics (OpenMetrics) and certificates of type "metrics"
   // Instances (implemented by the instance resource modules).
   "instances", // /1.0/instances paths
   "api_filtering", // ?filter= on /1.0/instances

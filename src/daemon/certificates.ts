@@ -55,8 +55,11 @@ function find(db: Db, fingerprint: string): CertificateRow {
   return matches[0];
 }
 
-function checkType(type: string | undefined) {
-  if (type !== undefined && type !== "" && type !== "client") throw new ApiError(400, `Unsupported certificate type "${type}" (only "client")`);
+/** "client" (full access) or "metrics" (GET /1.0/metrics only), as LXD. */
+function checkType(type: string | undefined): "client" | "metrics" {
+  if (type === undefined || type === "" || type === "client") return "client";
+  if (type === "metrics") return "metrics";
+  throw new ApiError(400, `Unknown certificate type "${type}" (client or metrics)`);
 }
 
 const commonName = (der: Uint8Array) => /(?:^|\n)CN=([^\n]*)/.exec(new X509Certificate(der).subject)?.[1] ?? "";
@@ -116,8 +119,9 @@ export const certificatesRoutes = (ctx: CertificatesContext, remote: RemoteAcces
     .post("/1.0/certificates", ({ body, request }) => {
       const id = remote.trust.identify(request);
       const projects = body.projects ?? [];
-      checkType(body.type);
+      const type = checkType(body.type);
       if (body.token) {
+        if (type !== "client") throw new ApiError(400, "Join tokens are for client certificates; add a metrics certificate itself");
         if (!id.trusted) throw new ApiError(403, "Forbidden: only trusted clients can issue join tokens");
         return issueToken(body.name ?? "", body.restricted ?? false, projects);
       }
@@ -136,7 +140,7 @@ export const certificatesRoutes = (ctx: CertificatesContext, remote: RemoteAcces
       }
       const der = body.certificate ? parseCertificate(body.certificate) : id.certificate;
       if (!der) throw new ApiError(400, "No certificate given (field \"certificate\": base64 DER or PEM)");
-      return added(remote.trust.add(der, { name: body.name || commonName(der), restricted: body.restricted, projects }));
+      return added(remote.trust.add(der, { name: body.name || commonName(der), type, restricted: body.restricted, projects }));
     }, {
       body: CertificatesPost,
       detail: { summary: "Trust a certificate, join with a token, or issue a join token (token: true)", tags: ["certificates"] },
@@ -185,7 +189,7 @@ export const certificatesRoutes = (ctx: CertificatesContext, remote: RemoteAcces
     });
 
   function change(row: CertificateRow, next: { name: string; type?: string; restricted: boolean; projects: string[]; certificate?: string }) {
-    checkType(next.type);
+    if (next.type && checkType(next.type) !== row.type) throw new ApiError(400, "Changing a certificate's type is not supported: remove it and add it again");
     if (next.certificate && next.certificate.trim() !== row.certificate.trim()) {
       const der = parseCertificate(next.certificate);
       if (Buffer.compare(Buffer.from(der), Buffer.from(parseCertificate(row.certificate))) !== 0) {

@@ -20,6 +20,7 @@ import { operationsRoutes } from "./operations-api.ts";
 import { profilesRoutes } from "./profiles.ts";
 import { resourcesRoutes } from "./resources.ts";
 import { warningsRoutes } from "./warnings.ts";
+import { metricsRoutes } from "./metrics.ts";
 import { sync } from "./response.ts";
 import { serverInfoRoutes } from "./server-info.ts";
 import { storagePoolsRoutes } from "./storage-pools.ts";
@@ -49,6 +50,7 @@ export const apiRoutes = (ctx: DaemonContext, remote?: RemoteAccess) => [
   storageVolumesRoutes(ctx),
   resourcesRoutes(ctx),
   warningsRoutes(ctx),
+  metricsRoutes(ctx),
   networksRoutes(ctx),
   operationsRoutes(ctx),
   eventsRoutes(ctx),

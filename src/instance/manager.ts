@@ -5,6 +5,7 @@ import { closeSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
+import { totalmem } from "node:os";
 import type { Instance, InstanceFull, InstancePut, InstanceState, InstancesPost } from "../api/instance.ts";
 import * as db from "../db/instances.ts";
 import { profiles as profilesTable, storagePools } from "../db/schema.ts";
@@ -20,17 +21,18 @@ import { lxcfsDir } from "../kernel/lxcfs.ts";
 import { haltSignal, launch, watch } from "../kernel/monitor.ts";
 import { startExec, type ExecOptions as KernelExecOptions, type ExecSession } from "../kernel/exec.ts";
 import { containerDir } from "../paths.ts";
-import { storageDriver } from "../storage/index.ts";
+import { poolResources, storageDriver } from "../storage/index.ts";
 import type { Pool, RootfsSpec } from "../storage/driver.ts";
 import { applyTemplates, type Trigger } from "../image/templates.ts";
 import { byteProgress, type ProgressSink } from "../image/progress.ts";
 import {
-  expandConfig, expandDevices, parseSize, rootDisk, validateDevices, validateInstanceConfig, validateInstanceName, withoutEmptyDeviceKeys,
+  expandConfig, expandDevices, parseMemory, parseSize, rootDisk, validateDevices, validateInstanceConfig, validateInstanceName, withoutEmptyDeviceKeys,
 } from "./config.ts";
 import { launchMounts, resumeDevices, startDevices, stopDevices } from "./devices.ts";
 import { deviceRules } from "./unix-device.ts";
 import { randomName } from "./names.ts";
 import { type IdmapPlan, launchSpec, liveLimits, planIdmap, seccompFor } from "./runtime.ts";
+import type { InstanceSample } from "./metrics.ts";
 import { Snapshots } from "./snapshots.ts";
 import { runningState, stoppedState, STATUS, type Status } from "./state.ts";
 
@@ -181,6 +183,25 @@ export class InstanceManager {
   async state(name: string): Promise<InstanceState> {
     const pool = this.poolOf(this.get(name));
     return this.stateOf(name, await storageDriver(pool.driver).usage(pool, name).catch(() => undefined));
+  }
+
+  /** What /1.0/metrics reports of a running instance (undefined when it is not running). */
+  async metricsSample(name: string): Promise<InstanceSample | undefined> {
+    if (!this.running.has(name)) return undefined;
+    const row = this.get(name);
+    const [state, usage] = await Promise.all([this.state(name), this.cgroups.usage(name)]);
+    const limit = this.expanded(row).config["limits.memory"];
+    let memoryTotal = totalmem();
+    try {
+      if (limit) memoryTotal = Math.min(memoryTotal, parseMemory(limit, memoryTotal));
+    } catch {
+      // An unparsable limit was refused when set; the host's memory stands in.
+    }
+    const { space } = poolResources(this.poolOf(row).name);
+    return {
+      name, project: "default", state, cpuUserNs: usage.cpuUserNs, cpuSystemNs: usage.cpuSystemNs, memoryTotal,
+      rootAvail: space.total - space.used,
+    };
   }
 
   private stateOf(name: string, diskUsage?: number): Promise<InstanceState> {

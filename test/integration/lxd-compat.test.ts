@@ -304,3 +304,46 @@ test("warnings: the daemon reports what it noticed; list, show, ack and delete (
   expect((await d.api("GET", `/1.0/warnings/${uuid}`)).status).toBe(404);
   expect((await d.lxd("warning", "show", uuid)).stderr).toContain("not found");
 });
+
+test("/1.0/metrics in LXD's OpenMetrics text; a metrics certificate reads it and nothing else", async () => {
+  await d.ok("launch", "busybox", "m1", "-c", "limits.memory=128MiB");
+  try {
+    await d.ok("exec", "m1", "--", "sh", "-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done");
+    const res = await fetch("http://lxd/1.0/metrics", { unix: d.socket } as RequestInit);
+    expect(res.headers.get("content-type")).toContain("openmetrics-text");
+    const text = await res.text();
+    const value = (metric: string, labels: string) => {
+      const line = text.split("\n").find((l) => l.startsWith(`${metric}{${labels}`));
+      return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(" ") + 1));
+    };
+    const id = 'name="m1",project="default",type="container"';
+    expect(text).toContain("# TYPE lxd_cpu_seconds_total counter");
+    expect(value("lxd_cpu_seconds_total", `cpu="0",mode="user",${id}`)).toBeGreaterThan(0);
+    expect(value("lxd_memory_MemTotal_bytes", id)).toBe(128 * 1024 * 1024);
+    expect(value("lxd_procs_total", id)).toBeGreaterThanOrEqual(1);
+    expect(value("lxd_filesystem_size_bytes", `device="",fstype="",mountpoint="/",${id}`)).toBeGreaterThan(0);
+    expect(value("lxd_network_receive_bytes_total", `device="lo",${id}`)).toBeGreaterThanOrEqual(0);
+    expect(text.endsWith("# EOF\n")).toBe(true);
+
+    // A metrics certificate, added with Debian's lxc as an LXD user would.
+    const work = `${d.dir}/metrics-cert`;
+    await run(["mkdir", "-p", work]);
+    const gen = await run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:secp384r1", "-nodes", "-days", "1",
+      "-subj", "/CN=prometheus", "-keyout", `${work}/key.pem`, "-out", `${work}/cert.pem`]);
+    expect(gen.code, gen.stderr).toBe(0);
+    const added = await d.lxc("config", "trust", "add", "--type=metrics", `${work}/cert.pem`);
+    expect(added.code, added.stderr).toBe(0);
+    expect(await d.ok("config", "trust", "list", "--format", "csv")).toMatch(/^metrics,cert.pem,prometheus,/m);
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    await d.ok("config", "set", "core.https_address", `127.0.0.1:${port}`);
+    const tls = { rejectUnauthorized: false, cert: await Bun.file(`${work}/cert.pem`).text(), key: await Bun.file(`${work}/key.pem`).text() };
+    const scraped = await fetch(`https://127.0.0.1:${port}/1.0/metrics`, { tls } as RequestInit);
+    expect(scraped.status).toBe(200);
+    expect(await scraped.text()).toContain(`lxd_procs_total{${id}}`);
+    const other = await fetch(`https://127.0.0.1:${port}/1.0/instances`, { tls } as RequestInit);
+    expect(other.status).toBe(403);
+    await d.ok("config", "unset", "core.https_address");
+  } finally {
+    await d.ok("delete", "-f", "m1");
+  }
+});
