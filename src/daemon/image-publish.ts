@@ -8,17 +8,9 @@ import type { InstanceManager } from "../instance/manager.ts";
 import { storageDriver } from "../storage/index.ts";
 import type { Operation, OperationSpec } from "./operations.ts";
 import { ApiError } from "../api/error.ts";
+import type { ImagesPost } from "../api/image.ts";
 
-export interface PublishRequest {
-  source?: { type?: string; name?: string };
-  public?: boolean;
-  filename?: string;
-  properties?: Record<string, string>;
-  profiles?: string[];
-  aliases?: { name: string; description?: string }[];
-  compression_algorithm?: string;
-  expires_at?: string;
-}
+type PublishRequest = ImagesPost;
 
 export interface PublishContext {
   images: ImageStore;
@@ -55,9 +47,11 @@ export function publish(ctx: PublishContext, req: PublishRequest, onCreated: (fi
   if (!fingerprint) throw new ApiError(400, `Instance "${name}" has no base image to take metadata.yaml from`);
   const compression = compressionOf(req.compression_algorithm);
   if (req.expires_at && Number.isNaN(new Date(req.expires_at).getTime())) throw new ApiError(400, `Invalid expires_at "${req.expires_at}"`);
-  for (const a of req.aliases ?? []) {
-    if (ctx.images.getAlias(a.name)) throw new ApiError(409, `Alias already exists: ${a.name}`);
-  }
+  const aliases = (req.aliases ?? []).map(({ name, description }) => {
+    if (!name) throw new ApiError(400, "Every alias needs a name");
+    if (ctx.images.getAlias(name)) throw new ApiError(409, `Alias already exists: ${name}`);
+    return { name, description };
+  });
   const pool = ctx.instances.poolOf(row);
   const source = storageDriver(pool.driver).layers(pool, { instance: name, snapshot }, fingerprint);
   return ctx.ops.create({
@@ -78,7 +72,7 @@ export function publish(ctx: PublishContext, req: PublishRequest, onCreated: (fi
         filename: req.filename ?? "",
         properties: stringMap(req.properties),
         profiles: req.profiles ?? undefined,
-        aliases: req.aliases,
+        aliases,
       }, byteProgress((m) => op.updateMetadata(m), "import_progress", "Checking image", upload.size));
       op.updateMetadata({ import_progress: undefined });
       if (req.expires_at && !req.expires_at.startsWith("0001-01-01")) ctx.images.update(image.fingerprint, { expiresAt: req.expires_at });

@@ -1,5 +1,6 @@
 // /1.0/profiles and /1.0/profiles/{name}: list, create, show, replace, merge, rename, delete.
 import { Elysia, t } from "elysia";
+import { Empty, RecursionQuery, UrlsOr, recursionLevel } from "../api/envelope.ts";
 import { Profile, ProfileName, ProfilePost, ProfilePut, ProfilesPost } from "../api/profile.ts";
 import type { Db } from "../db/index.ts";
 import * as q from "../db/profiles.ts";
@@ -18,7 +19,6 @@ type StringMap = Record<string, string>;
 type Devices = Record<string, StringMap>;
 
 const url = (name: string) => `/1.0/profiles/${name}`;
-const Query = t.Object({ recursion: t.Optional(t.String()), project: t.Optional(t.String()) });
 
 /** LXD's profile ETag covers the writable fields. */
 const etag = (p: q.ProfileRow) => etagOf({ config: p.config, description: p.description, devices: p.devices });
@@ -64,11 +64,11 @@ export const profilesRoutes = (ctx: ProfilesContext) =>
   new Elysia({ name: "profiles" })
     .get("/1.0/profiles", ({ query }) => {
       const rows = q.listProfiles(ctx.db);
-      if ((Number.parseInt(query.recursion ?? "0", 10) || 0) === 0) return sync(rows.map((r) => url(r.name)));
+      if (recursionLevel(query) === 0) return sync(rows.map((r) => url(r.name)));
       return sync(rows.map((r) => q.profileToApi(ctx.db, r)));
     }, {
-      query: Query,
-      response: t.Union([t.Array(t.String()), t.Array(Profile)], { description: "URLs (recursion=0) or Profile objects (recursion=1)" }),
+      query: RecursionQuery,
+      response: UrlsOr(Profile, "Profile"),
       detail: { summary: "List profiles", tags: ["profiles"] },
     })
 
@@ -84,6 +84,7 @@ export const profilesRoutes = (ctx: ProfilesContext) =>
       return sync({}, { location: url(body.name) });
     }, {
       body: ProfilesPost,
+      response: Empty,
       detail: { summary: "Create a profile", tags: ["profiles"] },
     })
 
@@ -91,7 +92,7 @@ export const profilesRoutes = (ctx: ProfilesContext) =>
       const row = mustGet(ctx.db, params.name);
       return sync(q.profileToApi(ctx.db, row), { etag: etag(row) });
     }, {
-      params: ProfileName, query: Query,
+      params: ProfileName, query: RecursionQuery,
       response: Profile,
       detail: { summary: "Show a profile", tags: ["profiles"] },
     })
@@ -102,6 +103,7 @@ export const profilesRoutes = (ctx: ProfilesContext) =>
       return update(ctx, params.name, { description: body.description ?? "", config: body.config ?? {}, devices: body.devices ?? {} });
     }, {
       params: ProfileName, body: ProfilePut,
+      response: Empty,
       detail: { summary: "Replace a profile's description, config and devices", tags: ["profiles"] },
     })
 
@@ -115,6 +117,7 @@ export const profilesRoutes = (ctx: ProfilesContext) =>
       });
     }, {
       params: ProfileName, body: ProfilePut,
+      response: Empty,
       detail: { summary: "Merge changes into a profile (config by key, devices by name)", tags: ["profiles"] },
     })
 
@@ -129,6 +132,7 @@ export const profilesRoutes = (ctx: ProfilesContext) =>
       return sync({}, { location: url(body.name) });
     }, {
       params: ProfileName, body: ProfilePost,
+      response: Empty,
       detail: { summary: "Rename a profile (instances using it follow)", tags: ["profiles"] },
     })
 
@@ -141,5 +145,6 @@ export const profilesRoutes = (ctx: ProfilesContext) =>
       return sync({});
     }, {
       params: ProfileName,
+      response: Empty,
       detail: { summary: "Delete a profile (refused for default and while instances use it)", tags: ["profiles"] },
     });

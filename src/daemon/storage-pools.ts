@@ -1,5 +1,6 @@
 // /1.0/storage-pools and /1.0/storage-pools/{name}: list, create, show, update, delete.
 import { Elysia, t } from "elysia";
+import { Empty, RecursionQuery, UrlsOr, recursionLevel } from "../api/envelope.ts";
 import { StoragePool, StoragePoolName, StoragePoolPut, StoragePoolsPost } from "../api/storage.ts";
 import type { Db } from "../db/index.ts";
 import * as q from "../db/storage-pools.ts";
@@ -16,7 +17,6 @@ export interface StoragePoolsContext {
 type StringMap = Record<string, string>;
 
 const url = (name: string) => `/1.0/storage-pools/${name}`;
-const Query = t.Object({ recursion: t.Optional(t.String()), project: t.Optional(t.String()), target: t.Optional(t.String()) });
 
 function validatePoolName(name: string): string | undefined {
   if (!name) return "No name provided";
@@ -62,11 +62,11 @@ export const storagePoolsRoutes = (ctx: StoragePoolsContext) =>
   new Elysia({ name: "storage-pools" })
     .get("/1.0/storage-pools", ({ query }) => {
       const rows = q.listPools(ctx.db);
-      if ((Number.parseInt(query.recursion ?? "0", 10) || 0) === 0) return sync(rows.map((r) => url(r.name)));
+      if (recursionLevel(query) === 0) return sync(rows.map((r) => url(r.name)));
       return sync(rows.map((r) => q.poolToApi(ctx.db, r)));
     }, {
-      query: Query,
-      response: t.Union([t.Array(t.String()), t.Array(StoragePool)], { description: "URLs (recursion=0) or StoragePool objects (recursion=1)" }),
+      query: RecursionQuery,
+      response: UrlsOr(StoragePool, "StoragePool"),
       detail: { summary: "List storage pools", tags: ["storage"] },
     })
 
@@ -90,6 +90,7 @@ export const storagePoolsRoutes = (ctx: StoragePoolsContext) =>
       return sync({}, { location: url(pool.name) });
     }, {
       body: StoragePoolsPost,
+      response: Empty,
       detail: { summary: "Create a storage pool (driver dir or btrfs)", tags: ["storage"] },
     })
 
@@ -97,7 +98,7 @@ export const storagePoolsRoutes = (ctx: StoragePoolsContext) =>
       const row = mustGet(ctx.db, params.name);
       return sync(q.poolToApi(ctx.db, row), { etag: etag(row) });
     }, {
-      params: StoragePoolName, query: Query,
+      params: StoragePoolName, query: RecursionQuery,
       response: StoragePool,
       detail: { summary: "Show a storage pool", tags: ["storage"] },
     })
@@ -108,6 +109,7 @@ export const storagePoolsRoutes = (ctx: StoragePoolsContext) =>
       return update(ctx, row, body.description ?? "", body.config ?? {});
     }, {
       params: StoragePoolName, body: StoragePoolPut,
+      response: Empty,
       detail: { summary: "Replace a storage pool's description and config", tags: ["storage"] },
     })
 
@@ -117,6 +119,7 @@ export const storagePoolsRoutes = (ctx: StoragePoolsContext) =>
       return update(ctx, row, body.description ?? row.description, { ...row.config, ...(body.config ?? {}) });
     }, {
       params: StoragePoolName, body: StoragePoolPut,
+      response: Empty,
       detail: { summary: "Merge changes into a storage pool's config", tags: ["storage"] },
     })
 
@@ -134,5 +137,6 @@ export const storagePoolsRoutes = (ctx: StoragePoolsContext) =>
       return sync({});
     }, {
       params: StoragePoolName,
+      response: Empty,
       detail: { summary: "Delete a storage pool (refused while instances, profiles or volumes use it)", tags: ["storage"] },
     });
