@@ -5,7 +5,8 @@ import { Profile, ProfileName, ProfilePost, ProfilePut, ProfilesPost } from "../
 import type { Db } from "../db/index.ts";
 import * as q from "../db/profiles.ts";
 import { getInstance } from "../db/instances.ts";
-import { expandDevices, rootDisk, validateDevices, validateInstanceConfig, validateProfileName } from "../instance/config.ts";
+import { validateDevices, validateInstanceConfig, validateProfileName } from "../instance/config.ts";
+import { expandDevices, rootDisk } from "../config/expand.ts";
 import { checkIfMatch, etagOf, sync, SyncResponse } from "./response.ts";
 import { ApiError } from "../api/error.ts";
 

@@ -7,7 +7,7 @@ import {
   StorageVolume, StorageVolumePut, StorageVolumeRename, StorageVolumeSnapshot, StorageVolumeSnapshotsPost, StorageVolumesPost,
   StorageVolumeState,
 } from "../api/storage.ts";
-import { parseSize } from "../instance/config.ts";
+import { parseSize } from "../config/values.ts";
 import { volumeUrl, type CustomVolumes } from "../storage/volumes.ts";
 import type { OperationManager } from "./operations.ts";
 import { checkIfMatch, etagOf, sync } from "./response.ts";

@@ -24,9 +24,9 @@ import { storageDriver } from "../storage/index.ts";
 import type { Pool, RootfsSpec } from "../storage/driver.ts";
 import { applyTemplates, type Trigger } from "../image/templates.ts";
 import { byteProgress, type ProgressSink } from "../image/progress.ts";
-import {
-  expandConfig, expandDevices, parseSize, rootDisk, validateDevices, validateInstanceConfig, validateInstanceName,
-} from "./config.ts";
+import { validateDevices, validateInstanceConfig, validateInstanceName } from "./config.ts";
+import { expandConfig, expandDevices, rootDisk } from "../config/expand.ts";
+import { parseSize } from "../config/values.ts";
 import { launchMounts, resumeDevices, startDevices, stopDevices } from "./devices.ts";
 import { deviceRules } from "./unix-device.ts";
 import { randomName } from "./names.ts";

@@ -9,19 +9,9 @@ import { ApiError } from "../api/error.ts";
 import { log } from "../log.ts";
 import { storageDriver } from "../storage/index.ts";
 import type { InstanceManager } from "./manager.ts";
-import { expiryDate, nextSnapshotName, scheduleMatches } from "./schedule.ts";
+import { expiryDate, nextSnapshotName, scheduleMatches, validateSnapshotName } from "../config/schedule.ts";
 
 export type SnapshotRow = db.SnapshotRow;
-
-/** Why a snapshot name is unusable, or undefined. */
-export function validateSnapshotName(name: string): string | undefined {
-  if (!name) return "Snapshot name may not be empty";
-  if (name.includes("/")) return `Snapshot name "${name}" may not contain "/"`;
-  if (name === "." || name === "..") return `Snapshot name "${name}" is reserved`;
-  if (name.length > 255) return "Snapshot name is longer than 255 characters";
-  if (/[\s\0]/.test(name)) return `Snapshot name "${name}" may not contain white space`;
-  return undefined;
-}
 
 /** An API timestamp, or null/"" or the zero time, as what the row stores ("" = never). */
 function normalizeExpiry(value: string | null | undefined): string {

@@ -7,9 +7,8 @@ import type { Db } from "../db/index.ts";
 import { getPool, type PoolRow } from "../db/storage-pools.ts";
 import * as q from "../db/storage-volumes.ts";
 import { ApiError } from "../api/error.ts";
-import { nextSnapshotName } from "../instance/schedule.ts";
-import { validateSnapshotName } from "../instance/snapshots.ts";
-import { parseSize } from "../instance/config.ts";
+import { nextSnapshotName, validateSnapshotName } from "../config/schedule.ts";
+import { parseSize } from "../config/values.ts";
 import { OLD, TMP } from "./tree.ts";
 import { storageDriver } from "./index.ts";
 
