@@ -14,7 +14,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ["migration", "cluster"],
   ["instance", "image", "network", "profile"],
   ["storage"],
-  ["db", "events", "tls", "log.ts", "kernel", "paths.ts"],
+  ["db", "events", "tls", "log.ts", "lock.ts", "kernel", "paths.ts"],
   ["config"],
   ["api"],
 ];

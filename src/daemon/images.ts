@@ -10,7 +10,7 @@ import type { ImageRow, ImageStore, ImportOptions } from "../image/store.ts";
 import { boundaryOf, multipartBody } from "../image/multipart.ts";
 import { byteProgress } from "../image/progress.ts";
 import type { InstanceManager } from "../instance/manager.ts";
-import { publish } from "./image-publish.ts";
+import { preparePublish } from "../image/publisher.ts";
 import type { Operation, OperationSpec } from "./operations.ts";
 import { RawResponse, checkIfMatch, etagOf, sync } from "./response.ts";
 import { ApiError } from "../api/error.ts";
@@ -143,7 +143,17 @@ export const imagesRoutes = (ctx: ImagesContext) =>
         if (["instance", "container", "snapshot"].includes(kind)) {
           if (!ctx.instances) throw new ApiError(400, "Publishing instances is not available here");
           if (req?.profiles) checkProfiles(ctx.db, req.profiles);
-          return publish({ ...ctx, instances: ctx.instances }, req, (fp, type) => lifecycle(ctx, "image-created", fp, { type }));
+          const plan = preparePublish(ctx.images, ctx.instances, req);
+          return ctx.ops.create({
+            class: "task",
+            description: "Creating image",
+            resources: { instances: [`/1.0/instances/${plan.instance}`] },
+            run: async (op) => {
+              const { fingerprint, size, type } = await plan.run((m) => op.updateMetadata(m));
+              lifecycle(ctx, "image-created", fingerprint, { type });
+              return { fingerprint, size };
+            },
+          });
         }
         if (ctx.pull) return ctx.pull(req);
         throw new ApiError(400, `Image source type "${kind}" is not supported`);
