@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { Command, Option } from "clipanion";
 import type { Certificate } from "../api/certificate.ts";
 import type { LxdClient } from "../client/client.ts";
-import type { Operation } from "../client/types.ts";
+import type { Operation } from "../api/operation.ts";
 import { encodeToken } from "../tls/token.ts";
 import { LxdCommand } from "./base.ts";
 import { formatDate, parseFormat, renderTable, toYaml } from "./format.ts";

@@ -7,6 +7,8 @@ import type { ImageStore } from "../image/store.ts";
 import type { Cgroups } from "../kernel/cgroup.ts";
 import type { ServerInfoSource } from "./server-info.ts";
 import type { NetworkManager } from "../network/manager.ts";
+import type { ProfileManager } from "../profile/manager.ts";
+import type { StoragePools } from "../storage/pools.ts";
 import type { CustomVolumes } from "../storage/volumes.ts";
 import type { Warnings } from "../events/warnings.ts";
 
@@ -18,6 +20,8 @@ export interface DaemonContext {
   images: ImageStore;
   cgroups: Cgroups;
   networks: NetworkManager;
+  pools: StoragePools;
+  profiles: ProfileManager;
   volumes: CustomVolumes;
   /** Conditions the daemon noticed (/1.0/warnings). */
   warnings: Warnings;

@@ -1,8 +1,9 @@
 // /1.0/images and /1.0/images/{fingerprint}: list, upload (unified tarball or split multipart),
 // show, replace, merge, delete (background operation) and export.
 import { Elysia, t } from "elysia";
+import { AsyncResponse, Empty, RecursionQuery, UrlsOr, recursionLevel } from "../api/envelope.ts";
 import { matchesFilter, parseFilter } from "../api/filter.ts";
-import { Image, ImageFingerprint, ImagePut, ImageUploadResult, RecursionQuery } from "../api/image.ts";
+import { Image, ImageFingerprint, ImagePut, ImagesPost, ImageUploadResult } from "../api/image.ts";
 import type { Db } from "../db/index.ts";
 import { getProfile } from "../db/profiles.ts";
 import { compressionExtension, detectFileCompression } from "../image/compression.ts";
@@ -10,14 +11,13 @@ import type { ImageRow, ImageStore, ImportOptions } from "../image/store.ts";
 import { boundaryOf, multipartBody } from "../image/multipart.ts";
 import { byteProgress } from "../image/progress.ts";
 import type { InstanceManager } from "../instance/manager.ts";
-import { publish, type PublishRequest } from "./image-publish.ts";
+import { preparePublish } from "../image/publisher.ts";
 import type { Operation, OperationSpec } from "./operations.ts";
 import { RawResponse, checkIfMatch, etagOf, sync } from "./response.ts";
 import { ApiError } from "../api/error.ts";
+import { validator } from "./validate.ts";
 
-/** OpenAPI description of the sync answer's metadata (kept out of `response`, which Elysia would
- *  validate against the unwrapped value). */
-const ok = (schema: object) => ({ 200: { description: "Sync response metadata", content: { "application/json": { schema } } } });
+const checkImagesPost = validator(ImagesPost);
 
 /** What this module needs from the daemon (DaemonContext satisfies it). */
 export interface ImagesContext {
@@ -26,7 +26,7 @@ export interface ImagesContext {
   ops: { create(spec: OperationSpec): Operation };
   events: { send(type: "lifecycle", metadata: Record<string, unknown>): void };
   /** Copies an image from another server (POST with a JSON `source`; image-pull.ts). */
-  pull?(body: unknown): Operation;
+  pull?(body: ImagesPost): Operation;
   /** Remote clients without trust see public images only. */
   serverInfo?: { trusted?(request: Request): boolean };
   /** For publishing instances (absent where only the image routes are served, as in unit tests). */
@@ -189,23 +189,34 @@ export const imagesRoutes = (ctx: ImagesContext) =>
       }
       const images = ctx.images.list().filter((r) => visible(ctx, request, r)).map((r) => ctx.images.toApi(r))
         .filter((i) => matchesFilter(i, filter));
-      if ((Number.parseInt(query.recursion ?? "0", 10) || 0) === 0) return sync(images.map((i) => imageUrl(i.fingerprint)));
+      if (recursionLevel(query) === 0) return sync(images.map((i) => imageUrl(i.fingerprint)));
       return sync(images);
     }, {
       query: RecursionQuery,
-      detail: { summary: "List images (`filter=` as LXD: `properties.os eq busybox and public eq false`)", tags: ["images"], responses: ok(t.Union([t.Array(t.String()), t.Array(Image)], { description: "URLs (recursion=0) or Image objects (recursion=1)" })) },
+      response: UrlsOr(Image, "Image"),
+      detail: { summary: "List images (`filter=` as LXD: `properties.os eq busybox and public eq false`)", tags: ["images"] },
     })
 
     .post("/1.0/images", async ({ request }) => {
       const sniffed = await sniff(request);
       if ("json" in sniffed) {
-        const req = sniffed.json as PublishRequest;
-        const kind = (req as { source?: { type?: string } })?.source?.type ?? "";
+        const req = checkImagesPost(sniffed.json);
+        const kind = req.source?.type ?? "";
         // Instances and snapshots are published here; images from other servers are pulled.
         if (["instance", "container", "snapshot"].includes(kind)) {
           if (!ctx.instances) throw new ApiError(400, "Publishing instances is not available here");
           if (req?.profiles) checkProfiles(ctx.db, req.profiles);
-          return publish({ ...ctx, instances: ctx.instances }, req, (fp, type) => lifecycle(ctx, "image-created", fp, { type }));
+          const plan = preparePublish(ctx.images, ctx.instances, req);
+          return ctx.ops.create({
+            class: "task",
+            description: "Creating image",
+            resources: { instances: [`/1.0/instances/${plan.instance}`] },
+            run: async (op) => {
+              const { fingerprint, size, type } = await plan.run((m) => op.updateMetadata(m));
+              lifecycle(ctx, "image-created", fingerprint, { type });
+              return { fingerprint, size };
+            },
+          });
         }
         if (ctx.pull) return ctx.pull(req);
         throw new ApiError(400, `Image source type "${kind}" is not supported`);
@@ -230,7 +241,8 @@ export const imagesRoutes = (ctx: ImagesContext) =>
       return sync(ctx.images.toApi(row), { etag: etag(row) });
     }, {
       params: ImageFingerprint, query: RecursionQuery,
-      detail: { summary: "Show an image (fingerprint or unique prefix)", tags: ["images"], responses: ok(Image) },
+      response: Image,
+      detail: { summary: "Show an image (fingerprint or unique prefix)", tags: ["images"] },
     })
 
     .put("/1.0/images/:fingerprint", ({ params, body, request }) => {
@@ -249,6 +261,7 @@ export const imagesRoutes = (ctx: ImagesContext) =>
       return sync({});
     }, {
       params: ImageFingerprint, body: ImagePut,
+      response: Empty,
       detail: { summary: "Replace an image's properties, public, auto_update, profiles and expiry", tags: ["images"] },
     })
 
@@ -267,6 +280,7 @@ export const imagesRoutes = (ctx: ImagesContext) =>
       return sync({});
     }, {
       params: ImageFingerprint, body: ImagePut,
+      response: Empty,
       detail: { summary: "Merge changes into an image (properties by key)", tags: ["images"] },
     })
 
@@ -285,6 +299,7 @@ export const imagesRoutes = (ctx: ImagesContext) =>
       });
     }, {
       params: ImageFingerprint,
+      response: AsyncResponse,
       detail: { summary: "Delete an image (background operation)", tags: ["images"] },
     })
 

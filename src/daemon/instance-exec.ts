@@ -6,6 +6,7 @@
 // websockets stdin is empty, and `record-output` keeps stdout and stderr as log files of the
 // instance (exec_<id>.stdout/.stderr under /logs, named in the operation's metadata.output).
 import { Elysia } from "elysia";
+import { AsyncResponse } from "../api/envelope.ts";
 import { randomBytes } from "node:crypto";
 import { closeSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
@@ -145,5 +146,6 @@ export const instanceExecRoutes = (ctx: DaemonContext) =>
       });
     }, {
       params: InstanceName, body: InstanceExecPost,
+      response: AsyncResponse,
       detail: { summary: "Run a command in an instance (websocket operation)", tags: ["instances"] },
     });

@@ -1,14 +1,15 @@
 // /1.0/storage-pools/{pool}/volumes[/custom[/{name}[/snapshots[/{snapshot}]]]]: custom volumes
 // and their snapshots. Restore is `PUT …/volumes/custom/{name} {"restore": "snap0"}` (as LXD).
 import { Elysia, t } from "elysia";
+import { AsyncResponse, Empty, RecursionQuery, UrlsOr, recursionLevel } from "../api/envelope.ts";
+import { Operation } from "../api/operation.ts";
 import {
   StorageVolume, StorageVolumePut, StorageVolumeRename, StorageVolumeSnapshot, StorageVolumeSnapshotsPost, StorageVolumesPost,
+  StorageVolumeState,
 } from "../api/storage.ts";
-import { parseSize } from "../instance/config.ts";
 import { matchesFilter, parseFilter } from "../api/filter.ts";
-import { imageVolumes } from "../storage/index.ts";
+import { parseSize } from "../config/values.ts";
 import { volumeUrl, type CustomVolumes } from "../storage/volumes.ts";
-import { recursionLevel } from "./instances.ts";
 import type { OperationManager } from "./operations.ts";
 import { checkIfMatch, etagOf, sync } from "./response.ts";
 import { ApiError } from "../api/error.ts";
@@ -17,15 +18,16 @@ export interface StorageVolumesContext {
   volumes: CustomVolumes;
   ops: OperationManager;
   /** Containers' root volumes are listed beside the custom ones (absent in unit tests). */
-  instances?: { list(): { name: string; createdAt: string; profiles: string[]; config: Record<string, string>; devices: Record<string, Record<string, string>> }[];
-    poolOf(row: { profiles: string[]; config: Record<string, string>; devices: Record<string, Record<string, string>> }): { name: string } };
+  instances?: { list(): InstanceRow[]; poolOf(row: InstanceRow): { name: string } };
+  /** Images unpacked on a pool are listed as its image volumes (absent in unit tests). */
+  pools?: { imageVolumes(pool: string): string[] };
 }
 
-const Query = t.Object({
-  recursion: t.Optional(t.String()), project: t.Optional(t.String()), target: t.Optional(t.String()), filter: t.Optional(t.String()),
-});
+type InstanceRow = { name: string; createdAt: string; profiles: string[]; config: Record<string, string>; devices: Record<string, Record<string, string>> };
+
 /** Volume types as LXD lists them; only custom ones are created and changed here. */
 const LISTED_TYPES = ["container", "image", "custom"];
+
 // `:name` is the pool (as in /1.0/storage-pools/:name), `:volume` the volume.
 const PoolParams = t.Object({ name: t.String() });
 const TypeParams = t.Object({ name: t.String(), type: t.String() });
@@ -42,15 +44,23 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
   const resources = (pool: string, name: string) => ({ storage_volumes: [volumeUrl(pool, name)] });
   const etag = (vol: StorageVolume) => etagOf({ description: vol.description, config: vol.config });
 
-  /** A container's root volume or an image unpacked on the pool, in the StorageVolume shape. */
-  // LXD clients parse created_at as a time: the zero time when unknown, never "".
+  /** A container's root volume or an image unpacked on the pool, in the StorageVolume shape.
+   *  LXD clients parse created_at as a time: the zero time when unknown, never "". */
   const builtIn = (type: "container" | "image", name: string, usedBy: string, createdAt = "0001-01-01T00:00:00Z"): StorageVolume => ({
     name, description: "", type, config: {}, content_type: "filesystem", used_by: [usedBy],
     location: "none", project: "default", created_at: createdAt,
   });
 
+  const onPool = (pool: string) => (r: InstanceRow) => {
+    try {
+      return ctx.instances!.poolOf(r).name === pool;
+    } catch {
+      return false; // no root disk (a broken profile): on no pool
+    }
+  };
+
   /** All volumes of a pool as LXD lists them (containers, images, custom), or those of one type. */
-  const list = (pool: string, query: typeof Query.static, type?: string) => {
+  const list = (pool: string, query: RecursionQuery, type?: string) => {
     if (type !== undefined && !LISTED_TYPES.includes(type)) throw new ApiError(400, `Invalid storage volume type "${type}"`);
     let filter;
     try {
@@ -59,19 +69,12 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
       throw new ApiError(400, (err as Error).message);
     }
     const custom = v.list(pool).map((r) => v.toApi(r));
-    const onPool = (r: Parameters<NonNullable<StorageVolumesContext["instances"]>["poolOf"]>[0]) => {
-      try {
-        return ctx.instances!.poolOf(r).name === pool;
-      } catch {
-        return false; // no root disk (a broken profile): on no pool
-      }
-    };
-    const containers = (ctx.instances?.list() ?? []).filter(onPool)
+    const containers = (ctx.instances?.list() ?? []).filter(onPool(pool))
       .map((r) => builtIn("container", r.name, `/1.0/instances/${r.name}`, r.createdAt));
-    const images = imageVolumes(pool).map((fp) => builtIn("image", fp, `/1.0/images/${fp}`));
+    const images = (ctx.pools?.imageVolumes(pool) ?? []).map((fp) => builtIn("image", fp, `/1.0/images/${fp}`));
     const vols = [...containers, ...images, ...custom]
       .filter((vol) => (type === undefined || vol.type === type) && matchesFilter(vol, filter));
-    if (recursionLevel(query.recursion) === 0) return sync(vols.map((vol) => `/1.0/storage-pools/${pool}/volumes/${vol.type}/${vol.name}`));
+    if (recursionLevel(query) === 0) return sync(vols.map((vol) => `/1.0/storage-pools/${pool}/volumes/${vol.type}/${vol.name}`));
     return sync(vols);
   };
 
@@ -103,17 +106,18 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
 
   return new Elysia({ name: "storage-volumes" })
     .get("/1.0/storage-pools/:name/volumes", ({ params, query }) => list(params.name, query), {
-      params: PoolParams, query: Query,
-      response: t.Union([t.Array(t.String()), t.Array(StorageVolume)], { description: "URLs (recursion=0) or StorageVolume objects" }),
+      params: PoolParams, query: RecursionQuery,
+      response: UrlsOr(StorageVolume, "StorageVolume"),
       detail: { summary: "List a pool's volumes: containers' root volumes, images unpacked there, custom volumes (`filter=` as LXD)", tags: ["storage"] },
     })
     .get("/1.0/storage-pools/:name/volumes/:type", ({ params, query }) => list(params.name, query, params.type), {
-      params: TypeParams, query: Query,
-      response: t.Union([t.Array(t.String()), t.Array(StorageVolume)]),
-      detail: { summary: "List a pool's volumes of one type (container, image or custom)", tags: ["storage"] },
+      params: TypeParams, query: RecursionQuery,
+      response: UrlsOr(StorageVolume, "StorageVolume"),
+      detail: { summary: "List a pool's custom volumes", tags: ["storage"] },
     })
     .post("/1.0/storage-pools/:name/volumes", ({ params, body }) => create(params.name, body), {
       params: PoolParams, body: StorageVolumesPost,
+      response: { 200: Empty, 202: Operation },
       detail: { summary: "Create a custom volume, or copy one (source.type=copy)", tags: ["storage"] },
     })
     .post("/1.0/storage-pools/:name/volumes/:type", ({ params, body }) => {
@@ -121,6 +125,7 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
       return create(params.name, body);
     }, {
       params: TypeParams, body: StorageVolumesPost,
+      response: { 200: Empty, 202: Operation },
       detail: { summary: "Create a custom volume, or copy one (source.type=copy)", tags: ["storage"] },
     })
 
@@ -128,17 +133,19 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
       const vol = v.toApi(v.get(params.name, params.volume));
       return sync(vol, { etag: etag(vol) });
     }, {
-      params: VolumeParams, query: Query, response: StorageVolume,
+      params: VolumeParams, query: RecursionQuery, response: StorageVolume,
       detail: { summary: "Show a custom volume", tags: ["storage"] },
     })
     .put("/1.0/storage-pools/:name/volumes/custom/:volume", ({ params, body, request }) =>
       update(params.name, params.volume, body, request, false), {
       params: VolumeParams, body: StorageVolumePut,
+      response: Empty,
       detail: { summary: "Replace a custom volume's description and config, or restore a snapshot (restore)", tags: ["storage"] },
     })
     .patch("/1.0/storage-pools/:name/volumes/custom/:volume", ({ params, body, request }) =>
       update(params.name, params.volume, body, request, true), {
       params: VolumeParams, body: StorageVolumePut,
+      response: Empty,
       detail: { summary: "Merge changes into a custom volume's config", tags: ["storage"] },
     })
     .post("/1.0/storage-pools/:name/volumes/custom/:volume", async ({ params, body }) => {
@@ -150,6 +157,7 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
       return sync({}, { location: volumeUrl(params.name, body.name) });
     }, {
       params: VolumeParams, body: StorageVolumeRename,
+      response: Empty,
       detail: { summary: "Rename a custom volume within its pool (moving to another pool is not supported)", tags: ["storage"] },
     })
     .delete("/1.0/storage-pools/:name/volumes/custom/:volume", async ({ params }) => {
@@ -157,6 +165,7 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
       return sync({});
     }, {
       params: VolumeParams,
+      response: Empty,
       detail: { summary: "Delete a custom volume (refused while instances or profiles use it)", tags: ["storage"] },
     })
     .get("/1.0/storage-pools/:name/volumes/custom/:volume/state", async ({ params }) => {
@@ -165,16 +174,17 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
       return sync({ usage: used === undefined ? null : { used, total: (row.config.size && parseSize(row.config.size)) || -1 } });
     }, {
       params: VolumeParams,
+      response: StorageVolumeState,
       detail: { summary: "Disk usage of a custom volume", tags: ["storage"] },
     })
 
     .get("/1.0/storage-pools/:name/volumes/custom/:volume/snapshots", ({ params, query }) => {
       const snaps = v.snapshots(v.get(params.name, params.volume));
-      if (recursionLevel(query.recursion) === 0) return sync(snaps.map((s) => snapshotUrl(params.name, params.volume, s.name)));
+      if (recursionLevel(query) === 0) return sync(snaps.map((s) => snapshotUrl(params.name, params.volume, s.name)));
       return sync(snaps.map((s) => v.snapshotToApi(s)));
     }, {
-      params: VolumeParams, query: Query,
-      response: t.Union([t.Array(t.String()), t.Array(StorageVolumeSnapshot)]),
+      params: VolumeParams, query: RecursionQuery,
+      response: UrlsOr(StorageVolumeSnapshot, "StorageVolumeSnapshot"),
       detail: { summary: "List a custom volume's snapshots", tags: ["storage"] },
     })
     .post("/1.0/storage-pools/:name/volumes/custom/:volume/snapshots", ({ params, body }) => {
@@ -186,6 +196,7 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
       });
     }, {
       params: VolumeParams, body: StorageVolumeSnapshotsPost,
+      response: AsyncResponse,
       detail: { summary: "Take a snapshot of a custom volume", tags: ["storage"] },
     })
     .get("/1.0/storage-pools/:name/volumes/custom/:volume/snapshots/:snapshot", ({ params }) =>
@@ -201,6 +212,7 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
       });
     }, {
       params: SnapshotParams,
+      response: AsyncResponse,
       detail: { summary: "Delete a custom volume snapshot", tags: ["storage"] },
     });
 };

@@ -4,7 +4,7 @@ import { Elysia, t } from "elysia";
 import { Warning, WarningPut, WarningUuid } from "../api/warning.ts";
 import type { Warnings } from "../events/warnings.ts";
 import { ApiError } from "../api/error.ts";
-import { recursionLevel } from "./instances.ts";
+import { Empty, recursionLevel } from "../api/envelope.ts";
 import { sync } from "./response.ts";
 
 const url = (uuid: string) => `/1.0/warnings/${uuid}`;
@@ -26,7 +26,7 @@ export const warningsRoutes = (ctx: { warnings: Warnings; events: { send(type: "
   return new Elysia({ name: "warnings" })
     .get("/1.0/warnings", ({ query }) => {
       const all = ctx.warnings.list();
-      return sync(recursionLevel(query.recursion) === 0 ? all.map((w) => url(w.uuid)) : all);
+      return sync(recursionLevel(query) === 0 ? all.map((w) => url(w.uuid)) : all);
     }, {
       query: Query,
       detail: { summary: "List warnings (URLs, or objects with recursion=1)", tags: ["warnings"], responses: ok("Warnings", t.Union([t.Array(t.String()), t.Array(Warning)])) },
@@ -36,11 +36,11 @@ export const warningsRoutes = (ctx: { warnings: Warnings; events: { send(type: "
       detail: { summary: "Show a warning", tags: ["warnings"], responses: ok("Warning", Warning) },
     })
     .put("/1.0/warnings/:uuid", ({ params, body }) => setStatus(params.uuid, body.status), {
-      params: WarningUuid, body: WarningPut,
+      params: WarningUuid, body: WarningPut, response: Empty,
       detail: { summary: "Set a warning's status (new or acknowledged)", tags: ["warnings"] },
     })
     .patch("/1.0/warnings/:uuid", ({ params, body }) => setStatus(params.uuid, body.status), {
-      params: WarningUuid, body: WarningPut,
+      params: WarningUuid, body: WarningPut, response: Empty,
       detail: { summary: "Set a warning's status (new or acknowledged)", tags: ["warnings"] },
     })
     .delete("/1.0/warnings/:uuid", ({ params }) => {
@@ -49,7 +49,7 @@ export const warningsRoutes = (ctx: { warnings: Warnings; events: { send(type: "
       ctx.events.send("lifecycle", { action: "warning-deleted", source: url(params.uuid), context: {} });
       return sync({});
     }, {
-      params: WarningUuid,
+      params: WarningUuid, response: Empty,
       detail: { summary: "Delete a warning (it comes back if the condition is seen again)", tags: ["warnings"] },
     });
 };

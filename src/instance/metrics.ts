@@ -49,7 +49,7 @@ export function renderMetrics(samples: InstanceSample[]): string {
     add("lxd_memory_MemFree_bytes", "gauge", "The amount of free memory.", id, Math.max(0, s.memoryTotal - used));
     add("lxd_memory_MemAvailable_bytes", "gauge", "The amount of available memory.", id, Math.max(0, s.memoryTotal - used));
     add("lxd_memory_Swap_bytes", "gauge", "The amount of used swap memory.", id, s.state.memory.swap_usage);
-    const root = s.state.disk.root?.usage;
+    const root = s.state.disk?.root?.usage;
     if (root !== undefined) {
       const fs = { device: "", fstype: "", mountpoint: "/", ...id };
       add("lxd_filesystem_size_bytes", "gauge", "The size of the filesystem in bytes.", fs, root + s.rootAvail);
