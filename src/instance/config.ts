@@ -4,6 +4,7 @@
 
 import { isBool, isTrue, parseSize } from "../config/values.ts";
 import { parseSchedule } from "../config/schedule.ts";
+import { parseRawLxc } from "./raw-lxc.ts";
 import { knownSyscalls } from "../kernel/seccomp.ts";
 import { checkProxyPair, parseProxyAddress, unsupportedProxyOption } from "./proxy-address.ts";
 
@@ -115,6 +116,15 @@ const idmapLines: Validator = (v) => {
   return undefined;
 };
 
+const rawLxc: Validator = (v) => {
+  try {
+    parseRawLxc(v);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+};
+
 /** Schedules as the snapshot timer reads them (schedule.ts): cron lists, several expressions. */
 const schedule: Validator = (v) => {
   try {
@@ -173,7 +183,7 @@ export const INSTANCE_KEYS: Record<string, KeyInfo> = {
 
   "raw.apparmor": k(any, "AppArmor profile entries appended to the generated profile"),
   "raw.idmap": k(idmapLines, "Extra id mappings: lines of \"both|uid|gid HOST CONTAINER\""),
-  "raw.lxc": k(any, "Raw LXC configuration"),
+  "raw.lxc": k(rawLxc, "LXC configuration lines; only lxc.environment and lxc.init.cmd are honoured (others are refused)"),
   "raw.seccomp": k(any, "Raw seccomp policy"),
 
   "security.devlxd": k(bool, "Provide /dev/lxd in the instance"),

@@ -338,6 +338,15 @@ export class InstanceManager {
     if (deviceError) throw new ApiError(400, `Invalid devices: ${deviceError}`);
     const expanded = expandDevices(this.profileRows(profiles).map((p) => p.devices), devices);
     this.rootPool(expanded);
+    const paths = new Map<string, string>();
+    for (const [name, d] of Object.entries(expanded)) {
+      if (d.type !== "disk" || !d.path) continue;
+      // As LXD: one mount point per path (a volume attached twice at one path is refused).
+      const path = `/${d.path.split("/").filter(Boolean).join("/")}`;
+      const other = paths.get(path);
+      if (other) throw new ApiError(400, `Invalid devices: More than one disk device uses the same path "${path}" ("${other}" and "${name}")`);
+      paths.set(path, name);
+    }
     for (const [name, d] of Object.entries(expanded)) {
       if (d.type !== "disk" || d.path === "/" || !d.pool) continue;
       if (!getVolume(this.database, d.pool, d.source ?? "")) {

@@ -1,6 +1,7 @@
 // Turns an instance's expanded config into what the kernel layer needs: the monitor's launch
 // spec (privilege, idmap, nesting, cgroups, seccomp, init), live cgroup limits, and the exec
 // seccomp filter.
+import { parseRawLxc } from "./raw-lxc.ts";
 import { totalmem } from "node:os";
 import type { CgroupLimits } from "../kernel/cgroup.ts";
 import type { LaunchMount, LaunchSpec } from "../kernel/monitor.ts";
@@ -103,11 +104,14 @@ export function launchSpec(opts: {
   name: string; rundir: string; config: Config; idmap: IdmapPlan; cgroupProcs: string[]; cgroup2: boolean; lxcfs?: string;
   rootfs: LaunchSpec["rootfs"]; mounts?: LaunchMount[];
 }): LaunchSpec {
-  const env = ["container=lxc"];
+  // LXD gives init the environment.* keys; raw.lxc may add lxc.environment lines and replace init.
+  const raw = parseRawLxc(opts.config["raw.lxc"] ?? "");
+  const env = ["container=lxc", ...Object.entries(opts.config).filter(([k]) => k.startsWith("environment."))
+    .map(([k, v]) => `${k.slice("environment.".length)}=${v}`), ...raw.environment];
   return {
     name: opts.name, hostname: opts.name, rundir: opts.rundir, rootfs: opts.rootfs, mounts: opts.mounts,
     privileged: truthy(opts.config["security.privileged"]), nesting: truthy(opts.config["security.nesting"]),
     uidMap: opts.idmap.uid, gidMap: opts.idmap.gid, cgroupProcs: opts.cgroupProcs, cgroup2: opts.cgroup2, lxcfs: opts.lxcfs,
-    seccomp: seccompFor(opts.config), env, init: ["/sbin/init"],
+    seccomp: seccompFor(opts.config), env, init: raw.initCmd ?? ["/sbin/init"],
   };
 }

@@ -70,3 +70,31 @@ test("a changed profile applies at once to the running instances that use it", a
   await d.ok("delete", "-f", "p1");
   await lxc("profile", "delete", "lim");
 });
+
+test("raw.lxc: honoured keys reach init, LXD's forbidden keys and unknown ones are refused", async () => {
+  const bad = await d.lxc("init", "busybox", "r0", "-c", "raw.lxc=lxc.logfile = /tmp/x");
+  expect(bad.code).not.toBe(0);
+  expect(bad.stderr).toContain("Setting lxc.logfile is not allowed");
+  const unknown = await d.lxd("init", "busybox", "r0", "-c", "raw.lxc=lxc.cgroup.devices.allow = a");
+  expect(unknown.code).not.toBe(0);
+  expect(unknown.stderr).toContain('The raw.lxc key "lxc.cgroup.devices.allow" is not supported');
+  expect((await d.api("GET", "/1.0/instances/r0")).status).toBe(404);
+
+  await d.ok("launch", "busybox", "r1", "-c", "raw.lxc=lxc.environment = FROM_RAW=yes", "-c", "environment.FROM_KEY=also");
+  const environ = (await d.ok("exec", "r1", "--", "cat", "/proc/1/environ")).split("\0");
+  expect(environ).toContain("FROM_RAW=yes");
+  expect(environ).toContain("FROM_KEY=also");
+  await d.ok("delete", "-f", "r1");
+});
+
+test("one path, one disk: a volume attached a second time at the same path is refused", async () => {
+  await d.ok("init", "busybox", "a1");
+  await d.ok("storage", "volume", "create", "default", "twice");
+  await d.ok("storage", "volume", "attach", "default", "twice", "a1", "/data");
+  const again = await d.lxd("config", "device", "add", "a1", "again", "disk", "pool=default", "source=twice", "path=/data/");
+  expect(again.code).not.toBe(0);
+  expect(again.stderr).toContain('More than one disk device uses the same path "/data"');
+  expect(Object.keys((await d.api("GET", "/1.0/instances/a1")).body.metadata.devices)).toEqual(["twice"]);
+  await d.ok("delete", "a1");
+  await d.ok("storage", "volume", "delete", "default", "twice");
+});
