@@ -7,7 +7,7 @@ import {
 } from "./cli/config.ts";
 import { ConsoleCommand } from "./cli/console.ts";
 import { CopyCommand, MoveCommand } from "./cli/copy.ts";
-import { ServeCommand, ShutdownCommand, WaitReadyCommand } from "./cli/daemon.ts";
+import { ActivateIfNeededCommand, ServeCommand, ShutdownCommand, SqlCommand, WaitReadyCommand } from "./cli/daemon.ts";
 import { ConfigDeviceAddCommand, ConfigDeviceListCommand, ConfigDeviceRemoveCommand, ConfigDeviceShowCommand } from "./cli/device.ts";
 import { ExecCommand } from "./cli/exec.ts";
 import { FileDeleteCommand, FileEditCommand, FilePullCommand, FilePushCommand } from "./cli/file.ts";
@@ -62,7 +62,7 @@ import { PublishCommand } from "./cli/publish.ts";
 const COMMANDS: CommandClass[] = [
   // The default command first: clipanion's usage() relies on that order.
   RootHelpCommand,
-  ServeCommand, WaitReadyCommand, ShutdownCommand,
+  ServeCommand, WaitReadyCommand, ShutdownCommand, SqlCommand, ActivateIfNeededCommand,
   LaunchCommand, InitCommand, StartCommand, StopCommand, RestartCommand, PauseCommand, DeleteCommand,
   ListCommand, InfoCommand, ExecCommand, ConsoleCommand, TopCommand,
   FilePushCommand, FilePullCommand, FileDeleteCommand, FileEditCommand,

@@ -110,6 +110,8 @@ export class InitCommand extends CreateCommand {
     examples: [
       ["Create (not start) a container", "$0 init busybox c1"],
       ["Non-interactive server setup with a dir storage pool", "$0 init --auto --storage-backend dir"],
+      ["Apply a preseed (LXD's YAML schema)", "cat preseed.yaml | $0 init --preseed"],
+      ["Print the current setup as a preseed", "$0 init --dump"],
     ],
   });
 
@@ -118,10 +120,20 @@ export class InitCommand extends CreateCommand {
   storageBackend = Option.String("--storage-backend", "dir", { description: "Storage backend for the default pool (dir or btrfs)" });
   networkAddress = Option.String("--network-address", { description: "Address to bind the HTTPS API to" });
   networkPort = Option.String("--network-port", { description: "Port to bind the HTTPS API to (default 8443)" });
+  preseed = Option.Boolean("--preseed", false, { description: "Apply a YAML preseed (LXD's schema) read from stdin" });
+  dump = Option.Boolean("--dump", false, { description: "Print the server's current setup as a preseed" });
   image = Option.String({ name: "image", required: false });
   name = Option.String({ name: "name", required: false });
 
   protected async run(): Promise<void> {
+    if (this.preseed || this.dump) {
+      if (this.image || this.auto || this.minimal || (this.preseed && this.dump)) throw new Error("--preseed and --dump take no other arguments");
+      const { applyPreseed, dumpPreseed } = await import("./preseed.ts");
+      if (this.dump) return void this.context.stdout.write(await dumpPreseed(this.client));
+      const chunks: Buffer[] = [];
+      for await (const chunk of this.context.stdin) chunks.push(typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Buffer));
+      return applyPreseed(this.client, Buffer.concat(chunks).toString("utf8"));
+    }
     if (this.image && !this.auto && !this.minimal) {
       await createInstance(this.client, this.createArgs(this.image, this.name, false), (s) => this.print(s), this.context.stdout as NodeJS.WriteStream);
       return;

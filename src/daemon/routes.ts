@@ -1,6 +1,8 @@
 // Every REST resource module, in one list: the server mounts these and the OpenAPI document
 // is generated from them.
-import { Elysia } from "elysia";
+import { Elysia, t } from "elysia";
+import { ApiError } from "../api/error.ts";
+import { runSql } from "../db/sql.ts";
 import { Empty } from "../api/envelope.ts";
 import { certificatesRoutes, type RemoteAccess } from "./certificates.ts";
 import type { DaemonContext } from "./context.ts";
@@ -32,7 +34,18 @@ const internalRoutes = (ctx: DaemonContext) =>
   new Elysia({ name: "internal" }).put("/internal/shutdown", () => {
     setTimeout(() => ctx.shutdown(), 0);
     return sync({});
-  }, { response: Empty, detail: { summary: "Stop all instances and the daemon", tags: ["internal"] } });
+  }, { response: Empty, detail: { summary: "Stop all instances and the daemon", tags: ["internal"] } })
+    // `lxd sql local|global QUERY`: both name the one SQLite database.
+    .post("/internal/sql", ({ body }) => {
+      try {
+        return sync({ results: [runSql(ctx.db, body.query)] });
+      } catch (err) {
+        throw new ApiError(400, `Failed to execute query: ${(err as Error).message}`);
+      }
+    }, {
+      body: t.Object({ database: t.Union([t.Literal("local"), t.Literal("global")]), query: t.String() }),
+      detail: { summary: "Run one SQL statement against the daemon's database", tags: ["internal"], responses: { 200: { description: "{results: [{type, columns, rows, rows_affected}]}" } } },
+    });
 
 export const apiRoutes = (ctx: DaemonContext, remote?: RemoteAccess) => [
   serverInfoRoutes(ctx),
