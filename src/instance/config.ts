@@ -46,14 +46,17 @@ export function parseMemory(value: string, hostTotal: number): number {
   return bytes;
 }
 
-const memory: Validator = (v) => {
+/** A validator from a parser that throws with the problem. */
+const parsedBy = (parse: (v: string) => unknown): Validator => (v) => {
   try {
-    parseMemory(v, 0);
+    parse(v);
     return undefined;
   } catch (err) {
     return (err as Error).message;
   }
 };
+
+const memory = parsedBy((v) => parseMemory(v, 0));
 
 /** A CPU set such as "0-1,3" -> [0, 1, 3]; undefined when malformed. */
 function parseCpuSet(value: string): number[] | undefined {
@@ -83,14 +86,7 @@ export function parseCpuLimit(value: string): { count: number; cpus?: number[] }
   return { count: cpus.length, cpus };
 }
 
-const cpu: Validator = (v) => {
-  try {
-    parseCpuLimit(v);
-    return undefined;
-  } catch (err) {
-    return (err as Error).message;
-  }
-};
+const cpu = parsedBy(parseCpuLimit);
 
 /** "50%" or "25ms/100ms". */
 const cpuAllowance: Validator = (v) =>
@@ -116,24 +112,10 @@ const idmapLines: Validator = (v) => {
   return undefined;
 };
 
-const rawLxc: Validator = (v) => {
-  try {
-    parseRawLxc(v);
-    return undefined;
-  } catch (err) {
-    return (err as Error).message;
-  }
-};
+const rawLxc = parsedBy(parseRawLxc);
 
-/** Schedules as the snapshot timer reads them (schedule.ts): cron lists, several expressions. */
-const schedule: Validator = (v) => {
-  try {
-    parseSchedule(v);
-    return undefined;
-  } catch (err) {
-    return (err as Error).message;
-  }
-};
+/** Schedules as the snapshot timer reads them (config/schedule.ts): cron lists, several expressions. */
+const schedule = parsedBy(parseSchedule);
 
 /** Space-separated durations: 1M (minutes) 2H (hours) 3d 4w 5m (months) 6y. */
 const expiry: Validator = (v) =>
