@@ -1,7 +1,7 @@
 // /1.0/images/aliases and /1.0/images/aliases/{name}: list, create, show, replace, merge,
 // rename, delete. Names may contain "/" (e.g. "debian/12"), so the single-alias routes take the
 // rest of the path, URL-encoded or not.
-import { Elysia, t } from "elysia";
+import { Elysia, } from "elysia";
 import { Empty, RecursionQuery, UrlsOr, recursionLevel } from "../api/envelope.ts";
 import { ImageAliasesEntry, ImageAliasesEntryPost, ImageAliasesEntryPut, ImageAliasesPost } from "../api/image.ts";
 import type { ImageAliasRow, ImageStore } from "../image/store.ts";
