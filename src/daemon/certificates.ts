@@ -1,7 +1,7 @@
 // /1.0/certificates: the trust store (list, add by certificate or by join token, show, update,
 // remove) and join tokens (`lxd config trust add`), in LXD's shapes.
 import { X509Certificate } from "node:crypto";
-import { Elysia, } from "elysia";
+import { Elysia } from "elysia";
 import { Empty, RecursionQuery, UrlsOr, recursionLevel } from "../api/envelope.ts";
 import { Certificate, CertificateFingerprint, CertificatePut, CertificatesPost } from "../api/certificate.ts";
 import { Operation } from "../api/operation.ts";

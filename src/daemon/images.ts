@@ -1,6 +1,6 @@
 // /1.0/images and /1.0/images/{fingerprint}: list, upload (unified tarball or split multipart),
 // show, replace, merge, delete (background operation) and export.
-import { Elysia, } from "elysia";
+import { Elysia } from "elysia";
 import { AsyncResponse, Empty, RecursionQuery, UrlsOr, recursionLevel } from "../api/envelope.ts";
 import { Image, ImageFingerprint, ImagePut, ImagesPost, ImageUploadResult } from "../api/image.ts";
 import type { Db } from "../db/index.ts";
