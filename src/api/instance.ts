@@ -1,8 +1,7 @@
 // Instance API shapes (LXD REST API 1.0). These schemas validate requests and feed the OpenAPI document.
 import { t, type Static } from "elysia";
+import { StringMap, Devices, Description } from "./fields.ts";
 
-const StringMap = t.Record(t.String(), t.String());
-const Devices = t.Record(t.String(), StringMap);
 
 export const InstanceSource = t.Object({
   type: t.Union([t.Literal("image"), t.Literal("none"), t.Literal("copy"), t.Literal("migration")]),
@@ -15,6 +14,7 @@ export const InstanceSource = t.Object({
   secret: t.Optional(t.String()),
   certificate: t.Optional(t.String()),
   source: t.Optional(t.String()),
+  project: t.Optional(t.String({ description: "Project of the source instance (copy); only default exists" })),
 }, { additionalProperties: true });
 
 export const InstancesPost = t.Object({
@@ -27,7 +27,7 @@ export const InstancesPost = t.Object({
   ephemeral: t.Optional(t.Boolean()),
   start: t.Optional(t.Boolean()),
   stateful: t.Optional(t.Boolean()),
-  description: t.Optional(t.String()),
+  description: t.Optional(Description),
   architecture: t.Optional(t.String()),
   instance_type: t.Optional(t.String()),
 }, { additionalProperties: true });
@@ -41,7 +41,7 @@ export const InstancePut = t.Object({
   ephemeral: t.Optional(t.Boolean()),
   profiles: t.Optional(t.Union([t.Array(t.String()), t.Null()])),
   stateful: t.Optional(t.Boolean()),
-  description: t.Optional(t.String()),
+  description: t.Optional(Description),
   restore: t.Optional(t.String({ description: "Snapshot to restore: \"snap0\" or \"c1/snap0\"" })),
 }, { additionalProperties: true });
 export type InstancePut = Static<typeof InstancePut>;
@@ -111,7 +111,7 @@ export const Instance = t.Object({
   name: t.String(),
   type: t.String(),
   architecture: t.String(),
-  description: t.String(),
+  description: Description,
   status: t.String(),
   status_code: t.Number(),
   ephemeral: t.Boolean(),

@@ -5,6 +5,7 @@ import { matchesFilter, parseFilter } from "../api/filter.ts";
 import type { DaemonContext } from "./context.ts";
 import { isRemoteImageSource, remoteInstanceOperation } from "./image-pull.ts";
 import { ApiError, checkIfMatch, etagOf, sync } from "./response.ts";
+import { checkProject } from "./project.ts";
 
 const Recursion = t.Object({
   recursion: t.Optional(t.String({ description: "0: URLs, 1: objects, 2: objects with state (`2;fields=…` accepted)" })),
@@ -50,6 +51,7 @@ export const instancesRoutes = (ctx: DaemonContext) =>
     })
 
     .post("/1.0/instances", ({ body }) => {
+      checkProject(body.source.project);
       if (body.source.type === "copy") {
         const copy = ctx.instances.prepareCopy(body);
         return ctx.ops.create({
