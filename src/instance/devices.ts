@@ -23,6 +23,9 @@ export interface DeviceDriver {
   stop(inst: RunningInstance, device: string, config: Record<string, string>): Promise<void>;
   /** For a container the daemon found running at its start: re-creates what did not survive. */
   resume?(inst: RunningInstance, device: string, config: Record<string, string>): Promise<void>;
+  /** Called now and then while the container runs: brings back a host-side helper process that
+   *  died (a killed proxy forwarder). Cheap when all is well. */
+  supervise?(inst: RunningInstance, device: string, config: Record<string, string>): Promise<void>;
 }
 
 const drivers: Record<string, DeviceDriver> = {};
@@ -73,5 +76,13 @@ export async function resumeDevices(inst: RunningInstance, devices: Record<strin
   onError: (device: string, err: Error) => void): Promise<void> {
   for (const [name, config] of managed(devices)) {
     await drivers[config.type].resume?.(inst, name, config).catch((err) => onError(name, err as Error));
+  }
+}
+
+/** The periodic check of a running container's devices (see DeviceDriver.supervise). */
+export async function superviseDevices(inst: RunningInstance, devices: Record<string, Record<string, string>>,
+  onError: (device: string, err: Error) => void): Promise<void> {
+  for (const [name, config] of managed(devices)) {
+    await drivers[config.type].supervise?.(inst, name, config).catch((err) => onError(name, err as Error));
   }
 }

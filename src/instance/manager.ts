@@ -27,7 +27,7 @@ import { byteProgress, type ProgressSink } from "../image/progress.ts";
 import {
   expandConfig, expandDevices, parseSize, rootDisk, validateDevices, validateInstanceConfig, validateInstanceName,
 } from "./config.ts";
-import { launchMounts, resumeDevices, startDevices, stopDevices } from "./devices.ts";
+import { launchMounts, resumeDevices, startDevices, stopDevices, superviseDevices } from "./devices.ts";
 import { deviceRules } from "./unix-device.ts";
 import { randomName } from "./names.ts";
 import { type IdmapPlan, launchSpec, liveLimits, planIdmap, seccompFor } from "./runtime.ts";
@@ -65,6 +65,8 @@ const DEFAULT_ENV: Record<string, string> = {
 /** Init was killed by SIGHUP: what the kernel sends a pid namespace's init when it calls reboot(2). */
 const REBOOT_EXIT = 128 + 1;
 const SIGPWR_RETRY_MS = 1000;
+/** How often running containers' helper processes (proxy forwarders) are checked. */
+const SUPERVISE_MS = 5000;
 
 export class InstanceManager {
   private readonly running = new Map<string, Runtime>();
@@ -693,6 +695,32 @@ export class InstanceManager {
         .catch((err) => log.error("Storage reconcile failed", { pool: pool.name, err: String(err) }));
     }
     this.snapshots.startTimer();
+    this.superviseTimer ??= setInterval(() => void this.superviseAll(), SUPERVISE_MS);
+  }
+
+  private superviseTimer?: ReturnType<typeof setInterval>;
+  private supervising = false;
+
+  /** Brings back what a running container's devices need on the host and died meanwhile. */
+  private async superviseAll(): Promise<void> {
+    if (this.supervising) return;
+    this.supervising = true;
+    try {
+      for (const [name, rt] of this.running) {
+        if (rt.stopping) continue;
+        const row = db.getInstance(this.database, name);
+        if (!row) continue;
+        await superviseDevices({ name, initPid: rt.initPid, config: this.expanded(row).config }, rt.devices,
+          (device, err) => log.warn("Failed to restart a device's helper", { instance: name, device, err: err.message }));
+      }
+    } finally {
+      this.supervising = false;
+    }
+  }
+
+  /** Stops the periodic work (daemon shutdown). */
+  stopTimers(): void {
+    clearInterval(this.superviseTimer);
   }
 
   private setPowerState(name: string, power: string) {
