@@ -1,7 +1,7 @@
 // Hardening of the daemon process: a state directory made 0700 (as `mktemp -d` makes it) still
 // gives working DNS and lease names; a second `lxd serve` on a live directory exits without
 // touching anything; a live daemon brings back the helpers it supervises when they die.
-import { chmodSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { chmodSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { importBusybox, lxdBinary, run, TestDaemon } from "../helpers/daemon.ts";
@@ -13,7 +13,7 @@ const ips: Record<string, string> = {};
 
 const exec = (name: string, ...cmd: string[]) => d.lxd("exec", name, "--", ...cmd);
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 45_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();
@@ -93,6 +93,22 @@ describe("a second daemon on a live state directory", () => {
     // DHCP still answers: a renewal from c2 gets its address again.
     expect((await exec("c2", "udhcpc", "-i", "eth0", "-n", "-q", "-t", "5", "-s", "/bin/true")).code).toBe(0);
     expect((await d.api("GET", "/1.0")).status).toBe(200);
+  });
+
+  test("only the daemon holds the lock: monitors and helpers do not inherit it, so a restart takes it again", async () => {
+    const lock = join(d.dir, ".lock");
+    const holders = readdirSync("/proc").filter((p) => /^\d+$/.test(p)).filter((pid) => {
+      try {
+        return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+          try { return readlinkSync(`/proc/${pid}/fd/${fd}`) === lock; } catch { return false; }
+        });
+      } catch {
+        return false;
+      }
+    }).map(Number);
+    expect(holders).toEqual([d.pid!]);
+    await d.restart();
+    expect((await exec("c1", "true")).code).toBe(0);
   });
 });
 
