@@ -79,6 +79,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   const server = await listenUnix(createServer(apiRoutes(ctx, remote), { authorize: (r) => remote.trust.authorize(r) }), socketPath());
   startHttps(remote, getServerConfig(db)["core.https_address"]);
   const stopImageMaintenance = startImageMaintenance(ctx);
+  void instances.autostart();
   log.info("Daemon started", { socket: socketPath(), cgroups: cgroups.layout, pid: process.pid });
 
   let closing = false;
@@ -88,10 +89,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
     if (closing) return;
     closing = true;
     log.info("Daemon stopping", { stopInstances });
-    if (stopInstances) {
-      await Promise.all(instances.list().filter((r) => instances.isRunning(r.name))
-        .map((r) => instances.stop(r.name, { timeout: SHUTDOWN_TIMEOUT }).catch(() => {})));
-    }
+    if (stopInstances) await instances.stopAll(SHUTDOWN_TIMEOUT);
     stopImageMaintenance();
     instances.stopTimers();
     // Leave the daemon's cgroup subtree, bridges and firewall rules only if no container still needs them.

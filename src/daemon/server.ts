@@ -84,7 +84,9 @@ export function createServer(routes: AnyElysia[], opts: ServerOptions = {}) {
   const authorize = opts.authorize;
   let templates: { method: string; re: RegExp }[] | undefined;
 
-  const app = new Elysia({ name: "lxd-daemon" })
+  // TypeBox's own cleaning before validation: Elysia's default (exact mirror) turns a string
+  // where a map belongs into {"0": "n", ...} and an array into {}, so {"config": "notamap"} passed.
+  const app = new Elysia({ name: "lxd-daemon", normalize: "typebox" })
     .onRequest(async (context) => {
       const { request } = context;
       const url = new URL(request.url);

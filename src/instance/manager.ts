@@ -17,6 +17,7 @@ import type { ImageStore } from "../image/store.ts";
 import type { Cgroups } from "../kernel/cgroup.ts";
 import { pidfdOpen, pidfdSignal } from "../kernel/ffi.ts";
 import { lxcfsDir } from "../kernel/lxcfs.ts";
+import { loadKernelModules } from "../kernel/modules.ts";
 import { haltSignal, launch, watch } from "../kernel/monitor.ts";
 import { startExec, type ExecOptions as KernelExecOptions, type ExecSession } from "../kernel/exec.ts";
 import { containerDir } from "../paths.ts";
@@ -25,12 +26,12 @@ import type { Pool, RootfsSpec } from "../storage/driver.ts";
 import { applyTemplates, type Trigger } from "../image/templates.ts";
 import { byteProgress, type ProgressSink } from "../image/progress.ts";
 import {
-  expandConfig, expandDevices, parseSize, rootDisk, validateDevices, validateInstanceConfig, validateInstanceName,
+  expandConfig, expandDevices, isTrue, parseSize, rootDisk, validateDevices, validateInstanceConfig, validateInstanceName,
 } from "./config.ts";
 import { launchMounts, resumeDevices, startDevices, stopDevices, superviseDevices } from "./devices.ts";
 import { deviceRules } from "./unix-device.ts";
 import { randomName } from "./names.ts";
-import { type IdmapPlan, launchSpec, liveLimits, planIdmap, seccompFor } from "./runtime.ts";
+import { environmentOf, type IdmapPlan, launchSpec, liveLimits, planIdmap, seccompFor } from "./runtime.ts";
 import { Snapshots } from "./snapshots.ts";
 import { runningState, stoppedState, STATUS, type Status } from "./state.ts";
 
@@ -374,6 +375,7 @@ export class InstanceManager {
   async delete(name: string, force = false): Promise<void> {
     const row = this.get(name);
     this.checkNotHeld(name);
+    if (isTrue(this.expanded(row).config["security.protection.delete"])) throw new ApiError(400, "Instance is protected");
     if (this.running.has(name)) {
       if (!force) throw new ApiError(400, "The instance is currently running, stop it first");
       await this.stop(name, { force: true });
@@ -407,9 +409,11 @@ export class InstanceManager {
     }
     const row = this.get(name);
     const volatile = Object.fromEntries(Object.entries(row.config).filter(([k]) => k.startsWith("volatile.")));
-    const userConfig = Object.fromEntries(Object.entries(put.config ?? row.config).filter(([k]) => !k.startsWith("volatile.")));
+    // PUT replaces (as LXD): a missing config or device map is an empty one; the daemon's
+    // volatile keys stay. Profiles left out stay as they are.
+    const userConfig = Object.fromEntries(Object.entries(put.config ?? {}).filter(([k]) => !k.startsWith("volatile.")));
     const config = { ...userConfig, ...volatile };
-    const devices = put.devices ?? row.devices;
+    const devices = put.devices ?? {};
     const profiles = put.profiles ?? row.profiles;
     this.check(userConfig, devices, profiles);
     const next = { ...row, config, devices, profiles };
@@ -424,7 +428,7 @@ export class InstanceManager {
     }
     db.updateInstance(this.database, name, {
       config, devices, profiles,
-      description: put.description ?? row.description,
+      description: put.description ?? "",
       ephemeral: put.ephemeral ?? row.ephemeral,
     });
     this.lifecycle("instance-updated", name);
@@ -496,6 +500,8 @@ export class InstanceManager {
     const pool = this.rootPool(devices);
     const fingerprint = row.config["volatile.base_image"];
     const rundir = containerDir(name);
+    const modules = (config["linux.kernel_modules"] ?? "").split(",").map((m) => m.trim()).filter(Boolean);
+    await loadKernelModules(modules).catch((err) => { throw new ApiError(400, `Failed to start instance "${name}": ${(err as Error).message}`); });
     await mkdir(rundir, { recursive: true, mode: 0o700 });
     let idmap: IdmapPlan;
     try {
@@ -645,7 +651,7 @@ export class InstanceManager {
     const { config } = this.expanded(this.get(name));
     const env: Record<string, string> = {
       ...DEFAULT_ENV, HOME: opts.uid ? "/" : "/root", ...(opts.uid ? {} : { USER: "root" }),
-      ...(opts.pty ? { TERM: "xterm" } : {}), ...opts.env,
+      ...(opts.pty ? { TERM: "xterm" } : {}), ...environmentOf(config), ...opts.env,
     };
     return startExec({
       pid: rt.initPid, command: opts.command, env, cwd: opts.cwd, uid: opts.uid, gid: opts.gid,
@@ -696,6 +702,41 @@ export class InstanceManager {
     }
     this.snapshots.startTimer();
     this.superviseTimer ??= setInterval(() => void this.superviseAll(), SUPERVISE_MS);
+  }
+
+  /** boot.autostart: starts the stopped instances that ask for it, highest boot.autostart.priority
+   *  first, waiting boot.autostart.delay seconds after each. Failures are logged. */
+  async autostart(): Promise<void> {
+    const wanted = this.list().map((row) => ({ row, config: this.expanded(row).config }))
+      .filter(({ row, config }) => isTrue(config["boot.autostart"]) && !this.running.has(row.name))
+      .sort((a, b) => Number(b.config["boot.autostart.priority"] ?? 0) - Number(a.config["boot.autostart.priority"] ?? 0));
+    for (const { row, config } of wanted) {
+      try {
+        await this.start(row.name);
+      } catch (err) {
+        log.warn("Failed to autostart an instance", { instance: row.name, err: (err as Error).message });
+        continue;
+      }
+      const delay = Number(config["boot.autostart.delay"] ?? 0);
+      if (delay > 0) await Bun.sleep(delay * 1000);
+    }
+  }
+
+  /** `lxd shutdown`: stops every running instance cleanly, highest boot.stop.priority first (equal
+   *  priorities together), each given boot.host_shutdown_timeout seconds (else `timeout`). */
+  async stopAll(timeout: number): Promise<void> {
+    const groups = new Map<number, { name: string; timeout: number }[]>();
+    for (const row of this.list().filter((r) => this.running.has(r.name))) {
+      const config = this.expanded(row).config;
+      const priority = Number(config["boot.stop.priority"] ?? 0);
+      const own = config["boot.host_shutdown_timeout"];
+      groups.set(priority, [...groups.get(priority) ?? [], { name: row.name, timeout: own ? Number(own) : timeout }]);
+    }
+    for (const priority of [...groups.keys()].sort((a, b) => b - a)) {
+      const group = groups.get(priority)!;
+      log.info("Stopping instances", { priority, instances: group.map((i) => `${i.name}:${i.timeout}`).join(",") });
+      await Promise.all(group.map((i) => this.stop(i.name, { timeout: i.timeout }).catch(() => {})));
+    }
   }
 
   private superviseTimer?: ReturnType<typeof setInterval>;

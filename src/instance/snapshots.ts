@@ -94,7 +94,8 @@ export class Snapshots {
     return chosen;
   }
 
-  /** `expiresAt` undefined: from `snapshots.expiry`; null, "" or the zero time: never. */
+  /** `expiresAt` undefined or null (what `lxc snapshot` sends): from `snapshots.expiry`; "" or
+   *  the zero time (`--no-expiry`): never. */
   create(instance: string, name: string, expiresAt?: string | null): Promise<SnapshotRow> {
     return this.serial(instance, async () => {
       const row = this.instances.get(instance);
@@ -102,7 +103,7 @@ export class Snapshots {
       const { config } = this.instances.expanded(row);
       const createdAt = new Date();
       let expires = "";
-      if (expiresAt === undefined) {
+      if (expiresAt === undefined || expiresAt === null) {
         expires = expiryDate(config["snapshots.expiry"] ?? "", createdAt)?.toISOString() ?? "";
       } else {
         expires = normalizeExpiry(expiresAt);
