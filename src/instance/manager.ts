@@ -2,7 +2,7 @@
 // delete, update, exec. In-memory runtime state is rebuilt from the monitors at daemon start.
 import { eq } from "drizzle-orm";
 import { closeSync } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import type { Instance, InstanceFull, InstancePut, InstanceState, InstancesPost } from "../api/instance.ts";
@@ -18,9 +18,11 @@ import type { Cgroups } from "../kernel/cgroup.ts";
 import { pidfdOpen, pidfdSignal } from "../kernel/ffi.ts";
 import { lxcfsDir } from "../kernel/lxcfs.ts";
 import { loadKernelModules } from "../kernel/modules.ts";
+import { crashPoint } from "../kernel/faults.ts";
+import { MNT, umount } from "../kernel/ffi.ts";
 import { haltSignal, launch, watch } from "../kernel/monitor.ts";
 import { startExec, type ExecOptions as KernelExecOptions, type ExecSession } from "../kernel/exec.ts";
-import { containerDir } from "../paths.ts";
+import { containerDir, lxdDir } from "../paths.ts";
 import { storageDriver } from "../storage/index.ts";
 import type { Pool, RootfsSpec } from "../storage/driver.ts";
 import { applyTemplates, type Trigger } from "../image/templates.ts";
@@ -28,7 +30,7 @@ import { byteProgress, type ProgressSink } from "../image/progress.ts";
 import {
   expandConfig, expandDevices, isTrue, parseSize, rootDisk, validateDevices, validateInstanceConfig, validateInstanceName,
 } from "./config.ts";
-import { launchMounts, resumeDevices, startDevices, stopDevices, superviseDevices } from "./devices.ts";
+import { forgetDevices, launchMounts, resumeDevices, startDevices, stopDevices, superviseDevices } from "./devices.ts";
 import { deviceRules } from "./unix-device.ts";
 import { randomName } from "./names.ts";
 import { environmentOf, type IdmapPlan, launchSpec, liveLimits, planIdmap, seccompFor } from "./runtime.ts";
@@ -270,6 +272,7 @@ export class InstanceManager {
         await driver.deleteInstance(target, name).catch(() => {});
         throw err;
       }
+      crashPoint("copy", "after-volume");
       const config: Record<string, string> = {
         ...userConfig,
         ...idmapKeys,
@@ -380,20 +383,21 @@ export class InstanceManager {
       if (!force) throw new ApiError(400, "The instance is currently running, stop it first");
       await this.stop(name, { force: true });
     }
-    await this.removeVolume(row);
+    // The row goes first: a crash after it leaves only volumes, which reconcile removes (the
+    // other order would leave a row without a volume).
+    const pool = this.rootPool(this.expanded(row).devices);
     db.deleteInstance(this.database, name);
+    crashPoint("delete", "after-row");
+    await storageDriver(pool.driver).deleteInstance(pool, row.name);
+    crashPoint("delete", "after-volume");
     await rm(containerDir(name), { recursive: true, force: true });
+    await forgetDevices(name);
     // The last instance on a deleted image takes the image's unpacked layers with it.
     const fp = row.config["volatile.base_image"];
     if (fp && !this.images.get(fp)) {
       await this.onImageDeleted(fp).catch((err) => log.warn("Failed to drop an unused image layer", { fingerprint: fp, err: String(err) }));
     }
     this.lifecycle("instance-deleted", name);
-  }
-
-  private async removeVolume(row: Row) {
-    const pool = this.rootPool(this.expanded(row).devices);
-    await storageDriver(pool.driver).deleteInstance(pool, row.name);
   }
 
   // ---- update / rename -----------------------------------------------------------------
@@ -455,9 +459,13 @@ export class InstanceManager {
     if (this.running.has(name)) throw new ApiError(400, "Renaming of running instance not allowed");
     if (db.getInstance(this.database, to)) throw new ApiError(409, `Instance "${to}" already exists`);
     const pool = this.rootPool(this.expanded(row).devices);
-    await storageDriver(pool.driver).renameInstance(pool, name, to);
-    db.updateInstance(this.database, name, { name: to });
+    await storageDriver(pool.driver).renameInstance(pool, name, to, () => {
+      crashPoint("rename", "after-volume");
+      db.updateInstance(this.database, name, { name: to });
+    });
+    crashPoint("rename", "after-row");
     await rm(containerDir(name), { recursive: true, force: true });
+    await forgetDevices(name);
     this.lifecycle("instance-renamed", to, { old_name: name });
   }
 
@@ -511,11 +519,14 @@ export class InstanceManager {
       throw new ApiError(400, `Failed to start instance "${name}": ${(err as Error).message}`);
     }
     db.updateInstance(this.database, name, { config: { ...row.config, ...idmap.volatile } });
+    crashPoint("start", "after-idmap");
     const procs = await this.cgroups.create(name, idmap.root);
+    crashPoint("start", "after-cgroup");
     try {
       await this.cgroups.applyLimits(name, liveLimits(config));
       const rootfs = storageDriver(pool.driver).rootfs(pool, name, fingerprint);
       await this.applyImageTemplates(row, config, devices, pool, rootfs);
+      crashPoint("start", "after-templates");
       await this.cgroups.setDevices(name, deviceRules(devices));
       const spec = launchSpec({
         name, rundir, config, idmap, cgroupProcs: procs, cgroup2: this.cgroups.unified, lxcfs: lxcfsDir(), rootfs,
@@ -524,6 +535,7 @@ export class InstanceManager {
       const { initPid } = await launch(spec);
       const mon = await watch(rundir);
       if (!mon.running) throw new Error("the container stopped right after it started");
+      crashPoint("start", "after-launch", initPid);
       try {
         await startDevices({ name, initPid, config, booting: true }, devices);
       } catch (err) {
@@ -532,6 +544,7 @@ export class InstanceManager {
         throw err;
       }
       this.track(name, initPid, mon.exited, devices);
+      crashPoint("start", "after-devices", initPid);
     } catch (err) {
       await this.cgroups.remove(name).catch(() => {});
       throw new ApiError(500, `Failed to start instance "${name}": ${(err as Error).message}`);
@@ -568,7 +581,12 @@ export class InstanceManager {
     // The config names host-side parts (veths derive from volatile.uuid).
     const current = db.getInstance(this.database, name);
     await stopDevices({ name, initPid: rt.initPid, config: current ? this.expanded(current).config : {}, exited: true }, rt.devices);
+    crashPoint("stop", "after-devices");
+    // A monitor that died (killed) takes init with it, but what init left may linger: no process
+    // of a stopped container may survive it.
+    await this.cgroups.killAll(name).catch(() => {});
     await this.cgroups.remove(name).catch(() => {});
+    crashPoint("stop", "after-cgroup");
     // Only now: stop()/restart() wait for this, so a start right after cannot lose its new cgroup.
     this.running.delete(name);
     const row = db.getInstance(this.database, name);
@@ -597,6 +615,7 @@ export class InstanceManager {
       const sig = haltSignal(rt.initPid);
       const resend = setInterval(() => signalInit(rt, sig), SIGPWR_RETRY_MS);
       signalInit(rt, sig);
+      crashPoint("stop", "after-signal", rt.initPid);
       const timeout = opts.timeout ?? -1;
       const exited = await Promise.race([
         rt.exited.then(() => true),
@@ -607,6 +626,7 @@ export class InstanceManager {
     // Killing a pid namespace's init takes the whole namespace down; the cgroup sweep catches
     // anything that escaped it (processes joined by exec from outside).
     signalInit(rt, 9);
+    crashPoint("stop", "after-signal");
     await this.cgroups.killAll(name).catch(() => {});
     await this.afterExit(name, rt);
   }
@@ -671,10 +691,17 @@ export class InstanceManager {
 
   /** Finds containers that kept running while the daemon was down and removes half-made volumes. */
   async reconcile(): Promise<void> {
+    await this.removeOrphanRuntimeDirs();
     const rows = this.list();
     await Promise.all(rows.map(async (row) => {
+      // A template render cut short leaves its overlay mounted.
+      try { umount(join(containerDir(row.name), "template-root"), MNT.DETACH); } catch { /* not mounted */ }
       const mon = await watch(containerDir(row.name)).catch(() => ({ running: false as const }));
-      if (mon.running) {
+      const power = row.config["volatile.last_state.power"];
+      if (mon.running && power !== "RUNNING" && power !== "FROZEN") {
+        // A start the killed daemon never finished (its devices may be half made): undone.
+        await this.undoStart(row, mon.initPid, mon.exited);
+      } else if (mon.running) {
         const { config, devices } = this.expanded(row);
         this.track(row.name, mon.initPid, mon.exited, devices);
         await resumeDevices({ name: row.name, initPid: mon.initPid, config }, devices,
@@ -683,9 +710,8 @@ export class InstanceManager {
         // finished: thawed.
         if (row.config["volatile.last_state.power"] === "FROZEN") this.running.get(row.name)!.frozen = true;
         else await this.cgroups.thaw(row.name).catch(() => {});
-      } else if (row.config["volatile.last_state.power"] !== "STOPPED") {
-        await this.cgroups.remove(row.name).catch(() => {});
-        db.updateInstance(this.database, row.name, { config: { ...row.config, "volatile.last_state.power": "STOPPED" } });
+      } else {
+        await this.clearStopped(row);
       }
     }));
     const pools = this.database.select().from(storagePools).all();
@@ -736,6 +762,45 @@ export class InstanceManager {
       const group = groups.get(priority)!;
       log.info("Stopping instances", { priority, instances: group.map((i) => `${i.name}:${i.timeout}`).join(",") });
       await Promise.all(group.map((i) => this.stop(i.name, { timeout: i.timeout }).catch(() => {})));
+    }
+  }
+
+  /** Kills a container whose start was cut short and tears down whatever it had. */
+  private async undoStart(row: Row, initPid: number, exited: Promise<number>): Promise<void> {
+    log.warn("Undoing an instance start the daemon did not finish", { instance: row.name });
+    const pidfd = openPidfd(initPid);
+    if (pidfd >= 0) {
+      try { pidfdSignal(pidfd, 9); } catch { /* already gone */ }
+      closeSync(pidfd);
+    }
+    await this.cgroups.killAll(row.name).catch(() => {});
+    await exited;
+    await this.clearStopped(row);
+  }
+
+  /** A container that does not run: nothing of a run may stay (devices' host parts, cgroups), and
+   *  its recorded power state says so. Harmless when all is already clean. */
+  private async clearStopped(row: Row): Promise<void> {
+    const { config, devices } = this.expanded(row);
+    await stopDevices({ name: row.name, initPid: 0, config, exited: true }, devices);
+    await this.cgroups.killAll(row.name).catch(() => {});
+    await this.cgroups.remove(row.name).catch(() => {});
+    if (row.config["volatile.last_state.power"] !== "STOPPED") {
+      db.updateInstance(this.database, row.name, { config: { ...row.config, "volatile.last_state.power": "STOPPED" } });
+    }
+  }
+
+  /** Runtime directories (containers/<name>) of instances that have no row any more (a delete or
+   *  rename cut short), unless a monitor still answers there. */
+  private async removeOrphanRuntimeDirs(): Promise<void> {
+    const known = new Set(this.list().map((r) => r.name));
+    const base = join(lxdDir(), "containers");
+    for (const name of await readdir(base).catch(() => [] as string[])) {
+      if (known.has(name)) continue;
+      const dir = join(base, name);
+      if ((await watch(dir).catch(() => ({ running: false }))).running) continue;
+      try { umount(join(dir, "template-root"), MNT.DETACH); } catch { /* not mounted */ }
+      await rm(dir, { recursive: true, force: true });
     }
   }
 

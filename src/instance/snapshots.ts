@@ -9,6 +9,7 @@ import { ApiError } from "../daemon/response.ts";
 import { log } from "../daemon/log.ts";
 import { storageDriver } from "../storage/index.ts";
 import type { InstanceManager } from "./manager.ts";
+import { crashPoint } from "../kernel/faults.ts";
 import { expiryDate, nextSnapshotName, scheduleMatches } from "./schedule.ts";
 
 export type SnapshotRow = db.SnapshotRow;
@@ -112,9 +113,12 @@ export class Snapshots {
       // A frozen container writes nothing while its layer is taken: the snapshot is consistent.
       await this.instances.withVolume(instance, () => {
         const live = this.instances.isRunning(instance);
-        return this.instances.quiesced(instance, () =>
-          storageDriver(pool.driver).copyVolume(pool, { instance }, { instance, snapshot: name }, pool, live));
+        return this.instances.quiesced(instance, () => {
+          crashPoint("snapshot", "frozen");
+          return storageDriver(pool.driver).copyVolume(pool, { instance }, { instance, snapshot: name }, pool, live);
+        });
       });
+      crashPoint("snapshot", "after-volume");
       let snap: SnapshotRow;
       try {
         snap = db.insertSnapshot(this.database, instance, {

@@ -12,6 +12,7 @@ import { validateSnapshotName } from "../instance/snapshots.ts";
 import { parseSize } from "../instance/config.ts";
 import { OLD, TMP } from "./tree.ts";
 import { storageDriver } from "./index.ts";
+import { crashPoint } from "../kernel/faults.ts";
 
 export type VolumeRow = q.VolumeRow;
 export type VolumeSnapshotRow = q.VolumeSnapshotRow;
@@ -140,6 +141,7 @@ export class CustomVolumes {
           throw err;
         });
       }
+      crashPoint("volume-create", "after-volume");
       const row = q.insertVolume(this.db, { pool, name, type: "custom", description, config, createdAt: new Date().toISOString() });
       this.lifecycle("storage-volume-created", pool, name);
       return row;
@@ -195,6 +197,7 @@ export class CustomVolumes {
       if (users.length) throw new ApiError(400, `Storage volume "${name}" is still in use by ${users.join(", ")}`);
       const p = this.pool(pool);
       q.deleteVolume(this.db, row.id);
+      crashPoint("volume-delete", "after-row");
       await storageDriver(p.driver).deleteCustom(p, name);
       this.lifecycle("storage-volume-deleted", pool, name);
     });
@@ -212,7 +215,10 @@ export class CustomVolumes {
       if (users.length) throw new ApiError(400, `Storage volume "${name}" is still in use by ${users.join(", ")}: detach it first`);
       const p = this.pool(pool);
       try {
-        await storageDriver(p.driver).renameCustom(p, name, to, () => q.updateVolume(this.db, row.id, { name: to }));
+        await storageDriver(p.driver).renameCustom(p, name, to, () => {
+          q.updateVolume(this.db, row.id, { name: to });
+          crashPoint("volume-rename", "after-row");
+        });
       } catch (e) {
         throw new ApiError(500, `Failed to rename volume "${name}" to "${to}" in pool "${pool}": ${(e as Error).message}`);
       }
@@ -256,6 +262,7 @@ export class CustomVolumes {
       if (q.getVolumeSnapshot(this.db, row.id, name)) throw new ApiError(409, `Storage volume snapshot "${volume}/${name}" already exists`);
       const p = this.pool(pool);
       await storageDriver(p.driver).copyCustom(p, { volume }, { volume, snapshot: name });
+      crashPoint("volume-snapshot", "after-volume");
       q.insertVolumeSnapshot(this.db, { volumeId: row.id, name, description: "", config: row.config, createdAt: new Date().toISOString(), expiresAt: "" });
       this.lifecycle("storage-volume-snapshot-created", pool, volume, name);
     });

@@ -76,6 +76,21 @@ export class TestDaemon {
     return { dir: this.dir, tag: this.tag, extraDirs: [this.clientHome] };
   }
 
+  /** Changes the daemon's extra environment from its next start on (undefined removes a variable). */
+  setEnv(env: Record<string, string | undefined>): void {
+    const next: Record<string, string> = { ...this.opts.env };
+    for (const [k, v] of Object.entries(env)) {
+      if (v === undefined) delete next[k];
+      else next[k] = v;
+    }
+    this.opts.env = next;
+  }
+
+  /** Waits until the daemon process has exited by itself (a fault test's crash point). */
+  async exited(): Promise<number | null | undefined> {
+    return this.proc?.exited;
+  }
+
   /** The daemon's pid, while it runs. */
   get pid(): number | undefined {
     return this.proc && this.proc.exitCode === null && this.proc.signalCode === null ? this.proc.pid : undefined;
