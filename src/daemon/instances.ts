@@ -4,7 +4,8 @@ import { Instance, InstanceFull, InstanceName, InstancePost, InstancePut, Instan
 import { matchesFilter, parseFilter } from "../api/filter.ts";
 import type { DaemonContext } from "./context.ts";
 import { isRemoteImageSource, remoteInstanceOperation } from "./image-pull.ts";
-import { ApiError, checkIfMatch, etagOf, sync } from "./response.ts";
+import { checkIfMatch, etagOf, sync } from "./response.ts";
+import { ApiError } from "../api/error.ts";
 import { checkProject } from "./project.ts";
 
 const Recursion = t.Object({

@@ -2,7 +2,7 @@
 // in it or fail, never fall back to default (`lxc delete --project other c1` must not delete
 // default's c1). The server checks the `project` query parameter of every request (REST,
 // websockets, events) before routing; bodies that name a source project check it here too.
-import { ApiError } from "./response.ts";
+import { ApiError } from "../api/error.ts";
 
 export const PROJECT_NOT_FOUND = "Project not found";
 
