@@ -15,6 +15,7 @@ export const InstanceSource = t.Object({
   certificate: t.Optional(t.String()),
   source: t.Optional(t.String()),
   project: t.Optional(t.String({ description: "Project of the source instance (copy); only default exists" })),
+  instance_only: t.Optional(t.Boolean({ description: "Copy without the source's snapshots" })),
 }, { additionalProperties: true });
 
 export const InstancesPost = t.Object({

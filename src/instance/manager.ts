@@ -253,7 +253,7 @@ export class InstanceManager {
       const fingerprint = src.config["volatile.base_image"] ?? "";
       const userConfig = Object.fromEntries(Object.entries(req.config ?? from.config).filter(([k]) => !k.startsWith("volatile.")));
       const idmapKeys = this.initialIdmap(name, { profiles, devices, config: userConfig });
-      const withSnapshots = snapshot === undefined && !(req.source as { instance_only?: boolean }).instance_only;
+      const withSnapshots = snapshot === undefined && !req.source.instance_only;
       const snaps = withSnapshots ? this.snapshots.list(source) : [];
       try {
         // The copy's layer sits on the same image, which the target pool unpacks once.
