@@ -22,6 +22,7 @@ import { OperationManager } from "./operations.ts";
 import { createServer, listenUnix } from "./server.ts";
 import { apiRoutes } from "./routes.ts";
 import { startImageMaintenance } from "./image-refresh.ts";
+import { startLogRotation } from "./log-rotation.ts";
 import { openRemoteAccess, startHttps, withRemoteAccess } from "./tls/remote.ts";
 import { getServerConfig, replaceServerConfig } from "../db/server-config.ts";
 import { listPools } from "../db/storage-pools.ts";
@@ -78,6 +79,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   const server = await listenUnix(createServer(apiRoutes(ctx, remote), { authorize: (r) => remote.trust.authorize(r) }), socketPath());
   startHttps(remote, getServerConfig(db)["core.https_address"]);
   const stopImageMaintenance = startImageMaintenance(ctx);
+  const stopLogRotation = startLogRotation();
   void instances.autostart();
   log.info("Daemon started", { socket: socketPath(), cgroups: cgroups.layout, pid: process.pid });
 
@@ -90,6 +92,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
     log.info("Daemon stopping", { stopInstances });
     if (stopInstances) await instances.stopAll(SHUTDOWN_TIMEOUT);
     stopImageMaintenance();
+    stopLogRotation();
     instances.stopTimers();
     // Leave the daemon's cgroup subtree, bridges and firewall rules only if no container still needs them.
     // Networks go before the API socket closes: `lxd shutdown` returns once it stops answering.

@@ -1,5 +1,6 @@
 // The HTTP server: mounts the resource modules and maps whatever handlers return or throw onto
 // LXD's envelopes, in one place. Also listens on the unix socket.
+import { clientOf, enterClient, requestsInFlight } from "./limits.ts";
 import { chmodSync, chownSync, existsSync, readFileSync, unlinkSync } from "node:fs";
 import { connect } from "node:net";
 import { Elysia, ElysiaCustomStatusResponse, type AnyElysia } from "elysia";
@@ -44,6 +45,7 @@ async function readLimited(body: ReadableStream<Uint8Array>, limit: number): Pro
 }
 
 const BODY_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+const RELEASE = Symbol("release in-flight count");
 
 /** Maps a handler's return value onto a Response. A Response passes through, and undefined
  *  too (a websocket upgrade answered by Bun); any other plain value is sync metadata. */
@@ -115,6 +117,20 @@ export function createServer(routes: AnyElysia[], opts: ServerOptions = {}) {
       headers.set("content-length", String(bytes.length));
       if (!/^application\/json\b/i.test(type ?? "")) headers.set("content-type", "application/json");
       context.request = new Request(request.url, { method: request.method, headers, body: bytes });
+    })
+    // Last of the request hooks, after every early refusal: the request now counts against its
+    // client until its answer is sent (or its websocket is up).
+    .onRequest((context) => {
+      const client = clientOf(context.request);
+      enterClient(client);
+      try {
+        (context as { [RELEASE]?: () => void })[RELEASE] = requestsInFlight.claim(client);
+      } catch (err) {
+        return errorEnvelope((err as ApiError).status, (err as Error).message);
+      }
+    })
+    .onAfterResponse({ as: "global" }, (context) => {
+      (context as { [RELEASE]?: () => void })[RELEASE]?.();
     })
     .onAfterHandle({ as: "global" }, ({ responseValue }) => toResponse(responseValue))
     .onError({ as: "global" }, ({ code, error, request }) => {
