@@ -3,7 +3,7 @@
 // cleanupDaemon() from afterAll, by an 'exit' hook in plain scripts (the benchmark), and by the
 // reaper (reaper.ts) when a test run dies half-way.
 import type { Subprocess } from "bun";
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createDaemonCgroups, type DaemonCgroups } from "./cgroup.ts";
 import { cleanupLeftovers, type Leftovers } from "./cleanup.ts";
@@ -89,6 +89,18 @@ export class TestDaemon {
   /** Waits until the daemon process has exited by itself (a fault test's crash point). */
   async exited(): Promise<number | null | undefined> {
     return this.proc?.exited;
+  }
+
+  /** Pids of the dnsmasq processes serving this daemon's networks. */
+  dnsmasqPids(): number[] {
+    return readdirSync("/proc").filter((p) => /^\d+$/.test(p)).map(Number).filter((pid) => {
+      try {
+        const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+        return argv[0] === "dnsmasq" && argv.some((a) => a.includes(`${this.dir}/`));
+      } catch {
+        return false;
+      }
+    });
   }
 
   /** The daemon's pid, while it runs. */

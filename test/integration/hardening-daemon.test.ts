@@ -28,18 +28,6 @@ async function ipv4(name: string): Promise<string | undefined> {
   return (list.find((i) => i.name === name)?.state?.network?.eth0?.addresses ?? []).find((a: any) => a.family === "inet")?.address;
 }
 
-/** Pids of the dnsmasq processes serving this daemon's networks. */
-function dnsmasqPids(): number[] {
-  return readdirSync("/proc").filter((p) => /^\d+$/.test(p)).map(Number).filter((pid) => {
-    try {
-      const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-      return argv[0] === "dnsmasq" && argv.some((a) => a.includes(`${d.dir}/`));
-    } catch {
-      return false;
-    }
-  });
-}
-
 /** `NAME.lxd` resolves through the bridge's dnsmasq from inside c1. */
 let lastLookup = "";
 const resolves = async (name: string) => {
@@ -79,14 +67,14 @@ describe("a state directory created 0700", () => {
 
 describe("a second daemon on a live state directory", () => {
   test("exits with a clear message and disturbs nothing", async () => {
-    const dnsmasq = dnsmasqPids();
+    const dnsmasq = d.dnsmasqPids();
     expect(dnsmasq.length).toBe(1);
     const nftBefore = (await run(["nft", "list", "table", "inet", nftTableName(d.tag)])).stdout;
     const socketIno = statSync(d.socket).ino;
     const second = await run([lxdBinary(), "serve", "--debug"], { env: { LXD_DIR: d.dir }, timeoutMs: 30_000 });
     expect(second.code).not.toBe(0);
     expect(second.stderr).toContain(`Another lxd daemon is already running on ${d.dir}`);
-    expect(dnsmasqPids()).toEqual(dnsmasq);
+    expect(d.dnsmasqPids()).toEqual(dnsmasq);
     expect((await run(["nft", "list", "table", "inet", nftTableName(d.tag)])).stdout).toBe(nftBefore);
     expect(statSync(d.socket).ino).toBe(socketIno);
     expect(await resolves("c2")).toBe(true);
@@ -114,9 +102,9 @@ describe("a second daemon on a live state directory", () => {
 
 describe("supervised helpers come back while the daemon runs", () => {
   test("a killed dnsmasq is restarted and serves names again", async () => {
-    const [old] = dnsmasqPids();
+    const [old] = d.dnsmasqPids();
     process.kill(old, "SIGKILL");
-    const fresh = await waitFor("a new dnsmasq", () => dnsmasqPids().find((p) => p !== old));
+    const fresh = await waitFor("a new dnsmasq", () => d.dnsmasqPids().find((p) => p !== old));
     expect(fresh).not.toBe(old);
     expect(await waitFor("c2.lxd to resolve again", async () => (await resolves("c2")) || undefined)).toBe(true);
   });
