@@ -1,7 +1,7 @@
 // Shared field shapes with size caps: every text a client can make the daemon store has a bound,
 // so the database cannot be bloated through the API (the JSON body limit in the server bounds a
 // request as a whole; these bound each stored field).
-import { t } from "elysia";
+import { t, type Static } from "elysia";
 
 /** Longest description of any object (instances, profiles, networks, pools, volumes, images). */
 export const MAX_DESCRIPTION = 8 * 1024;
@@ -26,3 +26,4 @@ export const StringMap = t.Record(keyOf(MAX_CONFIG_KEY), t.String({ maxLength: M
 export const Devices = t.Record(keyOf(64), StringMap, {
   additionalProperties: false, maxProperties: MAX_DEVICES, description: "Devices by name, each a map of options with a `type`",
 });
+export type Devices = Static<typeof Devices>;
