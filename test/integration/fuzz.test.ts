@@ -4,6 +4,7 @@
 // the request timeout, the daemon alive, nothing changed by a refused request, memory bounded.
 // A failure names the seed (LXD_FUZZ_SEED=N replays it) and the request.
 import { readFileSync } from "node:fs";
+import type { Socket } from "bun";
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
 
@@ -162,18 +163,31 @@ function send(q: Request): Promise<number | "closed" | "timeout"> {
       return m ? Number(m[1]) : undefined;
     };
     const timer = setTimeout(() => finish(status() ?? "timeout"), REQUEST_TIMEOUT_MS);
+    // A socket write may take only part of the bytes: the rest waits for drain.
+    let drained: (() => void) | undefined;
+    const write = async (s: Socket<undefined>, bytes: Uint8Array) => {
+      let rest = bytes;
+      while (rest.length && !done) {
+        const n = Math.max(0, s.write(rest));
+        rest = rest.subarray(n);
+        if (rest.length) await new Promise<void>((r) => (drained = r));
+      }
+    };
     Bun.connect({
       unix: d.socket,
       socket: {
         async open(s) {
-          s.write(head);
-          for (const p of parts) {
-            s.write(p);
+          for (const p of [head, ...parts]) {
+            await write(s, p);
             if (q.framing === "slow") await Bun.sleep(30);
           }
-          s.flush();
           // A truncated request's sender goes away: the server sees the body end early.
           if (q.framing === "truncated") setTimeout(() => s.end(), 50);
+        },
+        drain() {
+          const r = drained;
+          drained = undefined;
+          r?.();
         },
         data(s, data) {
           answer += Buffer.from(data).toString("latin1");
@@ -184,7 +198,10 @@ function send(q: Request): Promise<number | "closed" | "timeout"> {
             s.end();
           }
         },
-        close() { finish(status() ?? "closed"); },
+        close() {
+          finish(status() ?? "closed");
+          drained?.();
+        },
         error() { finish(status() ?? "closed"); },
         connectError() { finish("closed"); },
       },
