@@ -49,7 +49,7 @@ describe("cron expressions", () => {
     expect(parseSchedule("0 1,13 * * *")).toHaveLength(1);
     expect(scheduleMatches("0 1,13 * * *", at(2026, 3, 4, 13, 0))).toBe(true);
     expect(scheduleMatches("0 1,13 * * *", at(2026, 3, 4, 12, 0))).toBe(false);
-    expect(parseSchedule("@daily,@hourly, 0 1,13 * * *")).toHaveLength(3);
+    expect(parseSchedule("@daily, @hourly, 0 1,13 * * *")).toHaveLength(3);
     expect(parseSchedule("@never")).toEqual([]);
     expect(parseSchedule("")).toEqual([]);
   });
