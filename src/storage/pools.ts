@@ -8,6 +8,7 @@ import type { StoragePool } from "../api/storage.ts";
 import { filesystemUsage } from "../kernel/resources.ts";
 import { poolDir } from "../paths.ts";
 import { ApiError } from "../api/error.ts";
+import { size } from "../config/values.ts";
 import type { Db } from "../db/index.ts";
 import * as q from "../db/storage-pools.ts";
 import { PoolBackend } from "./backend.ts";
@@ -35,6 +36,15 @@ export function validatePoolName(name: string): string | undefined {
 
 /** Empty values mean "unset": they are never stored. */
 const dropEmpty = (config: StringMap): StringMap => Object.fromEntries(Object.entries(config).filter(([, v]) => v !== ""));
+
+/** `volume.*` pool keys: defaults for the pool's new custom volumes (LXD's volume.size). */
+export const POOL_VOLUME_DEFAULTS: Readonly<Record<string, (v: string) => string | undefined>> = {
+  "volume.size": size,
+};
+
+/** The `volume.*` defaults of a pool's config, as volume keys. */
+export const volumeDefaults = (config: StringMap): StringMap =>
+  Object.fromEntries(Object.entries(config).filter(([k]) => k in POOL_VOLUME_DEFAULTS).map(([k, v]) => [k.slice("volume.".length), v]));
 
 export class StoragePools {
   constructor(
@@ -93,7 +103,10 @@ export class StoragePools {
     const keys = this.driver(driver).poolKeys;
     for (const [key, value] of Object.entries(config)) {
       if (key.startsWith("user.")) continue;
-      const check = keys[key];
+      if (key === "volume.size" && driver === "dir") {
+        throw new ApiError(400, `Invalid config: a dir pool cannot limit volume sizes ("volume.size"): use a btrfs pool for size limits`);
+      }
+      const check = keys[key] ?? POOL_VOLUME_DEFAULTS[key];
       if (!check) throw new ApiError(400, `Invalid config: Unknown configuration key: ${key}`);
       const err = check(value);
       if (err) throw new ApiError(400, `Invalid config: Invalid value for "${key}": ${err}`);

@@ -12,7 +12,7 @@ import { nextSnapshotName, validateSnapshotName } from "../config/schedule.ts";
 import { key, parseSize, size, type KeyInfo } from "../config/values.ts";
 import { OLD, TMP } from "./tree.ts";
 import { customVolume } from "./backend.ts";
-import { StoragePools } from "./pools.ts";
+import { StoragePools, volumeDefaults } from "./pools.ts";
 import { crashPoint } from "../kernel/faults.ts";
 
 export type VolumeRow = q.VolumeRow;
@@ -127,9 +127,11 @@ export class CustomVolumes {
     return { pool: from.pool, volume, snapshot };
   }
 
-  async create(pool: string, name: string, description = "", config: Record<string, string> = {}): Promise<VolumeRow> {
+  async create(pool: string, name: string, description = "", requested: Record<string, string> = {}): Promise<VolumeRow> {
     return this.serial(`${pool}/${name}`, async () => {
       const p = this.pool(pool);
+      // The pool's volume.* keys are the defaults, as in LXD.
+      const config = { ...volumeDefaults(p.config), ...requested };
       if (q.getVolume(this.db, pool, name)) throw new ApiError(409, `Storage volume "${name}" already exists in pool "${pool}"`);
       try {
         await this.pools.backend(p).create(customVolume(name));

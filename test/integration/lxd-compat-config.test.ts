@@ -145,3 +145,21 @@ test("lxd init --preseed (LXD's YAML) and --dump; lxd sql; lxd activateifneeded"
   expect(await d.ok("activateifneeded")).toContain('Instance "boot1" has boot.autostart set, activating...');
   await d.ok("delete", "boot1");
 });
+
+test("a pool's volume.size is the default size of its new custom volumes (refused on dir pools)", async () => {
+  const dir = await d.lxd("storage", "set", "default", "volume.size", "64MiB");
+  expect(dir.code).not.toBe(0);
+  expect(dir.stderr).toContain("a dir pool cannot limit volume sizes");
+  await d.ok("storage", "create", "vsz", "btrfs", "size=512MiB", "volume.size=64MiB");
+  try {
+    await d.ok("storage", "volume", "create", "vsz", "sized");
+    await d.ok("storage", "volume", "create", "vsz", "own", "size=32MiB");
+    const vol = async (name: string) => (await d.api("GET", `/1.0/storage-pools/vsz/volumes/custom/${name}`)).body.metadata.config;
+    expect((await vol("sized")).size).toBe("64MiB");
+    expect((await vol("own")).size).toBe("32MiB");
+    await d.ok("storage", "volume", "delete", "vsz", "sized");
+    await d.ok("storage", "volume", "delete", "vsz", "own");
+  } finally {
+    await d.lxd("storage", "delete", "vsz");
+  }
+});
