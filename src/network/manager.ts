@@ -11,7 +11,7 @@ import { KeyedLock } from "../lock.ts";
 import { lxdDir } from "../paths.ts";
 import { hostInterfaces } from "../kernel/resources.ts";
 import { bridgePorts, deleteBridge, ensureBridge, linkExists, renameBridge } from "./bridge.ts";
-import { validateNetworkConfig, validateNetworkName, withDefaults } from "./config.ts";
+import { parseDhcpRanges, validateNetworkConfig, validateNetworkName, withDefaults } from "./config.ts";
 import { Dnsmasq, writeHosts } from "./dnsmasq.ts";
 import { nicHwaddr } from "./mac.ts";
 import { bridgeLinkName, nftTableName } from "./names.ts";
@@ -129,8 +129,9 @@ export class NetworkManager {
       await this.writeHosts(row.name);
       const dhcp6 = c["ipv6.dhcp"] === undefined || isTrue(c["ipv6.dhcp"]);
       const d = new Dnsmasq({
-        dir: this.dir(row.name), link, gateway: cidr ? formatIPv4(cidr.address) : undefined, range: dhcp4 ? dhcpRange(cidr) : undefined,
-        domain: c["dns.domain"] || DEFAULT_DOMAIN, leaseTime: c["ipv4.dhcp.expiry"] || DEFAULT_LEASE,
+        dir: this.dir(row.name), link, gateway: cidr ? formatIPv4(cidr.address) : undefined,
+        ranges: !dhcp4 ? undefined : c["ipv4.dhcp.ranges"] ? parseDhcpRanges(c["ipv4.dhcp.ranges"]) : [dhcpRange(cidr)],
+        domain: c["dns.domain"] || DEFAULT_DOMAIN, leaseTime: c["ipv4.dhcp.expiry"] || DEFAULT_LEASE, noDns: c["dns.mode"] === "none",
         ipv6: cidr6 && {
           gateway: formatIPv6(cidr6.address), leaseTime: c["ipv6.dhcp.expiry"] || DEFAULT_LEASE,
           mode: !dhcp6 ? "slaac" : isTrue(c["ipv6.dhcp.stateful"]) ? { range: dhcpRange6(cidr6) } : "stateless",

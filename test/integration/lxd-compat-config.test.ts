@@ -163,3 +163,25 @@ test("a pool's volume.size is the default size of its new custom volumes (refuse
     await d.lxd("storage", "delete", "vsz");
   }
 });
+
+test("bridge keys ipv4.dhcp.ranges and dns.mode reach the network's dnsmasq", async () => {
+  await d.ok("network", "create", "rng");
+  try {
+    const subnet = (await d.api("GET", "/1.0/networks/rng")).body.metadata.config["ipv4.address"] as string;
+    const base = subnet.split("/")[0]!.split(".").slice(0, 3).join(".");
+    await d.ok("network", "set", "rng", "ipv4.dhcp.ranges", `${base}.50-${base}.60`);
+    await d.ok("network", "set", "rng", "dns.mode", "none");
+    const cmdline = async () => {
+      const pid = (await Bun.file(`${d.dir}/networks/rng/dnsmasq.pid`).text().catch(() => "")).trim();
+      return pid ? (await Bun.file(`/proc/${pid}/cmdline`).text().catch(() => "")).split("\0") : [];
+    };
+    let args: string[] = [];
+    for (let i = 0; i < 100 && !(args = await cmdline()).includes("--port=0"); i++) await Bun.sleep(100);
+    expect(args).toContain("--port=0");
+    expect(args.filter((a) => a.startsWith("--dhcp-range="))).toEqual([`--dhcp-range=${base}.50,${base}.60,1h`]);
+    const bad = await d.lxd("network", "set", "rng", "ipv4.dhcp.ranges", "10.0.0.1");
+    expect(bad.stderr).toContain("START-END");
+  } finally {
+    await d.ok("network", "delete", "rng");
+  }
+});
