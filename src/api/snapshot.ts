@@ -1,6 +1,7 @@
 // Instance snapshot API shapes (LXD REST API 1.0: InstanceSnapshot, InstanceSnapshotsPost,
 // InstanceSnapshotPost, InstanceSnapshotPut).
 import { t, type Static } from "elysia";
+import { MigrationTarget } from "./instance.ts";
 
 const StringMap = t.Record(t.String(), t.String());
 const Devices = t.Record(t.String(), StringMap);
@@ -37,6 +38,7 @@ export const InstanceSnapshotPost = t.Object({
   name: t.Optional(t.String({ description: "New name (rename)" })),
   migration: t.Optional(t.Boolean()),
   live: t.Optional(t.Boolean()),
+  target: t.Optional(t.Union([MigrationTarget, t.Null()])),
 }, { additionalProperties: true });
 
 export const InstanceSnapshotPut = t.Object({

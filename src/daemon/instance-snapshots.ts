@@ -7,6 +7,7 @@ import {
 } from "../api/snapshot.ts";
 import type { DaemonContext } from "./context.ts";
 import { recursionLevel } from "./instances.ts";
+import { migrationSource } from "./instances.ts";
 import { ApiError, checkIfMatch, etagOf, sync } from "./response.ts";
 
 const Recursion = t.Object({
@@ -53,7 +54,7 @@ export const instanceSnapshotsRoutes = (ctx: DaemonContext) => {
     })
 
     .post("/1.0/instances/:name/snapshots/:snapshot", ({ params, body }) => {
-      if (body.migration) throw new ApiError(400, "Snapshot migration is not supported");
+      if (body.migration) return migrationSource(ctx, params.name, { ...body, name: body.name ?? "" }, params.snapshot);
       if (!body.name) throw new ApiError(400, "A new snapshot name is required");
       const to = body.name;
       snaps.checkRename(params.name, params.snapshot, to);

@@ -16,6 +16,7 @@ import { parseSize } from "../instance/config.ts";
 import { lxdDir, poolDir } from "../paths.ts";
 import type { CustomRef, Pool, RootfsSpec, StorageDriver, VolumeRef } from "./driver.ts";
 import { btrfsSetReadonly, btrfsSnapshot, btrfsSubvolCreate, btrfsSubvolDelete } from "../kernel/ffi.ts";
+import { receiveTrees, type ReceivePlan } from "./receive.ts";
 import { renameCustomTrees, repairCustomRenames } from "./rename.ts";
 import { copyTree, exists, LEFTOVER, list, OLD, run, TMP } from "./tree.ts";
 
@@ -180,6 +181,14 @@ async function enableQuotas(pool: Pool): Promise<void> {
   await btrfs("quota", "enable", root(pool));
   quotasOn.add(pool.name);
 }
+
+/** Receiving into a subvolume: each snapshot is a read-only snapshot of it. */
+const subvolumePlan = (dest: string, snapshotDest: (s: string) => string): ReceivePlan => ({
+  dest, snapshotDest,
+  create: async (path) => btrfsSubvolCreate(path),
+  snapshot: (from, to) => snapshotInto(from, to, true),
+  remove: deleteVolume,
+});
 
 export const btrfsDriver: StorageDriver = {
   name: "btrfs",
@@ -384,6 +393,27 @@ export const btrfsDriver: StorageDriver = {
     const bytes = await qgroupBytes(customVol(pool, volume));
     if (!bytes) throw new Error(`disk usage of volume "${volume}" needs quotas on pool "${pool.name}"`);
     return bytes[1];
+  },
+
+  async exportVolume(pool, ref, _fingerprint, fn) {
+    // A subvolume already holds metadata.yaml, templates/ and rootfs/ as LXD lays them out.
+    const vol = refVol(pool, ref);
+    if (!(await isSubvolume(vol))) throw new Error(`volume of ${describe(ref)} not found in pool "${pool.name}"`);
+    return fn(vol);
+  },
+
+  receiveVolume(pool, instance, snapshots, fill) {
+    return receiveTrees(subvolumePlan(instanceVol(pool, instance), (s) => refVol(pool, { instance, snapshot: s })), snapshots, fill);
+  },
+
+  async exportCustom(pool, ref, fn) {
+    const vol = customRefVol(pool, ref);
+    if (!(await isSubvolume(vol))) throw new Error(`${describeCustom(ref)} not found in pool "${pool.name}"`);
+    return fn(vol);
+  },
+
+  receiveCustom(pool, volume, snapshots, fill) {
+    return receiveTrees(subvolumePlan(customVol(pool, volume), (s) => customRefVol(pool, { volume, snapshot: s })), snapshots, fill);
   },
 
   async reconcile(pool, known) {

@@ -1,0 +1,98 @@
+// Instances as migration sources and targets: what of an instance goes into the header and the
+// index header, how its volume is read, and how an arriving one is validated and built, all
+// through the instance manager and the storage drivers.
+import { NO_EXPIRY } from "../api/snapshot.ts";
+import type { InstancesPost } from "../api/instance.ts";
+import type { NewSnapshotRow } from "../db/snapshots.ts";
+import type { InstanceManager } from "../instance/manager.ts";
+import { validateSnapshotName, type SnapshotRow } from "../instance/snapshots.ts";
+import { storageDriver } from "../storage/index.ts";
+import type { SnapshotInfo } from "./proto.ts";
+import type { SourceSpec, TargetSpec } from "./transfer.ts";
+
+/** LXD's architecture ids (osarch), as the header's snapshots carry them. */
+const ARCH_IDS: Record<string, number> = {
+  i686: 1, x86_64: 2, armv7l: 3, aarch64: 4, ppc: 5, ppc64: 6, ppc64le: 7, s390x: 8, mips: 9, mips64: 10, riscv32: 11, riscv64: 12,
+};
+/** Go's zero time in Unix seconds: what LXD sends for "never". */
+const GO_ZERO_TIME = -62135596800;
+
+const seconds = (iso: string | undefined) => {
+  if (!iso || iso.startsWith("0001-01-01")) return GO_ZERO_TIME;
+  const ms = Date.parse(iso);
+  return Number.isNaN(ms) ? GO_ZERO_TIME : Math.floor(ms / 1000);
+};
+const isoOf = (secs: number | undefined) => (secs === undefined || secs <= 0 ? undefined : new Date(secs * 1000).toISOString());
+
+function snapshotInfo(snap: SnapshotRow, architecture: string): SnapshotInfo {
+  return {
+    name: snap.name, localConfig: snap.config, profiles: snap.profiles, ephemeral: false, localDevices: snap.devices,
+    architecture: ARCH_IDS[architecture] ?? 0, stateful: snap.stateful,
+    creationDate: seconds(snap.createdAt), lastUsedDate: 0, expiryDate: seconds(snap.expiresAt),
+  };
+}
+
+export interface SourceRequest {
+  name: string;
+  /** Send this snapshot (as a volume without snapshots) instead of the instance. */
+  snapshot?: string;
+  instanceOnly: boolean;
+  allowInconsistent?: boolean;
+}
+
+/** The instance (or one snapshot) as a migration source. Throws ApiErrors for bad requests. */
+export function instanceSource(instances: InstanceManager, req: SourceRequest): SourceSpec {
+  const row = instances.get(req.name);
+  const from = req.snapshot === undefined ? row : instances.snapshots.get(req.name, req.snapshot);
+  const snaps = req.snapshot !== undefined || req.instanceOnly ? [] : instances.snapshots.list(req.name);
+  const pool = instances.poolOf(row);
+  const driver = storageDriver(pool.driver);
+  const fingerprint = row.config["volatile.base_image"] ?? "";
+  const container = { ...instances.toApi(row), config: from.config, devices: from.devices, profiles: from.profiles };
+  return {
+    kind: "instance",
+    name: req.snapshot === undefined ? req.name : `${req.name}/${req.snapshot}`,
+    running: req.snapshot === undefined && instances.isRunning(req.name),
+    snapshots: snaps.map((s) => snapshotInfo(s, row.architecture)),
+    config: {
+      container,
+      snapshots: snaps.map((s) => instances.snapshots.toApi(req.name, s)),
+      pool: { name: pool.name, driver: pool.driver, config: pool.config },
+      volume: { name: req.name, type: "container", content_type: "filesystem", config: {}, description: "" },
+      volume_snapshots: snaps.map((s) => ({
+        name: s.name, description: s.description, config: {}, content_type: "filesystem", expires_at: s.expiresAt || NO_EXPIRY,
+      })),
+    },
+    rsync: { compress: pool.config["rsync.compression"] !== "false", bwlimit: pool.config["rsync.bwlimit"] || undefined },
+    allowInconsistent: req.allowInconsistent,
+    exportTree(snapshot, fn) {
+      if (snapshot !== undefined) return driver.exportVolume(pool, { instance: req.name, snapshot }, fingerprint, fn);
+      if (req.snapshot !== undefined) return driver.exportVolume(pool, { instance: req.name, snapshot: req.snapshot }, fingerprint, fn);
+      // No start meanwhile, and a running instance frozen: the tree holds still while it is read.
+      return instances.withVolume(req.name, () => instances.quiesced(req.name, () => driver.exportVolume(pool, { instance: req.name }, fingerprint, fn)));
+    },
+  };
+}
+
+/** An arriving instance: `name` was reserved by instances.prepareMigration. */
+export function instanceTarget(instances: InstanceManager, body: InstancesPost, name: string): TargetSpec {
+  return {
+    kind: "instance",
+    name,
+    async receive(snapshots, info, fill) {
+      for (const s of snapshots) {
+        const err = validateSnapshotName(s.name);
+        if (err) throw new Error(`Invalid snapshot in the migration header: ${err}`);
+      }
+      // Descriptions travel only in the index header.
+      const described = new Map(((info?.snapshots ?? []) as { name?: string; description?: string }[]).map((s) => [s.name, s.description ?? ""]));
+      const rows: NewSnapshotRow[] = snapshots.map((s) => ({
+        name: s.name, description: described.get(s.name) ?? "", stateful: false,
+        createdAt: isoOf(s.creationDate) ?? new Date().toISOString(), expiresAt: isoOf(s.expiryDate) ?? "",
+        config: s.localConfig, devices: s.localDevices, profiles: s.profiles,
+      }));
+      await instances.createFromMigration(body, name, rows, (pool) =>
+        storageDriver(pool.driver).receiveVolume(pool, name, snapshots.map((s) => s.name), fill));
+    },
+  };
+}

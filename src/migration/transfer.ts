@@ -1,0 +1,195 @@
+// The two roles of a cold (stateless) migration, in LXD's message order:
+//   source -> target  MigrationHeader offer (fs type, rsync features, snapshots, idmap, criu)
+//   target -> source  MigrationHeader answer (the matched type and features)
+//   fs channel        index header JSON {"config": …} + barrier, answered {"StatusCode":200,…} + barrier
+//   fs channel        one rsync stream per snapshot (oldest first), then the volume's own
+//                     (twice for a running instance: LXD's final sync)
+//   target -> source  MigrationControl{success}; either side sends {success:false, message} on error.
+// Both roles speak only RSYNC on the wire; an LXD peer offering btrfs or zfs falls back to it, as
+// LXD's own negotiation does.
+import type { Channel } from "./channel.ts";
+import type { Channels } from "./connect.ts";
+import { shiftTree } from "./idmap.ts";
+import {
+  CriuType, decodeControl, decodeHeader, encodeControl, encodeHeader, FsType, rsyncFeatureNames,
+  type IdmapEntry, type MigrationHeader, type SnapshotInfo,
+} from "./proto.ts";
+import { RSYNC_FEATURES, rsyncReceive, rsyncSend } from "./rsync.ts";
+
+export const INDEX_HEADER_VERSION = 1;
+const LEGACY_RSYNC_FEATURES = ["xattrs", "delete", "compress"];
+
+/** What a transfer reports while it runs. */
+export interface TransferOptions {
+  /** Where rsync's netcat socket goes (root-only directory). */
+  socketDir: string;
+  /** Bytes moved on the fs channel so far (called a few times a second). */
+  progress?: (bytes: number) => void;
+}
+
+export class LiveMigrationUnsupported extends Error {
+  constructor() {
+    super("Live migration is not supported by this server: copy or move the instance with --stateless");
+  }
+}
+
+/** The sender's side of one volume (an instance's or a custom volume). */
+export interface SourceSpec {
+  kind: "instance" | "custom";
+  name: string;
+  /** The instance runs (it is copied statelessly, with LXD's final sync). */
+  running: boolean;
+  /** Snapshots to send, oldest first (none with instance_only). */
+  snapshots: SnapshotInfo[];
+  /** The index header's `config` (LXD's backup.yaml equivalent). */
+  config: unknown;
+  rsync: { compress: boolean; bwlimit?: string };
+  allowInconsistent?: boolean;
+  /** Runs `fn` on the directory tree to send (a snapshot's, or undefined: the volume's). */
+  exportTree<T>(snapshot: string | undefined, fn: (dir: string) => Promise<T>): Promise<T>;
+}
+
+/** The receiver's side: builds the volume (and its database rows) from what arrives. */
+export interface TargetSpec {
+  kind: "instance" | "custom";
+  name: string;
+  receive(snapshots: SnapshotInfo[], info: Record<string, unknown> | undefined, fill: (dir: string, snapshot?: string) => Promise<void>): Promise<void>;
+}
+
+function reportProgress(ch: Channel, opts: TransferOptions): () => void {
+  if (!opts.progress) return () => {};
+  const timer = setInterval(() => opts.progress!(ch.sent + ch.received), 500);
+  return () => {
+    clearInterval(timer);
+    opts.progress!(ch.sent + ch.received);
+  };
+}
+
+/** The peer's failure message, if it sent one on the control channel. */
+function peerFailure(control: Channel): string | undefined {
+  for (let m = control.poll(); m !== undefined; m = control.poll()) {
+    if (typeof m === "string") continue;
+    try {
+      const c = decodeControl(m);
+      if (!c.success) return c.message || "the migration peer failed";
+    } catch { /* not a control message */ }
+  }
+  return undefined;
+}
+
+/** Runs one role; on failure tells the peer (as LXD does) and closes both channels. */
+async function guarded(ch: Channels, body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } catch (err) {
+    const message = peerFailure(ch.control) ?? (err as Error).message;
+    try { ch.control.sendMessage(encodeControl({ success: false, message })); } catch { /* gone */ }
+    throw err instanceof LiveMigrationUnsupported ? err : new Error(message);
+  } finally {
+    ch.control.close();
+    ch.fs.close();
+  }
+}
+
+const common = (ours: string[], theirs: string[]) => ours.filter((f) => theirs.includes(f));
+const offeredRsync = (h: MigrationHeader) => {
+  const names = rsyncFeatureNames(h.rsyncFeatures);
+  // Without bidirectional the peer is an old LXD: assume LXD 3.7's set, as LXD does.
+  return names.includes("bidirectional") ? names : LEGACY_RSYNC_FEATURES;
+};
+const toFlags = (names: string[]) => ({
+  xattrs: names.includes("xattrs"), delete: names.includes("delete"),
+  compress: names.includes("compress"), bidirectional: names.includes("bidirectional"),
+});
+
+export async function runSource(spec: SourceSpec, ch: Channels, opts: TransferOptions): Promise<void> {
+  const stop = reportProgress(ch.fs, opts);
+  try {
+    await guarded(ch, async () => {
+      const ours = spec.rsync.compress ? RSYNC_FEATURES : RSYNC_FEATURES.filter((f) => f !== "compress");
+      const instance = spec.kind === "instance";
+      const offer: MigrationHeader = {
+        fs: FsType.RSYNC,
+        criu: instance && spec.running ? CriuType.NONE : undefined,
+        // Files keep their on-disk owners, which are the container's own ids (idmapped mounts).
+        idmap: [],
+        snapshotNames: spec.snapshots.map((s) => s.name),
+        snapshots: spec.snapshots,
+        predump: instance ? false : undefined,
+        rsyncFeatures: toFlags(ours),
+        indexHeaderVersion: INDEX_HEADER_VERSION,
+      };
+      ch.control.sendMessage(encodeHeader(offer));
+      const answer = decodeHeader(await ch.control.recvMessage());
+      if (answer.fs !== FsType.RSYNC) throw new Error(`The target chose a transfer this server cannot send (type ${answer.fs})`);
+      const features = common(ours, offeredRsync(answer));
+      const names = answer.refresh ? answer.snapshotNames : offer.snapshotNames;
+      if ((answer.indexHeaderVersion ?? 0) > 0) {
+        await ch.fs.write(new TextEncoder().encode(JSON.stringify({ config: spec.config })));
+        ch.fs.barrier();
+        const reply = JSON.parse(new TextDecoder().decode(await ch.fs.readAll())) as { StatusCode?: number; Error?: string };
+        if (reply.StatusCode !== 200) throw new Error(`The target refused the migration: ${reply.Error || `status ${reply.StatusCode}`}`);
+      }
+      const rsync = { features, bwlimit: spec.rsync.bwlimit, socketDir: opts.socketDir, allowInconsistent: spec.allowInconsistent };
+      for (const snap of names) {
+        await spec.exportTree(snap, (dir) => rsyncSend(dir, ch.fs, { ...rsync, name: `${spec.name}/${snap}` }));
+      }
+      await spec.exportTree(undefined, async (dir) => {
+        await rsyncSend(dir, ch.fs, { ...rsync, name: spec.name });
+        // A running instance gets LXD's final sync pass (the target expects it after criu NONE).
+        if (instance && spec.running) await rsyncSend(dir, ch.fs, { ...rsync, name: spec.name });
+      });
+      const result = decodeControl(await ch.control.recvMessage());
+      if (!result.success) throw new Error(result.message || "The target failed to receive the volume");
+    });
+  } finally {
+    stop();
+  }
+}
+
+export async function runTarget(spec: TargetSpec, ch: Channels, opts: TransferOptions): Promise<void> {
+  const stop = reportProgress(ch.fs, opts);
+  try {
+    await guarded(ch, async () => {
+      const offer = decodeHeader(await ch.control.recvMessage());
+      if (offer.criu === CriuType.CRIU_RSYNC || offer.criu === CriuType.PHAUL) throw new LiveMigrationUnsupported();
+      const features = common(RSYNC_FEATURES, offeredRsync(offer));
+      const instance = spec.kind === "instance";
+      const finalSync = instance && offer.criu === CriuType.NONE;
+      // An old peer may list names only: they then get the default snapshot fields.
+      const snapshots = offer.snapshots.length === offer.snapshotNames.length
+        ? offer.snapshots
+        : offer.snapshotNames.map((name) => ({ name, localConfig: {}, profiles: [], ephemeral: false, localDevices: {}, architecture: 0, stateful: false }));
+      const answer: MigrationHeader = {
+        fs: FsType.RSYNC,
+        criu: finalSync ? CriuType.NONE : undefined,
+        idmap: [],
+        snapshotNames: offer.snapshotNames,
+        snapshots: offer.snapshots,
+        predump: instance ? false : undefined,
+        rsyncFeatures: toFlags(features),
+        refresh: false,
+        indexHeaderVersion: Math.min(offer.indexHeaderVersion ?? 0, INDEX_HEADER_VERSION),
+      };
+      ch.control.sendMessage(encodeHeader(answer));
+      let info: Record<string, unknown> | undefined;
+      if ((answer.indexHeaderVersion ?? 0) > 0) {
+        const parsed = JSON.parse(new TextDecoder().decode(await ch.fs.readAll())) as { config?: Record<string, unknown> };
+        info = parsed.config ?? undefined;
+        await ch.fs.write(new TextEncoder().encode(JSON.stringify({ StatusCode: 200, Error: "", Refresh: false })));
+        ch.fs.barrier();
+      }
+      const idmap: IdmapEntry[] = offer.idmap;
+      await spec.receive(snapshots, info, async (dir, snapshot) => {
+        const name = snapshot === undefined ? spec.name : `${spec.name}/${snapshot}`;
+        await rsyncReceive(dir, ch.fs, { features, name });
+        if (snapshot === undefined && finalSync) await rsyncReceive(dir, ch.fs, { features, name });
+        // The sender's files carry its shifted host ids: back to the container's own.
+        if (idmap.length) await shiftTree(dir, idmap);
+      });
+      ch.control.sendMessage(encodeControl({ success: true }));
+    });
+  } finally {
+    stop();
+  }
+}
