@@ -59,12 +59,12 @@ export function operationProgress(metadata: Record<string, unknown> | null | und
 }
 
 /** Waits for an operation, showing its progress metadata as it changes; throws its error. */
-export async function waitWithProgress(client: LxdClient, op: Operation, progress: Progress): Promise<Operation> {
+export async function waitWithProgress(client: LxdClient, op: Operation, progress: Progress, label = (text: string) => text): Promise<Operation> {
   try {
     for (;;) {
       const current = await client.waitOperation(op.id, 1);
       const text = operationProgress(current.metadata);
-      if (text) progress.update(text);
+      if (text) progress.update(label(text));
       if (current.status !== "Running" && current.status !== "Pending") return current;
     }
   } finally {

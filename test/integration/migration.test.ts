@@ -76,3 +76,61 @@ describe("the migration API", () => {
     await Promise.all([a.ok("delete", "p1", "--force"), b.ok("delete", "p1", "--force")]);
   });
 });
+
+describe("copy and move between servers", () => {
+  for (const mode of ["pull", "push", "relay"]) {
+    test(`our CLI, ${mode}: copy with snapshots, then a move of an instance without them`, async () => {
+      const name = `c-${mode}`;
+      const { atSnap, now } = await prepare(a, name);
+      await clients.ok(clients.lxd("copy", `a:${name}`, `b:${name}`, "--mode", mode), "copy");
+      expect(await snapshotNames(b, name)).toEqual(["s0"]);
+      await b.ok("start", name);
+      expect(await fingerprint(b, name)).toBe(now);
+      await b.ok("restore", name, "s0");
+      expect(await fingerprint(b, name)).toBe(atSnap);
+
+      await clients.ok(clients.lxd("move", `a:${name}`, `b:${name}-moved`, "--mode", mode, "--instance-only"), "move");
+      expect((await a.api("GET", `/1.0/instances/${name}`)).status).toBe(404);
+      expect(await snapshotNames(b, `${name}-moved`)).toEqual([]);
+      const moved = (await b.api("GET", `/1.0/instances/${name}-moved`)).body.metadata;
+      expect(moved.config["user.tag"]).toBe("kept");
+      await b.ok("start", `${name}-moved`);
+      expect(await fingerprint(b, `${name}-moved`)).toBe(now);
+      await b.ok("delete", name, `${name}-moved`, "--force");
+    });
+  }
+
+  for (const mode of ["pull", "push", "relay"]) {
+    test(`Debian's lxc, ${mode}: copy and move with snapshots`, async () => {
+      const name = `x-${mode}`;
+      const { now } = await prepare(a, name);
+      await clients.ok(clients.lxc("copy", `a:${name}`, `b:${name}`, "--mode", mode), "lxc copy");
+      expect(await snapshotNames(b, name)).toEqual(["s0"]);
+      await clients.ok(clients.lxc("move", `b:${name}`, `a:${name}-back`, "--mode", mode), "lxc move");
+      expect((await b.api("GET", `/1.0/instances/${name}`)).status).toBe(404);
+      expect(await snapshotNames(a, `${name}-back`)).toEqual(["s0"]);
+      await a.ok("start", `${name}-back`);
+      expect(await fingerprint(a, `${name}-back`)).toBe(now);
+      await a.ok("delete", name, `${name}-back`, "--force");
+    });
+  }
+
+  test("a running instance: live is refused with one sentence; --stateless copies it running", async () => {
+    await a.ok("launch", "busybox", "run1");
+    await sh(a, "run1", "echo hot > /root/note");
+    const refused = await clients.lxd("copy", "a:run1", "b:run1");
+    expect(refused.code).toBe(1);
+    expect(refused.stderr.trim()).toBe("Error: Live migration is not supported by this server: copy or move the instance with --stateless");
+    const api = await a.api("POST", "/1.0/instances/run1", { name: "run1", migration: true });
+    expect(api.status).toBe(400);
+    expect(api.body.error).toContain("--stateless");
+    await clients.ok(clients.lxd("copy", "a:run1", "b:run1", "--stateless"), "stateless copy");
+    expect((await a.api("GET", "/1.0/instances/run1")).body.metadata.status).toBe("Running");
+    await b.ok("start", "run1");
+    expect((await sh(b, "run1", "cat /root/note")).trim()).toBe("hot");
+    await clients.ok(clients.lxd("move", "a:run1", "b:run2", "--stateless"), "stateless move");
+    expect((await a.api("GET", "/1.0/instances/run1")).status).toBe(404);
+    expect((await b.api("GET", "/1.0/instances/run2")).body.metadata.status).toBe("Running");
+    await b.ok("delete", "run1", "run2", "--force");
+  });
+});
