@@ -5,7 +5,8 @@ import type { InstancePost as InstancePostBody, InstancesPost as InstancesPostBo
 import { matchesFilter, parseFilter } from "../api/filter.ts";
 import type { DaemonContext } from "./context.ts";
 import { isRemoteImageSource, remoteInstanceOperation } from "./image-pull.ts";
-import { ApiError, checkIfMatch, etagOf, sync } from "./response.ts";
+import { checkIfMatch, etagOf, sync } from "./response.ts";
+import { ApiError } from "../api/error.ts";
 import { instanceSource, instanceTarget } from "../migration/instances.ts";
 import { LIVE_UNSUPPORTED, sourceOperation, targetOperation } from "./migrations.ts";
 

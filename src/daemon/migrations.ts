@@ -9,7 +9,7 @@ import { LiveMigrationUnsupported, runSource, runTarget, type SourceSpec, type T
 import { lxdDir } from "../paths.ts";
 import type { DaemonContext } from "./context.ts";
 import type { Operation } from "./operations.ts";
-import { ApiError } from "./response.ts";
+import { ApiError } from "../api/error.ts";
 
 type Ctx = Pick<DaemonContext, "ops" | "identity">;
 
