@@ -43,7 +43,7 @@ import {
   StorageShowCommand, StorageUnsetCommand,
 } from "./cli/storage.ts";
 import {
-  StorageVolumeAttachCommand, StorageVolumeCopyCommand, StorageVolumeCreateCommand, StorageVolumeDeleteCommand, StorageVolumeRenameCommand,
+  StorageVolumeAttachCommand, StorageVolumeCopyCommand, StorageVolumeMoveCommand, StorageVolumeCreateCommand, StorageVolumeDeleteCommand, StorageVolumeRenameCommand,
   StorageVolumeDetachCommand, StorageVolumeListCommand, StorageVolumeRestoreCommand, StorageVolumeShowCommand,
   StorageVolumeSnapshotCommand,
 } from "./cli/storage-volume.ts";
@@ -80,7 +80,7 @@ const COMMANDS: CommandClass[] = [
   StorageDeleteCommand, StorageInfoCommand,
   StorageVolumeListCommand, StorageVolumeCreateCommand, StorageVolumeShowCommand, StorageVolumeDeleteCommand,
   StorageVolumeAttachCommand, StorageVolumeDetachCommand, StorageVolumeSnapshotCommand, StorageVolumeRestoreCommand,
-  StorageVolumeCopyCommand,
+  StorageVolumeCopyCommand, StorageVolumeMoveCommand,
   StorageVolumeRenameCommand,
   NetworkCreateCommand, NetworkListCommand, NetworkShowCommand, NetworkGetCommand, NetworkSetCommand, NetworkUnsetCommand,
   NetworkEditCommand, NetworkRenameCommand, NetworkDeleteCommand, NetworkListLeasesCommand, NetworkInfoCommand,

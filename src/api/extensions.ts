@@ -79,4 +79,5 @@ export const apiExtensions: string[] = [
   "container_only_migration", // instance_only: without snapshots
   "container_stateless_copy", // live:false copies a running instance (LXD's final sync pass)
   "instance_allow_inconsistent_copy", // allow_inconsistent: files vanishing mid-copy are not an error
+  "storage_api_remote_volume_handling", // custom volumes copied and moved between servers
 ];

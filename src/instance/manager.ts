@@ -331,7 +331,8 @@ export class InstanceManager {
           ephemeral: req.ephemeral ?? false, stateful: false, config, devices, profiles,
           createdAt: now(), lastUsedAt: "1970-01-01T00:00:00Z",
         });
-        for (const snap of snapshots) insertSnapshot(this.database, name, snap);
+        // As LXD: a snapshot's own root disk names the pool the instance now lives in.
+        for (const snap of snapshots) insertSnapshot(this.database, name, { ...snap, devices: onPool(snap.devices ?? {}, pool.name) });
         this.lifecycle("instance-created", name);
         return row;
       } catch (err) {
@@ -759,6 +760,12 @@ export class InstanceManager {
   private lifecycle(action: string, name: string, context: Record<string, unknown> = {}) {
     this.events.send("lifecycle", { action, source: `/1.0/instances/${name}`, context });
   }
+}
+
+/** `devices` with a local root disk moved to `pool`. */
+function onPool(devices: Devices, pool: string): Devices {
+  const root = rootDisk(devices);
+  return root?.[1].pool ? { ...devices, [root[0]]: { ...root[1], pool } } : devices;
 }
 
 /** Bun knows no name for SIGPWR, so signals go by number. */

@@ -7,28 +7,19 @@ import type { NewSnapshotRow } from "../db/snapshots.ts";
 import type { InstanceManager } from "../instance/manager.ts";
 import { validateSnapshotName, type SnapshotRow } from "../instance/snapshots.ts";
 import { storageDriver } from "../storage/index.ts";
-import type { SnapshotInfo } from "./proto.ts";
+import { headerSeconds, headerTime, type SnapshotInfo } from "./proto.ts";
 import type { SourceSpec, TargetSpec } from "./transfer.ts";
 
 /** LXD's architecture ids (osarch), as the header's snapshots carry them. */
 const ARCH_IDS: Record<string, number> = {
   i686: 1, x86_64: 2, armv7l: 3, aarch64: 4, ppc: 5, ppc64: 6, ppc64le: 7, s390x: 8, mips: 9, mips64: 10, riscv32: 11, riscv64: 12,
 };
-/** Go's zero time in Unix seconds: what LXD sends for "never". */
-const GO_ZERO_TIME = -62135596800;
-
-const seconds = (iso: string | undefined) => {
-  if (!iso || iso.startsWith("0001-01-01")) return GO_ZERO_TIME;
-  const ms = Date.parse(iso);
-  return Number.isNaN(ms) ? GO_ZERO_TIME : Math.floor(ms / 1000);
-};
-const isoOf = (secs: number | undefined) => (secs === undefined || secs <= 0 ? undefined : new Date(secs * 1000).toISOString());
 
 function snapshotInfo(snap: SnapshotRow, architecture: string): SnapshotInfo {
   return {
     name: snap.name, localConfig: snap.config, profiles: snap.profiles, ephemeral: false, localDevices: snap.devices,
     architecture: ARCH_IDS[architecture] ?? 0, stateful: snap.stateful,
-    creationDate: seconds(snap.createdAt), lastUsedDate: 0, expiryDate: seconds(snap.expiresAt),
+    creationDate: headerSeconds(snap.createdAt), lastUsedDate: 0, expiryDate: headerSeconds(snap.expiresAt),
   };
 }
 
@@ -88,7 +79,7 @@ export function instanceTarget(instances: InstanceManager, body: InstancesPost, 
       const described = new Map(((info?.snapshots ?? []) as { name?: string; description?: string }[]).map((s) => [s.name, s.description ?? ""]));
       const rows: NewSnapshotRow[] = snapshots.map((s) => ({
         name: s.name, description: described.get(s.name) ?? "", stateful: false,
-        createdAt: isoOf(s.creationDate) ?? new Date().toISOString(), expiresAt: isoOf(s.expiryDate) ?? "",
+        createdAt: headerTime(s.creationDate) ?? new Date().toISOString(), expiresAt: headerTime(s.expiryDate) ?? "",
         config: s.localConfig, devices: s.localDevices, profiles: s.profiles,
       }));
       await instances.createFromMigration(body, name, rows, (pool) =>

@@ -292,3 +292,17 @@ export function rsyncFeatureNames(f: RsyncFeatures | undefined): string[] {
   if (!f) return [];
   return (["xattrs", "delete", "compress", "bidirectional"] as const).filter((k) => f[k]);
 }
+
+/** Go's zero time in Unix seconds: what LXD sends for "never" (an expiry) or "unknown". */
+const GO_ZERO_TIME = -62135596800;
+
+/** An API timestamp as a header's Unix seconds ("" or the zero time: Go's zero time). */
+export function headerSeconds(iso: string | undefined): number {
+  if (!iso || iso.startsWith("0001-01-01")) return GO_ZERO_TIME;
+  const ms = Date.parse(iso);
+  return Number.isNaN(ms) ? GO_ZERO_TIME : Math.floor(ms / 1000);
+}
+
+/** A header's Unix seconds as an ISO timestamp; undefined for none (zero, negative: Go's zero time). */
+export const headerTime = (secs: number | undefined): string | undefined =>
+  secs === undefined || secs <= 0 ? undefined : new Date(secs * 1000).toISOString();

@@ -124,6 +124,8 @@ export async function rsyncSend(dir: string, ch: Channel, opts: RsyncOptions): P
 export async function rsyncReceive(dir: string, ch: Channel, opts: Pick<RsyncOptions, "features" | "name">): Promise<void> {
   const argv = [
     "rsync", "--server", "-vlogDtpre.iLsfx", "--numeric-ids", "--devices", "--partial", "--sparse",
+    // Nanosecond mtimes: a snapshot and the next tree may differ in a file of equal size and second.
+    "--modify-window=-1",
     ...featureArgs(opts.features), ".", `${dir.replace(/\/+$/, "")}/`,
   ];
   const proc = Bun.spawn(argv, { stdin: "pipe", stdout: "pipe", stderr: "pipe" });

@@ -42,6 +42,8 @@ function checkConfig(config: Record<string, string>): void {
 
 export class CustomVolumes {
   private readonly locks = new Map<string, Promise<unknown>>();
+  /** "pool/name" of volumes being received from another server. */
+  private readonly arriving = new Set<string>();
 
   constructor(
     private readonly db: Db,
@@ -175,6 +177,43 @@ export class CustomVolumes {
       this.lifecycle("storage-volume-created", pool, name);
       return row;
     });
+  }
+
+  /** Checks the create request of a volume arriving from another server and reserves its name. */
+  prepareMigration(pool: string, body: { name: string; type?: string; content_type?: string; config?: Record<string, string> | null }): void {
+    this.pool(pool);
+    if (body.type && body.type !== "custom") throw new ApiError(400, `Only custom volumes can be created (not "${body.type}")`);
+    if (body.content_type && body.content_type !== "filesystem") throw new ApiError(400, `Content type "${body.content_type}" is not supported (filesystem only)`);
+    const err = validateVolumeName(body.name);
+    if (err) throw new ApiError(400, err);
+    checkConfig(body.config ?? {});
+    if (q.getVolume(this.db, pool, body.name) || this.arriving.has(`${pool}/${body.name}`)) {
+      throw new ApiError(409, `Storage volume "${body.name}" already exists in pool "${pool}"`);
+    }
+    this.arriving.add(`${pool}/${body.name}`);
+  }
+
+  /** Gives up a name prepareMigration reserved. */
+  releaseName(pool: string, name: string): void {
+    this.arriving.delete(`${pool}/${name}`);
+  }
+
+  /** Builds a volume from a migration: `receive` fills it (with its snapshots), then the rows go in. */
+  async createFromMigration(pool: string, name: string, fields: { description: string; config: Record<string, string> },
+    snapshots: Omit<VolumeSnapshotRow, "id" | "volumeId">[], receive: (p: PoolRow) => Promise<void>): Promise<void> {
+    const p = this.pool(pool);
+    await receive(p);
+    try {
+      if (fields.config.size) await this.applySize(p, name, fields.config.size);
+      const row = q.insertVolume(this.db, { pool, name, type: "custom", description: fields.description, config: fields.config, createdAt: new Date().toISOString() });
+      for (const s of snapshots) q.insertVolumeSnapshot(this.db, { ...s, volumeId: row.id });
+    } catch (err) {
+      const row = q.getVolume(this.db, pool, name);
+      if (row) q.deleteVolume(this.db, row.id);
+      await storageDriver(p.driver).deleteCustom(p, name).catch(() => {});
+      throw err;
+    }
+    this.lifecycle("storage-volume-created", pool, name);
   }
 
   /** A new size is applied before the row changes: a refused one changes nothing. */
