@@ -61,6 +61,7 @@ export async function rsyncSend(dir: string, ch: Channel, opts: RsyncOptions): P
     if (!pending.length) { const w = drainWaiter; drainWaiter = undefined; w?.(); }
   };
   let outgoing = Promise.resolve();
+  let writeError: unknown;
   const listener: UnixSocketListener<undefined> = Bun.listen<undefined>({
     unix: path,
     socket: {
@@ -76,7 +77,7 @@ export async function rsyncSend(dir: string, ch: Channel, opts: RsyncOptions): P
         // rsync's output: to the websocket, in order, one chunk after another.
         const copy = new Uint8Array(data);
         s.pause();
-        outgoing = outgoing.then(() => ch.write(copy)).finally(() => s.resume());
+        outgoing = outgoing.then(() => ch.write(copy)).catch((err) => { writeError ??= err; }).finally(() => s.resume());
       },
       drain() { flush(); },
       close() { socketClosed(); },
@@ -92,6 +93,8 @@ export async function rsyncSend(dir: string, ch: Channel, opts: RsyncOptions): P
   ];
   const proc = Bun.spawn(argv, { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
   const done = finish(proc, `Sending ${opts.name} with rsync`, opts.allowInconsistent);
+  // Awaited below; a failure meanwhile must not count as unhandled.
+  done.catch(() => {});
   try {
     const timer = setTimeout(() => proc.kill(9), CONNECT_TIMEOUT_MS);
     await Promise.race([accepted, proc.exited]);
@@ -105,9 +108,11 @@ export async function rsyncSend(dir: string, ch: Channel, opts: RsyncOptions): P
       flush();
       if (pending.length) await new Promise<void>((resolve) => (drainWaiter = resolve));
     }).then(() => conn?.end());
+    fromPeer.catch(() => {});
     // The netcat side closes once rsync's output is all through: then our stream ends.
-    await closedP;
+    await Promise.race([closedP, fromPeer.then(() => closedP)]);
     await outgoing;
+    if (writeError) throw writeError;
     ch.barrier();
     await Promise.all([done, fromPeer]);
   } catch (err) {
