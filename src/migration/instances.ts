@@ -8,7 +8,7 @@ import type { InstanceManager } from "../instance/manager.ts";
 import { validateSnapshotName, type SnapshotRow } from "../instance/snapshots.ts";
 import { storageDriver } from "../storage/index.ts";
 import { headerSeconds, headerTime, type SnapshotInfo } from "./proto.ts";
-import type { SourceSpec, TargetSpec } from "./transfer.ts";
+import { rsyncOf, type SourceSpec, type TargetSpec } from "./transfer.ts";
 
 /** LXD's architecture ids (osarch), as the header's snapshots carry them. */
 const ARCH_IDS: Record<string, number> = {
@@ -54,7 +54,7 @@ export function instanceSource(instances: InstanceManager, req: SourceRequest): 
         name: s.name, description: s.description, config: {}, content_type: "filesystem", expires_at: s.expiresAt || NO_EXPIRY,
       })),
     },
-    rsync: { compress: pool.config["rsync.compression"] !== "false", bwlimit: pool.config["rsync.bwlimit"] || undefined },
+    rsync: rsyncOf(pool.config),
     allowInconsistent: req.allowInconsistent,
     exportTree(snapshot, fn) {
       if (snapshot !== undefined) return driver.exportVolume(pool, { instance: req.name, snapshot }, fingerprint, fn);

@@ -131,6 +131,9 @@ export async function rsyncReceive(dir: string, ch: Channel, opts: Pick<RsyncOpt
     "rsync", "--server", "-vlogDtpre.iLsfx", "--numeric-ids", "--devices", "--partial", "--sparse",
     // Nanosecond mtimes: a snapshot and the next tree may differ in a file of equal size and second.
     "--modify-window=-1",
+    // Whole files: a new volume has nothing to diff against, and on a LAN the rolling checksums
+    // cost more than the bytes they save (the generator decides; any sender follows).
+    "--whole-file",
     ...featureArgs(opts.features), ".", `${dir.replace(/\/+$/, "")}/`,
   ];
   const proc = Bun.spawn(argv, { stdin: "pipe", stdout: "pipe", stderr: "pipe" });

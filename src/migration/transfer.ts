@@ -56,6 +56,12 @@ export interface TargetSpec {
   receive(snapshots: SnapshotInfo[], info: Record<string, unknown> | undefined, fill: (dir: string, snapshot?: string) => Promise<void>): Promise<void>;
 }
 
+/** A sending pool's rsync settings. Compression is opt-in (`rsync.compression=true`, unlike
+ *  LXD's default): on a LAN it costs far more CPU time than the bytes it saves. */
+export const rsyncOf = (config: Record<string, string>): SourceSpec["rsync"] => ({
+  compress: config["rsync.compression"] === "true", bwlimit: config["rsync.bwlimit"] || undefined,
+});
+
 function reportProgress(ch: Channel, opts: TransferOptions): () => void {
   if (!opts.progress) return () => {};
   const timer = setInterval(() => opts.progress!(ch.sent + ch.received), 500);

@@ -5,7 +5,7 @@ import { validateSnapshotName } from "../instance/snapshots.ts";
 import { storageDriver } from "../storage/index.ts";
 import type { CustomVolumes } from "../storage/volumes.ts";
 import { headerSeconds, headerTime, type SnapshotInfo } from "./proto.ts";
-import type { SourceSpec, TargetSpec } from "./transfer.ts";
+import { rsyncOf, type SourceSpec, type TargetSpec } from "./transfer.ts";
 
 
 /** Volume `name` of `pool` as a migration source, with its snapshots unless `volumeOnly`. */
@@ -28,7 +28,7 @@ export function volumeSource(volumes: CustomVolumes, pool: string, name: string,
         name: s.name, description: s.description, config: s.config, content_type: "filesystem", expires_at: s.expiresAt || NO_EXPIRY,
       })),
     },
-    rsync: { compress: p.config["rsync.compression"] !== "false", bwlimit: p.config["rsync.bwlimit"] || undefined },
+    rsync: rsyncOf(p.config),
     exportTree: (snapshot, fn) => driver.exportCustom(p, { volume: name, snapshot }, fn),
   };
 }
