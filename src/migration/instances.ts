@@ -8,7 +8,7 @@ import type { InstanceManager } from "../instance/manager.ts";
 import { validateSnapshotName, type SnapshotRow } from "../instance/snapshots.ts";
 import { storageDriver } from "../storage/index.ts";
 import { headerSeconds, headerTime, type SnapshotInfo } from "./proto.ts";
-import { rsyncOf, type SourceSpec, type TargetSpec } from "./transfer.ts";
+import { receiveWith, rsyncOf, type SourceSpec, type TargetSpec } from "./transfer.ts";
 
 /** LXD's architecture ids (osarch), as the header's snapshots carry them. */
 const ARCH_IDS: Record<string, number> = {
@@ -56,6 +56,11 @@ export function instanceSource(instances: InstanceManager, req: SourceRequest): 
     },
     rsync: rsyncOf(pool.config),
     allowInconsistent: req.allowInconsistent,
+    // A whole instance on btrfs can go as btrfs streams (a single snapshot goes by rsync).
+    sendBtrfs: driver.sendSubvolumes && req.snapshot === undefined
+      ? (names, write) => instances.withVolume(req.name, () => instances.quiesced(req.name, () =>
+        driver.sendSubvolumes!(pool, { instance: req.name }, names, write)))
+      : undefined,
     exportTree(snapshot, fn) {
       if (snapshot !== undefined) return driver.exportVolume(pool, { instance: req.name, snapshot }, fingerprint, fn);
       if (req.snapshot !== undefined) return driver.exportVolume(pool, { instance: req.name, snapshot: req.snapshot }, fingerprint, fn);
@@ -70,7 +75,8 @@ export function instanceTarget(instances: InstanceManager, body: InstancesPost, 
   return {
     kind: "instance",
     name,
-    async receive(snapshots, info, fill) {
+    driver: instances.poolOf({ profiles: body.profiles ?? ["default"], devices: body.devices ?? {}, config: {} }).driver,
+    async receive(snapshots, info, data) {
       for (const s of snapshots) {
         const err = validateSnapshotName(s.name);
         if (err) throw new Error(`Invalid snapshot in the migration header: ${err}`);
@@ -83,7 +89,7 @@ export function instanceTarget(instances: InstanceManager, body: InstancesPost, 
         config: s.localConfig, devices: s.localDevices, profiles: s.profiles,
       }));
       await instances.createFromMigration(body, name, rows, (pool) =>
-        storageDriver(pool.driver).receiveVolume(pool, name, snapshots.map((s) => s.name), fill));
+        receiveWith(storageDriver(pool.driver), pool, { instance: name }, snapshots.map((s) => s.name), data));
     },
   };
 }

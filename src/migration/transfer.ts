@@ -5,8 +5,10 @@
 //   fs channel        one rsync stream per snapshot (oldest first), then the volume's own
 //                     (twice for a running instance: LXD's final sync)
 //   target -> source  MigrationControl{success}; either side sends {success:false, message} on error.
-// Both roles speak only RSYNC on the wire; an LXD peer offering btrfs or zfs falls back to it, as
-// LXD's own negotiation does.
+// Between btrfs pools the volume moves as `btrfs send` streams instead (type BTRFS, with LXD's
+// migration_header: a JSON list of subvolumes first), snapshots incrementally; everything else
+// falls back to RSYNC, as LXD's negotiation does (an LXD peer offering zfs gets rsync too).
+import type { Pool, StorageDriver, SubvolumeTarget } from "../storage/driver.ts";
 import type { Channel } from "./channel.ts";
 import type { Channels } from "./connect.ts";
 import { shiftTree } from "./idmap.ts";
@@ -33,10 +35,19 @@ export class LiveMigrationUnsupported extends Error {
   }
 }
 
+/** `btrfs send` streams: each one is handed to the writer in turn. */
+export type StreamSender = (snapshots: string[], write: (stream: ReadableStream<Uint8Array>) => Promise<void>) => Promise<void>;
+/** `btrfs receive`: each call of `read` feeds one stream to the sink. */
+export type StreamReader = (sink: (chunk: Uint8Array) => Promise<void>) => Promise<void>;
+/** How the receiver gets the data: rsync trees, or btrfs streams. */
+export type Arrival = { fill: (dir: string, snapshot?: string) => Promise<void> } | { read: StreamReader };
+
 /** The sender's side of one volume (an instance's or a custom volume). */
 export interface SourceSpec {
   kind: "instance" | "custom";
   name: string;
+  /** Present when the volume sits on btrfs: the optimized transfer to another btrfs pool. */
+  sendBtrfs?: StreamSender;
   /** The instance runs (it is copied statelessly, with LXD's final sync). */
   running: boolean;
   /** Snapshots to send, oldest first (none with instance_only). */
@@ -53,8 +64,26 @@ export interface SourceSpec {
 export interface TargetSpec {
   kind: "instance" | "custom";
   name: string;
-  receive(snapshots: SnapshotInfo[], info: Record<string, unknown> | undefined, fill: (dir: string, snapshot?: string) => Promise<void>): Promise<void>;
+  /** The receiving pool's driver ("btrfs" accepts btrfs streams). */
+  driver: string;
+  receive(snapshots: SnapshotInfo[], info: Record<string, unknown> | undefined, data: Arrival): Promise<void>;
 }
+
+/** Builds the volume from what arrives, through the pool's driver. */
+export function receiveWith(driver: StorageDriver, pool: Pool, target: SubvolumeTarget, snapshots: string[], data: Arrival): Promise<void> {
+  if ("read" in data) {
+    if (!driver.receiveSubvolumes) throw new Error(`A ${driver.name} pool cannot receive btrfs streams`);
+    return driver.receiveSubvolumes(pool, target, snapshots, data.read);
+  }
+  return "instance" in target
+    ? driver.receiveVolume(pool, target.instance, snapshots, data.fill)
+    : driver.receiveCustom(pool, target.volume, snapshots, data.fill);
+}
+
+const BTRFS_FEATURES = { migrationHeader: true, headerSubvolumes: false, headerSubvolumeUuids: false };
+
+/** LXD's btrfs migration header: the subvolumes that follow (only each volume's top one here). */
+interface BtrfsHeader { subvolumes: { path: string; snapshot: string; readonly: boolean; uuid: string }[] }
 
 /** A sending pool's rsync settings. Compression is opt-in (`rsync.compression=true`, unlike
  *  LXD's default): on a LAN it costs far more CPU time than the bytes it saves. */
@@ -115,7 +144,8 @@ export async function runSource(spec: SourceSpec, ch: Channels, opts: TransferOp
       const ours = spec.rsync.compress ? RSYNC_FEATURES : RSYNC_FEATURES.filter((f) => f !== "compress");
       const instance = spec.kind === "instance";
       const offer: MigrationHeader = {
-        fs: FsType.RSYNC,
+        fs: spec.sendBtrfs ? FsType.BTRFS : FsType.RSYNC,
+        btrfsFeatures: spec.sendBtrfs ? BTRFS_FEATURES : undefined,
         criu: instance && spec.running ? CriuType.NONE : undefined,
         // Files keep their on-disk owners, which are the container's own ids (idmapped mounts).
         idmap: [],
@@ -127,7 +157,8 @@ export async function runSource(spec: SourceSpec, ch: Channels, opts: TransferOp
       };
       ch.control.sendMessage(encodeHeader(offer));
       const answer = decodeHeader(await ch.control.recvMessage());
-      if (answer.fs !== FsType.RSYNC) throw new Error(`The target chose a transfer this server cannot send (type ${answer.fs})`);
+      const btrfs = answer.fs === FsType.BTRFS && spec.sendBtrfs !== undefined;
+      if (answer.fs !== FsType.RSYNC && !btrfs) throw new Error(`The target chose a transfer this server cannot send (type ${answer.fs})`);
       const features = common(ours, offeredRsync(answer));
       const names = answer.refresh ? answer.snapshotNames : offer.snapshotNames;
       if ((answer.indexHeaderVersion ?? 0) > 0) {
@@ -135,6 +166,22 @@ export async function runSource(spec: SourceSpec, ch: Channels, opts: TransferOp
         ch.fs.barrier();
         const reply = JSON.parse(new TextDecoder().decode(await ch.fs.readAll())) as { StatusCode?: number; Error?: string };
         if (reply.StatusCode !== 200) throw new Error(`The target refused the migration: ${reply.Error || `status ${reply.StatusCode}`}`);
+      }
+      if (btrfs) {
+        if (answer.btrfsFeatures?.migrationHeader) {
+          const header: BtrfsHeader = {
+            subvolumes: [...names, ""].map((snapshot) => ({ path: "/", snapshot, readonly: snapshot !== "", uuid: "" })),
+          };
+          await ch.fs.write(new TextEncoder().encode(JSON.stringify(header)));
+          ch.fs.barrier();
+        }
+        await spec.sendBtrfs!(names, async (stream) => {
+          for await (const chunk of stream) await ch.fs.write(chunk);
+          ch.fs.barrier();
+        });
+        const done = decodeControl(await ch.control.recvMessage());
+        if (!done.success) throw new Error(done.message || "The target failed to receive the volume");
+        return;
       }
       const rsync = { features, bwlimit: spec.rsync.bwlimit, socketDir: opts.socketDir, allowInconsistent: spec.allowInconsistent };
       for (const snap of names) {
@@ -161,14 +208,18 @@ export async function runTarget(spec: TargetSpec, ch: Channels, opts: TransferOp
       if (offer.criu === CriuType.CRIU_RSYNC || offer.criu === CriuType.PHAUL) throw new LiveMigrationUnsupported();
       const features = common(RSYNC_FEATURES, offeredRsync(offer));
       const instance = spec.kind === "instance";
-      const finalSync = instance && offer.criu === CriuType.NONE;
+      const btrfs = offer.fs === FsType.BTRFS && spec.driver === "btrfs";
+      const btrfsFeatures = btrfs ? { migrationHeader: Boolean(offer.btrfsFeatures?.migrationHeader), headerSubvolumes: false, headerSubvolumeUuids: false } : undefined;
+      // btrfs streams carry the final state at once: no final sync pass.
+      const finalSync = instance && offer.criu === CriuType.NONE && !btrfs;
       // An old peer may list names only: they then get the default snapshot fields.
       const snapshots = offer.snapshots.length === offer.snapshotNames.length
         ? offer.snapshots
         : offer.snapshotNames.map((name) => ({ name, localConfig: {}, profiles: [], ephemeral: false, localDevices: {}, architecture: 0, stateful: false }));
       const answer: MigrationHeader = {
-        fs: FsType.RSYNC,
-        criu: finalSync ? CriuType.NONE : undefined,
+        fs: btrfs ? FsType.BTRFS : FsType.RSYNC,
+        btrfsFeatures,
+        criu: instance && offer.criu === CriuType.NONE ? CriuType.NONE : undefined,
         idmap: [],
         snapshotNames: offer.snapshotNames,
         snapshots: offer.snapshots,
@@ -186,13 +237,22 @@ export async function runTarget(spec: TargetSpec, ch: Channels, opts: TransferOp
         ch.fs.barrier();
       }
       const idmap: IdmapEntry[] = offer.idmap;
-      await spec.receive(snapshots, info, async (dir, snapshot) => {
+      if (btrfs) {
+        if (btrfsFeatures!.migrationHeader) {
+          const header = JSON.parse(new TextDecoder().decode(await ch.fs.readAll())) as BtrfsHeader;
+          if (header.subvolumes?.some((v) => v.path !== "/")) throw new Error("The source volume holds nested btrfs subvolumes, which this server cannot receive");
+        }
+        await spec.receive(snapshots, info, { read: (sink) => ch.fs.readStream(sink) });
+        ch.control.sendMessage(encodeControl({ success: true }));
+        return;
+      }
+      await spec.receive(snapshots, info, { fill: async (dir, snapshot) => {
         const name = snapshot === undefined ? spec.name : `${spec.name}/${snapshot}`;
         await rsyncReceive(dir, ch.fs, { features, name });
         if (snapshot === undefined && finalSync) await rsyncReceive(dir, ch.fs, { features, name });
         // The sender's files carry its shifted host ids: back to the container's own.
         if (idmap.length) await shiftTree(dir, idmap);
-      });
+      } });
       ch.control.sendMessage(encodeControl({ success: true }));
     });
   } finally {

@@ -5,7 +5,7 @@ import { validateSnapshotName } from "../instance/snapshots.ts";
 import { storageDriver } from "../storage/index.ts";
 import type { CustomVolumes } from "../storage/volumes.ts";
 import { headerSeconds, headerTime, type SnapshotInfo } from "./proto.ts";
-import { rsyncOf, type SourceSpec, type TargetSpec } from "./transfer.ts";
+import { receiveWith, rsyncOf, type SourceSpec, type TargetSpec } from "./transfer.ts";
 
 
 /** Volume `name` of `pool` as a migration source, with its snapshots unless `volumeOnly`. */
@@ -29,6 +29,7 @@ export function volumeSource(volumes: CustomVolumes, pool: string, name: string,
       })),
     },
     rsync: rsyncOf(p.config),
+    sendBtrfs: driver.sendSubvolumes ? (names, write) => driver.sendSubvolumes!(p, { volume: name }, names, write) : undefined,
     exportTree: (snapshot, fn) => driver.exportCustom(p, { volume: name, snapshot }, fn),
   };
 }
@@ -38,7 +39,8 @@ export function volumeTarget(volumes: CustomVolumes, pool: string, name: string,
   return {
     kind: "custom",
     name,
-    async receive(snapshots, info, fill) {
+    driver: volumes.pool(pool).driver,
+    async receive(snapshots, info, data) {
       for (const s of snapshots) {
         const err = validateSnapshotName(s.name);
         if (err) throw new Error(`Invalid snapshot in the migration header: ${err}`);
@@ -52,7 +54,7 @@ export function volumeTarget(volumes: CustomVolumes, pool: string, name: string,
       await volumes.createFromMigration(pool, name, {
         description: fields.description ?? sourceVolume.description ?? "",
         config: fields.config ?? {},
-      }, rows, (p) => storageDriver(p.driver).receiveCustom(p, name, snapshots.map((s) => s.name), fill));
+      }, rows, (p) => receiveWith(storageDriver(p.driver), p, { volume: name }, snapshots.map((s) => s.name), data));
     },
   };
 }

@@ -27,6 +27,9 @@ export interface CustomRef {
   snapshot?: string;
 }
 
+/** What an optimized (btrfs send/receive) transfer moves: an instance's volume or a custom volume. */
+export type SubvolumeTarget = { instance: string } | { volume: string };
+
 /** Pool config key -> validator returning an error message or undefined. */
 export type KeyCheck = (value: string) => string | undefined;
 
@@ -103,6 +106,13 @@ export interface StorageDriver {
   exportCustom<T>(pool: Pool, ref: CustomRef, fn: (dir: string) => Promise<T>): Promise<T>;
   /** Builds custom volume `volume` with `snapshots` from trees `fill` writes, as receiveVolume. */
   receiveCustom(pool: Pool, volume: string, snapshots: string[], fill: TreeFiller): Promise<void>;
+
+  /** btrfs only, for a transfer between btrfs pools: `btrfs send` of each snapshot (oldest first,
+   *  each incremental from the one before) and then of the volume, each stream handed to `write`. */
+  sendSubvolumes?(pool: Pool, target: SubvolumeTarget, snapshots: string[], write: (stream: ReadableStream<Uint8Array>) => Promise<void>): Promise<void>;
+  /** btrfs only: the other end, one `btrfs receive` per stream, each fed by a call of `read`. A
+   *  failure removes what was received. */
+  receiveSubvolumes?(pool: Pool, target: SubvolumeTarget, snapshots: string[], read: (sink: (chunk: Uint8Array) => Promise<void>) => Promise<void>): Promise<void>;
 
   /** Removes half-made volumes left by a crash, and those the database does not know (daemon start). */
   reconcile(pool: Pool, known: KnownVolumes): Promise<void>;

@@ -1,5 +1,6 @@
 // Migration between two daemons across storage drivers (dir <-> btrfs, btrfs <-> btrfs) and of
-// custom volumes (`lxd storage volume copy|move POOL/VOL REMOTE:POOL/VOL`), with snapshots.
+// custom volumes (`lxd storage volume copy|move POOL/VOL REMOTE:POOL/VOL`), with snapshots; between
+// btrfs pools by btrfs send/receive.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -43,6 +44,11 @@ describe("instances across drivers", () => {
       await a.ok("stop", name, "--force");
       await copy("copy", `a:${name}`, `b:${name}`, "-s", to);
       expect(await poolOf(b, name)).toBe(to);
+      if (from === "bt" && to === "bt") {
+        // Between btrfs pools the snapshot came as a btrfs send stream (rsync would leave no received UUID).
+        const show = Bun.spawnSync(["btrfs", "subvolume", "show", join(b.dir, "storage-pools/bt/containers-snapshots", name, "s0")]).stdout.toString();
+        expect(show).toMatch(/Received UUID:\s+[0-9a-f-]{36}/);
+      }
       await b.ok("start", name);
       expect(await fingerprint(b, name)).toBe(now);
       await b.ok("restore", name, "s0");
@@ -78,6 +84,10 @@ describe("custom volumes", () => {
         expect(got.config["user.note"]).toBe("hello");
         const snaps = (await b.api("GET", `/1.0/storage-pools/${to}/volumes/custom/${vol}/snapshots`)).body.metadata;
         expect(snaps).toEqual([`/1.0/storage-pools/${to}/volumes/custom/${vol}/snapshots/s0`]);
+        if (from === "bt" && to === "bt") {
+          const show = Bun.spawnSync(["btrfs", "subvolume", "show", snapshotDir(b, to, vol, "s0")]).stdout.toString();
+          expect(show).toMatch(/Received UUID:\s+[0-9a-f-]{36}/);
+        }
 
         await copy("storage", "volume", "move", `b:${to}/${vol}`, `a:${from}/${vol}-back`, "--mode", mode);
         expect((await b.api("GET", `/1.0/storage-pools/${to}/volumes/custom/${vol}`)).status).toBe(404);
