@@ -7,7 +7,7 @@ import { Command, Option } from "clipanion";
 import { LxdClient } from "../client/client.ts";
 import { loadConfig, remoteTransport, splitRemote } from "../client/config.ts";
 import { migrate, MIGRATION_MODES, type MigrationMode, type Side } from "../client/migrate.ts";
-import type { Operation } from "../client/types.ts";
+import type { Operation } from "../api/operation.ts";
 import { isTerminal, LxdCommand, parseKeyValues } from "./base.ts";
 import { Progress, waitWithProgress } from "./progress.ts";
 import { snapshotPath, splitSnapshot } from "./snapshot.ts";

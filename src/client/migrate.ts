@@ -4,7 +4,7 @@
 // other). The caller describes the instance or volume; the servers do the transfer.
 import type { LxdClient } from "./client.ts";
 import { LxdError } from "./errors.ts";
-import type { Operation } from "./types.ts";
+import type { Operation } from "../api/operation.ts";
 import { WsConn } from "./websocket.ts";
 
 export type MigrationMode = "pull" | "push" | "relay";

@@ -5,8 +5,9 @@ import { NO_EXPIRY } from "../api/snapshot.ts";
 import type { InstancesPost } from "../api/instance.ts";
 import type { NewSnapshotRow } from "../db/snapshots.ts";
 import type { InstanceManager } from "../instance/manager.ts";
-import { validateSnapshotName, type SnapshotRow } from "../instance/snapshots.ts";
-import { storageDriver } from "../storage/index.ts";
+import { validateSnapshotName } from "../config/schedule.ts";
+import type { SnapshotRow } from "../instance/snapshots.ts";
+import { instanceVolume } from "../storage/backend.ts";
 import { headerSeconds, headerTime, type SnapshotInfo } from "./proto.ts";
 import { receiveWith, rsyncOf, type SourceSpec, type TargetSpec } from "./transfer.ts";
 
@@ -37,7 +38,7 @@ export function instanceSource(instances: InstanceManager, req: SourceRequest): 
   const from = req.snapshot === undefined ? row : instances.snapshots.get(req.name, req.snapshot);
   const snaps = req.snapshot !== undefined || req.instanceOnly ? [] : instances.snapshots.list(req.name);
   const pool = instances.poolOf(row);
-  const driver = storageDriver(pool.driver);
+  const backend = instances.backendOf(row);
   const fingerprint = row.config["volatile.base_image"] ?? "";
   const container = { ...instances.toApi(row), config: from.config, devices: from.devices, profiles: from.profiles };
   return {
@@ -57,15 +58,16 @@ export function instanceSource(instances: InstanceManager, req: SourceRequest): 
     rsync: rsyncOf(pool.config),
     allowInconsistent: req.allowInconsistent,
     // A whole instance on btrfs can go as btrfs streams (a single snapshot goes by rsync).
-    sendBtrfs: driver.sendSubvolumes && req.snapshot === undefined
+    sendBtrfs: backend.streams && req.snapshot === undefined
       ? (names, write) => instances.withVolume(req.name, () => instances.quiesced(req.name, () =>
-        driver.sendSubvolumes!(pool, { instance: req.name }, names, write)))
+        backend.sendStreams(instanceVolume(req.name), names, write)))
       : undefined,
     exportTree(snapshot, fn) {
-      if (snapshot !== undefined) return driver.exportVolume(pool, { instance: req.name, snapshot }, fingerprint, fn);
-      if (req.snapshot !== undefined) return driver.exportVolume(pool, { instance: req.name, snapshot: req.snapshot }, fingerprint, fn);
+      if (snapshot !== undefined || req.snapshot !== undefined) {
+        return backend.export(instanceVolume(req.name, snapshot ?? req.snapshot), fingerprint, fn);
+      }
       // No start meanwhile, and a running instance frozen: the tree holds still while it is read.
-      return instances.withVolume(req.name, () => instances.quiesced(req.name, () => driver.exportVolume(pool, { instance: req.name }, fingerprint, fn)));
+      return instances.withVolume(req.name, () => instances.quiesced(req.name, () => backend.export(instanceVolume(req.name), fingerprint, fn)));
     },
   };
 }
@@ -88,8 +90,7 @@ export function instanceTarget(instances: InstanceManager, body: InstancesPost, 
         createdAt: headerTime(s.creationDate) ?? new Date().toISOString(), expiresAt: headerTime(s.expiryDate) ?? "",
         config: s.localConfig, devices: s.localDevices, profiles: s.profiles,
       }));
-      await instances.createFromMigration(body, name, rows, (pool) =>
-        receiveWith(storageDriver(pool.driver), pool, { instance: name }, snapshots.map((s) => s.name), data));
+      await instances.createFromMigration(body, name, rows, (pool) => receiveWith(pool, instanceVolume(name), snapshots.map((s) => s.name), data));
     },
   };
 }

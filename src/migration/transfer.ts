@@ -8,7 +8,7 @@
 // Between btrfs pools the volume moves as `btrfs send` streams instead (type BTRFS, with LXD's
 // migration_header: a JSON list of subvolumes first), snapshots incrementally; everything else
 // falls back to RSYNC, as LXD's negotiation does (an LXD peer offering zfs gets rsync too).
-import type { Pool, StorageDriver, SubvolumeTarget } from "../storage/driver.ts";
+import type { PoolBackend, Volume } from "../storage/backend.ts";
 import type { Channel } from "./channel.ts";
 import type { Channels } from "./connect.ts";
 import { shiftTree } from "./idmap.ts";
@@ -69,15 +69,9 @@ export interface TargetSpec {
   receive(snapshots: SnapshotInfo[], info: Record<string, unknown> | undefined, data: Arrival): Promise<void>;
 }
 
-/** Builds the volume from what arrives, through the pool's driver. */
-export function receiveWith(driver: StorageDriver, pool: Pool, target: SubvolumeTarget, snapshots: string[], data: Arrival): Promise<void> {
-  if ("read" in data) {
-    if (!driver.receiveSubvolumes) throw new Error(`A ${driver.name} pool cannot receive btrfs streams`);
-    return driver.receiveSubvolumes(pool, target, snapshots, data.read);
-  }
-  return "instance" in target
-    ? driver.receiveVolume(pool, target.instance, snapshots, data.fill)
-    : driver.receiveCustom(pool, target.volume, snapshots, data.fill);
+/** Builds `volume` from what arrives, through its pool. */
+export function receiveWith(pool: PoolBackend, volume: Volume, snapshots: string[], data: Arrival): Promise<void> {
+  return "read" in data ? pool.receiveStreams(volume, snapshots, data.read) : pool.receive(volume, snapshots, data.fill);
 }
 
 const BTRFS_FEATURES = { migrationHeader: true, headerSubvolumes: false, headerSubvolumeUuids: false };

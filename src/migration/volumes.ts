@@ -1,8 +1,8 @@
 // Custom storage volumes as migration sources and targets (`lxd storage volume copy POOL/VOL
 // REMOTE:POOL/VOL`): the same transfer as instances, without idmap or CRIU fields.
 import { NO_EXPIRY } from "../api/snapshot.ts";
-import { validateSnapshotName } from "../instance/snapshots.ts";
-import { storageDriver } from "../storage/index.ts";
+import { validateSnapshotName } from "../config/schedule.ts";
+import { customVolume } from "../storage/backend.ts";
 import type { CustomVolumes } from "../storage/volumes.ts";
 import { headerSeconds, headerTime, type SnapshotInfo } from "./proto.ts";
 import { receiveWith, rsyncOf, type SourceSpec, type TargetSpec } from "./transfer.ts";
@@ -12,7 +12,7 @@ import { receiveWith, rsyncOf, type SourceSpec, type TargetSpec } from "./transf
 export function volumeSource(volumes: CustomVolumes, pool: string, name: string, volumeOnly: boolean): SourceSpec {
   const row = volumes.get(pool, name);
   const p = volumes.pool(pool);
-  const driver = storageDriver(p.driver);
+  const backend = volumes.backend(pool);
   const snaps = volumeOnly ? [] : volumes.snapshots(row);
   return {
     kind: "custom",
@@ -29,8 +29,8 @@ export function volumeSource(volumes: CustomVolumes, pool: string, name: string,
       })),
     },
     rsync: rsyncOf(p.config),
-    sendBtrfs: driver.sendSubvolumes ? (names, write) => driver.sendSubvolumes!(p, { volume: name }, names, write) : undefined,
-    exportTree: (snapshot, fn) => driver.exportCustom(p, { volume: name, snapshot }, fn),
+    sendBtrfs: backend.streams ? (names, write) => backend.sendStreams(customVolume(name), names, write) : undefined,
+    exportTree: (snapshot, fn) => backend.export(customVolume(name, snapshot), "", fn),
   };
 }
 
@@ -54,7 +54,7 @@ export function volumeTarget(volumes: CustomVolumes, pool: string, name: string,
       await volumes.createFromMigration(pool, name, {
         description: fields.description ?? sourceVolume.description ?? "",
         config: fields.config ?? {},
-      }, rows, (p) => receiveWith(storageDriver(p.driver), p, { volume: name }, snapshots.map((s) => s.name), data));
+      }, rows, (b) => receiveWith(b, customVolume(name), snapshots.map((s) => s.name), data));
     },
   };
 }

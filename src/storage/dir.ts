@@ -20,7 +20,7 @@ import { existsSync } from "node:fs";
 import { chmod, chown, mkdir, rename, rm, rmdir, readdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { ulid } from "ulid";
-import { isBool } from "../instance/config.ts";
+import { isBool } from "../config/values.ts";
 import { MNT, MS, mount, umount } from "../kernel/ffi.ts";
 import { poolDir } from "../paths.ts";
 import type { CustomRef, Pool, RootfsSpec, StorageDriver, VolumeRef } from "./driver.ts";
