@@ -115,6 +115,16 @@ describe("copy and move between servers", () => {
     });
   }
 
+  test("one snapshot becomes a new instance on the other server", async () => {
+    const { atSnap } = await prepare(a, "snapsrc");
+    await clients.ok(clients.lxd("copy", "a:snapsrc/s0", "b:fromsnap"), "copy of a snapshot");
+    expect(await snapshotNames(b, "fromsnap")).toEqual([]);
+    await b.ok("start", "fromsnap");
+    expect(await fingerprint(b, "fromsnap")).toBe(atSnap);
+    await b.ok("delete", "fromsnap", "--force");
+    await a.ok("delete", "snapsrc");
+  });
+
   test("a running instance: live is refused with one sentence; --stateless copies it running", async () => {
     await a.ok("launch", "busybox", "run1");
     await sh(a, "run1", "echo hot > /root/note");
