@@ -41,6 +41,9 @@ function checkConfig(config: Record<string, string>): void {
   }
 }
 
+/** The fields of a create request that describe the new volume. */
+type NewVolume = { name: string; type?: string; content_type?: string; config?: Record<string, string> | null };
+
 export class CustomVolumes {
   private readonly locks = new KeyedLock();
   /** "pool/name" of volumes being received from another server. */
@@ -103,15 +106,8 @@ export class CustomVolumes {
   }
 
   /** Checks a create or copy request; returns the source to copy from, if any. */
-  prepare(pool: string, body: { name: string; type?: string; content_type?: string; config?: Record<string, string> | null;
-    source?: { type?: string; name?: string; pool?: string } }): { pool: string; volume: string; snapshot?: string } | undefined {
-    this.pool(pool);
-    if (body.type && body.type !== "custom") throw new ApiError(400, `Only custom volumes can be created (not "${body.type}")`);
-    if (body.content_type && body.content_type !== "filesystem") throw new ApiError(400, `Content type "${body.content_type}" is not supported (filesystem only)`);
-    const err = validateVolumeName(body.name);
-    if (err) throw new ApiError(400, err);
-    checkConfig(body.config ?? {});
-    if (q.getVolume(this.db, pool, body.name)) throw new ApiError(409, `Storage volume "${body.name}" already exists in pool "${pool}"`);
+  prepare(pool: string, body: NewVolume & { source?: { type?: string; name?: string; pool?: string } }): { pool: string; volume: string; snapshot?: string } | undefined {
+    this.checkNew(pool, body);
     const src = body.source;
     if (!src?.type) return undefined;
     if (src.type !== "copy") throw new ApiError(400, `Volume source type "${src.type}" is not supported (copy only)`);
@@ -177,7 +173,13 @@ export class CustomVolumes {
   }
 
   /** Checks the create request of a volume arriving from another server and reserves its name. */
-  prepareMigration(pool: string, body: { name: string; type?: string; content_type?: string; config?: Record<string, string> | null }): void {
+  prepareMigration(pool: string, body: NewVolume): void {
+    this.checkNew(pool, body);
+    this.arriving.add(`${pool}/${body.name}`);
+  }
+
+  /** A new volume's type, name and config are valid and its name free (also of arriving ones). */
+  private checkNew(pool: string, body: NewVolume): void {
     this.pool(pool);
     if (body.type && body.type !== "custom") throw new ApiError(400, `Only custom volumes can be created (not "${body.type}")`);
     if (body.content_type && body.content_type !== "filesystem") throw new ApiError(400, `Content type "${body.content_type}" is not supported (filesystem only)`);
@@ -187,7 +189,6 @@ export class CustomVolumes {
     if (q.getVolume(this.db, pool, body.name) || this.arriving.has(`${pool}/${body.name}`)) {
       throw new ApiError(409, `Storage volume "${body.name}" already exists in pool "${pool}"`);
     }
-    this.arriving.add(`${pool}/${body.name}`);
   }
 
   /** The pool's volumes (a migration reads a volume through it). */

@@ -3,7 +3,7 @@
 // (a..z) joined with a token, for our CLI and for Debian's `lxc`.
 import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { run, type RunResult, type TestDaemon } from "./daemon.ts";
+import { run, startInitializedDaemon, type RunResult, type TestDaemon } from "./daemon.ts";
 
 /** A port nothing listens on right now (the kernel's pick, released at once). */
 export function freePort(): number {
@@ -56,4 +56,21 @@ export class Clients {
     rmSync(this.conf, { recursive: true, force: true });
     rmSync(this.lxcHome, { recursive: true, force: true });
   }
+}
+
+/** Two initialized daemons on HTTPS, remotes "a" and "b" of one client home. */
+export interface Pair { a: TestDaemon; b: TestDaemon; addrA: string; addrB: string; clients: Clients }
+
+export async function startPair(): Promise<Pair> {
+  const [a, b] = await Promise.all([startInitializedDaemon(), startInitializedDaemon()]);
+  const [addrA, addrB] = await Promise.all([listenHttps(a), listenHttps(b)]);
+  const clients = new Clients();
+  await clients.addRemote("a", a);
+  await clients.addRemote("b", b);
+  return { a, b, addrA, addrB, clients };
+}
+
+export async function stopPair(pair: Partial<Pair>): Promise<void> {
+  await Promise.all([pair.a?.stop(), pair.b?.stop()]);
+  pair.clients?.cleanup();
 }

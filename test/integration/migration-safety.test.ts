@@ -5,8 +5,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
-import { Clients, listenHttps } from "../helpers/migration.ts";
+import type { TestDaemon } from "../helpers/daemon.ts";
+import { startPair, stopPair, type Clients, type Pair } from "../helpers/migration.ts";
 
 let a: TestDaemon;
 let b: TestDaemon;
@@ -14,18 +14,16 @@ let addrA = "";
 let certA = "";
 let clients: Clients;
 
+let pair: Pair;
+
 beforeAll(async () => {
-  [a, b] = await Promise.all([startInitializedDaemon(), startInitializedDaemon()]);
-  [addrA] = await Promise.all([listenHttps(a), listenHttps(b)]);
+  pair = await startPair();
+  ({ a, b, addrA, clients } = pair);
   certA = (await a.api("GET", "/1.0")).body.metadata.environment.certificate;
-  clients = new Clients();
-  await clients.addRemote("a", a);
-  await clients.addRemote("b", b);
 });
 
 afterAll(async () => {
-  await Promise.all([a?.stop(), b?.stop()]);
-  clients?.cleanup();
+  await stopPair(pair ?? {});
 });
 
 const sh = (d: TestDaemon, name: string, script: string) => d.ok("exec", name, "--", "sh", "-c", script);

@@ -2,26 +2,23 @@
 // migration API driven directly and by our CLI and Debian's `lxc` in pull, push and relay modes,
 // with and without snapshots, on dir and btrfs pools; the data arrives byte for byte.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
-import { Clients, listenHttps } from "../helpers/migration.ts";
+import type { TestDaemon } from "../helpers/daemon.ts";
+import { startPair, stopPair, type Clients, type Pair } from "../helpers/migration.ts";
 
 let a: TestDaemon;
 let b: TestDaemon;
 let addrA = "";
 let clients: Clients;
 
+let pair: Pair;
+
 beforeAll(async () => {
-  [a, b] = await Promise.all([startInitializedDaemon(), startInitializedDaemon()]);
-  addrA = await listenHttps(a);
-  await listenHttps(b);
-  clients = new Clients();
-  await clients.addRemote("a", a);
-  await clients.addRemote("b", b);
+  pair = await startPair();
+  ({ a, b, addrA, clients } = pair);
 });
 
 afterAll(async () => {
-  await Promise.all([a?.stop(), b?.stop()]);
-  clients?.cleanup();
+  await stopPair(pair ?? {});
 });
 
 const sh = (d: TestDaemon, name: string, script: string) => d.ok("exec", name, "--", "sh", "-c", script);
