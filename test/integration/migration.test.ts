@@ -138,6 +138,17 @@ describe("copy and move between servers", () => {
     await clients.ok(clients.lxd("move", "a:run1", "b:run2", "--stateless"), "stateless move");
     expect((await a.api("GET", "/1.0/instances/run1")).status).toBe(404);
     expect((await b.api("GET", "/1.0/instances/run2")).body.metadata.status).toBe("Running");
-    await b.ok("delete", "run1", "run2", "--force");
+    // LXD's client: a running instance moves live unless --stateless, which this server refuses.
+    const live = await clients.lxc("move", "b:run2", "a:run3");
+    expect(live.code).not.toBe(0);
+    expect(live.stderr).toContain("--stateless");
+    expect((await b.api("GET", "/1.0/instances/run2")).body.metadata.status).toBe("Running");
+    expect((await a.api("GET", "/1.0/instances/run3")).status).toBe(404);
+    await clients.ok(clients.lxc("move", "b:run2", "a:run3", "--stateless"), "lxc move --stateless");
+    expect((await b.api("GET", "/1.0/instances/run2")).status).toBe(404);
+    expect((await a.api("GET", "/1.0/instances/run3")).body.metadata.status).toBe("Running");
+    expect((await sh(a, "run3", "cat /root/note")).trim()).toBe("hot");
+    await b.ok("delete", "run1", "--force");
+    await a.ok("delete", "run3", "--force");
   });
 });
