@@ -1,5 +1,6 @@
-// Interoperability with a real LXD 5.0.2 (Debian's `lxd` package) on a dir pool: Debian's `lxc`
-// copies stopped containers, with a snapshot, from LXD to our daemon and back, in each mode.
+// Interoperability with a real LXD 5.0.2 (Debian's `lxd` package): Debian's `lxc` copies stopped
+// containers, with a snapshot, from LXD to our daemon and back, on dir pools in each mode (rsync)
+// and between btrfs pools (btrfs send/receive).
 // LXD runs on its own temporary LXD_DIR without any network; skipped only when it is not installed.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, statSync, writeFileSync } from "node:fs";
@@ -34,6 +35,34 @@ describe.skipIf(Boolean(missing))("LXD 5.0.2 interoperability", () => {
   const lxc = (...args: string[]) => clients.ok(clients.lxc(...args), `lxc ${args.join(" ")}`);
   const lxdRootfs = (name: string) => join(lxd5.dir, "storage-pools/default/containers", name, "rootfs");
   const lxdSnapRootfs = (name: string, snap: string) => join(lxd5.dir, "storage-pools/default/containers-snapshots", name, snap, "rootfs");
+
+  test("btrfs pools on both sides: btrfs send/receive both ways, with a snapshot", async () => {
+    await Promise.all([lxd5.ok("storage", "create", "bt", "btrfs", "size=1GiB"), ours.ok("storage", "create", "bt", "btrfs", "size=1GiB")]);
+    await lxd5.ok("init", "busybox", "b1", "-s", "bt");
+    const root = join(lxd5.dir, "storage-pools/bt/containers/b1/rootfs");
+    writeFileSync(join(root, "root/note"), "at-snapshot\n");
+    await lxd5.ok("snapshot", "b1", "s0");
+    writeFileSync(join(root, "root/note"), "latest\n");
+    await lxc("copy", "lxd5:b1", "ours:b1", "-s", "bt");
+    // A btrfs stream leaves a received UUID on the snapshot (rsync would not).
+    const show = Bun.spawnSync(["btrfs", "subvolume", "show", join(ours.dir, "storage-pools/bt/containers-snapshots/b1/s0")]).stdout.toString();
+    expect(show).toMatch(/Received UUID:\s+[0-9a-f-]{36}/);
+    await ours.ok("start", "b1");
+    expect((await ours.ok("exec", "b1", "--", "cat", "/root/note")).trim()).toBe("latest");
+    await ours.ok("exec", "b1", "--", "sh", "-c", "echo from-ours > /root/back");
+    await ours.ok("restore", "b1", "s0");
+    expect((await ours.ok("exec", "b1", "--", "cat", "/root/note")).trim()).toBe("at-snapshot");
+    await ours.ok("stop", "b1", "--force");
+
+    await lxc("copy", "ours:b1", "lxd5:b1-back", "-s", "bt");
+    const back = join(lxd5.dir, "storage-pools/bt/containers/b1-back/rootfs");
+    expect(readFileSync(join(back, "root/note"), "utf8")).toBe("at-snapshot\n");
+    expect(readFileSync(join(lxd5.dir, "storage-pools/bt/containers-snapshots/b1-back/s0/rootfs/root/note"), "utf8")).toBe("at-snapshot\n");
+    const lxdShow = Bun.spawnSync(["btrfs", "subvolume", "show", join(lxd5.dir, "storage-pools/bt/containers-snapshots/b1-back/s0")]).stdout.toString();
+    expect(lxdShow).toMatch(/Received UUID:\s+[0-9a-f-]{36}/);
+    await lxd5.ok("delete", "b1", "b1-back");
+    await ours.ok("delete", "b1");
+  }, 120_000);
 
   for (const mode of ["pull", "push", "relay"]) {
     test(`${mode}: a container from LXD to ours and back`, async () => {
