@@ -99,9 +99,10 @@ export class CopyCommand extends LxdCommand {
   static override paths = [["copy"], ["cp"]];
   static override usage = Command.Usage({
     category: "Instances",
-    description: "Copy instances within the server",
-    details: "The copy gets the source's config, devices and profiles (or a snapshot's, when copying one), a new identity, and the source's snapshots unless --instance-only.",
+    description: "Copy instances within or between servers",
+    details: "The copy gets the source's config, devices and profiles (or a snapshot's, when copying one), a new identity, and the source's snapshots unless --instance-only. Between servers (REMOTE: prefixes) LXD's migration API moves it: --mode pull (the target fetches), push (the source sends) or relay (through this client); a running instance needs --stateless.",
     examples: [
+      ["Copy c1 to the remote other", "$0 copy c1 other:c1"],
       ["Copy c1 (and its snapshots) to c2", "$0 copy c1 c2"],
       ["Make c3 from c1's snapshot snap0", "$0 copy c1/snap0 c3"],
       ["A throw-away copy that goes away when stopped", "$0 copy c1 tmp1 --ephemeral --instance-only"],
@@ -165,8 +166,10 @@ export class MoveCommand extends LxdCommand {
   static override paths = [["move"], ["mv"], ["rename"]];
   static override usage = Command.Usage({
     category: "Instances",
-    description: "Rename instances or snapshots",
+    description: "Move instances within or between servers, or rename instances and snapshots",
     examples: [
+      ["Move c1 to the remote other (copy, then delete)", "$0 move c1 other:c1"],
+      ["Move the running web to other: stopped, moved, started there", "$0 move web other:web --stateless"],
       ["Rename the stopped instance c1 to c2", "$0 move c1 c2"],
       ["Rename c1's snapshot snap0 to clean", "$0 move c1/snap0 c1/clean"],
       ["Move the stopped c1 (and its snapshots) to the storage pool fast", "$0 move c1 --storage fast"],
