@@ -77,6 +77,10 @@ export class Lxd5 {
     const mounts = readFileSync("/proc/self/mountinfo", "utf8").split("\n").map((l) => l.split(" ")[4] ?? "")
       .filter((m) => m.startsWith(`${this.dir}/`)).sort((x, y) => y.length - x.length);
     for (const m of mounts) await run(["umount", "-l", m], { timeoutMs: 10_000 });
+    // Loop devices of its btrfs pools' image files.
+    const loops = (await run(["losetup", "-a"], { timeoutMs: 10_000 })).stdout.split("\n")
+      .filter((l) => l.includes(`(${this.dir}/`)).map((l) => l.split(":")[0]!);
+    for (const dev of loops) await run(["losetup", "-d", dev], { timeoutMs: 10_000 });
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

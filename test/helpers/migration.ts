@@ -71,6 +71,7 @@ export async function startPair(): Promise<Pair> {
 }
 
 export async function stopPair(pair: Partial<Pair>): Promise<void> {
-  await Promise.all([pair.a?.stop(), pair.b?.stop()]);
+  const results = await Promise.allSettled([pair.a?.stop(), pair.b?.stop()]);
   pair.clients?.cleanup();
+  for (const r of results) if (r.status === "rejected") throw r.reason;
 }

@@ -28,8 +28,10 @@ describe.skipIf(Boolean(missing))("LXD 5.0.2 interoperability", () => {
   }, 180_000);
 
   afterAll(async () => {
-    await Promise.all([ours?.stop(), lxd5?.stop()]);
+    // Both go whatever happens to the other.
+    const results = await Promise.allSettled([ours?.stop(), lxd5?.stop()]);
     clients?.cleanup();
+    for (const r of results) if (r.status === "rejected") throw r.reason;
   });
 
   const lxc = (...args: string[]) => clients.ok(clients.lxc(...args), `lxc ${args.join(" ")}`);
@@ -62,6 +64,9 @@ describe.skipIf(Boolean(missing))("LXD 5.0.2 interoperability", () => {
     expect(lxdShow).toMatch(/Received UUID:\s+[0-9a-f-]{36}/);
     await lxd5.ok("delete", "b1", "b1-back");
     await ours.ok("delete", "b1");
+    await lxd5.ok("image", "delete", "busybox");
+    await Promise.all([lxd5.ok("storage", "delete", "bt"), ours.ok("storage", "delete", "bt")]);
+    await lxd5.ok("image", "import", await busyboxImage(), "--alias", "busybox");
   }, 120_000);
 
   for (const mode of ["pull", "push", "relay"]) {
