@@ -8,6 +8,7 @@ import type { DaemonContext } from "./context.ts";
 import { isRemoteImageSource, remoteInstanceOperation } from "./image-pull.ts";
 import { checkIfMatch, etagOf, sync } from "./response.ts";
 import { ApiError } from "../api/error.ts";
+import { checkProject } from "./project.ts";
 import { instanceSource, instanceTarget } from "../migration/instances.ts";
 import { LIVE_UNSUPPORTED, sourceOperation, targetOperation } from "./migrations.ts";
 
@@ -74,6 +75,7 @@ export const instancesRoutes = (ctx: DaemonContext) =>
     })
 
     .post("/1.0/instances", ({ body }) => {
+      checkProject(body.source.project);
       if (body.source.type === "migration") return migrationTarget(ctx, body);
       if (body.source.type === "copy") {
         const copy = ctx.instances.prepareCopy(body);
