@@ -26,6 +26,8 @@ export interface DaemonContext {
   /** Conditions the daemon noticed (/1.0/warnings). */
   warnings: Warnings;
   serverInfo: ServerInfoSource;
+  /** The server certificate and key: what this daemon presents when it dials a migration peer. */
+  identity?: { cert: string; key: string };
   startedAt: Date;
   /** Stops the daemon (PUT /internal/shutdown); containers keep running under their monitors. */
   shutdown(): void;
