@@ -35,6 +35,7 @@
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
+#include <net/if.h>
 #include <linux/filter.h>
 #include <linux/capability.h>
 #include <linux/seccomp.h>
@@ -731,6 +732,20 @@ static __attribute__((noreturn)) void builder_main(struct child_ctx *x, int user
 	_exit(0);
 }
 
+// As LXD, the container's loopback is up before init runs, whatever the image does.
+static void loopback_up(struct child_ctx *x)
+{
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	CHECK(x, s >= 0, "socket for lo");
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, "lo", 3);
+	CHECK(x, ioctl(s, SIOCGIFFLAGS, &ifr) == 0, "read the flags of lo");
+	ifr.ifr_flags |= IFF_UP;
+	CHECK(x, ioctl(s, SIOCSIFFLAGS, &ifr) == 0, "bring lo up");
+	close(s);
+}
+
 // The container's init before execve: hands its rootfs to the builder, joins the mount
 // namespace the builder made, finishes the mounts that are its own.
 static __attribute__((noreturn)) void child_main(struct child_ctx *x)
@@ -775,6 +790,7 @@ static __attribute__((noreturn)) void child_main(struct child_ctx *x)
 	setup_inner_mounts(x);
 	attach_launch_mounts(x);
 	CHECK(x, sethostname(c->hostname, strlen(c->hostname)) == 0, "sethostname");
+	loopback_up(x);
 	CHECK(x, setsid() >= 0, "setsid");
 	console_stdio(x);
 	reset_signals();
