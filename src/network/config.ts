@@ -40,6 +40,8 @@ export const NETWORK_KEYS: Readonly<Record<string, KeyInfo>> = {
   "ipv4.nat": key(bool, "Masquerade IPv4 traffic leaving the subnet"),
   "ipv4.dhcp": key(bool, "Serve DHCPv4 on the bridge"),
   "ipv4.dhcp.expiry": key(leaseTime, "DHCPv4 lease time"),
+  "ipv4.routing": key(bool, "Forward IPv4 traffic in and out of the bridge (default true)"),
+  "ipv6.routing": key(bool, "Forward IPv6 traffic in and out of the bridge (default true)"),
   "ipv4.dhcp.ranges": key(dhcpRanges, "DHCPv4 pools: comma-separated START-END address pairs (default: the whole subnet)"),
   "ipv6.address": key((v) => (v === "auto" || v === "none" ? undefined : checkBridgeAddress6(v)),
     "The bridge's IPv6 address and /64 subnet, auto (a random fd42::/64) or none (the default)"),

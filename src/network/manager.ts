@@ -155,6 +155,8 @@ export class NetworkManager {
       return {
         link: this.link(r.name), subnet: cidr ? subnetString(cidr) : undefined, nat: !!cidr && isTrue(r.config["ipv4.nat"]),
         subnet6: cidr6 ? subnetString6(cidr6) : undefined, nat6: !!cidr6 && isTrue(r.config["ipv6.nat"]),
+        routing4: r.config["ipv4.routing"] === undefined || isTrue(r.config["ipv4.routing"]),
+        routing6: r.config["ipv6.routing"] === undefined || isTrue(r.config["ipv6.routing"]),
       };
     });
     await applyRuleset(nftTableName(), nets, [...this.nicFilters.values()]);

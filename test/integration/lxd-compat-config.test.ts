@@ -5,7 +5,8 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { memoryLimit } from "../helpers/cgroup.ts";
-import { startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { run, startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { bridgeLinkName, nftTableName } from "../../src/network/names.ts";
 
 let d: TestDaemon;
 
@@ -164,7 +165,7 @@ test("a pool's volume.size is the default size of its new custom volumes (refuse
   }
 });
 
-test("bridge keys ipv4.dhcp.ranges and dns.mode reach the network's dnsmasq", async () => {
+test("bridge keys ipv4.dhcp.ranges and dns.mode reach the network's dnsmasq, ipv4.routing its firewall", async () => {
   await d.ok("network", "create", "rng");
   try {
     const subnet = (await d.api("GET", "/1.0/networks/rng")).body.metadata.config["ipv4.address"] as string;
@@ -181,6 +182,13 @@ test("bridge keys ipv4.dhcp.ranges and dns.mode reach the network's dnsmasq", as
     expect(args.filter((a) => a.startsWith("--dhcp-range="))).toEqual([`--dhcp-range=${base}.50,${base}.60,1h`]);
     const bad = await d.lxd("network", "set", "rng", "ipv4.dhcp.ranges", "10.0.0.1");
     expect(bad.stderr).toContain("START-END");
+
+    // ipv4.routing=false: the daemon's table stops forwarding IPv4 in and out of the bridge.
+    await d.ok("network", "set", "rng", "ipv4.routing", "false");
+    const rules = (await run(["nft", "list", "table", "inet", nftTableName(d.tag)])).stdout;
+    const link = bridgeLinkName("rng", d.tag);
+    expect(rules).toContain(`meta nfproto ipv4 iifname "${link}" drop`);
+    expect(rules).toContain(`meta nfproto ipv6 iifname "${link}" accept`);
   } finally {
     await d.ok("network", "delete", "rng");
   }

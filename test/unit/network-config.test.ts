@@ -101,6 +101,14 @@ describe("host objects", () => {
     expect(rules.indexOf('iifname "br1" oifname "br2" drop')).toBeLessThan(rules.indexOf('iifname "br1" accept'));
   });
 
+  test("ipv4.routing / ipv6.routing false: that family is not forwarded in or out of the bridge", () => {
+    const rules = renderRuleset("lxd-t", [{ link: "br1", subnet: "10.0.3.0/24", nat: false, routing4: false }]);
+    expect(rules).toContain('meta nfproto ipv4 iifname "br1" drop');
+    expect(rules).toContain('meta nfproto ipv4 oifname "br1" drop');
+    expect(rules).toContain('meta nfproto ipv6 iifname "br1" accept');
+    expect(rules).not.toContain('\n    iifname "br1" accept');
+  });
+
   test("dnsmasq arguments and leases", () => {
     const args = dnsmasqArgs({ dir: "/x/networks/n", link: "br1", gateway: "10.0.3.1", ranges: [["10.0.3.2", "10.0.3.254"]], domain: "lxd", leaseTime: "1h" });
     expect(args).toContain("--interface=br1");
