@@ -5,6 +5,7 @@ import { LxdError } from "../client/errors.ts";
 import type { Profile } from "../api/profile.ts";
 import type { StoragePool } from "../api/storage.ts";
 import { LxdCommand } from "./base.ts";
+import { readStdinText } from "./config.ts";
 import { renderTable } from "./format.ts";
 
 export class ServeCommand extends LxdCommand {
@@ -164,11 +165,7 @@ export class SqlCommand extends LxdCommand {
   protected async run(): Promise<void> {
     if (this.database !== "local" && this.database !== "global") throw new Error(`Invalid database type "${this.database}" (local or global)`);
     let query = this.query;
-    if (query === "-") {
-      const chunks: Buffer[] = [];
-      for await (const chunk of this.context.stdin) chunks.push(typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Buffer));
-      query = Buffer.concat(chunks).toString("utf8");
-    }
+    if (query === "-") query = await readStdinText(this.context.stdin);
     const { results } = await this.client.post<{ results: { type: string; columns: string[]; rows: unknown[][]; rows_affected: number }[] }>(
       "/internal/sql", { database: this.database, query }).then((r) => r.metadata);
     for (const r of results) {

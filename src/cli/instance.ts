@@ -9,6 +9,7 @@ import type { Operation } from "../api/operation.ts";
 import { waitForDownload } from "./progress.ts";
 import { remoteImageSource, splitImageRef } from "./image-remote.ts";
 import { forEachName, LxdCommand, parseKeyValues } from "./base.ts";
+import { readStdinText } from "./config.ts";
 import { initServer } from "./daemon.ts";
 import { randomName } from "../instance/names.ts";
 import { snapshotPath, splitSnapshot } from "./snapshot.ts";
@@ -130,9 +131,7 @@ export class InitCommand extends CreateCommand {
       if (this.image || this.auto || this.minimal || (this.preseed && this.dump)) throw new Error("--preseed and --dump take no other arguments");
       const { applyPreseed, dumpPreseed } = await import("./preseed.ts");
       if (this.dump) return void this.context.stdout.write(await dumpPreseed(this.client));
-      const chunks: Buffer[] = [];
-      for await (const chunk of this.context.stdin) chunks.push(typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Buffer));
-      return applyPreseed(this.client, Buffer.concat(chunks).toString("utf8"));
+      return applyPreseed(this.client, await readStdinText(this.context.stdin));
     }
     if (this.image && !this.auto && !this.minimal) {
       await createInstance(this.client, this.createArgs(this.image, this.name, false), (s) => this.print(s), this.context.stdout as NodeJS.WriteStream);
