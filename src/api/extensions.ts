@@ -26,7 +26,8 @@ export const apiExtensions: string[] = [
   "metrics", // GET /1.0/metrics (OpenMetrics) and certificates of type "metrics"
   // Instances (implemented by the instance resource modules).
   "instances", // /1.0/instances paths
-  "api_filtering", // ?filter= on /1.0/instances
+  "api_filtering", // ?filter= on /1.0/instances and /1.0/images
+  "storage_volume_api_filtering", // ?filter= on /1.0/storage-pools/{pool}/volumes
   "container_full", // GET /1.0/instances?recursion=2
   "instance_create_start", // POST /1.0/instances with start:true
   "container_exec_signal_handling", // exec control socket: {"command":"signal"}
