@@ -156,6 +156,28 @@ const clipanionWithoutProcessStreams: BunPlugin = {
  */
 const CLI_JIT_POLICY = 20;
 
+/**
+ * The web console (src/ui): one minified browser bundle, build/ui/app.js plus app.css (its own
+ * styles and xterm.js's), which src/daemon/ui.ts embeds. No source maps: it must stay small.
+ */
+async function bundleUi(): Promise<void> {
+  const out = join(root, "build/ui");
+  rmSync(out, { recursive: true, force: true });
+  const result = await Bun.build({
+    entrypoints: [join(root, "src/ui/main.tsx")],
+    outdir: out,
+    target: "browser",
+    format: "esm",
+    minify: true,
+    sourcemap: "none",
+    naming: { entry: "app.[ext]", asset: "[name].[ext]" },
+    define: { "process.env.NODE_ENV": '"production"' },
+  });
+  if (!result.success) throw new Error(`build: bundling the web console failed:\n${result.logs.map(String).join("\n")}`);
+  const sizes = result.outputs.map((o) => `${o.path.slice(out.length + 1)} ${(o.size / 1024).toFixed(0)} KiB`);
+  log(`web console: ${sizes.join(", ")}`);
+}
+
 async function compile(entry: string, outfile: string, cross?: { target: Target; runtime: string }) {
   const result = await Bun.build({
     entrypoints: [entry],
@@ -221,6 +243,8 @@ async function main() {
   const host = hostArch();
   const arches: Arch[] = release ? (Object.keys(targetsJson.targets) as Arch[]) : [host];
   for (const arch of arches) await timed(`natives for ${arch}`, () => buildNative(arch, join(nativeRoot, arch)));
+
+  await timed("web console", bundleUi);
 
   const outputs = ["dist/lxd"];
   try {
