@@ -42,6 +42,7 @@ const SHELL = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>LXD</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/ui/assets/app.css">
 <script type="module" src="/ui/assets/app.js"></script>
 </head>
@@ -65,9 +66,10 @@ function page() {
 
 export const uiRoutes = () =>
   new Elysia({ name: "ui" })
-    .get("/ui", () => new RawResponse(null, { status: 308, headers: { location: "/ui/" } }), {
-      detail: { hide: true },
-    })
+    // The router also sends "/ui/" here: only the bare "/ui" is redirected.
+    .get("/ui", ({ request }) => (new URL(request.url).pathname === "/ui"
+      ? new RawResponse(null, { status: 308, headers: { location: "/ui/" } })
+      : page()), { detail: { hide: true } })
     .get("/ui/assets/:name", async ({ params, request }) => {
       const entry = await load(params.name);
       if (!entry) return new RawResponse("not found\n", { status: 404, headers: { "content-type": "text/plain" } });

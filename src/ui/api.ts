@@ -19,13 +19,28 @@ export class ApiError extends Error {
 
 interface Envelope { type: "sync" | "async" | "error"; metadata: unknown; error?: string; error_code?: number }
 
+/**
+ * A request; reads are retried when the connection itself failed: Chromium aborts requests in
+ * flight whenever the host's addresses change (ERR_NETWORK_CHANGED), which on a hypervisor
+ * happens each time a bridge or an instance's interface comes up.
+ */
+async function send(method: string, path: string, body: unknown, attempt = 0): Promise<Response> {
+  try {
+    return await fetch(path, {
+      method,
+      headers: body === undefined ? {} : { "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (err) {
+    if (method !== "GET" || attempt >= 3) throw err;
+    await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
+    return send(method, path, body, attempt + 1);
+  }
+}
+
 /** One API call. Sync answers give their metadata; async ones the operation (see `run`). */
 export async function api<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(path, {
-    method,
-    headers: body === undefined ? {} : { "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  const res = await send(method, path, body);
   let env: Envelope;
   try {
     env = await res.json() as Envelope;

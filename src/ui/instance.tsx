@@ -59,7 +59,8 @@ interface Sample { t: number; cpu: number; mem: number }
 /** A small SVG line chart of the last samples; the newest value is in the label for screen readers. */
 function Graph({ label, values, max, format }: { label: string; values: number[]; max: number; format: (v: number) => string }) {
   const w = 300, h = 80;
-  const top = Math.max(max, ...values, 1e-9);
+  // A fixed scale (CPU: 100 %) when given, else a quarter above the highest sample.
+  const top = max || Math.max(...values, 1e-9) * 1.25;
   const pts = values.map((v, i) => `${(i / Math.max(values.length - 1, 1)) * w},${h - (v / top) * h}`).join(" ");
   const last = values.at(-1);
   return (
