@@ -55,11 +55,15 @@ export interface Column<T> {
   class?: string;
 }
 
+/** Columns of buttons, not values: their headers do not sort. */
+const ACTIONS = new Set(["x", "actions"]);
+
 /** A table whose headers sort it (click or Enter/Space), with aria-sort for screen readers. */
-export function Table<T>({ rows, columns, rowKey, caption, empty }: {
+export function Table<T>({ rows, columns, rowKey, caption, empty, initialSort }: {
   rows: T[]; columns: Column<T>[]; rowKey: (row: T) => string; caption: string; empty?: string;
+  initialSort?: { key: string; dir: 1 | -1 };
 }) {
-  const [sort, setSort] = useState<{ key: string; dir: 1 | -1 }>({ key: columns[0].key, dir: 1 });
+  const [sort, setSort] = useState<{ key: string; dir: 1 | -1 }>(initialSort ?? { key: columns[0].key, dir: 1 });
   const col = columns.find((c) => c.key === sort.key) ?? columns[0];
   const sorted = [...rows].sort((a, b) => {
     const x = col.value(a), y = col.value(b);
@@ -71,13 +75,13 @@ export function Table<T>({ rows, columns, rowKey, caption, empty }: {
         <caption class="sr-only">{caption}</caption>
         <thead>
           <tr>
-            {columns.map((c) => (
+            {columns.map((c) => (ACTIONS.has(c.key) ? <th key={c.key} class={c.class} scope="col">{c.label}</th> : (
               <th key={c.key} class={c.class} scope="col" aria-sort={c.key === sort.key ? (sort.dir === 1 ? "ascending" : "descending") : "none"}>
                 <button type="button" class="sort" onClick={() => setSort({ key: c.key, dir: c.key === sort.key ? (-sort.dir as 1 | -1) : 1 })}>
                   {c.label}{c.key === sort.key ? (sort.dir === 1 ? " ▲" : " ▼") : ""}
                 </button>
               </th>
-            ))}
+            )))}
           </tr>
         </thead>
         <tbody>

@@ -363,7 +363,7 @@ export function OperationsPage() {
     <>
       <PageHeader title="Operations" />
       <ErrorText error={error} />
-      <Table caption="Operations" rows={ops} rowKey={(o) => o.id} empty="No operations." columns={[
+      <Table caption="Operations" rows={ops} rowKey={(o) => o.id} empty="No operations." initialSort={{ key: "created", dir: -1 }} columns={[
         { key: "created", label: "Started", value: (o) => o.created_at, render: (o) => when(o.created_at) },
         { key: "desc", label: "Description", value: (o) => o.description },
         { key: "status", label: "Status", value: (o) => o.status, render: (o) => <span class={`badge op-${o.status.toLowerCase()}`}>{o.status}</span> },

@@ -100,6 +100,7 @@ test("type hostname in the terminal and read the answer", async () => {
   // UTF-8 both ways: what is typed comes back byte for byte.
   await page.keyboard.type("echo héllo→wörld\n");
   await until(async () => (await screen()).map((l) => l.trim()), (rows) => rows.includes("héllo→wörld"));
+  await page.waitForTimeout(300); // xterm paints on the next frame
   await shot("04-terminal");
 });
 
