@@ -5,8 +5,8 @@
 import { existsSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { Command, Option } from "clipanion";
-import { writePkcs12 } from "../daemon/tls/pkcs12.ts";
-import { fromPem, generateCertificate } from "../daemon/tls/x509.ts";
+import { writePkcs12 } from "../tls/pkcs12.ts";
+import { fromPem, generateCertificate } from "../tls/x509.ts";
 import { LxdCommand, isTerminal } from "./base.ts";
 
 /** A listen address ("[::]:8443", "0.0.0.0:8443", ":8443", "10.0.0.5:8443") as a URL host a

@@ -1,16 +1,17 @@
 // Debian's chromium, headless, driven by playwright-core, signed in to a test daemon's web console
-// the way a person would be: with a client certificate made by `lxd ui certificate`.
-//
-// How the browser gets its certificate: playwright's `clientCertificates` (a .pfx and its
-// password) — playwright then makes the TLS connections to that origin itself, presenting the
-// certificate, so the daemon sees an ordinary client certificate. The alternative, the .pfx
-// imported into an NSS database in the browser's $HOME (pk12util), makes headless Chromium wait
-// forever for a certificate choice it cannot show, unless the AutoSelectCertificateForUrls policy
-// is installed under /etc/chromium/policies — a host-wide change tests must not make.
-import { mkdtempSync, rmSync } from "node:fs";
+// the way a person would be: the .pfx from `lxd ui certificate` imported into the browser's own
+// certificate store (an NSS database in its $HOME, with pk12util), and the browser presenting it
+// to the daemon itself. Two things make that work headless on a shared host, both confined to
+// namespaces of the browser (chromium-isolated.sh): the AutoSelectCertificateForUrls policy (else
+// Chromium waits for a certificate choice it cannot show), and a network namespace of its own
+// (else every bridge or veth another test creates aborts its requests with ERR_NETWORK_CHANGED).
+// (playwright's own `clientCertificates` option works too, but runs TLS in playwright's proxy
+// and still suffers the second problem.)
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import type { TestDaemon } from "./daemon.ts";
+import { serveUnixToTcp } from "./forward.ts";
 
 export const CHROMIUM = "/usr/bin/chromium";
 
@@ -37,31 +38,49 @@ export interface ConsoleBrowser {
   close(): Promise<void>;
 }
 
-/** Turns on the daemon's HTTPS listener, makes a browser certificate and starts chromium with it
- *  (not yet trusted: the caller redeems a token, as a user would). */
+const run = (cmd: string[]) => {
+  const r = Bun.spawnSync(cmd, { stdout: "pipe", stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`${cmd.join(" ")} failed: ${r.stderr.toString()}${r.stdout.toString()}`);
+};
+
+/** Turns on the daemon's HTTPS listener, makes a browser certificate with `lxd ui certificate`,
+ *  imports it into a fresh browser profile and starts chromium (not yet trusted by the daemon:
+ *  the caller redeems a token, as a user would). */
 export async function openBrowser(d: TestDaemon, viewport = { width: 1280, height: 800 }): Promise<ConsoleBrowser> {
   const port = freePort();
   await d.ok("config", "set", "core.https_address", `127.0.0.1:${port}`);
-  const dir = mkdtempSync("/tmp/lxd-ui-browser-");
-  const pfx = join(dir, "browser.pfx");
-  await d.ok("ui", "certificate", "--password", "correct horse", "--name", "test-browser", pfx);
+  const home = mkdtempSync("/tmp/lxd-ui-browser-");
+  const pfx = join(home, "browser.pfx");
+  const password = "correct horse";
+  await d.ok("ui", "certificate", "--password", password, "--name", "test-browser", pfx);
+  const nssdb = join(home, ".pki/nssdb");
+  mkdirSync(nssdb, { recursive: true });
+  run(["certutil", "-N", "-d", `sql:${nssdb}`, "--empty-password"]);
+  run(["pk12util", "-i", pfx, "-d", `sql:${nssdb}`, "-W", password]);
   const origin = `https://127.0.0.1:${port}`;
+  const policy = join(home, "policy.json");
+  writeFileSync(policy, JSON.stringify({ AutoSelectCertificateForUrls: [JSON.stringify({ pattern: origin, filter: {} })] }));
+  const socket = join(home, "https.sock");
+  const stopForward = serveUnixToTcp(socket, port);
   let browser: Browser | undefined;
-  try {
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, env: { ...process.env, HOME: dir } });
-    const context = await browser.newContext({
-      ignoreHTTPSErrors: true, viewport, clientCertificates: [{ origin, pfxPath: pfx, passphrase: "correct horse" }],
-    });
-    return {
-      browser, context, origin, pfx,
-      close: async () => {
-        await browser?.close().catch(() => {});
-        rmSync(dir, { recursive: true, force: true });
-      },
-    };
-  } catch (e) {
+  const cleanup = async () => {
     await browser?.close().catch(() => {});
-    rmSync(dir, { recursive: true, force: true });
+    stopForward();
+    rmSync(home, { recursive: true, force: true });
+  };
+  try {
+    browser = await chromium.launch({
+      executablePath: join(import.meta.dir, "chromium-isolated.sh"),
+      args: ARGS,
+      env: {
+        ...process.env, HOME: home, LXD_UI_POLICY: policy, LXD_UI_SOCKET: socket, LXD_UI_PORT: String(port),
+        LXD_UI_BUN: process.execPath, LXD_UI_FORWARDER: join(import.meta.dir, "forward.ts"),
+      },
+    });
+    const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport });
+    return { browser, context, origin, pfx, close: cleanup };
+  } catch (e) {
+    await cleanup();
     throw e;
   }
 }

@@ -10,6 +10,7 @@ import { join, resolve } from "node:path";
 import type { Page } from "playwright-core";
 import { type ConsoleBrowser, goto, openBrowser, signIn } from "../helpers/browser.ts";
 import { startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { until } from "../helpers/until.ts";
 
 let d: TestDaemon;
 let b: ConsoleBrowser;
@@ -18,17 +19,6 @@ const shots = resolve(import.meta.dir, "../../test-artifacts/ui");
 
 const shot = (name: string, p: Page = page) => p.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
 const badge = (p: Page = page) => p.locator(".page-header .badge");
-/** Polls `read` until `ok` accepts its value; fails with the last value seen. */
-async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > end) throw new Error(`timed out; last value: ${JSON.stringify(v)}`);
-    await Bun.sleep(100);
-  }
-}
-
 /** The terminal's screen as text, one string per row (xterm's DOM renderer). */
 const screen = () => page.locator(".xterm-rows > div").allTextContents();
 
@@ -38,6 +28,9 @@ beforeAll(async () => {
   d = await startInitializedDaemon();
   b = await openBrowser(d);
   page = await b.context.newPage();
+  // The page's own errors, in the test's output (a failing step is easier to read with them).
+  page.on("pageerror", (e) => console.log(`[page error] ${e.message}`));
+  page.on("console", (m) => m.type() === "error" && console.log(`[page console] ${m.text()}`));
 }, 180_000);
 
 afterAll(async () => {
@@ -93,13 +86,13 @@ test("type hostname in the terminal and read the answer", async () => {
   await page.getByRole("link", { name: "Terminal" }).click();
   await page.locator(".xterm-rows").waitFor();
   // The shell's prompt ends in "# " (root); then the command and its answer.
-  await until(async () => (await screen()).join("\n"), (t) => /#\s*$/m.test(t), 20_000);
+  await until(async () => /#\s*$/m.test((await screen()).join("\n")), "a shell prompt", 20_000);
   await page.locator(".xterm-helper-textarea").focus();
   await page.keyboard.type("hostname\n");
-  await until(async () => (await screen()).map((l) => l.trim()), (rows) => rows.includes("web1"));
+  await until(async () => (await screen()).map((l) => l.trim()).includes("web1"), "hostname's answer");
   // UTF-8 both ways: what is typed comes back byte for byte.
   await page.keyboard.type("echo héllo→wörld\n");
-  await until(async () => (await screen()).map((l) => l.trim()), (rows) => rows.includes("héllo→wörld"));
+  await until(async () => (await screen()).map((l) => l.trim()).includes("héllo→wörld"), "the UTF-8 echo");
   await page.waitForTimeout(300); // xterm paints on the next frame
   await shot("04-terminal");
 });
@@ -122,14 +115,14 @@ test("the daemon's config error is shown next to the key", async () => {
   const value = page.getByLabel("Value of limits.memory");
   await value.fill("lots");
   await page.getByRole("button", { name: "Save" }).click();
-  await until(() => value.getAttribute("aria-invalid"), (v) => v === "true");
+  await until(async () => (await value.getAttribute("aria-invalid")) === "true", "the field marked invalid");
   const error = await page.locator("tr.invalid .error").textContent();
   expect(error).toContain("lots");
   await shot("06-config-error");
   expect((await d.api("GET", "/1.0/instances/web1")).body.metadata.config["limits.memory"]).toBe("128MiB");
   await value.fill("192MiB");
   await page.getByRole("button", { name: "Save" }).click();
-  await until(async () => (await d.api("GET", "/1.0/instances/web1")).body.metadata.config["limits.memory"], (v) => v === "192MiB");
+  await until(async () => (await d.api("GET", "/1.0/instances/web1")).body.metadata.config["limits.memory"] === "192MiB", "the saved value");
 });
 
 test("take a snapshot", async () => {
@@ -182,7 +175,7 @@ test("signing out forgets the session: the console is gone until signing in agai
   await page.getByRole("heading", { name: "You signed out" }).waitFor();
   expect(await page.getByRole("navigation", { name: "Main" }).count()).toBe(0);
   // Nothing credential-like was kept by the page.
-  const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + document.cookie);
+  const stored = await page.evaluate("JSON.stringify({ ...localStorage }) + document.cookie");
   expect(stored).toBe("{}");
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.getByRole("heading", { name: "Instances", level: 1 }).waitFor();
