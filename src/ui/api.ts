@@ -51,6 +51,23 @@ export async function api<T = unknown>(method: string, path: string, body?: unkn
   return env.metadata as T;
 }
 
+const early = new Map<string, Promise<unknown>>();
+
+/** Starts a GET now, before the page that needs it is rendered (the first page's data is
+ *  fetched alongside GET /1.0 instead of after it). */
+export function prefetch(path: string) {
+  const p = api("GET", path);
+  p.catch(() => {}); // an untrusted browser gets 403 here; the login page follows anyway
+  early.set(path, p);
+}
+
+/** A GET, answered by a prefetch of the same path if one is waiting (used once). */
+export function get<T>(path: string): Promise<T> {
+  const p = early.get(path);
+  early.delete(path);
+  return (p as Promise<T> | undefined) ?? api<T>("GET", path);
+}
+
 /** Waits for an operation to end; throws its error if it failed. */
 export async function wait(op: Operation): Promise<Operation> {
   const done = await api<Operation>("GET", `/1.0/operations/${op.id}/wait?timeout=-1`);

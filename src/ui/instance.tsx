@@ -9,7 +9,10 @@ import {
 } from "./components.tsx";
 import { addresses, imageOf, type Inst, InstanceActions, StateBadge } from "./instances.tsx";
 import { link } from "./router.ts";
-import { Terminal } from "./terminal.tsx";
+import { lazy } from "./lazy.tsx";
+
+// xterm.js is most of the console's code: loaded only when a terminal is opened.
+const Terminal = lazy(() => import("./terminal.tsx").then((m) => m.Terminal));
 
 const enc = encodeURIComponent;
 const TABS = [

@@ -4,7 +4,7 @@ import { useEffect, useState } from "preact/hooks";
 import type { Image } from "../api/image.ts";
 import type { InstanceFull } from "../api/instance.ts";
 import type { Profile } from "../api/profile.ts";
-import { api, events, run, sourceParts } from "./api.ts";
+import { api, events, get, run, sourceParts } from "./api.ts";
 import {
   announce, bytes, type Column, ErrorText, Field, FormDialog, PageHeader, parsePairs, Select, Table,
 } from "./components.tsx";
@@ -31,6 +31,9 @@ export function StateBadge({ status }: { status: string }) {
   return <span class={`badge state-${status.toLowerCase()}`}>{status}</span>;
 }
 
+/** What the list shows first (no live state: cheap for the daemon); main.tsx prefetches it. */
+export const LIST = "/1.0/instances?recursion=1";
+
 const fetchOne = (name: string) => api<Inst>("GET", `/1.0/instances/${enc(name)}?recursion=1`);
 
 /** The instance list, kept current by lifecycle events: only the instance an event names is refetched. */
@@ -39,7 +42,12 @@ function useInstances() {
   const [error, setError] = useState<string>();
   useEffect(() => {
     let alive = true;
-    const all = () => api<Inst[]>("GET", "/1.0/instances?recursion=2").then((l) => alive && setList(l), (e: Error) => setError(e.message));
+    // Names, states and config first (cheap), then live state (addresses, memory, CPU), which
+    // costs the daemon a look at every running instance.
+    const all = () => get<Inst[]>(LIST)
+      .then((l) => alive && setList((cur) => l.map((i) => ({ ...i, state: cur?.find((c) => c.name === i.name)?.state ?? null }))))
+      .then(() => api<Inst[]>("GET", "/1.0/instances?recursion=2"))
+      .then((l) => alive && setList(l), (e: Error) => setError(e.message));
     const refresh = (name: string) =>
       fetchOne(name).then(
         (inst) => alive && setList((cur) => [...(cur ?? []).filter((i) => i.name !== name), inst]),

@@ -5,13 +5,13 @@ import "@xterm/xterm/css/xterm.css";
 import "./style.css";
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { api, type Server } from "./api.ts";
+import { api, prefetch, type Server } from "./api.ts";
 import { StatusLine } from "./components.tsx";
 import { InstanceDetail } from "./instance.tsx";
-import { InstancesPage } from "./instances.tsx";
+import { InstancesPage, LIST } from "./instances.tsx";
 import { Login, signedOut, signOut } from "./login.tsx";
 import { EventsPage, ImagesPage, NetworkPage, NetworksPage, OperationsPage, PoolPage, ProfilesPage, StoragePage, WarningsPage } from "./pages.tsx";
-import { link, usePath } from "./router.ts";
+import { currentPath, link, usePath } from "./router.ts";
 
 function routeOf(path: string) {
   const [p] = path.split("?");
@@ -64,14 +64,16 @@ function Console({ server, warnings }: { server: Server; warnings: boolean }) {
 }
 
 function App() {
-  const [state, setState] = useState<{ server?: Server; trusted?: boolean; warnings?: boolean; error?: string }>({});
+  const [state, setState] = useState<{ server?: Server; trusted?: boolean; error?: string }>({});
+  const [warnings, setWarnings] = useState(false);
   const check = async () => {
     try {
       const server = await api<Server>("GET", "/1.0");
       const trusted = server.auth === "trusted" && !signedOut();
-      // Warnings appear only where the server has them (GET /1.0/warnings answers).
-      const warnings = trusted && await api("GET", "/1.0/warnings").then(() => true, () => false);
-      setState({ server, trusted, warnings });
+      setState({ server, trusted });
+      // Warnings appear only where the server has them (GET /1.0/warnings answers); the console
+      // does not wait for the answer.
+      if (trusted) api("GET", "/1.0/warnings").then(() => setWarnings(true), () => {});
     } catch (e) {
       setState({ error: (e as Error).message });
     }
@@ -80,7 +82,9 @@ function App() {
   if (state.error) return <main id="main" class="center"><h1>Cannot reach the server</h1><p class="error">{state.error}</p></main>;
   if (!state.server) return <main id="main" class="center" aria-busy="true"><p>Loading…</p></main>;
   if (!state.trusted) return <Login server={state.server} onTrusted={check} />;
-  return <Console server={state.server} warnings={state.warnings ?? false} />;
+  return <Console server={state.server} warnings={warnings} />;
 }
 
+// The instances list is the usual first page: its data comes in parallel with GET /1.0.
+if (currentPath() === "/") prefetch(LIST);
 render(<App />, document.getElementById("app")!);
