@@ -94,7 +94,13 @@ export function ImagesPage() {
     { key: "public", label: "Public", value: (i) => (i.public ? "yes" : "no"), class: "wide-only" },
     { key: "size", label: "Size", value: (i) => i.size, render: (i) => bytes(i.size) },
     { key: "uploaded", label: "Uploaded", value: (i) => i.uploaded_at, render: (i) => when(i.uploaded_at), class: "wide-only" },
-    { key: "x", label: "Actions", value: (i) => i.fingerprint, render: (i) => rowButtons(i.fingerprint, setDialog, [["alias", "Add alias"], ["edit", "Edit"], ["delete", "Delete"]]) },
+    {
+      key: "x", label: "Actions", value: (i) => i.fingerprint, render: (i) => rowButtons(i.fingerprint, (d) => {
+        setAlias("");
+        setDescription(i.properties?.description ?? "");
+        setDialog(d);
+      }, [["alias", "Add alias"], ["edit", "Edit"], ["delete", "Delete"]]),
+    },
   ];
   const img = byFp(dialog?.name);
   return (
@@ -134,7 +140,7 @@ export function ImagesPage() {
           await api("PATCH", `/1.0/images/${img.fingerprint}`, { properties: { ...img.properties, description } });
           reload();
         }}>
-          <Field label="Description" value={description || img.properties?.description || ""} onInput={setDescription} />
+          <Field label="Description" value={description} onInput={setDescription} />
         </FormDialog>
       )}
       {dialog?.kind === "delete" && img && (

@@ -137,6 +137,41 @@ test("take a snapshot", async () => {
   await shot("07-snapshots");
 });
 
+test("profiles, storage volumes and image aliases: create and delete from their pages", async () => {
+  await goto(page, `${b.origin}/ui/profiles`);
+  await page.getByRole("button", { name: "Create profile" }).click();
+  let dialog = page.getByRole("dialog", { name: "Create profile" });
+  await dialog.getByLabel("Name", { exact: true }).fill("small");
+  await dialog.getByLabel("Configuration (key=value, one per line)").fill("limits.memory=64MiB");
+  await dialog.getByRole("button", { name: "Create" }).click();
+  await page.getByRole("cell", { name: "small", exact: true }).waitFor();
+  expect((await d.api("GET", "/1.0/profiles/small")).body.metadata.config).toEqual({ "limits.memory": "64MiB" });
+  await page.getByRole("button", { name: "Delete small" }).click();
+  await page.getByRole("dialog", { name: "Delete profile small?" }).getByRole("button", { name: "Delete" }).click();
+  await page.getByRole("cell", { name: "small", exact: true }).waitFor({ state: "detached" });
+  expect((await d.api("GET", "/1.0/profiles/small")).status).toBe(404);
+
+  await goto(page, `${b.origin}/ui/storage/default`);
+  await page.getByRole("button", { name: "Create volume" }).click();
+  dialog = page.getByRole("dialog", { name: "Create volume" });
+  await dialog.getByLabel("Name", { exact: true }).fill("data");
+  await dialog.getByRole("button", { name: "Create" }).click();
+  await page.getByRole("cell", { name: "data", exact: true }).waitFor();
+  expect((await d.api("GET", "/1.0/storage-pools/default/volumes/custom/data")).status).toBe(200);
+  await page.getByRole("button", { name: "Delete data" }).click();
+  await page.getByRole("dialog", { name: "Delete volume data?" }).getByRole("button", { name: "Delete" }).click();
+  await page.getByRole("cell", { name: "data", exact: true }).waitFor({ state: "detached" });
+
+  await goto(page, `${b.origin}/ui/images`);
+  const fp = ((await d.api("GET", "/1.0/images")).body.metadata as string[])[0].split("/").pop()!;
+  await page.getByRole("button", { name: `Add alias ${fp}` }).click();
+  dialog = page.getByRole("dialog", { name: "Add alias" });
+  await dialog.getByLabel("Alias").fill("bb2");
+  await dialog.getByRole("button", { name: "Add" }).click();
+  await page.getByRole("cell", { name: /\bbb2\b/ }).waitFor();
+  expect((await d.api("GET", "/1.0/images/aliases/bb2")).body.metadata.target).toBe(fp);
+});
+
 test("screenshots of the other pages (desktop and phone widths)", async () => {
   for (const [path, heading, name] of [
     ["/ui/images", "Images", "08-images"], ["/ui/profiles", "Profiles", "09-profiles"], ["/ui/networks", "Networks", "10-networks"],
