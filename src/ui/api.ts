@@ -1,14 +1,12 @@
 // The console's only way to the daemon: LXD's REST API 1.0 and its websockets on this origin,
 // like any other client. The browser's TLS client certificate is the credential; nothing is
 // stored here.
-import type { Static } from "elysia";
-import type { Event as EventSchema } from "../api/event.ts";
-import type { Operation as OperationSchema } from "../api/operation.ts";
-import type { Server as ServerSchema } from "../api/server.ts";
+import type { Event } from "../api/event.ts";
+import type { Operation } from "../api/operation.ts";
+import type { Server } from "../api/server.ts";
 
-export type Operation = Static<typeof OperationSchema>;
-export type LxdEvent = Static<typeof EventSchema>;
-export type Server = Static<typeof ServerSchema>;
+export type { Operation, Server };
+export type LxdEvent = Event;
 
 /** An error envelope (or a failed operation), with the daemon's own message. */
 export class ApiError extends Error {

@@ -162,7 +162,7 @@ function CreateInstance({ onClose }: { onClose: () => void }) {
     });
     api<Profile[]>("GET", "/1.0/profiles?recursion=1").then(setProfiles);
   }, []);
-  const imageLabel = (i: Image) => `${i.aliases.map((a) => a.name).join(", ") || i.fingerprint.slice(0, 12)} — ${i.properties?.description ?? ""}`;
+  const imageLabel = (i: Image) => `${(i.aliases ?? []).map((a) => a.name).join(", ") || i.fingerprint.slice(0, 12)} — ${i.properties?.description ?? ""}`;
   const create = async () => {
     const cfg = parsePairs(config);
     if (cpu) cfg["limits.cpu"] = cpu;

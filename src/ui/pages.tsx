@@ -87,7 +87,7 @@ export function ImagesPage() {
   const [description, setDescription] = useState("");
   const byFp = (fp?: string) => data?.find((i) => i.fingerprint === fp);
   const columns: Column<Image>[] = [
-    { key: "alias", label: "Aliases", value: (i) => i.aliases.map((a) => a.name).join(", ") || "–" },
+    { key: "alias", label: "Aliases", value: (i) => (i.aliases ?? []).map((a) => a.name).join(", ") || "–" },
     { key: "fp", label: "Fingerprint", value: (i) => i.fingerprint.slice(0, 12), render: (i) => <code>{i.fingerprint.slice(0, 12)}</code> },
     { key: "desc", label: "Description", value: (i) => i.properties?.description ?? "" },
     { key: "arch", label: "Architecture", value: (i) => i.architecture, class: "wide-only" },
@@ -144,7 +144,7 @@ export function ImagesPage() {
         </FormDialog>
       )}
       {dialog?.kind === "delete" && img && (
-        <DeleteDialog what={`image ${img.aliases[0]?.name ?? img.fingerprint.slice(0, 12)}`} url={`/1.0/images/${img.fingerprint}`} onClose={() => setDialog(undefined)} onDone={reload} />
+        <DeleteDialog what={`image ${img.aliases?.[0]?.name ?? img.fingerprint.slice(0, 12)}`} url={`/1.0/images/${img.fingerprint}`} onClose={() => setDialog(undefined)} onDone={reload} />
       )}
     </>
   );
@@ -283,7 +283,7 @@ export function StoragePage() {
         { key: "driver", label: "Driver", value: (x) => x.driver },
         { key: "source", label: "Source", value: (x) => x.config.source ?? "", class: "wide-only" },
         { key: "status", label: "Status", value: (x) => x.status },
-        { key: "used", label: "Used by", value: (x) => x.used_by.length },
+        { key: "used", label: "Used by", value: (x) => x.used_by?.length ?? 0 },
         { key: "x", label: "Actions", value: (x) => x.name, render: (x) => rowButtons(x.name, setDialog, [["edit", "Edit"], ["delete", "Delete"]]) },
       ]} />}
       {dialog?.kind === "create" && (
@@ -318,7 +318,7 @@ export function PoolPage({ name }: { name: string }) {
         { key: "name", label: "Name", value: (x) => x.name },
         { key: "type", label: "Content", value: (x) => x.content_type },
         { key: "config", label: "Configuration", value: (x) => pairs(x.config as Record<string, string>), class: "wide-only" },
-        { key: "used", label: "Used by", value: (x) => x.used_by.map((u) => u.split("/").pop()).join(", ") || "–" },
+        { key: "used", label: "Used by", value: (x) => (x.used_by ?? []).map((u) => u.split("/").pop()).join(", ") || "–" },
         { key: "created", label: "Created", value: (x) => x.created_at, render: (x) => when(x.created_at), class: "wide-only" },
         { key: "x", label: "Actions", value: (x) => x.name, render: (x) => rowButtons(x.name, setDialog, [["snapshot", "Snapshot"], ["delete", "Delete"]]) },
       ]} />}
