@@ -53,15 +53,24 @@ export function Terminal({ name, mode }: { name: string; mode: "terminal" | "con
       const control = operationSocket(op, fds.control);
       sockets.push(data, control);
       const encoder = new TextEncoder();
-      data.onopen = () => xterm.focus();
+      // Keys typed while the socket is still connecting are sent once it is open, not lost.
+      const early: Uint8Array[] = [];
+      const send = (bytes: Uint8Array) => {
+        if (data.readyState === WebSocket.OPEN) data.send(bytes);
+        else if (data.readyState === WebSocket.CONNECTING) early.push(bytes);
+      };
+      data.onopen = () => {
+        for (const b of early.splice(0)) data.send(b);
+        xterm.focus();
+      };
       data.onmessage = (m) => xterm.write(typeof m.data === "string" ? m.data : new Uint8Array(m.data as ArrayBuffer));
       data.onclose = () => {
         if (closed) return;
         xterm.write(`\r\n\x1b[2m[${mode === "terminal" ? "shell exited" : "console closed"}]\x1b[0m\r\n`);
         setEnded(true);
       };
-      xterm.onData((d) => data.readyState === WebSocket.OPEN && data.send(encoder.encode(d)));
-      xterm.onBinary((d) => data.readyState === WebSocket.OPEN && data.send(Uint8Array.from(d, (c) => c.charCodeAt(0))));
+      xterm.onData((d) => send(encoder.encode(d)));
+      xterm.onBinary((d) => send(Uint8Array.from(d, (c) => c.charCodeAt(0))));
       xterm.onResize(({ cols, rows }) => control.readyState === WebSocket.OPEN &&
         control.send(JSON.stringify({ command: "window-resize", args: { width: String(cols), height: String(rows) } })));
     })().catch((e: Error) => setError(e.message));

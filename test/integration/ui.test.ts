@@ -95,6 +95,15 @@ test("type hostname in the terminal and read the answer", async () => {
   await until(async () => (await screen()).map((l) => l.trim()).includes("héllo→wörld"), "the UTF-8 echo");
   await page.waitForTimeout(300); // xterm paints on the next frame
   await shot("04-terminal");
+  // The console: busybox init runs a shell on /dev/console.
+  await page.getByRole("link", { name: "Console" }).click();
+  await page.getByLabel("Console of web1").locator(".xterm-rows").waitFor();
+  await page.locator(".xterm-helper-textarea").focus();
+  await page.keyboard.type("\necho console-$((6*7))\n");
+  await until(async () => (await screen()).map((l) => l.trim()).includes("console-42"), "the console's answer")
+    .catch(async (e) => { throw new Error(`${e.message}; screen:\n${(await screen()).join("\n").trim()}`); });
+  await page.waitForTimeout(300);
+  await shot("04b-console");
 });
 
 test("a stop from the CLI shows on the open page through the events websocket, within 1 s", async () => {
@@ -181,6 +190,12 @@ test("screenshots of the other pages (desktop and phone widths)", async () => {
   ] as const) {
     await goto(page, `${b.origin}${path}`);
     await page.getByRole("heading", { name: heading, level: 1 }).waitFor();
+    if (name === "15-events") {
+      // Something happens while the page is open: it shows up in the log.
+      await d.ok("config", "set", "web1", "user.note", "seen");
+      await page.locator(".events .ev-lifecycle").first().waitFor();
+      expect(await page.locator(".events").textContent()).toContain("instance-updated /1.0/instances/web1");
+    }
     await page.waitForLoadState("networkidle").catch(() => {});
     await shot(name);
   }
