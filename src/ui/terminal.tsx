@@ -38,6 +38,17 @@ export function Terminal({ name, mode }: { name: string; mode: "terminal" | "con
       return true;
     });
 
+    // Keys typed before the socket is open are sent once it is, not lost.
+    let socket: WebSocket | undefined;
+    const early: Uint8Array[] = [];
+    const encoder = new TextEncoder();
+    const send = (bytes: Uint8Array) => {
+      if (socket?.readyState === WebSocket.OPEN) socket.send(bytes);
+      else if (!socket || socket.readyState === WebSocket.CONNECTING) early.push(bytes);
+    };
+    xterm.onData((d) => send(encoder.encode(d)));
+    xterm.onBinary((d) => send(Uint8Array.from(d, (c) => c.charCodeAt(0))));
+
     (async () => {
       const size = { width: xterm.cols, height: xterm.rows };
       const op = mode === "terminal"
@@ -52,13 +63,7 @@ export function Terminal({ name, mode }: { name: string; mode: "terminal" | "con
       data.binaryType = "arraybuffer";
       const control = operationSocket(op, fds.control);
       sockets.push(data, control);
-      const encoder = new TextEncoder();
-      // Keys typed while the socket is still connecting are sent once it is open, not lost.
-      const early: Uint8Array[] = [];
-      const send = (bytes: Uint8Array) => {
-        if (data.readyState === WebSocket.OPEN) data.send(bytes);
-        else if (data.readyState === WebSocket.CONNECTING) early.push(bytes);
-      };
+      socket = data;
       data.onopen = () => {
         for (const b of early.splice(0)) data.send(b);
         xterm.focus();
@@ -69,8 +74,6 @@ export function Terminal({ name, mode }: { name: string; mode: "terminal" | "con
         xterm.write(`\r\n\x1b[2m[${mode === "terminal" ? "shell exited" : "console closed"}]\x1b[0m\r\n`);
         setEnded(true);
       };
-      xterm.onData((d) => send(encoder.encode(d)));
-      xterm.onBinary((d) => send(Uint8Array.from(d, (c) => c.charCodeAt(0))));
       xterm.onResize(({ cols, rows }) => control.readyState === WebSocket.OPEN &&
         control.send(JSON.stringify({ command: "window-resize", args: { width: String(cols), height: String(rows) } })));
     })().catch((e: Error) => setError(e.message));

@@ -191,9 +191,13 @@ test("screenshots of the other pages (desktop and phone widths)", async () => {
     await goto(page, `${b.origin}${path}`);
     await page.getByRole("heading", { name: heading, level: 1 }).waitFor();
     if (name === "15-events") {
-      // Something happens while the page is open: it shows up in the log.
-      await d.ok("config", "set", "web1", "user.note", "seen");
-      await page.locator(".events .ev-lifecycle").first().waitFor();
+      // Something happens while the page is open: it shows up in the log (again until the
+      // page's websocket, opened after the heading appeared, is connected).
+      let n = 0;
+      await until(async () => {
+        await d.ok("config", "set", "web1", "user.note", `seen${n++}`);
+        return (await page.locator(".events .ev-lifecycle").count()) > 0;
+      }, "a lifecycle event on the events page");
       expect(await page.locator(".events").textContent()).toContain("instance-updated /1.0/instances/web1");
     }
     await page.waitForLoadState("networkidle").catch(() => {});
