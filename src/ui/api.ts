@@ -59,11 +59,12 @@ export function prefetch(path: string) {
   early.set(path, p);
 }
 
-/** A GET, answered by a prefetch of the same path if one is waiting (used once). */
+/** A GET, answered by a prefetch of the same path if one is waiting (used once; a failed one,
+ *  e.g. made before the browser was trusted, is asked again). */
 export function get<T>(path: string): Promise<T> {
-  const p = early.get(path);
+  const p = early.get(path) as Promise<T> | undefined;
   early.delete(path);
-  return (p as Promise<T> | undefined) ?? api<T>("GET", path);
+  return p ? p.catch(() => api<T>("GET", path)) : api<T>("GET", path);
 }
 
 /** Waits for an operation to end; throws its error if it failed. */

@@ -57,6 +57,9 @@ test("an untrusted browser gets the login page and no API", async () => {
 
 test("redeeming a token trusts the browser's own certificate", async () => {
   await signIn(d, page, b.origin);
+  // The list (prefetched while the browser was still untrusted) is there, without an error.
+  await page.getByText("No instances. Create one to begin.").waitFor();
+  expect(await page.getByRole("alert").count()).toBe(0);
   const certs = (await d.api("GET", "/1.0/certificates?recursion=1")).body.metadata as { name: string; certificate: string }[];
   expect(certs.map((c) => c.name)).toEqual(["browser"]);
   // The trusted certificate is the one in the .pfx `lxd ui certificate` wrote.
