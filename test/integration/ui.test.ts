@@ -147,6 +147,20 @@ test("take a snapshot", async () => {
   const snaps = (await d.api("GET", "/1.0/instances/web1/snapshots")).body.metadata;
   expect(snaps).toEqual(["/1.0/instances/web1/snapshots/before-upgrade"]);
   await shot("07-snapshots");
+
+  // A schedule, kept in the instance's config.
+  await page.getByLabel("Schedule (snapshots.schedule)").fill("@daily");
+  await page.getByLabel("Keep for (snapshots.expiry)").fill("1w");
+  await page.getByRole("button", { name: "Save schedule" }).click();
+  await until(async () => (await d.api("GET", "/1.0/instances/web1")).body.metadata.config["snapshots.schedule"] === "@daily", "the schedule saved");
+  expect((await d.api("GET", "/1.0/instances/web1")).body.metadata.config["snapshots.expiry"]).toBe("1w");
+
+  // Restore: a file made after the snapshot is gone afterwards.
+  await d.ok("exec", "web1", "--", "touch", "/root/after");
+  await page.getByRole("button", { name: "Restore before-upgrade" }).click();
+  await page.getByRole("dialog", { name: "Restore snapshot before-upgrade?" }).getByRole("button", { name: "Restore" }).click();
+  await page.getByRole("dialog").waitFor({ state: "detached" });
+  expect((await d.lxd("exec", "web1", "--", "test", "-e", "/root/after")).code).toBe(1);
 });
 
 test("profiles, storage volumes and image aliases: create and delete from their pages", async () => {
@@ -214,12 +228,29 @@ test("screenshots of the other pages (desktop and phone widths)", async () => {
   await phone.close();
 });
 
-test("stop and delete it, with a confirmation", async () => {
+test("stop, copy, rename, and delete with a confirmation", async () => {
   await goto(page, `${b.origin}/ui/instances/web1`);
   await page.getByRole("button", { name: "Stop", exact: true }).click();
   await badge().filter({ hasText: "Stopped" }).waitFor({ timeout: 30_000 });
+
+  await page.getByRole("button", { name: "Copy" }).click();
+  await page.getByRole("dialog", { name: "Copy web1" }).getByRole("button", { name: "Copy" }).click();
+  await page.waitForURL(/\/ui\/instances\/web1-copy$/);
+  await page.getByRole("heading", { name: "web1-copy", level: 1 }).waitFor();
+  expect((await d.api("GET", "/1.0/instances/web1-copy")).body.metadata.config["limits.memory"]).toBe("192MiB");
+  await d.ok("delete", "web1-copy");
+
+  await goto(page, `${b.origin}/ui/instances/web1`);
+  await page.getByRole("button", { name: "Rename" }).click();
+  const rename = page.getByRole("dialog", { name: "Rename web1" });
+  await rename.getByLabel("New name").fill("web2");
+  await rename.getByRole("button", { name: "Rename" }).click();
+  await page.waitForURL(/\/ui\/instances\/web2$/);
+  await page.getByRole("heading", { name: "web2", level: 1 }).waitFor();
+  expect((await d.api("GET", "/1.0/instances")).body.metadata).toEqual(["/1.0/instances/web2"]);
+
   await page.getByRole("button", { name: "Delete" }).click();
-  const dialog = page.getByRole("dialog", { name: "Delete web1?" });
+  const dialog = page.getByRole("dialog", { name: "Delete web2?" });
   await shot("18-delete-confirm");
   await dialog.getByRole("button", { name: "Delete" }).click();
   await page.waitForURL(/\/ui\/$/);
