@@ -2,7 +2,8 @@
 // real daemon over HTTPS on loopback, with real busybox containers: an untrusted browser sees only
 // the login page, redeems a token with its client certificate, launches a container, sees it
 // running, runs `hostname` in the terminal, sees a CLI-side stop without reloading, gets the
-// daemon's config error next to the field, takes a snapshot, then stops and deletes the container.
+// daemon's config error next to the field, takes and restores a snapshot, then stops, copies,
+// renames and deletes the container; the console tab and the other pages are visited too.
 // Screenshots of the main pages go to the folder printed at the start.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdirSync } from "node:fs";
@@ -38,7 +39,8 @@ afterAll(async () => {
   await d?.stop();
 });
 
-test("an untrusted browser gets the login page and no API", async () => {
+test("lxd ui prints the console's address; an untrusted browser gets the login page and no API", async () => {
+  expect((await d.ok("ui")).trim()).toBe(`${b.origin}/ui/`);
   const res = await goto(page, `${b.origin}/ui/`);
   expect(res?.status()).toBe(200);
   expect(res?.headers()["content-security-policy"]).toContain("default-src 'self'");
