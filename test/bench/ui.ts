@@ -23,10 +23,13 @@ export async function uiTimings(d: TestDaemon, runs: number, instances: number):
       // first contentful paint, and to the table holding every instance.
       const page = await b.context.newPage();
       await page.goto(`${b.origin}/ui/`);
-      // (A function, not a string: the console's CSP forbids eval.)
-      await page.waitForFunction((n) => (globalThis as unknown as { document: { querySelectorAll(s: string): { length: number } } })
-        .document.querySelectorAll("tbody tr").length >= n, instances, { polling: "raf", timeout: 60_000 });
-      rows.listed.push(await page.evaluate("performance.now()") as number);
+      // The predicate returns the page's clock at the first frame with every row (a function,
+      // not a string: the console's CSP forbids eval).
+      const seen = await page.waitForFunction((n) => {
+        const g = globalThis as unknown as { document: { querySelectorAll(s: string): { length: number } }; performance: { now(): number } };
+        return g.document.querySelectorAll("tbody tr").length >= n && g.performance.now();
+      }, instances, { polling: "raf", timeout: 60_000 });
+      rows.listed.push(await seen.jsonValue() as number);
       if (process.env.LXD_BENCH_UI_TRACE) {
         console.log(await page.evaluate(`performance.getEntries().map((e) => [e.name.replace(location.origin, ""), e.entryType, Math.round(e.startTime), Math.round(e.duration), e.responseStart ? Math.round(e.responseStart) : ""].join(" ")).join("\\n")`));
       }
