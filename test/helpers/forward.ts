@@ -53,7 +53,7 @@ const handlers = (target: Target) => ({
           client.data.peer = up;
           for (const b of early) send(up, b);
         },
-        data: (up: Socket<End>, b: Uint8Array) => send(client, b),
+        data: (_up: Socket<End>, b: Uint8Array) => send(client, b),
         drain,
         close: () => finish(client),
         error: () => finish(client),
