@@ -5,6 +5,7 @@ import { selectRemote } from "./client/config.ts";
 import {
   ConfigEditCommand, ConfigGetCommand, ConfigSetCommand, ConfigShowCommand, ConfigUnsetCommand,
 } from "./cli/config.ts";
+import { ExportCommand, ImportCommand } from "./cli/backup.ts";
 import { ConsoleCommand } from "./cli/console.ts";
 import { CopyCommand, MoveCommand } from "./cli/copy.ts";
 import { ServeCommand, ShutdownCommand, WaitReadyCommand } from "./cli/daemon.ts";
@@ -65,7 +66,7 @@ const COMMANDS: CommandClass[] = [
   LaunchCommand, InitCommand, StartCommand, StopCommand, RestartCommand, PauseCommand, DeleteCommand,
   ListCommand, InfoCommand, ExecCommand, ConsoleCommand, TopCommand,
   FilePushCommand, FilePullCommand, FileDeleteCommand, FileEditCommand,
-  SnapshotCommand, RestoreCommand, CopyCommand, MoveCommand,
+  SnapshotCommand, RestoreCommand, CopyCommand, MoveCommand, ExportCommand, ImportCommand,
   ConfigSetCommand, ConfigGetCommand, ConfigUnsetCommand, ConfigShowCommand, ConfigEditCommand,
   ConfigDeviceAddCommand, ConfigDeviceRemoveCommand, ConfigDeviceListCommand, ConfigDeviceShowCommand,
   ImageImportCommand, ImageListCommand, ImageDeleteCommand, ImageShowCommand, ImageInfoCommand,

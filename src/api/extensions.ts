@@ -45,6 +45,12 @@ export const apiExtensions: string[] = [
   "snapshot_scheduling", // snapshots.schedule (cron)
   "snapshot_schedule_aliases", // @hourly, @daily ... in snapshots.schedule
   "snapshots_schedule_stopped", // snapshots.schedule.stopped
+  // Backups (src/daemon/instance-backups.ts, src/instance/backups.ts, backup-tarball.ts).
+  "container_backup", // /1.0/instances/{name}/backups, export; POST /1.0/instances with a backup tarball
+  "backup_compression", // compression of backup tarballs
+  "backup_compression_algorithm", // compression_algorithm in POST …/backups (gzip, xz, none)
+  "container_backup_override_pool", // X-LXD-pool on import
+  "backup_override_name", // X-LXD-name on import
   // Networks (src/daemon/networks.ts).
   "network", // /1.0/networks: managed bridges
   "network_leases", // GET /1.0/networks/{name}/leases

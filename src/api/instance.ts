@@ -5,7 +5,7 @@ const StringMap = t.Record(t.String(), t.String());
 const Devices = t.Record(t.String(), StringMap);
 
 export const InstanceSource = t.Object({
-  type: t.Union([t.Literal("image"), t.Literal("none"), t.Literal("copy"), t.Literal("migration")]),
+  type: t.Union([t.Literal("image"), t.Literal("none"), t.Literal("copy"), t.Literal("migration"), t.Literal("backup", { description: "set by the server for an octet-stream body (a backup tarball)" })]),
   fingerprint: t.Optional(t.String()),
   alias: t.Optional(t.String()),
   properties: t.Optional(StringMap),

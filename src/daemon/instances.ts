@@ -25,6 +25,28 @@ const writable = (i: Instance) => ({
   profiles: i.profiles, stateful: i.stateful, description: i.description,
 });
 
+const isUpload = (request: Request) => /^application\/octet-stream\b/i.test(request.headers.get("content-type") ?? "");
+
+/** `lxd import`: the tarball is stored and its index checked before the 202 answer. */
+async function restoreOperation(ctx: DaemonContext, request: Request) {
+  const backups = ctx.instances.backups;
+  if (!request.body) throw new ApiError(400, "Invalid backup file: the upload is empty");
+  const file = await backups.receive(request.body);
+  let prepared;
+  try {
+    prepared = await backups.prepareRestore(file, {
+      name: request.headers.get("x-lxd-name") || undefined, pool: request.headers.get("x-lxd-pool") || undefined,
+    });
+  } catch (err) {
+    await backups.discard(file);
+    throw err;
+  }
+  return ctx.ops.create({
+    class: "task", description: "Restoring backup", resources: { instances: [url(prepared.name)], containers: [`/1.0/containers/${prepared.name}`] },
+    run: async (op) => { await backups.restore(prepared, (m) => op.updateMetadata(m)); },
+  });
+}
+
 export const instancesRoutes = (ctx: DaemonContext) =>
   new Elysia({ name: "instances" })
     .get("/1.0/instances", async ({ query }) => {
@@ -49,7 +71,8 @@ export const instancesRoutes = (ctx: DaemonContext) =>
       detail: { summary: "List instances", tags: ["instances"] },
     })
 
-    .post("/1.0/instances", ({ body }) => {
+    .post("/1.0/instances", async ({ body, request }) => {
+      if (body.source.type === "backup") return restoreOperation(ctx, request);
       if (body.source.type === "copy") {
         const copy = ctx.instances.prepareCopy(body);
         return ctx.ops.create({
@@ -74,8 +97,14 @@ export const instancesRoutes = (ctx: DaemonContext) =>
         },
       });
     }, {
+      // A backup tarball (octet-stream) is streamed by its handler, never parsed.
+      parse: ({ request }) => (isUpload(request) ? { source: { type: "backup" } } : undefined),
       body: InstancesPost,
-      detail: { summary: "Create (and optionally start) an instance from an image, or copy one (source type copy)", tags: ["instances"] },
+      detail: {
+        summary: "Create (and optionally start) an instance from an image, or copy one (source type copy), or import a backup",
+        description: "A body of type application/octet-stream is an instance backup tarball (`lxd import`); headers X-LXD-name and X-LXD-pool override the name and pool it names.",
+        tags: ["instances"],
+      },
     })
 
     .get("/1.0/instances/:name", async ({ params, query, set }) => {

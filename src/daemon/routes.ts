@@ -6,6 +6,7 @@ import type { DaemonContext } from "./context.ts";
 import { eventsRoutes } from "./events-api.ts";
 import { imageAliasesRoutes } from "./image-aliases.ts";
 import { imagesRoutes } from "./images.ts";
+import { instanceBackupsRoutes } from "./instance-backups.ts";
 import { instanceConsoleRoutes } from "./instance-console.ts";
 import { imagePullOperation } from "./image-pull.ts";
 import { imageRefreshRoutes } from "./image-refresh.ts";
@@ -38,6 +39,7 @@ export const apiRoutes = (ctx: DaemonContext, remote?: RemoteAccess) => [
   instanceConsoleRoutes(ctx),
   instanceFilesRoutes(ctx),
   instanceSnapshotsRoutes(ctx),
+  instanceBackupsRoutes(ctx),
   imagesRoutes({ ...ctx, pull: (body) => imagePullOperation(ctx, body) }),
   imageAliasesRoutes(ctx),
   imageRefreshRoutes(ctx),

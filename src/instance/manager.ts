@@ -2,7 +2,7 @@
 // delete, update, exec. In-memory runtime state is rebuilt from the monitors at daemon start.
 import { eq } from "drizzle-orm";
 import { closeSync } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import type { Instance, InstanceFull, InstancePut, InstanceState, InstancesPost } from "../api/instance.ts";
@@ -24,6 +24,7 @@ import { storageDriver } from "../storage/index.ts";
 import type { Pool, RootfsSpec } from "../storage/driver.ts";
 import { applyTemplates, type Trigger } from "../image/templates.ts";
 import { byteProgress, type ProgressSink } from "../image/progress.ts";
+import { checkArchitecture } from "../image/validate.ts";
 import {
   expandConfig, expandDevices, parseSize, rootDisk, validateDevices, validateInstanceConfig, validateInstanceName,
 } from "./config.ts";
@@ -31,6 +32,7 @@ import { launchMounts, resumeDevices, startDevices, stopDevices } from "./device
 import { deviceRules } from "./unix-device.ts";
 import { randomName } from "./names.ts";
 import { type IdmapPlan, launchSpec, liveLimits, planIdmap, seccompFor } from "./runtime.ts";
+import { Backups, instanceBackupsDir } from "./backups.ts";
 import { Snapshots } from "./snapshots.ts";
 import { runningState, stoppedState, STATUS, type Status } from "./state.ts";
 
@@ -51,6 +53,14 @@ interface Runtime {
 }
 
 type Devices = Record<string, Record<string, string>>;
+
+/** An instance restored from a backup: LXD's records of it and of its snapshots. */
+export interface RestoreSpec {
+  name: string;
+  pool?: string;
+  record: Record<string, any>;
+  snapshots: { name: string; record: Record<string, any> }[];
+}
 
 export interface StopOptions { force?: boolean; timeout?: number }
 
@@ -74,6 +84,7 @@ export class InstanceManager {
   private readonly held = new Set<string>();
   private readonly volumeLocks = new Map<string, Promise<unknown>>();
   readonly snapshots: Snapshots;
+  readonly backups: Backups;
 
   constructor(
     private readonly database: Db,
@@ -82,6 +93,7 @@ export class InstanceManager {
     private readonly events: EventHub,
   ) {
     this.snapshots = new Snapshots(database, this, events);
+    this.backups = new Backups(database, this, events);
   }
 
   // ---- lookups -------------------------------------------------------------------------
@@ -253,7 +265,7 @@ export class InstanceManager {
       const snaps = withSnapshots ? this.snapshots.list(source) : [];
       try {
         // The copy's layer sits on the same image, which the target pool unpacks once.
-        if (target.name !== pool.name) await driver.ensureImage(target, fingerprint, (fp, dest) => this.images.unpackTo(fp, dest));
+        if (fingerprint && target.name !== pool.name) await driver.ensureImage(target, fingerprint, (fp, dest) => this.images.unpackTo(fp, dest));
         await this.withVolume(source, () => {
           const copyRoot = () => driver.copyVolume(pool, { instance: source, snapshot }, { instance: name }, target, this.isRunning(source));
           return snapshot === undefined ? this.quiesced(source, copyRoot) : copyRoot();
@@ -369,6 +381,66 @@ export class InstanceManager {
     }
   }
 
+  /** Reserves a new instance's name (a backup restore), until `release`. */
+  reserve(name: string): void {
+    const nameError = validateInstanceName(name);
+    if (nameError) throw new ApiError(400, `Invalid instance name "${name}": ${nameError}`);
+    if (db.getInstance(this.database, name) || this.busy.has(name)) throw new ApiError(409, `Instance "${name}" already exists`);
+    this.busy.add(name);
+  }
+
+  release(name: string): void {
+    this.busy.delete(name);
+  }
+
+  /** Creates a reserved instance from a backup's records (LXD's api.Instance and snapshot
+   *  shapes): `fill` makes its volumes in the pool its root disk names, `pool` overriding that
+   *  pool. Fresh idmap and identity; the volumes have no image below them (no base_image). */
+  async createFromBackup(spec: RestoreSpec, fill: (pool: Pool) => Promise<void>): Promise<Row> {
+    const { name, record } = spec;
+    const own = (config: unknown) => Object.fromEntries(Object.entries((config ?? {}) as Record<string, string>)
+      .filter(([k, v]) => !k.startsWith("volatile.") && typeof v === "string"));
+    const strings = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : undefined);
+    const profiles = strings(record.profiles) ?? ["default"];
+    let devices = { ...((record.devices ?? {}) as Devices) };
+    const config = own(record.config);
+    this.check(config, devices, profiles);
+    // The root disk goes to the chosen pool (as LXD's X-LXD-pool), or stays where it pointed.
+    const root = rootDisk(this.expanded({ profiles, devices, config }).devices);
+    if (spec.pool && root && root[1].pool !== spec.pool) devices = { ...devices, [root[0]]: { ...root[1], pool: spec.pool } };
+    const pool = this.rootPool(this.expanded({ profiles, devices, config }).devices);
+    const architecture = String(record.architecture ?? "");
+    try {
+      checkArchitecture(architecture);
+    } catch (err) {
+      throw new ApiError(400, `Cannot import instance "${name}": ${(err as Error).message}`);
+    }
+    try {
+      await fill(pool);
+    } catch (err) {
+      await storageDriver(pool.driver).deleteInstance(pool, name).catch(() => {});
+      throw err;
+    }
+    const volatile = {
+      ...this.initialIdmap(name, { profiles, devices, config }),
+      "volatile.uuid": (record.config as Record<string, string> | undefined)?.["volatile.uuid"] || randomUUID(),
+      "volatile.last_state.power": "STOPPED",
+    };
+    const row = db.insertInstance(this.database, {
+      name, architecture, type: "container", description: String(record.description ?? ""),
+      ephemeral: record.ephemeral === true, stateful: false, config: { ...config, ...volatile }, devices, profiles,
+      createdAt: typeof record.created_at === "string" ? record.created_at : now(), lastUsedAt: "1970-01-01T00:00:00Z",
+    });
+    this.snapshots.adopt(name, spec.snapshots.map((s) => ({
+      id: 0, instanceId: 0, name: s.name, description: String(s.record.description ?? ""), stateful: false,
+      createdAt: typeof s.record.created_at === "string" ? s.record.created_at : now(),
+      expiresAt: typeof s.record.expires_at === "string" && !s.record.expires_at.startsWith("0001-01-01") ? s.record.expires_at : "",
+      config: own(s.record.config), devices: (s.record.devices ?? {}) as Devices, profiles: strings(s.record.profiles) ?? profiles,
+    })));
+    this.lifecycle("instance-created", name);
+    return row;
+  }
+
   async delete(name: string, force = false): Promise<void> {
     const row = this.get(name);
     this.checkNotHeld(name);
@@ -379,6 +451,7 @@ export class InstanceManager {
     await this.removeVolume(row);
     db.deleteInstance(this.database, name);
     await rm(containerDir(name), { recursive: true, force: true });
+    await rm(instanceBackupsDir(name), { recursive: true, force: true });
     // The last instance on a deleted image takes the image's unpacked layers with it.
     const fp = row.config["volatile.base_image"];
     if (fp && !this.images.get(fp)) {
@@ -452,6 +525,7 @@ export class InstanceManager {
     await storageDriver(pool.driver).renameInstance(pool, name, to);
     db.updateInstance(this.database, name, { name: to });
     await rm(containerDir(name), { recursive: true, force: true });
+    await rename(instanceBackupsDir(name), instanceBackupsDir(to)).catch(() => {});
     this.lifecycle("instance-renamed", to, { old_name: name });
   }
 

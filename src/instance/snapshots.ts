@@ -203,7 +203,7 @@ export class Snapshots {
 
   // ---- the minute timer ------------------------------------------------------------------
 
-  /** Every minute: takes scheduled snapshots and deletes expired ones. LXD_SNAPSHOT_TIMER_MS
+  /** Every minute: takes scheduled snapshots and deletes expired ones (and expired backups). LXD_SNAPSHOT_TIMER_MS
    *  shortens the period (tests); a schedule still fires at most once per minute. */
   startTimer(): void {
     if (this.timer) return;
@@ -224,6 +224,7 @@ export class Snapshots {
 
   /** One pass of the timer at `now` (exposed for tests). */
   async tick(now: Date): Promise<void> {
+    await this.instances.backups.prune(now);
     for (const s of db.expiringSnapshots(this.database)) {
       if (new Date(s.expiresAt).getTime() > now.getTime()) continue;
       await this.delete(s.instance, s.name).catch((err) =>

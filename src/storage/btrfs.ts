@@ -316,6 +316,14 @@ export const btrfsDriver: StorageDriver = {
     if (limit !== undefined) await btrfs("qgroup", "limit", String(limit), vol);
   },
 
+  async importVolume(pool, ref, tree) {
+    const dest = refVol(pool, ref);
+    if (await exists(dest)) throw new Error(`volume of ${describe(ref)} already exists in pool "${pool.name}"`);
+    // A subvolume is its own filesystem tree: the content is copied in (reflinked where it can be).
+    await subvolumeInto(dest, (tmp) => copyContent(tree, tmp), ref.snapshot !== undefined);
+    await rm(tree, LEFTOVER);
+  },
+
   async deleteImage(pool, fingerprint, inUse) {
     if (!inUse) await deleteVolume(imageVol(pool, fingerprint));
   },
@@ -325,7 +333,9 @@ export const btrfsDriver: StorageDriver = {
   },
 
   layers(pool, ref, fingerprint) {
-    return { layers: [join(refVol(pool, ref), "rootfs")], image: imageVol(pool, fingerprint) };
+    // A restored backup has no image: its instance volume holds metadata.yaml and templates/.
+    const image = fingerprint ? imageVol(pool, fingerprint) : instanceVol(pool, ref.instance);
+    return { layers: [join(refVol(pool, ref), "rootfs")], image };
   },
 
   async usage(pool, instance) {

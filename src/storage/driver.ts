@@ -72,6 +72,10 @@ export interface StorageDriver {
   renameSnapshot(pool: Pool, instance: string, from: string, to: string): Promise<void>;
   /** Makes the (stopped) instance's writable layer what it was when the snapshot was taken. */
   restoreSnapshot(pool: Pool, instance: string, snapshot: string): Promise<void>;
+  /** Creates an instance volume or snapshot with no image below it (a backup restored) from
+   *  `tree`: rootfs/ with the owners the container sees, and for the instance metadata.yaml and
+   *  templates/. The tree is consumed. Such a volume's `fingerprint` is "" in the other methods. */
+  importVolume(pool: Pool, ref: VolumeRef, tree: string): Promise<void>;
 
   // ---- custom volumes (a plain filesystem tree, mounted into instances as disk devices) ----
   createCustom(pool: Pool, volume: string): Promise<void>;

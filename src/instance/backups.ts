@@ -1,0 +1,247 @@
+// Instance backups: made on request (`lxd export`, POST /1.0/instances/{name}/backups) as LXD's
+// tarball (backup-tarball.ts) in LXD_DIR/backups/instances/<instance>/<backup>, listed, renamed,
+// downloaded, deleted, and removed by the minute timer once they expire. Restoring one
+// (`lxd import`) makes a new instance whose volumes have no image below them.
+import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { ulid } from "ulid";
+import type { InstanceBackup, InstanceBackupsPost } from "../api/backup.ts";
+import { NO_EXPIRY } from "../api/snapshot.ts";
+import * as db from "../db/backups.ts";
+import type { Db } from "../daemon/context.ts";
+import type { EventHub } from "../daemon/events.ts";
+import { log } from "../daemon/log.ts";
+import { ApiError } from "../daemon/response.ts";
+import type { PublishCompression } from "../image/publish.ts";
+import { lxdDir } from "../paths.ts";
+import { storagePools } from "../db/schema.ts";
+import { storageDriver } from "../storage/index.ts";
+import { type BackupIndex, extractBackup, idShift, readIndex, writeBackup } from "./backup-tarball.ts";
+import type { InstanceManager } from "./manager.ts";
+import { validateSnapshotName } from "./snapshots.ts";
+
+export type BackupRow = db.BackupRow;
+
+const backupsRoot = () => join(lxdDir(), "backups");
+export const instanceBackupsDir = (instance: string) => join(backupsRoot(), "instances", instance);
+const backupFile = (instance: string, name: string) => join(instanceBackupsDir(instance), name);
+const COMPRESSIONS: Record<string, PublishCompression> = { gzip: "gzip", xz: "xz", none: "none" };
+
+export interface PreparedBackup {
+  name: string;
+  expiresAt: string;
+  instanceOnly: boolean;
+  compression: PublishCompression;
+}
+
+/** What a restore needs once the upload is on disk and its index read. */
+export interface PreparedRestore {
+  name: string;
+  pool?: string;
+  file: string;
+  index: BackupIndex;
+}
+
+export class Backups {
+  constructor(
+    private readonly database: Db,
+    private readonly instances: InstanceManager,
+    private readonly events: EventHub,
+  ) {}
+
+  list(instance: string): BackupRow[] {
+    this.instances.get(instance);
+    return db.listBackups(this.database, instance);
+  }
+
+  get(instance: string, name: string): BackupRow {
+    this.instances.get(instance);
+    const row = db.getBackup(this.database, instance, name);
+    if (!row) throw new ApiError(404, `Backup "${name}" not found for instance "${instance}"`);
+    return row;
+  }
+
+  toApi(row: BackupRow): InstanceBackup {
+    return {
+      name: row.name, created_at: row.createdAt, expires_at: row.expiresAt || NO_EXPIRY,
+      instance_only: row.instanceOnly, container_only: row.instanceOnly, optimized_storage: row.optimizedStorage,
+    };
+  }
+
+  /** Validates a backup request; the name defaults to the first free backupN. */
+  prepare(instance: string, req: InstanceBackupsPost): PreparedBackup {
+    const row = this.instances.get(instance);
+    if (req.optimized_storage) {
+      const pool = this.instances.poolOf(row);
+      throw new ApiError(400, `Optimized backups are not supported on pool "${pool.name}" (${pool.driver}); export without --optimized-storage`);
+    }
+    const taken = new Set(db.listBackups(this.database, instance).map((b) => b.name));
+    let name = req.name ?? "";
+    if (!name) for (let i = 0; !name; i++) if (!taken.has(`backup${i}`)) name = `backup${i}`;
+    const nameError = validateSnapshotName(name);
+    if (nameError) throw new ApiError(400, nameError.replace("Snapshot", "Backup"));
+    if (taken.has(name)) throw new ApiError(409, `Backup "${name}" already exists for instance "${instance}"`);
+    const algorithm = req.compression_algorithm || "gzip";
+    const compression = COMPRESSIONS[algorithm];
+    if (!compression) throw new ApiError(400, `Unsupported compression algorithm "${algorithm}" (gzip, xz or none)`);
+    let expiresAt = "";
+    if (req.expires_at && !req.expires_at.startsWith("0001-01-01")) {
+      const at = new Date(req.expires_at);
+      if (Number.isNaN(at.getTime())) throw new ApiError(400, `Invalid expires_at "${req.expires_at}"`);
+      expiresAt = at.toISOString();
+    }
+    return { name, expiresAt, instanceOnly: req.instance_only ?? req.container_only ?? false, compression };
+  }
+
+  /** Writes the tarball (the instance frozen meanwhile when it runs), then records it. */
+  async create(instance: string, p: PreparedBackup, onProgress?: (m: Record<string, unknown>) => void): Promise<void> {
+    const row = this.instances.get(instance);
+    const pool = this.instances.poolOf(row);
+    const driver = storageDriver(pool.driver);
+    const fp = row.config["volatile.base_image"] ?? "";
+    const snaps = p.instanceOnly ? [] : this.instances.snapshots.list(instance);
+    const expanded = this.instances.expanded(row);
+    const privileged = ["true", "1", "yes", "on"].includes((expanded.config["security.privileged"] ?? "").toLowerCase());
+    const idmap = privileged ? "[]" : row.config["volatile.idmap.next"] || row.config["volatile.idmap.current"] || "[]";
+    const withIdmap = (config: Record<string, string>) => ({
+      ...config, "volatile.idmap.current": idmap, "volatile.idmap.next": idmap, "volatile.last_state.idmap": idmap,
+    });
+    const apiRow = this.instances.toApi(row, expanded);
+    const poolRow = this.database.select().from(storagePools).all().find((r) => r.name === pool.name)!;
+    const index: BackupIndex = {
+      name: instance, backend: pool.driver, pool: pool.name, snapshots: snaps.map((s) => s.name),
+      optimized: false, optimized_header: false, type: "container",
+      config: {
+        container: { ...apiRow, config: withIdmap(row.config), expanded_config: withIdmap(expanded.config), status: "Stopped", status_code: 102 },
+        snapshots: snaps.map((s) => {
+          const api = this.instances.snapshots.toApi(instance, s);
+          return { ...api, config: withIdmap(api.config), expanded_config: withIdmap(api.expanded_config) };
+        }),
+        pool: { name: pool.name, driver: pool.driver, description: poolRow.description, config: pool.config, status: "Created", used_by: [], locations: ["none"] },
+        volume: {
+          name: instance, type: "container", description: "", config: {}, content_type: "filesystem", project: "default",
+          used_by: [], location: "none", created_at: row.createdAt,
+        },
+        volume_snapshots: snaps.map((s) => ({ name: s.name, description: "", config: {}, content_type: "filesystem", created_at: s.createdAt, expires_at: s.expiresAt || NO_EXPIRY })),
+      },
+    };
+    const dir = instanceBackupsDir(instance);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const tmp = join(dir, `.tmp-${ulid()}`);
+    const progress = (n: number) => onProgress?.({ create_backup_progress: `Backing up: ${(n / 1e6).toFixed(2)}MB` });
+    await this.instances.withVolume(instance, () => this.instances.quiesced(instance, () => writeBackup(tmp, {
+      index, ids: idShift(idmap, true), compression: p.compression, workDir: dir, onBytes: progress,
+      instance: driver.layers(pool, { instance }, fp),
+      snapshots: snaps.map((s) => ({ name: s.name, tree: driver.layers(pool, { instance, snapshot: s.name }, fp) })),
+    })));
+    await rename(tmp, backupFile(instance, p.name));
+    db.insertBackup(this.database, instance, {
+      name: p.name, createdAt: new Date().toISOString(), expiresAt: p.expiresAt, instanceOnly: p.instanceOnly, optimizedStorage: false,
+    });
+    this.lifecycle("instance-backup-created", instance, p.name);
+  }
+
+  /** The tarball's path, for download. */
+  file(instance: string, name: string): string {
+    this.get(instance, name);
+    return backupFile(instance, name);
+  }
+
+  checkRename(instance: string, from: string, to: string): void {
+    this.get(instance, from);
+    const err = validateSnapshotName(to);
+    if (err) throw new ApiError(400, err.replace("Snapshot", "Backup"));
+    if (db.getBackup(this.database, instance, to)) throw new ApiError(409, `Backup "${to}" already exists for instance "${instance}"`);
+  }
+
+  async rename(instance: string, from: string, to: string): Promise<void> {
+    this.checkRename(instance, from, to);
+    await rename(backupFile(instance, from), backupFile(instance, to));
+    db.renameBackup(this.database, instance, from, to);
+    this.lifecycle("instance-backup-renamed", instance, to, { old_name: from });
+  }
+
+  async delete(instance: string, name: string): Promise<void> {
+    this.get(instance, name);
+    db.deleteBackup(this.database, instance, name);
+    await rm(backupFile(instance, name), { force: true });
+    this.lifecycle("instance-backup-deleted", instance, name);
+  }
+
+  /** Deletes the backups whose expiry has passed (the minute timer). */
+  async prune(now: Date): Promise<void> {
+    for (const b of db.expiringBackups(this.database)) {
+      if (new Date(b.expiresAt).getTime() > now.getTime()) continue;
+      await this.delete(b.instance, b.name).catch((err) =>
+        log.error("Failed to delete expired backup", { instance: b.instance, backup: b.name, err: String(err) }));
+    }
+  }
+
+  // ---- restore ---------------------------------------------------------------------------
+
+  /** Stores an uploaded tarball for `prepareRestore` (removed by `discard` or the restore). */
+  async receive(body: ReadableStream<Uint8Array>): Promise<string> {
+    await mkdir(backupsRoot(), { recursive: true, mode: 0o700 });
+    const file = join(backupsRoot(), `.upload-${ulid()}`);
+    try {
+      await Bun.write(file, new Response(body));
+      if ((await stat(file)).size === 0) throw new ApiError(400, "Invalid backup file: the upload is empty");
+    } catch (err) {
+      await rm(file, { force: true });
+      throw err;
+    }
+    return file;
+  }
+
+  discard(file: string): Promise<void> {
+    return rm(file, { force: true });
+  }
+
+  /** Reads the index and checks the name and pool before any work starts; reserves the name. */
+  async prepareRestore(file: string, opts: { name?: string; pool?: string }): Promise<PreparedRestore> {
+    let index: BackupIndex;
+    try {
+      index = await readIndex(file);
+    } catch (err) {
+      throw new ApiError(400, (err as Error).message);
+    }
+    if (index.optimized) throw new ApiError(400, `Optimized backups (made from a ${index.backend} pool) cannot be imported here; export without --optimized-storage`);
+    const name = opts.name || index.name;
+    if (opts.pool && !this.database.select().from(storagePools).all().some((p) => p.name === opts.pool)) {
+      throw new ApiError(404, `Storage pool "${opts.pool}" not found`);
+    }
+    this.instances.reserve(name);
+    return { name, pool: opts.pool, file, index };
+  }
+
+  /** Makes the instance: trees extracted beside the pool, moved in as volumes, rows last. */
+  async restore(r: PreparedRestore, onProgress?: (m: Record<string, unknown>) => void): Promise<void> {
+    const stage = join(backupsRoot(), `.import-${ulid()}`);
+    try {
+      const record = r.index.config?.container ?? {};
+      const size = (await stat(r.file)).size;
+      await mkdir(stage, { mode: 0o700 });
+      const ids = idShift(record.config?.["volatile.last_state.idmap"], false);
+      await extractBackup(r.file, stage, ids, (n) => onProgress?.({ create_instance_from_backup_progress: `Unpacking: ${Math.floor((n / size) * 100)}%` }))
+        .catch((err) => { throw new ApiError(400, `Invalid backup file: ${(err as Error).message}`); });
+      const snapshots = r.index.snapshots ?? [];
+      const records = new Map((r.index.config?.snapshots ?? []).map((s) => [s.name as string, s]));
+      await this.instances.createFromBackup({
+        name: r.name, pool: r.pool, record,
+        snapshots: snapshots.map((s) => ({ name: s, record: records.get(s) ?? {} })),
+      }, async (pool) => {
+        const driver = storageDriver(pool.driver);
+        for (const s of snapshots) await driver.importVolume(pool, { instance: r.name, snapshot: s }, join(stage, "snapshots", s));
+        await driver.importVolume(pool, { instance: r.name }, join(stage, "container"));
+      });
+    } finally {
+      this.instances.release(r.name);
+      await rm(stage, { recursive: true, force: true, maxRetries: 3 });
+      await this.discard(r.file);
+    }
+  }
+
+  private lifecycle(action: string, instance: string, name: string, context: Record<string, unknown> = {}) {
+    this.events.send("lifecycle", { action, source: `/1.0/instances/${instance}/backups/${name}`, context });
+  }
+}
