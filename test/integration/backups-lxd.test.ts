@@ -1,0 +1,78 @@
+// Backups between a real LXD 5.0.2 (Debian's `lxd`, on its own temporary LXD_DIR) and this
+// daemon: a container made, written to and snapshotted on LXD, exported with `lxc export`,
+// imports into ours and starts with its files, owners and snapshot; one exported by ours
+// imports into LXD and starts there the same.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { busyboxImage, importBusybox, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { RealLxd, realLxdMissing } from "../helpers/real-lxd.ts";
+
+const missing = await realLxdMissing();
+if (missing) console.warn(`[backups-lxd] skipped: ${missing}`);
+
+let d: TestDaemon;
+let lxd: RealLxd;
+let work: string;
+
+beforeAll(async () => {
+  if (missing) return;
+  work = mkdtempSync("/tmp/lxd-backups-lxd-");
+  lxd = new RealLxd();
+  await lxd.start();
+  await lxd.ok("image", "import", await busyboxImage(), "--alias", "busybox");
+  d = await startDaemon();
+  expect((await d.lxd("init", "--auto")).code).toBe(0);
+  await importBusybox(d);
+}, 180_000);
+
+afterAll(async () => {
+  await d?.stop();
+  await lxd?.stop();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+const script = "echo one > /root/note && mkdir -p /home/u && touch /home/u/x && chown 1000:2000 /home/u/x && chmod 4750 /home/u/x && ln -s note /root/link";
+const state = "cat /root/note; stat -c '%u:%g %a' /home/u/x; test -e /bin/vi && echo vi-present || echo vi-gone; readlink /root/link";
+
+describe.skipIf(Boolean(missing))("backups with a real LXD 5.0.2", () => {
+  test("a tarball from lxc export on LXD imports into ours and starts", async () => {
+    const name = `c-${lxd.tag}`;
+    await lxd.ok("launch", "busybox", name);
+    await lxd.ok("exec", name, "--", "sh", "-c", script);
+    await lxd.ok("snapshot", name, "s0");
+    await lxd.ok("exec", name, "--", "sh", "-c", "echo two > /root/note && rm /bin/vi");
+    const expected = await lxd.ok("exec", name, "--", "sh", "-c", state);
+    expect(expected).toBe("two\n1000:2000 4750\nvi-gone\nnote\n");
+    await lxd.ok("stop", "-f", name);
+    const file = join(work, "from-lxd.tar.gz");
+    await lxd.ok("export", name, file);
+
+    await d.ok("import", file, "fromlxd");
+    await d.ok("start", "fromlxd");
+    expect(await d.ok("exec", "fromlxd", "--", "sh", "-c", state)).toBe(expected);
+    // Its snapshot came along: restoring it brings the first state back.
+    await d.ok("restore", "fromlxd", "s0");
+    expect(await d.ok("exec", "fromlxd", "--", "sh", "-c", state)).toBe("one\n1000:2000 4750\nvi-present\nnote\n");
+    await d.ok("delete", "-f", "fromlxd");
+    await lxd.ok("delete", "-f", name);
+  }, 180_000);
+
+  test("a tarball from lxd export on ours imports into LXD and starts", async () => {
+    await d.ok("launch", "busybox", "ours");
+    await d.ok("exec", "ours", "--", "sh", "-c", script);
+    await d.ok("snapshot", "ours", "s0");
+    await d.ok("exec", "ours", "--", "sh", "-c", "echo two > /root/note && rm /bin/vi");
+    const expected = await d.ok("exec", "ours", "--", "sh", "-c", state);
+    const file = join(work, "from-ours.tar.gz");
+    await d.ok("export", "ours", file);
+
+    const name = `o-${lxd.tag}`;
+    await lxd.ok("import", file, name);
+    await lxd.ok("start", name);
+    expect(await lxd.ok("exec", name, "--", "sh", "-c", state)).toBe(expected);
+    await lxd.ok("restore", name, "s0");
+    expect(await lxd.ok("exec", name, "--", "sh", "-c", state)).toBe("one\n1000:2000 4750\nvi-present\nnote\n");
+    await lxd.ok("delete", "-f", name);
+  }, 180_000);
+});
