@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { Socket } from "bun";
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
-import { generateCertificate } from "../../src/daemon/tls/x509.ts";
+import { generateCertificate } from "../../src/tls/x509.ts";
 
 let d: TestDaemon;
 let port: number;
