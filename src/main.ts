@@ -5,7 +5,7 @@ import { selectRemote } from "./client/config.ts";
 import {
   ConfigEditCommand, ConfigGetCommand, ConfigSetCommand, ConfigShowCommand, ConfigUnsetCommand,
 } from "./cli/config.ts";
-import { ExportCommand, ImportCommand } from "./cli/backup.ts";
+import { ExportCommand, ImportCommand, StorageVolumeExportCommand, StorageVolumeImportCommand } from "./cli/backup.ts";
 import { ConsoleCommand } from "./cli/console.ts";
 import { CopyCommand, MoveCommand } from "./cli/copy.ts";
 import { ServeCommand, ShutdownCommand, WaitReadyCommand } from "./cli/daemon.ts";
@@ -82,7 +82,7 @@ const COMMANDS: CommandClass[] = [
   StorageVolumeListCommand, StorageVolumeCreateCommand, StorageVolumeShowCommand, StorageVolumeDeleteCommand,
   StorageVolumeAttachCommand, StorageVolumeDetachCommand, StorageVolumeSnapshotCommand, StorageVolumeRestoreCommand,
   StorageVolumeCopyCommand,
-  StorageVolumeRenameCommand,
+  StorageVolumeRenameCommand, StorageVolumeExportCommand, StorageVolumeImportCommand,
   NetworkCreateCommand, NetworkListCommand, NetworkShowCommand, NetworkGetCommand, NetworkSetCommand, NetworkUnsetCommand,
   NetworkEditCommand, NetworkRenameCommand, NetworkDeleteCommand, NetworkListLeasesCommand, NetworkInfoCommand,
   MonitorCommand, VersionCommand,

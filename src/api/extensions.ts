@@ -51,6 +51,7 @@ export const apiExtensions: string[] = [
   "backup_compression_algorithm", // compression_algorithm in POST …/backups (gzip, xz, none)
   "container_backup_override_pool", // X-LXD-pool on import
   "backup_override_name", // X-LXD-name on import
+  "custom_volume_backup", // /1.0/storage-pools/{pool}/volumes/custom/{volume}/backups, import by POST …/volumes/custom
   // Networks (src/daemon/networks.ts).
   "network", // /1.0/networks: managed bridges
   "network_leases", // GET /1.0/networks/{name}/leases

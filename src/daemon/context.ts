@@ -8,6 +8,7 @@ import type { Cgroups } from "../kernel/cgroup.ts";
 import type { ServerInfoSource } from "./server-info.ts";
 import type { NetworkManager } from "../network/manager.ts";
 import type { CustomVolumes } from "../storage/volumes.ts";
+import type { VolumeBackups } from "../storage/volume-backups.ts";
 
 export interface DaemonContext {
   db: Db;
@@ -18,6 +19,7 @@ export interface DaemonContext {
   cgroups: Cgroups;
   networks: NetworkManager;
   volumes: CustomVolumes;
+  volumeBackups: VolumeBackups;
   serverInfo: ServerInfoSource;
   startedAt: Date;
   /** Stops the daemon (PUT /internal/shutdown); containers keep running under their monitors. */

@@ -10,6 +10,7 @@ import { unixDeviceDriver } from "../instance/unix-device.ts";
 import { proxyDriver } from "../instance/proxy.ts";
 import { diskDriver } from "../instance/disk.ts";
 import { CustomVolumes } from "../storage/volumes.ts";
+import { VolumeBackups } from "../storage/volume-backups.ts";
 import { NetworkManager } from "../network/manager.ts";
 import { Cgroups } from "../kernel/cgroup.ts";
 import { lxdDir, socketPath } from "../paths.ts";
@@ -57,6 +58,9 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
       .some((d) => d.type === "disk" && d.pool === pool && d.source === volume && d.path !== "/"))
     .map((r) => r.name));
   registerDeviceDriver("disk", diskDriver((pool, volume) => volumes.path(pool, volume)));
+  const volumeBackups = new VolumeBackups(db, volumes, events);
+  instances.snapshots.everyMinute((now) => instances.backups.prune(now));
+  instances.snapshots.everyMinute((now) => volumeBackups.prune(now));
   await networks.startAll();
   await instances.reconcile();
 
@@ -65,7 +69,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   let stop!: () => void;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
   const ctx: DaemonContext = {
-    db, ops, events, instances, images, cgroups, networks, volumes, startedAt: new Date(), shutdown: () => shutdown(),
+    db, ops, events, instances, images, cgroups, networks, volumes, volumeBackups, startedAt: new Date(), shutdown: () => shutdown(),
     serverInfo: withRemoteAccess(serverInfoSource(db), remote),
   };
   const server = await listenUnix(createServer(apiRoutes(ctx, remote), { authorize: (r) => remote.trust.authorize(r) }), socketPath());

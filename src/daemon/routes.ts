@@ -23,6 +23,7 @@ import { sync } from "./response.ts";
 import { serverInfoRoutes } from "./server-info.ts";
 import { storagePoolsRoutes } from "./storage-pools.ts";
 import { storageVolumesRoutes } from "./storage-volumes.ts";
+import { storageVolumeBackupsRoutes } from "./storage-volume-backups.ts";
 
 /** `lxd shutdown`: answers first, then stops containers and the daemon. */
 const internalRoutes = (ctx: DaemonContext) =>
@@ -47,6 +48,7 @@ export const apiRoutes = (ctx: DaemonContext, remote?: RemoteAccess) => [
   profilesRoutes(ctx),
   storagePoolsRoutes(ctx),
   storageVolumesRoutes(ctx),
+  storageVolumeBackupsRoutes(ctx),
   networksRoutes(ctx),
   operationsRoutes(ctx),
   eventsRoutes(ctx),

@@ -1,7 +1,8 @@
-// Queries on the instance_backups table, addressed by instance name and backup name.
+// Queries on the instance_backups table (addressed by instance name and backup name) and the
+// storage_volume_backups table (by volume row id).
 import { and, asc, eq, ne } from "drizzle-orm";
 import type { Db } from "./index.ts";
-import { instanceBackups, instances } from "./schema.ts";
+import { instanceBackups, instances, storageVolumeBackups, storageVolumes } from "./schema.ts";
 
 export type BackupRow = typeof instanceBackups.$inferSelect;
 export type NewBackupRow = Omit<typeof instanceBackups.$inferInsert, "instanceId" | "id">;
@@ -44,4 +45,35 @@ export function expiringBackups(db: Db): { instance: string; name: string; expir
   return db.select({ instance: instances.name, name: instanceBackups.name, expiresAt: instanceBackups.expiresAt })
     .from(instanceBackups).innerJoin(instances, eq(instances.id, instanceBackups.instanceId))
     .where(ne(instanceBackups.expiresAt, "")).all();
+}
+
+// ---- custom volume backups, addressed by the volume's row id ----
+
+export type VolumeBackupRow = typeof storageVolumeBackups.$inferSelect;
+
+const byVolume = (volumeId: number, name: string) => and(eq(storageVolumeBackups.volumeId, volumeId), eq(storageVolumeBackups.name, name));
+
+export const listVolumeBackups = (db: Db, volumeId: number): VolumeBackupRow[] =>
+  db.select().from(storageVolumeBackups).where(eq(storageVolumeBackups.volumeId, volumeId)).orderBy(asc(storageVolumeBackups.id)).all();
+
+export const getVolumeBackup = (db: Db, volumeId: number, name: string): VolumeBackupRow | undefined =>
+  db.select().from(storageVolumeBackups).where(byVolume(volumeId, name)).get();
+
+export function insertVolumeBackup(db: Db, row: Omit<typeof storageVolumeBackups.$inferInsert, "id">): VolumeBackupRow {
+  return db.insert(storageVolumeBackups).values(row).returning().get();
+}
+
+export function renameVolumeBackup(db: Db, volumeId: number, from: string, to: string): void {
+  db.update(storageVolumeBackups).set({ name: to }).where(byVolume(volumeId, from)).run();
+}
+
+export function deleteVolumeBackup(db: Db, volumeId: number, name: string): void {
+  db.delete(storageVolumeBackups).where(byVolume(volumeId, name)).run();
+}
+
+/** Every volume backup with an expiry, with its pool and volume (for the expiry timer). */
+export function expiringVolumeBackups(db: Db): { pool: string; volume: string; name: string; expiresAt: string }[] {
+  return db.select({ pool: storageVolumes.pool, volume: storageVolumes.name, name: storageVolumeBackups.name, expiresAt: storageVolumeBackups.expiresAt })
+    .from(storageVolumeBackups).innerJoin(storageVolumes, eq(storageVolumes.id, storageVolumeBackups.volumeId))
+    .where(ne(storageVolumeBackups.expiresAt, "")).all();
 }

@@ -13,19 +13,18 @@ import type { EventHub } from "../events/hub.ts";
 import { log } from "../log.ts";
 import { ApiError } from "../api/error.ts";
 import type { PublishCompression } from "../image/publish.ts";
-import { lxdDir } from "../paths.ts";
+import { backupsDir, instanceBackupsDir } from "../paths.ts";
 import { storagePools } from "../db/schema.ts";
 import { storageDriver } from "../storage/index.ts";
-import { type BackupIndex, extractBackup, idShift, readIndex, writeBackup } from "./backup-tarball.ts";
+import {
+  backupCompression, backupExpiry, backupName, type BackupIndex, extractBackup, idShift, INSTANCE_LAYOUT, readIndex, requireDir, writeBackup,
+} from "../storage/backup-tarball.ts";
 import type { InstanceManager } from "./manager.ts";
-import { validateSnapshotName } from "./snapshots.ts";
 
 export type BackupRow = db.BackupRow;
 
-const backupsRoot = () => join(lxdDir(), "backups");
-export const instanceBackupsDir = (instance: string) => join(backupsRoot(), "instances", instance);
+const backupsRoot = backupsDir;
 const backupFile = (instance: string, name: string) => join(instanceBackupsDir(instance), name);
-const COMPRESSIONS: Record<string, PublishCompression> = { gzip: "gzip", xz: "xz", none: "none" };
 
 export interface PreparedBackup {
   name: string;
@@ -76,20 +75,9 @@ export class Backups {
       throw new ApiError(400, `Optimized backups are not supported on pool "${pool.name}" (${pool.driver}); export without --optimized-storage`);
     }
     const taken = new Set(db.listBackups(this.database, instance).map((b) => b.name));
-    let name = req.name ?? "";
-    if (!name) for (let i = 0; !name; i++) if (!taken.has(`backup${i}`)) name = `backup${i}`;
-    const nameError = validateSnapshotName(name);
-    if (nameError) throw new ApiError(400, nameError.replace("Snapshot", "Backup"));
-    if (taken.has(name)) throw new ApiError(409, `Backup "${name}" already exists for instance "${instance}"`);
-    const algorithm = req.compression_algorithm || "gzip";
-    const compression = COMPRESSIONS[algorithm];
-    if (!compression) throw new ApiError(400, `Unsupported compression algorithm "${algorithm}" (gzip, xz or none)`);
-    let expiresAt = "";
-    if (req.expires_at && !req.expires_at.startsWith("0001-01-01")) {
-      const at = new Date(req.expires_at);
-      if (Number.isNaN(at.getTime())) throw new ApiError(400, `Invalid expires_at "${req.expires_at}"`);
-      expiresAt = at.toISOString();
-    }
+    const name = backupName(taken, req.name, `instance "${instance}"`);
+    const compression = backupCompression(req.compression_algorithm);
+    const expiresAt = backupExpiry(req.expires_at);
     return { name, expiresAt, instanceOnly: req.instance_only ?? req.container_only ?? false, compression };
   }
 
@@ -129,11 +117,13 @@ export class Backups {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const tmp = join(dir, `.tmp-${ulid()}`);
     const progress = (n: number) => onProgress?.({ create_backup_progress: `Backing up: ${(n / 1e6).toFixed(2)}MB` });
-    await this.instances.withVolume(instance, () => this.instances.quiesced(instance, () => writeBackup(tmp, {
-      index, ids: idShift(idmap, true), compression: p.compression, workDir: dir, onBytes: progress,
-      instance: driver.layers(pool, { instance }, fp),
-      snapshots: snaps.map((s) => ({ name: s.name, tree: driver.layers(pool, { instance, snapshot: s.name }, fp) })),
-    })));
+    const items = [
+      ...snaps.map((s) => ({ path: `backup/snapshots/${s.name}/rootfs`, ...driver.layers(pool, { instance, snapshot: s.name }, fp) })),
+      { path: "backup/container/backup.yaml", text: Bun.YAML.stringify(index.config, null, 2) },
+      { path: "backup/container/rootfs", ...driver.layers(pool, { instance }, fp) },
+    ];
+    await this.instances.withVolume(instance, () => this.instances.quiesced(instance, () =>
+      writeBackup(tmp, index, { items, ids: idShift(idmap, true), compression: p.compression, workDir: dir, onBytes: progress })));
     await rename(tmp, backupFile(instance, p.name));
     db.insertBackup(this.database, instance, {
       name: p.name, createdAt: new Date().toISOString(), expiresAt: p.expiresAt, instanceOnly: p.instanceOnly, optimizedStorage: false,
@@ -149,9 +139,8 @@ export class Backups {
 
   checkRename(instance: string, from: string, to: string): void {
     this.get(instance, from);
-    const err = validateSnapshotName(to);
-    if (err) throw new ApiError(400, err.replace("Snapshot", "Backup"));
-    if (db.getBackup(this.database, instance, to)) throw new ApiError(409, `Backup "${to}" already exists for instance "${instance}"`);
+    if (!to) throw new ApiError(400, "A new backup name is required");
+    backupName(new Set(db.listBackups(this.database, instance).map((b) => b.name)), to, `instance "${instance}"`);
   }
 
   async rename(instance: string, from: string, to: string): Promise<void> {
@@ -201,7 +190,7 @@ export class Backups {
   async prepareRestore(file: string, opts: { name?: string; pool?: string }): Promise<PreparedRestore> {
     let index: BackupIndex;
     try {
-      index = await readIndex(file);
+      index = await readIndex(file, "container");
     } catch (err) {
       throw new ApiError(400, (err as Error).message);
     }
@@ -222,9 +211,10 @@ export class Backups {
       const size = (await stat(r.file)).size;
       await mkdir(stage, { mode: 0o700 });
       const ids = idShift(record.config?.["volatile.last_state.idmap"], false);
-      await extractBackup(r.file, stage, ids, (n) => onProgress?.({ create_instance_from_backup_progress: `Unpacking: ${Math.floor((n / size) * 100)}%` }))
-        .catch((err) => { throw new ApiError(400, `Invalid backup file: ${(err as Error).message}`); });
       const snapshots = r.index.snapshots ?? [];
+      await extractBackup(r.file, stage, INSTANCE_LAYOUT, ids, (n) => onProgress?.({ create_instance_from_backup_progress: `Unpacking: ${Math.floor((n / size) * 100)}%` }))
+        .then(async () => { for (const part of ["container", ...snapshots.map((s) => `snapshots/${s}`)]) await requireDir(stage, `${part}/rootfs`); })
+        .catch((err) => { throw new ApiError(400, `Invalid backup file: ${(err as Error).message}`); });
       const records = new Map((r.index.config?.snapshots ?? []).map((s) => [s.name as string, s]));
       await this.instances.createFromBackup({
         name: r.name, pool: r.pool, record,

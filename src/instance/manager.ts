@@ -19,7 +19,7 @@ import { pidfdOpen, pidfdSignal } from "../kernel/ffi.ts";
 import { lxcfsDir } from "../kernel/lxcfs.ts";
 import { haltSignal, launch, watch } from "../kernel/monitor.ts";
 import { startExec, type ExecOptions as KernelExecOptions, type ExecSession } from "../kernel/exec.ts";
-import { containerDir } from "../paths.ts";
+import { containerDir, instanceBackupsDir } from "../paths.ts";
 import { storageDriver } from "../storage/index.ts";
 import type { Pool, RootfsSpec } from "../storage/driver.ts";
 import { applyTemplates, type Trigger } from "../image/templates.ts";
@@ -32,7 +32,7 @@ import { launchMounts, resumeDevices, startDevices, stopDevices } from "./device
 import { deviceRules } from "./unix-device.ts";
 import { randomName } from "./names.ts";
 import { type IdmapPlan, launchSpec, liveLimits, planIdmap, seccompFor } from "./runtime.ts";
-import { Backups, instanceBackupsDir } from "./backups.ts";
+import { Backups } from "./backups.ts";
 import { Snapshots } from "./snapshots.ts";
 import { runningState, stoppedState, STATUS, type Status } from "./state.ts";
 

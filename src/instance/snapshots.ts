@@ -35,6 +35,8 @@ export class Snapshots {
   /** One storage change per instance at a time (snapshot, restore, rename, delete). */
   private readonly locks = new Map<string, Promise<unknown>>();
   private timer?: ReturnType<typeof setInterval>;
+  /** Other work on the same timer (expiry of backups). */
+  private readonly minuteTasks: ((now: Date) => Promise<void>)[] = [];
   /** The minute (ms / 60000) each instance's schedule last fired. */
   private readonly firedAt = new Map<string, number>();
 
@@ -203,7 +205,7 @@ export class Snapshots {
 
   // ---- the minute timer ------------------------------------------------------------------
 
-  /** Every minute: takes scheduled snapshots and deletes expired ones (and expired backups). LXD_SNAPSHOT_TIMER_MS
+  /** Every minute: takes scheduled snapshots and deletes expired ones (and runs the tasks given to everyMinute). LXD_SNAPSHOT_TIMER_MS
    *  shortens the period (tests); a schedule still fires at most once per minute. */
   startTimer(): void {
     if (this.timer) return;
@@ -218,13 +220,17 @@ export class Snapshots {
     first.unref?.();
   }
 
+  everyMinute(task: (now: Date) => Promise<void>): void {
+    this.minuteTasks.push(task);
+  }
+
   stopTimer(): void {
     if (this.timer) clearInterval(this.timer);
   }
 
   /** One pass of the timer at `now` (exposed for tests). */
   async tick(now: Date): Promise<void> {
-    await this.instances.backups.prune(now);
+    for (const task of this.minuteTasks) await task(now).catch((err) => log.error("Timer task failed", { err: String(err) }));
     for (const s of db.expiringSnapshots(this.database)) {
       if (new Date(s.expiresAt).getTime() > now.getTime()) continue;
       await this.delete(s.instance, s.name).catch((err) =>

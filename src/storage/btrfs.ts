@@ -352,6 +352,15 @@ export const btrfsDriver: StorageDriver = {
     return limitVolume(pool, customVol(pool, volume), bytes);
   },
 
+  customTree: (pool, ref) => customRefVol(pool, ref),
+
+  async importCustom(pool, ref, tree) {
+    const dest = customRefVol(pool, ref);
+    if (await exists(dest)) throw new Error(`${describeCustom(ref)} already exists in pool "${pool.name}"`);
+    await subvolumeInto(dest, (tmp) => copyContent(tree, tmp), ref.snapshot !== undefined);
+    await rm(tree, LEFTOVER);
+  },
+
   async createCustom(pool, volume) {
     const dest = customVol(pool, volume);
     if (await exists(dest)) throw new Error(`volume "${volume}" already exists in pool "${pool.name}"`);

@@ -424,6 +424,15 @@ export const dirDriver: StorageDriver = {
 
   customPath: (pool, volume) => customDir(pool, volume),
 
+  customTree: (pool, ref) => customRefDir(pool, ref),
+
+  async importCustom(pool, ref, tree) {
+    const dest = customRefDir(pool, ref);
+    if (await exists(dest)) throw new Error(`${describeCustom(ref)} already exists in pool "${pool.name}"`);
+    await mkdir(dirname(dest), { recursive: true, mode: 0o700 });
+    await buildAtomically(dest, (tmp) => moveOrCopy(tree, tmp));
+  },
+
   async copyCustom(pool, from, to, target = pool) {
     const src = customRefDir(pool, from);
     const dest = customRefDir(target, to);

@@ -85,6 +85,10 @@ export interface StorageDriver {
   renameCustom(pool: Pool, from: string, to: string, commit: () => void): Promise<void>;
   /** The host directory holding the volume's files (what a disk device mounts). */
   customPath(pool: Pool, volume: string): string;
+  /** The directory holding a custom volume's or snapshot's files (what a backup reads). */
+  customTree(pool: Pool, ref: CustomRef): string;
+  /** Creates a custom volume or snapshot from directory `tree` (a backup restored; consumed). */
+  importCustom(pool: Pool, ref: CustomRef, tree: string): Promise<void>;
   /** Copies a custom volume or snapshot into a new volume or snapshot (of `target` or the same pool). */
   copyCustom(pool: Pool, from: CustomRef, to: CustomRef, target?: Pool): Promise<void>;
   deleteCustomSnapshot(pool: Pool, volume: string, snapshot: string): Promise<void>;

@@ -10,6 +10,8 @@ import { ApiError } from "../api/error.ts";
 import { nextSnapshotName } from "../instance/schedule.ts";
 import { validateSnapshotName } from "../instance/snapshots.ts";
 import { parseSize } from "../instance/config.ts";
+import { rename, rm } from "node:fs/promises";
+import { volumeBackupsDir } from "../paths.ts";
 import { OLD, TMP } from "./tree.ts";
 import { storageDriver } from "./index.ts";
 
@@ -196,6 +198,7 @@ export class CustomVolumes {
       const p = this.pool(pool);
       q.deleteVolume(this.db, row.id);
       await storageDriver(p.driver).deleteCustom(p, name);
+      await rm(volumeBackupsDir(pool, name), { recursive: true, force: true });
       this.lifecycle("storage-volume-deleted", pool, name);
     });
   }
@@ -216,6 +219,7 @@ export class CustomVolumes {
       } catch (e) {
         throw new ApiError(500, `Failed to rename volume "${name}" to "${to}" in pool "${pool}": ${(e as Error).message}`);
       }
+      await rename(volumeBackupsDir(pool, name), volumeBackupsDir(pool, to)).catch(() => {});
       this.events.send("lifecycle", { action: "storage-volume-renamed", source: volumeUrl(pool, to), context: { old_name: name } });
     });
   }

@@ -130,6 +130,42 @@ describe("instance backups", () => {
     expect(existsSync(join(d.dir, "backups/instances/c1/short"))).toBe(false);
   });
 
+  test("custom volume export and import, by lxd and by lxc, keep files, owners and snapshots", async () => {
+    await ok("storage", "volume", "create", "default", "vol1");
+    await ok("storage", "volume", "attach", "default", "vol1", "c1", "/data");
+    await sh("c1", "echo first > /data/f && chown 1000:2000 /data/f");
+    await ok("storage", "volume", "snapshot", "default", "vol1", "vs0");
+    await sh("c1", "echo second > /data/f && echo more > /data/g");
+    const file = join(work, "vol1.tar.gz");
+    await ok("storage", "volume", "export", "default", "vol1", file);
+    const listing = await tarList(file);
+    expect(listing.split("\n")[0]).toContain("backup/index.yaml");
+    expect(listing).toContain("backup/volume-snapshots/vs0/f");
+    // Volumes keep the ids the container sees (LXD reads a volume without volatile.idmap.last so).
+    expect(listing.split("\n").find((l) => l.endsWith("backup/volume/f"))).toContain("1000/2000");
+    const index = Bun.YAML.parse((await run(["tar", "-xOzf", file, "backup/index.yaml"])).stdout) as any;
+    expect(index).toMatchObject({ name: "vol1", type: "custom", snapshots: ["vs0"], backend: "dir" });
+    expect((await d.api("GET", "/1.0/storage-pools/default/volumes/custom/vol1/backups")).body.metadata).toEqual([]);
+
+    await ok("storage", "volume", "import", "default", file, "vol2");
+    expect((await d.api("GET", "/1.0/storage-pools/default/volumes/custom/vol2/snapshots")).body.metadata)
+      .toEqual(["/1.0/storage-pools/default/volumes/custom/vol2/snapshots/vs0"]);
+    await ok("storage", "volume", "attach", "default", "vol2", "c1", "/data2");
+    expect(await sh("c1", "cat /data2/f /data2/g; stat -c '%u:%g' /data2/f")).toBe("second\nmore\n1000:2000\n");
+    await ok("storage", "volume", "detach", "default", "vol2", "c1");
+    await ok("storage", "volume", "restore", "default", "vol2", "vs0");
+    await ok("storage", "volume", "attach", "default", "vol2", "c1", "/data2");
+    expect(await sh("c1", "cat /data2/f; test -e /data2/g || echo no-g")).toBe("first\nno-g\n");
+    expect((await d.lxd("storage", "volume", "import", "default", file, "vol2")).stderr).toContain('Storage volume "vol2" already exists');
+
+    const byLxc = join(work, "vol1-lxc.tar.gz");
+    await lxcOk("storage", "volume", "export", "default", "vol1", byLxc, "--volume-only");
+    expect(await tarList(byLxc)).not.toContain("volume-snapshots");
+    await lxcOk("storage", "volume", "import", "default", byLxc, "vol3");
+    await ok("storage", "volume", "attach", "default", "vol3", "c1", "/data3");
+    expect(await sh("c1", "cat /data3/f")).toBe("second\n");
+  });
+
   test("bad tarballs are refused with a clear error and leave nothing behind", async () => {
     const poolDir = join(d.dir, "storage-pools", "default");
     const before = { containers: readdirSync(join(poolDir, "containers")).sort(), layers: readdirSync(join(poolDir, "layers")).sort() };
