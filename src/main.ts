@@ -7,6 +7,7 @@ import {
 } from "./cli/config.ts";
 import { ExportCommand, ImportCommand, StorageVolumeExportCommand, StorageVolumeImportCommand } from "./cli/backup.ts";
 import { ConsoleCommand } from "./cli/console.ts";
+import { RecoverCommand } from "./cli/recover.ts";
 import { CopyCommand, MoveCommand } from "./cli/copy.ts";
 import { ServeCommand, ShutdownCommand, WaitReadyCommand } from "./cli/daemon.ts";
 import { ConfigDeviceAddCommand, ConfigDeviceListCommand, ConfigDeviceRemoveCommand, ConfigDeviceShowCommand } from "./cli/device.ts";
@@ -85,7 +86,7 @@ const COMMANDS: CommandClass[] = [
   StorageVolumeRenameCommand, StorageVolumeExportCommand, StorageVolumeImportCommand,
   NetworkCreateCommand, NetworkListCommand, NetworkShowCommand, NetworkGetCommand, NetworkSetCommand, NetworkUnsetCommand,
   NetworkEditCommand, NetworkRenameCommand, NetworkDeleteCommand, NetworkListLeasesCommand, NetworkInfoCommand,
-  MonitorCommand, VersionCommand,
+  MonitorCommand, VersionCommand, RecoverCommand,
   TrustAddCommand, TrustAddCertificateCommand, TrustListCommand, TrustRemoveCommand, TrustShowCommand,
   RemoteAddCommand, RemoteListCommand, RemoteRemoveCommand, RemoteRenameCommand, RemoteSwitchCommand,
   RemoteGetDefaultCommand, RemoteSetUrlCommand,

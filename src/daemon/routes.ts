@@ -19,6 +19,7 @@ import { instancesRoutes } from "./instances.ts";
 import { networksRoutes } from "./networks.ts";
 import { operationsRoutes } from "./operations-api.ts";
 import { profilesRoutes } from "./profiles.ts";
+import { recoverRoutes } from "./recover.ts";
 import { sync } from "./response.ts";
 import { serverInfoRoutes } from "./server-info.ts";
 import { storagePoolsRoutes } from "./storage-pools.ts";
@@ -53,5 +54,6 @@ export const apiRoutes = (ctx: DaemonContext, remote?: RemoteAccess) => [
   operationsRoutes(ctx),
   eventsRoutes(ctx),
   internalRoutes(ctx),
+  recoverRoutes(ctx),
   ...(remote ? [certificatesRoutes(ctx, remote)] : []),
 ];

@@ -2,7 +2,7 @@
 // tarball (backup-tarball.ts) in LXD_DIR/backups/instances/<instance>/<backup>, listed, renamed,
 // downloaded, deleted, and removed by the minute timer once they expire. Restoring one
 // (`lxd import`) makes a new instance whose volumes have no image below them.
-import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ulid } from "ulid";
 import type { InstanceBackup, InstanceBackupsPost } from "../api/backup.ts";
@@ -20,6 +20,7 @@ import {
   backupCompression, backupExpiry, backupName, type BackupIndex, extractBackup, idShift, INSTANCE_LAYOUT, readIndex, requireDir, writeBackup,
 } from "../storage/backup-tarball.ts";
 import type { InstanceManager } from "./manager.ts";
+import type { SnapshotRow } from "./snapshots.ts";
 
 export type BackupRow = db.BackupRow;
 
@@ -81,6 +82,46 @@ export class Backups {
     return { name, expiresAt, instanceOnly: req.instance_only ?? req.container_only ?? false, compression };
   }
 
+  /** The instance's records as LXD writes them (index.yaml's `config`, backup.yaml). `idmap`
+   *  replaces the recorded maps (a tarball's ids are shifted by it). */
+  records(instance: string, snaps: SnapshotRow[], idmap?: string): NonNullable<BackupIndex["config"]> {
+    const row = this.instances.get(instance);
+    const pool = this.instances.poolOf(row);
+    const expanded = this.instances.expanded(row);
+    const withIdmap = (config: Record<string, string>) => idmap === undefined ? config : ({
+      ...config, "volatile.idmap.current": idmap, "volatile.idmap.next": idmap, "volatile.last_state.idmap": idmap,
+    });
+    const poolRow = this.database.select().from(storagePools).all().find((r) => r.name === pool.name)!;
+    return {
+      container: { ...this.instances.toApi(row, expanded), config: withIdmap(row.config), expanded_config: withIdmap(expanded.config), status: "Stopped", status_code: 102 },
+      snapshots: snaps.map((s) => {
+        const api = this.instances.snapshots.toApi(instance, s);
+        return { ...api, config: withIdmap(api.config), expanded_config: withIdmap(api.expanded_config) };
+      }),
+      pool: { name: pool.name, driver: pool.driver, description: poolRow.description, config: pool.config, status: "Created", used_by: [], locations: ["none"] },
+      volume: {
+        name: instance, type: "container", description: "", config: {}, content_type: "filesystem", project: "default",
+        used_by: [], location: "none", created_at: row.createdAt,
+      },
+      volume_snapshots: snaps.map((s) => ({ name: s.name, description: "", config: {}, content_type: "filesystem", created_at: s.createdAt, expires_at: s.expiresAt || NO_EXPIRY })),
+    };
+  }
+
+  /** Rewrites the instance volume's backup.yaml (what `lxd recover` rebuilds it from); a
+   *  volume that is gone is left alone. */
+  async saveFile(instance: string): Promise<void> {
+    try {
+      const row = this.instances.get(instance);
+      const pool = this.instances.poolOf(row);
+      const file = storageDriver(pool.driver).backupFile(pool, instance);
+      const tmp = `${file}.tmp-${ulid()}`;
+      await writeFile(tmp, Bun.YAML.stringify(this.records(instance, this.instances.snapshots.list(instance)), null, 2), { mode: 0o600, flag: "wx" });
+      await rename(tmp, file);
+    } catch (err) {
+      log.warn("Failed to write the instance's backup.yaml", { instance, err: String(err) });
+    }
+  }
+
   /** Writes the tarball (the instance frozen meanwhile when it runs), then records it. */
   async create(instance: string, p: PreparedBackup, onProgress?: (m: Record<string, unknown>) => void): Promise<void> {
     const row = this.instances.get(instance);
@@ -88,30 +129,11 @@ export class Backups {
     const driver = storageDriver(pool.driver);
     const fp = row.config["volatile.base_image"] ?? "";
     const snaps = p.instanceOnly ? [] : this.instances.snapshots.list(instance);
-    const expanded = this.instances.expanded(row);
-    const privileged = ["true", "1", "yes", "on"].includes((expanded.config["security.privileged"] ?? "").toLowerCase());
+    const privileged = ["true", "1", "yes", "on"].includes((this.instances.expanded(row).config["security.privileged"] ?? "").toLowerCase());
     const idmap = privileged ? "[]" : row.config["volatile.idmap.next"] || row.config["volatile.idmap.current"] || "[]";
-    const withIdmap = (config: Record<string, string>) => ({
-      ...config, "volatile.idmap.current": idmap, "volatile.idmap.next": idmap, "volatile.last_state.idmap": idmap,
-    });
-    const apiRow = this.instances.toApi(row, expanded);
-    const poolRow = this.database.select().from(storagePools).all().find((r) => r.name === pool.name)!;
     const index: BackupIndex = {
       name: instance, backend: pool.driver, pool: pool.name, snapshots: snaps.map((s) => s.name),
-      optimized: false, optimized_header: false, type: "container",
-      config: {
-        container: { ...apiRow, config: withIdmap(row.config), expanded_config: withIdmap(expanded.config), status: "Stopped", status_code: 102 },
-        snapshots: snaps.map((s) => {
-          const api = this.instances.snapshots.toApi(instance, s);
-          return { ...api, config: withIdmap(api.config), expanded_config: withIdmap(api.expanded_config) };
-        }),
-        pool: { name: pool.name, driver: pool.driver, description: poolRow.description, config: pool.config, status: "Created", used_by: [], locations: ["none"] },
-        volume: {
-          name: instance, type: "container", description: "", config: {}, content_type: "filesystem", project: "default",
-          used_by: [], location: "none", created_at: row.createdAt,
-        },
-        volume_snapshots: snaps.map((s) => ({ name: s.name, description: "", config: {}, content_type: "filesystem", created_at: s.createdAt, expires_at: s.expiresAt || NO_EXPIRY })),
-      },
+      optimized: false, optimized_header: false, type: "container", config: this.records(instance, snaps, idmap),
     };
     const dir = instanceBackupsDir(instance);
     await mkdir(dir, { recursive: true, mode: 0o700 });

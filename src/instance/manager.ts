@@ -33,6 +33,7 @@ import { deviceRules } from "./unix-device.ts";
 import { randomName } from "./names.ts";
 import { type IdmapPlan, launchSpec, liveLimits, planIdmap, seccompFor } from "./runtime.ts";
 import { Backups } from "./backups.ts";
+import { unknownInstances, type UnknownInstance } from "./recover.ts";
 import { Snapshots } from "./snapshots.ts";
 import { runningState, stoppedState, STATUS, type Status } from "./state.ts";
 
@@ -441,6 +442,36 @@ export class InstanceManager {
     return row;
   }
 
+  /** Brings back an instance whose volume `lxd recover` found (its records from backup.yaml),
+   *  config and identity as they were; its root disk points at the pool it was found in. */
+  adoptRecovered(u: UnknownInstance): Row {
+    const r = u.record;
+    const strings = (v: unknown) => Object.fromEntries(Object.entries((v ?? {}) as Record<string, unknown>).filter(([, x]) => typeof x === "string")) as Record<string, string>;
+    const profiles = Array.isArray(r.profiles) ? r.profiles.filter((p: unknown): p is string => typeof p === "string") : ["default"];
+    // The profiles may have lost their root disk with the database: the instance (and each
+    // snapshot, which a restore brings back) gets its own pointing at the pool it was found in.
+    const withRoot = (devices: Devices, profiles: string[]): Devices => {
+      const root = rootDisk(this.expanded({ profiles, devices, config: {} }).devices);
+      return root?.[1].pool === u.pool ? devices : { ...devices, [root?.[0] ?? "root"]: { ...(root?.[1] ?? { type: "disk", path: "/" }), pool: u.pool } };
+    };
+    const devices = withRoot((r.devices ?? {}) as Devices, profiles);
+    if (db.getInstance(this.database, u.name)) throw new ApiError(409, `Instance "${u.name}" already exists`);
+    const row = db.insertInstance(this.database, {
+      name: u.name, architecture: String(r.architecture ?? ""), type: "container", description: String(r.description ?? ""),
+      ephemeral: r.ephemeral === true, stateful: false, config: { ...strings(r.config), "volatile.last_state.power": "STOPPED" }, devices, profiles,
+      createdAt: typeof r.created_at === "string" ? r.created_at : now(), lastUsedAt: typeof r.last_used_at === "string" ? r.last_used_at : now(),
+    });
+    this.snapshots.adopt(u.name, u.snapshotRecords.map((s) => ({
+      id: 0, instanceId: 0, name: s.name, description: String(s.description ?? ""), stateful: false,
+      createdAt: typeof s.created_at === "string" ? s.created_at : now(),
+      expiresAt: typeof s.expires_at === "string" && !s.expires_at.startsWith("0001-01-01") ? s.expires_at : "",
+      config: strings(s.config), devices: withRoot((s.devices ?? {}) as Devices, Array.isArray(s.profiles) ? s.profiles : profiles),
+      profiles: Array.isArray(s.profiles) ? s.profiles : profiles,
+    })));
+    this.lifecycle("instance-created", u.name);
+    return row;
+  }
+
   async delete(name: string, force = false): Promise<void> {
     const row = this.get(name);
     this.checkNotHeld(name);
@@ -448,6 +479,9 @@ export class InstanceManager {
       if (!force) throw new ApiError(400, "The instance is currently running, stop it first");
       await this.stop(name, { force: true });
     }
+    // backup.yaml first: a crash before the volume is gone must not leave a recoverable one.
+    const pool = this.rootPool(this.expanded(row).devices);
+    await rm(storageDriver(pool.driver).backupFile(pool, name), { force: true });
     await this.removeVolume(row);
     db.deleteInstance(this.database, name);
     await rm(containerDir(name), { recursive: true, force: true });
@@ -763,6 +797,15 @@ export class InstanceManager {
     for (const pool of pools) {
       const custom = new Map(listVolumes(this.database, pool.name)
         .map((v) => [v.name, new Set(listVolumeSnapshots(this.database, v.id).map((s) => s.name))]));
+      // Volumes the database lost but whose backup.yaml names them stay for `lxd recover`, with
+      // their snapshots and image layer; only half-made ones (no backup.yaml yet) go.
+      const lost = await unknownInstances(pool, new Set(rows.map((r) => r.name)))
+        .catch((err) => { log.warn("Scanning for unknown instance volumes failed", { pool: pool.name, err: String(err) }); return []; });
+      for (const u of lost) {
+        log.warn("Instance volume unknown to the database kept for `lxd recover`", { pool: pool.name, instance: u.name });
+        instances.set(u.name, new Set(u.snapshots));
+        if (u.baseImage) images.add(u.baseImage);
+      }
       await storageDriver(pool.driver).reconcile(pool, { instances, custom, images })
         .catch((err) => log.error("Storage reconcile failed", { pool: pool.name, err: String(err) }));
     }
@@ -776,6 +819,8 @@ export class InstanceManager {
 
   private lifecycle(action: string, name: string, context: Record<string, unknown> = {}) {
     this.events.send("lifecycle", { action, source: `/1.0/instances/${name}`, context });
+    // The volume's backup.yaml follows every change of the records (`lxd recover` reads it).
+    if (action !== "instance-deleted") void this.backups.saveFile(name);
   }
 }
 

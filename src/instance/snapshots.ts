@@ -199,6 +199,7 @@ export class Snapshots {
       this.events.send("lifecycle", {
         action: "instance-restored", source: `/1.0/instances/${instance}`, context: { snapshot: name },
       });
+      void this.instances.backups.saveFile(instance);
       if (wasRunning) await this.instances.start(instance);
     });
   }
@@ -261,5 +262,6 @@ export class Snapshots {
 
   private lifecycle(action: string, instance: string, name: string, context: Record<string, unknown> = {}) {
     this.events.send("lifecycle", { action, source: `/1.0/instances/${instance}/snapshots/${name}`, context });
+    void this.instances.backups.saveFile(instance);
   }
 }

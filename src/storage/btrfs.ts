@@ -17,7 +17,7 @@ import { lxdDir, poolDir } from "../paths.ts";
 import type { CustomRef, Pool, RootfsSpec, StorageDriver, VolumeRef } from "./driver.ts";
 import { btrfsSetReadonly, btrfsSnapshot, btrfsSubvolCreate, btrfsSubvolDelete } from "../kernel/ffi.ts";
 import { renameCustomTrees, repairCustomRenames } from "./rename.ts";
-import { copyTree, exists, LEFTOVER, list, OLD, run, TMP } from "./tree.ts";
+import { BACKUP_FILE, copyTree, exists, LEFTOVER, list, OLD, run, TMP } from "./tree.ts";
 
 const BTRFS_MAGIC = 0x9123683e;
 /** The inode number of every subvolume's root directory. */
@@ -322,6 +322,12 @@ export const btrfsDriver: StorageDriver = {
     // A subvolume is its own filesystem tree: the content is copied in (reflinked where it can be).
     await subvolumeInto(dest, (tmp) => copyContent(tree, tmp), ref.snapshot !== undefined);
     await rm(tree, LEFTOVER);
+  },
+
+  backupFile: (pool, instance) => join(instanceVol(pool, instance), BACKUP_FILE),
+
+  async instanceVolumes(pool) {
+    return (await list(join(root(pool), "containers"))).filter((n) => !n.includes(TMP) && !n.includes(OLD));
   },
 
   async deleteImage(pool, fingerprint, inUse) {

@@ -20,7 +20,7 @@ import { poolDir } from "../paths.ts";
 import type { CustomRef, Pool, RootfsSpec, StorageDriver, VolumeRef } from "./driver.ts";
 import { capped, CHAIN, collect, copyLayer, layerPath, readChain, readChainSync, writeChain } from "./layers.ts";
 import { renameCustomTrees, repairCustomRenames } from "./rename.ts";
-import { copyTree, diskUsage, exists, LEFTOVER, list, OLD, TMP } from "./tree.ts";
+import { BACKUP_FILE, copyTree, diskUsage, exists, LEFTOVER, list, OLD, TMP } from "./tree.ts";
 
 const root = (pool: Pool) => pool.config.source || poolDir(pool.name);
 const imageDir = (pool: Pool, fp: string) => join(root(pool), "images", fp);
@@ -368,6 +368,12 @@ export const dirDriver: StorageDriver = {
     });
   },
 
+  backupFile: (pool, instance) => join(volumeDir(pool, instance), BACKUP_FILE),
+
+  async instanceVolumes(pool) {
+    return (await list(join(root(pool), "containers"))).filter((n) => !n.includes(TMP) && !n.includes(OLD));
+  },
+
   async deleteImage(pool, fingerprint, inUse) {
     if (!inUse) await rm(imageDir(pool, fingerprint), { recursive: true, force: true });
   },
@@ -476,7 +482,7 @@ export const dirDriver: StorageDriver = {
       }
       // An upper swap cut short (snapshot, restore), or a restore of the former copying kind.
       await repairSwap(vol);
-      await repairSwaps(vol, (e) => e === "upper" || e === "work" || e === CHAIN);
+      await repairSwaps(vol, (e) => e === "upper" || e === "work" || e === CHAIN || e === BACKUP_FILE || IMAGE_FILES.includes(e));
     }
     const snapshotTrees = async (dir: string, owners: Map<string, Set<string>>) => {
       for (const name of await list(dir)) {

@@ -76,6 +76,10 @@ export interface StorageDriver {
    *  `tree`: rootfs/ with the owners the container sees, and for the instance metadata.yaml and
    *  templates/. The tree is consumed. Such a volume's `fingerprint` is "" in the other methods. */
   importVolume(pool: Pool, ref: VolumeRef, tree: string): Promise<void>;
+  /** Where the instance volume keeps backup.yaml (its records, for `lxd recover`). */
+  backupFile(pool: Pool, instance: string): string;
+  /** Names of the complete instance volumes in the pool (not half-made ones). */
+  instanceVolumes(pool: Pool): Promise<string[]>;
 
   // ---- custom volumes (a plain filesystem tree, mounted into instances as disk devices) ----
   createCustom(pool: Pool, volume: string): Promise<void>;

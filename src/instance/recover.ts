@@ -1,0 +1,121 @@
+// `lxd recover` (LXD's /internal/recover/validate and /internal/recover/import): after the
+// database was lost, the pools still hold the instance volumes, each with a backup.yaml (its
+// records as LXD writes them, kept current by Backups.saveFile). Pools the database lacks too are
+// named by the user (name, driver, source) and created again; the instances found come back with
+// their config, snapshots and identity. Custom volumes keep no records on disk and are not found.
+import { readFile } from "node:fs/promises";
+import { ApiError } from "../api/error.ts";
+import type { Db } from "../db/index.ts";
+import { getProfile } from "../db/profiles.ts";
+import { createPool, listPools } from "../db/storage-pools.ts";
+import { getNetwork } from "../db/networks.ts";
+import type { Pool } from "../storage/driver.ts";
+import { storageDriver, supportedDrivers } from "../storage/index.ts";
+import type { InstanceManager } from "./manager.ts";
+
+export interface UnknownInstance {
+  pool: string;
+  name: string;
+  snapshots: string[];
+  baseImage?: string;
+  /** backup.yaml's `container` (api.Instance) and `snapshots` (api.InstanceSnapshot[]). */
+  record: Record<string, any>;
+  snapshotRecords: Record<string, any>[];
+}
+
+/** Instance volumes in `pool` whose backup.yaml names them and that `known` lacks. */
+export async function unknownInstances(pool: Pool, known: Set<string>): Promise<UnknownInstance[]> {
+  const driver = storageDriver(pool.driver);
+  await driver.mountPool(pool);
+  const out: UnknownInstance[] = [];
+  for (const name of await driver.instanceVolumes(pool)) {
+    if (known.has(name)) continue;
+    let doc: any;
+    try {
+      doc = Bun.YAML.parse(await readFile(driver.backupFile(pool, name), "utf8"));
+    } catch {
+      continue; // no records: a volume whose creation never finished
+    }
+    const container = doc?.container;
+    // A copy cut short carries its source's records: only a volume its records name counts.
+    if (!container || container.name !== name) continue;
+    const snapshotRecords = Array.isArray(doc.snapshots) ? doc.snapshots.filter((s: any) => typeof s?.name === "string") : [];
+    out.push({
+      pool: pool.name, name, snapshots: snapshotRecords.map((s: any) => s.name as string),
+      baseImage: container.config?.["volatile.base_image"] || undefined, record: container, snapshotRecords,
+    });
+  }
+  return out;
+}
+
+/** A pool named in a recover request (LXD's api.StoragePoolsPost). */
+export interface RecoverPool {
+  name: string;
+  driver: string;
+  config?: Record<string, string>;
+  description?: string;
+}
+
+/** LXD's internalRecoverValidateResult. */
+export interface RecoverResult {
+  unknown_volumes: { pool: string; project: string; type: string; name: string; snapshot_count: number }[];
+  dependency_errors: string[];
+}
+
+export class Recover {
+  constructor(private readonly db: Db, private readonly instances: InstanceManager) {}
+
+  /** The pools to scan: those in the database and the ones the request adds. */
+  private pools(extra: RecoverPool[]): { pool: Pool; isNew: boolean }[] {
+    const known = listPools(this.db);
+    const out = known.map((p) => ({ pool: p as Pool, isNew: false }));
+    for (const p of extra) {
+      if (known.some((k) => k.name === p.name)) continue;
+      if (!supportedDrivers().includes(p.driver)) throw new ApiError(400, `Storage pool "${p.name}": unknown driver "${p.driver}"`);
+      if (!p.config?.source) throw new ApiError(400, `Storage pool "${p.name}": its source is needed to find it again`);
+      out.push({ pool: { name: p.name, driver: p.driver, config: { ...p.config } }, isNew: true });
+    }
+    return out;
+  }
+
+  private async scan(extra: RecoverPool[]): Promise<{ pools: { pool: Pool; isNew: boolean }[]; found: UnknownInstance[]; errors: string[] }> {
+    const pools = this.pools(extra);
+    const known = new Set(this.instances.list().map((r) => r.name));
+    const found: UnknownInstance[] = [];
+    for (const { pool } of pools) {
+      try {
+        for (const u of await unknownInstances(pool, known)) if (!found.some((f) => f.name === u.name)) found.push(u);
+      } catch (err) {
+        throw new ApiError(400, `Failed to scan storage pool "${pool.name}": ${(err as Error).message}`);
+      }
+    }
+    const errors = new Set<string>();
+    for (const u of found) {
+      for (const p of (u.record.profiles ?? []) as string[]) if (!getProfile(this.db, p)) errors.add(`Failed to find profile "${p}" (instance "${u.name}")`);
+      for (const d of Object.values((u.record.devices ?? {}) as Record<string, Record<string, string>>)) {
+        if (d.type === "nic" && d.network && !getNetwork(this.db, d.network)) errors.add(`Failed to find network "${d.network}" (instance "${u.name}")`);
+      }
+    }
+    return { pools, found, errors: [...errors] };
+  }
+
+  async validate(extra: RecoverPool[]): Promise<RecoverResult> {
+    const { found, errors } = await this.scan(extra);
+    return {
+      unknown_volumes: found.map((u) => ({ pool: u.pool, project: "default", type: "container", name: u.name, snapshot_count: u.snapshots.length })),
+      dependency_errors: errors,
+    };
+  }
+
+  /** Creates the missing pools' rows, then the instances with their snapshots. */
+  async import(extra: RecoverPool[]): Promise<void> {
+    const { pools, found, errors } = await this.scan(extra);
+    if (errors.length) throw new ApiError(400, `Cannot recover: ${errors.join("; ")}`);
+    for (const { pool, isNew } of pools) {
+      if (isNew && found.some((u) => u.pool === pool.name)) {
+        createPool(this.db, { name: pool.name, driver: pool.driver, description: "", config: pool.config });
+      }
+    }
+    for (const u of found) await this.instances.adoptRecovered(u);
+  }
+}
