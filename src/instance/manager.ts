@@ -406,9 +406,13 @@ export class InstanceManager {
     let devices = { ...((record.devices ?? {}) as Devices) };
     const config = own(record.config);
     this.check(config, devices, profiles);
-    // The root disk goes to the chosen pool (as LXD's X-LXD-pool), or stays where it pointed.
-    const root = rootDisk(this.expanded({ profiles, devices, config }).devices);
-    if (spec.pool && root && root[1].pool !== spec.pool) devices = { ...devices, [root[0]]: { ...root[1], pool: spec.pool } };
+    // The root disk goes to the chosen pool (as LXD's X-LXD-pool), or stays where it pointed;
+    // the snapshots' too, which a restore brings back.
+    if (spec.pool) devices = this.rootIn(spec.pool, devices, profiles);
+    const snapDevices = (s: Record<string, any>) => {
+      const d = (s.devices ?? {}) as Devices;
+      return spec.pool ? this.rootIn(spec.pool, d, strings(s.profiles) ?? profiles) : d;
+    };
     const pool = this.rootPool(this.expanded({ profiles, devices, config }).devices);
     const architecture = String(record.architecture ?? "");
     try {
@@ -436,7 +440,7 @@ export class InstanceManager {
       id: 0, instanceId: 0, name: s.name, description: String(s.record.description ?? ""), stateful: false,
       createdAt: typeof s.record.created_at === "string" ? s.record.created_at : now(),
       expiresAt: typeof s.record.expires_at === "string" && !s.record.expires_at.startsWith("0001-01-01") ? s.record.expires_at : "",
-      config: own(s.record.config), devices: (s.record.devices ?? {}) as Devices, profiles: strings(s.record.profiles) ?? profiles,
+      config: own(s.record.config), devices: snapDevices(s.record), profiles: strings(s.record.profiles) ?? profiles,
     })));
     this.lifecycle("instance-created", name);
     return row;
@@ -450,10 +454,7 @@ export class InstanceManager {
     const profiles = Array.isArray(r.profiles) ? r.profiles.filter((p: unknown): p is string => typeof p === "string") : ["default"];
     // The profiles may have lost their root disk with the database: the instance (and each
     // snapshot, which a restore brings back) gets its own pointing at the pool it was found in.
-    const withRoot = (devices: Devices, profiles: string[]): Devices => {
-      const root = rootDisk(this.expanded({ profiles, devices, config: {} }).devices);
-      return root?.[1].pool === u.pool ? devices : { ...devices, [root?.[0] ?? "root"]: { ...(root?.[1] ?? { type: "disk", path: "/" }), pool: u.pool } };
-    };
+    const withRoot = (devices: Devices, profiles: string[]) => this.rootIn(u.pool, devices, profiles);
     const devices = withRoot((r.devices ?? {}) as Devices, profiles);
     if (db.getInstance(this.database, u.name)) throw new ApiError(409, `Instance "${u.name}" already exists`);
     const row = db.insertInstance(this.database, {
@@ -470,6 +471,13 @@ export class InstanceManager {
     })));
     this.lifecycle("instance-created", u.name);
     return row;
+  }
+
+  /** `devices` with the root disk (its own, or the profiles') pointing at `pool`. */
+  private rootIn(pool: string, devices: Devices, profiles: string[]): Devices {
+    const root = rootDisk(this.expanded({ profiles, devices, config: {} }).devices);
+    if (root?.[1].pool === pool) return devices;
+    return { ...devices, [root?.[0] ?? "root"]: { ...(root?.[1] ?? { type: "disk", path: "/" }), pool } };
   }
 
   async delete(name: string, force = false): Promise<void> {

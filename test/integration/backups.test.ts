@@ -130,6 +130,33 @@ describe("instance backups", () => {
     expect(existsSync(join(d.dir, "backups/instances/c1/short"))).toBe(false);
   });
 
+  test("btrfs: export and import with snapshots, into btrfs and into dir", async () => {
+    await ok("storage", "create", "fast", "btrfs", "size=512MiB");
+    await ok("launch", "busybox", "b1", "-s", "fast");
+    await sh("b1", "echo one > /root/note && mkdir -p /home/u && touch /home/u/x && chown 1000:1000 /home/u/x && chmod 4750 /home/u/x && ln -s note /root/link");
+    await ok("snapshot", "b1", "s0");
+    await sh("b1", "echo two > /root/note && rm /bin/vi");
+    const live = await state("b1");
+    const file = join(work, "b1.tar.gz");
+    await ok("export", "b1", file);
+    const index = Bun.YAML.parse((await run(["tar", "-xOzf", file, "backup/index.yaml"])).stdout) as any;
+    expect(index).toMatchObject({ backend: "btrfs", pool: "fast", snapshots: ["s0"] });
+    expect((await d.lxd("export", "b1", join(work, "opt.tar.gz"), "--optimized-storage")).stderr).toContain("Optimized backups are not supported");
+
+    await ok("import", file, "b2");
+    expect((await d.api("GET", "/1.0/instances/b2")).body.metadata.expanded_devices.root.pool).toBe("fast");
+    await ok("import", file, "b3", "-s", "default");
+    expect((await d.api("GET", "/1.0/instances/b3")).body.metadata.expanded_devices.root.pool).toBe("default");
+    for (const c of ["b2", "b3"]) {
+      await ok("start", c);
+      expect(await state(c)).toBe(live);
+      await ok("restore", c, "s0");
+      expect(await state(c)).toContain("one\n");
+      await ok("delete", "-f", c);
+    }
+    await ok("delete", "-f", "b1");
+  });
+
   test("custom volume export and import, by lxd and by lxc, keep files, owners and snapshots", async () => {
     await ok("storage", "volume", "create", "default", "vol1");
     await ok("storage", "volume", "attach", "default", "vol1", "c1", "/data");
