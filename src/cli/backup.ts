@@ -4,7 +4,7 @@
 import { Command, Option } from "clipanion";
 import { rm } from "node:fs/promises";
 import type { LxdClient } from "../client/client.ts";
-import type { Operation } from "../client/types.ts";
+import type { Operation } from "../api/operation.ts";
 import { LxdCommand } from "./base.ts";
 import { Progress, waitWithProgress } from "./progress.ts";
 

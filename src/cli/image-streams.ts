@@ -5,7 +5,7 @@ import { Command, Option } from "clipanion";
 import { INDEX_PATH, PRODUCTS_PATH, parseProducts, productsPath } from "../image/simplestreams.ts";
 import { LxdClient } from "../client/client.ts";
 import { loadConfig, remoteTransport } from "../client/config.ts";
-import type { Operation } from "../client/types.ts";
+import type { Operation } from "../api/operation.ts";
 import { LxdCommand } from "./base.ts";
 import { waitWithProgress } from "./download-progress.ts";
 import { remoteImageSource, splitImageRef } from "./image-remote.ts";

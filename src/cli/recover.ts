@@ -1,7 +1,7 @@
 // `recover`: after a database loss, finds instance volumes the server no longer knows and brings
 // them back (LXD's interactive `lxd recover`, over /internal/recover/validate and /import).
 import { Command } from "clipanion";
-import type { StoragePool } from "../client/types.ts";
+import type { StoragePool } from "../api/storage.ts";
 import { LxdCommand } from "./base.ts";
 
 interface RecoverPool { name: string; driver: string; config: Record<string, string> }

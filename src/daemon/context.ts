@@ -7,8 +7,10 @@ import type { ImageStore } from "../image/store.ts";
 import type { Cgroups } from "../kernel/cgroup.ts";
 import type { ServerInfoSource } from "./server-info.ts";
 import type { NetworkManager } from "../network/manager.ts";
+import type { ProfileManager } from "../profile/manager.ts";
+import type { StoragePools } from "../storage/pools.ts";
 import type { CustomVolumes } from "../storage/volumes.ts";
-import type { VolumeBackups } from "../storage/volume-backups.ts";
+import type { VolumeBackups } from "../instance/volume-backups.ts";
 
 export interface DaemonContext {
   db: Db;
@@ -18,6 +20,8 @@ export interface DaemonContext {
   images: ImageStore;
   cgroups: Cgroups;
   networks: NetworkManager;
+  pools: StoragePools;
+  profiles: ProfileManager;
   volumes: CustomVolumes;
   volumeBackups: VolumeBackups;
   serverInfo: ServerInfoSource;

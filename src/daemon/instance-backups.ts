@@ -4,7 +4,7 @@ import { Elysia, t } from "elysia";
 import { BackupParams, InstanceBackup, InstanceBackupPost, InstanceBackupsPost } from "../api/backup.ts";
 import { InstanceName } from "../api/instance.ts";
 import type { DaemonContext } from "./context.ts";
-import { recursionLevel } from "./instances.ts";
+import { recursionLevel } from "../api/envelope.ts";
 import { RawResponse, sync } from "./response.ts";
 
 const Recursion = t.Object({
@@ -24,7 +24,7 @@ export const instanceBackupsRoutes = (ctx: DaemonContext) => {
   return new Elysia({ name: "instance-backups" })
     .get("/1.0/instances/:name/backups", ({ params, query }) => {
       const rows = backups.list(params.name);
-      if (recursionLevel(query.recursion) === 0) return sync(rows.map((b) => backupUrl(params.name, b.name)));
+      if (recursionLevel(query) === 0) return sync(rows.map((b) => backupUrl(params.name, b.name)));
       return sync(rows.map((b) => backups.toApi(b)));
     }, {
       params: InstanceName, query: Recursion,

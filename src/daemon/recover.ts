@@ -16,7 +16,7 @@ const RecoverPost = t.Object({
 }, { additionalProperties: true });
 
 export const recoverRoutes = (ctx: DaemonContext) => {
-  const recover = new Recover(ctx.db, ctx.instances);
+  const recover = new Recover(ctx.db, ctx.instances, ctx.pools);
   const pools = (body: typeof RecoverPost.static) => (body.pools ?? []).map((p) => ({ ...p, config: p.config ?? {} }));
   return new Elysia({ name: "recover" })
     .post("/internal/recover/validate", async ({ body }) => sync(await recover.validate(pools(body))), {

@@ -4,7 +4,7 @@ import { Elysia, t } from "elysia";
 import { InstanceBackupPost, StorageVolumeBackup, StorageVolumeBackupsPost, VolumeBackupParams } from "../api/backup.ts";
 import { volumeUrl } from "../storage/volumes.ts";
 import type { DaemonContext } from "./context.ts";
-import { recursionLevel } from "./instances.ts";
+import { recursionLevel } from "../api/envelope.ts";
 import { RawResponse, sync } from "./response.ts";
 
 const Recursion = t.Object({ recursion: t.Optional(t.String()), project: t.Optional(t.String()) });
@@ -21,7 +21,7 @@ export const storageVolumeBackupsRoutes = (ctx: DaemonContext) => {
   return new Elysia({ name: "storage-volume-backups" })
     .get(base, ({ params, query }) => {
       const rows = b.list(params.name, params.volume);
-      if (recursionLevel(query.recursion) === 0) return sync(rows.map((r) => backupUrl(params.name, params.volume, r.name)));
+      if (recursionLevel(query) === 0) return sync(rows.map((r) => backupUrl(params.name, params.volume, r.name)));
       return sync(rows.map((r) => b.toApi(r)));
     }, {
       params: VolumeParams, query: Recursion,

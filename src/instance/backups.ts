@@ -15,12 +15,41 @@ import { ApiError } from "../api/error.ts";
 import type { PublishCompression } from "../image/publish.ts";
 import { backupsDir, instanceBackupsDir } from "../paths.ts";
 import { storagePools } from "../db/schema.ts";
-import { storageDriver } from "../storage/index.ts";
 import {
   backupCompression, backupExpiry, backupName, type BackupIndex, extractBackup, idShift, INSTANCE_LAYOUT, readIndex, requireDir, writeBackup,
-} from "../storage/backup-tarball.ts";
-import type { InstanceManager } from "./manager.ts";
+} from "../image/backup-tarball.ts";
+import { instanceVolume } from "../storage/backend.ts";
+import type { Instance } from "../api/instance.ts";
+import type { InstanceSnapshot } from "../api/snapshot.ts";
+import type { InstanceRow } from "../db/instances.ts";
+import type { PoolBackend } from "../storage/backend.ts";
+import type { Pool } from "../storage/driver.ts";
 import type { SnapshotRow } from "./snapshots.ts";
+
+type Shape = Pick<InstanceRow, "profiles" | "config" | "devices">;
+
+/** An instance restored from a backup: LXD's records of it and of its snapshots. */
+export interface RestoreSpec {
+  name: string;
+  pool?: string;
+  record: Record<string, any>;
+  snapshots: { name: string; record: Record<string, any> }[];
+}
+
+/** What backups need of the instance manager. */
+export interface BackupHost {
+  get(name: string): InstanceRow;
+  poolOf(row: Shape): Pool;
+  backendOf(row: Shape): PoolBackend;
+  expanded(row: Shape): { config: Record<string, string>; devices: Record<string, Record<string, string>> };
+  toApi(row: InstanceRow, expanded?: { config: Record<string, string>; devices: Record<string, Record<string, string>> }): Instance;
+  snapshots: { list(instance: string): SnapshotRow[]; toApi(instance: string, snap: SnapshotRow): InstanceSnapshot };
+  withVolume<T>(name: string, fn: () => Promise<T>): Promise<T>;
+  quiesced<T>(name: string, fn: () => Promise<T>): Promise<T>;
+  reserve(name: string): void;
+  release(name: string): void;
+  createFromBackup(spec: RestoreSpec, fill: (pool: PoolBackend) => Promise<void>): Promise<unknown>;
+}
 
 export type BackupRow = db.BackupRow;
 
@@ -45,7 +74,7 @@ export interface PreparedRestore {
 export class Backups {
   constructor(
     private readonly database: Db,
-    private readonly instances: InstanceManager,
+    private readonly instances: BackupHost,
     private readonly events: EventHub,
   ) {}
 
@@ -111,9 +140,7 @@ export class Backups {
    *  volume that is gone is left alone. */
   async saveFile(instance: string): Promise<void> {
     try {
-      const row = this.instances.get(instance);
-      const pool = this.instances.poolOf(row);
-      const file = storageDriver(pool.driver).backupFile(pool, instance);
+      const file = this.instances.backendOf(this.instances.get(instance)).backupFile(instance);
       const tmp = `${file}.tmp-${ulid()}`;
       await writeFile(tmp, Bun.YAML.stringify(this.records(instance, this.instances.snapshots.list(instance)), null, 2), { mode: 0o600, flag: "wx" });
       await rename(tmp, file);
@@ -126,7 +153,7 @@ export class Backups {
   async create(instance: string, p: PreparedBackup, onProgress?: (m: Record<string, unknown>) => void): Promise<void> {
     const row = this.instances.get(instance);
     const pool = this.instances.poolOf(row);
-    const driver = storageDriver(pool.driver);
+    const backend = this.instances.backendOf(row);
     const fp = row.config["volatile.base_image"] ?? "";
     const snaps = p.instanceOnly ? [] : this.instances.snapshots.list(instance);
     const privileged = ["true", "1", "yes", "on"].includes((this.instances.expanded(row).config["security.privileged"] ?? "").toLowerCase());
@@ -140,9 +167,9 @@ export class Backups {
     const tmp = join(dir, `.tmp-${ulid()}`);
     const progress = (n: number) => onProgress?.({ create_backup_progress: `Backing up: ${(n / 1e6).toFixed(2)}MB` });
     const items = [
-      ...snaps.map((s) => ({ path: `backup/snapshots/${s.name}/rootfs`, ...driver.layers(pool, { instance, snapshot: s.name }, fp) })),
+      ...snaps.map((s) => ({ path: `backup/snapshots/${s.name}/rootfs`, ...backend.layers(instanceVolume(instance, s.name), fp) })),
       { path: "backup/container/backup.yaml", text: Bun.YAML.stringify(index.config, null, 2) },
-      { path: "backup/container/rootfs", ...driver.layers(pool, { instance }, fp) },
+      { path: "backup/container/rootfs", ...backend.layers(instanceVolume(instance), fp) },
     ];
     await this.instances.withVolume(instance, () => this.instances.quiesced(instance, () =>
       writeBackup(tmp, index, { items, ids: idShift(idmap, true), compression: p.compression, workDir: dir, onBytes: progress })));
@@ -241,10 +268,9 @@ export class Backups {
       await this.instances.createFromBackup({
         name: r.name, pool: r.pool, record,
         snapshots: snapshots.map((s) => ({ name: s, record: records.get(s) ?? {} })),
-      }, async (pool) => {
-        const driver = storageDriver(pool.driver);
-        for (const s of snapshots) await driver.importVolume(pool, { instance: r.name, snapshot: s }, join(stage, "snapshots", s));
-        await driver.importVolume(pool, { instance: r.name }, join(stage, "container"));
+      }, async (backend) => {
+        for (const s of snapshots) await backend.importTree(instanceVolume(r.name, s), join(stage, "snapshots", s));
+        await backend.importTree(instanceVolume(r.name), join(stage, "container"));
       });
     } finally {
       this.instances.release(r.name);

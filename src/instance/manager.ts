@@ -11,6 +11,7 @@ import { profiles as profilesTable, storagePools } from "../db/schema.ts";
 import { getVolume, listVolumes, listVolumeSnapshots } from "../db/storage-volumes.ts";
 import type { Db } from "../db/index.ts";
 import { ApiError } from "../api/error.ts";
+import { KeyedLock } from "../lock.ts";
 import { log } from "../log.ts";
 import type { EventHub } from "../events/hub.ts";
 import type { ImageStore } from "../image/store.ts";
@@ -20,19 +21,20 @@ import { lxcfsDir } from "../kernel/lxcfs.ts";
 import { haltSignal, launch, watch } from "../kernel/monitor.ts";
 import { startExec, type ExecOptions as KernelExecOptions, type ExecSession } from "../kernel/exec.ts";
 import { containerDir, instanceBackupsDir } from "../paths.ts";
-import { storageDriver } from "../storage/index.ts";
+import { instanceVolume, type PoolBackend } from "../storage/backend.ts";
+import { StoragePools } from "../storage/pools.ts";
 import type { Pool, RootfsSpec } from "../storage/driver.ts";
 import { applyTemplates, type Trigger } from "../image/templates.ts";
 import { byteProgress, type ProgressSink } from "../image/progress.ts";
+import { validateDevices, validateInstanceConfig, validateInstanceName } from "./config.ts";
+import { expandConfig, expandDevices, rootDisk } from "../config/expand.ts";
+import { parseSize } from "../config/values.ts";
 import { checkArchitecture } from "../image/validate.ts";
-import {
-  expandConfig, expandDevices, parseSize, rootDisk, validateDevices, validateInstanceConfig, validateInstanceName,
-} from "./config.ts";
 import { launchMounts, resumeDevices, startDevices, stopDevices } from "./devices.ts";
 import { deviceRules } from "./unix-device.ts";
 import { randomName } from "./names.ts";
 import { type IdmapPlan, launchSpec, liveLimits, planIdmap, seccompFor } from "./runtime.ts";
-import { Backups } from "./backups.ts";
+import { Backups, type RestoreSpec } from "./backups.ts";
 import { unknownInstances, type UnknownInstance } from "./recover.ts";
 import { Snapshots } from "./snapshots.ts";
 import { runningState, stoppedState, STATUS, type Status } from "./state.ts";
@@ -55,14 +57,6 @@ interface Runtime {
 
 type Devices = Record<string, Record<string, string>>;
 
-/** An instance restored from a backup: LXD's records of it and of its snapshots. */
-export interface RestoreSpec {
-  name: string;
-  pool?: string;
-  record: Record<string, any>;
-  snapshots: { name: string; record: Record<string, any> }[];
-}
-
 export interface StopOptions { force?: boolean; timeout?: number }
 
 /** What an exec request decides; the manager adds the container's init pid and seccomp filter. */
@@ -83,7 +77,7 @@ export class InstanceManager {
   private readonly busy = new Set<string>();
   /** Instances whose volume is being read while stopped (publishing): no start, rename or delete meanwhile. */
   private readonly held = new Set<string>();
-  private readonly volumeLocks = new Map<string, Promise<unknown>>();
+  private readonly volumeLocks = new KeyedLock();
   readonly snapshots: Snapshots;
   readonly backups: Backups;
 
@@ -92,6 +86,7 @@ export class InstanceManager {
     private readonly images: ImageStore,
     private readonly cgroups: Cgroups,
     private readonly events: EventHub,
+    private readonly pools = new StoragePools(database, events),
   ) {
     this.snapshots = new Snapshots(database, this, events);
     this.backups = new Backups(database, this, events);
@@ -173,6 +168,11 @@ export class InstanceManager {
     return this.rootPool(this.expanded(row).devices);
   }
 
+  /** The pool layer's view of the pool holding the instance's root volume. */
+  backendOf(row: Pick<Row, "profiles" | "config" | "devices">): PoolBackend {
+    return this.pools.backend(this.poolOf(row));
+  }
+
   /** Runs `fn` with a running instance frozen (so its disk holds still), thawing it after. */
   async quiesced<T>(name: string, fn: () => Promise<T>): Promise<T> {
     const rt = this.running.get(name);
@@ -192,8 +192,8 @@ export class InstanceManager {
 
   /** One instance's state (`GET …/state`, `lxd info`), with its root volume's disk usage. */
   async state(name: string): Promise<InstanceState> {
-    const pool = this.poolOf(this.get(name));
-    return this.stateOf(name, await storageDriver(pool.driver).usage(pool, name).catch(() => undefined));
+    const usage = await this.backendOf(this.get(name)).usage(instanceVolume(name)).catch(() => undefined);
+    return this.stateOf(name, usage);
   }
 
   private stateOf(name: string, diskUsage?: number): Promise<InstanceState> {
@@ -258,7 +258,7 @@ export class InstanceManager {
       const profiles = req.profiles ?? from.profiles;
       const devices = req.devices ?? from.devices;
       const target = this.poolOf({ profiles, devices, config: {} });
-      const driver = storageDriver(pool.driver);
+      const [fromPool, into] = [this.pools.backend(pool), this.pools.backend(target)];
       const fingerprint = src.config["volatile.base_image"] ?? "";
       const userConfig = Object.fromEntries(Object.entries(req.config ?? from.config).filter(([k]) => !k.startsWith("volatile.")));
       const idmapKeys = this.initialIdmap(name, { profiles, devices, config: userConfig });
@@ -266,18 +266,18 @@ export class InstanceManager {
       const snaps = withSnapshots ? this.snapshots.list(source) : [];
       try {
         // The copy's layer sits on the same image, which the target pool unpacks once.
-        if (fingerprint && target.name !== pool.name) await driver.ensureImage(target, fingerprint, (fp, dest) => this.images.unpackTo(fp, dest));
+        if (fingerprint && target.name !== pool.name) await into.ensureImage(fingerprint, (fp, dest) => this.images.unpackTo(fp, dest));
         await this.withVolume(source, () => {
-          const copyRoot = () => driver.copyVolume(pool, { instance: source, snapshot }, { instance: name }, target, this.isRunning(source));
+          const copyRoot = () => fromPool.copy(instanceVolume(source, snapshot), instanceVolume(name), into, this.isRunning(source));
           return snapshot === undefined ? this.quiesced(source, copyRoot) : copyRoot();
         });
         for (const s of snaps) {
-          await driver.copyVolume(pool, { instance: source, snapshot: s.name }, { instance: name, snapshot: s.name }, target);
+          await fromPool.copy(instanceVolume(source, s.name), instanceVolume(name, s.name), into);
         }
         const targetDevices = this.expanded({ profiles, devices, config: {} }).devices;
         if (rootDisk(targetDevices)?.[1].size) await this.applyRootSize(name, target, targetDevices);
       } catch (err) {
-        await driver.deleteInstance(target, name).catch(() => {});
+        await into.delete(instanceVolume(name)).catch(() => {});
         throw err;
       }
       const config: Record<string, string> = {
@@ -334,7 +334,7 @@ export class InstanceManager {
   private async applyRootSize(name: string, pool: Pool, devices: Devices): Promise<void> {
     const size = rootDisk(devices)?.[1].size;
     try {
-      await storageDriver(pool.driver).resize(pool, name, size ? parseSize(size) : undefined);
+      await this.pools.backend(pool).resize(instanceVolume(name), size ? parseSize(size) : undefined);
     } catch (err) {
       throw new ApiError(400, `Failed to set the root disk size of instance "${name}": ${(err as Error).message}`);
     }
@@ -360,13 +360,13 @@ export class InstanceManager {
       };
       let report: ((done: number) => void) | undefined;
       const key = "create_instance_from_image_unpack_progress";
-      await storageDriver(pool.driver).createInstanceFromImage(pool, name, fingerprint,
+      await this.pools.backend(pool).createFromImage(name, fingerprint,
         (fp, dest) => this.images.unpackTo(fp, dest, onProgress && ((p) => (report ??= byteProgress(onProgress, key, "Unpack", p.total))(p.processed))));
       if (report) onProgress?.({ [key]: undefined });
       const expandedDevices = expandDevices(this.profileRows(profiles).map((p) => p.devices), devices);
       if (rootDisk(expandedDevices)?.[1].size) {
         await this.applyRootSize(name, pool, expandedDevices)
-          .catch(async (err) => { await storageDriver(pool.driver).deleteInstance(pool, name).catch(() => {}); throw err; });
+          .catch(async (err) => { await this.pools.backend(pool).delete(instanceVolume(name)).catch(() => {}); throw err; });
       }
       this.images.markUsed(fingerprint);
       const at = now();
@@ -397,7 +397,7 @@ export class InstanceManager {
   /** Creates a reserved instance from a backup's records (LXD's api.Instance and snapshot
    *  shapes): `fill` makes its volumes in the pool its root disk names, `pool` overriding that
    *  pool. Fresh idmap and identity; the volumes have no image below them (no base_image). */
-  async createFromBackup(spec: RestoreSpec, fill: (pool: Pool) => Promise<void>): Promise<Row> {
+  async createFromBackup(spec: RestoreSpec, fill: (pool: PoolBackend) => Promise<void>): Promise<Row> {
     const { name, record } = spec;
     const own = (config: unknown) => Object.fromEntries(Object.entries((config ?? {}) as Record<string, string>)
       .filter(([k, v]) => !k.startsWith("volatile.") && typeof v === "string"));
@@ -420,10 +420,11 @@ export class InstanceManager {
     } catch (err) {
       throw new ApiError(400, `Cannot import instance "${name}": ${(err as Error).message}`);
     }
+    const backend = this.pools.backend(pool);
     try {
-      await fill(pool);
+      await fill(backend);
     } catch (err) {
-      await storageDriver(pool.driver).deleteInstance(pool, name).catch(() => {});
+      await backend.delete(instanceVolume(name)).catch(() => {});
       throw err;
     }
     const volatile = {
@@ -488,8 +489,7 @@ export class InstanceManager {
       await this.stop(name, { force: true });
     }
     // backup.yaml first: a crash before the volume is gone must not leave a recoverable one.
-    const pool = this.rootPool(this.expanded(row).devices);
-    await rm(storageDriver(pool.driver).backupFile(pool, name), { force: true });
+    await rm(this.backendOf(row).backupFile(name), { force: true });
     await this.removeVolume(row);
     db.deleteInstance(this.database, name);
     await rm(containerDir(name), { recursive: true, force: true });
@@ -503,8 +503,7 @@ export class InstanceManager {
   }
 
   private async removeVolume(row: Row) {
-    const pool = this.rootPool(this.expanded(row).devices);
-    await storageDriver(pool.driver).deleteInstance(pool, row.name);
+    await this.backendOf(row).delete(instanceVolume(row.name));
   }
 
   // ---- update / rename -----------------------------------------------------------------
@@ -563,8 +562,7 @@ export class InstanceManager {
     if (err) throw new ApiError(400, `Invalid instance name "${to}": ${err}`);
     if (this.running.has(name)) throw new ApiError(400, "Renaming of running instance not allowed");
     if (db.getInstance(this.database, to)) throw new ApiError(409, `Instance "${to}" already exists`);
-    const pool = this.rootPool(this.expanded(row).devices);
-    await storageDriver(pool.driver).renameInstance(pool, name, to);
+    await this.backendOf(row).rename(instanceVolume(name), to);
     db.updateInstance(this.database, name, { name: to });
     await rm(containerDir(name), { recursive: true, force: true });
     await rename(instanceBackupsDir(name), instanceBackupsDir(to)).catch(() => {});
@@ -592,10 +590,7 @@ export class InstanceManager {
    *  stopped instance swaps its writable layer, and a start meanwhile would mount a torn state
    *  (or a snapshot would take as stopped an instance that just started). */
   withVolume<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    const next = (this.volumeLocks.get(name) ?? Promise.resolve()).catch(() => {}).then(fn);
-    this.volumeLocks.set(name, next);
-    next.finally(() => { if (this.volumeLocks.get(name) === next) this.volumeLocks.delete(name); }).catch(() => {});
-    return next;
+    return this.volumeLocks.run(name, fn);
   }
 
   start(name: string): Promise<void> {
@@ -622,7 +617,7 @@ export class InstanceManager {
     const procs = await this.cgroups.create(name, idmap.root);
     try {
       await this.cgroups.applyLimits(name, liveLimits(config));
-      const rootfs = storageDriver(pool.driver).rootfs(pool, name, fingerprint);
+      const rootfs = this.pools.backend(pool).rootfs(name, fingerprint);
       await this.applyImageTemplates(row, config, devices, pool, rootfs);
       await this.cgroups.setDevices(name, deviceRules(devices));
       const spec = launchSpec({
@@ -656,7 +651,7 @@ export class InstanceManager {
   private async applyImageTemplates(row: Row, config: Record<string, string>, devices: Devices, pool: Pool, rootfs: RootfsSpec): Promise<void> {
     const pending = row.config["volatile.apply_template"];
     const triggers: Trigger[] = pending === "create" || pending === "copy" ? [pending, "start"] : ["start"];
-    const { image } = storageDriver(pool.driver).layers(pool, { instance: row.name }, row.config["volatile.base_image"] ?? "");
+    const { image } = this.pools.backend(pool).layers(instanceVolume(row.name), row.config["volatile.base_image"] ?? "");
     await applyTemplates({
       rootfs, image, mountpoint: join(containerDir(row.name), "template-root"),
       instance: { name: row.name, architecture: row.architecture, ephemeral: row.ephemeral, privileged: false },
@@ -770,9 +765,7 @@ export class InstanceManager {
   /** Called when an image is deleted: each pool drops its unpacked copy unless an instance builds on it. */
   async onImageDeleted(fingerprint: string): Promise<void> {
     const inUse = this.list().some((r) => r.config["volatile.base_image"] === fingerprint);
-    for (const pool of this.database.select().from(storagePools).all()) {
-      await storageDriver(pool.driver).deleteImage(pool, fingerprint, inUse);
-    }
+    for (const pool of this.pools.list()) await this.pools.backend(pool).deleteImage(fingerprint, inUse);
   }
 
   // ---- daemon start / stop -------------------------------------------------------------
@@ -796,7 +789,7 @@ export class InstanceManager {
         db.updateInstance(this.database, row.name, { config: { ...row.config, "volatile.last_state.power": "STOPPED" } });
       }
     }));
-    const pools = this.database.select().from(storagePools).all();
+    const pools = this.pools.list();
     const instances = new Map(rows.map((r) => [r.name, new Set(this.snapshots.list(r.name).map((s) => s.name))]));
     const images = new Set([
       ...this.images.list().map((i) => i.fingerprint),
@@ -807,14 +800,14 @@ export class InstanceManager {
         .map((v) => [v.name, new Set(listVolumeSnapshots(this.database, v.id).map((s) => s.name))]));
       // Volumes the database lost but whose backup.yaml names them stay for `lxd recover`, with
       // their snapshots and image layer; only half-made ones (no backup.yaml yet) go.
-      const lost = await unknownInstances(pool, new Set(rows.map((r) => r.name)))
+      const lost = await unknownInstances(this.pools.backend(pool), new Set(rows.map((r) => r.name)))
         .catch((err) => { log.warn("Scanning for unknown instance volumes failed", { pool: pool.name, err: String(err) }); return []; });
       for (const u of lost) {
         log.warn("Instance volume unknown to the database kept for `lxd recover`", { pool: pool.name, instance: u.name });
         instances.set(u.name, new Set(u.snapshots));
         if (u.baseImage) images.add(u.baseImage);
       }
-      await storageDriver(pool.driver).reconcile(pool, { instances, custom, images })
+      await this.pools.backend(pool).reconcile({ instances, custom, images })
         .catch((err) => log.error("Storage reconcile failed", { pool: pool.name, err: String(err) }));
     }
     this.snapshots.startTimer();
@@ -825,10 +818,14 @@ export class InstanceManager {
     if (row) db.updateInstance(this.database, name, { config: { ...row.config, "volatile.last_state.power": power } });
   }
 
+  /** The volume's backup.yaml follows every change of the records (`lxd recover` reads it). */
+  recordsChanged(name: string): void {
+    void this.backups.saveFile(name);
+  }
+
   private lifecycle(action: string, name: string, context: Record<string, unknown> = {}) {
     this.events.send("lifecycle", { action, source: `/1.0/instances/${name}`, context });
-    // The volume's backup.yaml follows every change of the records (`lxd recover` reads it).
-    if (action !== "instance-deleted") void this.backups.saveFile(name);
+    if (action !== "instance-deleted") this.recordsChanged(name);
   }
 }
 

@@ -7,11 +7,16 @@ import { readFile } from "node:fs/promises";
 import { ApiError } from "../api/error.ts";
 import type { Db } from "../db/index.ts";
 import { getProfile } from "../db/profiles.ts";
-import { createPool, listPools } from "../db/storage-pools.ts";
+import { createPool } from "../db/storage-pools.ts";
 import { getNetwork } from "../db/networks.ts";
+import type { PoolBackend } from "../storage/backend.ts";
 import type { Pool } from "../storage/driver.ts";
-import { storageDriver, supportedDrivers } from "../storage/index.ts";
-import type { InstanceManager } from "./manager.ts";
+import type { StoragePools } from "../storage/pools.ts";
+/** What recovery needs of the instance manager. */
+export interface RecoverHost {
+  list(): { name: string }[];
+  adoptRecovered(u: UnknownInstance): unknown;
+}
 
 export interface UnknownInstance {
   pool: string;
@@ -24,15 +29,13 @@ export interface UnknownInstance {
 }
 
 /** Instance volumes in `pool` whose backup.yaml names them and that `known` lacks. */
-export async function unknownInstances(pool: Pool, known: Set<string>): Promise<UnknownInstance[]> {
-  const driver = storageDriver(pool.driver);
-  await driver.mountPool(pool);
+export async function unknownInstances(pool: PoolBackend, known: Set<string>): Promise<UnknownInstance[]> {
   const out: UnknownInstance[] = [];
-  for (const name of await driver.instanceVolumes(pool)) {
+  for (const name of await pool.instanceVolumes()) {
     if (known.has(name)) continue;
     let doc: any;
     try {
-      doc = Bun.YAML.parse(await readFile(driver.backupFile(pool, name), "utf8"));
+      doc = Bun.YAML.parse(await readFile(pool.backupFile(name), "utf8"));
     } catch {
       continue; // no records: a volume whose creation never finished
     }
@@ -63,15 +66,15 @@ export interface RecoverResult {
 }
 
 export class Recover {
-  constructor(private readonly db: Db, private readonly instances: InstanceManager) {}
+  constructor(private readonly db: Db, private readonly instances: RecoverHost, private readonly storage: StoragePools) {}
 
   /** The pools to scan: those in the database and the ones the request adds. */
   private pools(extra: RecoverPool[]): { pool: Pool; isNew: boolean }[] {
-    const known = listPools(this.db);
+    const known = this.storage.list();
     const out = known.map((p) => ({ pool: p as Pool, isNew: false }));
     for (const p of extra) {
       if (known.some((k) => k.name === p.name)) continue;
-      if (!supportedDrivers().includes(p.driver)) throw new ApiError(400, `Storage pool "${p.name}": unknown driver "${p.driver}"`);
+      if (!this.storage.supportedDrivers().includes(p.driver)) throw new ApiError(400, `Storage pool "${p.name}": unknown driver "${p.driver}"`);
       if (!p.config?.source) throw new ApiError(400, `Storage pool "${p.name}": its source is needed to find it again`);
       out.push({ pool: { name: p.name, driver: p.driver, config: { ...p.config } }, isNew: true });
     }
@@ -84,7 +87,7 @@ export class Recover {
     const found: UnknownInstance[] = [];
     for (const { pool } of pools) {
       try {
-        for (const u of await unknownInstances(pool, known)) if (!found.some((f) => f.name === u.name)) found.push(u);
+        for (const u of await unknownInstances(this.storage.backend(pool), known)) if (!found.some((f) => f.name === u.name)) found.push(u);
       } catch (err) {
         throw new ApiError(400, `Failed to scan storage pool "${pool.name}": ${(err as Error).message}`);
       }

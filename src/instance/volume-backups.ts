@@ -15,9 +15,10 @@ import { log } from "../log.ts";
 import { backupsDir, volumeBackupsDir } from "../paths.ts";
 import {
   backupCompression, backupExpiry, backupName, type BackupIndex, extractBackup, idShift, readIndex, requireDir, VOLUME_LAYOUT, writeBackup,
-} from "./backup-tarball.ts";
-import { storageDriver } from "./index.ts";
-import { type CustomVolumes, validateVolumeName, volumeUrl } from "./volumes.ts";
+} from "../image/backup-tarball.ts";
+import { customVolume } from "../storage/backend.ts";
+import type { StoragePools } from "../storage/pools.ts";
+import { type CustomVolumes, validateVolumeName, volumeUrl } from "../storage/volumes.ts";
 import type { PublishCompression } from "../image/publish.ts";
 
 type Events = { send(type: "lifecycle", metadata: Record<string, unknown>): void };
@@ -43,7 +44,12 @@ export class VolumeBackups {
   /** Volume names being restored, per pool ("pool/name"). */
   private readonly restoring = new Set<string>();
 
-  constructor(private readonly database: Db, private readonly volumes: CustomVolumes, private readonly events: Events) {}
+  constructor(
+    private readonly database: Db,
+    private readonly volumes: CustomVolumes,
+    private readonly storage: StoragePools,
+    private readonly events: Events,
+  ) {}
 
   list(pool: string, volume: string): db.VolumeBackupRow[] {
     return db.listVolumeBackups(this.database, this.volumes.get(pool, volume).id);
@@ -72,7 +78,7 @@ export class VolumeBackups {
   async create(pool: string, volume: string, p: PreparedVolumeBackup, onProgress?: (m: Record<string, unknown>) => void): Promise<void> {
     const row = this.volumes.get(pool, volume);
     const poolRow = this.volumes.pool(pool);
-    const driver = storageDriver(poolRow.driver);
+    const backend = this.storage.backend(poolRow);
     const snaps = p.volumeOnly ? [] : this.volumes.snapshots(row);
     const index: BackupIndex = {
       name: volume, backend: poolRow.driver, pool, snapshots: snaps.map((s) => s.name),
@@ -89,8 +95,8 @@ export class VolumeBackups {
     // volatile.idmap.last as unshifted too.
     await writeBackup(tmp, index, {
       items: [
-        ...snaps.map((s) => ({ path: `backup/volume-snapshots/${s.name}`, layers: [driver.customTree(poolRow, { volume, snapshot: s.name })] })),
-        { path: "backup/volume", layers: [driver.customTree(poolRow, { volume })] },
+        ...snaps.map((s) => ({ path: `backup/volume-snapshots/${s.name}`, ...backend.tree(customVolume(volume, s.name)) })),
+        { path: "backup/volume", ...backend.tree(customVolume(volume)) },
       ],
       compression: p.compression, workDir: dir,
       onBytes: (n) => onProgress?.({ create_backup_progress: `Backing up: ${(n / 1e6).toFixed(2)}MB` }),
@@ -180,8 +186,7 @@ export class VolumeBackups {
   /** Makes the volume and its snapshots from the tarball; rows last. */
   async restore(r: PreparedVolumeRestore): Promise<void> {
     const stage = join(backupsRoot(), `.import-${ulid()}`);
-    const poolRow = this.volumes.pool(r.pool);
-    const driver = storageDriver(poolRow.driver);
+    const backend = this.storage.backend(this.volumes.pool(r.pool));
     try {
       await mkdir(stage, { mode: 0o700 });
       const record = r.index.config?.volume ?? {};
@@ -192,10 +197,10 @@ export class VolumeBackups {
         .then(async () => { for (const part of ["volume", ...snapshots.map((s) => `volume-snapshots/${s}`)]) await requireDir(stage, part); })
         .catch((err) => { throw new ApiError(400, `Invalid backup file: ${(err as Error).message}`); });
       try {
-        await driver.importCustom(poolRow, { volume: r.name }, join(stage, "volume"));
-        for (const s of snapshots) await driver.importCustom(poolRow, { volume: r.name, snapshot: s }, join(stage, "volume-snapshots", s));
+        await backend.importTree(customVolume(r.name), join(stage, "volume"));
+        for (const s of snapshots) await backend.importTree(customVolume(r.name, s), join(stage, "volume-snapshots", s));
       } catch (err) {
-        await driver.deleteCustom(poolRow, r.name).catch(() => {});
+        await backend.delete(customVolume(r.name)).catch(() => {});
         throw new ApiError(500, `Failed to restore volume "${r.name}": ${(err as Error).message}`);
       }
       const own = (config: unknown) => Object.fromEntries(Object.entries((config ?? {}) as Record<string, string>)
