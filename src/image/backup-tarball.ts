@@ -6,7 +6,8 @@
 // range on disk and writes them so; `volatile.last_state.idmap` in the record says by which map.
 // This daemon keeps them unshifted (idmapped mounts), so ids are shifted on the way out and
 // back on the way in.
-import { rm, stat } from "node:fs/promises";
+import { mkdir, readdir, rm, stat } from "node:fs/promises";
+import { ulid } from "ulid";
 import { join } from "node:path";
 import { openDecompressed } from "../image/compression.ts";
 import { CompressedFile, packTree, withMergedTree, type IdShift, type PublishCompression } from "../image/publish.ts";
@@ -198,4 +199,40 @@ export function backupExpiry(value: string | null | undefined): string {
   const at = new Date(value);
   if (Number.isNaN(at.getTime())) throw new ApiError(400, `Invalid expires_at "${value}"`);
   return at.toISOString();
+}
+
+const UPLOAD = ".upload-";
+const STAGE = ".import-";
+
+/** Stores an uploaded tarball in `dir` for a restore; returns its path. */
+export async function storeUpload(dir: string, body: ReadableStream<Uint8Array>): Promise<string> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const file = join(dir, `${UPLOAD}${ulid()}`);
+  try {
+    await Bun.write(file, new Response(body));
+    if ((await stat(file)).size === 0) throw new ApiError(400, "Invalid backup file: the upload is empty");
+  } catch (err) {
+    await rm(file, { force: true });
+    throw err;
+  }
+  return file;
+}
+
+/** A fresh directory in `dir` to extract a backup into. */
+export async function stagingDir(dir: string): Promise<string> {
+  const stage = join(dir, `${STAGE}${ulid()}`);
+  await mkdir(stage, { recursive: true, mode: 0o700 });
+  return stage;
+}
+
+/** Uploads, staging directories and half-written tarballs a killed daemon left in `dir`. */
+export async function removeLeftovers(dir: string): Promise<void> {
+  const walk = async (d: string, depth: number): Promise<void> => {
+    for (const e of await readdir(d, { withFileTypes: true }).catch(() => [])) {
+      const p = join(d, e.name);
+      if (e.name.startsWith(UPLOAD) || e.name.startsWith(STAGE) || e.name.startsWith(".tmp-")) await rm(p, { recursive: true, force: true });
+      else if (e.isDirectory() && depth > 0) await walk(p, depth - 1);
+    }
+  };
+  await walk(dir, 3);
 }

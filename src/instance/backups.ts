@@ -16,7 +16,7 @@ import type { PublishCompression } from "../image/publish.ts";
 import { backupsDir, instanceBackupsDir } from "../paths.ts";
 import { storagePools } from "../db/schema.ts";
 import {
-  backupCompression, backupExpiry, backupName, type BackupIndex, extractBackup, idShift, INSTANCE_LAYOUT, readIndex, requireDir, writeBackup,
+  backupCompression, backupExpiry, backupName, stagingDir, storeUpload, type BackupIndex, extractBackup, idShift, INSTANCE_LAYOUT, readIndex, requireDir, writeBackup,
 } from "../image/backup-tarball.ts";
 import { instanceVolume } from "../storage/backend.ts";
 import type { Instance } from "../api/instance.ts";
@@ -218,17 +218,8 @@ export class Backups {
   // ---- restore ---------------------------------------------------------------------------
 
   /** Stores an uploaded tarball for `prepareRestore` (removed by `discard` or the restore). */
-  async receive(body: ReadableStream<Uint8Array>): Promise<string> {
-    await mkdir(backupsRoot(), { recursive: true, mode: 0o700 });
-    const file = join(backupsRoot(), `.upload-${ulid()}`);
-    try {
-      await Bun.write(file, new Response(body));
-      if ((await stat(file)).size === 0) throw new ApiError(400, "Invalid backup file: the upload is empty");
-    } catch (err) {
-      await rm(file, { force: true });
-      throw err;
-    }
-    return file;
+  receive(body: ReadableStream<Uint8Array>): Promise<string> {
+    return storeUpload(backupsRoot(), body);
   }
 
   discard(file: string): Promise<void> {
@@ -254,27 +245,27 @@ export class Backups {
 
   /** Makes the instance: trees extracted beside the pool, moved in as volumes, rows last. */
   async restore(r: PreparedRestore, onProgress?: (m: Record<string, unknown>) => void): Promise<void> {
-    const stage = join(backupsRoot(), `.import-${ulid()}`);
+    let stage: string | undefined;
     try {
+      const dir = (stage = await stagingDir(backupsRoot()));
       const record = r.index.config?.container ?? {};
       const size = (await stat(r.file)).size;
-      await mkdir(stage, { mode: 0o700 });
       const ids = idShift(record.config?.["volatile.last_state.idmap"], false);
       const snapshots = r.index.snapshots ?? [];
-      await extractBackup(r.file, stage, INSTANCE_LAYOUT, ids, (n) => onProgress?.({ create_instance_from_backup_progress: `Unpacking: ${Math.floor((n / size) * 100)}%` }))
-        .then(async () => { for (const part of ["container", ...snapshots.map((s) => `snapshots/${s}`)]) await requireDir(stage, `${part}/rootfs`); })
+      await extractBackup(r.file, dir, INSTANCE_LAYOUT, ids, (n) => onProgress?.({ create_instance_from_backup_progress: `Unpacking: ${Math.floor((n / size) * 100)}%` }))
+        .then(async () => { for (const part of ["container", ...snapshots.map((s) => `snapshots/${s}`)]) await requireDir(dir, `${part}/rootfs`); })
         .catch((err) => { throw new ApiError(400, `Invalid backup file: ${(err as Error).message}`); });
       const records = new Map((r.index.config?.snapshots ?? []).map((s) => [s.name as string, s]));
       await this.instances.createFromBackup({
         name: r.name, pool: r.pool, record,
         snapshots: snapshots.map((s) => ({ name: s, record: records.get(s) ?? {} })),
       }, async (backend) => {
-        for (const s of snapshots) await backend.importTree(instanceVolume(r.name, s), join(stage, "snapshots", s));
-        await backend.importTree(instanceVolume(r.name), join(stage, "container"));
+        for (const s of snapshots) await backend.importTree(instanceVolume(r.name, s), join(dir, "snapshots", s));
+        await backend.importTree(instanceVolume(r.name), join(dir, "container"));
       });
     } finally {
       this.instances.release(r.name);
-      await rm(stage, { recursive: true, force: true, maxRetries: 3 });
+      if (stage) await rm(stage, { recursive: true, force: true, maxRetries: 3 });
       await this.discard(r.file);
     }
   }

@@ -20,7 +20,8 @@ import { pidfdOpen, pidfdSignal } from "../kernel/ffi.ts";
 import { lxcfsDir } from "../kernel/lxcfs.ts";
 import { haltSignal, launch, watch } from "../kernel/monitor.ts";
 import { startExec, type ExecOptions as KernelExecOptions, type ExecSession } from "../kernel/exec.ts";
-import { containerDir, instanceBackupsDir } from "../paths.ts";
+import { backupsDir, containerDir, instanceBackupsDir } from "../paths.ts";
+import { removeLeftovers } from "../image/backup-tarball.ts";
 import { instanceVolume, type PoolBackend } from "../storage/backend.ts";
 import { StoragePools } from "../storage/pools.ts";
 import type { Pool, RootfsSpec } from "../storage/driver.ts";
@@ -810,6 +811,7 @@ export class InstanceManager {
       await this.pools.backend(pool).reconcile({ instances, custom, images })
         .catch((err) => log.error("Storage reconcile failed", { pool: pool.name, err: String(err) }));
     }
+    await removeLeftovers(backupsDir()).catch((err) => log.warn("Removing backup leftovers failed", { err: String(err) }));
     this.snapshots.startTimer();
   }
 

@@ -14,7 +14,7 @@ import * as q from "../db/storage-volumes.ts";
 import { log } from "../log.ts";
 import { backupsDir, volumeBackupsDir } from "../paths.ts";
 import {
-  backupCompression, backupExpiry, backupName, type BackupIndex, extractBackup, idShift, readIndex, requireDir, VOLUME_LAYOUT, writeBackup,
+  backupCompression, backupExpiry, backupName, stagingDir, storeUpload, type BackupIndex, extractBackup, idShift, readIndex, requireDir, VOLUME_LAYOUT, writeBackup,
 } from "../image/backup-tarball.ts";
 import { customVolume } from "../storage/backend.ts";
 import type { StoragePools } from "../storage/pools.ts";
@@ -145,17 +145,8 @@ export class VolumeBackups {
   // ---- restore ---------------------------------------------------------------------------
 
   /** Stores an uploaded tarball for `prepareRestore`. */
-  async receive(body: ReadableStream<Uint8Array>): Promise<string> {
-    await mkdir(backupsRoot(), { recursive: true, mode: 0o700 });
-    const file = join(backupsRoot(), `.upload-${ulid()}`);
-    try {
-      await Bun.write(file, new Response(body));
-      if ((await stat(file)).size === 0) throw new ApiError(400, "Invalid backup file: the upload is empty");
-    } catch (err) {
-      await rm(file, { force: true });
-      throw err;
-    }
-    return file;
+  receive(body: ReadableStream<Uint8Array>): Promise<string> {
+    return storeUpload(backupsRoot(), body);
   }
 
   /** Reads the index and checks the name before any work starts; reserves the name. */
@@ -185,20 +176,20 @@ export class VolumeBackups {
 
   /** Makes the volume and its snapshots from the tarball; rows last. */
   async restore(r: PreparedVolumeRestore): Promise<void> {
-    const stage = join(backupsRoot(), `.import-${ulid()}`);
-    const backend = this.storage.backend(this.volumes.pool(r.pool));
+    let stage: string | undefined;
     try {
-      await mkdir(stage, { mode: 0o700 });
+      const dir = (stage = await stagingDir(backupsRoot()));
+      const backend = this.storage.backend(this.volumes.pool(r.pool));
       const record = r.index.config?.volume ?? {};
       const snapshots = r.index.snapshots ?? [];
       // LXD keeps a volume shifted to the map of the instance it was last attached to.
       const ids = idShift(record.config?.["volatile.idmap.last"], false);
-      await extractBackup(r.file, stage, VOLUME_LAYOUT, ids)
-        .then(async () => { for (const part of ["volume", ...snapshots.map((s) => `volume-snapshots/${s}`)]) await requireDir(stage, part); })
+      await extractBackup(r.file, dir, VOLUME_LAYOUT, ids)
+        .then(async () => { for (const part of ["volume", ...snapshots.map((s) => `volume-snapshots/${s}`)]) await requireDir(dir, part); })
         .catch((err) => { throw new ApiError(400, `Invalid backup file: ${(err as Error).message}`); });
       try {
-        await backend.importTree(customVolume(r.name), join(stage, "volume"));
-        for (const s of snapshots) await backend.importTree(customVolume(r.name, s), join(stage, "volume-snapshots", s));
+        await backend.importTree(customVolume(r.name), join(dir, "volume"));
+        for (const s of snapshots) await backend.importTree(customVolume(r.name, s), join(dir, "volume-snapshots", s));
       } catch (err) {
         await backend.delete(customVolume(r.name)).catch(() => {});
         throw new ApiError(500, `Failed to restore volume "${r.name}": ${(err as Error).message}`);
@@ -221,7 +212,7 @@ export class VolumeBackups {
       this.events.send("lifecycle", { action: "storage-volume-created", source: volumeUrl(r.pool, r.name), context: {} });
     } finally {
       this.restoring.delete(`${r.pool}/${r.name}`);
-      await rm(stage, { recursive: true, force: true, maxRetries: 3 });
+      if (stage) await rm(stage, { recursive: true, force: true, maxRetries: 3 });
       await rm(r.file, { force: true });
     }
   }

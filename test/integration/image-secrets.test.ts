@@ -3,6 +3,7 @@
 // `lxc image copy` use it so the target daemon can pull a private image, with --copy-aliases.
 import { mkdtempSync, rmSync } from "node:fs";
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { freePort } from "../helpers/net.ts";
 import { importBusybox, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 
 let src: TestDaemon;
@@ -10,13 +11,6 @@ let dst: TestDaemon;
 let port: number;
 let fp: string;
 const confs: string[] = [];
-
-function freePort(): number {
-  const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const p = l.port;
-  l.stop(true);
-  return p;
-}
 
 function newConf(): string {
   const dir = mkdtempSync("/tmp/lxd-imgsecret-conf-");

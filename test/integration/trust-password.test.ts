@@ -5,18 +5,12 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { join } from "node:path";
+import { freePort } from "../helpers/net.ts";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 
 let d: TestDaemon;
 let port: number;
 const confs: string[] = [];
-
-function freePort(): number {
-  const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const p = l.port;
-  l.stop(true);
-  return p;
-}
 
 function newConf(): string {
   const dir = mkdtempSync("/tmp/lxd-trustpw-conf-");
