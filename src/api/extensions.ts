@@ -23,7 +23,7 @@ export const apiExtensions: string[] = [
   "instance_create_start", // POST /1.0/instances with start:true
   "container_exec_signal_handling", // exec control socket: {"command":"signal"}
   "container_exec_user_group_cwd", // exec user, group and cwd fields
-  "instance_get_full", // GET /1.0/instances/{name}?recursion=1: with state, snapshots, backups (none: not implemented)
+  "instance_get_full", // GET /1.0/instances/{name}?recursion=1: with state, snapshots and backups
   // Console and logs (src/daemon/instance-console.ts, the monitor in native/lxd-helper.c).
   "console", // POST/GET/DELETE /1.0/instances/{name}/console: websocket pair, buffered output
   // Security options (src/instance/runtime.ts, src/kernel/idmap.ts, src/kernel/seccomp.ts).

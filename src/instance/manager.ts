@@ -161,7 +161,8 @@ export class InstanceManager {
     const expanded = this.expanded(row);
     const snapshots = this.snapshots.list(row.name).map((s) => this.snapshots.toApi(row.name, s));
     const state = await this.stateOf(row.name);
-    return { ...this.toApi(row, expanded), state, snapshots: snapshots.length ? snapshots : null, backups: null };
+    const backups = this.backups.list(row.name).map((b) => this.backups.toApi(b));
+    return { ...this.toApi(row, expanded), state, snapshots: snapshots.length ? snapshots : null, backups: backups.length ? backups : null };
   }
 
   /** The storage pool of the instance's root disk. */

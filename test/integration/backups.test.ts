@@ -110,6 +110,7 @@ describe("instance backups", () => {
     const list = (await d.api("GET", "/1.0/instances/c1/backups?recursion=1")).body.metadata;
     expect(list).toHaveLength(1);
     expect(list[0]).toMatchObject({ name: "b1", instance_only: true, optimized_storage: false, expires_at: "0001-01-01T00:00:00Z" });
+    expect((await d.api("GET", "/1.0/instances/c1?recursion=1")).body.metadata.backups.map((b: { name: string }) => b.name)).toEqual(["b1"]);
     expect((await d.wait(await d.api("POST", "/1.0/instances/c1/backups/b1", { name: "b2" }))).body.metadata.status).toBe("Success");
     const exported = await fetch("http://lxd/1.0/instances/c1/backups/b2/export", { unix: d.socket });
     expect(exported.status).toBe(200);
