@@ -6,7 +6,7 @@
 // range on disk and writes them so; `volatile.last_state.idmap` in the record says by which map.
 // This daemon keeps them unshifted (idmapped mounts), so ids are shifted on the way out and
 // back on the way in.
-import { mkdir, readdir, rm, stat } from "node:fs/promises";
+import { chmod, lchown, lstat, mkdir, readdir, rm, stat } from "node:fs/promises";
 import { ulid } from "ulid";
 import { join } from "node:path";
 import { openDecompressed } from "../image/compression.ts";
@@ -68,8 +68,8 @@ export interface BackupTree {
   image?: string;
 }
 
-/** Members in tarball order: files given as text, and trees. */
-export type BackupItem = { path: string; text: string } | BackupTree;
+/** Members in tarball order: files given as text or as a file on disk (a send stream), and trees. */
+export type BackupItem = { path: string; text: string } | { path: string; file: string } | BackupTree;
 
 export interface WriteOptions {
   items: BackupItem[];
@@ -92,6 +92,10 @@ export async function writeBackup(file: string, index: BackupIndex, opts: WriteO
     for (const item of opts.items) {
       if ("text" in item) {
         await text(item.path, item.text);
+        continue;
+      }
+      if ("file" in item) {
+        await tar.add({ path: item.path, type: "file", mode: 0o600, uid: 0, gid: 0, mtime: Math.floor(Date.now() / 1000) }, await Bun.file(item.file).bytes());
         continue;
       }
       const parent = item.path.slice(0, item.path.lastIndexOf("/"));
@@ -147,6 +151,13 @@ export const INSTANCE_LAYOUT: BackupLayout = {
   describe: "a backup (backup/index.yaml, backup/container/, backup/snapshots/)",
 };
 
+/** An optimized backup: the driver's streams (btrfs send) instead of trees. */
+export const OPTIMIZED_LAYOUT: BackupLayout = {
+  accept: /^(container\.bin|snapshots\/[^/]+\.bin)$/,
+  ignore: /^(index\.yaml|optimized_header\.yaml|snapshots)$/,
+  describe: "an optimized backup (backup/index.yaml, backup/container.bin, backup/snapshots/<name>.bin)",
+};
+
 export const VOLUME_LAYOUT: BackupLayout = {
   accept: /^(volume|volume-snapshots\/[^/]+)(\/.*)?$/,
   ignore: /^(index\.yaml|volume-snapshots)$/,
@@ -172,6 +183,25 @@ export async function extractBackup(file: string, dest: string, layout: BackupLa
 /** Throws unless `dir` (a part of an extracted backup) exists as a directory. */
 export async function requireDir(dest: string, part: string): Promise<void> {
   if (!(await stat(join(dest, part)).then((s) => s.isDirectory(), () => false))) throw new Error(`backup/${part} is missing`);
+}
+
+export async function requireFile(dest: string, part: string): Promise<void> {
+  if (!(await stat(join(dest, part)).then((s) => s.isFile(), () => false))) throw new Error(`backup/${part} is missing`);
+}
+
+/** Maps the owners of every entry below `dir` through `ids` (a stream received with LXD's
+ *  shifted ids); modes are put back, as chown clears setuid and setgid. */
+export async function shiftTree(dir: string, ids: IdShift): Promise<void> {
+  const one = async (path: string) => {
+    const st = await lstat(path);
+    const [uid, gid] = ids(st.uid, st.gid);
+    if (uid !== st.uid || gid !== st.gid) {
+      await lchown(path, uid, gid);
+      if (!st.isSymbolicLink()) await chmod(path, st.mode & 0o7777);
+    }
+    if (st.isDirectory()) for (const e of await readdir(path)) await one(join(path, e));
+  };
+  await one(dir);
 }
 
 /** The first free "backupN" among `taken`, or `requested` checked. */

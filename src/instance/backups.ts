@@ -16,7 +16,8 @@ import type { PublishCompression } from "../image/publish.ts";
 import { backupsDir, instanceBackupsDir } from "../paths.ts";
 import { storagePools } from "../db/schema.ts";
 import {
-  backupCompression, backupExpiry, backupName, stagingDir, storeUpload, type BackupIndex, extractBackup, idShift, INSTANCE_LAYOUT, readIndex, requireDir, writeBackup,
+  backupCompression, backupExpiry, backupName, stagingDir, storeUpload, type BackupIndex, type BackupItem, extractBackup, idShift, INSTANCE_LAYOUT,
+  OPTIMIZED_LAYOUT, readIndex, requireDir, requireFile, shiftTree, writeBackup,
 } from "../image/backup-tarball.ts";
 import { instanceVolume } from "../storage/backend.ts";
 import type { Instance } from "../api/instance.ts";
@@ -60,6 +61,8 @@ export interface PreparedBackup {
   name: string;
   expiresAt: string;
   instanceOnly: boolean;
+  /** The driver's own streams (btrfs send) instead of file trees. */
+  optimized: boolean;
   compression: PublishCompression;
 }
 
@@ -100,7 +103,8 @@ export class Backups {
   /** Validates a backup request; the name defaults to the first free backupN. */
   prepare(instance: string, req: InstanceBackupsPost): PreparedBackup {
     const row = this.instances.get(instance);
-    if (req.optimized_storage) {
+    const optimized = req.optimized_storage ?? false;
+    if (optimized && !this.instances.backendOf(row).canSend) {
       const pool = this.instances.poolOf(row);
       throw new ApiError(400, `Optimized backups are not supported on pool "${pool.name}" (${pool.driver}); export without --optimized-storage`);
     }
@@ -108,7 +112,7 @@ export class Backups {
     const name = backupName(taken, req.name, `instance "${instance}"`);
     const compression = backupCompression(req.compression_algorithm);
     const expiresAt = backupExpiry(req.expires_at);
-    return { name, expiresAt, instanceOnly: req.instance_only ?? req.container_only ?? false, compression };
+    return { name, expiresAt, instanceOnly: req.instance_only ?? req.container_only ?? false, optimized, compression };
   }
 
   /** The instance's records as LXD writes them (index.yaml's `config`, backup.yaml). `idmap`
@@ -157,25 +161,47 @@ export class Backups {
     const fp = row.config["volatile.base_image"] ?? "";
     const snaps = p.instanceOnly ? [] : this.instances.snapshots.list(instance);
     const privileged = ["true", "1", "yes", "on"].includes((this.instances.expanded(row).config["security.privileged"] ?? "").toLowerCase());
-    const idmap = privileged ? "[]" : row.config["volatile.idmap.next"] || row.config["volatile.idmap.current"] || "[]";
+    // Trees are written shifted into the instance's host range, as LXD stores them; a stream
+    // holds the ids as they are on disk (unshifted), which LXD reads from an empty map.
+    const idmap = privileged || p.optimized ? "[]" : row.config["volatile.idmap.next"] || row.config["volatile.idmap.current"] || "[]";
     const index: BackupIndex = {
       name: instance, backend: pool.driver, pool: pool.name, snapshots: snaps.map((s) => s.name),
-      optimized: false, optimized_header: false, type: "container", config: this.records(instance, snaps, idmap),
+      optimized: p.optimized, optimized_header: false, type: "container", config: this.records(instance, snaps, idmap),
     };
     const dir = instanceBackupsDir(instance);
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const tmp = join(dir, `.tmp-${ulid()}`);
+    const streams: string[] = [];
     const progress = (n: number) => onProgress?.({ create_backup_progress: `Backing up: ${(n / 1e6).toFixed(2)}MB` });
-    const items = [
-      ...snaps.map((s) => ({ path: `backup/snapshots/${s.name}/rootfs`, ...backend.layers(instanceVolume(instance, s.name), fp) })),
-      { path: "backup/container/backup.yaml", text: Bun.YAML.stringify(index.config, null, 2) },
-      { path: "backup/container/rootfs", ...backend.layers(instanceVolume(instance), fp) },
-    ];
-    await this.instances.withVolume(instance, () => this.instances.quiesced(instance, () =>
-      writeBackup(tmp, index, { items, ids: idShift(idmap, true), compression: p.compression, workDir: dir, onBytes: progress })));
+    try {
+      await this.instances.withVolume(instance, () => this.instances.quiesced(instance, async () => {
+        let items: BackupItem[];
+        if (p.optimized) {
+          // Each snapshot against the one before it, the instance against the last (as LXD).
+          const send = async (path: string, snapshot?: string, parent?: string) => {
+            const file = join(dir, `.tmp-${ulid()}.bin`);
+            streams.push(file);
+            await backend.send(instanceVolume(instance, snapshot), parent === undefined ? undefined : instanceVolume(instance, parent), file);
+            return { path, file };
+          };
+          items = [];
+          for (const [i, s] of snaps.entries()) items.push(await send(`backup/snapshots/${s.name}.bin`, s.name, snaps[i - 1]?.name));
+          items.push(await send("backup/container.bin", undefined, snaps.at(-1)?.name));
+        } else {
+          items = [
+            ...snaps.map((s) => ({ path: `backup/snapshots/${s.name}/rootfs`, ...backend.layers(instanceVolume(instance, s.name), fp) })),
+            { path: "backup/container/backup.yaml", text: Bun.YAML.stringify(index.config, null, 2) },
+            { path: "backup/container/rootfs", ...backend.layers(instanceVolume(instance), fp) },
+          ];
+        }
+        await writeBackup(tmp, index, { items, ids: idShift(idmap, true), compression: p.compression, workDir: dir, onBytes: progress });
+      }));
+    } finally {
+      for (const f of streams) await rm(f, { force: true });
+    }
     await rename(tmp, backupFile(instance, p.name));
     db.insertBackup(this.database, instance, {
-      name: p.name, createdAt: new Date().toISOString(), expiresAt: p.expiresAt, instanceOnly: p.instanceOnly, optimizedStorage: false,
+      name: p.name, createdAt: new Date().toISOString(), expiresAt: p.expiresAt, instanceOnly: p.instanceOnly, optimizedStorage: p.optimized,
     });
     this.lifecycle("instance-backup-created", instance, p.name);
   }
@@ -234,7 +260,6 @@ export class Backups {
     } catch (err) {
       throw new ApiError(400, (err as Error).message);
     }
-    if (index.optimized) throw new ApiError(400, `Optimized backups (made from a ${index.backend} pool) cannot be imported here; export without --optimized-storage`);
     const name = opts.name || index.name;
     if (opts.pool && !this.database.select().from(storagePools).all().some((p) => p.name === opts.pool)) {
       throw new ApiError(404, `Storage pool "${opts.pool}" not found`);
@@ -252,14 +277,27 @@ export class Backups {
       const size = (await stat(r.file)).size;
       const ids = idShift(record.config?.["volatile.last_state.idmap"], false);
       const snapshots = r.index.snapshots ?? [];
-      await extractBackup(r.file, dir, INSTANCE_LAYOUT, ids, (n) => onProgress?.({ create_instance_from_backup_progress: `Unpacking: ${Math.floor((n / size) * 100)}%` }))
-        .then(async () => { for (const part of ["container", ...snapshots.map((s) => `snapshots/${s}`)]) await requireDir(dir, `${part}/rootfs`); })
+      const optimized = r.index.optimized === true;
+      // Trees get their owners mapped while unpacked; streams after they are received.
+      await extractBackup(r.file, dir, optimized ? OPTIMIZED_LAYOUT : INSTANCE_LAYOUT, optimized ? undefined : ids,
+        (n) => onProgress?.({ create_instance_from_backup_progress: `Unpacking: ${Math.floor((n / size) * 100)}%` }))
+        .then(async () => {
+          if (optimized) for (const f of ["container.bin", ...snapshots.map((s) => `snapshots/${s}.bin`)]) await requireFile(dir, f);
+          else for (const part of ["container", ...snapshots.map((s) => `snapshots/${s}`)]) await requireDir(dir, `${part}/rootfs`);
+        })
         .catch((err) => { throw new ApiError(400, `Invalid backup file: ${(err as Error).message}`); });
       const records = new Map((r.index.config?.snapshots ?? []).map((s) => [s.name as string, s]));
       await this.instances.createFromBackup({
         name: r.name, pool: r.pool, record,
         snapshots: snapshots.map((s) => ({ name: s, record: records.get(s) ?? {} })),
       }, async (backend) => {
+        if (optimized) {
+          if (!backend.canSend || backend.driverName !== r.index.backend) {
+            throw new ApiError(400, `An optimized backup from a ${r.index.backend} pool can only be imported into a ${r.index.backend} pool, not "${backend.name}" (${backend.driverName})`);
+          }
+          const parts = [...snapshots.map((s) => ({ snapshot: s, file: join(dir, "snapshots", `${s}.bin`) })), { file: join(dir, "container.bin") }];
+          return backend.receive(r.name, parts, ids && ((vol) => shiftTree(join(vol, "rootfs"), ids)));
+        }
         for (const s of snapshots) await backend.importTree(instanceVolume(r.name, s), join(dir, "snapshots", s));
         await backend.importTree(instanceVolume(r.name), join(dir, "container"));
       });

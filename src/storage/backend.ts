@@ -148,6 +148,23 @@ export class PoolBackend {
     return this.driver.importCustom(this.pool, customRef(volume), tree);
   }
 
+  /** Whether the driver has a stream format of its own (optimized backups). */
+  get canSend(): boolean {
+    return this.driver.sendVolume !== undefined && this.driver.receiveVolumes !== undefined;
+  }
+
+  /** The instance volume's (or snapshot's) stream in the driver's own format, into `file`. */
+  send(volume: Volume, parent: Volume | undefined, file: string): Promise<void> {
+    if (!this.driver.sendVolume || volume.kind !== "instance") throw new Error(`pool "${this.name}" (${this.driverName}) has no stream format`);
+    return this.driver.sendVolume(this.pool, instanceRef(volume), parent && instanceRef(parent), file);
+  }
+
+  /** An instance volume and its snapshots from such streams, snapshots first. */
+  receive(instance: string, parts: { snapshot?: string; file: string }[], fix?: (dir: string) => Promise<void>): Promise<void> {
+    if (!this.driver.receiveVolumes) throw new Error(`pool "${this.name}" (${this.driverName}) has no stream format`);
+    return this.driver.receiveVolumes(this.pool, instance, parts, fix);
+  }
+
   /** Where an instance volume keeps its backup.yaml. */
   backupFile(instance: string): string {
     return this.driver.backupFile(this.pool, instance);

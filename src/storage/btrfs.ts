@@ -326,6 +326,46 @@ export const btrfsDriver: StorageDriver = {
 
   backupFile: (pool, instance) => join(instanceVol(pool, instance), BACKUP_FILE),
 
+  async sendVolume(pool, ref, parent, file) {
+    const src = refVol(pool, ref);
+    // `btrfs send` reads read-only subvolumes: the instance's own is sent from a snapshot of it.
+    const frozen = ref.snapshot === undefined ? `${src}${TMP}send-${ulid()}` : undefined;
+    if (frozen) btrfsSnapshot(src, frozen, true);
+    try {
+      await btrfs("send", "-q", ...(parent ? ["-p", refVol(pool, parent)] : []), "-f", file, frozen ?? src);
+    } finally {
+      if (frozen) await deleteVolume(frozen);
+    }
+  },
+
+  async receiveVolumes(pool, instance, parts, fix) {
+    // Received subvolumes stay in a staging directory until the last one is in (an incremental
+    // stream finds its parent by received UUID); each is then snapshotted into place.
+    const stage = join(root(pool), "containers", `${instance}${TMP}recv-${ulid()}`);
+    await mkdir(stage, { recursive: true, mode: 0o700 });
+    const placed: string[] = [];
+    try {
+      for (const part of parts) {
+        const before = new Set(await list(stage));
+        await btrfs("receive", "-q", "-f", part.file, stage);
+        const received = (await list(stage)).find((n) => !before.has(n));
+        if (!received) throw new Error(`btrfs receive of ${part.snapshot ?? "the instance"} made no subvolume`);
+        const dest = refVol(pool, { instance, snapshot: part.snapshot });
+        if (await exists(dest)) throw new Error(`volume of ${describe({ instance, snapshot: part.snapshot })} already exists in pool "${pool.name}"`);
+        await snapshotInto(join(stage, received), dest, false);
+        placed.push(dest);
+        await fix?.(dest);
+        if (part.snapshot !== undefined) btrfsSetReadonly(dest, true);
+      }
+    } catch (err) {
+      for (const p of placed.reverse()) await deleteVolume(p).catch(() => {});
+      throw err;
+    } finally {
+      for (const n of await list(stage)) await deleteVolume(join(stage, n)).catch(() => {});
+      await rm(stage, LEFTOVER);
+    }
+  },
+
   async instanceVolumes(pool) {
     return (await list(join(root(pool), "containers"))).filter((n) => !n.includes(TMP) && !n.includes(OLD));
   },

@@ -76,6 +76,12 @@ export interface StorageDriver {
    *  `tree`: rootfs/ with the owners the container sees, and for the instance metadata.yaml and
    *  templates/. The tree is consumed. Such a volume's `fingerprint` is "" in the other methods. */
   importVolume(pool: Pool, ref: VolumeRef, tree: string): Promise<void>;
+  /** Drivers with their own stream format (btrfs send), for optimized backups: writes the
+   *  volume's or snapshot's stream to `file`, against `parent` (a snapshot) when given. */
+  sendVolume?(pool: Pool, ref: VolumeRef, parent: VolumeRef | undefined, file: string): Promise<void>;
+  /** Makes an instance volume and its snapshots from such streams (snapshots first, each
+   *  against the one before); `fix` runs on each tree while it is still writable. */
+  receiveVolumes?(pool: Pool, instance: string, parts: { snapshot?: string; file: string }[], fix?: (dir: string) => Promise<void>): Promise<void>;
   /** Where the instance volume keeps backup.yaml (its records, for `lxd recover`). */
   backupFile(pool: Pool, instance: string): string;
   /** Names of the complete instance volumes in the pool (not half-made ones). */

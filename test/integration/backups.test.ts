@@ -142,7 +142,25 @@ describe("instance backups", () => {
     await ok("export", "b1", file);
     const index = Bun.YAML.parse((await run(["tar", "-xOzf", file, "backup/index.yaml"])).stdout) as any;
     expect(index).toMatchObject({ backend: "btrfs", pool: "fast", snapshots: ["s0"] });
-    expect((await d.lxd("export", "b1", join(work, "opt.tar.gz"), "--optimized-storage")).stderr).toContain("Optimized backups are not supported");
+    // Optimized: btrfs send streams, each snapshot against the one before, the instance last.
+    const opt = join(work, "b1-opt.tar.gz");
+    await ok("export", "b1", opt, "--optimized-storage");
+    const optList = await tarList(opt);
+    expect(optList).toContain("backup/snapshots/s0.bin");
+    expect(optList).toContain("backup/container.bin");
+    expect(optList).not.toContain("rootfs");
+    const optIndex = Bun.YAML.parse((await run(["tar", "-xOzf", opt, "backup/index.yaml"])).stdout) as any;
+    expect(optIndex).toMatchObject({ optimized: true, backend: "btrfs", snapshots: ["s0"] });
+    await ok("import", opt, "b4");
+    await ok("start", "b4");
+    expect(await state("b4")).toBe(live);
+    await ok("restore", "b4", "s0");
+    expect(await state("b4")).toContain("one\n");
+    await ok("delete", "-f", "b4");
+    const intoDir = await d.lxd("import", opt, "b5", "-s", "default");
+    expect(intoDir.stderr).toContain("can only be imported into a btrfs pool");
+    expect((await d.api("GET", "/1.0/instances/b5")).status).toBe(404);
+    expect((await d.lxd("export", "c1", join(work, "dir-opt.tar.gz"), "--optimized-storage")).stderr).toContain("Optimized backups are not supported");
 
     await ok("import", file, "b2");
     expect((await d.api("GET", "/1.0/instances/b2")).body.metadata.expanded_devices.root.pool).toBe("fast");
