@@ -106,4 +106,34 @@ describe.skipIf(Boolean(missing))("backups with a real LXD 5.0.2", () => {
     await lxd.ok("delete", "-f", name);
     await d.ok("delete", "-f", "vhost");
   }, 180_000);
+
+  test("optimized (btrfs send) backups go both ways", async () => {
+    await lxd.ok("storage", "create", "bt", "btrfs", "size=1GiB");
+    await d.ok("storage", "create", "bt", "btrfs", "size=512MiB");
+    const name = `b-${lxd.tag}`;
+    await lxd.ok("launch", "busybox", name, "-s", "bt");
+    await lxd.ok("exec", name, "--", "sh", "-c", script);
+    await lxd.ok("snapshot", name, "s0");
+    await lxd.ok("exec", name, "--", "sh", "-c", "echo two > /root/note && rm /bin/vi");
+    const expected = await lxd.ok("exec", name, "--", "sh", "-c", state);
+    await lxd.ok("stop", "-f", name);
+    const file = join(work, "lxd-opt.tar.gz");
+    await lxd.ok("export", name, file, "--optimized-storage");
+
+    await d.ok("import", file, "optlxd", "-s", "bt");
+    await d.ok("start", "optlxd");
+    expect(await d.ok("exec", "optlxd", "--", "sh", "-c", state)).toBe(expected);
+    await d.ok("restore", "optlxd", "s0");
+    expect(await d.ok("exec", "optlxd", "--", "sh", "-c", state)).toBe("one\n1000:2000 4750\nvi-present\nnote\n");
+    await d.ok("stop", "-f", "optlxd");
+
+    const back = join(work, "ours-opt.tar.gz");
+    await d.ok("export", "optlxd", back, "--optimized-storage");
+    const again = `a-${lxd.tag}`;
+    await lxd.ok("import", back, again, "-s", "bt");
+    await lxd.ok("start", again);
+    expect(await lxd.ok("exec", again, "--", "sh", "-c", state)).toBe("one\n1000:2000 4750\nvi-present\nnote\n");
+    for (const c of [name, again]) await lxd.ok("delete", "-f", c);
+    await d.ok("delete", "-f", "optlxd");
+  }, 240_000);
 });
