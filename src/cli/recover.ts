@@ -78,7 +78,7 @@ export class RecoverCommand extends LxdCommand {
     out("The following unknown volumes have been found:\n");
     for (const v of found) {
       const snaps = v.snapshot_count ? ` (includes ${v.snapshot_count} snapshots)` : "";
-      out(` - Container "${v.name}" on pool "${v.pool}" in project "${v.project}"${snaps}\n`);
+      out(` - ${v.type === "custom" ? "Volume" : "Container"} "${v.name}" on pool "${v.pool}" in project "${v.project}"${snaps}\n`);
     }
     if (errors.length) {
       out("You are currently missing the following:\n");

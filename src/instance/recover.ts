@@ -2,13 +2,15 @@
 // database was lost, the pools still hold the instance volumes, each with a backup.yaml (its
 // records as LXD writes them, kept current by Backups.saveFile). Pools the database lacks too are
 // named by the user (name, driver, source) and created again; the instances found come back with
-// their config, snapshots and identity. Custom volumes keep no records on disk and are not found.
+// their config, snapshots and identity. Custom volumes keep no records on disk: they come back
+// with their snapshots and an empty config, as in LXD.
 import { readFile } from "node:fs/promises";
 import { ApiError } from "../api/error.ts";
 import type { Db } from "../db/index.ts";
 import { getProfile } from "../db/profiles.ts";
 import { createPool } from "../db/storage-pools.ts";
 import { getNetwork } from "../db/networks.ts";
+import { getVolume, insertVolume, insertVolumeSnapshot } from "../db/storage-volumes.ts";
 import type { PoolBackend } from "../storage/backend.ts";
 import type { Pool } from "../storage/driver.ts";
 import type { StoragePools } from "../storage/pools.ts";
@@ -51,6 +53,13 @@ export async function unknownInstances(pool: PoolBackend, known: Set<string>): P
   return out;
 }
 
+/** A custom volume the database lacks. */
+export interface UnknownCustom {
+  pool: string;
+  name: string;
+  snapshots: string[];
+}
+
 /** A pool named in a recover request (LXD's api.StoragePoolsPost). */
 export interface RecoverPool {
   name: string;
@@ -81,13 +90,16 @@ export class Recover {
     return out;
   }
 
-  private async scan(extra: RecoverPool[]): Promise<{ pools: { pool: Pool; isNew: boolean }[]; found: UnknownInstance[]; errors: string[] }> {
+  private async scan(extra: RecoverPool[]): Promise<{ pools: { pool: Pool; isNew: boolean }[]; found: UnknownInstance[]; custom: UnknownCustom[]; errors: string[] }> {
     const pools = this.pools(extra);
     const known = new Set(this.instances.list().map((r) => r.name));
     const found: UnknownInstance[] = [];
+    const custom: UnknownCustom[] = [];
     for (const { pool } of pools) {
       try {
-        for (const u of await unknownInstances(this.storage.backend(pool), known)) if (!found.some((f) => f.name === u.name)) found.push(u);
+        const backend = this.storage.backend(pool);
+        for (const u of await unknownInstances(backend, known)) if (!found.some((f) => f.name === u.name)) found.push(u);
+        for (const v of await backend.customVolumes()) if (!getVolume(this.db, pool.name, v.name)) custom.push({ pool: pool.name, ...v });
       } catch (err) {
         throw new ApiError(400, `Failed to scan storage pool "${pool.name}": ${(err as Error).message}`);
       }
@@ -99,25 +111,34 @@ export class Recover {
         if (d.type === "nic" && d.network && !getNetwork(this.db, d.network)) errors.add(`Failed to find network "${d.network}" (instance "${u.name}")`);
       }
     }
-    return { pools, found, errors: [...errors] };
+    return { pools, found, custom, errors: [...errors] };
   }
 
   async validate(extra: RecoverPool[]): Promise<RecoverResult> {
-    const { found, errors } = await this.scan(extra);
+    const { found, custom, errors } = await this.scan(extra);
     return {
-      unknown_volumes: found.map((u) => ({ pool: u.pool, project: "default", type: "container", name: u.name, snapshot_count: u.snapshots.length })),
+      unknown_volumes: [
+        ...found.map((u) => ({ pool: u.pool, project: "default", type: "container", name: u.name, snapshot_count: u.snapshots.length })),
+        ...custom.map((v) => ({ pool: v.pool, project: "default", type: "custom", name: v.name, snapshot_count: v.snapshots.length })),
+      ],
       dependency_errors: errors,
     };
   }
 
   /** Creates the missing pools' rows, then the instances with their snapshots. */
   async import(extra: RecoverPool[]): Promise<void> {
-    const { pools, found, errors } = await this.scan(extra);
+    const { pools, found, custom, errors } = await this.scan(extra);
     if (errors.length) throw new ApiError(400, `Cannot recover: ${errors.join("; ")}`);
     for (const { pool, isNew } of pools) {
-      if (isNew && found.some((u) => u.pool === pool.name)) {
+      if (isNew && [...found, ...custom].some((u) => u.pool === pool.name)) {
         createPool(this.db, { name: pool.name, driver: pool.driver, description: "", config: pool.config });
       }
+    }
+    // Volumes first: an instance's disk devices may name them.
+    const now = new Date().toISOString();
+    for (const v of custom) {
+      const row = insertVolume(this.db, { pool: v.pool, name: v.name, type: "custom", description: "", config: {}, createdAt: now });
+      for (const s of v.snapshots) insertVolumeSnapshot(this.db, { volumeId: row.id, name: s, description: "", config: {}, createdAt: now, expiresAt: "" });
     }
     for (const u of found) await this.instances.adoptRecovered(u);
   }

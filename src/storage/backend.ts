@@ -170,6 +170,12 @@ export class PoolBackend {
     return this.driver.backupFile(this.pool, instance);
   }
 
+  /** The complete custom volumes in the pool with their snapshots (mounted first). */
+  async customVolumes(): Promise<{ name: string; snapshots: string[] }[]> {
+    await this.driver.mountPool(this.pool);
+    return this.driver.customVolumes(this.pool);
+  }
+
   /** The complete instance volumes in the pool (mounted first). */
   async instanceVolumes(): Promise<string[]> {
     await this.driver.mountPool(this.pool);

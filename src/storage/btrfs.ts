@@ -370,6 +370,12 @@ export const btrfsDriver: StorageDriver = {
     return (await list(join(root(pool), "containers"))).filter((n) => !n.includes(TMP) && !n.includes(OLD));
   },
 
+  async customVolumes(pool) {
+    const complete = (n: string) => !n.includes(TMP) && !n.includes(OLD);
+    const names = (await list(join(root(pool), "custom"))).filter(complete);
+    return Promise.all(names.map(async (name) => ({ name, snapshots: (await list(customSnapsDir(pool, name))).filter(complete) })));
+  },
+
   async deleteImage(pool, fingerprint, inUse) {
     if (!inUse) await deleteVolume(imageVol(pool, fingerprint));
   },

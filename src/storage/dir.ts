@@ -374,6 +374,12 @@ export const dirDriver: StorageDriver = {
     return (await list(join(root(pool), "containers"))).filter((n) => !n.includes(TMP) && !n.includes(OLD));
   },
 
+  async customVolumes(pool) {
+    const complete = (n: string) => !n.includes(TMP) && !n.includes(OLD);
+    const names = (await list(join(root(pool), "custom"))).filter(complete);
+    return Promise.all(names.map(async (name) => ({ name, snapshots: (await list(customSnapshotsDir(pool, name))).filter(complete) })));
+  },
+
   async deleteImage(pool, fingerprint, inUse) {
     if (!inUse) await rm(imageDir(pool, fingerprint), { recursive: true, force: true });
   },

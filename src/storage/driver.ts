@@ -86,6 +86,8 @@ export interface StorageDriver {
   backupFile(pool: Pool, instance: string): string;
   /** Names of the complete instance volumes in the pool (not half-made ones). */
   instanceVolumes(pool: Pool): Promise<string[]>;
+  /** The complete custom volumes in the pool with their snapshots' names. */
+  customVolumes(pool: Pool): Promise<{ name: string; snapshots: string[] }[]>;
 
   // ---- custom volumes (a plain filesystem tree, mounted into instances as disk devices) ----
   createCustom(pool: Pool, volume: string): Promise<void>;

@@ -30,6 +30,10 @@ describe("lxd recover", () => {
     await d.ok("config", "set", "r1", "user.kept", "yes");
     await d.ok("launch", "busybox", "r2", "-s", "p2");
     await sh("r2", "echo btrfs > /root/note");
+    await d.ok("storage", "volume", "create", "default", "keep");
+    await d.ok("storage", "volume", "attach", "default", "keep", "r1", "/keep");
+    await sh("r1", "echo kept > /keep/f");
+    await d.ok("storage", "volume", "snapshot", "default", "keep", "ks0");
     for (const c of ["r1", "r2"]) await d.ok("stop", c, "--force");
     const defaultSource = join(d.dir, "storage-pools", "default");
     expect(existsSync(join(defaultSource, "containers", "r1", "backup.yaml"))).toBe(true);
@@ -46,6 +50,7 @@ describe("lxd recover", () => {
     });
     expect(validate.body.metadata.unknown_volumes).toEqual([
       { pool: "default", project: "default", type: "container", name: "r1", snapshot_count: 1 },
+      { pool: "default", project: "default", type: "custom", name: "keep", snapshot_count: 1 },
     ]);
 
     const answers = [
@@ -57,11 +62,14 @@ describe("lxd recover", () => {
     expect(r.code, r.stderr + r.stdout).toBe(0);
     expect(r.stdout).toContain('Container "r1" on pool "default" in project "default" (includes 1 snapshots)');
     expect(r.stdout).toContain('Container "r2" on pool "p2"');
+    expect(r.stdout).toContain('Volume "keep" on pool "default" in project "default" (includes 1 snapshots)');
 
     const pools = (await d.api("GET", "/1.0/storage-pools")).body.metadata.sort();
     expect(pools).toEqual(["/1.0/storage-pools/default", "/1.0/storage-pools/p2"]);
+    expect((await d.api("GET", "/1.0/storage-pools/default/volumes/custom/keep/snapshots")).body.metadata)
+      .toEqual(["/1.0/storage-pools/default/volumes/custom/keep/snapshots/ks0"]);
     await d.ok("start", "r1");
-    expect(await sh("r1", "cat /root/note")).toBe("two\n");
+    expect(await sh("r1", "cat /root/note /keep/f")).toBe("two\nkept\n");
     expect((await d.ok("config", "get", "r1", "user.kept")).trim()).toBe("yes");
     expect((await d.api("GET", "/1.0/instances/r1/snapshots")).body.metadata).toEqual(["/1.0/instances/r1/snapshots/s0"]);
     await d.ok("restore", "r1", "s0");
