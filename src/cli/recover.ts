@@ -5,10 +5,7 @@ import type { StoragePool } from "../api/storage.ts";
 import { LxdCommand } from "./base.ts";
 
 interface RecoverPool { name: string; driver: string; config: Record<string, string> }
-interface ValidateResult {
-  unknown_volumes: { pool: string; project: string; type: string; name: string; snapshot_count: number }[] | null;
-  dependency_errors: string[] | null;
-}
+import type { RecoverResult } from "../api/recover.ts";
 
 /** Answers from stdin, one line per question (a terminal or a pipe). */
 function lines(): () => Promise<string> {
@@ -68,16 +65,16 @@ export class RecoverCommand extends LxdCommand {
     for (const p of extra) out(` - NEW: "${p.name}" (backend="${p.driver}", source="${p.config.source}")\n`);
     if (!(await yes("Would you like to continue with scanning for lost volumes?", true))) return;
     out("Scanning for unknown volumes...\n");
-    const res = (await this.client.post<ValidateResult>("/internal/recover/validate", { pools: extra })).metadata;
-    const found = res.unknown_volumes ?? [];
-    const errors = res.dependency_errors ?? [];
+    const res = (await this.client.post<RecoverResult>("/internal/recover/validate", { pools: extra })).metadata;
+    const found = res.UnknownVolumes ?? [];
+    const errors = res.DependencyErrors ?? [];
     if (!found.length) {
       out("No unknown volumes found. Nothing to do.\n");
       return;
     }
     out("The following unknown volumes have been found:\n");
     for (const v of found) {
-      const snaps = v.snapshot_count ? ` (includes ${v.snapshot_count} snapshots)` : "";
+      const snaps = v.snapshotCount ? ` (includes ${v.snapshotCount} snapshots)` : "";
       out(` - ${v.type === "custom" ? "Volume" : "Container"} "${v.name}" on pool "${v.pool}" in project "${v.project}"${snaps}\n`);
     }
     if (errors.length) {

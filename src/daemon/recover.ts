@@ -1,19 +1,11 @@
 // /internal/recover/validate and /internal/recover/import (`lxd recover`), in LXD 5.0's shapes:
 // {pools: [{name, driver, config: {source}}]} names pools the database lacks; the answer lists the
 // unknown volumes found and what they depend on that is missing.
-import { Elysia, t } from "elysia";
+import { Elysia } from "elysia";
+import { RecoverPost, RecoverResult } from "../api/recover.ts";
 import { Recover } from "../instance/recover.ts";
 import type { DaemonContext } from "./context.ts";
 import { sync } from "./response.ts";
-
-const RecoverPost = t.Object({
-  pools: t.Optional(t.Union([t.Array(t.Object({
-    name: t.String(),
-    driver: t.String(),
-    description: t.Optional(t.String()),
-    config: t.Optional(t.Union([t.Record(t.String(), t.String()), t.Null()])),
-  }, { additionalProperties: true })), t.Null()])),
-}, { additionalProperties: true });
 
 export const recoverRoutes = (ctx: DaemonContext) => {
   const recover = new Recover(ctx.db, ctx.instances, ctx.pools);
@@ -21,6 +13,7 @@ export const recoverRoutes = (ctx: DaemonContext) => {
   return new Elysia({ name: "recover" })
     .post("/internal/recover/validate", async ({ body }) => sync(await recover.validate(pools(body))), {
       body: RecoverPost,
+      response: RecoverResult,
       detail: { summary: "Scan the pools for instance volumes the database lacks (lxd recover)", tags: ["internal"] },
     })
     .post("/internal/recover/import", async ({ body }) => {

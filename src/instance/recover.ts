@@ -6,6 +6,7 @@
 // with their snapshots and an empty config, as in LXD.
 import { readFile } from "node:fs/promises";
 import { ApiError } from "../api/error.ts";
+import type { RecoverResult } from "../api/recover.ts";
 import type { Db } from "../db/index.ts";
 import { getProfile } from "../db/profiles.ts";
 import { createPool } from "../db/storage-pools.ts";
@@ -68,11 +69,7 @@ export interface RecoverPool {
   description?: string;
 }
 
-/** LXD's internalRecoverValidateResult. */
-export interface RecoverResult {
-  unknown_volumes: { pool: string; project: string; type: string; name: string; snapshot_count: number }[];
-  dependency_errors: string[];
-}
+
 
 export class Recover {
   constructor(private readonly db: Db, private readonly instances: RecoverHost, private readonly storage: StoragePools) {}
@@ -116,13 +113,11 @@ export class Recover {
 
   async validate(extra: RecoverPool[]): Promise<RecoverResult> {
     const { found, custom, errors } = await this.scan(extra);
-    return {
-      unknown_volumes: [
-        ...found.map((u) => ({ pool: u.pool, project: "default", type: "container", name: u.name, snapshot_count: u.snapshots.length })),
-        ...custom.map((v) => ({ pool: v.pool, project: "default", type: "custom", name: v.name, snapshot_count: v.snapshots.length })),
-      ],
-      dependency_errors: errors,
-    };
+    const unknown = [
+      ...found.map((u) => ({ name: u.name, type: "container", snapshotCount: u.snapshots.length, project: "default", pool: u.pool })),
+      ...custom.map((v) => ({ name: v.name, type: "custom", snapshotCount: v.snapshots.length, project: "default", pool: v.pool })),
+    ];
+    return { UnknownVolumes: unknown.length ? unknown : null, DependencyErrors: errors.length ? errors : null };
   }
 
   /** Creates the missing pools' rows, then the instances with their snapshots. */

@@ -4,7 +4,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { importBusybox, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { importBusybox, run, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+
+/** Debian's real LXD 5.0.2: its `lxd recover` is a client of the daemon's unix socket. */
+const LXD_DAEMON = "/usr/bin/lxd";
 
 let d: TestDaemon;
 
@@ -48,10 +51,13 @@ describe("lxd recover", () => {
     const validate = await d.api("POST", "/internal/recover/validate", {
       pools: [{ name: "default", driver: "dir", config: { source: defaultSource } }],
     });
-    expect(validate.body.metadata.unknown_volumes).toEqual([
-      { pool: "default", project: "default", type: "container", name: "r1", snapshot_count: 1 },
-      { pool: "default", project: "default", type: "custom", name: "keep", snapshot_count: 1 },
-    ]);
+    expect(validate.body.metadata).toEqual({
+      UnknownVolumes: [
+        { name: "r1", type: "container", snapshotCount: 1, project: "default", pool: "default" },
+        { name: "keep", type: "custom", snapshotCount: 1, project: "default", pool: "default" },
+      ],
+      DependencyErrors: null,
+    });
 
     const answers = [
       "yes", "default", "dir", defaultSource, "",
@@ -79,6 +85,19 @@ describe("lxd recover", () => {
     // Nothing left to find.
     const again = await d.lxdWith({ stdin: "no\n\n", timeoutMs: 60_000 }, "recover");
     expect(again.stdout).toContain("No unknown volumes found");
-    for (const c of ["r1", "r2"]) await d.ok("delete", "-f", c);
+    for (const c of ["r1", "r2"]) await d.ok("stop", "-f", c);
+  });
+
+  test.skipIf(!existsSync(LXD_DAEMON))("LXD 5.0.2's own `lxd recover` works against this daemon", async () => {
+    await d.kill("SIGTERM");
+    for (const f of ["lxd.db", "lxd.db-wal", "lxd.db-shm"]) rmSync(join(d.dir, "database", f), { force: true });
+    await d.start();
+    const answers = ["yes", "default", "dir", join(d.dir, "storage-pools", "default"), "", "no", "", "yes"].join("\n") + "\n";
+    const r = await run([LXD_DAEMON, "recover"], { env: { LXD_DIR: d.dir }, stdin: answers, timeoutMs: 60_000 });
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    expect(r.stdout).toContain("r1");
+    await d.ok("start", "r1");
+    expect(await sh("r1", "cat /root/note")).toBe("one\n");
+    await d.ok("delete", "-f", "r1");
   });
 });
