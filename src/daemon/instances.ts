@@ -7,6 +7,7 @@ import type { DaemonContext } from "./context.ts";
 import { isRemoteImageSource, remoteInstanceOperation } from "./image-pull.ts";
 import { checkIfMatch, etagOf, sync } from "./response.ts";
 import { ApiError } from "../api/error.ts";
+import { checkProject } from "./project.ts";
 
 const url = (name: string) => `/1.0/instances/${name}`;
 
@@ -69,6 +70,7 @@ export const instancesRoutes = (ctx: DaemonContext) =>
 
     .post("/1.0/instances", async ({ body, request }) => {
       if (body.source.type === "backup") return restoreOperation(ctx, request);
+      checkProject(body.source.project);
       if (body.source.type === "copy") {
         const copy = ctx.instances.prepareCopy(body);
         return ctx.ops.create({
