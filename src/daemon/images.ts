@@ -261,7 +261,7 @@ export const imagesRoutes = (ctx: ImagesContext) =>
         metadata: { secret: randomBytes(32).toString("hex") },
       });
     }, {
-      params: ImageFingerprint,
+      params: ImageFingerprint, response: AsyncResponse,
       detail: {
         summary: "Make a one-time secret that lets an untrusted client download this image",
         description: "Returns a token operation whose metadata.secret, given as ?secret= to GET /1.0/images/{fingerprint} and its /export, " +

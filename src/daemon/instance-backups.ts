@@ -4,7 +4,7 @@ import { Elysia, t } from "elysia";
 import { BackupParams, InstanceBackup, InstanceBackupPost, InstanceBackupsPost } from "../api/backup.ts";
 import { InstanceName } from "../api/instance.ts";
 import type { DaemonContext } from "./context.ts";
-import { recursionLevel } from "../api/envelope.ts";
+import { AsyncResponse, recursionLevel } from "../api/envelope.ts";
 import { RawResponse, sync } from "./response.ts";
 
 const Recursion = t.Object({
@@ -39,7 +39,7 @@ export const instanceBackupsRoutes = (ctx: DaemonContext) => {
         run: async (op) => { await backups.create(params.name, prepared, (m) => op.updateMetadata(m)); },
       });
     }, {
-      params: InstanceName, body: InstanceBackupsPost,
+      params: InstanceName, body: InstanceBackupsPost, response: AsyncResponse,
       detail: { summary: "Back up an instance (LXD's tarball: backup/index.yaml, backup/container/, backup/snapshots/)", tags: ["backups"] },
     })
 
@@ -55,7 +55,7 @@ export const instanceBackupsRoutes = (ctx: DaemonContext) => {
         run: async () => { await backups.rename(params.name, params.backup, body.name); },
       });
     }, {
-      params: BackupParams, body: InstanceBackupPost,
+      params: BackupParams, body: InstanceBackupPost, response: AsyncResponse,
       detail: { summary: "Rename a backup", tags: ["backups"] },
     })
 
@@ -66,7 +66,7 @@ export const instanceBackupsRoutes = (ctx: DaemonContext) => {
         run: async () => { await backups.delete(params.name, params.backup); },
       });
     }, {
-      params: BackupParams,
+      params: BackupParams, response: AsyncResponse,
       detail: { summary: "Delete a backup", tags: ["backups"] },
     })
 
@@ -75,6 +75,6 @@ export const instanceBackupsRoutes = (ctx: DaemonContext) => {
       return new RawResponse(file, { headers: { "content-type": "application/octet-stream", "content-length": String(file.size) } });
     }, {
       params: BackupParams,
-      detail: { summary: "Download a backup's tarball", tags: ["backups"] },
+      detail: { summary: "Download a backup's tarball", tags: ["backups"], responses: { 200: { description: "The tarball (application/octet-stream)" } } },
     });
 };

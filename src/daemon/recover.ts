@@ -2,6 +2,7 @@
 // {pools: [{name, driver, config: {source}}]} names pools the database lacks; the answer lists the
 // unknown volumes found and what they depend on that is missing.
 import { Elysia } from "elysia";
+import { Empty } from "../api/envelope.ts";
 import { RecoverPost, RecoverResult } from "../api/recover.ts";
 import { Recover } from "../instance/recover.ts";
 import type { DaemonContext } from "./context.ts";
@@ -20,7 +21,7 @@ export const recoverRoutes = (ctx: DaemonContext) => {
       await recover.import(pools(body));
       return sync({});
     }, {
-      body: RecoverPost,
+      body: RecoverPost, response: Empty,
       detail: { summary: "Bring back the instances the scan found, creating the pools named", tags: ["internal"] },
     });
 };

@@ -4,7 +4,7 @@ import { Elysia, t } from "elysia";
 import { InstanceBackupPost, StorageVolumeBackup, StorageVolumeBackupsPost, VolumeBackupParams } from "../api/backup.ts";
 import { volumeUrl } from "../storage/volumes.ts";
 import type { DaemonContext } from "./context.ts";
-import { recursionLevel } from "../api/envelope.ts";
+import { AsyncResponse, recursionLevel } from "../api/envelope.ts";
 import { RawResponse, sync } from "./response.ts";
 
 const Recursion = t.Object({ recursion: t.Optional(t.String()), project: t.Optional(t.String()) });
@@ -35,7 +35,7 @@ export const storageVolumeBackupsRoutes = (ctx: DaemonContext) => {
         run: async (op) => { await b.create(params.name, params.volume, prepared, (m) => op.updateMetadata(m)); },
       });
     }, {
-      params: VolumeParams, body: StorageVolumeBackupsPost,
+      params: VolumeParams, body: StorageVolumeBackupsPost, response: AsyncResponse,
       detail: { summary: "Back up a custom volume (LXD's tarball: backup/index.yaml, backup/volume/, backup/volume-snapshots/)", tags: ["storage"] },
     })
     .get(`${base}/:backup`, ({ params }) => sync(b.toApi(b.get(params.name, params.volume, params.backup))), {
@@ -49,7 +49,7 @@ export const storageVolumeBackupsRoutes = (ctx: DaemonContext) => {
         run: async () => { await b.rename(params.name, params.volume, params.backup, body.name); },
       });
     }, {
-      params: VolumeBackupParams, body: InstanceBackupPost,
+      params: VolumeBackupParams, body: InstanceBackupPost, response: AsyncResponse,
       detail: { summary: "Rename a custom volume backup", tags: ["storage"] },
     })
     .delete(`${base}/:backup`, ({ params }) => {
@@ -59,7 +59,7 @@ export const storageVolumeBackupsRoutes = (ctx: DaemonContext) => {
         run: async () => { await b.delete(params.name, params.volume, params.backup); },
       });
     }, {
-      params: VolumeBackupParams,
+      params: VolumeBackupParams, response: AsyncResponse,
       detail: { summary: "Delete a custom volume backup", tags: ["storage"] },
     })
     .get(`${base}/:backup/export`, ({ params }) => {
@@ -67,6 +67,6 @@ export const storageVolumeBackupsRoutes = (ctx: DaemonContext) => {
       return new RawResponse(file, { headers: { "content-type": "application/octet-stream", "content-length": String(file.size) } });
     }, {
       params: VolumeBackupParams,
-      detail: { summary: "Download a custom volume backup's tarball", tags: ["storage"] },
+      detail: { summary: "Download a custom volume backup's tarball", tags: ["storage"], responses: { 200: { description: "The tarball (application/octet-stream)" } } },
     });
 };
