@@ -6,7 +6,7 @@ import { mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ulid } from "ulid";
 import type { InstanceBackup, InstanceBackupsPost } from "../api/backup.ts";
-import { NO_EXPIRY } from "../api/snapshot.ts";
+import { NO_EXPIRY, type InstanceSnapshot } from "../api/snapshot.ts";
 import * as db from "../db/backups.ts";
 import type { Db } from "../db/index.ts";
 import type { EventHub } from "../events/hub.ts";
@@ -19,11 +19,9 @@ import {
   backupCompression, backupExpiry, backupName, stagingDir, storeUpload, type BackupIndex, type BackupItem, extractBackup, idShift, INSTANCE_LAYOUT,
   OPTIMIZED_LAYOUT, readIndex, requireDir, requireFile, shiftTree, writeBackup,
 } from "../image/backup-tarball.ts";
-import { instanceVolume } from "../storage/backend.ts";
+import { instanceVolume, type PoolBackend } from "../storage/backend.ts";
 import type { Instance } from "../api/instance.ts";
-import type { InstanceSnapshot } from "../api/snapshot.ts";
 import type { InstanceRow } from "../db/instances.ts";
-import type { PoolBackend } from "../storage/backend.ts";
 import type { Pool } from "../storage/driver.ts";
 import type { SnapshotRow } from "./snapshots.ts";
 

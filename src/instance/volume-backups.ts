@@ -2,7 +2,7 @@
 // custom/{volume}/backups): LXD's tarball (backup-tarball.ts) in
 // LXD_DIR/backups/custom/<pool>/<volume>/<backup>, listed, renamed, downloaded, deleted, expired;
 // restoring one makes a new volume with its snapshots.
-import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { mkdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { ulid } from "ulid";
 import { ApiError } from "../api/error.ts";
