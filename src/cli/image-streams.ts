@@ -7,7 +7,7 @@ import { LxdClient } from "../client/client.ts";
 import { loadConfig, remoteTransport } from "../client/config.ts";
 import type { Operation } from "../api/operation.ts";
 import { LxdCommand } from "./base.ts";
-import { waitWithProgress } from "./download-progress.ts";
+import { waitForDownload } from "./progress.ts";
 import { remoteImageSource, splitImageRef } from "./image-remote.ts";
 
 export class ImageCopyCommand extends LxdCommand {
@@ -53,7 +53,7 @@ export class ImageCopyCommand extends LxdCommand {
     }
     try {
       const reply = await this.client.post<Operation>("/1.0/images", { source, aliases, auto_update: this.autoUpdate, public: this.public });
-      const op = await waitWithProgress(this.client, reply.metadata, this.context.stdout as NodeJS.WriteStream, "Copying the image");
+      const op = await waitForDownload(this.client, reply.metadata, this.context.stdout as NodeJS.WriteStream, "Copying the image");
       this.print(`Image copied successfully! (${String(op.metadata?.fingerprint ?? "").slice(0, 12)})`);
     } finally {
       // Unused (the image was there already, or the copy failed): revoke the secret.
@@ -76,7 +76,7 @@ export class ImageRefreshCommand extends LxdCommand {
     for (const ref of this.images) {
       const image = await this.client.resolveImage(ref);
       const reply = await this.client.post<Operation>(`/1.0/images/${image.fingerprint}/refresh`);
-      const op = await waitWithProgress(this.client, reply.metadata, this.context.stdout as NodeJS.WriteStream, "Refreshing the image");
+      const op = await waitForDownload(this.client, reply.metadata, this.context.stdout as NodeJS.WriteStream, "Refreshing the image");
       this.print(op.metadata?.refreshed ? `Image ${ref} refreshed (${String(op.metadata.fingerprint).slice(0, 12)})` : `Image ${ref} is already up to date`);
     }
   }

@@ -42,7 +42,7 @@ async function restoreOperation(ctx: DaemonContext, request: Request) {
 export const instancesRoutes = (ctx: DaemonContext) =>
   new Elysia({ name: "instances" })
     .get("/1.0/instances", async ({ query }) => {
-      let filter;
+      let filter: ReturnType<typeof parseFilter>;
       try {
         filter = parseFilter(query.filter ?? "");
       } catch (err) {
@@ -106,7 +106,7 @@ export const instancesRoutes = (ctx: DaemonContext) =>
       },
     })
 
-    .get("/1.0/instances/:name", async ({ params, query, set }) => {
+    .get("/1.0/instances/:name", async ({ params, query }) => {
       const row = ctx.instances.get(params.name);
       const inst = recursionLevel(query) >= 1 ? await ctx.instances.toApiFull(row) : ctx.instances.toApi(row);
       return sync(inst, { etag: etagOf(writable(inst)) });

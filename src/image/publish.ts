@@ -129,8 +129,8 @@ export async function withMergedTree<T>(layers: string[], workDir: string, fn: (
   let mounted = false;
   try {
     await mkdir(mnt, { mode: 0o700 });
-    const escape = (p: string) => p.replace(/([\\:,])/g, "\\$1");
-    mount("overlay", mnt, "overlay", MS.RDONLY, `lowerdir=${layers.map(escape).join(":")}`);
+    const escapeOption = (p: string) => p.replace(/([\\:,])/g, "\\$1");
+    mount("overlay", mnt, "overlay", MS.RDONLY, `lowerdir=${layers.map(escapeOption).join(":")}`);
     mounted = true;
     return await fn(mnt);
   } finally {

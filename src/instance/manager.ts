@@ -39,6 +39,8 @@ import { environmentOf, type IdmapPlan, launchSpec, liveLimits, planIdmap, secco
 import { checkArchitecture } from "../image/validate.ts";
 import { Backups, type RestoreSpec } from "./backups.ts";
 import { unknownInstances, type UnknownInstance } from "./recover.ts";
+import { InstanceConsole } from "./console.ts";
+import { InstanceFiles } from "./files.ts";
 import { Snapshots } from "./snapshots.ts";
 import { runningState, stoppedState, STATUS, type Status } from "./state.ts";
 
@@ -85,6 +87,8 @@ export class InstanceManager {
   private readonly volumeLocks = new KeyedLock();
   readonly snapshots: Snapshots;
   readonly backups: Backups;
+  readonly files: InstanceFiles;
+  readonly console: InstanceConsole;
 
   constructor(
     private readonly database: Db,
@@ -95,6 +99,8 @@ export class InstanceManager {
   ) {
     this.snapshots = new Snapshots(database, this, events);
     this.backups = new Backups(database, this, events);
+    this.files = new InstanceFiles(this, events);
+    this.console = new InstanceConsole(this);
   }
 
   // ---- lookups -------------------------------------------------------------------------
