@@ -3,6 +3,7 @@ import { Elysia, t } from "elysia";
 import { AsyncResponse, Empty, recursionLevel } from "../api/envelope.ts";
 import { Instance, InstanceFull, InstanceName, InstancePost, InstancePut, InstancesPost, InstancesQuery } from "../api/instance.ts";
 import { matchesFilter, parseFilter } from "../api/filter.ts";
+import type { PreparedRestore } from "../instance/backups.ts";
 import type { DaemonContext } from "./context.ts";
 import { isRemoteImageSource, remoteInstanceOperation } from "./image-pull.ts";
 import { checkIfMatch, etagOf, sync } from "./response.ts";
@@ -24,7 +25,7 @@ async function restoreOperation(ctx: DaemonContext, request: Request) {
   const backups = ctx.instances.backups;
   if (!request.body) throw new ApiError(400, "Invalid backup file: the upload is empty");
   const file = await backups.receive(request.body);
-  let prepared;
+  let prepared: PreparedRestore;
   try {
     prepared = await backups.prepareRestore(file, {
       name: request.headers.get("x-lxd-name") || undefined, pool: request.headers.get("x-lxd-pool") || undefined,
