@@ -102,7 +102,7 @@ export class Backups {
   prepare(instance: string, req: InstanceBackupsPost): PreparedBackup {
     const row = this.instances.get(instance);
     const optimized = req.optimized_storage ?? false;
-    if (optimized && !this.instances.backendOf(row).canSend) {
+    if (optimized && !this.instances.backendOf(row).canSendBackup) {
       const pool = this.instances.poolOf(row);
       throw new ApiError(400, `Optimized backups are not supported on pool "${pool.name}" (${pool.driver}); export without --optimized-storage`);
     }
@@ -179,7 +179,7 @@ export class Backups {
           const send = async (path: string, snapshot?: string, parent?: string) => {
             const file = join(dir, `.tmp-${ulid()}.bin`);
             streams.push(file);
-            await backend.send(instanceVolume(instance, snapshot), parent === undefined ? undefined : instanceVolume(instance, parent), file);
+            await backend.sendBackup(instanceVolume(instance, snapshot), parent === undefined ? undefined : instanceVolume(instance, parent), file);
             return { path, file };
           };
           items = [];
@@ -290,11 +290,11 @@ export class Backups {
         snapshots: snapshots.map((s) => ({ name: s, record: records.get(s) ?? {} })),
       }, async (backend) => {
         if (optimized) {
-          if (!backend.canSend || backend.driverName !== r.index.backend) {
+          if (!backend.canSendBackup || backend.driverName !== r.index.backend) {
             throw new ApiError(400, `An optimized backup from a ${r.index.backend} pool can only be imported into a ${r.index.backend} pool, not "${backend.name}" (${backend.driverName})`);
           }
           const parts = [...snapshots.map((s) => ({ snapshot: s, file: join(dir, "snapshots", `${s}.bin`) })), { file: join(dir, "container.bin") }];
-          return backend.receive(r.name, parts, ids && ((vol) => shiftTree(join(vol, "rootfs"), ids)));
+          return backend.receiveBackup(r.name, parts, ids && ((vol) => shiftTree(join(vol, "rootfs"), ids)));
         }
         for (const s of snapshots) await backend.importTree(instanceVolume(r.name, s), join(dir, "snapshots", s));
         await backend.importTree(instanceVolume(r.name), join(dir, "container"));

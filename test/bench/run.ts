@@ -9,13 +9,14 @@ import { bigImageTimings, LXD_502_BTRFS, LXD_502_STORAGE, storageTimings } from 
 import { importDebian, waitSystemd } from "../helpers/debian-image.ts";
 import { remoteImageTimings } from "./remote-image.ts";
 import { imageTimings } from "./images.ts";
+import { migrationTimings } from "./migration.ts";
 
 const argValue = (name: string, fallback: number) => {
   const i = process.argv.indexOf(name);
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
 };
 const RUNS = argValue("--runs", 7);
-/** `--only images|systemd`: just that group of rows (the others take minutes). */
+/** `--only images|systemd|migration`: just that group of rows (the others take minutes). */
 const ONLY = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
 const INSTANCES = argValue("--instances", 100);
 /** `--storage`: only the storage rows. */
@@ -317,6 +318,14 @@ try {
     if (DEBIAN) await systemdGuest(d);
   }
   if (ONLY === "systemd") await systemdGuest(d);
+  if (!STORAGE_ONLY && (!ONLY || ONLY === "migration")) {
+    // Target: within 1.5x of the rsync floor, and at least 3x faster than LXD 5.0.2 between two LXD daemons.
+    for (const r of await migrationTimings(d, Math.min(RUNS, 5), await busyboxImage())) {
+      const ratio = (median(r.times) / median(r.floor)).toFixed(2);
+      rows.push({ key: r.key, what: r.what, ours: `${ms(r.times)} (${ratio}x the floor)`, floor: `${ms(r.floor)} (rsync -a, local)` });
+      LXD_502[r.key] = r.lxd5.length ? `${ms(r.lxd5)} (same run; ${(median(r.lxd5) / median(r.times)).toFixed(1)}x ours)` : "not installed";
+    }
+  }
   if (!STORAGE_ONLY && (!ONLY || ONLY === "images")) {
     // The floor column is `tar -xzf` of the same file; the ratio is tar's time over ours (speed relative to tar).
     for (const r of await imageTimings(d, Math.min(RUNS, 3))) {

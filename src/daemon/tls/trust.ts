@@ -77,6 +77,10 @@ export class TrustStore {
     const id = this.identify(request);
     const url = new URL(request.url);
     if (isPublic(request.method, url.pathname)) return undefined;
+    // An operation's websocket: its secret is the credential (migration peers have no trust
+    // entry), checked by the handler before the upgrade; only upgrades pass untrusted.
+    if (request.method === "GET" && /^\/1\.0\/operations\/[^/]+\/websocket$/.test(url.pathname)
+      && request.headers.get("upgrade")?.toLowerCase() === "websocket" && url.searchParams.get("secret")) return undefined;
     if (!id.trusted) return errorEnvelope(403, `Forbidden: ${id.reason}`);
     // Restricted certificates reach only their projects (this server has the default one).
     const entry = this.trusted.get(id.fingerprint!)!;
