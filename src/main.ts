@@ -59,6 +59,7 @@ import {
   ImageUnsetPropertyCommand,
 } from "./cli/image-edit.ts";
 import { PublishCommand } from "./cli/publish.ts";
+import { UiCertificateCommand, UiCommand } from "./cli/ui.ts";
 
 const COMMANDS: CommandClass[] = [
   // The default command first: clipanion's usage() relies on that order.
@@ -75,6 +76,7 @@ const COMMANDS: CommandClass[] = [
   ImageCopyCommand, ImageRefreshCommand, ImageExportStreamsCommand,
   ImageExportCommand, ImageEditCommand, ImageGetPropertyCommand, ImageSetPropertyCommand, ImageUnsetPropertyCommand,
   ImageAliasRenameCommand, PublishCommand,
+  UiCommand, UiCertificateCommand,
   ProfileListCommand, ProfileShowCommand, ProfileCreateCommand, ProfileDeleteCommand, ProfileGetCommand,
   ProfileSetCommand, ProfileUnsetCommand, ProfileEditCommand, ProfileDeviceAddCommand, ProfileDeviceRemoveCommand,
   OperationListCommand, OperationShowCommand, OperationDeleteCommand,

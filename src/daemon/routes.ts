@@ -26,6 +26,7 @@ import { serverInfoRoutes } from "./server-info.ts";
 import { storagePoolsRoutes } from "./storage-pools.ts";
 import { storageVolumesRoutes } from "./storage-volumes.ts";
 import { storageVolumeBackupsRoutes } from "./storage-volume-backups.ts";
+import { uiRoutes } from "./ui.ts";
 
 /** `lxd shutdown`: answers first, then stops containers and the daemon. */
 const internalRoutes = (ctx: DaemonContext) =>
@@ -56,5 +57,6 @@ export const apiRoutes = (ctx: DaemonContext, remote?: RemoteAccess) => [
   eventsRoutes(ctx),
   internalRoutes(ctx),
   recoverRoutes(ctx),
+  uiRoutes(),
   ...(remote ? [certificatesRoutes(ctx, remote)] : []),
 ];

@@ -29,10 +29,14 @@ const LOCAL: Identity = { remote: false, trusted: true };
  *  callers) and the simplestreams tree (streams.ts serves public images only). */
 const PUBLIC_IMAGES = /^\/(1\.0\/images(\/[0-9a-f]+(\/export)?|\/aliases(\/.+)?)?|streams\/v1\/[^/]+\.json|images\/[0-9a-f]{64}\/[^/]+)$/;
 
-/** What untrusted clients may reach: API discovery, joining with a token, public images. */
+/** The web console's page and assets: its login page is what an untrusted browser sees. */
+const WEB_CONSOLE = /^\/ui(\/.*)?$/;
+
+/** What untrusted clients may reach: API discovery, joining with a token, public images, the
+ *  web console's static files. */
 function isPublic(method: string, path: string): boolean {
   const p = path.length > 1 ? path.replace(/\/+$/, "") : path;
-  if (method === "GET" || method === "HEAD") return p === "/" || p === "/1.0" || PUBLIC_IMAGES.test(p);
+  if (method === "GET" || method === "HEAD") return p === "/" || p === "/1.0" || PUBLIC_IMAGES.test(p) || WEB_CONSOLE.test(p);
   return method === "POST" && p === "/1.0/certificates";
 }
 
