@@ -11,6 +11,7 @@ import type { ProfileManager } from "../profile/manager.ts";
 import type { StoragePools } from "../storage/pools.ts";
 import type { CustomVolumes } from "../storage/volumes.ts";
 import type { Warnings } from "../events/warnings.ts";
+import type { VolumeBackups } from "../instance/volume-backups.ts";
 
 export interface DaemonContext {
   db: Db;
@@ -25,6 +26,7 @@ export interface DaemonContext {
   volumes: CustomVolumes;
   /** Conditions the daemon noticed (/1.0/warnings). */
   warnings: Warnings;
+  volumeBackups: VolumeBackups;
   serverInfo: ServerInfoSource;
   /** The server certificate and key: what this daemon presents when it dials a migration peer. */
   identity?: { cert: string; key: string };

@@ -1,86 +1,73 @@
-// Debian's LXD 5.0.2 daemon (package `lxd`) on a private temporary LXD_DIR, for tests that point
-// our client at the real thing. Never /var/lib/lxd; no managed network (its firewall table would
-// be the host's); instance names should carry `tag` so their cgroups are found by the cleanup,
-// which also removes the daemon's processes (LXD_DIR in their environment), mounts and directory.
-import type { Subprocess } from "bun";
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync } from "node:fs";
+// A real LXD 5.0.2 daemon (Debian's `lxd` package) for interoperability tests: its own temporary
+// LXD_DIR, a dir pool, no network, never /var/lib/lxd. Instances made there should carry the
+// tag in their name: their cgroups (lxc.payload.NAME) are then removed by the same cleanup as a
+// test daemon's, which also kills its processes, unmounts its tmpfs mounts and deletes the dir.
+import { chmodSync, existsSync, mkdirSync, mkdtempSync } from "node:fs";
 import { join } from "node:path";
 import { cleanupLeftovers, type Leftovers } from "./cleanup.ts";
 import { register, unregister } from "./reaper.ts";
-import { run, type RunOptions, type RunResult } from "./run.ts";
+import { run, type RunResult } from "./run.ts";
 
-export const REAL_LXD = "/usr/bin/lxd";
+const DAEMON = "/usr/bin/lxd";
+const LXC = "/usr/bin/lxc";
 
-/** Why the real daemon cannot run here, or undefined when it can. */
-export function realLxdMissing(): string | undefined {
-  if (!existsSync(REAL_LXD)) return `${REAL_LXD} is missing (apt-get install lxd)`;
-  const version = Bun.spawnSync([REAL_LXD, "--version"]).stdout.toString().trim();
-  if (!/^5\.0\./.test(version)) return `${REAL_LXD} is not LXD 5.0 (says "${version}")`;
+/** Why a real LXD cannot run here, or undefined when it can. */
+export async function realLxdMissing(): Promise<string | undefined> {
+  if (!existsSync(DAEMON)) return `${DAEMON} is missing (apt-get install lxd)`;
+  if (!existsSync(LXC)) return `${LXC} is missing (apt-get install lxd-client)`;
+  const v = await run([DAEMON, "--version"], { timeoutMs: 10_000 });
+  if (v.code !== 0 || !/^\d+\.\d+/.test(v.stdout.trim())) return `${DAEMON} is not LXD (--version said "${v.stdout.trim()}")`;
   return undefined;
 }
 
 export class RealLxd {
-  readonly dir: string;
-  readonly tag: string;
-  private proc?: Subprocess;
-  private cleaned = false;
-
-  constructor() {
-    this.tag = Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => "abcdefghijklmnopqrstuvwxyz"[b % 26]).join("");
-    this.dir = mkdtempSync(`/tmp/lxd-real-${this.tag}-`);
-    // Unprivileged container processes must traverse to their rootfs.
-    chmodSync(this.dir, 0o711);
-    mkdirSync(join(this.dir, "client"), { mode: 0o700 });
-    register(this.leftovers());
-  }
+  readonly tag = Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => "abcdefghijklmnopqrstuvwxyz"[b % 26]).join("");
+  readonly dir = mkdtempSync(`/tmp/lxd-real-${this.tag}-`);
+  private readonly conf = `${this.dir}.client`;
+  private proc?: ReturnType<typeof Bun.spawn>;
 
   private leftovers(): Leftovers {
-    return { dir: this.dir, tag: this.tag };
+    return { dir: this.dir, tag: this.tag, extraDirs: [this.conf] };
   }
 
-  /** Starts the daemon and gives it a `dir` pool named default and a root disk in the default profile. */
+  /** Starts the daemon and gives it a dir pool named "default" in the default profile. */
   async start(): Promise<void> {
-    const out = openSync(join(this.dir, "daemon.out"), "a");
-    try {
-      this.proc = Bun.spawn([REAL_LXD, "--logfile", join(this.dir, "lxd.log")], {
-        env: { ...process.env, LXD_DIR: this.dir, LXD_TEST_TAG: this.tag },
-        stdin: "ignore", stdout: out, stderr: out,
-      });
-    } finally {
-      closeSync(out);
-    }
-    const ready = await this.real("waitready", "--timeout", "60");
-    if (ready.code !== 0) throw new Error(`LXD on ${this.dir} did not start: ${ready.stderr}`);
-    const preseed = "storage_pools:\n- name: default\n  driver: dir\nprofiles:\n- name: default\n  devices:\n    root: {path: /, pool: default, type: disk}\n";
-    const init = await this.real("init", "--preseed", { stdin: preseed });
-    if (init.code !== 0) throw new Error(`lxd init --preseed on the real LXD failed: ${init.stderr}`);
+    chmodSync(this.dir, 0o711);
+    mkdirSync(this.conf, { mode: 0o700 });
+    register(this.leftovers());
+    this.proc = Bun.spawn([DAEMON, "--group", "root", "--logfile", join(this.dir, "lxd.log")], {
+      env: { ...process.env, LXD_DIR: this.dir, LXD_TEST_TAG: this.tag }, stdin: "ignore", stdout: "ignore", stderr: "ignore",
+    });
+    const ready = await run([DAEMON, "waitready", "--timeout", "60"], { env: { LXD_DIR: this.dir }, timeoutMs: 70_000 });
+    if (ready.code !== 0) throw new Error(`LXD did not start: ${ready.stderr}`);
+    const preseed = "storage_pools:\n- name: default\n  driver: dir\nprofiles:\n- name: default\n  devices:\n    root:\n      path: /\n      pool: default\n      type: disk\n";
+    const init = await run([DAEMON, "init", "--preseed"], { env: { LXD_DIR: this.dir }, stdin: preseed });
+    if (init.code !== 0) throw new Error(`lxd init --preseed failed: ${init.stderr}`);
   }
 
-  /** The environment that points clients (ours and lxc) at this daemon, with their own config dirs. */
-  env(extra: Record<string, string> = {}): Record<string, string> {
-    const client = join(this.dir, "client");
-    return { LXD_DIR: this.dir, HOME: client, LXD_CONF: join(client, "conf"), ...extra };
+  /** The environment that points a client (LXD's or ours) at this daemon, with its own config dir. */
+  env(): Record<string, string> {
+    return { LXD_DIR: this.dir, LXD_CONF: this.conf, HOME: this.conf };
   }
 
-  /** Runs Debian's lxd binary (waitready, init, shutdown) against this daemon. */
-  real(...args: (string | RunOptions)[]): Promise<RunResult> {
-    const opts = (typeof args.at(-1) === "object" ? args.pop() : {}) as RunOptions;
-    return run([REAL_LXD, ...(args as string[])], { ...opts, env: { ...this.env(), ...opts.env } });
+  /** LXD's own client against this daemon. */
+  lxc(...args: string[]): Promise<RunResult> {
+    return run([LXC, ...args], { env: this.env(), timeoutMs: 120_000 });
   }
 
-  /** Shuts the daemon down (its instances with it), then removes everything it left. */
+  async ok(...args: string[]): Promise<string> {
+    const r = await this.lxc(...args);
+    if (r.code !== 0) throw new Error(`lxc ${args.join(" ")} (real LXD) failed (${r.code}): ${r.stderr}`);
+    return r.stdout;
+  }
+
+  /** Stops its instances and the daemon, then removes every trace. */
   async stop(): Promise<void> {
     if (this.proc && this.proc.exitCode === null) {
-      await this.real("shutdown", "--timeout", "30", { timeoutMs: 40_000 });
+      await run([DAEMON, "shutdown", "--timeout", "30"], { env: { LXD_DIR: this.dir }, timeoutMs: 40_000 });
       this.proc.kill("SIGKILL");
       await this.proc.exited;
     }
-    this.cleanup();
-  }
-
-  cleanup(): void {
-    if (this.cleaned) return;
-    this.cleaned = true;
     const problems = cleanupLeftovers(this.leftovers());
     if (problems.length) throw new Error(`cleanup of the real LXD in ${this.dir} incomplete:\n- ${problems.join("\n- ")}`);
     unregister(this.tag);

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { lxdBinary, run, startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { RealLxd, realLxdMissing } from "../helpers/real-lxd.ts";
 
-const missing = realLxdMissing();
+const missing = await realLxdMissing();
 if (missing) console.warn(`skipped: ${missing}`);
 
 let real: RealLxd;
@@ -22,11 +22,7 @@ async function ours(...args: string[]): Promise<string> {
 }
 
 /** Debian's lxc against the real daemon. */
-async function lxc(...args: string[]): Promise<string> {
-  const r = await run(["/usr/bin/lxc", ...args], { env: real.env(), timeoutMs: 120_000 });
-  if (r.code !== 0) throw new Error(`lxc ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-}
+const lxc = (...args: string[]) => real.ok(...args);
 
 const state = async (name: string) => (await ours("list", name, "--format", "csv", "-c", "ns")).trim();
 
@@ -36,7 +32,7 @@ describe.skipIf(Boolean(missing))("our CLI against LXD 5.0.2", () => {
     try {
       await real.start();
     } catch (e) {
-      real.cleanup();
+      await real.stop();
       throw e;
     }
   });
