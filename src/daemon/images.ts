@@ -193,12 +193,7 @@ async function upload(ctx: ImagesContext, request: Request, body: ReadableStream
 export const imagesRoutes = (ctx: ImagesContext) =>
   new Elysia({ name: "images" })
     .get("/1.0/images", ({ query, request }) => {
-      let filter;
-      try {
-        filter = parseFilter(query.filter ?? "");
-      } catch (err) {
-        throw new ApiError(400, (err as Error).message);
-      }
+      const filter = parseFilter(query.filter ?? "");
       const images = ctx.images.list().filter((r) => visible(ctx, request, r)).map((r) => ctx.images.toApi(r))
         .filter((i) => matchesFilter(i, filter));
       if (recursionLevel(query) === 0) return sync(images.map((i) => imageUrl(i.fingerprint)));

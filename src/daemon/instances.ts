@@ -71,12 +71,7 @@ function migrationTarget(ctx: DaemonContext, body: InstancesPostBody) {
 export const instancesRoutes = (ctx: DaemonContext) =>
   new Elysia({ name: "instances" })
     .get("/1.0/instances", async ({ query }) => {
-      let filter: ReturnType<typeof parseFilter>;
-      try {
-        filter = parseFilter(query.filter ?? "");
-      } catch (err) {
-        throw new ApiError(400, (err as Error).message);
-      }
+      const filter = parseFilter(query.filter ?? "");
       const level = recursionLevel(query);
       const rows = ctx.instances.list();
       const full = level >= 2 || filter

@@ -69,12 +69,7 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
   /** All volumes of a pool as LXD lists them (containers, images, custom), or those of one type. */
   const list = (pool: string, query: RecursionQuery, type?: string) => {
     if (type !== undefined && !LISTED_TYPES.includes(type)) throw new ApiError(400, `Invalid storage volume type "${type}"`);
-    let filter;
-    try {
-      filter = parseFilter(query.filter ?? "");
-    } catch (err) {
-      throw new ApiError(400, (err as Error).message);
-    }
+    const filter = parseFilter(query.filter ?? "");
     const custom = v.list(pool).map((r) => v.toApi(r));
     const containers = (ctx.instances?.list() ?? []).filter(onPool(pool))
       .map((r) => builtIn("container", r.name, `/1.0/instances/${r.name}`, r.createdAt));

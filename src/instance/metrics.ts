@@ -17,8 +17,8 @@ export interface InstanceSample {
 type Labels = Record<string, string>;
 interface Family { name: string; help: string; type: "counter" | "gauge"; points: [Labels, number][] }
 
-const escape = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
-const labelText = (l: Labels) => `{${Object.entries(l).map(([k, v]) => `${k}="${escape(v)}"`).join(",")}}`;
+const escapeLabel = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+const labelText = (l: Labels) => `{${Object.entries(l).map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(",")}}`;
 
 /** Network counters by LXD metric name and the state's counter key. */
 const NET: [string, string, string][] = [

@@ -35,7 +35,7 @@ const numaNode = (dir: string): number => {
   const node = list(dir).find((n) => /^node\d+$/.test(n));
   if (node) return Number(node.slice(4));
   const n = num(join(dir, "numa_node"), 0);
-  return n < 0 ? 0 : n;
+  return Math.max(n, 0);
 };
 
 /** The PCI address above a sysfs device (a virtio device sits below its PCI function). */
