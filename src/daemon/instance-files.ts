@@ -83,10 +83,10 @@ export function filePath(query: { path?: string }): string {
 }
 
 export const instanceFilesRoutes = (ctx: DaemonContext) => {
-  /** The running container's init pid, or a clear error. */
-  const initPid = (name: string): number => {
+  /** A pidfd of the running container's init, or a clear error. Used before any await. */
+  const initPidfd = (name: string): number => {
     ctx.instances.get(name);
-    const pid = ctx.instances.initPid(name);
+    const pid = ctx.instances.initPidfd(name);
     if (pid === undefined) {
       throw new ApiError(400, `Instance "${name}" is not running: file transfer needs a running instance`);
     }
@@ -102,7 +102,7 @@ export const instanceFilesRoutes = (ctx: DaemonContext) => {
     .get("/1.0/instances/:name/files", async ({ params, query }) => {
       const { name } = params;
       const path = filePath(query);
-      const pid = initPid(name);
+      const pid = initPidfd(name);
       const read = await readPath(pid, path).catch((err) => { throw apiError(err, "read", path, name); });
       const headers = fileHeaders(read.stat);
       lifecycle("instance-file-retrieved", name, path);
@@ -127,7 +127,7 @@ export const instanceFilesRoutes = (ctx: DaemonContext) => {
       const { name } = params;
       const path = filePath(query);
       const opts = putOptions(request.headers);
-      const pid = initPid(name);
+      const pid = initPidfd(name);
       await writePath(pid, path, opts, request.body).catch((err) => { throw apiError(err, "write", path, name); });
       lifecycle("instance-file-pushed", name, path);
       return sync({});
@@ -142,7 +142,7 @@ export const instanceFilesRoutes = (ctx: DaemonContext) => {
     .delete("/1.0/instances/:name/files", async ({ params, query }) => {
       const { name } = params;
       const path = filePath(query);
-      const pid = initPid(name);
+      const pid = initPidfd(name);
       await deletePath(pid, path).catch((err) => { throw apiError(err, "delete", path, name); });
       lifecycle("instance-file-deleted", name, path);
       return sync({});

@@ -55,7 +55,7 @@ type Devices = Record<string, Record<string, string>>;
 export interface StopOptions { force?: boolean; timeout?: number }
 
 /** What an exec request decides; the manager adds the container's init pid and seccomp filter. */
-export type ExecOptions = Omit<KernelExecOptions, "pid" | "seccomp">;
+export type ExecOptions = Omit<KernelExecOptions, "pidfd" | "seccomp">;
 
 const now = () => new Date().toISOString();
 const DEFAULT_ENV: Record<string, string> = {
@@ -106,9 +106,11 @@ export class InstanceManager {
     return this.running.has(name);
   }
 
-  /** Host pid of a running instance's init (undefined when stopped): entry point for file transfer. */
-  initPid(name: string): number | undefined {
-    return this.running.get(name)?.initPid;
+  /** A pidfd of a running instance's init (undefined when stopped), for file transfer: use it at
+   *  once (before any await), it is closed when the instance stops. */
+  initPidfd(name: string): number | undefined {
+    const fd = this.running.get(name)?.pidfd;
+    return fd === undefined || fd < 0 ? undefined : fd;
   }
 
   private profileRows(names: string[]) {
@@ -430,7 +432,7 @@ export class InstanceManager {
 
   /** Removes devices that went away or changed, then adds the new ones, on a running container. */
   private async hotplug(name: string, rt: Runtime, expanded: { config: Record<string, string>; devices: Devices }) {
-    const inst = { name, initPid: rt.initPid, config: expanded.config };
+    const inst = { name, initPid: rt.initPid, pidfd: () => rt.pidfd, config: expanded.config };
     const same = (a?: Record<string, string>, b?: Record<string, string>) => JSON.stringify(a) === JSON.stringify(b);
     const removed = Object.entries(rt.devices).filter(([k, v]) => !same(v, expanded.devices[k]));
     const added = Object.entries(expanded.devices).filter(([k, v]) => !same(v, rt.devices[k]));
@@ -514,16 +516,22 @@ export class InstanceManager {
         mounts: await launchMounts(name, devices),
       });
       const { initPid } = await launch(spec);
+      // Opened at once: the monitor holds init unreaped until it reports the exit, so the pid is
+      // still init's here (a container that died already yields -1, and its exit is reported).
+      const init = { initPid, pidfd: openPidfd(initPid) };
       const mon = await watch(rundir);
-      if (!mon.running) throw new Error("the container stopped right after it started");
       try {
-        await startDevices({ name, initPid, config, booting: true }, devices);
+        if (!mon.running) throw new Error("the container stopped right after it started");
+        await startDevices({ name, initPid, pidfd: () => init.pidfd, config, booting: true }, devices);
       } catch (err) {
-        signal(initPid, 9);
-        await mon.exited;
+        if (mon.running) {
+          signalInit(init, 9);
+          await mon.exited;
+        }
+        if (init.pidfd >= 0) closeSync(init.pidfd);
         throw err;
       }
-      this.track(name, initPid, mon.exited, devices);
+      this.track(name, init, mon.exited, devices);
     } catch (err) {
       await this.cgroups.remove(name).catch(() => {});
       throw new ApiError(500, `Failed to start instance "${name}": ${(err as Error).message}`);
@@ -548,18 +556,23 @@ export class InstanceManager {
     }, triggers);
   }
 
-  private track(name: string, initPid: number, exited: Promise<number>, devices: Devices) {
-    const rt = { initPid, pidfd: openPidfd(initPid), frozen: false, exited, devices } as Runtime;
+  /** `init` becomes the runtime record, so device contexts made from it see its pidfd closed. */
+  private track(name: string, init: { initPid: number; pidfd: number }, exited: Promise<number>, devices: Devices) {
+    const rt = Object.assign(init, { frozen: false, exited, devices }) as Runtime;
     rt.cleanedUp = exited.then((code) => this.onExit(name, rt, code));
     this.running.set(name, rt);
   }
 
   private async onExit(name: string, rt: Runtime, code: number) {
-    if (rt.pidfd >= 0) closeSync(rt.pidfd);
-    if (this.running.get(name) !== rt) return;
+    const closePidfd = () => {
+      if (rt.pidfd >= 0) closeSync(rt.pidfd);
+      rt.pidfd = -1;
+    };
+    if (this.running.get(name) !== rt) return closePidfd();
     // The config names host-side parts (veths derive from volatile.uuid).
     const current = db.getInstance(this.database, name);
-    await stopDevices({ name, initPid: rt.initPid, config: current ? this.expanded(current).config : {}, exited: true }, rt.devices);
+    await stopDevices({ name, initPid: rt.initPid, pidfd: () => -1, config: current ? this.expanded(current).config : {}, exited: true }, rt.devices);
+    closePidfd();
     await this.cgroups.remove(name).catch(() => {});
     // Only now: stop()/restart() wait for this, so a start right after cannot lose its new cgroup.
     this.running.delete(name);
@@ -645,8 +658,9 @@ export class InstanceManager {
       ...DEFAULT_ENV, HOME: opts.uid ? "/" : "/root", ...(opts.uid ? {} : { USER: "root" }),
       ...(opts.pty ? { TERM: "xterm" } : {}), ...opts.env,
     };
+    if (rt.pidfd < 0) throw new ApiError(400, "Instance is not running");
     return startExec({
-      pid: rt.initPid, command: opts.command, env, cwd: opts.cwd, uid: opts.uid, gid: opts.gid,
+      pidfd: rt.pidfd, command: opts.command, env, cwd: opts.cwd, uid: opts.uid, gid: opts.gid,
       pty: opts.pty, seccomp: seccompFor(config),
     });
   }
@@ -668,8 +682,9 @@ export class InstanceManager {
       const mon = await watch(containerDir(row.name)).catch(() => ({ running: false as const }));
       if (mon.running) {
         const { config, devices } = this.expanded(row);
-        this.track(row.name, mon.initPid, mon.exited, devices);
-        await resumeDevices({ name: row.name, initPid: mon.initPid, config }, devices,
+        const rt = { initPid: mon.initPid, pidfd: openPidfd(mon.initPid) };
+        this.track(row.name, rt, mon.exited, devices);
+        await resumeDevices({ name: row.name, initPid: rt.initPid, pidfd: () => rt.pidfd, config }, devices,
           (device, err) => log.warn("Failed to resume a device", { instance: row.name, device, err: err.message }));
         // Paused by a user: still frozen. Frozen for a snapshot or copy the killed daemon never
         // finished: thawed.
@@ -715,7 +730,7 @@ function signal(pid: number, sig: number) {
 }
 
 /** Signals a tracked init through its pidfd, so a recycled pid can never receive it. */
-function signalInit(rt: Runtime, sig: number) {
+function signalInit(rt: { initPid: number; pidfd: number }, sig: number) {
   if (rt.pidfd < 0) return signal(rt.initPid, sig);
   try {
     pidfdSignal(rt.pidfd, sig);

@@ -3,7 +3,7 @@
 // ids the device names. Major and minor come from the device or from `source` on the host.
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { type DeviceRule, STANDARD_RULES } from "../kernel/devcg.ts";
-import { helperPath } from "../kernel/native.ts";
+import { helperPath, pidfdForHelper } from "../kernel/native.ts";
 import type { DeviceDriver, RunningInstance } from "./devices.ts";
 
 type Device = Record<string, string>;
@@ -17,21 +17,12 @@ export function hostId(mapText: string, id: number): number | undefined {
   return undefined;
 }
 
-async function helper(args: string[]): Promise<void> {
-  const proc = Bun.spawn([helperPath(), "device", ...args], { stdout: "pipe", stderr: "pipe" });
+/** `pidfd` (of the container's init) is passed as the helper's fd 3. */
+async function helper(pidfd: number, args: string[]): Promise<void> {
+  const proc = Bun.spawn([helperPath(), "device", "--pidfd", "3", ...args], { stdio: ["ignore", "pipe", "pipe", pidfdForHelper(pidfd)] });
   const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
   const line = out.trim();
   if (code !== 0 || line !== "ok") throw new Error(line.startsWith("error ") ? line.slice(6) : `lxd-helper device exited with ${code}`);
-}
-
-/** Whether `pid` still is a container's init (pid 1 of a nested pid namespace), not a reused pid. */
-function isContainerInit(pid: number): boolean {
-  try {
-    const nspid = /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1].trim().split(/\s+/) ?? [];
-    return nspid.length > 1 && nspid[nspid.length - 1] === "1";
-  } catch {
-    return false;
-  }
 }
 
 const pathOf = (c: Device) => c.path || c.source;
@@ -87,14 +78,14 @@ export function unixDeviceDriver(type: "unix-char" | "unix-block"): DeviceDriver
         if (host === undefined) throw fail(`${kindName} ${id} is not mapped in the container`);
         return String(host);
       };
-      const args = ["--pid", String(inst.initPid), "add", pathOf(c), kind, major, minor, map("uid", c.uid), map("gid", c.gid), c.mode ?? "0660"];
-      await helper(args).catch((err) => {
+      const args = ["add", pathOf(c), kind, major, minor, map("uid", c.uid), map("gid", c.gid), c.mode ?? "0660"];
+      await helper(inst.pidfd(), args).catch((err) => {
         throw fail((err as Error).message);
       });
     },
     async stop(inst: RunningInstance, _device: string, c: Device) {
       // The container's /dev goes with it: only a running container needs the node removed.
-      if (isContainerInit(inst.initPid)) await helper(["--pid", String(inst.initPid), "remove", pathOf(c)]);
+      if (!inst.exited && inst.pidfd() >= 0) await helper(inst.pidfd(), ["remove", pathOf(c)]);
     },
   };
 }

@@ -1,13 +1,14 @@
 // Running a command inside a running container with `lxd-helper exec`. Without a pty the command
 // writes straight into the pipes Bun created (no relay); with one, the helper relays the pty.
-// fd 3 is the control channel: "resize C R" / "signal N" in, "exit N" / "error MSG" out.
+// fd 3 is the control channel: "resize C R" / "signal N" in, "exit N" / "error MSG" out; fd 4 is
+// a pidfd of the container's init (the helper joins its namespaces through it).
 import { closeSync, writeSync } from "node:fs";
-import { helperPath } from "./native.ts";
+import { helperPath, pidfdForHelper } from "./native.ts";
 import { seccompHex } from "./seccomp.ts";
 
 export interface ExecOptions {
-  /** Host pid of the container's init. */
-  pid: number;
+  /** A pidfd of the container's init (the caller keeps it; the helper gets a copy). */
+  pidfd: number;
   command: string[];
   env: Record<string, string>;
   cwd?: string;
@@ -30,9 +31,12 @@ export interface ExecSession {
   exit: Promise<number>;
 }
 
+/** Where the helper finds the pidfd. */
+const PIDFD_FD = 4;
+
 export function helperArgs(opts: ExecOptions): string[] {
   if (!opts.command.length) throw new Error("exec: empty command");
-  const args = ["exec", "--pid", String(opts.pid)];
+  const args = ["exec", "--pidfd", String(PIDFD_FD)];
   if (opts.cwd) args.push("--cwd", opts.cwd);
   if (opts.uid !== undefined) args.push("--uid", String(opts.uid));
   if (opts.gid !== undefined) args.push("--gid", String(opts.gid));
@@ -59,7 +63,7 @@ const ignore = (r: unknown) => {
 
 export function startExec(opts: ExecOptions): ExecSession {
   const proc = Bun.spawn([helperPath(), ...helperArgs(opts)], {
-    stdio: ["pipe", "pipe", "pipe", "socket-fd"],
+    stdio: ["pipe", "pipe", "pipe", "socket-fd", pidfdForHelper(opts.pidfd)],
   });
   const ctl = proc.stdio[3] as number;
   let ctlOpen = true;

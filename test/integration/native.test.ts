@@ -60,8 +60,20 @@ async function collect(stream: ReadableStream<Uint8Array> | undefined): Promise<
   return new Response(stream).text();
 }
 
-async function run(pid: number, command: string[], opts: Partial<Parameters<typeof startExec>[0]> = {}) {
-  const s = startExec({ pid, command, env: PATH_ENV, seccomp: buildSeccomp({}), ...opts });
+type ExecOpts = Parameters<typeof startExec>[0];
+
+/** startExec on the container whose init is `pid`, through a pidfd (the helper keeps its own copy). */
+function execIn(pid: number, opts: Omit<ExecOpts, "pidfd">): ExecSession {
+  const pidfd = pidfdOpen(pid);
+  try {
+    return startExec({ pidfd, ...opts });
+  } finally {
+    closeSync(pidfd);
+  }
+}
+
+async function run(pid: number, command: string[], opts: Partial<ExecOpts> = {}) {
+  const s = execIn(pid, { command, env: PATH_ENV, seccomp: buildSeccomp({}), ...opts });
   s.closeStdin();
   const [code, out, err] = await Promise.all([s.exit, collect(s.stdout), collect(s.stderr)]);
   return { code, out, err };
@@ -152,7 +164,7 @@ describe.skipIf(!isRoot)("native runtime", () => {
     const times: number[] = [];
     for (let i = 0; i < 10; i++) {
       const t0 = performance.now();
-      const s = startExec({ pid: init, command: ["echo", "x"], env: PATH_ENV });
+      const s = execIn(init, { command: ["echo", "x"], env: PATH_ENV });
       s.closeStdin();
       const reader = s.stdout.getReader();
       await reader.read();
@@ -184,7 +196,7 @@ describe.skipIf(!isRoot)("native runtime", () => {
   });
 
   test("exec: closing stdin ends cat; stdin reaches the command", async () => {
-    const s = startExec({ pid: init, command: ["cat"], env: PATH_ENV });
+    const s = execIn(init, { command: ["cat"], env: PATH_ENV });
     s.stdin(new TextEncoder().encode("hello\n"));
     s.closeStdin();
     expect(await collect(s.stdout)).toBe("hello\n");
@@ -193,7 +205,7 @@ describe.skipIf(!isRoot)("native runtime", () => {
 
   test("exec: a background child holding the pipes does not hang it", async () => {
     const t0 = performance.now();
-    const s = startExec({ pid: init, command: ["sh", "-c", "sleep 100 & echo hi"], env: PATH_ENV });
+    const s = execIn(init, { command: ["sh", "-c", "sleep 100 & echo hi"], env: PATH_ENV });
     s.closeStdin();
     const { text } = await readUntil(s, (t) => t.includes("hi"));
     expect(text).toBe("hi\n");
@@ -202,7 +214,7 @@ describe.skipIf(!isRoot)("native runtime", () => {
   });
 
   test("exec --pty: container devpts, window size, resize, background child", async () => {
-    const s = startExec({ pid: init, command: ["sh", "-c", "tty; stty size; read x; stty size"], env: PATH_ENV, pty: { cols: 100, rows: 30 } });
+    const s = execIn(init, { command: ["sh", "-c", "tty; stty size; read x; stty size"], env: PATH_ENV, pty: { cols: 100, rows: 30 } });
     const first = await readUntil(s, (t) => t.includes("30 100"));
     expect(first.text).toMatch(/^\/dev\/pts\/\d+\r\n30 100\r\n$/);
     s.resize(120, 40);
@@ -213,14 +225,14 @@ describe.skipIf(!isRoot)("native runtime", () => {
     expect(await s.exit).toBe(0);
 
     const t0 = performance.now();
-    const bg = startExec({ pid: init, command: ["sh", "-c", "sleep 100 & echo hi"], env: PATH_ENV, pty: { cols: 80, rows: 24 } });
+    const bg = execIn(init, { command: ["sh", "-c", "sleep 100 & echo hi"], env: PATH_ENV, pty: { cols: 80, rows: 24 } });
     expect(await bg.exit).toBe(0);
     expect((await collect(bg.stdout))).toContain("hi");
     expect(performance.now() - t0).toBeLessThan(1000);
   });
 
   test("exec: signal over the control channel", async () => {
-    const s = startExec({ pid: init, command: ["sleep", "100"], env: PATH_ENV });
+    const s = execIn(init, { command: ["sleep", "100"], env: PATH_ENV });
     await Bun.sleep(30);
     s.signal(15);
     expect(await s.exit).toBe(128 + 15);
