@@ -9,10 +9,10 @@ import type { Instance, InstanceFull, InstancePut, InstanceState, InstancesPost 
 import * as db from "../db/instances.ts";
 import { profiles as profilesTable, storagePools } from "../db/schema.ts";
 import { getVolume, listVolumes, listVolumeSnapshots } from "../db/storage-volumes.ts";
-import type { Db } from "../daemon/context.ts";
-import { ApiError } from "../daemon/response.ts";
-import { log } from "../daemon/log.ts";
-import type { EventHub } from "../daemon/events.ts";
+import type { Db } from "../db/index.ts";
+import { ApiError } from "../api/error.ts";
+import { log } from "../log.ts";
+import type { EventHub } from "../events/hub.ts";
 import type { ImageStore } from "../image/store.ts";
 import type { Cgroups } from "../kernel/cgroup.ts";
 import { pidfdOpen, pidfdSignal } from "../kernel/ffi.ts";
