@@ -6,7 +6,8 @@
 // capability sets) is prepared before the vfork: between vfork and execve the child makes raw
 // system calls only (async-signal-safe), and reports a failure as {step, errno} on a pipe, which
 // the parent turns into a message. fd 3, when passed, is the control channel: "resize C R" and
-// "signal N" in; "exit N" or "error MSG" out. With a pty the helper relays it (stdin, stdout);
+// "signal N" in; "exit N" or "error MSG" out, after "trace start=MS joined=MS exec=MS exit=MS"
+// (CLOCK_MONOTONIC) with --trace. With a pty the helper relays it (stdin, stdout);
 // without one the command writes straight into the pipes the daemon gave.
 #include "helper.h"
 #include <fcntl.h>
@@ -36,12 +37,23 @@ struct exec_opts {
 	uid_t uid;
 	gid_t gid;
 	char *env[MAX_ENV];
-	int nenv, pty, cols, rows;
+	int nenv, pty, cols, rows, trace;
 	struct sock_fprog seccomp;
 	char **argv;
 };
 
 static int ctl_fd = -1;
+
+// Phase marks for --trace (CLOCK_MONOTONIC, ms).
+enum { T_START, T_JOINED, T_EXEC, T_EXIT, T_COUNT };
+static double marks[T_COUNT];
+
+static void mark(int phase)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	marks[phase] = t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
 
 static int parse_exec_args(int argc, char **argv, struct exec_opts *o)
 {
@@ -54,6 +66,10 @@ static int parse_exec_args(int argc, char **argv, struct exec_opts *o)
 		if (!strcmp(a, "--")) {
 			o->argv = argv + i + 1;
 			break;
+		}
+		if (!strcmp(a, "--trace")) {
+			o->trace = 1;
+			continue;
 		}
 		if (!v)
 			return fail(0, "option %s needs a value", a);
@@ -322,6 +338,7 @@ static int exec_loop(pid_t child, int master)
 		if (code < 0 && waitpid(child, &status, WNOHANG) == child) {
 			code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
 			clock_gettime(CLOCK_MONOTONIC, &exited_at);
+			mark(T_EXIT);
 			stdin_open = 0;
 		}
 		if (code >= 0 && !master_open)
@@ -427,6 +444,7 @@ static pid_t exec_start(struct exec_opts *o, int *master)
 	if (target_enter(o->pidfd, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
 					   CLONE_NEWCGROUP) < 0)
 		return -1;
+	mark(T_JOINED);
 	close(o->pidfd);
 	// Container root from here on: files (such as the pty) are created as it.
 	if (become_root() < 0)
@@ -458,6 +476,7 @@ static pid_t exec_start(struct exec_opts *o, int *master)
 	if (child == 0)
 		exec_child(&plan);
 	int vfork_errno = errno;
+	mark(T_EXEC); // the child has called execve (or failed): vfork returns then
 	close(err[1]);
 	for (char **p = plan.paths; *p; p++)
 		if (*p != o->argv[0])
@@ -477,6 +496,7 @@ static pid_t exec_start(struct exec_opts *o, int *master)
 
 int cmd_exec(int argc, char **argv)
 {
+	mark(T_START);
 	// The control channel is fd 3 when the spawner passed one; check before opening anything.
 	if (fcntl(3, F_GETFD) >= 0 && fcntl(3, F_SETFD, FD_CLOEXEC) == 0)
 		ctl_fd = 3;
@@ -496,7 +516,11 @@ int cmd_exec(int argc, char **argv)
 	}
 	int code = exec_loop(child, master);
 	if (ctl_fd >= 0) {
-		int n = snprintf(line, sizeof(line), "exit %d\n", code);
+		int n = 0;
+		if (o.trace)
+			n = snprintf(line, sizeof(line), "trace start=%.3f joined=%.3f exec=%.3f exit=%.3f\n", marks[T_START],
+				     marks[T_JOINED], marks[T_EXEC], marks[T_EXIT]);
+		n += snprintf(line + n, sizeof(line) - n, "exit %d\n", code);
 		write_all(ctl_fd, line, n);
 	}
 	return code;

@@ -11,6 +11,7 @@
 #include <sys/mount.h>
 #include <sys/xattr.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef SYS_pidfd_open
@@ -155,4 +156,13 @@ int lxd_btrfs_set_readonly(const char *path, int readonly)
 int lxd_lgetxattr(const char *path, const char *name, char *buf, unsigned long cap)
 {
 	return result(lgetxattr(path, name, buf, cap));
+}
+
+// CLOCK_MONOTONIC in milliseconds: the clock lxd-helper's traces use, so the daemon's phase marks
+// and the helper's share one timeline.
+double lxd_monotonic_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }

@@ -292,7 +292,12 @@ static int launch(struct launch *l, int report_fd)
 	if (l->init < 0)
 		return fail(errno, "clone");
 	if (l->init == 0) {
+		// Only init's ends stay open here: the monitor's ends must see EOF when init dies, and
+		// init's reads when the monitor or the builder dies.
 		close(report_fd);
+		close(l->sync_w);
+		close(l->err_r);
+		close(l->sock_w);
 		l->x.sync_fd = sync_r;
 		l->x.err_fd = err_w;
 		l->x.sock_fd = sock_r;

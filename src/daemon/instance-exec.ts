@@ -6,6 +6,8 @@ import { Elysia } from "elysia";
 import { randomBytes } from "node:crypto";
 import { InstanceExecPost, InstanceName } from "../api/instance.ts";
 import type { ExecSession } from "../kernel/exec.ts";
+import { monotonicMs } from "../kernel/ffi.ts";
+import { debugEnabled, log } from "../log.ts";
 import type { DaemonContext } from "./context.ts";
 import type { ServerWebSocketLike } from "./operations.ts";
 import { ApiError } from "../api/error.ts";
@@ -32,6 +34,22 @@ async function pump(stream: ReadableStream<Uint8Array>, ws: ServerWebSocketLike 
     }
   } finally {
     reader.cancel().catch(() => {});
+  }
+}
+
+/** With --debug: when each phase of an exec ended, in ms since the request reached the handler,
+ *  on the helper's clock (CLOCK_MONOTONIC), logged as one "Exec timing" line. */
+class ExecTrace {
+  private readonly t0 = monotonicMs();
+  private readonly marks: Record<string, number> = {};
+  mark(phase: string, at = monotonicMs()) {
+    this.marks[phase] = Math.round((at - this.t0) * 100) / 100;
+  }
+  async log(name: string, session: ExecSession | undefined) {
+    const helper = await session?.trace.catch(() => undefined);
+    for (const [phase, at] of Object.entries(helper ?? {})) this.mark(`helper_${phase}`, at);
+    const ordered = Object.entries(this.marks).sort((a, b) => a[1] - b[1]);
+    log.debug("Exec timing", { instance: name, ...Object.fromEntries(ordered) });
   }
 }
 
@@ -64,8 +82,9 @@ export const instanceExecRoutes = (ctx: DaemonContext) =>
       const connected = new Promise<void>((resolve) => (allConnected = resolve));
       if (!keys.length) allConnected();
       let session: ExecSession | undefined;
+      const trace = debugEnabled() ? new ExecTrace() : undefined;
 
-      return ctx.ops.create({
+      const op = ctx.ops.create({
         class: "websocket",
         description: "Executing command",
         resources: { instances: [`/1.0/instances/${name}`], containers: [`/1.0/containers/${name}`] },
@@ -74,16 +93,22 @@ export const instanceExecRoutes = (ctx: DaemonContext) =>
           const key = keys.find((k) => fds[k] === secret);
           if (!key || sockets.has(key)) return ws.close(1008);
           sockets.set(key, ws);
-          if (sockets.size === keys.length) allConnected();
+          if (sockets.size === keys.length) {
+            trace?.mark("websockets");
+            allConnected();
+          }
         },
         run: async () => {
           const timeout = Bun.sleep(CONNECT_TIMEOUT_MS).then(() => { throw new Error("Timed out waiting for websockets to connect"); });
           await Promise.race([connected, timeout]);
+          trace?.mark("spawn");
           session = ctx.instances.exec(name, {
             command: body.command, env: body.environment ?? {}, cwd: body.cwd || undefined,
             uid: body.user, gid: body.group,
             pty: interactive ? { cols: body.width || 80, rows: body.height || 24 } : undefined,
+            trace: Boolean(trace),
           });
+          trace?.mark("spawned");
           const s = session;
           const stdin = sockets.get("0");
           stdin?.onMessage((data) => {
@@ -100,16 +125,21 @@ export const instanceExecRoutes = (ctx: DaemonContext) =>
           control?.onClose(() => { if (!finished) s.signal(9); });
 
           const exited = s.exit.then(() => (finished = true), () => (finished = true));
+          if (trace) void exited.then(() => trace.mark("exit"));
           const outputs = [pump(s.stdout, interactive ? stdin : sockets.get("1"), exited)];
           if (s.stderr) outputs.push(pump(s.stderr, sockets.get("2"), exited));
           // One await for all: a helper that fails (bad cwd) or is killed (OOM, stop --force)
           // fails this operation; an unobserved rejection would take the whole daemon down.
           const [code] = await Promise.all([s.exit, ...outputs]);
+          trace?.mark("drained");
           for (const ws of sockets.values()) ws.close(1000);
+          if (trace) void trace.log(name, s);
           return { return: code };
         },
         cancel: () => session?.signal(9),
       });
+      trace?.mark("operation");
+      return op;
     }, {
       params: InstanceName, body: InstanceExecPost,
       detail: { summary: "Run a command in an instance (websocket operation)", tags: ["instances"] },

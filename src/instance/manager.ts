@@ -661,7 +661,7 @@ export class InstanceManager {
     if (rt.pidfd < 0) throw new ApiError(400, "Instance is not running");
     return startExec({
       pidfd: rt.pidfd, command: opts.command, env, cwd: opts.cwd, uid: opts.uid, gid: opts.gid,
-      pty: opts.pty, seccomp: seccompFor(config),
+      pty: opts.pty, seccomp: seccompFor(config), trace: opts.trace,
     });
   }
 

@@ -16,6 +16,8 @@ export interface ExecOptions {
   gid?: number;
   pty?: { cols: number; rows: number };
   seccomp?: Uint8Array;
+  /** Ask the helper for its phase marks (ExecSession.trace). */
+  trace?: boolean;
 }
 
 export interface ExecSession {
@@ -29,6 +31,8 @@ export interface ExecSession {
   signal(n: number): void;
   /** The command's exit code (128+N when killed by signal N); rejects when it could not start. */
   exit: Promise<number>;
+  /** With `trace`: the helper's phase marks (CLOCK_MONOTONIC ms: start, joined, exec, exit). */
+  trace: Promise<Record<string, number> | undefined>;
 }
 
 /** Where the helper finds the pidfd. */
@@ -43,6 +47,7 @@ export function helperArgs(opts: ExecOptions): string[] {
   for (const [k, v] of Object.entries(opts.env)) args.push("--env", `${k}=${v}`);
   if (opts.pty) args.push("--pty", `${Math.max(1, opts.pty.cols | 0)}x${Math.max(1, opts.pty.rows | 0)}`);
   if (opts.seccomp?.length) args.push("--seccomp", seccompHex(opts.seccomp));
+  if (opts.trace) args.push("--trace");
   return [...args, "--", ...opts.command];
 }
 
@@ -78,14 +83,15 @@ export function startExec(opts: ExecOptions): ExecSession {
   };
   const helperErr = opts.pty ? new Response(proc.stderr).text() : Promise.resolve("");
 
+  const control = readControl(ctl);
   const exit = (async () => {
     // "exit N" may arrive just after the process is reaped: wait for the channel's end too.
-    const [control, status] = await Promise.all([readControl(ctl), proc.exited]);
+    const [text, status] = await Promise.all([control, proc.exited]);
     ctlOpen = false;
     closeSync(ctl);
-    const error = /^error (.*)$/m.exec(control)?.[1] ?? (status === 255 ? (await helperErr).trim() : "");
+    const error = /^error (.*)$/m.exec(text)?.[1] ?? (status === 255 ? (await helperErr).trim() : "");
     if (error) throw new Error(`exec ${opts.command[0]}: ${error}`);
-    const code = /^exit (\d+)$/m.exec(control)?.[1];
+    const code = /^exit (\d+)$/m.exec(text)?.[1];
     if (code !== undefined) return Number(code);
     if (proc.signalCode) throw new Error(`exec ${opts.command[0]}: lxd-helper killed by ${proc.signalCode}`);
     return status;
@@ -115,5 +121,9 @@ export function startExec(opts: ExecOptions): ExecSession {
     resize: (cols, rows) => send(`resize ${cols | 0} ${rows | 0}\n`),
     signal: (n) => send(`signal ${n | 0}\n`),
     exit,
+    trace: control.then((text) => {
+      const line = /^trace (.*)$/m.exec(text)?.[1];
+      return line ? Object.fromEntries(line.split(" ").map((kv) => kv.split("=")).map(([k, v]) => [k, Number(v)])) : undefined;
+    }),
   };
 }

@@ -19,6 +19,7 @@ function open() {
     lxd_btrfs_subvol_delete: { args: [ptr], returns: i32 },
     lxd_btrfs_set_readonly: { args: [ptr, i32], returns: i32 },
     lxd_lgetxattr: { args: [ptr, ptr, ptr, u64], returns: i32 },
+    lxd_monotonic_ms: { args: [], returns: FFIType.f64 },
   }).symbols;
 }
 
@@ -67,6 +68,11 @@ export function pidfdOpen(pid: number): number {
 
 export function pidfdSignal(pidfd: number, signal: number): void {
   check(sym().lxd_pidfd_send_signal(pidfd, signal), () => `pidfd_send_signal ${signal}`);
+}
+
+/** CLOCK_MONOTONIC in ms: the timeline lxd-helper's traces are on. */
+export function monotonicMs(): number {
+  return sym().lxd_monotonic_ms();
 }
 
 /** bpf(2) with an attr buffer the caller laid out; returns the syscall's result (an fd or 0). */

@@ -9,13 +9,14 @@ import { bigImageTimings, LXD_502_BTRFS, LXD_502_STORAGE, storageTimings } from 
 import { importDebian, waitSystemd } from "../helpers/debian-image.ts";
 import { remoteImageTimings } from "./remote-image.ts";
 import { imageTimings } from "./images.ts";
+import { execTimings } from "./exec.ts";
 
 const argValue = (name: string, fallback: number) => {
   const i = process.argv.indexOf(name);
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
 };
 const RUNS = argValue("--runs", 7);
-/** `--only images|systemd`: just that group of rows (the others take minutes). */
+/** `--only images|systemd|exec`: just that group of rows (the others take minutes). */
 const ONLY = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
 const INSTANCES = argValue("--instances", 100);
 /** `--storage`: only the storage rows. */
@@ -27,6 +28,8 @@ const DEBIAN = !process.argv.includes("--no-debian");
 const LXD_502: Record<string, string> = {
   launch: "482 ms",
   exec: "47 ms",
+  "exec-cli": "47 ms",
+  "exec-lxc": "47 ms",
   stop: "780 ms",
   [`list${INSTANCES}`]: INSTANCES === 100 ? "705 ms" : "",
   memory: "13-14 MiB",
@@ -40,6 +43,8 @@ interface Row {
   floor: string;
 }
 const rows: Row[] = [];
+/** Lines printed under the table (per-phase traces). */
+const notes: string[] = [];
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -233,6 +238,7 @@ function printTable() {
   console.log(line(header));
   console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
   for (const b of body) console.log(line(b));
+  for (const n of notes) console.log(`\n${n}`);
 }
 
 /** Requests answered per second by `fetchOne`, run on `width` loops for `seconds`. */
@@ -317,6 +323,11 @@ try {
     if (DEBIAN) await systemdGuest(d);
   }
   if (ONLY === "systemd") await systemdGuest(d);
+  if (!STORAGE_ONLY && (!ONLY || ONLY === "exec")) {
+    const r = await execTimings(d, RUNS);
+    for (const row of r.rows) rows.push({ key: row.key, what: row.what, ours: ms(row.times), floor: row.floor ? `${ms(row.floor)} (nsenter --all)` : "" });
+    notes.push(...r.phases);
+  }
   if (!STORAGE_ONLY && (!ONLY || ONLY === "images")) {
     // The floor column is `tar -xzf` of the same file; the ratio is tar's time over ours (speed relative to tar).
     for (const r of await imageTimings(d, Math.min(RUNS, 3))) {
