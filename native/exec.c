@@ -525,3 +525,71 @@ int cmd_exec(int argc, char **argv)
 	}
 	return code;
 }
+
+// Reads "LEN\n" and LEN bytes of NUL-separated arguments from the request's connection.
+static int read_request(int sock, char **args, size_t *len)
+{
+	char header[24];
+	size_t n = 0;
+	fcntl(sock, F_SETFL, 0);
+	while (n < sizeof(header) - 1 && (n == 0 || header[n - 1] != '\n')) {
+		ssize_t got = read(sock, header + n, 1);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return fail(got < 0 ? errno : EPIPE, "read the exec request");
+		n++;
+	}
+	header[n] = 0;
+	long want = parse_long(strtok(header, "\n") ? header : "", 10, 1, 1 << 20);
+	if (want < 1)
+		return fail(0, "bad exec request");
+	*args = malloc(want + 1);
+	if (!*args)
+		return fail(ENOMEM, "exec request");
+	for (*len = 0; *len < (size_t)want;) {
+		ssize_t got = read(sock, *args + *len, want - *len);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return fail(got < 0 ? errno : EPIPE, "read the exec request");
+		*len += got;
+	}
+	(*args)[*len] = 0;
+	return 0;
+}
+
+// The monitor's runner for one exec request (a fork of the monitor): the request's fds become
+// 0-3 and init's pidfd 4, everything else of the monitor's is closed, then it runs `exec` with the
+// request's arguments as lxd-helper would.
+void exec_runner(int sock, const int fds[EXEC_FDS], int init_pidfd)
+{
+	int high[EXEC_FDS + 1];
+	for (int i = 0; i < EXEC_FDS; i++)
+		high[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 16);
+	high[EXEC_FDS] = fcntl(init_pidfd, F_DUPFD_CLOEXEC, 16);
+	_cleanup_free_ char *args = NULL;
+	size_t len = 0;
+	int ok = read_request(sock, &args, &len) == 0;
+	char *argv[MAX_ENV + 64];
+	int argc = 0;
+	argv[argc++] = "lxd-helper";
+	for (size_t at = 0; ok && at < len; at += strlen(args + at) + 1) {
+		if (argc >= (int)ARRAY_SIZE(argv) - 1)
+			ok = fail(E2BIG, "exec request") == 0;
+		else
+			argv[argc++] = args + at;
+	}
+	argv[argc] = NULL;
+	for (int i = 0; i <= EXEC_FDS; i++)
+		if (high[i] < 0 || dup2(high[i], i) < 0)
+			_exit(255);
+	syscall(SYS_close_range, EXEC_FDS + 1, ~0U, 0);
+	if (!ok || argc < 2 || strcmp(argv[1], "exec")) {
+		char line[1200];
+		int n = snprintf(line, sizeof(line), "error %s\n", ok ? "bad exec request" : herr.msg);
+		write_all(3, line, n);
+		_exit(255);
+	}
+	exit(cmd_exec(argc, argv));
+}

@@ -137,4 +137,9 @@ int cmd_device(int argc, char **argv);
 int cmd_mount(int argc, char **argv);
 int cmd_umount(int argc, char **argv);
 int cmd_proxy(int argc, char **argv);
+
+// exec.c: an exec request handed to the monitor (stdin, stdout, stderr, control fds; the
+// connection carries "LEN\n" and LEN bytes of NUL-separated `exec` arguments).
+#define EXEC_FDS 4
+__attribute__((noreturn)) void exec_runner(int sock, const int fds[EXEC_FDS], int init_pidfd);
 #endif

@@ -5,6 +5,11 @@
 // writes its id maps, idmaps the rootfs layers, puts it in its cgroups, forks the builder into its
 // pid and network namespaces (rootfs.c), then serves monitor.sock and console.sock until init
 // exits.
+//
+// monitor.sock: a client is greeted with "running PID exec" ("exec": this monitor runs exec
+// requests) and told "exit CODE" when init exits. A client that sends one byte carrying four fds
+// (stdin, stdout, stderr, control; SCM_RIGHTS) makes an exec request: the monitor forks a runner
+// that reads the arguments and runs the command (exec.c), saving the daemon a process spawn.
 #include "start.h"
 #include <fcntl.h>
 #include <sched.h>
@@ -82,7 +87,30 @@ static void report(int fd, const char *fmt, ...)
 #define MAX_CLIENTS 1024
 
 // Serves monitor.sock until init exits; never returns.
-static __attribute__((noreturn)) void monitor_loop(pid_t init, int listen_fd, int sig_fd, const char *sock_path)
+// A client sent something: an exec request (its fds) starts a runner. 0 when the client is done.
+static int client_input(int client, int init_pidfd)
+{
+	char byte, cbuf[CMSG_SPACE(EXEC_FDS * sizeof(int))];
+	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+	ssize_t n = recvmsg(client, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR;
+	if (n == 0)
+		return 0;
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	if (!cm || cm->cmsg_type != SCM_RIGHTS)
+		return 1; // not a request: ignored
+	int fds[EXEC_FDS], nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+	memcpy(fds, CMSG_DATA(cm), (nfds < EXEC_FDS ? nfds : EXEC_FDS) * sizeof(int));
+	if (nfds == EXEC_FDS && byte == 'x' && !(msg.msg_flags & MSG_CTRUNC) && fork() == 0)
+		exec_runner(client, fds, init_pidfd);
+	for (int i = 0; i < nfds && i < EXEC_FDS; i++)
+		close(fds[i]);
+	return 0;
+}
+
+static __attribute__((noreturn)) void monitor_loop(pid_t init, int init_pidfd, int listen_fd, int sig_fd, const char *sock_path)
 {
 	struct pollfd pfd[2 + MAX_CLIENTS + 2 + CONSOLE_CLIENTS];
 	int clients[MAX_CLIENTS], nclients = 0, code = -1;
@@ -108,13 +136,9 @@ static __attribute__((noreturn)) void monitor_loop(pid_t init, int listen_fd, in
 			while (read(sig_fd, &si, sizeof(si)) > 0)
 				;
 		}
-		// Disconnected clients go; what they send is ignored.
+		// Disconnected clients and exec requests go (a runner has the request's connection).
 		for (int i = nclients - 1; i >= 0; i--) {
-			if (!pfd[2 + i].revents)
-				continue;
-			char junk[256];
-			ssize_t n = read(clients[i], junk, sizeof(junk));
-			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			if (pfd[2 + i].revents && !client_input(clients[i], init_pidfd)) {
 				close(clients[i]);
 				clients[i] = clients[--nclients];
 			}
@@ -122,11 +146,11 @@ static __attribute__((noreturn)) void monitor_loop(pid_t init, int listen_fd, in
 		if (pfd[1].revents & POLLIN) {
 			int c = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 			if (c >= 0 && nclients < MAX_CLIENTS) {
-				int n = snprintf(line, sizeof(line), "running %d\n", init);
-				if (write_all(c, line, n) == 0)
-					clients[nclients++] = c;
-				else
-					close(c);
+				// Kept even if the greeting fails: an exec request may be queued behind a
+				// client that has already closed its end.
+				int n = snprintf(line, sizeof(line), "running %d exec\n", init);
+				(void)!send(c, line, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+				clients[nclients++] = c;
 			} else if (c >= 0) {
 				close(c);
 			}
@@ -193,7 +217,7 @@ struct launch {
 
 static void launch_release(struct launch *l)
 {
-	int fds[] = {l->init_pidfd, l->userns, l->sync_w, l->err_r, l->sock_w, l->x.rw_fd, l->x.root_fd};
+	int fds[] = {l->userns, l->sync_w, l->err_r, l->sock_w, l->x.rw_fd, l->x.root_fd};
 	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
 		close_p(&fds[i]);
 	for (int i = 0; i < l->x.nlower; i++)
@@ -369,6 +393,7 @@ static __attribute__((noreturn)) void run_monitor(struct config *c, int report_f
 	}
 	launch_release(&l);
 	if (!ok) {
+		close_p(&l.init_pidfd);
 		if (l.init > 0) {
 			kill(l.init, SIGKILL);
 			waitpid(l.init, NULL, 0);
@@ -380,7 +405,7 @@ static __attribute__((noreturn)) void run_monitor(struct config *c, int report_f
 	logf_("init %d running", l.init);
 	report(report_fd, "ok %d\n", l.init);
 	close(report_fd);
-	monitor_loop(l.init, l.listen_fd, l.sig_fd, l.addr.sun_path);
+	monitor_loop(l.init, l.init_pidfd, l.listen_fd, l.sig_fd, l.addr.sun_path);
 }
 
 int cmd_start(void)

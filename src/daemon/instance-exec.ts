@@ -70,8 +70,11 @@ export const instanceExecRoutes = (ctx: DaemonContext) =>
   new Elysia({ name: "instance-exec" })
     .post("/1.0/instances/:name/exec", ({ params, body }) => {
       const { name } = params;
-      ctx.instances.get(name);
-      if (!ctx.instances.isRunning(name)) throw new ApiError(400, "Instance is not running");
+      // A running instance is known in memory; only otherwise is the database asked (404 or 400).
+      if (!ctx.instances.isRunning(name)) {
+        ctx.instances.get(name);
+        throw new ApiError(400, "Instance is not running");
+      }
       if (body["record-output"]) throw new ApiError(400, "Recording exec output is not supported yet");
       const interactive = body.interactive ?? false;
       const waitForWs = body["wait-for-websocket"] ?? false;

@@ -36,8 +36,16 @@ import { runningState, stoppedState, STATUS, type Status } from "./state.ts";
 
 type Row = db.InstanceRow;
 
+/** What the runtime record starts from: init, a pidfd of it, the monitor's exec socket, and the
+ *  seccomp program init got (exec installs the same one: nothing is read or built per exec). */
+type Init = { initPid: number; pidfd: number; execSocket?: string; seccomp: Uint8Array };
+
 interface Runtime {
   initPid: number;
+  /** The seccomp program init runs under; exec'd commands get it too. */
+  seccomp: Uint8Array;
+  /** The monitor's socket for exec requests (unset: an older monitor; exec spawns a helper). */
+  execSocket?: string;
   /** Refers to this init process only, whatever later reuses its pid (-1: none could be opened). */
   pidfd: number;
   frozen: boolean;
@@ -518,8 +526,9 @@ export class InstanceManager {
       const { initPid } = await launch(spec);
       // Opened at once: the monitor holds init unreaped until it reports the exit, so the pid is
       // still init's here (a container that died already yields -1, and its exit is reported).
-      const init = { initPid, pidfd: openPidfd(initPid) };
+      const init: Init = { initPid, pidfd: openPidfd(initPid), seccomp: spec.seccomp ?? seccompFor(config) };
       const mon = await watch(rundir);
+      if (mon.running) init.execSocket = mon.execSocket;
       try {
         if (!mon.running) throw new Error("the container stopped right after it started");
         await startDevices({ name, initPid, pidfd: () => init.pidfd, config, booting: true }, devices);
@@ -557,7 +566,7 @@ export class InstanceManager {
   }
 
   /** `init` becomes the runtime record, so device contexts made from it see its pidfd closed. */
-  private track(name: string, init: { initPid: number; pidfd: number }, exited: Promise<number>, devices: Devices) {
+  private track(name: string, init: Init, exited: Promise<number>, devices: Devices) {
     const rt = Object.assign(init, { frozen: false, exited, devices }) as Runtime;
     rt.cleanedUp = exited.then((code) => this.onExit(name, rt, code));
     this.running.set(name, rt);
@@ -653,15 +662,14 @@ export class InstanceManager {
     const rt = this.running.get(name);
     if (!rt) throw new ApiError(400, "Instance is not running");
     if (rt.frozen) throw new ApiError(400, "Instance is frozen");
-    const { config } = this.expanded(this.get(name));
     const env: Record<string, string> = {
       ...DEFAULT_ENV, HOME: opts.uid ? "/" : "/root", ...(opts.uid ? {} : { USER: "root" }),
       ...(opts.pty ? { TERM: "xterm" } : {}), ...opts.env,
     };
     if (rt.pidfd < 0) throw new ApiError(400, "Instance is not running");
     return startExec({
-      pidfd: rt.pidfd, command: opts.command, env, cwd: opts.cwd, uid: opts.uid, gid: opts.gid,
-      pty: opts.pty, seccomp: seccompFor(config), trace: opts.trace,
+      pidfd: rt.pidfd, monitor: rt.execSocket, command: opts.command, env, cwd: opts.cwd, uid: opts.uid, gid: opts.gid,
+      pty: opts.pty, seccomp: rt.seccomp, trace: opts.trace,
     });
   }
 
@@ -682,7 +690,7 @@ export class InstanceManager {
       const mon = await watch(containerDir(row.name)).catch(() => ({ running: false as const }));
       if (mon.running) {
         const { config, devices } = this.expanded(row);
-        const rt = { initPid: mon.initPid, pidfd: openPidfd(mon.initPid) };
+        const rt: Init = { initPid: mon.initPid, pidfd: openPidfd(mon.initPid), execSocket: mon.execSocket, seccomp: seccompFor(config) };
         this.track(row.name, rt, mon.exited, devices);
         await resumeDevices({ name: row.name, initPid: rt.initPid, pidfd: () => rt.pidfd, config }, devices,
           (device, err) => log.warn("Failed to resume a device", { instance: row.name, device, err: err.message }));

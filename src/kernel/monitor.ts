@@ -125,7 +125,8 @@ export function haltSignal(initPid: number): number {
   }
 }
 
-export type WatchResult = { running: false } | { running: true; initPid: number; exited: Promise<number> };
+/** `execSocket`: the monitor's socket when it runs exec requests (monitors of this version do). */
+export type WatchResult = { running: false } | { running: true; initPid: number; exited: Promise<number>; execSocket?: string };
 
 /** Exit code reported when the monitor vanished without a word (init dies with it: SIGKILL). */
 const MONITOR_LOST = 128 + 9;
@@ -153,9 +154,11 @@ export function watch(rundir: string): Promise<WatchResult> {
           buf += data.toString();
           let nl: number;
           while ((nl = buf.indexOf("\n")) >= 0) {
-            const [word, num] = buf.slice(0, nl).split(" ");
+            const [word, num, feature] = buf.slice(0, nl).split(" ");
             buf = buf.slice(nl + 1);
-            if (word === "running") answer({ running: true, initPid: Number(num), exited });
+            if (word === "running") {
+              answer({ running: true, initPid: Number(num), exited, execSocket: feature === "exec" ? join(rundir, "monitor.sock") : undefined });
+            }
             if (word === "exit") {
               answer({ running: false });
               finish(Number(num));

@@ -52,6 +52,7 @@ async function start(s: LaunchSpec) {
   started.push({ rundir: s.rundir, pid: r.initPid });
   const w = await watch(s.rundir);
   if (!w.running) throw new Error(`${s.name} stopped right after starting`);
+  if (w.execSocket) execSockets.set(r.initPid, w.execSocket);
   return { ...r, exited: w.exited };
 }
 
@@ -62,11 +63,15 @@ async function collect(stream: ReadableStream<Uint8Array> | undefined): Promise<
 
 type ExecOpts = Parameters<typeof startExec>[0];
 
+/** Monitors that run exec requests, by init pid; `viaMonitor` off: every exec spawns a helper. */
+const execSockets = new Map<number, string>();
+let viaMonitor = true;
+
 /** startExec on the container whose init is `pid`, through a pidfd (the helper keeps its own copy). */
 function execIn(pid: number, opts: Omit<ExecOpts, "pidfd">): ExecSession {
   const pidfd = pidfdOpen(pid);
   try {
-    return startExec({ pidfd, ...opts });
+    return startExec({ pidfd, monitor: viaMonitor ? execSockets.get(pid) : undefined, ...opts });
   } finally {
     closeSync(pidfd);
   }
@@ -175,67 +180,90 @@ describe.skipIf(!isRoot)("native runtime", () => {
     console.log(`exec first output: median ${times[5].toFixed(1)} ms, min ${times[0].toFixed(1)} ms`);
   });
 
-  test("exec: exit codes 0/1/126/127/137", async () => {
-    expect((await run(init, ["true"])).code).toBe(0);
-    expect((await run(init, ["false"])).code).toBe(1);
-    expect((await run(init, ["/etc"])).code).toBe(126);
-    expect((await run(init, ["no-such-command"])).code).toBe(127);
-    expect((await run(init, ["sh", "-c", "kill -9 $$"])).code).toBe(137);
+  for (const via of ["monitor", "helper"] as const) {
+    describe(`exec through ${via === "monitor" ? "the container's monitor" : "a spawned helper"}`, () => {
+      beforeAll(() => {
+        viaMonitor = via === "monitor";
+      });
+      test(`exec: exit codes 0/1/126/127/137 (${via})`, async () => {
+        expect((await run(init, ["true"])).code).toBe(0);
+        expect((await run(init, ["false"])).code).toBe(1);
+        expect((await run(init, ["/etc"])).code).toBe(126);
+        expect((await run(init, ["no-such-command"])).code).toBe(127);
+        expect((await run(init, ["sh", "-c", "kill -9 $$"])).code).toBe(137);
+      });
+
+      test(`exec: uid/gid/cwd and environment (${via})`, async () => {
+        const r = await run(init, ["sh", "-c", "id -u; id -g; pwd; echo $FOO"], { uid: 1000, gid: 1001, cwd: "/tmp", env: { ...PATH_ENV, FOO: "bar" } });
+        expect(r.out).toBe("1000\n1001\n/tmp\nbar\n");
+        await expect(run(init, ["true"], { cwd: "/nonexistent" })).rejects.toThrow(/chdir \/nonexistent: No such file/);
+      });
+
+      test(`exec: the command joins the container's cgroups (${via})`, async () => {
+        const r = await run(init, ["sh", "-c", "cat /proc/self/cgroup"]);
+        // Inside its cgroup namespace the container's cgroup is the root.
+        for (const line of r.out.trim().split("\n")) expect(line).toMatch(/:\/$/);
+      });
+
+      test(`exec: closing stdin ends cat; stdin reaches the command (${via})`, async () => {
+        const s = execIn(init, { command: ["cat"], env: PATH_ENV });
+        s.stdin(new TextEncoder().encode("hello\n"));
+        s.closeStdin();
+        expect(await collect(s.stdout)).toBe("hello\n");
+        expect(await s.exit).toBe(0);
+      });
+
+      test(`exec: a background child holding the pipes does not hang it (${via})`, async () => {
+        const t0 = performance.now();
+        const s = execIn(init, { command: ["sh", "-c", "sleep 100 & echo hi"], env: PATH_ENV });
+        s.closeStdin();
+        const { text } = await readUntil(s, (t) => t.includes("hi"));
+        expect(text).toBe("hi\n");
+        expect(await s.exit).toBe(0);
+        expect(performance.now() - t0).toBeLessThan(1000);
+      });
+
+      test(`exec --pty: container devpts, window size, resize, background child (${via})`, async () => {
+        const s = execIn(init, { command: ["sh", "-c", "tty; stty size; read x; stty size"], env: PATH_ENV, pty: { cols: 100, rows: 30 } });
+        const first = await readUntil(s, (t) => t.includes("30 100"));
+        expect(first.text).toMatch(/^\/dev\/pts\/\d+\r\n30 100\r\n$/);
+        s.resize(120, 40);
+        await Bun.sleep(20);
+        s.stdin(new TextEncoder().encode("go\n"));
+        const rest = await readUntil(s, (t) => t.includes("40 120"), first.reader);
+        expect(rest.text).toContain("40 120");
+        expect(await s.exit).toBe(0);
+
+        const t0 = performance.now();
+        const bg = execIn(init, { command: ["sh", "-c", "sleep 100 & echo hi"], env: PATH_ENV, pty: { cols: 80, rows: 24 } });
+        expect(await bg.exit).toBe(0);
+        expect((await collect(bg.stdout))).toContain("hi");
+        expect(performance.now() - t0).toBeLessThan(1000);
+      });
+
+      test(`exec: signal over the control channel (${via})`, async () => {
+        const s = execIn(init, { command: ["sleep", "100"], env: PATH_ENV });
+        await Bun.sleep(30);
+        s.signal(15);
+        expect(await s.exit).toBe(128 + 15);
+      });
+    });
+  }
+  afterAll(() => {
+    viaMonitor = true;
   });
 
-  test("exec: uid/gid/cwd and environment", async () => {
-    const r = await run(init, ["sh", "-c", "id -u; id -g; pwd; echo $FOO"], { uid: 1000, gid: 1001, cwd: "/tmp", env: { ...PATH_ENV, FOO: "bar" } });
-    expect(r.out).toBe("1000\n1001\n/tmp\nbar\n");
-    await expect(run(init, ["true"], { cwd: "/nonexistent" })).rejects.toThrow(/chdir \/nonexistent: No such file/);
-  });
-
-  test("exec: the command joins the container's cgroups", async () => {
-    const r = await run(init, ["sh", "-c", "cat /proc/self/cgroup"]);
-    // Inside its cgroup namespace the container's cgroup is the root.
-    for (const line of r.out.trim().split("\n")) expect(line).toMatch(/:\/$/);
-  });
-
-  test("exec: closing stdin ends cat; stdin reaches the command", async () => {
-    const s = execIn(init, { command: ["cat"], env: PATH_ENV });
-    s.stdin(new TextEncoder().encode("hello\n"));
-    s.closeStdin();
-    expect(await collect(s.stdout)).toBe("hello\n");
-    expect(await s.exit).toBe(0);
-  });
-
-  test("exec: a background child holding the pipes does not hang it", async () => {
-    const t0 = performance.now();
-    const s = execIn(init, { command: ["sh", "-c", "sleep 100 & echo hi"], env: PATH_ENV });
-    s.closeStdin();
-    const { text } = await readUntil(s, (t) => t.includes("hi"));
-    expect(text).toBe("hi\n");
-    expect(await s.exit).toBe(0);
-    expect(performance.now() - t0).toBeLessThan(1000);
-  });
-
-  test("exec --pty: container devpts, window size, resize, background child", async () => {
-    const s = execIn(init, { command: ["sh", "-c", "tty; stty size; read x; stty size"], env: PATH_ENV, pty: { cols: 100, rows: 30 } });
-    const first = await readUntil(s, (t) => t.includes("30 100"));
-    expect(first.text).toMatch(/^\/dev\/pts\/\d+\r\n30 100\r\n$/);
-    s.resize(120, 40);
-    await Bun.sleep(20);
-    s.stdin(new TextEncoder().encode("go\n"));
-    const rest = await readUntil(s, (t) => t.includes("40 120"), first.reader);
-    expect(rest.text).toContain("40 120");
-    expect(await s.exit).toBe(0);
-
-    const t0 = performance.now();
-    const bg = execIn(init, { command: ["sh", "-c", "sleep 100 & echo hi"], env: PATH_ENV, pty: { cols: 80, rows: 24 } });
-    expect(await bg.exit).toBe(0);
-    expect((await collect(bg.stdout))).toContain("hi");
-    expect(performance.now() - t0).toBeLessThan(1000);
-  });
-
-  test("exec: signal over the control channel", async () => {
+  test("exec through the monitor: the runner is the monitor's child, no helper is spawned", async () => {
+    expect(execSockets.get(init)).toBe(join(c1, "run/monitor.sock"));
     const s = execIn(init, { command: ["sleep", "100"], env: PATH_ENV });
-    await Bun.sleep(30);
-    s.signal(15);
-    expect(await s.exit).toBe(128 + 15);
+    await Bun.sleep(50);
+    const sleeper = readdirSync("/proc").filter((n) => /^\d+$/.test(n)).map(Number)
+      .find((pid) => { try { return readFileSync(`/proc/${pid}/cmdline`, "utf8") === "sleep\u0000100\u0000"; } catch { return false; } });
+    expect(sleeper).toBeDefined();
+    const runner = ppid(sleeper!);
+    expect(ppid(runner)).toBe(monitorPid);
+    s.signal(9);
+    expect(await s.exit).toBe(137);
   });
 
   test("seccomp: a denied syscall fails with EPERM (this kernel has no module support to try)", async () => {
