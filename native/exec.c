@@ -115,7 +115,7 @@ static const char *getenv_in(char **env, const char *key)
 }
 
 // Joins every cgroup the container's init is in (before leaving the host's user namespace).
-static int join_cgroups(int pidfd)
+int join_cgroups(int pidfd)
 {
 	_cleanup_close_ int fd = target_open(pidfd, "cgroup", O_RDONLY);
 	_cleanup_close_ int sfd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
@@ -564,6 +564,7 @@ static int read_request(int sock, char **args, size_t *len)
 // request's arguments as lxd-helper would.
 void exec_runner(int sock, const int fds[EXEC_FDS], int init_pidfd)
 {
+	signal(SIGCHLD, SIG_DFL); // the zygote reaps its runners by ignoring SIGCHLD; a runner waits
 	int high[EXEC_FDS + 1];
 	for (int i = 0; i < EXEC_FDS; i++)
 		high[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 16);

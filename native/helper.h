@@ -142,4 +142,6 @@ int cmd_proxy(int argc, char **argv);
 // connection carries "LEN\n" and LEN bytes of NUL-separated `exec` arguments).
 #define EXEC_FDS 4
 __attribute__((noreturn)) void exec_runner(int sock, const int fds[EXEC_FDS], int init_pidfd);
+// Joins every cgroup init is in (no-op where this process already is).
+int join_cgroups(int pidfd);
 #endif

@@ -10,6 +10,9 @@
 // requests) and told "exit CODE" when init exits. A client that sends one byte carrying four fds
 // (stdin, stdout, stderr, control; SCM_RIGHTS) makes an exec request: the monitor forks a runner
 // that reads the arguments and runs the command (exec.c), saving the daemon a process spawn.
+// Runners are forked by the exec zygote, a child of the monitor that joined init's cgroups once:
+// moving a process into a cgroup waits for an RCU grace period (10-20 ms measured), which would
+// otherwise be paid by every exec. Without a zygote (it died) the monitor forks runners itself.
 #include "start.h"
 #include <fcntl.h>
 #include <sched.h>
@@ -87,6 +90,95 @@ static void report(int fd, const char *fmt, ...)
 #define MAX_CLIENTS 1024
 
 // Serves monitor.sock until init exits; never returns.
+static pid_t zygote = -1;
+static int zygote_sock = -1; // SOCK_SEQPACKET: one request per message (a byte, the client + its fds)
+
+// The zygote: in init's cgroups, forks one runner per request it is handed.
+static __attribute__((noreturn)) void zygote_main(int sock, int init_pidfd)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	// Nothing of the monitor's but its log (0-2): the request socket at 3, init's pidfd at 4.
+	int s = fcntl(sock, F_DUPFD_CLOEXEC, 100), p = fcntl(init_pidfd, F_DUPFD_CLOEXEC, 100);
+	if (s < 0 || p < 0 || dup3(s, 3, O_CLOEXEC) < 0 || dup3(p, 4, O_CLOEXEC) < 0)
+		_exit(1);
+	syscall(SYS_close_range, 5, ~0U, 0);
+	sock = 3;
+	init_pidfd = 4;
+	signal(SIGCHLD, SIG_IGN); // runners are reaped by the kernel
+	if (join_cgroups(init_pidfd) < 0)
+		logf_("exec zygote: %s (each exec joins the cgroups itself)", herr.msg);
+	for (;;) {
+		char byte, cbuf[CMSG_SPACE((EXEC_FDS + 1) * sizeof(int))];
+		struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+		struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+		ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			_exit(0); // the monitor is gone
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+		if (!cm || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len != CMSG_LEN((EXEC_FDS + 1) * sizeof(int)))
+			continue;
+		int fds[EXEC_FDS + 1];
+		memcpy(fds, CMSG_DATA(cm), sizeof(fds));
+		// init may have moved (systemd does, to init.scope): follow it once, here.
+		join_cgroups(init_pidfd);
+		pid_t runner = fork();
+		if (runner == 0) {
+			close(sock);
+			exec_runner(fds[0], fds + 1, init_pidfd);
+		}
+		if (runner < 0) {
+			fail(errno, "fork the exec runner");
+			char line[1200];
+			int len = snprintf(line, sizeof(line), "error %s\n", herr.msg);
+			write_all(fds[EXEC_FDS], line, len);
+		}
+		for (int i = 0; i <= EXEC_FDS; i++)
+			close(fds[i]);
+	}
+}
+
+static void zygote_start(int init_pidfd)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return;
+	zygote = fork();
+	if (zygote == 0) {
+		close(sv[0]);
+		zygote_main(sv[1], init_pidfd);
+	}
+	close(sv[1]);
+	if (zygote < 0)
+		close(sv[0]);
+	else
+		zygote_sock = sv[0];
+}
+
+// Hands a request to the zygote; -1 when there is none (any more).
+static int zygote_request(int client, const int fds[EXEC_FDS])
+{
+	if (zygote_sock < 0)
+		return -1;
+	int all[EXEC_FDS + 1] = {client};
+	memcpy(all + 1, fds, EXEC_FDS * sizeof(int));
+	char byte = 'x', cbuf[CMSG_SPACE(sizeof(all))];
+	memset(cbuf, 0, sizeof(cbuf));
+	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(all));
+	memcpy(CMSG_DATA(cm), all, sizeof(all));
+	if (sendmsg(zygote_sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) == 1)
+		return 0;
+	close(zygote_sock);
+	zygote_sock = -1;
+	return -1;
+}
+
 // A client sent something: an exec request (its fds) starts a runner. 0 when the client is done.
 static int client_input(int client, int init_pidfd)
 {
@@ -103,7 +195,7 @@ static int client_input(int client, int init_pidfd)
 		return 1; // not a request: ignored
 	int fds[EXEC_FDS], nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 	memcpy(fds, CMSG_DATA(cm), (nfds < EXEC_FDS ? nfds : EXEC_FDS) * sizeof(int));
-	if (nfds == EXEC_FDS && byte == 'x' && !(msg.msg_flags & MSG_CTRUNC) && fork() == 0)
+	if (nfds == EXEC_FDS && byte == 'x' && !(msg.msg_flags & MSG_CTRUNC) && zygote_request(client, fds) < 0 && fork() == 0)
 		exec_runner(client, fds, init_pidfd);
 	for (int i = 0; i < nfds && i < EXEC_FDS; i++)
 		close(fds[i]);
@@ -115,12 +207,16 @@ static __attribute__((noreturn)) void monitor_loop(pid_t init, int init_pidfd, i
 	struct pollfd pfd[2 + MAX_CLIENTS + 2 + CONSOLE_CLIENTS];
 	int clients[MAX_CLIENTS], nclients = 0, code = -1;
 	char line[64];
+	zygote_start(init_pidfd);
 	for (;;) {
 		int status;
 		pid_t w;
-		while ((w = waitpid(-1, &status, WNOHANG)) > 0)
+		while ((w = waitpid(-1, &status, WNOHANG)) > 0) {
 			if (w == init)
 				code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+			if (w == zygote)
+				zygote = -1;
+		}
 		if (code >= 0)
 			break;
 		pfd[0] = (struct pollfd){.fd = sig_fd, .events = POLLIN};
@@ -155,6 +251,11 @@ static __attribute__((noreturn)) void monitor_loop(pid_t init, int init_pidfd, i
 				close(c);
 			}
 		}
+	}
+	// The zygote is in the container's cgroups: gone before the daemon hears of the exit.
+	if (zygote > 0) {
+		kill(zygote, SIGKILL);
+		waitpid(zygote, NULL, 0);
 	}
 	console_close();
 	unlink(sock_path);

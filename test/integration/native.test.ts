@@ -253,15 +253,19 @@ describe.skipIf(!isRoot)("native runtime", () => {
     viaMonitor = true;
   });
 
-  test("exec through the monitor: the runner is the monitor's child, no helper is spawned", async () => {
+  test("exec through the monitor: its zygote, already in the container's cgroups, forks the runner", async () => {
+    viaMonitor = true;
     expect(execSockets.get(init)).toBe(join(c1, "run/monitor.sock"));
-    const s = execIn(init, { command: ["sleep", "100"], env: PATH_ENV });
+    const s = execIn(init, { command: ["sleep", "4321"], env: PATH_ENV });
     await Bun.sleep(50);
     const sleeper = readdirSync("/proc").filter((n) => /^\d+$/.test(n)).map(Number)
-      .find((pid) => { try { return readFileSync(`/proc/${pid}/cmdline`, "utf8") === "sleep\u0000100\u0000"; } catch { return false; } });
+      .find((pid) => { try { return readFileSync(`/proc/${pid}/cmdline`, "utf8") === "sleep\u00004321\u0000"; } catch { return false; } });
     expect(sleeper).toBeDefined();
     const runner = ppid(sleeper!);
-    expect(ppid(runner)).toBe(monitorPid);
+    const zygote = ppid(runner);
+    expect(zygote).not.toBe(monitorPid);
+    expect(ppid(zygote)).toBe(monitorPid);
+    expect(readFileSync(`/proc/${zygote}/cgroup`, "utf8")).toBe(readFileSync(`/proc/${init}/cgroup`, "utf8"));
     s.signal(9);
     expect(await s.exit).toBe(137);
   });
