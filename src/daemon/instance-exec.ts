@@ -32,6 +32,9 @@ async function pump(stream: ReadableStream<Uint8Array>, ws: ServerWebSocketLike 
       if (!chunk || chunk.done) break;
       if (chunk.value.length) ws?.send(chunk.value);
     }
+    // LXD's end-of-stream barrier (an empty text message): a client stops reading here instead of
+    // waiting for the socket's close to complete.
+    ws?.send("");
   } finally {
     reader.cancel().catch(() => {});
   }

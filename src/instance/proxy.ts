@@ -1,4 +1,4 @@
-// The `proxy` device driver: one forwarder process per device (`lxd-helper proxy`, native/lxd-proxy.c)
+// The `proxy` device driver: one forwarder process per device (`lxd-helper proxy`, native/proxy.c)
 // listens on one side and connects on the other, creating each socket in the right network
 // namespace. It is a small static C process, not a copy of the daemon, and like LXD's forkproxy it
 // outlives a daemon restart; at daemon start a dead one is started again. It exits by itself when
