@@ -113,6 +113,7 @@ void cloexec_from(int first);
 int ensure_dir(const char *path, mode_t mode);
 int ensure_file(const char *path);
 int make_mountpoint(char *path, int is_dir);
+int send_fds(int sock, char byte, const int *fds, int n, int flags);
 int send_fd(int sock, int fd);
 int recv_fd(int sock);
 int clone_tree(const char *path);

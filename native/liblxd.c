@@ -187,6 +187,20 @@ int lxd_channel(int kind, int *fds, int nonblock)
 	return 0;
 }
 
+static int send_all(int sock, const char *p, size_t len)
+{
+	while (len) {
+		ssize_t n = send(sock, p, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
 // Hands an exec request to a container's monitor (lxd-helper's monitor.sock): one byte carrying
 // `nfds` fds (SCM_RIGHTS), then "LEN\n" and LEN bytes of NUL-separated arguments. The monitor
 // forks a runner that reads the rest; the connection is closed here once everything is queued
@@ -214,20 +228,10 @@ int lxd_monitor_exec(const char *sock_path, const char *args, int len, const int
 	int rc = connect(sock, (struct sockaddr *)&addr, sizeof(addr));
 	if (rc == 0)
 		rc = sendmsg(sock, &msg, MSG_NOSIGNAL) == 1 ? 0 : -1;
-	for (const char *p = header, *end = header + hlen; rc == 0 && p < end;) {
-		ssize_t n = send(sock, p, end - p, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		rc = n < 0 ? -1 : 0;
-		p += n > 0 ? n : 0;
-	}
-	for (const char *p = args, *end = args + len; rc == 0 && p < end;) {
-		ssize_t n = send(sock, p, end - p, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		rc = n < 0 ? -1 : 0;
-		p += n > 0 ? n : 0;
-	}
+	if (rc == 0)
+		rc = send_all(sock, header, hlen);
+	if (rc == 0)
+		rc = send_all(sock, args, len);
 	rc = result(rc);
 	close(sock);
 	return rc;

@@ -163,16 +163,7 @@ static int zygote_request(int client, const int fds[EXEC_FDS])
 		return -1;
 	int all[EXEC_FDS + 1] = {client};
 	memcpy(all + 1, fds, EXEC_FDS * sizeof(int));
-	char byte = 'x', cbuf[CMSG_SPACE(sizeof(all))];
-	memset(cbuf, 0, sizeof(cbuf));
-	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(all));
-	memcpy(CMSG_DATA(cm), all, sizeof(all));
-	if (sendmsg(zygote_sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) == 1)
+	if (send_fds(zygote_sock, 'x', all, EXEC_FDS + 1, MSG_DONTWAIT) == 0)
 		return 0;
 	close(zygote_sock);
 	zygote_sock = -1;
