@@ -1,8 +1,9 @@
 // Instance API shapes (LXD REST API 1.0). These schemas validate requests and feed the OpenAPI document.
 import { t, type Static } from "elysia";
+import { RecursionQuery } from "./envelope.ts";
+import { StringMap, Devices, Description } from "./fields.ts";
 
-const StringMap = t.Record(t.String(), t.String());
-const Devices = t.Record(t.String(), StringMap);
+export { Devices } from "./fields.ts";
 
 export const InstanceSource = t.Object({
   type: t.Union([t.Literal("image"), t.Literal("none"), t.Literal("copy"), t.Literal("migration")]),
@@ -15,6 +16,8 @@ export const InstanceSource = t.Object({
   secret: t.Optional(t.String()),
   certificate: t.Optional(t.String()),
   source: t.Optional(t.String()),
+  project: t.Optional(t.String({ description: "Project of the source instance (copy); only default exists" })),
+  instance_only: t.Optional(t.Boolean({ description: "Copy without the source's snapshots" })),
 }, { additionalProperties: true });
 
 export const InstancesPost = t.Object({
@@ -27,7 +30,7 @@ export const InstancesPost = t.Object({
   ephemeral: t.Optional(t.Boolean()),
   start: t.Optional(t.Boolean()),
   stateful: t.Optional(t.Boolean()),
-  description: t.Optional(t.String()),
+  description: t.Optional(Description),
   architecture: t.Optional(t.String()),
   instance_type: t.Optional(t.String()),
 }, { additionalProperties: true });
@@ -41,7 +44,7 @@ export const InstancePut = t.Object({
   ephemeral: t.Optional(t.Boolean()),
   profiles: t.Optional(t.Union([t.Array(t.String()), t.Null()])),
   stateful: t.Optional(t.Boolean()),
-  description: t.Optional(t.String()),
+  description: t.Optional(Description),
   restore: t.Optional(t.String({ description: "Snapshot to restore: \"snap0\" or \"c1/snap0\"" })),
 }, { additionalProperties: true });
 export type InstancePut = Static<typeof InstancePut>;
@@ -83,7 +86,7 @@ export type InstanceConsolePost = Static<typeof InstanceConsolePost>;
 
 const Address = t.Object({ family: t.String(), address: t.String(), netmask: t.String(), scope: t.String() });
 const NetworkState = t.Object({
-  addresses: t.Array(Address),
+  addresses: t.Union([t.Array(Address), t.Null()]),
   counters: t.Record(t.String(), t.Number()),
   hwaddr: t.String(),
   host_name: t.String(),
@@ -95,7 +98,7 @@ const NetworkState = t.Object({
 export const InstanceState = t.Object({
   status: t.String(),
   status_code: t.Number(),
-  disk: t.Record(t.String(), t.Object({ usage: t.Number(), total: t.Optional(t.Number()) })),
+  disk: t.Union([t.Record(t.String(), t.Object({ usage: t.Number(), total: t.Optional(t.Number()) })), t.Null()]),
   memory: t.Object({
     usage: t.Number(), usage_peak: t.Number(), total: t.Optional(t.Number()),
     swap_usage: t.Number(), swap_usage_peak: t.Number(),
@@ -111,7 +114,7 @@ export const Instance = t.Object({
   name: t.String(),
   type: t.String(),
   architecture: t.String(),
-  description: t.String(),
+  description: Description,
   status: t.String(),
   status_code: t.Number(),
   ephemeral: t.Boolean(),
@@ -134,6 +137,9 @@ export const InstanceFull = t.Composite([Instance, t.Object({
   backups: t.Union([t.Array(t.Any()), t.Null()]),
 })]);
 export type InstanceFull = Static<typeof InstanceFull>;
+
+/** GET and DELETE of instances: recursion (and `force` for DELETE). */
+export const InstancesQuery = t.Composite([RecursionQuery, t.Object({ force: t.Optional(t.String({ description: "1: stop a running instance first (DELETE)" })) })]);
 
 export const InstanceName = t.Object({ name: t.String({ description: "Instance name" }) });
 

@@ -1,30 +1,30 @@
 // Storage pool API shapes (LXD REST API 1.0): validation of requests and the OpenAPI document.
 import { t, type Static } from "elysia";
+import { StringMap, Description } from "./fields.ts";
 
-const StringMap = t.Record(t.String(), t.String());
 
 export const StoragePool = t.Object({
   name: t.String(),
   driver: t.String({ description: "Storage driver (dir or btrfs)" }),
-  description: t.String(),
+  description: Description,
   config: StringMap,
   status: t.String({ description: "Created, Pending, Errored or Unknown" }),
   locations: t.Array(t.String(), { description: "Cluster members holding the pool (\"none\" when not clustered)" }),
-  used_by: t.Array(t.String(), { description: "URLs of the instances and profiles using this pool" }),
+  used_by: t.Union([t.Array(t.String()), t.Null()], { description: "URLs of the instances and profiles using this pool" }),
 });
 export type StoragePool = Static<typeof StoragePool>;
 
 export const StoragePoolsPost = t.Object({
   name: t.String({ description: "Name of the new pool" }),
   driver: t.String({ description: "Storage driver (dir or btrfs)" }),
-  description: t.Optional(t.String()),
+  description: t.Optional(Description),
   config: t.Optional(t.Union([StringMap, t.Null()])),
 }, { additionalProperties: true });
 export type StoragePoolsPost = Static<typeof StoragePoolsPost>;
 
 /** PUT replaces description and config; PATCH merges config by key. */
 export const StoragePoolPut = t.Object({
-  description: t.Optional(t.String()),
+  description: t.Optional(Description),
   config: t.Optional(t.Union([StringMap, t.Null()])),
 }, { additionalProperties: true });
 export type StoragePoolPut = Static<typeof StoragePoolPut>;
@@ -35,7 +35,7 @@ export const StoragePoolName = t.Object({ name: t.String({ description: "Storage
 
 export const StorageVolume = t.Object({
   name: t.String(),
-  description: t.String(),
+  description: Description,
   type: t.String({ description: "custom (instance and image volumes are not listed yet)" }),
   config: StringMap,
   content_type: t.String({ description: "filesystem" }),
@@ -56,7 +56,7 @@ export const StorageVolumeSource = t.Object({
 export const StorageVolumesPost = t.Object({
   name: t.String({ description: "Name of the new volume" }),
   type: t.Optional(t.String({ description: "custom" })),
-  description: t.Optional(t.String()),
+  description: t.Optional(Description),
   content_type: t.Optional(t.String({ description: "filesystem (block volumes are not supported)" })),
   config: t.Optional(t.Union([StringMap, t.Null()])),
   source: t.Optional(StorageVolumeSource),
@@ -73,15 +73,20 @@ export type StorageVolumeRename = Static<typeof StorageVolumeRename>;
 
 /** PUT replaces description and config; `restore` names a snapshot to roll the volume back to. */
 export const StorageVolumePut = t.Object({
-  description: t.Optional(t.String()),
+  description: t.Optional(Description),
   config: t.Optional(t.Union([StringMap, t.Null()])),
   restore: t.Optional(t.String()),
 }, { additionalProperties: true });
 export type StorageVolumePut = Static<typeof StorageVolumePut>;
 
+/** GET .../volumes/custom/{name}/state: bytes used and the quota (-1 without one); null when unknown. */
+export const StorageVolumeState = t.Object({
+  usage: t.Union([t.Object({ used: t.Number(), total: t.Number() }), t.Null()]),
+});
+
 export const StorageVolumeSnapshot = t.Object({
   name: t.String(),
-  description: t.String(),
+  description: Description,
   config: StringMap,
   content_type: t.String(),
   created_at: t.String(),

@@ -1,6 +1,7 @@
 // `lxd serve`: opens the state, finds running containers, and serves the REST API on the unix socket.
 import { createHash } from "node:crypto";
-import { mkdir } from "node:fs/promises";
+import { chmod, mkdir } from "node:fs/promises";
+import { join } from "node:path";
 import { openDatabase, seedDefaults, type Db } from "../db/index.ts";
 import { ImageStore } from "../image/store.ts";
 import { InstanceManager } from "../instance/manager.ts";
@@ -12,6 +13,7 @@ import { diskDriver } from "../instance/disk.ts";
 import { CustomVolumes } from "../storage/volumes.ts";
 import { NetworkManager } from "../network/manager.ts";
 import { Cgroups } from "../kernel/cgroup.ts";
+import { lockExclusive } from "../kernel/lock.ts";
 import { lxdDir, socketPath } from "../paths.ts";
 import type { DaemonContext } from "./context.ts";
 import { EventHub } from "../events/hub.ts";
@@ -20,10 +22,11 @@ import { OperationManager } from "./operations.ts";
 import { createServer, listenUnix } from "./server.ts";
 import { apiRoutes } from "./routes.ts";
 import { startImageMaintenance } from "./image-refresh.ts";
+import { startLogRotation } from "./log-rotation.ts";
 import { openRemoteAccess, startHttps, withRemoteAccess } from "./tls/remote.ts";
 import { getServerConfig, replaceServerConfig } from "../db/server-config.ts";
-import { listPools } from "../db/storage-pools.ts";
-import { supportedDrivers } from "../storage/index.ts";
+import { ProfileManager } from "../profile/manager.ts";
+import { StoragePools } from "../storage/pools.ts";
 import type { ServerInfoSource } from "./server-info.ts";
 
 export interface DaemonOptions { logfile?: string; debug?: boolean }
@@ -33,6 +36,11 @@ const SHUTDOWN_TIMEOUT = 30;
 
 export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   await mkdir(lxdDir(), { recursive: true, mode: 0o711 });
+  lockStateDir();
+  // As LXD: whatever mode the directory was made with (mktemp -d makes 0700), the unprivileged
+  // helpers need to traverse it: dnsmasq (user nobody) re-reads its hosts file under
+  // networks/, and containers' root uids reach their rootfs under storage-pools/.
+  await chmod(lxdDir(), 0o711);
   const events = new EventHub();
   configureLog({ logfile: opts.logfile, debug: opts.debug, events });
   const db = openDatabase();
@@ -44,10 +52,11 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   const ops = new OperationManager(events);
   const images = new ImageStore(db);
   await images.removeLeftovers();
-  const instances = new InstanceManager(db, images, cgroups, events);
+  const pools = new StoragePools(db, events);
+  const instances = new InstanceManager(db, images, cgroups, events, pools);
   images.onDelete((fp) => instances.onImageDeleted(fp));
   // Bridges, firewall and DHCP come up before containers are found or restarted.
-  const networks = new NetworkManager(db, (level, msg, c) => log[level](msg, c));
+  const networks = new NetworkManager(db, (level, msg, c) => log[level](msg, c), events);
   registerDeviceDriver("nic", nicDriver(networks));
   registerDeviceDriver("unix-char", unixDeviceDriver("unix-char"));
   registerDeviceDriver("unix-block", unixDeviceDriver("unix-block"));
@@ -55,7 +64,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   const volumes = new CustomVolumes(db, events, (pool, volume) => instances.list()
     .filter((r) => instances.isRunning(r.name) && Object.values(instances.expanded(r).devices)
       .some((d) => d.type === "disk" && d.pool === pool && d.source === volume && d.path !== "/"))
-    .map((r) => r.name));
+    .map((r) => r.name), pools);
   registerDeviceDriver("disk", diskDriver((pool, volume) => volumes.path(pool, volume)));
   await networks.startAll();
   await instances.reconcile();
@@ -65,12 +74,14 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   let stop!: () => void;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
   const ctx: DaemonContext = {
-    db, ops, events, instances, images, cgroups, networks, volumes, startedAt: new Date(), shutdown: () => shutdown(),
-    serverInfo: withRemoteAccess(serverInfoSource(db), remote),
+    db, ops, events, instances, images, cgroups, networks, pools, profiles: new ProfileManager(db, events), volumes, startedAt: new Date(), shutdown: () => shutdown(),
+    serverInfo: withRemoteAccess(serverInfoSource(db, pools), remote),
   };
   const server = await listenUnix(createServer(apiRoutes(ctx, remote), { authorize: (r) => remote.trust.authorize(r) }), socketPath());
   startHttps(remote, getServerConfig(db)["core.https_address"]);
   const stopImageMaintenance = startImageMaintenance(ctx);
+  const stopLogRotation = startLogRotation();
+  void instances.autostart();
   log.info("Daemon started", { socket: socketPath(), cgroups: cgroups.layout, pid: process.pid });
 
   let closing = false;
@@ -80,11 +91,10 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
     if (closing) return;
     closing = true;
     log.info("Daemon stopping", { stopInstances });
-    if (stopInstances) {
-      await Promise.all(instances.list().filter((r) => instances.isRunning(r.name))
-        .map((r) => instances.stop(r.name, { timeout: SHUTDOWN_TIMEOUT }).catch(() => {})));
-    }
+    if (stopInstances) await instances.stopAll(SHUTDOWN_TIMEOUT);
     stopImageMaintenance();
+    stopLogRotation();
+    instances.stopTimers();
     // Leave the daemon's cgroup subtree, bridges and firewall rules only if no container still needs them.
     // Networks go before the API socket closes: `lxd shutdown` returns once it stops answering.
     const idle = !instances.list().some((r) => instances.isRunning(r.name));
@@ -101,14 +111,27 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   await stopped;
 }
 
+/** Takes the state directory for this daemon before anything in it is touched: a second
+ *  `lxd serve` on a live directory must leave the first one's dnsmasq, firewall and sockets alone. */
+function lockStateDir(): void {
+  try {
+    lockExclusive(join(lxdDir(), ".lock"));
+  } catch (err) {
+    if ((err as { held?: boolean }).held) {
+      throw new Error(`Another lxd daemon is already running on ${lxdDir()} (it holds ${join(lxdDir(), ".lock")})`);
+    }
+    throw err;
+  }
+}
+
 /** The server object's config and storage facts, backed by the database. */
-function serverInfoSource(db: Db): ServerInfoSource {
+function serverInfoSource(db: Db, pools: StoragePools): ServerInfoSource {
   return {
     config: () => getServerConfig(db),
     setConfig: (config) => replaceServerConfig(db, config),
     storageDrivers: () => {
-      const used = new Set(listPools(db).map((p) => p.driver));
-      return supportedDrivers().map((name) => ({ name, version: "1", remote: false, inUse: used.has(name) }));
+      const used = new Set(pools.list().map((p) => p.driver));
+      return pools.supportedDrivers().map((name) => ({ name, version: "1", remote: false, inUse: used.has(name) }));
     },
   };
 }

@@ -2,7 +2,7 @@
 // delete, update, exec. In-memory runtime state is rebuilt from the monitors at daemon start.
 import { eq } from "drizzle-orm";
 import { closeSync } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import type { Instance, InstanceFull, InstancePut, InstanceState, InstancesPost } from "../api/instance.ts";
@@ -11,37 +11,44 @@ import { profiles as profilesTable, storagePools } from "../db/schema.ts";
 import { getVolume, listVolumes, listVolumeSnapshots } from "../db/storage-volumes.ts";
 import type { Db } from "../db/index.ts";
 import { ApiError } from "../api/error.ts";
+import { KeyedLock } from "../lock.ts";
 import { log } from "../log.ts";
 import type { EventHub } from "../events/hub.ts";
 import type { ImageStore } from "../image/store.ts";
 import type { Cgroups } from "../kernel/cgroup.ts";
-import { pidfdOpen, pidfdSignal } from "../kernel/ffi.ts";
+import { MNT, pidfdOpen, pidfdSignal, umount } from "../kernel/ffi.ts";
 import { lxcfsDir } from "../kernel/lxcfs.ts";
+import { loadKernelModules } from "../kernel/modules.ts";
+import { crashPoint } from "../kernel/faults.ts";
 import { haltSignal, launch, watch } from "../kernel/monitor.ts";
 import { startExec, type ExecOptions as KernelExecOptions, type ExecSession } from "../kernel/exec.ts";
-import { containerDir } from "../paths.ts";
-import { storageDriver } from "../storage/index.ts";
+import { containerDir, lxdDir } from "../paths.ts";
+import { instanceVolume, type PoolBackend } from "../storage/backend.ts";
+import { StoragePools } from "../storage/pools.ts";
 import type { Pool, RootfsSpec } from "../storage/driver.ts";
 import { applyTemplates, type Trigger } from "../image/templates.ts";
 import { byteProgress, type ProgressSink } from "../image/progress.ts";
-import {
-  expandConfig, expandDevices, parseSize, rootDisk, validateDevices, validateInstanceConfig, validateInstanceName,
-} from "./config.ts";
-import { launchMounts, resumeDevices, startDevices, stopDevices } from "./devices.ts";
+import { validateDevices, validateInstanceConfig, validateInstanceName } from "./config.ts";
+import { expandConfig, expandDevices, rootDisk } from "../config/expand.ts";
+import { isTrue, parseSize } from "../config/values.ts";
+import { forgetDevices, launchMounts, resumeDevices, startDevices, stopDevices, superviseDevices } from "./devices.ts";
 import { deviceRules } from "./unix-device.ts";
 import { randomName } from "./names.ts";
-import { type IdmapPlan, launchSpec, liveLimits, planIdmap, seccompFor } from "./runtime.ts";
+import { environmentOf, type IdmapPlan, launchSpec, liveLimits, planIdmap, seccompFor } from "./runtime.ts";
 import { Snapshots } from "./snapshots.ts";
 import { runningState, stoppedState, STATUS, type Status } from "./state.ts";
 
 type Row = db.InstanceRow;
 
-/** What the runtime record starts from: init, a pidfd of it, the monitor's exec socket, and the
- *  seccomp program init got (exec installs the same one: nothing is read or built per exec). */
-type Init = { initPid: number; pidfd: number; execSocket?: string; seccomp: Uint8Array };
+/** What the runtime record starts from: init, a pidfd of it, the monitor's exec socket, the
+ *  seccomp program init got (exec installs the same one) and the environment.* keys exec adds
+ *  (kept current by update()): nothing is read from the database or built per exec. */
+type Init = { initPid: number; pidfd: number; execSocket?: string; seccomp: Uint8Array; environment: Record<string, string> };
 
 interface Runtime {
   initPid: number;
+  /** The instance's environment.* keys, for exec. */
+  environment: Record<string, string>;
   /** The seccomp program init runs under; exec'd commands get it too. */
   seccomp: Uint8Array;
   /** The monitor's socket for exec requests (unset: an older monitor; exec spawns a helper). */
@@ -73,6 +80,8 @@ const DEFAULT_ENV: Record<string, string> = {
 /** Init was killed by SIGHUP: what the kernel sends a pid namespace's init when it calls reboot(2). */
 const REBOOT_EXIT = 128 + 1;
 const SIGPWR_RETRY_MS = 1000;
+/** How often running containers' helper processes (proxy forwarders) are checked. */
+const SUPERVISE_MS = 5000;
 
 export class InstanceManager {
   private readonly running = new Map<string, Runtime>();
@@ -80,7 +89,7 @@ export class InstanceManager {
   private readonly busy = new Set<string>();
   /** Instances whose volume is being read while stopped (publishing): no start, rename or delete meanwhile. */
   private readonly held = new Set<string>();
-  private readonly volumeLocks = new Map<string, Promise<unknown>>();
+  private readonly volumeLocks = new KeyedLock();
   readonly snapshots: Snapshots;
 
   constructor(
@@ -88,6 +97,7 @@ export class InstanceManager {
     private readonly images: ImageStore,
     private readonly cgroups: Cgroups,
     private readonly events: EventHub,
+    private readonly pools = new StoragePools(database, events),
   ) {
     this.snapshots = new Snapshots(database, this, events);
   }
@@ -170,6 +180,11 @@ export class InstanceManager {
     return this.rootPool(this.expanded(row).devices);
   }
 
+  /** The pool layer's view of the pool holding the instance's root volume. */
+  backendOf(row: Pick<Row, "profiles" | "config" | "devices">): PoolBackend {
+    return this.pools.backend(this.poolOf(row));
+  }
+
   /** Runs `fn` with a running instance frozen (so its disk holds still), thawing it after. */
   async quiesced<T>(name: string, fn: () => Promise<T>): Promise<T> {
     const rt = this.running.get(name);
@@ -189,8 +204,8 @@ export class InstanceManager {
 
   /** One instance's state (`GET …/state`, `lxd info`), with its root volume's disk usage. */
   async state(name: string): Promise<InstanceState> {
-    const pool = this.poolOf(this.get(name));
-    return this.stateOf(name, await storageDriver(pool.driver).usage(pool, name).catch(() => undefined));
+    const usage = await this.backendOf(this.get(name)).usage(instanceVolume(name)).catch(() => undefined);
+    return this.stateOf(name, usage);
   }
 
   private stateOf(name: string, diskUsage?: number): Promise<InstanceState> {
@@ -255,28 +270,29 @@ export class InstanceManager {
       const profiles = req.profiles ?? from.profiles;
       const devices = req.devices ?? from.devices;
       const target = this.poolOf({ profiles, devices, config: {} });
-      const driver = storageDriver(pool.driver);
+      const [fromPool, into] = [this.pools.backend(pool), this.pools.backend(target)];
       const fingerprint = src.config["volatile.base_image"] ?? "";
       const userConfig = Object.fromEntries(Object.entries(req.config ?? from.config).filter(([k]) => !k.startsWith("volatile.")));
       const idmapKeys = this.initialIdmap(name, { profiles, devices, config: userConfig });
-      const withSnapshots = snapshot === undefined && !(req.source as { instance_only?: boolean }).instance_only;
+      const withSnapshots = snapshot === undefined && !req.source.instance_only;
       const snaps = withSnapshots ? this.snapshots.list(source) : [];
       try {
         // The copy's layer sits on the same image, which the target pool unpacks once.
-        if (target.name !== pool.name) await driver.ensureImage(target, fingerprint, (fp, dest) => this.images.unpackTo(fp, dest));
+        if (target.name !== pool.name) await into.ensureImage(fingerprint, (fp, dest) => this.images.unpackTo(fp, dest));
         await this.withVolume(source, () => {
-          const copyRoot = () => driver.copyVolume(pool, { instance: source, snapshot }, { instance: name }, target, this.isRunning(source));
+          const copyRoot = () => fromPool.copy(instanceVolume(source, snapshot), instanceVolume(name), into, this.isRunning(source));
           return snapshot === undefined ? this.quiesced(source, copyRoot) : copyRoot();
         });
         for (const s of snaps) {
-          await driver.copyVolume(pool, { instance: source, snapshot: s.name }, { instance: name, snapshot: s.name }, target);
+          await fromPool.copy(instanceVolume(source, s.name), instanceVolume(name, s.name), into);
         }
         const targetDevices = this.expanded({ profiles, devices, config: {} }).devices;
         if (rootDisk(targetDevices)?.[1].size) await this.applyRootSize(name, target, targetDevices);
       } catch (err) {
-        await driver.deleteInstance(target, name).catch(() => {});
+        await into.delete(instanceVolume(name)).catch(() => {});
         throw err;
       }
+      crashPoint("copy", "after-volume");
       const config: Record<string, string> = {
         ...userConfig,
         ...idmapKeys,
@@ -331,7 +347,7 @@ export class InstanceManager {
   private async applyRootSize(name: string, pool: Pool, devices: Devices): Promise<void> {
     const size = rootDisk(devices)?.[1].size;
     try {
-      await storageDriver(pool.driver).resize(pool, name, size ? parseSize(size) : undefined);
+      await this.pools.backend(pool).resize(instanceVolume(name), size ? parseSize(size) : undefined);
     } catch (err) {
       throw new ApiError(400, `Failed to set the root disk size of instance "${name}": ${(err as Error).message}`);
     }
@@ -357,13 +373,13 @@ export class InstanceManager {
       };
       let report: ((done: number) => void) | undefined;
       const key = "create_instance_from_image_unpack_progress";
-      await storageDriver(pool.driver).createInstanceFromImage(pool, name, fingerprint,
+      await this.pools.backend(pool).createFromImage(name, fingerprint,
         (fp, dest) => this.images.unpackTo(fp, dest, onProgress && ((p) => (report ??= byteProgress(onProgress, key, "Unpack", p.total))(p.processed))));
       if (report) onProgress?.({ [key]: undefined });
       const expandedDevices = expandDevices(this.profileRows(profiles).map((p) => p.devices), devices);
       if (rootDisk(expandedDevices)?.[1].size) {
         await this.applyRootSize(name, pool, expandedDevices)
-          .catch(async (err) => { await storageDriver(pool.driver).deleteInstance(pool, name).catch(() => {}); throw err; });
+          .catch(async (err) => { await this.pools.backend(pool).delete(instanceVolume(name)).catch(() => {}); throw err; });
       }
       this.images.markUsed(fingerprint);
       const at = now();
@@ -382,24 +398,26 @@ export class InstanceManager {
   async delete(name: string, force = false): Promise<void> {
     const row = this.get(name);
     this.checkNotHeld(name);
+    if (isTrue(this.expanded(row).config["security.protection.delete"])) throw new ApiError(400, "Instance is protected");
     if (this.running.has(name)) {
       if (!force) throw new ApiError(400, "The instance is currently running, stop it first");
       await this.stop(name, { force: true });
     }
-    await this.removeVolume(row);
+    // The row goes first: a crash after it leaves only volumes, which reconcile removes (the
+    // other order would leave a row without a volume).
+    const backend = this.backendOf(row);
     db.deleteInstance(this.database, name);
+    crashPoint("delete", "after-row");
+    await backend.delete(instanceVolume(row.name));
+    crashPoint("delete", "after-volume");
     await rm(containerDir(name), { recursive: true, force: true });
+    await forgetDevices(name);
     // The last instance on a deleted image takes the image's unpacked layers with it.
     const fp = row.config["volatile.base_image"];
     if (fp && !this.images.get(fp)) {
       await this.onImageDeleted(fp).catch((err) => log.warn("Failed to drop an unused image layer", { fingerprint: fp, err: String(err) }));
     }
     this.lifecycle("instance-deleted", name);
-  }
-
-  private async removeVolume(row: Row) {
-    const pool = this.rootPool(this.expanded(row).devices);
-    await storageDriver(pool.driver).deleteInstance(pool, row.name);
   }
 
   // ---- update / rename -----------------------------------------------------------------
@@ -415,9 +433,11 @@ export class InstanceManager {
     }
     const row = this.get(name);
     const volatile = Object.fromEntries(Object.entries(row.config).filter(([k]) => k.startsWith("volatile.")));
-    const userConfig = Object.fromEntries(Object.entries(put.config ?? row.config).filter(([k]) => !k.startsWith("volatile.")));
+    // PUT replaces (as LXD): a missing config or device map is an empty one; the daemon's
+    // volatile keys stay. Profiles left out stay as they are.
+    const userConfig = Object.fromEntries(Object.entries(put.config ?? {}).filter(([k]) => !k.startsWith("volatile.")));
     const config = { ...userConfig, ...volatile };
-    const devices = put.devices ?? row.devices;
+    const devices = put.devices ?? {};
     const profiles = put.profiles ?? row.profiles;
     this.check(userConfig, devices, profiles);
     const next = { ...row, config, devices, profiles };
@@ -429,10 +449,11 @@ export class InstanceManager {
       const expanded = this.expanded(next);
       await this.cgroups.applyLimits(name, liveLimits(expanded.config));
       await this.hotplug(name, rt, expanded);
+      rt.environment = environmentOf(expanded.config);
     }
     db.updateInstance(this.database, name, {
       config, devices, profiles,
-      description: put.description ?? row.description,
+      description: put.description ?? "",
       ephemeral: put.ephemeral ?? row.ephemeral,
     });
     this.lifecycle("instance-updated", name);
@@ -458,10 +479,13 @@ export class InstanceManager {
     if (err) throw new ApiError(400, `Invalid instance name "${to}": ${err}`);
     if (this.running.has(name)) throw new ApiError(400, "Renaming of running instance not allowed");
     if (db.getInstance(this.database, to)) throw new ApiError(409, `Instance "${to}" already exists`);
-    const pool = this.rootPool(this.expanded(row).devices);
-    await storageDriver(pool.driver).renameInstance(pool, name, to);
-    db.updateInstance(this.database, name, { name: to });
+    await this.backendOf(row).rename(instanceVolume(name), to, () => {
+      crashPoint("rename", "after-volume");
+      db.updateInstance(this.database, name, { name: to });
+    });
+    crashPoint("rename", "after-row");
     await rm(containerDir(name), { recursive: true, force: true });
+    await forgetDevices(name);
     this.lifecycle("instance-renamed", to, { old_name: name });
   }
 
@@ -486,10 +510,7 @@ export class InstanceManager {
    *  stopped instance swaps its writable layer, and a start meanwhile would mount a torn state
    *  (or a snapshot would take as stopped an instance that just started). */
   withVolume<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    const next = (this.volumeLocks.get(name) ?? Promise.resolve()).catch(() => {}).then(fn);
-    this.volumeLocks.set(name, next);
-    next.finally(() => { if (this.volumeLocks.get(name) === next) this.volumeLocks.delete(name); }).catch(() => {});
-    return next;
+    return this.volumeLocks.run(name, fn);
   }
 
   start(name: string): Promise<void> {
@@ -504,6 +525,8 @@ export class InstanceManager {
     const pool = this.rootPool(devices);
     const fingerprint = row.config["volatile.base_image"];
     const rundir = containerDir(name);
+    const modules = (config["linux.kernel_modules"] ?? "").split(",").map((m) => m.trim()).filter(Boolean);
+    await loadKernelModules(modules).catch((err) => { throw new ApiError(400, `Failed to start instance "${name}": ${(err as Error).message}`); });
     await mkdir(rundir, { recursive: true, mode: 0o700 });
     let idmap: IdmapPlan;
     try {
@@ -513,11 +536,14 @@ export class InstanceManager {
       throw new ApiError(400, `Failed to start instance "${name}": ${(err as Error).message}`);
     }
     db.updateInstance(this.database, name, { config: { ...row.config, ...idmap.volatile } });
+    crashPoint("start", "after-idmap");
     const procs = await this.cgroups.create(name, idmap.root);
+    crashPoint("start", "after-cgroup");
     try {
       await this.cgroups.applyLimits(name, liveLimits(config));
-      const rootfs = storageDriver(pool.driver).rootfs(pool, name, fingerprint);
+      const rootfs = this.pools.backend(pool).rootfs(name, fingerprint);
       await this.applyImageTemplates(row, config, devices, pool, rootfs);
+      crashPoint("start", "after-templates");
       await this.cgroups.setDevices(name, deviceRules(devices));
       const spec = launchSpec({
         name, rundir, config, idmap, cgroupProcs: procs, cgroup2: this.cgroups.unified, lxcfs: lxcfsDir(), rootfs,
@@ -526,21 +552,24 @@ export class InstanceManager {
       const { initPid } = await launch(spec);
       // Opened at once: the monitor holds init unreaped until it reports the exit, so the pid is
       // still init's here (a container that died already yields -1, and its exit is reported).
-      const init: Init = { initPid, pidfd: openPidfd(initPid), seccomp: spec.seccomp ?? seccompFor(config) };
+      const init: Init = { initPid, pidfd: openPidfd(initPid), seccomp: spec.seccomp ?? seccompFor(config), environment: environmentOf(config) };
       const mon = await watch(rundir);
-      if (mon.running) init.execSocket = mon.execSocket;
+      if (!mon.running) {
+        if (init.pidfd >= 0) closeSync(init.pidfd);
+        throw new Error("the container stopped right after it started");
+      }
+      init.execSocket = mon.execSocket;
+      crashPoint("start", "after-launch", initPid);
       try {
-        if (!mon.running) throw new Error("the container stopped right after it started");
         await startDevices({ name, initPid, pidfd: () => init.pidfd, config, booting: true }, devices);
       } catch (err) {
-        if (mon.running) {
-          signalInit(init, 9);
-          await mon.exited;
-        }
+        signalInit(init, 9);
+        await mon.exited;
         if (init.pidfd >= 0) closeSync(init.pidfd);
         throw err;
       }
       this.track(name, init, mon.exited, devices);
+      crashPoint("start", "after-devices", initPid);
     } catch (err) {
       await this.cgroups.remove(name).catch(() => {});
       throw new ApiError(500, `Failed to start instance "${name}": ${(err as Error).message}`);
@@ -557,7 +586,7 @@ export class InstanceManager {
   private async applyImageTemplates(row: Row, config: Record<string, string>, devices: Devices, pool: Pool, rootfs: RootfsSpec): Promise<void> {
     const pending = row.config["volatile.apply_template"];
     const triggers: Trigger[] = pending === "create" || pending === "copy" ? [pending, "start"] : ["start"];
-    const { image } = storageDriver(pool.driver).layers(pool, { instance: row.name }, row.config["volatile.base_image"] ?? "");
+    const { image } = this.pools.backend(pool).layers(instanceVolume(row.name), row.config["volatile.base_image"] ?? "");
     await applyTemplates({
       rootfs, image, mountpoint: join(containerDir(row.name), "template-root"),
       instance: { name: row.name, architecture: row.architecture, ephemeral: row.ephemeral, privileged: false },
@@ -582,7 +611,12 @@ export class InstanceManager {
     const current = db.getInstance(this.database, name);
     await stopDevices({ name, initPid: rt.initPid, pidfd: () => -1, config: current ? this.expanded(current).config : {}, exited: true }, rt.devices);
     closePidfd();
+    crashPoint("stop", "after-devices");
+    // A monitor that died (killed) takes init with it, but what init left may linger: no process
+    // of a stopped container may survive it.
+    await this.cgroups.killAll(name).catch(() => {});
     await this.cgroups.remove(name).catch(() => {});
+    crashPoint("stop", "after-cgroup");
     // Only now: stop()/restart() wait for this, so a start right after cannot lose its new cgroup.
     this.running.delete(name);
     const row = db.getInstance(this.database, name);
@@ -611,6 +645,7 @@ export class InstanceManager {
       const sig = haltSignal(rt.initPid);
       const resend = setInterval(() => signalInit(rt, sig), SIGPWR_RETRY_MS);
       signalInit(rt, sig);
+      crashPoint("stop", "after-signal", rt.initPid);
       const timeout = opts.timeout ?? -1;
       const exited = await Promise.race([
         rt.exited.then(() => true),
@@ -621,6 +656,7 @@ export class InstanceManager {
     // Killing a pid namespace's init takes the whole namespace down; the cgroup sweep catches
     // anything that escaped it (processes joined by exec from outside).
     signalInit(rt, 9);
+    crashPoint("stop", "after-signal");
     await this.cgroups.killAll(name).catch(() => {});
     await this.afterExit(name, rt);
   }
@@ -664,7 +700,7 @@ export class InstanceManager {
     if (rt.frozen) throw new ApiError(400, "Instance is frozen");
     const env: Record<string, string> = {
       ...DEFAULT_ENV, HOME: opts.uid ? "/" : "/root", ...(opts.uid ? {} : { USER: "root" }),
-      ...(opts.pty ? { TERM: "xterm" } : {}), ...opts.env,
+      ...(opts.pty ? { TERM: "xterm" } : {}), ...rt.environment, ...opts.env,
     };
     if (rt.pidfd < 0) throw new ApiError(400, "Instance is not running");
     return startExec({
@@ -676,21 +712,29 @@ export class InstanceManager {
   /** Called when an image is deleted: each pool drops its unpacked copy unless an instance builds on it. */
   async onImageDeleted(fingerprint: string): Promise<void> {
     const inUse = this.list().some((r) => r.config["volatile.base_image"] === fingerprint);
-    for (const pool of this.database.select().from(storagePools).all()) {
-      await storageDriver(pool.driver).deleteImage(pool, fingerprint, inUse);
-    }
+    for (const pool of this.pools.list()) await this.pools.backend(pool).deleteImage(fingerprint, inUse);
   }
 
   // ---- daemon start / stop -------------------------------------------------------------
 
   /** Finds containers that kept running while the daemon was down and removes half-made volumes. */
   async reconcile(): Promise<void> {
+    await this.removeOrphanRuntimeDirs();
     const rows = this.list();
     await Promise.all(rows.map(async (row) => {
+      // A template render cut short leaves its overlay mounted.
+      try { umount(join(containerDir(row.name), "template-root"), MNT.DETACH); } catch { /* not mounted */ }
       const mon = await watch(containerDir(row.name)).catch(() => ({ running: false as const }));
-      if (mon.running) {
+      const power = row.config["volatile.last_state.power"];
+      if (mon.running && power !== "RUNNING" && power !== "FROZEN") {
+        // A start the killed daemon never finished (its devices may be half made): undone.
+        await this.undoStart(row, mon.initPid, mon.exited);
+      } else if (mon.running) {
         const { config, devices } = this.expanded(row);
-        const rt: Init = { initPid: mon.initPid, pidfd: openPidfd(mon.initPid), execSocket: mon.execSocket, seccomp: seccompFor(config) };
+        const rt: Init = {
+          initPid: mon.initPid, pidfd: openPidfd(mon.initPid), execSocket: mon.execSocket, seccomp: seccompFor(config),
+          environment: environmentOf(config),
+        };
         this.track(row.name, rt, mon.exited, devices);
         await resumeDevices({ name: row.name, initPid: rt.initPid, pidfd: () => rt.pidfd, config }, devices,
           (device, err) => log.warn("Failed to resume a device", { instance: row.name, device, err: err.message }));
@@ -698,12 +742,11 @@ export class InstanceManager {
         // finished: thawed.
         if (row.config["volatile.last_state.power"] === "FROZEN") this.running.get(row.name)!.frozen = true;
         else await this.cgroups.thaw(row.name).catch(() => {});
-      } else if (row.config["volatile.last_state.power"] !== "STOPPED") {
-        await this.cgroups.remove(row.name).catch(() => {});
-        db.updateInstance(this.database, row.name, { config: { ...row.config, "volatile.last_state.power": "STOPPED" } });
+      } else {
+        await this.clearStopped(row);
       }
     }));
-    const pools = this.database.select().from(storagePools).all();
+    const pools = this.pools.list();
     const instances = new Map(rows.map((r) => [r.name, new Set(this.snapshots.list(r.name).map((s) => s.name))]));
     const images = new Set([
       ...this.images.list().map((i) => i.fingerprint),
@@ -712,10 +755,110 @@ export class InstanceManager {
     for (const pool of pools) {
       const custom = new Map(listVolumes(this.database, pool.name)
         .map((v) => [v.name, new Set(listVolumeSnapshots(this.database, v.id).map((s) => s.name))]));
-      await storageDriver(pool.driver).reconcile(pool, { instances, custom, images })
+      await this.pools.backend(pool).reconcile({ instances, custom, images })
         .catch((err) => log.error("Storage reconcile failed", { pool: pool.name, err: String(err) }));
     }
     this.snapshots.startTimer();
+    this.superviseTimer ??= setInterval(() => void this.superviseAll(), SUPERVISE_MS);
+  }
+
+  /** boot.autostart: starts the stopped instances that ask for it, highest boot.autostart.priority
+   *  first, waiting boot.autostart.delay seconds after each. Failures are logged. */
+  async autostart(): Promise<void> {
+    const wanted = this.list().map((row) => ({ row, config: this.expanded(row).config }))
+      .filter(({ row, config }) => isTrue(config["boot.autostart"]) && !this.running.has(row.name))
+      .sort((a, b) => Number(b.config["boot.autostart.priority"] ?? 0) - Number(a.config["boot.autostart.priority"] ?? 0));
+    for (const { row, config } of wanted) {
+      try {
+        await this.start(row.name);
+      } catch (err) {
+        log.warn("Failed to autostart an instance", { instance: row.name, err: (err as Error).message });
+        continue;
+      }
+      const delay = Number(config["boot.autostart.delay"] ?? 0);
+      if (delay > 0) await Bun.sleep(delay * 1000);
+    }
+  }
+
+  /** `lxd shutdown`: stops every running instance cleanly, highest boot.stop.priority first (equal
+   *  priorities together), each given boot.host_shutdown_timeout seconds (else `timeout`). */
+  async stopAll(timeout: number): Promise<void> {
+    const groups = new Map<number, { name: string; timeout: number }[]>();
+    for (const row of this.list().filter((r) => this.running.has(r.name))) {
+      const config = this.expanded(row).config;
+      const priority = Number(config["boot.stop.priority"] ?? 0);
+      const own = config["boot.host_shutdown_timeout"];
+      groups.set(priority, [...groups.get(priority) ?? [], { name: row.name, timeout: own ? Number(own) : timeout }]);
+    }
+    for (const priority of [...groups.keys()].sort((a, b) => b - a)) {
+      const group = groups.get(priority)!;
+      log.info("Stopping instances", { priority, instances: group.map((i) => `${i.name}:${i.timeout}`).join(",") });
+      await Promise.all(group.map((i) => this.stop(i.name, { timeout: i.timeout }).catch(() => {})));
+    }
+  }
+
+  /** Kills a container whose start was cut short and tears down whatever it had. */
+  private async undoStart(row: Row, initPid: number, exited: Promise<number>): Promise<void> {
+    log.warn("Undoing an instance start the daemon did not finish", { instance: row.name });
+    const pidfd = openPidfd(initPid);
+    if (pidfd >= 0) {
+      try { pidfdSignal(pidfd, 9); } catch { /* already gone */ }
+      closeSync(pidfd);
+    }
+    await this.cgroups.killAll(row.name).catch(() => {});
+    await exited;
+    await this.clearStopped(row);
+  }
+
+  /** A container that does not run: nothing of a run may stay (devices' host parts, cgroups), and
+   *  its recorded power state says so. Harmless when all is already clean. */
+  private async clearStopped(row: Row): Promise<void> {
+    const { config, devices } = this.expanded(row);
+    await stopDevices({ name: row.name, initPid: 0, pidfd: () => -1, config, exited: true }, devices);
+    await this.cgroups.killAll(row.name).catch(() => {});
+    await this.cgroups.remove(row.name).catch(() => {});
+    if (row.config["volatile.last_state.power"] !== "STOPPED") {
+      db.updateInstance(this.database, row.name, { config: { ...row.config, "volatile.last_state.power": "STOPPED" } });
+    }
+  }
+
+  /** Runtime directories (containers/<name>) of instances that have no row any more (a delete or
+   *  rename cut short), unless a monitor still answers there. */
+  private async removeOrphanRuntimeDirs(): Promise<void> {
+    const known = new Set(this.list().map((r) => r.name));
+    const base = join(lxdDir(), "containers");
+    for (const name of await readdir(base).catch(() => [] as string[])) {
+      if (known.has(name)) continue;
+      const dir = join(base, name);
+      if ((await watch(dir).catch(() => ({ running: false }))).running) continue;
+      try { umount(join(dir, "template-root"), MNT.DETACH); } catch { /* not mounted */ }
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  private superviseTimer?: ReturnType<typeof setInterval>;
+  private supervising = false;
+
+  /** Brings back what a running container's devices need on the host and died meanwhile. */
+  private async superviseAll(): Promise<void> {
+    if (this.supervising) return;
+    this.supervising = true;
+    try {
+      for (const [name, rt] of this.running) {
+        if (rt.stopping) continue;
+        const row = db.getInstance(this.database, name);
+        if (!row) continue;
+        await superviseDevices({ name, initPid: rt.initPid, pidfd: () => rt.pidfd, config: this.expanded(row).config }, rt.devices,
+          (device, err) => log.warn("Failed to restart a device's helper", { instance: name, device, err: err.message }));
+      }
+    } finally {
+      this.supervising = false;
+    }
+  }
+
+  /** Stops the periodic work (daemon shutdown). */
+  stopTimers(): void {
+    clearInterval(this.superviseTimer);
   }
 
   private setPowerState(name: string, power: string) {
