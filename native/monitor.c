@@ -6,13 +6,13 @@
 // pid and network namespaces (rootfs.c), then serves monitor.sock and console.sock until init
 // exits.
 //
-// monitor.sock: a client is greeted with "running PID exec" ("exec": this monitor runs exec
-// requests) and told "exit CODE" when init exits. A client that sends one byte carrying four fds
-// (stdin, stdout, stderr, control; SCM_RIGHTS) makes an exec request: the monitor forks a runner
-// that reads the arguments and runs the command (exec.c), saving the daemon a process spawn.
-// Runners are forked by the exec zygote, a child of the monitor that joined init's cgroups once:
-// moving a process into a cgroup waits for an RCU grace period (10-20 ms measured), which would
-// otherwise be paid by every exec. Without a zygote (it died) the monitor forks runners itself.
+// monitor.sock: a client is greeted with "running PID exec" ("exec": exec requests are taken)
+// and told "exit CODE" when init exits. An exec request is one byte carrying four fds (stdin,
+// stdout, stderr, control; SCM_RIGHTS) followed by the arguments; a runner (a fork) reads them
+// and runs the command (exec.c), saving the daemon a process spawn. Requests go to exec.sock,
+// served by the exec zygote, a child of the monitor that joined init's cgroups once: moving a
+// process into a cgroup waits for an RCU grace period (10-20 ms measured), which every exec would
+// otherwise pay. Without exec.sock (no zygote) they go to monitor.sock and the monitor forks.
 #include "start.h"
 #include <fcntl.h>
 #include <sched.h>
@@ -90,105 +90,104 @@ static void report(int fd, const char *fmt, ...)
 #define MAX_CLIENTS 1024
 
 // Serves monitor.sock until init exits; never returns.
-static pid_t zygote = -1;
-static int zygote_sock = -1; // SOCK_SEQPACKET: one request per message (a byte, the client + its fds)
+// Reads an exec request's first byte and its fds: 1 when it is one, 0 at EOF or on an error, -1
+// when nothing (yet) or something else arrived.
+static int recv_request(int client, int fds[EXEC_FDS], int flags)
+{
+	char byte, cbuf[CMSG_SPACE(EXEC_FDS * sizeof(int))];
+	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+	ssize_t n = recvmsg(client, &msg, MSG_CMSG_CLOEXEC | flags);
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? -1 : 0;
+	if (n == 0)
+		return 0;
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	if (!cm || cm->cmsg_type != SCM_RIGHTS)
+		return -1;
+	int nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+	memcpy(fds, CMSG_DATA(cm), (nfds < EXEC_FDS ? nfds : EXEC_FDS) * sizeof(int));
+	if (nfds == EXEC_FDS && byte == 'x' && !(msg.msg_flags & MSG_CTRUNC))
+		return 1;
+	for (int i = 0; i < nfds && i < EXEC_FDS; i++)
+		close(fds[i]);
+	return -1;
+}
 
-// The zygote: in init's cgroups, forks one runner per request it is handed.
-static __attribute__((noreturn)) void zygote_main(int sock, int init_pidfd)
+static pid_t zygote = -1;
+
+// The zygote: in init's cgroups, it serves exec.sock and forks one runner per request.
+static __attribute__((noreturn)) void zygote_main(int listen_fd, int init_pidfd)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	// Nothing of the monitor's but its log (0-2): the request socket at 3, init's pidfd at 4.
-	int s = fcntl(sock, F_DUPFD_CLOEXEC, 100), p = fcntl(init_pidfd, F_DUPFD_CLOEXEC, 100);
-	if (s < 0 || p < 0 || dup3(s, 3, O_CLOEXEC) < 0 || dup3(p, 4, O_CLOEXEC) < 0)
+	// Nothing of the monitor's but its log (0-2): the listener at 3, init's pidfd at 4.
+	int l = fcntl(listen_fd, F_DUPFD_CLOEXEC, 100), p = fcntl(init_pidfd, F_DUPFD_CLOEXEC, 100);
+	if (l < 0 || p < 0 || dup3(l, 3, O_CLOEXEC) < 0 || dup3(p, 4, O_CLOEXEC) < 0)
 		_exit(1);
 	syscall(SYS_close_range, 5, ~0U, 0);
-	sock = 3;
+	listen_fd = 3;
 	init_pidfd = 4;
 	signal(SIGCHLD, SIG_IGN); // runners are reaped by the kernel
 	if (join_cgroups(init_pidfd) < 0)
 		logf_("exec zygote: %s (each exec joins the cgroups itself)", herr.msg);
 	for (;;) {
-		char byte, cbuf[CMSG_SPACE((EXEC_FDS + 1) * sizeof(int))];
-		struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-		struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
-		ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			_exit(0); // the monitor is gone
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-		if (!cm || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len != CMSG_LEN((EXEC_FDS + 1) * sizeof(int)))
-			continue;
-		int fds[EXEC_FDS + 1];
-		memcpy(fds, CMSG_DATA(cm), sizeof(fds));
-		// init may have moved (systemd does, to init.scope): follow it once, here.
-		join_cgroups(init_pidfd);
-		pid_t runner = fork();
-		if (runner == 0) {
-			close(sock);
-			exec_runner(fds[0], fds + 1, init_pidfd);
+		int client = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC), fds[EXEC_FDS];
+		if (client < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			_exit(1);
 		}
-		if (runner < 0) {
-			fail(errno, "fork the exec runner");
-			char line[1200];
-			int len = snprintf(line, sizeof(line), "error %s\n", herr.msg);
-			write_all(fds[EXEC_FDS], line, len);
+		struct timeval tv = {.tv_sec = 2};
+		setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		if (recv_request(client, fds, 0) == 1) {
+			// init may have moved (systemd does, to init.scope): follow it once, here.
+			join_cgroups(init_pidfd);
+			pid_t runner = fork();
+			if (runner == 0) {
+				close(listen_fd);
+				exec_runner(client, fds, init_pidfd);
+			}
+			if (runner < 0) {
+				fail(errno, "fork the exec runner");
+				char line[1200];
+				int len = snprintf(line, sizeof(line), "error %s\n", herr.msg);
+				write_all(fds[EXEC_FDS - 1], line, len);
+			}
+			for (int i = 0; i < EXEC_FDS; i++)
+				close(fds[i]);
 		}
-		for (int i = 0; i <= EXEC_FDS; i++)
-			close(fds[i]);
+		close(client);
 	}
 }
 
+// exec.sock (cwd = rundir) and the zygote behind it; without them exec requests come to
+// monitor.sock and the monitor forks runners itself.
 static void zygote_start(int init_pidfd)
 {
-	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+	struct sockaddr_un addr = {.sun_family = AF_UNIX, .sun_path = "exec.sock"};
+	unlink(addr.sun_path);
+	_cleanup_close_ int listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (listen_fd < 0 || bind(listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(listen_fd, 64) < 0) {
+		logf_("exec zygote: listen on exec.sock: %s", strerror(errno));
 		return;
-	zygote = fork();
-	if (zygote == 0) {
-		close(sv[0]);
-		zygote_main(sv[1], init_pidfd);
 	}
-	close(sv[1]);
+	zygote = fork();
+	if (zygote == 0)
+		zygote_main(listen_fd, init_pidfd);
 	if (zygote < 0)
-		close(sv[0]);
-	else
-		zygote_sock = sv[0];
+		unlink(addr.sun_path);
 }
 
-// Hands a request to the zygote; -1 when there is none (any more).
-static int zygote_request(int client, const int fds[EXEC_FDS])
-{
-	if (zygote_sock < 0)
-		return -1;
-	int all[EXEC_FDS + 1] = {client};
-	memcpy(all + 1, fds, EXEC_FDS * sizeof(int));
-	if (send_fds(zygote_sock, 'x', all, EXEC_FDS + 1, MSG_DONTWAIT) == 0)
-		return 0;
-	close(zygote_sock);
-	zygote_sock = -1;
-	return -1;
-}
-
-// A client sent something: an exec request (its fds) starts a runner. 0 when the client is done.
+// A client sent something: an exec request (its fds) makes the monitor fork a runner. 0 when
+// the client is done.
 static int client_input(int client, int init_pidfd)
 {
-	char byte, cbuf[CMSG_SPACE(EXEC_FDS * sizeof(int))];
-	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
-	ssize_t n = recvmsg(client, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-	if (n < 0)
-		return errno == EAGAIN || errno == EINTR;
-	if (n == 0)
-		return 0;
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-	if (!cm || cm->cmsg_type != SCM_RIGHTS)
-		return 1; // not a request: ignored
-	int fds[EXEC_FDS], nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-	memcpy(fds, CMSG_DATA(cm), (nfds < EXEC_FDS ? nfds : EXEC_FDS) * sizeof(int));
-	if (nfds == EXEC_FDS && byte == 'x' && !(msg.msg_flags & MSG_CTRUNC) && zygote_request(client, fds) < 0 && fork() == 0)
+	int fds[EXEC_FDS], r = recv_request(client, fds, MSG_DONTWAIT);
+	if (r != 1)
+		return r != 0;
+	if (fork() == 0)
 		exec_runner(client, fds, init_pidfd);
-	for (int i = 0; i < nfds && i < EXEC_FDS; i++)
+	for (int i = 0; i < EXEC_FDS; i++)
 		close(fds[i]);
 	return 0;
 }
@@ -249,6 +248,7 @@ static __attribute__((noreturn)) void monitor_loop(pid_t init, int init_pidfd, i
 		waitpid(zygote, NULL, 0);
 	}
 	console_close();
+	unlink("exec.sock");
 	unlink(sock_path);
 	unlink("init.pid");
 	int n = snprintf(line, sizeof(line), "exit %d\n", code);

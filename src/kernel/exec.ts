@@ -6,14 +6,15 @@
 // a pidfd of the container's init (the helper joins its namespaces through it).
 import { closeSync, writeSync } from "node:fs";
 import type { FileSink } from "bun";
-import { channel, monitorExec, monotonicMs } from "./ffi.ts";
+import { dirname, join } from "node:path";
+import { channel, monitorExec, monotonicMs, SyscallError } from "./ffi.ts";
 import { helperPath, pidfdForHelper } from "./native.ts";
 import { seccompHex } from "./seccomp.ts";
 
 export interface ExecOptions {
   /** A pidfd of the container's init (the caller keeps it; the helper gets a copy). */
   pidfd: number;
-  /** The container's monitor.sock when its monitor runs exec requests (no helper is spawned). */
+  /** Where the container's monitor takes exec requests (exec.sock; no helper is spawned). */
   monitor?: string;
   command: string[];
   env: Record<string, string>;
@@ -141,7 +142,13 @@ function monitorRunner(args: string[], monitorSock: string): Launched {
   const ctl = channel("socketpair", 0);
   const theirs = [stdin[0], stdout[1], stderr[1], ctl[1]];
   try {
-    monitorExec(monitorSock, args, theirs);
+    try {
+      monitorExec(monitorSock, args, theirs);
+    } catch (err) {
+      // No zygote (exec.sock): the monitor itself forks the runner.
+      if (!(err instanceof SyscallError && ["ENOENT", "ECONNREFUSED"].includes(err.code))) throw err;
+      monitorExec(join(dirname(monitorSock), "monitor.sock"), args, theirs);
+    }
   } catch (err) {
     for (const fd of [...theirs, stdin[1], stdout[0], stderr[0], ctl[0]]) closeSync(fd);
     throw err;

@@ -125,7 +125,8 @@ export function haltSignal(initPid: number): number {
   }
 }
 
-/** `execSocket`: the monitor's socket when it runs exec requests (monitors of this version do). */
+/** `execSocket`: where exec requests go when the monitor takes them (monitors of this version
+ *  do): its zygote's exec.sock (monitor.sock beside it when that is missing). */
 export type WatchResult = { running: false } | { running: true; initPid: number; exited: Promise<number>; execSocket?: string };
 
 /** Exit code reported when the monitor vanished without a word (init dies with it: SIGKILL). */
@@ -157,7 +158,7 @@ export function watch(rundir: string): Promise<WatchResult> {
             const [word, num, feature] = buf.slice(0, nl).split(" ");
             buf = buf.slice(nl + 1);
             if (word === "running") {
-              answer({ running: true, initPid: Number(num), exited, execSocket: feature === "exec" ? join(rundir, "monitor.sock") : undefined });
+              answer({ running: true, initPid: Number(num), exited, execSocket: feature === "exec" ? join(rundir, "exec.sock") : undefined });
             }
             if (word === "exit") {
               answer({ running: false });

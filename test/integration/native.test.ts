@@ -255,7 +255,7 @@ describe.skipIf(!isRoot)("native runtime", () => {
 
   test("exec through the monitor: its zygote, already in the container's cgroups, forks the runner", async () => {
     viaMonitor = true;
-    expect(execSockets.get(init)).toBe(join(c1, "run/monitor.sock"));
+    expect(execSockets.get(init)).toBe(join(c1, "run/exec.sock"));
     const s = execIn(init, { command: ["sleep", "4321"], env: PATH_ENV });
     await Bun.sleep(50);
     const sleeper = readdirSync("/proc").filter((n) => /^\d+$/.test(n)).map(Number)
