@@ -35,6 +35,8 @@ import { forgetDevices, launchMounts, resumeDevices, startDevices, stopDevices, 
 import { deviceRules } from "./unix-device.ts";
 import { randomName } from "./names.ts";
 import { environmentOf, type IdmapPlan, launchSpec, liveLimits, planIdmap, seccompFor } from "./runtime.ts";
+import { InstanceConsole } from "./console.ts";
+import { InstanceFiles } from "./files.ts";
 import { Snapshots } from "./snapshots.ts";
 import { runningState, stoppedState, STATUS, type Status } from "./state.ts";
 
@@ -91,6 +93,8 @@ export class InstanceManager {
   private readonly held = new Set<string>();
   private readonly volumeLocks = new KeyedLock();
   readonly snapshots: Snapshots;
+  readonly files: InstanceFiles;
+  readonly console: InstanceConsole;
 
   constructor(
     private readonly database: Db,
@@ -100,6 +104,8 @@ export class InstanceManager {
     private readonly pools = new StoragePools(database, events),
   ) {
     this.snapshots = new Snapshots(database, this, events);
+    this.files = new InstanceFiles(this, events);
+    this.console = new InstanceConsole(this);
   }
 
   // ---- lookups -------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import * as q from "../db/storage-volumes.ts";
 import { ApiError } from "../api/error.ts";
 import { KeyedLock } from "../lock.ts";
 import { nextSnapshotName, validateSnapshotName } from "../config/schedule.ts";
-import { parseSize } from "../config/values.ts";
+import { key, parseSize, size, type KeyInfo } from "../config/values.ts";
 import { OLD, TMP } from "./tree.ts";
 import { customVolume } from "./backend.ts";
 import { StoragePools } from "./pools.ts";
@@ -31,14 +31,18 @@ export function validateVolumeName(name: string): string | undefined {
   return undefined;
 }
 
+/** Every custom volume key this daemon understands (besides user.*). */
+export const VOLUME_KEYS: Readonly<Record<string, KeyInfo>> = {
+  size: key(size, "Quota of the volume (btrfs: a qgroup limit; dir pools cannot limit a volume)"),
+};
+
 function checkConfig(config: Record<string, string>): void {
-  for (const key of Object.keys(config)) {
-    if (key.startsWith("user.")) continue;
-    if (key === "size") {
-      if (parseSize(config[key]!) === undefined) throw new ApiError(400, `Invalid config: invalid size "${config[key]}"`);
-      continue;
-    }
-    throw new ApiError(400, `Invalid config: Unknown configuration key: ${key}`);
+  for (const [name, value] of Object.entries(config)) {
+    if (name.startsWith("user.")) continue;
+    const check = VOLUME_KEYS[name]?.validate;
+    if (!check) throw new ApiError(400, `Invalid config: Unknown configuration key: ${name}`);
+    const err = check(value);
+    if (err) throw new ApiError(400, `Invalid config: ${err.charAt(0).toLowerCase()}${err.slice(1)}`);
   }
 }
 
