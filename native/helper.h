@@ -16,6 +16,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 #include <linux/filter.h>
+#include "fdpass.h"
 
 #ifndef SYS_open_tree
 #define SYS_open_tree 428
@@ -113,7 +114,6 @@ void cloexec_from(int first);
 int ensure_dir(const char *path, mode_t mode);
 int ensure_file(const char *path);
 int make_mountpoint(char *path, int is_dir);
-int send_fds(int sock, char byte, const int *fds, int n, int flags);
 int send_fd(int sock, int fd);
 int recv_fd(int sock);
 int clone_tree(const char *path);

@@ -12,6 +12,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include "fdpass.h"
 #include <sys/xattr.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -214,20 +215,11 @@ int lxd_monitor_exec(const char *sock_path, const char *args, int len, const int
 	if (sock < 0)
 		return result(sock);
 	strcpy(addr.sun_path, sock_path);
-	char byte = 'x', cbuf[CMSG_SPACE(8 * sizeof(int))];
-	memset(cbuf, 0, sizeof(cbuf));
-	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = CMSG_SPACE(nfds * sizeof(int))};
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-	memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
 	char header[32];
 	int hlen = snprintf(header, sizeof(header), "%d\n", len);
 	int rc = connect(sock, (struct sockaddr *)&addr, sizeof(addr));
 	if (rc == 0)
-		rc = sendmsg(sock, &msg, MSG_NOSIGNAL) == 1 ? 0 : -1;
+		rc = send_fds(sock, 'x', fds, nfds, 0);
 	if (rc == 0)
 		rc = send_all(sock, header, hlen);
 	if (rc == 0)
