@@ -114,8 +114,9 @@ static const char *getenv_in(char **env, const char *key)
 	return NULL;
 }
 
-// Joins every cgroup the container's init is in (before leaving the host's user namespace).
-int join_cgroups(int pidfd)
+// Calls visit(dir, unified, arg) with the directory of each cgroup init is in where this process
+// is not (unified: the cgroup2 hierarchy); stops at the first visit that does not return 0.
+static int foreign_cgroups(int pidfd, int (*visit)(const char *dir, int unified, void *arg), void *arg)
 {
 	_cleanup_close_ int fd = target_open(pidfd, "cgroup", O_RDONLY);
 	_cleanup_close_ int sfd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
@@ -129,10 +130,8 @@ int join_cgroups(int pidfd)
 	_cleanup_free_ char *mounts = read_all(mfd, NULL);
 	if (!groups || !mine || !mounts)
 		return fail(errno, "read cgroups");
-	char self[32];
-	snprintf(self, sizeof(self), "%d", getpid());
 	for (char *gs, *g = strtok_r(groups, "\n", &gs); g; g = strtok_r(NULL, "\n", &gs)) {
-		// Hierarchies where we already share init's cgroup need no move.
+		// Hierarchies where we already share init's cgroup need nothing.
 		char line[PATH_MAX + 300];
 		snprintf(line, sizeof(line), "\n%s\n", g);
 		if (!strncmp(mine, line + 1, strlen(line + 1)) || strstr(mine, line))
@@ -169,14 +168,49 @@ int join_cgroups(int pidfd)
 			size_t rl = strlen(root);
 			if (!match || strncmp(cpath, root, rl) || (rl > 1 && cpath[rl] && cpath[rl] != '/'))
 				continue;
-			char procs[2 * PATH_MAX + 16];
-			snprintf(procs, sizeof(procs), "%s%s/cgroup.procs", mnt, rl > 1 ? cpath + rl : cpath);
-			if (write_file(procs, self) < 0)
-				return fail(errno, "join cgroup %s", procs);
+			char dir[2 * PATH_MAX + 2];
+			snprintf(dir, sizeof(dir), "%s%s", mnt, rl > 1 ? cpath + rl : cpath);
+			int r = visit(dir, v2, arg);
+			if (r)
+				return r;
 			break;
 		}
 	}
 	return 0;
+}
+
+static int join_one(const char *dir, int unified, void *skip_unified)
+{
+	if (unified && *(int *)skip_unified)
+		return 0;
+	char procs[2 * PATH_MAX + 16], self[32];
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir);
+	snprintf(self, sizeof(self), "%d", getpid());
+	if (write_file(procs, self) < 0)
+		return fail(errno, "join cgroup %s", procs);
+	return 0;
+}
+
+// Joins every cgroup the container's init is in (before leaving the host's user namespace);
+// skip_unified leaves the cgroup2 one out.
+int join_cgroups(int pidfd, int skip_unified)
+{
+	return foreign_cgroups(pidfd, join_one, &skip_unified) < 0 ? -1 : 0;
+}
+
+static int open_unified(const char *dir, int unified, void *fd)
+{
+	if (!unified)
+		return 0;
+	*(int *)fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return 1;
+}
+
+// An fd of init's cgroup2 directory when this process is not in it, else -1.
+int init_unified_cgroup(int pidfd)
+{
+	int fd = -1;
+	return foreign_cgroups(pidfd, open_unified, &fd) < 0 ? -1 : fd;
 }
 
 // ---- the child, between vfork and execve ----
@@ -439,7 +473,7 @@ static int exec_loop(pid_t child, int master)
 // Joins the container and starts the command; returns the child's pid (the pty master in *master).
 static pid_t exec_start(struct exec_opts *o, int *master)
 {
-	if (join_cgroups(o->pidfd) < 0)
+	if (join_cgroups(o->pidfd, 0) < 0)
 		return -1;
 	if (target_enter(o->pidfd, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET |
 					   CLONE_NEWCGROUP) < 0)

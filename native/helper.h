@@ -58,6 +58,10 @@
 #define H_MOUNT_ATTR_RDONLY 0x00000001
 #define H_CLOSE_RANGE_CLOEXEC (1U << 2)
 #define H_CLONE_PIDFD 0x00001000
+#define H_CLONE_INTO_CGROUP 0x200000000ULL
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
 #ifndef TIOCGPTPEER
 #define TIOCGPTPEER _IO('T', 0x41)
 #endif
@@ -143,6 +147,9 @@ int cmd_proxy(int argc, char **argv);
 // connection carries "LEN\n" and LEN bytes of NUL-separated `exec` arguments).
 #define EXEC_FDS 4
 __attribute__((noreturn)) void exec_runner(int sock, const int fds[EXEC_FDS], int init_pidfd);
-// Joins every cgroup init is in (no-op where this process already is).
-int join_cgroups(int pidfd);
+// Joins every cgroup init is in (no-op where this process already is); skip_unified leaves out
+// the cgroup2 hierarchy. init_unified_cgroup: an fd of init's cgroup2 directory when this process
+// is elsewhere there, else -1.
+int join_cgroups(int pidfd, int skip_unified);
+int init_unified_cgroup(int pidfd);
 #endif

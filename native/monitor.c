@@ -116,6 +116,24 @@ static int recv_request(int client, int fds[EXEC_FDS], int flags)
 
 static pid_t zygote = -1;
 
+// fork(), with the child created in the cgroup2 directory `cgroup` when it is an fd (then closed):
+// starting there costs nothing, while moving a process into a cgroup waits for an RCU grace
+// period. Falls back to fork() (the runner then joins itself) when clone3 cannot.
+static pid_t fork_into(int cgroup)
+{
+	if (cgroup < 0)
+		return fork();
+	struct {
+		uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+	} args = {.flags = H_CLONE_INTO_CGROUP, .exit_signal = SIGCHLD, .cgroup = (uint64_t)cgroup};
+	pid_t pid = syscall(SYS_clone3, &args, sizeof(args));
+	if (pid < 0)
+		pid = fork();
+	if (pid != 0)
+		close(cgroup);
+	return pid;
+}
+
 // The zygote: in init's cgroups, it serves exec.sock and forks one runner per request.
 static __attribute__((noreturn)) void zygote_main(int listen_fd, int init_pidfd)
 {
@@ -128,7 +146,9 @@ static __attribute__((noreturn)) void zygote_main(int listen_fd, int init_pidfd)
 	listen_fd = 3;
 	init_pidfd = 4;
 	signal(SIGCHLD, SIG_IGN); // runners are reaped by the kernel
-	if (join_cgroups(init_pidfd) < 0)
+	// cgroup v1 hierarchies only: a process left in the container's cgroup2 directory would
+	// keep systemd inside from enabling controllers for its children (no internal processes).
+	if (join_cgroups(init_pidfd, 1) < 0)
 		logf_("exec zygote: %s (each exec joins the cgroups itself)", herr.msg);
 	for (;;) {
 		int client = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC), fds[EXEC_FDS];
@@ -140,9 +160,10 @@ static __attribute__((noreturn)) void zygote_main(int listen_fd, int init_pidfd)
 		struct timeval tv = {.tv_sec = 2};
 		setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		if (recv_request(client, fds, 0) == 1) {
-			// init may have moved (systemd does, to init.scope): follow it once, here.
-			join_cgroups(init_pidfd);
-			pid_t runner = fork();
+			// init may have moved (systemd does, to init.scope): follow it once, here. The
+			// runner starts in init's cgroup2 directory (clone3 CLONE_INTO_CGROUP: no move).
+			join_cgroups(init_pidfd, 1);
+			pid_t runner = fork_into(init_unified_cgroup(init_pidfd));
 			if (runner == 0) {
 				close(listen_fd);
 				exec_runner(client, fds, init_pidfd);
