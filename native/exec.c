@@ -114,9 +114,10 @@ static const char *getenv_in(char **env, const char *key)
 	return NULL;
 }
 
-// Calls visit(dir, unified, arg) with the directory of each cgroup init is in where this process
-// is not (unified: the cgroup2 hierarchy); stops at the first visit that does not return 0.
-static int foreign_cgroups(int pidfd, int (*visit)(const char *dir, int unified, void *arg), void *arg)
+// Calls visit(dir, controllers, arg) with the directory of each cgroup init is in where this
+// process is not (controllers "": the cgroup2 hierarchy); stops at the first visit that does not
+// return 0.
+static int foreign_cgroups(int pidfd, int (*visit)(const char *dir, const char *controllers, void *arg), void *arg)
 {
 	_cleanup_close_ int fd = target_open(pidfd, "cgroup", O_RDONLY);
 	_cleanup_close_ int sfd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
@@ -170,7 +171,7 @@ static int foreign_cgroups(int pidfd, int (*visit)(const char *dir, int unified,
 				continue;
 			char dir[2 * PATH_MAX + 2];
 			snprintf(dir, sizeof(dir), "%s%s", mnt, rl > 1 ? cpath + rl : cpath);
-			int r = visit(dir, v2, arg);
+			int r = visit(dir, v2 ? "" : ctrls, arg);
 			if (r)
 				return r;
 			break;
@@ -179,9 +180,20 @@ static int foreign_cgroups(int pidfd, int (*visit)(const char *dir, int unified,
 	return 0;
 }
 
-static int join_one(const char *dir, int unified, void *skip_unified)
+// Whether the comma-separated `list` names `name`.
+static int listed(const char *list, const char *name)
 {
-	if (unified && *(int *)skip_unified)
+	size_t n = strlen(name);
+	for (const char *p = list; (p = strstr(p, name)); p += n)
+		if ((p == list || p[-1] == ',') && (p[n] == 0 || p[n] == ','))
+			return 1;
+	return 0;
+}
+
+static int join_one(const char *dir, const char *controllers, void *skip)
+{
+	int flags = *(int *)skip;
+	if (((flags & JOIN_SKIP_UNIFIED) && !*controllers) || ((flags & JOIN_SKIP_PIDS) && listed(controllers, "pids")))
 		return 0;
 	char procs[2 * PATH_MAX + 16], self[32];
 	snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir);
@@ -191,16 +203,16 @@ static int join_one(const char *dir, int unified, void *skip_unified)
 	return 0;
 }
 
-// Joins every cgroup the container's init is in (before leaving the host's user namespace);
-// skip_unified leaves the cgroup2 one out.
-int join_cgroups(int pidfd, int skip_unified)
+// Joins every cgroup the container's init is in (before leaving the host's user namespace), but
+// those `skip` (JOIN_SKIP_*) leaves out.
+int join_cgroups(int pidfd, int skip)
 {
-	return foreign_cgroups(pidfd, join_one, &skip_unified) < 0 ? -1 : 0;
+	return foreign_cgroups(pidfd, join_one, &skip) < 0 ? -1 : 0;
 }
 
-static int open_unified(const char *dir, int unified, void *fd)
+static int open_unified(const char *dir, const char *controllers, void *fd)
 {
-	if (!unified)
+	if (*controllers)
 		return 0;
 	*(int *)fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	return 1;

@@ -147,9 +147,11 @@ int cmd_proxy(int argc, char **argv);
 // connection carries "LEN\n" and LEN bytes of NUL-separated `exec` arguments).
 #define EXEC_FDS 4
 __attribute__((noreturn)) void exec_runner(int sock, const int fds[EXEC_FDS], int init_pidfd);
-// Joins every cgroup init is in (no-op where this process already is); skip_unified leaves out
-// the cgroup2 hierarchy. init_unified_cgroup: an fd of init's cgroup2 directory when this process
-// is elsewhere there, else -1.
-int join_cgroups(int pidfd, int skip_unified);
+// Joins every cgroup init is in (no-op where this process already is), but the cgroup2 one with
+// JOIN_SKIP_UNIFIED and a v1 pids one with JOIN_SKIP_PIDS. init_unified_cgroup: an fd of init's
+// cgroup2 directory when this process is elsewhere there, else -1.
+#define JOIN_SKIP_UNIFIED 1
+#define JOIN_SKIP_PIDS 2
+int join_cgroups(int pidfd, int skip);
 int init_unified_cgroup(int pidfd);
 #endif

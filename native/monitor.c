@@ -147,8 +147,9 @@ static __attribute__((noreturn)) void zygote_main(int listen_fd, int init_pidfd)
 	init_pidfd = 4;
 	signal(SIGCHLD, SIG_IGN); // runners are reaped by the kernel
 	// cgroup v1 hierarchies only: a process left in the container's cgroup2 directory would
-	// keep systemd inside from enabling controllers for its children (no internal processes).
-	if (join_cgroups(init_pidfd, 1) < 0)
+	// keep systemd inside from enabling controllers for its children (no internal processes);
+	// and not pids, whose limit counts the container's processes only (LXD's limits.processes).
+	if (join_cgroups(init_pidfd, JOIN_SKIP_UNIFIED | JOIN_SKIP_PIDS) < 0)
 		logf_("exec zygote: %s (each exec joins the cgroups itself)", herr.msg);
 	for (;;) {
 		int client = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC), fds[EXEC_FDS];
@@ -162,7 +163,7 @@ static __attribute__((noreturn)) void zygote_main(int listen_fd, int init_pidfd)
 		if (recv_request(client, fds, 0) == 1) {
 			// init may have moved (systemd does, to init.scope): follow it once, here. The
 			// runner starts in init's cgroup2 directory (clone3 CLONE_INTO_CGROUP: no move).
-			join_cgroups(init_pidfd, 1);
+			join_cgroups(init_pidfd, JOIN_SKIP_UNIFIED | JOIN_SKIP_PIDS);
 			pid_t runner = fork_into(init_unified_cgroup(init_pidfd));
 			if (runner == 0) {
 				close(listen_fd);
