@@ -23,7 +23,7 @@ export const apiExtensions: string[] = [
   "instance_create_start", // POST /1.0/instances with start:true
   "container_exec_signal_handling", // exec control socket: {"command":"signal"}
   "container_exec_user_group_cwd", // exec user, group and cwd fields
-  "instance_get_full", // GET /1.0/instances/{name}?recursion=1: with state, snapshots, backups (none: not implemented)
+  "instance_get_full", // GET /1.0/instances/{name}?recursion=1: with state, snapshots and backups
   // Console and logs (src/daemon/instance-console.ts, the monitor in native/monitor.c and native/console.c).
   "console", // POST/GET/DELETE /1.0/instances/{name}/console: websocket pair, buffered output
   // Security options (src/instance/runtime.ts, src/kernel/idmap.ts, src/kernel/seccomp.ts).
@@ -45,6 +45,13 @@ export const apiExtensions: string[] = [
   "snapshot_scheduling", // snapshots.schedule (cron)
   "snapshot_schedule_aliases", // @hourly, @daily ... in snapshots.schedule
   "snapshots_schedule_stopped", // snapshots.schedule.stopped
+  // Backups (src/daemon/instance-backups.ts, src/instance/backups.ts, backup-tarball.ts).
+  "container_backup", // /1.0/instances/{name}/backups, export; POST /1.0/instances with a backup tarball
+  "backup_compression", // compression of backup tarballs
+  "backup_compression_algorithm", // compression_algorithm in POST …/backups (gzip, xz, none)
+  "container_backup_override_pool", // X-LXD-pool on import
+  "backup_override_name", // X-LXD-name on import
+  "custom_volume_backup", // /1.0/storage-pools/{pool}/volumes/custom/{volume}/backups, import by POST …/volumes/custom
   // Networks (src/daemon/networks.ts).
   "network", // /1.0/networks: managed bridges
   "network_leases", // GET /1.0/networks/{name}/leases

@@ -83,6 +83,22 @@ export class LxdClient {
     throw new LxdError(message, res.status);
   }
 
+  /** Streams a GET's raw body (an export) into `file`; returns the bytes written. */
+  async download(path: string, file: string): Promise<number> {
+    const res = await this.transport.fetch(path);
+    if (!res.ok) {
+      const text = await res.text();
+      let message = `GET ${path} failed with HTTP ${res.status}`;
+      try {
+        message = JSON.parse(text).error || message;
+      } catch {
+        // Not an envelope: keep the generic message.
+      }
+      throw new LxdError(message, res.status);
+    }
+    return Bun.write(file, res);
+  }
+
   async post<T = unknown>(path: string, body?: unknown, opts?: RequestOptions): Promise<Reply<T>> {
     return this.request<T>("POST", path, body, opts);
   }

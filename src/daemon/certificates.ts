@@ -14,6 +14,7 @@ import { ApiError } from "../api/error.ts";
 import type { HttpsService } from "./tls/https.ts";
 import type { ServerCertificate } from "./tls/server-cert.ts";
 import { decodeToken, parseExpiry } from "../tls/token.ts";
+import { verifyPassword } from "../tls/password.ts";
 import { TokenRegistry, parseCertificate, type PendingToken, type TrustStore } from "./tls/trust.ts";
 
 /** Join tokens last this long unless core.remote_token_expiry says otherwise. */
@@ -124,6 +125,12 @@ export const certificatesRoutes = (ctx: CertificatesContext, remote: RemoteAcces
         if (!id.certificate) throw new ApiError(403, "Forbidden: a TLS client certificate is required to join");
         if (!given) throw new ApiError(403, `Forbidden: ${id.reason ?? "not trusted"}; a join token is required`);
         const token = decodeToken(given);
+        if (!token && body.password) {
+          // Not a token: the trust password (core.trust_password), as LXD 5.0 still accepts.
+          const hash = getServerConfigValue(ctx.db, "core.trust_password");
+          if (!hash || !verifyPassword(body.password, hash)) throw new ApiError(403, "not authorized");
+          return added(remote.trust.add(id.certificate, { name: body.name || commonName(id.certificate) }));
+        }
         if (token && token.fingerprint !== remote.certificate.fingerprint) throw new ApiError(403, "Forbidden: the join token was issued by another server");
         const pending = token ? remote.tokens.redeem(token.secret) : undefined;
         if (!pending) throw new ApiError(403, "Forbidden: the join token is invalid, expired or already used");

@@ -10,6 +10,7 @@ import type { NetworkManager } from "../network/manager.ts";
 import type { ProfileManager } from "../profile/manager.ts";
 import type { StoragePools } from "../storage/pools.ts";
 import type { CustomVolumes } from "../storage/volumes.ts";
+import type { VolumeBackups } from "../instance/volume-backups.ts";
 
 export interface DaemonContext {
   db: Db;
@@ -22,6 +23,7 @@ export interface DaemonContext {
   pools: StoragePools;
   profiles: ProfileManager;
   volumes: CustomVolumes;
+  volumeBackups: VolumeBackups;
   serverInfo: ServerInfoSource;
   /** The server certificate and key: what this daemon presents when it dials a migration peer. */
   identity?: { cert: string; key: string };

@@ -11,6 +11,7 @@ import { unixDeviceDriver } from "../instance/unix-device.ts";
 import { proxyDriver } from "../instance/proxy.ts";
 import { diskDriver } from "../instance/disk.ts";
 import { CustomVolumes } from "../storage/volumes.ts";
+import { VolumeBackups } from "../instance/volume-backups.ts";
 import { NetworkManager } from "../network/manager.ts";
 import { Cgroups } from "../kernel/cgroup.ts";
 import { lockExclusive } from "../kernel/lock.ts";
@@ -66,6 +67,9 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
       .some((d) => d.type === "disk" && d.pool === pool && d.source === volume && d.path !== "/"))
     .map((r) => r.name), pools);
   registerDeviceDriver("disk", diskDriver((pool, volume) => volumes.path(pool, volume)));
+  const volumeBackups = new VolumeBackups(db, volumes, pools, events);
+  instances.snapshots.everyMinute((now) => instances.backups.prune(now));
+  instances.snapshots.everyMinute((now) => volumeBackups.prune(now));
   await networks.startAll();
   await instances.reconcile();
 
@@ -74,7 +78,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   let stop!: () => void;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
   const ctx: DaemonContext = {
-    db, ops, events, instances, images, cgroups, networks, pools, profiles: new ProfileManager(db, events), volumes, startedAt: new Date(), shutdown: () => shutdown(),
+    db, ops, events, instances, images, cgroups, networks, pools, profiles: new ProfileManager(db, events), volumes, volumeBackups, startedAt: new Date(), shutdown: () => shutdown(),
     identity: { cert: remote.certificate.certificate, key: remote.certificate.key },
     serverInfo: withRemoteAccess(serverInfoSource(db, pools), remote),
   };

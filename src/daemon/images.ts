@@ -1,5 +1,6 @@
 // /1.0/images and /1.0/images/{fingerprint}: list, upload (unified tarball or split multipart),
 // show, replace, merge, delete (background operation) and export.
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { Elysia } from "elysia";
 import { AsyncResponse, Empty, RecursionQuery, UrlsOr, recursionLevel } from "../api/envelope.ts";
 import { Image, ImageFingerprint, ImagePut, ImagesPost, ImageUploadResult } from "../api/image.ts";
@@ -23,7 +24,7 @@ const checkImagesPost = validator(ImagesPost);
 export interface ImagesContext {
   db: Db;
   images: ImageStore;
-  ops: { create(spec: OperationSpec): Operation };
+  ops: { create(spec: OperationSpec): Operation; list(): Operation[] };
   events: { send(type: "lifecycle", metadata: Record<string, unknown>): void };
   /** Copies an image from another server (POST with a JSON `source`; image-pull.ts). */
   pull?(body: ImagesPost): Operation;
@@ -39,8 +40,20 @@ export const imageUrl = (fp: string) => `/1.0/images/${fp}`;
 const etag = (row: ImageRow) =>
   etagOf([row.public, row.autoUpdate, Object.fromEntries(Object.entries(row.properties).sort(([a], [b]) => a.localeCompare(b)))]);
 
-/** Whether the caller may see the image: trusted callers all, others the public ones (as LXD). */
-const visible = (ctx: ImagesContext, request: Request, row: ImageRow) => row.public || (ctx.serverInfo?.trusted?.(request) ?? true);
+/** The live secret operation (POST /1.0/images/{fp}/secret) whose secret the request's
+ *  `?secret=` names for this image, if any. */
+function secretOperation(ctx: ImagesContext, request: Request, fp: string): Operation | undefined {
+  const given = new URL(request.url).searchParams.get("secret");
+  if (!given) return undefined;
+  const want = createHash("sha256").update(given).digest();
+  return ctx.ops.list().find((op) => op.class === "token" && !op.isFinal && op.spec.resources?.images?.includes(imageUrl(fp)) &&
+    typeof op.metadata?.secret === "string" && timingSafeEqual(createHash("sha256").update(op.metadata.secret).digest(), want));
+}
+
+/** Whether the caller may see the image: trusted callers all, others the public ones and the
+ *  one their image secret names (as LXD). */
+const visible = (ctx: ImagesContext, request: Request, row: ImageRow) =>
+  row.public || (ctx.serverInfo?.trusted?.(request) ?? true) || secretOperation(ctx, request, row.fingerprint) !== undefined;
 
 /** mustGet, with images the caller may not see reported as missing. */
 function mustSee(ctx: ImagesContext, request: Request, ref: string): ImageRow {
@@ -239,9 +252,28 @@ export const imagesRoutes = (ctx: ImagesContext) =>
       detail: { summary: "Delete an image (background operation)", tags: ["images"] },
     })
 
+    .post("/1.0/images/:fingerprint/secret", ({ params }) => {
+      const fp = ctx.images.mustGet(params.fingerprint).fingerprint;
+      // A token operation: it lasts until the secret is used for a download or it is cancelled.
+      return ctx.ops.create({
+        class: "token", description: "Downloading image", resources: { images: [imageUrl(fp)] },
+        metadata: { secret: randomBytes(32).toString("hex") },
+      });
+    }, {
+      params: ImageFingerprint, response: AsyncResponse,
+      detail: {
+        summary: "Make a one-time secret that lets an untrusted client download this image",
+        description: "Returns a token operation whose metadata.secret, given as ?secret= to GET /1.0/images/{fingerprint} and its /export, " +
+          "shows and downloads the image once (the operation ends with the download; cancel it to revoke the secret).",
+        tags: ["images"],
+      },
+    })
+
     .get("/1.0/images/:fingerprint/export", async ({ params, request }) => {
       const row = mustSee(ctx, request, params.fingerprint);
       const fp = row.fingerprint;
+      // A secret is good for one download (trusted and public downloads need none).
+      if (!row.public && !(ctx.serverInfo?.trusted?.(request) ?? true)) await secretOperation(ctx, request, fp)?.cancel();
       const file = ctx.images.imageFile(fp);
       const name = `${fp}${compressionExtension(await detectFileCompression(file))}`;
       lifecycle(ctx, "image-retrieved", fp);

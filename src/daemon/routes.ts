@@ -7,6 +7,7 @@ import type { DaemonContext } from "./context.ts";
 import { eventsRoutes } from "./events-api.ts";
 import { imageAliasesRoutes } from "./image-aliases.ts";
 import { imagesRoutes } from "./images.ts";
+import { instanceBackupsRoutes } from "./instance-backups.ts";
 import { instanceConsoleRoutes } from "./instance-console.ts";
 import { imagePullOperation } from "./image-pull.ts";
 import { imageRefreshRoutes } from "./image-refresh.ts";
@@ -19,10 +20,12 @@ import { instancesRoutes } from "./instances.ts";
 import { networksRoutes } from "./networks.ts";
 import { operationsRoutes } from "./operations-api.ts";
 import { profilesRoutes } from "./profiles.ts";
+import { recoverRoutes } from "./recover.ts";
 import { sync } from "./response.ts";
 import { serverInfoRoutes } from "./server-info.ts";
 import { storagePoolsRoutes } from "./storage-pools.ts";
 import { storageVolumesRoutes } from "./storage-volumes.ts";
+import { storageVolumeBackupsRoutes } from "./storage-volume-backups.ts";
 import { uiRoutes } from "./ui.ts";
 
 /** `lxd shutdown`: answers first, then stops containers and the daemon. */
@@ -40,6 +43,7 @@ export const apiRoutes = (ctx: DaemonContext, remote?: RemoteAccess) => [
   instanceConsoleRoutes(ctx),
   instanceFilesRoutes(ctx),
   instanceSnapshotsRoutes(ctx),
+  instanceBackupsRoutes(ctx),
   imagesRoutes({ ...ctx, pull: (body) => imagePullOperation(ctx, body) }),
   imageAliasesRoutes(ctx),
   imageRefreshRoutes(ctx),
@@ -47,10 +51,12 @@ export const apiRoutes = (ctx: DaemonContext, remote?: RemoteAccess) => [
   profilesRoutes(ctx),
   storagePoolsRoutes(ctx),
   storageVolumesRoutes(ctx),
+  storageVolumeBackupsRoutes(ctx),
   networksRoutes(ctx),
   operationsRoutes(ctx),
   eventsRoutes(ctx),
   internalRoutes(ctx),
+  recoverRoutes(ctx),
   uiRoutes(),
   ...(remote ? [certificatesRoutes(ctx, remote)] : []),
 ];

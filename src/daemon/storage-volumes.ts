@@ -9,6 +9,7 @@ import {
 } from "../api/storage.ts";
 import { parseSize } from "../config/values.ts";
 import { volumeUrl, type CustomVolumes } from "../storage/volumes.ts";
+import type { VolumeBackups } from "../instance/volume-backups.ts";
 import type { OperationManager } from "./operations.ts";
 import { checkIfMatch, etagOf, sync } from "./response.ts";
 import { volumeSource, volumeTarget } from "../migration/volumes.ts";
@@ -17,10 +18,13 @@ import { ApiError } from "../api/error.ts";
 
 export interface StorageVolumesContext {
   volumes: CustomVolumes;
+  volumeBackups: VolumeBackups;
   ops: OperationManager;
   /** What this daemon presents when it dials a migration peer. */
   identity?: { cert: string; key: string };
 }
+
+const isUpload = (request: Request) => /^application\/octet-stream\b/i.test(request.headers.get("content-type") ?? "");
 
 // `:name` is the pool (as in /1.0/storage-pools/:name), `:volume` the volume.
 const PoolParams = t.Object({ name: t.String() });
@@ -42,6 +46,16 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
     const rows = v.list(pool);
     if (recursionLevel(query) === 0) return sync(rows.map((r) => volumeUrl(pool, r.name)));
     return sync(rows.map((r) => v.toApi(r)));
+  };
+
+  /** `lxd storage volume import`: the tarball is stored and its index checked before the 202 answer. */
+  const restore = async (pool: string, request: Request) => {
+    if (!request.body) throw new ApiError(400, "Invalid backup file: the upload is empty");
+    const prepared = await ctx.volumeBackups.prepareRestore(pool, await ctx.volumeBackups.receive(request.body), request.headers.get("x-lxd-name") || undefined);
+    return ctx.ops.create({
+      class: "task", description: "Restoring custom volume backup", resources: resources(pool, prepared.name),
+      run: async () => { await ctx.volumeBackups.restore(prepared); },
+    });
   };
 
   const create = (pool: string, body: typeof StorageVolumesPost.static) => {
@@ -96,13 +110,20 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
       response: { 200: Empty, 202: Operation },
       detail: { summary: "Create a custom volume, or copy one (source.type=copy)", tags: ["storage"] },
     })
-    .post("/1.0/storage-pools/:name/volumes/:type", ({ params, body }) => {
+    .post("/1.0/storage-pools/:name/volumes/:type", ({ params, body, request }) => {
       onlyCustom(params.type);
+      if (body.source?.type === "backup") return restore(params.name, request);
       return create(params.name, body);
     }, {
+      // A backup tarball (octet-stream) is streamed by its handler, never parsed.
+      parse: ({ request }) => (isUpload(request) ? { name: "", source: { type: "backup" } } : undefined),
       params: TypeParams, body: StorageVolumesPost,
       response: { 200: Empty, 202: Operation },
-      detail: { summary: "Create a custom volume, or copy one (source.type=copy)", tags: ["storage"] },
+      detail: {
+        summary: "Create a custom volume, or copy one (source.type=copy), or import a backup",
+        description: "A body of type application/octet-stream is a custom volume backup tarball (`lxd storage volume import`); X-LXD-name overrides the volume name it holds.",
+        tags: ["storage"],
+      },
     })
 
     .get("/1.0/storage-pools/:name/volumes/custom/:volume", ({ params }) => {

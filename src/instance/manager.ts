@@ -2,7 +2,7 @@
 // delete, update, exec. In-memory runtime state is rebuilt from the monitors at daemon start.
 import { eq } from "drizzle-orm";
 import { closeSync } from "node:fs";
-import { mkdir, readdir, rm } from "node:fs/promises";
+import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import type { Instance, InstanceFull, InstancePut, InstanceState, InstancesPost } from "../api/instance.ts";
@@ -24,7 +24,8 @@ import { loadKernelModules } from "../kernel/modules.ts";
 import { crashPoint } from "../kernel/faults.ts";
 import { haltSignal, launch, watch } from "../kernel/monitor.ts";
 import { startExec, type ExecOptions as KernelExecOptions, type ExecSession } from "../kernel/exec.ts";
-import { containerDir, lxdDir } from "../paths.ts";
+import { backupsDir, containerDir, instanceBackupsDir, lxdDir } from "../paths.ts";
+import { removeLeftovers } from "../image/backup-tarball.ts";
 import { instanceVolume, type PoolBackend } from "../storage/backend.ts";
 import { StoragePools } from "../storage/pools.ts";
 import type { Pool, RootfsSpec } from "../storage/driver.ts";
@@ -37,6 +38,9 @@ import { forgetDevices, launchMounts, resumeDevices, startDevices, stopDevices, 
 import { deviceRules } from "./unix-device.ts";
 import { randomName } from "./names.ts";
 import { environmentOf, type IdmapPlan, launchSpec, liveLimits, planIdmap, seccompFor } from "./runtime.ts";
+import { checkArchitecture } from "../image/validate.ts";
+import { Backups, type RestoreSpec } from "./backups.ts";
+import { unknownInstances, type UnknownInstance } from "./recover.ts";
 import { InstanceConsole } from "./console.ts";
 import { InstanceFiles } from "./files.ts";
 import { Snapshots } from "./snapshots.ts";
@@ -95,6 +99,7 @@ export class InstanceManager {
   private readonly held = new Set<string>();
   private readonly volumeLocks = new KeyedLock();
   readonly snapshots: Snapshots;
+  readonly backups: Backups;
   readonly files: InstanceFiles;
   readonly console: InstanceConsole;
 
@@ -106,6 +111,7 @@ export class InstanceManager {
     private readonly pools = new StoragePools(database, events),
   ) {
     this.snapshots = new Snapshots(database, this, events);
+    this.backups = new Backups(database, this, events);
     this.files = new InstanceFiles(this, events);
     this.console = new InstanceConsole(this);
   }
@@ -180,7 +186,8 @@ export class InstanceManager {
     const expanded = this.expanded(row);
     const snapshots = this.snapshots.list(row.name).map((s) => this.snapshots.toApi(row.name, s));
     const state = await this.stateOf(row.name);
-    return { ...this.toApi(row, expanded), state, snapshots: snapshots.length ? snapshots : null, backups: null };
+    const backups = this.backups.list(row.name).map((b) => this.backups.toApi(b));
+    return { ...this.toApi(row, expanded), state, snapshots: snapshots.length ? snapshots : null, backups: backups.length ? backups : null };
   }
 
   /** The storage pool of the instance's root disk. */
@@ -286,7 +293,7 @@ export class InstanceManager {
       const snaps = withSnapshots ? this.snapshots.list(source) : [];
       try {
         // The copy's layer sits on the same image, which the target pool unpacks once.
-        if (target.name !== pool.name) await into.ensureImage(fingerprint, (fp, dest) => this.images.unpackTo(fp, dest));
+        if (fingerprint && target.name !== pool.name) await into.ensureImage(fingerprint, (fp, dest) => this.images.unpackTo(fp, dest));
         await this.withVolume(source, () => {
           const copyRoot = () => fromPool.copy(instanceVolume(source, snapshot), instanceVolume(name), into, this.isRunning(source));
           return snapshot === undefined ? this.quiesced(source, copyRoot) : copyRoot();
@@ -458,6 +465,105 @@ export class InstanceManager {
     }
   }
 
+  /** Reserves a new instance's name (a backup restore), until `release`. */
+  reserve(name: string): void {
+    const nameError = validateInstanceName(name);
+    if (nameError) throw new ApiError(400, `Invalid instance name "${name}": ${nameError}`);
+    if (db.getInstance(this.database, name) || this.busy.has(name)) throw new ApiError(409, `Instance "${name}" already exists`);
+    this.busy.add(name);
+  }
+
+  release(name: string): void {
+    this.busy.delete(name);
+  }
+
+  /** Creates a reserved instance from a backup's records (LXD's api.Instance and snapshot
+   *  shapes): `fill` makes its volumes in the pool its root disk names, `pool` overriding that
+   *  pool. Fresh idmap and identity; the volumes have no image below them (no base_image). */
+  async createFromBackup(spec: RestoreSpec, fill: (pool: PoolBackend) => Promise<void>): Promise<Row> {
+    const { name, record } = spec;
+    const own = (config: unknown) => Object.fromEntries(Object.entries((config ?? {}) as Record<string, string>)
+      .filter(([k, v]) => !k.startsWith("volatile.") && typeof v === "string"));
+    const strings = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : undefined);
+    const profiles = strings(record.profiles) ?? ["default"];
+    let devices = { ...((record.devices ?? {}) as Devices) };
+    const config = own(record.config);
+    this.check(config, devices, profiles);
+    // The root disk goes to the chosen pool (as LXD's X-LXD-pool), or stays where it pointed;
+    // the snapshots' too, which a restore brings back.
+    if (spec.pool) devices = this.rootIn(spec.pool, devices, profiles);
+    const snapDevices = (s: Record<string, any>) => {
+      const d = (s.devices ?? {}) as Devices;
+      return spec.pool ? this.rootIn(spec.pool, d, strings(s.profiles) ?? profiles) : d;
+    };
+    const pool = this.rootPool(this.expanded({ profiles, devices, config }).devices);
+    const architecture = String(record.architecture ?? "");
+    try {
+      checkArchitecture(architecture);
+    } catch (err) {
+      throw new ApiError(400, `Cannot import instance "${name}": ${(err as Error).message}`);
+    }
+    const backend = this.pools.backend(pool);
+    try {
+      await fill(backend);
+    } catch (err) {
+      await backend.delete(instanceVolume(name)).catch(() => {});
+      throw err;
+    }
+    const volatile = {
+      ...this.initialIdmap(name, { profiles, devices, config }),
+      "volatile.uuid": (record.config as Record<string, string> | undefined)?.["volatile.uuid"] || randomUUID(),
+      "volatile.last_state.power": "STOPPED",
+    };
+    const row = db.insertInstance(this.database, {
+      name, architecture, type: "container", description: String(record.description ?? ""),
+      ephemeral: record.ephemeral === true, stateful: false, config: { ...config, ...volatile }, devices, profiles,
+      createdAt: typeof record.created_at === "string" ? record.created_at : now(), lastUsedAt: "1970-01-01T00:00:00Z",
+    });
+    this.snapshots.adopt(name, spec.snapshots.map((s) => ({
+      id: 0, instanceId: 0, name: s.name, description: String(s.record.description ?? ""), stateful: false,
+      createdAt: typeof s.record.created_at === "string" ? s.record.created_at : now(),
+      expiresAt: typeof s.record.expires_at === "string" && !s.record.expires_at.startsWith("0001-01-01") ? s.record.expires_at : "",
+      config: own(s.record.config), devices: snapDevices(s.record), profiles: strings(s.record.profiles) ?? profiles,
+    })));
+    this.lifecycle("instance-created", name);
+    return row;
+  }
+
+  /** Brings back an instance whose volume `lxd recover` found (its records from backup.yaml),
+   *  config and identity as they were; its root disk points at the pool it was found in. */
+  adoptRecovered(u: UnknownInstance): Row {
+    const r = u.record;
+    const strings = (v: unknown) => Object.fromEntries(Object.entries((v ?? {}) as Record<string, unknown>).filter(([, x]) => typeof x === "string")) as Record<string, string>;
+    const profiles = Array.isArray(r.profiles) ? r.profiles.filter((p: unknown): p is string => typeof p === "string") : ["default"];
+    // The profiles may have lost their root disk with the database: the instance (and each
+    // snapshot, which a restore brings back) gets its own pointing at the pool it was found in.
+    const withRoot = (devices: Devices, profiles: string[]) => this.rootIn(u.pool, devices, profiles);
+    const devices = withRoot((r.devices ?? {}) as Devices, profiles);
+    if (db.getInstance(this.database, u.name)) throw new ApiError(409, `Instance "${u.name}" already exists`);
+    const row = db.insertInstance(this.database, {
+      name: u.name, architecture: String(r.architecture ?? ""), type: "container", description: String(r.description ?? ""),
+      ephemeral: r.ephemeral === true, stateful: false, config: { ...strings(r.config), "volatile.last_state.power": "STOPPED" }, devices, profiles,
+      createdAt: typeof r.created_at === "string" ? r.created_at : now(), lastUsedAt: typeof r.last_used_at === "string" ? r.last_used_at : now(),
+    });
+    this.snapshots.adopt(u.name, u.snapshotRecords.map((s) => ({
+      id: 0, instanceId: 0, name: s.name, description: String(s.description ?? ""), stateful: false,
+      createdAt: typeof s.created_at === "string" ? s.created_at : now(),
+      expiresAt: typeof s.expires_at === "string" && !s.expires_at.startsWith("0001-01-01") ? s.expires_at : "",
+      config: strings(s.config), devices: withRoot((s.devices ?? {}) as Devices, Array.isArray(s.profiles) ? s.profiles : profiles),
+      profiles: Array.isArray(s.profiles) ? s.profiles : profiles,
+    })));
+    this.lifecycle("instance-created", u.name);
+    return row;
+  }
+
+  /** `devices` with the root disk (its own, or the profiles') pointing at `pool`. */
+  private rootIn(pool: string, devices: Devices, profiles: string[]): Devices {
+    const root = rootDisk(this.expanded({ profiles, devices, config: {} }).devices);
+    if (root?.[1].pool === pool) return devices;
+    return { ...devices, [root?.[0] ?? "root"]: { ...(root?.[1] ?? { type: "disk", path: "/" }), pool } };
+  }
+
   async delete(name: string, force = false): Promise<void> {
     const row = this.get(name);
     this.checkNotHeld(name);
@@ -469,11 +575,14 @@ export class InstanceManager {
     // The row goes first: a crash after it leaves only volumes, which reconcile removes (the
     // other order would leave a row without a volume).
     const backend = this.backendOf(row);
+    // backup.yaml before the row: a volume whose row is gone must not look recoverable.
+    await rm(backend.backupFile(name), { force: true });
     db.deleteInstance(this.database, name);
     crashPoint("delete", "after-row");
     await backend.delete(instanceVolume(row.name));
     crashPoint("delete", "after-volume");
     await rm(containerDir(name), { recursive: true, force: true });
+    await rm(instanceBackupsDir(name), { recursive: true, force: true });
     await forgetDevices(name);
     // The last instance on a deleted image takes the image's unpacked layers with it.
     const fp = row.config["volatile.base_image"];
@@ -548,6 +657,7 @@ export class InstanceManager {
     });
     crashPoint("rename", "after-row");
     await rm(containerDir(name), { recursive: true, force: true });
+    await rename(instanceBackupsDir(name), instanceBackupsDir(to)).catch(() => {});
     await forgetDevices(name);
     this.lifecycle("instance-renamed", to, { old_name: name });
   }
@@ -818,9 +928,19 @@ export class InstanceManager {
     for (const pool of pools) {
       const custom = new Map(listVolumes(this.database, pool.name)
         .map((v) => [v.name, new Set(listVolumeSnapshots(this.database, v.id).map((s) => s.name))]));
+      // Volumes the database lost but whose backup.yaml names them stay for `lxd recover`, with
+      // their snapshots and image layer; only half-made ones (no backup.yaml yet) go.
+      const lost = await unknownInstances(this.pools.backend(pool), new Set(rows.map((r) => r.name)))
+        .catch((err) => { log.warn("Scanning for unknown instance volumes failed", { pool: pool.name, err: String(err) }); return []; });
+      for (const u of lost) {
+        log.warn("Instance volume unknown to the database kept for `lxd recover`", { pool: pool.name, instance: u.name });
+        instances.set(u.name, new Set(u.snapshots));
+        if (u.baseImage) images.add(u.baseImage);
+      }
       await this.pools.backend(pool).reconcile({ instances, custom, images })
         .catch((err) => log.error("Storage reconcile failed", { pool: pool.name, err: String(err) }));
     }
+    await removeLeftovers(backupsDir()).catch((err) => log.warn("Removing backup leftovers failed", { err: String(err) }));
     this.snapshots.startTimer();
     this.superviseTimer ??= setInterval(() => void this.superviseAll(), SUPERVISE_MS);
   }
@@ -929,8 +1049,14 @@ export class InstanceManager {
     if (row) db.updateInstance(this.database, name, { config: { ...row.config, "volatile.last_state.power": power } });
   }
 
+  /** The volume's backup.yaml follows every change of the records (`lxd recover` reads it). */
+  recordsChanged(name: string): void {
+    void this.backups.saveFile(name);
+  }
+
   private lifecycle(action: string, name: string, context: Record<string, unknown> = {}) {
     this.events.send("lifecycle", { action, source: `/1.0/instances/${name}`, context });
+    if (action !== "instance-deleted") this.recordsChanged(name);
   }
 }
 

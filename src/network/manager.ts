@@ -12,7 +12,7 @@ import { lxdDir } from "../paths.ts";
 import { bridgePorts, deleteBridge, ensureBridge, linkExists, renameBridge } from "./bridge.ts";
 import { validateNetworkConfig, validateNetworkName, withDefaults } from "./config.ts";
 import { Dnsmasq, writeHosts } from "./dnsmasq.ts";
-import { nicHwaddr } from "./mac.ts";
+import { bridgeHwaddr, nicHwaddr } from "./mac.ts";
 import { bridgeLinkName, nftTableName } from "./names.ts";
 import { acceptInForeignChains } from "./foreign.ts";
 import { applyRuleset, removeTable, type FirewallNetwork, type NicFilter } from "./nftables.ts";
@@ -109,7 +109,7 @@ export class NetworkManager {
     const link = this.link(row.name);
     await ensureBridge({
       link, ipv4: cidr ? c["ipv4.address"] : undefined, ipv6: cidr6 ? `${formatIPv6(cidr6.address)}/${cidr6.prefix}` : undefined,
-      mtu: Number(c["bridge.mtu"]) || undefined, hwaddr: c["bridge.hwaddr"],
+      mtu: Number(c["bridge.mtu"]) || undefined, hwaddr: c["bridge.hwaddr"] || bridgeHwaddr(link),
     });
     if (cidr && isTrue(c["ipv4.nat"])) await enableForwarding("/proc/sys/net/ipv4/ip_forward", this.log);
     if (cidr6) await enableForwarding("/proc/sys/net/ipv6/conf/all/forwarding", this.log);

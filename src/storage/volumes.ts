@@ -10,6 +10,8 @@ import { ApiError } from "../api/error.ts";
 import { KeyedLock } from "../lock.ts";
 import { nextSnapshotName, validateSnapshotName } from "../config/schedule.ts";
 import { key, parseSize, size, type KeyInfo } from "../config/values.ts";
+import { rename, rm } from "node:fs/promises";
+import { volumeBackupsDir } from "../paths.ts";
 import { OLD, TMP } from "./tree.ts";
 import { customVolume, type PoolBackend } from "./backend.ts";
 import { StoragePools } from "./pools.ts";
@@ -245,6 +247,7 @@ export class CustomVolumes {
       q.deleteVolume(this.db, row.id);
       crashPoint("volume-delete", "after-row");
       await this.pools.backend(p).delete(customVolume(name));
+      await rm(volumeBackupsDir(pool, name), { recursive: true, force: true });
       this.lifecycle("storage-volume-deleted", pool, name);
     });
   }
@@ -268,6 +271,7 @@ export class CustomVolumes {
       } catch (e) {
         throw new ApiError(500, `Failed to rename volume "${name}" to "${to}" in pool "${pool}": ${(e as Error).message}`);
       }
+      await rename(volumeBackupsDir(pool, name), volumeBackupsDir(pool, to)).catch(() => {});
       this.events.send("lifecycle", { action: "storage-volume-renamed", source: volumeUrl(pool, to), context: { old_name: name } });
     });
   }

@@ -3,6 +3,7 @@
 // stays between the host's bridge address and containers of this test.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { bridgeHwaddr } from "../../src/network/mac.ts";
 import { bridgeLinkName, nftTableName } from "../../src/network/names.ts";
 import { importBusybox, run, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { until } from "../helpers/until.ts";
@@ -99,6 +100,9 @@ describe("containers on the bridge", () => {
     const ports = readdirSync(`/sys/class/net/${br()}/brif`);
     expect(ports.length).toBe(2);
     expect(ports.every((p) => p.includes(d.tag))).toBe(true);
+    // The bridge keeps its own stable MAC: had it taken its lowest port's, every launch could
+    // change it and leave the containers' gateway neighbour entries stale.
+    expect(readFileSync(`/sys/class/net/${br()}/address`, "utf8").trim()).toBe(bridgeHwaddr(br()));
   });
 
   test("a container pings the bridge address and the other container", async () => {
