@@ -34,7 +34,7 @@ export const apiExtensions: string[] = [
   "container_exec_user_group_cwd", // exec user, group and cwd fields
   "container_exec_recording", // exec record-output: output kept under /1.0/instances/{name}/logs
   "instance_get_full", // GET /1.0/instances/{name}?recursion=1: with state, snapshots and backups
-  // Console and logs (src/daemon/instance-console.ts, the monitor in native/lxd-helper.c).
+  // Console and logs (src/daemon/instance-console.ts, the monitor in native/monitor.c and native/console.c).
   "console", // POST/GET/DELETE /1.0/instances/{name}/console: websocket pair, buffered output
   // Security options (src/instance/runtime.ts, src/kernel/idmap.ts, src/kernel/seccomp.ts).
   "container_syscall_filtering", // security.syscalls.deny_default, deny_compat, deny, allow
@@ -66,7 +66,7 @@ export const apiExtensions: string[] = [
   "network", // /1.0/networks: managed bridges
   "network_leases", // GET /1.0/networks/{name}/leases
   "network_state", // GET /1.0/networks/{name}/state
-  // Instance nics and proxy devices (src/instance/nic.ts, src/instance/proxy.ts, native/lxd-proxy.c).
+  // Instance nics and proxy devices (src/instance/nic.ts, src/instance/proxy.ts, native/proxy.c).
   "container_nic_ipfilter", // security.ipv4_filtering on bridged nics (security.ipv6_filtering is refused)
   "proxy", // type=proxy devices (tcp)
   "proxy_unix", // unix: listen and connect addresses

@@ -13,6 +13,8 @@ import { join } from "node:path";
 import { containerDir } from "../paths.ts";
 import { InstanceExecPost, InstanceName } from "../api/instance.ts";
 import type { ExecSession } from "../kernel/exec.ts";
+import { monotonicMs } from "../kernel/ffi.ts";
+import { debugEnabled, log } from "../log.ts";
 import type { DaemonContext } from "./context.ts";
 import type { ServerWebSocketLike } from "./operations.ts";
 import { ApiError } from "../api/error.ts";
@@ -22,15 +24,16 @@ const DRAIN_IDLE_MS = 30;
 /** How long the client has to connect its websockets before the operation fails. */
 const CONNECT_TIMEOUT_MS = 10_000;
 
-/** Where output goes: a websocket, or a log file with record-output. */
-type Sink = { send(data: Uint8Array): unknown };
+/** Where output goes: a websocket, or a log file with record-output. Strings are protocol messages
+ *  (the end-of-stream barrier), which a file does not keep. */
+type Sink = { send(data: Uint8Array | string): unknown };
 
 /** An `exec_<id>.stdout|stderr` file in the instance's log directory, served under /logs as LXD does. */
 function recordFile(instance: string, name: string): Sink & { url: string; close(): void } {
   const fd = openSync(join(containerDir(instance), name), "w", 0o600);
   return {
     url: `/1.0/instances/${instance}/logs/${name}`,
-    send: (data) => writeSync(fd, data),
+    send: (data) => typeof data === "string" || writeSync(fd, data),
     close: () => closeSync(fd),
   };
 }
@@ -50,8 +53,27 @@ async function pump(stream: ReadableStream<Uint8Array>, ws: Sink | undefined, ex
       if (!chunk || chunk.done) break;
       if (chunk.value.length) ws?.send(chunk.value);
     }
+    // LXD's end-of-stream barrier (an empty text message): a client stops reading here instead of
+    // waiting for the socket's close to complete.
+    ws?.send("");
   } finally {
     reader.cancel().catch(() => {});
+  }
+}
+
+/** With --debug: when each phase of an exec ended, in ms since the request reached the handler,
+ *  on the helper's clock (CLOCK_MONOTONIC), logged as one "Exec timing" line. */
+class ExecTrace {
+  private readonly t0 = monotonicMs();
+  private readonly marks: Record<string, number> = {};
+  mark(phase: string, at = monotonicMs()) {
+    this.marks[phase] = Math.round((at - this.t0) * 100) / 100;
+  }
+  async log(name: string, session: ExecSession | undefined) {
+    const helper = await session?.trace.catch(() => undefined);
+    for (const [phase, at] of Object.entries(helper ?? {})) this.mark(`helper_${phase}`, at);
+    const ordered = Object.entries(this.marks).sort((a, b) => a[1] - b[1]);
+    log.debug("Exec timing", { instance: name, ...Object.fromEntries(ordered) });
   }
 }
 
@@ -72,8 +94,11 @@ export const instanceExecRoutes = (ctx: DaemonContext) =>
   new Elysia({ name: "instance-exec" })
     .post("/1.0/instances/:name/exec", ({ params, body }) => {
       const { name } = params;
-      ctx.instances.get(name);
-      if (!ctx.instances.isRunning(name)) throw new ApiError(400, "Instance is not running");
+      // A running instance is known in memory; only otherwise is the database asked (404 or 400).
+      if (!ctx.instances.isRunning(name)) {
+        ctx.instances.get(name);
+        throw new ApiError(400, "Instance is not running");
+      }
       const interactive = body.interactive ?? false;
       const waitForWs = body["wait-for-websocket"] ?? false;
       // Without websockets, LXD keeps the output only when asked to (record-output).
@@ -87,8 +112,9 @@ export const instanceExecRoutes = (ctx: DaemonContext) =>
       let session: ExecSession | undefined;
       /** Set once the command runs: wires a control socket connected then or later. */
       let attachControl: ((ws: ServerWebSocketLike) => void) | undefined;
+      const trace = debugEnabled() ? new ExecTrace() : undefined;
 
-      return ctx.ops.create({
+      const op = ctx.ops.create({
         class: "websocket",
         description: "Executing command",
         resources: { instances: [`/1.0/instances/${name}`], containers: [`/1.0/containers/${name}`] },
@@ -98,16 +124,22 @@ export const instanceExecRoutes = (ctx: DaemonContext) =>
           if (!key || sockets.has(key)) return ws.close(1008);
           sockets.set(key, ws);
           if (key === "control") attachControl?.(ws);
-          if (keys.every((k) => k === "control" || sockets.has(k))) allConnected();
+          if (keys.every((k) => k === "control" || sockets.has(k))) {
+            trace?.mark("websockets");
+            allConnected();
+          }
         },
         run: async () => {
           const timeout = Bun.sleep(CONNECT_TIMEOUT_MS).then(() => { throw new Error("Timed out waiting for websockets to connect"); });
           await Promise.race([connected, timeout]);
+          trace?.mark("spawn");
           session = ctx.instances.exec(name, {
             command: body.command, env: body.environment ?? {}, cwd: body.cwd || undefined,
             uid: body.user, gid: body.group,
             pty: interactive ? { cols: body.width || 80, rows: body.height || 24 } : undefined,
+            trace: Boolean(trace),
           });
+          trace?.mark("spawned");
           const s = session;
           if (!waitForWs) s.closeStdin(); // stdin is /dev/null, as in LXD
           const id = randomBytes(16).toString("hex");
@@ -130,13 +162,16 @@ export const instanceExecRoutes = (ctx: DaemonContext) =>
           if (control) attachControl(control);
 
           const exited = s.exit.then(() => (finished = true), () => (finished = true));
+          if (trace) void exited.then(() => trace.mark("exit"));
           const outputs = [pump(s.stdout, interactive ? stdin : sockets.get("1") ?? files[0], exited)];
           if (s.stderr) outputs.push(pump(s.stderr, sockets.get("2") ?? files[1], exited));
           try {
             // One await for all: a helper that fails (bad cwd) or is killed (OOM, stop --force)
             // fails this operation; an unobserved rejection would take the whole daemon down.
             const [code] = await Promise.all([s.exit, ...outputs]);
+            trace?.mark("drained");
             for (const ws of sockets.values()) ws.close(1000);
+            if (trace) void trace.log(name, s);
             return record ? { return: code, output: { 1: files[0]!.url, 2: files[1]!.url } } : { return: code };
           } finally {
             for (const f of files) f.close();
@@ -144,6 +179,8 @@ export const instanceExecRoutes = (ctx: DaemonContext) =>
         },
         cancel: () => session?.signal(9),
       });
+      trace?.mark("operation");
+      return op;
     }, {
       params: InstanceName, body: InstanceExecPost,
       response: AsyncResponse,

@@ -50,8 +50,19 @@ import { runningState, stoppedState, STATUS, type Status } from "./state.ts";
 
 type Row = db.InstanceRow;
 
+/** What the runtime record starts from: init, a pidfd of it, the monitor's exec socket, the
+ *  seccomp program init got (exec installs the same one) and the environment.* keys exec adds
+ *  (kept current by update()): nothing is read from the database or built per exec. */
+type Init = { initPid: number; pidfd: number; execSocket?: string; seccomp: Uint8Array; environment: Record<string, string> };
+
 interface Runtime {
   initPid: number;
+  /** The instance's environment.* keys, for exec. */
+  environment: Record<string, string>;
+  /** The seccomp program init runs under; exec'd commands get it too. */
+  seccomp: Uint8Array;
+  /** The monitor's socket for exec requests (unset: an older monitor; exec spawns a helper). */
+  execSocket?: string;
   /** Refers to this init process only, whatever later reuses its pid (-1: none could be opened). */
   pidfd: number;
   frozen: boolean;
@@ -69,7 +80,7 @@ type Devices = Record<string, Record<string, string>>;
 export interface StopOptions { force?: boolean; timeout?: number }
 
 /** What an exec request decides; the manager adds the container's init pid and seccomp filter. */
-export type ExecOptions = Omit<KernelExecOptions, "pid" | "seccomp">;
+export type ExecOptions = Omit<KernelExecOptions, "pidfd" | "seccomp">;
 
 const now = () => new Date().toISOString();
 const DEFAULT_ENV: Record<string, string> = {
@@ -129,9 +140,11 @@ export class InstanceManager {
     return this.running.has(name);
   }
 
-  /** Host pid of a running instance's init (undefined when stopped): entry point for file transfer. */
-  initPid(name: string): number | undefined {
-    return this.running.get(name)?.initPid;
+  /** A pidfd of a running instance's init (undefined when stopped), for file transfer: use it at
+   *  once (before any await), it is closed when the instance stops. */
+  initPidfd(name: string): number | undefined {
+    const fd = this.running.get(name)?.pidfd;
+    return fd === undefined || fd < 0 ? undefined : fd;
   }
 
   private profileRows(names: string[]) {
@@ -641,14 +654,16 @@ export class InstanceManager {
     this.lifecycle("instance-updated", name);
   }
 
-  /** On a running instance, limits and devices apply at once; other keys take effect at the next
-   *  start (as in LXD). */
+  /** On a running instance, limits, devices and exec's environment apply at once; other keys take
+   *  effect at the next start (as in LXD). */
   private async applyLive(row: Row): Promise<void> {
     const rt = this.running.get(row.name);
     if (!rt) return;
     const expanded = this.expanded(row);
     await this.cgroups.applyLimits(row.name, liveLimits(expanded.config));
     await this.hotplug(row.name, rt, expanded);
+    // What exec adds to each command (environment.*), kept in memory so no exec reads the database.
+    rt.environment = environmentOf(expanded.config);
   }
 
   /** A changed profile reaches the running instances that use it at once, as in LXD. Returns
@@ -667,7 +682,7 @@ export class InstanceManager {
 
   /** Removes devices that went away or changed, then adds the new ones, on a running container. */
   private async hotplug(name: string, rt: Runtime, expanded: { config: Record<string, string>; devices: Devices }) {
-    const inst = { name, initPid: rt.initPid, config: expanded.config };
+    const inst = { name, initPid: rt.initPid, pidfd: () => rt.pidfd, config: expanded.config };
     const same = (a?: Record<string, string>, b?: Record<string, string>) => JSON.stringify(a) === JSON.stringify(b);
     const removed = Object.entries(rt.devices).filter(([k, v]) => !same(v, expanded.devices[k]));
     const added = Object.entries(expanded.devices).filter(([k, v]) => !same(v, rt.devices[k]));
@@ -757,17 +772,25 @@ export class InstanceManager {
         mounts: await launchMounts(name, devices),
       });
       const { initPid } = await launch(spec);
+      // Opened at once: the monitor holds init unreaped until it reports the exit, so the pid is
+      // still init's here (a container that died already yields -1, and its exit is reported).
+      const init: Init = { initPid, pidfd: openPidfd(initPid), seccomp: spec.seccomp ?? seccompFor(config), environment: environmentOf(config) };
       const mon = await watch(rundir);
-      if (!mon.running) throw new Error("the container stopped right after it started");
+      if (!mon.running) {
+        if (init.pidfd >= 0) closeSync(init.pidfd);
+        throw new Error("the container stopped right after it started");
+      }
+      init.execSocket = mon.execSocket;
       crashPoint("start", "after-launch", initPid);
       try {
-        await startDevices({ name, initPid, config, booting: true }, devices);
+        await startDevices({ name, initPid, pidfd: () => init.pidfd, config, booting: true }, devices);
       } catch (err) {
-        signal(initPid, 9);
+        signalInit(init, 9);
         await mon.exited;
+        if (init.pidfd >= 0) closeSync(init.pidfd);
         throw err;
       }
-      this.track(name, initPid, mon.exited, devices);
+      this.track(name, init, mon.exited, devices);
       crashPoint("start", "after-devices", initPid);
     } catch (err) {
       await this.cgroups.remove(name).catch(() => {});
@@ -793,18 +816,23 @@ export class InstanceManager {
     }, triggers);
   }
 
-  private track(name: string, initPid: number, exited: Promise<number>, devices: Devices) {
-    const rt = { initPid, pidfd: openPidfd(initPid), frozen: false, exited, devices } as Runtime;
+  /** `init` becomes the runtime record, so device contexts made from it see its pidfd closed. */
+  private track(name: string, init: Init, exited: Promise<number>, devices: Devices) {
+    const rt = Object.assign(init, { frozen: false, exited, devices }) as Runtime;
     rt.cleanedUp = exited.then((code) => this.onExit(name, rt, code));
     this.running.set(name, rt);
   }
 
   private async onExit(name: string, rt: Runtime, code: number) {
-    if (rt.pidfd >= 0) closeSync(rt.pidfd);
-    if (this.running.get(name) !== rt) return;
+    const closePidfd = () => {
+      if (rt.pidfd >= 0) closeSync(rt.pidfd);
+      rt.pidfd = -1;
+    };
+    if (this.running.get(name) !== rt) return closePidfd();
     // The config names host-side parts (veths derive from volatile.uuid).
     const current = db.getInstance(this.database, name);
-    await stopDevices({ name, initPid: rt.initPid, config: current ? this.expanded(current).config : {}, exited: true }, rt.devices);
+    await stopDevices({ name, initPid: rt.initPid, pidfd: () => -1, config: current ? this.expanded(current).config : {}, exited: true }, rt.devices);
+    closePidfd();
     crashPoint("stop", "after-devices");
     // A monitor that died (killed) takes init with it, but what init left may linger: no process
     // of a stopped container may survive it.
@@ -892,14 +920,14 @@ export class InstanceManager {
     const rt = this.running.get(name);
     if (!rt) throw new ApiError(400, "Instance is not running");
     if (rt.frozen) throw new ApiError(400, "Instance is frozen");
-    const { config } = this.expanded(this.get(name));
     const env: Record<string, string> = {
       ...DEFAULT_ENV, HOME: opts.uid ? "/" : "/root", ...(opts.uid ? {} : { USER: "root" }),
-      ...(opts.pty ? { TERM: "xterm" } : {}), ...environmentOf(config), ...opts.env,
+      ...(opts.pty ? { TERM: "xterm" } : {}), ...rt.environment, ...opts.env,
     };
+    if (rt.pidfd < 0) throw new ApiError(400, "Instance is not running");
     return startExec({
-      pid: rt.initPid, command: opts.command, env, cwd: opts.cwd, uid: opts.uid, gid: opts.gid,
-      pty: opts.pty, seccomp: seccompFor(config),
+      pidfd: rt.pidfd, monitor: rt.execSocket, command: opts.command, env, cwd: opts.cwd, uid: opts.uid, gid: opts.gid,
+      pty: opts.pty, seccomp: rt.seccomp, trace: opts.trace,
     });
   }
 
@@ -925,8 +953,12 @@ export class InstanceManager {
         await this.undoStart(row, mon.initPid, mon.exited);
       } else if (mon.running) {
         const { config, devices } = this.expanded(row);
-        this.track(row.name, mon.initPid, mon.exited, devices);
-        await resumeDevices({ name: row.name, initPid: mon.initPid, config }, devices,
+        const rt: Init = {
+          initPid: mon.initPid, pidfd: openPidfd(mon.initPid), execSocket: mon.execSocket, seccomp: seccompFor(config),
+          environment: environmentOf(config),
+        };
+        this.track(row.name, rt, mon.exited, devices);
+        await resumeDevices({ name: row.name, initPid: rt.initPid, pidfd: () => rt.pidfd, config }, devices,
           (device, err) => log.warn("Failed to resume a device", { instance: row.name, device, err: err.message }));
         // Paused by a user: still frozen. Frozen for a snapshot or copy the killed daemon never
         // finished: thawed.
@@ -1014,7 +1046,7 @@ export class InstanceManager {
    *  its recorded power state says so. Harmless when all is already clean. */
   private async clearStopped(row: Row): Promise<void> {
     const { config, devices } = this.expanded(row);
-    await stopDevices({ name: row.name, initPid: 0, config, exited: true }, devices);
+    await stopDevices({ name: row.name, initPid: 0, pidfd: () => -1, config, exited: true }, devices);
     await this.cgroups.killAll(row.name).catch(() => {});
     await this.cgroups.remove(row.name).catch(() => {});
     if (row.config["volatile.last_state.power"] !== "STOPPED") {
@@ -1048,7 +1080,7 @@ export class InstanceManager {
         if (rt.stopping) continue;
         const row = db.getInstance(this.database, name);
         if (!row) continue;
-        await superviseDevices({ name, initPid: rt.initPid, config: this.expanded(row).config }, rt.devices,
+        await superviseDevices({ name, initPid: rt.initPid, pidfd: () => rt.pidfd, config: this.expanded(row).config }, rt.devices,
           (device, err) => log.warn("Failed to restart a device's helper", { instance: name, device, err: err.message }));
       }
     } finally {
@@ -1093,7 +1125,7 @@ function signal(pid: number, sig: number) {
 }
 
 /** Signals a tracked init through its pidfd, so a recycled pid can never receive it. */
-function signalInit(rt: Runtime, sig: number) {
+function signalInit(rt: { initPid: number; pidfd: number }, sig: number) {
   if (rt.pidfd < 0) return signal(rt.initPid, sig);
   try {
     pidfdSignal(rt.pidfd, sig);

@@ -9,6 +9,7 @@ import { bigImageTimings, LXD_502_BTRFS, LXD_502_STORAGE, storageTimings } from 
 import { importDebian, waitSystemd } from "../helpers/debian-image.ts";
 import { remoteImageTimings } from "./remote-image.ts";
 import { imageTimings } from "./images.ts";
+import { execTimings } from "./exec.ts";
 import { migrationTimings } from "./migration.ts";
 import { uiTimings } from "./ui.ts";
 
@@ -17,7 +18,7 @@ const argValue = (name: string, fallback: number) => {
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
 };
 const RUNS = argValue("--runs", 7);
-/** `--only images|systemd|migration|ui`: just that group of rows (the others take minutes). */
+/** `--only images|systemd|exec|migration|ui`: just that group of rows (the others take minutes). */
 const ONLY = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
 const INSTANCES = argValue("--instances", 100);
 /** `--storage`: only the storage rows. */
@@ -29,6 +30,8 @@ const DEBIAN = !process.argv.includes("--no-debian");
 const LXD_502: Record<string, string> = {
   launch: "482 ms",
   exec: "47 ms",
+  "exec-cli": "47 ms",
+  "exec-lxc": "47 ms",
   stop: "780 ms",
   [`list${INSTANCES}`]: INSTANCES === 100 ? "705 ms" : "",
   memory: "13-14 MiB",
@@ -42,6 +45,8 @@ interface Row {
   floor: string;
 }
 const rows: Row[] = [];
+/** Lines printed under the table (per-phase traces). */
+const notes: string[] = [];
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -235,6 +240,7 @@ function printTable() {
   console.log(line(header));
   console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
   for (const b of body) console.log(line(b));
+  for (const n of notes) console.log(`\n${n}`);
 }
 
 /** Requests answered per second by `fetchOne`, run on `width` loops for `seconds`. */
@@ -319,6 +325,11 @@ try {
     if (DEBIAN) await systemdGuest(d);
   }
   if (ONLY === "systemd") await systemdGuest(d);
+  if (!STORAGE_ONLY && (!ONLY || ONLY === "exec")) {
+    const r = await execTimings(d, RUNS);
+    for (const row of r.rows) rows.push({ key: row.key, what: row.what, ours: ms(row.times), floor: row.floor ? `${ms(row.floor)} (nsenter --all)` : "" });
+    notes.push(...r.phases);
+  }
   if (!STORAGE_ONLY && (!ONLY || ONLY === "migration")) {
     // Target: within 1.5x of the rsync floor, and at least 3x faster than LXD 5.0.2 between two LXD daemons.
     for (const r of await migrationTimings(d, Math.min(RUNS, 5), await busyboxImage())) {
