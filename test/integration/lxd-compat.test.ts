@@ -60,8 +60,10 @@ describe("/1.0/containers is /1.0/instances (as pylxd uses it)", () => {
     const [stdin, stdout, stderr] = await Promise.all(["0", "1", "2"].map((k) => connect(ex.body.operation, fds[k])));
     let out = "";
     let err = "";
-    stdout!.onmessage = (m) => (out += new TextDecoder().decode(m.data as ArrayBuffer));
-    stderr!.onmessage = (m) => (err += new TextDecoder().decode(m.data as ArrayBuffer));
+    // Text frames are LXD's end-of-stream barrier (empty); the output comes as binary frames.
+    const text = (m: MessageEvent) => (typeof m.data === "string" ? m.data : new TextDecoder().decode(m.data as ArrayBuffer));
+    stdout!.onmessage = (m) => (out += text(m));
+    stderr!.onmessage = (m) => (err += text(m));
     stdin!.send(new TextEncoder().encode("from stdin\n"));
     stdin!.close();
     const op = (await d.wait(ex.body.operation, 30)).body.metadata;
