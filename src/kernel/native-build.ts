@@ -1,4 +1,4 @@
-// Compiles native/lxd-helper.c (with lxd-proxy.c) and native/liblxd.c (with lxd-netlink.c) with gcc (a cross gcc for the other arch).
+// Compiles native/lxd-helper.c (with lxd-proxy.c), native/liblxd.c (with lxd-netlink.c) and native/lxd-dqlite.c with gcc (a cross gcc for the other arch).
 // Runs at build time; the compiled `dist/lxd` embeds the results and needs no compiler.
 import { mkdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -26,13 +26,18 @@ function gcc(cc: string, args: string[], out: string) {
   renameSync(tmp, out);
 }
 
-/** Builds OUTDIR/lxd-helper (static, so it runs on any glibc and starts fast) and OUTDIR/liblxd.so. */
-export function buildNative(arch: NativeArch, outDir: string): { helper: string; lib: string } {
+/**
+ * Builds OUTDIR/lxd-helper (static, so it runs on any glibc and starts fast), OUTDIR/liblxd.so and
+ * OUTDIR/lxd-dqlite (dynamic: it dlopens the host's libdqlite, which a static binary cannot).
+ */
+export function buildNative(arch: NativeArch, outDir: string): { helper: string; lib: string; dqlite: string } {
   const cc = compiler(arch);
   mkdirSync(outDir, { recursive: true });
   const helper = join(outDir, "lxd-helper");
   const lib = join(outDir, "liblxd.so");
+  const dqlite = join(outDir, "lxd-dqlite");
   gcc(cc, ["-static", "-s", join(nativeSourceDir, "lxd-helper.c"), join(nativeSourceDir, "lxd-proxy.c")], helper);
   gcc(cc, ["-shared", "-fPIC", "-s", join(nativeSourceDir, "liblxd.c"), join(nativeSourceDir, "lxd-netlink.c")], lib);
-  return { helper, lib };
+  gcc(cc, ["-s", join(nativeSourceDir, "lxd-dqlite.c"), "-ldl"], dqlite);
+  return { helper, lib, dqlite };
 }
