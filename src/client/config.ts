@@ -74,7 +74,7 @@ export function parseConfig(text: string): ClientConfig {
   return config;
 }
 
-const yamlString = (s: string) => (/^[A-Za-z0-9_./:@\[\]-]+$/.test(s) && !/^(true|false|null|~)$/.test(s) ? s : JSON.stringify(s));
+const yamlString = (s: string) => (/^[A-Za-z0-9_./:@[\]-]+$/.test(s) && !/^(true|false|null|~)$/.test(s) ? s : JSON.stringify(s));
 
 export function formatConfig(config: ClientConfig): string {
   const lines = [`default-remote: ${yamlString(config["default-remote"])}`, "remotes:"];

@@ -1,6 +1,6 @@
 // /1.0/instances/{name}/snapshots and /1.0/instances/{name}/snapshots/{snapshot}: list, take,
 // show, rename, change expiry, delete. Restore is `PUT /1.0/instances/{name} {"restore": "snap0"}`.
-import { Elysia, t } from "elysia";
+import { Elysia } from "elysia";
 import { AsyncResponse, RecursionQuery, UrlsOr, recursionLevel } from "../api/envelope.ts";
 import { InstanceName } from "../api/instance.ts";
 import {

@@ -7,6 +7,7 @@ import type { DaemonContext } from "./context.ts";
 import { isRemoteImageSource, remoteInstanceOperation } from "./image-pull.ts";
 import { checkIfMatch, etagOf, sync } from "./response.ts";
 import { ApiError } from "../api/error.ts";
+import { checkProject } from "./project.ts";
 
 const url = (name: string) => `/1.0/instances/${name}`;
 
@@ -19,7 +20,7 @@ const writable = (i: Instance) => ({
 export const instancesRoutes = (ctx: DaemonContext) =>
   new Elysia({ name: "instances" })
     .get("/1.0/instances", async ({ query }) => {
-      let filter;
+      let filter: ReturnType<typeof parseFilter>;
       try {
         filter = parseFilter(query.filter ?? "");
       } catch (err) {
@@ -46,6 +47,7 @@ export const instancesRoutes = (ctx: DaemonContext) =>
     })
 
     .post("/1.0/instances", ({ body }) => {
+      checkProject(body.source.project);
       if (body.source.type === "copy") {
         const copy = ctx.instances.prepareCopy(body);
         return ctx.ops.create({
@@ -75,7 +77,7 @@ export const instancesRoutes = (ctx: DaemonContext) =>
       detail: { summary: "Create (and optionally start) an instance from an image, or copy one (source type copy)", tags: ["instances"] },
     })
 
-    .get("/1.0/instances/:name", async ({ params, query, set }) => {
+    .get("/1.0/instances/:name", async ({ params, query }) => {
       const row = ctx.instances.get(params.name);
       const inst = recursionLevel(query) >= 1 ? await ctx.instances.toApiFull(row) : ctx.instances.toApi(row);
       return sync(inst, { etag: etagOf(writable(inst)) });

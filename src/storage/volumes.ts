@@ -9,10 +9,11 @@ import * as q from "../db/storage-volumes.ts";
 import { ApiError } from "../api/error.ts";
 import { KeyedLock } from "../lock.ts";
 import { nextSnapshotName, validateSnapshotName } from "../config/schedule.ts";
-import { parseSize } from "../config/values.ts";
+import { key, parseSize, size, type KeyInfo } from "../config/values.ts";
 import { OLD, TMP } from "./tree.ts";
 import { customVolume } from "./backend.ts";
 import { StoragePools } from "./pools.ts";
+import { crashPoint } from "../kernel/faults.ts";
 
 export type VolumeRow = q.VolumeRow;
 export type VolumeSnapshotRow = q.VolumeSnapshotRow;
@@ -30,14 +31,18 @@ export function validateVolumeName(name: string): string | undefined {
   return undefined;
 }
 
+/** Every custom volume key this daemon understands (besides user.*). */
+export const VOLUME_KEYS: Readonly<Record<string, KeyInfo>> = {
+  size: key(size, "Quota of the volume (btrfs: a qgroup limit; dir pools cannot limit a volume)"),
+};
+
 function checkConfig(config: Record<string, string>): void {
-  for (const key of Object.keys(config)) {
-    if (key.startsWith("user.")) continue;
-    if (key === "size") {
-      if (parseSize(config[key]!) === undefined) throw new ApiError(400, `Invalid config: invalid size "${config[key]}"`);
-      continue;
-    }
-    throw new ApiError(400, `Invalid config: Unknown configuration key: ${key}`);
+  for (const [name, value] of Object.entries(config)) {
+    if (name.startsWith("user.")) continue;
+    const check = VOLUME_KEYS[name]?.validate;
+    if (!check) throw new ApiError(400, `Invalid config: Unknown configuration key: ${name}`);
+    const err = check(value);
+    if (err) throw new ApiError(400, `Invalid config: ${err.charAt(0).toLowerCase()}${err.slice(1)}`);
   }
 }
 
@@ -137,6 +142,7 @@ export class CustomVolumes {
           throw err;
         });
       }
+      crashPoint("volume-create", "after-volume");
       const row = q.insertVolume(this.db, { pool, name, type: "custom", description, config, createdAt: new Date().toISOString() });
       this.lifecycle("storage-volume-created", pool, name);
       return row;
@@ -192,6 +198,7 @@ export class CustomVolumes {
       if (users.length) throw new ApiError(400, `Storage volume "${name}" is still in use by ${users.join(", ")}`);
       const p = this.pool(pool);
       q.deleteVolume(this.db, row.id);
+      crashPoint("volume-delete", "after-row");
       await this.pools.backend(p).delete(customVolume(name));
       this.lifecycle("storage-volume-deleted", pool, name);
     });
@@ -209,7 +216,10 @@ export class CustomVolumes {
       if (users.length) throw new ApiError(400, `Storage volume "${name}" is still in use by ${users.join(", ")}: detach it first`);
       const p = this.pool(pool);
       try {
-        await this.pools.backend(p).rename(customVolume(name), to, () => q.updateVolume(this.db, row.id, { name: to }));
+        await this.pools.backend(p).rename(customVolume(name), to, () => {
+          q.updateVolume(this.db, row.id, { name: to });
+          crashPoint("volume-rename", "after-row");
+        });
       } catch (e) {
         throw new ApiError(500, `Failed to rename volume "${name}" to "${to}" in pool "${pool}": ${(e as Error).message}`);
       }
@@ -253,6 +263,7 @@ export class CustomVolumes {
       if (q.getVolumeSnapshot(this.db, row.id, name)) throw new ApiError(409, `Storage volume snapshot "${volume}/${name}" already exists`);
       const p = this.pool(pool);
       await this.pools.backend(p).copy(customVolume(volume), customVolume(volume, name));
+      crashPoint("volume-snapshot", "after-volume");
       q.insertVolumeSnapshot(this.db, { volumeId: row.id, name, description: "", config: row.config, createdAt: new Date().toISOString(), expiresAt: "" });
       this.lifecycle("storage-volume-snapshot-created", pool, volume, name);
     });

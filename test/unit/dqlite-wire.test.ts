@@ -4,7 +4,10 @@ import { Reader, Writer, type SqlValue } from "../../src/cluster/dqlite/wire.ts"
 
 const words = (...w: bigint[]) => {
   const out = new Uint8Array(w.length * 8);
-  w.forEach((v, i) => new DataView(out.buffer).setBigUint64(i * 8, v, true));
+  const view = new DataView(out.buffer);
+  w.forEach((v, i) => {
+    view.setBigUint64(i * 8, v, true);
+  });
   return out;
 };
 

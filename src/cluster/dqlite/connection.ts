@@ -1,7 +1,7 @@
 // One TCP connection to a dqlite node: the version handshake, then strictly one request at a time
 // (a node answers a connection's requests in order, and a query's rows may span several messages).
 import type { Socket } from "bun";
-import { PROTOCOL_VERSION, Reader, Res, Writer } from "./wire.ts";
+import { PROTOCOL_VERSION, Reader, Res, type Writer } from "./wire.ts";
 
 /** A failure the node answered with (SQLite's or dqlite's code and message). */
 export class DqliteError extends Error {
