@@ -5,9 +5,11 @@ import { selectRemote } from "./client/config.ts";
 import {
   ConfigEditCommand, ConfigGetCommand, ConfigSetCommand, ConfigShowCommand, ConfigUnsetCommand,
 } from "./cli/config.ts";
+import { ExportCommand, ImportCommand, StorageVolumeExportCommand, StorageVolumeImportCommand } from "./cli/backup.ts";
 import { ConsoleCommand } from "./cli/console.ts";
+import { RecoverCommand } from "./cli/recover.ts";
 import { CopyCommand, MoveCommand } from "./cli/copy.ts";
-import { ServeCommand, ShutdownCommand, WaitReadyCommand } from "./cli/daemon.ts";
+import { ActivateIfNeededCommand, ServeCommand, ShutdownCommand, SqlCommand, WaitReadyCommand } from "./cli/daemon.ts";
 import { ConfigDeviceAddCommand, ConfigDeviceListCommand, ConfigDeviceRemoveCommand, ConfigDeviceShowCommand } from "./cli/device.ts";
 import { ExecCommand } from "./cli/exec.ts";
 import { FileDeleteCommand, FileEditCommand, FilePullCommand, FilePushCommand } from "./cli/file.ts";
@@ -23,6 +25,7 @@ import {
 } from "./cli/instance.ts";
 import { ListCommand } from "./cli/list.ts";
 import { MonitorCommand } from "./cli/monitor.ts";
+import { WarningAckCommand, WarningDeleteCommand, WarningListCommand, WarningShowCommand } from "./cli/warning.ts";
 import {
   NetworkCreateCommand, NetworkDeleteCommand, NetworkEditCommand, NetworkGetCommand, NetworkInfoCommand, NetworkListCommand,
   NetworkListLeasesCommand, NetworkRenameCommand, NetworkSetCommand, NetworkShowCommand, NetworkUnsetCommand,
@@ -43,7 +46,7 @@ import {
   StorageShowCommand, StorageUnsetCommand,
 } from "./cli/storage.ts";
 import {
-  StorageVolumeAttachCommand, StorageVolumeCopyCommand, StorageVolumeCreateCommand, StorageVolumeDeleteCommand, StorageVolumeRenameCommand,
+  StorageVolumeAttachCommand, StorageVolumeCopyCommand, StorageVolumeMoveCommand, StorageVolumeCreateCommand, StorageVolumeDeleteCommand, StorageVolumeRenameCommand,
   StorageVolumeDetachCommand, StorageVolumeListCommand, StorageVolumeRestoreCommand, StorageVolumeShowCommand,
   StorageVolumeSnapshotCommand,
 } from "./cli/storage-volume.ts";
@@ -57,15 +60,16 @@ import {
   ImageUnsetPropertyCommand,
 } from "./cli/image-edit.ts";
 import { PublishCommand } from "./cli/publish.ts";
+import { UiCertificateCommand, UiCommand } from "./cli/ui.ts";
 
 const COMMANDS: CommandClass[] = [
   // The default command first: clipanion's usage() relies on that order.
   RootHelpCommand,
-  ServeCommand, WaitReadyCommand, ShutdownCommand,
+  ServeCommand, WaitReadyCommand, ShutdownCommand, SqlCommand, ActivateIfNeededCommand,
   LaunchCommand, InitCommand, StartCommand, StopCommand, RestartCommand, PauseCommand, DeleteCommand,
   ListCommand, InfoCommand, ExecCommand, ConsoleCommand, TopCommand,
   FilePushCommand, FilePullCommand, FileDeleteCommand, FileEditCommand,
-  SnapshotCommand, RestoreCommand, CopyCommand, MoveCommand,
+  SnapshotCommand, RestoreCommand, CopyCommand, MoveCommand, ExportCommand, ImportCommand,
   ConfigSetCommand, ConfigGetCommand, ConfigUnsetCommand, ConfigShowCommand, ConfigEditCommand,
   ConfigDeviceAddCommand, ConfigDeviceRemoveCommand, ConfigDeviceListCommand, ConfigDeviceShowCommand,
   ImageImportCommand, ImageListCommand, ImageDeleteCommand, ImageShowCommand, ImageInfoCommand,
@@ -73,6 +77,7 @@ const COMMANDS: CommandClass[] = [
   ImageCopyCommand, ImageRefreshCommand, ImageExportStreamsCommand,
   ImageExportCommand, ImageEditCommand, ImageGetPropertyCommand, ImageSetPropertyCommand, ImageUnsetPropertyCommand,
   ImageAliasRenameCommand, PublishCommand,
+  UiCommand, UiCertificateCommand,
   ProfileListCommand, ProfileShowCommand, ProfileCreateCommand, ProfileDeleteCommand, ProfileGetCommand,
   ProfileSetCommand, ProfileUnsetCommand, ProfileEditCommand, ProfileDeviceAddCommand, ProfileDeviceRemoveCommand,
   OperationListCommand, OperationShowCommand, OperationDeleteCommand,
@@ -80,11 +85,12 @@ const COMMANDS: CommandClass[] = [
   StorageDeleteCommand, StorageInfoCommand,
   StorageVolumeListCommand, StorageVolumeCreateCommand, StorageVolumeShowCommand, StorageVolumeDeleteCommand,
   StorageVolumeAttachCommand, StorageVolumeDetachCommand, StorageVolumeSnapshotCommand, StorageVolumeRestoreCommand,
-  StorageVolumeCopyCommand,
-  StorageVolumeRenameCommand,
+  StorageVolumeCopyCommand, StorageVolumeMoveCommand,
+  StorageVolumeRenameCommand, StorageVolumeExportCommand, StorageVolumeImportCommand,
   NetworkCreateCommand, NetworkListCommand, NetworkShowCommand, NetworkGetCommand, NetworkSetCommand, NetworkUnsetCommand,
   NetworkEditCommand, NetworkRenameCommand, NetworkDeleteCommand, NetworkListLeasesCommand, NetworkInfoCommand,
-  MonitorCommand, VersionCommand,
+  MonitorCommand, VersionCommand, RecoverCommand,
+  WarningListCommand, WarningShowCommand, WarningAckCommand, WarningDeleteCommand,
   TrustAddCommand, TrustAddCertificateCommand, TrustListCommand, TrustRemoveCommand, TrustShowCommand,
   RemoteAddCommand, RemoteListCommand, RemoteRemoveCommand, RemoteRenameCommand, RemoteSwitchCommand,
   RemoteGetDefaultCommand, RemoteSetUrlCommand,
@@ -98,6 +104,7 @@ const COMMANDS: CommandClass[] = [
   groupHelp(["profile", "device"], "Manage devices of profiles", "profile device add default root disk path=/ pool=default"),
   groupHelp(["file"], "Manage files in instances", "file push /etc/hosts c1/etc/hosts"),
   groupHelp(["operation"], "List, show and delete background operations", "operation list"),
+  groupHelp(["warning"], "List, acknowledge and delete warnings", "warning list"),
   groupHelp(["storage"], "Manage storage pools", "storage list"),
   groupHelp(["network"], "Manage and attach instances to networks", "network list"),
   groupHelp(["config", "device"], "Manage devices of instances", "config device add c1 eth1 nic network=lxdbr0"),
@@ -127,6 +134,8 @@ export function buildCli(commands: CommandClass[] = COMMANDS): Cli {
 
 /** Parses and runs one command line; returns the exit code. Parse errors are printed like run errors. */
 export async function main(argv: string[], stdout: NodeJS.WriteStream = fdOutput(1, () => process.stdout), stderr: NodeJS.WriteStream = fdOutput(2, () => process.stderr)): Promise<number> {
+  // rsync's remote shell during a migration: raw stdio, no CLI parsing, no client.
+  if (argv[0] === "netcat") return (await import("./migration/netcat.ts")).netcat(argv.slice(1));
   try {
     argv = selectRemote(argv);
   } catch (err) {

@@ -78,14 +78,20 @@ export function operationProgress(metadata: Record<string, unknown> | null | und
   return undefined;
 }
 
-/** Waits for an operation, showing its progress metadata (one key, or any `*_progress`) as it
- *  changes; throws the operation's error if it failed. */
-export async function waitWithProgress(client: LxdClient, op: Operation | string, progress: Progress, key?: string): Promise<Operation> {
+/** Waits for an operation, showing its progress metadata (`key`, or any `*_progress`), passed through
+ *  `label`, as it changes; throws the operation's error if it failed. */
+export async function waitWithProgress(
+  client: LxdClient,
+  op: Operation | string,
+  progress: Progress,
+  opts: { key?: string; label?: (text: string) => string } = {},
+): Promise<Operation> {
   try {
     for (;;) {
-      const current = await client.waitOperation(op, 0.5);
-      const text = key ? current.metadata?.[key] : operationProgress(current.metadata);
-      if (typeof text === "string" && text) progress.update(text);
+      // LXD takes whole seconds here.
+      const current = await client.waitOperation(op, 1);
+      const text = opts.key ? current.metadata?.[opts.key] : operationProgress(current.metadata);
+      if (typeof text === "string" && text) progress.update(opts.label ? opts.label(text) : text);
       if (current.status !== "Running" && current.status !== "Pending") return current;
     }
   } finally {
@@ -95,4 +101,4 @@ export async function waitWithProgress(client: LxdClient, op: Operation | string
 
 /** An image download as lxc shows it: "Retrieving image: metadata: 45% (12.30MB/s)". */
 export const waitForDownload = (client: LxdClient, op: Operation | string, out: NodeJS.WriteStream, label = "Retrieving image") =>
-  waitWithProgress(client, op, new Progress(out, false, { label, deciles: true }), "download_progress");
+  waitWithProgress(client, op, new Progress(out, false, { label, deciles: true }), { key: "download_progress" });

@@ -2,12 +2,16 @@
 import { Elysia, t } from "elysia";
 import { AsyncResponse, Empty, recursionLevel } from "../api/envelope.ts";
 import { Instance, InstanceFull, InstanceName, InstancePost, InstancePut, InstancesPost, InstancesQuery } from "../api/instance.ts";
+import type { InstancePost as InstancePostBody, InstancesPost as InstancesPostBody } from "../api/instance.ts";
 import { matchesFilter, parseFilter } from "../api/filter.ts";
+import type { PreparedRestore } from "../instance/backups.ts";
 import type { DaemonContext } from "./context.ts";
 import { isRemoteImageSource, remoteInstanceOperation } from "./image-pull.ts";
 import { checkIfMatch, etagOf, sync } from "./response.ts";
 import { ApiError } from "../api/error.ts";
 import { checkProject } from "./project.ts";
+import { instanceSource, instanceTarget } from "../migration/instances.ts";
+import { LIVE_UNSUPPORTED, sourceOperation, targetOperation } from "./migrations.ts";
 
 const url = (name: string) => `/1.0/instances/${name}`;
 
@@ -17,15 +21,57 @@ const writable = (i: Instance) => ({
   profiles: i.profiles, stateful: i.stateful, description: i.description,
 });
 
+const isUpload = (request: Request) => /^application\/octet-stream\b/i.test(request.headers.get("content-type") ?? "");
+
+/** `lxd import`: the tarball is stored and its index checked before the 202 answer. */
+async function restoreOperation(ctx: DaemonContext, request: Request) {
+  const backups = ctx.instances.backups;
+  if (!request.body) throw new ApiError(400, "Invalid backup file: the upload is empty");
+  const file = await backups.receive(request.body);
+  let prepared: PreparedRestore;
+  try {
+    prepared = await backups.prepareRestore(file, {
+      name: request.headers.get("x-lxd-name") || undefined, pool: request.headers.get("x-lxd-pool") || undefined,
+    });
+  } catch (err) {
+    await backups.discard(file);
+    throw err;
+  }
+  return ctx.ops.create({
+    class: "task", description: "Restoring backup", resources: { instances: [url(prepared.name)], containers: [`/1.0/containers/${prepared.name}`] },
+    run: async (op) => { await backups.restore(prepared, (m) => op.updateMetadata(m)); },
+  });
+}
+
+/** POST /1.0/instances/{name} {migration: true}: this instance goes to another daemon. */
+export function migrationSource(ctx: DaemonContext, name: string, body: InstancePostBody, snapshot?: string) {
+  // As LXD: `live` absent means live, which a running instance cannot do here.
+  if (body.live !== false && snapshot === undefined && ctx.instances.isRunning(name)) throw new ApiError(400, LIVE_UNSUPPORTED);
+  const spec = instanceSource(ctx.instances, {
+    name, snapshot, instanceOnly: Boolean(body.instance_only ?? body.container_only), allowInconsistent: Boolean(body.allow_inconsistent),
+  });
+  return sourceOperation(ctx, spec, { instances: [url(name)], containers: [`/1.0/containers/${name}`] }, body.target ?? undefined);
+}
+
+/** POST /1.0/instances with source type migration: an instance arrives from another daemon. */
+function migrationTarget(ctx: DaemonContext, body: InstancesPostBody) {
+  const src = body.source;
+  if (src.live || src.secrets?.criu) throw new ApiError(400, LIVE_UNSUPPORTED);
+  if (src.refresh && body.name && ctx.instances.list().some((r) => r.name === body.name)) {
+    throw new ApiError(400, `Refreshing the existing instance "${body.name}" from another server is not supported yet`);
+  }
+  const name = ctx.instances.prepareMigration(body);
+  const spec = instanceTarget(ctx.instances, body, name);
+  return targetOperation(ctx, spec, { instances: [url(name)], containers: [`/1.0/containers/${name}`] }, src.mode ?? "pull", src, {
+    cleanup: () => ctx.instances.releaseName(name),
+    afterSuccess: async () => { if (body.start) await ctx.instances.start(name); },
+  });
+}
+
 export const instancesRoutes = (ctx: DaemonContext) =>
   new Elysia({ name: "instances" })
     .get("/1.0/instances", async ({ query }) => {
-      let filter: ReturnType<typeof parseFilter>;
-      try {
-        filter = parseFilter(query.filter ?? "");
-      } catch (err) {
-        throw new ApiError(400, (err as Error).message);
-      }
+      const filter = parseFilter(query.filter ?? "");
       const level = recursionLevel(query);
       const rows = ctx.instances.list();
       const full = level >= 2 || filter
@@ -46,8 +92,10 @@ export const instancesRoutes = (ctx: DaemonContext) =>
       detail: { summary: "List instances", tags: ["instances"] },
     })
 
-    .post("/1.0/instances", ({ body }) => {
+    .post("/1.0/instances", async ({ body, request }) => {
+      if (body.source.type === "backup") return restoreOperation(ctx, request);
       checkProject(body.source.project);
+      if (body.source.type === "migration") return migrationTarget(ctx, body);
       if (body.source.type === "copy") {
         const copy = ctx.instances.prepareCopy(body);
         return ctx.ops.create({
@@ -72,9 +120,15 @@ export const instancesRoutes = (ctx: DaemonContext) =>
         },
       });
     }, {
+      // A backup tarball (octet-stream) is streamed by its handler, never parsed.
+      parse: ({ request }) => (isUpload(request) ? { source: { type: "backup" } } : undefined),
       body: InstancesPost,
       response: AsyncResponse,
-      detail: { summary: "Create (and optionally start) an instance from an image, or copy one (source type copy)", tags: ["instances"] },
+      detail: {
+        summary: "Create (and optionally start) an instance from an image, or copy one (source type copy), or import a backup",
+        description: "A body of type application/octet-stream is an instance backup tarball (`lxd import`); headers X-LXD-name and X-LXD-pool override the name and pool it names.",
+        tags: ["instances"],
+      },
     })
 
     .get("/1.0/instances/:name", async ({ params, query }) => {
@@ -117,7 +171,7 @@ export const instancesRoutes = (ctx: DaemonContext) =>
     })
 
     .post("/1.0/instances/:name", ({ params, body }) => {
-      if (body.migration) throw new ApiError(400, "Migration is not supported yet");
+      if (body.migration) return migrationSource(ctx, params.name, body);
       ctx.instances.get(params.name);
       return ctx.ops.create({
         class: "task", description: "Renaming instance", resources: { instances: [url(params.name)] },

@@ -26,6 +26,9 @@ export interface CgroupUsage {
   swap: number;
   swapPeak: number;
   cpuNs: number;
+  /** The CPU time split into user and system time (ns). */
+  cpuUserNs: number;
+  cpuSystemNs: number;
   processes: number;
 }
 
@@ -322,18 +325,23 @@ export class Cgroups {
         readNum(file("memory", "memory.peak")), readNum(file("memory", "memory.swap.current")),
         readNum(file("memory", "memory.swap.peak")), readNum(file("pids", "pids.current")),
       ]);
-      const usec = Number(/^usage_usec (\d+)/m.exec(cpuStat)?.[1] ?? 0);
-      return { memory, memoryPeak: peak || memory, swap, swapPeak: swapPeak || swap, cpuNs: usec * 1000, processes };
+      const usec = (key: string) => Number(new RegExp(`^${key} (\\d+)`, "m").exec(cpuStat)?.[1] ?? 0);
+      return {
+        memory, memoryPeak: peak || memory, swap, swapPeak: swapPeak || swap, processes,
+        cpuNs: usec("usage_usec") * 1000, cpuUserNs: usec("user_usec") * 1000, cpuSystemNs: usec("system_usec") * 1000,
+      };
     }
     // v1 counts memory+swap together (memsw, when swap accounting is on): swap is the difference.
-    const [memory, memoryPeak, memsw, memswPeak, cpuNs, processes] = await Promise.all([
+    const [memory, memoryPeak, memsw, memswPeak, cpuNs, processes, cpuStat] = await Promise.all([
       readNum(file("memory", "memory.usage_in_bytes")), readNum(file("memory", "memory.max_usage_in_bytes")),
       readNum(file("memory", "memory.memsw.usage_in_bytes")), readNum(file("memory", "memory.memsw.max_usage_in_bytes")),
-      readNum(file("cpuacct", "cpuacct.usage")), readNum(file("pids", "pids.current")),
+      readNum(file("cpuacct", "cpuacct.usage")), readNum(file("pids", "pids.current")), read(file("cpuacct", "cpuacct.stat")),
     ]);
     const swap = memsw ? Math.max(0, memsw - memory) : 0;
     const swapPeak = memswPeak ? Math.max(0, memswPeak - memoryPeak) : 0;
-    return { memory, memoryPeak, swap, swapPeak, cpuNs, processes };
+    // cpuacct.stat counts USER_HZ (100 per second) ticks.
+    const ticks = (key: string) => Number(new RegExp(`^${key} (\\d+)`, "m").exec(cpuStat)?.[1] ?? 0) * 10_000_000;
+    return { memory, memoryPeak, swap, swapPeak, cpuNs, cpuUserNs: ticks("user"), cpuSystemNs: ticks("system"), processes };
   }
 
   async freeze(name: string): Promise<void> {

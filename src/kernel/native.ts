@@ -1,12 +1,12 @@
 // Locates the native helper and library. A compiled `dist/lxd` carries them embedded (the dynamic
 // imports below are resolved by `bun build --compile`); from source they come from
-// build/native/current, rebuilt with gcc when missing or older than native/*.c. Either way they
+// build/native/current, rebuilt with gcc when missing or older than native/*.[ch]. Either way they
 // are installed under binDir() with content-hashed names, so a running monitor's binary is never
 // overwritten by an upgrade.
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { binDir } from "../paths.ts";
-import { buildNative, currentNativeDir, nativeSourceDir, type NativeArch } from "./native-build.ts";
+import { buildNative, currentNativeDir, nativeSources, type NativeArch } from "./native-build.ts";
 
 interface Natives {
   helper: string;
@@ -33,7 +33,7 @@ function sourceBuild(): Natives {
   const lib = join(currentNativeDir, "liblxd.so");
   const dqlite = join(currentNativeDir, "lxd-dqlite");
   const mtime = (p: string) => (existsSync(p) ? statSync(p).mtimeMs : 0);
-  const newest = Math.max(...["lxd-helper.c", "lxd-proxy.c", "liblxd.c", "lxd-netlink.c", "lxd-dqlite.c"].map((f) => mtime(join(nativeSourceDir, f))));
+  const newest = Math.max(...nativeSources().map(mtime));
   if (Math.min(mtime(helper), mtime(lib), mtime(dqlite)) < newest) buildNative(process.arch as NativeArch, currentNativeDir);
   return { helper, lib, dqlite };
 }
@@ -66,5 +66,11 @@ function natives() {
 export const helperPath = (): string => natives().helper;
 /** Path of the lxd-dqlite node runner (installed on first use). */
 export const dqlitePath = (): string => natives().dqlite;
+/** A pidfd to hand a helper as an inherited fd; -1 (init already gone) is refused here. */
+export function pidfdForHelper(pidfd: number): number {
+  if (pidfd < 0) throw new Error("the instance's init process is gone");
+  return pidfd;
+}
+
 /** Path of liblxd.so for bun:ffi (installed on first use). */
 export const libPath = (): string => natives().lib;

@@ -12,9 +12,11 @@ export interface DnsmasqSpec {
   link: string;
   /** Host address on the bridge: "10.1.2.1" (when the bridge has IPv4). */
   gateway?: string;
-  /** The IPv4 DHCP pool, when DHCP is on. */
-  range?: [string, string];
+  /** The IPv4 DHCP pools (ipv4.dhcp.ranges, else one over the subnet), when DHCP is on. */
+  ranges?: [string, string][];
   domain: string;
+  /** dns.mode=none: no DNS server on the bridge (DHCP only). */
+  noDns?: boolean;
   leaseTime: string;
   ipv6?: {
     /** Host address on the bridge: "fd42:1:2:3::1". */
@@ -48,9 +50,9 @@ export function dnsmasqArgs(s: DnsmasqSpec): string[] {
     "--except-interface=lo", `--interface=${s.link}`,
     ...(s.gateway ? [`--listen-address=${s.gateway}`] : []), ...(v6 ? [`--listen-address=${v6.gateway}`, "--enable-ra"] : []),
     "--no-ping", "--dhcp-rapid-commit", "--dhcp-authoritative", "--dhcp-no-override",
-    ...(s.range ? [`--dhcp-range=${s.range[0]},${s.range[1]},${s.leaseTime}`] : []), ...range6,
+    ...(s.ranges ?? []).map(([from, to]) => `--dhcp-range=${from},${to},${s.leaseTime}`), ...range6,
     `--dhcp-leasefile=${leaseFile(s.dir)}`, `--dhcp-hostsfile=${hostsFile(s.dir)}`,
-    `--domain=${s.domain}`, `--local=/${s.domain}/`, `--pid-file=${pidFile(s.dir)}`,
+    `--domain=${s.domain}`, `--local=/${s.domain}/`, `--pid-file=${pidFile(s.dir)}`, ...(s.noDns ? ["--port=0"] : []),
     "--user=nobody", "--group=nogroup",
   ];
 }

@@ -11,16 +11,23 @@
 // container is frozen. Overlay-on-overlay would avoid that copy but needs the container's mount
 // tree changed under it. Every new volume is built under a `.tmp-` name and renamed into place,
 // and the upper swap goes through `layers.next`/`upper.next`, so reconcile can finish or undo it.
+//
+// A volume received from another daemon has no image underneath: it is a plain tree laid out as
+// LXD's own dir driver keeps it (metadata.yaml, templates/, rootfs/), bind-mounted as the
+// container's root; its snapshots, copies and restores are whole copies (reflinked where the
+// filesystem can).
 import { existsSync } from "node:fs";
-import { chmod, chown, mkdir, rename, rm, readdir, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { chmod, chown, mkdir, rename, rm, rmdir, readdir, stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { ulid } from "ulid";
 import { isBool } from "../config/values.ts";
+import { MNT, MS, mount, umount } from "../kernel/ffi.ts";
 import { poolDir } from "../paths.ts";
 import type { CustomRef, Pool, RootfsSpec, StorageDriver, VolumeRef } from "./driver.ts";
 import { capped, CHAIN, collect, copyLayer, layerPath, readChain, readChainSync, writeChain } from "./layers.ts";
+import { receiveTrees, type ReceivePlan } from "./receive.ts";
 import { renameTrees, repairRenames } from "./rename.ts";
-import { copyTree, diskUsage, exists, LEFTOVER, list, OLD, TMP } from "./tree.ts";
+import { BACKUP_FILE, copyTree, diskUsage, exists, LEFTOVER, list, OLD, TMP } from "./tree.ts";
 
 const root = (pool: Pool) => pool.config.source || poolDir(pool.name);
 const imageDir = (pool: Pool, fp: string) => join(root(pool), "images", fp);
@@ -34,6 +41,10 @@ const customSnapshotsDir = (pool: Pool, volume: string) => join(root(pool), "cus
 const customRefDir = (pool: Pool, ref: CustomRef) =>
   ref.snapshot === undefined ? customDir(pool, ref.volume) : join(customSnapshotsDir(pool, ref.volume), ref.snapshot);
 const describeCustom = (ref: CustomRef) => ref.snapshot === undefined ? `volume "${ref.volume}"` : `volume snapshot "${ref.volume}/${ref.snapshot}"`;
+/** A volume (or snapshot) received from another daemon: a whole tree, no layers. */
+const isPlain = (dir: string) => existsSync(join(dir, "rootfs"));
+const exportsDir = (pool: Pool) => join(root(pool), "exports");
+const escapeMount = (p: string) => p.replace(/([\\:,])/g, "\\$1");
 
 // One unpack per image per pool, even when many launches ask at once.
 const unpacking = new Map<string, Promise<void>>();
@@ -129,6 +140,34 @@ async function copyUpper(pool: Pool, instance: string, target: Pool): Promise<st
   return [await copyLayer(root(target), join(vol, "upper")), ...chain];
 }
 
+/** What an image keeps beside its rootfs; an instance volume without an image keeps them itself. */
+const IMAGE_FILES = ["metadata.yaml", "templates"];
+
+/** Moves `from` to `to`, or copies it when they are on different filesystems. */
+async function moveOrCopy(from: string, to: string): Promise<void> {
+  try {
+    await rename(from, to);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EXDEV") throw err;
+    await copyTree(from, to);
+  }
+}
+
+/** Makes directory `from` a new frozen layer of the pool; returns its id. */
+async function moveLayer(pool: Pool, from: string): Promise<string> {
+  await mkdir(join(root(pool), "layers"), { recursive: true, mode: 0o700 });
+  const id = ulid();
+  const tmp = `${layerPath(root(pool), id)}${TMP}${ulid()}`;
+  try {
+    await moveOrCopy(from, tmp);
+    await rename(tmp, layerPath(root(pool), id));
+  } catch (err) {
+    await rm(tmp, LEFTOVER);
+    throw err;
+  }
+  return id;
+}
+
 /** Builds `dest` by `fill(tmp)` beside it and a rename: a crash leaves only a `.tmp-` name. */
 async function buildAtomically(dest: string, fill: (tmp: string) => Promise<void>): Promise<void> {
   const tmp = `${dest}${TMP}${ulid()}`;
@@ -186,6 +225,29 @@ async function migrateSnapshots(pool: Pool): Promise<void> {
       else await rename(join(dir, "upper"), layerPath(root(pool), chain[0]!));
     }
   }
+}
+
+/** Receiving into plain directories: snapshots are copies of the staging tree. */
+const plainPlan = (dest: string, snapshotDest: (s: string) => string): ReceivePlan => ({
+  dest, snapshotDest,
+  create: (path) => mkdir(path, { mode: 0o711 }),
+  snapshot: (from, to) => buildAtomically(to, (tmp) => copyTree(from, tmp)),
+  remove: (path) => rm(path, LEFTOVER),
+});
+
+/** Export mounts a killed daemon left behind. */
+async function removeExports(pool: Pool): Promise<void> {
+  for (const id of await list(exportsDir(pool))) {
+    try { umount(join(exportsDir(pool), id, "rootfs"), MNT.DETACH); } catch { /* not mounted */ }
+    await removeStage(join(exportsDir(pool), id));
+  }
+}
+
+/** Removes an export's directory once its rootfs is no longer a mount point (never through one:
+ *  a bind mount there would reach the image's own files). */
+async function removeStage(stage: string): Promise<void> {
+  const free = await rmdir(join(stage, "rootfs")).then(() => true, (err: NodeJS.ErrnoException) => err.code === "ENOENT");
+  if (free) await rm(stage, LEFTOVER);
 }
 
 export const dirDriver: StorageDriver = {
@@ -261,10 +323,14 @@ export const dirDriver: StorageDriver = {
   async copyVolume(pool, from, to, target = pool, live = false) {
     const src = refDir(pool, from);
     const dest = refDir(target, to);
-    if (!(await exists(join(src, from.snapshot === undefined ? "upper" : CHAIN)))) {
+    if (!isPlain(src) && !(await exists(join(src, from.snapshot === undefined ? "upper" : CHAIN)))) {
       throw new Error(`volume of ${describe(from)} not found in pool "${pool.name}"`);
     }
     if (await exists(dest)) throw new Error(`volume of ${describe(to)} already exists in pool "${target.name}"`);
+    if (isPlain(src)) {
+      await mkdir(dirname(dest), { recursive: true, mode: 0o700 });
+      return buildAtomically(dest, (tmp) => copyTree(src, tmp));
+    }
     await locked([pool, target], async () => {
       let chain: string[];
       if (from.snapshot !== undefined) chain = await readChain(src);
@@ -285,6 +351,9 @@ export const dirDriver: StorageDriver = {
         if (to.snapshot === undefined) {
           await mkdir(join(tmp, "upper"), { mode: 0o755 });
           await mkdir(join(tmp, "work"), { mode: 0o700 });
+          // A restored backup's metadata.yaml and templates/ live in its instance volume.
+          const own = volumeDir(pool, from.instance);
+          for (const f of IMAGE_FILES) if (await exists(join(own, f))) await copyTree(join(own, f), join(tmp, f));
         }
       });
     });
@@ -305,6 +374,7 @@ export const dirDriver: StorageDriver = {
 
   async restoreSnapshot(pool, instance, snapshot) {
     const snap = refDir(pool, { instance, snapshot });
+    if (isPlain(snap)) return replaceTree(volumeDir(pool, instance), snap);
     if (!(await exists(join(snap, CHAIN)))) throw new Error(`volume of snapshot "${instance}/${snapshot}" not found in pool "${pool.name}"`);
     await locked([pool], async () => {
       // The instance takes the snapshot's layers; what it wrote since goes with its old upper.
@@ -313,29 +383,69 @@ export const dirDriver: StorageDriver = {
     });
   },
 
+  async importVolume(pool, ref, tree) {
+    const dest = refDir(pool, ref);
+    if (await exists(dest)) throw new Error(`volume of ${describe(ref)} already exists in pool "${pool.name}"`);
+    const st = await stat(join(tree, "rootfs"));
+    // The whole tree becomes one frozen layer (moved, not copied, on the same filesystem).
+    const id = await moveLayer(pool, join(tree, "rootfs"));
+    await mkdir(dirname(dest), { recursive: true, mode: 0o700 });
+    await buildAtomically(dest, async (tmp) => {
+      await mkdir(tmp, { mode: 0o711 });
+      await writeChain(tmp, [id]);
+      if (ref.snapshot !== undefined) return;
+      // The upper's root is the container's `/`: it takes the tree's owner and mode.
+      await mkdir(join(tmp, "upper"), { mode: 0o755 });
+      await chown(join(tmp, "upper"), st.uid, st.gid);
+      await chmod(join(tmp, "upper"), st.mode & 0o7777);
+      await mkdir(join(tmp, "work"), { mode: 0o700 });
+      for (const f of IMAGE_FILES) if (await exists(join(tree, f))) await moveOrCopy(join(tree, f), join(tmp, f));
+    }).catch(async (err) => {
+      await locked([pool], () => collectLayers(pool));
+      throw err;
+    });
+  },
+
+  backupFile: (pool, instance) => join(volumeDir(pool, instance), BACKUP_FILE),
+
+  async instanceVolumes(pool) {
+    return (await list(join(root(pool), "containers"))).filter((n) => !n.includes(TMP) && !n.includes(OLD));
+  },
+
+  async customVolumes(pool) {
+    const complete = (n: string) => !n.includes(TMP) && !n.includes(OLD);
+    const names = (await list(join(root(pool), "custom"))).filter(complete);
+    return Promise.all(names.map(async (name) => ({ name, snapshots: (await list(customSnapshotsDir(pool, name))).filter(complete) })));
+  },
+
   async deleteImage(pool, fingerprint, inUse) {
     if (!inUse) await rm(imageDir(pool, fingerprint), { recursive: true, force: true });
   },
 
   layers(pool, ref, fingerprint) {
-    // Its own upper (a snapshot frozen while stopped has none), its frozen layers, the image.
+    // Its own upper (a snapshot frozen while stopped has none), its frozen layers, the image
+    // (none below a restored backup: its instance volume keeps metadata.yaml and templates/).
     const dir = refDir(pool, ref);
+    if (isPlain(dir)) return { layers: [join(dir, "rootfs")], image: dir };
     const own = existsSync(join(dir, "upper")) ? [join(dir, "upper")] : [];
     const frozen = readChainSync(dir).map((id) => layerPath(root(pool), id));
+    if (!fingerprint) return { layers: [...own, ...frozen], image: volumeDir(pool, ref.instance) };
     return { layers: [...own, ...frozen, join(imageDir(pool, fingerprint), "rootfs")], image: imageDir(pool, fingerprint) };
   },
 
   rootfs(pool, instance, fingerprint): RootfsSpec {
     const vol = volumeDir(pool, instance);
-    return {
-      kind: "overlay", lower: join(imageDir(pool, fingerprint), "rootfs"),
-      layers: readChainSync(vol).map((id) => layerPath(root(pool), id)), upper: join(vol, "upper"), work: join(vol, "work"),
-    };
+    if (isPlain(vol)) return { kind: "bind", path: join(vol, "rootfs") };
+    const layers = readChainSync(vol).map((id) => layerPath(root(pool), id));
+    // Without an image (a restored backup), the oldest frozen layer is the lowest one.
+    const lower = fingerprint ? join(imageDir(pool, fingerprint), "rootfs") : layers.pop()!;
+    return { kind: "overlay", lower, layers, upper: join(vol, "upper"), work: join(vol, "work") };
   },
 
   /** The instance's upper and its frozen layers (shared ones counted for each sharer). */
   async usage(pool, instance) {
     const vol = volumeDir(pool, instance);
+    if (isPlain(vol)) return diskUsage(vol);
     let total = await diskUsage(join(vol, "upper"));
     for (const id of await readChain(vol)) total += await diskUsage(layerPath(root(pool), id));
     return total;
@@ -366,6 +476,15 @@ export const dirDriver: StorageDriver = {
   },
 
   customPath: (pool, volume) => customDir(pool, volume),
+
+  customTree: (pool, ref) => customRefDir(pool, ref),
+
+  async importCustom(pool, ref, tree) {
+    const dest = customRefDir(pool, ref);
+    if (await exists(dest)) throw new Error(`${describeCustom(ref)} already exists in pool "${pool.name}"`);
+    await mkdir(dirname(dest), { recursive: true, mode: 0o700 });
+    await buildAtomically(dest, (tmp) => moveOrCopy(tree, tmp));
+  },
 
   async copyCustom(pool, from, to, target = pool) {
     const src = customRefDir(pool, from);
@@ -398,20 +517,58 @@ export const dirDriver: StorageDriver = {
     return diskUsage(customDir(pool, volume));
   },
 
+  async exportVolume(pool, ref, fingerprint, fn) {
+    const dir = refDir(pool, ref);
+    if (isPlain(dir)) return fn(dir);
+    // The layers merged by a read-only overlay mount (whiteouts applied as the container saw
+    // them), beside the image's metadata.yaml and templates/.
+    const { layers, image } = this.layers(pool, ref, fingerprint);
+    const stage = join(exportsDir(pool), ulid());
+    const rootfs = join(stage, "rootfs");
+    await mkdir(rootfs, { recursive: true, mode: 0o700 });
+    try {
+      for (const e of ["metadata.yaml", "templates"]) if (await exists(join(image, e))) await copyTree(join(image, e), join(stage, e));
+      // overlayfs wants two lower layers at least; one is bound as it is.
+      if (layers.length === 1) mount(layers[0]!, rootfs, null, MS.BIND);
+      else mount("overlay", rootfs, "overlay", MS.RDONLY, `lowerdir=${layers.map(escapeMount).join(":")},userxattr`);
+      try {
+        return await fn(stage);
+      } finally {
+        umount(rootfs, MNT.DETACH);
+      }
+    } finally {
+      await removeStage(stage);
+    }
+  },
+
+  receiveVolume(pool, instance, snapshots, fill) {
+    return receiveTrees(plainPlan(volumeDir(pool, instance), (s) => refDir(pool, { instance, snapshot: s })), snapshots, fill);
+  },
+
+  async exportCustom(pool, ref, fn) {
+    const dir = customRefDir(pool, ref);
+    if (!(await exists(dir))) throw new Error(`${describeCustom(ref)} not found in pool "${pool.name}"`);
+    return fn(dir);
+  },
+
+  receiveCustom(pool, volume, snapshots, fill) {
+    return receiveTrees(plainPlan(customDir(pool, volume), (s) => customRefDir(pool, { volume, snapshot: s })), snapshots, fill);
+  },
+
   async reconcile(pool, known) {
     const base = root(pool);
     await repairRenames(base, "custom", known.custom);
     await repairRenames(base, "containers", known.instances);
     const volumes = known.instances;
+    await removeExports(pool);
+    // Unknown volumes go; a plain volume's restore cut short is put back.
+    await repairSwaps(join(base, "containers"), (name) => volumes.has(name));
     for (const name of await list(join(base, "containers"))) {
       const vol = join(base, "containers", name);
-      if (!volumes.has(name)) {
-        await rm(vol, LEFTOVER);
-        continue;
-      }
+      if (isPlain(vol)) continue;
       // An upper swap cut short (snapshot, restore), or a restore of the former copying kind.
       await repairSwap(vol);
-      await repairSwaps(vol, (e) => e === "upper" || e === "work" || e === CHAIN);
+      await repairSwaps(vol, (e) => e === "upper" || e === "work" || e === CHAIN || e === BACKUP_FILE || IMAGE_FILES.includes(e));
     }
     const snapshotTrees = async (dir: string, owners: Map<string, Set<string>>) => {
       for (const name of await list(dir)) {

@@ -1,6 +1,7 @@
 // The storage driver seam: every backend (dir and btrfs today; zfs and lvm fit the same shape)
 // implements this interface, one driver per file, chosen per pool by its `driver` field.
 import type { LaunchSpec } from "../kernel/monitor.ts";
+import type { TreeFiller } from "./receive.ts";
 
 export interface Pool {
   name: string;
@@ -25,6 +26,9 @@ export interface CustomRef {
   volume: string;
   snapshot?: string;
 }
+
+/** What an optimized (btrfs send/receive) transfer moves: an instance's volume or a custom volume. */
+export type SubvolumeTarget = { instance: string } | { volume: string };
 
 /** Pool config key -> validator returning an error message or undefined. */
 export type KeyCheck = (value: string) => string | undefined;
@@ -74,6 +78,22 @@ export interface StorageDriver {
   renameSnapshot(pool: Pool, instance: string, from: string, to: string): Promise<void>;
   /** Makes the (stopped) instance's writable layer what it was when the snapshot was taken. */
   restoreSnapshot(pool: Pool, instance: string, snapshot: string): Promise<void>;
+  /** Creates an instance volume or snapshot with no image below it (a backup restored) from
+   *  `tree`: rootfs/ with the owners the container sees, and for the instance metadata.yaml and
+   *  templates/. The tree is consumed. Such a volume's `fingerprint` is "" in the other methods. */
+  importVolume(pool: Pool, ref: VolumeRef, tree: string): Promise<void>;
+  /** Drivers with their own stream format (btrfs send), for optimized backups: writes the
+   *  volume's or snapshot's stream to `file`, against `parent` (a snapshot) when given. */
+  sendVolume?(pool: Pool, ref: VolumeRef, parent: VolumeRef | undefined, file: string): Promise<void>;
+  /** Makes an instance volume and its snapshots from such streams (snapshots first, each
+   *  against the one before); `fix` runs on each tree while it is still writable. */
+  receiveVolumes?(pool: Pool, instance: string, parts: { snapshot?: string; file: string }[], fix?: (dir: string) => Promise<void>): Promise<void>;
+  /** Where the instance volume keeps backup.yaml (its records, for `lxd recover`). */
+  backupFile(pool: Pool, instance: string): string;
+  /** Names of the complete instance volumes in the pool (not half-made ones). */
+  instanceVolumes(pool: Pool): Promise<string[]>;
+  /** The complete custom volumes in the pool with their snapshots' names. */
+  customVolumes(pool: Pool): Promise<{ name: string; snapshots: string[] }[]>;
 
   // ---- custom volumes (a plain filesystem tree, mounted into instances as disk devices) ----
   createCustom(pool: Pool, volume: string): Promise<void>;
@@ -83,6 +103,10 @@ export interface StorageDriver {
   renameCustom(pool: Pool, from: string, to: string, commit: () => void): Promise<void>;
   /** The host directory holding the volume's files (what a disk device mounts). */
   customPath(pool: Pool, volume: string): string;
+  /** The directory holding a custom volume's or snapshot's files (what a backup reads). */
+  customTree(pool: Pool, ref: CustomRef): string;
+  /** Creates a custom volume or snapshot from directory `tree` (a backup restored; consumed). */
+  importCustom(pool: Pool, ref: CustomRef, tree: string): Promise<void>;
   /** Copies a custom volume or snapshot into a new volume or snapshot (of `target` or the same pool). */
   copyCustom(pool: Pool, from: CustomRef, to: CustomRef, target?: Pool): Promise<void>;
   deleteCustomSnapshot(pool: Pool, volume: string, snapshot: string): Promise<void>;
@@ -91,6 +115,26 @@ export interface StorageDriver {
   customUsage(pool: Pool, volume: string): Promise<number>;
   /** Limits a custom volume to `bytes` (undefined: no limit); throws when the driver cannot. */
   resizeCustom(pool: Pool, volume: string, bytes: number | undefined): Promise<void>;
+
+  // ---- migration between daemons: what the sender reads and what the receiver builds ----
+  /** Runs `fn` on a directory laid out as LXD sends an instance volume: metadata.yaml, templates/
+   *  and rootfs/ as the container sees it (files keep their on-disk owners). The caller keeps the
+   *  instance still meanwhile. */
+  exportVolume<T>(pool: Pool, ref: VolumeRef, fingerprint: string, fn: (dir: string) => Promise<T>): Promise<T>;
+  /** Builds instance volume `instance` with `snapshots` (oldest first) from trees `fill` writes,
+   *  each snapshot's and then the instance's, into one directory (see receive.ts). */
+  receiveVolume(pool: Pool, instance: string, snapshots: string[], fill: TreeFiller): Promise<void>;
+  /** Runs `fn` on the directory holding a custom volume's (or snapshot's) files. */
+  exportCustom<T>(pool: Pool, ref: CustomRef, fn: (dir: string) => Promise<T>): Promise<T>;
+  /** Builds custom volume `volume` with `snapshots` from trees `fill` writes, as receiveVolume. */
+  receiveCustom(pool: Pool, volume: string, snapshots: string[], fill: TreeFiller): Promise<void>;
+
+  /** btrfs only, for a transfer between btrfs pools: `btrfs send` of each snapshot (oldest first,
+   *  each incremental from the one before) and then of the volume, each stream handed to `write`. */
+  sendSubvolumes?(pool: Pool, target: SubvolumeTarget, snapshots: string[], write: (stream: ReadableStream<Uint8Array>) => Promise<void>): Promise<void>;
+  /** btrfs only: the other end, one `btrfs receive` per stream, each fed by a call of `read`. A
+   *  failure removes what was received. */
+  receiveSubvolumes?(pool: Pool, target: SubvolumeTarget, snapshots: string[], read: (sink: (chunk: Uint8Array) => Promise<void>) => Promise<void>): Promise<void>;
 
   /** Removes half-made volumes left by a crash, and those the database does not know (daemon start). */
   reconcile(pool: Pool, known: KnownVolumes): Promise<void>;

@@ -10,9 +10,11 @@ import { ApiError } from "../api/error.ts";
 import { KeyedLock } from "../lock.ts";
 import { nextSnapshotName, validateSnapshotName } from "../config/schedule.ts";
 import { key, parseSize, size, type KeyInfo } from "../config/values.ts";
+import { rename, rm } from "node:fs/promises";
+import { volumeBackupsDir } from "../paths.ts";
 import { OLD, TMP } from "./tree.ts";
-import { customVolume } from "./backend.ts";
-import { StoragePools } from "./pools.ts";
+import { customVolume, type PoolBackend } from "./backend.ts";
+import { StoragePools, volumeDefaults } from "./pools.ts";
 import { crashPoint } from "../kernel/faults.ts";
 
 export type VolumeRow = q.VolumeRow;
@@ -46,8 +48,13 @@ function checkConfig(config: Record<string, string>): void {
   }
 }
 
+/** The fields of a create request that describe the new volume. */
+type NewVolume = { name: string; type?: string; content_type?: string; config?: Record<string, string> | null };
+
 export class CustomVolumes {
   private readonly locks = new KeyedLock();
+  /** "pool/name" of volumes being received from another server. */
+  private readonly arriving = new Set<string>();
 
   constructor(
     private readonly db: Db,
@@ -106,15 +113,8 @@ export class CustomVolumes {
   }
 
   /** Checks a create or copy request; returns the source to copy from, if any. */
-  prepare(pool: string, body: { name: string; type?: string; content_type?: string; config?: Record<string, string> | null;
-    source?: { type?: string; name?: string; pool?: string } }): { pool: string; volume: string; snapshot?: string } | undefined {
-    this.pool(pool);
-    if (body.type && body.type !== "custom") throw new ApiError(400, `Only custom volumes can be created (not "${body.type}")`);
-    if (body.content_type && body.content_type !== "filesystem") throw new ApiError(400, `Content type "${body.content_type}" is not supported (filesystem only)`);
-    const err = validateVolumeName(body.name);
-    if (err) throw new ApiError(400, err);
-    checkConfig(body.config ?? {});
-    if (q.getVolume(this.db, pool, body.name)) throw new ApiError(409, `Storage volume "${body.name}" already exists in pool "${pool}"`);
+  prepare(pool: string, body: NewVolume & { source?: { type?: string; name?: string; pool?: string } }): { pool: string; volume: string; snapshot?: string } | undefined {
+    this.checkNew(pool, body);
     const src = body.source;
     if (!src?.type) return undefined;
     if (src.type !== "copy") throw new ApiError(400, `Volume source type "${src.type}" is not supported (copy only)`);
@@ -127,9 +127,11 @@ export class CustomVolumes {
     return { pool: from.pool, volume, snapshot };
   }
 
-  async create(pool: string, name: string, description = "", config: Record<string, string> = {}): Promise<VolumeRow> {
+  async create(pool: string, name: string, description = "", requested: Record<string, string> = {}): Promise<VolumeRow> {
     return this.serial(`${pool}/${name}`, async () => {
       const p = this.pool(pool);
+      // The pool's volume.* keys are the defaults, as in LXD.
+      const config = { ...volumeDefaults(p.config), ...requested };
       if (q.getVolume(this.db, pool, name)) throw new ApiError(409, `Storage volume "${name}" already exists in pool "${pool}"`);
       try {
         await this.pools.backend(p).create(customVolume(name));
@@ -180,6 +182,53 @@ export class CustomVolumes {
     });
   }
 
+  /** Checks the create request of a volume arriving from another server and reserves its name. */
+  prepareMigration(pool: string, body: NewVolume): void {
+    this.checkNew(pool, body);
+    this.arriving.add(`${pool}/${body.name}`);
+  }
+
+  /** A new volume's type, name and config are valid and its name free (also of arriving ones). */
+  private checkNew(pool: string, body: NewVolume): void {
+    this.pool(pool);
+    if (body.type && body.type !== "custom") throw new ApiError(400, `Only custom volumes can be created (not "${body.type}")`);
+    if (body.content_type && body.content_type !== "filesystem") throw new ApiError(400, `Content type "${body.content_type}" is not supported (filesystem only)`);
+    const err = validateVolumeName(body.name);
+    if (err) throw new ApiError(400, err);
+    checkConfig(body.config ?? {});
+    if (q.getVolume(this.db, pool, body.name) || this.arriving.has(`${pool}/${body.name}`)) {
+      throw new ApiError(409, `Storage volume "${body.name}" already exists in pool "${pool}"`);
+    }
+  }
+
+  /** The pool's volumes (a migration reads a volume through it). */
+  backend(pool: string): PoolBackend {
+    return this.pools.backend(this.pool(pool));
+  }
+
+  /** Gives up a name prepareMigration reserved. */
+  releaseName(pool: string, name: string): void {
+    this.arriving.delete(`${pool}/${name}`);
+  }
+
+  /** Builds a volume from a migration: `receive` fills it (with its snapshots), then the rows go in. */
+  async createFromMigration(pool: string, name: string, fields: { description: string; config: Record<string, string> },
+    snapshots: Omit<VolumeSnapshotRow, "id" | "volumeId">[], receive: (p: PoolBackend) => Promise<void>): Promise<void> {
+    const p = this.pool(pool);
+    await receive(this.pools.backend(p));
+    try {
+      if (fields.config.size) await this.applySize(p, name, fields.config.size);
+      const row = q.insertVolume(this.db, { pool, name, type: "custom", description: fields.description, config: fields.config, createdAt: new Date().toISOString() });
+      for (const s of snapshots) q.insertVolumeSnapshot(this.db, { ...s, volumeId: row.id });
+    } catch (err) {
+      const row = q.getVolume(this.db, pool, name);
+      if (row) q.deleteVolume(this.db, row.id);
+      await this.pools.backend(p).delete(customVolume(name)).catch(() => {});
+      throw err;
+    }
+    this.lifecycle("storage-volume-created", pool, name);
+  }
+
   /** A new size is applied before the row changes: a refused one changes nothing. */
   update(pool: string, name: string, description: string, config: Record<string, string>): Promise<void> {
     return this.serial(`${pool}/${name}`, async () => {
@@ -200,6 +249,7 @@ export class CustomVolumes {
       q.deleteVolume(this.db, row.id);
       crashPoint("volume-delete", "after-row");
       await this.pools.backend(p).delete(customVolume(name));
+      await rm(volumeBackupsDir(pool, name), { recursive: true, force: true });
       this.lifecycle("storage-volume-deleted", pool, name);
     });
   }
@@ -223,6 +273,7 @@ export class CustomVolumes {
       } catch (e) {
         throw new ApiError(500, `Failed to rename volume "${name}" to "${to}" in pool "${pool}": ${(e as Error).message}`);
       }
+      await rename(volumeBackupsDir(pool, name), volumeBackupsDir(pool, to)).catch(() => {});
       this.events.send("lifecycle", { action: "storage-volume-renamed", source: volumeUrl(pool, to), context: { old_name: name } });
     });
   }

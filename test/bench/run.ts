@@ -10,13 +10,16 @@ import { importDebian, waitSystemd } from "../helpers/debian-image.ts";
 import { remoteImageTimings } from "./remote-image.ts";
 import { imageTimings } from "./images.ts";
 import { clusterTimings } from "./cluster.ts";
+import { execTimings } from "./exec.ts";
+import { migrationTimings } from "./migration.ts";
+import { uiTimings } from "./ui.ts";
 
 const argValue = (name: string, fallback: number) => {
   const i = process.argv.indexOf(name);
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
 };
 const RUNS = argValue("--runs", 7);
-/** `--only images|systemd|cluster`: just that group of rows (the others take minutes). */
+/** `--only images|systemd|exec|migration|ui|cluster`: just that group of rows (the others take minutes). */
 const ONLY = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
 const INSTANCES = argValue("--instances", 100);
 /** `--storage`: only the storage rows. */
@@ -28,6 +31,8 @@ const DEBIAN = !process.argv.includes("--no-debian");
 const LXD_502: Record<string, string> = {
   launch: "482 ms",
   exec: "47 ms",
+  "exec-cli": "47 ms",
+  "exec-lxc": "47 ms",
   stop: "780 ms",
   [`list${INSTANCES}`]: INSTANCES === 100 ? "705 ms" : "",
   memory: "13-14 MiB",
@@ -41,6 +46,8 @@ interface Row {
   floor: string;
 }
 const rows: Row[] = [];
+/** Lines printed under the table (per-phase traces). */
+const notes: string[] = [];
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -234,6 +241,7 @@ function printTable() {
   console.log(line(header));
   console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
   for (const b of body) console.log(line(b));
+  for (const n of notes) console.log(`\n${n}`);
 }
 
 /** Requests answered per second by `fetchOne`, run on `width` loops for `seconds`. */
@@ -320,6 +328,23 @@ try {
   if (ONLY === "systemd") await systemdGuest(d);
   if (!STORAGE_ONLY && (!ONLY || ONLY === "cluster")) {
     for (const r of await clusterTimings(Math.min(RUNS, 5))) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: ms(r.floor) });
+  }
+  if (!STORAGE_ONLY && (!ONLY || ONLY === "exec")) {
+    const r = await execTimings(d, RUNS);
+    for (const row of r.rows) rows.push({ key: row.key, what: row.what, ours: ms(row.times), floor: row.floor ? `${ms(row.floor)} (nsenter --all)` : "" });
+    notes.push(...r.phases);
+  }
+  if (!STORAGE_ONLY && (!ONLY || ONLY === "migration")) {
+    // Target: within 1.5x of the rsync floor, and at least 3x faster than LXD 5.0.2 between two LXD daemons.
+    for (const r of await migrationTimings(d, Math.min(RUNS, 5), await busyboxImage())) {
+      const ratio = (median(r.times) / median(r.floor)).toFixed(2);
+      rows.push({ key: r.key, what: r.what, ours: `${ms(r.times)} (${ratio}x the floor)`, floor: `${ms(r.floor)} (rsync -a, local)` });
+      LXD_502[r.key] = r.lxd5.length ? `${ms(r.lxd5)} (same run; ${(median(r.lxd5) / median(r.times)).toFixed(1)}x ours)` : "not installed";
+    }
+  }
+  if (!STORAGE_ONLY && (!ONLY || ONLY === "ui")) {
+    // With the minimum: on a shared, loaded machine it is the better estimate of the cost itself.
+    for (const r of await uiTimings(d, RUNS, INSTANCES)) rows.push({ key: r.key, what: r.what, ours: `${ms(r.times)} (min ${Math.min(...r.times).toFixed(0)} ms)`, floor: "" });
   }
   if (!STORAGE_ONLY && (!ONLY || ONLY === "images")) {
     // The floor column is `tar -xzf` of the same file; the ratio is tar's time over ours (speed relative to tar).

@@ -21,7 +21,7 @@ export interface Identity {
   reason?: string;
 }
 
-interface Entry { notBefore: number; notAfter: number; restricted: boolean; projects: string[] }
+interface Entry { notBefore: number; notAfter: number; restricted: boolean; projects: string[]; type: string }
 
 const LOCAL: Identity = { remote: false, trusted: true };
 
@@ -29,10 +29,14 @@ const LOCAL: Identity = { remote: false, trusted: true };
  *  callers) and the simplestreams tree (streams.ts serves public images only). */
 const PUBLIC_IMAGES = /^\/(1\.0\/images(\/[0-9a-f]+(\/export)?|\/aliases(\/.+)?)?|streams\/v1\/[^/]+\.json|images\/[0-9a-f]{64}\/[^/]+)$/;
 
-/** What untrusted clients may reach: API discovery, joining with a token, public images. */
+/** The web console's page and assets: its login page is what an untrusted browser sees. */
+const WEB_CONSOLE = /^\/ui(\/.*)?$/;
+
+/** What untrusted clients may reach: API discovery, joining with a token, public images, the
+ *  web console's static files. */
 function isPublic(method: string, path: string): boolean {
   const p = path.length > 1 ? path.replace(/\/+$/, "") : path;
-  if (method === "GET" || method === "HEAD") return p === "/" || p === "/1.0" || PUBLIC_IMAGES.test(p);
+  if (method === "GET" || method === "HEAD") return p === "/" || p === "/1.0" || PUBLIC_IMAGES.test(p) || WEB_CONSOLE.test(p);
   return method === "POST" && p === "/1.0/certificates";
 }
 
@@ -50,7 +54,7 @@ export class TrustStore {
       try {
         const x = new X509Certificate(row.certificate);
         this.trusted.set(row.fingerprint, {
-          notBefore: Date.parse(x.validFrom), notAfter: Date.parse(x.validTo), restricted: row.restricted, projects: row.projects,
+          notBefore: Date.parse(x.validFrom), notAfter: Date.parse(x.validTo), restricted: row.restricted, projects: row.projects, type: row.type,
         });
       } catch {
         // An unparsable row trusts nobody.
@@ -77,9 +81,17 @@ export class TrustStore {
     const id = this.identify(request);
     const url = new URL(request.url);
     if (isPublic(request.method, url.pathname)) return undefined;
+    // An operation's websocket: its secret is the credential (migration peers have no trust
+    // entry), checked by the handler before the upgrade; only upgrades pass untrusted.
+    if (request.method === "GET" && /^\/1\.0\/operations\/[^/]+\/websocket$/.test(url.pathname)
+      && request.headers.get("upgrade")?.toLowerCase() === "websocket" && url.searchParams.get("secret")) return undefined;
     if (!id.trusted) return errorEnvelope(403, `Forbidden: ${id.reason}`);
-    // Restricted certificates reach only their projects (this server has the default one).
     const entry = this.trusted.get(id.fingerprint!)!;
+    // As in LXD, a metrics certificate reads /1.0/metrics and nothing else.
+    if (entry.type === "metrics" && !(request.method === "GET" && url.pathname.replace(/\/$/, "") === "/1.0/metrics")) {
+      return errorEnvelope(403, "Forbidden: a metrics certificate may only read /1.0/metrics");
+    }
+    // Restricted certificates reach only their projects (this server has the default one).
     const project = url.searchParams.get("project") || "default";
     if (entry.restricted && !entry.projects.includes(project)) {
       return errorEnvelope(403, `Forbidden: certificate is restricted to projects [${entry.projects.join(", ")}], not "${project}"`);
@@ -88,14 +100,14 @@ export class TrustStore {
   }
 
   /** Adds a certificate (PEM, or base64 DER as LXD's client sends); returns its row. */
-  add(certificate: string | Uint8Array, fields: { name: string; restricted?: boolean; projects?: string[] }): CertificateRow {
+  add(certificate: string | Uint8Array, fields: { name: string; type?: "client" | "metrics"; restricted?: boolean; projects?: string[] }): CertificateRow {
     const der = typeof certificate === "string" ? parseCertificate(certificate) : certificate;
     const fingerprint = fingerprintOf(der);
     if (listCertificates(this.db).some((r) => r.fingerprint === fingerprint)) {
       throw new ApiError(409, "Certificate already in trust store");
     }
     const row: CertificateRow = {
-      fingerprint, type: "client", name: fields.name, certificate: toPem("CERTIFICATE", der),
+      fingerprint, type: fields.type ?? "client", name: fields.name, certificate: toPem("CERTIFICATE", der),
       restricted: fields.restricted ?? false, projects: fields.projects ?? [],
     };
     insertCertificate(this.db, row);
