@@ -1,5 +1,5 @@
 // Compiles native/*.c with gcc (a cross gcc for the other arch): liblxd.c and lxd-netlink.c into
-// liblxd.so, every other file into the static lxd-helper. Warnings are errors; fortified glibc
+// liblxd.so, lxd-dqlite.c into the dqlite node runner, every other file into the static lxd-helper. Warnings are errors; fortified glibc
 // calls. `LXD_NATIVE_ANALYZE=1` adds gcc's static analyzer (CI sets it; it is clean).
 // Runs at build time; the compiled `dist/lxd` embeds the results and needs no compiler.
 import { mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
@@ -15,6 +15,8 @@ const CROSS: Record<NativeArch, string> = { x64: "x86_64-linux-gnu-gcc", arm64: 
 
 const CFLAGS = ["-O2", "-Wall", "-Wextra", "-Werror", "-D_FORTIFY_SOURCE=2"];
 const LIB_SOURCES = ["liblxd.c", "lxd-netlink.c"];
+/** A program of its own: dynamic, since it dlopens the host's libdqlite (a static binary cannot). */
+const DQLITE_SOURCE = "lxd-dqlite.c";
 
 /** The C sources and headers, for staleness checks. */
 export function nativeSources(): string[] {
@@ -37,15 +39,20 @@ function gcc(cc: string, args: string[], out: string) {
   renameSync(tmp, out);
 }
 
-/** Builds OUTDIR/lxd-helper (static, so it runs on any glibc and starts fast) and OUTDIR/liblxd.so. */
-export function buildNative(arch: NativeArch, outDir: string): { helper: string; lib: string } {
+/**
+ * Builds OUTDIR/lxd-helper (static, so it runs on any glibc and starts fast), OUTDIR/liblxd.so and
+ * OUTDIR/lxd-dqlite (dynamic: it dlopens the host's libdqlite, which a static binary cannot).
+ */
+export function buildNative(arch: NativeArch, outDir: string): { helper: string; lib: string; dqlite: string } {
   const cc = compiler(arch);
   mkdirSync(outDir, { recursive: true });
   const helper = join(outDir, "lxd-helper");
   const lib = join(outDir, "liblxd.so");
   const sources = readdirSync(nativeSourceDir).filter((f) => f.endsWith(".c")).sort();
-  const helperSources = sources.filter((f) => !LIB_SOURCES.includes(f)).map((f) => join(nativeSourceDir, f));
+  const helperSources = sources.filter((f) => !LIB_SOURCES.includes(f) && f !== DQLITE_SOURCE).map((f) => join(nativeSourceDir, f));
+  const dqlite = join(outDir, "lxd-dqlite");
   gcc(cc, ["-static", "-s", ...helperSources], helper);
   gcc(cc, ["-shared", "-fPIC", "-s", ...LIB_SOURCES.map((f) => join(nativeSourceDir, f))], lib);
-  return { helper, lib };
+  gcc(cc, ["-s", join(nativeSourceDir, DQLITE_SOURCE), "-ldl"], dqlite);
+  return { helper, lib, dqlite };
 }

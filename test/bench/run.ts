@@ -9,6 +9,7 @@ import { bigImageTimings, LXD_502_BTRFS, LXD_502_STORAGE, storageTimings } from 
 import { importDebian, waitSystemd } from "../helpers/debian-image.ts";
 import { remoteImageTimings } from "./remote-image.ts";
 import { imageTimings } from "./images.ts";
+import { clusterTimings } from "./cluster.ts";
 import { execTimings } from "./exec.ts";
 import { migrationTimings } from "./migration.ts";
 import { uiTimings } from "./ui.ts";
@@ -18,7 +19,7 @@ const argValue = (name: string, fallback: number) => {
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
 };
 const RUNS = argValue("--runs", 7);
-/** `--only images|systemd|exec|migration|ui`: just that group of rows (the others take minutes). */
+/** `--only images|systemd|exec|migration|ui|cluster`: just that group of rows (the others take minutes). */
 const ONLY = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
 const INSTANCES = argValue("--instances", 100);
 /** `--storage`: only the storage rows. */
@@ -325,6 +326,9 @@ try {
     if (DEBIAN) await systemdGuest(d);
   }
   if (ONLY === "systemd") await systemdGuest(d);
+  if (!STORAGE_ONLY && (!ONLY || ONLY === "cluster")) {
+    for (const r of await clusterTimings(Math.min(RUNS, 5))) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: ms(r.floor) });
+  }
   if (!STORAGE_ONLY && (!ONLY || ONLY === "exec")) {
     const r = await execTimings(d, RUNS);
     for (const row of r.rows) rows.push({ key: row.key, what: row.what, ours: ms(row.times), floor: row.floor ? `${ms(row.floor)} (nsenter --all)` : "" });
