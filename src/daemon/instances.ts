@@ -35,11 +35,9 @@ export const instancesRoutes = (ctx: DaemonContext) =>
         throw new ApiError(400, (err as Error).message);
       }
       const level = recursionLevel(query.recursion);
-      const rows = ctx.instances.list();
-      const full = level >= 2 || filter
-        ? await Promise.all(rows.map((r) => ctx.instances.toApiFull(r)))
-        : rows.map((r) => ctx.instances.toApi(r));
-      const matching = full.filter((i) => matchesFilter(i, filter));
+      if (!filter && level === 0) return sync(ctx.instances.list().map((r) => url(r.name)));
+      if (!filter && level === 1) return sync(ctx.instances.listApi());
+      const matching = (await ctx.instances.listFull()).filter((i) => matchesFilter(i, filter));
       if (level === 0) return sync(matching.map((i) => url(i.name)));
       if (level === 1) return sync(matching.map(({ state: _s, snapshots: _n, backups: _b, ...i }: Record<string, unknown>) => i));
       return sync(matching);

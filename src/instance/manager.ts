@@ -8,6 +8,7 @@ import { randomUUID } from "node:crypto";
 import type { Instance, InstanceFull, InstancePut, InstanceState, InstancesPost } from "../api/instance.ts";
 import * as db from "../db/instances.ts";
 import { profiles as profilesTable, storagePools } from "../db/schema.ts";
+import { snapshotsByInstance } from "../db/snapshots.ts";
 import { getVolume, listVolumes, listVolumeSnapshots } from "../db/storage-volumes.ts";
 import type { Db } from "../daemon/context.ts";
 import { ApiError } from "../daemon/response.ts";
@@ -18,6 +19,7 @@ import type { Cgroups } from "../kernel/cgroup.ts";
 import { pidfdOpen, pidfdSignal } from "../kernel/ffi.ts";
 import { lxcfsDir } from "../kernel/lxcfs.ts";
 import { haltSignal, launch, watch } from "../kernel/monitor.ts";
+import { netnsId } from "../kernel/rtnetlink.ts";
 import { startExec, type ExecOptions as KernelExecOptions, type ExecSession } from "../kernel/exec.ts";
 import { containerDir } from "../paths.ts";
 import { storageDriver } from "../storage/index.ts";
@@ -31,10 +33,12 @@ import { launchMounts, resumeDevices, startDevices, stopDevices } from "./device
 import { deviceRules } from "./unix-device.ts";
 import { randomName } from "./names.ts";
 import { type IdmapPlan, launchSpec, liveLimits, planIdmap, seccompFor } from "./runtime.ts";
+import { phases } from "./phases.ts";
 import { Snapshots } from "./snapshots.ts";
 import { runningState, stoppedState, STATUS, type Status } from "./state.ts";
 
 type Row = db.InstanceRow;
+type Profile = typeof profilesTable.$inferSelect;
 
 interface Runtime {
   initPid: number;
@@ -48,6 +52,8 @@ interface Runtime {
   devices: Devices;
   /** Settles once onExit has torn everything down after init's exit. */
   cleanedUp: Promise<void>;
+  /** The host's netnsid for the container's network namespace (null: none could be assigned). */
+  netnsid?: number | null;
 }
 
 type Devices = Record<string, Record<string, string>>;
@@ -111,16 +117,17 @@ export class InstanceManager {
     return this.running.get(name)?.initPid;
   }
 
-  private profileRows(names: string[]) {
+  /** `known`: every profile, read once by a listing instead of once per instance. */
+  private profileRows(names: string[], known?: Map<string, Profile>) {
     return names.map((name) => {
-      const p = this.database.select().from(profilesTable).where(eq(profilesTable.name, name)).get();
+      const p = known ? known.get(name) : this.database.select().from(profilesTable).where(eq(profilesTable.name, name)).get();
       if (!p) throw new ApiError(400, `Profile "${name}" not found`);
       return p;
     });
   }
 
-  expanded(row: Pick<Row, "profiles" | "config" | "devices">) {
-    const profiles = this.profileRows(row.profiles);
+  expanded(row: Pick<Row, "profiles" | "config" | "devices">, known?: Map<string, Profile>) {
+    const profiles = this.profileRows(row.profiles, known);
     return {
       config: expandConfig(profiles.map((p) => p.config), row.config),
       devices: expandDevices(profiles.map((p) => p.devices), row.devices),
@@ -147,12 +154,31 @@ export class InstanceManager {
     };
   }
 
-  /** For lists (recursion=2): the state leaves out disk usage, which walks the volume on `dir`. */
+  /** One instance with state and snapshots; the state leaves out disk usage, which walks the volume on `dir`. */
   async toApiFull(row: Row): Promise<InstanceFull> {
-    const expanded = this.expanded(row);
-    const snapshots = this.snapshots.list(row.name).map((s) => this.snapshots.toApi(row.name, s));
-    const state = await this.stateOf(row.name);
-    return { ...this.toApi(row, expanded), state, snapshots: snapshots.length ? snapshots : null, backups: null };
+    return (await this.listFull([row]))[0];
+  }
+
+  /** Every instance (recursion=1): profiles are read once for the whole list. */
+  listApi(rows = this.list()): Instance[] {
+    const known = this.allProfiles();
+    return rows.map((row) => this.toApi(row, this.expanded(row, known)));
+  }
+
+  /** Instances with state and snapshots (recursion=2): one query for profiles and one for
+   *  snapshots, whatever the count; states are read side by side. */
+  listFull(rows = this.list()): Promise<InstanceFull[]> {
+    const known = this.allProfiles();
+    const snaps = snapshotsByInstance(this.database);
+    return Promise.all(rows.map(async (row) => {
+      const snapshots = (snaps.get(row.id) ?? []).map((s) => this.snapshots.toApi(row.name, s));
+      const state = await this.stateOf(row.name);
+      return { ...this.toApi(row, this.expanded(row, known)), state, snapshots: snapshots.length ? snapshots : null, backups: null };
+    }));
+  }
+
+  private allProfiles(): Map<string, Profile> {
+    return new Map(this.database.select().from(profilesTable).all().map((p) => [p.name, p]));
   }
 
   /** The storage pool of the instance's root disk. */
@@ -186,7 +212,20 @@ export class InstanceManager {
   private stateOf(name: string, diskUsage?: number): Promise<InstanceState> {
     const rt = this.running.get(name);
     if (!rt) return Promise.resolve(stoppedState(diskUsage));
-    return runningState(name, rt.initPid, this.status(name), this.cgroups, diskUsage);
+    return runningState(name, rt.initPid, this.status(name), this.cgroups, diskUsage, this.netnsid(rt));
+  }
+
+  /** Assigned once per run: states are then read by rtnetlink dumps instead of procfs and sysfs. */
+  private netnsid(rt: Runtime): number | undefined {
+    if (rt.netnsid === undefined) {
+      try {
+        rt.netnsid = netnsId(rt.initPid);
+      } catch (err) {
+        log.debug("No netnsid for a container, reading its state from procfs", { pid: rt.initPid, err: String(err) });
+        rt.netnsid = null;
+      }
+    }
+    return rt.netnsid ?? undefined;
   }
 
   // ---- create / delete -----------------------------------------------------------------
@@ -331,6 +370,7 @@ export class InstanceManager {
    *  pool unpacks the image for the first time. */
   async create(req: InstancesPost, name: string, fingerprint: string, onProgress?: ProgressSink): Promise<Row> {
     try {
+      const t = phases();
       const image = this.images.get(fingerprint)!;
       const profiles = req.profiles ?? ["default"];
       const devices = req.devices ?? {};
@@ -345,6 +385,7 @@ export class InstanceManager {
         "volatile.last_state.power": "STOPPED",
         "volatile.apply_template": "create",
       };
+      t.mark("plan");
       let report: ((done: number) => void) | undefined;
       const key = "create_instance_from_image_unpack_progress";
       await storageDriver(pool.driver).createInstanceFromImage(pool, name, fingerprint,
@@ -355,6 +396,7 @@ export class InstanceManager {
         await this.applyRootSize(name, pool, expandedDevices)
           .catch(async (err) => { await storageDriver(pool.driver).deleteInstance(pool, name).catch(() => {}); throw err; });
       }
+      t.mark("volume");
       this.images.markUsed(fingerprint);
       const at = now();
       const row = db.insertInstance(this.database, {
@@ -362,6 +404,8 @@ export class InstanceManager {
         ephemeral: req.ephemeral ?? false, stateful: false, config, devices, profiles,
         createdAt: at, lastUsedAt: "1970-01-01T00:00:00Z",
       });
+      t.mark("db");
+      log.debug("Created instance", { name, ...t.fields() });
       this.lifecycle("instance-created", name);
       return row;
     } finally {
@@ -489,6 +533,7 @@ export class InstanceManager {
   private async startLocked(name: string): Promise<void> {
     if (this.running.has(name)) throw new ApiError(400, "The instance is already running");
     this.checkNotHeld(name);
+    const t = phases();
     const row = this.get(name);
     const { config, devices } = this.expanded(row);
     const pool = this.rootPool(devices);
@@ -503,21 +548,28 @@ export class InstanceManager {
       throw new ApiError(400, `Failed to start instance "${name}": ${(err as Error).message}`);
     }
     db.updateInstance(this.database, name, { config: { ...row.config, ...idmap.volatile } });
+    t.mark("plan");
     const procs = await this.cgroups.create(name, idmap.root);
     try {
       await this.cgroups.applyLimits(name, liveLimits(config));
+      t.mark("cgroups");
       const rootfs = storageDriver(pool.driver).rootfs(pool, name, fingerprint);
       await this.applyImageTemplates(row, config, devices, pool, rootfs);
+      t.mark("templates");
       await this.cgroups.setDevices(name, deviceRules(devices));
       const spec = launchSpec({
         name, rundir, config, idmap, cgroupProcs: procs, cgroup2: this.cgroups.unified, lxcfs: lxcfsDir(), rootfs,
         mounts: await launchMounts(name, devices),
       });
+      t.mark("devices_cgroup");
       const { initPid } = await launch(spec);
+      t.mark("monitor");
       const mon = await watch(rundir);
+      t.mark("watch");
       if (!mon.running) throw new Error("the container stopped right after it started");
       try {
         await startDevices({ name, initPid, config, booting: true }, devices);
+        t.mark("devices");
       } catch (err) {
         signal(initPid, 9);
         await mon.exited;
@@ -533,6 +585,8 @@ export class InstanceManager {
       lastUsedAt: now(),
       config: { ...rest, ...idmap.volatile, "volatile.last_state.power": "RUNNING" },
     });
+    t.mark("db");
+    log.debug("Started instance", { name, ...t.fields() });
     this.lifecycle("instance-started", name);
   }
 
