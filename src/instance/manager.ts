@@ -33,6 +33,7 @@ import { launchMounts, resumeDevices, startDevices, stopDevices } from "./device
 import { deviceRules } from "./unix-device.ts";
 import { randomName } from "./names.ts";
 import { type IdmapPlan, launchSpec, liveLimits, planIdmap, seccompFor } from "./runtime.ts";
+import { hostLimitWarner } from "./host-limits.ts";
 import { phases } from "./phases.ts";
 import { Snapshots } from "./snapshots.ts";
 import { runningState, stoppedState, STATUS, type Status } from "./state.ts";
@@ -79,6 +80,8 @@ export class InstanceManager {
   /** Instances whose volume is being read while stopped (publishing): no start, rename or delete meanwhile. */
   private readonly held = new Set<string>();
   private readonly volumeLocks = new Map<string, Promise<unknown>>();
+  /** Warns (once each) when a start passes a host-wide limit such as the ARP table size. */
+  private readonly checkHostLimits = hostLimitWarner((msg, ctx) => log.warn(msg, ctx));
   readonly snapshots: Snapshots;
 
   constructor(
@@ -534,6 +537,7 @@ export class InstanceManager {
     if (this.running.has(name)) throw new ApiError(400, "The instance is already running");
     this.checkNotHeld(name);
     const t = phases();
+    this.checkHostLimits(this.running.size + 1);
     const row = this.get(name);
     const { config, devices } = this.expanded(row);
     const pool = this.rootPool(devices);

@@ -5,6 +5,7 @@ import type { Subprocess } from "bun";
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { openSync, closeSync } from "node:fs";
 import { join } from "node:path";
+import { parseIPv4 } from "./subnet.ts";
 
 export interface DnsmasqSpec {
   /** $LXD_DIR/networks/<name> */
@@ -38,6 +39,15 @@ export const leaseFile = (dir: string) => join(dir, "dnsmasq.leases");
 export const hostsFile = (dir: string) => join(dir, "dnsmasq.hosts");
 const pidFile = (dir: string) => join(dir, "dnsmasq.pid");
 
+/** dnsmasq keeps at most 1000 leases by default: an IPv4 pool larger than that (a /22 for a
+ *  thousand containers) gets room for every address, plus the default for DHCPv6. */
+const DEFAULT_LEASE_MAX = 1000;
+function leaseMax(range?: [string, string]): number {
+  if (!range) return DEFAULT_LEASE_MAX;
+  const [first, last] = range.map((a) => parseIPv4(a) ?? 0);
+  return Math.max(DEFAULT_LEASE_MAX, last - first + 1 + DEFAULT_LEASE_MAX);
+}
+
 export function dnsmasqArgs(s: DnsmasqSpec): string[] {
   const v6 = s.ipv6;
   const range6 = !v6 ? [] : v6.mode === "slaac" ? [`--dhcp-range=::,constructor:${s.link},ra-only`]
@@ -49,6 +59,7 @@ export function dnsmasqArgs(s: DnsmasqSpec): string[] {
     ...(s.gateway ? [`--listen-address=${s.gateway}`] : []), ...(v6 ? [`--listen-address=${v6.gateway}`, "--enable-ra"] : []),
     "--no-ping", "--dhcp-rapid-commit", "--dhcp-authoritative", "--dhcp-no-override",
     ...(s.range ? [`--dhcp-range=${s.range[0]},${s.range[1]},${s.leaseTime}`] : []), ...range6,
+    `--dhcp-lease-max=${leaseMax(s.range)}`,
     `--dhcp-leasefile=${leaseFile(s.dir)}`, `--dhcp-hostsfile=${hostsFile(s.dir)}`,
     `--domain=${s.domain}`, `--local=/${s.domain}/`, `--pid-file=${pidFile(s.dir)}`,
     "--user=nobody", "--group=nogroup",

@@ -9,6 +9,7 @@ import { bigImageTimings, LXD_502_BTRFS, LXD_502_STORAGE, storageTimings } from 
 import { importDebian, waitSystemd } from "../helpers/debian-image.ts";
 import { remoteImageTimings } from "./remote-image.ts";
 import { imageTimings } from "./images.ts";
+import { densityTimings } from "./density.ts";
 
 const argValue = (name: string, fallback: number) => {
   const i = process.argv.indexOf(name);
@@ -20,6 +21,8 @@ const ONLY = process.argv.includes("--only") ? process.argv[process.argv.indexOf
 const INSTANCES = argValue("--instances", 100);
 /** `--storage`: only the storage rows. */
 const STORAGE_ONLY = process.argv.includes("--storage");
+/** `--density N`: only the density rows, with N containers. */
+const DENSITY = argValue("--density", 0);
 /** The systemd rows need the Debian image (built once, minutes, then cached). */
 const DEBIAN = !process.argv.includes("--no-debian");
 
@@ -296,31 +299,35 @@ const root = makeRootfs();
 try {
   await lxd(d)("init", "--auto");
   await importBusybox(d);
-  if (!ONLY && !STORAGE_ONLY) {
-    await singleInstance(d, root);
-    await manyInstances(d, root);
-  }
-  if (!ONLY) {
-    Object.assign(LXD_502, LXD_502_STORAGE);
-    for (const r of await storageTimings(d, RUNS)) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: "" });
-    Object.assign(LXD_502, LXD_502_BTRFS);
-    for (const driver of ["dir", "btrfs"] as const) {
-      for (const r of await bigImageTimings(d, RUNS, await busyboxImage(), driver)) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: "" });
+  if (DENSITY) {
+    for (const r of await densityTimings(d, DENSITY, RUNS)) rows.push(r);
+  } else {
+    if (!ONLY && !STORAGE_ONLY) {
+      await singleInstance(d, root);
+      await manyInstances(d, root);
     }
-  }
-  if (!ONLY && !STORAGE_ONLY) {
-    for (const r of await networkTimings(d, RUNS)) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: "" });
-    await remoteAccess(d);
-    for (const r of await remoteImageTimings(d, RUNS)) {
-      rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: r.floor.length ? `${ms(r.floor)} (file transfer only)` : "" });
+    if (!ONLY) {
+      Object.assign(LXD_502, LXD_502_STORAGE);
+      for (const r of await storageTimings(d, RUNS)) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: "" });
+      Object.assign(LXD_502, LXD_502_BTRFS);
+      for (const driver of ["dir", "btrfs"] as const) {
+        for (const r of await bigImageTimings(d, RUNS, await busyboxImage(), driver)) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: "" });
+      }
     }
-    if (DEBIAN) await systemdGuest(d);
-  }
-  if (ONLY === "systemd") await systemdGuest(d);
-  if (!STORAGE_ONLY && (!ONLY || ONLY === "images")) {
-    // The floor column is `tar -xzf` of the same file; the ratio is tar's time over ours (speed relative to tar).
-    for (const r of await imageTimings(d, Math.min(RUNS, 3))) {
-      rows.push({ key: r.key, what: r.what, ours: `${ms(r.times)} (${((median(r.floor) / median(r.times)) * 100).toFixed(0)}% of tar's speed)`, floor: `${ms(r.floor)} (tar -xzf)` });
+    if (!ONLY && !STORAGE_ONLY) {
+      for (const r of await networkTimings(d, RUNS)) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: "" });
+      await remoteAccess(d);
+      for (const r of await remoteImageTimings(d, RUNS)) {
+        rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: r.floor.length ? `${ms(r.floor)} (file transfer only)` : "" });
+      }
+      if (DEBIAN) await systemdGuest(d);
+    }
+    if (ONLY === "systemd") await systemdGuest(d);
+    if (!STORAGE_ONLY && (!ONLY || ONLY === "images")) {
+      // The floor column is `tar -xzf` of the same file; the ratio is tar's time over ours (speed relative to tar).
+      for (const r of await imageTimings(d, Math.min(RUNS, 3))) {
+        rows.push({ key: r.key, what: r.what, ours: `${ms(r.times)} (${((median(r.floor) / median(r.times)) * 100).toFixed(0)}% of tar's speed)`, floor: `${ms(r.floor)} (tar -xzf)` });
+      }
     }
   }
 } finally {

@@ -1,0 +1,112 @@
+// `npm run bench -- --density N`: N busybox containers with a bridged nic each, launched one after
+// the other on one daemon. Rows: the first and the last launches, daemon RSS and host memory per
+// container with all N idle, `lxd list` / `lxc list` of all N, a daemon restart until `list` answers
+// with all N running, and what the idle host does meanwhile (load average, processes forked,
+// CPU time of the daemon, dnsmasq and the containers).
+import { readdirSync, readFileSync } from "node:fs";
+import type { TestDaemon } from "../helpers/daemon.ts";
+import { cliOf, timed } from "./timing.ts";
+
+export interface DensityRow {
+  key: string;
+  what: string;
+  ours: string;
+  floor: string;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const ms = (xs: number[]) => `${median(xs).toFixed(1)} ms`;
+const field = (text: string, name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, "m").exec(text)?.[1] ?? 0);
+const memAvailableKiB = () => field(readFileSync("/proc/meminfo", "utf8"), "MemAvailable");
+const rssKiB = (pid: number) => field(readFileSync(`/proc/${pid}/status`, "utf8"), "VmRSS");
+const loadavg = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+const lastPid = () => Number(readFileSync("/proc/sys/kernel/ns_last_pid", "utf8"));
+const CLK_TCK = 100;
+
+/** utime+stime (ticks) of the processes `match` picks by pid, cgroup file and command line. */
+function cpuTicks(match: (pid: number, cgroup: string, cmdline: string) => boolean): number {
+  let total = 0;
+  for (const p of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
+    try {
+      if (!match(Number(p), readFileSync(`/proc/${p}/cgroup`, "utf8"), readFileSync(`/proc/${p}/cmdline`, "utf8"))) continue;
+      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      total += Number(f[11]) + Number(f[12]);
+    } catch { /* gone meanwhile */ }
+  }
+  return total;
+}
+
+/** A network big enough for `n` DHCP leases: a /24 holds 253, so larger runs use a /21 (2045). */
+async function sizeNetwork(d: TestDaemon, n: number) {
+  if (n <= 250) return;
+  const cli = cliOf(d);
+  const current = (await cli("network", "get", "lxdbr0", "ipv4.address")).trim();
+  const [a, b, c] = current.split(".").map(Number);
+  await cli("network", "set", "lxdbr0", "ipv4.address", `${a}.${b}.${c & ~7}.1/21`);
+}
+
+export async function densityTimings(d: TestDaemon, n: number, runs: number): Promise<DensityRow[]> {
+  const cli = cliOf(d);
+  await sizeNetwork(d, n);
+  const names = Array.from({ length: n }, (_, i) => `d${i}`);
+  const memBefore = memAvailableKiB();
+  const launches: number[] = [];
+  for (const name of names) launches.push(await timed(() => cli("launch", "busybox", name)));
+  await Bun.sleep(5000);
+
+  // What the host does while the N containers idle: CPU of the daemon, of dnsmasq and of
+  // everything in the daemon's cgroup (monitors and containers too), pids forked host-wide.
+  const ours = (_pid: number, cgroup: string) => cgroup.includes(`lxd-test-${d.tag}`);
+  const parts = () => ({
+    pid: lastPid(), daemon: cpuTicks((pid) => pid === d.pid), dnsmasq: cpuTicks((_p, _c, cmd) => cmd.startsWith("dnsmasq") && cmd.includes(d.dir)),
+    ours: cpuTicks(ours),
+  });
+  const idleSeconds = 30;
+  const before = parts();
+  await Bun.sleep(idleSeconds * 1000);
+  const after = parts();
+  const load = loadavg();
+  const secs = (k: "daemon" | "dnsmasq" | "ours") => ((after[k] - before[k]) / CLK_TCK).toFixed(2);
+
+  const memPer = (memBefore - memAvailableKiB()) / n;
+  const daemonRss = rssKiB(d.pid!);
+  const list: number[] = [];
+  const lxcList: number[] = [];
+  for (let i = 0; i < runs; i++) list.push(await timed(() => cli("list")));
+  for (let i = 0; i < runs; i++) {
+    lxcList.push(await timed(async () => {
+      const r = await d.lxc("list");
+      if (r.code !== 0) throw new Error(`lxc list failed: ${r.stderr}`);
+    }));
+  }
+  const running = async () => (await d.api("GET", "/1.0/instances?recursion=1")).body.metadata.filter((i: { status: string }) => i.status === "Running").length;
+  await d.kill("SIGTERM");
+  const restart = await timed(async () => {
+    await d.start();
+    await cli("list");
+  });
+  const found = await running();
+
+  const first = launches.slice(0, Math.min(10, n));
+  const last = launches.slice(-Math.min(10, n));
+  for (let i = 0; i < n; i += 8) await Promise.all(names.slice(i, i + 8).map((name) => cli("delete", "--force", name)));
+  return [
+    { key: "density-first", what: `launch, first 10 of ${n} (median)`, ours: ms(first), floor: "" },
+    { key: "density-last", what: `launch, last 10 of ${n} (median)`, ours: `${ms(last)} (${(median(last) / median(first)).toFixed(2)}x first)`, floor: "" },
+    { key: "density-rss", what: `daemon RSS, ${n} running`, ours: `${(daemonRss / 1024).toFixed(1)} MiB`, floor: "" },
+    { key: "density-mem", what: `host memory per idle container (MemAvailable delta over ${n})`, ours: `${(memPer / 1024).toFixed(2)} MiB`, floor: "" },
+    { key: "density-list", what: `lxd list, ${n} running`, ours: ms(list), floor: "" },
+    { key: "density-lxclist", what: `lxc list, ${n} running`, ours: ms(lxcList), floor: "" },
+    { key: "density-restart", what: `daemon restart until list answers (${found}/${n} running found)`, ours: `${restart.toFixed(0)} ms`, floor: "" },
+    {
+      key: "density-idle",
+      what: `${idleSeconds} s idle with ${n} running: CPU s of daemon / dnsmasq / its whole cgroup; pids forked host-wide; load avg`,
+      ours: `${secs("daemon")} / ${secs("dnsmasq")} / ${secs("ours")}; ${after.pid - before.pid} pids; ${load}`,
+      floor: "",
+    },
+  ];
+}
