@@ -7,7 +7,7 @@ import {
   LOCAL_REMOTE, type Remote, confDir, loadConfig, readServerCert, removeServerCert, saveConfig, saveServerCert, serverCertPath,
 } from "../client/config.ts";
 import { TlsTransport, certFingerprint, clientIdentity, fetchServerCertificate, httpsUrl } from "../client/tls.ts";
-import { decodeToken } from "../daemon/tls/token.ts";
+import { decodeToken } from "../tls/token.ts";
 import { LxdCommand } from "./base.ts";
 import { parseFormat, renderTable } from "./format.ts";
 

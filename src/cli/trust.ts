@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { Command, Option } from "clipanion";
 import type { Certificate } from "../api/certificate.ts";
 import type { Operation } from "../client/types.ts";
-import { encodeToken } from "../daemon/tls/token.ts";
+import { encodeToken } from "../tls/token.ts";
 import { LxdCommand } from "./base.ts";
 import { formatDate, parseFormat, renderTable, toYaml } from "./format.ts";
 

@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
-import { fingerprintOf, fromPem, generateCertificate, toPem } from "../daemon/tls/x509.ts";
+import { fingerprintOf, fromPem, generateCertificate, toPem } from "../tls/x509.ts";
 import { LxdError } from "./errors.ts";
 import { opened, type Transport } from "./transport.ts";
 

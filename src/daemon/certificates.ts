@@ -7,11 +7,12 @@ import type { Db } from "../db/index.ts";
 import { getCertificate, listCertificates, updateCertificate, type CertificateRow } from "../db/certificates.ts";
 import { getServerConfigValue } from "../db/server-config.ts";
 import type { OperationManager } from "./operations.ts";
-import { ApiError, checkIfMatch, etagOf, sync } from "./response.ts";
+import { checkIfMatch, etagOf, sync } from "./response.ts";
+import { ApiError } from "../api/error.ts";
 import { serverConfigKeys } from "./server-info.ts";
 import type { HttpsService } from "./tls/https.ts";
 import type { ServerCertificate } from "./tls/server-cert.ts";
-import { decodeToken, parseExpiry } from "./tls/token.ts";
+import { decodeToken, parseExpiry } from "../tls/token.ts";
 import { TokenRegistry, parseCertificate, type PendingToken, type TrustStore } from "./tls/trust.ts";
 
 /** Join tokens last this long unless core.remote_token_expiry says otherwise. */

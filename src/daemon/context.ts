@@ -1,16 +1,13 @@
 // Everything a REST resource handler may reach: built once by daemon.ts and passed to each module.
-import type { BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
-import type * as schema from "../db/schema.ts";
+import type { Db } from "../db/index.ts";
 import type { OperationManager } from "./operations.ts";
-import type { EventHub } from "./events.ts";
+import type { EventHub } from "../events/hub.ts";
 import type { InstanceManager } from "../instance/manager.ts";
 import type { ImageStore } from "../image/store.ts";
 import type { Cgroups } from "../kernel/cgroup.ts";
 import type { ServerInfoSource } from "./server-info.ts";
 import type { NetworkManager } from "../network/manager.ts";
 import type { CustomVolumes } from "../storage/volumes.ts";
-
-export type Db = BunSQLiteDatabase<typeof schema>;
 
 export interface DaemonContext {
   db: Db;

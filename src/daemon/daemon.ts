@@ -1,7 +1,7 @@
 // `lxd serve`: opens the state, finds running containers, and serves the REST API on the unix socket.
 import { createHash } from "node:crypto";
 import { mkdir } from "node:fs/promises";
-import { openDatabase, seedDefaults } from "../db/index.ts";
+import { openDatabase, seedDefaults, type Db } from "../db/index.ts";
 import { ImageStore } from "../image/store.ts";
 import { InstanceManager } from "../instance/manager.ts";
 import { registerDeviceDriver } from "../instance/devices.ts";
@@ -14,8 +14,8 @@ import { NetworkManager } from "../network/manager.ts";
 import { Cgroups } from "../kernel/cgroup.ts";
 import { lxdDir, socketPath } from "../paths.ts";
 import type { DaemonContext } from "./context.ts";
-import { EventHub } from "./events.ts";
-import { configureLog, log } from "./log.ts";
+import { EventHub } from "../events/hub.ts";
+import { configureLog, log } from "../log.ts";
 import { OperationManager } from "./operations.ts";
 import { createServer, listenUnix } from "./server.ts";
 import { apiRoutes } from "./routes.ts";
@@ -24,7 +24,6 @@ import { openRemoteAccess, startHttps, withRemoteAccess } from "./tls/remote.ts"
 import { getServerConfig, replaceServerConfig } from "../db/server-config.ts";
 import { listPools } from "../db/storage-pools.ts";
 import { supportedDrivers } from "../storage/index.ts";
-import type { Db } from "./context.ts";
 import type { ServerInfoSource } from "./server-info.ts";
 
 export interface DaemonOptions { logfile?: string; debug?: boolean }

@@ -2,9 +2,9 @@
 import type { Server } from "bun";
 import { Elysia } from "elysia";
 import { Event, EventsQuery } from "../api/event.ts";
-import { EVENT_TYPES, type EventHub, type EventType } from "./events.ts";
+import { EVENT_TYPES, type EventHub, type EventType } from "../events/hub.ts";
 import { adaptWebSocket, type WsHandlers } from "./operations-api.ts";
-import { ApiError } from "./response.ts";
+import { ApiError } from "../api/error.ts";
 
 export interface EventsContext { events: EventHub }
 

@@ -4,7 +4,8 @@
 import { Elysia, t } from "elysia";
 import { ImageAliasesEntry, ImageAliasesEntryPost, ImageAliasesEntryPut, ImageAliasesPost, RecursionQuery } from "../api/image.ts";
 import type { ImageAliasRow, ImageStore } from "../image/store.ts";
-import { ApiError, SyncResponse, checkIfMatch, etagOf, sync } from "./response.ts";
+import { SyncResponse, checkIfMatch, etagOf, sync } from "./response.ts";
+import { ApiError } from "../api/error.ts";
 
 /** OpenAPI description of the sync answer's metadata (kept out of `response`, which Elysia would
  *  validate against the unwrapped value). */

@@ -7,7 +7,7 @@ import type { ImageStore } from "../image/store.ts";
 import type { InstanceManager } from "../instance/manager.ts";
 import { storageDriver } from "../storage/index.ts";
 import type { Operation, OperationSpec } from "./operations.ts";
-import { ApiError } from "./response.ts";
+import { ApiError } from "../api/error.ts";
 
 export interface PublishRequest {
   source?: { type?: string; name?: string };

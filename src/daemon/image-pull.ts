@@ -10,7 +10,7 @@ import { ImagePuller, type PullSource } from "../image/pull.ts";
 import type { ImageStore } from "../image/store.ts";
 import type { DaemonContext } from "./context.ts";
 import type { Operation } from "./operations.ts";
-import { ApiError } from "./response.ts";
+import { ApiError } from "../api/error.ts";
 
 const pullers = new WeakMap<ImageStore, ImagePuller>();
 

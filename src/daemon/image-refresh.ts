@@ -7,9 +7,9 @@ import { getServerConfig } from "../db/server-config.ts";
 import * as q from "../db/images.ts";
 import type { ImageRow } from "../image/store.ts";
 import type { DaemonContext } from "./context.ts";
-import { log } from "./log.ts";
+import { log } from "../log.ts";
 import { pullerFor } from "./image-pull.ts";
-import { ApiError } from "./response.ts";
+import { ApiError } from "../api/error.ts";
 import { serverConfigKeys } from "./server-info.ts";
 
 const isBool = (v: string) => (["true", "false"].includes(v) ? undefined : "expected true or false");

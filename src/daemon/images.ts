@@ -11,7 +11,8 @@ import { byteProgress } from "../image/progress.ts";
 import type { InstanceManager } from "../instance/manager.ts";
 import { publish, type PublishRequest } from "./image-publish.ts";
 import type { Operation, OperationSpec } from "./operations.ts";
-import { ApiError, RawResponse, checkIfMatch, etagOf, sync } from "./response.ts";
+import { RawResponse, checkIfMatch, etagOf, sync } from "./response.ts";
+import { ApiError } from "../api/error.ts";
 
 /** OpenAPI description of the sync answer's metadata (kept out of `response`, which Elysia would
  *  validate against the unwrapped value). */

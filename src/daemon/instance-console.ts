@@ -9,7 +9,8 @@ import { attachConsole, clearConsoleLog, consoleLog, type ConsoleAttachment } fr
 import { containerDir } from "../paths.ts";
 import type { DaemonContext } from "./context.ts";
 import type { ServerWebSocketLike } from "./operations.ts";
-import { ApiError, RawResponse, sync } from "./response.ts";
+import { RawResponse, sync } from "./response.ts";
+import { ApiError } from "../api/error.ts";
 
 /** How long the client has to connect its websockets before the operation fails. */
 const CONNECT_TIMEOUT_MS = 10_000;

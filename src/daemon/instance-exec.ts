@@ -8,7 +8,7 @@ import { InstanceExecPost, InstanceName } from "../api/instance.ts";
 import type { ExecSession } from "../kernel/exec.ts";
 import type { DaemonContext } from "./context.ts";
 import type { ServerWebSocketLike } from "./operations.ts";
-import { ApiError } from "./response.ts";
+import { ApiError } from "../api/error.ts";
 
 /** After the command exits, output still in flight is forwarded until the stream is idle this long. */
 const DRAIN_IDLE_MS = 30;

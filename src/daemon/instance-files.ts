@@ -9,7 +9,8 @@ import {
   deletePath, FileOpError, readEntries, readPath, writePath, type FileKind, type FileStat, type PutOptions,
 } from "../kernel/files.ts";
 import type { DaemonContext } from "./context.ts";
-import { ApiError, RawResponse, sync, syncEnvelope } from "./response.ts";
+import { RawResponse, sync, syncEnvelope } from "./response.ts";
+import { ApiError } from "../api/error.ts";
 
 const ERRNO_STATUS: Record<number, number> = {
   1: 403, // EPERM

@@ -7,7 +7,8 @@ import {
 } from "../api/snapshot.ts";
 import type { DaemonContext } from "./context.ts";
 import { recursionLevel } from "./instances.ts";
-import { ApiError, checkIfMatch, etagOf, sync } from "./response.ts";
+import { checkIfMatch, etagOf, sync } from "./response.ts";
+import { ApiError } from "../api/error.ts";
 
 const Recursion = t.Object({
   recursion: t.Optional(t.String({ description: "0: URLs, 1: snapshot objects" })),

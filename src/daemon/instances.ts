@@ -4,7 +4,8 @@ import { Instance, InstanceFull, InstanceName, InstancePost, InstancePut, Instan
 import { matchesFilter, parseFilter } from "../api/filter.ts";
 import type { DaemonContext } from "./context.ts";
 import { isRemoteImageSource, remoteInstanceOperation } from "./image-pull.ts";
-import { ApiError, checkIfMatch, etagOf, sync } from "./response.ts";
+import { checkIfMatch, etagOf, sync } from "./response.ts";
+import { ApiError } from "../api/error.ts";
 
 const Recursion = t.Object({
   recursion: t.Optional(t.String({ description: "0: URLs, 1: objects, 2: objects with state (`2;fields=…` accepted)" })),

@@ -5,9 +5,10 @@ import {
   Operation as OperationSchema, OperationId, OperationList, OperationListQuery, OperationWaitQuery, OperationWebsocketQuery,
 } from "../api/operation.ts";
 import { SyncEnvelope } from "../api/envelope.ts";
-import { log } from "./log.ts";
+import { log } from "../log.ts";
 import type { Operation, OperationManager, ServerWebSocketLike } from "./operations.ts";
-import { ApiError, sync } from "./response.ts";
+import { sync } from "./response.ts";
+import { ApiError } from "../api/error.ts";
 
 export interface OperationsContext { ops: OperationManager }
 

@@ -2,8 +2,8 @@
 // every state change as an `operation` event, and stays listed for a while after it ends.
 import { createHash, timingSafeEqual } from "node:crypto";
 import { ElysiaCustomStatusResponse } from "elysia";
-import type { EventHub } from "./events.ts";
-import { ApiError } from "./response.ts";
+import type { EventHub } from "../events/hub.ts";
+import { ApiError } from "../api/error.ts";
 
 export type OperationClass = "task" | "websocket" | "token";
 export type OperationStatus = "Pending" | "Running" | "Cancelling" | "Success" | "Failure" | "Cancelled";

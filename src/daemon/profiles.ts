@@ -5,7 +5,8 @@ import type { Db } from "../db/index.ts";
 import * as q from "../db/profiles.ts";
 import { getInstance } from "../db/instances.ts";
 import { expandDevices, rootDisk, validateDevices, validateInstanceConfig, validateProfileName } from "../instance/config.ts";
-import { ApiError, checkIfMatch, etagOf, sync, SyncResponse } from "./response.ts";
+import { checkIfMatch, etagOf, sync, SyncResponse } from "./response.ts";
+import { ApiError } from "../api/error.ts";
 
 /** What this module needs from the daemon (DaemonContext satisfies it). */
 export interface ProfilesContext {

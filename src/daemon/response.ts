@@ -1,14 +1,7 @@
 // What handlers return (or throw); server.ts turns these into LXD's JSON envelopes.
 import { createHash } from "node:crypto";
 import { ElysiaCustomStatusResponse } from "elysia";
-
-/** Thrown anywhere in a request: becomes an error envelope with HTTP status `status`. */
-export class ApiError extends Error {
-  constructor(readonly status: number, message: string) {
-    super(message);
-    this.name = "ApiError";
-  }
-}
+import { ApiError } from "../api/error.ts";
 
 /** A sync envelope; `location` + code 201 for "created" answers, `etag` sets the ETag header.
  *  It is an Elysia status response only so that a route's `response` schema type-checks the

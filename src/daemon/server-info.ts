@@ -8,7 +8,8 @@ import { ApiVersions, Server, ServerPut } from "../api/server.ts";
 import { apiExtensions } from "../api/extensions.ts";
 import pkg from "../../package.json" with { type: "json" };
 import { describeLayout, parseCgroupMounts } from "../kernel/cgroup.ts";
-import { checkIfMatch, etagOf, sync, syncEnvelope, ApiError, SyncResponse } from "./response.ts";
+import { checkIfMatch, etagOf, sync, syncEnvelope, SyncResponse } from "./response.ts";
+import { ApiError } from "../api/error.ts";
 
 export interface StorageDriverInfo { name: string; version: string; remote: boolean; inUse: boolean }
 

@@ -3,12 +3,11 @@
 import { chmodSync, chownSync, existsSync, readFileSync, unlinkSync } from "node:fs";
 import { connect } from "node:net";
 import { Elysia, ElysiaCustomStatusResponse, type AnyElysia } from "elysia";
-import { debugEnabled, log } from "./log.ts";
+import { debugEnabled, log } from "../log.ts";
 import { openApiRoutes } from "./openapi.ts";
 import { Operation } from "./operations.ts";
-import {
-  ApiError, RawResponse, SyncResponse, asyncEnvelope, errorEnvelope, syncEnvelope,
-} from "./response.ts";
+import { RawResponse, SyncResponse, asyncEnvelope, errorEnvelope, syncEnvelope } from "./response.ts";
+import { ApiError } from "../api/error.ts";
 
 export interface ServerOptions {
   /** Largest JSON request body accepted (bytes); bigger ones get 413. Uploads with other content

@@ -4,7 +4,8 @@ import { StoragePool, StoragePoolName, StoragePoolPut, StoragePoolsPost } from "
 import type { Db } from "../db/index.ts";
 import * as q from "../db/storage-pools.ts";
 import { storageDriver, supportedDrivers } from "../storage/index.ts";
-import { ApiError, checkIfMatch, etagOf, sync, SyncResponse } from "./response.ts";
+import { checkIfMatch, etagOf, sync, SyncResponse } from "./response.ts";
+import { ApiError } from "../api/error.ts";
 
 /** What this module needs from the daemon (DaemonContext satisfies it). */
 export interface StoragePoolsContext {

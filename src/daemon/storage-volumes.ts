@@ -8,7 +8,8 @@ import { parseSize } from "../instance/config.ts";
 import { volumeUrl, type CustomVolumes } from "../storage/volumes.ts";
 import { recursionLevel } from "./instances.ts";
 import type { OperationManager } from "./operations.ts";
-import { ApiError, checkIfMatch, etagOf, sync } from "./response.ts";
+import { checkIfMatch, etagOf, sync } from "./response.ts";
+import { ApiError } from "../api/error.ts";
 
 export interface StorageVolumesContext {
   volumes: CustomVolumes;

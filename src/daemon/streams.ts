@@ -7,7 +7,8 @@ import type { Db } from "../db/index.ts";
 import { aliasesOf } from "../db/images.ts";
 import { buildStreams, type PublishedImage } from "../image/simplestreams.ts";
 import type { ImageStore } from "../image/store.ts";
-import { ApiError, RawResponse } from "./response.ts";
+import { RawResponse } from "./response.ts";
+import { ApiError } from "../api/error.ts";
 
 export interface StreamsContext { db: Db; images: ImageStore }
 

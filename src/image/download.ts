@@ -1,7 +1,7 @@
 // Fetching from image servers: JSON documents and image files over HTTP(S), with a stall timeout
 // (no byte for that long ends the transfer), an optional pinned server certificate, and the
 // LXD-style progress text "metadata: 45% (12.30MB/s)".
-import { fingerprintOf, fromPem } from "../daemon/tls/x509.ts";
+import { fingerprintOf, fromPem } from "../tls/x509.ts";
 
 /** No byte from the server for this long fails the transfer (LXD_DOWNLOAD_STALL_MS overrides). */
 const stallTimeoutMs = (): number => Number(process.env.LXD_DOWNLOAD_STALL_MS) || 30_000;

@@ -6,7 +6,7 @@ import { renameSync } from "node:fs";
 import os from "node:os";
 import type { Db } from "../db/index.ts";
 import * as q from "../db/images.ts";
-import { ApiError } from "../daemon/response.ts";
+import { ApiError } from "../api/error.ts";
 import { get, getJson, progressReporter, type FetchOptions } from "./download.ts";
 import { INDEX_PATH, NoSuchImage, findImage, parseProducts, productsPath, type StreamImage } from "./simplestreams.ts";
 import { type ImageRow, type ImageStore, type Upload } from "./store.ts";

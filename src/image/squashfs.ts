@@ -1,6 +1,6 @@
 // Squashfs rootfs files of split images, through the host's squashfs-tools: `unsquashfs -lls`
 // lists them (for the import checks) and `unsquashfs -d` unpacks them.
-import { ApiError } from "../daemon/response.ts";
+import { ApiError } from "../api/error.ts";
 
 export interface SquashfsEntry {
   path: string;

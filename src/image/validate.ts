@@ -7,7 +7,7 @@ import { openDecompressed, detectFileCompression } from "./compression.ts";
 import { hostArchitecture, parseMetadata, type ImageMetadata } from "./metadata.ts";
 import { safeComponents } from "./unpack.ts";
 import { listSquashfs } from "./squashfs.ts";
-import { ApiError } from "../daemon/response.ts";
+import { ApiError } from "../api/error.ts";
 
 /** Architectures a host can run (the kernel's 32-bit personalities included, as in LXD). */
 const RUNNABLE: Record<string, string[]> = {

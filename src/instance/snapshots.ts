@@ -3,10 +3,10 @@
 // the storage driver keeps its writable layer as it was.
 import { NO_EXPIRY, type InstanceSnapshot, type InstanceSnapshotPut } from "../api/snapshot.ts";
 import * as db from "../db/snapshots.ts";
-import type { Db } from "../daemon/context.ts";
-import type { EventHub } from "../daemon/events.ts";
-import { ApiError } from "../daemon/response.ts";
-import { log } from "../daemon/log.ts";
+import type { Db } from "../db/index.ts";
+import type { EventHub } from "../events/hub.ts";
+import { ApiError } from "../api/error.ts";
+import { log } from "../log.ts";
 import { storageDriver } from "../storage/index.ts";
 import type { InstanceManager } from "./manager.ts";
 import { expiryDate, nextSnapshotName, scheduleMatches } from "./schedule.ts";

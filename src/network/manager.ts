@@ -5,7 +5,7 @@ import { join } from "node:path";
 import type { NetworkLease, NetworkState } from "../api/network.ts";
 import type { Db } from "../db/index.ts";
 import * as q from "../db/networks.ts";
-import { ApiError } from "../daemon/response.ts";
+import { ApiError } from "../api/error.ts";
 import { lxdDir } from "../paths.ts";
 import { bridgePorts, deleteBridge, ensureBridge, linkExists, renameBridge } from "./bridge.ts";
 import { truthy, validateNetworkConfig, validateNetworkName, withDefaults } from "./config.ts";

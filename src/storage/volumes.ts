@@ -6,7 +6,7 @@ import { NO_EXPIRY } from "../api/snapshot.ts";
 import type { Db } from "../db/index.ts";
 import { getPool, type PoolRow } from "../db/storage-pools.ts";
 import * as q from "../db/storage-volumes.ts";
-import { ApiError } from "../daemon/response.ts";
+import { ApiError } from "../api/error.ts";
 import { nextSnapshotName } from "../instance/schedule.ts";
 import { validateSnapshotName } from "../instance/snapshots.ts";
 import { parseSize } from "../instance/config.ts";

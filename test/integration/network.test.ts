@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { bridgeLinkName, nftTableName } from "../../src/network/names.ts";
 import { importBusybox, run, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { until } from "../helpers/until.ts";
 
 let d: TestDaemon;
 const br = () => bridgeLinkName("lxdbr0", d.tag);
@@ -268,7 +269,7 @@ describe("daemon restart and shutdown", () => {
     await d.restart();
     expect(existsSync(`/sys/class/net/${br()}`)).toBe(true);
     expect(await nft()).toContain("masquerade");
-    expect(dnsmasqPids().length).toBe(1);
+    await until(() => dnsmasqPids().length === 1, "dnsmasq after the restart");
     expect((await exec("c1", "ping", "-c1", "-W2", gateway)).code).toBe(0);
   });
 
@@ -277,9 +278,8 @@ describe("daemon restart and shutdown", () => {
     await d.kill("SIGKILL");
     expect(dnsmasqPids()).toEqual([orphan]);
     await d.start();
-    const now = dnsmasqPids();
-    expect(now.length).toBe(1);
-    expect(now[0]).not.toBe(orphan);
+    // The network comes up beside the API, so `waitready` can answer before dnsmasq runs.
+    await until(() => dnsmasqPids().length === 1 && dnsmasqPids()[0] !== orphan, "a new dnsmasq");
     expect((await exec("c1", "nslookup", "c2.lxd", gateway)).code).toBe(0);
   });
 

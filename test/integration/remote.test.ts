@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { Socket } from "bun";
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
-import { generateCertificate } from "../../src/daemon/tls/x509.ts";
+import { generateCertificate } from "../../src/tls/x509.ts";
 
 let d: TestDaemon;
 let port: number;
@@ -185,7 +185,8 @@ test("a flood of silent TCP connections is capped at 1024 and cut after the 10 s
     await f.ready;
     await Bun.sleep(1500);
     const latencies = [await unixLatency(), await unixLatency(), await unixLatency()];
-    expect(Math.max(...latencies)).toBeLessThan(1000);
+    // A liveness bound, not a speed figure: a starved socket would wait for the flood's 10 s timeouts.
+    expect(Math.max(...latencies)).toBeLessThan(5000);
     // Beyond the cap the server hangs up at once; the rest wait for the handshake timeout.
     const early = f.conns.filter((c) => c.closed >= 0).length;
     expect(early).toBeGreaterThanOrEqual(1500 - 1024);
@@ -216,7 +217,8 @@ test("a flood of TLS connections that handshake and say nothing: the unix socket
     }
     await f.ready;
     expect(latencies.length).toBeGreaterThan(0);
-    expect(Math.max(...latencies)).toBeLessThan(1000);
+    // A liveness bound, not a speed figure: a starved socket would wait for the flood's 10 s timeouts.
+    expect(Math.max(...latencies)).toBeLessThan(5000);
     const handshaken = f.conns.filter((c) => c.handshaken >= 0);
     expect(handshaken.length).toBeGreaterThan(900);
     expect(handshaken.length).toBeLessThanOrEqual(1024);

@@ -2,8 +2,8 @@ import { afterAll, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { EventHub, type LxdEvent } from "../../src/daemon/events.ts";
-import { configureLog, log } from "../../src/daemon/log.ts";
+import { EventHub, type LxdEvent } from "../../src/events/hub.ts";
+import { configureLog, log } from "../../src/log.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "lxd-log-"));
 afterAll(() => {

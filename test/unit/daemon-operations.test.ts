@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { EventHub, type LxdEvent } from "../../src/daemon/events.ts";
+import { EventHub, type LxdEvent } from "../../src/events/hub.ts";
 import { OperationManager, type ServerWebSocketLike } from "../../src/daemon/operations.ts";
-import { ApiError } from "../../src/daemon/response.ts";
+import { ApiError } from "../../src/api/error.ts";
 
 const setup = (retainMs = 50) => {
   const events = new EventHub();

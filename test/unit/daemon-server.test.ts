@@ -1,13 +1,14 @@
 import { describe, expect, test } from "bun:test";
 import { Elysia, t } from "elysia";
 import { AsyncResponse } from "../../src/api/envelope.ts";
-import { EventHub } from "../../src/daemon/events.ts";
-import { configureLog } from "../../src/daemon/log.ts";
+import { EventHub } from "../../src/events/hub.ts";
+import { configureLog } from "../../src/log.ts";
 import { eventsRoutes } from "../../src/daemon/events-api.ts";
 import { buildOpenApi } from "../../src/daemon/openapi.ts";
 import { OperationManager } from "../../src/daemon/operations.ts";
 import { operationsRoutes } from "../../src/daemon/operations-api.ts";
-import { ApiError, checkIfMatch, etagOf, RawResponse, sync } from "../../src/daemon/response.ts";
+import { checkIfMatch, etagOf, RawResponse, sync } from "../../src/daemon/response.ts";
+import { ApiError } from "../../src/api/error.ts";
 import { createServer } from "../../src/daemon/server.ts";
 import { serverInfoRoutes, type ServerInfoSource } from "../../src/daemon/server-info.ts";
 

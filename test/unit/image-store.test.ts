@@ -9,7 +9,7 @@ import { sha256Files } from "../../src/image/fingerprint.ts";
 import { ImageStore } from "../../src/image/store.ts";
 import { imageAliasesRoutes } from "../../src/daemon/image-aliases.ts";
 import { imagesRoutes } from "../../src/daemon/images.ts";
-import { EventHub } from "../../src/daemon/events.ts";
+import { EventHub } from "../../src/events/hub.ts";
 import { OperationManager } from "../../src/daemon/operations.ts";
 import { createServer } from "../../src/daemon/server.ts";
 

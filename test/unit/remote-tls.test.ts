@@ -4,11 +4,11 @@ import { X509Certificate, createPrivateKey } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { expect, test } from "bun:test";
-import { encodeLength, oid, time, unsignedInteger } from "../../src/daemon/tls/asn1.ts";
+import { encodeLength, oid, time, unsignedInteger } from "../../src/tls/asn1.ts";
 import { parseListenAddress } from "../../src/daemon/tls/https.ts";
 import { PEER_HEADER, rewriteHead } from "../../src/daemon/tls/proxy.ts";
-import { decodeToken, encodeToken, parseExpiry } from "../../src/daemon/tls/token.ts";
-import { fingerprintOf, fromPem, generateCertificate } from "../../src/daemon/tls/x509.ts";
+import { decodeToken, encodeToken, parseExpiry } from "../../src/tls/token.ts";
+import { fingerprintOf, fromPem, generateCertificate } from "../../src/tls/x509.ts";
 import { formatConfig, parseConfig, selectRemote } from "../../src/client/config.ts";
 import { httpsUrl } from "../../src/client/tls.ts";
 

@@ -1,7 +1,7 @@
 // core.https_address: starts, moves or stops the HTTPS listener as the setting changes, without
 // a restart, and reports the addresses clients can reach.
 import os from "node:os";
-import { log } from "../log.ts";
+import { log } from "../../log.ts";
 import { listenHttps, type HttpsListener } from "./proxy.ts";
 import type { ServerCertificate } from "./server-cert.ts";
 

@@ -11,8 +11,8 @@
 // websocket upgrade succeeds, the connection is relayed as raw bytes.
 import { constants } from "node:crypto";
 import type { Socket, TCPSocketListener } from "bun";
-import { fingerprintOf } from "./x509.ts";
-import { log } from "../log.ts";
+import { fingerprintOf } from "../../tls/x509.ts";
+import { log } from "../../log.ts";
 
 /** Carries the TLS client certificate's fingerprint (or "-" for none) from this relay to the app. */
 export const PEER_HEADER = "x-lxd-peer-certificate";

@@ -2,8 +2,8 @@
 // the HTTPS listener that follows core.https_address.
 import type { Db } from "../../db/index.ts";
 import type { RemoteAccess } from "../certificates.ts";
-import { log } from "../log.ts";
-import { ApiError } from "../response.ts";
+import { log } from "../../log.ts";
+import { ApiError } from "../../api/error.ts";
 import type { ServerInfoSource } from "../server-info.ts";
 import { HttpsService } from "./https.ts";
 import { loadServerCertificate } from "./server-cert.ts";

@@ -2,7 +2,7 @@
 import { existsSync, readFileSync, writeFileSync, renameSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
-import { fingerprintOf, fromPem, generateCertificate } from "./x509.ts";
+import { fingerprintOf, fromPem, generateCertificate } from "../../tls/x509.ts";
 
 export interface ServerCertificate {
   certificate: string;

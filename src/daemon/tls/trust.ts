@@ -5,9 +5,10 @@
 import { X509Certificate, createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { Db } from "../../db/index.ts";
 import { deleteCertificate, insertCertificate, listCertificates, type CertificateRow } from "../../db/certificates.ts";
-import { ApiError, errorEnvelope } from "../response.ts";
+import { errorEnvelope } from "../response.ts";
+import { ApiError } from "../../api/error.ts";
 import { PEER_HEADER, peerCertificate } from "./proxy.ts";
-import { fingerprintOf, toPem } from "./x509.ts";
+import { fingerprintOf, toPem } from "../../tls/x509.ts";
 
 export interface Identity {
   /** Came in over HTTPS (not the unix socket). */

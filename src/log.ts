@@ -1,7 +1,7 @@
 // The daemon's leveled logger: logfmt lines (like LXD's) to stderr or a logfile, and each record
 // also goes out as a `logging` event so `lxc monitor --type=logging` shows it.
 import { appendFileSync } from "node:fs";
-import type { EventHub } from "./events.ts";
+import type { EventHub } from "./events/hub.ts";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 const RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };

@@ -1,6 +1,6 @@
 // Join tokens as LXD's client and server exchange them: base64 of a JSON object naming the
 // server (its certificate fingerprint and addresses) and a one-time secret.
-import type { CertificateAddToken } from "../../api/certificate.ts";
+import type { CertificateAddToken } from "../api/certificate.ts";
 
 export function encodeToken(token: CertificateAddToken): string {
   return Buffer.from(JSON.stringify(token)).toString("base64");
