@@ -2,7 +2,7 @@
 // real CLI against a private test daemon, beside the bare-kernel floor measured in the same run
 // and the numbers real LXD 5.0.2 (dir pool) gave on this kind of machine.
 import { readFileSync, readdirSync, readlinkSync } from "node:fs";
-import { busyboxImage, importBusybox, lxdBinary, run, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { busyboxImage, importBusybox, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { execFloor, launchFloor, makeRootfs, removeRootfs, startFloor, type FloorContainer } from "./floor.ts";
 import { networkTimings } from "./network.ts";
 import { bigImageTimings, LXD_502_BTRFS, LXD_502_STORAGE, storageTimings } from "./storage.ts";
@@ -10,13 +10,14 @@ import { importDebian, waitSystemd } from "../helpers/debian-image.ts";
 import { remoteImageTimings } from "./remote-image.ts";
 import { imageTimings } from "./images.ts";
 import { densityTimings } from "./density.ts";
+import { cliStartTimings } from "./cli-start.ts";
 
 const argValue = (name: string, fallback: number) => {
   const i = process.argv.indexOf(name);
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
 };
 const RUNS = argValue("--runs", 7);
-/** `--only images|systemd`: just that group of rows (the others take minutes). */
+/** `--only images|systemd|cli`: just that group of rows (the others take minutes). */
 const ONLY = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
 const INSTANCES = argValue("--instances", 100);
 /** `--storage`: only the storage rows. */
@@ -117,15 +118,14 @@ async function singleInstance(d: TestDaemon, root: string) {
       await c.exited;
     }));
   }
-  const cliStart: number[] = [];
-  for (let i = 0; i < RUNS; i++) cliStart.push(await timed(() => run([lxdBinary(), "--version"])));
   rows.push(
     { key: "launch", what: "launch busybox (create+start)", ours: ms(t.launch), floor: ms(f.launch) },
     { key: "exec", what: "exec c -- true", ours: ms(t.exec), floor: ms(f.exec) },
     { key: "stop", what: "stop --force", ours: ms(t.stop), floor: ms(f.stop) },
     { key: "delete", what: "delete (stopped)", ours: ms(t.del), floor: "" },
     { key: "list1", what: "list, 1 running", ours: ms(t.list1), floor: "" },
-    { key: "cli", what: "CLI start (lxd --version)", ours: ms(cliStart), floor: "" },
+    // No instance left: `lxd list` below is the empty one.
+    ...cliStartTimings(d, RUNS),
   );
 }
 
@@ -323,6 +323,7 @@ try {
       if (DEBIAN) await systemdGuest(d);
     }
     if (ONLY === "systemd") await systemdGuest(d);
+    if (ONLY === "cli") rows.push(...cliStartTimings(d, RUNS));
     if (!STORAGE_ONLY && (!ONLY || ONLY === "images")) {
       // The floor column is `tar -xzf` of the same file; the ratio is tar's time over ours (speed relative to tar).
       for (const r of await imageTimings(d, Math.min(RUNS, 3))) {
