@@ -4,6 +4,7 @@ import { mkdir } from "node:fs/promises";
 import { openDatabase, seedDefaults, type Db } from "../db/index.ts";
 import { ImageStore } from "../image/store.ts";
 import { InstanceManager } from "../instance/manager.ts";
+import { phases } from "../instance/phases.ts";
 import { registerDeviceDriver } from "../instance/devices.ts";
 import { nicDriver } from "../instance/nic.ts";
 import { unixDeviceDriver } from "../instance/unix-device.ts";
@@ -57,8 +58,11 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
       .some((d) => d.type === "disk" && d.pool === pool && d.source === volume && d.path !== "/"))
     .map((r) => r.name));
   registerDeviceDriver("disk", diskDriver((pool, volume) => volumes.path(pool, volume)));
+  const t = phases();
   await networks.startAll();
+  t.mark("networks");
   await instances.reconcile();
+  t.mark("reconcile");
 
   const remote = await openRemoteAccess(db, lxdDir(), socketPath());
 
@@ -71,7 +75,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   const server = await listenUnix(createServer(apiRoutes(ctx, remote), { authorize: (r) => remote.trust.authorize(r) }), socketPath());
   startHttps(remote, getServerConfig(db)["core.https_address"]);
   const stopImageMaintenance = startImageMaintenance(ctx);
-  log.info("Daemon started", { socket: socketPath(), cgroups: cgroups.layout, pid: process.pid });
+  log.info("Daemon started", { socket: socketPath(), cgroups: cgroups.layout, pid: process.pid, running: instances.runningCount(), ...t.fields() });
 
   let closing = false;
   // `lxd shutdown` stops every container cleanly (as LXD does); SIGTERM only stops the daemon,

@@ -111,6 +111,10 @@ export class InstanceManager {
     return rt.frozen ? "Frozen" : "Running";
   }
 
+  runningCount(): number {
+    return this.running.size;
+  }
+
   isRunning(name: string): boolean {
     return this.running.has(name);
   }
@@ -722,10 +726,13 @@ export class InstanceManager {
   /** Finds containers that kept running while the daemon was down and removes half-made volumes. */
   async reconcile(): Promise<void> {
     const rows = this.list();
+    // Profiles and snapshots read once: a restart with a thousand containers must answer quickly.
+    const known = this.allProfiles();
+    const snaps = snapshotsByInstance(this.database);
     await Promise.all(rows.map(async (row) => {
       const mon = await watch(containerDir(row.name)).catch(() => ({ running: false as const }));
       if (mon.running) {
-        const { config, devices } = this.expanded(row);
+        const { config, devices } = this.expanded(row, known);
         this.track(row.name, mon.initPid, mon.exited, devices);
         await resumeDevices({ name: row.name, initPid: mon.initPid, config }, devices,
           (device, err) => log.warn("Failed to resume a device", { instance: row.name, device, err: err.message }));
@@ -739,7 +746,7 @@ export class InstanceManager {
       }
     }));
     const pools = this.database.select().from(storagePools).all();
-    const instances = new Map(rows.map((r) => [r.name, new Set(this.snapshots.list(r.name).map((s) => s.name))]));
+    const instances = new Map(rows.map((r) => [r.name, new Set((snaps.get(r.id) ?? []).map((s) => s.name))]));
     const images = new Set([
       ...this.images.list().map((i) => i.fingerprint),
       ...rows.map((r) => r.config["volatile.base_image"]).filter(Boolean),

@@ -5,18 +5,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { lxdBinary, type TestDaemon } from "../helpers/daemon.ts";
+import { type BenchRow, median } from "./timing.ts";
 
-export interface StartRow {
-  key: string;
-  what: string;
-  ours: string;
-  floor: string;
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 function trivialBinary(dir: string): string {
   const src = join(dir, "hello.ts");
@@ -37,7 +27,7 @@ function once(argv: string[], env: Record<string, string>): { wall: number; cpu:
   return { wall, cpu: (Number(u.cpuTime.user) + Number(u.cpuTime.system)) / 1000 };
 }
 
-export function cliStartTimings(d: TestDaemon, runs: number): StartRow[] {
+export function cliStartTimings(d: TestDaemon, runs: number): BenchRow[] {
   const dir = mkdtempSync("/tmp/lxd-bench-start-");
   try {
     const hello = trivialBinary(dir);

@@ -5,19 +5,8 @@
 // CPU time of the daemon, dnsmasq and the containers).
 import { readdirSync, readFileSync } from "node:fs";
 import type { TestDaemon } from "../helpers/daemon.ts";
-import { cliOf, timed } from "./timing.ts";
+import { type BenchRow, cliOf, lxcList, median, timed } from "./timing.ts";
 
-export interface DensityRow {
-  key: string;
-  what: string;
-  ours: string;
-  floor: string;
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const ms = (xs: number[]) => `${median(xs).toFixed(1)} ms`;
 const field = (text: string, name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, "m").exec(text)?.[1] ?? 0);
 const memAvailableKiB = () => field(readFileSync("/proc/meminfo", "utf8"), "MemAvailable");
@@ -49,7 +38,30 @@ async function sizeNetwork(d: TestDaemon, n: number) {
   await cli("network", "set", "lxdbr0", "ipv4.address", `${a}.${b}.${c & ~7}.1/21`);
 }
 
-export async function densityTimings(d: TestDaemon, n: number, runs: number): Promise<DensityRow[]> {
+/** The daemon's own part of each launch, from its debug log: create + start totals and the
+ *  monitor phase (lxd-helper start), by instance name. */
+function daemonPhases(log: string): Map<string, { daemon: number; monitor: number }> {
+  const out = new Map<string, { daemon: number; monitor: number }>();
+  const num = (line: string, key: string) => Number(new RegExp(`\\b${key}=([\\d.]+)ms`).exec(line)?.[1] ?? 0);
+  for (const line of log.split("\n")) {
+    const m = /msg="(Created|Started) instance" name=(\S+)/.exec(line);
+    if (!m) continue;
+    const e = out.get(m[2]) ?? { daemon: 0, monitor: 0 };
+    e.daemon += num(line, "total");
+    e.monitor += num(line, "monitor");
+    out.set(m[2], e);
+  }
+  return out;
+}
+
+/** Memory charged to each container's cgroup (its processes, page cache, kernel memory), KiB. */
+async function chargedKiB(d: TestDaemon, names: string[]): Promise<number[]> {
+  const out: number[] = [];
+  for (const n of names) out.push(((await d.api("GET", `/1.0/instances/${n}/state`)).body.metadata.memory.usage as number) / 1024);
+  return out;
+}
+
+export async function densityTimings(d: TestDaemon, n: number, runs: number): Promise<BenchRow[]> {
   const cli = cliOf(d);
   await sizeNetwork(d, n);
   const names = Array.from({ length: n }, (_, i) => `d${i}`);
@@ -73,16 +85,12 @@ export async function densityTimings(d: TestDaemon, n: number, runs: number): Pr
   const secs = (k: "daemon" | "dnsmasq" | "ours") => ((after[k] - before[k]) / CLK_TCK).toFixed(2);
 
   const memPer = (memBefore - memAvailableKiB()) / n;
+  const charged = median(await chargedKiB(d, names.filter((_, i) => i % Math.max(1, Math.floor(n / 50)) === 0)));
   const daemonRss = rssKiB(d.pid!);
   const list: number[] = [];
-  const lxcList: number[] = [];
+  const lxcLists: number[] = [];
   for (let i = 0; i < runs; i++) list.push(await timed(() => cli("list")));
-  for (let i = 0; i < runs; i++) {
-    lxcList.push(await timed(async () => {
-      const r = await d.lxc("list");
-      if (r.code !== 0) throw new Error(`lxc list failed: ${r.stderr}`);
-    }));
-  }
+  for (let i = 0; i < runs; i++) lxcLists.push(await timed(() => lxcList(d)));
   const running = async () => (await d.api("GET", "/1.0/instances?recursion=1")).body.metadata.filter((i: { status: string }) => i.status === "Running").length;
   await d.kill("SIGTERM");
   const restart = await timed(async () => {
@@ -93,14 +101,23 @@ export async function densityTimings(d: TestDaemon, n: number, runs: number): Pr
 
   const first = launches.slice(0, Math.min(10, n));
   const last = launches.slice(-Math.min(10, n));
+  const phases = daemonPhases(d.log());
+  const part = (slice: string[], k: "daemon" | "monitor") => median(slice.map((name) => phases.get(name)?.[k] ?? 0));
+  const [firstNames, lastNames] = [names.slice(0, first.length), names.slice(-last.length)];
   for (let i = 0; i < n; i += 8) await Promise.all(names.slice(i, i + 8).map((name) => cli("delete", "--force", name)));
   return [
     { key: "density-first", what: `launch, first 10 of ${n} (median)`, ours: ms(first), floor: "" },
     { key: "density-last", what: `launch, last 10 of ${n} (median)`, ours: `${ms(last)} (${(median(last) / median(first)).toFixed(2)}x first)`, floor: "" },
+    {
+      key: "density-daemon",
+      what: "daemon's part of a launch (create+start), first 10 / last 10; of it the monitor",
+      ours: `${part(firstNames, "daemon").toFixed(1)} / ${part(lastNames, "daemon").toFixed(1)} ms; ${part(firstNames, "monitor").toFixed(1)} / ${part(lastNames, "monitor").toFixed(1)} ms`,
+      floor: "",
+    },
     { key: "density-rss", what: `daemon RSS, ${n} running`, ours: `${(daemonRss / 1024).toFixed(1)} MiB`, floor: "" },
-    { key: "density-mem", what: `host memory per idle container (MemAvailable delta over ${n})`, ours: `${(memPer / 1024).toFixed(2)} MiB`, floor: "" },
+    { key: "density-mem", what: `host memory per idle container (MemAvailable delta over ${n}; cgroup charge median)`, ours: `${(memPer / 1024).toFixed(2)} MiB; ${(charged / 1024).toFixed(2)} MiB`, floor: "" },
     { key: "density-list", what: `lxd list, ${n} running`, ours: ms(list), floor: "" },
-    { key: "density-lxclist", what: `lxc list, ${n} running`, ours: ms(lxcList), floor: "" },
+    { key: "density-lxclist", what: `lxc list, ${n} running`, ours: ms(lxcLists), floor: "" },
     { key: "density-restart", what: `daemon restart until list answers (${found}/${n} running found)`, ours: `${restart.toFixed(0)} ms`, floor: "" },
     {
       key: "density-idle",

@@ -11,6 +11,7 @@ import { remoteImageTimings } from "./remote-image.ts";
 import { imageTimings } from "./images.ts";
 import { densityTimings } from "./density.ts";
 import { cliStartTimings } from "./cli-start.ts";
+import { type BenchRow, lxcList, median } from "./timing.ts";
 
 const argValue = (name: string, fallback: number) => {
   const i = process.argv.indexOf(name);
@@ -37,18 +38,8 @@ const LXD_502: Record<string, string> = {
   "systemd-stop": "1.0 s",
 };
 
-interface Row {
-  key: string;
-  what: string;
-  ours: string;
-  floor: string;
-}
-const rows: Row[] = [];
+const rows: BenchRow[] = [];
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const ms = (xs: number[]) => (xs.length ? `${median(xs).toFixed(1)} ms` : "");
 const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
 
@@ -192,14 +183,9 @@ async function manyInstances(d: TestDaemon, root: string) {
   // What each container's own cgroup is charged (its processes, page cache, kernel memory).
   const charged = await Promise.all(names.map(async (n) => (await d.api("GET", `/1.0/instances/${n}/state`)).body.metadata.memory.usage as number));
   const list: number[] = [];
-  const lxcList: number[] = [];
+  const lxcLists: number[] = [];
   for (let i = 0; i < RUNS; i++) list.push(await timed(() => cli("list")));
-  for (let i = 0; i < RUNS; i++) {
-    lxcList.push(await timed(async () => {
-      const r = await d.lxc("list");
-      if (r.code !== 0) throw new Error(`lxc list failed: ${r.stderr}`);
-    }));
-  }
+  for (let i = 0; i < RUNS; i++) lxcLists.push(await timed(() => lxcList(d)));
   await pool(names, 4, (n) => cli("delete", n, "--force"));
 
   const floorBefore = memAvailableKiB();
@@ -214,7 +200,7 @@ async function manyInstances(d: TestDaemon, root: string) {
   const perContainer = (before - after) / INSTANCES;
   rows.push(
     { key: `list${INSTANCES}`, what: `list, ${INSTANCES} running`, ours: ms(list), floor: "" },
-    { key: `lxclist${INSTANCES}`, what: `lxc list (LXD's client), ${INSTANCES} running`, ours: ms(lxcList), floor: "" },
+    { key: `lxclist${INSTANCES}`, what: `lxc list (LXD's client), ${INSTANCES} running`, ours: ms(lxcLists), floor: "" },
     { key: "memory", what: "host memory per idle container (MemAvailable delta)", ours: mib(perContainer), floor: mib(floorDelta) },
     { key: "charged", what: "container cgroup memory usage (median)", ours: mib(median(charged) / 1024), floor: "" },
     {
