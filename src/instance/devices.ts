@@ -17,6 +17,9 @@ export interface DeviceDriver {
   /** What the runtime mounts inside the container before init runs (boot only; `start` is then
    *  called with `booting` set and must not mount it again). */
   launchMounts?(instance: string, device: string, config: Record<string, string>): Promise<LaunchMount[]>;
+  /** Host-side work a boot needs before `start` that needs no running container (a nic's DHCP
+   *  host entry): done while the monitor starts the container. `start` then runs with `booting`. */
+  prepare?(inst: Pick<RunningInstance, "name" | "config">, device: string, config: Record<string, string>): Promise<void>;
   /** Sets the device up for a container whose init has just started (its namespaces exist). */
   start(inst: RunningInstance, device: string, config: Record<string, string>): Promise<void>;
   /** Tears the device down; also called after the container is already gone. */
@@ -50,6 +53,11 @@ export async function startDevices(inst: RunningInstance, devices: Record<string
     await stopDevices(inst, Object.fromEntries(started));
     throw err;
   }
+}
+
+/** Every device's `prepare`, side by side. */
+export async function prepareDevices(inst: Pick<RunningInstance, "name" | "config">, devices: Record<string, Record<string, string>>): Promise<void> {
+  await Promise.all(managed(devices).map(([name, config]) => drivers[config.type].prepare?.(inst, name, config)));
 }
 
 /** The launch mounts of every device. */

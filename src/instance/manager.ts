@@ -29,7 +29,7 @@ import { byteProgress, type ProgressSink } from "../image/progress.ts";
 import {
   expandConfig, expandDevices, parseSize, rootDisk, validateDevices, validateInstanceConfig, validateInstanceName,
 } from "./config.ts";
-import { launchMounts, resumeDevices, startDevices, stopDevices } from "./devices.ts";
+import { launchMounts, prepareDevices, resumeDevices, startDevices, stopDevices } from "./devices.ts";
 import { deviceRules } from "./unix-device.ts";
 import { randomName } from "./names.ts";
 import { type IdmapPlan, launchSpec, liveLimits, planIdmap, seccompFor } from "./runtime.ts";
@@ -570,12 +570,16 @@ export class InstanceManager {
         mounts: await launchMounts(name, devices),
       });
       t.mark("devices_cgroup");
-      const { initPid } = await launch(spec);
+      // Host-side device work overlaps the monitor's start; its failure stops the container below.
+      const prepared = prepareDevices({ name, config }, devices).then(() => undefined, (err: Error) => err);
+      const { initPid } = await launch(spec).finally(() => prepared);
       t.mark("monitor");
       const mon = await watch(rundir);
       t.mark("watch");
       if (!mon.running) throw new Error("the container stopped right after it started");
       try {
+        const failed = await prepared;
+        if (failed) throw failed;
         await startDevices({ name, initPid, config, booting: true }, devices);
         t.mark("devices");
       } catch (err) {

@@ -29,6 +29,19 @@ function cpuTicks(match: (pid: number, cgroup: string, cmdline: string) => boole
   return total;
 }
 
+/** Processes running or in uninterruptible sleep (what the load average counts), by name. */
+function loadByComm(into: Map<string, number>) {
+  for (const p of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+      const state = stat[stat.lastIndexOf(")") + 2];
+      if (state !== "R" && state !== "D") continue;
+      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      into.set(`${comm}:${state}`, (into.get(`${comm}:${state}`) ?? 0) + 1);
+    } catch { /* gone meanwhile */ }
+  }
+}
+
 /** A network big enough for `n` DHCP leases: a /24 holds 253, so larger runs use a /21 (2045). */
 async function sizeNetwork(d: TestDaemon, n: number) {
   if (n <= 250) return;
@@ -79,8 +92,13 @@ export async function densityTimings(d: TestDaemon, n: number, runs: number): Pr
   });
   const idleSeconds = 30;
   const before = parts();
-  await Bun.sleep(idleSeconds * 1000);
+  const busy = new Map<string, number>();
+  for (let i = 0; i < idleSeconds; i++) {
+    await Bun.sleep(1000);
+    loadByComm(busy);
+  }
   const after = parts();
+  const busiest = [...busy].sort((x, y) => y[1] - x[1]).slice(0, 4).map(([k, v]) => `${k} ${(v / idleSeconds).toFixed(1)}`).join(", ");
   const load = loadavg();
   const secs = (k: "daemon" | "dnsmasq" | "ours") => ((after[k] - before[k]) / CLK_TCK).toFixed(2);
 
@@ -125,5 +143,6 @@ export async function densityTimings(d: TestDaemon, n: number, runs: number): Pr
       ours: `${secs("daemon")} / ${secs("dnsmasq")} / ${secs("ours")}; ${after.pid - before.pid} pids; ${load}`,
       floor: "",
     },
+    { key: "density-busy", what: "host tasks running (R) or in D state, mean per sample, top 4 by name", ours: busiest || "none", floor: "" },
   ];
 }
