@@ -22,7 +22,7 @@ export const Image = t.Object({
   public: t.Boolean(),
   expires_at: t.String({ description: "RFC 3339; 1970-01-01T00:00:00Z when it never expires" }),
   profiles: t.Array(t.String()),
-  aliases: t.Array(ImageAlias),
+  aliases: t.Union([t.Array(ImageAlias), t.Null()]),
   architecture: t.String({ description: "LXD architecture name, e.g. x86_64, aarch64" }),
   cached: t.Boolean(),
   filename: t.String(),
@@ -75,11 +75,29 @@ export const ImageAliasesEntryPost = t.Object({
 export const ImageFingerprint = t.Object({ fingerprint: t.String({ description: "Fingerprint or unique prefix" }) });
 export const ImageAliasName = t.Object({ name: t.String({ description: "Alias name" }) });
 
-export const RecursionQuery = t.Object({
-  recursion: t.Optional(t.String()),
-  project: t.Optional(t.String()),
-  filter: t.Optional(t.String()),
-});
+/** POST /1.0/images with a JSON body: publish an instance or snapshot, or copy from another server.
+ *  (An upload sends the file instead, with its options in X-LXD-* headers.) */
+export const ImagesPost = t.Object({
+  source: t.Optional(t.Object({
+    type: t.Optional(t.String({ description: "instance, container or snapshot (publish); image (copy from another server)" })),
+    name: t.Optional(t.String({ description: "INSTANCE, or INSTANCE/SNAPSHOT for a snapshot (publish)" })),
+    server: t.Optional(t.String({ description: "URL of the image server (copy)" })),
+    protocol: t.Optional(t.String({ description: "lxd or simplestreams (copy)" })),
+    alias: t.Optional(t.String()),
+    fingerprint: t.Optional(t.String()),
+    certificate: t.Optional(t.String({ description: "PEM certificate the server must present (copy)" })),
+    mode: t.Optional(t.String({ description: "pull (the only mode)" })),
+  }, { additionalProperties: true })),
+  aliases: t.Optional(t.Union([t.Array(t.Object({ name: t.Optional(t.String()), description: t.Optional(t.String()) }, { additionalProperties: true })), t.Null()])),
+  properties: t.Optional(t.Union([t.Record(t.String(), t.Union([t.String(), t.Null()])), t.Null()])),
+  public: t.Optional(t.Boolean()),
+  auto_update: t.Optional(t.Boolean()),
+  filename: t.Optional(t.String()),
+  compression_algorithm: t.Optional(t.String({ description: "gzip (default), xz or none (publish)" })),
+  profiles: t.Optional(t.Union([t.Array(t.String()), t.Null()])),
+  expires_at: t.Optional(t.String({ description: "RFC 3339; the zero time means never" })),
+}, { additionalProperties: true });
+export type ImagesPost = Static<typeof ImagesPost>;
 
 /** Result of an image upload operation, as LXD puts it in the operation's metadata (size as a string). */
 export const ImageUploadResult = t.Object({ fingerprint: t.String(), size: t.String() });

@@ -1,8 +1,10 @@
 // Instance API shapes (LXD REST API 1.0). These schemas validate requests and feed the OpenAPI document.
 import { t, type Static } from "elysia";
+import { RecursionQuery } from "./envelope.ts";
 
 const StringMap = t.Record(t.String(), t.String());
-const Devices = t.Record(t.String(), StringMap);
+export const Devices = t.Record(t.String(), StringMap, { description: "Devices by name, each a map of options with a `type`" });
+export type Devices = Static<typeof Devices>;
 
 export const InstanceSource = t.Object({
   type: t.Union([t.Literal("image"), t.Literal("none"), t.Literal("copy"), t.Literal("migration")]),
@@ -83,7 +85,7 @@ export type InstanceConsolePost = Static<typeof InstanceConsolePost>;
 
 const Address = t.Object({ family: t.String(), address: t.String(), netmask: t.String(), scope: t.String() });
 const NetworkState = t.Object({
-  addresses: t.Array(Address),
+  addresses: t.Union([t.Array(Address), t.Null()]),
   counters: t.Record(t.String(), t.Number()),
   hwaddr: t.String(),
   host_name: t.String(),
@@ -95,7 +97,7 @@ const NetworkState = t.Object({
 export const InstanceState = t.Object({
   status: t.String(),
   status_code: t.Number(),
-  disk: t.Record(t.String(), t.Object({ usage: t.Number(), total: t.Optional(t.Number()) })),
+  disk: t.Union([t.Record(t.String(), t.Object({ usage: t.Number(), total: t.Optional(t.Number()) })), t.Null()]),
   memory: t.Object({
     usage: t.Number(), usage_peak: t.Number(), total: t.Optional(t.Number()),
     swap_usage: t.Number(), swap_usage_peak: t.Number(),
@@ -134,6 +136,9 @@ export const InstanceFull = t.Composite([Instance, t.Object({
   backups: t.Union([t.Array(t.Any()), t.Null()]),
 })]);
 export type InstanceFull = Static<typeof InstanceFull>;
+
+/** GET and DELETE of instances: recursion (and `force` for DELETE). */
+export const InstancesQuery = t.Composite([RecursionQuery, t.Object({ force: t.Optional(t.String({ description: "1: stop a running instance first (DELETE)" })) })]);
 
 export const InstanceName = t.Object({ name: t.String({ description: "Instance name" }) });
 

@@ -1,12 +1,14 @@
 // Background operations (`/1.0/operations`), shaped exactly like LXD's api.Operation.
-import { t } from "elysia";
+import { t, type Static } from "elysia";
 
 export const OperationClass = t.Union([t.Literal("task"), t.Literal("websocket"), t.Literal("token")]);
+export type OperationClass = Static<typeof OperationClass>;
 
 export const OperationStatus = t.Union([
   t.Literal("Pending"), t.Literal("Running"), t.Literal("Cancelling"),
   t.Literal("Success"), t.Literal("Failure"), t.Literal("Cancelled"),
 ]);
+export type OperationStatus = Static<typeof OperationStatus>;
 
 export const Operation = t.Object({
   id: t.String({ description: "UUID" }),
@@ -26,6 +28,7 @@ export const Operation = t.Object({
   err: t.String({ description: "Error message once the status is Failure" }),
   location: t.String({ description: 'Cluster member; always "none"' }),
 });
+export type Operation = Static<typeof Operation>;
 
 export const OperationId = t.Object({ id: t.String({ description: "Operation UUID" }) });
 

@@ -9,7 +9,7 @@ export const Profile = t.Object({
   description: t.String(),
   config: StringMap,
   devices: Devices,
-  used_by: t.Array(t.String(), { description: "URLs of the instances using this profile" }),
+  used_by: t.Union([t.Array(t.String()), t.Null()], { description: "URLs of the instances using this profile" }),
   project: t.String(),
 });
 export type Profile = Static<typeof Profile>;

@@ -1,5 +1,5 @@
 // `GET /1.0`: the server object, with the same fields as LXD 5.0's api.Server.
-import { t } from "elysia";
+import { t, type Static } from "elysia";
 
 const StringMap = t.Record(t.String(), t.String());
 
@@ -47,6 +47,7 @@ export const Server = t.Object({
   auth_methods: t.Array(t.String()),
   environment: ServerEnvironment,
 });
+export type Server = Static<typeof Server>;
 
 /** PUT replaces the whole server config; PATCH merges (an empty value unsets a key). */
 export const ServerPut = t.Object({

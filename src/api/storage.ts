@@ -10,7 +10,7 @@ export const StoragePool = t.Object({
   config: StringMap,
   status: t.String({ description: "Created, Pending, Errored or Unknown" }),
   locations: t.Array(t.String(), { description: "Cluster members holding the pool (\"none\" when not clustered)" }),
-  used_by: t.Array(t.String(), { description: "URLs of the instances and profiles using this pool" }),
+  used_by: t.Union([t.Array(t.String()), t.Null()], { description: "URLs of the instances and profiles using this pool" }),
 });
 export type StoragePool = Static<typeof StoragePool>;
 
@@ -78,6 +78,11 @@ export const StorageVolumePut = t.Object({
   restore: t.Optional(t.String()),
 }, { additionalProperties: true });
 export type StorageVolumePut = Static<typeof StorageVolumePut>;
+
+/** GET .../volumes/custom/{name}/state: bytes used and the quota (-1 without one); null when unknown. */
+export const StorageVolumeState = t.Object({
+  usage: t.Union([t.Object({ used: t.Number(), total: t.Number() }), t.Null()]),
+});
 
 export const StorageVolumeSnapshot = t.Object({
   name: t.String(),

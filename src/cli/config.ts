@@ -2,7 +2,7 @@
 // (decided by the argument shapes, as lxc does).
 import { Command, Option } from "clipanion";
 import type { LxdClient } from "../client/client.ts";
-import type { Instance } from "../client/types.ts";
+import type { Instance } from "../api/instance.ts";
 import { LxdCommand, parseKeyValues } from "./base.ts";
 import { toYaml } from "./format.ts";
 

@@ -2,7 +2,7 @@
 // detaching on ctrl-a q; `--show-log` prints the console's buffered output instead.
 import { Command, Option } from "clipanion";
 import type { LxdClient } from "../client/client.ts";
-import type { Operation } from "../client/types.ts";
+import type { Operation } from "../api/operation.ts";
 import { recvStream, type WsConn } from "../client/websocket.ts";
 import { LxdCommand, processStdin } from "./base.ts";
 

@@ -2,7 +2,8 @@
 import { Command, Option } from "clipanion";
 import { LxdClient } from "../client/client.ts";
 import { LxdError } from "../client/errors.ts";
-import type { Profile, StoragePool } from "../client/types.ts";
+import type { Profile } from "../api/profile.ts";
+import type { StoragePool } from "../api/storage.ts";
 import { LxdCommand } from "./base.ts";
 
 export class ServeCommand extends LxdCommand {

@@ -1,7 +1,7 @@
 // `config device add|remove|list|show`: devices of one instance (its own, not those from profiles).
 import { Command, Option } from "clipanion";
 import type { LxdClient } from "../client/client.ts";
-import type { Instance } from "../client/types.ts";
+import type { Instance } from "../api/instance.ts";
 import { LxdCommand, parseKeyValues } from "./base.ts";
 import { toYaml } from "./format.ts";
 

@@ -2,7 +2,7 @@
 // terminal, one plain line per 10% otherwise (so logs show a download happened and how fast).
 import type { LxdClient } from "../client/client.ts";
 import { LxdError } from "../client/errors.ts";
-import type { Operation } from "../client/types.ts";
+import type { Operation } from "../api/operation.ts";
 import { Progress } from "./progress.ts";
 
 const BAR = 20;

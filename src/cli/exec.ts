@@ -10,7 +10,7 @@ import { Command, Option } from "clipanion";
 import { constants } from "node:os";
 import type { InstanceExecPost } from "../api/instance.ts";
 import type { LxdClient } from "../client/client.ts";
-import type { Operation } from "../client/types.ts";
+import type { Operation } from "../api/operation.ts";
 import { recvStream, type WsConn } from "../client/websocket.ts";
 import { LxdCommand, processStdin } from "./base.ts";
 

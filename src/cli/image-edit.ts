@@ -4,7 +4,7 @@ import { rename, rm, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { LxdClient } from "../client/client.ts";
 import { LxdError } from "../client/errors.ts";
-import type { Image } from "../client/types.ts";
+import type { Image } from "../api/image.ts";
 import { boundaryOf, receiveMultipart } from "../image/multipart.ts";
 import { byteProgress } from "../image/progress.ts";
 import { LxdCommand } from "./base.ts";

@@ -3,7 +3,7 @@
 // the client's config), and `image list REMOTE:` on a simplestreams remote reads the tree here.
 import type { InstancesPost } from "../api/instance.ts";
 import { confDir, loadConfig, readServerCert, selectedRemoteName, type ClientConfig, type Remote } from "../client/config.ts";
-import type { Image } from "../client/types.ts";
+import type { Image } from "../api/image.ts";
 import { getJson } from "../image/download.ts";
 import { INDEX_PATH, parseProducts, productsPath } from "../image/simplestreams.ts";
 

@@ -3,7 +3,7 @@ import { mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import { Command, Option } from "clipanion";
 import { INDEX_PATH, PRODUCTS_PATH, parseProducts, productsPath } from "../image/simplestreams.ts";
-import type { Operation } from "../client/types.ts";
+import type { Operation } from "../api/operation.ts";
 import { LxdCommand } from "./base.ts";
 import { waitWithProgress } from "./download-progress.ts";
 import { remoteImageSource } from "./image-remote.ts";

@@ -4,7 +4,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import type { LxdClient } from "../client/client.ts";
-import type { Image, ImageAliasEntry, Operation } from "../client/types.ts";
+import type { Image, ImageAliasesEntry } from "../api/image.ts";
+import type { Operation } from "../api/operation.ts";
 import { LxdCommand } from "./base.ts";
 import { formatDate, formatUploadDate, imageSize, parseFormat, renderTable, toYaml } from "./format.ts";
 import { multipartBody } from "../image/multipart.ts";
@@ -242,7 +243,7 @@ export class ImageAliasListCommand extends LxdCommand {
   protected async run(): Promise<void> {
     const format = parseFormat(this.format);
     const aliases = (await this.client.imageAliases())
-      .filter((a: ImageAliasEntry) => this.filters.every((f) => a.name.includes(f)))
+      .filter((a: ImageAliasesEntry) => this.filters.every((f) => a.name.includes(f)))
       .sort((a, b) => (a.name < b.name ? -1 : 1));
     const rows = aliases.map((a) => [a.name, a.target.slice(0, 12), (a.type || "container").toUpperCase(), a.description ?? ""]);
     this.context.stdout.write(renderTable(format, ["ALIAS", "FINGERPRINT", "TYPE", "DESCRIPTION"], rows, aliases));

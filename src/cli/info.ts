@@ -1,6 +1,6 @@
 // `info [NAME]`: an instance's status and resources as lxc prints them, or the server's info as YAML.
 import { Command, Option } from "clipanion";
-import type { Instance, InstanceState } from "../client/types.ts";
+import type { Instance, InstanceState } from "../api/instance.ts";
 import { LxdCommand } from "./base.ts";
 import { boxTable, bytesIEC, bytesSI, formatDate, toYaml } from "./format.ts";
 

@@ -1,6 +1,6 @@
 // `list`: instances as lxc shows them (columns ns46tS by default, filters, every output format).
 import { Command, Option } from "clipanion";
-import type { InstanceFull } from "../client/types.ts";
+import type { InstanceFull } from "../api/instance.ts";
 import { LxdCommand } from "./base.ts";
 import { bytesIEC, formatDate, parseFormat, renderTable } from "./format.ts";
 

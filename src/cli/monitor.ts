@@ -1,6 +1,7 @@
 // `monitor`: prints daemon events (lifecycle, operation, logging) as they happen.
 import { Command, Option } from "clipanion";
-import type { LxdEvent } from "../client/types.ts";
+import type { Event as LxdEvent, LifecycleMetadata, LoggingMetadata } from "../api/event.ts";
+import type { Operation } from "../api/operation.ts";
 import { LxdCommand } from "./base.ts";
 import { toYaml } from "./format.ts";
 
@@ -11,13 +12,14 @@ export type MonitorFormat = "yaml" | "json" | "pretty";
 export function formatEvent(e: LxdEvent, format: MonitorFormat): string {
   if (format === "json") return `${JSON.stringify(e)}\n`;
   if (format === "yaml") return `${toYaml(e)}\n`;
-  const m = e.metadata ?? {};
+  // The fields of the three metadata shapes (lifecycle, logging, operation) this line shows.
+  const m = (e.metadata ?? {}) as Partial<LifecycleMetadata & LoggingMetadata & Pick<Operation, "description" | "status">>;
   const time = e.timestamp ? new Date(e.timestamp).toISOString() : "";
   switch (e.type) {
     case "lifecycle":
       return `${time} ${e.type} ${m.action ?? ""} ${m.source ?? ""}\n`;
     case "logging": {
-      const ctx = Object.entries((m.context ?? {}) as Record<string, unknown>).map(([k, v]) => `${k}="${v}"`).join(" ");
+      const ctx = Object.entries(m.context ?? {}).map(([k, v]) => `${k}="${v}"`).join(" ");
       return `${String(m.level ?? "info").toUpperCase().padEnd(5)}[${time}] ${m.message ?? ""}${ctx ? ` ${ctx}` : ""}\n`;
     }
     default:

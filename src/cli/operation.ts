@@ -1,6 +1,6 @@
 // `operation list|show|delete`: background operations.
 import { Command, Option } from "clipanion";
-import type { Operation } from "../client/types.ts";
+import type { Operation } from "../api/operation.ts";
 import { LxdCommand } from "./base.ts";
 import { formatDate, parseFormat, renderTable, toYaml } from "./format.ts";
 

@@ -1,7 +1,7 @@
 // `profile list|show|create|delete|set|unset|get|edit|device add|device remove`.
 import { Command, Option } from "clipanion";
 import type { LxdClient } from "../client/client.ts";
-import type { Profile } from "../client/types.ts";
+import type { Profile } from "../api/profile.ts";
 import { LxdCommand, parseKeyValues } from "./base.ts";
 import { readYamlStdin, stringMaps } from "./config.ts";
 import { parseFormat, renderTable, toYaml } from "./format.ts";

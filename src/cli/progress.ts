@@ -1,5 +1,5 @@
 import type { LxdClient } from "../client/client.ts";
-import type { Operation } from "../client/types.ts";
+import type { Operation } from "../api/operation.ts";
 
 // Progress of long operations. On a terminal: one self-overwriting status line (like lxc's
 // "Retrieving image: 42%"), with a bar when the status carries a percentage. Otherwise plain

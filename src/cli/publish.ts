@@ -1,6 +1,6 @@
 // `publish NAME[/SNAP]`: turns an instance or snapshot into an image (POST /1.0/images with a source).
 import { Command, Option } from "clipanion";
-import type { Operation } from "../client/types.ts";
+import type { Operation } from "../api/operation.ts";
 import { LxdCommand } from "./base.ts";
 import { Progress, waitWithProgress } from "./progress.ts";
 

@@ -1,7 +1,7 @@
 // `storage list|show|create|set|unset|delete|info`: storage pools.
 import { Command, Option } from "clipanion";
 import type { LxdClient } from "../client/client.ts";
-import type { StoragePool } from "../client/types.ts";
+import type { StoragePool } from "../api/storage.ts";
 import { LxdCommand, parseKeyValues } from "./base.ts";
 import { parseFormat, renderTable, toYaml } from "./format.ts";
 

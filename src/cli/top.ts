@@ -1,7 +1,7 @@
 // `top`: a live view of the running instances, from the same host counters as `info`: CPU (share of
 // one CPU over the last interval), memory, swap, processes, and network traffic per second.
 import { Command, Option } from "clipanion";
-import type { InstanceFull } from "../client/types.ts";
+import type { InstanceFull } from "../api/instance.ts";
 import { LxdCommand } from "./base.ts";
 import { bytesIEC, bytesSI, compactTable } from "./format.ts";
 

@@ -3,7 +3,7 @@ import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { Command, Option } from "clipanion";
 import type { Certificate } from "../api/certificate.ts";
-import type { Operation } from "../client/types.ts";
+import type { Operation } from "../api/operation.ts";
 import { encodeToken } from "../tls/token.ts";
 import { LxdCommand } from "./base.ts";
 import { formatDate, parseFormat, renderTable, toYaml } from "./format.ts";

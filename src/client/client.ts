@@ -1,13 +1,18 @@
 // LxdClient: the LXD REST API 1.0 over a Transport. Generic verbs return the envelope's metadata and
 // throw LxdError for error envelopes; typed helpers cover the resources the CLI drives.
-import type { InstanceExecPost, InstancePut, InstanceStatePut, InstancesPost } from "../api/instance.ts";
 import { socketPath } from "../paths.ts";
 import { LxdError } from "./errors.ts";
 import { UnixTransport, type Transport } from "./transport.ts";
+import type { Envelope } from "../api/envelope.ts";
+import type { Event as LxdEvent } from "../api/event.ts";
+import type { Image, ImageAliasesEntry } from "../api/image.ts";
 import type {
-  Envelope, Image, ImageAliasEntry, Instance, InstanceFull, InstanceState, LxdEvent, Operation, Profile,
-  Server, StoragePool,
-} from "./types.ts";
+  Instance, InstanceExecPost, InstanceFull, InstancePut, InstanceState, InstanceStatePut, InstancesPost,
+} from "../api/instance.ts";
+import type { Operation } from "../api/operation.ts";
+import type { Profile } from "../api/profile.ts";
+import type { Server } from "../api/server.ts";
+import type { StoragePool } from "../api/storage.ts";
 import { WsConn } from "./websocket.ts";
 
 export interface RequestOptions {
@@ -194,11 +199,11 @@ export class LxdClient {
     return this.get(`/1.0/images/${enc(fingerprint)}`);
   }
 
-  imageAlias(name: string): Promise<ImageAliasEntry> {
+  imageAlias(name: string): Promise<ImageAliasesEntry> {
     return this.get(`/1.0/images/aliases/${enc(name)}`);
   }
 
-  imageAliases(): Promise<ImageAliasEntry[]> {
+  imageAliases(): Promise<ImageAliasesEntry[]> {
     return this.get("/1.0/images/aliases?recursion=1");
   }
 

@@ -2,7 +2,9 @@
 // remove) and join tokens (`lxd config trust add`), in LXD's shapes.
 import { X509Certificate } from "node:crypto";
 import { Elysia, t } from "elysia";
+import { Empty, RecursionQuery, UrlsOr, recursionLevel } from "../api/envelope.ts";
 import { Certificate, CertificateFingerprint, CertificatePut, CertificatesPost } from "../api/certificate.ts";
+import { Operation } from "../api/operation.ts";
 import type { Db } from "../db/index.ts";
 import { getCertificate, listCertificates, updateCertificate, type CertificateRow } from "../db/certificates.ts";
 import { getServerConfigValue } from "../db/server-config.ts";
@@ -37,7 +39,6 @@ export interface CertificatesContext {
 }
 
 const url = (fp: string) => `/1.0/certificates/${fp}`;
-const Query = t.Object({ recursion: t.Optional(t.String()), project: t.Optional(t.String()) });
 
 const view = (row: CertificateRow): Certificate => ({
   name: row.name, type: row.type, restricted: row.restricted, projects: row.projects,
@@ -106,10 +107,11 @@ export const certificatesRoutes = (ctx: CertificatesContext, remote: RemoteAcces
   return new Elysia({ name: "certificates" })
     .get("/1.0/certificates", ({ query }) => {
       const rows = listCertificates(ctx.db);
-      if ((Number.parseInt(query.recursion ?? "0", 10) || 0) === 0) return sync(rows.map((r) => url(r.fingerprint)));
+      if (recursionLevel(query) === 0) return sync(rows.map((r) => url(r.fingerprint)));
       return sync(rows.map(view));
     }, {
-      query: Query,
+      query: RecursionQuery,
+      response: UrlsOr(Certificate, "Certificate"),
       detail: { summary: "List trusted certificates (URLs, or objects with recursion=1)", tags: ["certificates"] },
     })
 
@@ -139,6 +141,7 @@ export const certificatesRoutes = (ctx: CertificatesContext, remote: RemoteAcces
       return added(remote.trust.add(der, { name: body.name || commonName(der), restricted: body.restricted, projects }));
     }, {
       body: CertificatesPost,
+      response: { 200: Empty, 202: Operation },
       detail: { summary: "Trust a certificate, join with a token, or issue a join token (token: true)", tags: ["certificates"] },
     })
 
@@ -158,6 +161,7 @@ export const certificatesRoutes = (ctx: CertificatesContext, remote: RemoteAcces
     }, {
       params: CertificateFingerprint,
       body: CertificatePut,
+      response: Empty,
       detail: { summary: "Replace a certificate's name, restrictions and projects", tags: ["certificates"] },
     })
 
@@ -171,6 +175,7 @@ export const certificatesRoutes = (ctx: CertificatesContext, remote: RemoteAcces
     }, {
       params: CertificateFingerprint,
       body: CertificatePut,
+      response: Empty,
       detail: { summary: "Change some of a certificate's fields", tags: ["certificates"] },
     })
 
@@ -181,6 +186,7 @@ export const certificatesRoutes = (ctx: CertificatesContext, remote: RemoteAcces
       return sync({});
     }, {
       params: CertificateFingerprint,
+      response: Empty,
       detail: { summary: "Remove a certificate from the trust store", tags: ["certificates"] },
     });
 

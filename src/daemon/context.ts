@@ -7,6 +7,8 @@ import type { ImageStore } from "../image/store.ts";
 import type { Cgroups } from "../kernel/cgroup.ts";
 import type { ServerInfoSource } from "./server-info.ts";
 import type { NetworkManager } from "../network/manager.ts";
+import type { ProfileManager } from "../profile/manager.ts";
+import type { StoragePools } from "../storage/pools.ts";
 import type { CustomVolumes } from "../storage/volumes.ts";
 
 export interface DaemonContext {
@@ -17,6 +19,8 @@ export interface DaemonContext {
   images: ImageStore;
   cgroups: Cgroups;
   networks: NetworkManager;
+  pools: StoragePools;
+  profiles: ProfileManager;
   volumes: CustomVolumes;
   serverInfo: ServerInfoSource;
   startedAt: Date;

@@ -23,8 +23,8 @@ import { apiRoutes } from "./routes.ts";
 import { startImageMaintenance } from "./image-refresh.ts";
 import { openRemoteAccess, startHttps, withRemoteAccess } from "./tls/remote.ts";
 import { getServerConfig, replaceServerConfig } from "../db/server-config.ts";
-import { listPools } from "../db/storage-pools.ts";
-import { supportedDrivers } from "../storage/index.ts";
+import { ProfileManager } from "../profile/manager.ts";
+import { StoragePools } from "../storage/pools.ts";
 import type { ServerInfoSource } from "./server-info.ts";
 
 export interface DaemonOptions { logfile?: string; debug?: boolean }
@@ -45,10 +45,11 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   const ops = new OperationManager(events);
   const images = new ImageStore(db);
   await images.removeLeftovers();
-  const instances = new InstanceManager(db, images, cgroups, events);
+  const pools = new StoragePools(db, events);
+  const instances = new InstanceManager(db, images, cgroups, events, pools);
   images.onDelete((fp) => instances.onImageDeleted(fp));
   // Bridges, firewall and DHCP come up before containers are found or restarted.
-  const networks = new NetworkManager(db, (level, msg, c) => log[level](msg, c));
+  const networks = new NetworkManager(db, (level, msg, c) => log[level](msg, c), events);
   registerDeviceDriver("nic", nicDriver(networks));
   registerDeviceDriver("unix-char", unixDeviceDriver("unix-char"));
   registerDeviceDriver("unix-block", unixDeviceDriver("unix-block"));
@@ -56,7 +57,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   const volumes = new CustomVolumes(db, events, (pool, volume) => instances.list()
     .filter((r) => instances.isRunning(r.name) && Object.values(instances.expanded(r).devices)
       .some((d) => d.type === "disk" && d.pool === pool && d.source === volume && d.path !== "/"))
-    .map((r) => r.name));
+    .map((r) => r.name), pools);
   registerDeviceDriver("disk", diskDriver((pool, volume) => volumes.path(pool, volume)));
   const t = phases();
   await networks.startAll();
@@ -69,8 +70,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   let stop!: () => void;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
   const ctx: DaemonContext = {
-    db, ops, events, instances, images, cgroups, networks, volumes, startedAt: new Date(), shutdown: () => shutdown(),
-    serverInfo: withRemoteAccess(serverInfoSource(db), remote),
+    db, ops, events, instances, images, cgroups, networks, pools, profiles: new ProfileManager(db, events), volumes, startedAt: new Date(), shutdown: () => shutdown(),
+    serverInfo: withRemoteAccess(serverInfoSource(db, pools), remote),
   };
   const server = await listenUnix(createServer(apiRoutes(ctx, remote), { authorize: (r) => remote.trust.authorize(r) }), socketPath());
   startHttps(remote, getServerConfig(db)["core.https_address"]);
@@ -106,13 +107,13 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
 }
 
 /** The server object's config and storage facts, backed by the database. */
-function serverInfoSource(db: Db): ServerInfoSource {
+function serverInfoSource(db: Db, pools: StoragePools): ServerInfoSource {
   return {
     config: () => getServerConfig(db),
     setConfig: (config) => replaceServerConfig(db, config),
     storageDrivers: () => {
-      const used = new Set(listPools(db).map((p) => p.driver));
-      return supportedDrivers().map((name) => ({ name, version: "1", remote: false, inUse: used.has(name) }));
+      const used = new Set(pools.list().map((p) => p.driver));
+      return pools.supportedDrivers().map((name) => ({ name, version: "1", remote: false, inUse: used.has(name) }));
     },
   };
 }

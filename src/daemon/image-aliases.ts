@@ -2,14 +2,11 @@
 // rename, delete. Names may contain "/" (e.g. "debian/12"), so the single-alias routes take the
 // rest of the path, URL-encoded or not.
 import { Elysia, t } from "elysia";
-import { ImageAliasesEntry, ImageAliasesEntryPost, ImageAliasesEntryPut, ImageAliasesPost, RecursionQuery } from "../api/image.ts";
+import { Empty, RecursionQuery, UrlsOr, recursionLevel } from "../api/envelope.ts";
+import { ImageAliasesEntry, ImageAliasesEntryPost, ImageAliasesEntryPut, ImageAliasesPost } from "../api/image.ts";
 import type { ImageAliasRow, ImageStore } from "../image/store.ts";
 import { SyncResponse, checkIfMatch, etagOf, sync } from "./response.ts";
 import { ApiError } from "../api/error.ts";
-
-/** OpenAPI description of the sync answer's metadata (kept out of `response`, which Elysia would
- *  validate against the unwrapped value). */
-const ok = (schema: object) => ({ 200: { description: "Sync response metadata", content: { "application/json": { schema } } } });
 
 /** What this module needs from the daemon (DaemonContext satisfies it). */
 export interface ImageAliasesContext {
@@ -41,11 +38,12 @@ export const imageAliasesRoutes = (ctx: ImageAliasesContext) => {
   return new Elysia({ name: "image-aliases" })
     .get("/1.0/images/aliases", ({ query, request }) => {
       const rows = ctx.images.listAliases().filter((a) => visible(request, a));
-      if ((Number.parseInt(query.recursion ?? "0", 10) || 0) === 0) return sync(rows.map((a) => aliasUrl(a.name)));
+      if (recursionLevel(query) === 0) return sync(rows.map((a) => aliasUrl(a.name)));
       return sync(rows.map(entry));
     }, {
       query: RecursionQuery,
-      detail: { summary: "List image aliases", tags: ["images"], responses: ok(t.Union([t.Array(t.String()), t.Array(ImageAliasesEntry)], { description: "URLs (recursion=0) or aliases (recursion=1)" })) },
+      response: UrlsOr(ImageAliasesEntry, "ImageAliasesEntry"),
+      detail: { summary: "List image aliases", tags: ["images"] },
     })
 
     .post("/1.0/images/aliases", ({ body }) => {
@@ -55,6 +53,7 @@ export const imageAliasesRoutes = (ctx: ImageAliasesContext) => {
       return new SyncResponse({}, undefined, aliasUrl(a.name), 201);
     }, {
       body: ImageAliasesPost,
+      response: Empty,
       detail: { summary: "Create an image alias", tags: ["images"] },
     })
 
@@ -64,7 +63,8 @@ export const imageAliasesRoutes = (ctx: ImageAliasesContext) => {
       return sync(entry(a), { etag: etag(a) });
     }, {
       query: RecursionQuery,
-      detail: { summary: "Show an image alias", tags: ["images"], responses: ok(ImageAliasesEntry) },
+      response: ImageAliasesEntry,
+      detail: { summary: "Show an image alias", tags: ["images"] },
     })
 
     .put("/1.0/images/aliases/:name", ({ params, body, request }) => {
@@ -76,6 +76,7 @@ export const imageAliasesRoutes = (ctx: ImageAliasesContext) => {
       return sync({});
     }, {
       body: ImageAliasesEntryPut,
+      response: Empty,
       detail: { summary: "Replace an image alias's target and description", tags: ["images"] },
     })
 
@@ -87,6 +88,7 @@ export const imageAliasesRoutes = (ctx: ImageAliasesContext) => {
       return sync({});
     }, {
       body: ImageAliasesEntryPut,
+      response: Empty,
       detail: { summary: "Change an image alias's target and/or description", tags: ["images"] },
     })
 
@@ -97,6 +99,7 @@ export const imageAliasesRoutes = (ctx: ImageAliasesContext) => {
       return new SyncResponse({}, undefined, aliasUrl(body.name), 201);
     }, {
       body: ImageAliasesEntryPost,
+      response: Empty,
       detail: { summary: "Rename an image alias", tags: ["images"] },
     })
 
@@ -106,6 +109,7 @@ export const imageAliasesRoutes = (ctx: ImageAliasesContext) => {
       lifecycle("image-alias-deleted", name);
       return sync({});
     }, {
+      response: Empty,
       detail: { summary: "Delete an image alias", tags: ["images"] },
     });
 };

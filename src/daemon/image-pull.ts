@@ -3,6 +3,7 @@
 // source names a server (`lxd launch REMOTE:ALIAS c1`). Both are operations that report
 // `download_progress` in their metadata and can be cancelled while downloading.
 import { getServerConfig } from "../db/server-config.ts";
+import type { ImagesPost } from "../api/image.ts";
 import type { InstancesPost } from "../api/instance.ts";
 import { validateInstanceName } from "../instance/config.ts";
 import { randomName } from "../instance/names.ts";
@@ -39,16 +40,8 @@ function downloadSpec(ctx: DaemonContext, source: PullSource) {
   return { abort, progress, lifecycle, cancel: () => abort.abort() };
 }
 
-interface ImagesPostJson {
-  source?: SourceFields;
-  aliases?: { name?: string; description?: string }[];
-  auto_update?: boolean;
-  public?: boolean;
-}
-
 /** POST /1.0/images with a JSON body: copy an image from another server. */
-export function imagePullOperation(ctx: DaemonContext, body: unknown): Operation {
-  const req = (body ?? {}) as ImagesPostJson;
+export function imagePullOperation(ctx: DaemonContext, req: ImagesPost): Operation {
   const type = req.source?.type ?? "";
   if (type !== "image") throw new ApiError(400, `Image source type "${type}" is not supported (image, or upload a tarball)`);
   if (!req.source?.server) throw new ApiError(400, "The image source needs a server");

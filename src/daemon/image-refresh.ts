@@ -2,6 +2,7 @@
 // refresh`), the background refresh of auto_update images every images.auto_update_interval
 // hours, and expiry of cached images unused for images.remote_cache_expiry days.
 import { Elysia } from "elysia";
+import { AsyncResponse } from "../api/envelope.ts";
 import { ImageFingerprint } from "../api/image.ts";
 import { getServerConfig } from "../db/server-config.ts";
 import * as q from "../db/images.ts";
@@ -61,6 +62,7 @@ export const imageRefreshRoutes = (ctx: DaemonContext) =>
       });
     }, {
       params: ImageFingerprint,
+      response: AsyncResponse,
       detail: { summary: "Refresh an image from its update source (operation; metadata.refreshed tells whether it changed)", tags: ["images"] },
     });
 

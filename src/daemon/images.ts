@@ -1,7 +1,8 @@
 // /1.0/images and /1.0/images/{fingerprint}: list, upload (unified tarball or split multipart),
 // show, replace, merge, delete (background operation) and export.
 import { Elysia, t } from "elysia";
-import { Image, ImageFingerprint, ImagePut, ImageUploadResult, RecursionQuery } from "../api/image.ts";
+import { AsyncResponse, Empty, RecursionQuery, UrlsOr, recursionLevel } from "../api/envelope.ts";
+import { Image, ImageFingerprint, ImagePut, ImagesPost, ImageUploadResult } from "../api/image.ts";
 import type { Db } from "../db/index.ts";
 import { getProfile } from "../db/profiles.ts";
 import { compressionExtension, detectFileCompression } from "../image/compression.ts";
@@ -9,14 +10,13 @@ import type { ImageRow, ImageStore, ImportOptions } from "../image/store.ts";
 import { boundaryOf, multipartBody } from "../image/multipart.ts";
 import { byteProgress } from "../image/progress.ts";
 import type { InstanceManager } from "../instance/manager.ts";
-import { publish, type PublishRequest } from "./image-publish.ts";
+import { preparePublish } from "../image/publisher.ts";
 import type { Operation, OperationSpec } from "./operations.ts";
 import { RawResponse, checkIfMatch, etagOf, sync } from "./response.ts";
 import { ApiError } from "../api/error.ts";
+import { validator } from "./validate.ts";
 
-/** OpenAPI description of the sync answer's metadata (kept out of `response`, which Elysia would
- *  validate against the unwrapped value). */
-const ok = (schema: object) => ({ 200: { description: "Sync response metadata", content: { "application/json": { schema } } } });
+const checkImagesPost = validator(ImagesPost);
 
 /** What this module needs from the daemon (DaemonContext satisfies it). */
 export interface ImagesContext {
@@ -25,7 +25,7 @@ export interface ImagesContext {
   ops: { create(spec: OperationSpec): Operation };
   events: { send(type: "lifecycle", metadata: Record<string, unknown>): void };
   /** Copies an image from another server (POST with a JSON `source`; image-pull.ts). */
-  pull?(body: unknown): Operation;
+  pull?(body: ImagesPost): Operation;
   /** Remote clients without trust see public images only. */
   serverInfo?: { trusted?(request: Request): boolean };
   /** For publishing instances (absent where only the image routes are served, as in unit tests). */
@@ -126,23 +126,34 @@ export const imagesRoutes = (ctx: ImagesContext) =>
   new Elysia({ name: "images" })
     .get("/1.0/images", ({ query, request }) => {
       const rows = ctx.images.list().filter((r) => visible(ctx, request, r));
-      if ((Number.parseInt(query.recursion ?? "0", 10) || 0) === 0) return sync(rows.map((r) => imageUrl(r.fingerprint)));
+      if (recursionLevel(query) === 0) return sync(rows.map((r) => imageUrl(r.fingerprint)));
       return sync(rows.map((r) => ctx.images.toApi(r)));
     }, {
       query: RecursionQuery,
-      detail: { summary: "List images", tags: ["images"], responses: ok(t.Union([t.Array(t.String()), t.Array(Image)], { description: "URLs (recursion=0) or Image objects (recursion=1)" })) },
+      response: UrlsOr(Image, "Image"),
+      detail: { summary: "List images", tags: ["images"] },
     })
 
     .post("/1.0/images", async ({ request }) => {
       const type = (request.headers.get("content-type") ?? "application/octet-stream").toLowerCase();
       if (type.startsWith("application/json")) {
-        const req = (await request.json().catch(() => { throw new ApiError(400, "Malformed JSON in request body"); })) as PublishRequest;
-        const kind = (req as { source?: { type?: string } })?.source?.type ?? "";
+        const req = checkImagesPost(await request.json().catch(() => { throw new ApiError(400, "Malformed JSON in request body"); }));
+        const kind = req.source?.type ?? "";
         // Instances and snapshots are published here; images from other servers are pulled.
         if (["instance", "container", "snapshot"].includes(kind)) {
           if (!ctx.instances) throw new ApiError(400, "Publishing instances is not available here");
           if (req?.profiles) checkProfiles(ctx.db, req.profiles);
-          return publish({ ...ctx, instances: ctx.instances }, req, (fp, type) => lifecycle(ctx, "image-created", fp, { type }));
+          const plan = preparePublish(ctx.images, ctx.instances, req);
+          return ctx.ops.create({
+            class: "task",
+            description: "Creating image",
+            resources: { instances: [`/1.0/instances/${plan.instance}`] },
+            run: async (op) => {
+              const { fingerprint, size, type } = await plan.run((m) => op.updateMetadata(m));
+              lifecycle(ctx, "image-created", fingerprint, { type });
+              return { fingerprint, size };
+            },
+          });
         }
         if (ctx.pull) return ctx.pull(req);
         throw new ApiError(400, `Image source type "${kind}" is not supported`);
@@ -167,7 +178,8 @@ export const imagesRoutes = (ctx: ImagesContext) =>
       return sync(ctx.images.toApi(row), { etag: etag(row) });
     }, {
       params: ImageFingerprint, query: RecursionQuery,
-      detail: { summary: "Show an image (fingerprint or unique prefix)", tags: ["images"], responses: ok(Image) },
+      response: Image,
+      detail: { summary: "Show an image (fingerprint or unique prefix)", tags: ["images"] },
     })
 
     .put("/1.0/images/:fingerprint", ({ params, body, request }) => {
@@ -186,6 +198,7 @@ export const imagesRoutes = (ctx: ImagesContext) =>
       return sync({});
     }, {
       params: ImageFingerprint, body: ImagePut,
+      response: Empty,
       detail: { summary: "Replace an image's properties, public, auto_update, profiles and expiry", tags: ["images"] },
     })
 
@@ -204,6 +217,7 @@ export const imagesRoutes = (ctx: ImagesContext) =>
       return sync({});
     }, {
       params: ImageFingerprint, body: ImagePut,
+      response: Empty,
       detail: { summary: "Merge changes into an image (properties by key)", tags: ["images"] },
     })
 
@@ -222,6 +236,7 @@ export const imagesRoutes = (ctx: ImagesContext) =>
       });
     }, {
       params: ImageFingerprint,
+      response: AsyncResponse,
       detail: { summary: "Delete an image (background operation)", tags: ["images"] },
     })
 

@@ -1,6 +1,7 @@
 // /1.0/instances/{name}/console and /logs: the console (LXD's websocket pair "0" data + "control"),
 // its buffered output, and the instance's log files (lxc.log is the monitor's log here).
 import { Elysia, t } from "elysia";
+import { AsyncResponse, Empty, rawAnswer } from "../api/envelope.ts";
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -40,6 +41,7 @@ export const instanceConsoleRoutes = (ctx: DaemonContext) =>
       params: InstanceName,
       detail: {
         summary: "Get the console's buffered output (the last 128 KiB; of the last run when stopped)", tags: ["instances"],
+        responses: rawAnswer("The console's bytes"),
       },
     })
 
@@ -47,7 +49,7 @@ export const instanceConsoleRoutes = (ctx: DaemonContext) =>
       ctx.instances.get(params.name);
       await clearConsoleLog(containerDir(params.name));
       return sync({});
-    }, { params: InstanceName, detail: { summary: "Clear the console's buffered output", tags: ["instances"] } })
+    }, { params: InstanceName, response: Empty, detail: { summary: "Clear the console's buffered output", tags: ["instances"] } })
 
     .post("/1.0/instances/:name/console", ({ params, body }) => {
       const { name } = params;
@@ -102,6 +104,7 @@ export const instanceConsoleRoutes = (ctx: DaemonContext) =>
       });
     }, {
       params: InstanceName, body: InstanceConsolePost,
+      response: AsyncResponse,
       detail: { summary: "Attach to the console (websocket operation: fds \"0\" data and \"control\")", tags: ["instances"] },
     })
 
@@ -110,7 +113,7 @@ export const instanceConsoleRoutes = (ctx: DaemonContext) =>
       const dir = containerDir(params.name);
       const present = await Promise.all(Object.entries(LOG_FILES).map(([name, file]) => Bun.file(join(dir, file)).exists().then((ok) => (ok ? name : ""))));
       return sync(present.filter(Boolean).map((f) => `/1.0/instances/${params.name}/logs/${f}`));
-    }, { params: InstanceName, detail: { summary: "List the instance's log files", tags: ["instances"] } })
+    }, { params: InstanceName, response: t.Array(t.String(), { description: "URLs of the log files" }), detail: { summary: "List the instance's log files", tags: ["instances"] } })
 
     .get("/1.0/instances/:name/logs/:file", async ({ params }) => {
       ctx.instances.get(params.name);
@@ -121,5 +124,8 @@ export const instanceConsoleRoutes = (ctx: DaemonContext) =>
       return octets(new Uint8Array(body));
     }, {
       params: t.Object({ name: t.String(), file: t.String() }),
-      detail: { summary: "Get one log file (lxc.log: the monitor's log; console.log: the last run's console)", tags: ["instances"] },
+      detail: {
+        summary: "Get one log file (lxc.log: the monitor's log; console.log: the last run's console)", tags: ["instances"],
+        responses: rawAnswer("The log file's bytes"),
+      },
     });

@@ -3,6 +3,7 @@
 // "2" stderr + "control". Control carries JSON {command: "window-resize"|"signal"}. The exit code
 // ends up in the operation's metadata.return.
 import { Elysia } from "elysia";
+import { AsyncResponse } from "../api/envelope.ts";
 import { randomBytes } from "node:crypto";
 import { InstanceExecPost, InstanceName } from "../api/instance.ts";
 import type { ExecSession } from "../kernel/exec.ts";
@@ -112,5 +113,6 @@ export const instanceExecRoutes = (ctx: DaemonContext) =>
       });
     }, {
       params: InstanceName, body: InstanceExecPost,
+      response: AsyncResponse,
       detail: { summary: "Run a command in an instance (websocket operation)", tags: ["instances"] },
     });

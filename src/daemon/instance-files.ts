@@ -3,7 +3,8 @@
 // (src/kernel/files.ts), as its root: a hostile rootfs (symlinks to host paths, "..", device
 // nodes, fifos) can never reach the host. Works on running containers only (LXD also serves
 // stopped ones).
-import { Elysia } from "elysia";
+import { Elysia, t } from "elysia";
+import { Empty, SyncEnvelope } from "../api/envelope.ts";
 import { InstanceFilesQuery, InstanceName } from "../api/instance.ts";
 import {
   deletePath, FileOpError, readEntries, readPath, writePath, type FileKind, type FileStat, type PutOptions,
@@ -119,10 +120,24 @@ export const instanceFilesRoutes = (ctx: DaemonContext) => {
           "Last-Modified": new Date(Number(read.stat.mtimeNs / 1_000_000n)).toUTCString(),
         },
       });
-    }, schema("Get a file",
-      "Raw content (application/octet-stream) of a file, or of a symlink its target, with headers X-LXD-uid, X-LXD-gid, " +
-      "X-LXD-mode, X-LXD-type (file|directory|symlink) and X-LXD-modified; for a directory a sync response listing " +
-      "its entries. Symlinks are never followed. Device nodes, fifos and sockets are refused. Running instances only."))
+    }, {
+      params: InstanceName, query: InstanceFilesQuery,
+      detail: {
+        summary: "Get a file", tags: ["instances"],
+        description: "Raw content (application/octet-stream) of a file, or of a symlink its target, with headers X-LXD-uid, X-LXD-gid, " +
+          "X-LXD-mode, X-LXD-type (file|directory|symlink) and X-LXD-modified; for a directory a sync response listing " +
+          "its entries. Symlinks are never followed. Device nodes, fifos and sockets are refused. Running instances only.",
+        responses: {
+          200: {
+            description: "A file's bytes, or a directory's entries in a sync envelope",
+            content: {
+              "application/octet-stream": { schema: { type: "string", format: "binary" } },
+              "application/json": { schema: SyncEnvelope(t.Array(t.String())) },
+            },
+          },
+        },
+      },
+    })
 
     .post("/1.0/instances/:name/files", async ({ params, query, request }) => {
       const { name } = params;
@@ -138,6 +153,7 @@ export const instanceFilesRoutes = (ctx: DaemonContext) => {
         "(overwrite|append), X-LXD-uid and X-LXD-gid (ids inside the container), X-LXD-mode (base 10, or base 8 with a " +
         "leading 0). Owner and mode apply to what the request creates; existing files keep theirs."),
       parse: "none",
+      response: Empty,
     })
 
     .delete("/1.0/instances/:name/files", async ({ params, query }) => {
@@ -147,5 +163,5 @@ export const instanceFilesRoutes = (ctx: DaemonContext) => {
       await deletePath(pid, path).catch((err) => { throw apiError(err, "delete", path, name); });
       lifecycle("instance-file-deleted", name, path);
       return sync({});
-    }, schema("Delete a file", "Removes a file, a symlink or an empty directory."));
+    }, { ...schema("Delete a file", "Removes a file, a symlink or an empty directory."), response: Empty });
 };

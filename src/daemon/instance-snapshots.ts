@@ -1,19 +1,14 @@
 // /1.0/instances/{name}/snapshots and /1.0/instances/{name}/snapshots/{snapshot}: list, take,
 // show, rename, change expiry, delete. Restore is `PUT /1.0/instances/{name} {"restore": "snap0"}`.
 import { Elysia, t } from "elysia";
+import { AsyncResponse, RecursionQuery, UrlsOr, recursionLevel } from "../api/envelope.ts";
 import { InstanceName } from "../api/instance.ts";
 import {
   InstanceSnapshot, InstanceSnapshotPost, InstanceSnapshotPut, InstanceSnapshotsPost, SnapshotParams,
 } from "../api/snapshot.ts";
 import type { DaemonContext } from "./context.ts";
-import { recursionLevel } from "./instances.ts";
 import { checkIfMatch, etagOf, sync } from "./response.ts";
 import { ApiError } from "../api/error.ts";
-
-const Recursion = t.Object({
-  recursion: t.Optional(t.String({ description: "0: URLs, 1: snapshot objects" })),
-  project: t.Optional(t.String()),
-});
 
 const instanceUrl = (name: string) => `/1.0/instances/${name}`;
 const snapshotUrl = (name: string, snap: string) => `/1.0/instances/${name}/snapshots/${snap}`;
@@ -26,11 +21,11 @@ export const instanceSnapshotsRoutes = (ctx: DaemonContext) => {
   return new Elysia({ name: "instance-snapshots" })
     .get("/1.0/instances/:name/snapshots", ({ params, query }) => {
       const rows = snaps.list(params.name);
-      if (recursionLevel(query.recursion) === 0) return sync(rows.map((s) => snapshotUrl(params.name, s.name)));
+      if (recursionLevel(query) === 0) return sync(rows.map((s) => snapshotUrl(params.name, s.name)));
       return sync(rows.map((s) => snaps.toApi(params.name, s)));
     }, {
-      params: InstanceName, query: Recursion,
-      response: t.Any({ description: "URLs or InstanceSnapshot objects, by recursion" }),
+      params: InstanceName, query: RecursionQuery,
+      response: UrlsOr(InstanceSnapshot, "InstanceSnapshot"),
       detail: { summary: "List an instance's snapshots", tags: ["snapshots"] },
     })
 
@@ -42,6 +37,7 @@ export const instanceSnapshotsRoutes = (ctx: DaemonContext) => {
       });
     }, {
       params: InstanceName, body: InstanceSnapshotsPost,
+      response: AsyncResponse,
       detail: { summary: "Take a snapshot of an instance", tags: ["snapshots"] },
     })
 
@@ -64,6 +60,7 @@ export const instanceSnapshotsRoutes = (ctx: DaemonContext) => {
       });
     }, {
       params: SnapshotParams, body: InstanceSnapshotPost,
+      response: AsyncResponse,
       detail: { summary: "Rename a snapshot", tags: ["snapshots"] },
     })
 
@@ -76,6 +73,7 @@ export const instanceSnapshotsRoutes = (ctx: DaemonContext) => {
       });
     }, {
       params: SnapshotParams, body: InstanceSnapshotPut,
+      response: AsyncResponse,
       detail: { summary: "Replace a snapshot's expiry", tags: ["snapshots"] },
     })
 
@@ -86,6 +84,7 @@ export const instanceSnapshotsRoutes = (ctx: DaemonContext) => {
       return sync({});
     }, {
       params: SnapshotParams, body: InstanceSnapshotPut,
+      response: AsyncResponse,
       detail: { summary: "Change a snapshot's expiry or description", tags: ["snapshots"] },
     })
 
@@ -97,6 +96,7 @@ export const instanceSnapshotsRoutes = (ctx: DaemonContext) => {
       });
     }, {
       params: SnapshotParams,
+      response: AsyncResponse,
       detail: { summary: "Delete a snapshot", tags: ["snapshots"] },
     });
 };

@@ -1,5 +1,6 @@
 // /1.0/instances/{name}/state: live state, and power actions (start, stop, restart, freeze, unfreeze).
 import { Elysia } from "elysia";
+import { AsyncResponse } from "../api/envelope.ts";
 import { InstanceName, InstanceState, InstanceStatePut } from "../api/instance.ts";
 import type { DaemonContext } from "./context.ts";
 import { sync } from "./response.ts";
@@ -36,5 +37,6 @@ export const instanceStateRoutes = (ctx: DaemonContext) =>
       });
     }, {
       params: InstanceName, body: InstanceStatePut,
+      response: AsyncResponse,
       detail: { summary: "Change an instance's power state", tags: ["instances"] },
     });

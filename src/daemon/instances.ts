@@ -1,22 +1,12 @@
 // /1.0/instances and /1.0/instances/{name}: list, create, show, update, rename, delete.
 import { Elysia, t } from "elysia";
-import { Instance, InstanceFull, InstanceName, InstancePost, InstancePut, InstancesPost } from "../api/instance.ts";
+import { AsyncResponse, Empty, recursionLevel } from "../api/envelope.ts";
+import { Instance, InstanceFull, InstanceName, InstancePost, InstancePut, InstancesPost, InstancesQuery } from "../api/instance.ts";
 import { matchesFilter, parseFilter } from "../api/filter.ts";
 import type { DaemonContext } from "./context.ts";
 import { isRemoteImageSource, remoteInstanceOperation } from "./image-pull.ts";
 import { checkIfMatch, etagOf, sync } from "./response.ts";
 import { ApiError } from "../api/error.ts";
-
-const Recursion = t.Object({
-  recursion: t.Optional(t.String({ description: "0: URLs, 1: objects, 2: objects with state (`2;fields=…` accepted)" })),
-  force: t.Optional(t.String()),
-  project: t.Optional(t.String()),
-  "all-projects": t.Optional(t.String()),
-  filter: t.Optional(t.String()),
-});
-
-/** "2;fields=state.disk" -> 2 */
-export const recursionLevel = (value?: string): number => Number.parseInt(value ?? "0", 10) || 0;
 
 const url = (name: string) => `/1.0/instances/${name}`;
 
@@ -35,16 +25,21 @@ export const instancesRoutes = (ctx: DaemonContext) =>
       } catch (err) {
         throw new ApiError(400, (err as Error).message);
       }
-      const level = recursionLevel(query.recursion);
+      const level = recursionLevel(query);
       if (!filter && level === 0) return sync(ctx.instances.list().map((r) => url(r.name)));
       if (!filter && level === 1) return sync(ctx.instances.listApi());
       const matching = (await ctx.instances.listFull()).filter((i) => matchesFilter(i, filter));
       if (level === 0) return sync(matching.map((i) => url(i.name)));
-      if (level === 1) return sync(matching.map(({ state: _s, snapshots: _n, backups: _b, ...i }: Record<string, unknown>) => i));
+      if (level === 1) {
+        return sync(matching.map((inst) => {
+          const { state: _s, snapshots: _n, backups: _b, ...i } = inst as InstanceFull;
+          return i;
+        }));
+      }
       return sync(matching);
     }, {
-      query: Recursion,
-      response: t.Any({ description: "URLs, Instance objects or InstanceFull objects, by recursion" }),
+      query: InstancesQuery,
+      response: t.Union([t.Array(t.String()), t.Array(Instance), t.Array(InstanceFull)], { description: "URLs (recursion=0), Instance objects (1) or InstanceFull objects (2)" }),
       detail: { summary: "List instances", tags: ["instances"] },
     })
 
@@ -74,15 +69,16 @@ export const instancesRoutes = (ctx: DaemonContext) =>
       });
     }, {
       body: InstancesPost,
+      response: AsyncResponse,
       detail: { summary: "Create (and optionally start) an instance from an image, or copy one (source type copy)", tags: ["instances"] },
     })
 
     .get("/1.0/instances/:name", async ({ params, query, set }) => {
       const row = ctx.instances.get(params.name);
-      const inst = recursionLevel(query.recursion) >= 1 ? await ctx.instances.toApiFull(row) : ctx.instances.toApi(row);
+      const inst = recursionLevel(query) >= 1 ? await ctx.instances.toApiFull(row) : ctx.instances.toApi(row);
       return sync(inst, { etag: etagOf(writable(inst)) });
     }, {
-      params: InstanceName, query: Recursion,
+      params: InstanceName, query: InstancesQuery,
       response: t.Union([Instance, InstanceFull]),
       detail: { summary: "Show an instance", tags: ["instances"] },
     })
@@ -96,6 +92,7 @@ export const instancesRoutes = (ctx: DaemonContext) =>
       });
     }, {
       params: InstanceName, body: InstancePut,
+      response: AsyncResponse,
       detail: { summary: "Replace an instance's configuration", tags: ["instances"] },
     })
 
@@ -111,6 +108,7 @@ export const instancesRoutes = (ctx: DaemonContext) =>
       return sync({});
     }, {
       params: InstanceName, body: InstancePut,
+      response: Empty,
       detail: { summary: "Merge changes into an instance's configuration", tags: ["instances"] },
     })
 
@@ -123,6 +121,7 @@ export const instancesRoutes = (ctx: DaemonContext) =>
       });
     }, {
       params: InstanceName, body: InstancePost,
+      response: AsyncResponse,
       detail: { summary: "Rename an instance", tags: ["instances"] },
     })
 
@@ -137,6 +136,7 @@ export const instancesRoutes = (ctx: DaemonContext) =>
         run: async () => { await ctx.instances.delete(params.name, force); },
       });
     }, {
-      params: InstanceName, query: Recursion,
+      params: InstanceName, query: InstancesQuery,
+      response: AsyncResponse,
       detail: { summary: "Delete an instance (`?force=1` stops it first)", tags: ["instances"] },
     });

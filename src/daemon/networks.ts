@@ -1,93 +1,75 @@
 // /1.0/networks, /1.0/networks/{name} (+ /state, /leases): managed bridge networks.
 import { Elysia, t } from "elysia";
+import { Empty, RecursionQuery, UrlsOr, recursionLevel } from "../api/envelope.ts";
 import { Network, NetworkLease, NetworkName, NetworkPost, NetworkPut, NetworksPost, NetworkState } from "../api/network.ts";
-import type { Db } from "../db/index.ts";
-import { networkUsedBy, type NetworkRow } from "../db/networks.ts";
-import type { NetworkManager } from "../network/manager.ts";
+import type { NetworkRow } from "../db/networks.ts";
+import { networkUrl as url, type NetworkManager } from "../network/manager.ts";
 import { checkIfMatch, etagOf, sync } from "./response.ts";
 
 /** What this module needs from the daemon (DaemonContext satisfies it). */
 export interface NetworksContext {
-  db: Db;
   networks: NetworkManager;
-  events: { send(type: "lifecycle", metadata: Record<string, unknown>): void };
 }
 
-const url = (name: string) => `/1.0/networks/${name}`;
-const Query = t.Object({ recursion: t.Optional(t.String()), project: t.Optional(t.String()), target: t.Optional(t.String()) });
 const etag = (n: NetworkRow) => etagOf({ name: n.name, description: n.description, config: n.config });
 /** Empty values unset keys, as with every LXD config map. */
 const clean = (config: Record<string, string> | null | undefined) =>
   Object.fromEntries(Object.entries(config ?? {}).filter(([, v]) => v !== ""));
 
-function toApi(ctx: NetworksContext, row: NetworkRow): Network {
-  return {
-    name: row.name, description: row.description, type: row.type, managed: true, config: row.config,
-    status: "Created", used_by: networkUsedBy(ctx.db, row.name), locations: ["none"], project: "default",
-  };
-}
-
-export const networksRoutes = (ctx: NetworksContext) => {
-  const lifecycle = (action: string, name: string, context: Record<string, unknown> = {}) =>
-    ctx.events.send("lifecycle", { action, source: url(name), context });
-  return new Elysia({ name: "networks" })
+export const networksRoutes = (ctx: NetworksContext) =>
+  new Elysia({ name: "networks" })
     .get("/1.0/networks", ({ query }) => {
       const rows = ctx.networks.list();
-      if ((Number.parseInt(query.recursion ?? "0", 10) || 0) === 0) return sync(rows.map((r) => url(r.name)));
-      return sync(rows.map((r) => toApi(ctx, r)));
+      if (recursionLevel(query) === 0) return sync(rows.map((r) => url(r.name)));
+      return sync(rows.map((r) => ctx.networks.toApi(r)));
     }, {
-      query: Query,
-      response: t.Union([t.Array(t.String()), t.Array(Network)], { description: "URLs (recursion=0) or Network objects (recursion=1)" }),
+      query: RecursionQuery,
+      response: UrlsOr(Network, "Network"),
       detail: { summary: "List managed networks", tags: ["networks"] },
     })
 
     .post("/1.0/networks", async ({ body }) => {
       await ctx.networks.create(body.name, body.type || "bridge", body.description ?? "", clean(body.config));
-      lifecycle("network-created", body.name);
       return sync({}, { location: url(body.name) });
     }, {
       body: NetworksPost,
+      response: Empty,
       detail: { summary: "Create a managed bridge (ipv4.address=auto picks a free subnet)", tags: ["networks"] },
     })
 
     .get("/1.0/networks/:name", ({ params }) => {
       const row = ctx.networks.get(params.name);
-      return sync(toApi(ctx, row), { etag: etag(row) });
-    }, { params: NetworkName, query: Query, response: Network, detail: { summary: "Show a network", tags: ["networks"] } })
+      return sync(ctx.networks.toApi(row), { etag: etag(row) });
+    }, { params: NetworkName, query: RecursionQuery, response: Network, detail: { summary: "Show a network", tags: ["networks"] } })
 
     .put("/1.0/networks/:name", async ({ params, body, request }) => {
       const row = ctx.networks.get(params.name);
       checkIfMatch(request, etag(row));
       await ctx.networks.update(row.name, body.description ?? "", clean(body.config));
-      lifecycle("network-updated", row.name);
       return sync({});
-    }, { params: NetworkName, body: NetworkPut, detail: { summary: "Replace a network's description and config", tags: ["networks"] } })
+    }, { params: NetworkName, body: NetworkPut, response: Empty, detail: { summary: "Replace a network's description and config", tags: ["networks"] } })
 
     .patch("/1.0/networks/:name", async ({ params, body, request }) => {
       const row = ctx.networks.get(params.name);
       checkIfMatch(request, etag(row));
       await ctx.networks.update(row.name, body.description ?? row.description, clean({ ...row.config, ...(body.config ?? {}) }));
-      lifecycle("network-updated", row.name);
       return sync({});
-    }, { params: NetworkName, body: NetworkPut, detail: { summary: "Merge changes into a network's config", tags: ["networks"] } })
+    }, { params: NetworkName, body: NetworkPut, response: Empty, detail: { summary: "Merge changes into a network's config", tags: ["networks"] } })
 
     .post("/1.0/networks/:name", async ({ params, body }) => {
       await ctx.networks.rename(params.name, body.name);
-      lifecycle("network-renamed", body.name, { old_name: params.name });
       return sync({}, { location: url(body.name) });
-    }, { params: NetworkName, body: NetworkPost, detail: { summary: "Rename a network (refused while in use)", tags: ["networks"] } })
+    }, { params: NetworkName, body: NetworkPost, response: Empty, detail: { summary: "Rename a network (refused while in use)", tags: ["networks"] } })
 
     .delete("/1.0/networks/:name", async ({ params }) => {
       await ctx.networks.delete(params.name);
-      lifecycle("network-deleted", params.name);
       return sync({});
-    }, { params: NetworkName, detail: { summary: "Delete a network (refused while in use)", tags: ["networks"] } })
+    }, { params: NetworkName, response: Empty, detail: { summary: "Delete a network (refused while in use)", tags: ["networks"] } })
 
     .get("/1.0/networks/:name/state", async ({ params }) => sync(await ctx.networks.state(params.name)), {
       params: NetworkName, response: NetworkState, detail: { summary: "Live state of a network's bridge", tags: ["networks"] },
     })
 
     .get("/1.0/networks/:name/leases", async ({ params }) => sync(await ctx.networks.leases(params.name)), {
-      params: NetworkName, query: Query, response: t.Array(NetworkLease), detail: { summary: "DHCP leases on a network", tags: ["networks"] },
+      params: NetworkName, query: RecursionQuery, response: t.Array(NetworkLease), detail: { summary: "DHCP leases on a network", tags: ["networks"] },
     });
-};

@@ -4,7 +4,7 @@ import { Elysia, t } from "elysia";
 import {
   Operation as OperationSchema, OperationId, OperationList, OperationListQuery, OperationWaitQuery, OperationWebsocketQuery,
 } from "../api/operation.ts";
-import { SyncEnvelope } from "../api/envelope.ts";
+import { SyncEnvelope, recursionLevel } from "../api/envelope.ts";
 import { log } from "../log.ts";
 import type { Operation, OperationManager, ServerWebSocketLike } from "./operations.ts";
 import { sync } from "./response.ts";
@@ -97,7 +97,7 @@ export const operationsRoutes = (ctx: OperationsContext) =>
   new Elysia({ name: "operations" })
     .get("/1.0/operations", ({ query }) => {
       const ops = ctx.ops.list().filter((op) => query["all-projects"] === "true" || op.project === (query.project || "default"));
-      if ((Number.parseInt(query.recursion ?? "0", 10) || 0) > 0) return sync(grouped(ops, (op) => op.toJSON()));
+      if (recursionLevel(query) > 0) return sync(grouped(ops, (op) => op.toJSON()));
       return sync(grouped(ops, (op) => `/1.0/operations/${op.id}`));
     }, {
       query: OperationListQuery,

@@ -4,9 +4,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { ElysiaCustomStatusResponse } from "elysia";
 import type { EventHub } from "../events/hub.ts";
 import { ApiError } from "../api/error.ts";
-
-export type OperationClass = "task" | "websocket" | "token";
-export type OperationStatus = "Pending" | "Running" | "Cancelling" | "Success" | "Failure" | "Cancelled";
+import type { Operation as ApiOperation, OperationClass, OperationStatus } from "../api/operation.ts";
 
 export const STATUS_CODES: Record<OperationStatus, number> = {
   Pending: 105, Running: 103, Cancelling: 104, Success: 200, Failure: 400, Cancelled: 401,
@@ -43,26 +41,11 @@ export interface OperationSpec {
   project?: string;
 }
 
-export interface OperationJson {
-  id: string;
-  class: OperationClass;
-  description: string;
-  created_at: string;
-  updated_at: string;
-  status: OperationStatus;
-  status_code: number;
-  resources: Record<string, string[]> | null;
-  metadata: Record<string, unknown> | null;
-  may_cancel: boolean;
-  err: string;
-  location: string;
-}
-
 const digest = (s: string) => createHash("sha256").update(s).digest();
 
 /** Returned by a handler, it becomes HTTP 202 with the async envelope. Being an Elysia status
  *  response (202, its JSON) lets routes declare `response: AsyncResponse` and type-check. */
-export class Operation extends ElysiaCustomStatusResponse<202, OperationJson, 202> {
+export class Operation extends ElysiaCustomStatusResponse<202, ApiOperation, 202> {
   readonly id = crypto.randomUUID();
   readonly createdAt = new Date();
   updatedAt = this.createdAt;
@@ -74,7 +57,7 @@ export class Operation extends ElysiaCustomStatusResponse<202, OperationJson, 20
   private finish!: () => void;
 
   constructor(readonly spec: OperationSpec, private readonly emit: (op: Operation) => void) {
-    super(202, undefined as unknown as OperationJson);
+    super(202, undefined as unknown as ApiOperation);
     Object.defineProperty(this, "response", { get: () => this.toJSON() });
     this.metadata = spec.metadata ? { ...spec.metadata } : null;
     this.done = new Promise((resolve) => (this.finish = resolve));
@@ -89,7 +72,7 @@ export class Operation extends ElysiaCustomStatusResponse<202, OperationJson, 20
     return !this.isFinal && (this.spec.class === "token" || this.spec.cancel !== undefined);
   }
 
-  toJSON(): OperationJson {
+  toJSON(): ApiOperation {
     return {
       id: this.id,
       class: this.spec.class,

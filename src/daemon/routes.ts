@@ -1,6 +1,7 @@
 // Every REST resource module, in one list: the server mounts these and the OpenAPI document
 // is generated from them.
 import { Elysia } from "elysia";
+import { Empty } from "../api/envelope.ts";
 import { certificatesRoutes, type RemoteAccess } from "./certificates.ts";
 import type { DaemonContext } from "./context.ts";
 import { eventsRoutes } from "./events-api.ts";
@@ -28,7 +29,7 @@ const internalRoutes = (ctx: DaemonContext) =>
   new Elysia({ name: "internal" }).put("/internal/shutdown", () => {
     setTimeout(() => ctx.shutdown(), 0);
     return sync({});
-  }, { detail: { summary: "Stop all instances and the daemon", tags: ["internal"] } });
+  }, { response: Empty, detail: { summary: "Stop all instances and the daemon", tags: ["internal"] } });
 
 export const apiRoutes = (ctx: DaemonContext, remote?: RemoteAccess) => [
   serverInfoRoutes(ctx),

@@ -4,6 +4,7 @@ import { lxcfsDir } from "../kernel/lxcfs.ts";
 import { existsSync, readFileSync } from "node:fs";
 import os from "node:os";
 import { Elysia } from "elysia";
+import { Empty } from "../api/envelope.ts";
 import { ApiVersions, Server, ServerPut } from "../api/server.ts";
 import { apiExtensions } from "../api/extensions.ts";
 import pkg from "../../package.json" with { type: "json" };
@@ -209,6 +210,7 @@ export const serverInfoRoutes = (ctx: ServerInfoContext) =>
       return sync({});
     }, {
       body: ServerPut,
+      response: Empty,
       detail: { summary: "Replace the server configuration", tags: ["server"] },
     })
 
@@ -226,5 +228,6 @@ export const serverInfoRoutes = (ctx: ServerInfoContext) =>
       return sync({});
     }, {
       body: ServerPut,
+      response: Empty,
       detail: { summary: "Merge changes into the server configuration (empty value unsets)", tags: ["server"] },
     });

@@ -8,6 +8,7 @@ import { openApiRoutes } from "./openapi.ts";
 import { Operation } from "./operations.ts";
 import { RawResponse, SyncResponse, asyncEnvelope, errorEnvelope, syncEnvelope } from "./response.ts";
 import { ApiError } from "../api/error.ts";
+import { validationMessage } from "./validate.ts";
 
 export interface ServerOptions {
   /** Largest JSON request body accepted (bytes); bigger ones get 413. Uploads with other content
@@ -39,16 +40,6 @@ export function toResponse(value: unknown): Response | undefined {
  *  text/plain or a form type. Uploads (octet-stream, multipart) are the exceptions. */
 const isJson = (contentType: string | null) =>
   !contentType || /^(application\/json|text\/plain|application\/x-www-form-urlencoded)\b/i.test(contentType);
-
-/** "Expected string" at body "/source/type" -> `Invalid request body "source.type": expected string`. */
-function validationMessage(error: { type: string; valueError?: { path: string; message: string } }): string {
-  const where = { body: "request body", query: "query parameter", params: "URL parameter", headers: "header" }[error.type] ?? error.type;
-  const ve = error.valueError;
-  if (!ve) return `Invalid ${where}`;
-  const field = ve.path.replace(/^\//, "").replaceAll("/", ".");
-  const what = ve.message.charAt(0).toLowerCase() + ve.message.slice(1);
-  return field ? `Invalid ${where} "${field}": ${what}` : `Invalid ${where}: ${what}`;
-}
 
 /** Path templates (`/1.0/instances/:name`) as regexes, to tell 405 from 404. */
 const templateRegex = (path: string) =>

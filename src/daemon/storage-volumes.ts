@@ -1,12 +1,14 @@
 // /1.0/storage-pools/{pool}/volumes[/custom[/{name}[/snapshots[/{snapshot}]]]]: custom volumes
 // and their snapshots. Restore is `PUT …/volumes/custom/{name} {"restore": "snap0"}` (as LXD).
 import { Elysia, t } from "elysia";
+import { AsyncResponse, Empty, RecursionQuery, UrlsOr, recursionLevel } from "../api/envelope.ts";
+import { Operation } from "../api/operation.ts";
 import {
   StorageVolume, StorageVolumePut, StorageVolumeRename, StorageVolumeSnapshot, StorageVolumeSnapshotsPost, StorageVolumesPost,
+  StorageVolumeState,
 } from "../api/storage.ts";
-import { parseSize } from "../instance/config.ts";
+import { parseSize } from "../config/values.ts";
 import { volumeUrl, type CustomVolumes } from "../storage/volumes.ts";
-import { recursionLevel } from "./instances.ts";
 import type { OperationManager } from "./operations.ts";
 import { checkIfMatch, etagOf, sync } from "./response.ts";
 import { ApiError } from "../api/error.ts";
@@ -16,7 +18,6 @@ export interface StorageVolumesContext {
   ops: OperationManager;
 }
 
-const Query = t.Object({ recursion: t.Optional(t.String()), project: t.Optional(t.String()), target: t.Optional(t.String()) });
 // `:name` is the pool (as in /1.0/storage-pools/:name), `:volume` the volume.
 const PoolParams = t.Object({ name: t.String() });
 const TypeParams = t.Object({ name: t.String(), type: t.String() });
@@ -33,9 +34,9 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
   const resources = (pool: string, name: string) => ({ storage_volumes: [volumeUrl(pool, name)] });
   const etag = (vol: StorageVolume) => etagOf({ description: vol.description, config: vol.config });
 
-  const list = (pool: string, recursion?: string) => {
+  const list = (pool: string, query: RecursionQuery) => {
     const rows = v.list(pool);
-    if (recursionLevel(recursion) === 0) return sync(rows.map((r) => volumeUrl(pool, r.name)));
+    if (recursionLevel(query) === 0) return sync(rows.map((r) => volumeUrl(pool, r.name)));
     return sync(rows.map((r) => v.toApi(r)));
   };
 
@@ -66,21 +67,22 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
   };
 
   return new Elysia({ name: "storage-volumes" })
-    .get("/1.0/storage-pools/:name/volumes", ({ params, query }) => list(params.name, query.recursion), {
-      params: PoolParams, query: Query,
-      response: t.Union([t.Array(t.String()), t.Array(StorageVolume)], { description: "URLs (recursion=0) or StorageVolume objects" }),
+    .get("/1.0/storage-pools/:name/volumes", ({ params, query }) => list(params.name, query), {
+      params: PoolParams, query: RecursionQuery,
+      response: UrlsOr(StorageVolume, "StorageVolume"),
       detail: { summary: "List a pool's volumes (custom volumes)", tags: ["storage"] },
     })
     .get("/1.0/storage-pools/:name/volumes/:type", ({ params, query }) => {
       onlyCustom(params.type);
-      return list(params.name, query.recursion);
+      return list(params.name, query);
     }, {
-      params: TypeParams, query: Query,
-      response: t.Union([t.Array(t.String()), t.Array(StorageVolume)]),
+      params: TypeParams, query: RecursionQuery,
+      response: UrlsOr(StorageVolume, "StorageVolume"),
       detail: { summary: "List a pool's custom volumes", tags: ["storage"] },
     })
     .post("/1.0/storage-pools/:name/volumes", ({ params, body }) => create(params.name, body), {
       params: PoolParams, body: StorageVolumesPost,
+      response: { 200: Empty, 202: Operation },
       detail: { summary: "Create a custom volume, or copy one (source.type=copy)", tags: ["storage"] },
     })
     .post("/1.0/storage-pools/:name/volumes/:type", ({ params, body }) => {
@@ -88,6 +90,7 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
       return create(params.name, body);
     }, {
       params: TypeParams, body: StorageVolumesPost,
+      response: { 200: Empty, 202: Operation },
       detail: { summary: "Create a custom volume, or copy one (source.type=copy)", tags: ["storage"] },
     })
 
@@ -95,17 +98,19 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
       const vol = v.toApi(v.get(params.name, params.volume));
       return sync(vol, { etag: etag(vol) });
     }, {
-      params: VolumeParams, query: Query, response: StorageVolume,
+      params: VolumeParams, query: RecursionQuery, response: StorageVolume,
       detail: { summary: "Show a custom volume", tags: ["storage"] },
     })
     .put("/1.0/storage-pools/:name/volumes/custom/:volume", ({ params, body, request }) =>
       update(params.name, params.volume, body, request, false), {
       params: VolumeParams, body: StorageVolumePut,
+      response: Empty,
       detail: { summary: "Replace a custom volume's description and config, or restore a snapshot (restore)", tags: ["storage"] },
     })
     .patch("/1.0/storage-pools/:name/volumes/custom/:volume", ({ params, body, request }) =>
       update(params.name, params.volume, body, request, true), {
       params: VolumeParams, body: StorageVolumePut,
+      response: Empty,
       detail: { summary: "Merge changes into a custom volume's config", tags: ["storage"] },
     })
     .post("/1.0/storage-pools/:name/volumes/custom/:volume", async ({ params, body }) => {
@@ -117,6 +122,7 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
       return sync({}, { location: volumeUrl(params.name, body.name) });
     }, {
       params: VolumeParams, body: StorageVolumeRename,
+      response: Empty,
       detail: { summary: "Rename a custom volume within its pool (moving to another pool is not supported)", tags: ["storage"] },
     })
     .delete("/1.0/storage-pools/:name/volumes/custom/:volume", async ({ params }) => {
@@ -124,6 +130,7 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
       return sync({});
     }, {
       params: VolumeParams,
+      response: Empty,
       detail: { summary: "Delete a custom volume (refused while instances or profiles use it)", tags: ["storage"] },
     })
     .get("/1.0/storage-pools/:name/volumes/custom/:volume/state", async ({ params }) => {
@@ -132,16 +139,17 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
       return sync({ usage: used === undefined ? null : { used, total: (row.config.size && parseSize(row.config.size)) || -1 } });
     }, {
       params: VolumeParams,
+      response: StorageVolumeState,
       detail: { summary: "Disk usage of a custom volume", tags: ["storage"] },
     })
 
     .get("/1.0/storage-pools/:name/volumes/custom/:volume/snapshots", ({ params, query }) => {
       const snaps = v.snapshots(v.get(params.name, params.volume));
-      if (recursionLevel(query.recursion) === 0) return sync(snaps.map((s) => snapshotUrl(params.name, params.volume, s.name)));
+      if (recursionLevel(query) === 0) return sync(snaps.map((s) => snapshotUrl(params.name, params.volume, s.name)));
       return sync(snaps.map((s) => v.snapshotToApi(s)));
     }, {
-      params: VolumeParams, query: Query,
-      response: t.Union([t.Array(t.String()), t.Array(StorageVolumeSnapshot)]),
+      params: VolumeParams, query: RecursionQuery,
+      response: UrlsOr(StorageVolumeSnapshot, "StorageVolumeSnapshot"),
       detail: { summary: "List a custom volume's snapshots", tags: ["storage"] },
     })
     .post("/1.0/storage-pools/:name/volumes/custom/:volume/snapshots", ({ params, body }) => {
@@ -153,6 +161,7 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
       });
     }, {
       params: VolumeParams, body: StorageVolumeSnapshotsPost,
+      response: AsyncResponse,
       detail: { summary: "Take a snapshot of a custom volume", tags: ["storage"] },
     })
     .get("/1.0/storage-pools/:name/volumes/custom/:volume/snapshots/:snapshot", ({ params }) =>
@@ -168,6 +177,7 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
       });
     }, {
       params: SnapshotParams,
+      response: AsyncResponse,
       detail: { summary: "Delete a custom volume snapshot", tags: ["storage"] },
     });
 };

@@ -3,6 +3,7 @@
 // listeners; over HTTPS they need no client certificate (trust.ts lets these paths through).
 import { open } from "node:fs/promises";
 import { Elysia } from "elysia";
+import { rawAnswer } from "../api/envelope.ts";
 import type { Db } from "../db/index.ts";
 import { aliasesOf } from "../db/images.ts";
 import { buildStreams, type PublishedImage } from "../image/simplestreams.ts";
@@ -69,10 +70,10 @@ const json = (value: unknown) =>
 export const streamsRoutes = (ctx: StreamsContext) =>
   new Elysia({ name: "streams" })
     .get("/streams/v1/index.json", async () => json(buildStreams(await publishedImages(ctx)).index), {
-      detail: { summary: "Simplestreams index (index:1.0) of the public images", tags: ["streams"] },
+      detail: { summary: "Simplestreams index (index:1.0) of the public images", tags: ["streams"], responses: rawAnswer("index:1.0 (not enveloped)", "application/json") },
     })
     .get("/streams/v1/images.json", async () => json(buildStreams(await publishedImages(ctx)).products), {
-      detail: { summary: "Simplestreams products (products:1.0) of the public images", tags: ["streams"] },
+      detail: { summary: "Simplestreams products (products:1.0) of the public images", tags: ["streams"], responses: rawAnswer("products:1.0 (not enveloped)", "application/json") },
     })
     .get("/images/:fingerprint/:ftype", ({ params }) => {
       const row = ctx.images.get(params.fingerprint);
@@ -85,5 +86,5 @@ export const streamsRoutes = (ctx: StreamsContext) =>
       if (!file) throw new ApiError(404, "not found");
       return new RawResponse(Bun.file(file), { headers: { "content-type": "application/octet-stream" } });
     }, {
-      detail: { summary: "A public image's file as listed in the simplestreams products", tags: ["streams"] },
+      detail: { summary: "A public image's file as listed in the simplestreams products", tags: ["streams"], responses: rawAnswer("The image file") },
     });

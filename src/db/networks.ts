@@ -1,6 +1,6 @@
 // Queries on the networks table, and which instances and profiles use a network.
 import { eq } from "drizzle-orm";
-import { expandDevices } from "../instance/config.ts";
+import { expandDevices } from "../config/expand.ts";
 import type { Db } from "./index.ts";
 import { instances, networks, profiles } from "./schema.ts";
 

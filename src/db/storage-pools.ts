@@ -1,7 +1,7 @@
 // Queries on the storage_pools table, and the API view of a pool (with `used_by`).
 import { eq } from "drizzle-orm";
 import type { StoragePool } from "../api/storage.ts";
-import { expandDevices, rootDisk } from "../instance/config.ts";
+import { expandDevices, rootDisk } from "../config/expand.ts";
 import type { Db } from "./index.ts";
 import { instances, profiles, storagePools, storageVolumes } from "./schema.ts";
 

@@ -1,7 +1,7 @@
 // Queries on the storage_volumes and storage_volume_snapshots tables (custom volumes), addressed
 // by pool and volume name; and which instances and profiles use a volume through disk devices.
 import { and, asc, eq } from "drizzle-orm";
-import { expandDevices } from "../instance/config.ts";
+import { expandDevices } from "../config/expand.ts";
 import type { Db } from "./index.ts";
 import { instances, profiles, storageVolumes, storageVolumeSnapshots } from "./schema.ts";
 

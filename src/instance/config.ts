@@ -2,6 +2,7 @@
 // describe keys), device validation per device type, profile expansion and name rules.
 // Validators return an error message, or undefined when the value is acceptable.
 
+import { isBool, isTrue, parseSize } from "../config/values.ts";
 import { knownSyscalls } from "../kernel/seccomp.ts";
 import { checkProxyPair, parseProxyAddress, unsupportedProxyOption } from "./proxy-address.ts";
 
@@ -19,14 +20,6 @@ export interface KeyInfo {
 
 // ---- value validators -------------------------------------------------------------------------
 
-const BOOLS = ["true", "false", "1", "0", "yes", "no", "on", "off"];
-const TRUE = ["true", "1", "yes", "on"];
-
-/** LXD's boolean reading: true/1/yes/on (any case) are true, everything else false. */
-export const isTrue = (value: string | undefined): boolean => TRUE.includes((value ?? "").toLowerCase());
-/** Whether LXD accepts the value as a boolean at all. */
-export const isBool = (value: string): boolean => BOOLS.includes(value.toLowerCase());
-
 const any: Validator = () => undefined;
 const bool: Validator = (v) => (isBool(v) ? undefined : `Invalid value for a boolean "${v}"`);
 const int: Validator = (v) => (/^-?\d+$/.test(v) ? undefined : `Invalid value for an integer "${v}"`);
@@ -38,19 +31,6 @@ const range = (min: number, max: number): Validator => (v) =>
 const oneOf = (...choices: string[]): Validator => (v) =>
   choices.includes(v) ? undefined : `Invalid value "${v}" (must be one of: ${choices.join(", ")})`;
 const size: Validator = (v) => (parseSize(v) === undefined ? `Invalid size "${v}"` : undefined);
-
-const SIZE_UNITS: Record<string, number> = {
-  "": 1, B: 1, " bytes": 1,
-  kB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12, PB: 1e15, EB: 1e18,
-  KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30, TiB: 2 ** 40, PiB: 2 ** 50, EiB: 2 ** 60,
-};
-
-/** LXD's byte sizes: an integer with an optional unit, decimal (kB, MB…) or binary (KiB, MiB…). */
-export function parseSize(value: string): number | undefined {
-  const m = /^(\d+)(.*)$/.exec(value);
-  if (!m || !(m[2] in SIZE_UNITS)) return undefined;
-  return Number(m[1]) * SIZE_UNITS[m[2]];
-}
 
 /** `limits.memory`: a size ("256MiB", "1GB") or a share of the host's memory ("50%"), in bytes. */
 export function parseMemory(value: string, hostTotal: number): number {
@@ -351,24 +331,6 @@ export function validateDevices(devices: Devices): string | undefined {
 
 // ---- expansion --------------------------------------------------------------------------------
 
-/** Profiles' config in order, then the instance's own keys: later wins key by key. */
-export function expandConfig(profileConfigs: Config[], local: Config): Config {
-  return Object.assign({}, ...profileConfigs, local);
-}
-
-/** Profiles' devices in order, then the instance's: a device with the same name replaces the earlier one whole. */
-export function expandDevices(profileDevices: Devices[], local: Devices): Devices {
-  const out: Devices = {};
-  for (const devices of [...profileDevices, local]) {
-    for (const [name, dev] of Object.entries(devices)) out[name] = { ...dev };
-  }
-  return out;
-}
-
-/** The device mounted at / (path "/" disk), if any. */
-export function rootDisk(devices: Devices): [string, Device] | undefined {
-  return Object.entries(devices).find(([, d]) => d.type === "disk" && d.path === "/");
-}
 
 // ---- names ------------------------------------------------------------------------------------
 
@@ -380,14 +342,6 @@ export function validateInstanceName(name: string): string | undefined {
   if (/^\d/.test(name)) return "Name must not start with a digit";
   if (name.endsWith("-")) return `Name must not end with "-" character`;
   if (!/^[a-zA-Z0-9-]+$/.test(name)) return "Name can only contain alphanumeric and hyphen characters";
-  return undefined;
-}
-
-/** The part after "instance/": anything but "/", ".", "..", empty or whitespace-only. */
-export function validateSnapshotName(name: string): string | undefined {
-  if (!name.trim()) return "Snapshot name may not be empty";
-  if (name.includes("/")) return `Snapshot name may not contain "/"`;
-  if (name === "." || name === "..") return `Invalid snapshot name "${name}"`;
   return undefined;
 }
 

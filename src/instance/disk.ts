@@ -6,7 +6,7 @@
 import { stat } from "node:fs/promises";
 import type { LaunchMount } from "../kernel/monitor.ts";
 import { mountInContainer, umountInContainer } from "../kernel/mounts.ts";
-import { isTrue } from "./config.ts";
+import { isTrue } from "../config/values.ts";
 import type { DeviceDriver } from "./devices.ts";
 
 /** Resolves `pool`/`source` of a volume disk to its host path. */

@@ -12,6 +12,7 @@ import { snapshotsByInstance } from "../db/snapshots.ts";
 import { getVolume, listVolumes, listVolumeSnapshots } from "../db/storage-volumes.ts";
 import type { Db } from "../db/index.ts";
 import { ApiError } from "../api/error.ts";
+import { KeyedLock } from "../lock.ts";
 import { log } from "../log.ts";
 import type { EventHub } from "../events/hub.ts";
 import type { ImageStore } from "../image/store.ts";
@@ -22,13 +23,14 @@ import { haltSignal, launch, watch } from "../kernel/monitor.ts";
 import { netnsId } from "../kernel/rtnetlink.ts";
 import { startExec, type ExecOptions as KernelExecOptions, type ExecSession } from "../kernel/exec.ts";
 import { containerDir } from "../paths.ts";
-import { storageDriver } from "../storage/index.ts";
+import { instanceVolume, type PoolBackend } from "../storage/backend.ts";
+import { StoragePools } from "../storage/pools.ts";
 import type { Pool, RootfsSpec } from "../storage/driver.ts";
 import { applyTemplates, type Trigger } from "../image/templates.ts";
 import { byteProgress, type ProgressSink } from "../image/progress.ts";
-import {
-  expandConfig, expandDevices, parseSize, rootDisk, validateDevices, validateInstanceConfig, validateInstanceName,
-} from "./config.ts";
+import { validateDevices, validateInstanceConfig, validateInstanceName } from "./config.ts";
+import { expandConfig, expandDevices, rootDisk } from "../config/expand.ts";
+import { parseSize } from "../config/values.ts";
 import { launchMounts, prepareDevices, resumeDevices, startDevices, stopDevices } from "./devices.ts";
 import { deviceRules } from "./unix-device.ts";
 import { randomName } from "./names.ts";
@@ -79,7 +81,7 @@ export class InstanceManager {
   private readonly busy = new Set<string>();
   /** Instances whose volume is being read while stopped (publishing): no start, rename or delete meanwhile. */
   private readonly held = new Set<string>();
-  private readonly volumeLocks = new Map<string, Promise<unknown>>();
+  private readonly volumeLocks = new KeyedLock();
   /** Warns (once each) when a start passes a host-wide limit such as the ARP table size. */
   private readonly checkHostLimits = hostLimitWarner((msg, ctx) => log.warn(msg, ctx));
   readonly snapshots: Snapshots;
@@ -89,6 +91,7 @@ export class InstanceManager {
     private readonly images: ImageStore,
     private readonly cgroups: Cgroups,
     private readonly events: EventHub,
+    private readonly pools = new StoragePools(database, events),
   ) {
     this.snapshots = new Snapshots(database, this, events);
   }
@@ -193,6 +196,11 @@ export class InstanceManager {
     return this.rootPool(this.expanded(row).devices);
   }
 
+  /** The pool layer's view of the pool holding the instance's root volume. */
+  backendOf(row: Pick<Row, "profiles" | "config" | "devices">): PoolBackend {
+    return this.pools.backend(this.poolOf(row));
+  }
+
   /** Runs `fn` with a running instance frozen (so its disk holds still), thawing it after. */
   async quiesced<T>(name: string, fn: () => Promise<T>): Promise<T> {
     const rt = this.running.get(name);
@@ -212,8 +220,8 @@ export class InstanceManager {
 
   /** One instance's state (`GET …/state`, `lxd info`), with its root volume's disk usage. */
   async state(name: string): Promise<InstanceState> {
-    const pool = this.poolOf(this.get(name));
-    return this.stateOf(name, await storageDriver(pool.driver).usage(pool, name).catch(() => undefined));
+    const usage = await this.backendOf(this.get(name)).usage(instanceVolume(name)).catch(() => undefined);
+    return this.stateOf(name, usage);
   }
 
   private stateOf(name: string, diskUsage?: number): Promise<InstanceState> {
@@ -291,7 +299,7 @@ export class InstanceManager {
       const profiles = req.profiles ?? from.profiles;
       const devices = req.devices ?? from.devices;
       const target = this.poolOf({ profiles, devices, config: {} });
-      const driver = storageDriver(pool.driver);
+      const [fromPool, into] = [this.pools.backend(pool), this.pools.backend(target)];
       const fingerprint = src.config["volatile.base_image"] ?? "";
       const userConfig = Object.fromEntries(Object.entries(req.config ?? from.config).filter(([k]) => !k.startsWith("volatile.")));
       const idmapKeys = this.initialIdmap(name, { profiles, devices, config: userConfig });
@@ -299,18 +307,18 @@ export class InstanceManager {
       const snaps = withSnapshots ? this.snapshots.list(source) : [];
       try {
         // The copy's layer sits on the same image, which the target pool unpacks once.
-        if (target.name !== pool.name) await driver.ensureImage(target, fingerprint, (fp, dest) => this.images.unpackTo(fp, dest));
+        if (target.name !== pool.name) await into.ensureImage(fingerprint, (fp, dest) => this.images.unpackTo(fp, dest));
         await this.withVolume(source, () => {
-          const copyRoot = () => driver.copyVolume(pool, { instance: source, snapshot }, { instance: name }, target, this.isRunning(source));
+          const copyRoot = () => fromPool.copy(instanceVolume(source, snapshot), instanceVolume(name), into, this.isRunning(source));
           return snapshot === undefined ? this.quiesced(source, copyRoot) : copyRoot();
         });
         for (const s of snaps) {
-          await driver.copyVolume(pool, { instance: source, snapshot: s.name }, { instance: name, snapshot: s.name }, target);
+          await fromPool.copy(instanceVolume(source, s.name), instanceVolume(name, s.name), into);
         }
         const targetDevices = this.expanded({ profiles, devices, config: {} }).devices;
         if (rootDisk(targetDevices)?.[1].size) await this.applyRootSize(name, target, targetDevices);
       } catch (err) {
-        await driver.deleteInstance(target, name).catch(() => {});
+        await into.delete(instanceVolume(name)).catch(() => {});
         throw err;
       }
       const config: Record<string, string> = {
@@ -367,7 +375,7 @@ export class InstanceManager {
   private async applyRootSize(name: string, pool: Pool, devices: Devices): Promise<void> {
     const size = rootDisk(devices)?.[1].size;
     try {
-      await storageDriver(pool.driver).resize(pool, name, size ? parseSize(size) : undefined);
+      await this.pools.backend(pool).resize(instanceVolume(name), size ? parseSize(size) : undefined);
     } catch (err) {
       throw new ApiError(400, `Failed to set the root disk size of instance "${name}": ${(err as Error).message}`);
     }
@@ -395,13 +403,13 @@ export class InstanceManager {
       t.mark("plan");
       let report: ((done: number) => void) | undefined;
       const key = "create_instance_from_image_unpack_progress";
-      await storageDriver(pool.driver).createInstanceFromImage(pool, name, fingerprint,
+      await this.pools.backend(pool).createFromImage(name, fingerprint,
         (fp, dest) => this.images.unpackTo(fp, dest, onProgress && ((p) => (report ??= byteProgress(onProgress, key, "Unpack", p.total))(p.processed))));
       if (report) onProgress?.({ [key]: undefined });
       const expandedDevices = expandDevices(this.profileRows(profiles).map((p) => p.devices), devices);
       if (rootDisk(expandedDevices)?.[1].size) {
         await this.applyRootSize(name, pool, expandedDevices)
-          .catch(async (err) => { await storageDriver(pool.driver).deleteInstance(pool, name).catch(() => {}); throw err; });
+          .catch(async (err) => { await this.pools.backend(pool).delete(instanceVolume(name)).catch(() => {}); throw err; });
       }
       t.mark("volume");
       this.images.markUsed(fingerprint);
@@ -439,8 +447,7 @@ export class InstanceManager {
   }
 
   private async removeVolume(row: Row) {
-    const pool = this.rootPool(this.expanded(row).devices);
-    await storageDriver(pool.driver).deleteInstance(pool, row.name);
+    await this.backendOf(row).delete(instanceVolume(row.name));
   }
 
   // ---- update / rename -----------------------------------------------------------------
@@ -499,8 +506,7 @@ export class InstanceManager {
     if (err) throw new ApiError(400, `Invalid instance name "${to}": ${err}`);
     if (this.running.has(name)) throw new ApiError(400, "Renaming of running instance not allowed");
     if (db.getInstance(this.database, to)) throw new ApiError(409, `Instance "${to}" already exists`);
-    const pool = this.rootPool(this.expanded(row).devices);
-    await storageDriver(pool.driver).renameInstance(pool, name, to);
+    await this.backendOf(row).rename(instanceVolume(name), to);
     db.updateInstance(this.database, name, { name: to });
     await rm(containerDir(name), { recursive: true, force: true });
     this.lifecycle("instance-renamed", to, { old_name: name });
@@ -527,10 +533,7 @@ export class InstanceManager {
    *  stopped instance swaps its writable layer, and a start meanwhile would mount a torn state
    *  (or a snapshot would take as stopped an instance that just started). */
   withVolume<T>(name: string, fn: () => Promise<T>): Promise<T> {
-    const next = (this.volumeLocks.get(name) ?? Promise.resolve()).catch(() => {}).then(fn);
-    this.volumeLocks.set(name, next);
-    next.finally(() => { if (this.volumeLocks.get(name) === next) this.volumeLocks.delete(name); }).catch(() => {});
-    return next;
+    return this.volumeLocks.run(name, fn);
   }
 
   start(name: string): Promise<void> {
@@ -561,7 +564,7 @@ export class InstanceManager {
     try {
       await this.cgroups.applyLimits(name, liveLimits(config));
       t.mark("cgroups");
-      const rootfs = storageDriver(pool.driver).rootfs(pool, name, fingerprint);
+      const rootfs = this.pools.backend(pool).rootfs(name, fingerprint);
       await this.applyImageTemplates(row, config, devices, pool, rootfs);
       t.mark("templates");
       await this.cgroups.setDevices(name, deviceRules(devices));
@@ -606,7 +609,7 @@ export class InstanceManager {
   private async applyImageTemplates(row: Row, config: Record<string, string>, devices: Devices, pool: Pool, rootfs: RootfsSpec): Promise<void> {
     const pending = row.config["volatile.apply_template"];
     const triggers: Trigger[] = pending === "create" || pending === "copy" ? [pending, "start"] : ["start"];
-    const { image } = storageDriver(pool.driver).layers(pool, { instance: row.name }, row.config["volatile.base_image"] ?? "");
+    const { image } = this.pools.backend(pool).layers(instanceVolume(row.name), row.config["volatile.base_image"] ?? "");
     await applyTemplates({
       rootfs, image, mountpoint: join(containerDir(row.name), "template-root"),
       instance: { name: row.name, architecture: row.architecture, ephemeral: row.ephemeral, privileged: false },
@@ -720,9 +723,7 @@ export class InstanceManager {
   /** Called when an image is deleted: each pool drops its unpacked copy unless an instance builds on it. */
   async onImageDeleted(fingerprint: string): Promise<void> {
     const inUse = this.list().some((r) => r.config["volatile.base_image"] === fingerprint);
-    for (const pool of this.database.select().from(storagePools).all()) {
-      await storageDriver(pool.driver).deleteImage(pool, fingerprint, inUse);
-    }
+    for (const pool of this.pools.list()) await this.pools.backend(pool).deleteImage(fingerprint, inUse);
   }
 
   // ---- daemon start / stop -------------------------------------------------------------
@@ -749,7 +750,7 @@ export class InstanceManager {
         db.updateInstance(this.database, row.name, { config: { ...row.config, "volatile.last_state.power": "STOPPED" } });
       }
     }));
-    const pools = this.database.select().from(storagePools).all();
+    const pools = this.pools.list();
     const instances = new Map(rows.map((r) => [r.name, new Set((snaps.get(r.id) ?? []).map((s) => s.name))]));
     const images = new Set([
       ...this.images.list().map((i) => i.fingerprint),
@@ -758,7 +759,7 @@ export class InstanceManager {
     for (const pool of pools) {
       const custom = new Map(listVolumes(this.database, pool.name)
         .map((v) => [v.name, new Set(listVolumeSnapshots(this.database, v.id).map((s) => s.name))]));
-      await storageDriver(pool.driver).reconcile(pool, { instances, custom, images })
+      await this.pools.backend(pool).reconcile({ instances, custom, images })
         .catch((err) => log.error("Storage reconcile failed", { pool: pool.name, err: String(err) }));
     }
     this.snapshots.startTimer();

@@ -6,21 +6,31 @@ import * as db from "../db/snapshots.ts";
 import type { Db } from "../db/index.ts";
 import type { EventHub } from "../events/hub.ts";
 import { ApiError } from "../api/error.ts";
+import { KeyedLock } from "../lock.ts";
 import { log } from "../log.ts";
-import { storageDriver } from "../storage/index.ts";
-import type { InstanceManager } from "./manager.ts";
-import { expiryDate, nextSnapshotName, scheduleMatches } from "./schedule.ts";
+import { instanceVolume, type PoolBackend } from "../storage/backend.ts";
+import type { InstanceRow } from "../db/instances.ts";
+import { expiryDate, nextSnapshotName, scheduleMatches, validateSnapshotName } from "../config/schedule.ts";
 
 export type SnapshotRow = db.SnapshotRow;
 
-/** Why a snapshot name is unusable, or undefined. */
-export function validateSnapshotName(name: string): string | undefined {
-  if (!name) return "Snapshot name may not be empty";
-  if (name.includes("/")) return `Snapshot name "${name}" may not contain "/"`;
-  if (name === "." || name === "..") return `Snapshot name "${name}" is reserved`;
-  if (name.length > 255) return "Snapshot name is longer than 255 characters";
-  if (/[\s\0]/.test(name)) return `Snapshot name "${name}" may not contain white space`;
-  return undefined;
+type InstanceShape = Pick<InstanceRow, "profiles" | "config" | "devices">;
+
+/** What snapshots need from the instances they belong to (the instance manager provides it). */
+export interface SnapshotHost {
+  get(name: string): InstanceRow;
+  list(): InstanceRow[];
+  expanded(row: InstanceShape): { config: Record<string, string>; devices: Record<string, Record<string, string>> };
+  /** The pool holding the instance's root volume. */
+  backendOf(row: InstanceShape): PoolBackend;
+  isRunning(name: string): boolean;
+  /** Runs `fn` while no start, rename or other volume change of the instance runs. */
+  withVolume<T>(name: string, fn: () => Promise<T>): Promise<T>;
+  /** Runs `fn` with a running instance frozen. */
+  quiesced<T>(name: string, fn: () => Promise<T>): Promise<T>;
+  replaceConfig(name: string, config: Record<string, string>, devices: Record<string, Record<string, string>>, profiles: string[]): void;
+  start(name: string): Promise<void>;
+  stop(name: string, opts: { force?: boolean }): Promise<void>;
 }
 
 /** An API timestamp, or null/"" or the zero time, as what the row stores ("" = never). */
@@ -33,23 +43,19 @@ function normalizeExpiry(value: string | null | undefined): string {
 
 export class Snapshots {
   /** One storage change per instance at a time (snapshot, restore, rename, delete). */
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly locks = new KeyedLock();
   private timer?: ReturnType<typeof setInterval>;
   /** The minute (ms / 60000) each instance's schedule last fired. */
   private readonly firedAt = new Map<string, number>();
 
   constructor(
     private readonly database: Db,
-    private readonly instances: InstanceManager,
+    private readonly instances: SnapshotHost,
     private readonly events: EventHub,
   ) {}
 
   private serial<T>(instance: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(instance) ?? Promise.resolve();
-    const next = prev.catch(() => {}).then(fn);
-    this.locks.set(instance, next);
-    next.finally(() => { if (this.locks.get(instance) === next) this.locks.delete(instance); }).catch(() => {});
-    return next;
+    return this.locks.run(instance, fn);
   }
 
   list(instance: string): SnapshotRow[] {
@@ -107,12 +113,11 @@ export class Snapshots {
       } else {
         expires = normalizeExpiry(expiresAt);
       }
-      const pool = this.instances.poolOf(row);
+      const pool = this.instances.backendOf(row);
       // A frozen container writes nothing while its layer is taken: the snapshot is consistent.
       await this.instances.withVolume(instance, () => {
         const live = this.instances.isRunning(instance);
-        return this.instances.quiesced(instance, () =>
-          storageDriver(pool.driver).copyVolume(pool, { instance }, { instance, snapshot: name }, pool, live));
+        return this.instances.quiesced(instance, () => pool.copy(instanceVolume(instance), instanceVolume(instance, name), undefined, live));
       });
       let snap: SnapshotRow;
       try {
@@ -121,7 +126,7 @@ export class Snapshots {
           config: row.config, devices: row.devices, profiles: row.profiles,
         });
       } catch (err) {
-        await storageDriver(pool.driver).deleteSnapshot(pool, instance, name).catch(() => {});
+        await pool.delete(instanceVolume(instance, name)).catch(() => {});
         throw err;
       }
       this.lifecycle("instance-snapshot-created", instance, name);
@@ -143,8 +148,7 @@ export class Snapshots {
       this.get(instance, name);
       // The row goes first: a crash in between leaves a volume that reconcile removes.
       db.deleteSnapshot(this.database, instance, name);
-      const pool = this.instances.poolOf(row);
-      await storageDriver(pool.driver).deleteSnapshot(pool, instance, name);
+      await this.instances.backendOf(row).delete(instanceVolume(instance, name));
       this.lifecycle("instance-snapshot-deleted", instance, name);
     });
   }
@@ -160,12 +164,12 @@ export class Snapshots {
   rename(instance: string, from: string, to: string): Promise<void> {
     return this.serial(instance, async () => {
       this.checkRename(instance, from, to);
-      const pool = this.instances.poolOf(this.instances.get(instance));
-      await storageDriver(pool.driver).renameSnapshot(pool, instance, from, to);
+      const pool = this.instances.backendOf(this.instances.get(instance));
+      await pool.rename(instanceVolume(instance, from), to);
       try {
         db.updateSnapshot(this.database, instance, from, { name: to });
       } catch (err) {
-        await storageDriver(pool.driver).renameSnapshot(pool, instance, to, from).catch(() => {});
+        await pool.rename(instanceVolume(instance, to), from).catch(() => {});
         throw err;
       }
       this.lifecycle("instance-snapshot-renamed", instance, to, { old_name: from });
@@ -188,8 +192,8 @@ export class Snapshots {
       const wasRunning = this.instances.isRunning(instance);
       if (wasRunning) await this.instances.stop(instance, { force: true });
       const row = this.instances.get(instance);
-      const pool = this.instances.poolOf(row);
-      await this.instances.withVolume(instance, () => storageDriver(pool.driver).restoreSnapshot(pool, instance, name));
+      const pool = this.instances.backendOf(row);
+      await this.instances.withVolume(instance, () => pool.restore(instanceVolume(instance, name)));
       // The snapshot's settings come back; this instance's own identity and power state stay.
       const volatile = Object.fromEntries(Object.entries(row.config).filter(([k]) => k.startsWith("volatile.")));
       const config = Object.fromEntries(Object.entries(snap.config).filter(([k]) => !k.startsWith("volatile.")));

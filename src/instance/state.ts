@@ -26,7 +26,7 @@ function parseNetDev(text: string): Map<string, Record<string, number>> {
   return out;
 }
 
-type Address = NetworkState["addresses"][number];
+type Address = NonNullable<NetworkState["addresses"]>[number];
 
 /** Shortens the longest run of zero groups to "::" (RFC 5952). */
 export function compressIPv6(groups: string[]): string {

@@ -2,10 +2,11 @@
 // dnsmasq each. Every change is serialized; a failed create or update leaves nothing behind.
 import { readFile, rename as renameDir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { NetworkLease, NetworkState } from "../api/network.ts";
+import type { Network, NetworkLease, NetworkState } from "../api/network.ts";
 import type { Db } from "../db/index.ts";
 import * as q from "../db/networks.ts";
 import { ApiError } from "../api/error.ts";
+import { KeyedLock } from "../lock.ts";
 import { lxdDir } from "../paths.ts";
 import { bridgePorts, deleteBridge, ensureBridge, linkExists, renameBridge } from "./bridge.ts";
 import { truthy, validateNetworkConfig, validateNetworkName, withDefaults } from "./config.ts";
@@ -19,6 +20,9 @@ import { dhcpRange6, formatIPv6, hostSubnets6, overlaps6, parseCidr6, pickSubnet
 
 type StringMap = Record<string, string>;
 type Log = (level: "info" | "warn", msg: string, ctx?: Record<string, unknown>) => void;
+type Events = { send(type: "lifecycle", metadata: Record<string, unknown>): void };
+
+export const networkUrl = (name: string) => `/1.0/networks/${name}`;
 
 const DEFAULT_DOMAIN = "lxd";
 const DEFAULT_LEASE = "1h";
@@ -27,15 +31,24 @@ export class NetworkManager {
   private readonly dns = new Map<string, Dnsmasq>();
   /** Per-nic filters and limits, by host-side interface (registered by the nic driver). */
   private readonly nicFilters = new Map<string, NicFilter>();
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly lock = new KeyedLock();
 
-  constructor(private readonly db: Db, private readonly log: Log) {}
+  constructor(private readonly db: Db, private readonly log: Log, private readonly events?: Events) {}
+
+  private lifecycle(action: string, name: string, context: Record<string, unknown> = {}): void {
+    this.events?.send("lifecycle", { action, source: networkUrl(name), context });
+  }
+
+  toApi(row: q.NetworkRow): Network {
+    return {
+      name: row.name, description: row.description, type: row.type, managed: true, config: row.config,
+      status: "Created", used_by: q.networkUsedBy(this.db, row.name), locations: ["none"], project: "default",
+    };
+  }
 
   /** Runs changes one at a time: each sees the previous one's result. */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(fn, fn);
-    this.queue = next.catch(() => {});
-    return next;
+    return this.lock.run("networks", fn);
   }
 
   link(name: string): string {
@@ -255,6 +268,7 @@ export class NetworkManager {
         await rm(this.dir(name), { recursive: true, force: true });
         throw new ApiError(500, `Failed to create network "${name}": ${(err as Error).message}`);
       }
+      this.lifecycle("network-created", name);
     });
   }
 
@@ -272,6 +286,7 @@ export class NetworkManager {
         await this.firewall().catch(() => {});
         throw new ApiError(500, `Failed to update network "${name}": ${(err as Error).message}`);
       }
+      this.lifecycle("network-updated", name);
     });
   }
 
@@ -290,6 +305,7 @@ export class NetworkManager {
       q.updateNetwork(this.db, name, { name: to });
       await this.up({ ...row, name: to });
       await this.firewall();
+      this.lifecycle("network-renamed", to, { old_name: name });
     });
   }
 
@@ -301,6 +317,7 @@ export class NetworkManager {
       q.deleteNetwork(this.db, name);
       await this.firewall();
       await rm(this.dir(name), { recursive: true, force: true });
+      this.lifecycle("network-deleted", name);
     });
   }
 

@@ -12,7 +12,7 @@
 import { mkdir, readdir, rename, rm, rmdir, stat, statfs } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { ulid } from "ulid";
-import { parseSize } from "../instance/config.ts";
+import { parseSize } from "../config/values.ts";
 import { lxdDir, poolDir } from "../paths.ts";
 import type { CustomRef, Pool, RootfsSpec, StorageDriver, VolumeRef } from "./driver.ts";
 import { btrfsSetReadonly, btrfsSnapshot, btrfsSubvolCreate, btrfsSubvolDelete } from "../kernel/ffi.ts";

@@ -15,7 +15,7 @@ import { existsSync } from "node:fs";
 import { chmod, chown, mkdir, rename, rm, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { ulid } from "ulid";
-import { isBool } from "../instance/config.ts";
+import { isBool } from "../config/values.ts";
 import { poolDir } from "../paths.ts";
 import type { CustomRef, Pool, RootfsSpec, StorageDriver, VolumeRef } from "./driver.ts";
 import { capped, CHAIN, collect, copyLayer, layerPath, readChain, readChainSync, writeChain } from "./layers.ts";

@@ -1,14 +1,7 @@
 // Storage driver registry: pools name their driver; this maps the name to the implementation.
+// Only the pool layer (pools.ts) reads it: everything else reaches a driver through a PoolBackend.
 import { btrfsDriver } from "./btrfs.ts";
 import type { StorageDriver } from "./driver.ts";
 import { dirDriver } from "./dir.ts";
 
-const drivers: Record<string, StorageDriver> = { dir: dirDriver, btrfs: btrfsDriver };
-
-export const supportedDrivers = (): string[] => Object.keys(drivers);
-
-export function storageDriver(name: string): StorageDriver {
-  const driver = drivers[name];
-  if (!driver) throw new Error(`unknown storage driver "${name}" (supported: ${supportedDrivers().join(", ")})`);
-  return driver;
-}
+export const DRIVERS: Readonly<Record<string, StorageDriver>> = { dir: dirDriver, btrfs: btrfsDriver };

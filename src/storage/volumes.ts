@@ -4,14 +4,15 @@
 import type { StorageVolume, StorageVolumeSnapshot } from "../api/storage.ts";
 import { NO_EXPIRY } from "../api/snapshot.ts";
 import type { Db } from "../db/index.ts";
-import { getPool, type PoolRow } from "../db/storage-pools.ts";
+import type { PoolRow } from "../db/storage-pools.ts";
 import * as q from "../db/storage-volumes.ts";
 import { ApiError } from "../api/error.ts";
-import { nextSnapshotName } from "../instance/schedule.ts";
-import { validateSnapshotName } from "../instance/snapshots.ts";
-import { parseSize } from "../instance/config.ts";
+import { KeyedLock } from "../lock.ts";
+import { nextSnapshotName, validateSnapshotName } from "../config/schedule.ts";
+import { parseSize } from "../config/values.ts";
 import { OLD, TMP } from "./tree.ts";
-import { storageDriver } from "./index.ts";
+import { customVolume } from "./backend.ts";
+import { StoragePools } from "./pools.ts";
 
 export type VolumeRow = q.VolumeRow;
 export type VolumeSnapshotRow = q.VolumeSnapshotRow;
@@ -41,35 +42,31 @@ function checkConfig(config: Record<string, string>): void {
 }
 
 export class CustomVolumes {
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly locks = new KeyedLock();
 
   constructor(
     private readonly db: Db,
     private readonly events: Events,
     /** Running instances with a disk device on the volume. */
     private readonly runningUsers: (pool: string, volume: string) => string[],
+    private readonly pools = new StoragePools(db, events),
   ) {}
 
   private serial<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const next = (this.locks.get(key) ?? Promise.resolve()).catch(() => {}).then(fn);
-    this.locks.set(key, next);
-    next.finally(() => { if (this.locks.get(key) === next) this.locks.delete(key); }).catch(() => {});
-    return next;
+    return this.locks.run(key, fn);
   }
 
   /** Applies `size` (a limit, or none) to the volume as the pool's driver can; refused if it cannot. */
   private async applySize(p: PoolRow, name: string, size: string | undefined): Promise<void> {
     try {
-      await storageDriver(p.driver).resizeCustom(p, name, size ? parseSize(size) : undefined);
+      await this.pools.backend(p).resize(customVolume(name), size ? parseSize(size) : undefined);
     } catch (err) {
       throw new ApiError(400, `Failed to set the size of volume "${name}" in pool "${p.name}": ${(err as Error).message}`);
     }
   }
 
   pool(name: string): PoolRow {
-    const row = getPool(this.db, name);
-    if (!row) throw new ApiError(404, `Storage pool "${name}" not found`);
-    return row;
+    return this.pools.get(name);
   }
 
   list(pool: string): VolumeRow[] {
@@ -95,12 +92,12 @@ export class CustomVolumes {
   path(pool: string, volume: string): string {
     const p = this.pool(pool);
     this.get(pool, volume);
-    return storageDriver(p.driver).customPath(p, volume);
+    return this.pools.backend(p).path(customVolume(volume));
   }
 
   async usage(row: VolumeRow): Promise<number | undefined> {
     const p = this.pool(row.pool);
-    return storageDriver(p.driver).customUsage(p, row.name).catch(() => undefined);
+    return this.pools.backend(p).usage(customVolume(row.name)).catch(() => undefined);
   }
 
   /** Checks a create or copy request; returns the source to copy from, if any. */
@@ -130,13 +127,13 @@ export class CustomVolumes {
       const p = this.pool(pool);
       if (q.getVolume(this.db, pool, name)) throw new ApiError(409, `Storage volume "${name}" already exists in pool "${pool}"`);
       try {
-        await storageDriver(p.driver).createCustom(p, name);
+        await this.pools.backend(p).create(customVolume(name));
       } catch (err) {
         throw new ApiError(500, `Failed to create volume "${name}" in pool "${pool}": ${(err as Error).message}`);
       }
       if (config.size) {
         await this.applySize(p, name, config.size).catch(async (err) => {
-          await storageDriver(p.driver).deleteCustom(p, name).catch(() => {});
+          await this.pools.backend(p).delete(customVolume(name)).catch(() => {});
           throw err;
         });
       }
@@ -151,17 +148,17 @@ export class CustomVolumes {
     return this.serial(`${pool}/${name}`, async () => {
       const [src, dst] = [this.pool(from.pool), this.pool(pool)];
       const fromRow = this.get(from.pool, from.volume);
-      const driver = storageDriver(src.driver);
+      const [source, target] = [this.pools.backend(src), this.pools.backend(dst)];
       const snaps = from.snapshot === undefined && !opts.volumeOnly ? q.listVolumeSnapshots(this.db, fromRow.id) : [];
       if (q.getVolume(this.db, pool, name)) throw new ApiError(409, `Storage volume "${name}" already exists in pool "${pool}"`);
       try {
-        await driver.copyCustom(src, { volume: from.volume, snapshot: from.snapshot }, { volume: name }, dst);
-        for (const s of snaps) await driver.copyCustom(src, { volume: from.volume, snapshot: s.name }, { volume: name, snapshot: s.name }, dst);
+        await source.copy(customVolume(from.volume, from.snapshot), customVolume(name), target);
+        for (const s of snaps) await source.copy(customVolume(from.volume, s.name), customVolume(name, s.name), target);
         // A limit belongs to the volume (a btrfs qgroup), not its content: the copy gets its own.
         const size = (opts.config ?? fromRow.config).size;
         if (size) await this.applySize(dst, name, size);
       } catch (err) {
-        await driver.deleteCustom(dst, name).catch(() => {});
+        await target.delete(customVolume(name)).catch(() => {});
         if (err instanceof ApiError) throw err;
         throw new ApiError(500, `Failed to copy volume "${from.volume}" to "${name}": ${(err as Error).message}`);
       }
@@ -195,7 +192,7 @@ export class CustomVolumes {
       if (users.length) throw new ApiError(400, `Storage volume "${name}" is still in use by ${users.join(", ")}`);
       const p = this.pool(pool);
       q.deleteVolume(this.db, row.id);
-      await storageDriver(p.driver).deleteCustom(p, name);
+      await this.pools.backend(p).delete(customVolume(name));
       this.lifecycle("storage-volume-deleted", pool, name);
     });
   }
@@ -212,7 +209,7 @@ export class CustomVolumes {
       if (users.length) throw new ApiError(400, `Storage volume "${name}" is still in use by ${users.join(", ")}: detach it first`);
       const p = this.pool(pool);
       try {
-        await storageDriver(p.driver).renameCustom(p, name, to, () => q.updateVolume(this.db, row.id, { name: to }));
+        await this.pools.backend(p).rename(customVolume(name), to, () => q.updateVolume(this.db, row.id, { name: to }));
       } catch (e) {
         throw new ApiError(500, `Failed to rename volume "${name}" to "${to}" in pool "${pool}": ${(e as Error).message}`);
       }
@@ -255,7 +252,7 @@ export class CustomVolumes {
       const row = this.get(pool, volume);
       if (q.getVolumeSnapshot(this.db, row.id, name)) throw new ApiError(409, `Storage volume snapshot "${volume}/${name}" already exists`);
       const p = this.pool(pool);
-      await storageDriver(p.driver).copyCustom(p, { volume }, { volume, snapshot: name });
+      await this.pools.backend(p).copy(customVolume(volume), customVolume(volume, name));
       q.insertVolumeSnapshot(this.db, { volumeId: row.id, name, description: "", config: row.config, createdAt: new Date().toISOString(), expiresAt: "" });
       this.lifecycle("storage-volume-snapshot-created", pool, volume, name);
     });
@@ -267,7 +264,7 @@ export class CustomVolumes {
       const snap = this.snapshot(row, name);
       const p = this.pool(pool);
       q.deleteVolumeSnapshot(this.db, snap.id);
-      await storageDriver(p.driver).deleteCustomSnapshot(p, volume, name);
+      await this.pools.backend(p).delete(customVolume(volume, name));
       this.lifecycle("storage-volume-snapshot-deleted", pool, volume, name);
     });
   }
@@ -280,7 +277,7 @@ export class CustomVolumes {
       const running = this.runningUsers(pool, volume);
       if (running.length) throw new ApiError(400, `Storage volume "${volume}" is in use by running instance(s) ${running.join(", ")}: stop them first`);
       const p = this.pool(pool);
-      await storageDriver(p.driver).restoreCustom(p, volume, snapshot);
+      await this.pools.backend(p).restore(customVolume(volume, snapshot));
       // btrfs restores into a fresh subvolume: the limit goes on it again.
       if (row.config.size) await this.applySize(p, volume, row.config.size);
       this.lifecycle("storage-volume-restored", pool, volume, snapshot);

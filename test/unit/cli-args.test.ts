@@ -6,7 +6,8 @@ import { execEnvironment, exitCodeOf, resolveInteractive } from "../../src/cli/e
 import { instancesPost } from "../../src/cli/instance.ts";
 import { matchesFilters, parseColumns } from "../../src/cli/list.ts";
 import { randomName } from "../../src/instance/names.ts";
-import type { InstanceFull, Operation } from "../../src/client/types.ts";
+import type { InstanceFull } from "../../src/api/instance.ts";
+import type { Operation } from "../../src/api/operation.ts";
 
 describe("config set forms", () => {
   test("instance KEY VALUE and KEY=VALUE...", () => {

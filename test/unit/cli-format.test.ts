@@ -6,7 +6,7 @@ import {
 } from "../../src/cli/format.ts";
 import { listRows, parseColumns } from "../../src/cli/list.ts";
 import { instanceInfo } from "../../src/cli/info.ts";
-import type { InstanceFull } from "../../src/client/types.ts";
+import type { InstanceFull } from "../../src/api/instance.ts";
 
 process.env.TZ = "UTC";
 const REF = "/work/shared/reference/lxd-5.0.2";

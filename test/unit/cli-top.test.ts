@@ -1,7 +1,7 @@
 // `lxd top`'s rates: CPU share and network bytes per second from two samples of cumulative counters.
 import { expect, test } from "bun:test";
 import { topRows } from "../../src/cli/top.ts";
-import type { InstanceFull } from "../../src/client/types.ts";
+import type { InstanceFull } from "../../src/api/instance.ts";
 
 const inst = (name: string, pid: number, cpuNs: number, rx: number, tx: number) => ({
   name,

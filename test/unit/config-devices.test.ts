@@ -1,9 +1,8 @@
 // Devices, profile expansion and names.
 import { describe, expect, test } from "bun:test";
-import {
-  expandConfig, expandDevices, rootDisk, splitSnapshotName, validateDevices, validateInstanceName,
-  validateProfileName, validateSnapshotName,
-} from "../../src/instance/config.ts";
+import { splitSnapshotName, validateDevices, validateInstanceName, validateProfileName } from "../../src/instance/config.ts";
+import { validateSnapshotName } from "../../src/config/schedule.ts";
+import { expandConfig, expandDevices, rootDisk } from "../../src/config/expand.ts";
 
 describe("devices", () => {
   test("valid devices of every type", () => {
@@ -78,10 +77,11 @@ describe("names", () => {
 
   test("snapshot names", () => {
     expect(validateSnapshotName("snap0")).toBeUndefined();
-    expect(validateSnapshotName("before upgrade")).toBeUndefined();
+    expect(validateSnapshotName("before-upgrade")).toBeUndefined();
+    expect(validateSnapshotName("before upgrade")).toMatch(/white space/);
     expect(validateSnapshotName("a/b")).toMatch(/"\/"/);
-    expect(validateSnapshotName("..")).toMatch(/Invalid/);
-    expect(validateSnapshotName(" ")).toMatch(/empty/);
+    expect(validateSnapshotName("..")).toMatch(/reserved/);
+    expect(validateSnapshotName("")).toMatch(/empty/);
     expect(splitSnapshotName("c1/snap0")).toEqual(["c1", "snap0"]);
     expect(splitSnapshotName("c1")).toEqual(["c1", undefined]);
   });

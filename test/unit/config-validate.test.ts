@@ -1,6 +1,7 @@
 // Instance/profile config keys and values, as LXD validates them.
 import { describe, expect, test } from "bun:test";
-import { describeKey, isTrue, parseCpuLimit, parseMemory, parseSize, validateInstanceConfig } from "../../src/instance/config.ts";
+import { describeKey, parseCpuLimit, parseMemory, validateInstanceConfig } from "../../src/instance/config.ts";
+import { isTrue, parseSize } from "../../src/config/values.ts";
 
 const ok = (config: Record<string, string>, profile = false) => expect(validateInstanceConfig(config, { profile })).toBeUndefined();
 const bad = (config: Record<string, string>, match: RegExp, profile = false) =>

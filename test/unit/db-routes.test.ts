@@ -9,6 +9,8 @@ import { instances } from "../../src/db/schema.ts";
 import { profilesRoutes } from "../../src/daemon/profiles.ts";
 import { createServer } from "../../src/daemon/server.ts";
 import { storagePoolsRoutes } from "../../src/daemon/storage-pools.ts";
+import { StoragePools } from "../../src/storage/pools.ts";
+import { ProfileManager } from "../../src/profile/manager.ts";
 
 let dir: string;
 let db: OpenDb;
@@ -22,7 +24,7 @@ beforeAll(() => {
   db = openDatabase(join(dir, "database", "lxd.db"));
   seedDefaults(db);
   const ctx = { db, events: { send: (_type: "lifecycle", metadata: Record<string, unknown>) => void events.push({ action: metadata.action }) } };
-  app = createServer([profilesRoutes(ctx), storagePoolsRoutes(ctx)]);
+  app = createServer([profilesRoutes({ profiles: new ProfileManager(db, ctx.events) }), storagePoolsRoutes({ pools: new StoragePools(db, ctx.events) })]);
 });
 afterAll(() => {
   db.$client.close();

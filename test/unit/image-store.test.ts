@@ -199,4 +199,16 @@ describe("REST routes", () => {
     expect(u.status).toBe(400);
     expect(u.json.error).toMatch(/Image source type "url" is not supported/);
   });
+
+  test("a JSON body is validated against ImagesPost: wrong types get a 400 naming the field", async () => {
+    const r = await call("POST", "/1.0/images", { source: { type: "instance", name: "c1" }, public: "yes" });
+    expect(r.status).toBe(400);
+    expect(r.json.error).toBe('Invalid request body "public": expected boolean');
+    const a = await call("POST", "/1.0/images", { source: { type: "image", server: 5 } });
+    expect(a.status).toBe(400);
+    expect(a.json.error).toBe('Invalid request body "source.server": expected string');
+    const m = await call("POST", "/1.0/images", new TextEncoder().encode("{nope"), { "content-type": "application/json" });
+    expect(m.status).toBe(400);
+    expect(m.json.error).toMatch(/Malformed JSON/);
+  });
 });

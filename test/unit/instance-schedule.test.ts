@@ -1,6 +1,6 @@
 // Pure rules of automatic snapshots: cron parsing and matching, expiry arithmetic, next names.
 import { describe, expect, test } from "bun:test";
-import { cronMatches, expiryDate, nextSnapshotName, parseCron, parseSchedule, scheduleMatches } from "../../src/instance/schedule.ts";
+import { cronMatches, expiryDate, nextSnapshotName, parseCron, parseSchedule, scheduleMatches } from "../../src/config/schedule.ts";
 
 // Local-time dates (the schedule is in the server's local time, as cron).
 const at = (y: number, mo: number, d: number, h: number, mi: number) => new Date(y, mo - 1, d, h, mi);

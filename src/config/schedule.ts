@@ -137,3 +137,13 @@ export function nextSnapshotName(pattern: string, taken: Set<string>): string {
   }
   return `${head}${next}${tail}`;
 }
+
+/** Why a snapshot name (of an instance or a volume) is unusable, or undefined. */
+export function validateSnapshotName(name: string): string | undefined {
+  if (!name) return "Snapshot name may not be empty";
+  if (name.includes("/")) return `Snapshot name "${name}" may not contain "/"`;
+  if (name === "." || name === "..") return `Snapshot name "${name}" is reserved`;
+  if (name.length > 255) return "Snapshot name is longer than 255 characters";
+  if (/[\s\0]/.test(name)) return `Snapshot name "${name}" may not contain white space`;
+  return undefined;
+}

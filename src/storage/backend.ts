@@ -1,0 +1,140 @@
+// One pool as the layers above see it (Incus calls this the pool "backend"): volumes of either kind
+// (an instance's root, or a custom volume) and their snapshots, behind one set of methods that
+// picks the pool driver's method for the kind. Nothing above src/storage/ talks to a driver.
+import type { CustomRef, ImageUnpacker, KnownVolumes, Pool, RootfsSpec, StorageDriver, VolumeRef } from "./driver.ts";
+
+export type VolumeKind = "instance" | "custom";
+
+/** A volume, or one of its snapshots when `snapshot` is set. */
+export interface Volume {
+  kind: VolumeKind;
+  name: string;
+  snapshot?: string;
+}
+
+export const instanceVolume = (name: string, snapshot?: string): Volume => ({ kind: "instance", name, snapshot });
+export const customVolume = (name: string, snapshot?: string): Volume => ({ kind: "custom", name, snapshot });
+
+const instanceRef = (v: Volume): VolumeRef => ({ instance: v.name, snapshot: v.snapshot });
+const customRef = (v: Volume): CustomRef => ({ volume: v.name, snapshot: v.snapshot });
+
+function snapshotOf(v: Volume): string {
+  if (v.snapshot === undefined) throw new Error(`${v.kind} volume "${v.name}": a snapshot is needed here`);
+  return v.snapshot;
+}
+
+export class PoolBackend {
+  constructor(readonly pool: Pool, private readonly driver: StorageDriver) {}
+
+  get name(): string {
+    return this.pool.name;
+  }
+
+  get driverName(): string {
+    return this.driver.name;
+  }
+
+  // ---- the pool itself -----------------------------------------------------------------
+
+  /** Creates the pool's storage; returns its config completed with the defaults chosen. */
+  createPool(): Promise<Record<string, string>> {
+    return this.driver.createPool(this.pool);
+  }
+
+  mountPool(): Promise<void> {
+    return this.driver.mountPool(this.pool);
+  }
+
+  deletePool(): Promise<void> {
+    return this.driver.deletePool(this.pool);
+  }
+
+  /** Removes half-made volumes left by a crash, and those the database does not know. */
+  reconcile(known: KnownVolumes): Promise<void> {
+    return this.driver.reconcile(this.pool, known);
+  }
+
+  // ---- images and instance roots ---------------------------------------------------------
+
+  /** The instance's root volume on top of the pool's copy of the image (unpacked once). */
+  createFromImage(instance: string, fingerprint: string, unpack: ImageUnpacker): Promise<void> {
+    return this.driver.createInstanceFromImage(this.pool, instance, fingerprint, unpack);
+  }
+
+  ensureImage(fingerprint: string, unpack: ImageUnpacker): Promise<void> {
+    return this.driver.ensureImage(this.pool, fingerprint, unpack);
+  }
+
+  deleteImage(fingerprint: string, inUse: boolean): Promise<void> {
+    return this.driver.deleteImage(this.pool, fingerprint, inUse);
+  }
+
+  rootfs(instance: string, fingerprint: string): RootfsSpec {
+    return this.driver.rootfs(this.pool, instance, fingerprint);
+  }
+
+  /** An instance volume's (or snapshot's) overlay layers, top first, and its image's directory. */
+  layers(volume: Volume, fingerprint: string): { layers: string[]; image: string } {
+    return this.driver.layers(this.pool, instanceRef(volume), fingerprint);
+  }
+
+  // ---- volumes of either kind --------------------------------------------------------------
+
+  /** An empty custom volume (instance volumes come from images or copies). */
+  create(volume: Volume): Promise<void> {
+    if (volume.kind !== "custom" || volume.snapshot !== undefined) throw new Error(`only custom volumes are created empty`);
+    return this.driver.createCustom(this.pool, volume.name);
+  }
+
+  /** Deletes a volume with its snapshots, or one snapshot. */
+  delete(volume: Volume): Promise<void> {
+    const { name, snapshot } = volume;
+    if (volume.kind === "instance") {
+      return snapshot === undefined ? this.driver.deleteInstance(this.pool, name) : this.driver.deleteSnapshot(this.pool, name, snapshot);
+    }
+    return snapshot === undefined ? this.driver.deleteCustom(this.pool, name) : this.driver.deleteCustomSnapshot(this.pool, name, snapshot);
+  }
+
+  /** Renames a volume (with its snapshots), or an instance snapshot. `commit` records the new name
+   *  of a custom volume; its trees move back if it throws. */
+  rename(volume: Volume, to: string, commit: () => void = () => {}): Promise<void> {
+    if (volume.kind === "custom") {
+      if (volume.snapshot !== undefined) throw new Error("custom volume snapshots cannot be renamed");
+      return this.driver.renameCustom(this.pool, volume.name, to, commit);
+    }
+    if (volume.snapshot !== undefined) return this.driver.renameSnapshot(this.pool, volume.name, volume.snapshot, to);
+    return this.driver.renameInstance(this.pool, volume.name, to);
+  }
+
+  /** Copies a volume or snapshot into a new volume or snapshot of the same kind, in `target` (a
+   *  pool of the same driver) or this pool. `live`: the source instance runs (frozen by the caller). */
+  copy(from: Volume, to: Volume, target?: PoolBackend, live?: boolean): Promise<void> {
+    if (from.kind !== to.kind) throw new Error(`cannot copy a ${from.kind} volume into a ${to.kind} volume`);
+    if (target && target.driverName !== this.driverName) throw new Error(`cannot copy from a ${this.driverName} pool to a ${target.driverName} pool`);
+    if (from.kind === "instance") return this.driver.copyVolume(this.pool, instanceRef(from), instanceRef(to), target?.pool, live);
+    return this.driver.copyCustom(this.pool, customRef(from), customRef(to), target?.pool);
+  }
+
+  /** Makes the volume what it was at its snapshot `volume.snapshot` (the caller keeps users away). */
+  restore(volume: Volume): Promise<void> {
+    const snapshot = snapshotOf(volume);
+    if (volume.kind === "instance") return this.driver.restoreSnapshot(this.pool, volume.name, snapshot);
+    return this.driver.restoreCustom(this.pool, volume.name, snapshot);
+  }
+
+  /** Bytes the volume itself holds (an instance's: what it wrote over its image). */
+  usage(volume: Volume): Promise<number> {
+    return volume.kind === "instance" ? this.driver.usage(this.pool, volume.name) : this.driver.customUsage(this.pool, volume.name);
+  }
+
+  /** Limits the volume to `bytes` (undefined: no limit); throws when the driver cannot. */
+  resize(volume: Volume, bytes: number | undefined): Promise<void> {
+    return volume.kind === "instance" ? this.driver.resize(this.pool, volume.name, bytes) : this.driver.resizeCustom(this.pool, volume.name, bytes);
+  }
+
+  /** The host directory holding a custom volume's files (what a disk device mounts). */
+  path(volume: Volume): string {
+    if (volume.kind !== "custom") throw new Error("only custom volumes are mounted by path");
+    return this.driver.customPath(this.pool, volume.name);
+  }
+}

@@ -1,0 +1,146 @@
+// An in-memory storage driver for unit tests of the pool layer and the managers above it: it
+// keeps the set of volumes each pool holds and the calls it got, and needs no root, no btrfs and
+// no disk. Not registered in the daemon; tests hand it to StoragePools.
+import type { CustomRef, KnownVolumes, Pool, StorageDriver, VolumeRef } from "../../src/storage/driver.ts";
+
+const key = (kind: "instance" | "custom", name: string, snapshot?: string) => `${kind}/${name}${snapshot === undefined ? "" : `/${snapshot}`}`;
+const iref = (r: VolumeRef) => key("instance", r.instance, r.snapshot);
+const cref = (r: CustomRef) => key("custom", r.volume, r.snapshot);
+
+export class FakeDriver implements StorageDriver {
+  readonly name = "fake";
+  readonly poolKeys = { size: () => undefined, source: () => undefined };
+  readonly fixedKeys = ["source"];
+  /** One line per call, e.g. "copyCustom p custom/v1 -> custom/v1/snap0". */
+  readonly calls: string[] = [];
+  /** Volumes and snapshots by pool name, as "instance/c1", "custom/v1/snap0". */
+  readonly pools = new Map<string, Set<string>>();
+  readonly limits = new Map<string, number | undefined>();
+  /** Set to make the next call of that method throw. */
+  failNext?: string;
+
+  private vols(pool: Pool): Set<string> {
+    let set = this.pools.get(pool.name);
+    if (!set) this.pools.set(pool.name, (set = new Set()));
+    return set;
+  }
+
+  private call(method: string, detail: string): void {
+    this.calls.push(`${method} ${detail}`);
+    if (this.failNext === method) {
+      this.failNext = undefined;
+      throw new Error(`${method} failed (fake)`);
+    }
+  }
+
+  private add(pool: Pool, k: string): void {
+    if (this.vols(pool).has(k)) throw new Error(`${k} exists`);
+    this.vols(pool).add(k);
+  }
+
+  /** Removes a volume and its snapshots. */
+  private drop(pool: Pool, k: string): void {
+    for (const v of [...this.vols(pool)]) if (v === k || v.startsWith(`${k}/`)) this.vols(pool).delete(v);
+  }
+
+  private move(pool: Pool, from: string, to: string): void {
+    for (const v of [...this.vols(pool)]) {
+      if (v === from || v.startsWith(`${from}/`)) {
+        this.vols(pool).delete(v);
+        this.vols(pool).add(to + v.slice(from.length));
+      }
+    }
+  }
+
+  has(pool: string, volume: string): boolean {
+    return this.pools.get(pool)?.has(volume) ?? false;
+  }
+
+  async createPool(pool: Pool) {
+    this.call("createPool", pool.name);
+    this.vols(pool);
+    return { ...pool.config, source: pool.config.source ?? `/fake/${pool.name}` };
+  }
+  async mountPool(pool: Pool) { this.call("mountPool", pool.name); }
+  async deletePool(pool: Pool) {
+    this.call("deletePool", pool.name);
+    this.pools.delete(pool.name);
+  }
+  async createInstanceFromImage(pool: Pool, instance: string, fingerprint: string) {
+    this.call("createInstanceFromImage", `${pool.name} ${instance} ${fingerprint}`);
+    this.add(pool, key("instance", instance));
+  }
+  async deleteInstance(pool: Pool, instance: string) {
+    this.call("deleteInstance", `${pool.name} ${instance}`);
+    this.drop(pool, key("instance", instance));
+  }
+  async renameInstance(pool: Pool, from: string, to: string) {
+    this.call("renameInstance", `${pool.name} ${from} -> ${to}`);
+    this.move(pool, key("instance", from), key("instance", to));
+  }
+  async deleteImage(pool: Pool, fingerprint: string, inUse: boolean) { this.call("deleteImage", `${pool.name} ${fingerprint} ${inUse}`); }
+  rootfs(pool: Pool, instance: string) { return { kind: "bind" as const, path: `/fake/${pool.name}/${instance}` }; }
+  layers(pool: Pool, ref: VolumeRef) { return { layers: [`/fake/${pool.name}/${iref(ref)}`], image: `/fake/${pool.name}/image` }; }
+  async usage(pool: Pool, instance: string) { this.call("usage", `${pool.name} ${instance}`); return 42; }
+  async resize(pool: Pool, instance: string, bytes: number | undefined) {
+    this.call("resize", `${pool.name} ${instance} ${bytes}`);
+    this.limits.set(`${pool.name}/${key("instance", instance)}`, bytes);
+  }
+  async ensureImage(pool: Pool, fingerprint: string) { this.call("ensureImage", `${pool.name} ${fingerprint}`); }
+  async copyVolume(pool: Pool, from: VolumeRef, to: VolumeRef, target?: Pool, live?: boolean) {
+    this.call("copyVolume", `${pool.name} ${iref(from)} -> ${(target ?? pool).name} ${iref(to)}${live ? " live" : ""}`);
+    if (!this.vols(pool).has(iref(from))) throw new Error(`${iref(from)} missing`);
+    this.add(target ?? pool, iref(to));
+  }
+  async deleteSnapshot(pool: Pool, instance: string, snapshot: string) {
+    this.call("deleteSnapshot", `${pool.name} ${instance}/${snapshot}`);
+    this.drop(pool, key("instance", instance, snapshot));
+  }
+  async renameSnapshot(pool: Pool, instance: string, from: string, to: string) {
+    this.call("renameSnapshot", `${pool.name} ${instance}/${from} -> ${to}`);
+    this.move(pool, key("instance", instance, from), key("instance", instance, to));
+  }
+  async restoreSnapshot(pool: Pool, instance: string, snapshot: string) { this.call("restoreSnapshot", `${pool.name} ${instance}/${snapshot}`); }
+  async createCustom(pool: Pool, volume: string) {
+    this.call("createCustom", `${pool.name} ${volume}`);
+    this.add(pool, key("custom", volume));
+  }
+  async deleteCustom(pool: Pool, volume: string) {
+    this.call("deleteCustom", `${pool.name} ${volume}`);
+    this.drop(pool, key("custom", volume));
+  }
+  async renameCustom(pool: Pool, from: string, to: string, commit: () => void) {
+    this.call("renameCustom", `${pool.name} ${from} -> ${to}`);
+    this.move(pool, key("custom", from), key("custom", to));
+    try {
+      commit();
+    } catch (err) {
+      this.move(pool, key("custom", to), key("custom", from));
+      throw err;
+    }
+  }
+  customPath(pool: Pool, volume: string) { return `/fake/${pool.name}/custom/${volume}`; }
+  async copyCustom(pool: Pool, from: CustomRef, to: CustomRef, target?: Pool) {
+    this.call("copyCustom", `${pool.name} ${cref(from)} -> ${(target ?? pool).name} ${cref(to)}`);
+    if (!this.vols(pool).has(cref(from))) throw new Error(`${cref(from)} missing`);
+    this.add(target ?? pool, cref(to));
+  }
+  async deleteCustomSnapshot(pool: Pool, volume: string, snapshot: string) {
+    this.call("deleteCustomSnapshot", `${pool.name} ${volume}/${snapshot}`);
+    this.drop(pool, key("custom", volume, snapshot));
+  }
+  async restoreCustom(pool: Pool, volume: string, snapshot: string) { this.call("restoreCustom", `${pool.name} ${volume}/${snapshot}`); }
+  async customUsage(pool: Pool, volume: string) { this.call("customUsage", `${pool.name} ${volume}`); return 7; }
+  async resizeCustom(pool: Pool, volume: string, bytes: number | undefined) {
+    this.call("resizeCustom", `${pool.name} ${volume} ${bytes}`);
+    this.limits.set(`${pool.name}/${key("custom", volume)}`, bytes);
+  }
+  async reconcile(pool: Pool, known: KnownVolumes) {
+    this.call("reconcile", pool.name);
+    for (const v of [...this.vols(pool)]) {
+      const [kind, name, snap] = v.split("/");
+      const snaps = (kind === "instance" ? known.instances : known.custom).get(name!);
+      if (!snaps || (snap !== undefined && !snaps.has(snap))) this.vols(pool).delete(v);
+    }
+  }
+}
