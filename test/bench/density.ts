@@ -116,6 +116,8 @@ export async function densityTimings(d: TestDaemon, n: number, runs: number): Pr
     await cli("list");
   });
   const found = await running();
+  const started = d.log().split("\n").filter((l) => l.includes('msg="Daemon started"')).at(-1) ?? "";
+  const startPhases = ["networks", "reconcile"].map((k) => `${k} ${new RegExp(`\\b${k}=([\\d.]+ms)`).exec(started)?.[1] ?? "?"}`).join(", ");
 
   const first = launches.slice(0, Math.min(10, n));
   const last = launches.slice(-Math.min(10, n));
@@ -136,7 +138,7 @@ export async function densityTimings(d: TestDaemon, n: number, runs: number): Pr
     { key: "density-mem", what: `host memory per idle container (MemAvailable delta over ${n}; cgroup charge median)`, ours: `${(memPer / 1024).toFixed(2)} MiB; ${(charged / 1024).toFixed(2)} MiB`, floor: "" },
     { key: "density-list", what: `lxd list, ${n} running`, ours: ms(list), floor: "" },
     { key: "density-lxclist", what: `lxc list, ${n} running`, ours: ms(lxcLists), floor: "" },
-    { key: "density-restart", what: `daemon restart until list answers (${found}/${n} running found)`, ours: `${restart.toFixed(0)} ms`, floor: "" },
+    { key: "density-restart", what: `daemon restart until list answers (${found}/${n} running found)`, ours: `${restart.toFixed(0)} ms (${startPhases})`, floor: "" },
     {
       key: "density-idle",
       what: `${idleSeconds} s idle with ${n} running: CPU s of daemon / dnsmasq / its whole cgroup; pids forked host-wide; load avg`,
