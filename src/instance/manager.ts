@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto";
 import type { Instance, InstanceFull, InstancePut, InstanceState, InstancesPost } from "../api/instance.ts";
 import * as db from "../db/instances.ts";
 import { profiles as profilesTable, storagePools } from "../db/schema.ts";
-import { snapshotsByInstance } from "../db/snapshots.ts";
+import { type SnapshotRow, snapshotsByInstance } from "../db/snapshots.ts";
 import { getVolume, listVolumes, listVolumeSnapshots } from "../db/storage-volumes.ts";
 import type { Db } from "../db/index.ts";
 import { ApiError } from "../api/error.ts";
@@ -165,8 +165,8 @@ export class InstanceManager {
   }
 
   /** One instance with state and snapshots; the state leaves out disk usage, which walks the volume on `dir`. */
-  async toApiFull(row: Row): Promise<InstanceFull> {
-    return (await this.listFull([row]))[0];
+  toApiFull(row: Row): Promise<InstanceFull> {
+    return this.full(row, this.allProfiles(), this.snapshots.list(row.name));
   }
 
   /** Every instance (recursion=1): profiles are read once for the whole list. */
@@ -180,11 +180,13 @@ export class InstanceManager {
   listFull(rows = this.list()): Promise<InstanceFull[]> {
     const known = this.allProfiles();
     const snaps = snapshotsByInstance(this.database);
-    return Promise.all(rows.map(async (row) => {
-      const snapshots = (snaps.get(row.id) ?? []).map((s) => this.snapshots.toApi(row.name, s));
-      const state = await this.stateOf(row.name);
-      return { ...this.toApi(row, this.expanded(row, known)), state, snapshots: snapshots.length ? snapshots : null, backups: null };
-    }));
+    return Promise.all(rows.map((row) => this.full(row, known, snaps.get(row.id) ?? [])));
+  }
+
+  private async full(row: Row, known: Map<string, Profile>, snaps: SnapshotRow[]): Promise<InstanceFull> {
+    const snapshots = snaps.map((s) => this.snapshots.toApi(row.name, s));
+    const state = await this.stateOf(row.name);
+    return { ...this.toApi(row, this.expanded(row, known)), state, snapshots: snapshots.length ? snapshots : null, backups: null };
   }
 
   private allProfiles(): Map<string, Profile> {
