@@ -732,6 +732,7 @@ export class InstanceManager {
 
   /** Finds containers that kept running while the daemon was down and removes half-made volumes. */
   async reconcile(): Promise<void> {
+    const t = phases();
     const rows = this.list();
     // Profiles and snapshots read once: a restart with a thousand containers must answer quickly.
     const known = this.allProfiles();
@@ -752,6 +753,7 @@ export class InstanceManager {
         db.updateInstance(this.database, row.name, { config: { ...row.config, "volatile.last_state.power": "STOPPED" } });
       }
     }));
+    t.mark("monitors");
     const pools = this.pools.list();
     const instances = new Map(rows.map((r) => [r.name, new Set((snaps.get(r.id) ?? []).map((s) => s.name))]));
     const images = new Set([
@@ -764,6 +766,8 @@ export class InstanceManager {
       await this.pools.backend(pool).reconcile({ instances, custom, images })
         .catch((err) => log.error("Storage reconcile failed", { pool: pool.name, err: String(err) }));
     }
+    t.mark("storage");
+    log.debug("Reconciled instances", { instances: rows.length, running: this.running.size, ...t.fields() });
     this.snapshots.startTimer();
   }
 

@@ -116,8 +116,9 @@ export async function densityTimings(d: TestDaemon, n: number, runs: number): Pr
     await cli("list");
   });
   const found = await running();
-  const started = d.log().split("\n").filter((l) => l.includes('msg="Daemon started"')).at(-1) ?? "";
-  const startPhases = ["networks", "reconcile"].map((k) => `${k} ${new RegExp(`\\b${k}=([\\d.]+ms)`).exec(started)?.[1] ?? "?"}`).join(", ");
+  const lines = d.log().split("\n");
+  const started = [lines.filter((l) => l.includes('msg="Daemon started"')).at(-1), lines.filter((l) => l.includes('msg="Reconciled instances"')).at(-1)].join(" ");
+  const startPhases = ["networks", "reconcile", "monitors", "storage"].map((k) => `${k} ${new RegExp(`\\b${k}=([\\d.]+ms)`).exec(started)?.[1] ?? "?"}`).join(", ");
 
   const first = launches.slice(0, Math.min(10, n));
   const last = launches.slice(-Math.min(10, n));
