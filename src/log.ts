@@ -1,6 +1,6 @@
 // The daemon's leveled logger: logfmt lines (like LXD's) to stderr or a logfile, and each record
 // also goes out as a `logging` event so `lxc monitor --type=logging` shows it.
-import { appendFileSync } from "node:fs";
+import { appendFileSync, copyFileSync, renameSync, statSync, truncateSync } from "node:fs";
 import type { EventHub } from "./events/hub.ts";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -10,13 +10,46 @@ const LXD_NAME: Record<LogLevel, string> = { debug: "debug", info: "info", warn:
 
 export type LogContext = Record<string, unknown>;
 
-interface LogConfig { logfile?: string; debug: boolean; events?: EventHub; quiet: boolean }
-let config: LogConfig = { debug: false, quiet: false };
+interface LogConfig { logfile?: string; debug: boolean; events?: EventHub; quiet: boolean; maxBytes: number; size: number }
+let config: LogConfig = { debug: false, quiet: false, maxBytes: 0, size: 0 };
+
+/** Largest a log file grows before it is rotated (LXD_LOG_MAX_BYTES overrides, for tests). */
+export const logMaxBytes = (): number => Number(process.env.LXD_LOG_MAX_BYTES) || 50 * 1024 * 1024;
+
+/** Keeps a log file from filling the disk: past `maxBytes` its content moves to FILE.1 (the one
+ *  before is dropped). `writer: "others"` is for files another process holds open in append
+ *  mode (monitors, dnsmasq): copied, then truncated in place, so their next write lands at the
+ *  start of the emptied file. Returns whether it rotated. */
+export function rotateLog(file: string, maxBytes: number, writer: "self" | "others"): boolean {
+  let size: number;
+  try {
+    size = statSync(file).size;
+  } catch {
+    return false;
+  }
+  if (size <= maxBytes) return false;
+  try {
+    if (writer === "self") renameSync(file, `${file}.1`);
+    else {
+      copyFileSync(file, `${file}.1`);
+      truncateSync(file, 0);
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** `debug` enables debug records; `quiet` silences the stream (events are still sent); `logfile`
- *  appends there instead of stderr. */
+ *  appends there instead of stderr, rotated at logMaxBytes(). */
 export function configureLog(opts: { logfile?: string; debug?: boolean; events?: EventHub; quiet?: boolean }): void {
-  config = { logfile: opts.logfile, debug: opts.debug ?? false, events: opts.events, quiet: opts.quiet ?? false };
+  let size = 0;
+  try {
+    if (opts.logfile) size = statSync(opts.logfile).size;
+  } catch {
+    // Not there yet.
+  }
+  config = { logfile: opts.logfile, debug: opts.debug ?? false, events: opts.events, quiet: opts.quiet ?? false, maxBytes: logMaxBytes(), size };
 }
 
 const stringify = (v: unknown): string => {
@@ -34,8 +67,11 @@ function write(level: LogLevel, message: string, ctx: LogContext = {}) {
     const fields = Object.entries(context).map(([k, v]) => ` ${k}=${quote(v)}`).join("");
     const line = `time="${new Date().toISOString()}" level=${LXD_NAME[level]} msg=${JSON.stringify(message)}${fields}\n`;
     try {
-      if (config.logfile) appendFileSync(config.logfile, line);
-      else process.stderr.write(line);
+      if (config.logfile) {
+        if (config.size + line.length > config.maxBytes && rotateLog(config.logfile, 0, "self")) config.size = 0;
+        appendFileSync(config.logfile, line);
+        config.size += line.length;
+      } else process.stderr.write(line);
     } catch {
       // Logging must never take the daemon down (full disk, closed stderr).
     }

@@ -1,11 +1,11 @@
 // Image and image alias API shapes (LXD REST API 1.0): validation of requests and the OpenAPI document.
 import { t, type Static } from "elysia";
+import { StringMap, Description } from "./fields.ts";
 
-const StringMap = t.Record(t.String(), t.String());
 
 export const ImageAlias = t.Object({
   name: t.String(),
-  description: t.String(),
+  description: Description,
 });
 
 export const ImageSource = t.Object({
@@ -47,7 +47,7 @@ export const ImagePut = t.Object({
 export type ImagePut = Static<typeof ImagePut>;
 
 export const ImageAliasesEntry = t.Object({
-  description: t.String(),
+  description: Description,
   target: t.String({ description: "Fingerprint of the image" }),
   name: t.String(),
   type: t.String(),
@@ -57,14 +57,14 @@ export type ImageAliasesEntry = Static<typeof ImageAliasesEntry>;
 export const ImageAliasesPost = t.Object({
   name: t.String(),
   target: t.String({ description: "Fingerprint (or unique prefix) of the image" }),
-  description: t.Optional(t.String()),
+  description: t.Optional(Description),
   type: t.Optional(t.String()),
 }, { additionalProperties: true });
 export type ImageAliasesPost = Static<typeof ImageAliasesPost>;
 
 export const ImageAliasesEntryPut = t.Object({
   target: t.Optional(t.String()),
-  description: t.Optional(t.String()),
+  description: t.Optional(Description),
 }, { additionalProperties: true });
 export type ImageAliasesEntryPut = Static<typeof ImageAliasesEntryPut>;
 

@@ -1,10 +1,9 @@
 // Instance API shapes (LXD REST API 1.0). These schemas validate requests and feed the OpenAPI document.
 import { t, type Static } from "elysia";
 import { RecursionQuery } from "./envelope.ts";
+import { StringMap, Devices, Description } from "./fields.ts";
 
-const StringMap = t.Record(t.String(), t.String());
-export const Devices = t.Record(t.String(), StringMap, { description: "Devices by name, each a map of options with a `type`" });
-export type Devices = Static<typeof Devices>;
+export { Devices } from "./fields.ts";
 
 export const InstanceSource = t.Object({
   type: t.Union([t.Literal("image"), t.Literal("none"), t.Literal("copy"), t.Literal("migration")]),
@@ -17,6 +16,8 @@ export const InstanceSource = t.Object({
   secret: t.Optional(t.String()),
   certificate: t.Optional(t.String()),
   source: t.Optional(t.String()),
+  project: t.Optional(t.String({ description: "Project of the source instance (copy); only default exists" })),
+  instance_only: t.Optional(t.Boolean({ description: "Copy without the source's snapshots" })),
 }, { additionalProperties: true });
 
 export const InstancesPost = t.Object({
@@ -29,7 +30,7 @@ export const InstancesPost = t.Object({
   ephemeral: t.Optional(t.Boolean()),
   start: t.Optional(t.Boolean()),
   stateful: t.Optional(t.Boolean()),
-  description: t.Optional(t.String()),
+  description: t.Optional(Description),
   architecture: t.Optional(t.String()),
   instance_type: t.Optional(t.String()),
 }, { additionalProperties: true });
@@ -43,7 +44,7 @@ export const InstancePut = t.Object({
   ephemeral: t.Optional(t.Boolean()),
   profiles: t.Optional(t.Union([t.Array(t.String()), t.Null()])),
   stateful: t.Optional(t.Boolean()),
-  description: t.Optional(t.String()),
+  description: t.Optional(Description),
   restore: t.Optional(t.String({ description: "Snapshot to restore: \"snap0\" or \"c1/snap0\"" })),
 }, { additionalProperties: true });
 export type InstancePut = Static<typeof InstancePut>;
@@ -113,7 +114,7 @@ export const Instance = t.Object({
   name: t.String(),
   type: t.String(),
   architecture: t.String(),
-  description: t.String(),
+  description: Description,
   status: t.String(),
   status_code: t.Number(),
   ephemeral: t.Boolean(),

@@ -1,11 +1,11 @@
 // Network API shapes (LXD REST API 1.0): validation of requests and the OpenAPI document.
 import { t, type Static } from "elysia";
+import { StringMap, Description } from "./fields.ts";
 
-const StringMap = t.Record(t.String(), t.String());
 
 export const Network = t.Object({
   name: t.String(),
-  description: t.String(),
+  description: Description,
   type: t.String({ description: "bridge (managed) or the kernel type of an unmanaged interface" }),
   managed: t.Boolean(),
   config: StringMap,
@@ -19,13 +19,13 @@ export type Network = Static<typeof Network>;
 export const NetworksPost = t.Object({
   name: t.String({ description: "Name of the new network (also its bridge's interface name, at most 15 characters)" }),
   type: t.Optional(t.String({ description: "bridge (the only managed type)" })),
-  description: t.Optional(t.String()),
+  description: t.Optional(Description),
   config: t.Optional(t.Union([StringMap, t.Null()])),
 }, { additionalProperties: true });
 export type NetworksPost = Static<typeof NetworksPost>;
 
 export const NetworkPut = t.Object({
-  description: t.Optional(t.String()),
+  description: t.Optional(Description),
   config: t.Optional(t.Union([StringMap, t.Null()])),
 }, { additionalProperties: true });
 export type NetworkPut = Static<typeof NetworkPut>;

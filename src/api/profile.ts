@@ -1,12 +1,11 @@
 // Profile API shapes (LXD REST API 1.0): validation of requests and the OpenAPI document.
 import { t, type Static } from "elysia";
+import { StringMap, Devices, Description } from "./fields.ts";
 
-const StringMap = t.Record(t.String(), t.String());
-const Devices = t.Record(t.String(), StringMap, { description: "Devices by name, each a map of options with a `type`" });
 
 export const Profile = t.Object({
   name: t.String(),
-  description: t.String(),
+  description: Description,
   config: StringMap,
   devices: Devices,
   used_by: t.Union([t.Array(t.String()), t.Null()], { description: "URLs of the instances using this profile" }),
@@ -16,7 +15,7 @@ export type Profile = Static<typeof Profile>;
 
 export const ProfilesPost = t.Object({
   name: t.String({ description: "Name of the new profile" }),
-  description: t.Optional(t.String()),
+  description: t.Optional(Description),
   config: t.Optional(t.Union([StringMap, t.Null()])),
   devices: t.Optional(t.Union([Devices, t.Null()])),
 }, { additionalProperties: true });
@@ -24,7 +23,7 @@ export type ProfilesPost = Static<typeof ProfilesPost>;
 
 /** PUT replaces all three fields; PATCH merges the given ones (config by key, devices by name). */
 export const ProfilePut = t.Object({
-  description: t.Optional(t.String()),
+  description: t.Optional(Description),
   config: t.Optional(t.Union([StringMap, t.Null()])),
   devices: t.Optional(t.Union([Devices, t.Null()])),
 }, { additionalProperties: true });

@@ -1,9 +1,8 @@
 // Instance snapshot API shapes (LXD REST API 1.0: InstanceSnapshot, InstanceSnapshotsPost,
 // InstanceSnapshotPost, InstanceSnapshotPut).
 import { t, type Static } from "elysia";
+import { StringMap, Devices, Description } from "./fields.ts";
 
-const StringMap = t.Record(t.String(), t.String());
-const Devices = t.Record(t.String(), StringMap);
 
 /** LXD's "no expiry": Go's zero time. */
 export const NO_EXPIRY = "0001-01-01T00:00:00Z";
@@ -18,7 +17,7 @@ export const InstanceSnapshot = t.Object({
   profiles: t.Array(t.String()),
   ephemeral: t.Boolean(),
   stateful: t.Boolean(),
-  description: t.String(),
+  description: Description,
   created_at: t.String(),
   last_used_at: t.String(),
   expires_at: t.String({ description: `When the snapshot is deleted; ${NO_EXPIRY} for never` }),
@@ -29,7 +28,7 @@ export type InstanceSnapshot = Static<typeof InstanceSnapshot>;
 export const InstanceSnapshotsPost = t.Object({
   name: t.Optional(t.String({ description: "Snapshot name; from snapshots.pattern (snap%d) when empty" })),
   stateful: t.Optional(t.Boolean({ description: "Stateful snapshots are not supported" })),
-  expires_at: t.Optional(t.Union([t.String(), t.Null()], { description: "Expiry; the zero time for never; snapshots.expiry when absent" })),
+  expires_at: t.Optional(t.Union([t.String(), t.Null()], { description: "Expiry; the zero time for never; snapshots.expiry when absent or null" })),
 }, { additionalProperties: true });
 export type InstanceSnapshotsPost = Static<typeof InstanceSnapshotsPost>;
 
@@ -41,7 +40,7 @@ export const InstanceSnapshotPost = t.Object({
 
 export const InstanceSnapshotPut = t.Object({
   expires_at: t.Optional(t.Union([t.String(), t.Null()])),
-  description: t.Optional(t.String()),
+  description: t.Optional(Description),
 }, { additionalProperties: true });
 export type InstanceSnapshotPut = Static<typeof InstanceSnapshotPut>;
 

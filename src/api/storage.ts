@@ -1,12 +1,12 @@
 // Storage pool API shapes (LXD REST API 1.0): validation of requests and the OpenAPI document.
 import { t, type Static } from "elysia";
+import { StringMap, Description } from "./fields.ts";
 
-const StringMap = t.Record(t.String(), t.String());
 
 export const StoragePool = t.Object({
   name: t.String(),
   driver: t.String({ description: "Storage driver (dir or btrfs)" }),
-  description: t.String(),
+  description: Description,
   config: StringMap,
   status: t.String({ description: "Created, Pending, Errored or Unknown" }),
   locations: t.Array(t.String(), { description: "Cluster members holding the pool (\"none\" when not clustered)" }),
@@ -17,14 +17,14 @@ export type StoragePool = Static<typeof StoragePool>;
 export const StoragePoolsPost = t.Object({
   name: t.String({ description: "Name of the new pool" }),
   driver: t.String({ description: "Storage driver (dir or btrfs)" }),
-  description: t.Optional(t.String()),
+  description: t.Optional(Description),
   config: t.Optional(t.Union([StringMap, t.Null()])),
 }, { additionalProperties: true });
 export type StoragePoolsPost = Static<typeof StoragePoolsPost>;
 
 /** PUT replaces description and config; PATCH merges config by key. */
 export const StoragePoolPut = t.Object({
-  description: t.Optional(t.String()),
+  description: t.Optional(Description),
   config: t.Optional(t.Union([StringMap, t.Null()])),
 }, { additionalProperties: true });
 export type StoragePoolPut = Static<typeof StoragePoolPut>;
@@ -35,7 +35,7 @@ export const StoragePoolName = t.Object({ name: t.String({ description: "Storage
 
 export const StorageVolume = t.Object({
   name: t.String(),
-  description: t.String(),
+  description: Description,
   type: t.String({ description: "custom (instance and image volumes are not listed yet)" }),
   config: StringMap,
   content_type: t.String({ description: "filesystem" }),
@@ -56,7 +56,7 @@ export const StorageVolumeSource = t.Object({
 export const StorageVolumesPost = t.Object({
   name: t.String({ description: "Name of the new volume" }),
   type: t.Optional(t.String({ description: "custom" })),
-  description: t.Optional(t.String()),
+  description: t.Optional(Description),
   content_type: t.Optional(t.String({ description: "filesystem (block volumes are not supported)" })),
   config: t.Optional(t.Union([StringMap, t.Null()])),
   source: t.Optional(StorageVolumeSource),
@@ -73,7 +73,7 @@ export type StorageVolumeRename = Static<typeof StorageVolumeRename>;
 
 /** PUT replaces description and config; `restore` names a snapshot to roll the volume back to. */
 export const StorageVolumePut = t.Object({
-  description: t.Optional(t.String()),
+  description: t.Optional(Description),
   config: t.Optional(t.Union([StringMap, t.Null()])),
   restore: t.Optional(t.String()),
 }, { additionalProperties: true });
@@ -86,7 +86,7 @@ export const StorageVolumeState = t.Object({
 
 export const StorageVolumeSnapshot = t.Object({
   name: t.String(),
-  description: t.String(),
+  description: Description,
   config: StringMap,
   content_type: t.String(),
   created_at: t.String(),

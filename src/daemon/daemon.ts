@@ -1,6 +1,7 @@
 // `lxd serve`: opens the state, finds running containers, and serves the REST API on the unix socket.
 import { createHash } from "node:crypto";
-import { mkdir } from "node:fs/promises";
+import { chmod, mkdir } from "node:fs/promises";
+import { join } from "node:path";
 import { openDatabase, seedDefaults, type Db } from "../db/index.ts";
 import { ImageStore } from "../image/store.ts";
 import { InstanceManager } from "../instance/manager.ts";
@@ -13,6 +14,7 @@ import { diskDriver } from "../instance/disk.ts";
 import { CustomVolumes } from "../storage/volumes.ts";
 import { NetworkManager } from "../network/manager.ts";
 import { Cgroups } from "../kernel/cgroup.ts";
+import { lockExclusive } from "../kernel/lock.ts";
 import { lxdDir, socketPath } from "../paths.ts";
 import type { DaemonContext } from "./context.ts";
 import { EventHub } from "../events/hub.ts";
@@ -21,6 +23,7 @@ import { OperationManager } from "./operations.ts";
 import { createServer, listenUnix } from "./server.ts";
 import { apiRoutes } from "./routes.ts";
 import { startImageMaintenance } from "./image-refresh.ts";
+import { startLogRotation } from "./log-rotation.ts";
 import { openRemoteAccess, startHttps, withRemoteAccess } from "./tls/remote.ts";
 import { getServerConfig, replaceServerConfig } from "../db/server-config.ts";
 import { ProfileManager } from "../profile/manager.ts";
@@ -34,6 +37,11 @@ const SHUTDOWN_TIMEOUT = 30;
 
 export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   await mkdir(lxdDir(), { recursive: true, mode: 0o711 });
+  lockStateDir();
+  // As LXD: whatever mode the directory was made with (mktemp -d makes 0700), the unprivileged
+  // helpers need to traverse it: dnsmasq (user nobody) re-reads its hosts file under
+  // networks/, and containers' root uids reach their rootfs under storage-pools/.
+  await chmod(lxdDir(), 0o711);
   const events = new EventHub();
   configureLog({ logfile: opts.logfile, debug: opts.debug, events });
   const db = openDatabase();
@@ -76,6 +84,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   const server = await listenUnix(createServer(apiRoutes(ctx, remote), { authorize: (r) => remote.trust.authorize(r) }), socketPath());
   startHttps(remote, getServerConfig(db)["core.https_address"]);
   const stopImageMaintenance = startImageMaintenance(ctx);
+  const stopLogRotation = startLogRotation();
+  void instances.autostart();
   log.info("Daemon started", { socket: socketPath(), cgroups: cgroups.layout, pid: process.pid, running: instances.runningCount(), ...t.fields() });
 
   let closing = false;
@@ -85,11 +95,10 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
     if (closing) return;
     closing = true;
     log.info("Daemon stopping", { stopInstances });
-    if (stopInstances) {
-      await Promise.all(instances.list().filter((r) => instances.isRunning(r.name))
-        .map((r) => instances.stop(r.name, { timeout: SHUTDOWN_TIMEOUT }).catch(() => {})));
-    }
+    if (stopInstances) await instances.stopAll(SHUTDOWN_TIMEOUT);
     stopImageMaintenance();
+    stopLogRotation();
+    instances.stopTimers();
     // Leave the daemon's cgroup subtree, bridges and firewall rules only if no container still needs them.
     // Networks go before the API socket closes: `lxd shutdown` returns once it stops answering.
     const idle = !instances.list().some((r) => instances.isRunning(r.name));
@@ -104,6 +113,19 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   process.on("SIGINT", () => shutdown(false));
   process.on("SIGPWR", () => shutdown(true));
   await stopped;
+}
+
+/** Takes the state directory for this daemon before anything in it is touched: a second
+ *  `lxd serve` on a live directory must leave the first one's dnsmasq, firewall and sockets alone. */
+function lockStateDir(): void {
+  try {
+    lockExclusive(join(lxdDir(), ".lock"));
+  } catch (err) {
+    if ((err as { held?: boolean }).held) {
+      throw new Error(`Another lxd daemon is already running on ${lxdDir()} (it holds ${join(lxdDir(), ".lock")})`);
+    }
+    throw err;
+  }
 }
 
 /** The server object's config and storage facts, backed by the database. */

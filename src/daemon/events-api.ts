@@ -1,9 +1,8 @@
 // GET /1.0/events: a websocket streaming every matching event as one JSON text message.
-import type { Server } from "bun";
 import { Elysia } from "elysia";
 import { Event, EventsQuery } from "../api/event.ts";
 import { EVENT_TYPES, type EventHub, type EventType } from "../events/hub.ts";
-import { adaptWebSocket, type WsHandlers } from "./operations-api.ts";
+import { upgradeWebSocket } from "./operations-api.ts";
 import { ApiError } from "../api/error.ts";
 
 export interface EventsContext { events: EventHub }
@@ -27,7 +26,7 @@ export const eventsRoutes = (ctx: EventsContext) =>
         throw new ApiError(400, "GET /1.0/events streams over a websocket: upgrade the connection");
       }
       const project = query["all-projects"] === "true" ? undefined : query.project || "default";
-      const handlers = adaptWebSocket((ws) => {
+      return upgradeWebSocket(server, request, (ws) => {
         const unsubscribe = ctx.events.subscribe({ types, project }, (event) => {
           if (ws.bufferedAmount() > MAX_BACKLOG) {
             ws.close(1008, "Event listener too slow");
@@ -39,10 +38,6 @@ export const eventsRoutes = (ctx: EventsContext) =>
         // Events are server -> client only; LXD ignores anything a client sends.
         ws.onMessage(() => {});
       });
-      if (!(server as Server<WsHandlers> | null)?.upgrade(request, { data: handlers })) {
-        throw new ApiError(400, "Websocket upgrade failed");
-      }
-      return undefined;
     }, {
       query: EventsQuery,
       detail: {

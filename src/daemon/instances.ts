@@ -7,6 +7,7 @@ import type { DaemonContext } from "./context.ts";
 import { isRemoteImageSource, remoteInstanceOperation } from "./image-pull.ts";
 import { checkIfMatch, etagOf, sync } from "./response.ts";
 import { ApiError } from "../api/error.ts";
+import { checkProject } from "./project.ts";
 
 const url = (name: string) => `/1.0/instances/${name}`;
 
@@ -44,6 +45,7 @@ export const instancesRoutes = (ctx: DaemonContext) =>
     })
 
     .post("/1.0/instances", ({ body }) => {
+      checkProject(body.source.project);
       if (body.source.type === "copy") {
         const copy = ctx.instances.prepareCopy(body);
         return ctx.ops.create({

@@ -1,4 +1,5 @@
 // /1.0/operations: list, show, cancel, wait for, and connect to background operations.
+import { currentClient, websocketsOpen } from "./limits.ts";
 import type { Server, ServerWebSocket } from "bun";
 import { Elysia, t } from "elysia";
 import {
@@ -25,7 +26,7 @@ export interface WsHandlers {
 }
 
 /** Adapts a Bun server websocket to ServerWebSocketLike; returns the handlers that feed it. */
-export function adaptWebSocket(onOpen: (ws: ServerWebSocketLike) => void): WsHandlers {
+export function adaptWebSocket(onOpen: (ws: ServerWebSocketLike) => void, onClosed?: () => void): WsHandlers {
   let raw: ServerWebSocket<WsHandlers> | undefined;
   let messageCb: ((data: string | Uint8Array) => void) | undefined;
   const early: (string | Uint8Array)[] = [];
@@ -74,8 +75,20 @@ export function adaptWebSocket(onOpen: (ws: ServerWebSocketLike) => void): WsHan
       closed = true;
       wakeDrain();
       for (const cb of closeCbs.splice(0)) cb();
+      onClosed?.();
     },
   };
+}
+
+/** Upgrades the request to a websocket served by `onOpen`, counted against the client's
+ *  websocket cap until it closes. Bun answers the upgrade itself: the handler returns undefined. */
+export function upgradeWebSocket(server: unknown, request: Request, onOpen: (ws: ServerWebSocketLike) => void): undefined {
+  const release = websocketsOpen.claim(currentClient());
+  if (!(server as Server<WsHandlers> | null)?.upgrade(request, { data: adaptWebSocket(onOpen, release) })) {
+    release();
+    throw new ApiError(400, "Websocket upgrade failed");
+  }
+  return undefined;
 }
 
 const isUpgrade = (request: Request) => request.headers.get("upgrade")?.toLowerCase() === "websocket";
@@ -137,7 +150,7 @@ export const operationsRoutes = (ctx: OperationsContext) =>
       if (!isUpgrade(request)) return sync(op.toJSON());
       const secret = query.secret ?? "";
       op.websocketKey(secret);
-      const handlers = adaptWebSocket((ws) => {
+      return upgradeWebSocket(server, request, (ws) => {
         try {
           op.connectWebsocket(secret, ws);
         } catch (err) {
@@ -145,11 +158,6 @@ export const operationsRoutes = (ctx: OperationsContext) =>
           ws.close(1011, (err as Error).message);
         }
       });
-      if (!(server as Server<WsHandlers> | null)?.upgrade(request, { data: handlers })) {
-        throw new ApiError(400, "Websocket upgrade failed");
-      }
-      // Bun answers the upgrade itself; nothing more to send.
-      return undefined;
     }, {
       params: OperationId,
       query: OperationWebsocketQuery,

@@ -1,5 +1,6 @@
 // Background operations: what async endpoints return (HTTP 202). Each one runs its task, reports
 // every state change as an `operation` event, and stays listed for a while after it ends.
+import { currentClient, operationsRunning } from "./limits.ts";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { ElysiaCustomStatusResponse } from "elysia";
 import type { EventHub } from "../events/hub.ts";
@@ -217,11 +218,14 @@ export class OperationManager {
 
   /** Registers the operation and starts it: the returned object is Running. */
   create(spec: OperationSpec): Operation {
+    // Counted against the client whose request starts it (none for the daemon's own work).
+    const release = operationsRunning.claim(currentClient());
     const op = new Operation(spec, (o) => this.events.send("operation", o.toJSON(), o.project));
     this.ops.set(op.id, op);
     this.events.send("operation", op.toJSON(), op.project);
     op.start();
     op.done.then(() => {
+      release();
       const timer = setTimeout(() => this.ops.delete(op.id), this.retainMs);
       timer.unref?.();
     });

@@ -1,11 +1,13 @@
 // The HTTP server: mounts the resource modules and maps whatever handlers return or throw onto
 // LXD's envelopes, in one place. Also listens on the unix socket.
+import { clientOf, enterClient, requestsInFlight } from "./limits.ts";
 import { chmodSync, chownSync, existsSync, readFileSync, unlinkSync } from "node:fs";
 import { connect } from "node:net";
 import { Elysia, ElysiaCustomStatusResponse, type AnyElysia } from "elysia";
 import { debugEnabled, log } from "../log.ts";
 import { openApiRoutes } from "./openapi.ts";
 import { Operation } from "./operations.ts";
+import { PROJECT_NOT_FOUND, unknownProject } from "./project.ts";
 import { RawResponse, SyncResponse, asyncEnvelope, errorEnvelope, syncEnvelope } from "./response.ts";
 import { ApiError } from "../api/error.ts";
 import { validationMessage } from "./validate.ts";
@@ -18,9 +20,33 @@ export interface ServerOptions {
   authorize?: (request: Request) => Response | undefined;
 }
 
-export const DEFAULT_JSON_BODY_LIMIT = 64 * 1024 * 1024;
+/** Bodies are JSON objects of config and descriptions (fields are capped in src/api/fields.ts):
+ *  a few MiB is far beyond any real one. */
+export const DEFAULT_JSON_BODY_LIMIT = 4 * 1024 * 1024;
+
+class BodyTooLarge extends Error {}
+
+/** Reads a body stream, counting the bytes actually received (chunked bodies have no length to
+ *  trust), and stops as soon as it passes `limit`. */
+async function readLimited(body: ReadableStream<Uint8Array>, limit: number): Promise<Uint8Array> {
+  const reader = body.getReader();
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > limit) {
+      await reader.cancel().catch(() => {});
+      throw new BodyTooLarge();
+    }
+    parts.push(value);
+  }
+  return Buffer.concat(parts);
+}
 
 const BODY_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+const RELEASE = Symbol("release in-flight count");
 
 /** Maps a handler's return value onto a Response. A Response passes through, and undefined
  *  too (a websocket upgrade answered by Bun); any other plain value is sync metadata. */
@@ -50,21 +76,52 @@ export function createServer(routes: AnyElysia[], opts: ServerOptions = {}) {
   const authorize = opts.authorize;
   let templates: { method: string; re: RegExp }[] | undefined;
 
-  const app = new Elysia({ name: "lxd-daemon" })
-    .onRequest(({ request }) => {
+  // TypeBox's own cleaning before validation: Elysia's default (exact mirror) turns a string
+  // where a map belongs into {"0": "n", ...} and an array into {}, so {"config": "notamap"} passed.
+  const app = new Elysia({ name: "lxd-daemon", normalize: "typebox" })
+    .onRequest(async (context) => {
+      const { request } = context;
+      const url = new URL(request.url);
       if (debugEnabled()) {
-        const url = new URL(request.url);
         // Websocket secrets are credentials: keep them out of logs and logging events.
         log.debug("Handling API request", { method: request.method, url: (url.pathname + url.search).replace(/([?&]secret=)[^&]*/, "$1…") });
       }
       const refused = authorize?.(request);
       if (refused) return refused;
-      if (!BODY_METHODS.has(request.method)) return;
+      if (unknownProject(url.searchParams) !== undefined) return errorEnvelope(404, PROJECT_NOT_FOUND);
+      if (!BODY_METHODS.has(request.method) || !request.body) return;
       const type = request.headers.get("content-type");
       if (!isJson(type)) return;
-      const length = Number(request.headers.get("content-length") ?? "0");
-      if (length > limit) return errorEnvelope(413, `Request body too large (${length} bytes, limit ${limit})`);
-      if (!/^application\/json\b/i.test(type ?? "")) request.headers.set("content-type", "application/json");
+      const tooLarge = () => errorEnvelope(413, `Request body too large (limit ${limit} bytes)`);
+      if (Number(request.headers.get("content-length") ?? "0") > limit) return tooLarge();
+      // The body is read here, by bytes received, so no framing (chunked, a lying length) can
+      // make the parser buffer more than the limit; the handler gets the bytes already read.
+      let bytes: Uint8Array;
+      try {
+        bytes = await readLimited(request.body, limit);
+      } catch (err) {
+        if (err instanceof BodyTooLarge) return tooLarge();
+        return errorEnvelope(400, `Failed to read request body: ${(err as Error).message}`);
+      }
+      const headers = new Headers(request.headers);
+      headers.delete("transfer-encoding");
+      headers.set("content-length", String(bytes.length));
+      if (!/^application\/json\b/i.test(type ?? "")) headers.set("content-type", "application/json");
+      context.request = new Request(request.url, { method: request.method, headers, body: bytes });
+    })
+    // Last of the request hooks, after every early refusal: the request now counts against its
+    // client until its answer is sent (or its websocket is up).
+    .onRequest((context) => {
+      const client = clientOf(context.request);
+      enterClient(client);
+      try {
+        (context as { [RELEASE]?: () => void })[RELEASE] = requestsInFlight.claim(client);
+      } catch (err) {
+        return errorEnvelope((err as ApiError).status, (err as Error).message);
+      }
+    })
+    .onAfterResponse({ as: "global" }, (context) => {
+      (context as { [RELEASE]?: () => void })[RELEASE]?.();
     })
     .onAfterHandle({ as: "global" }, ({ responseValue }) => toResponse(responseValue))
     .onError({ as: "global" }, ({ code, error, request }) => {

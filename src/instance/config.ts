@@ -26,10 +26,13 @@ const int: Validator = (v) => (/^-?\d+$/.test(v) ? undefined : `Invalid value fo
 const uint32: Validator = (v) =>
   /^\d+$/.test(v) && Number(v) <= 0xffffffff ? undefined : `Invalid value for a 32-bit unsigned integer "${v}"`;
 const positive: Validator = (v) => uint32(v) ?? (Number(v) < 1 ? `Value "${v}" must be at least 1` : undefined);
-const range = (min: number, max: number): Validator => (v) =>
-  int(v) ?? (Number(v) < min || Number(v) > max ? `Value "${v}" must be between ${min} and ${max}` : undefined);
 const oneOf = (...choices: string[]): Validator => (v) =>
   choices.includes(v) ? undefined : `Invalid value "${v}" (must be one of: ${choices.join(", ")})`;
+/** Keys this daemon has no mechanism for: only the values that describe what it does anyway are
+ *  accepted (so a key the daemon accepts always holds), anything else is refused. */
+const onlyAsIs = (what: string, ...values: string[]): Validator => (v) =>
+  values.includes(v.toLowerCase()) ? undefined : `not supported by this daemon (${what}; accepted: ${values.join(", ")})`;
+const unsupported = (what: string): Validator => () => `not supported by this daemon (${what})`;
 const size: Validator = (v) => (parseSize(v) === undefined ? `Invalid size "${v}"` : undefined);
 
 /** `limits.memory`: a size ("256MiB", "1GB") or a share of the host's memory ("50%"), in bytes. */
@@ -90,11 +93,6 @@ const cpu: Validator = (v) => {
   }
 };
 
-/** "50%" or "25ms/100ms". */
-const cpuAllowance: Validator = (v) =>
-  (/^\d+%$/.test(v) && Number(v.slice(0, -1)) <= 100) || /^\d+ms\/\d+ms$/.test(v)
-    ? undefined : `Invalid CPU allowance "${v}" (expected e.g. 50% or 25ms/100ms)`;
-
 /** Syscall names separated by spaces, commas or newlines, each one the kernel knows. */
 const syscallList: Validator = (v) => {
   const known = new Set(knownSyscalls());
@@ -145,6 +143,9 @@ const ifname: Validator = (v) => {
 };
 const rate: Validator = (v) => (/^\d+(bit|[kMGTP]bit|B|[kMGTP]B)?$/.test(v) ? undefined : `Invalid rate "${v}"`);
 const octalMode: Validator = (v) => (/^0?[0-7]{3,4}$/.test(v) ? undefined : `Invalid file mode "${v}"`);
+/** linux.kernel_modules: comma-separated module names. */
+const moduleList: Validator = (v) =>
+  v.split(",").map((m) => m.trim()).every((m) => /^[A-Za-z0-9_-]+$/.test(m)) ? undefined : `Invalid kernel module list "${v}"`;
 const absPath: Validator = (v) => (v.startsWith("/") ? undefined : `Path "${v}" must be absolute`);
 
 // ---- instance keys ----------------------------------------------------------------------------
@@ -153,51 +154,53 @@ const k = (validate: Validator, description: string, live = false): KeyInfo => (
 
 /** Every fixed instance/profile configuration key this daemon understands. */
 export const INSTANCE_KEYS: Record<string, KeyInfo> = {
-  "boot.autostart": k(bool, "Start the instance when the daemon starts"),
+  "boot.autostart": k(bool, "Start the instance when the daemon starts (running containers survive a daemon restart anyway)"),
   "boot.autostart.delay": k(int, "Seconds to wait after starting this instance before the next one"),
   "boot.autostart.priority": k(int, "Start order (higher first)"),
-  "boot.host_shutdown_timeout": k(int, "Seconds to wait for the instance to stop on host shutdown"),
-  "boot.stop.priority": k(int, "Stop order (higher first)"),
+  "boot.host_shutdown_timeout": k(int, "Seconds to wait for the instance to stop on `lxd shutdown`"),
+  "boot.stop.priority": k(int, "Stop order on `lxd shutdown` (higher first)"),
 
   "limits.cpu": k(cpu, "Number of CPUs (2) or CPUs to pin (0-1,3)", true),
-  "limits.cpu.allowance": k(cpuAllowance, "CPU time share: 50% or 25ms/100ms", true),
-  "limits.cpu.priority": k(range(0, 10), "CPU scheduling priority against other instances (0-10)", true),
-  "limits.disk.priority": k(range(0, 10), "I/O priority against other instances (0-10)", true),
+  "limits.cpu.allowance": k(unsupported("use limits.cpu"), "CPU time share (not supported: use limits.cpu)"),
+  "limits.cpu.priority": k(unsupported("no CPU weights"), "CPU scheduling priority (not supported)"),
+  "limits.disk.priority": k(unsupported("no I/O weights"), "I/O priority (not supported)"),
   "limits.memory": k(memory, "Memory limit: a size (256MiB, 1GB) or a share of host memory (50%)", true),
-  "limits.memory.enforce": k(oneOf("hard", "soft"), "hard: limit; soft: only under host memory pressure", true),
-  "limits.memory.swap": k(bool, "Whether the instance may use swap", true),
-  "limits.memory.swap.priority": k(range(0, 10), "Swap priority (0-10)", true),
-  "limits.network.priority": k(range(0, 10), "Network priority (0-10)", true),
+  "limits.memory.enforce": k(onlyAsIs("the memory limit is always hard", "hard"), "hard (the only mode: a hard limit)"),
+  "limits.memory.swap": k(onlyAsIs("swap is never restricted", "true", "1", "yes", "on"), "Whether the instance may use swap (always true)"),
+  "limits.memory.swap.priority": k(unsupported("no swap priorities"), "Swap priority (not supported)"),
+  "limits.network.priority": k(unsupported("no network priorities"), "Network priority (not supported)"),
   "limits.processes": k(int, "Maximum number of processes", true),
 
-  "linux.kernel_modules": k(any, "Kernel modules to load before starting the instance"),
+  "linux.kernel_modules": k(moduleList, "Kernel modules to load (modprobe) before starting the instance"),
 
-  "raw.apparmor": k(any, "AppArmor profile entries appended to the generated profile"),
+  "raw.apparmor": k(unsupported("no AppArmor profiles"), "AppArmor profile entries (not supported)"),
   "raw.idmap": k(idmapLines, "Extra id mappings: lines of \"both|uid|gid HOST CONTAINER\""),
-  "raw.lxc": k(any, "Raw LXC configuration"),
-  "raw.seccomp": k(any, "Raw seccomp policy"),
+  "raw.lxc": k(unsupported("this daemon does not run LXC"), "Raw LXC configuration (not supported)"),
+  "raw.seccomp": k(unsupported("use security.syscalls.*"), "Raw seccomp policy (not supported: use security.syscalls.*)"),
 
-  "security.devlxd": k(bool, "Provide /dev/lxd in the instance"),
+  "security.devlxd": k(onlyAsIs("there is no /dev/lxd", "false", "0", "no", "off"), "Provide /dev/lxd in the instance (never: false only)"),
   "security.idmap.base": k(uint32, "First host id of the instance's id range"),
   "security.idmap.isolated": k(bool, "Use an id range not shared with other instances"),
   "security.idmap.size": k(positive, "Size of the instance's id range"),
   "security.nesting": k(bool, "Allow running containers inside the instance"),
   "security.privileged": k(bool, "Run without a user namespace (container root is host root)"),
   "security.protection.delete": k(bool, "Refuse to delete the instance"),
-  "security.protection.shift": k(bool, "Refuse to shift the instance's filesystem ids"),
+  // Files are never shifted (idmapped mounts): the protection always holds.
+  "security.protection.shift": k(bool, "Refuse to shift the instance's filesystem ids (never done here)"),
   "security.syscalls.allow": k(syscallList, "Syscalls to allow (all others denied)"),
   "security.syscalls.deny": k(syscallList, "Syscalls to deny"),
   "security.syscalls.deny_compat": k(bool, "Deny 32-bit compat syscalls on 64-bit hosts"),
   "security.syscalls.deny_default": k(bool, "Apply the default syscall deny list"),
-  "security.syscalls.intercept.mknod": k(bool, "Intercept mknod for safe device nodes"),
-  "security.syscalls.intercept.mount": k(bool, "Intercept mount"),
-  "security.syscalls.intercept.setxattr": k(bool, "Intercept setxattr"),
+  "security.syscalls.intercept.mknod": k(onlyAsIs("no syscall interception", "false", "0", "no", "off"), "Intercept mknod (not supported: false only)"),
+  "security.syscalls.intercept.mount": k(onlyAsIs("no syscall interception", "false", "0", "no", "off"), "Intercept mount (not supported: false only)"),
+  "security.syscalls.intercept.setxattr": k(onlyAsIs("no syscall interception", "false", "0", "no", "off"), "Intercept setxattr (not supported: false only)"),
 
-  "snapshots.expiry": k(expiry, "How long automatic snapshots are kept (e.g. 1d 2w)"),
+  "snapshots.expiry": k(expiry, "How long snapshots are kept (e.g. 1d 2w), unless a snapshot names its own expiry"),
   "snapshots.pattern": k(any, "Name pattern of automatic snapshots (e.g. snap%d)"),
   "snapshots.schedule": k(schedule, "Cron schedule of automatic snapshots (or @daily etc.)"),
   "snapshots.schedule.stopped": k(bool, "Take automatic snapshots of stopped instances too"),
 
+  // Read by image templates (config_get), as cloud-init images use them.
   "cloud-init.network-config": k(any, "cloud-init network configuration"),
   "cloud-init.user-data": k(any, "cloud-init user data"),
   "cloud-init.vendor-data": k(any, "cloud-init vendor data"),
@@ -239,6 +242,10 @@ export function validateInstanceConfig(config: Config, opts: { profile?: boolean
     if (opts.profile && key.startsWith("image.")) return `Image keys can only be set on instances: ${key}`;
     const info = describeKey(key);
     if (!info) return `Unknown configuration key: ${key}`;
+    // Handed to init line by line, and a variable name ends at "=".
+    if (key.startsWith("environment.") && (/[\n\r\0]/.test(value) || /[=\0\n\r]/.test(key))) {
+      return `Invalid value for "${key}": an environment variable's name has no "=" and neither it nor its value a newline`;
+    }
     // An empty value unsets the key (as with `lxc config unset`), so it is always acceptable.
     if (value === "") continue;
     const err = info.validate(value);

@@ -26,6 +26,12 @@ export interface DeviceDriver {
   stop(inst: RunningInstance, device: string, config: Record<string, string>): Promise<void>;
   /** For a container the daemon found running at its start: re-creates what did not survive. */
   resume?(inst: RunningInstance, device: string, config: Record<string, string>): Promise<void>;
+  /** Called now and then while the container runs: brings back a host-side helper process that
+   *  died (a killed proxy forwarder). Cheap when all is well. */
+  supervise?(inst: RunningInstance, device: string, config: Record<string, string>): Promise<void>;
+  /** After an instance's row is gone (deleted, or renamed away): drops what the driver keeps
+   *  by instance name outside the container (a network's DHCP/DNS host entries). */
+  forget?(instance: string): Promise<void>;
 }
 
 const drivers: Record<string, DeviceDriver> = {};
@@ -82,4 +88,17 @@ export async function resumeDevices(inst: RunningInstance, devices: Record<strin
   for (const [name, config] of managed(devices)) {
     await drivers[config.type].resume?.(inst, name, config).catch((err) => onError(name, err as Error));
   }
+}
+
+/** The periodic check of a running container's devices (see DeviceDriver.supervise). */
+export async function superviseDevices(inst: RunningInstance, devices: Record<string, Record<string, string>>,
+  onError: (device: string, err: Error) => void): Promise<void> {
+  for (const [name, config] of managed(devices)) {
+    await drivers[config.type].supervise?.(inst, name, config).catch((err) => onError(name, err as Error));
+  }
+}
+
+/** Lets every driver drop what it keeps for a deleted or renamed instance; failures are ignored. */
+export async function forgetDevices(instance: string): Promise<void> {
+  for (const driver of new Set(Object.values(drivers))) await driver.forget?.(instance).catch(() => {});
 }

@@ -2,7 +2,7 @@
 // delete, update, exec. In-memory runtime state is rebuilt from the monitors at daemon start.
 import { eq } from "drizzle-orm";
 import { closeSync } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import type { Instance, InstanceFull, InstancePut, InstanceState, InstancesPost } from "../api/instance.ts";
@@ -17,12 +17,14 @@ import { log } from "../log.ts";
 import type { EventHub } from "../events/hub.ts";
 import type { ImageStore } from "../image/store.ts";
 import type { Cgroups } from "../kernel/cgroup.ts";
-import { pidfdOpen, pidfdSignal } from "../kernel/ffi.ts";
+import { MNT, pidfdOpen, pidfdSignal, umount } from "../kernel/ffi.ts";
 import { lxcfsDir } from "../kernel/lxcfs.ts";
+import { loadKernelModules } from "../kernel/modules.ts";
+import { crashPoint } from "../kernel/faults.ts";
 import { haltSignal, launch, watch } from "../kernel/monitor.ts";
 import { netnsId } from "../kernel/rtnetlink.ts";
 import { startExec, type ExecOptions as KernelExecOptions, type ExecSession } from "../kernel/exec.ts";
-import { containerDir } from "../paths.ts";
+import { containerDir, lxdDir } from "../paths.ts";
 import { instanceVolume, type PoolBackend } from "../storage/backend.ts";
 import { StoragePools } from "../storage/pools.ts";
 import type { Pool, RootfsSpec } from "../storage/driver.ts";
@@ -30,11 +32,11 @@ import { applyTemplates, type Trigger } from "../image/templates.ts";
 import { byteProgress, type ProgressSink } from "../image/progress.ts";
 import { validateDevices, validateInstanceConfig, validateInstanceName } from "./config.ts";
 import { expandConfig, expandDevices, rootDisk } from "../config/expand.ts";
-import { parseSize } from "../config/values.ts";
-import { launchMounts, prepareDevices, resumeDevices, startDevices, stopDevices } from "./devices.ts";
+import { isTrue, parseSize } from "../config/values.ts";
+import { forgetDevices, launchMounts, prepareDevices, resumeDevices, startDevices, stopDevices, superviseDevices } from "./devices.ts";
 import { deviceRules } from "./unix-device.ts";
 import { randomName } from "./names.ts";
-import { type IdmapPlan, launchSpec, liveLimits, planIdmap, seccompFor } from "./runtime.ts";
+import { environmentOf, type IdmapPlan, launchSpec, liveLimits, planIdmap, seccompFor } from "./runtime.ts";
 import { hostLimitWarner } from "./host-limits.ts";
 import { phases } from "./phases.ts";
 import { Snapshots } from "./snapshots.ts";
@@ -74,6 +76,8 @@ const DEFAULT_ENV: Record<string, string> = {
 /** Init was killed by SIGHUP: what the kernel sends a pid namespace's init when it calls reboot(2). */
 const REBOOT_EXIT = 128 + 1;
 const SIGPWR_RETRY_MS = 1000;
+/** How often running containers' helper processes (proxy forwarders) are checked. */
+const SUPERVISE_MS = 5000;
 
 export class InstanceManager {
   private readonly running = new Map<string, Runtime>();
@@ -305,7 +309,7 @@ export class InstanceManager {
       const fingerprint = src.config["volatile.base_image"] ?? "";
       const userConfig = Object.fromEntries(Object.entries(req.config ?? from.config).filter(([k]) => !k.startsWith("volatile.")));
       const idmapKeys = this.initialIdmap(name, { profiles, devices, config: userConfig });
-      const withSnapshots = snapshot === undefined && !(req.source as { instance_only?: boolean }).instance_only;
+      const withSnapshots = snapshot === undefined && !req.source.instance_only;
       const snaps = withSnapshots ? this.snapshots.list(source) : [];
       try {
         // The copy's layer sits on the same image, which the target pool unpacks once.
@@ -323,6 +327,7 @@ export class InstanceManager {
         await into.delete(instanceVolume(name)).catch(() => {});
         throw err;
       }
+      crashPoint("copy", "after-volume");
       const config: Record<string, string> = {
         ...userConfig,
         ...idmapKeys,
@@ -433,23 +438,26 @@ export class InstanceManager {
   async delete(name: string, force = false): Promise<void> {
     const row = this.get(name);
     this.checkNotHeld(name);
+    if (isTrue(this.expanded(row).config["security.protection.delete"])) throw new ApiError(400, "Instance is protected");
     if (this.running.has(name)) {
       if (!force) throw new ApiError(400, "The instance is currently running, stop it first");
       await this.stop(name, { force: true });
     }
-    await this.removeVolume(row);
+    // The row goes first: a crash after it leaves only volumes, which reconcile removes (the
+    // other order would leave a row without a volume).
+    const backend = this.backendOf(row);
     db.deleteInstance(this.database, name);
+    crashPoint("delete", "after-row");
+    await backend.delete(instanceVolume(row.name));
+    crashPoint("delete", "after-volume");
     await rm(containerDir(name), { recursive: true, force: true });
+    await forgetDevices(name);
     // The last instance on a deleted image takes the image's unpacked layers with it.
     const fp = row.config["volatile.base_image"];
     if (fp && !this.images.get(fp)) {
       await this.onImageDeleted(fp).catch((err) => log.warn("Failed to drop an unused image layer", { fingerprint: fp, err: String(err) }));
     }
     this.lifecycle("instance-deleted", name);
-  }
-
-  private async removeVolume(row: Row) {
-    await this.backendOf(row).delete(instanceVolume(row.name));
   }
 
   // ---- update / rename -----------------------------------------------------------------
@@ -465,9 +473,11 @@ export class InstanceManager {
     }
     const row = this.get(name);
     const volatile = Object.fromEntries(Object.entries(row.config).filter(([k]) => k.startsWith("volatile.")));
-    const userConfig = Object.fromEntries(Object.entries(put.config ?? row.config).filter(([k]) => !k.startsWith("volatile.")));
+    // PUT replaces (as LXD): a missing config or device map is an empty one; the daemon's
+    // volatile keys stay. Profiles left out stay as they are.
+    const userConfig = Object.fromEntries(Object.entries(put.config ?? {}).filter(([k]) => !k.startsWith("volatile.")));
     const config = { ...userConfig, ...volatile };
-    const devices = put.devices ?? row.devices;
+    const devices = put.devices ?? {};
     const profiles = put.profiles ?? row.profiles;
     this.check(userConfig, devices, profiles);
     const next = { ...row, config, devices, profiles };
@@ -482,7 +492,7 @@ export class InstanceManager {
     }
     db.updateInstance(this.database, name, {
       config, devices, profiles,
-      description: put.description ?? row.description,
+      description: put.description ?? "",
       ephemeral: put.ephemeral ?? row.ephemeral,
     });
     this.lifecycle("instance-updated", name);
@@ -508,9 +518,13 @@ export class InstanceManager {
     if (err) throw new ApiError(400, `Invalid instance name "${to}": ${err}`);
     if (this.running.has(name)) throw new ApiError(400, "Renaming of running instance not allowed");
     if (db.getInstance(this.database, to)) throw new ApiError(409, `Instance "${to}" already exists`);
-    await this.backendOf(row).rename(instanceVolume(name), to);
-    db.updateInstance(this.database, name, { name: to });
+    await this.backendOf(row).rename(instanceVolume(name), to, () => {
+      crashPoint("rename", "after-volume");
+      db.updateInstance(this.database, name, { name: to });
+    });
+    crashPoint("rename", "after-row");
     await rm(containerDir(name), { recursive: true, force: true });
+    await forgetDevices(name);
     this.lifecycle("instance-renamed", to, { old_name: name });
   }
 
@@ -552,6 +566,8 @@ export class InstanceManager {
     const pool = this.rootPool(devices);
     const fingerprint = row.config["volatile.base_image"];
     const rundir = containerDir(name);
+    const modules = (config["linux.kernel_modules"] ?? "").split(",").map((m) => m.trim()).filter(Boolean);
+    await loadKernelModules(modules).catch((err) => { throw new ApiError(400, `Failed to start instance "${name}": ${(err as Error).message}`); });
     await mkdir(rundir, { recursive: true, mode: 0o700 });
     let idmap: IdmapPlan;
     try {
@@ -561,13 +577,16 @@ export class InstanceManager {
       throw new ApiError(400, `Failed to start instance "${name}": ${(err as Error).message}`);
     }
     db.updateInstance(this.database, name, { config: { ...row.config, ...idmap.volatile } });
+    crashPoint("start", "after-idmap");
     t.mark("plan");
     const procs = await this.cgroups.create(name, idmap.root);
+    crashPoint("start", "after-cgroup");
     try {
       await this.cgroups.applyLimits(name, liveLimits(config));
       t.mark("cgroups");
       const rootfs = this.pools.backend(pool).rootfs(name, fingerprint);
       await this.applyImageTemplates(row, config, devices, pool, rootfs);
+      crashPoint("start", "after-templates");
       t.mark("templates");
       await this.cgroups.setDevices(name, deviceRules(devices));
       const spec = launchSpec({
@@ -582,6 +601,7 @@ export class InstanceManager {
       const mon = await watch(rundir);
       t.mark("watch");
       if (!mon.running) throw new Error("the container stopped right after it started");
+      crashPoint("start", "after-launch", initPid);
       try {
         const failed = await prepared;
         if (failed) throw failed;
@@ -593,6 +613,7 @@ export class InstanceManager {
         throw err;
       }
       this.track(name, initPid, mon.exited, devices);
+      crashPoint("start", "after-devices", initPid);
     } catch (err) {
       await this.cgroups.remove(name).catch(() => {});
       throw new ApiError(500, `Failed to start instance "${name}": ${(err as Error).message}`);
@@ -631,7 +652,12 @@ export class InstanceManager {
     // The config names host-side parts (veths derive from volatile.uuid).
     const current = db.getInstance(this.database, name);
     await stopDevices({ name, initPid: rt.initPid, config: current ? this.expanded(current).config : {}, exited: true }, rt.devices);
+    crashPoint("stop", "after-devices");
+    // A monitor that died (killed) takes init with it, but what init left may linger: no process
+    // of a stopped container may survive it.
+    await this.cgroups.killAll(name).catch(() => {});
     await this.cgroups.remove(name).catch(() => {});
+    crashPoint("stop", "after-cgroup");
     // Only now: stop()/restart() wait for this, so a start right after cannot lose its new cgroup.
     this.running.delete(name);
     const row = db.getInstance(this.database, name);
@@ -660,6 +686,7 @@ export class InstanceManager {
       const sig = haltSignal(rt.initPid);
       const resend = setInterval(() => signalInit(rt, sig), SIGPWR_RETRY_MS);
       signalInit(rt, sig);
+      crashPoint("stop", "after-signal", rt.initPid);
       const timeout = opts.timeout ?? -1;
       const exited = await Promise.race([
         rt.exited.then(() => true),
@@ -670,6 +697,7 @@ export class InstanceManager {
     // Killing a pid namespace's init takes the whole namespace down; the cgroup sweep catches
     // anything that escaped it (processes joined by exec from outside).
     signalInit(rt, 9);
+    crashPoint("stop", "after-signal");
     await this.cgroups.killAll(name).catch(() => {});
     await this.afterExit(name, rt);
   }
@@ -714,7 +742,7 @@ export class InstanceManager {
     const { config } = this.expanded(this.get(name));
     const env: Record<string, string> = {
       ...DEFAULT_ENV, HOME: opts.uid ? "/" : "/root", ...(opts.uid ? {} : { USER: "root" }),
-      ...(opts.pty ? { TERM: "xterm" } : {}), ...opts.env,
+      ...(opts.pty ? { TERM: "xterm" } : {}), ...environmentOf(config), ...opts.env,
     };
     return startExec({
       pid: rt.initPid, command: opts.command, env, cwd: opts.cwd, uid: opts.uid, gid: opts.gid,
@@ -733,13 +761,20 @@ export class InstanceManager {
   /** Finds containers that kept running while the daemon was down and removes half-made volumes. */
   async reconcile(): Promise<void> {
     const t = phases();
+    await this.removeOrphanRuntimeDirs();
     const rows = this.list();
     // Profiles and snapshots read once: a restart with a thousand containers must answer quickly.
     const known = this.allProfiles();
     const snaps = snapshotsByInstance(this.database);
     await Promise.all(rows.map(async (row) => {
+      // A template render cut short leaves its overlay mounted.
+      try { umount(join(containerDir(row.name), "template-root"), MNT.DETACH); } catch { /* not mounted */ }
       const mon = await watch(containerDir(row.name)).catch(() => ({ running: false as const }));
-      if (mon.running) {
+      const power = row.config["volatile.last_state.power"];
+      if (mon.running && power !== "RUNNING" && power !== "FROZEN") {
+        // A start the killed daemon never finished (its devices may be half made): undone.
+        await this.undoStart(row, mon.initPid, mon.exited);
+      } else if (mon.running) {
         const { config, devices } = this.expanded(row, known);
         this.track(row.name, mon.initPid, mon.exited, devices);
         await resumeDevices({ name: row.name, initPid: mon.initPid, config }, devices,
@@ -748,9 +783,8 @@ export class InstanceManager {
         // finished: thawed.
         if (row.config["volatile.last_state.power"] === "FROZEN") this.running.get(row.name)!.frozen = true;
         else await this.cgroups.thaw(row.name).catch(() => {});
-      } else if (row.config["volatile.last_state.power"] !== "STOPPED") {
-        await this.cgroups.remove(row.name).catch(() => {});
-        db.updateInstance(this.database, row.name, { config: { ...row.config, "volatile.last_state.power": "STOPPED" } });
+      } else {
+        await this.clearStopped(row);
       }
     }));
     t.mark("monitors");
@@ -769,6 +803,106 @@ export class InstanceManager {
     t.mark("storage");
     log.debug("Reconciled instances", { instances: rows.length, running: this.running.size, ...t.fields() });
     this.snapshots.startTimer();
+    this.superviseTimer ??= setInterval(() => void this.superviseAll(), SUPERVISE_MS);
+  }
+
+  /** boot.autostart: starts the stopped instances that ask for it, highest boot.autostart.priority
+   *  first, waiting boot.autostart.delay seconds after each. Failures are logged. */
+  async autostart(): Promise<void> {
+    const wanted = this.list().map((row) => ({ row, config: this.expanded(row).config }))
+      .filter(({ row, config }) => isTrue(config["boot.autostart"]) && !this.running.has(row.name))
+      .sort((a, b) => Number(b.config["boot.autostart.priority"] ?? 0) - Number(a.config["boot.autostart.priority"] ?? 0));
+    for (const { row, config } of wanted) {
+      try {
+        await this.start(row.name);
+      } catch (err) {
+        log.warn("Failed to autostart an instance", { instance: row.name, err: (err as Error).message });
+        continue;
+      }
+      const delay = Number(config["boot.autostart.delay"] ?? 0);
+      if (delay > 0) await Bun.sleep(delay * 1000);
+    }
+  }
+
+  /** `lxd shutdown`: stops every running instance cleanly, highest boot.stop.priority first (equal
+   *  priorities together), each given boot.host_shutdown_timeout seconds (else `timeout`). */
+  async stopAll(timeout: number): Promise<void> {
+    const groups = new Map<number, { name: string; timeout: number }[]>();
+    for (const row of this.list().filter((r) => this.running.has(r.name))) {
+      const config = this.expanded(row).config;
+      const priority = Number(config["boot.stop.priority"] ?? 0);
+      const own = config["boot.host_shutdown_timeout"];
+      groups.set(priority, [...groups.get(priority) ?? [], { name: row.name, timeout: own ? Number(own) : timeout }]);
+    }
+    for (const priority of [...groups.keys()].sort((a, b) => b - a)) {
+      const group = groups.get(priority)!;
+      log.info("Stopping instances", { priority, instances: group.map((i) => `${i.name}:${i.timeout}`).join(",") });
+      await Promise.all(group.map((i) => this.stop(i.name, { timeout: i.timeout }).catch(() => {})));
+    }
+  }
+
+  /** Kills a container whose start was cut short and tears down whatever it had. */
+  private async undoStart(row: Row, initPid: number, exited: Promise<number>): Promise<void> {
+    log.warn("Undoing an instance start the daemon did not finish", { instance: row.name });
+    const pidfd = openPidfd(initPid);
+    if (pidfd >= 0) {
+      try { pidfdSignal(pidfd, 9); } catch { /* already gone */ }
+      closeSync(pidfd);
+    }
+    await this.cgroups.killAll(row.name).catch(() => {});
+    await exited;
+    await this.clearStopped(row);
+  }
+
+  /** A container that does not run: nothing of a run may stay (devices' host parts, cgroups), and
+   *  its recorded power state says so. Harmless when all is already clean. */
+  private async clearStopped(row: Row): Promise<void> {
+    const { config, devices } = this.expanded(row);
+    await stopDevices({ name: row.name, initPid: 0, config, exited: true }, devices);
+    await this.cgroups.killAll(row.name).catch(() => {});
+    await this.cgroups.remove(row.name).catch(() => {});
+    if (row.config["volatile.last_state.power"] !== "STOPPED") {
+      db.updateInstance(this.database, row.name, { config: { ...row.config, "volatile.last_state.power": "STOPPED" } });
+    }
+  }
+
+  /** Runtime directories (containers/<name>) of instances that have no row any more (a delete or
+   *  rename cut short), unless a monitor still answers there. */
+  private async removeOrphanRuntimeDirs(): Promise<void> {
+    const known = new Set(this.list().map((r) => r.name));
+    const base = join(lxdDir(), "containers");
+    for (const name of await readdir(base).catch(() => [] as string[])) {
+      if (known.has(name)) continue;
+      const dir = join(base, name);
+      if ((await watch(dir).catch(() => ({ running: false }))).running) continue;
+      try { umount(join(dir, "template-root"), MNT.DETACH); } catch { /* not mounted */ }
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  private superviseTimer?: ReturnType<typeof setInterval>;
+  private supervising = false;
+
+  /** Brings back what a running container's devices need on the host and died meanwhile. */
+  private async superviseAll(): Promise<void> {
+    if (this.supervising) return;
+    this.supervising = true;
+    try {
+      for (const [name, rt] of this.running) {
+        if (rt.stopping) continue;
+        const row = db.getInstance(this.database, name);
+        if (!row) continue;
+        await superviseDevices({ name, initPid: rt.initPid, config: this.expanded(row).config }, rt.devices,
+          (device, err) => log.warn("Failed to restart a device's helper", { instance: name, device, err: err.message }));
+      }
+    } finally {
+      this.supervising = false;
+    }
+  }
+
+  /** Stops the periodic work (daemon shutdown). */
+  stopTimers(): void {
+    clearInterval(this.superviseTimer);
   }
 
   private setPowerState(name: string, power: string) {

@@ -244,6 +244,10 @@ export function nicDriver(networks: NetworkManager): DeviceDriver {
       await networks.clearNicFilter(host);
     },
 
+    // Host entries come from the database: rewritten without the instance's old name.
+    async forget() {
+      for (const n of networks.list()) await networks.refreshHosts(n.name);
+    },
     async resume(inst, device, dev) {
       // The firewall's per-nic filters live in the daemon's memory: put them back.
       const kind = kindOf(dev);

@@ -1,7 +1,8 @@
 // The `proxy` device driver: one forwarder process per device (`lxd-helper proxy`, native/lxd-proxy.c)
 // listens on one side and connects on the other, creating each socket in the right network
 // namespace. It is a small static C process, not a copy of the daemon, and like LXD's forkproxy it
-// outlives a daemon restart; at daemon start a dead one is started again. It exits by itself when
+// outlives a daemon restart; at daemon start, and while the daemon runs (supervise), a dead one is
+// started again. It exits by itself when
 // the container's init does.
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -59,6 +60,10 @@ async function kill(inst: string, device: string, dev: Dev): Promise<void> {
   }
 }
 
+async function restartIfDead(inst: RunningInstance, device: string, dev: Dev): Promise<void> {
+  if (!(await runningPid(inst.name, device))) await launch(inst, device, dev);
+}
+
 export function proxyDriver(): DeviceDriver {
   return {
     async start(inst, device, dev) {
@@ -66,8 +71,7 @@ export function proxyDriver(): DeviceDriver {
       await launch(inst, device, dev);
     },
     stop: (inst, device, dev) => kill(inst.name, device, dev),
-    async resume(inst, device, dev) {
-      if (!(await runningPid(inst.name, device))) await launch(inst, device, dev);
-    },
+    resume: restartIfDead,
+    supervise: restartIfDead,
   };
 }

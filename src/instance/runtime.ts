@@ -99,11 +99,16 @@ export function planIdmap(config: Config, others: Config[], read?: FileReader): 
   return { uid, gid, root: { uid: rootOf(uid), gid: rootOf(gid) }, volatile: record(uid, gid, isolated ? base.uid : 0) };
 }
 
+/** The `environment.*` keys as variables: init gets them, and every exec (as in LXD). */
+export function environmentOf(config: Config): Record<string, string> {
+  return Object.fromEntries(Object.entries(config).filter(([k]) => k.startsWith("environment.")).map(([k, v]) => [k.slice("environment.".length), v]));
+}
+
 export function launchSpec(opts: {
   name: string; rundir: string; config: Config; idmap: IdmapPlan; cgroupProcs: string[]; cgroup2: boolean; lxcfs?: string;
   rootfs: LaunchSpec["rootfs"]; mounts?: LaunchMount[];
 }): LaunchSpec {
-  const env = ["container=lxc"];
+  const env = ["container=lxc", ...Object.entries(environmentOf(opts.config)).map(([k, v]) => `${k}=${v}`)];
   return {
     name: opts.name, hostname: opts.name, rundir: opts.rundir, rootfs: opts.rootfs, mounts: opts.mounts,
     privileged: truthy(opts.config["security.privileged"]), nesting: truthy(opts.config["security.nesting"]),

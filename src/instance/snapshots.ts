@@ -10,6 +10,7 @@ import { KeyedLock } from "../lock.ts";
 import { log } from "../log.ts";
 import { instanceVolume, type PoolBackend } from "../storage/backend.ts";
 import type { InstanceRow } from "../db/instances.ts";
+import { crashPoint } from "../kernel/faults.ts";
 import { expiryDate, nextSnapshotName, scheduleMatches, validateSnapshotName } from "../config/schedule.ts";
 
 export type SnapshotRow = db.SnapshotRow;
@@ -100,7 +101,8 @@ export class Snapshots {
     return chosen;
   }
 
-  /** `expiresAt` undefined: from `snapshots.expiry`; null, "" or the zero time: never. */
+  /** `expiresAt` undefined or null (what `lxc snapshot` sends): from `snapshots.expiry`; "" or
+   *  the zero time (`--no-expiry`): never. */
   create(instance: string, name: string, expiresAt?: string | null): Promise<SnapshotRow> {
     return this.serial(instance, async () => {
       const row = this.instances.get(instance);
@@ -108,7 +110,7 @@ export class Snapshots {
       const { config } = this.instances.expanded(row);
       const createdAt = new Date();
       let expires = "";
-      if (expiresAt === undefined) {
+      if (expiresAt === undefined || expiresAt === null) {
         expires = expiryDate(config["snapshots.expiry"] ?? "", createdAt)?.toISOString() ?? "";
       } else {
         expires = normalizeExpiry(expiresAt);
@@ -117,8 +119,12 @@ export class Snapshots {
       // A frozen container writes nothing while its layer is taken: the snapshot is consistent.
       await this.instances.withVolume(instance, () => {
         const live = this.instances.isRunning(instance);
-        return this.instances.quiesced(instance, () => pool.copy(instanceVolume(instance), instanceVolume(instance, name), undefined, live));
+        return this.instances.quiesced(instance, () => {
+          crashPoint("snapshot", "frozen");
+          return pool.copy(instanceVolume(instance), instanceVolume(instance, name), undefined, live);
+        });
       });
+      crashPoint("snapshot", "after-volume");
       let snap: SnapshotRow;
       try {
         snap = db.insertSnapshot(this.database, instance, {

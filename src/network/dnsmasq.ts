@@ -121,7 +121,18 @@ export class Dnsmasq {
         this.failures = Date.now() - startedAt > 10_000 ? 0 : this.failures + 1;
         const delay = RESTART_DELAY_MS[Math.min(this.failures, RESTART_DELAY_MS.length - 1)];
         this.onLog("dnsmasq exited, restarting", { link: this.spec.link, code, delayMs: delay });
-        setTimeout(() => !this.stopped && this.proc === proc && this.spawn(), delay);
+        // One that holds our addresses and pid file without being ours (left by a daemon that
+        // was killed) would make every restart fail: it goes first.
+        setTimeout(async () => {
+          if (this.stopped || this.proc !== proc) return;
+          await killStale(this.spec.dir).catch(() => {});
+          if (this.stopped || this.proc !== proc) return;
+          try {
+            this.spawn();
+          } catch (err) {
+            this.onLog("dnsmasq could not be started", { link: this.spec.link, err: (err as Error).message });
+          }
+        }, delay);
       });
     } finally {
       closeSync(log);

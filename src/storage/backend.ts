@@ -96,14 +96,15 @@ export class PoolBackend {
   }
 
   /** Renames a volume (with its snapshots), or an instance snapshot. `commit` records the new name
-   *  of a custom volume; its trees move back if it throws. */
+   *  of a custom or instance volume (crash-safe through an intent file); its trees move back if
+   *  it throws. A snapshot's caller records the name itself. */
   rename(volume: Volume, to: string, commit: () => void = () => {}): Promise<void> {
     if (volume.kind === "custom") {
       if (volume.snapshot !== undefined) throw new Error("custom volume snapshots cannot be renamed");
       return this.driver.renameCustom(this.pool, volume.name, to, commit);
     }
     if (volume.snapshot !== undefined) return this.driver.renameSnapshot(this.pool, volume.name, volume.snapshot, to);
-    return this.driver.renameInstance(this.pool, volume.name, to);
+    return this.driver.renameInstance(this.pool, volume.name, to, commit);
   }
 
   /** Copies a volume or snapshot into a new volume or snapshot of the same kind, in `target` (a

@@ -16,7 +16,7 @@ import { parseSize } from "../config/values.ts";
 import { lxdDir, poolDir } from "../paths.ts";
 import type { CustomRef, Pool, RootfsSpec, StorageDriver, VolumeRef } from "./driver.ts";
 import { btrfsSetReadonly, btrfsSnapshot, btrfsSubvolCreate, btrfsSubvolDelete } from "../kernel/ffi.ts";
-import { renameCustomTrees, repairCustomRenames } from "./rename.ts";
+import { renameTrees, repairRenames } from "./rename.ts";
 import { copyTree, exists, LEFTOVER, list, OLD, run, TMP } from "./tree.ts";
 
 const BTRFS_MAGIC = 0x9123683e;
@@ -281,9 +281,8 @@ export const btrfsDriver: StorageDriver = {
     await deleteVolume(instanceVol(pool, instance));
   },
 
-  async renameInstance(pool, from, to) {
-    await rename(instanceVol(pool, from), instanceVol(pool, to));
-    if (await exists(snapshotsDir(pool, from))) await rename(snapshotsDir(pool, from), snapshotsDir(pool, to));
+  renameInstance(pool, from, to, commit) {
+    return renameTrees(root(pool), "containers", from, to, commit);
   },
 
   async copyVolume(pool, from, to, target = pool) {
@@ -355,7 +354,7 @@ export const btrfsDriver: StorageDriver = {
   },
 
   renameCustom(pool, from, to, commit) {
-    return renameCustomTrees(root(pool), from, to, commit);
+    return renameTrees(root(pool), "custom", from, to, commit);
   },
 
   customPath: (pool, volume) => customVol(pool, volume),
@@ -390,7 +389,8 @@ export const btrfsDriver: StorageDriver = {
     await this.mountPool(pool);
     if (await qgroupBytes(root(pool))) quotasOn.add(pool.name);
     const base = root(pool);
-    await repairCustomRenames(base, known.custom);
+    await repairRenames(base, "custom", known.custom);
+    await repairRenames(base, "containers", known.instances);
     await repairSwaps(join(base, "containers"), (name) => known.instances.has(name));
     await repairSwaps(join(base, "custom"), (name) => known.custom.has(name));
     const snapshotTrees = async (dir: string, owners: Map<string, Set<string>>) => {

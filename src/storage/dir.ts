@@ -19,7 +19,7 @@ import { isBool } from "../config/values.ts";
 import { poolDir } from "../paths.ts";
 import type { CustomRef, Pool, RootfsSpec, StorageDriver, VolumeRef } from "./driver.ts";
 import { capped, CHAIN, collect, copyLayer, layerPath, readChain, readChainSync, writeChain } from "./layers.ts";
-import { renameCustomTrees, repairCustomRenames } from "./rename.ts";
+import { renameTrees, repairRenames } from "./rename.ts";
 import { copyTree, diskUsage, exists, LEFTOVER, list, OLD, TMP } from "./tree.ts";
 
 const root = (pool: Pool) => pool.config.source || poolDir(pool.name);
@@ -254,9 +254,8 @@ export const dirDriver: StorageDriver = {
     });
   },
 
-  async renameInstance(pool, from, to) {
-    await rename(volumeDir(pool, from), volumeDir(pool, to));
-    if (await exists(snapshotsDir(pool, from))) await rename(snapshotsDir(pool, from), snapshotsDir(pool, to));
+  renameInstance(pool, from, to, commit) {
+    return renameTrees(root(pool), "containers", from, to, commit);
   },
 
   async copyVolume(pool, from, to, target = pool, live = false) {
@@ -363,7 +362,7 @@ export const dirDriver: StorageDriver = {
   },
 
   renameCustom(pool, from, to, commit) {
-    return renameCustomTrees(root(pool), from, to, commit);
+    return renameTrees(root(pool), "custom", from, to, commit);
   },
 
   customPath: (pool, volume) => customDir(pool, volume),
@@ -401,7 +400,8 @@ export const dirDriver: StorageDriver = {
 
   async reconcile(pool, known) {
     const base = root(pool);
-    await repairCustomRenames(base, known.custom);
+    await repairRenames(base, "custom", known.custom);
+    await repairRenames(base, "containers", known.instances);
     const volumes = known.instances;
     for (const name of await list(join(base, "containers"))) {
       const vol = join(base, "containers", name);

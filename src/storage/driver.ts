@@ -51,7 +51,9 @@ export interface StorageDriver {
   /** Creates the instance volume on top of the pool's copy of the image, unpacking that once. */
   createInstanceFromImage(pool: Pool, instance: string, fingerprint: string, unpack: ImageUnpacker): Promise<void>;
   deleteInstance(pool: Pool, instance: string): Promise<void>;
-  renameInstance(pool: Pool, from: string, to: string): Promise<void>;
+  /** Renames an instance's volume and snapshots; `commit` records the new name in the database
+   *  (crash-safe: reconcile finishes or undoes a rename that was cut short). */
+  renameInstance(pool: Pool, from: string, to: string, commit: () => void): Promise<void>;
   /** Drops the pool's copy of an image unless an instance still builds on it. */
   deleteImage(pool: Pool, fingerprint: string, inUse: boolean): Promise<void>;
   rootfs(pool: Pool, instance: string, fingerprint: string): RootfsSpec;

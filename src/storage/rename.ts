@@ -1,16 +1,19 @@
-// Renaming a custom volume: two directory renames (the volume, its snapshots) and the database
-// update cannot be one atomic step. An intent file names the rename while it is under way, and
-// reconcile moves the trees to whichever name the database holds.
+// Renaming a volume (a custom volume or an instance's): two directory renames (the volume, its
+// snapshots) and the database update cannot be one atomic step. An intent file names the rename
+// while it is under way, and reconcile moves the trees to whichever name the database holds.
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ulid } from "ulid";
 import { exists, list } from "./tree.ts";
 
-const intents = (base: string) => join(base, "custom-renames");
-const trees = (base: string, name: string) => [join(base, "custom", name), join(base, "custom-snapshots", name)];
+/** Where a kind of volume lives in a pool: `custom/` or `containers/`, and `<that>-snapshots/`. */
+export type VolumeKind = "custom" | "containers";
 
-async function move(base: string, from: string, to: string): Promise<void> {
-  const [src, dst] = [trees(base, from), trees(base, to)];
+const intents = (base: string, kind: VolumeKind) => join(base, kind === "custom" ? "custom-renames" : "containers-renames");
+const trees = (base: string, kind: VolumeKind, name: string) => [join(base, kind, name), join(base, `${kind}-snapshots`, name)];
+
+async function move(base: string, kind: VolumeKind, from: string, to: string): Promise<void> {
+  const [src, dst] = [trees(base, kind, from), trees(base, kind, to)];
   for (let i = 0; i < src.length; i++) {
     if ((await exists(src[i]!)) && !(await exists(dst[i]!))) await rename(src[i]!, dst[i]!);
   }
@@ -18,16 +21,16 @@ async function move(base: string, from: string, to: string): Promise<void> {
 
 /** Renames volume `from`'s trees under pool directory `base` to `to`; `commit` records the new
  *  name in the database (if it throws, the trees move back). */
-export async function renameCustomTrees(base: string, from: string, to: string, commit: () => void): Promise<void> {
-  if (await exists(join(base, "custom", to))) throw new Error(`volume "${to}" already exists on disk`);
-  await mkdir(intents(base), { recursive: true, mode: 0o700 });
-  const intent = join(intents(base), ulid());
+export async function renameTrees(base: string, kind: VolumeKind, from: string, to: string, commit: () => void): Promise<void> {
+  if (await exists(join(base, kind, to))) throw new Error(`volume "${to}" already exists on disk`);
+  await mkdir(intents(base, kind), { recursive: true, mode: 0o700 });
+  const intent = join(intents(base, kind), ulid());
   await writeFile(intent, JSON.stringify({ from, to }), { mode: 0o600 });
   try {
-    await move(base, from, to);
+    await move(base, kind, from, to);
     commit();
   } catch (err) {
-    await move(base, to, from);
+    await move(base, kind, to, from);
     throw err;
   } finally {
     await rm(intent, { force: true });
@@ -35,11 +38,11 @@ export async function renameCustomTrees(base: string, from: string, to: string, 
 }
 
 /** After a crash: finishes or undoes each rename under way, as the database says (`known`). */
-export async function repairCustomRenames(base: string, known: { has(name: string): boolean }): Promise<void> {
-  for (const id of await list(intents(base))) {
-    const file = join(intents(base), id);
+export async function repairRenames(base: string, kind: VolumeKind, known: { has(name: string): boolean }): Promise<void> {
+  for (const id of await list(intents(base, kind))) {
+    const file = join(intents(base, kind), id);
     const { from, to } = await Bun.file(file).json().catch(() => ({}) as { from?: string; to?: string });
-    if (from && to) await (known.has(to) ? move(base, from, to) : move(base, to, from));
+    if (from && to) await (known.has(to) ? move(base, kind, from, to) : move(base, kind, to, from));
     await rm(file, { force: true });
   }
 }

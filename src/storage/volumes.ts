@@ -13,6 +13,7 @@ import { parseSize } from "../config/values.ts";
 import { OLD, TMP } from "./tree.ts";
 import { customVolume } from "./backend.ts";
 import { StoragePools } from "./pools.ts";
+import { crashPoint } from "../kernel/faults.ts";
 
 export type VolumeRow = q.VolumeRow;
 export type VolumeSnapshotRow = q.VolumeSnapshotRow;
@@ -137,6 +138,7 @@ export class CustomVolumes {
           throw err;
         });
       }
+      crashPoint("volume-create", "after-volume");
       const row = q.insertVolume(this.db, { pool, name, type: "custom", description, config, createdAt: new Date().toISOString() });
       this.lifecycle("storage-volume-created", pool, name);
       return row;
@@ -192,6 +194,7 @@ export class CustomVolumes {
       if (users.length) throw new ApiError(400, `Storage volume "${name}" is still in use by ${users.join(", ")}`);
       const p = this.pool(pool);
       q.deleteVolume(this.db, row.id);
+      crashPoint("volume-delete", "after-row");
       await this.pools.backend(p).delete(customVolume(name));
       this.lifecycle("storage-volume-deleted", pool, name);
     });
@@ -209,7 +212,10 @@ export class CustomVolumes {
       if (users.length) throw new ApiError(400, `Storage volume "${name}" is still in use by ${users.join(", ")}: detach it first`);
       const p = this.pool(pool);
       try {
-        await this.pools.backend(p).rename(customVolume(name), to, () => q.updateVolume(this.db, row.id, { name: to }));
+        await this.pools.backend(p).rename(customVolume(name), to, () => {
+          q.updateVolume(this.db, row.id, { name: to });
+          crashPoint("volume-rename", "after-row");
+        });
       } catch (e) {
         throw new ApiError(500, `Failed to rename volume "${name}" to "${to}" in pool "${pool}": ${(e as Error).message}`);
       }
@@ -253,6 +259,7 @@ export class CustomVolumes {
       if (q.getVolumeSnapshot(this.db, row.id, name)) throw new ApiError(409, `Storage volume snapshot "${volume}/${name}" already exists`);
       const p = this.pool(pool);
       await this.pools.backend(p).copy(customVolume(volume), customVolume(volume, name));
+      crashPoint("volume-snapshot", "after-volume");
       q.insertVolumeSnapshot(this.db, { volumeId: row.id, name, description: "", config: row.config, createdAt: new Date().toISOString(), expiresAt: "" });
       this.lifecycle("storage-volume-snapshot-created", pool, volume, name);
     });

@@ -3,7 +3,7 @@
 // cleanupDaemon() from afterAll, by an 'exit' hook in plain scripts (the benchmark), and by the
 // reaper (reaper.ts) when a test run dies half-way.
 import type { Subprocess } from "bun";
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createDaemonCgroups, type DaemonCgroups } from "./cgroup.ts";
 import { cleanupLeftovers, type Leftovers } from "./cleanup.ts";
@@ -74,6 +74,33 @@ export class TestDaemon {
 
   private leftovers(): Leftovers {
     return { dir: this.dir, tag: this.tag, extraDirs: [this.clientHome] };
+  }
+
+  /** Changes the daemon's extra environment from its next start on (undefined removes a variable). */
+  setEnv(env: Record<string, string | undefined>): void {
+    const next: Record<string, string> = { ...this.opts.env };
+    for (const [k, v] of Object.entries(env)) {
+      if (v === undefined) delete next[k];
+      else next[k] = v;
+    }
+    this.opts.env = next;
+  }
+
+  /** Waits until the daemon process has exited by itself (a fault test's crash point). */
+  async exited(): Promise<number | null | undefined> {
+    return this.proc?.exited;
+  }
+
+  /** Pids of the dnsmasq processes serving this daemon's networks. */
+  dnsmasqPids(): number[] {
+    return readdirSync("/proc").filter((p) => /^\d+$/.test(p)).map(Number).filter((pid) => {
+      try {
+        const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+        return argv[0] === "dnsmasq" && argv.some((a) => a.includes(`${this.dir}/`));
+      } catch {
+        return false;
+      }
+    });
   }
 
   /** The daemon's pid, while it runs. */

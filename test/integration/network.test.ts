@@ -42,18 +42,6 @@ async function waitIPv4(name: string, timeoutMs = 15_000): Promise<string> {
   }
 }
 
-/** Pids of the dnsmasq processes serving this daemon's networks. */
-function dnsmasqPids(): number[] {
-  return readdirSync("/proc").filter((p) => /^\d+$/.test(p)).map(Number).filter((pid) => {
-    try {
-      const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-      return argv[0] === "dnsmasq" && argv.some((a) => a.includes(`${d.dir}/`));
-    } catch {
-      return false;
-    }
-  });
-}
-
 let gateway = "";
 let subnet = "";
 
@@ -83,7 +71,7 @@ describe("managed bridge from init --auto", () => {
   });
 
   test("dnsmasq serves the bridge", () => {
-    expect(dnsmasqPids().length).toBe(1);
+    expect(d.dnsmasqPids().length).toBe(1);
   });
 });
 
@@ -145,12 +133,12 @@ describe("containers on the bridge", () => {
   });
 
   test("dnsmasq is restarted when it dies", async () => {
-    const [before] = dnsmasqPids();
+    const [before] = d.dnsmasqPids();
     process.kill(before, "SIGKILL");
     const deadline = Date.now() + 5000;
     let after: number[] = [];
     while (Date.now() < deadline) {
-      after = dnsmasqPids().filter((p) => p !== before);
+      after = d.dnsmasqPids().filter((p) => p !== before);
       if (after.length) break;
       await Bun.sleep(50);
     }
@@ -230,7 +218,7 @@ describe("more networks", () => {
     await ok("network", "delete", "tnet2");
     expect(existsSync(`/sys/class/net/${renamed}`)).toBe(false);
     expect(await nft()).not.toContain(renamed);
-    expect(dnsmasqPids().length).toBe(1);
+    expect(d.dnsmasqPids().length).toBe(1);
   });
 
   test("containers on two managed bridges cannot reach each other", async () => {
@@ -257,7 +245,7 @@ describe("more networks", () => {
     const link = bridgeLinkName("tnet3", d.tag);
     expect(existsSync(`/sys/class/net/${link}`)).toBe(true);
     expect((await run(["ip", "-4", "-o", "addr", "show", "dev", link])).stdout).toBe("");
-    expect(dnsmasqPids().length).toBe(1);
+    expect(d.dnsmasqPids().length).toBe(1);
     expect(await nft()).toContain(`iifname "${link}" accept`);
     await ok("network", "delete", "tnet3");
     expect(existsSync(`/sys/class/net/${link}`)).toBe(false);
@@ -269,17 +257,17 @@ describe("daemon restart and shutdown", () => {
     await d.restart();
     expect(existsSync(`/sys/class/net/${br()}`)).toBe(true);
     expect(await nft()).toContain("masquerade");
-    await until(() => dnsmasqPids().length === 1, "dnsmasq after the restart");
+    await until(() => d.dnsmasqPids().length === 1, "dnsmasq after the restart");
     expect((await exec("c1", "ping", "-c1", "-W2", gateway)).code).toBe(0);
   });
 
   test("after SIGKILL the next daemon replaces the orphaned dnsmasq", async () => {
-    const [orphan] = dnsmasqPids();
+    const [orphan] = d.dnsmasqPids();
     await d.kill("SIGKILL");
-    expect(dnsmasqPids()).toEqual([orphan]);
+    expect(d.dnsmasqPids()).toEqual([orphan]);
     await d.start();
     // The network comes up beside the API, so `waitready` can answer before dnsmasq runs.
-    await until(() => dnsmasqPids().length === 1 && dnsmasqPids()[0] !== orphan, "a new dnsmasq");
+    await until(() => d.dnsmasqPids().length === 1 && d.dnsmasqPids()[0] !== orphan, "a new dnsmasq");
     expect((await exec("c1", "nslookup", "c2.lxd", gateway)).code).toBe(0);
   });
 
@@ -294,7 +282,7 @@ describe("daemon restart and shutdown", () => {
     await d.stop();
     expect(existsSync(`/sys/class/net/${br()}`)).toBe(false);
     expect((await run(["nft", "list", "table", "inet", table()])).code).not.toBe(0);
-    expect(dnsmasqPids()).toEqual([]);
+    expect(d.dnsmasqPids()).toEqual([]);
     const left = (await run(["ip", "-o", "link", "show"])).stdout.split("\n").filter((l) => l.includes(d.tag));
     expect(left).toEqual([]);
   });
