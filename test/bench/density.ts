@@ -3,7 +3,7 @@
 // container with all N idle, `lxd list` / `lxc list` of all N, a daemon restart until `list` answers
 // with all N running, and what the idle host does meanwhile (load average, processes forked,
 // CPU time of the daemon, dnsmasq and the containers).
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import type { TestDaemon } from "../helpers/daemon.ts";
 import { type BenchRow, cliOf, lxcList, median, timed } from "./timing.ts";
 
@@ -40,6 +40,18 @@ function loadByComm(into: Map<string, number>) {
       into.set(`${comm}:${state}`, (into.get(`${comm}:${state}`) ?? 0) + 1);
     } catch { /* gone meanwhile */ }
   }
+}
+
+/** PSS (KiB) of each per-container monitor: processes running a helper from the daemon's bin/. */
+function monitorPss(d: TestDaemon): number[] {
+  const out: number[] = [];
+  for (const p of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
+    try {
+      if (!readlinkSync(`/proc/${p}/exe`).startsWith(`${d.dir}/bin/`)) continue;
+      out.push(field(readFileSync(`/proc/${p}/smaps_rollup`, "utf8"), "Pss"));
+    } catch { /* gone meanwhile */ }
+  }
+  return out;
 }
 
 /** A network big enough for `n` DHCP leases: a /24 holds 253, so larger runs use a /21 (2045). */
@@ -104,6 +116,7 @@ export async function densityTimings(d: TestDaemon, n: number, runs: number): Pr
 
   const memPer = (memBefore - memAvailableKiB()) / n;
   const charged = median(await chargedKiB(d, names.filter((_, i) => i % Math.max(1, Math.floor(n / 50)) === 0)));
+  const monitors = monitorPss(d);
   const daemonRss = rssKiB(d.pid!);
   const list: number[] = [];
   const lxcLists: number[] = [];
@@ -136,7 +149,12 @@ export async function densityTimings(d: TestDaemon, n: number, runs: number): Pr
       floor: "",
     },
     { key: "density-rss", what: `daemon RSS, ${n} running`, ours: `${(daemonRss / 1024).toFixed(1)} MiB`, floor: "" },
-    { key: "density-mem", what: `host memory per idle container (MemAvailable delta over ${n}; cgroup charge median)`, ours: `${(memPer / 1024).toFixed(2)} MiB; ${(charged / 1024).toFixed(2)} MiB`, floor: "" },
+    {
+      key: "density-mem",
+      what: `host memory per idle container: MemAvailable delta over ${n}; cgroup charge + monitor PSS (medians)`,
+      ours: `${(memPer / 1024).toFixed(2)} MiB; ${(charged / 1024).toFixed(2)} + ${(median(monitors) / 1024).toFixed(2)} MiB (${monitors.length} monitors)`,
+      floor: "",
+    },
     { key: "density-list", what: `lxd list, ${n} running`, ours: ms(list), floor: "" },
     { key: "density-lxclist", what: `lxc list, ${n} running`, ours: ms(lxcLists), floor: "" },
     { key: "density-restart", what: `daemon restart until list answers (${found}/${n} running found)`, ours: `${restart.toFixed(0)} ms (${startPhases})`, floor: "" },
