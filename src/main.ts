@@ -43,7 +43,7 @@ import {
   StorageShowCommand, StorageUnsetCommand,
 } from "./cli/storage.ts";
 import {
-  StorageVolumeAttachCommand, StorageVolumeCopyCommand, StorageVolumeCreateCommand, StorageVolumeDeleteCommand, StorageVolumeRenameCommand,
+  StorageVolumeAttachCommand, StorageVolumeCopyCommand, StorageVolumeMoveCommand, StorageVolumeCreateCommand, StorageVolumeDeleteCommand, StorageVolumeRenameCommand,
   StorageVolumeDetachCommand, StorageVolumeListCommand, StorageVolumeRestoreCommand, StorageVolumeShowCommand,
   StorageVolumeSnapshotCommand,
 } from "./cli/storage-volume.ts";
@@ -57,6 +57,7 @@ import {
   ImageUnsetPropertyCommand,
 } from "./cli/image-edit.ts";
 import { PublishCommand } from "./cli/publish.ts";
+import { UiCertificateCommand, UiCommand } from "./cli/ui.ts";
 
 const COMMANDS: CommandClass[] = [
   // The default command first: clipanion's usage() relies on that order.
@@ -73,6 +74,7 @@ const COMMANDS: CommandClass[] = [
   ImageCopyCommand, ImageRefreshCommand, ImageExportStreamsCommand,
   ImageExportCommand, ImageEditCommand, ImageGetPropertyCommand, ImageSetPropertyCommand, ImageUnsetPropertyCommand,
   ImageAliasRenameCommand, PublishCommand,
+  UiCommand, UiCertificateCommand,
   ProfileListCommand, ProfileShowCommand, ProfileCreateCommand, ProfileDeleteCommand, ProfileGetCommand,
   ProfileSetCommand, ProfileUnsetCommand, ProfileEditCommand, ProfileDeviceAddCommand, ProfileDeviceRemoveCommand,
   OperationListCommand, OperationShowCommand, OperationDeleteCommand,
@@ -80,7 +82,7 @@ const COMMANDS: CommandClass[] = [
   StorageDeleteCommand, StorageInfoCommand,
   StorageVolumeListCommand, StorageVolumeCreateCommand, StorageVolumeShowCommand, StorageVolumeDeleteCommand,
   StorageVolumeAttachCommand, StorageVolumeDetachCommand, StorageVolumeSnapshotCommand, StorageVolumeRestoreCommand,
-  StorageVolumeCopyCommand,
+  StorageVolumeCopyCommand, StorageVolumeMoveCommand,
   StorageVolumeRenameCommand,
   NetworkCreateCommand, NetworkListCommand, NetworkShowCommand, NetworkGetCommand, NetworkSetCommand, NetworkUnsetCommand,
   NetworkEditCommand, NetworkRenameCommand, NetworkDeleteCommand, NetworkListLeasesCommand, NetworkInfoCommand,
@@ -127,6 +129,8 @@ export function buildCli(commands: CommandClass[] = COMMANDS): Cli {
 
 /** Parses and runs one command line; returns the exit code. Parse errors are printed like run errors. */
 export async function main(argv: string[], stdout: NodeJS.WriteStream = fdOutput(1, () => process.stdout), stderr: NodeJS.WriteStream = fdOutput(2, () => process.stderr)): Promise<number> {
+  // rsync's remote shell during a migration: raw stdio, no CLI parsing, no client.
+  if (argv[0] === "netcat") return (await import("./migration/netcat.ts")).netcat(argv.slice(1));
   try {
     argv = selectRemote(argv);
   } catch (err) {

@@ -73,4 +73,11 @@ export const apiExtensions: string[] = [
   "image_compression_algorithm", // compression_algorithm in POST /1.0/images (publish: gzip, xz, none)
   "images_expiry", // expires_at editable with PUT/PATCH
   "image_profiles", // profiles on images (upload header, PUT/PATCH)
+  // Migration between servers (src/migration/, src/daemon/migrations.ts): cold only, rsync streams.
+  "container_push", // source.mode push: the target's operation takes the source's websockets
+  "container_push_target", // POST /1.0/instances/{name} {migration, target}: the source connects to the target
+  "container_only_migration", // instance_only: without snapshots
+  "container_stateless_copy", // live:false copies a running instance (LXD's final sync pass)
+  "instance_allow_inconsistent_copy", // allow_inconsistent: files vanishing mid-copy are not an error
+  "storage_api_remote_volume_handling", // custom volumes copied and moved between servers
 ];

@@ -18,6 +18,11 @@ export const InstanceSource = t.Object({
   source: t.Optional(t.String()),
   project: t.Optional(t.String({ description: "Project of the source instance (copy); only default exists" })),
   instance_only: t.Optional(t.Boolean({ description: "Copy without the source's snapshots" })),
+  operation: t.Optional(t.String({ description: "Migration: the source operation's URL (pull)" })),
+  secrets: t.Optional(t.Record(t.String(), t.String(), { description: "Migration: websocket secrets by channel (control, fs)" })),
+  live: t.Optional(t.Boolean()),
+  container_only: t.Optional(t.Boolean()),
+  refresh: t.Optional(t.Boolean()),
 }, { additionalProperties: true });
 
 export const InstancesPost = t.Object({
@@ -49,10 +54,23 @@ export const InstancePut = t.Object({
 }, { additionalProperties: true });
 export type InstancePut = Static<typeof InstancePut>;
 
-export const InstancePost = t.Object({
-  name: t.String({ description: "New name (rename)" }),
-  migration: t.Optional(t.Boolean()),
+/** Where a pushed migration goes (the target's operation, certificate and secrets). */
+export const MigrationTarget = t.Object({
+  operation: t.Optional(t.String()),
+  certificate: t.Optional(t.String()),
+  secrets: t.Optional(t.Record(t.String(), t.String())),
 }, { additionalProperties: true });
+
+export const InstancePost = t.Object({
+  name: t.String({ description: "New name (rename); ignored by a migration" }),
+  migration: t.Optional(t.Boolean({ description: "Start a migration to another server (an operation with websocket secrets)" })),
+  live: t.Optional(t.Boolean({ description: "Migration: stateful (absent means true, as in LXD)" })),
+  instance_only: t.Optional(t.Boolean()),
+  container_only: t.Optional(t.Boolean()),
+  allow_inconsistent: t.Optional(t.Boolean()),
+  target: t.Optional(t.Union([MigrationTarget, t.Null()])),
+}, { additionalProperties: true });
+export type InstancePost = Static<typeof InstancePost>;
 
 export const InstanceStatePut = t.Object({
   action: t.Union(["start", "stop", "restart", "freeze", "unfreeze"].map((a) => t.Literal(a))),

@@ -2,6 +2,7 @@
 // InstanceSnapshotPost, InstanceSnapshotPut).
 import { t, type Static } from "elysia";
 import { StringMap, Devices, Description } from "./fields.ts";
+import { MigrationTarget } from "./instance.ts";
 
 
 /** LXD's "no expiry": Go's zero time. */
@@ -36,6 +37,7 @@ export const InstanceSnapshotPost = t.Object({
   name: t.Optional(t.String({ description: "New name (rename)" })),
   migration: t.Optional(t.Boolean()),
   live: t.Optional(t.Boolean()),
+  target: t.Optional(t.Union([MigrationTarget, t.Null()])),
 }, { additionalProperties: true });
 
 export const InstanceSnapshotPut = t.Object({

@@ -51,6 +51,10 @@ export const StorageVolumeSource = t.Object({
   name: t.Optional(t.String({ description: "Source volume, or VOLUME/SNAPSHOT" })),
   pool: t.Optional(t.String({ description: "Source pool (default: this pool)" })),
   volume_only: t.Optional(t.Boolean({ description: "Copy without the source's snapshots" })),
+  mode: t.Optional(t.String({ description: "Migration (type migration): pull or push" })),
+  operation: t.Optional(t.String({ description: "Migration, pull: the source operation's URL" })),
+  certificate: t.Optional(t.String({ description: "Migration, pull: the source server's certificate" })),
+  secrets: t.Optional(t.Record(t.String(), t.String(), { description: "Migration, pull: websocket secrets by channel" })),
 }, { additionalProperties: true });
 
 export const StorageVolumesPost = t.Object({
@@ -67,7 +71,11 @@ export type StorageVolumesPost = Static<typeof StorageVolumesPost>;
 export const StorageVolumeRename = t.Object({
   name: t.Optional(t.String()),
   pool: t.Optional(t.String()),
-  migration: t.Optional(t.Boolean()),
+  migration: t.Optional(t.Boolean({ description: "Send the volume to another server (an operation with websocket secrets)" })),
+  volume_only: t.Optional(t.Boolean()),
+  target: t.Optional(t.Union([t.Object({
+    operation: t.Optional(t.String()), certificate: t.Optional(t.String()), secrets: t.Optional(t.Record(t.String(), t.String())),
+  }, { additionalProperties: true }), t.Null()])),
 }, { additionalProperties: true });
 export type StorageVolumeRename = Static<typeof StorageVolumeRename>;
 

@@ -3,14 +3,16 @@
 import { Command } from "clipanion";
 import { fstatSync, readlinkSync } from "node:fs";
 import { LxdClient } from "../client/client.ts";
-import { defaultTransport } from "../client/config.ts";
+import { defaultTransport, remoteTransport } from "../client/config.ts";
 
 export abstract class LxdCommand extends Command {
   private lazyClient?: LxdClient;
+  /** Set by commands that parse their own REMOTE: prefixes (copy, move) before using `client`. */
+  protected lazyRemote?: string;
 
   protected get client(): LxdClient {
     // The remote named by a REMOTE: prefix on the command line, else the default remote.
-    return (this.lazyClient ??= new LxdClient(defaultTransport()));
+    return (this.lazyClient ??= new LxdClient(this.lazyRemote ? remoteTransport(this.lazyRemote) : defaultTransport()));
   }
 
   /** The command body; a returned number becomes the exit code. */

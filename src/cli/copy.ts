@@ -1,9 +1,15 @@
-// `copy SRC[/SNAP] [DST]` and `move OLD NEW` (also `rename`): copies are made by the server from
-// the source's volume (its writable layer only, on the same image layer); a move on one server is
-// a rename, of an instance or (`c1/old c1/new`) of a snapshot.
+// `copy [REMOTE:]SRC[/SNAP] [[REMOTE:]DST]` and `move OLD NEW` (also `rename`): on one server a
+// copy is made by the server from the source's volume (its writable layer only, on the same image
+// layer) and a move is a rename, of an instance or (`c1/old c1/new`) of a snapshot. Between two
+// servers both go through LXD's migration API (pull, push or relay); a move is a copy, then the
+// source is deleted.
 import { Command, Option } from "clipanion";
-import type { LxdClient } from "../client/client.ts";
-import { LxdCommand, parseKeyValues } from "./base.ts";
+import { LxdClient } from "../client/client.ts";
+import { loadConfig, remoteTransport, splitRemote } from "../client/config.ts";
+import { migrate, MIGRATION_MODES, type MigrationMode, type Side } from "../client/migrate.ts";
+import type { Operation } from "../api/operation.ts";
+import { isTerminal, LxdCommand, parseKeyValues } from "./base.ts";
+import { Progress, waitWithProgress } from "./progress.ts";
 import { snapshotPath, splitSnapshot } from "./snapshot.ts";
 
 const enc = encodeURIComponent;
@@ -24,13 +30,79 @@ async function devicesOnPool(client: LxdClient, ref: string, pool: string): Prom
   return devices;
 }
 
+/** Live migration needs CRIU on both servers, which this daemon does not offer. */
+export const LIVE_UNSUPPORTED = "Live migration is not supported by this server: copy or move the instance with --stateless";
+
+/** "remote:name" arguments: the client and HTTPS address of each side. */
+export function remoteSide(remote: string): Side {
+  const config = loadConfig();
+  const addr = config.remotes[remote]?.addr ?? "";
+  return { client: new LxdClient(remoteTransport(remote, config)), url: addr.startsWith("https:") ? addr : undefined };
+}
+
+export function parseMode(mode: string): MigrationMode {
+  if (!MIGRATION_MODES.includes(mode as MigrationMode)) throw new Error(`Invalid mode "${mode}": pull, push or relay`);
+  return mode as MigrationMode;
+}
+
+/** Waits for the target's operation with LXD's "Transferring instance" progress line. */
+export const progressWait = (label: string) => (client: LxdClient, op: Operation) =>
+  waitWithProgress(client, op, new Progress(process.stdout, !isTerminal(1)), { label: (text) => `${label}: ${text}` });
+
+export interface CrossCopyOptions {
+  instanceOnly: boolean;
+  stateless: boolean;
+  refresh?: boolean;
+  mode: MigrationMode;
+  config: Record<string, string>;
+  profiles?: string[];
+  storage?: string;
+  ephemeral?: boolean;
+  /** A move keeps the volatile keys (identity, MAC addresses) as LXD's `move` does. */
+  keepVolatile: boolean;
+}
+
+/** Copies `src` (instance or snapshot) on one server to `dst` on another. */
+export async function copyAcross(source: Side, srcRef: string, target: Side, dst: string, opts: CrossCopyOptions): Promise<void> {
+  const [inst, snap] = splitSnapshot(srcRef);
+  const entry = snap === undefined ? await source.client.instance(inst) : await source.client.get<Record<string, any>>(snapshotPath(inst, snap));
+  const running = snap === undefined && (entry as { status?: string }).status === "Running";
+  if (running && !opts.stateless) throw new Error(LIVE_UNSUPPORTED);
+  const config: Record<string, string> = {};
+  for (const [k, v] of Object.entries((entry.config ?? {}) as Record<string, string>)) {
+    // Volatile keys describe the source instance; only the base image travels with a copy.
+    if (!k.startsWith("volatile.") || opts.keepVolatile || k === "volatile.base_image") config[k] = v;
+  }
+  delete config["volatile.last_state.power"];
+  Object.assign(config, opts.config);
+  const devices: Devices = { ...(entry.devices ?? {}) };
+  if (opts.storage) {
+    const rootName = Object.keys(devices).find((k) => devices[k]!.type === "disk" && devices[k]!.path === "/") ?? "root";
+    devices[rootName] = { ...(devices[rootName] ?? { type: "disk", path: "/" }), pool: opts.storage };
+  }
+  const instanceOnly = snap === undefined && opts.instanceOnly;
+  await migrate(source, target, {
+    sourcePath: snap === undefined ? `/1.0/instances/${enc(inst)}` : snapshotPath(inst, snap),
+    sourceBody: { name: dst, live: false, instance_only: instanceOnly },
+    targetPath: "/1.0/instances",
+    targetBody: {
+      name: dst, config, devices, profiles: opts.profiles ?? entry.profiles ?? [], architecture: entry.architecture,
+      description: entry.description ?? "", ephemeral: opts.ephemeral ?? entry.ephemeral ?? false,
+      source: { live: false, instance_only: instanceOnly, refresh: opts.refresh ?? false },
+    },
+    mode: opts.mode,
+    wait: progressWait("Transferring instance"),
+  });
+}
+
 export class CopyCommand extends LxdCommand {
   static override paths = [["copy"], ["cp"]];
   static override usage = Command.Usage({
     category: "Instances",
-    description: "Copy instances within the server",
-    details: "The copy gets the source's config, devices and profiles (or a snapshot's, when copying one), a new identity, and the source's snapshots unless --instance-only.",
+    description: "Copy instances within or between servers",
+    details: "The copy gets the source's config, devices and profiles (or a snapshot's, when copying one), a new identity, and the source's snapshots unless --instance-only. Between servers (REMOTE: prefixes) LXD's migration API moves it: --mode pull (the target fetches), push (the source sends) or relay (through this client); a running instance needs --stateless.",
     examples: [
+      ["Copy c1 to the remote other", "$0 copy c1 other:c1"],
       ["Copy c1 (and its snapshots) to c2", "$0 copy c1 c2"],
       ["Make c3 from c1's snapshot snap0", "$0 copy c1/snap0 c3"],
       ["A throw-away copy that goes away when stopped", "$0 copy c1 tmp1 --ephemeral --instance-only"],
@@ -47,8 +119,29 @@ export class CopyCommand extends LxdCommand {
   noProfiles = Option.Boolean("--no-profiles", false, { description: "Create the instance with no profiles applied" });
   start = Option.Boolean("--start", false, { description: "Start the instance after copying" });
   storage = Option.String("-s,--storage", { description: "Storage pool name" });
+  mode = Option.String("--mode", "pull", { description: "Transfer mode between servers: pull, push or relay" });
+  stateless = Option.Boolean("--stateless", false, { description: "Copy a running instance stateless (live copies are not supported)" });
+  refresh = Option.Boolean("--refresh", false, { description: "Perform an incremental copy (only to a new instance here)" });
 
   protected async run(): Promise<void> {
+    const config = loadConfig();
+    const [srcRemote, source] = splitRemote(this.source, config);
+    const [dstRemote, target] = this.target === undefined ? [srcRemote, undefined] : splitRemote(this.target, config);
+    if (srcRemote !== dstRemote) {
+      if (!target) throw new Error("A destination name is required when copying to another server");
+      if (target.includes("/")) throw new Error("The destination must be an instance name, not a snapshot");
+      if (this.noProfiles && this.refresh) throw new Error("--no-profiles cannot be used with --refresh");
+      await copyAcross(remoteSide(srcRemote), source, remoteSide(dstRemote), target, {
+        instanceOnly: this.instanceOnly, stateless: this.stateless, refresh: this.refresh, mode: parseMode(this.mode),
+        config: parseKeyValues(this.config), profiles: this.noProfiles ? [] : this.profiles.length ? this.profiles : undefined,
+        storage: this.storage, ephemeral: this.ephemeral || undefined, keepVolatile: false,
+      });
+      if (this.start) await remoteSide(dstRemote).client.setInstanceState(target, { action: "start" });
+      return;
+    }
+    this.source = source;
+    this.target = target;
+    this.lazyRemote = srcRemote;
     const [, snap] = splitSnapshot(this.source);
     if (snap !== undefined && this.instanceOnly) throw new Error("--instance-only can't be used when copying a snapshot");
     if (this.target?.includes("/")) throw new Error("The destination must be an instance name, not a snapshot");
@@ -73,8 +166,10 @@ export class MoveCommand extends LxdCommand {
   static override paths = [["move"], ["mv"], ["rename"]];
   static override usage = Command.Usage({
     category: "Instances",
-    description: "Rename instances or snapshots",
+    description: "Move instances within or between servers, or rename instances and snapshots",
     examples: [
+      ["Move c1 to the remote other (copy, then delete)", "$0 move c1 other:c1"],
+      ["Move the running web to other: stopped, moved, started there", "$0 move web other:web --stateless"],
       ["Rename the stopped instance c1 to c2", "$0 move c1 c2"],
       ["Rename c1's snapshot snap0 to clean", "$0 move c1/snap0 c1/clean"],
       ["Move the stopped c1 (and its snapshots) to the storage pool fast", "$0 move c1 --storage fast"],
@@ -84,8 +179,21 @@ export class MoveCommand extends LxdCommand {
   source = Option.String({ name: "source" });
   target = Option.String({ name: "destination", required: false });
   storage = Option.String("-s,--storage", { description: "Storage pool name" });
+  mode = Option.String("--mode", "pull", { description: "Transfer mode between servers: pull, push or relay" });
+  stateless = Option.Boolean("--stateless", false, { description: "Move a running instance stateless: stopped, moved, started again" });
+  instanceOnly = Option.Boolean("--instance-only", false, { description: "Move the instance without its snapshots" });
+  config = Option.Array("-c,--config", [], { description: "Config key/value to apply to the target instance" });
+  profiles = Option.Array("-p,--profile", [], { description: "Profile to apply to the target instance" });
+  noProfiles = Option.Boolean("--no-profiles", false, { description: "Create the target instance with no profiles applied" });
 
   protected async run(): Promise<void> {
+    const config = loadConfig();
+    const [srcRemote, source] = splitRemote(this.source, config);
+    const [dstRemote, target] = this.target === undefined ? [srcRemote, undefined] : splitRemote(this.target, config);
+    if (srcRemote !== dstRemote) return this.across(srcRemote, source, dstRemote, target || source);
+    this.source = source;
+    this.target = target;
+    this.lazyRemote = srcRemote;
     if (this.storage) return this.toPool(this.storage);
     if (!this.target) throw new Error("A destination name (or --storage POOL) is required");
     const [srcInst, srcSnap] = splitSnapshot(this.source);
@@ -98,6 +206,28 @@ export class MoveCommand extends LxdCommand {
       return;
     }
     await this.client.run("POST", `/1.0/instances/${enc(srcInst)}`, { name: dstInst });
+  }
+
+  /** Between servers: copy, then delete the source. A running instance (--stateless) is stopped
+   *  for the copy and started on the target; a failed copy starts it again where it was. */
+  private async across(srcRemote: string, source: string, dstRemote: string, target: string): Promise<void> {
+    if (source.includes("/") || target.includes("/")) throw new Error("Only instances can be moved between servers");
+    const from = remoteSide(srcRemote);
+    const to = remoteSide(dstRemote);
+    const running = (await from.client.instance(source)).status === "Running";
+    if (running && !this.stateless) throw new Error(LIVE_UNSUPPORTED);
+    if (running) await from.client.setInstanceState(source, { action: "stop", timeout: 30 });
+    try {
+      await copyAcross(from, source, to, target, {
+        instanceOnly: this.instanceOnly, stateless: true, mode: parseMode(this.mode), config: parseKeyValues(this.config),
+        profiles: this.noProfiles ? [] : this.profiles.length ? this.profiles : undefined, storage: this.storage, keepVolatile: true,
+      });
+    } catch (err) {
+      if (running) await from.client.setInstanceState(source, { action: "start" }).catch(() => {});
+      throw err;
+    }
+    await from.client.deleteInstance(source);
+    if (running) await to.client.setInstanceState(target, { action: "start" });
   }
 
   /** Between pools: copy (with snapshots) under a temporary name, delete the source, rename. */

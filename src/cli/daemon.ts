@@ -1,6 +1,6 @@
 // Daemon-side roles of the binary: serve, waitready, shutdown, and the server half of `init --auto`.
 import { Command, Option } from "clipanion";
-import { LxdClient } from "../client/client.ts";
+import type { LxdClient } from "../client/client.ts";
 import { LxdError } from "../client/errors.ts";
 import type { Profile } from "../api/profile.ts";
 import type { StoragePool } from "../api/storage.ts";

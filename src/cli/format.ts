@@ -93,7 +93,7 @@ function resolvesToNonString(s: string): boolean {
 /** Whether a string can be written unquoted in block context (yaml_emitter_analyze_scalar rules). */
 function plainAllowed(s: string): boolean {
   if (/^\s|\s$/.test(s)) return false;
-  if (/^[#,\[\]{}&*!|>'"%@`]/.test(s)) return false;
+  if (/^[#,[\]{}&*!|>'"%@`]/.test(s)) return false;
   if (/^[-?:](\s|$)/.test(s)) return false;
   if (/:(\s|$)/.test(s) || /\s#/.test(s)) return false;
   // eslint-disable-next-line no-control-regex
@@ -152,20 +152,6 @@ export function toYaml(value: unknown): string {
 
 // ---- sizes ----
 
-function scaled(n: number, base: number, units: string[], precision: number): string {
-  if (n < base) return `${Math.trunc(n)}B`;
-  let value = n;
-  for (const unit of units) {
-    value /= base;
-    if (value < base) return `${value.toFixed(precision)}${unit}`;
-  }
-  return `${value.toFixed(precision)}${units[units.length - 1]}`;
-}
-
-/** SI sizes like LXD's units.GetByteSizeString: 996B, 56.78kB, 1.04MB. */
-export const bytesSI = (n: number, precision = 2) => scaled(n, 1000, ["kB", "MB", "GB", "TB", "PB", "EB"], precision);
-/** IEC sizes like units.GetByteSizeStringIEC: 984.00KiB, 1.89MiB. */
-export const bytesIEC = (n: number, precision = 2) => scaled(n, 1024, ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"], precision);
 /** `lxc image list` size column: always MiB-based, labelled MB. */
 export const imageSize = (n: number) => `${(n / 1024 / 1024).toFixed(2)}MB`;
 

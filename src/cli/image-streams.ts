@@ -5,7 +5,7 @@ import { Command, Option } from "clipanion";
 import { INDEX_PATH, PRODUCTS_PATH, parseProducts, productsPath } from "../image/simplestreams.ts";
 import type { Operation } from "../api/operation.ts";
 import { LxdCommand } from "./base.ts";
-import { waitWithProgress } from "./download-progress.ts";
+import { waitForDownload } from "./progress.ts";
 import { remoteImageSource } from "./image-remote.ts";
 
 export class ImageCopyCommand extends LxdCommand {
@@ -33,7 +33,7 @@ export class ImageCopyCommand extends LxdCommand {
     const aliases = this.aliases.map((name) => ({ name, description: "" }));
     if (this.copyAliases && source.alias && !this.aliases.includes(source.alias)) aliases.push({ name: source.alias, description: "" });
     const reply = await this.client.post<Operation>("/1.0/images", { source, aliases, auto_update: this.autoUpdate, public: this.public });
-    const op = await waitWithProgress(this.client, reply.metadata, this.context.stdout as NodeJS.WriteStream, "Copying the image");
+    const op = await waitForDownload(this.client, reply.metadata, this.context.stdout as NodeJS.WriteStream, "Copying the image");
     this.print(`Image copied successfully! (${String(op.metadata?.fingerprint ?? "").slice(0, 12)})`);
   }
 }
@@ -52,7 +52,7 @@ export class ImageRefreshCommand extends LxdCommand {
     for (const ref of this.images) {
       const image = await this.client.resolveImage(ref);
       const reply = await this.client.post<Operation>(`/1.0/images/${image.fingerprint}/refresh`);
-      const op = await waitWithProgress(this.client, reply.metadata, this.context.stdout as NodeJS.WriteStream, "Refreshing the image");
+      const op = await waitForDownload(this.client, reply.metadata, this.context.stdout as NodeJS.WriteStream, "Refreshing the image");
       this.print(op.metadata?.refreshed ? `Image ${ref} refreshed (${String(op.metadata.fingerprint).slice(0, 12)})` : `Image ${ref} is already up to date`);
     }
   }

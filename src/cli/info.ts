@@ -2,7 +2,8 @@
 import { Command, Option } from "clipanion";
 import type { Instance, InstanceState } from "../api/instance.ts";
 import { LxdCommand } from "./base.ts";
-import { boxTable, bytesIEC, bytesSI, formatDate, toYaml } from "./format.ts";
+import { boxTable, formatDate, toYaml } from "./format.ts";
+import { bytesIEC, bytesSI } from "../config/values.ts";
 
 const byName = <T>(obj: Record<string, T>) => Object.entries(obj).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 

@@ -6,7 +6,7 @@ import type { LxdClient } from "../client/client.ts";
 import { LxdError } from "../client/errors.ts";
 import type { Devices } from "../api/instance.ts";
 import type { Operation } from "../api/operation.ts";
-import { waitWithProgress } from "./download-progress.ts";
+import { waitForDownload } from "./progress.ts";
 import { remoteImageSource } from "./image-remote.ts";
 import { forEachName, LxdCommand, parseKeyValues } from "./base.ts";
 import { initServer } from "./daemon.ts";
@@ -51,7 +51,7 @@ export async function createInstance(client: LxdClient, args: CreateArgs, print:
   const source = remoteImageSource(args.image);
   if (source) {
     const reply = await client.post<Operation>("/1.0/instances", { ...instancesPost(args, name, ""), source });
-    if (reply.type === "async") await waitWithProgress(client, reply.metadata, out ?? (process.stdout as NodeJS.WriteStream));
+    if (reply.type === "async") await waitForDownload(client, reply.metadata, out ?? (process.stdout as NodeJS.WriteStream));
     if (args.start) print(`Starting ${name}`);
     return name;
   }

@@ -2,7 +2,8 @@
 import { Command, Option } from "clipanion";
 import type { InstanceFull } from "../api/instance.ts";
 import { LxdCommand } from "./base.ts";
-import { bytesIEC, formatDate, parseFormat, renderTable } from "./format.ts";
+import { formatDate, parseFormat, renderTable } from "./format.ts";
+import { bytesIEC } from "../config/values.ts";
 
 interface Column {
   header: string;
@@ -70,7 +71,10 @@ function customColumn(part: string): Column {
   let source: "config" | "devices" = "config";
   let rest = part;
   if (rest.startsWith("config:")) rest = rest.slice(7);
-  else if (rest.startsWith("devices:")) (source = "devices"), (rest = rest.slice(8));
+  else if (rest.startsWith("devices:")) {
+    source = "devices";
+    rest = rest.slice(8);
+  }
   const [key = "", name, maxWidth] = rest.split(":");
   if (!key) throw new Error(`Invalid column "${part}"`);
   const max = maxWidth === undefined ? -1 : Number(maxWidth);

@@ -3,7 +3,8 @@ import { Command, Option } from "clipanion";
 import type { LxdClient } from "../client/client.ts";
 import { LxdCommand, parseKeyValues } from "./base.ts";
 import { readYamlStdin, stringMaps } from "./config.ts";
-import { bytesIEC, parseFormat, renderTable, toYaml } from "./format.ts";
+import { parseFormat, renderTable, toYaml } from "./format.ts";
+import { bytesIEC } from "../config/values.ts";
 
 interface Network {
   name: string; description: string; type: string; managed: boolean; config: Record<string, string>;

@@ -8,19 +8,39 @@ import type { Operation } from "../api/operation.ts";
 const PLAIN_AFTER_MS = 2000;
 const PLAIN_EVERY_MS = 5000;
 
+export interface ProgressOptions {
+  /** Put before every status, e.g. "Retrieving image". */
+  label?: string;
+  /** Plain output: a line for every 10% step (downloads: logs show one happened, and how fast)
+   *  instead of a line every few seconds once work has gone on for a while. */
+  deciles?: boolean;
+}
+
 export class Progress {
   private last = "";
   private readonly started = performance.now();
   private nextPlain = PLAIN_AFTER_MS;
+  private lastDecile = -1;
 
-  constructor(private readonly out: NodeJS.WriteStream = process.stdout, private readonly quiet = false) {}
+  constructor(
+    private readonly out: NodeJS.WriteStream = process.stdout,
+    private readonly quiet = false,
+    private readonly opts: ProgressOptions = {},
+  ) {}
 
   private get tty(): boolean {
     return Boolean(this.out.isTTY);
   }
 
-  update(text: string): void {
+  update(status: string): void {
+    const text = this.opts.label ? `${this.opts.label}: ${status}` : status;
     if (this.quiet || text === this.last) return;
+    if (!this.tty && this.opts.deciles) {
+      const decile = Math.floor(Number(/(\d+)%/.exec(text)?.[1] ?? 0) / 10);
+      if (decile !== this.lastDecile) this.out.write(`${text}\n`);
+      this.lastDecile = decile;
+      return;
+    }
     if (!this.tty) {
       const elapsed = performance.now() - this.started;
       if (elapsed < this.nextPlain) return;
@@ -58,16 +78,27 @@ export function operationProgress(metadata: Record<string, unknown> | null | und
   return undefined;
 }
 
-/** Waits for an operation, showing its progress metadata as it changes; throws its error. */
-export async function waitWithProgress(client: LxdClient, op: Operation, progress: Progress): Promise<Operation> {
+/** Waits for an operation, showing its progress metadata (`key`, or any `*_progress`), passed through
+ *  `label`, as it changes; throws the operation's error if it failed. */
+export async function waitWithProgress(
+  client: LxdClient,
+  op: Operation | string,
+  progress: Progress,
+  opts: { key?: string; label?: (text: string) => string } = {},
+): Promise<Operation> {
   try {
     for (;;) {
-      const current = await client.waitOperation(op.id, 1);
-      const text = operationProgress(current.metadata);
-      if (text) progress.update(text);
+      // LXD takes whole seconds here.
+      const current = await client.waitOperation(op, 1);
+      const text = opts.key ? current.metadata?.[opts.key] : operationProgress(current.metadata);
+      if (typeof text === "string" && text) progress.update(opts.label ? opts.label(text) : text);
       if (current.status !== "Running" && current.status !== "Pending") return current;
     }
   } finally {
     progress.done();
   }
 }
+
+/** An image download as lxc shows it: "Retrieving image: metadata: 45% (12.30MB/s)". */
+export const waitForDownload = (client: LxdClient, op: Operation | string, out: NodeJS.WriteStream, label = "Retrieving image") =>
+  waitWithProgress(client, op, new Progress(out, false, { label, deciles: true }), { key: "download_progress" });

@@ -1,6 +1,10 @@
-// `storage volume list|create|show|delete|attach|detach|snapshot|restore|copy|rename`: custom volumes.
+// `storage volume list|create|show|delete|attach|detach|snapshot|restore|copy|move|rename`: custom volumes,
+// copied and moved within a server or (LXD's migration API) to another one.
 import { Command, Option } from "clipanion";
 import { LxdCommand, parseKeyValues } from "./base.ts";
+import { loadConfig, splitRemote } from "../client/config.ts";
+import { migrate } from "../client/migrate.ts";
+import { parseMode, progressWait, remoteSide } from "./copy.ts";
 import { editDevices } from "./device.ts";
 import { parseFormat, renderTable, toYaml } from "./format.ts";
 
@@ -151,25 +155,78 @@ export class StorageVolumeRestoreCommand extends LxdCommand {
 export class StorageVolumeCopyCommand extends LxdCommand {
   static override paths = [["storage", "volume", "copy"]];
   static override usage = Command.Usage({
-    category, description: "Copy custom storage volumes (with their snapshots unless --volume-only)",
-    examples: [["Within a pool", "$0 storage volume copy p1/v1 p1/v2"], ["From a snapshot to another pool", "$0 storage volume copy p1/v1/snap0 p2/v3"]],
+    category, description: "Copy custom storage volumes (with their snapshots unless --volume-only), also to another server",
+    examples: [
+      ["Within a pool", "$0 storage volume copy p1/v1 p1/v2"], ["From a snapshot to another pool", "$0 storage volume copy p1/v1/snap0 p2/v3"],
+      ["To the remote other", "$0 storage volume copy p1/v1 other:p1/v1"],
+    ],
   });
 
-  source = Option.String({ name: "pool/volume[/snapshot]" });
-  target = Option.String({ name: "pool/volume" });
+  source = Option.String({ name: "[remote:]pool/volume[/snapshot]" });
+  target = Option.String({ name: "[remote:]pool/volume" });
   volumeOnly = Option.Boolean("--volume-only", false, { description: "Copy the volume without its snapshots" });
+  mode = Option.String("--mode", "pull", { description: "Transfer mode between servers: pull, push or relay" });
 
   protected async run(): Promise<void> {
-    const src = this.source.split("/");
-    const dst = this.target.split("/");
-    if (src.length < 2 || src.length > 3 || src.some((p) => !p)) throw new Error(`Invalid source "${this.source}" (expected POOL/VOLUME[/SNAPSHOT])`);
-    if (dst.length !== 2 || dst.some((p) => !p)) throw new Error(`Invalid target "${this.target}" (expected POOL/VOLUME)`);
-    await this.client.run("POST", `/1.0/storage-pools/${enc(dst[0]!)}/volumes/custom`, {
-      name: dst[1], type: "custom",
-      source: { type: "copy", pool: src[0], name: src.slice(1).join("/"), volume_only: this.volumeOnly },
-    });
+    await copyVolume(this.source, this.target, this.volumeOnly, this.mode);
     this.print("Storage volume copied successfully!");
   }
+}
+
+export class StorageVolumeMoveCommand extends StorageVolumeCopyCommand {
+  static override paths = [["storage", "volume", "move"]];
+  static override usage = Command.Usage({
+    category, description: "Move custom storage volumes to another pool or server (copy, then delete; rename within a pool)",
+    examples: [["To the remote other", "$0 storage volume move p1/v1 other:p1/v1"]],
+  });
+
+  protected override async run(): Promise<void> {
+    const config = loadConfig();
+    const [srcRemote, src] = splitRemote(this.source, config);
+    const [dstRemote, dst] = splitRemote(this.target, config);
+    const [from, to] = [parseVolumeRef(src, true), parseVolumeRef(dst, false)];
+    if (from.length === 3) throw new Error("Snapshots cannot be moved: copy them");
+    if (srcRemote === dstRemote && from[0] === to[0]) {
+      await remoteSide(srcRemote).client.run("POST", volumePath(from[0]!, from[1]!), { name: to[1] });
+    } else {
+      await copyVolume(this.source, this.target, this.volumeOnly, this.mode);
+      await remoteSide(srcRemote).client.run("DELETE", volumePath(from[0]!, from[1]!));
+    }
+    this.print("Storage volume moved successfully!");
+  }
+}
+
+/** "pool/volume" or, for a source, "pool/volume/snapshot". */
+function parseVolumeRef(ref: string, source: boolean): string[] {
+  const parts = ref.split("/");
+  if (parts.length < 2 || parts.length > (source ? 3 : 2) || parts.some((p) => !p)) {
+    throw new Error(source ? `Invalid source "${ref}" (expected POOL/VOLUME[/SNAPSHOT])` : `Invalid target "${ref}" (expected POOL/VOLUME)`);
+  }
+  return parts;
+}
+
+async function copyVolume(source: string, target: string, volumeOnly: boolean, mode: string): Promise<void> {
+  const config = loadConfig();
+  const [srcRemote, srcRef] = splitRemote(source, config);
+  const [dstRemote, dstRef] = splitRemote(target, config);
+  const [src, dst] = [parseVolumeRef(srcRef, true), parseVolumeRef(dstRef, false)];
+  if (srcRemote === dstRemote) {
+    await remoteSide(srcRemote).client.run("POST", `/1.0/storage-pools/${enc(dst[0]!)}/volumes/custom`, {
+      name: dst[1], type: "custom", source: { type: "copy", pool: src[0], name: src.slice(1).join("/"), volume_only: volumeOnly },
+    });
+    return;
+  }
+  if (src.length === 3) throw new Error("Copying a volume snapshot to another server is not supported: copy the volume");
+  const from = remoteSide(srcRemote);
+  const vol = await from.client.get<Volume>(volumePath(src[0]!, src[1]!));
+  await migrate(from, remoteSide(dstRemote), {
+    sourcePath: volumePath(src[0]!, src[1]!),
+    sourceBody: { name: src[1], volume_only: volumeOnly },
+    targetPath: `/1.0/storage-pools/${enc(dst[0]!)}/volumes/custom`,
+    targetBody: { name: dst[1], type: "custom", description: vol.description, config: vol.config, source: { volume_only: volumeOnly } },
+    mode: parseMode(mode),
+    wait: progressWait("Transferring volume"),
+  });
 }
 
 export class StorageVolumeRenameCommand extends LxdCommand {

@@ -3,7 +3,8 @@
 import { Command, Option } from "clipanion";
 import type { InstanceFull } from "../api/instance.ts";
 import { LxdCommand } from "./base.ts";
-import { bytesIEC, bytesSI, compactTable } from "./format.ts";
+import { compactTable } from "./format.ts";
+import { bytesIEC, bytesSI } from "../config/values.ts";
 
 /** Cumulative counters of one instance at one moment. */
 export interface Sample { at: number; cpuNs: number; rx: number; tx: number }

@@ -74,7 +74,7 @@ export function parseConfig(text: string): ClientConfig {
   return config;
 }
 
-const yamlString = (s: string) => (/^[A-Za-z0-9_./:@\[\]-]+$/.test(s) && !/^(true|false|null|~)$/.test(s) ? s : JSON.stringify(s));
+const yamlString = (s: string) => (/^[A-Za-z0-9_./:@[\]-]+$/.test(s) && !/^(true|false|null|~)$/.test(s) ? s : JSON.stringify(s));
 
 export function formatConfig(config: ClientConfig): string {
   const lines = [`default-remote: ${yamlString(config["default-remote"])}`, "remotes:"];
@@ -176,13 +176,16 @@ let selected: string | undefined;
 /** Commands about the daemon on this host, which never go to a remote whatever the default. */
 const LOCAL_ONLY = new Set(["serve", "daemon", "waitready", "shutdown"]);
 let localOnly = false;
+/** Commands whose arguments may name two remotes (a source and a target): they split the
+ *  prefixes themselves. */
+const CROSS_REMOTE = new Set(["copy", "cp", "move", "mv", "rename", "storage volume copy", "storage volume move"]);
 
 /** Takes REMOTE: prefixes off the arguments before `--` (LXD's `lxd list test:`, `lxd exec
  *  test:c1 -- true`) and selects that remote for the command. A prefix counts only when it names
  *  a configured remote; all prefixes must name the same one. */
 export function selectRemote(argv: string[], dir = confDir()): string[] {
   localOnly = LOCAL_ONLY.has(argv[0] ?? "");
-  if (localOnly || argv[0] === "remote" || !existsSync(join(dir, "config.yml")) && !argv.some((a) => /^[A-Za-z0-9_.-]+:/.test(a))) return argv;
+  if (localOnly || argv[0] === "remote" || CROSS_REMOTE.has(argv[0] ?? "") || CROSS_REMOTE.has(argv.slice(0, 3).join(" ")) || !existsSync(join(dir, "config.yml")) && !argv.some((a) => /^[A-Za-z0-9_.-]+:/.test(a))) return argv;
   const config = loadConfig(dir);
   const out: string[] = [];
   let found: string | undefined;

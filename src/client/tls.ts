@@ -27,7 +27,7 @@ export async function clientIdentity(dir: string): Promise<ClientIdentity> {
 /** "host", "host:port", "[v6]:port", "https://host:port" -> "https://host:port" (port 8443 by default). */
 export function httpsUrl(addr: string): string {
   const bare = addr.replace(/^https:\/\//, "").replace(/\/+$/, "");
-  const hasPort = /^\[.*\]:\d+$/.test(bare) || /^[^:\[\]]+:\d+$/.test(bare);
+  const hasPort = /^\[.*\]:\d+$/.test(bare) || /^[^:[\]]+:\d+$/.test(bare);
   const host = !hasPort && bare.includes(":") && !bare.startsWith("[") ? `[${bare}]` : bare;
   return `https://${hasPort ? host : `${host}:8443`}`;
 }

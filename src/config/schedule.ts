@@ -77,9 +77,10 @@ export function parseCron(expr: string): Cron {
 /** Accepted by config validation but never due on the clock. */
 const NEVER = new Set(["@never", "@startup"]);
 
-/** `snapshots.schedule`: empty, or comma-separated expressions/aliases. */
+/** `snapshots.schedule`: empty, or expressions/aliases separated by ", " (comma and space, as in
+ *  LXD: a bare comma is a list inside one cron field, "0 1,13 * * *"). */
 export function parseSchedule(value: string): Cron[] {
-  return value.split(",").map((s) => s.trim()).filter((s) => s && !NEVER.has(s)).map(parseCron);
+  return value.split(/,\s+/).map((s) => s.trim()).filter((s) => s && !NEVER.has(s)).map(parseCron);
 }
 
 /** Whether the (local-time) minute of `at` is one the expression fires on. */

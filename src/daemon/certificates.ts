@@ -1,7 +1,7 @@
 // /1.0/certificates: the trust store (list, add by certificate or by join token, show, update,
 // remove) and join tokens (`lxd config trust add`), in LXD's shapes.
 import { X509Certificate } from "node:crypto";
-import { Elysia, t } from "elysia";
+import { Elysia } from "elysia";
 import { Empty, RecursionQuery, UrlsOr, recursionLevel } from "../api/envelope.ts";
 import { Certificate, CertificateFingerprint, CertificatePut, CertificatesPost } from "../api/certificate.ts";
 import { Operation } from "../api/operation.ts";
@@ -11,7 +11,6 @@ import { getServerConfigValue } from "../db/server-config.ts";
 import type { OperationManager } from "./operations.ts";
 import { checkIfMatch, etagOf, sync } from "./response.ts";
 import { ApiError } from "../api/error.ts";
-import { serverConfigKeys } from "./server-info.ts";
 import type { HttpsService } from "./tls/https.ts";
 import type { ServerCertificate } from "./tls/server-cert.ts";
 import { decodeToken, parseExpiry } from "../tls/token.ts";
@@ -19,10 +18,6 @@ import { TokenRegistry, parseCertificate, type PendingToken, type TrustStore } f
 
 /** Join tokens last this long unless core.remote_token_expiry says otherwise. */
 const DEFAULT_TOKEN_EXPIRY_S = 24 * 3600;
-
-// Registered here, next to the only code that reads it (server-info.ts validates every key).
-serverConfigKeys["core.remote_token_expiry"] = (v) =>
-  parseExpiry(v) === undefined ? 'expected a duration such as "30M", "3H" or "1d"' : undefined;
 
 /** The daemon's remote-access parts this module works with. */
 export interface RemoteAccess {

@@ -23,6 +23,8 @@ export interface DaemonContext {
   profiles: ProfileManager;
   volumes: CustomVolumes;
   serverInfo: ServerInfoSource;
+  /** The server certificate and key: what this daemon presents when it dials a migration peer. */
+  identity?: { cert: string; key: string };
   startedAt: Date;
   /** Stops the daemon (PUT /internal/shutdown); containers keep running under their monitors. */
   shutdown(): void;

@@ -79,6 +79,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   const stopped = new Promise<void>((resolve) => (stop = resolve));
   const ctx: DaemonContext = {
     db, ops, events, instances, images, cgroups, networks, pools, profiles: new ProfileManager(db, events), volumes, startedAt: new Date(), shutdown: () => shutdown(),
+    identity: { cert: remote.certificate.certificate, key: remote.certificate.key },
     serverInfo: withRemoteAccess(serverInfoSource(db, pools), remote),
   };
   const server = await listenUnix(createServer(apiRoutes(ctx, remote), { authorize: (r) => remote.trust.authorize(r) }), socketPath());

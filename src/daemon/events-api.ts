@@ -1,4 +1,5 @@
 // GET /1.0/events: a websocket streaming every matching event as one JSON text message.
+import { isTrue } from "../config/values.ts";
 import { Elysia } from "elysia";
 import { Event, EventsQuery } from "../api/event.ts";
 import { EVENT_TYPES, type EventHub, type EventType } from "../events/hub.ts";
@@ -25,7 +26,7 @@ export const eventsRoutes = (ctx: EventsContext) =>
       if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
         throw new ApiError(400, "GET /1.0/events streams over a websocket: upgrade the connection");
       }
-      const project = query["all-projects"] === "true" ? undefined : query.project || "default";
+      const project = isTrue(query["all-projects"]) ? undefined : query.project || "default";
       return upgradeWebSocket(server, request, (ws) => {
         const unsubscribe = ctx.events.subscribe({ types, project }, (event) => {
           if (ws.bufferedAmount() > MAX_BACKLOG) {

@@ -1,9 +1,10 @@
 // /1.0/images/aliases and /1.0/images/aliases/{name}: list, create, show, replace, merge,
 // rename, delete. Names may contain "/" (e.g. "debian/12"), so the single-alias routes take the
 // rest of the path, URL-encoded or not.
-import { Elysia, t } from "elysia";
+import { Elysia } from "elysia";
 import { Empty, RecursionQuery, UrlsOr, recursionLevel } from "../api/envelope.ts";
 import { ImageAliasesEntry, ImageAliasesEntryPost, ImageAliasesEntryPut, ImageAliasesPost } from "../api/image.ts";
+import { aliasUrl, ImageAliases } from "../image/aliases.ts";
 import type { ImageAliasRow, ImageStore } from "../image/store.ts";
 import { SyncResponse, checkIfMatch, etagOf, sync } from "./response.ts";
 import { ApiError } from "../api/error.ts";
@@ -16,7 +17,6 @@ export interface ImageAliasesContext {
   serverInfo?: { trusted?(request: Request): boolean };
 }
 
-const aliasUrl = (name: string) => `/1.0/images/aliases/${encodeURIComponent(name)}`;
 
 function aliasName(raw: string): string {
   try {
@@ -29,8 +29,7 @@ function aliasName(raw: string): string {
 export const imageAliasesRoutes = (ctx: ImageAliasesContext) => {
   const entry = (a: ImageAliasRow) => ctx.images.aliasToApi(a);
   const etag = (a: ImageAliasRow) => etagOf(entry(a));
-  const lifecycle = (action: string, name: string, context: Record<string, unknown> = {}) =>
-    ctx.events.send("lifecycle", { action, source: aliasUrl(name), context });
+  const aliases = new ImageAliases(ctx.images, ctx.events);
 
   const visible = (request: Request, a: ImageAliasRow) =>
     (ctx.serverInfo?.trusted?.(request) ?? true) || Boolean(ctx.images.get(a.fingerprint)?.public);
@@ -48,8 +47,7 @@ export const imageAliasesRoutes = (ctx: ImageAliasesContext) => {
 
     .post("/1.0/images/aliases", ({ body }) => {
       if (!body.name || !body.target) throw new ApiError(400, "name and target are required");
-      const a = ctx.images.createAlias(body.name, body.target, body.description ?? "");
-      lifecycle("image-alias-created", a.name, { target: a.fingerprint });
+      const a = aliases.create(body.name, body.target, body.description ?? "");
       return new SyncResponse({}, undefined, aliasUrl(a.name), 201);
     }, {
       body: ImageAliasesPost,
@@ -71,8 +69,7 @@ export const imageAliasesRoutes = (ctx: ImageAliasesContext) => {
       const name = aliasName(params.name);
       if (!body.target) throw new ApiError(400, "The target field is required");
       checkIfMatch(request, etag(ctx.images.mustGetAlias(name)));
-      const a = ctx.images.updateAlias(name, { target: body.target, description: body.description ?? "" });
-      lifecycle("image-alias-updated", name, { target: a.fingerprint });
+      aliases.update(name, { target: body.target, description: body.description ?? "" });
       return sync({});
     }, {
       body: ImageAliasesEntryPut,
@@ -83,8 +80,7 @@ export const imageAliasesRoutes = (ctx: ImageAliasesContext) => {
     .patch("/1.0/images/aliases/:name", ({ params, body, request }) => {
       const name = aliasName(params.name);
       checkIfMatch(request, etag(ctx.images.mustGetAlias(name)));
-      const a = ctx.images.updateAlias(name, { target: body.target, description: body.description });
-      lifecycle("image-alias-updated", name, { target: a.fingerprint });
+      aliases.update(name, { target: body.target, description: body.description });
       return sync({});
     }, {
       body: ImageAliasesEntryPut,
@@ -94,8 +90,7 @@ export const imageAliasesRoutes = (ctx: ImageAliasesContext) => {
 
     .post("/1.0/images/aliases/:name", ({ params, body }) => {
       const name = aliasName(params.name);
-      ctx.images.renameAlias(name, body.name);
-      lifecycle("image-alias-renamed", body.name, { old_name: name });
+      aliases.rename(name, body.name);
       return new SyncResponse({}, undefined, aliasUrl(body.name), 201);
     }, {
       body: ImageAliasesEntryPost,
@@ -105,8 +100,7 @@ export const imageAliasesRoutes = (ctx: ImageAliasesContext) => {
 
     .delete("/1.0/images/aliases/:name", ({ params }) => {
       const name = aliasName(params.name);
-      ctx.images.deleteAlias(name);
-      lifecycle("image-alias-deleted", name);
+      aliases.delete(name);
       return sync({});
     }, {
       response: Empty,

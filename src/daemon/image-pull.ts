@@ -2,6 +2,7 @@
 // alias|fingerprint}` (`lxd image copy REMOTE:ALIAS local:`) and POST /1.0/instances whose image
 // source names a server (`lxd launch REMOTE:ALIAS c1`). Both are operations that report
 // `download_progress` in their metadata and can be cancelled while downloading.
+import { isTrue } from "../config/values.ts";
 import { getServerConfig } from "../db/server-config.ts";
 import type { ImagesPost } from "../api/image.ts";
 import type { InstancesPost } from "../api/instance.ts";
@@ -81,7 +82,8 @@ export function remoteInstanceOperation(ctx: DaemonContext, body: InstancesPost)
     description: "Creating instance",
     resources: { instances: [url], containers: [`/1.0/containers/${name}`] },
     run: async (op) => {
-      const autoUpdate = getServerConfig(ctx.db)["images.auto_update_cached"] !== "false";
+      const setting = getServerConfig(ctx.db)["images.auto_update_cached"];
+      const autoUpdate = setting === undefined || setting === "" || isTrue(setting);
       const { row, downloaded } = await pullerFor(ctx).pull(source, { cached: true, autoUpdate, progress: dl.progress(op), signal: dl.abort.signal });
       if (downloaded) dl.lifecycle(row.fingerprint);
       // Past the download there is nothing to abort: creating the instance runs to its end.

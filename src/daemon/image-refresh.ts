@@ -11,13 +11,6 @@ import type { DaemonContext } from "./context.ts";
 import { log } from "../log.ts";
 import { pullerFor } from "./image-pull.ts";
 import { ApiError } from "../api/error.ts";
-import { serverConfigKeys } from "./server-info.ts";
-
-const isBool = (v: string) => (["true", "false"].includes(v) ? undefined : "expected true or false");
-const isCount = (v: string) => (/^\d+$/.test(v) ? undefined : "expected a whole number");
-serverConfigKeys["images.auto_update_cached"] = isBool;
-serverConfigKeys["images.auto_update_interval"] = isCount;
-serverConfigKeys["images.remote_cache_expiry"] = isCount;
 
 const setting = (ctx: DaemonContext, key: string, fallback: number) => {
   const v = getServerConfig(ctx.db)[key];

@@ -1,6 +1,6 @@
 // /1.0/images and /1.0/images/{fingerprint}: list, upload (unified tarball or split multipart),
 // show, replace, merge, delete (background operation) and export.
-import { Elysia, t } from "elysia";
+import { Elysia } from "elysia";
 import { AsyncResponse, Empty, RecursionQuery, UrlsOr, recursionLevel } from "../api/envelope.ts";
 import { Image, ImageFingerprint, ImagePut, ImagesPost, ImageUploadResult } from "../api/image.ts";
 import type { Db } from "../db/index.ts";
@@ -14,6 +14,7 @@ import { preparePublish } from "../image/publisher.ts";
 import type { Operation, OperationSpec } from "./operations.ts";
 import { RawResponse, checkIfMatch, etagOf, sync } from "./response.ts";
 import { ApiError } from "../api/error.ts";
+import { isTrue } from "../config/values.ts";
 import { validator } from "./validate.ts";
 
 const checkImagesPost = validator(ImagesPost);
@@ -51,8 +52,6 @@ function mustSee(ctx: ImagesContext, request: Request, ref: string): ImageRow {
 const lifecycle = (ctx: ImagesContext, action: string, fp: string, context: Record<string, unknown> = {}) =>
   ctx.events.send("lifecycle", { action, source: imageUrl(fp), context });
 
-/** Go's strconv/shared.IsTrue spelling of booleans in headers. */
-const isTrue = (v: string | null) => ["1", "true", "yes", "on"].includes((v ?? "").trim().toLowerCase());
 
 /** `X-LXD-properties`: URL-encoded key=value pairs; the first value of a key wins (as in LXD). */
 function parseProperties(header: string | null): Record<string, string> {

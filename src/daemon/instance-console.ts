@@ -3,21 +3,14 @@
 import { Elysia, t } from "elysia";
 import { AsyncResponse, Empty, rawAnswer } from "../api/envelope.ts";
 import { randomBytes } from "node:crypto";
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { InstanceConsolePost, InstanceName } from "../api/instance.ts";
-import { attachConsole, clearConsoleLog, consoleLog, type ConsoleAttachment } from "../kernel/console.ts";
-import { containerDir } from "../paths.ts";
+import type { ConsoleAttachment } from "../instance/console.ts";
 import type { DaemonContext } from "./context.ts";
 import type { ServerWebSocketLike } from "./operations.ts";
 import { RawResponse, sync } from "./response.ts";
-import { ApiError } from "../api/error.ts";
 
 /** How long the client has to connect its websockets before the operation fails. */
 const CONNECT_TIMEOUT_MS = 10_000;
-
-/** Log files by the name LXD gives them, and the file in the instance's directory holding each. */
-const LOG_FILES: Record<string, string> = { "lxc.log": "monitor.log", "console.log": "console.log" };
 
 const octets = (body: Uint8Array) => new RawResponse(body, { headers: { "content-type": "application/octet-stream" } });
 const text = (data: string | Uint8Array) => (typeof data === "string" ? data : new TextDecoder().decode(data));
@@ -35,8 +28,7 @@ function onControl(console: ConsoleAttachment, data: string | Uint8Array) {
 export const instanceConsoleRoutes = (ctx: DaemonContext) =>
   new Elysia({ name: "instance-console" })
     .get("/1.0/instances/:name/console", async ({ params }) => {
-      ctx.instances.get(params.name);
-      return octets(await consoleLog(containerDir(params.name)));
+      return octets(await ctx.instances.console.log(params.name));
     }, {
       params: InstanceName,
       detail: {
@@ -46,18 +38,13 @@ export const instanceConsoleRoutes = (ctx: DaemonContext) =>
     })
 
     .delete("/1.0/instances/:name/console", async ({ params }) => {
-      ctx.instances.get(params.name);
-      await clearConsoleLog(containerDir(params.name));
+      await ctx.instances.console.clear(params.name);
       return sync({});
     }, { params: InstanceName, response: Empty, detail: { summary: "Clear the console's buffered output", tags: ["instances"] } })
 
     .post("/1.0/instances/:name/console", ({ params, body }) => {
       const { name } = params;
-      ctx.instances.get(name);
-      if ((body.type ?? "console") !== "console") {
-        throw new ApiError(400, `Console type "${body.type}" is not supported by containers (only "console")`);
-      }
-      if (!ctx.instances.isRunning(name)) throw new ApiError(400, "Instance is not running");
+      ctx.instances.console.checkAttach(name, body.type ?? "console");
       const fds: Record<string, string> = { "0": randomBytes(32).toString("hex"), control: randomBytes(32).toString("hex") };
       const sockets = new Map<string, ServerWebSocketLike>();
       let allConnected!: () => void;
@@ -81,11 +68,7 @@ export const instanceConsoleRoutes = (ctx: DaemonContext) =>
           await Promise.race([connected, timeout]);
           const data = sockets.get("0")!;
           const control = sockets.get("control")!;
-          try {
-            attached = await attachConsole(containerDir(name), { cols: body.width || 80, rows: body.height || 24 }, (out) => data.send(out));
-          } catch (err) {
-            throw new Error(`Failed to attach to the console of "${name}": ${(err as Error).message}`);
-          }
+          attached = await ctx.instances.console.attach(name, { cols: body.width || 80, rows: body.height || 24 }, (out) => data.send(out));
           const c = attached;
           if (cancelled) c.close();
           // Text messages are stream barriers (nothing to forward); binary ones are keystrokes.
@@ -109,19 +92,12 @@ export const instanceConsoleRoutes = (ctx: DaemonContext) =>
     })
 
     .get("/1.0/instances/:name/logs", async ({ params }) => {
-      ctx.instances.get(params.name);
-      const dir = containerDir(params.name);
-      const present = await Promise.all(Object.entries(LOG_FILES).map(([name, file]) => Bun.file(join(dir, file)).exists().then((ok) => (ok ? name : ""))));
-      return sync(present.filter(Boolean).map((f) => `/1.0/instances/${params.name}/logs/${f}`));
+      const files = await ctx.instances.console.logFiles(params.name);
+      return sync(files.map((f) => `/1.0/instances/${params.name}/logs/${f}`));
     }, { params: InstanceName, response: t.Array(t.String(), { description: "URLs of the log files" }), detail: { summary: "List the instance's log files", tags: ["instances"] } })
 
     .get("/1.0/instances/:name/logs/:file", async ({ params }) => {
-      ctx.instances.get(params.name);
-      const file = LOG_FILES[params.file];
-      if (!file) throw new ApiError(404, `Log file "${params.file}" not found`);
-      const body = await readFile(join(containerDir(params.name), file)).catch(() => undefined);
-      if (!body) throw new ApiError(404, `Log file "${params.file}" not found (the instance has not run yet)`);
-      return octets(new Uint8Array(body));
+      return octets(await ctx.instances.console.logFile(params.name, params.file));
     }, {
       params: t.Object({ name: t.String(), file: t.String() }),
       detail: {

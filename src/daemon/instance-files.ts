@@ -1,33 +1,13 @@
 // /1.0/instances/{name}/files?path=...: read (GET), create or write (POST) and delete (DELETE) one
-// path inside a container, with LXD's X-LXD-* headers. All I/O happens inside the container
-// (src/kernel/files.ts), as its root: a hostile rootfs (symlinks to host paths, "..", device
-// nodes, fifos) can never reach the host. Works on running containers only (LXD also serves
-// stopped ones).
+// path inside a container, with LXD's X-LXD-* headers; the transfer itself is the instance
+// manager's (src/instance/files.ts). Works on running containers only (LXD also serves stopped ones).
 import { Elysia, t } from "elysia";
 import { Empty, SyncEnvelope } from "../api/envelope.ts";
 import { InstanceFilesQuery, InstanceName } from "../api/instance.ts";
-import {
-  deletePath, FileOpError, readEntries, readPath, writePath, type FileKind, type FileStat, type PutOptions,
-} from "../kernel/files.ts";
+import type { FileKind, FileStat, PutOptions } from "../instance/files.ts";
 import type { DaemonContext } from "./context.ts";
 import { RawResponse, sync, syncEnvelope } from "./response.ts";
 import { ApiError } from "../api/error.ts";
-
-const ERRNO_STATUS: Record<number, number> = {
-  1: 403, // EPERM
-  2: 404, // ENOENT
-  13: 403, // EACCES
-  17: 409, // EEXIST
-  20: 404, // ENOTDIR
-  30: 403, // EROFS
-};
-const CLIENT_ERRNOS = new Set([6, 11, 21, 22, 36, 39, 40]); // ENXIO EAGAIN EISDIR EINVAL ENAMETOOLONG ENOTEMPTY ELOOP
-
-function apiError(err: unknown, what: string, path: string, name: string): unknown {
-  if (!(err instanceof FileOpError)) return err;
-  const status = ERRNO_STATUS[err.errno] ?? (CLIENT_ERRNOS.has(err.errno) ? 400 : 500);
-  return new ApiError(status, `Failed to ${what} "${path}" in instance "${name}": ${err.message}`);
-}
 
 /** Go's time.Time.String() in UTC, as LXD sends X-LXD-modified: "2006-01-02 15:04:05.5 +0000 UTC". */
 export function goTimeString(ns: bigint): string {
@@ -85,17 +65,6 @@ export function filePath(query: { path?: string }): string {
 }
 
 export const instanceFilesRoutes = (ctx: DaemonContext) => {
-  /** The running container's init pid, or a clear error. */
-  const initPid = (name: string): number => {
-    ctx.instances.get(name);
-    const pid = ctx.instances.initPid(name);
-    if (pid === undefined) {
-      throw new ApiError(400, `Instance "${name}" is not running: file transfer needs a running instance`);
-    }
-    return pid;
-  };
-  const lifecycle = (action: string, name: string, path: string) =>
-    ctx.events.send("lifecycle", { action, source: `/1.0/instances/${name}`, context: { path } });
   const schema = (summary: string, description: string) => ({
     params: InstanceName, query: InstanceFilesQuery, detail: { summary, description, tags: ["instances"] },
   });
@@ -104,13 +73,10 @@ export const instanceFilesRoutes = (ctx: DaemonContext) => {
     .get("/1.0/instances/:name/files", async ({ params, query }) => {
       const { name } = params;
       const path = filePath(query);
-      const pid = initPid(name);
-      const read = await readPath(pid, path).catch((err) => { throw apiError(err, "read", path, name); });
+      const read = await ctx.instances.files.read(name, path);
       const headers = fileHeaders(read.stat);
-      lifecycle("instance-file-retrieved", name, path);
-      if (read.stat.type === "directory") {
-        const entries = (await readEntries(read.body).catch((err) => { throw apiError(err, "list", path, name); })).sort();
-        const res = syncEnvelope(sync(entries));
+      if (read.entries) {
+        const res = syncEnvelope(sync(read.entries));
         for (const [k, v] of Object.entries(headers)) res.headers.set(k, v);
         return res;
       }
@@ -143,9 +109,7 @@ export const instanceFilesRoutes = (ctx: DaemonContext) => {
       const { name } = params;
       const path = filePath(query);
       const opts = putOptions(request.headers);
-      const pid = initPid(name);
-      await writePath(pid, path, opts, request.body).catch((err) => { throw apiError(err, "write", path, name); });
-      lifecycle("instance-file-pushed", name, path);
+      await ctx.instances.files.write(name, path, opts, request.body);
       return sync({});
     }, {
       ...schema("Create or replace a file",
@@ -159,9 +123,7 @@ export const instanceFilesRoutes = (ctx: DaemonContext) => {
     .delete("/1.0/instances/:name/files", async ({ params, query }) => {
       const { name } = params;
       const path = filePath(query);
-      const pid = initPid(name);
-      await deletePath(pid, path).catch((err) => { throw apiError(err, "delete", path, name); });
-      lifecycle("instance-file-deleted", name, path);
+      await ctx.instances.files.delete(name, path);
       return sync({});
     }, { ...schema("Delete a file", "Removes a file, a symlink or an empty directory."), response: Empty });
 };

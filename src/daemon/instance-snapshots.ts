@@ -1,12 +1,13 @@
 // /1.0/instances/{name}/snapshots and /1.0/instances/{name}/snapshots/{snapshot}: list, take,
 // show, rename, change expiry, delete. Restore is `PUT /1.0/instances/{name} {"restore": "snap0"}`.
-import { Elysia, t } from "elysia";
+import { Elysia } from "elysia";
 import { AsyncResponse, RecursionQuery, UrlsOr, recursionLevel } from "../api/envelope.ts";
 import { InstanceName } from "../api/instance.ts";
 import {
   InstanceSnapshot, InstanceSnapshotPost, InstanceSnapshotPut, InstanceSnapshotsPost, SnapshotParams,
 } from "../api/snapshot.ts";
 import type { DaemonContext } from "./context.ts";
+import { migrationSource } from "./instances.ts";
 import { checkIfMatch, etagOf, sync } from "./response.ts";
 import { ApiError } from "../api/error.ts";
 
@@ -50,7 +51,7 @@ export const instanceSnapshotsRoutes = (ctx: DaemonContext) => {
     })
 
     .post("/1.0/instances/:name/snapshots/:snapshot", ({ params, body }) => {
-      if (body.migration) throw new ApiError(400, "Snapshot migration is not supported");
+      if (body.migration) return migrationSource(ctx, params.name, { ...body, name: body.name ?? "" }, params.snapshot);
       if (!body.name) throw new ApiError(400, "A new snapshot name is required");
       const to = body.name;
       snaps.checkRename(params.name, params.snapshot, to);

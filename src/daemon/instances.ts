@@ -2,12 +2,15 @@
 import { Elysia, t } from "elysia";
 import { AsyncResponse, Empty, recursionLevel } from "../api/envelope.ts";
 import { Instance, InstanceFull, InstanceName, InstancePost, InstancePut, InstancesPost, InstancesQuery } from "../api/instance.ts";
+import type { InstancePost as InstancePostBody, InstancesPost as InstancesPostBody } from "../api/instance.ts";
 import { matchesFilter, parseFilter } from "../api/filter.ts";
 import type { DaemonContext } from "./context.ts";
 import { isRemoteImageSource, remoteInstanceOperation } from "./image-pull.ts";
 import { checkIfMatch, etagOf, sync } from "./response.ts";
 import { ApiError } from "../api/error.ts";
 import { checkProject } from "./project.ts";
+import { instanceSource, instanceTarget } from "../migration/instances.ts";
+import { LIVE_UNSUPPORTED, sourceOperation, targetOperation } from "./migrations.ts";
 
 const url = (name: string) => `/1.0/instances/${name}`;
 
@@ -17,10 +20,35 @@ const writable = (i: Instance) => ({
   profiles: i.profiles, stateful: i.stateful, description: i.description,
 });
 
+/** POST /1.0/instances/{name} {migration: true}: this instance goes to another daemon. */
+export function migrationSource(ctx: DaemonContext, name: string, body: InstancePostBody, snapshot?: string) {
+  // As LXD: `live` absent means live, which a running instance cannot do here.
+  if (body.live !== false && snapshot === undefined && ctx.instances.isRunning(name)) throw new ApiError(400, LIVE_UNSUPPORTED);
+  const spec = instanceSource(ctx.instances, {
+    name, snapshot, instanceOnly: Boolean(body.instance_only ?? body.container_only), allowInconsistent: Boolean(body.allow_inconsistent),
+  });
+  return sourceOperation(ctx, spec, { instances: [url(name)], containers: [`/1.0/containers/${name}`] }, body.target ?? undefined);
+}
+
+/** POST /1.0/instances with source type migration: an instance arrives from another daemon. */
+function migrationTarget(ctx: DaemonContext, body: InstancesPostBody) {
+  const src = body.source;
+  if (src.live || src.secrets?.criu) throw new ApiError(400, LIVE_UNSUPPORTED);
+  if (src.refresh && body.name && ctx.instances.list().some((r) => r.name === body.name)) {
+    throw new ApiError(400, `Refreshing the existing instance "${body.name}" from another server is not supported yet`);
+  }
+  const name = ctx.instances.prepareMigration(body);
+  const spec = instanceTarget(ctx.instances, body, name);
+  return targetOperation(ctx, spec, { instances: [url(name)], containers: [`/1.0/containers/${name}`] }, src.mode ?? "pull", src, {
+    cleanup: () => ctx.instances.releaseName(name),
+    afterSuccess: async () => { if (body.start) await ctx.instances.start(name); },
+  });
+}
+
 export const instancesRoutes = (ctx: DaemonContext) =>
   new Elysia({ name: "instances" })
     .get("/1.0/instances", async ({ query }) => {
-      let filter;
+      let filter: ReturnType<typeof parseFilter>;
       try {
         filter = parseFilter(query.filter ?? "");
       } catch (err) {
@@ -46,6 +74,7 @@ export const instancesRoutes = (ctx: DaemonContext) =>
 
     .post("/1.0/instances", ({ body }) => {
       checkProject(body.source.project);
+      if (body.source.type === "migration") return migrationTarget(ctx, body);
       if (body.source.type === "copy") {
         const copy = ctx.instances.prepareCopy(body);
         return ctx.ops.create({
@@ -75,7 +104,7 @@ export const instancesRoutes = (ctx: DaemonContext) =>
       detail: { summary: "Create (and optionally start) an instance from an image, or copy one (source type copy)", tags: ["instances"] },
     })
 
-    .get("/1.0/instances/:name", async ({ params, query, set }) => {
+    .get("/1.0/instances/:name", async ({ params, query }) => {
       const row = ctx.instances.get(params.name);
       const inst = recursionLevel(query) >= 1 ? await ctx.instances.toApiFull(row) : ctx.instances.toApi(row);
       return sync(inst, { etag: etagOf(writable(inst)) });
@@ -115,7 +144,7 @@ export const instancesRoutes = (ctx: DaemonContext) =>
     })
 
     .post("/1.0/instances/:name", ({ params, body }) => {
-      if (body.migration) throw new ApiError(400, "Migration is not supported yet");
+      if (body.migration) return migrationSource(ctx, params.name, body);
       ctx.instances.get(params.name);
       return ctx.ops.create({
         class: "task", description: "Renaming instance", resources: { instances: [url(params.name)] },

@@ -2,7 +2,13 @@
 // schemas Elysia validates with), plus an offline docs page that renders it.
 import { Elysia, type AnyElysia, type TSchema } from "elysia";
 import { AsyncEnvelope, ErrorEnvelope, SyncEnvelope } from "../api/envelope.ts";
+import type { KeyInfo } from "../config/values.ts";
+import { DEVICE_KEYS, INSTANCE_KEYS } from "../instance/config.ts";
+import { NETWORK_KEYS } from "../network/config.ts";
+import { poolConfigKeys } from "../storage/pools.ts";
+import { VOLUME_KEYS } from "../storage/volumes.ts";
 import { RawResponse } from "./response.ts";
+import { SERVER_KEYS } from "./server-config.ts";
 import pkg from "../../package.json" with { type: "json" };
 
 export const OPENAPI_PATH = "/1.0/openapi.json";
@@ -55,6 +61,19 @@ function responses(hooks: { response?: unknown; detail?: RouteDetail }): Record<
   return { ...out, ...(hooks.detail?.responses ?? {}) };
 }
 
+const described = (table: Readonly<Record<string, KeyInfo>>) =>
+  Object.fromEntries(Object.entries(table).map(([name, info]) => [name, info.description]));
+
+/** The config keys of each family, from the same tables that validate them. */
+export const configKeys = () => ({
+  server: described(SERVER_KEYS),
+  instance: described(INSTANCE_KEYS),
+  device: Object.fromEntries(Object.entries(DEVICE_KEYS).map(([type, keys]) => [type, Object.keys(keys)])),
+  network: described(NETWORK_KEYS),
+  "storage-pool": poolConfigKeys(),
+  "storage-volume": described(VOLUME_KEYS),
+});
+
 export function buildOpenApi(app: AnyElysia): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of app.routes) {
@@ -86,9 +105,11 @@ export function buildOpenApi(app: AnyElysia): Record<string, unknown> {
     info: {
       title: "lxd REST API",
       version: pkg.version,
-      description: "LXD-compatible REST API 1.0 served over the daemon's unix socket. Every JSON answer is an envelope: sync (200/201), async (202, an Operation) or error (HTTP status = error_code).",
+      description: "LXD-compatible REST API 1.0 served over the daemon's unix socket. Every JSON answer is an envelope: sync (200/201), async (202, an Operation) or error (HTTP status = error_code). " +
+        "The config keys each family accepts (besides user.*) are listed under x-lxd-config-keys.",
     },
     paths,
+    "x-lxd-config-keys": configKeys(),
   };
 }
 

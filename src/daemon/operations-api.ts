@@ -1,4 +1,5 @@
 // /1.0/operations: list, show, cancel, wait for, and connect to background operations.
+import { isTrue } from "../config/values.ts";
 import { currentClient, websocketsOpen } from "./limits.ts";
 import type { Server, ServerWebSocket } from "bun";
 import { Elysia, t } from "elysia";
@@ -109,7 +110,7 @@ const parseTimeout = (value: string | undefined): number => {
 export const operationsRoutes = (ctx: OperationsContext) =>
   new Elysia({ name: "operations" })
     .get("/1.0/operations", ({ query }) => {
-      const ops = ctx.ops.list().filter((op) => query["all-projects"] === "true" || op.project === (query.project || "default"));
+      const ops = ctx.ops.list().filter((op) => isTrue(query["all-projects"]) || op.project === (query.project || "default"));
       if (recursionLevel(query) > 0) return sync(grouped(ops, (op) => op.toJSON()));
       return sync(grouped(ops, (op) => `/1.0/operations/${op.id}`));
     }, {

@@ -39,6 +39,9 @@ export interface OperationSpec {
   cancel?: (op: Operation) => void | Promise<void>;
   /** Websocket class: a client connected with one of metadata.fds' secrets (already verified). */
   connect?: (op: Operation, secret: string, ws: ServerWebSocketLike) => void;
+  /** Websocket class whose secrets are not metadata.fds (migration: single-use, metadata maps
+   *  channel -> secret): the channel a secret opens, undefined when it opens none (403). */
+  secretKey?: (secret: string) => string | undefined;
   project?: string;
 }
 
@@ -139,6 +142,11 @@ export class Operation extends ElysiaCustomStatusResponse<202, ApiOperation, 202
   websocketKey(secret: string): string {
     if (this.spec.class !== "websocket") throw new ApiError(400, "Only websocket operations can be connected");
     if (this.status !== "Running") throw new ApiError(400, "Only running operations can be connected");
+    if (this.spec.secretKey) {
+      const key = this.spec.secretKey(secret);
+      if (key === undefined) throw new ApiError(403, "Invalid websocket secret");
+      return key;
+    }
     const fds = (this.metadata?.fds ?? {}) as Record<string, unknown>;
     const given = digest(secret);
     let found: string | undefined;

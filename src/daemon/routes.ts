@@ -23,6 +23,7 @@ import { sync } from "./response.ts";
 import { serverInfoRoutes } from "./server-info.ts";
 import { storagePoolsRoutes } from "./storage-pools.ts";
 import { storageVolumesRoutes } from "./storage-volumes.ts";
+import { uiRoutes } from "./ui.ts";
 
 /** `lxd shutdown`: answers first, then stops containers and the daemon. */
 const internalRoutes = (ctx: DaemonContext) =>
@@ -50,5 +51,6 @@ export const apiRoutes = (ctx: DaemonContext, remote?: RemoteAccess) => [
   operationsRoutes(ctx),
   eventsRoutes(ctx),
   internalRoutes(ctx),
+  uiRoutes(),
   ...(remote ? [certificatesRoutes(ctx, remote)] : []),
 ];

@@ -9,6 +9,7 @@ import { ApiVersions, Server, ServerPut } from "../api/server.ts";
 import { apiExtensions } from "../api/extensions.ts";
 import pkg from "../../package.json" with { type: "json" };
 import { describeLayout, parseCgroupMounts } from "../kernel/cgroup.ts";
+import { SERVER_KEYS } from "./server-config.ts";
 import { checkIfMatch, etagOf, sync, syncEnvelope, SyncResponse } from "./response.ts";
 import { ApiError } from "../api/error.ts";
 
@@ -32,21 +33,10 @@ export interface ServerInfoContext { serverInfo: ServerInfoSource }
 
 export const SERVER_VERSION: string = pkg.version;
 
-/** Known server config keys and their validators (error message, or undefined if valid).
- *  Modules implementing a key add it here. */
-export const serverConfigKeys: Record<string, (value: string) => string | undefined> = {
-  "core.https_address": (v) => {
-    // [host]:port, host:port, :port, host — as LXD accepts (port defaults to 8443).
-    const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*|[0-9a-fA-F:]+)(?::(\d{1,5}))?$/.exec(v);
-    if (!m) return "expected an address such as :8443, 0.0.0.0:8443 or [::]:8443";
-    if (m[2] !== undefined && (Number(m[2]) < 1 || Number(m[2]) > 65535)) return `invalid port ${m[2]}`;
-    return undefined;
-  },
-};
 
 function validateConfig(config: Record<string, string>): void {
   for (const [key, value] of Object.entries(config)) {
-    const check = serverConfigKeys[key];
+    const check = SERVER_KEYS[key]?.validate;
     if (!check) throw new ApiError(400, `Unknown server configuration key "${key}"`);
     const err = typeof value === "string" ? check(value) : "expected a string";
     if (err) throw new ApiError(400, `Invalid value for "${key}": ${err}`);

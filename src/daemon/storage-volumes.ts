@@ -11,11 +11,15 @@ import { parseSize } from "../config/values.ts";
 import { volumeUrl, type CustomVolumes } from "../storage/volumes.ts";
 import type { OperationManager } from "./operations.ts";
 import { checkIfMatch, etagOf, sync } from "./response.ts";
+import { volumeSource, volumeTarget } from "../migration/volumes.ts";
+import { sourceOperation, targetOperation } from "./migrations.ts";
 import { ApiError } from "../api/error.ts";
 
 export interface StorageVolumesContext {
   volumes: CustomVolumes;
   ops: OperationManager;
+  /** What this daemon presents when it dials a migration peer. */
+  identity?: { cert: string; key: string };
 }
 
 // `:name` is the pool (as in /1.0/storage-pools/:name), `:volume` the volume.
@@ -41,6 +45,13 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
   };
 
   const create = (pool: string, body: typeof StorageVolumesPost.static) => {
+    if (body.source?.type === "migration") {
+      v.prepareMigration(pool, body);
+      const spec = volumeTarget(v, pool, body.name, { description: body.description, config: body.config });
+      return targetOperation(ctx, spec, resources(pool, body.name), body.source.mode ?? "pull", body.source, {
+        cleanup: () => v.releaseName(pool, body.name),
+      });
+    }
     const from = v.prepare(pool, body);
     const config = Object.fromEntries(Object.entries(body.config ?? {}).filter(([, x]) => x !== ""));
     if (!from) {
@@ -114,8 +125,12 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
       detail: { summary: "Merge changes into a custom volume's config", tags: ["storage"] },
     })
     .post("/1.0/storage-pools/:name/volumes/custom/:volume", async ({ params, body }) => {
-      if (body.migration || (body.pool && body.pool !== params.name)) {
-        throw new ApiError(400, "Moving storage volumes to another pool or server is not supported yet (copy, then delete)");
+      if (body.migration) {
+        const spec = volumeSource(v, params.name, params.volume, Boolean(body.volume_only));
+        return sourceOperation(ctx, spec, resources(params.name, params.volume), body.target ?? undefined);
+      }
+      if (body.pool && body.pool !== params.name) {
+        throw new ApiError(400, "Moving storage volumes to another pool is not supported yet (copy, then delete)");
       }
       if (!body.name) throw new ApiError(400, "A new volume name is required");
       await v.rename(params.name, params.volume, body.name);

@@ -77,7 +77,7 @@ export const streamsRoutes = (ctx: StreamsContext) =>
     })
     .get("/images/:fingerprint/:ftype", ({ params }) => {
       const row = ctx.images.get(params.fingerprint);
-      if (!row || !row.public || row.fingerprint !== params.fingerprint) throw new ApiError(404, "not found");
+      if (!row?.public || row.fingerprint !== params.fingerprint) throw new ApiError(404, "not found");
       const fp = row.fingerprint;
       // The names buildStreams gives the files: one unified tarball, or metadata + rootfs.
       const file = !ctx.images.isSplit(fp) ? (params.ftype === "lxd_combined.tar.gz" ? ctx.images.imageFile(fp) : undefined)

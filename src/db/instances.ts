@@ -1,7 +1,7 @@
 // Queries on the instances table.
 import { eq } from "drizzle-orm";
 import type { BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
-import * as schema from "./schema.ts";
+import type * as schema from "./schema.ts";
 import { instances } from "./schema.ts";
 
 type Db = BunSQLiteDatabase<typeof schema>;

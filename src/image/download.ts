@@ -1,6 +1,7 @@
 // Fetching from image servers: JSON documents and image files over HTTP(S), with a stall timeout
 // (no byte for that long ends the transfer), an optional pinned server certificate, and the
 // LXD-style progress text "metadata: 45% (12.30MB/s)".
+import { bytesSI } from "../config/values.ts";
 import { fingerprintOf, fromPem } from "../tls/x509.ts";
 
 /** No byte from the server for this long fails the transfer (LXD_DOWNLOAD_STALL_MS overrides). */
@@ -23,17 +24,8 @@ function tlsFor(url: string, certificate?: string): Record<string, unknown> | un
   };
 }
 
-/** Formats bytes per second as LXD does ("12.30MB/s"). */
-export function speedText(bytesPerSec: number): string {
-  const units = ["B", "kB", "MB", "GB", "TB"];
-  let v = bytesPerSec;
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${v.toFixed(2)}${units[i]}/s`;
-}
+/** Bytes per second as LXD prints them ("12.30MB/s"). */
+export const speedText = (bytesPerSec: number): string => `${bytesSI(bytesPerSec)}/s`;
 
 /** A response whose body is read through a stall watchdog; `close()` releases the timer. */
 export interface Fetched {

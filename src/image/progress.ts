@@ -3,13 +3,7 @@
 // "Label: 1.20GB (12.30MB/s)" when the total is unknown. Updates are throttled, because each
 // one is an event to every listener.
 
-/** LXD's byte units (decimal, as its ioprogress helper prints them). */
-export function formatBytes(n: number): string {
-  const units = ["B", "kB", "MB", "GB", "TB"];
-  let i = 0;
-  while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
-  return i === 0 ? `${n}B` : `${n.toFixed(2)}${units[i]}`;
-}
+import { bytesSI } from "../config/values.ts";
 
 export type ProgressSink = (patch: Record<string, unknown>) => void;
 
@@ -21,8 +15,8 @@ export function byteProgress(sink: ProgressSink, key: string, label: string, tot
     const now = performance.now();
     if (now - last < intervalMs && !(total && done >= total)) return;
     last = now;
-    const speed = formatBytes(Math.round(done / Math.max(0.001, (now - started) / 1000)));
-    const amount = total ? `${Math.min(100, Math.floor((done * 100) / total))}%` : formatBytes(done);
+    const speed = bytesSI(Math.round(done / Math.max(0.001, (now - started) / 1000)));
+    const amount = total ? `${Math.min(100, Math.floor((done * 100) / total))}%` : bytesSI(done);
     sink({ [key]: `${label}: ${amount} (${speed}/s)` });
   };
 }

@@ -110,8 +110,8 @@ export async function packImage(src: PublishSource, workDir: string, compression
     const tree = src.layers.length === 1 ? src.layers[0] : mnt;
     if (tree === mnt) {
       await mkdir(mnt, { mode: 0o700 });
-      const escape = (p: string) => p.replace(/([\\:,])/g, "\\$1");
-      mount("overlay", mnt, "overlay", MS.RDONLY, `lowerdir=${src.layers.map(escape).join(":")}`);
+      const escapeOption = (p: string) => p.replace(/([\\:,])/g, "\\$1");
+      mount("overlay", mnt, "overlay", MS.RDONLY, `lowerdir=${src.layers.map(escapeOption).join(":")}`);
       mounted = true;
     }
     const tar = new TarWriter((c) => out.write(c));

@@ -1,15 +1,11 @@
-// Pulling images from image servers into the local store: LXD servers (protocol "lxd", public
-// images over the REST API) and simplestreams trees. The file is verified against the
-// fingerprint the server announced before it becomes an image; on any failure nothing is left
-// behind (the temp file lives in the image store and is removed).
-import { renameSync } from "node:fs";
+
 import os from "node:os";
 import type { Db } from "../db/index.ts";
 import * as q from "../db/images.ts";
 import { ApiError } from "../api/error.ts";
 import { get, getJson, progressReporter, type FetchOptions } from "./download.ts";
 import { INDEX_PATH, NoSuchImage, findImage, parseProducts, productsPath, type StreamImage } from "./simplestreams.ts";
-import { type ImageRow, type ImageStore, type Upload } from "./store.ts";
+import type { ImageRow, ImageStore, Upload } from "./store.ts";
 
 export interface PullSource {
   server: string;

@@ -105,7 +105,7 @@ export function parseProducts(doc: unknown): StreamImage[] {
 /** The products file's path from an index:1.0 document (the image-downloads entry). */
 export function productsPath(doc: unknown): string {
   const d = doc as Partial<StreamIndex> | null;
-  if (!d || d.format !== "index:1.0" || typeof d.index !== "object" || !d.index) throw new Error("not a simplestreams index:1.0 document");
+  if (d?.format !== "index:1.0" || typeof d.index !== "object" || !d.index) throw new Error("not a simplestreams index:1.0 document");
   const entry = Object.values(d.index).find((e) => e?.datatype === "image-downloads" && typeof e.path === "string");
   if (!entry) throw new Error("the simplestreams index lists no image-downloads stream");
   if (entry.path.includes("..") || entry.path.startsWith("/")) throw new Error(`unsafe products path "${entry.path}" in the simplestreams index`);

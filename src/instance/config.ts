@@ -2,29 +2,20 @@
 // describe keys), device validation per device type, profile expansion and name rules.
 // Validators return an error message, or undefined when the value is acceptable.
 
-import { isBool, isTrue, parseSize } from "../config/values.ts";
+import {
+  bool, cron, int, ipv4, ipv6, key as k, parseSize, size, uint32, type KeyInfo, type Validator,
+} from "../config/values.ts";
 import { knownSyscalls } from "../kernel/seccomp.ts";
 import { checkProxyPair, parseProxyAddress, unsupportedProxyOption } from "./proxy-address.ts";
 
 type Config = Record<string, string>;
 type Device = Record<string, string>;
 type Devices = Record<string, Device>;
-type Validator = (value: string) => string | undefined;
+export type { KeyInfo };
 
-export interface KeyInfo {
-  validate: Validator;
-  description: string;
-  /** Applies to a running container without a restart (cgroup limits). */
-  live?: boolean;
-}
-
-// ---- value validators -------------------------------------------------------------------------
+// ---- value validators (the generic ones are in config/values.ts) -------------------------------
 
 const any: Validator = () => undefined;
-const bool: Validator = (v) => (isBool(v) ? undefined : `Invalid value for a boolean "${v}"`);
-const int: Validator = (v) => (/^-?\d+$/.test(v) ? undefined : `Invalid value for an integer "${v}"`);
-const uint32: Validator = (v) =>
-  /^\d+$/.test(v) && Number(v) <= 0xffffffff ? undefined : `Invalid value for a 32-bit unsigned integer "${v}"`;
 const positive: Validator = (v) => uint32(v) ?? (Number(v) < 1 ? `Value "${v}" must be at least 1` : undefined);
 const oneOf = (...choices: string[]): Validator => (v) =>
   choices.includes(v) ? undefined : `Invalid value "${v}" (must be one of: ${choices.join(", ")})`;
@@ -33,7 +24,6 @@ const oneOf = (...choices: string[]): Validator => (v) =>
 const onlyAsIs = (what: string, ...values: string[]): Validator => (v) =>
   values.includes(v.toLowerCase()) ? undefined : `not supported by this daemon (${what}; accepted: ${values.join(", ")})`;
 const unsupported = (what: string): Validator => () => `not supported by this daemon (${what})`;
-const size: Validator = (v) => (parseSize(v) === undefined ? `Invalid size "${v}"` : undefined);
 
 /** `limits.memory`: a size ("256MiB", "1GB") or a share of the host's memory ("50%"), in bytes. */
 export function parseMemory(value: string, hostTotal: number): number {
@@ -112,35 +102,19 @@ const idmapLines: Validator = (v) => {
   return undefined;
 };
 
-const CRON_ALIASES = ["@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@annually", "@yearly", "@startup", "@never"];
-
-/** Comma-separated schedules, each a 5-field cron expression or an @alias. */
-const schedule: Validator = (v) => {
-  for (const s of v.split(",").map((x) => x.trim()).filter(Boolean)) {
-    if (CRON_ALIASES.includes(s)) continue;
-    const fields = s.split(/\s+/);
-    if (fields.length !== 5 || fields.some((f) => !/^[0-9*,\/\-A-Za-z]+$/.test(f))) return `Invalid snapshot schedule "${s}"`;
-  }
-  return undefined;
-};
-
 /** Space-separated durations: 1M (minutes) 2H (hours) 3d 4w 5m (months) 6y. */
 const expiry: Validator = (v) =>
   v.trim().split(/\s+/).filter(Boolean).every((x) => /^\d+[MHdwmy]$/.test(x)) ? undefined : `Invalid expiry "${v}"`;
 
 const MAC = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i;
 const hwaddr: Validator = (v) => (MAC.test(v) ? undefined : `Invalid MAC address "${v}"`);
-const ipv4: Validator = (v) =>
-  /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(v) && v.split(".").every((o) => Number(o) <= 255)
-    ? undefined : `Invalid IPv4 address "${v}"`;
-const ipv6: Validator = (v) => (/^[0-9a-f:.]+$/i.test(v) && v.includes(":") ? undefined : `Invalid IPv6 address "${v}"`);
-/** A bit rate such as "100Mbit" or "10MB" (per second). */
 /** Kernel interface names: at most 15 bytes, no "/", ":" or whitespace. */
 const ifname: Validator = (v) => {
   if (v.length > 15) return `Interface name "${v}" is too long (at most 15 characters)`;
   if (!/^[A-Za-z0-9_.-]+$/.test(v) || v === "." || v === "..") return `Invalid interface name "${v}"`;
   return undefined;
 };
+/** A bit rate such as "100Mbit" or "10MB" (per second). */
 const rate: Validator = (v) => (/^\d+(bit|[kMGTP]bit|B|[kMGTP]B)?$/.test(v) ? undefined : `Invalid rate "${v}"`);
 const octalMode: Validator = (v) => (/^0?[0-7]{3,4}$/.test(v) ? undefined : `Invalid file mode "${v}"`);
 /** linux.kernel_modules: comma-separated module names. */
@@ -149,8 +123,6 @@ const moduleList: Validator = (v) =>
 const absPath: Validator = (v) => (v.startsWith("/") ? undefined : `Path "${v}" must be absolute`);
 
 // ---- instance keys ----------------------------------------------------------------------------
-
-const k = (validate: Validator, description: string, live = false): KeyInfo => ({ validate, description, live });
 
 /** Every fixed instance/profile configuration key this daemon understands. */
 export const INSTANCE_KEYS: Record<string, KeyInfo> = {
@@ -197,7 +169,7 @@ export const INSTANCE_KEYS: Record<string, KeyInfo> = {
 
   "snapshots.expiry": k(expiry, "How long snapshots are kept (e.g. 1d 2w), unless a snapshot names its own expiry"),
   "snapshots.pattern": k(any, "Name pattern of automatic snapshots (e.g. snap%d)"),
-  "snapshots.schedule": k(schedule, "Cron schedule of automatic snapshots (or @daily etc.)"),
+  "snapshots.schedule": k(cron, "Cron schedule of automatic snapshots (or @daily etc.)"),
   "snapshots.schedule.stopped": k(bool, "Take automatic snapshots of stopped instances too"),
 
   // Read by image templates (config_get), as cloud-init images use them.
@@ -256,7 +228,8 @@ export function validateInstanceConfig(config: Config, opts: { profile?: boolean
 
 // ---- devices ----------------------------------------------------------------------------------
 
-const DEVICE_KEYS: Record<string, Record<string, Validator>> = {
+/** Options of every device type, by type. */
+export const DEVICE_KEYS: Readonly<Record<string, Record<string, Validator>>> = {
   none: {},
   disk: {
     path: any, source: any, pool: any, readonly: bool, size: size, "size.state": size,

@@ -18,7 +18,7 @@ export function diskDriver(volumePath: VolumePath): DeviceDriver {
     const source = config.pool ? volumePath(config.pool, config.source) : config.source;
     if (!source.startsWith("/")) throw new Error(`disk "${device}" of instance "${instance}": source "${source}" must be an absolute host path`);
     if (await stat(source).then(() => true, () => false)) return source;
-    if (isTrue(config.optional) || config.required === "false") return undefined;
+    if (isTrue(config.optional) || (config.required !== undefined && !isTrue(config.required))) return undefined;
     throw new Error(`disk "${device}" of instance "${instance}": source "${source}" does not exist`);
   };
   return {

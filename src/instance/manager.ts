@@ -10,6 +10,8 @@ import * as db from "../db/instances.ts";
 import { profiles as profilesTable, storagePools } from "../db/schema.ts";
 import { type SnapshotRow, snapshotsByInstance } from "../db/snapshots.ts";
 import { getVolume, listVolumes, listVolumeSnapshots } from "../db/storage-volumes.ts";
+import { insertSnapshot, type NewSnapshotRow } from "../db/snapshots.ts";
+import { hostArchitecture } from "../image/metadata.ts";
 import type { Db } from "../db/index.ts";
 import { ApiError } from "../api/error.ts";
 import { KeyedLock } from "../lock.ts";
@@ -37,6 +39,8 @@ import { forgetDevices, launchMounts, prepareDevices, resumeDevices, startDevice
 import { deviceRules } from "./unix-device.ts";
 import { randomName } from "./names.ts";
 import { environmentOf, type IdmapPlan, launchSpec, liveLimits, planIdmap, seccompFor } from "./runtime.ts";
+import { InstanceConsole } from "./console.ts";
+import { InstanceFiles } from "./files.ts";
 import { hostLimitWarner } from "./host-limits.ts";
 import { phases } from "./phases.ts";
 import { Snapshots } from "./snapshots.ts";
@@ -89,6 +93,8 @@ export class InstanceManager {
   /** Warns (once each) when a start passes a host-wide limit such as the ARP table size. */
   private readonly checkHostLimits = hostLimitWarner((msg, ctx) => log.warn(msg, ctx));
   readonly snapshots: Snapshots;
+  readonly files: InstanceFiles;
+  readonly console: InstanceConsole;
 
   constructor(
     private readonly database: Db,
@@ -98,6 +104,8 @@ export class InstanceManager {
     private readonly pools = new StoragePools(database, events),
   ) {
     this.snapshots = new Snapshots(database, this, events);
+    this.files = new InstanceFiles(this, events);
+    this.console = new InstanceConsole(this);
   }
 
   // ---- lookups -------------------------------------------------------------------------
@@ -344,6 +352,61 @@ export class InstanceManager {
       this.snapshots.adopt(name, snaps);
       this.lifecycle("instance-created", name);
       return row;
+    } finally {
+      this.busy.delete(name);
+    }
+  }
+
+  /** Validates the create request of an instance arriving from another daemon (source type
+   *  migration) and reserves the name. Volatile keys are kept as the source sent them. */
+  prepareMigration(req: InstancesPost): string {
+    const name = req.name ?? "";
+    const nameError = validateInstanceName(name);
+    if (nameError) throw new ApiError(400, `Invalid instance name "${name}": ${nameError}`);
+    if (req.type && req.type !== "container") throw new ApiError(400, `Instance type "${req.type}" is not supported (containers only)`);
+    if (db.getInstance(this.database, name) || this.busy.has(name)) throw new ApiError(409, `Instance "${name}" already exists`);
+    const userConfig = Object.fromEntries(Object.entries(req.config ?? {}).filter(([k]) => !k.startsWith("volatile.")));
+    this.check(userConfig, req.devices ?? {}, req.profiles ?? ["default"]);
+    this.busy.add(name);
+    return name;
+  }
+
+  /** Gives up a name prepareMigration reserved when the transfer never got to createFromMigration. */
+  releaseName(name: string): void {
+    this.busy.delete(name);
+  }
+
+  /** Builds instance `name` from a migration: `receive` fills its volume (with the snapshots) in
+   *  the root disk's pool, then the rows go in (a crash in between leaves a volume reconcile
+   *  removes). The name must have been reserved by prepareMigration. */
+  async createFromMigration(
+    req: InstancesPost, name: string, snapshots: NewSnapshotRow[], receive: (pool: PoolBackend) => Promise<void>,
+  ): Promise<Row> {
+    try {
+      const profiles = req.profiles ?? ["default"];
+      const devices = req.devices ?? {};
+      const pool = this.rootPool(this.expanded({ profiles, devices, config: {} }).devices);
+      await receive(this.pools.backend(pool));
+      const config: Record<string, string> = {
+        "volatile.uuid": randomUUID(),
+        ...(req.config ?? {}),
+        "volatile.last_state.power": "STOPPED",
+      };
+      try {
+        const row = db.insertInstance(this.database, {
+          name, architecture: req.architecture || hostArchitecture(), type: "container", description: req.description ?? "",
+          ephemeral: req.ephemeral ?? false, stateful: false, config, devices, profiles,
+          createdAt: now(), lastUsedAt: "1970-01-01T00:00:00Z",
+        });
+        // As LXD: a snapshot's own root disk names the pool the instance now lives in.
+        for (const snap of snapshots) insertSnapshot(this.database, name, { ...snap, devices: onPool(snap.devices ?? {}, pool.name) });
+        this.lifecycle("instance-created", name);
+        return row;
+      } catch (err) {
+        if (db.getInstance(this.database, name)) db.deleteInstance(this.database, name);
+        await this.pools.backend(pool).delete(instanceVolume(name)).catch(() => {});
+        throw err;
+      }
     } finally {
       this.busy.delete(name);
     }
@@ -913,6 +976,12 @@ export class InstanceManager {
   private lifecycle(action: string, name: string, context: Record<string, unknown> = {}) {
     this.events.send("lifecycle", { action, source: `/1.0/instances/${name}`, context });
   }
+}
+
+/** `devices` with a local root disk moved to `pool`. */
+function onPool(devices: Devices, pool: string): Devices {
+  const root = rootDisk(devices);
+  return root?.[1].pool ? { ...devices, [root[0]]: { ...root[1], pool } } : devices;
 }
 
 /** Bun knows no name for SIGPWR, so signals go by number. */

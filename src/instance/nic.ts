@@ -9,6 +9,7 @@
 // Host-side names derive from the instance, so stopping needs no state kept from starting — except
 // for physical nics, whose namespace is held open so the interface can still be moved back after
 // the container's processes are gone (a namespace's virtual interfaces die with it otherwise).
+import { isTrue } from "../config/values.ts";
 import { closeSync, existsSync, openSync, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { nicNetwork } from "../db/networks.ts";
@@ -16,7 +17,6 @@ import { linkExists } from "../network/bridge.ts";
 import { nicHwaddr } from "../network/mac.ts";
 import type { NetworkManager } from "../network/manager.ts";
 import { vethName } from "../network/names.ts";
-import { truthy } from "../network/config.ts";
 import { contains, parseCidr4, parseIPv4 } from "../network/subnet.ts";
 import { sh, shQuiet } from "../network/run.ts";
 import { createVeth } from "../kernel/netlink.ts";
@@ -52,18 +52,18 @@ const UNSUPPORTED = ["limits.max", "limits.priority", "vlan", "vlan.tagged", "ip
 const UNSUPPORTED_FLAGS = ["security.ipv6_filtering", "security.port_isolation"];
 
 function checkSupported(networks: NetworkManager, kind: Kind, dev: Dev, network?: string): void {
-  const key = UNSUPPORTED.find((k) => dev[k]) ?? UNSUPPORTED_FLAGS.find((k) => truthy(dev[k]));
+  const key = UNSUPPORTED.find((k) => dev[k]) ?? UNSUPPORTED_FLAGS.find((k) => isTrue(dev[k]));
   if (key) throw new Error(`nic option "${key}" is not supported`);
   const veth = kind === "bridged" || kind === "p2p";
   for (const k of ["limits.ingress", "limits.egress", "host_name"]) {
     if (dev[k] && !veth) throw new Error(`nic option "${k}" only applies to bridged and p2p nics`);
   }
   for (const k of ["security.mac_filtering", "security.ipv4_filtering"]) {
-    if (truthy(dev[k]) && kind !== "bridged") throw new Error(`nic option "${k}" only applies to bridged nics`);
+    if (isTrue(dev[k]) && kind !== "bridged") throw new Error(`nic option "${k}" only applies to bridged nics`);
   }
   if ((kind === "macvlan" || kind === "physical") && !dev.parent) throw new Error(`A ${kind} nic needs "parent"`);
   const ip = dev["ipv4.address"];
-  if (truthy(dev["security.ipv4_filtering"]) && !ip) throw new Error(`security.ipv4_filtering needs the nic's "ipv4.address"`);
+  if (isTrue(dev["security.ipv4_filtering"]) && !ip) throw new Error(`security.ipv4_filtering needs the nic's "ipv4.address"`);
   if (!ip) return;
   if (kind !== "bridged") throw new Error(`nic option "ipv4.address" only applies to bridged nics`);
   const cidr = network ? parseCidr4(networks.get(network).config["ipv4.address"] ?? "") : undefined;
@@ -116,8 +116,8 @@ export function nicDriver(networks: NetworkManager): DeviceDriver {
       await sh(["tc", "qdisc", "replace", "dev", host, "root", "tbf", "rate", `${bits}bit`,
         "burst", String(Math.max(15_000, Math.ceil(bits / 8 / 10))), "latency", "50ms"]);
     }
-    const mac_ = truthy(dev["security.mac_filtering"]) || truthy(dev["security.ipv4_filtering"]);
-    const ipv4 = truthy(dev["security.ipv4_filtering"]) ? dev["ipv4.address"] : undefined;
+    const mac_ = isTrue(dev["security.mac_filtering"]) || isTrue(dev["security.ipv4_filtering"]);
+    const ipv4 = isTrue(dev["security.ipv4_filtering"]) ? dev["ipv4.address"] : undefined;
     const egress = dev["limits.egress"] ? Math.ceil(parseRate(dev["limits.egress"]) / 8) : undefined;
     if (mac_ || egress) await networks.setNicFilter({ link: host, bridged: kind === "bridged", mac: mac_ ? mac : undefined, ipv4, egressBytes: egress });
   }

@@ -2,6 +2,7 @@
 // and the proxy options that are refused.
 // Checked here before anything is started, so a bad address is refused with the reason and the
 // device is never stored; the C forwarder (native/lxd-proxy.c) parses the same syntax.
+import { isTrue } from "../config/values.ts";
 import { isIP } from "node:net";
 
 export interface ProxyAddress {
@@ -46,12 +47,11 @@ export function checkProxyPair(listen: string, connect: string): string | undefi
   return undefined;
 }
 
-const truthy = (v: string | undefined) => ["true", "1", "yes", "on"].includes((v ?? "").toLowerCase());
 
 /** Options LXD has that the forwarder does not implement: refused when the device is added. */
 export function unsupportedProxyOption(dev: Record<string, string>): string | undefined {
-  if (truthy(dev.nat)) return "nat=true is not supported (the forwarder always proxies in user space)";
-  if (truthy(dev.proxy_protocol)) return "proxy_protocol=true is not supported";
+  if (isTrue(dev.nat)) return "nat=true is not supported (the forwarder always proxies in user space)";
+  if (isTrue(dev.proxy_protocol)) return "proxy_protocol=true is not supported";
   if (Number(dev["security.uid"] ?? 0) || Number(dev["security.gid"] ?? 0)) return "security.uid/security.gid are not supported";
   return undefined;
 }

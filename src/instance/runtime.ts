@@ -1,6 +1,7 @@
 // Turns an instance's expanded config into what the kernel layer needs: the monitor's launch
 // spec (privilege, idmap, nesting, cgroups, seccomp, init), live cgroup limits, and the exec
 // seccomp filter.
+import { isTrue } from "../config/values.ts";
 import { totalmem } from "node:os";
 import type { CgroupLimits } from "../kernel/cgroup.ts";
 import type { LaunchMount, LaunchSpec } from "../kernel/monitor.ts";
@@ -12,7 +13,6 @@ import { parseMemory } from "./config.ts";
 
 type Config = Record<string, string>;
 
-const truthy = (v: string | undefined) => ["true", "1", "yes", "on"].includes((v ?? "").toLowerCase());
 
 const syscalls = (v: string | undefined) => (v ?? "").split(/[\s,]+/).filter(Boolean);
 
@@ -22,7 +22,7 @@ export function seccompFor(config: Config): Uint8Array {
   const denyDefault = config["security.syscalls.deny_default"];
   return buildSeccomp({
     deny: syscalls(config["security.syscalls.deny"]), allow: allow.length ? allow : undefined,
-    denyCompat: truthy(config["security.syscalls.deny_compat"]), denyDefault: !denyDefault || truthy(denyDefault),
+    denyCompat: isTrue(config["security.syscalls.deny_compat"]), denyDefault: !denyDefault || isTrue(denyDefault),
   });
 }
 
@@ -67,13 +67,13 @@ export function planIdmap(config: Config, others: Config[], read?: FileReader): 
       "volatile.idmap.next": json, "volatile.last_state.idmap": json,
     };
   };
-  if (truthy(config["security.privileged"])) {
+  if (isTrue(config["security.privileged"])) {
     return { uid: [], gid: [], root: { uid: 0, gid: 0 }, volatile: record([], [], 0) };
   }
   const host = hostRanges(read);
   let base = { uid: host.uid.start, gid: host.gid.start };
   let size = CONTAINER_IDS;
-  const isolated = truthy(config["security.idmap.isolated"]);
+  const isolated = isTrue(config["security.idmap.isolated"]);
   if (isolated) {
     size = config["security.idmap.size"] ? Number(config["security.idmap.size"]) : CONTAINER_IDS;
     if (!(size >= 1)) throw new Error(`security.idmap.size must be at least 1`);
@@ -111,7 +111,7 @@ export function launchSpec(opts: {
   const env = ["container=lxc", ...Object.entries(environmentOf(opts.config)).map(([k, v]) => `${k}=${v}`)];
   return {
     name: opts.name, hostname: opts.name, rundir: opts.rundir, rootfs: opts.rootfs, mounts: opts.mounts,
-    privileged: truthy(opts.config["security.privileged"]), nesting: truthy(opts.config["security.nesting"]),
+    privileged: isTrue(opts.config["security.privileged"]), nesting: isTrue(opts.config["security.nesting"]),
     uidMap: opts.idmap.uid, gidMap: opts.idmap.gid, cgroupProcs: opts.cgroupProcs, cgroup2: opts.cgroup2, lxcfs: opts.lxcfs,
     seccomp: seccompFor(opts.config), env, init: ["/sbin/init"],
   };

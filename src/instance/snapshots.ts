@@ -1,6 +1,7 @@
 // Instance snapshots: take, list, rename, expire, delete and restore, plus the daemon's minute timer
 // for `snapshots.schedule` and `snapshots.expiry`. The row keeps the instance's config as it was;
 // the storage driver keeps its writable layer as it was.
+import { isTrue } from "../config/values.ts";
 import { NO_EXPIRY, type InstanceSnapshot, type InstanceSnapshotPut } from "../api/snapshot.ts";
 import * as db from "../db/snapshots.ts";
 import type { Db } from "../db/index.ts";
@@ -252,7 +253,7 @@ export class Snapshots {
       const minute = Math.floor(now.getTime() / 60_000);
       if (!due || this.firedAt.get(row.name) === minute) continue;
       this.firedAt.set(row.name, minute);
-      const stoppedToo = ["true", "1", "yes", "on"].includes((config["snapshots.schedule.stopped"] ?? "").toLowerCase());
+      const stoppedToo = isTrue(config["snapshots.schedule.stopped"]);
       if (!this.instances.isRunning(row.name) && !stoppedToo) continue;
       try {
         await this.create(row.name, this.prepare(row.name, undefined));

@@ -20,7 +20,7 @@ function parseNetDev(text: string): Map<string, Record<string, number>> {
     if (!rest) continue;
     const fields = rest.trim().split(/\s+/).map(Number);
     const counters: Record<string, number> = {};
-    COUNTERS.forEach((key, i) => (counters[key] = fields[COLUMNS[i]] ?? 0));
+    for (const [i, key] of COUNTERS.entries()) counters[key] = fields[COLUMNS[i]] ?? 0;
     out.set(name.trim(), counters);
   }
   return out;

@@ -1,6 +1,7 @@
 // unix-char and unix-block devices: a device node in the running container's /dev, created by
 // lxd-helper as host root (container root may not create device nodes), owned by the container
 // ids the device names. Major and minor come from the device or from `source` on the host.
+import { isTrue } from "../config/values.ts";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { type DeviceRule, STANDARD_RULES } from "../kernel/devcg.ts";
 import { helperPath } from "../kernel/native.ts";
@@ -43,7 +44,7 @@ export function deviceNumbers(type: "unix-char" | "unix-block", c: Device, fail:
   if (c.major !== undefined && c.minor !== undefined) return [Number(c.major), Number(c.minor)];
   const source = c.source || c.path;
   if (!existsSync(source)) {
-    if (c.required === undefined || ["true", "1", "yes", "on"].includes(c.required.toLowerCase())) {
+    if (c.required === undefined || isTrue(c.required)) {
       throw fail(`${source} does not exist on the host (set major and minor, or required=false)`);
     }
     return undefined;

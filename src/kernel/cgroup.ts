@@ -47,8 +47,8 @@ export function parseCgroupMounts(mountinfo: string): Mount[] {
     const f = pre.split(" ");
     const [fstype, , superOpts = ""] = post.split(" ");
     if (fstype !== "cgroup" && fstype !== "cgroup2") continue;
-    const unescape = (s: string) => s.replace(/\\(\d{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
-    out.push({ point: unescape(f[4]), root: unescape(f[3]), fstype, options: superOpts.split(",") });
+    const unescapeOctal = (s: string) => s.replace(/\\(\d{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
+    out.push({ point: unescapeOctal(f[4]), root: unescapeOctal(f[3]), fstype, options: superOpts.split(",") });
   }
   return out;
 }

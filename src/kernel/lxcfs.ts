@@ -12,7 +12,7 @@ export function lxcfsDir(mountinfo = readFileSync("/proc/self/mountinfo", "utf8"
   const want = lxcfsPath().replace(/\/+$/, "");
   for (const line of mountinfo.split("\n")) {
     const [pre, post] = line.split(" - ");
-    if (!post || !post.startsWith("fuse.lxcfs ")) continue;
+    if (!post?.startsWith("fuse.lxcfs ")) continue;
     const point = pre.split(" ")[4]?.replace(/\\(\d{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
     if (point === want) return want;
   }

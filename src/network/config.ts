@@ -1,34 +1,35 @@
 // Managed network names and config keys: validation and defaults, as LXD's bridge driver knows them
 // (the subset this daemon implements; anything else is refused with a clear error).
+import { bool, key, range, type KeyInfo, type Validator } from "../config/values.ts";
 import { IFNAMSIZ } from "./names.ts";
 import { checkBridgeAddress } from "./subnet.ts";
 import { checkBridgeAddress6 } from "./subnet6.ts";
 
-type Check = (v: string) => string | undefined;
+type Check = Validator;
 
-const bool: Check = (v) => (["true", "false", "1", "0", "yes", "no", "on", "off"].includes(v.toLowerCase()) ? undefined : `Invalid value for a boolean "${v}"`);
-const int = (min: number, max: number): Check => (v) =>
-  /^\d+$/.test(v) && Number(v) >= min && Number(v) <= max ? undefined : `"${v}" is not an integer between ${min} and ${max}`;
 const MAC = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i;
 const DOMAIN = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i;
 const DURATION = /^\d+[smhd]?$|^infinite$/;
 
-export const truthy = (v: string | undefined): boolean => ["true", "1", "yes", "on"].includes((v ?? "").toLowerCase());
+const leaseTime: Check = (v) => (DURATION.test(v) ? undefined : `Invalid lease time "${v}" (e.g. 1h, 3600, infinite)`);
 
-const KEYS: Record<string, Check> = {
-  "ipv4.address": (v) => (v === "auto" || v === "none" ? undefined : checkBridgeAddress(v)),
-  "ipv4.nat": bool,
-  "ipv4.dhcp": bool,
-  "ipv4.dhcp.expiry": (v) => (DURATION.test(v) ? undefined : `Invalid lease time "${v}" (e.g. 1h, 3600, infinite)`),
-  "ipv6.address": (v) => (v === "auto" || v === "none" ? undefined : checkBridgeAddress6(v)),
-  "ipv6.nat": bool,
-  "ipv6.dhcp": bool,
-  "ipv6.dhcp.stateful": bool,
-  "ipv6.dhcp.expiry": (v) => (DURATION.test(v) ? undefined : `Invalid lease time "${v}" (e.g. 1h, 3600, infinite)`),
-  "dns.domain": (v) => (DOMAIN.test(v) ? undefined : `Invalid DNS domain "${v}"`),
-  "bridge.mtu": int(1280, 9000),
-  "bridge.hwaddr": (v) => (MAC.test(v) ? undefined : `Invalid MAC address "${v}"`),
-  "bridge.driver": (v) => (v === "native" ? undefined : `Only the native bridge driver is supported, not "${v}"`),
+/** Every bridge network key this daemon understands (besides user.*). */
+export const NETWORK_KEYS: Readonly<Record<string, KeyInfo>> = {
+  "ipv4.address": key((v) => (v === "auto" || v === "none" ? undefined : checkBridgeAddress(v)),
+    "The bridge's IPv4 address and subnet (CIDR), auto (a free private /24) or none"),
+  "ipv4.nat": key(bool, "Masquerade IPv4 traffic leaving the subnet"),
+  "ipv4.dhcp": key(bool, "Serve DHCPv4 on the bridge"),
+  "ipv4.dhcp.expiry": key(leaseTime, "DHCPv4 lease time"),
+  "ipv6.address": key((v) => (v === "auto" || v === "none" ? undefined : checkBridgeAddress6(v)),
+    "The bridge's IPv6 address and /64 subnet, auto (a random fd42::/64) or none (the default)"),
+  "ipv6.nat": key(bool, "Masquerade IPv6 traffic leaving the subnet"),
+  "ipv6.dhcp": key(bool, "Serve DHCPv6 and router advertisements on the bridge"),
+  "ipv6.dhcp.stateful": key(bool, "Hand out IPv6 addresses by DHCPv6 (otherwise SLAAC)"),
+  "ipv6.dhcp.expiry": key(leaseTime, "DHCPv6 lease time"),
+  "dns.domain": key((v) => (DOMAIN.test(v) ? undefined : `Invalid DNS domain "${v}"`), "Domain of the instances' DNS names (default lxd)"),
+  "bridge.mtu": key(range(1280, 9000), "MTU of the bridge"),
+  "bridge.hwaddr": key((v) => (MAC.test(v) ? undefined : `Invalid MAC address "${v}"`), "MAC address of the bridge"),
+  "bridge.driver": key((v) => (v === "native" ? undefined : `Only the native bridge driver is supported, not "${v}"`), "native (the only bridge driver)"),
 };
 
 export function validateNetworkName(name: string): string | undefined {
@@ -44,7 +45,7 @@ export function validateNetworkName(name: string): string | undefined {
 export function validateNetworkConfig(config: Record<string, string>): string | undefined {
   for (const [key, value] of Object.entries(config)) {
     if (key.startsWith("user.")) continue;
-    const check = KEYS[key];
+    const check = NETWORK_KEYS[key]?.validate;
     if (!check) return `Invalid config key "${key}" for a bridge network`;
     const err = check(value);
     if (err) return `Invalid value for "${key}": ${err}`;

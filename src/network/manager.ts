@@ -1,5 +1,6 @@
 // Managed networks: the database rows brought to life as bridges, one nftables table and one
 // dnsmasq each. Every change is serialized; a failed create or update leaves nothing behind.
+import { isTrue } from "../config/values.ts";
 import { readFile, rename as renameDir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Network, NetworkLease, NetworkState } from "../api/network.ts";
@@ -9,7 +10,7 @@ import { ApiError } from "../api/error.ts";
 import { KeyedLock } from "../lock.ts";
 import { lxdDir } from "../paths.ts";
 import { bridgePorts, deleteBridge, ensureBridge, linkExists, renameBridge } from "./bridge.ts";
-import { truthy, validateNetworkConfig, validateNetworkName, withDefaults } from "./config.ts";
+import { validateNetworkConfig, validateNetworkName, withDefaults } from "./config.ts";
 import { Dnsmasq, writeHosts } from "./dnsmasq.ts";
 import { nicHwaddr } from "./mac.ts";
 import { bridgeLinkName, nftTableName } from "./names.ts";
@@ -110,20 +111,20 @@ export class NetworkManager {
       link, ipv4: cidr ? c["ipv4.address"] : undefined, ipv6: cidr6 ? `${formatIPv6(cidr6.address)}/${cidr6.prefix}` : undefined,
       mtu: Number(c["bridge.mtu"]) || undefined, hwaddr: c["bridge.hwaddr"],
     });
-    if (cidr && truthy(c["ipv4.nat"])) await enableForwarding("/proc/sys/net/ipv4/ip_forward", this.log);
+    if (cidr && isTrue(c["ipv4.nat"])) await enableForwarding("/proc/sys/net/ipv4/ip_forward", this.log);
     if (cidr6) await enableForwarding("/proc/sys/net/ipv6/conf/all/forwarding", this.log);
     await this.dns.get(row.name)?.stop();
     this.dns.delete(row.name);
-    const dhcp4 = cidr && (c["ipv4.dhcp"] === undefined || truthy(c["ipv4.dhcp"]));
+    const dhcp4 = cidr && (c["ipv4.dhcp"] === undefined || isTrue(c["ipv4.dhcp"]));
     if (dhcp4 || cidr6) {
       await this.writeHosts(row.name);
-      const dhcp6 = c["ipv6.dhcp"] === undefined || truthy(c["ipv6.dhcp"]);
+      const dhcp6 = c["ipv6.dhcp"] === undefined || isTrue(c["ipv6.dhcp"]);
       const d = new Dnsmasq({
         dir: this.dir(row.name), link, gateway: cidr ? formatIPv4(cidr.address) : undefined, range: dhcp4 ? dhcpRange(cidr) : undefined,
         domain: c["dns.domain"] || DEFAULT_DOMAIN, leaseTime: c["ipv4.dhcp.expiry"] || DEFAULT_LEASE,
         ipv6: cidr6 && {
           gateway: formatIPv6(cidr6.address), leaseTime: c["ipv6.dhcp.expiry"] || DEFAULT_LEASE,
-          mode: !dhcp6 ? "slaac" : truthy(c["ipv6.dhcp.stateful"]) ? { range: dhcpRange6(cidr6) } : "stateless",
+          mode: !dhcp6 ? "slaac" : isTrue(c["ipv6.dhcp.stateful"]) ? { range: dhcpRange6(cidr6) } : "stateless",
         },
       }, (msg, ctx) => this.log("warn", msg, { network: row.name, ...ctx }));
       await d.start();
@@ -142,8 +143,8 @@ export class NetworkManager {
       const cidr = parseCidr4(r.config["ipv4.address"] ?? "");
       const cidr6 = parseCidr6(r.config["ipv6.address"] ?? "");
       return {
-        link: this.link(r.name), subnet: cidr ? subnetString(cidr) : undefined, nat: !!cidr && truthy(r.config["ipv4.nat"]),
-        subnet6: cidr6 ? subnetString6(cidr6) : undefined, nat6: !!cidr6 && truthy(r.config["ipv6.nat"]),
+        link: this.link(r.name), subnet: cidr ? subnetString(cidr) : undefined, nat: !!cidr && isTrue(r.config["ipv4.nat"]),
+        subnet6: cidr6 ? subnetString6(cidr6) : undefined, nat6: !!cidr6 && isTrue(r.config["ipv6.nat"]),
       };
     });
     await applyRuleset(nftTableName(), nets, [...this.nicFilters.values()]);
@@ -344,7 +345,7 @@ export class NetworkManager {
     // Without stateful DHCPv6 each nic's IPv6 address is its SLAAC one, known from its MAC (as LXD lists them).
     const row = this.get(name);
     const cidr6 = parseCidr6(row.config["ipv6.address"] ?? "");
-    if (cidr6 && !truthy(row.config["ipv6.dhcp.stateful"])) {
+    if (cidr6 && !isTrue(row.config["ipv6.dhcp.stateful"])) {
       for (const n of q.instanceNics(this.db).filter((x) => q.nicNetwork(x.dev) === name)) {
         const mac = nicHwaddr(n.instance, n.config, n.device, n.dev);
         out.push({ hostname: n.instance, hwaddr: mac, address: slaacAddress(cidr6, mac), type: "dynamic", location: "none", project: "default" });

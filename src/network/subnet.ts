@@ -1,5 +1,6 @@
 // IPv4 address arithmetic for managed networks: parsing CIDRs, overlap checks and picking a free
 // private /24 for `ipv4.address=auto`.
+import { ipv4Number, parseCidr } from "../config/values.ts";
 import { ipJson } from "./run.ts";
 
 export interface Cidr4 {
@@ -8,26 +9,13 @@ export interface Cidr4 {
   prefix: number;
 }
 
-export function parseIPv4(text: string): number | undefined {
-  const parts = text.split(".");
-  if (parts.length !== 4) return undefined;
-  let n = 0;
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p) || Number(p) > 255) return undefined;
-    n = n * 256 + Number(p);
-  }
-  return n;
-}
+export const parseIPv4 = ipv4Number;
 
 export const formatIPv4 = (n: number): string => [24, 16, 8, 0].map((s) => (n >>> s) & 255).join(".");
 
 export function parseCidr4(text: string): Cidr4 | undefined {
-  const m = /^([\d.]+)\/(\d{1,2})$/.exec(text);
-  if (!m) return undefined;
-  const address = parseIPv4(m[1]);
-  const prefix = Number(m[2]);
-  if (address === undefined || prefix > 32) return undefined;
-  return { address, prefix };
+  const c = parseCidr(text, 4);
+  return c && { address: ipv4Number(c.address)!, prefix: c.prefix };
 }
 
 const mask = (prefix: number) => (prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0);

@@ -1,5 +1,6 @@
 // IPv6 address arithmetic for managed networks: CIDR parsing, overlap checks, `ipv6.address=auto`
 // (a random unique-local fd42:…/64, as LXD picks) and the SLAAC (EUI-64) address a MAC gets.
+import { ipv6Number, parseCidr } from "../config/values.ts";
 import { ipJson } from "./run.ts";
 
 export interface Cidr6 {
@@ -10,22 +11,7 @@ export interface Cidr6 {
 
 const ALL = (1n << 128n) - 1n;
 
-export function parseIPv6(text: string): bigint | undefined {
-  if (!/^[0-9a-fA-F:]+$/.test(text) || text.split("::").length > 2) return undefined;
-  const [head, tail] = text.includes("::") ? text.split("::") : [text, undefined];
-  const groups = (s: string) => (s === "" ? [] : s.split(":"));
-  const h = groups(head);
-  const t = tail === undefined ? [] : groups(tail);
-  const missing = 8 - h.length - t.length;
-  if (tail === undefined ? missing !== 0 : missing < 1) return undefined;
-  const all = [...h, ...Array(tail === undefined ? 0 : missing).fill("0"), ...t];
-  let n = 0n;
-  for (const g of all) {
-    if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return undefined;
-    n = (n << 16n) | BigInt(parseInt(g, 16));
-  }
-  return n;
-}
+export const parseIPv6 = ipv6Number;
 
 /** RFC 5952 text: lower case, the longest run of two or more zero groups as "::". */
 export function formatIPv6(n: bigint): string {
@@ -43,10 +29,8 @@ export function formatIPv6(n: bigint): string {
 }
 
 export function parseCidr6(text: string): Cidr6 | undefined {
-  const m = /^([0-9a-fA-F:]+)\/(\d{1,3})$/.exec(text);
-  if (!m || Number(m[2]) > 128) return undefined;
-  const address = parseIPv6(m[1]);
-  return address === undefined ? undefined : { address, prefix: Number(m[2]) };
+  const c = parseCidr(text, 6);
+  return c && { address: ipv6Number(c.address)!, prefix: c.prefix };
 }
 
 const mask6 = (prefix: number) => (prefix === 0 ? 0n : (ALL << BigInt(128 - prefix)) & ALL);

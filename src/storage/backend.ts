@@ -1,7 +1,8 @@
 // One pool as the layers above see it (Incus calls this the pool "backend"): volumes of either kind
 // (an instance's root, or a custom volume) and their snapshots, behind one set of methods that
 // picks the pool driver's method for the kind. Nothing above src/storage/ talks to a driver.
-import type { CustomRef, ImageUnpacker, KnownVolumes, Pool, RootfsSpec, StorageDriver, VolumeRef } from "./driver.ts";
+import type { CustomRef, ImageUnpacker, KnownVolumes, Pool, RootfsSpec, StorageDriver, SubvolumeTarget, VolumeRef } from "./driver.ts";
+import type { TreeFiller } from "./receive.ts";
 
 export type VolumeKind = "instance" | "custom";
 
@@ -17,6 +18,8 @@ export const customVolume = (name: string, snapshot?: string): Volume => ({ kind
 
 const instanceRef = (v: Volume): VolumeRef => ({ instance: v.name, snapshot: v.snapshot });
 const customRef = (v: Volume): CustomRef => ({ volume: v.name, snapshot: v.snapshot });
+
+const subvolumeOf = (v: Volume): SubvolumeTarget => (v.kind === "instance" ? { instance: v.name } : { volume: v.name });
 
 function snapshotOf(v: Volume): string {
   if (v.snapshot === undefined) throw new Error(`${v.kind} volume "${v.name}": a snapshot is needed here`);
@@ -131,6 +134,40 @@ export class PoolBackend {
   /** Limits the volume to `bytes` (undefined: no limit); throws when the driver cannot. */
   resize(volume: Volume, bytes: number | undefined): Promise<void> {
     return volume.kind === "instance" ? this.driver.resize(this.pool, volume.name, bytes) : this.driver.resizeCustom(this.pool, volume.name, bytes);
+  }
+
+  // ---- migration between daemons -----------------------------------------------------------
+
+  /** Runs `fn` on a directory laid out as LXD sends the volume or snapshot (an instance's:
+   *  metadata.yaml, templates/, rootfs/ as the container sees it). */
+  export<T>(volume: Volume, fingerprint: string, fn: (dir: string) => Promise<T>): Promise<T> {
+    return volume.kind === "instance"
+      ? this.driver.exportVolume(this.pool, instanceRef(volume), fingerprint, fn)
+      : this.driver.exportCustom(this.pool, customRef(volume), fn);
+  }
+
+  /** Builds a new volume with `snapshots` (oldest first) from the trees `fill` writes. */
+  receive(volume: Volume, snapshots: string[], fill: TreeFiller): Promise<void> {
+    return volume.kind === "instance"
+      ? this.driver.receiveVolume(this.pool, volume.name, snapshots, fill)
+      : this.driver.receiveCustom(this.pool, volume.name, snapshots, fill);
+  }
+
+  /** Whether volumes can move as btrfs send streams (both pools btrfs). */
+  get streams(): boolean {
+    return this.driver.sendSubvolumes !== undefined && this.driver.receiveSubvolumes !== undefined;
+  }
+
+  /** `btrfs send` of each snapshot (oldest first, incremental) then of the volume. */
+  sendStreams(volume: Volume, snapshots: string[], write: (stream: ReadableStream<Uint8Array>) => Promise<void>): Promise<void> {
+    if (!this.driver.sendSubvolumes) throw new Error(`a ${this.driverName} pool cannot send btrfs streams`);
+    return this.driver.sendSubvolumes(this.pool, subvolumeOf(volume), snapshots, write);
+  }
+
+  /** The other end: one `btrfs receive` per stream `read` feeds. */
+  receiveStreams(volume: Volume, snapshots: string[], read: (sink: (chunk: Uint8Array) => Promise<void>) => Promise<void>): Promise<void> {
+    if (!this.driver.receiveSubvolumes) throw new Error(`a ${this.driverName} pool cannot receive btrfs streams`);
+    return this.driver.receiveSubvolumes(this.pool, subvolumeOf(volume), snapshots, read);
   }
 
   /** The host directory holding a custom volume's files (what a disk device mounts). */

@@ -10,12 +10,13 @@
 // As in the dir driver, every new subvolume is made under a `.tmp-` name and renamed into place;
 // a swap (restore) goes through an `.old-` name. Reconcile removes or puts back what a crash left.
 import { mkdir, readdir, rename, rm, rmdir, stat, statfs } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { ulid } from "ulid";
 import { parseSize } from "../config/values.ts";
 import { lxdDir, poolDir } from "../paths.ts";
-import type { CustomRef, Pool, RootfsSpec, StorageDriver, VolumeRef } from "./driver.ts";
+import type { CustomRef, Pool, RootfsSpec, StorageDriver, SubvolumeTarget, VolumeRef } from "./driver.ts";
 import { btrfsSetReadonly, btrfsSnapshot, btrfsSubvolCreate, btrfsSubvolDelete } from "../kernel/ffi.ts";
+import { receiveTrees, type ReceivePlan } from "./receive.ts";
 import { renameTrees, repairRenames } from "./rename.ts";
 import { copyTree, exists, LEFTOVER, list, OLD, run, TMP } from "./tree.ts";
 
@@ -62,7 +63,11 @@ async function isMountPoint(path: string): Promise<boolean> {
  *  plain directory a crash left half-made. Nothing there is fine. */
 async function deleteVolume(path: string): Promise<void> {
   if (!(await exists(path))) return;
-  if (!(await isSubvolume(path))) return rm(path, LEFTOVER);
+  if (!(await isSubvolume(path))) {
+    // A staging directory of a migration may hold received (read-only) subvolumes.
+    for (const sub of await nestedSubvolumes(path)) await deleteVolume(sub);
+    return rm(path, LEFTOVER);
+  }
   // One call in the usual case; only a subvolume with others nested in it needs the slow path.
   try {
     return btrfsSubvolDelete(path);
@@ -180,6 +185,64 @@ async function enableQuotas(pool: Pool): Promise<void> {
   await btrfs("quota", "enable", root(pool));
   quotasOn.add(pool.name);
 }
+
+/** The subvolumes of an instance volume or of a custom volume. */
+function targetPaths(pool: Pool, target: SubvolumeTarget): { main: string; snapshot: (name: string) => string } {
+  return "instance" in target
+    ? { main: instanceVol(pool, target.instance), snapshot: (s) => refVol(pool, { instance: target.instance, snapshot: s }) }
+    : { main: customVol(pool, target.volume), snapshot: (s) => customRefVol(pool, { volume: target.volume, snapshot: s }) };
+}
+
+/** `btrfs send [-p parent] path`, its stream handed to `write`. */
+async function sendSubvolume(path: string, parent: string | undefined, write: (stream: ReadableStream<Uint8Array>) => Promise<void>): Promise<void> {
+  const proc = Bun.spawn(["btrfs", "send", "-q", ...(parent ? ["-p", parent] : []), path], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const stderr = new Response(proc.stderr).text();
+  try {
+    await write(proc.stdout);
+  } catch (err) {
+    proc.kill(9);
+    throw err;
+  } finally {
+    await proc.exited;
+  }
+  if (proc.exitCode !== 0) throw new Error(`btrfs send ${path} failed: ${(await stderr).trim() || `exit code ${proc.exitCode}`}`);
+}
+
+/** One `btrfs receive` into directory `dir`, fed by `read`; returns the subvolume it made. */
+async function receiveSubvolume(dir: string, read: (sink: (chunk: Uint8Array) => Promise<void>) => Promise<void>): Promise<string> {
+  const before = new Set(await list(dir));
+  // -e: end at the stream's end marker, as the stream ends with its barrier.
+  const proc = Bun.spawn(["btrfs", "receive", "-q", "-e", dir], { stdin: "pipe", stdout: "ignore", stderr: "pipe" });
+  const stderr = new Response(proc.stderr).text();
+  try {
+    await read(async (chunk) => {
+      proc.stdin.write(chunk);
+      await proc.stdin.flush();
+    });
+    await proc.stdin.end();
+  } catch (err) {
+    proc.kill(9);
+    await proc.exited;
+    for (const e of (await list(dir)).filter((x) => !before.has(x))) await deleteVolume(join(dir, e)).catch(() => {});
+    throw err;
+  }
+  const code = await proc.exited;
+  const fresh = (await list(dir)).filter((e) => !before.has(e));
+  if (code !== 0) {
+    for (const e of fresh) await deleteVolume(join(dir, e)).catch(() => {});
+    throw new Error(`btrfs receive failed: ${(await stderr).trim() || `exit code ${proc.exitCode}`}`);
+  }
+  if (fresh.length !== 1) throw new Error("btrfs receive did not produce exactly one subvolume");
+  return join(dir, fresh[0]!);
+}
+
+/** Receiving into a subvolume: each snapshot is a read-only snapshot of it. */
+const subvolumePlan = (dest: string, snapshotDest: (s: string) => string): ReceivePlan => ({
+  dest, snapshotDest,
+  create: async (path) => btrfsSubvolCreate(path),
+  snapshot: (from, to) => snapshotInto(from, to, true),
+  remove: deleteVolume,
+});
 
 export const btrfsDriver: StorageDriver = {
   name: "btrfs",
@@ -383,6 +446,75 @@ export const btrfsDriver: StorageDriver = {
     const bytes = await qgroupBytes(customVol(pool, volume));
     if (!bytes) throw new Error(`disk usage of volume "${volume}" needs quotas on pool "${pool.name}"`);
     return bytes[1];
+  },
+
+  async exportVolume(pool, ref, _fingerprint, fn) {
+    // A subvolume already holds metadata.yaml, templates/ and rootfs/ as LXD lays them out.
+    const vol = refVol(pool, ref);
+    if (!(await isSubvolume(vol))) throw new Error(`volume of ${describe(ref)} not found in pool "${pool.name}"`);
+    return fn(vol);
+  },
+
+  receiveVolume(pool, instance, snapshots, fill) {
+    return receiveTrees(subvolumePlan(instanceVol(pool, instance), (s) => refVol(pool, { instance, snapshot: s })), snapshots, fill);
+  },
+
+  async exportCustom(pool, ref, fn) {
+    const vol = customRefVol(pool, ref);
+    if (!(await isSubvolume(vol))) throw new Error(`${describeCustom(ref)} not found in pool "${pool.name}"`);
+    return fn(vol);
+  },
+
+  receiveCustom(pool, volume, snapshots, fill) {
+    return receiveTrees(subvolumePlan(customVol(pool, volume), (s) => customRefVol(pool, { volume, snapshot: s })), snapshots, fill);
+  },
+
+  async sendSubvolumes(pool, target, snapshots, write) {
+    const { main, snapshot } = targetPaths(pool, target);
+    let parent: string | undefined;
+    for (const snap of snapshots) {
+      await sendSubvolume(snapshot(snap), parent, write);
+      parent = snapshot(snap);
+    }
+    // The volume itself through a read-only snapshot (btrfs send reads read-only subvolumes only).
+    const frozen = `${main}${TMP}${ulid()}`;
+    btrfsSnapshot(main, frozen, true);
+    try {
+      await sendSubvolume(frozen, parent, write);
+    } finally {
+      await deleteVolume(frozen);
+    }
+  },
+
+  async receiveSubvolumes(pool, target, snapshots, read) {
+    const { main, snapshot } = targetPaths(pool, target);
+    if (await exists(main)) throw new Error(`${main} already exists`);
+    const staging = `${main}${TMP}${ulid()}`;
+    const made: string[] = [];
+    try {
+      // A read-only subvolume cannot move to another directory: each snapshot is received where
+      // it belongs (the sender names its subvolume after the snapshot, as LXD does); a crash
+      // leaves only snapshots the database does not name, which reconcile removes.
+      for (const snap of snapshots) {
+        const dest = snapshot(snap);
+        if (await exists(dest)) throw new Error(`${dest} already exists`);
+        await mkdir(dirname(dest), { recursive: true, mode: 0o700 });
+        const received = await receiveSubvolume(dirname(dest), read);
+        made.push(received);
+        if (received !== dest) throw new Error(`the btrfs stream for snapshot "${snap}" holds another subvolume (${basename(received)})`);
+      }
+      // The volume itself becomes writable, then moves into place.
+      await mkdir(staging, { recursive: true, mode: 0o700 });
+      const received = await receiveSubvolume(staging, read);
+      btrfsSetReadonly(received, false);
+      await rename(received, main);
+      made.push(main);
+    } catch (err) {
+      for (const path of made.reverse()) await deleteVolume(path).catch(() => {});
+      throw err;
+    } finally {
+      await deleteVolume(staging).catch(() => {});
+    }
   },
 
   async reconcile(pool, known) {

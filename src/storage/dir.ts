@@ -11,14 +11,21 @@
 // container is frozen. Overlay-on-overlay would avoid that copy but needs the container's mount
 // tree changed under it. Every new volume is built under a `.tmp-` name and renamed into place,
 // and the upper swap goes through `layers.next`/`upper.next`, so reconcile can finish or undo it.
+//
+// A volume received from another daemon has no image underneath: it is a plain tree laid out as
+// LXD's own dir driver keeps it (metadata.yaml, templates/, rootfs/), bind-mounted as the
+// container's root; its snapshots, copies and restores are whole copies (reflinked where the
+// filesystem can).
 import { existsSync } from "node:fs";
-import { chmod, chown, mkdir, rename, rm, readdir, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { chmod, chown, mkdir, rename, rm, rmdir, readdir, stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { ulid } from "ulid";
 import { isBool } from "../config/values.ts";
+import { MNT, MS, mount, umount } from "../kernel/ffi.ts";
 import { poolDir } from "../paths.ts";
 import type { CustomRef, Pool, RootfsSpec, StorageDriver, VolumeRef } from "./driver.ts";
 import { capped, CHAIN, collect, copyLayer, layerPath, readChain, readChainSync, writeChain } from "./layers.ts";
+import { receiveTrees, type ReceivePlan } from "./receive.ts";
 import { renameTrees, repairRenames } from "./rename.ts";
 import { copyTree, diskUsage, exists, LEFTOVER, list, OLD, TMP } from "./tree.ts";
 
@@ -34,6 +41,10 @@ const customSnapshotsDir = (pool: Pool, volume: string) => join(root(pool), "cus
 const customRefDir = (pool: Pool, ref: CustomRef) =>
   ref.snapshot === undefined ? customDir(pool, ref.volume) : join(customSnapshotsDir(pool, ref.volume), ref.snapshot);
 const describeCustom = (ref: CustomRef) => ref.snapshot === undefined ? `volume "${ref.volume}"` : `volume snapshot "${ref.volume}/${ref.snapshot}"`;
+/** A volume (or snapshot) received from another daemon: a whole tree, no layers. */
+const isPlain = (dir: string) => existsSync(join(dir, "rootfs"));
+const exportsDir = (pool: Pool) => join(root(pool), "exports");
+const escapeMount = (p: string) => p.replace(/([\\:,])/g, "\\$1");
 
 // One unpack per image per pool, even when many launches ask at once.
 const unpacking = new Map<string, Promise<void>>();
@@ -188,6 +199,29 @@ async function migrateSnapshots(pool: Pool): Promise<void> {
   }
 }
 
+/** Receiving into plain directories: snapshots are copies of the staging tree. */
+const plainPlan = (dest: string, snapshotDest: (s: string) => string): ReceivePlan => ({
+  dest, snapshotDest,
+  create: (path) => mkdir(path, { mode: 0o711 }),
+  snapshot: (from, to) => buildAtomically(to, (tmp) => copyTree(from, tmp)),
+  remove: (path) => rm(path, LEFTOVER),
+});
+
+/** Export mounts a killed daemon left behind. */
+async function removeExports(pool: Pool): Promise<void> {
+  for (const id of await list(exportsDir(pool))) {
+    try { umount(join(exportsDir(pool), id, "rootfs"), MNT.DETACH); } catch { /* not mounted */ }
+    await removeStage(join(exportsDir(pool), id));
+  }
+}
+
+/** Removes an export's directory once its rootfs is no longer a mount point (never through one:
+ *  a bind mount there would reach the image's own files). */
+async function removeStage(stage: string): Promise<void> {
+  const free = await rmdir(join(stage, "rootfs")).then(() => true, (err: NodeJS.ErrnoException) => err.code === "ENOENT");
+  if (free) await rm(stage, LEFTOVER);
+}
+
 export const dirDriver: StorageDriver = {
   name: "dir",
   poolKeys: {
@@ -261,10 +295,14 @@ export const dirDriver: StorageDriver = {
   async copyVolume(pool, from, to, target = pool, live = false) {
     const src = refDir(pool, from);
     const dest = refDir(target, to);
-    if (!(await exists(join(src, from.snapshot === undefined ? "upper" : CHAIN)))) {
+    if (!isPlain(src) && !(await exists(join(src, from.snapshot === undefined ? "upper" : CHAIN)))) {
       throw new Error(`volume of ${describe(from)} not found in pool "${pool.name}"`);
     }
     if (await exists(dest)) throw new Error(`volume of ${describe(to)} already exists in pool "${target.name}"`);
+    if (isPlain(src)) {
+      await mkdir(dirname(dest), { recursive: true, mode: 0o700 });
+      return buildAtomically(dest, (tmp) => copyTree(src, tmp));
+    }
     await locked([pool, target], async () => {
       let chain: string[];
       if (from.snapshot !== undefined) chain = await readChain(src);
@@ -305,6 +343,7 @@ export const dirDriver: StorageDriver = {
 
   async restoreSnapshot(pool, instance, snapshot) {
     const snap = refDir(pool, { instance, snapshot });
+    if (isPlain(snap)) return replaceTree(volumeDir(pool, instance), snap);
     if (!(await exists(join(snap, CHAIN)))) throw new Error(`volume of snapshot "${instance}/${snapshot}" not found in pool "${pool.name}"`);
     await locked([pool], async () => {
       // The instance takes the snapshot's layers; what it wrote since goes with its old upper.
@@ -320,6 +359,7 @@ export const dirDriver: StorageDriver = {
   layers(pool, ref, fingerprint) {
     // Its own upper (a snapshot frozen while stopped has none), its frozen layers, the image.
     const dir = refDir(pool, ref);
+    if (isPlain(dir)) return { layers: [join(dir, "rootfs")], image: dir };
     const own = existsSync(join(dir, "upper")) ? [join(dir, "upper")] : [];
     const frozen = readChainSync(dir).map((id) => layerPath(root(pool), id));
     return { layers: [...own, ...frozen, join(imageDir(pool, fingerprint), "rootfs")], image: imageDir(pool, fingerprint) };
@@ -327,6 +367,7 @@ export const dirDriver: StorageDriver = {
 
   rootfs(pool, instance, fingerprint): RootfsSpec {
     const vol = volumeDir(pool, instance);
+    if (isPlain(vol)) return { kind: "bind", path: join(vol, "rootfs") };
     return {
       kind: "overlay", lower: join(imageDir(pool, fingerprint), "rootfs"),
       layers: readChainSync(vol).map((id) => layerPath(root(pool), id)), upper: join(vol, "upper"), work: join(vol, "work"),
@@ -336,6 +377,7 @@ export const dirDriver: StorageDriver = {
   /** The instance's upper and its frozen layers (shared ones counted for each sharer). */
   async usage(pool, instance) {
     const vol = volumeDir(pool, instance);
+    if (isPlain(vol)) return diskUsage(vol);
     let total = await diskUsage(join(vol, "upper"));
     for (const id of await readChain(vol)) total += await diskUsage(layerPath(root(pool), id));
     return total;
@@ -398,17 +440,55 @@ export const dirDriver: StorageDriver = {
     return diskUsage(customDir(pool, volume));
   },
 
+  async exportVolume(pool, ref, fingerprint, fn) {
+    const dir = refDir(pool, ref);
+    if (isPlain(dir)) return fn(dir);
+    // The layers merged by a read-only overlay mount (whiteouts applied as the container saw
+    // them), beside the image's metadata.yaml and templates/.
+    const { layers, image } = this.layers(pool, ref, fingerprint);
+    const stage = join(exportsDir(pool), ulid());
+    const rootfs = join(stage, "rootfs");
+    await mkdir(rootfs, { recursive: true, mode: 0o700 });
+    try {
+      for (const e of ["metadata.yaml", "templates"]) if (await exists(join(image, e))) await copyTree(join(image, e), join(stage, e));
+      // overlayfs wants two lower layers at least; one is bound as it is.
+      if (layers.length === 1) mount(layers[0]!, rootfs, null, MS.BIND);
+      else mount("overlay", rootfs, "overlay", MS.RDONLY, `lowerdir=${layers.map(escapeMount).join(":")},userxattr`);
+      try {
+        return await fn(stage);
+      } finally {
+        umount(rootfs, MNT.DETACH);
+      }
+    } finally {
+      await removeStage(stage);
+    }
+  },
+
+  receiveVolume(pool, instance, snapshots, fill) {
+    return receiveTrees(plainPlan(volumeDir(pool, instance), (s) => refDir(pool, { instance, snapshot: s })), snapshots, fill);
+  },
+
+  async exportCustom(pool, ref, fn) {
+    const dir = customRefDir(pool, ref);
+    if (!(await exists(dir))) throw new Error(`${describeCustom(ref)} not found in pool "${pool.name}"`);
+    return fn(dir);
+  },
+
+  receiveCustom(pool, volume, snapshots, fill) {
+    return receiveTrees(plainPlan(customDir(pool, volume), (s) => customRefDir(pool, { volume, snapshot: s })), snapshots, fill);
+  },
+
   async reconcile(pool, known) {
     const base = root(pool);
     await repairRenames(base, "custom", known.custom);
     await repairRenames(base, "containers", known.instances);
     const volumes = known.instances;
+    await removeExports(pool);
+    // Unknown volumes go; a plain volume's restore cut short is put back.
+    await repairSwaps(join(base, "containers"), (name) => volumes.has(name));
     for (const name of await list(join(base, "containers"))) {
       const vol = join(base, "containers", name);
-      if (!volumes.has(name)) {
-        await rm(vol, LEFTOVER);
-        continue;
-      }
+      if (isPlain(vol)) continue;
       // An upper swap cut short (snapshot, restore), or a restore of the former copying kind.
       await repairSwap(vol);
       await repairSwaps(vol, (e) => e === "upper" || e === "work" || e === CHAIN);

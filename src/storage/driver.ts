@@ -1,6 +1,7 @@
 // The storage driver seam: every backend (dir and btrfs today; zfs and lvm fit the same shape)
 // implements this interface, one driver per file, chosen per pool by its `driver` field.
 import type { LaunchSpec } from "../kernel/monitor.ts";
+import type { TreeFiller } from "./receive.ts";
 
 export interface Pool {
   name: string;
@@ -25,6 +26,9 @@ export interface CustomRef {
   volume: string;
   snapshot?: string;
 }
+
+/** What an optimized (btrfs send/receive) transfer moves: an instance's volume or a custom volume. */
+export type SubvolumeTarget = { instance: string } | { volume: string };
 
 /** Pool config key -> validator returning an error message or undefined. */
 export type KeyCheck = (value: string) => string | undefined;
@@ -91,6 +95,26 @@ export interface StorageDriver {
   customUsage(pool: Pool, volume: string): Promise<number>;
   /** Limits a custom volume to `bytes` (undefined: no limit); throws when the driver cannot. */
   resizeCustom(pool: Pool, volume: string, bytes: number | undefined): Promise<void>;
+
+  // ---- migration between daemons: what the sender reads and what the receiver builds ----
+  /** Runs `fn` on a directory laid out as LXD sends an instance volume: metadata.yaml, templates/
+   *  and rootfs/ as the container sees it (files keep their on-disk owners). The caller keeps the
+   *  instance still meanwhile. */
+  exportVolume<T>(pool: Pool, ref: VolumeRef, fingerprint: string, fn: (dir: string) => Promise<T>): Promise<T>;
+  /** Builds instance volume `instance` with `snapshots` (oldest first) from trees `fill` writes,
+   *  each snapshot's and then the instance's, into one directory (see receive.ts). */
+  receiveVolume(pool: Pool, instance: string, snapshots: string[], fill: TreeFiller): Promise<void>;
+  /** Runs `fn` on the directory holding a custom volume's (or snapshot's) files. */
+  exportCustom<T>(pool: Pool, ref: CustomRef, fn: (dir: string) => Promise<T>): Promise<T>;
+  /** Builds custom volume `volume` with `snapshots` from trees `fill` writes, as receiveVolume. */
+  receiveCustom(pool: Pool, volume: string, snapshots: string[], fill: TreeFiller): Promise<void>;
+
+  /** btrfs only, for a transfer between btrfs pools: `btrfs send` of each snapshot (oldest first,
+   *  each incremental from the one before) and then of the volume, each stream handed to `write`. */
+  sendSubvolumes?(pool: Pool, target: SubvolumeTarget, snapshots: string[], write: (stream: ReadableStream<Uint8Array>) => Promise<void>): Promise<void>;
+  /** btrfs only: the other end, one `btrfs receive` per stream, each fed by a call of `read`. A
+   *  failure removes what was received. */
+  receiveSubvolumes?(pool: Pool, target: SubvolumeTarget, snapshots: string[], read: (sink: (chunk: Uint8Array) => Promise<void>) => Promise<void>): Promise<void>;
 
   /** Removes half-made volumes left by a crash, and those the database does not know (daemon start). */
   reconcile(pool: Pool, known: KnownVolumes): Promise<void>;

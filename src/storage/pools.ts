@@ -14,6 +14,10 @@ type Events = { send(type: "lifecycle", metadata: Record<string, unknown>): void
 
 export type PoolRow = q.PoolRow;
 
+/** Pool config keys by driver (besides user.*), for the API documentation. */
+export const poolConfigKeys = (): Record<string, string[]> =>
+  Object.fromEntries(Object.entries(DRIVERS).map(([name, d]) => [name, Object.keys(d.poolKeys)]));
+
 export const poolUrl = (name: string) => `/1.0/storage-pools/${name}`;
 
 export function validatePoolName(name: string): string | undefined {

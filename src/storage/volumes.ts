@@ -9,9 +9,9 @@ import * as q from "../db/storage-volumes.ts";
 import { ApiError } from "../api/error.ts";
 import { KeyedLock } from "../lock.ts";
 import { nextSnapshotName, validateSnapshotName } from "../config/schedule.ts";
-import { parseSize } from "../config/values.ts";
+import { key, parseSize, size, type KeyInfo } from "../config/values.ts";
 import { OLD, TMP } from "./tree.ts";
-import { customVolume } from "./backend.ts";
+import { customVolume, type PoolBackend } from "./backend.ts";
 import { StoragePools } from "./pools.ts";
 import { crashPoint } from "../kernel/faults.ts";
 
@@ -31,19 +31,28 @@ export function validateVolumeName(name: string): string | undefined {
   return undefined;
 }
 
+/** Every custom volume key this daemon understands (besides user.*). */
+export const VOLUME_KEYS: Readonly<Record<string, KeyInfo>> = {
+  size: key(size, "Quota of the volume (btrfs: a qgroup limit; dir pools cannot limit a volume)"),
+};
+
 function checkConfig(config: Record<string, string>): void {
-  for (const key of Object.keys(config)) {
-    if (key.startsWith("user.")) continue;
-    if (key === "size") {
-      if (parseSize(config[key]!) === undefined) throw new ApiError(400, `Invalid config: invalid size "${config[key]}"`);
-      continue;
-    }
-    throw new ApiError(400, `Invalid config: Unknown configuration key: ${key}`);
+  for (const [name, value] of Object.entries(config)) {
+    if (name.startsWith("user.")) continue;
+    const check = VOLUME_KEYS[name]?.validate;
+    if (!check) throw new ApiError(400, `Invalid config: Unknown configuration key: ${name}`);
+    const err = check(value);
+    if (err) throw new ApiError(400, `Invalid config: ${err.charAt(0).toLowerCase()}${err.slice(1)}`);
   }
 }
 
+/** The fields of a create request that describe the new volume. */
+type NewVolume = { name: string; type?: string; content_type?: string; config?: Record<string, string> | null };
+
 export class CustomVolumes {
   private readonly locks = new KeyedLock();
+  /** "pool/name" of volumes being received from another server. */
+  private readonly arriving = new Set<string>();
 
   constructor(
     private readonly db: Db,
@@ -102,15 +111,8 @@ export class CustomVolumes {
   }
 
   /** Checks a create or copy request; returns the source to copy from, if any. */
-  prepare(pool: string, body: { name: string; type?: string; content_type?: string; config?: Record<string, string> | null;
-    source?: { type?: string; name?: string; pool?: string } }): { pool: string; volume: string; snapshot?: string } | undefined {
-    this.pool(pool);
-    if (body.type && body.type !== "custom") throw new ApiError(400, `Only custom volumes can be created (not "${body.type}")`);
-    if (body.content_type && body.content_type !== "filesystem") throw new ApiError(400, `Content type "${body.content_type}" is not supported (filesystem only)`);
-    const err = validateVolumeName(body.name);
-    if (err) throw new ApiError(400, err);
-    checkConfig(body.config ?? {});
-    if (q.getVolume(this.db, pool, body.name)) throw new ApiError(409, `Storage volume "${body.name}" already exists in pool "${pool}"`);
+  prepare(pool: string, body: NewVolume & { source?: { type?: string; name?: string; pool?: string } }): { pool: string; volume: string; snapshot?: string } | undefined {
+    this.checkNew(pool, body);
     const src = body.source;
     if (!src?.type) return undefined;
     if (src.type !== "copy") throw new ApiError(400, `Volume source type "${src.type}" is not supported (copy only)`);
@@ -174,6 +176,53 @@ export class CustomVolumes {
       this.lifecycle("storage-volume-created", pool, name);
       return row;
     });
+  }
+
+  /** Checks the create request of a volume arriving from another server and reserves its name. */
+  prepareMigration(pool: string, body: NewVolume): void {
+    this.checkNew(pool, body);
+    this.arriving.add(`${pool}/${body.name}`);
+  }
+
+  /** A new volume's type, name and config are valid and its name free (also of arriving ones). */
+  private checkNew(pool: string, body: NewVolume): void {
+    this.pool(pool);
+    if (body.type && body.type !== "custom") throw new ApiError(400, `Only custom volumes can be created (not "${body.type}")`);
+    if (body.content_type && body.content_type !== "filesystem") throw new ApiError(400, `Content type "${body.content_type}" is not supported (filesystem only)`);
+    const err = validateVolumeName(body.name);
+    if (err) throw new ApiError(400, err);
+    checkConfig(body.config ?? {});
+    if (q.getVolume(this.db, pool, body.name) || this.arriving.has(`${pool}/${body.name}`)) {
+      throw new ApiError(409, `Storage volume "${body.name}" already exists in pool "${pool}"`);
+    }
+  }
+
+  /** The pool's volumes (a migration reads a volume through it). */
+  backend(pool: string): PoolBackend {
+    return this.pools.backend(this.pool(pool));
+  }
+
+  /** Gives up a name prepareMigration reserved. */
+  releaseName(pool: string, name: string): void {
+    this.arriving.delete(`${pool}/${name}`);
+  }
+
+  /** Builds a volume from a migration: `receive` fills it (with its snapshots), then the rows go in. */
+  async createFromMigration(pool: string, name: string, fields: { description: string; config: Record<string, string> },
+    snapshots: Omit<VolumeSnapshotRow, "id" | "volumeId">[], receive: (p: PoolBackend) => Promise<void>): Promise<void> {
+    const p = this.pool(pool);
+    await receive(this.pools.backend(p));
+    try {
+      if (fields.config.size) await this.applySize(p, name, fields.config.size);
+      const row = q.insertVolume(this.db, { pool, name, type: "custom", description: fields.description, config: fields.config, createdAt: new Date().toISOString() });
+      for (const s of snapshots) q.insertVolumeSnapshot(this.db, { ...s, volumeId: row.id });
+    } catch (err) {
+      const row = q.getVolume(this.db, pool, name);
+      if (row) q.deleteVolume(this.db, row.id);
+      await this.pools.backend(p).delete(customVolume(name)).catch(() => {});
+      throw err;
+    }
+    this.lifecycle("storage-volume-created", pool, name);
   }
 
   /** A new size is applied before the row changes: a refused one changes nothing. */

@@ -2,7 +2,6 @@
 // HTTPS; the first launch downloads (and verifies) it, the second comes from the cache. Beside
 // them, the bare transfer of the same file over the same listener.
 import { mkdtempSync, rmSync } from "node:fs";
-import { join } from "node:path";
 import { startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
 
 export interface RemoteImageRow { key: string; what: string; times: number[]; floor: number[] }

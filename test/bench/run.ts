@@ -9,6 +9,8 @@ import { bigImageTimings, LXD_502_BTRFS, LXD_502_STORAGE, storageTimings } from 
 import { importDebian, waitSystemd } from "../helpers/debian-image.ts";
 import { remoteImageTimings } from "./remote-image.ts";
 import { imageTimings } from "./images.ts";
+import { migrationTimings } from "./migration.ts";
+import { uiTimings } from "./ui.ts";
 import { densityTimings } from "./density.ts";
 import { cliStartTimings } from "./cli-start.ts";
 import { type BenchRow, lxcList, median } from "./timing.ts";
@@ -18,13 +20,13 @@ const argValue = (name: string, fallback: number) => {
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
 };
 const RUNS = argValue("--runs", 7);
-/** `--only images|systemd|cli`: just that group of rows (the others take minutes). */
-const ONLY = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
+/** `--density N`: only the density rows, with N containers. */
+const DENSITY = argValue("--density", 0);
+/** `--only images|systemd|migration|ui|cli`: just that group of rows (the others take minutes). */
+const ONLY = DENSITY ? "density" : process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
 const INSTANCES = argValue("--instances", 100);
 /** `--storage`: only the storage rows. */
 const STORAGE_ONLY = process.argv.includes("--storage");
-/** `--density N`: only the density rows, with N containers. */
-const DENSITY = argValue("--density", 0);
 /** The systemd rows need the Debian image (built once, minutes, then cached). */
 const DEBIAN = !process.argv.includes("--no-debian");
 
@@ -285,36 +287,45 @@ const root = makeRootfs();
 try {
   await lxd(d)("init", "--auto");
   await importBusybox(d);
-  if (DENSITY) {
-    for (const r of await densityTimings(d, DENSITY, RUNS)) rows.push(r);
-  } else {
-    if (!ONLY && !STORAGE_ONLY) {
-      await singleInstance(d, root);
-      await manyInstances(d, root);
+  if (!ONLY && !STORAGE_ONLY) {
+    await singleInstance(d, root);
+    await manyInstances(d, root);
+  }
+  if (!ONLY) {
+    Object.assign(LXD_502, LXD_502_STORAGE);
+    for (const r of await storageTimings(d, RUNS)) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: "" });
+    Object.assign(LXD_502, LXD_502_BTRFS);
+    for (const driver of ["dir", "btrfs"] as const) {
+      for (const r of await bigImageTimings(d, RUNS, await busyboxImage(), driver)) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: "" });
     }
-    if (!ONLY) {
-      Object.assign(LXD_502, LXD_502_STORAGE);
-      for (const r of await storageTimings(d, RUNS)) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: "" });
-      Object.assign(LXD_502, LXD_502_BTRFS);
-      for (const driver of ["dir", "btrfs"] as const) {
-        for (const r of await bigImageTimings(d, RUNS, await busyboxImage(), driver)) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: "" });
-      }
+  }
+  if (!ONLY && !STORAGE_ONLY) {
+    for (const r of await networkTimings(d, RUNS)) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: "" });
+    await remoteAccess(d);
+    for (const r of await remoteImageTimings(d, RUNS)) {
+      rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: r.floor.length ? `${ms(r.floor)} (file transfer only)` : "" });
     }
-    if (!ONLY && !STORAGE_ONLY) {
-      for (const r of await networkTimings(d, RUNS)) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: "" });
-      await remoteAccess(d);
-      for (const r of await remoteImageTimings(d, RUNS)) {
-        rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: r.floor.length ? `${ms(r.floor)} (file transfer only)` : "" });
-      }
-      if (DEBIAN) await systemdGuest(d);
+    if (DEBIAN) await systemdGuest(d);
+  }
+  if (ONLY === "systemd") await systemdGuest(d);
+  if (ONLY === "cli") rows.push(...cliStartTimings(d, RUNS));
+  if (ONLY === "density") rows.push(...await densityTimings(d, DENSITY, RUNS));
+  if (!STORAGE_ONLY && (!ONLY || ONLY === "migration")) {
+    // Target: within 1.5x of the rsync floor, and at least 3x faster than LXD 5.0.2 between two LXD daemons.
+    for (const r of await migrationTimings(d, Math.min(RUNS, 5), await busyboxImage())) {
+      const ratio = (median(r.times) / median(r.floor)).toFixed(2);
+      rows.push({ key: r.key, what: r.what, ours: `${ms(r.times)} (${ratio}x the floor)`, floor: `${ms(r.floor)} (rsync -a, local)` });
+      LXD_502[r.key] = r.lxd5.length ? `${ms(r.lxd5)} (same run; ${(median(r.lxd5) / median(r.times)).toFixed(1)}x ours)` : "not installed";
     }
-    if (ONLY === "systemd") await systemdGuest(d);
-    if (ONLY === "cli") rows.push(...cliStartTimings(d, RUNS));
-    if (!STORAGE_ONLY && (!ONLY || ONLY === "images")) {
-      // The floor column is `tar -xzf` of the same file; the ratio is tar's time over ours (speed relative to tar).
-      for (const r of await imageTimings(d, Math.min(RUNS, 3))) {
-        rows.push({ key: r.key, what: r.what, ours: `${ms(r.times)} (${((median(r.floor) / median(r.times)) * 100).toFixed(0)}% of tar's speed)`, floor: `${ms(r.floor)} (tar -xzf)` });
-      }
+  }
+  if (!STORAGE_ONLY && (!ONLY || ONLY === "ui")) {
+    // With the minimum: on a shared, loaded machine it is the better estimate of the cost itself.
+    for (const r of await uiTimings(d, RUNS, INSTANCES)) rows.push({ key: r.key, what: r.what, ours: `${ms(r.times)} (min ${Math.min(...r.times).toFixed(0)} ms)`, floor: "" });
+  }
+  if (!STORAGE_ONLY && (!ONLY || ONLY === "images")) {
+    // The floor column is `tar -xzf` of the same file; the ratio is tar's time over ours (speed relative to tar).
+    for (const r of await imageTimings(d, Math.min(RUNS, 3))) {
+      rows.push({ key: r.key, what: r.what, ours: `${ms(r.times)} (${((median(r.floor) / median(r.times)) * 100).toFixed(0)}% of tar's speed)`, floor: `${ms(r.floor)} (tar -xzf)` });
     }
   }
 } finally {

@@ -52,7 +52,7 @@ export const LXD_502_BTRFS: Record<string, string> = {
 };
 
 /** The busybox image with BIG_IMAGE_MB of random data added to its rootfs, as an uncompressed tarball. */
-async function bigImage(busyboxTarball: string, workDir: string): Promise<string> {
+export async function bigImage(busyboxTarball: string, workDir: string): Promise<string> {
   const sh = (script: string) => {
     const r = Bun.spawnSync(["sh", "-c", script], { stderr: "pipe" });
     if (r.exitCode !== 0) throw new Error(`building the ${BIG_IMAGE_MB} MB image failed: ${r.stderr.toString()}`);

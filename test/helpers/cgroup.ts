@@ -22,15 +22,15 @@ export interface MountInfo {
   superOptions: string[];
 }
 
-const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+const unescapeOctal = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 
 export function mountInfo(pid: number | "self" = "self"): MountInfo[] {
   return readFileSync(`/proc/${pid}/mountinfo`, "utf8").trim().split("\n").map((line) => {
     const fields = line.split(" ");
     const dash = fields.indexOf("-");
     return {
-      root: unescape(fields[3]),
-      mountPoint: unescape(fields[4]),
+      root: unescapeOctal(fields[3]),
+      mountPoint: unescapeOctal(fields[4]),
       fsType: fields[dash + 1],
       superOptions: (fields[dash + 3] ?? "").split(","),
     };

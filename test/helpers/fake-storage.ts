@@ -2,6 +2,7 @@
 // keeps the set of volumes each pool holds and the calls it got, and needs no root, no btrfs and
 // no disk. Not registered in the daemon; tests hand it to StoragePools.
 import type { CustomRef, KnownVolumes, Pool, StorageDriver, VolumeRef } from "../../src/storage/driver.ts";
+import type { TreeFiller } from "../../src/storage/receive.ts";
 
 const key = (kind: "instance" | "custom", name: string, snapshot?: string) => `${kind}/${name}${snapshot === undefined ? "" : `/${snapshot}`}`;
 const iref = (r: VolumeRef) => key("instance", r.instance, r.snapshot);
@@ -135,6 +136,33 @@ export class FakeDriver implements StorageDriver {
     this.call("resizeCustom", `${pool.name} ${volume} ${bytes}`);
     this.limits.set(`${pool.name}/${key("custom", volume)}`, bytes);
   }
+  // Migration: the trees are the daemon's business; the fake only keeps the volume set.
+  async exportVolume<T>(pool: Pool, ref: VolumeRef, _fingerprint: string, fn: (dir: string) => Promise<T>): Promise<T> {
+    this.call("exportVolume", `${pool.name} ${iref(ref)}`);
+    return fn("/nonexistent");
+  }
+
+  async receiveVolume(pool: Pool, instance: string, snapshots: string[], fill: TreeFiller) {
+    this.call("receiveVolume", `${pool.name} ${key("instance", instance)}`);
+    for (const s of snapshots) await fill("/nonexistent", s);
+    await fill("/nonexistent");
+    for (const s of snapshots) this.add(pool, key("instance", instance, s));
+    this.add(pool, key("instance", instance));
+  }
+
+  async exportCustom<T>(pool: Pool, ref: CustomRef, fn: (dir: string) => Promise<T>): Promise<T> {
+    this.call("exportCustom", `${pool.name} ${cref(ref)}`);
+    return fn("/nonexistent");
+  }
+
+  async receiveCustom(pool: Pool, volume: string, snapshots: string[], fill: TreeFiller) {
+    this.call("receiveCustom", `${pool.name} ${key("custom", volume)}`);
+    for (const s of snapshots) await fill("/nonexistent", s);
+    await fill("/nonexistent");
+    for (const s of snapshots) this.add(pool, key("custom", volume, s));
+    this.add(pool, key("custom", volume));
+  }
+
   async reconcile(pool: Pool, known: KnownVolumes) {
     this.call("reconcile", pool.name);
     for (const v of [...this.vols(pool)]) {

@@ -1,9 +1,8 @@
 // Output formatting compared with what the real lxc 5.0.2 prints (golden strings captured from it).
 import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import {
-  boxTable, bytesIEC, bytesSI, compactTable, csv, formatDate, formatUploadDate, imageSize, parseFormat, renderTable, toYaml,
-} from "../../src/cli/format.ts";
+import { boxTable, compactTable, csv, formatDate, formatUploadDate, imageSize, parseFormat, renderTable, toYaml } from "../../src/cli/format.ts";
+import { bytesIEC, bytesSI } from "../../src/config/values.ts";
 import { listRows, parseColumns } from "../../src/cli/list.ts";
 import { instanceInfo } from "../../src/cli/info.ts";
 import type { InstanceFull } from "../../src/api/instance.ts";

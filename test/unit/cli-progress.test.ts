@@ -1,7 +1,8 @@
 // Progress lines: bars with speed on a terminal, quiet plain lines otherwise; LXD's progress strings.
 import { expect, test } from "bun:test";
 import { operationProgress, Progress, withBar } from "../../src/cli/progress.ts";
-import { byteProgress, formatBytes } from "../../src/image/progress.ts";
+import { byteProgress } from "../../src/image/progress.ts";
+import { bytesSI } from "../../src/config/values.ts";
 
 const sink = (isTTY: boolean) => {
   const written: string[] = [];
@@ -20,6 +21,19 @@ test("bars on a terminal", () => {
   expect(t.written.at(-1)).toBe("ok\n");
 });
 
+test("downloads off a terminal: a labelled line per 10% step, even for quick work", () => {
+  const t = sink(false);
+  const p = new Progress(t.out, false, { label: "Retrieving image", deciles: true });
+  for (const pct of [0, 5, 45, 48, 100]) p.update(`metadata: ${pct}% (1.00MB/s)`);
+  p.done();
+  expect(t.written).toEqual([
+    "Retrieving image: metadata: 0% (1.00MB/s)\n", "Retrieving image: metadata: 45% (1.00MB/s)\n", "Retrieving image: metadata: 100% (1.00MB/s)\n",
+  ]);
+  const tty = sink(true);
+  new Progress(tty.out, false, { label: "Retrieving image" }).update("rootfs: 50% (1.00MB/s)");
+  expect(tty.written[0]).toStartWith("\rRetrieving image: rootfs: [");
+});
+
 test("no redraws off a terminal for quick work", () => {
   const t = sink(false);
   const p = new Progress(t.out);
@@ -31,8 +45,8 @@ test("no redraws off a terminal for quick work", () => {
 test("operation metadata and LXD-style strings", () => {
   expect(operationProgress({ fingerprint: "x", create_image_from_container_pack_progress: "Image pack: 1.00MB (1.00MB/s)" })).toBe("Image pack: 1.00MB (1.00MB/s)");
   expect(operationProgress(null)).toBeUndefined();
-  expect(formatBytes(999)).toBe("999B");
-  expect(formatBytes(1_500_000)).toBe("1.50MB");
+  expect(bytesSI(999)).toBe("999B");
+  expect(bytesSI(1_500_000)).toBe("1.50MB");
   const seen: Record<string, unknown>[] = [];
   const report = byteProgress((m) => seen.push(m), "k", "Label", 200, 0);
   report(100);

@@ -23,7 +23,7 @@ function run(bytes: Uint8Array, arch: number, nr: number, args: number[] = []): 
   const data = new DataView(new ArrayBuffer(64));
   data.setUint32(0, nr >>> 0, true);
   data.setUint32(4, arch >>> 0, true);
-  args.forEach((a, i) => data.setUint32(16 + 8 * i, a >>> 0, true));
+  for (const [i, a] of args.entries()) data.setUint32(16 + 8 * i, a >>> 0, true);
   const prog = decode(bytes);
   let acc = 0;
   for (let pc = 0, steps = 0; pc < prog.length && steps < 10000; steps++) {

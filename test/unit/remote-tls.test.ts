@@ -9,7 +9,7 @@ import { parseListenAddress } from "../../src/daemon/tls/https.ts";
 import { PEER_HEADER, rewriteHead } from "../../src/daemon/tls/proxy.ts";
 import { decodeToken, encodeToken, parseExpiry } from "../../src/tls/token.ts";
 import { fingerprintOf, fromPem, generateCertificate } from "../../src/tls/x509.ts";
-import { formatConfig, parseConfig, selectRemote } from "../../src/client/config.ts";
+import { formatConfig, parseConfig, selectRemote, splitRemote } from "../../src/client/config.ts";
 import { httpsUrl } from "../../src/client/tls.ts";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
@@ -141,7 +141,11 @@ test("client config.yml round-trips and REMOTE: prefixes select the remote", () 
     expect(selectRemote(["list", "prod:"], dir)).toEqual(["list"]);
     expect(selectRemote(["exec", "prod:c1", "--", "echo", "prod:x"], dir)).toEqual(["exec", "c1", "--", "echo", "prod:x"]);
     expect(selectRemote(["config", "set", "c1", "user.url", "http://x"], dir)).toEqual(["config", "set", "c1", "user.url", "http://x"]);
-    expect(() => selectRemote(["copy", "prod:c1", "local:c2"], dir)).toThrow(/two remotes/);
+    expect(() => selectRemote(["exec", "prod:c1", "local:c2"], dir)).toThrow(/two remotes/);
+    // Copies and moves name two servers: they split their prefixes themselves.
+    expect(selectRemote(["copy", "prod:c1", "local:c2"], dir)).toEqual(["copy", "prod:c1", "local:c2"]);
+    expect(selectRemote(["storage", "volume", "move", "prod:p/v", "p/v"], dir)).toEqual(["storage", "volume", "move", "prod:p/v", "p/v"]);
+    expect(splitRemote("prod:c1/snap0", config)).toEqual(["prod", "c1/snap0"]);
     expect(selectRemote(["remote", "add", "prod:x", "y"], dir)).toEqual(["remote", "add", "prod:x", "y"]);
     // Daemon commands always mean this host's daemon.
     expect(selectRemote(["shutdown"], dir)).toEqual(["shutdown"]);

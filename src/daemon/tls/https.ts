@@ -9,7 +9,7 @@ export const DEFAULT_HTTPS_PORT = 8443;
 
 /** "[::]:8443", "127.0.0.1:8443", ":8443", "host" -> host and port ("" host: every address). */
 export function parseListenAddress(address: string): { hostname: string; port: number } {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\[\]]*))(?::(\d{1,5}))?$/.exec(address.trim())
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*))(?::(\d{1,5}))?$/.exec(address.trim())
     ?? /^()([0-9a-fA-F:]+)()$/.exec(address.trim());
   if (!m) throw new Error(`Invalid listen address "${address}"`);
   const port = m[3] ? Number(m[3]) : DEFAULT_HTTPS_PORT;

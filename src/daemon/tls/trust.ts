@@ -29,10 +29,14 @@ const LOCAL: Identity = { remote: false, trusted: true };
  *  callers) and the simplestreams tree (streams.ts serves public images only). */
 const PUBLIC_IMAGES = /^\/(1\.0\/images(\/[0-9a-f]+(\/export)?|\/aliases(\/.+)?)?|streams\/v1\/[^/]+\.json|images\/[0-9a-f]{64}\/[^/]+)$/;
 
-/** What untrusted clients may reach: API discovery, joining with a token, public images. */
+/** The web console's page and assets: its login page is what an untrusted browser sees. */
+const WEB_CONSOLE = /^\/ui(\/.*)?$/;
+
+/** What untrusted clients may reach: API discovery, joining with a token, public images, the
+ *  web console's static files. */
 function isPublic(method: string, path: string): boolean {
   const p = path.length > 1 ? path.replace(/\/+$/, "") : path;
-  if (method === "GET" || method === "HEAD") return p === "/" || p === "/1.0" || PUBLIC_IMAGES.test(p);
+  if (method === "GET" || method === "HEAD") return p === "/" || p === "/1.0" || PUBLIC_IMAGES.test(p) || WEB_CONSOLE.test(p);
   return method === "POST" && p === "/1.0/certificates";
 }
 
@@ -77,6 +81,10 @@ export class TrustStore {
     const id = this.identify(request);
     const url = new URL(request.url);
     if (isPublic(request.method, url.pathname)) return undefined;
+    // An operation's websocket: its secret is the credential (migration peers have no trust
+    // entry), checked by the handler before the upgrade; only upgrades pass untrusted.
+    if (request.method === "GET" && /^\/1\.0\/operations\/[^/]+\/websocket$/.test(url.pathname)
+      && request.headers.get("upgrade")?.toLowerCase() === "websocket" && url.searchParams.get("secret")) return undefined;
     if (!id.trusted) return errorEnvelope(403, `Forbidden: ${id.reason}`);
     // Restricted certificates reach only their projects (this server has the default one).
     const entry = this.trusted.get(id.fingerprint!)!;

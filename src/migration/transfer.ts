@@ -1,0 +1,255 @@
+// The two roles of a cold (stateless) migration, in LXD's message order:
+//   source -> target  MigrationHeader offer (fs type, rsync features, snapshots, idmap, criu)
+//   target -> source  MigrationHeader answer (the matched type and features)
+//   fs channel        index header JSON {"config": …} + barrier, answered {"StatusCode":200,…} + barrier
+//   fs channel        one rsync stream per snapshot (oldest first), then the volume's own
+//                     (twice for a running instance: LXD's final sync)
+//   target -> source  MigrationControl{success}; either side sends {success:false, message} on error.
+// Between btrfs pools the volume moves as `btrfs send` streams instead (type BTRFS, with LXD's
+// migration_header: a JSON list of subvolumes first), snapshots incrementally; everything else
+// falls back to RSYNC, as LXD's negotiation does (an LXD peer offering zfs gets rsync too).
+import type { PoolBackend, Volume } from "../storage/backend.ts";
+import type { Channel } from "./channel.ts";
+import type { Channels } from "./connect.ts";
+import { shiftTree } from "./idmap.ts";
+import {
+  CriuType, decodeControl, decodeHeader, encodeControl, encodeHeader, FsType, rsyncFeatureNames,
+  type IdmapEntry, type MigrationHeader, type SnapshotInfo,
+} from "./proto.ts";
+import { RSYNC_FEATURES, rsyncReceive, rsyncSend } from "./rsync.ts";
+
+export const INDEX_HEADER_VERSION = 1;
+const LEGACY_RSYNC_FEATURES = ["xattrs", "delete", "compress"];
+
+/** What a transfer reports while it runs. */
+export interface TransferOptions {
+  /** Where rsync's netcat socket goes (root-only directory). */
+  socketDir: string;
+  /** Bytes moved on the fs channel so far (called a few times a second). */
+  progress?: (bytes: number) => void;
+}
+
+export class LiveMigrationUnsupported extends Error {
+  constructor() {
+    super("Live migration is not supported by this server: copy or move the instance with --stateless");
+  }
+}
+
+/** `btrfs send` streams: each one is handed to the writer in turn. */
+export type StreamSender = (snapshots: string[], write: (stream: ReadableStream<Uint8Array>) => Promise<void>) => Promise<void>;
+/** `btrfs receive`: each call of `read` feeds one stream to the sink. */
+export type StreamReader = (sink: (chunk: Uint8Array) => Promise<void>) => Promise<void>;
+/** How the receiver gets the data: rsync trees, or btrfs streams. */
+export type Arrival = { fill: (dir: string, snapshot?: string) => Promise<void> } | { read: StreamReader };
+
+/** The sender's side of one volume (an instance's or a custom volume). */
+export interface SourceSpec {
+  kind: "instance" | "custom";
+  name: string;
+  /** Present when the volume sits on btrfs: the optimized transfer to another btrfs pool. */
+  sendBtrfs?: StreamSender;
+  /** The instance runs (it is copied statelessly, with LXD's final sync). */
+  running: boolean;
+  /** Snapshots to send, oldest first (none with instance_only). */
+  snapshots: SnapshotInfo[];
+  /** The index header's `config` (LXD's backup.yaml equivalent). */
+  config: unknown;
+  rsync: { compress: boolean; bwlimit?: string };
+  allowInconsistent?: boolean;
+  /** Runs `fn` on the directory tree to send (a snapshot's, or undefined: the volume's). */
+  exportTree<T>(snapshot: string | undefined, fn: (dir: string) => Promise<T>): Promise<T>;
+}
+
+/** The receiver's side: builds the volume (and its database rows) from what arrives. */
+export interface TargetSpec {
+  kind: "instance" | "custom";
+  name: string;
+  /** The receiving pool's driver ("btrfs" accepts btrfs streams). */
+  driver: string;
+  receive(snapshots: SnapshotInfo[], info: Record<string, unknown> | undefined, data: Arrival): Promise<void>;
+}
+
+/** Builds `volume` from what arrives, through its pool. */
+export function receiveWith(pool: PoolBackend, volume: Volume, snapshots: string[], data: Arrival): Promise<void> {
+  return "read" in data ? pool.receiveStreams(volume, snapshots, data.read) : pool.receive(volume, snapshots, data.fill);
+}
+
+const BTRFS_FEATURES = { migrationHeader: true, headerSubvolumes: false, headerSubvolumeUuids: false };
+
+/** LXD's btrfs migration header: the subvolumes that follow (only each volume's top one here). */
+interface BtrfsHeader { subvolumes: { path: string; snapshot: string; readonly: boolean; uuid: string }[] }
+
+/** A sending pool's rsync settings. Compression is opt-in (`rsync.compression=true`, unlike
+ *  LXD's default): on a LAN it costs far more CPU time than the bytes it saves. */
+export const rsyncOf = (config: Record<string, string>): SourceSpec["rsync"] => ({
+  compress: config["rsync.compression"] === "true", bwlimit: config["rsync.bwlimit"] || undefined,
+});
+
+function reportProgress(ch: Channel, opts: TransferOptions): () => void {
+  if (!opts.progress) return () => {};
+  const timer = setInterval(() => opts.progress!(ch.sent + ch.received), 500);
+  return () => {
+    clearInterval(timer);
+    opts.progress!(ch.sent + ch.received);
+  };
+}
+
+/** The peer's failure message, if it sent one on the control channel. */
+function peerFailure(control: Channel): string | undefined {
+  for (let m = control.poll(); m !== undefined; m = control.poll()) {
+    if (typeof m === "string") continue;
+    try {
+      const c = decodeControl(m);
+      if (!c.success) return c.message || "the migration peer failed";
+    } catch { /* not a control message */ }
+  }
+  return undefined;
+}
+
+/** Runs one role; on failure tells the peer (as LXD does) and closes both channels. */
+async function guarded(ch: Channels, body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } catch (err) {
+    const message = peerFailure(ch.control) ?? (err as Error).message;
+    try { ch.control.sendMessage(encodeControl({ success: false, message })); } catch { /* gone */ }
+    throw err instanceof LiveMigrationUnsupported ? err : new Error(message);
+  } finally {
+    ch.control.close();
+    ch.fs.close();
+  }
+}
+
+const common = (ours: string[], theirs: string[]) => ours.filter((f) => theirs.includes(f));
+const offeredRsync = (h: MigrationHeader) => {
+  const names = rsyncFeatureNames(h.rsyncFeatures);
+  // Without bidirectional the peer is an old LXD: assume LXD 3.7's set, as LXD does.
+  return names.includes("bidirectional") ? names : LEGACY_RSYNC_FEATURES;
+};
+const toFlags = (names: string[]) => ({
+  xattrs: names.includes("xattrs"), delete: names.includes("delete"),
+  compress: names.includes("compress"), bidirectional: names.includes("bidirectional"),
+});
+
+export async function runSource(spec: SourceSpec, ch: Channels, opts: TransferOptions): Promise<void> {
+  const stop = reportProgress(ch.fs, opts);
+  try {
+    await guarded(ch, async () => {
+      const ours = spec.rsync.compress ? RSYNC_FEATURES : RSYNC_FEATURES.filter((f) => f !== "compress");
+      const instance = spec.kind === "instance";
+      const offer: MigrationHeader = {
+        fs: spec.sendBtrfs ? FsType.BTRFS : FsType.RSYNC,
+        btrfsFeatures: spec.sendBtrfs ? BTRFS_FEATURES : undefined,
+        criu: instance && spec.running ? CriuType.NONE : undefined,
+        // Files keep their on-disk owners, which are the container's own ids (idmapped mounts).
+        idmap: [],
+        snapshotNames: spec.snapshots.map((s) => s.name),
+        snapshots: spec.snapshots,
+        predump: instance ? false : undefined,
+        rsyncFeatures: toFlags(ours),
+        indexHeaderVersion: INDEX_HEADER_VERSION,
+      };
+      ch.control.sendMessage(encodeHeader(offer));
+      const answer = decodeHeader(await ch.control.recvMessage());
+      const btrfs = answer.fs === FsType.BTRFS && spec.sendBtrfs !== undefined;
+      if (answer.fs !== FsType.RSYNC && !btrfs) throw new Error(`The target chose a transfer this server cannot send (type ${answer.fs})`);
+      const features = common(ours, offeredRsync(answer));
+      const names = answer.refresh ? answer.snapshotNames : offer.snapshotNames;
+      if ((answer.indexHeaderVersion ?? 0) > 0) {
+        await ch.fs.write(new TextEncoder().encode(JSON.stringify({ config: spec.config })));
+        ch.fs.barrier();
+        const reply = JSON.parse(new TextDecoder().decode(await ch.fs.readAll())) as { StatusCode?: number; Error?: string };
+        if (reply.StatusCode !== 200) throw new Error(`The target refused the migration: ${reply.Error || `status ${reply.StatusCode}`}`);
+      }
+      if (btrfs) {
+        if (answer.btrfsFeatures?.migrationHeader) {
+          const header: BtrfsHeader = {
+            subvolumes: [...names, ""].map((snapshot) => ({ path: "/", snapshot, readonly: snapshot !== "", uuid: "" })),
+          };
+          await ch.fs.write(new TextEncoder().encode(JSON.stringify(header)));
+          ch.fs.barrier();
+        }
+        await spec.sendBtrfs!(names, async (stream) => {
+          for await (const chunk of stream) await ch.fs.write(chunk);
+          ch.fs.barrier();
+        });
+        const done = decodeControl(await ch.control.recvMessage());
+        if (!done.success) throw new Error(done.message || "The target failed to receive the volume");
+        return;
+      }
+      const rsync = { features, bwlimit: spec.rsync.bwlimit, socketDir: opts.socketDir, allowInconsistent: spec.allowInconsistent };
+      for (const snap of names) {
+        await spec.exportTree(snap, (dir) => rsyncSend(dir, ch.fs, { ...rsync, name: `${spec.name}/${snap}` }));
+      }
+      await spec.exportTree(undefined, async (dir) => {
+        await rsyncSend(dir, ch.fs, { ...rsync, name: spec.name });
+        // A running instance gets LXD's final sync pass (the target expects it after criu NONE).
+        if (instance && spec.running) await rsyncSend(dir, ch.fs, { ...rsync, name: spec.name });
+      });
+      const result = decodeControl(await ch.control.recvMessage());
+      if (!result.success) throw new Error(result.message || "The target failed to receive the volume");
+    });
+  } finally {
+    stop();
+  }
+}
+
+export async function runTarget(spec: TargetSpec, ch: Channels, opts: TransferOptions): Promise<void> {
+  const stop = reportProgress(ch.fs, opts);
+  try {
+    await guarded(ch, async () => {
+      const offer = decodeHeader(await ch.control.recvMessage());
+      if (offer.criu === CriuType.CRIU_RSYNC || offer.criu === CriuType.PHAUL) throw new LiveMigrationUnsupported();
+      const features = common(RSYNC_FEATURES, offeredRsync(offer));
+      const instance = spec.kind === "instance";
+      const btrfs = offer.fs === FsType.BTRFS && spec.driver === "btrfs";
+      const btrfsFeatures = btrfs ? { migrationHeader: Boolean(offer.btrfsFeatures?.migrationHeader), headerSubvolumes: false, headerSubvolumeUuids: false } : undefined;
+      // btrfs streams carry the final state at once: no final sync pass.
+      const finalSync = instance && offer.criu === CriuType.NONE && !btrfs;
+      // An old peer may list names only: they then get the default snapshot fields.
+      const snapshots = offer.snapshots.length === offer.snapshotNames.length
+        ? offer.snapshots
+        : offer.snapshotNames.map((name) => ({ name, localConfig: {}, profiles: [], ephemeral: false, localDevices: {}, architecture: 0, stateful: false }));
+      const answer: MigrationHeader = {
+        fs: btrfs ? FsType.BTRFS : FsType.RSYNC,
+        btrfsFeatures,
+        criu: instance && offer.criu === CriuType.NONE ? CriuType.NONE : undefined,
+        idmap: [],
+        snapshotNames: offer.snapshotNames,
+        snapshots: offer.snapshots,
+        predump: instance ? false : undefined,
+        rsyncFeatures: toFlags(features),
+        refresh: false,
+        indexHeaderVersion: Math.min(offer.indexHeaderVersion ?? 0, INDEX_HEADER_VERSION),
+      };
+      ch.control.sendMessage(encodeHeader(answer));
+      let info: Record<string, unknown> | undefined;
+      if ((answer.indexHeaderVersion ?? 0) > 0) {
+        const parsed = JSON.parse(new TextDecoder().decode(await ch.fs.readAll())) as { config?: Record<string, unknown> };
+        info = parsed.config ?? undefined;
+        await ch.fs.write(new TextEncoder().encode(JSON.stringify({ StatusCode: 200, Error: "", Refresh: false })));
+        ch.fs.barrier();
+      }
+      const idmap: IdmapEntry[] = offer.idmap;
+      if (btrfs) {
+        if (btrfsFeatures!.migrationHeader) {
+          const header = JSON.parse(new TextDecoder().decode(await ch.fs.readAll())) as BtrfsHeader;
+          if (header.subvolumes?.some((v) => v.path !== "/")) throw new Error("The source volume holds nested btrfs subvolumes, which this server cannot receive");
+        }
+        await spec.receive(snapshots, info, { read: (sink) => ch.fs.readStream(sink) });
+        ch.control.sendMessage(encodeControl({ success: true }));
+        return;
+      }
+      await spec.receive(snapshots, info, { fill: async (dir, snapshot) => {
+        const name = snapshot === undefined ? spec.name : `${spec.name}/${snapshot}`;
+        await rsyncReceive(dir, ch.fs, { features, name });
+        if (snapshot === undefined && finalSync) await rsyncReceive(dir, ch.fs, { features, name });
+        // The sender's files carry its shifted host ids: back to the container's own.
+        if (idmap.length) await shiftTree(dir, idmap);
+      } });
+      ch.control.sendMessage(encodeControl({ success: true }));
+    });
+  } finally {
+    stop();
+  }
+}

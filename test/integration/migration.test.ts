@@ -1,0 +1,154 @@
+// Instances moving between two daemons on one machine (HTTPS on loopback, trust by token): LXD's
+// migration API driven directly and by our CLI and Debian's `lxc` in pull, push and relay modes,
+// with and without snapshots, on dir and btrfs pools; the data arrives byte for byte.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type { TestDaemon } from "../helpers/daemon.ts";
+import { startPair, stopPair, type Clients, type Pair } from "../helpers/migration.ts";
+
+let a: TestDaemon;
+let b: TestDaemon;
+let addrA = "";
+let clients: Clients;
+
+let pair: Pair;
+
+beforeAll(async () => {
+  pair = await startPair();
+  ({ a, b, addrA, clients } = pair);
+});
+
+afterAll(async () => {
+  await stopPair(pair ?? {});
+});
+
+const sh = (d: TestDaemon, name: string, script: string) => d.ok("exec", name, "--", "sh", "-c", script);
+const fingerprint = (d: TestDaemon, name: string) => sh(d, name, "sha256sum /root/blob; cat /root/note; ls -ln /root; test -e /bin/vi && echo vi || echo no-vi");
+const snapshotNames = async (d: TestDaemon, name: string): Promise<string[]> =>
+  (await d.api("GET", `/1.0/instances/${name}/snapshots?recursion=1`)).body.metadata.map((s: { name: string }) => s.name);
+
+/** An instance with data in its writable layer and a snapshot in between, stopped. */
+async function prepare(d: TestDaemon, name: string): Promise<{ atSnap: string; now: string }> {
+  await d.ok("launch", "busybox", name);
+  await sh(d, name, "head -c 3000000 /dev/urandom > /root/blob && echo first > /root/note && chown 1000:1000 /root/note && rm /bin/vi");
+  const atSnap = await fingerprint(d, name);
+  await d.ok("snapshot", name, "s0");
+  await sh(d, name, "echo second > /root/note");
+  await d.ok("config", "set", name, "user.tag", "kept");
+  const now = await fingerprint(d, name);
+  await d.ok("stop", name, "--force");
+  return { atSnap, now };
+}
+
+describe("the migration API", () => {
+  test("pull: the target daemon fetches a stopped instance with its snapshot", async () => {
+    const { atSnap, now } = await prepare(a, "p1");
+    const src = await a.api("POST", "/1.0/instances/p1", { name: "", migration: true, live: false });
+    expect(src.status).toBe(202);
+    const op = src.body.metadata;
+    expect(op.class).toBe("websocket");
+    expect(Object.keys(op.metadata).sort()).toEqual(["control", "fs"]);
+    const inst = (await a.api("GET", "/1.0/instances/p1")).body.metadata;
+    const cert = (await a.api("GET", "/1.0")).body.metadata.environment.certificate;
+    const dst = await b.api("POST", "/1.0/instances", {
+      name: "p1", config: inst.config, devices: inst.devices, profiles: inst.profiles, architecture: inst.architecture,
+      source: { type: "migration", mode: "pull", operation: `https://${addrA}/1.0/operations/${op.id}`, certificate: cert, secrets: op.metadata },
+    });
+    expect(dst.status).toBe(202);
+    const done = await b.wait(dst, 120);
+    expect(done.body.metadata.err).toBe("");
+    expect(done.body.metadata.status).toBe("Success");
+    expect((await a.wait(src, 30)).body.metadata.status).toBe("Success");
+
+    const got = (await b.api("GET", "/1.0/instances/p1")).body.metadata;
+    expect(got.config["user.tag"]).toBe("kept");
+    expect(got.config["volatile.base_image"]).toBe(inst.config["volatile.base_image"]);
+    expect(await snapshotNames(b, "p1")).toEqual(["s0"]);
+    await b.ok("start", "p1");
+    expect(await fingerprint(b, "p1")).toBe(now);
+    await b.ok("restore", "p1", "s0");
+    expect(await fingerprint(b, "p1")).toBe(atSnap);
+    // The source is untouched.
+    await a.ok("start", "p1");
+    expect(await fingerprint(a, "p1")).toBe(now);
+    await Promise.all([a.ok("delete", "p1", "--force"), b.ok("delete", "p1", "--force")]);
+  });
+});
+
+describe("copy and move between servers", () => {
+  for (const mode of ["pull", "push", "relay"]) {
+    test(`our CLI, ${mode}: copy with snapshots, then a move of an instance without them`, async () => {
+      const name = `c-${mode}`;
+      const { atSnap, now } = await prepare(a, name);
+      await clients.ok(clients.lxd("copy", `a:${name}`, `b:${name}`, "--mode", mode), "copy");
+      expect(await snapshotNames(b, name)).toEqual(["s0"]);
+      await b.ok("start", name);
+      expect(await fingerprint(b, name)).toBe(now);
+      await b.ok("restore", name, "s0");
+      expect(await fingerprint(b, name)).toBe(atSnap);
+
+      await clients.ok(clients.lxd("move", `a:${name}`, `b:${name}-moved`, "--mode", mode, "--instance-only"), "move");
+      expect((await a.api("GET", `/1.0/instances/${name}`)).status).toBe(404);
+      expect(await snapshotNames(b, `${name}-moved`)).toEqual([]);
+      const moved = (await b.api("GET", `/1.0/instances/${name}-moved`)).body.metadata;
+      expect(moved.config["user.tag"]).toBe("kept");
+      await b.ok("start", `${name}-moved`);
+      expect(await fingerprint(b, `${name}-moved`)).toBe(now);
+      await b.ok("delete", name, `${name}-moved`, "--force");
+    });
+  }
+
+  for (const mode of ["pull", "push", "relay"]) {
+    test(`Debian's lxc, ${mode}: copy and move with snapshots`, async () => {
+      const name = `x-${mode}`;
+      const { now } = await prepare(a, name);
+      await clients.ok(clients.lxc("copy", `a:${name}`, `b:${name}`, "--mode", mode), "lxc copy");
+      expect(await snapshotNames(b, name)).toEqual(["s0"]);
+      await clients.ok(clients.lxc("move", `b:${name}`, `a:${name}-back`, "--mode", mode), "lxc move");
+      expect((await b.api("GET", `/1.0/instances/${name}`)).status).toBe(404);
+      expect(await snapshotNames(a, `${name}-back`)).toEqual(["s0"]);
+      await a.ok("start", `${name}-back`);
+      expect(await fingerprint(a, `${name}-back`)).toBe(now);
+      await a.ok("delete", name, `${name}-back`, "--force");
+    });
+  }
+
+  test("one snapshot becomes a new instance on the other server", async () => {
+    const { atSnap } = await prepare(a, "snapsrc");
+    await clients.ok(clients.lxd("copy", "a:snapsrc/s0", "b:fromsnap"), "copy of a snapshot");
+    expect(await snapshotNames(b, "fromsnap")).toEqual([]);
+    await b.ok("start", "fromsnap");
+    expect(await fingerprint(b, "fromsnap")).toBe(atSnap);
+    await b.ok("delete", "fromsnap", "--force");
+    await a.ok("delete", "snapsrc");
+  });
+
+  test("a running instance: live is refused with one sentence; --stateless copies it running", async () => {
+    await a.ok("launch", "busybox", "run1");
+    await sh(a, "run1", "echo hot > /root/note");
+    const refused = await clients.lxd("copy", "a:run1", "b:run1");
+    expect(refused.code).toBe(1);
+    expect(refused.stderr.trim()).toBe("Error: Live migration is not supported by this server: copy or move the instance with --stateless");
+    const api = await a.api("POST", "/1.0/instances/run1", { name: "run1", migration: true });
+    expect(api.status).toBe(400);
+    expect(api.body.error).toContain("--stateless");
+    await clients.ok(clients.lxd("copy", "a:run1", "b:run1", "--stateless"), "stateless copy");
+    expect((await a.api("GET", "/1.0/instances/run1")).body.metadata.status).toBe("Running");
+    await b.ok("start", "run1");
+    expect((await sh(b, "run1", "cat /root/note")).trim()).toBe("hot");
+    await clients.ok(clients.lxd("move", "a:run1", "b:run2", "--stateless"), "stateless move");
+    expect((await a.api("GET", "/1.0/instances/run1")).status).toBe(404);
+    expect((await b.api("GET", "/1.0/instances/run2")).body.metadata.status).toBe("Running");
+    // LXD's client: a running instance moves live unless --stateless, which this server refuses.
+    const live = await clients.lxc("move", "b:run2", "a:run3");
+    expect(live.code).not.toBe(0);
+    expect(live.stderr).toContain("--stateless");
+    expect((await b.api("GET", "/1.0/instances/run2")).body.metadata.status).toBe("Running");
+    expect((await a.api("GET", "/1.0/instances/run3")).status).toBe(404);
+    await clients.ok(clients.lxc("move", "b:run2", "a:run3", "--stateless"), "lxc move --stateless");
+    expect((await b.api("GET", "/1.0/instances/run2")).status).toBe(404);
+    expect((await a.api("GET", "/1.0/instances/run3")).body.metadata.status).toBe("Running");
+    expect((await sh(a, "run3", "cat /root/note")).trim()).toBe("hot");
+    await b.ok("delete", "run1", "--force");
+    await a.ok("delete", "run3", "--force");
+  });
+});
