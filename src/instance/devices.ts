@@ -90,6 +90,12 @@ export async function resumeDevices(inst: RunningInstance, devices: Record<strin
   }
 }
 
+/** Whether any of the devices has a periodic check: most containers have none, and the check
+ *  loop must then cost nothing per container (1000 idle containers took 28 ms/s of the daemon). */
+export function supervised(devices: Record<string, Record<string, string>>): boolean {
+  return managed(devices).some(([, c]) => drivers[c.type].supervise);
+}
+
 /** The periodic check of a running container's devices (see DeviceDriver.supervise). */
 export async function superviseDevices(inst: RunningInstance, devices: Record<string, Record<string, string>>,
   onError: (device: string, err: Error) => void): Promise<void> {

@@ -35,7 +35,7 @@ import { byteProgress, type ProgressSink } from "../image/progress.ts";
 import { validateDevices, validateInstanceConfig, validateInstanceName } from "./config.ts";
 import { expandConfig, expandDevices, rootDisk } from "../config/expand.ts";
 import { isTrue, parseSize } from "../config/values.ts";
-import { forgetDevices, launchMounts, prepareDevices, resumeDevices, startDevices, stopDevices, superviseDevices } from "./devices.ts";
+import { forgetDevices, launchMounts, prepareDevices, resumeDevices, startDevices, stopDevices, superviseDevices, supervised } from "./devices.ts";
 import { deviceRules } from "./unix-device.ts";
 import { randomName } from "./names.ts";
 import { environmentOf, type IdmapPlan, launchSpec, liveLimits, planIdmap, seccompFor } from "./runtime.ts";
@@ -952,7 +952,7 @@ export class InstanceManager {
     this.supervising = true;
     try {
       for (const [name, rt] of this.running) {
-        if (rt.stopping) continue;
+        if (rt.stopping || !supervised(rt.devices)) continue;
         const row = db.getInstance(this.database, name);
         if (!row) continue;
         await superviseDevices({ name, initPid: rt.initPid, config: this.expanded(row).config }, rt.devices,
