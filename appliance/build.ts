@@ -10,6 +10,7 @@ import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rm
 import { join, resolve } from "node:path";
 import type { BunPlugin } from "bun";
 import targetsJson from "./targets.json";
+import { buildNative } from "../src/kernel/native-build.ts";
 
 type Arch = keyof typeof targetsJson.targets;
 type Target = (typeof targetsJson.targets)[Arch];
@@ -48,34 +49,10 @@ async function timed<T>(what: string, fn: () => T | Promise<T>): Promise<T> {
   return v;
 }
 
-/**
- * Compiles the C helpers for one architecture into `outDir`. The native owner's build entry
- * point wins when present (same contract: ARCH is "x64" or "arm64"); otherwise gcc is called
- * directly on the two known sources.
- */
-async function buildNative(arch: Arch, outDir: string): Promise<void> {
+/** Compiles the C helpers for one architecture into `outDir` (flags and sources: src/kernel/native-build.ts). */
+function buildNativeFor(arch: Arch, outDir: string): void {
   rmSync(outDir, { recursive: true, force: true });
-  mkdirSync(outDir, { recursive: true });
-  const script = join(root, "native/build.sh");
-  const module = join(root, "src/kernel/native-build.ts");
-  if (existsSync(script)) {
-    run(["sh", script, arch, outDir]);
-    return;
-  }
-  if (existsSync(module)) {
-    const mod = (await import(module)) as { buildNative: (a: string, o: string) => Promise<void> | void };
-    await mod.buildNative(arch, outDir);
-    return;
-  }
-  const cc = targetsJson.targets[arch].cc;
-  const helper = join(root, "native/lxd-helper.c");
-  const lib = join(root, "native/liblxd.c");
-  if (!existsSync(helper) && !existsSync(lib)) {
-    log(`no native sources yet (native/*.c): nothing to compile for ${arch}`);
-    return;
-  }
-  if (existsSync(helper)) run([cc, "-O2", "-Wall", "-o", join(outDir, "lxd-helper"), helper]);
-  if (existsSync(lib)) run([cc, "-O2", "-Wall", "-shared", "-fPIC", "-o", join(outDir, "liblxd.so"), lib]);
+  buildNative(arch, outDir);
 }
 
 /** Makes `arch`'s natives the ones the next compile embeds. */
@@ -252,7 +229,7 @@ async function main() {
 
   const host = hostArch();
   const arches: Arch[] = release ? (Object.keys(targetsJson.targets) as Arch[]) : [host];
-  for (const arch of arches) await timed(`natives for ${arch}`, () => buildNative(arch, join(nativeRoot, arch)));
+  for (const arch of arches) await timed(`natives for ${arch}`, () => buildNativeFor(arch, join(nativeRoot, arch)));
 
   await timed("web console", bundleUi);
 

@@ -6,11 +6,16 @@
 #include <fcntl.h>
 #include <linux/btrfs.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include "fdpass.h"
 #include <sys/xattr.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef SYS_pidfd_open
@@ -155,4 +160,71 @@ int lxd_btrfs_set_readonly(const char *path, int readonly)
 int lxd_lgetxattr(const char *path, const char *name, char *buf, unsigned long cap)
 {
 	return result(lgetxattr(path, name, buf, cap));
+}
+
+// CLOCK_MONOTONIC in milliseconds: the clock lxd-helper's traces use, so the daemon's phase marks
+// and the helper's share one timeline.
+double lxd_monotonic_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+// A pipe (kind 0) or a unix stream socketpair (kind 1), both ends close-on-exec; the end at index
+// `nonblock` (0 or 1, -1: neither) is made non-blocking for the daemon's event loop.
+int lxd_channel(int kind, int *fds, int nonblock)
+{
+	int rc = kind ? socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) : pipe2(fds, O_CLOEXEC);
+	if (rc < 0)
+		return result(rc);
+	if (nonblock >= 0 && fcntl(fds[nonblock], F_SETFL, O_NONBLOCK) < 0) {
+		int err = errno;
+		close(fds[0]);
+		close(fds[1]);
+		errno = err;
+		return result(-1);
+	}
+	return 0;
+}
+
+static int send_all(int sock, const char *p, size_t len)
+{
+	while (len) {
+		ssize_t n = send(sock, p, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+// Hands an exec request to a container's monitor (lxd-helper's monitor.sock): one byte carrying
+// `nfds` fds (SCM_RIGHTS), then "LEN\n" and LEN bytes of NUL-separated arguments. The monitor
+// forks a runner that reads the rest; the connection is closed here once everything is queued
+// (a local stream socket: connect and these small writes do not wait on the monitor).
+int lxd_monitor_exec(const char *sock_path, const char *args, int len, const int *fds, int nfds)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	if (strlen(sock_path) >= sizeof(addr.sun_path) || nfds < 1 || nfds > 8 || len < 0)
+		return -EINVAL;
+	int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (sock < 0)
+		return result(sock);
+	strcpy(addr.sun_path, sock_path);
+	char header[32];
+	int hlen = snprintf(header, sizeof(header), "%d\n", len);
+	int rc = connect(sock, (struct sockaddr *)&addr, sizeof(addr));
+	if (rc == 0)
+		rc = send_fds(sock, 'x', fds, nfds, 0);
+	if (rc == 0)
+		rc = send_all(sock, header, hlen);
+	if (rc == 0)
+		rc = send_all(sock, args, len);
+	rc = result(rc);
+	close(sock);
+	return rc;
 }

@@ -35,7 +35,8 @@ static struct rtattr *put(struct req *r, int type, const void *data, size_t len)
 
 /* Nested attributes: open with begin(), close with end() once its contents are added. */
 static struct rtattr *begin(struct req *r, int type) { return put(r, type, NULL, 0); }
-static void end(struct req *r, struct rtattr *a) { a->rta_len = (char *)r->h + r->h->nlmsg_len - (char *)a; }
+/* A begin() that did not fit returned NULL; the request then fails as too long when sent. */
+static void end(struct req *r, struct rtattr *a) { if (a) a->rta_len = (char *)r->h + r->h->nlmsg_len - (char *)a; }
 
 static void init(struct req *r, void *buf, size_t cap, int type, int flags, const struct ifinfomsg *ifi)
 {

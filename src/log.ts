@@ -61,9 +61,12 @@ const stringify = (v: unknown): string => {
 const quote = (s: string) => (/^[^\s"=]+$/.test(s) ? s : JSON.stringify(s));
 
 function write(level: LogLevel, message: string, ctx: LogContext = {}) {
-  if (RANK[level] < RANK[config.debug ? "debug" : "info"]) return;
+  const logged = !config.quiet && RANK[level] >= RANK[config.debug ? "debug" : "info"];
+  // As in LXD, logging listeners get every level (`lxc monitor --loglevel debug`) whatever --debug says.
+  const sent = config.events?.wants("logging") ?? false;
+  if (!logged && !sent) return;
   const context = Object.fromEntries(Object.entries(ctx).map(([k, v]) => [k, stringify(v)]));
-  if (!config.quiet) {
+  if (logged) {
     const fields = Object.entries(context).map(([k, v]) => ` ${k}=${quote(v)}`).join("");
     const line = `time="${new Date().toISOString()}" level=${LXD_NAME[level]} msg=${JSON.stringify(message)}${fields}\n`;
     try {
@@ -76,11 +79,11 @@ function write(level: LogLevel, message: string, ctx: LogContext = {}) {
       // Logging must never take the daemon down (full disk, closed stderr).
     }
   }
-  config.events?.send("logging", { message, level: LXD_NAME[level], context }, null);
+  if (sent) config.events!.send("logging", { message, level: LXD_NAME[level], context }, null);
 }
 
-/** Lets callers skip building expensive debug context. */
-export const debugEnabled = (): boolean => config.debug;
+/** Lets callers skip building expensive debug context (nobody would see it). */
+export const debugEnabled = (): boolean => config.debug || (config.events?.wants("logging") ?? false);
 
 export const log = {
   debug: (message: string, ctx?: LogContext) => write("debug", message, ctx),

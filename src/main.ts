@@ -5,9 +5,11 @@ import { selectRemote } from "./client/config.ts";
 import {
   ConfigEditCommand, ConfigGetCommand, ConfigSetCommand, ConfigShowCommand, ConfigUnsetCommand,
 } from "./cli/config.ts";
+import { ExportCommand, ImportCommand, StorageVolumeExportCommand, StorageVolumeImportCommand } from "./cli/backup.ts";
 import { ConsoleCommand } from "./cli/console.ts";
+import { RecoverCommand } from "./cli/recover.ts";
 import { CopyCommand, MoveCommand } from "./cli/copy.ts";
-import { ServeCommand, ShutdownCommand, WaitReadyCommand } from "./cli/daemon.ts";
+import { ActivateIfNeededCommand, ServeCommand, ShutdownCommand, SqlCommand, WaitReadyCommand } from "./cli/daemon.ts";
 import { ConfigDeviceAddCommand, ConfigDeviceListCommand, ConfigDeviceRemoveCommand, ConfigDeviceShowCommand } from "./cli/device.ts";
 import { ExecCommand } from "./cli/exec.ts";
 import { FileDeleteCommand, FileEditCommand, FilePullCommand, FilePushCommand } from "./cli/file.ts";
@@ -23,6 +25,7 @@ import {
 } from "./cli/instance.ts";
 import { ListCommand } from "./cli/list.ts";
 import { MonitorCommand } from "./cli/monitor.ts";
+import { WarningAckCommand, WarningDeleteCommand, WarningListCommand, WarningShowCommand } from "./cli/warning.ts";
 import {
   NetworkCreateCommand, NetworkDeleteCommand, NetworkEditCommand, NetworkGetCommand, NetworkInfoCommand, NetworkListCommand,
   NetworkListLeasesCommand, NetworkRenameCommand, NetworkSetCommand, NetworkShowCommand, NetworkUnsetCommand,
@@ -62,11 +65,11 @@ import { UiCertificateCommand, UiCommand } from "./cli/ui.ts";
 const COMMANDS: CommandClass[] = [
   // The default command first: clipanion's usage() relies on that order.
   RootHelpCommand,
-  ServeCommand, WaitReadyCommand, ShutdownCommand,
+  ServeCommand, WaitReadyCommand, ShutdownCommand, SqlCommand, ActivateIfNeededCommand,
   LaunchCommand, InitCommand, StartCommand, StopCommand, RestartCommand, PauseCommand, DeleteCommand,
   ListCommand, InfoCommand, ExecCommand, ConsoleCommand, TopCommand,
   FilePushCommand, FilePullCommand, FileDeleteCommand, FileEditCommand,
-  SnapshotCommand, RestoreCommand, CopyCommand, MoveCommand,
+  SnapshotCommand, RestoreCommand, CopyCommand, MoveCommand, ExportCommand, ImportCommand,
   ConfigSetCommand, ConfigGetCommand, ConfigUnsetCommand, ConfigShowCommand, ConfigEditCommand,
   ConfigDeviceAddCommand, ConfigDeviceRemoveCommand, ConfigDeviceListCommand, ConfigDeviceShowCommand,
   ImageImportCommand, ImageListCommand, ImageDeleteCommand, ImageShowCommand, ImageInfoCommand,
@@ -83,10 +86,11 @@ const COMMANDS: CommandClass[] = [
   StorageVolumeListCommand, StorageVolumeCreateCommand, StorageVolumeShowCommand, StorageVolumeDeleteCommand,
   StorageVolumeAttachCommand, StorageVolumeDetachCommand, StorageVolumeSnapshotCommand, StorageVolumeRestoreCommand,
   StorageVolumeCopyCommand, StorageVolumeMoveCommand,
-  StorageVolumeRenameCommand,
+  StorageVolumeRenameCommand, StorageVolumeExportCommand, StorageVolumeImportCommand,
   NetworkCreateCommand, NetworkListCommand, NetworkShowCommand, NetworkGetCommand, NetworkSetCommand, NetworkUnsetCommand,
   NetworkEditCommand, NetworkRenameCommand, NetworkDeleteCommand, NetworkListLeasesCommand, NetworkInfoCommand,
-  MonitorCommand, VersionCommand,
+  MonitorCommand, VersionCommand, RecoverCommand,
+  WarningListCommand, WarningShowCommand, WarningAckCommand, WarningDeleteCommand,
   TrustAddCommand, TrustAddCertificateCommand, TrustListCommand, TrustRemoveCommand, TrustShowCommand,
   RemoteAddCommand, RemoteListCommand, RemoteRemoveCommand, RemoteRenameCommand, RemoteSwitchCommand,
   RemoteGetDefaultCommand, RemoteSetUrlCommand,
@@ -100,6 +104,7 @@ const COMMANDS: CommandClass[] = [
   groupHelp(["profile", "device"], "Manage devices of profiles", "profile device add default root disk path=/ pool=default"),
   groupHelp(["file"], "Manage files in instances", "file push /etc/hosts c1/etc/hosts"),
   groupHelp(["operation"], "List, show and delete background operations", "operation list"),
+  groupHelp(["warning"], "List, acknowledge and delete warnings", "warning list"),
   groupHelp(["storage"], "Manage storage pools", "storage list"),
   groupHelp(["network"], "Manage and attach instances to networks", "network list"),
   groupHelp(["config", "device"], "Manage devices of instances", "config device add c1 eth1 nic network=lxdbr0"),

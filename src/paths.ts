@@ -9,3 +9,6 @@ export const poolDir = (pool: string): string => join(lxdDir(), "storage-pools",
 export const containerDir = (name: string): string => join(lxdDir(), "containers", name);
 export const logsDir = (): string => join(lxdDir(), "logs");
 export const binDir = (): string => join(lxdDir(), "bin");
+export const backupsDir = (): string => join(lxdDir(), "backups");
+export const instanceBackupsDir = (instance: string): string => join(backupsDir(), "instances", instance);
+export const volumeBackupsDir = (pool: string, volume: string): string => join(backupsDir(), "custom", pool, volume);

@@ -3,7 +3,7 @@ import { t, type Static } from "elysia";
 
 export const Certificate = t.Object({
   name: t.String(),
-  type: t.String({ description: '"client" (the only type this server trusts)' }),
+  type: t.String({ description: '"client", or "metrics" (may only read /1.0/metrics)' }),
   restricted: t.Boolean({ description: "Limited to `projects`" }),
   projects: t.Array(t.String()),
   certificate: t.String({ description: "PEM certificate" }),

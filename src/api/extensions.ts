@@ -16,15 +16,25 @@ export const apiExtensions: string[] = [
   "api_os", // os_name / os_version
   "firewall_driver", // environment.firewall
   "server_supported_storage_drivers", // environment.storage_supported_drivers
+  // Hardware and pool space (src/daemon/resources.ts, src/kernel/resources.ts).
+  "resources", // GET /1.0/resources
+  "resources_v2", // its v2 layout (sockets, cores, threads; network cards and disks)
+  "resources_cpu_socket", // CPU sockets
+  "resources_system", // the system section
+  "storage_api_local_volume_handling", // GET /1.0/storage-pools/{name}/resources
+  "warnings", // /1.0/warnings (src/daemon/warnings.ts): host conditions noticed at start
+  "metrics", // GET /1.0/metrics (OpenMetrics) and certificates of type "metrics"
   // Instances (implemented by the instance resource modules).
   "instances", // /1.0/instances paths
-  "api_filtering", // ?filter= on /1.0/instances
+  "api_filtering", // ?filter= on /1.0/instances and /1.0/images
+  "storage_volume_api_filtering", // ?filter= on /1.0/storage-pools/{pool}/volumes
   "container_full", // GET /1.0/instances?recursion=2
   "instance_create_start", // POST /1.0/instances with start:true
   "container_exec_signal_handling", // exec control socket: {"command":"signal"}
   "container_exec_user_group_cwd", // exec user, group and cwd fields
-  "instance_get_full", // GET /1.0/instances/{name}?recursion=1: with state, snapshots, backups (none: not implemented)
-  // Console and logs (src/daemon/instance-console.ts, the monitor in native/lxd-helper.c).
+  "container_exec_recording", // exec record-output: output kept under /1.0/instances/{name}/logs
+  "instance_get_full", // GET /1.0/instances/{name}?recursion=1: with state, snapshots and backups
+  // Console and logs (src/daemon/instance-console.ts, the monitor in native/monitor.c and native/console.c).
   "console", // POST/GET/DELETE /1.0/instances/{name}/console: websocket pair, buffered output
   // Security options (src/instance/runtime.ts, src/kernel/idmap.ts, src/kernel/seccomp.ts).
   "container_syscall_filtering", // security.syscalls.deny_default, deny_compat, deny, allow
@@ -45,11 +55,18 @@ export const apiExtensions: string[] = [
   "snapshot_scheduling", // snapshots.schedule (cron)
   "snapshot_schedule_aliases", // @hourly, @daily ... in snapshots.schedule
   "snapshots_schedule_stopped", // snapshots.schedule.stopped
+  // Backups (src/daemon/instance-backups.ts, src/instance/backups.ts, backup-tarball.ts).
+  "container_backup", // /1.0/instances/{name}/backups, export; POST /1.0/instances with a backup tarball
+  "backup_compression", // compression of backup tarballs
+  "backup_compression_algorithm", // compression_algorithm in POST …/backups (gzip, xz, none)
+  "container_backup_override_pool", // X-LXD-pool on import
+  "backup_override_name", // X-LXD-name on import
+  "custom_volume_backup", // /1.0/storage-pools/{pool}/volumes/custom/{volume}/backups, import by POST …/volumes/custom
   // Networks (src/daemon/networks.ts).
   "network", // /1.0/networks: managed bridges
   "network_leases", // GET /1.0/networks/{name}/leases
   "network_state", // GET /1.0/networks/{name}/state
-  // Instance nics and proxy devices (src/instance/nic.ts, src/instance/proxy.ts, native/lxd-proxy.c).
+  // Instance nics and proxy devices (src/instance/nic.ts, src/instance/proxy.ts, native/proxy.c).
   "container_nic_ipfilter", // security.ipv4_filtering on bridged nics (security.ipv6_filtering is refused)
   "proxy", // type=proxy devices (tcp)
   "proxy_unix", // unix: listen and connect addresses

@@ -1,6 +1,8 @@
 // LXD's `?filter=` query language (extension api_filtering): `FIELD eq|ne VALUE` clauses joined by
 // `and`/`or`, each optionally prefixed with `not`. Fields are dotted paths into the API object; once a
 // path reaches a map (config, devices...), the rest of the path is one key: `config.image.os`.
+import { ApiError } from "./error.ts";
+
 export interface Clause { not: boolean; field: string; op: "eq" | "ne"; value: string }
 export interface Filter { clauses: Clause[]; joins: ("and" | "or")[] }
 
@@ -9,6 +11,7 @@ function tokens(text: string): string[] {
   return [...text.matchAll(/"([^"]*)"|'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2] ?? m[3]);
 }
 
+/** The parsed filter, or none for an empty one; a malformed one is the request's 400. */
 export function parseFilter(text: string): Filter | undefined {
   const words = tokens(text.trim());
   if (!words.length) return undefined;
@@ -18,13 +21,13 @@ export function parseFilter(text: string): Filter | undefined {
     if (not) i++;
     const [field, op, value] = words.slice(i, i + 3);
     if (value === undefined || !["eq", "ne"].includes(op?.toLowerCase())) {
-      throw new Error(`Invalid filter "${text}": expected FIELD eq|ne VALUE`);
+      throw new ApiError(400, `Invalid filter "${text}": expected FIELD eq|ne VALUE`);
     }
     filter.clauses.push({ not, field, op: op.toLowerCase() as "eq" | "ne", value });
     i += 3;
     if (i < words.length) {
       const join = words[i].toLowerCase();
-      if (join !== "and" && join !== "or") throw new Error(`Invalid filter "${text}": expected "and" or "or" after a clause`);
+      if (join !== "and" && join !== "or") throw new ApiError(400, `Invalid filter "${text}": expected "and" or "or" after a clause`);
       filter.joins.push(join);
       i++;
     }

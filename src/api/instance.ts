@@ -6,7 +6,7 @@ import { StringMap, Devices, Description } from "./fields.ts";
 export { Devices } from "./fields.ts";
 
 export const InstanceSource = t.Object({
-  type: t.Union([t.Literal("image"), t.Literal("none"), t.Literal("copy"), t.Literal("migration")]),
+  type: t.Union([t.Literal("image"), t.Literal("none"), t.Literal("copy"), t.Literal("migration"), t.Literal("backup", { description: "set by the server for an octet-stream body (a backup tarball)" })]),
   fingerprint: t.Optional(t.String()),
   alias: t.Optional(t.String()),
   properties: t.Optional(StringMap),

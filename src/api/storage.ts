@@ -36,7 +36,7 @@ export const StoragePoolName = t.Object({ name: t.String({ description: "Storage
 export const StorageVolume = t.Object({
   name: t.String(),
   description: Description,
-  type: t.String({ description: "custom (instance and image volumes are not listed yet)" }),
+  type: t.String({ description: "container (an instance's root volume), image (an image unpacked on the pool) or custom" }),
   config: StringMap,
   content_type: t.String({ description: "filesystem" }),
   used_by: t.Array(t.String(), { description: "URLs of the instances and profiles with a disk device on the volume" }),

@@ -149,12 +149,17 @@ export class ConfigShowCommand extends LxdCommand {
   }
 }
 
+/** All of stdin as text. */
+export async function readStdinText(stdin: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stdin) chunks.push(typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Buffer));
+  return Buffer.concat(chunks).toString("utf8");
+}
+
 /** Reads a YAML document from stdin (no editor support: `edit` is for scripts). */
 export async function readYamlStdin(stdin: NodeJS.ReadableStream & { isTTY?: boolean }): Promise<Record<string, unknown>> {
   if (stdin.isTTY) throw new Error("Interactive editing is not supported; pipe the new YAML on stdin");
-  const chunks: Buffer[] = [];
-  for await (const chunk of stdin) chunks.push(typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Buffer));
-  const doc = Bun.YAML.parse(Buffer.concat(chunks).toString("utf8"));
+  const doc = Bun.YAML.parse(await readStdinText(stdin));
   if (!doc || typeof doc !== "object" || Array.isArray(doc)) throw new Error("Expected a YAML mapping on stdin");
   return doc as Record<string, unknown>;
 }

@@ -16,8 +16,8 @@ const enc = encodeURIComponent;
 
 type Devices = Record<string, Record<string, string>>;
 
-/** The config and local devices of an instance or snapshot ("c1" or "c1/snap0"). */
-async function sourceOf(client: LxdClient, ref: string): Promise<{ config: Record<string, string>; devices: Devices }> {
+/** The config, local devices and profiles of an instance or snapshot ("c1" or "c1/snap0"). */
+async function sourceOf(client: LxdClient, ref: string): Promise<{ config: Record<string, string>; devices: Devices; profiles: string[] }> {
   const [inst, snap] = splitSnapshot(ref);
   return snap === undefined ? client.instance(inst) : client.get(snapshotPath(inst, snap));
 }
@@ -145,20 +145,27 @@ export class CopyCommand extends LxdCommand {
     const [, snap] = splitSnapshot(this.source);
     if (snap !== undefined && this.instanceOnly) throw new Error("--instance-only can't be used when copying a snapshot");
     if (this.target?.includes("/")) throw new Error("The destination must be an instance name, not a snapshot");
+    // Without instance_create_start (LXD 5.0) the server ignores `start`: start it afterwards.
+    const serverStarts = this.start && await this.client.hasExtension("instance_create_start");
     const body: Record<string, unknown> = {
       name: this.target ?? "",
       source: { type: "copy", source: this.source, instance_only: this.instanceOnly },
       ephemeral: this.ephemeral,
-      start: this.start,
+      start: serverStarts,
     };
-    if (this.noProfiles) body.profiles = [];
-    else if (this.profiles.length) body.profiles = this.profiles;
-    if (this.config.length) {
-      // Extra keys go on top of the source's own config.
-      body.config = { ...(await sourceOf(this.client, this.source)).config, ...parseKeyValues(this.config) };
+    // As lxc does, the request carries the source's config, devices and profiles (LXD 5.0 does
+    // not take them from the source itself) without volatile keys; extra keys go on top.
+    const src = await sourceOf(this.client, this.source);
+    body.profiles = this.noProfiles ? [] : this.profiles.length ? this.profiles : src.profiles;
+    const own = Object.fromEntries(Object.entries(src.config).filter(([k]) => !k.startsWith("volatile.")));
+    body.config = { ...own, ...parseKeyValues(this.config) };
+    body.devices = this.storage ? await devicesOnPool(this.client, this.source, this.storage) : src.devices;
+    const op = await this.client.run("POST", "/1.0/instances", body);
+    if (this.start && !serverStarts) {
+      // The server picked the name when none was given; the operation's resources say which.
+      const name = this.target || String((op?.resources?.instances ?? [])[0] ?? "").split("/").pop();
+      if (name) await this.client.setInstanceState(name, { action: "start", timeout: -1, force: false, stateful: false });
     }
-    if (this.storage) body.devices = await devicesOnPool(this.client, this.source, this.storage);
-    await this.client.run("POST", "/1.0/instances", body);
   }
 }
 

@@ -5,6 +5,8 @@ import { LxdError } from "../client/errors.ts";
 import type { Profile } from "../api/profile.ts";
 import type { StoragePool } from "../api/storage.ts";
 import { LxdCommand } from "./base.ts";
+import { readStdinText } from "./config.ts";
+import { renderTable } from "./format.ts";
 
 export class ServeCommand extends LxdCommand {
   static override paths = [["serve"], ["daemon"]];
@@ -147,5 +149,53 @@ async function defaultBridge(client: LxdClient, warn: (m: string) => void = (m) 
   } catch (err) {
     warn(`Warning: no default network: ${(err as Error).message}`);
     return false;
+  }
+}
+
+export class SqlCommand extends LxdCommand {
+  static override paths = [["sql"]];
+  static override usage = Command.Usage({
+    category: "Daemon",
+    description: "Run a SQL statement against the daemon's database",
+    details: "DATABASE is `local` or `global` (one SQLite database here). QUERY `-` reads it from stdin. Changing rows under a running daemon can break it: this is a debugging tool, as in LXD.",
+    examples: [["List instances as stored", "$0 sql global 'SELECT name, type FROM instances'"]],
+  });
+
+  database = Option.String({ name: "local|global" });
+  query = Option.String({ name: "query" });
+
+  protected async run(): Promise<void> {
+    if (this.database !== "local" && this.database !== "global") throw new Error(`Invalid database type "${this.database}" (local or global)`);
+    let query = this.query;
+    if (query === "-") query = await readStdinText(this.context.stdin);
+    const { results } = await this.client.post<{ results: { type: string; columns: string[]; rows: unknown[][]; rows_affected: number }[] }>(
+      "/internal/sql", { database: this.database, query }).then((r) => r.metadata);
+    for (const r of results) {
+      if (r.type === "exec") this.print(`Rows affected: ${r.rows_affected}`);
+      else this.context.stdout.write(renderTable("table", r.columns, r.rows.map((row) => row.map((v) => (v === null ? "" : String(v)))), r.rows));
+    }
+  }
+}
+
+export class ActivateIfNeededCommand extends LxdCommand {
+  static override paths = [["activateifneeded"]];
+  static override usage = Command.Usage({
+    category: "Daemon",
+    description: "Check whether the daemon should run (at boot) and if so, reach it to have it started",
+    details: "The daemon is needed when core.https_address is set or an instance has boot.autostart=true (or was running without it). Its socket is then contacted, which starts a socket-activated daemon.",
+    examples: [["At boot", "$0 activateifneeded"]],
+  });
+
+  protected async run(): Promise<number> {
+    // Daemon-side code, loaded on demand as `serve` loads the daemon.
+    const { activationReason } = await import("../daemon/activate.ts");
+    const reason = activationReason();
+    if (!reason) {
+      this.print("No need to start the daemon now");
+      return 0;
+    }
+    this.print(reason);
+    await this.client.server();
+    return 0;
   }
 }

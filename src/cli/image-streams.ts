@@ -3,10 +3,12 @@ import { mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import { Command, Option } from "clipanion";
 import { INDEX_PATH, PRODUCTS_PATH, parseProducts, productsPath } from "../image/simplestreams.ts";
+import { LxdClient } from "../client/client.ts";
+import { loadConfig, remoteTransport } from "../client/config.ts";
 import type { Operation } from "../api/operation.ts";
 import { LxdCommand } from "./base.ts";
 import { waitForDownload } from "./progress.ts";
-import { remoteImageSource } from "./image-remote.ts";
+import { remoteImageSource, splitImageRef } from "./image-remote.ts";
 
 export class ImageCopyCommand extends LxdCommand {
   static override paths = [["image", "copy"], ["image", "cp"]];
@@ -31,10 +33,32 @@ export class ImageCopyCommand extends LxdCommand {
     const source = remoteImageSource(this.source);
     if (!source) throw new Error(`"${this.source}" is not on another remote: name its remote, e.g. images:${this.source}`);
     const aliases = this.aliases.map((name) => ({ name, description: "" }));
-    if (this.copyAliases && source.alias && !this.aliases.includes(source.alias)) aliases.push({ name: source.alias, description: "" });
-    const reply = await this.client.post<Operation>("/1.0/images", { source, aliases, auto_update: this.autoUpdate, public: this.public });
-    const op = await waitForDownload(this.client, reply.metadata, this.context.stdout as NodeJS.WriteStream, "Copying the image");
-    this.print(`Image copied successfully! (${String(op.metadata?.fingerprint ?? "").slice(0, 12)})`);
+    const addAlias = (name: string) => { if (!aliases.some((a) => a.name === name)) aliases.push({ name, description: "" }); };
+    if (this.copyAliases && source.alias) addAlias(source.alias);
+    // An LXD server this client is trusted by: its image's aliases, and for a private image a
+    // one-time secret that lets the target daemon download it (as lxc does).
+    const config = loadConfig();
+    const remote = splitImageRef(this.source, config).remote!;
+    let secretOp: string | undefined;
+    let src: LxdClient | undefined;
+    if (source.protocol === "lxd" && !config.remotes[remote]?.public) {
+      src = new LxdClient(remoteTransport(remote, config));
+      const image = await src.resolveImage(source.fingerprint ?? source.alias ?? "");
+      if (this.copyAliases) for (const a of image.aliases ?? []) addAlias(a.name);
+      if (!image.public) {
+        const token = await src.post<Operation>(`/1.0/images/${image.fingerprint}/secret`);
+        secretOp = token.metadata.id;
+        Object.assign(source, { fingerprint: image.fingerprint, alias: undefined, secret: String(token.metadata.metadata?.secret ?? "") });
+      }
+    }
+    try {
+      const reply = await this.client.post<Operation>("/1.0/images", { source, aliases, auto_update: this.autoUpdate, public: this.public });
+      const op = await waitForDownload(this.client, reply.metadata, this.context.stdout as NodeJS.WriteStream, "Copying the image");
+      this.print(`Image copied successfully! (${String(op.metadata?.fingerprint ?? "").slice(0, 12)})`);
+    } finally {
+      // Unused (the image was there already, or the copy failed): revoke the secret.
+      if (secretOp) await src!.delete(`/1.0/operations/${secretOp}`).catch(() => {});
+    }
   }
 }
 

@@ -261,8 +261,16 @@ async function sha256File(file: string): Promise<string> {
 abstract class ImageBuildCommand extends LxdCommand {
   abstract aliases: string[];
   abstract output: string | undefined;
-  abstract compression: string;
+  abstract compression: string | undefined;
   abstract public: boolean;
+
+  /** --compression, else what `-o FILE`'s name says (busybox.tar.xz is xz), else gzip. */
+  protected compressionKind(): "gzip" | "xz" | "none" {
+    const kind = this.compression
+      ?? (/\.(tar\.xz|txz)$/.test(this.output ?? "") ? "xz" : /\.tar$/.test(this.output ?? "") ? "none" : "gzip");
+    if (kind !== "gzip" && kind !== "xz" && kind !== "none") throw new Error(`Invalid --compression: ${kind} (gzip, xz or none)`);
+    return kind;
+  }
 
   protected async writeOrImport(build: (file: string) => Promise<unknown>, name: string, defaultAliases: string[], tmpRoot: string): Promise<void> {
     if (this.output) {
@@ -272,7 +280,7 @@ abstract class ImageBuildCommand extends LxdCommand {
     }
     const dir = await mkdtemp(join(tmpRoot, "lxd-image-"));
     try {
-      const file = join(dir, this.compression === "gzip" ? `${name}.tar.gz` : `${name}.tar`);
+      const file = join(dir, `${name}${{ gzip: ".tar.gz", xz: ".tar.xz", none: ".tar" }[this.compressionKind()]}`);
       await build(file);
       const aliases = this.aliases.length ? this.aliases : defaultAliases;
       const fp = await importImageFile(this.client, file, { aliases, public: this.public });
@@ -291,20 +299,19 @@ export class ImageBuildBusyboxCommand extends ImageBuildCommand {
     details: "Without `-o` the image is imported into the daemon under the alias (default `busybox`). With `-o` it is only written to FILE.",
     examples: [
       ["Build and import as 'busybox'", "$0 image build busybox"],
-      ["Only write the tarball", "$0 image build busybox -o busybox.tar.gz"],
+      ["Only write the tarball (xz by its name)", "$0 image build busybox -o busybox.tar.xz"],
     ],
   });
 
   aliases = Option.Array("--alias", [], { description: "Alias for the imported image (default: busybox)" });
   output = Option.String("-o,--output", { description: "Write the image tarball here instead of importing it" });
   busybox = Option.String("--busybox", { description: "Static busybox binary to use (default /bin/busybox)" });
-  compression = Option.String("--compression", "gzip", { description: "gzip or none" });
+  compression = Option.String("--compression", { description: "gzip, xz or none (default: by -o FILE's extension, else gzip)" });
   public = Option.Boolean("--public", false, { description: "Make the imported image public" });
 
   protected async run(): Promise<void> {
-    if (this.compression !== "gzip" && this.compression !== "none") throw new Error(`Invalid --compression: ${this.compression}`);
     const { buildBusyboxImage } = await import("../image/build-busybox.ts");
-    const opts = { busybox: this.busybox, compression: this.compression as "gzip" | "none" };
+    const opts = { busybox: this.busybox, compression: this.compressionKind() };
     await this.writeOrImport((file) => buildBusyboxImage(file, opts), "busybox", ["busybox"], tmpdir());
   }
 }
@@ -327,18 +334,18 @@ export class ImageBuildDebianCommand extends ImageBuildCommand {
   include = Option.Array("--include", [], { description: "Extra packages (comma-separated, repeatable)" });
   aliases = Option.Array("--alias", [], { description: "Alias for the imported image (default: debian/RELEASE)" });
   output = Option.String("-o,--output", { description: "Write the image tarball here instead of importing it" });
-  compression = Option.String("--compression", "gzip", { description: "gzip or none" });
+  compression = Option.String("--compression", { description: "gzip, xz or none (default: by -o FILE's extension, else gzip)" });
   cacheDir = Option.String("--cache-dir", { description: "Keep downloaded packages here for the next build" });
   public = Option.Boolean("--public", false, { description: "Make the imported image public" });
   quiet = Option.Boolean("-q,--quiet", false, { description: "Do not show debootstrap's progress" });
 
   protected async run(): Promise<void> {
-    if (this.compression !== "gzip" && this.compression !== "none") throw new Error(`Invalid --compression: ${this.compression}`);
+    const compression = this.compressionKind();
     const { buildDebianImage, checkDebianOptions } = await import("../image/build-debian.ts");
     const opts = {
       release: this.release, variant: this.variant, mirror: this.mirror, cacheDir: this.cacheDir,
       include: this.include.flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean),
-      compression: this.compression as "gzip" | "none",
+      compression,
       log: (line: string) => { if (!this.quiet) this.context.stderr.write(`${line}\n`); },
     };
     checkDebianOptions(opts);

@@ -7,8 +7,9 @@ import { LxdError } from "../client/errors.ts";
 import type { Devices } from "../api/instance.ts";
 import type { Operation } from "../api/operation.ts";
 import { waitForDownload } from "./progress.ts";
-import { remoteImageSource } from "./image-remote.ts";
+import { remoteImageSource, splitImageRef } from "./image-remote.ts";
 import { forEachName, LxdCommand, parseKeyValues } from "./base.ts";
+import { readStdinText } from "./config.ts";
 import { initServer } from "./daemon.ts";
 import { randomName } from "../instance/names.ts";
 import { snapshotPath, splitSnapshot } from "./snapshot.ts";
@@ -44,20 +45,25 @@ export function instancesPost(args: CreateArgs, name: string, fingerprint: strin
 }
 
 /** Creates (and with `start`, starts) an instance, printing lxc's "Creating"/"Starting" lines.
- *  An image on another remote (`images:alpine`) is downloaded by the daemon, with progress. */
+ *  An image on another remote (`images:alpine`) is downloaded by the daemon, with progress. A
+ *  server without `instance_create_start` (LXD 5.0) ignores `start` in the request: then the
+ *  instance is started separately, as lxc does. */
 export async function createInstance(client: LxdClient, args: CreateArgs, print: (s: string) => void, out?: NodeJS.WriteStream): Promise<string> {
   const name = args.name || randomName();
   print(`Creating ${name}`);
+  const serverStarts = args.start && await client.hasExtension("instance_create_start");
+  const create = { ...args, start: serverStarts };
   const source = remoteImageSource(args.image);
   if (source) {
-    const reply = await client.post<Operation>("/1.0/instances", { ...instancesPost(args, name, ""), source });
+    const reply = await client.post<Operation>("/1.0/instances", { ...instancesPost(create, name, ""), source });
     if (reply.type === "async") await waitForDownload(client, reply.metadata, out ?? (process.stdout as NodeJS.WriteStream));
-    if (args.start) print(`Starting ${name}`);
-    return name;
+  } else {
+    // "srv:busybox" on srv itself: the prefix names the server the command already talks to.
+    const image = await client.resolveImage(splitImageRef(args.image).name);
+    await client.createInstance(instancesPost(create, name, image.fingerprint));
   }
-  const image = await client.resolveImage(args.image);
-  await client.createInstance(instancesPost(args, name, image.fingerprint));
   if (args.start) print(`Starting ${name}`);
+  if (args.start && !serverStarts) await client.setInstanceState(name, { action: "start", timeout: -1, force: false, stateful: false });
   return name;
 }
 
@@ -105,6 +111,8 @@ export class InitCommand extends CreateCommand {
     examples: [
       ["Create (not start) a container", "$0 init busybox c1"],
       ["Non-interactive server setup with a dir storage pool", "$0 init --auto --storage-backend dir"],
+      ["Apply a preseed (LXD's YAML schema)", "cat preseed.yaml | $0 init --preseed"],
+      ["Print the current setup as a preseed", "$0 init --dump"],
     ],
   });
 
@@ -113,10 +121,18 @@ export class InitCommand extends CreateCommand {
   storageBackend = Option.String("--storage-backend", "dir", { description: "Storage backend for the default pool (dir or btrfs)" });
   networkAddress = Option.String("--network-address", { description: "Address to bind the HTTPS API to" });
   networkPort = Option.String("--network-port", { description: "Port to bind the HTTPS API to (default 8443)" });
+  preseed = Option.Boolean("--preseed", false, { description: "Apply a YAML preseed (LXD's schema) read from stdin" });
+  dump = Option.Boolean("--dump", false, { description: "Print the server's current setup as a preseed" });
   image = Option.String({ name: "image", required: false });
   name = Option.String({ name: "name", required: false });
 
   protected async run(): Promise<void> {
+    if (this.preseed || this.dump) {
+      if (this.image || this.auto || this.minimal || (this.preseed && this.dump)) throw new Error("--preseed and --dump take no other arguments");
+      const { applyPreseed, dumpPreseed } = await import("./preseed.ts");
+      if (this.dump) return void this.context.stdout.write(await dumpPreseed(this.client));
+      return applyPreseed(this.client, await readStdinText(this.context.stdin));
+    }
     if (this.image && !this.auto && !this.minimal) {
       await createInstance(this.client, this.createArgs(this.image, this.name, false), (s) => this.print(s), this.context.stdout as NodeJS.WriteStream);
       return;

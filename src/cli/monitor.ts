@@ -7,6 +7,9 @@ import { toYaml } from "./format.ts";
 
 export type MonitorFormat = "yaml" | "json" | "pretty";
 
+/** Logging event levels, lowest first (LXD's names). */
+const LEVELS = ["debug", "info", "warning", "error"];
+
 /** One event as `lxc monitor` prints it: YAML documents separated by a blank line, JSON lines, or one
  *  human line. */
 export function formatEvent(e: LxdEvent, format: MonitorFormat): string {
@@ -36,17 +39,22 @@ export class MonitorCommand extends LxdCommand {
     examples: [
       ["Only lifecycle events", "$0 monitor --type lifecycle"],
       ["Operation events as JSON lines", "$0 monitor --type operation --format json"],
+      ["The daemon's log from warnings up", "$0 monitor --type logging --loglevel warning --pretty"],
     ],
   });
 
   types = Option.Array("--type", [], { description: "Event type to listen for (lifecycle, operation, logging)" });
   format = Option.String("-f,--format", "yaml", { description: "Format (json|pretty|yaml)" });
   pretty = Option.Boolean("--pretty", false, { description: "Pretty rendering (short for --format=pretty)" });
+  loglevel = Option.String("--loglevel", { description: "Minimum level for logging events (debug, info, warning, error)" });
 
   protected async run(): Promise<void> {
     const format = (this.pretty ? "pretty" : this.format) as MonitorFormat;
     if (!["yaml", "json", "pretty"].includes(format)) throw new Error(`Invalid format "${format}"`);
-    const stream = await this.client.events(this.types, (e) => this.context.stdout.write(formatEvent(e, format)));
+    const min = this.loglevel === undefined ? 0 : LEVELS.indexOf(this.loglevel.toLowerCase().replace(/^warn$/, "warning"));
+    if (min < 0) throw new Error(`Invalid log level "${this.loglevel}" (debug, info, warning or error)`);
+    const shown = (e: LxdEvent) => e.type !== "logging" || LEVELS.indexOf(String((e.metadata as { level?: string })?.level)) >= min;
+    const stream = await this.client.events(this.types, (e) => { if (shown(e)) this.context.stdout.write(formatEvent(e, format)); });
     const stop = () => stream.close();
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);

@@ -30,6 +30,7 @@ export class RemoteAddCommand extends LxdCommand {
   });
 
   token = Option.String("--token", { description: "Join token issued by the server" });
+  password = Option.String("--password", { description: "Remote admin password (the server's core.trust_password)" });
   acceptCertificate = Option.Boolean("--accept-certificate", false, { description: "Pin the server's certificate without a token" });
   protocol = Option.String("--protocol", "lxd", { description: "Server protocol (lxd or simplestreams)" });
   public = Option.Boolean("--public", false, { description: "Public image server: no authentication" });
@@ -61,8 +62,13 @@ export class RemoteAddCommand extends LxdCommand {
     const client = new LxdClient(new TlsTransport(url, identity, pem));
     let server = await client.server();
     if (server.auth !== "trusted") {
-      if (!tokenText) throw new Error(`The server at ${url} does not trust this client: add it with a join token (--token)`);
-      await client.post("/1.0/certificates", { type: "client", password: tokenText, trust_token: tokenText });
+      // Without a token, as lxc: the trust password, from --password or asked for on a terminal.
+      const password = tokenText ? undefined
+        : this.password ?? ((this.context.stdin as NodeJS.ReadStream).isTTY ? await askPassword(this.context.stdout, `Admin password (or token) for ${this.name}: `) : undefined);
+      if (!tokenText && !password) throw new Error(`The server at ${url} does not trust this client: add it with a join token (--token) or its trust password (--password)`);
+      await client.post("/1.0/certificates", tokenText
+        ? { type: "client", password: tokenText, trust_token: tokenText }
+        : { type: "client", password });
       server = await client.server();
       if (server.auth !== "trusted") throw new Error(`The server at ${url} still does not trust this client after joining`);
     }
@@ -94,6 +100,20 @@ export class RemoteAddCommand extends LxdCommand {
       throw new Error(`Certificate fingerprint: ${certFingerprint(pem)}\nVerify it out of band, then rerun with --accept-certificate (or join with --token)`);
     }
     return { url, pem };
+  }
+}
+
+/** Reads one line from the terminal without echoing it. */
+async function askPassword(out: NodeJS.WritableStream, prompt: string): Promise<string> {
+  out.write(prompt);
+  const stty = (arg: string) => Bun.spawnSync(["stty", arg], { stdin: "inherit" });
+  stty("-echo");
+  try {
+    for await (const line of console) return line;
+    return "";
+  } finally {
+    stty("echo");
+    out.write("\n");
   }
 }
 

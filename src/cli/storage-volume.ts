@@ -23,14 +23,25 @@ function splitVolume(ref: string): [string, string | undefined] {
 
 export class StorageVolumeListCommand extends LxdCommand {
   static override paths = [["storage", "volume", "list"], ["storage", "volume", "ls"]];
-  static override usage = Command.Usage({ category, description: "List custom storage volumes", examples: [["Volumes of the default pool", "$0 storage volume list default"]] });
+  static override usage = Command.Usage({
+    category, description: "List storage volumes: containers' root volumes, images unpacked on the pool, custom volumes",
+    examples: [["Volumes of the default pool", "$0 storage volume list default"], ["Only custom volumes", "$0 storage volume list default type=custom"]],
+  });
 
   pool = Option.String({ name: "pool" });
+  filters = Option.Rest({ name: "filter" });
   format = Option.String("-f,--format", "table", { description: "Format (csv|json|table|yaml|compact)" });
 
   protected async run(): Promise<void> {
     const format = parseFormat(this.format);
-    const vols = await this.client.get<Volume[]>(`/1.0/storage-pools/${enc(this.pool)}/volumes/custom?recursion=1`);
+    // As lxc: KEY=VALUE arguments become the server-side filter.
+    const filter = this.filters.map((f) => {
+      const eq = f.indexOf("=");
+      if (eq <= 0) throw new Error(`Invalid filter "${f}": use KEY=VALUE`);
+      return `${f.slice(0, eq)} eq "${f.slice(eq + 1)}"`;
+    }).join(" and ");
+    const query = filter ? `&filter=${enc(filter)}` : "";
+    const vols = await this.client.get<Volume[]>(`/1.0/storage-pools/${enc(this.pool)}/volumes?recursion=1${query}`);
     const rows = vols.map((v) => [v.type, v.name, v.description, v.content_type, String(v.used_by.length)]);
     this.context.stdout.write(renderTable(format, ["TYPE", "NAME", "DESCRIPTION", "CONTENT-TYPE", "USED BY"], rows, vols));
   }

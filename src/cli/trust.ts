@@ -3,6 +3,7 @@ import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { Command, Option } from "clipanion";
 import type { Certificate } from "../api/certificate.ts";
+import type { LxdClient } from "../client/client.ts";
 import type { Operation } from "../api/operation.ts";
 import { encodeToken } from "../tls/token.ts";
 import { LxdCommand } from "./base.ts";
@@ -12,14 +13,18 @@ export class TrustAddCommand extends LxdCommand {
   static override paths = [["config", "trust", "add"]];
   static override usage = Command.Usage({
     category: "Configuration",
-    description: "Issue a single-use join token for a new client",
-    details: "The client joins with `lxd remote add NAME TOKEN` (or `lxc remote add NAME --token TOKEN`). The token expires after core.remote_token_expiry (default 1d).",
-    examples: [["A token for a laptop", "$0 config trust add --name laptop"]],
+    description: "Issue a single-use join token for a new client, or trust a certificate file",
+    details: "The client joins with `lxd remote add NAME TOKEN` (or `lxc remote add NAME --token TOKEN`). The token expires after core.remote_token_expiry (default 1d). With a FILE, that certificate is trusted at once (as `add-certificate`); `--type metrics` makes it one that may only read /1.0/metrics.",
+    examples: [["A token for a laptop", "$0 config trust add --name laptop"], ["A Prometheus scraper's certificate", "$0 config trust add prometheus.crt --type metrics"]],
   });
 
   name = Option.String("--name", { description: "Name the client will have in the trust store" });
+  type = Option.String("--type", "client", { description: "Certificate type: client or metrics" });
+  file = Option.String({ name: "file", required: false });
 
   protected async run(): Promise<void> {
+    if (this.file) return addCertificateFile(this.client, this.file, { name: this.name, type: this.type });
+    if (this.type !== "client") throw new Error("Join tokens are for client certificates: give the certificate FILE for --type metrics");
     const reply = await this.client.post<Operation>("/1.0/certificates", { name: this.name ?? "", type: "client", token: true });
     const meta = (reply.metadata.metadata ?? {}) as Record<string, unknown>;
     const request = (meta.request ?? {}) as { name?: string };
@@ -28,7 +33,8 @@ export class TrustAddCommand extends LxdCommand {
       fingerprint: String(meta.fingerprint ?? ""),
       addresses: (meta.addresses as string[] | undefined) ?? [],
       secret: String(meta.secret ?? ""),
-      expires_at: String(meta.expiresAt ?? ""),
+      // LXD 5.0.2 sets no expiry and decodes this field as a Go time: the zero time, never "".
+      expires_at: String(meta.expiresAt || "0001-01-01T00:00:00Z"),
     });
     this.print(`Client ${request.name ?? ""} certificate add token:\n${token}`);
   }
@@ -43,26 +49,33 @@ export class TrustAddCertificateCommand extends LxdCommand {
   });
 
   name = Option.String("--name", { description: "Name in the trust store (default: the certificate's common name)" });
+  type = Option.String("--type", "client", { description: "Certificate type: client or metrics (may only read /1.0/metrics)" });
   restricted = Option.Boolean("--restricted", false, { description: "Restrict the certificate to --projects" });
   projects = Option.String("--projects", { description: "Comma-separated projects a restricted certificate may use" });
   file = Option.String({ name: "file" });
 
   protected async run(): Promise<void> {
-    let pem: string;
-    try {
-      pem = readFileSync(this.file, "utf8");
-    } catch (err) {
-      throw new Error(`Failed to read certificate ${this.file}: ${(err as Error).message}`);
-    }
-    const der = new X509Certificate(pem).raw;
-    await this.client.post("/1.0/certificates", {
-      type: "client",
-      name: this.name ?? "",
-      certificate: der.toString("base64"),
-      restricted: this.restricted,
+    await addCertificateFile(this.client, this.file, {
+      name: this.name, type: this.type, restricted: this.restricted,
       projects: this.projects ? this.projects.split(",").map((p) => p.trim()).filter(Boolean) : [],
     });
   }
+}
+
+/** Trusts the PEM certificate in `file`. */
+async function addCertificateFile(client: LxdClient, file: string, opts: { name?: string; type: string; restricted?: boolean; projects?: string[] }) {
+  if (opts.type !== "client" && opts.type !== "metrics") throw new Error(`Invalid --type "${opts.type}" (client or metrics)`);
+  let pem: string;
+  try {
+    pem = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new Error(`Failed to read certificate ${file}: ${(err as Error).message}`);
+  }
+  const der = new X509Certificate(pem).raw;
+  await client.post("/1.0/certificates", {
+    type: opts.type, name: opts.name ?? "", certificate: der.toString("base64"),
+    restricted: opts.restricted ?? false, projects: opts.projects ?? [],
+  });
 }
 
 const dates = (pem: string) => {

@@ -32,6 +32,8 @@ export interface Reply<T = unknown> {
 const enc = encodeURIComponent;
 
 export class LxdClient {
+  private extensions?: Promise<Set<string>>;
+
   constructor(readonly transport: Transport = new UnixTransport(socketPath())) {}
 
   /** Sends one request and unwraps LXD's envelope. `body` is JSON unless it is a stream/blob/buffer. */
@@ -81,6 +83,22 @@ export class LxdClient {
       // Not an envelope: keep the generic message.
     }
     throw new LxdError(message, res.status);
+  }
+
+  /** Streams a GET's raw body (an export) into `file`; returns the bytes written. */
+  async download(path: string, file: string): Promise<number> {
+    const res = await this.transport.fetch(path);
+    if (!res.ok) {
+      const text = await res.text();
+      let message = `GET ${path} failed with HTTP ${res.status}`;
+      try {
+        message = JSON.parse(text).error || message;
+      } catch {
+        // Not an envelope: keep the generic message.
+      }
+      throw new LxdError(message, res.status);
+    }
+    return Bun.write(file, res);
   }
 
   async post<T = unknown>(path: string, body?: unknown, opts?: RequestOptions): Promise<Reply<T>> {
@@ -140,6 +158,12 @@ export class LxdClient {
 
   server(): Promise<Server> {
     return this.get("/1.0");
+  }
+
+  /** Whether the server announces an API extension (as lxc checks before relying on one). */
+  async hasExtension(name: string): Promise<boolean> {
+    this.extensions ??= this.server().then((s) => new Set(s.api_extensions ?? []));
+    return (await this.extensions).has(name);
   }
 
   async serverWithEtag(): Promise<{ server: Server; etag?: string }> {

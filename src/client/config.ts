@@ -174,7 +174,7 @@ class LazyTransport implements Transport {
 /** This invocation's remote: set from a REMOTE: prefix on the command line, else the default. */
 let selected: string | undefined;
 /** Commands about the daemon on this host, which never go to a remote whatever the default. */
-const LOCAL_ONLY = new Set(["serve", "daemon", "waitready", "shutdown"]);
+const LOCAL_ONLY = new Set(["serve", "daemon", "waitready", "shutdown", "sql", "activateifneeded"]);
 let localOnly = false;
 /** Commands whose arguments may name two remotes (a source and a target): they split the
  *  prefixes themselves. */

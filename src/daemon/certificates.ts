@@ -14,6 +14,7 @@ import { ApiError } from "../api/error.ts";
 import type { HttpsService } from "./tls/https.ts";
 import type { ServerCertificate } from "./tls/server-cert.ts";
 import { decodeToken, parseExpiry } from "../tls/token.ts";
+import { verifyPassword } from "../tls/password.ts";
 import { TokenRegistry, parseCertificate, type PendingToken, type TrustStore } from "./tls/trust.ts";
 
 /** Join tokens last this long unless core.remote_token_expiry says otherwise. */
@@ -51,8 +52,11 @@ function find(db: Db, fingerprint: string): CertificateRow {
   return matches[0];
 }
 
-function checkType(type: string | undefined) {
-  if (type !== undefined && type !== "" && type !== "client") throw new ApiError(400, `Unsupported certificate type "${type}" (only "client")`);
+/** "client" (full access) or "metrics" (GET /1.0/metrics only), as LXD. */
+function checkType(type: string | undefined): "client" | "metrics" {
+  if (type === undefined || type === "" || type === "client") return "client";
+  if (type === "metrics") return "metrics";
+  throw new ApiError(400, `Unknown certificate type "${type}" (client or metrics)`);
 }
 
 const commonName = (der: Uint8Array) => /(?:^|\n)CN=([^\n]*)/.exec(new X509Certificate(der).subject)?.[1] ?? "";
@@ -113,8 +117,9 @@ export const certificatesRoutes = (ctx: CertificatesContext, remote: RemoteAcces
     .post("/1.0/certificates", ({ body, request }) => {
       const id = remote.trust.identify(request);
       const projects = body.projects ?? [];
-      checkType(body.type);
+      const type = checkType(body.type);
       if (body.token) {
+        if (type !== "client") throw new ApiError(400, "Join tokens are for client certificates; add a metrics certificate itself");
         if (!id.trusted) throw new ApiError(403, "Forbidden: only trusted clients can issue join tokens");
         return issueToken(body.name ?? "", body.restricted ?? false, projects);
       }
@@ -124,6 +129,12 @@ export const certificatesRoutes = (ctx: CertificatesContext, remote: RemoteAcces
         if (!id.certificate) throw new ApiError(403, "Forbidden: a TLS client certificate is required to join");
         if (!given) throw new ApiError(403, `Forbidden: ${id.reason ?? "not trusted"}; a join token is required`);
         const token = decodeToken(given);
+        if (!token && body.password) {
+          // Not a token: the trust password (core.trust_password), as LXD 5.0 still accepts.
+          const hash = getServerConfigValue(ctx.db, "core.trust_password");
+          if (!hash || !verifyPassword(body.password, hash)) throw new ApiError(403, "not authorized");
+          return added(remote.trust.add(id.certificate, { name: body.name || commonName(id.certificate) }));
+        }
         if (token && token.fingerprint !== remote.certificate.fingerprint) throw new ApiError(403, "Forbidden: the join token was issued by another server");
         const pending = token ? remote.tokens.redeem(token.secret) : undefined;
         if (!pending) throw new ApiError(403, "Forbidden: the join token is invalid, expired or already used");
@@ -133,7 +144,7 @@ export const certificatesRoutes = (ctx: CertificatesContext, remote: RemoteAcces
       }
       const der = body.certificate ? parseCertificate(body.certificate) : id.certificate;
       if (!der) throw new ApiError(400, "No certificate given (field \"certificate\": base64 DER or PEM)");
-      return added(remote.trust.add(der, { name: body.name || commonName(der), restricted: body.restricted, projects }));
+      return added(remote.trust.add(der, { name: body.name || commonName(der), type, restricted: body.restricted, projects }));
     }, {
       body: CertificatesPost,
       response: { 200: Empty, 202: Operation },
@@ -186,7 +197,7 @@ export const certificatesRoutes = (ctx: CertificatesContext, remote: RemoteAcces
     });
 
   function change(row: CertificateRow, next: { name: string; type?: string; restricted: boolean; projects: string[]; certificate?: string }) {
-    checkType(next.type);
+    if (next.type && checkType(next.type) !== row.type) throw new ApiError(400, "Changing a certificate's type is not supported: remove it and add it again");
     if (next.certificate && next.certificate.trim() !== row.certificate.trim()) {
       const der = parseCertificate(next.certificate);
       if (Buffer.compare(Buffer.from(der), Buffer.from(parseCertificate(row.certificate))) !== 0) {

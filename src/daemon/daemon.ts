@@ -12,12 +12,15 @@ import { unixDeviceDriver } from "../instance/unix-device.ts";
 import { proxyDriver } from "../instance/proxy.ts";
 import { diskDriver } from "../instance/disk.ts";
 import { CustomVolumes } from "../storage/volumes.ts";
+import { VolumeBackups } from "../instance/volume-backups.ts";
 import { NetworkManager } from "../network/manager.ts";
 import { Cgroups } from "../kernel/cgroup.ts";
 import { lockExclusive } from "../kernel/lock.ts";
 import { lxdDir, socketPath } from "../paths.ts";
 import type { DaemonContext } from "./context.ts";
 import { EventHub } from "../events/hub.ts";
+import { Warnings } from "../events/warnings.ts";
+import { hostConditions } from "../kernel/host-checks.ts";
 import { configureLog, log } from "../log.ts";
 import { OperationManager } from "./operations.ts";
 import { createServer, listenUnix } from "./server.ts";
@@ -67,6 +70,9 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
       .some((d) => d.type === "disk" && d.pool === pool && d.source === volume && d.path !== "/"))
     .map((r) => r.name), pools);
   registerDeviceDriver("disk", diskDriver((pool, volume) => volumes.path(pool, volume)));
+  const volumeBackups = new VolumeBackups(db, volumes, pools, events);
+  instances.snapshots.everyMinute((now) => instances.backups.prune(now));
+  instances.snapshots.everyMinute((now) => volumeBackups.prune(now));
   const t = phases();
   await networks.startAll();
   t.mark("networks");
@@ -74,11 +80,17 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   t.mark("reconcile");
 
   const remote = await openRemoteAccess(db, lxdDir(), socketPath());
+  const warnings = new Warnings();
+  for (const c of hostConditions()) {
+    warnings.raise(c.type, c.message, c.severity);
+    log.warn(c.type, { detail: c.message });
+  }
 
   let stop!: () => void;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
   const ctx: DaemonContext = {
-    db, ops, events, instances, images, cgroups, networks, pools, profiles: new ProfileManager(db, events), volumes, startedAt: new Date(), shutdown: () => shutdown(),
+    db, ops, events, instances, images, cgroups, networks, pools, profiles: new ProfileManager(db, events), volumes, volumeBackups, warnings,
+    startedAt: new Date(), shutdown: () => shutdown(),
     identity: { cert: remote.certificate.certificate, key: remote.certificate.key },
     serverInfo: withRemoteAccess(serverInfoSource(db, pools), remote),
   };

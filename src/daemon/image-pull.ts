@@ -23,14 +23,14 @@ export function pullerFor(ctx: Pick<DaemonContext, "db" | "images">): ImagePulle
   return p;
 }
 
-interface SourceFields { type?: string; server?: string; protocol?: string; alias?: string; fingerprint?: string; certificate?: string; mode?: string }
+interface SourceFields { type?: string; server?: string; protocol?: string; alias?: string; fingerprint?: string; certificate?: string; mode?: string; secret?: string }
 
 /** An image source that names another server (LXD's client always sends `server` for those). */
 export const isRemoteImageSource = (s: SourceFields | undefined): boolean => s?.type === "image" && Boolean(s.server);
 
 function pullSource(s: SourceFields): PullSource {
   if (s.mode && s.mode !== "pull") throw new ApiError(400, `Image source mode "${s.mode}" is not supported (pull only)`);
-  return { server: String(s.server), protocol: s.protocol || "lxd", alias: s.alias || undefined, fingerprint: s.fingerprint || undefined, certificate: s.certificate || undefined };
+  return { server: String(s.server), protocol: s.protocol || "lxd", alias: s.alias || undefined, fingerprint: s.fingerprint || undefined, certificate: s.certificate || undefined, secret: s.secret || undefined };
 }
 
 /** Download plumbing shared by both operations: progress into metadata, cancel by abort. */

@@ -1,7 +1,9 @@
 // /1.0/images and /1.0/images/{fingerprint}: list, upload (unified tarball or split multipart),
 // show, replace, merge, delete (background operation) and export.
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { Elysia } from "elysia";
 import { AsyncResponse, Empty, RecursionQuery, UrlsOr, recursionLevel } from "../api/envelope.ts";
+import { matchesFilter, parseFilter } from "../api/filter.ts";
 import { Image, ImageFingerprint, ImagePut, ImagesPost, ImageUploadResult } from "../api/image.ts";
 import type { Db } from "../db/index.ts";
 import { getProfile } from "../db/profiles.ts";
@@ -23,7 +25,7 @@ const checkImagesPost = validator(ImagesPost);
 export interface ImagesContext {
   db: Db;
   images: ImageStore;
-  ops: { create(spec: OperationSpec): Operation };
+  ops: { create(spec: OperationSpec): Operation; list(): Operation[] };
   events: { send(type: "lifecycle", metadata: Record<string, unknown>): void };
   /** Copies an image from another server (POST with a JSON `source`; image-pull.ts). */
   pull?(body: ImagesPost): Operation;
@@ -39,8 +41,20 @@ export const imageUrl = (fp: string) => `/1.0/images/${fp}`;
 const etag = (row: ImageRow) =>
   etagOf([row.public, row.autoUpdate, Object.fromEntries(Object.entries(row.properties).sort(([a], [b]) => a.localeCompare(b)))]);
 
-/** Whether the caller may see the image: trusted callers all, others the public ones (as LXD). */
-const visible = (ctx: ImagesContext, request: Request, row: ImageRow) => row.public || (ctx.serverInfo?.trusted?.(request) ?? true);
+/** The live secret operation (POST /1.0/images/{fp}/secret) whose secret the request's
+ *  `?secret=` names for this image, if any. */
+function secretOperation(ctx: ImagesContext, request: Request, fp: string): Operation | undefined {
+  const given = new URL(request.url).searchParams.get("secret");
+  if (!given) return undefined;
+  const want = createHash("sha256").update(given).digest();
+  return ctx.ops.list().find((op) => op.class === "token" && !op.isFinal && op.spec.resources?.images?.includes(imageUrl(fp)) &&
+    typeof op.metadata?.secret === "string" && timingSafeEqual(createHash("sha256").update(op.metadata.secret).digest(), want));
+}
+
+/** Whether the caller may see the image: trusted callers all, others the public ones and the
+ *  one their image secret names (as LXD). */
+const visible = (ctx: ImagesContext, request: Request, row: ImageRow) =>
+  row.public || (ctx.serverInfo?.trusted?.(request) ?? true) || secretOperation(ctx, request, row.fingerprint) !== undefined;
 
 /** mustGet, with images the caller may not see reported as missing. */
 function mustSee(ctx: ImagesContext, request: Request, ref: string): ImageRow {
@@ -83,8 +97,63 @@ function boundary(contentType: string): string {
   }
 }
 
-/** Upload of a unified image (octet-stream) or a split one (multipart): stored to disk before the 202 answer. */
-async function upload(ctx: ImagesContext, request: Request): Promise<Operation> {
+/** Largest JSON body of POST /1.0/images (publish or pull requests are small). */
+const JSON_LIMIT = 16 * 1024 * 1024;
+
+const concatBytes = (chunks: Uint8Array[]) => {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) { out.set(c, at); at += c.length; }
+  return out;
+};
+
+/** The bytes already read, then the rest of the reader. */
+const resumed = (head: Uint8Array[], reader: { read(): Promise<{ done: boolean; value?: Uint8Array }>; cancel(reason?: unknown): Promise<void> }) =>
+  new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const next = head.shift();
+      if (next) return controller.enqueue(next);
+      const { done, value } = await reader.read();
+      if (done || !value) controller.close();
+      else controller.enqueue(value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+
+/** As LXD: a body that decodes as JSON is a request, anything else an image upload whatever its
+ *  Content-Type (curl's --data-binary says x-www-form-urlencoded); only a body declared
+ *  application/json must be JSON. Image files never start with "{", so only JSON is buffered. */
+async function sniff(request: Request): Promise<{ json: unknown } | { body: ReadableStream<Uint8Array> | null }> {
+  const type = (request.headers.get("content-type") ?? "").toLowerCase();
+  if (!request.body || type.startsWith("multipart/form-data")) return { body: request.body };
+  const declaredJson = type.startsWith("application/json");
+  const reader = (request.body as ReadableStream<Uint8Array>).getReader();
+  const head: Uint8Array[] = [];
+  let size = 0;
+  let first: number | undefined;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    head.push(value);
+    size += value.length;
+    first ??= value.find((b: number) => ![0x20, 0x09, 0x0a, 0x0d].includes(b));
+    if (first !== undefined && first !== 0x7b && !declaredJson) return { body: resumed(head, reader) };
+    if (size > JSON_LIMIT) {
+      if (declaredJson) throw new ApiError(413, `Request body too large (limit ${JSON_LIMIT} bytes)`);
+      return { body: resumed(head, reader) };
+    }
+  }
+  const bytes = concatBytes(head);
+  try {
+    return { json: JSON.parse(new TextDecoder().decode(bytes)) };
+  } catch {
+    if (declaredJson || bytes.length === 0) throw new ApiError(400, "Malformed JSON in request body");
+    return { body: resumed([bytes], reader) };
+  }
+}
+
+/** Upload of a unified image (any type but multipart) or a split one (multipart): stored to disk before the 202 answer. */
+async function upload(ctx: ImagesContext, request: Request, body: ReadableStream<Uint8Array> | null): Promise<Operation> {
   const h = request.headers;
   const profilesHeader = h.get("x-lxd-profiles");
   const opts: ImportOptions = {
@@ -95,11 +164,11 @@ async function upload(ctx: ImagesContext, request: Request): Promise<Operation> 
     profiles: profilesHeader ? new URLSearchParams(profilesHeader).getAll("profile") : undefined,
   };
   if (opts.profiles) checkProfiles(ctx.db, opts.profiles);
-  if (!request.body) throw new ApiError(400, "Invalid image file: the upload is empty");
+  if (!body) throw new ApiError(400, "Invalid image file: the upload is empty");
   const type = (h.get("content-type") ?? "").toLowerCase();
   const received = type.startsWith("multipart/form-data")
-    ? await ctx.images.receiveSplitUpload(request.body, boundary(h.get("content-type")!))
-    : await ctx.images.receiveUpload(request.body);
+    ? await ctx.images.receiveSplitUpload(body, boundary(h.get("content-type")!))
+    : await ctx.images.receiveUpload(body);
   try {
     return ctx.ops.create({
       class: "task",
@@ -124,19 +193,21 @@ async function upload(ctx: ImagesContext, request: Request): Promise<Operation> 
 export const imagesRoutes = (ctx: ImagesContext) =>
   new Elysia({ name: "images" })
     .get("/1.0/images", ({ query, request }) => {
-      const rows = ctx.images.list().filter((r) => visible(ctx, request, r));
-      if (recursionLevel(query) === 0) return sync(rows.map((r) => imageUrl(r.fingerprint)));
-      return sync(rows.map((r) => ctx.images.toApi(r)));
+      const filter = parseFilter(query.filter ?? "");
+      const images = ctx.images.list().filter((r) => visible(ctx, request, r)).map((r) => ctx.images.toApi(r))
+        .filter((i) => matchesFilter(i, filter));
+      if (recursionLevel(query) === 0) return sync(images.map((i) => imageUrl(i.fingerprint)));
+      return sync(images);
     }, {
       query: RecursionQuery,
       response: UrlsOr(Image, "Image"),
-      detail: { summary: "List images", tags: ["images"] },
+      detail: { summary: "List images (`filter=` as LXD: `properties.os eq busybox and public eq false`)", tags: ["images"] },
     })
 
     .post("/1.0/images", async ({ request }) => {
-      const type = (request.headers.get("content-type") ?? "application/octet-stream").toLowerCase();
-      if (type.startsWith("application/json")) {
-        const req = checkImagesPost(await request.json().catch(() => { throw new ApiError(400, "Malformed JSON in request body"); }));
+      const sniffed = await sniff(request);
+      if ("json" in sniffed) {
+        const req = checkImagesPost(sniffed.json);
         const kind = req.source?.type ?? "";
         // Instances and snapshots are published here; images from other servers are pulled.
         if (["instance", "container", "snapshot"].includes(kind)) {
@@ -157,13 +228,13 @@ export const imagesRoutes = (ctx: ImagesContext) =>
         if (ctx.pull) return ctx.pull(req);
         throw new ApiError(400, `Image source type "${kind}" is not supported`);
       }
-      return upload(ctx, request);
+      return upload(ctx, request, sniffed.body);
     }, {
       parse: "none",
       detail: {
         summary: "Add an image",
         description: "Body: JSON {source: {type: instance|container|snapshot, name}, aliases, properties, public, compression_algorithm, profiles, expires_at} " +
-          "to publish a stopped instance or a snapshot (progress in create_image_from_container_pack_progress), or a unified image tarball (application/octet-stream), or a split image as multipart/form-data " +
+          "to publish a stopped instance or a snapshot (progress in create_image_from_container_pack_progress), or a unified image tarball (any body that is not JSON, whatever its Content-Type), or a split image as multipart/form-data " +
           "(parts `metadata` and `rootfs`, the rootfs a tarball or squashfs; fingerprint = sha256 of both in that order). Headers: X-LXD-fingerprint (expected sha256), " +
           "X-LXD-public, X-LXD-filename, X-LXD-properties (URL-encoded key=value pairs), X-LXD-profiles (profile=a&profile=b). " +
           "Returns an operation whose metadata gets {fingerprint, size} and `import_progress` while the image is checked.",
@@ -239,9 +310,28 @@ export const imagesRoutes = (ctx: ImagesContext) =>
       detail: { summary: "Delete an image (background operation)", tags: ["images"] },
     })
 
+    .post("/1.0/images/:fingerprint/secret", ({ params }) => {
+      const fp = ctx.images.mustGet(params.fingerprint).fingerprint;
+      // A token operation: it lasts until the secret is used for a download or it is cancelled.
+      return ctx.ops.create({
+        class: "token", description: "Downloading image", resources: { images: [imageUrl(fp)] },
+        metadata: { secret: randomBytes(32).toString("hex") },
+      });
+    }, {
+      params: ImageFingerprint, response: AsyncResponse,
+      detail: {
+        summary: "Make a one-time secret that lets an untrusted client download this image",
+        description: "Returns a token operation whose metadata.secret, given as ?secret= to GET /1.0/images/{fingerprint} and its /export, " +
+          "shows and downloads the image once (the operation ends with the download; cancel it to revoke the secret).",
+        tags: ["images"],
+      },
+    })
+
     .get("/1.0/images/:fingerprint/export", async ({ params, request }) => {
       const row = mustSee(ctx, request, params.fingerprint);
       const fp = row.fingerprint;
+      // A secret is good for one download (trusted and public downloads need none).
+      if (!row.public && !(ctx.serverInfo?.trusted?.(request) ?? true)) await secretOperation(ctx, request, fp)?.cancel();
       const file = ctx.images.imageFile(fp);
       const name = `${fp}${compressionExtension(await detectFileCompression(file))}`;
       lifecycle(ctx, "image-retrieved", fp);

@@ -101,7 +101,16 @@ export const instanceConsoleRoutes = (ctx: DaemonContext) =>
     }, {
       params: t.Object({ name: t.String(), file: t.String() }),
       detail: {
-        summary: "Get one log file (lxc.log: the monitor's log; console.log: the last run's console)", tags: ["instances"],
-        responses: rawAnswer("The log file's bytes"),
+        summary: "Get one log file (lxc.log: the monitor's log; console.log: the last run's console; exec_*.stdout|stderr: recorded exec output)",
+        tags: ["instances"], responses: rawAnswer("The log file's bytes"),
       },
+    })
+
+    .delete("/1.0/instances/:name/logs/:file", async ({ params }) => {
+      await ctx.instances.console.deleteLogFile(params.name, params.file);
+      return sync({});
+    }, {
+      params: t.Object({ name: t.String(), file: t.String() }),
+      response: Empty,
+      detail: { summary: "Delete a recorded exec output file", tags: ["instances"] },
     });

@@ -1,12 +1,20 @@
 // POST /1.0/instances/{name}/exec with LXD's websocket protocol.
 // Interactive: fds "0" (pty, both ways) + "control". Non-interactive: "0" stdin, "1" stdout,
 // "2" stderr + "control". Control carries JSON {command: "window-resize"|"signal"}. The exit code
-// ends up in the operation's metadata.return.
+// ends up in the operation's metadata.return. As in LXD, the command starts once its data sockets
+// are connected: control is optional (pylxd never opens it) and may come later. Without
+// websockets stdin is empty, and `record-output` keeps stdout and stderr as log files of the
+// instance (exec_<id>.stdout/.stderr under /logs, named in the operation's metadata.output).
 import { Elysia } from "elysia";
 import { AsyncResponse } from "../api/envelope.ts";
 import { randomBytes } from "node:crypto";
+import { closeSync, openSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { containerDir } from "../paths.ts";
 import { InstanceExecPost, InstanceName } from "../api/instance.ts";
 import type { ExecSession } from "../kernel/exec.ts";
+import { monotonicMs } from "../kernel/ffi.ts";
+import { debugEnabled, log } from "../log.ts";
 import type { DaemonContext } from "./context.ts";
 import type { ServerWebSocketLike } from "./operations.ts";
 import { ApiError } from "../api/error.ts";
@@ -16,9 +24,23 @@ const DRAIN_IDLE_MS = 30;
 /** How long the client has to connect its websockets before the operation fails. */
 const CONNECT_TIMEOUT_MS = 10_000;
 
+/** Where output goes: a websocket, or a log file with record-output. Strings are protocol messages
+ *  (the end-of-stream barrier), which a file does not keep. */
+type Sink = { send(data: Uint8Array | string): unknown };
+
+/** An `exec_<id>.stdout|stderr` file in the instance's log directory, served under /logs as LXD does. */
+function recordFile(instance: string, name: string): Sink & { url: string; close(): void } {
+  const fd = openSync(join(containerDir(instance), name), "w", 0o600);
+  return {
+    url: `/1.0/instances/${instance}/logs/${name}`,
+    send: (data) => typeof data === "string" || writeSync(fd, data),
+    close: () => closeSync(fd),
+  };
+}
+
 /** Copies a stream into a websocket; once `exited` resolves, stops at EOF or when the stream goes idle
  *  (a background child may keep the pipe open forever). */
-async function pump(stream: ReadableStream<Uint8Array>, ws: ServerWebSocketLike | undefined, exited: Promise<unknown>) {
+async function pump(stream: ReadableStream<Uint8Array>, ws: Sink | undefined, exited: Promise<unknown>) {
   const reader = stream.getReader();
   let done = false;
   exited.then(() => (done = true));
@@ -31,8 +53,27 @@ async function pump(stream: ReadableStream<Uint8Array>, ws: ServerWebSocketLike 
       if (!chunk || chunk.done) break;
       if (chunk.value.length) ws?.send(chunk.value);
     }
+    // LXD's end-of-stream barrier (an empty text message): a client stops reading here instead of
+    // waiting for the socket's close to complete.
+    ws?.send("");
   } finally {
     reader.cancel().catch(() => {});
+  }
+}
+
+/** With --debug: when each phase of an exec ended, in ms since the request reached the handler,
+ *  on the helper's clock (CLOCK_MONOTONIC), logged as one "Exec timing" line. */
+class ExecTrace {
+  private readonly t0 = monotonicMs();
+  private readonly marks: Record<string, number> = {};
+  mark(phase: string, at = monotonicMs()) {
+    this.marks[phase] = Math.round((at - this.t0) * 100) / 100;
+  }
+  async log(name: string, session: ExecSession | undefined) {
+    const helper = await session?.trace.catch(() => undefined);
+    for (const [phase, at] of Object.entries(helper ?? {})) this.mark(`helper_${phase}`, at);
+    const ordered = Object.entries(this.marks).sort((a, b) => a[1] - b[1]);
+    log.debug("Exec timing", { instance: name, ...Object.fromEntries(ordered) });
   }
 }
 
@@ -53,11 +94,15 @@ export const instanceExecRoutes = (ctx: DaemonContext) =>
   new Elysia({ name: "instance-exec" })
     .post("/1.0/instances/:name/exec", ({ params, body }) => {
       const { name } = params;
-      ctx.instances.get(name);
-      if (!ctx.instances.isRunning(name)) throw new ApiError(400, "Instance is not running");
-      if (body["record-output"]) throw new ApiError(400, "Recording exec output is not supported yet");
+      // A running instance is known in memory; only otherwise is the database asked (404 or 400).
+      if (!ctx.instances.isRunning(name)) {
+        ctx.instances.get(name);
+        throw new ApiError(400, "Instance is not running");
+      }
       const interactive = body.interactive ?? false;
       const waitForWs = body["wait-for-websocket"] ?? false;
+      // Without websockets, LXD keeps the output only when asked to (record-output).
+      const record = !waitForWs && (body["record-output"] ?? false);
       const keys = waitForWs ? (interactive ? ["0", "control"] : ["0", "1", "2", "control"]) : [];
       const fds: Record<string, string> = Object.fromEntries(keys.map((k) => [k, randomBytes(32).toString("hex")]));
       const sockets = new Map<string, ServerWebSocketLike>();
@@ -65,8 +110,11 @@ export const instanceExecRoutes = (ctx: DaemonContext) =>
       const connected = new Promise<void>((resolve) => (allConnected = resolve));
       if (!keys.length) allConnected();
       let session: ExecSession | undefined;
+      /** Set once the command runs: wires a control socket connected then or later. */
+      let attachControl: ((ws: ServerWebSocketLike) => void) | undefined;
+      const trace = debugEnabled() ? new ExecTrace() : undefined;
 
-      return ctx.ops.create({
+      const op = ctx.ops.create({
         class: "websocket",
         description: "Executing command",
         resources: { instances: [`/1.0/instances/${name}`], containers: [`/1.0/containers/${name}`] },
@@ -75,17 +123,27 @@ export const instanceExecRoutes = (ctx: DaemonContext) =>
           const key = keys.find((k) => fds[k] === secret);
           if (!key || sockets.has(key)) return ws.close(1008);
           sockets.set(key, ws);
-          if (sockets.size === keys.length) allConnected();
+          if (key === "control") attachControl?.(ws);
+          if (keys.every((k) => k === "control" || sockets.has(k))) {
+            trace?.mark("websockets");
+            allConnected();
+          }
         },
         run: async () => {
           const timeout = Bun.sleep(CONNECT_TIMEOUT_MS).then(() => { throw new Error("Timed out waiting for websockets to connect"); });
           await Promise.race([connected, timeout]);
+          trace?.mark("spawn");
           session = ctx.instances.exec(name, {
             command: body.command, env: body.environment ?? {}, cwd: body.cwd || undefined,
             uid: body.user, gid: body.group,
             pty: interactive ? { cols: body.width || 80, rows: body.height || 24 } : undefined,
+            trace: Boolean(trace),
           });
+          trace?.mark("spawned");
           const s = session;
+          if (!waitForWs) s.closeStdin(); // stdin is /dev/null, as in LXD
+          const id = randomBytes(16).toString("hex");
+          const files = record ? [recordFile(name, `exec_${id}.stdout`), recordFile(name, `exec_${id}.stderr`)] : [];
           const stdin = sockets.get("0");
           stdin?.onMessage((data) => {
             // LXD's clients mark stdin EOF with an empty message or by closing the socket.
@@ -94,23 +152,35 @@ export const instanceExecRoutes = (ctx: DaemonContext) =>
             } else s.stdin(typeof data === "string" ? new TextEncoder().encode(data) : data);
           });
           stdin?.onClose(() => { if (!interactive) s.closeStdin(); });
-          const control = sockets.get("control");
-          control?.onMessage((data) => onControl(s, data));
           let finished = false;
-          // A client that drops the control socket mid-command (Ctrl-C on its side) ends the command.
-          control?.onClose(() => { if (!finished) s.signal(9); });
+          attachControl = (control) => {
+            control.onMessage((data) => onControl(s, data));
+            // A client that drops the control socket mid-command (Ctrl-C on its side) ends the command.
+            control.onClose(() => { if (!finished) s.signal(9); });
+          };
+          const control = sockets.get("control");
+          if (control) attachControl(control);
 
           const exited = s.exit.then(() => (finished = true), () => (finished = true));
-          const outputs = [pump(s.stdout, interactive ? stdin : sockets.get("1"), exited)];
-          if (s.stderr) outputs.push(pump(s.stderr, sockets.get("2"), exited));
-          // One await for all: a helper that fails (bad cwd) or is killed (OOM, stop --force)
-          // fails this operation; an unobserved rejection would take the whole daemon down.
-          const [code] = await Promise.all([s.exit, ...outputs]);
-          for (const ws of sockets.values()) ws.close(1000);
-          return { return: code };
+          if (trace) void exited.then(() => trace.mark("exit"));
+          const outputs = [pump(s.stdout, interactive ? stdin : sockets.get("1") ?? files[0], exited)];
+          if (s.stderr) outputs.push(pump(s.stderr, sockets.get("2") ?? files[1], exited));
+          try {
+            // One await for all: a helper that fails (bad cwd) or is killed (OOM, stop --force)
+            // fails this operation; an unobserved rejection would take the whole daemon down.
+            const [code] = await Promise.all([s.exit, ...outputs]);
+            trace?.mark("drained");
+            for (const ws of sockets.values()) ws.close(1000);
+            if (trace) void trace.log(name, s);
+            return record ? { return: code, output: { 1: files[0]!.url, 2: files[1]!.url } } : { return: code };
+          } finally {
+            for (const f of files) f.close();
+          }
         },
         cancel: () => session?.signal(9),
       });
+      trace?.mark("operation");
+      return op;
     }, {
       params: InstanceName, body: InstanceExecPost,
       response: AsyncResponse,

@@ -4,6 +4,7 @@ import { AsyncResponse, Empty, recursionLevel } from "../api/envelope.ts";
 import { Instance, InstanceFull, InstanceName, InstancePost, InstancePut, InstancesPost, InstancesQuery } from "../api/instance.ts";
 import type { InstancePost as InstancePostBody, InstancesPost as InstancesPostBody } from "../api/instance.ts";
 import { matchesFilter, parseFilter } from "../api/filter.ts";
+import type { PreparedRestore } from "../instance/backups.ts";
 import type { DaemonContext } from "./context.ts";
 import { isRemoteImageSource, remoteInstanceOperation } from "./image-pull.ts";
 import { checkIfMatch, etagOf, sync } from "./response.ts";
@@ -19,6 +20,28 @@ const writable = (i: Instance) => ({
   architecture: i.architecture, config: i.config, devices: i.devices, ephemeral: i.ephemeral,
   profiles: i.profiles, stateful: i.stateful, description: i.description,
 });
+
+const isUpload = (request: Request) => /^application\/octet-stream\b/i.test(request.headers.get("content-type") ?? "");
+
+/** `lxd import`: the tarball is stored and its index checked before the 202 answer. */
+async function restoreOperation(ctx: DaemonContext, request: Request) {
+  const backups = ctx.instances.backups;
+  if (!request.body) throw new ApiError(400, "Invalid backup file: the upload is empty");
+  const file = await backups.receive(request.body);
+  let prepared: PreparedRestore;
+  try {
+    prepared = await backups.prepareRestore(file, {
+      name: request.headers.get("x-lxd-name") || undefined, pool: request.headers.get("x-lxd-pool") || undefined,
+    });
+  } catch (err) {
+    await backups.discard(file);
+    throw err;
+  }
+  return ctx.ops.create({
+    class: "task", description: "Restoring backup", resources: { instances: [url(prepared.name)], containers: [`/1.0/containers/${prepared.name}`] },
+    run: async (op) => { await backups.restore(prepared, (m) => op.updateMetadata(m)); },
+  });
+}
 
 /** POST /1.0/instances/{name} {migration: true}: this instance goes to another daemon. */
 export function migrationSource(ctx: DaemonContext, name: string, body: InstancePostBody, snapshot?: string) {
@@ -48,12 +71,7 @@ function migrationTarget(ctx: DaemonContext, body: InstancesPostBody) {
 export const instancesRoutes = (ctx: DaemonContext) =>
   new Elysia({ name: "instances" })
     .get("/1.0/instances", async ({ query }) => {
-      let filter: ReturnType<typeof parseFilter>;
-      try {
-        filter = parseFilter(query.filter ?? "");
-      } catch (err) {
-        throw new ApiError(400, (err as Error).message);
-      }
+      const filter = parseFilter(query.filter ?? "");
       const level = recursionLevel(query);
       if (!filter && level === 0) return sync(ctx.instances.list().map((r) => url(r.name)));
       if (!filter && level === 1) return sync(ctx.instances.listApi());
@@ -72,7 +90,8 @@ export const instancesRoutes = (ctx: DaemonContext) =>
       detail: { summary: "List instances", tags: ["instances"] },
     })
 
-    .post("/1.0/instances", ({ body }) => {
+    .post("/1.0/instances", async ({ body, request }) => {
+      if (body.source.type === "backup") return restoreOperation(ctx, request);
       checkProject(body.source.project);
       if (body.source.type === "migration") return migrationTarget(ctx, body);
       if (body.source.type === "copy") {
@@ -99,9 +118,15 @@ export const instancesRoutes = (ctx: DaemonContext) =>
         },
       });
     }, {
+      // A backup tarball (octet-stream) is streamed by its handler, never parsed.
+      parse: ({ request }) => (isUpload(request) ? { source: { type: "backup" } } : undefined),
       body: InstancesPost,
       response: AsyncResponse,
-      detail: { summary: "Create (and optionally start) an instance from an image, or copy one (source type copy)", tags: ["instances"] },
+      detail: {
+        summary: "Create (and optionally start) an instance from an image, or copy one (source type copy), or import a backup",
+        description: "A body of type application/octet-stream is an instance backup tarball (`lxd import`); headers X-LXD-name and X-LXD-pool override the name and pool it names.",
+        tags: ["instances"],
+      },
     })
 
     .get("/1.0/instances/:name", async ({ params, query }) => {

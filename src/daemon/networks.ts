@@ -1,4 +1,5 @@
-// /1.0/networks, /1.0/networks/{name} (+ /state, /leases): managed bridge networks.
+// /1.0/networks, /1.0/networks/{name} (+ /state, /leases): managed bridge networks; the host's
+// other interfaces are listed and shown as unmanaged ones, as LXD does.
 import { Elysia, t } from "elysia";
 import { Empty, RecursionQuery, UrlsOr, recursionLevel } from "../api/envelope.ts";
 import { Network, NetworkLease, NetworkName, NetworkPost, NetworkPut, NetworksPost, NetworkState } from "../api/network.ts";
@@ -19,13 +20,13 @@ const clean = (config: Record<string, string> | null | undefined) =>
 export const networksRoutes = (ctx: NetworksContext) =>
   new Elysia({ name: "networks" })
     .get("/1.0/networks", ({ query }) => {
-      const rows = ctx.networks.list();
-      if (recursionLevel(query) === 0) return sync(rows.map((r) => url(r.name)));
-      return sync(rows.map((r) => ctx.networks.toApi(r)));
+      const all = [...ctx.networks.list().map((r) => ctx.networks.toApi(r)), ...ctx.networks.unmanaged()];
+      if (recursionLevel(query) === 0) return sync(all.map((n) => url(n.name)));
+      return sync(all);
     }, {
       query: RecursionQuery,
       response: UrlsOr(Network, "Network"),
-      detail: { summary: "List managed networks", tags: ["networks"] },
+      detail: { summary: "List managed networks and the host's other interfaces (managed: false)", tags: ["networks"] },
     })
 
     .post("/1.0/networks", async ({ body }) => {
@@ -38,6 +39,8 @@ export const networksRoutes = (ctx: NetworksContext) =>
     })
 
     .get("/1.0/networks/:name", ({ params }) => {
+      const host = ctx.networks.list().some((r) => r.name === params.name) ? undefined : ctx.networks.unmanaged().find((n) => n.name === params.name);
+      if (host) return sync(host);
       const row = ctx.networks.get(params.name);
       return sync(ctx.networks.toApi(row), { etag: etag(row) });
     }, { params: NetworkName, query: RecursionQuery, response: Network, detail: { summary: "Show a network", tags: ["networks"] } })

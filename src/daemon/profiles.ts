@@ -3,18 +3,27 @@ import { Elysia } from "elysia";
 import { Empty, RecursionQuery, UrlsOr, recursionLevel } from "../api/envelope.ts";
 import { Profile, ProfileName, ProfilePost, ProfilePut, ProfilesPost } from "../api/profile.ts";
 import { profileUrl, type ProfileManager, type ProfileRow } from "../profile/manager.ts";
+import { ApiError } from "../api/error.ts";
 import { checkIfMatch, etagOf, sync } from "./response.ts";
 
 /** What this module needs from the daemon (DaemonContext satisfies it). */
 export interface ProfilesContext {
   profiles: ProfileManager;
+  /** Applies a changed profile to the running instances using it (absent in unit tests). */
+  instances?: { profileChanged(profile: string): Promise<string[]> };
 }
 
 /** LXD's profile ETag covers the writable fields. */
 const etag = (p: ProfileRow) => etagOf({ config: p.config, description: p.description, devices: p.devices });
 
-export const profilesRoutes = ({ profiles }: ProfilesContext) =>
-  new Elysia({ name: "profiles" })
+export const profilesRoutes = ({ profiles, instances }: ProfilesContext) => {
+  /** As LXD, a changed profile reaches running instances at once (limits, devices). */
+  const applyLive = async (name: string) => {
+    const failed = await instances?.profileChanged(name) ?? [];
+    if (failed.length) throw new ApiError(400, `Profile "${name}" was saved, but applying it to running instances failed: ${failed.join("; ")}`);
+    return sync({});
+  };
+  return new Elysia({ name: "profiles" })
     .get("/1.0/profiles", ({ query }) => {
       const rows = profiles.list();
       if (recursionLevel(query) === 0) return sync(rows.map((r) => profileUrl(r.name)));
@@ -46,7 +55,7 @@ export const profilesRoutes = ({ profiles }: ProfilesContext) =>
     .put("/1.0/profiles/:name", ({ params, body, request }) => {
       checkIfMatch(request, etag(profiles.get(params.name)));
       profiles.update(params.name, body, false);
-      return sync({});
+      return applyLive(params.name);
     }, {
       params: ProfileName, body: ProfilePut,
       response: Empty,
@@ -56,7 +65,7 @@ export const profilesRoutes = ({ profiles }: ProfilesContext) =>
     .patch("/1.0/profiles/:name", ({ params, body, request }) => {
       checkIfMatch(request, etag(profiles.get(params.name)));
       profiles.update(params.name, body, true);
-      return sync({});
+      return applyLive(params.name);
     }, {
       params: ProfileName, body: ProfilePut,
       response: Empty,
@@ -80,3 +89,4 @@ export const profilesRoutes = ({ profiles }: ProfilesContext) =>
       response: Empty,
       detail: { summary: "Delete a profile (refused for default and while instances use it)", tags: ["profiles"] },
     });
+};

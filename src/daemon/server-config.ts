@@ -19,6 +19,8 @@ export const SERVER_KEYS: Readonly<Record<string, KeyInfo>> = {
     (v) => (parseExpiry(v) === undefined ? 'expected a duration such as "30M", "3H" or "1d"' : undefined),
     "How long join tokens stay valid (default 1d)",
   ),
+  // Stored hashed, shown as "true" (tls/remote.ts); checked by POST /1.0/certificates.
+  "core.trust_password": key(() => undefined, "Password a new client may give to be trusted (`lxc remote add HOST --password`)"),
   "images.auto_update_cached": key(bool, "Refresh images copied from other servers automatically (default true)"),
   "images.auto_update_interval": key(count, "Hours between image refreshes; 0 disables them (default 6)"),
   "images.remote_cache_expiry": key(count, "Days an unused cached image is kept (default 10)"),

@@ -48,6 +48,10 @@ async function readLimited(body: ReadableStream<Uint8Array>, limit: number): Pro
 const BODY_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 const RELEASE = Symbol("release in-flight count");
 
+/** LXD 5.0 still serves its pre-VM paths: every /1.0/containers* is the same /1.0/instances*
+ *  (pylxd 2.2 knows no other path for containers). */
+const LEGACY_CONTAINERS = /^\/1\.0\/containers(?=\/|$)/;
+
 /** Maps a handler's return value onto a Response. A Response passes through, and undefined
  *  too (a websocket upgrade answered by Bun); any other plain value is sync metadata. */
 export function toResponse(value: unknown): Response | undefined {
@@ -67,6 +71,13 @@ export function toResponse(value: unknown): Response | undefined {
 const isJson = (contentType: string | null) =>
   !contentType || /^(application\/json|text\/plain|application\/x-www-form-urlencoded)\b/i.test(contentType);
 
+/** A request's path and query. Not through URL: clients such as pylxd's websocket library send
+ *  a Host header URL cannot parse ("localhost:None"), which LXD ignores too. */
+export function pathOf(request: Request): { pathname: string; search: string } {
+  const m = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*([^?#]*)(\?[^#]*)?/i.exec(request.url);
+  return { pathname: m?.[1] || "/", search: m?.[2] ?? "" };
+}
+
 /** Path templates (`/1.0/instances/:name`) as regexes, to tell 405 from 404. */
 const templateRegex = (path: string) =>
   new RegExp(`^${path.split("/").map((seg) => (seg.startsWith(":") ? "[^/]+" : seg === "*" ? ".*" : seg.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))).join("/")}/?$`);
@@ -75,13 +86,17 @@ export function createServer(routes: AnyElysia[], opts: ServerOptions = {}) {
   const limit = opts.jsonBodyLimit ?? DEFAULT_JSON_BODY_LIMIT;
   const authorize = opts.authorize;
   let templates: { method: string; re: RegExp }[] | undefined;
+  /** The app itself, for requests re-entered under another path. */
+  let handle: (request: Request) => Promise<Response> = () => { throw new Error("server not built"); };
 
   // TypeBox's own cleaning before validation: Elysia's default (exact mirror) turns a string
   // where a map belongs into {"0": "n", ...} and an array into {}, so {"config": "notamap"} passed.
   const app = new Elysia({ name: "lxd-daemon", normalize: "typebox" })
     .onRequest(async (context) => {
       const { request } = context;
-      const url = new URL(request.url);
+      // Not `new URL(request.url)`: it throws on hosts such as pylxd's "localhost:None".
+      const { pathname, search } = pathOf(request);
+      const url = new URL(`${pathname}${search}`, "http://localhost");
       if (debugEnabled()) {
         // Websocket secrets are credentials: keep them out of logs and logging events.
         log.debug("Handling API request", { method: request.method, url: (url.pathname + url.search).replace(/([?&]secret=)[^&]*/, "$1…") });
@@ -90,6 +105,10 @@ export function createServer(routes: AnyElysia[], opts: ServerOptions = {}) {
       if (refused) return refused;
       if (unknownProject(url.searchParams) !== undefined) return errorEnvelope(404, PROJECT_NOT_FOUND);
       if (!BODY_METHODS.has(request.method) || !request.body) return;
+      // Re-entered under /1.0/instances (below), where the body is checked.
+      if (LEGACY_CONTAINERS.test(url.pathname)) return;
+      // An image upload is told from JSON by its body, not its type (images.ts reads it itself).
+      if (request.method === "POST" && url.pathname.replace(/\/$/, "") === "/1.0/images") return;
       const type = request.headers.get("content-type");
       if (!isJson(type)) return;
       const tooLarge = () => errorEnvelope(413, `Request body too large (limit ${limit} bytes)`);
@@ -138,7 +157,7 @@ export function createServer(routes: AnyElysia[], opts: ServerOptions = {}) {
         }
         case "NOT_FOUND": {
           templates ??= app.routes.map((r) => ({ method: r.method, re: templateRegex(r.path) }));
-          const path = new URL(request.url).pathname;
+          const path = pathOf(request).pathname;
           const other = templates.some((t) => t.method !== request.method && t.re.test(path));
           return other ? errorEnvelope(405, "method not allowed") : errorEnvelope(404, "not found");
         }
@@ -150,7 +169,21 @@ export function createServer(routes: AnyElysia[], opts: ServerOptions = {}) {
     });
 
   for (const r of routes) app.use(r);
+  // The body stays unread here: the request is handled again, whole, under its /1.0/instances path.
+  const legacy = ({ request }: { request: Request }) => {
+    const url = pathOf(request);
+    // Elysia's own router finds the path after the 11th character: a short host would cut it.
+    const path = url.pathname.replace(LEGACY_CONTAINERS, "/1.0/instances");
+    return handle(new Request(`http://localhost${path}${url.search}`, request));
+  };
+  const hidden = { parse: "none" as const, detail: { hide: true } };
+  // One route per method and depth (…/c1/snapshots/s0/…): Bun's own router serves these; Elysia's
+  // fallback for `all` and wildcards misreads paths under short hosts such as "lxd".
+  for (const path of ["", "/:a", "/:a/:b", "/:a/:b/:c", "/:a/:b/:c/:d"].map((p) => `/1.0/containers${p}`)) {
+    app.get(path, legacy, hidden).post(path, legacy, hidden).put(path, legacy, hidden).patch(path, legacy, hidden).delete(path, legacy, hidden);
+  }
   app.use(openApiRoutes(app));
+  handle = (request) => app.handle(request);
   return app;
 }
 

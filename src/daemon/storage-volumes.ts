@@ -7,8 +7,10 @@ import {
   StorageVolume, StorageVolumePut, StorageVolumeRename, StorageVolumeSnapshot, StorageVolumeSnapshotsPost, StorageVolumesPost,
   StorageVolumeState,
 } from "../api/storage.ts";
+import { matchesFilter, parseFilter } from "../api/filter.ts";
 import { parseSize } from "../config/values.ts";
 import { volumeUrl, type CustomVolumes } from "../storage/volumes.ts";
+import type { VolumeBackups } from "../instance/volume-backups.ts";
 import type { OperationManager } from "./operations.ts";
 import { checkIfMatch, etagOf, sync } from "./response.ts";
 import { volumeSource, volumeTarget } from "../migration/volumes.ts";
@@ -17,10 +19,21 @@ import { ApiError } from "../api/error.ts";
 
 export interface StorageVolumesContext {
   volumes: CustomVolumes;
+  volumeBackups: VolumeBackups;
   ops: OperationManager;
+  /** Containers' root volumes are listed beside the custom ones (absent in unit tests). */
+  instances?: { list(): InstanceRow[]; poolOf(row: InstanceRow): { name: string } };
+  /** Images unpacked on a pool are listed as its image volumes (absent in unit tests). */
+  pools?: { imageVolumes(pool: string): string[] };
   /** What this daemon presents when it dials a migration peer. */
   identity?: { cert: string; key: string };
 }
+
+type InstanceRow = { name: string; createdAt: string; profiles: string[]; config: Record<string, string>; devices: Record<string, Record<string, string>> };
+
+/** Volume types as LXD lists them; only custom ones are created and changed here. */
+const LISTED_TYPES = ["container", "image", "custom"];
+const isUpload = (request: Request) => /^application\/octet-stream\b/i.test(request.headers.get("content-type") ?? "");
 
 // `:name` is the pool (as in /1.0/storage-pools/:name), `:volume` the volume.
 const PoolParams = t.Object({ name: t.String() });
@@ -38,10 +51,43 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
   const resources = (pool: string, name: string) => ({ storage_volumes: [volumeUrl(pool, name)] });
   const etag = (vol: StorageVolume) => etagOf({ description: vol.description, config: vol.config });
 
-  const list = (pool: string, query: RecursionQuery) => {
-    const rows = v.list(pool);
-    if (recursionLevel(query) === 0) return sync(rows.map((r) => volumeUrl(pool, r.name)));
-    return sync(rows.map((r) => v.toApi(r)));
+  /** A container's root volume or an image unpacked on the pool, in the StorageVolume shape.
+   *  LXD clients parse created_at as a time: the zero time when unknown, never "". */
+  const builtIn = (type: "container" | "image", name: string, usedBy: string, createdAt = "0001-01-01T00:00:00Z"): StorageVolume => ({
+    name, description: "", type, config: {}, content_type: "filesystem", used_by: [usedBy],
+    location: "none", project: "default", created_at: createdAt,
+  });
+
+  const onPool = (pool: string) => (r: InstanceRow) => {
+    try {
+      return ctx.instances!.poolOf(r).name === pool;
+    } catch {
+      return false; // no root disk (a broken profile): on no pool
+    }
+  };
+
+  /** All volumes of a pool as LXD lists them (containers, images, custom), or those of one type. */
+  const list = (pool: string, query: RecursionQuery, type?: string) => {
+    if (type !== undefined && !LISTED_TYPES.includes(type)) throw new ApiError(400, `Invalid storage volume type "${type}"`);
+    const filter = parseFilter(query.filter ?? "");
+    const custom = v.list(pool).map((r) => v.toApi(r));
+    const containers = (ctx.instances?.list() ?? []).filter(onPool(pool))
+      .map((r) => builtIn("container", r.name, `/1.0/instances/${r.name}`, r.createdAt));
+    const images = (ctx.pools?.imageVolumes(pool) ?? []).map((fp) => builtIn("image", fp, `/1.0/images/${fp}`));
+    const vols = [...containers, ...images, ...custom]
+      .filter((vol) => (type === undefined || vol.type === type) && matchesFilter(vol, filter));
+    if (recursionLevel(query) === 0) return sync(vols.map((vol) => `/1.0/storage-pools/${pool}/volumes/${vol.type}/${vol.name}`));
+    return sync(vols);
+  };
+
+  /** `lxd storage volume import`: the tarball is stored and its index checked before the 202 answer. */
+  const restore = async (pool: string, request: Request) => {
+    if (!request.body) throw new ApiError(400, "Invalid backup file: the upload is empty");
+    const prepared = await ctx.volumeBackups.prepareRestore(pool, await ctx.volumeBackups.receive(request.body), request.headers.get("x-lxd-name") || undefined);
+    return ctx.ops.create({
+      class: "task", description: "Restoring custom volume backup", resources: resources(pool, prepared.name),
+      run: async () => { await ctx.volumeBackups.restore(prepared); },
+    });
   };
 
   const create = (pool: string, body: typeof StorageVolumesPost.static) => {
@@ -81,12 +127,9 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
     .get("/1.0/storage-pools/:name/volumes", ({ params, query }) => list(params.name, query), {
       params: PoolParams, query: RecursionQuery,
       response: UrlsOr(StorageVolume, "StorageVolume"),
-      detail: { summary: "List a pool's volumes (custom volumes)", tags: ["storage"] },
+      detail: { summary: "List a pool's volumes: containers' root volumes, images unpacked there, custom volumes (`filter=` as LXD)", tags: ["storage"] },
     })
-    .get("/1.0/storage-pools/:name/volumes/:type", ({ params, query }) => {
-      onlyCustom(params.type);
-      return list(params.name, query);
-    }, {
+    .get("/1.0/storage-pools/:name/volumes/:type", ({ params, query }) => list(params.name, query, params.type), {
       params: TypeParams, query: RecursionQuery,
       response: UrlsOr(StorageVolume, "StorageVolume"),
       detail: { summary: "List a pool's custom volumes", tags: ["storage"] },
@@ -96,13 +139,20 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
       response: { 200: Empty, 202: Operation },
       detail: { summary: "Create a custom volume, or copy one (source.type=copy)", tags: ["storage"] },
     })
-    .post("/1.0/storage-pools/:name/volumes/:type", ({ params, body }) => {
+    .post("/1.0/storage-pools/:name/volumes/:type", ({ params, body, request }) => {
       onlyCustom(params.type);
+      if (body.source?.type === "backup") return restore(params.name, request);
       return create(params.name, body);
     }, {
+      // A backup tarball (octet-stream) is streamed by its handler, never parsed.
+      parse: ({ request }) => (isUpload(request) ? { name: "", source: { type: "backup" } } : undefined),
       params: TypeParams, body: StorageVolumesPost,
       response: { 200: Empty, 202: Operation },
-      detail: { summary: "Create a custom volume, or copy one (source.type=copy)", tags: ["storage"] },
+      detail: {
+        summary: "Create a custom volume, or copy one (source.type=copy), or import a backup",
+        description: "A body of type application/octet-stream is a custom volume backup tarball (`lxd storage volume import`); X-LXD-name overrides the volume name it holds.",
+        tags: ["storage"],
+      },
     })
 
     .get("/1.0/storage-pools/:name/volumes/custom/:volume", ({ params }) => {

@@ -72,7 +72,7 @@ export const uiRoutes = () =>
     // The router also sends "/ui/" here: only the bare "/ui" is redirected.
     .get("/ui", async ({ request }) => (new URL(request.url).pathname === "/ui"
       ? new RawResponse(null, { status: 308, headers: { location: "/ui/" } })
-      : await page()), { detail: { hide: true } })
+      : await page()), { detail: { hide: true, responses: { 200: { description: "The console's page (text/html)" } } } })
     .get("/ui/assets/:name", async ({ params, request }) => {
       const entry = await load(params.name);
       if (!entry) return new RawResponse("not found\n", { status: 404, headers: { "content-type": "text/plain" } });
@@ -84,5 +84,5 @@ export const uiRoutes = () =>
         return new RawResponse(entry.gz, { headers: { ...headers, "content-encoding": "gzip" } });
       }
       return new RawResponse(entry.raw, { headers });
-    }, { detail: { hide: true } })
-    .get("/ui/*", async () => await page(), { detail: { hide: true } });
+    }, { detail: { hide: true, responses: { 200: { description: "A script or style sheet of the console" } } } })
+    .get("/ui/*", async () => await page(), { detail: { hide: true, responses: { 200: { description: "The console's page (text/html)" } } } });

@@ -14,8 +14,30 @@ import * as schema from "./schema.ts";
 
 /** What query functions take (the same type as DaemonContext's `db`). */
 export type Db = BunSQLiteDatabase<typeof schema>;
-/** What openDatabase returns: also exposes the bun:sqlite connection as `$client` (close it on shutdown). */
-export type OpenDb = Db & { $client: Database };
+/** What openDatabase returns: also exposes the connection as `$client` (close it on shutdown). */
+export type OpenDb = Db & { $client: SqliteClient };
+
+type Param = string | number | bigint | boolean | Uint8Array | null;
+
+export interface SqliteStatement {
+  run(...params: Param[]): { changes: number; lastInsertRowid: number | bigint };
+  all(...params: Param[]): unknown[];
+  get(...params: Param[]): unknown;
+  values(...params: Param[]): unknown[][];
+}
+
+/**
+ * The part of bun:sqlite's Database that drizzle and the migrations use: a standalone daemon passes
+ * bun:sqlite itself, a cluster member the replicated database (src/cluster/dqlite/sync.ts).
+ */
+export interface SqliteClient {
+  exec(sql: string): void;
+  run(sql: string): unknown;
+  prepare(sql: string): SqliteStatement;
+  query(sql: string): SqliteStatement;
+  transaction<T>(fn: () => T): () => T;
+  close(): void;
+}
 
 /** Milliseconds a writer waits for another connection's lock before failing with SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 5000;
@@ -27,14 +49,20 @@ export function openDatabase(path: string = dbPath()): OpenDb {
   client.run(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
   // WAL makes NORMAL durable against crashes of the process; only power loss may drop the last commits.
   client.run("PRAGMA synchronous = NORMAL");
+  return databaseOver(client, path);
+}
+
+/** The schema brought up to date on `client`, behind drizzle; `where` names it in errors. */
+export function databaseOver(client: SqliteClient, where: string): OpenDb {
   try {
     applyMigrations(client);
   } catch (err) {
     client.close();
-    throw new Error(`Failed to migrate database ${path}: ${(err as Error).message}`);
+    throw new Error(`Failed to migrate database ${where}: ${(err as Error).message}`);
   }
   client.run("PRAGMA foreign_keys = ON");
-  return drizzle({ client, schema });
+  // drizzle's bun-sqlite driver calls only what SqliteClient declares.
+  return drizzle({ client: client as unknown as Database, schema }) as unknown as OpenDb;
 }
 
 export interface Migration {
@@ -54,15 +82,15 @@ export function embeddedMigrations(): Migration[] {
 }
 
 /** Applies the migrations not yet recorded, each in its own transaction; returns how many ran. Safe on every start. */
-export function applyMigrations(client: Database, migrations: Migration[] = embeddedMigrations()): number {
+export function applyMigrations(client: SqliteClient, migrations: Migration[] = embeddedMigrations()): number {
   client.run(`CREATE TABLE IF NOT EXISTS "__drizzle_migrations" (
     id SERIAL PRIMARY KEY,
     hash text NOT NULL,
     created_at numeric
   )`);
   const last = client
-    .query<{ created_at: number }, []>(`SELECT created_at FROM "__drizzle_migrations" ORDER BY created_at DESC LIMIT 1`)
-    .get();
+    .query(`SELECT created_at FROM "__drizzle_migrations" ORDER BY created_at DESC LIMIT 1`)
+    .get() as { created_at: number } | null;
   const pending = migrations.filter((m) => !last || Number(last.created_at) < m.when);
   // drizzle-kit rebuilds tables (copy, drop, rename) for many ALTERs; with foreign keys enforced a
   // DROP would cascade into child rows, and the PRAGMA is a no-op inside a transaction. So keys are

@@ -123,3 +123,29 @@ export const storageVolumeSnapshots = sqliteTable("storage_volume_snapshots", {
   /** "" when the snapshot never expires. */
   expiresAt: text("expires_at").notNull().default(""),
 }, (table) => [uniqueIndex("storage_volume_snapshots_volume_name").on(table.volumeId, table.name)]);
+
+// Instance backups (`lxd export`, /1.0/instances/{name}/backups): the tarball lives in
+// LXD_DIR/backups/instances/<instance>/<name>; rows go with their instance.
+export const instanceBackups = sqliteTable("instance_backups", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  instanceId: integer("instance_id").notNull().references(() => instances.id, { onDelete: "cascade" }),
+  name: text("name").notNull(),
+  createdAt: text("created_at").notNull(),
+  /** "" when the backup never expires. */
+  expiresAt: text("expires_at").notNull().default(""),
+  instanceOnly: integer("instance_only", { mode: "boolean" }).notNull().default(false),
+  optimizedStorage: integer("optimized_storage", { mode: "boolean" }).notNull().default(false),
+}, (table) => [uniqueIndex("instance_backups_instance_name").on(table.instanceId, table.name)]);
+
+// Custom volume backups (`lxd storage volume export`): the tarball lives in
+// LXD_DIR/backups/custom/<pool>/<volume>/<name>; rows go with their volume.
+export const storageVolumeBackups = sqliteTable("storage_volume_backups", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  volumeId: integer("volume_id").notNull().references(() => storageVolumes.id, { onDelete: "cascade" }),
+  name: text("name").notNull(),
+  createdAt: text("created_at").notNull(),
+  /** "" when the backup never expires. */
+  expiresAt: text("expires_at").notNull().default(""),
+  volumeOnly: integer("volume_only", { mode: "boolean" }).notNull().default(false),
+  optimizedStorage: integer("optimized_storage", { mode: "boolean" }).notNull().default(false),
+}, (table) => [uniqueIndex("storage_volume_backups_volume_name").on(table.volumeId, table.name)]);

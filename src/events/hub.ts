@@ -46,6 +46,12 @@ export class EventHub {
     return () => this.listeners.delete(l);
   }
 
+  /** Whether anyone listens for this type (so a sender can skip building the event). */
+  wants(type: EventType): boolean {
+    for (const l of this.listeners) if (l.filter.types.includes(type)) return true;
+    return false;
+  }
+
   get listenerCount(): number {
     return this.listeners.size;
   }

@@ -20,7 +20,7 @@ export interface DebianImageOptions {
   mirror?: string;
   /** Extra packages, beyond what a systemd guest needs. */
   include?: string[];
-  compression?: "gzip" | "none";
+  compression?: "gzip" | "xz" | "none";
   /** Keeps downloaded .debs here between builds (debootstrap --cache-dir). */
   cacheDir?: string;
   /** Where temporary trees go (default: the output file's directory). */
@@ -171,7 +171,7 @@ export async function buildDebianImage(outFile: string, opts: DebianImageOptions
     };
     await writeFile(join(work, "metadata.yaml"), emitMetadata(meta));
     const tmp = `${outFile}.tmp-${process.pid}`;
-    const compress = (opts.compression ?? "gzip") === "gzip" ? ["-z"] : [];
+    const compress = { gzip: ["-z"], xz: ["-J"], none: [] }[opts.compression ?? "gzip"];
     try {
       // Numeric owners: the image keeps the guest's ids, whatever names the host has for them.
       await run(["tar", "-c", ...compress, "--numeric-owner", "--sort=name", "-f", tmp, "-C", work, "metadata.yaml", "rootfs"], "packing the image");

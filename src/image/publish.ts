@@ -15,7 +15,7 @@ import type { Upload } from "./store.ts";
 export type PublishCompression = "gzip" | "xz" | "none";
 
 /** An output file that compresses (gzip in-process, xz through the tool) and hashes what it stores. */
-class CompressedFile {
+export class CompressedFile {
   private readonly hasher = new Bun.CryptoHasher("sha256");
   private readonly sink: ReturnType<ReturnType<typeof Bun.file>["writer"]>;
   private size = 0;
@@ -63,13 +63,17 @@ class CompressedFile {
 
 const mtimeOf = (st: fs.Stats) => Math.floor(st.mtimeMs / 1000);
 
+/** Maps on-disk owners to the owners written into the tar (a backup's shifted ids). */
+export type IdShift = (uid: number, gid: number) => [number, number];
+
 /** Writes `dir` into the tar under `prefix`, sorted (stable output), hardlinks kept. */
-async function packTree(tar: TarWriter, dir: string, prefix: string, onBytes: (n: number) => void): Promise<void> {
+export async function packTree(tar: TarWriter, dir: string, prefix: string, onBytes: (n: number) => void, ids?: IdShift): Promise<void> {
   const links = new Map<string, string>();
   let bytes = 0;
   const walk = async (abs: string, rel: string): Promise<void> => {
     const st = fs.lstatSync(abs);
-    const base: Omit<TarWriteEntry, "type"> = { path: rel, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: mtimeOf(st) };
+    const [uid, gid] = ids ? ids(st.uid, st.gid) : [st.uid, st.gid];
+    const base: Omit<TarWriteEntry, "type"> = { path: rel, mode: st.mode & 0o7777, uid, gid, mtime: mtimeOf(st) };
     if (st.isDirectory()) {
       await tar.add({ ...base, type: "directory" });
       for (const name of (await readdir(abs)).sort()) await walk(join(abs, name), `${rel}/${name}`);
@@ -101,23 +105,12 @@ export interface PublishSource {
  * ImageStore.importUpload (which checks it and moves it into place).
  */
 export async function packImage(src: PublishSource, workDir: string, compression: PublishCompression, onBytes: (n: number) => void): Promise<Upload> {
-  const id = ulid();
-  const mnt = join(workDir, `lxd_publish_${id}`);
-  const out = new CompressedFile(join(workDir, `lxd_post_${id}`), compression);
-  let mounted = false;
+  const out = new CompressedFile(join(workDir, `lxd_post_${ulid()}`), compression);
   try {
-    // One layer (a btrfs subvolume) is read as it is; overlayfs needs two lower layers or more.
-    const tree = src.layers.length === 1 ? src.layers[0] : mnt;
-    if (tree === mnt) {
-      await mkdir(mnt, { mode: 0o700 });
-      const escapeOption = (p: string) => p.replace(/([\\:,])/g, "\\$1");
-      mount("overlay", mnt, "overlay", MS.RDONLY, `lowerdir=${src.layers.map(escapeOption).join(":")}`);
-      mounted = true;
-    }
     const tar = new TarWriter((c) => out.write(c));
     await packTree(tar, join(src.image, "metadata.yaml"), "metadata.yaml", () => {});
     if (fs.existsSync(join(src.image, "templates"))) await packTree(tar, join(src.image, "templates"), "templates", () => {});
-    await packTree(tar, tree, "rootfs", onBytes);
+    await withMergedTree(src.layers, workDir, (tree) => packTree(tar, tree, "rootfs", onBytes));
     await tar.finish();
     const { fingerprint, size } = await out.finish();
     return { path: out.path, fingerprint, size };
@@ -125,6 +118,21 @@ export async function packImage(src: PublishSource, workDir: string, compression
     await out.finish().catch(() => {});
     await rm(out.path, { force: true });
     throw new Error(`packing the image failed: ${(err as Error).message}`);
+  }
+}
+
+/** Runs `fn` on the filesystem that overlay `layers` (top first) show: one layer (a btrfs
+ *  subvolume) as it is, several merged by a read-only overlay mount in `workDir`. */
+export async function withMergedTree<T>(layers: string[], workDir: string, fn: (tree: string) => Promise<T>): Promise<T> {
+  if (layers.length === 1) return fn(layers[0]!);
+  const mnt = join(workDir, `lxd_tree_${ulid()}`);
+  let mounted = false;
+  try {
+    await mkdir(mnt, { mode: 0o700 });
+    const escapeOption = (p: string) => p.replace(/([\\:,])/g, "\\$1");
+    mount("overlay", mnt, "overlay", MS.RDONLY, `lowerdir=${layers.map(escapeOption).join(":")}`);
+    mounted = true;
+    return await fn(mnt);
   } finally {
     if (mounted) umount(mnt, MNT.DETACH);
     if (fs.existsSync(mnt)) fs.rmdirSync(mnt); // never recursive: it was a mount point

@@ -14,6 +14,8 @@ export interface PullSource {
   fingerprint?: string;
   /** PEM of the server's certificate, for self-signed LXD servers. */
   certificate?: string;
+  /** An image secret from that server (POST /1.0/images/{fp}/secret): a private image, once. */
+  secret?: string;
 }
 
 export interface PullOptions {
@@ -67,7 +69,7 @@ export class ImagePuller {
     const ref = source.fingerprint || source.alias;
     if (!ref) throw new ApiError(400, "The image source needs an alias or a fingerprint");
     const opts: FetchOptions = { certificate: source.certificate, signal };
-    return source.protocol === "lxd" ? this.resolveLxd(base(source.server), ref, opts)
+    return source.protocol === "lxd" ? this.resolveLxd(base(source.server), ref, opts, source.secret)
       : this.resolveStreams(base(source.server), ref, opts);
   }
 
@@ -97,7 +99,8 @@ export class ImagePuller {
 
   /** As LXD: the reference is tried as an alias first (LXD's client sends aliases in either
    *  field), then as a fingerprint or prefix. */
-  private async resolveLxd(server: string, ref: string, opts: FetchOptions): Promise<RemoteImage> {
+  private async resolveLxd(server: string, ref: string, opts: FetchOptions, secret?: string): Promise<RemoteImage> {
+    const withSecret = secret ? `?secret=${encodeURIComponent(secret)}` : "";
     const api = async (path: string, what: string) => {
       try {
         return unwrap(await getJson(`${server}${path}`, opts));
@@ -107,19 +110,22 @@ export class ImagePuller {
       }
     };
     let fingerprint = ref;
-    try {
-      fingerprint = String((await api(`/1.0/images/aliases/${encodeURIComponent(ref)}`, ref))?.target ?? ref);
-    } catch (err) {
-      if (!(err instanceof ApiError && err.status === 404)) throw err;
+    // A secret goes with a fingerprint (an alias of a private image is not for untrusted eyes).
+    if (!secret) {
+      try {
+        fingerprint = String((await api(`/1.0/images/aliases/${encodeURIComponent(ref)}`, ref))?.target ?? ref);
+      } catch (err) {
+        if (!(err instanceof ApiError && err.status === 404)) throw err;
+      }
     }
-    const meta = await api(`/1.0/images/${encodeURIComponent(fingerprint)}`, ref);
+    const meta = await api(`/1.0/images/${encodeURIComponent(fingerprint)}${withSecret}`, ref);
     const fp = String(meta?.fingerprint ?? "");
     if (!/^[0-9a-f]{64}$/.test(fp)) throw new Error(`Image server ${server} answered without a valid fingerprint for "${ref}"`);
     const architecture = String(meta?.architecture ?? "");
     if (architecture !== this.arch) {
       throw new ApiError(400, `The requested image "${ref}" on ${server} is for architecture ${architecture}, this host runs ${this.arch}`);
     }
-    return { fingerprint: fp, architecture, files: [{ url: `${server}/1.0/images/${fp}/export`, size: Number(meta?.size) || 0, sha256: fp }] };
+    return { fingerprint: fp, architecture, files: [{ url: `${server}/1.0/images/${fp}/export${withSecret}`, size: Number(meta?.size) || 0, sha256: fp }] };
   }
 
   /**

@@ -26,6 +26,13 @@ export interface ExtractOptions {
   map?: (path: string) => string | null;
   /** Where skipped entries are reported (device nodes, unsafe paths). */
   log?: (message: string) => void;
+  /** Maps an entry's owner (a backup's shifted host ids back to the container's). */
+  ids?: (uid: number, gid: number) => [number, number];
+  /** Unsafe paths, entries outside the layout and a missing end-of-archive marker fail the
+   *  extraction instead of being skipped. */
+  strict?: boolean;
+  /** What the layout `map` accepts, for the message about an entry outside it. */
+  layout?: string;
 }
 
 export interface ExtractStats {
@@ -36,9 +43,9 @@ export interface ExtractStats {
   skipped: number;
 }
 
-/** Normalises a tar path into safe components, or explains why it is unsafe. */
+/** Normalises a tar path into safe components, or explains why it is unsafe. A leading "/" is
+ *  dropped, as tar and LXD do: images in the wild carry members like "/rootfs/etc/inittab". */
 export function safeComponents(path: string): string[] | string {
-  if (path.startsWith("/")) return "absolute path";
   const parts: string[] = [];
   for (const p of path.split("/")) {
     if (p === "" || p === ".") continue;
@@ -64,7 +71,9 @@ class Extractor {
     this.safeDirs.add(root);
   }
 
-  private skip(path: string, why: string): void {
+  /** `unsafe`: the entry breaks the rules (not merely a kind this extractor does not create). */
+  private skip(path: string, why: string, unsafe = true): void {
+    if (this.opts.strict && unsafe) throw new Error(`refusing "${path}": ${why}`);
     this.stats.skipped++;
     this.opts.log?.(`image unpack: skipping "${path}": ${why}`);
   }
@@ -101,8 +110,12 @@ class Extractor {
     }
   }
 
+  private ownerOf(h: { uid: number; gid: number }): [number, number] {
+    return this.opts.ids ? this.opts.ids(h.uid, h.gid) : [h.uid, h.gid];
+  }
+
   private owner(fd: number, h: TarHeader): void {
-    if (this.chown) fs.fchownSync(fd, h.uid, h.gid);
+    if (this.chown) fs.fchownSync(fd, ...this.ownerOf(h));
     fs.fchmodSync(fd, h.mode); // after chown, which clears setuid/setgid
     fs.futimesSync(fd, h.mtime, h.mtime);
   }
@@ -112,7 +125,7 @@ class Extractor {
     if (typeof parts === "string") return this.skip(h.path, parts);
     if (parts.length === 0) return; // the archive's "./" entry
     const mapped = this.opts.map ? this.opts.map(parts.join("/")) : parts.join("/");
-    if (mapped === null) return this.skip(h.path, "not part of an image (metadata.yaml, templates/, rootfs/)");
+    if (mapped === null) return this.skip(h.path, `not part of ${this.opts.layout ?? "an image (metadata.yaml, templates/, rootfs/)"}`);
     const rel = mapped.split("/").filter(Boolean);
     if (rel.length === 0) return;
     if (!this.parentsSafe(rel, true)) return this.skip(h.path, "a parent directory is a symlink or not a directory");
@@ -165,7 +178,7 @@ class Extractor {
           this.clear(abs);
           fs.symlinkSync(h.linkpath, abs);
         }
-        if (this.chown) fs.lchownSync(abs, h.uid, h.gid);
+        if (this.chown) fs.lchownSync(abs, ...this.ownerOf(h));
         fs.lutimesSync(abs, h.mtime, h.mtime);
         this.stats.symlinks++;
         return;
@@ -194,7 +207,7 @@ class Extractor {
         return;
       }
       default:
-        return this.skip(h.path, `${h.type} entries are not created (containers are unprivileged)`);
+        return this.skip(h.path, `${h.type} entries are not created (containers are unprivileged)`, false);
     }
   }
 
@@ -204,7 +217,7 @@ class Extractor {
     for (const d of dirs) {
       const fd = fs.openSync(d.path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
       try {
-        if (this.chown) fs.fchownSync(fd, d.uid, d.gid);
+        if (this.chown) fs.fchownSync(fd, ...this.ownerOf(d));
         fs.fchmodSync(fd, d.mode);
         fs.futimesSync(fd, d.mtime, d.mtime);
       } finally {
@@ -217,7 +230,7 @@ class Extractor {
 /** Extracts a (decompressed) tar stream into an existing directory `root`. */
 export async function extractTar(source: AsyncIterable<Uint8Array>, root: string, opts: ExtractOptions = {}): Promise<ExtractStats> {
   const x = new Extractor(root, opts);
-  for await (const { header, body } of readTar(source)) await x.entry(header, body);
+  for await (const { header, body } of readTar(source, { requireEnd: opts.strict })) await x.entry(header, body);
   x.finish();
   return x.stats;
 }
@@ -227,6 +240,10 @@ export const unifiedLayout = (path: string): string | null =>
   path === "metadata.yaml" || path === "templates" || path.startsWith("templates/") || path === "rootfs" || path.startsWith("rootfs/")
     ? path
     : null;
+
+/** Entries of a split image's metadata tarball: its stray "rootfs/" directory stays out. */
+const splitMetadataLayout = (path: string): string | null =>
+  path === "rootfs" || path.startsWith("rootfs/") ? null : unifiedLayout(path);
 
 export interface UnpackOptions {
   progress?: (p: UnpackProgress) => void;
@@ -257,7 +274,7 @@ export async function unpackImage(file: string, dest: string, opts: UnpackOption
         continue;
       }
       const source = await openDecompressed(f, (n) => opts.progress?.({ processed: base + n, total }));
-      const map = i === 0 ? unifiedLayout : (p: string) => `rootfs/${p}`;
+      const map = i === 0 ? (opts.rootfsFile ? splitMetadataLayout : unifiedLayout) : (p: string) => `rootfs/${p}`;
       const s = await extractTar(source, tmp, { map, log: opts.log });
       for (const k of Object.keys(stats) as (keyof ExtractStats)[]) stats[k] += s[k];
       done += sizes[i]!;

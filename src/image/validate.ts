@@ -1,5 +1,5 @@
 // Import-time checks of an untrusted image: the whole archive is read once, so a truncated or
-// tampered file, an entry that would land outside the image (absolute or `..` paths, writes
+// tampered file, an entry that would land outside the image (`..` paths, writes
 // through a symlink, hardlinks out of the image, relative symlinks climbing above the rootfs),
 // device nodes, and an architecture this host cannot run are refused before anything is stored.
 import { readTar } from "./tar.ts";
@@ -64,6 +64,8 @@ class Paths {
 export interface TarCheck {
   metadata?: ImageMetadata;
   hasRootfs: boolean;
+  /** Something below rootfs/ (or a rootfs that is no directory). */
+  rootfsContent: boolean;
   vm: boolean;
 }
 
@@ -72,7 +74,7 @@ export interface TarCheck {
  * split image's rootfs tarball, whose entries are the rootfs itself.
  */
 export async function checkTarball(file: string, rootfsOnly: boolean, onRead?: (n: number) => void): Promise<TarCheck> {
-  const result: TarCheck = { hasRootfs: rootfsOnly, vm: false };
+  const result: TarCheck = { hasRootfs: rootfsOnly, rootfsContent: rootfsOnly, vm: false };
   const paths = new Paths();
   try {
     // The reader stops at the end-of-archive marker; the rest is drained below so a cut or
@@ -90,6 +92,9 @@ export async function checkTarball(file: string, rootfsOnly: boolean, onRead?: (
         paths.checkHardlink(typeof t === "string" ? t : rootfsOnly ? ["rootfs", ...t] : t, all[0] === "rootfs" ? "rootfs" : "", h.path, h.linkpath);
       }
       if (all[0] === "rootfs") result.hasRootfs = true;
+      // A bare "rootfs/" directory holds nothing: split metadata tarballs in the wild often carry
+      // one, and LXD ignores it.
+      if (all[0] === "rootfs" && !(all.length === 1 && h.type === "directory")) result.rootfsContent = true;
       if (all.length === 1 && all[0] === "rootfs.img") result.vm = true;
       if (!rootfsOnly && all.length === 1 && all[0] === "metadata.yaml" && h.type === "file") {
         const chunks: Uint8Array[] = [];
@@ -135,7 +140,7 @@ export async function checkUnified(file: string, onRead?: (n: number) => void): 
 export async function checkSplit(metadataFile: string, rootfsFile: string, onRead?: (n: number) => void): Promise<ImageMetadata> {
   const m = await checkTarball(metadataFile, false);
   if (!m.metadata) throw bad("the metadata tarball has no metadata.yaml");
-  if (m.hasRootfs) throw bad("the metadata tarball holds a rootfs/ (use a unified image, or only metadata.yaml and templates/)");
+  if (m.rootfsContent) throw bad("the metadata tarball holds a rootfs/ (use a unified image, or only metadata.yaml and templates/)");
   checkArchitecture(m.metadata.architecture);
   if ((await detectFileCompression(rootfsFile)) === "squashfs") await checkSquashfs(rootfsFile);
   else await checkTarball(rootfsFile, true, onRead);

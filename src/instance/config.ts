@@ -5,6 +5,7 @@
 import {
   bool, cron, int, ipv4, ipv6, key as k, parseSize, size, uint32, type KeyInfo, type Validator,
 } from "../config/values.ts";
+import { parseRawLxc } from "./raw-lxc.ts";
 import { knownSyscalls } from "../kernel/seccomp.ts";
 import { checkProxyPair, parseProxyAddress, unsupportedProxyOption } from "./proxy-address.ts";
 
@@ -37,14 +38,17 @@ export function parseMemory(value: string, hostTotal: number): number {
   return bytes;
 }
 
-const memory: Validator = (v) => {
+/** A validator from a parser that throws with the problem. */
+const parsedBy = (parse: (v: string) => unknown): Validator => (v) => {
   try {
-    parseMemory(v, 0);
+    parse(v);
     return undefined;
   } catch (err) {
     return (err as Error).message;
   }
 };
+
+const memory = parsedBy((v) => parseMemory(v, 0));
 
 /** A CPU set such as "0-1,3" -> [0, 1, 3]; undefined when malformed. */
 function parseCpuSet(value: string): number[] | undefined {
@@ -74,14 +78,7 @@ export function parseCpuLimit(value: string): { count: number; cpus?: number[] }
   return { count: cpus.length, cpus };
 }
 
-const cpu: Validator = (v) => {
-  try {
-    parseCpuLimit(v);
-    return undefined;
-  } catch (err) {
-    return (err as Error).message;
-  }
-};
+const cpu = parsedBy(parseCpuLimit);
 
 /** Syscall names separated by spaces, commas or newlines, each one the kernel knows. */
 const syscallList: Validator = (v) => {
@@ -101,6 +98,8 @@ const idmapLines: Validator = (v) => {
   }
   return undefined;
 };
+
+const rawLxc = parsedBy(parseRawLxc);
 
 /** Space-separated durations: 1M (minutes) 2H (hours) 3d 4w 5m (months) 6y. */
 const expiry: Validator = (v) =>
@@ -147,7 +146,7 @@ export const INSTANCE_KEYS: Record<string, KeyInfo> = {
 
   "raw.apparmor": k(unsupported("no AppArmor profiles"), "AppArmor profile entries (not supported)"),
   "raw.idmap": k(idmapLines, "Extra id mappings: lines of \"both|uid|gid HOST CONTAINER\""),
-  "raw.lxc": k(unsupported("this daemon does not run LXC"), "Raw LXC configuration (not supported)"),
+  "raw.lxc": k(rawLxc, "LXC configuration lines; only lxc.environment and lxc.init.cmd are honoured (others are refused)"),
   "raw.seccomp": k(unsupported("use security.syscalls.*"), "Raw seccomp policy (not supported: use security.syscalls.*)"),
 
   "security.devlxd": k(onlyAsIs("there is no /dev/lxd", "false", "0", "no", "off"), "Provide /dev/lxd in the instance (never: false only)"),
@@ -296,6 +295,11 @@ function validateDevice(dev: Device): string | undefined {
 }
 
 /** Checks a devices map; returns the first problem naming the device, or undefined. */
+/** A device key set to "" is unset, as in LXD (`lxc config device unset` sends exactly that). */
+export const withoutEmptyDeviceKeys = (devices: Devices): Devices =>
+  Object.fromEntries(Object.entries(devices).map(([name, dev]) =>
+    [name, typeof dev === "object" && dev !== null ? Object.fromEntries(Object.entries(dev).filter(([, v]) => v !== "")) : dev]));
+
 export function validateDevices(devices: Devices): string | undefined {
   const rootDisks = [];
   for (const [name, dev] of Object.entries(devices)) {

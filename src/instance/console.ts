@@ -1,6 +1,6 @@
 // An instance's console (buffered output, attach, clear) and its log files (lxc.log is the
 // monitor's log here): what the REST handlers serve, kept away from the kernel layer they use.
-import { readFile } from "node:fs/promises";
+import { readdir, readFile, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { ApiError } from "../api/error.ts";
 import { attachConsole, clearConsoleLog, consoleLog, type ConsoleAttachment } from "../kernel/console.ts";
@@ -10,6 +10,9 @@ export type { ConsoleAttachment } from "../kernel/console.ts";
 
 /** Log files by the name LXD gives them, and the file in the instance's directory holding each. */
 const LOG_FILES: Record<string, string> = { "lxc.log": "monitor.log", "console.log": "console.log" };
+/** Exec output kept by record-output (daemon/instance-exec.ts): served and deletable under its own name. */
+const EXEC_OUTPUT = /^exec_[0-9a-f]+\.(stdout|stderr)$/;
+const logFileOf = (lxdName: string): string | undefined => LOG_FILES[lxdName] ?? (EXEC_OUTPUT.test(lxdName) ? lxdName : undefined);
 
 /** What the console needs from the instances (the instance manager provides it). */
 export interface ConsoleHost {
@@ -51,12 +54,20 @@ export class InstanceConsole {
     this.instances.get(name);
     const dir = containerDir(name);
     const present = await Promise.all(Object.entries(LOG_FILES).map(([lxdName, file]) => Bun.file(join(dir, file)).exists().then((ok) => (ok ? lxdName : ""))));
-    return present.filter(Boolean);
+    const outputs = (await readdir(dir).catch(() => [] as string[])).filter((f) => EXEC_OUTPUT.test(f)).sort();
+    return [...present.filter(Boolean), ...outputs];
+  }
+
+  /** As LXD, only recorded exec output may be deleted. */
+  async deleteLogFile(name: string, lxdName: string): Promise<void> {
+    this.instances.get(name);
+    if (!EXEC_OUTPUT.test(lxdName)) throw new ApiError(400, `Only exec output files can be deleted, not "${lxdName}"`);
+    await unlink(join(containerDir(name), lxdName)).catch(() => { throw new ApiError(404, `Log file "${lxdName}" not found`); });
   }
 
   async logFile(name: string, lxdName: string): Promise<Uint8Array> {
     this.instances.get(name);
-    const file = LOG_FILES[lxdName];
+    const file = logFileOf(lxdName);
     if (!file) throw new ApiError(404, `Log file "${lxdName}" not found`);
     const body = await readFile(join(containerDir(name), file)).catch(() => undefined);
     if (!body) throw new ApiError(404, `Log file "${lxdName}" not found (the instance has not run yet)`);

@@ -4,6 +4,9 @@
 export interface RunningInstance {
   name: string;
   initPid: number;
+  /** A pidfd of init, what helpers act on (-1 once init is gone). Read it right before the helper
+   *  is spawned: the fd is closed when the container's exit has been handled. */
+  pidfd(): number;
   config: Record<string, string>;
   /** Set when init has already exited: only host-side state is left to tear down. */
   exited?: boolean;

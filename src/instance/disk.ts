@@ -30,13 +30,13 @@ export function diskDriver(volumePath: VolumePath): DeviceDriver {
       if (inst.booting) return;
       const source = await resolve(inst.name, device, config);
       if (!source) return;
-      await mountInContainer(inst.initPid, source, config.path, isTrue(config.readonly))
+      await mountInContainer(inst.pidfd(), source, config.path, isTrue(config.readonly))
         .catch((err) => { throw new Error(`disk "${device}" of instance "${inst.name}": ${(err as Error).message}`); });
     },
     async stop(inst, device, config) {
       // The mount went with the container's mount namespace (and its pid may be reused by now).
       if (inst.exited) return;
-      await umountInContainer(inst.initPid, config.path)
+      await umountInContainer(inst.pidfd(), config.path)
         .catch((err) => { throw new Error(`disk "${device}" of instance "${inst.name}": ${(err as Error).message}`); });
     },
   };

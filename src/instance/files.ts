@@ -14,8 +14,9 @@ type Events = { send(type: "lifecycle", metadata: Record<string, unknown>): void
 /** What file transfer needs from the instances (the instance manager provides it). */
 export interface FilesHost {
   get(name: string): unknown;
-  /** The init pid of a running instance, else undefined. */
-  initPid(name: string): number | undefined;
+  /** A pidfd of a running instance's init (use it at once: it is closed when the instance
+   *  stops), else undefined. */
+  initPidfd(name: string): number | undefined;
 }
 
 /** A read path: a file's (or symlink's) content, or a directory's entries. */
@@ -42,12 +43,13 @@ function apiError(err: unknown, what: string, path: string, name: string): unkno
 export class InstanceFiles {
   constructor(private readonly instances: FilesHost, private readonly events: Events) {}
 
-  /** The running container's init pid, or a clear error. */
-  private pid(name: string): number {
+  /** A pidfd of the running container's init, or a clear error; the helper is spawned with it
+   *  right away (no await in between). */
+  private pidfd(name: string): number {
     this.instances.get(name);
-    const pid = this.instances.initPid(name);
-    if (pid === undefined) throw new ApiError(400, `Instance "${name}" is not running: file transfer needs a running instance`);
-    return pid;
+    const pidfd = this.instances.initPidfd(name);
+    if (pidfd === undefined) throw new ApiError(400, `Instance "${name}" is not running: file transfer needs a running instance`);
+    return pidfd;
   }
 
   private lifecycle(action: string, name: string, path: string): void {
@@ -55,7 +57,7 @@ export class InstanceFiles {
   }
 
   async read(name: string, path: string): Promise<FileContent> {
-    const read = await readPath(this.pid(name), path).catch((err) => { throw apiError(err, "read", path, name); });
+    const read = await readPath(this.pidfd(name), path).catch((err) => { throw apiError(err, "read", path, name); });
     this.lifecycle("instance-file-retrieved", name, path);
     if (read.stat.type !== "directory") return { stat: read.stat, body: read.body };
     const entries = await readEntries(read.body).catch((err) => { throw apiError(err, "list", path, name); });
@@ -63,12 +65,12 @@ export class InstanceFiles {
   }
 
   async write(name: string, path: string, opts: PutOptions, data: ReadableStream<Uint8Array> | null): Promise<void> {
-    await writePath(this.pid(name), path, opts, data).catch((err) => { throw apiError(err, "write", path, name); });
+    await writePath(this.pidfd(name), path, opts, data).catch((err) => { throw apiError(err, "write", path, name); });
     this.lifecycle("instance-file-pushed", name, path);
   }
 
   async delete(name: string, path: string): Promise<void> {
-    await deletePath(this.pid(name), path).catch((err) => { throw apiError(err, "delete", path, name); });
+    await deletePath(this.pidfd(name), path).catch((err) => { throw apiError(err, "delete", path, name); });
     this.lifecycle("instance-file-deleted", name, path);
   }
 }

@@ -2,9 +2,10 @@
 // delete, update, exec. In-memory runtime state is rebuilt from the monitors at daemon start.
 import { eq } from "drizzle-orm";
 import { closeSync } from "node:fs";
-import { mkdir, readdir, rm } from "node:fs/promises";
+import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
+import { totalmem } from "node:os";
 import type { Instance, InstanceFull, InstancePut, InstanceState, InstancesPost } from "../api/instance.ts";
 import * as db from "../db/instances.ts";
 import { profiles as profilesTable, storagePools } from "../db/schema.ts";
@@ -26,31 +27,47 @@ import { crashPoint } from "../kernel/faults.ts";
 import { haltSignal, launch, watch } from "../kernel/monitor.ts";
 import { netnsId } from "../kernel/rtnetlink.ts";
 import { startExec, type ExecOptions as KernelExecOptions, type ExecSession } from "../kernel/exec.ts";
-import { containerDir, lxdDir } from "../paths.ts";
+import { backupsDir, containerDir, instanceBackupsDir, lxdDir } from "../paths.ts";
+import { removeLeftovers } from "../image/backup-tarball.ts";
 import { instanceVolume, type PoolBackend } from "../storage/backend.ts";
 import { StoragePools } from "../storage/pools.ts";
 import type { Pool, RootfsSpec } from "../storage/driver.ts";
 import { applyTemplates, type Trigger } from "../image/templates.ts";
 import { byteProgress, type ProgressSink } from "../image/progress.ts";
-import { validateDevices, validateInstanceConfig, validateInstanceName } from "./config.ts";
+import { parseMemory, validateDevices, validateInstanceConfig, validateInstanceName, withoutEmptyDeviceKeys } from "./config.ts";
 import { expandConfig, expandDevices, rootDisk } from "../config/expand.ts";
 import { isTrue, parseSize } from "../config/values.ts";
 import { forgetDevices, launchMounts, prepareDevices, resumeDevices, startDevices, stopDevices, superviseDevices, supervised } from "./devices.ts";
 import { deviceRules } from "./unix-device.ts";
 import { randomName } from "./names.ts";
 import { environmentOf, type IdmapPlan, launchSpec, liveLimits, planIdmap, seccompFor } from "./runtime.ts";
+import { checkArchitecture } from "../image/validate.ts";
+import { Backups, type RestoreSpec } from "./backups.ts";
+import { unknownInstances, type UnknownInstance } from "./recover.ts";
 import { InstanceConsole } from "./console.ts";
 import { InstanceFiles } from "./files.ts";
 import { hostLimitWarner } from "./host-limits.ts";
 import { phases } from "./phases.ts";
+import type { InstanceSample } from "./metrics.ts";
 import { Snapshots } from "./snapshots.ts";
 import { runningState, stoppedState, STATUS, type Status } from "./state.ts";
 
 type Row = db.InstanceRow;
 type Profile = typeof profilesTable.$inferSelect;
 
+/** What the runtime record starts from: init, a pidfd of it, the monitor's exec socket, the
+ *  seccomp program init got (exec installs the same one) and the environment.* keys exec adds
+ *  (kept current by update()): nothing is read from the database or built per exec. */
+type Init = { initPid: number; pidfd: number; execSocket?: string; seccomp: Uint8Array; environment: Record<string, string> };
+
 interface Runtime {
   initPid: number;
+  /** The instance's environment.* keys, for exec. */
+  environment: Record<string, string>;
+  /** The seccomp program init runs under; exec'd commands get it too. */
+  seccomp: Uint8Array;
+  /** The monitor's socket for exec requests (unset: an older monitor; exec spawns a helper). */
+  execSocket?: string;
   /** Refers to this init process only, whatever later reuses its pid (-1: none could be opened). */
   pidfd: number;
   frozen: boolean;
@@ -70,7 +87,7 @@ type Devices = Record<string, Record<string, string>>;
 export interface StopOptions { force?: boolean; timeout?: number }
 
 /** What an exec request decides; the manager adds the container's init pid and seccomp filter. */
-export type ExecOptions = Omit<KernelExecOptions, "pid" | "seccomp">;
+export type ExecOptions = Omit<KernelExecOptions, "pidfd" | "seccomp">;
 
 const now = () => new Date().toISOString();
 const DEFAULT_ENV: Record<string, string> = {
@@ -93,6 +110,7 @@ export class InstanceManager {
   /** Warns (once each) when a start passes a host-wide limit such as the ARP table size. */
   private readonly checkHostLimits = hostLimitWarner((msg, ctx) => log.warn(msg, ctx));
   readonly snapshots: Snapshots;
+  readonly backups: Backups;
   readonly files: InstanceFiles;
   readonly console: InstanceConsole;
 
@@ -104,6 +122,7 @@ export class InstanceManager {
     private readonly pools = new StoragePools(database, events),
   ) {
     this.snapshots = new Snapshots(database, this, events);
+    this.backups = new Backups(database, this, events);
     this.files = new InstanceFiles(this, events);
     this.console = new InstanceConsole(this);
   }
@@ -134,9 +153,11 @@ export class InstanceManager {
     return this.running.has(name);
   }
 
-  /** Host pid of a running instance's init (undefined when stopped): entry point for file transfer. */
-  initPid(name: string): number | undefined {
-    return this.running.get(name)?.initPid;
+  /** A pidfd of a running instance's init (undefined when stopped), for file transfer: use it at
+   *  once (before any await), it is closed when the instance stops. */
+  initPidfd(name: string): number | undefined {
+    const fd = this.running.get(name)?.pidfd;
+    return fd === undefined || fd < 0 ? undefined : fd;
   }
 
   /** `known`: every profile, read once by a listing instead of once per instance. */
@@ -198,7 +219,8 @@ export class InstanceManager {
   private async full(row: Row, known: Map<string, Profile>, snaps: SnapshotRow[]): Promise<InstanceFull> {
     const snapshots = snaps.map((s) => this.snapshots.toApi(row.name, s));
     const state = await this.stateOf(row.name);
-    return { ...this.toApi(row, this.expanded(row, known)), state, snapshots: snapshots.length ? snapshots : null, backups: null };
+    const backups = this.backups.list(row.name).map((b) => this.backups.toApi(b));
+    return { ...this.toApi(row, this.expanded(row, known)), state, snapshots: snapshots.length ? snapshots : null, backups: backups.length ? backups : null };
   }
 
   private allProfiles(): Map<string, Profile> {
@@ -236,6 +258,25 @@ export class InstanceManager {
   async state(name: string): Promise<InstanceState> {
     const usage = await this.backendOf(this.get(name)).usage(instanceVolume(name)).catch(() => undefined);
     return this.stateOf(name, usage);
+  }
+
+  /** What /1.0/metrics reports of a running instance (undefined when it is not running). */
+  async metricsSample(name: string): Promise<InstanceSample | undefined> {
+    if (!this.running.has(name)) return undefined;
+    const row = this.get(name);
+    const [state, usage] = await Promise.all([this.state(name), this.cgroups.usage(name)]);
+    const limit = this.expanded(row).config["limits.memory"];
+    let memoryTotal = totalmem();
+    try {
+      if (limit) memoryTotal = Math.min(memoryTotal, parseMemory(limit, memoryTotal));
+    } catch {
+      // An unparsable limit was refused when set; the host's memory stands in.
+    }
+    const { space } = this.pools.resources(this.poolOf(row).name);
+    return {
+      name, project: "default", state, cpuUserNs: usage.cpuUserNs, cpuSystemNs: usage.cpuSystemNs, memoryTotal,
+      rootAvail: space.total - space.used,
+    };
   }
 
   private stateOf(name: string, diskUsage?: number): Promise<InstanceState> {
@@ -321,7 +362,7 @@ export class InstanceManager {
       const snaps = withSnapshots ? this.snapshots.list(source) : [];
       try {
         // The copy's layer sits on the same image, which the target pool unpacks once.
-        if (target.name !== pool.name) await into.ensureImage(fingerprint, (fp, dest) => this.images.unpackTo(fp, dest));
+        if (fingerprint && target.name !== pool.name) await into.ensureImage(fingerprint, (fp, dest) => this.images.unpackTo(fp, dest));
         await this.withVolume(source, () => {
           const copyRoot = () => fromPool.copy(instanceVolume(source, snapshot), instanceVolume(name), into, this.isRunning(source));
           return snapshot === undefined ? this.quiesced(source, copyRoot) : copyRoot();
@@ -433,6 +474,15 @@ export class InstanceManager {
     if (deviceError) throw new ApiError(400, `Invalid devices: ${deviceError}`);
     const expanded = expandDevices(this.profileRows(profiles).map((p) => p.devices), devices);
     this.rootPool(expanded);
+    const paths = new Map<string, string>();
+    for (const [name, d] of Object.entries(expanded)) {
+      if (d.type !== "disk" || !d.path) continue;
+      // As LXD: one mount point per path (a volume attached twice at one path is refused).
+      const path = `/${d.path.split("/").filter(Boolean).join("/")}`;
+      const other = paths.get(path);
+      if (other) throw new ApiError(400, `Invalid devices: More than one disk device uses the same path "${path}" ("${other}" and "${name}")`);
+      paths.set(path, name);
+    }
     for (const [name, d] of Object.entries(expanded)) {
       if (d.type !== "disk" || d.path === "/" || !d.pool) continue;
       if (!getVolume(this.database, d.pool, d.source ?? "")) {
@@ -498,6 +548,105 @@ export class InstanceManager {
     }
   }
 
+  /** Reserves a new instance's name (a backup restore), until `release`. */
+  reserve(name: string): void {
+    const nameError = validateInstanceName(name);
+    if (nameError) throw new ApiError(400, `Invalid instance name "${name}": ${nameError}`);
+    if (db.getInstance(this.database, name) || this.busy.has(name)) throw new ApiError(409, `Instance "${name}" already exists`);
+    this.busy.add(name);
+  }
+
+  release(name: string): void {
+    this.busy.delete(name);
+  }
+
+  /** Creates a reserved instance from a backup's records (LXD's api.Instance and snapshot
+   *  shapes): `fill` makes its volumes in the pool its root disk names, `pool` overriding that
+   *  pool. Fresh idmap and identity; the volumes have no image below them (no base_image). */
+  async createFromBackup(spec: RestoreSpec, fill: (pool: PoolBackend) => Promise<void>): Promise<Row> {
+    const { name, record } = spec;
+    const own = (config: unknown) => Object.fromEntries(Object.entries((config ?? {}) as Record<string, string>)
+      .filter(([k, v]) => !k.startsWith("volatile.") && typeof v === "string"));
+    const strings = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : undefined);
+    const profiles = strings(record.profiles) ?? ["default"];
+    let devices = { ...((record.devices ?? {}) as Devices) };
+    const config = own(record.config);
+    this.check(config, devices, profiles);
+    // The root disk goes to the chosen pool (as LXD's X-LXD-pool), or stays where it pointed;
+    // the snapshots' too, which a restore brings back.
+    if (spec.pool) devices = this.rootIn(spec.pool, devices, profiles);
+    const snapDevices = (s: Record<string, any>) => {
+      const d = (s.devices ?? {}) as Devices;
+      return spec.pool ? this.rootIn(spec.pool, d, strings(s.profiles) ?? profiles) : d;
+    };
+    const pool = this.rootPool(this.expanded({ profiles, devices, config }).devices);
+    const architecture = String(record.architecture ?? "");
+    try {
+      checkArchitecture(architecture);
+    } catch (err) {
+      throw new ApiError(400, `Cannot import instance "${name}": ${(err as Error).message}`);
+    }
+    const backend = this.pools.backend(pool);
+    try {
+      await fill(backend);
+    } catch (err) {
+      await backend.delete(instanceVolume(name)).catch(() => {});
+      throw err;
+    }
+    const volatile = {
+      ...this.initialIdmap(name, { profiles, devices, config }),
+      "volatile.uuid": (record.config as Record<string, string> | undefined)?.["volatile.uuid"] || randomUUID(),
+      "volatile.last_state.power": "STOPPED",
+    };
+    const row = db.insertInstance(this.database, {
+      name, architecture, type: "container", description: String(record.description ?? ""),
+      ephemeral: record.ephemeral === true, stateful: false, config: { ...config, ...volatile }, devices, profiles,
+      createdAt: typeof record.created_at === "string" ? record.created_at : now(), lastUsedAt: "1970-01-01T00:00:00Z",
+    });
+    this.snapshots.adopt(name, spec.snapshots.map((s) => ({
+      id: 0, instanceId: 0, name: s.name, description: String(s.record.description ?? ""), stateful: false,
+      createdAt: typeof s.record.created_at === "string" ? s.record.created_at : now(),
+      expiresAt: typeof s.record.expires_at === "string" && !s.record.expires_at.startsWith("0001-01-01") ? s.record.expires_at : "",
+      config: own(s.record.config), devices: snapDevices(s.record), profiles: strings(s.record.profiles) ?? profiles,
+    })));
+    this.lifecycle("instance-created", name);
+    return row;
+  }
+
+  /** Brings back an instance whose volume `lxd recover` found (its records from backup.yaml),
+   *  config and identity as they were; its root disk points at the pool it was found in. */
+  adoptRecovered(u: UnknownInstance): Row {
+    const r = u.record;
+    const strings = (v: unknown) => Object.fromEntries(Object.entries((v ?? {}) as Record<string, unknown>).filter(([, x]) => typeof x === "string")) as Record<string, string>;
+    const profiles = Array.isArray(r.profiles) ? r.profiles.filter((p: unknown): p is string => typeof p === "string") : ["default"];
+    // The profiles may have lost their root disk with the database: the instance (and each
+    // snapshot, which a restore brings back) gets its own pointing at the pool it was found in.
+    const withRoot = (devices: Devices, profiles: string[]) => this.rootIn(u.pool, devices, profiles);
+    const devices = withRoot((r.devices ?? {}) as Devices, profiles);
+    if (db.getInstance(this.database, u.name)) throw new ApiError(409, `Instance "${u.name}" already exists`);
+    const row = db.insertInstance(this.database, {
+      name: u.name, architecture: String(r.architecture ?? ""), type: "container", description: String(r.description ?? ""),
+      ephemeral: r.ephemeral === true, stateful: false, config: { ...strings(r.config), "volatile.last_state.power": "STOPPED" }, devices, profiles,
+      createdAt: typeof r.created_at === "string" ? r.created_at : now(), lastUsedAt: typeof r.last_used_at === "string" ? r.last_used_at : now(),
+    });
+    this.snapshots.adopt(u.name, u.snapshotRecords.map((s) => ({
+      id: 0, instanceId: 0, name: s.name, description: String(s.description ?? ""), stateful: false,
+      createdAt: typeof s.created_at === "string" ? s.created_at : now(),
+      expiresAt: typeof s.expires_at === "string" && !s.expires_at.startsWith("0001-01-01") ? s.expires_at : "",
+      config: strings(s.config), devices: withRoot((s.devices ?? {}) as Devices, Array.isArray(s.profiles) ? s.profiles : profiles),
+      profiles: Array.isArray(s.profiles) ? s.profiles : profiles,
+    })));
+    this.lifecycle("instance-created", u.name);
+    return row;
+  }
+
+  /** `devices` with the root disk (its own, or the profiles') pointing at `pool`. */
+  private rootIn(pool: string, devices: Devices, profiles: string[]): Devices {
+    const root = rootDisk(this.expanded({ profiles, devices, config: {} }).devices);
+    if (root?.[1].pool === pool) return devices;
+    return { ...devices, [root?.[0] ?? "root"]: { ...(root?.[1] ?? { type: "disk", path: "/" }), pool } };
+  }
+
   async delete(name: string, force = false): Promise<void> {
     const row = this.get(name);
     this.checkNotHeld(name);
@@ -509,11 +658,14 @@ export class InstanceManager {
     // The row goes first: a crash after it leaves only volumes, which reconcile removes (the
     // other order would leave a row without a volume).
     const backend = this.backendOf(row);
+    // backup.yaml before the row: a volume whose row is gone must not look recoverable.
+    await rm(backend.backupFile(name), { force: true });
     db.deleteInstance(this.database, name);
     crashPoint("delete", "after-row");
     await backend.delete(instanceVolume(row.name));
     crashPoint("delete", "after-volume");
     await rm(containerDir(name), { recursive: true, force: true });
+    await rm(instanceBackupsDir(name), { recursive: true, force: true });
     await forgetDevices(name);
     // The last instance on a deleted image takes the image's unpacked layers with it.
     const fp = row.config["volatile.base_image"];
@@ -540,19 +692,13 @@ export class InstanceManager {
     // volatile keys stay. Profiles left out stay as they are.
     const userConfig = Object.fromEntries(Object.entries(put.config ?? {}).filter(([k]) => !k.startsWith("volatile.")));
     const config = { ...userConfig, ...volatile };
-    const devices = put.devices ?? {};
+    const devices = withoutEmptyDeviceKeys(put.devices ?? {});
     const profiles = put.profiles ?? row.profiles;
     this.check(userConfig, devices, profiles);
     const next = { ...row, config, devices, profiles };
     const [before, after] = [this.expanded(row).devices, this.expanded(next).devices];
     if (rootDisk(before)?.[1].size !== rootDisk(after)?.[1].size) await this.applyRootSize(name, this.poolOf(next), after);
-    const rt = this.running.get(name);
-    if (rt) {
-      // Limits and devices apply live; other keys take effect at the next start (as in LXD).
-      const expanded = this.expanded(next);
-      await this.cgroups.applyLimits(name, liveLimits(expanded.config));
-      await this.hotplug(name, rt, expanded);
-    }
+    await this.applyLive(next);
     db.updateInstance(this.database, name, {
       config, devices, profiles,
       description: put.description ?? "",
@@ -561,9 +707,35 @@ export class InstanceManager {
     this.lifecycle("instance-updated", name);
   }
 
+  /** On a running instance, limits, devices and exec's environment apply at once; other keys take
+   *  effect at the next start (as in LXD). */
+  private async applyLive(row: Row): Promise<void> {
+    const rt = this.running.get(row.name);
+    if (!rt) return;
+    const expanded = this.expanded(row);
+    await this.cgroups.applyLimits(row.name, liveLimits(expanded.config));
+    await this.hotplug(row.name, rt, expanded);
+    // What exec adds to each command (environment.*), kept in memory so no exec reads the database.
+    rt.environment = environmentOf(expanded.config);
+  }
+
+  /** A changed profile reaches the running instances that use it at once, as in LXD. Returns
+   *  the instances it could not be applied to, with why. */
+  async profileChanged(profile: string): Promise<string[]> {
+    const failed: string[] = [];
+    for (const row of this.list().filter((r) => r.profiles.includes(profile))) {
+      try {
+        await this.applyLive(row);
+      } catch (err) {
+        failed.push(`${row.name}: ${(err as Error).message}`);
+      }
+    }
+    return failed;
+  }
+
   /** Removes devices that went away or changed, then adds the new ones, on a running container. */
   private async hotplug(name: string, rt: Runtime, expanded: { config: Record<string, string>; devices: Devices }) {
-    const inst = { name, initPid: rt.initPid, config: expanded.config };
+    const inst = { name, initPid: rt.initPid, pidfd: () => rt.pidfd, config: expanded.config };
     const same = (a?: Record<string, string>, b?: Record<string, string>) => JSON.stringify(a) === JSON.stringify(b);
     const removed = Object.entries(rt.devices).filter(([k, v]) => !same(v, expanded.devices[k]));
     const added = Object.entries(expanded.devices).filter(([k, v]) => !same(v, rt.devices[k]));
@@ -587,6 +759,7 @@ export class InstanceManager {
     });
     crashPoint("rename", "after-row");
     await rm(containerDir(name), { recursive: true, force: true });
+    await rename(instanceBackupsDir(name), instanceBackupsDir(to)).catch(() => {});
     await forgetDevices(name);
     this.lifecycle("instance-renamed", to, { old_name: name });
   }
@@ -661,21 +834,29 @@ export class InstanceManager {
       const prepared = prepareDevices({ name, config }, devices).then(() => undefined, (err: Error) => err);
       const { initPid } = await launch(spec).finally(() => prepared);
       t.mark("monitor");
+      // Opened at once: the monitor holds init unreaped until it reports the exit, so the pid is
+      // still init's here (a container that died already yields -1, and its exit is reported).
+      const init: Init = { initPid, pidfd: openPidfd(initPid), seccomp: spec.seccomp ?? seccompFor(config), environment: environmentOf(config) };
       const mon = await watch(rundir);
       t.mark("watch");
-      if (!mon.running) throw new Error("the container stopped right after it started");
+      if (!mon.running) {
+        if (init.pidfd >= 0) closeSync(init.pidfd);
+        throw new Error("the container stopped right after it started");
+      }
+      init.execSocket = mon.execSocket;
       crashPoint("start", "after-launch", initPid);
       try {
         const failed = await prepared;
         if (failed) throw failed;
-        await startDevices({ name, initPid, config, booting: true }, devices);
+        await startDevices({ name, initPid, pidfd: () => init.pidfd, config, booting: true }, devices);
         t.mark("devices");
       } catch (err) {
-        signal(initPid, 9);
+        signalInit(init, 9);
         await mon.exited;
+        if (init.pidfd >= 0) closeSync(init.pidfd);
         throw err;
       }
-      this.track(name, initPid, mon.exited, devices);
+      this.track(name, init, mon.exited, devices);
       crashPoint("start", "after-devices", initPid);
     } catch (err) {
       await this.cgroups.remove(name).catch(() => {});
@@ -703,18 +884,23 @@ export class InstanceManager {
     }, triggers);
   }
 
-  private track(name: string, initPid: number, exited: Promise<number>, devices: Devices) {
-    const rt = { initPid, pidfd: openPidfd(initPid), frozen: false, exited, devices } as Runtime;
+  /** `init` becomes the runtime record, so device contexts made from it see its pidfd closed. */
+  private track(name: string, init: Init, exited: Promise<number>, devices: Devices) {
+    const rt = Object.assign(init, { frozen: false, exited, devices }) as Runtime;
     rt.cleanedUp = exited.then((code) => this.onExit(name, rt, code));
     this.running.set(name, rt);
   }
 
   private async onExit(name: string, rt: Runtime, code: number) {
-    if (rt.pidfd >= 0) closeSync(rt.pidfd);
-    if (this.running.get(name) !== rt) return;
+    const closePidfd = () => {
+      if (rt.pidfd >= 0) closeSync(rt.pidfd);
+      rt.pidfd = -1;
+    };
+    if (this.running.get(name) !== rt) return closePidfd();
     // The config names host-side parts (veths derive from volatile.uuid).
     const current = db.getInstance(this.database, name);
-    await stopDevices({ name, initPid: rt.initPid, config: current ? this.expanded(current).config : {}, exited: true }, rt.devices);
+    await stopDevices({ name, initPid: rt.initPid, pidfd: () => -1, config: current ? this.expanded(current).config : {}, exited: true }, rt.devices);
+    closePidfd();
     crashPoint("stop", "after-devices");
     // A monitor that died (killed) takes init with it, but what init left may linger: no process
     // of a stopped container may survive it.
@@ -802,14 +988,14 @@ export class InstanceManager {
     const rt = this.running.get(name);
     if (!rt) throw new ApiError(400, "Instance is not running");
     if (rt.frozen) throw new ApiError(400, "Instance is frozen");
-    const { config } = this.expanded(this.get(name));
     const env: Record<string, string> = {
       ...DEFAULT_ENV, HOME: opts.uid ? "/" : "/root", ...(opts.uid ? {} : { USER: "root" }),
-      ...(opts.pty ? { TERM: "xterm" } : {}), ...environmentOf(config), ...opts.env,
+      ...(opts.pty ? { TERM: "xterm" } : {}), ...rt.environment, ...opts.env,
     };
+    if (rt.pidfd < 0) throw new ApiError(400, "Instance is not running");
     return startExec({
-      pid: rt.initPid, command: opts.command, env, cwd: opts.cwd, uid: opts.uid, gid: opts.gid,
-      pty: opts.pty, seccomp: seccompFor(config),
+      pidfd: rt.pidfd, monitor: rt.execSocket, command: opts.command, env, cwd: opts.cwd, uid: opts.uid, gid: opts.gid,
+      pty: opts.pty, seccomp: rt.seccomp, trace: opts.trace,
     });
   }
 
@@ -839,8 +1025,12 @@ export class InstanceManager {
         await this.undoStart(row, mon.initPid, mon.exited);
       } else if (mon.running) {
         const { config, devices } = this.expanded(row, known);
-        this.track(row.name, mon.initPid, mon.exited, devices);
-        await resumeDevices({ name: row.name, initPid: mon.initPid, config }, devices,
+        const rt: Init = {
+          initPid: mon.initPid, pidfd: openPidfd(mon.initPid), execSocket: mon.execSocket, seccomp: seccompFor(config),
+          environment: environmentOf(config),
+        };
+        this.track(row.name, rt, mon.exited, devices);
+        await resumeDevices({ name: row.name, initPid: rt.initPid, pidfd: () => rt.pidfd, config }, devices,
           (device, err) => log.warn("Failed to resume a device", { instance: row.name, device, err: err.message }));
         // Paused by a user: still frozen. Frozen for a snapshot or copy the killed daemon never
         // finished: thawed.
@@ -860,9 +1050,19 @@ export class InstanceManager {
     for (const pool of pools) {
       const custom = new Map(listVolumes(this.database, pool.name)
         .map((v) => [v.name, new Set(listVolumeSnapshots(this.database, v.id).map((s) => s.name))]));
+      // Volumes the database lost but whose backup.yaml names them stay for `lxd recover`, with
+      // their snapshots and image layer; only half-made ones (no backup.yaml yet) go.
+      const lost = await unknownInstances(this.pools.backend(pool), new Set(rows.map((r) => r.name)))
+        .catch((err) => { log.warn("Scanning for unknown instance volumes failed", { pool: pool.name, err: String(err) }); return []; });
+      for (const u of lost) {
+        log.warn("Instance volume unknown to the database kept for `lxd recover`", { pool: pool.name, instance: u.name });
+        instances.set(u.name, new Set(u.snapshots));
+        if (u.baseImage) images.add(u.baseImage);
+      }
       await this.pools.backend(pool).reconcile({ instances, custom, images })
         .catch((err) => log.error("Storage reconcile failed", { pool: pool.name, err: String(err) }));
     }
+    await removeLeftovers(backupsDir()).catch((err) => log.warn("Removing backup leftovers failed", { err: String(err) }));
     t.mark("storage");
     log.debug("Reconciled instances", { instances: rows.length, running: this.running.size, ...t.fields() });
     this.snapshots.startTimer();
@@ -921,7 +1121,7 @@ export class InstanceManager {
    *  its recorded power state says so. Harmless when all is already clean. */
   private async clearStopped(row: Row): Promise<void> {
     const { config, devices } = this.expanded(row);
-    await stopDevices({ name: row.name, initPid: 0, config, exited: true }, devices);
+    await stopDevices({ name: row.name, initPid: 0, pidfd: () => -1, config, exited: true }, devices);
     await this.cgroups.killAll(row.name).catch(() => {});
     await this.cgroups.remove(row.name).catch(() => {});
     if (row.config["volatile.last_state.power"] !== "STOPPED") {
@@ -955,7 +1155,7 @@ export class InstanceManager {
         if (rt.stopping || !supervised(rt.devices)) continue;
         const row = db.getInstance(this.database, name);
         if (!row) continue;
-        await superviseDevices({ name, initPid: rt.initPid, config: this.expanded(row).config }, rt.devices,
+        await superviseDevices({ name, initPid: rt.initPid, pidfd: () => rt.pidfd, config: this.expanded(row).config }, rt.devices,
           (device, err) => log.warn("Failed to restart a device's helper", { instance: name, device, err: err.message }));
       }
     } finally {
@@ -973,8 +1173,14 @@ export class InstanceManager {
     if (row) db.updateInstance(this.database, name, { config: { ...row.config, "volatile.last_state.power": power } });
   }
 
+  /** The volume's backup.yaml follows every change of the records (`lxd recover` reads it). */
+  recordsChanged(name: string): void {
+    void this.backups.saveFile(name);
+  }
+
   private lifecycle(action: string, name: string, context: Record<string, unknown> = {}) {
     this.events.send("lifecycle", { action, source: `/1.0/instances/${name}`, context });
+    if (action !== "instance-deleted") this.recordsChanged(name);
   }
 }
 
@@ -994,7 +1200,7 @@ function signal(pid: number, sig: number) {
 }
 
 /** Signals a tracked init through its pidfd, so a recycled pid can never receive it. */
-function signalInit(rt: Runtime, sig: number) {
+function signalInit(rt: { initPid: number; pidfd: number }, sig: number) {
   if (rt.pidfd < 0) return signal(rt.initPid, sig);
   try {
     pidfdSignal(rt.pidfd, sig);

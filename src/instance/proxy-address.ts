@@ -1,7 +1,7 @@
 // Proxy device endpoints (`listen`, `connect`): tcp:HOST:PORT, udp:HOST:PORT, unix:PATH, unix:@NAME,
 // and the proxy options that are refused.
 // Checked here before anything is started, so a bad address is refused with the reason and the
-// device is never stored; the C forwarder (native/lxd-proxy.c) parses the same syntax.
+// device is never stored; the C forwarder (native/proxy.c) parses the same syntax.
 import { isTrue } from "../config/values.ts";
 import { isIP } from "node:net";
 

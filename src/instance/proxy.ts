@@ -1,4 +1,4 @@
-// The `proxy` device driver: one forwarder process per device (`lxd-helper proxy`, native/lxd-proxy.c)
+// The `proxy` device driver: one forwarder process per device (`lxd-helper proxy`, native/proxy.c)
 // listens on one side and connects on the other, creating each socket in the right network
 // namespace. It is a small static C process, not a copy of the daemon, and like LXD's forkproxy it
 // outlives a daemon restart; at daemon start, and while the daemon runs (supervise), a dead one is
@@ -6,7 +6,7 @@
 // the container's init does.
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { helperPath } from "../kernel/native.ts";
+import { helperPath, pidfdForHelper } from "../kernel/native.ts";
 import { containerDir } from "../paths.ts";
 import { parseProxyAddress, unsupportedProxyOption } from "./proxy-address.ts";
 import type { DeviceDriver, RunningInstance } from "./devices.ts";
@@ -33,12 +33,13 @@ async function launch(inst: RunningInstance, device: string, dev: Dev): Promise<
   const fail = (why: string) => new Error(`proxy device "${device}" of instance "${inst.name}": ${why}`);
   const refused = unsupportedProxyOption(dev);
   if (refused) throw fail(refused);
-  const args = [helperPath(), "proxy", "--pid", String(inst.initPid), "--listen", dev.listen, "--connect", dev.connect,
+  // The forwarder keeps its copy of init's pidfd (fd 3): it stops when init exits.
+  const args = [helperPath(), "proxy", "--pidfd", "3", "--listen", dev.listen, "--connect", dev.connect,
     "--bind", dev.bind || "host", "--pidfile", pidFile(inst.name, device)];
   if (dev.mode) args.push("--mode", dev.mode);
   if (dev.uid) args.push("--uid", dev.uid);
   if (dev.gid) args.push("--gid", dev.gid);
-  const proc = Bun.spawn(args, { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn(args, { stdio: ["ignore", "pipe", "pipe", pidfdForHelper(inst.pidfd())] });
   // The helper detaches once it listens and prints "ok" (or "error: why"); stdout closes then.
   const timer = setTimeout(() => proc.kill("SIGKILL"), START_TIMEOUT_MS);
   const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited])

@@ -2,6 +2,7 @@
 // spec (privilege, idmap, nesting, cgroups, seccomp, init), live cgroup limits, and the exec
 // seccomp filter.
 import { isTrue } from "../config/values.ts";
+import { parseRawLxc } from "./raw-lxc.ts";
 import { totalmem } from "node:os";
 import type { CgroupLimits } from "../kernel/cgroup.ts";
 import type { LaunchMount, LaunchSpec } from "../kernel/monitor.ts";
@@ -108,11 +109,13 @@ export function launchSpec(opts: {
   name: string; rundir: string; config: Config; idmap: IdmapPlan; cgroupProcs: string[]; cgroup2: boolean; lxcfs?: string;
   rootfs: LaunchSpec["rootfs"]; mounts?: LaunchMount[];
 }): LaunchSpec {
-  const env = ["container=lxc", ...Object.entries(environmentOf(opts.config)).map(([k, v]) => `${k}=${v}`)];
+  // raw.lxc may add lxc.environment lines and replace init.
+  const raw = parseRawLxc(opts.config["raw.lxc"] ?? "");
+  const env = ["container=lxc", ...Object.entries(environmentOf(opts.config)).map(([k, v]) => `${k}=${v}`), ...raw.environment];
   return {
     name: opts.name, hostname: opts.name, rundir: opts.rundir, rootfs: opts.rootfs, mounts: opts.mounts,
     privileged: isTrue(opts.config["security.privileged"]), nesting: isTrue(opts.config["security.nesting"]),
     uidMap: opts.idmap.uid, gidMap: opts.idmap.gid, cgroupProcs: opts.cgroupProcs, cgroup2: opts.cgroup2, lxcfs: opts.lxcfs,
-    seccomp: seccompFor(opts.config), env, init: ["/sbin/init"],
+    seccomp: seccompFor(opts.config), env, init: raw.initCmd ?? ["/sbin/init"],
   };
 }

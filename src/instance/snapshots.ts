@@ -33,6 +33,8 @@ export interface SnapshotHost {
   replaceConfig(name: string, config: Record<string, string>, devices: Record<string, Record<string, string>>, profiles: string[]): void;
   start(name: string): Promise<void>;
   stop(name: string, opts: { force?: boolean }): Promise<void>;
+  /** The instance's records changed (a snapshot taken, renamed, deleted or restored). */
+  recordsChanged(name: string): void;
 }
 
 /** An API timestamp, or null/"" or the zero time, as what the row stores ("" = never). */
@@ -47,6 +49,8 @@ export class Snapshots {
   /** One storage change per instance at a time (snapshot, restore, rename, delete). */
   private readonly locks = new KeyedLock();
   private timer?: ReturnType<typeof setInterval>;
+  /** Other work on the same timer (expiry of backups). */
+  private readonly minuteTasks: ((now: Date) => Promise<void>)[] = [];
   /** The minute (ms / 60000) each instance's schedule last fired. */
   private readonly firedAt = new Map<string, number>();
 
@@ -208,13 +212,14 @@ export class Snapshots {
       this.events.send("lifecycle", {
         action: "instance-restored", source: `/1.0/instances/${instance}`, context: { snapshot: name },
       });
+      this.instances.recordsChanged(instance);
       if (wasRunning) await this.instances.start(instance);
     });
   }
 
   // ---- the minute timer ------------------------------------------------------------------
 
-  /** Every minute: takes scheduled snapshots and deletes expired ones. LXD_SNAPSHOT_TIMER_MS
+  /** Every minute: takes scheduled snapshots and deletes expired ones (and runs the tasks given to everyMinute). LXD_SNAPSHOT_TIMER_MS
    *  shortens the period (tests); a schedule still fires at most once per minute. */
   startTimer(): void {
     if (this.timer) return;
@@ -229,12 +234,17 @@ export class Snapshots {
     first.unref?.();
   }
 
+  everyMinute(task: (now: Date) => Promise<void>): void {
+    this.minuteTasks.push(task);
+  }
+
   stopTimer(): void {
     if (this.timer) clearInterval(this.timer);
   }
 
   /** One pass of the timer at `now` (exposed for tests). */
   async tick(now: Date): Promise<void> {
+    for (const task of this.minuteTasks) await task(now).catch((err) => log.error("Timer task failed", { err: String(err) }));
     for (const s of db.expiringSnapshots(this.database)) {
       if (new Date(s.expiresAt).getTime() > now.getTime()) continue;
       await this.delete(s.instance, s.name).catch((err) =>
@@ -265,5 +275,6 @@ export class Snapshots {
 
   private lifecycle(action: string, instance: string, name: string, context: Record<string, unknown> = {}) {
     this.events.send("lifecycle", { action, source: `/1.0/instances/${instance}/snapshots/${name}`, context });
+    this.instances.recordsChanged(instance);
   }
 }

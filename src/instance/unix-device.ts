@@ -4,7 +4,8 @@
 import { isTrue } from "../config/values.ts";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { type DeviceRule, STANDARD_RULES } from "../kernel/devcg.ts";
-import { helperPath } from "../kernel/native.ts";
+import { pidfdSignal } from "../kernel/ffi.ts";
+import { helperPath, pidfdForHelper } from "../kernel/native.ts";
 import type { DeviceDriver, RunningInstance } from "./devices.ts";
 
 type Device = Record<string, string>;
@@ -18,21 +19,12 @@ export function hostId(mapText: string, id: number): number | undefined {
   return undefined;
 }
 
-async function helper(args: string[]): Promise<void> {
-  const proc = Bun.spawn([helperPath(), "device", ...args], { stdout: "pipe", stderr: "pipe" });
+/** `pidfd` (of the container's init) is passed as the helper's fd 3. */
+async function helper(pidfd: number, args: string[]): Promise<void> {
+  const proc = Bun.spawn([helperPath(), "device", "--pidfd", "3", ...args], { stdio: ["ignore", "pipe", "pipe", pidfdForHelper(pidfd)] });
   const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
   const line = out.trim();
   if (code !== 0 || line !== "ok") throw new Error(line.startsWith("error ") ? line.slice(6) : `lxd-helper device exited with ${code}`);
-}
-
-/** Whether `pid` still is a container's init (pid 1 of a nested pid namespace), not a reused pid. */
-function isContainerInit(pid: number): boolean {
-  try {
-    const nspid = /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1].trim().split(/\s+/) ?? [];
-    return nspid.length > 1 && nspid[nspid.length - 1] === "1";
-  } catch {
-    return false;
-  }
 }
 
 const pathOf = (c: Device) => c.path || c.source;
@@ -75,6 +67,20 @@ export function deviceRules(devices: Record<string, Device>): DeviceRule[] {
   return out;
 }
 
+/** /proc/PID/WHAT of the instance's init, checked afterwards through its pidfd: read while init
+ *  lived, so the pid was not another process's. */
+function procOfInit(inst: RunningInstance, what: string): string {
+  const text = readFileSync(`/proc/${inst.initPid}/${what}`, "utf8");
+  const pidfd = inst.pidfd();
+  try {
+    if (pidfd < 0) throw new Error("gone");
+    pidfdSignal(pidfd, 0);
+  } catch {
+    throw new Error(`the init process of instance "${inst.name}" is gone`);
+  }
+  return text;
+}
+
 export function unixDeviceDriver(type: "unix-char" | "unix-block"): DeviceDriver {
   const kind = type === "unix-char" ? "c" : "b";
   return {
@@ -84,18 +90,18 @@ export function unixDeviceDriver(type: "unix-char" | "unix-block"): DeviceDriver
       if (!numbers) return; // optional and absent: nothing to add
       const [major, minor] = numbers.map(String);
       const map = (kindName: "uid" | "gid", id: string | undefined) => {
-        const host = hostId(readFileSync(`/proc/${inst.initPid}/${kindName}_map`, "utf8"), Number(id ?? 0));
+        const host = hostId(procOfInit(inst, `${kindName}_map`), Number(id ?? 0));
         if (host === undefined) throw fail(`${kindName} ${id} is not mapped in the container`);
         return String(host);
       };
-      const args = ["--pid", String(inst.initPid), "add", pathOf(c), kind, major, minor, map("uid", c.uid), map("gid", c.gid), c.mode ?? "0660"];
-      await helper(args).catch((err) => {
+      const args = ["add", pathOf(c), kind, major, minor, map("uid", c.uid), map("gid", c.gid), c.mode ?? "0660"];
+      await helper(inst.pidfd(), args).catch((err) => {
         throw fail((err as Error).message);
       });
     },
     async stop(inst: RunningInstance, _device: string, c: Device) {
       // The container's /dev goes with it: only a running container needs the node removed.
-      if (isContainerInit(inst.initPid)) await helper(["--pid", String(inst.initPid), "remove", pathOf(c)]);
+      if (!inst.exited && inst.pidfd() >= 0) await helper(inst.pidfd(), ["remove", pathOf(c)]);
     },
   };
 }

@@ -26,6 +26,9 @@ export interface CgroupUsage {
   swap: number;
   swapPeak: number;
   cpuNs: number;
+  /** The CPU time split into user and system time (ns). */
+  cpuUserNs: number;
+  cpuSystemNs: number;
   processes: number;
 }
 
@@ -331,17 +334,27 @@ export class Cgroups {
       const peak = numNow(file("memory", "memory.peak"));
       const swap = numNow(file("memory", "memory.swap.current"));
       const swapPeak = numNow(file("memory", "memory.swap.peak"));
-      const usec = Number(/^usage_usec (\d+)/m.exec(readNow(file("cpu", "cpu.stat")))?.[1] ?? 0);
-      return { memory, memoryPeak: peak || memory, swap, swapPeak: swapPeak || swap, cpuNs: usec * 1000, processes: numNow(file("pids", "pids.current")) };
+      const cpuStat = readNow(file("cpu", "cpu.stat"));
+      const usec = (key: string) => Number(new RegExp(`^${key} (\\d+)`, "m").exec(cpuStat)?.[1] ?? 0);
+      return {
+        memory, memoryPeak: peak || memory, swap, swapPeak: swapPeak || swap, processes: numNow(file("pids", "pids.current")),
+        cpuNs: usec("usage_usec") * 1000, cpuUserNs: usec("user_usec") * 1000, cpuSystemNs: usec("system_usec") * 1000,
+      };
     }
     // v1 counts memory+swap together (memsw, when swap accounting is on): swap is the difference.
     const memory = numNow(file("memory", "memory.usage_in_bytes"));
     const memoryPeak = numNow(file("memory", "memory.max_usage_in_bytes"));
     const memsw = numNow(file("memory", "memory.memsw.usage_in_bytes"));
     const memswPeak = numNow(file("memory", "memory.memsw.max_usage_in_bytes"));
+    const cpuStat = readNow(file("cpuacct", "cpuacct.stat"));
     const swap = memsw ? Math.max(0, memsw - memory) : 0;
     const swapPeak = memswPeak ? Math.max(0, memswPeak - memoryPeak) : 0;
-    return { memory, memoryPeak, swap, swapPeak, cpuNs: numNow(file("cpuacct", "cpuacct.usage")), processes: numNow(file("pids", "pids.current")) };
+    // cpuacct.stat counts USER_HZ (100 per second) ticks.
+    const ticks = (key: string) => Number(new RegExp(`^${key} (\\d+)`, "m").exec(cpuStat)?.[1] ?? 0) * 10_000_000;
+    return {
+      memory, memoryPeak, swap, swapPeak, cpuNs: numNow(file("cpuacct", "cpuacct.usage")), cpuUserNs: ticks("user"), cpuSystemNs: ticks("system"),
+      processes: numNow(file("pids", "pids.current")),
+    };
   }
 
   async freeze(name: string): Promise<void> {

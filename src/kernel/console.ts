@@ -1,4 +1,4 @@
-// A running container's console, through its monitor's console.sock (see native/lxd-helper.c,
+// A running container's console, through its monitor's console.sock (see native/console.c,
 // "the console, as the monitor serves it"): the buffered output, clearing it, and attaching.
 // A stopped container's last output is the console.log its monitor left behind.
 import { readFile, writeFile } from "node:fs/promises";

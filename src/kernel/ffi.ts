@@ -19,6 +19,9 @@ function open() {
     lxd_btrfs_subvol_delete: { args: [ptr], returns: i32 },
     lxd_btrfs_set_readonly: { args: [ptr, i32], returns: i32 },
     lxd_lgetxattr: { args: [ptr, ptr, ptr, u64], returns: i32 },
+    lxd_monotonic_ms: { args: [], returns: FFIType.f64 },
+    lxd_channel: { args: [i32, ptr, i32], returns: i32 },
+    lxd_monitor_exec: { args: [ptr, ptr, i32, ptr, i32], returns: i32 },
   }).symbols;
 }
 
@@ -67,6 +70,26 @@ export function pidfdOpen(pid: number): number {
 
 export function pidfdSignal(pidfd: number, signal: number): void {
   check(sym().lxd_pidfd_send_signal(pidfd, signal), () => `pidfd_send_signal ${signal}`);
+}
+
+/** CLOCK_MONOTONIC in ms: the timeline lxd-helper's traces are on. */
+export function monotonicMs(): number {
+  return sym().lxd_monotonic_ms();
+}
+
+/** A pipe ([read, write]) or a unix stream socketpair, close-on-exec; end `nonblock` (0 or 1) is
+ *  made non-blocking: the daemon's end. */
+export function channel(kind: "pipe" | "socketpair", nonblock: 0 | 1): [number, number] {
+  const fds = new Int32Array(2);
+  check(sym().lxd_channel(kind === "pipe" ? 0 : 1, fds, nonblock), () => kind);
+  return [fds[0], fds[1]];
+}
+
+/** Sends an exec request with `fds` (stdin, stdout, stderr, control) to a monitor's socket. */
+export function monitorExec(sockPath: string, args: string[], fds: number[]): void {
+  const payload = Buffer.from(args.map((a) => `${a}\0`).join(""));
+  check(sym().lxd_monitor_exec(cstr(sockPath), payload, payload.length, new Int32Array(fds), fds.length),
+    () => `exec request to ${sockPath}`);
 }
 
 /** bpf(2) with an attr buffer the caller laid out; returns the syscall's result (an fd or 0). */

@@ -1,8 +1,8 @@
 // File transfer inside a running container through `lxd-helper file`: the helper joins the
 // container's user and mount namespaces and works as its root, so paths and symlinks resolve
-// inside the container and ids are container ids. Protocol (see native/lxd-helper.c): a first
+// inside the container and ids are container ids. Protocol (see native/file.c): a first
 // line "ok ..." or "error ERRNO MESSAGE" on stdout, then for reads the raw data.
-import { helperPath } from "./native.ts";
+import { helperPath, pidfdForHelper } from "./native.ts";
 
 export type FileKind = "file" | "directory" | "symlink";
 
@@ -43,11 +43,10 @@ type Helper = ReturnType<typeof spawnHelper>;
 /** What is used of the helper's stdout reader (Node's and the DOM's stream types differ). */
 type ChunkReader = { read(): Promise<{ done: true; value?: Uint8Array } | { done: false; value: Uint8Array }>; cancel(): Promise<void> };
 
-function spawnHelper(pid: number, args: string[], stdin: ReadableStream<Uint8Array> | Uint8Array | null) {
-  return Bun.spawn([helperPath(), "file", "--pid", String(pid), ...args], {
-    stdin: stdin === null ? "ignore" : stdin instanceof Uint8Array ? new Blob([stdin]) : stdin,
-    stdout: "pipe",
-    stderr: "pipe",
+/** `pidfd` (of the container's init) is passed as the helper's fd 3. */
+function spawnHelper(pidfd: number, args: string[], stdin: ReadableStream<Uint8Array> | Uint8Array | null) {
+  return Bun.spawn([helperPath(), "file", "--pidfd", "3", ...args], {
+    stdio: [stdin === null ? "ignore" : stdin instanceof Uint8Array ? new Blob([stdin]) : stdin, "pipe", "pipe", pidfdForHelper(pidfd)],
   });
 }
 
@@ -122,9 +121,10 @@ export interface FileRead {
   body: ReadableStream<Uint8Array>;
 }
 
-/** Opens `path` (absolute, inside the container of init `pid`) for reading; never follows a final symlink. */
-export async function readPath(pid: number, path: string): Promise<FileRead> {
-  const proc = spawnHelper(pid, ["get", path], null);
+/** Opens `path` (absolute, inside the container whose init `pidfd` refers to) for reading; never
+ *  follows a final symlink. */
+export async function readPath(pidfd: number, path: string): Promise<FileRead> {
+  const proc = spawnHelper(pidfd, ["get", path], null);
   const { line, rest: first, reader } = await readHeader(proc);
   try {
     return { stat: parseStat(checkLine(line)), body: rest(proc, first, reader) };
@@ -143,14 +143,14 @@ export async function readEntries(body: ReadableStream<Uint8Array>): Promise<str
 const idArg = (v: number | undefined) => String(v === undefined || v < 0 ? -1 : v);
 
 /** Creates or writes `path`: file content (or a symlink's target) comes from `data`. */
-export async function writePath(pid: number, path: string, opts: PutOptions, data: ReadableStream<Uint8Array> | Uint8Array | null): Promise<void> {
+export async function writePath(pidfd: number, path: string, opts: PutOptions, data: ReadableStream<Uint8Array> | Uint8Array | null): Promise<void> {
   const mode = opts.mode === undefined || opts.mode < 0 ? "-1" : (opts.mode & 0o7777).toString(8);
-  const proc = spawnHelper(pid, ["put", path, opts.type, opts.write, idArg(opts.uid), idArg(opts.gid), mode], opts.type === "directory" ? null : data);
+  const proc = spawnHelper(pidfd, ["put", path, opts.type, opts.write, idArg(opts.uid), idArg(opts.gid), mode], opts.type === "directory" ? null : data);
   await finish(proc);
 }
 
-export async function deletePath(pid: number, path: string): Promise<void> {
-  await finish(spawnHelper(pid, ["delete", path], null));
+export async function deletePath(pidfd: number, path: string): Promise<void> {
+  await finish(spawnHelper(pidfd, ["delete", path], null));
 }
 
 async function finish(proc: Helper): Promise<void> {

@@ -125,7 +125,9 @@ export function haltSignal(initPid: number): number {
   }
 }
 
-export type WatchResult = { running: false } | { running: true; initPid: number; exited: Promise<number> };
+/** `execSocket`: where exec requests go when the monitor takes them (monitors of this version
+ *  do): its zygote's exec.sock (monitor.sock beside it when that is missing). */
+export type WatchResult = { running: false } | { running: true; initPid: number; exited: Promise<number>; execSocket?: string };
 
 /** Exit code reported when the monitor vanished without a word (init dies with it: SIGKILL). */
 const MONITOR_LOST = 128 + 9;
@@ -153,9 +155,11 @@ export function watch(rundir: string): Promise<WatchResult> {
           buf += data.toString();
           let nl: number;
           while ((nl = buf.indexOf("\n")) >= 0) {
-            const [word, num] = buf.slice(0, nl).split(" ");
+            const [word, num, feature] = buf.slice(0, nl).split(" ");
             buf = buf.slice(nl + 1);
-            if (word === "running") answer({ running: true, initPid: Number(num), exited });
+            if (word === "running") {
+              answer({ running: true, initPid: Number(num), exited, execSocket: feature === "exec" ? join(rundir, "exec.sock") : undefined });
+            }
             if (word === "exit") {
               answer({ running: false });
               finish(Number(num));

@@ -1,32 +1,41 @@
 // Locates the native helper and library. A compiled `dist/lxd` carries them embedded (the dynamic
 // imports below are resolved by `bun build --compile`); from source they come from
-// build/native/current, rebuilt with gcc when missing or older than native/*.c. Either way they
+// build/native/current, rebuilt with gcc when missing or older than native/*.[ch]. Either way they
 // are installed under binDir() with content-hashed names, so a running monitor's binary is never
 // overwritten by an upgrade.
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { binDir } from "../paths.ts";
-import { buildNative, currentNativeDir, nativeSourceDir, type NativeArch } from "./native-build.ts";
+import { buildNative, currentNativeDir, nativeSources, type NativeArch } from "./native-build.ts";
 
-let embedded: { helper: string; lib: string } | undefined;
+interface Natives {
+  helper: string;
+  lib: string;
+  dqlite: string;
+}
+
+let embedded: Natives | undefined;
 try {
   // Build artifacts without type declarations; `type: "file"` imports resolve to a path.
   // @ts-ignore
   const helper: { default: string } = await import("../../build/native/current/lxd-helper", { with: { type: "file" } });
   // @ts-ignore
   const lib: { default: string } = await import("../../build/native/current/liblxd.so", { with: { type: "file" } });
-  if (helper.default.startsWith("/$bunfs/")) embedded = { helper: helper.default, lib: lib.default };
+  // @ts-ignore
+  const dqlite: { default: string } = await import("../../build/native/current/lxd-dqlite", { with: { type: "file" } });
+  if (helper.default.startsWith("/$bunfs/")) embedded = { helper: helper.default, lib: lib.default, dqlite: dqlite.default };
 } catch {
   // Running from source before any build: built on demand below.
 }
 
-function sourceBuild(): { helper: string; lib: string } {
+function sourceBuild(): Natives {
   const helper = join(currentNativeDir, "lxd-helper");
   const lib = join(currentNativeDir, "liblxd.so");
+  const dqlite = join(currentNativeDir, "lxd-dqlite");
   const mtime = (p: string) => (existsSync(p) ? statSync(p).mtimeMs : 0);
-  const newest = Math.max(...["lxd-helper.c", "lxd-proxy.c", "liblxd.c", "lxd-netlink.c"].map((f) => mtime(join(nativeSourceDir, f))));
-  if (Math.min(mtime(helper), mtime(lib)) < newest) buildNative(process.arch as NativeArch, currentNativeDir);
-  return { helper, lib };
+  const newest = Math.max(...nativeSources().map(mtime));
+  if (Math.min(mtime(helper), mtime(lib), mtime(dqlite)) < newest) buildNative(process.arch as NativeArch, currentNativeDir);
+  return { helper, lib, dqlite };
 }
 
 function install(src: string, name: string): string {
@@ -42,18 +51,26 @@ function install(src: string, name: string): string {
   return dest;
 }
 
-let installed: { dir: string; helper: string; lib: string } | undefined;
+let installed: (Natives & { dir: string }) | undefined;
 
 function natives() {
   const dir = binDir();
   if (installed?.dir !== dir) {
     const src = embedded ?? sourceBuild();
-    installed = { dir, helper: install(src.helper, "lxd-helper"), lib: install(src.lib, "liblxd.so") };
+    installed = { dir, helper: install(src.helper, "lxd-helper"), lib: install(src.lib, "liblxd.so"), dqlite: install(src.dqlite, "lxd-dqlite") };
   }
   return installed;
 }
 
 /** Path of the lxd-helper executable (installed on first use). */
 export const helperPath = (): string => natives().helper;
+/** Path of the lxd-dqlite node runner (installed on first use). */
+export const dqlitePath = (): string => natives().dqlite;
+/** A pidfd to hand a helper as an inherited fd; -1 (init already gone) is refused here. */
+export function pidfdForHelper(pidfd: number): number {
+  if (pidfd < 0) throw new Error("the instance's init process is gone");
+  return pidfd;
+}
+
 /** Path of liblxd.so for bun:ffi (installed on first use). */
 export const libPath = (): string => natives().lib;

@@ -1,6 +1,6 @@
 // Managed network names and config keys: validation and defaults, as LXD's bridge driver knows them
 // (the subset this daemon implements; anything else is refused with a clear error).
-import { bool, key, range, type KeyInfo, type Validator } from "../config/values.ts";
+import { bool, isIPv4, key, range, type KeyInfo, type Validator } from "../config/values.ts";
 import { IFNAMSIZ } from "./names.ts";
 import { checkBridgeAddress } from "./subnet.ts";
 import { checkBridgeAddress6 } from "./subnet6.ts";
@@ -13,6 +13,26 @@ const DURATION = /^\d+[smhd]?$|^infinite$/;
 
 const leaseTime: Check = (v) => (DURATION.test(v) ? undefined : `Invalid lease time "${v}" (e.g. 1h, 3600, infinite)`);
 
+/** `ipv4.dhcp.ranges`: "10.0.3.50-10.0.3.99,10.0.3.150-10.0.3.199" -> the pairs; throws when malformed. */
+export function parseDhcpRanges(value: string): [string, string][] {
+  return value.split(",").map((part) => {
+    const [from, to, extra] = part.trim().split("-");
+    if (extra !== undefined || !from || !to || !isIPv4(from) || !isIPv4(to)) {
+      throw new Error(`Invalid DHCP range "${part.trim()}" (expected START-END IPv4 addresses)`);
+    }
+    return [from, to] as [string, string];
+  });
+}
+
+const dhcpRanges: Check = (v) => {
+  try {
+    parseDhcpRanges(v);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+};
+
 /** Every bridge network key this daemon understands (besides user.*). */
 export const NETWORK_KEYS: Readonly<Record<string, KeyInfo>> = {
   "ipv4.address": key((v) => (v === "auto" || v === "none" ? undefined : checkBridgeAddress(v)),
@@ -20,12 +40,17 @@ export const NETWORK_KEYS: Readonly<Record<string, KeyInfo>> = {
   "ipv4.nat": key(bool, "Masquerade IPv4 traffic leaving the subnet"),
   "ipv4.dhcp": key(bool, "Serve DHCPv4 on the bridge"),
   "ipv4.dhcp.expiry": key(leaseTime, "DHCPv4 lease time"),
+  "ipv4.routing": key(bool, "Forward IPv4 traffic in and out of the bridge (default true)"),
+  "ipv6.routing": key(bool, "Forward IPv6 traffic in and out of the bridge (default true)"),
+  "ipv4.dhcp.ranges": key(dhcpRanges, "DHCPv4 pools: comma-separated START-END address pairs (default: the whole subnet)"),
   "ipv6.address": key((v) => (v === "auto" || v === "none" ? undefined : checkBridgeAddress6(v)),
     "The bridge's IPv6 address and /64 subnet, auto (a random fd42::/64) or none (the default)"),
   "ipv6.nat": key(bool, "Masquerade IPv6 traffic leaving the subnet"),
   "ipv6.dhcp": key(bool, "Serve DHCPv6 and router advertisements on the bridge"),
   "ipv6.dhcp.stateful": key(bool, "Hand out IPv6 addresses by DHCPv6 (otherwise SLAAC)"),
   "ipv6.dhcp.expiry": key(leaseTime, "DHCPv6 lease time"),
+  "dns.mode": key((v) => (["managed", "dynamic", "none"].includes(v) ? undefined : `Invalid DNS mode "${v}" (managed, dynamic or none)`),
+    "managed or dynamic: dnsmasq answers for the instances' names; none: no DNS server on the bridge"),
   "dns.domain": key((v) => (DOMAIN.test(v) ? undefined : `Invalid DNS domain "${v}"`), "Domain of the instances' DNS names (default lxd)"),
   "bridge.mtu": key(range(1280, 9000), "MTU of the bridge"),
   "bridge.hwaddr": key((v) => (MAC.test(v) ? undefined : `Invalid MAC address "${v}"`), "MAC address of the bridge"),

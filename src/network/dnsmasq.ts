@@ -13,9 +13,11 @@ export interface DnsmasqSpec {
   link: string;
   /** Host address on the bridge: "10.1.2.1" (when the bridge has IPv4). */
   gateway?: string;
-  /** The IPv4 DHCP pool, when DHCP is on. */
-  range?: [string, string];
+  /** The IPv4 DHCP pools (ipv4.dhcp.ranges, else one over the subnet), when DHCP is on. */
+  ranges?: [string, string][];
   domain: string;
+  /** dns.mode=none: no DNS server on the bridge (DHCP only). */
+  noDns?: boolean;
   leaseTime: string;
   ipv6?: {
     /** Host address on the bridge: "fd42:1:2:3::1". */
@@ -39,13 +41,12 @@ export const leaseFile = (dir: string) => join(dir, "dnsmasq.leases");
 export const hostsFile = (dir: string) => join(dir, "dnsmasq.hosts");
 const pidFile = (dir: string) => join(dir, "dnsmasq.pid");
 
-/** dnsmasq keeps at most 1000 leases by default: an IPv4 pool larger than that (a /22 for a
- *  thousand containers) gets room for every address, plus the default for DHCPv6. */
+/** dnsmasq keeps at most 1000 leases by default: IPv4 pools larger than that (a /22 for a
+ *  thousand containers) get room for every address, plus the default for DHCPv6. */
 const DEFAULT_LEASE_MAX = 1000;
-function leaseMax(range?: [string, string]): number {
-  if (!range) return DEFAULT_LEASE_MAX;
-  const [first, last] = range.map((a) => parseIPv4(a) ?? 0);
-  return Math.max(DEFAULT_LEASE_MAX, last - first + 1 + DEFAULT_LEASE_MAX);
+function leaseMax(ranges: [string, string][] = []): number {
+  const size = ranges.reduce((n, [from, to]) => n + (parseIPv4(to) ?? 0) - (parseIPv4(from) ?? 0) + 1, 0);
+  return size + DEFAULT_LEASE_MAX;
 }
 
 export function dnsmasqArgs(s: DnsmasqSpec): string[] {
@@ -58,10 +59,10 @@ export function dnsmasqArgs(s: DnsmasqSpec): string[] {
     "--except-interface=lo", `--interface=${s.link}`,
     ...(s.gateway ? [`--listen-address=${s.gateway}`] : []), ...(v6 ? [`--listen-address=${v6.gateway}`, "--enable-ra"] : []),
     "--no-ping", "--dhcp-rapid-commit", "--dhcp-authoritative", "--dhcp-no-override",
-    ...(s.range ? [`--dhcp-range=${s.range[0]},${s.range[1]},${s.leaseTime}`] : []), ...range6,
-    `--dhcp-lease-max=${leaseMax(s.range)}`,
+    ...(s.ranges ?? []).map(([from, to]) => `--dhcp-range=${from},${to},${s.leaseTime}`), ...range6,
+    `--dhcp-lease-max=${leaseMax(s.ranges)}`,
     `--dhcp-leasefile=${leaseFile(s.dir)}`, `--dhcp-hostsfile=${hostsFile(s.dir)}`,
-    `--domain=${s.domain}`, `--local=/${s.domain}/`, `--pid-file=${pidFile(s.dir)}`,
+    `--domain=${s.domain}`, `--local=/${s.domain}/`, `--pid-file=${pidFile(s.dir)}`, ...(s.noDns ? ["--port=0"] : []),
     "--user=nobody", "--group=nogroup",
   ];
 }

@@ -9,10 +9,11 @@ import * as q from "../db/networks.ts";
 import { ApiError } from "../api/error.ts";
 import { KeyedLock } from "../lock.ts";
 import { lxdDir } from "../paths.ts";
+import { hostInterfaces } from "../kernel/resources.ts";
 import { bridgePorts, deleteBridge, ensureBridge, linkExists, renameBridge } from "./bridge.ts";
-import { validateNetworkConfig, validateNetworkName, withDefaults } from "./config.ts";
+import { parseDhcpRanges, validateNetworkConfig, validateNetworkName, withDefaults } from "./config.ts";
 import { Dnsmasq, writeHosts } from "./dnsmasq.ts";
-import { nicHwaddr } from "./mac.ts";
+import { bridgeHwaddr, nicHwaddr } from "./mac.ts";
 import { bridgeLinkName, nftTableName } from "./names.ts";
 import { acceptInForeignChains } from "./foreign.ts";
 import { applyRuleset, removeTable, type FirewallNetwork, type NicFilter } from "./nftables.ts";
@@ -45,6 +46,14 @@ export class NetworkManager {
       name: row.name, description: row.description, type: row.type, managed: true, config: row.config,
       status: "Created", used_by: q.networkUsedBy(this.db, row.name), locations: ["none"], project: "default",
     };
+  }
+
+  /** The host's interfaces that are not managed networks, as LXD lists them (managed: false). */
+  unmanaged(): Network[] {
+    const managed = new Set(this.list().map((r) => bridgeLinkName(r.name)));
+    return hostInterfaces().filter((i) => !managed.has(i.name)).map((i) => ({
+      name: i.name, description: "", type: i.type, managed: false, config: {}, status: "", used_by: [], locations: ["none"], project: "default",
+    }));
   }
 
   /** Runs changes one at a time: each sees the previous one's result. */
@@ -109,7 +118,7 @@ export class NetworkManager {
     const link = this.link(row.name);
     await ensureBridge({
       link, ipv4: cidr ? c["ipv4.address"] : undefined, ipv6: cidr6 ? `${formatIPv6(cidr6.address)}/${cidr6.prefix}` : undefined,
-      mtu: Number(c["bridge.mtu"]) || undefined, hwaddr: c["bridge.hwaddr"],
+      mtu: Number(c["bridge.mtu"]) || undefined, hwaddr: c["bridge.hwaddr"] || bridgeHwaddr(link),
     });
     if (cidr && isTrue(c["ipv4.nat"])) await enableForwarding("/proc/sys/net/ipv4/ip_forward", this.log);
     if (cidr6) await enableForwarding("/proc/sys/net/ipv6/conf/all/forwarding", this.log);
@@ -120,8 +129,9 @@ export class NetworkManager {
       await this.writeHosts(row.name);
       const dhcp6 = c["ipv6.dhcp"] === undefined || isTrue(c["ipv6.dhcp"]);
       const d = new Dnsmasq({
-        dir: this.dir(row.name), link, gateway: cidr ? formatIPv4(cidr.address) : undefined, range: dhcp4 ? dhcpRange(cidr) : undefined,
-        domain: c["dns.domain"] || DEFAULT_DOMAIN, leaseTime: c["ipv4.dhcp.expiry"] || DEFAULT_LEASE,
+        dir: this.dir(row.name), link, gateway: cidr ? formatIPv4(cidr.address) : undefined,
+        ranges: !dhcp4 ? undefined : c["ipv4.dhcp.ranges"] ? parseDhcpRanges(c["ipv4.dhcp.ranges"]) : [dhcpRange(cidr)],
+        domain: c["dns.domain"] || DEFAULT_DOMAIN, leaseTime: c["ipv4.dhcp.expiry"] || DEFAULT_LEASE, noDns: c["dns.mode"] === "none",
         ipv6: cidr6 && {
           gateway: formatIPv6(cidr6.address), leaseTime: c["ipv6.dhcp.expiry"] || DEFAULT_LEASE,
           mode: !dhcp6 ? "slaac" : isTrue(c["ipv6.dhcp.stateful"]) ? { range: dhcpRange6(cidr6) } : "stateless",
@@ -145,6 +155,8 @@ export class NetworkManager {
       return {
         link: this.link(r.name), subnet: cidr ? subnetString(cidr) : undefined, nat: !!cidr && isTrue(r.config["ipv4.nat"]),
         subnet6: cidr6 ? subnetString6(cidr6) : undefined, nat6: !!cidr6 && isTrue(r.config["ipv6.nat"]),
+        routing4: r.config["ipv4.routing"] === undefined || isTrue(r.config["ipv4.routing"]),
+        routing6: r.config["ipv6.routing"] === undefined || isTrue(r.config["ipv6.routing"]),
       };
     });
     await applyRuleset(nftTableName(), nets, [...this.nicFilters.values()]);
@@ -195,10 +207,11 @@ export class NetworkManager {
 
   /** More nics than the DHCP pool holds: the rest get no IPv4 lease and keep asking. Said once per network. */
   private checkPoolSize(name: string, nics: number) {
-    const cidr = parseCidr4(this.get(name).config["ipv4.address"] ?? "");
+    const c = this.get(name).config;
+    const cidr = parseCidr4(c["ipv4.address"] ?? "");
     if (!cidr || this.warnedPool.has(name)) return;
-    const [first, last] = dhcpRange(cidr).map((a) => parseIPv4(a)!);
-    const size = last - first + 1;
+    const ranges = c["ipv4.dhcp.ranges"] ? parseDhcpRanges(c["ipv4.dhcp.ranges"]) : [dhcpRange(cidr)];
+    const size = ranges.reduce((n, [from, to]) => n + parseIPv4(to)! - parseIPv4(from)! + 1, 0);
     if (nics <= size) return;
     this.warnedPool.add(name);
     const wider = `${formatIPv4(cidr.address)}/${Math.max(8, 32 - Math.ceil(Math.log2(nics + 3)))}`;

@@ -12,6 +12,9 @@ export interface FirewallNetwork {
   /** "fd42:1:2:3::/64" */
   subnet6?: string;
   nat6?: boolean;
+  /** ipv4.routing / ipv6.routing: forward that family in and out of the bridge (default true). */
+  routing4?: boolean;
+  routing6?: boolean;
 }
 
 /** What the firewall enforces for one instance nic, keyed by its host-side interface. */
@@ -58,7 +61,13 @@ export function renderRuleset(table: string, nets: FirewallNetwork[], nics: NicF
   for (const n of nets) {
     // Managed bridges are isolated from each other: no routing between two of them.
     for (const other of nets) if (other !== n) forward.push(`iifname ${q(n.link)} oifname ${q(other.link)} drop`);
-    forward.push(`iifname ${q(n.link)} accept`, `oifname ${q(n.link)} accept`);
+    if (n.routing4 !== false && n.routing6 !== false) forward.push(`iifname ${q(n.link)} accept`, `oifname ${q(n.link)} accept`);
+    else {
+      for (const [family, on] of [["ipv4", n.routing4 !== false], ["ipv6", n.routing6 !== false]] as const) {
+        const verdict = on ? "accept" : "drop";
+        forward.push(`meta nfproto ${family} iifname ${q(n.link)} ${verdict}`, `meta nfproto ${family} oifname ${q(n.link)} ${verdict}`);
+      }
+    }
     input.push(`iifname ${q(n.link)} udp dport { 53, 67, 547 } accept`, `iifname ${q(n.link)} tcp dport 53 accept`);
     if (n.nat && n.subnet) postrouting.push(`ip saddr ${n.subnet} ip daddr != ${n.subnet} masquerade`);
     if (n.nat6 && n.subnet6) postrouting.push(`ip6 saddr ${n.subnet6} ip6 daddr != ${n.subnet6} masquerade`);

@@ -6,7 +6,7 @@ import { expandDevices, rootDisk } from "../config/expand.ts";
 import type { Db } from "../db/index.ts";
 import { getInstance } from "../db/instances.ts";
 import * as q from "../db/profiles.ts";
-import { validateDevices, validateInstanceConfig, validateProfileName } from "../instance/config.ts";
+import { validateDevices, validateInstanceConfig, validateProfileName, withoutEmptyDeviceKeys } from "../instance/config.ts";
 
 type StringMap = Record<string, string>;
 type Devices = Record<string, StringMap>;
@@ -52,7 +52,7 @@ export class ProfileManager {
     const row = this.get(name);
     const description = fields.description ?? (merge ? row.description : "");
     const config = dropEmpty(merge ? { ...row.config, ...(fields.config ?? {}) } : (fields.config ?? {}));
-    const devices = merge ? { ...row.devices, ...(fields.devices ?? {}) } : (fields.devices ?? {});
+    const devices = withoutEmptyDeviceKeys(merge ? { ...row.devices, ...(fields.devices ?? {}) } : (fields.devices ?? {}));
     checkContent(config, devices);
     this.checkUsers(name, devices);
     q.updateProfile(this.db, name, { description, config, devices });

@@ -136,6 +136,56 @@ export class PoolBackend {
     return volume.kind === "instance" ? this.driver.resize(this.pool, volume.name, bytes) : this.driver.resizeCustom(this.pool, volume.name, bytes);
   }
 
+  // ---- backups and recovery ----------------------------------------------------------------
+
+  /** A volume's (or snapshot's) filesystem as overlay layers, top first (one directory for a
+   *  custom volume), and for an instance the directory with its image's metadata.yaml and templates/. */
+  tree(volume: Volume, fingerprint = ""): { layers: string[]; image?: string } {
+    if (volume.kind === "instance") return this.layers(volume, fingerprint);
+    return { layers: [this.driver.customTree(this.pool, customRef(volume))] };
+  }
+
+  /** Creates a volume or snapshot from directory `tree` (a backup restored; consumed). An
+   *  instance's has no image below it (see StorageDriver.importVolume). */
+  importTree(volume: Volume, tree: string): Promise<void> {
+    if (volume.kind === "instance") return this.driver.importVolume(this.pool, instanceRef(volume), tree);
+    return this.driver.importCustom(this.pool, customRef(volume), tree);
+  }
+
+  /** Whether the driver has a stream format of its own (optimized backups). */
+  get canSendBackup(): boolean {
+    return this.driver.sendVolume !== undefined && this.driver.receiveVolumes !== undefined;
+  }
+
+  /** The instance volume's (or snapshot's) stream in the driver's own format, into `file`. */
+  sendBackup(volume: Volume, parent: Volume | undefined, file: string): Promise<void> {
+    if (!this.driver.sendVolume || volume.kind !== "instance") throw new Error(`pool "${this.name}" (${this.driverName}) has no stream format`);
+    return this.driver.sendVolume(this.pool, instanceRef(volume), parent && instanceRef(parent), file);
+  }
+
+  /** An instance volume and its snapshots from such streams, snapshots first. */
+  receiveBackup(instance: string, parts: { snapshot?: string; file: string }[], fix?: (dir: string) => Promise<void>): Promise<void> {
+    if (!this.driver.receiveVolumes) throw new Error(`pool "${this.name}" (${this.driverName}) has no stream format`);
+    return this.driver.receiveVolumes(this.pool, instance, parts, fix);
+  }
+
+  /** Where an instance volume keeps its backup.yaml. */
+  backupFile(instance: string): string {
+    return this.driver.backupFile(this.pool, instance);
+  }
+
+  /** The complete custom volumes in the pool with their snapshots (mounted first). */
+  async customVolumes(): Promise<{ name: string; snapshots: string[] }[]> {
+    await this.driver.mountPool(this.pool);
+    return this.driver.customVolumes(this.pool);
+  }
+
+  /** The complete instance volumes in the pool (mounted first). */
+  async instanceVolumes(): Promise<string[]> {
+    await this.driver.mountPool(this.pool);
+    return this.driver.instanceVolumes(this.pool);
+  }
+
   // ---- migration between daemons -----------------------------------------------------------
 
   /** Runs `fn` on a directory laid out as LXD sends the volume or snapshot (an instance's:

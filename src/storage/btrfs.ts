@@ -18,7 +18,7 @@ import type { CustomRef, Pool, RootfsSpec, StorageDriver, SubvolumeTarget, Volum
 import { btrfsSetReadonly, btrfsSnapshot, btrfsSubvolCreate, btrfsSubvolDelete } from "../kernel/ffi.ts";
 import { receiveTrees, type ReceivePlan } from "./receive.ts";
 import { renameTrees, repairRenames } from "./rename.ts";
-import { copyTree, exists, LEFTOVER, list, OLD, run, TMP } from "./tree.ts";
+import { BACKUP_FILE, copyTree, exists, LEFTOVER, list, OLD, run, TMP } from "./tree.ts";
 
 const BTRFS_MAGIC = 0x9123683e;
 /** The inode number of every subvolume's root directory. */
@@ -378,6 +378,66 @@ export const btrfsDriver: StorageDriver = {
     if (limit !== undefined) await btrfs("qgroup", "limit", String(limit), vol);
   },
 
+  async importVolume(pool, ref, tree) {
+    const dest = refVol(pool, ref);
+    if (await exists(dest)) throw new Error(`volume of ${describe(ref)} already exists in pool "${pool.name}"`);
+    // A subvolume is its own filesystem tree: the content is copied in (reflinked where it can be).
+    await subvolumeInto(dest, (tmp) => copyContent(tree, tmp), ref.snapshot !== undefined);
+    await rm(tree, LEFTOVER);
+  },
+
+  backupFile: (pool, instance) => join(instanceVol(pool, instance), BACKUP_FILE),
+
+  async sendVolume(pool, ref, parent, file) {
+    const src = refVol(pool, ref);
+    // `btrfs send` reads read-only subvolumes: the instance's own is sent from a snapshot of it.
+    const frozen = ref.snapshot === undefined ? `${src}${TMP}send-${ulid()}` : undefined;
+    if (frozen) btrfsSnapshot(src, frozen, true);
+    try {
+      await btrfs("send", "-q", ...(parent ? ["-p", refVol(pool, parent)] : []), "-f", file, frozen ?? src);
+    } finally {
+      if (frozen) await deleteVolume(frozen);
+    }
+  },
+
+  async receiveVolumes(pool, instance, parts, fix) {
+    // Received subvolumes stay in a staging directory until the last one is in (an incremental
+    // stream finds its parent by received UUID); each is then snapshotted into place.
+    const stage = join(root(pool), "containers", `${instance}${TMP}recv-${ulid()}`);
+    await mkdir(stage, { recursive: true, mode: 0o700 });
+    const placed: string[] = [];
+    try {
+      for (const part of parts) {
+        const before = new Set(await list(stage));
+        await btrfs("receive", "-q", "-f", part.file, stage);
+        const received = (await list(stage)).find((n) => !before.has(n));
+        if (!received) throw new Error(`btrfs receive of ${part.snapshot ?? "the instance"} made no subvolume`);
+        const dest = refVol(pool, { instance, snapshot: part.snapshot });
+        if (await exists(dest)) throw new Error(`volume of ${describe({ instance, snapshot: part.snapshot })} already exists in pool "${pool.name}"`);
+        await snapshotInto(join(stage, received), dest, false);
+        placed.push(dest);
+        await fix?.(dest);
+        if (part.snapshot !== undefined) btrfsSetReadonly(dest, true);
+      }
+    } catch (err) {
+      for (const p of placed.reverse()) await deleteVolume(p).catch(() => {});
+      throw err;
+    } finally {
+      for (const n of await list(stage)) await deleteVolume(join(stage, n)).catch(() => {});
+      await rm(stage, LEFTOVER);
+    }
+  },
+
+  async instanceVolumes(pool) {
+    return (await list(join(root(pool), "containers"))).filter((n) => !n.includes(TMP) && !n.includes(OLD));
+  },
+
+  async customVolumes(pool) {
+    const complete = (n: string) => !n.includes(TMP) && !n.includes(OLD);
+    const names = (await list(join(root(pool), "custom"))).filter(complete);
+    return Promise.all(names.map(async (name) => ({ name, snapshots: (await list(customSnapsDir(pool, name))).filter(complete) })));
+  },
+
   async deleteImage(pool, fingerprint, inUse) {
     if (!inUse) await deleteVolume(imageVol(pool, fingerprint));
   },
@@ -387,7 +447,9 @@ export const btrfsDriver: StorageDriver = {
   },
 
   layers(pool, ref, fingerprint) {
-    return { layers: [join(refVol(pool, ref), "rootfs")], image: imageVol(pool, fingerprint) };
+    // A restored backup has no image: its instance volume holds metadata.yaml and templates/.
+    const image = fingerprint ? imageVol(pool, fingerprint) : instanceVol(pool, ref.instance);
+    return { layers: [join(refVol(pool, ref), "rootfs")], image };
   },
 
   async usage(pool, instance) {
@@ -402,6 +464,15 @@ export const btrfsDriver: StorageDriver = {
 
   resizeCustom(pool, volume, bytes) {
     return limitVolume(pool, customVol(pool, volume), bytes);
+  },
+
+  customTree: (pool, ref) => customRefVol(pool, ref),
+
+  async importCustom(pool, ref, tree) {
+    const dest = customRefVol(pool, ref);
+    if (await exists(dest)) throw new Error(`${describeCustom(ref)} already exists in pool "${pool.name}"`);
+    await subvolumeInto(dest, (tmp) => copyContent(tree, tmp), ref.snapshot !== undefined);
+    await rm(tree, LEFTOVER);
   },
 
   async createCustom(pool, volume) {

@@ -27,7 +27,7 @@ import type { CustomRef, Pool, RootfsSpec, StorageDriver, VolumeRef } from "./dr
 import { capped, CHAIN, collect, copyLayer, layerPath, readChain, readChainSync, writeChain } from "./layers.ts";
 import { receiveTrees, type ReceivePlan } from "./receive.ts";
 import { renameTrees, repairRenames } from "./rename.ts";
-import { copyTree, diskUsage, exists, LEFTOVER, list, OLD, TMP } from "./tree.ts";
+import { BACKUP_FILE, copyTree, diskUsage, exists, LEFTOVER, list, OLD, TMP } from "./tree.ts";
 
 const root = (pool: Pool) => pool.config.source || poolDir(pool.name);
 const imageDir = (pool: Pool, fp: string) => join(root(pool), "images", fp);
@@ -138,6 +138,34 @@ async function copyUpper(pool: Pool, instance: string, target: Pool): Promise<st
   const chain = await readChain(vol);
   if (!(await list(join(vol, "upper"))).length) return chain;
   return [await copyLayer(root(target), join(vol, "upper")), ...chain];
+}
+
+/** What an image keeps beside its rootfs; an instance volume without an image keeps them itself. */
+const IMAGE_FILES = ["metadata.yaml", "templates"];
+
+/** Moves `from` to `to`, or copies it when they are on different filesystems. */
+async function moveOrCopy(from: string, to: string): Promise<void> {
+  try {
+    await rename(from, to);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EXDEV") throw err;
+    await copyTree(from, to);
+  }
+}
+
+/** Makes directory `from` a new frozen layer of the pool; returns its id. */
+async function moveLayer(pool: Pool, from: string): Promise<string> {
+  await mkdir(join(root(pool), "layers"), { recursive: true, mode: 0o700 });
+  const id = ulid();
+  const tmp = `${layerPath(root(pool), id)}${TMP}${ulid()}`;
+  try {
+    await moveOrCopy(from, tmp);
+    await rename(tmp, layerPath(root(pool), id));
+  } catch (err) {
+    await rm(tmp, LEFTOVER);
+    throw err;
+  }
+  return id;
 }
 
 /** Builds `dest` by `fill(tmp)` beside it and a rename: a crash leaves only a `.tmp-` name. */
@@ -323,6 +351,9 @@ export const dirDriver: StorageDriver = {
         if (to.snapshot === undefined) {
           await mkdir(join(tmp, "upper"), { mode: 0o755 });
           await mkdir(join(tmp, "work"), { mode: 0o700 });
+          // A restored backup's metadata.yaml and templates/ live in its instance volume.
+          const own = volumeDir(pool, from.instance);
+          for (const f of IMAGE_FILES) if (await exists(join(own, f))) await copyTree(join(own, f), join(tmp, f));
         }
       });
     });
@@ -352,26 +383,63 @@ export const dirDriver: StorageDriver = {
     });
   },
 
+  async importVolume(pool, ref, tree) {
+    const dest = refDir(pool, ref);
+    if (await exists(dest)) throw new Error(`volume of ${describe(ref)} already exists in pool "${pool.name}"`);
+    const st = await stat(join(tree, "rootfs"));
+    // The whole tree becomes one frozen layer (moved, not copied, on the same filesystem).
+    const id = await moveLayer(pool, join(tree, "rootfs"));
+    await mkdir(dirname(dest), { recursive: true, mode: 0o700 });
+    await buildAtomically(dest, async (tmp) => {
+      await mkdir(tmp, { mode: 0o711 });
+      await writeChain(tmp, [id]);
+      if (ref.snapshot !== undefined) return;
+      // The upper's root is the container's `/`: it takes the tree's owner and mode.
+      await mkdir(join(tmp, "upper"), { mode: 0o755 });
+      await chown(join(tmp, "upper"), st.uid, st.gid);
+      await chmod(join(tmp, "upper"), st.mode & 0o7777);
+      await mkdir(join(tmp, "work"), { mode: 0o700 });
+      for (const f of IMAGE_FILES) if (await exists(join(tree, f))) await moveOrCopy(join(tree, f), join(tmp, f));
+    }).catch(async (err) => {
+      await locked([pool], () => collectLayers(pool));
+      throw err;
+    });
+  },
+
+  backupFile: (pool, instance) => join(volumeDir(pool, instance), BACKUP_FILE),
+
+  async instanceVolumes(pool) {
+    return (await list(join(root(pool), "containers"))).filter((n) => !n.includes(TMP) && !n.includes(OLD));
+  },
+
+  async customVolumes(pool) {
+    const complete = (n: string) => !n.includes(TMP) && !n.includes(OLD);
+    const names = (await list(join(root(pool), "custom"))).filter(complete);
+    return Promise.all(names.map(async (name) => ({ name, snapshots: (await list(customSnapshotsDir(pool, name))).filter(complete) })));
+  },
+
   async deleteImage(pool, fingerprint, inUse) {
     if (!inUse) await rm(imageDir(pool, fingerprint), { recursive: true, force: true });
   },
 
   layers(pool, ref, fingerprint) {
-    // Its own upper (a snapshot frozen while stopped has none), its frozen layers, the image.
+    // Its own upper (a snapshot frozen while stopped has none), its frozen layers, the image
+    // (none below a restored backup: its instance volume keeps metadata.yaml and templates/).
     const dir = refDir(pool, ref);
     if (isPlain(dir)) return { layers: [join(dir, "rootfs")], image: dir };
     const own = existsSync(join(dir, "upper")) ? [join(dir, "upper")] : [];
     const frozen = readChainSync(dir).map((id) => layerPath(root(pool), id));
+    if (!fingerprint) return { layers: [...own, ...frozen], image: volumeDir(pool, ref.instance) };
     return { layers: [...own, ...frozen, join(imageDir(pool, fingerprint), "rootfs")], image: imageDir(pool, fingerprint) };
   },
 
   rootfs(pool, instance, fingerprint): RootfsSpec {
     const vol = volumeDir(pool, instance);
     if (isPlain(vol)) return { kind: "bind", path: join(vol, "rootfs") };
-    return {
-      kind: "overlay", lower: join(imageDir(pool, fingerprint), "rootfs"),
-      layers: readChainSync(vol).map((id) => layerPath(root(pool), id)), upper: join(vol, "upper"), work: join(vol, "work"),
-    };
+    const layers = readChainSync(vol).map((id) => layerPath(root(pool), id));
+    // Without an image (a restored backup), the oldest frozen layer is the lowest one.
+    const lower = fingerprint ? join(imageDir(pool, fingerprint), "rootfs") : layers.pop()!;
+    return { kind: "overlay", lower, layers, upper: join(vol, "upper"), work: join(vol, "work") };
   },
 
   /** The instance's upper and its frozen layers (shared ones counted for each sharer). */
@@ -408,6 +476,15 @@ export const dirDriver: StorageDriver = {
   },
 
   customPath: (pool, volume) => customDir(pool, volume),
+
+  customTree: (pool, ref) => customRefDir(pool, ref),
+
+  async importCustom(pool, ref, tree) {
+    const dest = customRefDir(pool, ref);
+    if (await exists(dest)) throw new Error(`${describeCustom(ref)} already exists in pool "${pool.name}"`);
+    await mkdir(dirname(dest), { recursive: true, mode: 0o700 });
+    await buildAtomically(dest, (tmp) => moveOrCopy(tree, tmp));
+  },
 
   async copyCustom(pool, from, to, target = pool) {
     const src = customRefDir(pool, from);
@@ -491,7 +568,7 @@ export const dirDriver: StorageDriver = {
       if (isPlain(vol)) continue;
       // An upper swap cut short (snapshot, restore), or a restore of the former copying kind.
       await repairSwap(vol);
-      await repairSwaps(vol, (e) => e === "upper" || e === "work" || e === CHAIN);
+      await repairSwaps(vol, (e) => e === "upper" || e === "work" || e === CHAIN || e === BACKUP_FILE || IMAGE_FILES.includes(e));
     }
     const snapshotTrees = async (dir: string, owners: Map<string, Set<string>>) => {
       for (const name of await list(dir)) {

@@ -78,6 +78,22 @@ export interface StorageDriver {
   renameSnapshot(pool: Pool, instance: string, from: string, to: string): Promise<void>;
   /** Makes the (stopped) instance's writable layer what it was when the snapshot was taken. */
   restoreSnapshot(pool: Pool, instance: string, snapshot: string): Promise<void>;
+  /** Creates an instance volume or snapshot with no image below it (a backup restored) from
+   *  `tree`: rootfs/ with the owners the container sees, and for the instance metadata.yaml and
+   *  templates/. The tree is consumed. Such a volume's `fingerprint` is "" in the other methods. */
+  importVolume(pool: Pool, ref: VolumeRef, tree: string): Promise<void>;
+  /** Drivers with their own stream format (btrfs send), for optimized backups: writes the
+   *  volume's or snapshot's stream to `file`, against `parent` (a snapshot) when given. */
+  sendVolume?(pool: Pool, ref: VolumeRef, parent: VolumeRef | undefined, file: string): Promise<void>;
+  /** Makes an instance volume and its snapshots from such streams (snapshots first, each
+   *  against the one before); `fix` runs on each tree while it is still writable. */
+  receiveVolumes?(pool: Pool, instance: string, parts: { snapshot?: string; file: string }[], fix?: (dir: string) => Promise<void>): Promise<void>;
+  /** Where the instance volume keeps backup.yaml (its records, for `lxd recover`). */
+  backupFile(pool: Pool, instance: string): string;
+  /** Names of the complete instance volumes in the pool (not half-made ones). */
+  instanceVolumes(pool: Pool): Promise<string[]>;
+  /** The complete custom volumes in the pool with their snapshots' names. */
+  customVolumes(pool: Pool): Promise<{ name: string; snapshots: string[] }[]>;
 
   // ---- custom volumes (a plain filesystem tree, mounted into instances as disk devices) ----
   createCustom(pool: Pool, volume: string): Promise<void>;
@@ -87,6 +103,10 @@ export interface StorageDriver {
   renameCustom(pool: Pool, from: string, to: string, commit: () => void): Promise<void>;
   /** The host directory holding the volume's files (what a disk device mounts). */
   customPath(pool: Pool, volume: string): string;
+  /** The directory holding a custom volume's or snapshot's files (what a backup reads). */
+  customTree(pool: Pool, ref: CustomRef): string;
+  /** Creates a custom volume or snapshot from directory `tree` (a backup restored; consumed). */
+  importCustom(pool: Pool, ref: CustomRef, tree: string): Promise<void>;
   /** Copies a custom volume or snapshot into a new volume or snapshot (of `target` or the same pool). */
   copyCustom(pool: Pool, from: CustomRef, to: CustomRef, target?: Pool): Promise<void>;
   deleteCustomSnapshot(pool: Pool, volume: string, snapshot: string): Promise<void>;

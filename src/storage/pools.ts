@@ -1,8 +1,14 @@
 // The storage pool manager: pools' rows and their storage created, changed and deleted together,
 // config checked against the pool's driver, lifecycle events sent. `backend()` is the only way
 // from a pool to its driver.
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import type { StoragePoolResources } from "../api/resources.ts";
 import type { StoragePool } from "../api/storage.ts";
+import { filesystemUsage } from "../kernel/resources.ts";
+import { poolDir } from "../paths.ts";
 import { ApiError } from "../api/error.ts";
+import { size } from "../config/values.ts";
 import type { Db } from "../db/index.ts";
 import * as q from "../db/storage-pools.ts";
 import { PoolBackend } from "./backend.ts";
@@ -31,6 +37,15 @@ export function validatePoolName(name: string): string | undefined {
 /** Empty values mean "unset": they are never stored. */
 const dropEmpty = (config: StringMap): StringMap => Object.fromEntries(Object.entries(config).filter(([, v]) => v !== ""));
 
+/** `volume.*` pool keys: defaults for the pool's new custom volumes (LXD's volume.size). */
+export const POOL_VOLUME_DEFAULTS: Readonly<Record<string, (v: string) => string | undefined>> = {
+  "volume.size": size,
+};
+
+/** The `volume.*` defaults of a pool's config, as volume keys. */
+export const volumeDefaults = (config: StringMap): StringMap =>
+  Object.fromEntries(Object.entries(config).filter(([k]) => k in POOL_VOLUME_DEFAULTS).map(([k, v]) => [k.slice("volume.".length), v]));
+
 export class StoragePools {
   constructor(
     private readonly db: Db,
@@ -57,6 +72,21 @@ export class StoragePools {
     return q.poolToApi(this.db, row);
   }
 
+  /** Space and inodes: those of the filesystem the pool's directory is on (its own for a btrfs loop). */
+  resources(name: string): StoragePoolResources {
+    this.get(name);
+    return filesystemUsage(poolDir(name));
+  }
+
+  /** Fingerprints of the images unpacked on a pool (its image volumes). */
+  imageVolumes(name: string): string[] {
+    try {
+      return readdirSync(join(poolDir(name), "images")).filter((n) => /^[0-9a-f]{64}$/.test(n)).sort();
+    } catch {
+      return [];
+    }
+  }
+
   /** The pool's volumes, through its driver. */
   backend(pool: Pool | string): PoolBackend {
     const p = typeof pool === "string" ? this.get(pool) : pool;
@@ -73,7 +103,10 @@ export class StoragePools {
     const keys = this.driver(driver).poolKeys;
     for (const [key, value] of Object.entries(config)) {
       if (key.startsWith("user.")) continue;
-      const check = keys[key];
+      if (key === "volume.size" && driver === "dir") {
+        throw new ApiError(400, `Invalid config: a dir pool cannot limit volume sizes ("volume.size"): use a btrfs pool for size limits`);
+      }
+      const check = keys[key] ?? POOL_VOLUME_DEFAULTS[key];
       if (!check) throw new ApiError(400, `Invalid config: Unknown configuration key: ${key}`);
       const err = check(value);
       if (err) throw new ApiError(400, `Invalid config: Invalid value for "${key}": ${err}`);

@@ -4,6 +4,8 @@ import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 
 export const TMP = ".tmp-";
+/** An instance volume's own records (LXD's backup.yaml), written once its row exists. */
+export const BACKUP_FILE = "backup.yaml";
 export const OLD = ".old-";
 /** A `cp` of a killed daemon may still be writing into a leftover: retry while it races the removal. */
 export const LEFTOVER = { recursive: true, force: true, maxRetries: 5, retryDelay: 100 } as const;

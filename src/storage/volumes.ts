@@ -10,9 +10,11 @@ import { ApiError } from "../api/error.ts";
 import { KeyedLock } from "../lock.ts";
 import { nextSnapshotName, validateSnapshotName } from "../config/schedule.ts";
 import { key, parseSize, size, type KeyInfo } from "../config/values.ts";
+import { rename, rm } from "node:fs/promises";
+import { volumeBackupsDir } from "../paths.ts";
 import { OLD, TMP } from "./tree.ts";
 import { customVolume, type PoolBackend } from "./backend.ts";
-import { StoragePools } from "./pools.ts";
+import { StoragePools, volumeDefaults } from "./pools.ts";
 import { crashPoint } from "../kernel/faults.ts";
 
 export type VolumeRow = q.VolumeRow;
@@ -125,9 +127,11 @@ export class CustomVolumes {
     return { pool: from.pool, volume, snapshot };
   }
 
-  async create(pool: string, name: string, description = "", config: Record<string, string> = {}): Promise<VolumeRow> {
+  async create(pool: string, name: string, description = "", requested: Record<string, string> = {}): Promise<VolumeRow> {
     return this.serial(`${pool}/${name}`, async () => {
       const p = this.pool(pool);
+      // The pool's volume.* keys are the defaults, as in LXD.
+      const config = { ...volumeDefaults(p.config), ...requested };
       if (q.getVolume(this.db, pool, name)) throw new ApiError(409, `Storage volume "${name}" already exists in pool "${pool}"`);
       try {
         await this.pools.backend(p).create(customVolume(name));
@@ -245,6 +249,7 @@ export class CustomVolumes {
       q.deleteVolume(this.db, row.id);
       crashPoint("volume-delete", "after-row");
       await this.pools.backend(p).delete(customVolume(name));
+      await rm(volumeBackupsDir(pool, name), { recursive: true, force: true });
       this.lifecycle("storage-volume-deleted", pool, name);
     });
   }
@@ -268,6 +273,7 @@ export class CustomVolumes {
       } catch (e) {
         throw new ApiError(500, `Failed to rename volume "${name}" to "${to}" in pool "${pool}": ${(e as Error).message}`);
       }
+      await rename(volumeBackupsDir(pool, name), volumeBackupsDir(pool, to)).catch(() => {});
       this.events.send("lifecycle", { action: "storage-volume-renamed", source: volumeUrl(pool, to), context: { old_name: name } });
     });
   }

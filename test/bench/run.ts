@@ -9,6 +9,8 @@ import { bigImageTimings, LXD_502_BTRFS, LXD_502_STORAGE, storageTimings } from 
 import { importDebian, waitSystemd } from "../helpers/debian-image.ts";
 import { remoteImageTimings } from "./remote-image.ts";
 import { imageTimings } from "./images.ts";
+import { clusterTimings } from "./cluster.ts";
+import { execTimings } from "./exec.ts";
 import { migrationTimings } from "./migration.ts";
 import { uiTimings } from "./ui.ts";
 import { densityTimings } from "./density.ts";
@@ -22,7 +24,7 @@ const argValue = (name: string, fallback: number) => {
 const RUNS = argValue("--runs", 7);
 /** `--density N`: only the density rows, with N containers. */
 const DENSITY = argValue("--density", 0);
-/** `--only images|systemd|migration|ui|cli`: just that group of rows (the others take minutes). */
+/** `--only images|systemd|exec|migration|ui|cluster|cli`: just that group of rows (the others take minutes). */
 const ONLY = DENSITY ? "density" : process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
 const INSTANCES = argValue("--instances", 100);
 /** `--storage`: only the storage rows. */
@@ -34,6 +36,8 @@ const DEBIAN = !process.argv.includes("--no-debian");
 const LXD_502: Record<string, string> = {
   launch: "482 ms",
   exec: "47 ms",
+  "exec-cli": "47 ms",
+  "exec-lxc": "47 ms",
   stop: "780 ms",
   [`list${INSTANCES}`]: INSTANCES === 100 ? "705 ms" : "",
   memory: "13-14 MiB",
@@ -41,6 +45,8 @@ const LXD_502: Record<string, string> = {
 };
 
 const rows: BenchRow[] = [];
+/** Lines printed under the table (per-phase traces). */
+const notes: string[] = [];
 
 const ms = (xs: number[]) => (xs.length ? `${median(xs).toFixed(1)} ms` : "");
 const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
@@ -224,6 +230,7 @@ function printTable() {
   console.log(line(header));
   console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
   for (const b of body) console.log(line(b));
+  for (const n of notes) console.log(`\n${n}`);
 }
 
 /** Requests answered per second by `fetchOne`, run on `width` loops for `seconds`. */
@@ -310,6 +317,14 @@ try {
   if (ONLY === "systemd") await systemdGuest(d);
   if (ONLY === "cli") rows.push(...cliStartTimings(d, RUNS));
   if (ONLY === "density") rows.push(...await densityTimings(d, DENSITY, RUNS));
+  if (!STORAGE_ONLY && (!ONLY || ONLY === "cluster")) {
+    for (const r of await clusterTimings(Math.min(RUNS, 5))) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: ms(r.floor) });
+  }
+  if (!STORAGE_ONLY && (!ONLY || ONLY === "exec")) {
+    const r = await execTimings(d, RUNS);
+    for (const row of r.rows) rows.push({ key: row.key, what: row.what, ours: ms(row.times), floor: row.floor ? `${ms(row.floor)} (nsenter --all)` : "" });
+    notes.push(...r.phases);
+  }
   if (!STORAGE_ONLY && (!ONLY || ONLY === "migration")) {
     // Target: within 1.5x of the rsync floor, and at least 3x faster than LXD 5.0.2 between two LXD daemons.
     for (const r of await migrationTimings(d, Math.min(RUNS, 5), await busyboxImage())) {

@@ -136,3 +136,13 @@ export function createDaemonCgroups(tag: string): DaemonCgroups {
   }
   return out;
 }
+
+/** The memory limit of a process's cgroup, read from the host (v1 or v2). */
+export function memoryLimit(pid: number): number {
+  const lines = readFileSync(`/proc/${pid}/cgroup`, "utf8").trim().split("\n");
+  const v1 = lines.find((l) => l.split(":")[1]!.split(",").includes("memory"));
+  const file = v1
+    ? `/sys/fs/cgroup/memory${v1.split(":")[2]}/memory.limit_in_bytes`
+    : `/sys/fs/cgroup${lines.find((l) => l.startsWith("0::"))!.slice(3)}/memory.max`;
+  return Number(readFileSync(file, "utf8").trim());
+}

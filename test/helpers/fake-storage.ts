@@ -136,6 +136,18 @@ export class FakeDriver implements StorageDriver {
     this.call("resizeCustom", `${pool.name} ${volume} ${bytes}`);
     this.limits.set(`${pool.name}/${key("custom", volume)}`, bytes);
   }
+  async importVolume(pool: Pool, ref: VolumeRef, tree: string) { this.call("importVolume", `${pool.name} ${iref(ref)} ${tree}`); this.add(pool, iref(ref)); }
+  backupFile(pool: Pool, instance: string) { return `/fake/${pool.name}/containers/${instance}/backup.yaml`; }
+  async instanceVolumes(pool: Pool) { return [...this.vols(pool)].filter((v) => /^instance\/[^/]+$/.test(v)).map((v) => v.slice("instance/".length)); }
+  async customVolumes(pool: Pool) {
+    const vols = [...this.vols(pool)];
+    return vols.filter((v) => /^custom\/[^/]+$/.test(v)).map((v) => ({
+      name: v.slice("custom/".length), snapshots: vols.filter((s) => s.startsWith(`${v}/`)).map((s) => s.slice(v.length + 1)),
+    }));
+  }
+  customTree(pool: Pool, ref: CustomRef) { return `/fake/${pool.name}/${cref(ref)}`; }
+  async importCustom(pool: Pool, ref: CustomRef, tree: string) { this.call("importCustom", `${pool.name} ${cref(ref)} ${tree}`); this.add(pool, cref(ref)); }
+
   // Migration: the trees are the daemon's business; the fake only keeps the volume set.
   async exportVolume<T>(pool: Pool, ref: VolumeRef, _fingerprint: string, fn: (dir: string) => Promise<T>): Promise<T> {
     this.call("exportVolume", `${pool.name} ${iref(ref)}`);

@@ -129,7 +129,7 @@ describe("dir: layered overlays", () => {
     mkdirSync(join(vol("sw"), "upper.next"));
     writeFileSync(join(vol("sw"), "layers.next"), "01AAAAAAAAAAAAAAAAAAAAAAAA\n");
     await d.restart();
-    expect(readdirSync(vol("sw")).sort()).toEqual(["upper", "work"]);
+    expect(readdirSync(vol("sw")).sort()).toEqual(["backup.yaml", "upper", "work"]);
     await d.kill("SIGKILL");
     // Killed right after the upper became a layer: finished.
     const id = "01BBBBBBBBBBBBBBBBBBBBBBBB";
@@ -138,7 +138,7 @@ describe("dir: layered overlays", () => {
     mkdirSync(join(pool(), "layers"), { recursive: true });
     renameSync(join(vol("sw"), "upper"), layer(id));
     await d.restart();
-    expect(readdirSync(vol("sw")).sort()).toEqual(["layers", "upper", "work"]);
+    expect(readdirSync(vol("sw")).sort()).toEqual(["backup.yaml", "layers", "upper", "work"]);
     expect(chain(vol("sw"))).toEqual([id]);
     await ok("start", "sw");
     expect(await sh("sw", "cat /root/note")).toBe("kept\n");

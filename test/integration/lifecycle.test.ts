@@ -2,6 +2,7 @@
 // real unprivileged containers.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, statSync } from "node:fs";
+import { memoryLimit } from "../helpers/cgroup.ts";
 import { startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
 
 let d: TestDaemon;
@@ -15,16 +16,6 @@ afterAll(async () => {
 });
 
 const initPid = async (name = "c1") => (await d.api("GET", `/1.0/instances/${name}/state`)).body.metadata.pid as number;
-
-/** The memory limit of a process's cgroup, read from the host (v1 or v2). */
-function memoryLimit(pid: number): number {
-  const lines = readFileSync(`/proc/${pid}/cgroup`, "utf8").trim().split("\n");
-  const v1 = lines.find((l) => l.split(":")[1].split(",").includes("memory"));
-  const file = v1
-    ? `/sys/fs/cgroup/memory${v1.split(":")[2]}/memory.limit_in_bytes`
-    : `/sys/fs/cgroup${lines.find((l) => l.startsWith("0::"))!.slice(3)}/memory.max`;
-  return Number(readFileSync(file, "utf8").trim());
-}
 
 const ok = (...args: string[]) => d.ok(...args);
 

@@ -52,6 +52,7 @@ async function start(s: LaunchSpec) {
   started.push({ rundir: s.rundir, pid: r.initPid });
   const w = await watch(s.rundir);
   if (!w.running) throw new Error(`${s.name} stopped right after starting`);
+  if (w.execSocket) execSockets.set(r.initPid, w.execSocket);
   return { ...r, exited: w.exited };
 }
 
@@ -60,8 +61,24 @@ async function collect(stream: ReadableStream<Uint8Array> | undefined): Promise<
   return new Response(stream).text();
 }
 
-async function run(pid: number, command: string[], opts: Partial<Parameters<typeof startExec>[0]> = {}) {
-  const s = startExec({ pid, command, env: PATH_ENV, seccomp: buildSeccomp({}), ...opts });
+type ExecOpts = Parameters<typeof startExec>[0];
+
+/** Monitors that run exec requests, by init pid; `viaMonitor` off: every exec spawns a helper. */
+const execSockets = new Map<number, string>();
+let viaMonitor = true;
+
+/** startExec on the container whose init is `pid`, through a pidfd (the helper keeps its own copy). */
+function execIn(pid: number, opts: Omit<ExecOpts, "pidfd">): ExecSession {
+  const pidfd = pidfdOpen(pid);
+  try {
+    return startExec({ pidfd, monitor: viaMonitor ? execSockets.get(pid) : undefined, ...opts });
+  } finally {
+    closeSync(pidfd);
+  }
+}
+
+async function run(pid: number, command: string[], opts: Partial<ExecOpts> = {}) {
+  const s = execIn(pid, { command, env: PATH_ENV, seccomp: buildSeccomp({}), ...opts });
   s.closeStdin();
   const [code, out, err] = await Promise.all([s.exit, collect(s.stdout), collect(s.stderr)]);
   return { code, out, err };
@@ -152,7 +169,7 @@ describe.skipIf(!isRoot)("native runtime", () => {
     const times: number[] = [];
     for (let i = 0; i < 10; i++) {
       const t0 = performance.now();
-      const s = startExec({ pid: init, command: ["echo", "x"], env: PATH_ENV });
+      const s = execIn(init, { command: ["echo", "x"], env: PATH_ENV });
       s.closeStdin();
       const reader = s.stdout.getReader();
       await reader.read();
@@ -163,67 +180,102 @@ describe.skipIf(!isRoot)("native runtime", () => {
     console.log(`exec first output: median ${times[5].toFixed(1)} ms, min ${times[0].toFixed(1)} ms`);
   });
 
-  test("exec: exit codes 0/1/126/127/137", async () => {
-    expect((await run(init, ["true"])).code).toBe(0);
-    expect((await run(init, ["false"])).code).toBe(1);
-    expect((await run(init, ["/etc"])).code).toBe(126);
-    expect((await run(init, ["no-such-command"])).code).toBe(127);
-    expect((await run(init, ["sh", "-c", "kill -9 $$"])).code).toBe(137);
+  for (const via of ["monitor", "helper"] as const) {
+    describe(`exec through ${via === "monitor" ? "the container's monitor" : "a spawned helper"}`, () => {
+      beforeAll(() => {
+        viaMonitor = via === "monitor";
+      });
+      test(`exec: exit codes 0/1/126/127/137 (${via})`, async () => {
+        expect((await run(init, ["true"])).code).toBe(0);
+        expect((await run(init, ["false"])).code).toBe(1);
+        expect((await run(init, ["/etc"])).code).toBe(126);
+        expect((await run(init, ["no-such-command"])).code).toBe(127);
+        expect((await run(init, ["sh", "-c", "kill -9 $$"])).code).toBe(137);
+      });
+
+      test(`exec: uid/gid/cwd and environment (${via})`, async () => {
+        const r = await run(init, ["sh", "-c", "id -u; id -g; pwd; echo $FOO"], { uid: 1000, gid: 1001, cwd: "/tmp", env: { ...PATH_ENV, FOO: "bar" } });
+        expect(r.out).toBe("1000\n1001\n/tmp\nbar\n");
+        await expect(run(init, ["true"], { cwd: "/nonexistent" })).rejects.toThrow(/chdir \/nonexistent: No such file/);
+      });
+
+      test(`exec: the command joins the container's cgroups (${via})`, async () => {
+        const r = await run(init, ["sh", "-c", "cat /proc/self/cgroup"]);
+        // Inside its cgroup namespace the container's cgroup is the root.
+        for (const line of r.out.trim().split("\n")) expect(line).toMatch(/:\/$/);
+      });
+
+      test(`exec: closing stdin ends cat; stdin reaches the command (${via})`, async () => {
+        const s = execIn(init, { command: ["cat"], env: PATH_ENV });
+        s.stdin(new TextEncoder().encode("hello\n"));
+        s.closeStdin();
+        expect(await collect(s.stdout)).toBe("hello\n");
+        expect(await s.exit).toBe(0);
+      });
+
+      test(`exec: a background child holding the pipes does not hang it (${via})`, async () => {
+        const t0 = performance.now();
+        const s = execIn(init, { command: ["sh", "-c", "sleep 100 & echo hi"], env: PATH_ENV });
+        s.closeStdin();
+        const { text } = await readUntil(s, (t) => t.includes("hi"));
+        expect(text).toBe("hi\n");
+        expect(await s.exit).toBe(0);
+        expect(performance.now() - t0).toBeLessThan(1000);
+      });
+
+      test(`exec --pty: container devpts, window size, resize, background child (${via})`, async () => {
+        const s = execIn(init, { command: ["sh", "-c", "tty; stty size; read x; stty size"], env: PATH_ENV, pty: { cols: 100, rows: 30 } });
+        const first = await readUntil(s, (t) => t.includes("30 100"));
+        expect(first.text).toMatch(/^\/dev\/pts\/\d+\r\n30 100\r\n$/);
+        s.resize(120, 40);
+        await Bun.sleep(20);
+        s.stdin(new TextEncoder().encode("go\n"));
+        const rest = await readUntil(s, (t) => t.includes("40 120"), first.reader);
+        expect(rest.text).toContain("40 120");
+        expect(await s.exit).toBe(0);
+
+        const t0 = performance.now();
+        const bg = execIn(init, { command: ["sh", "-c", "sleep 100 & echo hi"], env: PATH_ENV, pty: { cols: 80, rows: 24 } });
+        expect(await bg.exit).toBe(0);
+        expect((await collect(bg.stdout))).toContain("hi");
+        expect(performance.now() - t0).toBeLessThan(1000);
+      });
+
+      test(`exec: signal over the control channel (${via})`, async () => {
+        const s = execIn(init, { command: ["sleep", "100"], env: PATH_ENV });
+        await Bun.sleep(30);
+        s.signal(15);
+        expect(await s.exit).toBe(128 + 15);
+      });
+    });
+  }
+  afterAll(() => {
+    viaMonitor = true;
   });
 
-  test("exec: uid/gid/cwd and environment", async () => {
-    const r = await run(init, ["sh", "-c", "id -u; id -g; pwd; echo $FOO"], { uid: 1000, gid: 1001, cwd: "/tmp", env: { ...PATH_ENV, FOO: "bar" } });
-    expect(r.out).toBe("1000\n1001\n/tmp\nbar\n");
-    await expect(run(init, ["true"], { cwd: "/nonexistent" })).rejects.toThrow(/chdir \/nonexistent: No such file/);
-  });
-
-  test("exec: the command joins the container's cgroups", async () => {
-    const r = await run(init, ["sh", "-c", "cat /proc/self/cgroup"]);
-    // Inside its cgroup namespace the container's cgroup is the root.
-    for (const line of r.out.trim().split("\n")) expect(line).toMatch(/:\/$/);
-  });
-
-  test("exec: closing stdin ends cat; stdin reaches the command", async () => {
-    const s = startExec({ pid: init, command: ["cat"], env: PATH_ENV });
-    s.stdin(new TextEncoder().encode("hello\n"));
-    s.closeStdin();
-    expect(await collect(s.stdout)).toBe("hello\n");
-    expect(await s.exit).toBe(0);
-  });
-
-  test("exec: a background child holding the pipes does not hang it", async () => {
-    const t0 = performance.now();
-    const s = startExec({ pid: init, command: ["sh", "-c", "sleep 100 & echo hi"], env: PATH_ENV });
-    s.closeStdin();
-    const { text } = await readUntil(s, (t) => t.includes("hi"));
-    expect(text).toBe("hi\n");
-    expect(await s.exit).toBe(0);
-    expect(performance.now() - t0).toBeLessThan(1000);
-  });
-
-  test("exec --pty: container devpts, window size, resize, background child", async () => {
-    const s = startExec({ pid: init, command: ["sh", "-c", "tty; stty size; read x; stty size"], env: PATH_ENV, pty: { cols: 100, rows: 30 } });
-    const first = await readUntil(s, (t) => t.includes("30 100"));
-    expect(first.text).toMatch(/^\/dev\/pts\/\d+\r\n30 100\r\n$/);
-    s.resize(120, 40);
-    await Bun.sleep(20);
-    s.stdin(new TextEncoder().encode("go\n"));
-    const rest = await readUntil(s, (t) => t.includes("40 120"), first.reader);
-    expect(rest.text).toContain("40 120");
-    expect(await s.exit).toBe(0);
-
-    const t0 = performance.now();
-    const bg = startExec({ pid: init, command: ["sh", "-c", "sleep 100 & echo hi"], env: PATH_ENV, pty: { cols: 80, rows: 24 } });
-    expect(await bg.exit).toBe(0);
-    expect((await collect(bg.stdout))).toContain("hi");
-    expect(performance.now() - t0).toBeLessThan(1000);
-  });
-
-  test("exec: signal over the control channel", async () => {
-    const s = startExec({ pid: init, command: ["sleep", "100"], env: PATH_ENV });
-    await Bun.sleep(30);
-    s.signal(15);
-    expect(await s.exit).toBe(128 + 15);
+  test("exec through the monitor: its zygote, already in the container's v1 cgroups but pids, forks the runner into its cgroup2 one", async () => {
+    viaMonitor = true;
+    expect(execSockets.get(init)).toBe(join(c1, "run/exec.sock"));
+    const s = execIn(init, { command: ["sleep", "4321"], env: PATH_ENV });
+    await Bun.sleep(50);
+    const sleeper = readdirSync("/proc").filter((n) => /^\d+$/.test(n)).map(Number)
+      .find((pid) => { try { return readFileSync(`/proc/${pid}/cmdline`, "utf8") === "sleep\u00004321\u0000"; } catch { return false; } });
+    expect(sleeper).toBeDefined();
+    const runner = ppid(sleeper!);
+    const zygote = ppid(runner);
+    expect(zygote).not.toBe(monitorPid);
+    expect(ppid(zygote)).toBe(monitorPid);
+    // The runner starts in all of init's cgroups; the zygote stays out of init's cgroup2 one (a
+    // process there would keep systemd inside from enabling controllers for its children).
+    const groups = (pid: number) => readFileSync(`/proc/${pid}/cgroup`, "utf8").trim().split("\n");
+    expect(groups(runner)).toEqual(groups(init));
+    // Nor is it in init's pids cgroup: limits.processes counts the container's processes only.
+    const v1 = (lines: string[]) => lines.filter((l) => !l.startsWith("0::") && !/^\d+:pids:/.test(l));
+    expect(v1(groups(zygote))).toEqual(v1(groups(init)));
+    const unified = groups(init).find((l) => l.startsWith("0::"));
+    if (unified && unified !== "0::/") expect(groups(zygote)).not.toContain(unified);
+    s.signal(9);
+    expect(await s.exit).toBe(137);
   });
 
   test("seccomp: a denied syscall fails with EPERM (this kernel has no module support to try)", async () => {

@@ -3,9 +3,14 @@
 // stays between the host's bridge address and containers of this test.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { bridgeHwaddr } from "../../src/network/mac.ts";
 import { bridgeLinkName, nftTableName } from "../../src/network/names.ts";
 import { importBusybox, run, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { until } from "../helpers/until.ts";
+
+/** Names of the managed networks (the host's own interfaces are listed too, unmanaged). */
+const managedNetworks = async () =>
+  (await d.api("GET", "/1.0/networks?recursion=1")).body.metadata.filter((n: { managed: boolean }) => n.managed).map((n: { name: string }) => n.name);
 
 let d: TestDaemon;
 const br = () => bridgeLinkName("lxdbr0", d.tag);
@@ -61,7 +66,7 @@ describe("managed bridge from init --auto", () => {
     expect(await ok("network", "list")).toContain("lxdbr0");
     // Idempotent.
     expect((await d.lxd("init", "--auto")).code).toBe(0);
-    expect((await d.api("GET", "/1.0/networks")).body.metadata).toEqual(["/1.0/networks/lxdbr0"]);
+    expect(await managedNetworks()).toEqual(["lxdbr0"]);
   });
 
   test("the daemon's nftables table masquerades the subnet", async () => {
@@ -99,6 +104,9 @@ describe("containers on the bridge", () => {
     const ports = readdirSync(`/sys/class/net/${br()}/brif`);
     expect(ports.length).toBe(2);
     expect(ports.every((p) => p.includes(d.tag))).toBe(true);
+    // The bridge keeps its own stable MAC: had it taken its lowest port's, every launch could
+    // change it and leave the containers' gateway neighbour entries stale.
+    expect(readFileSync(`/sys/class/net/${br()}/address`, "utf8").trim()).toBe(bridgeHwaddr(br()));
   });
 
   test("a container pings the bridge address and the other container", async () => {
@@ -174,7 +182,7 @@ describe("more networks", () => {
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(message);
     }
-    expect((await d.api("GET", "/1.0/networks")).body.metadata).toEqual(["/1.0/networks/lxdbr0"]);
+    expect(await managedNetworks()).toEqual(["lxdbr0"]);
     expect(existsSync(`/sys/class/net/${other()}`)).toBe(false);
     const nicToNowhere = await d.lxd("config", "device", "add", "c1", "eth9", "nic", "network=nonexistent");
     expect(nicToNowhere.code).toBe(1);

@@ -23,7 +23,7 @@ const get = (url: string, unix?: string) => fetch(url, { unix, signal: AbortSign
 
 /** Pids of this daemon's forwarders. */
 async function forwarders(): Promise<number[]> {
-  const r = Bun.spawnSync(["pgrep", "-f", `proxy --pid .*${d.dir}`]);
+  const r = Bun.spawnSync(["pgrep", "-f", `proxy --pidfd .*${d.dir}`]);
   return r.stdout.toString().split("\n").filter(Boolean).map(Number);
 }
 

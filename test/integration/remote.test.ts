@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs
 import { join } from "node:path";
 import type { Socket } from "bun";
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { freePort } from "../helpers/net.ts";
 import { startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { generateCertificate } from "../../src/tls/x509.ts";
 
@@ -17,14 +18,6 @@ let port: number;
 const IDLE_MS = 2000;
 const KEEPALIVE_IDLE_MS = 4 * IDLE_MS;
 const confs: string[] = [];
-
-/** A port nothing listens on right now (the kernel's pick, released at once). */
-function freePort(): number {
-  const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const p = l.port;
-  l.stop(true);
-  return p;
-}
 
 /** A fresh client state directory (LXD_CONF). */
 function newConf(): string {

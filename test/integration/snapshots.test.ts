@@ -216,7 +216,7 @@ describe("instance snapshots", () => {
     expect(readdirSync(join(snaps, "c1")).sort()).toEqual(["snap0"]);
     expect(existsSync(join(snaps, "gone"))).toBe(false);
     expect(readdirSync(join(pool(), "containers")).sort()).toEqual(["c1"]);
-    expect(readdirSync(vol).sort()).toEqual(["layers", "upper", "work"]);
+    expect(readdirSync(vol).sort()).toEqual(["backup.yaml", "layers", "upper", "work"]);
     // c1 was running before the kills and keeps running under its monitor; its data is intact.
     expect(await fingerprint("c1")).toBe(before);
   });

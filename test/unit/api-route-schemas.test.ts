@@ -29,6 +29,7 @@ describe("route table", () => {
     "POST /1.0/instances/:name/files": "the body is the file's content",
     "POST /1.0/images": "a file upload, or JSON checked against ImagesPost by the handler",
     "POST /1.0/images/:fingerprint/refresh": "takes no body",
+    "POST /1.0/images/:fingerprint/secret": "takes no body",
     "PUT /internal/shutdown": "takes no body",
   };
 

@@ -22,7 +22,7 @@ beforeAll(() => {
   fake = new FakeLxd();
   fake.routes.push((req, url, body) => {
     const p = url.pathname;
-    if (p === "/1.0") return sync({ api_extensions: [], config: {}, environment: { server_version: "5.0.2" } });
+    if (p === "/1.0") return sync({ api_extensions: ["instance_create_start"], config: {}, environment: { server_version: "5.0.2" } });
     if (p === "/1.0/images/aliases/busybox") return sync({ name: "busybox", target: "f".repeat(64), description: "", type: "container" });
     if (p === `/1.0/images/${"f".repeat(64)}`) return sync({ fingerprint: "f".repeat(64) });
     if (p === "/1.0/instances" && req.method === "POST") {

@@ -67,9 +67,15 @@ describe("values", () => {
     bad({ "limits.memory.enforce": "soft" }, /not supported by this daemon/);
     bad({ "limits.memory.swap": "false" }, /not supported by this daemon/);
     bad({ "security.devlxd": "true" }, /not supported by this daemon/);
-    for (const key of ["raw.lxc", "raw.apparmor", "raw.seccomp", "limits.cpu.allowance", "limits.cpu.priority", "limits.disk.priority"]) {
+    for (const key of ["raw.apparmor", "raw.seccomp", "limits.cpu.allowance", "limits.cpu.priority", "limits.disk.priority"]) {
       bad({ [key]: "x" }, /not supported by this daemon/);
     }
+    // raw.lxc: the keys this runtime honours; LXD's forbidden ones with its messages; others refused.
+    ok({ "raw.lxc": "# comment\nlxc.environment = A=b\nlxc.init.cmd = /bin/sh -c true" });
+    bad({ "raw.lxc": "lxc.ephemeral = 1" }, /Setting lxc.ephemeral is not allowed/);
+    bad({ "raw.lxc": "lxc.prlimit.nofile = 10" }, /limits.kernel/);
+    bad({ "raw.lxc": "lxc.mount.entry = a b none bind 0 0" }, /"lxc.mount.entry" is not supported/);
+    bad({ "raw.lxc": "x" }, /expected "key = value"/);
     // An empty value unsets: always fine.
     ok({ "raw.lxc": "" });
   });

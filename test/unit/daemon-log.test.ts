@@ -11,7 +11,7 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test("logfmt lines to the logfile, logging events for listeners, debug only with --debug", () => {
+test("logfmt lines to the logfile (debug only with --debug), logging events of every level for listeners", () => {
   const events = new EventHub();
   const seen: LxdEvent[] = [];
   events.subscribe(["logging"], (e) => seen.push(e));
@@ -26,11 +26,13 @@ test("logfmt lines to the logfile, logging events for listeners, debug only with
   expect(lines[0]).toMatch(/^time="[^"]+" level=warning msg="Disk almost full" pool=default free=5 path="\/var\/lib\/lxd pool"$/);
   expect(lines[1]).toContain('level=debug msg="shown"');
   expect(seen.map((e) => e.metadata)).toEqual([
+    // As in LXD, `monitor --loglevel debug` sees debug records even when the log file does not.
+    { message: "hidden", level: "debug", context: {} },
     { message: "Disk almost full", level: "warning", context: { pool: "default", free: "5", path: "/var/lib/lxd pool" } },
     { message: "shown", level: "debug", context: {} },
   ]);
   // Logging events are server-wide: no project, so every project's listener gets them.
-  expect(seen[0].project).toBeUndefined();
+  expect(seen[1].project).toBeUndefined();
 });
 
 test("event filters: type and project", () => {

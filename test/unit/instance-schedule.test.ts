@@ -45,6 +45,11 @@ describe("cron expressions", () => {
     expect(scheduleMatches("@yearly", at(2027, 1, 1, 0, 0))).toBe(true);
     expect(scheduleMatches("@annually", at(2027, 1, 2, 0, 0))).toBe(false);
     expect(scheduleMatches("@daily, 30 6 * * *", at(2026, 3, 4, 6, 30))).toBe(true);
+    // A comma inside a field is a cron list (LXD takes "0 1,13 * * *"), not two schedules.
+    expect(parseSchedule("0 1,13 * * *")).toHaveLength(1);
+    expect(scheduleMatches("0 1,13 * * *", at(2026, 3, 4, 13, 0))).toBe(true);
+    expect(scheduleMatches("0 1,13 * * *", at(2026, 3, 4, 12, 0))).toBe(false);
+    expect(parseSchedule("@daily, @hourly, 0 1,13 * * *")).toHaveLength(3);
     expect(parseSchedule("@never")).toEqual([]);
     expect(parseSchedule("")).toEqual([]);
   });

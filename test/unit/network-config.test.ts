@@ -1,7 +1,7 @@
 // Pure logic of managed networks: subnet arithmetic and picking, config and name validation,
 // the nftables ruleset, dnsmasq arguments and lease parsing, nic MAC derivation.
 import { describe, expect, test } from "bun:test";
-import { validateNetworkConfig, validateNetworkName, withDefaults } from "../../src/network/config.ts";
+import { parseDhcpRanges, validateNetworkConfig, validateNetworkName, withDefaults } from "../../src/network/config.ts";
 import { dnsmasqArgs, parseLeases } from "../../src/network/dnsmasq.ts";
 import { nicHwaddr } from "../../src/network/mac.ts";
 import { bridgeLinkName, nftTableName } from "../../src/network/names.ts";
@@ -101,16 +101,31 @@ describe("host objects", () => {
     expect(rules.indexOf('iifname "br1" oifname "br2" drop')).toBeLessThan(rules.indexOf('iifname "br1" accept'));
   });
 
+  test("ipv4.routing / ipv6.routing false: that family is not forwarded in or out of the bridge", () => {
+    const rules = renderRuleset("lxd-t", [{ link: "br1", subnet: "10.0.3.0/24", nat: false, routing4: false }]);
+    expect(rules).toContain('meta nfproto ipv4 iifname "br1" drop');
+    expect(rules).toContain('meta nfproto ipv4 oifname "br1" drop');
+    expect(rules).toContain('meta nfproto ipv6 iifname "br1" accept');
+    expect(rules).not.toContain('\n    iifname "br1" accept');
+  });
+
   test("dnsmasq arguments and leases", () => {
-    const args = dnsmasqArgs({ dir: "/x/networks/n", link: "br1", gateway: "10.0.3.1", range: ["10.0.3.2", "10.0.3.254"], domain: "lxd", leaseTime: "1h" });
+    const args = dnsmasqArgs({ dir: "/x/networks/n", link: "br1", gateway: "10.0.3.1", ranges: [["10.0.3.2", "10.0.3.254"]], domain: "lxd", leaseTime: "1h" });
     expect(args).toContain("--interface=br1");
     expect(args).toContain("--dhcp-range=10.0.3.2,10.0.3.254,1h");
     // A pool beyond dnsmasq's default of 1000 leases gets room for every address.
     expect(args).toContain("--dhcp-lease-max=1253");
-    const big = dnsmasqArgs({ dir: "/x", link: "br1", range: ["10.0.0.2", "10.0.7.254"], domain: "lxd", leaseTime: "1h" });
+    const big = dnsmasqArgs({ dir: "/x", link: "br1", ranges: [["10.0.0.2", "10.0.7.254"]], domain: "lxd", leaseTime: "1h" });
     expect(big).toContain("--dhcp-lease-max=3045");
     expect(args).toContain("--local=/lxd/");
     expect(args).toContain("--dhcp-leasefile=/x/networks/n/dnsmasq.leases");
+    expect(args).not.toContain("--port=0");
+    // ipv4.dhcp.ranges gives several pools; dns.mode=none turns the DNS server off.
+    const ranged = dnsmasqArgs({ dir: "/x", link: "br1", ranges: parseDhcpRanges("10.0.3.50-10.0.3.60, 10.0.3.70-10.0.3.80"), domain: "lxd", leaseTime: "2h", noDns: true });
+    expect(ranged.filter((a) => a.startsWith("--dhcp-range="))).toEqual(["--dhcp-range=10.0.3.50,10.0.3.60,2h", "--dhcp-range=10.0.3.70,10.0.3.80,2h"]);
+    expect(ranged).toContain("--port=0");
+    expect(() => parseDhcpRanges("10.0.3.50")).toThrow(/START-END/);
+    expect(validateNetworkConfig({ "dns.mode": "loud" })).toMatch(/Invalid DNS mode/);
     expect(parseLeases("1700000000 00:16:3e:00:00:01 10.0.3.5 c1 01:00:16:3e:00:00:01\n1700000001 00:16:3e:00:00:02 10.0.3.6 * *\nduid 00:01\n"))
       .toEqual([
         { expiry: 1700000000, hwaddr: "00:16:3e:00:00:01", address: "10.0.3.5", hostname: "c1" },

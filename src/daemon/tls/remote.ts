@@ -8,6 +8,9 @@ import type { ServerInfoSource } from "../server-info.ts";
 import { HttpsService } from "./https.ts";
 import { loadServerCertificate } from "./server-cert.ts";
 import { TokenRegistry, TrustStore } from "./trust.ts";
+import { hashPassword } from "../../tls/password.ts";
+
+export const TRUST_PASSWORD = "core.trust_password";
 
 export async function openRemoteAccess(db: Db, stateDir: string, unixSocket: string): Promise<RemoteAccess> {
   const certificate = await loadServerCertificate(stateDir);
@@ -29,12 +32,22 @@ export function startHttps(remote: RemoteAccess, address: string | undefined): v
 export function withRemoteAccess(source: ServerInfoSource, remote: RemoteAccess): ServerInfoSource {
   return {
     ...source,
+    // core.trust_password is stored hashed and shown as "true" only (as LXD does).
+    config: () => {
+      const config = source.config();
+      return config[TRUST_PASSWORD] ? { ...config, [TRUST_PASSWORD]: "true" } : config;
+    },
     setConfig: async (config) => {
       try {
         remote.https.apply(config["core.https_address"]);
       } catch (err) {
         throw new ApiError(400, (err as Error).message);
       }
+      const stored = source.config()[TRUST_PASSWORD];
+      const given = config[TRUST_PASSWORD];
+      // "true" is what a client read back and sends again with other changes: keep the hash.
+      if (given !== undefined && given !== stored && !(stored && given === "true")) config = { ...config, [TRUST_PASSWORD]: hashPassword(given) };
+      else if (given !== undefined && stored) config = { ...config, [TRUST_PASSWORD]: stored };
       await source.setConfig(config);
     },
     addresses: () => remote.https.addresses(),

@@ -21,7 +21,7 @@ export interface Identity {
   reason?: string;
 }
 
-interface Entry { notBefore: number; notAfter: number; restricted: boolean; projects: string[] }
+interface Entry { notBefore: number; notAfter: number; restricted: boolean; projects: string[]; type: string }
 
 const LOCAL: Identity = { remote: false, trusted: true };
 
@@ -54,7 +54,7 @@ export class TrustStore {
       try {
         const x = new X509Certificate(row.certificate);
         this.trusted.set(row.fingerprint, {
-          notBefore: Date.parse(x.validFrom), notAfter: Date.parse(x.validTo), restricted: row.restricted, projects: row.projects,
+          notBefore: Date.parse(x.validFrom), notAfter: Date.parse(x.validTo), restricted: row.restricted, projects: row.projects, type: row.type,
         });
       } catch {
         // An unparsable row trusts nobody.
@@ -86,8 +86,12 @@ export class TrustStore {
     if (request.method === "GET" && /^\/1\.0\/operations\/[^/]+\/websocket$/.test(url.pathname)
       && request.headers.get("upgrade")?.toLowerCase() === "websocket" && url.searchParams.get("secret")) return undefined;
     if (!id.trusted) return errorEnvelope(403, `Forbidden: ${id.reason}`);
-    // Restricted certificates reach only their projects (this server has the default one).
     const entry = this.trusted.get(id.fingerprint!)!;
+    // As in LXD, a metrics certificate reads /1.0/metrics and nothing else.
+    if (entry.type === "metrics" && !(request.method === "GET" && url.pathname.replace(/\/$/, "") === "/1.0/metrics")) {
+      return errorEnvelope(403, "Forbidden: a metrics certificate may only read /1.0/metrics");
+    }
+    // Restricted certificates reach only their projects (this server has the default one).
     const project = url.searchParams.get("project") || "default";
     if (entry.restricted && !entry.projects.includes(project)) {
       return errorEnvelope(403, `Forbidden: certificate is restricted to projects [${entry.projects.join(", ")}], not "${project}"`);
@@ -96,14 +100,14 @@ export class TrustStore {
   }
 
   /** Adds a certificate (PEM, or base64 DER as LXD's client sends); returns its row. */
-  add(certificate: string | Uint8Array, fields: { name: string; restricted?: boolean; projects?: string[] }): CertificateRow {
+  add(certificate: string | Uint8Array, fields: { name: string; type?: "client" | "metrics"; restricted?: boolean; projects?: string[] }): CertificateRow {
     const der = typeof certificate === "string" ? parseCertificate(certificate) : certificate;
     const fingerprint = fingerprintOf(der);
     if (listCertificates(this.db).some((r) => r.fingerprint === fingerprint)) {
       throw new ApiError(409, "Certificate already in trust store");
     }
     const row: CertificateRow = {
-      fingerprint, type: "client", name: fields.name, certificate: toPem("CERTIFICATE", der),
+      fingerprint, type: fields.type ?? "client", name: fields.name, certificate: toPem("CERTIFICATE", der),
       restricted: fields.restricted ?? false, projects: fields.projects ?? [],
     };
     insertCertificate(this.db, row);

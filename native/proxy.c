@@ -1,6 +1,6 @@
 // lxd-helper proxy: the forwarder behind one `proxy` device (LXD's forkproxy, in C).
 //
-//   lxd-helper proxy --pid PID --listen ADDR --connect ADDR --bind host|instance
+//   lxd-helper proxy --pidfd N --listen ADDR --connect ADDR --bind host|instance
 //                    --pidfile FILE [--mode OCTAL --uid N --gid N]
 //   ADDR: tcp:HOST:PORT, udp:HOST:PORT, unix:PATH or unix:@ABSTRACT (HOST numeric, [v6] allowed)
 //
@@ -11,29 +11,19 @@
 // own session (it survives the daemon) until the container's init exits or it is killed.
 // Streams fork one relay child per connection; datagrams are relayed in the main loop with one
 // connected socket per client address. Children die with the forwarder (PR_SET_PDEATHSIG).
-#define _GNU_SOURCE
+#include "helper.h"
 #include <arpa/inet.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
-#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
 
 #define UDP_CLIENTS 128
 
@@ -44,18 +34,9 @@ struct endpoint {
 	int unix_path; /* a filesystem unix socket (not abstract) */
 };
 
-static void fail(const char *fmt, const char *arg)
-{
-	printf("error: ");
-	printf(fmt, arg);
-	printf("\n");
-	fflush(stdout);
-	exit(1);
-}
-
 /* tcp:1.2.3.4:80, udp:[::1]:53, unix:/run/x.sock, unix:@name. `root` prefixes unix paths that
- * live in the container's filesystem (/proc/PID/root), reached from the host's mount namespace. */
-static void parse_endpoint(const char *spec, const char *root, struct endpoint *ep)
+ * live in the container's filesystem (its root directory's fd), reached from the host's mount namespace. */
+static int parse_endpoint(const char *spec, const char *root, struct endpoint *ep)
 {
 	memset(ep, 0, sizeof(*ep));
 	if (!strncmp(spec, "unix:", 5)) {
@@ -65,31 +46,31 @@ static void parse_endpoint(const char *spec, const char *root, struct endpoint *
 		ep->type = SOCK_STREAM;
 		if (path[0] == '@') {
 			size_t n = strlen(path);
-			if (n > sizeof(un->sun_path)) fail("unix socket name too long: %s", spec);
+			if (n > sizeof(un->sun_path)) return fail(0, "unix socket name too long: %s", spec);
 			un->sun_path[0] = '\0';
 			memcpy(un->sun_path + 1, path + 1, n - 1);
 			ep->len = offsetof(struct sockaddr_un, sun_path) + n;
-			return;
+			return 0;
 		}
 		if (snprintf(un->sun_path, sizeof(un->sun_path), "%s%s", root, path) >= (int)sizeof(un->sun_path))
-			fail("unix socket path too long: %s", spec);
+			return fail(0, "unix socket path too long: %s", spec);
 		ep->len = sizeof(*un);
 		ep->unix_path = 1;
-		return;
+		return 0;
 	}
-	if (strncmp(spec, "tcp:", 4) && strncmp(spec, "udp:", 4)) fail("unknown address family in %s", spec);
+	if (strncmp(spec, "tcp:", 4) && strncmp(spec, "udp:", 4)) return fail(0, "unknown address family in %s", spec);
 	ep->type = spec[0] == 't' ? SOCK_STREAM : SOCK_DGRAM;
 	char host[128];
 	const char *rest = spec + 4, *colon = strrchr(rest, ':');
-	if (!colon || colon == rest) fail("missing port in %s", spec);
+	if (!colon || colon == rest) return fail(0, "missing port in %s", spec);
 	size_t hl = colon - rest;
 	if (rest[0] == '[' && hl >= 2 && rest[hl - 1] == ']') rest++, hl -= 2;
-	if (hl >= sizeof(host)) fail("address too long in %s", spec);
+	if (hl >= sizeof(host)) return fail(0, "address too long in %s", spec);
 	memcpy(host, rest, hl);
 	host[hl] = '\0';
 	char *end;
 	long port = strtol(colon + 1, &end, 10);
-	if (*end || port < 1 || port > 65535) fail("invalid port in %s", spec);
+	if (*end || port < 1 || port > 65535) return fail(0, "invalid port in %s", spec);
 	struct sockaddr_in *in4 = (struct sockaddr_in *)&ep->addr;
 	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ep->addr;
 	if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
@@ -101,8 +82,9 @@ static void parse_endpoint(const char *spec, const char *root, struct endpoint *
 		in6->sin6_port = htons(port);
 		ep->len = sizeof(*in6);
 	} else {
-		fail("invalid IP address in %s", spec);
+		return fail(0, "invalid IP address in %s", spec);
 	}
+	return 0;
 }
 
 /* A socket created in network namespace `ns`; the process returns to `home` afterwards. */
@@ -114,18 +96,6 @@ static int socket_in(int ns, int home, const struct endpoint *ep)
 	if (setns(home, CLONE_NEWNET) < 0) _exit(1); /* never keep running in the wrong namespace */
 	errno = saved;
 	return fd;
-}
-
-static int write_all(int fd, const char *buf, ssize_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, buf, n);
-		if (w < 0 && errno == EINTR) continue;
-		if (w <= 0) return -1;
-		buf += w;
-		n -= w;
-	}
-	return 0;
 }
 
 /* Copies both ways until both directions reach end of file, passing half-closes on. */
@@ -244,60 +214,83 @@ static const char *opt(int argc, char **argv, const char *name, const char *def)
 	return def;
 }
 
-int cmd_proxy(int argc, char **argv)
-{
-	const char *pid_s = opt(argc, argv, "--pid", NULL), *listen_s = opt(argc, argv, "--listen", NULL);
-	const char *connect_s = opt(argc, argv, "--connect", NULL), *bind_s = opt(argc, argv, "--bind", "host");
-	const char *pidfile = opt(argc, argv, "--pidfile", NULL), *mode = opt(argc, argv, "--mode", "0644");
-	int uid = atoi(opt(argc, argv, "--uid", "0")), gid = atoi(opt(argc, argv, "--gid", "0"));
-	if (!pid_s || !listen_s || !connect_s || !pidfile || atoi(pid_s) <= 0) fail("usage: %s proxy --pid PID --listen ADDR --connect ADDR --pidfile FILE", argv[0]);
-	int pid = atoi(pid_s), on_host = strcmp(bind_s, "instance") != 0;
-	char root[64], nspath[64];
-	snprintf(root, sizeof(root), "/proc/%d/root", pid);
-	snprintf(nspath, sizeof(nspath), "/proc/%d/ns/net", pid);
-
+struct proxy {
 	struct endpoint lep, cep;
-	parse_endpoint(listen_s, on_host ? "" : root, &lep);
-	parse_endpoint(connect_s, on_host ? root : "", &cep);
-	if (lep.type != cep.type) fail("listen and connect must both be streams or both datagrams (%s)", listen_s);
+	int pidfd, root, home, lfd, on_host;
+	char root_path[32];
+};
 
-	int home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-	int cns = open(nspath, O_RDONLY | O_CLOEXEC);
-	int pidfd = syscall(SYS_pidfd_open, pid, 0);
-	if (home < 0 || cns < 0 || pidfd < 0) fail("instance process %s is gone", pid_s);
-	int lns = on_host ? home : cns, tns = on_host ? cns : home;
-
-	int lfd = socket_in(lns, home, &lep);
-	if (lfd < 0) fail("cannot create the listening socket: %s", strerror(errno));
+/* Everything up to a bound listener; the caller reports the error. */
+static int proxy_setup(int argc, char **argv, struct proxy *p)
+{
+	const char *pidfd_s = opt(argc, argv, "--pidfd", NULL), *listen_s = opt(argc, argv, "--listen", NULL);
+	const char *connect_s = opt(argc, argv, "--connect", NULL), *bind_s = opt(argc, argv, "--bind", "host");
+	const char *mode = opt(argc, argv, "--mode", "0644");
+	int uid = atoi(opt(argc, argv, "--uid", "0")), gid = atoi(opt(argc, argv, "--gid", "0"));
+	if (!pidfd_s || !listen_s || !connect_s || !opt(argc, argv, "--pidfile", NULL))
+		return fail(0, "usage: lxd-helper proxy --pidfd N --listen ADDR --connect ADDR --pidfile FILE");
+	p->on_host = strcmp(bind_s, "instance") != 0;
+	/* The container's unix sockets are reached through its root directory, held open. */
+	if ((p->pidfd = target_pidfd(pidfd_s)) < 0 || (p->root = target_open(p->pidfd, "root", O_PATH | O_DIRECTORY)) < 0)
+		return -1;
+	snprintf(p->root_path, sizeof(p->root_path), "/proc/self/fd/%d", p->root);
+	if (parse_endpoint(listen_s, p->on_host ? "" : p->root_path, &p->lep) < 0 ||
+	    parse_endpoint(connect_s, p->on_host ? p->root_path : "", &p->cep) < 0)
+		return -1;
+	if (p->lep.type != p->cep.type)
+		return fail(0, "listen and connect must both be streams or both datagrams (%s)", listen_s);
+	if ((p->home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)) < 0)
+		return fail(errno, "open /proc/self/ns/net");
+	/* setns on the pidfd joins the container's network namespace for one socket() call. */
+	p->lfd = socket_in(p->on_host ? p->home : p->pidfd, p->home, &p->lep);
+	if (p->lfd < 0)
+		return fail(errno, "cannot create the listening socket");
 	int one = 1;
-	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (lep.unix_path) unlink(((struct sockaddr_un *)&lep.addr)->sun_path);
-	if (bind(lfd, (struct sockaddr *)&lep.addr, lep.len) < 0) fail("cannot listen: %s", strerror(errno));
-	if (lep.unix_path) {
-		const char *path = ((struct sockaddr_un *)&lep.addr)->sun_path;
-		if (chmod(path, strtol(mode, NULL, 8)) < 0 || chown(path, uid, gid) < 0) fail("cannot set the socket's owner and mode: %s", strerror(errno));
+	setsockopt(p->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (p->lep.unix_path) unlink(((struct sockaddr_un *)&p->lep.addr)->sun_path);
+	if (bind(p->lfd, (struct sockaddr *)&p->lep.addr, p->lep.len) < 0) return fail(errno, "cannot listen");
+	if (p->lep.unix_path) {
+		const char *path = ((struct sockaddr_un *)&p->lep.addr)->sun_path;
+		if (chmod(path, strtol(mode, NULL, 8)) < 0 || chown(path, uid, gid) < 0)
+			return fail(errno, "cannot set the socket's owner and mode");
 	}
-	if (lep.type == SOCK_STREAM && listen(lfd, 128) < 0) fail("cannot listen: %s", strerror(errno));
+	if (p->lep.type == SOCK_STREAM && listen(p->lfd, 128) < 0) return fail(errno, "cannot listen");
+	return 0;
+}
 
+static int proxy_detach(const char *pidfile)
+{
 	/* Detach: a new session, reparented away from the caller, which gets "ok" once we run. */
 	pid_t child = fork();
-	if (child < 0) fail("fork: %s", strerror(errno));
+	if (child < 0) return fail(errno, "fork");
 	if (child > 0) _exit(0);
 	setsid();
 	signal(SIGCHLD, SIG_IGN); /* relay children reap themselves */
 	signal(SIGPIPE, SIG_IGN);
-	FILE *pf = fopen(pidfile, "w");
-	if (!pf) fail("cannot write %s", pidfile);
-	fprintf(pf, "%d\n", getpid());
-	fclose(pf);
+	char line[32];
+	int n = snprintf(line, sizeof(line), "%d\n", getpid());
+	_cleanup_close_ int pf = open(pidfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (pf < 0 || write_all(pf, line, n) < 0) return fail(errno, "cannot write %s", pidfile);
+	return 0;
+}
+
+int cmd_proxy(int argc, char **argv)
+{
+	struct proxy p = {.pidfd = -1, .root = -1, .home = -1, .lfd = -1};
+	const char *pidfile = opt(argc, argv, "--pidfile", NULL);
+	if (proxy_setup(argc, argv, &p) < 0 || proxy_detach(pidfile) < 0) {
+		printf("error: %s\n", herr.msg);
+		return 1;
+	}
 	printf("ok\n");
 	fflush(stdout);
 	int devnull = open("/dev/null", O_RDWR);
 	dup2(devnull, 0), dup2(devnull, 1), dup2(devnull, 2);
 	if (devnull > 2) close(devnull);
-	if (lep.type == SOCK_STREAM) serve_stream(lfd, tns, home, &cep, pidfd);
-	else serve_dgram(lfd, tns, home, &cep, pidfd);
-	if (lep.unix_path && on_host) unlink(((struct sockaddr_un *)&lep.addr)->sun_path);
+	int target_ns = p.on_host ? p.pidfd : p.home;
+	if (p.lep.type == SOCK_STREAM) serve_stream(p.lfd, target_ns, p.home, &p.cep, p.pidfd);
+	else serve_dgram(p.lfd, target_ns, p.home, &p.cep, p.pidfd);
+	if (p.lep.unix_path && p.on_host) unlink(((struct sockaddr_un *)&p.lep.addr)->sun_path);
 	unlink(pidfile);
 	return 0;
 }

@@ -1,0 +1,51 @@
+// Runs one dqlite node (native/lxd-dqlite.c) as a child process: libdqlite's own libuv must not
+// meet the Bun runtime's libuv symbols in one process. The node lives while its stdin is open, so
+// it ends with the process that started it, whichever way that one dies.
+import type { Subprocess } from "bun";
+import { mkdirSync } from "node:fs";
+import { dqlitePath } from "./native.ts";
+
+export interface DqliteNodeOptions {
+  /** Raft id: 1 bootstraps a new cluster on first start; the others wait to be added. */
+  id: bigint;
+  /** HOST:PORT the node listens on and other nodes reach it at. */
+  address: string;
+  /** Its data directory (Raft log and snapshots). */
+  dir: string;
+  /** Expected one-way latency: leader heartbeats and election timeouts scale with it. */
+  latencyMs?: number;
+}
+
+export interface DqliteNode {
+  readonly pid: number;
+  readonly exited: Promise<number>;
+  /** Stops the node (SIGTERM) and waits for it. */
+  stop(): Promise<void>;
+}
+
+/** This host cannot run a dqlite node: no usable libdqlite (lxd-dqlite exits 3). */
+export class DqliteUnavailableError extends Error {}
+
+export async function startDqliteNode(opts: DqliteNodeOptions): Promise<DqliteNode> {
+  mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
+  const argv = [dqlitePath(), "--id", String(opts.id), "--address", opts.address, "--dir", opts.dir];
+  if (opts.latencyMs) argv.push("--latency-ms", String(opts.latencyMs));
+  const proc: Subprocess<"pipe", "pipe", "pipe"> = Bun.spawn(argv, { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+  const reader = proc.stdout.getReader();
+  const first = await reader.read();
+  reader.releaseLock();
+  if (first.done || !new TextDecoder().decode(first.value).startsWith("ready")) {
+    const code = await proc.exited;
+    const why = (await new Response(proc.stderr).text()).trim().replace(/^lxd-dqlite: /, "");
+    if (code === 3) throw new DqliteUnavailableError(why);
+    throw new Error(`dqlite node ${opts.id} at ${opts.address} did not start: ${why || `exit ${code}`}`);
+  }
+  return {
+    pid: proc.pid,
+    exited: proc.exited,
+    async stop() {
+      proc.kill("SIGTERM");
+      await proc.exited;
+    },
+  };
+}
