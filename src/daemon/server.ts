@@ -12,6 +12,16 @@ import { RawResponse, SyncResponse, asyncEnvelope, errorEnvelope, syncEnvelope }
 import { ApiError } from "../api/error.ts";
 import { validationMessage } from "./validate.ts";
 
+/** Whether every string in a parsed body (keys included) is well-formed Unicode. */
+function wellFormed(v: unknown): boolean {
+  if (typeof v === "string") return v.isWellFormed();
+  if (Array.isArray(v)) return v.every(wellFormed);
+  if (v && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype) {
+    return Object.entries(v).every(([k, x]) => k.isWellFormed() && wellFormed(x));
+  }
+  return true;
+}
+
 export interface ServerOptions {
   /** Largest JSON request body accepted (bytes); bigger ones get 413. Uploads with other content
    *  types (octet-stream, multipart) are not limited here: their handlers stream them. */
@@ -138,6 +148,11 @@ export function createServer(routes: AnyElysia[], opts: ServerOptions = {}) {
       } catch (err) {
         return errorEnvelope((err as ApiError).status, (err as Error).message);
       }
+    })
+    // A lone surrogate (JSON's "\ud800") is no text: it cannot be stored faithfully, nor named in a
+    // header, so no handler sees one.
+    .onBeforeHandle({ as: "global" }, ({ body }) => {
+      if (!wellFormed(body)) return errorEnvelope(400, "Request body has text that is not valid Unicode");
     })
     .onAfterResponse({ as: "global" }, (context) => {
       (context as { [RELEASE]?: () => void })[RELEASE]?.();

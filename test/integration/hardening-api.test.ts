@@ -162,4 +162,15 @@ describe("bodies are limited by the bytes actually read", () => {
     expect(c1.description).toBe("");
     expect(c1.config["user.big"]).toBeUndefined();
   });
+
+  test("text that is not valid Unicode (a lone surrogate) is refused before anything is stored", async () => {
+    // Found by the fuzz test: the profile was stored, then naming it in the Location header failed (500).
+    for (const type of ["application/json", "text/plain"]) {
+      for (const body of ['{"name":"\\ud800"}', '{"name":"p-ok","description":"\\udc00"}', '{"name":"p-ok","config":{"user.\\ud800":"x"}}']) {
+        const r = await d.api("POST", "/1.0/profiles", body, { "Content-Type": type });
+        expect({ type, body, status: r.status }).toEqual({ type, body, status: 400 });
+      }
+    }
+    expect(await profileNames()).toEqual(["/1.0/profiles/default"]);
+  });
 });
