@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { openDatabase, seedDefaults, type Db } from "../db/index.ts";
 import { ImageStore } from "../image/store.ts";
 import { InstanceManager } from "../instance/manager.ts";
+import { phases } from "../instance/phases.ts";
 import { registerDeviceDriver } from "../instance/devices.ts";
 import { nicDriver } from "../instance/nic.ts";
 import { unixDeviceDriver } from "../instance/unix-device.ts";
@@ -72,8 +73,11 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   const volumeBackups = new VolumeBackups(db, volumes, pools, events);
   instances.snapshots.everyMinute((now) => instances.backups.prune(now));
   instances.snapshots.everyMinute((now) => volumeBackups.prune(now));
+  const t = phases();
   await networks.startAll();
+  t.mark("networks");
   await instances.reconcile();
+  t.mark("reconcile");
 
   const remote = await openRemoteAccess(db, lxdDir(), socketPath());
   const warnings = new Warnings();
@@ -95,7 +99,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   const stopImageMaintenance = startImageMaintenance(ctx);
   const stopLogRotation = startLogRotation();
   void instances.autostart();
-  log.info("Daemon started", { socket: socketPath(), cgroups: cgroups.layout, pid: process.pid });
+  log.info("Daemon started", { socket: socketPath(), cgroups: cgroups.layout, pid: process.pid, running: instances.runningCount(), ...t.fields() });
 
   let closing = false;
   // `lxd shutdown` stops every container cleanly (as LXD does); SIGTERM only stops the daemon,

@@ -73,11 +73,9 @@ export const instancesRoutes = (ctx: DaemonContext) =>
     .get("/1.0/instances", async ({ query }) => {
       const filter = parseFilter(query.filter ?? "");
       const level = recursionLevel(query);
-      const rows = ctx.instances.list();
-      const full = level >= 2 || filter
-        ? await Promise.all(rows.map((r) => ctx.instances.toApiFull(r)))
-        : rows.map((r) => ctx.instances.toApi(r));
-      const matching = full.filter((i) => matchesFilter(i, filter));
+      if (!filter && level === 0) return sync(ctx.instances.list().map((r) => url(r.name)));
+      if (!filter && level === 1) return sync(ctx.instances.listApi());
+      const matching = (await ctx.instances.listFull()).filter((i) => matchesFilter(i, filter));
       if (level === 0) return sync(matching.map((i) => url(i.name)));
       if (level === 1) {
         return sync(matching.map((inst) => {

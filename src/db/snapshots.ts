@@ -17,6 +17,17 @@ export function listSnapshots(db: Db, instance: string): SnapshotRow[] {
     .orderBy(asc(instanceSnapshots.id)).all();
 }
 
+/** Every instance's snapshots by instance id, oldest first: one query for a whole listing. */
+export function snapshotsByInstance(db: Db): Map<number, SnapshotRow[]> {
+  const out = new Map<number, SnapshotRow[]>();
+  for (const row of db.select().from(instanceSnapshots).orderBy(asc(instanceSnapshots.id)).all()) {
+    const list = out.get(row.instanceId);
+    if (list) list.push(row);
+    else out.set(row.instanceId, [row]);
+  }
+  return out;
+}
+
 export function getSnapshot(db: Db, instance: string, name: string): SnapshotRow | undefined {
   const id = instanceId(db, instance);
   if (id === undefined) return undefined;

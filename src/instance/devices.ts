@@ -20,6 +20,9 @@ export interface DeviceDriver {
   /** What the runtime mounts inside the container before init runs (boot only; `start` is then
    *  called with `booting` set and must not mount it again). */
   launchMounts?(instance: string, device: string, config: Record<string, string>): Promise<LaunchMount[]>;
+  /** Host-side work a boot needs before `start` that needs no running container (a nic's DHCP
+   *  host entry): done while the monitor starts the container. `start` then runs with `booting`. */
+  prepare?(inst: Pick<RunningInstance, "name" | "config">, device: string, config: Record<string, string>): Promise<void>;
   /** Sets the device up for a container whose init has just started (its namespaces exist). */
   start(inst: RunningInstance, device: string, config: Record<string, string>): Promise<void>;
   /** Tears the device down; also called after the container is already gone. */
@@ -61,6 +64,11 @@ export async function startDevices(inst: RunningInstance, devices: Record<string
   }
 }
 
+/** Every device's `prepare`, side by side. */
+export async function prepareDevices(inst: Pick<RunningInstance, "name" | "config">, devices: Record<string, Record<string, string>>): Promise<void> {
+  await Promise.all(managed(devices).map(([name, config]) => drivers[config.type].prepare?.(inst, name, config)));
+}
+
 /** The launch mounts of every device. */
 export async function launchMounts(instance: string, devices: Record<string, Record<string, string>>): Promise<LaunchMount[]> {
   const out: LaunchMount[] = [];
@@ -83,6 +91,12 @@ export async function resumeDevices(inst: RunningInstance, devices: Record<strin
   for (const [name, config] of managed(devices)) {
     await drivers[config.type].resume?.(inst, name, config).catch((err) => onError(name, err as Error));
   }
+}
+
+/** Whether any of the devices has a periodic check: most containers have none, and the check
+ *  loop must then cost nothing per container (1000 idle containers took 28 ms/s of the daemon). */
+export function supervised(devices: Record<string, Record<string, string>>): boolean {
+  return managed(devices).some(([, c]) => drivers[c.type].supervise);
 }
 
 /** The periodic check of a running container's devices (see DeviceDriver.supervise). */

@@ -9,6 +9,7 @@ import { totalmem } from "node:os";
 import type { Instance, InstanceFull, InstancePut, InstanceState, InstancesPost } from "../api/instance.ts";
 import * as db from "../db/instances.ts";
 import { profiles as profilesTable, storagePools } from "../db/schema.ts";
+import { type SnapshotRow, snapshotsByInstance } from "../db/snapshots.ts";
 import { getVolume, listVolumes, listVolumeSnapshots } from "../db/storage-volumes.ts";
 import { insertSnapshot, type NewSnapshotRow } from "../db/snapshots.ts";
 import { hostArchitecture } from "../image/metadata.ts";
@@ -24,6 +25,7 @@ import { lxcfsDir } from "../kernel/lxcfs.ts";
 import { loadKernelModules } from "../kernel/modules.ts";
 import { crashPoint } from "../kernel/faults.ts";
 import { haltSignal, launch, watch } from "../kernel/monitor.ts";
+import { netnsId } from "../kernel/rtnetlink.ts";
 import { startExec, type ExecOptions as KernelExecOptions, type ExecSession } from "../kernel/exec.ts";
 import { backupsDir, containerDir, instanceBackupsDir, lxdDir } from "../paths.ts";
 import { removeLeftovers } from "../image/backup-tarball.ts";
@@ -35,7 +37,7 @@ import { byteProgress, type ProgressSink } from "../image/progress.ts";
 import { parseMemory, validateDevices, validateInstanceConfig, validateInstanceName, withoutEmptyDeviceKeys } from "./config.ts";
 import { expandConfig, expandDevices, rootDisk } from "../config/expand.ts";
 import { isTrue, parseSize } from "../config/values.ts";
-import { forgetDevices, launchMounts, resumeDevices, startDevices, stopDevices, superviseDevices } from "./devices.ts";
+import { forgetDevices, launchMounts, prepareDevices, resumeDevices, startDevices, stopDevices, superviseDevices, supervised } from "./devices.ts";
 import { deviceRules } from "./unix-device.ts";
 import { randomName } from "./names.ts";
 import { environmentOf, type IdmapPlan, launchSpec, liveLimits, planIdmap, seccompFor } from "./runtime.ts";
@@ -44,11 +46,14 @@ import { Backups, type RestoreSpec } from "./backups.ts";
 import { unknownInstances, type UnknownInstance } from "./recover.ts";
 import { InstanceConsole } from "./console.ts";
 import { InstanceFiles } from "./files.ts";
+import { hostLimitWarner } from "./host-limits.ts";
+import { phases } from "./phases.ts";
 import type { InstanceSample } from "./metrics.ts";
 import { Snapshots } from "./snapshots.ts";
 import { runningState, stoppedState, STATUS, type Status } from "./state.ts";
 
 type Row = db.InstanceRow;
+type Profile = typeof profilesTable.$inferSelect;
 
 /** What the runtime record starts from: init, a pidfd of it, the monitor's exec socket, the
  *  seccomp program init got (exec installs the same one) and the environment.* keys exec adds
@@ -73,6 +78,8 @@ interface Runtime {
   devices: Devices;
   /** Settles once onExit has torn everything down after init's exit. */
   cleanedUp: Promise<void>;
+  /** The host's netnsid for the container's network namespace (null: none could be assigned). */
+  netnsid?: number | null;
 }
 
 type Devices = Record<string, Record<string, string>>;
@@ -100,6 +107,8 @@ export class InstanceManager {
   /** Instances whose volume is being read while stopped (publishing): no start, rename or delete meanwhile. */
   private readonly held = new Set<string>();
   private readonly volumeLocks = new KeyedLock();
+  /** Warns (once each) when a start passes a host-wide limit such as the ARP table size. */
+  private readonly checkHostLimits = hostLimitWarner((msg, ctx) => log.warn(msg, ctx));
   readonly snapshots: Snapshots;
   readonly backups: Backups;
   readonly files: InstanceFiles;
@@ -136,6 +145,10 @@ export class InstanceManager {
     return rt.frozen ? "Frozen" : "Running";
   }
 
+  runningCount(): number {
+    return this.running.size;
+  }
+
   isRunning(name: string): boolean {
     return this.running.has(name);
   }
@@ -147,16 +160,17 @@ export class InstanceManager {
     return fd === undefined || fd < 0 ? undefined : fd;
   }
 
-  private profileRows(names: string[]) {
+  /** `known`: every profile, read once by a listing instead of once per instance. */
+  private profileRows(names: string[], known?: Map<string, Profile>) {
     return names.map((name) => {
-      const p = this.database.select().from(profilesTable).where(eq(profilesTable.name, name)).get();
+      const p = known ? known.get(name) : this.database.select().from(profilesTable).where(eq(profilesTable.name, name)).get();
       if (!p) throw new ApiError(400, `Profile "${name}" not found`);
       return p;
     });
   }
 
-  expanded(row: Pick<Row, "profiles" | "config" | "devices">) {
-    const profiles = this.profileRows(row.profiles);
+  expanded(row: Pick<Row, "profiles" | "config" | "devices">, known?: Map<string, Profile>) {
+    const profiles = this.profileRows(row.profiles, known);
     return {
       config: expandConfig(profiles.map((p) => p.config), row.config),
       devices: expandDevices(profiles.map((p) => p.devices), row.devices),
@@ -183,13 +197,34 @@ export class InstanceManager {
     };
   }
 
-  /** For lists (recursion=2): the state leaves out disk usage, which walks the volume on `dir`. */
-  async toApiFull(row: Row): Promise<InstanceFull> {
-    const expanded = this.expanded(row);
-    const snapshots = this.snapshots.list(row.name).map((s) => this.snapshots.toApi(row.name, s));
+  /** One instance with state and snapshots; the state leaves out disk usage, which walks the volume on `dir`. */
+  toApiFull(row: Row): Promise<InstanceFull> {
+    return this.full(row, this.allProfiles(), this.snapshots.list(row.name));
+  }
+
+  /** Every instance (recursion=1): profiles are read once for the whole list. */
+  listApi(rows = this.list()): Instance[] {
+    const known = this.allProfiles();
+    return rows.map((row) => this.toApi(row, this.expanded(row, known)));
+  }
+
+  /** Instances with state and snapshots (recursion=2): one query for profiles and one for
+   *  snapshots, whatever the count; states are read side by side. */
+  listFull(rows = this.list()): Promise<InstanceFull[]> {
+    const known = this.allProfiles();
+    const snaps = snapshotsByInstance(this.database);
+    return Promise.all(rows.map((row) => this.full(row, known, snaps.get(row.id) ?? [])));
+  }
+
+  private async full(row: Row, known: Map<string, Profile>, snaps: SnapshotRow[]): Promise<InstanceFull> {
+    const snapshots = snaps.map((s) => this.snapshots.toApi(row.name, s));
     const state = await this.stateOf(row.name);
     const backups = this.backups.list(row.name).map((b) => this.backups.toApi(b));
-    return { ...this.toApi(row, expanded), state, snapshots: snapshots.length ? snapshots : null, backups: backups.length ? backups : null };
+    return { ...this.toApi(row, this.expanded(row, known)), state, snapshots: snapshots.length ? snapshots : null, backups: backups.length ? backups : null };
+  }
+
+  private allProfiles(): Map<string, Profile> {
+    return new Map(this.database.select().from(profilesTable).all().map((p) => [p.name, p]));
   }
 
   /** The storage pool of the instance's root disk. */
@@ -247,7 +282,20 @@ export class InstanceManager {
   private stateOf(name: string, diskUsage?: number): Promise<InstanceState> {
     const rt = this.running.get(name);
     if (!rt) return Promise.resolve(stoppedState(diskUsage));
-    return runningState(name, rt.initPid, this.status(name), this.cgroups, diskUsage);
+    return runningState(name, rt.initPid, this.status(name), this.cgroups, diskUsage, this.netnsid(rt));
+  }
+
+  /** Assigned once per run: states are then read by rtnetlink dumps instead of procfs and sysfs. */
+  private netnsid(rt: Runtime): number | undefined {
+    if (rt.netnsid === undefined) {
+      try {
+        rt.netnsid = netnsId(rt.initPid);
+      } catch (err) {
+        log.debug("No netnsid for a container, reading its state from procfs", { pid: rt.initPid, err: String(err) });
+        rt.netnsid = null;
+      }
+    }
+    return rt.netnsid ?? undefined;
   }
 
   // ---- create / delete -----------------------------------------------------------------
@@ -457,6 +505,7 @@ export class InstanceManager {
    *  pool unpacks the image for the first time. */
   async create(req: InstancesPost, name: string, fingerprint: string, onProgress?: ProgressSink): Promise<Row> {
     try {
+      const t = phases();
       const image = this.images.get(fingerprint)!;
       const profiles = req.profiles ?? ["default"];
       const devices = req.devices ?? {};
@@ -471,6 +520,7 @@ export class InstanceManager {
         "volatile.last_state.power": "STOPPED",
         "volatile.apply_template": "create",
       };
+      t.mark("plan");
       let report: ((done: number) => void) | undefined;
       const key = "create_instance_from_image_unpack_progress";
       await this.pools.backend(pool).createFromImage(name, fingerprint,
@@ -481,6 +531,7 @@ export class InstanceManager {
         await this.applyRootSize(name, pool, expandedDevices)
           .catch(async (err) => { await this.pools.backend(pool).delete(instanceVolume(name)).catch(() => {}); throw err; });
       }
+      t.mark("volume");
       this.images.markUsed(fingerprint);
       const at = now();
       const row = db.insertInstance(this.database, {
@@ -488,6 +539,8 @@ export class InstanceManager {
         ephemeral: req.ephemeral ?? false, stateful: false, config, devices, profiles,
         createdAt: at, lastUsedAt: "1970-01-01T00:00:00Z",
       });
+      t.mark("db");
+      log.debug("Created instance", { name, ...t.fields() });
       this.lifecycle("instance-created", name);
       return row;
     } finally {
@@ -742,6 +795,8 @@ export class InstanceManager {
   private async startLocked(name: string): Promise<void> {
     if (this.running.has(name)) throw new ApiError(400, "The instance is already running");
     this.checkNotHeld(name);
+    const t = phases();
+    this.checkHostLimits(this.running.size + 1);
     const row = this.get(name);
     const { config, devices } = this.expanded(row);
     const pool = this.rootPool(devices);
@@ -759,23 +814,31 @@ export class InstanceManager {
     }
     db.updateInstance(this.database, name, { config: { ...row.config, ...idmap.volatile } });
     crashPoint("start", "after-idmap");
+    t.mark("plan");
     const procs = await this.cgroups.create(name, idmap.root);
     crashPoint("start", "after-cgroup");
     try {
       await this.cgroups.applyLimits(name, liveLimits(config));
+      t.mark("cgroups");
       const rootfs = this.pools.backend(pool).rootfs(name, fingerprint);
       await this.applyImageTemplates(row, config, devices, pool, rootfs);
       crashPoint("start", "after-templates");
+      t.mark("templates");
       await this.cgroups.setDevices(name, deviceRules(devices));
       const spec = launchSpec({
         name, rundir, config, idmap, cgroupProcs: procs, cgroup2: this.cgroups.unified, lxcfs: lxcfsDir(), rootfs,
         mounts: await launchMounts(name, devices),
       });
-      const { initPid } = await launch(spec);
+      t.mark("devices_cgroup");
+      // Host-side device work overlaps the monitor's start; its failure stops the container below.
+      const prepared = prepareDevices({ name, config }, devices).then(() => undefined, (err: Error) => err);
+      const { initPid } = await launch(spec).finally(() => prepared);
+      t.mark("monitor");
       // Opened at once: the monitor holds init unreaped until it reports the exit, so the pid is
       // still init's here (a container that died already yields -1, and its exit is reported).
       const init: Init = { initPid, pidfd: openPidfd(initPid), seccomp: spec.seccomp ?? seccompFor(config), environment: environmentOf(config) };
       const mon = await watch(rundir);
+      t.mark("watch");
       if (!mon.running) {
         if (init.pidfd >= 0) closeSync(init.pidfd);
         throw new Error("the container stopped right after it started");
@@ -783,7 +846,10 @@ export class InstanceManager {
       init.execSocket = mon.execSocket;
       crashPoint("start", "after-launch", initPid);
       try {
+        const failed = await prepared;
+        if (failed) throw failed;
         await startDevices({ name, initPid, pidfd: () => init.pidfd, config, booting: true }, devices);
+        t.mark("devices");
       } catch (err) {
         signalInit(init, 9);
         await mon.exited;
@@ -801,6 +867,8 @@ export class InstanceManager {
       lastUsedAt: now(),
       config: { ...rest, ...idmap.volatile, "volatile.last_state.power": "RUNNING" },
     });
+    t.mark("db");
+    log.debug("Started instance", { name, ...t.fields() });
     this.lifecycle("instance-started", name);
   }
 
@@ -941,8 +1009,12 @@ export class InstanceManager {
 
   /** Finds containers that kept running while the daemon was down and removes half-made volumes. */
   async reconcile(): Promise<void> {
+    const t = phases();
     await this.removeOrphanRuntimeDirs();
     const rows = this.list();
+    // Profiles and snapshots read once: a restart with a thousand containers must answer quickly.
+    const known = this.allProfiles();
+    const snaps = snapshotsByInstance(this.database);
     await Promise.all(rows.map(async (row) => {
       // A template render cut short leaves its overlay mounted.
       try { umount(join(containerDir(row.name), "template-root"), MNT.DETACH); } catch { /* not mounted */ }
@@ -952,7 +1024,7 @@ export class InstanceManager {
         // A start the killed daemon never finished (its devices may be half made): undone.
         await this.undoStart(row, mon.initPid, mon.exited);
       } else if (mon.running) {
-        const { config, devices } = this.expanded(row);
+        const { config, devices } = this.expanded(row, known);
         const rt: Init = {
           initPid: mon.initPid, pidfd: openPidfd(mon.initPid), execSocket: mon.execSocket, seccomp: seccompFor(config),
           environment: environmentOf(config),
@@ -968,8 +1040,9 @@ export class InstanceManager {
         await this.clearStopped(row);
       }
     }));
+    t.mark("monitors");
     const pools = this.pools.list();
-    const instances = new Map(rows.map((r) => [r.name, new Set(this.snapshots.list(r.name).map((s) => s.name))]));
+    const instances = new Map(rows.map((r) => [r.name, new Set((snaps.get(r.id) ?? []).map((s) => s.name))]));
     const images = new Set([
       ...this.images.list().map((i) => i.fingerprint),
       ...rows.map((r) => r.config["volatile.base_image"]).filter(Boolean),
@@ -990,6 +1063,8 @@ export class InstanceManager {
         .catch((err) => log.error("Storage reconcile failed", { pool: pool.name, err: String(err) }));
     }
     await removeLeftovers(backupsDir()).catch((err) => log.warn("Removing backup leftovers failed", { err: String(err) }));
+    t.mark("storage");
+    log.debug("Reconciled instances", { instances: rows.length, running: this.running.size, ...t.fields() });
     this.snapshots.startTimer();
     this.superviseTimer ??= setInterval(() => void this.superviseAll(), SUPERVISE_MS);
   }
@@ -1077,7 +1152,7 @@ export class InstanceManager {
     this.supervising = true;
     try {
       for (const [name, rt] of this.running) {
-        if (rt.stopping) continue;
+        if (rt.stopping || !supervised(rt.devices)) continue;
         const row = db.getInstance(this.database, name);
         if (!row) continue;
         await superviseDevices({ name, initPid: rt.initPid, pidfd: () => rt.pidfd, config: this.expanded(row).config }, rt.devices,

@@ -125,7 +125,8 @@ export function nicDriver(networks: NetworkManager): DeviceDriver {
   async function startVeth(inst: RunningInstance, device: string, dev: Dev, kind: Kind, name: string, mac: string) {
     const bridge = kind === "bridged" ? bridgeOf(networks, dev) : undefined;
     checkSupported(networks, kind, dev, bridge?.network);
-    if (bridge?.network) await networks.refreshHosts(bridge.network, { instance: inst.name, device, dev, config: inst.config });
+    // At boot `prepare` wrote the entry already.
+    if (bridge?.network && !inst.booting) await networks.refreshHosts(bridge.network, { instance: inst.name, device, dev, config: inst.config });
     const host = hostVeth(inst, device, dev);
     // A previous run's pair may linger while its namespace is torn down.
     if (linkExists(host)) {
@@ -199,6 +200,19 @@ export function nicDriver(networks: NetworkManager): DeviceDriver {
   }
 
   return {
+    async prepare(inst, device, dev) {
+      // The DHCP host entry must be in place before the container's DHCP client asks.
+      try {
+        if (kindOf(dev) !== "bridged") return;
+        const bridge = bridgeOf(networks, dev);
+        if (!bridge.network) return;
+        checkSupported(networks, "bridged", dev, bridge.network);
+        await networks.refreshHosts(bridge.network, { instance: inst.name, device, dev, config: inst.config });
+      } catch (err) {
+        throw new Error(`nic "${device}" of instance "${inst.name}": ${(err as Error).message}`);
+      }
+    },
+
     async start(inst, device, dev) {
       const kind = kindOf(dev);
       const name = dev.name || device;

@@ -1,8 +1,10 @@
-// Live state of a running container, read from the host: cgroup counters, the container's network
-// namespace as seen through /proc/<init>/net, and its interfaces as `ip` sees them inside that namespace.
+// Live state of a running container, read from the host: cgroup counters and the container's
+// interfaces and addresses, by rtnetlink dumps naming its namespace (procfs and sysfs through
+// /proc/<init> where the namespace has no netnsid).
 import { readdir, readFile } from "node:fs/promises";
 import type { InstanceState } from "../api/instance.ts";
 import type { Cgroups } from "../kernel/cgroup.ts";
+import { addresses, links } from "../kernel/rtnetlink.ts";
 
 type NetworkState = NonNullable<InstanceState["network"]>[string];
 
@@ -146,18 +148,12 @@ async function sysfsLinks(pid: number, local: string[], routeText: string, v6: M
 }
 
 /** Host interface names by ifindex, kept between calls (one `lxd list` asks for every container's
- *  veth peer) and read again when an index is missing: a veth created since then. */
+ *  veth peer) and dumped again when an index is missing: a veth created since then. */
 let hostIfnameCache = new Map<number, string>();
-async function hostIfnames(wanted: number[]): Promise<Map<number, string>> {
+function hostIfnames(wanted: number[]): Map<number, string> {
   if (wanted.every((i) => hostIfnameCache.has(i))) return hostIfnameCache;
-  const names = await readdir("/sys/class/net").catch(() => [] as string[]);
-  const out = new Map<number, string>();
-  await Promise.all(names.map(async (n) => {
-    const index = Number(await readFile(`/sys/class/net/${n}/ifindex`, "utf8").catch(() => ""));
-    if (index) out.set(index, n);
-  }));
-  hostIfnameCache = out;
-  return out;
+  hostIfnameCache = new Map(links().map((l) => [l.index, l.name]));
+  return hostIfnameCache;
 }
 
 /** Overlays what `ip` knows about one interface onto its procfs-derived state. */
@@ -176,7 +172,40 @@ export function applyIpLink(state: NetworkState, link: IpLink, hostNames: Map<nu
   };
 }
 
-async function networkState(pid: number): Promise<Record<string, NetworkState>> {
+const RT_SCOPE_NAMES: Record<number, string> = { 0: "global", 253: "link", 254: "host" };
+
+/** The namespace's interfaces from two rtnetlink dumps (addresses, MAC, MTU, flags, counters). */
+function netlinkState(nsid: number): Record<string, NetworkState> {
+  const addrs = addresses(nsid);
+  const own = links(nsid);
+  const peers = own.flatMap((l) => (l.linkOtherNs && l.link ? [l.link] : []));
+  const hostNames = peers.length ? hostIfnames(peers) : new Map<number, string>();
+  const out: Record<string, NetworkState> = {};
+  for (const l of own) {
+    const s = l.stats;
+    const counters = {
+      bytes_received: s?.rxBytes ?? 0, packets_received: s?.rxPackets ?? 0, errors_received: s?.rxErrors ?? 0,
+      packets_dropped_inbound: s?.rxDropped ?? 0, bytes_sent: s?.txBytes ?? 0, packets_sent: s?.txPackets ?? 0,
+      errors_sent: s?.txErrors ?? 0, packets_dropped_outbound: s?.txDropped ?? 0,
+    };
+    const loopback = l.type === ARPHRD_LOOPBACK;
+    const link: IpLink = {
+      ifname: l.name, mtu: l.mtu, flags: l.flags & IFF_UP ? ["UP"] : [], address: l.mac,
+      link_type: loopback ? "loopback" : "ether",
+      ...(l.linkOtherNs && l.link ? { link_index: l.link, link_netnsid: 0 } : {}),
+      addr_info: addrs.filter((a) => a.index === l.index).map((a) => ({
+        family: a.family, prefixlen: a.prefixlen, scope: RT_SCOPE_NAMES[a.scope] ?? "global",
+        local: a.family === "inet6" ? compressIPv6(a.address.split(":")) : a.address,
+      })),
+    };
+    const base: NetworkState = { addresses: [], counters, hwaddr: "", host_name: "", mtu: l.mtu, state: "up", type: "broadcast" };
+    out[l.name] = applyIpLink(base, link, hostNames);
+  }
+  return out;
+}
+
+/** The procfs/sysfs view, for when the namespace has no netnsid (a kernel before 4.20). */
+async function procNetworkState(pid: number): Promise<Record<string, NetworkState>> {
   const read = (f: string) => readFile(`/proc/${pid}/net/${f}`, "utf8").catch(() => "");
   const [dev, inet6, fib, route] = await Promise.all([read("dev"), read("if_inet6"), read("fib_trie"), read("route")]);
   const v6 = parseInet6(inet6);
@@ -184,7 +213,7 @@ async function networkState(pid: number): Promise<Record<string, NetworkState>> 
   const links = await sysfsLinks(pid, v4, route, v6);
   const byName = new Map((links ?? []).map((l) => [l.ifname, l]));
   const peers = (links ?? []).flatMap((l) => (l.link_netnsid !== undefined && l.link_index ? [l.link_index] : []));
-  const hostNames = peers.length ? await hostIfnames(peers) : new Map<number, string>();
+  const hostNames = peers.length ? hostIfnames(peers) : new Map<number, string>();
   const out: Record<string, NetworkState> = {};
   for (const [name, counters] of parseNetDev(dev)) {
     const loopback = name === "lo";
@@ -212,13 +241,15 @@ export type Status = keyof typeof STATUS;
 /** Disk entries: the root volume's usage when it was measured (a tree walk on `dir`, so lists skip it). */
 const diskState = (usage?: number): InstanceState["disk"] => (usage === undefined ? {} : { root: { usage } });
 
-export async function runningState(name: string, pid: number, status: Status, cgroups: Cgroups, diskUsage?: number): Promise<InstanceState> {
-  const [usage, network] = await Promise.all([cgroups.usage(name), networkState(pid)]);
+/** `nsid`: the netnsid of the container's network namespace (see `netnsId`), when it has one. */
+export async function runningState(name: string, pid: number, status: Status, cgroups: Cgroups, diskUsage?: number, nsid?: number): Promise<InstanceState> {
+  const network = nsid === undefined ? procNetworkState(pid) : netlinkState(nsid);
+  const [usage, net] = await Promise.all([cgroups.usage(name), network]);
   return {
     status, status_code: STATUS[status],
     disk: diskState(diskUsage),
     memory: { usage: usage.memory, usage_peak: usage.memoryPeak, swap_usage: usage.swap, swap_usage_peak: usage.swapPeak },
-    network, pid, processes: usage.processes, cpu: { usage: usage.cpuNs },
+    network: net, pid, processes: usage.processes, cpu: { usage: usage.cpuNs },
   };
 }
 

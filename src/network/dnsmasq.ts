@@ -5,6 +5,7 @@ import type { Subprocess } from "bun";
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { openSync, closeSync } from "node:fs";
 import { join } from "node:path";
+import { parseIPv4 } from "./subnet.ts";
 
 export interface DnsmasqSpec {
   /** $LXD_DIR/networks/<name> */
@@ -40,6 +41,14 @@ export const leaseFile = (dir: string) => join(dir, "dnsmasq.leases");
 export const hostsFile = (dir: string) => join(dir, "dnsmasq.hosts");
 const pidFile = (dir: string) => join(dir, "dnsmasq.pid");
 
+/** dnsmasq keeps at most 1000 leases by default: IPv4 pools larger than that (a /22 for a
+ *  thousand containers) get room for every address, plus the default for DHCPv6. */
+const DEFAULT_LEASE_MAX = 1000;
+function leaseMax(ranges: [string, string][] = []): number {
+  const size = ranges.reduce((n, [from, to]) => n + (parseIPv4(to) ?? 0) - (parseIPv4(from) ?? 0) + 1, 0);
+  return size + DEFAULT_LEASE_MAX;
+}
+
 export function dnsmasqArgs(s: DnsmasqSpec): string[] {
   const v6 = s.ipv6;
   const range6 = !v6 ? [] : v6.mode === "slaac" ? [`--dhcp-range=::,constructor:${s.link},ra-only`]
@@ -51,6 +60,7 @@ export function dnsmasqArgs(s: DnsmasqSpec): string[] {
     ...(s.gateway ? [`--listen-address=${s.gateway}`] : []), ...(v6 ? [`--listen-address=${v6.gateway}`, "--enable-ra"] : []),
     "--no-ping", "--dhcp-rapid-commit", "--dhcp-authoritative", "--dhcp-no-override",
     ...(s.ranges ?? []).map(([from, to]) => `--dhcp-range=${from},${to},${s.leaseTime}`), ...range6,
+    `--dhcp-lease-max=${leaseMax(s.ranges)}`,
     `--dhcp-leasefile=${leaseFile(s.dir)}`, `--dhcp-hostsfile=${hostsFile(s.dir)}`,
     `--domain=${s.domain}`, `--local=/${s.domain}/`, `--pid-file=${pidFile(s.dir)}`, ...(s.noDns ? ["--port=0"] : []),
     "--user=nobody", "--group=nogroup",

@@ -17,7 +17,7 @@ import { bridgeHwaddr, nicHwaddr } from "./mac.ts";
 import { bridgeLinkName, nftTableName } from "./names.ts";
 import { acceptInForeignChains } from "./foreign.ts";
 import { applyRuleset, removeTable, type FirewallNetwork, type NicFilter } from "./nftables.ts";
-import { dhcpRange, formatIPv4, hostSubnets, overlaps, parseCidr4, pickSubnet, subnetString } from "./subnet.ts";
+import { dhcpRange, formatIPv4, hostSubnets, parseIPv4, overlaps, parseCidr4, pickSubnet, subnetString } from "./subnet.ts";
 import { dhcpRange6, formatIPv6, hostSubnets6, overlaps6, parseCidr6, pickSubnet6, slaacAddress, subnetString6 } from "./subnet6.ts";
 
 type StringMap = Record<string, string>;
@@ -199,7 +199,24 @@ export class NetworkManager {
       const mac = nicHwaddr(n.instance, n.config, n.device, n.dev);
       return [mac, n.instance, n.dev["ipv4.address"]].filter(Boolean).join(",");
     });
+    this.checkPoolSize(name, lines.length);
     return writeHosts(this.dir(name), lines);
+  }
+
+  private warnedPool = new Set<string>();
+
+  /** More nics than the DHCP pool holds: the rest get no IPv4 lease and keep asking. Said once per network. */
+  private checkPoolSize(name: string, nics: number) {
+    const c = this.get(name).config;
+    const cidr = parseCidr4(c["ipv4.address"] ?? "");
+    if (!cidr || this.warnedPool.has(name)) return;
+    const ranges = c["ipv4.dhcp.ranges"] ? parseDhcpRanges(c["ipv4.dhcp.ranges"]) : [dhcpRange(cidr)];
+    const size = ranges.reduce((n, [from, to]) => n + parseIPv4(to)! - parseIPv4(from)! + 1, 0);
+    if (nics <= size) return;
+    this.warnedPool.add(name);
+    const wider = `${formatIPv4(cidr.address)}/${Math.max(8, 32 - Math.ceil(Math.log2(nics + 3)))}`;
+    this.log("warn", `Network "${name}" has ${nics} instance nics but its DHCP pool holds ${size} addresses: the rest get no IPv4 lease; widen the subnet (lxc network set ${name} ipv4.address ${wider})`,
+      { network: name, nics, pool: size });
   }
 
   /**

@@ -2,7 +2,7 @@
 // real CLI against a private test daemon, beside the bare-kernel floor measured in the same run
 // and the numbers real LXD 5.0.2 (dir pool) gave on this kind of machine.
 import { readFileSync, readdirSync, readlinkSync } from "node:fs";
-import { busyboxImage, importBusybox, lxdBinary, run, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { busyboxImage, importBusybox, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { execFloor, launchFloor, makeRootfs, removeRootfs, startFloor, type FloorContainer } from "./floor.ts";
 import { networkTimings } from "./network.ts";
 import { bigImageTimings, LXD_502_BTRFS, LXD_502_STORAGE, storageTimings } from "./storage.ts";
@@ -13,14 +13,19 @@ import { clusterTimings } from "./cluster.ts";
 import { execTimings } from "./exec.ts";
 import { migrationTimings } from "./migration.ts";
 import { uiTimings } from "./ui.ts";
+import { densityTimings } from "./density.ts";
+import { cliStartTimings } from "./cli-start.ts";
+import { type BenchRow, lxcList, median } from "./timing.ts";
 
 const argValue = (name: string, fallback: number) => {
   const i = process.argv.indexOf(name);
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
 };
 const RUNS = argValue("--runs", 7);
-/** `--only images|systemd|exec|migration|ui|cluster`: just that group of rows (the others take minutes). */
-const ONLY = process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
+/** `--density N`: only the density rows, with N containers. */
+const DENSITY = argValue("--density", 0);
+/** `--only images|systemd|exec|migration|ui|cluster|cli`: just that group of rows (the others take minutes). */
+const ONLY = DENSITY ? "density" : process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
 const INSTANCES = argValue("--instances", 100);
 /** `--storage`: only the storage rows. */
 const STORAGE_ONLY = process.argv.includes("--storage");
@@ -39,20 +44,10 @@ const LXD_502: Record<string, string> = {
   "systemd-stop": "1.0 s",
 };
 
-interface Row {
-  key: string;
-  what: string;
-  ours: string;
-  floor: string;
-}
-const rows: Row[] = [];
+const rows: BenchRow[] = [];
 /** Lines printed under the table (per-phase traces). */
 const notes: string[] = [];
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const ms = (xs: number[]) => (xs.length ? `${median(xs).toFixed(1)} ms` : "");
 const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
 
@@ -122,15 +117,14 @@ async function singleInstance(d: TestDaemon, root: string) {
       await c.exited;
     }));
   }
-  const cliStart: number[] = [];
-  for (let i = 0; i < RUNS; i++) cliStart.push(await timed(() => run([lxdBinary(), "--version"])));
   rows.push(
     { key: "launch", what: "launch busybox (create+start)", ours: ms(t.launch), floor: ms(f.launch) },
     { key: "exec", what: "exec c -- true", ours: ms(t.exec), floor: ms(f.exec) },
     { key: "stop", what: "stop --force", ours: ms(t.stop), floor: ms(f.stop) },
     { key: "delete", what: "delete (stopped)", ours: ms(t.del), floor: "" },
     { key: "list1", what: "list, 1 running", ours: ms(t.list1), floor: "" },
-    { key: "cli", what: "CLI start (lxd --version)", ours: ms(cliStart), floor: "" },
+    // No instance left: `lxd list` below is the empty one.
+    ...cliStartTimings(d, RUNS),
   );
 }
 
@@ -197,14 +191,9 @@ async function manyInstances(d: TestDaemon, root: string) {
   // What each container's own cgroup is charged (its processes, page cache, kernel memory).
   const charged = await Promise.all(names.map(async (n) => (await d.api("GET", `/1.0/instances/${n}/state`)).body.metadata.memory.usage as number));
   const list: number[] = [];
-  const lxcList: number[] = [];
+  const lxcLists: number[] = [];
   for (let i = 0; i < RUNS; i++) list.push(await timed(() => cli("list")));
-  for (let i = 0; i < RUNS; i++) {
-    lxcList.push(await timed(async () => {
-      const r = await d.lxc("list");
-      if (r.code !== 0) throw new Error(`lxc list failed: ${r.stderr}`);
-    }));
-  }
+  for (let i = 0; i < RUNS; i++) lxcLists.push(await timed(() => lxcList(d)));
   await pool(names, 4, (n) => cli("delete", n, "--force"));
 
   const floorBefore = memAvailableKiB();
@@ -219,7 +208,7 @@ async function manyInstances(d: TestDaemon, root: string) {
   const perContainer = (before - after) / INSTANCES;
   rows.push(
     { key: `list${INSTANCES}`, what: `list, ${INSTANCES} running`, ours: ms(list), floor: "" },
-    { key: `lxclist${INSTANCES}`, what: `lxc list (LXD's client), ${INSTANCES} running`, ours: ms(lxcList), floor: "" },
+    { key: `lxclist${INSTANCES}`, what: `lxc list (LXD's client), ${INSTANCES} running`, ours: ms(lxcLists), floor: "" },
     { key: "memory", what: "host memory per idle container (MemAvailable delta)", ours: mib(perContainer), floor: mib(floorDelta) },
     { key: "charged", what: "container cgroup memory usage (median)", ours: mib(median(charged) / 1024), floor: "" },
     {
@@ -326,6 +315,8 @@ try {
     if (DEBIAN) await systemdGuest(d);
   }
   if (ONLY === "systemd") await systemdGuest(d);
+  if (ONLY === "cli") rows.push(...cliStartTimings(d, RUNS));
+  if (ONLY === "density") rows.push(...await densityTimings(d, DENSITY, RUNS));
   if (!STORAGE_ONLY && (!ONLY || ONLY === "cluster")) {
     for (const r of await clusterTimings(Math.min(RUNS, 5))) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: ms(r.floor) });
   }

@@ -16,3 +16,22 @@ export async function timed(fn: () => Promise<unknown>): Promise<number> {
   await fn();
   return performance.now() - t0;
 }
+
+/** One line of the benchmark's table: our figure beside the same run's floor. */
+export interface BenchRow {
+  key: string;
+  what: string;
+  ours: string;
+  floor: string;
+}
+
+export const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** `lxc list` against `d` (LXD's own client), failing loudly. */
+export async function lxcList(d: TestDaemon): Promise<void> {
+  const r = await d.lxc("list");
+  if (r.code !== 0) throw new Error(`lxc list failed: ${r.stderr}`);
+}

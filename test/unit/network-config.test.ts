@@ -113,6 +113,10 @@ describe("host objects", () => {
     const args = dnsmasqArgs({ dir: "/x/networks/n", link: "br1", gateway: "10.0.3.1", ranges: [["10.0.3.2", "10.0.3.254"]], domain: "lxd", leaseTime: "1h" });
     expect(args).toContain("--interface=br1");
     expect(args).toContain("--dhcp-range=10.0.3.2,10.0.3.254,1h");
+    // A pool beyond dnsmasq's default of 1000 leases gets room for every address.
+    expect(args).toContain("--dhcp-lease-max=1253");
+    const big = dnsmasqArgs({ dir: "/x", link: "br1", ranges: [["10.0.0.2", "10.0.7.254"]], domain: "lxd", leaseTime: "1h" });
+    expect(big).toContain("--dhcp-lease-max=3045");
     expect(args).toContain("--local=/lxd/");
     expect(args).toContain("--dhcp-leasefile=/x/networks/n/dnsmasq.leases");
     expect(args).not.toContain("--port=0");

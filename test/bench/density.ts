@@ -1,0 +1,169 @@
+// `npm run bench -- --density N`: N busybox containers with a bridged nic each, launched one after
+// the other on one daemon. Rows: the first and the last launches, daemon RSS and host memory per
+// container with all N idle, `lxd list` / `lxc list` of all N, a daemon restart until `list` answers
+// with all N running, and what the idle host does meanwhile (load average, processes forked,
+// CPU time of the daemon, dnsmasq and the containers).
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import type { TestDaemon } from "../helpers/daemon.ts";
+import { type BenchRow, cliOf, lxcList, median, timed } from "./timing.ts";
+
+const ms = (xs: number[]) => `${median(xs).toFixed(1)} ms`;
+const field = (text: string, name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, "m").exec(text)?.[1] ?? 0);
+const memAvailableKiB = () => field(readFileSync("/proc/meminfo", "utf8"), "MemAvailable");
+const rssKiB = (pid: number) => field(readFileSync(`/proc/${pid}/status`, "utf8"), "VmRSS");
+const loadavg = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+const lastPid = () => Number(readFileSync("/proc/sys/kernel/ns_last_pid", "utf8"));
+const CLK_TCK = 100;
+
+/** utime+stime (ticks) of the processes `match` picks by pid, cgroup file and command line. */
+function cpuTicks(match: (pid: number, cgroup: string, cmdline: string) => boolean): number {
+  let total = 0;
+  for (const p of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
+    try {
+      if (!match(Number(p), readFileSync(`/proc/${p}/cgroup`, "utf8"), readFileSync(`/proc/${p}/cmdline`, "utf8"))) continue;
+      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      total += Number(f[11]) + Number(f[12]);
+    } catch { /* gone meanwhile */ }
+  }
+  return total;
+}
+
+/** Processes running or in uninterruptible sleep (what the load average counts), by name. */
+function loadByComm(into: Map<string, number>) {
+  for (const p of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+      const state = stat[stat.lastIndexOf(")") + 2];
+      if (state !== "R" && state !== "D") continue;
+      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      into.set(`${comm}:${state}`, (into.get(`${comm}:${state}`) ?? 0) + 1);
+    } catch { /* gone meanwhile */ }
+  }
+}
+
+/** PSS (KiB) of each per-container monitor: processes running a helper from the daemon's bin/. */
+function monitorPss(d: TestDaemon): number[] {
+  const out: number[] = [];
+  for (const p of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
+    try {
+      if (!readlinkSync(`/proc/${p}/exe`).startsWith(`${d.dir}/bin/`)) continue;
+      out.push(field(readFileSync(`/proc/${p}/smaps_rollup`, "utf8"), "Pss"));
+    } catch { /* gone meanwhile */ }
+  }
+  return out;
+}
+
+/** A network big enough for `n` DHCP leases: a /24 holds 253, so larger runs use a /21 (2045). */
+async function sizeNetwork(d: TestDaemon, n: number) {
+  if (n <= 250) return;
+  const cli = cliOf(d);
+  const current = (await cli("network", "get", "lxdbr0", "ipv4.address")).trim();
+  const [a, b, c] = current.split(".").map(Number);
+  await cli("network", "set", "lxdbr0", "ipv4.address", `${a}.${b}.${c & ~7}.1/21`);
+}
+
+/** The daemon's own part of each launch, from its debug log: create + start totals and the
+ *  monitor phase (lxd-helper start), by instance name. */
+function daemonPhases(log: string): Map<string, { daemon: number; monitor: number }> {
+  const out = new Map<string, { daemon: number; monitor: number }>();
+  const num = (line: string, key: string) => Number(new RegExp(`\\b${key}=([\\d.]+)ms`).exec(line)?.[1] ?? 0);
+  for (const line of log.split("\n")) {
+    const m = /msg="(Created|Started) instance" name=(\S+)/.exec(line);
+    if (!m) continue;
+    const e = out.get(m[2]) ?? { daemon: 0, monitor: 0 };
+    e.daemon += num(line, "total");
+    e.monitor += num(line, "monitor");
+    out.set(m[2], e);
+  }
+  return out;
+}
+
+/** Memory charged to each container's cgroup (its processes, page cache, kernel memory), KiB. */
+async function chargedKiB(d: TestDaemon, names: string[]): Promise<number[]> {
+  const out: number[] = [];
+  for (const n of names) out.push(((await d.api("GET", `/1.0/instances/${n}/state`)).body.metadata.memory.usage as number) / 1024);
+  return out;
+}
+
+export async function densityTimings(d: TestDaemon, n: number, runs: number): Promise<BenchRow[]> {
+  const cli = cliOf(d);
+  await sizeNetwork(d, n);
+  const names = Array.from({ length: n }, (_, i) => `d${i}`);
+  const memBefore = memAvailableKiB();
+  const launches: number[] = [];
+  for (const name of names) launches.push(await timed(() => cli("launch", "busybox", name)));
+  await Bun.sleep(5000);
+
+  // What the host does while the N containers idle: CPU of the daemon, of dnsmasq and of
+  // everything in the daemon's cgroup (monitors and containers too), pids forked host-wide.
+  const ours = (_pid: number, cgroup: string) => cgroup.includes(`lxd-test-${d.tag}`);
+  const parts = () => ({
+    pid: lastPid(), daemon: cpuTicks((pid) => pid === d.pid), dnsmasq: cpuTicks((_p, _c, cmd) => cmd.startsWith("dnsmasq") && cmd.includes(d.dir)),
+    ours: cpuTicks(ours),
+  });
+  const idleSeconds = 30;
+  const before = parts();
+  const busy = new Map<string, number>();
+  for (let i = 0; i < idleSeconds; i++) {
+    await Bun.sleep(1000);
+    loadByComm(busy);
+  }
+  const after = parts();
+  const busiest = [...busy].sort((x, y) => y[1] - x[1]).slice(0, 4).map(([k, v]) => `${k} ${(v / idleSeconds).toFixed(1)}`).join(", ");
+  const load = loadavg();
+  const secs = (k: "daemon" | "dnsmasq" | "ours") => ((after[k] - before[k]) / CLK_TCK).toFixed(2);
+
+  const memPer = (memBefore - memAvailableKiB()) / n;
+  const charged = median(await chargedKiB(d, names.filter((_, i) => i % Math.max(1, Math.floor(n / 50)) === 0)));
+  const monitors = monitorPss(d);
+  const daemonRss = rssKiB(d.pid!);
+  const list: number[] = [];
+  const lxcLists: number[] = [];
+  for (let i = 0; i < runs; i++) list.push(await timed(() => cli("list")));
+  for (let i = 0; i < runs; i++) lxcLists.push(await timed(() => lxcList(d)));
+  const running = async () => (await d.api("GET", "/1.0/instances?recursion=1")).body.metadata.filter((i: { status: string }) => i.status === "Running").length;
+  await d.kill("SIGTERM");
+  const restart = await timed(async () => {
+    await d.start();
+    await cli("list");
+  });
+  const found = await running();
+  const lines = d.log().split("\n");
+  const started = [lines.filter((l) => l.includes('msg="Daemon started"')).at(-1), lines.filter((l) => l.includes('msg="Reconciled instances"')).at(-1)].join(" ");
+  const startPhases = ["networks", "reconcile", "monitors", "storage"].map((k) => `${k} ${new RegExp(`\\b${k}=([\\d.]+ms)`).exec(started)?.[1] ?? "?"}`).join(", ");
+
+  const first = launches.slice(0, Math.min(10, n));
+  const last = launches.slice(-Math.min(10, n));
+  const phases = daemonPhases(d.log());
+  const part = (slice: string[], k: "daemon" | "monitor") => median(slice.map((name) => phases.get(name)?.[k] ?? 0));
+  const [firstNames, lastNames] = [names.slice(0, first.length), names.slice(-last.length)];
+  for (let i = 0; i < n; i += 8) await Promise.all(names.slice(i, i + 8).map((name) => cli("delete", "--force", name)));
+  return [
+    { key: "density-first", what: `launch, first 10 of ${n} (median)`, ours: ms(first), floor: "" },
+    { key: "density-last", what: `launch, last 10 of ${n} (median)`, ours: `${ms(last)} (${(median(last) / median(first)).toFixed(2)}x first)`, floor: "" },
+    {
+      key: "density-daemon",
+      what: "daemon's part of a launch (create+start), first 10 / last 10; of it the monitor",
+      ours: `${part(firstNames, "daemon").toFixed(1)} / ${part(lastNames, "daemon").toFixed(1)} ms; ${part(firstNames, "monitor").toFixed(1)} / ${part(lastNames, "monitor").toFixed(1)} ms`,
+      floor: "",
+    },
+    { key: "density-rss", what: `daemon RSS, ${n} running`, ours: `${(daemonRss / 1024).toFixed(1)} MiB`, floor: "" },
+    {
+      key: "density-mem",
+      what: `host memory per idle container: MemAvailable delta over ${n}; cgroup charge + monitor PSS (medians)`,
+      ours: `${(memPer / 1024).toFixed(2)} MiB; ${(charged / 1024).toFixed(2)} + ${(median(monitors) / 1024).toFixed(2)} MiB (${monitors.length} monitors)`,
+      floor: "",
+    },
+    { key: "density-list", what: `lxd list, ${n} running`, ours: ms(list), floor: "" },
+    { key: "density-lxclist", what: `lxc list, ${n} running`, ours: ms(lxcLists), floor: "" },
+    { key: "density-restart", what: `daemon restart until list answers (${found}/${n} running found)`, ours: `${restart.toFixed(0)} ms (${startPhases})`, floor: "" },
+    {
+      key: "density-idle",
+      what: `${idleSeconds} s idle with ${n} running: CPU s of daemon / dnsmasq / its whole cgroup; pids forked host-wide; load avg`,
+      ours: `${secs("daemon")} / ${secs("dnsmasq")} / ${secs("ours")}; ${after.pid - before.pid} pids; ${load}`,
+      floor: "",
+    },
+    { key: "density-busy", what: "host tasks running (R) or in D state, mean per sample, top 4 by name", ours: busiest || "none", floor: "" },
+  ];
+}
