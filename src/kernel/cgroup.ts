@@ -129,7 +129,6 @@ function defaultRoot(): { uid: number; gid: number } | undefined {
 }
 
 const read = (file: string) => readFile(file, "utf8").then((s) => s.trim(), () => "");
-const readNum = async (file: string) => Number((await read(file)).split(/\s/)[0]) || 0;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** A counter file, read synchronously: a handful of bytes from kernel memory, where an async read's
  *  thread-pool round trip costs more than the read (a list of 200 containers: 13 ms async, 5 ms sync). */
