@@ -16,6 +16,7 @@ import { preparePublish } from "../image/publisher.ts";
 import type { Operation, OperationSpec } from "./operations.ts";
 import { RawResponse, checkIfMatch, etagOf, sync } from "./response.ts";
 import { ApiError } from "../api/error.ts";
+import { requestUrl } from "./request-url.ts";
 import { isTrue } from "../config/values.ts";
 import { validator } from "./validate.ts";
 
@@ -44,7 +45,7 @@ const etag = (row: ImageRow) =>
 /** The live secret operation (POST /1.0/images/{fp}/secret) whose secret the request's
  *  `?secret=` names for this image, if any. */
 function secretOperation(ctx: ImagesContext, request: Request, fp: string): Operation | undefined {
-  const given = new URL(request.url).searchParams.get("secret");
+  const given = requestUrl(request).searchParams.get("secret");
   if (!given) return undefined;
   const want = createHash("sha256").update(given).digest();
   return ctx.ops.list().find((op) => op.class === "token" && !op.isFinal && op.spec.resources?.images?.includes(imageUrl(fp)) &&

@@ -8,6 +8,7 @@ import { debugEnabled, log } from "../log.ts";
 import { openApiRoutes } from "./openapi.ts";
 import { Operation } from "./operations.ts";
 import { PROJECT_NOT_FOUND, unknownProject } from "./project.ts";
+import { pathOf, requestUrl } from "./request-url.ts";
 import { RawResponse, SyncResponse, asyncEnvelope, errorEnvelope, syncEnvelope } from "./response.ts";
 import { ApiError } from "../api/error.ts";
 import { validationMessage } from "./validate.ts";
@@ -81,13 +82,6 @@ export function toResponse(value: unknown): Response | undefined {
 const isJson = (contentType: string | null) =>
   !contentType || /^(application\/json|text\/plain|application\/x-www-form-urlencoded)\b/i.test(contentType);
 
-/** A request's path and query. Not through URL: clients such as pylxd's websocket library send
- *  a Host header URL cannot parse ("localhost:None"), which LXD ignores too. */
-export function pathOf(request: Request): { pathname: string; search: string } {
-  const m = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*([^?#]*)(\?[^#]*)?/i.exec(request.url);
-  return { pathname: m?.[1] || "/", search: m?.[2] ?? "" };
-}
-
 /** Path templates (`/1.0/instances/:name`) as regexes, to tell 405 from 404. */
 const templateRegex = (path: string) =>
   new RegExp(`^${path.split("/").map((seg) => (seg.startsWith(":") ? "[^/]+" : seg === "*" ? ".*" : seg.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))).join("/")}/?$`);
@@ -104,9 +98,7 @@ export function createServer(routes: AnyElysia[], opts: ServerOptions = {}) {
   const app = new Elysia({ name: "lxd-daemon", normalize: "typebox" })
     .onRequest(async (context) => {
       const { request } = context;
-      // Not `new URL(request.url)`: it throws on hosts such as pylxd's "localhost:None".
-      const { pathname, search } = pathOf(request);
-      const url = new URL(`${pathname}${search}`, "http://localhost");
+      const url = requestUrl(request);
       if (debugEnabled()) {
         // Websocket secrets are credentials: keep them out of logs and logging events.
         log.debug("Handling API request", { method: request.method, url: (url.pathname + url.search).replace(/([?&]secret=)[^&]*/, "$1…") });

@@ -3,6 +3,7 @@
 // can make the daemon buffer or store more than its limits.
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { connect as tlsConnect } from "node:tls";
 import { startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
 
 let d: TestDaemon;
@@ -138,6 +139,28 @@ describe("bodies are limited by the bytes actually read", () => {
       expect([413, "reset"]).toContain(status);
       expect(rss() - before).toBeLessThan(48 * 1024);
       expect((await d.api("GET", "/1.0/certificates")).body.metadata).toEqual([]);
+    } finally {
+      await d.ok("config", "unset", "core.https_address");
+    }
+  });
+
+  test("over HTTPS, a Host header URL cannot parse (pylxd's \"localhost:None\") is not a 500", async () => {
+    const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const port = l.port;
+    l.stop(true);
+    await d.ok("config", "set", "core.https_address", `127.0.0.1:${port}`);
+    try {
+      const answer = await new Promise<string>((resolve, reject) => {
+        let text = "";
+        const socket = tlsConnect({ host: "127.0.0.1", port, rejectUnauthorized: false }, () => {
+          socket.write("GET /1.0 HTTP/1.1\r\nHost: localhost:None\r\nConnection: close\r\n\r\n");
+        });
+        socket.on("data", (chunk: Buffer) => (text += chunk.toString()));
+        socket.on("end", () => resolve(text));
+        socket.on("error", reject);
+        setTimeout(() => socket.destroy(new Error(`no answer: ${JSON.stringify(text)}`)), 10_000);
+      });
+      expect(answer.split("\r\n")[0]).toBe("HTTP/1.1 200 OK");
     } finally {
       await d.ok("config", "unset", "core.https_address");
     }

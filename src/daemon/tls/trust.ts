@@ -5,6 +5,7 @@
 import { X509Certificate, createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { Db } from "../../db/index.ts";
 import { deleteCertificate, insertCertificate, listCertificates, type CertificateRow } from "../../db/certificates.ts";
+import { requestUrl } from "../request-url.ts";
 import { errorEnvelope } from "../response.ts";
 import { ApiError } from "../../api/error.ts";
 import { PEER_HEADER, peerCertificate } from "./proxy.ts";
@@ -79,7 +80,7 @@ export class TrustStore {
   authorize(request: Request): Response | undefined {
     if (!request.headers.has(PEER_HEADER)) return undefined;
     const id = this.identify(request);
-    const url = new URL(request.url);
+    const url = requestUrl(request);
     if (isPublic(request.method, url.pathname)) return undefined;
     // An operation's websocket: its secret is the credential (migration peers have no trust
     // entry), checked by the handler before the upgrade; only upgrades pass untrusted.
