@@ -142,7 +142,12 @@ export class Dnsmasq {
 
   /** Re-reads the hosts file (SIGHUP) so new static entries apply without a restart. */
   reload(): void {
-    if (this.pid) process.kill(this.pid, "SIGHUP");
+    if (!this.pid) return;
+    try {
+      this.proc?.kill("SIGHUP");
+    } catch {
+      // It exited after all (Bun has not reaped it yet): its restart reads the hosts file anew.
+    }
   }
 
   async stop(): Promise<void> {
