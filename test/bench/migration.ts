@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
-import { Lxd5, lxd5Missing } from "../helpers/lxd5.ts";
+import { RealLxd, realLxdMissing } from "../helpers/real-lxd.ts";
 import { Clients, listenHttps } from "../helpers/migration.ts";
 import { bigImage, BIG_IMAGE_MB } from "./storage.ts";
 import { cliOf, timed } from "./timing.ts";
@@ -19,13 +19,13 @@ async function ok(p: Promise<{ code: number; stderr: string }>, what: string): P
 
 /** LXD 5.0.2 between two of its own daemons (undefined when it is not installed). */
 async function lxd5Copies(runs: number, image: string): Promise<number[]> {
-  if (await lxd5Missing()) return [];
-  const [x, y] = [new Lxd5(), new Lxd5()];
+  if (await realLxdMissing()) return [];
+  const [x, y] = [new RealLxd(), new RealLxd()];
   const clients = new Clients();
   try {
     await Promise.all([x.start(), y.start()]);
     for (const [name, d] of [["x", x], ["y", y]] as const) {
-      await ok(clients.lxc("remote", "add", name, await d.token(`bench-${name}`)), `lxc remote add ${name}`);
+      await ok(clients.lxc("remote", "add", name, await d.listen(`bench-${name}`)), `lxc remote add ${name}`);
     }
     await x.ok("image", "import", image, "--alias", "big");
     await x.ok("init", "big", "m");

@@ -175,6 +175,13 @@ export class TestDaemon {
     return this.lxcWith({}, ...args);
   }
 
+  /** Runs `lxc ARGS`, failing the test with the command's stderr unless it succeeds; returns stdout. */
+  async lxcOk(...args: string[]): Promise<string> {
+    const r = await this.lxc(...args);
+    if (r.code !== 0) throw new Error(`lxc ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
+    return r.stdout;
+  }
+
   lxcWith(opts: RunOptions, ...args: string[]): Promise<RunResult> {
     if (!existsSync(LXC)) throw new Error(`${LXC} is missing: apt-get install lxd-client`);
     const env = { ...opts.env, LXD_DIR: this.dir, HOME: this.clientHome, LXD_CONF: join(this.clientHome, ".config/lxc") };

@@ -5,6 +5,7 @@
 import { chmodSync, existsSync, mkdirSync, mkdtempSync } from "node:fs";
 import { join } from "node:path";
 import { cleanupLeftovers, type Leftovers } from "./cleanup.ts";
+import { freePort } from "./migration.ts";
 import { register, unregister } from "./reaper.ts";
 import { run, type RunResult } from "./run.ts";
 
@@ -59,6 +60,12 @@ export class RealLxd {
     const r = await this.lxc(...args);
     if (r.code !== 0) throw new Error(`lxc ${args.join(" ")} (real LXD) failed (${r.code}): ${r.stderr}`);
     return r.stdout;
+  }
+
+  /** Serves HTTPS on a free loopback port; returns a join token (it names the address) for `client`. */
+  async listen(client: string): Promise<string> {
+    await this.ok("config", "set", "core.https_address", `127.0.0.1:${freePort()}`);
+    return (await this.ok("config", "trust", "add", "--name", client)).trim().split("\n").at(-1)!.trim();
   }
 
   /** Stops its instances and the daemon, then removes every trace. */

@@ -24,11 +24,7 @@ afterAll(async () => {
 });
 
 const ok = (...args: string[]) => d.ok(...args);
-const lxcOk = async (...args: string[]) => {
-  const r = await d.lxc(...args);
-  if (r.code !== 0) throw new Error(`lxc ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-};
+const lxcOk = (...args: string[]) => d.lxcOk(...args);
 const sh = (name: string, script: string) => ok("exec", name, "--", "sh", "-c", script);
 /** What the tests write: contents, an owner and mode, a deleted image file, a symlink. */
 const state = (name: string) =>

@@ -18,11 +18,7 @@ afterAll(async () => {
   await d?.stop();
 });
 
-const lxc = async (...args: string[]) => {
-  const r = await d.lxc(...args);
-  if (r.code !== 0) throw new Error(`lxc ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-};
+const lxc = (...args: string[]) => d.lxcOk(...args);
 const initPid = async (name: string) => (await d.api("GET", `/1.0/instances/${name}/state`)).body.metadata.pid as number;
 const MiB = 1024 * 1024;
 

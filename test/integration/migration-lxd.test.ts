@@ -3,27 +3,27 @@
 // and between btrfs pools (btrfs send/receive).
 // LXD runs on its own temporary LXD_DIR without any network; skipped only when it is not installed.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { busyboxImage, startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
-import { Lxd5, lxd5Missing } from "../helpers/lxd5.ts";
+import { RealLxd, realLxdMissing } from "../helpers/real-lxd.ts";
 import { Clients, listenHttps } from "../helpers/migration.ts";
 
-const missing = await lxd5Missing();
+const missing = (await realLxdMissing()) ?? (existsSync("/usr/bin/rsync") ? undefined : "rsync is missing (apt-get install rsync)");
 if (missing) console.warn(`[skip] LXD 5 interoperability: ${missing}`);
 
 describe.skipIf(Boolean(missing))("LXD 5.0.2 interoperability", () => {
   let ours: TestDaemon;
-  let lxd5: Lxd5;
+  let lxd5: RealLxd;
   let clients: Clients;
 
   beforeAll(async () => {
-    lxd5 = new Lxd5();
+    lxd5 = new RealLxd();
     [ours] = await Promise.all([startInitializedDaemon(), lxd5.start()]);
     await listenHttps(ours);
     clients = new Clients();
     await clients.addRemote("ours", ours);
-    await clients.ok(clients.lxc("remote", "add", "lxd5", await lxd5.token("migration-test")), "lxc remote add lxd5");
+    await clients.ok(clients.lxc("remote", "add", "lxd5", await lxd5.listen("migration-test")), "lxc remote add lxd5");
     await lxd5.ok("image", "import", await busyboxImage(), "--alias", "busybox");
   }, 180_000);
 

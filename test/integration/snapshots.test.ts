@@ -20,11 +20,7 @@ afterAll(async () => {
 });
 
 const ok = (...args: string[]) => d.ok(...args);
-const lxcOk = async (...args: string[]) => {
-  const r = await d.lxc(...args);
-  if (r.code !== 0) throw new Error(`lxc ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-};
+const lxcOk = (...args: string[]) => d.lxcOk(...args);
 const sh = (name: string, script: string) => ok("exec", name, "--", "sh", "-c", script);
 const snapshotNames = async (name: string): Promise<string[]> =>
   (await d.api("GET", `/1.0/instances/${name}/snapshots?recursion=1`)).body.metadata.map((s: { name: string }) => s.name);

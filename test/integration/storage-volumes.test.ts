@@ -222,11 +222,7 @@ describe("host directories as disk devices", () => {
   });
 
   test("LXD's lxc drives custom volumes", async () => {
-    const lxc = async (...args: string[]) => {
-      const r = await d.lxc(...args);
-      if (r.code !== 0) throw new Error(`lxc ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-      return r.stdout;
-    };
+    const lxc = (...args: string[]) => d.lxcOk(...args);
     await lxc("storage", "volume", "create", "bt", "lv");
     expect(await lxc("storage", "volume", "list", "bt")).toContain("lv");
     await lxc("storage", "volume", "attach", "bt", "lv", "c1", "/lv");
