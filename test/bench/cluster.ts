@@ -7,21 +7,15 @@ import { join } from "node:path";
 import { DqliteClient, DqliteConnectionError } from "../../src/cluster/dqlite/client.ts";
 import { startDqliteNode, type DqliteNode } from "../../src/kernel/dqlite.ts";
 import { timed } from "./timing.ts";
+import { freePort } from "../helpers/net.ts";
 
 export interface ClusterRow { key: string; what: string; times: number[]; floor: number[] }
-
-function freeAddress(): string {
-  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const address = `127.0.0.1:${s.port}`;
-  s.stop(true);
-  return address;
-}
 
 /** Three voters formed from node 1; returns them with a client that knows all three. */
 async function formCluster(dir: string, latencyMs?: number) {
   const nodes = new Map<bigint, { node: DqliteNode; address: string }>();
   for (const id of [1n, 2n, 3n]) {
-    const address = freeAddress();
+    const address = `127.0.0.1:${freePort()}`;
     nodes.set(id, { node: await startDqliteNode({ id, address, dir: join(dir, `n${id}`), latencyMs }), address });
   }
   const client = new DqliteClient([nodes.get(1n)!.address], { timeoutMs: 30_000 });

@@ -3,6 +3,7 @@
 // them, the bare transfer of the same file over the same listener.
 import { mkdtempSync, rmSync } from "node:fs";
 import { startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { freePort } from "../helpers/net.ts";
 
 export interface RemoteImageRow { key: string; what: string; times: number[]; floor: number[] }
 
@@ -16,9 +17,7 @@ export async function remoteImageTimings(d: TestDaemon, runs: number): Promise<R
   const srv = await startInitializedDaemon();
   const conf = mkdtempSync("/tmp/lxd-bench-images-");
   try {
-    const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-    const port = probe.port;
-    probe.stop(true);
+    const port = freePort();
     await srv.ok("config", "set", "core.https_address", `127.0.0.1:${port}`);
     const fp = (await srv.api("GET", "/1.0/images/aliases/busybox")).body.metadata.target as string;
     await srv.api("PATCH", `/1.0/images/${fp}`, { public: true });

@@ -16,6 +16,7 @@ import { uiTimings } from "./ui.ts";
 import { densityTimings } from "./density.ts";
 import { cliStartTimings } from "./cli-start.ts";
 import { type BenchRow, lxcList, median } from "./timing.ts";
+import { freePort } from "../helpers/net.ts";
 
 const argValue = (name: string, fallback: number) => {
   const i = process.argv.indexOf(name);
@@ -252,9 +253,7 @@ async function throughput(width: number, seconds: number, fetchOne: () => Promis
  *  the unix socket, and authenticated keep-alive API requests per second on both. */
 async function remoteAccess(d: TestDaemon) {
   const cli = lxd(d);
-  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = probe.port;
-  probe.stop(true);
+  const port = freePort();
   await cli("config", "set", "core.https_address", `127.0.0.1:${port}`);
   const conf = `${d.clientHome}/lxd-bench-remote`;
   const token = (await cli("config", "trust", "add", "--name", "bench")).trim().split("\n").at(-1)!;

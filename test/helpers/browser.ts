@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import type { TestDaemon } from "./daemon.ts";
 import { serveUnixToTcp } from "./forward.ts";
+import { freePort } from "./net.ts";
 
 export const CHROMIUM = "/usr/bin/chromium";
 
@@ -19,14 +20,6 @@ const ARGS = [
   "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
   "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ];
-
-/** A port nothing listens on right now (the kernel's pick, released at once). */
-export function freePort(): number {
-  const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const p = l.port;
-  l.stop(true);
-  return p;
-}
 
 export interface ConsoleBrowser {
   browser: Browser;

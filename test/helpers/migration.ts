@@ -4,14 +4,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { run, startInitializedDaemon, type RunResult, type TestDaemon } from "./daemon.ts";
-
-/** A port nothing listens on right now (the kernel's pick, released at once). */
-export function freePort(): number {
-  const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const p = l.port;
-  l.stop(true);
-  return p;
-}
+import { freePort } from "./net.ts";
 
 export async function listenHttps(d: TestDaemon): Promise<string> {
   const address = `127.0.0.1:${freePort()}`;

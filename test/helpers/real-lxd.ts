@@ -5,7 +5,7 @@
 import { chmodSync, existsSync, mkdirSync, mkdtempSync } from "node:fs";
 import { join } from "node:path";
 import { cleanupLeftovers, type Leftovers } from "./cleanup.ts";
-import { freePort } from "./migration.ts";
+import { freePort } from "./net.ts";
 import { register, unregister } from "./reaper.ts";
 import { run, type RunResult } from "./run.ts";
 

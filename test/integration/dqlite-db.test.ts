@@ -11,6 +11,7 @@ import { images, instances } from "../../src/db/schema.ts";
 import { getServerConfig, patchServerConfig, replaceServerConfig } from "../../src/db/server-config.ts";
 import * as pools from "../../src/db/storage-pools.ts";
 import { startDqliteNode, type DqliteNode } from "../../src/kernel/dqlite.ts";
+import { freePort } from "../helpers/net.ts";
 
 const haveLib = ["/usr/lib/x86_64-linux-gnu/libdqlite.so.0", "/usr/lib/aarch64-linux-gnu/libdqlite.so.0"].some(existsSync);
 
@@ -22,9 +23,7 @@ beforeAll(async () => {
   dir = mkdtempSync("/tmp/lxd-test-dqlite-db-");
   process.env.LXD_DIR = dir;
   if (!haveLib) return;
-  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  address = `127.0.0.1:${probe.port}`;
-  probe.stop(true);
+  address = `127.0.0.1:${freePort()}`;
   node = await startDqliteNode({ id: 1n, address, dir: join(dir, "dqlite") });
 });
 

@@ -10,6 +10,7 @@ import { dqlitePath } from "../../src/kernel/native.ts";
 import { startDqliteNode, type DqliteNode } from "../../src/kernel/dqlite.ts";
 import { run } from "../helpers/run.ts";
 import { until } from "../helpers/until.ts";
+import { freePort } from "../helpers/net.ts";
 
 const LIB = "/usr/lib/x86_64-linux-gnu/libdqlite.so.0";
 const haveLib = existsSync(LIB) || existsSync("/usr/lib/aarch64-linux-gnu/libdqlite.so.0");
@@ -18,14 +19,6 @@ let dir: string;
 const nodes = new Map<bigint, DqliteNode>();
 const addresses = new Map<bigint, string>();
 let client: DqliteClient;
-
-/** A loopback port nothing listens on right now. */
-function freePort(): number {
-  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = s.port;
-  s.stop(true);
-  return port;
-}
 
 async function start(id: bigint) {
   if (!addresses.has(id)) addresses.set(id, `127.0.0.1:${freePort()}`);

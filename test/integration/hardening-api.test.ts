@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connect as tlsConnect } from "node:tls";
 import { startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { freePort } from "../helpers/net.ts";
 
 let d: TestDaemon;
 
@@ -126,9 +127,7 @@ describe("bodies are limited by the bytes actually read", () => {
   });
 
   test("over HTTPS too: an untrusted client's chunked body to the one route it may POST", async () => {
-    const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-    const port = l.port;
-    l.stop(true);
+    const port = freePort();
     await d.ok("config", "set", "core.https_address", `127.0.0.1:${port}`);
     try {
       const before = rss();
@@ -145,9 +144,7 @@ describe("bodies are limited by the bytes actually read", () => {
   });
 
   test("over HTTPS, a Host header URL cannot parse (pylxd's \"localhost:None\") is not a 500", async () => {
-    const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-    const port = l.port;
-    l.stop(true);
+    const port = freePort();
     await d.ok("config", "set", "core.https_address", `127.0.0.1:${port}`);
     try {
       const answer = await new Promise<string>((resolve, reject) => {

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { importBusybox, lxdBinary, run, TestDaemon } from "../helpers/daemon.ts";
 import { nftTableName } from "../../src/network/names.ts";
+import { freePort } from "../helpers/net.ts";
 
 let d: TestDaemon;
 let gateway = "";
@@ -110,9 +111,7 @@ describe("supervised helpers come back while the daemon runs", () => {
   });
 
   test("a killed proxy forwarder is restarted", async () => {
-    const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-    const port = l.port;
-    l.stop(true);
+    const port = freePort();
     await d.ok("config", "device", "add", "c1", "web", "proxy", `listen=tcp:127.0.0.1:${port}`, "connect=tcp:127.0.0.1:80");
     const pidFile = join(d.dir, "containers", "c1", "proxy.web.pid");
     const old = Number(readFileSync(pidFile, "utf8").trim());

@@ -7,6 +7,7 @@ import { appendFileSync, existsSync, readdirSync, readFileSync, statSync } from 
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { freePort } from "../helpers/net.ts";
 
 // A non-interactive exec needs 4 websockets (stdin, stdout, stderr, control).
 const LIMITS = { requests: 12, operations: 4, websockets: 6 };
@@ -103,9 +104,7 @@ describe("per-client caps", () => {
   });
 
   test("requests in flight: the one past the cap gets 429; a TLS client is counted apart", async () => {
-    const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-    const port = l.port;
-    l.stop(true);
+    const port = freePort();
     await d.ok("config", "set", "core.https_address", `127.0.0.1:${port}`);
     const op = await longOp();
     expect(op.status).toBe(202);

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import type { Server } from "bun";
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { busyboxImage, lxdBinary, run, startDaemon, startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { freePort } from "../helpers/net.ts";
 
 let srv: TestDaemon;
 let cli: TestDaemon;
@@ -25,13 +26,6 @@ const dirs: string[] = [];
 const STALL_MS = 2000;
 const hostArch = process.arch === "arm64" ? "arm64" : "amd64";
 const lxdArch = process.arch === "arm64" ? "aarch64" : "x86_64";
-
-function freePort(): number {
-  const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const p = l.port;
-  l.stop(true);
-  return p;
-}
 
 const tmp = (prefix: string) => {
   const d = mkdtempSync(`/tmp/lxd-streams-${prefix}-`);
