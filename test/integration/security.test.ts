@@ -414,8 +414,10 @@ describe("limits contain abuse", () => {
       true`);
     expect(raise.stdout).not.toContain("raised");
     expect(cgroupFile(pid, "pids", "pids.max", "pids.max").trim()).toBe("20");
-    // The bomb detaches from the exec's pipes, so the exec itself returns at once.
-    const started = await sh("bomb", "f() { f | f & }; f </dev/null >/dev/null 2>&1; echo launched", 20_000);
+    // The bomb detaches from the exec's pipes, so the exec itself returns at once. It starts in a
+    // subshell: run directly, the exec's own shell forks each side of the first pipeline, and once
+    // the first side's descendants fill the limit its second fork fails and ash exits early.
+    const started = await sh("bomb", "f() { f | f & }; (f </dev/null >/dev/null 2>&1 &); echo launched", 20_000);
     expect(started.stdout).toContain("launched");
     await waitFor("the pids limit to be hit", async () =>
       Number(/max (\d+)/.exec(cgroupFile(pid, "pids", "pids.events", "pids.events"))?.[1] ?? 0) > 0);
