@@ -172,11 +172,11 @@ abstract class StopLikeCommand extends LxdCommand {
   force = Option.Boolean("-f,--force", false, { description: "Force the instance to stop" });
   timeout = Option.String("--timeout", "-1", { description: "Time to wait for the instance to shutdown cleanly (seconds)" });
 
-  protected async act(action: "stop" | "restart"): Promise<void> {
+  protected async act(action: "stop" | "restart", stateful = false): Promise<void> {
     const timeout = Number(this.timeout);
     if (!Number.isInteger(timeout)) throw new Error(`Invalid --timeout: ${this.timeout}`);
     await forEachName(this.names, action, this.context.stderr, async (name) => {
-      await this.client.setInstanceState(name, { action, timeout, force: this.force, stateful: false });
+      await this.client.setInstanceState(name, { action, timeout, force: this.force, stateful });
     });
   }
 }
@@ -192,8 +192,10 @@ export class StopCommand extends StopLikeCommand {
     ],
   });
 
+  stateful = Option.Boolean("--stateful", false, { description: "Store the instance state (needs CRIU)" });
+
   protected run(): Promise<void> {
-    return this.act("stop");
+    return this.act("stop", this.stateful);
   }
 }
 

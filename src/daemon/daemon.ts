@@ -21,6 +21,7 @@ import type { DaemonContext } from "./context.ts";
 import { EventHub } from "../events/hub.ts";
 import { Warnings } from "../events/warnings.ts";
 import { hostConditions } from "../kernel/host-checks.ts";
+import { probeCriu } from "../kernel/criu.ts";
 import { configureLog, log } from "../log.ts";
 import { OperationManager } from "./operations.ts";
 import { createServer, listenUnix } from "./server.ts";
@@ -45,6 +46,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   // helpers need to traverse it: dnsmasq (user nobody) re-reads its hosts file under
   // networks/, and containers' root uids reach their rootfs under storage-pools/.
   await chmod(lxdDir(), 0o711);
+  // `criu check` (about 0.1 s) runs while the daemon starts; its outcome is a host condition.
+  const criuProbe = probeCriu();
   const events = new EventHub();
   configureLog({ logfile: opts.logfile, debug: opts.debug, events });
   const db = openDatabase();
@@ -81,6 +84,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
 
   const remote = await openRemoteAccess(db, lxdDir(), socketPath());
   const warnings = new Warnings();
+  await criuProbe;
   for (const c of hostConditions()) {
     warnings.raise(c.type, c.message, c.severity);
     log.warn(c.type, { detail: c.message });

@@ -4,6 +4,8 @@ import { AsyncResponse } from "../api/envelope.ts";
 import { InstanceName, InstanceState, InstanceStatePut } from "../api/instance.ts";
 import type { DaemonContext } from "./context.ts";
 import { sync } from "./response.ts";
+import { ApiError } from "../api/error.ts";
+import { statefulRefusal } from "../instance/stateful.ts";
 
 const DESCRIPTIONS: Record<string, string> = {
   start: "Starting instance", stop: "Stopping instance", restart: "Restarting instance",
@@ -21,6 +23,7 @@ export const instanceStateRoutes = (ctx: DaemonContext) =>
     .put("/1.0/instances/:name/state", ({ params, body }) => {
       const { name } = params;
       ctx.instances.get(name);
+      if (body.stateful && body.action === "stop") throw new ApiError(400, statefulRefusal("A stateful stop"));
       const opts = { force: body.force ?? false, timeout: body.timeout ?? -1 };
       const actions: Record<string, () => Promise<void>> = {
         start: () => ctx.instances.start(name),

@@ -11,7 +11,7 @@ import { checkIfMatch, etagOf, sync } from "./response.ts";
 import { ApiError } from "../api/error.ts";
 import { checkProject } from "./project.ts";
 import { instanceSource, instanceTarget } from "../migration/instances.ts";
-import { LIVE_UNSUPPORTED, sourceOperation, targetOperation } from "./migrations.ts";
+import { liveUnsupported, sourceOperation, targetOperation } from "./migrations.ts";
 
 const url = (name: string) => `/1.0/instances/${name}`;
 
@@ -46,7 +46,7 @@ async function restoreOperation(ctx: DaemonContext, request: Request) {
 /** POST /1.0/instances/{name} {migration: true}: this instance goes to another daemon. */
 export function migrationSource(ctx: DaemonContext, name: string, body: InstancePostBody, snapshot?: string) {
   // As LXD: `live` absent means live, which a running instance cannot do here.
-  if (body.live !== false && snapshot === undefined && ctx.instances.isRunning(name)) throw new ApiError(400, LIVE_UNSUPPORTED);
+  if (body.live !== false && snapshot === undefined && ctx.instances.isRunning(name)) throw new ApiError(400, liveUnsupported());
   const spec = instanceSource(ctx.instances, {
     name, snapshot, instanceOnly: Boolean(body.instance_only ?? body.container_only), allowInconsistent: Boolean(body.allow_inconsistent),
   });
@@ -56,7 +56,7 @@ export function migrationSource(ctx: DaemonContext, name: string, body: Instance
 /** POST /1.0/instances with source type migration: an instance arrives from another daemon. */
 function migrationTarget(ctx: DaemonContext, body: InstancesPostBody) {
   const src = body.source;
-  if (src.live || src.secrets?.criu) throw new ApiError(400, LIVE_UNSUPPORTED);
+  if (src.live || src.secrets?.criu) throw new ApiError(400, liveUnsupported());
   if (src.refresh && body.name && ctx.instances.list().some((r) => r.name === body.name)) {
     throw new ApiError(400, `Refreshing the existing instance "${body.name}" from another server is not supported yet`);
   }

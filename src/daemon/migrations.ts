@@ -20,14 +20,15 @@ export interface PeerRequest {
   secrets?: Record<string, string>;
 }
 
-export const LIVE_UNSUPPORTED = new LiveMigrationUnsupported().message;
+/** The sentence a live request gets (it names the CRIU this server lacks, if it does). */
+export const liveUnsupported = (): string => new LiveMigrationUnsupported().message;
 
 /** Checks a peer description; 400 names what is missing. */
 export function peerOf(req: PeerRequest, what: string): DialTarget {
   if (!req.operation) throw new ApiError(400, `The ${what} needs the peer's operation URL`);
   if (!req.certificate) throw new ApiError(400, `The ${what} needs the peer's certificate (transfers between hosts are pinned to it)`);
   if (!req.secrets?.control || !req.secrets.fs) throw new ApiError(400, `The ${what} needs the peer's control and fs secrets`);
-  if (req.secrets.criu) throw new ApiError(400, LIVE_UNSUPPORTED);
+  if (req.secrets.criu) throw new ApiError(400, liveUnsupported());
   return { operation: req.operation, certificate: req.certificate, secrets: req.secrets };
 }
 

@@ -1,5 +1,6 @@
 // GET / and GET/PUT/PATCH /1.0: API versions, the server object (with the real host environment),
 // and the server configuration.
+import { criuStatus } from "../kernel/criu.ts";
 import { lxcfsDir } from "../kernel/lxcfs.ts";
 import { existsSync, readFileSync } from "node:fs";
 import os from "node:os";
@@ -118,6 +119,11 @@ function detectHost() {
 
 let host: ReturnType<typeof detectHost> | undefined;
 
+function criuFeatures(): Record<string, string> {
+  const criu = criuStatus();
+  return criu.version ? { criu: String(criu.available), criu_version: criu.version } : { criu: String(criu.available) };
+}
+
 export function serverObject(source: ServerInfoSource) {
   host ??= detectHost();
   const drivers = source.storageDrivers();
@@ -144,7 +150,8 @@ export function serverObject(source: ServerInfoSource) {
       kernel_features: host.kernel_features,
       kernel_version: host.kernel_version,
       // Live: LXCFS may be started or stopped while the daemon runs (see kernel/lxcfs.ts).
-      lxc_features: { ...host.lxc_features, lxcfs: String(lxcfsDir() !== undefined) },
+      // criu: whether stateful snapshots and live migration can work here (`criu check` at start).
+      lxc_features: { ...host.lxc_features, lxcfs: String(lxcfsDir() !== undefined), ...criuFeatures() },
       os_name: host.os_name,
       os_version: host.os_version,
       project: "default",

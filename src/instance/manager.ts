@@ -1,5 +1,6 @@
 // The instance lifecycle: create from an image, start through a per-container monitor, stop,
 // delete, update, exec. In-memory runtime state is rebuilt from the monitors at daemon start.
+import { statefulRefusal } from "./stateful.ts";
 import { eq } from "drizzle-orm";
 import { closeSync } from "node:fs";
 import { mkdir, readdir, rename, rm } from "node:fs/promises";
@@ -684,6 +685,7 @@ export class InstanceManager {
       const slash = put.restore.indexOf("/");
       const [owner, snap] = slash < 0 ? [name, put.restore] : [put.restore.slice(0, slash), put.restore.slice(slash + 1)];
       if (owner !== name) throw new ApiError(400, `Snapshot "${put.restore}" does not belong to instance "${name}"`);
+      if (put.stateful) throw new ApiError(400, statefulRefusal("A stateful restore"));
       return this.snapshots.restore(name, snap);
     }
     const row = this.get(name);

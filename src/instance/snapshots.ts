@@ -1,6 +1,7 @@
 // Instance snapshots: take, list, rename, expire, delete and restore, plus the daemon's minute timer
 // for `snapshots.schedule` and `snapshots.expiry`. The row keeps the instance's config as it was;
 // the storage driver keeps its writable layer as it was.
+import { statefulRefusal } from "./stateful.ts";
 import { isTrue } from "../config/values.ts";
 import { NO_EXPIRY, type InstanceSnapshot, type InstanceSnapshotPut } from "../api/snapshot.ts";
 import * as db from "../db/snapshots.ts";
@@ -97,7 +98,7 @@ export class Snapshots {
   /** Checks a snapshot request before its operation starts; returns the name it will get. */
   prepare(instance: string, name: string | undefined, stateful = false): string {
     const row = this.instances.get(instance);
-    if (stateful) throw new ApiError(400, "Stateful snapshots are not supported");
+    if (stateful) throw new ApiError(400, statefulRefusal("A stateful snapshot"));
     const taken = new Set(db.listSnapshots(this.database, instance).map((s) => s.name));
     const chosen = name || nextSnapshotName(this.instances.expanded(row).config["snapshots.pattern"] ?? "", taken);
     const err = validateSnapshotName(chosen);

@@ -8,6 +8,7 @@
 // Between btrfs pools the volume moves as `btrfs send` streams instead (type BTRFS, with LXD's
 // migration_header: a JSON list of subvolumes first), snapshots incrementally; everything else
 // falls back to RSYNC, as LXD's negotiation does (an LXD peer offering zfs gets rsync too).
+import { statefulRefusal } from "../instance/stateful.ts";
 import type { PoolBackend, Volume } from "../storage/backend.ts";
 import type { Channel } from "./channel.ts";
 import type { Channels } from "./connect.ts";
@@ -31,7 +32,7 @@ export interface TransferOptions {
 
 export class LiveMigrationUnsupported extends Error {
   constructor() {
-    super("Live migration is not supported by this server: copy or move the instance with --stateless");
+    super(`${statefulRefusal("Live migration")}: copy or move the instance with --stateless`);
   }
 }
 
