@@ -46,7 +46,7 @@ void logf_(const char *fmt, ...)
 }
 
 // Writes "ns host range" lines to /proc/PID/{uid,gid}_map (PID: our own unreaped child).
-static int write_idmap(pid_t pid, const char *kind, char **lines, int n)
+int write_idmap(pid_t pid, const char *kind, char **lines, int n)
 {
 	char path[64], data[4096] = "";
 	snprintf(path, sizeof(path), "/proc/%d/%s_map", pid, kind);
@@ -398,13 +398,11 @@ static int prepare_init(struct launch *l)
 	return 0;
 }
 
-static int launch(struct launch *l, int report_fd)
+// Boots: clones init into its new namespaces and waits until it has executed /sbin/init.
+static int clone_init(struct launch *l, int report_fd)
 {
 	struct config *c = l->x.cfg;
 	int sync_fds[2], err_fds[2], sock_fds[2];
-	if (console_open(c) < 0 || open_layers(l) < 0)
-		return -1;
-	l->x.console_path = console_path();
 	if (pipe2(sync_fds, O_CLOEXEC) < 0)
 		return fail(errno, "pipe");
 	l->sync_w = sync_fds[1];
@@ -417,12 +415,6 @@ static int launch(struct launch *l, int report_fd)
 		return fail(errno, "socketpair");
 	l->sock_w = sock_fds[1];
 	_cleanup_close_ int sock_r = sock_fds[0];
-	sigset_t chld;
-	sigemptyset(&chld);
-	sigaddset(&chld, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &chld, NULL);
-	if ((l->sig_fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
-		return fail(errno, "signalfd");
 
 	// CLONE_PIDFD: the builder joins init's namespaces through a pidfd, never through its pid.
 	l->init = syscall(SYS_clone, (c->privileged ? 0 : CLONE_NEWUSER) | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS |
@@ -463,6 +455,23 @@ static int launch(struct launch *l, int report_fd)
 	_cleanup_free_ char *childerr = read_all(l->err_r, &len);
 	if (childerr && len)
 		return fail(0, "%s", childerr);
+	return 0;
+}
+
+static int launch(struct launch *l, int report_fd)
+{
+	struct config *c = l->x.cfg;
+	if (console_open(c) < 0 || open_layers(l) < 0)
+		return -1;
+	l->x.console_path = console_path();
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, NULL);
+	if ((l->sig_fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
+		return fail(errno, "signalfd");
+	if (c->restore_dir ? restore_init(&l->x, &l->init, &l->init_pidfd) < 0 : clone_init(l, report_fd) < 0)
+		return -1;
 
 	char pidstr[32];
 	snprintf(pidstr, sizeof(pidstr), "%d", l->init);

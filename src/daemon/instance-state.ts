@@ -5,7 +5,7 @@ import { InstanceName, InstanceState, InstanceStatePut } from "../api/instance.t
 import type { DaemonContext } from "./context.ts";
 import { sync } from "./response.ts";
 import { ApiError } from "../api/error.ts";
-import { statefulRefusal } from "../instance/stateful.ts";
+import { statefulUnavailable } from "../instance/stateful.ts";
 
 const DESCRIPTIONS: Record<string, string> = {
   start: "Starting instance", stop: "Stopping instance", restart: "Restarting instance",
@@ -23,11 +23,12 @@ export const instanceStateRoutes = (ctx: DaemonContext) =>
     .put("/1.0/instances/:name/state", ({ params, body }) => {
       const { name } = params;
       ctx.instances.get(name);
-      if (body.stateful && body.action === "stop") throw new ApiError(400, statefulRefusal("A stateful stop"));
+      const refusal = body.stateful && body.action === "stop" ? statefulUnavailable("A stateful stop") : undefined;
+      if (refusal) throw new ApiError(400, refusal);
       const opts = { force: body.force ?? false, timeout: body.timeout ?? -1 };
       const actions: Record<string, () => Promise<void>> = {
         start: () => ctx.instances.start(name),
-        stop: () => ctx.instances.stop(name, opts),
+        stop: () => ctx.instances.stop(name, { ...opts, stateful: body.stateful ?? false }),
         restart: () => ctx.instances.restart(name, opts),
         freeze: () => ctx.instances.freeze(name),
         unfreeze: () => ctx.instances.unfreeze(name),

@@ -1,6 +1,7 @@
 // The instance lifecycle: create from an image, start through a per-container monitor, stop,
 // delete, update, exec. In-memory runtime state is rebuilt from the monitors at daemon start.
-import { statefulRefusal } from "./stateful.ts";
+import { stateDir, statefulRefusal } from "./stateful.ts";
+import { criuDump, criuStatus, logError, restoreSpec } from "../kernel/criu.ts";
 import { eq } from "drizzle-orm";
 import { closeSync } from "node:fs";
 import { mkdir, readdir, rename, rm } from "node:fs/promises";
@@ -85,7 +86,12 @@ interface Runtime {
 
 type Devices = Record<string, Record<string, string>>;
 
-export interface StopOptions { force?: boolean; timeout?: number }
+export interface StopOptions {
+  force?: boolean;
+  timeout?: number;
+  /** Checkpoint the container (CRIU) into its volume's state/; the next start restores it. */
+  stateful?: boolean;
+}
 
 /** What an exec request decides; the manager adds the container's init pid and seccomp filter. */
 export type ExecOptions = Omit<KernelExecOptions, "pidfd" | "seccomp">;
@@ -817,13 +823,16 @@ export class InstanceManager {
     db.updateInstance(this.database, name, { config: { ...row.config, ...idmap.volatile } });
     crashPoint("start", "after-idmap");
     t.mark("plan");
+    const restoring = row.stateful ? stateDir(this.pools.backend(pool), name) : undefined;
+    if (restoring && !criuStatus().available) throw new ApiError(400, statefulRefusal(`Starting "${name}" from its saved state`));
     const procs = await this.cgroups.create(name, idmap.root);
     crashPoint("start", "after-cgroup");
     try {
       await this.cgroups.applyLimits(name, liveLimits(config));
       t.mark("cgroups");
       const rootfs = this.pools.backend(pool).rootfs(name, fingerprint);
-      await this.applyImageTemplates(row, config, devices, pool, rootfs);
+      // A stateful stop's checkpoint: restored (its files are as they were), not booted.
+      if (!restoring) await this.applyImageTemplates(row, config, devices, pool, rootfs);
       crashPoint("start", "after-templates");
       t.mark("templates");
       await this.cgroups.setDevices(name, deviceRules(devices));
@@ -831,6 +840,7 @@ export class InstanceManager {
         name, rundir, config, idmap, cgroupProcs: procs, cgroup2: this.cgroups.unified, lxcfs: lxcfsDir(), rootfs,
         mounts: await launchMounts(name, devices),
       });
+      if (restoring) spec.restore = await restoreSpec(restoring);
       t.mark("devices_cgroup");
       // Host-side device work overlaps the monitor's start; its failure stops the container below.
       const prepared = prepareDevices({ name, config }, devices).then(() => undefined, (err: Error) => err);
@@ -862,8 +872,15 @@ export class InstanceManager {
       crashPoint("start", "after-devices", initPid);
     } catch (err) {
       await this.cgroups.remove(name).catch(() => {});
-      throw new ApiError(500, `Failed to start instance "${name}": ${(err as Error).message}`);
+      if (!restoring) throw new ApiError(500, `Failed to start instance "${name}": ${(err as Error).message}`);
+      // A checkpoint that cannot be restored would fail every start: it goes, the next start boots.
+      const why = await logError(join(restoring, "restore.log"), (err as Error).message);
+      // CRIU's log stays beside the monitor's for `lxd info --show-log`-style inspection.
+      await rename(join(restoring, "restore.log"), join(rundir, "criu-restore.log")).catch(() => {});
+      await this.dropState(name, restoring);
+      throw new ApiError(500, `Failed to start instance "${name}" from its saved state (discarded; start it again to boot it): ${why}`);
     }
+    if (restoring) await this.dropState(name, restoring);
     const { "volatile.apply_template": _applied, ...rest } = row.config;
     db.updateInstance(this.database, name, {
       lastUsedAt: now(),
@@ -872,6 +889,11 @@ export class InstanceManager {
     t.mark("db");
     log.debug("Started instance", { name, ...t.fields() });
     this.lifecycle("instance-started", name);
+  }
+
+  private async dropState(name: string, dir: string): Promise<void> {
+    await rm(dir, { recursive: true, force: true });
+    db.updateInstance(this.database, name, { stateful: false });
   }
 
   /** Renders the image's templates: the pending create/copy trigger once, then `start`. */
@@ -929,6 +951,7 @@ export class InstanceManager {
   async stop(name: string, opts: StopOptions = {}): Promise<void> {
     const rt = this.running.get(name);
     if (!rt) throw new ApiError(400, "The instance is already stopped");
+    if (opts.stateful) return this.stopStateful(name, rt);
     rt.stopping = true;
     if (rt.frozen) await this.cgroups.thaw(name);
     if (!opts.force) {
@@ -951,6 +974,24 @@ export class InstanceManager {
     crashPoint("stop", "after-signal");
     await this.cgroups.killAll(name).catch(() => {});
     await this.afterExit(name, rt);
+  }
+
+  /** CRIU dumps the container and kills it; the next start restores it (see startLocked). A
+   *  failed dump leaves it running as it was. */
+  private async stopStateful(name: string, rt: Runtime): Promise<void> {
+    if (!criuStatus().available) throw new ApiError(400, statefulRefusal("A stateful stop"));
+    const dir = stateDir(this.backendOf(this.get(name)), name);
+    rt.stopping = true;
+    if (rt.frozen) await this.cgroups.thaw(name);
+    try {
+      await criuDump(rt.initPid, dir, false);
+    } catch (err) {
+      rt.stopping = false;
+      await rm(dir, { recursive: true, force: true });
+      throw new ApiError(500, `Stateful stop of "${name}" failed: ${(err as Error).message}`);
+    }
+    await this.afterExit(name, rt);
+    db.updateInstance(this.database, name, { stateful: true });
   }
 
   /** Lets onExit (which owns the bookkeeping) finish before the caller's operation completes. */

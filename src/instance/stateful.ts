@@ -1,8 +1,15 @@
-// The one sentence a stateful request (snapshot, stop, restore, live migration) gets while this
-// daemon cannot checkpoint containers: which CRIU is missing or failing `criu check`, else that
-// checkpoint and restore under the container's monitor are not implemented yet.
-import { criuStatus, criuUnavailable } from "../kernel/criu.ts";
+// Stateful stop and start (CRIU): where a checkpoint lives and the one sentence a stateful request
+// gets while this daemon cannot checkpoint containers.
+import { dirname, join } from "node:path";
+import { criuUnavailable } from "../kernel/criu.ts";
+import type { PoolBackend } from "../storage/backend.ts";
+
+/** The sentence for a stateful request CRIU cannot serve here; undefined when it can. */
+export const statefulUnavailable = (what: string): string | undefined => criuUnavailable(what);
 
 export function statefulRefusal(what: string): string {
-  return criuUnavailable(what) ?? `${what} is not supported by this server yet (CRIU ${criuStatus().version ?? ""} passes its check, but checkpointing containers is not implemented)`;
+  return criuUnavailable(what) ?? `${what} is not supported by this server yet`;
 }
+
+/** As LXD: the checkpoint of a stateful stop is `state/` in the instance's volume. */
+export const stateDir = (backend: PoolBackend, instance: string): string => join(dirname(backend.backupFile(instance)), "state");

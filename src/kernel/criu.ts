@@ -2,7 +2,9 @@
 // dependency found at daemon start: LXD_CRIU names it (e.g. the wrapper appliance/criu.sh makes
 // around Debian trixie's CRIU 4.1.1), else `criu` on PATH; `criu check` must pass, since Debian 12's
 // criu 3.17 runs but fails on current kernels.
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
+import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 
 export interface CriuStatus {
   /** The program checked (absent when none was found). */
@@ -28,10 +30,11 @@ async function runCriu(path: string, args: string[]): Promise<{ code: number; ou
   return { code, out: `${out}\n${err}` };
 }
 
-/** The last message CRIU printed that says what failed (its errors start with "Error"). */
+/** The last message CRIU printed that says what failed (its errors start with "Error", in a
+ *  restore's log after the task's pid), not its closing "Dumping FAILED." or "Restoring FAILED.". */
 function lastError(out: string): string {
-  const lines = out.split("\n").map((l) => l.trim()).filter(Boolean);
-  const errors = lines.filter((l) => /^Error\b/.test(l));
+  const lines = out.split("\n").map((l) => l.trim().replace(/^\d+: /, "")).filter(Boolean);
+  const errors = lines.filter((l) => /^Error\b/.test(l) && !/(Dumping|Restoring) FAILED/.test(l));
   return (errors.at(-1) ?? lines.at(-1) ?? "no output").replace(/^Error \([^)]*\):\s*/, "");
 }
 
@@ -65,4 +68,55 @@ export const criuStatus = (): CriuStatus => current;
 export function criuUnavailable(what: string, status = current): string | undefined {
   if (status.available) return undefined;
   return `${what} needs CRIU 4 or later, which is not available on this server: ${status.reason}`;
+}
+
+/** What the checkpoint directory records beside CRIU's images: the dumped console's key. */
+const CONSOLE_KEY_FILE = "lxd-console";
+
+/** Flags both directions share: bind mounts from the host (device nodes, LXCFS, disks) are
+ *  external and found again at the same host paths; file locks and unlinked-but-open files. */
+const COMMON = ["--ext-mount-map", "auto", "--enable-external-sharing", "--enable-external-masters", "--file-locks", "--link-remap", "--tcp-established"];
+
+/** CRIU's key of a tty it must not dump: tty[RDEV:DEV] in hex. */
+function ttyKey(path: string): string {
+  const st = statSync(path, { bigint: true });
+  return `tty[${st.rdev.toString(16)}:${st.dev.toString(16)}]`;
+}
+
+/**
+ * Checkpoints the container whose init is `pid` into `dir` (made empty first). `leaveRunning`
+ * keeps it running (a stateful snapshot); otherwise CRIU kills the tree once it is dumped. The
+ * console (a pty whose primary side the monitor holds) and /dev (a tmpfs whose content CRIU cannot
+ * read from outside the container's user namespace) are external: the monitor provides new ones
+ * at restore (native/restore.c).
+ */
+export async function criuDump(pid: number, dir: string, leaveRunning: boolean): Promise<void> {
+  const criu = current.available ? current.path : undefined;
+  if (!criu) throw new Error(criuUnavailable("A checkpoint"));
+  await rm(dir, { recursive: true, force: true });
+  // Searchable: the restored tasks read some images as container root (after CRIU dropped host root).
+  await mkdir(dir, { recursive: true, mode: 0o711 });
+  await chmod(dir, 0o711);
+  const tty = ttyKey(`/proc/${pid}/root/dev/console`);
+  await writeFile(join(dir, CONSOLE_KEY_FILE), tty);
+  const args = ["dump", "-t", String(pid), "-D", dir, "-o", "dump.log", "--manage-cgroups=full", "--network-lock", "nftables",
+    ...COMMON, "--external", tty, "--external", "mnt[/dev/console]:console", "--external", "mnt[/dev]:dev"];
+  if (leaveRunning) args.push("--leave-running");
+  const r = await runCriu(criu, args);
+  if (r.code !== 0) throw new Error(`criu dump failed: ${await logError(join(dir, "dump.log"), r.out)}`);
+}
+
+/** The restore part of the monitor's launch config for the checkpoint in `dir`. */
+export async function restoreSpec(dir: string): Promise<{ criu: string; dir: string; tty: string; args: string[] }> {
+  const criu = current.available ? current.path : undefined;
+  if (!criu) throw new Error(criuUnavailable("Restoring a checkpoint"));
+  const tty = (await readFile(join(dir, CONSOLE_KEY_FILE), "utf8")).trim();
+  // soft: the daemon made the cgroups and set their limits; CRIU puts the tasks back in them.
+  return { criu, dir, tty, args: ["-D", dir, "-o", "restore.log", "--manage-cgroups=soft", ...COMMON] };
+}
+
+/** CRIU's last error in a log it wrote (else in its output). */
+export async function logError(log: string, fallback = ""): Promise<string> {
+  const text = await readFile(log, "utf8").catch(() => "");
+  return lastError(`${fallback}\n${text}`.split("\n").filter((l) => !/RLIMIT_NOFILE|tables/.test(l)).join("\n"));
 }
