@@ -1,7 +1,7 @@
 // The instance lifecycle: create from an image, start through a per-container monitor, stop,
 // delete, update, exec. In-memory runtime state is rebuilt from the monitors at daemon start.
 import { stateDir, statefulRefusal } from "./stateful.ts";
-import { criuDump, criuStatus, logError, restoreSpec } from "../kernel/criu.ts";
+import { criuDump, criuStatus, logError, restoreNetwork, restoreSpec } from "../kernel/criu.ts";
 import { eq } from "drizzle-orm";
 import { closeSync } from "node:fs";
 import { mkdir, readdir, rename, rm } from "node:fs/promises";
@@ -861,6 +861,8 @@ export class InstanceManager {
         const failed = await prepared;
         if (failed) throw failed;
         await startDevices({ name, initPid, pidfd: () => init.pidfd, config, booting: true }, devices);
+        // CRIU restored an empty network namespace; the nics are new: their addresses and routes come back.
+        if (restoring) await restoreNetwork(initPid, restoring);
         t.mark("devices");
       } catch (err) {
         signalInit(init, 9);

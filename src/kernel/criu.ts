@@ -73,9 +73,52 @@ export function criuUnavailable(what: string, status = current): string | undefi
 /** What the checkpoint directory records beside CRIU's images: the dumped console's key. */
 const CONSOLE_KEY_FILE = "lxd-console";
 
+/** The container's addresses and routes, saved beside the images (see restoreNetwork). */
+const NETWORK_FILE = "lxd-network.json";
+
 /** Flags both directions share: bind mounts from the host (device nodes, LXCFS, disks) are
- *  external and found again at the same host paths; file locks and unlinked-but-open files. */
-const COMMON = ["--ext-mount-map", "auto", "--enable-external-sharing", "--enable-external-masters", "--file-locks", "--link-remap", "--tcp-established"];
+ *  external and found again at the same host paths; file locks and unlinked-but-open files.
+ *  Established TCP connections are refused (the network namespace is restored empty, below). */
+const COMMON = ["--ext-mount-map", "auto", "--enable-external-sharing", "--enable-external-masters", "--file-locks", "--link-remap"];
+
+const inNetns = (pid: number, args: string[]) => ["nsenter", `--net=/proc/${pid}/ns/net`, "ip", ...args];
+
+async function ipJson(argv: string[]): Promise<Record<string, any>[]> {
+  const r = await runCriu(argv[0]!, argv.slice(1));
+  try {
+    return JSON.parse(r.out.trim().split("\n")[0] || "[]");
+  } catch {
+    return [];
+  }
+}
+
+/** Addresses and routes a restore must put back: CRIU cannot create a veth whose other end is on
+ *  the host from inside the container's user namespace (EPERM), so the network namespace comes back
+ *  empty (`--empty-ns net`) and the daemon's nic devices are made anew, as at boot. */
+async function saveNetwork(pid: number, dir: string): Promise<void> {
+  const addresses = await ipJson(inNetns(pid, ["-j", "addr", "show"]));
+  const routes = [...await ipJson(inNetns(pid, ["-j", "-4", "route", "show"])), ...await ipJson(inNetns(pid, ["-j", "-6", "route", "show"]))];
+  await writeFile(join(dir, NETWORK_FILE), JSON.stringify({ addresses, routes }));
+}
+
+/** Puts the saved addresses (not SLAAC's, which come back by themselves) and routes back on the
+ *  restored container's interfaces, and brings up its loopback. */
+export async function restoreNetwork(pid: number, dir: string): Promise<void> {
+  const saved = JSON.parse(await readFile(join(dir, NETWORK_FILE), "utf8").catch(() => "{}")) as { addresses?: Record<string, any>[]; routes?: Record<string, any>[] };
+  await runCriu("nsenter", inNetns(pid, ["link", "set", "lo", "up"]).slice(1));
+  for (const link of saved.addresses ?? []) {
+    if (link.ifname === "lo") continue;
+    for (const a of (link.addr_info ?? []) as Record<string, any>[]) {
+      if (a.scope !== "global" || a.dynamic) continue;
+      await runCriu("nsenter", inNetns(pid, ["addr", "add", `${a.local}/${a.prefixlen}`, "dev", link.ifname]).slice(1));
+    }
+  }
+  for (const r of saved.routes ?? []) {
+    if (r.protocol === "kernel" || r.protocol === "ra" || !r.dev) continue;
+    const family = String(r.dst ?? "").includes(":") || String(r.gateway ?? "").includes(":") ? "-6" : "-4";
+    await runCriu("nsenter", inNetns(pid, [family, "route", "replace", r.dst, ...(r.gateway ? ["via", r.gateway] : []), "dev", r.dev]).slice(1));
+  }
+}
 
 /** CRIU's key of a tty it must not dump: tty[RDEV:DEV] in hex. */
 function ttyKey(path: string): string {
@@ -99,6 +142,7 @@ export async function criuDump(pid: number, dir: string, leaveRunning: boolean):
   await chmod(dir, 0o711);
   const tty = ttyKey(`/proc/${pid}/root/dev/console`);
   await writeFile(join(dir, CONSOLE_KEY_FILE), tty);
+  await saveNetwork(pid, dir);
   const args = ["dump", "-t", String(pid), "-D", dir, "-o", "dump.log", "--manage-cgroups=full", "--network-lock", "nftables",
     ...COMMON, "--external", tty, "--external", "mnt[/dev/console]:console", "--external", "mnt[/dev]:dev"];
   if (leaveRunning) args.push("--leave-running");
@@ -112,11 +156,13 @@ export async function restoreSpec(dir: string): Promise<{ criu: string; dir: str
   if (!criu) throw new Error(criuUnavailable("Restoring a checkpoint"));
   const tty = (await readFile(join(dir, CONSOLE_KEY_FILE), "utf8")).trim();
   // soft: the daemon made the cgroups and set their limits; CRIU puts the tasks back in them.
-  return { criu, dir, tty, args: ["-D", dir, "-o", "restore.log", "--manage-cgroups=soft", ...COMMON] };
+  return { criu, dir, tty, args: ["-D", dir, "-o", "restore.log", "--manage-cgroups=soft", "--empty-ns", "net", ...COMMON] };
 }
 
 /** CRIU's last error in a log it wrote (else in its output). */
 export async function logError(log: string, fallback = ""): Promise<string> {
   const text = await readFile(log, "utf8").catch(() => "");
-  return lastError(`${fallback}\n${text}`.split("\n").filter((l) => !/RLIMIT_NOFILE|tables/.test(l)).join("\n"));
+  // Noise CRIU logs on every run here, and the cleanup messages that follow a failure.
+  const noise = /RLIMIT_NOFILE|tables|cgroupd: recv req error|Can't wait or bad status|address already assigned/i;
+  return lastError(`${fallback}\n${text}`.split("\n").filter((l) => !noise.test(l)).join("\n"));
 }

@@ -3,11 +3,14 @@
 // whether stateful work is possible, raises LXD's "CRIU isn't available" warning with the reason
 // when it is not, and then refuses stateful snapshots, stops, restores and live moves with one
 // sentence naming what is missing; the container is left running.
+// With CRIU 4: `lxd stop --stateful` then `lxd start` resumes the container where it was (a
+// counter in memory, a shell variable), under its monitor (exec, console, stop work after).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { criuWrapper } from "../helpers/criu.ts";
 import { importBusybox, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { until } from "../helpers/until.ts";
 
 let d: TestDaemon;
 
@@ -21,6 +24,15 @@ beforeAll(async () => {
 afterAll(async () => {
   await d?.stop();
 });
+
+/** busybox without the console shell (its /dev/tty keeps CRIU from dumping, see the README), with
+ *  a counter kept in a shell variable and a second shell holding another variable. */
+const INITTAB = `::sysinit:/etc/init.d/rcS
+::respawn:/bin/sh -c 'i=0; while true; do i=$((i+1)); echo $i > /run/count; sleep 0.1; done'
+::respawn:/bin/sh -c 'secret=v$$-kept; while true; do echo "$secret" > /run/secret; sleep 0.1; done'
+`;
+const counter = async (name: string) => Number((await d.ok("exec", name, "--", "cat", "/run/count")).trim());
+const secret = async (name: string) => (await d.ok("exec", name, "--", "cat", "/run/secret")).trim();
 
 const features = async () => (await d.api("GET", "/1.0")).body.metadata.environment.lxc_features as Record<string, string>;
 const criuWarnings = async () =>
@@ -83,5 +95,69 @@ esac
     const info = await d.ok("info");
     expect(info).toContain('criu: "true"');
     expect((await d.api("GET", "/1.0/instances/c1")).body.metadata.status).toBe("Running");
+  });
+
+  test("stop --stateful then start resumes the container where it was, under its monitor", async () => {
+    await d.ok("init", "busybox", "s1");
+    await d.ok("start", "s1");
+    writeFileSync(join(d.dir, "inittab"), INITTAB);
+    await d.ok("file", "push", join(d.dir, "inittab"), "s1/etc/inittab");
+    await d.ok("restart", "s1", "--force");
+    await until(async () => (await d.lxd("exec", "s1", "--", "cat", "/run/count")).code === 0, "the counter runs");
+    // The nic's DHCP address: the network namespace is restored empty and refilled by the daemon.
+    const ipv4 = () => d.ok("exec", "s1", "--", "sh", "-c", "ip -4 -o addr show eth0 | awk '{print $4}'; ip -4 route show default | cut -d' ' -f1-3");
+    await until(async () => (await ipv4()).includes("default via"), "a DHCP address");
+    const network = await ipv4();
+    const before = await counter("s1");
+    const kept = await secret("s1");
+    expect(kept).toMatch(/^v\d+-kept$/);
+
+    await d.ok("stop", "s1", "--stateful");
+    const stopped = (await d.api("GET", "/1.0/instances/s1")).body.metadata;
+    expect(stopped).toMatchObject({ status: "Stopped", stateful: true });
+    expect(existsSync(join(d.dir, "storage-pools/default/containers/s1/state/inventory.img"))).toBe(true);
+
+    await d.ok("start", "s1");
+    const after = await counter("s1");
+    // The counter went on from where it was (a boot would restart it at 1), and keeps counting.
+    expect(after).toBeGreaterThanOrEqual(before);
+    await until(async () => (await counter("s1")) > after, "the restored counter counts on");
+    expect(await secret("s1")).toBe(kept);
+    expect(await ipv4()).toBe(network);
+    const running = (await d.api("GET", "/1.0/instances/s1")).body.metadata;
+    expect(running).toMatchObject({ status: "Running", stateful: false });
+    expect(existsSync(join(d.dir, "storage-pools/default/containers/s1/state"))).toBe(false);
+    // Under the monitor: exec, the console log, a clean stop.
+    expect((await d.ok("exec", "s1", "--", "sh", "-c", "echo exec-$((6*7))")).trim()).toBe("exec-42");
+    expect((await d.api("GET", "/1.0/instances/s1/state")).body.metadata.pid).toBeGreaterThan(0);
+    await d.ok("stop", "s1", "--force");
+    expect((await d.api("GET", "/1.0/instances/s1")).body.metadata.status).toBe("Stopped");
+  });
+
+  test("a checkpoint that cannot be restored is discarded with CRIU's reason; the next start boots", async () => {
+    await d.ok("start", "s1");
+    await until(async () => (await d.lxd("exec", "s1", "--", "cat", "/run/count")).code === 0, "the counter runs");
+    await d.ok("stop", "s1", "--stateful");
+    // Damage the checkpoint: CRIU cannot read the process tree.
+    writeFileSync(join(d.dir, "storage-pools/default/containers/s1/state/pstree.img"), "garbage");
+    const start = await d.lxd("start", "s1");
+    expect(start.code).not.toBe(0);
+    expect(start.stderr).toContain('Failed to start instance "s1" from its saved state (discarded; start it again to boot it)');
+    const after = (await d.api("GET", "/1.0/instances/s1")).body.metadata;
+    expect(after).toMatchObject({ status: "Stopped", stateful: false });
+    await d.ok("start", "s1");
+    await until(async () => (await d.lxd("exec", "s1", "--", "cat", "/run/count")).code === 0, "a fresh boot counts");
+    await d.ok("stop", "s1", "--force");
+  });
+
+  test("a failing checkpoint leaves the container running as it was", async () => {
+    // The busybox image's console shell holds /dev/tty, which CRIU 4.1 cannot dump (see the README).
+    await d.ok("launch", "busybox", "tty1");
+    const stop = await d.lxd("stop", "tty1", "--stateful");
+    expect(stop.code).not.toBe(0);
+    expect(stop.stderr).toContain('Stateful stop of "tty1" failed: criu dump failed:');
+    expect((await d.api("GET", "/1.0/instances/tty1")).body.metadata).toMatchObject({ status: "Running", stateful: false });
+    expect((await d.ok("exec", "tty1", "--", "echo", "alive")).trim()).toBe("alive");
+    await d.ok("stop", "tty1", "--force");
   });
 });
