@@ -96,6 +96,14 @@ esac
     expect(info).toContain('criu: "true"');
     expect((await d.api("GET", "/1.0/instances/c1")).body.metadata.status).toBe("Running");
   });
+});
+
+describe("stateful stop and start (CRIU 4)", () => {
+  beforeAll(async () => {
+    if ((await features()).criu === "true") return;
+    d.setEnv({ LXD_CRIU: await criuWrapper() });
+    await d.restart();
+  });
 
   test("stop --stateful then start resumes the container where it was, under its monitor", async () => {
     await d.ok("init", "busybox", "s1");
