@@ -34,7 +34,7 @@ export const instanceSnapshotsRoutes = (ctx: DaemonContext) => {
       const name = snaps.prepare(params.name, body.name, body.stateful ?? false);
       return ctx.ops.create({
         class: "task", description: "Snapshotting instance", resources: resources(params.name, name),
-        run: async () => { await snaps.create(params.name, name, body.expires_at); },
+        run: async () => { await snaps.create(params.name, name, body.expires_at, body.stateful ?? false); },
       });
     }, {
       params: InstanceName, body: InstanceSnapshotsPost,

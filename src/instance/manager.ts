@@ -1,6 +1,6 @@
 // The instance lifecycle: create from an image, start through a per-container monitor, stop,
 // delete, update, exec. In-memory runtime state is rebuilt from the monitors at daemon start.
-import { stateDir, statefulRefusal } from "./stateful.ts";
+import { stateDir, statefulRefusal, statefulUnavailable } from "./stateful.ts";
 import { criuDump, criuStatus, logError, restoreNetwork, restoreSpec } from "../kernel/criu.ts";
 import { eq } from "drizzle-orm";
 import { closeSync } from "node:fs";
@@ -691,8 +691,9 @@ export class InstanceManager {
       const slash = put.restore.indexOf("/");
       const [owner, snap] = slash < 0 ? [name, put.restore] : [put.restore.slice(0, slash), put.restore.slice(slash + 1)];
       if (owner !== name) throw new ApiError(400, `Snapshot "${put.restore}" does not belong to instance "${name}"`);
-      if (put.stateful) throw new ApiError(400, statefulRefusal("A stateful restore"));
-      return this.snapshots.restore(name, snap);
+      const refusal = put.stateful ? statefulUnavailable("A stateful restore") : undefined;
+      if (refusal) throw new ApiError(400, refusal);
+      return this.snapshots.restore(name, snap, put.stateful ?? false);
     }
     const row = this.get(name);
     const volatile = Object.fromEntries(Object.entries(row.config).filter(([k]) => k.startsWith("volatile.")));
@@ -993,6 +994,21 @@ export class InstanceManager {
       throw new ApiError(500, `Stateful stop of "${name}" failed: ${(err as Error).message}`);
     }
     await this.afterExit(name, rt);
+    db.updateInstance(this.database, name, { stateful: true });
+  }
+
+  /** A stateful snapshot's dump: the container runs on (a failed dump leaves it as it was). */
+  async checkpoint(name: string, dir: string): Promise<void> {
+    const rt = this.running.get(name);
+    if (!rt) throw new ApiError(400, "Unable to create a stateful snapshot. The instance isn't running");
+    try {
+      await criuDump(rt.initPid, dir, true);
+    } catch (err) {
+      throw new ApiError(500, `Stateful snapshot of "${name}" failed: ${(err as Error).message}`);
+    }
+  }
+
+  markStateful(name: string): void {
     db.updateInstance(this.database, name, { stateful: true });
   }
 

@@ -1,7 +1,9 @@
 // Instance snapshots: take, list, rename, expire, delete and restore, plus the daemon's minute timer
 // for `snapshots.schedule` and `snapshots.expiry`. The row keeps the instance's config as it was;
 // the storage driver keeps its writable layer as it was.
-import { statefulRefusal } from "./stateful.ts";
+import { statefulUnavailable } from "./stateful.ts";
+import { cp, rename, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
 import { isTrue } from "../config/values.ts";
 import { NO_EXPIRY, type InstanceSnapshot, type InstanceSnapshotPut } from "../api/snapshot.ts";
 import * as db from "../db/snapshots.ts";
@@ -34,6 +36,10 @@ export interface SnapshotHost {
   replaceConfig(name: string, config: Record<string, string>, devices: Record<string, Record<string, string>>, profiles: string[]): void;
   start(name: string): Promise<void>;
   stop(name: string, opts: { force?: boolean }): Promise<void>;
+  /** Dumps the running instance's processes into `dir` with CRIU, leaving it running. */
+  checkpoint(name: string, dir: string): Promise<void>;
+  /** The instance's next start restores the checkpoint in its volume's state/. */
+  markStateful(name: string): void;
   /** The instance's records changed (a snapshot taken, renamed, deleted or restored). */
   recordsChanged(name: string): void;
 }
@@ -98,7 +104,11 @@ export class Snapshots {
   /** Checks a snapshot request before its operation starts; returns the name it will get. */
   prepare(instance: string, name: string | undefined, stateful = false): string {
     const row = this.instances.get(instance);
-    if (stateful) throw new ApiError(400, statefulRefusal("A stateful snapshot"));
+    if (stateful) {
+      const refusal = statefulUnavailable("A stateful snapshot");
+      if (refusal) throw new ApiError(400, refusal);
+      if (!this.instances.isRunning(instance)) throw new ApiError(400, "Unable to create a stateful snapshot. The instance isn't running");
+    }
     const taken = new Set(db.listSnapshots(this.database, instance).map((s) => s.name));
     const chosen = name || nextSnapshotName(this.instances.expanded(row).config["snapshots.pattern"] ?? "", taken);
     const err = validateSnapshotName(chosen);
@@ -109,7 +119,7 @@ export class Snapshots {
 
   /** `expiresAt` undefined or null (what `lxc snapshot` sends): from `snapshots.expiry`; "" or
    *  the zero time (`--no-expiry`): never. */
-  create(instance: string, name: string, expiresAt?: string | null): Promise<SnapshotRow> {
+  create(instance: string, name: string, expiresAt?: string | null, stateful = false): Promise<SnapshotRow> {
     return this.serial(instance, async () => {
       const row = this.instances.get(instance);
       if (db.getSnapshot(this.database, instance, name)) throw new ApiError(409, `Snapshot "${instance}/${name}" already exists`);
@@ -123,18 +133,28 @@ export class Snapshots {
       }
       const pool = this.instances.backendOf(row);
       // A frozen container writes nothing while its layer is taken: the snapshot is consistent.
-      await this.instances.withVolume(instance, () => {
+      // Stateful: CRIU dumps the processes into the instance volume's state/ first (the container
+      // runs on), which the snapshot volume then keeps (btrfs takes it along; dir gets it moved).
+      const state = pool.stateDir(instanceVolume(instance));
+      await this.instances.withVolume(instance, async () => {
         const live = this.instances.isRunning(instance);
-        return this.instances.quiesced(instance, () => {
-          crashPoint("snapshot", "frozen");
-          return pool.copy(instanceVolume(instance), instanceVolume(instance, name), undefined, live);
-        });
+        if (stateful) await this.instances.checkpoint(instance, state);
+        try {
+          await this.instances.quiesced(instance, () => {
+            crashPoint("snapshot", "frozen");
+            return pool.copy(instanceVolume(instance), instanceVolume(instance, name), undefined, live);
+          });
+          const kept = pool.stateDir(instanceVolume(instance, name));
+          if (stateful && !existsSync(kept)) await rename(state, kept);
+        } finally {
+          if (stateful) await rm(state, { recursive: true, force: true });
+        }
       });
       crashPoint("snapshot", "after-volume");
       let snap: SnapshotRow;
       try {
         snap = db.insertSnapshot(this.database, instance, {
-          name, description: "", stateful: false, createdAt: createdAt.toISOString(), expiresAt: expires,
+          name, description: "", stateful, createdAt: createdAt.toISOString(), expiresAt: expires,
           config: row.config, devices: row.devices, profiles: row.profiles,
         });
       } catch (err) {
@@ -197,15 +217,23 @@ export class Snapshots {
     this.lifecycle("instance-snapshot-updated", instance, name);
   }
 
-  /** Restores the instance's layer and configuration; a running instance is stopped and started again. */
-  restore(instance: string, name: string): Promise<void> {
+  /** Restores the instance's layer and configuration; a running instance is stopped and started
+   *  again. `stateful`: its processes too, from the snapshot's checkpoint (it then runs). */
+  restore(instance: string, name: string, stateful = false): Promise<void> {
     return this.serial(instance, async () => {
       const snap = this.get(instance, name);
+      if (stateful && !snap.stateful) throw new ApiError(400, "Stateful snapshot restore requested but snapshot is stateless");
       const wasRunning = this.instances.isRunning(instance);
       if (wasRunning) await this.instances.stop(instance, { force: true });
       const row = this.instances.get(instance);
       const pool = this.instances.backendOf(row);
-      await this.instances.withVolume(instance, () => pool.restore(instanceVolume(instance, name)));
+      await this.instances.withVolume(instance, async () => {
+        await pool.restore(instanceVolume(instance, name));
+        // A btrfs snapshot brings its state/ along; the instance keeps one only for a stateful restore.
+        const state = pool.stateDir(instanceVolume(instance));
+        await rm(state, { recursive: true, force: true });
+        if (stateful) await cp(pool.stateDir(instanceVolume(instance, name)), state, { recursive: true, preserveTimestamps: true });
+      });
       // The snapshot's settings come back; this instance's own identity and power state stay.
       const volatile = Object.fromEntries(Object.entries(row.config).filter(([k]) => k.startsWith("volatile.")));
       const config = Object.fromEntries(Object.entries(snap.config).filter(([k]) => !k.startsWith("volatile.")));
@@ -214,7 +242,8 @@ export class Snapshots {
         action: "instance-restored", source: `/1.0/instances/${instance}`, context: { snapshot: name },
       });
       this.instances.recordsChanged(instance);
-      if (wasRunning) await this.instances.start(instance);
+      if (stateful) this.instances.markStateful(instance);
+      if (wasRunning || stateful) await this.instances.start(instance);
     });
   }
 

@@ -1,8 +1,7 @@
 // Stateful stop and start (CRIU): where a checkpoint lives and the one sentence a stateful request
 // gets while this daemon cannot checkpoint containers.
-import { dirname, join } from "node:path";
 import { criuUnavailable } from "../kernel/criu.ts";
-import type { PoolBackend } from "../storage/backend.ts";
+import { instanceVolume, type PoolBackend } from "../storage/backend.ts";
 
 /** The sentence for a stateful request CRIU cannot serve here; undefined when it can. */
 export const statefulUnavailable = (what: string): string | undefined => criuUnavailable(what);
@@ -12,4 +11,4 @@ export function statefulRefusal(what: string): string {
 }
 
 /** As LXD: the checkpoint of a stateful stop is `state/` in the instance's volume. */
-export const stateDir = (backend: PoolBackend, instance: string): string => join(dirname(backend.backupFile(instance)), "state");
+export const stateDir = (backend: PoolBackend, instance: string): string => backend.stateDir(instanceVolume(instance));

@@ -119,6 +119,12 @@ export class PoolBackend {
     return this.driver.copyCustom(this.pool, customRef(from), customRef(to), target?.pool);
   }
 
+  /** Where an instance volume (or its snapshot) keeps a CRIU checkpoint. */
+  stateDir(volume: Volume): string {
+    if (volume.kind !== "instance") throw new Error("only instance volumes hold checkpoints");
+    return this.driver.stateDir(this.pool, instanceRef(volume));
+  }
+
   /** Makes the volume what it was at its snapshot `volume.snapshot` (the caller keeps users away). */
   restore(volume: Volume): Promise<void> {
     const snapshot = snapshotOf(volume);

@@ -387,6 +387,7 @@ export const btrfsDriver: StorageDriver = {
   },
 
   backupFile: (pool, instance) => join(instanceVol(pool, instance), BACKUP_FILE),
+  stateDir: (pool, ref) => join(refVol(pool, ref), "state"),
 
   async sendVolume(pool, ref, parent, file) {
     const src = refVol(pool, ref);

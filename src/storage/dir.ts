@@ -407,6 +407,7 @@ export const dirDriver: StorageDriver = {
   },
 
   backupFile: (pool, instance) => join(volumeDir(pool, instance), BACKUP_FILE),
+  stateDir: (pool, ref) => join(refDir(pool, ref), "state"),
 
   async instanceVolumes(pool) {
     return (await list(join(root(pool), "containers"))).filter((n) => !n.includes(TMP) && !n.includes(OLD));

@@ -90,6 +90,8 @@ export interface StorageDriver {
   receiveVolumes?(pool: Pool, instance: string, parts: { snapshot?: string; file: string }[], fix?: (dir: string) => Promise<void>): Promise<void>;
   /** Where the instance volume keeps backup.yaml (its records, for `lxd recover`). */
   backupFile(pool: Pool, instance: string): string;
+  /** Where an instance or snapshot volume keeps a CRIU checkpoint (LXD's `state/`). */
+  stateDir(pool: Pool, ref: VolumeRef): string;
   /** Names of the complete instance volumes in the pool (not half-made ones). */
   instanceVolumes(pool: Pool): Promise<string[]>;
   /** The complete custom volumes in the pool with their snapshots' names. */

@@ -138,6 +138,7 @@ export class FakeDriver implements StorageDriver {
   }
   async importVolume(pool: Pool, ref: VolumeRef, tree: string) { this.call("importVolume", `${pool.name} ${iref(ref)} ${tree}`); this.add(pool, iref(ref)); }
   backupFile(pool: Pool, instance: string) { return `/fake/${pool.name}/containers/${instance}/backup.yaml`; }
+  stateDir(pool: Pool, ref: VolumeRef) { return `/fake/${pool.name}/containers/${ref.instance}${ref.snapshot ? `/${ref.snapshot}` : ""}/state`; }
   async instanceVolumes(pool: Pool) { return [...this.vols(pool)].filter((v) => /^instance\/[^/]+$/.test(v)).map((v) => v.slice("instance/".length)); }
   async customVolumes(pool: Pool) {
     const vols = [...this.vols(pool)];

@@ -98,7 +98,7 @@ esac
   });
 });
 
-describe("stateful stop and start (CRIU 4)", () => {
+describe("stateful stop, start, snapshot and restore (CRIU 4)", () => {
   beforeAll(async () => {
     if ((await features()).criu === "true") return;
     d.setEnv({ LXD_CRIU: await criuWrapper() });
@@ -167,5 +167,35 @@ describe("stateful stop and start (CRIU 4)", () => {
     expect((await d.api("GET", "/1.0/instances/tty1")).body.metadata).toMatchObject({ status: "Running", stateful: false });
     expect((await d.ok("exec", "tty1", "--", "echo", "alive")).trim()).toBe("alive");
     await d.ok("stop", "tty1", "--force");
+  });
+
+  test("snapshot --stateful keeps the container running; restore --stateful brings its processes back", async () => {
+    await d.ok("start", "s1");
+    await until(async () => (await d.lxd("exec", "s1", "--", "cat", "/run/count")).code === 0, "the counter runs");
+    const kept = await secret("s1");
+    const atSnapshot = await counter("s1");
+    await d.ok("snapshot", "s1", "live1", "--stateful");
+    expect((await d.api("GET", "/1.0/instances/s1")).body.metadata.status).toBe("Running");
+    const snap = (await d.api("GET", "/1.0/instances/s1/snapshots/live1")).body.metadata;
+    expect(snap.stateful).toBe(true);
+    expect(existsSync(join(d.dir, "storage-pools/default/containers-snapshots/s1/live1/state/inventory.img"))).toBe(true);
+    expect(existsSync(join(d.dir, "storage-pools/default/containers/s1/state"))).toBe(false);
+    // It counts on after the snapshot...
+    await until(async () => (await counter("s1")) > atSnapshot + 10, "the counter runs on");
+    const later = await counter("s1");
+    // ...and a stateful restore takes it back to the snapshot's moment, running.
+    await d.ok("restore", "s1", "live1", "--stateful");
+    const restored = await counter("s1");
+    expect(restored).toBeGreaterThanOrEqual(atSnapshot);
+    expect(restored).toBeLessThan(later);
+    await until(async () => (await counter("s1")) > restored, "the restored counter counts on");
+    expect(await secret("s1")).toBe(kept);
+    expect((await d.api("GET", "/1.0/instances/s1")).body.metadata).toMatchObject({ status: "Running", stateful: false });
+    // LXD's client sees the same; a stateless snapshot cannot be restored statefully.
+    expect(await d.lxcOk("info", "s1")).toMatch(/live1 .*\| YES/);
+    await d.ok("snapshot", "s1", "plain1");
+    const refused = await d.lxd("restore", "s1", "plain1", "--stateful");
+    expect(refused.stderr.trim()).toBe("Error: Stateful snapshot restore requested but snapshot is stateless");
+    await d.ok("stop", "s1", "--force");
   });
 });
