@@ -12,6 +12,7 @@ import { imageTimings } from "./images.ts";
 import { clusterTimings } from "./cluster.ts";
 import { execTimings } from "./exec.ts";
 import { migrationTimings } from "./migration.ts";
+import { criuTimings } from "./criu.ts";
 import { uiTimings } from "./ui.ts";
 import { densityTimings } from "./density.ts";
 import { cliStartTimings } from "./cli-start.ts";
@@ -25,7 +26,7 @@ const argValue = (name: string, fallback: number) => {
 const RUNS = argValue("--runs", 7);
 /** `--density N`: only the density rows, with N containers. */
 const DENSITY = argValue("--density", 0);
-/** `--only images|systemd|exec|migration|ui|cluster|cli`: just that group of rows (the others take minutes). */
+/** `--only images|systemd|exec|migration|criu|ui|cluster|cli`: just that group of rows (the others take minutes). */
 const ONLY = DENSITY ? "density" : process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
 const INSTANCES = argValue("--instances", 100);
 /** `--storage`: only the storage rows. */
@@ -330,6 +331,11 @@ try {
       const ratio = (median(r.times) / median(r.floor)).toFixed(2);
       rows.push({ key: r.key, what: r.what, ours: `${ms(r.times)} (${ratio}x the floor)`, floor: `${ms(r.floor)} (rsync -a, local)` });
       LXD_502[r.key] = r.lxd5.length ? `${ms(r.lxd5)} (same run; ${(median(r.lxd5) / median(r.times)).toFixed(1)}x ours)` : "not installed";
+    }
+  }
+  if (!STORAGE_ONLY && (!ONLY || ONLY === "criu")) {
+    for (const r of await criuTimings(Math.min(RUNS, 7))) {
+      rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: r.floor.length ? `${ms(r.floor)} (criu dump by hand)` : "" });
     }
   }
   if (!STORAGE_ONLY && (!ONLY || ONLY === "ui")) {
