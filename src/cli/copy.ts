@@ -30,8 +30,6 @@ async function devicesOnPool(client: LxdClient, ref: string, pool: string): Prom
   return devices;
 }
 
-/** Live migration needs CRIU on both servers, which this daemon does not offer. */
-export const LIVE_UNSUPPORTED = "Live migration is not supported by this server: copy or move the instance with --stateless";
 
 /** "remote:name" arguments: the client and HTTPS address of each side. */
 export function remoteSide(remote: string): Side {
@@ -62,12 +60,14 @@ export interface CrossCopyOptions {
   keepVolatile: boolean;
 }
 
-/** Copies `src` (instance or snapshot) on one server to `dst` on another. */
-export async function copyAcross(source: Side, srcRef: string, target: Side, dst: string, opts: CrossCopyOptions): Promise<void> {
+/** Copies `src` (instance or snapshot) on one server to `dst` on another; true when it went live
+ *  (CRIU: a running instance without --stateless), which leaves the source stopped with its
+ *  checkpoint: a copy starts it again (it resumes), a move deletes it. */
+export async function copyAcross(source: Side, srcRef: string, target: Side, dst: string, opts: CrossCopyOptions): Promise<boolean> {
   const [inst, snap] = splitSnapshot(srcRef);
   const entry = snap === undefined ? await source.client.instance(inst) : await source.client.get<Record<string, any>>(snapshotPath(inst, snap));
   const running = snap === undefined && (entry as { status?: string }).status === "Running";
-  if (running && !opts.stateless) throw new Error(LIVE_UNSUPPORTED);
+  const live = running && !opts.stateless;
   const config: Record<string, string> = {};
   for (const [k, v] of Object.entries((entry.config ?? {}) as Record<string, string>)) {
     // Volatile keys describe the source instance; only the base image travels with a copy.
@@ -83,16 +83,17 @@ export async function copyAcross(source: Side, srcRef: string, target: Side, dst
   const instanceOnly = snap === undefined && opts.instanceOnly;
   await migrate(source, target, {
     sourcePath: snap === undefined ? `/1.0/instances/${enc(inst)}` : snapshotPath(inst, snap),
-    sourceBody: { name: dst, live: false, instance_only: instanceOnly },
+    sourceBody: { name: dst, live, instance_only: instanceOnly },
     targetPath: "/1.0/instances",
     targetBody: {
       name: dst, config, devices, profiles: opts.profiles ?? entry.profiles ?? [], architecture: entry.architecture,
       description: entry.description ?? "", ephemeral: opts.ephemeral ?? entry.ephemeral ?? false,
-      source: { live: false, instance_only: instanceOnly, refresh: opts.refresh ?? false },
+      source: { live, instance_only: instanceOnly, refresh: opts.refresh ?? false },
     },
     mode: opts.mode,
     wait: progressWait("Transferring instance"),
   });
+  return live;
 }
 
 export class CopyCommand extends LxdCommand {
@@ -100,7 +101,7 @@ export class CopyCommand extends LxdCommand {
   static override usage = Command.Usage({
     category: "Instances",
     description: "Copy instances within or between servers",
-    details: "The copy gets the source's config, devices and profiles (or a snapshot's, when copying one), a new identity, and the source's snapshots unless --instance-only. Between servers (REMOTE: prefixes) LXD's migration API moves it: --mode pull (the target fetches), push (the source sends) or relay (through this client); a running instance needs --stateless.",
+    details: "The copy gets the source's config, devices and profiles (or a snapshot's, when copying one), a new identity, and the source's snapshots unless --instance-only. Between servers (REMOTE: prefixes) LXD's migration API moves it: --mode pull (the target fetches), push (the source sends) or relay (through this client); a running instance is copied live (CRIU: its processes too; it pauses meanwhile) unless --stateless.",
     examples: [
       ["Copy c1 to the remote other", "$0 copy c1 other:c1"],
       ["Copy c1 (and its snapshots) to c2", "$0 copy c1 c2"],
@@ -120,7 +121,7 @@ export class CopyCommand extends LxdCommand {
   start = Option.Boolean("--start", false, { description: "Start the instance after copying" });
   storage = Option.String("-s,--storage", { description: "Storage pool name" });
   mode = Option.String("--mode", "pull", { description: "Transfer mode between servers: pull, push or relay" });
-  stateless = Option.Boolean("--stateless", false, { description: "Copy a running instance stateless (live copies are not supported)" });
+  stateless = Option.Boolean("--stateless", false, { description: "Copy a running instance stateless (else live, with CRIU)" });
   refresh = Option.Boolean("--refresh", false, { description: "Perform an incremental copy (only to a new instance here)" });
 
   protected async run(): Promise<void> {
@@ -131,12 +132,14 @@ export class CopyCommand extends LxdCommand {
       if (!target) throw new Error("A destination name is required when copying to another server");
       if (target.includes("/")) throw new Error("The destination must be an instance name, not a snapshot");
       if (this.noProfiles && this.refresh) throw new Error("--no-profiles cannot be used with --refresh");
-      await copyAcross(remoteSide(srcRemote), source, remoteSide(dstRemote), target, {
+      const from = remoteSide(srcRemote);
+      const live = await copyAcross(from, source, remoteSide(dstRemote), target, {
         instanceOnly: this.instanceOnly, stateless: this.stateless, refresh: this.refresh, mode: parseMode(this.mode),
         config: parseKeyValues(this.config), profiles: this.noProfiles ? [] : this.profiles.length ? this.profiles : undefined,
         storage: this.storage, ephemeral: this.ephemeral || undefined, keepVolatile: false,
       });
-      if (this.start) await remoteSide(dstRemote).client.setInstanceState(target, { action: "start" });
+      if (live) await from.client.setInstanceState(source, { action: "start" });
+      else if (this.start) await remoteSide(dstRemote).client.setInstanceState(target, { action: "start" });
       return;
     }
     this.source = source;
@@ -222,19 +225,21 @@ export class MoveCommand extends LxdCommand {
     const from = remoteSide(srcRemote);
     const to = remoteSide(dstRemote);
     const running = (await from.client.instance(source)).status === "Running";
-    if (running && !this.stateless) throw new Error(LIVE_UNSUPPORTED);
-    if (running) await from.client.setInstanceState(source, { action: "stop", timeout: 30 });
+    // Live unless --stateless: the source checkpoints itself, the target restores; a failure
+    // resumes the source on its server, success leaves it stopped for the delete below.
+    const live = running && !this.stateless;
+    if (running && !live) await from.client.setInstanceState(source, { action: "stop", timeout: 30 });
     try {
       await copyAcross(from, source, to, target, {
-        instanceOnly: this.instanceOnly, stateless: true, mode: parseMode(this.mode), config: parseKeyValues(this.config),
+        instanceOnly: this.instanceOnly, stateless: !live, mode: parseMode(this.mode), config: parseKeyValues(this.config),
         profiles: this.noProfiles ? [] : this.profiles.length ? this.profiles : undefined, storage: this.storage, keepVolatile: true,
       });
     } catch (err) {
-      if (running) await from.client.setInstanceState(source, { action: "start" }).catch(() => {});
+      if (running && !live) await from.client.setInstanceState(source, { action: "start" }).catch(() => {});
       throw err;
     }
     await from.client.deleteInstance(source);
-    if (running) await to.client.setInstanceState(target, { action: "start" });
+    if (running && !live) await to.client.setInstanceState(target, { action: "start" });
   }
 
   /** Between pools: copy (with snapshots) under a temporary name, delete the source, rename. */

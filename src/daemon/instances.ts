@@ -11,6 +11,7 @@ import { checkIfMatch, etagOf, sync } from "./response.ts";
 import { ApiError } from "../api/error.ts";
 import { checkProject } from "./project.ts";
 import { instanceSource, instanceTarget } from "../migration/instances.ts";
+import { statefulUnavailable } from "../instance/stateful.ts";
 import { liveUnsupported, sourceOperation, targetOperation } from "./migrations.ts";
 
 const url = (name: string) => `/1.0/instances/${name}`;
@@ -45,10 +46,11 @@ async function restoreOperation(ctx: DaemonContext, request: Request) {
 
 /** POST /1.0/instances/{name} {migration: true}: this instance goes to another daemon. */
 export function migrationSource(ctx: DaemonContext, name: string, body: InstancePostBody, snapshot?: string) {
-  // As LXD: `live` absent means live, which a running instance cannot do here.
-  if (body.live !== false && snapshot === undefined && ctx.instances.isRunning(name)) throw new ApiError(400, liveUnsupported());
+  // As LXD: `live` absent means live (CRIU), for a running instance.
+  const live = body.live !== false && snapshot === undefined && ctx.instances.isRunning(name);
+  if (live && statefulUnavailable("Live migration")) throw new ApiError(400, liveUnsupported());
   const spec = instanceSource(ctx.instances, {
-    name, snapshot, instanceOnly: Boolean(body.instance_only ?? body.container_only), allowInconsistent: Boolean(body.allow_inconsistent),
+    name, snapshot, instanceOnly: Boolean(body.instance_only ?? body.container_only), allowInconsistent: Boolean(body.allow_inconsistent), live,
   });
   return sourceOperation(ctx, spec, { instances: [url(name)], containers: [`/1.0/containers/${name}`] }, body.target ?? undefined);
 }
@@ -56,7 +58,8 @@ export function migrationSource(ctx: DaemonContext, name: string, body: Instance
 /** POST /1.0/instances with source type migration: an instance arrives from another daemon. */
 function migrationTarget(ctx: DaemonContext, body: InstancesPostBody) {
   const src = body.source;
-  if (src.live || src.secrets?.criu) throw new ApiError(400, liveUnsupported());
+  const live = Boolean(src.live || src.secrets?.criu);
+  if (live && statefulUnavailable("Live migration")) throw new ApiError(400, liveUnsupported());
   if (src.refresh && body.name && ctx.instances.list().some((r) => r.name === body.name)) {
     throw new ApiError(400, `Refreshing the existing instance "${body.name}" from another server is not supported yet`);
   }
@@ -64,7 +67,9 @@ function migrationTarget(ctx: DaemonContext, body: InstancesPostBody) {
   const spec = instanceTarget(ctx.instances, body, name);
   return targetOperation(ctx, spec, { instances: [url(name)], containers: [`/1.0/containers/${name}`] }, src.mode ?? "pull", src, {
     cleanup: () => ctx.instances.releaseName(name),
-    afterSuccess: async () => { if (body.start) await ctx.instances.start(name); },
+    // A live migration's instance runs already (restored before success was reported).
+    afterSuccess: async () => { if (body.start && !ctx.instances.isRunning(name)) await ctx.instances.start(name); },
+    live,
   });
 }
 
