@@ -841,7 +841,12 @@ export class InstanceManager {
         name, rundir, config, idmap, cgroupProcs: procs, cgroup2: this.cgroups.unified, lxcfs: lxcfsDir(), rootfs,
         mounts: await launchMounts(name, devices),
       });
-      if (restoring) spec.restore = await restoreSpec(restoring);
+      if (restoring) {
+        spec.restore = await restoreSpec(restoring);
+        // Into this daemon's cgroups, wherever the checkpoint was taken (another daemon's tree).
+        // Every v1 hierarchy is named; the root without a controller is cgroup2's.
+        for (const [key, path] of this.cgroups.paths(name)) spec.restore.args.push("--cgroup-root", key === "" ? path : `${key}:${path}`);
+      }
       t.mark("devices_cgroup");
       // Host-side device work overlaps the monitor's start; its failure stops the container below.
       const prepared = prepareDevices({ name, config }, devices).then(() => undefined, (err: Error) => err);

@@ -4,7 +4,7 @@
 // container is live too and both run afterwards; a restore that fails on the target resumes the
 // source and leaves nothing on the target.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { criuWrapper } from "../helpers/criu.ts";
 import type { TestDaemon } from "../helpers/daemon.ts";
@@ -65,6 +65,10 @@ describe("live migration", () => {
       expect(await read(to, "m1", "/run/secret")).toBe(kept);
       at = await counter(to, "m1");
     }
+    // In the target daemon's cgroups (each test daemon has its own, named by its tag), not the source's.
+    const pid = (await b.api("GET", "/1.0/instances/m1/state")).body.metadata.pid as number;
+    const cgroups = readFileSync(`/proc/${pid}/cgroup`, "utf8").trim().split("\n").filter((l) => !l.endsWith(":/"));
+    for (const line of cgroups) expect(line).toMatch(new RegExp(`lxd-test-${b.tag}(/|$)`));
     // Debian's lxc: a running instance's move is live by default.
     await clients.ok(clients.lxc("move", "b:m1", "a:m1"), "lxc move");
     expect(await status(a, "m1")).toBe("Running");
