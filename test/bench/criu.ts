@@ -1,12 +1,15 @@
 // CRIU rows of `npm run bench` (`-- --only criu`): stateful snapshot and restore of an idle
-// busybox container, stateful stop and start (the downtime of a checkpoint and restore on one
-// machine), and the same for a container holding a 200 MB process. The floor is `criu dump
-// --leave-running` of the same container run by hand with the daemon's flags (CRIU's own cost).
+// busybox container, stateful stop and start, the same for a container holding a 200 MB process,
+// and the downtime of a live move between two daemons (HTTPS on loopback) of both. The floor of
+// the snapshot is `criu dump --leave-running` of the same container run by hand with the daemon's
+// flags; the downtime is what the container itself sees: the longest gap in a loop that reads
+// /proc/uptime every 20 ms, beside the longest gap over as long without a move (the floor).
 import { statSync, writeFileSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { criuWrapper } from "../helpers/criu.ts";
 import { startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { startPair, stopPair } from "../helpers/migration.ts";
 import { until } from "../helpers/until.ts";
 import { cliOf, timed } from "./timing.ts";
 
@@ -22,6 +25,52 @@ async function prepare(d: TestDaemon, name: string, service: string): Promise<vo
   writeFileSync(file, inittab(service));
   await cli("file", "push", file, `${name}/etc/inittab`);
   await cli("restart", name, "--force");
+}
+
+/** Records every gap above 50 ms between its 20 ms ticks (in centiseconds) to /run/gaps. */
+const TICKER = `: > /run/gaps; p=; while :; do read u _ </proc/uptime; u=\${u%.*}\${u#*.}; [ -n "$p" ] && [ $((u-p)) -gt 5 ] && echo $((u-p)) >> /run/gaps; p=$u; usleep 20000; done`;
+
+/** The longest gap the ticker saw since the last call, in ms (then forgets them). */
+async function longestGap(d: TestDaemon, name: string): Promise<number> {
+  const out = await cliOf(d)("exec", name, "--", "sh", "-c", "cat /run/gaps 2>/dev/null; : > /run/gaps");
+  return Math.max(0, ...out.split("\n").filter(Boolean).map(Number)) * 10;
+}
+
+/** Downtime of live moves back and forth between two daemons, and the ticker's gaps without. */
+async function liveMoves(criu: string, runs: number): Promise<CriuRow[]> {
+  const pair = await startPair({ env: { LXD_CRIU: criu } });
+  const { a, b, clients } = pair;
+  try {
+    const rows: CriuRow[] = [];
+    for (const [name, extra, what] of [
+      ["idle", "", "idle busybox (target ≤300 ms)"],
+      ["big", "v=$(head -c 200000000 /dev/zero | tr '\\0' a); ", "200 MB process (target ≤1 s)"],
+    ] as const) {
+      const file = join(a.dir, `ticker-${name}`);
+      writeFileSync(file, `${extra}${TICKER}\n`);
+      await prepare(a, name, "/bin/sh /ticker");
+      await cliOf(a)("file", "push", file, `${name}/ticker`);
+      await cliOf(a)("restart", name, "--force");
+      await until(async () => (await a.lxd("exec", name, "--", "test", "-e", "/run/gaps")).code === 0, "the ticker runs", 60_000);
+      const times: number[] = [];
+      const floor: number[] = [];
+      let here = a;
+      for (let i = 0; i < runs; i++) {
+        const [from, to] = here === a ? ["a", "b"] : ["b", "a"];
+        await longestGap(here, name);
+        const took = await timed(() => clients.ok(clients.lxd("move", `${from}:${name}`, `${to}:${name}`), "lxd move"));
+        here = here === a ? b : a;
+        times.push(await longestGap(here, name));
+        await Bun.sleep(took);
+        floor.push(await longestGap(here, name));
+      }
+      rows.push({ key: `criu-move-${name}`, what: `live move downtime, ${what}`, times, floor });
+      await here.ok("delete", name, "--force");
+    }
+    return rows;
+  } finally {
+    await stopPair(pair);
+  }
 }
 
 /** `criu dump --leave-running` of `name` by hand: what the daemon adds on top of CRIU itself. */
@@ -64,6 +113,7 @@ export async function criuTimings(runs: number): Promise<CriuRow[]> {
       { key: "criu-start", what: "start from a stateful stop, idle busybox", times: t.start, floor: [] },
       { key: "criu-stop-200m", what: "stop --stateful, 200 MB process", times: t.bigStop, floor: [] },
       { key: "criu-start-200m", what: "start from a stateful stop, 200 MB process", times: t.bigStart, floor: [] },
+      ...(await liveMoves(criu, runs)),
     ];
   } finally {
     await d.stop();
