@@ -179,6 +179,7 @@ export class MoveCommand extends LxdCommand {
     description: "Move instances within or between servers, or rename instances and snapshots",
     examples: [
       ["Move c1 to the remote other (copy, then delete)", "$0 move c1 other:c1"],
+      ["Move the running web to other live (CRIU on both servers)", "$0 move web other:web"],
       ["Move the running web to other: stopped, moved, started there", "$0 move web other:web --stateless"],
       ["Rename the stopped instance c1 to c2", "$0 move c1 c2"],
       ["Rename c1's snapshot snap0 to clean", "$0 move c1/snap0 c1/clean"],
