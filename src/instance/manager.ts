@@ -97,6 +97,9 @@ export interface StopOptions {
 export type ExecOptions = Omit<KernelExecOptions, "pidfd" | "seccomp">;
 
 const now = () => new Date().toISOString();
+
+/** Set on an instance while a live migration restores it here (see markIncoming). */
+const INCOMING_KEY = "volatile.migration.incoming";
 const DEFAULT_ENV: Record<string, string> = {
   PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
   LANG: "C.UTF-8",
@@ -1017,6 +1020,14 @@ export class InstanceManager {
     db.updateInstance(this.database, name, { stateful: true });
   }
 
+  /** Marks an instance a live migration is restoring here (`incoming`), or done with that: a
+   *  daemon that restarts finds marked ones half made and removes them (the source resumed). */
+  markIncoming(name: string, incoming: boolean): void {
+    const row = this.get(name);
+    const { [INCOMING_KEY]: _, ...config } = row.config;
+    db.updateInstance(this.database, name, { config: incoming ? { ...config, [INCOMING_KEY]: "true" } : config });
+  }
+
   /** Lets onExit (which owns the bookkeeping) finish before the caller's operation completes. */
   private async afterExit(name: string, rt: Runtime) {
     await rt.cleanedUp;
@@ -1107,6 +1118,10 @@ export class InstanceManager {
       }
     }));
     t.mark("monitors");
+    // A live migration's arrival the killed daemon never finished restoring: its source resumed.
+    for (const row of rows.filter((r) => r.config[INCOMING_KEY])) {
+      await this.delete(row.name, true).catch((err) => log.warn("Removing an unfinished live migration failed", { instance: row.name, err: String(err) }));
+    }
     const pools = this.pools.list();
     const instances = new Map(rows.map((r) => [r.name, new Set((snaps.get(r.id) ?? []).map((s) => s.name))]));
     const images = new Set([

@@ -109,10 +109,12 @@ export function instanceTarget(instances: InstanceManager, body: InstancesPost, 
     async restore(dir) {
       try {
         const state = stateDir(instances.backendOf(instances.get(name)), name);
+        instances.markIncoming(name, true);
         await rm(state, { recursive: true, force: true });
         await cp(dir, state, { recursive: true });
         instances.markStateful(name);
         await instances.start(name);
+        instances.markIncoming(name, false);
       } catch (err) {
         // Nothing stays on the target: the source resumes.
         await instances.delete(name, true).catch(() => {});

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { criuWrapper } from "../helpers/criu.ts";
-import type { TestDaemon } from "../helpers/daemon.ts";
+import { run, type TestDaemon } from "../helpers/daemon.ts";
 import { startPair, stopPair, type Clients, type Pair } from "../helpers/migration.ts";
 import { until } from "../helpers/until.ts";
 
@@ -113,6 +113,39 @@ describe("live migration", () => {
     } finally {
       b.setEnv({ LXD_CRIU: criu });
       await b.restart();
+    }
+  });
+
+  test("the target daemon SIGKILLed while it restores: the source resumes, the target keeps nothing", async () => {
+    // The target's CRIU says when a restore begins, then takes its time.
+    const marker = join(b.dir, "restoring");
+    const slow = join(b.dir, "criu-slow-restore");
+    writeFileSync(slow, `#!/bin/sh\n[ "$1" = restore ] && { touch ${marker}; sleep 5; }\nexec ${criu} "$@"\n`);
+    chmodSync(slow, 0o755);
+    b.setEnv({ LXD_CRIU: slow });
+    await b.restart();
+    try {
+      await launch(a, "k1");
+      const kept = await read(a, "k1", "/run/secret");
+      const moving = clients.lxd("move", "a:k1", "b:k1");
+      await until(() => existsSync(marker), "the target restores", 60_000);
+      await b.kill("SIGKILL");
+      expect((await moving).code).not.toBe(0);
+      await until(async () => (await status(a, "k1")) === "Running", "the source resumes", 30_000);
+      expect(await read(a, "k1", "/run/secret")).toBe(kept);
+      // The monitor, which outlives its daemon, finishes the restore; the daemon, started again,
+      // finds a live migration it never finished and removes it, processes included.
+      await Bun.sleep(6000);
+      b.setEnv({ LXD_CRIU: criu });
+      await b.start();
+      expect(await status(b, "k1")).toBe("absent");
+      expect(existsSync(join(b.dir, "storage-pools/default/containers/k1"))).toBe(false);
+      const left = await run(["sh", "-c", `grep -l 'lxd-test-${b.tag}/lxd.payload[^/]*/k1' /proc/[0-9]*/cgroup 2>/dev/null || true`]);
+      expect(left.stdout.trim()).toBe("");
+      await a.ok("delete", "k1", "--force");
+    } finally {
+      b.setEnv({ LXD_CRIU: criu });
+      if (!b.pid) await b.start();
     }
   });
 });
