@@ -39,6 +39,15 @@ const status = async (d: TestDaemon, name: string) => {
   return r.status === 404 ? "absent" : r.body.metadata.status;
 };
 
+/** Restarts b with a CRIU that runs `onRestore` (shell) before each restore. */
+async function targetCriu(file: string, onRestore: string): Promise<void> {
+  const path = join(b.dir, file);
+  writeFileSync(path, `#!/bin/sh\n[ "$1" = restore ] && { ${onRestore}; }\nexec ${criu} "$@"\n`);
+  chmodSync(path, 0o755);
+  b.setEnv({ LXD_CRIU: path });
+  await b.restart();
+}
+
 async function launch(d: TestDaemon, name: string): Promise<void> {
   await d.ok("init", "busybox", name);
   await d.ok("start", name);
@@ -92,11 +101,7 @@ describe("live migration", () => {
 
   test("a restore that fails on the target resumes the source and leaves nothing there", async () => {
     // The target's CRIU passes its check but fails every restore.
-    const broken = join(b.dir, "criu-no-restore");
-    writeFileSync(broken, `#!/bin/sh\n[ "$1" = restore ] && { echo "Error (test): restore refused" >&2; exit 1; }\nexec ${criu} "$@"\n`);
-    chmodSync(broken, 0o755);
-    b.setEnv({ LXD_CRIU: broken });
-    await b.restart();
+    await targetCriu("criu-no-restore", `echo "Error (test): restore refused" >&2; exit 1`);
     try {
       await launch(a, "f1");
       const kept = await read(a, "f1", "/run/secret");
@@ -119,11 +124,7 @@ describe("live migration", () => {
   test("the target daemon SIGKILLed while it restores: the source resumes, the target keeps nothing", async () => {
     // The target's CRIU says when a restore begins, then takes its time.
     const marker = join(b.dir, "restoring");
-    const slow = join(b.dir, "criu-slow-restore");
-    writeFileSync(slow, `#!/bin/sh\n[ "$1" = restore ] && { touch ${marker}; sleep 5; }\nexec ${criu} "$@"\n`);
-    chmodSync(slow, 0o755);
-    b.setEnv({ LXD_CRIU: slow });
-    await b.restart();
+    await targetCriu("criu-slow-restore", `touch ${marker}; sleep 5`);
     try {
       await launch(a, "k1");
       const kept = await read(a, "k1", "/run/secret");

@@ -198,4 +198,25 @@ describe("stateful stop, start, snapshot and restore (CRIU 4)", () => {
     expect(refused.stderr.trim()).toBe("Error: Stateful snapshot restore requested but snapshot is stateless");
     await d.ok("stop", "s1", "--force");
   });
+
+  test("on a btrfs pool: the read-only snapshot keeps the checkpoint taken into the volume", async () => {
+    await d.ok("storage", "create", "bt", "btrfs", "size=512MiB");
+    await d.ok("init", "busybox", "b1", "-s", "bt");
+    await d.ok("start", "b1");
+    writeFileSync(join(d.dir, "inittab"), INITTAB);
+    await d.ok("file", "push", join(d.dir, "inittab"), "b1/etc/inittab");
+    await d.ok("restart", "b1", "--force");
+    await until(async () => (await d.lxd("exec", "b1", "--", "cat", "/run/count")).code === 0, "the counter runs");
+    const atSnapshot = await counter("b1");
+    await d.ok("snapshot", "b1", "bs", "--stateful");
+    expect((await d.api("GET", "/1.0/instances/b1/snapshots/bs")).body.metadata.stateful).toBe(true);
+    await until(async () => (await counter("b1")) > atSnapshot + 10, "the counter runs on");
+    await d.ok("restore", "b1", "bs", "--stateful");
+    expect(await counter("b1")).toBeLessThan(atSnapshot + 10);
+    await d.ok("stop", "b1", "--stateful");
+    await d.ok("start", "b1");
+    await until(async () => (await counter("b1")) > atSnapshot + 1, "the restored counter counts on");
+    await d.ok("delete", "b1", "--force");
+    await d.ok("storage", "delete", "bt");
+  });
 });
