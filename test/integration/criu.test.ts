@@ -135,8 +135,10 @@ describe("stateful stop, start, snapshot and restore (CRIU 4)", () => {
     const running = (await d.api("GET", "/1.0/instances/s1")).body.metadata;
     expect(running).toMatchObject({ status: "Running", stateful: false });
     expect(existsSync(join(d.dir, "storage-pools/default/containers/s1/state"))).toBe(false);
-    // Under the monitor: exec, the console log, a clean stop.
+    // Under the monitor: exec, the console (a new pty behind /dev/console), a clean stop.
     expect((await d.ok("exec", "s1", "--", "sh", "-c", "echo exec-$((6*7))")).trim()).toBe("exec-42");
+    await d.ok("exec", "s1", "--", "sh", "-c", "echo console-$((6*7)) > /dev/console");
+    await until(async () => (await d.ok("console", "s1", "--show-log")).includes("console-42"), "the console log");
     expect((await d.api("GET", "/1.0/instances/s1/state")).body.metadata.pid).toBeGreaterThan(0);
     await d.ok("stop", "s1", "--force");
     expect((await d.api("GET", "/1.0/instances/s1")).body.metadata.status).toBe("Stopped");
