@@ -141,8 +141,10 @@ export async function initServer(client: LxdClient, opts: ServerInitOptions): Pr
 async function defaultBridge(client: LxdClient, warn: (m: string) => void = (m) => void process.stderr.write(`${m}\n`)): Promise<boolean> {
   const server = await client.server();
   if (!server.api_extensions?.includes("network")) return false;
-  const names = await client.get<string[]>("/1.0/networks");
-  if (names.some((u) => u.endsWith(`/${DEFAULT_BRIDGE}`))) return true;
+  // Managed ones only: the list also holds the host's interfaces, and an unmanaged "lxdbr0" (say
+  // another daemon's) is no network of this server.
+  const networks = await client.get<{ name: string; managed: boolean }[]>("/1.0/networks?recursion=1");
+  if (networks.some((n) => n.name === DEFAULT_BRIDGE && n.managed)) return true;
   try {
     await client.post("/1.0/networks", { name: DEFAULT_BRIDGE, type: "bridge", description: "", config: { "ipv4.address": "auto", "ipv4.nat": "true", "ipv6.address": "none" } });
     return true;

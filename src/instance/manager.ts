@@ -46,6 +46,7 @@ import { Backups, type RestoreSpec } from "./backups.ts";
 import { unknownInstances, type UnknownInstance } from "./recover.ts";
 import { InstanceConsole } from "./console.ts";
 import { InstanceFiles } from "./files.ts";
+import type { FileTarget } from "../kernel/files.ts";
 import { hostLimitWarner } from "./host-limits.ts";
 import { phases } from "./phases.ts";
 import type { InstanceSample } from "./metrics.ts";
@@ -153,11 +154,26 @@ export class InstanceManager {
     return this.running.has(name);
   }
 
-  /** A pidfd of a running instance's init (undefined when stopped), for file transfer: use it at
-   *  once (before any await), it is closed when the instance stops. */
-  initPidfd(name: string): number | undefined {
+  /** A pidfd of a running instance's init (undefined when stopped): use it at once (before any
+   *  await), it is closed when the instance stops. */
+  private initPidfd(name: string): number | undefined {
     const fd = this.running.get(name)?.pidfd;
     return fd === undefined || fd < 0 ? undefined : fd;
+  }
+
+  /** For file transfer (see FilesHost): the running instance's init, or the stopped one's root
+   *  filesystem mounted while no start can run. */
+  withFileTarget<T>(name: string, fn: (target: FileTarget) => Promise<T>): Promise<T> {
+    this.get(name);
+    const pidfd = this.initPidfd(name);
+    if (pidfd !== undefined) return fn({ pidfd });
+    return this.withVolume(name, async () => {
+      const started = this.initPidfd(name);
+      if (started !== undefined) return fn({ pidfd: started });
+      this.checkNotHeld(name);
+      const row = this.get(name);
+      return this.backendOf(row).mountRootfs(name, row.config["volatile.base_image"] ?? "", (root) => fn({ root }));
+    });
   }
 
   /** `known`: every profile, read once by a listing instead of once per instance. */

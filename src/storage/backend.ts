@@ -76,6 +76,11 @@ export class PoolBackend {
     return this.driver.rootfs(this.pool, instance, fingerprint);
   }
 
+  /** The stopped instance's root filesystem, writable while `fn` runs. */
+  mountRootfs<T>(instance: string, fingerprint: string, fn: (root: string) => Promise<T>): Promise<T> {
+    return this.driver.mountRootfs(this.pool, instance, fingerprint, fn);
+  }
+
   /** An instance volume's (or snapshot's) overlay layers, top first, and its image's directory. */
   layers(volume: Volume, fingerprint: string): { layers: string[]; image: string } {
     return this.driver.layers(this.pool, instanceRef(volume), fingerprint);

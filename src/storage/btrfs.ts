@@ -446,6 +446,10 @@ export const btrfsDriver: StorageDriver = {
     return { kind: "bind", path: join(instanceVol(pool, instance), "rootfs") };
   },
 
+  mountRootfs(pool, instance, _fingerprint, fn) {
+    return fn(join(instanceVol(pool, instance), "rootfs"));
+  },
+
   layers(pool, ref, fingerprint) {
     // A restored backup has no image: its instance volume holds metadata.yaml and templates/.
     const image = fingerprint ? imageVol(pool, fingerprint) : instanceVol(pool, ref.instance);

@@ -517,6 +517,27 @@ export const dirDriver: StorageDriver = {
     return diskUsage(customDir(pool, volume));
   },
 
+  async mountRootfs(pool, instance, fingerprint, fn) {
+    const spec = this.rootfs(pool, instance, fingerprint);
+    if (spec.kind === "bind") return fn(spec.path);
+    // Mounted as the container mounts it (user.overlay.* metadata), in an export stage, which a
+    // killed daemon's next start unmounts and removes.
+    const stage = join(exportsDir(pool), ulid());
+    const rootfs = join(stage, "rootfs");
+    await mkdir(rootfs, { recursive: true, mode: 0o700 });
+    try {
+      const lower = [...spec.layers ?? [], spec.lower].map(escapeMount).join(":");
+      mount("overlay", rootfs, "overlay", 0, `lowerdir=${lower},upperdir=${escapeMount(spec.upper)},workdir=${escapeMount(spec.work)},userxattr`);
+      try {
+        return await fn(rootfs);
+      } finally {
+        umount(rootfs, MNT.DETACH);
+      }
+    } finally {
+      await removeStage(stage);
+    }
+  },
+
   async exportVolume(pool, ref, fingerprint, fn) {
     const dir = refDir(pool, ref);
     if (isPlain(dir)) return fn(dir);

@@ -61,6 +61,9 @@ export interface StorageDriver {
   /** Drops the pool's copy of an image unless an instance still builds on it. */
   deleteImage(pool: Pool, fingerprint: string, inUse: boolean): Promise<void>;
   rootfs(pool: Pool, instance: string, fingerprint: string): RootfsSpec;
+  /** Runs `fn` on the stopped instance's root filesystem, writable, as the container sees it
+   *  (container ids on disk); the caller keeps the instance stopped meanwhile. */
+  mountRootfs<T>(pool: Pool, instance: string, fingerprint: string, fn: (root: string) => Promise<T>): Promise<T>;
   /** A volume's (or snapshot's) filesystem as overlay layers, top first, and the directory of the
    *  image it builds on (metadata.yaml, templates/): what publishing reads. */
   layers(pool: Pool, ref: VolumeRef, fingerprint: string): { layers: string[]; image: string };
