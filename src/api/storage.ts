@@ -102,6 +102,11 @@ export const StorageVolumeSnapshot = t.Object({
 });
 export type StorageVolumeSnapshot = Static<typeof StorageVolumeSnapshot>;
 
+export const StorageVolumeSnapshotPut = t.Object({
+  description: t.Optional(t.String()),
+  expires_at: t.Optional(t.Union([t.String(), t.Null()], { description: "Expiry; null or the zero time for never" })),
+}, { additionalProperties: true });
+
 export const StorageVolumeSnapshotsPost = t.Object({
   name: t.Optional(t.String()),
   expires_at: t.Optional(t.Union([t.String(), t.Null()])),

@@ -120,6 +120,14 @@ export function expiryDate(value: string, from: Date): Date | null {
   return d;
 }
 
+/** An API `expires_at` as a row stores it: "" (never) for null, "" or the zero time (what
+ *  `--no-expiry` sends); undefined when it is no timestamp. */
+export function expiresAt(value: string | null | undefined): string | undefined {
+  if (!value || value.startsWith("0001-01-01")) return "";
+  const at = new Date(value);
+  return Number.isNaN(at.getTime()) ? undefined : at.toISOString();
+}
+
 /** Next name from `snapshots.pattern` ("snap%d" by default): as LXD, one past the highest number
  *  in use, so a deleted snap0 is not reused while snap1 exists. */
 export function nextSnapshotName(pattern: string, taken: Set<string>): string {

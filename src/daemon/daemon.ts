@@ -73,6 +73,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   const volumeBackups = new VolumeBackups(db, volumes, pools, events);
   instances.snapshots.everyMinute((now) => instances.backups.prune(now));
   instances.snapshots.everyMinute((now) => volumeBackups.prune(now));
+  instances.snapshots.everyMinute((now) => volumes.tick(now));
   const t = phases();
   await networks.startAll();
   t.mark("networks");

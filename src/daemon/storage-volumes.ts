@@ -4,7 +4,7 @@ import { Elysia, t } from "elysia";
 import { AsyncResponse, Empty, RecursionQuery, UrlsOr, recursionLevel } from "../api/envelope.ts";
 import { Operation } from "../api/operation.ts";
 import {
-  StorageVolume, StorageVolumePut, StorageVolumeRename, StorageVolumeSnapshot, StorageVolumeSnapshotsPost, StorageVolumesPost,
+  StorageVolume, StorageVolumePut, StorageVolumeRename, StorageVolumeSnapshot, StorageVolumeSnapshotPut, StorageVolumeSnapshotsPost, StorageVolumesPost,
   StorageVolumeState,
 } from "../api/storage.ts";
 import { matchesFilter, parseFilter } from "../api/filter.ts";
@@ -218,11 +218,10 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
       detail: { summary: "List a custom volume's snapshots", tags: ["storage"] },
     })
     .post("/1.0/storage-pools/:name/volumes/custom/:volume/snapshots", ({ params, body }) => {
-      if (body.expires_at) throw new ApiError(400, "Expiry of volume snapshots is not supported yet");
       const name = v.prepareSnapshot(params.name, params.volume, body.name);
       return ctx.ops.create({
         class: "task", description: "Snapshotting storage volume", resources: resources(params.name, params.volume),
-        run: async () => { await v.createSnapshot(params.name, params.volume, name); },
+        run: async () => { await v.createSnapshot(params.name, params.volume, name, body.expires_at); },
       });
     }, {
       params: VolumeParams, body: StorageVolumeSnapshotsPost,
@@ -233,6 +232,13 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
       sync(v.snapshotToApi(v.snapshot(v.get(params.name, params.volume), params.snapshot))), {
       params: SnapshotParams, response: StorageVolumeSnapshot,
       detail: { summary: "Show a custom volume snapshot", tags: ["storage"] },
+    })
+    .put("/1.0/storage-pools/:name/volumes/custom/:volume/snapshots/:snapshot", ({ params, body }) => {
+      v.updateSnapshot(params.name, params.volume, params.snapshot, body);
+      return sync({});
+    }, {
+      params: SnapshotParams, body: StorageVolumeSnapshotPut, response: Empty,
+      detail: { summary: "Change a custom volume snapshot's description and expiry", tags: ["storage"] },
     })
     .delete("/1.0/storage-pools/:name/volumes/custom/:volume/snapshots/:snapshot", ({ params }) => {
       v.snapshot(v.get(params.name, params.volume), params.snapshot);

@@ -12,7 +12,7 @@ import { log } from "../log.ts";
 import { instanceVolume, type PoolBackend } from "../storage/backend.ts";
 import type { InstanceRow } from "../db/instances.ts";
 import { crashPoint } from "../kernel/faults.ts";
-import { expiryDate, nextSnapshotName, scheduleMatches, validateSnapshotName } from "../config/schedule.ts";
+import { expiresAt, expiryDate, nextSnapshotName, scheduleMatches, validateSnapshotName } from "../config/schedule.ts";
 
 export type SnapshotRow = db.SnapshotRow;
 
@@ -39,10 +39,9 @@ export interface SnapshotHost {
 
 /** An API timestamp, or null/"" or the zero time, as what the row stores ("" = never). */
 function normalizeExpiry(value: string | null | undefined): string {
-  if (!value || value.startsWith("0001-01-01")) return "";
-  const at = new Date(value);
-  if (Number.isNaN(at.getTime())) throw new ApiError(400, `Invalid expires_at "${value}"`);
-  return at.toISOString();
+  const at = expiresAt(value);
+  if (at === undefined) throw new ApiError(400, `Invalid expires_at "${value}"`);
+  return at;
 }
 
 export class Snapshots {
