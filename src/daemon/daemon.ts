@@ -81,11 +81,15 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   t.mark("reconcile");
 
   const remote = await openRemoteAccess(db, lxdDir(), socketPath());
-  const warnings = new Warnings();
+  const warnings = new Warnings(db);
+  const checkedAt = new Date();
   for (const c of hostConditions()) {
     warnings.raise(c.type, c.message, c.severity);
     log.warn(c.type, { detail: c.message });
   }
+  // As LXD: what this start's checks did not see again is resolved.
+  warnings.resolveOlderThan(checkedAt);
+  instances.snapshots.everyMinute(async (now) => warnings.pruneResolved(now));
 
   let stop!: () => void;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
