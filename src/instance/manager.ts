@@ -30,6 +30,7 @@ import { startExec, type ExecOptions as KernelExecOptions, type ExecSession } fr
 import { backupsDir, containerDir, instanceBackupsDir, lxdDir } from "../paths.ts";
 import { removeLeftovers } from "../image/backup-tarball.ts";
 import { instanceVolume, type PoolBackend } from "../storage/backend.ts";
+import { syncTree } from "../storage/tree.ts";
 import { StoragePools } from "../storage/pools.ts";
 import type { Pool, RootfsSpec } from "../storage/driver.ts";
 import { applyTemplates, type Trigger } from "../image/templates.ts";
@@ -467,6 +468,41 @@ export class InstanceManager {
     } finally {
       this.busy.delete(name);
     }
+  }
+
+  /** A refresh (LXD's `copy --refresh`) of existing instance `name`: `receive` adds `snapshots`
+   *  (those syncPlan left missing) to its volume and replaces its content, then their rows go in.
+   *  Its config is kept, as LXD 5.0 does. */
+  refreshFrom(name: string, snapshots: NewSnapshotRow[], receive: (pool: PoolBackend) => Promise<void>): Promise<void> {
+    return this.withVolume(name, async () => {
+      if (this.running.has(name)) throw new ApiError(400, `Cannot refresh the running instance "${name}": stop it first`);
+      this.checkNotHeld(name);
+      const row = this.get(name);
+      const pool = this.poolOf(row);
+      await receive(this.pools.backend(pool));
+      for (const snap of snapshots) insertSnapshot(this.database, name, { ...snap, devices: onPool(snap.devices ?? {}, pool.name) });
+      this.lifecycle("instance-updated", name);
+      this.recordsChanged(name);
+    });
+  }
+
+  /** `copy --refresh` within this daemon: brings existing instance `name` up to date with
+   *  `source` (its missing snapshots unless `instanceOnly`, and its content). */
+  async refreshCopy(name: string, source: string, instanceOnly: boolean): Promise<void> {
+    if (name === source) throw new ApiError(400, "An instance cannot be refreshed from itself");
+    const src = this.get(source);
+    this.get(name);
+    if (this.running.has(name)) throw new ApiError(400, `Cannot refresh the running instance "${name}": stop it first`);
+    const theirs = instanceOnly ? [] : this.snapshots.list(source);
+    const missing = new Set(instanceOnly ? [] : await this.snapshots.syncPlan(name, theirs));
+    const rows = theirs.filter((s) => missing.has(s.name)).map(({ id: _id, instanceId: _i, ...rest }) => rest);
+    const from = this.backendOf(src);
+    const fingerprint = src.config["volatile.base_image"] ?? "";
+    await this.refreshFrom(name, rows, (pool) => pool.receive(instanceVolume(name), rows.map((s) => s.name), (dir, snapshot) => {
+      const copy = (tree: string) => syncTree(tree, dir);
+      if (snapshot !== undefined) return from.export(instanceVolume(source, snapshot), fingerprint, copy);
+      return this.withVolume(source, () => this.quiesced(source, () => from.export(instanceVolume(source), fingerprint, copy)));
+    }, true));
   }
 
   /** volatile.idmap.* of a new instance, as LXD records them at creation; every start plans

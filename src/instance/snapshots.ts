@@ -145,6 +145,21 @@ export class Snapshots {
   }
 
   /** Records snapshot rows copied from another instance (their volumes are already in place). */
+  /** For a refresh from `source`'s snapshots (oldest first): deletes the instance's snapshots the
+   *  source lacks or has with another creation date (to the second), as LXD compares them, and
+   *  returns the names the instance lacks. */
+  async syncPlan(instance: string, source: { name: string; createdAt?: string }[]): Promise<string[]> {
+    const second = (iso: string) => Math.floor(new Date(iso).getTime() / 1000);
+    const theirs = new Map(source.map((s) => [s.name, s]));
+    const kept = new Set<string>();
+    for (const ours of db.listSnapshots(this.database, instance)) {
+      const t = theirs.get(ours.name);
+      if (t && (!t.createdAt || second(t.createdAt) === second(ours.createdAt))) kept.add(ours.name);
+      else await this.delete(instance, ours.name);
+    }
+    return source.filter((s) => !kept.has(s.name)).map((s) => s.name);
+  }
+
   adopt(instance: string, rows: SnapshotRow[]): void {
     for (const r of rows) {
       const { id: _id, instanceId: _instanceId, ...rest } = r;

@@ -66,12 +66,19 @@ export interface TargetSpec {
   name: string;
   /** The receiving pool's driver ("btrfs" accepts btrfs streams). */
   driver: string;
+  /** A refresh of an existing volume (LXD's `refresh`): given the offered snapshots, drops the
+   *  target's stale ones and returns those to send (rsync then carries only these and the volume). */
+  refresh?(offered: SnapshotInfo[]): Promise<SnapshotInfo[]>;
   receive(snapshots: SnapshotInfo[], info: Record<string, unknown> | undefined, data: Arrival): Promise<void>;
 }
 
-/** Builds `volume` from what arrives, through its pool. */
-export function receiveWith(pool: PoolBackend, volume: Volume, snapshots: string[], data: Arrival): Promise<void> {
-  return "read" in data ? pool.receiveStreams(volume, snapshots, data.read) : pool.receive(volume, snapshots, data.fill);
+/** Builds `volume` from what arrives, through its pool (`refresh`: into the existing one). */
+export function receiveWith(pool: PoolBackend, volume: Volume, snapshots: string[], data: Arrival, refresh = false): Promise<void> {
+  if ("read" in data) {
+    if (refresh) throw new Error("A refresh cannot take btrfs streams");
+    return pool.receiveStreams(volume, snapshots, data.read);
+  }
+  return pool.receive(volume, snapshots, data.fill, refresh);
 }
 
 const BTRFS_FEATURES = { migrationHeader: true, headerSubvolumes: false, headerSubvolumeUuids: false };
@@ -202,24 +209,27 @@ export async function runTarget(spec: TargetSpec, ch: Channels, opts: TransferOp
       if (offer.criu === CriuType.CRIU_RSYNC || offer.criu === CriuType.PHAUL) throw new LiveMigrationUnsupported();
       const features = common(RSYNC_FEATURES, offeredRsync(offer));
       const instance = spec.kind === "instance";
-      const btrfs = offer.fs === FsType.BTRFS && spec.driver === "btrfs";
+      const refresh = spec.refresh !== undefined;
+      // A refresh adds to an existing volume: btrfs streams would need its parent, rsync does not.
+      const btrfs = offer.fs === FsType.BTRFS && spec.driver === "btrfs" && !refresh;
       const btrfsFeatures = btrfs ? { migrationHeader: Boolean(offer.btrfsFeatures?.migrationHeader), headerSubvolumes: false, headerSubvolumeUuids: false } : undefined;
       // btrfs streams carry the final state at once: no final sync pass.
       const finalSync = instance && offer.criu === CriuType.NONE && !btrfs;
       // An old peer may list names only: they then get the default snapshot fields.
-      const snapshots = offer.snapshots.length === offer.snapshotNames.length
+      const offered = offer.snapshots.length === offer.snapshotNames.length
         ? offer.snapshots
         : offer.snapshotNames.map((name) => ({ name, localConfig: {}, profiles: [], ephemeral: false, localDevices: {}, architecture: 0, stateful: false }));
+      const snapshots = refresh ? await spec.refresh!(offered) : offered;
       const answer: MigrationHeader = {
         fs: btrfs ? FsType.BTRFS : FsType.RSYNC,
         btrfsFeatures,
         criu: instance && offer.criu === CriuType.NONE ? CriuType.NONE : undefined,
         idmap: [],
-        snapshotNames: offer.snapshotNames,
-        snapshots: offer.snapshots,
+        snapshotNames: refresh ? snapshots.map((s) => s.name) : offer.snapshotNames,
+        snapshots: refresh ? snapshots : offer.snapshots,
         predump: instance ? false : undefined,
         rsyncFeatures: toFlags(features),
-        refresh: false,
+        refresh,
         indexHeaderVersion: Math.min(offer.indexHeaderVersion ?? 0, INDEX_HEADER_VERSION),
       };
       ch.control.sendMessage(encodeHeader(answer));
@@ -227,7 +237,7 @@ export async function runTarget(spec: TargetSpec, ch: Channels, opts: TransferOp
       if ((answer.indexHeaderVersion ?? 0) > 0) {
         const parsed = JSON.parse(new TextDecoder().decode(await ch.fs.readAll())) as { config?: Record<string, unknown> };
         info = parsed.config ?? undefined;
-        await ch.fs.write(new TextEncoder().encode(JSON.stringify({ StatusCode: 200, Error: "", Refresh: false })));
+        await ch.fs.write(new TextEncoder().encode(JSON.stringify({ StatusCode: 200, Error: "", Refresh: refresh })));
         ch.fs.barrier();
       }
       const idmap: IdmapEntry[] = offer.idmap;

@@ -201,11 +201,12 @@ export class PoolBackend {
       : this.driver.exportCustom(this.pool, customRef(volume), fn);
   }
 
-  /** Builds a new volume with `snapshots` (oldest first) from the trees `fill` writes. */
-  receive(volume: Volume, snapshots: string[], fill: TreeFiller): Promise<void> {
+  /** Builds a new volume with `snapshots` (oldest first) from the trees `fill` writes; `refresh`:
+   *  adds them to an existing volume, whose content the last tree replaces. */
+  receive(volume: Volume, snapshots: string[], fill: TreeFiller, refresh = false): Promise<void> {
     return volume.kind === "instance"
-      ? this.driver.receiveVolume(this.pool, volume.name, snapshots, fill)
-      : this.driver.receiveCustom(this.pool, volume.name, snapshots, fill);
+      ? this.driver.receiveVolume(this.pool, volume.name, snapshots, fill, refresh)
+      : this.driver.receiveCustom(this.pool, volume.name, snapshots, fill, refresh);
   }
 
   /** Whether volumes can move as btrfs send streams (both pools btrfs). */

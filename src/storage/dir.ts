@@ -562,8 +562,8 @@ export const dirDriver: StorageDriver = {
     }
   },
 
-  receiveVolume(pool, instance, snapshots, fill) {
-    return receiveTrees(plainPlan(volumeDir(pool, instance), (s) => refDir(pool, { instance, snapshot: s })), snapshots, fill);
+  receiveVolume(pool, instance, snapshots, fill, refresh) {
+    return receiveTrees(plainPlan(volumeDir(pool, instance), (s) => refDir(pool, { instance, snapshot: s })), snapshots, fill, refresh);
   },
 
   async exportCustom(pool, ref, fn) {
@@ -572,8 +572,8 @@ export const dirDriver: StorageDriver = {
     return fn(dir);
   },
 
-  receiveCustom(pool, volume, snapshots, fill) {
-    return receiveTrees(plainPlan(customDir(pool, volume), (s) => customRefDir(pool, { volume, snapshot: s })), snapshots, fill);
+  receiveCustom(pool, volume, snapshots, fill, refresh) {
+    return receiveTrees(plainPlan(customDir(pool, volume), (s) => customRefDir(pool, { volume, snapshot: s })), snapshots, fill, refresh);
   },
 
   async reconcile(pool, known) {

@@ -125,12 +125,13 @@ export interface StorageDriver {
    *  instance still meanwhile. */
   exportVolume<T>(pool: Pool, ref: VolumeRef, fingerprint: string, fn: (dir: string) => Promise<T>): Promise<T>;
   /** Builds instance volume `instance` with `snapshots` (oldest first) from trees `fill` writes,
-   *  each snapshot's and then the instance's, into one directory (see receive.ts). */
-  receiveVolume(pool: Pool, instance: string, snapshots: string[], fill: TreeFiller): Promise<void>;
+   *  each snapshot's and then the instance's, into one directory (see receive.ts). `refresh`: the
+   *  volume exists and keeps its other snapshots; the new tree replaces its content. */
+  receiveVolume(pool: Pool, instance: string, snapshots: string[], fill: TreeFiller, refresh?: boolean): Promise<void>;
   /** Runs `fn` on the directory holding a custom volume's (or snapshot's) files. */
   exportCustom<T>(pool: Pool, ref: CustomRef, fn: (dir: string) => Promise<T>): Promise<T>;
   /** Builds custom volume `volume` with `snapshots` from trees `fill` writes, as receiveVolume. */
-  receiveCustom(pool: Pool, volume: string, snapshots: string[], fill: TreeFiller): Promise<void>;
+  receiveCustom(pool: Pool, volume: string, snapshots: string[], fill: TreeFiller, refresh?: boolean): Promise<void>;
 
   /** btrfs only, for a transfer between btrfs pools: `btrfs send` of each snapshot (oldest first,
    *  each incremental from the one before) and then of the volume, each stream handed to `write`. */
