@@ -98,4 +98,5 @@ export const apiExtensions: string[] = [
   "container_stateless_copy", // live:false copies a running instance (LXD's final sync pass)
   "instance_allow_inconsistent_copy", // allow_inconsistent: files vanishing mid-copy are not an error
   "storage_api_remote_volume_handling", // custom volumes copied and moved between servers
+  "custom_volume_refresh", // source.refresh on volume copies: the snapshots the copy lacks, then the content
 ];

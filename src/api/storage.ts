@@ -51,6 +51,7 @@ export const StorageVolumeSource = t.Object({
   name: t.Optional(t.String({ description: "Source volume, or VOLUME/SNAPSHOT" })),
   pool: t.Optional(t.String({ description: "Source pool (default: this pool)" })),
   volume_only: t.Optional(t.Boolean({ description: "Copy without the source's snapshots" })),
+  refresh: t.Optional(t.Boolean({ description: "Update the existing volume: the snapshots it lacks, then the content" })),
   mode: t.Optional(t.String({ description: "Migration (type migration): pull or push" })),
   operation: t.Optional(t.String({ description: "Migration, pull: the source operation's URL" })),
   certificate: t.Optional(t.String({ description: "Migration, pull: the source server's certificate" })),

@@ -239,9 +239,10 @@ export class StorageVolumeCopyCommand extends LxdCommand {
   target = Option.String({ name: "[remote:]pool/volume" });
   volumeOnly = Option.Boolean("--volume-only", false, { description: "Copy the volume without its snapshots" });
   mode = Option.String("--mode", "pull", { description: "Transfer mode between servers: pull, push or relay" });
+  refresh = Option.Boolean("--refresh", false, { description: "Update an existing copy: only the snapshots it lacks, then the content" });
 
   protected async run(): Promise<void> {
-    await copyVolume(this.source, this.target, this.volumeOnly, this.mode);
+    await copyVolume(this.source, this.target, this.volumeOnly, this.mode, this.refresh);
     this.print("Storage volume copied successfully!");
   }
 }
@@ -278,14 +279,14 @@ function parseVolumeRef(ref: string, source: boolean): string[] {
   return parts;
 }
 
-async function copyVolume(source: string, target: string, volumeOnly: boolean, mode: string): Promise<void> {
+async function copyVolume(source: string, target: string, volumeOnly: boolean, mode: string, refresh = false): Promise<void> {
   const config = loadConfig();
   const [srcRemote, srcRef] = splitRemote(source, config);
   const [dstRemote, dstRef] = splitRemote(target, config);
   const [src, dst] = [parseVolumeRef(srcRef, true), parseVolumeRef(dstRef, false)];
   if (srcRemote === dstRemote) {
     await remoteSide(srcRemote).client.run("POST", `/1.0/storage-pools/${enc(dst[0]!)}/volumes/custom`, {
-      name: dst[1], type: "custom", source: { type: "copy", pool: src[0], name: src.slice(1).join("/"), volume_only: volumeOnly },
+      name: dst[1], type: "custom", source: { type: "copy", pool: src[0], name: src.slice(1).join("/"), volume_only: volumeOnly, ...refresh ? { refresh } : {} },
     });
     return;
   }
@@ -296,7 +297,7 @@ async function copyVolume(source: string, target: string, volumeOnly: boolean, m
     sourcePath: volumePath(src[0]!, src[1]!),
     sourceBody: { name: src[1], volume_only: volumeOnly },
     targetPath: `/1.0/storage-pools/${enc(dst[0]!)}/volumes/custom`,
-    targetBody: { name: dst[1], type: "custom", description: vol.description, config: vol.config, source: { volume_only: volumeOnly } },
+    targetBody: { name: dst[1], type: "custom", description: vol.description, config: vol.config, source: { volume_only: volumeOnly, ...refresh ? { refresh } : {} } },
     mode: parseMode(mode),
     wait: progressWait("Transferring volume"),
   });

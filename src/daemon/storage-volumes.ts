@@ -13,7 +13,7 @@ import { volumeUrl, type CustomVolumes } from "../storage/volumes.ts";
 import type { VolumeBackups } from "../instance/volume-backups.ts";
 import type { OperationManager } from "./operations.ts";
 import { checkIfMatch, etagOf, sync } from "./response.ts";
-import { volumeSource, volumeTarget } from "../migration/volumes.ts";
+import { volumeRefreshTarget, volumeSource, volumeTarget } from "../migration/volumes.ts";
 import { sourceOperation, targetOperation } from "./migrations.ts";
 import { ApiError } from "../api/error.ts";
 
@@ -91,6 +91,8 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
   };
 
   const create = (pool: string, body: typeof StorageVolumesPost.static) => {
+    // As LXD: a refresh of a volume that does not exist yet is a plain copy.
+    if (body.source?.refresh && v.exists(pool, body.name)) return refresh(pool, body.name, body.source);
     if (body.source?.type === "migration") {
       v.prepareMigration(pool, body);
       const spec = volumeTarget(v, pool, body.name, { description: body.description, config: body.config });
@@ -111,6 +113,20 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
           description: body.description, config: body.config ? config : undefined, volumeOnly: body.source?.volume_only,
         });
       },
+    });
+  };
+
+  const refresh = (pool: string, name: string, source: NonNullable<typeof StorageVolumesPost.static["source"]>) => {
+    const volumeOnly = Boolean(source.volume_only);
+    if (source.type === "migration") {
+      return targetOperation(ctx, volumeRefreshTarget(v, pool, name, volumeOnly), resources(pool, name), source.mode ?? "pull", source);
+    }
+    if (source.type !== "copy" || !source.name || source.name.includes("/")) throw new ApiError(400, "A refresh copies from a volume (not a snapshot)");
+    const from = { pool: source.pool || pool, volume: source.name };
+    v.get(from.pool, from.volume);
+    return ctx.ops.create({
+      class: "task", description: "Refreshing storage volume", resources: resources(pool, name),
+      run: async () => { await v.refreshCopy(pool, name, from, volumeOnly); },
     });
   };
 

@@ -13,7 +13,7 @@ import { log } from "../log.ts";
 import { cron, expiry, key, parseSize, size, type KeyInfo } from "../config/values.ts";
 import { rename, rm } from "node:fs/promises";
 import { volumeBackupsDir } from "../paths.ts";
-import { OLD, TMP } from "./tree.ts";
+import { OLD, syncTree, TMP } from "./tree.ts";
 import { customVolume, type PoolBackend } from "./backend.ts";
 import { StoragePools, volumeDefaults } from "./pools.ts";
 import { crashPoint } from "../kernel/faults.ts";
@@ -96,6 +96,10 @@ export class CustomVolumes {
   list(pool: string): VolumeRow[] {
     this.pool(pool);
     return q.listVolumes(this.db, pool);
+  }
+
+  exists(pool: string, name: string): boolean {
+    return q.getVolume(this.db, pool, name) !== undefined;
   }
 
   get(pool: string, name: string): VolumeRow {
@@ -216,6 +220,47 @@ export class CustomVolumes {
   /** The pool's volumes (a migration reads a volume through it). */
   backend(pool: string): PoolBackend {
     return this.pools.backend(this.pool(pool));
+  }
+
+  /** For a refresh of `volume` from the source's snapshots (oldest first): deletes its snapshots
+   *  the source lacks or has with another creation time (to the second), as LXD compares them,
+   *  and returns the names it lacks. */
+  async syncPlan(pool: string, volume: string, source: { name: string; createdAt?: string }[]): Promise<string[]> {
+    const second = (iso: string) => Math.floor(new Date(iso).getTime() / 1000);
+    const theirs = new Map(source.map((s) => [s.name, s]));
+    const kept = new Set<string>();
+    for (const ours of this.snapshots(this.get(pool, volume))) {
+      const t = theirs.get(ours.name);
+      if (t && (!t.createdAt || second(t.createdAt) === second(ours.createdAt))) kept.add(ours.name);
+      else await this.deleteSnapshot(pool, volume, ours.name);
+    }
+    return source.filter((s) => !kept.has(s.name)).map((s) => s.name);
+  }
+
+  /** A refresh (LXD's `storage volume copy --refresh`) of existing volume `name`: `receive` adds
+   *  `snapshots` to it and replaces its content; refused while a running instance uses it. */
+  refreshFrom(pool: string, name: string, snapshots: Omit<VolumeSnapshotRow, "id" | "volumeId">[], receive: (p: PoolBackend) => Promise<void>): Promise<void> {
+    return this.serial(`${pool}/${name}`, async () => {
+      const row = this.get(pool, name);
+      const running = this.runningUsers(pool, name);
+      if (running.length) throw new ApiError(400, `Storage volume "${name}" is in use by running instance(s) ${running.join(", ")}: stop them first`);
+      const p = this.pool(pool);
+      await receive(this.pools.backend(p));
+      if (row.config.size) await this.applySize(p, name, row.config.size);
+      for (const s of snapshots) q.insertVolumeSnapshot(this.db, { ...s, volumeId: row.id });
+      this.lifecycle("storage-volume-updated", pool, name);
+    });
+  }
+
+  /** `storage volume copy --refresh` within this daemon. */
+  async refreshCopy(pool: string, name: string, from: { pool: string; volume: string }, volumeOnly: boolean): Promise<void> {
+    if (pool === from.pool && name === from.volume) throw new ApiError(400, "A volume cannot be refreshed from itself");
+    const theirs = volumeOnly ? [] : this.snapshots(this.get(from.pool, from.volume));
+    const missing = new Set(volumeOnly ? [] : await this.syncPlan(pool, name, theirs));
+    const rows = theirs.filter((s) => missing.has(s.name)).map(({ id: _id, volumeId: _v, ...rest }) => rest);
+    const source = this.backend(from.pool);
+    await this.refreshFrom(pool, name, rows, (b) => b.receive(customVolume(name), rows.map((s) => s.name), (dir, snapshot) =>
+      source.export(customVolume(from.volume, snapshot), "", (tree) => syncTree(tree, dir)), true));
   }
 
   /** Gives up a name prepareMigration reserved. */

@@ -3,7 +3,7 @@
 // target lacks travel (the ones it has stay untouched on disk), snapshots the source no longer
 // has go, the content becomes the source's, and the target's own config stays.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { statSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TestDaemon } from "../helpers/daemon.ts";
 import { startPair, stopPair, type Clients, type Pair } from "../helpers/migration.ts";
@@ -127,5 +127,46 @@ describe("within one daemon", () => {
     await a.ok("start", "l1c");
     expect(await state(a, "l1c")).toBe(later);
     await a.ok("delete", "l1", "l1c", "--force");
+  });
+});
+
+describe("custom volumes", () => {
+  const file = (d: TestDaemon, vol: string, snap?: string) =>
+    join(d.dir, "storage-pools", "default", snap ? "custom-snapshots" : "custom", vol, ...(snap ? [snap] : []), "data");
+  const volSnaps = async (d: TestDaemon, vol: string): Promise<string[]> =>
+    (await d.api("GET", `/1.0/storage-pools/default/volumes/custom/${vol}/snapshots?recursion=1`)).body.metadata.map((s: { name: string }) => s.name);
+
+  test("storage volume copy --refresh between daemons (ours and lxc) and within one", async () => {
+    await a.ok("storage", "volume", "create", "default", "v1");
+    writeFileSync(file(a, "v1"), "one\n");
+    await a.ok("storage", "volume", "snapshot", "default", "v1", "s0");
+    await clients.ok(clients.lxd("storage", "volume", "copy", "a:default/v1", "b:default/v1"), "first volume copy");
+    await b.ok("storage", "volume", "snapshot", "default", "v1", "b-only");
+    const s0 = statSync(join(b.dir, "storage-pools", "default", "custom-snapshots", "v1", "s0")).ino;
+
+    writeFileSync(file(a, "v1"), "two\n");
+    await a.ok("storage", "volume", "snapshot", "default", "v1", "s1");
+    writeFileSync(file(a, "v1"), "three\n");
+    await clients.ok(clients.lxd("storage", "volume", "copy", "a:default/v1", "b:default/v1", "--refresh"), "volume refresh");
+    expect(await volSnaps(b, "v1")).toEqual(["s0", "s1"]);
+    expect(statSync(join(b.dir, "storage-pools", "default", "custom-snapshots", "v1", "s0")).ino).toBe(s0);
+    expect(readFileSync(file(b, "v1"), "utf8")).toBe("three\n");
+    expect(readFileSync(file(b, "v1", "s1"), "utf8")).toBe("two\n");
+
+    await a.ok("storage", "volume", "snapshot", "default", "v1", "s2");
+    writeFileSync(file(a, "v1"), "four\n");
+    await clients.ok(clients.lxc("storage", "volume", "copy", "a:default/v1", "b:default/v1", "--refresh"), "lxc volume refresh");
+    expect(await volSnaps(b, "v1")).toEqual(["s0", "s1", "s2"]);
+    expect(readFileSync(file(b, "v1"), "utf8")).toBe("four\n");
+
+    await a.ok("storage", "volume", "copy", "default/v1", "default/v1c");
+    await a.ok("storage", "volume", "snapshot", "default", "v1", "s3");
+    writeFileSync(file(a, "v1"), "five\n");
+    await a.ok("storage", "volume", "copy", "default/v1", "default/v1c", "--refresh");
+    expect(await volSnaps(a, "v1c")).toEqual(["s0", "s1", "s2", "s3"]);
+    expect(readFileSync(file(a, "v1c"), "utf8")).toBe("five\n");
+    await a.ok("storage", "volume", "delete", "default", "v1c");
+    await a.ok("storage", "volume", "delete", "default", "v1");
+    await b.ok("storage", "volume", "delete", "default", "v1");
   });
 });
