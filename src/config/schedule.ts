@@ -128,6 +128,20 @@ export function expiresAt(value: string | null | undefined): string | undefined 
   return Number.isNaN(at.getTime()) ? undefined : at.toISOString();
 }
 
+/** A refresh's comparison of snapshot lists, as LXD's: the target's snapshots the source lacks, or
+ *  has with another creation time (to the second), are stale; the source's the target does not
+ *  keep are missing (in the source's order). */
+export function compareSnapshots(ours: { name: string; createdAt: string }[], theirs: { name: string; createdAt?: string }[]): { stale: string[]; missing: string[] } {
+  const second = (iso: string) => Math.floor(new Date(iso).getTime() / 1000);
+  const byName = new Map(theirs.map((s) => [s.name, s]));
+  const stale = ours.filter((o) => {
+    const t = byName.get(o.name);
+    return !t || (t.createdAt !== undefined && second(t.createdAt) !== second(o.createdAt));
+  }).map((o) => o.name);
+  const kept = new Set(ours.map((o) => o.name).filter((n) => !stale.includes(n)));
+  return { stale, missing: theirs.filter((t) => !kept.has(t.name)).map((t) => t.name) };
+}
+
 /** Next name from `snapshots.pattern` ("snap%d" by default): as LXD, one past the highest number
  *  in use, so a deleted snap0 is not reused while snap1 exists. */
 export function nextSnapshotName(pattern: string, taken: Set<string>): string {

@@ -12,7 +12,7 @@ import { log } from "../log.ts";
 import { instanceVolume, type PoolBackend } from "../storage/backend.ts";
 import type { InstanceRow } from "../db/instances.ts";
 import { crashPoint } from "../kernel/faults.ts";
-import { expiresAt, expiryDate, nextSnapshotName, scheduleMatches, validateSnapshotName } from "../config/schedule.ts";
+import { compareSnapshots, expiresAt, expiryDate, nextSnapshotName, scheduleMatches, validateSnapshotName } from "../config/schedule.ts";
 
 export type SnapshotRow = db.SnapshotRow;
 
@@ -149,15 +149,9 @@ export class Snapshots {
    *  source lacks or has with another creation date (to the second), as LXD compares them, and
    *  returns the names the instance lacks. */
   async syncPlan(instance: string, source: { name: string; createdAt?: string }[]): Promise<string[]> {
-    const second = (iso: string) => Math.floor(new Date(iso).getTime() / 1000);
-    const theirs = new Map(source.map((s) => [s.name, s]));
-    const kept = new Set<string>();
-    for (const ours of db.listSnapshots(this.database, instance)) {
-      const t = theirs.get(ours.name);
-      if (t && (!t.createdAt || second(t.createdAt) === second(ours.createdAt))) kept.add(ours.name);
-      else await this.delete(instance, ours.name);
-    }
-    return source.filter((s) => !kept.has(s.name)).map((s) => s.name);
+    const { stale, missing } = compareSnapshots(db.listSnapshots(this.database, instance), source);
+    for (const name of stale) await this.delete(instance, name);
+    return missing;
   }
 
   adopt(instance: string, rows: SnapshotRow[]): void {

@@ -8,7 +8,7 @@ import type { PoolRow } from "../db/storage-pools.ts";
 import * as q from "../db/storage-volumes.ts";
 import { ApiError } from "../api/error.ts";
 import { KeyedLock } from "../lock.ts";
-import { expiresAt, expiryDate, nextSnapshotName, scheduleMatches, validateSnapshotName } from "../config/schedule.ts";
+import { compareSnapshots, expiresAt, expiryDate, nextSnapshotName, scheduleMatches, validateSnapshotName } from "../config/schedule.ts";
 import { log } from "../log.ts";
 import { cron, expiry, key, parseSize, size, type KeyInfo } from "../config/values.ts";
 import { rename, rm } from "node:fs/promises";
@@ -226,15 +226,9 @@ export class CustomVolumes {
    *  the source lacks or has with another creation time (to the second), as LXD compares them,
    *  and returns the names it lacks. */
   async syncPlan(pool: string, volume: string, source: { name: string; createdAt?: string }[]): Promise<string[]> {
-    const second = (iso: string) => Math.floor(new Date(iso).getTime() / 1000);
-    const theirs = new Map(source.map((s) => [s.name, s]));
-    const kept = new Set<string>();
-    for (const ours of this.snapshots(this.get(pool, volume))) {
-      const t = theirs.get(ours.name);
-      if (t && (!t.createdAt || second(t.createdAt) === second(ours.createdAt))) kept.add(ours.name);
-      else await this.deleteSnapshot(pool, volume, ours.name);
-    }
-    return source.filter((s) => !kept.has(s.name)).map((s) => s.name);
+    const { stale, missing } = compareSnapshots(this.snapshots(this.get(pool, volume)), source);
+    for (const name of stale) await this.deleteSnapshot(pool, volume, name);
+    return missing;
   }
 
   /** A refresh (LXD's `storage volume copy --refresh`) of existing volume `name`: `receive` adds
