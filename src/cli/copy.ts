@@ -238,10 +238,15 @@ export class MoveCommand extends LxdCommand {
     if (running) await to.client.setInstanceState(target, { action: "start" });
   }
 
-  /** Between pools: copy (with snapshots) under a temporary name, delete the source, rename. */
+  /** Between pools: on the server where it can (instance_pool_move, as lxc does), else copy (with
+   *  snapshots) under a temporary name, delete the source, rename. */
   private async toPool(pool: string): Promise<void> {
     const name = this.target ?? this.source;
     if (this.source.includes("/") || name.includes("/")) throw new Error("Only instances can be moved between storage pools");
+    if (await this.client.hasExtension("instance_pool_move")) {
+      await this.client.run("POST", `/1.0/instances/${enc(this.source)}`, { name, migration: true, pool, instance_only: this.instanceOnly });
+      return;
+    }
     const current = await this.client.instance(this.source);
     if (current.status !== "Stopped") throw new Error("Moving a running instance between storage pools is not supported: stop it first");
     const tmp = `${name}-move-${Date.now().toString(36)}`;

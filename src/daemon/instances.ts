@@ -180,6 +180,14 @@ export const instancesRoutes = (ctx: DaemonContext) =>
     })
 
     .post("/1.0/instances/:name", ({ params, body }) => {
+      if (body.migration && body.pool && !body.target) {
+        ctx.instances.get(params.name);
+        const [name, pool, to] = [params.name, body.pool, body.name || params.name];
+        return ctx.ops.create({
+          class: "task", description: "Moving instance to another storage pool", resources: { instances: [url(name)] },
+          run: async () => { await ctx.instances.moveToPool(name, pool, to, Boolean(body.instance_only)); },
+        });
+      }
       if (body.migration) return migrationSource(ctx, params.name, body);
       ctx.instances.get(params.name);
       return ctx.ops.create({

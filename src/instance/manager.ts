@@ -486,6 +486,30 @@ export class InstanceManager {
     });
   }
 
+  /** LXD's instance_pool_move (`lxc move c1 -s POOL`): the stopped instance, with its snapshots
+   *  unless `instanceOnly`, copied under a temporary name with its root disk on `pool`, then the
+   *  original deleted and the copy renamed to `to`. */
+  async moveToPool(name: string, pool: string, to: string, instanceOnly: boolean): Promise<void> {
+    const row = this.get(name);
+    if (this.running.has(name)) throw new ApiError(400, `Instance "${name}" is running: stop it before moving it to another storage pool`);
+    if (to !== name && (db.getInstance(this.database, to) || this.busy.has(to))) throw new ApiError(409, `Instance "${to}" already exists`);
+    const devices = { ...row.devices };
+    const rootName = rootDisk(this.expanded(row).devices)?.[0] ?? "root";
+    devices[rootName] = { ...(devices[rootName] ?? { type: "disk", path: "/" }), pool };
+    const tmp = `${to}-move-${Date.now().toString(36)}`;
+    const req: InstancesPost = {
+      name: tmp, profiles: row.profiles, devices, description: row.description, ephemeral: row.ephemeral,
+      config: row.config, source: { type: "copy", source: name, instance_only: instanceOnly },
+    };
+    const copy = this.prepareCopy(req);
+    await this.copy(req, copy.name, copy.source);
+    await this.delete(name);
+    await this.rename(tmp, to);
+    // A move keeps its identity (uuid, MAC addresses), as LXD's does.
+    const kept = Object.entries(row.config).filter(([k]) => k.startsWith("volatile.") && k !== "volatile.last_state.power" && k !== "volatile.apply_template");
+    db.updateInstance(this.database, to, { config: { ...this.get(to).config, ...Object.fromEntries(kept) } });
+  }
+
   /** `copy --refresh` within this daemon: brings existing instance `name` up to date with
    *  `source` (its missing snapshots unless `instanceOnly`, and its content). */
   async refreshCopy(name: string, source: string, instanceOnly: boolean): Promise<void> {
