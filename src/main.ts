@@ -43,12 +43,12 @@ import {
 } from "./cli/remote.ts";
 import {
   StorageCreateCommand, StorageDeleteCommand, StorageInfoCommand, StorageListCommand, StorageSetCommand,
-  StorageShowCommand, StorageUnsetCommand,
+  StorageShowCommand, StorageUnsetCommand, StorageGetCommand,
 } from "./cli/storage.ts";
 import {
   StorageVolumeAttachCommand, StorageVolumeCopyCommand, StorageVolumeMoveCommand, StorageVolumeCreateCommand, StorageVolumeDeleteCommand, StorageVolumeRenameCommand,
   StorageVolumeDetachCommand, StorageVolumeListCommand, StorageVolumeRestoreCommand, StorageVolumeShowCommand,
-  StorageVolumeSnapshotCommand,
+  StorageVolumeSnapshotCommand, StorageVolumeGetCommand, StorageVolumeSetCommand, StorageVolumeUnsetCommand,
 } from "./cli/storage-volume.ts";
 import {
   TrustAddCertificateCommand, TrustAddCommand, TrustListCommand, TrustRemoveCommand, TrustShowCommand,
@@ -81,10 +81,10 @@ const COMMANDS: CommandClass[] = [
   ProfileListCommand, ProfileShowCommand, ProfileCreateCommand, ProfileDeleteCommand, ProfileGetCommand,
   ProfileSetCommand, ProfileUnsetCommand, ProfileEditCommand, ProfileDeviceAddCommand, ProfileDeviceRemoveCommand,
   OperationListCommand, OperationShowCommand, OperationDeleteCommand,
-  StorageListCommand, StorageShowCommand, StorageCreateCommand, StorageSetCommand, StorageUnsetCommand,
+  StorageListCommand, StorageShowCommand, StorageCreateCommand, StorageGetCommand, StorageSetCommand, StorageUnsetCommand,
   StorageDeleteCommand, StorageInfoCommand,
   StorageVolumeListCommand, StorageVolumeCreateCommand, StorageVolumeShowCommand, StorageVolumeDeleteCommand,
-  StorageVolumeAttachCommand, StorageVolumeDetachCommand, StorageVolumeSnapshotCommand, StorageVolumeRestoreCommand,
+  StorageVolumeAttachCommand, StorageVolumeDetachCommand, StorageVolumeSnapshotCommand, StorageVolumeRestoreCommand, StorageVolumeGetCommand, StorageVolumeSetCommand, StorageVolumeUnsetCommand,
   StorageVolumeCopyCommand, StorageVolumeMoveCommand,
   StorageVolumeRenameCommand, StorageVolumeExportCommand, StorageVolumeImportCommand,
   NetworkCreateCommand, NetworkListCommand, NetworkShowCommand, NetworkGetCommand, NetworkSetCommand, NetworkUnsetCommand,

@@ -24,6 +24,8 @@ import {
   type IdmapEntry, type MigrationHeader, type SnapshotInfo,
 } from "./proto.ts";
 import { RSYNC_FEATURES, rsyncReceive, rsyncSend } from "./rsync.ts";
+import { TAR_EXTENSION, tarReceive, tarSend } from "./tar.ts";
+import { log } from "../log.ts";
 
 export const INDEX_HEADER_VERSION = 1;
 const LEGACY_RSYNC_FEATURES = ["xattrs", "delete", "compress"];
@@ -81,15 +83,22 @@ export interface TargetSpec {
   name: string;
   /** The receiving pool's driver ("btrfs" accepts btrfs streams). */
   driver: string;
+  /** A refresh of an existing volume (LXD's `refresh`): given the offered snapshots, drops the
+   *  target's stale ones and returns those to send (rsync then carries only these and the volume). */
+  refresh?(offered: SnapshotInfo[]): Promise<SnapshotInfo[]>;
   receive(snapshots: SnapshotInfo[], info: Record<string, unknown> | undefined, data: Arrival): Promise<void>;
   /** Live: restores the received instance from the checkpoint in `dir` (which it takes over);
    *  on failure removes the instance again. Absent: live migrations are refused. */
   restore?(dir: string): Promise<void>;
 }
 
-/** Builds `volume` from what arrives, through its pool. */
-export function receiveWith(pool: PoolBackend, volume: Volume, snapshots: string[], data: Arrival): Promise<void> {
-  return "read" in data ? pool.receiveStreams(volume, snapshots, data.read) : pool.receive(volume, snapshots, data.fill);
+/** Builds `volume` from what arrives, through its pool (`refresh`: into the existing one). */
+export function receiveWith(pool: PoolBackend, volume: Volume, snapshots: string[], data: Arrival, refresh = false): Promise<void> {
+  if ("read" in data) {
+    if (refresh) throw new Error("A refresh cannot take btrfs streams");
+    return pool.receiveStreams(volume, snapshots, data.read);
+  }
+  return pool.receive(volume, snapshots, data.fill, refresh);
 }
 
 const BTRFS_FEATURES = { migrationHeader: true, headerSubvolumes: false, headerSubvolumeUuids: false };
@@ -160,6 +169,9 @@ export async function runSource(spec: SourceSpec, ch: Channels, opts: TransferOp
       if (live && !ch.criu) throw new Error("The migration peer did not open the criu channel a live migration needs");
       // Live goes by rsync: its final pass follows the checkpoint.
       const sendBtrfs = live ? undefined : spec.sendBtrfs;
+      // Between two of our daemons a stopped volume goes as tar streams, unless the pool asks for
+      // rsync's bandwidth limit or compression (or a running instance needs its final pass).
+      const tarOffered = !spec.running && !spec.rsync.bwlimit && !spec.rsync.compress;
       const offer: MigrationHeader = {
         fs: sendBtrfs ? FsType.BTRFS : FsType.RSYNC,
         btrfsFeatures: sendBtrfs ? BTRFS_FEATURES : undefined,
@@ -171,6 +183,7 @@ export async function runSource(spec: SourceSpec, ch: Channels, opts: TransferOp
         predump: instance ? false : undefined,
         rsyncFeatures: toFlags(ours),
         indexHeaderVersion: INDEX_HEADER_VERSION,
+        extensions: tarOffered ? [TAR_EXTENSION] : undefined,
       };
       ch.control.sendMessage(encodeHeader(offer));
       const answer = decodeHeader(await ch.control.recvMessage());
@@ -202,12 +215,15 @@ export async function runSource(spec: SourceSpec, ch: Channels, opts: TransferOp
         return;
       }
       const rsync = { features, bwlimit: spec.rsync.bwlimit, socketDir: opts.socketDir, allowInconsistent: spec.allowInconsistent };
+      const tar = tarOffered && Boolean(answer.extensions?.includes(TAR_EXTENSION));
+      const send = (dir: string, name: string) => (tar ? tarSend(dir, ch.fs, name) : rsyncSend(dir, ch.fs, { ...rsync, name }));
+      log.debug("Sending volume", { name: spec.name, transfer: tar ? "tar" : "rsync", snapshots: names.length });
       for (const snap of names) {
-        await spec.exportTree(snap, (dir) => rsyncSend(dir, ch.fs, { ...rsync, name: `${spec.name}/${snap}` }));
+        await spec.exportTree(snap, (dir) => send(dir, `${spec.name}/${snap}`));
       }
       if (live) return sendLive(spec, live, ch, rsync);
       await spec.exportTree(undefined, async (dir) => {
-        await rsyncSend(dir, ch.fs, { ...rsync, name: spec.name });
+        await send(dir, spec.name);
         // A running instance gets LXD's final sync pass (the target expects it after criu NONE).
         if (instance && spec.running) await rsyncSend(dir, ch.fs, { ...rsync, name: spec.name });
       });
@@ -244,32 +260,37 @@ export async function runTarget(spec: TargetSpec, ch: Channels, opts: TransferOp
       if (offer.criu === CriuType.PHAUL || (live && (!spec.restore || !ch.criu))) throw new LiveMigrationUnsupported();
       const features = common(RSYNC_FEATURES, offeredRsync(offer));
       const instance = spec.kind === "instance";
-      const btrfs = offer.fs === FsType.BTRFS && spec.driver === "btrfs";
+      const refresh = spec.refresh !== undefined;
+      // A refresh adds to an existing volume: btrfs streams would need its parent, rsync does not.
+      const btrfs = offer.fs === FsType.BTRFS && spec.driver === "btrfs" && !refresh;
       const btrfsFeatures = btrfs ? { migrationHeader: Boolean(offer.btrfsFeatures?.migrationHeader), headerSubvolumes: false, headerSubvolumeUuids: false } : undefined;
       // btrfs streams carry the final state at once: no final sync pass.
       const finalSync = instance && (offer.criu === CriuType.NONE || live) && !btrfs;
+      const tar = !btrfs && !finalSync && Boolean(offer.extensions?.includes(TAR_EXTENSION));
       // An old peer may list names only: they then get the default snapshot fields.
-      const snapshots = offer.snapshots.length === offer.snapshotNames.length
+      const offered = offer.snapshots.length === offer.snapshotNames.length
         ? offer.snapshots
         : offer.snapshotNames.map((name) => ({ name, localConfig: {}, profiles: [], ephemeral: false, localDevices: {}, architecture: 0, stateful: false }));
+      const snapshots = refresh ? await spec.refresh!(offered) : offered;
       const answer: MigrationHeader = {
         fs: btrfs ? FsType.BTRFS : FsType.RSYNC,
         btrfsFeatures,
         criu: live ? CriuType.CRIU_RSYNC : instance && offer.criu === CriuType.NONE ? CriuType.NONE : undefined,
         idmap: [],
-        snapshotNames: offer.snapshotNames,
-        snapshots: offer.snapshots,
+        snapshotNames: refresh ? snapshots.map((s) => s.name) : offer.snapshotNames,
+        snapshots: refresh ? snapshots : offer.snapshots,
         predump: instance ? false : undefined,
         rsyncFeatures: toFlags(features),
-        refresh: false,
+        refresh,
         indexHeaderVersion: Math.min(offer.indexHeaderVersion ?? 0, INDEX_HEADER_VERSION),
+        extensions: tar ? [TAR_EXTENSION] : undefined,
       };
       ch.control.sendMessage(encodeHeader(answer));
       let info: Record<string, unknown> | undefined;
       if ((answer.indexHeaderVersion ?? 0) > 0) {
         const parsed = JSON.parse(new TextDecoder().decode(await ch.fs.readAll())) as { config?: Record<string, unknown> };
         info = parsed.config ?? undefined;
-        await ch.fs.write(new TextEncoder().encode(JSON.stringify({ StatusCode: 200, Error: "", Refresh: false })));
+        await ch.fs.write(new TextEncoder().encode(JSON.stringify({ StatusCode: 200, Error: "", Refresh: refresh })));
         ch.fs.barrier();
       }
       const idmap: IdmapEntry[] = offer.idmap;
@@ -288,7 +309,8 @@ export async function runTarget(spec: TargetSpec, ch: Channels, opts: TransferOp
       try {
         await spec.receive(snapshots, info, { fill: async (dir, snapshot) => {
           const name = snapshot === undefined ? spec.name : `${spec.name}/${snapshot}`;
-          await rsyncReceive(dir, ch.fs, { features, name });
+          if (tar) await tarReceive(dir, ch.fs, name);
+          else await rsyncReceive(dir, ch.fs, { features, name });
           if (snapshot === undefined && state) await rsyncReceive(state, ch.criu!, { features, name: `${name} (checkpoint)` });
           if (snapshot === undefined && finalSync) await rsyncReceive(dir, ch.fs, { features, name });
           // The sender's files carry its shifted host ids: back to the container's own.
