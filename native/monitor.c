@@ -11,9 +11,10 @@
 // stdout, stderr, control; SCM_RIGHTS) followed by the arguments; a runner (a fork) reads them
 // and runs the command (exec.c), saving the daemon a process spawn. Requests go to exec.sock,
 // served by the exec zygote, a child of the monitor already in init's cgroup v1 hierarchies (but
-// pids) that creates each runner in init's cgroup2 directory: moving a process into a cgroup
-// waits for an RCU grace period (8-22 ms measured), which every exec would otherwise pay. Without
-// exec.sock (no zygote) requests go to monitor.sock and the monitor forks the runner.
+// pids) that creates each runner in init's cgroup2 directory: writing a pid into cgroup.procs
+// waits for an RCU grace period (8-22 ms measured), which every exec would otherwise pay; the
+// runner joins the v1 pids cgroup by moving its own thread, which does not wait (join_one).
+// Without exec.sock (no zygote) requests go to monitor.sock and the monitor forks the runner.
 #include "start.h"
 #include <fcntl.h>
 #include <limits.h>
