@@ -133,6 +133,11 @@ export class InstanceManager {
     return db.listInstances(this.database);
   }
 
+  /** Every other instance's config (the idmap planner's view of the ranges in use). */
+  private othersConfigs(name: string): Record<string, string>[] {
+    return this.list().filter((r) => r.name !== name).map((r) => r.config);
+  }
+
   get(name: string): Row {
     const row = db.getInstance(this.database, name);
     if (!row) throw new ApiError(404, `Instance "${name}" not found`);
@@ -457,7 +462,7 @@ export class InstanceManager {
    *  again (keeping an isolated range while it is free) and records the map in use. */
   private initialIdmap(name: string, row: Pick<Row, "profiles" | "config" | "devices">): Record<string, string> {
     try {
-      const plan = planIdmap(this.expanded(row).config, this.list().filter((r) => r.name !== name).map((r) => r.config));
+      const plan = planIdmap(this.expanded(row).config, () => this.othersConfigs(name));
       return {
         "volatile.idmap.base": plan.volatile["volatile.idmap.base"], "volatile.idmap.next": plan.volatile["volatile.idmap.next"],
         "volatile.last_state.idmap": "[]",
@@ -808,7 +813,7 @@ export class InstanceManager {
     let idmap: IdmapPlan;
     try {
       // Recorded before any await: a container starting meanwhile sees this range as taken.
-      idmap = planIdmap(config, this.list().filter((r) => r.name !== name).map((r) => r.config));
+      idmap = planIdmap(config, () => this.othersConfigs(name));
     } catch (err) {
       throw new ApiError(400, `Failed to start instance "${name}": ${(err as Error).message}`);
     }

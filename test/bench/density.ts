@@ -65,7 +65,7 @@ async function sizeNetwork(d: TestDaemon, n: number) {
 
 /** The daemon's own part of each launch, from its debug log: create + start totals and the
  *  monitor phase (lxd-helper start), by instance name. */
-function daemonPhases(log: string): Map<string, Record<string, number>> {
+export function daemonPhases(log: string): Map<string, Record<string, number>> {
   const out = new Map<string, Record<string, number>>();
   for (const line of log.split("\n")) {
     const m = /msg="(Created|Started) instance" name=(\S+)/.exec(line);
