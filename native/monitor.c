@@ -408,7 +408,8 @@ static int prepare_init(struct launch *l)
 // hierarchy's `tasks`) and a child created in a cgroup2 directory (clone3 CLONE_INTO_CGROUP). So
 // a short-lived fork of the monitor joins the v1 cgroups and creates init as the monitor's child
 // (CLONE_PARENT) in the cgroup2 one; prepare_init writes init into whatever it could not join
-// (l->joined says which).
+// (l->joined says which). When that fork cannot create init (the forker itself counts against a
+// pids limit of 1, no clone3), the monitor clones init itself and prepare_init moves it.
 static pid_t clone_init(struct launch *l, uint64_t flags)
 {
 	struct config *c = l->x.cfg;
@@ -470,8 +471,12 @@ static pid_t clone_init(struct launch *l, uint64_t flags)
 		;
 	while (waitpid(forker, NULL, 0) < 0 && errno == EINTR)
 		;
-	if (n != sizeof(r) || r.init <= 0)
-		return fail(n == sizeof(r) ? r.err : EPIPE, "clone");
+	if (n != sizeof(r) || r.init <= 0) {
+		l->init = syscall(SYS_clone, flags | H_CLONE_PIDFD | SIGCHLD, 0, &l->init_pidfd, 0, 0);
+		if (l->init < 0)
+			return fail(errno, "clone");
+		return l->init;
+	}
 	l->joined = r.joined;
 	l->init = r.init;
 	// init is our unreaped child: its pid cannot be reused before we wait for it.
