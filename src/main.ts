@@ -53,7 +53,7 @@ export const COMMAND_MODULES: { words: string[]; load: Loader }[] = [
   {
     words: ["storage"],
     load: () => import("./cli/storage.ts").then((m) => [
-      m.StorageListCommand, m.StorageShowCommand, m.StorageCreateCommand, m.StorageSetCommand, m.StorageUnsetCommand,
+      m.StorageListCommand, m.StorageShowCommand, m.StorageCreateCommand, m.StorageGetCommand, m.StorageSetCommand, m.StorageUnsetCommand,
       m.StorageDeleteCommand, m.StorageInfoCommand,
     ]),
   },
@@ -62,6 +62,7 @@ export const COMMAND_MODULES: { words: string[]; load: Loader }[] = [
     load: () => import("./cli/storage-volume.ts").then((m) => [
       m.StorageVolumeListCommand, m.StorageVolumeCreateCommand, m.StorageVolumeShowCommand, m.StorageVolumeDeleteCommand,
       m.StorageVolumeAttachCommand, m.StorageVolumeDetachCommand, m.StorageVolumeSnapshotCommand, m.StorageVolumeRestoreCommand,
+      m.StorageVolumeGetCommand, m.StorageVolumeSetCommand, m.StorageVolumeUnsetCommand,
       m.StorageVolumeCopyCommand, m.StorageVolumeMoveCommand, m.StorageVolumeRenameCommand,
     ]),
   },

@@ -10,7 +10,7 @@ import { isRemoteImageSource, remoteInstanceOperation } from "./image-pull.ts";
 import { checkIfMatch, etagOf, sync } from "./response.ts";
 import { ApiError } from "../api/error.ts";
 import { checkProject } from "./project.ts";
-import { instanceSource, instanceTarget } from "../migration/instances.ts";
+import { instanceRefreshTarget, instanceSource, instanceTarget } from "../migration/instances.ts";
 import { LIVE_UNSUPPORTED, sourceOperation, targetOperation } from "./migrations.ts";
 
 const url = (name: string) => `/1.0/instances/${name}`;
@@ -57,8 +57,10 @@ export function migrationSource(ctx: DaemonContext, name: string, body: Instance
 function migrationTarget(ctx: DaemonContext, body: InstancesPostBody) {
   const src = body.source;
   if (src.live || src.secrets?.criu) throw new ApiError(400, LIVE_UNSUPPORTED);
+  // As LXD: a refresh of an instance that does not exist yet is a plain copy.
   if (src.refresh && body.name && ctx.instances.list().some((r) => r.name === body.name)) {
-    throw new ApiError(400, `Refreshing the existing instance "${body.name}" from another server is not supported yet`);
+    const spec = instanceRefreshTarget(ctx.instances, body, body.name);
+    return targetOperation(ctx, spec, { instances: [url(body.name)], containers: [`/1.0/containers/${body.name}`] }, src.mode ?? "pull", src);
   }
   const name = ctx.instances.prepareMigration(body);
   const spec = instanceTarget(ctx.instances, body, name);
@@ -94,6 +96,15 @@ export const instancesRoutes = (ctx: DaemonContext) =>
       if (body.source.type === "backup") return restoreOperation(ctx, request);
       checkProject(body.source.project);
       if (body.source.type === "migration") return migrationTarget(ctx, body);
+      if (body.source.type === "copy" && body.source.refresh && body.name && ctx.instances.list().some((r) => r.name === body.name)) {
+        const [name, source] = [body.name, body.source.source ?? ""];
+        if (source.includes("/")) throw new ApiError(400, "A refresh copies from an instance, not from a snapshot");
+        ctx.instances.get(source);
+        return ctx.ops.create({
+          class: "task", description: "Refreshing instance", resources: { instances: [url(name), url(source)], containers: [`/1.0/containers/${name}`] },
+          run: async () => { await ctx.instances.refreshCopy(name, source, Boolean(body.source.instance_only)); },
+        });
+      }
       if (body.source.type === "copy") {
         const copy = ctx.instances.prepareCopy(body);
         return ctx.ops.create({
@@ -169,6 +180,14 @@ export const instancesRoutes = (ctx: DaemonContext) =>
     })
 
     .post("/1.0/instances/:name", ({ params, body }) => {
+      if (body.migration && body.pool && !body.target) {
+        ctx.instances.get(params.name);
+        const [name, pool, to] = [params.name, body.pool, body.name || params.name];
+        return ctx.ops.create({
+          class: "task", description: "Moving instance to another storage pool", resources: { instances: [url(name)] },
+          run: async () => { await ctx.instances.moveToPool(name, pool, to, Boolean(body.instance_only)); },
+        });
+      }
       if (body.migration) return migrationSource(ctx, params.name, body);
       ctx.instances.get(params.name);
       return ctx.ops.create({
