@@ -172,7 +172,8 @@ export async function restoreSpec(dir: string): Promise<{ criu: string; dir: str
 /** CRIU's last error in a log it wrote (else in its output). */
 export async function logError(log: string, fallback = ""): Promise<string> {
   const text = await readFile(log, "utf8").catch(() => "");
-  // Noise CRIU logs on every run here, and the cleanup messages that follow a failure.
-  const noise = /RLIMIT_NOFILE|tables|cgroupd: recv req error|Can't wait or bad status|address already assigned/i;
+  // Noise CRIU logs on every run here, and the cleanup messages that follow a failure (nft's, when
+  // it unlocks a network it had not locked yet: its error, the command, a caret line).
+  const noise = /RLIMIT_NOFILE|tables|cgroupd: recv req error|Can't wait or bad status|address already assigned|Could not process rule|^\s*delete table|^\s*\^+\s*$/i;
   return lastError(`${fallback}\n${text}`.split("\n").filter((l) => !noise.test(l)).join("\n"));
 }
