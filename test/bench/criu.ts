@@ -15,8 +15,8 @@ import { cliOf, timed } from "./timing.ts";
 
 export interface CriuRow { key: string; what: string; times: number[]; floor: number[] }
 
-/** busybox with no console shell (CRIU cannot dump its /dev/tty) and `extra` as one more service. */
-const inittab = (extra: string) => `::sysinit:/etc/init.d/rcS\n::respawn:${extra}\n`;
+/** busybox's own inittab (the console shell included) with `extra` as one more service. */
+const inittab = (extra: string) => `::sysinit:/etc/init.d/rcS\n::respawn:-/bin/sh\n::respawn:${extra}\n`;
 
 async function prepare(d: TestDaemon, name: string, service: string): Promise<void> {
   const cli = cliOf(d);
