@@ -1,7 +1,7 @@
 // Entry point of the single `lxd` binary: the daemon (`lxd serve`) and an LXD-compatible client.
 import { Builtins, Cli, type Command, type CommandClass } from "clipanion";
 import { errorMessage, fdOutput, processStdin } from "./cli/base.ts";
-import { selectRemote } from "./client/config.ts";
+import { selectProject, selectRemote } from "./client/config.ts";
 import {
   ConfigEditCommand, ConfigGetCommand, ConfigSetCommand, ConfigShowCommand, ConfigUnsetCommand,
 } from "./cli/config.ts";
@@ -36,6 +36,10 @@ import {
   ProfileEditCommand, ProfileGetCommand, ProfileListCommand, ProfileSetCommand, ProfileShowCommand,
   ProfileUnsetCommand,
 } from "./cli/profile.ts";
+import {
+  ProjectCreateCommand, ProjectDeleteCommand, ProjectEditCommand, ProjectGetCommand, ProjectInfoCommand, ProjectListCommand,
+  ProjectRenameCommand, ProjectSetCommand, ProjectShowCommand, ProjectSwitchCommand, ProjectUnsetCommand,
+} from "./cli/project.ts";
 import { RestoreCommand, SnapshotCommand } from "./cli/snapshot.ts";
 import {
   RemoteAddCommand, RemoteGetDefaultCommand, RemoteListCommand, RemoteRemoveCommand, RemoteRenameCommand,
@@ -80,6 +84,8 @@ const COMMANDS: CommandClass[] = [
   UiCommand, UiCertificateCommand,
   ProfileListCommand, ProfileShowCommand, ProfileCreateCommand, ProfileDeleteCommand, ProfileGetCommand,
   ProfileSetCommand, ProfileUnsetCommand, ProfileEditCommand, ProfileDeviceAddCommand, ProfileDeviceRemoveCommand,
+  ProjectCreateCommand, ProjectListCommand, ProjectShowCommand, ProjectEditCommand, ProjectGetCommand, ProjectSetCommand,
+  ProjectUnsetCommand, ProjectRenameCommand, ProjectDeleteCommand, ProjectSwitchCommand, ProjectInfoCommand,
   OperationListCommand, OperationShowCommand, OperationDeleteCommand,
   StorageListCommand, StorageShowCommand, StorageCreateCommand, StorageSetCommand, StorageUnsetCommand,
   StorageDeleteCommand, StorageInfoCommand,
@@ -103,6 +109,7 @@ const COMMANDS: CommandClass[] = [
   groupHelp(["profile"], "Manage profiles", "profile show default"),
   groupHelp(["profile", "device"], "Manage devices of profiles", "profile device add default root disk path=/ pool=default"),
   groupHelp(["file"], "Manage files in instances", "file push /etc/hosts c1/etc/hosts"),
+  groupHelp(["project"], "Manage projects", "project create p1"),
   groupHelp(["operation"], "List, show and delete background operations", "operation list"),
   groupHelp(["warning"], "List, acknowledge and delete warnings", "warning list"),
   groupHelp(["storage"], "Manage storage pools", "storage list"),
@@ -137,7 +144,7 @@ export async function main(argv: string[], stdout: NodeJS.WriteStream = fdOutput
   // rsync's remote shell during a migration: raw stdio, no CLI parsing, no client.
   if (argv[0] === "netcat") return (await import("./migration/netcat.ts")).netcat(argv.slice(1));
   try {
-    argv = selectRemote(argv);
+    argv = selectRemote(selectProject(argv));
   } catch (err) {
     stderr.write(`Error: ${errorMessage(err)}\n`);
     return 1;

@@ -13,6 +13,7 @@ import type { ImageStore } from "../image/store.ts";
 import type { DaemonContext } from "./context.ts";
 import type { Operation } from "./operations.ts";
 import { ApiError } from "../api/error.ts";
+import { instanceUrl, containerUrl } from "../db/projects.ts";
 
 const pullers = new WeakMap<ImageStore, ImagePuller>();
 
@@ -75,12 +76,12 @@ export function remoteInstanceOperation(ctx: DaemonContext, body: InstancesPost)
   const nameError = validateInstanceName(name);
   if (nameError) throw new ApiError(400, `Invalid instance name "${name}": ${nameError}`);
   if (ctx.instances.list().some((r) => r.name === name)) throw new ApiError(409, `Instance "${name}" already exists`);
-  const url = `/1.0/instances/${name}`;
+  const url = instanceUrl(name);
   const dl = downloadSpec(ctx, source);
   return ctx.ops.create({
     class: "task",
     description: "Creating instance",
-    resources: { instances: [url], containers: [`/1.0/containers/${name}`] },
+    resources: { instances: [url], containers: [containerUrl(name)] },
     run: async (op) => {
       const setting = getServerConfig(ctx.db)["images.auto_update_cached"];
       const autoUpdate = setting === undefined || setting === "" || isTrue(setting);

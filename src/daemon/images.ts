@@ -19,6 +19,7 @@ import { ApiError } from "../api/error.ts";
 import { requestUrl } from "./request-url.ts";
 import { isTrue } from "../config/values.ts";
 import { validator } from "./validate.ts";
+import { instanceUrl } from "../db/projects.ts";
 
 const checkImagesPost = validator(ImagesPost);
 
@@ -218,7 +219,7 @@ export const imagesRoutes = (ctx: ImagesContext) =>
           return ctx.ops.create({
             class: "task",
             description: "Creating image",
-            resources: { instances: [`/1.0/instances/${plan.instance}`] },
+            resources: { instances: [instanceUrl(plan.instance)] },
             run: async (op) => {
               const { fingerprint, size, type } = await plan.run((m) => op.updateMetadata(m));
               lifecycle(ctx, "image-created", fingerprint, { type });

@@ -4,6 +4,7 @@ import { AsyncResponse } from "../api/envelope.ts";
 import { InstanceName, InstanceState, InstanceStatePut } from "../api/instance.ts";
 import type { DaemonContext } from "./context.ts";
 import { sync } from "./response.ts";
+import { instanceUrl } from "../db/projects.ts";
 
 const DESCRIPTIONS: Record<string, string> = {
   start: "Starting instance", stop: "Stopping instance", restart: "Restarting instance",
@@ -32,7 +33,7 @@ export const instanceStateRoutes = (ctx: DaemonContext) =>
       return ctx.ops.create({
         class: "task",
         description: DESCRIPTIONS[body.action],
-        resources: { instances: [`/1.0/instances/${name}`] },
+        resources: { instances: [instanceUrl(name)] },
         run: async () => { await actions[body.action](); },
       });
     }, {

@@ -9,11 +9,13 @@ import type { DaemonContext } from "./context.ts";
 import { isRemoteImageSource, remoteInstanceOperation } from "./image-pull.ts";
 import { checkIfMatch, etagOf, sync } from "./response.ts";
 import { ApiError } from "../api/error.ts";
-import { checkProject } from "./project.ts";
+import { checkProject, projectOf } from "./project.ts";
+import { isTrue } from "../config/values.ts";
 import { instanceSource, instanceTarget } from "../migration/instances.ts";
 import { LIVE_UNSUPPORTED, sourceOperation, targetOperation } from "./migrations.ts";
+import { containerUrl, instanceUrl, storageName } from "../db/projects.ts";
 
-const url = (name: string) => `/1.0/instances/${name}`;
+const url = instanceUrl;
 
 /** The fields of an instance that PUT replaces, which is what its ETag covers (as in LXD). */
 const writable = (i: Instance) => ({
@@ -38,7 +40,7 @@ async function restoreOperation(ctx: DaemonContext, request: Request) {
     throw err;
   }
   return ctx.ops.create({
-    class: "task", description: "Restoring backup", resources: { instances: [url(prepared.name)], containers: [`/1.0/containers/${prepared.name}`] },
+    class: "task", description: "Restoring backup", resources: { instances: [url(prepared.name)], containers: [containerUrl(prepared.name)] },
     run: async (op) => { await backups.restore(prepared, (m) => op.updateMetadata(m)); },
   });
 }
@@ -50,7 +52,7 @@ export function migrationSource(ctx: DaemonContext, name: string, body: Instance
   const spec = instanceSource(ctx.instances, {
     name, snapshot, instanceOnly: Boolean(body.instance_only ?? body.container_only), allowInconsistent: Boolean(body.allow_inconsistent),
   });
-  return sourceOperation(ctx, spec, { instances: [url(name)], containers: [`/1.0/containers/${name}`] }, body.target ?? undefined);
+  return sourceOperation(ctx, spec, { instances: [url(name)], containers: [containerUrl(name)] }, body.target ?? undefined);
 }
 
 /** POST /1.0/instances with source type migration: an instance arrives from another daemon. */
@@ -62,7 +64,7 @@ function migrationTarget(ctx: DaemonContext, body: InstancesPostBody) {
   }
   const name = ctx.instances.prepareMigration(body);
   const spec = instanceTarget(ctx.instances, body, name);
-  return targetOperation(ctx, spec, { instances: [url(name)], containers: [`/1.0/containers/${name}`] }, src.mode ?? "pull", src, {
+  return targetOperation(ctx, spec, { instances: [url(name)], containers: [containerUrl(name)] }, src.mode ?? "pull", src, {
     cleanup: () => ctx.instances.releaseName(name),
     afterSuccess: async () => { if (body.start) await ctx.instances.start(name); },
   });
@@ -73,10 +75,11 @@ export const instancesRoutes = (ctx: DaemonContext) =>
     .get("/1.0/instances", async ({ query }) => {
       const filter = parseFilter(query.filter ?? "");
       const level = recursionLevel(query);
-      if (!filter && level === 0) return sync(ctx.instances.list().map((r) => url(r.name)));
-      if (!filter && level === 1) return sync(ctx.instances.listApi());
-      const matching = (await ctx.instances.listFull()).filter((i) => matchesFilter(i, filter));
-      if (level === 0) return sync(matching.map((i) => url(i.name)));
+      const rows = ctx.instances.list(isTrue(query["all-projects"]) ? undefined : projectOf(query));
+      if (!filter && level === 0) return sync(rows.map((r) => url(r.name)));
+      if (!filter && level === 1) return sync(ctx.instances.listApi(rows));
+      const matching = (await ctx.instances.listFull(rows)).filter((i) => matchesFilter(i, filter));
+      if (level === 0) return sync(matching.map((i) => url(storageName(i.project, i.name))));
       if (level === 1) {
         return sync(matching.map((inst) => {
           const { state: _s, snapshots: _n, backups: _b, ...i } = inst as InstanceFull;
@@ -90,16 +93,17 @@ export const instancesRoutes = (ctx: DaemonContext) =>
       detail: { summary: "List instances", tags: ["instances"] },
     })
 
-    .post("/1.0/instances", async ({ body, request }) => {
+    .post("/1.0/instances", async ({ body, request, query }) => {
+      const project = projectOf(query);
       if (body.source.type === "backup") return restoreOperation(ctx, request);
-      checkProject(body.source.project);
+      checkProject(body.source.project, ctx.projects);
       if (body.source.type === "migration") return migrationTarget(ctx, body);
       if (body.source.type === "copy") {
-        const copy = ctx.instances.prepareCopy(body);
+        const copy = ctx.instances.prepareCopy(body, project);
         return ctx.ops.create({
           class: "task",
           description: "Creating instance",
-          resources: { instances: [url(copy.name), url(copy.source)], containers: [`/1.0/containers/${copy.name}`] },
+          resources: { instances: [url(copy.name), url(copy.source)], containers: [containerUrl(copy.name)] },
           run: async () => {
             await ctx.instances.copy(body, copy.name, copy.source, copy.snapshot);
             if (body.start) await ctx.instances.start(copy.name);
@@ -107,11 +111,11 @@ export const instancesRoutes = (ctx: DaemonContext) =>
         });
       }
       if (isRemoteImageSource(body.source)) return remoteInstanceOperation(ctx, body);
-      const { name, fingerprint } = ctx.instances.prepareCreate(body);
+      const { name, fingerprint } = ctx.instances.prepareCreate(body, project);
       return ctx.ops.create({
         class: "task",
         description: "Creating instance",
-        resources: { instances: [url(name)], containers: [`/1.0/containers/${name}`] },
+        resources: { instances: [url(name)], containers: [containerUrl(name)] },
         run: async (op) => {
           await ctx.instances.create(body, name, fingerprint, (m) => op.updateMetadata(m));
           if (body.start) await ctx.instances.start(name);

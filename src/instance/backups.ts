@@ -38,6 +38,7 @@ export interface RestoreSpec {
 /** What backups need of the instance manager. */
 export interface BackupHost {
   get(name: string): InstanceRow;
+  projects: { checkAllowed(project: string, what: "snapshot" | "backup"): void };
   poolOf(row: Shape): Pool;
   backendOf(row: Shape): PoolBackend;
   expanded(row: Shape): { config: Record<string, string>; devices: Record<string, Record<string, string>> };
@@ -101,6 +102,7 @@ export class Backups {
   /** Validates a backup request; the name defaults to the first free backupN. */
   prepare(instance: string, req: InstanceBackupsPost): PreparedBackup {
     const row = this.instances.get(instance);
+    this.instances.projects.checkAllowed(row.project, "backup");
     const optimized = req.optimized_storage ?? false;
     if (optimized && !this.instances.backendOf(row).canSendBackup) {
       const pool = this.instances.poolOf(row);

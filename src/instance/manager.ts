@@ -1,6 +1,6 @@
 // The instance lifecycle: create from an image, start through a per-container monitor, stop,
 // delete, update, exec. In-memory runtime state is rebuilt from the monitors at daemon start.
-import { eq } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import { closeSync } from "node:fs";
 import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -9,6 +9,8 @@ import { totalmem } from "node:os";
 import type { Instance, InstanceFull, InstancePut, InstanceState, InstancesPost } from "../api/instance.ts";
 import * as db from "../db/instances.ts";
 import { profiles as profilesTable, storagePools } from "../db/schema.ts";
+import { instanceUrl, nameInProject, projectOfStored, storageName } from "../db/projects.ts";
+import { ProjectManager, type InstanceUse } from "../project/manager.ts";
 import { type SnapshotRow, snapshotsByInstance } from "../db/snapshots.ts";
 import { getVolume, listVolumes, listVolumeSnapshots } from "../db/storage-volumes.ts";
 import { insertSnapshot, type NewSnapshotRow } from "../db/snapshots.ts";
@@ -120,7 +122,9 @@ export class InstanceManager {
     private readonly cgroups: Cgroups,
     private readonly events: EventHub,
     private readonly pools = new StoragePools(database, events),
+    readonly projects = new ProjectManager(database, events),
   ) {
+    projects.instancesOf = (project) => this.usesOf(project);
     this.snapshots = new Snapshots(database, this, events);
     this.backups = new Backups(database, this, events);
     this.files = new InstanceFiles(this, events);
@@ -129,13 +133,27 @@ export class InstanceManager {
 
   // ---- lookups -------------------------------------------------------------------------
 
-  list(): Row[] {
-    return db.listInstances(this.database);
+  /** Every instance, or those of one project. */
+  list(project?: string): Row[] {
+    const rows = db.listInstances(this.database);
+    return project === undefined ? rows : rows.filter((r) => r.project === project);
+  }
+
+  /** What project limits count of a project's instances (expanded config and devices). */
+  private usesOf(project: string): InstanceUse[] {
+    const known = this.allProfiles();
+    return this.list(project).map((row) => ({ name: nameInProject(project, row.name), type: row.type, ...this.expanded(row, known) }));
+  }
+
+  /** Refuses what the instance's project does not allow (`creating`: one more instance). */
+  private checkProject(stored: string, row: Pick<Row, "profiles" | "config" | "devices">, creating: boolean): void {
+    const project = projectOfStored(stored);
+    this.projects.checkInstance(project, { name: nameInProject(project, stored), type: "container", ...this.expanded({ ...row, project }) }, creating);
   }
 
   get(name: string): Row {
     const row = db.getInstance(this.database, name);
-    if (!row) throw new ApiError(404, `Instance "${name}" not found`);
+    if (!row) throw new ApiError(404, `Instance "${nameInProject(projectOfStored(name), name)}" not found`);
     return row;
   }
 
@@ -161,16 +179,19 @@ export class InstanceManager {
   }
 
   /** `known`: every profile, read once by a listing instead of once per instance. */
-  private profileRows(names: string[], known?: Map<string, Profile>) {
+  private profileRows(names: string[], known?: Map<string, Profile>, project = "default") {
+    const from = this.projects.effective(project, "profiles");
     return names.map((name) => {
-      const p = known ? known.get(name) : this.database.select().from(profilesTable).where(eq(profilesTable.name, name)).get();
+      const p = known ? known.get(`${from}/${name}`)
+        : this.database.select().from(profilesTable).where(and(eq(profilesTable.project, from), eq(profilesTable.name, name))).get();
       if (!p) throw new ApiError(400, `Profile "${name}" not found`);
       return p;
     });
   }
 
-  expanded(row: Pick<Row, "profiles" | "config" | "devices">, known?: Map<string, Profile>) {
-    const profiles = this.profileRows(row.profiles, known);
+  /** `row.project` (default: the project named by `row.name`, else default) picks whose profiles apply. */
+  expanded(row: Pick<Row, "profiles" | "config" | "devices"> & { name?: string; project?: string }, known?: Map<string, Profile>) {
+    const profiles = this.profileRows(row.profiles, known, row.project ?? (row.name ? projectOfStored(row.name) : "default"));
     return {
       config: expandConfig(profiles.map((p) => p.config), row.config),
       devices: expandDevices(profiles.map((p) => p.devices), row.devices),
@@ -192,8 +213,8 @@ export class InstanceManager {
       architecture: row.architecture, config: row.config, devices: row.devices,
       ephemeral: row.ephemeral, profiles: row.profiles, stateful: row.stateful,
       description: row.description, created_at: row.createdAt, expanded_config: config,
-      expanded_devices: devices, name: row.name, status, status_code: STATUS[status],
-      last_used_at: row.lastUsedAt, location: "none", type: row.type, project: "default",
+      expanded_devices: devices, name: nameInProject(row.project, row.name), status, status_code: STATUS[status],
+      last_used_at: row.lastUsedAt, location: "none", type: row.type, project: row.project,
     };
   }
 
@@ -224,16 +245,16 @@ export class InstanceManager {
   }
 
   private allProfiles(): Map<string, Profile> {
-    return new Map(this.database.select().from(profilesTable).all().map((p) => [p.name, p]));
+    return new Map(this.database.select().from(profilesTable).all().map((p) => [`${p.project}/${p.name}`, p]));
   }
 
   /** The storage pool of the instance's root disk. */
-  poolOf(row: Pick<Row, "profiles" | "config" | "devices">): Pool {
+  poolOf(row: Pick<Row, "profiles" | "config" | "devices"> & { name?: string }): Pool {
     return this.rootPool(this.expanded(row).devices);
   }
 
   /** The pool layer's view of the pool holding the instance's root volume. */
-  backendOf(row: Pick<Row, "profiles" | "config" | "devices">): PoolBackend {
+  backendOf(row: Pick<Row, "profiles" | "config" | "devices"> & { name?: string }): PoolBackend {
     return this.pools.backend(this.poolOf(row));
   }
 
@@ -274,7 +295,7 @@ export class InstanceManager {
     }
     const { space } = this.pools.resources(this.poolOf(row).name);
     return {
-      name, project: "default", state, cpuUserNs: usage.cpuUserNs, cpuSystemNs: usage.cpuSystemNs, memoryTotal,
+      name: nameInProject(row.project, name), project: row.project, state, cpuUserNs: usage.cpuUserNs, cpuSystemNs: usage.cpuSystemNs, memoryTotal,
       rootAvail: space.total - space.used,
     };
   }
@@ -301,15 +322,16 @@ export class InstanceManager {
   // ---- create / delete -----------------------------------------------------------------
 
   /** Validates a create request and reserves the name; returns the checked inputs for `create`. */
-  prepareCreate(req: InstancesPost): { name: string; fingerprint: string } {
-    const name = req.name || randomName();
-    const nameError = validateInstanceName(name);
-    if (nameError) throw new ApiError(400, `Invalid instance name "${name}": ${nameError}`);
+  prepareCreate(req: InstancesPost, project = "default"): { name: string; fingerprint: string } {
+    const short = req.name || randomName();
+    const nameError = validateInstanceName(short);
+    if (nameError) throw new ApiError(400, `Invalid instance name "${short}": ${nameError}`);
+    const name = storageName(project, short);
     if (req.type && req.type !== "container") throw new ApiError(400, `Instance type "${req.type}" is not supported (containers only)`);
     if (req.source.type !== "image") throw new ApiError(400, `Source type "${req.source.type}" is not supported yet`);
-    if (db.getInstance(this.database, name) || this.busy.has(name)) throw new ApiError(409, `Instance "${name}" already exists`);
+    if (db.getInstance(this.database, name) || this.busy.has(name)) throw new ApiError(409, `Instance "${short}" already exists`);
     const config = req.config ?? {};
-    this.check(config, req.devices ?? {}, req.profiles ?? ["default"]);
+    this.check(name, config, req.devices ?? {}, req.profiles ?? ["default"], true);
     const ref = req.source.fingerprint || req.source.alias;
     if (!ref) throw new ApiError(400, "Image source needs a fingerprint or an alias");
     const image = req.source.fingerprint ? this.images.get(ref) : this.images.resolveAlias(ref);
@@ -319,24 +341,26 @@ export class InstanceManager {
   }
 
   /** Validates a copy request (`source: {type: "copy", source: "c1" | "c1/snap0"}`) and reserves the name. */
-  prepareCopy(req: InstancesPost): { name: string; source: string; snapshot?: string } {
-    const name = req.name || randomName();
-    const nameError = validateInstanceName(name);
-    if (nameError) throw new ApiError(400, `Invalid instance name "${name}": ${nameError}`);
+  prepareCopy(req: InstancesPost, project = "default"): { name: string; source: string; snapshot?: string } {
+    const short = req.name || randomName();
+    const nameError = validateInstanceName(short);
+    if (nameError) throw new ApiError(400, `Invalid instance name "${short}": ${nameError}`);
+    const name = storageName(project, short);
     if (req.type && req.type !== "container") throw new ApiError(400, `Instance type "${req.type}" is not supported (containers only)`);
     const ref = req.source.source;
     if (!ref) throw new ApiError(400, "Copy source needs a source instance (\"c1\" or \"c1/snap0\")");
     const slash = ref.indexOf("/");
-    const [source, snapshot] = slash < 0 ? [ref, undefined] : [ref.slice(0, slash), ref.slice(slash + 1)];
+    const [sourceName, snapshot] = slash < 0 ? [ref, undefined] : [ref.slice(0, slash), ref.slice(slash + 1)];
+    const source = storageName(req.source.project || project, sourceName);
     const src = this.get(source);
     if (snapshot !== undefined) this.snapshots.get(source, snapshot);
-    if (db.getInstance(this.database, name) || this.busy.has(name)) throw new ApiError(409, `Instance "${name}" already exists`);
+    if (db.getInstance(this.database, name) || this.busy.has(name)) throw new ApiError(409, `Instance "${short}" already exists`);
     const from = snapshot === undefined ? src : this.snapshots.get(source, snapshot);
     const profiles = req.profiles ?? from.profiles;
     const devices = req.devices ?? from.devices;
     const config = Object.fromEntries(Object.entries(req.config ?? from.config).filter(([k]) => !k.startsWith("volatile.")));
-    this.check(config, devices, profiles);
-    const [fromPool, toPool] = [this.poolOf(src), this.poolOf({ profiles, devices, config })];
+    this.check(name, config, devices, profiles, true);
+    const [fromPool, toPool] = [this.poolOf(src), this.poolOf({ name, profiles, devices, config })];
     if (fromPool.driver !== toPool.driver) {
       throw new ApiError(400, `Copying from a ${fromPool.driver} pool to a ${toPool.driver} pool is not supported yet`);
     }
@@ -353,7 +377,7 @@ export class InstanceManager {
       const pool = this.poolOf(src);
       const profiles = req.profiles ?? from.profiles;
       const devices = req.devices ?? from.devices;
-      const target = this.poolOf({ profiles, devices, config: {} });
+      const target = this.poolOf({ name, profiles, devices, config: {} });
       const [fromPool, into] = [this.pools.backend(pool), this.pools.backend(target)];
       const fingerprint = src.config["volatile.base_image"] ?? "";
       const userConfig = Object.fromEntries(Object.entries(req.config ?? from.config).filter(([k]) => !k.startsWith("volatile.")));
@@ -370,7 +394,7 @@ export class InstanceManager {
         for (const s of snaps) {
           await fromPool.copy(instanceVolume(source, s.name), instanceVolume(name, s.name), into);
         }
-        const targetDevices = this.expanded({ profiles, devices, config: {} }).devices;
+        const targetDevices = this.expanded({ name, profiles, devices, config: {} }).devices;
         if (rootDisk(targetDevices)?.[1].size) await this.applyRootSize(name, target, targetDevices);
       } catch (err) {
         await into.delete(instanceVolume(name)).catch(() => {});
@@ -407,7 +431,7 @@ export class InstanceManager {
     if (req.type && req.type !== "container") throw new ApiError(400, `Instance type "${req.type}" is not supported (containers only)`);
     if (db.getInstance(this.database, name) || this.busy.has(name)) throw new ApiError(409, `Instance "${name}" already exists`);
     const userConfig = Object.fromEntries(Object.entries(req.config ?? {}).filter(([k]) => !k.startsWith("volatile.")));
-    this.check(userConfig, req.devices ?? {}, req.profiles ?? ["default"]);
+    this.check(name, userConfig, req.devices ?? {}, req.profiles ?? ["default"], true);
     this.busy.add(name);
     return name;
   }
@@ -455,9 +479,9 @@ export class InstanceManager {
 
   /** volatile.idmap.* of a new instance, as LXD records them at creation; every start plans
    *  again (keeping an isolated range while it is free) and records the map in use. */
-  private initialIdmap(name: string, row: Pick<Row, "profiles" | "config" | "devices">): Record<string, string> {
+  private initialIdmap(name: string, row: Pick<Row, "profiles" | "config" | "devices"> & { name?: string }): Record<string, string> {
     try {
-      const plan = planIdmap(this.expanded(row).config, this.list().filter((r) => r.name !== name).map((r) => r.config));
+      const plan = planIdmap(this.expanded({ ...row, name }).config, this.list().filter((r) => r.name !== name).map((r) => r.config));
       return {
         "volatile.idmap.base": plan.volatile["volatile.idmap.base"], "volatile.idmap.next": plan.volatile["volatile.idmap.next"],
         "volatile.last_state.idmap": "[]",
@@ -467,12 +491,14 @@ export class InstanceManager {
     }
   }
 
-  private check(config: Record<string, string>, devices: Record<string, Record<string, string>>, profiles: string[]) {
+  /** Checks an instance's own config, devices and profiles, and what its project allows of them
+   *  (`stored`: its storage name; `creating`: it is new, so it counts against the project's limits). */
+  private check(stored: string, config: Record<string, string>, devices: Record<string, Record<string, string>>, profiles: string[], creating = false) {
     const configError = validateInstanceConfig(config);
     if (configError) throw new ApiError(400, `Invalid config: ${configError}`);
     const deviceError = validateDevices(devices);
     if (deviceError) throw new ApiError(400, `Invalid devices: ${deviceError}`);
-    const expanded = expandDevices(this.profileRows(profiles).map((p) => p.devices), devices);
+    const expanded = expandDevices(this.profileRows(profiles, undefined, projectOfStored(stored)).map((p) => p.devices), devices);
     this.rootPool(expanded);
     const paths = new Map<string, string>();
     for (const [name, d] of Object.entries(expanded)) {
@@ -489,6 +515,7 @@ export class InstanceManager {
         throw new ApiError(400, `Invalid devices: disk "${name}": storage volume "${d.source}" not found in pool "${d.pool}"`);
       }
     }
+    this.checkProject(stored, { profiles, config, devices }, creating);
   }
 
   /** Applies the root disk's `size` to the instance volume (undefined: no limit). */
@@ -509,12 +536,13 @@ export class InstanceManager {
       const image = this.images.get(fingerprint)!;
       const profiles = req.profiles ?? ["default"];
       const devices = req.devices ?? {};
-      const pool = this.rootPool(expandDevices(this.profileRows(profiles).map((p) => p.devices), devices));
+      const project = projectOfStored(name);
+      const pool = this.rootPool(expandDevices(this.profileRows(profiles, undefined, project).map((p) => p.devices), devices));
       const imageConfig = Object.fromEntries(Object.entries(image.properties).map(([k, v]) => [`image.${k}`, v]));
       const config: Record<string, string> = {
         ...imageConfig,
         ...(req.config ?? {}),
-        ...this.initialIdmap(name, { profiles, devices, config: req.config ?? {} }),
+        ...this.initialIdmap(name, { name, profiles, devices, config: req.config ?? {} }),
         "volatile.base_image": fingerprint,
         "volatile.uuid": randomUUID(),
         "volatile.last_state.power": "STOPPED",
@@ -526,7 +554,7 @@ export class InstanceManager {
       await this.pools.backend(pool).createFromImage(name, fingerprint,
         (fp, dest) => this.images.unpackTo(fp, dest, onProgress && ((p) => (report ??= byteProgress(onProgress, key, "Unpack", p.total))(p.processed))));
       if (report) onProgress?.({ [key]: undefined });
-      const expandedDevices = expandDevices(this.profileRows(profiles).map((p) => p.devices), devices);
+      const expandedDevices = expandDevices(this.profileRows(profiles, undefined, project).map((p) => p.devices), devices);
       if (rootDisk(expandedDevices)?.[1].size) {
         await this.applyRootSize(name, pool, expandedDevices)
           .catch(async (err) => { await this.pools.backend(pool).delete(instanceVolume(name)).catch(() => {}); throw err; });
@@ -571,7 +599,7 @@ export class InstanceManager {
     const profiles = strings(record.profiles) ?? ["default"];
     let devices = { ...((record.devices ?? {}) as Devices) };
     const config = own(record.config);
-    this.check(config, devices, profiles);
+    this.check(name, config, devices, profiles, true);
     // The root disk goes to the chosen pool (as LXD's X-LXD-pool), or stays where it pointed;
     // the snapshots' too, which a restore brings back.
     if (spec.pool) devices = this.rootIn(spec.pool, devices, profiles);
@@ -694,7 +722,7 @@ export class InstanceManager {
     const config = { ...userConfig, ...volatile };
     const devices = withoutEmptyDeviceKeys(put.devices ?? {});
     const profiles = put.profiles ?? row.profiles;
-    this.check(userConfig, devices, profiles);
+    this.check(name, userConfig, devices, profiles);
     const next = { ...row, config, devices, profiles };
     const [before, after] = [this.expanded(row).devices, this.expanded(next).devices];
     if (rootDisk(before)?.[1].size !== rootDisk(after)?.[1].size) await this.applyRootSize(name, this.poolOf(next), after);
@@ -721,9 +749,10 @@ export class InstanceManager {
 
   /** A changed profile reaches the running instances that use it at once, as in LXD. Returns
    *  the instances it could not be applied to, with why. */
-  async profileChanged(profile: string): Promise<string[]> {
+  async profileChanged(profile: string, project = "default"): Promise<string[]> {
     const failed: string[] = [];
-    for (const row of this.list().filter((r) => r.profiles.includes(profile))) {
+    const home = this.projects.effective(project, "profiles");
+    for (const row of this.list().filter((r) => r.profiles.includes(profile) && this.projects.effective(r.project, "profiles") === home)) {
       try {
         await this.applyLive(row);
       } catch (err) {
@@ -746,13 +775,15 @@ export class InstanceManager {
     rt.devices = expanded.devices;
   }
 
-  async rename(name: string, to: string): Promise<void> {
+  /** `to`: the new name within the instance's project. */
+  async rename(name: string, newName: string): Promise<void> {
     const row = this.get(name);
     this.checkNotHeld(name);
-    const err = validateInstanceName(to);
-    if (err) throw new ApiError(400, `Invalid instance name "${to}": ${err}`);
+    const err = validateInstanceName(newName);
+    if (err) throw new ApiError(400, `Invalid instance name "${newName}": ${err}`);
     if (this.running.has(name)) throw new ApiError(400, "Renaming of running instance not allowed");
-    if (db.getInstance(this.database, to)) throw new ApiError(409, `Instance "${to}" already exists`);
+    const to = storageName(row.project, newName);
+    if (db.getInstance(this.database, to)) throw new ApiError(409, `Instance "${newName}" already exists`);
     await this.backendOf(row).rename(instanceVolume(name), to, () => {
       crashPoint("rename", "after-volume");
       db.updateInstance(this.database, name, { name: to });
@@ -1179,7 +1210,7 @@ export class InstanceManager {
   }
 
   private lifecycle(action: string, name: string, context: Record<string, unknown> = {}) {
-    this.events.send("lifecycle", { action, source: `/1.0/instances/${name}`, context });
+    this.events.send("lifecycle", { action, source: instanceUrl(name), context }, projectOfStored(name));
     if (action !== "instance-deleted") this.recordsChanged(name);
   }
 }

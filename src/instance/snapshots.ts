@@ -21,6 +21,8 @@ type InstanceShape = Pick<InstanceRow, "profiles" | "config" | "devices">;
 /** What snapshots need from the instances they belong to (the instance manager provides it). */
 export interface SnapshotHost {
   get(name: string): InstanceRow;
+  /** Refuses a snapshot or backup the instance's project does not allow. */
+  projects: { checkAllowed(project: string, what: "snapshot" | "backup"): void };
   list(): InstanceRow[];
   expanded(row: InstanceShape): { config: Record<string, string>; devices: Record<string, Record<string, string>> };
   /** The pool holding the instance's root volume. */
@@ -97,6 +99,7 @@ export class Snapshots {
   /** Checks a snapshot request before its operation starts; returns the name it will get. */
   prepare(instance: string, name: string | undefined, stateful = false): string {
     const row = this.instances.get(instance);
+    this.instances.projects.checkAllowed(row.project, "snapshot");
     if (stateful) throw new ApiError(400, "Stateful snapshots are not supported");
     const taken = new Set(db.listSnapshots(this.database, instance).map((s) => s.name));
     const chosen = name || nextSnapshotName(this.instances.expanded(row).config["snapshots.pattern"] ?? "", taken);
