@@ -24,6 +24,7 @@ import type { Instance } from "../api/instance.ts";
 import type { InstanceRow } from "../db/instances.ts";
 import type { Pool } from "../storage/driver.ts";
 import type { SnapshotRow } from "./snapshots.ts";
+import { instanceUrl, projectOfStored } from "../db/projects.ts";
 
 type Shape = Pick<InstanceRow, "profiles" | "config" | "devices">;
 
@@ -309,6 +310,6 @@ export class Backups {
   }
 
   private lifecycle(action: string, instance: string, name: string, context: Record<string, unknown> = {}) {
-    this.events.send("lifecycle", { action, source: `/1.0/instances/${instance}/backups/${name}`, context });
+    this.events.send("lifecycle", { action, source: instanceUrl(instance, `/backups/${name}`), context }, projectOfStored(instance));
   }
 }

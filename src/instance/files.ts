@@ -3,13 +3,14 @@
 // device nodes, fifos) can never reach the host. Errors become ApiErrors with the HTTP status
 // LXD gives them; each transfer sends its lifecycle event.
 import { ApiError } from "../api/error.ts";
+import { instanceUrl, projectOfStored } from "../db/projects.ts";
 import {
   deletePath, FileOpError, readEntries, readPath, writePath, type FileStat, type PutOptions,
 } from "../kernel/files.ts";
 
 export type { FileKind, FileStat, PutOptions } from "../kernel/files.ts";
 
-type Events = { send(type: "lifecycle", metadata: Record<string, unknown>): void };
+type Events = { send(type: "lifecycle", metadata: Record<string, unknown>, project?: string | null): void };
 
 /** What file transfer needs from the instances (the instance manager provides it). */
 export interface FilesHost {
@@ -53,7 +54,7 @@ export class InstanceFiles {
   }
 
   private lifecycle(action: string, name: string, path: string): void {
-    this.events.send("lifecycle", { action, source: `/1.0/instances/${name}`, context: { path } });
+    this.events.send("lifecycle", { action, source: instanceUrl(name), context: { path } }, projectOfStored(name));
   }
 
   async read(name: string, path: string): Promise<FileContent> {

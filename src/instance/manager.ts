@@ -857,7 +857,7 @@ export class InstanceManager {
       t.mark("templates");
       await this.cgroups.setDevices(name, deviceRules(devices));
       const spec = launchSpec({
-        name, rundir, config, idmap, cgroupProcs: procs, cgroup2: this.cgroups.unified, lxcfs: lxcfsDir(), rootfs,
+        name, hostname: nameInProject(row.project, name), rundir, config, idmap, cgroupProcs: procs, cgroup2: this.cgroups.unified, lxcfs: lxcfsDir(), rootfs,
         mounts: await launchMounts(name, devices),
       });
       t.mark("devices_cgroup");
@@ -910,7 +910,7 @@ export class InstanceManager {
     const { image } = this.pools.backend(pool).layers(instanceVolume(row.name), row.config["volatile.base_image"] ?? "");
     await applyTemplates({
       rootfs, image, mountpoint: join(containerDir(row.name), "template-root"),
-      instance: { name: row.name, architecture: row.architecture, ephemeral: row.ephemeral, privileged: false },
+      instance: { name: nameInProject(row.project, row.name), architecture: row.architecture, ephemeral: row.ephemeral, privileged: false },
       config, devices,
     }, triggers);
   }

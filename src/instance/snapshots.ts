@@ -13,6 +13,7 @@ import { instanceVolume, type PoolBackend } from "../storage/backend.ts";
 import type { InstanceRow } from "../db/instances.ts";
 import { crashPoint } from "../kernel/faults.ts";
 import { expiryDate, nextSnapshotName, scheduleMatches, validateSnapshotName } from "../config/schedule.ts";
+import { instanceUrl, projectOfStored } from "../db/projects.ts";
 
 export type SnapshotRow = db.SnapshotRow;
 
@@ -213,8 +214,8 @@ export class Snapshots {
       const config = Object.fromEntries(Object.entries(snap.config).filter(([k]) => !k.startsWith("volatile.")));
       this.instances.replaceConfig(instance, { ...config, ...volatile }, snap.devices, snap.profiles);
       this.events.send("lifecycle", {
-        action: "instance-restored", source: `/1.0/instances/${instance}`, context: { snapshot: name },
-      });
+        action: "instance-restored", source: instanceUrl(instance), context: { snapshot: name },
+      }, projectOfStored(instance));
       this.instances.recordsChanged(instance);
       if (wasRunning) await this.instances.start(instance);
     });
@@ -277,7 +278,7 @@ export class Snapshots {
   }
 
   private lifecycle(action: string, instance: string, name: string, context: Record<string, unknown> = {}) {
-    this.events.send("lifecycle", { action, source: `/1.0/instances/${instance}/snapshots/${name}`, context });
+    this.events.send("lifecycle", { action, source: instanceUrl(instance, `/snapshots/${name}`), context }, projectOfStored(instance));
     this.instances.recordsChanged(instance);
   }
 }
