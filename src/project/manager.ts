@@ -23,9 +23,13 @@ export const projectUrl = (name: string) => `/1.0/projects/${name}`;
 /** An object's URL as LXD's `used_by` lists it: `?project=` outside default. */
 export const inProject = (url: string, project: string) => (project === "default" ? url : `${url}?project=${project}`);
 
-/** Features a new project gets when its request leaves them out (LXD 5.0). */
-const NEW_PROJECT_FEATURES = ["features.images", "features.profiles", "features.storage.volumes"];
-const FEATURES = [...NEW_PROJECT_FEATURES, "features.networks", "features.storage.buckets"];
+const FEATURES = ["features.images", "features.profiles", "features.storage.volumes", "features.networks", "features.storage.buckets"];
+/** Features a project other than default may turn on here: the rest (own images, custom volumes,
+ *  networks, buckets) are shared with default for now, which is what LXD does with them off. */
+const OWN_FEATURES = new Set(["features.profiles"]);
+/** A new project's features when its request leaves them out: LXD 5.0 turns on images, profiles and
+ *  storage.volumes; here profiles only, and the others say "false" as they behave. */
+const NEW_PROJECT_FEATURES: StringMap = { "features.images": "false", "features.profiles": "true", "features.storage.volumes": "false" };
 
 const uint = (v: string) => (/^\d+$/.test(v) && Number(v) < 2 ** 32 ? undefined : `Invalid value for uint32 "${v}"`);
 const oneOf = (...values: string[]) => (v: string) =>
@@ -125,9 +129,8 @@ export class ProjectManager {
     const nameError = validateProjectName(req.name);
     if (nameError) throw new ApiError(400, nameError);
     if (q.getProject(this.db, req.name)) throw new ApiError(409, `Failed creating project "${req.name}": Failed adding database record: This "projects" entry already exists`);
-    const config = dropEmpty(req.config ?? {});
-    for (const key of NEW_PROJECT_FEATURES) config[key] ??= "true";
-    this.checkConfig(config);
+    const config = { ...NEW_PROJECT_FEATURES, ...dropEmpty(req.config ?? {}) };
+    this.checkConfig(config, req.name);
     const row = q.createProject(this.db, req.name, { description: req.description ?? "", config });
     // As LXD: a project with its own profiles starts with an empty `default` one.
     if (isTrue(config["features.profiles"])) this.ensureDefaultProfile(req.name);
@@ -140,7 +143,7 @@ export class ProjectManager {
     const row = this.get(name);
     const description = fields.description ?? (merge ? row.description : "");
     const config = dropEmpty(merge ? { ...row.config, ...(fields.config ?? {}) } : (fields.config ?? {}));
-    this.checkConfig(config);
+    this.checkConfig(config, name);
     for (const key of FEATURES) {
       if (isTrue(config[key]) === isTrue(row.config[key])) continue;
       if (name === "default") throw new ApiError(400, `Project feature "${key}" cannot be changed on the default project`);
@@ -184,12 +187,15 @@ export class ProjectManager {
     this.db.insert(profiles).values({ name: "default", project, description: `Default LXD profile for project ${project}` }).onConflictDoNothing().run();
   }
 
-  private checkConfig(config: StringMap): void {
+  private checkConfig(config: StringMap, project: string): void {
     for (const [key, value] of Object.entries(config)) {
       const check = KEYS[key] ?? (key.startsWith("user.") ? any : undefined);
       if (!check) throw new ApiError(400, `Invalid project configuration key "${key}"`);
       const err = check(value);
       if (err) throw new ApiError(400, `Invalid project configuration key "${key}" value: ${err}`);
+      if (project !== "default" && FEATURES.includes(key) && !OWN_FEATURES.has(key) && isTrue(value)) {
+        throw new ApiError(400, `Project feature "${key}" is not supported by this daemon: projects other than default share default's ${key.slice("features.".length)}`);
+      }
     }
   }
 

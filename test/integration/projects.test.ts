@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { freePort } from "../helpers/net.ts";
 
 let d: TestDaemon;
 /** Our client's own config dir (so `project switch` never touches the host's). */
@@ -42,7 +43,10 @@ test("the default project exists with LXD's features and holds what was there", 
 test("lxc project create/set/get/show/list, names and keys checked as LXD does", async () => {
   await d.lxcOk("project", "create", "p1");
   const p = (await d.api("GET", "/1.0/projects/p1")).body.metadata;
-  expect(p.config).toEqual({ "features.images": "true", "features.profiles": "true", "features.storage.volumes": "true" });
+  // Own profiles as in LXD; images and custom volumes are default's (those features are off here).
+  expect(p.config).toEqual({ "features.images": "false", "features.profiles": "true", "features.storage.volumes": "false" });
+  expect((await d.lxc("project", "set", "p1", "features.images", "true")).stderr)
+    .toContain(`Project feature "features.images" is not supported by this daemon: projects other than default share default's images`);
   expect(p.used_by).toEqual(["/1.0/profiles/default?project=p1"]);
   // Its own default profile, empty.
   const prof = (await d.api("GET", "/1.0/profiles/default?project=p1")).body.metadata;
@@ -57,7 +61,7 @@ test("lxc project create/set/get/show/list, names and keys checked as LXD does",
   expect(await ok("project", "show", "p1")).toContain("user.owner: ann");
   const list = await ok("project", "list", "-f", "csv");
   expect(list).toContain("default (current),YES,YES,YES,YES,Default LXD project,");
-  expect(list).toContain("p1,YES,YES,YES,NO,,1");
+  expect(list).toContain("p1,NO,YES,NO,NO,,1");
   const state = (await d.api("GET", "/1.0/projects/p1/state")).body.metadata.resources;
   expect(state.instances).toEqual({ Limit: -1, Usage: 0 });
   expect(Object.keys(state).sort()).toEqual(["containers", "cpu", "disk", "instances", "memory", "networks", "processes", "virtual-machines"]);
@@ -148,4 +152,30 @@ test("project switch keeps the current project per remote, as lxc does", async (
   await ok("project", "rename", "sw", "sw2");
   await ok("project", "delete", "sw2");
   expect((await d.api("GET", "/1.0/projects/sw2")).status).toBe(404);
+});
+
+test("a restricted client certificate sees and touches only its projects over HTTPS", async () => {
+  await ok("config", "set", "core.https_address", `127.0.0.1:${freePort()}`);
+  await ok("project", "create", "rp", "-c", "features.profiles=false");
+  const token = (await ok("config", "trust", "add", "--name", "tenant", "--restricted", "--projects", "rp")).trim().split("\n").at(-1)!;
+  const lxc = (...args: string[]) => d.lxcWith({ timeoutMs: 60_000 }, ...args);
+  const add = await lxc("remote", "add", "tenant", token);
+  expect(add.code, add.stderr).toBe(0);
+
+  // Only its own project is listed (lxc made it the remote's current one); default is out of reach.
+  expect((await lxc("project", "list", "tenant:", "-f", "csv")).stdout.trim().split("\n").map((l) => l.split(",")[0])).toEqual(["rp (current)"]);
+  const other = await lxc("project", "show", "tenant:default");
+  expect(other.code).not.toBe(0);
+  expect(other.stderr).toContain("Project not found");
+  const forbidden = await lxc("--project", "default", "list", "tenant:");
+  expect(forbidden.code).not.toBe(0);
+  expect(forbidden.stderr).toContain("restricted");
+  expect((await lxc("project", "create", "tenant:mine")).stderr).toContain("Certificate is restricted");
+
+  const launch = await lxc("--project", "rp", "init", "tenant:busybox", "tenant:t1");
+  expect(launch.code, launch.stderr).toBe(0);
+  expect((await lxc("--project", "rp", "list", "tenant:", "-c", "n", "-f", "csv")).stdout.trim()).toBe("t1");
+  expect((await d.api("GET", "/1.0/instances?project=default")).body.metadata).not.toContain("/1.0/instances/t1");
+  await lxc("--project", "rp", "delete", "tenant:t1");
+  await ok("config", "unset", "core.https_address");
 });

@@ -146,6 +146,9 @@ export function parseCertificate(text: string): Uint8Array {
 
 export interface PendingToken {
   name: string;
+  /** What the joining certificate is limited to (`lxd config trust add --restricted --projects`). */
+  restricted: boolean;
+  projects: string[];
   secret: string;
   expiresAt: number;
   /** Ends the token's operation: consumed, expired or revoked. */
