@@ -26,14 +26,14 @@ const writable = (i: Instance) => ({
 const isUpload = (request: Request) => /^application\/octet-stream\b/i.test(request.headers.get("content-type") ?? "");
 
 /** `lxd import`: the tarball is stored and its index checked before the 202 answer. */
-async function restoreOperation(ctx: DaemonContext, request: Request) {
+async function restoreOperation(ctx: DaemonContext, request: Request, project: string) {
   const backups = ctx.instances.backups;
   if (!request.body) throw new ApiError(400, "Invalid backup file: the upload is empty");
   const file = await backups.receive(request.body);
   let prepared: PreparedRestore;
   try {
     prepared = await backups.prepareRestore(file, {
-      name: request.headers.get("x-lxd-name") || undefined, pool: request.headers.get("x-lxd-pool") || undefined,
+      name: request.headers.get("x-lxd-name") || undefined, pool: request.headers.get("x-lxd-pool") || undefined, project,
     });
   } catch (err) {
     await backups.discard(file);
@@ -95,7 +95,8 @@ export const instancesRoutes = (ctx: DaemonContext) =>
 
     .post("/1.0/instances", async ({ body, request, query }) => {
       const project = projectOf(query);
-      if (body.source.type === "backup") return restoreOperation(ctx, request);
+      if (query.target) ctx.projects.checkTarget(project);
+      if (body.source.type === "backup") return restoreOperation(ctx, request, project);
       checkProject(body.source.project, ctx.projects);
       if (body.source.type === "migration") return migrationTarget(ctx, body);
       if (body.source.type === "copy") {

@@ -47,7 +47,7 @@ export interface BackupHost {
   snapshots: { list(instance: string): SnapshotRow[]; toApi(instance: string, snap: SnapshotRow): InstanceSnapshot };
   withVolume<T>(name: string, fn: () => Promise<T>): Promise<T>;
   quiesced<T>(name: string, fn: () => Promise<T>): Promise<T>;
-  reserve(name: string): void;
+  reserve(name: string, project?: string): string;
   release(name: string): void;
   createFromBackup(spec: RestoreSpec, fill: (pool: PoolBackend) => Promise<void>): Promise<unknown>;
 }
@@ -254,7 +254,8 @@ export class Backups {
   }
 
   /** Reads the index and checks the name and pool before any work starts; reserves the name. */
-  async prepareRestore(file: string, opts: { name?: string; pool?: string }): Promise<PreparedRestore> {
+  /** `project`: the instance lands in that project (its storage name is then `<project>_<name>`). */
+  async prepareRestore(file: string, opts: { name?: string; pool?: string; project?: string }): Promise<PreparedRestore> {
     let index: BackupIndex;
     try {
       index = await readIndex(file, "container");
@@ -265,8 +266,8 @@ export class Backups {
     if (opts.pool && !this.database.select().from(storagePools).all().some((p) => p.name === opts.pool)) {
       throw new ApiError(404, `Storage pool "${opts.pool}" not found`);
     }
-    this.instances.reserve(name);
-    return { name, pool: opts.pool, file, index };
+    const stored = this.instances.reserve(name, opts.project);
+    return { name: stored, pool: opts.pool, file, index };
   }
 
   /** Makes the instance: trees extracted beside the pool, moved in as volumes, rows last. */

@@ -577,11 +577,13 @@ export class InstanceManager {
   }
 
   /** Reserves a new instance's name (a backup restore), until `release`. */
-  reserve(name: string): void {
+  reserve(name: string, project = "default"): string {
     const nameError = validateInstanceName(name);
     if (nameError) throw new ApiError(400, `Invalid instance name "${name}": ${nameError}`);
-    if (db.getInstance(this.database, name) || this.busy.has(name)) throw new ApiError(409, `Instance "${name}" already exists`);
-    this.busy.add(name);
+    const stored = storageName(project, name);
+    if (db.getInstance(this.database, stored) || this.busy.has(stored)) throw new ApiError(409, `Instance "${name}" already exists`);
+    this.busy.add(stored);
+    return stored;
   }
 
   release(name: string): void {

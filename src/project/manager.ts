@@ -263,6 +263,14 @@ export class ProjectManager {
     if ((row.config[`restricted.${what}s`] ?? "block") !== "allow") throw new ApiError(403, `Project "${project}" doesn't allow for ${what} creation`);
   }
 
+  /** Refuses `?target=` (placing an instance on a chosen cluster member) where the project forbids it. */
+  checkTarget(project: string): void {
+    const row = this.get(project);
+    if (isTrue(row.config.restricted) && (row.config["restricted.cluster.target"] ?? "block") !== "allow") {
+      throw new ApiError(403, "This project doesn't allow cluster member targeting");
+    }
+  }
+
   /** A new limit must hold for what the project already has (LXD checks when it is set). */
   private checkLimitsAgainstUse(project: string, config: StringMap): void {
     const uses = this.instancesOf(project);

@@ -93,6 +93,17 @@ test("instances live in their project: same name twice, lists, exec and delete a
   expect((await d.lxc("project", "set", "p1", "features.profiles", "false")).stderr)
     .toContain('Project feature "features.profiles" cannot be disabled on non-empty projects');
 
+  // Snapshots, backups and imports stay in the project.
+  await ok("--project", "p1", "snapshot", "c1", "s0");
+  expect((await d.api("GET", "/1.0/instances/c1/snapshots?project=p1")).body.metadata).toEqual(["/1.0/instances/c1/snapshots/s0?project=p1"]);
+  expect((await d.api("GET", "/1.0/instances/c1/snapshots")).body.metadata).toEqual([]);
+  const tarball = `${conf}/c1.tar.gz`;
+  await ok("--project", "p1", "export", "c1", tarball, "--instance-only");
+  await ok("--project", "p1", "import", tarball, "c2");
+  expect((await d.api("GET", "/1.0/instances/c2?project=p1")).body.metadata).toMatchObject({ name: "c2", project: "p1" });
+  expect((await d.api("GET", "/1.0/instances/c2")).status).toBe(404);
+  await ok("--project", "p1", "delete", "c2");
+
   await ok("--project", "p1", "delete", "c1", "--force");
   expect((await d.lxcOk("list", "-c", "n", "-f", "csv")).trim()).toBe("c1");
   await ok("delete", "c1", "--force");
