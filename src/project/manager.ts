@@ -147,7 +147,7 @@ export class ProjectManager {
     for (const key of FEATURES) {
       if (isTrue(config[key]) === isTrue(row.config[key])) continue;
       if (name === "default") throw new ApiError(400, `Project feature "${key}" cannot be changed on the default project`);
-      if (!this.isEmpty(name, true)) {
+      if (!this.isEmpty(name)) {
         throw new ApiError(400, `Project feature "${key}" cannot be ${isTrue(config[key]) ? "enabled" : "disabled"} on non-empty projects`);
       }
     }
@@ -176,11 +176,10 @@ export class ProjectManager {
     this.lifecycle("project-deleted", name);
   }
 
-  /** Empty as LXD counts it: nothing but its `default` profile (unless `strict`: nothing at all). */
-  private isEmpty(name: string, strict = false): boolean {
+  /** Empty as LXD counts it: nothing but its `default` profile. */
+  private isEmpty(name: string): boolean {
     const c = q.projectContents(this.db, name);
-    const profiles = strict ? c.profiles : c.profiles.filter((p) => p !== "default");
-    return !c.instances.length && !c.images.length && !c.volumes.length && !c.networks.length && !profiles.length;
+    return !c.instances.length && !c.images.length && !c.volumes.length && !c.networks.length && !c.profiles.some((p) => p !== "default");
   }
 
   private ensureDefaultProfile(project: string): void {

@@ -190,3 +190,32 @@ test("a restricted client certificate sees and touches only its projects over HT
   await lxc("--project", "rp", "delete", "tenant:t1");
   await ok("config", "unset", "core.https_address");
 });
+
+test("events and operations are filtered by project", async () => {
+  await ok("project", "create", "ev");
+  const ws = new WebSocket(`ws+unix://${d.socket}:/1.0/events?type=lifecycle&project=ev`);
+  const seen: { project: string; metadata: { action: string; source: string } }[] = [];
+  ws.onmessage = (m) => seen.push(JSON.parse(String(m.data)));
+  await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = reject; });
+  await ok("profile", "create", "in-default");
+  await ok("--project", "ev", "profile", "create", "in-ev");
+  await ok("--project", "ev", "profile", "delete", "in-ev");
+  await Bun.sleep(200);
+  ws.close();
+  expect(seen.map((e) => [e.project, e.metadata.action, e.metadata.source])).toEqual([
+    ["ev", "profile-created", "/1.0/profiles/in-ev?project=ev"],
+    ["ev", "profile-deleted", "/1.0/profiles/in-ev?project=ev"],
+  ]);
+  await ok("profile", "delete", "in-default");
+
+  // An instance operation is listed under its project only.
+  await d.lxcOk("project", "set", "ev", "features.profiles", "false");
+  const create = await d.api("POST", "/1.0/instances?project=ev", { name: "o1", source: { type: "image", alias: "busybox" } });
+  expect(create.status).toBe(202);
+  expect((await d.wait(create)).body.metadata.resources.instances).toEqual(["/1.0/instances/o1?project=ev"]);
+  const listed = async (project: string) => JSON.stringify((await d.api("GET", `/1.0/operations?project=${project}`)).body.metadata);
+  expect(await listed("ev")).toContain(create.body.metadata.id);
+  expect(await listed("default")).not.toContain(create.body.metadata.id);
+  await ok("--project", "ev", "delete", "o1");
+  await ok("project", "delete", "ev");
+});
