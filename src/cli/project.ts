@@ -5,12 +5,14 @@ import { Command, Option } from "clipanion";
 import type { LxdClient } from "../client/client.ts";
 import { currentProject, loadConfig, saveConfig, selectedRemoteName } from "../client/config.ts";
 import type { Project, ProjectState } from "../api/project.ts";
-import { isTrue } from "../config/values.ts";
+import { bytesIEC, isTrue } from "../config/values.ts";
 import { LxdCommand, parseKeyValues } from "./base.ts";
 import { readYamlStdin, stringMaps } from "./config.ts";
 import { parseFormat, renderTable, toYaml } from "./format.ts";
 
 const url = (name: string) => `/1.0/projects/${encodeURIComponent(name)}`;
+/** Sizes as lxc shows them: whole values without decimals (0B, 512MiB, 1GiB). */
+const iec = (n: number) => bytesIEC(n).replace(/\.00(?=[A-Z])/, "");
 
 /** Read-modify-write of a project guarded by its ETag. */
 async function editProject(client: LxdClient, name: string, change: (p: { config: Record<string, string>; description: string }) => void) {
@@ -231,16 +233,4 @@ export class ProjectInfoCommand extends LxdCommand {
     ]);
     this.context.stdout.write(renderTable(format, ["RESOURCE", "LIMIT", "USAGE"], rows, state));
   }
-}
-
-/** lxc's units.GetByteSizeStringIEC with no decimals for whole values: 0B, 512MiB, 1.50GiB. */
-function iec(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return Number.isInteger(v) ? `${v}${units[i]}` : `${v.toFixed(2)}${units[i]}`;
 }

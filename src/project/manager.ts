@@ -4,7 +4,7 @@
 import { ApiError } from "../api/error.ts";
 import type { Project, ProjectState } from "../api/project.ts";
 import { rootDisk } from "../config/expand.ts";
-import { isTrue, parseSize } from "../config/values.ts";
+import { bytesIEC, isTrue, parseSize } from "../config/values.ts";
 import type { Db } from "../db/index.ts";
 import * as q from "../db/projects.ts";
 import { profiles } from "../db/schema.ts";
@@ -326,15 +326,7 @@ function checkAggregates(project: string, config: StringMap, uses: InstanceUse[]
 }
 
 function formatTotal(key: string, n: number): string {
-  if (key !== "limits.memory" && key !== "limits.disk") return String(n);
-  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${n}B` : `${v.toFixed(1)}${units[i]}`;
+  return key === "limits.memory" || key === "limits.disk" ? bytesIEC(n, 1) : String(n);
 }
 
 /** LXD's checks of a restricted project on one instance's expanded config and devices. */
