@@ -76,6 +76,7 @@ test("instances live in their project: same name twice, lists, exec and delete a
   expect((await d.lxcOk("--project", "p1", "list", "-c", "n", "-f", "csv")).trim()).toBe("c1");
   expect((await ok("--project", "p1", "config", "get", "c1", "user.where")).trim()).toBe("p1");
   expect((await ok("config", "get", "c1", "user.where")).trim()).toBe("");
+  expect((await ok("list", "--all-projects", "-f", "csv", "-c", "en")).trim().split("\n").sort()).toEqual(["default,c1", "p1,c1"]);
   expect((await ok("--project", "p1", "exec", "c1", "--", "hostname")).trim()).toBe("c1");
 
   const inst = (await d.api("GET", "/1.0/instances/c1?project=p1")).body.metadata;
