@@ -1,5 +1,7 @@
 // Queries on the projects table, and what a project holds (its rows in the other tables).
 import { and, eq } from "drizzle-orm";
+import { expandDevices } from "../config/expand.ts";
+import { isTrue } from "../config/values.ts";
 import type { Db } from "./index.ts";
 import { images, instances, networks, profiles, projects, storageVolumes } from "./schema.ts";
 
@@ -71,3 +73,20 @@ export function instanceUrl(stored: string, suffix = ""): string {
 
 /** The legacy `/1.0/containers/...` URL of an instance, from its storage name. */
 export const containerUrl = (stored: string, suffix = ""): string => instanceUrl(stored, suffix).replace(/^\/1\.0\/instances\//, "/1.0/containers/");
+
+type Devices = Record<string, Record<string, string>>;
+
+/** Each instance's devices expanded with its profiles, read from the project whose profiles it
+ *  uses (its own with `features.profiles`, else default's): one query per table for a whole listing. */
+export function deviceExpander(db: Db): (inst: { project: string; profiles: string[]; devices: Devices }) => Devices {
+  const own = new Set(listProjects(db).filter((p) => p.name === "default" || isTrue(p.config["features.profiles"])).map((p) => p.name));
+  const byKey = new Map(db.select().from(profiles).all().map((p) => [`${p.project}/${p.name}`, p.devices]));
+  return (inst) => {
+    const home = own.has(inst.project) ? inst.project : "default";
+    return expandDevices(inst.profiles.map((p) => byKey.get(`${home}/${p}`) ?? {}), inst.devices);
+  };
+}
+
+/** A profile's URL as `used_by` lists it. */
+export const profileUrl = (project: string, name: string): string =>
+  project === "default" ? `/1.0/profiles/${name}` : `/1.0/profiles/${name}?project=${project}`;

@@ -6,6 +6,7 @@ import { expandDevices, rootDisk } from "../config/expand.ts";
 import type { Db } from "../db/index.ts";
 import { getInstance } from "../db/instances.ts";
 import * as q from "../db/profiles.ts";
+import { profileUrl as projectProfileUrl } from "../db/projects.ts";
 import type { ProjectManager } from "../project/manager.ts";
 import { validateDevices, validateInstanceConfig, validateProfileName, withoutEmptyDeviceKeys } from "../instance/config.ts";
 
@@ -15,7 +16,7 @@ type Events = { send(type: "lifecycle", metadata: Record<string, unknown>, proje
 
 export type ProfileRow = q.ProfileRow;
 
-export const profileUrl = (name: string, project = "default") => (project === "default" ? `/1.0/profiles/${name}` : `/1.0/profiles/${name}?project=${project}`);
+export const profileUrl = (name: string, project = "default") => projectProfileUrl(project, name);
 
 /** Empty values mean "unset": LXD never stores them. */
 const dropEmpty = (config: StringMap): StringMap => Object.fromEntries(Object.entries(config).filter(([, v]) => v !== ""));

@@ -81,6 +81,11 @@ test("instances live in their project: same name twice, lists, exec and delete a
 
   const inst = (await d.api("GET", "/1.0/instances/c1?project=p1")).body.metadata;
   expect(inst).toMatchObject({ name: "c1", project: "p1" });
+  // Each takes its own project's default profile: default's has the nic, p1's only the root disk.
+  expect(Object.keys(inst.expanded_devices)).toEqual(["root"]);
+  expect(Object.keys((await d.api("GET", "/1.0/instances/c1")).body.metadata.expanded_devices).sort()).toEqual(["eth0", "root"]);
+  const poolUsers: string[] = (await d.api("GET", "/1.0/storage-pools/default")).body.metadata.used_by;
+  expect(poolUsers).toEqual(expect.arrayContaining(["/1.0/instances/c1", "/1.0/instances/c1?project=p1", "/1.0/profiles/default?project=p1"]));
   expect((await d.api("GET", "/1.0/instances?project=p1")).body.metadata).toEqual(["/1.0/instances/c1?project=p1"]);
   expect((await d.api("GET", "/1.0/instances?all-projects=true")).body.metadata.sort()).toEqual(["/1.0/instances/c1", "/1.0/instances/c1?project=p1"]);
   // The storage name is never an address.
