@@ -12,6 +12,7 @@ import { describeLayout, parseCgroupMounts } from "../kernel/cgroup.ts";
 import { SERVER_KEYS } from "./server-config.ts";
 import { checkIfMatch, etagOf, sync, syncEnvelope, SyncResponse } from "./response.ts";
 import { ApiError } from "../api/error.ts";
+import { projectOf } from "./project.ts";
 
 export interface StorageDriverInfo { name: string; version: string; remote: boolean; inUse: boolean }
 
@@ -118,7 +119,8 @@ function detectHost() {
 
 let host: ReturnType<typeof detectHost> | undefined;
 
-export function serverObject(source: ServerInfoSource) {
+/** `project`: the request's, which LXD reports back in `environment.project`. */
+export function serverObject(source: ServerInfoSource, project = "default") {
   host ??= detectHost();
   const drivers = source.storageDrivers();
   const used = drivers.filter((d) => d.inUse);
@@ -147,7 +149,7 @@ export function serverObject(source: ServerInfoSource) {
       lxc_features: { ...host.lxc_features, lxcfs: String(lxcfsDir() !== undefined) },
       os_name: host.os_name,
       os_version: host.os_version,
-      project: "default",
+      project,
       server: "lxd",
       server_clustered: false,
       server_event_mode: "full-mesh",
@@ -181,9 +183,9 @@ export const serverInfoRoutes = (ctx: ServerInfoContext) =>
       detail: { summary: "Supported API versions", tags: ["server"] },
     })
 
-    .get("/1.0", ({ request }) => {
+    .get("/1.0", ({ request, query }) => {
       if (ctx.serverInfo.trusted?.(request) === false) return syncEnvelope(new SyncResponse(publicServerObject()));
-      const server = serverObject(ctx.serverInfo);
+      const server = serverObject(ctx.serverInfo, projectOf(query));
       return sync(server, { etag: etagOf(server.config) });
     }, {
       response: Server,

@@ -110,6 +110,13 @@ test("instances live in their project: same name twice, lists, exec and delete a
   expect((await d.api("GET", "/1.0/instances/c2")).status).toBe(404);
   await ok("--project", "p1", "delete", "c2");
 
+  // Copies into another project, ours and lxc's (--target-project).
+  await ok("copy", "c1", "c3", "--target-project", "p1");
+  await d.lxcOk("copy", "c1", "c4", "--target-project", "p1");
+  expect((await d.lxcOk("--project", "p1", "list", "-c", "n", "-f", "csv")).trim().split("\n")).toEqual(["c1", "c3", "c4"]);
+  await ok("--project", "p1", "delete", "c3", "c4");
+  expect((await d.api("GET", "/1.0?project=p1")).body.metadata.environment.project).toBe("p1");
+
   await ok("--project", "p1", "delete", "c1", "--force");
   expect((await d.lxcOk("list", "-c", "n", "-f", "csv")).trim()).toBe("c1");
   await ok("delete", "c1", "--force");
