@@ -78,6 +78,11 @@ test("instances live in their project: same name twice, lists, exec and delete a
   expect((await ok("config", "get", "c1", "user.where")).trim()).toBe("");
   expect((await ok("list", "--all-projects", "-f", "csv", "-c", "en")).trim().split("\n").sort()).toEqual(["default,c1", "p1,c1"]);
   expect((await ok("--project", "p1", "exec", "c1", "--", "hostname")).trim()).toBe("c1");
+  await Bun.write(`${conf}/note.txt`, "in p1\n");
+  await ok("--project", "p1", "file", "push", `${conf}/note.txt`, "c1/root/note.txt");
+  expect((await d.lxcOk("--project", "p1", "exec", "c1", "--", "cat", "/root/note.txt")).trim()).toBe("in p1");
+  expect((await d.lxc("exec", "c1", "--", "cat", "/root/note.txt")).code).not.toBe(0);
+  expect(await ok("--project", "p1", "info", "c1")).toContain("Name: c1");
 
   const inst = (await d.api("GET", "/1.0/instances/c1?project=p1")).body.metadata;
   expect(inst).toMatchObject({ name: "c1", project: "p1" });
