@@ -450,7 +450,7 @@ export class InstanceManager {
     try {
       const profiles = req.profiles ?? ["default"];
       const devices = req.devices ?? {};
-      const pool = this.rootPool(this.expanded({ profiles, devices, config: {} }).devices);
+      const pool = this.rootPool(this.expanded({ name, profiles, devices, config: {} }).devices);
       await receive(this.pools.backend(pool));
       const config: Record<string, string> = {
         "volatile.uuid": randomUUID(),
@@ -604,12 +604,12 @@ export class InstanceManager {
     this.check(name, config, devices, profiles, true);
     // The root disk goes to the chosen pool (as LXD's X-LXD-pool), or stays where it pointed;
     // the snapshots' too, which a restore brings back.
-    if (spec.pool) devices = this.rootIn(spec.pool, devices, profiles);
+    if (spec.pool) devices = this.rootIn(spec.pool, devices, profiles, name);
     const snapDevices = (s: Record<string, any>) => {
       const d = (s.devices ?? {}) as Devices;
-      return spec.pool ? this.rootIn(spec.pool, d, strings(s.profiles) ?? profiles) : d;
+      return spec.pool ? this.rootIn(spec.pool, d, strings(s.profiles) ?? profiles, name) : d;
     };
-    const pool = this.rootPool(this.expanded({ profiles, devices, config }).devices);
+    const pool = this.rootPool(this.expanded({ name, profiles, devices, config }).devices);
     const architecture = String(record.architecture ?? "");
     try {
       checkArchitecture(architecture);
@@ -671,8 +671,8 @@ export class InstanceManager {
   }
 
   /** `devices` with the root disk (its own, or the profiles') pointing at `pool`. */
-  private rootIn(pool: string, devices: Devices, profiles: string[]): Devices {
-    const root = rootDisk(this.expanded({ profiles, devices, config: {} }).devices);
+  private rootIn(pool: string, devices: Devices, profiles: string[], name?: string): Devices {
+    const root = rootDisk(this.expanded({ name, profiles, devices, config: {} }).devices);
     if (root?.[1].pool === pool) return devices;
     return { ...devices, [root?.[0] ?? "root"]: { ...(root?.[1] ?? { type: "disk", path: "/" }), pool } };
   }

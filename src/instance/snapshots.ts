@@ -17,7 +17,7 @@ import { instanceUrl, projectOfStored } from "../db/projects.ts";
 
 export type SnapshotRow = db.SnapshotRow;
 
-type InstanceShape = Pick<InstanceRow, "profiles" | "config" | "devices">;
+type InstanceShape = Pick<InstanceRow, "profiles" | "config" | "devices"> & { name?: string; project?: string };
 
 /** What snapshots need from the instances they belong to (the instance manager provides it). */
 export interface SnapshotHost {
@@ -84,7 +84,7 @@ export class Snapshots {
     // A profile the snapshot names may be gone since: show its own settings then, never fail a listing.
     let expanded: { config: Record<string, string>; devices: Record<string, Record<string, string>> };
     try {
-      expanded = this.instances.expanded(snap);
+      expanded = this.instances.expanded({ ...snap, name: inst.name, project: inst.project });
     } catch {
       expanded = { config: snap.config, devices: snap.devices };
     }
