@@ -75,6 +75,14 @@ export class ProfileManager {
     checkContent(config, devices);
     this.checkUsers(name, devices, home);
     q.updateProfile(this.db, name, { description, config, devices }, home);
+    // The instances using it must still fit their projects' limits and restrictions (as in LXD);
+    // the change is undone when one does not.
+    try {
+      for (const user of this.users(home)) this.projects?.checkProject(user);
+    } catch (err) {
+      q.updateProfile(this.db, name, { description: row.description, config: row.config, devices: row.devices }, home);
+      throw new ApiError(400, `Failed checking if profile update allowed: ${(err as Error).message}`);
+    }
     this.lifecycle("profile-updated", name, home);
   }
 

@@ -255,6 +255,16 @@ export class ProjectManager {
     }
   }
 
+  /** Checks every instance of a project against its restrictions and aggregate limits (after a
+   *  change they share, such as a profile's); throws the first problem as LXD words it. */
+  checkProject(project: string): void {
+    const row = q.getProject(this.db, project);
+    if (!row) return;
+    const uses = this.instancesOf(project);
+    if (isTrue(row.config.restricted)) for (const u of uses) checkRestrictions(project, row.config, u);
+    checkAggregates(project, row.config, uses);
+  }
+
   /** Refuses a snapshot or backup in a restricted project that blocks them. */
   checkAllowed(project: string, what: "snapshot" | "backup"): void {
     const row = this.get(project);

@@ -160,6 +160,10 @@ test("a restricted project refuses what LXD refuses", async () => {
   expect(await fail("config", "device", "add", "r", "h", "disk", "source=/tmp", "path=/mnt"))
     .toContain('Invalid device "h" on container "r" of project "r1": Attaching disks not backed by a pool is forbidden');
   expect(await fail("config", "device", "add", "r", "u", "unix-char", "path=/dev/zero")).toContain("Unix character devices are forbidden");
+  // A profile change counts too (r1 uses default's profiles), and is undone.
+  expect((await d.lxc("profile", "set", "default", "security.nesting", "true")).stderr)
+    .toContain('Failed checking if profile update allowed: Invalid value "true" for config "security.nesting" on container "r" of project "r1": Container nesting is forbidden');
+  expect((await d.api("GET", "/1.0/profiles/default")).body.metadata.config["security.nesting"]).toBeUndefined();
   expect(await fail("snapshot", "r")).toContain('Project "r1" doesn\'t allow for snapshot creation');
   await d.lxcOk("project", "set", "r1", "restricted.snapshots", "allow");
   await d.lxcOk("--project", "r1", "snapshot", "r", "s0");
