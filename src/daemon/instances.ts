@@ -111,7 +111,7 @@ export const instancesRoutes = (ctx: DaemonContext) =>
           },
         });
       }
-      if (isRemoteImageSource(body.source)) return remoteInstanceOperation(ctx, body);
+      if (isRemoteImageSource(body.source)) return remoteInstanceOperation(ctx, body, project);
       const { name, fingerprint } = ctx.instances.prepareCreate(body, project);
       return ctx.ops.create({
         class: "task",

@@ -334,7 +334,8 @@ export class InstanceManager {
     this.check(name, config, req.devices ?? {}, req.profiles ?? ["default"], true);
     const ref = req.source.fingerprint || req.source.alias;
     if (!ref) throw new ApiError(400, "Image source needs a fingerprint or an alias");
-    const image = req.source.fingerprint ? this.images.get(ref) : this.images.resolveAlias(ref);
+    const images = this.images.in(this.projects.effective(project, "images"));
+    const image = req.source.fingerprint ? images.get(ref) : images.resolveAlias(ref);
     if (!image) throw new ApiError(404, `Image "${ref}" not found`);
     this.busy.add(name);
     return { name, fingerprint: image.fingerprint };
@@ -533,7 +534,8 @@ export class InstanceManager {
   async create(req: InstancesPost, name: string, fingerprint: string, onProgress?: ProgressSink): Promise<Row> {
     try {
       const t = phases();
-      const image = this.images.get(fingerprint)!;
+      const images = this.images.in(this.projects.effective(projectOfStored(name), "images"));
+      const image = images.get(fingerprint)!;
       const profiles = req.profiles ?? ["default"];
       const devices = req.devices ?? {};
       const project = projectOfStored(name);
@@ -560,7 +562,7 @@ export class InstanceManager {
           .catch(async (err) => { await this.pools.backend(pool).delete(instanceVolume(name)).catch(() => {}); throw err; });
       }
       t.mark("volume");
-      this.images.markUsed(fingerprint);
+      images.markUsed(fingerprint);
       const at = now();
       const row = db.insertInstance(this.database, {
         name, architecture: image.architecture, type: "container", description: req.description ?? "",
@@ -699,7 +701,7 @@ export class InstanceManager {
     await forgetDevices(name);
     // The last instance on a deleted image takes the image's unpacked layers with it.
     const fp = row.config["volatile.base_image"];
-    if (fp && !this.images.get(fp)) {
+    if (fp && !this.images.known(fp)) {
       await this.onImageDeleted(fp).catch((err) => log.warn("Failed to drop an unused image layer", { fingerprint: fp, err: String(err) }));
     }
     this.lifecycle("instance-deleted", name);
@@ -1077,7 +1079,7 @@ export class InstanceManager {
     const pools = this.pools.list();
     const instances = new Map(rows.map((r) => [r.name, new Set((snaps.get(r.id) ?? []).map((s) => s.name))]));
     const images = new Set([
-      ...this.images.list().map((i) => i.fingerprint),
+      ...this.images.allFingerprints(),
       ...rows.map((r) => r.config["volatile.base_image"]).filter(Boolean),
     ]);
     for (const pool of pools) {

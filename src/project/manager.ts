@@ -24,12 +24,12 @@ export const projectUrl = (name: string) => `/1.0/projects/${name}`;
 export const inProject = (url: string, project: string) => (project === "default" ? url : `${url}?project=${project}`);
 
 const FEATURES = ["features.images", "features.profiles", "features.storage.volumes", "features.networks", "features.storage.buckets"];
-/** Features a project other than default may turn on here: the rest (own images, custom volumes,
- *  networks, buckets) are shared with default for now, which is what LXD does with them off. */
-const OWN_FEATURES = new Set(["features.profiles"]);
+/** Features a project other than default may turn on here: the rest (own custom volumes, networks,
+ *  buckets) are shared with default for now, which is what LXD does with them off. */
+const OWN_FEATURES = new Set(["features.images", "features.profiles"]);
 /** A new project's features when its request leaves them out: LXD 5.0 turns on images, profiles and
- *  storage.volumes; here profiles only, and the others say "false" as they behave. */
-const NEW_PROJECT_FEATURES: StringMap = { "features.images": "false", "features.profiles": "true", "features.storage.volumes": "false" };
+ *  storage.volumes; storage.volumes says "false" here, as it behaves. */
+const NEW_PROJECT_FEATURES: StringMap = { "features.images": "true", "features.profiles": "true", "features.storage.volumes": "false" };
 
 const uint = (v: string) => (/^\d+$/.test(v) && Number(v) < 2 ** 32 ? undefined : `Invalid value for uint32 "${v}"`);
 const oneOf = (...values: string[]) => (v: string) =>

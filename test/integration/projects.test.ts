@@ -2,7 +2,7 @@
 // isolated per project, limits and restrictions refused with LXD's messages, the current project
 // kept per remote in the client config, and a restricted certificate that sees only its project.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { freePort } from "../helpers/net.ts";
 
@@ -43,10 +43,10 @@ test("the default project exists with LXD's features and holds what was there", 
 test("lxc project create/set/get/show/list, names and keys checked as LXD does", async () => {
   await d.lxcOk("project", "create", "p1");
   const p = (await d.api("GET", "/1.0/projects/p1")).body.metadata;
-  // Own profiles as in LXD; images and custom volumes are default's (those features are off here).
-  expect(p.config).toEqual({ "features.images": "false", "features.profiles": "true", "features.storage.volumes": "false" });
-  expect((await d.lxc("project", "set", "p1", "features.images", "true")).stderr)
-    .toContain(`Project feature "features.images" is not supported by this daemon: projects other than default share default's images`);
+  // Own images and profiles as in LXD; custom volumes are default's (that feature is off here).
+  expect(p.config).toEqual({ "features.images": "true", "features.profiles": "true", "features.storage.volumes": "false" });
+  expect((await d.lxc("project", "set", "p1", "features.storage.volumes", "true")).stderr)
+    .toContain(`Project feature "features.storage.volumes" is not supported by this daemon: projects other than default share default's storage.volumes`);
   expect(p.used_by).toEqual(["/1.0/profiles/default?project=p1"]);
   // Its own default profile, empty.
   const prof = (await d.api("GET", "/1.0/profiles/default?project=p1")).body.metadata;
@@ -61,7 +61,7 @@ test("lxc project create/set/get/show/list, names and keys checked as LXD does",
   expect(await ok("project", "show", "p1")).toContain("user.owner: ann");
   const list = await ok("project", "list", "-f", "csv");
   expect(list).toContain("default (current),YES,YES,YES,YES,Default LXD project,");
-  expect(list).toContain("p1,NO,YES,NO,NO,,1");
+  expect(list).toContain("p1,YES,YES,NO,NO,,1");
   const state = (await d.api("GET", "/1.0/projects/p1/state")).body.metadata.resources;
   expect(state.instances).toEqual({ Limit: -1, Usage: 0 });
   expect(Object.keys(state).sort()).toEqual(["containers", "cpu", "disk", "instances", "memory", "networks", "processes", "virtual-machines"]);
@@ -70,6 +70,14 @@ test("lxc project create/set/get/show/list, names and keys checked as LXD does",
 test("instances live in their project: same name twice, lists, exec and delete act on the right one", async () => {
   // p1 has its own profiles: its default one needs a root disk before anything launches there.
   await d.lxcOk("--project", "p1", "profile", "device", "add", "default", "root", "disk", "path=/", "pool=default");
+  // ...and its own images: default's busybox is not there until imported into it.
+  expect((await d.lxc("--project", "p1", "launch", "busybox", "c1")).stderr).toContain("not found");
+  const image = `${conf}/busybox`;
+  await ok("image", "export", "busybox", image);
+  const file = readdirSync(conf).find((f) => f.startsWith("busybox"))!;
+  await ok("--project", "p1", "image", "import", `${conf}/${file}`, "--alias", "busybox");
+  expect((await d.api("GET", "/1.0/images?project=p1")).body.metadata).toEqual((await d.api("GET", "/1.0/images")).body.metadata);
+  expect((await d.api("GET", "/1.0/images/aliases?project=p1")).body.metadata).toEqual(["/1.0/images/aliases/busybox"]);
   await ok("launch", "busybox", "c1");
   await d.lxcOk("--project", "p1", "launch", "busybox", "c1", "-c", "user.where=p1");
   expect((await d.lxcOk("list", "-c", "n", "-f", "csv")).trim()).toBe("c1");
@@ -124,11 +132,16 @@ test("instances live in their project: same name twice, lists, exec and delete a
 
   await ok("--project", "p1", "delete", "c1", "--force");
   expect((await d.lxcOk("list", "-c", "n", "-f", "csv")).trim()).toBe("c1");
+  // Deleting p1's copy of the image leaves default's (and the shared file) alone.
+  await d.lxcOk("--project", "p1", "image", "delete", "busybox");
+  expect((await d.api("GET", "/1.0/images?project=p1")).body.metadata).toEqual([]);
+  await d.lxcOk("init", "busybox", "after");
+  await ok("delete", "after");
   await ok("delete", "c1", "--force");
 });
 
 test("limits are enforced at create and update with LXD's messages", async () => {
-  await ok("project", "create", "lim", "-c", "limits.instances=1", "-c", "limits.memory=1GiB", "-c", "features.profiles=false");
+  await ok("project", "create", "lim", "-c", "limits.instances=1", "-c", "limits.memory=1GiB", "-c", "features.profiles=false", "-c", "features.images=false");
   // Without features.profiles the project uses default's profiles (with its root disk).
   const noMemory = await d.lxc("--project", "lim", "init", "busybox", "m0");
   expect(noMemory.stderr).toContain('Instance "m0" in project "lim" has no "limits.memory" config, either directly or via a profile');
@@ -150,7 +163,7 @@ test("limits are enforced at create and update with LXD's messages", async () =>
 });
 
 test("a restricted project refuses what LXD refuses", async () => {
-  await ok("project", "create", "r1", "-c", "restricted=true", "-c", "features.profiles=false");
+  await ok("project", "create", "r1", "-c", "restricted=true", "-c", "features.profiles=false", "-c", "features.images=false");
   const fail = async (...args: string[]) => (await d.lxc("--project", "r1", ...args)).stderr;
   expect(await fail("init", "busybox", "x", "-c", "security.nesting=true"))
     .toContain('Invalid value "true" for config "security.nesting" on container "x" of project "r1": Container nesting is forbidden');
@@ -189,7 +202,7 @@ test("project switch keeps the current project per remote, as lxc does", async (
 
 test("a restricted client certificate sees and touches only its projects over HTTPS", async () => {
   await ok("config", "set", "core.https_address", `127.0.0.1:${freePort()}`);
-  await ok("project", "create", "rp", "-c", "features.profiles=false");
+  await ok("project", "create", "rp", "-c", "features.profiles=false", "-c", "features.images=false");
   const token = (await ok("config", "trust", "add", "--name", "tenant", "--restricted", "--projects", "rp")).trim().split("\n").at(-1)!;
   const lxc = (...args: string[]) => d.lxcWith({ timeoutMs: 60_000 }, ...args);
   const add = await lxc("remote", "add", "tenant", token);
@@ -232,6 +245,7 @@ test("events and operations are filtered by project", async () => {
 
   // An instance operation is listed under its project only.
   await d.lxcOk("project", "set", "ev", "features.profiles", "false");
+  await d.lxcOk("project", "set", "ev", "features.images", "false");
   const create = await d.api("POST", "/1.0/instances?project=ev", { name: "o1", source: { type: "image", alias: "busybox" } });
   expect(create.status).toBe(202);
   expect((await d.wait(create)).body.metadata.resources.instances).toEqual(["/1.0/instances/o1?project=ev"]);
