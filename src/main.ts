@@ -47,12 +47,12 @@ import {
 } from "./cli/remote.ts";
 import {
   StorageCreateCommand, StorageDeleteCommand, StorageInfoCommand, StorageListCommand, StorageSetCommand,
-  StorageShowCommand, StorageUnsetCommand,
+  StorageShowCommand, StorageUnsetCommand, StorageGetCommand,
 } from "./cli/storage.ts";
 import {
   StorageVolumeAttachCommand, StorageVolumeCopyCommand, StorageVolumeMoveCommand, StorageVolumeCreateCommand, StorageVolumeDeleteCommand, StorageVolumeRenameCommand,
   StorageVolumeDetachCommand, StorageVolumeListCommand, StorageVolumeRestoreCommand, StorageVolumeShowCommand,
-  StorageVolumeSnapshotCommand,
+  StorageVolumeSnapshotCommand, StorageVolumeGetCommand, StorageVolumeSetCommand, StorageVolumeUnsetCommand,
 } from "./cli/storage-volume.ts";
 import {
   TrustAddCertificateCommand, TrustAddCommand, TrustListCommand, TrustRemoveCommand, TrustShowCommand,
@@ -87,10 +87,10 @@ const COMMANDS: CommandClass[] = [
   ProjectCreateCommand, ProjectListCommand, ProjectShowCommand, ProjectEditCommand, ProjectGetCommand, ProjectSetCommand,
   ProjectUnsetCommand, ProjectRenameCommand, ProjectDeleteCommand, ProjectSwitchCommand, ProjectInfoCommand,
   OperationListCommand, OperationShowCommand, OperationDeleteCommand,
-  StorageListCommand, StorageShowCommand, StorageCreateCommand, StorageSetCommand, StorageUnsetCommand,
+  StorageListCommand, StorageShowCommand, StorageCreateCommand, StorageGetCommand, StorageSetCommand, StorageUnsetCommand,
   StorageDeleteCommand, StorageInfoCommand,
   StorageVolumeListCommand, StorageVolumeCreateCommand, StorageVolumeShowCommand, StorageVolumeDeleteCommand,
-  StorageVolumeAttachCommand, StorageVolumeDetachCommand, StorageVolumeSnapshotCommand, StorageVolumeRestoreCommand,
+  StorageVolumeAttachCommand, StorageVolumeDetachCommand, StorageVolumeSnapshotCommand, StorageVolumeRestoreCommand, StorageVolumeGetCommand, StorageVolumeSetCommand, StorageVolumeUnsetCommand,
   StorageVolumeCopyCommand, StorageVolumeMoveCommand,
   StorageVolumeRenameCommand, StorageVolumeExportCommand, StorageVolumeImportCommand,
   NetworkCreateCommand, NetworkListCommand, NetworkShowCommand, NetworkGetCommand, NetworkSetCommand, NetworkUnsetCommand,

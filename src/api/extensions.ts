@@ -106,7 +106,10 @@ export const apiExtensions: string[] = [
   "container_push", // source.mode push: the target's operation takes the source's websockets
   "container_push_target", // POST /1.0/instances/{name} {migration, target}: the source connects to the target
   "container_only_migration", // instance_only: without snapshots
+  "instance_pool_move", // POST /1.0/instances/{name} {migration, pool}: to another pool of this server
+  "container_incremental_copy", // source.refresh: an existing copy gets the snapshots it lacks and the new content
   "container_stateless_copy", // live:false copies a running instance (LXD's final sync pass)
   "instance_allow_inconsistent_copy", // allow_inconsistent: files vanishing mid-copy are not an error
   "storage_api_remote_volume_handling", // custom volumes copied and moved between servers
+  "custom_volume_refresh", // source.refresh on volume copies: the snapshots the copy lacks, then the content
 ];

@@ -107,6 +107,7 @@ export class CopyCommand extends LxdCommand {
       ["Make c3 from c1's snapshot snap0", "$0 copy c1/snap0 c3"],
       ["A throw-away copy that goes away when stopped", "$0 copy c1 tmp1 --ephemeral --instance-only"],
       ["Copy c1 to the storage pool fast", "$0 copy c1 c2 --storage fast"],
+      ["Bring the earlier copy other:c1 up to date", "$0 copy c1 other:c1 --refresh"],
     ],
   });
 
@@ -121,7 +122,7 @@ export class CopyCommand extends LxdCommand {
   storage = Option.String("-s,--storage", { description: "Storage pool name" });
   mode = Option.String("--mode", "pull", { description: "Transfer mode between servers: pull, push or relay" });
   stateless = Option.Boolean("--stateless", false, { description: "Copy a running instance stateless (live copies are not supported)" });
-  refresh = Option.Boolean("--refresh", false, { description: "Perform an incremental copy (only to a new instance here)" });
+  refresh = Option.Boolean("--refresh", false, { description: "Update an existing copy: only the snapshots it lacks, then the instance's content" });
   targetProject = Option.String("--target-project", { description: "Copy to a project different from the source" });
 
   protected async run(): Promise<void> {
@@ -150,7 +151,7 @@ export class CopyCommand extends LxdCommand {
     const serverStarts = this.start && await this.client.hasExtension("instance_create_start");
     const body: Record<string, unknown> = {
       name: this.target ?? "",
-      source: { type: "copy", source: this.source, instance_only: this.instanceOnly },
+      source: { type: "copy", source: this.source, instance_only: this.instanceOnly, ...this.refresh ? { refresh: true } : {} },
       ephemeral: this.ephemeral,
       start: serverStarts,
     };
@@ -242,10 +243,15 @@ export class MoveCommand extends LxdCommand {
     if (running) await to.client.setInstanceState(target, { action: "start" });
   }
 
-  /** Between pools: copy (with snapshots) under a temporary name, delete the source, rename. */
+  /** Between pools: on the server where it can (instance_pool_move, as lxc does), else copy (with
+   *  snapshots) under a temporary name, delete the source, rename. */
   private async toPool(pool: string): Promise<void> {
     const name = this.target ?? this.source;
     if (this.source.includes("/") || name.includes("/")) throw new Error("Only instances can be moved between storage pools");
+    if (await this.client.hasExtension("instance_pool_move")) {
+      await this.client.run("POST", `/1.0/instances/${enc(this.source)}`, { name, migration: true, pool, instance_only: this.instanceOnly });
+      return;
+    }
     const current = await this.client.instance(this.source);
     if (current.status !== "Stopped") throw new Error("Moving a running instance between storage pools is not supported: stop it first");
     const tmp = `${name}-move-${Date.now().toString(36)}`;

@@ -73,6 +73,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   const volumeBackups = new VolumeBackups(db, volumes, pools, events);
   instances.snapshots.everyMinute((now) => instances.backups.prune(now));
   instances.snapshots.everyMinute((now) => volumeBackups.prune(now));
+  instances.snapshots.everyMinute((now) => volumes.tick(now));
   const t = phases();
   await networks.startAll();
   t.mark("networks");
@@ -80,11 +81,15 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   t.mark("reconcile");
 
   const remote = await openRemoteAccess(db, lxdDir(), socketPath());
-  const warnings = new Warnings();
+  const warnings = new Warnings(db);
+  const checkedAt = new Date();
   for (const c of hostConditions()) {
     warnings.raise(c.type, c.message, c.severity);
     log.warn(c.type, { detail: c.message });
   }
+  // As LXD: what this start's checks did not see again is resolved.
+  warnings.resolveOlderThan(checkedAt);
+  instances.snapshots.everyMinute(async (now) => warnings.pruneResolved(now));
 
   let stop!: () => void;
   const stopped = new Promise<void>((resolve) => (stop = resolve));

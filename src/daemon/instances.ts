@@ -11,9 +11,9 @@ import { checkIfMatch, etagOf, sync } from "./response.ts";
 import { ApiError } from "../api/error.ts";
 import { checkProject, projectOf } from "./project.ts";
 import { isTrue } from "../config/values.ts";
-import { instanceSource, instanceTarget } from "../migration/instances.ts";
+import { instanceRefreshTarget, instanceSource, instanceTarget } from "../migration/instances.ts";
 import { LIVE_UNSUPPORTED, sourceOperation, targetOperation } from "./migrations.ts";
-import { containerUrl, instanceUrl, storageName } from "../db/projects.ts";
+import { containerUrl, instanceUrl, nameInProject, projectOfStored, storageName } from "../db/projects.ts";
 
 const url = instanceUrl;
 
@@ -59,8 +59,10 @@ export function migrationSource(ctx: DaemonContext, name: string, body: Instance
 function migrationTarget(ctx: DaemonContext, body: InstancesPostBody) {
   const src = body.source;
   if (src.live || src.secrets?.criu) throw new ApiError(400, LIVE_UNSUPPORTED);
+  // As LXD: a refresh of an instance that does not exist yet is a plain copy.
   if (src.refresh && body.name && ctx.instances.list().some((r) => r.name === body.name)) {
-    throw new ApiError(400, `Refreshing the existing instance "${body.name}" from another server is not supported yet`);
+    const spec = instanceRefreshTarget(ctx.instances, body, body.name);
+    return targetOperation(ctx, spec, { instances: [url(body.name)], containers: [`/1.0/containers/${body.name}`] }, src.mode ?? "pull", src);
   }
   const name = ctx.instances.prepareMigration(body);
   const spec = instanceTarget(ctx.instances, body, name);
@@ -99,6 +101,16 @@ export const instancesRoutes = (ctx: DaemonContext) =>
       if (body.source.type === "backup") return restoreOperation(ctx, request, project);
       checkProject(body.source.project, ctx.projects);
       if (body.source.type === "migration") return migrationTarget(ctx, body);
+      const refreshed = body.name ? storageName(project, body.name) : undefined;
+      if (body.source.type === "copy" && body.source.refresh && refreshed && ctx.instances.list().some((r) => r.name === refreshed)) {
+        if ((body.source.source ?? "").includes("/")) throw new ApiError(400, "A refresh copies from an instance, not from a snapshot");
+        const [name, source] = [refreshed, storageName(body.source.project || project, body.source.source ?? "")];
+        ctx.instances.get(source);
+        return ctx.ops.create({
+          class: "task", description: "Refreshing instance", resources: { instances: [url(name), url(source)], containers: [containerUrl(name)] },
+          run: async () => { await ctx.instances.refreshCopy(name, source, Boolean(body.source.instance_only)); },
+        });
+      }
       if (body.source.type === "copy") {
         const copy = ctx.instances.prepareCopy(body, project);
         return ctx.ops.create({
@@ -174,6 +186,14 @@ export const instancesRoutes = (ctx: DaemonContext) =>
     })
 
     .post("/1.0/instances/:name", ({ params, body }) => {
+      if (body.migration && body.pool && !body.target) {
+        ctx.instances.get(params.name);
+        const [name, pool, to] = [params.name, body.pool, body.name || nameInProject(projectOfStored(params.name), params.name)];
+        return ctx.ops.create({
+          class: "task", description: "Moving instance to another storage pool", resources: { instances: [url(name)] },
+          run: async () => { await ctx.instances.moveToPool(name, pool, to, Boolean(body.instance_only)); },
+        });
+      }
       if (body.migration) return migrationSource(ctx, params.name, body);
       ctx.instances.get(params.name);
       return ctx.ops.create({

@@ -4,7 +4,7 @@ import { Elysia, t } from "elysia";
 import { AsyncResponse, Empty, RecursionQuery, UrlsOr, recursionLevel } from "../api/envelope.ts";
 import { Operation } from "../api/operation.ts";
 import {
-  StorageVolume, StorageVolumePut, StorageVolumeRename, StorageVolumeSnapshot, StorageVolumeSnapshotsPost, StorageVolumesPost,
+  StorageVolume, StorageVolumePut, StorageVolumeRename, StorageVolumeSnapshot, StorageVolumeSnapshotPut, StorageVolumeSnapshotsPost, StorageVolumesPost,
   StorageVolumeState,
 } from "../api/storage.ts";
 import { matchesFilter, parseFilter } from "../api/filter.ts";
@@ -13,7 +13,7 @@ import { volumeUrl, type CustomVolumes } from "../storage/volumes.ts";
 import type { VolumeBackups } from "../instance/volume-backups.ts";
 import type { OperationManager } from "./operations.ts";
 import { checkIfMatch, etagOf, sync } from "./response.ts";
-import { volumeSource, volumeTarget } from "../migration/volumes.ts";
+import { volumeRefreshTarget, volumeSource, volumeTarget } from "../migration/volumes.ts";
 import { sourceOperation, targetOperation } from "./migrations.ts";
 import { ApiError } from "../api/error.ts";
 
@@ -91,6 +91,8 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
   };
 
   const create = (pool: string, body: typeof StorageVolumesPost.static) => {
+    // As LXD: a refresh of a volume that does not exist yet is a plain copy.
+    if (body.source?.refresh && v.exists(pool, body.name)) return refresh(pool, body.name, body.source);
     if (body.source?.type === "migration") {
       v.prepareMigration(pool, body);
       const spec = volumeTarget(v, pool, body.name, { description: body.description, config: body.config });
@@ -111,6 +113,20 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
           description: body.description, config: body.config ? config : undefined, volumeOnly: body.source?.volume_only,
         });
       },
+    });
+  };
+
+  const refresh = (pool: string, name: string, source: NonNullable<typeof StorageVolumesPost.static["source"]>) => {
+    const volumeOnly = Boolean(source.volume_only);
+    if (source.type === "migration") {
+      return targetOperation(ctx, volumeRefreshTarget(v, pool, name, volumeOnly), resources(pool, name), source.mode ?? "pull", source);
+    }
+    if (source.type !== "copy" || !source.name || source.name.includes("/")) throw new ApiError(400, "A refresh copies from a volume (not a snapshot)");
+    const from = { pool: source.pool || pool, volume: source.name };
+    v.get(from.pool, from.volume);
+    return ctx.ops.create({
+      class: "task", description: "Refreshing storage volume", resources: resources(pool, name),
+      run: async () => { await v.refreshCopy(pool, name, from, volumeOnly); },
     });
   };
 
@@ -218,11 +234,10 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
       detail: { summary: "List a custom volume's snapshots", tags: ["storage"] },
     })
     .post("/1.0/storage-pools/:name/volumes/custom/:volume/snapshots", ({ params, body }) => {
-      if (body.expires_at) throw new ApiError(400, "Expiry of volume snapshots is not supported yet");
       const name = v.prepareSnapshot(params.name, params.volume, body.name);
       return ctx.ops.create({
         class: "task", description: "Snapshotting storage volume", resources: resources(params.name, params.volume),
-        run: async () => { await v.createSnapshot(params.name, params.volume, name); },
+        run: async () => { await v.createSnapshot(params.name, params.volume, name, body.expires_at); },
       });
     }, {
       params: VolumeParams, body: StorageVolumeSnapshotsPost,
@@ -233,6 +248,13 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
       sync(v.snapshotToApi(v.snapshot(v.get(params.name, params.volume), params.snapshot))), {
       params: SnapshotParams, response: StorageVolumeSnapshot,
       detail: { summary: "Show a custom volume snapshot", tags: ["storage"] },
+    })
+    .put("/1.0/storage-pools/:name/volumes/custom/:volume/snapshots/:snapshot", ({ params, body }) => {
+      v.updateSnapshot(params.name, params.volume, params.snapshot, body);
+      return sync({});
+    }, {
+      params: SnapshotParams, body: StorageVolumeSnapshotPut, response: Empty,
+      detail: { summary: "Change a custom volume snapshot's description and expiry", tags: ["storage"] },
     })
     .delete("/1.0/storage-pools/:name/volumes/custom/:volume/snapshots/:snapshot", ({ params }) => {
       v.snapshot(v.get(params.name, params.volume), params.snapshot);

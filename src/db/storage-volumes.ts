@@ -1,6 +1,6 @@
 // Queries on the storage_volumes and storage_volume_snapshots tables (custom volumes), addressed
 // by pool and volume name; and which instances and profiles use a volume through disk devices.
-import { and, asc, eq } from "drizzle-orm";
+import { and, asc, eq, ne } from "drizzle-orm";
 import type { Db } from "./index.ts";
 import { deviceExpander, instanceUrl, profileUrl } from "./projects.ts";
 import { instances, profiles, storageVolumes, storageVolumeSnapshots } from "./schema.ts";
@@ -39,6 +39,16 @@ export const getVolumeSnapshot = (db: Db, volumeId: number, name: string): Volum
 export function insertVolumeSnapshot(db: Db, row: Omit<typeof storageVolumeSnapshots.$inferInsert, "id">): VolumeSnapshotRow {
   return db.insert(storageVolumeSnapshots).values(row).returning().get();
 }
+
+export function updateVolumeSnapshot(db: Db, id: number, changes: Partial<Pick<VolumeSnapshotRow, "description" | "expiresAt">>): void {
+  db.update(storageVolumeSnapshots).set(changes).where(eq(storageVolumeSnapshots.id, id)).run();
+}
+
+/** Snapshots with an expiry, with their volume's pool and name. */
+export const expiringVolumeSnapshots = (db: Db) =>
+  db.select({ pool: storageVolumes.pool, volume: storageVolumes.name, name: storageVolumeSnapshots.name, expiresAt: storageVolumeSnapshots.expiresAt })
+    .from(storageVolumeSnapshots).innerJoin(storageVolumes, eq(storageVolumes.id, storageVolumeSnapshots.volumeId))
+    .where(ne(storageVolumeSnapshots.expiresAt, "")).all();
 
 export function deleteVolumeSnapshot(db: Db, id: number): void {
   db.delete(storageVolumeSnapshots).where(eq(storageVolumeSnapshots.id, id)).run();

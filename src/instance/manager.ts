@@ -32,6 +32,7 @@ import { startExec, type ExecOptions as KernelExecOptions, type ExecSession } fr
 import { backupsDir, containerDir, instanceBackupsDir, lxdDir } from "../paths.ts";
 import { removeLeftovers } from "../image/backup-tarball.ts";
 import { instanceVolume, type PoolBackend } from "../storage/backend.ts";
+import { syncTree } from "../storage/tree.ts";
 import { StoragePools } from "../storage/pools.ts";
 import type { Pool, RootfsSpec } from "../storage/driver.ts";
 import { applyTemplates, type Trigger } from "../image/templates.ts";
@@ -48,6 +49,7 @@ import { Backups, type RestoreSpec } from "./backups.ts";
 import { unknownInstances, type UnknownInstance } from "./recover.ts";
 import { InstanceConsole } from "./console.ts";
 import { InstanceFiles } from "./files.ts";
+import type { FileTarget } from "../kernel/files.ts";
 import { hostLimitWarner } from "./host-limits.ts";
 import { phases } from "./phases.ts";
 import type { InstanceSample } from "./metrics.ts";
@@ -171,11 +173,26 @@ export class InstanceManager {
     return this.running.has(name);
   }
 
-  /** A pidfd of a running instance's init (undefined when stopped), for file transfer: use it at
-   *  once (before any await), it is closed when the instance stops. */
-  initPidfd(name: string): number | undefined {
+  /** A pidfd of a running instance's init (undefined when stopped): use it at once (before any
+   *  await), it is closed when the instance stops. */
+  private initPidfd(name: string): number | undefined {
     const fd = this.running.get(name)?.pidfd;
     return fd === undefined || fd < 0 ? undefined : fd;
+  }
+
+  /** For file transfer (see FilesHost): the running instance's init, or the stopped one's root
+   *  filesystem mounted while no start can run. */
+  withFileTarget<T>(name: string, fn: (target: FileTarget) => Promise<T>): Promise<T> {
+    this.get(name);
+    const pidfd = this.initPidfd(name);
+    if (pidfd !== undefined) return fn({ pidfd });
+    return this.withVolume(name, async () => {
+      const started = this.initPidfd(name);
+      if (started !== undefined) return fn({ pidfd: started });
+      this.checkNotHeld(name);
+      const row = this.get(name);
+      return this.backendOf(row).mountRootfs(name, row.config["volatile.base_image"] ?? "", (root) => fn({ root }));
+    });
   }
 
   /** `known`: every profile, read once by a listing instead of once per instance. */
@@ -476,6 +493,66 @@ export class InstanceManager {
     } finally {
       this.busy.delete(name);
     }
+  }
+
+  /** A refresh (LXD's `copy --refresh`) of existing instance `name`: `receive` adds `snapshots`
+   *  (those syncPlan left missing) to its volume and replaces its content, then their rows go in.
+   *  Its config is kept, as LXD 5.0 does. */
+  refreshFrom(name: string, snapshots: NewSnapshotRow[], receive: (pool: PoolBackend) => Promise<void>): Promise<void> {
+    return this.withVolume(name, async () => {
+      if (this.running.has(name)) throw new ApiError(400, `Cannot refresh the running instance "${name}": stop it first`);
+      this.checkNotHeld(name);
+      const row = this.get(name);
+      const pool = this.poolOf(row);
+      await receive(this.pools.backend(pool));
+      for (const snap of snapshots) insertSnapshot(this.database, name, { ...snap, devices: onPool(snap.devices ?? {}, pool.name) });
+      this.lifecycle("instance-updated", name);
+      this.recordsChanged(name);
+    });
+  }
+
+  /** LXD's instance_pool_move (`lxc move c1 -s POOL`): the stopped instance, with its snapshots
+   *  unless `instanceOnly`, copied under a temporary name with its root disk on `pool`, then the
+   *  original deleted and the copy renamed to `to` (a name in the instance's project). */
+  async moveToPool(name: string, pool: string, to: string, instanceOnly: boolean): Promise<void> {
+    const row = this.get(name);
+    const target = storageName(row.project, to);
+    if (this.running.has(name)) throw new ApiError(400, `Instance "${nameInProject(row.project, name)}" is running: stop it before moving it to another storage pool`);
+    if (target !== name && (db.getInstance(this.database, target) || this.busy.has(target))) throw new ApiError(409, `Instance "${to}" already exists`);
+    const devices = { ...row.devices };
+    const rootName = rootDisk(this.expanded(row).devices)?.[0] ?? "root";
+    devices[rootName] = { ...(devices[rootName] ?? { type: "disk", path: "/" }), pool };
+    const tmp = `${to}-move-${Date.now().toString(36)}`;
+    const req: InstancesPost = {
+      name: tmp, profiles: row.profiles, devices, description: row.description, ephemeral: row.ephemeral,
+      config: row.config, source: { type: "copy", source: nameInProject(row.project, name), instance_only: instanceOnly },
+    };
+    const copy = this.prepareCopy(req, row.project);
+    await this.copy(req, copy.name, copy.source);
+    await this.delete(name);
+    await this.rename(copy.name, to);
+    // A move keeps its identity (uuid, MAC addresses), as LXD's does.
+    const kept = Object.entries(row.config).filter(([k]) => k.startsWith("volatile.") && k !== "volatile.last_state.power" && k !== "volatile.apply_template");
+    db.updateInstance(this.database, target, { config: { ...this.get(target).config, ...Object.fromEntries(kept) } });
+  }
+
+  /** `copy --refresh` within this daemon: brings existing instance `name` up to date with
+   *  `source` (its missing snapshots unless `instanceOnly`, and its content). */
+  async refreshCopy(name: string, source: string, instanceOnly: boolean): Promise<void> {
+    if (name === source) throw new ApiError(400, "An instance cannot be refreshed from itself");
+    const src = this.get(source);
+    this.get(name);
+    if (this.running.has(name)) throw new ApiError(400, `Cannot refresh the running instance "${name}": stop it first`);
+    const theirs = instanceOnly ? [] : this.snapshots.list(source);
+    const missing = new Set(instanceOnly ? [] : await this.snapshots.syncPlan(name, theirs));
+    const rows = theirs.filter((s) => missing.has(s.name)).map(({ id: _id, instanceId: _i, ...rest }) => rest);
+    const from = this.backendOf(src);
+    const fingerprint = src.config["volatile.base_image"] ?? "";
+    await this.refreshFrom(name, rows, (pool) => pool.receive(instanceVolume(name), rows.map((s) => s.name), (dir, snapshot) => {
+      const copy = (tree: string) => syncTree(tree, dir);
+      if (snapshot !== undefined) return from.export(instanceVolume(source, snapshot), fingerprint, copy);
+      return this.withVolume(source, () => this.quiesced(source, () => from.export(instanceVolume(source), fingerprint, copy)));
+    }, true));
   }
 
   /** volatile.idmap.* of a new instance, as LXD records them at creation; every start plans

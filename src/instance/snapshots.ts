@@ -12,7 +12,7 @@ import { log } from "../log.ts";
 import { instanceVolume, type PoolBackend } from "../storage/backend.ts";
 import type { InstanceRow } from "../db/instances.ts";
 import { crashPoint } from "../kernel/faults.ts";
-import { expiryDate, nextSnapshotName, scheduleMatches, validateSnapshotName } from "../config/schedule.ts";
+import { compareSnapshots, expiresAt, expiryDate, nextSnapshotName, scheduleMatches, validateSnapshotName } from "../config/schedule.ts";
 import { instanceUrl, projectOfStored } from "../db/projects.ts";
 
 export type SnapshotRow = db.SnapshotRow;
@@ -42,10 +42,9 @@ export interface SnapshotHost {
 
 /** An API timestamp, or null/"" or the zero time, as what the row stores ("" = never). */
 function normalizeExpiry(value: string | null | undefined): string {
-  if (!value || value.startsWith("0001-01-01")) return "";
-  const at = new Date(value);
-  if (Number.isNaN(at.getTime())) throw new ApiError(400, `Invalid expires_at "${value}"`);
-  return at.toISOString();
+  const at = expiresAt(value);
+  if (at === undefined) throw new ApiError(400, `Invalid expires_at "${value}"`);
+  return at;
 }
 
 export class Snapshots {
@@ -150,6 +149,15 @@ export class Snapshots {
   }
 
   /** Records snapshot rows copied from another instance (their volumes are already in place). */
+  /** For a refresh from `source`'s snapshots (oldest first): deletes the instance's snapshots the
+   *  source lacks or has with another creation date (to the second), as LXD compares them, and
+   *  returns the names the instance lacks. */
+  async syncPlan(instance: string, source: { name: string; createdAt?: string }[]): Promise<string[]> {
+    const { stale, missing } = compareSnapshots(db.listSnapshots(this.database, instance), source);
+    for (const name of stale) await this.delete(instance, name);
+    return missing;
+  }
+
   adopt(instance: string, rows: SnapshotRow[]): void {
     for (const r of rows) {
       const { id: _id, instanceId: _instanceId, ...rest } = r;

@@ -72,6 +72,20 @@ export function instanceSource(instances: InstanceManager, req: SourceRequest): 
   };
 }
 
+/** The rows of arriving snapshots (descriptions travel only in the index header). */
+function snapshotRows(snapshots: SnapshotInfo[], info: Record<string, unknown> | undefined): NewSnapshotRow[] {
+  for (const s of snapshots) {
+    const err = validateSnapshotName(s.name);
+    if (err) throw new Error(`Invalid snapshot in the migration header: ${err}`);
+  }
+  const described = new Map(((info?.snapshots ?? []) as { name?: string; description?: string }[]).map((s) => [s.name, s.description ?? ""]));
+  return snapshots.map((s) => ({
+    name: s.name, description: described.get(s.name) ?? "", stateful: false,
+    createdAt: headerTime(s.creationDate) ?? new Date().toISOString(), expiresAt: headerTime(s.expiryDate) ?? "",
+    config: s.localConfig, devices: s.localDevices, profiles: s.profiles,
+  }));
+}
+
 /** An arriving instance: `name` was reserved by instances.prepareMigration. */
 export function instanceTarget(instances: InstanceManager, body: InstancesPost, name: string): TargetSpec {
   return {
@@ -79,18 +93,28 @@ export function instanceTarget(instances: InstanceManager, body: InstancesPost, 
     name,
     driver: instances.poolOf({ profiles: body.profiles ?? ["default"], devices: body.devices ?? {}, config: {} }).driver,
     async receive(snapshots, info, data) {
-      for (const s of snapshots) {
-        const err = validateSnapshotName(s.name);
-        if (err) throw new Error(`Invalid snapshot in the migration header: ${err}`);
-      }
-      // Descriptions travel only in the index header.
-      const described = new Map(((info?.snapshots ?? []) as { name?: string; description?: string }[]).map((s) => [s.name, s.description ?? ""]));
-      const rows: NewSnapshotRow[] = snapshots.map((s) => ({
-        name: s.name, description: described.get(s.name) ?? "", stateful: false,
-        createdAt: headerTime(s.creationDate) ?? new Date().toISOString(), expiresAt: headerTime(s.expiryDate) ?? "",
-        config: s.localConfig, devices: s.localDevices, profiles: s.profiles,
-      }));
+      const rows = snapshotRows(snapshots, info);
       await instances.createFromMigration(body, name, rows, (pool) => receiveWith(pool, instanceVolume(name), snapshots.map((s) => s.name), data));
+    },
+  };
+}
+
+/** A refresh of existing instance `name` (source.refresh): only the snapshots it lacks are asked
+ *  for (none with instance_only, which keeps its own), then its content is replaced. */
+export function instanceRefreshTarget(instances: InstanceManager, body: InstancesPost, name: string): TargetSpec {
+  return {
+    kind: "instance",
+    name,
+    driver: instances.poolOf(instances.get(name)).driver,
+    async refresh(offered) {
+      if (instances.isRunning(name)) throw new Error(`Cannot refresh the running instance "${name}": stop it first`);
+      if (body.source.instance_only) return [];
+      const missing = new Set(await instances.snapshots.syncPlan(name, offered.map((s) => ({ name: s.name, createdAt: headerTime(s.creationDate) }))));
+      return offered.filter((s) => missing.has(s.name));
+    },
+    async receive(snapshots, info, data) {
+      const rows = snapshotRows(snapshots, info);
+      await instances.refreshFrom(name, rows, (pool) => receiveWith(pool, instanceVolume(name), snapshots.map((s) => s.name), data, true));
     },
   };
 }

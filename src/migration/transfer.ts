@@ -17,6 +17,8 @@ import {
   type IdmapEntry, type MigrationHeader, type SnapshotInfo,
 } from "./proto.ts";
 import { RSYNC_FEATURES, rsyncReceive, rsyncSend } from "./rsync.ts";
+import { TAR_EXTENSION, tarReceive, tarSend } from "./tar.ts";
+import { log } from "../log.ts";
 
 export const INDEX_HEADER_VERSION = 1;
 const LEGACY_RSYNC_FEATURES = ["xattrs", "delete", "compress"];
@@ -66,12 +68,19 @@ export interface TargetSpec {
   name: string;
   /** The receiving pool's driver ("btrfs" accepts btrfs streams). */
   driver: string;
+  /** A refresh of an existing volume (LXD's `refresh`): given the offered snapshots, drops the
+   *  target's stale ones and returns those to send (rsync then carries only these and the volume). */
+  refresh?(offered: SnapshotInfo[]): Promise<SnapshotInfo[]>;
   receive(snapshots: SnapshotInfo[], info: Record<string, unknown> | undefined, data: Arrival): Promise<void>;
 }
 
-/** Builds `volume` from what arrives, through its pool. */
-export function receiveWith(pool: PoolBackend, volume: Volume, snapshots: string[], data: Arrival): Promise<void> {
-  return "read" in data ? pool.receiveStreams(volume, snapshots, data.read) : pool.receive(volume, snapshots, data.fill);
+/** Builds `volume` from what arrives, through its pool (`refresh`: into the existing one). */
+export function receiveWith(pool: PoolBackend, volume: Volume, snapshots: string[], data: Arrival, refresh = false): Promise<void> {
+  if ("read" in data) {
+    if (refresh) throw new Error("A refresh cannot take btrfs streams");
+    return pool.receiveStreams(volume, snapshots, data.read);
+  }
+  return pool.receive(volume, snapshots, data.fill, refresh);
 }
 
 const BTRFS_FEATURES = { migrationHeader: true, headerSubvolumes: false, headerSubvolumeUuids: false };
@@ -137,6 +146,9 @@ export async function runSource(spec: SourceSpec, ch: Channels, opts: TransferOp
     await guarded(ch, async () => {
       const ours = spec.rsync.compress ? RSYNC_FEATURES : RSYNC_FEATURES.filter((f) => f !== "compress");
       const instance = spec.kind === "instance";
+      // Between two of our daemons a stopped volume goes as tar streams, unless the pool asks for
+      // rsync's bandwidth limit or compression (or a running instance needs its final pass).
+      const tarOffered = !spec.running && !spec.rsync.bwlimit && !spec.rsync.compress;
       const offer: MigrationHeader = {
         fs: spec.sendBtrfs ? FsType.BTRFS : FsType.RSYNC,
         btrfsFeatures: spec.sendBtrfs ? BTRFS_FEATURES : undefined,
@@ -148,6 +160,7 @@ export async function runSource(spec: SourceSpec, ch: Channels, opts: TransferOp
         predump: instance ? false : undefined,
         rsyncFeatures: toFlags(ours),
         indexHeaderVersion: INDEX_HEADER_VERSION,
+        extensions: tarOffered ? [TAR_EXTENSION] : undefined,
       };
       ch.control.sendMessage(encodeHeader(offer));
       const answer = decodeHeader(await ch.control.recvMessage());
@@ -178,11 +191,14 @@ export async function runSource(spec: SourceSpec, ch: Channels, opts: TransferOp
         return;
       }
       const rsync = { features, bwlimit: spec.rsync.bwlimit, socketDir: opts.socketDir, allowInconsistent: spec.allowInconsistent };
+      const tar = tarOffered && Boolean(answer.extensions?.includes(TAR_EXTENSION));
+      const send = (dir: string, name: string) => (tar ? tarSend(dir, ch.fs, name) : rsyncSend(dir, ch.fs, { ...rsync, name }));
+      log.debug("Sending volume", { name: spec.name, transfer: tar ? "tar" : "rsync", snapshots: names.length });
       for (const snap of names) {
-        await spec.exportTree(snap, (dir) => rsyncSend(dir, ch.fs, { ...rsync, name: `${spec.name}/${snap}` }));
+        await spec.exportTree(snap, (dir) => send(dir, `${spec.name}/${snap}`));
       }
       await spec.exportTree(undefined, async (dir) => {
-        await rsyncSend(dir, ch.fs, { ...rsync, name: spec.name });
+        await send(dir, spec.name);
         // A running instance gets LXD's final sync pass (the target expects it after criu NONE).
         if (instance && spec.running) await rsyncSend(dir, ch.fs, { ...rsync, name: spec.name });
       });
@@ -202,32 +218,37 @@ export async function runTarget(spec: TargetSpec, ch: Channels, opts: TransferOp
       if (offer.criu === CriuType.CRIU_RSYNC || offer.criu === CriuType.PHAUL) throw new LiveMigrationUnsupported();
       const features = common(RSYNC_FEATURES, offeredRsync(offer));
       const instance = spec.kind === "instance";
-      const btrfs = offer.fs === FsType.BTRFS && spec.driver === "btrfs";
+      const refresh = spec.refresh !== undefined;
+      // A refresh adds to an existing volume: btrfs streams would need its parent, rsync does not.
+      const btrfs = offer.fs === FsType.BTRFS && spec.driver === "btrfs" && !refresh;
       const btrfsFeatures = btrfs ? { migrationHeader: Boolean(offer.btrfsFeatures?.migrationHeader), headerSubvolumes: false, headerSubvolumeUuids: false } : undefined;
       // btrfs streams carry the final state at once: no final sync pass.
       const finalSync = instance && offer.criu === CriuType.NONE && !btrfs;
+      const tar = !btrfs && !finalSync && Boolean(offer.extensions?.includes(TAR_EXTENSION));
       // An old peer may list names only: they then get the default snapshot fields.
-      const snapshots = offer.snapshots.length === offer.snapshotNames.length
+      const offered = offer.snapshots.length === offer.snapshotNames.length
         ? offer.snapshots
         : offer.snapshotNames.map((name) => ({ name, localConfig: {}, profiles: [], ephemeral: false, localDevices: {}, architecture: 0, stateful: false }));
+      const snapshots = refresh ? await spec.refresh!(offered) : offered;
       const answer: MigrationHeader = {
         fs: btrfs ? FsType.BTRFS : FsType.RSYNC,
         btrfsFeatures,
         criu: instance && offer.criu === CriuType.NONE ? CriuType.NONE : undefined,
         idmap: [],
-        snapshotNames: offer.snapshotNames,
-        snapshots: offer.snapshots,
+        snapshotNames: refresh ? snapshots.map((s) => s.name) : offer.snapshotNames,
+        snapshots: refresh ? snapshots : offer.snapshots,
         predump: instance ? false : undefined,
         rsyncFeatures: toFlags(features),
-        refresh: false,
+        refresh,
         indexHeaderVersion: Math.min(offer.indexHeaderVersion ?? 0, INDEX_HEADER_VERSION),
+        extensions: tar ? [TAR_EXTENSION] : undefined,
       };
       ch.control.sendMessage(encodeHeader(answer));
       let info: Record<string, unknown> | undefined;
       if ((answer.indexHeaderVersion ?? 0) > 0) {
         const parsed = JSON.parse(new TextDecoder().decode(await ch.fs.readAll())) as { config?: Record<string, unknown> };
         info = parsed.config ?? undefined;
-        await ch.fs.write(new TextEncoder().encode(JSON.stringify({ StatusCode: 200, Error: "", Refresh: false })));
+        await ch.fs.write(new TextEncoder().encode(JSON.stringify({ StatusCode: 200, Error: "", Refresh: refresh })));
         ch.fs.barrier();
       }
       const idmap: IdmapEntry[] = offer.idmap;
@@ -242,7 +263,8 @@ export async function runTarget(spec: TargetSpec, ch: Channels, opts: TransferOp
       }
       await spec.receive(snapshots, info, { fill: async (dir, snapshot) => {
         const name = snapshot === undefined ? spec.name : `${spec.name}/${snapshot}`;
-        await rsyncReceive(dir, ch.fs, { features, name });
+        if (tar) await tarReceive(dir, ch.fs, name);
+        else await rsyncReceive(dir, ch.fs, { features, name });
         if (snapshot === undefined && finalSync) await rsyncReceive(dir, ch.fs, { features, name });
         // The sender's files carry its shifted host ids: back to the container's own.
         if (idmap.length) await shiftTree(dir, idmap);

@@ -76,6 +76,11 @@ export class PoolBackend {
     return this.driver.rootfs(this.pool, instance, fingerprint);
   }
 
+  /** The stopped instance's root filesystem, writable while `fn` runs. */
+  mountRootfs<T>(instance: string, fingerprint: string, fn: (root: string) => Promise<T>): Promise<T> {
+    return this.driver.mountRootfs(this.pool, instance, fingerprint, fn);
+  }
+
   /** An instance volume's (or snapshot's) overlay layers, top first, and its image's directory. */
   layers(volume: Volume, fingerprint: string): { layers: string[]; image: string } {
     return this.driver.layers(this.pool, instanceRef(volume), fingerprint);
@@ -196,11 +201,12 @@ export class PoolBackend {
       : this.driver.exportCustom(this.pool, customRef(volume), fn);
   }
 
-  /** Builds a new volume with `snapshots` (oldest first) from the trees `fill` writes. */
-  receive(volume: Volume, snapshots: string[], fill: TreeFiller): Promise<void> {
+  /** Builds a new volume with `snapshots` (oldest first) from the trees `fill` writes; `refresh`:
+   *  adds them to an existing volume, whose content the last tree replaces. */
+  receive(volume: Volume, snapshots: string[], fill: TreeFiller, refresh = false): Promise<void> {
     return volume.kind === "instance"
-      ? this.driver.receiveVolume(this.pool, volume.name, snapshots, fill)
-      : this.driver.receiveCustom(this.pool, volume.name, snapshots, fill);
+      ? this.driver.receiveVolume(this.pool, volume.name, snapshots, fill, refresh)
+      : this.driver.receiveCustom(this.pool, volume.name, snapshots, fill, refresh);
   }
 
   /** Whether volumes can move as btrfs send streams (both pools btrfs). */

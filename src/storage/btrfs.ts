@@ -445,6 +445,10 @@ export const btrfsDriver: StorageDriver = {
     return { kind: "bind", path: join(instanceVol(pool, instance), "rootfs") };
   },
 
+  mountRootfs(pool, instance, _fingerprint, fn) {
+    return fn(join(instanceVol(pool, instance), "rootfs"));
+  },
+
   layers(pool, ref, fingerprint) {
     // A restored backup has no image: its instance volume holds metadata.yaml and templates/.
     const image = fingerprint ? imageVol(pool, fingerprint) : instanceVol(pool, ref.instance);
@@ -525,8 +529,8 @@ export const btrfsDriver: StorageDriver = {
     return fn(vol);
   },
 
-  receiveVolume(pool, instance, snapshots, fill) {
-    return receiveTrees(subvolumePlan(instanceVol(pool, instance), (s) => refVol(pool, { instance, snapshot: s })), snapshots, fill);
+  receiveVolume(pool, instance, snapshots, fill, refresh) {
+    return receiveTrees(subvolumePlan(instanceVol(pool, instance), (s) => refVol(pool, { instance, snapshot: s })), snapshots, fill, refresh);
   },
 
   async exportCustom(pool, ref, fn) {
@@ -535,8 +539,8 @@ export const btrfsDriver: StorageDriver = {
     return fn(vol);
   },
 
-  receiveCustom(pool, volume, snapshots, fill) {
-    return receiveTrees(subvolumePlan(customVol(pool, volume), (s) => customRefVol(pool, { volume, snapshot: s })), snapshots, fill);
+  receiveCustom(pool, volume, snapshots, fill, refresh) {
+    return receiveTrees(subvolumePlan(customVol(pool, volume), (s) => customRefVol(pool, { volume, snapshot: s })), snapshots, fill, refresh);
   },
 
   async sendSubvolumes(pool, target, snapshots, write) {

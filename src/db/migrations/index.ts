@@ -7,6 +7,7 @@ import sql3 from "./0003_certificates.sql" with { type: "text" };
 import sql4 from "./0004_military_bulldozer.sql" with { type: "text" };
 import sql5 from "./0005_backups.sql" with { type: "text" };
 import sql6 from "./0006_fast_thunderbolt.sql" with { type: "text" };
+import sql7 from "./0007_tense_sentinel.sql" with { type: "text" };
 
 export { journal };
 export const migrationSql: Record<string, string> = {
@@ -17,4 +18,5 @@ export const migrationSql: Record<string, string> = {
   "0004_military_bulldozer": sql4,
   "0005_backups": sql5,
   "0006_fast_thunderbolt": sql6,
+  "0007_tense_sentinel": sql7,
 };
