@@ -94,7 +94,7 @@ export const instanceConsoleRoutes = (ctx: DaemonContext) =>
 
     .get("/1.0/instances/:name/logs", async ({ params }) => {
       const files = await ctx.instances.console.logFiles(params.name);
-      return sync(files.map((f) => `/1.0/instances/${params.name}/logs/${f}`));
+      return sync(files.map((f) => instanceUrl(params.name, `/logs/${f}`)));
     }, { params: InstanceName, response: t.Array(t.String(), { description: "URLs of the log files" }), detail: { summary: "List the instance's log files", tags: ["instances"] } })
 
     .get("/1.0/instances/:name/logs/:file", async ({ params }) => {

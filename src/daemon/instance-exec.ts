@@ -33,7 +33,7 @@ type Sink = { send(data: Uint8Array | string): unknown };
 function recordFile(instance: string, name: string): Sink & { url: string; close(): void } {
   const fd = openSync(join(containerDir(instance), name), "w", 0o600);
   return {
-    url: `/1.0/instances/${instance}/logs/${name}`,
+    url: instanceUrl(instance, `/logs/${name}`),
     send: (data) => typeof data === "string" || writeSync(fd, data),
     close: () => closeSync(fd),
   };

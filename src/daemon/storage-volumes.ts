@@ -16,6 +16,7 @@ import { checkIfMatch, etagOf, sync } from "./response.ts";
 import { volumeRefreshTarget, volumeSource, volumeTarget } from "../migration/volumes.ts";
 import { sourceOperation, targetOperation } from "./migrations.ts";
 import { ApiError } from "../api/error.ts";
+import { instanceUrl } from "../db/projects.ts";
 
 export interface StorageVolumesContext {
   volumes: CustomVolumes;
@@ -72,7 +73,7 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
     const filter = parseFilter(query.filter ?? "");
     const custom = v.list(pool).map((r) => v.toApi(r));
     const containers = (ctx.instances?.list() ?? []).filter(onPool(pool))
-      .map((r) => builtIn("container", r.name, `/1.0/instances/${r.name}`, r.createdAt));
+      .map((r) => builtIn("container", r.name, instanceUrl(r.name), r.createdAt));
     const images = (ctx.pools?.imageVolumes(pool) ?? []).map((fp) => builtIn("image", fp, `/1.0/images/${fp}`));
     const vols = [...containers, ...images, ...custom]
       .filter((vol) => (type === undefined || vol.type === type) && matchesFilter(vol, filter));
