@@ -97,6 +97,11 @@ test("instances live in their project: same name twice, lists, exec and delete a
   // Each takes its own project's default profile: default's has the nic, p1's only the root disk.
   expect(Object.keys(inst.expanded_devices)).toEqual(["root"]);
   expect(Object.keys((await d.api("GET", "/1.0/instances/c1")).body.metadata.expanded_devices).sort()).toEqual(["eth0", "root"]);
+  // The pool's volume list shows the request project's containers, by their names in it.
+  const containerVolumes = async (q: string) => ((await d.api("GET", `/1.0/storage-pools/default/volumes/container?recursion=1${q}`)).body.metadata as { name: string; project: string }[])
+    .map((v) => `${v.project}/${v.name}`);
+  expect(await containerVolumes("&project=p1")).toEqual(["p1/c1"]);
+  expect(await containerVolumes("")).toEqual(["default/c1"]);
   const poolUsers: string[] = (await d.api("GET", "/1.0/storage-pools/default")).body.metadata.used_by;
   expect(poolUsers).toEqual(expect.arrayContaining(["/1.0/instances/c1", "/1.0/instances/c1?project=p1", "/1.0/profiles/default?project=p1"]));
   expect((await d.api("GET", "/1.0/instances?project=p1")).body.metadata).toEqual(["/1.0/instances/c1?project=p1"]);
