@@ -51,16 +51,19 @@ export function instancesPost(args: CreateArgs, name: string, fingerprint: strin
 export async function createInstance(client: LxdClient, args: CreateArgs, print: (s: string) => void, out?: NodeJS.WriteStream): Promise<string> {
   const name = args.name || randomName();
   print(`Creating ${name}`);
-  const serverStarts = args.start && await client.hasExtension("instance_create_start");
-  const create = { ...args, start: serverStarts };
   const source = remoteImageSource(args.image);
+  // The extension check and a local image's lookup are independent round trips: both at once.
+  // "srv:busybox" on srv itself: the prefix names the server the command already talks to.
+  const [serverStarts, image] = await Promise.all([
+    args.start && client.hasExtension("instance_create_start"),
+    source ? undefined : client.resolveImage(splitImageRef(args.image).name),
+  ]);
+  const create = { ...args, start: serverStarts };
   if (source) {
     const reply = await client.post<Operation>("/1.0/instances", { ...instancesPost(create, name, ""), source });
     if (reply.type === "async") await waitForDownload(client, reply.metadata, out ?? (process.stdout as NodeJS.WriteStream));
   } else {
-    // "srv:busybox" on srv itself: the prefix names the server the command already talks to.
-    const image = await client.resolveImage(splitImageRef(args.image).name);
-    await client.createInstance(instancesPost(create, name, image.fingerprint));
+    await client.createInstance(instancesPost(create, name, image!.fingerprint));
   }
   if (args.start) print(`Starting ${name}`);
   if (args.start && !serverStarts) await client.setInstanceState(name, { action: "start", timeout: -1, force: false, stateful: false });

@@ -153,6 +153,11 @@ export class InstanceManager {
     this.projects.checkInstance(project, { name: nameInProject(project, stored), type: "container", ...this.expanded({ ...row, project }) }, creating);
   }
 
+  /** Every other instance's config (the idmap planner's view of the ranges in use). */
+  private othersConfigs(name: string): Record<string, string>[] {
+    return this.list().filter((r) => r.name !== name).map((r) => r.config);
+  }
+
   get(name: string): Row {
     const row = db.getInstance(this.database, name);
     if (!row) throw new ApiError(404, `Instance "${nameInProject(projectOfStored(name), name)}" not found`);
@@ -559,7 +564,7 @@ export class InstanceManager {
    *  again (keeping an isolated range while it is free) and records the map in use. */
   private initialIdmap(name: string, row: Pick<Row, "profiles" | "config" | "devices"> & { name?: string }): Record<string, string> {
     try {
-      const plan = planIdmap(this.expanded({ ...row, name }).config, this.list().filter((r) => r.name !== name).map((r) => r.config));
+      const plan = planIdmap(this.expanded({ ...row, name }).config, () => this.othersConfigs(name));
       return {
         "volatile.idmap.base": plan.volatile["volatile.idmap.base"], "volatile.idmap.next": plan.volatile["volatile.idmap.next"],
         "volatile.last_state.idmap": "[]",
@@ -908,6 +913,7 @@ export class InstanceManager {
     if (this.running.has(name)) throw new ApiError(400, "The instance is already running");
     this.checkNotHeld(name);
     const t = phases();
+    const overlap: Record<string, string> = {};
     this.checkHostLimits(this.running.size + 1);
     const row = this.get(name);
     const { config, devices } = this.expanded(row);
@@ -920,7 +926,7 @@ export class InstanceManager {
     let idmap: IdmapPlan;
     try {
       // Recorded before any await: a container starting meanwhile sees this range as taken.
-      idmap = planIdmap(config, this.list().filter((r) => r.name !== name).map((r) => r.config));
+      idmap = planIdmap(config, () => this.othersConfigs(name));
     } catch (err) {
       throw new ApiError(400, `Failed to start instance "${name}": ${(err as Error).message}`);
     }
@@ -943,8 +949,11 @@ export class InstanceManager {
       });
       t.mark("devices_cgroup");
       // Host-side device work overlaps the monitor's start; its failure stops the container below.
-      const prepared = prepareDevices({ name, config }, devices).then(() => undefined, (err: Error) => err);
-      const { initPid } = await launch(spec).finally(() => prepared);
+      // Each side's own duration goes to the log too: the monitor phase is the longer of the two.
+      const since = performance.now();
+      const took = (key: string) => () => void (overlap[key] = `${(performance.now() - since).toFixed(1)}ms`);
+      const prepared = prepareDevices({ name, config }, devices).finally(took("prepare")).then(() => undefined, (err: Error) => err);
+      const { initPid } = await launch(spec).finally(took("helper")).finally(() => prepared);
       t.mark("monitor");
       // Opened at once: the monitor holds init unreaped until it reports the exit, so the pid is
       // still init's here (a container that died already yields -1, and its exit is reported).
@@ -980,7 +989,7 @@ export class InstanceManager {
       config: { ...rest, ...idmap.volatile, "volatile.last_state.power": "RUNNING" },
     });
     t.mark("db");
-    log.debug("Started instance", { name, ...t.fields() });
+    log.debug("Started instance", { name, ...t.fields(), ...overlap });
     this.lifecycle("instance-started", name);
   }
 

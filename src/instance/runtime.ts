@@ -60,7 +60,9 @@ export interface IdmapPlan {
 /** What `config` asks for, given the other instances' recorded maps (their local config). An
  *  isolated container keeps its previous range while it is still free; otherwise it gets the
  *  first free one above the range non-isolated containers share. */
-export function planIdmap(config: Config, others: Config[], read?: FileReader): IdmapPlan {
+/** `others`: the other instances' configs, or a function giving them, called only when they
+ *  matter (an isolated map without a fixed base): listing every instance is O(n) per start. */
+export function planIdmap(config: Config, others: Config[] | (() => Config[]), read?: FileReader): IdmapPlan {
   const record = (uid: IdMapEntry[], gid: IdMapEntry[], base: number) => {
     const json = idmapJson(uid, gid);
     return {
@@ -82,7 +84,7 @@ export function planIdmap(config: Config, others: Config[], read?: FileReader): 
       base = { uid: Number(config["security.idmap.base"]), gid: Number(config["security.idmap.base"]) };
     } else {
       // The shared block and every other instance's recorded ranges are taken.
-      const taken = [{ start: host.uid.start, size: CONTAINER_IDS }, ...others.flatMap((c) => [
+      const taken = [{ start: host.uid.start, size: CONTAINER_IDS }, ...(typeof others === "function" ? others() : others).flatMap((c) => [
         ...idmapJsonHostRanges(c["volatile.idmap.next"]), ...idmapJsonHostRanges(c["volatile.idmap.current"]),
       ])];
       const end = host.uid.start + host.uid.size;

@@ -13,7 +13,7 @@ import { clusterTimings } from "./cluster.ts";
 import { execTimings } from "./exec.ts";
 import { migrationTimings } from "./migration.ts";
 import { uiTimings } from "./ui.ts";
-import { densityTimings } from "./density.ts";
+import { daemonPhases, densityTimings } from "./density.ts";
 import { cliStartTimings } from "./cli-start.ts";
 import { type BenchRow, lxcList, median } from "./timing.ts";
 import { freePort } from "../helpers/net.ts";
@@ -25,7 +25,7 @@ const argValue = (name: string, fallback: number) => {
 const RUNS = argValue("--runs", 7);
 /** `--density N`: only the density rows, with N containers. */
 const DENSITY = argValue("--density", 0);
-/** `--only images|systemd|exec|migration|ui|cluster|cli`: just that group of rows (the others take minutes). */
+/** `--only launch|images|systemd|exec|migration|ui|cluster|cli`: just that group of rows (the others take minutes). */
 const ONLY = DENSITY ? "density" : process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
 const INSTANCES = argValue("--instances", 100);
 /** `--storage`: only the storage rows. */
@@ -118,6 +118,11 @@ async function singleInstance(d: TestDaemon, root: string) {
       await c.exited;
     }));
   }
+  // The daemon's own part of each timed launch (create + start), from its debug log.
+  const phases = daemonPhases(d.log());
+  const launched = Array.from({ length: RUNS }, (_, i) => phases.get(`b${i}`)).filter((p) => p !== undefined);
+  const keys = Object.keys(launched[0] ?? {});
+  notes.push(`launch daemon phases (ms, medians of ${launched.length}): ${keys.map((k) => `${k === "daemon" ? "total" : k} ${median(launched.map((p) => p[k] ?? 0)).toFixed(1)}`).join(", ")}`);
   rows.push(
     { key: "launch", what: "launch busybox (create+start)", ours: ms(t.launch), floor: ms(f.launch) },
     { key: "exec", what: "exec c -- true", ours: ms(t.exec), floor: ms(f.exec) },
@@ -313,6 +318,7 @@ try {
     }
     if (DEBIAN) await systemdGuest(d);
   }
+  if (ONLY === "launch") await singleInstance(d, root);
   if (ONLY === "systemd") await systemdGuest(d);
   if (ONLY === "cli") rows.push(...cliStartTimings(d, RUNS));
   if (ONLY === "density") rows.push(...await densityTimings(d, DENSITY, RUNS));
