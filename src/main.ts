@@ -1,7 +1,7 @@
 // Entry point of the single `lxd` binary: the daemon (`lxd serve`) and an LXD-compatible client.
 import { Builtins, Cli, type Command, type CommandClass } from "clipanion";
 import { errorMessage, fdOutput, processStdin } from "./cli/base.ts";
-import { selectRemote } from "./client/config.ts";
+import { selectProject, selectRemote } from "./client/config.ts";
 import { groupHelp, RootHelpCommand } from "./cli/help.ts";
 import { CLIENT_VERSION, VersionCommand } from "./cli/version.ts";
 
@@ -47,6 +47,13 @@ export const COMMAND_MODULES: { words: string[]; load: Loader }[] = [
     load: () => import("./cli/profile.ts").then((m) => [
       m.ProfileListCommand, m.ProfileShowCommand, m.ProfileCreateCommand, m.ProfileDeleteCommand, m.ProfileGetCommand,
       m.ProfileSetCommand, m.ProfileUnsetCommand, m.ProfileEditCommand, m.ProfileDeviceAddCommand, m.ProfileDeviceRemoveCommand,
+    ]),
+  },
+  {
+    words: ["project"],
+    load: () => import("./cli/project.ts").then((m) => [
+      m.ProjectCreateCommand, m.ProjectListCommand, m.ProjectShowCommand, m.ProjectEditCommand, m.ProjectGetCommand, m.ProjectSetCommand,
+      m.ProjectUnsetCommand, m.ProjectRenameCommand, m.ProjectDeleteCommand, m.ProjectSwitchCommand, m.ProjectInfoCommand,
     ]),
   },
   { words: ["operation"], load: () => import("./cli/operation.ts").then((m) => [m.OperationListCommand, m.OperationShowCommand, m.OperationDeleteCommand]) },
@@ -102,6 +109,7 @@ const GROUP_HELP: CommandClass[] = [
   groupHelp(["profile"], "Manage profiles", "profile show default"),
   groupHelp(["profile", "device"], "Manage devices of profiles", "profile device add default root disk path=/ pool=default"),
   groupHelp(["file"], "Manage files in instances", "file push /etc/hosts c1/etc/hosts"),
+  groupHelp(["project"], "Manage projects", "project create p1"),
   groupHelp(["operation"], "List, show and delete background operations", "operation list"),
   groupHelp(["warning"], "List, acknowledge and delete warnings", "warning list"),
   groupHelp(["storage"], "Manage storage pools", "storage list"),
@@ -147,7 +155,7 @@ export async function main(argv: string[], stdout: NodeJS.WriteStream = fdOutput
   // rsync's remote shell during a migration: raw stdio, no CLI parsing, no client.
   if (argv[0] === "netcat") return (await import("./migration/netcat.ts")).netcat(argv.slice(1));
   try {
-    argv = selectRemote(argv);
+    argv = selectRemote(selectProject(argv));
   } catch (err) {
     stderr.write(`Error: ${errorMessage(err)}\n`);
     return 1;

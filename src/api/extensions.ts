@@ -76,6 +76,18 @@ export const apiExtensions: string[] = [
   "certificate_update", // PUT/PATCH /1.0/certificates/{fingerprint}
   "certificate_token", // POST /1.0/certificates {token: true}: join tokens
   "certificate_project", // restricted certificates limited to `projects`
+  // Projects (src/project/manager.ts, src/daemon/projects.ts).
+  "projects", // /1.0/projects, ?project= on every path, features.images/profiles
+  "projects_limits", // limits.containers/cpu/memory/processes (and virtual-machines)
+  "projects_restrictions", // restricted, restricted.containers.*, restricted.devices.*
+  "projects_limits_disk", // limits.disk against root disk sizes
+  "projects_networks", // features.networks, limits.networks
+  "projects_limits_instances", // limits.instances
+  "project_usage", // GET /1.0/projects/{name}/state
+  "projects_restricted_backups_and_snapshots", // restricted.snapshots, restricted.backups
+  "projects_restricted_cluster_target", // restricted.cluster.target (accepted; one server has no targets)
+  "container_copy_project", // source.project of an instance copy
+  "instance_all_projects", // GET /1.0/instances?all-projects=true
   // Storage (src/storage/, src/daemon/storage-pools.ts, src/daemon/storage-volumes.ts).
   "storage", // /1.0/storage-pools/{pool}/volumes: custom volumes, attached as disk devices
   "storage_btrfs_mount_options", // btrfs.mount_options on btrfs pools

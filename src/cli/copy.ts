@@ -5,7 +5,7 @@
 // source is deleted.
 import { Command, Option } from "clipanion";
 import { LxdClient } from "../client/client.ts";
-import { loadConfig, remoteTransport, splitRemote } from "../client/config.ts";
+import { currentProject, loadConfig, remoteTransport, splitRemote } from "../client/config.ts";
 import { migrate, MIGRATION_MODES, type MigrationMode, type Side } from "../client/migrate.ts";
 import type { Operation } from "../api/operation.ts";
 import { isTerminal, LxdCommand, parseKeyValues } from "./base.ts";
@@ -124,6 +124,7 @@ export class CopyCommand extends LxdCommand {
   mode = Option.String("--mode", "pull", { description: "Transfer mode between servers: pull, push or relay" });
   stateless = Option.Boolean("--stateless", false, { description: "Copy a running instance stateless (else live, with CRIU)" });
   refresh = Option.Boolean("--refresh", false, { description: "Update an existing copy: only the snapshots it lacks, then the instance's content" });
+  targetProject = Option.String("--target-project", { description: "Copy to a project different from the source" });
 
   protected async run(): Promise<void> {
     const config = loadConfig();
@@ -164,11 +165,15 @@ export class CopyCommand extends LxdCommand {
     const own = Object.fromEntries(Object.entries(src.config).filter(([k]) => !k.startsWith("volatile.")));
     body.config = { ...own, ...parseKeyValues(this.config) };
     body.devices = this.storage ? await devicesOnPool(this.client, this.source, this.storage) : src.devices;
-    const op = await this.client.run("POST", "/1.0/instances", body);
+    // Into another project: the request is that project's, naming the source's (lxc's --target-project).
+    const into = this.targetProject ? `?project=${encodeURIComponent(this.targetProject)}` : "";
+    if (this.targetProject) (body.source as Record<string, unknown>).project = currentProject();
+    const op = await this.client.run("POST", `/1.0/instances${into}`, body);
     if (this.start && !serverStarts) {
       // The server picked the name when none was given; the operation's resources say which.
-      const name = this.target || String((op?.resources?.instances ?? [])[0] ?? "").split("/").pop();
-      if (name) await this.client.setInstanceState(name, { action: "start", timeout: -1, force: false, stateful: false });
+      const name = this.target || String((op?.resources?.instances ?? [])[0] ?? "").split("?")[0]!.split("/").pop();
+      const state = { action: "start", timeout: -1, force: false, stateful: false };
+      if (name) await this.client.run("PUT", `/1.0/instances/${encodeURIComponent(name)}/state${into}`, state);
     }
   }
 }

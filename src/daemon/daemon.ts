@@ -98,12 +98,12 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   let stop!: () => void;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
   const ctx: DaemonContext = {
-    db, ops, events, instances, images, cgroups, networks, pools, profiles: new ProfileManager(db, events), volumes, volumeBackups, warnings,
+    db, ops, events, instances, images, cgroups, networks, pools, profiles: new ProfileManager(db, events, instances.projects), projects: instances.projects, volumes, volumeBackups, warnings,
     startedAt: new Date(), shutdown: () => shutdown(),
     identity: { cert: remote.certificate.certificate, key: remote.certificate.key },
     serverInfo: withRemoteAccess(serverInfoSource(db, pools), remote),
   };
-  const server = await listenUnix(createServer(apiRoutes(ctx, remote), { authorize: (r) => remote.trust.authorize(r) }), socketPath());
+  const server = await listenUnix(createServer(apiRoutes(ctx, remote), { authorize: (r) => remote.trust.authorize(r), projects: instances.projects }), socketPath());
   startHttps(remote, getServerConfig(db)["core.https_address"]);
   const stopImageMaintenance = startImageMaintenance(ctx);
   const stopLogRotation = startLogRotation();

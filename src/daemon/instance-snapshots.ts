@@ -10,9 +10,9 @@ import type { DaemonContext } from "./context.ts";
 import { migrationSource } from "./instances.ts";
 import { checkIfMatch, etagOf, sync } from "./response.ts";
 import { ApiError } from "../api/error.ts";
+import { instanceUrl } from "../db/projects.ts";
 
-const instanceUrl = (name: string) => `/1.0/instances/${name}`;
-const snapshotUrl = (name: string, snap: string) => `/1.0/instances/${name}/snapshots/${snap}`;
+const snapshotUrl = (name: string, snap: string) => instanceUrl(name, `/snapshots/${snap}`);
 
 export const instanceSnapshotsRoutes = (ctx: DaemonContext) => {
   const snaps = ctx.instances.snapshots;

@@ -6,6 +6,7 @@ import type { DaemonContext } from "./context.ts";
 import { sync } from "./response.ts";
 import { ApiError } from "../api/error.ts";
 import { statefulUnavailable } from "../instance/stateful.ts";
+import { instanceUrl } from "../db/projects.ts";
 
 const DESCRIPTIONS: Record<string, string> = {
   start: "Starting instance", stop: "Stopping instance", restart: "Restarting instance",
@@ -36,7 +37,7 @@ export const instanceStateRoutes = (ctx: DaemonContext) =>
       return ctx.ops.create({
         class: "task",
         description: DESCRIPTIONS[body.action],
-        resources: { instances: [`/1.0/instances/${name}`] },
+        resources: { instances: [instanceUrl(name)] },
         run: async () => { await actions[body.action](); },
       });
     }, {

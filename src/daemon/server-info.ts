@@ -13,6 +13,7 @@ import { describeLayout, parseCgroupMounts } from "../kernel/cgroup.ts";
 import { SERVER_KEYS } from "./server-config.ts";
 import { checkIfMatch, etagOf, sync, syncEnvelope, SyncResponse } from "./response.ts";
 import { ApiError } from "../api/error.ts";
+import { projectOf } from "./project.ts";
 
 export interface StorageDriverInfo { name: string; version: string; remote: boolean; inUse: boolean }
 
@@ -124,7 +125,8 @@ function criuFeatures(): Record<string, string> {
   return criu.version ? { criu: String(criu.available), criu_version: criu.version } : { criu: String(criu.available) };
 }
 
-export function serverObject(source: ServerInfoSource) {
+/** `project`: the request's, which LXD reports back in `environment.project`. */
+export function serverObject(source: ServerInfoSource, project = "default") {
   host ??= detectHost();
   const drivers = source.storageDrivers();
   const used = drivers.filter((d) => d.inUse);
@@ -154,7 +156,7 @@ export function serverObject(source: ServerInfoSource) {
       lxc_features: { ...host.lxc_features, lxcfs: String(lxcfsDir() !== undefined), ...criuFeatures() },
       os_name: host.os_name,
       os_version: host.os_version,
-      project: "default",
+      project,
       server: "lxd",
       server_clustered: false,
       server_event_mode: "full-mesh",
@@ -188,9 +190,9 @@ export const serverInfoRoutes = (ctx: ServerInfoContext) =>
       detail: { summary: "Supported API versions", tags: ["server"] },
     })
 
-    .get("/1.0", ({ request }) => {
+    .get("/1.0", ({ request, query }) => {
       if (ctx.serverInfo.trusted?.(request) === false) return syncEnvelope(new SyncResponse(publicServerObject()));
-      const server = serverObject(ctx.serverInfo);
+      const server = serverObject(ctx.serverInfo, projectOf(query));
       return sync(server, { etag: etagOf(server.config) });
     }, {
       response: Server,

@@ -16,20 +16,22 @@ import { checkIfMatch, etagOf, sync } from "./response.ts";
 import { volumeRefreshTarget, volumeSource, volumeTarget } from "../migration/volumes.ts";
 import { sourceOperation, targetOperation } from "./migrations.ts";
 import { ApiError } from "../api/error.ts";
+import { instanceUrl, nameInProject } from "../db/projects.ts";
+import { projectOf } from "./project.ts";
 
 export interface StorageVolumesContext {
   volumes: CustomVolumes;
   volumeBackups: VolumeBackups;
   ops: OperationManager;
   /** Containers' root volumes are listed beside the custom ones (absent in unit tests). */
-  instances?: { list(): InstanceRow[]; poolOf(row: InstanceRow): { name: string } };
+  instances?: { list(project?: string): InstanceRow[]; poolOf(row: InstanceRow): { name: string } };
   /** Images unpacked on a pool are listed as its image volumes (absent in unit tests). */
   pools?: { imageVolumes(pool: string): string[] };
   /** What this daemon presents when it dials a migration peer. */
   identity?: { cert: string; key: string };
 }
 
-type InstanceRow = { name: string; createdAt: string; profiles: string[]; config: Record<string, string>; devices: Record<string, Record<string, string>> };
+type InstanceRow = { name: string; project: string; createdAt: string; profiles: string[]; config: Record<string, string>; devices: Record<string, Record<string, string>> };
 
 /** Volume types as LXD lists them; only custom ones are created and changed here. */
 const LISTED_TYPES = ["container", "image", "custom"];
@@ -53,9 +55,9 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
 
   /** A container's root volume or an image unpacked on the pool, in the StorageVolume shape.
    *  LXD clients parse created_at as a time: the zero time when unknown, never "". */
-  const builtIn = (type: "container" | "image", name: string, usedBy: string, createdAt = "0001-01-01T00:00:00Z"): StorageVolume => ({
+  const builtIn = (type: "container" | "image", name: string, usedBy: string, createdAt = "0001-01-01T00:00:00Z", project = "default"): StorageVolume => ({
     name, description: "", type, config: {}, content_type: "filesystem", used_by: [usedBy],
-    location: "none", project: "default", created_at: createdAt,
+    location: "none", project, created_at: createdAt,
   });
 
   const onPool = (pool: string) => (r: InstanceRow) => {
@@ -71,8 +73,9 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
     if (type !== undefined && !LISTED_TYPES.includes(type)) throw new ApiError(400, `Invalid storage volume type "${type}"`);
     const filter = parseFilter(query.filter ?? "");
     const custom = v.list(pool).map((r) => v.toApi(r));
-    const containers = (ctx.instances?.list() ?? []).filter(onPool(pool))
-      .map((r) => builtIn("container", r.name, `/1.0/instances/${r.name}`, r.createdAt));
+    // The request project's containers, by their names in it.
+    const containers = (ctx.instances?.list(projectOf(query)) ?? []).filter(onPool(pool))
+      .map((r) => builtIn("container", nameInProject(r.project, r.name), instanceUrl(r.name), r.createdAt, r.project));
     const images = (ctx.pools?.imageVolumes(pool) ?? []).map((fp) => builtIn("image", fp, `/1.0/images/${fp}`));
     const vols = [...containers, ...images, ...custom]
       .filter((vol) => (type === undefined || vol.type === type) && matchesFilter(vol, filter));

@@ -3,13 +3,14 @@
 // so a hostile rootfs (symlinks to host paths, "..", device nodes, fifos) can never reach the host. Errors become ApiErrors with the HTTP status
 // LXD gives them; each transfer sends its lifecycle event.
 import { ApiError } from "../api/error.ts";
+import { instanceUrl, projectOfStored } from "../db/projects.ts";
 import {
   deletePath, FileOpError, readEntries, readPath, writePath, type FileStat, type FileTarget, type PutOptions,
 } from "../kernel/files.ts";
 
 export type { FileKind, FileStat, PutOptions } from "../kernel/files.ts";
 
-type Events = { send(type: "lifecycle", metadata: Record<string, unknown>): void };
+type Events = { send(type: "lifecycle", metadata: Record<string, unknown>, project?: string | null): void };
 
 /** What file transfer needs from the instances (the instance manager provides it). */
 export interface FilesHost {
@@ -44,7 +45,7 @@ export class InstanceFiles {
   constructor(private readonly instances: FilesHost, private readonly events: Events) {}
 
   private lifecycle(action: string, name: string, path: string): void {
-    this.events.send("lifecycle", { action, source: `/1.0/instances/${name}`, context: { path } });
+    this.events.send("lifecycle", { action, source: instanceUrl(name), context: { path } }, projectOfStored(name));
   }
 
   /** A file's content streams after this returns: a stopped instance's root stays mounted (and

@@ -107,15 +107,16 @@ export function environmentOf(config: Config): Record<string, string> {
   return Object.fromEntries(Object.entries(config).filter(([k]) => k.startsWith("environment.")).map(([k, v]) => [k.slice("environment.".length), v]));
 }
 
+/** `name`: the storage name; `hostname`: the instance's name in its project. */
 export function launchSpec(opts: {
-  name: string; rundir: string; config: Config; idmap: IdmapPlan; cgroupProcs: string[]; cgroup2: boolean; lxcfs?: string;
+  name: string; hostname?: string; rundir: string; config: Config; idmap: IdmapPlan; cgroupProcs: string[]; cgroup2: boolean; lxcfs?: string;
   rootfs: LaunchSpec["rootfs"]; mounts?: LaunchMount[];
 }): LaunchSpec {
   // raw.lxc may add lxc.environment lines and replace init.
   const raw = parseRawLxc(opts.config["raw.lxc"] ?? "");
   const env = ["container=lxc", ...Object.entries(environmentOf(opts.config)).map(([k, v]) => `${k}=${v}`), ...raw.environment];
   return {
-    name: opts.name, hostname: opts.name, rundir: opts.rundir, rootfs: opts.rootfs, mounts: opts.mounts,
+    name: opts.name, hostname: opts.hostname ?? opts.name, rundir: opts.rundir, rootfs: opts.rootfs, mounts: opts.mounts,
     privileged: isTrue(opts.config["security.privileged"]), nesting: isTrue(opts.config["security.nesting"]),
     uidMap: opts.idmap.uid, gidMap: opts.idmap.gid, cgroupProcs: opts.cgroupProcs, cgroup2: opts.cgroup2, lxcfs: opts.lxcfs,
     seccomp: seccompFor(opts.config), env, init: raw.initCmd ?? ["/sbin/init"],

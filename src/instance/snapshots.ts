@@ -16,14 +16,17 @@ import { instanceVolume, type PoolBackend } from "../storage/backend.ts";
 import type { InstanceRow } from "../db/instances.ts";
 import { crashPoint } from "../kernel/faults.ts";
 import { compareSnapshots, expiresAt, expiryDate, nextSnapshotName, scheduleMatches, validateSnapshotName } from "../config/schedule.ts";
+import { instanceUrl, projectOfStored } from "../db/projects.ts";
 
 export type SnapshotRow = db.SnapshotRow;
 
-type InstanceShape = Pick<InstanceRow, "profiles" | "config" | "devices">;
+type InstanceShape = Pick<InstanceRow, "profiles" | "config" | "devices"> & { name?: string; project?: string };
 
 /** What snapshots need from the instances they belong to (the instance manager provides it). */
 export interface SnapshotHost {
   get(name: string): InstanceRow;
+  /** Refuses a snapshot or backup the instance's project does not allow. */
+  projects: { checkAllowed(project: string, what: "snapshot" | "backup"): void };
   list(): InstanceRow[];
   expanded(row: InstanceShape): { config: Record<string, string>; devices: Record<string, Record<string, string>> };
   /** The pool holding the instance's root volume. */
@@ -87,7 +90,7 @@ export class Snapshots {
     // A profile the snapshot names may be gone since: show its own settings then, never fail a listing.
     let expanded: { config: Record<string, string>; devices: Record<string, Record<string, string>> };
     try {
-      expanded = this.instances.expanded(snap);
+      expanded = this.instances.expanded({ ...snap, name: inst.name, project: inst.project });
     } catch {
       expanded = { config: snap.config, devices: snap.devices };
     }
@@ -103,6 +106,7 @@ export class Snapshots {
   /** Checks a snapshot request before its operation starts; returns the name it will get. */
   prepare(instance: string, name: string | undefined, stateful = false): string {
     const row = this.instances.get(instance);
+    this.instances.projects.checkAllowed(row.project, "snapshot");
     if (stateful) {
       const refusal = statefulUnavailable("A stateful snapshot");
       if (refusal) throw new ApiError(400, refusal);
@@ -247,8 +251,8 @@ export class Snapshots {
       const config = Object.fromEntries(Object.entries(snap.config).filter(([k]) => !k.startsWith("volatile.")));
       this.instances.replaceConfig(instance, { ...config, ...volatile }, snap.devices, snap.profiles);
       this.events.send("lifecycle", {
-        action: "instance-restored", source: `/1.0/instances/${instance}`, context: { snapshot: name },
-      });
+        action: "instance-restored", source: instanceUrl(instance), context: { snapshot: name },
+      }, projectOfStored(instance));
       this.instances.recordsChanged(instance);
       if (stateful) this.instances.markStateful(instance);
       if (wasRunning || stateful) await this.instances.start(instance);
@@ -312,7 +316,7 @@ export class Snapshots {
   }
 
   private lifecycle(action: string, instance: string, name: string, context: Record<string, unknown> = {}) {
-    this.events.send("lifecycle", { action, source: `/1.0/instances/${instance}/snapshots/${name}`, context });
+    this.events.send("lifecycle", { action, source: instanceUrl(instance, `/snapshots/${name}`), context }, projectOfStored(instance));
     this.instances.recordsChanged(instance);
   }
 }
