@@ -5,8 +5,9 @@
 // the monitor has assembled what the dump declared external: the root (the same idmapped layers
 // and overlay init mounts at boot), /dev (a fresh tmpfs with the mountpoints of the bound device
 // nodes: its content cannot be dumped, see the README) and the console (a new pty, whose secondary
-// side replaces the old one's fd and mount). With --restore-detached CRIU exits once the tree
-// runs; the monitor, a child subreaper, then adopts the restored init.
+// side replaces the old one's fds and mount, and a console shell's /dev/tty). With
+// --restore-detached CRIU exits once the tree runs; the monitor, a child subreaper, then adopts
+// the restored init.
 #include "start.h"
 #include <fcntl.h>
 #include <limits.h>
