@@ -60,6 +60,10 @@ import {
   ImageUnsetPropertyCommand,
 } from "./cli/image-edit.ts";
 import { PublishCommand } from "./cli/publish.ts";
+import {
+  ClusterAddCommand, ClusterEditCommand, ClusterEnableCommand, ClusterEvacuateCommand, ClusterListCommand, ClusterListTokensCommand,
+  ClusterRemoveCommand, ClusterRenameCommand, ClusterRestoreCommand, ClusterRevokeTokenCommand, ClusterShowCommand,
+} from "./cli/cluster.ts";
 import { UiCertificateCommand, UiCommand } from "./cli/ui.ts";
 
 const COMMANDS: CommandClass[] = [
@@ -94,6 +98,9 @@ const COMMANDS: CommandClass[] = [
   TrustAddCommand, TrustAddCertificateCommand, TrustListCommand, TrustRemoveCommand, TrustShowCommand,
   RemoteAddCommand, RemoteListCommand, RemoteRemoveCommand, RemoteRenameCommand, RemoteSwitchCommand,
   RemoteGetDefaultCommand, RemoteSetUrlCommand,
+  ClusterListCommand, ClusterShowCommand, ClusterEditCommand, ClusterRenameCommand, ClusterRemoveCommand, ClusterEnableCommand,
+  ClusterAddCommand, ClusterListTokensCommand, ClusterRevokeTokenCommand, ClusterEvacuateCommand, ClusterRestoreCommand,
+  groupHelp(["cluster"], "Manage cluster members", "cluster list"),
   groupHelp(["config"], "Manage instance and server configuration options", "config set c1 limits.memory 256MiB"),
   groupHelp(["config", "trust"], "Manage trusted client certificates and join tokens", "config trust add --name laptop"),
   groupHelp(["remote"], "Manage the remote servers this client uses", "remote add prod <token>"),

@@ -1,4 +1,4 @@
-// `list`: instances as lxc shows them (columns ns46tS by default, filters, every output format).
+// `list`: instances as lxc shows them (columns ns46tS by default, plus LOCATION on a cluster, filters, every output format).
 import { Command, Option } from "clipanion";
 import type { InstanceFull } from "../api/instance.ts";
 import { LxdCommand } from "./base.ts";
@@ -137,13 +137,14 @@ export class ListCommand extends LxdCommand {
   });
 
   filters = Option.Rest();
-  columns = Option.String("-c,--columns", "ns46tS", { description: "Columns" });
+  columns = Option.String("-c,--columns", { description: "Columns (default ns46tS, plus L on a cluster)" });
   fast = Option.Boolean("--fast", false, { description: "Fast mode (same as --columns=nsacPt)" });
   format = Option.String("-f,--format", "table", { description: "Format (csv|json|table|yaml|compact)" });
 
   protected async run(): Promise<void> {
     const format = parseFormat(this.format);
-    const columns = parseColumns(this.fast ? "nsacPt" : this.columns);
+    const clustered = !this.fast && !this.columns && (await this.client.server()).environment?.server_clustered;
+    const columns = parseColumns(this.fast ? "nsacPt" : this.columns ?? `ns46tS${clustered ? "L" : ""}`);
     const instances = (await this.client.instances()).filter((i) => matchesFilters(i, this.filters));
     const rows = listRows(instances, columns);
     this.context.stdout.write(renderTable(format, columns.map((c) => c.header), rows, instances));

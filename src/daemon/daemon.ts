@@ -32,6 +32,15 @@ import { getServerConfig, replaceServerConfig } from "../db/server-config.ts";
 import { ProfileManager } from "../profile/manager.ts";
 import { StoragePools } from "../storage/pools.ts";
 import type { ServerInfoSource } from "./server-info.ts";
+import type { RemoteAccess } from "./certificates.ts";
+import { ClusterManager } from "../cluster/manager.ts";
+import { LocalStore, MEMBER_KEYS } from "../cluster/local.ts";
+import { clusterRoutes } from "./cluster.ts";
+import { clusterForwarder, clusterLinks } from "./cluster-forward.ts";
+import { evacuate } from "./cluster-evacuate.ts";
+import { clusterMove } from "./cluster-move.ts";
+import { fingerprintOf, fromPem } from "../tls/x509.ts";
+import { hostArchitecture, readClusterCertificate } from "./cluster-host.ts";
 
 export interface DaemonOptions { logfile?: string; debug?: boolean }
 
@@ -48,6 +57,26 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   const events = new EventHub();
   configureLog({ logfile: opts.logfile, debug: opts.debug, events });
   const db = openDatabase();
+  const local = new LocalStore(lxdDir());
+  // Filled in below; the cluster reaches them only once the daemon runs.
+  let remote!: RemoteAccess;
+  let ctx!: DaemonContext;
+  const cluster = new ClusterManager({
+    db, stateDir: lxdDir(), local, architecture: hostArchitecture(),
+    identity: () => ({ cert: remote.certificate.certificate, key: remote.certificate.key, fingerprint: remote.certificate.fingerprint }),
+    adoptCertificate: (pair) => {
+      Object.assign(remote.certificate, { certificate: pair.cert, key: pair.key, fingerprint: fingerprintOf(fromPem(pair.cert)) });
+      remote.trust.clusterFingerprint = remote.certificate.fingerprint;
+      ctx.identity = { cert: pair.cert, key: pair.key };
+      remote.https.restart();
+    },
+    listen: (address) => remote.https.apply(address),
+    instanceCount: () => ctx.instances.list().length,
+    preparePools: () => ctx.pools.prepareLocal(),
+    sharePools: () => ctx.pools.forgetDefaultSources(),
+  });
+  // A member's database is the cluster's: its node runs before anything reads state.
+  await cluster.resume();
   seedDefaults(db);
   // Derived from the state directory so a restarted daemon finds its own cgroups again
   // and two daemons on one host never share them.
@@ -58,7 +87,10 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   await images.removeLeftovers();
   const pools = new StoragePools(db, events);
   const instances = new InstanceManager(db, images, cgroups, events, pools);
+  instances.location = () => cluster.location();
+  events.location = () => cluster.location();
   images.onDelete((fp) => instances.onImageDeleted(fp));
+  images.fetchMissing = (fp, dest) => cluster.fetchImage(fp, dest);
   // Bridges, firewall and DHCP come up before containers are found or restarted.
   const networks = new NetworkManager(db, (level, msg, c) => log[level](msg, c), events);
   registerDeviceDriver("nic", nicDriver(networks));
@@ -79,7 +111,13 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   await instances.reconcile();
   t.mark("reconcile");
 
-  const remote = await openRemoteAccess(db, lxdDir(), socketPath());
+  remote = await openRemoteAccess(db, lxdDir(), socketPath());
+  if (cluster.enabled) {
+    // Members serve and dial with the cluster's certificate.
+    const pair = readClusterCertificate(lxdDir());
+    if (pair) Object.assign(remote.certificate, pair);
+    remote.trust.clusterFingerprint = remote.certificate.fingerprint;
+  }
   const warnings = new Warnings();
   for (const c of hostConditions()) {
     warnings.raise(c.type, c.message, c.severity);
@@ -88,14 +126,19 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
 
   let stop!: () => void;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
-  const ctx: DaemonContext = {
+  ctx = {
     db, ops, events, instances, images, cgroups, networks, pools, profiles: new ProfileManager(db, events), volumes, volumeBackups, warnings,
     startedAt: new Date(), shutdown: () => shutdown(),
     identity: { cert: remote.certificate.certificate, key: remote.certificate.key },
-    serverInfo: withRemoteAccess(serverInfoSource(db, pools), remote),
+    serverInfo: { ...withRemoteAccess(serverInfoSource(db, pools, cluster, local), remote), memberName: () => cluster.name },
   };
-  const server = await listenUnix(createServer(apiRoutes(ctx, remote), { authorize: (r) => remote.trust.authorize(r) }), socketPath());
-  startHttps(remote, getServerConfig(db)["core.https_address"]);
+  const forwardDeps = { cluster, db, ops, identity: () => cluster.identity() };
+  const forward = clusterForwarder(forwardDeps);
+  ctx.clusterLinks = clusterLinks(forwardDeps);
+  ctx.moveToMember = (name, target, newName) => clusterMove(ctx, cluster, name, target, newName);
+  const routes = [...apiRoutes(ctx, remote), clusterRoutes({ cluster, ops, evacuate: (action) => evacuate(ctx, cluster, action) })];
+  const server = await listenUnix(createServer(routes, { authorize: (r) => remote.trust.authorize(r), forward }), socketPath());
+  startHttps(remote, serverInfoSource(db, pools, cluster, local).config()["core.https_address"]);
   const stopImageMaintenance = startImageMaintenance(ctx);
   const stopLogRotation = startLogRotation();
   void instances.autostart();
@@ -120,6 +163,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
     server.stop(true);
     if (idle) await cgroups.destroy().catch(() => {});
     db.$client.close();
+    await cluster.stop();
+    local.close();
     stop();
   }
   process.on("SIGTERM", () => shutdown(false));
@@ -141,11 +186,22 @@ function lockStateDir(): void {
   }
 }
 
-/** The server object's config and storage facts, backed by the database. */
-function serverInfoSource(db: Db, pools: StoragePools): ServerInfoSource {
+/** The server object's config and storage facts, backed by the database; on a cluster member the
+ *  member's own keys (its listen addresses) come from its local database. */
+function serverInfoSource(db: Db, pools: StoragePools, cluster: ClusterManager, local: LocalStore): ServerInfoSource {
+  const memberKeys = (config: Record<string, string>, member: boolean) =>
+    Object.fromEntries(Object.entries(config).filter(([k]) => MEMBER_KEYS.has(k) === member));
   return {
-    config: () => getServerConfig(db),
-    setConfig: (config) => replaceServerConfig(db, config),
+    config: () => {
+      if (!cluster.enabled) return getServerConfig(db);
+      const own = Object.fromEntries([...MEMBER_KEYS].map((k) => [k, local.get(k)]).filter(([, v]) => v !== undefined));
+      return { ...memberKeys(getServerConfig(db), false), ...own };
+    },
+    setConfig: (config) => {
+      if (!cluster.enabled) return replaceServerConfig(db, config);
+      for (const k of MEMBER_KEYS) local.set(k, config[k]);
+      replaceServerConfig(db, memberKeys(config, false));
+    },
     storageDrivers: () => {
       const used = new Set(pools.list().map((p) => p.driver));
       return pools.supportedDrivers().map((name) => ({ name, version: "1", remote: false, inUse: used.has(name) }));

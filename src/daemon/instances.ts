@@ -168,7 +168,9 @@ export const instancesRoutes = (ctx: DaemonContext) =>
       detail: { summary: "Merge changes into an instance's configuration", tags: ["instances"] },
     })
 
-    .post("/1.0/instances/:name", ({ params, body }) => {
+    .post("/1.0/instances/:name", ({ params, body, query }) => {
+      // Between cluster members (`lxd move c1 --target m2`): done here, by the member that has it.
+      if (body.migration && query.target && ctx.moveToMember) return ctx.moveToMember(params.name, query.target, body.name);
       if (body.migration) return migrationSource(ctx, params.name, body);
       ctx.instances.get(params.name);
       return ctx.ops.create({
@@ -176,7 +178,7 @@ export const instancesRoutes = (ctx: DaemonContext) =>
         run: async () => { await ctx.instances.rename(params.name, body.name); },
       });
     }, {
-      params: InstanceName, body: InstancePost,
+      params: InstanceName, body: InstancePost, query: InstancesQuery,
       response: AsyncResponse,
       detail: { summary: "Rename an instance", tags: ["instances"] },
     })

@@ -48,6 +48,9 @@ const HEX = /^[0-9a-f]+$/;
 
 export class ImageStore {
   private readonly deleteHooks: ((fingerprint: string) => Promise<void>)[] = [];
+  /** On a cluster member: fetches an image another member holds into `dest` (its unified tarball);
+   *  false when none has it. */
+  fetchMissing?: (fingerprint: string, dest: string) => Promise<boolean>;
 
   constructor(private readonly db: Db, private readonly dir: string = imagesDir()) {}
 
@@ -227,7 +230,17 @@ export class ImageStore {
   async unpackTo(fp: string, dest: string, progress?: (p: UnpackProgress) => void): Promise<void> {
     const row = this.mustGet(fp);
     const file = this.imageFile(row.fingerprint);
-    if (!(await stat(file).then(() => true, () => false))) {
+    const present = () => stat(file).then(() => true, () => false);
+    if (!(await present()) && this.fetchMissing) {
+      // Images live where they were imported; a member fetches one on first use, as LXD does.
+      const tmp = `${file}.fetch-${process.pid}`;
+      try {
+        if (await this.fetchMissing(row.fingerprint, tmp)) fs.renameSync(tmp, file);
+      } finally {
+        await rm(tmp, { force: true });
+      }
+    }
+    if (!(await present())) {
       throw new Error(`image ${row.fingerprint} has no file at ${file} (image store damaged?)`);
     }
     const rootfsFile = this.isSplit(row.fingerprint) ? this.rootfsFile(row.fingerprint) : undefined;

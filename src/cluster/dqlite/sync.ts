@@ -19,6 +19,13 @@ const INITIAL_BUFFER = 1 << 20;
 /** An INSERT with a RETURNING clause: the insert itself, its table, the returned columns. */
 const INSERT_RETURNING = /^(\s*insert\s+(?:or\s+\w+\s+)?into\s+("[^"]+"|`[^`]+`|\w+)[\s\S]*?)\sreturning\s+([\s\S]+)$/i;
 
+/** The worker's module: next to this one from source; in the compiled binary, the entry point
+ *  appliance/build.ts adds (chunks live at the root of its embedded file system, entries by path). */
+function workerUrl(): string {
+  if (import.meta.url.includes("/$bunfs/")) return "/$bunfs/root/cluster/dqlite/sync-worker.js";
+  return new URL("./sync-worker.ts", import.meta.url).href;
+}
+
 export class SyncDqlite implements SqliteClient {
   private readonly worker: Worker;
   private buffer = new SharedArrayBuffer(8 + INITIAL_BUFFER);
@@ -27,7 +34,7 @@ export class SyncDqlite implements SqliteClient {
 
   constructor(addresses: string[], opts: SyncDqliteOptions = {}) {
     this.timeoutMs = opts.timeoutMs ?? 10_000;
-    this.worker = new Worker(new URL("./sync-worker.ts", import.meta.url).href);
+    this.worker = new Worker(workerUrl());
     this.worker.unref();
     this.call({ op: "connect", addresses, database: opts.database ?? "lxd", timeoutMs: this.timeoutMs });
   }

@@ -6,6 +6,7 @@ import sql2 from "./0002_networks.sql" with { type: "text" };
 import sql3 from "./0003_certificates.sql" with { type: "text" };
 import sql4 from "./0004_military_bulldozer.sql" with { type: "text" };
 import sql5 from "./0005_backups.sql" with { type: "text" };
+import sql6 from "./0006_purple_blur.sql" with { type: "text" };
 
 export { journal };
 export const migrationSql: Record<string, string> = {
@@ -15,4 +16,5 @@ export const migrationSql: Record<string, string> = {
   "0003_certificates": sql3,
   "0004_military_bulldozer": sql4,
   "0005_backups": sql5,
+  "0006_purple_blur": sql6,
 };
