@@ -59,6 +59,7 @@ const DEFAULT_THRESHOLD_S = 20;
 /** One-way latency dqlite is tuned for: leader heartbeats and elections scale with it. */
 const RAFT_LATENCY_MS = Number(process.env.LXD_DQLITE_LATENCY_MS) || 10;
 const DEFAULT_TOKEN_EXPIRY_S = 3 * 3600;
+const STOPPING_TIMEOUT_MS = 2000;
 
 export const decodeJoinToken = (text: string): JoinToken | undefined => {
   try {
@@ -255,7 +256,7 @@ export class ClusterManager {
     const db = this.deps.db;
     if (members.getMember(db, req.name)) throw new ApiError(409, `The cluster already has a member with name: ${req.name}`);
     const id = Math.max(0, ...members.listMembers(db).map((m) => m.id)) + 1;
-    await this.admin.add(BigInt(id), req.raft_address);
+    await this.membershipChange(() => this.admin!.add(BigInt(id), req.raft_address));
     members.insertMember(db, { id, name: req.name, address: req.address, raftAddress: req.raft_address, architecture: req.architecture, heartbeat: Date.now() });
     const nodes = await this.raftNodes();
     this.admin.setAddresses(nodes.map((n) => n.address));
@@ -304,6 +305,22 @@ export class ClusterManager {
     await this.deps.preparePools();
     this.startHeartbeats();
     log.info("Joined the cluster", { member: name, raft: raftAddress });
+  }
+
+  /**
+   * A Raft configuration change, asked again when leadership moved while it was in flight (just
+   * after a failover the old leader's connection says so); dqlite applies one change at a time.
+   */
+  private async membershipChange(change: () => Promise<void>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await change();
+      } catch (err) {
+        if (attempt >= 5 || !/leadership|not leader|configuration change in progress/i.test((err as Error).message)) throw err;
+        this.admin!.close();
+        await Bun.sleep(200 * attempt);
+      }
+    }
   }
 
   // ---- members -------------------------------------------------------------------------
@@ -396,7 +413,7 @@ export class ClusterManager {
     if (name === this.name) throw new ApiError(400, "A member can't remove itself: run the command on another member");
     const count = members.instanceCounts(this.deps.db).get(name) ?? 0;
     if (count && !force) throw new ApiError(400, `Member "${name}" still has ${count} instance(s): move or delete them first, or use --force`);
-    await this.admin!.remove(BigInt(row.id));
+    await this.membershipChange(() => this.admin!.remove(BigInt(row.id)));
     this.deps.db.$client.exec(`DELETE FROM instances WHERE location = '${name.replace(/'/g, "''")}'`);
     members.deleteMember(this.deps.db, name);
     this.roles.delete(row.id);
@@ -509,7 +526,7 @@ export class ClusterManager {
       // Offline members give their seat up once a replacement holds one.
       for (const n of nodes) if (n.role !== "spare" && !isOnline(n.id) && changes.length) changes.push([n.id, "spare"]);
       for (const [id, role] of changes) {
-        await this.admin.assign(BigInt(id), role);
+        await this.membershipChange(() => this.admin!.assign(BigInt(id), role));
         this.roles.set(id, role);
         log.info("Cluster role changed", { id, role });
       }
@@ -519,6 +536,13 @@ export class ClusterManager {
     } finally {
       this.rebalancing = false;
     }
+  }
+
+  /** The daemon is stopping: statements wait briefly (a cluster without quorum would hold it). */
+  stopping(): void {
+    clearInterval(this.timer);
+    const current = this.client.current;
+    if (current instanceof SyncDqlite) current.timeoutMs = STOPPING_TIMEOUT_MS;
   }
 
   async stop(): Promise<void> {

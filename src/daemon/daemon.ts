@@ -151,13 +151,14 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
     if (closing) return;
     closing = true;
     log.info("Daemon stopping", { stopInstances });
+    cluster.stopping();
     if (stopInstances) await instances.stopAll(SHUTDOWN_TIMEOUT);
     stopImageMaintenance();
     stopLogRotation();
     instances.stopTimers();
     // Leave the daemon's cgroup subtree, bridges and firewall rules only if no container still needs them.
     // Networks go before the API socket closes: `lxd shutdown` returns once it stops answering.
-    const idle = !instances.list().some((r) => instances.isRunning(r.name));
+    const idle = instances.runningCount() === 0;
     await networks.shutdown(idle).catch((err) => log.warn("Network shutdown failed", { err: (err as Error).message }));
     remote.https.stop();
     server.stop(true);

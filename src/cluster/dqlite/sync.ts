@@ -30,7 +30,11 @@ export class SyncDqlite implements SqliteClient {
   private readonly worker: Worker;
   private buffer = new SharedArrayBuffer(8 + INITIAL_BUFFER);
   private seq = 0;
-  private readonly timeoutMs: number;
+  /** Waited on (never notified) to pause between retries. */
+  private readonly pauseCell = new SharedArrayBuffer(4);
+  /** How long a statement may wait (lowered when the daemon stops: a cluster without quorum
+   *  must not hold its shutdown). */
+  timeoutMs: number;
 
   constructor(addresses: string[], opts: SyncDqliteOptions = {}) {
     this.timeoutMs = opts.timeoutMs ?? 10_000;
@@ -69,7 +73,17 @@ export class SyncDqlite implements SqliteClient {
   }
 
   private execute(sql: string, params: SqlValue[]): ExecResult {
-    return this.call({ op: "exec", sql, params }) as ExecResult;
+    // Another member's transaction holds the write lock on the leader (SQLITE_BUSY): the statement
+    // did nothing, so it waits and runs again, as bun:sqlite's busy timeout makes a writer wait.
+    const deadline = Date.now() + this.timeoutMs;
+    for (let pause = 2; ; pause = Math.min(pause * 2, 50)) {
+      try {
+        return this.call({ op: "exec", sql, params }) as ExecResult;
+      } catch (err) {
+        if (!/database is locked|SQLITE_BUSY/i.test((err as Error).message) || Date.now() + pause > deadline) throw err;
+        Atomics.wait(new Int32Array(this.pauseCell), 0, 0, pause);
+      }
+    }
   }
 
   private select(sql: string, params: SqlValue[]): QueryResult {
