@@ -1,7 +1,7 @@
 // Part of liblxd.so: creating an instance's veth pair over rtnetlink, in-process. The container's end
-// is created directly in its network namespace (IFLA_NET_NS_PID), up; the calling thread never
-// changes namespace, so this is safe from the multithreaded daemon, and no `ip`/`nsenter` process is
-// spawned. (Not IFLA_TARGET_NETNSID on a set request: the kernel looks the device up in the caller's
+// is created directly in its network namespace (IFLA_NET_NS_FD: an fd of it the caller holds, never
+// a pid that may have been reused), up; the calling thread never changes namespace, so this is safe
+// from the multithreaded daemon, and no `ip`/`nsenter` process is spawned. (Not IFLA_TARGET_NETNSID on a set request: the kernel looks the device up in the caller's
 // namespace and moves it, which would take a host interface with the same ifindex.)
 #define _GNU_SOURCE
 #include <errno.h>
@@ -87,14 +87,14 @@ static int del_link(int fd, const char *name)
 }
 
 /*
- * Creates veth `peer` (MAC `mac`, `mtu`, up) inside the network namespace of `pid`, with its other
+ * Creates veth `peer` (MAC `mac`, `mtu`, up) inside the network namespace open as `netns_fd`, with its other
  * end `host` on the host (same MTU, up, enslaved to `master_ifindex` when > 0). The container's
  * end is the one created first, so it can be brought up as it is made in its namespace (a peer
  * cannot: its other end does not exist yet); the host end is then set up by name in the caller's
  * own namespace. Returns 0, or -errno with the step in *step (1 create, 2 host end); a failed
  * step 2 removes the pair.
  */
-int lxd_veth_create(const char *host, const char *peer, const char *mac, int mtu, int master_ifindex, int pid, int *step)
+int lxd_veth_create(const char *host, const char *peer, const char *mac, int mtu, int master_ifindex, int netns_fd, int *step)
 {
 	unsigned char hw[ETH_ALEN];
 	*step = 1;
@@ -115,7 +115,7 @@ int lxd_veth_create(const char *host, const char *peer, const char *mac, int mtu
 	put(&r, IFLA_IFNAME, peer, strlen(peer) + 1);
 	put(&r, IFLA_ADDRESS, hw, ETH_ALEN);
 	put(&r, IFLA_MTU, &mtu, sizeof(mtu));
-	put(&r, IFLA_NET_NS_PID, &pid, sizeof(pid));
+	put(&r, IFLA_NET_NS_FD, &netns_fd, sizeof(netns_fd));
 	struct rtattr *info = begin(&r, IFLA_LINKINFO);
 	put(&r, IFLA_INFO_KIND, "veth", 5);
 	struct rtattr *data = begin(&r, IFLA_INFO_DATA);

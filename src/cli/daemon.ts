@@ -2,6 +2,7 @@
 import { Command, Option } from "clipanion";
 import type { LxdClient } from "../client/client.ts";
 import { LxdError } from "../client/errors.ts";
+import type { Network } from "../api/network.ts";
 import type { Profile } from "../api/profile.ts";
 import type { StoragePool } from "../api/storage.ts";
 import { LxdCommand } from "./base.ts";
@@ -141,8 +142,9 @@ export async function initServer(client: LxdClient, opts: ServerInitOptions): Pr
 async function defaultBridge(client: LxdClient, warn: (m: string) => void = (m) => void process.stderr.write(`${m}\n`)): Promise<boolean> {
   const server = await client.server();
   if (!server.api_extensions?.includes("network")) return false;
-  const names = await client.get<string[]>("/1.0/networks");
-  if (names.some((u) => u.endsWith(`/${DEFAULT_BRIDGE}`))) return true;
+  // The list also shows the host's own interfaces: only a managed lxdbr0 is ours to use.
+  const nets = await client.get<Network[]>("/1.0/networks?recursion=1");
+  if (nets.some((n) => n.name === DEFAULT_BRIDGE && n.managed)) return true;
   try {
     await client.post("/1.0/networks", { name: DEFAULT_BRIDGE, type: "bridge", description: "", config: { "ipv4.address": "auto", "ipv4.nat": "true", "ipv6.address": "none" } });
     return true;

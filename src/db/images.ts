@@ -38,7 +38,7 @@ export const getAlias = (db: Db, name: string): ImageAliasRow | undefined =>
 export const aliasesOf = (db: Db, fingerprint: string): ImageAliasRow[] =>
   db.select().from(imageAliases).where(eq(imageAliases.fingerprint, fingerprint)).orderBy(asc(imageAliases.name)).all();
 
-export const insertAlias = (db: Db, row: ImageAliasRow): ImageAliasRow => db.insert(imageAliases).values(row).returning().get();
+export const insertAlias = (db: Db, row: typeof imageAliases.$inferInsert): ImageAliasRow => db.insert(imageAliases).values(row).returning().get();
 
 export function updateAlias(db: Db, name: string, changes: Partial<Pick<ImageAliasRow, "fingerprint" | "description">>): void {
   db.update(imageAliases).set(changes).where(eq(imageAliases.name, name)).run();

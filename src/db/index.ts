@@ -179,8 +179,21 @@ export function applyMigrations(client: SqliteClient, migrations: Migration[] = 
   return pending.length;
 }
 
-/** Rows every fresh daemon has: the `default` profile (LXD's wording), empty until `lxd init` fills it. */
+/** LXD's features of the `default` project (all but networks), which every older database gets too. */
+export const DEFAULT_PROJECT_CONFIG: Record<string, string> = {
+  "features.images": "true",
+  "features.profiles": "true",
+  "features.storage.volumes": "true",
+  "features.storage.buckets": "true",
+  "features.networks": "false",
+};
+
+/** Rows every fresh daemon has: the `default` project and profile (LXD's wording), the profile empty until `lxd init` fills it. */
 export function seedDefaults(db: Db): void {
+  db.insert(schema.projects)
+    .values({ name: "default", description: "Default LXD project", config: DEFAULT_PROJECT_CONFIG })
+    .onConflictDoNothing()
+    .run();
   db.insert(schema.profiles)
     .values({ name: "default", description: "Default LXD profile", config: {}, devices: {} })
     .onConflictDoNothing()

@@ -1,13 +1,27 @@
 // The database schema: the single source of truth for persisted state.
 // JSON columns hold LXD's free-form maps (config, devices) exactly as the API shows them.
-import { sqliteTable, text, integer, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { sqliteTable, text, integer, uniqueIndex, primaryKey, foreignKey } from "drizzle-orm/sqlite-core";
 
 type StringMap = Record<string, string>;
 type Devices = Record<string, StringMap>;
 
+/** Every row below that belongs to a project names it; rows from before projects are `default`'s. */
+const project = () => text("project").notNull().default("default");
+
+// Projects (`lxd project create p1`): `default` always exists (a row is made at start when missing).
+export const projects = sqliteTable("projects", {
+  name: text("name").primaryKey(),
+  description: text("description").notNull().default(""),
+  config: text("config", { mode: "json" }).$type<StringMap>().notNull().default({}),
+});
+
+// `name` is the instance's storage name, unique on the host: its name in `default`, and
+// `<project>_<name>` in any other project (LXD's naming for volumes, cgroups and monitors; neither
+// instance nor project names may contain `_`), so paths never collide across projects.
 export const instances = sqliteTable("instances", {
   id: integer("id").primaryKey({ autoIncrement: true }),
   name: text("name").notNull().unique(),
+  project: project(),
   type: text("type").notNull().default("container"),
   architecture: text("architecture").notNull(),
   description: text("description").notNull().default(""),
@@ -22,8 +36,10 @@ export const instances = sqliteTable("instances", {
   location: text("location").notNull().default("none"),
 });
 
+// An image is a row per project that has it (`features.images`); the files are shared by fingerprint.
 export const images = sqliteTable("images", {
-  fingerprint: text("fingerprint").primaryKey(),
+  fingerprint: text("fingerprint").notNull(),
+  project: project(),
   filename: text("filename").notNull().default(""),
   size: integer("size").notNull(),
   architecture: text("architecture").notNull(),
@@ -38,21 +54,27 @@ export const images = sqliteTable("images", {
   lastUsedAt: text("last_used_at").notNull(),
   expiresAt: text("expires_at").notNull(),
   updateSource: text("update_source", { mode: "json" }).$type<StringMap | null>(),
-});
+}, (table) => [primaryKey({ columns: [table.project, table.fingerprint] })]);
 
 export const imageAliases = sqliteTable("image_aliases", {
-  name: text("name").primaryKey(),
-  fingerprint: text("fingerprint").notNull().references(() => images.fingerprint, { onDelete: "cascade" }),
+  name: text("name").notNull(),
+  project: project(),
+  fingerprint: text("fingerprint").notNull(),
   description: text("description").notNull().default(""),
   type: text("type").notNull().default("container"),
-});
+}, (table) => [
+  primaryKey({ columns: [table.project, table.name] }),
+  foreignKey({ columns: [table.project, table.fingerprint], foreignColumns: [images.project, images.fingerprint] }).onDelete("cascade"),
+]);
 
+// Profiles of a project with `features.profiles`; the others use default's.
 export const profiles = sqliteTable("profiles", {
-  name: text("name").primaryKey(),
+  name: text("name").notNull(),
+  project: project(),
   description: text("description").notNull().default(""),
   config: text("config", { mode: "json" }).$type<StringMap>().notNull().default({}),
   devices: text("devices", { mode: "json" }).$type<Devices>().notNull().default({}),
-});
+}, (table) => [primaryKey({ columns: [table.project, table.name] })]);
 
 export const storagePools = sqliteTable("storage_pools", {
   name: text("name").primaryKey(),
@@ -85,12 +107,14 @@ export const instanceSnapshots = sqliteTable("instance_snapshots", {
 }, (table) => [uniqueIndex("instance_snapshots_instance_name").on(table.instanceId, table.name)]);
 
 // Managed networks (`lxd network create`): a bridge per row, brought up again at daemon start.
+// A project with `features.networks` has its own; their host interfaces get a per-project name.
 export const networks = sqliteTable("networks", {
-  name: text("name").primaryKey(),
+  name: text("name").notNull(),
+  project: project(),
   type: text("type").notNull().default("bridge"),
   description: text("description").notNull().default(""),
   config: text("config", { mode: "json" }).$type<StringMap>().notNull().default({}),
-});
+}, (table) => [primaryKey({ columns: [table.project, table.name] })]);
 
 // The trust store: client certificates allowed in over HTTPS (`lxd config trust ...`).
 export const certificates = sqliteTable("certificates", {
@@ -109,11 +133,13 @@ export const storageVolumes = sqliteTable("storage_volumes", {
   id: integer("id").primaryKey({ autoIncrement: true }),
   pool: text("pool").notNull().references(() => storagePools.name),
   name: text("name").notNull(),
+  /** A project with `features.storage.volumes` has its own custom volumes; the others use default's. */
+  project: project(),
   type: text("type").notNull().default("custom"),
   description: text("description").notNull().default(""),
   config: text("config", { mode: "json" }).$type<StringMap>().notNull().default({}),
   createdAt: text("created_at").notNull(),
-}, (table) => [uniqueIndex("storage_volumes_pool_name").on(table.pool, table.name)]);
+}, (table) => [uniqueIndex("storage_volumes_pool_project_name").on(table.pool, table.project, table.name)]);
 
 export const storageVolumeSnapshots = sqliteTable("storage_volume_snapshots", {
   id: integer("id").primaryKey({ autoIncrement: true }),

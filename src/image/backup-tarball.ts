@@ -95,7 +95,7 @@ export async function writeBackup(file: string, index: BackupIndex, opts: WriteO
         continue;
       }
       if ("file" in item) {
-        await tar.add({ path: item.path, type: "file", mode: 0o600, uid: 0, gid: 0, mtime: Math.floor(Date.now() / 1000) }, await Bun.file(item.file).bytes());
+        await tar.addFile({ path: item.path, mode: 0o600, uid: 0, gid: 0, mtime: Math.floor(Date.now() / 1000) }, item.file);
         continue;
       }
       const parent = item.path.slice(0, item.path.lastIndexOf("/"));

@@ -84,9 +84,7 @@ export async function packTree(tar: TarWriter, dir: string, prefix: string, onBy
       const first = st.nlink > 1 ? links.get(key) : undefined;
       if (first) return tar.add({ ...base, type: "hardlink", linkpath: first });
       if (st.nlink > 1) links.set(key, rel);
-      const data = await Bun.file(abs).bytes();
-      await tar.add({ ...base, type: "file" }, data);
-      onBytes((bytes += data.length));
+      onBytes((bytes += await tar.addFile(base, abs)));
     }
     // Sockets, fifos and device nodes are not part of an image (refused on import too).
   };

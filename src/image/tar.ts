@@ -359,6 +359,35 @@ export class TarWriter {
   /** Adds one entry; `data` is the full content for files (empty for everything else). */
   async add(entry: TarWriteEntry, data: Uint8Array = new Uint8Array(0)): Promise<void> {
     const size = entry.type === "file" ? data.length : 0;
+    await this.header(entry, size);
+    if (size > 0) await this.sink(pad(data));
+  }
+
+  /**
+   * Adds a regular file read from disk in chunks, so a file of any size costs no more memory than
+   * one chunk. The header promises the size the file had when it was opened: a file that grows
+   * meanwhile is cut there and one that shrinks is padded with zeros, so the archive stays valid.
+   */
+  async addFile(entry: Omit<TarWriteEntry, "type">, path: string): Promise<number> {
+    const file = Bun.file(path);
+    const size = file.size;
+    await this.header({ ...entry, type: "file" }, size);
+    let left = size;
+    if (left > 0) {
+      for await (const chunk of file.stream()) {
+        const part = chunk.length > left ? chunk.subarray(0, left) : chunk;
+        await this.sink(part);
+        left -= part.length;
+        if (left === 0) break;
+      }
+    }
+    // Zeros for what the file lost since it was opened, then the block padding.
+    const tail = left + ((BLOCK - (size % BLOCK)) % BLOCK);
+    if (tail > 0) await this.sink(new Uint8Array(tail));
+    return size;
+  }
+
+  private async header(entry: TarWriteEntry, size: number): Promise<void> {
     const pax: string[] = [];
     let split = splitUstar(entry.path);
     if (!split) {
@@ -377,7 +406,6 @@ export class TarWriter {
       await this.sink(pad(paxData));
     }
     await this.sink(headerBlock({ ...entry, linkpath: link.slice(0, 100) }, size, split[1], split[0], TYPE_FLAGS[entry.type]));
-    if (size > 0) await this.sink(pad(data));
   }
 
   /** Writes the two zero blocks that end an archive. */

@@ -10,7 +10,7 @@
 // for physical nics, whose namespace is held open so the interface can still be moved back after
 // the container's processes are gone (a namespace's virtual interfaces die with it otherwise).
 import { isTrue } from "../config/values.ts";
-import { closeSync, existsSync, openSync, statSync } from "node:fs";
+import { closeSync, existsSync, fstatSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { nicNetwork } from "../db/networks.ts";
 import { linkExists } from "../network/bridge.ts";
@@ -21,12 +21,22 @@ import { contains, parseCidr4, parseIPv4 } from "../network/subnet.ts";
 import { sh, shQuiet } from "../network/run.ts";
 import { createVeth } from "../kernel/netlink.ts";
 import type { DeviceDriver, RunningInstance } from "./devices.ts";
+import { fdPath, openInitNetns } from "./init-proc.ts";
 
 type Dev = Record<string, string>;
 type Kind = "bridged" | "p2p" | "macvlan" | "physical";
 
 const inNetns = (netns: string, argv: string[]) => ["nsenter", `--net=${netns}`, "--", ...argv];
-const nsOf = (pid: number) => `/proc/${pid}/ns/net`;
+
+/** Runs `fn` with an open fd of the container's network namespace (init confirmed through its pidfd). */
+async function withNetns<T>(inst: RunningInstance, fn: (fd: number) => Promise<T> | T): Promise<T> {
+  const fd = openInitNetns(inst);
+  try {
+    return await fn(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
 
 function kindOf(dev: Dev): Kind {
   const kind = dev.network ? "bridged" : (dev.nictype ?? "");
@@ -101,7 +111,7 @@ export function nicDriver(networks: NetworkManager): DeviceDriver {
 
   async function upInside(inst: RunningInstance, name: string, undo: () => Promise<void>) {
     try {
-      await sh(inNetns(nsOf(inst.initPid), ["ip", "link", "set", "dev", name, "up"]));
+      await withNetns(inst, (fd) => sh(inNetns(fdPath(fd), ["ip", "link", "set", "dev", name, "up"])));
     } catch (err) {
       await undo();
       throw err;
@@ -135,7 +145,7 @@ export function nicDriver(networks: NetworkManager): DeviceDriver {
     }
     const mtu = dev.mtu || (bridge ? (await readFile(`/sys/class/net/${bridge.link}/mtu`, "utf8")).trim() : "1500");
     // Over netlink, in-process: both ends up, the host end on the bridge, the peer named inside.
-    createVeth({ host, peer: name, mac, mtu: Number(mtu), master: bridge?.link, pid: inst.initPid });
+    await withNetns(inst, (netnsFd) => createVeth({ host, peer: name, mac, mtu: Number(mtu), master: bridge?.link, netnsFd }));
     try {
       await applyLimits(host, kind, dev, mac);
     } catch (err) {
@@ -150,8 +160,11 @@ export function nicDriver(networks: NetworkManager): DeviceDriver {
     if (!linkExists(dev.parent)) throw new Error(`Parent interface "${dev.parent}" does not exist on the host`);
     const mtu = dev.mtu ? ["mtu", dev.mtu] : [];
     // Created in the container's namespace and up as it is made there.
-    await sh(["ip", "link", "add", "link", dev.parent, "name", name, "address", mac, ...mtu, "netns", String(inst.initPid), "up", "type", "macvlan", "mode", "bridge"]);
-    macvlans.set(key(inst, device), netnsId(inst.initPid));
+    const ns = await withNetns(inst, async (fd) => {
+      await sh(["ip", "link", "add", "link", dev.parent, "name", name, "address", mac, ...mtu, "netns", fdPath(fd), "up", "type", "macvlan", "mode", "bridge"]);
+      return fstatSync(fd).ino;
+    });
+    macvlans.set(key(inst, device), ns);
   }
 
   async function startPhysical(inst: RunningInstance, device: string, dev: Dev, name: string) {
@@ -161,17 +174,17 @@ export function nicDriver(networks: NetworkManager): DeviceDriver {
     if (existsSync(`/sys/class/net/${parent}/master`)) throw new Error(`Interface "${parent}" is in use (it is enslaved to another interface)`);
     const sys = (a: string) => readFile(`/sys/class/net/${parent}/${a}`, "utf8").then((t) => t.trim());
     const [mtu, mac, flags] = await Promise.all([sys("mtu"), sys("address"), sys("flags")]);
-    const netnsFd = openSync(nsOf(inst.initPid), "r");
+    const netnsFd = openInitNetns(inst);
     const state: Moved = { netnsFd, name, hostName: parent, mtu, mac, up: (Number.parseInt(flags, 16) & 1) === 1 };
     try {
       await sh(["ip", "link", "set", "dev", parent, "down"]);
-      await sh(["ip", "link", "set", "dev", parent, "netns", String(inst.initPid)]);
+      await sh(["ip", "link", "set", "dev", parent, "netns", fdPath(netnsFd)]);
     } catch (err) {
       closeSync(netnsFd);
       throw err;
     }
     moved.set(key(inst, device), state);
-    const inside = (argv: string[]) => sh(inNetns(nsOf(inst.initPid), argv));
+    const inside = (argv: string[]) => sh(inNetns(fdPath(netnsFd), argv));
     try {
       if (name !== parent) await inside(["ip", "link", "set", "dev", parent, "name", name]);
       if (dev.hwaddr) await inside(["ip", "link", "set", "dev", name, "address", dev.hwaddr]);
@@ -188,7 +201,7 @@ export function nicDriver(networks: NetworkManager): DeviceDriver {
     const m = moved.get(key(inst, device));
     if (!m) return;
     moved.delete(key(inst, device));
-    const ns = `/proc/${process.pid}/fd/${m.netnsFd}`;
+    const ns = fdPath(m.netnsFd);
     try {
       await shQuiet(inNetns(ns, ["ip", "link", "set", "dev", m.name, "down"]));
       if (m.name !== m.hostName) await shQuiet(inNetns(ns, ["ip", "link", "set", "dev", m.name, "name", m.hostName]));
@@ -235,7 +248,10 @@ export function nicDriver(networks: NetworkManager): DeviceDriver {
         // while that namespace is still the one the macvlan went into).
         const ns = macvlans.get(key(inst, device));
         macvlans.delete(key(inst, device));
-        if (ns !== undefined && netnsId(inst.initPid) === ns) await shQuiet(inNetns(nsOf(inst.initPid), ["ip", "link", "delete", "dev", dev.name || device]));
+        if (ns === undefined || inst.exited) return;
+        await withNetns(inst, async (fd) => {
+          if (fstatSync(fd).ino === ns) await shQuiet(inNetns(fdPath(fd), ["ip", "link", "delete", "dev", dev.name || device]));
+        }).catch(() => undefined); // init gone: so is the macvlan
         return;
       }
       // Deleting the host end removes the pair (once the container is gone, it went with its namespace).
@@ -263,12 +279,3 @@ async function isOurVeth(link: string): Promise<boolean> {
   const json = await sh(["ip", "-d", "-j", "link", "show", "dev", link]).catch(() => "[]");
   return (JSON.parse(json) as { linkinfo?: { info_kind?: string } }[])[0]?.linkinfo?.info_kind === "veth";
 }
-
-/** The identity of a process's network namespace, to tell it from a later process reusing the pid. */
-const netnsId = (pid: number): number | undefined => {
-  try {
-    return statSync(nsOf(pid)).ino;
-  } catch {
-    return undefined;
-  }
-};

@@ -2,11 +2,11 @@
 // lxd-helper as host root (container root may not create device nodes), owned by the container
 // ids the device names. Major and minor come from the device or from `source` on the host.
 import { isTrue } from "../config/values.ts";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { type DeviceRule, STANDARD_RULES } from "../kernel/devcg.ts";
-import { pidfdSignal } from "../kernel/ffi.ts";
 import { helperPath, pidfdForHelper } from "../kernel/native.ts";
 import type { DeviceDriver, RunningInstance } from "./devices.ts";
+import { readInitProc } from "./init-proc.ts";
 
 type Device = Record<string, string>;
 
@@ -67,20 +67,6 @@ export function deviceRules(devices: Record<string, Device>): DeviceRule[] {
   return out;
 }
 
-/** /proc/PID/WHAT of the instance's init, checked afterwards through its pidfd: read while init
- *  lived, so the pid was not another process's. */
-function procOfInit(inst: RunningInstance, what: string): string {
-  const text = readFileSync(`/proc/${inst.initPid}/${what}`, "utf8");
-  const pidfd = inst.pidfd();
-  try {
-    if (pidfd < 0) throw new Error("gone");
-    pidfdSignal(pidfd, 0);
-  } catch {
-    throw new Error(`the init process of instance "${inst.name}" is gone`);
-  }
-  return text;
-}
-
 export function unixDeviceDriver(type: "unix-char" | "unix-block"): DeviceDriver {
   const kind = type === "unix-char" ? "c" : "b";
   return {
@@ -90,7 +76,7 @@ export function unixDeviceDriver(type: "unix-char" | "unix-block"): DeviceDriver
       if (!numbers) return; // optional and absent: nothing to add
       const [major, minor] = numbers.map(String);
       const map = (kindName: "uid" | "gid", id: string | undefined) => {
-        const host = hostId(procOfInit(inst, `${kindName}_map`), Number(id ?? 0));
+        const host = hostId(readInitProc(inst, `${kindName}_map`), Number(id ?? 0));
         if (host === undefined) throw fail(`${kindName} ${id} is not mapped in the container`);
         return String(host);
       };

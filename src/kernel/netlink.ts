@@ -27,8 +27,8 @@ export interface VethSpec {
   mtu: number;
   /** Bridge the host end joins, if any. */
   master?: string;
-  /** A process in the target network namespace (the container's init). */
-  pid: number;
+  /** An open fd of the target network namespace (the container's). */
+  netnsFd: number;
 }
 
 /** Creates the pair, both ends up; on failure nothing is left and the error names the step. */
@@ -36,6 +36,6 @@ export function createVeth(s: VethSpec): void {
   lib ??= open();
   const master = s.master ? Number(readFileSync(`/sys/class/net/${s.master}/ifindex`, "utf8")) : 0;
   const step = new Int32Array(1);
-  const rc = lib.lxd_veth_create(cstr(s.host), cstr(s.peer), cstr(s.mac), s.mtu, master, s.pid, step);
+  const rc = lib.lxd_veth_create(cstr(s.host), cstr(s.peer), cstr(s.mac), s.mtu, master, s.netnsFd, step);
   if (rc < 0) throw new SyscallError(`${STEPS[step[0]] ?? "create"} veth ${s.host}`, -rc);
 }

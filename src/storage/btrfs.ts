@@ -394,7 +394,7 @@ export const btrfsDriver: StorageDriver = {
     const frozen = ref.snapshot === undefined ? `${src}${TMP}send-${ulid()}` : undefined;
     if (frozen) btrfsSnapshot(src, frozen, true);
     try {
-      await btrfs("send", "-q", ...(parent ? ["-p", refVol(pool, parent)] : []), "-f", file, frozen ?? src);
+      await sendSubvolume(frozen ?? src, parent && refVol(pool, parent), async (stream) => void (await Bun.write(file, new Response(stream))));
     } finally {
       if (frozen) await deleteVolume(frozen);
     }
@@ -408,13 +408,12 @@ export const btrfsDriver: StorageDriver = {
     const placed: string[] = [];
     try {
       for (const part of parts) {
-        const before = new Set(await list(stage));
-        await btrfs("receive", "-q", "-f", part.file, stage);
-        const received = (await list(stage)).find((n) => !before.has(n));
-        if (!received) throw new Error(`btrfs receive of ${part.snapshot ?? "the instance"} made no subvolume`);
+        const received = await receiveSubvolume(stage, async (sink) => {
+          for await (const chunk of Bun.file(part.file).stream()) await sink(chunk);
+        });
         const dest = refVol(pool, { instance, snapshot: part.snapshot });
         if (await exists(dest)) throw new Error(`volume of ${describe({ instance, snapshot: part.snapshot })} already exists in pool "${pool.name}"`);
-        await snapshotInto(join(stage, received), dest, false);
+        await snapshotInto(received, dest, false);
         placed.push(dest);
         await fix?.(dest);
         if (part.snapshot !== undefined) btrfsSetReadonly(dest, true);

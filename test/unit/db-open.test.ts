@@ -63,7 +63,7 @@ test("restart keeps data and runs no migration twice", () => {
 test("seedDefaults creates the default profile once and never overwrites it", () => {
   const db = openDatabase(tempDb());
   seedDefaults(db);
-  expect(getProfile(db, "default")).toEqual({ name: "default", description: "Default LXD profile", config: {}, devices: {} });
+  expect(getProfile(db, "default")).toEqual({ name: "default", project: "default", description: "Default LXD profile", config: {}, devices: {} });
   db.$client.run(`UPDATE profiles SET description = 'mine' WHERE name = 'default'`);
   seedDefaults(db);
   expect(getProfile(db, "default")?.description).toBe("mine");

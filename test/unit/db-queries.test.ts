@@ -41,7 +41,7 @@ test("profile API view: LXD fields and used_by", () => {
 test("update, rename (references follow) and delete", () => {
   profiles.createProfile(db, "web", { description: "", config: {}, devices: {} });
   profiles.updateProfile(db, "web", { description: "d", config: { "user.x": "1" }, devices: { n: { type: "none" } } });
-  expect(profiles.getProfile(db, "web")).toEqual({ name: "web", description: "d", config: { "user.x": "1" }, devices: { n: { type: "none" } } });
+  expect(profiles.getProfile(db, "web")).toEqual({ name: "web", project: "default", description: "d", config: { "user.x": "1" }, devices: { n: { type: "none" } } });
   addInstance("c1", ["default", "web"]);
   addImage("fp1", ["web"]);
   profiles.renameProfile(db, "web", "www");

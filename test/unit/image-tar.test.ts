@@ -121,3 +121,26 @@ describe("corrupt input", () => {
     await expect(readAll(enc.encode("hello world".repeat(100)))).rejects.toThrow(/checksum/);
   });
 });
+
+describe("tar writer: files streamed from disk", () => {
+  test("a file is written in chunks with its size at open; later entries stay aligned", async () => {
+    const dir = mkdtempSync("/tmp/lxd-tar-");
+    try {
+      const big = join(dir, "big");
+      // Several of Bun's read chunks, not a multiple of the block size.
+      const content = Buffer.alloc(3 * 1024 * 1024 + 77, "a");
+      writeFileSync(big, content);
+      const chunks: Uint8Array[] = [];
+      const w = new TarWriter((c) => { chunks.push(c.slice()); });
+      expect(await w.addFile({ path: "big", mode: 0o600, mtime: 1 }, big)).toBe(content.length);
+      await w.add({ path: "after", type: "file", mode: 0o644, mtime: 1 }, enc.encode("tail"));
+      await w.finish();
+      expect(Math.max(...chunks.map((c) => c.length))).toBeLessThan(content.length);
+      const out = await readAll(Buffer.concat(chunks));
+      expect(out.map((e) => [e.h.path, e.data.length])).toEqual([["big", content.length], ["after", 4]]);
+      expect(out[1].data).toBe("tail");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -6,7 +6,8 @@ import sql2 from "./0002_networks.sql" with { type: "text" };
 import sql3 from "./0003_certificates.sql" with { type: "text" };
 import sql4 from "./0004_military_bulldozer.sql" with { type: "text" };
 import sql5 from "./0005_backups.sql" with { type: "text" };
-import sql6 from "./0006_purple_blur.sql" with { type: "text" };
+import sql6 from "./0006_fast_thunderbolt.sql" with { type: "text" };
+import sql7 from "./0007_chunky_lucky_pierre.sql" with { type: "text" };
 
 export { journal };
 export const migrationSql: Record<string, string> = {
@@ -16,5 +17,6 @@ export const migrationSql: Record<string, string> = {
   "0003_certificates": sql3,
   "0004_military_bulldozer": sql4,
   "0005_backups": sql5,
-  "0006_purple_blur": sql6,
+  "0006_fast_thunderbolt": sql6,
+  "0007_chunky_lucky_pierre": sql7,
 };
