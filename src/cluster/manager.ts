@@ -60,6 +60,8 @@ const DEFAULT_THRESHOLD_S = 20;
 const RAFT_LATENCY_MS = Number(process.env.LXD_DQLITE_LATENCY_MS) || 10;
 const DEFAULT_TOKEN_EXPIRY_S = 3 * 3600;
 const STOPPING_TIMEOUT_MS = 2000;
+/** How often a member checks whether a heartbeat round is due. */
+const HEARTBEAT_CHECK_MS = 1000;
 
 export const decodeJoinToken = (text: string): JoinToken | undefined => {
   try {
@@ -86,7 +88,8 @@ export class ClusterManager {
   private node?: DqliteNode;
   private admin?: DqliteClient;
   private timer?: ReturnType<typeof setInterval>;
-  private period = 0;
+  private lastRound = 0;
+  private ticking = false;
   private roles = new Map<number, string>();
   private leaderId = 0;
   private rebalancing = false;
@@ -456,8 +459,16 @@ export class ClusterManager {
 
   private startHeartbeats(): void {
     clearInterval(this.timer);
-    this.period = this.thresholdMs() / 2;
-    this.timer = setInterval(() => void this.tick().catch((err) => log.debug("Heartbeat round failed", { err: (err as Error).message })), this.thresholdMs() / 2);
+    // A short check cadence: a round starts once half of the threshold (read each time, so a
+    // changed cluster.offline_threshold applies at once) has passed since the last one.
+    this.timer = setInterval(() => {
+      if (this.ticking || Date.now() - this.lastRound < this.thresholdMs() / 2) return;
+      this.ticking = true;
+      this.lastRound = Date.now();
+      void this.tick()
+        .catch((err) => log.debug("Heartbeat round failed", { err: (err as Error).message }))
+        .finally(() => { this.ticking = false; });
+    }, HEARTBEAT_CHECK_MS);
     this.timer.unref?.();
   }
 
@@ -468,6 +479,7 @@ export class ClusterManager {
     const leader = await DqliteClient.leaderOf(raftAddress);
     this.leaderId = Number(leader.id);
     if (leader.address !== raftAddress) return;
+    const started = performance.now();
     const nodes = await this.raftNodes();
     for (const n of nodes) this.roles.set(n.id, n.role);
     const identity = this.deps.identity();
@@ -480,8 +492,7 @@ export class ClusterManager {
       for (const name of [this.name!, ...reached.filter((n): n is string => !!n)]) members.updateMember(tx as unknown as OpenDb, name, { heartbeat: now });
     });
     this.deps.local.setRaftNodes(nodes);
-    // cluster.offline_threshold changed: heartbeat at half of the new value.
-    if (this.period !== this.thresholdMs() / 2) this.startHeartbeats();
+    log.debug("Heartbeat round", { members: others.length + 1, reached: reached.filter(Boolean).length + 1, ms: Math.round(performance.now() - started) });
     await this.rebalance();
   }
 
