@@ -13,7 +13,7 @@ import { DqliteUnavailableError, startDqliteNode, type DqliteNode } from "../ker
 import { log } from "../log.ts";
 import { DqliteClient } from "./dqlite/client.ts";
 import { SyncDqlite } from "./dqlite/sync.ts";
-import { LocalStore, type RaftNode } from "./local.ts";
+import type { LocalStore, RaftNode } from "./local.ts";
 import { peerFetch, peerJson, type ClusterIdentity } from "./peer.ts";
 
 export interface ClusterDeps {

@@ -51,6 +51,7 @@ export class ImageStore {
   /** On a cluster member: fetches an image another member holds into `dest` (its unified tarball);
    *  false when none has it. */
   fetchMissing?: (fingerprint: string, dest: string) => Promise<boolean>;
+  private readonly fetching = new Map<string, Promise<void>>();
 
   constructor(private readonly db: Db, private readonly dir: string = imagesDir()) {}
 
@@ -232,13 +233,24 @@ export class ImageStore {
     const file = this.imageFile(row.fingerprint);
     const present = () => stat(file).then(() => true, () => false);
     if (!(await present()) && this.fetchMissing) {
-      // Images live where they were imported; a member fetches one on first use, as LXD does.
-      const tmp = `${file}.fetch-${process.pid}`;
-      try {
-        if (await this.fetchMissing(row.fingerprint, tmp)) fs.renameSync(tmp, file);
-      } finally {
-        await rm(tmp, { force: true });
+      // Images live where they were imported; a member fetches one on first use, as LXD does
+      // (once, however many instances wait for it).
+      let fetching = this.fetching.get(row.fingerprint);
+      if (!fetching) {
+        const fetch = this.fetchMissing;
+        const tmp = `${file}.fetch-${process.pid}`;
+        fetching = (async () => {
+          try {
+            await mkdir(this.dir, { recursive: true });
+            if (await fetch(row.fingerprint, tmp)) fs.renameSync(tmp, file);
+          } finally {
+            await rm(tmp, { force: true });
+            this.fetching.delete(row.fingerprint);
+          }
+        })();
+        this.fetching.set(row.fingerprint, fetching);
       }
+      await fetching;
     }
     if (!(await present())) {
       throw new Error(`image ${row.fingerprint} has no file at ${file} (image store damaged?)`);
