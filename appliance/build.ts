@@ -167,9 +167,7 @@ async function bundleUi(): Promise<void> {
 
 async function compile(entry: string, outfile: string, cross?: { target: Target; runtime: string }) {
   const result = await Bun.build({
-    // The cluster database's worker thread (src/cluster/dqlite/sync.ts) is loaded by path at run
-    // time, so it is compiled in as an entry point of its own.
-    entrypoints: [entry, ...(entry.endsWith("src/main.ts") ? [join(root, "src/cluster/dqlite/sync-worker.ts")] : [])],
+    entrypoints: [entry],
     target: "bun",
     minify: true,
     sourcemap: "none",

@@ -484,8 +484,11 @@ export class ClusterManager {
     for (const n of nodes) this.roles.set(n.id, n.role);
     const identity = this.deps.identity();
     const others = this.peers();
+    // Only the database's holders travel (at most max_voters + max_standby): what a member needs to
+    // find the cluster again, so a round costs O(members), not O(members^2).
+    const holders = nodes.filter((n) => n.role !== "spare");
     const reached = await Promise.all(others.map((m) =>
-      peerJson(identity, m.address, "/internal/database", "PUT", { raft_nodes: nodes, leader: this.leaderId }, this.thresholdMs() / 2)
+      peerJson(identity, m.address, "/internal/database", "PUT", { raft_nodes: holders, leader: this.leaderId }, this.thresholdMs() / 2)
         .then(() => m.name, () => undefined)));
     const now = Date.now();
     this.deps.db.transaction((tx) => {
@@ -499,7 +502,10 @@ export class ClusterManager {
   /** PUT /internal/database: the leader's heartbeat, with the Raft nodes to remember. */
   heartbeat(body: { raft_nodes: RaftNode[]; leader: number }): void {
     if (!this.enabled) throw new ApiError(400, "This server is not clustered");
-    this.deps.local.setRaftNodes(body.raft_nodes);
+    // The holders of the database, and this member's own node (a spare finds itself there too).
+    const own = Number(this.deps.local.get("raft_id"));
+    const self = this.deps.local.raftNodes().find((n) => n.id === own);
+    this.deps.local.setRaftNodes([...body.raft_nodes.filter((n) => n.id !== own), ...(self ? [self] : [])]);
     for (const n of body.raft_nodes) this.roles.set(n.id, n.role);
     this.leaderId = body.leader;
   }
