@@ -37,10 +37,22 @@ async function relay(deps: ForwardDeps, address: string, request: Request, path:
   } catch (err) {
     return errorEnvelope(503, `Failed to reach cluster member at ${address}: ${(err as Error).message}`);
   }
+  // An operation it started runs there: its wait and websockets go straight to it.
+  const started = /^\/1\.0\/operations\/([^/?]+)$/.exec(res.headers.get("location") ?? "")?.[1];
+  if (started) remember(started, address);
   const out = new Headers(res.headers);
   out.delete("content-encoding");
   out.delete("content-length");
   return new Response(res.body, { status: res.status, headers: out });
+}
+
+/** Members running the operations this member forwarded requests for, most recent last. */
+const operationHomes = new Map<string, string>();
+const REMEMBERED_OPERATIONS = 4096;
+
+function remember(id: string, address: string): void {
+  operationHomes.set(id, address);
+  if (operationHomes.size > REMEMBERED_OPERATIONS) operationHomes.delete(operationHomes.keys().next().value!);
 }
 
 const offline = (member: string) => errorEnvelope(503, `Cluster member "${member}" is offline`);
@@ -125,6 +137,8 @@ function errorView(r: ReturnType<typeof listInstances>[number], m: MemberRow) {
 
 /** The member running an operation this one does not know (it ran where its request went). */
 async function operationHome(deps: ForwardDeps, id: string): Promise<string | undefined> {
+  const known = operationHomes.get(id);
+  if (known) return known;
   const found = await Promise.all(deps.cluster.peers().filter((p) => deps.cluster.online(p)).map((m) =>
     peerFetch(deps.identity(), m.address, `/1.0/operations/${id}`, { timeoutMs: 10_000 })
       .then((r) => (r.status === 200 ? m.address : undefined), () => undefined)));

@@ -36,12 +36,8 @@ function openLibc() {
 const sym = () => (libc ??= openLibc());
 const errno = () => read.i32(sym().__errno_location()!, 0);
 
-/** The socket failed or timed out; `timedOut` when no answer came within the timeout. */
-export class TcpError extends Error {
-  constructor(message: string, readonly timedOut = false) {
-    super(message);
-  }
-}
+/** The socket failed, or nothing came within its timeout. */
+export class TcpError extends Error {}
 
 function sockaddr(host: string, port: number): Uint8Array {
   const six = isIPv6(host);
@@ -72,7 +68,7 @@ export class BlockingTcp {
     if (sym().connect(fd, addr, addr.length) !== 0) {
       const e = errno();
       sym().close(fd);
-      throw new TcpError(`cannot connect to ${peer}: ${getSystemErrorName(-e)}`, e === EINPROGRESS || e === EAGAIN);
+      throw new TcpError(e === EINPROGRESS || e === EAGAIN ? `no answer from ${peer} in time` : `cannot connect to ${peer}: ${getSystemErrorName(-e)}`);
     }
     return new BlockingTcp(fd, peer);
   }
@@ -83,13 +79,13 @@ export class BlockingTcp {
       if (n < 0) {
         const e = errno();
         if (e === EINTR) continue;
-        throw new TcpError(`sending to ${this.peer}: ${getSystemErrorName(-e)}`, e === EAGAIN);
+        throw new TcpError(`sending to ${this.peer}: ${getSystemErrorName(-e)}`);
       }
       at += n;
     }
   }
 
-  /** Whatever arrives next (at most `room` bytes); throws when the peer closed or nothing came in time. */
+  /** Reads what arrives next into `buffer` (its length at most); throws when the peer closed or nothing came in time. */
   read(buffer: Uint8Array): number {
     for (;;) {
       const n = Number(sym().recv(this.fd, buffer, buffer.length, 0));
@@ -97,7 +93,7 @@ export class BlockingTcp {
       if (n === 0) throw new TcpError(`${this.peer} closed the connection`);
       const e = errno();
       if (e === EINTR) continue;
-      throw new TcpError(e === EAGAIN ? `${this.peer} did not answer in time` : `receiving from ${this.peer}: ${getSystemErrorName(-e)}`, e === EAGAIN);
+      throw new TcpError(e === EAGAIN ? `${this.peer} did not answer in time` : `receiving from ${this.peer}: ${getSystemErrorName(-e)}`);
     }
   }
 

@@ -2,7 +2,7 @@
 // so SyncDqlite answers each statement with one round trip to the leader and no thread hop. Same
 // rules as client.ts: find the leader among known nodes, move on from a node that says it is not
 // the leader (it did nothing), never resend a write whose connection broke while it was in flight.
-import { BlockingTcp, TcpError } from "../../kernel/tcp.ts";
+import { BlockingTcp } from "../../kernel/tcp.ts";
 import { DqliteConnectionError, DqliteError, type Message } from "./connection.ts";
 import type { ExecResult, QueryResult } from "./client.ts";
 import { PROTOCOL_VERSION, Reader, Req, Res, type SqlValue, Writer } from "./wire.ts";
@@ -65,7 +65,7 @@ class SyncConnection {
       try {
         n = this.tcp.read(this.chunk);
       } catch (e) {
-        throw new DqliteConnectionError(`dqlite node ${this.address}: ${(e as TcpError).message}`);
+        throw new DqliteConnectionError(`dqlite node ${this.address}: ${(e as Error).message}`);
       }
       const joined = new Uint8Array(this.inbox.length + n);
       joined.set(this.inbox);
