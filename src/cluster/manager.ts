@@ -9,6 +9,7 @@ import { applyMigrations, copyRows, type OpenDb, type SwitchableClient } from ".
 import * as members from "../db/cluster-members.ts";
 import { getServerConfigValue } from "../db/server-config.ts";
 import { getInstance } from "../db/instances.ts";
+import { parseExpiry } from "../tls/token.ts";
 import { DqliteUnavailableError, startDqliteNode, type DqliteNode } from "../kernel/dqlite.ts";
 import { log } from "../log.ts";
 import { DqliteClient } from "./dqlite/client.ts";
@@ -222,8 +223,7 @@ export class ClusterManager {
     if (!name) throw new ApiError(400, "A server name is required");
     if (members.getMember(this.deps.db, name)) throw new ApiError(409, `The cluster already has a member with name: ${name}`);
     for (const t of this.tokens.values()) if (t.name === name) throw new ApiError(409, `A join token for "${name}" already exists`);
-    const expirySetting = this.config("cluster.join_token_expiry");
-    const seconds = expirySetting ? Number(/^\d+/.exec(expirySetting)?.[0] ?? 0) * ({ S: 1, M: 60, H: 3600, d: 86400, w: 604800 }[expirySetting.replace(/^\d+/, "")] ?? 3600) : DEFAULT_TOKEN_EXPIRY_S;
+    const seconds = parseExpiry(this.config("cluster.join_token_expiry") ?? "") ?? DEFAULT_TOKEN_EXPIRY_S;
     const expiresAt = Date.now() + seconds * 1000;
     const secret = randomBytes(32).toString("hex");
     let done!: (used: boolean) => void;
@@ -417,7 +417,7 @@ export class ClusterManager {
     const count = members.instanceCounts(this.deps.db).get(name) ?? 0;
     if (count && !force) throw new ApiError(400, `Member "${name}" still has ${count} instance(s): move or delete them first, or use --force`);
     await this.membershipChange(() => this.admin!.remove(BigInt(row.id)));
-    this.deps.db.$client.exec(`DELETE FROM instances WHERE location = '${name.replace(/'/g, "''")}'`);
+    members.forgetInstancesAt(this.deps.db, name);
     members.deleteMember(this.deps.db, name);
     this.roles.delete(row.id);
     void this.rebalance();

@@ -41,3 +41,8 @@ export function instanceCounts(db: Db): Map<string, number> {
 export function claimInstances(db: Db, member: string): void {
   db.update(instances).set({ location: member }).run();
 }
+
+/** `lxd cluster remove --force`: the instances of a member that leaves are forgotten. */
+export function forgetInstancesAt(db: Db, member: string): void {
+  db.delete(instances).where(eq(instances.location, member)).run();
+}
