@@ -416,7 +416,12 @@ export class ClusterManager {
     if (name === this.name) throw new ApiError(400, "A member can't remove itself: run the command on another member");
     const count = members.instanceCounts(this.deps.db).get(name) ?? 0;
     if (count && !force) throw new ApiError(400, `Member "${name}" still has ${count} instance(s): move or delete them first, or use --force`);
-    await this.membershipChange(() => this.admin!.remove(BigInt(row.id)));
+    try {
+      await this.membershipChange(() => this.admin!.remove(BigInt(row.id)));
+    } catch (err) {
+      // A first attempt cut by a leadership change may have gone through: then the node is gone.
+      if ((await this.raftNodes()).some((n) => n.id === row.id)) throw err;
+    }
     members.forgetInstancesAt(this.deps.db, name);
     members.deleteMember(this.deps.db, name);
     this.roles.delete(row.id);

@@ -3,12 +3,10 @@
 // rules as client.ts: find the leader among known nodes, move on from a node that says it is not
 // the leader (it did nothing), never resend a write whose connection broke while it was in flight.
 import { BlockingTcp } from "../../kernel/tcp.ts";
-import { DqliteConnectionError, DqliteError, type Message } from "./connection.ts";
+import { DqliteConnectionError, DqliteError, type Message, leaderLost, retryDelay } from "./connection.ts";
 import type { ExecResult, QueryResult } from "./client.ts";
 import { PROTOCOL_VERSION, Reader, Req, Res, type SqlValue, Writer } from "./wire.ts";
 
-/** SQLITE_IOERR_NOT_LEADER: the node refused before doing anything, so asking the leader is safe. */
-const NOT_LEADER = 10 | (40 << 8);
 /** How long one connection attempt to a node may take. */
 const CONNECT_MS = 2000;
 
@@ -118,12 +116,11 @@ export class SyncDqliteClient {
         sent = true;
         return fn(conn, db);
       } catch (e) {
-        const notLeader = e instanceof DqliteError && e.code === NOT_LEADER;
-        const cut = e instanceof DqliteConnectionError;
-        if (!notLeader && !cut) throw e;
+        if (!leaderLost(e)) throw e;
         this.close();
-        if ((cut && sent && !idempotent) || Date.now() >= deadline) throw e;
-        pause(Math.min(20 * 2 ** attempt, 200));
+        const delay = retryDelay(e, attempt, sent, idempotent, deadline);
+        if (delay === undefined) throw e;
+        pause(delay);
       }
     }
   }
