@@ -24,8 +24,8 @@ const members = async (d: TestDaemon): Promise<Member[]> => JSON.parse(await d.o
 const instances = async (d: TestDaemon): Promise<Inst[]> => JSON.parse(await d.ok("list", "--format", "json"));
 const locationOf = async (d: TestDaemon, name: string) => (await instances(d)).find((i) => i.name === name)?.location;
 
-async function joinMember(d: TestDaemon, name: string): Promise<void> {
-  const token = (await m[0]!.ok("cluster", "add", name)).trim().split("\n").at(-1)!;
+async function joinMember(d: TestDaemon, name: string, leader = m[0]!): Promise<void> {
+  const token = (await leader.ok("cluster", "add", name)).trim().split("\n").at(-1)!;
   const preseed = `cluster:\n  enabled: true\n  server_name: ${name}\n  server_address: ${address.get(d)}\n  cluster_token: ${token}\n`;
   const r = await d.lxdWith({ stdin: preseed }, "init", "--preseed");
   expect(r.code, r.stderr).toBe(0);
@@ -76,6 +76,7 @@ describe.skipIf(!LIB)("cluster", () => {
     const info = await m2.api("GET", "/1.0/cluster");
     expect(info.body.metadata).toMatchObject({ enabled: true, server_name: "m2" });
     expect((await m3.api("GET", "/1.0")).body.metadata.environment).toMatchObject({ server_clustered: true, server_name: "m3" });
+    expect(await m2.ok("init", "--dump")).toContain("cluster:\n  enabled: true\n  server_name: m2");
   }, 120_000);
 
   test("placement, LOCATION in lists, exec and files forwarded to the member that runs the instance", async () => {
@@ -185,6 +186,26 @@ describe.skipIf(!LIB)("cluster", () => {
     expect((await members(m1)).map((x) => x.server_name)).toEqual(["m1", "m2"]);
   }, 120_000);
 });
+
+test.skipIf(!LIB)("five members: three voters, two standbys", async () => {
+  const five: TestDaemon[] = [];
+  try {
+    for (let i = 0; i < 5; i++) {
+      const d = await startDaemon();
+      address.set(d, `127.0.0.1:${freePort()}`);
+      five.push(d);
+    }
+    const [first] = five as [TestDaemon];
+    await first.ok("config", "set", "core.https_address", address.get(first)!);
+    await first.ok("cluster", "enable", "f1");
+    for (const [i, d] of five.slice(1).entries()) await joinMember(d, `f${i + 2}`, first);
+    const roles = async () => (await members(five[4]!)).map((x) => x.roles.filter((r) => r !== "database-leader").join(",")).sort();
+    await until(async () => (await roles()).join(" ") === "database database database database-standby database-standby", "3 voters and 2 standbys", 60_000);
+    expect((await members(first)).every((x) => x.status === "Online")).toBe(true);
+  } finally {
+    await Promise.all(five.map((d) => d.stop()));
+  }
+}, 180_000);
 
 test.skipIf(!LIB)("a host without libdqlite stays standalone and says why in one sentence", async () => {
   const d = await startDaemon({
