@@ -2,10 +2,10 @@
 // dqlite), join tokens, accepting and joining members, Raft roles as LXD assigns them, heartbeats
 // from the leader, and where an instance lives. Per-member facts stay in LocalStore.
 import { randomBytes, timingSafeEqual, createHash } from "node:crypto";
-import { writeFileSync, renameSync } from "node:fs";
+import { rmSync, writeFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { ApiError } from "../api/error.ts";
-import { applyMigrations, copyRows, type OpenDb, type SwitchableClient } from "../db/index.ts";
+import { applyMigrations, copyRows, seedDefaults, type OpenDb, type SqliteClient, type SwitchableClient } from "../db/index.ts";
 import * as members from "../db/cluster-members.ts";
 import { getServerConfigValue } from "../db/server-config.ts";
 import { getInstance } from "../db/instances.ts";
@@ -23,8 +23,8 @@ export interface ClusterDeps {
   local: LocalStore;
   /** The certificate this daemon serves and dials with. */
   identity(): ClusterIdentity;
-  /** Makes `pair` the daemon's certificate from now on (the cluster's, received on join). */
-  adoptCertificate(pair: { cert: string; key: string }): void;
+  /** Makes `pair` the daemon's certificate from now on (`member`: the cluster's, trusted from peers). */
+  adoptCertificate(pair: { cert: string; key: string }, member: boolean): void;
   /** Moves the HTTPS listener (a joiner listens where its server_address says). */
   listen(address: string): void;
   /** Instances on this server (a joiner must have none). */
@@ -33,6 +33,10 @@ export interface ClusterDeps {
   preparePools(): Promise<void>;
   /** Drops per-member facts (default pool sources) from the state that becomes the cluster's. */
   sharePools(): void;
+  /** A fresh, empty standalone database (the schema applied, nothing else): a removed member's. */
+  freshDatabase(): SqliteClient;
+  /** The server's own certificate pair (server.crt/key), served again once it left the cluster. */
+  serverCertificate(): { cert: string; key: string };
   architecture: string;
 }
 
@@ -196,7 +200,7 @@ export class ClusterManager {
     // The server's certificate becomes the cluster's: members trust each other by it.
     const identity = this.deps.identity();
     this.writeClusterCertificate(identity);
-    this.deps.adoptCertificate(identity);
+    this.deps.adoptCertificate(identity, true);
     local.set("name", name);
     local.set("raft_id", "1");
     local.set("raft_address", raftAddress);
@@ -294,7 +298,7 @@ export class ClusterManager {
     }
     if (!reply) throw new ApiError(400, `Failed to join the cluster: ${lastError?.message ?? "no address in the token"}`);
     this.writeClusterCertificate({ cert: reply.certificate, key: reply.private_key });
-    this.deps.adoptCertificate({ cert: reply.certificate, key: reply.private_key });
+    this.deps.adoptCertificate({ cert: reply.certificate, key: reply.private_key }, true);
     await this.startNode(BigInt(reply.id), raftAddress);
     const addresses = [...reply.raft_nodes.map((n) => n.address).filter((a) => a !== raftAddress), raftAddress];
     this.useGlobal(addresses);
@@ -425,7 +429,32 @@ export class ClusterManager {
     members.forgetInstancesAt(this.deps.db, name);
     members.deleteMember(this.deps.db, name);
     this.roles.delete(row.id);
+    // The member itself becomes a standalone server again (if it can be reached; LXD wipes it too).
+    await peerJson(this.identity(), row.address, "/internal/cluster/leave", "POST", {}, 10_000)
+      .catch((err) => log.warn("Removed member could not be told to leave", { member: name, err: (err as Error).message }));
     void this.rebalance();
+  }
+
+  /**
+   * POST /internal/cluster/leave, from the member that removed this one: its node stops, its
+   * Raft data and cluster facts go, and it runs standalone on a fresh database with its own
+   * certificate, as a server that never joined.
+   */
+  async leave(): Promise<void> {
+    if (!this.enabled) return;
+    log.info("Removed from the cluster: running standalone again", { member: this.name });
+    clearInterval(this.timer);
+    this.client.switchTo(this.deps.freshDatabase()).close();
+    seedDefaults(this.deps.db);
+    this.admin?.close();
+    this.admin = undefined;
+    await this.node?.stop();
+    this.node = undefined;
+    rmSync(join(this.deps.stateDir, "database", "global"), { recursive: true, force: true });
+    for (const key of ["name", "raft_id", "raft_address", "cluster.https_address"]) this.deps.local.set(key, undefined);
+    this.deps.local.setRaftNodes([]);
+    for (const file of ["cluster.crt", "cluster.key"]) rmSync(join(this.deps.stateDir, file), { force: true });
+    this.deps.adoptCertificate(this.deps.serverCertificate(), false);
   }
 
   /** Where requests about `instance` must go: the member's address, or undefined when it is here. */

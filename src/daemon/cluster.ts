@@ -116,6 +116,10 @@ export const clusterRoutes = (ctx: ClusterContext) => {
       body: ClusterAccept,
       detail: { summary: "A joining server's request (the join token's secret is its credential)", tags: ["internal"] },
     })
+    .post("/internal/cluster/leave", async () => {
+      await cluster.leave();
+      return sync({});
+    }, { response: Empty, detail: { summary: "This member was removed from its cluster: run standalone again", tags: ["internal"] } })
     .put("/internal/database", ({ body }) => {
       cluster.heartbeat(body);
       return sync({});

@@ -1,8 +1,9 @@
 // `lxd serve`: opens the state, finds running containers, and serves the REST API on the unix socket.
 import { createHash } from "node:crypto";
 import { chmod, mkdir } from "node:fs/promises";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { openDatabase, seedDefaults, type Db } from "../db/index.ts";
+import { freshDatabase, openDatabase, seedDefaults, type Db } from "../db/index.ts";
 import { ImageStore } from "../image/store.ts";
 import { InstanceManager } from "../instance/manager.ts";
 import { phases } from "../instance/phases.ts";
@@ -16,7 +17,7 @@ import { VolumeBackups } from "../instance/volume-backups.ts";
 import { NetworkManager } from "../network/manager.ts";
 import { Cgroups } from "../kernel/cgroup.ts";
 import { lockExclusive } from "../kernel/lock.ts";
-import { lxdDir, socketPath } from "../paths.ts";
+import { dbPath, lxdDir, socketPath } from "../paths.ts";
 import type { DaemonContext } from "./context.ts";
 import { EventHub } from "../events/hub.ts";
 import { Warnings } from "../events/warnings.ts";
@@ -64,9 +65,9 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   const cluster = new ClusterManager({
     db, stateDir: lxdDir(), local, architecture: hostArchitecture(),
     identity: () => ({ cert: remote.certificate.certificate, key: remote.certificate.key, fingerprint: remote.certificate.fingerprint }),
-    adoptCertificate: (pair) => {
+    adoptCertificate: (pair, member) => {
       Object.assign(remote.certificate, { certificate: pair.cert, key: pair.key, fingerprint: fingerprintOf(fromPem(pair.cert)) });
-      remote.trust.clusterFingerprint = remote.certificate.fingerprint;
+      remote.trust.clusterFingerprint = member ? remote.certificate.fingerprint : undefined;
       ctx.identity = { cert: pair.cert, key: pair.key };
       remote.https.restart();
     },
@@ -74,6 +75,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
     instanceCount: () => ctx.instances.list().length,
     preparePools: () => ctx.pools.prepareLocal(),
     sharePools: () => ctx.pools.forgetDefaultSources(),
+    freshDatabase: () => freshDatabase(dbPath()),
+    serverCertificate: () => ({ cert: readFileSync(join(lxdDir(), "server.crt"), "utf8"), key: readFileSync(join(lxdDir(), "server.key"), "utf8") }),
   });
   // A member's database is the cluster's: its node runs before anything reads state.
   await cluster.resume();

@@ -5,7 +5,7 @@
 // migrations/NNNN_*.sql + meta/, then embed-migrations.ts rewrites migrations/index.ts), commit all of it.
 import { Database } from "bun:sqlite";
 import { createHash } from "node:crypto";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
 import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { dbPath } from "../paths.ts";
@@ -93,6 +93,15 @@ export function openSqlite(path: string): Database {
   client.run(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
   // WAL makes NORMAL durable against crashes of the process; only power loss may drop the last commits.
   client.run("PRAGMA synchronous = NORMAL");
+  return client;
+}
+
+/** An empty database at `path` (any old file there removed) with the schema applied. */
+export function freshDatabase(path: string): Database {
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) rmSync(file, { force: true });
+  const client = openSqlite(path);
+  applyMigrations(client);
+  client.run("PRAGMA foreign_keys = ON");
   return client;
 }
 

@@ -184,6 +184,14 @@ describe.skipIf(!LIB)("cluster", () => {
     await m1.ok("delete", "--force", ...onM3);
     expect(await m1.ok("cluster", "remove", "m3")).toContain("Member m3 removed");
     expect((await members(m1)).map((x) => x.server_name)).toEqual(["m1", "m2"]);
+    // The removed member runs standalone again, on a fresh database and its own certificate.
+    const m3 = m[2]!;
+    expect((await m3.api("GET", "/1.0/cluster")).body.metadata).toMatchObject({ enabled: false });
+    expect(await instances(m3)).toEqual([]);
+    expect(existsSync(join(m3.dir, "cluster.crt"))).toBe(false);
+    const profiles = await m3.ok("profile", "list");
+    expect(profiles).toContain("default");
+    expect(profiles).not.toContain("after-failover");
   }, 120_000);
 });
 
