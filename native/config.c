@@ -68,6 +68,14 @@ static int parse_line(struct config *c, const char *key, char *val, int *nargv)
 		c->privileged = !strcmp(val, "1");
 	else if (!strcmp(key, "nesting"))
 		c->nesting = !strcmp(val, "1");
+	else if (!strcmp(key, "criu"))
+		c->criu = val;
+	else if (!strcmp(key, "restore_dir"))
+		c->restore_dir = val;
+	else if (!strcmp(key, "restore_tty"))
+		c->restore_tty = val;
+	else if (!strcmp(key, "criu_arg"))
+		full = add_item(c->criu_args, &c->ncriu_args, MAX_LIST, val);
 	else if (!strcmp(key, "lxcfs"))
 		c->lxcfs = val;
 	else if (!strcmp(key, "env"))
@@ -104,6 +112,8 @@ int parse_config(char *text, struct config *c)
 		return fail(0, "uidmap and gidmap are required");
 	if (!c->privileged && (map_root(c->uidmap, c->nuid, &c->root_uid) < 0 || map_root(c->gidmap, c->ngid, &c->root_gid) < 0))
 		return -1;
+	if (c->restore_dir && (!c->criu || !c->restore_tty))
+		return fail(0, "restore_dir needs criu and restore_tty");
 	if (!c->hostname)
 		c->hostname = c->name;
 	return 0;

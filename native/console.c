@@ -42,6 +42,11 @@ const char *console_path(void)
 	return con.path;
 }
 
+int console_peer(void)
+{
+	return con.peer;
+}
+
 // Opens the console pty on the host's devpts; console_path() is its secondary side.
 int console_open(struct config *c)
 {

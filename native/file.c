@@ -3,10 +3,14 @@
 //   lxd-helper file --pidfd N get PATH
 //   lxd-helper file --pidfd N put PATH TYPE WRITE UID GID MODE   (content or link target on stdin)
 //   lxd-helper file --pidfd N delete PATH
+//   lxd-helper file --root N ...                                 (the same on a stopped instance)
 //
 // Joins the container's user and mount namespaces and chroots to its init's root, then works as
 // container root: the kernel resolves every path and symlink inside the container, with the
-// (unprivileged) rights of its root, and ids are container ids. The first line on stdout is
+// (unprivileged) rights of its root, and ids are container ids. A stopped instance has no
+// namespaces: with --root, fd N is its root filesystem (mounted by the daemon) and the helper
+// chroots there as host root, so paths, `..` and symlinks (absolute ones included) still resolve
+// inside it; ids need no mapping, the rootfs keeps container ids on disk (idmapped at start). The first line on stdout is
 // "error ERRNO MESSAGE" or "ok"; for get it is "ok TYPE UID GID MODE MTIME_SEC MTIME_NSEC SIZE",
 // followed by the file's bytes, a symlink's target or a directory's entry names (each ended by
 // a NUL). Only regular files, directories and symlinks are handled: device nodes, fifos and
@@ -194,16 +198,37 @@ static int file_put(const char *path, const char *type, const char *how, long ui
 	return ok_line("ok\n", 3);
 }
 
+static int enter_running(const char *arg)
+{
+	int pidfd = target_pidfd(arg);
+	if (pidfd < 0 || target_enter(pidfd, CLONE_NEWUSER | CLONE_NEWNS) < 0 || become_root() < 0)
+		return -1;
+	close(pidfd);
+	return 0;
+}
+
+// The helper keeps no other descriptor of the host's tree and never chroots again, so nothing
+// leads back out of the new root.
+static int enter_root(const char *arg)
+{
+	long fd = parse_long(arg, 10, 0, 1 << 20);
+	if (fd < 0)
+		return failx(EBADF, "bad root descriptor %s", arg);
+	if (fchdir(fd) < 0 || chroot(".") < 0 || chdir("/") < 0)
+		return fail(errno, "enter the instance's root");
+	close(fd);
+	return 0;
+}
+
 static int file_run(int argc, char **argv)
 {
-	if (argc < 6 || strcmp(argv[2], "--pidfd"))
-		return failx(EINVAL, "usage: lxd-helper file --pidfd N get|put|delete PATH [TYPE WRITE UID GID MODE]");
+	int stopped = argc >= 6 && !strcmp(argv[2], "--root");
+	if (argc < 6 || (!stopped && strcmp(argv[2], "--pidfd")))
+		return failx(EINVAL, "usage: lxd-helper file --pidfd N|--root N get|put|delete PATH [TYPE WRITE UID GID MODE]");
 	const char *op = argv[4], *path = argv[5];
-	int pidfd = target_pidfd(argv[3]);
 	// Failures entering are the daemon's problem, not the path's: reported with errno 0.
-	if (pidfd < 0 || target_enter(pidfd, CLONE_NEWUSER | CLONE_NEWNS) < 0 || become_root() < 0)
+	if (stopped ? enter_root(argv[3]) < 0 : enter_running(argv[3]) < 0)
 		return failx(0, "%s", herr.msg);
-	close(pidfd);
 	umask(0);
 	if (!strcmp(op, "get") && argc == 6)
 		return file_get(path);

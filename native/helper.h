@@ -59,6 +59,12 @@
 #define H_CLOSE_RANGE_CLOEXEC (1U << 2)
 #define H_CLONE_PIDFD 0x00001000
 #define H_CLONE_INTO_CGROUP 0x200000000ULL
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef CGROUP2_SUPER_MAGIC
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#endif
 #ifndef SYS_clone3
 #define SYS_clone3 435
 #endif

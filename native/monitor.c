@@ -11,11 +11,13 @@
 // stdout, stderr, control; SCM_RIGHTS) followed by the arguments; a runner (a fork) reads them
 // and runs the command (exec.c), saving the daemon a process spawn. Requests go to exec.sock,
 // served by the exec zygote, a child of the monitor already in init's cgroup v1 hierarchies (but
-// pids) that creates each runner in init's cgroup2 directory: moving a process into a cgroup
-// waits for an RCU grace period (8-22 ms measured), which every exec would otherwise pay. Without
-// exec.sock (no zygote) requests go to monitor.sock and the monitor forks the runner.
+// pids) that creates each runner in init's cgroup2 directory: writing a pid into cgroup.procs
+// waits for an RCU grace period (8-22 ms measured), which every exec would otherwise pay; the
+// runner joins the v1 pids cgroup by moving its own thread, which does not wait (join_one).
+// Without exec.sock (no zygote) requests go to monitor.sock and the monitor forks the runner.
 #include "start.h"
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -25,6 +27,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -46,7 +49,7 @@ void logf_(const char *fmt, ...)
 }
 
 // Writes "ns host range" lines to /proc/PID/{uid,gid}_map (PID: our own unreaped child).
-static int write_idmap(pid_t pid, const char *kind, char **lines, int n)
+int write_idmap(pid_t pid, const char *kind, char **lines, int n)
 {
 	char path[64], data[4096] = "";
 	snprintf(path, sizeof(path), "/proc/%d/%s_map", pid, kind);
@@ -326,6 +329,7 @@ struct launch {
 	pid_t init;
 	int init_pidfd, userns, sync_w, err_r, sock_w;
 	int listen_fd, sig_fd;
+	uint64_t joined; // bit i: init started in c->cgroups[i] (clone_init), nothing to write there
 	char *rw_dir;
 	struct sockaddr_un addr;
 };
@@ -393,18 +397,99 @@ static int prepare_init(struct launch *l)
 	char pidstr[32];
 	snprintf(pidstr, sizeof(pidstr), "%d", l->init);
 	for (int i = 0; i < c->ncg; i++)
-		if (write_file(c->cgroups[i], pidstr) < 0)
+		if (!(l->joined & (1ULL << i)) && write_file(c->cgroups[i], pidstr) < 0)
 			return fail(errno, "join cgroup %s", c->cgroups[i]);
 	return 0;
 }
 
-static int launch(struct launch *l, int report_fd)
+// Creates init (clone `flags`) already in its cgroups; returns its pid, 0 in init. Writing a pid
+// into cgroup.procs waits for an RCU grace period (12-21 ms measured, the largest part of a
+// start), but two ways in do not: a single-threaded process moving itself ("0" into a v1
+// hierarchy's `tasks`) and a child created in a cgroup2 directory (clone3 CLONE_INTO_CGROUP). So
+// a short-lived fork of the monitor joins the v1 cgroups and creates init as the monitor's child
+// (CLONE_PARENT) in the cgroup2 one; prepare_init writes init into whatever it could not join
+// (l->joined says which). When that fork cannot create init (the forker itself counts against a
+// pids limit of 1, no clone3), the monitor clones init itself and prepare_init moves it.
+static pid_t clone_init(struct launch *l, uint64_t flags)
+{
+	struct config *c = l->x.cfg;
+	struct {
+		pid_t init;
+		int err;
+		uint64_t joined;
+	} r = {0};
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return fail(errno, "pipe");
+	_cleanup_close_ int rd = p[0];
+	pid_t forker = fork();
+	if (forker < 0) {
+		close(p[1]);
+		return fail(errno, "fork");
+	}
+	if (forker == 0) {
+		_cleanup_close_ int cgroup2 = -1;
+		int at2 = -1;
+		for (int i = 0; i < c->ncg && i < 64; i++) {
+			char dir[PATH_MAX], tasks[PATH_MAX + 8];
+			snprintf(dir, sizeof(dir), "%s", c->cgroups[i]);
+			char *slash = strrchr(dir, '/');
+			struct statfs fs;
+			if (!slash || statfs(c->cgroups[i], &fs) < 0)
+				continue;
+			*slash = 0;
+			snprintf(tasks, sizeof(tasks), "%s/tasks", dir);
+			if (fs.f_type == CGROUP2_SUPER_MAGIC) {
+				if (cgroup2 < 0 && (cgroup2 = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0)
+					at2 = i;
+			} else if (write_file(tasks, "0") == 0) {
+				r.joined |= 1ULL << i;
+			}
+		}
+		struct {
+			uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+		} args = {.flags = flags | CLONE_PARENT | (cgroup2 >= 0 ? H_CLONE_INTO_CGROUP : 0), .cgroup = (uint64_t)cgroup2};
+		pid_t pid = syscall(SYS_clone3, &args, sizeof(args));
+		if (pid < 0 && cgroup2 >= 0) {
+			args.flags &= ~H_CLONE_INTO_CGROUP; // before Linux 5.7: prepare_init moves it
+			at2 = -1;
+			pid = syscall(SYS_clone3, &args, sizeof(args));
+		}
+		if (pid == 0) {
+			close(p[1]);
+			return 0; // init, the monitor's child
+		}
+		if (at2 >= 0)
+			r.joined |= 1ULL << at2;
+		r.init = pid;
+		r.err = pid < 0 ? errno : 0;
+		_exit(write_all(p[1], &r, sizeof(r)) < 0);
+	}
+	close(p[1]);
+	ssize_t n;
+	while ((n = read(rd, &r, sizeof(r))) < 0 && errno == EINTR)
+		;
+	while (waitpid(forker, NULL, 0) < 0 && errno == EINTR)
+		;
+	if (n != sizeof(r) || r.init <= 0) {
+		l->init = syscall(SYS_clone, flags | H_CLONE_PIDFD | SIGCHLD, 0, &l->init_pidfd, 0, 0);
+		if (l->init < 0)
+			return fail(errno, "clone");
+		return l->init;
+	}
+	l->joined = r.joined;
+	l->init = r.init;
+	// init is our unreaped child: its pid cannot be reused before we wait for it.
+	if ((l->init_pidfd = syscall(SYS_pidfd_open, r.init, 0)) < 0)
+		return fail(errno, "pidfd_open init");
+	return r.init;
+}
+
+// Boots: creates init in its new namespaces and waits until it has executed /sbin/init.
+static int boot_init(struct launch *l, int report_fd)
 {
 	struct config *c = l->x.cfg;
 	int sync_fds[2], err_fds[2], sock_fds[2];
-	if (console_open(c) < 0 || open_layers(l) < 0)
-		return -1;
-	l->x.console_path = console_path();
 	if (pipe2(sync_fds, O_CLOEXEC) < 0)
 		return fail(errno, "pipe");
 	l->sync_w = sync_fds[1];
@@ -417,20 +502,13 @@ static int launch(struct launch *l, int report_fd)
 		return fail(errno, "socketpair");
 	l->sock_w = sock_fds[1];
 	_cleanup_close_ int sock_r = sock_fds[0];
-	sigset_t chld;
-	sigemptyset(&chld);
-	sigaddset(&chld, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &chld, NULL);
-	if ((l->sig_fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
-		return fail(errno, "signalfd");
 
-	// CLONE_PIDFD: the builder joins init's namespaces through a pidfd, never through its pid.
-	l->init = syscall(SYS_clone, (c->privileged ? 0 : CLONE_NEWUSER) | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS |
-					     CLONE_NEWIPC | CLONE_NEWNET | H_CLONE_PIDFD | SIGCHLD,
-			  0, &l->init_pidfd, 0, 0);
-	if (l->init < 0)
-		return fail(errno, "clone");
-	if (l->init == 0) {
+	// init_pidfd: the builder joins init's namespaces through a pidfd, never through its pid.
+	pid_t init = clone_init(l, (c->privileged ? 0 : CLONE_NEWUSER) | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC |
+				       CLONE_NEWNET);
+	if (init < 0)
+		return -1;
+	if (init == 0) {
 		// Only init's ends stay open here: the monitor's ends must see EOF when init dies, and
 		// init's reads when the monitor or the builder dies.
 		close(report_fd);
@@ -463,6 +541,23 @@ static int launch(struct launch *l, int report_fd)
 	_cleanup_free_ char *childerr = read_all(l->err_r, &len);
 	if (childerr && len)
 		return fail(0, "%s", childerr);
+	return 0;
+}
+
+static int launch(struct launch *l, int report_fd)
+{
+	struct config *c = l->x.cfg;
+	if (console_open(c) < 0 || open_layers(l) < 0)
+		return -1;
+	l->x.console_path = console_path();
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &chld, NULL);
+	if ((l->sig_fd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
+		return fail(errno, "signalfd");
+	if (c->restore_dir ? restore_init(&l->x, &l->init, &l->init_pidfd) < 0 : boot_init(l, report_fd) < 0)
+		return -1;
 
 	char pidstr[32];
 	snprintf(pidstr, sizeof(pidstr), "%d", l->init);

@@ -30,16 +30,16 @@ static int attach(int tree, const char *at)
 	return syscall(SYS_move_mount, tree, "", AT_FDCWD, at, H_MOVE_MOUNT_F_EMPTY_PATH);
 }
 
-// Puts a private tmpfs over the root-only rundir (in this mount namespace only) and enters it.
-// `rundir_fd` was opened while still host uid 0.
-static int enter_staging(int rundir_fd)
+// Puts a private tmpfs (of `mode`) over the root-only rundir (in this mount namespace only) and
+// enters it. `rundir_fd` was opened while still host uid 0.
+int enter_staging(int rundir_fd, const char *mode)
 {
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return fail(errno, "make / private");
 	_cleanup_close_ int fs = syscall(SYS_fsopen, "tmpfs", H_FSOPEN_CLOEXEC);
 	if (fs < 0)
 		return fail(errno, "fsopen tmpfs");
-	if (syscall(SYS_fsconfig, fs, H_FSCONFIG_SET_STRING, "mode", "0700", 0) < 0 ||
+	if (syscall(SYS_fsconfig, fs, H_FSCONFIG_SET_STRING, "mode", mode, 0) < 0 ||
 	    syscall(SYS_fsconfig, fs, H_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
 		return fail(errno, "create staging tmpfs");
 	_cleanup_close_ int staging = syscall(SYS_fsmount, fs, H_FSMOUNT_CLOEXEC, 0);
@@ -67,7 +67,7 @@ static void append_escaped(char *out, size_t cap, const char *path)
 // Mounts the overlay rootfs at ./root (cwd being the staging tmpfs). Done by init, inside the
 // container's user namespace: overlayfs then works with container root's credentials, which
 // the idmapped layers map.
-static int setup_overlay(struct child_ctx *x)
+int setup_overlay(struct child_ctx *x)
 {
 	if (ensure_dir("root", 0755) < 0 || ensure_dir("rw", 0700) < 0)
 		return fail(errno, "mkdir staging root");
@@ -234,7 +234,7 @@ static int build(struct child_ctx *x, int userns_fd)
 	_cleanup_close_ int rundir_fd = open(c->rundir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rundir_fd < 0)
 		return fail(errno, "open %s", c->rundir);
-	if (enter_staging(rundir_fd) < 0)
+	if (enter_staging(rundir_fd, "0700") < 0)
 		return -1;
 	if (ensure_dir("root", 0755) < 0 || attach(rootfs, "root") < 0)
 		return fail(errno, "attach rootfs");
@@ -337,7 +337,7 @@ static int init_prepare(struct child_ctx *x)
 		return -1;
 	if (unshare(CLONE_NEWCGROUP) < 0)
 		return fail(errno, "unshare cgroup namespace");
-	if (enter_staging(rundir_fd) < 0)
+	if (enter_staging(rundir_fd, "0700") < 0)
 		return -1;
 	if (x->root_fd >= 0) {
 		if (ensure_dir("root", 0755) < 0 || attach(x->root_fd, "root") < 0)

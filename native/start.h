@@ -25,6 +25,10 @@ struct config {
 	struct sock_fprog seccomp;
 	struct launch_mount mounts[MAX_LIST];
 	int nmounts;
+	// Restore a checkpoint with CRIU instead of booting (restore.c): the program, the images
+	// directory, the dumped console's tty[RDEV:DEV] key and the daemon's further arguments.
+	char *criu, *restore_dir, *restore_tty, *criu_args[MAX_LIST];
+	int ncriu_args;
 };
 
 // config.c: parses "key value" lines (the text is modified and referenced).
@@ -47,11 +51,16 @@ struct child_ctx {
 // rootfs.c: the bodies of forked children; they report herr on err_fd and exit.
 __attribute__((noreturn)) void init_main(struct child_ctx *x);
 __attribute__((noreturn)) void builder_main(struct child_ctx *x, int userns_fd);
+int enter_staging(int rundir_fd, const char *mode);
+int setup_overlay(struct child_ctx *x);
+// restore.c: runs CRIU; the restored init becomes the monitor's child.
+int restore_init(struct child_ctx *x, pid_t *init, int *init_pidfd);
 
 // console.c: the console pty and the console.sock clients the monitor serves.
 #define CONSOLE_CLIENTS 16
 int console_open(struct config *c);
 const char *console_path(void);
+int console_peer(void);
 int console_listen(const char *rundir);
 int console_pollfds(struct pollfd *pfd);
 void console_serve(struct pollfd *pfd);
@@ -59,4 +68,5 @@ void console_close(void);
 
 // monitor.c
 void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int write_idmap(pid_t pid, const char *kind, char **lines, int n);
 #endif

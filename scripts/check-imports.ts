@@ -12,7 +12,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ["client"],
   ["daemon"],
   ["migration", "cluster"],
-  ["instance", "image", "network", "profile"],
+  ["instance", "image", "network", "profile", "project"],
   ["storage"],
   ["db", "events", "tls", "log.ts", "lock.ts", "kernel", "paths.ts"],
   ["config"],

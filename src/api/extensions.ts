@@ -76,6 +76,18 @@ export const apiExtensions: string[] = [
   "certificate_update", // PUT/PATCH /1.0/certificates/{fingerprint}
   "certificate_token", // POST /1.0/certificates {token: true}: join tokens
   "certificate_project", // restricted certificates limited to `projects`
+  // Projects (src/project/manager.ts, src/daemon/projects.ts).
+  "projects", // /1.0/projects, ?project= on every path, features.images/profiles
+  "projects_limits", // limits.containers/cpu/memory/processes (and virtual-machines)
+  "projects_restrictions", // restricted, restricted.containers.*, restricted.devices.*
+  "projects_limits_disk", // limits.disk against root disk sizes
+  "projects_networks", // features.networks, limits.networks
+  "projects_limits_instances", // limits.instances
+  "project_usage", // GET /1.0/projects/{name}/state
+  "projects_restricted_backups_and_snapshots", // restricted.snapshots, restricted.backups
+  "projects_restricted_cluster_target", // restricted.cluster.target (accepted; one server has no targets)
+  "container_copy_project", // source.project of an instance copy
+  "instance_all_projects", // GET /1.0/instances?all-projects=true
   // Storage (src/storage/, src/daemon/storage-pools.ts, src/daemon/storage-volumes.ts).
   "storage", // /1.0/storage-pools/{pool}/volumes: custom volumes, attached as disk devices
   "storage_btrfs_mount_options", // btrfs.mount_options on btrfs pools
@@ -94,9 +106,12 @@ export const apiExtensions: string[] = [
   "container_push", // source.mode push: the target's operation takes the source's websockets
   "container_push_target", // POST /1.0/instances/{name} {migration, target}: the source connects to the target
   "container_only_migration", // instance_only: without snapshots
+  "instance_pool_move", // POST /1.0/instances/{name} {migration, pool}: to another pool of this server
+  "container_incremental_copy", // source.refresh: an existing copy gets the snapshots it lacks and the new content
   "container_stateless_copy", // live:false copies a running instance (LXD's final sync pass)
   "instance_allow_inconsistent_copy", // allow_inconsistent: files vanishing mid-copy are not an error
   "storage_api_remote_volume_handling", // custom volumes copied and moved between servers
+  "custom_volume_refresh", // source.refresh on volume copies: the snapshots the copy lacks, then the content
   // Clusters (src/cluster/, src/daemon/cluster*.ts).
   "clustering", // /1.0/cluster, members, ?target=, instance location
   "clustering_join", // PUT /1.0/cluster with server_address and a token

@@ -69,6 +69,7 @@ export const InstancePost = t.Object({
   container_only: t.Optional(t.Boolean()),
   allow_inconsistent: t.Optional(t.Boolean()),
   target: t.Optional(t.Union([MigrationTarget, t.Null()])),
+  pool: t.Optional(t.String({ description: "With migration and no target: move the instance to this storage pool (instance_pool_move)" })),
 }, { additionalProperties: true });
 export type InstancePost = Static<typeof InstancePost>;
 

@@ -28,7 +28,7 @@ export type InstanceSnapshot = Static<typeof InstanceSnapshot>;
 
 export const InstanceSnapshotsPost = t.Object({
   name: t.Optional(t.String({ description: "Snapshot name; from snapshots.pattern (snap%d) when empty" })),
-  stateful: t.Optional(t.Boolean({ description: "Stateful snapshots are not supported" })),
+  stateful: t.Optional(t.Boolean({ description: "Also checkpoint the running processes (CRIU); the container runs on" })),
   expires_at: t.Optional(t.Union([t.String(), t.Null()], { description: "Expiry; the zero time for never; snapshots.expiry when absent or null" })),
 }, { additionalProperties: true });
 export type InstanceSnapshotsPost = Static<typeof InstanceSnapshotsPost>;

@@ -51,6 +51,7 @@ export const StorageVolumeSource = t.Object({
   name: t.Optional(t.String({ description: "Source volume, or VOLUME/SNAPSHOT" })),
   pool: t.Optional(t.String({ description: "Source pool (default: this pool)" })),
   volume_only: t.Optional(t.Boolean({ description: "Copy without the source's snapshots" })),
+  refresh: t.Optional(t.Boolean({ description: "Update the existing volume: the snapshots it lacks, then the content" })),
   mode: t.Optional(t.String({ description: "Migration (type migration): pull or push" })),
   operation: t.Optional(t.String({ description: "Migration, pull: the source operation's URL" })),
   certificate: t.Optional(t.String({ description: "Migration, pull: the source server's certificate" })),
@@ -101,6 +102,11 @@ export const StorageVolumeSnapshot = t.Object({
   expires_at: t.String(),
 });
 export type StorageVolumeSnapshot = Static<typeof StorageVolumeSnapshot>;
+
+export const StorageVolumeSnapshotPut = t.Object({
+  description: t.Optional(t.String()),
+  expires_at: t.Optional(t.Union([t.String(), t.Null()], { description: "Expiry; null or the zero time for never" })),
+}, { additionalProperties: true });
 
 export const StorageVolumeSnapshotsPost = t.Object({
   name: t.Optional(t.String()),

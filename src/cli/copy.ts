@@ -5,7 +5,7 @@
 // source is deleted.
 import { Command, Option } from "clipanion";
 import { LxdClient } from "../client/client.ts";
-import { loadConfig, remoteTransport, splitRemote } from "../client/config.ts";
+import { currentProject, loadConfig, remoteTransport, splitRemote } from "../client/config.ts";
 import { migrate, MIGRATION_MODES, type MigrationMode, type Side } from "../client/migrate.ts";
 import type { Operation } from "../api/operation.ts";
 import { isTerminal, LxdCommand, parseKeyValues } from "./base.ts";
@@ -30,8 +30,6 @@ async function devicesOnPool(client: LxdClient, ref: string, pool: string): Prom
   return devices;
 }
 
-/** Live migration needs CRIU on both servers, which this daemon does not offer. */
-export const LIVE_UNSUPPORTED = "Live migration is not supported by this server: copy or move the instance with --stateless";
 
 /** "remote:name" arguments: the client and HTTPS address of each side. */
 export function remoteSide(remote: string): Side {
@@ -62,12 +60,14 @@ export interface CrossCopyOptions {
   keepVolatile: boolean;
 }
 
-/** Copies `src` (instance or snapshot) on one server to `dst` on another. */
-export async function copyAcross(source: Side, srcRef: string, target: Side, dst: string, opts: CrossCopyOptions): Promise<void> {
+/** Copies `src` (instance or snapshot) on one server to `dst` on another; true when it went live
+ *  (CRIU: a running instance without --stateless), which leaves the source stopped with its
+ *  checkpoint: a copy starts it again (it resumes), a move deletes it. */
+export async function copyAcross(source: Side, srcRef: string, target: Side, dst: string, opts: CrossCopyOptions): Promise<boolean> {
   const [inst, snap] = splitSnapshot(srcRef);
   const entry = snap === undefined ? await source.client.instance(inst) : await source.client.get<Record<string, any>>(snapshotPath(inst, snap));
   const running = snap === undefined && (entry as { status?: string }).status === "Running";
-  if (running && !opts.stateless) throw new Error(LIVE_UNSUPPORTED);
+  const live = running && !opts.stateless;
   const config: Record<string, string> = {};
   for (const [k, v] of Object.entries((entry.config ?? {}) as Record<string, string>)) {
     // Volatile keys describe the source instance; only the base image travels with a copy.
@@ -83,16 +83,17 @@ export async function copyAcross(source: Side, srcRef: string, target: Side, dst
   const instanceOnly = snap === undefined && opts.instanceOnly;
   await migrate(source, target, {
     sourcePath: snap === undefined ? `/1.0/instances/${enc(inst)}` : snapshotPath(inst, snap),
-    sourceBody: { name: dst, live: false, instance_only: instanceOnly },
+    sourceBody: { name: dst, live, instance_only: instanceOnly },
     targetPath: "/1.0/instances",
     targetBody: {
       name: dst, config, devices, profiles: opts.profiles ?? entry.profiles ?? [], architecture: entry.architecture,
       description: entry.description ?? "", ephemeral: opts.ephemeral ?? entry.ephemeral ?? false,
-      source: { live: false, instance_only: instanceOnly, refresh: opts.refresh ?? false },
+      source: { live, instance_only: instanceOnly, refresh: opts.refresh ?? false },
     },
     mode: opts.mode,
     wait: progressWait("Transferring instance"),
   });
+  return live;
 }
 
 export class CopyCommand extends LxdCommand {
@@ -100,13 +101,14 @@ export class CopyCommand extends LxdCommand {
   static override usage = Command.Usage({
     category: "Instances",
     description: "Copy instances within or between servers",
-    details: "The copy gets the source's config, devices and profiles (or a snapshot's, when copying one), a new identity, and the source's snapshots unless --instance-only. Between servers (REMOTE: prefixes) LXD's migration API moves it: --mode pull (the target fetches), push (the source sends) or relay (through this client); a running instance needs --stateless.",
+    details: "The copy gets the source's config, devices and profiles (or a snapshot's, when copying one), a new identity, and the source's snapshots unless --instance-only. Between servers (REMOTE: prefixes) LXD's migration API moves it: --mode pull (the target fetches), push (the source sends) or relay (through this client); a running instance is copied live (CRIU: its processes too; it pauses meanwhile) unless --stateless.",
     examples: [
       ["Copy c1 to the remote other", "$0 copy c1 other:c1"],
       ["Copy c1 (and its snapshots) to c2", "$0 copy c1 c2"],
       ["Make c3 from c1's snapshot snap0", "$0 copy c1/snap0 c3"],
       ["A throw-away copy that goes away when stopped", "$0 copy c1 tmp1 --ephemeral --instance-only"],
       ["Copy c1 to the storage pool fast", "$0 copy c1 c2 --storage fast"],
+      ["Bring the earlier copy other:c1 up to date", "$0 copy c1 other:c1 --refresh"],
     ],
   });
 
@@ -120,8 +122,9 @@ export class CopyCommand extends LxdCommand {
   start = Option.Boolean("--start", false, { description: "Start the instance after copying" });
   storage = Option.String("-s,--storage", { description: "Storage pool name" });
   mode = Option.String("--mode", "pull", { description: "Transfer mode between servers: pull, push or relay" });
-  stateless = Option.Boolean("--stateless", false, { description: "Copy a running instance stateless (live copies are not supported)" });
-  refresh = Option.Boolean("--refresh", false, { description: "Perform an incremental copy (only to a new instance here)" });
+  stateless = Option.Boolean("--stateless", false, { description: "Copy a running instance stateless (else live, with CRIU)" });
+  refresh = Option.Boolean("--refresh", false, { description: "Update an existing copy: only the snapshots it lacks, then the instance's content" });
+  targetProject = Option.String("--target-project", { description: "Copy to a project different from the source" });
 
   protected async run(): Promise<void> {
     const config = loadConfig();
@@ -131,12 +134,14 @@ export class CopyCommand extends LxdCommand {
       if (!target) throw new Error("A destination name is required when copying to another server");
       if (target.includes("/")) throw new Error("The destination must be an instance name, not a snapshot");
       if (this.noProfiles && this.refresh) throw new Error("--no-profiles cannot be used with --refresh");
-      await copyAcross(remoteSide(srcRemote), source, remoteSide(dstRemote), target, {
+      const from = remoteSide(srcRemote);
+      const live = await copyAcross(from, source, remoteSide(dstRemote), target, {
         instanceOnly: this.instanceOnly, stateless: this.stateless, refresh: this.refresh, mode: parseMode(this.mode),
         config: parseKeyValues(this.config), profiles: this.noProfiles ? [] : this.profiles.length ? this.profiles : undefined,
         storage: this.storage, ephemeral: this.ephemeral || undefined, keepVolatile: false,
       });
-      if (this.start) await remoteSide(dstRemote).client.setInstanceState(target, { action: "start" });
+      if (live) await from.client.setInstanceState(source, { action: "start" });
+      else if (this.start) await remoteSide(dstRemote).client.setInstanceState(target, { action: "start" });
       return;
     }
     this.source = source;
@@ -149,7 +154,7 @@ export class CopyCommand extends LxdCommand {
     const serverStarts = this.start && await this.client.hasExtension("instance_create_start");
     const body: Record<string, unknown> = {
       name: this.target ?? "",
-      source: { type: "copy", source: this.source, instance_only: this.instanceOnly },
+      source: { type: "copy", source: this.source, instance_only: this.instanceOnly, ...this.refresh ? { refresh: true } : {} },
       ephemeral: this.ephemeral,
       start: serverStarts,
     };
@@ -160,11 +165,15 @@ export class CopyCommand extends LxdCommand {
     const own = Object.fromEntries(Object.entries(src.config).filter(([k]) => !k.startsWith("volatile.")));
     body.config = { ...own, ...parseKeyValues(this.config) };
     body.devices = this.storage ? await devicesOnPool(this.client, this.source, this.storage) : src.devices;
-    const op = await this.client.run("POST", "/1.0/instances", body);
+    // Into another project: the request is that project's, naming the source's (lxc's --target-project).
+    const into = this.targetProject ? `?project=${encodeURIComponent(this.targetProject)}` : "";
+    if (this.targetProject) (body.source as Record<string, unknown>).project = currentProject();
+    const op = await this.client.run("POST", `/1.0/instances${into}`, body);
     if (this.start && !serverStarts) {
       // The server picked the name when none was given; the operation's resources say which.
-      const name = this.target || String((op?.resources?.instances ?? [])[0] ?? "").split("/").pop();
-      if (name) await this.client.setInstanceState(name, { action: "start", timeout: -1, force: false, stateful: false });
+      const name = this.target || String((op?.resources?.instances ?? [])[0] ?? "").split("?")[0]!.split("/").pop();
+      const state = { action: "start", timeout: -1, force: false, stateful: false };
+      if (name) await this.client.run("PUT", `/1.0/instances/${encodeURIComponent(name)}/state${into}`, state);
     }
   }
 }
@@ -176,6 +185,7 @@ export class MoveCommand extends LxdCommand {
     description: "Move instances within or between servers, or rename instances and snapshots",
     examples: [
       ["Move c1 to the remote other (copy, then delete)", "$0 move c1 other:c1"],
+      ["Move the running web to other live (CRIU on both servers)", "$0 move web other:web"],
       ["Move the running web to other: stopped, moved, started there", "$0 move web other:web --stateless"],
       ["Rename the stopped instance c1 to c2", "$0 move c1 c2"],
       ["Rename c1's snapshot snap0 to clean", "$0 move c1/snap0 c1/clean"],
@@ -229,25 +239,32 @@ export class MoveCommand extends LxdCommand {
     const from = remoteSide(srcRemote);
     const to = remoteSide(dstRemote);
     const running = (await from.client.instance(source)).status === "Running";
-    if (running && !this.stateless) throw new Error(LIVE_UNSUPPORTED);
-    if (running) await from.client.setInstanceState(source, { action: "stop", timeout: 30 });
+    // Live unless --stateless: the source checkpoints itself, the target restores; a failure
+    // resumes the source on its server, success leaves it stopped for the delete below.
+    const live = running && !this.stateless;
+    if (running && !live) await from.client.setInstanceState(source, { action: "stop", timeout: 30 });
     try {
       await copyAcross(from, source, to, target, {
-        instanceOnly: this.instanceOnly, stateless: true, mode: parseMode(this.mode), config: parseKeyValues(this.config),
+        instanceOnly: this.instanceOnly, stateless: !live, mode: parseMode(this.mode), config: parseKeyValues(this.config),
         profiles: this.noProfiles ? [] : this.profiles.length ? this.profiles : undefined, storage: this.storage, keepVolatile: true,
       });
     } catch (err) {
-      if (running) await from.client.setInstanceState(source, { action: "start" }).catch(() => {});
+      if (running && !live) await from.client.setInstanceState(source, { action: "start" }).catch(() => {});
       throw err;
     }
     await from.client.deleteInstance(source);
-    if (running) await to.client.setInstanceState(target, { action: "start" });
+    if (running && !live) await to.client.setInstanceState(target, { action: "start" });
   }
 
-  /** Between pools: copy (with snapshots) under a temporary name, delete the source, rename. */
+  /** Between pools: on the server where it can (instance_pool_move, as lxc does), else copy (with
+   *  snapshots) under a temporary name, delete the source, rename. */
   private async toPool(pool: string): Promise<void> {
     const name = this.target ?? this.source;
     if (this.source.includes("/") || name.includes("/")) throw new Error("Only instances can be moved between storage pools");
+    if (await this.client.hasExtension("instance_pool_move")) {
+      await this.client.run("POST", `/1.0/instances/${enc(this.source)}`, { name, migration: true, pool, instance_only: this.instanceOnly });
+      return;
+    }
     const current = await this.client.instance(this.source);
     if (current.status !== "Stopped") throw new Error("Moving a running instance between storage pools is not supported: stop it first");
     const tmp = `${name}-move-${Date.now().toString(36)}`;

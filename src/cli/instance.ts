@@ -53,16 +53,19 @@ export function instancesPost(args: CreateArgs, name: string, fingerprint: strin
 export async function createInstance(client: LxdClient, args: CreateArgs, print: (s: string) => void, out?: NodeJS.WriteStream): Promise<string> {
   const name = args.name || randomName();
   print(`Creating ${name}`);
-  const serverStarts = args.start && await client.hasExtension("instance_create_start");
-  const create = { ...args, start: serverStarts };
   const source = remoteImageSource(args.image);
+  // The extension check and a local image's lookup are independent round trips: both at once.
+  // "srv:busybox" on srv itself: the prefix names the server the command already talks to.
+  const [serverStarts, image] = await Promise.all([
+    args.start && client.hasExtension("instance_create_start"),
+    source ? undefined : client.resolveImage(splitImageRef(args.image).name),
+  ]);
+  const create = { ...args, start: serverStarts };
   if (source) {
     const reply = await client.post<Operation>(`/1.0/instances${args.target ? `?target=${encodeURIComponent(args.target)}` : ""}`, { ...instancesPost(create, name, ""), source });
     if (reply.type === "async") await waitForDownload(client, reply.metadata, out ?? (process.stdout as NodeJS.WriteStream));
   } else {
-    // "srv:busybox" on srv itself: the prefix names the server the command already talks to.
-    const image = await client.resolveImage(splitImageRef(args.image).name);
-    await client.createInstance(instancesPost(create, name, image.fingerprint), args.target);
+    await client.createInstance(instancesPost(create, name, image!.fingerprint), args.target);
   }
   if (args.start) print(`Starting ${name}`);
   if (args.start && !serverStarts) await client.setInstanceState(name, { action: "start", timeout: -1, force: false, stateful: false });
@@ -175,11 +178,11 @@ abstract class StopLikeCommand extends LxdCommand {
   force = Option.Boolean("-f,--force", false, { description: "Force the instance to stop" });
   timeout = Option.String("--timeout", "-1", { description: "Time to wait for the instance to shutdown cleanly (seconds)" });
 
-  protected async act(action: "stop" | "restart"): Promise<void> {
+  protected async act(action: "stop" | "restart", stateful = false): Promise<void> {
     const timeout = Number(this.timeout);
     if (!Number.isInteger(timeout)) throw new Error(`Invalid --timeout: ${this.timeout}`);
     await forEachName(this.names, action, this.context.stderr, async (name) => {
-      await this.client.setInstanceState(name, { action, timeout, force: this.force, stateful: false });
+      await this.client.setInstanceState(name, { action, timeout, force: this.force, stateful });
     });
   }
 }
@@ -195,8 +198,10 @@ export class StopCommand extends StopLikeCommand {
     ],
   });
 
+  stateful = Option.Boolean("--stateful", false, { description: "Store the instance state (needs CRIU)" });
+
   protected run(): Promise<void> {
-    return this.act("stop");
+    return this.act("stop", this.stateful);
   }
 }
 

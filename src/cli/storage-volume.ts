@@ -1,7 +1,8 @@
-// `storage volume list|create|show|delete|attach|detach|snapshot|restore|copy|move|rename`: custom volumes,
+// `storage volume list|create|show|get|set|unset|delete|attach|detach|snapshot|restore|copy|move|rename`: custom volumes,
 // copied and moved within a server or (LXD's migration API) to another one.
 import { Command, Option } from "clipanion";
 import { LxdCommand, parseKeyValues } from "./base.ts";
+import type { LxdClient } from "../client/client.ts";
 import { loadConfig, splitRemote } from "../client/config.ts";
 import { migrate } from "../client/migrate.ts";
 import { parseMode, progressWait, remoteSide } from "./copy.ts";
@@ -61,6 +62,64 @@ export class StorageVolumeCreateCommand extends LxdCommand {
       name: this.name, description: this.description, config: parseKeyValues(this.config), content_type: "filesystem",
     });
     this.print(`Storage volume ${this.name} created`);
+  }
+}
+
+/** Reads the volume with its ETag and PUTs the changed config back ("" removes a key). */
+async function setVolumeConfig(client: LxdClient, pool: string, name: string, values: Record<string, string>): Promise<void> {
+  const [vol, snap] = splitVolume(name);
+  if (snap !== undefined) throw new Error("Snapshots have no configuration keys to change");
+  const reply = await client.request<Volume>("GET", volumePath(pool, vol));
+  const config = { ...reply.metadata.config };
+  for (const [k, v] of Object.entries(values)) {
+    if (v === "") delete config[k];
+    else config[k] = v;
+  }
+  await client.put(volumePath(pool, vol), { description: reply.metadata.description, config }, { etag: reply.etag });
+}
+
+export class StorageVolumeGetCommand extends LxdCommand {
+  static override paths = [["storage", "volume", "get"]];
+  static override usage = Command.Usage({ category, description: "Get values for storage volume configuration keys", examples: [["The snapshot schedule", "$0 storage volume get p1 v1 snapshots.schedule"]] });
+
+  pool = Option.String({ name: "pool" });
+  name = Option.String({ name: "volume" });
+  key = Option.String({ name: "key" });
+
+  protected async run(): Promise<void> {
+    const [vol, snap] = splitVolume(this.name);
+    const path = snap === undefined ? volumePath(this.pool, vol) : `${volumePath(this.pool, vol)}/snapshots/${enc(snap)}`;
+    this.print((await this.client.get<Volume>(path)).config?.[this.key] ?? "");
+  }
+}
+
+export class StorageVolumeSetCommand extends LxdCommand {
+  static override paths = [["storage", "volume", "set"]];
+  static override usage = Command.Usage({
+    category, description: "Set storage volume configuration keys",
+    examples: [["Snapshots twice a day, kept a week", "$0 storage volume set p1 v1 snapshots.schedule='0 1,13 * * *' snapshots.expiry=1w"]],
+  });
+
+  pool = Option.String({ name: "pool" });
+  name = Option.String({ name: "volume" });
+  args = Option.Rest({ required: 1 });
+
+  protected async run(): Promise<void> {
+    const values = this.args.length === 2 && !this.args[0]!.includes("=") ? { [this.args[0]!]: this.args[1]! } : parseKeyValues(this.args);
+    await setVolumeConfig(this.client, this.pool, this.name, values);
+  }
+}
+
+export class StorageVolumeUnsetCommand extends LxdCommand {
+  static override paths = [["storage", "volume", "unset"]];
+  static override usage = Command.Usage({ category, description: "Unset storage volume configuration keys", examples: [["No more scheduled snapshots", "$0 storage volume unset p1 v1 snapshots.schedule"]] });
+
+  pool = Option.String({ name: "pool" });
+  name = Option.String({ name: "volume" });
+  key = Option.String({ name: "key" });
+
+  protected async run(): Promise<void> {
+    await setVolumeConfig(this.client, this.pool, this.name, { [this.key]: "" });
   }
 }
 
@@ -141,9 +200,12 @@ export class StorageVolumeSnapshotCommand extends LxdCommand {
   pool = Option.String({ name: "pool" });
   volume = Option.String({ name: "volume" });
   snapshot = Option.String({ name: "snapshot", required: false });
+  noExpiry = Option.Boolean("--no-expiry", false, { description: "Ignore any configured auto-expiry for the storage volume" });
 
   protected async run(): Promise<void> {
-    await this.client.run("POST", `${volumePath(this.pool, this.volume)}/snapshots`, this.snapshot ? { name: this.snapshot } : {});
+    // The zero time, as lxc sends for --no-expiry; without it the volume's snapshots.expiry applies.
+    const body = { ...this.snapshot ? { name: this.snapshot } : {}, ...this.noExpiry ? { expires_at: "0001-01-01T00:00:00Z" } : {} };
+    await this.client.run("POST", `${volumePath(this.pool, this.volume)}/snapshots`, body);
   }
 }
 
@@ -177,9 +239,10 @@ export class StorageVolumeCopyCommand extends LxdCommand {
   target = Option.String({ name: "[remote:]pool/volume" });
   volumeOnly = Option.Boolean("--volume-only", false, { description: "Copy the volume without its snapshots" });
   mode = Option.String("--mode", "pull", { description: "Transfer mode between servers: pull, push or relay" });
+  refresh = Option.Boolean("--refresh", false, { description: "Update an existing copy: only the snapshots it lacks, then the content" });
 
   protected async run(): Promise<void> {
-    await copyVolume(this.source, this.target, this.volumeOnly, this.mode);
+    await copyVolume(this.source, this.target, this.volumeOnly, this.mode, this.refresh);
     this.print("Storage volume copied successfully!");
   }
 }
@@ -216,14 +279,14 @@ function parseVolumeRef(ref: string, source: boolean): string[] {
   return parts;
 }
 
-async function copyVolume(source: string, target: string, volumeOnly: boolean, mode: string): Promise<void> {
+async function copyVolume(source: string, target: string, volumeOnly: boolean, mode: string, refresh = false): Promise<void> {
   const config = loadConfig();
   const [srcRemote, srcRef] = splitRemote(source, config);
   const [dstRemote, dstRef] = splitRemote(target, config);
   const [src, dst] = [parseVolumeRef(srcRef, true), parseVolumeRef(dstRef, false)];
   if (srcRemote === dstRemote) {
     await remoteSide(srcRemote).client.run("POST", `/1.0/storage-pools/${enc(dst[0]!)}/volumes/custom`, {
-      name: dst[1], type: "custom", source: { type: "copy", pool: src[0], name: src.slice(1).join("/"), volume_only: volumeOnly },
+      name: dst[1], type: "custom", source: { type: "copy", pool: src[0], name: src.slice(1).join("/"), volume_only: volumeOnly, ...refresh ? { refresh } : {} },
     });
     return;
   }
@@ -234,7 +297,7 @@ async function copyVolume(source: string, target: string, volumeOnly: boolean, m
     sourcePath: volumePath(src[0]!, src[1]!),
     sourceBody: { name: src[1], volume_only: volumeOnly },
     targetPath: `/1.0/storage-pools/${enc(dst[0]!)}/volumes/custom`,
-    targetBody: { name: dst[1], type: "custom", description: vol.description, config: vol.config, source: { volume_only: volumeOnly } },
+    targetBody: { name: dst[1], type: "custom", description: vol.description, config: vol.config, source: { volume_only: volumeOnly, ...refresh ? { refresh } : {} } },
     mode: parseMode(mode),
     wait: progressWait("Transferring volume"),
   });

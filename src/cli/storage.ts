@@ -123,6 +123,23 @@ export class StorageUnsetCommand extends LxdCommand {
   }
 }
 
+export class StorageGetCommand extends LxdCommand {
+  static override paths = [["storage", "get"]];
+  static override usage = Command.Usage({
+    category: "Storage",
+    description: "Get values for storage pool configuration keys",
+    examples: [["The default snapshot expiry of new volumes", "$0 storage get default volume.snapshots.expiry"]],
+  });
+
+  name = Option.String({ name: "pool" });
+  key = Option.String({ name: "key" });
+
+  protected async run(): Promise<void> {
+    const pool = await this.client.get<StoragePool>(poolPath(this.name));
+    this.print(pool.config?.[this.key] ?? "");
+  }
+}
+
 /** Reads the pool with its ETag and PUTs the changed config back ("" removes a key). */
 async function setPoolConfig(client: LxdClient, pool: string, values: Record<string, string>): Promise<void> {
   const reply = await client.request<StoragePool>("GET", poolPath(pool));

@@ -20,12 +20,15 @@ export class TrustAddCommand extends LxdCommand {
 
   name = Option.String("--name", { description: "Name the client will have in the trust store" });
   type = Option.String("--type", "client", { description: "Certificate type: client or metrics" });
+  restricted = Option.Boolean("--restricted", false, { description: "Restrict the client to --projects" });
+  projects = Option.String("--projects", { description: "Comma-separated projects a restricted client may use" });
   file = Option.String({ name: "file", required: false });
 
   protected async run(): Promise<void> {
-    if (this.file) return addCertificateFile(this.client, this.file, { name: this.name, type: this.type });
+    const projects = this.projects ? this.projects.split(",").map((p) => p.trim()).filter(Boolean) : [];
+    if (this.file) return addCertificateFile(this.client, this.file, { name: this.name, type: this.type, restricted: this.restricted, projects });
     if (this.type !== "client") throw new Error("Join tokens are for client certificates: give the certificate FILE for --type metrics");
-    const reply = await this.client.post<Operation>("/1.0/certificates", { name: this.name ?? "", type: "client", token: true });
+    const reply = await this.client.post<Operation>("/1.0/certificates", { name: this.name ?? "", type: "client", token: true, restricted: this.restricted, projects });
     const meta = (reply.metadata.metadata ?? {}) as Record<string, unknown>;
     const request = (meta.request ?? {}) as { name?: string };
     const token = encodeToken({

@@ -18,11 +18,11 @@ async function resolveUuid(client: LxdClient, ref: string): Promise<string> {
 export class WarningListCommand extends LxdCommand {
   static override paths = [["warning", "list"], ["warning", "ls"]];
   static override usage = Command.Usage({
-    category, description: "List warnings (acknowledged ones with --all)",
+    category, description: "List warnings (acknowledged and resolved ones with --all)",
     examples: [["New warnings", "$0 warning list"], ["All of them, as YAML", "$0 warning list --all --format yaml"]],
   });
 
-  all = Option.Boolean("-a,--all", false, { description: "Also list acknowledged warnings" });
+  all = Option.Boolean("-a,--all", false, { description: "Also list acknowledged and resolved warnings" });
   format = Option.String("-f,--format", "table", { description: "Format (csv|json|table|yaml|compact)" });
 
   protected async run(): Promise<void> {

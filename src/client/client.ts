@@ -173,8 +173,9 @@ export class LxdClient {
 
   // ---- instances ----
 
-  instances(): Promise<InstanceFull[]> {
-    return this.get("/1.0/instances?recursion=2");
+  /** The current project's instances, or every project's (`allProjects`). */
+  instances(allProjects = false): Promise<InstanceFull[]> {
+    return this.get(`/1.0/instances?recursion=2${allProjects ? "&all-projects=true" : ""}`);
   }
 
   instance(name: string): Promise<Instance> {

@@ -141,14 +141,53 @@ export function remoteTransport(name: string, config = loadConfig(), dir = confD
   }
   if (remote.addr.startsWith("unix:")) {
     const path = remote.addr.replace(/^unix:(\/\/)?/, "");
-    return new UnixTransport(path || socketPath());
+    return inProject(new UnixTransport(path || socketPath()), projectFlag ?? remote.project);
   }
   if (!remote.addr.startsWith("https:")) throw new Error(`Remote "${name}" has an unsupported address ${remote.addr}`);
   const serverCert = readServerCert(name, dir);
   const certPath = join(dir, "client.crt");
   if (!serverCert || !existsSync(certPath)) throw new Error(`Remote "${name}" has no pinned certificate: add it again with \`lxd remote add\``);
   const identity = { cert: readFileSync(certPath, "utf8"), key: readFileSync(join(dir, "client.key"), "utf8") };
-  return new LazyTransport(remote.addr, async () => new (await import("./tls.ts")).TlsTransport(remote.addr, identity, serverCert));
+  return inProject(new LazyTransport(remote.addr, async () => new (await import("./tls.ts")).TlsTransport(remote.addr, identity, serverCert)), projectFlag ?? remote.project);
+}
+
+/** This invocation's `--project`, taken off the command line by selectProject. */
+let projectFlag: string | undefined;
+
+/** Takes `--project NAME` (or `--project=NAME`) off the arguments before `--`: lxc accepts it on
+ *  every command, and every request of the command then names that project. */
+export function selectProject(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "--") {
+      out.push(...argv.slice(i));
+      break;
+    }
+    if (arg === "--project" && i + 1 < argv.length) projectFlag = argv[++i];
+    else if (arg.startsWith("--project=")) projectFlag = arg.slice("--project=".length);
+    else out.push(arg);
+  }
+  return out;
+}
+
+/** The project this invocation works in: `--project`, else the remote's current one, else default. */
+export function currentProject(dir = confDir()): string {
+  if (projectFlag) return projectFlag;
+  if (!existsSync(join(dir, "config.yml"))) return "default";
+  return loadConfig(dir).remotes[selectedRemoteName(dir)]?.project || "default";
+}
+
+/** Sends `project=` with every API request (websockets too) unless the path names one already. */
+function inProject(transport: Transport, project: string | undefined): Transport {
+  if (!project || project === "default") return transport;
+  const withProject = (path: string) =>
+    !path.startsWith("/1.0") || /[?&]project=/.test(path) ? path : `${path}${path.includes("?") ? "&" : "?"}project=${encodeURIComponent(project)}`;
+  return {
+    get target() { return transport.target; },
+    fetch: (path, init) => transport.fetch(withProject(path), init),
+    websocket: (path) => transport.websocket(withProject(path)),
+  };
 }
 
 /** Loads the TLS client (node:crypto, the X.509 code) only when a command really talks HTTPS:
@@ -243,7 +282,7 @@ function imageArgIndex(argv: string[]): number {
 
 /** The transport commands use: the selected remote's, or the default remote's. */
 export function defaultTransport(dir = confDir()): Transport {
-  if (localOnly || (selected === undefined && !existsSync(join(dir, "config.yml")))) return new UnixTransport(socketPath());
+  if (localOnly || (selected === undefined && !existsSync(join(dir, "config.yml")))) return inProject(new UnixTransport(socketPath()), projectFlag);
   const config = loadConfig(dir);
   return remoteTransport(selected ?? config["default-remote"], config, dir);
 }

@@ -94,8 +94,8 @@ export async function migrate(source: Side, target: Side, req: MigrationRequest)
       dstOp = await startOp(target.client, req.targetPath, { ...req.targetBody, source: { ...req.targetBody.source, type: "migration", mode: "push" } });
       const [srcSecrets, dstSecrets] = [secretsOf(srcOp), secretsOf(dstOp)];
       const bridges: Promise<void>[] = [];
-      // Control first, as LXD's client does.
-      for (const channel of ["control", "fs"]) {
+      // Control first, as LXD's client does; criu when both offer it (a live migration).
+      for (const channel of ["control", "fs", ...(srcSecrets.criu && dstSecrets.criu ? ["criu"] : [])]) {
         if (!srcSecrets[channel] || !dstSecrets[channel]) throw new LxdError(`The servers did not offer a ${channel} channel`);
         const x = await source.client.operationWebsocket(srcOp.id, srcSecrets[channel]!);
         const y = await target.client.operationWebsocket(dstOp.id, dstSecrets[channel]!);

@@ -120,6 +120,28 @@ export function expiryDate(value: string, from: Date): Date | null {
   return d;
 }
 
+/** An API `expires_at` as a row stores it: "" (never) for null, "" or the zero time (what
+ *  `--no-expiry` sends); undefined when it is no timestamp. */
+export function expiresAt(value: string | null | undefined): string | undefined {
+  if (!value || value.startsWith("0001-01-01")) return "";
+  const at = new Date(value);
+  return Number.isNaN(at.getTime()) ? undefined : at.toISOString();
+}
+
+/** A refresh's comparison of snapshot lists, as LXD's: the target's snapshots the source lacks, or
+ *  has with another creation time (to the second), are stale; the source's the target does not
+ *  keep are missing (in the source's order). */
+export function compareSnapshots(ours: { name: string; createdAt: string }[], theirs: { name: string; createdAt?: string }[]): { stale: string[]; missing: string[] } {
+  const second = (iso: string) => Math.floor(new Date(iso).getTime() / 1000);
+  const byName = new Map(theirs.map((s) => [s.name, s]));
+  const stale = ours.filter((o) => {
+    const t = byName.get(o.name);
+    return !t || (t.createdAt !== undefined && second(t.createdAt) !== second(o.createdAt));
+  }).map((o) => o.name);
+  const kept = new Set(ours.map((o) => o.name).filter((n) => !stale.includes(n)));
+  return { stale, missing: theirs.filter((t) => !kept.has(t.name)).map((t) => t.name) };
+}
+
 /** Next name from `snapshots.pattern` ("snap%d" by default): as LXD, one past the highest number
  *  in use, so a deleted snap0 is not reused while snap1 exists. */
 export function nextSnapshotName(pattern: string, taken: Set<string>): string {

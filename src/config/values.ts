@@ -104,6 +104,10 @@ export const cidr6: Validator = (v) => (parseCidr(v, 6) ? undefined : `Invalid I
 
 // ---- schedules --------------------------------------------------------------------------------
 
+/** Space-separated durations: 1M (minutes) 2H (hours) 3d 4w 5m (months) 6y. */
+export const expiry: Validator = (v) =>
+  v.trim().split(/\s+/).filter(Boolean).every((x) => /^\d+[MHdwmy]$/.test(x)) ? undefined : `Invalid expiry "${v}"`;
+
 /** Comma-separated 5-field cron expressions or @aliases (@hourly, @daily, … @never, @startup). */
 export const cron: Validator = (v) => {
   try {

@@ -71,7 +71,7 @@ export const certificatesRoutes = (ctx: CertificatesContext, remote: RemoteAcces
     const done = new Promise<void>((resolve, reject) => {
       finish = (outcome) => (outcome === "used" ? resolve() : reject(new Error("Join token expired")));
     });
-    const pending: PendingToken = { name, secret: TokenRegistry.newSecret(), expiresAt, settle: (o) => finish(o) };
+    const pending: PendingToken = { name, restricted, projects, secret: TokenRegistry.newSecret(), expiresAt, settle: (o) => finish(o) };
     const timer = setTimeout(() => {
       remote.tokens.delete(pending);
       pending.settle("expired");
@@ -138,7 +138,9 @@ export const certificatesRoutes = (ctx: CertificatesContext, remote: RemoteAcces
         if (token && token.fingerprint !== remote.certificate.fingerprint) throw new ApiError(403, "Forbidden: the join token was issued by another server");
         const pending = token ? remote.tokens.redeem(token.secret) : undefined;
         if (!pending) throw new ApiError(403, "Forbidden: the join token is invalid, expired or already used");
-        const row = remote.trust.add(id.certificate, { name: pending.name || body.name || commonName(id.certificate) });
+        const row = remote.trust.add(id.certificate, {
+          name: pending.name || body.name || commonName(id.certificate), restricted: pending.restricted, projects: pending.projects,
+        });
         pending.settle("used");
         return added(row);
       }

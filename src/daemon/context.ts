@@ -8,6 +8,7 @@ import type { Cgroups } from "../kernel/cgroup.ts";
 import type { ServerInfoSource } from "./server-info.ts";
 import type { NetworkManager } from "../network/manager.ts";
 import type { ProfileManager } from "../profile/manager.ts";
+import type { ProjectManager } from "../project/manager.ts";
 import type { StoragePools } from "../storage/pools.ts";
 import type { CustomVolumes } from "../storage/volumes.ts";
 import type { Warnings } from "../events/warnings.ts";
@@ -31,6 +32,7 @@ export interface DaemonContext {
   networks: NetworkManager;
   pools: StoragePools;
   profiles: ProfileManager;
+  projects: ProjectManager;
   volumes: CustomVolumes;
   /** Conditions the daemon noticed (/1.0/warnings). */
   warnings: Warnings;

@@ -22,6 +22,7 @@ import type { DaemonContext } from "./context.ts";
 import { EventHub } from "../events/hub.ts";
 import { Warnings } from "../events/warnings.ts";
 import { hostConditions } from "../kernel/host-checks.ts";
+import { probeCriu } from "../kernel/criu.ts";
 import { configureLog, log } from "../log.ts";
 import { OperationManager } from "./operations.ts";
 import { createServer, listenUnix } from "./server.ts";
@@ -55,6 +56,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   // helpers need to traverse it: dnsmasq (user nobody) re-reads its hosts file under
   // networks/, and containers' root uids reach their rootfs under storage-pools/.
   await chmod(lxdDir(), 0o711);
+  // `criu check` (about 0.1 s) runs while the daemon starts; its outcome is a host condition.
+  const criuProbe = probeCriu();
   const events = new EventHub();
   configureLog({ logfile: opts.logfile, debug: opts.debug, events });
   const db = openDatabase();
@@ -108,6 +111,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   const volumeBackups = new VolumeBackups(db, volumes, pools, events);
   instances.snapshots.everyMinute((now) => instances.backups.prune(now));
   instances.snapshots.everyMinute((now) => volumeBackups.prune(now));
+  instances.snapshots.everyMinute((now) => volumes.tick(now));
   const t = phases();
   await networks.startAll();
   t.mark("networks");
@@ -121,16 +125,21 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
     if (pair) Object.assign(remote.certificate, pair);
     remote.trust.clusterFingerprint = remote.certificate.fingerprint;
   }
-  const warnings = new Warnings();
+  const warnings = new Warnings(db);
+  const checkedAt = new Date();
+  await criuProbe;
   for (const c of hostConditions()) {
     warnings.raise(c.type, c.message, c.severity);
     log.warn(c.type, { detail: c.message });
   }
+  // As LXD: what this start's checks did not see again is resolved.
+  warnings.resolveOlderThan(checkedAt);
+  instances.snapshots.everyMinute(async (now) => warnings.pruneResolved(now));
 
   let stop!: () => void;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
   ctx = {
-    db, ops, events, instances, images, cgroups, networks, pools, profiles: new ProfileManager(db, events), volumes, volumeBackups, warnings,
+    db, ops, events, instances, images, cgroups, networks, pools, profiles: new ProfileManager(db, events, instances.projects), projects: instances.projects, volumes, volumeBackups, warnings,
     startedAt: new Date(), shutdown: () => shutdown(),
     identity: { cert: remote.certificate.certificate, key: remote.certificate.key },
     serverInfo: { ...withRemoteAccess(serverInfoSource(db, pools, cluster, local), remote), memberName: () => cluster.name },
@@ -140,7 +149,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   ctx.clusterLinks = clusterLinks(forwardDeps);
   ctx.moveToMember = (name, target, newName) => clusterMove(ctx, cluster, name, target, newName);
   const routes = [...apiRoutes(ctx, remote), clusterRoutes({ cluster, ops, evacuate: (action) => evacuate(ctx, cluster, action) })];
-  const server = await listenUnix(createServer(routes, { authorize: (r) => remote.trust.authorize(r), forward }), socketPath());
+  const server = await listenUnix(createServer(routes, { authorize: (r) => remote.trust.authorize(r), projects: instances.projects, forward }), socketPath());
   startHttps(remote, serverInfoSource(db, pools, cluster, local).config()["core.https_address"]);
   const stopImageMaintenance = startImageMaintenance(ctx);
   const stopLogRotation = startLogRotation();

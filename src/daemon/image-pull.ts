@@ -13,6 +13,7 @@ import type { ImageStore } from "../image/store.ts";
 import type { DaemonContext } from "./context.ts";
 import type { Operation } from "./operations.ts";
 import { ApiError } from "../api/error.ts";
+import { instanceUrl, containerUrl, storageName } from "../db/projects.ts";
 
 const pullers = new WeakMap<ImageStore, ImagePuller>();
 
@@ -67,29 +68,32 @@ export function imagePullOperation(ctx: DaemonContext, req: ImagesPost): Operati
 }
 
 /** POST /1.0/instances from an image on another server: download (or use the cache), then create. */
-export function remoteInstanceOperation(ctx: DaemonContext, body: InstancesPost): Operation {
+/** `project`: the instance's; the image is cached in the project whose images it uses. */
+export function remoteInstanceOperation(ctx: DaemonContext, body: InstancesPost, project = "default"): Operation {
   const source = pullSource(body.source);
   if (!source.alias && !source.fingerprint) throw new ApiError(400, "Image source needs a fingerprint or an alias");
   const name = body.name || randomName();
   // The checks that need no image, before a download that would be wasted.
   const nameError = validateInstanceName(name);
   if (nameError) throw new ApiError(400, `Invalid instance name "${name}": ${nameError}`);
-  if (ctx.instances.list().some((r) => r.name === name)) throw new ApiError(409, `Instance "${name}" already exists`);
-  const url = `/1.0/instances/${name}`;
+  const stored = storageName(project, name);
+  if (ctx.instances.list().some((r) => r.name === stored)) throw new ApiError(409, `Instance "${name}" already exists`);
+  const url = instanceUrl(stored);
+  const images = ctx.images.in(ctx.projects.effective(project, "images"));
   const dl = downloadSpec(ctx, source);
   return ctx.ops.create({
     class: "task",
     description: "Creating instance",
-    resources: { instances: [url], containers: [`/1.0/containers/${name}`] },
+    resources: { instances: [url], containers: [containerUrl(stored)] },
     run: async (op) => {
       const setting = getServerConfig(ctx.db)["images.auto_update_cached"];
       const autoUpdate = setting === undefined || setting === "" || isTrue(setting);
-      const { row, downloaded } = await pullerFor(ctx).pull(source, { cached: true, autoUpdate, progress: dl.progress(op), signal: dl.abort.signal });
+      const { row, downloaded } = await pullerFor({ db: ctx.db, images }).pull(source, { cached: true, autoUpdate, progress: dl.progress(op), signal: dl.abort.signal });
       if (downloaded) dl.lifecycle(row.fingerprint);
       // Past the download there is nothing to abort: creating the instance runs to its end.
       delete op.spec.cancel;
       const local: InstancesPost = { ...body, name, source: { type: "image", fingerprint: row.fingerprint } };
-      const prepared = ctx.instances.prepareCreate(local);
+      const prepared = ctx.instances.prepareCreate(local, project);
       await ctx.instances.create(local, prepared.name, prepared.fingerprint);
       if (body.start) await ctx.instances.start(prepared.name);
     },

@@ -19,6 +19,8 @@ import { ApiError } from "../api/error.ts";
 import { requestUrl } from "./request-url.ts";
 import { isTrue } from "../config/values.ts";
 import { validator } from "./validate.ts";
+import { instanceUrl, storageName } from "../db/projects.ts";
+import { projectOf } from "./project.ts";
 
 const checkImagesPost = validator(ImagesPost);
 
@@ -29,11 +31,13 @@ export interface ImagesContext {
   ops: { create(spec: OperationSpec): Operation; list(): Operation[] };
   events: { send(type: "lifecycle", metadata: Record<string, unknown>): void };
   /** Copies an image from another server (POST with a JSON `source`; image-pull.ts). */
-  pull?(body: ImagesPost): Operation;
+  pull?(body: ImagesPost, images: ImageStore): Operation;
   /** Remote clients without trust see public images only. */
   serverInfo?: { trusted?(request: Request): boolean };
   /** For publishing instances (absent where only the image routes are served, as in unit tests). */
   instances?: InstanceManager;
+  /** Whose images a project uses (absent: default's only). */
+  projects?: { effective(project: string, feature: "images"): string };
 }
 
 export const imageUrl = (fp: string) => `/1.0/images/${fp}`;
@@ -191,11 +195,15 @@ async function upload(ctx: ImagesContext, request: Request, body: ReadableStream
   }
 }
 
-export const imagesRoutes = (ctx: ImagesContext) =>
-  new Elysia({ name: "images" })
+export const imagesRoutes = (ctx: ImagesContext) => {
+  /** The context as the request's project sees it: its images, or default's without features.images. */
+  const at = (query: { project?: string }): ImagesContext =>
+    ({ ...ctx, images: ctx.images.in(ctx.projects?.effective(projectOf(query), "images") ?? "default") });
+  return new Elysia({ name: "images" })
     .get("/1.0/images", ({ query, request }) => {
+      const c = at(query);
       const filter = parseFilter(query.filter ?? "");
-      const images = ctx.images.list().filter((r) => visible(ctx, request, r)).map((r) => ctx.images.toApi(r))
+      const images = c.images.list().filter((r) => visible(c, request, r)).map((r) => c.images.toApi(r))
         .filter((i) => matchesFilter(i, filter));
       if (recursionLevel(query) === 0) return sync(images.map((i) => imageUrl(i.fingerprint)));
       return sync(images);
@@ -205,31 +213,34 @@ export const imagesRoutes = (ctx: ImagesContext) =>
       detail: { summary: "List images (`filter=` as LXD: `properties.os eq busybox and public eq false`)", tags: ["images"] },
     })
 
-    .post("/1.0/images", async ({ request }) => {
+    .post("/1.0/images", async ({ request, query }) => {
+      const c = at(query);
       const sniffed = await sniff(request);
       if ("json" in sniffed) {
         const req = checkImagesPost(sniffed.json);
         const kind = req.source?.type ?? "";
         // Instances and snapshots are published here; images from other servers are pulled.
         if (["instance", "container", "snapshot"].includes(kind)) {
-          if (!ctx.instances) throw new ApiError(400, "Publishing instances is not available here");
-          if (req?.profiles) checkProfiles(ctx.db, req.profiles);
-          const plan = preparePublish(ctx.images, ctx.instances, req);
-          return ctx.ops.create({
+          if (!c.instances) throw new ApiError(400, "Publishing instances is not available here");
+          if (req?.profiles) checkProfiles(c.db, req.profiles);
+          // The instance is the request project's (stored as <project>_<name> outside default).
+          const source = req.source && { ...req.source, name: storageName(projectOf(query), req.source.name ?? "") };
+          const plan = preparePublish(c.images, c.instances, { ...req, source });
+          return c.ops.create({
             class: "task",
             description: "Creating image",
-            resources: { instances: [`/1.0/instances/${plan.instance}`] },
+            resources: { instances: [instanceUrl(plan.instance)] },
             run: async (op) => {
               const { fingerprint, size, type } = await plan.run((m) => op.updateMetadata(m));
-              lifecycle(ctx, "image-created", fingerprint, { type });
+              lifecycle(c, "image-created", fingerprint, { type });
               return { fingerprint, size };
             },
           });
         }
-        if (ctx.pull) return ctx.pull(req);
+        if (c.pull) return c.pull(req, c.images);
         throw new ApiError(400, `Image source type "${kind}" is not supported`);
       }
-      return upload(ctx, request, sniffed.body);
+      return upload(c, request, sniffed.body);
     }, {
       parse: "none",
       detail: {
@@ -244,28 +255,30 @@ export const imagesRoutes = (ctx: ImagesContext) =>
       },
     })
 
-    .get("/1.0/images/:fingerprint", ({ params, request }) => {
-      const row = mustSee(ctx, request, params.fingerprint);
-      return sync(ctx.images.toApi(row), { etag: etag(row) });
+    .get("/1.0/images/:fingerprint", ({ params, request, query }) => {
+      const c = at(query);
+      const row = mustSee(c, request, params.fingerprint);
+      return sync(c.images.toApi(row), { etag: etag(row) });
     }, {
       params: ImageFingerprint, query: RecursionQuery,
       response: Image,
       detail: { summary: "Show an image (fingerprint or unique prefix)", tags: ["images"] },
     })
 
-    .put("/1.0/images/:fingerprint", ({ params, body, request }) => {
-      const row = ctx.images.mustGet(params.fingerprint);
+    .put("/1.0/images/:fingerprint", ({ params, body, request, query }) => {
+      const c = at(query);
+      const row = c.images.mustGet(params.fingerprint);
       checkIfMatch(request, etag(row));
       const profiles = body.profiles ?? ["default"];
-      checkProfiles(ctx.db, profiles);
-      ctx.images.update(row.fingerprint, {
+      checkProfiles(c.db, profiles);
+      c.images.update(row.fingerprint, {
         public: body.public ?? false,
         autoUpdate: body.auto_update ?? false,
         properties: body.properties ?? {},
         profiles,
         expiresAt: expiresAt(body.expires_at, row.expiresAt),
       });
-      lifecycle(ctx, "image-updated", row.fingerprint);
+      lifecycle(c, "image-updated", row.fingerprint);
       return sync({});
     }, {
       params: ImageFingerprint, body: ImagePut,
@@ -273,18 +286,19 @@ export const imagesRoutes = (ctx: ImagesContext) =>
       detail: { summary: "Replace an image's properties, public, auto_update, profiles and expiry", tags: ["images"] },
     })
 
-    .patch("/1.0/images/:fingerprint", ({ params, body, request }) => {
-      const row = ctx.images.mustGet(params.fingerprint);
+    .patch("/1.0/images/:fingerprint", ({ params, body, request, query }) => {
+      const c = at(query);
+      const row = c.images.mustGet(params.fingerprint);
       checkIfMatch(request, etag(row));
-      if (body.profiles) checkProfiles(ctx.db, body.profiles);
-      ctx.images.update(row.fingerprint, {
+      if (body.profiles) checkProfiles(c.db, body.profiles);
+      c.images.update(row.fingerprint, {
         public: body.public ?? row.public,
         autoUpdate: body.auto_update ?? row.autoUpdate,
         properties: body.properties ? { ...row.properties, ...body.properties } : row.properties,
         profiles: body.profiles ?? row.profiles,
         expiresAt: expiresAt(body.expires_at, row.expiresAt),
       });
-      lifecycle(ctx, "image-updated", row.fingerprint);
+      lifecycle(c, "image-updated", row.fingerprint);
       return sync({});
     }, {
       params: ImageFingerprint, body: ImagePut,
@@ -292,17 +306,18 @@ export const imagesRoutes = (ctx: ImagesContext) =>
       detail: { summary: "Merge changes into an image (properties by key)", tags: ["images"] },
     })
 
-    .delete("/1.0/images/:fingerprint", ({ params }) => {
-      const row = ctx.images.mustGet(params.fingerprint);
+    .delete("/1.0/images/:fingerprint", ({ params, query }) => {
+      const c = at(query);
+      const row = c.images.mustGet(params.fingerprint);
       const fp = row.fingerprint;
-      return ctx.ops.create({
+      return c.ops.create({
         class: "task",
         description: "Deleting image",
         resources: { images: [imageUrl(fp)] },
         run: async () => {
-          if (!ctx.images.get(fp)) throw new ApiError(404, "Image not found");
-          await ctx.images.delete(fp);
-          lifecycle(ctx, "image-deleted", fp);
+          if (!c.images.get(fp)) throw new ApiError(404, "Image not found");
+          await c.images.delete(fp);
+          lifecycle(c, "image-deleted", fp);
         },
       });
     }, {
@@ -311,10 +326,11 @@ export const imagesRoutes = (ctx: ImagesContext) =>
       detail: { summary: "Delete an image (background operation)", tags: ["images"] },
     })
 
-    .post("/1.0/images/:fingerprint/secret", ({ params }) => {
-      const fp = ctx.images.mustGet(params.fingerprint).fingerprint;
+    .post("/1.0/images/:fingerprint/secret", ({ params, query }) => {
+      const c = at(query);
+      const fp = c.images.mustGet(params.fingerprint).fingerprint;
       // A token operation: it lasts until the secret is used for a download or it is cancelled.
-      return ctx.ops.create({
+      return c.ops.create({
         class: "token", description: "Downloading image", resources: { images: [imageUrl(fp)] },
         metadata: { secret: randomBytes(32).toString("hex") },
       });
@@ -328,17 +344,18 @@ export const imagesRoutes = (ctx: ImagesContext) =>
       },
     })
 
-    .get("/1.0/images/:fingerprint/export", async ({ params, request }) => {
-      const row = mustSee(ctx, request, params.fingerprint);
+    .get("/1.0/images/:fingerprint/export", async ({ params, request, query }) => {
+      const c = at(query);
+      const row = mustSee(c, request, params.fingerprint);
       const fp = row.fingerprint;
       // A secret is good for one download (trusted and public downloads need none).
-      if (!row.public && !(ctx.serverInfo?.trusted?.(request) ?? true)) await secretOperation(ctx, request, fp)?.cancel();
-      const file = ctx.images.imageFile(fp);
+      if (!row.public && !(c.serverInfo?.trusted?.(request) ?? true)) await secretOperation(c, request, fp)?.cancel();
+      const file = c.images.imageFile(fp);
       const name = `${fp}${compressionExtension(await detectFileCompression(file))}`;
-      lifecycle(ctx, "image-retrieved", fp);
-      if (ctx.images.isSplit(fp)) {
+      lifecycle(c, "image-retrieved", fp);
+      if (c.images.isSplit(fp)) {
         // Split images go out as LXD sends them: a metadata part and a rootfs part.
-        const rootfs = ctx.images.rootfsFile(fp);
+        const rootfs = c.images.rootfsFile(fp);
         const boundary = `lxd-${fp.slice(0, 16)}-${Date.now().toString(36)}`;
         const body = multipartBody(boundary, [
           { name: "metadata", filename: `meta-${name}`, file: Bun.file(file) },
@@ -360,3 +377,4 @@ export const imagesRoutes = (ctx: ImagesContext) =>
         responses: { 200: { description: "The unified tarball (Content-Disposition names it <fingerprint>.tar.gz etc.), or for a split image multipart/form-data with a metadata part and a rootfs part" } },
       },
     });
+};

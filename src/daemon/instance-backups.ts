@@ -6,20 +6,20 @@ import { InstanceName } from "../api/instance.ts";
 import type { DaemonContext } from "./context.ts";
 import { AsyncResponse, recursionLevel } from "../api/envelope.ts";
 import { RawResponse, sync } from "./response.ts";
+import { instanceUrl, containerUrl } from "../db/projects.ts";
 
 const Recursion = t.Object({
   recursion: t.Optional(t.String({ description: "0: URLs, 1: backup objects" })),
   project: t.Optional(t.String()),
 });
 
-const instanceUrl = (name: string) => `/1.0/instances/${name}`;
-const backupUrl = (name: string, backup: string) => `/1.0/instances/${name}/backups/${backup}`;
+const backupUrl = (name: string, backup: string) => instanceUrl(name, `/backups/${backup}`);
 
 export const instanceBackupsRoutes = (ctx: DaemonContext) => {
   const backups = ctx.instances.backups;
   // As LXD 5.0 names them (lxc export takes the backup's name from this "/1.0/backups/NAME").
   const resources = (name: string, backup: string) => ({
-    backups: [`/1.0/backups/${backup}`], containers: [`/1.0/containers/${name}`], instances: [instanceUrl(name)],
+    backups: [`/1.0/backups/${backup}`], containers: [containerUrl(name)], instances: [instanceUrl(name)],
   });
   return new Elysia({ name: "instance-backups" })
     .get("/1.0/instances/:name/backups", ({ params, query }) => {

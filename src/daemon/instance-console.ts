@@ -8,6 +8,7 @@ import type { ConsoleAttachment } from "../instance/console.ts";
 import type { DaemonContext } from "./context.ts";
 import type { ServerWebSocketLike } from "./operations.ts";
 import { RawResponse, sync } from "./response.ts";
+import { instanceUrl, containerUrl } from "../db/projects.ts";
 
 /** How long the client has to connect its websockets before the operation fails. */
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -55,7 +56,7 @@ export const instanceConsoleRoutes = (ctx: DaemonContext) =>
       return ctx.ops.create({
         class: "websocket",
         description: "Showing console",
-        resources: { instances: [`/1.0/instances/${name}`], containers: [`/1.0/containers/${name}`] },
+        resources: { instances: [instanceUrl(name)], containers: [containerUrl(name)] },
         metadata: { fds },
         connect: (_op, secret, ws) => {
           const key = Object.keys(fds).find((k) => fds[k] === secret);
@@ -93,7 +94,7 @@ export const instanceConsoleRoutes = (ctx: DaemonContext) =>
 
     .get("/1.0/instances/:name/logs", async ({ params }) => {
       const files = await ctx.instances.console.logFiles(params.name);
-      return sync(files.map((f) => `/1.0/instances/${params.name}/logs/${f}`));
+      return sync(files.map((f) => instanceUrl(params.name, `/logs/${f}`)));
     }, { params: InstanceName, response: t.Array(t.String(), { description: "URLs of the log files" }), detail: { summary: "List the instance's log files", tags: ["instances"] } })
 
     .get("/1.0/instances/:name/logs/:file", async ({ params }) => {

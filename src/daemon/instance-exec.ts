@@ -18,6 +18,7 @@ import { debugEnabled, log } from "../log.ts";
 import type { DaemonContext } from "./context.ts";
 import type { ServerWebSocketLike } from "./operations.ts";
 import { ApiError } from "../api/error.ts";
+import { instanceUrl, containerUrl } from "../db/projects.ts";
 
 /** After the command exits, output still in flight is forwarded until the stream is idle this long. */
 const DRAIN_IDLE_MS = 30;
@@ -32,7 +33,7 @@ type Sink = { send(data: Uint8Array | string): unknown };
 function recordFile(instance: string, name: string): Sink & { url: string; close(): void } {
   const fd = openSync(join(containerDir(instance), name), "w", 0o600);
   return {
-    url: `/1.0/instances/${instance}/logs/${name}`,
+    url: instanceUrl(instance, `/logs/${name}`),
     send: (data) => typeof data === "string" || writeSync(fd, data),
     close: () => closeSync(fd),
   };
@@ -117,7 +118,7 @@ export const instanceExecRoutes = (ctx: DaemonContext) =>
       const op = ctx.ops.create({
         class: "websocket",
         description: "Executing command",
-        resources: { instances: [`/1.0/instances/${name}`], containers: [`/1.0/containers/${name}`] },
+        resources: { instances: [instanceUrl(name)], containers: [containerUrl(name)] },
         metadata: { command: body.command, environment: body.environment ?? {}, fds, interactive },
         connect: (_op, secret, ws) => {
           const key = keys.find((k) => fds[k] === secret);

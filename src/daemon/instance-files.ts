@@ -1,6 +1,6 @@
 // /1.0/instances/{name}/files?path=...: read (GET), create or write (POST) and delete (DELETE) one
 // path inside a container, with LXD's X-LXD-* headers; the transfer itself is the instance
-// manager's (src/instance/files.ts). Works on running containers only (LXD also serves stopped ones).
+// manager's (src/instance/files.ts). Running and stopped instances, as LXD.
 import { Elysia, t } from "elysia";
 import { Empty, SyncEnvelope } from "../api/envelope.ts";
 import { InstanceFilesQuery, InstanceName } from "../api/instance.ts";
@@ -92,7 +92,7 @@ export const instanceFilesRoutes = (ctx: DaemonContext) => {
         summary: "Get a file", tags: ["instances"],
         description: "Raw content (application/octet-stream) of a file, or of a symlink its target, with headers X-LXD-uid, X-LXD-gid, " +
           "X-LXD-mode, X-LXD-type (file|directory|symlink) and X-LXD-modified; for a directory a sync response listing " +
-          "its entries. Symlinks are never followed. Device nodes, fifos and sockets are refused. Running instances only.",
+          "its entries. Symlinks are never followed. Device nodes, fifos and sockets are refused. Running or stopped instances.",
         responses: {
           200: {
             description: "A file's bytes, or a directory's entries in a sync envelope",

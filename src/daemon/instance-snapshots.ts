@@ -10,9 +10,9 @@ import type { DaemonContext } from "./context.ts";
 import { migrationSource } from "./instances.ts";
 import { checkIfMatch, etagOf, sync } from "./response.ts";
 import { ApiError } from "../api/error.ts";
+import { instanceUrl } from "../db/projects.ts";
 
-const instanceUrl = (name: string) => `/1.0/instances/${name}`;
-const snapshotUrl = (name: string, snap: string) => `/1.0/instances/${name}/snapshots/${snap}`;
+const snapshotUrl = (name: string, snap: string) => instanceUrl(name, `/snapshots/${snap}`);
 
 export const instanceSnapshotsRoutes = (ctx: DaemonContext) => {
   const snaps = ctx.instances.snapshots;
@@ -34,7 +34,7 @@ export const instanceSnapshotsRoutes = (ctx: DaemonContext) => {
       const name = snaps.prepare(params.name, body.name, body.stateful ?? false);
       return ctx.ops.create({
         class: "task", description: "Snapshotting instance", resources: resources(params.name, name),
-        run: async () => { await snaps.create(params.name, name, body.expires_at); },
+        run: async () => { await snaps.create(params.name, name, body.expires_at, body.stateful ?? false); },
       });
     }, {
       params: InstanceName, body: InstanceSnapshotsPost,

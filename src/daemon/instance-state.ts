@@ -4,6 +4,9 @@ import { AsyncResponse } from "../api/envelope.ts";
 import { InstanceName, InstanceState, InstanceStatePut } from "../api/instance.ts";
 import type { DaemonContext } from "./context.ts";
 import { sync } from "./response.ts";
+import { ApiError } from "../api/error.ts";
+import { statefulUnavailable } from "../instance/stateful.ts";
+import { instanceUrl } from "../db/projects.ts";
 
 const DESCRIPTIONS: Record<string, string> = {
   start: "Starting instance", stop: "Stopping instance", restart: "Restarting instance",
@@ -21,10 +24,12 @@ export const instanceStateRoutes = (ctx: DaemonContext) =>
     .put("/1.0/instances/:name/state", ({ params, body }) => {
       const { name } = params;
       ctx.instances.get(name);
+      const refusal = body.stateful && body.action === "stop" ? statefulUnavailable("A stateful stop") : undefined;
+      if (refusal) throw new ApiError(400, refusal);
       const opts = { force: body.force ?? false, timeout: body.timeout ?? -1 };
       const actions: Record<string, () => Promise<void>> = {
         start: () => ctx.instances.start(name),
-        stop: () => ctx.instances.stop(name, opts),
+        stop: () => ctx.instances.stop(name, { ...opts, stateful: body.stateful ?? false }),
         restart: () => ctx.instances.restart(name, opts),
         freeze: () => ctx.instances.freeze(name),
         unfreeze: () => ctx.instances.unfreeze(name),
@@ -32,7 +37,7 @@ export const instanceStateRoutes = (ctx: DaemonContext) =>
       return ctx.ops.create({
         class: "task",
         description: DESCRIPTIONS[body.action],
-        resources: { instances: [`/1.0/instances/${name}`] },
+        resources: { instances: [instanceUrl(name)] },
         run: async () => { await actions[body.action](); },
       });
     }, {

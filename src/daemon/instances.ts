@@ -9,11 +9,14 @@ import type { DaemonContext } from "./context.ts";
 import { isRemoteImageSource, remoteInstanceOperation } from "./image-pull.ts";
 import { checkIfMatch, etagOf, sync } from "./response.ts";
 import { ApiError } from "../api/error.ts";
-import { checkProject } from "./project.ts";
-import { instanceSource, instanceTarget } from "../migration/instances.ts";
-import { LIVE_UNSUPPORTED, sourceOperation, targetOperation } from "./migrations.ts";
+import { checkProject, projectOf } from "./project.ts";
+import { isTrue } from "../config/values.ts";
+import { instanceRefreshTarget, instanceSource, instanceTarget } from "../migration/instances.ts";
+import { statefulUnavailable } from "../instance/stateful.ts";
+import { liveUnsupported, sourceOperation, targetOperation } from "./migrations.ts";
+import { containerUrl, instanceUrl, nameInProject, projectOfStored, storageName } from "../db/projects.ts";
 
-const url = (name: string) => `/1.0/instances/${name}`;
+const url = instanceUrl;
 
 /** The fields of an instance that PUT replaces, which is what its ETag covers (as in LXD). */
 const writable = (i: Instance) => ({
@@ -24,47 +27,53 @@ const writable = (i: Instance) => ({
 const isUpload = (request: Request) => /^application\/octet-stream\b/i.test(request.headers.get("content-type") ?? "");
 
 /** `lxd import`: the tarball is stored and its index checked before the 202 answer. */
-async function restoreOperation(ctx: DaemonContext, request: Request) {
+async function restoreOperation(ctx: DaemonContext, request: Request, project: string) {
   const backups = ctx.instances.backups;
   if (!request.body) throw new ApiError(400, "Invalid backup file: the upload is empty");
   const file = await backups.receive(request.body);
   let prepared: PreparedRestore;
   try {
     prepared = await backups.prepareRestore(file, {
-      name: request.headers.get("x-lxd-name") || undefined, pool: request.headers.get("x-lxd-pool") || undefined,
+      name: request.headers.get("x-lxd-name") || undefined, pool: request.headers.get("x-lxd-pool") || undefined, project,
     });
   } catch (err) {
     await backups.discard(file);
     throw err;
   }
   return ctx.ops.create({
-    class: "task", description: "Restoring backup", resources: { instances: [url(prepared.name)], containers: [`/1.0/containers/${prepared.name}`] },
+    class: "task", description: "Restoring backup", resources: { instances: [url(prepared.name)], containers: [containerUrl(prepared.name)] },
     run: async (op) => { await backups.restore(prepared, (m) => op.updateMetadata(m)); },
   });
 }
 
 /** POST /1.0/instances/{name} {migration: true}: this instance goes to another daemon. */
 export function migrationSource(ctx: DaemonContext, name: string, body: InstancePostBody, snapshot?: string) {
-  // As LXD: `live` absent means live, which a running instance cannot do here.
-  if (body.live !== false && snapshot === undefined && ctx.instances.isRunning(name)) throw new ApiError(400, LIVE_UNSUPPORTED);
+  // As LXD: `live` absent means live (CRIU), for a running instance.
+  const live = body.live !== false && snapshot === undefined && ctx.instances.isRunning(name);
+  if (live && statefulUnavailable("Live migration")) throw new ApiError(400, liveUnsupported());
   const spec = instanceSource(ctx.instances, {
-    name, snapshot, instanceOnly: Boolean(body.instance_only ?? body.container_only), allowInconsistent: Boolean(body.allow_inconsistent),
+    name, snapshot, instanceOnly: Boolean(body.instance_only ?? body.container_only), allowInconsistent: Boolean(body.allow_inconsistent), live,
   });
-  return sourceOperation(ctx, spec, { instances: [url(name)], containers: [`/1.0/containers/${name}`] }, body.target ?? undefined);
+  return sourceOperation(ctx, spec, { instances: [url(name)], containers: [containerUrl(name)] }, body.target ?? undefined);
 }
 
 /** POST /1.0/instances with source type migration: an instance arrives from another daemon. */
 function migrationTarget(ctx: DaemonContext, body: InstancesPostBody) {
   const src = body.source;
-  if (src.live || src.secrets?.criu) throw new ApiError(400, LIVE_UNSUPPORTED);
+  const live = Boolean(src.live || src.secrets?.criu);
+  if (live && statefulUnavailable("Live migration")) throw new ApiError(400, liveUnsupported());
+  // As LXD: a refresh of an instance that does not exist yet is a plain copy.
   if (src.refresh && body.name && ctx.instances.list().some((r) => r.name === body.name)) {
-    throw new ApiError(400, `Refreshing the existing instance "${body.name}" from another server is not supported yet`);
+    const spec = instanceRefreshTarget(ctx.instances, body, body.name);
+    return targetOperation(ctx, spec, { instances: [url(body.name)], containers: [`/1.0/containers/${body.name}`] }, src.mode ?? "pull", src);
   }
   const name = ctx.instances.prepareMigration(body);
   const spec = instanceTarget(ctx.instances, body, name);
-  return targetOperation(ctx, spec, { instances: [url(name)], containers: [`/1.0/containers/${name}`] }, src.mode ?? "pull", src, {
+  return targetOperation(ctx, spec, { instances: [url(name)], containers: [containerUrl(name)] }, src.mode ?? "pull", src, {
     cleanup: () => ctx.instances.releaseName(name),
-    afterSuccess: async () => { if (body.start) await ctx.instances.start(name); },
+    // A live migration's instance runs already (restored before success was reported).
+    afterSuccess: async () => { if (body.start && !ctx.instances.isRunning(name)) await ctx.instances.start(name); },
+    live,
   });
 }
 
@@ -73,10 +82,11 @@ export const instancesRoutes = (ctx: DaemonContext) =>
     .get("/1.0/instances", async ({ query }) => {
       const filter = parseFilter(query.filter ?? "");
       const level = recursionLevel(query);
-      if (!filter && level === 0) return sync(ctx.instances.list().map((r) => url(r.name)));
-      if (!filter && level === 1) return sync(ctx.instances.listApi());
-      const matching = (await ctx.instances.listFull()).filter((i) => matchesFilter(i, filter));
-      if (level === 0) return sync(matching.map((i) => url(i.name)));
+      const rows = ctx.instances.list(isTrue(query["all-projects"]) ? undefined : projectOf(query));
+      if (!filter && level === 0) return sync(rows.map((r) => url(r.name)));
+      if (!filter && level === 1) return sync(ctx.instances.listApi(rows));
+      const matching = (await ctx.instances.listFull(rows)).filter((i) => matchesFilter(i, filter));
+      if (level === 0) return sync(matching.map((i) => url(storageName(i.project, i.name))));
       if (level === 1) {
         return sync(matching.map((inst) => {
           const { state: _s, snapshots: _n, backups: _b, ...i } = inst as InstanceFull;
@@ -90,28 +100,40 @@ export const instancesRoutes = (ctx: DaemonContext) =>
       detail: { summary: "List instances", tags: ["instances"] },
     })
 
-    .post("/1.0/instances", async ({ body, request }) => {
-      if (body.source.type === "backup") return restoreOperation(ctx, request);
-      checkProject(body.source.project);
+    .post("/1.0/instances", async ({ body, request, query }) => {
+      const project = projectOf(query);
+      if (query.target) ctx.projects.checkTarget(project);
+      if (body.source.type === "backup") return restoreOperation(ctx, request, project);
+      checkProject(body.source.project, ctx.projects);
       if (body.source.type === "migration") return migrationTarget(ctx, body);
+      const refreshed = body.name ? storageName(project, body.name) : undefined;
+      if (body.source.type === "copy" && body.source.refresh && refreshed && ctx.instances.list().some((r) => r.name === refreshed)) {
+        if ((body.source.source ?? "").includes("/")) throw new ApiError(400, "A refresh copies from an instance, not from a snapshot");
+        const [name, source] = [refreshed, storageName(body.source.project || project, body.source.source ?? "")];
+        ctx.instances.get(source);
+        return ctx.ops.create({
+          class: "task", description: "Refreshing instance", resources: { instances: [url(name), url(source)], containers: [containerUrl(name)] },
+          run: async () => { await ctx.instances.refreshCopy(name, source, Boolean(body.source.instance_only)); },
+        });
+      }
       if (body.source.type === "copy") {
-        const copy = ctx.instances.prepareCopy(body);
+        const copy = ctx.instances.prepareCopy(body, project);
         return ctx.ops.create({
           class: "task",
           description: "Creating instance",
-          resources: { instances: [url(copy.name), url(copy.source)], containers: [`/1.0/containers/${copy.name}`] },
+          resources: { instances: [url(copy.name), url(copy.source)], containers: [containerUrl(copy.name)] },
           run: async () => {
             await ctx.instances.copy(body, copy.name, copy.source, copy.snapshot);
             if (body.start) await ctx.instances.start(copy.name);
           },
         });
       }
-      if (isRemoteImageSource(body.source)) return remoteInstanceOperation(ctx, body);
-      const { name, fingerprint } = ctx.instances.prepareCreate(body);
+      if (isRemoteImageSource(body.source)) return remoteInstanceOperation(ctx, body, project);
+      const { name, fingerprint } = ctx.instances.prepareCreate(body, project);
       return ctx.ops.create({
         class: "task",
         description: "Creating instance",
-        resources: { instances: [url(name)], containers: [`/1.0/containers/${name}`] },
+        resources: { instances: [url(name)], containers: [containerUrl(name)] },
         run: async (op) => {
           await ctx.instances.create(body, name, fingerprint, (m) => op.updateMetadata(m));
           if (body.start) await ctx.instances.start(name);
@@ -171,6 +193,14 @@ export const instancesRoutes = (ctx: DaemonContext) =>
     .post("/1.0/instances/:name", ({ params, body, query }) => {
       // Between cluster members (`lxd move c1 --target m2`): done here, by the member that has it.
       if (body.migration && query.target && ctx.moveToMember) return ctx.moveToMember(params.name, query.target, body.name);
+      if (body.migration && body.pool && !body.target) {
+        ctx.instances.get(params.name);
+        const [name, pool, to] = [params.name, body.pool, body.name || nameInProject(projectOfStored(params.name), params.name)];
+        return ctx.ops.create({
+          class: "task", description: "Moving instance to another storage pool", resources: { instances: [url(name)] },
+          run: async () => { await ctx.instances.moveToPool(name, pool, to, Boolean(body.instance_only)); },
+        });
+      }
       if (body.migration) return migrationSource(ctx, params.name, body);
       ctx.instances.get(params.name);
       return ctx.ops.create({

@@ -10,6 +10,7 @@ import { lxdDir } from "../paths.ts";
 import type { DaemonContext } from "./context.ts";
 import type { Operation } from "./operations.ts";
 import { ApiError } from "../api/error.ts";
+import { statefulUnavailable } from "../instance/stateful.ts";
 
 type Ctx = Pick<DaemonContext, "ops" | "identity">;
 
@@ -20,14 +21,15 @@ export interface PeerRequest {
   secrets?: Record<string, string>;
 }
 
-export const LIVE_UNSUPPORTED = new LiveMigrationUnsupported().message;
+/** The sentence a live request gets (it names the CRIU this server lacks, if it does). */
+export const liveUnsupported = (): string => new LiveMigrationUnsupported().message;
 
 /** Checks a peer description; 400 names what is missing. */
 export function peerOf(req: PeerRequest, what: string): DialTarget {
   if (!req.operation) throw new ApiError(400, `The ${what} needs the peer's operation URL`);
   if (!req.certificate) throw new ApiError(400, `The ${what} needs the peer's certificate (transfers between hosts are pinned to it)`);
   if (!req.secrets?.control || !req.secrets.fs) throw new ApiError(400, `The ${what} needs the peer's control and fs secrets`);
-  if (req.secrets.criu) throw new ApiError(400, LIVE_UNSUPPORTED);
+  if (req.secrets.criu && statefulUnavailable("Live migration")) throw new ApiError(400, liveUnsupported());
   return { operation: req.operation, certificate: req.certificate, secrets: req.secrets };
 }
 
@@ -47,10 +49,12 @@ interface RoleSpec {
   cleanup?: () => void;
   /** After a successful transfer (e.g. start the instance). */
   afterSuccess?: () => Promise<void>;
+  /** Accepting side of a live migration: a `criu` secret too. */
+  live?: boolean;
 }
 
 function migrationOperation(ctx: Ctx, role: RoleSpec): Operation {
-  const acceptor = role.peer ? undefined : new Acceptor();
+  const acceptor = role.peer ? undefined : new Acceptor(role.live);
   const me = role.peer ? identity(ctx) : undefined;
   let channels: Channels | undefined;
   let cancelled = false;
@@ -59,6 +63,7 @@ function migrationOperation(ctx: Ctx, role: RoleSpec): Operation {
     acceptor?.close("Migration cancelled");
     channels?.control.close();
     channels?.fs.close();
+    channels?.criu?.close();
   };
   return ctx.ops.create({
     class: acceptor ? "websocket" : "task",
@@ -97,6 +102,7 @@ export function sourceOperation(ctx: Ctx, spec: SourceSpec, resources: Record<st
     description: spec.kind === "instance" ? "Migrating instance" : "Migrating storage volume",
     resources,
     peer: target ? peerOf(target, "migration target") : undefined,
+    live: spec.live !== undefined && spec.running,
     transfer: (ch, opts) => runSource(spec, ch, opts),
   });
 }
@@ -104,7 +110,7 @@ export function sourceOperation(ctx: Ctx, spec: SourceSpec, resources: Record<st
 /** The target side: this daemon connects to the source (pull), or the source connects (push). */
 export function targetOperation(
   ctx: Ctx, spec: TargetSpec, resources: Record<string, string[]>, mode: string, source: PeerRequest,
-  hooks: { cleanup?: () => void; afterSuccess?: () => Promise<void> } = {},
+  hooks: { cleanup?: () => void; afterSuccess?: () => Promise<void>; live?: boolean } = {},
 ): Operation {
   try {
     if (mode !== "pull" && mode !== "push") throw new ApiError(501, `Migration mode "${mode}" is not implemented (pull or push)`);

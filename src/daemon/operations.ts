@@ -69,7 +69,12 @@ export class Operation extends ElysiaCustomStatusResponse<202, ApiOperation, 202
 
   get class(): OperationClass { return this.spec.class; }
   get description(): string { return this.spec.description; }
-  get project(): string { return this.spec.project ?? "default"; }
+  /** The project named, else the one its resources' URLs name (`?project=`), else default. */
+  get project(): string {
+    if (this.spec.project) return this.spec.project;
+    const named = Object.values(this.spec.resources ?? {}).flat().map((u) => /[?&]project=([^&]+)/.exec(u)?.[1]).find(Boolean);
+    return named ? decodeURIComponent(named) : "default";
+  }
   get statusCode(): number { return STATUS_CODES[this.status]; }
   get isFinal(): boolean { return FINAL.has(this.status); }
   get mayCancel(): boolean {

@@ -22,6 +22,7 @@ import { instancesRoutes } from "./instances.ts";
 import { networksRoutes } from "./networks.ts";
 import { operationsRoutes } from "./operations-api.ts";
 import { profilesRoutes } from "./profiles.ts";
+import { projectsRoutes } from "./projects.ts";
 import { resourcesRoutes } from "./resources.ts";
 import { warningsRoutes } from "./warnings.ts";
 import { metricsRoutes } from "./metrics.ts";
@@ -60,11 +61,12 @@ export const apiRoutes = (ctx: DaemonContext, remote?: RemoteAccess) => [
   instanceFilesRoutes(ctx),
   instanceSnapshotsRoutes(ctx),
   instanceBackupsRoutes(ctx),
-  imagesRoutes({ ...ctx, pull: (body) => imagePullOperation(ctx, body) }),
+  imagesRoutes({ ...ctx, pull: (body, images) => imagePullOperation({ ...ctx, images }, body) }),
   imageAliasesRoutes(ctx),
   imageRefreshRoutes(ctx),
   streamsRoutes(ctx),
   profilesRoutes(ctx),
+  projectsRoutes({ projects: ctx.projects, allowedProjects: remote && ((r) => remote.trust.allowedProjects(r)) }),
   storagePoolsRoutes(ctx),
   storageVolumesRoutes(ctx),
   resourcesRoutes(ctx),

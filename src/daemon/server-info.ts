@@ -1,5 +1,6 @@
 // GET / and GET/PUT/PATCH /1.0: API versions, the server object (with the real host environment),
 // and the server configuration.
+import { criuStatus } from "../kernel/criu.ts";
 import { lxcfsDir } from "../kernel/lxcfs.ts";
 import { existsSync, readFileSync } from "node:fs";
 import os from "node:os";
@@ -12,6 +13,7 @@ import { describeLayout, parseCgroupMounts } from "../kernel/cgroup.ts";
 import { SERVER_KEYS } from "./server-config.ts";
 import { checkIfMatch, etagOf, sync, syncEnvelope, SyncResponse } from "./response.ts";
 import { ApiError } from "../api/error.ts";
+import { projectOf } from "./project.ts";
 
 export interface StorageDriverInfo { name: string; version: string; remote: boolean; inUse: boolean }
 
@@ -120,7 +122,13 @@ function detectHost() {
 
 let host: ReturnType<typeof detectHost> | undefined;
 
-export function serverObject(source: ServerInfoSource) {
+function criuFeatures(): Record<string, string> {
+  const criu = criuStatus();
+  return criu.version ? { criu: String(criu.available), criu_version: criu.version } : { criu: String(criu.available) };
+}
+
+/** `project`: the request's, which LXD reports back in `environment.project`. */
+export function serverObject(source: ServerInfoSource, project = "default") {
   host ??= detectHost();
   const drivers = source.storageDrivers();
   const used = drivers.filter((d) => d.inUse);
@@ -146,10 +154,11 @@ export function serverObject(source: ServerInfoSource) {
       kernel_features: host.kernel_features,
       kernel_version: host.kernel_version,
       // Live: LXCFS may be started or stopped while the daemon runs (see kernel/lxcfs.ts).
-      lxc_features: { ...host.lxc_features, lxcfs: String(lxcfsDir() !== undefined) },
+      // criu: whether stateful snapshots and live migration can work here (`criu check` at start).
+      lxc_features: { ...host.lxc_features, lxcfs: String(lxcfsDir() !== undefined), ...criuFeatures() },
       os_name: host.os_name,
       os_version: host.os_version,
-      project: "default",
+      project,
       server: "lxd",
       server_clustered: !!source.memberName?.(),
       server_event_mode: "full-mesh",
@@ -183,9 +192,9 @@ export const serverInfoRoutes = (ctx: ServerInfoContext) =>
       detail: { summary: "Supported API versions", tags: ["server"] },
     })
 
-    .get("/1.0", ({ request }) => {
+    .get("/1.0", ({ request, query }) => {
       if (ctx.serverInfo.trusted?.(request) === false) return syncEnvelope(new SyncResponse(publicServerObject()));
-      const server = serverObject(ctx.serverInfo);
+      const server = serverObject(ctx.serverInfo, projectOf(query));
       return sync(server, { etag: etagOf(server.config) });
     }, {
       response: Server,

@@ -7,7 +7,7 @@ import { Elysia, ElysiaCustomStatusResponse, type AnyElysia } from "elysia";
 import { debugEnabled, log } from "../log.ts";
 import { openApiRoutes } from "./openapi.ts";
 import { Operation } from "./operations.ts";
-import { PROJECT_NOT_FOUND, unknownProject } from "./project.ts";
+import { instancePath, PROJECT_NOT_FOUND, type ProjectLookup, unknownProject } from "./project.ts";
 import { pathOf, requestUrl } from "./request-url.ts";
 import { RawResponse, SyncResponse, asyncEnvelope, errorEnvelope, syncEnvelope } from "./response.ts";
 import { ApiError } from "../api/error.ts";
@@ -32,6 +32,8 @@ export interface ServerOptions {
   /** Runs after the body is read: a Response answers for another cluster member (cluster-forward.ts);
    *  `local` re-enters this app. */
   forward?: (request: Request, local: (request: Request) => Promise<Response>) => Promise<Response | undefined>;
+  /** The projects that exist (absent: only default). */
+  projects?: ProjectLookup;
 }
 
 /** Bodies are JSON objects of config and descriptions (fields are capped in src/api/fields.ts):
@@ -92,6 +94,8 @@ const templateRegex = (path: string) =>
 export function createServer(routes: AnyElysia[], opts: ServerOptions = {}) {
   const limit = opts.jsonBodyLimit ?? DEFAULT_JSON_BODY_LIMIT;
   const authorize = opts.authorize;
+  /** Requests already moved to an instance's storage name (see project.ts). */
+  const rewritten = new WeakSet<Request>();
   let templates: { method: string; re: RegExp }[] | undefined;
   /** The app itself, for requests re-entered under another path. */
   let handle: (request: Request) => Promise<Response> = () => { throw new Error("server not built"); };
@@ -108,7 +112,16 @@ export function createServer(routes: AnyElysia[], opts: ServerOptions = {}) {
       }
       const refused = authorize?.(request);
       if (refused) return refused;
-      if (unknownProject(url.searchParams) !== undefined) return errorEnvelope(404, PROJECT_NOT_FOUND);
+      if (unknownProject(url.searchParams, opts.projects) !== undefined) return errorEnvelope(404, PROJECT_NOT_FOUND);
+      if (!rewritten.has(request)) {
+        const path = instancePath(url.pathname, url.searchParams.get("project") || "default");
+        if (path === null) return errorEnvelope(404, "Instance not found");
+        if (path !== undefined) {
+          const moved = new Request(`http://localhost${path}${url.search}`, request);
+          rewritten.add(moved);
+          return handle(moved);
+        }
+      }
       if (!BODY_METHODS.has(request.method) || !request.body) return;
       // Re-entered under /1.0/instances (below), where the body is checked.
       if (LEGACY_CONTAINERS.test(url.pathname)) return;

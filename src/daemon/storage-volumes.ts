@@ -4,7 +4,7 @@ import { Elysia, t } from "elysia";
 import { AsyncResponse, Empty, RecursionQuery, UrlsOr, recursionLevel } from "../api/envelope.ts";
 import { Operation } from "../api/operation.ts";
 import {
-  StorageVolume, StorageVolumePut, StorageVolumeRename, StorageVolumeSnapshot, StorageVolumeSnapshotsPost, StorageVolumesPost,
+  StorageVolume, StorageVolumePut, StorageVolumeRename, StorageVolumeSnapshot, StorageVolumeSnapshotPut, StorageVolumeSnapshotsPost, StorageVolumesPost,
   StorageVolumeState,
 } from "../api/storage.ts";
 import { matchesFilter, parseFilter } from "../api/filter.ts";
@@ -13,23 +13,25 @@ import { volumeUrl, type CustomVolumes } from "../storage/volumes.ts";
 import type { VolumeBackups } from "../instance/volume-backups.ts";
 import type { OperationManager } from "./operations.ts";
 import { checkIfMatch, etagOf, sync } from "./response.ts";
-import { volumeSource, volumeTarget } from "../migration/volumes.ts";
+import { volumeRefreshTarget, volumeSource, volumeTarget } from "../migration/volumes.ts";
 import { sourceOperation, targetOperation } from "./migrations.ts";
 import { ApiError } from "../api/error.ts";
+import { instanceUrl, nameInProject } from "../db/projects.ts";
+import { projectOf } from "./project.ts";
 
 export interface StorageVolumesContext {
   volumes: CustomVolumes;
   volumeBackups: VolumeBackups;
   ops: OperationManager;
   /** Containers' root volumes are listed beside the custom ones (absent in unit tests). */
-  instances?: { list(): InstanceRow[]; poolOf(row: InstanceRow): { name: string } };
+  instances?: { list(project?: string): InstanceRow[]; poolOf(row: InstanceRow): { name: string } };
   /** Images unpacked on a pool are listed as its image volumes (absent in unit tests). */
   pools?: { imageVolumes(pool: string): string[] };
   /** What this daemon presents when it dials a migration peer. */
   identity?: { cert: string; key: string };
 }
 
-type InstanceRow = { name: string; createdAt: string; profiles: string[]; config: Record<string, string>; devices: Record<string, Record<string, string>> };
+type InstanceRow = { name: string; project: string; createdAt: string; profiles: string[]; config: Record<string, string>; devices: Record<string, Record<string, string>> };
 
 /** Volume types as LXD lists them; only custom ones are created and changed here. */
 const LISTED_TYPES = ["container", "image", "custom"];
@@ -53,9 +55,9 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
 
   /** A container's root volume or an image unpacked on the pool, in the StorageVolume shape.
    *  LXD clients parse created_at as a time: the zero time when unknown, never "". */
-  const builtIn = (type: "container" | "image", name: string, usedBy: string, createdAt = "0001-01-01T00:00:00Z"): StorageVolume => ({
+  const builtIn = (type: "container" | "image", name: string, usedBy: string, createdAt = "0001-01-01T00:00:00Z", project = "default"): StorageVolume => ({
     name, description: "", type, config: {}, content_type: "filesystem", used_by: [usedBy],
-    location: "none", project: "default", created_at: createdAt,
+    location: "none", project, created_at: createdAt,
   });
 
   const onPool = (pool: string) => (r: InstanceRow) => {
@@ -71,8 +73,9 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
     if (type !== undefined && !LISTED_TYPES.includes(type)) throw new ApiError(400, `Invalid storage volume type "${type}"`);
     const filter = parseFilter(query.filter ?? "");
     const custom = v.list(pool).map((r) => v.toApi(r));
-    const containers = (ctx.instances?.list() ?? []).filter(onPool(pool))
-      .map((r) => builtIn("container", r.name, `/1.0/instances/${r.name}`, r.createdAt));
+    // The request project's containers, by their names in it.
+    const containers = (ctx.instances?.list(projectOf(query)) ?? []).filter(onPool(pool))
+      .map((r) => builtIn("container", nameInProject(r.project, r.name), instanceUrl(r.name), r.createdAt, r.project));
     const images = (ctx.pools?.imageVolumes(pool) ?? []).map((fp) => builtIn("image", fp, `/1.0/images/${fp}`));
     const vols = [...containers, ...images, ...custom]
       .filter((vol) => (type === undefined || vol.type === type) && matchesFilter(vol, filter));
@@ -91,6 +94,8 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
   };
 
   const create = (pool: string, body: typeof StorageVolumesPost.static) => {
+    // As LXD: a refresh of a volume that does not exist yet is a plain copy.
+    if (body.source?.refresh && v.exists(pool, body.name)) return refresh(pool, body.name, body.source);
     if (body.source?.type === "migration") {
       v.prepareMigration(pool, body);
       const spec = volumeTarget(v, pool, body.name, { description: body.description, config: body.config });
@@ -111,6 +116,20 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
           description: body.description, config: body.config ? config : undefined, volumeOnly: body.source?.volume_only,
         });
       },
+    });
+  };
+
+  const refresh = (pool: string, name: string, source: NonNullable<typeof StorageVolumesPost.static["source"]>) => {
+    const volumeOnly = Boolean(source.volume_only);
+    if (source.type === "migration") {
+      return targetOperation(ctx, volumeRefreshTarget(v, pool, name, volumeOnly), resources(pool, name), source.mode ?? "pull", source);
+    }
+    if (source.type !== "copy" || !source.name || source.name.includes("/")) throw new ApiError(400, "A refresh copies from a volume (not a snapshot)");
+    const from = { pool: source.pool || pool, volume: source.name };
+    v.get(from.pool, from.volume);
+    return ctx.ops.create({
+      class: "task", description: "Refreshing storage volume", resources: resources(pool, name),
+      run: async () => { await v.refreshCopy(pool, name, from, volumeOnly); },
     });
   };
 
@@ -218,11 +237,10 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
       detail: { summary: "List a custom volume's snapshots", tags: ["storage"] },
     })
     .post("/1.0/storage-pools/:name/volumes/custom/:volume/snapshots", ({ params, body }) => {
-      if (body.expires_at) throw new ApiError(400, "Expiry of volume snapshots is not supported yet");
       const name = v.prepareSnapshot(params.name, params.volume, body.name);
       return ctx.ops.create({
         class: "task", description: "Snapshotting storage volume", resources: resources(params.name, params.volume),
-        run: async () => { await v.createSnapshot(params.name, params.volume, name); },
+        run: async () => { await v.createSnapshot(params.name, params.volume, name, body.expires_at); },
       });
     }, {
       params: VolumeParams, body: StorageVolumeSnapshotsPost,
@@ -233,6 +251,13 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
       sync(v.snapshotToApi(v.snapshot(v.get(params.name, params.volume), params.snapshot))), {
       params: SnapshotParams, response: StorageVolumeSnapshot,
       detail: { summary: "Show a custom volume snapshot", tags: ["storage"] },
+    })
+    .put("/1.0/storage-pools/:name/volumes/custom/:volume/snapshots/:snapshot", ({ params, body }) => {
+      v.updateSnapshot(params.name, params.volume, params.snapshot, body);
+      return sync({});
+    }, {
+      params: SnapshotParams, body: StorageVolumeSnapshotPut, response: Empty,
+      detail: { summary: "Change a custom volume snapshot's description and expiry", tags: ["storage"] },
     })
     .delete("/1.0/storage-pools/:name/volumes/custom/:volume/snapshots/:snapshot", ({ params }) => {
       v.snapshot(v.get(params.name, params.volume), params.snapshot);

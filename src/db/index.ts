@@ -188,13 +188,12 @@ export function applyMigrations(client: SqliteClient, migrations: Migration[] = 
   return pending.length;
 }
 
-/** LXD's features of the `default` project (all but networks), which every older database gets too. */
+/** The `default` project's config in LXD 5.0 (every feature on), which older databases get too. */
 export const DEFAULT_PROJECT_CONFIG: Record<string, string> = {
   "features.images": "true",
+  "features.networks": "true",
   "features.profiles": "true",
   "features.storage.volumes": "true",
-  "features.storage.buckets": "true",
-  "features.networks": "false",
 };
 
 /** Rows every fresh daemon has: the `default` project and profile (LXD's wording), the profile empty until `lxd init` fills it. */

@@ -3,6 +3,7 @@ import { eq } from "drizzle-orm";
 import type { BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import type * as schema from "./schema.ts";
 import { instances } from "./schema.ts";
+import { projectOfStored } from "./projects.ts";
 
 type Db = BunSQLiteDatabase<typeof schema>;
 export type InstanceRow = typeof instances.$inferSelect;
@@ -13,8 +14,9 @@ export const listInstances = (db: Db): InstanceRow[] => db.select().from(instanc
 export const getInstance = (db: Db, name: string): InstanceRow | undefined =>
   db.select().from(instances).where(eq(instances.name, name)).get();
 
+/** The project follows from the storage name when the row does not say it. */
 export const insertInstance = (db: Db, row: NewInstanceRow): InstanceRow =>
-  db.insert(instances).values(row).returning().get();
+  db.insert(instances).values({ ...row, project: row.project ?? projectOfStored(row.name) }).returning().get();
 
 export function updateInstance(db: Db, name: string, changes: Partial<NewInstanceRow>): void {
   db.update(instances).set(changes).where(eq(instances.name, name)).run();

@@ -1,7 +1,7 @@
 // Queries on the networks table, and which instances and profiles use a network.
 import { eq } from "drizzle-orm";
-import { expandDevices } from "../config/expand.ts";
 import type { Db } from "./index.ts";
+import { deviceExpander, instanceUrl, profileUrl } from "./projects.ts";
 import { instances, networks, profiles } from "./schema.ts";
 
 export type NetworkRow = typeof networks.$inferSelect;
@@ -40,10 +40,10 @@ export interface NicUse {
 
 /** Every nic of every instance (after profile expansion), with the instance's own config. */
 export function instanceNics(db: Db): NicUse[] {
-  const byName = new Map(db.select().from(profiles).all().map((p) => [p.name, p.devices]));
+  const expand = deviceExpander(db);
   const out: NicUse[] = [];
   for (const inst of db.select().from(instances).orderBy(instances.name).all()) {
-    const devices = expandDevices(inst.profiles.map((p) => byName.get(p) ?? {}), inst.devices);
+    const devices = expand(inst);
     for (const [device, dev] of Object.entries(devices)) {
       if (dev.type === "nic") out.push({ instance: inst.name, device, dev, config: inst.config });
     }
@@ -54,9 +54,9 @@ export function instanceNics(db: Db): NicUse[] {
 /** URLs of the instances, then profiles, with a nic on the network (LXD's `used_by`). */
 export function networkUsedBy(db: Db, name: string): string[] {
   const used = new Set<string>();
-  for (const n of instanceNics(db)) if (nicNetwork(n.dev) === name) used.add(`/1.0/instances/${n.instance}`);
+  for (const n of instanceNics(db)) if (nicNetwork(n.dev) === name) used.add(instanceUrl(n.instance));
   for (const p of db.select().from(profiles).orderBy(profiles.name).all()) {
-    if (Object.values(p.devices).some((d) => nicNetwork(d) === name)) used.add(`/1.0/profiles/${p.name}`);
+    if (Object.values(p.devices).some((d) => nicNetwork(d) === name)) used.add(profileUrl(p.project, p.name));
   }
   return [...used];
 }

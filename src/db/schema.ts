@@ -194,3 +194,22 @@ export const clusterMembers = sqliteTable("cluster_members", {
   heartbeat: integer("heartbeat").notNull(),
   config: text("config", { mode: "json" }).$type<StringMap>().notNull().default({}),
 });
+
+// Warnings (LXD's `warnings` extension, /1.0/warnings): one row per condition (type, entity and
+// project), kept across restarts with its status, count and dates as LXD keeps them.
+export const warnings = sqliteTable("warnings", {
+  uuid: text("uuid").primaryKey(),
+  type: text("type").notNull(),
+  /** "" for the host itself. */
+  entityUrl: text("entity_url").notNull().default(""),
+  project: text("project").notNull().default(""),
+  severity: text("severity").notNull(),
+  /** new, acknowledged or resolved. */
+  status: text("status").notNull(),
+  count: integer("count").notNull().default(1),
+  firstSeenAt: text("first_seen_at").notNull(),
+  lastSeenAt: text("last_seen_at").notNull(),
+  /** When the status or the count last changed (resolved ones are pruned a day after). */
+  updatedAt: text("updated_at").notNull(),
+  lastMessage: text("last_message").notNull(),
+}, (table) => [uniqueIndex("warnings_condition").on(table.type, table.entityUrl, table.project)]);

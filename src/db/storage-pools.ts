@@ -1,8 +1,9 @@
 // Queries on the storage_pools table, and the API view of a pool (with `used_by`).
 import { eq } from "drizzle-orm";
 import type { StoragePool } from "../api/storage.ts";
-import { expandDevices, rootDisk } from "../config/expand.ts";
+import { rootDisk } from "../config/expand.ts";
 import type { Db } from "./index.ts";
+import { deviceExpander, instanceUrl, profileUrl } from "./projects.ts";
 import { instances, profiles, storagePools, storageVolumes } from "./schema.ts";
 
 export type PoolRow = typeof storagePools.$inferSelect;
@@ -31,14 +32,13 @@ export function deletePool(db: Db, name: string): void {
  */
 export function poolUsedBy(db: Db, pool: string): string[] {
   const allProfiles = db.select().from(profiles).orderBy(profiles.name).all();
-  const byName = new Map(allProfiles.map((p) => [p.name, p]));
+  const expand = deviceExpander(db);
   const used: string[] = [];
   for (const inst of db.select().from(instances).orderBy(instances.name).all()) {
-    const profileDevices = inst.profiles.map((p) => byName.get(p)?.devices ?? {});
-    if (rootDisk(expandDevices(profileDevices, inst.devices))?.[1].pool === pool) used.push(`/1.0/instances/${inst.name}`);
+    if (rootDisk(expand(inst))?.[1].pool === pool) used.push(instanceUrl(inst.name));
   }
   for (const p of allProfiles) {
-    if (Object.values(p.devices).some((d) => d.type === "disk" && d.pool === pool)) used.push(`/1.0/profiles/${p.name}`);
+    if (Object.values(p.devices).some((d) => d.type === "disk" && d.pool === pool)) used.push(profileUrl(p.project, p.name));
   }
   for (const v of db.select().from(storageVolumes).where(eq(storageVolumes.pool, pool)).orderBy(storageVolumes.name).all()) {
     used.push(`/1.0/storage-pools/${pool}/volumes/custom/${v.name}`);

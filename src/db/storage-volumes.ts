@@ -1,8 +1,8 @@
 // Queries on the storage_volumes and storage_volume_snapshots tables (custom volumes), addressed
 // by pool and volume name; and which instances and profiles use a volume through disk devices.
-import { and, asc, eq } from "drizzle-orm";
-import { expandDevices } from "../config/expand.ts";
+import { and, asc, eq, ne } from "drizzle-orm";
 import type { Db } from "./index.ts";
+import { deviceExpander, instanceUrl, profileUrl } from "./projects.ts";
 import { instances, profiles, storageVolumes, storageVolumeSnapshots } from "./schema.ts";
 
 export type VolumeRow = typeof storageVolumes.$inferSelect;
@@ -40,6 +40,16 @@ export function insertVolumeSnapshot(db: Db, row: Omit<typeof storageVolumeSnaps
   return db.insert(storageVolumeSnapshots).values(row).returning().get();
 }
 
+export function updateVolumeSnapshot(db: Db, id: number, changes: Partial<Pick<VolumeSnapshotRow, "description" | "expiresAt">>): void {
+  db.update(storageVolumeSnapshots).set(changes).where(eq(storageVolumeSnapshots.id, id)).run();
+}
+
+/** Snapshots with an expiry, with their volume's pool and name. */
+export const expiringVolumeSnapshots = (db: Db) =>
+  db.select({ pool: storageVolumes.pool, volume: storageVolumes.name, name: storageVolumeSnapshots.name, expiresAt: storageVolumeSnapshots.expiresAt })
+    .from(storageVolumeSnapshots).innerJoin(storageVolumes, eq(storageVolumes.id, storageVolumeSnapshots.volumeId))
+    .where(ne(storageVolumeSnapshots.expiresAt, "")).all();
+
 export function deleteVolumeSnapshot(db: Db, id: number): void {
   db.delete(storageVolumeSnapshots).where(eq(storageVolumeSnapshots.id, id)).run();
 }
@@ -50,13 +60,12 @@ const usesVolume = (pool: string, volume: string) => (d: Record<string, string>)
 /** Instances (after profile expansion) then profiles with a disk device on the volume, as URLs. */
 export function volumeUsedBy(db: Db, pool: string, volume: string): string[] {
   const allProfiles = db.select().from(profiles).orderBy(asc(profiles.name)).all();
-  const byName = new Map(allProfiles.map((p) => [p.name, p]));
+  const expand = deviceExpander(db);
   const uses = usesVolume(pool, volume);
   const used: string[] = [];
   for (const inst of db.select().from(instances).orderBy(asc(instances.name)).all()) {
-    const devices = expandDevices(inst.profiles.map((p) => byName.get(p)?.devices ?? {}), inst.devices);
-    if (Object.values(devices).some(uses)) used.push(`/1.0/instances/${inst.name}`);
+    if (Object.values(expand(inst)).some(uses)) used.push(instanceUrl(inst.name));
   }
-  for (const p of allProfiles) if (Object.values(p.devices).some(uses)) used.push(`/1.0/profiles/${p.name}`);
+  for (const p of allProfiles) if (Object.values(p.devices).some(uses)) used.push(profileUrl(p.project, p.name));
   return used;
 }

@@ -1,50 +1,80 @@
-// Warnings about conditions the daemon notices (LXD's `warnings` extension): one entry per type,
-// counted each time it is seen again; users acknowledge or delete them. Kept in memory: the
-// checks run again at every start, so a condition that still holds is reported again.
+// Warnings about conditions the daemon notices (LXD's `warnings` extension): one row per condition
+// (type, entity, project) in the database, so acknowledging or deleting one outlasts a restart.
+// As LXD: a condition seen again counts up and updates last_seen_at and the message, keeping an
+// acknowledgement (a resolved warning becomes new again); at start, what the checks did not see
+// again is resolved; resolved warnings are pruned a day later.
 import { randomUUID } from "node:crypto";
+import { and, asc, eq, lt } from "drizzle-orm";
 import type { Warning } from "../api/warning.ts";
+import type { Db } from "../db/index.ts";
+import { warnings } from "../db/schema.ts";
 
 export type WarningSeverity = "low" | "moderate" | "high";
+type Row = typeof warnings.$inferSelect;
+
+/** How long a resolved warning is kept (LXD's prune task). */
+const RESOLVED_KEPT_MS = 24 * 3600_000;
+
+const toApi = (r: Row): Warning => ({
+  status: r.status, uuid: r.uuid, location: "none", project: r.project, type: r.type, count: r.count,
+  first_seen_at: r.firstSeenAt, last_seen_at: r.lastSeenAt, last_message: r.lastMessage, severity: r.severity,
+  entity_url: r.entityUrl,
+});
 
 export class Warnings {
-  private readonly byUuid = new Map<string, Warning>();
+  constructor(private readonly db: Db) {}
 
   /** Records (or counts again) a warning of `type`; returns it. */
-  raise(type: string, message: string, severity: WarningSeverity = "low", entityUrl = ""): Warning {
+  raise(type: string, message: string, severity: WarningSeverity = "low", entityUrl = "", project = ""): Warning {
     const now = new Date().toISOString();
-    const existing = [...this.byUuid.values()].find((w) => w.type === type && w.entity_url === entityUrl);
+    const where = and(eq(warnings.type, type), eq(warnings.entityUrl, entityUrl), eq(warnings.project, project));
+    const existing = this.db.select().from(warnings).where(where).get();
     if (existing) {
-      Object.assign(existing, { count: existing.count + 1, last_seen_at: now, last_message: message });
-      return existing;
+      this.db.update(warnings).set({
+        count: existing.count + 1, lastSeenAt: now, updatedAt: now, lastMessage: message, severity,
+        status: existing.status === "resolved" ? "new" : existing.status,
+      }).where(eq(warnings.uuid, existing.uuid)).run();
+      return this.get(existing.uuid)!;
     }
-    const w: Warning = {
-      status: "new", uuid: randomUUID(), location: "none", project: "", type, count: 1,
-      first_seen_at: now, last_seen_at: now, last_message: message, severity, entity_url: entityUrl,
-    };
-    this.byUuid.set(w.uuid, w);
-    return w;
+    const row = this.db.insert(warnings).values({
+      uuid: randomUUID(), type, entityUrl, project, severity, status: "new", count: 1,
+      firstSeenAt: now, lastSeenAt: now, updatedAt: now, lastMessage: message,
+    }).returning().get();
+    return toApi(row);
   }
 
-  /** Marks a warning resolved: it goes away, as LXD prunes resolved warnings. */
+  /** The condition of `type` is gone. */
   resolve(type: string): void {
-    for (const [uuid, w] of this.byUuid) if (w.type === type) this.byUuid.delete(uuid);
+    const now = new Date().toISOString();
+    this.db.update(warnings).set({ status: "resolved", updatedAt: now }).where(eq(warnings.type, type)).run();
+  }
+
+  /** Resolves what was not seen since `date` (the daemon's start: its checks raised the rest again). */
+  resolveOlderThan(date: Date): void {
+    this.db.update(warnings).set({ status: "resolved", updatedAt: new Date().toISOString() })
+      .where(lt(warnings.lastSeenAt, date.toISOString())).run();
+  }
+
+  /** Deletes resolved warnings a day after they were resolved. */
+  pruneResolved(now: Date): void {
+    const before = new Date(now.getTime() - RESOLVED_KEPT_MS).toISOString();
+    this.db.delete(warnings).where(and(eq(warnings.status, "resolved"), lt(warnings.updatedAt, before))).run();
   }
 
   list(): Warning[] {
-    return [...this.byUuid.values()].sort((a, b) => a.first_seen_at.localeCompare(b.first_seen_at));
+    return this.db.select().from(warnings).orderBy(asc(warnings.firstSeenAt)).all().map(toApi);
   }
 
   get(uuid: string): Warning | undefined {
-    return this.byUuid.get(uuid);
+    const row = this.db.select().from(warnings).where(eq(warnings.uuid, uuid)).get();
+    return row && toApi(row);
   }
 
-  setStatus(uuid: string, status: "new" | "acknowledged"): boolean {
-    const w = this.byUuid.get(uuid);
-    if (w) w.status = status;
-    return Boolean(w);
+  setStatus(uuid: string, status: "new" | "acknowledged"): void {
+    this.db.update(warnings).set({ status, updatedAt: new Date().toISOString() }).where(eq(warnings.uuid, uuid)).run();
   }
 
-  delete(uuid: string): boolean {
-    return this.byUuid.delete(uuid);
+  delete(uuid: string): void {
+    this.db.delete(warnings).where(eq(warnings.uuid, uuid)).run();
   }
 }

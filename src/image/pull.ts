@@ -200,7 +200,7 @@ export class ImagePuller {
       server: source.server,
       image_type: "container",
     };
-    q.updateImage(this.db, row.fingerprint, { cached: opts.cached ?? false, autoUpdate: opts.autoUpdate ?? false, updateSource });
+    q.updateImage(this.db, row.fingerprint, { cached: opts.cached ?? false, autoUpdate: opts.autoUpdate ?? false, updateSource }, this.store.project);
     return this.store.mustGet(row.fingerprint);
   }
 

@@ -46,14 +46,41 @@ export const NEVER_USED = "0001-01-01T00:00:00Z";
 
 const HEX = /^[0-9a-f]+$/;
 
+/**
+ * The store as one project sees it (`in(project)`): rows and aliases are the project's, files are
+ * shared by fingerprint and go when the last project's row does.
+ */
 export class ImageStore {
-  private readonly deleteHooks: ((fingerprint: string) => Promise<void>)[] = [];
+  constructor(
+    private readonly db: Db,
+    private readonly dir: string = imagesDir(),
+    readonly project = "default",
+    private readonly deleteHooks: ((fingerprint: string) => Promise<void>)[] = [],
+    /** Shared by every project's view: how a cluster member fetches images, and fetches under way. */
+    private readonly remote: { fetch?: (fingerprint: string, dest: string) => Promise<boolean>; fetching: Map<string, Promise<void>> } = { fetching: new Map() },
+  ) {}
+
   /** On a cluster member: fetches an image another member holds into `dest` (its unified tarball);
    *  false when none has it. */
-  fetchMissing?: (fingerprint: string, dest: string) => Promise<boolean>;
-  private readonly fetching = new Map<string, Promise<void>>();
+  set fetchMissing(fetch: (fingerprint: string, dest: string) => Promise<boolean>) {
+    this.remote.fetch = fetch;
+  }
 
-  constructor(private readonly db: Db, private readonly dir: string = imagesDir()) {}
+  /** Views by project, shared by every view (so each project has one, and one puller). */
+  private views = new Map<string, ImageStore>();
+
+  /** The same store seen from `project` (the one whose images it uses: see ProjectManager.effective). */
+  in(project: string): ImageStore {
+    if (project === this.project) return this;
+    let view = this.views.get(project);
+    if (!view) {
+      view = new ImageStore(this.db, this.dir, project, this.deleteHooks, this.remote);
+      view.views = this.views;
+      this.views.set(this.project, this);
+      this.views.set(project, view);
+    }
+    return view;
+  }
 
   imageFile(fp: string): string { return join(this.dir, fp); }
   /** The rootfs file of a split image (absent for unified images). */
@@ -62,14 +89,20 @@ export class ImageStore {
   /** The tarball holding the rootfs: the unified file itself, or the split image's rootfs file. */
   rootfsTarball(fp: string): string { return this.isSplit(fp) ? this.rootfsFile(fp) : this.imageFile(fp); }
 
-  list(): ImageRow[] { return q.listImages(this.db); }
+  list(): ImageRow[] { return q.listImages(this.db, this.project); }
+
+  /** Whether any project has the image (its file and unpacked layers are still needed). */
+  known(fp: string): boolean { return q.imageProjects(this.db, fp).length > 0; }
+
+  /** Every project's fingerprints. */
+  allFingerprints(): string[] { return q.allFingerprints(this.db); }
 
   /** Exact fingerprint or unique prefix (like LXD); undefined if none, 400 if ambiguous. */
   get(fpOrPrefix: string): ImageRow | undefined {
     const ref = fpOrPrefix.toLowerCase();
     if (!ref || !HEX.test(ref)) return undefined;
-    if (ref.length === 64) return q.getImage(this.db, ref);
-    const found = q.imagesByPrefix(this.db, ref);
+    if (ref.length === 64) return q.getImage(this.db, ref, this.project);
+    const found = q.imagesByPrefix(this.db, ref, this.project);
     if (found.length > 1) throw new ApiError(400, `More than one image matches "${fpOrPrefix}"`);
     return found[0];
   }
@@ -82,8 +115,8 @@ export class ImageStore {
   }
 
   resolveAlias(name: string): ImageRow | undefined {
-    const alias = q.getAlias(this.db, name);
-    return alias ? q.getImage(this.db, alias.fingerprint) : undefined;
+    const alias = q.getAlias(this.db, name, this.project);
+    return alias ? q.getImage(this.db, alias.fingerprint, this.project) : undefined;
   }
 
   /**
@@ -167,14 +200,15 @@ export class ImageStore {
       if (size === 0) throw new ApiError(400, "Invalid image file: the upload is empty");
       const metadata = rootfsPath ? await checkSplit(path, rootfsPath, onChecked) : await checkUnified(path, onChecked);
       for (const a of opts.aliases ?? []) {
-        if (q.getAlias(this.db, a.name)) throw new ApiError(409, `Alias already exists: ${a.name}`);
+        if (q.getAlias(this.db, a.name, this.project)) throw new ApiError(409, `Alias already exists: ${a.name}`);
       }
       // No await from the duplicate check to the insert: concurrent uploads can't both win.
-      if (q.getImage(this.db, fingerprint)) throw new ApiError(409, "Image with same fingerprint already exists");
+      if (q.getImage(this.db, fingerprint, this.project)) throw new ApiError(409, "Image with same fingerprint already exists");
       fs.renameSync(path, this.imageFile(fingerprint));
       if (rootfsPath) fs.renameSync(rootfsPath, this.rootfsFile(fingerprint));
       const row = q.insertImage(this.db, {
         fingerprint,
+        project: this.project,
         filename: opts.filename ?? "",
         size,
         architecture: metadata.architecture,
@@ -191,7 +225,7 @@ export class ImageStore {
         updateSource: null,
       });
       for (const a of opts.aliases ?? []) {
-        q.insertAlias(this.db, { name: a.name, fingerprint, description: a.description ?? "", type: "container" });
+        q.insertAlias(this.db, { name: a.name, project: this.project, fingerprint, description: a.description ?? "", type: "container" });
       }
       return row;
     } finally {
@@ -205,13 +239,13 @@ export class ImageStore {
   }
 
   update(fp: string, changes: Partial<Pick<ImageRow, "public" | "autoUpdate" | "properties" | "profiles" | "expiresAt" | "lastUsedAt">>): ImageRow {
-    q.updateImage(this.db, fp, changes);
+    q.updateImage(this.db, fp, changes, this.project);
     return this.mustGet(fp);
   }
 
   /** Records that an instance was created from the image. */
   markUsed(fp: string): void {
-    q.updateImage(this.db, fp, { lastUsedAt: rfc3339(new Date()) });
+    q.updateImage(this.db, fp, { lastUsedAt: rfc3339(new Date()) }, this.project);
   }
 
   /** Registers cleanup to run when an image is deleted (e.g. storage pools dropping their unpacked copy). */
@@ -219,25 +253,29 @@ export class ImageStore {
     this.deleteHooks.push(hook);
   }
 
+  /** Deletes this project's image; the file (and what pools unpacked of it) only with the last row. */
   async delete(fp: string): Promise<void> {
     const row = this.mustGet(fp);
-    for (const hook of this.deleteHooks) await hook(row.fingerprint);
-    q.deleteImage(this.db, row.fingerprint);
+    const last = q.imageProjects(this.db, row.fingerprint).every((p) => p === this.project);
+    if (last) for (const hook of this.deleteHooks) await hook(row.fingerprint);
+    q.deleteImage(this.db, row.fingerprint, this.project);
+    if (!last) return;
     await rm(this.imageFile(row.fingerprint), { force: true });
     await rm(this.rootfsFile(row.fingerprint), { force: true });
   }
 
   /** Unpacks the image (metadata.yaml, templates/, rootfs/) into `dest`, atomically. */
   async unpackTo(fp: string, dest: string, progress?: (p: UnpackProgress) => void): Promise<void> {
-    const row = this.mustGet(fp);
+    // Whichever project has it: a pool unpacks an image once for all of them.
+    const row = this.known(fp) ? { fingerprint: fp } : this.mustGet(fp);
     const file = this.imageFile(row.fingerprint);
     const present = () => stat(file).then(() => true, () => false);
-    if (!(await present()) && this.fetchMissing) {
+    if (!(await present()) && this.remote.fetch) {
       // Images live where they were imported; a member fetches one on first use, as LXD does
       // (once, however many instances wait for it).
-      let fetching = this.fetching.get(row.fingerprint);
+      let fetching = this.remote.fetching.get(row.fingerprint);
       if (!fetching) {
-        const fetch = this.fetchMissing;
+        const fetch = this.remote.fetch;
         const tmp = `${file}.fetch-${process.pid}`;
         fetching = (async () => {
           try {
@@ -245,10 +283,10 @@ export class ImageStore {
             if (await fetch(row.fingerprint, tmp)) fs.renameSync(tmp, file);
           } finally {
             await rm(tmp, { force: true });
-            this.fetching.delete(row.fingerprint);
+            this.remote.fetching.delete(row.fingerprint);
           }
         })();
-        this.fetching.set(row.fingerprint, fetching);
+        this.remote.fetching.set(row.fingerprint, fetching);
       }
       await fetching;
     }
@@ -265,40 +303,40 @@ export class ImageStore {
 
   // ---- aliases ---------------------------------------------------------------------------
 
-  listAliases(): ImageAliasRow[] { return q.listAliases(this.db); }
+  listAliases(): ImageAliasRow[] { return q.listAliases(this.db, this.project); }
 
-  getAlias(name: string): ImageAliasRow | undefined { return q.getAlias(this.db, name); }
+  getAlias(name: string): ImageAliasRow | undefined { return q.getAlias(this.db, name, this.project); }
 
   mustGetAlias(name: string): ImageAliasRow {
-    const a = q.getAlias(this.db, name);
+    const a = q.getAlias(this.db, name, this.project);
     if (!a) throw new ApiError(404, `Image alias "${name}" not found`);
     return a;
   }
 
   createAlias(name: string, target: string, description = ""): ImageAliasRow {
     if (!name) throw new ApiError(400, "name and target are required");
-    if (q.getAlias(this.db, name)) throw new ApiError(409, `Alias "${name}" already exists`);
+    if (q.getAlias(this.db, name, this.project)) throw new ApiError(409, `Alias "${name}" already exists`);
     const image = this.mustGet(target);
-    return q.insertAlias(this.db, { name, fingerprint: image.fingerprint, description, type: image.type });
+    return q.insertAlias(this.db, { name, project: this.project, fingerprint: image.fingerprint, description, type: image.type });
   }
 
   updateAlias(name: string, changes: { target?: string; description?: string }): ImageAliasRow {
     this.mustGetAlias(name);
     const fingerprint = changes.target !== undefined ? this.mustGet(changes.target).fingerprint : undefined;
-    q.updateAlias(this.db, name, { ...(fingerprint ? { fingerprint } : {}), ...(changes.description !== undefined ? { description: changes.description } : {}) });
+    q.updateAlias(this.db, name, { ...(fingerprint ? { fingerprint } : {}), ...(changes.description !== undefined ? { description: changes.description } : {}) }, this.project);
     return this.mustGetAlias(name);
   }
 
   renameAlias(from: string, to: string): void {
     if (!to) throw new ApiError(400, "A new name is required");
-    if (q.getAlias(this.db, to)) throw new ApiError(409, `Alias "${to}" already exists`);
+    if (q.getAlias(this.db, to, this.project)) throw new ApiError(409, `Alias "${to}" already exists`);
     this.mustGetAlias(from);
-    q.renameAlias(this.db, from, to);
+    q.renameAlias(this.db, from, to, this.project);
   }
 
   deleteAlias(name: string): void {
     this.mustGetAlias(name);
-    q.deleteAlias(this.db, name);
+    q.deleteAlias(this.db, name, this.project);
   }
 
   // ---- API views -------------------------------------------------------------------------
@@ -311,7 +349,7 @@ export class ImageStore {
       public: row.public,
       expires_at: row.expiresAt,
       profiles: row.profiles,
-      aliases: q.aliasesOf(this.db, row.fingerprint).map((a) => ({ name: a.name, description: a.description })),
+      aliases: q.aliasesOf(this.db, row.fingerprint, row.project).map((a) => ({ name: a.name, description: a.description })),
       architecture: row.architecture,
       cached: row.cached,
       filename: row.filename,

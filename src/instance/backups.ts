@@ -24,6 +24,7 @@ import type { Instance } from "../api/instance.ts";
 import type { InstanceRow } from "../db/instances.ts";
 import type { Pool } from "../storage/driver.ts";
 import type { SnapshotRow } from "./snapshots.ts";
+import { instanceUrl, projectOfStored } from "../db/projects.ts";
 
 type Shape = Pick<InstanceRow, "profiles" | "config" | "devices">;
 
@@ -38,6 +39,7 @@ export interface RestoreSpec {
 /** What backups need of the instance manager. */
 export interface BackupHost {
   get(name: string): InstanceRow;
+  projects: { checkAllowed(project: string, what: "snapshot" | "backup"): void };
   poolOf(row: Shape): Pool;
   backendOf(row: Shape): PoolBackend;
   expanded(row: Shape): { config: Record<string, string>; devices: Record<string, Record<string, string>> };
@@ -45,7 +47,7 @@ export interface BackupHost {
   snapshots: { list(instance: string): SnapshotRow[]; toApi(instance: string, snap: SnapshotRow): InstanceSnapshot };
   withVolume<T>(name: string, fn: () => Promise<T>): Promise<T>;
   quiesced<T>(name: string, fn: () => Promise<T>): Promise<T>;
-  reserve(name: string): void;
+  reserve(name: string, project?: string): string;
   release(name: string): void;
   createFromBackup(spec: RestoreSpec, fill: (pool: PoolBackend) => Promise<void>): Promise<unknown>;
 }
@@ -101,6 +103,7 @@ export class Backups {
   /** Validates a backup request; the name defaults to the first free backupN. */
   prepare(instance: string, req: InstanceBackupsPost): PreparedBackup {
     const row = this.instances.get(instance);
+    this.instances.projects.checkAllowed(row.project, "backup");
     const optimized = req.optimized_storage ?? false;
     if (optimized && !this.instances.backendOf(row).canSendBackup) {
       const pool = this.instances.poolOf(row);
@@ -251,7 +254,8 @@ export class Backups {
   }
 
   /** Reads the index and checks the name and pool before any work starts; reserves the name. */
-  async prepareRestore(file: string, opts: { name?: string; pool?: string }): Promise<PreparedRestore> {
+  /** `project`: the instance lands in that project (its storage name is then `<project>_<name>`). */
+  async prepareRestore(file: string, opts: { name?: string; pool?: string; project?: string }): Promise<PreparedRestore> {
     let index: BackupIndex;
     try {
       index = await readIndex(file, "container");
@@ -262,8 +266,8 @@ export class Backups {
     if (opts.pool && !this.database.select().from(storagePools).all().some((p) => p.name === opts.pool)) {
       throw new ApiError(404, `Storage pool "${opts.pool}" not found`);
     }
-    this.instances.reserve(name);
-    return { name, pool: opts.pool, file, index };
+    const stored = this.instances.reserve(name, opts.project);
+    return { name: stored, pool: opts.pool, file, index };
   }
 
   /** Makes the instance: trees extracted beside the pool, moved in as volumes, rows last. */
@@ -307,6 +311,6 @@ export class Backups {
   }
 
   private lifecycle(action: string, instance: string, name: string, context: Record<string, unknown> = {}) {
-    this.events.send("lifecycle", { action, source: `/1.0/instances/${instance}/backups/${name}`, context });
+    this.events.send("lifecycle", { action, source: instanceUrl(instance, `/backups/${name}`), context }, projectOfStored(instance));
   }
 }

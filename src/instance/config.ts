@@ -3,7 +3,7 @@
 // Validators return an error message, or undefined when the value is acceptable.
 
 import {
-  bool, cron, int, ipv4, ipv6, key as k, parseSize, size, uint32, type KeyInfo, type Validator,
+  bool, cron, expiry, int, ipv4, ipv6, key as k, parseSize, size, uint32, type KeyInfo, type Validator,
 } from "../config/values.ts";
 import { parseRawLxc } from "./raw-lxc.ts";
 import { knownSyscalls } from "../kernel/seccomp.ts";
@@ -100,10 +100,6 @@ const idmapLines: Validator = (v) => {
 };
 
 const rawLxc = parsedBy(parseRawLxc);
-
-/** Space-separated durations: 1M (minutes) 2H (hours) 3d 4w 5m (months) 6y. */
-const expiry: Validator = (v) =>
-  v.trim().split(/\s+/).filter(Boolean).every((x) => /^\d+[MHdwmy]$/.test(x)) ? undefined : `Invalid expiry "${v}"`;
 
 const MAC = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i;
 const hwaddr: Validator = (v) => (MAC.test(v) ? undefined : `Invalid MAC address "${v}"`);

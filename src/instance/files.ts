@@ -1,22 +1,23 @@
-// Files inside a running container (`lxc file pull/push/delete`): all I/O happens inside the
-// container, as its root (src/kernel/files.ts), so a hostile rootfs (symlinks to host paths, "..",
-// device nodes, fifos) can never reach the host. Errors become ApiErrors with the HTTP status
+// Files inside a container (`lxc file pull/push/delete`): all I/O happens inside the container,
+// as its root when it runs, chrooted into its root filesystem when stopped (src/kernel/files.ts),
+// so a hostile rootfs (symlinks to host paths, "..", device nodes, fifos) can never reach the host. Errors become ApiErrors with the HTTP status
 // LXD gives them; each transfer sends its lifecycle event.
 import { ApiError } from "../api/error.ts";
+import { instanceUrl, projectOfStored } from "../db/projects.ts";
 import {
-  deletePath, FileOpError, readEntries, readPath, writePath, type FileStat, type PutOptions,
+  deletePath, FileOpError, readEntries, readPath, writePath, type FileStat, type FileTarget, type PutOptions,
 } from "../kernel/files.ts";
 
 export type { FileKind, FileStat, PutOptions } from "../kernel/files.ts";
 
-type Events = { send(type: "lifecycle", metadata: Record<string, unknown>): void };
+type Events = { send(type: "lifecycle", metadata: Record<string, unknown>, project?: string | null): void };
 
 /** What file transfer needs from the instances (the instance manager provides it). */
 export interface FilesHost {
-  get(name: string): unknown;
-  /** A pidfd of a running instance's init (use it at once: it is closed when the instance
-   *  stops), else undefined. */
-  initPidfd(name: string): number | undefined;
+  /** Runs `fn` on the instance: running, with a pidfd of its init (to use before any await: it
+   *  is closed when the instance stops); stopped, with its root filesystem mounted and no start
+   *  until `fn` settles. */
+  withFileTarget<T>(name: string, fn: (target: FileTarget) => Promise<T>): Promise<T>;
 }
 
 /** A read path: a file's (or symlink's) content, or a directory's entries. */
@@ -43,34 +44,62 @@ function apiError(err: unknown, what: string, path: string, name: string): unkno
 export class InstanceFiles {
   constructor(private readonly instances: FilesHost, private readonly events: Events) {}
 
-  /** A pidfd of the running container's init, or a clear error; the helper is spawned with it
-   *  right away (no await in between). */
-  private pidfd(name: string): number {
-    this.instances.get(name);
-    const pidfd = this.instances.initPidfd(name);
-    if (pidfd === undefined) throw new ApiError(400, `Instance "${name}" is not running: file transfer needs a running instance`);
-    return pidfd;
-  }
-
   private lifecycle(action: string, name: string, path: string): void {
-    this.events.send("lifecycle", { action, source: `/1.0/instances/${name}`, context: { path } });
+    this.events.send("lifecycle", { action, source: instanceUrl(name), context: { path } }, projectOfStored(name));
   }
 
-  async read(name: string, path: string): Promise<FileContent> {
-    const read = await readPath(this.pidfd(name), path).catch((err) => { throw apiError(err, "read", path, name); });
-    this.lifecycle("instance-file-retrieved", name, path);
-    if (read.stat.type !== "directory") return { stat: read.stat, body: read.body };
-    const entries = await readEntries(read.body).catch((err) => { throw apiError(err, "list", path, name); });
-    return { stat: read.stat, entries: entries.sort() };
+  /** A file's content streams after this returns: a stopped instance's root stays mounted (and
+   *  the instance unstartable) until the body is read to its end or cancelled. */
+  read(name: string, path: string): Promise<FileContent> {
+    const { promise, resolve } = Promise.withResolvers<FileContent>();
+    const done = this.instances.withFileTarget(name, async (target) => {
+      const read = await readPath(target, path).catch((err) => { throw apiError(err, "read", path, name); });
+      this.lifecycle("instance-file-retrieved", name, path);
+      if (read.stat.type === "directory") {
+        const entries = await readEntries(read.body).catch((err) => { throw apiError(err, "list", path, name); });
+        return resolve({ stat: read.stat, entries: entries.sort() });
+      }
+      const finished = Promise.withResolvers<void>();
+      resolve({ stat: read.stat, body: onEnd(read.body, finished.resolve) });
+      await finished.promise;
+    });
+    return Promise.race([promise, done.then(() => promise)]);
   }
 
   async write(name: string, path: string, opts: PutOptions, data: ReadableStream<Uint8Array> | null): Promise<void> {
-    await writePath(this.pidfd(name), path, opts, data).catch((err) => { throw apiError(err, "write", path, name); });
+    await this.instances.withFileTarget(name, (target) => writePath(target, path, opts, data))
+      .catch((err) => { throw apiError(err, "write", path, name); });
     this.lifecycle("instance-file-pushed", name, path);
   }
 
   async delete(name: string, path: string): Promise<void> {
-    await deletePath(this.pidfd(name), path).catch((err) => { throw apiError(err, "delete", path, name); });
+    await this.instances.withFileTarget(name, (target) => deletePath(target, path))
+      .catch((err) => { throw apiError(err, "delete", path, name); });
     this.lifecycle("instance-file-deleted", name, path);
   }
+}
+
+/** `body` passed through; `end` runs once it is read to its end, fails or is cancelled. */
+function onEnd(body: ReadableStream<Uint8Array>, end: () => void): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { value, done } = await reader.read();
+        if (done) {
+          controller.close();
+          end();
+        } else {
+          controller.enqueue(value);
+        }
+      } catch (err) {
+        controller.error(err);
+        end();
+      }
+    },
+    async cancel(reason) {
+      await reader.cancel(reason).catch(() => {});
+      end();
+    },
+  }, { highWaterMark: 0 });
 }

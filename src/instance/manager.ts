@@ -1,6 +1,8 @@
 // The instance lifecycle: create from an image, start through a per-container monitor, stop,
 // delete, update, exec. In-memory runtime state is rebuilt from the monitors at daemon start.
-import { eq } from "drizzle-orm";
+import { stateDir, statefulRefusal, statefulUnavailable } from "./stateful.ts";
+import { criuDump, criuStatus, logError, restoreNetwork, restoreSpec } from "../kernel/criu.ts";
+import { and, eq } from "drizzle-orm";
 import { closeSync } from "node:fs";
 import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -9,6 +11,8 @@ import { totalmem } from "node:os";
 import type { Instance, InstanceFull, InstancePut, InstanceState, InstancesPost } from "../api/instance.ts";
 import * as db from "../db/instances.ts";
 import { profiles as profilesTable, storagePools } from "../db/schema.ts";
+import { instanceUrl, nameInProject, projectOfStored, storageName } from "../db/projects.ts";
+import { ProjectManager, type InstanceUse } from "../project/manager.ts";
 import { type SnapshotRow, snapshotsByInstance } from "../db/snapshots.ts";
 import { getVolume, listVolumes, listVolumeSnapshots } from "../db/storage-volumes.ts";
 import { insertSnapshot, type NewSnapshotRow } from "../db/snapshots.ts";
@@ -30,6 +34,7 @@ import { startExec, type ExecOptions as KernelExecOptions, type ExecSession } fr
 import { backupsDir, containerDir, instanceBackupsDir, lxdDir } from "../paths.ts";
 import { removeLeftovers } from "../image/backup-tarball.ts";
 import { instanceVolume, type PoolBackend } from "../storage/backend.ts";
+import { syncTree } from "../storage/tree.ts";
 import { StoragePools } from "../storage/pools.ts";
 import type { Pool, RootfsSpec } from "../storage/driver.ts";
 import { applyTemplates, type Trigger } from "../image/templates.ts";
@@ -46,6 +51,7 @@ import { Backups, type RestoreSpec } from "./backups.ts";
 import { unknownInstances, type UnknownInstance } from "./recover.ts";
 import { InstanceConsole } from "./console.ts";
 import { InstanceFiles } from "./files.ts";
+import type { FileTarget } from "../kernel/files.ts";
 import { hostLimitWarner } from "./host-limits.ts";
 import { phases } from "./phases.ts";
 import type { InstanceSample } from "./metrics.ts";
@@ -84,12 +90,20 @@ interface Runtime {
 
 type Devices = Record<string, Record<string, string>>;
 
-export interface StopOptions { force?: boolean; timeout?: number }
+export interface StopOptions {
+  force?: boolean;
+  timeout?: number;
+  /** Checkpoint the container (CRIU) into its volume's state/; the next start restores it. */
+  stateful?: boolean;
+}
 
 /** What an exec request decides; the manager adds the container's init pid and seccomp filter. */
 export type ExecOptions = Omit<KernelExecOptions, "pidfd" | "seccomp">;
 
 const now = () => new Date().toISOString();
+
+/** Set on an instance while a live migration restores it here (see markIncoming). */
+const INCOMING_KEY = "volatile.migration.incoming";
 const DEFAULT_ENV: Record<string, string> = {
   PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
   LANG: "C.UTF-8",
@@ -120,7 +134,9 @@ export class InstanceManager {
     private readonly cgroups: Cgroups,
     private readonly events: EventHub,
     private readonly pools = new StoragePools(database, events),
+    readonly projects = new ProjectManager(database, events),
   ) {
+    projects.instancesOf = (project) => this.usesOf(project);
     this.snapshots = new Snapshots(database, this, events);
     this.backups = new Backups(database, this, events);
     this.files = new InstanceFiles(this, events);
@@ -132,14 +148,33 @@ export class InstanceManager {
   /** The cluster member this daemon is ("none" standalone): it manages only the instances located here. */
   location: () => string = () => "none";
 
-  list(): Row[] {
+  /** Every instance here, or those of one project. */
+  list(project?: string): Row[] {
     const here = this.location();
-    return db.listInstances(this.database).filter((r) => r.location === here);
+    const rows = db.listInstances(this.database).filter((r) => r.location === here);
+    return project === undefined ? rows : rows.filter((r) => r.project === project);
+  }
+
+  /** What project limits count of a project's instances (expanded config and devices). */
+  private usesOf(project: string): InstanceUse[] {
+    const known = this.allProfiles();
+    return this.list(project).map((row) => ({ name: nameInProject(project, row.name), type: row.type, ...this.expanded(row, known) }));
+  }
+
+  /** Refuses what the instance's project does not allow (`creating`: one more instance). */
+  private checkProject(stored: string, row: Pick<Row, "profiles" | "config" | "devices">, creating: boolean): void {
+    const project = projectOfStored(stored);
+    this.projects.checkInstance(project, { name: nameInProject(project, stored), type: "container", ...this.expanded({ ...row, project }) }, creating);
+  }
+
+  /** Every other instance's config (the idmap planner's view of the ranges in use). */
+  private othersConfigs(name: string): Record<string, string>[] {
+    return this.list().filter((r) => r.name !== name).map((r) => r.config);
   }
 
   get(name: string): Row {
     const row = db.getInstance(this.database, name);
-    if (!row || row.location !== this.location()) throw new ApiError(404, `Instance "${name}" not found`);
+    if (!row || row.location !== this.location()) throw new ApiError(404, `Instance "${nameInProject(projectOfStored(name), name)}" not found`);
     return row;
   }
 
@@ -157,24 +192,42 @@ export class InstanceManager {
     return this.running.has(name);
   }
 
-  /** A pidfd of a running instance's init (undefined when stopped), for file transfer: use it at
-   *  once (before any await), it is closed when the instance stops. */
-  initPidfd(name: string): number | undefined {
+  /** A pidfd of a running instance's init (undefined when stopped): use it at once (before any
+   *  await), it is closed when the instance stops. */
+  private initPidfd(name: string): number | undefined {
     const fd = this.running.get(name)?.pidfd;
     return fd === undefined || fd < 0 ? undefined : fd;
   }
 
+  /** For file transfer (see FilesHost): the running instance's init, or the stopped one's root
+   *  filesystem mounted while no start can run. */
+  withFileTarget<T>(name: string, fn: (target: FileTarget) => Promise<T>): Promise<T> {
+    this.get(name);
+    const pidfd = this.initPidfd(name);
+    if (pidfd !== undefined) return fn({ pidfd });
+    return this.withVolume(name, async () => {
+      const started = this.initPidfd(name);
+      if (started !== undefined) return fn({ pidfd: started });
+      this.checkNotHeld(name);
+      const row = this.get(name);
+      return this.backendOf(row).mountRootfs(name, row.config["volatile.base_image"] ?? "", (root) => fn({ root }));
+    });
+  }
+
   /** `known`: every profile, read once by a listing instead of once per instance. */
-  private profileRows(names: string[], known?: Map<string, Profile>) {
+  private profileRows(names: string[], known?: Map<string, Profile>, project = "default") {
+    const from = this.projects.effective(project, "profiles");
     return names.map((name) => {
-      const p = known ? known.get(name) : this.database.select().from(profilesTable).where(eq(profilesTable.name, name)).get();
+      const p = known ? known.get(`${from}/${name}`)
+        : this.database.select().from(profilesTable).where(and(eq(profilesTable.project, from), eq(profilesTable.name, name))).get();
       if (!p) throw new ApiError(400, `Profile "${name}" not found`);
       return p;
     });
   }
 
-  expanded(row: Pick<Row, "profiles" | "config" | "devices">, known?: Map<string, Profile>) {
-    const profiles = this.profileRows(row.profiles, known);
+  /** `row.project` (default: the project named by `row.name`, else default) picks whose profiles apply. */
+  expanded(row: Pick<Row, "profiles" | "config" | "devices"> & { name?: string; project?: string }, known?: Map<string, Profile>) {
+    const profiles = this.profileRows(row.profiles, known, row.project ?? (row.name ? projectOfStored(row.name) : "default"));
     return {
       config: expandConfig(profiles.map((p) => p.config), row.config),
       devices: expandDevices(profiles.map((p) => p.devices), row.devices),
@@ -196,8 +249,8 @@ export class InstanceManager {
       architecture: row.architecture, config: row.config, devices: row.devices,
       ephemeral: row.ephemeral, profiles: row.profiles, stateful: row.stateful,
       description: row.description, created_at: row.createdAt, expanded_config: config,
-      expanded_devices: devices, name: row.name, status, status_code: STATUS[status],
-      last_used_at: row.lastUsedAt, location: row.location, type: row.type, project: "default",
+      expanded_devices: devices, name: nameInProject(row.project, row.name), status, status_code: STATUS[status],
+      last_used_at: row.lastUsedAt, location: row.location, type: row.type, project: row.project,
     };
   }
 
@@ -228,16 +281,16 @@ export class InstanceManager {
   }
 
   private allProfiles(): Map<string, Profile> {
-    return new Map(this.database.select().from(profilesTable).all().map((p) => [p.name, p]));
+    return new Map(this.database.select().from(profilesTable).all().map((p) => [`${p.project}/${p.name}`, p]));
   }
 
   /** The storage pool of the instance's root disk. */
-  poolOf(row: Pick<Row, "profiles" | "config" | "devices">): Pool {
+  poolOf(row: Pick<Row, "profiles" | "config" | "devices"> & { name?: string }): Pool {
     return this.rootPool(this.expanded(row).devices);
   }
 
   /** The pool layer's view of the pool holding the instance's root volume. */
-  backendOf(row: Pick<Row, "profiles" | "config" | "devices">): PoolBackend {
+  backendOf(row: Pick<Row, "profiles" | "config" | "devices"> & { name?: string }): PoolBackend {
     return this.pools.backend(this.poolOf(row));
   }
 
@@ -278,7 +331,7 @@ export class InstanceManager {
     }
     const { space } = this.pools.resources(this.poolOf(row).name);
     return {
-      name, project: "default", state, cpuUserNs: usage.cpuUserNs, cpuSystemNs: usage.cpuSystemNs, memoryTotal,
+      name: nameInProject(row.project, name), project: row.project, state, cpuUserNs: usage.cpuUserNs, cpuSystemNs: usage.cpuSystemNs, memoryTotal,
       rootAvail: space.total - space.used,
     };
   }
@@ -305,42 +358,46 @@ export class InstanceManager {
   // ---- create / delete -----------------------------------------------------------------
 
   /** Validates a create request and reserves the name; returns the checked inputs for `create`. */
-  prepareCreate(req: InstancesPost): { name: string; fingerprint: string } {
-    const name = req.name || randomName();
-    const nameError = validateInstanceName(name);
-    if (nameError) throw new ApiError(400, `Invalid instance name "${name}": ${nameError}`);
+  prepareCreate(req: InstancesPost, project = "default"): { name: string; fingerprint: string } {
+    const short = req.name || randomName();
+    const nameError = validateInstanceName(short);
+    if (nameError) throw new ApiError(400, `Invalid instance name "${short}": ${nameError}`);
+    const name = storageName(project, short);
     if (req.type && req.type !== "container") throw new ApiError(400, `Instance type "${req.type}" is not supported (containers only)`);
     if (req.source.type !== "image") throw new ApiError(400, `Source type "${req.source.type}" is not supported yet`);
-    if (db.getInstance(this.database, name) || this.busy.has(name)) throw new ApiError(409, `Instance "${name}" already exists`);
+    if (db.getInstance(this.database, name) || this.busy.has(name)) throw new ApiError(409, `Instance "${short}" already exists`);
     const config = req.config ?? {};
-    this.check(config, req.devices ?? {}, req.profiles ?? ["default"]);
+    this.check(name, config, req.devices ?? {}, req.profiles ?? ["default"], true);
     const ref = req.source.fingerprint || req.source.alias;
     if (!ref) throw new ApiError(400, "Image source needs a fingerprint or an alias");
-    const image = req.source.fingerprint ? this.images.get(ref) : this.images.resolveAlias(ref);
+    const images = this.images.in(this.projects.effective(project, "images"));
+    const image = req.source.fingerprint ? images.get(ref) : images.resolveAlias(ref);
     if (!image) throw new ApiError(404, `Image "${ref}" not found`);
     this.busy.add(name);
     return { name, fingerprint: image.fingerprint };
   }
 
   /** Validates a copy request (`source: {type: "copy", source: "c1" | "c1/snap0"}`) and reserves the name. */
-  prepareCopy(req: InstancesPost): { name: string; source: string; snapshot?: string } {
-    const name = req.name || randomName();
-    const nameError = validateInstanceName(name);
-    if (nameError) throw new ApiError(400, `Invalid instance name "${name}": ${nameError}`);
+  prepareCopy(req: InstancesPost, project = "default"): { name: string; source: string; snapshot?: string } {
+    const short = req.name || randomName();
+    const nameError = validateInstanceName(short);
+    if (nameError) throw new ApiError(400, `Invalid instance name "${short}": ${nameError}`);
+    const name = storageName(project, short);
     if (req.type && req.type !== "container") throw new ApiError(400, `Instance type "${req.type}" is not supported (containers only)`);
     const ref = req.source.source;
     if (!ref) throw new ApiError(400, "Copy source needs a source instance (\"c1\" or \"c1/snap0\")");
     const slash = ref.indexOf("/");
-    const [source, snapshot] = slash < 0 ? [ref, undefined] : [ref.slice(0, slash), ref.slice(slash + 1)];
+    const [sourceName, snapshot] = slash < 0 ? [ref, undefined] : [ref.slice(0, slash), ref.slice(slash + 1)];
+    const source = storageName(req.source.project || project, sourceName);
     const src = this.get(source);
     if (snapshot !== undefined) this.snapshots.get(source, snapshot);
-    if (db.getInstance(this.database, name) || this.busy.has(name)) throw new ApiError(409, `Instance "${name}" already exists`);
+    if (db.getInstance(this.database, name) || this.busy.has(name)) throw new ApiError(409, `Instance "${short}" already exists`);
     const from = snapshot === undefined ? src : this.snapshots.get(source, snapshot);
     const profiles = req.profiles ?? from.profiles;
     const devices = req.devices ?? from.devices;
     const config = Object.fromEntries(Object.entries(req.config ?? from.config).filter(([k]) => !k.startsWith("volatile.")));
-    this.check(config, devices, profiles);
-    const [fromPool, toPool] = [this.poolOf(src), this.poolOf({ profiles, devices, config })];
+    this.check(name, config, devices, profiles, true);
+    const [fromPool, toPool] = [this.poolOf(src), this.poolOf({ name, profiles, devices, config })];
     if (fromPool.driver !== toPool.driver) {
       throw new ApiError(400, `Copying from a ${fromPool.driver} pool to a ${toPool.driver} pool is not supported yet`);
     }
@@ -357,7 +414,7 @@ export class InstanceManager {
       const pool = this.poolOf(src);
       const profiles = req.profiles ?? from.profiles;
       const devices = req.devices ?? from.devices;
-      const target = this.poolOf({ profiles, devices, config: {} });
+      const target = this.poolOf({ name, profiles, devices, config: {} });
       const [fromPool, into] = [this.pools.backend(pool), this.pools.backend(target)];
       const fingerprint = src.config["volatile.base_image"] ?? "";
       const userConfig = Object.fromEntries(Object.entries(req.config ?? from.config).filter(([k]) => !k.startsWith("volatile.")));
@@ -374,7 +431,7 @@ export class InstanceManager {
         for (const s of snaps) {
           await fromPool.copy(instanceVolume(source, s.name), instanceVolume(name, s.name), into);
         }
-        const targetDevices = this.expanded({ profiles, devices, config: {} }).devices;
+        const targetDevices = this.expanded({ name, profiles, devices, config: {} }).devices;
         if (rootDisk(targetDevices)?.[1].size) await this.applyRootSize(name, target, targetDevices);
       } catch (err) {
         await into.delete(instanceVolume(name)).catch(() => {});
@@ -411,7 +468,7 @@ export class InstanceManager {
     if (req.type && req.type !== "container") throw new ApiError(400, `Instance type "${req.type}" is not supported (containers only)`);
     if (db.getInstance(this.database, name) || this.busy.has(name)) throw new ApiError(409, `Instance "${name}" already exists`);
     const userConfig = Object.fromEntries(Object.entries(req.config ?? {}).filter(([k]) => !k.startsWith("volatile.")));
-    this.check(userConfig, req.devices ?? {}, req.profiles ?? ["default"]);
+    this.check(name, userConfig, req.devices ?? {}, req.profiles ?? ["default"], true);
     this.busy.add(name);
     return name;
   }
@@ -430,7 +487,7 @@ export class InstanceManager {
     try {
       const profiles = req.profiles ?? ["default"];
       const devices = req.devices ?? {};
-      const pool = this.rootPool(this.expanded({ profiles, devices, config: {} }).devices);
+      const pool = this.rootPool(this.expanded({ name, profiles, devices, config: {} }).devices);
       await receive(this.pools.backend(pool));
       const config: Record<string, string> = {
         "volatile.uuid": randomUUID(),
@@ -457,11 +514,71 @@ export class InstanceManager {
     }
   }
 
+  /** A refresh (LXD's `copy --refresh`) of existing instance `name`: `receive` adds `snapshots`
+   *  (those syncPlan left missing) to its volume and replaces its content, then their rows go in.
+   *  Its config is kept, as LXD 5.0 does. */
+  refreshFrom(name: string, snapshots: NewSnapshotRow[], receive: (pool: PoolBackend) => Promise<void>): Promise<void> {
+    return this.withVolume(name, async () => {
+      if (this.running.has(name)) throw new ApiError(400, `Cannot refresh the running instance "${name}": stop it first`);
+      this.checkNotHeld(name);
+      const row = this.get(name);
+      const pool = this.poolOf(row);
+      await receive(this.pools.backend(pool));
+      for (const snap of snapshots) insertSnapshot(this.database, name, { ...snap, devices: onPool(snap.devices ?? {}, pool.name) });
+      this.lifecycle("instance-updated", name);
+      this.recordsChanged(name);
+    });
+  }
+
+  /** LXD's instance_pool_move (`lxc move c1 -s POOL`): the stopped instance, with its snapshots
+   *  unless `instanceOnly`, copied under a temporary name with its root disk on `pool`, then the
+   *  original deleted and the copy renamed to `to` (a name in the instance's project). */
+  async moveToPool(name: string, pool: string, to: string, instanceOnly: boolean): Promise<void> {
+    const row = this.get(name);
+    const target = storageName(row.project, to);
+    if (this.running.has(name)) throw new ApiError(400, `Instance "${nameInProject(row.project, name)}" is running: stop it before moving it to another storage pool`);
+    if (target !== name && (db.getInstance(this.database, target) || this.busy.has(target))) throw new ApiError(409, `Instance "${to}" already exists`);
+    const devices = { ...row.devices };
+    const rootName = rootDisk(this.expanded(row).devices)?.[0] ?? "root";
+    devices[rootName] = { ...(devices[rootName] ?? { type: "disk", path: "/" }), pool };
+    const tmp = `${to}-move-${Date.now().toString(36)}`;
+    const req: InstancesPost = {
+      name: tmp, profiles: row.profiles, devices, description: row.description, ephemeral: row.ephemeral,
+      config: row.config, source: { type: "copy", source: nameInProject(row.project, name), instance_only: instanceOnly },
+    };
+    const copy = this.prepareCopy(req, row.project);
+    await this.copy(req, copy.name, copy.source);
+    await this.delete(name);
+    await this.rename(copy.name, to);
+    // A move keeps its identity (uuid, MAC addresses), as LXD's does.
+    const kept = Object.entries(row.config).filter(([k]) => k.startsWith("volatile.") && k !== "volatile.last_state.power" && k !== "volatile.apply_template");
+    db.updateInstance(this.database, target, { config: { ...this.get(target).config, ...Object.fromEntries(kept) } });
+  }
+
+  /** `copy --refresh` within this daemon: brings existing instance `name` up to date with
+   *  `source` (its missing snapshots unless `instanceOnly`, and its content). */
+  async refreshCopy(name: string, source: string, instanceOnly: boolean): Promise<void> {
+    if (name === source) throw new ApiError(400, "An instance cannot be refreshed from itself");
+    const src = this.get(source);
+    this.get(name);
+    if (this.running.has(name)) throw new ApiError(400, `Cannot refresh the running instance "${name}": stop it first`);
+    const theirs = instanceOnly ? [] : this.snapshots.list(source);
+    const missing = new Set(instanceOnly ? [] : await this.snapshots.syncPlan(name, theirs));
+    const rows = theirs.filter((s) => missing.has(s.name)).map(({ id: _id, instanceId: _i, ...rest }) => rest);
+    const from = this.backendOf(src);
+    const fingerprint = src.config["volatile.base_image"] ?? "";
+    await this.refreshFrom(name, rows, (pool) => pool.receive(instanceVolume(name), rows.map((s) => s.name), (dir, snapshot) => {
+      const copy = (tree: string) => syncTree(tree, dir);
+      if (snapshot !== undefined) return from.export(instanceVolume(source, snapshot), fingerprint, copy);
+      return this.withVolume(source, () => this.quiesced(source, () => from.export(instanceVolume(source), fingerprint, copy)));
+    }, true));
+  }
+
   /** volatile.idmap.* of a new instance, as LXD records them at creation; every start plans
    *  again (keeping an isolated range while it is free) and records the map in use. */
-  private initialIdmap(name: string, row: Pick<Row, "profiles" | "config" | "devices">): Record<string, string> {
+  private initialIdmap(name: string, row: Pick<Row, "profiles" | "config" | "devices"> & { name?: string }): Record<string, string> {
     try {
-      const plan = planIdmap(this.expanded(row).config, this.list().filter((r) => r.name !== name).map((r) => r.config));
+      const plan = planIdmap(this.expanded({ ...row, name }).config, () => this.othersConfigs(name));
       return {
         "volatile.idmap.base": plan.volatile["volatile.idmap.base"], "volatile.idmap.next": plan.volatile["volatile.idmap.next"],
         "volatile.last_state.idmap": "[]",
@@ -471,12 +588,14 @@ export class InstanceManager {
     }
   }
 
-  private check(config: Record<string, string>, devices: Record<string, Record<string, string>>, profiles: string[]) {
+  /** Checks an instance's own config, devices and profiles, and what its project allows of them
+   *  (`stored`: its storage name; `creating`: it is new, so it counts against the project's limits). */
+  private check(stored: string, config: Record<string, string>, devices: Record<string, Record<string, string>>, profiles: string[], creating = false) {
     const configError = validateInstanceConfig(config);
     if (configError) throw new ApiError(400, `Invalid config: ${configError}`);
     const deviceError = validateDevices(devices);
     if (deviceError) throw new ApiError(400, `Invalid devices: ${deviceError}`);
-    const expanded = expandDevices(this.profileRows(profiles).map((p) => p.devices), devices);
+    const expanded = expandDevices(this.profileRows(profiles, undefined, projectOfStored(stored)).map((p) => p.devices), devices);
     this.rootPool(expanded);
     const paths = new Map<string, string>();
     for (const [name, d] of Object.entries(expanded)) {
@@ -493,6 +612,7 @@ export class InstanceManager {
         throw new ApiError(400, `Invalid devices: disk "${name}": storage volume "${d.source}" not found in pool "${d.pool}"`);
       }
     }
+    this.checkProject(stored, { profiles, config, devices }, creating);
   }
 
   /** Applies the root disk's `size` to the instance volume (undefined: no limit). */
@@ -510,15 +630,17 @@ export class InstanceManager {
   async create(req: InstancesPost, name: string, fingerprint: string, onProgress?: ProgressSink): Promise<Row> {
     try {
       const t = phases();
-      const image = this.images.get(fingerprint)!;
+      const images = this.images.in(this.projects.effective(projectOfStored(name), "images"));
+      const image = images.get(fingerprint)!;
       const profiles = req.profiles ?? ["default"];
       const devices = req.devices ?? {};
-      const pool = this.rootPool(expandDevices(this.profileRows(profiles).map((p) => p.devices), devices));
+      const project = projectOfStored(name);
+      const pool = this.rootPool(expandDevices(this.profileRows(profiles, undefined, project).map((p) => p.devices), devices));
       const imageConfig = Object.fromEntries(Object.entries(image.properties).map(([k, v]) => [`image.${k}`, v]));
       const config: Record<string, string> = {
         ...imageConfig,
         ...(req.config ?? {}),
-        ...this.initialIdmap(name, { profiles, devices, config: req.config ?? {} }),
+        ...this.initialIdmap(name, { name, profiles, devices, config: req.config ?? {} }),
         "volatile.base_image": fingerprint,
         "volatile.uuid": randomUUID(),
         "volatile.last_state.power": "STOPPED",
@@ -530,13 +652,13 @@ export class InstanceManager {
       await this.pools.backend(pool).createFromImage(name, fingerprint,
         (fp, dest) => this.images.unpackTo(fp, dest, onProgress && ((p) => (report ??= byteProgress(onProgress, key, "Unpack", p.total))(p.processed))));
       if (report) onProgress?.({ [key]: undefined });
-      const expandedDevices = expandDevices(this.profileRows(profiles).map((p) => p.devices), devices);
+      const expandedDevices = expandDevices(this.profileRows(profiles, undefined, project).map((p) => p.devices), devices);
       if (rootDisk(expandedDevices)?.[1].size) {
         await this.applyRootSize(name, pool, expandedDevices)
           .catch(async (err) => { await this.pools.backend(pool).delete(instanceVolume(name)).catch(() => {}); throw err; });
       }
       t.mark("volume");
-      this.images.markUsed(fingerprint);
+      images.markUsed(fingerprint);
       const at = now();
       const row = db.insertInstance(this.database, { location: this.location(),
         name, architecture: image.architecture, type: "container", description: req.description ?? "",
@@ -553,11 +675,13 @@ export class InstanceManager {
   }
 
   /** Reserves a new instance's name (a backup restore), until `release`. */
-  reserve(name: string): void {
+  reserve(name: string, project = "default"): string {
     const nameError = validateInstanceName(name);
     if (nameError) throw new ApiError(400, `Invalid instance name "${name}": ${nameError}`);
-    if (db.getInstance(this.database, name) || this.busy.has(name)) throw new ApiError(409, `Instance "${name}" already exists`);
-    this.busy.add(name);
+    const stored = storageName(project, name);
+    if (db.getInstance(this.database, stored) || this.busy.has(stored)) throw new ApiError(409, `Instance "${name}" already exists`);
+    this.busy.add(stored);
+    return stored;
   }
 
   release(name: string): void {
@@ -575,15 +699,15 @@ export class InstanceManager {
     const profiles = strings(record.profiles) ?? ["default"];
     let devices = { ...((record.devices ?? {}) as Devices) };
     const config = own(record.config);
-    this.check(config, devices, profiles);
+    this.check(name, config, devices, profiles, true);
     // The root disk goes to the chosen pool (as LXD's X-LXD-pool), or stays where it pointed;
     // the snapshots' too, which a restore brings back.
-    if (spec.pool) devices = this.rootIn(spec.pool, devices, profiles);
+    if (spec.pool) devices = this.rootIn(spec.pool, devices, profiles, name);
     const snapDevices = (s: Record<string, any>) => {
       const d = (s.devices ?? {}) as Devices;
-      return spec.pool ? this.rootIn(spec.pool, d, strings(s.profiles) ?? profiles) : d;
+      return spec.pool ? this.rootIn(spec.pool, d, strings(s.profiles) ?? profiles, name) : d;
     };
-    const pool = this.rootPool(this.expanded({ profiles, devices, config }).devices);
+    const pool = this.rootPool(this.expanded({ name, profiles, devices, config }).devices);
     const architecture = String(record.architecture ?? "");
     try {
       checkArchitecture(architecture);
@@ -645,8 +769,8 @@ export class InstanceManager {
   }
 
   /** `devices` with the root disk (its own, or the profiles') pointing at `pool`. */
-  private rootIn(pool: string, devices: Devices, profiles: string[]): Devices {
-    const root = rootDisk(this.expanded({ profiles, devices, config: {} }).devices);
+  private rootIn(pool: string, devices: Devices, profiles: string[], name?: string): Devices {
+    const root = rootDisk(this.expanded({ name, profiles, devices, config: {} }).devices);
     if (root?.[1].pool === pool) return devices;
     return { ...devices, [root?.[0] ?? "root"]: { ...(root?.[1] ?? { type: "disk", path: "/" }), pool } };
   }
@@ -673,7 +797,7 @@ export class InstanceManager {
     await forgetDevices(name);
     // The last instance on a deleted image takes the image's unpacked layers with it.
     const fp = row.config["volatile.base_image"];
-    if (fp && !this.images.get(fp)) {
+    if (fp && !this.images.known(fp)) {
       await this.onImageDeleted(fp).catch((err) => log.warn("Failed to drop an unused image layer", { fingerprint: fp, err: String(err) }));
     }
     this.lifecycle("instance-deleted", name);
@@ -688,7 +812,9 @@ export class InstanceManager {
       const slash = put.restore.indexOf("/");
       const [owner, snap] = slash < 0 ? [name, put.restore] : [put.restore.slice(0, slash), put.restore.slice(slash + 1)];
       if (owner !== name) throw new ApiError(400, `Snapshot "${put.restore}" does not belong to instance "${name}"`);
-      return this.snapshots.restore(name, snap);
+      const refusal = put.stateful ? statefulUnavailable("A stateful restore") : undefined;
+      if (refusal) throw new ApiError(400, refusal);
+      return this.snapshots.restore(name, snap, put.stateful ?? false);
     }
     const row = this.get(name);
     const volatile = Object.fromEntries(Object.entries(row.config).filter(([k]) => k.startsWith("volatile.")));
@@ -698,7 +824,7 @@ export class InstanceManager {
     const config = { ...userConfig, ...volatile };
     const devices = withoutEmptyDeviceKeys(put.devices ?? {});
     const profiles = put.profiles ?? row.profiles;
-    this.check(userConfig, devices, profiles);
+    this.check(name, userConfig, devices, profiles);
     const next = { ...row, config, devices, profiles };
     const [before, after] = [this.expanded(row).devices, this.expanded(next).devices];
     if (rootDisk(before)?.[1].size !== rootDisk(after)?.[1].size) await this.applyRootSize(name, this.poolOf(next), after);
@@ -725,9 +851,10 @@ export class InstanceManager {
 
   /** A changed profile reaches the running instances that use it at once, as in LXD. Returns
    *  the instances it could not be applied to, with why. */
-  async profileChanged(profile: string): Promise<string[]> {
+  async profileChanged(profile: string, project = "default"): Promise<string[]> {
     const failed: string[] = [];
-    for (const row of this.list().filter((r) => r.profiles.includes(profile))) {
+    const home = this.projects.effective(project, "profiles");
+    for (const row of this.list().filter((r) => r.profiles.includes(profile) && this.projects.effective(r.project, "profiles") === home)) {
       try {
         await this.applyLive(row);
       } catch (err) {
@@ -750,13 +877,15 @@ export class InstanceManager {
     rt.devices = expanded.devices;
   }
 
-  async rename(name: string, to: string): Promise<void> {
+  /** `to`: the new name within the instance's project. */
+  async rename(name: string, newName: string): Promise<void> {
     const row = this.get(name);
     this.checkNotHeld(name);
-    const err = validateInstanceName(to);
-    if (err) throw new ApiError(400, `Invalid instance name "${to}": ${err}`);
+    const err = validateInstanceName(newName);
+    if (err) throw new ApiError(400, `Invalid instance name "${newName}": ${err}`);
     if (this.running.has(name)) throw new ApiError(400, "Renaming of running instance not allowed");
-    if (db.getInstance(this.database, to)) throw new ApiError(409, `Instance "${to}" already exists`);
+    const to = storageName(row.project, newName);
+    if (db.getInstance(this.database, to)) throw new ApiError(409, `Instance "${newName}" already exists`);
     await this.backendOf(row).rename(instanceVolume(name), to, () => {
       crashPoint("rename", "after-volume");
       db.updateInstance(this.database, name, { name: to });
@@ -800,6 +929,7 @@ export class InstanceManager {
     if (this.running.has(name)) throw new ApiError(400, "The instance is already running");
     this.checkNotHeld(name);
     const t = phases();
+    const overlap: Record<string, string> = {};
     this.checkHostLimits(this.running.size + 1);
     const row = this.get(name);
     const { config, devices } = this.expanded(row);
@@ -812,31 +942,43 @@ export class InstanceManager {
     let idmap: IdmapPlan;
     try {
       // Recorded before any await: a container starting meanwhile sees this range as taken.
-      idmap = planIdmap(config, this.list().filter((r) => r.name !== name).map((r) => r.config));
+      idmap = planIdmap(config, () => this.othersConfigs(name));
     } catch (err) {
       throw new ApiError(400, `Failed to start instance "${name}": ${(err as Error).message}`);
     }
     db.updateInstance(this.database, name, { config: { ...row.config, ...idmap.volatile } });
     crashPoint("start", "after-idmap");
     t.mark("plan");
+    const restoring = row.stateful ? stateDir(this.pools.backend(pool), name) : undefined;
+    if (restoring && !criuStatus().available) throw new ApiError(400, statefulRefusal(`Starting "${name}" from its saved state`));
     const procs = await this.cgroups.create(name, idmap.root);
     crashPoint("start", "after-cgroup");
     try {
       await this.cgroups.applyLimits(name, liveLimits(config));
       t.mark("cgroups");
       const rootfs = this.pools.backend(pool).rootfs(name, fingerprint);
-      await this.applyImageTemplates(row, config, devices, pool, rootfs);
+      // A stateful stop's checkpoint: restored (its files are as they were), not booted.
+      if (!restoring) await this.applyImageTemplates(row, config, devices, pool, rootfs);
       crashPoint("start", "after-templates");
       t.mark("templates");
       await this.cgroups.setDevices(name, deviceRules(devices));
       const spec = launchSpec({
-        name, rundir, config, idmap, cgroupProcs: procs, cgroup2: this.cgroups.unified, lxcfs: lxcfsDir(), rootfs,
+        name, hostname: nameInProject(row.project, name), rundir, config, idmap, cgroupProcs: procs, cgroup2: this.cgroups.unified, lxcfs: lxcfsDir(), rootfs,
         mounts: await launchMounts(name, devices),
       });
+      if (restoring) {
+        spec.restore = await restoreSpec(restoring);
+        // Into this daemon's cgroups, wherever the checkpoint was taken (another daemon's tree).
+        // Every v1 hierarchy is named; the root without a controller is cgroup2's.
+        for (const [key, path] of this.cgroups.paths(name)) spec.restore.args.push("--cgroup-root", key === "" ? path : `${key}:${path}`);
+      }
       t.mark("devices_cgroup");
       // Host-side device work overlaps the monitor's start; its failure stops the container below.
-      const prepared = prepareDevices({ name, config }, devices).then(() => undefined, (err: Error) => err);
-      const { initPid } = await launch(spec).finally(() => prepared);
+      // Each side's own duration goes to the log too: the monitor phase is the longer of the two.
+      const since = performance.now();
+      const took = (key: string) => () => void (overlap[key] = `${(performance.now() - since).toFixed(1)}ms`);
+      const prepared = prepareDevices({ name, config }, devices).finally(took("prepare")).then(() => undefined, (err: Error) => err);
+      const { initPid } = await launch(spec).finally(took("helper")).finally(() => prepared);
       t.mark("monitor");
       // Opened at once: the monitor holds init unreaped until it reports the exit, so the pid is
       // still init's here (a container that died already yields -1, and its exit is reported).
@@ -853,6 +995,8 @@ export class InstanceManager {
         const failed = await prepared;
         if (failed) throw failed;
         await startDevices({ name, initPid, pidfd: () => init.pidfd, config, booting: true }, devices);
+        // CRIU restored an empty network namespace; the nics are new: their addresses and routes come back.
+        if (restoring) await restoreNetwork(initPid, restoring);
         t.mark("devices");
       } catch (err) {
         signalInit(init, 9);
@@ -864,16 +1008,28 @@ export class InstanceManager {
       crashPoint("start", "after-devices", initPid);
     } catch (err) {
       await this.cgroups.remove(name).catch(() => {});
-      throw new ApiError(500, `Failed to start instance "${name}": ${(err as Error).message}`);
+      if (!restoring) throw new ApiError(500, `Failed to start instance "${name}": ${(err as Error).message}`);
+      // A checkpoint that cannot be restored would fail every start: it goes, the next start boots.
+      const why = await logError(join(restoring, "restore.log"), (err as Error).message);
+      // CRIU's log stays beside the monitor's for `lxd info --show-log`-style inspection.
+      await rename(join(restoring, "restore.log"), join(rundir, "criu-restore.log")).catch(() => {});
+      await this.dropState(name, restoring);
+      throw new ApiError(500, `Failed to start instance "${name}" from its saved state (discarded; start it again to boot it): ${why}`);
     }
+    if (restoring) await this.dropState(name, restoring);
     const { "volatile.apply_template": _applied, ...rest } = row.config;
     db.updateInstance(this.database, name, {
       lastUsedAt: now(),
       config: { ...rest, ...idmap.volatile, "volatile.last_state.power": "RUNNING" },
     });
     t.mark("db");
-    log.debug("Started instance", { name, ...t.fields() });
+    log.debug("Started instance", { name, ...t.fields(), ...overlap });
     this.lifecycle("instance-started", name);
+  }
+
+  private async dropState(name: string, dir: string): Promise<void> {
+    await rm(dir, { recursive: true, force: true });
+    db.updateInstance(this.database, name, { stateful: false });
   }
 
   /** Renders the image's templates: the pending create/copy trigger once, then `start`. */
@@ -883,7 +1039,7 @@ export class InstanceManager {
     const { image } = this.pools.backend(pool).layers(instanceVolume(row.name), row.config["volatile.base_image"] ?? "");
     await applyTemplates({
       rootfs, image, mountpoint: join(containerDir(row.name), "template-root"),
-      instance: { name: row.name, architecture: row.architecture, ephemeral: row.ephemeral, privileged: false },
+      instance: { name: nameInProject(row.project, row.name), architecture: row.architecture, ephemeral: row.ephemeral, privileged: false },
       config, devices,
     }, triggers);
   }
@@ -931,6 +1087,7 @@ export class InstanceManager {
   async stop(name: string, opts: StopOptions = {}): Promise<void> {
     const rt = this.running.get(name);
     if (!rt) throw new ApiError(400, "The instance is already stopped");
+    if (opts.stateful) return this.stopStateful(name, rt);
     rt.stopping = true;
     if (rt.frozen) await this.cgroups.thaw(name);
     if (!opts.force) {
@@ -953,6 +1110,47 @@ export class InstanceManager {
     crashPoint("stop", "after-signal");
     await this.cgroups.killAll(name).catch(() => {});
     await this.afterExit(name, rt);
+  }
+
+  /** CRIU dumps the container and kills it; the next start restores it (see startLocked). A
+   *  failed dump leaves it running as it was. */
+  private async stopStateful(name: string, rt: Runtime): Promise<void> {
+    if (!criuStatus().available) throw new ApiError(400, statefulRefusal("A stateful stop"));
+    const dir = stateDir(this.backendOf(this.get(name)), name);
+    rt.stopping = true;
+    if (rt.frozen) await this.cgroups.thaw(name);
+    try {
+      await criuDump(rt.initPid, dir, false);
+    } catch (err) {
+      rt.stopping = false;
+      await rm(dir, { recursive: true, force: true });
+      throw new ApiError(500, `Stateful stop of "${name}" failed: ${(err as Error).message}`);
+    }
+    await this.afterExit(name, rt);
+    db.updateInstance(this.database, name, { stateful: true });
+  }
+
+  /** A stateful snapshot's dump: the container runs on (a failed dump leaves it as it was). */
+  async checkpoint(name: string, dir: string): Promise<void> {
+    const rt = this.running.get(name);
+    if (!rt) throw new ApiError(400, "Unable to create a stateful snapshot. The instance isn't running");
+    try {
+      await criuDump(rt.initPid, dir, true);
+    } catch (err) {
+      throw new ApiError(500, `Stateful snapshot of "${name}" failed: ${(err as Error).message}`);
+    }
+  }
+
+  markStateful(name: string): void {
+    db.updateInstance(this.database, name, { stateful: true });
+  }
+
+  /** Marks an instance a live migration is restoring here (`incoming`), or done with that: a
+   *  daemon that restarts finds marked ones half made and removes them (the source resumed). */
+  markIncoming(name: string, incoming: boolean): void {
+    const row = this.get(name);
+    const { [INCOMING_KEY]: _, ...config } = row.config;
+    db.updateInstance(this.database, name, { config: incoming ? { ...config, [INCOMING_KEY]: "true" } : config });
   }
 
   /** Lets onExit (which owns the bookkeeping) finish before the caller's operation completes. */
@@ -1045,10 +1243,14 @@ export class InstanceManager {
       }
     }));
     t.mark("monitors");
+    // A live migration's arrival the killed daemon never finished restoring: its source resumed.
+    for (const row of rows.filter((r) => r.config[INCOMING_KEY])) {
+      await this.delete(row.name, true).catch((err) => log.warn("Removing an unfinished live migration failed", { instance: row.name, err: String(err) }));
+    }
     const pools = this.pools.list();
     const instances = new Map(rows.map((r) => [r.name, new Set((snaps.get(r.id) ?? []).map((s) => s.name))]));
     const images = new Set([
-      ...this.images.list().map((i) => i.fingerprint),
+      ...this.images.allFingerprints(),
       ...rows.map((r) => r.config["volatile.base_image"]).filter(Boolean),
     ]);
     for (const pool of pools) {
@@ -1183,7 +1385,7 @@ export class InstanceManager {
   }
 
   private lifecycle(action: string, name: string, context: Record<string, unknown> = {}) {
-    this.events.send("lifecycle", { action, source: `/1.0/instances/${name}`, context });
+    this.events.send("lifecycle", { action, source: instanceUrl(name), context }, projectOfStored(name));
     if (action !== "instance-deleted") this.recordsChanged(name);
   }
 }

@@ -60,7 +60,9 @@ export interface IdmapPlan {
 /** What `config` asks for, given the other instances' recorded maps (their local config). An
  *  isolated container keeps its previous range while it is still free; otherwise it gets the
  *  first free one above the range non-isolated containers share. */
-export function planIdmap(config: Config, others: Config[], read?: FileReader): IdmapPlan {
+/** `others`: the other instances' configs, or a function giving them, called only when they
+ *  matter (an isolated map without a fixed base): listing every instance is O(n) per start. */
+export function planIdmap(config: Config, others: Config[] | (() => Config[]), read?: FileReader): IdmapPlan {
   const record = (uid: IdMapEntry[], gid: IdMapEntry[], base: number) => {
     const json = idmapJson(uid, gid);
     return {
@@ -82,7 +84,7 @@ export function planIdmap(config: Config, others: Config[], read?: FileReader): 
       base = { uid: Number(config["security.idmap.base"]), gid: Number(config["security.idmap.base"]) };
     } else {
       // The shared block and every other instance's recorded ranges are taken.
-      const taken = [{ start: host.uid.start, size: CONTAINER_IDS }, ...others.flatMap((c) => [
+      const taken = [{ start: host.uid.start, size: CONTAINER_IDS }, ...(typeof others === "function" ? others() : others).flatMap((c) => [
         ...idmapJsonHostRanges(c["volatile.idmap.next"]), ...idmapJsonHostRanges(c["volatile.idmap.current"]),
       ])];
       const end = host.uid.start + host.uid.size;
@@ -105,15 +107,16 @@ export function environmentOf(config: Config): Record<string, string> {
   return Object.fromEntries(Object.entries(config).filter(([k]) => k.startsWith("environment.")).map(([k, v]) => [k.slice("environment.".length), v]));
 }
 
+/** `name`: the storage name; `hostname`: the instance's name in its project. */
 export function launchSpec(opts: {
-  name: string; rundir: string; config: Config; idmap: IdmapPlan; cgroupProcs: string[]; cgroup2: boolean; lxcfs?: string;
+  name: string; hostname?: string; rundir: string; config: Config; idmap: IdmapPlan; cgroupProcs: string[]; cgroup2: boolean; lxcfs?: string;
   rootfs: LaunchSpec["rootfs"]; mounts?: LaunchMount[];
 }): LaunchSpec {
   // raw.lxc may add lxc.environment lines and replace init.
   const raw = parseRawLxc(opts.config["raw.lxc"] ?? "");
   const env = ["container=lxc", ...Object.entries(environmentOf(opts.config)).map(([k, v]) => `${k}=${v}`), ...raw.environment];
   return {
-    name: opts.name, hostname: opts.name, rundir: opts.rundir, rootfs: opts.rootfs, mounts: opts.mounts,
+    name: opts.name, hostname: opts.hostname ?? opts.name, rundir: opts.rundir, rootfs: opts.rootfs, mounts: opts.mounts,
     privileged: isTrue(opts.config["security.privileged"]), nesting: isTrue(opts.config["security.nesting"]),
     uidMap: opts.idmap.uid, gidMap: opts.idmap.gid, cgroupProcs: opts.cgroupProcs, cgroup2: opts.cgroup2, lxcfs: opts.lxcfs,
     seccomp: seccompFor(opts.config), env, init: raw.initCmd ?? ["/sbin/init"],

@@ -1,6 +1,9 @@
 // Instance snapshots: take, list, rename, expire, delete and restore, plus the daemon's minute timer
 // for `snapshots.schedule` and `snapshots.expiry`. The row keeps the instance's config as it was;
 // the storage driver keeps its writable layer as it was.
+import { statefulUnavailable } from "./stateful.ts";
+import { cp, rename, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
 import { isTrue } from "../config/values.ts";
 import { NO_EXPIRY, type InstanceSnapshot, type InstanceSnapshotPut } from "../api/snapshot.ts";
 import * as db from "../db/snapshots.ts";
@@ -12,15 +15,18 @@ import { log } from "../log.ts";
 import { instanceVolume, type PoolBackend } from "../storage/backend.ts";
 import type { InstanceRow } from "../db/instances.ts";
 import { crashPoint } from "../kernel/faults.ts";
-import { expiryDate, nextSnapshotName, scheduleMatches, validateSnapshotName } from "../config/schedule.ts";
+import { compareSnapshots, expiresAt, expiryDate, nextSnapshotName, scheduleMatches, validateSnapshotName } from "../config/schedule.ts";
+import { instanceUrl, projectOfStored } from "../db/projects.ts";
 
 export type SnapshotRow = db.SnapshotRow;
 
-type InstanceShape = Pick<InstanceRow, "profiles" | "config" | "devices">;
+type InstanceShape = Pick<InstanceRow, "profiles" | "config" | "devices"> & { name?: string; project?: string };
 
 /** What snapshots need from the instances they belong to (the instance manager provides it). */
 export interface SnapshotHost {
   get(name: string): InstanceRow;
+  /** Refuses a snapshot or backup the instance's project does not allow. */
+  projects: { checkAllowed(project: string, what: "snapshot" | "backup"): void };
   list(): InstanceRow[];
   expanded(row: InstanceShape): { config: Record<string, string>; devices: Record<string, Record<string, string>> };
   /** The pool holding the instance's root volume. */
@@ -33,16 +39,19 @@ export interface SnapshotHost {
   replaceConfig(name: string, config: Record<string, string>, devices: Record<string, Record<string, string>>, profiles: string[]): void;
   start(name: string): Promise<void>;
   stop(name: string, opts: { force?: boolean }): Promise<void>;
+  /** Dumps the running instance's processes into `dir` with CRIU, leaving it running. */
+  checkpoint(name: string, dir: string): Promise<void>;
+  /** The instance's next start restores the checkpoint in its volume's state/. */
+  markStateful(name: string): void;
   /** The instance's records changed (a snapshot taken, renamed, deleted or restored). */
   recordsChanged(name: string): void;
 }
 
 /** An API timestamp, or null/"" or the zero time, as what the row stores ("" = never). */
 function normalizeExpiry(value: string | null | undefined): string {
-  if (!value || value.startsWith("0001-01-01")) return "";
-  const at = new Date(value);
-  if (Number.isNaN(at.getTime())) throw new ApiError(400, `Invalid expires_at "${value}"`);
-  return at.toISOString();
+  const at = expiresAt(value);
+  if (at === undefined) throw new ApiError(400, `Invalid expires_at "${value}"`);
+  return at;
 }
 
 export class Snapshots {
@@ -81,7 +90,7 @@ export class Snapshots {
     // A profile the snapshot names may be gone since: show its own settings then, never fail a listing.
     let expanded: { config: Record<string, string>; devices: Record<string, Record<string, string>> };
     try {
-      expanded = this.instances.expanded(snap);
+      expanded = this.instances.expanded({ ...snap, name: inst.name, project: inst.project });
     } catch {
       expanded = { config: snap.config, devices: snap.devices };
     }
@@ -97,7 +106,12 @@ export class Snapshots {
   /** Checks a snapshot request before its operation starts; returns the name it will get. */
   prepare(instance: string, name: string | undefined, stateful = false): string {
     const row = this.instances.get(instance);
-    if (stateful) throw new ApiError(400, "Stateful snapshots are not supported");
+    this.instances.projects.checkAllowed(row.project, "snapshot");
+    if (stateful) {
+      const refusal = statefulUnavailable("A stateful snapshot");
+      if (refusal) throw new ApiError(400, refusal);
+      if (!this.instances.isRunning(instance)) throw new ApiError(400, "Unable to create a stateful snapshot. The instance isn't running");
+    }
     const taken = new Set(db.listSnapshots(this.database, instance).map((s) => s.name));
     const chosen = name || nextSnapshotName(this.instances.expanded(row).config["snapshots.pattern"] ?? "", taken);
     const err = validateSnapshotName(chosen);
@@ -108,7 +122,7 @@ export class Snapshots {
 
   /** `expiresAt` undefined or null (what `lxc snapshot` sends): from `snapshots.expiry`; "" or
    *  the zero time (`--no-expiry`): never. */
-  create(instance: string, name: string, expiresAt?: string | null): Promise<SnapshotRow> {
+  create(instance: string, name: string, expiresAt?: string | null, stateful = false): Promise<SnapshotRow> {
     return this.serial(instance, async () => {
       const row = this.instances.get(instance);
       if (db.getSnapshot(this.database, instance, name)) throw new ApiError(409, `Snapshot "${instance}/${name}" already exists`);
@@ -122,18 +136,28 @@ export class Snapshots {
       }
       const pool = this.instances.backendOf(row);
       // A frozen container writes nothing while its layer is taken: the snapshot is consistent.
-      await this.instances.withVolume(instance, () => {
+      // Stateful: CRIU dumps the processes into the instance volume's state/ first (the container
+      // runs on), which the snapshot volume then keeps (btrfs takes it along; dir gets it moved).
+      const state = pool.stateDir(instanceVolume(instance));
+      await this.instances.withVolume(instance, async () => {
         const live = this.instances.isRunning(instance);
-        return this.instances.quiesced(instance, () => {
-          crashPoint("snapshot", "frozen");
-          return pool.copy(instanceVolume(instance), instanceVolume(instance, name), undefined, live);
-        });
+        if (stateful) await this.instances.checkpoint(instance, state);
+        try {
+          await this.instances.quiesced(instance, () => {
+            crashPoint("snapshot", "frozen");
+            return pool.copy(instanceVolume(instance), instanceVolume(instance, name), undefined, live);
+          });
+          const kept = pool.stateDir(instanceVolume(instance, name));
+          if (stateful && !existsSync(kept)) await rename(state, kept);
+        } finally {
+          if (stateful) await rm(state, { recursive: true, force: true });
+        }
       });
       crashPoint("snapshot", "after-volume");
       let snap: SnapshotRow;
       try {
         snap = db.insertSnapshot(this.database, instance, {
-          name, description: "", stateful: false, createdAt: createdAt.toISOString(), expiresAt: expires,
+          name, description: "", stateful, createdAt: createdAt.toISOString(), expiresAt: expires,
           config: row.config, devices: row.devices, profiles: row.profiles,
         });
       } catch (err) {
@@ -146,6 +170,15 @@ export class Snapshots {
   }
 
   /** Records snapshot rows copied from another instance (their volumes are already in place). */
+  /** For a refresh from `source`'s snapshots (oldest first): deletes the instance's snapshots the
+   *  source lacks or has with another creation date (to the second), as LXD compares them, and
+   *  returns the names the instance lacks. */
+  async syncPlan(instance: string, source: { name: string; createdAt?: string }[]): Promise<string[]> {
+    const { stale, missing } = compareSnapshots(db.listSnapshots(this.database, instance), source);
+    for (const name of stale) await this.delete(instance, name);
+    return missing;
+  }
+
   adopt(instance: string, rows: SnapshotRow[]): void {
     for (const r of rows) {
       const { id: _id, instanceId: _instanceId, ...rest } = r;
@@ -196,24 +229,33 @@ export class Snapshots {
     this.lifecycle("instance-snapshot-updated", instance, name);
   }
 
-  /** Restores the instance's layer and configuration; a running instance is stopped and started again. */
-  restore(instance: string, name: string): Promise<void> {
+  /** Restores the instance's layer and configuration; a running instance is stopped and started
+   *  again. `stateful`: its processes too, from the snapshot's checkpoint (it then runs). */
+  restore(instance: string, name: string, stateful = false): Promise<void> {
     return this.serial(instance, async () => {
       const snap = this.get(instance, name);
+      if (stateful && !snap.stateful) throw new ApiError(400, "Stateful snapshot restore requested but snapshot is stateless");
       const wasRunning = this.instances.isRunning(instance);
       if (wasRunning) await this.instances.stop(instance, { force: true });
       const row = this.instances.get(instance);
       const pool = this.instances.backendOf(row);
-      await this.instances.withVolume(instance, () => pool.restore(instanceVolume(instance, name)));
+      await this.instances.withVolume(instance, async () => {
+        await pool.restore(instanceVolume(instance, name));
+        // A btrfs snapshot brings its state/ along; the instance keeps one only for a stateful restore.
+        const state = pool.stateDir(instanceVolume(instance));
+        await rm(state, { recursive: true, force: true });
+        if (stateful) await cp(pool.stateDir(instanceVolume(instance, name)), state, { recursive: true, preserveTimestamps: true });
+      });
       // The snapshot's settings come back; this instance's own identity and power state stay.
       const volatile = Object.fromEntries(Object.entries(row.config).filter(([k]) => k.startsWith("volatile.")));
       const config = Object.fromEntries(Object.entries(snap.config).filter(([k]) => !k.startsWith("volatile.")));
       this.instances.replaceConfig(instance, { ...config, ...volatile }, snap.devices, snap.profiles);
       this.events.send("lifecycle", {
-        action: "instance-restored", source: `/1.0/instances/${instance}`, context: { snapshot: name },
-      });
+        action: "instance-restored", source: instanceUrl(instance), context: { snapshot: name },
+      }, projectOfStored(instance));
       this.instances.recordsChanged(instance);
-      if (wasRunning) await this.instances.start(instance);
+      if (stateful) this.instances.markStateful(instance);
+      if (wasRunning || stateful) await this.instances.start(instance);
     });
   }
 
@@ -274,7 +316,7 @@ export class Snapshots {
   }
 
   private lifecycle(action: string, instance: string, name: string, context: Record<string, unknown> = {}) {
-    this.events.send("lifecycle", { action, source: `/1.0/instances/${instance}/snapshots/${name}`, context });
+    this.events.send("lifecycle", { action, source: instanceUrl(instance, `/snapshots/${name}`), context }, projectOfStored(instance));
     this.instances.recordsChanged(instance);
   }
 }

@@ -174,7 +174,21 @@ export class Cgroups {
     private readonly roots: Map<string, string>,
     /** Controllers that limits can use (v2: enabled in the payload root; v1: mounted). */
     readonly controllers: string[],
+    /** Payload root per hierarchy key as /proc/PID/cgroup shows it. */
+    private readonly shown: Map<string, string>,
+    /** The daemon's own cgroups (/proc/self/cgroup), which containers inherit where we make none. */
+    private readonly own: Map<string, string>,
   ) {}
+
+  /** A container's cgroup per hierarchy as /proc/PID/cgroup names them ("cpu,cpuacct", "name=systemd",
+   *  "" for cgroup2) and shows their paths (the daemon's own in hierarchies it leaves alone, as a
+   *  booted container inherits them): where CRIU is to put a restored container. */
+  paths(name: string): [key: string, path: string][] {
+    return [...this.own.keys()].map((key) => {
+      const root = this.shown.get(key);
+      return [key, root ? join(root, name) : this.own.get(key)!];
+    });
+  }
 
   /** Sets up the payload root below the daemon's own cgroup. `tag` must be stable for one
    *  daemon (e.g. a hash of its LXD_DIR) so a restarted daemon finds its containers again. */
@@ -188,6 +202,7 @@ export class Cgroups {
 
   private static async initV1(tag: string, mounts: Mount[], own: Map<string, string>): Promise<Cgroups> {
     const roots = new Map<string, string>();
+    const shown = new Map<string, string>();
     const controllers: string[] = [];
     for (const [key, path] of own) {
       const names = key.split(",");
@@ -199,6 +214,7 @@ export class Cgroups {
       await mkdir(root, { recursive: true });
       if (names.includes("cpuset")) await inheritCpuset(root);
       roots.set(key, root);
+      shown.set(key, join(path, `lxd.payload.${tag}`));
       controllers.push(...wanted.filter((n) => !n.startsWith("name=")));
     }
     if (!roots.size) throw new Error("no usable cgroup v1 hierarchy (memory, cpu, pids, freezer)");
@@ -210,8 +226,9 @@ export class Cgroups {
       const root = join(dirIn(unified, own.get("")!), `lxd.payload.${tag}`);
       await mkdir(root, { recursive: true });
       roots.set("", root);
+      shown.set("", join(own.get("")!, `lxd.payload.${tag}`));
     }
-    return new Cgroups("v1", roots, controllers);
+    return new Cgroups("v1", roots, controllers, shown, own);
   }
 
   private static async initV2(tag: string, mounts: Mount[], own: Map<string, string>): Promise<Cgroups> {
@@ -237,7 +254,7 @@ export class Cgroups {
         // Not delegated to us, or processes share `base`.
       }
     }
-    return new Cgroups("v2", new Map([["", root]]), controllers);
+    return new Cgroups("v2", new Map([["", root]]), controllers, new Map([["", join(ownPath(own.get("") ?? "/"), `lxd.payload.${tag}`)]]), new Map([["", own.get("") ?? "/"]]));
   }
 
   /** Whether containers get a cgroup2 tree of their own (v2 hosts, and hybrid v1 hosts). */

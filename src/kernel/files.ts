@@ -1,7 +1,9 @@
-// File transfer inside a running container through `lxd-helper file`: the helper joins the
-// container's user and mount namespaces and works as its root, so paths and symlinks resolve
-// inside the container and ids are container ids. Protocol (see native/file.c): a first
+// File transfer inside a container through `lxd-helper file`: for a running one the helper joins
+// its user and mount namespaces and works as its root, for a stopped one it chroots into the root
+// filesystem the caller mounted; either way paths and symlinks resolve inside the container and
+// ids are container ids. Protocol (see native/file.c): a first
 // line "ok ..." or "error ERRNO MESSAGE" on stdout, then for reads the raw data.
+import { closeSync, constants, openSync } from "node:fs";
 import { helperPath, pidfdForHelper } from "./native.ts";
 
 export type FileKind = "file" | "directory" | "symlink";
@@ -43,11 +45,21 @@ type Helper = ReturnType<typeof spawnHelper>;
 /** What is used of the helper's stdout reader (Node's and the DOM's stream types differ). */
 type ChunkReader = { read(): Promise<{ done: true; value?: Uint8Array } | { done: false; value: Uint8Array }>; cancel(): Promise<void> };
 
-/** `pidfd` (of the container's init) is passed as the helper's fd 3. */
-function spawnHelper(pidfd: number, args: string[], stdin: ReadableStream<Uint8Array> | Uint8Array | null) {
-  return Bun.spawn([helperPath(), "file", "--pidfd", "3", ...args], {
-    stdio: [stdin === null ? "ignore" : stdin instanceof Uint8Array ? new Blob([stdin]) : stdin, "pipe", "pipe", pidfdForHelper(pidfd)],
-  });
+/** Where the files are: a running container (a pidfd of its init, used at once: the helper is
+ *  spawned before any await) or a stopped one's root filesystem, mounted at `root` meanwhile. */
+export type FileTarget = { pidfd: number; root?: undefined } | { root: string; pidfd?: undefined };
+
+/** The target is passed as the helper's fd 3: the pidfd, or a descriptor of the root directory. */
+function spawnHelper(target: FileTarget, args: string[], stdin: ReadableStream<Uint8Array> | Uint8Array | null) {
+  const rootFd = target.root === undefined ? -1 : openSync(target.root, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    return Bun.spawn([helperPath(), "file", rootFd < 0 ? "--pidfd" : "--root", "3", ...args], {
+      stdio: [stdin === null ? "ignore" : stdin instanceof Uint8Array ? new Blob([stdin]) : stdin, "pipe", "pipe",
+        rootFd < 0 ? pidfdForHelper(target.pidfd!) : rootFd],
+    });
+  } finally {
+    if (rootFd >= 0) closeSync(rootFd);
+  }
 }
 
 /** Reads the helper's first line; returns it and a reader positioned after it. */
@@ -121,10 +133,9 @@ export interface FileRead {
   body: ReadableStream<Uint8Array>;
 }
 
-/** Opens `path` (absolute, inside the container whose init `pidfd` refers to) for reading; never
- *  follows a final symlink. */
-export async function readPath(pidfd: number, path: string): Promise<FileRead> {
-  const proc = spawnHelper(pidfd, ["get", path], null);
+/** Opens `path` (absolute, inside the container) for reading; never follows a final symlink. */
+export async function readPath(target: FileTarget, path: string): Promise<FileRead> {
+  const proc = spawnHelper(target, ["get", path], null);
   const { line, rest: first, reader } = await readHeader(proc);
   try {
     return { stat: parseStat(checkLine(line)), body: rest(proc, first, reader) };
@@ -143,14 +154,14 @@ export async function readEntries(body: ReadableStream<Uint8Array>): Promise<str
 const idArg = (v: number | undefined) => String(v === undefined || v < 0 ? -1 : v);
 
 /** Creates or writes `path`: file content (or a symlink's target) comes from `data`. */
-export async function writePath(pidfd: number, path: string, opts: PutOptions, data: ReadableStream<Uint8Array> | Uint8Array | null): Promise<void> {
+export async function writePath(target: FileTarget, path: string, opts: PutOptions, data: ReadableStream<Uint8Array> | Uint8Array | null): Promise<void> {
   const mode = opts.mode === undefined || opts.mode < 0 ? "-1" : (opts.mode & 0o7777).toString(8);
-  const proc = spawnHelper(pidfd, ["put", path, opts.type, opts.write, idArg(opts.uid), idArg(opts.gid), mode], opts.type === "directory" ? null : data);
+  const proc = spawnHelper(target, ["put", path, opts.type, opts.write, idArg(opts.uid), idArg(opts.gid), mode], opts.type === "directory" ? null : data);
   await finish(proc);
 }
 
-export async function deletePath(pidfd: number, path: string): Promise<void> {
-  await finish(spawnHelper(pidfd, ["delete", path], null));
+export async function deletePath(target: FileTarget, path: string): Promise<void> {
+  await finish(spawnHelper(target, ["delete", path], null));
 }
 
 async function finish(proc: Helper): Promise<void> {

@@ -1,6 +1,7 @@
 // Host conditions worth a warning at daemon start (LXD's /1.0/warnings): missing kernel or
 // userspace features the daemon works without, and limits too low for many containers.
 import { readFileSync } from "node:fs";
+import { criuStatus } from "./criu.ts";
 import { lxcfsDir } from "./lxcfs.ts";
 
 export interface HostCondition { type: string; message: string; severity: "low" | "moderate" }
@@ -25,8 +26,9 @@ export function hostConditions(): HostCondition[] {
   if (read("/sys/module/apparmor/parameters/enabled") !== "Y") {
     found.push({ type: "AppArmor support has been disabled", message: "Disabled because of lack of kernel support", severity: "low" });
   }
-  if (!Bun.which("criu")) {
-    found.push({ type: "CRIU isn't available", message: "criu was not found in PATH: stateful snapshots and live migration are unavailable", severity: "low" });
+  const criu = criuStatus();
+  if (!criu.available) {
+    found.push({ type: "CRIU isn't available", message: `Stateful snapshots and live migration are unavailable: ${criu.reason}`, severity: "low" });
   }
   if (!lxcfsDir()) {
     found.push({ type: "LXCFS isn't running", message: "Containers see the host's /proc/meminfo, /proc/cpuinfo and uptime instead of their limits", severity: "low" });

@@ -33,6 +33,8 @@ export interface LaunchSpec {
   seccomp?: Uint8Array;
   env: string[];
   init: string[];
+  /** Restore this checkpoint with CRIU instead of booting (see criu.ts restoreArgs). */
+  restore?: { criu: string; dir: string; tty: string; args: string[] };
 }
 
 export interface LaunchMount {
@@ -74,6 +76,11 @@ export function launchConfig(spec: LaunchSpec): string {
   if (spec.lxcfs) lines.push(`lxcfs ${clean("lxcfs", spec.lxcfs)}`);
   if (spec.seccomp?.length) lines.push(`seccomp ${seccompHex(spec.seccomp)}`);
   for (const e of spec.env) lines.push(`env ${clean("env", e)}`);
+  if (spec.restore) {
+    const { criu, dir, tty, args } = spec.restore;
+    lines.push(`criu ${clean("criu", criu)}`, `restore_dir ${clean("restore", dir)}`, `restore_tty ${clean("restore", tty)}`);
+    for (const a of args) lines.push(`criu_arg ${clean("criu", a)}`);
+  }
   if (spec.init.some((a) => /\s/.test(a) || !a)) throw new Error("init arguments must be non-empty words without spaces");
   lines.push(`init ${spec.init.join(" ")}`);
   return `${lines.join("\n")}\n`;

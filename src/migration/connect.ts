@@ -6,9 +6,10 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { X509Certificate } from "node:crypto";
 import { Channel, clientEndpoint, type WsEndpoint } from "./channel.ts";
 
-export const CHANNELS = ["control", "fs"] as const;
+export const CHANNELS = ["control", "fs", "criu"] as const;
 export type ChannelName = (typeof CHANNELS)[number];
-export interface Channels { control: Channel; fs: Channel }
+/** `criu` (the checkpoint's rsync stream) only in a live migration. */
+export interface Channels { control: Channel; fs: Channel; criu?: Channel }
 
 /** The peers' connections must arrive this fast (LXD: 10 s). */
 export const CONNECT_TIMEOUT_MS = 10_000;
@@ -18,16 +19,19 @@ const digest = (s: string) => createHash("sha256").update(s).digest();
 /** The accepting side: one fresh secret per channel, each usable once. */
 export class Acceptor {
   /** What the operation's metadata shows (channel -> secret). */
-  readonly secrets: Record<ChannelName, string>;
+  readonly secrets: Partial<Record<ChannelName, string>>;
   private unused: Map<ChannelName, string>;
+  private readonly live: boolean;
   private got: Partial<Channels> = {};
   private ready!: (c: Channels) => void;
   private failed!: (err: Error) => void;
   private readonly connected: Promise<Channels>;
 
-  constructor() {
-    this.secrets = { control: randomBytes(32).toString("hex"), fs: randomBytes(32).toString("hex") };
-    this.unused = new Map(CHANNELS.map((c) => [c, this.secrets[c]]));
+  constructor(live = false) {
+    this.live = live;
+    const names = CHANNELS.filter((c) => live || c !== "criu");
+    this.secrets = Object.fromEntries(names.map((c) => [c, randomBytes(32).toString("hex")]));
+    this.unused = new Map(names.map((c) => [c, this.secrets[c]!]));
     this.connected = new Promise((resolve, reject) => { this.ready = resolve; this.failed = reject; });
     this.connected.catch(() => {});
   }
@@ -46,7 +50,7 @@ export class Acceptor {
     if (!name) return false;
     this.unused.delete(name);
     this.got[name] = new Channel(name, ws);
-    if (this.got.control && this.got.fs) this.ready(this.got as Channels);
+    if (this.got.control && this.got.fs && (this.got.criu || !this.live)) this.ready(this.got as Channels);
     return true;
   }
 
@@ -66,6 +70,7 @@ export class Acceptor {
     this.failed(new Error(reason));
     this.got.control?.close();
     this.got.fs?.close();
+    this.got.criu?.close();
   }
 }
 
@@ -107,15 +112,19 @@ function dialOne(operation: string, secret: string, peer: string, identity: TlsI
   });
 }
 
-/** The dialling side: control first, then fs. */
+/** The dialling side: control first, then fs, then criu when the peer offers it (live). */
 export async function dial(target: DialTarget, identity: TlsIdentity, timeoutMs = CONNECT_TIMEOUT_MS): Promise<Channels> {
-  for (const c of CHANNELS) if (!target.secrets[c]) throw new Error(`Missing ${c} secret`);
-  const control = new Channel("control", clientEndpoint(await dialOne(target.operation, target.secrets.control!, target.certificate, identity, timeoutMs)));
+  for (const c of ["control", "fs"]) if (!target.secrets[c]) throw new Error(`Missing ${c} secret`);
+  const open = async (name: ChannelName) =>
+    new Channel(name, clientEndpoint(await dialOne(target.operation, target.secrets[name]!, target.certificate, identity, timeoutMs)));
+  const control = await open("control");
+  let fs: Channel | undefined;
   try {
-    const fs = new Channel("fs", clientEndpoint(await dialOne(target.operation, target.secrets.fs!, target.certificate, identity, timeoutMs)));
-    return { control, fs };
+    fs = await open("fs");
+    return { control, fs, criu: target.secrets.criu ? await open("criu") : undefined };
   } catch (err) {
     control.close();
+    fs?.close();
     throw err;
   }
 }

@@ -8,6 +8,8 @@ import type { InstanceManager } from "../instance/manager.ts";
 import { validateSnapshotName } from "../config/schedule.ts";
 import type { SnapshotRow } from "../instance/snapshots.ts";
 import { instanceVolume } from "../storage/backend.ts";
+import { stateDir } from "../instance/stateful.ts";
+import { cp, rm } from "node:fs/promises";
 import { headerSeconds, headerTime, type SnapshotInfo } from "./proto.ts";
 import { receiveWith, rsyncOf, type SourceSpec, type TargetSpec } from "./transfer.ts";
 
@@ -30,6 +32,9 @@ export interface SourceRequest {
   snapshot?: string;
   instanceOnly: boolean;
   allowInconsistent?: boolean;
+  /** Live (CRIU): the running instance's checkpoint travels; it stops, stateful, until the
+   *  client deletes it (a move) or starts it again (a copy: it resumes). */
+  live?: boolean;
 }
 
 /** The instance (or one snapshot) as a migration source. Throws ApiErrors for bad requests. */
@@ -45,6 +50,13 @@ export function instanceSource(instances: InstanceManager, req: SourceRequest): 
     kind: "instance",
     name: req.snapshot === undefined ? req.name : `${req.name}/${req.snapshot}`,
     running: req.snapshot === undefined && instances.isRunning(req.name),
+    live: req.live ? {
+      async dump() {
+        await instances.stop(req.name, { stateful: true });
+        return stateDir(backend, req.name);
+      },
+      resume: () => instances.start(req.name),
+    } : undefined,
     snapshots: snaps.map((s) => snapshotInfo(s, row.architecture)),
     config: {
       container,
@@ -62,14 +74,30 @@ export function instanceSource(instances: InstanceManager, req: SourceRequest): 
       ? (names, write) => instances.withVolume(req.name, () => instances.quiesced(req.name, () =>
         backend.sendStreams(instanceVolume(req.name), names, write)))
       : undefined,
-    exportTree(snapshot, fn) {
+    exportTree(snapshot, fn, quiesce = true) {
       if (snapshot !== undefined || req.snapshot !== undefined) {
         return backend.export(instanceVolume(req.name, snapshot ?? req.snapshot), fingerprint, fn);
       }
-      // No start meanwhile, and a running instance frozen: the tree holds still while it is read.
-      return instances.withVolume(req.name, () => instances.quiesced(req.name, () => backend.export(instanceVolume(req.name), fingerprint, fn)));
+      // No start meanwhile, and a running instance frozen: the tree holds still while it is read
+      // (a live migration's first pass reads it running: the final pass follows the checkpoint).
+      const read = () => backend.export(instanceVolume(req.name), fingerprint, fn);
+      return instances.withVolume(req.name, () => (quiesce ? instances.quiesced(req.name, read) : read()));
     },
   };
+}
+
+/** The rows of arriving snapshots (descriptions travel only in the index header). */
+function snapshotRows(snapshots: SnapshotInfo[], info: Record<string, unknown> | undefined): NewSnapshotRow[] {
+  for (const s of snapshots) {
+    const err = validateSnapshotName(s.name);
+    if (err) throw new Error(`Invalid snapshot in the migration header: ${err}`);
+  }
+  const described = new Map(((info?.snapshots ?? []) as { name?: string; description?: string }[]).map((s) => [s.name, s.description ?? ""]));
+  return snapshots.map((s) => ({
+    name: s.name, description: described.get(s.name) ?? "", stateful: false,
+    createdAt: headerTime(s.creationDate) ?? new Date().toISOString(), expiresAt: headerTime(s.expiryDate) ?? "",
+    config: s.localConfig, devices: s.localDevices, profiles: s.profiles,
+  }));
 }
 
 /** An arriving instance: `name` was reserved by instances.prepareMigration. */
@@ -79,18 +107,43 @@ export function instanceTarget(instances: InstanceManager, body: InstancesPost, 
     name,
     driver: instances.poolOf({ profiles: body.profiles ?? ["default"], devices: body.devices ?? {}, config: {} }).driver,
     async receive(snapshots, info, data) {
-      for (const s of snapshots) {
-        const err = validateSnapshotName(s.name);
-        if (err) throw new Error(`Invalid snapshot in the migration header: ${err}`);
-      }
-      // Descriptions travel only in the index header.
-      const described = new Map(((info?.snapshots ?? []) as { name?: string; description?: string }[]).map((s) => [s.name, s.description ?? ""]));
-      const rows: NewSnapshotRow[] = snapshots.map((s) => ({
-        name: s.name, description: described.get(s.name) ?? "", stateful: false,
-        createdAt: headerTime(s.creationDate) ?? new Date().toISOString(), expiresAt: headerTime(s.expiryDate) ?? "",
-        config: s.localConfig, devices: s.localDevices, profiles: s.profiles,
-      }));
+      const rows = snapshotRows(snapshots, info);
       await instances.createFromMigration(body, name, rows, (pool) => receiveWith(pool, instanceVolume(name), snapshots.map((s) => s.name), data));
+    },
+    async restore(dir) {
+      try {
+        const state = stateDir(instances.backendOf(instances.get(name)), name);
+        instances.markIncoming(name, true);
+        await rm(state, { recursive: true, force: true });
+        await cp(dir, state, { recursive: true });
+        instances.markStateful(name);
+        await instances.start(name);
+        instances.markIncoming(name, false);
+      } catch (err) {
+        // Nothing stays on the target: the source resumes.
+        await instances.delete(name, true).catch(() => {});
+        throw err;
+      }
+    },
+  };
+}
+
+/** A refresh of existing instance `name` (source.refresh): only the snapshots it lacks are asked
+ *  for (none with instance_only, which keeps its own), then its content is replaced. */
+export function instanceRefreshTarget(instances: InstanceManager, body: InstancesPost, name: string): TargetSpec {
+  return {
+    kind: "instance",
+    name,
+    driver: instances.poolOf(instances.get(name)).driver,
+    async refresh(offered) {
+      if (instances.isRunning(name)) throw new Error(`Cannot refresh the running instance "${name}": stop it first`);
+      if (body.source.instance_only) return [];
+      const missing = new Set(await instances.snapshots.syncPlan(name, offered.map((s) => ({ name: s.name, createdAt: headerTime(s.creationDate) }))));
+      return offered.filter((s) => missing.has(s.name));
+    },
+    async receive(snapshots, info, data) {
+      const rows = snapshotRows(snapshots, info);
+      await instances.refreshFrom(name, rows, (pool) => receiveWith(pool, instanceVolume(name), snapshots.map((s) => s.name), data, true));
     },
   };
 }

@@ -39,7 +39,12 @@ export interface MigrationHeader {
   volumeSize?: number;
   btrfsFeatures?: BtrfsFeatures;
   indexHeaderVersion?: number;
+  /** Transfers only this daemon knows (field 1000, outside LXD's range: an LXD peer skips it and
+   *  never answers with it, so it keeps talking rsync). */
+  extensions?: string[];
 }
+
+const EXTENSIONS_FIELD = 1000;
 
 export interface MigrationControl { success: boolean; message?: string }
 
@@ -221,6 +226,7 @@ export function encodeHeader(h: MigrationHeader): Uint8Array {
     w.message(12, boolsMessage([b.migrationHeader, b.headerSubvolumes, b.headerSubvolumeUuids]));
   }
   w.uint(13, h.indexHeaderVersion);
+  for (const e of h.extensions ?? []) w.string(EXTENSIONS_FIELD, e);
   return w.finish();
 }
 
@@ -267,6 +273,7 @@ export function decodeHeader(buf: Uint8Array): MigrationHeader {
         break;
       }
       case 13: h.indexHeaderVersion = Number(f.int ?? 0n); break;
+      case EXTENSIONS_FIELD: (h.extensions ??= []).push(text(f)); break;
     }
   }
   if (h.fs < 0) throw new Error("migration header without a filesystem type");

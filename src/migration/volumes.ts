@@ -34,6 +34,37 @@ export function volumeSource(volumes: CustomVolumes, pool: string, name: string,
   };
 }
 
+/** A refresh of existing volume `name` in `pool` (source.refresh): only the snapshots it lacks are
+ *  asked for (none with volume_only, which keeps its own), then its content is replaced. */
+export function volumeRefreshTarget(volumes: CustomVolumes, pool: string, name: string, volumeOnly: boolean): TargetSpec {
+  return {
+    kind: "custom",
+    name,
+    driver: volumes.pool(pool).driver,
+    async refresh(offered) {
+      if (volumeOnly) return [];
+      const missing = new Set(await volumes.syncPlan(pool, name, offered.map((s) => ({ name: s.name, createdAt: headerTime(s.creationDate) }))));
+      return offered.filter((s) => missing.has(s.name));
+    },
+    async receive(snapshots, info, data) {
+      await volumes.refreshFrom(pool, name, snapshotRows(snapshots, info), (b) => receiveWith(b, customVolume(name), snapshots.map((s) => s.name), data, true));
+    },
+  };
+}
+
+/** The rows of arriving snapshots (descriptions travel only in the index header). */
+function snapshotRows(snapshots: SnapshotInfo[], info: Record<string, unknown> | undefined) {
+  for (const s of snapshots) {
+    const err = validateSnapshotName(s.name);
+    if (err) throw new Error(`Invalid snapshot in the migration header: ${err}`);
+  }
+  const described = new Map(((info?.volume_snapshots ?? []) as { name?: string; description?: string }[]).map((s) => [s.name, s.description ?? ""]));
+  return snapshots.map((s) => ({
+    name: s.name, description: described.get(s.name) ?? "", config: s.localConfig,
+    createdAt: headerTime(s.creationDate) ?? new Date().toISOString(), expiresAt: headerTime(s.expiryDate) ?? "",
+  }));
+}
+
 /** A volume arriving in `pool`: `name` was reserved by volumes.prepareMigration. */
 export function volumeTarget(volumes: CustomVolumes, pool: string, name: string, fields: { description?: string; config?: Record<string, string> | null }): TargetSpec {
   return {
@@ -41,16 +72,8 @@ export function volumeTarget(volumes: CustomVolumes, pool: string, name: string,
     name,
     driver: volumes.pool(pool).driver,
     async receive(snapshots, info, data) {
-      for (const s of snapshots) {
-        const err = validateSnapshotName(s.name);
-        if (err) throw new Error(`Invalid snapshot in the migration header: ${err}`);
-      }
-      const described = new Map(((info?.volume_snapshots ?? []) as { name?: string; description?: string }[]).map((s) => [s.name, s.description ?? ""]));
+      const rows = snapshotRows(snapshots, info);
       const sourceVolume = (info?.volume ?? {}) as { description?: string; config?: Record<string, string> };
-      const rows = snapshots.map((s) => ({
-        name: s.name, description: described.get(s.name) ?? "", config: s.localConfig,
-        createdAt: headerTime(s.creationDate) ?? new Date().toISOString(), expiresAt: headerTime(s.expiryDate) ?? "",
-      }));
       await volumes.createFromMigration(pool, name, {
         description: fields.description ?? sourceVolume.description ?? "",
         config: fields.config ?? {},

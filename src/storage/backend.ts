@@ -76,6 +76,11 @@ export class PoolBackend {
     return this.driver.rootfs(this.pool, instance, fingerprint);
   }
 
+  /** The stopped instance's root filesystem, writable while `fn` runs. */
+  mountRootfs<T>(instance: string, fingerprint: string, fn: (root: string) => Promise<T>): Promise<T> {
+    return this.driver.mountRootfs(this.pool, instance, fingerprint, fn);
+  }
+
   /** An instance volume's (or snapshot's) overlay layers, top first, and its image's directory. */
   layers(volume: Volume, fingerprint: string): { layers: string[]; image: string } {
     return this.driver.layers(this.pool, instanceRef(volume), fingerprint);
@@ -117,6 +122,12 @@ export class PoolBackend {
     if (target && target.driverName !== this.driverName) throw new Error(`cannot copy from a ${this.driverName} pool to a ${target.driverName} pool`);
     if (from.kind === "instance") return this.driver.copyVolume(this.pool, instanceRef(from), instanceRef(to), target?.pool, live);
     return this.driver.copyCustom(this.pool, customRef(from), customRef(to), target?.pool);
+  }
+
+  /** Where an instance volume (or its snapshot) keeps a CRIU checkpoint. */
+  stateDir(volume: Volume): string {
+    if (volume.kind !== "instance") throw new Error("only instance volumes hold checkpoints");
+    return this.driver.stateDir(this.pool, instanceRef(volume));
   }
 
   /** Makes the volume what it was at its snapshot `volume.snapshot` (the caller keeps users away). */
@@ -196,11 +207,12 @@ export class PoolBackend {
       : this.driver.exportCustom(this.pool, customRef(volume), fn);
   }
 
-  /** Builds a new volume with `snapshots` (oldest first) from the trees `fill` writes. */
-  receive(volume: Volume, snapshots: string[], fill: TreeFiller): Promise<void> {
+  /** Builds a new volume with `snapshots` (oldest first) from the trees `fill` writes; `refresh`:
+   *  adds them to an existing volume, whose content the last tree replaces. */
+  receive(volume: Volume, snapshots: string[], fill: TreeFiller, refresh = false): Promise<void> {
     return volume.kind === "instance"
-      ? this.driver.receiveVolume(this.pool, volume.name, snapshots, fill)
-      : this.driver.receiveCustom(this.pool, volume.name, snapshots, fill);
+      ? this.driver.receiveVolume(this.pool, volume.name, snapshots, fill, refresh)
+      : this.driver.receiveCustom(this.pool, volume.name, snapshots, fill, refresh);
   }
 
   /** Whether volumes can move as btrfs send streams (both pools btrfs). */

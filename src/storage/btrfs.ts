@@ -387,6 +387,7 @@ export const btrfsDriver: StorageDriver = {
   },
 
   backupFile: (pool, instance) => join(instanceVol(pool, instance), BACKUP_FILE),
+  stateDir: (pool, ref) => join(refVol(pool, ref), "state"),
 
   async sendVolume(pool, ref, parent, file) {
     const src = refVol(pool, ref);
@@ -443,6 +444,10 @@ export const btrfsDriver: StorageDriver = {
 
   rootfs(pool, instance): RootfsSpec {
     return { kind: "bind", path: join(instanceVol(pool, instance), "rootfs") };
+  },
+
+  mountRootfs(pool, instance, _fingerprint, fn) {
+    return fn(join(instanceVol(pool, instance), "rootfs"));
   },
 
   layers(pool, ref, fingerprint) {
@@ -525,8 +530,8 @@ export const btrfsDriver: StorageDriver = {
     return fn(vol);
   },
 
-  receiveVolume(pool, instance, snapshots, fill) {
-    return receiveTrees(subvolumePlan(instanceVol(pool, instance), (s) => refVol(pool, { instance, snapshot: s })), snapshots, fill);
+  receiveVolume(pool, instance, snapshots, fill, refresh) {
+    return receiveTrees(subvolumePlan(instanceVol(pool, instance), (s) => refVol(pool, { instance, snapshot: s })), snapshots, fill, refresh);
   },
 
   async exportCustom(pool, ref, fn) {
@@ -535,8 +540,8 @@ export const btrfsDriver: StorageDriver = {
     return fn(vol);
   },
 
-  receiveCustom(pool, volume, snapshots, fill) {
-    return receiveTrees(subvolumePlan(customVol(pool, volume), (s) => customRefVol(pool, { volume, snapshot: s })), snapshots, fill);
+  receiveCustom(pool, volume, snapshots, fill, refresh) {
+    return receiveTrees(subvolumePlan(customVol(pool, volume), (s) => customRefVol(pool, { volume, snapshot: s })), snapshots, fill, refresh);
   },
 
   async sendSubvolumes(pool, target, snapshots, write) {

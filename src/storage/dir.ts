@@ -243,6 +243,24 @@ async function removeExports(pool: Pool): Promise<void> {
   }
 }
 
+/** Runs `fn` on a fresh export stage whose rootfs/ `prepare` mounts: unmounted and removed after,
+ *  and by the next start of a daemon killed meanwhile (removeExports). */
+async function staged<T>(pool: Pool, prepare: (stage: string, rootfs: string) => Promise<void>, fn: (stage: string, rootfs: string) => Promise<T>): Promise<T> {
+  const stage = join(exportsDir(pool), ulid());
+  const rootfs = join(stage, "rootfs");
+  await mkdir(rootfs, { recursive: true, mode: 0o700 });
+  try {
+    await prepare(stage, rootfs);
+    try {
+      return await fn(stage, rootfs);
+    } finally {
+      umount(rootfs, MNT.DETACH);
+    }
+  } finally {
+    await removeStage(stage);
+  }
+}
+
 /** Removes an export's directory once its rootfs is no longer a mount point (never through one:
  *  a bind mount there would reach the image's own files). */
 async function removeStage(stage: string): Promise<void> {
@@ -407,6 +425,7 @@ export const dirDriver: StorageDriver = {
   },
 
   backupFile: (pool, instance) => join(volumeDir(pool, instance), BACKUP_FILE),
+  stateDir: (pool, ref) => join(refDir(pool, ref), "state"),
 
   async instanceVolumes(pool) {
     return (await list(join(root(pool), "containers"))).filter((n) => !n.includes(TMP) && !n.includes(OLD));
@@ -517,32 +536,32 @@ export const dirDriver: StorageDriver = {
     return diskUsage(customDir(pool, volume));
   },
 
-  async exportVolume(pool, ref, fingerprint, fn) {
+  mountRootfs(pool, instance, fingerprint, fn) {
+    const spec = this.rootfs(pool, instance, fingerprint);
+    if (spec.kind === "bind") return fn(spec.path);
+    // Writable, as the container mounts it (user.overlay.* metadata).
+    const lower = [...spec.layers ?? [], spec.lower].map(escapeMount).join(":");
+    return staged(pool, async (_stage, rootfs) => {
+      mount("overlay", rootfs, "overlay", 0, `lowerdir=${lower},upperdir=${escapeMount(spec.upper)},workdir=${escapeMount(spec.work)},userxattr`);
+    }, (_stage, rootfs) => fn(rootfs));
+  },
+
+  exportVolume(pool, ref, fingerprint, fn) {
     const dir = refDir(pool, ref);
     if (isPlain(dir)) return fn(dir);
     // The layers merged by a read-only overlay mount (whiteouts applied as the container saw
     // them), beside the image's metadata.yaml and templates/.
     const { layers, image } = this.layers(pool, ref, fingerprint);
-    const stage = join(exportsDir(pool), ulid());
-    const rootfs = join(stage, "rootfs");
-    await mkdir(rootfs, { recursive: true, mode: 0o700 });
-    try {
+    return staged(pool, async (stage, rootfs) => {
       for (const e of ["metadata.yaml", "templates"]) if (await exists(join(image, e))) await copyTree(join(image, e), join(stage, e));
       // overlayfs wants two lower layers at least; one is bound as it is.
       if (layers.length === 1) mount(layers[0]!, rootfs, null, MS.BIND);
       else mount("overlay", rootfs, "overlay", MS.RDONLY, `lowerdir=${layers.map(escapeMount).join(":")},userxattr`);
-      try {
-        return await fn(stage);
-      } finally {
-        umount(rootfs, MNT.DETACH);
-      }
-    } finally {
-      await removeStage(stage);
-    }
+    }, (stage) => fn(stage));
   },
 
-  receiveVolume(pool, instance, snapshots, fill) {
-    return receiveTrees(plainPlan(volumeDir(pool, instance), (s) => refDir(pool, { instance, snapshot: s })), snapshots, fill);
+  receiveVolume(pool, instance, snapshots, fill, refresh) {
+    return receiveTrees(plainPlan(volumeDir(pool, instance), (s) => refDir(pool, { instance, snapshot: s })), snapshots, fill, refresh);
   },
 
   async exportCustom(pool, ref, fn) {
@@ -551,8 +570,8 @@ export const dirDriver: StorageDriver = {
     return fn(dir);
   },
 
-  receiveCustom(pool, volume, snapshots, fill) {
-    return receiveTrees(plainPlan(customDir(pool, volume), (s) => customRefDir(pool, { volume, snapshot: s })), snapshots, fill);
+  receiveCustom(pool, volume, snapshots, fill, refresh) {
+    return receiveTrees(plainPlan(customDir(pool, volume), (s) => customRefDir(pool, { volume, snapshot: s })), snapshots, fill, refresh);
   },
 
   async reconcile(pool, known) {

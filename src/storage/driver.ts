@@ -61,6 +61,9 @@ export interface StorageDriver {
   /** Drops the pool's copy of an image unless an instance still builds on it. */
   deleteImage(pool: Pool, fingerprint: string, inUse: boolean): Promise<void>;
   rootfs(pool: Pool, instance: string, fingerprint: string): RootfsSpec;
+  /** Runs `fn` on the stopped instance's root filesystem, writable, as the container sees it
+   *  (container ids on disk); the caller keeps the instance stopped meanwhile. */
+  mountRootfs<T>(pool: Pool, instance: string, fingerprint: string, fn: (root: string) => Promise<T>): Promise<T>;
   /** A volume's (or snapshot's) filesystem as overlay layers, top first, and the directory of the
    *  image it builds on (metadata.yaml, templates/): what publishing reads. */
   layers(pool: Pool, ref: VolumeRef, fingerprint: string): { layers: string[]; image: string };
@@ -90,6 +93,8 @@ export interface StorageDriver {
   receiveVolumes?(pool: Pool, instance: string, parts: { snapshot?: string; file: string }[], fix?: (dir: string) => Promise<void>): Promise<void>;
   /** Where the instance volume keeps backup.yaml (its records, for `lxd recover`). */
   backupFile(pool: Pool, instance: string): string;
+  /** Where an instance or snapshot volume keeps a CRIU checkpoint (LXD's `state/`). */
+  stateDir(pool: Pool, ref: VolumeRef): string;
   /** Names of the complete instance volumes in the pool (not half-made ones). */
   instanceVolumes(pool: Pool): Promise<string[]>;
   /** The complete custom volumes in the pool with their snapshots' names. */
@@ -122,12 +127,13 @@ export interface StorageDriver {
    *  instance still meanwhile. */
   exportVolume<T>(pool: Pool, ref: VolumeRef, fingerprint: string, fn: (dir: string) => Promise<T>): Promise<T>;
   /** Builds instance volume `instance` with `snapshots` (oldest first) from trees `fill` writes,
-   *  each snapshot's and then the instance's, into one directory (see receive.ts). */
-  receiveVolume(pool: Pool, instance: string, snapshots: string[], fill: TreeFiller): Promise<void>;
+   *  each snapshot's and then the instance's, into one directory (see receive.ts). `refresh`: the
+   *  volume exists and keeps its other snapshots; the new tree replaces its content. */
+  receiveVolume(pool: Pool, instance: string, snapshots: string[], fill: TreeFiller, refresh?: boolean): Promise<void>;
   /** Runs `fn` on the directory holding a custom volume's (or snapshot's) files. */
   exportCustom<T>(pool: Pool, ref: CustomRef, fn: (dir: string) => Promise<T>): Promise<T>;
   /** Builds custom volume `volume` with `snapshots` from trees `fill` writes, as receiveVolume. */
-  receiveCustom(pool: Pool, volume: string, snapshots: string[], fill: TreeFiller): Promise<void>;
+  receiveCustom(pool: Pool, volume: string, snapshots: string[], fill: TreeFiller, refresh?: boolean): Promise<void>;
 
   /** btrfs only, for a transfer between btrfs pools: `btrfs send` of each snapshot (oldest first,
    *  each incremental from the one before) and then of the volume, each stream handed to `write`. */

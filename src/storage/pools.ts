@@ -8,7 +8,7 @@ import type { StoragePool } from "../api/storage.ts";
 import { filesystemUsage } from "../kernel/resources.ts";
 import { poolDir } from "../paths.ts";
 import { ApiError } from "../api/error.ts";
-import { size } from "../config/values.ts";
+import { cron, expiry, size } from "../config/values.ts";
 import type { Db } from "../db/index.ts";
 import * as q from "../db/storage-pools.ts";
 import { PoolBackend } from "./backend.ts";
@@ -37,9 +37,12 @@ export function validatePoolName(name: string): string | undefined {
 /** Empty values mean "unset": they are never stored. */
 const dropEmpty = (config: StringMap): StringMap => Object.fromEntries(Object.entries(config).filter(([, v]) => v !== ""));
 
-/** `volume.*` pool keys: defaults for the pool's new custom volumes (LXD's volume.size). */
+/** `volume.*` pool keys: defaults copied into the pool's new custom volumes, as LXD does. */
 export const POOL_VOLUME_DEFAULTS: Readonly<Record<string, (v: string) => string | undefined>> = {
   "volume.size": size,
+  "volume.snapshots.expiry": expiry,
+  "volume.snapshots.schedule": cron,
+  "volume.snapshots.pattern": () => undefined,
 };
 
 /** The `volume.*` defaults of a pool's config, as volume keys. */

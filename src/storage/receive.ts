@@ -3,11 +3,14 @@
 // brings it from one state to the next); after each snapshot's tree the staging directory is
 // snapshotted, and at the end it is renamed into place. The staging name carries `.tmp-` and
 // snapshots are named only in the database once everything arrived, so reconcile removes what a
-// crash left; a failure removes it at once.
+// crash left; a failure removes it at once. A refresh (LXD's `copy --refresh`) builds the same way
+// beside an existing volume: the new snapshots join the ones it keeps, and the staging directory
+// then takes the volume's place (the old one moved aside as `.old-`, which reconcile puts back if
+// a crash came in between).
 import { mkdir, rename } from "node:fs/promises";
 import { dirname } from "node:path";
 import { ulid } from "ulid";
-import { exists, TMP } from "./tree.ts";
+import { exists, OLD, TMP } from "./tree.ts";
 
 /** Writes one tree into the staging directory: `snapshot` names it, undefined is the volume itself. */
 export type TreeFiller = (dir: string, snapshot?: string) => Promise<void>;
@@ -25,8 +28,8 @@ export interface ReceivePlan {
   remove(path: string): Promise<void>;
 }
 
-export async function receiveTrees(plan: ReceivePlan, snapshots: string[], fill: TreeFiller): Promise<void> {
-  if (await exists(plan.dest)) throw new Error(`${plan.dest} already exists`);
+export async function receiveTrees(plan: ReceivePlan, snapshots: string[], fill: TreeFiller, refresh = false): Promise<void> {
+  if (refresh !== (await exists(plan.dest))) throw new Error(`${plan.dest} ${refresh ? "does not exist" : "already exists"}`);
   await mkdir(dirname(plan.dest), { recursive: true, mode: 0o700 });
   const staging = `${plan.dest}${TMP}${ulid()}`;
   const made: string[] = [];
@@ -42,7 +45,14 @@ export async function receiveTrees(plan: ReceivePlan, snapshots: string[], fill:
       made.push(to);
     }
     await fill(staging);
+    if (!refresh) {
+      await rename(staging, plan.dest);
+      return;
+    }
+    const old = `${plan.dest}${OLD}${ulid()}`;
+    await rename(plan.dest, old);
     await rename(staging, plan.dest);
+    await plan.remove(old).catch(() => {});
   } catch (err) {
     for (const path of made.reverse()) await plan.remove(path).catch(() => {});
     throw err;

@@ -8,11 +8,12 @@ import type { PoolRow } from "../db/storage-pools.ts";
 import * as q from "../db/storage-volumes.ts";
 import { ApiError } from "../api/error.ts";
 import { KeyedLock } from "../lock.ts";
-import { nextSnapshotName, validateSnapshotName } from "../config/schedule.ts";
-import { key, parseSize, size, type KeyInfo } from "../config/values.ts";
+import { compareSnapshots, expiresAt, expiryDate, nextSnapshotName, scheduleMatches, validateSnapshotName } from "../config/schedule.ts";
+import { log } from "../log.ts";
+import { cron, expiry, key, parseSize, size, type KeyInfo } from "../config/values.ts";
 import { rename, rm } from "node:fs/promises";
 import { volumeBackupsDir } from "../paths.ts";
-import { OLD, TMP } from "./tree.ts";
+import { OLD, syncTree, TMP } from "./tree.ts";
 import { customVolume, type PoolBackend } from "./backend.ts";
 import { StoragePools, volumeDefaults } from "./pools.ts";
 import { crashPoint } from "../kernel/faults.ts";
@@ -36,6 +37,9 @@ export function validateVolumeName(name: string): string | undefined {
 /** Every custom volume key this daemon understands (besides user.*). */
 export const VOLUME_KEYS: Readonly<Record<string, KeyInfo>> = {
   size: key(size, "Quota of the volume (btrfs: a qgroup limit; dir pools cannot limit a volume)"),
+  "snapshots.expiry": key(expiry, "How long snapshots are kept (e.g. 1d 2w), unless a snapshot names its own expiry"),
+  "snapshots.schedule": key(cron, "Cron schedule of automatic snapshots (or @daily etc.)"),
+  "snapshots.pattern": key(() => undefined, "Name pattern of scheduled snapshots (e.g. snap%d)"),
 };
 
 function checkConfig(config: Record<string, string>): void {
@@ -48,6 +52,12 @@ function checkConfig(config: Record<string, string>): void {
   }
 }
 
+function checkExpiresAt(value: string | null): string {
+  const at = expiresAt(value);
+  if (at === undefined) throw new ApiError(400, `Invalid expires_at "${value}"`);
+  return at;
+}
+
 /** The fields of a create request that describe the new volume. */
 type NewVolume = { name: string; type?: string; content_type?: string; config?: Record<string, string> | null };
 
@@ -55,6 +65,8 @@ export class CustomVolumes {
   private readonly locks = new KeyedLock();
   /** "pool/name" of volumes being received from another server. */
   private readonly arriving = new Set<string>();
+  /** "pool/name" -> the minute its schedule last fired (at most once a minute). */
+  private readonly firedAt = new Map<string, number>();
 
   constructor(
     private readonly db: Db,
@@ -84,6 +96,10 @@ export class CustomVolumes {
   list(pool: string): VolumeRow[] {
     this.pool(pool);
     return q.listVolumes(this.db, pool);
+  }
+
+  exists(pool: string, name: string): boolean {
+    return q.getVolume(this.db, pool, name) !== undefined;
   }
 
   get(pool: string, name: string): VolumeRow {
@@ -206,6 +222,41 @@ export class CustomVolumes {
     return this.pools.backend(this.pool(pool));
   }
 
+  /** For a refresh of `volume` from the source's snapshots (oldest first): deletes its snapshots
+   *  the source lacks or has with another creation time (to the second), as LXD compares them,
+   *  and returns the names it lacks. */
+  async syncPlan(pool: string, volume: string, source: { name: string; createdAt?: string }[]): Promise<string[]> {
+    const { stale, missing } = compareSnapshots(this.snapshots(this.get(pool, volume)), source);
+    for (const name of stale) await this.deleteSnapshot(pool, volume, name);
+    return missing;
+  }
+
+  /** A refresh (LXD's `storage volume copy --refresh`) of existing volume `name`: `receive` adds
+   *  `snapshots` to it and replaces its content; refused while a running instance uses it. */
+  refreshFrom(pool: string, name: string, snapshots: Omit<VolumeSnapshotRow, "id" | "volumeId">[], receive: (p: PoolBackend) => Promise<void>): Promise<void> {
+    return this.serial(`${pool}/${name}`, async () => {
+      const row = this.get(pool, name);
+      const running = this.runningUsers(pool, name);
+      if (running.length) throw new ApiError(400, `Storage volume "${name}" is in use by running instance(s) ${running.join(", ")}: stop them first`);
+      const p = this.pool(pool);
+      await receive(this.pools.backend(p));
+      if (row.config.size) await this.applySize(p, name, row.config.size);
+      for (const s of snapshots) q.insertVolumeSnapshot(this.db, { ...s, volumeId: row.id });
+      this.lifecycle("storage-volume-updated", pool, name);
+    });
+  }
+
+  /** `storage volume copy --refresh` within this daemon. */
+  async refreshCopy(pool: string, name: string, from: { pool: string; volume: string }, volumeOnly: boolean): Promise<void> {
+    if (pool === from.pool && name === from.volume) throw new ApiError(400, "A volume cannot be refreshed from itself");
+    const theirs = volumeOnly ? [] : this.snapshots(this.get(from.pool, from.volume));
+    const missing = new Set(volumeOnly ? [] : await this.syncPlan(pool, name, theirs));
+    const rows = theirs.filter((s) => missing.has(s.name)).map(({ id: _id, volumeId: _v, ...rest }) => rest);
+    const source = this.backend(from.pool);
+    await this.refreshFrom(pool, name, rows, (b) => b.receive(customVolume(name), rows.map((s) => s.name), (dir, snapshot) =>
+      source.export(customVolume(from.volume, snapshot), "", (tree) => syncTree(tree, dir)), true));
+  }
+
   /** Gives up a name prepareMigration reserved. */
   releaseName(pool: string, name: string): void {
     this.arriving.delete(`${pool}/${name}`);
@@ -308,16 +359,59 @@ export class CustomVolumes {
     return chosen;
   }
 
-  async createSnapshot(pool: string, volume: string, name: string): Promise<void> {
+  /** `expires`: undefined or null: from the volume's `snapshots.expiry` (as LXD); "" or the zero
+   *  time (`--no-expiry`): never. */
+  async createSnapshot(pool: string, volume: string, name: string, expires?: string | null): Promise<void> {
+    const at = expires === undefined || expires === null ? undefined : checkExpiresAt(expires);
     return this.serial(`${pool}/${volume}`, async () => {
       const row = this.get(pool, volume);
       if (q.getVolumeSnapshot(this.db, row.id, name)) throw new ApiError(409, `Storage volume snapshot "${volume}/${name}" already exists`);
       const p = this.pool(pool);
+      const createdAt = new Date();
       await this.pools.backend(p).copy(customVolume(volume), customVolume(volume, name));
       crashPoint("volume-snapshot", "after-volume");
-      q.insertVolumeSnapshot(this.db, { volumeId: row.id, name, description: "", config: row.config, createdAt: new Date().toISOString(), expiresAt: "" });
+      const expiresAt = at ?? expiryDate(row.config["snapshots.expiry"] ?? "", createdAt)?.toISOString() ?? "";
+      q.insertVolumeSnapshot(this.db, { volumeId: row.id, name, description: "", config: row.config, createdAt: createdAt.toISOString(), expiresAt });
       this.lifecycle("storage-volume-snapshot-created", pool, volume, name);
     });
+  }
+
+  /** PUT of a snapshot: its description and expiry. */
+  updateSnapshot(pool: string, volume: string, name: string, put: { description?: string; expires_at?: string | null }): void {
+    const snap = this.snapshot(this.get(pool, volume), name);
+    const changes: { description?: string; expiresAt?: string } = {};
+    if (put.description !== undefined) changes.description = put.description;
+    if (put.expires_at !== undefined) changes.expiresAt = checkExpiresAt(put.expires_at);
+    q.updateVolumeSnapshot(this.db, snap.id, changes);
+    this.lifecycle("storage-volume-snapshot-updated", pool, volume, name);
+  }
+
+  /** One pass of the minute timer: deletes expired snapshots, then takes the scheduled ones
+   *  (named by `snapshots.pattern`), as LXD's custom volume snapshot tasks do. */
+  async tick(now: Date): Promise<void> {
+    for (const s of q.expiringVolumeSnapshots(this.db)) {
+      if (new Date(s.expiresAt).getTime() > now.getTime()) continue;
+      await this.deleteSnapshot(s.pool, s.volume, s.name).catch((err) =>
+        log.error("Failed to delete expired volume snapshot", { pool: s.pool, volume: s.volume, snapshot: s.name, err: String(err) }));
+    }
+    const minute = Math.floor(now.getTime() / 60_000);
+    for (const row of q.listVolumes(this.db)) {
+      const schedule = row.config["snapshots.schedule"] ?? "";
+      const key = `${row.pool}/${row.name}`;
+      if (!schedule || this.firedAt.get(key) === minute) continue;
+      let due = false;
+      try {
+        due = scheduleMatches(schedule, now);
+      } catch (err) {
+        log.error("Invalid volume snapshot schedule", { pool: row.pool, volume: row.name, err: String(err) });
+      }
+      if (!due) continue;
+      this.firedAt.set(key, minute);
+      const taken = new Set(this.snapshots(row).map((s) => s.name));
+      const name = nextSnapshotName(row.config["snapshots.pattern"] ?? "", taken);
+      await Promise.resolve().then(() => this.createSnapshot(row.pool, row.name, this.prepareSnapshot(row.pool, row.name, name))).catch((err) =>
+        log.error("Scheduled volume snapshot failed", { pool: row.pool, volume: row.name, err: String(err) }));
+    }
   }
 
   async deleteSnapshot(pool: string, volume: string, name: string): Promise<void> {

@@ -65,15 +65,16 @@ async function sizeNetwork(d: TestDaemon, n: number) {
 
 /** The daemon's own part of each launch, from its debug log: create + start totals and the
  *  monitor phase (lxd-helper start), by instance name. */
-function daemonPhases(log: string): Map<string, { daemon: number; monitor: number }> {
-  const out = new Map<string, { daemon: number; monitor: number }>();
-  const num = (line: string, key: string) => Number(new RegExp(`\\b${key}=([\\d.]+)ms`).exec(line)?.[1] ?? 0);
+export function daemonPhases(log: string): Map<string, Record<string, number>> {
+  const out = new Map<string, Record<string, number>>();
   for (const line of log.split("\n")) {
     const m = /msg="(Created|Started) instance" name=(\S+)/.exec(line);
     if (!m) continue;
-    const e = out.get(m[2]) ?? { daemon: 0, monitor: 0 };
-    e.daemon += num(line, "total");
-    e.monitor += num(line, "monitor");
+    const e = out.get(m[2]) ?? { daemon: 0 };
+    for (const [, key, value] of line.matchAll(/ (\w+)=([\d.]+)ms/g)) {
+      if (key === "total") e.daemon += Number(value);
+      else e[`${m[1] === "Created" ? "create." : ""}${key}`] = Number(value);
+    }
     out.set(m[2], e);
   }
   return out;
@@ -136,8 +137,11 @@ export async function densityTimings(d: TestDaemon, n: number, runs: number): Pr
   const first = launches.slice(0, Math.min(10, n));
   const last = launches.slice(-Math.min(10, n));
   const phases = daemonPhases(d.log());
-  const part = (slice: string[], k: "daemon" | "monitor") => median(slice.map((name) => phases.get(name)?.[k] ?? 0));
+  const part = (slice: string[], k: string) => median(slice.map((name) => phases.get(name)?.[k] ?? 0));
   const [firstNames, lastNames] = [names.slice(0, first.length), names.slice(-last.length)];
+  // Every traced phase, first 10 / last 10: what grows with the number of containers.
+  const phaseKeys = Object.keys(phases.get(firstNames[0]) ?? {}).filter((k) => k !== "daemon");
+  const growth = phaseKeys.map((k) => `${k} ${part(firstNames, k).toFixed(1)}/${part(lastNames, k).toFixed(1)}`).join(", ");
   for (let i = 0; i < n; i += 8) await Promise.all(names.slice(i, i + 8).map((name) => cli("delete", "--force", name)));
   return [
     { key: "density-first", what: `launch, first 10 of ${n} (median)`, ours: ms(first), floor: "" },
@@ -148,6 +152,7 @@ export async function densityTimings(d: TestDaemon, n: number, runs: number): Pr
       ours: `${part(firstNames, "daemon").toFixed(1)} / ${part(lastNames, "daemon").toFixed(1)} ms; ${part(firstNames, "monitor").toFixed(1)} / ${part(lastNames, "monitor").toFixed(1)} ms`,
       floor: "",
     },
+    { key: "density-phases", what: "daemon's launch phases, first 10 / last 10 (ms, medians)", ours: growth, floor: "" },
     { key: "density-rss", what: `daemon RSS, ${n} running`, ours: `${(daemonRss / 1024).toFixed(1)} MiB`, floor: "" },
     {
       key: "density-mem",

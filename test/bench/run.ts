@@ -13,8 +13,9 @@ import { clusterTimings } from "./cluster.ts";
 import { clusterMemberTimings } from "./cluster-members.ts";
 import { execTimings } from "./exec.ts";
 import { migrationTimings } from "./migration.ts";
+import { criuTimings } from "./criu.ts";
 import { uiTimings } from "./ui.ts";
-import { densityTimings } from "./density.ts";
+import { daemonPhases, densityTimings } from "./density.ts";
 import { cliStartTimings } from "./cli-start.ts";
 import { type BenchRow, lxcList, median } from "./timing.ts";
 import { freePort } from "../helpers/net.ts";
@@ -26,7 +27,7 @@ const argValue = (name: string, fallback: number) => {
 const RUNS = argValue("--runs", 7);
 /** `--density N`: only the density rows, with N containers. */
 const DENSITY = argValue("--density", 0);
-/** `--only images|systemd|exec|migration|ui|cluster|cli`: just that group of rows (the others take minutes). */
+/** `--only launch|images|systemd|exec|migration|criu|ui|cluster|cli`: just that group of rows (the others take minutes). */
 const ONLY = DENSITY ? "density" : process.argv.includes("--only") ? process.argv[process.argv.indexOf("--only") + 1] : undefined;
 const INSTANCES = argValue("--instances", 100);
 /** `--storage`: only the storage rows. */
@@ -119,6 +120,11 @@ async function singleInstance(d: TestDaemon, root: string) {
       await c.exited;
     }));
   }
+  // The daemon's own part of each timed launch (create + start), from its debug log.
+  const phases = daemonPhases(d.log());
+  const launched = Array.from({ length: RUNS }, (_, i) => phases.get(`b${i}`)).filter((p) => p !== undefined);
+  const keys = Object.keys(launched[0] ?? {});
+  notes.push(`launch daemon phases (ms, medians of ${launched.length}): ${keys.map((k) => `${k === "daemon" ? "total" : k} ${median(launched.map((p) => p[k] ?? 0)).toFixed(1)}`).join(", ")}`);
   rows.push(
     { key: "launch", what: "launch busybox (create+start)", ours: ms(t.launch), floor: ms(f.launch) },
     { key: "exec", what: "exec c -- true", ours: ms(t.exec), floor: ms(f.exec) },
@@ -314,6 +320,7 @@ try {
     }
     if (DEBIAN) await systemdGuest(d);
   }
+  if (ONLY === "launch") await singleInstance(d, root);
   if (ONLY === "systemd") await systemdGuest(d);
   if (ONLY === "cli") rows.push(...cliStartTimings(d, RUNS));
   if (ONLY === "density") rows.push(...await densityTimings(d, DENSITY, RUNS));
@@ -336,6 +343,12 @@ try {
       const ratio = (median(r.times) / median(r.floor)).toFixed(2);
       rows.push({ key: r.key, what: r.what, ours: `${ms(r.times)} (${ratio}x the floor)`, floor: `${ms(r.floor)} (rsync -a, local)` });
       LXD_502[r.key] = r.lxd5.length ? `${ms(r.lxd5)} (same run; ${(median(r.lxd5) / median(r.times)).toFixed(1)}x ours)` : "not installed";
+    }
+  }
+  if (!STORAGE_ONLY && (!ONLY || ONLY === "criu")) {
+    for (const r of await criuTimings(Math.min(RUNS, 7))) {
+      const floor = r.key.startsWith("criu-move") ? "(the ticker's longest gap, no move)" : "(criu dump by hand)";
+      rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: r.floor.length ? `${ms(r.floor)} ${floor}` : "" });
     }
   }
   if (!STORAGE_ONLY && (!ONLY || ONLY === "ui")) {

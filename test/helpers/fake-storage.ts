@@ -81,6 +81,7 @@ export class FakeDriver implements StorageDriver {
   }
   async deleteImage(pool: Pool, fingerprint: string, inUse: boolean) { this.call("deleteImage", `${pool.name} ${fingerprint} ${inUse}`); }
   rootfs(pool: Pool, instance: string) { return { kind: "bind" as const, path: `/fake/${pool.name}/${instance}` }; }
+  mountRootfs<T>(pool: Pool, instance: string, _fp: string, fn: (root: string) => Promise<T>) { this.call("mountRootfs", `${pool.name} ${instance}`); return fn(`/fake/${pool.name}/${instance}`); }
   layers(pool: Pool, ref: VolumeRef) { return { layers: [`/fake/${pool.name}/${iref(ref)}`], image: `/fake/${pool.name}/image` }; }
   async usage(pool: Pool, instance: string) { this.call("usage", `${pool.name} ${instance}`); return 42; }
   async resize(pool: Pool, instance: string, bytes: number | undefined) {
@@ -138,6 +139,7 @@ export class FakeDriver implements StorageDriver {
   }
   async importVolume(pool: Pool, ref: VolumeRef, tree: string) { this.call("importVolume", `${pool.name} ${iref(ref)} ${tree}`); this.add(pool, iref(ref)); }
   backupFile(pool: Pool, instance: string) { return `/fake/${pool.name}/containers/${instance}/backup.yaml`; }
+  stateDir(pool: Pool, ref: VolumeRef) { return `/fake/${pool.name}/containers/${ref.instance}${ref.snapshot ? `/${ref.snapshot}` : ""}/state`; }
   async instanceVolumes(pool: Pool) { return [...this.vols(pool)].filter((v) => /^instance\/[^/]+$/.test(v)).map((v) => v.slice("instance/".length)); }
   async customVolumes(pool: Pool) {
     const vols = [...this.vols(pool)];

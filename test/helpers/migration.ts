@@ -3,7 +3,7 @@
 // (a..z) joined with a token, for our CLI and for Debian's `lxc`.
 import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { run, startInitializedDaemon, type RunResult, type TestDaemon } from "./daemon.ts";
+import { run, startInitializedDaemon, type RunResult, type StartOptions, type TestDaemon } from "./daemon.ts";
 import { freePort } from "./net.ts";
 
 export async function listenHttps(d: TestDaemon): Promise<string> {
@@ -54,8 +54,8 @@ export class Clients {
 /** Two initialized daemons on HTTPS, remotes "a" and "b" of one client home. */
 export interface Pair { a: TestDaemon; b: TestDaemon; addrA: string; addrB: string; clients: Clients }
 
-export async function startPair(): Promise<Pair> {
-  const [a, b] = await Promise.all([startInitializedDaemon(), startInitializedDaemon()]);
+export async function startPair(opts: StartOptions = {}): Promise<Pair> {
+  const [a, b] = await Promise.all([startInitializedDaemon(opts), startInitializedDaemon(opts)]);
   const [addrA, addrB] = await Promise.all([listenHttps(a), listenHttps(b)]);
   const clients = new Clients();
   await clients.addRemote("a", a);

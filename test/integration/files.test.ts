@@ -28,7 +28,7 @@ beforeAll(async () => {
 afterAll(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
   await d?.stop();
-  for (const p of [`/etc/${tag}`, `/${tag}`]) rmSync(p, { force: true });
+  for (const p of [`/etc/${tag}`, `/${tag}`, `/${tag}-2`]) rmSync(p, { force: true });
 });
 
 describe("file transfer with lxd file", () => {
@@ -123,13 +123,84 @@ describe("file transfer with lxd file", () => {
     expect((await d.lxd("exec", "c1", "--", "test", "-e", "/root/a/b/c/deep")).code).toBe(1);
   });
 
-  test("a stopped instance gets a clear error", async () => {
-    await ok("init", "busybox", "c2");
-    const r = await d.api("GET", "/1.0/instances/c2/files?path=/etc/passwd");
-    expect(r.status).toBe(400);
-    expect(r.body.error).toMatch(/running instance/);
+  test("an unknown instance is 404", async () => {
     expect((await d.api("GET", "/1.0/instances/nope/files?path=/")).status).toBe(404);
-    await ok("delete", "c2");
+  });
+});
+
+describe("a stopped instance (through its root filesystem, as LXD)", () => {
+  const upper2 = (path: string) => `${d.dir}/storage-pools/default/containers/c2/upper${path}`;
+  const sh2 = (script: string) => ok("exec", "c2", "--", "sh", "-c", script);
+
+  beforeAll(async () => {
+    await ok("launch", "busybox", "c2");
+    // Planted while running: links a hostile root would leave for the next transfer.
+    await sh2("echo before > /root/gone; ln -s /etc /root/etc-link; ln -s ../../../../../.. /root/up; " +
+      "echo c2-shadow > /etc/shadow; ln -s /etc/shadow /root/shadow-link");
+    await ok("stop", "c2", "--force");
+  });
+
+  test("push, pull and delete with lxd file; the container sees it all at its next start", async () => {
+    const data = randomBytes(2 * 1024 * 1024);
+    writeFileSync(join(work, "stopped-blob"), data);
+    await ok("file", "push", "--uid", "1000", "--gid", "1001", "--mode", "0640", join(work, "stopped-blob"), "c2/root/blob");
+    await ok("file", "push", "-p", join(work, "stopped-blob"), "c2/opt/x/y/blob");
+    await ok("file", "pull", "c2/root/blob", join(work, "stopped-back"));
+    expect(sha(readFileSync(join(work, "stopped-back")))).toBe(sha(data));
+    // Container ids on disk (the idmapped mount at start maps them), never host-shifted ones.
+    const st = statSync(upper2("/root/blob"));
+    expect([st.uid, st.gid, st.mode & 0o777]).toEqual([1000, 1001, 0o640]);
+    const r = await d.api("GET", "/1.0/instances/c2/files?path=/root/blob");
+    expect([r.status, r.headers.get("x-lxd-uid"), r.headers.get("x-lxd-gid"), r.headers.get("x-lxd-mode")]).toEqual([200, "1000", "1001", "0640"]);
+    const dir = await d.api("GET", "/1.0/instances/c2/files?path=/root");
+    expect(dir.body.metadata).toEqual(expect.arrayContaining(["blob", "gone", "etc-link"]));
+    // A file of the image layer and one the container wrote, deleted while stopped.
+    expect((await d.api("GET", "/1.0/instances/c2/files?path=/etc/passwd")).status).toBe(200);
+    await ok("file", "delete", "c2/etc/passwd");
+    await ok("file", "delete", "c2/root/gone");
+    expect((await d.api("GET", "/1.0/instances/c2/files?path=/root/gone")).status).toBe(404);
+    // Nothing stays mounted in between.
+    expect(readFileSync("/proc/self/mountinfo", "utf8")).not.toContain(`${d.dir}/storage-pools/default/exports`);
+
+    await ok("start", "c2");
+    expect((await sh2("stat -c '%u %g %a' /root/blob; sha256sum /root/blob /opt/x/y/blob | cut -d' ' -f1")).trim().split("\n"))
+      .toEqual(["1000 1001 640", sha(data), sha(data)]);
+    expect((await d.lxd("exec", "c2", "--", "test", "-e", "/etc/passwd")).code).toBe(1);
+    expect((await d.lxd("exec", "c2", "--", "test", "-e", "/root/gone")).code).toBe(1);
+    await ok("stop", "c2", "--force");
+  });
+
+  test("lxc file push, pull and delete", async () => {
+    writeFileSync(join(work, "lxc-stopped"), "from lxc\n");
+    expect((await d.lxc("file", "push", "--mode", "0600", join(work, "lxc-stopped"), "c2/root/lxc")).code).toBe(0);
+    const pulled = await d.lxc("file", "pull", "c2/root/lxc", join(work, "lxc-stopped-back"));
+    expect(pulled.code).toBe(0);
+    expect(readFileSync(join(work, "lxc-stopped-back"), "utf8")).toBe("from lxc\n");
+    expect(statSync(upper2("/root/lxc")).mode & 0o777).toBe(0o600);
+    expect((await d.lxc("file", "delete", "c2/root/lxc")).code).toBe(0);
+    expect(existsSync(upper2("/root/lxc"))).toBe(false);
+  });
+
+  test("symlinks pointing outside and .. resolve inside the root filesystem", async () => {
+    writeFileSync(join(work, "pwned2"), "pwned\n");
+    // Through a directory link to /etc: the container's /etc, not the host's.
+    await ok("file", "push", join(work, "pwned2"), `c2/root/etc-link/${tag}`);
+    expect(existsSync(`/etc/${tag}`)).toBe(false);
+    expect(readFileSync(upper2(`/etc/${tag}`), "utf8")).toBe("pwned\n");
+    // Through a relative link climbing past the root, and through .. in the path.
+    expect((await d.api("POST", `/1.0/instances/c2/files?path=${encodeURIComponent(`/root/up/${tag}`)}`, "x")).status).toBe(200);
+    expect((await d.api("POST", `/1.0/instances/c2/files?path=${encodeURIComponent(`/root/../../../${tag}-2`)}`, "y")).status).toBe(200);
+    expect(existsSync(`/${tag}`) || existsSync(`/${tag}-2`)).toBe(false);
+    expect(readFileSync(upper2(`/${tag}`), "utf8")).toBe("x");
+    expect(readFileSync(upper2(`/${tag}-2`), "utf8")).toBe("y");
+    // A link to /etc/shadow reads the container's file; the link itself is reported as one.
+    const link = await d.api("GET", "/1.0/instances/c2/files?path=/root/shadow-link");
+    expect([link.headers.get("x-lxd-type"), link.body]).toEqual(["symlink", "/etc/shadow"]);
+    const r = await d.lxd("file", "pull", "c2/root/shadow-link", "-");
+    expect([r.code, r.stdout]).toEqual([0, "c2-shadow\n"]);
+    const passwd = await d.api("GET", `/1.0/instances/c2/files?path=${encodeURIComponent("../../../../etc/group")}`);
+    expect(passwd.status).toBe(200);
+    expect(passwd.body).not.toBe(readFileSync("/etc/group", "utf8"));
   });
 });
 

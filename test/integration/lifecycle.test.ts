@@ -42,6 +42,26 @@ describe("container lifecycle through the CLI", () => {
     expect(readFileSync(`/proc/${pid}/environ`, "utf8").split("\0")).toContain("container=lxc");
   });
 
+  test("init starts in the container's own cgroup in every hierarchy; an exec joins them all", async () => {
+    const groups = (pid: number) => readFileSync(`/proc/${pid}/cgroup`, "utf8").trim().split("\n");
+    const pid = await initPid();
+    // Every line but blkio (the daemon makes no blkio cgroup) names c1's own cgroup.
+    const own = groups(pid).filter((l) => !/^\d+:blkio:/.test(l));
+    expect(own.length).toBeGreaterThan(0);
+    for (const line of own) expect(line).toMatch(/\/c1$/);
+    // Seen from inside (the cgroup namespace's root is init's cgroup), an exec is at the root of
+    // every hierarchy: in init's cgroups, pids included.
+    const inside = (await ok("exec", "c1", "--", "cat", "/proc/self/cgroup")).trim().split("\n");
+    expect(inside.length).toBe(groups(pid).length);
+    for (const line of inside) expect(line).toMatch(/:\/$/);
+  });
+
+  test("a container with limits.processes=1 still starts (init is then moved into its cgroups)", async () => {
+    await ok("launch", "busybox", "one", "-c", "limits.processes=1");
+    expect((await d.api("GET", "/1.0/instances/one/state")).body.metadata.status).toBe("Running");
+    await ok("delete", "one", "--force");
+  });
+
   test("exit codes propagate", async () => {
     const code = async (...cmd: string[]) => (await d.lxd("exec", "c1", "--", ...cmd)).code;
     expect(await code("true")).toBe(0);

@@ -33,6 +33,27 @@ test("snapshot schedules take cron lists and several expressions", async () => {
   await d.ok("delete", "s1");
 });
 
+test("lxc move c1 -s POOL moves a stopped instance to another pool on the server (instance_pool_move)", async () => {
+  await d.ok("storage", "create", "other", "dir");
+  await d.ok("init", "busybox", "pm1");
+  await d.ok("snapshot", "pm1", "s0");
+  const before = (await d.api("GET", "/1.0/instances/pm1")).body.metadata;
+  await lxc("move", "pm1", "-s", "other");
+  const after = (await d.api("GET", "/1.0/instances/pm1")).body.metadata;
+  expect(after.devices.root).toEqual({ type: "disk", path: "/", pool: "other" });
+  expect(after.config["volatile.uuid"]).toBe(before.config["volatile.uuid"]);
+  expect((await d.api("GET", "/1.0/instances/pm1/snapshots")).body.metadata).toEqual(["/1.0/instances/pm1/snapshots/s0"]);
+  expect((await d.api("GET", "/1.0/instances")).body.metadata).not.toContainEqual(expect.stringContaining("-move-"));
+  await d.ok("start", "pm1");
+  // A running instance is refused and stays where it is.
+  const refused = await d.lxc("move", "pm1", "-s", "default");
+  expect(refused.code).not.toBe(0);
+  expect(refused.stderr).toContain("stop it");
+  expect((await d.api("GET", "/1.0/instances/pm1")).body.metadata.devices.root.pool).toBe("other");
+  await d.ok("delete", "pm1", "--force");
+  await d.ok("storage", "delete", "other");
+});
+
 test("lxc config device unset (an empty value) removes the key", async () => {
   await d.ok("init", "busybox", "u1");
   await lxc("config", "device", "add", "u1", "tmp", "disk", "source=/tmp", "path=/mnt", "readonly=true");

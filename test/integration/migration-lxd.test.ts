@@ -69,6 +69,36 @@ describe.skipIf(Boolean(missing))("LXD 5.0.2 interoperability", () => {
     await lxd5.ok("image", "import", await busyboxImage(), "--alias", "busybox");
   }, 120_000);
 
+  test("copy --refresh both ways: only the missing snapshot travels, the content follows", async () => {
+    await lxd5.ok("init", "busybox", "rf", "-c", "user.origin=lxd5");
+    writeFileSync(join(lxdRootfs("rf"), "root/note"), "one\n");
+    await lxd5.ok("snapshot", "rf", "s0");
+    await lxc("copy", "lxd5:rf", "ours:rf");
+    const s0 = statSync(join(ours.dir, "storage-pools/default/containers-snapshots/rf/s0")).ino;
+    writeFileSync(join(lxdRootfs("rf"), "root/note"), "two\n");
+    await lxd5.ok("snapshot", "rf", "s1");
+    writeFileSync(join(lxdRootfs("rf"), "root/note"), "three\n");
+    // LXD's client, LXD as the source, ours refreshing.
+    await lxc("copy", "lxd5:rf", "ours:rf", "--refresh");
+    expect((await ours.api("GET", "/1.0/instances/rf/snapshots")).body.metadata).toEqual(["/1.0/instances/rf/snapshots/s0", "/1.0/instances/rf/snapshots/s1"]);
+    expect(statSync(join(ours.dir, "storage-pools/default/containers-snapshots/rf/s0")).ino).toBe(s0);
+    expect(readFileSync(join(ours.dir, "storage-pools/default/containers/rf/rootfs/root/note"), "utf8")).toBe("three\n");
+
+    // Ours as the source, LXD refreshing (rsync: LXD never answers our tar extension).
+    await lxc("copy", "ours:rf", "lxd5:rf-back");
+    await ours.ok("start", "rf");
+    await ours.ok("exec", "rf", "--", "sh", "-c", "echo four > /root/note");
+    await ours.ok("stop", "rf", "--force");
+    await ours.ok("snapshot", "rf", "s2");
+    await lxc("copy", "ours:rf", "lxd5:rf-back", "--refresh");
+    expect(JSON.parse(await lxd5.ok("query", "/1.0/instances/rf-back/snapshots"))).toEqual([
+      "/1.0/instances/rf-back/snapshots/s0", "/1.0/instances/rf-back/snapshots/s1", "/1.0/instances/rf-back/snapshots/s2",
+    ]);
+    expect(readFileSync(join(lxdRootfs("rf-back"), "root/note"), "utf8")).toBe("four\n");
+    await lxd5.ok("delete", "rf", "rf-back");
+    await ours.ok("delete", "rf");
+  }, 120_000);
+
   for (const mode of ["pull", "push", "relay"]) {
     test(`${mode}: a container from LXD to ours and back`, async () => {
       const name = `c-${mode}`;

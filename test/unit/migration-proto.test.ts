@@ -63,3 +63,12 @@ test("a received tree's shifted host ids go back to the container's own; symlink
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("our extensions travel in field 1000 and are absent from a plain header (what LXD sends)", () => {
+  const h: MigrationHeader = { fs: FsType.RSYNC, idmap: [], snapshotNames: [], snapshots: [], extensions: ["tar"] };
+  const wire = encodeHeader(h);
+  expect(decodeHeader(wire).extensions).toEqual(["tar"]);
+  // Tag of field 1000, length-delimited: a varint of 8002 (0xc2 0x3e).
+  expect([...wire].join(",")).toContain([0xc2, 0x3e, 3].join(","));
+  expect(decodeHeader(encodeHeader({ ...h, extensions: undefined })).extensions).toBeUndefined();
+});

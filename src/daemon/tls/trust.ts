@@ -97,12 +97,21 @@ export class TrustStore {
     if (entry.type === "metrics" && !(request.method === "GET" && url.pathname.replace(/\/$/, "") === "/1.0/metrics")) {
       return errorEnvelope(403, "Forbidden: a metrics certificate may only read /1.0/metrics");
     }
-    // Restricted certificates reach only their projects (this server has the default one).
+    // Restricted certificates reach only their projects; /1.0/projects answers them with their
+    // own projects only (projects.ts) and refuses them changes.
     const project = url.searchParams.get("project") || "default";
-    if (entry.restricted && !entry.projects.includes(project)) {
+    if (entry.restricted && !/^\/1\.0\/projects(\/|$)/.test(url.pathname) && !entry.projects.includes(project)) {
       return errorEnvelope(403, `Forbidden: certificate is restricted to projects [${entry.projects.join(", ")}], not "${project}"`);
     }
     return undefined;
+  }
+
+  /** The projects a request's client certificate is restricted to (undefined: any project). */
+  allowedProjects(request: Request): string[] | undefined {
+    if (!request.headers.has(PEER_HEADER)) return undefined;
+    const id = this.identify(request);
+    const entry = id.trusted ? this.trusted.get(id.fingerprint!) : undefined;
+    return entry?.restricted ? entry.projects : undefined;
   }
 
   /** Adds a certificate (PEM, or base64 DER as LXD's client sends); returns its row. */
@@ -142,6 +151,9 @@ export function parseCertificate(text: string): Uint8Array {
 
 export interface PendingToken {
   name: string;
+  /** What the joining certificate is limited to (`lxd config trust add --restricted --projects`). */
+  restricted: boolean;
+  projects: string[];
   secret: string;
   expiresAt: number;
   /** Ends the token's operation: consumed, expired or revoked. */
