@@ -4,6 +4,7 @@ import type { Operation, OperationManager } from "./operations.ts";
 import type { EventHub } from "../events/hub.ts";
 import type { InstanceManager } from "../instance/manager.ts";
 import type { ImageStore } from "../image/store.ts";
+import type { ImageManager } from "../image/manager.ts";
 import type { Cgroups } from "../kernel/cgroup.ts";
 import type { ServerInfoSource } from "./server-info.ts";
 import type { NetworkManager } from "../network/manager.ts";
@@ -28,6 +29,8 @@ export interface DaemonContext {
   events: EventHub;
   instances: InstanceManager;
   images: ImageStore;
+  /** The image rules and lifecycle events behind the image API. */
+  imageManager: ImageManager;
   cgroups: Cgroups;
   networks: NetworkManager;
   pools: StoragePools;

@@ -2,27 +2,16 @@
 // alias|fingerprint}` (`lxd image copy REMOTE:ALIAS local:`) and POST /1.0/instances whose image
 // source names a server (`lxd launch REMOTE:ALIAS c1`). Both are operations that report
 // `download_progress` in their metadata and can be cancelled while downloading.
-import { isTrue } from "../config/values.ts";
-import { getServerConfig } from "../db/server-config.ts";
 import type { ImagesPost } from "../api/image.ts";
 import type { InstancesPost } from "../api/instance.ts";
 import { validateInstanceName } from "../instance/config.ts";
 import { randomName } from "../instance/names.ts";
-import { ImagePuller, type PullSource } from "../image/pull.ts";
-import type { ImageStore } from "../image/store.ts";
+import type { PullSource } from "../image/pull.ts";
+import type { ImageManager } from "../image/manager.ts";
 import type { DaemonContext } from "./context.ts";
 import type { Operation } from "./operations.ts";
 import { ApiError } from "../api/error.ts";
 import { instanceUrl, containerUrl, storageName } from "../db/projects.ts";
-
-const pullers = new WeakMap<ImageStore, ImagePuller>();
-
-/** The daemon's one puller (it remembers downloads in flight). */
-export function pullerFor(ctx: Pick<DaemonContext, "db" | "images">): ImagePuller {
-  let p = pullers.get(ctx.images);
-  if (!p) pullers.set(ctx.images, (p = new ImagePuller(ctx.db, ctx.images)));
-  return p;
-}
 
 interface SourceFields { type?: string; server?: string; protocol?: string; alias?: string; fingerprint?: string; certificate?: string; mode?: string; secret?: string }
 
@@ -35,15 +24,14 @@ function pullSource(s: SourceFields): PullSource {
 }
 
 /** Download plumbing shared by both operations: progress into metadata, cancel by abort. */
-function downloadSpec(ctx: DaemonContext, source: PullSource) {
+function downloadSpec() {
   const abort = new AbortController();
   const progress = (op: Operation) => (text: string) => op.updateMetadata({ download_progress: text });
-  const lifecycle = (fp: string) => ctx.events.send("lifecycle", { action: "image-created", source: `/1.0/images/${fp}`, context: { type: "container", server: source.server } });
-  return { abort, progress, lifecycle, cancel: () => abort.abort() };
+  return { abort, progress, cancel: () => abort.abort() };
 }
 
 /** POST /1.0/images with a JSON body: copy an image from another server. */
-export function imagePullOperation(ctx: DaemonContext, req: ImagesPost): Operation {
+export function imagePullOperation(ctx: Pick<DaemonContext, "ops">, images: ImageManager, req: ImagesPost): Operation {
   const type = req.source?.type ?? "";
   if (type !== "image") throw new ApiError(400, `Image source type "${type}" is not supported (image, or upload a tarball)`);
   if (!req.source?.server) throw new ApiError(400, "The image source needs a server");
@@ -52,15 +40,14 @@ export function imagePullOperation(ctx: DaemonContext, req: ImagesPost): Operati
     if (!a?.name) throw new ApiError(400, "Every alias needs a name");
     return { name: a.name, description: a.description ?? "" };
   });
-  const dl = downloadSpec(ctx, source);
+  const dl = downloadSpec();
   return ctx.ops.create({
     class: "task",
     description: "Downloading image",
     run: async (op) => {
-      const { row, downloaded } = await pullerFor(ctx).pull(source, {
+      const { row } = await images.pull(source, {
         aliases, public: req.public ?? false, autoUpdate: req.auto_update ?? false, cached: false, progress: dl.progress(op), signal: dl.abort.signal,
       });
-      if (downloaded) dl.lifecycle(row.fingerprint);
       return { fingerprint: row.fingerprint, size: String(row.size) };
     },
     cancel: dl.cancel,
@@ -79,17 +66,14 @@ export function remoteInstanceOperation(ctx: DaemonContext, body: InstancesPost,
   const stored = storageName(project, name);
   if (ctx.instances.list().some((r) => r.name === stored)) throw new ApiError(409, `Instance "${name}" already exists`);
   const url = instanceUrl(stored);
-  const images = ctx.images.in(ctx.projects.effective(project, "images"));
-  const dl = downloadSpec(ctx, source);
+  const images = ctx.imageManager.in(ctx.projects.effective(project, "images"));
+  const dl = downloadSpec();
   return ctx.ops.create({
     class: "task",
     description: "Creating instance",
     resources: { instances: [url], containers: [containerUrl(stored)] },
     run: async (op) => {
-      const setting = getServerConfig(ctx.db)["images.auto_update_cached"];
-      const autoUpdate = setting === undefined || setting === "" || isTrue(setting);
-      const { row, downloaded } = await pullerFor({ db: ctx.db, images }).pull(source, { cached: true, autoUpdate, progress: dl.progress(op), signal: dl.abort.signal });
-      if (downloaded) dl.lifecycle(row.fingerprint);
+      const { row } = await images.pull(source, { cached: true, autoUpdate: images.autoUpdateCached(), progress: dl.progress(op), signal: dl.abort.signal });
       // Past the download there is nothing to abort: creating the instance runs to its end.
       delete op.spec.cancel;
       const local: InstancesPost = { ...body, name, source: { type: "image", fingerprint: row.fingerprint } };

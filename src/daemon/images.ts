@@ -5,14 +5,12 @@ import { Elysia } from "elysia";
 import { AsyncResponse, Empty, RecursionQuery, UrlsOr, recursionLevel } from "../api/envelope.ts";
 import { matchesFilter, parseFilter } from "../api/filter.ts";
 import { Image, ImageFingerprint, ImagePut, ImagesPost, ImageUploadResult } from "../api/image.ts";
-import type { Db } from "../db/index.ts";
-import { getProfile } from "../db/profiles.ts";
 import { compressionExtension, detectFileCompression } from "../image/compression.ts";
-import type { ImageRow, ImageStore, ImportOptions } from "../image/store.ts";
+import type { ImageRow, ImportOptions } from "../image/store.ts";
+import { imageUrl, type ImageManager } from "../image/manager.ts";
 import { boundaryOf, multipartBody } from "../image/multipart.ts";
 import { byteProgress } from "../image/progress.ts";
 import type { InstanceManager } from "../instance/manager.ts";
-import { preparePublish } from "../image/publisher.ts";
 import type { Operation, OperationSpec } from "./operations.ts";
 import { RawResponse, checkIfMatch, etagOf, sync } from "./response.ts";
 import { ApiError } from "../api/error.ts";
@@ -26,12 +24,10 @@ const checkImagesPost = validator(ImagesPost);
 
 /** What this module needs from the daemon (DaemonContext satisfies it). */
 export interface ImagesContext {
-  db: Db;
-  images: ImageStore;
+  imageManager: ImageManager;
   ops: { create(spec: OperationSpec): Operation; list(): Operation[] };
-  events: { send(type: "lifecycle", metadata: Record<string, unknown>): void };
   /** Copies an image from another server (POST with a JSON `source`; image-pull.ts). */
-  pull?(body: ImagesPost, images: ImageStore): Operation;
+  pull?(body: ImagesPost, images: ImageManager): Operation;
   /** Remote clients without trust see public images only. */
   serverInfo?: { trusted?(request: Request): boolean };
   /** For publishing instances (absent where only the image routes are served, as in unit tests). */
@@ -40,7 +36,7 @@ export interface ImagesContext {
   projects?: { effective(project: string, feature: "images"): string };
 }
 
-export const imageUrl = (fp: string) => `/1.0/images/${fp}`;
+export { imageUrl };
 
 /** LXD's image ETag covers public, auto_update and properties. */
 const etag = (row: ImageRow) =>
@@ -63,14 +59,10 @@ const visible = (ctx: ImagesContext, request: Request, row: ImageRow) =>
 
 /** mustGet, with images the caller may not see reported as missing. */
 function mustSee(ctx: ImagesContext, request: Request, ref: string): ImageRow {
-  const row = ctx.images.mustGet(ref);
+  const row = ctx.imageManager.store.mustGet(ref);
   if (!visible(ctx, request, row)) throw new ApiError(404, `Image "${ref}" not found`);
   return row;
 }
-
-const lifecycle = (ctx: ImagesContext, action: string, fp: string, context: Record<string, unknown> = {}) =>
-  ctx.events.send("lifecycle", { action, source: imageUrl(fp), context });
-
 
 /** `X-LXD-properties`: URL-encoded key=value pairs; the first value of a key wins (as in LXD). */
 function parseProperties(header: string | null): Record<string, string> {
@@ -78,20 +70,6 @@ function parseProperties(header: string | null): Record<string, string> {
   if (!header) return out;
   for (const [k, v] of new URLSearchParams(header)) if (!(k in out)) out[k] = v;
   return out;
-}
-
-function checkProfiles(db: Db, profiles: string[]): void {
-  for (const p of profiles) {
-    if (!getProfile(db, p)) throw new ApiError(400, `Profile '${p}' doesn't exist`);
-  }
-}
-
-/** Reads an optional RFC 3339 expires_at; the zero time means "never" as in LXD. */
-function expiresAt(value: string | undefined, current: string): string {
-  if (!value || value.startsWith("0001-01-01")) return current;
-  const d = new Date(value);
-  if (Number.isNaN(d.getTime())) throw new ApiError(400, `Invalid expires_at "${value}"`);
-  return value;
 }
 
 function boundary(contentType: string): string {
@@ -168,12 +146,13 @@ async function upload(ctx: ImagesContext, request: Request, body: ReadableStream
     fingerprint: h.get("x-lxd-fingerprint") || undefined,
     profiles: profilesHeader ? new URLSearchParams(profilesHeader).getAll("profile") : undefined,
   };
-  if (opts.profiles) checkProfiles(ctx.db, opts.profiles);
+  const images = ctx.imageManager;
+  if (opts.profiles) images.checkProfiles(opts.profiles);
   if (!body) throw new ApiError(400, "Invalid image file: the upload is empty");
   const type = (h.get("content-type") ?? "").toLowerCase();
   const received = type.startsWith("multipart/form-data")
-    ? await ctx.images.receiveSplitUpload(body, boundary(h.get("content-type")!))
-    : await ctx.images.receiveUpload(body);
+    ? await images.store.receiveSplitUpload(body, boundary(h.get("content-type")!))
+    : await images.store.receiveUpload(body);
   try {
     return ctx.ops.create({
       class: "task",
@@ -183,14 +162,13 @@ async function upload(ctx: ImagesContext, request: Request, body: ReadableStream
         // LXD reports the fingerprint even when the import fails (e.g. a duplicate).
         op.updateMetadata(result);
         const checked = byteProgress((m) => op.updateMetadata(m), "import_progress", "Checking image", received.size);
-        const row = await ctx.images.importUpload(received, opts, checked);
+        await images.importUpload(received, opts, checked);
         op.updateMetadata({ import_progress: undefined });
-        lifecycle(ctx, "image-created", row.fingerprint, { type: row.type });
         return result;
       },
     });
   } catch (err) {
-    await ctx.images.discardUpload(received);
+    await images.store.discardUpload(received);
     throw err;
   }
 }
@@ -198,12 +176,13 @@ async function upload(ctx: ImagesContext, request: Request, body: ReadableStream
 export const imagesRoutes = (ctx: ImagesContext) => {
   /** The context as the request's project sees it: its images, or default's without features.images. */
   const at = (query: { project?: string }): ImagesContext =>
-    ({ ...ctx, images: ctx.images.in(ctx.projects?.effective(projectOf(query), "images") ?? "default") });
+    ({ ...ctx, imageManager: ctx.imageManager.in(ctx.projects?.effective(projectOf(query), "images") ?? "default") });
   return new Elysia({ name: "images" })
     .get("/1.0/images", ({ query, request }) => {
       const c = at(query);
       const filter = parseFilter(query.filter ?? "");
-      const images = c.images.list().filter((r) => visible(c, request, r)).map((r) => c.images.toApi(r))
+      const store = c.imageManager.store;
+      const images = store.list().filter((r) => visible(c, request, r)).map((r) => store.toApi(r))
         .filter((i) => matchesFilter(i, filter));
       if (recursionLevel(query) === 0) return sync(images.map((i) => imageUrl(i.fingerprint)));
       return sync(images);
@@ -222,22 +201,20 @@ export const imagesRoutes = (ctx: ImagesContext) => {
         // Instances and snapshots are published here; images from other servers are pulled.
         if (["instance", "container", "snapshot"].includes(kind)) {
           if (!c.instances) throw new ApiError(400, "Publishing instances is not available here");
-          if (req?.profiles) checkProfiles(c.db, req.profiles);
           // The instance is the request project's (stored as <project>_<name> outside default).
           const source = req.source && { ...req.source, name: storageName(projectOf(query), req.source.name ?? "") };
-          const plan = preparePublish(c.images, c.instances, { ...req, source });
+          const plan = c.imageManager.preparePublish(c.instances, { ...req, source });
           return c.ops.create({
             class: "task",
             description: "Creating image",
             resources: { instances: [instanceUrl(plan.instance)] },
             run: async (op) => {
-              const { fingerprint, size, type } = await plan.run((m) => op.updateMetadata(m));
-              lifecycle(c, "image-created", fingerprint, { type });
+              const { fingerprint, size } = await plan.run((m) => op.updateMetadata(m));
               return { fingerprint, size };
             },
           });
         }
-        if (c.pull) return c.pull(req, c.images);
+        if (c.pull) return c.pull(req, c.imageManager);
         throw new ApiError(400, `Image source type "${kind}" is not supported`);
       }
       return upload(c, request, sniffed.body);
@@ -258,7 +235,7 @@ export const imagesRoutes = (ctx: ImagesContext) => {
     .get("/1.0/images/:fingerprint", ({ params, request, query }) => {
       const c = at(query);
       const row = mustSee(c, request, params.fingerprint);
-      return sync(c.images.toApi(row), { etag: etag(row) });
+      return sync(c.imageManager.store.toApi(row), { etag: etag(row) });
     }, {
       params: ImageFingerprint, query: RecursionQuery,
       response: Image,
@@ -267,18 +244,9 @@ export const imagesRoutes = (ctx: ImagesContext) => {
 
     .put("/1.0/images/:fingerprint", ({ params, body, request, query }) => {
       const c = at(query);
-      const row = c.images.mustGet(params.fingerprint);
+      const row = c.imageManager.store.mustGet(params.fingerprint);
       checkIfMatch(request, etag(row));
-      const profiles = body.profiles ?? ["default"];
-      checkProfiles(c.db, profiles);
-      c.images.update(row.fingerprint, {
-        public: body.public ?? false,
-        autoUpdate: body.auto_update ?? false,
-        properties: body.properties ?? {},
-        profiles,
-        expiresAt: expiresAt(body.expires_at, row.expiresAt),
-      });
-      lifecycle(c, "image-updated", row.fingerprint);
+      c.imageManager.replace(row, body);
       return sync({});
     }, {
       params: ImageFingerprint, body: ImagePut,
@@ -288,17 +256,9 @@ export const imagesRoutes = (ctx: ImagesContext) => {
 
     .patch("/1.0/images/:fingerprint", ({ params, body, request, query }) => {
       const c = at(query);
-      const row = c.images.mustGet(params.fingerprint);
+      const row = c.imageManager.store.mustGet(params.fingerprint);
       checkIfMatch(request, etag(row));
-      if (body.profiles) checkProfiles(c.db, body.profiles);
-      c.images.update(row.fingerprint, {
-        public: body.public ?? row.public,
-        autoUpdate: body.auto_update ?? row.autoUpdate,
-        properties: body.properties ? { ...row.properties, ...body.properties } : row.properties,
-        profiles: body.profiles ?? row.profiles,
-        expiresAt: expiresAt(body.expires_at, row.expiresAt),
-      });
-      lifecycle(c, "image-updated", row.fingerprint);
+      c.imageManager.merge(row, body);
       return sync({});
     }, {
       params: ImageFingerprint, body: ImagePut,
@@ -308,17 +268,12 @@ export const imagesRoutes = (ctx: ImagesContext) => {
 
     .delete("/1.0/images/:fingerprint", ({ params, query }) => {
       const c = at(query);
-      const row = c.images.mustGet(params.fingerprint);
-      const fp = row.fingerprint;
+      const fp = c.imageManager.store.mustGet(params.fingerprint).fingerprint;
       return c.ops.create({
         class: "task",
         description: "Deleting image",
         resources: { images: [imageUrl(fp)] },
-        run: async () => {
-          if (!c.images.get(fp)) throw new ApiError(404, "Image not found");
-          await c.images.delete(fp);
-          lifecycle(c, "image-deleted", fp);
-        },
+        run: () => c.imageManager.delete(fp),
       });
     }, {
       params: ImageFingerprint,
@@ -328,7 +283,7 @@ export const imagesRoutes = (ctx: ImagesContext) => {
 
     .post("/1.0/images/:fingerprint/secret", ({ params, query }) => {
       const c = at(query);
-      const fp = c.images.mustGet(params.fingerprint).fingerprint;
+      const fp = c.imageManager.store.mustGet(params.fingerprint).fingerprint;
       // A token operation: it lasts until the secret is used for a download or it is cancelled.
       return c.ops.create({
         class: "token", description: "Downloading image", resources: { images: [imageUrl(fp)] },
@@ -350,12 +305,13 @@ export const imagesRoutes = (ctx: ImagesContext) => {
       const fp = row.fingerprint;
       // A secret is good for one download (trusted and public downloads need none).
       if (!row.public && !(c.serverInfo?.trusted?.(request) ?? true)) await secretOperation(c, request, fp)?.cancel();
-      const file = c.images.imageFile(fp);
+      const store = c.imageManager.store;
+      const file = store.imageFile(fp);
       const name = `${fp}${compressionExtension(await detectFileCompression(file))}`;
-      lifecycle(c, "image-retrieved", fp);
-      if (c.images.isSplit(fp)) {
+      c.imageManager.retrieved(fp);
+      if (store.isSplit(fp)) {
         // Split images go out as LXD sends them: a metadata part and a rootfs part.
-        const rootfs = c.images.rootfsFile(fp);
+        const rootfs = store.rootfsFile(fp);
         const boundary = `lxd-${fp.slice(0, 16)}-${Date.now().toString(36)}`;
         const body = multipartBody(boundary, [
           { name: "metadata", filename: `meta-${name}`, file: Bun.file(file) },

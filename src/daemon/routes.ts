@@ -61,7 +61,7 @@ export const apiRoutes = (ctx: DaemonContext, remote?: RemoteAccess) => [
   instanceFilesRoutes(ctx),
   instanceSnapshotsRoutes(ctx),
   instanceBackupsRoutes(ctx),
-  imagesRoutes({ ...ctx, pull: (body, images) => imagePullOperation({ ...ctx, images }, body) }),
+  imagesRoutes({ ...ctx, pull: (body, images) => imagePullOperation(ctx, images, body) }),
   imageAliasesRoutes(ctx),
   imageRefreshRoutes(ctx),
   streamsRoutes(ctx),

@@ -9,6 +9,7 @@ import { sha256Files } from "../../src/image/fingerprint.ts";
 import { ImageStore } from "../../src/image/store.ts";
 import { imageAliasesRoutes } from "../../src/daemon/image-aliases.ts";
 import { imagesRoutes } from "../../src/daemon/images.ts";
+import { ImageManager } from "../../src/image/manager.ts";
 import { EventHub } from "../../src/events/hub.ts";
 import { OperationManager } from "../../src/daemon/operations.ts";
 import { createServer } from "../../src/daemon/server.ts";
@@ -94,7 +95,7 @@ describe("REST routes", () => {
     routesDb = openDatabase(":memory:");
     seedDefaults(routesDb);
     routesStore = new ImageStore(routesDb, join(dir, "images2"));
-    const ctx = { db: routesDb, images: routesStore, ops, events };
+    const ctx = { images: routesStore, imageManager: new ImageManager(routesDb, routesStore, events), ops, events };
     app = createServer([imagesRoutes(ctx), imageAliasesRoutes(ctx)]);
   });
 
