@@ -126,7 +126,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
     if (pair) Object.assign(remote.certificate, pair);
     remote.trust.clusterFingerprint = remote.certificate.fingerprint;
   }
-  const warnings = new Warnings(db);
+  const warnings = new Warnings(db, events);
   const checkedAt = new Date();
   await criuProbe;
   for (const c of hostConditions()) {

@@ -3,7 +3,6 @@
 import { Elysia, t } from "elysia";
 import { Warning, WarningPut, WarningUuid } from "../api/warning.ts";
 import type { Warnings } from "../events/warnings.ts";
-import { ApiError } from "../api/error.ts";
 import { Empty, recursionLevel } from "../api/envelope.ts";
 import { sync } from "./response.ts";
 
@@ -11,16 +10,9 @@ const url = (uuid: string) => `/1.0/warnings/${uuid}`;
 const Query = t.Object({ recursion: t.Optional(t.String()), project: t.Optional(t.String()), "all-projects": t.Optional(t.String()) });
 const ok = (description: string, schema: object) => ({ 200: { description, content: { "application/json": { schema } } } });
 
-export const warningsRoutes = (ctx: { warnings: Warnings; events: { send(type: "lifecycle", metadata: Record<string, unknown>): void } }) => {
-  const mustGet = (uuid: string) => {
-    const w = ctx.warnings.get(uuid);
-    if (!w) throw new ApiError(404, "Warning not found");
-    return w;
-  };
+export const warningsRoutes = (ctx: { warnings: Warnings }) => {
   const setStatus = (uuid: string, status: "new" | "acknowledged") => {
-    mustGet(uuid);
     ctx.warnings.setStatus(uuid, status);
-    if (status === "acknowledged") ctx.events.send("lifecycle", { action: "warning-acknowledged", source: url(uuid), context: {} });
     return sync({});
   };
   return new Elysia({ name: "warnings" })
@@ -31,7 +23,7 @@ export const warningsRoutes = (ctx: { warnings: Warnings; events: { send(type: "
       query: Query,
       detail: { summary: "List warnings (URLs, or objects with recursion=1)", tags: ["warnings"], responses: ok("Warnings", t.Union([t.Array(t.String()), t.Array(Warning)])) },
     })
-    .get("/1.0/warnings/:uuid", ({ params }) => sync(mustGet(params.uuid)), {
+    .get("/1.0/warnings/:uuid", ({ params }) => sync(ctx.warnings.mustGet(params.uuid)), {
       params: WarningUuid,
       detail: { summary: "Show a warning", tags: ["warnings"], responses: ok("Warning", Warning) },
     })
@@ -44,9 +36,7 @@ export const warningsRoutes = (ctx: { warnings: Warnings; events: { send(type: "
       detail: { summary: "Set a warning's status (new or acknowledged)", tags: ["warnings"] },
     })
     .delete("/1.0/warnings/:uuid", ({ params }) => {
-      mustGet(params.uuid);
       ctx.warnings.delete(params.uuid);
-      ctx.events.send("lifecycle", { action: "warning-deleted", source: url(params.uuid), context: {} });
       return sync({});
     }, {
       params: WarningUuid, response: Empty,

@@ -6,6 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { and, asc, eq, lt } from "drizzle-orm";
 import type { Warning } from "../api/warning.ts";
+import { ApiError } from "../api/error.ts";
 import type { Db } from "../db/index.ts";
 import { warnings } from "../db/schema.ts";
 
@@ -21,8 +22,13 @@ const toApi = (r: Row): Warning => ({
   entity_url: r.entityUrl,
 });
 
+type Events = { send(type: "lifecycle", metadata: Record<string, unknown>): void };
+
+const url = (uuid: string) => `/1.0/warnings/${uuid}`;
+
 export class Warnings {
-  constructor(private readonly db: Db) {}
+  /** `events` gets the lifecycle events of changes made through the API (acknowledge, delete). */
+  constructor(private readonly db: Db, private readonly events?: Events) {}
 
   /** Records (or counts again) a warning of `type`; returns it. */
   raise(type: string, message: string, severity: WarningSeverity = "low", entityUrl = "", project = ""): Warning {
@@ -70,11 +76,22 @@ export class Warnings {
     return row && toApi(row);
   }
 
+  /** Like get() but 404 when missing. */
+  mustGet(uuid: string): Warning {
+    const w = this.get(uuid);
+    if (!w) throw new ApiError(404, "Warning not found");
+    return w;
+  }
+
   setStatus(uuid: string, status: "new" | "acknowledged"): void {
+    this.mustGet(uuid);
     this.db.update(warnings).set({ status, updatedAt: new Date().toISOString() }).where(eq(warnings.uuid, uuid)).run();
+    if (status === "acknowledged") this.events?.send("lifecycle", { action: "warning-acknowledged", source: url(uuid), context: {} });
   }
 
   delete(uuid: string): void {
+    this.mustGet(uuid);
     this.db.delete(warnings).where(eq(warnings.uuid, uuid)).run();
+    this.events?.send("lifecycle", { action: "warning-deleted", source: url(uuid), context: {} });
   }
 }
