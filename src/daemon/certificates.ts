@@ -1,24 +1,17 @@
 // /1.0/certificates: the trust store (list, add by certificate or by join token, show, update,
 // remove) and join tokens (`lxd config trust add`), in LXD's shapes.
-import { X509Certificate } from "node:crypto";
 import { Elysia } from "elysia";
 import { Empty, RecursionQuery, UrlsOr, recursionLevel } from "../api/envelope.ts";
 import { Certificate, CertificateFingerprint, CertificatePut, CertificatesPost } from "../api/certificate.ts";
 import { Operation } from "../api/operation.ts";
-import type { Db } from "../db/index.ts";
-import { getCertificate, listCertificates, updateCertificate, type CertificateRow } from "../db/certificates.ts";
-import { getServerConfigValue } from "../db/server-config.ts";
 import type { OperationManager } from "./operations.ts";
 import { checkIfMatch, etagOf, sync } from "./response.ts";
 import { ApiError } from "../api/error.ts";
 import type { HttpsService } from "./tls/https.ts";
 import type { ServerCertificate } from "./tls/server-cert.ts";
-import { decodeToken, parseExpiry } from "../tls/token.ts";
-import { verifyPassword } from "../tls/password.ts";
-import { TokenRegistry, parseCertificate, type PendingToken, type TrustStore } from "./tls/trust.ts";
-
-/** Join tokens last this long unless core.remote_token_expiry says otherwise. */
-const DEFAULT_TOKEN_EXPIRY_S = 24 * 3600;
+import { decodeToken } from "../tls/token.ts";
+import { checkType, parseCertificate, type CertificateManager, type CertificateRow } from "../tls/certificates.ts";
+import { TokenRegistry, type PendingToken, type TrustStore } from "./tls/trust.ts";
 
 /** The daemon's remote-access parts this module works with. */
 export interface RemoteAccess {
@@ -29,9 +22,8 @@ export interface RemoteAccess {
 }
 
 export interface CertificatesContext {
-  db: Db;
   ops: OperationManager;
-  events: { send(type: "lifecycle", metadata: Record<string, unknown>): void };
+  certificates: CertificateManager;
 }
 
 const url = (fp: string) => `/1.0/certificates/${fp}`;
@@ -42,30 +34,11 @@ const view = (row: CertificateRow): Certificate => ({
 });
 const etag = (row: CertificateRow) => etagOf({ name: row.name, type: row.type, restricted: row.restricted, projects: row.projects, certificate: row.certificate });
 
-/** By full fingerprint or a unique prefix, as LXD accepts. */
-function find(db: Db, fingerprint: string): CertificateRow {
-  const exact = getCertificate(db, fingerprint);
-  if (exact) return exact;
-  const matches = listCertificates(db).filter((r) => fingerprint.length > 0 && r.fingerprint.startsWith(fingerprint));
-  if (matches.length > 1) throw new ApiError(400, `Certificate fingerprint prefix "${fingerprint}" is ambiguous`);
-  if (!matches.length) throw new ApiError(404, `Certificate "${fingerprint}" not found`);
-  return matches[0];
-}
-
-/** "client" (full access) or "metrics" (GET /1.0/metrics only), as LXD. */
-function checkType(type: string | undefined): "client" | "metrics" {
-  if (type === undefined || type === "" || type === "client") return "client";
-  if (type === "metrics") return "metrics";
-  throw new ApiError(400, `Unknown certificate type "${type}" (client or metrics)`);
-}
-
-const commonName = (der: Uint8Array) => /(?:^|\n)CN=([^\n]*)/.exec(new X509Certificate(der).subject)?.[1] ?? "";
-
 export const certificatesRoutes = (ctx: CertificatesContext, remote: RemoteAccess) => {
   function issueToken(name: string, restricted: boolean, projects: string[]) {
     const addresses = remote.https.addresses();
     if (!addresses.length) throw new ApiError(400, "Can't issue a join token: the server isn't listening on the network (set core.https_address)");
-    const expiry = parseExpiry(getServerConfigValue(ctx.db, "core.remote_token_expiry") ?? "") ?? DEFAULT_TOKEN_EXPIRY_S;
+    const expiry = ctx.certificates.tokenExpirySeconds();
     const expiresAt = Date.now() + expiry * 1000;
     let finish!: (outcome: "used" | "expired") => void;
     const done = new Promise<void>((resolve, reject) => {
@@ -98,14 +71,11 @@ export const certificatesRoutes = (ctx: CertificatesContext, remote: RemoteAcces
     });
   }
 
-  function added(row: CertificateRow) {
-    ctx.events.send("lifecycle", { action: "certificate-created", source: url(row.fingerprint), context: { name: row.name } });
-    return sync({}, { location: url(row.fingerprint) });
-  }
+  const added = (row: CertificateRow) => sync({}, { location: url(row.fingerprint) });
 
   return new Elysia({ name: "certificates" })
     .get("/1.0/certificates", ({ query }) => {
-      const rows = listCertificates(ctx.db);
+      const rows = ctx.certificates.list();
       if (recursionLevel(query) === 0) return sync(rows.map((r) => url(r.fingerprint)));
       return sync(rows.map(view));
     }, {
@@ -131,22 +101,21 @@ export const certificatesRoutes = (ctx: CertificatesContext, remote: RemoteAcces
         const token = decodeToken(given);
         if (!token && body.password) {
           // Not a token: the trust password (core.trust_password), as LXD 5.0 still accepts.
-          const hash = getServerConfigValue(ctx.db, "core.trust_password");
-          if (!hash || !verifyPassword(body.password, hash)) throw new ApiError(403, "not authorized");
-          return added(remote.trust.add(id.certificate, { name: body.name || commonName(id.certificate) }));
+          if (!ctx.certificates.trustPasswordMatches(body.password)) throw new ApiError(403, "not authorized");
+          return added(ctx.certificates.add(id.certificate, { name: body.name }));
         }
         if (token && token.fingerprint !== remote.certificate.fingerprint) throw new ApiError(403, "Forbidden: the join token was issued by another server");
         const pending = token ? remote.tokens.redeem(token.secret) : undefined;
         if (!pending) throw new ApiError(403, "Forbidden: the join token is invalid, expired or already used");
-        const row = remote.trust.add(id.certificate, {
-          name: pending.name || body.name || commonName(id.certificate), restricted: pending.restricted, projects: pending.projects,
+        const row = ctx.certificates.add(id.certificate, {
+          name: pending.name || body.name, restricted: pending.restricted, projects: pending.projects,
         });
         pending.settle("used");
         return added(row);
       }
       const der = body.certificate ? parseCertificate(body.certificate) : id.certificate;
       if (!der) throw new ApiError(400, "No certificate given (field \"certificate\": base64 DER or PEM)");
-      return added(remote.trust.add(der, { name: body.name || commonName(der), type, restricted: body.restricted, projects }));
+      return added(ctx.certificates.add(der, { name: body.name, type, restricted: body.restricted, projects }));
     }, {
       body: CertificatesPost,
       response: { 200: Empty, 202: Operation },
@@ -154,7 +123,7 @@ export const certificatesRoutes = (ctx: CertificatesContext, remote: RemoteAcces
     })
 
     .get("/1.0/certificates/:fingerprint", ({ params }) => {
-      const row = find(ctx.db, params.fingerprint);
+      const row = ctx.certificates.find(params.fingerprint);
       return sync(view(row), { etag: etag(row) });
     }, {
       params: CertificateFingerprint,
@@ -163,9 +132,10 @@ export const certificatesRoutes = (ctx: CertificatesContext, remote: RemoteAcces
     })
 
     .put("/1.0/certificates/:fingerprint", ({ params, body, request }) => {
-      const row = find(ctx.db, params.fingerprint);
+      const row = ctx.certificates.find(params.fingerprint);
       checkIfMatch(request, etag(row));
-      return change(row, { name: body.name ?? "", type: body.type, restricted: body.restricted ?? false, projects: body.projects ?? [], certificate: body.certificate });
+      ctx.certificates.update(row, { name: body.name ?? "", type: body.type, restricted: body.restricted ?? false, projects: body.projects ?? [], certificate: body.certificate });
+      return sync({});
     }, {
       params: CertificateFingerprint,
       body: CertificatePut,
@@ -174,12 +144,13 @@ export const certificatesRoutes = (ctx: CertificatesContext, remote: RemoteAcces
     })
 
     .patch("/1.0/certificates/:fingerprint", ({ params, body, request }) => {
-      const row = find(ctx.db, params.fingerprint);
+      const row = ctx.certificates.find(params.fingerprint);
       checkIfMatch(request, etag(row));
-      return change(row, {
+      ctx.certificates.update(row, {
         name: body.name ?? row.name, type: body.type, restricted: body.restricted ?? row.restricted,
         projects: body.projects ?? row.projects, certificate: body.certificate,
       });
+      return sync({});
     }, {
       params: CertificateFingerprint,
       body: CertificatePut,
@@ -188,27 +159,11 @@ export const certificatesRoutes = (ctx: CertificatesContext, remote: RemoteAcces
     })
 
     .delete("/1.0/certificates/:fingerprint", ({ params }) => {
-      const row = find(ctx.db, params.fingerprint);
-      remote.trust.remove(row.fingerprint);
-      ctx.events.send("lifecycle", { action: "certificate-deleted", source: url(row.fingerprint), context: {} });
+      ctx.certificates.remove(ctx.certificates.find(params.fingerprint));
       return sync({});
     }, {
       params: CertificateFingerprint,
       response: Empty,
       detail: { summary: "Remove a certificate from the trust store", tags: ["certificates"] },
     });
-
-  function change(row: CertificateRow, next: { name: string; type?: string; restricted: boolean; projects: string[]; certificate?: string }) {
-    if (next.type && checkType(next.type) !== row.type) throw new ApiError(400, "Changing a certificate's type is not supported: remove it and add it again");
-    if (next.certificate && next.certificate.trim() !== row.certificate.trim()) {
-      const der = parseCertificate(next.certificate);
-      if (Buffer.compare(Buffer.from(der), Buffer.from(parseCertificate(row.certificate))) !== 0) {
-        throw new ApiError(400, "Changing the certificate itself is not supported: add the new one and remove the old one");
-      }
-    }
-    updateCertificate(ctx.db, row.fingerprint, { name: next.name, restricted: next.restricted, projects: next.projects });
-    remote.trust.reload();
-    ctx.events.send("lifecycle", { action: "certificate-updated", source: url(row.fingerprint), context: {} });
-    return sync({});
-  }
 };

@@ -13,6 +13,7 @@ import type { ProjectManager } from "../project/manager.ts";
 import type { StoragePools } from "../storage/pools.ts";
 import type { CustomVolumes } from "../storage/volumes.ts";
 import type { Warnings } from "../events/warnings.ts";
+import type { CertificateManager } from "../tls/certificates.ts";
 import type { VolumeBackups } from "../instance/volume-backups.ts";
 
 /** What a cluster member's handlers reach the other members through (absent when standalone). */
@@ -41,6 +42,8 @@ export interface DaemonContext {
   warnings: Warnings;
   volumeBackups: VolumeBackups;
   serverInfo: ServerInfoSource;
+  /** The trust store behind /1.0/certificates. */
+  certificates: CertificateManager;
   /** The server certificate and key: what this daemon presents when it dials a migration peer. */
   identity?: { cert: string; key: string };
   startedAt: Date;

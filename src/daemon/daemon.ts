@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { freshDatabase, openDatabase, seedDefaults, type Db } from "../db/index.ts";
 import { ImageStore } from "../image/store.ts";
 import { ImageManager } from "../image/manager.ts";
+import { CertificateManager } from "../tls/certificates.ts";
 import { InstanceManager } from "../instance/manager.ts";
 import { phases } from "../instance/phases.ts";
 import { registerDeviceDriver } from "../instance/devices.ts";
@@ -120,6 +121,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   t.mark("reconcile");
 
   remote = await openRemoteAccess(db, lxdDir(), socketPath());
+  const certificates = new CertificateManager(db, events);
+  certificates.onChange(() => remote.trust.reload());
   if (cluster.enabled) {
     // Members serve and dial with the cluster's certificate.
     const pair = readClusterCertificate(lxdDir());
@@ -140,7 +143,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   let stop!: () => void;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
   ctx = {
-    db, ops, events, instances, images, imageManager: new ImageManager(db, images, events), cgroups, networks, pools, profiles: new ProfileManager(db, events, instances.projects), projects: instances.projects, volumes, volumeBackups, warnings,
+    db, ops, events, instances, images, imageManager: new ImageManager(db, images, events), certificates, cgroups, networks, pools, profiles: new ProfileManager(db, events, instances.projects), projects: instances.projects, volumes, volumeBackups, warnings,
     startedAt: new Date(), shutdown: () => shutdown(),
     identity: { cert: remote.certificate.certificate, key: remote.certificate.key },
     serverInfo: { ...withRemoteAccess(serverInfoSource(db, pools, cluster, local), remote), memberName: () => cluster.name },

@@ -4,12 +4,10 @@
 // request on both listeners (server.ts calls `authorize` first thing).
 import { X509Certificate, createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { Db } from "../../db/index.ts";
-import { deleteCertificate, insertCertificate, listCertificates, type CertificateRow } from "../../db/certificates.ts";
+import { listCertificates } from "../../db/certificates.ts";
 import { requestUrl } from "../request-url.ts";
 import { errorEnvelope } from "../response.ts";
-import { ApiError } from "../../api/error.ts";
 import { PEER_HEADER, peerCertificate } from "./proxy.ts";
-import { fingerprintOf, toPem } from "../../tls/x509.ts";
 
 export interface Identity {
   /** Came in over HTTPS (not the unix socket). */
@@ -112,40 +110,6 @@ export class TrustStore {
     const id = this.identify(request);
     const entry = id.trusted ? this.trusted.get(id.fingerprint!) : undefined;
     return entry?.restricted ? entry.projects : undefined;
-  }
-
-  /** Adds a certificate (PEM, or base64 DER as LXD's client sends); returns its row. */
-  add(certificate: string | Uint8Array, fields: { name: string; type?: "client" | "metrics"; restricted?: boolean; projects?: string[] }): CertificateRow {
-    const der = typeof certificate === "string" ? parseCertificate(certificate) : certificate;
-    const fingerprint = fingerprintOf(der);
-    if (listCertificates(this.db).some((r) => r.fingerprint === fingerprint)) {
-      throw new ApiError(409, "Certificate already in trust store");
-    }
-    const row: CertificateRow = {
-      fingerprint, type: fields.type ?? "client", name: fields.name, certificate: toPem("CERTIFICATE", der),
-      restricted: fields.restricted ?? false, projects: fields.projects ?? [],
-    };
-    insertCertificate(this.db, row);
-    this.reload();
-    return row;
-  }
-
-  remove(fingerprint: string): void {
-    deleteCertificate(this.db, fingerprint);
-    this.reload();
-  }
-}
-
-/** DER bytes of a certificate given as PEM or base64 DER; throws (status 400) if it is neither. */
-export function parseCertificate(text: string): Uint8Array {
-  const trimmed = text.trim();
-  try {
-    const x = trimmed.startsWith("-----BEGIN")
-      ? new X509Certificate(trimmed)
-      : new X509Certificate(Buffer.from(trimmed, "base64"));
-    return new Uint8Array(x.raw);
-  } catch (err) {
-    throw new ApiError(400, `Invalid certificate: ${(err as Error).message}`);
   }
 }
 
