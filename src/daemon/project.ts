@@ -4,12 +4,18 @@
 // that name a source project check it here too. Instances of other projects are stored under
 // `<project>_<name>`: the server rewrites `/1.0/instances/NAME…?project=P` to that name first, so
 // every instance handler acts on the right one, and an instance name with `_` never reaches them.
+// Custom volumes of a project with `features.storage.volumes` likewise: `/1.0/storage-pools/POOL/
+// volumes/custom/NAME…?project=P` is served under NAME's storage name `P_NAME`.
 import { ApiError } from "../api/error.ts";
 
 export const PROJECT_NOT_FOUND = "Project not found";
 
 /** What the server asks of projects (the ProjectManager). */
-export interface ProjectLookup { exists(name: string): boolean }
+export interface ProjectLookup {
+  exists(name: string): boolean;
+  /** The project whose custom volumes `project` uses. */
+  effective(project: string, feature: "storage.volumes"): string;
+}
 
 /** The first project named in a request's query that does not exist ("" means default, as in LXD). */
 export const unknownProject = (params: URLSearchParams, projects?: ProjectLookup): string | undefined =>
@@ -36,4 +42,15 @@ export function instancePath(pathname: string, project: string): string | null |
   if (!m) return undefined;
   if (decodeURIComponent(m[1]).includes("_")) return null;
   return project === "default" ? undefined : `/1.0/instances/${encodeURIComponent(project)}_${m[1]}${m[2]}`;
+}
+
+const VOLUME_PATH = /^(\/1\.0\/storage-pools\/[^/]+\/volumes\/custom\/)([^/]+)(.*)$/;
+
+/** The path a request for one custom volume is served under: its storage name when the project
+ *  has its own volumes; undefined: no change. */
+export function volumePath(pathname: string, project: string, projects?: ProjectLookup): string | undefined {
+  const m = VOLUME_PATH.exec(pathname);
+  if (!m || !projects) return undefined;
+  const owner = projects.effective(project, "storage.volumes");
+  return owner === "default" ? undefined : `${m[1]}${encodeURIComponent(owner)}_${m[2]}${m[3]}`;
 }
