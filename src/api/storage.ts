@@ -73,6 +73,7 @@ export type StorageVolumesPost = Static<typeof StorageVolumesPost>;
 export const StorageVolumeRename = t.Object({
   name: t.Optional(t.String()),
   pool: t.Optional(t.String()),
+  project: t.Optional(t.String({ description: "Move the volume to this project (storage_volume_project_move)" })),
   migration: t.Optional(t.Boolean({ description: "Send the volume to another server (an operation with websocket secrets)" })),
   volume_only: t.Optional(t.Boolean()),
   target: t.Optional(t.Union([t.Object({

@@ -224,9 +224,13 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
       if (body.pool && body.pool !== params.name) {
         throw new ApiError(400, "Moving storage volumes to another pool is not supported yet (copy, then delete)");
       }
-      if (!body.name) throw new ApiError(400, "A new volume name is required");
-      const to = stored(query, body.name);
-      v.checkOwner(to, owner(projectOf(query)));
+      if (body.project && ctx.projects) checkProject(body.project, ctx.projects);
+      const name = body.name || (body.project ? v.apiName(params.volume) : "");
+      if (!name) throw new ApiError(400, "A new volume name is required");
+      const into = body.project || projectOf(query);
+      const to = storageName(owner(into), name);
+      v.checkOwner(to, owner(into));
+      if (to !== params.volume) ctx.projects?.checkVolumeDisk(into, params.name, to, v.get(params.name, params.volume).config.size);
       await v.rename(params.name, params.volume, to);
       return sync({}, { location: v.url(params.name, to) });
     }, {

@@ -23,7 +23,7 @@ export function insertVolume(db: Db, row: Omit<typeof storageVolumes.$inferInser
   return db.insert(storageVolumes).values(row).returning().get();
 }
 
-export function updateVolume(db: Db, id: number, changes: Partial<Pick<VolumeRow, "description" | "config" | "name">>): void {
+export function updateVolume(db: Db, id: number, changes: Partial<Pick<VolumeRow, "description" | "config" | "name" | "project">>): void {
   db.update(storageVolumes).set(changes).where(eq(storageVolumes.id, id)).run();
 }
 

@@ -327,8 +327,8 @@ export class CustomVolumes {
     });
   }
 
-  /** Renames a volume (with its snapshots) within its pool; refused while anything uses it, as
-   *  disk devices name it. */
+  /** Renames a volume (with its snapshots) within its pool, or moves it to another project (`to`
+   *  is a storage name); refused while anything uses it, as disk devices name it. */
   async rename(pool: string, name: string, to: string): Promise<void> {
     return this.serial(`${pool}/${name}`, async () => {
       const row = this.get(pool, name);
@@ -340,7 +340,7 @@ export class CustomVolumes {
       const p = this.pool(pool);
       try {
         await this.pools.backend(p).rename(customVolume(name), to, () => {
-          q.updateVolume(this.db, row.id, { name: to });
+          q.updateVolume(this.db, row.id, { name: to, project: this.ownerOf(to) });
           crashPoint("volume-rename", "after-row");
         });
       } catch (e) {

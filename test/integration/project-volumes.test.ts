@@ -95,8 +95,21 @@ test("snapshots, rename, backups and copy into another project act on the projec
   expect(readFileSync(join(custom("fromp1"), "f"), "utf8")).toBe("from-p1\n");
   expect((await d.api("POST", "/1.0/storage-pools/default/volumes/custom", { name: "x", source: { type: "copy", name: "v2", project: "nope" } })).status).toBe(404);
 
-  for (const v of ["v2", "v3"]) await d.lxcOk("--project", "p1", "storage", "volume", "delete", "default", v);
-  await ok("storage", "volume", "delete", "default", "fromp1");
+  // --target-project with our CLI and lxc.
+  await ok("--project", "p1", "storage", "volume", "copy", "default/v2", "default/ours", "--target-project", "default");
+  expect(readFileSync(join(custom("ours"), "f"), "utf8")).toBe("from-p1\n");
+  await d.lxcOk("storage", "volume", "copy", "default/v1", "default/fromdefault", "--target-project", "p1");
+  expect(existsSync(custom("p1_fromdefault"))).toBe(true);
+  await ok("storage", "volume", "move", "default/ours", "default/ours", "--target-project", "p1");
+  expect(readFileSync(join(custom("p1_ours"), "f"), "utf8")).toBe("from-p1\n");
+  expect(existsSync(custom("ours"))).toBe(false);
+
+  await d.lxcOk("--project", "p1", "storage", "volume", "move", "default/fromdefault", "default/back", "--target-project", "default");
+  expect(existsSync(custom("p1_fromdefault"))).toBe(false);
+  expect(existsSync(custom("back"))).toBe(true);
+
+  for (const v of ["v2", "v3", "ours"]) await d.lxcOk("--project", "p1", "storage", "volume", "delete", "default", v);
+  for (const v of ["fromp1", "back"]) await ok("storage", "volume", "delete", "default", v);
   expect(existsSync(custom("p1_v2"))).toBe(false);
   expect(await names("p1")).toEqual([]);
   expect(await names("default")).toEqual(["default/v1"]);
