@@ -74,6 +74,8 @@ static int parse_line(struct config *c, const char *key, char *val, int *nargv)
 		c->restore_dir = val;
 	else if (!strcmp(key, "restore_tty"))
 		c->restore_tty = val;
+	else if (!strcmp(key, "restore_ctty"))
+		c->restore_ctty = val;
 	else if (!strcmp(key, "criu_arg"))
 		full = add_item(c->criu_args, &c->ncriu_args, MAX_LIST, val);
 	else if (!strcmp(key, "lxcfs"))

@@ -5,8 +5,9 @@
 // the monitor has assembled what the dump declared external: the root (the same idmapped layers
 // and overlay init mounts at boot), /dev (a fresh tmpfs with the mountpoints of the bound device
 // nodes: its content cannot be dumped, see the README) and the console (a new pty, whose secondary
-// side replaces the old one's fd and mount). With --restore-detached CRIU exits once the tree
-// runs; the monitor, a child subreaper, then adopts the restored init.
+// side replaces the old one's fds and mount, and a console shell's /dev/tty). With
+// --restore-detached CRIU exits once the tree runs; the monitor, a child subreaper, then adopts
+// the restored init.
 #include "start.h"
 #include <fcntl.h>
 #include <limits.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -147,10 +149,31 @@ static int criu_argv(struct config *c, const char *staging, char **argv, char (*
 	snprintf(buf[4], sizeof(buf[4]), "%s/restored.pid", staging);
 	argv[n++] = "--pidfile";
 	argv[n++] = buf[4];
+	if (c->restore_ctty) {
+		snprintf(buf[5], sizeof(buf[5]), "fd[4]:%s", c->restore_ctty);
+		argv[n++] = "--inherit-fd";
+		argv[n++] = buf[5];
+	}
 	for (int i = 0; i < c->ncriu_args; i++)
 		argv[n++] = c->criu_args[i];
 	argv[n] = NULL;
 	return n;
+}
+
+// fd 4 for CRIU: /dev/tty opened with the new console as this process's controlling terminal, to
+// replace a console shell's dumped /dev/tty (its own file, so the next dump finds the shell's
+// session on it), then the console is given up again. Runs in CRIU's child: raw syscalls only.
+static int open_ctty(int console)
+{
+	struct sigaction ign = {.sa_handler = SIG_IGN}, dfl = {.sa_handler = SIG_DFL};
+	// Giving up a controlling terminal sends SIGHUP to its foreground group: ours.
+	sigaction(SIGHUP, &ign, NULL);
+	int tty = -1;
+	if (setsid() < 0 || ioctl(console, TIOCSCTTY, 0) < 0 || (tty = open("/dev/tty", O_RDWR | O_NOCTTY)) < 0 ||
+	    ioctl(console, TIOCNOTTY) < 0 || (tty != 4 && dup2(tty, 4) < 0))
+		return -1;
+	sigaction(SIGHUP, &dfl, NULL);
+	return 0;
 }
 
 int restore_init(struct child_ctx *x, pid_t *init, int *init_pidfd)
@@ -159,7 +182,7 @@ int restore_init(struct child_ctx *x, pid_t *init, int *init_pidfd)
 	_cleanup_close_ int userns_fd = c->privileged ? -1 : mapped_userns(c);
 	if (!c->privileged && userns_fd < 0)
 		return -1;
-	char staging[PATH_MAX], argbuf[5][PATH_MAX + 64], *argv[MAX_LIST + 16];
+	char staging[PATH_MAX], argbuf[6][PATH_MAX + 64], *argv[MAX_LIST + 16];
 	// Beside the containers' directories (LXD_DIR/criu-restore): the restored tasks open what
 	// CRIU binds from here as container root, which may not enter the root-only rundir.
 	char *cut = NULL;
@@ -205,9 +228,9 @@ int restore_init(struct child_ctx *x, pid_t *init, int *init_pidfd)
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		// fd 3: the new console's secondary side, which replaces the dumped one.
 		int tty = fcntl(console_peer(), F_DUPFD, 10);
-		if (tty < 0 || dup2(tty, 3) < 0)
+		if (tty < 0 || dup2(tty, 3) < 0 || (c->restore_ctty && open_ctty(3) < 0))
 			_exit(126);
-		syscall(SYS_close_range, 4, ~0U, 0);
+		syscall(SYS_close_range, c->restore_ctty ? 5 : 4, ~0U, 0);
 		execv(c->criu, argv);
 		_exit(127);
 	}

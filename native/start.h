@@ -26,8 +26,9 @@ struct config {
 	struct launch_mount mounts[MAX_LIST];
 	int nmounts;
 	// Restore a checkpoint with CRIU instead of booting (restore.c): the program, the images
-	// directory, the dumped console's tty[RDEV:DEV] key and the daemon's further arguments.
-	char *criu, *restore_dir, *restore_tty, *criu_args[MAX_LIST];
+	// directory, the tty[RDEV:DEV] keys of the dumped console and /dev/tty (a console shell's
+	// controlling terminal) and the daemon's further arguments.
+	char *criu, *restore_dir, *restore_tty, *restore_ctty, *criu_args[MAX_LIST];
 	int ncriu_args;
 };
 

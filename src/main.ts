@@ -96,6 +96,13 @@ export const COMMAND_MODULES: { words: string[]; load: Loader }[] = [
       m.RemoteGetDefaultCommand, m.RemoteSetUrlCommand,
     ]),
   },
+  {
+    words: ["cluster"],
+    load: () => import("./cli/cluster.ts").then((m) => [
+      m.ClusterListCommand, m.ClusterShowCommand, m.ClusterEditCommand, m.ClusterRenameCommand, m.ClusterRemoveCommand, m.ClusterEnableCommand,
+      m.ClusterAddCommand, m.ClusterListTokensCommand, m.ClusterRevokeTokenCommand, m.ClusterEvacuateCommand, m.ClusterRestoreCommand,
+    ]),
+  },
 ];
 
 /** Help for command groups named alone (`lxd config`), after every module's commands. */
@@ -115,6 +122,7 @@ const GROUP_HELP: CommandClass[] = [
   groupHelp(["storage"], "Manage storage pools", "storage list"),
   groupHelp(["network"], "Manage and attach instances to networks", "network list"),
   groupHelp(["config", "device"], "Manage devices of instances", "config device add c1 eth1 nic network=lxdbr0"),
+  groupHelp(["cluster"], "Manage cluster members", "cluster list"),
 ];
 
 const BUILTINS: CommandClass[] = [Builtins.HelpCommand, Builtins.VersionCommand];

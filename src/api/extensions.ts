@@ -114,4 +114,11 @@ export const apiExtensions: string[] = [
   "instance_allow_inconsistent_copy", // allow_inconsistent: files vanishing mid-copy are not an error
   "storage_api_remote_volume_handling", // custom volumes copied and moved between servers
   "custom_volume_refresh", // source.refresh on volume copies: the snapshots the copy lacks, then the content
+  // Clusters (src/cluster/, src/daemon/cluster*.ts).
+  "clustering", // /1.0/cluster, members, ?target=, instance location
+  "clustering_join", // PUT /1.0/cluster with server_address and a token
+  "clustering_roles", // roles of members (database, database-leader, database-standby)
+  "clustering_join_token", // POST /1.0/cluster/members: a join token operation
+  "clustering_evacuation", // POST /1.0/cluster/members/{name}/state {action: evacuate|restore}
+  "clustering_server_address", // server_address on join
 ];

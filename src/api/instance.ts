@@ -158,7 +158,10 @@ export const InstanceFull = t.Composite([Instance, t.Object({
 export type InstanceFull = Static<typeof InstanceFull>;
 
 /** GET and DELETE of instances: recursion (and `force` for DELETE). */
-export const InstancesQuery = t.Composite([RecursionQuery, t.Object({ force: t.Optional(t.String({ description: "1: stop a running instance first (DELETE)" })) })]);
+export const InstancesQuery = t.Composite([RecursionQuery, t.Object({
+  force: t.Optional(t.String({ description: "1: stop a running instance first (DELETE)" })),
+  target: t.Optional(t.String({ description: "Cluster member: where a new instance goes, or where a moved one goes (POST with migration)" })),
+})]);
 
 export const InstanceName = t.Object({ name: t.String({ description: "Instance name" }) });
 

@@ -70,6 +70,17 @@ export function parseKeyValues(pairs: string[], what = "key=value pair"): Record
   return out;
 }
 
+/** The arguments of a `set` command: `KEY VALUE`, or one or more `KEY=VALUE` (as lxc takes them). */
+export function parseSetArgs(args: string[]): Record<string, string> {
+  return args.length === 2 && !args[0]!.includes("=") ? { [args[0]!]: args[1]! } : parseKeyValues(args);
+}
+
+/** Removes `key` from a config being edited, with lxc's message when it is not set. */
+export function unsetKey(config: Record<string, string>, key: string): void {
+  if (!(key in config)) throw new Error(`Can't unset key '${key}', it's not currently set`);
+  delete config[key];
+}
+
 /** Whether `fd` is a terminal, without creating process.stdin/stdout/stderr (their lazy creation costs
  *  each CLI call ~20 ms in Bun): a character device that the kernel names as a terminal
  *  (/dev/pts/N, /dev/ttyX of any driver, /dev/console). */

@@ -3,7 +3,7 @@
 import { Command, Option } from "clipanion";
 import type { LxdClient } from "../client/client.ts";
 import type { Instance } from "../api/instance.ts";
-import { LxdCommand, parseKeyValues } from "./base.ts";
+import { LxdCommand, parseSetArgs, unsetKey } from "./base.ts";
 import { toYaml } from "./format.ts";
 
 export type ConfigTarget = { kind: "server" } | { kind: "instance"; name: string };
@@ -11,14 +11,12 @@ export type ConfigTarget = { kind: "server" } | { kind: "instance"; name: string
 /** Decodes `config set` arguments: [NAME] KEY VALUE, or [NAME] KEY=VALUE... */
 export function parseConfigSetArgs(args: string[]): { target: ConfigTarget; values: Record<string, string> } {
   if (args.length === 0) throw new Error("Missing key and value");
-  const pairs = (rest: string[]) =>
-    rest.length === 2 && !rest[0]!.includes("=") ? { [rest[0]!]: rest[1]! } : parseKeyValues(rest);
   // "KEY=VALUE ..." or exactly "KEY VALUE" (no "=" anywhere) address the server.
   if (args[0]!.includes("=") || (args.length === 2 && !args[1]!.includes("="))) {
-    return { target: { kind: "server" }, values: pairs(args) };
+    return { target: { kind: "server" }, values: parseSetArgs(args) };
   }
   if (args.length < 2) throw new Error(`Missing value for ${args[0]}`);
-  return { target: { kind: "instance", name: args[0]! }, values: pairs(args.slice(1)) };
+  return { target: { kind: "instance", name: args[0]! }, values: parseSetArgs(args.slice(1)) };
 }
 
 /** The writable part of an instance (what `config show` prints and PUT accepts), in lxc's order. */
@@ -40,8 +38,7 @@ export async function updateConfig(client: LxdClient, target: ConfigTarget, chan
     const next = { ...config };
     for (const [key, value] of Object.entries(changes)) {
       if (value === null) {
-        if (!(key in next)) throw new Error(`Can't unset key '${key}', it's not currently set`);
-        delete next[key];
+        unsetKey(next, key);
       } else next[key] = value;
     }
     return next;

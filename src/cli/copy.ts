@@ -190,6 +190,7 @@ export class MoveCommand extends LxdCommand {
       ["Rename the stopped instance c1 to c2", "$0 move c1 c2"],
       ["Rename c1's snapshot snap0 to clean", "$0 move c1/snap0 c1/clean"],
       ["Move the stopped c1 (and its snapshots) to the storage pool fast", "$0 move c1 --storage fast"],
+      ["Move c1 to the cluster member m2", "$0 move c1 --target m2"],
     ],
   });
 
@@ -202,6 +203,7 @@ export class MoveCommand extends LxdCommand {
   config = Option.Array("-c,--config", [], { description: "Config key/value to apply to the target instance" });
   profiles = Option.Array("-p,--profile", [], { description: "Profile to apply to the target instance" });
   noProfiles = Option.Boolean("--no-profiles", false, { description: "Create the target instance with no profiles applied" });
+  member = Option.String("--target", { description: "Cluster member to move the instance to" });
 
   protected async run(): Promise<void> {
     const config = loadConfig();
@@ -211,6 +213,11 @@ export class MoveCommand extends LxdCommand {
     this.source = source;
     this.target = target;
     this.lazyRemote = srcRemote;
+    if (this.member) {
+      // Within a cluster the members move it themselves (stateless: a running one is restarted there).
+      await this.client.run("POST", `/1.0/instances/${enc(source)}?target=${enc(this.member)}`, { name: target || source, migration: true, live: false });
+      return;
+    }
     if (this.storage) return this.toPool(this.storage);
     if (!this.target) throw new Error("A destination name (or --storage POOL) is required");
     const [srcInst, srcSnap] = splitSnapshot(this.source);

@@ -23,6 +23,8 @@ export interface CreateArgs {
   noProfiles: boolean;
   storage?: string;
   start: boolean;
+  /** Cluster member to create it on (else placement picks one). */
+  target?: string;
 }
 
 /** Builds the POST /1.0/instances body (image already resolved to a fingerprint). */
@@ -60,10 +62,10 @@ export async function createInstance(client: LxdClient, args: CreateArgs, print:
   ]);
   const create = { ...args, start: serverStarts };
   if (source) {
-    const reply = await client.post<Operation>("/1.0/instances", { ...instancesPost(create, name, ""), source });
+    const reply = await client.post<Operation>(`/1.0/instances${args.target ? `?target=${encodeURIComponent(args.target)}` : ""}`, { ...instancesPost(create, name, ""), source });
     if (reply.type === "async") await waitForDownload(client, reply.metadata, out ?? (process.stdout as NodeJS.WriteStream));
   } else {
-    await client.createInstance(instancesPost(create, name, image!.fingerprint));
+    await client.createInstance(instancesPost(create, name, image!.fingerprint), args.target);
   }
   if (args.start) print(`Starting ${name}`);
   if (args.start && !serverStarts) await client.setInstanceState(name, { action: "start", timeout: -1, force: false, stateful: false });
@@ -76,11 +78,12 @@ abstract class CreateCommand extends LxdCommand {
   profiles = Option.Array("-p,--profile", [], { description: "Profile to apply to the new instance" });
   noProfiles = Option.Boolean("--no-profiles", false, { description: "Create the instance with no profiles applied" });
   storage = Option.String("-s,--storage", { description: "Storage pool name for the root disk" });
+  target = Option.String("--target", { description: "Cluster member to create the instance on" });
 
   protected createArgs(image: string, name: string | undefined, start: boolean): CreateArgs {
     return {
       image, name, start, ephemeral: this.ephemeral, config: this.config, profiles: this.profiles,
-      noProfiles: this.noProfiles, storage: this.storage,
+      noProfiles: this.noProfiles, storage: this.storage, target: this.target,
     };
   }
 }

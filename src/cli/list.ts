@@ -1,4 +1,4 @@
-// `list`: instances as lxc shows them (columns ns46tS by default, filters, every output format).
+// `list`: instances as lxc shows them (columns ns46tS by default, plus LOCATION on a cluster, filters, every output format).
 import { Command, Option } from "clipanion";
 import type { InstanceFull } from "../api/instance.ts";
 import { LxdCommand } from "./base.ts";
@@ -137,14 +137,15 @@ export class ListCommand extends LxdCommand {
   });
 
   filters = Option.Rest();
-  columns = Option.String("-c,--columns", { description: "Columns (default ns46tS; ens46tS with --all-projects)" });
+  columns = Option.String("-c,--columns", { description: "Columns (default ns46tS; ens46tS with --all-projects; L added on a cluster)" });
   fast = Option.Boolean("--fast", false, { description: "Fast mode (same as --columns=nsacPt)" });
   format = Option.String("-f,--format", "table", { description: "Format (csv|json|table|yaml|compact)" });
   allProjects = Option.Boolean("--all-projects", false, { description: "Instances of every project (with a PROJECT column)" });
 
   protected async run(): Promise<void> {
     const format = parseFormat(this.format);
-    const columns = parseColumns(this.fast ? "nsacPt" : this.columns ?? (this.allProjects ? "ens46tS" : "ns46tS"));
+    const clustered = !this.fast && !this.columns && (await this.client.server()).environment?.server_clustered;
+    const columns = parseColumns(this.fast ? "nsacPt" : this.columns ?? `${this.allProjects ? "ens46tS" : "ns46tS"}${clustered ? "L" : ""}`);
     const instances = (await this.client.instances(this.allProjects)).filter((i) => matchesFilters(i, this.filters));
     const rows = listRows(instances, columns);
     this.context.stdout.write(renderTable(format, columns.map((c) => c.header), rows, instances));

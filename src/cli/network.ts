@@ -1,7 +1,7 @@
 // `network create|list|show|get|set|unset|edit|rename|delete|info|list-leases`: managed bridges.
 import { Command, Option } from "clipanion";
 import type { LxdClient } from "../client/client.ts";
-import { LxdCommand, parseKeyValues } from "./base.ts";
+import { LxdCommand, parseKeyValues, parseSetArgs } from "./base.ts";
 import { readYamlStdin, stringMaps } from "./config.ts";
 import { parseFormat, renderTable, toYaml } from "./format.ts";
 import { bytesIEC } from "../config/values.ts";
@@ -109,7 +109,7 @@ export class NetworkSetCommand extends LxdCommand {
   args = Option.Rest({ required: 1 });
 
   protected async run(): Promise<void> {
-    const values = this.args.length === 2 && !this.args[0].includes("=") ? { [this.args[0]]: this.args[1] } : parseKeyValues(this.args);
+    const values = parseSetArgs(this.args);
     await patchConfig(this.client, this.name, values);
   }
 }

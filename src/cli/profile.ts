@@ -2,7 +2,7 @@
 import { Command, Option } from "clipanion";
 import type { LxdClient } from "../client/client.ts";
 import type { Profile } from "../api/profile.ts";
-import { LxdCommand, parseKeyValues } from "./base.ts";
+import { LxdCommand, parseKeyValues, parseSetArgs, unsetKey } from "./base.ts";
 import { readYamlStdin, stringMaps } from "./config.ts";
 import { parseFormat, renderTable, toYaml } from "./format.ts";
 
@@ -116,7 +116,7 @@ export class ProfileSetCommand extends LxdCommand {
   args = Option.Rest({ required: 1 });
 
   protected async run(): Promise<void> {
-    const values = this.args.length === 2 && !this.args[0]!.includes("=") ? { [this.args[0]!]: this.args[1]! } : parseKeyValues(this.args);
+    const values = parseSetArgs(this.args);
     await editProfile(this.client, this.name, (p) => Object.assign(p.config, values));
   }
 }
@@ -134,8 +134,7 @@ export class ProfileUnsetCommand extends LxdCommand {
 
   protected async run(): Promise<void> {
     await editProfile(this.client, this.name, (p) => {
-      if (!(this.key in p.config)) throw new Error(`Can't unset key '${this.key}', it's not currently set`);
-      delete p.config[this.key];
+      unsetKey(p.config, this.key);
     });
   }
 }

@@ -6,7 +6,7 @@ import type { LxdClient } from "../client/client.ts";
 import { currentProject, loadConfig, saveConfig, selectedRemoteName } from "../client/config.ts";
 import type { Project, ProjectState } from "../api/project.ts";
 import { bytesIEC, isTrue } from "../config/values.ts";
-import { LxdCommand, parseKeyValues } from "./base.ts";
+import { LxdCommand, parseKeyValues, parseSetArgs, unsetKey } from "./base.ts";
 import { readYamlStdin, stringMaps } from "./config.ts";
 import { parseFormat, renderTable, toYaml } from "./format.ts";
 
@@ -129,7 +129,7 @@ export class ProjectSetCommand extends LxdCommand {
   args = Option.Rest({ required: 1 });
 
   protected async run(): Promise<void> {
-    const values = this.args.length === 2 && !this.args[0]!.includes("=") ? { [this.args[0]!]: this.args[1]! } : parseKeyValues(this.args);
+    const values = parseSetArgs(this.args);
     await editProject(this.client, this.name, (p) => Object.assign(p.config, values));
   }
 }
@@ -147,8 +147,7 @@ export class ProjectUnsetCommand extends LxdCommand {
 
   protected async run(): Promise<void> {
     await editProject(this.client, this.name, (p) => {
-      if (!(this.key in p.config)) throw new Error(`Can't unset key '${this.key}', it's not currently set`);
-      delete p.config[this.key];
+      unsetKey(p.config, this.key);
     });
   }
 }

@@ -1,7 +1,7 @@
 // `storage volume list|create|show|get|set|unset|delete|attach|detach|snapshot|restore|copy|move|rename`: custom volumes,
 // copied and moved within a server or (LXD's migration API) to another one.
 import { Command, Option } from "clipanion";
-import { LxdCommand, parseKeyValues } from "./base.ts";
+import { LxdCommand, parseKeyValues, parseSetArgs } from "./base.ts";
 import type { LxdClient } from "../client/client.ts";
 import { currentProject, loadConfig, splitRemote } from "../client/config.ts";
 import { migrate } from "../client/migrate.ts";
@@ -105,7 +105,7 @@ export class StorageVolumeSetCommand extends LxdCommand {
   args = Option.Rest({ required: 1 });
 
   protected async run(): Promise<void> {
-    const values = this.args.length === 2 && !this.args[0]!.includes("=") ? { [this.args[0]!]: this.args[1]! } : parseKeyValues(this.args);
+    const values = parseSetArgs(this.args);
     await setVolumeConfig(this.client, this.pool, this.name, values);
   }
 }

@@ -2,7 +2,7 @@
 import { Command, Option } from "clipanion";
 import type { LxdClient } from "../client/client.ts";
 import type { StoragePool } from "../api/storage.ts";
-import { LxdCommand, parseKeyValues } from "./base.ts";
+import { LxdCommand, parseKeyValues, parseSetArgs } from "./base.ts";
 import { parseFormat, renderTable, toYaml } from "./format.ts";
 
 export class StorageListCommand extends LxdCommand {
@@ -100,9 +100,7 @@ export class StorageSetCommand extends LxdCommand {
   args = Option.Rest({ required: 1 });
 
   protected async run(): Promise<void> {
-    const values = this.args.length === 2 && !this.args[0]!.includes("=")
-      ? { [this.args[0]!]: this.args[1]! }
-      : parseKeyValues(this.args);
+    const values = parseSetArgs(this.args);
     await setPoolConfig(this.client, this.name, values);
   }
 }

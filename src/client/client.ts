@@ -191,8 +191,9 @@ export class LxdClient {
     return this.get(`/1.0/instances/${enc(name)}/state`);
   }
 
-  createInstance(req: InstancesPost): Promise<Operation | undefined> {
-    return this.run("POST", "/1.0/instances", req);
+  /** `target`: the cluster member to create it on. */
+  createInstance(req: InstancesPost, target?: string): Promise<Operation | undefined> {
+    return this.run("POST", `/1.0/instances${target ? `?target=${enc(target)}` : ""}`, req);
   }
 
   updateInstance(name: string, put: InstancePut, etag?: string): Promise<Operation | undefined> {

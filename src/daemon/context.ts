@@ -1,6 +1,6 @@
 // Everything a REST resource handler may reach: built once by daemon.ts and passed to each module.
 import type { Db } from "../db/index.ts";
-import type { OperationManager } from "./operations.ts";
+import type { Operation, OperationManager } from "./operations.ts";
 import type { EventHub } from "../events/hub.ts";
 import type { InstanceManager } from "../instance/manager.ts";
 import type { ImageStore } from "../image/store.ts";
@@ -13,6 +13,14 @@ import type { StoragePools } from "../storage/pools.ts";
 import type { CustomVolumes } from "../storage/volumes.ts";
 import type { Warnings } from "../events/warnings.ts";
 import type { VolumeBackups } from "../instance/volume-backups.ts";
+
+/** What a cluster member's handlers reach the other members through (absent when standalone). */
+export interface ClusterLinks {
+  /** Websockets to the same path on every other online member (events from all of them). */
+  peerSockets(request: Request, path: string): WebSocket[];
+  /** A websocket to the operation's own member, for an operation this member does not run. */
+  operationSocket(request: Request, id: string, path: string): Promise<WebSocket | undefined>;
+}
 
 export interface DaemonContext {
   db: Db;
@@ -33,6 +41,9 @@ export interface DaemonContext {
   /** The server certificate and key: what this daemon presents when it dials a migration peer. */
   identity?: { cert: string; key: string };
   startedAt: Date;
+  clusterLinks?: ClusterLinks;
+  /** A cluster member moving one of its instances to another member (an operation). */
+  moveToMember?(name: string, target: string, newName?: string): Operation;
   /** Stops the daemon (PUT /internal/shutdown); containers keep running under their monitors. */
   shutdown(): void;
 }

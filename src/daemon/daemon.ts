@@ -1,8 +1,9 @@
 // `lxd serve`: opens the state, finds running containers, and serves the REST API on the unix socket.
 import { createHash } from "node:crypto";
 import { chmod, mkdir } from "node:fs/promises";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { openDatabase, seedDefaults, type Db } from "../db/index.ts";
+import { freshDatabase, openDatabase, seedDefaults, type Db } from "../db/index.ts";
 import { ImageStore } from "../image/store.ts";
 import { InstanceManager } from "../instance/manager.ts";
 import { phases } from "../instance/phases.ts";
@@ -18,7 +19,7 @@ import { VolumeBackups } from "../instance/volume-backups.ts";
 import { NetworkManager } from "../network/manager.ts";
 import { Cgroups } from "../kernel/cgroup.ts";
 import { lockExclusive } from "../kernel/lock.ts";
-import { lxdDir, socketPath } from "../paths.ts";
+import { dbPath, lxdDir, socketPath } from "../paths.ts";
 import type { DaemonContext } from "./context.ts";
 import { EventHub } from "../events/hub.ts";
 import { Warnings } from "../events/warnings.ts";
@@ -35,6 +36,15 @@ import { getServerConfig, replaceServerConfig } from "../db/server-config.ts";
 import { ProfileManager } from "../profile/manager.ts";
 import { StoragePools } from "../storage/pools.ts";
 import type { ServerInfoSource } from "./server-info.ts";
+import type { RemoteAccess } from "./certificates.ts";
+import { ClusterManager } from "../cluster/manager.ts";
+import { LocalStore, MEMBER_KEYS } from "../cluster/local.ts";
+import { clusterRoutes } from "./cluster.ts";
+import { clusterForwarder, clusterLinks } from "./cluster-forward.ts";
+import { evacuate } from "./cluster-evacuate.ts";
+import { clusterMove } from "./cluster-move.ts";
+import { fingerprintOf, fromPem } from "../tls/x509.ts";
+import { hostArchitecture, readClusterCertificate } from "./cluster-host.ts";
 
 export interface DaemonOptions { logfile?: string; debug?: boolean }
 
@@ -53,6 +63,28 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   const events = new EventHub();
   configureLog({ logfile: opts.logfile, debug: opts.debug, events });
   const db = openDatabase();
+  const local = new LocalStore(lxdDir());
+  // Filled in below; the cluster reaches them only once the daemon runs.
+  let remote!: RemoteAccess;
+  let ctx!: DaemonContext;
+  const cluster = new ClusterManager({
+    db, stateDir: lxdDir(), local, architecture: hostArchitecture(),
+    identity: () => ({ cert: remote.certificate.certificate, key: remote.certificate.key, fingerprint: remote.certificate.fingerprint }),
+    adoptCertificate: (pair, member) => {
+      Object.assign(remote.certificate, { certificate: pair.cert, key: pair.key, fingerprint: fingerprintOf(fromPem(pair.cert)) });
+      remote.trust.clusterFingerprint = member ? remote.certificate.fingerprint : undefined;
+      ctx.identity = { cert: pair.cert, key: pair.key };
+      remote.https.restart();
+    },
+    listen: (address) => remote.https.apply(address),
+    instanceCount: () => ctx.instances.list().length,
+    preparePools: () => ctx.pools.prepareLocal(),
+    sharePools: () => ctx.pools.forgetDefaultSources(),
+    freshDatabase: () => freshDatabase(dbPath()),
+    serverCertificate: () => ({ cert: readFileSync(join(lxdDir(), "server.crt"), "utf8"), key: readFileSync(join(lxdDir(), "server.key"), "utf8") }),
+  });
+  // A member's database is the cluster's: its node runs before anything reads state.
+  await cluster.resume();
   seedDefaults(db);
   // Derived from the state directory so a restarted daemon finds its own cgroups again
   // and two daemons on one host never share them.
@@ -63,7 +95,10 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   await images.removeLeftovers();
   const pools = new StoragePools(db, events);
   const instances = new InstanceManager(db, images, cgroups, events, pools);
+  instances.location = () => cluster.location();
+  events.location = () => cluster.location();
   images.onDelete((fp) => instances.onImageDeleted(fp));
+  images.fetchMissing = (fp, dest) => cluster.fetchImage(fp, dest);
   // Bridges, firewall and DHCP come up before containers are found or restarted.
   const networks = new NetworkManager(db, (level, msg, c) => log[level](msg, c), events);
   registerDeviceDriver("nic", nicDriver(networks));
@@ -94,7 +129,13 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   await instances.reconcile();
   t.mark("reconcile");
 
-  const remote = await openRemoteAccess(db, lxdDir(), socketPath());
+  remote = await openRemoteAccess(db, lxdDir(), socketPath());
+  if (cluster.enabled) {
+    // Members serve and dial with the cluster's certificate.
+    const pair = readClusterCertificate(lxdDir());
+    if (pair) Object.assign(remote.certificate, pair);
+    remote.trust.clusterFingerprint = remote.certificate.fingerprint;
+  }
   const warnings = new Warnings(db);
   const checkedAt = new Date();
   await criuProbe;
@@ -108,14 +149,19 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
 
   let stop!: () => void;
   const stopped = new Promise<void>((resolve) => (stop = resolve));
-  const ctx: DaemonContext = {
+  ctx = {
     db, ops, events, instances, images, cgroups, networks, pools, profiles: new ProfileManager(db, events, instances.projects), projects: instances.projects, volumes, volumeBackups, warnings,
     startedAt: new Date(), shutdown: () => shutdown(),
     identity: { cert: remote.certificate.certificate, key: remote.certificate.key },
-    serverInfo: withRemoteAccess(serverInfoSource(db, pools), remote),
+    serverInfo: { ...withRemoteAccess(serverInfoSource(db, pools, cluster, local), remote), memberName: () => cluster.name },
   };
-  const server = await listenUnix(createServer(apiRoutes(ctx, remote), { authorize: (r) => remote.trust.authorize(r), projects: instances.projects }), socketPath());
-  startHttps(remote, getServerConfig(db)["core.https_address"]);
+  const forwardDeps = { cluster, db, ops, identity: () => cluster.identity() };
+  const forward = clusterForwarder(forwardDeps);
+  ctx.clusterLinks = clusterLinks(forwardDeps);
+  ctx.moveToMember = (name, target, newName) => clusterMove(ctx, cluster, name, target, newName);
+  const routes = [...apiRoutes(ctx, remote), clusterRoutes({ cluster, ops, evacuate: (action) => evacuate(ctx, cluster, action) })];
+  const server = await listenUnix(createServer(routes, { authorize: (r) => remote.trust.authorize(r), projects: instances.projects, forward }), socketPath());
+  startHttps(remote, serverInfoSource(db, pools, cluster, local).config()["core.https_address"]);
   const stopImageMaintenance = startImageMaintenance(ctx);
   const stopLogRotation = startLogRotation();
   void instances.autostart();
@@ -128,18 +174,21 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
     if (closing) return;
     closing = true;
     log.info("Daemon stopping", { stopInstances });
+    cluster.stopping();
     if (stopInstances) await instances.stopAll(SHUTDOWN_TIMEOUT);
     stopImageMaintenance();
     stopLogRotation();
     instances.stopTimers();
     // Leave the daemon's cgroup subtree, bridges and firewall rules only if no container still needs them.
     // Networks go before the API socket closes: `lxd shutdown` returns once it stops answering.
-    const idle = !instances.list().some((r) => instances.isRunning(r.name));
+    const idle = instances.runningCount() === 0;
     await networks.shutdown(idle).catch((err) => log.warn("Network shutdown failed", { err: (err as Error).message }));
     remote.https.stop();
     server.stop(true);
     if (idle) await cgroups.destroy().catch(() => {});
     db.$client.close();
+    await cluster.stop();
+    local.close();
     stop();
   }
   process.on("SIGTERM", () => shutdown(false));
@@ -161,11 +210,22 @@ function lockStateDir(): void {
   }
 }
 
-/** The server object's config and storage facts, backed by the database. */
-function serverInfoSource(db: Db, pools: StoragePools): ServerInfoSource {
+/** The server object's config and storage facts, backed by the database; on a cluster member the
+ *  member's own keys (its listen addresses) come from its local database. */
+function serverInfoSource(db: Db, pools: StoragePools, cluster: ClusterManager, local: LocalStore): ServerInfoSource {
+  const memberKeys = (config: Record<string, string>, member: boolean) =>
+    Object.fromEntries(Object.entries(config).filter(([k]) => MEMBER_KEYS.has(k) === member));
   return {
-    config: () => getServerConfig(db),
-    setConfig: (config) => replaceServerConfig(db, config),
+    config: () => {
+      if (!cluster.enabled) return getServerConfig(db);
+      const own = Object.fromEntries([...MEMBER_KEYS].map((k) => [k, local.get(k)]).filter(([, v]) => v !== undefined));
+      return { ...memberKeys(getServerConfig(db), false), ...own };
+    },
+    setConfig: (config) => {
+      if (!cluster.enabled) return replaceServerConfig(db, config);
+      for (const k of MEMBER_KEYS) local.set(k, config[k]);
+      replaceServerConfig(db, memberKeys(config, false));
+    },
     storageDrivers: () => {
       const used = new Set(pools.list().map((p) => p.driver));
       return pools.supportedDrivers().map((name) => ({ name, version: "1", remote: false, inUse: used.has(name) }));

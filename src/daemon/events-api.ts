@@ -4,9 +4,11 @@ import { Elysia } from "elysia";
 import { Event, EventsQuery } from "../api/event.ts";
 import { EVENT_TYPES, type EventHub, type EventType } from "../events/hub.ts";
 import { upgradeWebSocket } from "./operations-api.ts";
+import type { ClusterLinks } from "./context.ts";
+import { requestUrl } from "./request-url.ts";
 import { ApiError } from "../api/error.ts";
 
-export interface EventsContext { events: EventHub }
+export interface EventsContext { events: EventHub; clusterLinks?: ClusterLinks }
 
 /** A listener this far behind is dropped rather than buffered without bound. */
 const MAX_BACKLOG = 16 * 1024 * 1024;
@@ -35,7 +37,16 @@ export const eventsRoutes = (ctx: EventsContext) =>
           }
           ws.send(JSON.stringify(event));
         });
-        ws.onClose(unsubscribe);
+        // On a cluster, every other member's events come through as they are (location tells whose).
+        const url = requestUrl(request);
+        const peers = ctx.clusterLinks?.peerSockets(request, url.pathname + url.search) ?? [];
+        for (const peer of peers) {
+          peer.onmessage = (e) => { if (typeof e.data === "string") ws.send(e.data); };
+        }
+        ws.onClose(() => {
+          unsubscribe();
+          for (const peer of peers) peer.close();
+        });
         // Events are server -> client only; LXD ignores anything a client sends.
         ws.onMessage(() => {});
       });

@@ -190,7 +190,9 @@ export const instancesRoutes = (ctx: DaemonContext) =>
       detail: { summary: "Merge changes into an instance's configuration", tags: ["instances"] },
     })
 
-    .post("/1.0/instances/:name", ({ params, body }) => {
+    .post("/1.0/instances/:name", ({ params, body, query }) => {
+      // Between cluster members (`lxd move c1 --target m2`): done here, by the member that has it.
+      if (body.migration && query.target && ctx.moveToMember) return ctx.moveToMember(params.name, query.target, body.name);
       if (body.migration && body.pool && !body.target) {
         ctx.instances.get(params.name);
         const [name, pool, to] = [params.name, body.pool, body.name || nameInProject(projectOfStored(params.name), params.name)];
@@ -206,7 +208,7 @@ export const instancesRoutes = (ctx: DaemonContext) =>
         run: async () => { await ctx.instances.rename(params.name, body.name); },
       });
     }, {
-      params: InstanceName, body: InstancePost,
+      params: InstanceName, body: InstancePost, query: InstancesQuery,
       response: AsyncResponse,
       detail: { summary: "Rename an instance", tags: ["instances"] },
     })

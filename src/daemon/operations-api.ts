@@ -1,6 +1,7 @@
 // /1.0/operations: list, show, cancel, wait for, and connect to background operations.
 import { isTrue } from "../config/values.ts";
 import { currentClient, websocketsOpen } from "./limits.ts";
+import type { ClusterLinks } from "./context.ts";
 import type { Server, ServerWebSocket } from "bun";
 import { Elysia, t } from "elysia";
 import {
@@ -12,7 +13,7 @@ import type { Operation, OperationManager, ServerWebSocketLike } from "./operati
 import { sync } from "./response.ts";
 import { ApiError } from "../api/error.ts";
 
-export interface OperationsContext { ops: OperationManager }
+export interface OperationsContext { ops: OperationManager; clusterLinks?: ClusterLinks }
 
 /** Bytes queued on a websocket above which `drained()` makes senders wait. */
 const HIGH_WATER = 4 * 1024 * 1024;
@@ -92,6 +93,18 @@ export function upgradeWebSocket(server: unknown, request: Request, onOpen: (ws:
   return undefined;
 }
 
+/** Carries every message between a client's websocket and one to another member, frame types
+ *  kept (an empty text message is a stream's end), until either side closes. */
+export function relayWebSocket(ws: ServerWebSocketLike, peer: WebSocket): void {
+  const early: (string | Uint8Array)[] = [];
+  peer.onopen = () => { for (const m of early.splice(0)) peer.send(m); };
+  ws.onMessage((m) => (peer.readyState === WebSocket.OPEN ? peer.send(m) : early.push(m)));
+  peer.onmessage = (e) => ws.send(typeof e.data === "string" ? e.data : new Uint8Array(e.data as ArrayBuffer));
+  peer.onclose = (e) => ws.close(e.code >= 1000 && e.code < 5000 && e.code !== 1005 && e.code !== 1006 ? e.code : 1000, e.reason);
+  peer.onerror = () => ws.close(1011, "Cluster member connection failed");
+  ws.onClose(() => peer.close());
+}
+
 const isUpgrade = (request: Request) => request.headers.get("upgrade")?.toLowerCase() === "websocket";
 
 function grouped<T>(ops: Operation[], render: (op: Operation) => T): Record<string, T[]> {
@@ -146,7 +159,12 @@ export const operationsRoutes = (ctx: OperationsContext) =>
       detail: { summary: "Wait for an operation to end (or for `timeout` seconds), then show it", tags: ["operations"] },
     })
 
-    .get("/1.0/operations/:id/websocket", ({ params, query, request, server }) => {
+    .get("/1.0/operations/:id/websocket", async ({ params, query, request, server }) => {
+      if (!ctx.ops.get(params.id) && isUpgrade(request) && ctx.clusterLinks) {
+        // Started on another member (the request that made it was forwarded there).
+        const peer = await ctx.clusterLinks.operationSocket(request, params.id, `/1.0/operations/${params.id}/websocket?secret=${encodeURIComponent(query.secret ?? "")}`);
+        if (peer) return upgradeWebSocket(server, request, (ws) => relayWebSocket(ws, peer));
+      }
       const op = ctx.ops.find(params.id);
       if (!isUpgrade(request)) return sync(op.toJSON());
       const secret = query.secret ?? "";

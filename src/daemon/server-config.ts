@@ -21,6 +21,11 @@ export const SERVER_KEYS: Readonly<Record<string, KeyInfo>> = {
   ),
   // Stored hashed, shown as "true" (tls/remote.ts); checked by POST /1.0/certificates.
   "core.trust_password": key(() => undefined, "Password a new client may give to be trusted (`lxc remote add HOST --password`)"),
+  "cluster.https_address": key(listenAddress, "Address other cluster members reach this one at (set by `lxd cluster enable` and joins)"),
+  "cluster.max_voters": key((v) => (/^\d+$/.test(v) && Number(v) >= 3 && Number(v) % 2 === 1 ? undefined : "expected an odd number of at least 3"), "Members with a vote in the cluster database (default 3)"),
+  "cluster.max_standby": key((v) => (/^\d+$/.test(v) && Number(v) <= 5 ? undefined : "expected a number from 0 to 5"), "Members keeping a standby copy of the cluster database (default 2)"),
+  "cluster.offline_threshold": key((v) => (/^\d+$/.test(v) && Number(v) >= 1 ? undefined : "expected a number of seconds"), "Seconds without a heartbeat after which a member is offline (default 20; heartbeats every half of it)"),
+  "cluster.join_token_expiry": key((v) => (parseExpiry(v) === undefined ? 'expected a duration such as "30M", "3H" or "1d"' : undefined), "How long cluster join tokens stay valid (default 3H)"),
   "images.auto_update_cached": key(bool, "Refresh images copied from other servers automatically (default true)"),
   "images.auto_update_interval": key(count, "Hours between image refreshes; 0 disables them (default 6)"),
   "images.remote_cache_expiry": key(count, "Days an unused cached image is kept (default 10)"),

@@ -29,6 +29,8 @@ export interface ServerInfoSource {
   certificate?(): { certificate: string; fingerprint: string };
   /** false for remote clients whose certificate is not trusted: they get the public view. */
   trusted?(request: Request): boolean;
+  /** This member's name when clustered. */
+  memberName?(): string | undefined;
 }
 
 export interface ServerInfoContext { serverInfo: ServerInfoSource }
@@ -158,9 +160,9 @@ export function serverObject(source: ServerInfoSource, project = "default") {
       os_version: host.os_version,
       project,
       server: "lxd",
-      server_clustered: false,
+      server_clustered: !!source.memberName?.(),
       server_event_mode: "full-mesh",
-      server_name: os.hostname(),
+      server_name: source.memberName?.() ?? os.hostname(),
       server_pid: process.pid,
       server_version: SERVER_VERSION,
       storage: used.map((d) => d.name).join(" | "),

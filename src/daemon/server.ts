@@ -29,6 +29,9 @@ export interface ServerOptions {
   jsonBodyLimit?: number;
   /** Runs first on every request, whichever listener it came from: a Response refuses it. */
   authorize?: (request: Request) => Response | undefined;
+  /** Runs after the body is read: a Response answers for another cluster member (cluster-forward.ts);
+   *  `local` re-enters this app. */
+  forward?: (request: Request, local: (request: Request) => Promise<Response>) => Promise<Response | undefined>;
   /** The projects that exist (absent: only default). */
   projects?: ProjectLookup;
 }
@@ -144,6 +147,9 @@ export function createServer(routes: AnyElysia[], opts: ServerOptions = {}) {
       headers.set("content-length", String(bytes.length));
       if (!/^application\/json\b/i.test(type ?? "")) headers.set("content-type", "application/json");
       context.request = new Request(request.url, { method: request.method, headers, body: bytes });
+    })
+    .onRequest(async (context) => {
+      if (opts.forward) return await opts.forward(context.request, (r) => handle(r));
     })
     // Last of the request hooks, after every early refusal: the request now counts against its
     // client until its answer is sent (or its websocket is up).

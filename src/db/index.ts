@@ -5,7 +5,7 @@
 // migrations/NNNN_*.sql + meta/, then embed-migrations.ts rewrites migrations/index.ts), commit all of it.
 import { Database } from "bun:sqlite";
 import { createHash } from "node:crypto";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
 import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { dbPath } from "../paths.ts";
@@ -39,17 +39,95 @@ export interface SqliteClient {
   close(): void;
 }
 
+/**
+ * The connection behind a daemon's one drizzle handle, which can be replaced while the daemon runs:
+ * `lxd cluster enable` and a join move the database into dqlite under managers that already hold
+ * the handle (drizzle prepares each statement on the client at the time it runs).
+ */
+export class SwitchableClient implements SqliteClient {
+  constructor(private inner: SqliteClient) {}
+
+  /** Makes `next` the connection every later statement uses; returns the previous one (still open). */
+  switchTo(next: SqliteClient): SqliteClient {
+    const prev = this.inner;
+    this.inner = next;
+    return prev;
+  }
+
+  get current(): SqliteClient {
+    return this.inner;
+  }
+
+  exec(sql: string): void {
+    this.inner.exec(sql);
+  }
+  run(sql: string): unknown {
+    return this.inner.run(sql);
+  }
+  prepare(sql: string): SqliteStatement {
+    return this.inner.prepare(sql);
+  }
+  query(sql: string): SqliteStatement {
+    return this.inner.query(sql);
+  }
+  transaction<T>(fn: () => T): () => T {
+    return this.inner.transaction(fn);
+  }
+  close(): void {
+    this.inner.close();
+  }
+}
+
 /** Milliseconds a writer waits for another connection's lock before failing with SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 5000;
 
 export function openDatabase(path: string = dbPath()): OpenDb {
+  return databaseOver(new SwitchableClient(openSqlite(path)), path);
+}
+
+/** A bun:sqlite file set up as the daemon uses it (WAL, busy timeout), without the schema. */
+export function openSqlite(path: string): Database {
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const client = new Database(path, { create: true });
   client.run("PRAGMA journal_mode = WAL");
   client.run(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
   // WAL makes NORMAL durable against crashes of the process; only power loss may drop the last commits.
   client.run("PRAGMA synchronous = NORMAL");
-  return databaseOver(client, path);
+  return client;
+}
+
+/** An empty database at `path` (any old file there removed) with the schema applied. */
+export function freshDatabase(path: string): Database {
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) rmSync(file, { force: true });
+  const client = openSqlite(path);
+  applyMigrations(client);
+  client.run("PRAGMA foreign_keys = ON");
+  return client;
+}
+
+/**
+ * Copies every row of `from` into `to` (both at the same schema version), table by table with
+ * foreign keys off: how a standalone server's state becomes the cluster's global database.
+ */
+export function copyRows(from: SqliteClient, to: SqliteClient): void {
+  const tables = from.query(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name != '__drizzle_migrations'`)
+    .all() as { name: string }[];
+  to.run("PRAGMA foreign_keys = OFF");
+  try {
+    to.transaction(() => {
+      for (const { name } of tables) {
+        to.run(`DELETE FROM "${name}"`);
+        const rows = from.query(`SELECT * FROM "${name}"`).all() as Record<string, Param>[];
+        for (const row of rows) {
+          const cols = Object.keys(row);
+          to.prepare(`INSERT INTO "${name}" (${cols.map((c) => `"${c}"`).join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`)
+            .run(...cols.map((c) => row[c]));
+        }
+      }
+    })();
+  } finally {
+    to.run("PRAGMA foreign_keys = ON");
+  }
 }
 
 /** The schema brought up to date on `client`, behind drizzle; `where` names it in errors. */

@@ -32,6 +32,8 @@ export const instances = sqliteTable("instances", {
   profiles: text("profiles", { mode: "json" }).$type<string[]>().notNull().default([]),
   createdAt: text("created_at").notNull(),
   lastUsedAt: text("last_used_at").notNull(),
+  /** The cluster member that runs it ("none" on a standalone server, as LXD shows it). */
+  location: text("location").notNull().default("none"),
 });
 
 // An image is a row per project that has it (`features.images`); the files are shared by fingerprint.
@@ -175,6 +177,23 @@ export const storageVolumeBackups = sqliteTable("storage_volume_backups", {
   volumeOnly: integer("volume_only", { mode: "boolean" }).notNull().default(false),
   optimizedStorage: integer("optimized_storage", { mode: "boolean" }).notNull().default(false),
 }, (table) => [uniqueIndex("storage_volume_backups_volume_name").on(table.volumeId, table.name)]);
+
+// Cluster members (global: every member sees the same rows). The id is the member's Raft node id
+// in dqlite; `heartbeat` is when the leader last reached it (ms since the epoch).
+export const clusterMembers = sqliteTable("cluster_members", {
+  id: integer("id").primaryKey(),
+  name: text("name").notNull().unique(),
+  /** host:port of its HTTPS API (cluster.https_address). */
+  address: text("address").notNull(),
+  /** host:port of its dqlite node. */
+  raftAddress: text("raft_address").notNull(),
+  description: text("description").notNull().default(""),
+  architecture: text("architecture").notNull(),
+  /** "online" or "evacuated" (OFFLINE follows from the heartbeat). */
+  state: text("state").notNull().default("online"),
+  heartbeat: integer("heartbeat").notNull(),
+  config: text("config", { mode: "json" }).$type<StringMap>().notNull().default({}),
+});
 
 // Warnings (LXD's `warnings` extension, /1.0/warnings): one row per condition (type, entity and
 // project), kept across restarts with its status, count and dates as LXD keeps them.

@@ -22,10 +22,12 @@ type Listener = { filter: EventFilter; cb: (event: LxdEvent) => void };
 
 export class EventHub {
   private listeners = new Set<Listener>();
+  /** The cluster member events come from ("none" standalone). */
+  location: () => string = () => "none";
 
   /** `project: null` marks a server-wide event (logging). */
   send(type: EventType, metadata: unknown, project: string | null = "default"): LxdEvent {
-    const event: LxdEvent = { type, timestamp: new Date().toISOString(), metadata, location: "none" };
+    const event: LxdEvent = { type, timestamp: new Date().toISOString(), metadata, location: this.location() };
     if (project) event.project = project;
     for (const l of this.listeners) {
       if (!l.filter.types.includes(type)) continue;

@@ -56,7 +56,15 @@ export class ImageStore {
     private readonly dir: string = imagesDir(),
     readonly project = "default",
     private readonly deleteHooks: ((fingerprint: string) => Promise<void>)[] = [],
+    /** Shared by every project's view: how a cluster member fetches images, and fetches under way. */
+    private readonly remote: { fetch?: (fingerprint: string, dest: string) => Promise<boolean>; fetching: Map<string, Promise<void>> } = { fetching: new Map() },
   ) {}
+
+  /** On a cluster member: fetches an image another member holds into `dest` (its unified tarball);
+   *  false when none has it. */
+  set fetchMissing(fetch: (fingerprint: string, dest: string) => Promise<boolean>) {
+    this.remote.fetch = fetch;
+  }
 
   /** Views by project, shared by every view (so each project has one, and one puller). */
   private views = new Map<string, ImageStore>();
@@ -66,7 +74,7 @@ export class ImageStore {
     if (project === this.project) return this;
     let view = this.views.get(project);
     if (!view) {
-      view = new ImageStore(this.db, this.dir, project, this.deleteHooks);
+      view = new ImageStore(this.db, this.dir, project, this.deleteHooks, this.remote);
       view.views = this.views;
       this.views.set(this.project, this);
       this.views.set(project, view);
@@ -261,7 +269,28 @@ export class ImageStore {
     // Whichever project has it: a pool unpacks an image once for all of them.
     const row = this.known(fp) ? { fingerprint: fp } : this.mustGet(fp);
     const file = this.imageFile(row.fingerprint);
-    if (!(await stat(file).then(() => true, () => false))) {
+    const present = () => stat(file).then(() => true, () => false);
+    if (!(await present()) && this.remote.fetch) {
+      // Images live where they were imported; a member fetches one on first use, as LXD does
+      // (once, however many instances wait for it).
+      let fetching = this.remote.fetching.get(row.fingerprint);
+      if (!fetching) {
+        const fetch = this.remote.fetch;
+        const tmp = `${file}.fetch-${process.pid}`;
+        fetching = (async () => {
+          try {
+            await mkdir(this.dir, { recursive: true });
+            if (await fetch(row.fingerprint, tmp)) fs.renameSync(tmp, file);
+          } finally {
+            await rm(tmp, { force: true });
+            this.remote.fetching.delete(row.fingerprint);
+          }
+        })();
+        this.remote.fetching.set(row.fingerprint, fetching);
+      }
+      await fetching;
+    }
+    if (!(await present())) {
       throw new Error(`image ${row.fingerprint} has no file at ${file} (image store damaged?)`);
     }
     const rootfsFile = this.isSplit(row.fingerprint) ? this.rootfsFile(row.fingerprint) : undefined;

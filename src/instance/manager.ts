@@ -145,9 +145,13 @@ export class InstanceManager {
 
   // ---- lookups -------------------------------------------------------------------------
 
-  /** Every instance, or those of one project. */
+  /** The cluster member this daemon is ("none" standalone): it manages only the instances located here. */
+  location: () => string = () => "none";
+
+  /** Every instance here, or those of one project. */
   list(project?: string): Row[] {
-    const rows = db.listInstances(this.database);
+    const here = this.location();
+    const rows = db.listInstances(this.database).filter((r) => r.location === here);
     return project === undefined ? rows : rows.filter((r) => r.project === project);
   }
 
@@ -170,7 +174,7 @@ export class InstanceManager {
 
   get(name: string): Row {
     const row = db.getInstance(this.database, name);
-    if (!row) throw new ApiError(404, `Instance "${nameInProject(projectOfStored(name), name)}" not found`);
+    if (!row || row.location !== this.location()) throw new ApiError(404, `Instance "${nameInProject(projectOfStored(name), name)}" not found`);
     return row;
   }
 
@@ -246,7 +250,7 @@ export class InstanceManager {
       ephemeral: row.ephemeral, profiles: row.profiles, stateful: row.stateful,
       description: row.description, created_at: row.createdAt, expanded_config: config,
       expanded_devices: devices, name: nameInProject(row.project, row.name), status, status_code: STATUS[status],
-      last_used_at: row.lastUsedAt, location: "none", type: row.type, project: row.project,
+      last_used_at: row.lastUsedAt, location: row.location, type: row.type, project: row.project,
     };
   }
 
@@ -442,7 +446,7 @@ export class InstanceManager {
         "volatile.last_state.power": "STOPPED",
         "volatile.apply_template": "copy",
       };
-      const row = db.insertInstance(this.database, {
+      const row = db.insertInstance(this.database, { location: this.location(),
         name, architecture: src.architecture, type: "container", description: req.description ?? src.description,
         ephemeral: req.ephemeral ?? false, stateful: false, config, devices, profiles,
         createdAt: now(), lastUsedAt: "1970-01-01T00:00:00Z",
@@ -491,7 +495,7 @@ export class InstanceManager {
         "volatile.last_state.power": "STOPPED",
       };
       try {
-        const row = db.insertInstance(this.database, {
+        const row = db.insertInstance(this.database, { location: this.location(),
           name, architecture: req.architecture || hostArchitecture(), type: "container", description: req.description ?? "",
           ephemeral: req.ephemeral ?? false, stateful: false, config, devices, profiles,
           createdAt: now(), lastUsedAt: "1970-01-01T00:00:00Z",
@@ -656,7 +660,7 @@ export class InstanceManager {
       t.mark("volume");
       images.markUsed(fingerprint);
       const at = now();
-      const row = db.insertInstance(this.database, {
+      const row = db.insertInstance(this.database, { location: this.location(),
         name, architecture: image.architecture, type: "container", description: req.description ?? "",
         ephemeral: req.ephemeral ?? false, stateful: false, config, devices, profiles,
         createdAt: at, lastUsedAt: "1970-01-01T00:00:00Z",
@@ -722,7 +726,7 @@ export class InstanceManager {
       "volatile.uuid": (record.config as Record<string, string> | undefined)?.["volatile.uuid"] || randomUUID(),
       "volatile.last_state.power": "STOPPED",
     };
-    const row = db.insertInstance(this.database, {
+    const row = db.insertInstance(this.database, { location: this.location(),
       name, architecture, type: "container", description: String(record.description ?? ""),
       ephemeral: record.ephemeral === true, stateful: false, config: { ...config, ...volatile }, devices, profiles,
       createdAt: typeof record.created_at === "string" ? record.created_at : now(), lastUsedAt: "1970-01-01T00:00:00Z",
@@ -748,7 +752,7 @@ export class InstanceManager {
     const withRoot = (devices: Devices, profiles: string[]) => this.rootIn(u.pool, devices, profiles);
     const devices = withRoot((r.devices ?? {}) as Devices, profiles);
     if (db.getInstance(this.database, u.name)) throw new ApiError(409, `Instance "${u.name}" already exists`);
-    const row = db.insertInstance(this.database, {
+    const row = db.insertInstance(this.database, { location: this.location(),
       name: u.name, architecture: String(r.architecture ?? ""), type: "container", description: String(r.description ?? ""),
       ephemeral: r.ephemeral === true, stateful: false, config: { ...strings(r.config), "volatile.last_state.power": "STOPPED" }, devices, profiles,
       createdAt: typeof r.created_at === "string" ? r.created_at : now(), lastUsedAt: typeof r.last_used_at === "string" ? r.last_used_at : now(),

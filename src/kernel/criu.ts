@@ -70,7 +70,8 @@ export function criuUnavailable(what: string, status = current): string | undefi
   return `${what} needs CRIU 4 or later, which is not available on this server: ${status.reason}`;
 }
 
-/** What the checkpoint directory records beside CRIU's images: the dumped console's key. */
+/** What the checkpoint directory records beside CRIU's images: the keys of the dumped ttys the
+ *  restored console replaces: the console's, then /dev/tty's (see externalTtys). */
 const CONSOLE_KEY_FILE = "lxd-console";
 
 /** The container's addresses and routes, saved beside the images (see restoreNetwork). */
@@ -126,6 +127,15 @@ function ttyKey(path: string): string {
   return `tty[${st.rdev.toString(16)}:${st.dev.toString(16)}]`;
 }
 
+/** The container's ttys whose other end is outside it: the console (a pty whose primary side the
+ *  monitor holds) and /dev/tty, which a console shell opens as its controlling terminal: that is
+ *  the console too, but CRIU dumps a /dev/tty only with the pty it dumped itself ("ctty
+ *  inheritance detected"), so it is external as well: the monitor opens /dev/tty on the new
+ *  console for it at restore (native/restore.c). */
+function externalTtys(pid: number): { tty: string; ctty: string } {
+  return { tty: ttyKey(`/proc/${pid}/root/dev/console`), ctty: ttyKey(`/proc/${pid}/root/dev/tty`) };
+}
+
 /**
  * Checkpoints the container whose init is `pid` into `dir` (made empty first). `leaveRunning`
  * keeps it running (a stateful snapshot); otherwise CRIU kills the tree once it is dumped. The
@@ -140,29 +150,30 @@ export async function criuDump(pid: number, dir: string, leaveRunning: boolean):
   // Searchable: the restored tasks read some images as container root (after CRIU dropped host root).
   await mkdir(dir, { recursive: true, mode: 0o711 });
   await chmod(dir, 0o711);
-  const tty = ttyKey(`/proc/${pid}/root/dev/console`);
-  await writeFile(join(dir, CONSOLE_KEY_FILE), tty);
+  const ttys = externalTtys(pid);
+  await writeFile(join(dir, CONSOLE_KEY_FILE), `${ttys.tty}\n${ttys.ctty}\n`);
   await saveNetwork(pid, dir);
   const args = ["dump", "-t", String(pid), "-D", dir, "-o", "dump.log", "--manage-cgroups=full", "--network-lock", "nftables",
-    ...COMMON, "--external", tty, "--external", "mnt[/dev/console]:console", "--external", "mnt[/dev]:dev"];
+    ...COMMON, "--external", ttys.tty, "--external", ttys.ctty, "--external", "mnt[/dev/console]:console", "--external", "mnt[/dev]:dev"];
   if (leaveRunning) args.push("--leave-running");
   const r = await runCriu(criu, args);
   if (r.code !== 0) throw new Error(`criu dump failed: ${await logError(join(dir, "dump.log"), r.out)}`);
 }
 
 /** The restore part of the monitor's launch config for the checkpoint in `dir`. */
-export async function restoreSpec(dir: string): Promise<{ criu: string; dir: string; tty: string; args: string[] }> {
+export async function restoreSpec(dir: string): Promise<{ criu: string; dir: string; tty: string; ctty?: string; args: string[] }> {
   const criu = current.available ? current.path : undefined;
   if (!criu) throw new Error(criuUnavailable("Restoring a checkpoint"));
-  const tty = (await readFile(join(dir, CONSOLE_KEY_FILE), "utf8")).trim();
+  const [tty = "", ctty] = (await readFile(join(dir, CONSOLE_KEY_FILE), "utf8")).split("\n").filter(Boolean);
   // soft: the daemon made the cgroups and set their limits; CRIU puts the tasks back in them.
-  return { criu, dir, tty, args: ["-D", dir, "-o", "restore.log", "--manage-cgroups=soft", "--empty-ns", "net", ...COMMON] };
+  return { criu, dir, tty, ctty, args: ["-D", dir, "-o", "restore.log", "--manage-cgroups=soft", "--empty-ns", "net", ...COMMON] };
 }
 
 /** CRIU's last error in a log it wrote (else in its output). */
 export async function logError(log: string, fallback = ""): Promise<string> {
   const text = await readFile(log, "utf8").catch(() => "");
-  // Noise CRIU logs on every run here, and the cleanup messages that follow a failure.
-  const noise = /RLIMIT_NOFILE|tables|cgroupd: recv req error|Can't wait or bad status|address already assigned/i;
+  // Noise CRIU logs on every run here, and the cleanup messages that follow a failure (nft's, when
+  // it unlocks a network it had not locked yet: its error, the command, a caret line).
+  const noise = /RLIMIT_NOFILE|tables|cgroupd: recv req error|Can't wait or bad status|address already assigned|Could not process rule|^\s*delete table|^\s*\^+\s*$/i;
   return lastError(`${fallback}\n${text}`.split("\n").filter((l) => !noise.test(l)).join("\n"));
 }

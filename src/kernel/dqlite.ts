@@ -23,6 +23,9 @@ export interface DqliteNode {
   stop(): Promise<void>;
 }
 
+/** How long a node gets to stop cleanly before it is killed. */
+const STOP_GRACE_MS = 3000;
+
 /** This host cannot run a dqlite node: no usable libdqlite (lxd-dqlite exits 3). */
 export class DqliteUnavailableError extends Error {}
 
@@ -45,7 +48,10 @@ export async function startDqliteNode(opts: DqliteNodeOptions): Promise<DqliteNo
     exited: proc.exited,
     async stop() {
       proc.kill("SIGTERM");
+      // A node whose peers are gone can wait on Raft for long: its log is on disk, so it may be killed.
+      const timer = setTimeout(() => proc.kill("SIGKILL"), STOP_GRACE_MS);
       await proc.exited;
+      clearTimeout(timer);
     },
   };
 }

@@ -34,7 +34,7 @@ export interface LaunchSpec {
   env: string[];
   init: string[];
   /** Restore this checkpoint with CRIU instead of booting (see criu.ts restoreArgs). */
-  restore?: { criu: string; dir: string; tty: string; args: string[] };
+  restore?: { criu: string; dir: string; tty: string; ctty?: string; args: string[] };
 }
 
 export interface LaunchMount {
@@ -77,8 +77,9 @@ export function launchConfig(spec: LaunchSpec): string {
   if (spec.seccomp?.length) lines.push(`seccomp ${seccompHex(spec.seccomp)}`);
   for (const e of spec.env) lines.push(`env ${clean("env", e)}`);
   if (spec.restore) {
-    const { criu, dir, tty, args } = spec.restore;
+    const { criu, dir, tty, ctty, args } = spec.restore;
     lines.push(`criu ${clean("criu", criu)}`, `restore_dir ${clean("restore", dir)}`, `restore_tty ${clean("restore", tty)}`);
+    if (ctty) lines.push(`restore_ctty ${clean("restore", ctty)}`);
     for (const a of args) lines.push(`criu_arg ${clean("criu", a)}`);
   }
   if (spec.init.some((a) => /\s/.test(a) || !a)) throw new Error("init arguments must be non-empty words without spaces");

@@ -136,6 +136,26 @@ export class StoragePools {
     return row;
   }
 
+  /**
+   * Clustering: a pool's source is a per-member fact. Sources the daemon chose itself (its default
+   * place under LXD_DIR) are dropped from the shared rows, so each member finds its own.
+   */
+  forgetDefaultSources(): void {
+    for (const row of this.list()) {
+      if (row.config.source !== poolDir(row.name)) continue;
+      const { source: _, ...config } = row.config;
+      q.updatePool(this.db, row.name, { description: row.description, config });
+    }
+  }
+
+  /** A joining member makes every pool of the cluster at its own default place. */
+  async prepareLocal(): Promise<void> {
+    for (const row of this.list()) {
+      if (row.config.source) continue;
+      await this.backend({ ...row, config: { ...row.config } }).createPool();
+    }
+  }
+
   /** PUT (`merge` false) replaces description and config; PATCH merges config by key. The source
    *  (and a btrfs loop file's size) never change; empty values unset keys. */
   update(name: string, fields: { description?: string; config?: StringMap | null }, merge: boolean): void {

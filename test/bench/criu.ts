@@ -15,8 +15,8 @@ import { cliOf, timed } from "./timing.ts";
 
 export interface CriuRow { key: string; what: string; times: number[]; floor: number[] }
 
-/** busybox with no console shell (CRIU cannot dump its /dev/tty) and `extra` as one more service. */
-const inittab = (extra: string) => `::sysinit:/etc/init.d/rcS\n::respawn:${extra}\n`;
+/** busybox's own inittab (the console shell included) with `extra` as one more service. */
+const inittab = (extra: string) => `::sysinit:/etc/init.d/rcS\n::respawn:-/bin/sh\n::respawn:${extra}\n`;
 
 async function prepare(d: TestDaemon, name: string, service: string): Promise<void> {
   const cli = cliOf(d);
@@ -76,12 +76,15 @@ async function liveMoves(criu: string, runs: number): Promise<CriuRow[]> {
 /** `criu dump --leave-running` of `name` by hand: what the daemon adds on top of CRIU itself. */
 async function rawDump(d: TestDaemon, criu: string, name: string, dir: string): Promise<void> {
   const pid = (await d.api("GET", `/1.0/instances/${name}/state`)).body.metadata.pid as number;
-  const st = statSync(`/proc/${pid}/root/dev/console`, { bigint: true });
+  const key = (dev: string) => {
+    const st = statSync(`/proc/${pid}/root/dev/${dev}`, { bigint: true });
+    return `tty[${st.rdev.toString(16)}:${st.dev.toString(16)}]`;
+  };
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir);
   const p = Bun.spawn([criu, "dump", "-t", String(pid), "-D", dir, "--leave-running", "--manage-cgroups=full", "--network-lock", "nftables",
     "--ext-mount-map", "auto", "--enable-external-sharing", "--enable-external-masters", "--file-locks", "--link-remap",
-    "--external", `tty[${st.rdev.toString(16)}:${st.dev.toString(16)}]`, "--external", "mnt[/dev/console]:console", "--external", "mnt[/dev]:dev"],
+    "--external", key("console"), "--external", key("tty"), "--external", "mnt[/dev/console]:console", "--external", "mnt[/dev]:dev"],
   { stdout: "ignore", stderr: "ignore", stdin: "ignore" });
   if ((await p.exited) !== 0) throw new Error("criu dump by hand failed");
 }

@@ -10,6 +10,7 @@ import { importDebian, waitSystemd } from "../helpers/debian-image.ts";
 import { remoteImageTimings } from "./remote-image.ts";
 import { imageTimings } from "./images.ts";
 import { clusterTimings } from "./cluster.ts";
+import { clusterMemberTimings } from "./cluster-members.ts";
 import { execTimings } from "./exec.ts";
 import { migrationTimings } from "./migration.ts";
 import { criuTimings } from "./criu.ts";
@@ -325,6 +326,11 @@ try {
   if (ONLY === "density") rows.push(...await densityTimings(d, DENSITY, RUNS));
   if (!STORAGE_ONLY && (!ONLY || ONLY === "cluster")) {
     for (const r of await clusterTimings(Math.min(RUNS, 5))) rows.push({ key: r.key, what: r.what, ours: ms(r.times), floor: ms(r.floor) });
+    // Targets: failover <= 1 s, join <= 3 s, list <= 2x and launch <= 1.5x the standalone floor.
+    for (const r of await clusterMemberTimings(Math.min(RUNS, 5), INSTANCES)) {
+      const ratio = r.floor.length ? ` (${(median(r.times) / median(r.floor)).toFixed(2)}x)` : "";
+      rows.push({ key: r.key, what: r.what, ours: `${ms(r.times)}${ratio}`, floor: ms(r.floor) });
+    }
   }
   if (!STORAGE_ONLY && (!ONLY || ONLY === "exec")) {
     const r = await execTimings(d, RUNS);

@@ -21,6 +21,8 @@ export interface StartOptions {
   args?: string[];
   /** How long `waitready` may take; default 30 s. */
   readyTimeoutSec?: number;
+  /** A command the daemon runs under (it ends by exec'ing its arguments), e.g. one that hides a library. */
+  wrap?: string[];
 }
 
 export interface ApiResult {
@@ -126,7 +128,7 @@ export class TestDaemon {
     const bin = lxdBinary();
     // The shell joins the cgroups, then becomes the daemon: it is in them from its first instruction.
     const script = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 97; shift; done; shift; exec "$@"';
-    const argv = ["sh", "-c", script, "sh", ...this.cgroups.procsFiles, "--",
+    const argv = ["sh", "-c", script, "sh", ...this.cgroups.procsFiles, "--", ...(this.opts.wrap ?? []),
       bin, "serve", "--debug", "--logfile", this.logFile, ...(this.opts.args ?? [])];
     const out = openSync(join(this.dir, "daemon.out"), "a");
     try {

@@ -1,12 +1,12 @@
-// Live migration between two daemons (CRIU 4 on both): `lxd move` of a running container is live
-// in pull, push and relay modes — a counter kept in a shell's memory and another shell's variable
-// go on on the far side, the source is gone only once the target runs; `lxd copy` of a running
+// Live migration between two daemons (CRIU 4 on both) of stock busybox containers: `lxd move` of a
+// running container is live in pull, push and relay modes — a counter kept in a shell's memory,
+// another shell's variable and the console shell's go on on the far side, the source is gone only once the target runs; `lxd copy` of a running
 // container is live too and both run afterwards; a restore that fails on the target resumes the
 // source and leaves nothing on the target.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { criuWrapper } from "../helpers/criu.ts";
+import { criuWrapper, startCounting, typeOnConsole } from "../helpers/criu.ts";
 import { run, type TestDaemon } from "../helpers/daemon.ts";
 import { startPair, stopPair, type Clients, type Pair } from "../helpers/migration.ts";
 import { until } from "../helpers/until.ts";
@@ -27,11 +27,6 @@ afterAll(async () => {
   await stopPair(pair ?? {});
 });
 
-/** busybox without the console shell (CRIU cannot dump its /dev/tty), counting in memory. */
-const INITTAB = `::sysinit:/etc/init.d/rcS
-::respawn:/bin/sh -c 'i=0; while true; do i=$((i+1)); echo $i > /run/count; sleep 0.1; done'
-::respawn:/bin/sh -c 'secret=v$$-kept; while true; do echo "$secret" > /run/secret; sleep 0.1; done'
-`;
 const read = async (d: TestDaemon, name: string, file: string) => (await d.ok("exec", name, "--", "cat", file)).trim();
 const counter = async (d: TestDaemon, name: string) => Number(await read(d, name, "/run/count"));
 const status = async (d: TestDaemon, name: string) => {
@@ -49,17 +44,14 @@ async function targetCriu(file: string, onRestore: string): Promise<void> {
 }
 
 async function launch(d: TestDaemon, name: string): Promise<void> {
-  await d.ok("init", "busybox", name);
-  await d.ok("start", name);
-  writeFileSync(join(d.dir, `inittab-${name}`), INITTAB);
-  await d.ok("file", "push", join(d.dir, `inittab-${name}`), `${name}/etc/inittab`);
-  await d.ok("restart", name, "--force");
-  await until(async () => (await d.lxd("exec", name, "--", "cat", "/run/secret")).code === 0, `${name} counts`);
+  await d.ok("launch", "busybox", name);
+  await startCounting(d, name);
 }
 
 describe("live migration", () => {
   test("move is live in pull, push and relay modes: the counter and a shell variable go on", async () => {
     await launch(a, "m1");
+    expect(await typeOnConsole(a, "m1", "kept=console-$((6*7)); echo set-$kept\n")).toContain("set-console-42\r\n");
     const kept = await read(a, "m1", "/run/secret");
     let at = await counter(a, "m1");
     const hops: [TestDaemon, TestDaemon, string, string][] = [[a, b, "a:m1", "b:m1"], [b, a, "b:m1", "a:m1"], [a, b, "a:m1", "b:m1"]];
@@ -72,6 +64,10 @@ describe("live migration", () => {
       expect(now).toBeGreaterThanOrEqual(at);
       await until(async () => (await counter(to, "m1")) > now, `the counter runs on after the ${mode} move`);
       expect(await read(to, "m1", "/run/secret")).toBe(kept);
+      // The console shell, on the target's console, with its variable and job control.
+      const shell = await typeOnConsole(to, "m1", `echo $kept; tty; echo ${mode}-$((6*7))\n`);
+      expect(shell).toContain(`\r\nconsole-42\r\n/dev/console\r\n${mode}-42\r\n`);
+      expect(shell).not.toContain("can't set tty process group");
       at = await counter(to, "m1");
     }
     // In the target daemon's cgroups (each test daemon has its own, named by its tag), not the source's.

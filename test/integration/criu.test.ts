@@ -3,12 +3,13 @@
 // whether stateful work is possible, raises LXD's "CRIU isn't available" warning with the reason
 // when it is not, and then refuses stateful snapshots, stops, restores and live moves with one
 // sentence naming what is missing; the container is left running.
-// With CRIU 4: `lxd stop --stateful` then `lxd start` resumes the container where it was (a
-// counter in memory, a shell variable), under its monitor (exec, console, stop work after).
+// With CRIU 4: `lxd stop --stateful` then `lxd start` resumes a stock busybox container where it
+// was (a counter in memory, a shell variable, the console shell with its variable and controlling
+// terminal), under its monitor (exec, console, stop work after).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { criuWrapper } from "../helpers/criu.ts";
+import { criuWrapper, startCounting, typeOnConsole } from "../helpers/criu.ts";
 import { importBusybox, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { until } from "../helpers/until.ts";
 
@@ -25,12 +26,6 @@ afterAll(async () => {
   await d?.stop();
 });
 
-/** busybox without the console shell (its /dev/tty keeps CRIU from dumping, see the README), with
- *  a counter kept in a shell variable and a second shell holding another variable. */
-const INITTAB = `::sysinit:/etc/init.d/rcS
-::respawn:/bin/sh -c 'i=0; while true; do i=$((i+1)); echo $i > /run/count; sleep 0.1; done'
-::respawn:/bin/sh -c 'secret=v$$-kept; while true; do echo "$secret" > /run/secret; sleep 0.1; done'
-`;
 const counter = async (name: string) => Number((await d.ok("exec", name, "--", "cat", "/run/count")).trim());
 const secret = async (name: string) => (await d.ok("exec", name, "--", "cat", "/run/secret")).trim();
 
@@ -107,12 +102,10 @@ describe("stateful stop, start, snapshot and restore (CRIU 4)", () => {
   });
 
   test("stop --stateful then start resumes the container where it was, under its monitor", async () => {
-    await d.ok("init", "busybox", "s1");
-    await d.ok("start", "s1");
-    writeFileSync(join(d.dir, "inittab"), INITTAB);
-    await d.ok("file", "push", join(d.dir, "inittab"), "s1/etc/inittab");
-    await d.ok("restart", "s1", "--force");
-    await until(async () => (await d.lxd("exec", "s1", "--", "cat", "/run/count")).code === 0, "the counter runs");
+    await d.ok("launch", "busybox", "s1");
+    await startCounting(d, "s1");
+    // The console shell (it holds /dev/tty, its controlling terminal) keeps a variable.
+    expect(await typeOnConsole(d, "s1", "kept=console-$((6*7)); echo set-$kept\n")).toContain("set-console-42\r\n");
     // The nic's DHCP address: the network namespace is restored empty and refilled by the daemon.
     const ipv4 = () => d.ok("exec", "s1", "--", "sh", "-c", "ip -4 -o addr show eth0 | awk '{print $4}'; ip -4 route show default | cut -d' ' -f1-3");
     await until(async () => (await ipv4()).includes("default via"), "a DHCP address");
@@ -136,6 +129,11 @@ describe("stateful stop, start, snapshot and restore (CRIU 4)", () => {
     const running = (await d.api("GET", "/1.0/instances/s1")).body.metadata;
     expect(running).toMatchObject({ status: "Running", stateful: false });
     expect(existsSync(join(d.dir, "storage-pools/default/containers/s1/state"))).toBe(false);
+    // The console shell is back on the new console, with its variable and as its controlling
+    // terminal's foreground (job control works: no "can't set tty process group").
+    const shell = await typeOnConsole(d, "s1", "echo $kept; tty; sleep 0; echo fg-$((6*7))\n");
+    expect(shell).toContain("\r\nconsole-42\r\n/dev/console\r\nfg-42\r\n");
+    expect(shell).not.toContain("can't set tty process group");
     // Under the monitor: exec, the console (a new pty behind /dev/console), a clean stop.
     expect((await d.ok("exec", "s1", "--", "sh", "-c", "echo exec-$((6*7))")).trim()).toBe("exec-42");
     await d.ok("exec", "s1", "--", "sh", "-c", "echo console-$((6*7)) > /dev/console");
@@ -147,7 +145,7 @@ describe("stateful stop, start, snapshot and restore (CRIU 4)", () => {
 
   test("a checkpoint that cannot be restored is discarded with CRIU's reason; the next start boots", async () => {
     await d.ok("start", "s1");
-    await until(async () => (await d.lxd("exec", "s1", "--", "cat", "/run/count")).code === 0, "the counter runs");
+    await startCounting(d, "s1");
     await d.ok("stop", "s1", "--stateful");
     // Damage the checkpoint: CRIU cannot read the process tree.
     writeFileSync(join(d.dir, "storage-pools/default/containers/s1/state/pstree.img"), "garbage");
@@ -157,16 +155,20 @@ describe("stateful stop, start, snapshot and restore (CRIU 4)", () => {
     const after = (await d.api("GET", "/1.0/instances/s1")).body.metadata;
     expect(after).toMatchObject({ status: "Stopped", stateful: false });
     await d.ok("start", "s1");
-    await until(async () => (await d.lxd("exec", "s1", "--", "cat", "/run/count")).code === 0, "a fresh boot counts");
+    // A fresh boot: nothing counts until started again.
+    expect((await d.lxd("exec", "s1", "--", "cat", "/run/count")).code).not.toBe(0);
     await d.ok("stop", "s1", "--force");
   });
 
   test("a failing checkpoint leaves the container running as it was", async () => {
-    // The busybox image's console shell holds /dev/tty, which CRIU 4.1 cannot dump (see the README).
+    // A nested UTS namespace, which CRIU 4.1 cannot dump (see the README).
     await d.ok("launch", "busybox", "tty1");
+    await d.ok("exec", "tty1", "--", "sh", "-c", "setsid unshare -u sleep 1000 </dev/null >/dev/null 2>&1 &");
+    await until(async () => (await d.ok("exec", "tty1", "--", "ps")).includes("sleep 1000"), "the nested namespace");
     const stop = await d.lxd("stop", "tty1", "--stateful");
     expect(stop.code).not.toBe(0);
     expect(stop.stderr).toContain('Stateful stop of "tty1" failed: criu dump failed:');
+    expect(stop.stderr).toContain("criu dump failed: Can't make utsns id");
     expect((await d.api("GET", "/1.0/instances/tty1")).body.metadata).toMatchObject({ status: "Running", stateful: false });
     expect((await d.ok("exec", "tty1", "--", "echo", "alive")).trim()).toBe("alive");
     await d.ok("stop", "tty1", "--force");
@@ -174,7 +176,7 @@ describe("stateful stop, start, snapshot and restore (CRIU 4)", () => {
 
   test("snapshot --stateful keeps the container running; restore --stateful brings its processes back", async () => {
     await d.ok("start", "s1");
-    await until(async () => (await d.lxd("exec", "s1", "--", "cat", "/run/count")).code === 0, "the counter runs");
+    await startCounting(d, "s1");
     const kept = await secret("s1");
     const atSnapshot = await counter("s1");
     await d.ok("snapshot", "s1", "live1", "--stateful");
@@ -204,12 +206,8 @@ describe("stateful stop, start, snapshot and restore (CRIU 4)", () => {
 
   test("on a btrfs pool: the read-only snapshot keeps the checkpoint taken into the volume", async () => {
     await d.ok("storage", "create", "bt", "btrfs", "size=512MiB");
-    await d.ok("init", "busybox", "b1", "-s", "bt");
-    await d.ok("start", "b1");
-    writeFileSync(join(d.dir, "inittab"), INITTAB);
-    await d.ok("file", "push", join(d.dir, "inittab"), "b1/etc/inittab");
-    await d.ok("restart", "b1", "--force");
-    await until(async () => (await d.lxd("exec", "b1", "--", "cat", "/run/count")).code === 0, "the counter runs");
+    await d.ok("launch", "busybox", "b1", "-s", "bt");
+    await startCounting(d, "b1");
     const atSnapshot = await counter("b1");
     await d.ok("snapshot", "b1", "bs", "--stateful");
     expect((await d.api("GET", "/1.0/instances/b1/snapshots/bs")).body.metadata.stateful).toBe(true);

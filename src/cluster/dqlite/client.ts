@@ -1,6 +1,6 @@
 // A dqlite client in TypeScript: finds the leader among known nodes, runs SQL on one replicated
 // database there, and changes the Raft membership (add, assign a role, remove, hand leadership over).
-import { DqliteConnection, DqliteConnectionError, DqliteError, type Message } from "./connection.ts";
+import { DqliteConnection, DqliteConnectionError, DqliteError, type Message, leaderLost, retryDelay } from "./connection.ts";
 import { Req, Res, Role, type RoleName, type SqlValue, Writer } from "./wire.ts";
 
 export { DqliteConnectionError, DqliteError } from "./connection.ts";
@@ -28,8 +28,6 @@ export interface ClientOptions {
   timeoutMs?: number;
 }
 
-/** SQLITE_IOERR_NOT_LEADER: the node refused before doing anything, so asking the leader is safe. */
-const NOT_LEADER = 10 | (40 << 8);
 
 const ROLE_NAMES = Object.fromEntries(Object.entries(Role).map(([k, v]) => [v, k])) as Record<number, RoleName>;
 
@@ -139,12 +137,11 @@ export class DqliteClient {
         sent = true;
         return await fn(conn, db);
       } catch (e) {
-        const notLeader = e instanceof DqliteError && e.code === NOT_LEADER;
-        const cut = e instanceof DqliteConnectionError;
-        if (!notLeader && !cut) throw e;
+        if (!leaderLost(e)) throw e;
         this.close();
-        if ((cut && sent && !idempotent) || Date.now() >= deadline) throw e;
-        await Bun.sleep(Math.min(20 * 2 ** attempt, 200));
+        const delay = retryDelay(e, attempt, sent, idempotent, deadline);
+        if (delay === undefined) throw e;
+        await Bun.sleep(delay);
       }
     }
   }

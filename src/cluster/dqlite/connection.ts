@@ -135,6 +135,22 @@ export class DqliteConnection {
   }
 }
 
+/** SQLITE_IOERR_NOT_LEADER: the node refused before doing anything, so asking the leader is safe. */
+const NOT_LEADER = 10 | (40 << 8);
+
+/** The node is not (or no longer) the leader, or the connection broke: ask the leader again, maybe. */
+export const leaderLost = (e: unknown): boolean =>
+  (e instanceof DqliteError && e.code === NOT_LEADER) || e instanceof DqliteConnectionError;
+
+/**
+ * After `leaderLost(e)`: how long to wait before asking the leader again, or undefined when `e`
+ * must go to the caller (a write cut after it was sent may have committed; the deadline passed).
+ */
+export function retryDelay(e: unknown, attempt: number, sent: boolean, idempotent: boolean, deadline: number): number | undefined {
+  if ((e instanceof DqliteConnectionError && sent && !idempotent) || Date.now() >= deadline) return undefined;
+  return Math.min(20 * 2 ** attempt, 200);
+}
+
 /** A FAILURE response becomes a DqliteError. */
 function checked(m: Message): Message {
   if (m.type !== Res.failure) return m;

@@ -1,11 +1,10 @@
 // The replicated database behind the same synchronous interface bun:sqlite has, so the drizzle schema
-// and every query module run unchanged on a cluster. Each call posts the statement to a worker
-// thread that talks to the dqlite leader and blocks (Atomics.wait) until the answer is in a shared
-// buffer: the daemon's event loop waits for the database exactly as it does for bun:sqlite's disk
-// I/O, while the worker's own loop does the network.
+// and every query module run unchanged on a cluster. Each statement is one blocking round trip to
+// the dqlite leader on the caller's thread (sync-client.ts): the daemon's event loop waits for the
+// database exactly as it does for bun:sqlite's disk I/O.
 import type { SqliteClient, SqliteStatement } from "../../db/index.ts";
 import type { ExecResult, QueryResult } from "./client.ts";
-import { decodeReply, type SyncRequest } from "./sync-protocol.ts";
+import { SyncDqliteClient } from "./sync-client.ts";
 import type { SqlValue } from "./wire.ts";
 
 export interface SyncDqliteOptions {
@@ -15,58 +14,38 @@ export interface SyncDqliteOptions {
   timeoutMs?: number;
 }
 
-const INITIAL_BUFFER = 1 << 20;
 /** An INSERT with a RETURNING clause: the insert itself, its table, the returned columns. */
 const INSERT_RETURNING = /^(\s*insert\s+(?:or\s+\w+\s+)?into\s+("[^"]+"|`[^`]+`|\w+)[\s\S]*?)\sreturning\s+([\s\S]+)$/i;
 
 export class SyncDqlite implements SqliteClient {
-  private readonly worker: Worker;
-  private buffer = new SharedArrayBuffer(8 + INITIAL_BUFFER);
-  private seq = 0;
-  private readonly timeoutMs: number;
+  private readonly client: SyncDqliteClient;
+  /** Waited on (never notified) to pause between retries. */
+  private readonly pauseCell = new SharedArrayBuffer(4);
+  /** How long a statement may wait (lowered when the daemon stops: a cluster without quorum
+   *  must not hold its shutdown). */
+  timeoutMs: number;
 
   constructor(addresses: string[], opts: SyncDqliteOptions = {}) {
     this.timeoutMs = opts.timeoutMs ?? 10_000;
-    this.worker = new Worker(new URL("./sync-worker.ts", import.meta.url).href);
-    this.worker.unref();
-    this.call({ op: "connect", addresses, database: opts.database ?? "lxd", timeoutMs: this.timeoutMs });
-  }
-
-  private call(req: SyncRequest): unknown {
-    let reply = this.post({ req });
-    if (reply.length > this.buffer.byteLength - 8) {
-      this.buffer = new SharedArrayBuffer(8 + reply.length);
-      reply = this.post({});
-    }
-    const decoded = decodeReply(reply);
-    if (!decoded.ok) throw new Error(decoded.error);
-    return decoded.value;
-  }
-
-  /** Posts one message and blocks until the worker has answered this very one. */
-  private post(msg: { req?: SyncRequest }): Uint8Array {
-    const header = new Int32Array(this.buffer, 0, 2);
-    const seq = (this.seq = (this.seq % 0x7fffffff) + 1);
-    const before = Atomics.load(header, 0);
-    this.worker.postMessage({ ...msg, seq, buffer: this.buffer });
-    const deadline = Date.now() + this.timeoutMs + 1000;
-    // An answer to an earlier call that timed out may land first: wait past it.
-    for (let seen = before; seen !== seq; seen = Atomics.load(header, 0)) {
-      const left = deadline - Date.now();
-      if (left <= 0 || Atomics.wait(header, 0, seen, left) === "timed-out") {
-        throw new Error(`the cluster database did not answer within ${this.timeoutMs} ms`);
-      }
-    }
-    const length = header[1];
-    return length > this.buffer.byteLength - 8 ? new Uint8Array(length) : new Uint8Array(this.buffer, 8, length).slice();
+    this.client = new SyncDqliteClient([...addresses], opts.database ?? "lxd", () => this.timeoutMs);
   }
 
   private execute(sql: string, params: SqlValue[]): ExecResult {
-    return this.call({ op: "exec", sql, params }) as ExecResult;
+    // Another member's transaction holds the write lock on the leader (SQLITE_BUSY): the statement
+    // did nothing, so it waits and runs again, as bun:sqlite's busy timeout makes a writer wait.
+    const deadline = Date.now() + this.timeoutMs;
+    for (let pause = 2; ; pause = Math.min(pause * 2, 50)) {
+      try {
+        return this.client.exec(sql, params);
+      } catch (err) {
+        if (!/database is locked|SQLITE_BUSY/i.test((err as Error).message) || Date.now() + pause > deadline) throw err;
+        Atomics.wait(new Int32Array(this.pauseCell), 0, 0, pause);
+      }
+    }
   }
 
   private select(sql: string, params: SqlValue[]): QueryResult {
-    return this.call({ op: "query", sql, params }) as QueryResult;
+    return this.client.query(sql, params);
   }
 
   exec(sql: string): void {
@@ -137,10 +116,6 @@ export class SyncDqlite implements SqliteClient {
   }
 
   close(): void {
-    try {
-      this.call({ op: "close" });
-    } finally {
-      this.worker.terminate();
-    }
+    this.client.close();
   }
 }

@@ -64,6 +64,13 @@ export class HttpsService {
     }
   }
 
+  /** Listens again where it does (after the certificate changed). */
+  restart(): void {
+    const address = this.current;
+    this.stop();
+    this.apply(address);
+  }
+
   stop(): void {
     if (!this.listener) return;
     this.listener.stop();

@@ -38,11 +38,14 @@ const WEB_CONSOLE = /^\/ui(\/.*)?$/;
 function isPublic(method: string, path: string): boolean {
   const p = path.length > 1 ? path.replace(/\/+$/, "") : path;
   if (method === "GET" || method === "HEAD") return p === "/" || p === "/1.0" || PUBLIC_IMAGES.test(p) || WEB_CONSOLE.test(p);
-  return method === "POST" && p === "/1.0/certificates";
+  // A joining server proves itself with the cluster join token's secret (checked by the handler).
+  return method === "POST" && (p === "/1.0/certificates" || p === "/internal/cluster/accept");
 }
 
 export class TrustStore {
   private trusted = new Map<string, Entry>();
+  /** The cluster certificate: every member serves and dials with it, so members trust each other. */
+  clusterFingerprint?: string;
 
   constructor(private readonly db: Db) {
     this.reload();
@@ -68,6 +71,7 @@ export class TrustStore {
     if (fingerprint === null) return LOCAL;
     const certificate = fingerprint === "-" ? undefined : peerCertificate(fingerprint);
     if (!certificate) return { remote: true, trusted: false, reason: "No client certificate presented" };
+    if (fingerprint === this.clusterFingerprint) return { remote: true, trusted: true, certificate, fingerprint };
     const entry = this.trusted.get(fingerprint);
     const now = Date.now();
     if (!entry) return { remote: true, trusted: false, certificate, fingerprint, reason: "Client certificate is not trusted" };
@@ -87,6 +91,7 @@ export class TrustStore {
     if (request.method === "GET" && /^\/1\.0\/operations\/[^/]+\/websocket$/.test(url.pathname)
       && request.headers.get("upgrade")?.toLowerCase() === "websocket" && url.searchParams.get("secret")) return undefined;
     if (!id.trusted) return errorEnvelope(403, `Forbidden: ${id.reason}`);
+    if (id.fingerprint === this.clusterFingerprint) return undefined;
     const entry = this.trusted.get(id.fingerprint!)!;
     // As in LXD, a metrics certificate reads /1.0/metrics and nothing else.
     if (entry.type === "metrics" && !(request.method === "GET" && url.pathname.replace(/\/$/, "") === "/1.0/metrics")) {

@@ -1,0 +1,60 @@
+// Member-to-member HTTP: TLS with the cluster certificate on both ends (every member serves and
+// dials with the same pair, so each trusts exactly that certificate).
+export interface ClusterIdentity { cert: string; key: string; fingerprint: string }
+
+/** LXD's user agent for requests between members (its notifier uses this one). */
+export const PEER_USER_AGENT = "lxd-cluster-notifier";
+
+function tlsFor(identity: ClusterIdentity, pinned = identity.fingerprint) {
+  const expected = pinned.toUpperCase().match(/../g)!.join(":");
+  return {
+    cert: identity.cert,
+    key: identity.key,
+    rejectUnauthorized: false,
+    checkServerIdentity: (_host: string, peer: { fingerprint256?: string }) =>
+      peer?.fingerprint256 === expected ? undefined : new Error(`Cluster certificate mismatch (expected ${pinned})`),
+  };
+}
+
+export interface PeerRequest {
+  method?: string;
+  body?: RequestInit["body"];
+  headers?: Record<string, string>;
+  timeoutMs?: number;
+  /** The fingerprint the peer must present (default: the cluster certificate's). */
+  pinned?: string;
+}
+
+/** One request to the member at `address` (host:port); the raw response. */
+export async function peerFetch(identity: ClusterIdentity, address: string, path: string, req: PeerRequest = {}): Promise<Response> {
+  const init = {
+    method: req.method ?? "GET",
+    body: req.body,
+    headers: { "user-agent": PEER_USER_AGENT, ...(req.headers ?? {}) },
+    tls: tlsFor(identity, req.pinned),
+    signal: AbortSignal.timeout(req.timeoutMs ?? 30_000),
+    // Streamed bodies (uploads being forwarded) need this for fetch to send them.
+    duplex: "half",
+  };
+  return fetch(`https://${address}${path}`, init as RequestInit);
+}
+
+/** A JSON request whose envelope's `metadata` is returned; errors carry the peer's message. */
+export async function peerJson<T>(identity: ClusterIdentity, address: string, path: string, method = "GET", body?: unknown, timeoutMs?: number): Promise<T> {
+  const res = await peerFetch(identity, address, path, {
+    method, timeoutMs, body: body === undefined ? undefined : JSON.stringify(body), headers: { "content-type": "application/json" },
+  });
+  const env = (await res.json().catch(() => ({}))) as { metadata?: T; error?: string };
+  if (!res.ok) throw new Error(env.error || `${method} ${path} on ${address} answered ${res.status}`);
+  return env.metadata as T;
+}
+
+/** A websocket to the same path on another member (the request marked as coming from a member). */
+export function peerWebSocket(identity: ClusterIdentity, address: string, path: string): WebSocket {
+  const ws = new WebSocket(`wss://${address}${path}`, { tls: tlsFor(identity), headers: { "user-agent": PEER_USER_AGENT } } as unknown as string[]);
+  ws.binaryType = "arraybuffer";
+  return ws;
+}
+
+/** Whether a request came from another member (then it is answered here, never sent on). */
+export const fromPeer = (request: Request): boolean => request.headers.get("user-agent") === PEER_USER_AGENT;

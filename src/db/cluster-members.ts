@@ -1,0 +1,48 @@
+// Queries on the cluster_members table (global state of a cluster; empty on a standalone server).
+import { eq } from "drizzle-orm";
+import type { Db } from "./index.ts";
+import { clusterMembers, instances } from "./schema.ts";
+
+export type MemberRow = typeof clusterMembers.$inferSelect;
+
+export const listMembers = (db: Db): MemberRow[] => db.select().from(clusterMembers).orderBy(clusterMembers.id).all();
+
+export const getMember = (db: Db, name: string): MemberRow | undefined =>
+  db.select().from(clusterMembers).where(eq(clusterMembers.name, name)).get();
+
+export function insertMember(db: Db, row: typeof clusterMembers.$inferInsert): void {
+  db.insert(clusterMembers).values(row).run();
+}
+
+export function updateMember(db: Db, name: string, changes: Partial<typeof clusterMembers.$inferInsert>): void {
+  db.update(clusterMembers).set(changes).where(eq(clusterMembers.name, name)).run();
+}
+
+export function deleteMember(db: Db, name: string): void {
+  db.delete(clusterMembers).where(eq(clusterMembers.name, name)).run();
+}
+
+/** A renamed member keeps its instances. */
+export function renameMember(db: Db, from: string, to: string): void {
+  db.transaction((tx) => {
+    tx.update(clusterMembers).set({ name: to }).where(eq(clusterMembers.name, from)).run();
+    tx.update(instances).set({ location: to }).where(eq(instances.location, from)).run();
+  });
+}
+
+/** Instances per member (members without any included as 0). */
+export function instanceCounts(db: Db): Map<string, number> {
+  const counts = new Map(listMembers(db).map((m) => [m.name, 0]));
+  for (const r of db.select({ location: instances.location }).from(instances).all()) counts.set(r.location, (counts.get(r.location) ?? 0) + 1);
+  return counts;
+}
+
+/** Gives every instance of a standalone server to the member it becomes. */
+export function claimInstances(db: Db, member: string): void {
+  db.update(instances).set({ location: member }).run();
+}
+
+/** `lxd cluster remove --force`: the instances of a member that leaves are forgotten. */
+export function forgetInstancesAt(db: Db, member: string): void {
+  db.delete(instances).where(eq(instances.location, member)).run();
+}

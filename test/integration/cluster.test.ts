@@ -1,0 +1,233 @@
+// A three-member cluster on one machine (each member its own LXD_DIR and HTTPS port on loopback,
+// no networks, containers without NICs): forming and joining with LXD's token and preseed, one
+// API across members (placement, forwarding of exec and files, lists with LOCATION, events), moves
+// between members, evacuate/restore, a member and then the leader SIGKILLed and coming back,
+// removing a member, Debian's `lxc` driving it all, and a host without libdqlite.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { importBusybox, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { freePort } from "../helpers/net.ts";
+import { until } from "../helpers/until.ts";
+
+const LIB = ["/usr/lib/x86_64-linux-gnu/libdqlite.so.0", "/usr/lib/aarch64-linux-gnu/libdqlite.so.0"].find(existsSync);
+/** Seconds without a heartbeat before a member is offline (LXD's default is 20). */
+const THRESHOLD = 6;
+
+const m: TestDaemon[] = [];
+const address = new Map<TestDaemon, string>();
+
+interface Member { server_name: string; status: string; roles: string[]; url: string }
+interface Inst { name: string; status: string; location: string }
+
+const members = async (d: TestDaemon): Promise<Member[]> => JSON.parse(await d.ok("cluster", "list", "--format", "json"));
+const instances = async (d: TestDaemon): Promise<Inst[]> => JSON.parse(await d.ok("list", "--format", "json"));
+const locationOf = async (d: TestDaemon, name: string) => (await instances(d)).find((i) => i.name === name)?.location;
+
+async function joinMember(d: TestDaemon, name: string, leader = m[0]!): Promise<void> {
+  const token = (await leader.ok("cluster", "add", name)).trim().split("\n").at(-1)!;
+  const preseed = `cluster:\n  enabled: true\n  server_name: ${name}\n  server_address: ${address.get(d)}\n  cluster_token: ${token}\n`;
+  const r = await d.lxdWith({ stdin: preseed }, "init", "--preseed");
+  expect(r.code, r.stderr).toBe(0);
+}
+
+describe.skipIf(!LIB)("cluster", () => {
+  beforeAll(async () => {
+    for (let i = 0; i < 3; i++) {
+      const d = await startDaemon();
+      address.set(d, `127.0.0.1:${freePort()}`);
+      m.push(d);
+    }
+    const [m1] = m as [TestDaemon];
+    await m1.ok("storage", "create", "default", "dir");
+    await m1.ok("profile", "device", "add", "default", "root", "disk", "path=/", "pool=default");
+    await m1.ok("config", "set", "core.https_address", address.get(m1)!);
+    await importBusybox(m1);
+  }, 120_000);
+
+  afterAll(async () => {
+    // Members stop together: the last ones would otherwise wait for a quorum that is gone.
+    await Promise.all(m.map((d) => d.stop()));
+  });
+
+  test("enable, add (LXD's token), join by preseed: one certificate, roles as LXD assigns them", async () => {
+    const [m1, m2, m3] = m as [TestDaemon, TestDaemon, TestDaemon];
+    expect((await m1.lxd("cluster", "list")).stderr).toContain("Server isn't part of a cluster");
+    expect(await m1.ok("cluster", "enable", "m1")).toContain("Clustering enabled");
+    await m1.ok("config", "set", "cluster.offline_threshold", String(THRESHOLD));
+    const token = (await m1.ok("cluster", "add", "m2")).trim().split("\n").at(-1)!;
+    const fields = JSON.parse(Buffer.from(token, "base64").toString());
+    expect(Object.keys(fields).sort()).toEqual(["addresses", "expires_at", "fingerprint", "secret", "server_name"]);
+    expect(fields.addresses).toEqual([address.get(m1)]);
+    expect(await m1.ok("cluster", "list-tokens")).toContain("m2");
+    expect(await m1.ok("cluster", "revoke-token", "m2")).toContain("deleted");
+    expect(await m1.ok("cluster", "list-tokens")).not.toContain("m2");
+    await joinMember(m2, "m2");
+    await joinMember(m3, "m3");
+    const cert = readFileSync(join(m1.dir, "cluster.crt"), "utf8");
+    for (const d of [m2, m3]) expect(readFileSync(join(d.dir, "cluster.crt"), "utf8")).toBe(cert);
+    const listed = await members(m3);
+    expect(listed.map((x) => [x.server_name, x.status, x.url])).toEqual([
+      ["m1", "Online", `https://${address.get(m1)}`], ["m2", "Online", `https://${address.get(m2)}`], ["m3", "Online", `https://${address.get(m3)}`],
+    ]);
+    // The database is on the bootstrap member alone until the third joins; then three voters.
+    await until(async () => (await members(m2)).every((x) => x.roles.includes("database")), "three database members", 30_000);
+    expect((await members(m1)).filter((x) => x.roles.includes("database-leader"))).toHaveLength(1);
+    const info = await m2.api("GET", "/1.0/cluster");
+    expect(info.body.metadata).toMatchObject({ enabled: true, server_name: "m2" });
+    expect((await m3.api("GET", "/1.0")).body.metadata.environment).toMatchObject({ server_clustered: true, server_name: "m3" });
+    expect(await m2.ok("init", "--dump")).toContain("cluster:\n  enabled: true\n  server_name: m2");
+  }, 120_000);
+
+  test("placement, LOCATION in lists, exec and files forwarded to the member that runs the instance", async () => {
+    const [m1, m2, m3] = m as [TestDaemon, TestDaemon, TestDaemon];
+    await m1.ok("launch", "busybox", "c1", "--target", "m2");
+    // The member with the fewest instances takes the next ones: m1 and m3 in some order.
+    await m1.ok("launch", "busybox", "c2");
+    await m3.ok("launch", "busybox", "c3");
+    const all = await instances(m3);
+    expect(all.map((i) => i.status)).toEqual(["Running", "Running", "Running"]);
+    expect(new Set(all.map((i) => i.location))).toEqual(new Set(["m1", "m2", "m3"]));
+    expect(all.find((i) => i.name === "c1")!.location).toBe("m2");
+    expect(await m3.ok("list")).toContain("LOCATION");
+    expect((await m3.ok("exec", "c1", "--", "sh", "-c", "echo forwarded; cat /proc/1/cgroup >/dev/null")).trim()).toBe("forwarded");
+    await m1.lxdWith({ stdin: "hello from m1\n" }, "file", "push", "-", "c1/root/note");
+    expect(await m3.ok("file", "pull", "c1/root/note", "-")).toBe("hello from m1\n");
+    // The container really is on m2: its rootfs lives under m2's LXD_DIR.
+    expect(existsSync(join(m2.dir, "storage-pools/default/containers/c1"))).toBe(true);
+  }, 120_000);
+
+  test("events from every member reach `lxd monitor`", async () => {
+    const [m1, , m3] = m as [TestDaemon, TestDaemon, TestDaemon];
+    const monitor = m1.lxdWith({ timeoutMs: 8000 }, "monitor", "--type", "lifecycle", "--format", "json");
+    await Bun.sleep(1000);
+    await m1.ok("config", "set", "c3", "user.seen", "yes");
+    await m3.ok("config", "set", "c1", "user.seen", "yes");
+    const out = (await monitor).stdout;
+    const events = out.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
+    expect(new Set(events.map((e: { location: string }) => e.location)).size).toBeGreaterThanOrEqual(2);
+  }, 60_000);
+
+  test("lxd move --target moves an instance to another member over the migration API", async () => {
+    const [m1, m2, m3] = m as [TestDaemon, TestDaemon, TestDaemon];
+    await m3.ok("move", "c1", "--target", "m3");
+    expect(await locationOf(m1, "c1")).toBe("m3");
+    expect((await instances(m1)).find((i) => i.name === "c1")!.status).toBe("Running");
+    expect(await m1.ok("file", "pull", "c1/root/note", "-")).toBe("hello from m1\n");
+    expect(existsSync(join(m2.dir, "storage-pools/default/containers/c1"))).toBe(false);
+    expect(existsSync(join(m3.dir, "storage-pools/default/containers/c1"))).toBe(true);
+  }, 120_000);
+
+  test("Debian's lxc drives the cluster: cluster list, launch --target, LOCATION, move --target", async () => {
+    const [m1] = m as [TestDaemon];
+    const list = await m1.lxcOk("cluster", "list");
+    for (const name of ["m1", "m2", "m3"]) expect(list).toContain(name);
+    await m1.lxcOk("launch", "busybox", "c4", "--target", "m2");
+    expect(await locationOf(m1, "c4")).toBe("m2");
+    expect(await m1.lxcOk("list")).toContain("LOCATION");
+    await m1.lxcOk("stop", "c4", "--force");
+    await m1.lxcOk("move", "c4", "--target", "m1");
+    expect(await locationOf(m1, "c4")).toBe("m1");
+    await m1.lxcOk("delete", "c4");
+  }, 120_000);
+
+  test("evacuate stops a member's instances and keeps new ones off it; restore starts them again", async () => {
+    const [m1, m2] = m as [TestDaemon, TestDaemon];
+    const onM2 = (await instances(m1)).filter((i) => i.location === "m2").map((i) => i.name);
+    await m1.ok("cluster", "evacuate", "m2", "--force");
+    expect((await members(m1)).find((x) => x.server_name === "m2")!.status).toBe("Evacuated");
+    for (const name of onM2) expect((await instances(m1)).find((i) => i.name === name)!.status).toBe("Stopped");
+    await m1.ok("init", "busybox", "c5");
+    expect(await locationOf(m1, "c5")).not.toBe("m2");
+    await m1.ok("delete", "c5");
+    await m2.ok("cluster", "restore", "m2", "--force");
+    expect((await members(m1)).find((x) => x.server_name === "m2")!.status).toBe("Online");
+    for (const name of onM2) expect((await instances(m1)).find((i) => i.name === name)!.status).toBe("Running");
+  }, 120_000);
+
+  test("a member SIGKILLed shows OFFLINE with its instances in ERROR, the rest keeps working, and it comes back", async () => {
+    const [m1, m2] = m as [TestDaemon, TestDaemon];
+    const victim = m2;
+    await m1.ok("launch", "busybox", "c6", "--target", "m2");
+    await victim.kill("SIGKILL");
+    await until(async () => (await members(m1)).find((x) => x.server_name === "m2")!.status === "Offline", "m2 offline", 30_000);
+    expect((await instances(m1)).find((i) => i.name === "c6")!.status).toBe("Error");
+    const refused = await m1.lxd("exec", "c6", "--", "true");
+    expect(refused.stderr).toContain('Cluster member "m2" is offline');
+    // Two voters of three remain: writes go on.
+    await m1.ok("profile", "create", "while-m2-was-down");
+    await victim.start();
+    await until(async () => (await members(m1)).find((x) => x.server_name === "m2")!.status === "Online", "m2 back", 30_000);
+    expect(await m2.ok("profile", "list")).toContain("while-m2-was-down");
+    expect((await instances(m1)).find((i) => i.name === "c6")!.status).toBe("Running");
+  }, 120_000);
+
+  test("the leader SIGKILLed: a new one is elected, writes continue, nothing committed is lost", async () => {
+    const leaderName = (await members(m[0]!)).find((x) => x.roles.includes("database-leader"))!.server_name;
+    const leader = m[Number(leaderName.slice(1)) - 1]!;
+    const other = m.find((d) => d !== leader)!;
+    await other.ok("profile", "create", "before-failover");
+    await leader.kill("SIGKILL");
+    await other.ok("profile", "create", "after-failover");
+    expect(await other.ok("profile", "list")).toContain("before-failover");
+    await until(async () => (await members(other)).some((x) => x.roles.includes("database-leader") && x.server_name !== leaderName), "a new leader", 30_000);
+    await leader.start();
+    await until(async () => (await members(other)).every((x) => x.status === "Online"), "all online", 30_000);
+    expect(await leader.ok("profile", "list")).toContain("after-failover");
+  }, 120_000);
+
+  test("remove: refused while the member has instances, then it leaves the cluster", async () => {
+    const [m1] = m as [TestDaemon];
+    const onM3 = (await instances(m1)).filter((i) => i.location === "m3").map((i) => i.name);
+    expect(onM3.length).toBeGreaterThan(0);
+    expect((await m1.lxd("cluster", "remove", "m3")).stderr).toContain('Member "m3" still has');
+    await m1.ok("delete", "--force", ...onM3);
+    expect(await m1.ok("cluster", "remove", "m3")).toContain("Member m3 removed");
+    expect((await members(m1)).map((x) => x.server_name)).toEqual(["m1", "m2"]);
+    // The removed member runs standalone again, on a fresh database and its own certificate.
+    const m3 = m[2]!;
+    expect((await m3.api("GET", "/1.0/cluster")).body.metadata).toMatchObject({ enabled: false });
+    expect(await instances(m3)).toEqual([]);
+    expect(existsSync(join(m3.dir, "cluster.crt"))).toBe(false);
+    const profiles = await m3.ok("profile", "list");
+    expect(profiles).toContain("default");
+    expect(profiles).not.toContain("after-failover");
+  }, 120_000);
+});
+
+test.skipIf(!LIB)("five members: three voters, two standbys", async () => {
+  const five: TestDaemon[] = [];
+  try {
+    for (let i = 0; i < 5; i++) {
+      const d = await startDaemon();
+      address.set(d, `127.0.0.1:${freePort()}`);
+      five.push(d);
+    }
+    const [first] = five as [TestDaemon];
+    await first.ok("config", "set", "core.https_address", address.get(first)!);
+    await first.ok("cluster", "enable", "f1");
+    for (const [i, d] of five.slice(1).entries()) await joinMember(d, `f${i + 2}`, first);
+    const roles = async () => (await members(five[4]!)).map((x) => x.roles.filter((r) => r !== "database-leader").join(",")).sort();
+    await until(async () => (await roles()).join(" ") === "database database database database-standby database-standby", "3 voters and 2 standbys", 60_000);
+    expect((await members(first)).every((x) => x.status === "Online")).toBe(true);
+  } finally {
+    await Promise.all(five.map((d) => d.stop()));
+  }
+}, 180_000);
+
+test.skipIf(!LIB)("a host without libdqlite stays standalone and says why in one sentence", async () => {
+  const d = await startDaemon({
+    // A private mount namespace hides the library from this daemon only.
+    wrap: ["unshare", "-m", "sh", "-c", `mount --bind /dev/null "$(readlink -f ${LIB})" && exec "$@"`, "sh"],
+  });
+  try {
+    await d.ok("config", "set", "core.https_address", `127.0.0.1:${freePort()}`);
+    const r = await d.lxd("cluster", "enable", "m1");
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toStartWith("Error: This server can't be clustered: libdqlite.so.0 is not usable (Debian: apt-get install libdqlite0)");
+    expect((await d.api("GET", "/1.0")).body.metadata.environment.server_clustered).toBe(false);
+  } finally {
+    await d.stop();
+  }
+}, 60_000);
