@@ -4,12 +4,11 @@
 // project's volume, used_by, snapshots, rename, backups, copy into another project, limits.disk
 // and restricted snapshots; a project with the feature off uses default's volumes.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
 
 let d: TestDaemon;
-const conf = mkdtempSync("/tmp/lxd-project-volumes-conf-");
 
 beforeAll(async () => {
   d = await startInitializedDaemon();
@@ -20,15 +19,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await d?.stop();
-  rmSync(conf, { recursive: true, force: true });
 });
 
-const lxd = (...args: string[]) => d.lxdWith({ env: { LXD_CONF: conf } }, ...args);
-async function ok(...args: string[]): Promise<string> {
-  const r = await lxd(...args);
-  if (r.code !== 0) throw new Error(`lxd ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-}
+const ok = (...args: string[]) => d.ok(...args);
 const custom = (name: string) => join(d.dir, "storage-pools", "default", "custom", name);
 const names = async (project: string) =>
   ((await d.api("GET", `/1.0/storage-pools/default/volumes/custom?recursion=1&project=${project}`)).body.metadata as { name: string; project: string }[])
@@ -83,7 +76,7 @@ test("snapshots, rename, backups and copy into another project act on the projec
   expect(existsSync(custom("p1_v2"))).toBe(true);
   expect(await names("p1")).toEqual(["p1/v2"]);
 
-  const file = join(conf, "v2.tar.gz");
+  const file = join(d.dir, "v2.tar.gz");
   await ok("--project", "p1", "storage", "volume", "export", "default", "v2", file);
   await ok("--project", "p1", "storage", "volume", "import", "default", file, "v3");
   expect(readFileSync(join(custom("p1_v3"), "f"), "utf8")).toBe("from-p1\n");
