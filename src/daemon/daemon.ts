@@ -13,8 +13,8 @@ import { unixDeviceDriver } from "../instance/unix-device.ts";
 import { proxyDriver } from "../instance/proxy.ts";
 import { diskDriver } from "../instance/disk.ts";
 import { CustomVolumes } from "../storage/volumes.ts";
-import { projectOfStored, storageName } from "../db/projects.ts";
-import { diskOnVolume, projectsWithOwnVolumes } from "../db/storage-volumes.ts";
+import { projectOfStored, projectsWithOwn, storageName } from "../db/projects.ts";
+import { diskOnVolume } from "../db/storage-volumes.ts";
 import { VolumeBackups } from "../instance/volume-backups.ts";
 import { NetworkManager } from "../network/manager.ts";
 import { Cgroups } from "../kernel/cgroup.ts";
@@ -107,7 +107,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   registerDeviceDriver("proxy", proxyDriver());
   const projects = instances.projects;
   const volumes = new CustomVolumes(db, events, (pool, volume) => {
-    const own = projectsWithOwnVolumes(db);
+    const own = projectsWithOwn(db, "storage.volumes");
     return instances.list().filter((r) => instances.isRunning(r.name) && Object.values(instances.expanded(r).devices)
       .some(diskOnVolume(pool, volume, r.project, own))).map((r) => r.name);
   }, pools);
@@ -116,6 +116,11 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
     const project = projectOfStored(stored);
     return project !== "default" && projects.effective(project, "storage.volumes") === project ? project : "default";
   };
+  networks.ownerOf = (stored) => {
+    const project = projectOfStored(stored);
+    return project !== "default" && projects.effective(project, "networks") === project ? project : "default";
+  };
+  networks.networksOf = (project) => projects.effective(project, "networks");
   // A disk device names a volume of its instance's project's volumes (default's without the feature).
   registerDeviceDriver("disk", diskDriver((instance, pool, volume) =>
     volumes.path(pool, storageName(projects.effective(projectOfStored(instance), "storage.volumes"), volume))));

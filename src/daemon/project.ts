@@ -5,7 +5,8 @@
 // `<project>_<name>`: the server rewrites `/1.0/instances/NAME…?project=P` to that name first, so
 // every instance handler acts on the right one, and an instance name with `_` never reaches them.
 // Custom volumes of a project with `features.storage.volumes` likewise: `/1.0/storage-pools/POOL/
-// volumes/custom/NAME…?project=P` is served under NAME's storage name `P_NAME`.
+// volumes/custom/NAME…?project=P` is served under NAME's storage name `P_NAME`; and networks of a
+// project with `features.networks`: `/1.0/networks/NAME…?project=P`.
 import { ApiError } from "../api/error.ts";
 
 export const PROJECT_NOT_FOUND = "Project not found";
@@ -13,8 +14,8 @@ export const PROJECT_NOT_FOUND = "Project not found";
 /** What the server asks of projects (the ProjectManager). */
 export interface ProjectLookup {
   exists(name: string): boolean;
-  /** The project whose custom volumes `project` uses. */
-  effective(project: string, feature: "storage.volumes"): string;
+  /** The project whose custom volumes or networks `project` uses. */
+  effective(project: string, feature: "storage.volumes" | "networks"): string;
 }
 
 /** The first project named in a request's query that does not exist ("" means default, as in LXD). */
@@ -44,13 +45,19 @@ export function instancePath(pathname: string, project: string): string | null |
   return project === "default" ? undefined : `/1.0/instances/${encodeURIComponent(project)}_${m[1]}${m[2]}`;
 }
 
-const VOLUME_PATH = /^(\/1\.0\/storage-pools\/[^/]+\/volumes\/custom\/)([^/]+)(.*)$/;
+const OWNED_PATHS = [
+  { re: /^(\/1\.0\/storage-pools\/[^/]+\/volumes\/custom\/)([^/]+)(.*)$/, feature: "storage.volumes" },
+  { re: /^(\/1\.0\/networks\/)([^/]+)(.*)$/, feature: "networks" },
+] as const;
 
-/** The path a request for one custom volume is served under: its storage name when the project
- *  has its own volumes; undefined: no change. */
-export function volumePath(pathname: string, project: string, projects?: ProjectLookup): string | undefined {
-  const m = VOLUME_PATH.exec(pathname);
-  if (!m || !projects) return undefined;
-  const owner = projects.effective(project, "storage.volumes");
-  return owner === "default" ? undefined : `${m[1]}${encodeURIComponent(owner)}_${m[2]}${m[3]}`;
+/** The path a request for one custom volume or network is served under: its storage name when the
+ *  project has its own; undefined: no change. */
+export function ownedPath(pathname: string, project: string, projects?: ProjectLookup): string | undefined {
+  for (const { re, feature } of OWNED_PATHS) {
+    const m = re.exec(pathname);
+    if (!m || !projects) continue;
+    const owner = projects.effective(project, feature);
+    return owner === "default" ? undefined : `${m[1]}${encodeURIComponent(owner)}_${m[2]}${m[3]}`;
+  }
+  return undefined;
 }

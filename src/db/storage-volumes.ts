@@ -2,8 +2,7 @@
 // by pool and volume name; and which instances and profiles use a volume through disk devices.
 import { and, asc, eq, ne } from "drizzle-orm";
 import type { Db } from "./index.ts";
-import { isTrue } from "../config/values.ts";
-import { deviceExpander, instanceUrl, listProjects, profileUrl, storageName } from "./projects.ts";
+import { deviceExpander, instanceUrl, profileUrl, projectsWithOwn, storageName } from "./projects.ts";
 import { instances, profiles, storageVolumes, storageVolumeSnapshots } from "./schema.ts";
 
 export type VolumeRow = typeof storageVolumes.$inferSelect;
@@ -64,15 +63,11 @@ export const diskOnVolume = (pool: string, stored: string, project: string, ownV
   d.type === "disk" && d.pool === pool && d.path !== "/" && d.source !== undefined &&
   storageName(ownVolumes.has(project) ? project : "default", d.source) === stored;
 
-/** Projects that have their own custom volumes (`features.storage.volumes`). */
-export const projectsWithOwnVolumes = (db: Db): Set<string> =>
-  new Set(listProjects(db).filter((p) => p.name !== "default" && isTrue(p.config["features.storage.volumes"])).map((p) => p.name));
-
 /** Instances (after profile expansion) then profiles with a disk device on the volume, as URLs. */
 export function volumeUsedBy(db: Db, pool: string, stored: string): string[] {
   const allProfiles = db.select().from(profiles).orderBy(asc(profiles.name)).all();
   const expand = deviceExpander(db);
-  const own = projectsWithOwnVolumes(db);
+  const own = projectsWithOwn(db, "storage.volumes");
   const used: string[] = [];
   for (const inst of db.select().from(instances).orderBy(asc(instances.name)).all()) {
     if (Object.values(expand(inst)).some(diskOnVolume(pool, stored, inst.project, own))) used.push(instanceUrl(inst.name));

@@ -24,9 +24,9 @@ export const projectUrl = (name: string) => `/1.0/projects/${name}`;
 export const inProject = (url: string, project: string) => (project === "default" ? url : `${url}?project=${project}`);
 
 const FEATURES = ["features.images", "features.profiles", "features.storage.volumes", "features.networks", "features.storage.buckets"];
-/** Features a project other than default may turn on here: the rest (networks, buckets) are shared
- *  with default for now, which is what LXD does with them off. */
-const OWN_FEATURES = new Set(["features.images", "features.profiles", "features.storage.volumes"]);
+/** Features a project other than default may turn on here: buckets are shared with default (there
+ *  are none here), which is what LXD does with the feature off. */
+const OWN_FEATURES = new Set(["features.images", "features.profiles", "features.storage.volumes", "features.networks"]);
 /** A new project's features when its request leaves them out, as LXD 5.0's. */
 const NEW_PROJECT_FEATURES: StringMap = { "features.images": "true", "features.profiles": "true", "features.storage.volumes": "true" };
 
@@ -262,6 +262,14 @@ export class ProjectManager {
     const uses = this.instancesOf(project);
     if (isTrue(row.config.restricted)) for (const u of uses) checkRestrictions(project, row.config, u);
     checkAggregates(project, row.config, uses, this.volumesDisk(project));
+  }
+
+  /** Refuses a new network in a project at its `limits.networks` (LXD's message). */
+  checkNetworkCreate(project: string): void {
+    const max = this.get(project).config["limits.networks"];
+    if (max && q.projectContents(this.db, project).networks.length + 1 > Number(max)) {
+      throw new ApiError(400, `Failed checking if network creation allowed: Networks limit of project "${project}" reached`);
+    }
   }
 
   /** The sizes of the custom volumes `project` owns (none `size`-less counts), but `except` ("pool/storage name"). */

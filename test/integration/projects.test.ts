@@ -43,10 +43,10 @@ test("the default project exists with LXD's features and holds what was there", 
 test("lxc project create/set/get/show/list, names and keys checked as LXD does", async () => {
   await d.lxcOk("project", "create", "p1");
   const p = (await d.api("GET", "/1.0/projects/p1")).body.metadata;
-  // Own images, profiles and custom volumes, as in LXD 5.0; networks stay default's here.
+  // Own images, profiles and custom volumes, as in LXD 5.0; buckets are default's (there are none here).
   expect(p.config).toEqual({ "features.images": "true", "features.profiles": "true", "features.storage.volumes": "true" });
-  expect((await d.lxc("project", "set", "p1", "features.networks", "true")).stderr)
-    .toContain(`Project feature "features.networks" is not supported by this daemon: projects other than default share default's networks`);
+  expect((await d.lxc("project", "set", "p1", "features.storage.buckets", "true")).stderr)
+    .toContain(`Project feature "features.storage.buckets" is not supported by this daemon: projects other than default share default's storage.buckets`);
   expect(p.used_by).toEqual(["/1.0/profiles/default?project=p1"]);
   // Its own default profile, empty.
   const prof = (await d.api("GET", "/1.0/profiles/default?project=p1")).body.metadata;

@@ -55,7 +55,7 @@ test("create: features default as LXD 5.0's; keys and values checked; default pr
   expect(refusal(() => projects.create({ name: "p1" }))).toContain("already exists");
   expect(refusal(() => projects.create({ name: "x", config: { "limits.cpu": "two" } }))).toBe('Invalid project configuration key "limits.cpu" value: Invalid value for uint32 "two"');
   expect(refusal(() => projects.create({ name: "x", config: { "restricted.snapshots": "maybe" } }))).toContain("not one of [block allow]");
-  expect(refusal(() => projects.create({ name: "x", config: { "features.networks": "true" } }))).toContain("is not supported by this daemon");
+  expect(refusal(() => projects.create({ name: "x", config: { "features.storage.buckets": "true" } }))).toContain("is not supported by this daemon");
   expect(projects.effective("p1", "profiles")).toBe("p1");
   projects.create({ name: "p2", config: { "features.profiles": "false" } });
   expect(projects.effective("p2", "profiles")).toBe("default");
