@@ -48,6 +48,10 @@ test("a project's lxdbr0 is its own: own host bridge and subnet; its instances' 
   const link = projectBridgeLinkName("p1_lxdbr0", d.tag);
   expect(link).not.toBe(bridgeLinkName("lxdbr0", d.tag));
   expect(linkExists(link)).toBe(true);
+  // A restarted daemon knows it is p1's and brings it up again under that host name.
+  await d.restart();
+  expect(await managed("p1")).toEqual(["p1/lxdbr0"]);
+  expect(linkExists(link)).toBe(true);
   expect(mine.config["ipv4.address"]).not.toBe(theirs.config["ipv4.address"]);
   expect((await d.api("GET", "/1.0/projects/p1")).body.metadata.used_by).toContain("/1.0/networks/lxdbr0?project=p1");
 
