@@ -45,6 +45,7 @@ test("a project's lxdbr0 is its own: own host bridge and subnet; its instances' 
   const mine = (await d.api("GET", "/1.0/networks/lxdbr0?project=p1")).body.metadata as Net;
   const theirs = (await d.api("GET", "/1.0/networks/lxdbr0")).body.metadata as Net;
   expect(mine.project).toBe("p1");
+  expect(await ok("--project", "p1", "network", "show", "lxdbr0")).toContain(`ipv4.address: ${mine.config["ipv4.address"]}`);
   const link = projectBridgeLinkName("p1_lxdbr0", d.tag);
   expect(link).not.toBe(bridgeLinkName("lxdbr0", d.tag));
   expect(linkExists(link)).toBe(true);

@@ -37,6 +37,7 @@ test("each project has its own v1 in one pool, stored as <project>_<name>; witho
   expect(await names("default")).toEqual(["default/v1"]);
   // p2 has the feature off: it sees and uses default's.
   expect(await names("p2")).toEqual(["default/v1"]);
+  expect(await ok("--project", "p1", "storage", "volume", "list", "default", "-f", "csv")).toContain("custom,v1,");
   expect((await ok("--project", "p2", "storage", "volume", "get", "default", "v1", "user.who")).trim()).toBe("default");
   expect((await ok("--project", "p1", "storage", "volume", "get", "default", "v1", "user.who")).trim()).toBe("p1");
   expect((await d.lxcOk("--project", "p1", "storage", "volume", "get", "default", "v1", "user.who")).trim()).toBe("p1");
