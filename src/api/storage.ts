@@ -50,6 +50,7 @@ export const StorageVolumeSource = t.Object({
   type: t.Optional(t.String({ description: "\"copy\" (or empty for a new volume)" })),
   name: t.Optional(t.String({ description: "Source volume, or VOLUME/SNAPSHOT" })),
   pool: t.Optional(t.String({ description: "Source pool (default: this pool)" })),
+  project: t.Optional(t.String({ description: "Source project (copy into the request's project: --target-project)" })),
   volume_only: t.Optional(t.Boolean({ description: "Copy without the source's snapshots" })),
   refresh: t.Optional(t.Boolean({ description: "Update the existing volume: the snapshots it lacks, then the content" })),
   mode: t.Optional(t.String({ description: "Migration (type migration): pull or push" })),
@@ -72,6 +73,7 @@ export type StorageVolumesPost = Static<typeof StorageVolumesPost>;
 export const StorageVolumeRename = t.Object({
   name: t.Optional(t.String()),
   pool: t.Optional(t.String()),
+  project: t.Optional(t.String({ description: "Move the volume to this project (storage_volume_project_move)" })),
   migration: t.Optional(t.Boolean({ description: "Send the volume to another server (an operation with websocket secrets)" })),
   volume_only: t.Optional(t.Boolean()),
   target: t.Optional(t.Union([t.Object({

@@ -3,7 +3,7 @@
 import { Command, Option } from "clipanion";
 import { LxdCommand, parseKeyValues, parseSetArgs } from "./base.ts";
 import type { LxdClient } from "../client/client.ts";
-import { loadConfig, splitRemote } from "../client/config.ts";
+import { currentProject, loadConfig, splitRemote } from "../client/config.ts";
 import { migrate } from "../client/migrate.ts";
 import { parseMode, progressWait, remoteSide } from "./copy.ts";
 import { editDevices } from "./device.ts";
@@ -240,9 +240,10 @@ export class StorageVolumeCopyCommand extends LxdCommand {
   volumeOnly = Option.Boolean("--volume-only", false, { description: "Copy the volume without its snapshots" });
   mode = Option.String("--mode", "pull", { description: "Transfer mode between servers: pull, push or relay" });
   refresh = Option.Boolean("--refresh", false, { description: "Update an existing copy: only the snapshots it lacks, then the content" });
+  targetProject = Option.String("--target-project", { description: "Copy to a project different from the source" });
 
   protected async run(): Promise<void> {
-    await copyVolume(this.source, this.target, this.volumeOnly, this.mode, this.refresh);
+    await copyVolume(this.source, this.target, this.volumeOnly, this.mode, this.refresh, this.targetProject);
     this.print("Storage volume copied successfully!");
   }
 }
@@ -261,9 +262,9 @@ export class StorageVolumeMoveCommand extends StorageVolumeCopyCommand {
     const [from, to] = [parseVolumeRef(src, true), parseVolumeRef(dst, false)];
     if (from.length === 3) throw new Error("Snapshots cannot be moved: copy them");
     if (srcRemote === dstRemote && from[0] === to[0]) {
-      await remoteSide(srcRemote).client.run("POST", volumePath(from[0]!, from[1]!), { name: to[1] });
+      await remoteSide(srcRemote).client.run("POST", volumePath(from[0]!, from[1]!), { name: to[1], ...this.targetProject ? { project: this.targetProject } : {} });
     } else {
-      await copyVolume(this.source, this.target, this.volumeOnly, this.mode);
+      await copyVolume(this.source, this.target, this.volumeOnly, this.mode, false, this.targetProject);
       await remoteSide(srcRemote).client.run("DELETE", volumePath(from[0]!, from[1]!));
     }
     this.print("Storage volume moved successfully!");
@@ -279,14 +280,18 @@ function parseVolumeRef(ref: string, source: boolean): string[] {
   return parts;
 }
 
-async function copyVolume(source: string, target: string, volumeOnly: boolean, mode: string, refresh = false): Promise<void> {
+/** `targetProject`: the copy goes there (the request is that project's, naming the source's, as lxc's). */
+async function copyVolume(source: string, target: string, volumeOnly: boolean, mode: string, refresh = false, targetProject?: string): Promise<void> {
   const config = loadConfig();
   const [srcRemote, srcRef] = splitRemote(source, config);
   const [dstRemote, dstRef] = splitRemote(target, config);
   const [src, dst] = [parseVolumeRef(srcRef, true), parseVolumeRef(dstRef, false)];
+  const into = targetProject ? `?project=${encodeURIComponent(targetProject)}` : "";
   if (srcRemote === dstRemote) {
-    await remoteSide(srcRemote).client.run("POST", `/1.0/storage-pools/${enc(dst[0]!)}/volumes/custom`, {
-      name: dst[1], type: "custom", source: { type: "copy", pool: src[0], name: src.slice(1).join("/"), volume_only: volumeOnly, ...refresh ? { refresh } : {} },
+    await remoteSide(srcRemote).client.run("POST", `/1.0/storage-pools/${enc(dst[0]!)}/volumes/custom${into}`, {
+      name: dst[1], type: "custom", source: {
+        type: "copy", pool: src[0], name: src.slice(1).join("/"), volume_only: volumeOnly, ...refresh ? { refresh } : {}, ...targetProject ? { project: currentProject() } : {},
+      },
     });
     return;
   }
@@ -296,7 +301,7 @@ async function copyVolume(source: string, target: string, volumeOnly: boolean, m
   await migrate(from, remoteSide(dstRemote), {
     sourcePath: volumePath(src[0]!, src[1]!),
     sourceBody: { name: src[1], volume_only: volumeOnly },
-    targetPath: `/1.0/storage-pools/${enc(dst[0]!)}/volumes/custom`,
+    targetPath: `/1.0/storage-pools/${enc(dst[0]!)}/volumes/custom${into}`,
     targetBody: { name: dst[1], type: "custom", description: vol.description, config: vol.config, source: { volume_only: volumeOnly, ...refresh ? { refresh } : {} } },
     mode: parseMode(mode),
     wait: progressWait("Transferring volume"),

@@ -15,6 +15,8 @@ import { unixDeviceDriver } from "../instance/unix-device.ts";
 import { proxyDriver } from "../instance/proxy.ts";
 import { diskDriver } from "../instance/disk.ts";
 import { CustomVolumes } from "../storage/volumes.ts";
+import { projectOfStored, projectsWithOwn, storageName } from "../db/projects.ts";
+import { diskOnVolume } from "../db/storage-volumes.ts";
 import { VolumeBackups } from "../instance/volume-backups.ts";
 import { NetworkManager } from "../network/manager.ts";
 import { Cgroups } from "../kernel/cgroup.ts";
@@ -105,11 +107,25 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   registerDeviceDriver("unix-char", unixDeviceDriver("unix-char"));
   registerDeviceDriver("unix-block", unixDeviceDriver("unix-block"));
   registerDeviceDriver("proxy", proxyDriver());
-  const volumes = new CustomVolumes(db, events, (pool, volume) => instances.list()
-    .filter((r) => instances.isRunning(r.name) && Object.values(instances.expanded(r).devices)
-      .some((d) => d.type === "disk" && d.pool === pool && d.source === volume && d.path !== "/"))
-    .map((r) => r.name), pools);
-  registerDeviceDriver("disk", diskDriver((pool, volume) => volumes.path(pool, volume)));
+  const projects = instances.projects;
+  const volumes = new CustomVolumes(db, events, (pool, volume) => {
+    const own = projectsWithOwn(db, "storage.volumes");
+    return instances.list().filter((r) => instances.isRunning(r.name) && Object.values(instances.expanded(r).devices)
+      .some(diskOnVolume(pool, volume, r.project, own))).map((r) => r.name);
+  }, pools);
+  // `<project>_<name>` is a project's volume only while that project has its own volumes.
+  volumes.ownerOf = (stored) => {
+    const project = projectOfStored(stored);
+    return project !== "default" && projects.effective(project, "storage.volumes") === project ? project : "default";
+  };
+  networks.ownerOf = (stored) => {
+    const project = projectOfStored(stored);
+    return project !== "default" && projects.effective(project, "networks") === project ? project : "default";
+  };
+  networks.networksOf = (project) => projects.effective(project, "networks");
+  // A disk device names a volume of its instance's project's volumes (default's without the feature).
+  registerDeviceDriver("disk", diskDriver((instance, pool, volume) =>
+    volumes.path(pool, storageName(projects.effective(projectOfStored(instance), "storage.volumes"), volume))));
   const volumeBackups = new VolumeBackups(db, volumes, pools, events);
   instances.snapshots.everyMinute((now) => instances.backups.prune(now));
   instances.snapshots.everyMinute((now) => volumeBackups.prune(now));

@@ -4,24 +4,35 @@ import { Elysia, t } from "elysia";
 import { Empty, RecursionQuery, UrlsOr, recursionLevel } from "../api/envelope.ts";
 import { Network, NetworkLease, NetworkName, NetworkPost, NetworkPut, NetworksPost, NetworkState } from "../api/network.ts";
 import type { NetworkRow } from "../db/networks.ts";
-import { networkUrl as url, type NetworkManager } from "../network/manager.ts";
+import { storageName } from "../db/projects.ts";
+import type { NetworkManager } from "../network/manager.ts";
+import { projectOf } from "./project.ts";
 import { checkIfMatch, etagOf, sync } from "./response.ts";
 
 /** What this module needs from the daemon (DaemonContext satisfies it). */
 export interface NetworksContext {
   networks: NetworkManager;
+  /** Whose networks a project uses, and its limits (absent: default's, none). */
+  projects?: { effective(project: string, feature: "networks"): string; checkNetworkCreate(project: string): void };
 }
+
+const ProjectQuery = t.Object({ project: t.Optional(t.String()) }, { additionalProperties: true });
 
 const etag = (n: NetworkRow) => etagOf({ name: n.name, description: n.description, config: n.config });
 /** Empty values unset keys, as with every LXD config map. */
 const clean = (config: Record<string, string> | null | undefined) =>
   Object.fromEntries(Object.entries(config ?? {}).filter(([, v]) => v !== ""));
 
-export const networksRoutes = (ctx: NetworksContext) =>
-  new Elysia({ name: "networks" })
+export const networksRoutes = (ctx: NetworksContext) => {
+  // Network paths come here under their storage names (the server rewrites them); names in bodies
+  // are the project's and become storage names here.
+  const owner = (query: { project?: string }) => ctx.projects?.effective(projectOf(query), "networks") ?? "default";
+  const url = (stored: string) => ctx.networks.url(stored);
+  return new Elysia({ name: "networks" })
     .get("/1.0/networks", ({ query }) => {
-      const all = [...ctx.networks.list().map((r) => ctx.networks.toApi(r)), ...ctx.networks.unmanaged()];
-      if (recursionLevel(query) === 0) return sync(all.map((n) => url(n.name)));
+      const managed = ctx.networks.list(owner(query));
+      const all = [...managed.map((r) => ctx.networks.toApi(r)), ...ctx.networks.unmanaged()];
+      if (recursionLevel(query) === 0) return sync([...managed.map((r) => url(r.name)), ...ctx.networks.unmanaged().map((n) => `/1.0/networks/${n.name}`)]);
       return sync(all);
     }, {
       query: RecursionQuery,
@@ -29,11 +40,14 @@ export const networksRoutes = (ctx: NetworksContext) =>
       detail: { summary: "List managed networks and the host's other interfaces (managed: false)", tags: ["networks"] },
     })
 
-    .post("/1.0/networks", async ({ body }) => {
-      await ctx.networks.create(body.name, body.type || "bridge", body.description ?? "", clean(body.config));
-      return sync({}, { location: url(body.name) });
+    .post("/1.0/networks", async ({ body, query }) => {
+      const name = storageName(owner(query), body.name);
+      ctx.networks.checkOwner(name, owner(query));
+      ctx.projects?.checkNetworkCreate(projectOf(query));
+      await ctx.networks.create(name, body.type || "bridge", body.description ?? "", clean(body.config));
+      return sync({}, { location: url(name) });
     }, {
-      body: NetworksPost,
+      body: NetworksPost, query: ProjectQuery,
       response: Empty,
       detail: { summary: "Create a managed bridge (ipv4.address=auto picks a free subnet)", tags: ["networks"] },
     })
@@ -59,10 +73,12 @@ export const networksRoutes = (ctx: NetworksContext) =>
       return sync({});
     }, { params: NetworkName, body: NetworkPut, response: Empty, detail: { summary: "Merge changes into a network's config", tags: ["networks"] } })
 
-    .post("/1.0/networks/:name", async ({ params, body }) => {
-      await ctx.networks.rename(params.name, body.name);
-      return sync({}, { location: url(body.name) });
-    }, { params: NetworkName, body: NetworkPost, response: Empty, detail: { summary: "Rename a network (refused while in use)", tags: ["networks"] } })
+    .post("/1.0/networks/:name", async ({ params, body, query }) => {
+      const to = storageName(owner(query), body.name);
+      ctx.networks.checkOwner(to, owner(query));
+      await ctx.networks.rename(params.name, to);
+      return sync({}, { location: url(to) });
+    }, { params: NetworkName, body: NetworkPost, query: ProjectQuery, response: Empty, detail: { summary: "Rename a network (refused while in use)", tags: ["networks"] } })
 
     .delete("/1.0/networks/:name", async ({ params }) => {
       await ctx.networks.delete(params.name);
@@ -76,3 +92,4 @@ export const networksRoutes = (ctx: NetworksContext) =>
     .get("/1.0/networks/:name/leases", async ({ params }) => sync(await ctx.networks.leases(params.name)), {
       params: NetworkName, query: RecursionQuery, response: t.Array(NetworkLease), detail: { summary: "DHCP leases on a network", tags: ["networks"] },
     });
+};

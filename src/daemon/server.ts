@@ -7,7 +7,7 @@ import { Elysia, ElysiaCustomStatusResponse, type AnyElysia } from "elysia";
 import { debugEnabled, log } from "../log.ts";
 import { openApiRoutes } from "./openapi.ts";
 import { Operation } from "./operations.ts";
-import { instancePath, PROJECT_NOT_FOUND, type ProjectLookup, unknownProject } from "./project.ts";
+import { instancePath, PROJECT_NOT_FOUND, type ProjectLookup, ownedPath, unknownProject } from "./project.ts";
 import { pathOf, requestUrl } from "./request-url.ts";
 import { RawResponse, SyncResponse, asyncEnvelope, errorEnvelope, syncEnvelope } from "./response.ts";
 import { ApiError } from "../api/error.ts";
@@ -114,7 +114,9 @@ export function createServer(routes: AnyElysia[], opts: ServerOptions = {}) {
       if (refused) return refused;
       if (unknownProject(url.searchParams, opts.projects) !== undefined) return errorEnvelope(404, PROJECT_NOT_FOUND);
       if (!rewritten.has(request)) {
-        const path = instancePath(url.pathname, url.searchParams.get("project") || "default");
+        const project = url.searchParams.get("project") || "default";
+        const instance = instancePath(url.pathname, project);
+        const path = instance === undefined ? ownedPath(url.pathname, project, opts.projects) : instance;
         if (path === null) return errorEnvelope(404, "Instance not found");
         if (path !== undefined) {
           const moved = new Request(`http://localhost${path}${url.search}`, request);

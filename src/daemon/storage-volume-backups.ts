@@ -2,20 +2,19 @@
 // backups as LXD's tarball: list, create (an operation), show, rename, delete, download.
 import { Elysia, t } from "elysia";
 import { InstanceBackupPost, StorageVolumeBackup, StorageVolumeBackupsPost, VolumeBackupParams } from "../api/backup.ts";
-import { volumeUrl } from "../storage/volumes.ts";
 import type { DaemonContext } from "./context.ts";
 import { AsyncResponse, recursionLevel } from "../api/envelope.ts";
 import { RawResponse, sync } from "./response.ts";
 
 const Recursion = t.Object({ recursion: t.Optional(t.String()), project: t.Optional(t.String()) });
 const VolumeParams = t.Object({ name: t.String(), volume: t.String() });
-const backupUrl = (pool: string, volume: string, backup: string) => `${volumeUrl(pool, volume)}/backups/${backup}`;
 
 export const storageVolumeBackupsRoutes = (ctx: DaemonContext) => {
   const b = ctx.volumeBackups;
+  const backupUrl = (pool: string, volume: string, backup: string) => ctx.volumes.url(pool, volume, `/backups/${backup}`);
   // As LXD 5.0 names them (the client takes the backup's name from "/1.0/backups/NAME").
   const resources = (pool: string, volume: string, backup: string) => ({
-    backups: [`/1.0/backups/${backup}`], storage_volumes: [volumeUrl(pool, volume)],
+    backups: [`/1.0/backups/${backup}`], storage_volumes: [ctx.volumes.url(pool, volume)],
   });
   const base = "/1.0/storage-pools/:name/volumes/custom/:volume/backups";
   return new Elysia({ name: "storage-volume-backups" })
@@ -28,14 +27,15 @@ export const storageVolumeBackupsRoutes = (ctx: DaemonContext) => {
       response: t.Any({ description: "URLs or StorageVolumeBackup objects, by recursion" }),
       detail: { summary: "List a custom volume's backups", tags: ["storage"] },
     })
-    .post(base, ({ params, body }) => {
+    .post(base, ({ params, body, query }) => {
+      ctx.projects.checkAllowed(query.project || "default", "backup");
       const prepared = b.prepare(params.name, params.volume, body);
       return ctx.ops.create({
         class: "task", description: "Backing up storage volume", resources: resources(params.name, params.volume, prepared.name),
         run: async (op) => { await b.create(params.name, params.volume, prepared, (m) => op.updateMetadata(m)); },
       });
     }, {
-      params: VolumeParams, body: StorageVolumeBackupsPost, response: AsyncResponse,
+      params: VolumeParams, body: StorageVolumeBackupsPost, query: Recursion, response: AsyncResponse,
       detail: { summary: "Back up a custom volume (LXD's tarball: backup/index.yaml, backup/volume/, backup/volume-snapshots/)", tags: ["storage"] },
     })
     .get(`${base}/:backup`, ({ params }) => sync(b.toApi(b.get(params.name, params.volume, params.backup))), {

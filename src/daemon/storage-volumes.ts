@@ -9,15 +9,15 @@ import {
 } from "../api/storage.ts";
 import { matchesFilter, parseFilter } from "../api/filter.ts";
 import { parseSize } from "../config/values.ts";
-import { volumeUrl, type CustomVolumes } from "../storage/volumes.ts";
+import type { CustomVolumes } from "../storage/volumes.ts";
 import type { VolumeBackups } from "../instance/volume-backups.ts";
 import type { OperationManager } from "./operations.ts";
 import { checkIfMatch, etagOf, sync } from "./response.ts";
 import { volumeRefreshTarget, volumeSource, volumeTarget } from "../migration/volumes.ts";
 import { sourceOperation, targetOperation } from "./migrations.ts";
 import { ApiError } from "../api/error.ts";
-import { instanceUrl, nameInProject } from "../db/projects.ts";
-import { projectOf } from "./project.ts";
+import { instanceUrl, nameInProject, storageName } from "../db/projects.ts";
+import { checkProject, projectOf } from "./project.ts";
 
 export interface StorageVolumesContext {
   volumes: CustomVolumes;
@@ -27,6 +27,13 @@ export interface StorageVolumesContext {
   instances?: { list(project?: string): InstanceRow[]; poolOf(row: InstanceRow): { name: string } };
   /** Images unpacked on a pool are listed as its image volumes (absent in unit tests). */
   pools?: { imageVolumes(pool: string): string[] };
+  /** Whose custom volumes a project uses, and its limits and restrictions (absent in unit tests: default's). */
+  projects?: {
+    exists(name: string): boolean;
+    effective(project: string, feature: "storage.volumes"): string;
+    checkAllowed(project: string, what: "snapshot" | "backup"): void;
+    checkVolumeDisk(project: string, pool: string, stored: string, size: string | undefined): void;
+  };
   /** What this daemon presents when it dials a migration peer. */
   identity?: { cert: string; key: string };
 }
@@ -43,14 +50,19 @@ const TypeParams = t.Object({ name: t.String(), type: t.String() });
 const VolumeParams = t.Object({ name: t.String(), volume: t.String() });
 const SnapshotParams = t.Object({ name: t.String(), volume: t.String(), snapshot: t.String() });
 
-const snapshotUrl = (pool: string, name: string, snap: string) => `${volumeUrl(pool, name)}/snapshots/${snap}`;
+const ProjectQuery = t.Object({ project: t.Optional(t.String()) }, { additionalProperties: true });
 const onlyCustom = (type: string) => {
   if (type !== "custom") throw new ApiError(400, `Volumes of type "${type}" are not supported here (custom only)`);
 };
 
 export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
   const v = ctx.volumes;
-  const resources = (pool: string, name: string) => ({ storage_volumes: [volumeUrl(pool, name)] });
+  // Volume paths come here under their storage names (the server rewrites them); names in bodies
+  // are the project's and become storage names here.
+  const owner = (project: string) => ctx.projects?.effective(project, "storage.volumes") ?? "default";
+  const stored = (query: { project?: string }, name: string) => storageName(owner(projectOf(query)), name);
+  const resources = (pool: string, name: string) => ({ storage_volumes: [v.url(pool, name)] });
+  const snapshotUrl = (pool: string, name: string, snap: string) => v.url(pool, name, `/snapshots/${snap}`);
   const etag = (vol: StorageVolume) => etagOf({ description: vol.description, config: vol.config });
 
   /** A container's root volume or an image unpacked on the pool, in the StorageVolume shape.
@@ -72,28 +84,38 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
   const list = (pool: string, query: RecursionQuery, type?: string) => {
     if (type !== undefined && !LISTED_TYPES.includes(type)) throw new ApiError(400, `Invalid storage volume type "${type}"`);
     const filter = parseFilter(query.filter ?? "");
-    const custom = v.list(pool).map((r) => v.toApi(r));
+    const custom = v.list(pool, owner(projectOf(query))).map((r) => v.toApi(r));
     // The request project's containers, by their names in it.
     const containers = (ctx.instances?.list(projectOf(query)) ?? []).filter(onPool(pool))
       .map((r) => builtIn("container", nameInProject(r.project, r.name), instanceUrl(r.name), r.createdAt, r.project));
     const images = (ctx.pools?.imageVolumes(pool) ?? []).map((fp) => builtIn("image", fp, `/1.0/images/${fp}`));
     const vols = [...containers, ...images, ...custom]
       .filter((vol) => (type === undefined || vol.type === type) && matchesFilter(vol, filter));
-    if (recursionLevel(query) === 0) return sync(vols.map((vol) => `/1.0/storage-pools/${pool}/volumes/${vol.type}/${vol.name}`));
+    const suffix = projectOf(query) === "default" ? "" : `?project=${projectOf(query)}`;
+    if (recursionLevel(query) === 0) return sync(vols.map((vol) => `/1.0/storage-pools/${pool}/volumes/${vol.type}/${vol.name}${vol.type === "custom" ? suffix : ""}`));
     return sync(vols);
   };
 
   /** `lxd storage volume import`: the tarball is stored and its index checked before the 202 answer. */
-  const restore = async (pool: string, request: Request) => {
+  const restore = async (pool: string, request: Request, query: { project?: string }) => {
     if (!request.body) throw new ApiError(400, "Invalid backup file: the upload is empty");
-    const prepared = await ctx.volumeBackups.prepareRestore(pool, await ctx.volumeBackups.receive(request.body), request.headers.get("x-lxd-name") || undefined);
+    const prepared = await ctx.volumeBackups.prepareRestore(pool, await ctx.volumeBackups.receive(request.body), request.headers.get("x-lxd-name") || undefined,
+      (name) => stored(query, name));
     return ctx.ops.create({
       class: "task", description: "Restoring custom volume backup", resources: resources(pool, prepared.name),
       run: async () => { await ctx.volumeBackups.restore(prepared); },
     });
   };
 
-  const create = (pool: string, body: typeof StorageVolumesPost.static) => {
+  const create = (pool: string, request: typeof StorageVolumesPost.static, query: { project?: string }) => {
+    const project = owner(projectOf(query));
+    const body = { ...request, name: storageName(project, request.name) };
+    v.checkOwner(body.name, project);
+    ctx.projects?.checkVolumeDisk(projectOf(query), pool, body.name, body.config?.size);
+    if (body.source?.type === "copy" && body.source.name) {
+      if (ctx.projects) checkProject(body.source.project, ctx.projects);
+      body.source = { ...body.source, name: storageName(owner(body.source.project || projectOf(query)), body.source.name) };
+    }
     // As LXD: a refresh of a volume that does not exist yet is a plain copy.
     if (body.source?.refresh && v.exists(pool, body.name)) return refresh(pool, body.name, body.source);
     if (body.source?.type === "migration") {
@@ -107,7 +129,7 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
     const config = Object.fromEntries(Object.entries(body.config ?? {}).filter(([, x]) => x !== ""));
     if (!from) {
       return v.create(pool, body.name, body.description ?? "", config)
-        .then(() => sync({}, { location: volumeUrl(pool, body.name) }));
+        .then(() => sync({}, { location: v.url(pool, body.name) }));
     }
     return ctx.ops.create({
       class: "task", description: "Copying storage volume", resources: resources(pool, body.name),
@@ -138,6 +160,7 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
     checkIfMatch(request, etag(v.toApi(row)));
     if (body.restore) return v.restore(pool, name, body.restore).then(() => sync({}));
     const config = merge ? { ...row.config, ...(body.config ?? {}) } : (body.config ?? {});
+    ctx.projects?.checkVolumeDisk(row.project, pool, name, config.size || undefined);
     return v.update(pool, name, body.description ?? (merge ? row.description : ""),
       Object.fromEntries(Object.entries(config).filter(([, x]) => x !== ""))).then(() => sync({}));
   };
@@ -153,19 +176,19 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
       response: UrlsOr(StorageVolume, "StorageVolume"),
       detail: { summary: "List a pool's custom volumes", tags: ["storage"] },
     })
-    .post("/1.0/storage-pools/:name/volumes", ({ params, body }) => create(params.name, body), {
-      params: PoolParams, body: StorageVolumesPost,
+    .post("/1.0/storage-pools/:name/volumes", ({ params, body, query }) => create(params.name, body, query), {
+      params: PoolParams, body: StorageVolumesPost, query: ProjectQuery,
       response: { 200: Empty, 202: Operation },
       detail: { summary: "Create a custom volume, or copy one (source.type=copy)", tags: ["storage"] },
     })
-    .post("/1.0/storage-pools/:name/volumes/:type", ({ params, body, request }) => {
+    .post("/1.0/storage-pools/:name/volumes/:type", ({ params, body, request, query }) => {
       onlyCustom(params.type);
-      if (body.source?.type === "backup") return restore(params.name, request);
-      return create(params.name, body);
+      if (body.source?.type === "backup") return restore(params.name, request, query);
+      return create(params.name, body, query);
     }, {
       // A backup tarball (octet-stream) is streamed by its handler, never parsed.
       parse: ({ request }) => (isUpload(request) ? { name: "", source: { type: "backup" } } : undefined),
-      params: TypeParams, body: StorageVolumesPost,
+      params: TypeParams, body: StorageVolumesPost, query: ProjectQuery,
       response: { 200: Empty, 202: Operation },
       detail: {
         summary: "Create a custom volume, or copy one (source.type=copy), or import a backup",
@@ -193,7 +216,7 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
       response: Empty,
       detail: { summary: "Merge changes into a custom volume's config", tags: ["storage"] },
     })
-    .post("/1.0/storage-pools/:name/volumes/custom/:volume", async ({ params, body }) => {
+    .post("/1.0/storage-pools/:name/volumes/custom/:volume", async ({ params, body, query }) => {
       if (body.migration) {
         const spec = volumeSource(v, params.name, params.volume, Boolean(body.volume_only));
         return sourceOperation(ctx, spec, resources(params.name, params.volume), body.target ?? undefined);
@@ -201,11 +224,17 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
       if (body.pool && body.pool !== params.name) {
         throw new ApiError(400, "Moving storage volumes to another pool is not supported yet (copy, then delete)");
       }
-      if (!body.name) throw new ApiError(400, "A new volume name is required");
-      await v.rename(params.name, params.volume, body.name);
-      return sync({}, { location: volumeUrl(params.name, body.name) });
+      if (body.project && ctx.projects) checkProject(body.project, ctx.projects);
+      const name = body.name || (body.project ? v.apiName(params.volume) : "");
+      if (!name) throw new ApiError(400, "A new volume name is required");
+      const into = body.project || projectOf(query);
+      const to = storageName(owner(into), name);
+      v.checkOwner(to, owner(into));
+      if (to !== params.volume) ctx.projects?.checkVolumeDisk(into, params.name, to, v.get(params.name, params.volume).config.size);
+      await v.rename(params.name, params.volume, to);
+      return sync({}, { location: v.url(params.name, to) });
     }, {
-      params: VolumeParams, body: StorageVolumeRename,
+      params: VolumeParams, body: StorageVolumeRename, query: ProjectQuery,
       response: Empty,
       detail: { summary: "Rename a custom volume within its pool (moving to another pool is not supported)", tags: ["storage"] },
     })
@@ -236,14 +265,15 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
       response: UrlsOr(StorageVolumeSnapshot, "StorageVolumeSnapshot"),
       detail: { summary: "List a custom volume's snapshots", tags: ["storage"] },
     })
-    .post("/1.0/storage-pools/:name/volumes/custom/:volume/snapshots", ({ params, body }) => {
+    .post("/1.0/storage-pools/:name/volumes/custom/:volume/snapshots", ({ params, body, query }) => {
+      ctx.projects?.checkAllowed(projectOf(query), "snapshot");
       const name = v.prepareSnapshot(params.name, params.volume, body.name);
       return ctx.ops.create({
         class: "task", description: "Snapshotting storage volume", resources: resources(params.name, params.volume),
         run: async () => { await v.createSnapshot(params.name, params.volume, name, body.expires_at); },
       });
     }, {
-      params: VolumeParams, body: StorageVolumeSnapshotsPost,
+      params: VolumeParams, body: StorageVolumeSnapshotsPost, query: ProjectQuery,
       response: AsyncResponse,
       detail: { summary: "Take a snapshot of a custom volume", tags: ["storage"] },
     })

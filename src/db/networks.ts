@@ -1,14 +1,16 @@
 // Queries on the networks table, and which instances and profiles use a network.
-import { eq } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import type { Db } from "./index.ts";
-import { deviceExpander, instanceUrl, profileUrl } from "./projects.ts";
+import { deviceExpander, instanceUrl, profileUrl, projectsWithOwn, storageName } from "./projects.ts";
 import { instances, networks, profiles } from "./schema.ts";
 
 export type NetworkRow = typeof networks.$inferSelect;
 export type NewNetworkRow = typeof networks.$inferInsert;
 type Device = Record<string, string>;
 
-export const listNetworks = (db: Db): NetworkRow[] => db.select().from(networks).orderBy(networks.name).all();
+/** A network's `name` column is its storage name: `<project>_<name>` in a project with its own networks. */
+export const listNetworks = (db: Db, project?: string): NetworkRow[] =>
+  db.select().from(networks).where(and(project === undefined ? undefined : eq(networks.project, project))).orderBy(networks.name).all();
 
 export const getNetwork = (db: Db, name: string): NetworkRow | undefined =>
   db.select().from(networks).where(eq(networks.name, name)).get();
@@ -23,10 +25,12 @@ export function deleteNetwork(db: Db, name: string): void {
   db.delete(networks).where(eq(networks.name, name)).run();
 }
 
-/** The managed network a nic device is on: `network=NAME`, or a bridged nic whose parent is one. */
-export function nicNetwork(dev: Device): string | undefined {
+/** The managed network a nic device is on (by storage name): `network=NAME` of the networks of
+ *  `netProject` (the project whose networks the nic's instance or profile uses), or a bridged nic
+ *  whose parent is one (a host interface: default's). */
+export function nicNetwork(dev: Device, netProject = "default"): string | undefined {
   if (dev.type !== "nic") return undefined;
-  if (dev.network) return dev.network;
+  if (dev.network) return storageName(netProject, dev.network);
   if ((dev.nictype ?? "bridged") === "bridged" && dev.parent) return dev.parent;
   return undefined;
 }
@@ -36,16 +40,19 @@ export interface NicUse {
   device: string;
   dev: Device;
   config: Record<string, string>;
+  /** The managed network (storage name) it is on, if any. */
+  network?: string;
 }
 
 /** Every nic of every instance (after profile expansion), with the instance's own config. */
 export function instanceNics(db: Db): NicUse[] {
   const expand = deviceExpander(db);
+  const own = projectsWithOwn(db, "networks");
   const out: NicUse[] = [];
   for (const inst of db.select().from(instances).orderBy(instances.name).all()) {
     const devices = expand(inst);
     for (const [device, dev] of Object.entries(devices)) {
-      if (dev.type === "nic") out.push({ instance: inst.name, device, dev, config: inst.config });
+      if (dev.type === "nic") out.push({ instance: inst.name, device, dev, config: inst.config, network: nicNetwork(dev, own.has(inst.project) ? inst.project : "default") });
     }
   }
   return out;
@@ -54,9 +61,10 @@ export function instanceNics(db: Db): NicUse[] {
 /** URLs of the instances, then profiles, with a nic on the network (LXD's `used_by`). */
 export function networkUsedBy(db: Db, name: string): string[] {
   const used = new Set<string>();
-  for (const n of instanceNics(db)) if (nicNetwork(n.dev) === name) used.add(instanceUrl(n.instance));
+  const own = projectsWithOwn(db, "networks");
+  for (const n of instanceNics(db)) if (n.network === name) used.add(instanceUrl(n.instance));
   for (const p of db.select().from(profiles).orderBy(profiles.name).all()) {
-    if (Object.values(p.devices).some((d) => nicNetwork(d) === name)) used.add(profileUrl(p.project, p.name));
+    if (Object.values(p.devices).some((d) => nicNetwork(d, own.has(p.project) ? p.project : "default") === name)) used.add(profileUrl(p.project, p.name));
   }
   return [...used];
 }

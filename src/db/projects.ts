@@ -43,10 +43,20 @@ export function projectContents(db: Db, project: string) {
     profiles: db.select({ name: profiles.name }).from(profiles).where(eq(profiles.project, project)).orderBy(profiles.name).all().map((r) => r.name),
     images: db.select({ fp: images.fingerprint }).from(images).where(eq(images.project, project)).orderBy(images.fingerprint).all().map((r) => r.fp),
     volumes: db.select({ pool: storageVolumes.pool, name: storageVolumes.name, type: storageVolumes.type }).from(storageVolumes)
-      .where(eq(storageVolumes.project, project)).orderBy(storageVolumes.pool, storageVolumes.name).all(),
-    networks: db.select({ name: networks.name }).from(networks).where(eq(networks.project, project)).orderBy(networks.name).all().map((r) => r.name),
+      .where(eq(storageVolumes.project, project)).orderBy(storageVolumes.pool, storageVolumes.name).all()
+      .map((v) => ({ ...v, name: nameInProject(project, v.name) })),
+    networks: db.select({ name: networks.name }).from(networks).where(eq(networks.project, project)).orderBy(networks.name).all().map((r) => nameInProject(project, r.name)),
   };
 }
+
+/** Projects other than default with their own `feature` objects ("storage.volumes", "networks"). */
+export const projectsWithOwn = (db: Db, feature: "storage.volumes" | "networks"): Set<string> =>
+  new Set(listProjects(db).filter((p) => p.name !== "default" && isTrue(p.config[`features.${feature}`])).map((p) => p.name));
+
+/** The `size` of each custom volume a project owns (keyed "pool/storage name"), for `limits.disk`. */
+export const projectVolumeSizes = (db: Db, project: string): Map<string, string> =>
+  new Map(db.select({ pool: storageVolumes.pool, name: storageVolumes.name, config: storageVolumes.config }).from(storageVolumes)
+    .where(eq(storageVolumes.project, project)).all().map((v) => [`${v.pool}/${v.name}`, v.config.size ?? ""]));
 
 export const projectProfile = (db: Db, project: string, name: string) =>
   db.select().from(profiles).where(and(eq(profiles.project, project), eq(profiles.name, name))).get();

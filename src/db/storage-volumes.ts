@@ -2,15 +2,18 @@
 // by pool and volume name; and which instances and profiles use a volume through disk devices.
 import { and, asc, eq, ne } from "drizzle-orm";
 import type { Db } from "./index.ts";
-import { deviceExpander, instanceUrl, profileUrl } from "./projects.ts";
+import { deviceExpander, instanceUrl, profileUrl, projectsWithOwn, storageName } from "./projects.ts";
 import { instances, profiles, storageVolumes, storageVolumeSnapshots } from "./schema.ts";
 
 export type VolumeRow = typeof storageVolumes.$inferSelect;
 export type VolumeSnapshotRow = typeof storageVolumeSnapshots.$inferSelect;
 
-export const listVolumes = (db: Db, pool?: string): VolumeRow[] =>
-  db.select().from(storageVolumes).where(pool === undefined ? undefined : eq(storageVolumes.pool, pool))
-    .orderBy(asc(storageVolumes.name)).all();
+/** A volume's `name` column is its storage name: `<project>_<name>` outside default (as on disk). */
+export const listVolumes = (db: Db, pool?: string, project?: string): VolumeRow[] =>
+  db.select().from(storageVolumes).where(and(
+    pool === undefined ? undefined : eq(storageVolumes.pool, pool),
+    project === undefined ? undefined : eq(storageVolumes.project, project),
+  )).orderBy(asc(storageVolumes.name)).all();
 
 export const getVolume = (db: Db, pool: string, name: string): VolumeRow | undefined =>
   db.select().from(storageVolumes).where(and(eq(storageVolumes.pool, pool), eq(storageVolumes.name, name))).get();
@@ -19,7 +22,7 @@ export function insertVolume(db: Db, row: Omit<typeof storageVolumes.$inferInser
   return db.insert(storageVolumes).values(row).returning().get();
 }
 
-export function updateVolume(db: Db, id: number, changes: Partial<Pick<VolumeRow, "description" | "config" | "name">>): void {
+export function updateVolume(db: Db, id: number, changes: Partial<Pick<VolumeRow, "description" | "config" | "name" | "project">>): void {
   db.update(storageVolumes).set(changes).where(eq(storageVolumes.id, id)).run();
 }
 
@@ -54,18 +57,21 @@ export function deleteVolumeSnapshot(db: Db, id: number): void {
   db.delete(storageVolumeSnapshots).where(eq(storageVolumeSnapshots.id, id)).run();
 }
 
-const usesVolume = (pool: string, volume: string) => (d: Record<string, string>) =>
-  d.type === "disk" && d.pool === pool && d.source === volume && d.path !== "/";
+/** Whether disk device `d` of something in `project` is on the volume stored as `pool`/`stored`:
+ *  a device names a volume of its project's volumes project (`ownVolumes`: those with the feature). */
+export const diskOnVolume = (pool: string, stored: string, project: string, ownVolumes: Set<string>) => (d: Record<string, string>) =>
+  d.type === "disk" && d.pool === pool && d.path !== "/" && d.source !== undefined &&
+  storageName(ownVolumes.has(project) ? project : "default", d.source) === stored;
 
 /** Instances (after profile expansion) then profiles with a disk device on the volume, as URLs. */
-export function volumeUsedBy(db: Db, pool: string, volume: string): string[] {
+export function volumeUsedBy(db: Db, pool: string, stored: string): string[] {
   const allProfiles = db.select().from(profiles).orderBy(asc(profiles.name)).all();
   const expand = deviceExpander(db);
-  const uses = usesVolume(pool, volume);
+  const own = projectsWithOwn(db, "storage.volumes");
   const used: string[] = [];
   for (const inst of db.select().from(instances).orderBy(asc(instances.name)).all()) {
-    if (Object.values(expand(inst)).some(uses)) used.push(instanceUrl(inst.name));
+    if (Object.values(expand(inst)).some(diskOnVolume(pool, stored, inst.project, own))) used.push(instanceUrl(inst.name));
   }
-  for (const p of allProfiles) if (Object.values(p.devices).some(uses)) used.push(profileUrl(p.project, p.name));
+  for (const p of allProfiles) if (Object.values(p.devices).some(diskOnVolume(pool, stored, p.project, own))) used.push(profileUrl(p.project, p.name));
   return used;
 }

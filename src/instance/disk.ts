@@ -10,12 +10,12 @@ import { isTrue } from "../config/values.ts";
 import type { DeviceDriver } from "./devices.ts";
 
 /** Resolves `pool`/`source` of a volume disk to its host path. */
-export type VolumePath = (pool: string, volume: string) => string;
+export type VolumePath = (instance: string, pool: string, volume: string) => string;
 
 export function diskDriver(volumePath: VolumePath): DeviceDriver {
   /** The host path to mount, or undefined when an optional source is missing. */
   const resolve = async (instance: string, device: string, config: Record<string, string>) => {
-    const source = config.pool ? volumePath(config.pool, config.source) : config.source;
+    const source = config.pool ? volumePath(instance, config.pool, config.source) : config.source;
     if (!source.startsWith("/")) throw new Error(`disk "${device}" of instance "${instance}": source "${source}" must be an absolute host path`);
     if (await stat(source).then(() => true, () => false)) return source;
     if (isTrue(config.optional) || (config.required !== undefined && !isTrue(config.required))) return undefined;

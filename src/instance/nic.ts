@@ -13,6 +13,7 @@ import { isTrue } from "../config/values.ts";
 import { closeSync, existsSync, fstatSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { nicNetwork } from "../db/networks.ts";
+import { projectOfStored } from "../db/projects.ts";
 import { linkExists } from "../network/bridge.ts";
 import { nicHwaddr } from "../network/mac.ts";
 import type { NetworkManager } from "../network/manager.ts";
@@ -47,11 +48,11 @@ function kindOf(dev: Dev): Kind {
 }
 
 /** The host bridge a bridged nic attaches to: a managed network's bridge, or an existing host bridge named by `parent`. */
-function bridgeOf(networks: NetworkManager, dev: Dev): { link: string; network?: string } {
-  const name = nicNetwork(dev);
+function bridgeOf(networks: NetworkManager, dev: Dev, instance: string): { link: string; network?: string } {
+  const name = nicNetwork(dev, networks.networksOf(projectOfStored(instance)));
   if (!name) throw new Error(`A bridged nic needs "network" or "parent"`);
   const managed = networks.list().some((n) => n.name === name);
-  if (dev.network && !managed) throw new Error(`Network "${name}" not found`);
+  if (dev.network && !managed) throw new Error(`Network "${dev.network}" not found`);
   const link = managed ? networks.link(name) : name;
   if (!linkExists(link)) throw new Error(`Parent bridge "${link}" does not exist on the host`);
   return { link, network: managed ? name : undefined };
@@ -133,10 +134,10 @@ export function nicDriver(networks: NetworkManager): DeviceDriver {
   }
 
   async function startVeth(inst: RunningInstance, device: string, dev: Dev, kind: Kind, name: string, mac: string) {
-    const bridge = kind === "bridged" ? bridgeOf(networks, dev) : undefined;
+    const bridge = kind === "bridged" ? bridgeOf(networks, dev, inst.name) : undefined;
     checkSupported(networks, kind, dev, bridge?.network);
     // At boot `prepare` wrote the entry already.
-    if (bridge?.network && !inst.booting) await networks.refreshHosts(bridge.network, { instance: inst.name, device, dev, config: inst.config });
+    if (bridge?.network && !inst.booting) await networks.refreshHosts(bridge.network, { instance: inst.name, device, dev, config: inst.config, network: bridge.network });
     const host = hostVeth(inst, device, dev);
     // A previous run's pair may linger while its namespace is torn down.
     if (linkExists(host)) {
@@ -217,10 +218,10 @@ export function nicDriver(networks: NetworkManager): DeviceDriver {
       // The DHCP host entry must be in place before the container's DHCP client asks.
       try {
         if (kindOf(dev) !== "bridged") return;
-        const bridge = bridgeOf(networks, dev);
+        const bridge = bridgeOf(networks, dev, inst.name);
         if (!bridge.network) return;
         checkSupported(networks, "bridged", dev, bridge.network);
-        await networks.refreshHosts(bridge.network, { instance: inst.name, device, dev, config: inst.config });
+        await networks.refreshHosts(bridge.network, { instance: inst.name, device, dev, config: inst.config, network: bridge.network });
       } catch (err) {
         throw new Error(`nic "${device}" of instance "${inst.name}": ${(err as Error).message}`);
       }

@@ -18,7 +18,7 @@ import {
 } from "../image/backup-tarball.ts";
 import { customVolume } from "../storage/backend.ts";
 import type { StoragePools } from "../storage/pools.ts";
-import { type CustomVolumes, validateVolumeName, volumeUrl } from "../storage/volumes.ts";
+import { type CustomVolumes, validateVolumeName } from "../storage/volumes.ts";
 import type { PublishCompression } from "../image/publish.ts";
 
 type Events = { send(type: "lifecycle", metadata: Record<string, unknown>): void };
@@ -84,7 +84,7 @@ export class VolumeBackups {
       name: volume, backend: poolRow.driver, pool, snapshots: snaps.map((s) => s.name),
       optimized: false, optimized_header: false, type: "custom",
       config: {
-        volume: { ...this.volumes.toApi(row), project: "default" },
+        volume: this.volumes.toApi(row),
         volume_snapshots: snaps.map((s) => ({ ...this.volumes.snapshotToApi(s), content_type: "filesystem" })),
       },
     };
@@ -150,7 +150,8 @@ export class VolumeBackups {
   }
 
   /** Reads the index and checks the name before any work starts; reserves the name. */
-  async prepareRestore(pool: string, file: string, name?: string): Promise<PreparedVolumeRestore> {
+  /** `stored`: the storage name of a volume name in the request's project. */
+  async prepareRestore(pool: string, file: string, name: string | undefined, stored: (name: string) => string = (n) => n): Promise<PreparedVolumeRestore> {
     try {
       this.volumes.pool(pool);
       let index: BackupIndex;
@@ -160,11 +161,12 @@ export class VolumeBackups {
         throw new ApiError(400, (err as Error).message);
       }
       if (index.optimized) throw new ApiError(400, `Optimized backups (made from a ${index.backend} pool) cannot be imported here; export without --optimized-storage`);
-      const volume = name || index.name;
-      const nameError = validateVolumeName(volume);
+      const given = name || index.name;
+      const nameError = validateVolumeName(given);
       if (nameError) throw new ApiError(400, nameError);
+      const volume = stored(given);
       if (q.getVolume(this.database, pool, volume) || this.restoring.has(`${pool}/${volume}`)) {
-        throw new ApiError(409, `Storage volume "${volume}" already exists in pool "${pool}"`);
+        throw new ApiError(409, `Storage volume "${given}" already exists in pool "${pool}"`);
       }
       this.restoring.add(`${pool}/${volume}`);
       return { pool, name: volume, file, index };
@@ -197,7 +199,7 @@ export class VolumeBackups {
       const own = (config: unknown) => Object.fromEntries(Object.entries((config ?? {}) as Record<string, string>)
         .filter(([k, v]) => k.startsWith("user.") && typeof v === "string"));
       const row = q.insertVolume(this.database, {
-        pool: r.pool, name: r.name, type: "custom", description: String(record.description ?? ""),
+        pool: r.pool, name: r.name, project: this.volumes.ownerOf(r.name), type: "custom", description: String(record.description ?? ""),
         config: own(record.config), createdAt: new Date().toISOString(),
       });
       const records = new Map((r.index.config?.volume_snapshots ?? []).map((s) => [s.name as string, s]));
@@ -209,7 +211,7 @@ export class VolumeBackups {
           createdAt: new Date().toISOString(), expiresAt: expires,
         });
       }
-      this.events.send("lifecycle", { action: "storage-volume-created", source: volumeUrl(r.pool, r.name), context: {} });
+      this.events.send("lifecycle", { action: "storage-volume-created", source: this.volumes.url(r.pool, r.name), context: {} });
     } finally {
       this.restoring.delete(`${r.pool}/${r.name}`);
       if (stage) await rm(stage, { recursive: true, force: true, maxRetries: 3 });
@@ -218,6 +220,6 @@ export class VolumeBackups {
   }
 
   private lifecycle(action: string, pool: string, volume: string, name: string, context: Record<string, unknown> = {}) {
-    this.events.send("lifecycle", { action, source: `${volumeUrl(pool, volume)}/backups/${name}`, context });
+    this.events.send("lifecycle", { action, source: this.volumes.url(pool, volume, `/backups/${name}`), context });
   }
 }

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import type { Network, NetworkLease, NetworkState } from "../api/network.ts";
 import type { Db } from "../db/index.ts";
 import * as q from "../db/networks.ts";
+import { nameInProject } from "../db/projects.ts";
 import { ApiError } from "../api/error.ts";
 import { KeyedLock } from "../lock.ts";
 import { lxdDir } from "../paths.ts";
@@ -14,7 +15,7 @@ import { bridgePorts, deleteBridge, ensureBridge, linkExists, renameBridge } fro
 import { parseDhcpRanges, validateNetworkConfig, validateNetworkName, withDefaults } from "./config.ts";
 import { Dnsmasq, writeHosts } from "./dnsmasq.ts";
 import { bridgeHwaddr, nicHwaddr } from "./mac.ts";
-import { bridgeLinkName, nftTableName } from "./names.ts";
+import { bridgeLinkName, nftTableName, projectBridgeLinkName } from "./names.ts";
 import { acceptInForeignChains } from "./foreign.ts";
 import { applyRuleset, removeTable, type FirewallNetwork, type NicFilter } from "./nftables.ts";
 import { dhcpRange, formatIPv4, hostSubnets, parseIPv4, overlaps, parseCidr4, pickSubnet, subnetString } from "./subnet.ts";
@@ -35,16 +36,39 @@ export class NetworkManager {
   private readonly nicFilters = new Map<string, NicFilter>();
   private readonly lock = new KeyedLock();
 
+  /** The project a network's storage name (`<project>_<name>` in a project with its own networks)
+   *  belongs to: set by the daemon once projects are known (only default's without it). */
+  ownerOf: (stored: string) => string = () => "default";
+  /** The project whose networks `project` uses (its own with `features.networks`): set by the daemon. */
+  networksOf: (project: string) => string = () => "default";
+
   constructor(private readonly db: Db, private readonly log: Log, private readonly events?: Events) {}
 
+  /** A network's name in its project, from its storage name. */
+  apiName(stored: string): string {
+    return nameInProject(this.ownerOf(stored), stored);
+  }
+
+  /** A network's URL (`?project=` outside default), from its storage name. */
+  url(stored: string): string {
+    const project = this.ownerOf(stored);
+    return `${networkUrl(this.apiName(stored))}${project === "default" ? "" : `?project=${project}`}`;
+  }
+
+  /** Refuses a default network name that reads as another project's storage name (`p1_br` while p1
+   *  has its own networks): both would be one row. */
+  checkOwner(stored: string, project: string): void {
+    if (this.ownerOf(stored) !== project) throw new ApiError(400, `Invalid network name "${stored}": "${stored.slice(0, stored.indexOf("_"))}_" starts the names of project "${this.ownerOf(stored)}"'s networks`);
+  }
+
   private lifecycle(action: string, name: string, context: Record<string, unknown> = {}): void {
-    this.events?.send("lifecycle", { action, source: networkUrl(name), context });
+    this.events?.send("lifecycle", { action, source: this.url(name), context });
   }
 
   toApi(row: q.NetworkRow): Network {
     return {
-      name: row.name, description: row.description, type: row.type, managed: true, config: row.config,
-      status: "Created", used_by: q.networkUsedBy(this.db, row.name), locations: ["none"], project: "default",
+      name: nameInProject(row.project, row.name), description: row.description, type: row.type, managed: true, config: row.config,
+      status: "Created", used_by: q.networkUsedBy(this.db, row.name), locations: ["none"], project: row.project,
     };
   }
 
@@ -61,8 +85,10 @@ export class NetworkManager {
     return this.lock.run("networks", fn);
   }
 
+  /** The host interface of a network (by storage name): a project's get a hashed name, so two
+   *  projects' `br0` never meet on the host and the 15-byte limit holds. */
   link(name: string): string {
-    return bridgeLinkName(name);
+    return this.ownerOf(name) === "default" ? bridgeLinkName(name) : projectBridgeLinkName(name);
   }
 
   private dir(name: string): string {
@@ -71,12 +97,13 @@ export class NetworkManager {
 
   get(name: string): q.NetworkRow {
     const row = q.getNetwork(this.db, name);
-    if (!row) throw new ApiError(404, `Network "${name}" not found`);
+    if (!row) throw new ApiError(404, `Network "${this.apiName(name)}" not found`);
     return row;
   }
 
-  list(): q.NetworkRow[] {
-    return q.listNetworks(this.db);
+  /** Every network, or those of one project (the project whose networks a request's project uses). */
+  list(project?: string): q.NetworkRow[] {
+    return q.listNetworks(this.db, project);
   }
 
   /** Dnsmasq supervisor of a network (tests read its pid). */
@@ -195,7 +222,7 @@ export class NetworkManager {
   private async writeHosts(name: string, plugging?: q.NicUse): Promise<boolean> {
     const nics = q.instanceNics(this.db).filter((n) => !(n.instance === plugging?.instance && n.device === plugging.device));
     if (plugging) nics.push(plugging);
-    const lines = nics.filter((n) => q.nicNetwork(n.dev) === name).map((n) => {
+    const lines = nics.filter((n) => n.network === name).map((n) => {
       const mac = nicHwaddr(n.instance, n.config, n.device, n.dev);
       return [mac, n.instance, n.dev["ipv4.address"]].filter(Boolean).join(",");
     });
@@ -265,13 +292,13 @@ export class NetworkManager {
 
   create(name: string, type: string, description: string, config: StringMap): Promise<void> {
     return this.serial(async () => {
-      const nameError = validateNetworkName(name);
+      const nameError = validateNetworkName(this.apiName(name));
       if (nameError) throw new ApiError(400, nameError);
       if (type !== "bridge") throw new ApiError(400, `Network type "${type}" is not supported (only "bridge")`);
-      if (q.getNetwork(this.db, name)) throw new ApiError(409, `Network "${name}" already exists`);
+      if (q.getNetwork(this.db, name)) throw new ApiError(409, `Network "${this.apiName(name)}" already exists`);
       if (linkExists(this.link(name))) throw new ApiError(400, `An interface named "${this.link(name)}" already exists on the host`);
       const resolved = await this.resolve(name, withDefaults(config));
-      const row = q.insertNetwork(this.db, { name, type, description, config: resolved });
+      const row = q.insertNetwork(this.db, { name, project: this.ownerOf(name), type, description, config: resolved });
       try {
         await this.up(row);
         await this.firewall();
@@ -307,9 +334,9 @@ export class NetworkManager {
   rename(name: string, to: string): Promise<void> {
     return this.serial(async () => {
       const row = this.get(name);
-      const nameError = validateNetworkName(to);
+      const nameError = validateNetworkName(this.apiName(to));
       if (nameError) throw new ApiError(400, nameError);
-      if (q.getNetwork(this.db, to)) throw new ApiError(409, `Network "${to}" already exists`);
+      if (q.getNetwork(this.db, to)) throw new ApiError(409, `Network "${this.apiName(to)}" already exists`);
       if (q.networkUsedBy(this.db, name).length) throw new ApiError(400, "Cannot rename a network that is in use");
       if (linkExists(this.link(to))) throw new ApiError(400, `An interface named "${this.link(to)}" already exists on the host`);
       await this.dns.get(name)?.stop();
@@ -319,7 +346,7 @@ export class NetworkManager {
       q.updateNetwork(this.db, name, { name: to });
       await this.up({ ...row, name: to });
       await this.firewall();
-      this.lifecycle("network-renamed", to, { old_name: name });
+      this.lifecycle("network-renamed", to, { old_name: this.apiName(name) });
     });
   }
 
@@ -353,15 +380,15 @@ export class NetworkManager {
     const leases = (await this.dns.get(name)?.leases()) ?? [];
     const out: NetworkLease[] = leases.map((l) => ({
       hostname: l.hostname, hwaddr: l.hwaddr, address: l.address, type: statics.has(l.hwaddr) ? "static" : "dynamic",
-      location: "none", project: "default",
+      location: "none", project: this.ownerOf(name),
     }));
     // Without stateful DHCPv6 each nic's IPv6 address is its SLAAC one, known from its MAC (as LXD lists them).
     const row = this.get(name);
     const cidr6 = parseCidr6(row.config["ipv6.address"] ?? "");
     if (cidr6 && !isTrue(row.config["ipv6.dhcp.stateful"])) {
-      for (const n of q.instanceNics(this.db).filter((x) => q.nicNetwork(x.dev) === name)) {
+      for (const n of q.instanceNics(this.db).filter((x) => x.network === name)) {
         const mac = nicHwaddr(n.instance, n.config, n.device, n.dev);
-        out.push({ hostname: n.instance, hwaddr: mac, address: slaacAddress(cidr6, mac), type: "dynamic", location: "none", project: "default" });
+        out.push({ hostname: n.instance, hwaddr: mac, address: slaacAddress(cidr6, mac), type: "dynamic", location: "none", project: this.ownerOf(name) });
       }
     }
     return out;

@@ -14,6 +14,12 @@ export function bridgeLinkName(network: string, tag = testTag()): string {
   return tag ? `b${tag.slice(0, 8)}${hex(network, 5)}` : network;
 }
 
+/** The host interface of a network of a project other than default (by its storage name
+ *  `<project>_<name>`): `lxd` and 12 hex of it, or as above under a test tag (15 bytes either way). */
+export function projectBridgeLinkName(stored: string, tag = testTag()): string {
+  return tag ? bridgeLinkName(stored, tag) : `lxd${hex(stored, 12)}`;
+}
+
 /**
  * Host end of an instance nic's veth pair: `veth<8 hex>`, or `v<tag><5 hex>` under a test tag.
  * Derived from `seed` (instance uuid and device), so the daemon finds it again without state.

@@ -24,12 +24,11 @@ export const projectUrl = (name: string) => `/1.0/projects/${name}`;
 export const inProject = (url: string, project: string) => (project === "default" ? url : `${url}?project=${project}`);
 
 const FEATURES = ["features.images", "features.profiles", "features.storage.volumes", "features.networks", "features.storage.buckets"];
-/** Features a project other than default may turn on here: the rest (own custom volumes, networks,
- *  buckets) are shared with default for now, which is what LXD does with them off. */
-const OWN_FEATURES = new Set(["features.images", "features.profiles"]);
-/** A new project's features when its request leaves them out: LXD 5.0 turns on images, profiles and
- *  storage.volumes; storage.volumes says "false" here, as it behaves. */
-const NEW_PROJECT_FEATURES: StringMap = { "features.images": "true", "features.profiles": "true", "features.storage.volumes": "false" };
+/** Features a project other than default may turn on here: buckets are shared with default (there
+ *  are none here), which is what LXD does with the feature off. */
+const OWN_FEATURES = new Set(["features.images", "features.profiles", "features.storage.volumes", "features.networks"]);
+/** A new project's features when its request leaves them out, as LXD 5.0's. */
+const NEW_PROJECT_FEATURES: StringMap = { "features.images": "true", "features.profiles": "true", "features.storage.volumes": "true" };
 
 const uint = (v: string) => (/^\d+$/.test(v) && Number(v) < 2 ** 32 ? undefined : `Invalid value for uint32 "${v}"`);
 const oneOf = (...values: string[]) => (v: string) =>
@@ -221,7 +220,7 @@ export class ProjectManager {
       resources: {
         containers: { Limit: limit("limits.containers"), Usage: uses.filter((u) => u.type === "container").length },
         cpu: { Limit: limit("limits.cpu"), Usage: total("limits.cpu", Number) },
-        disk: { Limit: limit("limits.disk", bytes), Usage: uses.reduce((s, u) => s + bytes(rootDisk(u.devices)?.[1].size ?? "0"), 0) },
+        disk: { Limit: limit("limits.disk", bytes), Usage: uses.reduce((s, u) => s + bytes(rootDisk(u.devices)?.[1].size ?? "0"), 0) + this.volumesDisk(name) },
         instances: { Limit: limit("limits.instances"), Usage: uses.length },
         memory: { Limit: limit("limits.memory", bytes), Usage: total("limits.memory", bytes) },
         networks: { Limit: limit("limits.networks"), Usage: q.projectContents(this.db, name).networks.length },
@@ -249,7 +248,7 @@ export class ProjectManager {
     }
     try {
       if (isTrue(row.config.restricted)) checkRestrictions(project, row.config, change);
-      checkAggregates(project, row.config, [...others, change]);
+      checkAggregates(project, row.config, [...others, change], this.volumesDisk(project));
     } catch (err) {
       throw new ApiError(400, `${context}: ${(err as Error).message}`);
     }
@@ -262,7 +261,37 @@ export class ProjectManager {
     if (!row) return;
     const uses = this.instancesOf(project);
     if (isTrue(row.config.restricted)) for (const u of uses) checkRestrictions(project, row.config, u);
-    checkAggregates(project, row.config, uses);
+    checkAggregates(project, row.config, uses, this.volumesDisk(project));
+  }
+
+  /** Refuses a new network in a project at its `limits.networks` (LXD's message). */
+  checkNetworkCreate(project: string): void {
+    const max = this.get(project).config["limits.networks"];
+    if (max && q.projectContents(this.db, project).networks.length + 1 > Number(max)) {
+      throw new ApiError(400, `Failed checking if network creation allowed: Networks limit of project "${project}" reached`);
+    }
+  }
+
+  /** The sizes of the custom volumes `project` owns (none `size`-less counts), but `except` ("pool/storage name"). */
+  private volumesDisk(project: string, except?: string): number {
+    let sum = 0;
+    for (const [k, v] of q.projectVolumeSizes(this.db, project)) if (k !== except) sum += parseSize(v) ?? 0;
+    return sum;
+  }
+
+  /** Refuses a custom volume of `project` (created, or its size changed) that takes it over `limits.disk`:
+   *  instances' root disks and the project's volumes add up, as in LXD. */
+  checkVolumeDisk(project: string, pool: string, stored: string, size: string | undefined): void {
+    const row = this.get(project);
+    const limit = row.config["limits.disk"];
+    if (!limit) return;
+    const creating = !q.projectVolumeSizes(this.db, project).has(`${pool}/${stored}`);
+    try {
+      const sum = aggregate(project, "limits.disk", this.instancesOf(project)) + this.volumesDisk(project, `${pool}/${stored}`) + (size ? parseSize(size) ?? 0 : 0);
+      if (sum > (parseSize(limit) ?? Infinity)) throw new Error(`Reached maximum aggregate value "${limit}" for "limits.disk" in project "${project}"`);
+    } catch (err) {
+      throw new ApiError(400, `Failed checking if volume ${creating ? "creation" : "update"} allowed: ${(err as Error).message}`);
+    }
   }
 
   /** Refuses a snapshot or backup in a restricted project that blocks them. */
@@ -292,7 +321,7 @@ export class ProjectManager {
     }
     for (const key of [...Object.keys(AGGREGATE), "limits.disk"]) {
       if (!config[key]) continue;
-      const totalOf = aggregate(project, key, uses);
+      const totalOf = aggregate(project, key, uses) + (key === "limits.disk" ? this.volumesDisk(project) : 0);
       const limitValue = key === "limits.cpu" || key === "limits.processes" ? Number(config[key]) : parseSize(config[key]) ?? Infinity;
       if (totalOf > limitValue) throw new ApiError(400, `"${key}" is too low: current total is "${formatTotal(key, totalOf)}"`);
     }
@@ -321,12 +350,13 @@ function aggregate(project: string, key: string, uses: InstanceUse[]): number {
   return sum;
 }
 
-function checkAggregates(project: string, config: StringMap, uses: InstanceUse[]): void {
+/** `volumesDisk`: what the project's custom volumes add to limits.disk. */
+function checkAggregates(project: string, config: StringMap, uses: InstanceUse[], volumesDisk: number): void {
   for (const key of [...Object.keys(AGGREGATE), "limits.disk"]) {
     if (!config[key]) continue;
     let sum: number;
     try {
-      sum = aggregate(project, key, uses);
+      sum = aggregate(project, key, uses) + (key === "limits.disk" ? volumesDisk : 0);
     } catch (err) {
       throw new Error(`Failed getting usage of project entities: ${(err as Error).message}`);
     }

@@ -6,6 +6,7 @@ import { NO_EXPIRY } from "../api/snapshot.ts";
 import type { Db } from "../db/index.ts";
 import type { PoolRow } from "../db/storage-pools.ts";
 import * as q from "../db/storage-volumes.ts";
+import { nameInProject } from "../db/projects.ts";
 import { ApiError } from "../api/error.ts";
 import { KeyedLock } from "../lock.ts";
 import { compareSnapshots, expiresAt, expiryDate, nextSnapshotName, scheduleMatches, validateSnapshotName } from "../config/schedule.ts";
@@ -67,6 +68,9 @@ export class CustomVolumes {
   private readonly arriving = new Set<string>();
   /** "pool/name" -> the minute its schedule last fired (at most once a minute). */
   private readonly firedAt = new Map<string, number>();
+  /** The project a volume's storage name (`<project>_<name>` outside default) belongs to: set by the
+   *  daemon once projects are known (only default's volumes without it). */
+  ownerOf: (stored: string) => string = () => "default";
 
   constructor(
     private readonly db: Db,
@@ -85,7 +89,7 @@ export class CustomVolumes {
     try {
       await this.pools.backend(p).resize(customVolume(name), size ? parseSize(size) : undefined);
     } catch (err) {
-      throw new ApiError(400, `Failed to set the size of volume "${name}" in pool "${p.name}": ${(err as Error).message}`);
+      throw new ApiError(400, `Failed to set the size of volume "${this.apiName(name)}" in pool "${p.name}": ${(err as Error).message}`);
     }
   }
 
@@ -93,9 +97,27 @@ export class CustomVolumes {
     return this.pools.get(name);
   }
 
-  list(pool: string): VolumeRow[] {
+  /** A project's volumes in the pool (`project`: the one whose volumes the request's project uses). */
+  list(pool: string, project?: string): VolumeRow[] {
     this.pool(pool);
-    return q.listVolumes(this.db, pool);
+    return q.listVolumes(this.db, pool, project);
+  }
+
+  /** A volume's name in its project, from its storage name. */
+  apiName(stored: string): string {
+    return nameInProject(this.ownerOf(stored), stored);
+  }
+
+  /** A volume's URL, or of something below it (`suffix`), from its storage name (`?project=` outside default). */
+  url(pool: string, stored: string, suffix = ""): string {
+    const project = this.ownerOf(stored);
+    return `${volumeUrl(pool, this.apiName(stored))}${suffix}${project === "default" ? "" : `?project=${project}`}`;
+  }
+
+  /** Refuses a default volume name that reads as another project's storage name (`p1_x` while p1
+   *  has its own volumes): both would live under one name in the pool. */
+  checkOwner(stored: string, project: string): void {
+    if (this.ownerOf(stored) !== project) throw new ApiError(400, `Invalid volume name "${stored}": "${stored.slice(0, stored.indexOf("_"))}_" starts the names of project "${this.ownerOf(stored)}"'s volumes`);
   }
 
   exists(pool: string, name: string): boolean {
@@ -105,14 +127,14 @@ export class CustomVolumes {
   get(pool: string, name: string): VolumeRow {
     this.pool(pool);
     const row = q.getVolume(this.db, pool, name);
-    if (!row) throw new ApiError(404, `Storage volume "${name}" not found in pool "${pool}"`);
+    if (!row) throw new ApiError(404, `Storage volume "${this.apiName(name)}" not found in pool "${pool}"`);
     return row;
   }
 
   toApi(row: VolumeRow): StorageVolume {
     return {
-      name: row.name, description: row.description, type: "custom", config: row.config, content_type: "filesystem",
-      used_by: q.volumeUsedBy(this.db, row.pool, row.name), location: "none", project: "default", created_at: row.createdAt,
+      name: nameInProject(row.project, row.name), description: row.description, type: "custom", config: row.config, content_type: "filesystem",
+      used_by: q.volumeUsedBy(this.db, row.pool, row.name), location: "none", project: row.project, created_at: row.createdAt,
     };
   }
 
@@ -148,7 +170,7 @@ export class CustomVolumes {
       const p = this.pool(pool);
       // The pool's volume.* keys are the defaults, as in LXD.
       const config = { ...volumeDefaults(p.config), ...requested };
-      if (q.getVolume(this.db, pool, name)) throw new ApiError(409, `Storage volume "${name}" already exists in pool "${pool}"`);
+      if (q.getVolume(this.db, pool, name)) throw new ApiError(409, `Storage volume "${this.apiName(name)}" already exists in pool "${pool}"`);
       try {
         await this.pools.backend(p).create(customVolume(name));
       } catch (err) {
@@ -161,7 +183,7 @@ export class CustomVolumes {
         });
       }
       crashPoint("volume-create", "after-volume");
-      const row = q.insertVolume(this.db, { pool, name, type: "custom", description, config, createdAt: new Date().toISOString() });
+      const row = q.insertVolume(this.db, { pool, name, project: this.ownerOf(name), type: "custom", description, config, createdAt: new Date().toISOString() });
       this.lifecycle("storage-volume-created", pool, name);
       return row;
     });
@@ -174,7 +196,7 @@ export class CustomVolumes {
       const fromRow = this.get(from.pool, from.volume);
       const [source, target] = [this.pools.backend(src), this.pools.backend(dst)];
       const snaps = from.snapshot === undefined && !opts.volumeOnly ? q.listVolumeSnapshots(this.db, fromRow.id) : [];
-      if (q.getVolume(this.db, pool, name)) throw new ApiError(409, `Storage volume "${name}" already exists in pool "${pool}"`);
+      if (q.getVolume(this.db, pool, name)) throw new ApiError(409, `Storage volume "${this.apiName(name)}" already exists in pool "${pool}"`);
       try {
         await source.copy(customVolume(from.volume, from.snapshot), customVolume(name), target);
         for (const s of snaps) await source.copy(customVolume(from.volume, s.name), customVolume(name, s.name), target);
@@ -187,7 +209,7 @@ export class CustomVolumes {
         throw new ApiError(500, `Failed to copy volume "${from.volume}" to "${name}": ${(err as Error).message}`);
       }
       const row = q.insertVolume(this.db, {
-        pool, name, type: "custom", description: opts.description ?? fromRow.description,
+        pool, name, project: this.ownerOf(name), type: "custom", description: opts.description ?? fromRow.description,
         config: opts.config ?? fromRow.config, createdAt: new Date().toISOString(),
       });
       for (const s of snaps) {
@@ -213,7 +235,7 @@ export class CustomVolumes {
     if (err) throw new ApiError(400, err);
     checkConfig(body.config ?? {});
     if (q.getVolume(this.db, pool, body.name) || this.arriving.has(`${pool}/${body.name}`)) {
-      throw new ApiError(409, `Storage volume "${body.name}" already exists in pool "${pool}"`);
+      throw new ApiError(409, `Storage volume "${this.apiName(body.name)}" already exists in pool "${pool}"`);
     }
   }
 
@@ -269,7 +291,7 @@ export class CustomVolumes {
     await receive(this.pools.backend(p));
     try {
       if (fields.config.size) await this.applySize(p, name, fields.config.size);
-      const row = q.insertVolume(this.db, { pool, name, type: "custom", description: fields.description, config: fields.config, createdAt: new Date().toISOString() });
+      const row = q.insertVolume(this.db, { pool, name, project: this.ownerOf(name), type: "custom", description: fields.description, config: fields.config, createdAt: new Date().toISOString() });
       for (const s of snapshots) q.insertVolumeSnapshot(this.db, { ...s, volumeId: row.id });
     } catch (err) {
       const row = q.getVolume(this.db, pool, name);
@@ -295,7 +317,7 @@ export class CustomVolumes {
     return this.serial(`${pool}/${name}`, async () => {
       const row = this.get(pool, name);
       const users = q.volumeUsedBy(this.db, pool, name);
-      if (users.length) throw new ApiError(400, `Storage volume "${name}" is still in use by ${users.join(", ")}`);
+      if (users.length) throw new ApiError(400, `Storage volume "${this.apiName(name)}" is still in use by ${users.join(", ")}`);
       const p = this.pool(pool);
       q.deleteVolume(this.db, row.id);
       crashPoint("volume-delete", "after-row");
@@ -305,27 +327,27 @@ export class CustomVolumes {
     });
   }
 
-  /** Renames a volume (with its snapshots) within its pool; refused while anything uses it, as
-   *  disk devices name it. */
+  /** Renames a volume (with its snapshots) within its pool, or moves it to another project (`to`
+   *  is a storage name); refused while anything uses it, as disk devices name it. */
   async rename(pool: string, name: string, to: string): Promise<void> {
     return this.serial(`${pool}/${name}`, async () => {
       const row = this.get(pool, name);
       const err = validateVolumeName(to);
       if (err) throw new ApiError(400, err);
-      if (q.getVolume(this.db, pool, to)) throw new ApiError(409, `Storage volume "${to}" already exists in pool "${pool}"`);
+      if (q.getVolume(this.db, pool, to)) throw new ApiError(409, `Storage volume "${this.apiName(to)}" already exists in pool "${pool}"`);
       const users = q.volumeUsedBy(this.db, pool, name);
-      if (users.length) throw new ApiError(400, `Storage volume "${name}" is still in use by ${users.join(", ")}: detach it first`);
+      if (users.length) throw new ApiError(400, `Storage volume "${this.apiName(name)}" is still in use by ${users.join(", ")}: detach it first`);
       const p = this.pool(pool);
       try {
         await this.pools.backend(p).rename(customVolume(name), to, () => {
-          q.updateVolume(this.db, row.id, { name: to });
+          q.updateVolume(this.db, row.id, { name: to, project: this.ownerOf(to) });
           crashPoint("volume-rename", "after-row");
         });
       } catch (e) {
         throw new ApiError(500, `Failed to rename volume "${name}" to "${to}" in pool "${pool}": ${(e as Error).message}`);
       }
       await rename(volumeBackupsDir(pool, name), volumeBackupsDir(pool, to)).catch(() => {});
-      this.events.send("lifecycle", { action: "storage-volume-renamed", source: volumeUrl(pool, to), context: { old_name: name } });
+      this.events.send("lifecycle", { action: "storage-volume-renamed", source: this.url(pool, to), context: { old_name: this.apiName(name) } });
     });
   }
 
@@ -441,7 +463,7 @@ export class CustomVolumes {
   }
 
   private lifecycle(action: string, pool: string, volume: string, snapshot?: string) {
-    const source = snapshot === undefined ? volumeUrl(pool, volume) : `${volumeUrl(pool, volume)}/snapshots/${snapshot}`;
+    const source = this.url(pool, volume, snapshot === undefined ? "" : `/snapshots/${snapshot}`);
     this.events.send("lifecycle", { action, source, context: {} });
   }
 }

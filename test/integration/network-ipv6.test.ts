@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { bridgeLinkName, nftTableName } from "../../src/network/names.ts";
 import { run, startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { freeSubnet24 } from "../helpers/net.ts";
 
 const FORWARDING6 = "/proc/sys/net/ipv6/conf/all/forwarding";
 const forwarding6Before = readFileSync(FORWARDING6, "utf8").trim();
@@ -23,15 +24,18 @@ const foreignName = `lxdtest-fwd-${hex()}${hex()}`;
 const foreign = () => foreignName;
 const outside = () => `lxdtest-${d.tag}`;
 const br = () => bridgeLinkName("tv6", d.tag);
+// The bridge's IPv4 subnet and "the outside" (two /24s no host interface uses).
+const inside4 = freeSubnet24();
+const outside4 = freeSubnet24(inside4);
 
 beforeAll(async () => {
   d = await startInitializedDaemon();
-  // "The outside": a namespace behind a veth, 10.254.61.2, reached through the host.
+  // "The outside": a namespace behind a veth, OUTSIDE.2, reached through the host.
   await sh("ip", "netns", "add", outside());
   await sh("ip", "link", "add", `o${d.tag}a`, "type", "veth", "peer", "name", `o${d.tag}b`, "netns", outside());
-  await sh("ip", "addr", "add", "10.254.61.1/24", "dev", `o${d.tag}a`);
+  await sh("ip", "addr", "add", `${outside4}.1/24`, "dev", `o${d.tag}a`);
   await sh("ip", "link", "set", `o${d.tag}a`, "up");
-  await sh("ip", "-n", outside(), "addr", "add", "10.254.61.2/24", "dev", `o${d.tag}b`);
+  await sh("ip", "-n", outside(), "addr", "add", `${outside4}.2/24`, "dev", `o${d.tag}b`);
   await sh("ip", "-n", outside(), "link", "set", `o${d.tag}b`, "up");
   // Docker's `iptables -P FORWARD DROP`, as iptables-nft writes it, in a table of the test's own.
   await sh("nft", "add", "table", "ip", foreign());
@@ -66,7 +70,7 @@ const globalV6 = async (name: string) => {
 
 describe("IPv6 on a managed bridge", () => {
   test("the bridge gets the address, NAT66 and router advertisements; a container gets a global address", async () => {
-    await ok("network", "create", "tv6", "ipv4.address=10.254.60.1/24", "ipv4.nat=true", `ipv6.address=${prefix}::1/64`, "ipv6.nat=true");
+    await ok("network", "create", "tv6", `ipv4.address=${inside4}.1/24`, "ipv4.nat=true", `ipv6.address=${prefix}::1/64`, "ipv6.nat=true");
     expect(await sh("ip", "-6", "addr", "show", "dev", br())).toContain(`${prefix}::1/64`);
     expect(readFileSync(FORWARDING6, "utf8").trim()).toBe("1");
     const rules = (await run(["nft", "list", "table", "inet", nftTableName(d.tag)])).stdout;
@@ -108,17 +112,17 @@ describe("a Docker-style FORWARD policy drop", () => {
     expect(await chain()).toContain(`iifname "${br()}" accept comment "${mark}"`);
     expect(await chain()).toContain(`oifname "${br()}" accept comment "${mark}"`);
     // s1's default route is the bridge; its traffic leaves masqueraded through the host.
-    await waitFor("s1 reaching the outside", async () => ((await exec("s1", "ping", "-c1", "-W1", "10.254.61.2")).code === 0 ? true : undefined));
+    await waitFor("s1 reaching the outside", async () => ((await exec("s1", "ping", "-c1", "-W1", `${outside4}.2`)).code === 0 ? true : undefined));
 
     // Without those rules the policy drop wins...
     // Only this daemon's: other daemons on the host (parallel test runs) add theirs too.
     for (const m of (await chain()).matchAll(new RegExp(`comment "${mark}" # handle (\\d+)`, "g"))) {
       await sh("nft", "delete", "rule", "ip", foreign(), "FORWARD", "handle", m[1]);
     }
-    expect((await exec("s1", "ping", "-c1", "-W1", "10.254.61.2")).code).not.toBe(0);
+    expect((await exec("s1", "ping", "-c1", "-W1", `${outside4}.2`)).code).not.toBe(0);
     // ...and any change the daemon applies puts them back.
     await ok("network", "set", "tv6", "user.touch", "1");
-    expect((await exec("s1", "ping", "-c1", "-W2", "10.254.61.2")).code).toBe(0);
+    expect((await exec("s1", "ping", "-c1", "-W2", `${outside4}.2`)).code).toBe(0);
     expect((await chain()).split(`"${mark}"`).length - 1).toBe(4); // lxdbr0 and tv6, in and out
   });
 

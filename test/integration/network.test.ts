@@ -6,7 +6,12 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { bridgeHwaddr } from "../../src/network/mac.ts";
 import { bridgeLinkName, nftTableName } from "../../src/network/names.ts";
 import { importBusybox, run, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
+import { freeSubnet24 } from "../helpers/net.ts";
 import { until } from "../helpers/until.ts";
+
+// Fixed addresses on bridges of the test's own, in /24s no host interface uses.
+const net77 = freeSubnet24();
+const net78 = freeSubnet24(net77);
 
 /** Names of the managed networks (the host's own interfaces are listed too, unmanaged). */
 const managedNetworks = async () =>
@@ -195,21 +200,21 @@ describe("more networks", () => {
   });
 
   test("create, hot-plug a nic, unplug, set, delete", async () => {
-    await ok("network", "create", "tnet1", "ipv4.address=10.254.77.1/24", "ipv4.nat=false");
+    await ok("network", "create", "tnet1", `ipv4.address=${net77}.1/24`, "ipv4.nat=false");
     expect(existsSync(`/sys/class/net/${other()}`)).toBe(true);
-    expect(await nft()).not.toContain("10.254.77.0/24 ip daddr");
+    expect(await nft()).not.toContain(`${net77}.0/24 ip daddr`);
     // The two bridges are isolated from each other.
     expect(await nft()).toContain(`iifname "${other()}" oifname "${br()}" drop`);
 
-    await ok("config", "device", "add", "c1", "eth1", "nic", "network=tnet1", "name=eth1", "ipv4.address=10.254.77.50");
+    await ok("config", "device", "add", "c1", "eth1", "nic", "network=tnet1", "name=eth1", `ipv4.address=${net77}.50`);
     expect(await ok("config", "device", "list", "c1")).toBe("eth1\n");
     expect((await exec("c1", "ip", "link", "show", "eth1")).code).toBe(0);
     const udhcpc = await exec("c1", "udhcpc", "-i", "eth1", "-n", "-q", "-t", "5", "-s", "/etc/udhcpc/default.script");
     expect(udhcpc.code).toBe(0);
-    expect((await exec("c1", "ip", "-4", "addr", "show", "eth1")).stdout).toContain("10.254.77.50/24");
-    expect((await exec("c1", "ping", "-c1", "-W2", "10.254.77.1")).code).toBe(0);
+    expect((await exec("c1", "ip", "-4", "addr", "show", "eth1")).stdout).toContain(`${net77}.50/24`);
+    expect((await exec("c1", "ping", "-c1", "-W2", `${net77}.1`)).code).toBe(0);
     const leases = (await d.api("GET", "/1.0/networks/tnet1/leases")).body.metadata as any[];
-    expect(leases).toEqual([expect.objectContaining({ hostname: "c1", address: "10.254.77.50", type: "static" })]);
+    expect(leases).toEqual([expect.objectContaining({ hostname: "c1", address: `${net77}.50`, type: "static" })]);
 
     expect((await d.lxd("network", "delete", "tnet1")).code).toBe(1);
     await ok("config", "device", "remove", "c1", "eth1");
@@ -221,7 +226,7 @@ describe("more networks", () => {
     await ok("network", "rename", "tnet1", "tnet2");
     const renamed = bridgeLinkName("tnet2", d.tag);
     expect(existsSync(`/sys/class/net/${other()}`)).toBe(false);
-    expect((await run(["ip", "-4", "-o", "addr", "show", "dev", renamed])).stdout).toContain("10.254.77.1/24");
+    expect((await run(["ip", "-4", "-o", "addr", "show", "dev", renamed])).stdout).toContain(`${net77}.1/24`);
     expect(await nft()).toContain(`iifname "${renamed}" accept`);
     await ok("network", "delete", "tnet2");
     expect(existsSync(`/sys/class/net/${renamed}`)).toBe(false);
@@ -231,14 +236,14 @@ describe("more networks", () => {
 
   test("containers on two managed bridges cannot reach each other", async () => {
     expect(readFileSync("/proc/sys/net/ipv4/ip_forward", "utf8").trim()).toBe("1"); // lxdbr0 has NAT
-    await ok("network", "create", "tnet4", "ipv4.address=10.254.78.1/24", "ipv4.nat=false");
+    await ok("network", "create", "tnet4", `ipv4.address=${net78}.1/24`, "ipv4.nat=false");
     await ok("profile", "create", "iso");
     await ok("profile", "device", "add", "iso", "root", "disk", "path=/", "pool=default");
     await ok("profile", "device", "add", "iso", "eth0", "nic", "network=tnet4", "name=eth0");
     try {
       await ok("launch", "busybox", "c3", "-p", "iso");
-      expect((await waitIPv4("c3")).startsWith("10.254.78.")).toBe(true);
-      expect((await exec("c3", "ping", "-c1", "-W2", "10.254.78.1")).code).toBe(0);
+      expect((await waitIPv4("c3")).startsWith(`${net78}.`)).toBe(true);
+      expect((await exec("c3", "ping", "-c1", "-W2", `${net78}.1`)).code).toBe(0);
       expect((await exec("c3", "ping", "-c1", "-W1", await waitIPv4("c2"))).code).not.toBe(0);
     } finally {
       await d.lxd("delete", "--force", "c3");

@@ -43,10 +43,10 @@ test("the default project exists with LXD's features and holds what was there", 
 test("lxc project create/set/get/show/list, names and keys checked as LXD does", async () => {
   await d.lxcOk("project", "create", "p1");
   const p = (await d.api("GET", "/1.0/projects/p1")).body.metadata;
-  // Own images and profiles as in LXD; custom volumes are default's (that feature is off here).
-  expect(p.config).toEqual({ "features.images": "true", "features.profiles": "true", "features.storage.volumes": "false" });
-  expect((await d.lxc("project", "set", "p1", "features.storage.volumes", "true")).stderr)
-    .toContain(`Project feature "features.storage.volumes" is not supported by this daemon: projects other than default share default's storage.volumes`);
+  // Own images, profiles and custom volumes, as in LXD 5.0; buckets are default's (there are none here).
+  expect(p.config).toEqual({ "features.images": "true", "features.profiles": "true", "features.storage.volumes": "true" });
+  expect((await d.lxc("project", "set", "p1", "features.storage.buckets", "true")).stderr)
+    .toContain(`Project feature "features.storage.buckets" is not supported by this daemon: projects other than default share default's storage.buckets`);
   expect(p.used_by).toEqual(["/1.0/profiles/default?project=p1"]);
   // Its own default profile, empty.
   const prof = (await d.api("GET", "/1.0/profiles/default?project=p1")).body.metadata;
@@ -61,7 +61,7 @@ test("lxc project create/set/get/show/list, names and keys checked as LXD does",
   expect(await ok("project", "show", "p1")).toContain("user.owner: ann");
   const list = await ok("project", "list", "-f", "csv");
   expect(list).toContain("default (current),YES,YES,YES,YES,Default LXD project,");
-  expect(list).toContain("p1,YES,YES,NO,NO,,1");
+  expect(list).toContain("p1,YES,YES,YES,NO,,1");
   const state = (await d.api("GET", "/1.0/projects/p1/state")).body.metadata.resources;
   expect(state.instances).toEqual({ Limit: -1, Usage: 0 });
   expect(Object.keys(state).sort()).toEqual(["containers", "cpu", "disk", "instances", "memory", "networks", "processes", "virtual-machines"]);

@@ -9,7 +9,7 @@ import type { Warning } from "../../src/api/warning.ts";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 
 let d: TestDaemon;
-/** A PATH where the daemon finds a `criu` (it only checks that one exists) and one where it does not. */
+/** A PATH where the daemon finds a `criu` whose version and `criu check` pass, and one where it finds none. */
 const fakeBin = mkdtempSync("/tmp/lxd-warnings-bin-");
 const withoutCriu = (process.env.PATH ?? "").split(delimiter).filter((p) => p && !Bun.which("criu", { PATH: p })).join(delimiter);
 const withCriu = [fakeBin, withoutCriu].join(delimiter);
@@ -21,7 +21,7 @@ const byType = async (type: string) => (await all()).find((w) => w.type === type
 const listed = async (...args: string[]) => (await d.ok("warning", "list", "--format", "csv", ...args)).trim().split("\n").filter(Boolean);
 
 beforeAll(async () => {
-  writeFileSync(join(fakeBin, "criu"), "#!/bin/sh\nexit 1\n");
+  writeFileSync(join(fakeBin, "criu"), '#!/bin/sh\n[ "$1" = --version ] && echo "Version: 4.1.1"\nexit 0\n');
   chmodSync(join(fakeBin, "criu"), 0o755);
   d = await startDaemon({ env: { LXD_LXCFS_DIR: "/nonexistent/lxcfs", PATH: withoutCriu } });
 });

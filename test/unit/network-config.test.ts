@@ -4,7 +4,7 @@ import { describe, expect, test } from "bun:test";
 import { parseDhcpRanges, validateNetworkConfig, validateNetworkName, withDefaults } from "../../src/network/config.ts";
 import { dnsmasqArgs, parseLeases } from "../../src/network/dnsmasq.ts";
 import { nicHwaddr } from "../../src/network/mac.ts";
-import { bridgeLinkName, nftTableName } from "../../src/network/names.ts";
+import { bridgeLinkName, nftTableName, projectBridgeLinkName } from "../../src/network/names.ts";
 import { renderRuleset } from "../../src/network/nftables.ts";
 import { checkBridgeAddress, dhcpRange, overlaps, parseCidr4, pickSubnet, subnetString } from "../../src/network/subnet.ts";
 
@@ -86,6 +86,10 @@ describe("host objects", () => {
     expect(tagged.length).toBeLessThanOrEqual(15);
     expect(bridgeLinkName("x", "abcdefgh")).not.toBe(bridgeLinkName("y", "abcdefgh"));
     expect(nftTableName("abcdefgh")).toBe("lxd-abcdefgh");
+    // A project's network: hashed from its storage name, 15 bytes, apart from default's and other projects'.
+    const own = projectBridgeLinkName("longproject_lxdbr0", "");
+    expect(own).toMatch(/^lxd[0-9a-f]{12}$/);
+    expect(own).not.toBe(projectBridgeLinkName("other_lxdbr0", ""));
   });
 
   test("the ruleset masquerades NATed subnets and isolates bridges", () => {

@@ -48,20 +48,21 @@ test("names: LXD's rules", () => {
   expect(validateProjectName("")).toBe("No name provided");
 });
 
-test("create: features default as this daemon behaves; keys and values checked; default profile made", () => {
+test("create: features default as LXD 5.0's; keys and values checked; default profile made", () => {
   projects.create({ name: "p1" });
-  expect(projects.get("p1").config).toEqual({ "features.images": "true", "features.profiles": "true", "features.storage.volumes": "false" });
+  expect(projects.get("p1").config).toEqual({ "features.images": "true", "features.profiles": "true", "features.storage.volumes": "true" });
   expect(projects.toApi(projects.get("p1")).used_by).toEqual(["/1.0/profiles/default?project=p1"]);
   expect(refusal(() => projects.create({ name: "p1" }))).toContain("already exists");
   expect(refusal(() => projects.create({ name: "x", config: { "limits.cpu": "two" } }))).toBe('Invalid project configuration key "limits.cpu" value: Invalid value for uint32 "two"');
   expect(refusal(() => projects.create({ name: "x", config: { "restricted.snapshots": "maybe" } }))).toContain("not one of [block allow]");
-  expect(refusal(() => projects.create({ name: "x", config: { "features.networks": "true" } }))).toContain("is not supported by this daemon");
+  expect(refusal(() => projects.create({ name: "x", config: { "features.storage.buckets": "true" } }))).toContain("is not supported by this daemon");
   expect(projects.effective("p1", "profiles")).toBe("p1");
   projects.create({ name: "p2", config: { "features.profiles": "false" } });
   expect(projects.effective("p2", "profiles")).toBe("default");
   expect(projects.effective("p1", "images")).toBe("p1");
   expect(projects.effective("p2", "images")).toBe("p2");
-  expect(projects.effective("p1", "storage.volumes")).toBe("default");
+  expect(projects.effective("p1", "storage.volumes")).toBe("p1");
+  expect(projects.effective("p2", "storage.volumes")).toBe("p2");
 });
 
 test("limits: counts, aggregates (every instance must set the key), and limits lower than use", () => {
