@@ -36,8 +36,6 @@ export interface ImagesContext {
   projects?: { effective(project: string, feature: "images"): string };
 }
 
-export { imageUrl };
-
 /** LXD's image ETag covers public, auto_update and properties. */
 const etag = (row: ImageRow) =>
   etagOf([row.public, row.autoUpdate, Object.fromEntries(Object.entries(row.properties).sort(([a], [b]) => a.localeCompare(b)))]);
