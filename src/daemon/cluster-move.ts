@@ -15,42 +15,52 @@ import type { Operation } from "./operations.ts";
 const url = (name: string) => `/1.0/instances/${name}`;
 
 export function clusterMove(ctx: DaemonContext, cluster: ClusterManager, name: string, target: string, newName?: string): Operation {
-  const row = ctx.instances.get(name);
+  ctx.instances.get(name);
+  checkTarget(cluster, name, target);
+  return ctx.ops.create({
+    class: "task", description: "Moving instance", resources: { instances: [url(name)] },
+    run: () => moveToMember(ctx, cluster, name, target, newName),
+  });
+}
+
+function checkTarget(cluster: ClusterManager, name: string, target: string) {
   const member = cluster.row(target);
   if (member.name === cluster.name) throw new ApiError(400, `Instance "${name}" is already on member "${target}"`);
   if (!cluster.online(member)) throw new ApiError(503, `Cluster member "${target}" is offline`);
+  return member;
+}
+
+/** Moves local instance `name` to member `target` (cold), as `newName` there; started there when it ran here. */
+export async function moveToMember(ctx: DaemonContext, cluster: ClusterManager, name: string, target: string, newName?: string): Promise<void> {
+  const row = ctx.instances.get(name);
+  const member = checkTarget(cluster, name, target);
   const here = cluster.row(cluster.name!);
   const finalName = newName || name;
-  return ctx.ops.create({
-    class: "task", description: "Moving instance", resources: { instances: [url(name)] },
-    run: async () => {
-      const identity = cluster.identity();
-      const call = <T>(method: string, path: string, body?: unknown) => peerJson<T>(identity, member.address, path, method, body, 24 * 3600_000);
-      const wait = async (op: ApiOperation) => {
-        const done = await call<ApiOperation>("GET", `/1.0/operations/${op.id}/wait?timeout=-1`);
-        if (done.status !== "Success") throw new Error(done.err || `operation ${done.status}`);
-      };
-      const wasRunning = ctx.instances.isRunning(name);
-      if (wasRunning) await ctx.instances.stop(name, { timeout: 30 });
-      const temp = `${name}-move-${randomBytes(3).toString("hex")}`;
-      const source = migrationSource(ctx, name, { migration: true, live: false, name });
-      try {
-        const secrets = Object.fromEntries(Object.entries(source.toJSON().metadata ?? {}).filter(([, v]) => typeof v === "string"));
-        const inst = ctx.instances.toApi(row);
-        const config = Object.fromEntries(Object.entries(inst.config).filter(([k]) => !k.startsWith("volatile.")));
-        await wait(await call<ApiOperation>("POST", "/1.0/instances", {
-          name: temp, type: inst.type, architecture: inst.architecture, description: inst.description, ephemeral: inst.ephemeral,
-          config, devices: inst.devices, profiles: inst.profiles,
-          source: { type: "migration", mode: "pull", operation: `https://${here.address}/1.0/operations/${source.id}`, certificate: identity.cert, secrets },
-        }));
-      } catch (err) {
-        await source.cancel().catch(() => {});
-        if (wasRunning) await ctx.instances.start(name).catch(() => {});
-        throw new Error(`Failed to move instance "${name}" to "${target}": ${(err as Error).message}`);
-      }
-      await ctx.instances.delete(name, true);
-      await wait(await call<ApiOperation>("POST", url(temp), { name: finalName }));
-      if (wasRunning) await wait(await call<ApiOperation>("PUT", `${url(finalName)}/state`, { action: "start", timeout: -1 }));
-    },
-  });
+  const identity = cluster.identity();
+  const call = <T>(method: string, path: string, body?: unknown) => peerJson<T>(identity, member.address, path, method, body, 24 * 3600_000);
+  const wait = async (op: ApiOperation) => {
+    const done = await call<ApiOperation>("GET", `/1.0/operations/${op.id}/wait?timeout=-1`);
+    if (done.status !== "Success") throw new Error(done.err || `operation ${done.status}`);
+  };
+  const wasRunning = ctx.instances.isRunning(name);
+  if (wasRunning) await ctx.instances.stop(name, { timeout: 30 });
+  const temp = `${name}-move-${randomBytes(3).toString("hex")}`;
+  const source = migrationSource(ctx, name, { migration: true, live: false, name });
+  try {
+    const secrets = Object.fromEntries(Object.entries(source.toJSON().metadata ?? {}).filter(([, v]) => typeof v === "string"));
+    const inst = ctx.instances.toApi(row);
+    const config = Object.fromEntries(Object.entries(inst.config).filter(([k]) => !k.startsWith("volatile.")));
+    await wait(await call<ApiOperation>("POST", "/1.0/instances", {
+      name: temp, type: inst.type, architecture: inst.architecture, description: inst.description, ephemeral: inst.ephemeral,
+      config, devices: inst.devices, profiles: inst.profiles,
+      source: { type: "migration", mode: "pull", operation: `https://${here.address}/1.0/operations/${source.id}`, certificate: identity.cert, secrets },
+    }));
+  } catch (err) {
+    await source.cancel().catch(() => {});
+    if (wasRunning) await ctx.instances.start(name).catch(() => {});
+    throw new Error(`Failed to move instance "${name}" to "${target}": ${(err as Error).message}`);
+  }
+  await ctx.instances.delete(name, true);
+  await wait(await call<ApiOperation>("POST", url(temp), { name: finalName }));
+  if (wasRunning) await wait(await call<ApiOperation>("PUT", `${url(finalName)}/state`, { action: "start", timeout: -1 }));
 }

@@ -7,14 +7,14 @@ import { Empty, RecursionQuery, UrlsOr, recursionLevel } from "../api/envelope.t
 import { Cluster, ClusterAccept, ClusterMember, ClusterMemberPost, ClusterMemberPut, ClusterMemberState, ClusterPut, Heartbeat } from "../api/cluster.ts";
 import type { ClusterManager } from "../cluster/manager.ts";
 import { encodeJoinToken } from "../cluster/manager.ts";
-import type { OperationManager } from "./operations.ts";
+import type { Operation, OperationManager } from "./operations.ts";
 import { sync } from "./response.ts";
 
 export interface ClusterContext {
   cluster: ClusterManager;
   ops: OperationManager;
   /** Runs `POST /1.0/cluster/members/{name}/state` on the member itself (it owns the instances). */
-  evacuate(action: "evacuate" | "restore"): Promise<void>;
+  evacuate(action: "evacuate" | "restore", op: Operation): Promise<void>;
 }
 
 const memberUrl = (name: string) => `/1.0/cluster/members/${name}`;
@@ -109,7 +109,7 @@ export const clusterRoutes = (ctx: ClusterContext) => {
       const action = body.action;
       return ctx.ops.create({
         class: "task", description: action === "evacuate" ? "Evacuating cluster member" : "Restoring cluster member",
-        resources: { cluster: [memberUrl(params.name)] }, run: () => ctx.evacuate(action),
+        resources: { cluster: [memberUrl(params.name)] }, run: (op) => ctx.evacuate(action, op),
       });
     }, { body: ClusterMemberState, detail: { summary: "Evacuate a member or restore it (run on the member itself)", tags: ["cluster"] } })
     .post("/internal/cluster/accept", async ({ body }) => sync(await cluster.accept(body)), {

@@ -168,7 +168,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   const forward = clusterForwarder(forwardDeps);
   ctx.clusterLinks = clusterLinks(forwardDeps);
   ctx.moveToMember = (name, target, newName) => clusterMove(ctx, cluster, name, target, newName);
-  const routes = [...apiRoutes(ctx, remote), clusterRoutes({ cluster, ops, evacuate: (action) => evacuate(ctx, cluster, action) })];
+  const routes = [...apiRoutes(ctx, remote), clusterRoutes({ cluster, ops, evacuate: (action, op) => evacuate(ctx, cluster, action, op) })];
   const server = await listenUnix(createServer(routes, { authorize: (r) => remote.trust.authorize(r), projects: instances.projects, forward }), socketPath());
   startHttps(remote, serverInfoSource(db, pools, cluster, local).config()["core.https_address"]);
   const stopImageMaintenance = startImageMaintenance(ctx);

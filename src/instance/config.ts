@@ -126,6 +126,7 @@ export const INSTANCE_KEYS: Record<string, KeyInfo> = {
   "boot.autostart.priority": k(int, "Start order (higher first)"),
   "boot.host_shutdown_timeout": k(int, "Seconds to wait for the instance to stop on `lxd shutdown`"),
   "boot.stop.priority": k(int, "Stop order on `lxd shutdown` (higher first)"),
+  "cluster.evacuate": k(oneOf("auto", "migrate", "live-migrate", "stop"), "What `lxd cluster evacuate` does with the instance: auto, migrate, live-migrate or stop"),
 
   "limits.cpu": k(cpu, "Number of CPUs (2) or CPUs to pin (0-1,3)", true),
   "limits.cpu.allowance": k(unsupported("use limits.cpu"), "CPU time share (not supported: use limits.cpu)"),

@@ -1,7 +1,7 @@
 // A three-member cluster on one machine (each member its own LXD_DIR and HTTPS port on loopback,
 // no networks, containers without NICs): forming and joining with LXD's token and preseed, one
 // API across members (placement, forwarding of exec and files, lists with LOCATION, events), moves
-// between members, evacuate/restore, a member and then the leader SIGKILLed and coming back,
+// between members, evacuate/restore per cluster.evacuate, a member and then the leader SIGKILLed and coming back,
 // removing a member, Debian's `lxc` driving it all, and a host without libdqlite.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
@@ -131,19 +131,62 @@ describe.skipIf(!LIB)("cluster", () => {
     await m1.lxcOk("delete", "c4");
   }, 120_000);
 
-  test("evacuate stops a member's instances and keeps new ones off it; restore starts them again", async () => {
+  test("evacuate follows cluster.evacuate per instance (stop, migrate, auto; live-migrate refused up front); restore brings them back", async () => {
     const [m1, m2] = m as [TestDaemon, TestDaemon];
-    const onM2 = (await instances(m1)).filter((i) => i.location === "m2").map((i) => i.name);
-    await m1.ok("cluster", "evacuate", "m2", "--force");
+    const config = async (name: string) => (await m1.api("GET", `/1.0/instances/${name}`)).body.metadata.config as Record<string, string>;
+    const state = async (name: string) => (await instances(m1)).find((i) => i.name === name)!;
+    await m1.ok("launch", "busybox", "e-stop", "--target", "m2", "-c", "cluster.evacuate=stop");
+    await m1.ok("launch", "busybox", "e-mig", "--target", "m2", "-c", "cluster.evacuate=migrate");
+    await m1.ok("launch", "busybox", "e-auto", "--target", "m2");
+    // auto with a host directory attached: tied to m2, so it is stopped there.
+    await m1.ok("launch", "busybox", "e-local", "--target", "m2");
+    await m1.ok("config", "device", "add", "e-local", "tmp", "disk", "source=/tmp", "path=/mnt/tmp");
+    await m1.ok("init", "busybox", "e-idle", "--target", "m2", "-c", "cluster.evacuate=migrate");
+    await m1.lxdWith({ stdin: "travels\n" }, "file", "push", "-", "e-mig/root/note");
+    expect((await m1.lxd("config", "set", "e-stop", "cluster.evacuate", "sometimes")).stderr).toContain("must be one of: auto, migrate, live-migrate, stop");
+
+    // live-migrate is refused before anything moves or stops.
+    await m1.ok("launch", "busybox", "e-live", "--target", "m2", "-c", "cluster.evacuate=live-migrate");
+    const refused = await m1.lxd("cluster", "evacuate", "m2", "--force");
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('Instance "e-live" can\'t be live-migrated: ');
+    expect((await members(m1)).find((x) => x.server_name === "m2")!.status).toBe("Online");
+    expect((await state("e-stop")).status).toBe("Running");
+    await m1.ok("delete", "--force", "e-live");
+
+    // Through the API: an operation whose metadata says what it did last.
+    const op = await m1.api("POST", "/1.0/cluster/members/m2/state", { action: "evacuate" });
+    expect(op.status).toBe(202);
+    const done = await m1.api("GET", `/1.0/operations/${op.body.metadata.id}/wait?timeout=300`);
+    expect(done.body.metadata.status, done.body.metadata.err).toBe("Success");
+    expect(done.body.metadata.metadata.evacuation_progress).toMatch(/^(Stopping|Migrating) "e-/);
     expect((await members(m1)).find((x) => x.server_name === "m2")!.status).toBe("Evacuated");
-    for (const name of onM2) expect((await instances(m1)).find((i) => i.name === name)!.status).toBe("Stopped");
+    for (const name of ["e-stop", "e-local"]) expect(await state(name)).toMatchObject({ location: "m2", status: "Stopped" });
+    for (const name of ["e-mig", "e-auto", "e-idle"]) {
+      expect((await state(name)).location).not.toBe("m2");
+      expect((await config(name))["volatile.evacuate.origin"]).toBe("m2");
+    }
+    expect((await state("e-mig")).status).toBe("Running");
+    expect((await state("e-auto")).status).toBe("Running");
+    expect((await state("e-idle")).status).toBe("Stopped");
+    expect(await m1.ok("file", "pull", "e-mig/root/note", "-")).toBe("travels\n");
+    expect(existsSync(join(m2.dir, "storage-pools/default/containers/e-mig"))).toBe(false);
+    // New placements skip the evacuated member.
     await m1.ok("init", "busybox", "c5");
     expect(await locationOf(m1, "c5")).not.toBe("m2");
+    expect((await m1.lxd("init", "busybox", "c6x", "--target", "m2")).stderr).toContain('Cluster member "m2" is evacuated');
     await m1.ok("delete", "c5");
-    await m2.ok("cluster", "restore", "m2", "--force");
+
+    // Debian's lxc restores: the migrated ones come home (as they were), the stopped ones start.
+    await m1.lxcOk("cluster", "restore", "m2", "--force");
     expect((await members(m1)).find((x) => x.server_name === "m2")!.status).toBe("Online");
-    for (const name of onM2) expect((await instances(m1)).find((i) => i.name === name)!.status).toBe("Running");
-  }, 120_000);
+    for (const name of ["e-stop", "e-local", "e-mig", "e-auto"]) expect(await state(name)).toMatchObject({ location: "m2", status: "Running" });
+    expect(await state("e-idle")).toMatchObject({ location: "m2", status: "Stopped" });
+    for (const name of ["e-mig", "e-auto", "e-idle"]) expect((await config(name))["volatile.evacuate.origin"]).toBeUndefined();
+    expect(await m1.ok("file", "pull", "e-mig/root/note", "-")).toBe("travels\n");
+    expect(existsSync(join(m2.dir, "storage-pools/default/containers/e-mig"))).toBe(true);
+    await m1.ok("delete", "--force", "e-stop", "e-local", "e-mig", "e-auto", "e-idle");
+  }, 300_000);
 
   test("a member SIGKILLed shows OFFLINE with its instances in ERROR, the rest keeps working, and it comes back", async () => {
     const [m1, m2] = m as [TestDaemon, TestDaemon];
