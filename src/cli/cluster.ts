@@ -149,7 +149,7 @@ abstract class MemberStateCommand extends LxdCommand {
 
 export class ClusterEvacuateCommand extends MemberStateCommand {
   static override paths = [["cluster", "evacuate"]];
-  static override usage = Command.Usage({ category, description: "Stop a member's instances and keep new ones off it", examples: [["Evacuate m2", "$0 cluster evacuate m2 --force"]] });
+  static override usage = Command.Usage({ category, description: "Stop or move a member's instances (each as its cluster.evacuate says) and keep new ones off it", examples: [["Evacuate m2", "$0 cluster evacuate m2 --force"]] });
 
   protected async run(): Promise<void> {
     await this.change("evacuate");
