@@ -23,6 +23,9 @@ export const InstanceSource = t.Object({
   live: t.Optional(t.Boolean()),
   container_only: t.Optional(t.Boolean()),
   refresh: t.Optional(t.Boolean()),
+  cluster_move: t.Optional(t.Boolean({
+    description: "Internal, between cluster members: a live instance arrives stopped with its checkpoint (it arrives under a temporary name; the move restores it once renamed)",
+  })),
 }, { additionalProperties: true });
 
 export const InstancesPost = t.Object({

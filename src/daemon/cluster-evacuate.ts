@@ -2,7 +2,8 @@
 // (LXD 5.0's rules): `stop` stops it where it is; `migrate` moves it (cold) to the online member
 // with the fewest instances and records `volatile.evacuate.origin`; `auto` migrates unless a device
 // ties it to this member (anything but the root disk and NICs on managed networks), else stops it;
-// `live-migrate` is refused before anything changes (live moves between members are not built).
+// `live-migrate` moves a running instance with its CRIU checkpoint (its processes go on there), and
+// is refused before anything changes when this daemon has no working CRIU.
 // Restore moves back what records this member as its origin and starts what evacuation stopped.
 import { ApiError } from "../api/error.ts";
 import type { ClusterManager } from "../cluster/manager.ts";
@@ -44,8 +45,8 @@ export async function evacuate(ctx: DaemonContext, cluster: ClusterManager, acti
   // Refused up front, so that a failed evacuation leaves everything where it was.
   for (const { instance, mode } of plan) {
     if (mode !== "live-migrate" || !ctx.instances.isRunning(instance)) continue;
-    const why = statefulUnavailable("Live migration") ?? "live migration between cluster members is not supported yet (use migrate or stop)";
-    throw new ApiError(400, `Instance "${instance}" can't be live-migrated: ${why}`);
+    const why = statefulUnavailable("Live migration");
+    if (why) throw new ApiError(400, `Instance "${instance}" can't be live-migrated: ${why}`);
   }
   updateMember(ctx.db, name, { state: "evacuated" });
   const stopped: string[] = [];
@@ -60,7 +61,7 @@ export async function evacuate(ctx: DaemonContext, cluster: ClusterManager, acti
     }
     const target = cluster.place(undefined).name;
     progress(`Migrating "${instance}" to "${target}"`);
-    await moveToMember(ctx, cluster, instance, target);
+    await moveToMember(ctx, cluster, instance, target, undefined, mode === "live-migrate");
     const moved = listInstances(ctx.db).find((r) => r.name === instance);
     if (moved) updateInstance(ctx.db, instance, { config: { ...moved.config, [ORIGIN]: name } });
   }
@@ -74,7 +75,9 @@ async function restore(ctx: DaemonContext, cluster: ClusterManager, name: string
     progress(`Migrating "${row.name}" from "${holder.name}"`);
     // The holder runs the move (it has the instance); the move drops volatile keys on the way.
     const call = <T>(method: string, path: string, body?: unknown) => peerJson<T>(identity, holder.address, path, method, body, 24 * 3600_000);
-    const started = await call<ApiOperation>("POST", `/1.0/instances/${encodeURIComponent(row.name)}?target=${encodeURIComponent(name)}`, { migration: true, name: row.name });
+    const started = await call<ApiOperation>("POST", `/1.0/instances/${encodeURIComponent(row.name)}?target=${encodeURIComponent(name)}`, {
+      migration: true, name: row.name, live: ctx.instances.expanded(row).config["cluster.evacuate"] === "live-migrate",
+    });
     const done = await call<ApiOperation>("GET", `/1.0/operations/${started.id}/wait?timeout=-1`);
     if (done.status !== "Success") throw new Error(`Failed to bring "${row.name}" back from "${holder.name}": ${done.err || done.status}`);
   }

@@ -2,7 +2,7 @@
 // sends it): the instance moves to another member over the migration API between daemons. The
 // database is shared, so the target receives it under a temporary name, this member deletes the
 // original, and the target takes the name back. A running instance is stopped first and started
-// again there (moves are stateless).
+// again there; evacuation's live-migrate carries its CRIU checkpoint instead (moveToMember's `live`).
 import { randomBytes } from "node:crypto";
 import type { Operation as ApiOperation } from "../api/operation.ts";
 import { ApiError } from "../api/error.ts";
@@ -14,12 +14,12 @@ import type { Operation } from "./operations.ts";
 
 const url = (name: string) => `/1.0/instances/${name}`;
 
-export function clusterMove(ctx: DaemonContext, cluster: ClusterManager, name: string, target: string, newName?: string): Operation {
+export function clusterMove(ctx: DaemonContext, cluster: ClusterManager, name: string, target: string, newName?: string, live = false): Operation {
   ctx.instances.get(name);
   checkTarget(cluster, name, target);
   return ctx.ops.create({
     class: "task", description: "Moving instance", resources: { instances: [url(name)] },
-    run: () => moveToMember(ctx, cluster, name, target, newName),
+    run: () => moveToMember(ctx, cluster, name, target, newName, live),
   });
 }
 
@@ -30,8 +30,12 @@ function checkTarget(cluster: ClusterManager, name: string, target: string) {
   return member;
 }
 
-/** Moves local instance `name` to member `target` (cold), as `newName` there; started there when it ran here. */
-export async function moveToMember(ctx: DaemonContext, cluster: ClusterManager, name: string, target: string, newName?: string): Promise<void> {
+/** Moves local instance `name` to member `target` as `newName` there; started there when it ran
+ *  here. Cold by default; `live` (CRIU, running instance) carries its checkpoint: the target keeps
+ *  it under the temporary name (a running instance cannot be renamed) and restores it once renamed. */
+export async function moveToMember(
+  ctx: DaemonContext, cluster: ClusterManager, name: string, target: string, newName?: string, live = false,
+): Promise<void> {
   const row = ctx.instances.get(name);
   const member = checkTarget(cluster, name, target);
   const here = cluster.row(cluster.name!);
@@ -43,9 +47,10 @@ export async function moveToMember(ctx: DaemonContext, cluster: ClusterManager, 
     if (done.status !== "Success") throw new Error(done.err || `operation ${done.status}`);
   };
   const wasRunning = ctx.instances.isRunning(name);
-  if (wasRunning) await ctx.instances.stop(name, { timeout: 30 });
+  const stateful = live && wasRunning;
+  if (wasRunning && !stateful) await ctx.instances.stop(name, { timeout: 30 });
   const temp = `${name}-move-${randomBytes(3).toString("hex")}`;
-  const source = migrationSource(ctx, name, { migration: true, live: false, name });
+  const source = migrationSource(ctx, name, { migration: true, live: stateful, name });
   try {
     const secrets = Object.fromEntries(Object.entries(source.toJSON().metadata ?? {}).filter(([, v]) => typeof v === "string"));
     const inst = ctx.instances.toApi(row);
@@ -53,11 +58,12 @@ export async function moveToMember(ctx: DaemonContext, cluster: ClusterManager, 
     await wait(await call<ApiOperation>("POST", "/1.0/instances", {
       name: temp, type: inst.type, architecture: inst.architecture, description: inst.description, ephemeral: inst.ephemeral,
       config, devices: inst.devices, profiles: inst.profiles,
-      source: { type: "migration", mode: "pull", operation: `https://${here.address}/1.0/operations/${source.id}`, certificate: identity.cert, secrets },
+      source: { type: "migration", mode: "pull", operation: `https://${here.address}/1.0/operations/${source.id}`, certificate: identity.cert, secrets,
+        live: stateful, cluster_move: true },
     }));
   } catch (err) {
     await source.cancel().catch(() => {});
-    if (wasRunning) await ctx.instances.start(name).catch(() => {});
+    if (wasRunning && !ctx.instances.isRunning(name)) await ctx.instances.start(name).catch(() => {});
     throw new Error(`Failed to move instance "${name}" to "${target}": ${(err as Error).message}`);
   }
   await ctx.instances.delete(name, true);

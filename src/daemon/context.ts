@@ -49,7 +49,7 @@ export interface DaemonContext {
   startedAt: Date;
   clusterLinks?: ClusterLinks;
   /** A cluster member moving one of its instances to another member (an operation). */
-  moveToMember?(name: string, target: string, newName?: string): Operation;
+  moveToMember?(name: string, target: string, newName?: string, live?: boolean): Operation;
   /** Stops the daemon (PUT /internal/shutdown); containers keep running under their monitors. */
   shutdown(): void;
 }

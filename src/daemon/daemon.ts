@@ -167,7 +167,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   const forwardDeps = { cluster, db, ops, identity: () => cluster.identity() };
   const forward = clusterForwarder(forwardDeps);
   ctx.clusterLinks = clusterLinks(forwardDeps);
-  ctx.moveToMember = (name, target, newName) => clusterMove(ctx, cluster, name, target, newName);
+  ctx.moveToMember = (name, target, newName, live) => clusterMove(ctx, cluster, name, target, newName, live);
   const routes = [...apiRoutes(ctx, remote), clusterRoutes({ cluster, ops, evacuate: (action, op) => evacuate(ctx, cluster, action, op) })];
   const server = await listenUnix(createServer(routes, { authorize: (r) => remote.trust.authorize(r), projects: instances.projects, forward }), socketPath());
   startHttps(remote, serverInfoSource(db, pools, cluster, local).config()["core.https_address"]);

@@ -68,7 +68,7 @@ function migrationTarget(ctx: DaemonContext, body: InstancesPostBody) {
     return targetOperation(ctx, spec, { instances: [url(body.name)], containers: [`/1.0/containers/${body.name}`] }, src.mode ?? "pull", src);
   }
   const name = ctx.instances.prepareMigration(body);
-  const spec = instanceTarget(ctx.instances, body, name);
+  const spec = instanceTarget(ctx.instances, body, name, Boolean(src.cluster_move));
   return targetOperation(ctx, spec, { instances: [url(name)], containers: [containerUrl(name)] }, src.mode ?? "pull", src, {
     cleanup: () => ctx.instances.releaseName(name),
     // A live migration's instance runs already (restored before success was reported).
@@ -191,8 +191,9 @@ export const instancesRoutes = (ctx: DaemonContext) =>
     })
 
     .post("/1.0/instances/:name", ({ params, body, query }) => {
-      // Between cluster members (`lxd move c1 --target m2`): done here, by the member that has it.
-      if (body.migration && query.target && ctx.moveToMember) return ctx.moveToMember(params.name, query.target, body.name);
+      // Between cluster members (`lxd move c1 --target m2`): done here, by the member that has it;
+      // cold unless `live` is explicitly true (what an evacuation's restore sends for live-migrate).
+      if (body.migration && query.target && ctx.moveToMember) return ctx.moveToMember(params.name, query.target, body.name, body.live === true);
       if (body.migration && body.pool && !body.target) {
         ctx.instances.get(params.name);
         const [name, pool, to] = [params.name, body.pool, body.name || nameInProject(projectOfStored(params.name), params.name)];

@@ -100,8 +100,9 @@ function snapshotRows(snapshots: SnapshotInfo[], info: Record<string, unknown> |
   }));
 }
 
-/** An arriving instance: `name` was reserved by instances.prepareMigration. */
-export function instanceTarget(instances: InstanceManager, body: InstancesPost, name: string): TargetSpec {
+/** An arriving instance: `name` was reserved by instances.prepareMigration. With `keepStopped`, a
+ *  live migration's checkpoint is kept for the instance's next start instead of restored now. */
+export function instanceTarget(instances: InstanceManager, body: InstancesPost, name: string, keepStopped = false): TargetSpec {
   return {
     kind: "instance",
     name,
@@ -117,6 +118,7 @@ export function instanceTarget(instances: InstanceManager, body: InstancesPost, 
         await rm(state, { recursive: true, force: true });
         await cp(dir, state, { recursive: true });
         instances.markStateful(name);
+        if (keepStopped) return instances.markIncoming(name, false);
         await instances.start(name);
         instances.markIncoming(name, false);
       } catch (err) {

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { criuWrapper, startCounting } from "../helpers/criu.ts";
 import { importBusybox, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { freePort } from "../helpers/net.ts";
 import { until } from "../helpers/until.ts";
@@ -15,6 +16,8 @@ const LIB = ["/usr/lib/x86_64-linux-gnu/libdqlite.so.0", "/usr/lib/aarch64-linux
 const THRESHOLD = 6;
 
 const m: TestDaemon[] = [];
+/** The CRIU the members run with ("" when it cannot be provisioned: live-migrate is then refused). */
+let criu = "";
 const address = new Map<TestDaemon, string>();
 
 interface Member { server_name: string; status: string; roles: string[]; url: string }
@@ -33,8 +36,9 @@ async function joinMember(d: TestDaemon, name: string, leader = m[0]!): Promise<
 
 describe.skipIf(!LIB)("cluster", () => {
   beforeAll(async () => {
+    criu = await criuWrapper().catch(() => "");
     for (let i = 0; i < 3; i++) {
-      const d = await startDaemon();
+      const d = await startDaemon(criu ? { env: { LXD_CRIU: criu } } : {});
       address.set(d, `127.0.0.1:${freePort()}`);
       m.push(d);
     }
@@ -131,7 +135,7 @@ describe.skipIf(!LIB)("cluster", () => {
     await m1.lxcOk("delete", "c4");
   }, 120_000);
 
-  test("evacuate follows cluster.evacuate per instance (stop, migrate, auto; live-migrate refused up front); restore brings them back", async () => {
+  test("evacuate follows cluster.evacuate per instance (stop, migrate, auto, live-migrate); restore brings them back", async () => {
     const [m1, m2] = m as [TestDaemon, TestDaemon];
     const config = async (name: string) => (await m1.api("GET", `/1.0/instances/${name}`)).body.metadata.config as Record<string, string>;
     const state = async (name: string) => (await instances(m1)).find((i) => i.name === name)!;
@@ -145,14 +149,24 @@ describe.skipIf(!LIB)("cluster", () => {
     await m1.lxdWith({ stdin: "travels\n" }, "file", "push", "-", "e-mig/root/note");
     expect((await m1.lxd("config", "set", "e-stop", "cluster.evacuate", "sometimes")).stderr).toContain("must be one of: auto, migrate, live-migrate, stop");
 
-    // live-migrate is refused before anything moves or stops.
+    // live-migrate: its processes go on elsewhere when the members have CRIU; without it, the
+    // evacuation is refused before anything moves or stops.
     await m1.ok("launch", "busybox", "e-live", "--target", "m2", "-c", "cluster.evacuate=live-migrate");
-    const refused = await m1.lxd("cluster", "evacuate", "m2", "--force");
-    expect(refused.code).toBe(1);
-    expect(refused.stderr).toContain('Instance "e-live" can\'t be live-migrated: ');
-    expect((await members(m1)).find((x) => x.server_name === "m2")!.status).toBe("Online");
-    expect((await state("e-stop")).status).toBe("Running");
-    await m1.ok("delete", "--force", "e-live");
+    const counter = async () => Number((await m1.ok("exec", "e-live", "--", "cat", "/run/count")).trim());
+    let counted = 0;
+    let secret = "";
+    if (criu) {
+      await startCounting(m1, "e-live");
+      secret = await m1.ok("exec", "e-live", "--", "cat", "/run/secret");
+      counted = await counter();
+    } else {
+      const refused = await m1.lxd("cluster", "evacuate", "m2", "--force");
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain('Error: Instance "e-live" can\'t be live-migrated: Live migration needs CRIU');
+      expect((await members(m1)).find((x) => x.server_name === "m2")!.status).toBe("Online");
+      expect((await state("e-stop")).status).toBe("Running");
+      await m1.ok("delete", "--force", "e-live");
+    }
 
     // Through the API: an operation whose metadata says what it did last.
     const op = await m1.api("POST", "/1.0/cluster/members/m2/state", { action: "evacuate" });
@@ -171,6 +185,16 @@ describe.skipIf(!LIB)("cluster", () => {
     expect((await state("e-idle")).status).toBe("Stopped");
     expect(await m1.ok("file", "pull", "e-mig/root/note", "-")).toBe("travels\n");
     expect(existsSync(join(m2.dir, "storage-pools/default/containers/e-mig"))).toBe(false);
+    if (criu) {
+      // Not booted again: the counter goes on from where it was, the other shell's variable is kept.
+      expect((await state("e-live")).location).not.toBe("m2");
+      expect((await config("e-live"))["volatile.evacuate.origin"]).toBe("m2");
+      const now = await counter();
+      expect(now).toBeGreaterThanOrEqual(counted);
+      await until(async () => (await counter()) > now, "the counter runs on after the live evacuation");
+      expect(await m1.ok("exec", "e-live", "--", "cat", "/run/secret")).toBe(secret);
+      counted = await counter();
+    }
     // New placements skip the evacuated member.
     await m1.ok("init", "busybox", "c5");
     expect(await locationOf(m1, "c5")).not.toBe("m2");
@@ -185,6 +209,13 @@ describe.skipIf(!LIB)("cluster", () => {
     for (const name of ["e-mig", "e-auto", "e-idle"]) expect((await config(name))["volatile.evacuate.origin"]).toBeUndefined();
     expect(await m1.ok("file", "pull", "e-mig/root/note", "-")).toBe("travels\n");
     expect(existsSync(join(m2.dir, "storage-pools/default/containers/e-mig"))).toBe(true);
+    if (criu) {
+      // Back home live as well.
+      expect(await state("e-live")).toMatchObject({ location: "m2", status: "Running" });
+      expect(await counter()).toBeGreaterThanOrEqual(counted);
+      expect(await m1.ok("exec", "e-live", "--", "cat", "/run/secret")).toBe(secret);
+      await m1.ok("delete", "--force", "e-live");
+    }
     await m1.ok("delete", "--force", "e-stop", "e-local", "e-mig", "e-auto", "e-idle");
   }, 300_000);
 
