@@ -191,7 +191,9 @@ function detachLoops(dir: string, problems: string[]) {
     const backing = tryRead(`/sys/block/${dev}/loop/backing_file`).trim().replace(/ \(deleted\)$/, "");
     if (!backing || !below(backing, dir)) continue;
     Bun.spawnSync(["losetup", "-d", `/dev/${dev}`], { stdout: "ignore", stderr: "ignore" });
-    for (let i = 0; i < 50 && tryRead(`/sys/block/${dev}/loop/backing_file`).trim(); i++) sleep(20);
+    // After a lazy unmount the device is released only when the filesystem's last user has gone,
+    // which under load can take seconds (a process of the daemon still exiting).
+    for (let i = 0; i < 250 && tryRead(`/sys/block/${dev}/loop/backing_file`).trim(); i++) sleep(20);
     if (below(tryRead(`/sys/block/${dev}/loop/backing_file`).trim().replace(/ \(deleted\)$/, ""), dir)) {
       problems.push(`loop device /dev/${dev} still attached to ${backing}`);
     }
