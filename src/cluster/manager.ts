@@ -323,7 +323,8 @@ export class ClusterManager {
       try {
         return await change();
       } catch (err) {
-        if (attempt >= 5 || !/leadership|not leader|configuration change in progress/i.test((err as Error).message)) throw err;
+        // Transient while Raft elects (just after a leader was lost): try again shortly.
+        if (attempt >= 5 || !/leadership|not leader|no dqlite leader|configuration change in progress/i.test((err as Error).message)) throw err;
         this.admin!.close();
         await Bun.sleep(200 * attempt);
       }
