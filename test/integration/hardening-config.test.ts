@@ -38,6 +38,7 @@ const OBSERVED_HERE: Record<string, string> = {
 
 /** Keys whose effect another test observes: [file, text it must contain]. */
 const OBSERVED_ELSEWHERE: Record<string, [string, string]> = {
+  "cluster.evacuate": ["test/integration/cluster.test.ts", "cluster.evacuate"],
   "limits.cpu": ["test/integration/lxcfs.test.ts", "limits.cpu"],
   "limits.memory": ["test/integration/lifecycle.test.ts", "limits.memory"],
   "limits.processes": ["test/integration/lifecycle.test.ts", "limits.processes"],
