@@ -11,7 +11,7 @@ import type { ImageManager } from "../image/manager.ts";
 import type { DaemonContext } from "./context.ts";
 import type { Operation } from "./operations.ts";
 import { ApiError } from "../api/error.ts";
-import { instanceUrl, containerUrl, storageName } from "../db/projects.ts";
+import { instanceUrl, containerUrl, storageName } from "../api/project-names.ts";
 
 interface SourceFields { type?: string; server?: string; protocol?: string; alias?: string; fingerprint?: string; certificate?: string; mode?: string; secret?: string }
 

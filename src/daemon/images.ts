@@ -17,7 +17,7 @@ import { ApiError } from "../api/error.ts";
 import { requestUrl } from "./request-url.ts";
 import { isTrue } from "../config/values.ts";
 import { validator } from "./validate.ts";
-import { instanceUrl, storageName } from "../db/projects.ts";
+import { instanceUrl, storageName } from "../api/project-names.ts";
 import { projectOf } from "./project.ts";
 
 const checkImagesPost = validator(ImagesPost);

@@ -6,7 +6,7 @@ import { InstanceName } from "../api/instance.ts";
 import type { DaemonContext } from "./context.ts";
 import { AsyncResponse, recursionLevel } from "../api/envelope.ts";
 import { RawResponse, sync } from "./response.ts";
-import { instanceUrl, containerUrl } from "../db/projects.ts";
+import { instanceUrl, containerUrl } from "../api/project-names.ts";
 
 const Recursion = t.Object({
   recursion: t.Optional(t.String({ description: "0: URLs, 1: backup objects" })),

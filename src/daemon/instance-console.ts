@@ -8,7 +8,7 @@ import type { ConsoleAttachment } from "../instance/console.ts";
 import type { DaemonContext } from "./context.ts";
 import type { ServerWebSocketLike } from "./operations.ts";
 import { RawResponse, sync } from "./response.ts";
-import { instanceUrl, containerUrl } from "../db/projects.ts";
+import { instanceUrl, containerUrl } from "../api/project-names.ts";
 
 /** How long the client has to connect its websockets before the operation fails. */
 const CONNECT_TIMEOUT_MS = 10_000;

@@ -18,7 +18,7 @@ import { debugEnabled, log } from "../log.ts";
 import type { DaemonContext } from "./context.ts";
 import type { ServerWebSocketLike } from "./operations.ts";
 import { ApiError } from "../api/error.ts";
-import { instanceUrl, containerUrl } from "../db/projects.ts";
+import { instanceUrl, containerUrl } from "../api/project-names.ts";
 
 /** After the command exits, output still in flight is forwarded until the stream is idle this long. */
 const DRAIN_IDLE_MS = 30;

@@ -10,7 +10,7 @@ import type { DaemonContext } from "./context.ts";
 import { migrationSource } from "./instances.ts";
 import { checkIfMatch, etagOf, sync } from "./response.ts";
 import { ApiError } from "../api/error.ts";
-import { instanceUrl } from "../db/projects.ts";
+import { instanceUrl } from "../api/project-names.ts";
 
 const snapshotUrl = (name: string, snap: string) => instanceUrl(name, `/snapshots/${snap}`);
 

@@ -6,7 +6,7 @@ import type { DaemonContext } from "./context.ts";
 import { sync } from "./response.ts";
 import { ApiError } from "../api/error.ts";
 import { statefulUnavailable } from "../instance/stateful.ts";
-import { instanceUrl } from "../db/projects.ts";
+import { instanceUrl } from "../api/project-names.ts";
 
 const DESCRIPTIONS: Record<string, string> = {
   start: "Starting instance", stop: "Stopping instance", restart: "Restarting instance",

@@ -14,7 +14,7 @@ import { isTrue } from "../config/values.ts";
 import { instanceRefreshTarget, instanceSource, instanceTarget } from "../migration/instances.ts";
 import { statefulUnavailable } from "../instance/stateful.ts";
 import { liveUnsupported, sourceOperation, targetOperation } from "./migrations.ts";
-import { containerUrl, instanceUrl, nameInProject, projectOfStored, storageName } from "../db/projects.ts";
+import { containerUrl, instanceUrl, nameInProject, projectOfStored, storageName } from "../api/project-names.ts";
 
 const url = instanceUrl;
 

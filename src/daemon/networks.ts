@@ -4,7 +4,7 @@ import { Elysia, t } from "elysia";
 import { Empty, RecursionQuery, UrlsOr, recursionLevel } from "../api/envelope.ts";
 import { Network, NetworkLease, NetworkName, NetworkPost, NetworkPut, NetworksPost, NetworkState } from "../api/network.ts";
 import type { NetworkRow } from "../db/networks.ts";
-import { storageName } from "../db/projects.ts";
+import { storageName } from "../api/project-names.ts";
 import type { NetworkManager } from "../network/manager.ts";
 import { projectOf } from "./project.ts";
 import { checkIfMatch, etagOf, sync } from "./response.ts";

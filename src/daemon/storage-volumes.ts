@@ -16,7 +16,7 @@ import { checkIfMatch, etagOf, sync } from "./response.ts";
 import { volumeRefreshTarget, volumeSource, volumeTarget } from "../migration/volumes.ts";
 import { sourceOperation, targetOperation } from "./migrations.ts";
 import { ApiError } from "../api/error.ts";
-import { instanceUrl, nameInProject, storageName } from "../db/projects.ts";
+import { instanceUrl, nameInProject, storageName } from "../api/project-names.ts";
 import { checkProject, projectOf } from "./project.ts";
 
 export interface StorageVolumesContext {

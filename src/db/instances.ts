@@ -3,7 +3,7 @@ import { eq } from "drizzle-orm";
 import type { BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import type * as schema from "./schema.ts";
 import { instances } from "./schema.ts";
-import { projectOfStored } from "./projects.ts";
+import { projectOfStored } from "../api/project-names.ts";
 
 type Db = BunSQLiteDatabase<typeof schema>;
 export type InstanceRow = typeof instances.$inferSelect;

@@ -1,7 +1,8 @@
 // Queries on the networks table, and which instances and profiles use a network.
 import { and, eq } from "drizzle-orm";
 import type { Db } from "./index.ts";
-import { deviceExpander, instanceUrl, profileUrl, projectsWithOwn, storageName } from "./projects.ts";
+import { deviceExpander, projectsWithOwn } from "./projects.ts";
+import { instanceUrl, profileUrl, storageName } from "../api/project-names.ts";
 import { instances, networks, profiles } from "./schema.ts";
 
 export type NetworkRow = typeof networks.$inferSelect;

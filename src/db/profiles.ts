@@ -4,7 +4,7 @@
 import { and, eq, inArray } from "drizzle-orm";
 import type { Profile } from "../api/profile.ts";
 import type { Db } from "./index.ts";
-import { instanceUrl } from "./projects.ts";
+import { instanceUrl } from "../api/project-names.ts";
 import { images, instances, profiles } from "./schema.ts";
 
 export type ProfileRow = typeof profiles.$inferSelect;

@@ -4,6 +4,7 @@ import { expandDevices } from "../config/expand.ts";
 import { isTrue } from "../config/values.ts";
 import type { Db } from "./index.ts";
 import { images, instances, networks, profiles, projects, storageVolumes } from "./schema.ts";
+import { nameInProject } from "../api/project-names.ts";
 
 export type ProjectRow = typeof projects.$inferSelect;
 export type ProjectFields = Pick<ProjectRow, "description" | "config">;
@@ -61,29 +62,6 @@ export const projectVolumeSizes = (db: Db, project: string): Map<string, string>
 export const projectProfile = (db: Db, project: string, name: string) =>
   db.select().from(profiles).where(and(eq(profiles.project, project), eq(profiles.name, name))).get();
 
-/** An instance's host-unique storage name (the `name` column): LXD's `<project>_<name>` outside default. */
-export const storageName = (project: string, name: string): string => (project === "default" ? name : `${project}_${name}`);
-
-/** The instance's name within its project, from its storage name. */
-export const nameInProject = (project: string, stored: string): string =>
-  project !== "default" && stored.startsWith(`${project}_`) ? stored.slice(project.length + 1) : stored;
-
-/** The project of a storage name (instance names never contain `_`, so the first one splits). */
-export const projectOfStored = (stored: string): string => {
-  const i = stored.indexOf("_");
-  return i < 0 ? "default" : stored.slice(0, i);
-};
-
-/** The API URL of an instance (or of something below it: `suffix`) from its storage name. */
-export function instanceUrl(stored: string, suffix = ""): string {
-  const project = projectOfStored(stored);
-  const url = `/1.0/instances/${nameInProject(project, stored)}${suffix}`;
-  return project === "default" ? url : `${url}?project=${project}`;
-}
-
-/** The legacy `/1.0/containers/...` URL of an instance, from its storage name. */
-export const containerUrl = (stored: string, suffix = ""): string => instanceUrl(stored, suffix).replace(/^\/1\.0\/instances\//, "/1.0/containers/");
-
 type Devices = Record<string, Record<string, string>>;
 
 /** Each instance's devices expanded with its profiles, read from the project whose profiles it
@@ -96,7 +74,3 @@ export function deviceExpander(db: Db): (inst: { project: string; profiles: stri
     return expandDevices(inst.profiles.map((p) => byKey.get(`${home}/${p}`) ?? {}), inst.devices);
   };
 }
-
-/** A profile's URL as `used_by` lists it. */
-export const profileUrl = (project: string, name: string): string =>
-  project === "default" ? `/1.0/profiles/${name}` : `/1.0/profiles/${name}?project=${project}`;

@@ -3,7 +3,8 @@ import { eq } from "drizzle-orm";
 import type { StoragePool } from "../api/storage.ts";
 import { rootDisk } from "../config/expand.ts";
 import type { Db } from "./index.ts";
-import { deviceExpander, instanceUrl, profileUrl } from "./projects.ts";
+import { deviceExpander } from "./projects.ts";
+import { instanceUrl, profileUrl } from "../api/project-names.ts";
 import { instances, profiles, storagePools, storageVolumes } from "./schema.ts";
 
 export type PoolRow = typeof storagePools.$inferSelect;

@@ -2,7 +2,8 @@
 // by pool and volume name; and which instances and profiles use a volume through disk devices.
 import { and, asc, eq, ne } from "drizzle-orm";
 import type { Db } from "./index.ts";
-import { deviceExpander, instanceUrl, profileUrl, projectsWithOwn, storageName } from "./projects.ts";
+import { deviceExpander, projectsWithOwn } from "./projects.ts";
+import { instanceUrl, profileUrl, storageName } from "../api/project-names.ts";
 import { instances, profiles, storageVolumes, storageVolumeSnapshots } from "./schema.ts";
 
 export type VolumeRow = typeof storageVolumes.$inferSelect;

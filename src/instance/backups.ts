@@ -24,7 +24,7 @@ import type { Instance } from "../api/instance.ts";
 import type { InstanceRow } from "../db/instances.ts";
 import type { Pool } from "../storage/driver.ts";
 import type { SnapshotRow } from "./snapshots.ts";
-import { instanceUrl, projectOfStored } from "../db/projects.ts";
+import { instanceUrl, projectOfStored } from "../api/project-names.ts";
 
 type Shape = Pick<InstanceRow, "profiles" | "config" | "devices">;
 

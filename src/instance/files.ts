@@ -3,7 +3,7 @@
 // so a hostile rootfs (symlinks to host paths, "..", device nodes, fifos) can never reach the host. Errors become ApiErrors with the HTTP status
 // LXD gives them; each transfer sends its lifecycle event.
 import { ApiError } from "../api/error.ts";
-import { instanceUrl, projectOfStored } from "../db/projects.ts";
+import { instanceUrl, projectOfStored } from "../api/project-names.ts";
 import {
   deletePath, FileOpError, readEntries, readPath, writePath, type FileStat, type FileTarget, type PutOptions,
 } from "../kernel/files.ts";

@@ -11,7 +11,7 @@ import { totalmem } from "node:os";
 import type { Instance, InstanceFull, InstancePut, InstanceState, InstancesPost } from "../api/instance.ts";
 import * as db from "../db/instances.ts";
 import { profiles as profilesTable, storagePools } from "../db/schema.ts";
-import { instanceUrl, nameInProject, projectOfStored, storageName } from "../db/projects.ts";
+import { instanceUrl, nameInProject, projectOfStored, storageName } from "../api/project-names.ts";
 import { ProjectManager, type InstanceUse } from "../project/manager.ts";
 import { type SnapshotRow, snapshotsByInstance } from "../db/snapshots.ts";
 import { getVolume, listVolumes, listVolumeSnapshots } from "../db/storage-volumes.ts";

@@ -13,7 +13,7 @@ import { isTrue } from "../config/values.ts";
 import { closeSync, existsSync, fstatSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { nicNetwork } from "../db/networks.ts";
-import { projectOfStored } from "../db/projects.ts";
+import { projectOfStored } from "../api/project-names.ts";
 import { linkExists } from "../network/bridge.ts";
 import { nicHwaddr } from "../network/mac.ts";
 import type { NetworkManager } from "../network/manager.ts";

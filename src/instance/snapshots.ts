@@ -16,7 +16,7 @@ import { instanceVolume, type PoolBackend } from "../storage/backend.ts";
 import type { InstanceRow } from "../db/instances.ts";
 import { crashPoint } from "../kernel/faults.ts";
 import { compareSnapshots, expiresAt, expiryDate, nextSnapshotName, scheduleMatches, validateSnapshotName } from "../config/schedule.ts";
-import { instanceUrl, projectOfStored } from "../db/projects.ts";
+import { instanceUrl, projectOfStored } from "../api/project-names.ts";
 
 export type SnapshotRow = db.SnapshotRow;
 

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import type { Network, NetworkLease, NetworkState } from "../api/network.ts";
 import type { Db } from "../db/index.ts";
 import * as q from "../db/networks.ts";
-import { nameInProject } from "../db/projects.ts";
+import { nameInProject } from "../api/project-names.ts";
 import { ApiError } from "../api/error.ts";
 import { KeyedLock } from "../lock.ts";
 import { lxdDir } from "../paths.ts";

@@ -6,7 +6,7 @@ import { expandDevices, rootDisk } from "../config/expand.ts";
 import type { Db } from "../db/index.ts";
 import { getInstance } from "../db/instances.ts";
 import * as q from "../db/profiles.ts";
-import { profileUrl as projectProfileUrl } from "../db/projects.ts";
+import { profileUrl as projectProfileUrl } from "../api/project-names.ts";
 import type { ProjectManager } from "../project/manager.ts";
 import { validateDevices, validateInstanceConfig, validateProfileName, withoutEmptyDeviceKeys } from "../instance/config.ts";
 

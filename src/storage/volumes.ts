@@ -6,7 +6,7 @@ import { NO_EXPIRY } from "../api/snapshot.ts";
 import type { Db } from "../db/index.ts";
 import type { PoolRow } from "../db/storage-pools.ts";
 import * as q from "../db/storage-volumes.ts";
-import { nameInProject } from "../db/projects.ts";
+import { nameInProject } from "../api/project-names.ts";
 import { ApiError } from "../api/error.ts";
 import { KeyedLock } from "../lock.ts";
 import { compareSnapshots, expiresAt, expiryDate, nextSnapshotName, scheduleMatches, validateSnapshotName } from "../config/schedule.ts";

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openDatabase, seedDefaults, type OpenDb } from "../../src/db/index.ts";
-import { instanceUrl, nameInProject, projectOfStored, storageName } from "../../src/db/projects.ts";
+import { instanceUrl, nameInProject, projectOfStored, storageName } from "../../src/api/project-names.ts";
 import { instancePath } from "../../src/daemon/project.ts";
 import { type InstanceUse, ProjectManager, validateProjectName } from "../../src/project/manager.ts";
 
