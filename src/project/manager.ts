@@ -236,7 +236,11 @@ export class ProjectManager {
    */
   checkInstance(project: string, change: InstanceUse, creating: boolean): void {
     const row = this.get(project);
-    const others = this.instancesOf(project).filter((u) => u.name !== change.name);
+    const limited = Object.keys(row.config).some((k) => k.startsWith("limits."));
+    // A project without limits or restrictions (the default project, usually) has nothing to
+    // check: reading all its instances would put a scan of every instance on each launch.
+    if (!limited && !isTrue(row.config.restricted)) return;
+    const others = limited ? this.instancesOf(project).filter((u) => u.name !== change.name) : [];
     const context = creating ? "Failed checking if instance creation allowed" : "Failed checking if instance update allowed";
     if (creating) {
       const max = row.config["limits.instances"];
@@ -248,7 +252,7 @@ export class ProjectManager {
     }
     try {
       if (isTrue(row.config.restricted)) checkRestrictions(project, row.config, change);
-      checkAggregates(project, row.config, [...others, change], this.volumesDisk(project));
+      if (limited) checkAggregates(project, row.config, [...others, change], this.volumesDisk(project));
     } catch (err) {
       throw new ApiError(400, `${context}: ${(err as Error).message}`);
     }
