@@ -93,7 +93,14 @@ export async function densityTimings(d: TestDaemon, n: number, runs: number): Pr
   const names = Array.from({ length: n }, (_, i) => `d${i}`);
   const memBefore = memAvailableKiB();
   const launches: number[] = [];
-  for (const name of names) launches.push(await timed(() => cli("launch", "busybox", name)));
+  // The daemon's CPU time (ticks) before each launch, and after the last.
+  const daemonCpu: number[] = [];
+  const ownTicks = () => cpuTicks((pid) => pid === d.pid);
+  for (const name of names) {
+    daemonCpu.push(ownTicks());
+    launches.push(await timed(() => cli("launch", "busybox", name)));
+  }
+  daemonCpu.push(ownTicks());
   await Bun.sleep(5000);
 
   // What the host does while the N containers idle: CPU of the daemon, of dnsmasq and of
@@ -141,7 +148,10 @@ export async function densityTimings(d: TestDaemon, n: number, runs: number): Pr
   const [firstNames, lastNames] = [names.slice(0, first.length), names.slice(-last.length)];
   // Every traced phase, first 10 / last 10: what grows with the number of containers.
   const phaseKeys = Object.keys(phases.get(firstNames[0]) ?? {}).filter((k) => k !== "daemon");
-  const growth = phaseKeys.map((k) => `${k} ${part(firstNames, k).toFixed(1)}/${part(lastNames, k).toFixed(1)}`).join(", ");
+  // Mean daemon CPU per launch over the first and the last launches (ticks of 10 ms: summed, not medians).
+  const cpuPer = (from: number, count: number) => (((daemonCpu[from + count] - daemonCpu[from]) * 1000) / CLK_TCK / count).toFixed(1);
+  const helperCpu = (slice: string[]) => (part(slice, "cpu_user") + part(slice, "cpu_sys")).toFixed(1);
+  const growth = phaseKeys.filter((k) => !k.startsWith("cpu_")).map((k) => `${k} ${part(firstNames, k).toFixed(1)}/${part(lastNames, k).toFixed(1)}`).join(", ");
   for (let i = 0; i < n; i += 8) await Promise.all(names.slice(i, i + 8).map((name) => cli("delete", "--force", name)));
   return [
     { key: "density-first", what: `launch, first 10 of ${n} (median)`, ours: ms(first), floor: "" },
@@ -150,6 +160,12 @@ export async function densityTimings(d: TestDaemon, n: number, runs: number): Pr
       key: "density-daemon",
       what: "daemon's part of a launch (create+start), first 10 / last 10; of it the monitor",
       ours: `${part(firstNames, "daemon").toFixed(1)} / ${part(lastNames, "daemon").toFixed(1)} ms; ${part(firstNames, "monitor").toFixed(1)} / ${part(lastNames, "monitor").toFixed(1)} ms`,
+      floor: "",
+    },
+    {
+      key: "density-cpu",
+      what: "CPU per launch, first 10 / last 10: daemon (mean), lxd-helper start's processes (median, user+sys)",
+      ours: `${cpuPer(0, first.length)} / ${cpuPer(n - last.length, last.length)} ms; ${helperCpu(firstNames)} / ${helperCpu(lastNames)} ms`,
       floor: "",
     },
     { key: "density-phases", what: "daemon's launch phases, first 10 / last 10 (ms, medians)", ours: growth, floor: "" },
