@@ -2,19 +2,22 @@
 // processes of a start (the spawner, the monitor, the forker, init, the builder) mark the end of
 // each phase and add their CPU time on one shared anonymous page, mapped before the first fork;
 // the monitor appends the marks to its "ok PID" report as " NAME=MSms ..." (time since the
-// previous mark, in time order: the start's timeline) and " cpu_user=MSms cpu_sys=MSms".
+// previous mark, in time order: the start's timeline) and " cpu_user=MSms cpu_sys=MSms
+// run_wait=MSms": CPU time, and time spent runnable but waiting for a CPU (schedstat's run_delay,
+// what a loaded host adds), summed over the processes.
 #include "helper.h"
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <fcntl.h>
 #include <time.h>
 
 #define TRACE_MARKS 48
 
 struct trace_page {
 	int n;
-	uint64_t user_us, sys_us;
+	uint64_t user_us, sys_us, wait_ns;
 	struct {
 		uint64_t ns;
 		char name[24];
@@ -65,6 +68,17 @@ void trace_cpu(int who)
 		return;
 	__atomic_fetch_add(&page->user_us, tv_us(ru.ru_utime), __ATOMIC_RELAXED);
 	__atomic_fetch_add(&page->sys_us, tv_us(ru.ru_stime), __ATOMIC_RELAXED);
+	// "CPU_NS RUN_DELAY_NS SLICES" (needs schedstats; absent, the wait stays 0).
+	char buf[96] = "";
+	int fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		buf[n > 0 ? n : 0] = 0;
+		close(fd);
+	}
+	unsigned long long cpu, delay;
+	if (sscanf(buf, "%llu %llu", &cpu, &delay) == 2)
+		__atomic_fetch_add(&page->wait_ns, delay, __ATOMIC_RELAXED);
 }
 
 int trace_format(char *buf, size_t cap)
@@ -88,6 +102,7 @@ int trace_format(char *buf, size_t cap)
 		len += snprintf(buf + len, cap - len, " %s=%.2fms", page->marks[order[i]].name, ms);
 	}
 	if (len < cap)
-		len += snprintf(buf + len, cap - len, " cpu_user=%.2fms cpu_sys=%.2fms", page->user_us / 1e3, page->sys_us / 1e3);
+		len += snprintf(buf + len, cap - len, " cpu_user=%.2fms cpu_sys=%.2fms run_wait=%.2fms", page->user_us / 1e3, page->sys_us / 1e3,
+				page->wait_ns / 1e6);
 	return len < cap ? (int)len : (int)cap - 1;
 }

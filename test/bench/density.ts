@@ -29,6 +29,15 @@ function cpuTicks(match: (pid: number, cgroup: string, cmdline: string) => boole
   return total;
 }
 
+/** Time a thread spent runnable but waiting for a CPU (schedstat's run_delay), ns; 0 without schedstats. */
+function runDelayNs(pid: number): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").split(" ")[1]) || 0;
+  } catch {
+    return 0;
+  }
+}
+
 /** Processes running or in uninterruptible sleep (what the load average counts), by name. */
 function loadByComm(into: Map<string, number>) {
   for (const p of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
@@ -93,14 +102,18 @@ export async function densityTimings(d: TestDaemon, n: number, runs: number): Pr
   const names = Array.from({ length: n }, (_, i) => `d${i}`);
   const memBefore = memAvailableKiB();
   const launches: number[] = [];
-  // The daemon's CPU time (ticks) before each launch, and after the last.
+  // The daemon's CPU time (ticks) and its main thread's run-queue wait (ns) before each launch, and after the last.
   const daemonCpu: number[] = [];
-  const ownTicks = () => cpuTicks((pid) => pid === d.pid);
+  const daemonWait: number[] = [];
+  const sample = () => {
+    daemonCpu.push(cpuTicks((pid) => pid === d.pid));
+    daemonWait.push(runDelayNs(d.pid!));
+  };
   for (const name of names) {
-    daemonCpu.push(ownTicks());
+    sample();
     launches.push(await timed(() => cli("launch", "busybox", name)));
   }
-  daemonCpu.push(ownTicks());
+  sample();
   await Bun.sleep(5000);
 
   // What the host does while the N containers idle: CPU of the daemon, of dnsmasq and of
@@ -150,8 +163,9 @@ export async function densityTimings(d: TestDaemon, n: number, runs: number): Pr
   const phaseKeys = Object.keys(phases.get(firstNames[0]) ?? {}).filter((k) => k !== "daemon");
   // Mean daemon CPU per launch over the first and the last launches (ticks of 10 ms: summed, not medians).
   const cpuPer = (from: number, count: number) => (((daemonCpu[from + count] - daemonCpu[from]) * 1000) / CLK_TCK / count).toFixed(1);
+  const waitPer = (from: number, count: number) => ((daemonWait[from + count] - daemonWait[from]) / 1e6 / count).toFixed(1);
   const helperCpu = (slice: string[]) => (part(slice, "cpu_user") + part(slice, "cpu_sys")).toFixed(1);
-  const growth = phaseKeys.filter((k) => !k.startsWith("cpu_")).map((k) => `${k} ${part(firstNames, k).toFixed(1)}/${part(lastNames, k).toFixed(1)}`).join(", ");
+  const growth = phaseKeys.filter((k) => !k.startsWith("cpu_") && k !== "run_wait").map((k) => `${k} ${part(firstNames, k).toFixed(1)}/${part(lastNames, k).toFixed(1)}`).join(", ");
   for (let i = 0; i < n; i += 8) await Promise.all(names.slice(i, i + 8).map((name) => cli("delete", "--force", name)));
   return [
     { key: "density-first", what: `launch, first 10 of ${n} (median)`, ours: ms(first), floor: "" },
@@ -166,6 +180,12 @@ export async function densityTimings(d: TestDaemon, n: number, runs: number): Pr
       key: "density-cpu",
       what: "CPU per launch, first 10 / last 10: daemon (mean), lxd-helper start's processes (median, user+sys)",
       ours: `${cpuPer(0, first.length)} / ${cpuPer(n - last.length, last.length)} ms; ${helperCpu(firstNames)} / ${helperCpu(lastNames)} ms`,
+      floor: "",
+    },
+    {
+      key: "density-wait",
+      what: "waiting for a CPU per launch (run queue: what the host's other load adds), first 10 / last 10: daemon main thread (mean), lxd-helper start's processes (median)",
+      ours: `${waitPer(0, first.length)} / ${waitPer(n - last.length, last.length)} ms; ${part(firstNames, "run_wait").toFixed(1)} / ${part(lastNames, "run_wait").toFixed(1)} ms`,
       floor: "",
     },
     { key: "density-phases", what: "daemon's launch phases, first 10 / last 10 (ms, medians)", ours: growth, floor: "" },
