@@ -4,7 +4,7 @@
 // with all N running, and what the idle host does meanwhile (load average, processes forked,
 // CPU time of the daemon, dnsmasq and the containers).
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
-import { lxdBinary, type TestDaemon } from "../helpers/daemon.ts";
+import { lxdBinary, startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { type BenchRow, cliOf, lxcList, median, timed } from "./timing.ts";
 
 const ms = (xs: number[]) => `${median(xs).toFixed(1)} ms`;
@@ -46,6 +46,13 @@ function runDelayNs(pid: number): number {
   } catch {
     return 0;
   }
+}
+
+/** utime+stime (ticks) of one process: its own stat file, not a scan of /proc (which would cost O(N) per launch). */
+function ownTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return Number(f[11]) + Number(f[12]);
 }
 
 /** Processes running or in uninterruptible sleep (what the load average counts), by name. */
@@ -116,15 +123,29 @@ export async function densityTimings(d: TestDaemon, n: number, runs: number): Pr
   const daemonCpu: number[] = [];
   const daemonWait: number[] = [];
   const sample = () => {
-    daemonCpu.push(cpuTicks((pid) => pid === d.pid));
+    daemonCpu.push(ownTicks(d.pid!));
     daemonWait.push(runDelayNs(d.pid!));
   };
   const cliCpu: number[] = [];
-  for (const name of names) {
-    sample();
-    const { wall, cpu } = await launchOne(d, name);
-    launches.push(wall);
-    cliCpu.push(cpu);
+  // The host's load changes during a long run (other tenants of a shared host), and a launch's
+  // wall time with it: each of the last 10 launches is paired with a launch on a second, empty
+  // daemon at the same moment (deleted again, so it is always that daemon's first container).
+  const lastCount = Math.min(10, n);
+  const empty = await startInitializedDaemon();
+  const emptyLaunches: number[] = [];
+  try {
+    for (const [i, name] of names.entries()) {
+      if (i >= n - lastCount) {
+        emptyLaunches.push((await launchOne(empty, "probe")).wall);
+        await cliOf(empty)("delete", "--force", "probe");
+      }
+      sample();
+      const { wall, cpu } = await launchOne(d, name);
+      launches.push(wall);
+      cliCpu.push(cpu);
+    }
+  } finally {
+    await empty.stop();
   }
   sample();
   await Bun.sleep(5000);
@@ -133,7 +154,7 @@ export async function densityTimings(d: TestDaemon, n: number, runs: number): Pr
   // everything in the daemon's cgroup (monitors and containers too), pids forked host-wide.
   const ours = (_pid: number, cgroup: string) => cgroup.includes(`lxd-test-${d.tag}`);
   const parts = () => ({
-    pid: lastPid(), daemon: cpuTicks((pid) => pid === d.pid), dnsmasq: cpuTicks((_p, _c, cmd) => cmd.startsWith("dnsmasq") && cmd.includes(d.dir)),
+    pid: lastPid(), daemon: ownTicks(d.pid!), dnsmasq: cpuTicks((_p, _c, cmd) => cmd.startsWith("dnsmasq") && cmd.includes(d.dir)),
     ours: cpuTicks(ours),
   });
   const idleSeconds = 30;
@@ -154,14 +175,20 @@ export async function densityTimings(d: TestDaemon, n: number, runs: number): Pr
   const daemonRss = rssKiB(d.pid!);
   const list: number[] = [];
   const lxcLists: number[] = [];
+  // The daemon's CPU per list too: unlike the wall time, it does not depend on the host's load.
+  const listTicks = ownTicks(d.pid!);
   for (let i = 0; i < runs; i++) list.push(await timed(() => cli("list")));
+  const lxcTicks = ownTicks(d.pid!);
   for (let i = 0; i < runs; i++) lxcLists.push(await timed(() => lxcList(d)));
+  const perList = (from: number, to: number) => `${(((to - from) * 1000) / CLK_TCK / runs).toFixed(0)} ms daemon CPU`;
+  const [listCpu, lxcCpu] = [perList(listTicks, lxcTicks), perList(lxcTicks, ownTicks(d.pid!))];
   const running = async () => (await d.api("GET", "/1.0/instances?recursion=1")).body.metadata.filter((i: { status: string }) => i.status === "Running").length;
   await d.kill("SIGTERM");
   const restart = await timed(async () => {
     await d.start();
     await cli("list");
   });
+  const restartCpu = `${((ownTicks(d.pid!) * 1000) / CLK_TCK).toFixed(0)} ms daemon CPU`;
   const found = await running();
   const lines = d.log().split("\n");
   const started = [lines.filter((l) => l.includes('msg="Daemon started"')).at(-1), lines.filter((l) => l.includes('msg="Reconciled instances"')).at(-1)].join(" ");
@@ -183,6 +210,12 @@ export async function densityTimings(d: TestDaemon, n: number, runs: number): Pr
   return [
     { key: "density-first", what: `launch, first 10 of ${n} (median)`, ours: ms(first), floor: "" },
     { key: "density-last", what: `launch, last 10 of ${n} (median)`, ours: `${ms(last)} (${(median(last) / median(first)).toFixed(2)}x first)`, floor: "" },
+    {
+      key: "density-paired",
+      what: `launch on an empty daemon, each just before one of the last 10 (median): the same host load`,
+      ours: `${ms(emptyLaunches)} (the last 10 of ${n}: ${(median(last) / median(emptyLaunches)).toFixed(2)}x)`,
+      floor: "",
+    },
     {
       key: "density-daemon",
       what: "daemon's part of a launch (create+start), first 10 / last 10; of it the monitor",
@@ -209,9 +242,9 @@ export async function densityTimings(d: TestDaemon, n: number, runs: number): Pr
       ours: `${(memPer / 1024).toFixed(2)} MiB; ${(charged / 1024).toFixed(2)} + ${(median(monitors) / 1024).toFixed(2)} MiB (${monitors.length} monitors)`,
       floor: "",
     },
-    { key: "density-list", what: `lxd list, ${n} running`, ours: ms(list), floor: "" },
-    { key: "density-lxclist", what: `lxc list, ${n} running`, ours: ms(lxcLists), floor: "" },
-    { key: "density-restart", what: `daemon restart until list answers (${found}/${n} running found)`, ours: `${restart.toFixed(0)} ms (${startPhases})`, floor: "" },
+    { key: "density-list", what: `lxd list, ${n} running`, ours: `${ms(list)} (${listCpu})`, floor: "" },
+    { key: "density-lxclist", what: `lxc list, ${n} running`, ours: `${ms(lxcLists)} (${lxcCpu})`, floor: "" },
+    { key: "density-restart", what: `daemon restart until list answers (${found}/${n} running found)`, ours: `${restart.toFixed(0)} ms, ${restartCpu} (${startPhases})`, floor: "" },
     {
       key: "density-idle",
       what: `${idleSeconds} s idle with ${n} running: CPU s of daemon / dnsmasq / its whole cgroup; pids forked host-wide; load avg`,
