@@ -755,10 +755,10 @@ export class InstanceManager {
     const profiles = Array.isArray(r.profiles) ? r.profiles.filter((p: unknown): p is string => typeof p === "string") : ["default"];
     // The profiles may have lost their root disk with the database: the instance (and each
     // snapshot, which a restore brings back) gets its own pointing at the pool it was found in.
-    const withRoot = (devices: Devices, profiles: string[]) => this.rootIn(u.pool, devices, profiles);
+    const withRoot = (devices: Devices, profiles: string[]) => this.rootIn(u.pool, devices, profiles, u.name);
     const devices = withRoot((r.devices ?? {}) as Devices, profiles);
     if (db.getInstance(this.database, u.name)) throw new ApiError(409, `Instance "${u.name}" already exists`);
-    const row = db.insertInstance(this.database, { location: this.location(),
+    const row = db.insertInstance(this.database, { location: this.location(), project: u.project,
       name: u.name, architecture: String(r.architecture ?? ""), type: "container", description: String(r.description ?? ""),
       ephemeral: r.ephemeral === true, stateful: false, config: { ...strings(r.config), "volatile.last_state.power": "STOPPED" }, devices, profiles,
       createdAt: typeof r.created_at === "string" ? r.created_at : now(), lastUsedAt: typeof r.last_used_at === "string" ? r.last_used_at : now(),
