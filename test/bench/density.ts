@@ -14,6 +14,11 @@ const rssKiB = (pid: number) => field(readFileSync(`/proc/${pid}/status`, "utf8"
 const loadavg = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 const lastPid = () => Number(readFileSync("/proc/sys/kernel/ns_last_pid", "utf8"));
 const CLK_TCK = 100;
+/** Pids handed out between two readings of ns_last_pid (it wraps at pid_max). */
+function forked(from: number, to: number): number {
+  const max = Number(readFileSync("/proc/sys/kernel/pid_max", "utf8"));
+  return (to - from + max) % max;
+}
 
 /** utime+stime (ticks) of the processes `match` picks by pid, cgroup file and command line. */
 function cpuTicks(match: (pid: number, cgroup: string, cmdline: string) => boolean): number {
@@ -248,7 +253,7 @@ export async function densityTimings(d: TestDaemon, n: number, runs: number): Pr
     {
       key: "density-idle",
       what: `${idleSeconds} s idle with ${n} running: CPU s of daemon / dnsmasq / its whole cgroup; pids forked host-wide; load avg`,
-      ours: `${secs("daemon")} / ${secs("dnsmasq")} / ${secs("ours")}; ${after.pid - before.pid} pids; ${load}`,
+      ours: `${secs("daemon")} / ${secs("dnsmasq")} / ${secs("ours")}; ${forked(before.pid, after.pid)} pids; ${load}`,
       floor: "",
     },
     { key: "density-busy", what: "host tasks running (R) or in D state, mean per sample, top 4 by name", ours: busiest || "none", floor: "" },
