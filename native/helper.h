@@ -140,6 +140,8 @@ void trace_mark(const char *name);
 void trace_cpu(int who);
 // " NAME=MSms ... cpu_user=MSms cpu_sys=MSms" into buf; its length.
 int trace_format(char *buf, size_t cap);
+// Unmaps the page (the monitor, once it reported: what it forks later has no use for it).
+void trace_done(void);
 
 // ---- target.c: the container a subcommand acts on, named by an inherited pidfd ----
 int target_pidfd(const char *arg);

@@ -637,6 +637,7 @@ static __attribute__((noreturn)) void run_monitor(struct config *c, int report_f
 	char trace[1024];
 	trace_format(trace, sizeof(trace));
 	report(report_fd, "ok %d%s\n", l.init, trace);
+	trace_done();
 	close(report_fd);
 	monitor_loop(l.init, l.init_pidfd, l.listen_fd, l.sig_fd, l.addr.sun_path);
 }

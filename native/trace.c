@@ -106,3 +106,10 @@ int trace_format(char *buf, size_t cap)
 				page->wait_ns / 1e6);
 	return len < cap ? (int)len : (int)cap - 1;
 }
+
+void trace_done(void)
+{
+	if (page)
+		munmap(page, sizeof(*page));
+	page = NULL;
+}
