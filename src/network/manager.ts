@@ -497,7 +497,8 @@ export class NetworkManager {
   memberKeys(): { name: string; key: string }[] {
     const member = this.member();
     if (!member) return [];
-    return [...q.memberNetworks(this.db, member).values()].flatMap((e) => Object.keys(e.config).sort().map((key) => ({ name: e.network, key })));
+    return [...q.memberNetworks(this.db, member).values()].sort((a, b) => (a.network < b.network ? -1 : 1))
+      .flatMap((e) => Object.keys(e.config).sort().map((key) => ({ name: e.network, key })));
   }
 
   /** Takes the network down on this member only (its rows stay: the member deleting it drops them). */

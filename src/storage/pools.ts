@@ -279,7 +279,8 @@ export class StoragePools {
   memberKeys(): { name: string; key: string }[] {
     const member = this.member();
     if (!member) return [];
-    return [...q.memberPools(this.db, member).values()].flatMap((e) => Object.keys(e.config).sort().map((key) => ({ name: e.pool, key })));
+    return [...q.memberPools(this.db, member).values()].sort((a, b) => (a.pool < b.pool ? -1 : 1))
+      .flatMap((e) => Object.keys(e.config).sort().map((key) => ({ name: e.pool, key })));
   }
 
   /** PUT (`merge` false) replaces description and config; PATCH merges config by key. The source
