@@ -83,6 +83,9 @@ describe.skipIf(!LIB)("cluster storage pools and networks", () => {
     expect((await pool(m1, "default", "m2")).config.source).toBe(join(m2.dir, "storage-pools/default"));
     const net = (await m1.api("GET", `/1.0/networks/${NET}?target=m2`)).body.metadata;
     expect(net).toMatchObject({ status: "Created", locations: ["m1", "m2"] });
+    expect(await m1.ok("network", "show", NET, "--target", "m2")).toContain("status: Created");
+    expect((await m2.lxd("network", "set", NET, "ipv4.nat", "true", "--target", "m2")).stderr)
+      .toContain("Config key \"ipv4.nat\" may not be used as cluster member specific key");
   }, 60_000);
 
   test("interactive `lxd init` joins with LXD's questions and answers each pool's source", async () => {
