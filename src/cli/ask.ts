@@ -3,7 +3,8 @@
 
 export interface Asker {
   ask(question: string): Promise<string>;
-  yes(question: string, dflt: boolean): Promise<boolean>;
+  /** `end`: what follows "[default=...]" (LXD writes a few of its questions without the colon). */
+  yes(question: string, dflt: boolean, end?: string): Promise<boolean>;
 }
 
 export function asker(out: (s: string) => void): Asker {
@@ -14,9 +15,9 @@ export function asker(out: (s: string) => void): Asker {
     if (next.done) throw new Error("No answer on standard input");
     return String(next.value).trim();
   };
-  const yes = async (question: string, dflt: boolean) => {
+  const yes = async (question: string, dflt: boolean, end = ": ") => {
     for (;;) {
-      const a = (await ask(`${question} (yes/no) [default=${dflt ? "yes" : "no"}]: `)).toLowerCase();
+      const a = (await ask(`${question} (yes/no) [default=${dflt ? "yes" : "no"}]${end}`)).toLowerCase();
       if (!a) return dflt;
       if (["yes", "y"].includes(a)) return true;
       if (["no", "n"].includes(a)) return false;

@@ -67,7 +67,7 @@ export async function interactiveInit(client: LxdClient, out: (s: string) => voi
   }
   const token = decodeToken(answer);
   if (!token) throw new Error("Invalid join token");
-  if (!(await yes("All existing data is lost when joining a cluster, continue?", false))) throw new Error("User aborted configuration");
+  if (!(await yes("All existing data is lost when joining a cluster, continue?", false, " "))) throw new Error("User aborted configuration");
   const keys = await memberConfig(token);
   const answers: MemberConfigKey[] = [];
   for (const k of keys) {

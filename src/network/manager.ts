@@ -489,7 +489,9 @@ export class NetworkManager {
         if (!NETWORK_MEMBER_KEYS.includes(key)) throw new ApiError(400, `Config key "${key}" of network "${row.name}" is not member specific`);
       }
       q.putNetworkMember(this.db, { network: row.name, member, config, status: "Pending" });
-      await this.createLocal(row.name);
+      await this.createLocal(row.name).catch((err) => {
+        throw new ApiError(400, `Failed to create network "${this.apiName(row.name)}": ${(err as Error).message}`);
+      });
     }
   }
 

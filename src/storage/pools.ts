@@ -271,7 +271,9 @@ export class StoragePools {
         if (!POOL_MEMBER_KEYS.includes(key)) throw new ApiError(400, `Config key "${key}" of storage pool "${row.name}" is not member specific`);
       }
       q.putPoolMember(this.db, { pool: row.name, member, config, status: "Pending" });
-      await this.createLocal(row.name);
+      await this.createLocal(row.name).catch((err) => {
+        throw new ApiError(400, `Failed to create storage pool "${row.name}": ${(err as Error).message}`);
+      });
     }
   }
 

@@ -100,7 +100,7 @@ describe.skipIf(!LIB)("cluster storage pools and networks", () => {
       "Are you joining an existing cluster? (yes/no) [default=no]: ",
       "Do you have a join token? (yes/no/[token]) [default=no]: ",
       "Please provide join token: ",
-      "All existing data is lost when joining a cluster, continue? (yes/no) [default=no]: ",
+      "All existing data is lost when joining a cluster, continue? (yes/no) [default=no] ",
       "Choose \"source\" property for storage pool \"data\": ",
       "Choose \"source\" property for storage pool \"default\": ",
       "Would you like a YAML \"lxd init\" preseed to be printed? (yes/no) [default=no]: ",
