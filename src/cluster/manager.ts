@@ -319,9 +319,10 @@ export class ClusterManager {
     local.set("cluster.https_address", req.server_address);
     local.set("core.https_address", req.server_address);
     local.setRaftNodes(reply.raft_nodes);
-    await this.deps.prepareJoined(req.member_config ?? []);
     this.startHeartbeats();
     log.info("Joined the cluster", { member: name, raft: raftAddress });
+    // A member now either way: a pool or network that fails here is Errored on it, and says why.
+    await this.deps.prepareJoined(req.member_config ?? []);
   }
 
   /**
