@@ -17,6 +17,7 @@ const address = new Map<TestDaemon, string>();
 /** The same network name on every member; each member's bridge carries its own test tag. */
 const NET = "brc1";
 const NET2 = "brc2";
+const NET3 = "brc3";
 
 interface Pool { name: string; status: string; locations: string[]; config: Record<string, string> }
 
@@ -162,6 +163,27 @@ describe.skipIf(!LIB)("cluster storage pools and networks", () => {
     expect((await pool(m1, "p3", "m2")).status).toBe("Errored");
     expect((await pool(m1, "p3")).locations).toEqual(["m1", "m3"]);
     await m1.ok("storage", "delete", "p3");
+  }, 60_000);
+
+  test("a bridge that cannot come up on one member leaves the network Errored; a new create finishes it", async () => {
+    const [m1, m2] = m as [TestDaemon, TestDaemon];
+    const taken = bridgeLinkName(NET3, m2.tag);
+    expect(Bun.spawnSync(["ip", "link", "add", taken, "type", "bridge"]).exitCode).toBe(0);
+    try {
+      for (const name of ["m1", "m2", "m3"]) await m1.ok("network", "create", NET3, "--target", name);
+      const r = await m1.lxd("network", "create", NET3, "ipv4.address=none", "ipv6.address=none");
+      expect(r.stderr).toContain(`Error: Failed to create network "${NET3}" on member "m2": an interface named "${taken}" already exists on the host`);
+      expect((await m1.api("GET", `/1.0/networks/${NET3}`)).body.metadata).toMatchObject({ status: "Errored", locations: ["m1", "m3"] });
+      expect((await m1.api("GET", `/1.0/networks/${NET3}?target=m2`)).body.metadata.status).toBe("Errored");
+    } finally {
+      Bun.spawnSync(["ip", "link", "del", taken]);
+    }
+    expect((await m1.lxd("network", "create", NET3, "ipv4.address=none")).stderr).toContain("Please do not specify any global config when re-running create");
+    await m1.ok("network", "create", NET3);
+    expect((await m1.api("GET", `/1.0/networks/${NET3}`)).body.metadata).toMatchObject({ status: "Created", locations: ["m1", "m2", "m3"] });
+    for (const d of m) expect(linkUp(d, NET3)).toBe(true);
+    await m1.ok("network", "delete", NET3);
+    for (const d of m) expect(linkUp(d, NET3)).toBe(false);
   }, 60_000);
 
   test("Debian's lxc: a pool and a bridge defined per member and created on all three", async () => {
