@@ -1,10 +1,10 @@
 // Per-phase trace of `lxd-helper start`, enabled by LXD_HELPER_TRACE=1 in its environment: the
 // processes of a start (the spawner, the monitor, the forker, init, the builder) mark the end of
 // each phase and add their CPU time on one shared anonymous page, mapped before the first fork;
-// the monitor appends the marks to its "ok PID" report as " NAME=MSms ..." (time since the
-// previous mark, in time order: the start's timeline) and " cpu_user=MSms cpu_sys=MSms
-// run_wait=MSms": CPU time, and time spent runnable but waiting for a CPU (schedstat's run_delay,
-// what a loaded host adds), summed over the processes.
+// the monitor appends to its "ok PID" report " cpu_user=MSms cpu_sys=MSms run_wait=MSms" and the
+// marks as " NAME=MSms ..." (time since the previous mark, in time order: the start's timeline).
+// cpu_* is CPU time and run_wait the time spent runnable but waiting for a CPU (schedstat's
+// run_delay: what a loaded host adds), each summed over the processes.
 #include "helper.h"
 #include <stdio.h>
 #include <string.h>
@@ -96,15 +96,24 @@ int trace_format(char *buf, size_t cap)
 			order[j] = order[j - 1];
 			order[j - 1] = t;
 		}
+	// Whole tokens only: the daemon rejects a report with a cut one. The totals come first.
 	size_t len = 0;
-	for (int i = 1; i < n && len < cap; i++) {
-		double ms = (page->marks[order[i]].ns - page->marks[order[i - 1]].ns) / 1e6;
-		len += snprintf(buf + len, cap - len, " %s=%.2fms", page->marks[order[i]].name, ms);
+	char token[96];
+	int t = snprintf(token, sizeof(token), " cpu_user=%.2fms cpu_sys=%.2fms run_wait=%.2fms", page->user_us / 1e3,
+			 page->sys_us / 1e3, page->wait_ns / 1e6);
+	if (t > 0 && (size_t)t < cap) {
+		memcpy(buf, token, t + 1);
+		len = t;
 	}
-	if (len < cap)
-		len += snprintf(buf + len, cap - len, " cpu_user=%.2fms cpu_sys=%.2fms run_wait=%.2fms", page->user_us / 1e3, page->sys_us / 1e3,
-				page->wait_ns / 1e6);
-	return len < cap ? (int)len : (int)cap - 1;
+	for (int i = 1; i < n; i++) {
+		double ms = (page->marks[order[i]].ns - page->marks[order[i - 1]].ns) / 1e6;
+		t = snprintf(token, sizeof(token), " %s=%.2fms", page->marks[order[i]].name, ms);
+		if (t <= 0 || len + t >= cap)
+			break;
+		memcpy(buf + len, token, t + 1);
+		len += t;
+	}
+	return (int)len;
 }
 
 void trace_done(void)
