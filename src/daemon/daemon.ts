@@ -137,9 +137,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   await instances.reconcile();
   t.mark("reconcile");
 
-  remote = await openRemoteAccess(db, lxdDir(), socketPath());
   const certificates = new CertificateManager(db, events);
-  certificates.onChange(() => remote.trust.reload());
+  remote = await openRemoteAccess(certificates, lxdDir(), socketPath());
   if (cluster.enabled) {
     // Members serve and dial with the cluster's certificate.
     const pair = readClusterCertificate(lxdDir());
