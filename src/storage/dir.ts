@@ -22,6 +22,7 @@ import { dirname, join } from "node:path";
 import { ulid } from "ulid";
 import { isBool } from "../config/values.ts";
 import { MNT, MS, mount, umount } from "../kernel/ffi.ts";
+import { mountOverlay } from "../kernel/overlay.ts";
 import { poolDir } from "../paths.ts";
 import type { CustomRef, Pool, RootfsSpec, StorageDriver, VolumeRef } from "./driver.ts";
 import { capped, CHAIN, collect, copyLayer, layerPath, readChain, readChainSync, writeChain } from "./layers.ts";
@@ -44,7 +45,6 @@ const describeCustom = (ref: CustomRef) => ref.snapshot === undefined ? `volume 
 /** A volume (or snapshot) received from another daemon: a whole tree, no layers. */
 const isPlain = (dir: string) => existsSync(join(dir, "rootfs"));
 const exportsDir = (pool: Pool) => join(root(pool), "exports");
-const escapeMount = (p: string) => p.replace(/([\\:,])/g, "\\$1");
 
 // One unpack per image per pool, even when many launches ask at once.
 const unpacking = new Map<string, Promise<void>>();
@@ -539,10 +539,9 @@ export const dirDriver: StorageDriver = {
   mountRootfs(pool, instance, fingerprint, fn) {
     const spec = this.rootfs(pool, instance, fingerprint);
     if (spec.kind === "bind") return fn(spec.path);
-    // Writable, as the container mounts it (user.overlay.* metadata).
-    const lower = [...spec.layers ?? [], spec.lower].map(escapeMount).join(":");
+    // Writable, as the container mounts it.
     return staged(pool, async (_stage, rootfs) => {
-      mount("overlay", rootfs, "overlay", 0, `lowerdir=${lower},upperdir=${escapeMount(spec.upper)},workdir=${escapeMount(spec.work)},userxattr`);
+      mountOverlay(rootfs, [...spec.layers ?? [], spec.lower], spec);
     }, (_stage, rootfs) => fn(rootfs));
   },
 
@@ -556,7 +555,7 @@ export const dirDriver: StorageDriver = {
       for (const e of ["metadata.yaml", "templates"]) if (await exists(join(image, e))) await copyTree(join(image, e), join(stage, e));
       // overlayfs wants two lower layers at least; one is bound as it is.
       if (layers.length === 1) mount(layers[0]!, rootfs, null, MS.BIND);
-      else mount("overlay", rootfs, "overlay", MS.RDONLY, `lowerdir=${layers.map(escapeMount).join(":")},userxattr`);
+      else mountOverlay(rootfs, layers);
     }, (stage) => fn(stage));
   },
 
