@@ -8,7 +8,7 @@ import { ImageStore } from "../image/store.ts";
 import { ImageManager } from "../image/manager.ts";
 import { CertificateManager } from "../tls/certificates.ts";
 import { InstanceManager } from "../instance/manager.ts";
-import { phases } from "../instance/phases.ts";
+import { cpuPhases } from "../instance/phases.ts";
 import { registerDeviceDriver } from "../instance/devices.ts";
 import { nicDriver } from "../instance/nic.ts";
 import { unixDeviceDriver } from "../instance/unix-device.ts";
@@ -57,6 +57,7 @@ export interface DaemonOptions { logfile?: string; debug?: boolean }
 const SHUTDOWN_TIMEOUT = 30;
 
 export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
+  const t = cpuPhases();
   await mkdir(lxdDir(), { recursive: true, mode: 0o711 });
   lockStateDir();
   // As LXD: whatever mode the directory was made with (mktemp -d makes 0700), the unprivileged
@@ -69,6 +70,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   configureLog({ logfile: opts.logfile, debug: opts.debug, events });
   logStrayErrors();
   const db = openDatabase();
+  t.mark("database");
   const local = new LocalStore(lxdDir());
   // Filled in below; the cluster reaches them only once the daemon runs.
   let remote!: RemoteAccess;
@@ -95,6 +97,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   // A member's database is the cluster's: its node runs before anything reads state.
   await cluster.resume();
   seedDefaults(db);
+  t.mark("cluster");
   // Derived from the state directory so a restarted daemon finds its own cgroups again
   // and two daemons on one host never share them.
   const tag = createHash("sha256").update(lxdDir()).digest("hex").slice(0, 8);
@@ -102,6 +105,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   const ops = new OperationManager(events);
   const images = new ImageStore(db);
   await images.removeLeftovers();
+  t.mark("cgroups_images");
   const pools = new StoragePools(db, events);
   pools.member = () => cluster.name;
   const instances = new InstanceManager(db, images, cgroups, events, pools);
@@ -109,7 +113,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   events.location = () => cluster.location();
   images.onDelete((fp) => instances.onImageDeleted(fp));
   images.fetchMissing = (fp, dest) => cluster.fetchImage(fp, dest);
-  // Bridges, firewall and DHCP come up before containers are found or restarted.
+  // Bridges, firewall and DHCP come up before devices resume or containers are restarted.
   const networks = new NetworkManager(db, (level, msg, c) => log[level](msg, c), events);
   networks.member = () => cluster.name;
   registerDeviceDriver("nic", nicDriver(networks));
@@ -139,14 +143,15 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   instances.snapshots.everyMinute((now) => instances.backups.prune(now));
   instances.snapshots.everyMinute((now) => volumeBackups.prune(now));
   instances.snapshots.everyMinute((now) => volumes.tick(now));
-  const t = phases();
-  await networks.startAll();
-  t.mark("networks");
-  await instances.reconcile();
+  t.mark("managers");
+  // Bridges, firewall and DHCP come up while the monitors are asked (reconcile waits for them
+  // before it resumes devices).
+  await instances.reconcile(networks.startAll());
   t.mark("reconcile");
 
   const certificates = new CertificateManager(db, events);
   remote = await openRemoteAccess(certificates, lxdDir(), socketPath());
+  t.mark("remote");
   if (cluster.enabled) {
     // Members serve and dial with the cluster's certificate.
     const pair = readClusterCertificate(lxdDir());
@@ -156,6 +161,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   const warnings = new Warnings(db, events);
   const checkedAt = new Date();
   await criuProbe;
+  t.mark("criu");
   for (const c of hostConditions()) {
     warnings.raise(c.type, c.message, c.severity);
     log.warn(c.type, { detail: c.message });
@@ -180,7 +186,9 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   const routes = [...apiRoutes(ctx, remote), clusterRoutes({
     cluster, ops, evacuate: (action, op) => evacuate(ctx, cluster, action, op), memberConfig: () => ctx.memberResources!.memberConfig(),
   })];
+  t.mark("warnings");
   const server = await listenUnix(createServer(routes, { authorize: (r) => remote.trust.authorize(r), projects: instances.projects, forward }), socketPath());
+  t.mark("listen");
   startHttps(remote, serverInfoSource(db, pools, cluster, local).config()["core.https_address"]);
   const stopImageMaintenance = startImageMaintenance(ctx);
   const stopLogRotation = startLogRotation();

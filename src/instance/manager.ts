@@ -53,7 +53,7 @@ import { InstanceConsole } from "./console.ts";
 import { InstanceFiles } from "./files.ts";
 import type { FileTarget } from "../kernel/files.ts";
 import { hostLimitWarner } from "./host-limits.ts";
-import { phases } from "./phases.ts";
+import { cpuPhases, phases } from "./phases.ts";
 import type { InstanceSample } from "./metrics.ts";
 import { Snapshots } from "./snapshots.ts";
 import { runningState, stoppedState, STATUS, type Status } from "./state.ts";
@@ -1216,18 +1216,29 @@ export class InstanceManager {
 
   // ---- daemon start / stop -------------------------------------------------------------
 
-  /** Finds containers that kept running while the daemon was down and removes half-made volumes. */
-  async reconcile(): Promise<void> {
-    const t = phases();
+  /**
+   * Finds containers that kept running while the daemon was down and removes half-made volumes.
+   * Monitors are asked while `networksUp` (bridges, firewall, DHCP) is still under way; devices
+   * resume, and what died meanwhile is cleaned up, only once it is done.
+   */
+  async reconcile(networksUp: Promise<void> = Promise.resolve()): Promise<void> {
+    const t = cpuPhases();
     await this.removeOrphanRuntimeDirs();
+    t.mark("runtime_dirs");
     const rows = this.list();
     // Profiles and snapshots read once: a restart with a thousand containers must answer quickly.
     const known = this.allProfiles();
     const snaps = snapshotsByInstance(this.database);
-    await Promise.all(rows.map(async (row) => {
+    const monitors = await Promise.all(rows.map((row) => {
       // A template render cut short leaves its overlay mounted.
       try { umount(join(containerDir(row.name), "template-root"), MNT.DETACH); } catch { /* not mounted */ }
-      const mon = await watch(containerDir(row.name)).catch(() => ({ running: false as const }));
+      return watch(containerDir(row.name)).catch(() => ({ running: false as const }));
+    }));
+    t.mark("monitors");
+    await networksUp;
+    t.mark("networks_wait");
+    await Promise.all(rows.map(async (row, i) => {
+      const mon = monitors[i];
       const power = row.config["volatile.last_state.power"];
       if (mon.running && power !== "RUNNING" && power !== "FROZEN") {
         // A start the killed daemon never finished (its devices may be half made): undone.
@@ -1244,12 +1255,12 @@ export class InstanceManager {
         // Paused by a user: still frozen. Frozen for a snapshot or copy the killed daemon never
         // finished: thawed.
         if (row.config["volatile.last_state.power"] === "FROZEN") this.running.get(row.name)!.frozen = true;
-        else await this.cgroups.thaw(row.name).catch(() => {});
+        else await this.cgroups.thawIfFrozen(row.name).catch(() => {});
       } else {
         await this.clearStopped(row);
       }
     }));
-    t.mark("monitors");
+    t.mark("devices");
     // A live migration's arrival the killed daemon never finished restoring: its source resumed.
     for (const row of rows.filter((r) => r.config[INCOMING_KEY])) {
       await this.delete(row.name, true).catch((err) => log.warn("Removing an unfinished live migration failed", { instance: row.name, err: String(err) }));

@@ -17,14 +17,25 @@ type Config = Record<string, string>;
 
 const syscalls = (v: string | undefined) => (v ?? "").split(/[\s,]+/).filter(Boolean);
 
+/** Built filters by their four keys: most instances share one, and a restarted daemon needs the
+ *  filter of every running instance (building one is about 0.15 ms of CPU). Never mutated. */
+const seccompCache = new Map<string, Uint8Array>();
+
 /** The filter for init and exec'd commands; security.syscalls.allow switches to allowlist mode. */
 export function seccompFor(config: Config): Uint8Array {
-  const allow = syscalls(config["security.syscalls.allow"]);
-  const denyDefault = config["security.syscalls.deny_default"];
-  return buildSeccomp({
-    deny: syscalls(config["security.syscalls.deny"]), allow: allow.length ? allow : undefined,
-    denyCompat: isTrue(config["security.syscalls.deny_compat"]), denyDefault: !denyDefault || isTrue(denyDefault),
+  const keys = ["allow", "deny", "deny_compat", "deny_default"].map((k) => config[`security.syscalls.${k}`] ?? "");
+  const key = keys.join("\0");
+  const cached = seccompCache.get(key);
+  if (cached) return cached;
+  const [allowList, deny, denyCompat, denyDefault] = keys;
+  const allow = syscalls(allowList);
+  const program = buildSeccomp({
+    deny: syscalls(deny), allow: allow.length ? allow : undefined,
+    denyCompat: isTrue(denyCompat), denyDefault: !denyDefault || isTrue(denyDefault),
   });
+  if (seccompCache.size >= 64) seccompCache.clear();
+  seccompCache.set(key, program);
+  return program;
 }
 
 /** `limits.cpu` is a count ("2") or a set of CPUs ("0-1,3"); either way, the number of CPUs. */

@@ -381,6 +381,14 @@ export class Cgroups {
     await this.setFrozen(name, false);
   }
 
+  /** Thaws only what is (being) frozen: one read per container when a restarted daemon checks them all. */
+  async thawIfFrozen(name: string): Promise<void> {
+    const dir = this.dir(name, "freezer");
+    if (!dir) return;
+    const thawed = this.layout === "v2" ? (await read(join(dir, "cgroup.freeze"))) === "0" : (await read(join(dir, "freezer.state"))) === "THAWED";
+    if (!thawed) await this.setFrozen(name, false);
+  }
+
   private async setFrozen(name: string, frozen: boolean): Promise<void> {
     const what = frozen ? "freeze" : "thaw";
     const dir = this.dir(name, "freezer");
