@@ -265,9 +265,15 @@ export class StorageVolumeCopyCommand extends LxdCommand {
   refresh = Option.Boolean("--refresh", false, { description: "Update an existing copy: only the snapshots it lacks, then the content" });
   targetProject = Option.String("--target-project", { description: "Copy to a project different from the source" });
   member = Option.String("--target", { description: "Cluster member to copy (move) the volume to" });
+  destination = Option.String("--destination-target", { description: "Cluster member to copy (move) the volume to (LXD's name of --target here)" });
+
+  /** The member the copy goes to: lxc's `--destination-target`, or `--target`. */
+  protected get toMember(): string | undefined {
+    return this.destination ?? this.member;
+  }
 
   protected async run(): Promise<void> {
-    await copyVolume(this.source, this.target, this.volumeOnly, this.mode, this.refresh, this.targetProject, this.member);
+    await copyVolume(this.source, this.target, this.volumeOnly, this.mode, this.refresh, this.targetProject, this.toMember);
     this.print("Storage volume copied successfully!");
   }
 }
@@ -285,13 +291,14 @@ export class StorageVolumeMoveCommand extends StorageVolumeCopyCommand {
     const [dstRemote, dst] = splitRemote(this.target, config);
     const [from, to] = [parseVolumeRef(src, true), parseVolumeRef(dst, false)];
     if (from.length === 3) throw new Error("Snapshots cannot be moved: copy them");
-    if (srcRemote === dstRemote && from[0] === to[0] && !this.member) {
+    const member = this.toMember;
+    if (srcRemote === dstRemote && from[0] === to[0] && !member) {
       await remoteSide(srcRemote).client.run("POST", volumePath(from[0]!, from[1]!), { name: to[1], ...this.targetProject ? { project: this.targetProject } : {} });
     } else {
       // Between cluster members the name exists on both for a moment: the delete names the source's.
       const source = remoteSide(srcRemote).client;
-      const location = this.member ? (await source.get<Volume>(volumePath(from[0]!, from[1]!))).location : undefined;
-      await copyVolume(this.source, this.target, this.volumeOnly, this.mode, false, this.targetProject, this.member);
+      const location = member ? (await source.get<Volume>(volumePath(from[0]!, from[1]!))).location : undefined;
+      await copyVolume(this.source, this.target, this.volumeOnly, this.mode, false, this.targetProject, member);
       await source.run("DELETE", at(volumePath(from[0]!, from[1]!), location));
     }
     this.print("Storage volume moved successfully!");

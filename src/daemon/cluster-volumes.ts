@@ -37,7 +37,7 @@ export function sourceMember(cluster: ClusterManager, db: Db, pool: string, stor
 /** Asks `member` to send its volume: the pull source of a migration this member then runs, with the
  *  volume's description and config (the copy's unless the request names its own). */
 export async function remoteVolumeSource(cluster: ClusterManager, member: string, pool: string, stored: string, volumeOnly: boolean):
-  Promise<{ peer: PeerRequest; volume: StorageVolume }> {
+  Promise<{ peer: Required<PeerRequest>; volume: StorageVolume }> {
   const row = cluster.row(member);
   if (!cluster.online(row)) throw new ApiError(503, `Cluster member "${member}" is offline`);
   const identity = cluster.identity();

@@ -17,7 +17,6 @@ import type { CertificateManager } from "../tls/certificates.ts";
 import type { VolumeBackups } from "../instance/volume-backups.ts";
 import type { MemberResources } from "../cluster/resources.ts";
 import type { StorageVolume } from "../api/storage.ts";
-import type { PeerRequest } from "./migrations.ts";
 
 /** What a cluster member's handlers reach the other members through (absent when standalone). */
 export interface ClusterLinks {
@@ -32,7 +31,7 @@ export interface ClusterVolumes {
   /** The member holding a copy's source volume (`named`: the request's `source.location`). */
   sourceMember(pool: string, stored: string, named?: string): string;
   /** That member sends the volume; its description and config come along. */
-  remoteSource(member: string, pool: string, stored: string, volumeOnly: boolean): Promise<{ peer: PeerRequest; volume: StorageVolume }>;
+  remoteSource(member: string, pool: string, stored: string, volumeOnly: boolean): Promise<{ peer: { operation: string; certificate: string; secrets: Record<string, string> }; volume: StorageVolume }>;
 }
 
 export interface DaemonContext {

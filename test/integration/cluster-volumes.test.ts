@@ -62,14 +62,14 @@ describe.skipIf(!LIB)("cluster custom volumes", () => {
     expect(existsSync(volumeDir(m2, "vol1"))).toBe(true);
     expect(existsSync(volumeDir(m1, "vol1"))).toBe(false);
     // Without a target: the member that takes the request.
-    await m1.ok("storage", "volume", "create", "default", "vol1", "size=1GiB");
+    await m1.ok("storage", "volume", "create", "default", "vol1", "user.on=m1");
     expect(existsSync(volumeDir(m1, "vol1"))).toBe(true);
     expect(await where(m3, "vol1")).toEqual(["m1", "m2"]);
     // Once per member: a second on m2 is refused.
     expect((await m3.lxd("storage", "volume", "create", "default", "vol1", "--target", "m2")).stderr).toContain("already exists");
     // REST: ?target= on the create.
     const made = await m3.api("POST", "/1.0/storage-pools/default/volumes/custom?target=m3", { name: "vol2" });
-    expect(made.status).toBe(200);
+    expect(made.status).toBe(201);
     expect(await where(m1, "vol2")).toEqual(["m3"]);
     const table = await m2.ok("storage", "volume", "list", "default");
     expect(table).toContain("LOCATION");
@@ -89,7 +89,7 @@ describe.skipIf(!LIB)("cluster custom volumes", () => {
     expect(await m3.lxcOk("storage", "volume", "show", "default", "vol1", "--target", "m1")).toContain("location: m1");
     await m3.ok("storage", "volume", "set", "default", "vol1", "user.who=m2", "--target", "m2");
     expect(await m1.ok("storage", "volume", "get", "default", "vol1", "user.who", "--target", "m2")).toBe("m2\n");
-    expect(await m1.ok("storage", "volume", "get", "default", "vol1", "user.who", "--target", "m1")).toBe("\n");
+    expect(await m1.ok("storage", "volume", "get", "default", "vol1", "user.who", "--target", "m1")).toBe("");
     // A name on one member only: no target needed, from any member.
     await m1.ok("storage", "volume", "set", "default", "vol2", "user.x=1");
     expect((await m2.api("GET", "/1.0/storage-pools/default/volumes/custom/vol2")).body.metadata).toMatchObject({ location: "m3", config: { "user.x": "1" } });
@@ -138,6 +138,8 @@ describe.skipIf(!LIB)("cluster custom volumes", () => {
     await m1.ok("storage", "volume", "copy", "default/vol2", "default/vol2", "--target", "m2");
     expect(await where(m1, "vol2")).toEqual(["m2", "m3"]);
     expect(readFileSync(join(volumeDir(m2, "vol2"), "hello"), "utf8")).toBe("from m3\n");
+    const snaps = await m1.api("GET", "/1.0/storage-pools/default/volumes/custom/vol2/snapshots?target=m2");
+    expect(snaps.body.metadata).toEqual(["/1.0/storage-pools/default/volumes/custom/vol2/snapshots/snap0"]);
     expect(existsSync(join(m2.dir, "storage-pools/default/custom-snapshots/vol2/snap0"))).toBe(true);
     const copied = (await m1.api("GET", "/1.0/storage-pools/default/volumes/custom/vol2?target=m2")).body.metadata;
     expect(copied).toMatchObject({ location: "m2", config: { "user.x": "1" } });
@@ -157,10 +159,19 @@ describe.skipIf(!LIB)("cluster custom volumes", () => {
     expect(existsSync(join(m3.dir, "storage-pools/default/custom-snapshots/vol3"))).toBe(false);
   }, 180_000);
 
-  test("Debian's lxc copies to another member with --target", async () => {
-    const [m1, m2] = m as [TestDaemon, TestDaemon];
-    await m1.lxcOk("storage", "volume", "copy", "default/vol2", "default/vol4", "--target", "m2");
-    expect(await where(m1, "vol4")).toEqual(["m2"]);
-    expect(readFileSync(join(volumeDir(m2, "vol4"), "hello"), "utf8")).toBe("from m3\n");
+  test("Debian's lxc: copy --target within a member, move --destination-target between members", async () => {
+    const [m1, m2, m3] = m as [TestDaemon, TestDaemon, TestDaemon];
+    // lxc 5.0 reads `copy --target` as the member of the source and of the copy.
+    await m2.lxcOk("storage", "volume", "copy", "default/vol2", "default/vol4", "--target", "m1");
+    expect(await where(m1, "vol4")).toEqual(["m1"]);
+    expect(readFileSync(join(volumeDir(m1, "vol4"), "hello"), "utf8")).toBe("from m3\n");
+    // Its move between members: the source member sends, the destination pulls, the source's copy goes.
+    await m1.lxcOk("storage", "volume", "move", "default/vol3", "default/vol3", "--destination-target", "m2");
+    expect(await where(m1, "vol3")).toEqual(["m2"]);
+    expect(existsSync(volumeDir(m3, "vol3"))).toBe(false);
+    expect(readFileSync(join(volumeDir(m2, "vol3"), "hello"), "utf8")).toBe("from m3\n");
+    // Our CLI takes LXD's --destination-target too.
+    await m3.ok("storage", "volume", "move", "default/vol3", "default/vol3", "--destination-target", "m3");
+    expect(await where(m1, "vol3")).toEqual(["m3"]);
   }, 120_000);
 });
