@@ -26,6 +26,11 @@ export const volumeLocations = (db: Db, pool: string, name: string): string[] =>
   db.select({ location: storageVolumes.location }).from(storageVolumes)
     .where(and(eq(storageVolumes.pool, pool), eq(storageVolumes.name, name))).orderBy(asc(storageVolumes.location)).all().map((r) => r.location);
 
+/** "pool/name" of the custom volumes a member holds. */
+export const volumesAt = (db: Db, location: string): string[] =>
+  db.select({ pool: storageVolumes.pool, name: storageVolumes.name }).from(storageVolumes)
+    .where(eq(storageVolumes.location, location)).orderBy(asc(storageVolumes.pool), asc(storageVolumes.name)).all().map((r) => `${r.pool}/${r.name}`);
+
 /** Gives every volume of a standalone server to the member it becomes. */
 export function claimVolumes(db: Db, member: string): void {
   db.update(storageVolumes).set({ location: member }).run();

@@ -174,4 +174,11 @@ describe.skipIf(!LIB)("cluster custom volumes", () => {
     await m3.ok("storage", "volume", "move", "default/vol3", "default/vol3", "--destination-target", "m3");
     expect(await where(m1, "vol3")).toEqual(["m3"]);
   }, 120_000);
+
+  test("a member holding volumes is removed only with --force, which forgets them", async () => {
+    const [m1] = m as [TestDaemon];
+    expect((await m1.lxd("cluster", "remove", "m3")).stderr).toContain("Member \"m3\" still has custom volume(s) default/vol3");
+    await m1.ok("cluster", "remove", "m3", "--force");
+    expect(await where(m1, "vol3")).toEqual([]);
+  }, 120_000);
 });
