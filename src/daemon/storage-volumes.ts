@@ -72,7 +72,7 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
    *  LXD clients parse created_at as a time: the zero time when unknown, never "". */
   const builtIn = (type: "container" | "image", name: string, usedBy: string, createdAt = "0001-01-01T00:00:00Z", project = "default"): StorageVolume => ({
     name, description: "", type, config: {}, content_type: "filesystem", used_by: [usedBy],
-    location: "none", project, created_at: createdAt,
+    location: v.location(), project, created_at: createdAt,
   });
 
   const onPool = (pool: string) => (r: InstanceRow) => {

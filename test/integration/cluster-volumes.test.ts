@@ -175,6 +175,17 @@ describe.skipIf(!LIB)("cluster custom volumes", () => {
     expect(await where(m1, "vol3")).toEqual(["m3"]);
   }, 120_000);
 
+  test("export and import --target: a member's volume out, into another member", async () => {
+    const [m1, m2, m3] = m as [TestDaemon, TestDaemon, TestDaemon];
+    writeFileSync(join(volumeDir(m2, "vol1"), "data"), "on m2\n");
+    const file = join(m1.dir, "vol1.tar.gz");
+    await m1.ok("storage", "volume", "export", "default", "vol1", file, "--target", "m2");
+    await m1.ok("storage", "volume", "import", "default", file, "vol1", "--target", "m3");
+    expect(await where(m1, "vol1")).toEqual(["m2", "m3"]);
+    expect(readFileSync(join(volumeDir(m3, "vol1"), "data"), "utf8")).toBe("on m2\n");
+    await m2.ok("storage", "volume", "delete", "default", "vol1", "--target", "m3");
+  }, 120_000);
+
   test("a member holding volumes is removed only with --force, which forgets them", async () => {
     const [m1] = m as [TestDaemon];
     expect((await m1.lxd("cluster", "remove", "m3")).stderr).toContain("Member \"m3\" still has custom volume(s) default/vol3");
