@@ -157,6 +157,11 @@ describe.skipIf(!LIB)("cluster custom volumes", () => {
     expect(await where(m1, "vol3")).toEqual(["m3"]);
     expect(readFileSync(join(volumeDir(m3, "vol3"), "hello"), "utf8")).toBe("from m3\n");
     expect(existsSync(join(m3.dir, "storage-pools/default/custom-snapshots/vol3"))).toBe(false);
+    // --refresh across members: the copy there gets the source's new content.
+    writeFileSync(join(volumeDir(m1, "vol2"), "hello"), "refreshed\n");
+    await m2.ok("storage", "volume", "copy", "default/vol2", "default/vol3", "--target", "m3", "--refresh", "--volume-only");
+    expect(readFileSync(join(volumeDir(m3, "vol3"), "hello"), "utf8")).toBe("refreshed\n");
+    writeFileSync(join(volumeDir(m1, "vol2"), "hello"), "from m3\n");
   }, 180_000);
 
   test("Debian's lxc: copy --target within a member, move --destination-target between members", async () => {
@@ -169,7 +174,7 @@ describe.skipIf(!LIB)("cluster custom volumes", () => {
     await m1.lxcOk("storage", "volume", "move", "default/vol3", "default/vol3", "--destination-target", "m2");
     expect(await where(m1, "vol3")).toEqual(["m2"]);
     expect(existsSync(volumeDir(m3, "vol3"))).toBe(false);
-    expect(readFileSync(join(volumeDir(m2, "vol3"), "hello"), "utf8")).toBe("from m3\n");
+    expect(readFileSync(join(volumeDir(m2, "vol3"), "hello"), "utf8")).toBe("refreshed\n");
     // Our CLI takes LXD's --destination-target too.
     await m3.ok("storage", "volume", "move", "default/vol3", "default/vol3", "--destination-target", "m3");
     expect(await where(m1, "vol3")).toEqual(["m3"]);
