@@ -254,7 +254,7 @@ export class StorageVolumeCopyCommand extends LxdCommand {
     category, description: "Copy custom storage volumes (with their snapshots unless --volume-only), also to another server",
     examples: [
       ["Within a pool", "$0 storage volume copy p1/v1 p1/v2"], ["From a snapshot to another pool", "$0 storage volume copy p1/v1/snap0 p2/v3"],
-      ["To the remote other", "$0 storage volume copy p1/v1 other:p1/v1"], ["To cluster member m3", "$0 storage volume copy p1/v1 p1/v1 --target m3"],
+      ["To the remote other", "$0 storage volume copy p1/v1 other:p1/v1"], ["To cluster member m3", "$0 storage volume copy p1/v1 p1/v1 --destination-target m3"],
     ],
   });
 
@@ -264,16 +264,17 @@ export class StorageVolumeCopyCommand extends LxdCommand {
   mode = Option.String("--mode", "pull", { description: "Transfer mode between servers: pull, push or relay" });
   refresh = Option.Boolean("--refresh", false, { description: "Update an existing copy: only the snapshots it lacks, then the content" });
   targetProject = Option.String("--target-project", { description: "Copy to a project different from the source" });
-  member = Option.String("--target", { description: "Cluster member to copy (move) the volume to" });
-  destination = Option.String("--destination-target", { description: "Cluster member to copy (move) the volume to (LXD's name of --target here)" });
+  member = Option.String("--target", { description: "Cluster member of the source volume (and of the copy, without --destination-target)" });
+  destination = Option.String("--destination-target", { description: "Cluster member to copy (move) the volume to" });
 
-  /** The member the copy goes to: lxc's `--destination-target`, or `--target`. */
-  protected get toMember(): string | undefined {
-    return this.destination ?? this.member;
+  /** The members involved, as lxc reads its flags: `--target` names the source's member (and the
+   *  copy's, unless `--destination-target` names another one). */
+  protected get members(): Members {
+    return { from: this.member, to: this.destination ?? this.member };
   }
 
   protected async run(): Promise<void> {
-    await copyVolume(this.source, this.target, this.volumeOnly, this.mode, this.refresh, this.targetProject, this.toMember);
+    await copyVolume(this.source, this.target, this.volumeOnly, this.mode, this.refresh, this.targetProject, this.members);
     this.print("Storage volume copied successfully!");
   }
 }
@@ -282,7 +283,7 @@ export class StorageVolumeMoveCommand extends StorageVolumeCopyCommand {
   static override paths = [["storage", "volume", "move"]];
   static override usage = Command.Usage({
     category, description: "Move custom storage volumes to another pool or server (copy, then delete; rename within a pool)",
-    examples: [["To the remote other", "$0 storage volume move p1/v1 other:p1/v1"], ["To cluster member m3", "$0 storage volume move p1/v1 p1/v1 --target m3"]],
+    examples: [["To the remote other", "$0 storage volume move p1/v1 other:p1/v1"], ["To cluster member m3", "$0 storage volume move p1/v1 p1/v1 --destination-target m3"]],
   });
 
   protected override async run(): Promise<void> {
@@ -291,14 +292,14 @@ export class StorageVolumeMoveCommand extends StorageVolumeCopyCommand {
     const [dstRemote, dst] = splitRemote(this.target, config);
     const [from, to] = [parseVolumeRef(src, true), parseVolumeRef(dst, false)];
     if (from.length === 3) throw new Error("Snapshots cannot be moved: copy them");
-    const member = this.toMember;
-    if (srcRemote === dstRemote && from[0] === to[0] && !member) {
-      await remoteSide(srcRemote).client.run("POST", volumePath(from[0]!, from[1]!), { name: to[1], ...this.targetProject ? { project: this.targetProject } : {} });
+    const members = this.members;
+    if (srcRemote === dstRemote && from[0] === to[0] && members.to === members.from) {
+      await remoteSide(srcRemote).client.run("POST", at(volumePath(from[0]!, from[1]!), members.from), { name: to[1], ...this.targetProject ? { project: this.targetProject } : {} });
     } else {
       // Between cluster members the name exists on both for a moment: the delete names the source's.
       const source = remoteSide(srcRemote).client;
-      const location = member ? (await source.get<Volume>(volumePath(from[0]!, from[1]!))).location : undefined;
-      await copyVolume(this.source, this.target, this.volumeOnly, this.mode, false, this.targetProject, member);
+      const location = members.to ? await sourceMember(source, from, members.from) : undefined;
+      await copyVolume(this.source, this.target, this.volumeOnly, this.mode, false, this.targetProject, members);
       await source.run("DELETE", at(volumePath(from[0]!, from[1]!), location));
     }
     this.print("Storage volume moved successfully!");
@@ -314,8 +315,16 @@ function parseVolumeRef(ref: string, source: boolean): string[] {
   return parts;
 }
 
+/** Cluster members of a copy or move: the source's (`from`), the copy's (`to`). */
+interface Members { from?: string; to?: string }
+
+/** The member holding source volume `ref` (pool, volume): `from` when named, else where it is. */
+async function sourceMember(client: LxdClient, ref: string[], from?: string): Promise<string | undefined> {
+  return from ?? (await client.get<Volume>(volumePath(ref[0]!, ref[1]!))).location;
+}
+
 /** `targetProject`: the copy goes there (the request is that project's, naming the source's, as lxc's). */
-async function copyVolume(source: string, target: string, volumeOnly: boolean, mode: string, refresh = false, targetProject?: string, member?: string): Promise<void> {
+async function copyVolume(source: string, target: string, volumeOnly: boolean, mode: string, refresh = false, targetProject?: string, members: Members = {}): Promise<void> {
   const config = loadConfig();
   const [srcRemote, srcRef] = splitRemote(source, config);
   const [dstRemote, dstRef] = splitRemote(target, config);
@@ -323,9 +332,9 @@ async function copyVolume(source: string, target: string, volumeOnly: boolean, m
   const into = targetProject ? `?project=${encodeURIComponent(targetProject)}` : "";
   if (srcRemote === dstRemote) {
     const client = remoteSide(srcRemote).client;
-    // To another cluster member: the new volume is made there and pulls the source from its member.
-    const location = member ? (await client.get<Volume>(volumePath(src[0]!, src[1]!))).location : undefined;
-    await client.run("POST", at(`/1.0/storage-pools/${enc(dst[0]!)}/volumes/custom${into}`, member), {
+    // On a cluster member: the new volume is made there and pulls the source from its member.
+    const location = members.to ? await sourceMember(client, src, members.from) : undefined;
+    await client.run("POST", at(`/1.0/storage-pools/${enc(dst[0]!)}/volumes/custom${into}`, members.to), {
       name: dst[1], type: "custom", source: {
         type: "copy", pool: src[0], name: src.slice(1).join("/"), volume_only: volumeOnly, ...refresh ? { refresh } : {}, ...targetProject ? { project: currentProject() } : {},
         ...location ? { location } : {},

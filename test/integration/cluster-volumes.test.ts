@@ -132,10 +132,10 @@ describe.skipIf(!LIB)("cluster custom volumes", () => {
     await m1.ok("delete", "c1", "--force");
   }, 180_000);
 
-  test("copy and move --target carry the data between members (our CLI, REST)", async () => {
+  test("copy and move --destination-target carry the data between members (our CLI, REST)", async () => {
     const [m1, m2, m3] = m as [TestDaemon, TestDaemon, TestDaemon];
     writeFileSync(join(volumeDir(m3, "vol2"), "hello"), "from m3\n");
-    await m1.ok("storage", "volume", "copy", "default/vol2", "default/vol2", "--target", "m2");
+    await m1.ok("storage", "volume", "copy", "default/vol2", "default/vol2", "--destination-target", "m2");
     expect(await where(m1, "vol2")).toEqual(["m2", "m3"]);
     expect(readFileSync(join(volumeDir(m2, "vol2"), "hello"), "utf8")).toBe("from m3\n");
     const snaps = await m1.api("GET", "/1.0/storage-pools/default/volumes/custom/vol2/snapshots?target=m2");
@@ -145,7 +145,7 @@ describe.skipIf(!LIB)("cluster custom volumes", () => {
     expect(copied).toMatchObject({ location: "m2", config: { "user.x": "1" } });
     await m1.ok("storage", "volume", "delete", "default", "vol2", "--target", "m2");
     // Move: copied there, then the source deleted.
-    await m2.ok("storage", "volume", "move", "default/vol2", "default/vol2", "--target", "m1");
+    await m2.ok("storage", "volume", "move", "default/vol2", "default/vol2", "--destination-target", "m1");
     expect(await where(m2, "vol2")).toEqual(["m1"]);
     expect(existsSync(volumeDir(m3, "vol2"))).toBe(false);
     expect(readFileSync(join(volumeDir(m1, "vol2"), "hello"), "utf8")).toBe("from m3\n");
@@ -159,7 +159,7 @@ describe.skipIf(!LIB)("cluster custom volumes", () => {
     expect(existsSync(join(m3.dir, "storage-pools/default/custom-snapshots/vol3"))).toBe(false);
     // --refresh across members: the copy there gets the source's new content.
     writeFileSync(join(volumeDir(m1, "vol2"), "hello"), "refreshed\n");
-    await m2.ok("storage", "volume", "copy", "default/vol2", "default/vol3", "--target", "m3", "--refresh", "--volume-only");
+    await m2.ok("storage", "volume", "copy", "default/vol2", "default/vol3", "--destination-target", "m3", "--refresh", "--volume-only");
     expect(readFileSync(join(volumeDir(m3, "vol3"), "hello"), "utf8")).toBe("refreshed\n");
     writeFileSync(join(volumeDir(m1, "vol2"), "hello"), "from m3\n");
   }, 180_000);
@@ -175,9 +175,12 @@ describe.skipIf(!LIB)("cluster custom volumes", () => {
     expect(await where(m1, "vol3")).toEqual(["m2"]);
     expect(existsSync(volumeDir(m3, "vol3"))).toBe(false);
     expect(readFileSync(join(volumeDir(m2, "vol3"), "hello"), "utf8")).toBe("refreshed\n");
-    // Our CLI takes LXD's --destination-target too.
+    // Ours reads the flags as lxc does: --target is the source's member (and the copy's).
     await m3.ok("storage", "volume", "move", "default/vol3", "default/vol3", "--destination-target", "m3");
     expect(await where(m1, "vol3")).toEqual(["m3"]);
+    await m2.ok("storage", "volume", "copy", "default/vol3", "default/vol5", "--target", "m3");
+    expect(await where(m1, "vol5")).toEqual(["m3"]);
+    await m1.ok("storage", "volume", "delete", "default", "vol5", "--target", "m3");
   }, 120_000);
 
   test("export and import --target: a member's volume out, into another member", async () => {
