@@ -190,7 +190,7 @@ export class MoveCommand extends LxdCommand {
       ["Rename the stopped instance c1 to c2", "$0 move c1 c2"],
       ["Rename c1's snapshot snap0 to clean", "$0 move c1/snap0 c1/clean"],
       ["Move the stopped c1 (and its snapshots) to the storage pool fast", "$0 move c1 --storage fast"],
-      ["Move c1 to the cluster member m2", "$0 move c1 --target m2"],
+      ["Move c1 to the cluster member m2 (live if it runs)", "$0 move c1 --target m2"],
     ],
   });
 
@@ -214,8 +214,9 @@ export class MoveCommand extends LxdCommand {
     this.target = target;
     this.lazyRemote = srcRemote;
     if (this.member) {
-      // Within a cluster the members move it themselves (stateless: a running one is restarted there).
-      await this.client.run("POST", `/1.0/instances/${enc(source)}?target=${enc(this.member)}`, { name: target || source, migration: true, live: false });
+      // Within a cluster the members move it themselves: a running one live (CRIU), or with
+      // --stateless stopped, moved and started there.
+      await this.client.run("POST", `/1.0/instances/${enc(source)}?target=${enc(this.member)}`, { name: target || source, migration: true, live: !this.stateless });
       return;
     }
     if (this.storage) return this.toPool(this.storage);
