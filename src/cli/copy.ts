@@ -58,6 +58,8 @@ export interface CrossCopyOptions {
   ephemeral?: boolean;
   /** A move keeps the volatile keys (identity, MAC addresses) as LXD's `move` does. */
   keepVolatile: boolean;
+  /** The project it lands in on the target (lxc's --target-project); else the client's. */
+  targetProject?: string;
 }
 
 /** Copies `src` (instance or snapshot) on one server to `dst` on another; true when it went live
@@ -84,7 +86,7 @@ export async function copyAcross(source: Side, srcRef: string, target: Side, dst
   await migrate(source, target, {
     sourcePath: snap === undefined ? `/1.0/instances/${enc(inst)}` : snapshotPath(inst, snap),
     sourceBody: { name: dst, live, instance_only: instanceOnly },
-    targetPath: "/1.0/instances",
+    targetPath: opts.targetProject ? `/1.0/instances?project=${enc(opts.targetProject)}` : "/1.0/instances",
     targetBody: {
       name: dst, config, devices, profiles: opts.profiles ?? entry.profiles ?? [], architecture: entry.architecture,
       description: entry.description ?? "", ephemeral: opts.ephemeral ?? entry.ephemeral ?? false,
@@ -138,10 +140,13 @@ export class CopyCommand extends LxdCommand {
       const live = await copyAcross(from, source, remoteSide(dstRemote), target, {
         instanceOnly: this.instanceOnly, stateless: this.stateless, refresh: this.refresh, mode: parseMode(this.mode),
         config: parseKeyValues(this.config), profiles: this.noProfiles ? [] : this.profiles.length ? this.profiles : undefined,
-        storage: this.storage, ephemeral: this.ephemeral || undefined, keepVolatile: false,
+        storage: this.storage, ephemeral: this.ephemeral || undefined, keepVolatile: false, targetProject: this.targetProject,
       });
       if (live) await from.client.setInstanceState(source, { action: "start" });
-      else if (this.start) await remoteSide(dstRemote).client.setInstanceState(target, { action: "start" });
+      else if (this.start) {
+        const into = this.targetProject ? `?project=${enc(this.targetProject)}` : "";
+        await remoteSide(dstRemote).client.run("PUT", `/1.0/instances/${enc(target)}/state${into}`, { action: "start", timeout: -1, force: false, stateful: false });
+      }
       return;
     }
     this.source = source;
