@@ -556,6 +556,8 @@ export class ClusterManager {
     const reached = await Promise.all(others.map((m) =>
       peerJson(identity, m.address, "/internal/database", "PUT", { raft_nodes: holders, leader: this.leaderId }, this.thresholdMs() / 2)
         .then(() => m.name, () => undefined)));
+    // Removed meanwhile (left, database switched): nothing of this round is the cluster's any more.
+    if (!this.admin) return;
     const now = Date.now();
     this.deps.db.transaction((tx) => {
       for (const name of [this.name!, ...reached.filter((n): n is string => !!n)]) members.updateMember(tx as unknown as OpenDb, name, { heartbeat: now });
