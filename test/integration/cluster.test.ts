@@ -360,7 +360,7 @@ describe.skipIf(!LIB)("cluster", () => {
     expect(await leader.ok("profile", "list")).toContain("after-failover");
   }, 120_000);
 
-  test("remove: refused while the member has instances; a member removed while down finds out when it returns; a reachable one is told", async () => {
+  test("remove: refused while the member has instances; a member removed while down or frozen finds out itself; a reachable one is told", async () => {
     const [m1] = m as [TestDaemon];
     const m3 = m[2]!;
     const onM3 = (await instances(m1)).filter((i) => i.location === "m3").map((i) => i.name);
@@ -394,7 +394,19 @@ describe.skipIf(!LIB)("cluster", () => {
     await standalone();
     // Its answer arrived, though it switched certificates while sending it.
     expect(untold()).toBe(before);
-  }, 180_000);
+
+    // Frozen while it is removed (its dqlite node runs on): it finds out at its next heartbeat check.
+    await joinMember(m3, "m3");
+    process.kill(m3.pid!, "SIGSTOP");
+    try {
+      expect(await m1.ok("cluster", "remove", "m3")).toContain("Member m3 removed");
+    } finally {
+      process.kill(m3.pid!, "SIGCONT");
+    }
+    await until(async () => (await m3.api("GET", "/1.0/cluster")).body.metadata?.enabled === false, "m3 standalone after its heartbeat check", 30_000);
+    expect(readFileSync(m3.logFile, "utf8")).toContain("removed from the cluster while it could not be told");
+    await standalone();
+  }, 240_000);
 });
 
 test.skipIf(!LIB)("five members: three voters, two standbys", async () => {
