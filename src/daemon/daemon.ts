@@ -41,6 +41,7 @@ import { StoragePools } from "../storage/pools.ts";
 import type { ServerInfoSource } from "./server-info.ts";
 import type { RemoteAccess } from "./certificates.ts";
 import { ClusterManager } from "../cluster/manager.ts";
+import { MemberResources } from "../cluster/resources.ts";
 import { LocalStore, MEMBER_KEYS } from "../cluster/local.ts";
 import { clusterRoutes } from "./cluster.ts";
 import { clusterForwarder, clusterLinks } from "./cluster-forward.ts";
@@ -81,8 +82,11 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
     },
     listen: (address) => remote.https.apply(address),
     instanceCount: () => ctx.instances.list().length,
-    preparePools: () => ctx.pools.prepareLocal(),
-    sharePools: () => ctx.pools.forgetDefaultSources(),
+    prepareJoined: (answers) => ctx.memberResources!.prepareJoined(answers),
+    shareResources: (member) => {
+      ctx.pools.shareWith(member);
+      ctx.networks.shareWith(member);
+    },
     freshDatabase: () => freshDatabase(dbPath()),
     serverCertificate: () => ({ cert: readFileSync(join(lxdDir(), "server.crt"), "utf8"), key: readFileSync(join(lxdDir(), "server.key"), "utf8") }),
   });
@@ -98,6 +102,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   const images = new ImageStore(db);
   await images.removeLeftovers();
   const pools = new StoragePools(db, events);
+  pools.member = () => cluster.name;
   const instances = new InstanceManager(db, images, cgroups, events, pools);
   instances.location = () => cluster.location();
   events.location = () => cluster.location();
@@ -105,6 +110,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   images.fetchMissing = (fp, dest) => cluster.fetchImage(fp, dest);
   // Bridges, firewall and DHCP come up before containers are found or restarted.
   const networks = new NetworkManager(db, (level, msg, c) => log[level](msg, c), events);
+  networks.member = () => cluster.name;
   registerDeviceDriver("nic", nicDriver(networks));
   registerDeviceDriver("unix-char", unixDeviceDriver("unix-char"));
   registerDeviceDriver("unix-block", unixDeviceDriver("unix-block"));
@@ -170,7 +176,10 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   const forward = clusterForwarder(forwardDeps);
   ctx.clusterLinks = clusterLinks(forwardDeps);
   ctx.moveToMember = (name, target, newName, live) => clusterMove(ctx, cluster, name, target, newName, live);
-  const routes = [...apiRoutes(ctx, remote), clusterRoutes({ cluster, ops, evacuate: (action, op) => evacuate(ctx, cluster, action, op) })];
+  ctx.memberResources = new MemberResources(cluster, pools, networks);
+  const routes = [...apiRoutes(ctx, remote), clusterRoutes({
+    cluster, ops, evacuate: (action, op) => evacuate(ctx, cluster, action, op), memberConfig: () => ctx.memberResources!.memberConfig(),
+  })];
   const server = await listenUnix(createServer(routes, { authorize: (r) => remote.trust.authorize(r), projects: instances.projects, forward }), socketPath());
   startHttps(remote, serverInfoSource(db, pools, cluster, local).config()["core.https_address"]);
   const stopImageMaintenance = startImageMaintenance(ctx);

@@ -37,7 +37,7 @@ function isPublic(method: string, path: string): boolean {
   const p = path.length > 1 ? path.replace(/\/+$/, "") : path;
   if (method === "GET" || method === "HEAD") return p === "/" || p === "/1.0" || PUBLIC_IMAGES.test(p) || WEB_CONSOLE.test(p);
   // A joining server proves itself with the cluster join token's secret (checked by the handler).
-  return method === "POST" && (p === "/1.0/certificates" || p === "/internal/cluster/accept");
+  return method === "POST" && (p === "/1.0/certificates" || p === "/internal/cluster/accept" || p === "/internal/cluster/member-config");
 }
 
 export class TrustStore {
