@@ -163,6 +163,18 @@ export class ClusterManager {
     log.info("Rejoined the cluster", { member: this.name, raft: raftAddress });
   }
 
+  /** removedFromCluster for a running daemon: asked without blocking its thread (the admin
+   *  client is asynchronous), so a cluster without quorum cannot stall a member's heartbeat check. */
+  private async goneFromMembers(): Promise<boolean> {
+    try {
+      const found = await this.admin!.query("SELECT 1 FROM cluster_members WHERE id = ?", [Number(this.deps.local.get("raft_id"))]);
+      return found.rows.length === 0;
+    } catch (err) {
+      log.debug("Could not read the member list", { err: (err as Error).message });
+      return false;
+    }
+  }
+
   /** The cluster's member list no longer has this member's Raft id (false when it can't be read). */
   private removedFromCluster(): boolean {
     const id = Number(this.deps.local.get("raft_id"));
@@ -549,7 +561,7 @@ export class ClusterManager {
   private async tick(): Promise<void> {
     const raftAddress = this.deps.local.get("raft_address");
     if (!raftAddress || !this.admin) return;
-    if (this.removedFromCluster()) {
+    if (await this.goneFromMembers()) {
       log.warn("This member was removed from the cluster while it could not be told", { member: this.name });
       return this.leave();
     }
