@@ -177,7 +177,12 @@ describe.skipIf(!LIB)("cluster", () => {
     // Default's c1 never moved.
     expect(await locationOf(m2, "c1")).toBe("m3");
     expect(await m2.ok("file", "pull", "c1/root/note", "-")).toBe("hello from m1\n");
-    await m2.ok("delete", "--force", "c1", "--project", "p1");
+    // An image only p1 has, its file on m1 alone (published there): m3 fetches it within p1.
+    await m1.ok("init", "busybox", "pubsrc", "--project", "p1", "--target", "m1");
+    await m1.ok("publish", "pubsrc", "--project", "p1", "--alias", "p1-only");
+    await m1.ok("launch", "p1-only", "c2", "--project", "p1", "--target", "m3");
+    expect((await listed(m2, "p1")).find((i) => i.name === "c2")).toMatchObject({ location: "m3", status: "Running" });
+    await m2.ok("delete", "--force", "c1", "c2", "pubsrc", "--project", "p1");
     await m1.lxcOk("delete", "c1", "--project", "p2");
     expect(await listed(m3, "p1")).toEqual([]);
     expect(await listed(m3, "p2")).toEqual([]);
