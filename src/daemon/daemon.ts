@@ -30,6 +30,7 @@ import { hostConditions } from "../kernel/host-checks.ts";
 import { probeCriu } from "../kernel/criu.ts";
 import { configureLog, log } from "../log.ts";
 import { OperationManager } from "./operations.ts";
+import { logStrayErrors } from "./stray-errors.ts";
 import { createServer, listenUnix } from "./server.ts";
 import { apiRoutes } from "./routes.ts";
 import { startImageMaintenance } from "./image-refresh.ts";
@@ -66,6 +67,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   const criuProbe = probeCriu();
   const events = new EventHub();
   configureLog({ logfile: opts.logfile, debug: opts.debug, events });
+  logStrayErrors();
   const db = openDatabase();
   const local = new LocalStore(lxdDir());
   // Filled in below; the cluster reaches them only once the daemon runs.
@@ -144,9 +146,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   await instances.reconcile();
   t.mark("reconcile");
 
-  remote = await openRemoteAccess(db, lxdDir(), socketPath());
   const certificates = new CertificateManager(db, events);
-  certificates.onChange(() => remote.trust.reload());
+  remote = await openRemoteAccess(certificates, lxdDir(), socketPath());
   if (cluster.enabled) {
     // Members serve and dial with the cluster's certificate.
     const pair = readClusterCertificate(lxdDir());

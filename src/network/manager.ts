@@ -13,7 +13,7 @@ import { lxdDir } from "../paths.ts";
 import { hostInterfaces } from "../kernel/resources.ts";
 import { bridgePorts, deleteBridge, ensureBridge, linkExists, renameBridge } from "./bridge.ts";
 import { parseDhcpRanges, validateNetworkConfig, validateNetworkName, withDefaults } from "./config.ts";
-import { Dnsmasq, writeHosts } from "./dnsmasq.ts";
+import { Dnsmasq, hostEntries, hostEntryName, readHostLines, removeHostEntries, syncHostEntries, writeHostEntry } from "./dnsmasq.ts";
 import { bridgeHwaddr, nicHwaddr } from "./mac.ts";
 import { bridgeLinkName, nftTableName, projectBridgeLinkName } from "./names.ts";
 import { acceptInForeignChains } from "./foreign.ts";
@@ -241,16 +241,16 @@ export class NetworkManager {
 
   // ---- static DHCP entries and DNS names ----------------------------------------------
 
-  /** `MAC,NAME[,IP]` for each instance nic on the network, so names resolve as NAME.<dns.domain>. */
-  private async writeHosts(name: string, plugging?: q.NicUse): Promise<boolean> {
-    const nics = q.instanceNics(this.db).filter((n) => !(n.instance === plugging?.instance && n.device === plugging.device));
-    if (plugging) nics.push(plugging);
-    const lines = nics.filter((n) => n.network === name).map((n) => {
-      const mac = nicHwaddr(n.instance, n.config, n.device, n.dev);
-      return [mac, n.instance, n.dev["ipv4.address"]].filter(Boolean).join(",");
-    });
-    this.checkPoolSize(name, lines.length);
-    return writeHosts(this.dir(name), lines);
+  /** Entry names in each network's hosts directory, as last written: counts without a listing. */
+  private readonly hostNames = new Map<string, Set<string>>();
+
+  /** `MAC,NAME[,IP]` for each instance nic on the network, so names resolve as NAME.<dns.domain>:
+   *  all of them from the database (network start, `forget`); true when anything changed. */
+  private async writeHosts(name: string): Promise<boolean> {
+    const entries = new Map(q.instanceNics(this.db).filter((n) => n.network === name).map((n) => [hostEntryName(n.instance, n.device), hostLine(n)]));
+    this.hostNames.set(name, new Set(entries.keys()));
+    this.checkPoolSize(name, entries.size);
+    return syncHostEntries(this.dir(name), entries);
   }
 
   private warnedPool = new Set<string>();
@@ -274,7 +274,26 @@ export class NetworkManager {
    * `plugging` is that nic, which a hot-plug has not written to the database yet.
    */
   async refreshHosts(name: string, plugging?: q.NicUse): Promise<void> {
-    if (await this.writeHosts(name, plugging)) this.dns.get(name)?.reload();
+    if (!plugging) {
+      if (await this.writeHosts(name)) this.dns.get(name)?.reload();
+      return;
+    }
+    // One file for this nic, whatever the number of instances: no database scan, no SIGHUP for a new entry.
+    const entry = hostEntryName(plugging.instance, plugging.device);
+    const written = await writeHostEntry(this.dir(name), entry, hostLine(plugging));
+    if (written === "changed") this.dns.get(name)?.reload();
+    const names = this.hostNames.get(name) ?? new Set(await hostEntries(this.dir(name)));
+    this.hostNames.set(name, names.add(entry));
+    if (written === "added") this.checkPoolSize(name, names.size);
+  }
+
+  /** Drops an instance's entries from every network (deleted, or renamed away). */
+  async forgetHosts(instance: string): Promise<void> {
+    for (const [name, names] of this.hostNames) {
+      const gone = [...names].filter((n) => n.startsWith(`${instance}.`));
+      for (const n of gone) names.delete(n);
+      if (gone.length && (await removeHostEntries(this.dir(name), gone))) this.dns.get(name)?.reload();
+    }
   }
 
   // ---- API operations -----------------------------------------------------------------
@@ -526,8 +545,7 @@ export class NetworkManager {
   async leases(name: string): Promise<NetworkLease[]> {
     this.get(name);
     const statics = new Map<string, string>();
-    const text = await readFile(join(this.dir(name), "dnsmasq.hosts"), "utf8").catch(() => "");
-    for (const line of text.split("\n")) {
+    for (const line of await readHostLines(this.dir(name))) {
       const [mac, host, ip] = line.split(",");
       if (mac && ip) statics.set(mac, host);
     }
@@ -586,4 +604,9 @@ export async function linkState(link: string): Promise<NetworkState> {
       vlan_filtering: (await sys("bridge/vlan_filtering")) === "1", upper_devices: await bridgePorts(link),
     },
   };
+}
+
+/** A nic's static host line: `MAC,INSTANCE[,IPV4]`. */
+function hostLine(n: q.NicUse): string {
+  return [nicHwaddr(n.instance, n.config, n.device, n.dev), n.instance, n.dev["ipv4.address"]].filter(Boolean).join(",");
 }

@@ -77,7 +77,7 @@ describe("storage pools", () => {
     await b.restore(customVolume("v", "s"));
     expect(fake.calls.slice(1)).toEqual([
       "createInstanceFromImage p c1 abc", "copyVolume p instance/c1 -> p instance/c1/s0", "renameSnapshot p c1/s0 -> s1",
-      "deleteSnapshot p c1/s1", "createCustom p v", "resizeCustom p v 10", "restoreCustom p v/s",
+      "deleteSnapshot p c1/s1", "createCustom p v", "resize p custom/v 10", "restoreCustom p v/s",
     ]);
     expect(() => b.copy(instanceVolume("c1"), customVolume("v2"))).toThrow(/cannot copy/);
   });
@@ -93,7 +93,7 @@ describe("custom volumes", () => {
   test("create applies the size; a refused size leaves nothing behind", async () => {
     await volumes.create("p", "v1", "", { size: "1MiB" });
     expect(fake.limits.get("p/custom/v1")).toBe(2 ** 20);
-    fake.failNext = "resizeCustom";
+    fake.failNext = "resize";
     expect(await status(volumes.create("p", "v2", "", { size: "1MiB" }))).toBe(400);
     expect(fake.has("p", "custom/v2")).toBe(false);
     expect(await status(Promise.resolve().then(() => volumes.get("p", "v2")))).toBe(404);
