@@ -461,12 +461,13 @@ export class InstanceManager {
 
   /** Validates the create request of an instance arriving from another daemon (source type
    *  migration) and reserves the name. Volatile keys are kept as the source sent them. */
-  prepareMigration(req: InstancesPost): string {
-    const name = req.name ?? "";
-    const nameError = validateInstanceName(name);
-    if (nameError) throw new ApiError(400, `Invalid instance name "${name}": ${nameError}`);
+  prepareMigration(req: InstancesPost, project = "default"): string {
+    const short = req.name ?? "";
+    const nameError = validateInstanceName(short);
+    if (nameError) throw new ApiError(400, `Invalid instance name "${short}": ${nameError}`);
+    const name = storageName(project, short);
     if (req.type && req.type !== "container") throw new ApiError(400, `Instance type "${req.type}" is not supported (containers only)`);
-    if (db.getInstance(this.database, name) || this.busy.has(name)) throw new ApiError(409, `Instance "${name}" already exists`);
+    if (db.getInstance(this.database, name) || this.busy.has(name)) throw new ApiError(409, `Instance "${short}" already exists`);
     const userConfig = Object.fromEntries(Object.entries(req.config ?? {}).filter(([k]) => !k.startsWith("volatile.")));
     this.check(name, userConfig, req.devices ?? {}, req.profiles ?? ["default"], true);
     this.busy.add(name);
