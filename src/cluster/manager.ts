@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { ApiError } from "../api/error.ts";
 import { applyMigrations, copyRows, seedDefaults, type OpenDb, type SqliteClient, type SwitchableClient } from "../db/index.ts";
 import * as members from "../db/cluster-members.ts";
+import { volumesAt } from "../db/storage-volumes.ts";
 import { getServerConfigValue } from "../db/server-config.ts";
 import { getInstance } from "../db/instances.ts";
 import { parseExpiry } from "../tls/token.ts";
@@ -432,6 +433,10 @@ export class ClusterManager {
     if (name === this.name) throw new ApiError(400, "A member can't remove itself: run the command on another member");
     const count = members.instanceCounts(this.deps.db).get(name) ?? 0;
     if (count && !force) throw new ApiError(400, `Member "${name}" still has ${count} instance(s): move or delete them first, or use --force`);
+    const volumes = volumesAt(this.deps.db, name);
+    if (volumes.length && !force) {
+      throw new ApiError(400, `Member "${name}" still has custom volume(s) ${volumes.join(", ")}: move or delete them first, or use --force`);
+    }
     try {
       await this.membershipChange(() => this.admin!.remove(BigInt(row.id)));
     } catch (err) {
