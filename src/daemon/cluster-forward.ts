@@ -9,7 +9,7 @@ import { PEER_USER_AGENT, fromPeer, peerFetch, peerWebSocket, type ClusterIdenti
 import type { ClusterLinks } from "./context.ts";
 import type { MemberRow } from "../db/cluster-members.ts";
 import { listInstances } from "../db/instances.ts";
-import { instanceUrl, nameInProject } from "../api/project-names.ts";
+import { instanceUrl, nameInProject, storageName } from "../api/project-names.ts";
 import { isTrue } from "../config/values.ts";
 import type { Db } from "../db/index.ts";
 import type { OperationManager } from "./operations.ts";
@@ -90,6 +90,11 @@ export function clusterForwarder(deps: ForwardDeps) {
         const home = volumeHome(cluster, deps.db, decodeURIComponent(volume[1]!), decodeURIComponent(volume[2]!));
         if (home) return cluster.online(home) ? relay(deps, home.address, request, url.pathname + url.search) : offline(home.name);
       }
+      // `lxd publish` of another member's instance is made there (the image then lives on it).
+      if (path === "/1.0/images" && request.method === "POST" && !target) {
+        const home = await publishHome(cluster, request, url);
+        if (home) return home.online ? relay(deps, home.address, request, url.pathname + url.search) : offline(home.member);
+      }
       if ((path === "/1.0/instances" || path === "/1.0/containers") && request.method === "POST") {
         const member = cluster.place(target ?? undefined);
         url.searchParams.delete("target");
@@ -113,6 +118,16 @@ export function clusterForwarder(deps: ForwardDeps) {
     }
     return undefined;
   };
+}
+
+/** The member holding the instance a publish (POST /1.0/images from an instance or a snapshot)
+ *  names; undefined for uploads, other sources and instances of this member. */
+async function publishHome(cluster: ClusterManager, request: Request, url: URL) {
+  if (!(request.headers.get("content-type") ?? "").includes("json")) return undefined;
+  const body = (await request.clone().json().catch(() => undefined)) as { source?: { type?: string; name?: string } } | undefined;
+  const source = body?.source;
+  if (!source?.name || !["instance", "container", "snapshot"].includes(source.type ?? "")) return undefined;
+  return cluster.instanceHome(storageName(url.searchParams.get("project") || "default", source.name.split("/")[0]!));
 }
 
 /** GET /1.0/instances across the cluster: each online member lists its own; an offline member's

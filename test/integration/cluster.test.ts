@@ -124,6 +124,19 @@ describe.skipIf(!LIB)("cluster", () => {
     }
   }, 60_000);
 
+  test("publish of another member's instance is made there, and the image serves every member", async () => {
+    const [m1, , m3] = m as [TestDaemon, TestDaemon, TestDaemon];
+    await m1.ok("init", "busybox", "pub1", "--target", "m2");
+    await m1.ok("config", "set", "pub1", "user.published", "yes");
+    await m1.ok("publish", "pub1", "--alias", "from-m2");
+    const image = (await m1.api("GET", "/1.0/images/aliases/from-m2")).body.metadata.target as string;
+    expect(image).toMatch(/^[0-9a-f]{64}$/);
+    await m3.ok("init", "from-m2", "pub2", "--target", "m3");
+    expect(await locationOf(m1, "pub2")).toBe("m3");
+    await m1.ok("delete", "pub1", "pub2");
+    await m1.ok("image", "delete", "from-m2");
+  }, 120_000);
+
   test("events from every member reach `lxd monitor`", async () => {
     const [m1, , m3] = m as [TestDaemon, TestDaemon, TestDaemon];
     const monitor = m1.lxdWith({ timeoutMs: 8000 }, "monitor", "--type", "lifecycle", "--format", "json");
