@@ -1,7 +1,7 @@
 // The daemon is not the containers' parent: killing it (SIGKILL) leaves them running under their
 // monitors, and a restarted daemon finds them again. State survives restarts.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
 
 let d: TestDaemon;
@@ -40,6 +40,34 @@ test("a container that exits while the daemon is down shows Stopped after restar
   await Bun.sleep(200);
   await d.restart();
   expect(await status("k1")).toBe("Stopped");
+});
+
+/** The freezer control file of a process's cgroup: freezer.state (cgroup v1) or cgroup.freeze (v2). */
+function freezerOf(pid: number): { file: string; frozen: string; thawed: string } {
+  const lines = readFileSync(`/proc/${pid}/cgroup`, "utf8").trim().split("\n").map((l) => l.split(":"));
+  const v1 = lines.find(([, controllers]) => controllers.split(",").includes("freezer"));
+  if (v1) return { file: `/sys/fs/cgroup/freezer${v1[2]}/freezer.state`, frozen: "FROZEN", thawed: "THAWED" };
+  return { file: `/sys/fs/cgroup${lines.find(([id]) => id === "0")![2]}/cgroup.freeze`, frozen: "1", thawed: "0" };
+}
+
+test("over a restart a paused container stays frozen and one a killed daemon froze (mid-snapshot) is thawed", async () => {
+  expect((await d.lxd("start", "k1")).code).toBe(0);
+  expect((await d.lxd("launch", "busybox", "k2")).code).toBe(0);
+  const setState = async (name: string, action: string) =>
+    expect((await d.wait(await d.api("PUT", `/1.0/instances/${name}/state`, { action }))).body.metadata.status).toBe("Success");
+  await setState("k2", "freeze");
+  // What a snapshot of a running container does first; the daemon dies before it thaws k1.
+  const freezer = freezerOf((await d.api("GET", "/1.0/instances/k1/state")).body.metadata.pid);
+  writeFileSync(freezer.file, freezer.frozen);
+  await d.kill("SIGKILL");
+  await d.restart();
+  expect(await status("k1")).toBe("Running");
+  expect(readFileSync(freezer.file, "utf8").trim()).toBe(freezer.thawed);
+  expect((await d.lxd("exec", "k1", "--", "true")).code).toBe(0);
+  expect(await status("k2")).toBe("Frozen");
+  await setState("k2", "unfreeze");
+  expect(await status("k2")).toBe("Running");
+  expect((await d.lxd("delete", "--force", "k2")).code).toBe(0);
 });
 
 test("restart keeps instances, images, profiles and server config", async () => {
