@@ -12,6 +12,11 @@ const instanceId = (db: Db, instance: string): number | undefined =>
 
 const byName = (id: number, name: string) => and(eq(instanceBackups.instanceId, id), eq(instanceBackups.name, name));
 
+/** Every instance's backups by instance row id, oldest first: one query for a whole list. */
+export function backupsByInstance(db: Db): Map<number, BackupRow[]> {
+  return Map.groupBy(db.select().from(instanceBackups).orderBy(asc(instanceBackups.id)).all(), (b) => b.instanceId);
+}
+
 /** Oldest first. */
 export function listBackups(db: Db, instance: string): BackupRow[] {
   const id = instanceId(db, instance);

@@ -14,6 +14,7 @@ import { profiles as profilesTable, storagePools } from "../db/schema.ts";
 import { instanceUrl, nameInProject, projectOfStored, storageName } from "../api/project-names.ts";
 import { ProjectManager, type InstanceUse } from "../project/manager.ts";
 import { type SnapshotRow, snapshotsByInstance } from "../db/snapshots.ts";
+import { backupsByInstance } from "../db/backups.ts";
 import { getVolume, listVolumes, listVolumeSnapshots, volumeLocations } from "../db/storage-volumes.ts";
 import { insertSnapshot, type NewSnapshotRow } from "../db/snapshots.ts";
 import { hostArchitecture } from "../image/metadata.ts";
@@ -270,13 +271,15 @@ export class InstanceManager {
   listFull(rows = this.list()): Promise<InstanceFull[]> {
     const known = this.allProfiles();
     const snaps = snapshotsByInstance(this.database);
-    return Promise.all(rows.map((row) => this.full(row, known, snaps.get(row.id) ?? [])));
+    // Backups read once too (per instance they were two queries each).
+    const backups = backupsByInstance(this.database);
+    return Promise.all(rows.map((row) => this.full(row, known, snaps.get(row.id) ?? [], backups.get(row.id) ?? [])));
   }
 
-  private async full(row: Row, known: Map<string, Profile>, snaps: SnapshotRow[]): Promise<InstanceFull> {
+  private async full(row: Row, known: Map<string, Profile>, snaps: SnapshotRow[], backupRows = this.backups.list(row.name)): Promise<InstanceFull> {
     const snapshots = snaps.map((s) => this.snapshots.toApi(row.name, s));
     const state = await this.stateOf(row.name);
-    const backups = this.backups.list(row.name).map((b) => this.backups.toApi(b));
+    const backups = backupRows.map((b) => this.backups.toApi(b));
     return { ...this.toApi(row, this.expanded(row, known)), state, snapshots: snapshots.length ? snapshots : null, backups: backups.length ? backups : null };
   }
 
