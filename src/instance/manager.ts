@@ -1238,6 +1238,9 @@ export class InstanceManager {
     // Profiles and snapshots read once: a restart with a thousand containers must answer quickly.
     const known = this.allProfiles();
     const snaps = snapshotsByInstance(this.database);
+    // Volumes are repaired meanwhile: monitors, networks and devices do not touch what it repairs
+    // (half-made volumes, swaps and renames cut short), and nothing of it is on the way to serving.
+    const storage = this.reconcileStorage(rows, snaps);
     const monitors = await Promise.all(rows.map((row) => {
       // A template render cut short leaves its overlay mounted.
       try { umount(join(containerDir(row.name), "template-root"), MNT.DETACH); } catch { /* not mounted */ }
@@ -1270,10 +1273,21 @@ export class InstanceManager {
       }
     }));
     t.mark("devices");
+    await storage;
+    t.mark("storage_wait");
     // A live migration's arrival the killed daemon never finished restoring: its source resumed.
     for (const row of rows.filter((r) => r.config[INCOMING_KEY])) {
       await this.delete(row.name, true).catch((err) => log.warn("Removing an unfinished live migration failed", { instance: row.name, err: String(err) }));
     }
+    log.debug("Reconciled instances", { instances: rows.length, running: this.running.size, ...t.fields() });
+    this.snapshots.startTimer();
+    this.superviseTimer ??= setInterval(() => void this.superviseAll(), SUPERVISE_MS);
+  }
+
+  /** Half-made volumes removed, swaps and renames cut short finished or undone, in every pool. */
+  private async reconcileStorage(rows: Row[], snaps: Map<number, SnapshotRow[]>): Promise<void> {
+    // Wall time only: it overlaps the rest of reconcile, whose CPU time is the same thread's.
+    const t = phases();
     const pools = this.pools.list();
     const instances = new Map(rows.map((r) => [r.name, new Set((snaps.get(r.id) ?? []).map((s) => s.name))]));
     const images = new Set([
@@ -1297,9 +1311,7 @@ export class InstanceManager {
     }
     await removeLeftovers(backupsDir()).catch((err) => log.warn("Removing backup leftovers failed", { err: String(err) }));
     t.mark("storage");
-    log.debug("Reconciled instances", { instances: rows.length, running: this.running.size, ...t.fields() });
-    this.snapshots.startTimer();
-    this.superviseTimer ??= setInterval(() => void this.superviseAll(), SUPERVISE_MS);
+    log.debug("Reconciled storage", t.fields());
   }
 
   /** boot.autostart: starts the stopped instances that ask for it, highest boot.autostart.priority
