@@ -19,6 +19,21 @@ export function listBackups(db: Db, instance: string): BackupRow[] {
   return db.select().from(instanceBackups).where(eq(instanceBackups.instanceId, id)).orderBy(asc(instanceBackups.id)).all();
 }
 
+/** Every instance's backups by instance id, oldest first: one query for a whole listing. */
+export function backupsByInstance(db: Db): Map<number, BackupRow[]> {
+  const out = new Map<number, BackupRow[]>();
+  for (const row of db.select().from(instanceBackups).orderBy(asc(instanceBackups.id)).all()) {
+    const list = out.get(row.instanceId);
+    if (list) list.push(row);
+    else out.set(row.instanceId, [row]);
+  }
+  return out;
+}
+
+/** One instance's backups by its row id, oldest first. */
+export const backupsOf = (db: Db, instanceId: number): BackupRow[] =>
+  db.select().from(instanceBackups).where(eq(instanceBackups.instanceId, instanceId)).orderBy(asc(instanceBackups.id)).all();
+
 export function getBackup(db: Db, instance: string, name: string): BackupRow | undefined {
   const id = instanceId(db, instance);
   return id === undefined ? undefined : db.select().from(instanceBackups).where(byName(id, name)).get();

@@ -12,10 +12,12 @@ const instanceId = (db: Db, instance: string): number | undefined =>
 /** Oldest first (creation order), as LXD lists them. */
 export function listSnapshots(db: Db, instance: string): SnapshotRow[] {
   const id = instanceId(db, instance);
-  if (id === undefined) return [];
-  return db.select().from(instanceSnapshots).where(eq(instanceSnapshots.instanceId, id))
-    .orderBy(asc(instanceSnapshots.id)).all();
+  return id === undefined ? [] : snapshotsOf(db, id);
 }
+
+/** One instance's snapshots by its row id, oldest first. */
+export const snapshotsOf = (db: Db, instanceId: number): SnapshotRow[] =>
+  db.select().from(instanceSnapshots).where(eq(instanceSnapshots.instanceId, instanceId)).orderBy(asc(instanceSnapshots.id)).all();
 
 /** Every instance's snapshots by instance id, oldest first: one query for a whole listing. */
 export function snapshotsByInstance(db: Db): Map<number, SnapshotRow[]> {

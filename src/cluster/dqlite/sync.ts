@@ -2,6 +2,7 @@
 // and every query module run unchanged on a cluster. Each statement is one blocking round trip to
 // the dqlite leader on the caller's thread (sync-client.ts): the daemon's event loop waits for the
 // database exactly as it does for bun:sqlite's disk I/O.
+import { appendFileSync } from "node:fs";
 import type { SqliteClient, SqliteStatement } from "../../db/index.ts";
 import type { ExecResult, QueryResult } from "./client.ts";
 import { SyncDqliteClient } from "./sync-client.ts";
@@ -15,6 +16,21 @@ export interface SyncDqliteOptions {
 }
 
 /** An INSERT with a RETURNING clause: the insert itself, its table, the returned columns. */
+/** `LXD_DQLITE_TRACE=PREFIX`: every statement, its duration and its caller appended to PREFIX.PID
+ *  (how the statements of a launch or a list were counted; src/cluster/README.md). */
+const TRACE = process.env.LXD_DQLITE_TRACE ? `${process.env.LXD_DQLITE_TRACE}.${process.pid}` : undefined;
+
+/** The callers above the database layers (function names; a minified build has short ones). */
+function caller(): string {
+  const frames = (new Error().stack ?? "").split("\n").slice(1).map((l) => /at (?:async )?([\w$.<>]+)/.exec(l)?.[1] ?? "?");
+  const inner = /^(caller|trace|select|execute|executeOnce|rows|run|values|all|get|execute|_\w+|\w+Query|map|<anonymous>|\?)$/i;
+  return frames.filter((f) => !inner.test(f) && !/^(SQLite|BunSQLite|Session|Prepared|SQLiteSelect|SQLiteInsert|SQLiteUpdate|Query)/.test(f)).slice(0, 4).join(" < ");
+}
+
+function trace(kind: string, sql: string, t0: number): void {
+  appendFileSync(TRACE!, `${Date.now()} ${(performance.now() - t0).toFixed(2)} ${kind} ${sql.replace(/\s+/g, " ").slice(0, 160)} | ${caller()}\n`);
+}
+
 const INSERT_RETURNING = /^(\s*insert\s+(?:or\s+\w+\s+)?into\s+("[^"]+"|`[^`]+`|\w+)[\s\S]*?)\sreturning\s+([\s\S]+)$/i;
 
 export class SyncDqlite implements SqliteClient {
@@ -31,6 +47,16 @@ export class SyncDqlite implements SqliteClient {
   }
 
   private execute(sql: string, params: SqlValue[]): ExecResult {
+    if (!TRACE) return this.executeOnce(sql, params);
+    const t0 = performance.now();
+    try {
+      return this.executeOnce(sql, params);
+    } finally {
+      trace("exec", sql, t0);
+    }
+  }
+
+  private executeOnce(sql: string, params: SqlValue[]): ExecResult {
     // Another member's transaction holds the write lock on the leader (SQLITE_BUSY): the statement
     // did nothing, so it waits and runs again, as bun:sqlite's busy timeout makes a writer wait.
     const deadline = Date.now() + this.timeoutMs;
@@ -45,7 +71,13 @@ export class SyncDqlite implements SqliteClient {
   }
 
   private select(sql: string, params: SqlValue[]): QueryResult {
-    return this.client.query(sql, params);
+    if (!TRACE) return this.client.query(sql, params);
+    const t0 = performance.now();
+    try {
+      return this.client.query(sql, params);
+    } finally {
+      trace("query", sql, t0);
+    }
   }
 
   exec(sql: string): void {
