@@ -46,7 +46,7 @@ export interface BackupHost {
   poolBackend(pool: Pool): PoolBackend;
   expanded(row: Shape): { config: Record<string, string>; devices: Record<string, Record<string, string>> };
   toApi(row: InstanceRow, expanded?: { config: Record<string, string>; devices: Record<string, Record<string, string>> }): Instance;
-  snapshots: { list(instance: string): SnapshotRow[]; toApi(instance: string, snap: SnapshotRow): InstanceSnapshot };
+  snapshots: { list(instance: string): SnapshotRow[]; toApi(instance: string, snap: SnapshotRow, inst?: InstanceRow): InstanceSnapshot };
   withVolume<T>(name: string, fn: () => Promise<T>): Promise<T>;
   quiesced<T>(name: string, fn: () => Promise<T>): Promise<T>;
   reserve(name: string, project?: string): string;
@@ -135,7 +135,7 @@ export class Backups {
     return {
       container: { ...this.instances.toApi(row, expanded), config: withIdmap(row.config), expanded_config: withIdmap(expanded.config), status: "Stopped", status_code: 102 },
       snapshots: snaps.map((s) => {
-        const api = this.instances.snapshots.toApi(instance, s);
+        const api = this.instances.snapshots.toApi(instance, s, row);
         return { ...api, config: withIdmap(api.config), expanded_config: withIdmap(api.expanded_config) };
       }),
       pool: { name: pool.name, driver: pool.driver, description: pool.description, config: pool.config, status: "Created", used_by: [], locations: ["none"] },

@@ -217,7 +217,7 @@ export class InstanceManager {
   }
 
   /** `known`: every profile, read once by a listing instead of once per instance. */
-  private profileRows(names: string[], known?: Map<string, Profile>, project = "default") {
+  private profileRows(names: string[], known?: ReadonlyMap<string, Profile>, project = "default") {
     const from = this.projects.effective(project, "profiles");
     return names.map((name) => {
       const p = known ? known.get(`${from}/${name}`)
@@ -228,7 +228,7 @@ export class InstanceManager {
   }
 
   /** `row.project` (default: the project named by `row.name`, else default) picks whose profiles apply. */
-  expanded(row: Pick<Row, "profiles" | "config" | "devices"> & { name?: string; project?: string }, known?: Map<string, Profile>) {
+  expanded(row: Pick<Row, "profiles" | "config" | "devices"> & { name?: string; project?: string }, known?: ReadonlyMap<string, Profile>) {
     const profiles = this.profileRows(row.profiles, known, row.project ?? (row.name ? projectOfStored(row.name) : "default"));
     return {
       config: expandConfig(profiles.map((p) => p.config), row.config),
@@ -277,7 +277,7 @@ export class InstanceManager {
   }
 
   private async full(row: Row, known: Map<string, Profile>, snaps: SnapshotRow[], backupRows: BackupRow[]): Promise<InstanceFull> {
-    const snapshots = snaps.map((s) => this.snapshots.toApi(row.name, s));
+    const snapshots = snaps.map((s) => this.snapshots.toApi(row.name, s, row, known));
     const state = await this.stateOf(row.name);
     const backups = backupRows.map((b) => this.backups.toApi(b));
     return { ...this.toApi(row, this.expanded(row, known)), state, snapshots: snapshots.length ? snapshots : null, backups: backups.length ? backups : null };
