@@ -676,15 +676,12 @@ export class InstanceManager {
           .catch(async (err) => { await this.pools.backend(pool).delete(instanceVolume(name)).catch(() => {}); throw err; });
       }
       t.mark("volume");
+      images.markUsed(fingerprint);
       const at = now();
-      // One commit for both writes (on a cluster each commit is a replication round).
-      const row = this.database.transaction(() => {
-        images.markUsed(fingerprint);
-        return db.insertInstance(this.database, { location: this.location(),
-          name, architecture: image.architecture, type: "container", description: req.description ?? "",
-          ephemeral: req.ephemeral ?? false, stateful: false, config, devices, profiles,
-          createdAt: at, lastUsedAt: "1970-01-01T00:00:00Z",
-        });
+      const row = db.insertInstance(this.database, { location: this.location(),
+        name, architecture: image.architecture, type: "container", description: req.description ?? "",
+        ephemeral: req.ephemeral ?? false, stateful: false, config, devices, profiles,
+        createdAt: at, lastUsedAt: "1970-01-01T00:00:00Z",
       });
       t.mark("db");
       log.debug("Created instance", { name, ...t.fields() });

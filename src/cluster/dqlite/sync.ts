@@ -15,7 +15,6 @@ export interface SyncDqliteOptions {
   timeoutMs?: number;
 }
 
-/** An INSERT with a RETURNING clause: the insert itself, its table, the returned columns. */
 /** `LXD_DQLITE_TRACE=PREFIX`: every statement, its duration and its caller appended to PREFIX.PID
  *  (how the statements of a launch or a list were counted; src/cluster/README.md). */
 const TRACE = process.env.LXD_DQLITE_TRACE ? `${process.env.LXD_DQLITE_TRACE}.${process.pid}` : undefined;
@@ -23,14 +22,25 @@ const TRACE = process.env.LXD_DQLITE_TRACE ? `${process.env.LXD_DQLITE_TRACE}.${
 /** The callers above the database layers (function names; a minified build has short ones). */
 function caller(): string {
   const frames = (new Error().stack ?? "").split("\n").slice(1).map((l) => /at (?:async )?([\w$.<>]+)/.exec(l)?.[1] ?? "?");
-  const inner = /^(caller|trace|select|execute|executeOnce|rows|run|values|all|get|execute|_\w+|\w+Query|map|<anonymous>|\?)$/i;
+  const inner = /^(caller|traced|select|execute|executeOnce|rows|run|values|all|get|execute|_\w+|\w+Query|map|<anonymous>|\?)$/i;
   return frames.filter((f) => !inner.test(f) && !/^(SQLite|BunSQLite|Session|Prepared|SQLiteSelect|SQLiteInsert|SQLiteUpdate|Query)/.test(f)).slice(0, 4).join(" < ");
 }
 
-function trace(kind: string, sql: string, t0: number): void {
-  appendFileSync(TRACE!, `${Date.now()} ${(performance.now() - t0).toFixed(2)} ${kind} ${sql.replace(/\s+/g, " ").slice(0, 160)} | ${caller()}\n`);
+/** Runs `fn` (one statement), tracing it with its duration, caller and error if any. */
+function traced<T>(kind: string, sql: string, fn: () => T): T {
+  const t0 = performance.now();
+  let failed = "";
+  try {
+    return fn();
+  } catch (e) {
+    failed = ` ! ${(e as Error).message}`;
+    throw e;
+  } finally {
+    appendFileSync(TRACE!, `${Date.now()} ${(performance.now() - t0).toFixed(2)} ${kind} ${sql.replace(/\s+/g, " ").slice(0, 160)} | ${caller()}${failed}\n`);
+  }
 }
 
+/** An INSERT with a RETURNING clause: the insert itself, its table, the returned columns. */
 const INSERT_RETURNING = /^(\s*insert\s+(?:or\s+\w+\s+)?into\s+("[^"]+"|`[^`]+`|\w+)[\s\S]*?)\sreturning\s+([\s\S]+)$/i;
 
 export class SyncDqlite implements SqliteClient {
@@ -47,13 +57,7 @@ export class SyncDqlite implements SqliteClient {
   }
 
   private execute(sql: string, params: SqlValue[]): ExecResult {
-    if (!TRACE) return this.executeOnce(sql, params);
-    const t0 = performance.now();
-    try {
-      return this.executeOnce(sql, params);
-    } finally {
-      trace("exec", sql, t0);
-    }
+    return TRACE ? traced("exec", sql, () => this.executeOnce(sql, params)) : this.executeOnce(sql, params);
   }
 
   private executeOnce(sql: string, params: SqlValue[]): ExecResult {
@@ -71,13 +75,7 @@ export class SyncDqlite implements SqliteClient {
   }
 
   private select(sql: string, params: SqlValue[]): QueryResult {
-    if (!TRACE) return this.client.query(sql, params);
-    const t0 = performance.now();
-    try {
-      return this.client.query(sql, params);
-    } finally {
-      trace("query", sql, t0);
-    }
+    return TRACE ? traced("query", sql, () => this.client.query(sql, params)) : this.client.query(sql, params);
   }
 
   exec(sql: string): void {
