@@ -2,6 +2,7 @@
 // storage_volume_backups table (by volume row id).
 import { and, asc, eq, ne } from "drizzle-orm";
 import type { Db } from "./index.ts";
+import { groupByInstance } from "./snapshots.ts";
 import { instanceBackups, instances, storageVolumeBackups, storageVolumes } from "./schema.ts";
 
 export type BackupRow = typeof instanceBackups.$inferSelect;
@@ -20,15 +21,8 @@ export function listBackups(db: Db, instance: string): BackupRow[] {
 }
 
 /** Every instance's backups by instance id, oldest first: one query for a whole listing. */
-export function backupsByInstance(db: Db): Map<number, BackupRow[]> {
-  const out = new Map<number, BackupRow[]>();
-  for (const row of db.select().from(instanceBackups).orderBy(asc(instanceBackups.id)).all()) {
-    const list = out.get(row.instanceId);
-    if (list) list.push(row);
-    else out.set(row.instanceId, [row]);
-  }
-  return out;
-}
+export const backupsByInstance = (db: Db): Map<number, BackupRow[]> =>
+  groupByInstance(db.select().from(instanceBackups).orderBy(asc(instanceBackups.id)).all());
 
 /** One instance's backups by its row id, oldest first. */
 export const backupsOf = (db: Db, instanceId: number): BackupRow[] =>
