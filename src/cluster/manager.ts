@@ -28,10 +28,10 @@ export interface ClusterDeps {
   listen(address: string): void;
   /** Instances on this server (a joiner must have none). */
   instanceCount(): number;
-  /** Makes the storage pools of the cluster exist on this member. */
-  preparePools(): Promise<void>;
-  /** Drops per-member facts (default pool sources) from the state that becomes the cluster's. */
-  sharePools(): void;
+  /** Makes the storage pools and networks of the cluster exist on this member (with its answers). */
+  prepareJoined(answers: MemberConfigAnswer[]): Promise<void>;
+  /** The server's pools and networks become the cluster's, their member-specific keys `member`'s. */
+  shareResources(member: string): void;
   /** A fresh, empty standalone database (the schema applied, nothing else): a removed member's. */
   freshDatabase(): SqliteClient;
   /** The server's own certificate pair (server.crt/key), served again once it left the cluster. */
@@ -55,7 +55,9 @@ export interface MemberView {
 
 export interface AcceptRequest { name: string; address: string; raft_address: string; secret: string; architecture: string }
 export interface AcceptReply { id: number; raft_nodes: RaftNode[]; private_key: string; certificate: string }
-export interface JoinRequest { server_name: string; server_address: string; cluster_token: string }
+/** One `member_config` answer of a join (`entity`: storage-pool or network). */
+export interface MemberConfigAnswer { entity: string; name: string; key: string; value: string }
+export interface JoinRequest { server_name: string; server_address: string; cluster_token: string; member_config?: MemberConfigAnswer[] }
 
 interface JoinToken { server_name: string; fingerprint: string; addresses: string[]; secret: string; expires_at: string }
 
@@ -195,7 +197,7 @@ export class ClusterManager {
     const db = this.deps.db;
     members.insertMember(db, { id: 1, name, address, raftAddress, architecture: this.deps.architecture, heartbeat: Date.now() });
     members.claimInstances(db, name);
-    this.deps.sharePools();
+    this.deps.shareResources(name);
     // The server's certificate becomes the cluster's: members trust each other by it.
     const identity = this.deps.identity();
     this.writeClusterCertificate(identity);
@@ -243,6 +245,12 @@ export class ClusterManager {
     return { token, used, revoke: () => { if (this.tokens.delete(secret)) { clearTimeout(timer); done(true); } } };
   }
 
+  /** Whether `secret` is that of a join token still waiting (not used up by asking). */
+  tokenPending(secret: string): boolean {
+    const given = createHash("sha256").update(secret).digest();
+    return [...this.tokens].some(([s, t]) => timingSafeEqual(createHash("sha256").update(s).digest(), given) && Date.now() <= t.expiresAt);
+  }
+
   private redeem(secret: string, name: string): boolean {
     const given = createHash("sha256").update(secret).digest();
     for (const [s, t] of this.tokens) {
@@ -277,6 +285,8 @@ export class ClusterManager {
     if (this.enabled) throw new ApiError(400, "This server is already clustered");
     const token = decodeJoinToken(req.cluster_token);
     if (!token) throw new ApiError(400, "Invalid cluster join token");
+    const unknown = (req.member_config ?? []).find((a) => a.entity !== "storage-pool" && a.entity !== "network");
+    if (unknown) throw new ApiError(400, `Unknown member_config entity "${unknown.entity}" (storage-pool or network)`);
     if (!req.server_address) throw new ApiError(400, "server_address is required to join a cluster");
     if (this.deps.instanceCount() > 0) throw new ApiError(400, "The server must have no instances to join a cluster");
     const name = req.server_name || token.server_name;
@@ -308,9 +318,10 @@ export class ClusterManager {
     local.set("cluster.https_address", req.server_address);
     local.set("core.https_address", req.server_address);
     local.setRaftNodes(reply.raft_nodes);
-    await this.deps.preparePools();
     this.startHeartbeats();
     log.info("Joined the cluster", { member: name, raft: raftAddress });
+    // A member now either way: a pool or network that fails here is Errored on it, and says why.
+    await this.deps.prepareJoined(req.member_config ?? []);
   }
 
   /**

@@ -24,6 +24,7 @@ export interface ForwardDeps {
 
 const INSTANCE_PATH = /^\/1\.0\/(?:instances|containers)\/([^/]+)(\/.*)?$/;
 const MEMBER_STATE_PATH = /^\/1\.0\/cluster\/members\/([^/]+)\/state$/;
+const MEMBER_PART_PATH = /^\/1\.0\/(?:storage-pools|networks)(?:\/[^/]+)?$/;
 const OPERATION_PATH = /^\/1\.0\/operations\/([^/]+)(\/wait)?$/;
 const HOP_HEADERS = ["host", "connection", "transfer-encoding", "keep-alive", PEER_HEADER, "user-agent"];
 
@@ -86,7 +87,8 @@ export function clusterForwarder(deps: ForwardDeps) {
       if (target && target !== cluster.name) {
         const member = cluster.row(target);
         if (!cluster.online(member)) return offline(member.name);
-        url.searchParams.delete("target");
+        // Pools and networks read the target there too: it asks for that member's own part.
+        if (!MEMBER_PART_PATH.test(path)) url.searchParams.delete("target");
         return relay(deps, member.address, request, url.pathname + url.search);
       }
     } catch (err) {

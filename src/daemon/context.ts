@@ -15,6 +15,7 @@ import type { CustomVolumes } from "../storage/volumes.ts";
 import type { Warnings } from "../events/warnings.ts";
 import type { CertificateManager } from "../tls/certificates.ts";
 import type { VolumeBackups } from "../instance/volume-backups.ts";
+import type { MemberResources } from "../cluster/resources.ts";
 
 /** What a cluster member's handlers reach the other members through (absent when standalone). */
 export interface ClusterLinks {
@@ -48,6 +49,8 @@ export interface DaemonContext {
   identity?: { cert: string; key: string };
   startedAt: Date;
   clusterLinks?: ClusterLinks;
+  /** Storage pools and networks defined per member and created on every member (a cluster's). */
+  memberResources?: MemberResources;
   /** A cluster member moving one of its instances to another member (an operation). */
   moveToMember?(name: string, target: string, newName?: string, live?: boolean): Operation;
   /** Stops the daemon (PUT /internal/shutdown); containers keep running under their monitors. */

@@ -1,7 +1,7 @@
 // Queries on the cluster_members table (global state of a cluster; empty on a standalone server).
 import { count, eq, getTableColumns } from "drizzle-orm";
 import type { Db } from "./index.ts";
-import { clusterMembers, instances } from "./schema.ts";
+import { clusterMembers, instances, networkMembers, storagePoolMembers } from "./schema.ts";
 
 export type MemberRow = typeof clusterMembers.$inferSelect;
 
@@ -20,6 +20,8 @@ export function updateMember(db: Db, name: string, changes: Partial<typeof clust
 
 export function deleteMember(db: Db, name: string): void {
   db.delete(clusterMembers).where(eq(clusterMembers.name, name)).run();
+  db.delete(storagePoolMembers).where(eq(storagePoolMembers.member, name)).run();
+  db.delete(networkMembers).where(eq(networkMembers.member, name)).run();
 }
 
 /** A renamed member keeps its instances. */
@@ -27,6 +29,8 @@ export function renameMember(db: Db, from: string, to: string): void {
   db.transaction((tx) => {
     tx.update(clusterMembers).set({ name: to }).where(eq(clusterMembers.name, from)).run();
     tx.update(instances).set({ location: to }).where(eq(instances.location, from)).run();
+    tx.update(storagePoolMembers).set({ member: to }).where(eq(storagePoolMembers.member, from)).run();
+    tx.update(networkMembers).set({ member: to }).where(eq(networkMembers.member, from)).run();
   });
 }
 

@@ -999,7 +999,8 @@ export class InstanceManager {
       const since = performance.now();
       const took = (key: string) => () => void (overlap[key] = `${(performance.now() - since).toFixed(1)}ms`);
       const prepared = prepareDevices({ name, config }, devices).finally(took("prepare")).then(() => undefined, (err: Error) => err);
-      const { initPid } = await launch(spec).finally(took("helper")).finally(() => prepared);
+      const { initPid, trace } = await launch(spec).finally(took("helper")).finally(() => prepared);
+      Object.assign(overlap, trace);
       t.mark("monitor");
       // Opened at once: the monitor holds init unreaped until it reports the exit, so the pid is
       // still init's here (a container that died already yields -1, and its exit is reported).

@@ -455,9 +455,8 @@ export class CustomVolumes {
       const running = this.runningUsers(pool, volume);
       if (running.length) throw new ApiError(400, `Storage volume "${volume}" is in use by running instance(s) ${running.join(", ")}: stop them first`);
       const p = this.pool(pool);
+      // The driver keeps the volume's size limit across the restore.
       await this.pools.backend(p).restore(customVolume(volume, snapshot));
-      // btrfs restores into a fresh subvolume: the limit goes on it again.
-      if (row.config.size) await this.applySize(p, volume, row.config.size);
       this.lifecycle("storage-volume-restored", pool, volume, snapshot);
     });
   }
