@@ -147,6 +147,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
 
   const certificates = new CertificateManager(db, events);
   remote = await openRemoteAccess(certificates, lxdDir(), socketPath());
+  // The other members' trust stores follow a change made here (as LXD's cluster notifications).
+  certificates.onChange(() => cluster.notifyPeers("/internal/trust/reload"));
   if (cluster.enabled) {
     // Members serve and dial with the cluster's certificate.
     const pair = readClusterCertificate(lxdDir());

@@ -50,7 +50,11 @@ export class TrustStore {
     certificates.onChange(() => this.reload());
   }
 
-  private reload(): void {
+  /** When a fingerprint last missed and made the store read the table again. */
+  private missedAt = 0;
+
+  /** Reads the table again: after a change here, and when a cluster member says it changed one. */
+  reload(): void {
     this.trusted.clear();
     for (const row of this.certificates.list()) {
       try {
@@ -70,8 +74,14 @@ export class TrustStore {
     const certificate = fingerprint === "-" ? undefined : peerCertificate(fingerprint);
     if (!certificate) return { remote: true, trusted: false, reason: "No client certificate presented" };
     if (fingerprint === this.clusterFingerprint) return { remote: true, trusted: true, certificate, fingerprint };
-    const entry = this.trusted.get(fingerprint);
     const now = Date.now();
+    // A certificate another cluster member trusted a moment ago may not be known here yet: a miss
+    // reads the table again, at most once a second so strangers cannot make every request a read.
+    if (!this.trusted.has(fingerprint) && now - this.missedAt > 1000) {
+      this.missedAt = now;
+      this.reload();
+    }
+    const entry = this.trusted.get(fingerprint);
     if (!entry) return { remote: true, trusted: false, certificate, fingerprint, reason: "Client certificate is not trusted" };
     if (now > entry.notAfter) return { remote: true, trusted: false, certificate, fingerprint, reason: "Client certificate has expired" };
     if (now < entry.notBefore) return { remote: true, trusted: false, certificate, fingerprint, reason: "Client certificate is not valid yet" };
