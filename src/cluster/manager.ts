@@ -508,7 +508,7 @@ export class ClusterManager {
   /** Tells every online member about a change it must act on (POST `path`, no body), without
    *  waiting; a member that misses it catches up by its own means (e.g. the trust store's re-read). */
   notifyPeers(path: string): void {
-    for (const m of this.peers().filter((p) => this.online(p))) {
+    for (const m of this.onlinePeers()) {
       peerFetch(this.identity(), m.address, path, { method: "POST", timeoutMs: 10_000 })
         .then((res) => { if (!res.ok) log.debug("Member notification refused", { member: m.name, path, status: res.status }); })
         .catch((err) => log.debug("Member notification failed", { member: m.name, path, err: (err as Error).message }));
