@@ -52,8 +52,8 @@ function sockaddr(host: string, port: number): Uint8Array {
   return addr;
 }
 
-/** TCP_QUICKACK's value. dqlite's node writes a multi-part answer (rows) without TCP_NODELAY, so
- *  its second part waits for our ACK of the first, which Linux delays by 40 ms: a read of 100
+/** TCP_QUICKACK's value. dqlite's node writes a multi-part answer (rows) whose second part waits
+ *  for our ACK of the first (Nagle on its socket, it seems), which Linux delays by 40 ms: a read of 100
  *  instance rows took 1-5 ms or 45 ms at random. Quick ACKs (re-armed before each receive: the
  *  kernel drops the mode by itself) keep every answer at its own speed. */
 const QUICK = new Int32Array([1]);
