@@ -22,12 +22,12 @@ function certificateFacts(pem: string): { fingerprint: string; name?: string } |
   return parsed.get(pem);
 }
 
-/** Requests to members: the cluster certificate (the one this member dials with, when it is the
- *  one pinned) is their only CA and its name theirs, whatever address they are dialled at (as LXD
- *  verifies members). Unlike a checkServerIdentity callback (which Bun's fetch skips without chain
- *  verification, and which keeps it from reusing connections), this lets fetch keep one TLS
- *  connection per member open across requests. */
-function fetchTls(identity: ClusterIdentity, pinned = identity.fingerprint) {
+/** Requests and websockets to members: the cluster certificate (the one this member dials with,
+ *  when it is the one pinned) is their only CA and its name theirs, whatever address they are
+ *  dialled at (as LXD verifies members). A checkServerIdentity callback is never called by Bun
+ *  without chain verification, and keeps fetch from reusing connections: this verifies the member
+ *  and lets fetch keep one connection per member open. */
+function memberTls(identity: ClusterIdentity, pinned = identity.fingerprint) {
   const facts = certificateFacts(identity.cert);
   if (!facts?.name || facts.fingerprint !== pinned.replaceAll(":", "").toLowerCase()) return tlsFor(identity, pinned);
   return { cert: identity.cert, key: identity.key, ca: identity.cert, rejectUnauthorized: true, serverName: facts.name };
@@ -59,7 +59,7 @@ export async function peerFetch(identity: ClusterIdentity, address: string, path
     method: req.method ?? "GET",
     body: req.body,
     headers: { "user-agent": PEER_USER_AGENT, ...(req.headers ?? {}) },
-    tls: fetchTls(identity, req.pinned),
+    tls: memberTls(identity, req.pinned),
     signal: AbortSignal.timeout(req.timeoutMs ?? 30_000),
     // Streamed bodies (uploads being forwarded) need this for fetch to send them.
     duplex: "half",
@@ -79,7 +79,7 @@ export async function peerJson<T>(identity: ClusterIdentity, address: string, pa
 
 /** A websocket to the same path on another member (the request marked as coming from a member). */
 export function peerWebSocket(identity: ClusterIdentity, address: string, path: string): WebSocket {
-  const ws = new WebSocket(`wss://${address}${path}`, { tls: tlsFor(identity), headers: { "user-agent": PEER_USER_AGENT } } as unknown as string[]);
+  const ws = new WebSocket(`wss://${address}${path}`, { tls: memberTls(identity), headers: { "user-agent": PEER_USER_AGENT } } as unknown as string[]);
   ws.binaryType = "arraybuffer";
   return ws;
 }

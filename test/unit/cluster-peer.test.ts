@@ -1,7 +1,7 @@
 // Member-to-member HTTPS (src/cluster/peer.ts): a member is trusted only with the cluster
 // certificate, whatever address it is dialled at, and requests to it share one TLS connection.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { peerFetch, type ClusterIdentity } from "../../src/cluster/peer.ts";
+import { peerFetch, peerWebSocket, type ClusterIdentity } from "../../src/cluster/peer.ts";
 import { generateCertificate } from "../../src/tls/x509.ts";
 
 let cluster: ClusterIdentity;
@@ -23,7 +23,12 @@ beforeAll(async () => {
     hostname: "127.0.0.2", port: 0, tls: { cert: cluster.cert, key: cluster.key },
     fetch(req, srv) {
       ports.add(srv.requestIP(req)!.port);
+      if (new URL(req.url).pathname === "/ws") return srv.upgrade(req, { data: undefined }) ? undefined : new Response("no upgrade", { status: 400 });
       return new Response("ok");
+    },
+    websocket: {
+      open: (ws) => void ws.send("hello"),
+      message() {},
     },
   });
 });
@@ -43,4 +48,17 @@ test("a server with another certificate is refused", async () => {
   ports.clear();
   await expect(peerFetch(stranger, `127.0.0.2:${server.port}`, "/x")).rejects.toThrow();
   expect(ports.size).toBe(0);
+});
+
+test("websockets to members are verified the same way", async () => {
+  const first = (identity: ClusterIdentity) => new Promise<string>((resolve) => {
+    const ws = peerWebSocket(identity, `127.0.0.2:${server.port}`, "/ws");
+    ws.onmessage = (e) => {
+      resolve(`message ${e.data}`);
+      ws.close();
+    };
+    ws.onerror = () => resolve("error");
+  });
+  expect(await first(cluster)).toBe("message hello");
+  expect(await first(stranger)).toBe("error");
 });
