@@ -7,7 +7,9 @@ import { join } from "node:path";
 import { ApiError } from "../api/error.ts";
 import { applyMigrations, copyRows, seedDefaults, type OpenDb, type SqliteClient, type SwitchableClient } from "../db/index.ts";
 import * as members from "../db/cluster-members.ts";
+import { volumesAt } from "../db/storage-volumes.ts";
 import { getServerConfigValue } from "../db/server-config.ts";
+import { imageProjects } from "../db/images.ts";
 import { parseExpiry } from "../tls/token.ts";
 import { DqliteUnavailableError, startDqliteNode, type DqliteNode } from "../kernel/dqlite.ts";
 import { log } from "../log.ts";
@@ -151,8 +153,37 @@ export class ClusterManager {
     await this.startNode(BigInt(this.deps.local.get("raft_id")!), raftAddress);
     const addresses = [raftAddress, ...this.deps.local.raftNodes().map((n) => n.address).filter((a) => a !== raftAddress)];
     this.useGlobal(addresses);
+    // Removed while it was down (`cluster remove --force`): nobody could tell it, the list does.
+    if (this.removedFromCluster()) {
+      log.warn("This member was removed from the cluster while it was down", { member: this.name });
+      // Before the listener exists: it starts with server.crt, cluster.crt being gone.
+      return this.leave(false);
+    }
     this.startHeartbeats();
     log.info("Rejoined the cluster", { member: this.name, raft: raftAddress });
+  }
+
+  /** removedFromCluster for a running daemon: asked without blocking its thread (the admin
+   *  client is asynchronous), so a cluster without quorum cannot stall a member's heartbeat check. */
+  private async goneFromMembers(): Promise<boolean> {
+    try {
+      const found = await this.admin!.query("SELECT 1 FROM cluster_members WHERE id = ?", [Number(this.deps.local.get("raft_id"))]);
+      return found.rows.length === 0;
+    } catch (err) {
+      log.debug("Could not read the member list", { err: (err as Error).message });
+      return false;
+    }
+  }
+
+  /** The cluster's member list no longer has this member's Raft id (false when it can't be read). */
+  private removedFromCluster(): boolean {
+    const id = Number(this.deps.local.get("raft_id"));
+    try {
+      return !members.listMembers(this.deps.db).some((m) => m.id === id);
+    } catch (err) {
+      log.debug("Could not read the member list", { err: (err as Error).message });
+      return false;
+    }
   }
 
   private async startNode(id: bigint, address: string): Promise<void> {
@@ -391,9 +422,12 @@ export class ClusterManager {
 
   /** Copies an image another member holds (its unified tarball) to `dest`; false if none has it. */
   async fetchImage(fingerprint: string, dest: string): Promise<boolean> {
+    // Asked in a project that lists it (an image may exist in project p1 only).
+    const project = imageProjects(this.deps.db, fingerprint)[0] ?? "default";
+    const path = `/1.0/images/${fingerprint}/export${project === "default" ? "" : `?project=${encodeURIComponent(project)}`}`;
     for (const m of this.onlinePeers()) {
       try {
-        const res = await peerFetch(this.identity(), m.address, `/1.0/images/${fingerprint}/export`, { timeoutMs: 600_000 });
+        const res = await peerFetch(this.identity(), m.address, path, { timeoutMs: 600_000 });
         if (!res.ok || /multipart/.test(res.headers.get("content-type") ?? "")) continue;
         await Bun.write(dest, res);
         const sum = new Bun.CryptoHasher("sha256").update(await Bun.file(dest).bytes()).digest("hex");
@@ -443,6 +477,16 @@ export class ClusterManager {
     if (name === this.name) throw new ApiError(400, "A member can't remove itself: run the command on another member");
     const count = members.instanceCounts(this.deps.db).get(name) ?? 0;
     if (count && !force) throw new ApiError(400, `Member "${name}" still has ${count} instance(s): move or delete them first, or use --force`);
+    const volumes = volumesAt(this.deps.db, name);
+    if (volumes.length && !force) {
+      throw new ApiError(400, `Member "${name}" still has custom volume(s) ${volumes.join(", ")}: move or delete them first, or use --force`);
+    }
+    // As LXD: a leader hands leadership over before it goes, so no election follows the removal
+    // with statements in flight on a node that is about to stop.
+    const leader = await DqliteClient.leaderOf(this.deps.local.get("raft_address")!).catch(() => undefined);
+    if (leader && Number(leader.id) === row.id) {
+      await this.membershipChange(() => this.admin!.transfer(0n)).catch((err) => log.warn("Leadership transfer failed", { err: (err as Error).message }));
+    }
     try {
       await this.membershipChange(() => this.admin!.remove(BigInt(row.id)));
     } catch (err) {
@@ -461,9 +505,9 @@ export class ClusterManager {
   /**
    * POST /internal/cluster/leave, from the member that removed this one: its node stops, its
    * Raft data and cluster facts go, and it runs standalone on a fresh database with its own
-   * certificate, as a server that never joined.
+   * certificate, as a server that never joined (`serving`: the HTTPS listener switches to it now).
    */
-  async leave(): Promise<void> {
+  async leave(serving = true): Promise<void> {
     if (!this.enabled) return;
     log.info("Removed from the cluster: running standalone again", { member: this.name });
     clearInterval(this.timer);
@@ -477,7 +521,7 @@ export class ClusterManager {
     for (const key of ["name", "raft_id", "raft_address", "cluster.https_address"]) this.deps.local.set(key, undefined);
     this.deps.local.setRaftNodes([]);
     for (const file of ["cluster.crt", "cluster.key"]) rmSync(join(this.deps.stateDir, file), { force: true });
-    this.deps.adoptCertificate(this.deps.serverCertificate(), false);
+    if (serving) this.deps.adoptCertificate(this.deps.serverCertificate(), false);
   }
 
   /** Where requests about `instance` must go: the member's address, or undefined when it is here. */
@@ -542,6 +586,10 @@ export class ClusterManager {
   private async tick(): Promise<void> {
     const raftAddress = this.deps.local.get("raft_address");
     if (!raftAddress || !this.admin) return;
+    if (await this.goneFromMembers()) {
+      log.warn("This member was removed from the cluster while it could not be told", { member: this.name });
+      return this.leave();
+    }
     const leader = await DqliteClient.leaderOf(raftAddress);
     this.leaderId = Number(leader.id);
     if (leader.address !== raftAddress) return;
@@ -556,6 +604,8 @@ export class ClusterManager {
     const reached = await Promise.all(others.map((m) =>
       peerJson(identity, m.address, "/internal/database", "PUT", { raft_nodes: holders, leader: this.leaderId }, this.thresholdMs() / 2)
         .then(() => m.name, () => undefined)));
+    // Removed meanwhile (left, database switched): nothing of this round is the cluster's any more.
+    if (!this.admin) return;
     const now = Date.now();
     this.deps.db.transaction((tx) => {
       for (const name of [this.name!, ...reached.filter((n): n is string => !!n)]) members.updateMember(tx as unknown as OpenDb, name, { heartbeat: now });

@@ -9,10 +9,13 @@ import { PEER_USER_AGENT, fromPeer, peerFetch, peerWebSocket, type ClusterIdenti
 import type { ClusterLinks } from "./context.ts";
 import { membersWithCounts, type MemberRow } from "../db/cluster-members.ts";
 import { listInstances } from "../db/instances.ts";
+import { instanceUrl, nameInProject } from "../api/project-names.ts";
+import { isTrue } from "../config/values.ts";
 import type { Db } from "../db/index.ts";
 import type { OperationManager } from "./operations.ts";
 import { requestUrl } from "./request-url.ts";
 import { errorEnvelope } from "./response.ts";
+import { volumeHome } from "./cluster-volumes.ts";
 import { PEER_HEADER } from "./tls/proxy.ts";
 
 export interface ForwardDeps {
@@ -25,6 +28,7 @@ export interface ForwardDeps {
 const INSTANCE_PATH = /^\/1\.0\/(?:instances|containers)\/([^/]+)(\/.*)?$/;
 const MEMBER_STATE_PATH = /^\/1\.0\/cluster\/members\/([^/]+)\/state$/;
 const MEMBER_PART_PATH = /^\/1\.0\/(?:storage-pools|networks)(?:\/[^/]+)?$/;
+const VOLUME_PATH = /^\/1\.0\/storage-pools\/([^/]+)\/volumes\/custom\/([^/]+)(?:\/.*)?$/;
 const OPERATION_PATH = /^\/1\.0\/operations\/([^/]+)(\/wait)?$/;
 const HOP_HEADERS = ["host", "connection", "transfer-encoding", "keep-alive", PEER_HEADER, "user-agent"];
 
@@ -71,9 +75,20 @@ export function clusterForwarder(deps: ForwardDeps) {
     const instance = INSTANCE_PATH.exec(path);
     try {
       if (instance) {
-        const home = cluster.instanceHome(decodeURIComponent(instance[1]));
+        // The path names the storage name (`<project>_<name>`, see server.ts): the member is
+        // asked with the name in its project, as a client would ask it.
+        const stored = decodeURIComponent(instance[1]);
+        const home = cluster.instanceHome(stored);
         if (!home) return undefined;
-        return home.online ? relay(deps, home.address, request, url.pathname + url.search) : offline(home.member);
+        const project = url.searchParams.get("project") || "default";
+        const path = `/1.0/instances/${encodeURIComponent(nameInProject(project, stored))}${instance[2] ?? ""}`;
+        return home.online ? relay(deps, home.address, request, path + url.search) : offline(home.member);
+      }
+      // A custom volume is served by the member whose pool holds it.
+      const volume = target ? null : VOLUME_PATH.exec(path);
+      if (volume) {
+        const home = volumeHome(cluster, deps.db, decodeURIComponent(volume[1]!), decodeURIComponent(volume[2]!));
+        if (home) return cluster.online(home) ? relay(deps, home.address, request, url.pathname + url.search) : offline(home.name);
       }
       if ((path === "/1.0/instances" || path === "/1.0/containers") && request.method === "POST") {
         const member = cluster.place(target ?? undefined);
@@ -82,6 +97,7 @@ export function clusterForwarder(deps: ForwardDeps) {
         return relay(deps, member.address, request, url.pathname + url.search);
       }
       if ((path === "/1.0/instances" || path === "/1.0/containers") && request.method === "GET" && !target) return gather(deps, request, url, local);
+      if (path === "/1.0/operations" && request.method === "GET" && !target) return gatherOperations(deps, request, url, local);
       const op = OPERATION_PATH.exec(path);
       if (op && !deps.ops.get(op[1])) return findOperation(deps, request, url);
       if (target && target !== cluster.name) {
@@ -105,6 +121,7 @@ export function clusterForwarder(deps: ForwardDeps) {
 async function gather(deps: ForwardDeps, request: Request, url: URL, local: (r: Request) => Promise<Response>): Promise<Response> {
   const { cluster } = deps;
   const recursive = (url.searchParams.get("recursion") ?? "0") !== "0";
+  const project = isTrue(url.searchParams.get("all-projects")) ? undefined : url.searchParams.get("project") || "default";
   const online = cluster.onlineTest();
   // Members without instances are not asked (one query counts them all).
   const holders = membersWithCounts(deps.db).filter((m) => m.name !== cluster.name && m.instances > 0);
@@ -117,7 +134,8 @@ async function gather(deps: ForwardDeps, request: Request, url: URL, local: (r: 
         // Unreachable since the last heartbeat: shown as below.
       }
     }
-    return listInstances(deps.db, m.name).map((r) => (recursive ? errorView(r, m) : `/1.0/instances/${r.name}`));
+    const theirs = listInstances(deps.db, m.name).filter((r) => project === undefined || r.project === project);
+    return theirs.map((r) => (recursive ? errorView(r, m) : instanceUrl(r.name)));
   }));
   const headers = new Headers(request.headers);
   headers.set("user-agent", PEER_USER_AGENT);
@@ -131,12 +149,29 @@ async function gather(deps: ForwardDeps, request: Request, url: URL, local: (r: 
   return new Response(JSON.stringify(envelope), { status: 200, headers: { "content-type": "application/json" } });
 }
 
+/** GET /1.0/operations across the cluster, as LXD 5.0 merges them: every online member's own,
+ *  grouped by status (each operation says its member in `location`); an unreachable member's are left out. */
+async function gatherOperations(deps: ForwardDeps, request: Request, url: URL, local: (r: Request) => Promise<Response>): Promise<Response> {
+  const headers = new Headers(request.headers);
+  headers.set("user-agent", PEER_USER_AGENT);
+  const mine = await local(new Request(request.url, { headers }));
+  if (!mine.ok) return mine;
+  const envelope = (await mine.json()) as { metadata: Record<string, unknown[]> | null };
+  const merged: Record<string, unknown[]> = { ...(envelope.metadata ?? {}) };
+  const theirs = await Promise.all(deps.cluster.onlinePeers().map((m) =>
+    peerFetch(deps.identity(), m.address, url.pathname + url.search, { timeoutMs: 10_000 })
+      .then(async (res) => (res.ok ? ((await res.json()) as { metadata: Record<string, unknown[]> | null }).metadata ?? {} : {}), () => ({}))));
+  for (const groups of theirs) for (const [status, list] of Object.entries(groups)) merged[status] = [...(merged[status] ?? []), ...list];
+  envelope.metadata = merged;
+  return new Response(JSON.stringify(envelope), { status: 200, headers: { "content-type": "application/json" } });
+}
+
 /** An instance whose member cannot be reached, as LXD lists it: status Error. */
 function errorView(r: ReturnType<typeof listInstances>[number], m: MemberRow) {
   return {
-    name: r.name, type: r.type, architecture: r.architecture, description: r.description, ephemeral: r.ephemeral, stateful: r.stateful,
+    name: nameInProject(r.project, r.name), type: r.type, architecture: r.architecture, description: r.description, ephemeral: r.ephemeral, stateful: r.stateful,
     config: r.config, devices: r.devices, profiles: r.profiles, expanded_config: r.config, expanded_devices: r.devices,
-    created_at: r.createdAt, last_used_at: r.lastUsedAt, location: m.name, project: "default", status: "Error", status_code: 112,
+    created_at: r.createdAt, last_used_at: r.lastUsedAt, location: m.name, project: r.project, status: "Error", status_code: 112,
     state: null, snapshots: null, backups: null,
   };
 }

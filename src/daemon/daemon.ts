@@ -46,6 +46,7 @@ import { MemberResources } from "../cluster/resources.ts";
 import { LocalStore, MEMBER_KEYS } from "../cluster/local.ts";
 import { clusterRoutes } from "./cluster.ts";
 import { clusterForwarder, clusterLinks } from "./cluster-forward.ts";
+import { remoteVolumeSource, sourceMember } from "./cluster-volumes.ts";
 import { evacuate } from "./cluster-evacuate.ts";
 import { clusterMove } from "./cluster-move.ts";
 import { fingerprintOf, fromPem } from "../tls/x509.ts";
@@ -100,6 +101,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   const tag = createHash("sha256").update(lxdDir()).digest("hex").slice(0, 8);
   const cgroups = await Cgroups.init(tag);
   const ops = new OperationManager(events);
+  ops.location = () => cluster.location();
   const images = new ImageStore(db);
   await images.removeLeftovers();
   const pools = new StoragePools(db, events);
@@ -123,6 +125,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
       .some(diskOnVolume(pool, volume, r.project, own))).map((r) => r.name);
   }, pools);
   // `<project>_<name>` is a project's volume only while that project has its own volumes.
+  volumes.location = () => cluster.location();
   volumes.ownerOf = (stored) => {
     const project = projectOfStored(stored);
     return project !== "default" && projects.effective(project, "storage.volumes") === project ? project : "default";
@@ -178,6 +181,10 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   const forward = clusterForwarder(forwardDeps);
   ctx.clusterLinks = clusterLinks(forwardDeps);
   ctx.moveToMember = (name, target, newName, live) => clusterMove(ctx, cluster, name, target, newName, live);
+  ctx.clusterVolumes = {
+    sourceMember: (pool, stored, named) => sourceMember(cluster, db, pool, stored, named),
+    remoteSource: (member, pool, stored, volumeOnly) => remoteVolumeSource(cluster, member, pool, stored, volumeOnly),
+  };
   ctx.memberResources = new MemberResources(cluster, pools, networks);
   const routes = [...apiRoutes(ctx, remote), clusterRoutes({
     cluster, ops, evacuate: (action, op) => evacuate(ctx, cluster, action, op), memberConfig: () => ctx.memberResources!.memberConfig(),

@@ -1,7 +1,7 @@
 // Queries on the cluster_members table (global state of a cluster; empty on a standalone server).
 import { count, eq, getTableColumns } from "drizzle-orm";
 import type { Db } from "./index.ts";
-import { clusterMembers, instances, networkMembers, storagePoolMembers } from "./schema.ts";
+import { clusterMembers, instances, networkMembers, storagePoolMembers, storageVolumes } from "./schema.ts";
 
 export type MemberRow = typeof clusterMembers.$inferSelect;
 
@@ -29,6 +29,7 @@ export function renameMember(db: Db, from: string, to: string): void {
   db.transaction((tx) => {
     tx.update(clusterMembers).set({ name: to }).where(eq(clusterMembers.name, from)).run();
     tx.update(instances).set({ location: to }).where(eq(instances.location, from)).run();
+    tx.update(storageVolumes).set({ location: to }).where(eq(storageVolumes.location, from)).run();
     tx.update(storagePoolMembers).set({ member: to }).where(eq(storagePoolMembers.member, from)).run();
     tx.update(networkMembers).set({ member: to }).where(eq(networkMembers.member, from)).run();
   });
@@ -49,12 +50,14 @@ export const memberOfInstance = (db: Db, instance: string): MemberRow | undefine
   db.select(getTableColumns(clusterMembers)).from(instances).innerJoin(clusterMembers, eq(clusterMembers.name, instances.location))
     .where(eq(instances.name, instance)).get();
 
-/** Gives every instance of a standalone server to the member it becomes. */
+/** Gives every instance and custom volume of a standalone server to the member it becomes. */
 export function claimInstances(db: Db, member: string): void {
   db.update(instances).set({ location: member }).run();
+  db.update(storageVolumes).set({ location: member }).run();
 }
 
-/** `lxd cluster remove --force`: the instances of a member that leaves are forgotten. */
+/** `lxd cluster remove --force`: the instances and custom volumes of a member that leaves are forgotten. */
 export function forgetInstancesAt(db: Db, member: string): void {
   db.delete(instances).where(eq(instances.location, member)).run();
+  db.delete(storageVolumes).where(eq(storageVolumes.location, member)).run();
 }

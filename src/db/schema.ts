@@ -159,7 +159,10 @@ export const storageVolumes = sqliteTable("storage_volumes", {
   description: text("description").notNull().default(""),
   config: text("config", { mode: "json" }).$type<StringMap>().notNull().default({}),
   createdAt: text("created_at").notNull(),
-}, (table) => [uniqueIndex("storage_volumes_pool_project_name").on(table.pool, table.project, table.name)]);
+  /** The cluster member whose local pool holds it ("none" on a standalone server, as LXD shows it):
+   *  on a cluster the same name may exist once per member. */
+  location: text("location").notNull().default("none"),
+}, (table) => [uniqueIndex("storage_volumes_pool_project_name_location").on(table.pool, table.project, table.name, table.location)]);
 
 export const storageVolumeSnapshots = sqliteTable("storage_volume_snapshots", {
   id: integer("id").primaryKey({ autoIncrement: true }),

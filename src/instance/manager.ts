@@ -15,7 +15,7 @@ import { instanceUrl, nameInProject, projectOfStored, storageName } from "../api
 import { ProjectManager, type InstanceUse } from "../project/manager.ts";
 import { type SnapshotRow, snapshotsByInstance } from "../db/snapshots.ts";
 import { type BackupRow, backupsByInstance, backupsOf } from "../db/backups.ts";
-import { getVolume, listVolumes, listVolumeSnapshots } from "../db/storage-volumes.ts";
+import { getVolume, listVolumes, listVolumeSnapshots, volumeLocations } from "../db/storage-volumes.ts";
 import { insertSnapshot, type NewSnapshotRow } from "../db/snapshots.ts";
 import { hostArchitecture } from "../image/metadata.ts";
 import type { Db } from "../db/index.ts";
@@ -469,12 +469,13 @@ export class InstanceManager {
 
   /** Validates the create request of an instance arriving from another daemon (source type
    *  migration) and reserves the name. Volatile keys are kept as the source sent them. */
-  prepareMigration(req: InstancesPost): string {
-    const name = req.name ?? "";
-    const nameError = validateInstanceName(name);
-    if (nameError) throw new ApiError(400, `Invalid instance name "${name}": ${nameError}`);
+  prepareMigration(req: InstancesPost, project = "default"): string {
+    const short = req.name ?? "";
+    const nameError = validateInstanceName(short);
+    if (nameError) throw new ApiError(400, `Invalid instance name "${short}": ${nameError}`);
+    const name = storageName(project, short);
     if (req.type && req.type !== "container") throw new ApiError(400, `Instance type "${req.type}" is not supported (containers only)`);
-    if (db.getInstance(this.database, name) || this.busy.has(name)) throw new ApiError(409, `Instance "${name}" already exists`);
+    if (db.getInstance(this.database, name) || this.busy.has(name)) throw new ApiError(409, `Instance "${short}" already exists`);
     const userConfig = Object.fromEntries(Object.entries(req.config ?? {}).filter(([k]) => !k.startsWith("volatile.")));
     this.check(name, userConfig, req.devices ?? {}, req.profiles ?? ["default"], true);
     this.busy.add(name);
@@ -624,7 +625,12 @@ export class InstanceManager {
     }
     for (const [name, d] of Object.entries(expanded)) {
       if (d.type !== "disk" || d.path === "/" || !d.pool) continue;
-      if (!getVolume(this.database, d.pool, d.source ?? "")) {
+      if (!getVolume(this.database, d.pool, d.source ?? "", this.location())) {
+        // On a cluster, an instance uses only the volumes of its own member (LXD's local lookup).
+        const elsewhere = volumeLocations(this.database, d.pool, d.source ?? "");
+        if (elsewhere.length) {
+          throw new ApiError(400, `Invalid devices: disk "${name}": Failed loading custom volume: Storage volume "${d.source}" not found on cluster member "${this.location()}" (it is on ${elsewhere.map((m) => `"${m}"`).join(", ")})`);
+        }
         throw new ApiError(400, `Invalid devices: disk "${name}": storage volume "${d.source}" not found in pool "${d.pool}"`);
       }
     }
@@ -1276,7 +1282,7 @@ export class InstanceManager {
       ...rows.map((r) => r.config["volatile.base_image"]).filter(Boolean),
     ]);
     for (const pool of pools) {
-      const custom = new Map(listVolumes(this.database, pool.name)
+      const custom = new Map(listVolumes(this.database, pool.name).filter((v) => v.location === this.location())
         .map((v) => [v.name, new Set(listVolumeSnapshots(this.database, v.id).map((s) => s.name))]));
       // Volumes the database lost but whose backup.yaml names them stay for `lxd recover`, with
       // their snapshots and image layer; only half-made ones (no backup.yaml yet) go.
