@@ -9,7 +9,6 @@ import { applyMigrations, copyRows, seedDefaults, type OpenDb, type SqliteClient
 import * as members from "../db/cluster-members.ts";
 import { volumesAt } from "../db/storage-volumes.ts";
 import { getServerConfigValue } from "../db/server-config.ts";
-import { getInstance } from "../db/instances.ts";
 import { imageProjects } from "../db/images.ts";
 import { parseExpiry } from "../tls/token.ts";
 import { DqliteUnavailableError, startDqliteNode, type DqliteNode } from "../kernel/dqlite.ts";
@@ -383,13 +382,26 @@ export class ClusterManager {
 
   /** Is the member reachable as far as heartbeats tell? */
   online(row: members.MemberRow): boolean {
-    return row.name === this.name || Date.now() - row.heartbeat <= this.thresholdMs();
+    return this.onlineTest()(row);
+  }
+
+  /** online() for a loop over members: the threshold (a database read) is read once. */
+  onlineTest(): (row: members.MemberRow) => boolean {
+    const [self, threshold, now] = [this.name, this.thresholdMs(), Date.now()];
+    return (row) => row.name === self || now - row.heartbeat <= threshold;
+  }
+
+  /** Other members that answered heartbeats (fan-out: lists, events, image fetches). */
+  onlinePeers(): members.MemberRow[] {
+    const online = this.onlineTest();
+    return this.peers().filter(online);
   }
 
   async list(): Promise<MemberView[]> {
     if (!this.enabled) throw new ApiError(404, "Server isn't part of a cluster");
     await this.refreshRoles();
-    return members.listMembers(this.deps.db).map((m) => this.view(m));
+    const online = this.onlineTest();
+    return members.listMembers(this.deps.db).map((m) => this.view(m, online(m)));
   }
 
   async get(name: string): Promise<MemberView> {
@@ -413,7 +425,7 @@ export class ClusterManager {
     // Asked in a project that lists it (an image may exist in project p1 only).
     const project = imageProjects(this.deps.db, fingerprint)[0] ?? "default";
     const path = `/1.0/images/${fingerprint}/export${project === "default" ? "" : `?project=${encodeURIComponent(project)}`}`;
-    for (const m of this.peers().filter((p) => this.online(p))) {
+    for (const m of this.onlinePeers()) {
       try {
         const res = await peerFetch(this.identity(), m.address, path, { timeoutMs: 600_000 });
         if (!res.ok || /multipart/.test(res.headers.get("content-type") ?? "")) continue;
@@ -434,10 +446,9 @@ export class ClusterManager {
     return row;
   }
 
-  private view(m: members.MemberRow): MemberView {
+  private view(m: members.MemberRow, online = this.online(m)): MemberView {
     const role = this.roles.get(m.id);
     const roles = role === "voter" ? ["database", ...(m.id === this.leaderId ? ["database-leader"] : [])] : role === "standby" ? ["database-standby"] : [];
-    const online = this.online(m);
     const status = !online ? "Offline" : m.state === "evacuated" ? "Evacuated" : "Online";
     const silent = Math.round((Date.now() - m.heartbeat) / 1000);
     return {
@@ -516,10 +527,8 @@ export class ClusterManager {
   /** Where requests about `instance` must go: the member's address, or undefined when it is here. */
   instanceHome(instance: string): { member: string; address: string; online: boolean } | undefined {
     if (!this.enabled) return undefined;
-    const row = getInstance(this.deps.db, instance);
-    if (!row || row.location === this.name) return undefined;
-    const m = members.getMember(this.deps.db, row.location);
-    if (!m) return undefined;
+    const m = members.memberOfInstance(this.deps.db, instance);
+    if (!m || m.name === this.name) return undefined;
     return { member: m.name, address: m.address, online: this.online(m) };
   }
 
@@ -531,18 +540,19 @@ export class ClusterManager {
       if (row.state === "evacuated") throw new ApiError(400, `Cluster member "${target}" is evacuated`);
       return row;
     }
-    const counts = members.instanceCounts(this.deps.db);
-    const candidates = members.listMembers(this.deps.db).filter((m) => this.online(m) && m.state !== "evacuated");
+    // One query: the members with their instance counts (not every instance row).
+    const online = this.onlineTest();
+    const candidates = members.membersWithCounts(this.deps.db).filter((m) => online(m) && m.state !== "evacuated");
     if (!candidates.length) throw new ApiError(503, "No online cluster member can take the instance");
-    const fewest = Math.min(...candidates.map((m) => counts.get(m.name) ?? 0));
-    const tied = candidates.filter((m) => (counts.get(m.name) ?? 0) === fewest);
+    const fewest = Math.min(...candidates.map((m) => m.instances));
+    const tied = candidates.filter((m) => m.instances === fewest);
     return tied[Math.floor(Math.random() * tied.length)];
   }
 
   /** Tells every online member about a change it must act on (POST `path`, no body), without
    *  waiting; a member that misses it catches up by its own means (e.g. the trust store's re-read). */
   notifyPeers(path: string): void {
-    for (const m of this.peers().filter((p) => this.online(p))) {
+    for (const m of this.onlinePeers()) {
       peerFetch(this.identity(), m.address, path, { method: "POST", timeoutMs: 10_000 })
         .then((res) => { if (!res.ok) log.debug("Member notification refused", { member: m.name, path, status: res.status }); })
         .catch((err) => log.debug("Member notification failed", { member: m.name, path, err: (err as Error).message }));
@@ -630,7 +640,8 @@ export class ClusterManager {
       const maxVoters = Number(this.config("cluster.max_voters")) || 3;
       const maxStandby = Number(this.config("cluster.max_standby") ?? 2);
       const wantVoters = nodes.length >= 3 ? maxVoters : 1;
-      const isOnline = (id: number) => { const r = rows.get(id); return !!r && this.online(r); };
+      const online = this.onlineTest();
+      const isOnline = (id: number) => { const r = rows.get(id); return !!r && online(r); };
       const by = (role: string) => nodes.filter((n) => n.role === role && isOnline(n.id));
       const changes: [number, "voter" | "standby" | "spare"][] = [];
       let voters = by("voter").length;

@@ -7,7 +7,7 @@ import { ApiError } from "../api/error.ts";
 import type { ClusterManager } from "../cluster/manager.ts";
 import { PEER_USER_AGENT, fromPeer, peerFetch, peerWebSocket, type ClusterIdentity } from "../cluster/peer.ts";
 import type { ClusterLinks } from "./context.ts";
-import type { MemberRow } from "../db/cluster-members.ts";
+import { membersWithCounts, type MemberRow } from "../db/cluster-members.ts";
 import { listInstances } from "../db/instances.ts";
 import { instanceUrl, nameInProject, storageName } from "../api/project-names.ts";
 import { isTrue } from "../config/values.ts";
@@ -130,22 +130,18 @@ async function publishHome(cluster: ClusterManager, request: Request, url: URL) 
   return cluster.instanceHome(storageName(url.searchParams.get("project") || "default", source.name.split("/")[0]!));
 }
 
-/** GET /1.0/instances across the cluster: each online member lists its own; an offline member's
+/** GET /1.0/instances across the cluster: each online member lists its own, asked before this
+ *  member lists its own so that all lists are made at the same time; an offline member's
  *  instances are shown from the database with status Error. */
 async function gather(deps: ForwardDeps, request: Request, url: URL, local: (r: Request) => Promise<Response>): Promise<Response> {
   const { cluster } = deps;
-  const headers = new Headers(request.headers);
-  headers.set("user-agent", PEER_USER_AGENT);
-  const mine = await local(new Request(request.url, { headers }));
-  if (!mine.ok) return mine;
-  const envelope = (await mine.json()) as { metadata: unknown[] };
   const recursive = (url.searchParams.get("recursion") ?? "0") !== "0";
   const project = isTrue(url.searchParams.get("all-projects")) ? undefined : url.searchParams.get("project") || "default";
-  const rows = listInstances(deps.db).filter((r) => project === undefined || r.project === project);
-  const parts = await Promise.all(cluster.peers().map(async (m): Promise<unknown[]> => {
-    const theirs = rows.filter((r) => r.location === m.name);
-    if (!theirs.length) return [];
-    if (cluster.online(m)) {
+  const online = cluster.onlineTest();
+  // Members without instances are not asked (one query counts them all).
+  const holders = membersWithCounts(deps.db).filter((m) => m.name !== cluster.name && m.instances > 0);
+  const parts = Promise.all(holders.map(async (m): Promise<unknown[]> => {
+    if (online(m)) {
       try {
         const res = await peerFetch(deps.identity(), m.address, url.pathname + url.search, { timeoutMs: 30_000 });
         if (res.ok) return ((await res.json()) as { metadata: unknown[] }).metadata;
@@ -153,9 +149,18 @@ async function gather(deps: ForwardDeps, request: Request, url: URL, local: (r: 
         // Unreachable since the last heartbeat: shown as below.
       }
     }
+    const theirs = listInstances(deps.db, m.name).filter((r) => project === undefined || r.project === project);
     return theirs.map((r) => (recursive ? errorView(r, m) : instanceUrl(r.name)));
   }));
-  envelope.metadata = [...envelope.metadata, ...parts.flat()];
+  const headers = new Headers(request.headers);
+  headers.set("user-agent", PEER_USER_AGENT);
+  const mine = await local(new Request(request.url, { headers }));
+  if (!mine.ok) {
+    parts.catch(() => {});
+    return mine;
+  }
+  const envelope = (await mine.json()) as { metadata: unknown[] };
+  envelope.metadata = [...envelope.metadata, ...(await parts).flat()];
   return new Response(JSON.stringify(envelope), { status: 200, headers: { "content-type": "application/json" } });
 }
 
@@ -168,7 +173,7 @@ async function gatherOperations(deps: ForwardDeps, request: Request, url: URL, l
   if (!mine.ok) return mine;
   const envelope = (await mine.json()) as { metadata: Record<string, unknown[]> | null };
   const merged: Record<string, unknown[]> = { ...(envelope.metadata ?? {}) };
-  const theirs = await Promise.all(deps.cluster.peers().filter((m) => deps.cluster.online(m)).map((m) =>
+  const theirs = await Promise.all(deps.cluster.onlinePeers().map((m) =>
     peerFetch(deps.identity(), m.address, url.pathname + url.search, { timeoutMs: 10_000 })
       .then(async (res) => (res.ok ? ((await res.json()) as { metadata: Record<string, unknown[]> | null }).metadata ?? {} : {}), () => ({}))));
   for (const groups of theirs) for (const [status, list] of Object.entries(groups)) merged[status] = [...(merged[status] ?? []), ...list];
@@ -190,7 +195,7 @@ function errorView(r: ReturnType<typeof listInstances>[number], m: MemberRow) {
 async function operationHome(deps: ForwardDeps, id: string): Promise<string | undefined> {
   const known = operationHomes.get(id);
   if (known) return known;
-  const found = await Promise.all(deps.cluster.peers().filter((p) => deps.cluster.online(p)).map((m) =>
+  const found = await Promise.all(deps.cluster.onlinePeers().map((m) =>
     peerFetch(deps.identity(), m.address, `/1.0/operations/${id}`, { timeoutMs: 10_000 })
       .then((r) => (r.status === 200 ? m.address : undefined), () => undefined)));
   return found.find((a) => a !== undefined);
@@ -206,7 +211,7 @@ async function findOperation(deps: ForwardDeps, request: Request, url: URL): Pro
 export function clusterLinks(deps: ForwardDeps): ClusterLinks {
   return {
     peerSockets: (request, path) => (!deps.cluster.enabled || fromPeer(request) ? []
-      : deps.cluster.peers().filter((m) => deps.cluster.online(m)).map((m) => peerWebSocket(deps.identity(), m.address, path))),
+      : deps.cluster.onlinePeers().map((m) => peerWebSocket(deps.identity(), m.address, path))),
     operationSocket: async (request, id, path) => {
       if (!deps.cluster.enabled || fromPeer(request)) return undefined;
       const home = await operationHome(deps, id);
