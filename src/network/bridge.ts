@@ -1,6 +1,6 @@
 // The kernel side of a managed bridge network: a Linux bridge with the host's address on it.
 import { existsSync } from "node:fs";
-import { readdir, writeFile } from "node:fs/promises";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { sh, shQuiet } from "./run.ts";
 
 export const linkExists = (name: string): boolean => existsSync(`/sys/class/net/${name}`);
@@ -19,8 +19,10 @@ export interface BridgeSpec {
 /** Creates the bridge if missing and (re)applies its address, MTU and MAC; idempotent. */
 export async function ensureBridge(spec: BridgeSpec): Promise<void> {
   if (!linkExists(spec.link)) await sh(["ip", "link", "add", "dev", spec.link, "type", "bridge"]);
-  if (spec.mtu) await sh(["ip", "link", "set", "dev", spec.link, "mtu", String(spec.mtu)]);
-  if (spec.hwaddr) await sh(["ip", "link", "set", "dev", spec.link, "address", spec.hwaddr]);
+  // What sysfs shows as already set is left alone: a restarted daemon finds its bridges as they were.
+  const now = (attr: string) => readFile(`/sys/class/net/${spec.link}/${attr}`, "utf8").then((v) => v.trim(), () => "");
+  if (spec.mtu && (await now("mtu")) !== String(spec.mtu)) await sh(["ip", "link", "set", "dev", spec.link, "mtu", String(spec.mtu)]);
+  if (spec.hwaddr && (await now("address")) !== spec.hwaddr.toLowerCase()) await sh(["ip", "link", "set", "dev", spec.link, "address", spec.hwaddr]);
   // Without IPv6 the kernel must not even autoconfigure a link-local address; with it, router
   // advertisements go out from the link-local address.
   await writeFile(`/proc/sys/net/ipv6/conf/${spec.link}/disable_ipv6`, spec.ipv6 ? "0" : "1").catch(() => {});
@@ -29,7 +31,8 @@ export async function ensureBridge(spec: BridgeSpec): Promise<void> {
     await writeFile(`/proc/sys/net/ipv6/conf/${spec.link}/accept_ra`, "0").catch(() => {});
     await setAddress(spec.link, "-6", spec.ipv6);
   }
-  await sh(["ip", "link", "set", "dev", spec.link, "up"]);
+  // IFF_UP is bit 0 of the flags.
+  if (!(Number(await now("flags")) & 1)) await sh(["ip", "link", "set", "dev", spec.link, "up"]);
 }
 
 /** Makes `want` the only address of its family on the link (IPv6: only global ones count). */

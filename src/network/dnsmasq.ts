@@ -219,7 +219,8 @@ export async function readHostLines(dir: string): Promise<string[]> {
 export async function syncHostEntries(dir: string, entries: Map<string, string>): Promise<boolean> {
   await ensureHostsDir(dir);
   const stale = (await hostEntries(dir)).filter((n) => !entries.has(n));
-  let changed = await removeHostEntries(dir, stale);
-  for (const [name, line] of entries) changed = (await writeHostEntry(dir, name, line)) !== "same" || changed;
-  return changed;
+  const removed = await removeHostEntries(dir, stale);
+  // Side by side: on a daemon's start every nic's entry is compared, and nearly all are the same.
+  const written = await Promise.all([...entries].map(([name, line]) => writeHostEntry(dir, name, line)));
+  return removed || written.some((w) => w !== "same");
 }

@@ -22,7 +22,7 @@ import { dhcpRange, formatIPv4, hostSubnets, parseIPv4, overlaps, parseCidr4, pi
 import { dhcpRange6, formatIPv6, hostSubnets6, overlaps6, parseCidr6, pickSubnet6, slaacAddress, subnetString6 } from "./subnet6.ts";
 
 type StringMap = Record<string, string>;
-type Log = (level: "info" | "warn", msg: string, ctx?: Record<string, unknown>) => void;
+type Log = (level: "debug" | "info" | "warn", msg: string, ctx?: Record<string, unknown>) => void;
 type Events = { send(type: "lifecycle", metadata: Record<string, unknown>): void };
 
 export const networkUrl = (name: string) => `/1.0/networks/${name}`;
@@ -138,10 +138,14 @@ export class NetworkManager {
 
   /** Brings every network up again (bridges survive a daemon restart; dnsmasq does not). */
   async startAll(): Promise<void> {
+    const since = (t: number) => `${(performance.now() - t).toFixed(1)}ms`;
+    const start = performance.now();
     for (const row of this.present()) {
       await this.up(row).catch((err) => this.log("warn", "Failed to bring up network", { network: row.name, err: (err as Error).message }));
     }
+    const firewall = performance.now();
     await this.firewall().catch((err) => this.log("warn", "Failed to apply firewall rules", { err: (err as Error).message }));
+    this.log("debug", "Networks up", { bridges_dhcp: `${(firewall - start).toFixed(1)}ms`, firewall: since(firewall) });
   }
 
   /**
