@@ -12,7 +12,7 @@ import { getInstance } from "../db/instances.ts";
 import { parseExpiry } from "../tls/token.ts";
 import { DqliteUnavailableError, startDqliteNode, type DqliteNode } from "../kernel/dqlite.ts";
 import { log } from "../log.ts";
-import { DqliteClient } from "./dqlite/client.ts";
+import { DqliteClient, DqliteConnectionError } from "./dqlite/client.ts";
 import { SyncDqlite } from "./dqlite/sync.ts";
 import type { LocalStore, RaftNode } from "./local.ts";
 import { peerFetch, peerJson, type ClusterIdentity } from "./peer.ts";
@@ -92,6 +92,12 @@ const hostOf = (address: string) => address.replace(/:\d+$/, "").replace(/^\[|\]
 export class ClusterManager {
   private node?: DqliteNode;
   private admin?: DqliteClient;
+  /** Every database connection goes through this member's own node process, which dials the
+   *  others over TLS with the cluster certificate. */
+  private readonly relay = (): string => {
+    if (!this.node) throw new DqliteConnectionError("this member's dqlite node is not running");
+    return this.node.relay;
+  };
   private timer?: ReturnType<typeof setInterval>;
   private lastRound = 0;
   private ticking = false;
@@ -156,7 +162,10 @@ export class ClusterManager {
 
   private async startNode(id: bigint, address: string): Promise<void> {
     try {
-      this.node = await startDqliteNode({ id, address, dir: join(this.deps.stateDir, "database", "global"), latencyMs: RAFT_LATENCY_MS });
+      const { stateDir } = this.deps;
+      this.node = await startDqliteNode({
+        id, address, dir: join(stateDir, "database", "global"), cert: join(stateDir, "cluster.crt"), key: join(stateDir, "cluster.key"), latencyMs: RAFT_LATENCY_MS,
+      });
     } catch (err) {
       if (err instanceof DqliteUnavailableError) throw new ApiError(400, `This server can't be clustered: ${err.message}`);
       throw err;
@@ -165,12 +174,12 @@ export class ClusterManager {
 
   /** Points the daemon's database at dqlite (the schema brought up to date there). */
   private useGlobal(addresses: string[], copyFromCurrent = false): void {
-    const sync = new SyncDqlite(addresses, { timeoutMs: 15_000 });
+    const sync = new SyncDqlite(addresses, { relay: this.relay, timeoutMs: 15_000 });
     applyMigrations(sync);
     if (copyFromCurrent) copyRows(this.client.current, sync);
     sync.run("PRAGMA foreign_keys = ON");
     this.client.switchTo(sync).close();
-    this.admin = new DqliteClient(addresses, { timeoutMs: 10_000 });
+    this.admin = new DqliteClient(addresses, { relay: this.relay, timeoutMs: 10_000 });
   }
 
   // ---- forming -------------------------------------------------------------------------
@@ -184,22 +193,25 @@ export class ClusterManager {
       throw new ApiError(400, "This LXD server isn't available on the network: set core.https_address to a specific address first");
     }
     const raftAddress = `${hostOf(address).includes(":") ? `[${hostOf(address)}]` : hostOf(address)}:${freePort(hostOf(address))}`;
-    await this.startNode(1n, raftAddress);
+    // The server's certificate becomes the cluster's: members trust each other by it, their
+    // dqlite nodes included, so it is in place before the node starts.
+    const identity = this.deps.identity();
+    this.writeClusterCertificate(identity);
     const local = this.deps.local;
     try {
+      await this.startNode(1n, raftAddress);
       this.useGlobal([raftAddress], true);
     } catch (err) {
       await this.node?.stop();
       this.node = undefined;
+      for (const file of ["cluster.crt", "cluster.key"]) rmSync(join(this.deps.stateDir, file), { force: true });
+      if (err instanceof ApiError) throw err;
       throw new ApiError(500, `Failed to move the database into dqlite: ${(err as Error).message}`);
     }
     const db = this.deps.db;
     members.insertMember(db, { id: 1, name, address, raftAddress, architecture: this.deps.architecture, heartbeat: Date.now() });
     members.claimInstances(db, name);
     this.deps.sharePools();
-    // The server's certificate becomes the cluster's: members trust each other by it.
-    const identity = this.deps.identity();
-    this.writeClusterCertificate(identity);
     this.deps.adoptCertificate(identity, true);
     local.set("name", name);
     local.set("raft_id", "1");
@@ -360,7 +372,7 @@ export class ClusterManager {
   private async refreshRoles(): Promise<void> {
     try {
       for (const n of await this.raftNodes()) this.roles.set(n.id, n.role);
-      this.leaderId = Number((await DqliteClient.leaderOf(this.deps.local.get("raft_address")!)).id);
+      this.leaderId = Number((await DqliteClient.leaderOf(this.relay, this.deps.local.get("raft_address")!)).id);
     } catch (err) {
       log.debug("Could not read the Raft configuration", { err: (err as Error).message });
     }
@@ -511,7 +523,7 @@ export class ClusterManager {
   private async tick(): Promise<void> {
     const raftAddress = this.deps.local.get("raft_address");
     if (!raftAddress || !this.admin) return;
-    const leader = await DqliteClient.leaderOf(raftAddress);
+    const leader = await DqliteClient.leaderOf(this.relay, raftAddress);
     this.leaderId = Number(leader.id);
     if (leader.address !== raftAddress) return;
     const started = performance.now();

@@ -1,24 +1,22 @@
-// Blocking TCP sockets through libc, for a client that must answer synchronously on the daemon's
+// Blocking unix sockets through libc, for a client that must answer synchronously on the daemon's
 // own thread (the cluster database behind bun:sqlite's synchronous interface): a round trip costs
 // a send and a recv, where a helper thread would add two thread wake-ups per statement.
 import { dlopen, FFIType, read } from "bun:ffi";
-import { isIPv6 } from "node:net";
 import { getSystemErrorName } from "node:util";
 
 const { i32, ptr, u64, i64 } = FFIType;
-const AF_INET = 2;
-const AF_INET6 = 10;
+const AF_UNIX = 1;
 const SOCK_STREAM = 1;
 const SOCK_CLOEXEC = 0o2000000;
 const SOL_SOCKET = 1;
 const SO_RCVTIMEO = 20;
 const SO_SNDTIMEO = 21;
-const IPPROTO_TCP = 6;
-const TCP_NODELAY = 1;
 const MSG_NOSIGNAL = 0x4000;
 const EINTR = 4;
 const EAGAIN = 11;
-const EINPROGRESS = 115;
+/** sizeof(struct sockaddr_un) and where its path starts. */
+const SUN_SIZE = 110;
+const SUN_PATH = 2;
 
 let libc: ReturnType<typeof openLibc> | undefined;
 function openLibc() {
@@ -29,7 +27,6 @@ function openLibc() {
     send: { args: [i32, ptr, u64, i32], returns: i64 },
     recv: { args: [i32, ptr, u64, i32], returns: i64 },
     close: { args: [i32], returns: i32 },
-    inet_pton: { args: [i32, ptr, ptr], returns: i32 },
     __errno_location: { args: [], returns: ptr },
   }).symbols;
 }
@@ -37,40 +34,31 @@ const sym = () => (libc ??= openLibc());
 const errno = () => read.i32(sym().__errno_location()!, 0);
 
 /** The socket failed, or nothing came within its timeout. */
-export class TcpError extends Error {}
+export class SocketError extends Error {}
 
-function sockaddr(host: string, port: number): Uint8Array {
-  const six = isIPv6(host);
-  const addr = new Uint8Array(six ? 28 : 16);
-  const view = new DataView(addr.buffer);
-  view.setUint16(0, six ? AF_INET6 : AF_INET, true);
-  view.setUint16(2, port, false);
-  if (sym().inet_pton(six ? AF_INET6 : AF_INET, Buffer.from(`${host}\0`), addr.subarray(six ? 8 : 4)) !== 1) {
-    throw new TcpError(`"${host}" is not an IP address`);
-  }
-  return addr;
-}
-
-export class BlockingTcp {
+export class BlockingSocket {
   private constructor(private fd: number, private readonly peer: string) {}
 
-  /** Connects to host:port (IP addresses only); every later send or receive waits at most `timeoutMs`. */
-  static connect(host: string, port: number, timeoutMs: number): BlockingTcp {
-    const peer = `${host.includes(":") ? `[${host}]` : host}:${port}`;
-    const addr = sockaddr(host, port);
-    const fd = sym().socket(isIPv6(host) ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) throw new TcpError(`socket: ${getSystemErrorName(-errno())}`);
+  /** Connects to the abstract unix socket `name`; every later send or receive waits at most `timeoutMs`. */
+  static connectAbstract(name: string, timeoutMs: number): BlockingSocket {
+    const path = Buffer.from(name);
+    if (path.length + 1 > SUN_SIZE - SUN_PATH) throw new SocketError(`socket name "${name}" is too long`);
+    // Abstract: the path starts with a NUL and its length is the address's, nothing on disk.
+    const addr = new Uint8Array(SUN_PATH + 1 + path.length);
+    new DataView(addr.buffer).setUint16(0, AF_UNIX, true);
+    addr.set(path, SUN_PATH + 1);
+    const peer = `@${name}`;
+    const fd = sym().socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw new SocketError(`socket: ${getSystemErrorName(-errno())}`);
     const tv = new BigInt64Array([BigInt(Math.floor(timeoutMs / 1000)), BigInt((timeoutMs % 1000) * 1000)]);
-    const one = new Int32Array([1]);
     sym().setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, tv, 16);
     sym().setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, tv, 16);
-    sym().setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, one, 4);
     if (sym().connect(fd, addr, addr.length) !== 0) {
       const e = errno();
       sym().close(fd);
-      throw new TcpError(e === EINPROGRESS || e === EAGAIN ? `no answer from ${peer} in time` : `cannot connect to ${peer}: ${getSystemErrorName(-e)}`);
+      throw new SocketError(`cannot connect to ${peer}: ${getSystemErrorName(-e)}`);
     }
-    return new BlockingTcp(fd, peer);
+    return new BlockingSocket(fd, peer);
   }
 
   write(bytes: Uint8Array): void {
@@ -79,7 +67,7 @@ export class BlockingTcp {
       if (n < 0) {
         const e = errno();
         if (e === EINTR) continue;
-        throw new TcpError(`sending to ${this.peer}: ${getSystemErrorName(-e)}`);
+        throw new SocketError(`sending to ${this.peer}: ${getSystemErrorName(-e)}`);
       }
       at += n;
     }
@@ -90,10 +78,10 @@ export class BlockingTcp {
     for (;;) {
       const n = Number(sym().recv(this.fd, buffer, buffer.length, 0));
       if (n > 0) return n;
-      if (n === 0) throw new TcpError(`${this.peer} closed the connection`);
+      if (n === 0) throw new SocketError(`${this.peer} closed the connection`);
       const e = errno();
       if (e === EINTR) continue;
-      throw new TcpError(e === EAGAIN ? `${this.peer} did not answer in time` : `receiving from ${this.peer}: ${getSystemErrorName(-e)}`);
+      throw new SocketError(e === EAGAIN ? `${this.peer} did not answer in time` : `receiving from ${this.peer}: ${getSystemErrorName(-e)}`);
     }
   }
 
