@@ -460,6 +460,9 @@ static void *serve_member(void *arg)
 {
 	struct end peer = { .fd = (int)(intptr_t)arg }, node = { .fd = -1 };
 	char why[256];
+	int one = 1;
+	/* Requests and answers are small and each waits for the other: no Nagle delay. */
+	setsockopt(peer.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	peer.ssl = handshake(peer.fd, true, why, sizeof why);
 	if (!peer.ssl) {
 		note("lxd-dqlite: refused a connection on %s: %s", own_address, why);

@@ -2,6 +2,7 @@
 // a node answers dqlite's protocol over TLS to a holder of the cluster certificate, and to nothing
 // else: not to plain TCP, not to TLS with another certificate or none. What crosses the network
 // carries no SQL in clear (bytes read on a forwarder placed between a relay and a node).
+import type { Socket } from "bun";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { connect as tlsConnect } from "node:tls";
@@ -135,26 +136,28 @@ describe.skipIf(!haveLib)("dqlite behind TLS with the cluster certificate", () =
     nodes.push(relayNode);
     const [host, port] = [leaderAddress.slice(0, leaderAddress.lastIndexOf(":")), Number(leaderAddress.slice(leaderAddress.lastIndexOf(":") + 1))];
     const carried: Buffer[] = [];
-    const forwarder = Bun.listen<{ upstream?: Promise<import("bun").Socket<{ down: import("bun").Socket<unknown> }>> }>({
+    const upstreams = new Map<Socket, Promise<Socket>>();
+    const forwarder = Bun.listen({
       hostname: "127.0.0.1", port: 0,
       socket: {
         open(down) {
-          down.data = {
-            upstream: Bun.connect({
-              hostname: host, port, data: { down },
-              socket: {
-                data: (up, d) => { carried.push(Buffer.from(d)); up.data.down.write(d); },
-                close: (up) => up.data.down.end(),
+          upstreams.set(down, Bun.connect({
+            hostname: host, port,
+            socket: {
+              data: (_up, d) => {
+                carried.push(Buffer.from(d));
+                down.write(d);
               },
-            }),
-          };
+              close: () => void down.end(),
+            },
+          }));
         },
         async data(down, d) {
           carried.push(Buffer.from(d));
-          (await down.data.upstream!).write(d);
+          (await upstreams.get(down)!).write(d);
         },
         async close(down) {
-          (await down.data.upstream)?.end();
+          (await upstreams.get(down))?.end();
         },
       },
     });
