@@ -109,6 +109,7 @@ export const apiExtensions: string[] = [
   "container_push_target", // POST /1.0/instances/{name} {migration, target}: the source connects to the target
   "container_only_migration", // instance_only: without snapshots
   "instance_pool_move", // POST /1.0/instances/{name} {migration, pool}: to another pool of this server
+  "instance_project_move", // POST /1.0/instances/{name} {migration, project}: to another project of this server
   "container_incremental_copy", // source.refresh: an existing copy gets the snapshots it lacks and the new content
   "container_stateless_copy", // live:false copies a running instance (LXD's final sync pass)
   "instance_allow_inconsistent_copy", // allow_inconsistent: files vanishing mid-copy are not an error

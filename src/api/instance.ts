@@ -73,6 +73,7 @@ export const InstancePost = t.Object({
   allow_inconsistent: t.Optional(t.Boolean()),
   target: t.Optional(t.Union([MigrationTarget, t.Null()])),
   pool: t.Optional(t.String({ description: "With migration and no target: move the instance to this storage pool (instance_pool_move)" })),
+  project: t.Optional(t.String({ description: "With migration and no target: move the instance to this project (instance_project_move)" })),
 }, { additionalProperties: true });
 export type InstancePost = Static<typeof InstancePost>;
 

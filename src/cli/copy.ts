@@ -191,6 +191,7 @@ export class MoveCommand extends LxdCommand {
       ["Rename c1's snapshot snap0 to clean", "$0 move c1/snap0 c1/clean"],
       ["Move the stopped c1 (and its snapshots) to the storage pool fast", "$0 move c1 --storage fast"],
       ["Move c1 to the cluster member m2", "$0 move c1 --target m2"],
+      ["Move the stopped c1 into the project p1", "$0 move c1 --target-project p1"],
     ],
   });
 
@@ -204,6 +205,7 @@ export class MoveCommand extends LxdCommand {
   profiles = Option.Array("-p,--profile", [], { description: "Profile to apply to the target instance" });
   noProfiles = Option.Boolean("--no-profiles", false, { description: "Create the target instance with no profiles applied" });
   member = Option.String("--target", { description: "Cluster member to move the instance to" });
+  targetProject = Option.String("--target-project", { description: "Move to a project different from the source" });
 
   protected async run(): Promise<void> {
     const config = loadConfig();
@@ -218,6 +220,7 @@ export class MoveCommand extends LxdCommand {
       await this.client.run("POST", `/1.0/instances/${enc(source)}?target=${enc(this.member)}`, { name: target || source, migration: true, live: false });
       return;
     }
+    if (this.targetProject) return this.toProject(this.targetProject);
     if (this.storage) return this.toPool(this.storage);
     if (!this.target) throw new Error("A destination name (or --storage POOL) is required");
     const [srcInst, srcSnap] = splitSnapshot(this.source);
@@ -254,6 +257,15 @@ export class MoveCommand extends LxdCommand {
     }
     await from.client.deleteInstance(source);
     if (running && !live) await to.client.setInstanceState(target, { action: "start" });
+  }
+
+  /** Into another project of the same server (instance_project_move, as lxc does), with -s also
+   *  onto another pool; the server copies, deletes the source and renames. */
+  private async toProject(project: string): Promise<void> {
+    const name = this.target ?? this.source;
+    if (this.source.includes("/") || name.includes("/")) throw new Error("Only instances can be moved between projects");
+    if (!(await this.client.hasExtension("instance_project_move"))) throw new Error("The server can't move instances between projects");
+    await this.client.run("POST", `/1.0/instances/${enc(this.source)}`, { name, migration: true, project, pool: this.storage, instance_only: this.instanceOnly });
   }
 
   /** Between pools: on the server where it can (instance_pool_move, as lxc does), else copy (with

@@ -27,6 +27,7 @@ export class ImageCopyCommand extends LxdCommand {
   autoUpdate = Option.Boolean("--auto-update", false, { description: "Refresh the image from its source in the background" });
   public = Option.Boolean("--public", false, { description: "Make the copied image public" });
   copyAliases = Option.Boolean("--copy-aliases", false, { description: "Also create the source alias locally" });
+  targetProject = Option.String("--target-project", { description: "Copy into this project of the target server" });
 
   protected async run(): Promise<void> {
     if (this.target) throw new Error(`Unknown target "${this.target}": name it as a remote with a colon, e.g. local:`);
@@ -52,7 +53,8 @@ export class ImageCopyCommand extends LxdCommand {
       }
     }
     try {
-      const reply = await this.client.post<Operation>("/1.0/images", { source, aliases, auto_update: this.autoUpdate, public: this.public });
+      const path = this.targetProject ? `/1.0/images?project=${encodeURIComponent(this.targetProject)}` : "/1.0/images";
+      const reply = await this.client.post<Operation>(path, { source, aliases, auto_update: this.autoUpdate, public: this.public });
       const op = await waitForDownload(this.client, reply.metadata, this.context.stdout as NodeJS.WriteStream, "Copying the image");
       this.print(`Image copied successfully! (${String(op.metadata?.fingerprint ?? "").slice(0, 12)})`);
     } finally {

@@ -194,12 +194,13 @@ export const instancesRoutes = (ctx: DaemonContext) =>
       // Between cluster members (`lxd move c1 --target m2`): done here, by the member that has it;
       // cold unless `live` is explicitly true (what an evacuation's restore sends for live-migrate).
       if (body.migration && query.target && ctx.moveToMember) return ctx.moveToMember(params.name, query.target, body.name, body.live === true);
-      if (body.migration && body.pool && !body.target) {
+      if (body.migration && (body.pool || body.project) && !body.target) {
         ctx.instances.get(params.name);
-        const [name, pool, to] = [params.name, body.pool, body.name || nameInProject(projectOfStored(params.name), params.name)];
+        const name = params.name;
+        const to = { name: body.name || nameInProject(projectOfStored(name), name), pool: body.pool || undefined, project: body.project || undefined };
         return ctx.ops.create({
-          class: "task", description: "Moving instance to another storage pool", resources: { instances: [url(name)] },
-          run: async () => { await ctx.instances.moveToPool(name, pool, to, Boolean(body.instance_only)); },
+          class: "task", description: to.pool ? "Moving instance to another storage pool" : "Moving instance to another project", resources: { instances: [url(name)] },
+          run: async () => { await ctx.instances.moveWithin(name, to, Boolean(body.instance_only)); },
         });
       }
       if (body.migration) return migrationSource(ctx, params.name, body);

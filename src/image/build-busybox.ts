@@ -31,12 +31,13 @@ const INITTAB = `::sysinit:/etc/init.d/rcS
 const RCS = `#!/bin/sh
 # Runs once at boot (::sysinit). Never blocks: DHCP continues in the background.
 ip link set lo up 2>/dev/null
-# The daemon plugs eth0 in right after init starts: wait for it (up to 5 s on a busy host), in the
-# background; ask again every second rather than udhcpc's default 3 s.
+# The daemon plugs eth0 in right after init starts: wait for it (up to 30 s on a loaded host), in
+# the background; ask again every second rather than udhcpc's default 3 s, and after a round of
+# five unanswered asks wait 3 s rather than 20 before the next round.
 (
   i=0
-  while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 250 ]; do sleep 0.02; i=$((i + 1)); done
-  [ -e /sys/class/net/eth0 ] && exec udhcpc -i eth0 -b -T 1 -t 5 -s /etc/udhcpc/default.script >/dev/null 2>&1
+  while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 1500 ]; do sleep 0.02; i=$((i + 1)); done
+  [ -e /sys/class/net/eth0 ] && exec udhcpc -i eth0 -b -T 1 -t 5 -A 3 -s /etc/udhcpc/default.script >/dev/null 2>&1
 ) &
 exit 0
 `;

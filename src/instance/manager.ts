@@ -530,26 +530,32 @@ export class InstanceManager {
     });
   }
 
-  /** LXD's instance_pool_move (`lxc move c1 -s POOL`): the stopped instance, with its snapshots
-   *  unless `instanceOnly`, copied under a temporary name with its root disk on `pool`, then the
-   *  original deleted and the copy renamed to `to` (a name in the instance's project). */
-  async moveToPool(name: string, pool: string, to: string, instanceOnly: boolean): Promise<void> {
+  /** LXD's instance_pool_move and instance_project_move (`lxc move c1 -s POOL`, `lxc move c1
+   *  --target-project P`): the stopped instance, with its snapshots unless `instanceOnly`, copied
+   *  under a temporary name with its root disk on `to.pool` and into `to.project`, then the
+   *  original deleted and the copy renamed to `to.name` (a name in the target project). */
+  async moveWithin(name: string, to: { name: string; pool?: string; project?: string }, instanceOnly: boolean): Promise<void> {
     const row = this.get(name);
-    const target = storageName(row.project, to);
-    if (this.running.has(name)) throw new ApiError(400, `Instance "${nameInProject(row.project, name)}" is running: stop it before moving it to another storage pool`);
-    if (target !== name && (db.getInstance(this.database, target) || this.busy.has(target))) throw new ApiError(409, `Instance "${to}" already exists`);
+    const project = to.project ?? row.project;
+    if (to.project !== undefined && !this.projects.exists(project)) throw new ApiError(404, `Project "${project}" not found`);
+    const target = storageName(project, to.name);
+    const where = to.pool !== undefined ? "another storage pool" : "another project";
+    if (this.running.has(name)) throw new ApiError(400, `Instance "${nameInProject(row.project, name)}" is running: stop it before moving it to ${where}`);
+    if (target !== name && (db.getInstance(this.database, target) || this.busy.has(target))) throw new ApiError(409, `Instance "${to.name}" already exists`);
     const devices = { ...row.devices };
-    const rootName = rootDisk(this.expanded(row).devices)?.[0] ?? "root";
-    devices[rootName] = { ...(devices[rootName] ?? { type: "disk", path: "/" }), pool };
-    const tmp = `${to}-move-${Date.now().toString(36)}`;
+    if (to.pool !== undefined) {
+      const rootName = rootDisk(this.expanded(row).devices)?.[0] ?? "root";
+      devices[rootName] = { ...(devices[rootName] ?? { type: "disk", path: "/" }), pool: to.pool };
+    }
+    const tmp = `${to.name}-move-${Date.now().toString(36)}`;
     const req: InstancesPost = {
       name: tmp, profiles: row.profiles, devices, description: row.description, ephemeral: row.ephemeral,
-      config: row.config, source: { type: "copy", source: nameInProject(row.project, name), instance_only: instanceOnly },
+      config: row.config, source: { type: "copy", source: nameInProject(row.project, name), project: row.project, instance_only: instanceOnly },
     };
-    const copy = this.prepareCopy(req, row.project);
+    const copy = this.prepareCopy(req, project);
     await this.copy(req, copy.name, copy.source);
     await this.delete(name);
-    await this.rename(copy.name, to);
+    await this.rename(copy.name, to.name);
     // A move keeps its identity (uuid, MAC addresses), as LXD's does.
     const kept = Object.entries(row.config).filter(([k]) => k.startsWith("volatile.") && k !== "volatile.last_state.power" && k !== "volatile.apply_template");
     db.updateInstance(this.database, target, { config: { ...this.get(target).config, ...Object.fromEntries(kept) } });
@@ -749,10 +755,10 @@ export class InstanceManager {
     const profiles = Array.isArray(r.profiles) ? r.profiles.filter((p: unknown): p is string => typeof p === "string") : ["default"];
     // The profiles may have lost their root disk with the database: the instance (and each
     // snapshot, which a restore brings back) gets its own pointing at the pool it was found in.
-    const withRoot = (devices: Devices, profiles: string[]) => this.rootIn(u.pool, devices, profiles);
+    const withRoot = (devices: Devices, profiles: string[]) => this.rootIn(u.pool, devices, profiles, u.name);
     const devices = withRoot((r.devices ?? {}) as Devices, profiles);
     if (db.getInstance(this.database, u.name)) throw new ApiError(409, `Instance "${u.name}" already exists`);
-    const row = db.insertInstance(this.database, { location: this.location(),
+    const row = db.insertInstance(this.database, { location: this.location(), project: u.project,
       name: u.name, architecture: String(r.architecture ?? ""), type: "container", description: String(r.description ?? ""),
       ephemeral: r.ephemeral === true, stateful: false, config: { ...strings(r.config), "volatile.last_state.power": "STOPPED" }, devices, profiles,
       createdAt: typeof r.created_at === "string" ? r.created_at : now(), lastUsedAt: typeof r.last_used_at === "string" ? r.last_used_at : now(),

@@ -9,6 +9,9 @@ import { ApiError } from "../api/error.ts";
 import type { RecoverResult } from "../api/recover.ts";
 import type { Db } from "../db/index.ts";
 import { getProfile } from "../db/profiles.ts";
+import { isTrue } from "../config/values.ts";
+import { getProject, projectsWithOwn } from "../db/projects.ts";
+import { nameInProject, storageName } from "../api/project-names.ts";
 import { createPool } from "../db/storage-pools.ts";
 import { getNetwork } from "../db/networks.ts";
 import { getVolume, insertVolume, insertVolumeSnapshot } from "../db/storage-volumes.ts";
@@ -23,7 +26,9 @@ export interface RecoverHost {
 
 export interface UnknownInstance {
   pool: string;
+  /** Its storage name (`<project>_<name>` outside default). */
   name: string;
+  project: string;
   snapshots: string[];
   baseImage?: string;
   /** backup.yaml's `container` (api.Instance) and `snapshots` (api.InstanceSnapshot[]). */
@@ -43,11 +48,12 @@ export async function unknownInstances(pool: PoolBackend, known: Set<string>): P
       continue; // no records: a volume whose creation never finished
     }
     const container = doc?.container;
+    const project = typeof container?.project === "string" && container.project ? container.project : "default";
     // A copy cut short carries its source's records: only a volume its records name counts.
-    if (!container || container.name !== name) continue;
+    if (typeof container?.name !== "string" || storageName(project, container.name) !== name) continue;
     const snapshotRecords = Array.isArray(doc.snapshots) ? doc.snapshots.filter((s: any) => typeof s?.name === "string") : [];
     out.push({
-      pool: pool.name, name, snapshots: snapshotRecords.map((s: any) => s.name as string),
+      pool: pool.name, name, project, snapshots: snapshotRecords.map((s: any) => s.name as string),
       baseImage: container.config?.["volatile.base_image"] || undefined, record: container, snapshotRecords,
     });
   }
@@ -57,8 +63,17 @@ export async function unknownInstances(pool: PoolBackend, known: Set<string>): P
 /** A custom volume the database lacks. */
 export interface UnknownCustom {
   pool: string;
+  /** Its storage name: `<project>_<name>` for a project with its own volumes. */
   name: string;
+  project: string;
   snapshots: string[];
+}
+
+/** The project of a custom volume stored as `stored`: the one its prefix names among the projects
+ *  with their own volumes (created again before recovering), default otherwise. */
+function volumeProject(stored: string, own: Set<string>): string {
+  const cut = stored.indexOf("_");
+  return cut > 0 && own.has(stored.slice(0, cut)) ? stored.slice(0, cut) : "default";
 }
 
 /** A pool named in a recover request (LXD's api.StoragePoolsPost). */
@@ -92,20 +107,34 @@ export class Recover {
     const known = new Set(this.instances.list().map((r) => r.name));
     const found: UnknownInstance[] = [];
     const custom: UnknownCustom[] = [];
+    const ownVolumes = projectsWithOwn(this.db, "storage.volumes");
     for (const { pool } of pools) {
       try {
         const backend = this.storage.backend(pool);
         for (const u of await unknownInstances(backend, known)) if (!found.some((f) => f.name === u.name)) found.push(u);
-        for (const v of await backend.customVolumes()) if (!getVolume(this.db, pool.name, v.name)) custom.push({ pool: pool.name, ...v });
+        for (const v of await backend.customVolumes()) {
+          if (!getVolume(this.db, pool.name, v.name)) custom.push({ pool: pool.name, project: volumeProject(v.name, ownVolumes), ...v });
+        }
       } catch (err) {
         throw new ApiError(400, `Failed to scan storage pool "${pool.name}": ${(err as Error).message}`);
       }
     }
     const errors = new Set<string>();
+    const ownNetworks = projectsWithOwn(this.db, "networks");
     for (const u of found) {
-      for (const p of (u.record.profiles ?? []) as string[]) if (!getProfile(this.db, p)) errors.add(`Failed to find profile "${p}" (instance "${u.name}")`);
+      const shown = nameInProject(u.project, u.name);
+      const project = getProject(this.db, u.project);
+      if (!project) {
+        errors.add(`Failed to find project "${u.project}" (instance "${shown}")`);
+        continue;
+      }
+      const profilesOf = u.project === "default" || isTrue(project.config["features.profiles"]) ? u.project : "default";
+      for (const p of (u.record.profiles ?? []) as string[]) {
+        if (!getProfile(this.db, p, profilesOf)) errors.add(`Failed to find profile "${p}" (instance "${shown}")`);
+      }
       for (const d of Object.values((u.record.devices ?? {}) as Record<string, Record<string, string>>)) {
-        if (d.type === "nic" && d.network && !getNetwork(this.db, d.network)) errors.add(`Failed to find network "${d.network}" (instance "${u.name}")`);
+        const network = d.network && storageName(ownNetworks.has(u.project) ? u.project : "default", d.network);
+        if (d.type === "nic" && network && !getNetwork(this.db, network)) errors.add(`Failed to find network "${d.network}" (instance "${shown}")`);
       }
     }
     return { pools, found, custom, errors: [...errors] };
@@ -114,8 +143,8 @@ export class Recover {
   async validate(extra: RecoverPool[]): Promise<RecoverResult> {
     const { found, custom, errors } = await this.scan(extra);
     const unknown = [
-      ...found.map((u) => ({ name: u.name, type: "container", snapshotCount: u.snapshots.length, project: "default", pool: u.pool })),
-      ...custom.map((v) => ({ name: v.name, type: "custom", snapshotCount: v.snapshots.length, project: "default", pool: v.pool })),
+      ...found.map((u) => ({ name: nameInProject(u.project, u.name), type: "container", snapshotCount: u.snapshots.length, project: u.project, pool: u.pool })),
+      ...custom.map((v) => ({ name: nameInProject(v.project, v.name), type: "custom", snapshotCount: v.snapshots.length, project: v.project, pool: v.pool })),
     ];
     return { UnknownVolumes: unknown.length ? unknown : null, DependencyErrors: errors.length ? errors : null };
   }
@@ -132,7 +161,7 @@ export class Recover {
     // Volumes first: an instance's disk devices may name them.
     const now = new Date().toISOString();
     for (const v of custom) {
-      const row = insertVolume(this.db, { pool: v.pool, name: v.name, type: "custom", description: "", config: {}, createdAt: now });
+      const row = insertVolume(this.db, { pool: v.pool, name: v.name, project: v.project, type: "custom", description: "", config: {}, createdAt: now });
       for (const s of v.snapshots) insertVolumeSnapshot(this.db, { volumeId: row.id, name: s, description: "", config: {}, createdAt: now, expiresAt: "" });
     }
     for (const u of found) await this.instances.adoptRecovered(u);

@@ -355,7 +355,7 @@ test("the container's lo is up before init runs, whatever the image does", async
   await d.lxd("launch", "busybox", "lo1", "-c", "raw.lxc=lxc.init.cmd = /bin/cat /sys/class/net/lo/flags");
   try {
     let out = "";
-    for (let i = 0; i < 50 && !out.trim(); i++, await Bun.sleep(100)) out = String((await d.api("GET", "/1.0/instances/lo1/logs/console.log")).body);
+    for (let i = 0; i < 300 && !out.trim(); i++, await Bun.sleep(100)) out = String((await d.api("GET", "/1.0/instances/lo1/logs/console.log")).body);
     expect(Number.parseInt(out.trim(), 16) & 1).toBe(1); // IFF_UP
   } finally {
     await d.lxd("delete", "-f", "lo1");

@@ -135,6 +135,30 @@ test("instances live in their project: same name twice, lists, exec and delete a
   await ok("--project", "p1", "delete", "c3", "c4");
   expect((await d.api("GET", "/1.0?project=p1")).body.metadata.environment.project).toBe("p1");
 
+  // Moves into another project (instance_project_move), ours and lxc's: identity and snapshots
+  // kept, the source gone; a running instance is refused, a taken name too.
+  await ok("init", "busybox", "m1");
+  await ok("snapshot", "m1", "before");
+  const mac = (await d.api("GET", "/1.0/instances/m1")).body.metadata.config["volatile.eth0.hwaddr"];
+  await ok("move", "m1", "--target-project", "p1");
+  expect((await d.api("GET", "/1.0/instances/m1")).status).toBe(404);
+  const moved = (await d.api("GET", "/1.0/instances/m1?project=p1")).body.metadata;
+  expect(moved).toMatchObject({ name: "m1", project: "p1" });
+  expect(moved.config["volatile.eth0.hwaddr"]).toBe(mac);
+  expect((await d.api("GET", "/1.0/instances/m1/snapshots?project=p1")).body.metadata).toEqual(["/1.0/instances/m1/snapshots/before?project=p1"]);
+  await d.lxcOk("--project", "p1", "move", "m1", "m2", "--target-project", "default");
+  expect((await d.api("GET", "/1.0/instances/m1?project=p1")).status).toBe(404);
+  expect((await d.api("GET", "/1.0/instances/m2")).body.metadata.project).toBe("default");
+  await ok("start", "m2");
+  expect((await lxd("move", "m2", "--target-project", "p1")).stderr).toContain("is running: stop it before moving it to another project");
+  await ok("stop", "m2", "--force");
+  await ok("init", "busybox", "m2", "--project", "p1");
+  expect((await lxd("move", "m2", "--target-project", "p1")).stderr).toContain('Instance "m2" already exists');
+  expect((await lxd("move", "m2", "--target-project", "nope")).stderr).toContain('Project "nope" not found');
+  expect((await d.api("GET", "/1.0/instances/m2")).body.metadata.status).toBe("Stopped");
+  await ok("delete", "m2");
+  await ok("--project", "p1", "delete", "m2");
+
   await ok("--project", "p1", "delete", "c1", "--force");
   expect((await d.lxcOk("list", "-c", "n", "-f", "csv")).trim()).toBe("c1");
   // Deleting p1's copy of the image leaves default's (and the shared file) alone.

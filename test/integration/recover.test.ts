@@ -37,6 +37,11 @@ describe("lxd recover", () => {
     await d.ok("storage", "volume", "attach", "default", "keep", "r1", "/keep");
     await sh("r1", "echo kept > /keep/f");
     await d.ok("storage", "volume", "snapshot", "default", "keep", "ks0");
+    // A project's instance and custom volume (stored as p1_pc, p1_pv) come back into it.
+    const p1 = ["-c", "features.images=false", "-c", "features.profiles=false"];
+    await d.ok("project", "create", "p1", ...p1);
+    await d.ok("init", "busybox", "pc", "--project", "p1", "-c", "user.in=p1");
+    await d.ok("storage", "volume", "create", "default", "pv", "--project", "p1");
     for (const c of ["r1", "r2"]) await d.ok("stop", c, "--force");
     const defaultSource = join(d.dir, "storage-pools", "default");
     expect(existsSync(join(defaultSource, "containers", "r1", "backup.yaml"))).toBe(true);
@@ -51,9 +56,17 @@ describe("lxd recover", () => {
     const validate = await d.api("POST", "/internal/recover/validate", {
       pools: [{ name: "default", driver: "dir", config: { source: defaultSource } }],
     });
-    expect(validate.body.metadata).toEqual({
+    // The project went with the database: recover names it until it exists again.
+    expect(validate.body.metadata.DependencyErrors).toEqual(['Failed to find project "p1" (instance "pc")']);
+    await d.ok("project", "create", "p1", ...p1);
+    const again = await d.api("POST", "/internal/recover/validate", {
+      pools: [{ name: "default", driver: "dir", config: { source: defaultSource } }],
+    });
+    expect(again.body.metadata).toEqual({
       UnknownVolumes: [
         { name: "r1", type: "container", snapshotCount: 1, project: "default", pool: "default" },
+        { name: "pc", type: "container", snapshotCount: 0, project: "p1", pool: "default" },
+        { name: "pv", type: "custom", snapshotCount: 0, project: "p1", pool: "default" },
         { name: "keep", type: "custom", snapshotCount: 1, project: "default", pool: "default" },
       ],
       DependencyErrors: null,
@@ -69,6 +82,13 @@ describe("lxd recover", () => {
     expect(r.stdout).toContain('Container "r1" on pool "default" in project "default" (includes 1 snapshots)');
     expect(r.stdout).toContain('Container "r2" on pool "p2"');
     expect(r.stdout).toContain('Volume "keep" on pool "default" in project "default" (includes 1 snapshots)');
+    expect(r.stdout).toContain('Container "pc" on pool "default" in project "p1"');
+    expect((await d.api("GET", "/1.0/instances/pc?project=p1")).body.metadata).toMatchObject({ name: "pc", project: "p1", config: { "user.in": "p1" } });
+    expect((await d.api("GET", "/1.0/instances/pc")).status).toBe(404);
+    expect((await d.api("GET", "/1.0/storage-pools/default/volumes/custom/pv?project=p1")).body.metadata).toMatchObject({ name: "pv", project: "p1" });
+    await d.ok("start", "pc", "--project", "p1");
+    await d.ok("delete", "pc", "--force", "--project", "p1");
+    await d.ok("storage", "volume", "delete", "default", "pv", "--project", "p1");
 
     const pools = (await d.api("GET", "/1.0/storage-pools")).body.metadata.sort();
     expect(pools).toEqual(["/1.0/storage-pools/default", "/1.0/storage-pools/p2"]);
@@ -83,8 +103,8 @@ describe("lxd recover", () => {
     await d.ok("start", "r2");
     expect(await sh("r2", "cat /root/note")).toBe("btrfs\n");
     // Nothing left to find.
-    const again = await d.lxdWith({ stdin: "no\n\n", timeoutMs: 60_000 }, "recover");
-    expect(again.stdout).toContain("No unknown volumes found");
+    const none = await d.lxdWith({ stdin: "no\n\n", timeoutMs: 60_000 }, "recover");
+    expect(none.stdout).toContain("No unknown volumes found");
     for (const c of ["r1", "r2"]) await d.ok("stop", "-f", c);
   });
 

@@ -330,6 +330,10 @@ test("auto_update images follow their source in the background", async () => {
     const bgClient = (...args: string[]) => bg.lxdWith({ env: { LXD_CONF: conf } }, ...args);
     const copy = await bgClient("image", "copy", "pub:busybox", "local:", "--alias", "auto", "--auto-update");
     expect(copy.code, copy.stderr).toBe(0);
+    // A project with its own images (features.images) is refreshed too.
+    expect((await bgClient("project", "create", "p1")).code).toBe(0);
+    const inP1 = await bgClient("image", "copy", "pub:busybox", "local:", "--alias", "auto", "--auto-update", "--target-project", "p1");
+    expect(inP1.code, inP1.stderr).toBe(0);
     const other = current === fp ? (await srv.api("GET", "/1.0/images/aliases/busybox-next")).body.metadata.target : fp;
     await srv.ok("image", "alias", "delete", "busybox");
     await srv.ok("image", "alias", "create", "busybox", other);
@@ -340,6 +344,13 @@ test("auto_update images follow their source in the background", async () => {
     }
     expect(target).toBe(other);
     expect((await bg.api("GET", `/1.0/images/${current}`)).status).toBe(404);
+    let inProject = current;
+    for (let i = 0; i < 40 && inProject === current; i++) {
+      inProject = (await bg.api("GET", "/1.0/images/aliases/auto?project=p1")).body.metadata.target;
+      if (inProject === current) await Bun.sleep(250);
+    }
+    expect(inProject).toBe(other);
+    expect((await bg.api("GET", `/1.0/images/${current}?project=p1`)).status).toBe(404);
   } finally {
     await bg.stop();
   }

@@ -16,7 +16,12 @@ import { serverInfoRoutes } from "../../src/daemon/server-info.ts";
 const dir = mkdtempSync(join(tmpdir(), "lxd-core-"));
 const sock = join(dir, "unix.socket");
 const events = new EventHub();
-const ops = new OperationManager(events, { retainMs: 1000 });
+const ops = new OperationManager(events, { retainMs: 60_000 });
+
+/** Polls `done` every 10 ms for up to 10 s (a loaded CI host can be slow to deliver). */
+async function until(done: () => boolean): Promise<void> {
+  for (const deadline = Date.now() + 10_000; !done() && Date.now() < deadline;) await Bun.sleep(10);
+}
 let server: Awaited<ReturnType<typeof listenUnix>>;
 
 const demo = new Elysia({ name: "demo" })
@@ -77,7 +82,7 @@ describe("unix socket", () => {
     ws.onmessage = (m) => got.push(JSON.parse(m.data as string));
     const created = await api("/1.0/demo", { method: "POST" });
     const id = created.metadata.id;
-    for (let i = 0; i < 100 && !got.some((e) => e.metadata.status === "Success"); i++) await Bun.sleep(10);
+    await until(() => got.some((e) => e.metadata.status === "Success"));
     ws.close();
     const mine = got.filter((e) => e.metadata.id === id);
     expect(mine.map((e) => e.metadata.status)).toEqual(["Pending", "Running", "Success"]);
@@ -91,7 +96,7 @@ describe("unix socket", () => {
     ws.onmessage = (m) => got.push(JSON.parse(m.data as string));
     log.info("Hello from the test", { instance: "c1", n: 3 });
     await api("/1.0/demo", { method: "POST" });
-    for (let i = 0; i < 50 && !got.length; i++) await Bun.sleep(10);
+    await until(() => got.length > 0);
     await Bun.sleep(30);
     ws.close();
     expect(got[0]).toMatchObject({ type: "logging", metadata: { message: "Hello from the test", level: "info", context: { instance: "c1", n: "3" } } });
@@ -107,7 +112,7 @@ describe("unix socket", () => {
     ws.send("123");
     ws.send('{"command":"signal","signal":15}');
     ws.send(new Uint8Array([0, 1, 255]));
-    for (let i = 0; i < 50 && got.length < 3; i++) await Bun.sleep(10);
+    await until(() => got.length >= 3);
     ws.close();
     expect(got).toEqual(["text:123", 'text:{"command":"signal","signal":15}', [0, 1, 255]]);
   });
@@ -124,14 +129,17 @@ describe("unix socket", () => {
     expect(info.code).toBe(0);
     expect(JSON.parse(info.out).api_version).toBe("1.0");
 
+    const listening = events.listenerCount;
     const monitor = Bun.spawn(["lxc", "monitor", "--type=operation", "--format=json"], { env, stdout: "pipe" });
-    await Bun.sleep(300);
+    let out = "";
+    const reading = (async () => { for await (const chunk of monitor.stdout) out += new TextDecoder().decode(chunk); })();
+    await until(() => events.listenerCount > listening);
     const id = (await api("/1.0/demo", { method: "POST" })).metadata.id;
     const list = await run("operation", "list", "--format=csv");
     expect(list.out).toContain(id);
-    await Bun.sleep(200);
+    await until(() => out.includes(id) && out.includes("Success"));
     monitor.kill();
-    const out = await new Response(monitor.stdout).text();
+    await reading;
     expect(out).toContain(id);
     expect(out).toContain("Success");
   });
