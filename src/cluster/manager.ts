@@ -165,6 +165,8 @@ export class ClusterManager {
       const { stateDir } = this.deps;
       this.node = await startDqliteNode({
         id, address, dir: join(stateDir, "database", "global"), cert: join(stateDir, "cluster.crt"), key: join(stateDir, "cluster.key"), latencyMs: RAFT_LATENCY_MS,
+        // A peer without the cluster certificate is worth a warning; a member that is down is not.
+        onLog: (line) => (line.startsWith("refused") ? log.warn : log.debug)("dqlite node", { message: line }),
       });
     } catch (err) {
       if (err instanceof DqliteUnavailableError) throw new ApiError(400, `This server can't be clustered: ${err.message}`);

@@ -20,6 +20,8 @@ export interface DqliteNodeOptions {
   key: string;
   /** Expected one-way latency: leader heartbeats and election timeouts scale with it. */
   latencyMs?: number;
+  /** Each line the node writes once it runs (its relay's refusals and failed dials). */
+  onLog?: (line: string) => void;
 }
 
 export interface DqliteNode {
@@ -52,6 +54,7 @@ export async function startDqliteNode(opts: DqliteNodeOptions): Promise<DqliteNo
     if (code === 3) throw new DqliteUnavailableError(why);
     throw new Error(`dqlite node ${opts.id} at ${opts.address} did not start: ${why || `exit ${code}`}`);
   }
+  void drainLines(proc.stderr, (line) => opts.onLog?.(line.replace(/^lxd-dqlite: /, "")));
   return {
     pid: proc.pid,
     relay,
@@ -64,4 +67,15 @@ export async function startDqliteNode(opts: DqliteNodeOptions): Promise<DqliteNo
       clearTimeout(timer);
     },
   };
+}
+
+/** Reads a running node's stderr to its end, line by line, so nothing piles up in the pipe. */
+async function drainLines(stream: ReadableStream<Uint8Array>, line: (text: string) => void): Promise<void> {
+  let pending = "";
+  const decoder = new TextDecoder();
+  for await (const chunk of stream) {
+    const lines = (pending + decoder.decode(chunk, { stream: true })).split("\n");
+    pending = lines.pop()!;
+    for (const l of lines) if (l) line(l);
+  }
 }

@@ -1,8 +1,10 @@
 // dqlite's traffic between members is TLS with the cluster certificate only (lxd-dqlite's relay):
 // a node answers dqlite's protocol over TLS to a holder of the cluster certificate, and to nothing
 // else: not to plain TCP, not to TLS with another certificate or none. What crosses the network
-// carries no SQL in clear (bytes read on a forwarder placed between a relay and a node).
+// carries no SQL in clear (bytes read on a forwarder placed between a relay and a node). And two
+// real daemons form a cluster whose Raft ports answer only that way.
 import type { Socket } from "bun";
+import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { connect as tlsConnect } from "node:tls";
@@ -12,6 +14,7 @@ import { DqliteConnection } from "../../src/cluster/dqlite/connection.ts";
 import { PROTOCOL_VERSION, Req, Res, Writer } from "../../src/cluster/dqlite/wire.ts";
 import { startDqliteNode, type DqliteNode } from "../../src/kernel/dqlite.ts";
 import { writeCertificate } from "../helpers/cluster-cert.ts";
+import { startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { freePort } from "../helpers/net.ts";
 
 const haveLib = ["/usr/lib/x86_64-linux-gnu/libdqlite.so.0", "/usr/lib/aarch64-linux-gnu/libdqlite.so.0"].some(existsSync);
@@ -177,4 +180,43 @@ describe.skipIf(!haveLib)("dqlite behind TLS with the cluster certificate", () =
     expect(wire.includes(MARKER)).toBe(false);
     expect(wire.includes("INSERT INTO")).toBe(false);
   });
+});
+
+describe.skipIf(!haveLib)("two daemons", () => {
+  const daemons: TestDaemon[] = [];
+  afterAll(async () => {
+    await Promise.all(daemons.map((d) => d.stop()));
+  });
+
+  /** The Raft address a member's node listens on (its own facts, database/local.db). */
+  const raftAddress = (d: TestDaemon) => {
+    const db = new Database(join(d.dir, "database", "local.db"), { readonly: true });
+    try {
+      return (db.query("SELECT value FROM config WHERE key = 'raft_address'").get() as { value: string }).value;
+    } finally {
+      db.close();
+    }
+  };
+
+  test("a cluster's members talk to each other's nodes over TLS only", async () => {
+    for (let i = 0; i < 2; i++) daemons.push(await startDaemon());
+    const [m1, m2] = daemons as [TestDaemon, TestDaemon];
+    const m2Address = `127.0.0.1:${freePort()}`;
+    await m1.ok("config", "set", "core.https_address", `127.0.0.1:${freePort()}`);
+    await m1.ok("cluster", "enable", "m1");
+    const token = (await m1.ok("cluster", "add", "m2")).trim().split("\n").at(-1)!;
+    const r = await m2.lxdWith({ stdin: `cluster:\n  enabled: true\n  server_name: m2\n  server_address: ${m2Address}\n  cluster_token: ${token}\n` }, "init", "--preseed");
+    expect(r.code, r.stderr).toBe(0);
+    // m2's daemon writes through its own node's relay, over TLS to the leader's node on m1.
+    await m2.ok("profile", "create", "written-on-m2");
+    expect(await m1.ok("profile", "list")).toContain("written-on-m2");
+    const identity = { cert: join(m1.dir, "cluster.crt"), key: join(m1.dir, "cluster.key") };
+    for (const d of [m1, m2]) {
+      const raft = raftAddress(d);
+      expect(answerType((await tlsExchange(raft, identity, leaderRequest())).bytes)).toBe(Res.server);
+      const plain = await plainExchange(raft, leaderRequest());
+      expect(plain.bytes.length === 0 || plain.bytes[0] === 21).toBe(true);
+      expect(answerType((await tlsExchange(raft, other, leaderRequest())).bytes)).toBeUndefined();
+    }
+  }, 120_000);
 });
