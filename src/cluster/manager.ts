@@ -168,6 +168,10 @@ export class ClusterManager {
         // A peer without the cluster certificate is worth a warning; a member that is down is not.
         onLog: (line) => (line.startsWith("refused") ? log.warn : log.debug)("dqlite node", { message: line }),
       });
+      const node = this.node;
+      void node.exited.then((code) => {
+        if (this.node === node) log.error("The dqlite node stopped on its own", { code });
+      });
     } catch (err) {
       if (err instanceof DqliteUnavailableError) throw new ApiError(400, `This server can't be clustered: ${err.message}`);
       throw err;
@@ -204,8 +208,7 @@ export class ClusterManager {
       await this.startNode(1n, raftAddress);
       this.useGlobal([raftAddress], true);
     } catch (err) {
-      await this.node?.stop();
-      this.node = undefined;
+      await this.stopNode();
       for (const file of ["cluster.crt", "cluster.key"]) rmSync(join(this.deps.stateDir, file), { force: true });
       if (err instanceof ApiError) throw err;
       throw new ApiError(500, `Failed to move the database into dqlite: ${(err as Error).message}`);
@@ -463,8 +466,7 @@ export class ClusterManager {
     seedDefaults(this.deps.db);
     this.admin?.close();
     this.admin = undefined;
-    await this.node?.stop();
-    this.node = undefined;
+    await this.stopNode();
     rmSync(join(this.deps.stateDir, "database", "global"), { recursive: true, force: true });
     for (const key of ["name", "raft_id", "raft_address", "cluster.https_address"]) this.deps.local.set(key, undefined);
     this.deps.local.setRaftNodes([]);
@@ -511,7 +513,16 @@ export class ClusterManager {
     // A short check cadence: a round starts once half of the threshold (read each time, so a
     // changed cluster.offline_threshold applies at once) has passed since the last one.
     this.timer = setInterval(() => {
-      if (this.ticking || Date.now() - this.lastRound < this.thresholdMs() / 2) return;
+      if (this.ticking) return;
+      let threshold: number;
+      try {
+        threshold = this.thresholdMs();
+      } catch (err) {
+        // The database is unreachable for now (no quorum, a leader change): the next check retries.
+        log.debug("Heartbeat check failed", { err: (err as Error).message });
+        return;
+      }
+      if (Date.now() - this.lastRound < threshold / 2) return;
       this.ticking = true;
       this.lastRound = Date.now();
       void this.tick()
@@ -614,6 +625,13 @@ export class ClusterManager {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     this.admin?.close();
-    await this.node?.stop();
+    await this.stopNode();
+  }
+
+  /** Stops this member's node on purpose (so its exit is not reported as a failure). */
+  private async stopNode(): Promise<void> {
+    const node = this.node;
+    this.node = undefined;
+    await node?.stop();
   }
 }

@@ -165,9 +165,10 @@ export class DqliteConnection {
 /** SQLITE_IOERR_NOT_LEADER: the node refused before doing anything, so asking the leader is safe. */
 const NOT_LEADER = 10 | (40 << 8);
 
-/** The node is not (or no longer) the leader, or the connection broke: ask the leader again, maybe. */
+/** The node is not (or no longer) the leader, or the connection broke: ask the leader again, maybe.
+ *  A "barrier error" is a leader that lost its term before it could run the statement: nothing ran. */
 export const leaderLost = (e: unknown): boolean =>
-  (e instanceof DqliteError && e.code === NOT_LEADER) || e instanceof DqliteConnectionError;
+  (e instanceof DqliteError && (e.code === NOT_LEADER || e.message === "barrier error")) || e instanceof DqliteConnectionError;
 
 /**
  * After `leaderLost(e)`: how long to wait before asking the leader again, or undefined when `e`
