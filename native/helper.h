@@ -133,6 +133,16 @@ int add_item(char **list, int *n, int max, char *v);
 long parse_long(const char *s, int base, long min, long max);
 int become_root(void);
 
+// ---- trace.c: phases and CPU time of `lxd-helper start` (LXD_HELPER_TRACE=1), no-ops otherwise ----
+void trace_init(void);
+void trace_mark(const char *name);
+// Adds getrusage(who)'s user and system time to the start's total.
+void trace_cpu(int who);
+// " NAME=MSms ... cpu_user=MSms cpu_sys=MSms" into buf; its length.
+int trace_format(char *buf, size_t cap);
+// Unmaps the page (the monitor, once it reported: what it forks later has no use for it).
+void trace_done(void);
+
 // ---- target.c: the container a subcommand acts on, named by an inherited pidfd ----
 int target_pidfd(const char *arg);
 int target_open(int pidfd, const char *what, int flags);

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -305,6 +306,7 @@ static int spawn_builder(struct child_ctx *x, int init_pidfd, int userns_fd)
 	if (builder == 0)
 		builder_main(x, userns_fd);
 	int status = 0;
+	trace_cpu(RUSAGE_SELF);
 	while (builder > 0 && waitpid(builder, &status, 0) < 0 && errno == EINTR)
 		;
 	_exit(builder > 0 && WIFEXITED(status) ? WEXITSTATUS(status) : 1);
@@ -379,6 +381,7 @@ static int prepare_init(struct launch *l)
 	if (!c->privileged) {
 		if (write_idmap(l->init, "uid", c->uidmap, c->nuid) < 0 || write_idmap(l->init, "gid", c->gidmap, c->ngid) < 0)
 			return -1;
+		trace_mark("m_idmap_write");
 		char path[64];
 		snprintf(path, sizeof(path), "/proc/%d/ns/user", l->init);
 		if ((l->userns = open(path, O_RDONLY | O_CLOEXEC)) < 0)
@@ -394,11 +397,13 @@ static int prepare_init(struct launch *l)
 	for (int i = 0; i < c->nmounts; i++)
 		if (idmap_tree(c->mounts[i].fd, l->userns, c->mounts[i].ro) < 0)
 			return fail(errno, "idmap %s", c->mounts[i].source);
+	trace_mark("m_idmap_trees");
 	char pidstr[32];
 	snprintf(pidstr, sizeof(pidstr), "%d", l->init);
 	for (int i = 0; i < c->ncg; i++)
 		if (!(l->joined & (1ULL << i)) && write_file(c->cgroups[i], pidstr) < 0)
 			return fail(errno, "join cgroup %s", c->cgroups[i]);
+	trace_mark("m_cgroups");
 	return 0;
 }
 
@@ -446,6 +451,7 @@ static pid_t clone_init(struct launch *l, uint64_t flags)
 				r.joined |= 1ULL << i;
 			}
 		}
+		trace_mark("f_cgroups");
 		struct {
 			uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
 		} args = {.flags = flags | CLONE_PARENT | (cgroup2 >= 0 ? H_CLONE_INTO_CGROUP : 0), .cgroup = (uint64_t)cgroup2};
@@ -463,6 +469,8 @@ static pid_t clone_init(struct launch *l, uint64_t flags)
 			r.joined |= 1ULL << at2;
 		r.init = pid;
 		r.err = pid < 0 ? errno : 0;
+		trace_mark("f_clone");
+		trace_cpu(RUSAGE_SELF);
 		_exit(write_all(p[1], &r, sizeof(r)) < 0);
 	}
 	close(p[1]);
@@ -508,6 +516,8 @@ static int boot_init(struct launch *l, int report_fd)
 				       CLONE_NEWNET);
 	if (init < 0)
 		return -1;
+	if (init > 0)
+		trace_mark("m_clone");
 	if (init == 0) {
 		// Only init's ends stay open here: the monitor's ends must see EOF when init dies, and
 		// init's reads when the monitor or the builder dies.
@@ -530,6 +540,7 @@ static int boot_init(struct launch *l, int report_fd)
 	l->x.sock_fd = l->sock_w;
 	if (spawn_builder(&l->x, l->init_pidfd, l->userns) < 0)
 		return -1;
+	trace_mark("m_spawn_builder");
 	// Only init and the builder may hold these now: either one's exit must end the other's wait.
 	close_p(&l->sock_w);
 	l->sock_w = -1;
@@ -541,14 +552,19 @@ static int boot_init(struct launch *l, int report_fd)
 	_cleanup_free_ char *childerr = read_all(l->err_r, &len);
 	if (childerr && len)
 		return fail(0, "%s", childerr);
+	trace_mark("m_exec_seen");
 	return 0;
 }
 
 static int launch(struct launch *l, int report_fd)
 {
 	struct config *c = l->x.cfg;
-	if (console_open(c) < 0 || open_layers(l) < 0)
+	if (console_open(c) < 0)
 		return -1;
+	trace_mark("m_console");
+	if (open_layers(l) < 0)
+		return -1;
+	trace_mark("m_layers");
 	l->x.console_path = console_path();
 	sigset_t chld;
 	sigemptyset(&chld);
@@ -571,7 +587,10 @@ static int launch(struct launch *l, int report_fd)
 	l->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (l->listen_fd < 0 || bind(l->listen_fd, (struct sockaddr *)&l->addr, sizeof(l->addr)) < 0 || listen(l->listen_fd, 64) < 0)
 		return fail(errno, "listen on %s", l->addr.sun_path);
-	return console_listen(c->rundir);
+	if (console_listen(c->rundir) < 0)
+		return -1;
+	trace_mark("m_listen");
+	return 0;
 }
 
 // Redirects the monitor's stdio to monitor.log (cwd = rundir) and /dev/null.
@@ -597,6 +616,7 @@ static __attribute__((noreturn)) void run_monitor(struct config *c, int report_f
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	int ok = monitor_stdio(c) == 0;
+	trace_mark("m_stdio");
 	if (ok) {
 		logf_("starting %s", c->name);
 		ok = launch(&l, report_fd) == 0;
@@ -613,13 +633,18 @@ static __attribute__((noreturn)) void run_monitor(struct config *c, int report_f
 		_exit(1);
 	}
 	logf_("init %d running", l.init);
-	report(report_fd, "ok %d\n", l.init);
+	trace_cpu(RUSAGE_SELF);
+	char trace[1024];
+	trace_format(trace, sizeof(trace));
+	report(report_fd, "ok %d%s\n", l.init, trace);
+	trace_done();
 	close(report_fd);
 	monitor_loop(l.init, l.init_pidfd, l.listen_fd, l.sig_fd, l.addr.sun_path);
 }
 
 int cmd_start(void)
 {
+	trace_init();
 	_cleanup_free_ char *text = read_all(0, NULL);
 	struct config cfg;
 	int rep[2];
@@ -628,6 +653,8 @@ int cmd_start(void)
 	else if (parse_config(text, &cfg) == 0 && pipe2(rep, O_CLOEXEC) < 0)
 		fail(errno, "pipe");
 	else if (!herr.msg[0]) {
+		trace_mark("s_config");
+		trace_cpu(RUSAGE_SELF);
 		pid_t mon = fork();
 		if (mon == 0) {
 			close(rep[0]);

@@ -13,6 +13,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -229,23 +230,35 @@ static int build(struct child_ctx *x, int userns_fd)
 	_cleanup_close_ int rootfs = recv_fd(x->sock_fd);
 	if (rootfs < 0)
 		_exit(1); // init failed and said why
+	trace_mark("b_rootfs_received");
 	if (unshare(CLONE_NEWNS) < 0)
 		return fail(errno, "unshare builder mount namespace");
+	trace_mark("b_unshare");
 	_cleanup_close_ int rundir_fd = open(c->rundir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rundir_fd < 0)
 		return fail(errno, "open %s", c->rundir);
 	if (enter_staging(rundir_fd, "0700") < 0)
 		return -1;
+	trace_mark("b_staging");
 	if (ensure_dir("root", 0755) < 0 || attach(rootfs, "root") < 0)
 		return fail(errno, "attach rootfs");
 	if (chdir("root") < 0)
 		return fail(errno, "chdir rootfs");
-	if (setup_proc_sys() < 0 || setup_dev(x) < 0 || setup_guest(c) < 0 || (c->nesting && setup_nesting() < 0))
+	if (setup_proc_sys() < 0)
 		return -1;
+	trace_mark("b_proc_sys");
+	if (setup_dev(x) < 0)
+		return -1;
+	trace_mark("b_dev");
+	if (setup_guest(c) < 0 || (c->nesting && setup_nesting() < 0))
+		return -1;
+	trace_mark("b_guest");
 	if (syscall(SYS_pivot_root, ".", ".") < 0)
 		return fail(errno, "pivot_root");
+	trace_mark("b_pivot");
 	if (umount2(".", MNT_DETACH) < 0)
 		return fail(errno, "detach old root");
+	trace_mark("b_detach");
 	if (chdir("/") < 0)
 		return fail(errno, "chdir /");
 	if (userns_fd >= 0 && setns(userns_fd, CLONE_NEWUSER) < 0)
@@ -255,6 +268,8 @@ static int build(struct child_ctx *x, int userns_fd)
 	_cleanup_close_ int mnt = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
 	if (mnt < 0)
 		return fail(errno, "open /proc/self/ns/mnt");
+	trace_mark("b_mntns");
+	trace_cpu(RUSAGE_SELF);
 	if (send_fd(x->sock_fd, mnt) < 0)
 		return fail(errno, "send mount namespace to init");
 	return 0;
@@ -337,14 +352,17 @@ static int init_prepare(struct child_ctx *x)
 		return -1;
 	if (unshare(CLONE_NEWCGROUP) < 0)
 		return fail(errno, "unshare cgroup namespace");
+	trace_mark("i_root");
 	if (enter_staging(rundir_fd, "0700") < 0)
 		return -1;
+	trace_mark("i_staging");
 	if (x->root_fd >= 0) {
 		if (ensure_dir("root", 0755) < 0 || attach(x->root_fd, "root") < 0)
 			return fail(errno, "attach rootfs %s", c->bind);
 	} else if (setup_overlay(x) < 0) {
 		return -1;
 	}
+	trace_mark("i_overlay");
 	// Mount points the builder needs, made by container root: host root cannot create files
 	// in the (idmapped) rootfs, its ids being unmapped there.
 	if (ensure_dir("root/proc", 0555) < 0 || ensure_dir("root/sys", 0555) < 0 || ensure_dir("root/dev", 0755) < 0 ||
@@ -355,11 +373,14 @@ static int init_prepare(struct child_ctx *x)
 		return fail(errno, "open_tree rootfs");
 	if (send_fd(x->sock_fd, rootfs) < 0)
 		return fail(errno, "send rootfs to the builder");
+	trace_mark("i_rootfs_sent");
 	_cleanup_close_ int mnt = recv_fd(x->sock_fd);
 	if (mnt < 0)
 		_exit(1); // the builder failed and said why
+	trace_mark("i_mntns_received");
 	if (setns(mnt, CLONE_NEWNS) < 0)
 		return fail(errno, "join the container's mount namespace");
+	trace_mark("i_setns");
 	if (chdir("/") < 0)
 		return fail(errno, "chdir /");
 	// Filesystems init mounts itself: they belong to the container (its devpts, its cgroup
@@ -374,6 +395,7 @@ static int init_prepare(struct child_ctx *x)
 		return fail(errno, "sethostname");
 	if (loopback_up() < 0)
 		return -1;
+	trace_mark("i_mounts_lo");
 	if (setsid() < 0)
 		return fail(errno, "setsid");
 	if (console_stdio() < 0)
@@ -386,6 +408,7 @@ static int init_prepare(struct child_ctx *x)
 	// (it would break setuid programs such as sudo or ping inside the container).
 	if (install_seccomp(&c->seccomp) < 0)
 		return fail(errno, "install seccomp filter");
+	trace_mark("i_seccomp");
 	return 0;
 }
 
@@ -397,7 +420,9 @@ void init_main(struct child_ctx *x)
 	if (read(x->sync_fd, &byte, 1) != 1)
 		_exit(1);
 	close(x->sync_fd);
+	trace_mark("i_released");
 	if (init_prepare(x) == 0) {
+		trace_cpu(RUSAGE_SELF);
 		execve(x->cfg->argv[0], x->cfg->argv, x->cfg->env);
 		fail(errno, "exec %s", x->cfg->argv[0]);
 	}

@@ -51,6 +51,7 @@ export const StorageVolumeSource = t.Object({
   name: t.Optional(t.String({ description: "Source volume, or VOLUME/SNAPSHOT" })),
   pool: t.Optional(t.String({ description: "Source pool (default: this pool)" })),
   project: t.Optional(t.String({ description: "Source project (copy into the request's project: --target-project)" })),
+  location: t.Optional(t.String({ description: "Cluster member holding the source volume (cluster_internal_custom_volume_copy)" })),
   volume_only: t.Optional(t.Boolean({ description: "Copy without the source's snapshots" })),
   refresh: t.Optional(t.Boolean({ description: "Update the existing volume: the snapshots it lacks, then the content" })),
   mode: t.Optional(t.String({ description: "Migration (type migration): pull or push" })),

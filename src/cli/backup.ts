@@ -38,8 +38,9 @@ export class ExportCommand extends LxdCommand {
 
 /** Makes a backup of `owner` (an instance or custom volume path), downloads it to `file` and
  *  deletes it on the server, as lxc does. */
-async function exportBackup(client: LxdClient, out: NodeJS.WriteStream, owner: string, file = "backup.tar.gz", body: Record<string, unknown>): Promise<void> {
-  const reply = await client.post<Operation>(`${owner}/backups`, {
+/** `query`: `?target=MEMBER` for a cluster member's custom volume, on every request. */
+async function exportBackup(client: LxdClient, out: NodeJS.WriteStream, owner: string, file = "backup.tar.gz", body: Record<string, unknown>, query = ""): Promise<void> {
+  const reply = await client.post<Operation>(`${owner}/backups${query}`, {
     name: "", expires_at: new Date(Date.now() + 24 * 3600_000).toISOString(), ...body,
   });
   const done = await waitWithProgress(client, reply.metadata, new Progress(out));
@@ -47,12 +48,12 @@ async function exportBackup(client: LxdClient, out: NodeJS.WriteStream, owner: s
   if (!url) throw new Error("The backup finished without naming its backup");
   const backup = `${owner}/backups/${enc(decodeURIComponent(url.slice(url.lastIndexOf("/") + 1)))}`;
   try {
-    await client.download(`${backup}/export`, file);
+    await client.download(`${backup}/export${query}`, file);
   } catch (err) {
     await rm(file, { force: true });
     throw new Error(`Fetch backup file: ${(err as Error).message}`);
   } finally {
-    await client.run("DELETE", backup).catch(() => {});
+    await client.run("DELETE", `${backup}${query}`).catch(() => {});
   }
   out.write("Backup exported successfully!\n");
 }
@@ -101,12 +102,13 @@ export class StorageVolumeExportCommand extends LxdCommand {
   volumeOnly = Option.Boolean("--volume-only", false, { description: "Export the volume without its snapshots" });
   optimized = Option.Boolean("--optimized-storage", false, { description: "Use storage driver optimized format (refused)" });
   compression = Option.String("--compression", { description: "Compression algorithm: gzip (default), xz or none" });
+  member = Option.String("--target", { description: "Cluster member name" });
 
   protected async run(): Promise<void> {
     await exportBackup(this.client, this.context.stdout as NodeJS.WriteStream, `/1.0/storage-pools/${enc(this.pool)}/volumes/custom/${enc(this.volume)}`, this.file, {
       volume_only: this.volumeOnly, optimized_storage: this.optimized,
       ...(this.compression ? { compression_algorithm: this.compression } : {}),
-    });
+    }, this.member ? `?target=${enc(this.member)}` : "");
   }
 }
 
@@ -121,8 +123,10 @@ export class StorageVolumeImportCommand extends LxdCommand {
   pool = Option.String({ name: "pool" });
   file = Option.String({ name: "backup file" });
   volume = Option.String({ required: false, name: "volume name" });
+  member = Option.String("--target", { description: "Cluster member name" });
 
   protected async run(): Promise<void> {
-    await importBackup(this.client, this.context.stdout as NodeJS.WriteStream, `/1.0/storage-pools/${enc(this.pool)}/volumes/custom`, this.file, this.volume ? { "X-LXD-name": this.volume } : {});
+    const path = `/1.0/storage-pools/${enc(this.pool)}/volumes/custom${this.member ? `?target=${enc(this.member)}` : ""}`;
+    await importBackup(this.client, this.context.stdout as NodeJS.WriteStream, path, this.file, this.volume ? { "X-LXD-name": this.volume } : {});
   }
 }

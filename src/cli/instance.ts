@@ -119,6 +119,7 @@ export class InitCommand extends CreateCommand {
       ["Non-interactive server setup with a dir storage pool", "$0 init --auto --storage-backend dir"],
       ["Apply a preseed (LXD's YAML schema)", "cat preseed.yaml | $0 init --preseed"],
       ["Print the current setup as a preseed", "$0 init --dump"],
+      ["Join a cluster, answering LXD's questions", "$0 init"],
     ],
   });
 
@@ -144,7 +145,10 @@ export class InitCommand extends CreateCommand {
       return;
     }
     if (this.image) throw new Error("--auto and --minimal take no image or instance name");
-    if (!this.auto && !this.minimal) throw new Error("Interactive setup is not supported; use --auto");
+    if (!this.auto && !this.minimal) {
+      const { interactiveInit } = await import("./init-interactive.ts");
+      return interactiveInit(this.client, (s) => this.context.stdout.write(s));
+    }
     await initServer(this.client, {
       storageBackend: this.storageBackend,
       networkAddress: this.networkAddress,

@@ -17,16 +17,19 @@ interface NetState {
   hwaddr: string; mtu: number; state: string; type: string;
 }
 
-const path = (name: string) => `/1.0/networks/${encodeURIComponent(name)}`;
+const targetQuery = (target?: string) => (target ? `?target=${encodeURIComponent(target)}` : "");
+/** A network's path; with a cluster member, that member's own part. */
+const path = (name: string, target?: string) => `/1.0/networks/${encodeURIComponent(name)}${targetQuery(target)}`;
+const targetOption = () => Option.String("--target", { description: "Cluster member name" });
 
-async function withEtag(client: LxdClient, name: string): Promise<{ net: Network; etag?: string }> {
-  const reply = await client.request<Network>("GET", path(name));
+async function withEtag(client: LxdClient, name: string, target?: string): Promise<{ net: Network; etag?: string }> {
+  const reply = await client.request<Network>("GET", path(name, target));
   return { net: reply.metadata, etag: reply.etag };
 }
 
-async function patchConfig(client: LxdClient, name: string, config: Record<string, string>): Promise<void> {
-  const { etag } = await withEtag(client, name);
-  await client.patch(path(name), { config }, { etag });
+async function patchConfig(client: LxdClient, name: string, config: Record<string, string>, target?: string): Promise<void> {
+  const { etag } = await withEtag(client, name, target);
+  await client.patch(path(name, target), { config }, { etag });
 }
 
 const category = "Networks";
@@ -39,17 +42,21 @@ export class NetworkCreateCommand extends LxdCommand {
     examples: [
       ["A bridge with an automatic subnet and NAT", "$0 network create lxdbr1"],
       ["A fixed subnet without NAT", "$0 network create br1 ipv4.address=10.20.0.1/24 ipv4.nat=false"],
+      ["On a cluster: defined on each member, then created everywhere", "$0 network create br1 --target m1\n$0 network create br1 --target m2\n$0 network create br1"],
     ],
   });
 
   name = Option.String({ name: "network" });
   type = Option.String("-t,--type", "bridge", { description: "Network type (bridge)" });
   description = Option.String("--description", "", { description: "Network description" });
+  target = targetOption();
   props = Option.Rest();
 
   protected async run(): Promise<void> {
-    await this.client.post("/1.0/networks", { name: this.name, type: this.type, description: this.description, config: parseKeyValues(this.props) });
-    this.print(`Network ${this.name} created`);
+    await this.client.post(`/1.0/networks${targetQuery(this.target)}`, {
+      name: this.name, type: this.type, description: this.description, config: parseKeyValues(this.props),
+    });
+    this.print(this.target ? `Network ${this.name} pending on member ${this.target}` : `Network ${this.name} created`);
   }
 }
 
@@ -75,9 +82,10 @@ export class NetworkShowCommand extends LxdCommand {
   static override usage = Command.Usage({ category, description: "Show network configurations", examples: [["The default bridge", "$0 network show lxdbr0"]] });
 
   name = Option.String({ name: "network" });
+  target = targetOption();
 
   protected async run(): Promise<void> {
-    const n = await this.client.get<Network>(path(this.name));
+    const n = await this.client.get<Network>(path(this.name, this.target));
     this.context.stdout.write(toYaml({
       config: n.config, description: n.description, name: n.name, type: n.type,
       used_by: n.used_by ?? [], managed: n.managed, status: n.status, locations: n.locations ?? [],
@@ -91,9 +99,10 @@ export class NetworkGetCommand extends LxdCommand {
 
   name = Option.String({ name: "network" });
   key = Option.String({ name: "key" });
+  target = targetOption();
 
   protected async run(): Promise<void> {
-    const n = await this.client.get<Network>(path(this.name));
+    const n = await this.client.get<Network>(path(this.name, this.target));
     this.print(n.config[this.key] ?? "");
   }
 }
@@ -107,10 +116,11 @@ export class NetworkSetCommand extends LxdCommand {
 
   name = Option.String({ name: "network" });
   args = Option.Rest({ required: 1 });
+  target = targetOption();
 
   protected async run(): Promise<void> {
     const values = parseSetArgs(this.args);
-    await patchConfig(this.client, this.name, values);
+    await patchConfig(this.client, this.name, values, this.target);
   }
 }
 
@@ -120,12 +130,13 @@ export class NetworkUnsetCommand extends LxdCommand {
 
   name = Option.String({ name: "network" });
   key = Option.String({ name: "key" });
+  target = targetOption();
 
   protected async run(): Promise<void> {
-    const { net, etag } = await withEtag(this.client, this.name);
+    const { net, etag } = await withEtag(this.client, this.name, this.target);
     const config = { ...net.config };
     delete config[this.key];
-    await this.client.put(path(this.name), { description: net.description, config }, { etag });
+    await this.client.put(path(this.name, this.target), { description: net.description, config }, { etag });
   }
 }
 

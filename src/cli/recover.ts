@@ -2,20 +2,11 @@
 // them back (LXD's interactive `lxd recover`, over /internal/recover/validate and /import).
 import { Command } from "clipanion";
 import type { StoragePool } from "../api/storage.ts";
+import { asker } from "./ask.ts";
 import { LxdCommand } from "./base.ts";
 
 interface RecoverPool { name: string; driver: string; config: Record<string, string> }
 import type { RecoverResult } from "../api/recover.ts";
-
-/** Answers from stdin, one line per question (a terminal or a pipe). */
-function lines(): () => Promise<string> {
-  const it = console[Symbol.asyncIterator]();
-  return async () => {
-    const next = await it.next();
-    if (next.done) throw new Error("No answer on standard input");
-    return String(next.value).trim();
-  };
-}
 
 export class RecoverCommand extends LxdCommand {
   static override paths = [["recover"]];
@@ -27,18 +18,8 @@ export class RecoverCommand extends LxdCommand {
   });
 
   protected async run(): Promise<void> {
-    const read = lines();
     const out = (s: string) => this.context.stdout.write(s);
-    const ask = async (q: string) => { out(q); return read(); };
-    const yes = async (q: string, dflt: boolean) => {
-      for (;;) {
-        const a = (await ask(`${q} (yes/no) [default=${dflt ? "yes" : "no"}]: `)).toLowerCase();
-        if (!a) return dflt;
-        if (["yes", "y"].includes(a)) return true;
-        if (["no", "n"].includes(a)) return false;
-        out("Invalid input, try again.\n\n");
-      }
-    };
+    const { ask, yes } = asker(out);
     const existing = await this.client.get<StoragePool[]>("/1.0/storage-pools?recursion=1");
     if (existing.length) {
       out("This LXD server currently has the following storage pools:\n");

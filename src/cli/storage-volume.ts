@@ -12,6 +12,9 @@ import { parseFormat, renderTable, toYaml } from "./format.ts";
 const category = "Storage";
 const enc = encodeURIComponent;
 const volumePath = (pool: string, volume: string) => `/1.0/storage-pools/${enc(pool)}/volumes/custom/${enc(volume)}`;
+/** `?target=MEMBER`: the cluster member whose volume is meant (names may repeat across members). */
+const at = (path: string, member?: string) => (member ? `${path}${path.includes("?") ? "&" : "?"}target=${enc(member)}` : path);
+const memberOption = () => Option.String("--target", { description: "Cluster member name" });
 
 interface Volume { name: string; description: string; type: string; config: Record<string, string>; content_type: string; used_by: string[]; location: string; created_at: string }
 
@@ -33,6 +36,8 @@ export class StorageVolumeListCommand extends LxdCommand {
   filters = Option.Rest({ name: "filter" });
   format = Option.String("-f,--format", "table", { description: "Format (csv|json|table|yaml|compact)" });
 
+  member = memberOption();
+
   protected async run(): Promise<void> {
     const format = parseFormat(this.format);
     // As lxc: KEY=VALUE arguments become the server-side filter.
@@ -43,8 +48,11 @@ export class StorageVolumeListCommand extends LxdCommand {
     }).join(" and ");
     const query = filter ? `&filter=${enc(filter)}` : "";
     const vols = await this.client.get<Volume[]>(`/1.0/storage-pools/${enc(this.pool)}/volumes?recursion=1${query}`);
-    const rows = vols.map((v) => [v.type, v.name, v.description, v.content_type, String(v.used_by.length)]);
-    this.context.stdout.write(renderTable(format, ["TYPE", "NAME", "DESCRIPTION", "CONTENT-TYPE", "USED BY"], rows, vols));
+    // As lxc: a cluster's volumes say which member holds them.
+    const clustered = vols.some((v) => v.location && v.location !== "none");
+    if (this.member) vols.splice(0, vols.length, ...vols.filter((v) => v.type !== "custom" || v.location === this.member));
+    const rows = vols.map((v) => [v.type, v.name, v.description, v.content_type, String(v.used_by.length), ...clustered ? [v.location] : []]);
+    this.context.stdout.write(renderTable(format, ["TYPE", "NAME", "DESCRIPTION", "CONTENT-TYPE", "USED BY", ...clustered ? ["LOCATION"] : []], rows, vols));
   }
 }
 
@@ -56,9 +64,10 @@ export class StorageVolumeCreateCommand extends LxdCommand {
   name = Option.String({ name: "volume" });
   config = Option.Rest({ name: "key=value" });
   description = Option.String("--description", "", { description: "Description of the volume" });
+  member = memberOption();
 
   protected async run(): Promise<void> {
-    await this.client.run("POST", `/1.0/storage-pools/${enc(this.pool)}/volumes/custom`, {
+    await this.client.run("POST", at(`/1.0/storage-pools/${enc(this.pool)}/volumes/custom`, this.member), {
       name: this.name, description: this.description, config: parseKeyValues(this.config), content_type: "filesystem",
     });
     this.print(`Storage volume ${this.name} created`);
@@ -66,16 +75,16 @@ export class StorageVolumeCreateCommand extends LxdCommand {
 }
 
 /** Reads the volume with its ETag and PUTs the changed config back ("" removes a key). */
-async function setVolumeConfig(client: LxdClient, pool: string, name: string, values: Record<string, string>): Promise<void> {
+async function setVolumeConfig(client: LxdClient, pool: string, name: string, values: Record<string, string>, member?: string): Promise<void> {
   const [vol, snap] = splitVolume(name);
   if (snap !== undefined) throw new Error("Snapshots have no configuration keys to change");
-  const reply = await client.request<Volume>("GET", volumePath(pool, vol));
+  const reply = await client.request<Volume>("GET", at(volumePath(pool, vol), member));
   const config = { ...reply.metadata.config };
   for (const [k, v] of Object.entries(values)) {
     if (v === "") delete config[k];
     else config[k] = v;
   }
-  await client.put(volumePath(pool, vol), { description: reply.metadata.description, config }, { etag: reply.etag });
+  await client.put(at(volumePath(pool, vol), member), { description: reply.metadata.description, config }, { etag: reply.etag });
 }
 
 export class StorageVolumeGetCommand extends LxdCommand {
@@ -86,10 +95,12 @@ export class StorageVolumeGetCommand extends LxdCommand {
   name = Option.String({ name: "volume" });
   key = Option.String({ name: "key" });
 
+  member = memberOption();
+
   protected async run(): Promise<void> {
     const [vol, snap] = splitVolume(this.name);
     const path = snap === undefined ? volumePath(this.pool, vol) : `${volumePath(this.pool, vol)}/snapshots/${enc(snap)}`;
-    this.print((await this.client.get<Volume>(path)).config?.[this.key] ?? "");
+    this.print((await this.client.get<Volume>(at(path, this.member))).config?.[this.key] ?? "");
   }
 }
 
@@ -104,9 +115,11 @@ export class StorageVolumeSetCommand extends LxdCommand {
   name = Option.String({ name: "volume" });
   args = Option.Rest({ required: 1 });
 
+  member = memberOption();
+
   protected async run(): Promise<void> {
     const values = parseSetArgs(this.args);
-    await setVolumeConfig(this.client, this.pool, this.name, values);
+    await setVolumeConfig(this.client, this.pool, this.name, values, this.member);
   }
 }
 
@@ -118,8 +131,10 @@ export class StorageVolumeUnsetCommand extends LxdCommand {
   name = Option.String({ name: "volume" });
   key = Option.String({ name: "key" });
 
+  member = memberOption();
+
   protected async run(): Promise<void> {
-    await setVolumeConfig(this.client, this.pool, this.name, { [this.key]: "" });
+    await setVolumeConfig(this.client, this.pool, this.name, { [this.key]: "" }, this.member);
   }
 }
 
@@ -130,10 +145,12 @@ export class StorageVolumeShowCommand extends LxdCommand {
   pool = Option.String({ name: "pool" });
   name = Option.String({ name: "volume" });
 
+  member = memberOption();
+
   protected async run(): Promise<void> {
     const [vol, snap] = splitVolume(this.name);
     const path = snap === undefined ? volumePath(this.pool, vol) : `${volumePath(this.pool, vol)}/snapshots/${enc(snap)}`;
-    this.context.stdout.write(toYaml(await this.client.get(path)));
+    this.context.stdout.write(toYaml(await this.client.get(at(path, this.member))));
   }
 }
 
@@ -144,9 +161,11 @@ export class StorageVolumeDeleteCommand extends LxdCommand {
   pool = Option.String({ name: "pool" });
   name = Option.String({ name: "volume" });
 
+  member = memberOption();
+
   protected async run(): Promise<void> {
     const [vol, snap] = splitVolume(this.name);
-    await this.client.run("DELETE", snap === undefined ? volumePath(this.pool, vol) : `${volumePath(this.pool, vol)}/snapshots/${enc(snap)}`);
+    await this.client.run("DELETE", at(snap === undefined ? volumePath(this.pool, vol) : `${volumePath(this.pool, vol)}/snapshots/${enc(snap)}`, this.member));
     this.print(`Storage volume ${this.name} deleted`);
   }
 }
@@ -202,10 +221,12 @@ export class StorageVolumeSnapshotCommand extends LxdCommand {
   snapshot = Option.String({ name: "snapshot", required: false });
   noExpiry = Option.Boolean("--no-expiry", false, { description: "Ignore any configured auto-expiry for the storage volume" });
 
+  member = memberOption();
+
   protected async run(): Promise<void> {
     // The zero time, as lxc sends for --no-expiry; without it the volume's snapshots.expiry applies.
     const body = { ...this.snapshot ? { name: this.snapshot } : {}, ...this.noExpiry ? { expires_at: "0001-01-01T00:00:00Z" } : {} };
-    await this.client.run("POST", `${volumePath(this.pool, this.volume)}/snapshots`, body);
+    await this.client.run("POST", at(`${volumePath(this.pool, this.volume)}/snapshots`, this.member), body);
   }
 }
 
@@ -217,9 +238,11 @@ export class StorageVolumeRestoreCommand extends LxdCommand {
   volume = Option.String({ name: "volume" });
   snapshot = Option.String({ name: "snapshot" });
 
+  member = memberOption();
+
   protected async run(): Promise<void> {
-    const reply = await this.client.request<Volume>("GET", volumePath(this.pool, this.volume));
-    await this.client.run("PUT", volumePath(this.pool, this.volume), {
+    const reply = await this.client.request<Volume>("GET", at(volumePath(this.pool, this.volume), this.member));
+    await this.client.run("PUT", at(volumePath(this.pool, this.volume), this.member), {
       description: reply.metadata.description, config: reply.metadata.config, restore: this.snapshot,
     }, { etag: reply.etag });
   }
@@ -231,7 +254,7 @@ export class StorageVolumeCopyCommand extends LxdCommand {
     category, description: "Copy custom storage volumes (with their snapshots unless --volume-only), also to another server",
     examples: [
       ["Within a pool", "$0 storage volume copy p1/v1 p1/v2"], ["From a snapshot to another pool", "$0 storage volume copy p1/v1/snap0 p2/v3"],
-      ["To the remote other", "$0 storage volume copy p1/v1 other:p1/v1"],
+      ["To the remote other", "$0 storage volume copy p1/v1 other:p1/v1"], ["To cluster member m3", "$0 storage volume copy p1/v1 p1/v1 --destination-target m3"],
     ],
   });
 
@@ -241,9 +264,17 @@ export class StorageVolumeCopyCommand extends LxdCommand {
   mode = Option.String("--mode", "pull", { description: "Transfer mode between servers: pull, push or relay" });
   refresh = Option.Boolean("--refresh", false, { description: "Update an existing copy: only the snapshots it lacks, then the content" });
   targetProject = Option.String("--target-project", { description: "Copy to a project different from the source" });
+  member = Option.String("--target", { description: "Cluster member of the source volume (and of the copy, without --destination-target)" });
+  destination = Option.String("--destination-target", { description: "Cluster member to copy (move) the volume to" });
+
+  /** The members involved, as lxc reads its flags: `--target` names the source's member (and the
+   *  copy's, unless `--destination-target` names another one). */
+  protected get members(): Members {
+    return { from: this.member, to: this.destination ?? this.member };
+  }
 
   protected async run(): Promise<void> {
-    await copyVolume(this.source, this.target, this.volumeOnly, this.mode, this.refresh, this.targetProject);
+    await copyVolume(this.source, this.target, this.volumeOnly, this.mode, this.refresh, this.targetProject, this.members);
     this.print("Storage volume copied successfully!");
   }
 }
@@ -252,7 +283,7 @@ export class StorageVolumeMoveCommand extends StorageVolumeCopyCommand {
   static override paths = [["storage", "volume", "move"]];
   static override usage = Command.Usage({
     category, description: "Move custom storage volumes to another pool or server (copy, then delete; rename within a pool)",
-    examples: [["To the remote other", "$0 storage volume move p1/v1 other:p1/v1"]],
+    examples: [["To the remote other", "$0 storage volume move p1/v1 other:p1/v1"], ["To cluster member m3", "$0 storage volume move p1/v1 p1/v1 --destination-target m3"]],
   });
 
   protected override async run(): Promise<void> {
@@ -261,11 +292,15 @@ export class StorageVolumeMoveCommand extends StorageVolumeCopyCommand {
     const [dstRemote, dst] = splitRemote(this.target, config);
     const [from, to] = [parseVolumeRef(src, true), parseVolumeRef(dst, false)];
     if (from.length === 3) throw new Error("Snapshots cannot be moved: copy them");
-    if (srcRemote === dstRemote && from[0] === to[0]) {
-      await remoteSide(srcRemote).client.run("POST", volumePath(from[0]!, from[1]!), { name: to[1], ...this.targetProject ? { project: this.targetProject } : {} });
+    const members = this.members;
+    if (srcRemote === dstRemote && from[0] === to[0] && members.to === members.from) {
+      await remoteSide(srcRemote).client.run("POST", at(volumePath(from[0]!, from[1]!), members.from), { name: to[1], ...this.targetProject ? { project: this.targetProject } : {} });
     } else {
-      await copyVolume(this.source, this.target, this.volumeOnly, this.mode, false, this.targetProject);
-      await remoteSide(srcRemote).client.run("DELETE", volumePath(from[0]!, from[1]!));
+      // Between cluster members the name exists on both for a moment: the delete names the source's.
+      const source = remoteSide(srcRemote).client;
+      const location = members.to ? await sourceMember(source, from, members.from) : undefined;
+      await copyVolume(this.source, this.target, this.volumeOnly, this.mode, false, this.targetProject, members);
+      await source.run("DELETE", at(volumePath(from[0]!, from[1]!), location));
     }
     this.print("Storage volume moved successfully!");
   }
@@ -280,17 +315,29 @@ function parseVolumeRef(ref: string, source: boolean): string[] {
   return parts;
 }
 
+/** Cluster members of a copy or move: the source's (`from`), the copy's (`to`). */
+interface Members { from?: string; to?: string }
+
+/** The member holding source volume `ref` (pool, volume): `from` when named, else where it is. */
+async function sourceMember(client: LxdClient, ref: string[], from?: string): Promise<string | undefined> {
+  return from ?? (await client.get<Volume>(volumePath(ref[0]!, ref[1]!))).location;
+}
+
 /** `targetProject`: the copy goes there (the request is that project's, naming the source's, as lxc's). */
-async function copyVolume(source: string, target: string, volumeOnly: boolean, mode: string, refresh = false, targetProject?: string): Promise<void> {
+async function copyVolume(source: string, target: string, volumeOnly: boolean, mode: string, refresh = false, targetProject?: string, members: Members = {}): Promise<void> {
   const config = loadConfig();
   const [srcRemote, srcRef] = splitRemote(source, config);
   const [dstRemote, dstRef] = splitRemote(target, config);
   const [src, dst] = [parseVolumeRef(srcRef, true), parseVolumeRef(dstRef, false)];
   const into = targetProject ? `?project=${encodeURIComponent(targetProject)}` : "";
   if (srcRemote === dstRemote) {
-    await remoteSide(srcRemote).client.run("POST", `/1.0/storage-pools/${enc(dst[0]!)}/volumes/custom${into}`, {
+    const client = remoteSide(srcRemote).client;
+    // On a cluster member: the new volume is made there and pulls the source from its member.
+    const location = members.to ? await sourceMember(client, src, members.from) : undefined;
+    await client.run("POST", at(`/1.0/storage-pools/${enc(dst[0]!)}/volumes/custom${into}`, members.to), {
       name: dst[1], type: "custom", source: {
         type: "copy", pool: src[0], name: src.slice(1).join("/"), volume_only: volumeOnly, ...refresh ? { refresh } : {}, ...targetProject ? { project: currentProject() } : {},
+        ...location ? { location } : {},
       },
     });
     return;
@@ -316,11 +363,13 @@ export class StorageVolumeRenameCommand extends LxdCommand {
   volume = Option.String({ name: "old-name" });
   to = Option.String({ name: "new-name" });
 
+  member = memberOption();
+
   protected async run(): Promise<void> {
     const [from, snap] = splitVolume(this.volume);
     const [to, toSnap] = splitVolume(this.to);
     if (snap !== undefined || toSnap !== undefined) throw new Error("Renaming volume snapshots is not supported yet");
-    await this.client.run("POST", volumePath(this.pool, from), { name: to });
+    await this.client.run("POST", at(volumePath(this.pool, from), this.member), { name: to });
     this.print(`Renamed storage volume from "${from}" to "${to}"`);
   }
 }

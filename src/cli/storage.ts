@@ -5,6 +5,10 @@ import type { StoragePool } from "../api/storage.ts";
 import { LxdCommand, parseKeyValues, parseSetArgs } from "./base.ts";
 import { parseFormat, renderTable, toYaml } from "./format.ts";
 
+const poolPath = (name: string, target?: string) => `/1.0/storage-pools/${encodeURIComponent(name)}${targetQuery(target)}`;
+const targetQuery = (target?: string) => (target ? `?target=${encodeURIComponent(target)}` : "");
+const targetOption = () => Option.String("--target", { description: "Cluster member name" });
+
 export class StorageListCommand extends LxdCommand {
   static override paths = [["storage", "list"], ["storage", "ls"]];
   static override usage = Command.Usage({
@@ -34,9 +38,10 @@ export class StorageShowCommand extends LxdCommand {
   });
 
   name = Option.String({ name: "pool" });
+  target = targetOption();
 
   protected async run(): Promise<void> {
-    const p = await this.client.storagePool(this.name);
+    const p = await this.client.get<StoragePool>(poolPath(this.name, this.target));
     this.context.stdout.write(toYaml({
       config: p.config ?? {}, description: p.description ?? "", name: p.name, driver: p.driver,
       used_by: p.used_by ?? [], status: p.status, locations: p.locations ?? [],
@@ -44,7 +49,6 @@ export class StorageShowCommand extends LxdCommand {
   }
 }
 
-const poolPath = (name: string) => `/1.0/storage-pools/${encodeURIComponent(name)}`;
 
 export class StorageCreateCommand extends LxdCommand {
   static override paths = [["storage", "create"]];
@@ -56,6 +60,7 @@ export class StorageCreateCommand extends LxdCommand {
       ["A btrfs pool on a 2 GiB loop file", "$0 storage create p1 btrfs size=2GiB"],
       ["A dir pool under LXD_DIR", "$0 storage create fast dir"],
       ["A dir pool on an existing empty directory", "$0 storage create data dir source=/srv/lxd-data"],
+      ["On a cluster: each member's source, then the pool everywhere", "$0 storage create data dir source=/srv/a --target m1\n$0 storage create data dir source=/srv/b --target m2\n$0 storage create data dir"],
     ],
   });
 
@@ -63,12 +68,13 @@ export class StorageCreateCommand extends LxdCommand {
   driver = Option.String({ name: "driver" });
   config = Option.Rest({ name: "key=value" });
   description = Option.String("--description", "", { description: "Description of the storage pool" });
+  target = targetOption();
 
   protected async run(): Promise<void> {
-    await this.client.post("/1.0/storage-pools", {
+    await this.client.post(`/1.0/storage-pools${targetQuery(this.target)}`, {
       name: this.name, driver: this.driver, description: this.description, config: parseKeyValues(this.config),
     });
-    this.print(`Storage pool ${this.name} created`);
+    this.print(this.target ? `Storage pool ${this.name} pending on member ${this.target}` : `Storage pool ${this.name} created`);
   }
 }
 
@@ -98,10 +104,11 @@ export class StorageSetCommand extends LxdCommand {
 
   name = Option.String({ name: "pool" });
   args = Option.Rest({ required: 1 });
+  target = targetOption();
 
   protected async run(): Promise<void> {
     const values = parseSetArgs(this.args);
-    await setPoolConfig(this.client, this.name, values);
+    await setPoolConfig(this.client, poolPath(this.name, this.target), values);
   }
 }
 
@@ -115,9 +122,10 @@ export class StorageUnsetCommand extends LxdCommand {
 
   name = Option.String({ name: "pool" });
   key = Option.String({ name: "key" });
+  target = targetOption();
 
   protected async run(): Promise<void> {
-    await setPoolConfig(this.client, this.name, { [this.key]: "" });
+    await setPoolConfig(this.client, poolPath(this.name, this.target), { [this.key]: "" });
   }
 }
 
@@ -131,22 +139,23 @@ export class StorageGetCommand extends LxdCommand {
 
   name = Option.String({ name: "pool" });
   key = Option.String({ name: "key" });
+  target = targetOption();
 
   protected async run(): Promise<void> {
-    const pool = await this.client.get<StoragePool>(poolPath(this.name));
+    const pool = await this.client.get<StoragePool>(poolPath(this.name, this.target));
     this.print(pool.config?.[this.key] ?? "");
   }
 }
 
-/** Reads the pool with its ETag and PUTs the changed config back ("" removes a key). */
-async function setPoolConfig(client: LxdClient, pool: string, values: Record<string, string>): Promise<void> {
-  const reply = await client.request<StoragePool>("GET", poolPath(pool));
+/** Reads the pool (at `path`: with its target member) with its ETag and PUTs the changed config back ("" removes a key). */
+async function setPoolConfig(client: LxdClient, path: string, values: Record<string, string>): Promise<void> {
+  const reply = await client.request<StoragePool>("GET", path);
   const config = { ...(reply.metadata.config ?? {}) };
   for (const [k, v] of Object.entries(values)) {
     if (v === "") delete config[k];
     else config[k] = v;
   }
-  await client.put(poolPath(pool), { description: reply.metadata.description ?? "", config }, { etag: reply.etag });
+  await client.put(path, { description: reply.metadata.description ?? "", config }, { etag: reply.etag });
 }
 
 export class StorageInfoCommand extends LxdCommand {

@@ -73,13 +73,13 @@ export class TlsTransport implements Transport {
   private readonly fingerprint: string;
   private readonly tls: Record<string, unknown>;
 
-  constructor(readonly url: string, identity: ClientIdentity, serverCert: string) {
+  /** Without `identity` the client presents no certificate (for what untrusted clients may reach). */
+  constructor(readonly url: string, identity: ClientIdentity | undefined, serverCert: string) {
     this.fingerprint = certFingerprint(serverCert);
     // The TLS layer reports fingerprints as colon-separated upper-case hex.
     const expected = this.fingerprint.toUpperCase().match(/../g)!.join(":");
     this.tls = {
-      cert: identity.cert,
-      key: identity.key,
+      ...(identity ? { cert: identity.cert, key: identity.key } : {}),
       // The pinned certificate is the only trust anchor; the name check is replaced by comparing
       // fingerprints, so a remote added by IP or another name still verifies.
       ca: serverCert,

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { ApiError } from "../api/error.ts";
 import { applyMigrations, copyRows, seedDefaults, type OpenDb, type SqliteClient, type SwitchableClient } from "../db/index.ts";
 import * as members from "../db/cluster-members.ts";
+import { volumesAt } from "../db/storage-volumes.ts";
 import { getServerConfigValue } from "../db/server-config.ts";
 import { getInstance } from "../db/instances.ts";
 import { parseExpiry } from "../tls/token.ts";
@@ -29,10 +30,10 @@ export interface ClusterDeps {
   listen(address: string): void;
   /** Instances on this server (a joiner must have none). */
   instanceCount(): number;
-  /** Makes the storage pools of the cluster exist on this member. */
-  preparePools(): Promise<void>;
-  /** Drops per-member facts (default pool sources) from the state that becomes the cluster's. */
-  sharePools(): void;
+  /** Makes the storage pools and networks of the cluster exist on this member (with its answers). */
+  prepareJoined(answers: MemberConfigAnswer[]): Promise<void>;
+  /** The server's pools and networks become the cluster's, their member-specific keys `member`'s. */
+  shareResources(member: string): void;
   /** A fresh, empty standalone database (the schema applied, nothing else): a removed member's. */
   freshDatabase(): SqliteClient;
   /** The server's own certificate pair (server.crt/key), served again once it left the cluster. */
@@ -56,7 +57,9 @@ export interface MemberView {
 
 export interface AcceptRequest { name: string; address: string; raft_address: string; secret: string; architecture: string }
 export interface AcceptReply { id: number; raft_nodes: RaftNode[]; private_key: string; certificate: string }
-export interface JoinRequest { server_name: string; server_address: string; cluster_token: string }
+/** One `member_config` answer of a join (`entity`: storage-pool or network). */
+export interface MemberConfigAnswer { entity: string; name: string; key: string; value: string }
+export interface JoinRequest { server_name: string; server_address: string; cluster_token: string; member_config?: MemberConfigAnswer[] }
 
 interface JoinToken { server_name: string; fingerprint: string; addresses: string[]; secret: string; expires_at: string }
 
@@ -216,7 +219,7 @@ export class ClusterManager {
     const db = this.deps.db;
     members.insertMember(db, { id: 1, name, address, raftAddress, architecture: this.deps.architecture, heartbeat: Date.now() });
     members.claimInstances(db, name);
-    this.deps.sharePools();
+    this.deps.shareResources(name);
     this.deps.adoptCertificate(identity, true);
     local.set("name", name);
     local.set("raft_id", "1");
@@ -261,6 +264,12 @@ export class ClusterManager {
     return { token, used, revoke: () => { if (this.tokens.delete(secret)) { clearTimeout(timer); done(true); } } };
   }
 
+  /** Whether `secret` is that of a join token still waiting (not used up by asking). */
+  tokenPending(secret: string): boolean {
+    const given = createHash("sha256").update(secret).digest();
+    return [...this.tokens].some(([s, t]) => timingSafeEqual(createHash("sha256").update(s).digest(), given) && Date.now() <= t.expiresAt);
+  }
+
   private redeem(secret: string, name: string): boolean {
     const given = createHash("sha256").update(secret).digest();
     for (const [s, t] of this.tokens) {
@@ -295,6 +304,8 @@ export class ClusterManager {
     if (this.enabled) throw new ApiError(400, "This server is already clustered");
     const token = decodeJoinToken(req.cluster_token);
     if (!token) throw new ApiError(400, "Invalid cluster join token");
+    const unknown = (req.member_config ?? []).find((a) => a.entity !== "storage-pool" && a.entity !== "network");
+    if (unknown) throw new ApiError(400, `Unknown member_config entity "${unknown.entity}" (storage-pool or network)`);
     if (!req.server_address) throw new ApiError(400, "server_address is required to join a cluster");
     if (this.deps.instanceCount() > 0) throw new ApiError(400, "The server must have no instances to join a cluster");
     const name = req.server_name || token.server_name;
@@ -326,9 +337,10 @@ export class ClusterManager {
     local.set("cluster.https_address", req.server_address);
     local.set("core.https_address", req.server_address);
     local.setRaftNodes(reply.raft_nodes);
-    await this.deps.preparePools();
     this.startHeartbeats();
     log.info("Joined the cluster", { member: name, raft: raftAddress });
+    // A member now either way: a pool or network that fails here is Errored on it, and says why.
+    await this.deps.prepareJoined(req.member_config ?? []);
   }
 
   /**
@@ -438,6 +450,10 @@ export class ClusterManager {
     if (name === this.name) throw new ApiError(400, "A member can't remove itself: run the command on another member");
     const count = members.instanceCounts(this.deps.db).get(name) ?? 0;
     if (count && !force) throw new ApiError(400, `Member "${name}" still has ${count} instance(s): move or delete them first, or use --force`);
+    const volumes = volumesAt(this.deps.db, name);
+    if (volumes.length && !force) {
+      throw new ApiError(400, `Member "${name}" still has custom volume(s) ${volumes.join(", ")}: move or delete them first, or use --force`);
+    }
     try {
       await this.membershipChange(() => this.admin!.remove(BigInt(row.id)));
     } catch (err) {
@@ -498,6 +514,16 @@ export class ClusterManager {
     const fewest = Math.min(...candidates.map((m) => counts.get(m.name) ?? 0));
     const tied = candidates.filter((m) => (counts.get(m.name) ?? 0) === fewest);
     return tied[Math.floor(Math.random() * tied.length)];
+  }
+
+  /** Tells every online member about a change it must act on (POST `path`, no body), without
+   *  waiting; a member that misses it catches up by its own means (e.g. the trust store's re-read). */
+  notifyPeers(path: string): void {
+    for (const m of this.peers().filter((p) => this.online(p))) {
+      peerFetch(this.identity(), m.address, path, { method: "POST", timeoutMs: 10_000 })
+        .then((res) => { if (!res.ok) log.debug("Member notification refused", { member: m.name, path, status: res.status }); })
+        .catch((err) => log.debug("Member notification failed", { member: m.name, path, err: (err as Error).message }));
+    }
   }
 
   /** Other members, for fan-out (list, events). */

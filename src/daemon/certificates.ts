@@ -165,5 +165,11 @@ export const certificatesRoutes = (ctx: CertificatesContext, remote: RemoteAcces
       params: CertificateFingerprint,
       response: Empty,
       detail: { summary: "Remove a certificate from the trust store", tags: ["certificates"] },
-    });
+    })
+
+    // Only members (the cluster certificate) reach /internal: the one that changed the table says so.
+    .post("/internal/trust/reload", () => {
+      remote.trust.reload();
+      return sync({});
+    }, { response: Empty, detail: { summary: "Another cluster member changed the trust store: read it again", tags: ["internal"] } });
 };

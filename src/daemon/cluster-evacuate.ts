@@ -1,7 +1,8 @@
 // `lxd cluster evacuate|restore` on the member itself, per instance as its `cluster.evacuate` says
 // (LXD 5.0's rules): `stop` stops it where it is; `migrate` moves it (cold) to the online member
 // with the fewest instances and records `volatile.evacuate.origin`; `auto` migrates unless a device
-// ties it to this member (anything but the root disk and NICs on managed networks), else stops it;
+// ties it to this member (anything but the root disk and NICs on managed networks: a custom volume
+// stays on its member), else stops it, and `migrate` of an instance using a custom volume is refused;
 // `live-migrate` moves a running instance with its CRIU checkpoint (its processes go on there), and
 // is refused before anything changes when this daemon has no working CRIU.
 // Restore moves back what records this member as its origin and starts what evacuation stopped.
@@ -13,6 +14,7 @@ import type { Operation as ApiOperation } from "../api/operation.ts";
 import { peerJson } from "../cluster/peer.ts";
 import { statefulUnavailable } from "../instance/stateful.ts";
 import { moveToMember } from "./cluster-move.ts";
+import { checkMovable } from "./cluster-volumes.ts";
 import type { DaemonContext } from "./context.ts";
 import type { Operation } from "./operations.ts";
 
@@ -44,6 +46,8 @@ export async function evacuate(ctx: DaemonContext, cluster: ClusterManager, acti
   const plan = ctx.instances.list().map((r) => ({ instance: r.name, mode: modeOf(ctx, r.name) }));
   // Refused up front, so that a failed evacuation leaves everything where it was.
   for (const { instance, mode } of plan) {
+    // `auto` stops an instance using custom volumes (they stay here); `migrate` cannot take it.
+    if (mode !== "stop") checkMovable(ctx, instance, name);
     if (mode !== "live-migrate" || !ctx.instances.isRunning(instance)) continue;
     const why = statefulUnavailable("Live migration");
     if (why) throw new ApiError(400, `Instance "${instance}" can't be live-migrated: ${why}`);

@@ -13,6 +13,7 @@ import type { Db } from "../db/index.ts";
 import type { OperationManager } from "./operations.ts";
 import { requestUrl } from "./request-url.ts";
 import { errorEnvelope } from "./response.ts";
+import { volumeHome } from "./cluster-volumes.ts";
 import { PEER_HEADER } from "./tls/proxy.ts";
 
 export interface ForwardDeps {
@@ -24,6 +25,8 @@ export interface ForwardDeps {
 
 const INSTANCE_PATH = /^\/1\.0\/(?:instances|containers)\/([^/]+)(\/.*)?$/;
 const MEMBER_STATE_PATH = /^\/1\.0\/cluster\/members\/([^/]+)\/state$/;
+const MEMBER_PART_PATH = /^\/1\.0\/(?:storage-pools|networks)(?:\/[^/]+)?$/;
+const VOLUME_PATH = /^\/1\.0\/storage-pools\/([^/]+)\/volumes\/custom\/([^/]+)(?:\/.*)?$/;
 const OPERATION_PATH = /^\/1\.0\/operations\/([^/]+)(\/wait)?$/;
 const HOP_HEADERS = ["host", "connection", "transfer-encoding", "keep-alive", PEER_HEADER, "user-agent"];
 
@@ -74,6 +77,12 @@ export function clusterForwarder(deps: ForwardDeps) {
         if (!home) return undefined;
         return home.online ? relay(deps, home.address, request, url.pathname + url.search) : offline(home.member);
       }
+      // A custom volume is served by the member whose pool holds it.
+      const volume = target ? null : VOLUME_PATH.exec(path);
+      if (volume) {
+        const home = volumeHome(cluster, deps.db, decodeURIComponent(volume[1]!), decodeURIComponent(volume[2]!));
+        if (home) return cluster.online(home) ? relay(deps, home.address, request, url.pathname + url.search) : offline(home.name);
+      }
       if ((path === "/1.0/instances" || path === "/1.0/containers") && request.method === "POST") {
         const member = cluster.place(target ?? undefined);
         url.searchParams.delete("target");
@@ -86,7 +95,8 @@ export function clusterForwarder(deps: ForwardDeps) {
       if (target && target !== cluster.name) {
         const member = cluster.row(target);
         if (!cluster.online(member)) return offline(member.name);
-        url.searchParams.delete("target");
+        // Pools and networks read the target there too: it asks for that member's own part.
+        if (!MEMBER_PART_PATH.test(path)) url.searchParams.delete("target");
         return relay(deps, member.address, request, url.pathname + url.search);
       }
     } catch (err) {

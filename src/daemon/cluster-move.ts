@@ -9,6 +9,7 @@ import { ApiError } from "../api/error.ts";
 import type { ClusterManager } from "../cluster/manager.ts";
 import { peerJson } from "../cluster/peer.ts";
 import type { DaemonContext } from "./context.ts";
+import { checkMovable } from "./cluster-volumes.ts";
 import { migrationSource } from "./instances.ts";
 import type { Operation } from "./operations.ts";
 
@@ -17,6 +18,7 @@ const url = (name: string) => `/1.0/instances/${name}`;
 export function clusterMove(ctx: DaemonContext, cluster: ClusterManager, name: string, target: string, newName?: string, live = false): Operation {
   ctx.instances.get(name);
   checkTarget(cluster, name, target);
+  checkMovable(ctx, name, cluster.name!);
   return ctx.ops.create({
     class: "task", description: "Moving instance", resources: { instances: [url(name)] },
     run: () => moveToMember(ctx, cluster, name, target, newName, live),

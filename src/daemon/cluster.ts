@@ -1,10 +1,11 @@
 // /1.0/cluster, /1.0/cluster/members[/{name}[/state]] and the internal endpoints members call on
 // each other (/internal/cluster/accept for joins, PUT /internal/database for heartbeats).
 import os from "node:os";
-import { Elysia, t } from "elysia";
+import { Elysia, t, type Static } from "elysia";
 import { ApiError } from "../api/error.ts";
 import { Empty, RecursionQuery, UrlsOr, recursionLevel } from "../api/envelope.ts";
 import { Cluster, ClusterAccept, ClusterMember, ClusterMemberPost, ClusterMemberPut, ClusterMemberState, ClusterPut, Heartbeat } from "../api/cluster.ts";
+import type { MemberConfigKey } from "../api/cluster.ts";
 import type { ClusterManager } from "../cluster/manager.ts";
 import { encodeJoinToken } from "../cluster/manager.ts";
 import type { Operation, OperationManager } from "./operations.ts";
@@ -15,6 +16,8 @@ export interface ClusterContext {
   ops: OperationManager;
   /** Runs `POST /1.0/cluster/members/{name}/state` on the member itself (it owns the instances). */
   evacuate(action: "evacuate" | "restore", op: Operation): Promise<void>;
+  /** The member-specific keys a joining server answers for (its pools' sources...). */
+  memberConfig(): Static<typeof MemberConfigKey>[];
 }
 
 const memberUrl = (name: string) => `/1.0/cluster/members/${name}`;
@@ -22,7 +25,7 @@ const memberUrl = (name: string) => `/1.0/cluster/members/${name}`;
 export const clusterRoutes = (ctx: ClusterContext) => {
   const { cluster } = ctx;
   return new Elysia({ name: "cluster" })
-    .get("/1.0/cluster", () => sync({ server_name: cluster.name ?? "", enabled: cluster.enabled, member_config: [] }), {
+    .get("/1.0/cluster", () => sync({ server_name: cluster.name ?? "", enabled: cluster.enabled, member_config: cluster.enabled ? ctx.memberConfig() : [] }), {
       response: Cluster,
       detail: { summary: "Clustering state of this server", tags: ["cluster"] },
     })
@@ -32,7 +35,9 @@ export const clusterRoutes = (ctx: ClusterContext) => {
       if (token) {
         return ctx.ops.create({
           class: "task", description: "Joining cluster", resources: { cluster: [] },
-          run: () => cluster.join({ server_name: body.server_name ?? "", server_address: body.server_address ?? "", cluster_token: token }),
+          run: () => cluster.join({
+            server_name: body.server_name ?? "", server_address: body.server_address ?? "", cluster_token: token, member_config: body.member_config,
+          }),
         });
       }
       const name = body.server_name ?? "";
@@ -115,6 +120,13 @@ export const clusterRoutes = (ctx: ClusterContext) => {
     .post("/internal/cluster/accept", async ({ body }) => sync(await cluster.accept(body)), {
       body: ClusterAccept,
       detail: { summary: "A joining server's request (the join token's secret is its credential)", tags: ["internal"] },
+    })
+    .post("/internal/cluster/member-config", ({ body }) => {
+      if (!cluster.enabled || !cluster.tokenPending(body.secret)) throw new ApiError(403, "The join token is invalid, expired or already used");
+      return sync(ctx.memberConfig());
+    }, {
+      body: t.Object({ secret: t.String() }),
+      detail: { summary: "What a server joining with this token must answer for (interactive `lxd init`; the token's secret is its credential)", tags: ["internal"] },
     })
     .post("/internal/cluster/leave", async () => {
       await cluster.leave();

@@ -15,6 +15,8 @@ import type { CustomVolumes } from "../storage/volumes.ts";
 import type { Warnings } from "../events/warnings.ts";
 import type { CertificateManager } from "../tls/certificates.ts";
 import type { VolumeBackups } from "../instance/volume-backups.ts";
+import type { MemberResources } from "../cluster/resources.ts";
+import type { StorageVolume } from "../api/storage.ts";
 
 /** What a cluster member's handlers reach the other members through (absent when standalone). */
 export interface ClusterLinks {
@@ -22,6 +24,14 @@ export interface ClusterLinks {
   peerSockets(request: Request, path: string): WebSocket[];
   /** A websocket to the operation's own member, for an operation this member does not run. */
   operationSocket(request: Request, id: string, path: string): Promise<WebSocket | undefined>;
+}
+
+/** Custom volumes of other members (absent when standalone). */
+export interface ClusterVolumes {
+  /** The member holding a copy's source volume (`named`: the request's `source.location`). */
+  sourceMember(pool: string, stored: string, named?: string): string;
+  /** That member sends the volume; its description and config come along. */
+  remoteSource(member: string, pool: string, stored: string, volumeOnly: boolean): Promise<{ peer: { operation: string; certificate: string; secrets: Record<string, string> }; volume: StorageVolume }>;
 }
 
 export interface DaemonContext {
@@ -48,6 +58,10 @@ export interface DaemonContext {
   identity?: { cert: string; key: string };
   startedAt: Date;
   clusterLinks?: ClusterLinks;
+  /** Storage pools and networks defined per member and created on every member (a cluster's). */
+  memberResources?: MemberResources;
+  /** On a cluster: where a copy's source volume is, and a pull source on another member. */
+  clusterVolumes?: ClusterVolumes;
   /** A cluster member moving one of its instances to another member (an operation). */
   moveToMember?(name: string, target: string, newName?: string, live?: boolean): Operation;
   /** Stops the daemon (PUT /internal/shutdown); containers keep running under their monitors. */

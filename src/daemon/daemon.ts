@@ -30,6 +30,7 @@ import { hostConditions } from "../kernel/host-checks.ts";
 import { probeCriu } from "../kernel/criu.ts";
 import { configureLog, log } from "../log.ts";
 import { OperationManager } from "./operations.ts";
+import { logStrayErrors } from "./stray-errors.ts";
 import { createServer, listenUnix } from "./server.ts";
 import { apiRoutes } from "./routes.ts";
 import { startImageMaintenance } from "./image-refresh.ts";
@@ -41,9 +42,11 @@ import { StoragePools } from "../storage/pools.ts";
 import type { ServerInfoSource } from "./server-info.ts";
 import type { RemoteAccess } from "./certificates.ts";
 import { ClusterManager } from "../cluster/manager.ts";
+import { MemberResources } from "../cluster/resources.ts";
 import { LocalStore, MEMBER_KEYS } from "../cluster/local.ts";
 import { clusterRoutes } from "./cluster.ts";
 import { clusterForwarder, clusterLinks } from "./cluster-forward.ts";
+import { remoteVolumeSource, sourceMember } from "./cluster-volumes.ts";
 import { evacuate } from "./cluster-evacuate.ts";
 import { clusterMove } from "./cluster-move.ts";
 import { fingerprintOf, fromPem } from "../tls/x509.ts";
@@ -65,6 +68,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   const criuProbe = probeCriu();
   const events = new EventHub();
   configureLog({ logfile: opts.logfile, debug: opts.debug, events });
+  logStrayErrors();
   const db = openDatabase();
   const local = new LocalStore(lxdDir());
   // Filled in below; the cluster reaches them only once the daemon runs.
@@ -81,8 +85,11 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
     },
     listen: (address) => remote.https.apply(address),
     instanceCount: () => ctx.instances.list().length,
-    preparePools: () => ctx.pools.prepareLocal(),
-    sharePools: () => ctx.pools.forgetDefaultSources(),
+    prepareJoined: (answers) => ctx.memberResources!.prepareJoined(answers),
+    shareResources: (member) => {
+      ctx.pools.shareWith(member);
+      ctx.networks.shareWith(member);
+    },
     freshDatabase: () => freshDatabase(dbPath()),
     serverCertificate: () => ({ cert: readFileSync(join(lxdDir(), "server.crt"), "utf8"), key: readFileSync(join(lxdDir(), "server.key"), "utf8") }),
   });
@@ -97,6 +104,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   const images = new ImageStore(db);
   await images.removeLeftovers();
   const pools = new StoragePools(db, events);
+  pools.member = () => cluster.name;
   const instances = new InstanceManager(db, images, cgroups, events, pools);
   instances.location = () => cluster.location();
   events.location = () => cluster.location();
@@ -104,6 +112,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   images.fetchMissing = (fp, dest) => cluster.fetchImage(fp, dest);
   // Bridges, firewall and DHCP come up before containers are found or restarted.
   const networks = new NetworkManager(db, (level, msg, c) => log[level](msg, c), events);
+  networks.member = () => cluster.name;
   registerDeviceDriver("nic", nicDriver(networks));
   registerDeviceDriver("unix-char", unixDeviceDriver("unix-char"));
   registerDeviceDriver("unix-block", unixDeviceDriver("unix-block"));
@@ -115,6 +124,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
       .some(diskOnVolume(pool, volume, r.project, own))).map((r) => r.name);
   }, pools);
   // `<project>_<name>` is a project's volume only while that project has its own volumes.
+  volumes.location = () => cluster.location();
   volumes.ownerOf = (stored) => {
     const project = projectOfStored(stored);
     return project !== "default" && projects.effective(project, "storage.volumes") === project ? project : "default";
@@ -137,9 +147,10 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   await instances.reconcile();
   t.mark("reconcile");
 
-  remote = await openRemoteAccess(db, lxdDir(), socketPath());
   const certificates = new CertificateManager(db, events);
-  certificates.onChange(() => remote.trust.reload());
+  remote = await openRemoteAccess(certificates, lxdDir(), socketPath());
+  // The other members' trust stores follow a change made here (as LXD's cluster notifications).
+  certificates.onChange(() => cluster.notifyPeers("/internal/trust/reload"));
   if (cluster.enabled) {
     // Members serve and dial with the cluster's certificate.
     const pair = readClusterCertificate(lxdDir());
@@ -169,7 +180,14 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   const forward = clusterForwarder(forwardDeps);
   ctx.clusterLinks = clusterLinks(forwardDeps);
   ctx.moveToMember = (name, target, newName, live) => clusterMove(ctx, cluster, name, target, newName, live);
-  const routes = [...apiRoutes(ctx, remote), clusterRoutes({ cluster, ops, evacuate: (action, op) => evacuate(ctx, cluster, action, op) })];
+  ctx.clusterVolumes = {
+    sourceMember: (pool, stored, named) => sourceMember(cluster, db, pool, stored, named),
+    remoteSource: (member, pool, stored, volumeOnly) => remoteVolumeSource(cluster, member, pool, stored, volumeOnly),
+  };
+  ctx.memberResources = new MemberResources(cluster, pools, networks);
+  const routes = [...apiRoutes(ctx, remote), clusterRoutes({
+    cluster, ops, evacuate: (action, op) => evacuate(ctx, cluster, action, op), memberConfig: () => ctx.memberResources!.memberConfig(),
+  })];
   const server = await listenUnix(createServer(routes, { authorize: (r) => remote.trust.authorize(r), projects: instances.projects, forward }), socketPath());
   startHttps(remote, serverInfoSource(db, pools, cluster, local).config()["core.https_address"]);
   const stopImageMaintenance = startImageMaintenance(ctx);

@@ -6,6 +6,9 @@ import { Network, NetworkLease, NetworkName, NetworkPost, NetworkPut, NetworksPo
 import type { NetworkRow } from "../db/networks.ts";
 import { storageName } from "../api/project-names.ts";
 import type { NetworkManager } from "../network/manager.ts";
+import { ApiError } from "../api/error.ts";
+import type { MemberResources } from "../cluster/resources.ts";
+import { fromPeer } from "../cluster/peer.ts";
 import { projectOf } from "./project.ts";
 import { checkIfMatch, etagOf, sync } from "./response.ts";
 
@@ -14,9 +17,11 @@ export interface NetworksContext {
   networks: NetworkManager;
   /** Whose networks a project uses, and its limits (absent: default's, none). */
   projects?: { effective(project: string, feature: "networks"): string; checkNetworkCreate(project: string): void };
+  /** A cluster's networks: defined per member (`?target=`), then created on every member. */
+  memberResources?: MemberResources;
 }
 
-const ProjectQuery = t.Object({ project: t.Optional(t.String()) }, { additionalProperties: true });
+const ProjectQuery = t.Object({ project: t.Optional(t.String()), target: t.Optional(t.String()) }, { additionalProperties: true });
 
 const etag = (n: NetworkRow) => etagOf({ name: n.name, description: n.description, config: n.config });
 /** Empty values unset keys, as with every LXD config map. */
@@ -28,10 +33,17 @@ export const networksRoutes = (ctx: NetworksContext) => {
   // are the project's and become storage names here.
   const owner = (query: { project?: string }) => ctx.projects?.effective(projectOf(query), "networks") ?? "default";
   const url = (stored: string) => ctx.networks.url(stored);
+  const cluster = () => (ctx.memberResources?.enabled ? ctx.memberResources : undefined);
+  /** The same change on every member of a cluster (a member's own request: here only). */
+  const everywhere = (request: Request, name: string, body: unknown, local: () => Promise<void>) => {
+    const members = cluster();
+    if (!members || fromPeer(request)) return local();
+    return members.updateNetwork(name, local, request.method, url(name), body);
+  };
   return new Elysia({ name: "networks" })
     .get("/1.0/networks", ({ query }) => {
       const managed = ctx.networks.list(owner(query));
-      const all = [...managed.map((r) => ctx.networks.toApi(r)), ...ctx.networks.unmanaged()];
+      const all = [...managed.map((r) => ctx.networks.toApi(r, !!query.target)), ...ctx.networks.unmanaged()];
       if (recursionLevel(query) === 0) return sync([...managed.map((r) => url(r.name)), ...ctx.networks.unmanaged().map((n) => `/1.0/networks/${n.name}`)]);
       return sync(all);
     }, {
@@ -40,11 +52,22 @@ export const networksRoutes = (ctx: NetworksContext) => {
       detail: { summary: "List managed networks and the host's other interfaces (managed: false)", tags: ["networks"] },
     })
 
-    .post("/1.0/networks", async ({ body, query }) => {
+    .post("/1.0/networks", async ({ body, query, request }) => {
       const name = storageName(owner(query), body.name);
       ctx.networks.checkOwner(name, owner(query));
-      ctx.projects?.checkNetworkCreate(projectOf(query));
-      await ctx.networks.create(name, body.type || "bridge", body.description ?? "", clean(body.config));
+      const members = cluster();
+      if (!members) {
+        ctx.projects?.checkNetworkCreate(projectOf(query));
+        await ctx.networks.create(name, body.type || "bridge", body.description ?? "", clean(body.config));
+      } else if (query.target) {
+        members.checkTarget(query.target);
+        ctx.projects?.checkNetworkCreate(projectOf(query));
+        await ctx.networks.definePending(name, body.type || "bridge", body.description ?? "", clean(body.config), query.target);
+      } else if (fromPeer(request)) {
+        await ctx.networks.createLocal(name);
+      } else {
+        await members.createNetwork(name, body.type || "bridge", body.description ?? "", clean(body.config), owner(query));
+      }
       return sync({}, { location: url(name) });
     }, {
       body: NetworksPost, query: ProjectQuery,
@@ -52,36 +75,42 @@ export const networksRoutes = (ctx: NetworksContext) => {
       detail: { summary: "Create a managed bridge (ipv4.address=auto picks a free subnet)", tags: ["networks"] },
     })
 
-    .get("/1.0/networks/:name", ({ params }) => {
+    .get("/1.0/networks/:name", ({ params, query }) => {
       const host = ctx.networks.list().some((r) => r.name === params.name) ? undefined : ctx.networks.unmanaged().find((n) => n.name === params.name);
       if (host) return sync(host);
       const row = ctx.networks.get(params.name);
-      return sync(ctx.networks.toApi(row), { etag: etag(row) });
+      return sync(ctx.networks.toApi(row, !!query.target), { etag: etag(row) });
     }, { params: NetworkName, query: RecursionQuery, response: Network, detail: { summary: "Show a network", tags: ["networks"] } })
 
-    .put("/1.0/networks/:name", async ({ params, body, request }) => {
+    .put("/1.0/networks/:name", async ({ params, body, query, request }) => {
       const row = ctx.networks.get(params.name);
       checkIfMatch(request, etag(row));
-      await ctx.networks.update(row.name, body.description ?? "", clean(body.config));
+      if (query.target) ctx.networks.checkMemberUpdate(row, clean(body.config));
+      await everywhere(request, row.name, body, () => ctx.networks.update(row.name, body.description ?? "", clean(body.config)));
       return sync({});
-    }, { params: NetworkName, body: NetworkPut, response: Empty, detail: { summary: "Replace a network's description and config", tags: ["networks"] } })
+    }, { params: NetworkName, body: NetworkPut, query: ProjectQuery, response: Empty, detail: { summary: "Replace a network's description and config", tags: ["networks"] } })
 
-    .patch("/1.0/networks/:name", async ({ params, body, request }) => {
+    .patch("/1.0/networks/:name", async ({ params, body, query, request }) => {
       const row = ctx.networks.get(params.name);
       checkIfMatch(request, etag(row));
-      await ctx.networks.update(row.name, body.description ?? row.description, clean({ ...row.config, ...(body.config ?? {}) }));
+      if (query.target) ctx.networks.checkMemberUpdate(row, clean(body.config));
+      await everywhere(request, row.name, body, () => ctx.networks.update(row.name, body.description ?? row.description, clean({ ...row.config, ...(body.config ?? {}) })));
       return sync({});
-    }, { params: NetworkName, body: NetworkPut, response: Empty, detail: { summary: "Merge changes into a network's config", tags: ["networks"] } })
+    }, { params: NetworkName, body: NetworkPut, query: ProjectQuery, response: Empty, detail: { summary: "Merge changes into a network's config", tags: ["networks"] } })
 
     .post("/1.0/networks/:name", async ({ params, body, query }) => {
+      if (cluster()) throw new ApiError(400, "Renaming clustered network not supported");
       const to = storageName(owner(query), body.name);
       ctx.networks.checkOwner(to, owner(query));
       await ctx.networks.rename(params.name, to);
       return sync({}, { location: url(to) });
     }, { params: NetworkName, body: NetworkPost, query: ProjectQuery, response: Empty, detail: { summary: "Rename a network (refused while in use)", tags: ["networks"] } })
 
-    .delete("/1.0/networks/:name", async ({ params }) => {
-      await ctx.networks.delete(params.name);
+    .delete("/1.0/networks/:name", async ({ params, request }) => {
+      const members = cluster();
+      if (!members) await ctx.networks.delete(params.name);
+      else if (fromPeer(request)) await ctx.networks.deleteLocal(params.name);
+      else await members.deleteNetwork(params.name, url(params.name));
       return sync({});
     }, { params: NetworkName, response: Empty, detail: { summary: "Delete a network (refused while in use)", tags: ["networks"] } })
 

@@ -18,6 +18,7 @@ import { sourceOperation, targetOperation } from "./migrations.ts";
 import { ApiError } from "../api/error.ts";
 import { instanceUrl, nameInProject, storageName } from "../api/project-names.ts";
 import { checkProject, projectOf } from "./project.ts";
+import type { ClusterVolumes } from "./context.ts";
 
 export interface StorageVolumesContext {
   volumes: CustomVolumes;
@@ -36,6 +37,8 @@ export interface StorageVolumesContext {
   };
   /** What this daemon presents when it dials a migration peer. */
   identity?: { cert: string; key: string };
+  /** On a cluster: copies from volumes of other members. */
+  clusterVolumes?: ClusterVolumes;
 }
 
 type InstanceRow = { name: string; project: string; createdAt: string; profiles: string[]; config: Record<string, string>; devices: Record<string, Record<string, string>> };
@@ -69,7 +72,7 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
    *  LXD clients parse created_at as a time: the zero time when unknown, never "". */
   const builtIn = (type: "container" | "image", name: string, usedBy: string, createdAt = "0001-01-01T00:00:00Z", project = "default"): StorageVolume => ({
     name, description: "", type, config: {}, content_type: "filesystem", used_by: [usedBy],
-    location: "none", project, created_at: createdAt,
+    location: v.location(), project, created_at: createdAt,
   });
 
   const onPool = (pool: string) => (r: InstanceRow) => {
@@ -116,6 +119,8 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
       if (ctx.projects) checkProject(body.source.project, ctx.projects);
       body.source = { ...body.source, name: storageName(owner(body.source.project || projectOf(query)), body.source.name) };
     }
+    const elsewhere = memberCopy(pool, body);
+    if (elsewhere) return elsewhere;
     // As LXD: a refresh of a volume that does not exist yet is a plain copy.
     if (body.source?.refresh && v.exists(pool, body.name)) return refresh(pool, body.name, body.source);
     if (body.source?.type === "migration") {
@@ -138,6 +143,29 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
           description: body.description, config: body.config ? config : undefined, volumeOnly: body.source?.volume_only,
         });
       },
+    });
+  };
+
+  /** A copy (or refresh) from a volume on another cluster member: pulled from it over the migration API. */
+  const memberCopy = (pool: string, body: typeof StorageVolumesPost.static) => {
+    const source = body.source;
+    if (source?.type !== "copy" || !source.name || !ctx.clusterVolumes || v.location() === "none") return undefined;
+    const [volume, snapshot] = source.name.split("/");
+    const fromPool = source.pool || pool;
+    const member = ctx.clusterVolumes.sourceMember(fromPool, volume!, source.location || undefined);
+    if (member === v.location()) return undefined;
+    if (snapshot !== undefined) throw new ApiError(400, "Copying a snapshot of a volume on another cluster member is not supported: copy the volume");
+    const volumeOnly = Boolean(source.volume_only);
+    const refreshing = Boolean(source.refresh) && v.exists(pool, body.name);
+    if (!refreshing) v.prepareMigration(pool, body);
+    const release = () => { if (!refreshing) v.releaseName(pool, body.name); };
+    return ctx.clusterVolumes.remoteSource(member, fromPool, volume!, volumeOnly).then(({ peer, volume: from }) => {
+      const spec = refreshing ? volumeRefreshTarget(v, pool, body.name, volumeOnly)
+        : volumeTarget(v, pool, body.name, { description: body.description ?? from.description, config: body.config ?? from.config });
+      return targetOperation(ctx, spec, resources(pool, body.name), "pull", peer, { cleanup: release });
+    }, (err) => {
+      release();
+      throw err;
     });
   };
 

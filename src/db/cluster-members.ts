@@ -1,7 +1,7 @@
 // Queries on the cluster_members table (global state of a cluster; empty on a standalone server).
 import { eq } from "drizzle-orm";
 import type { Db } from "./index.ts";
-import { clusterMembers, instances } from "./schema.ts";
+import { clusterMembers, instances, networkMembers, storagePoolMembers, storageVolumes } from "./schema.ts";
 
 export type MemberRow = typeof clusterMembers.$inferSelect;
 
@@ -20,6 +20,8 @@ export function updateMember(db: Db, name: string, changes: Partial<typeof clust
 
 export function deleteMember(db: Db, name: string): void {
   db.delete(clusterMembers).where(eq(clusterMembers.name, name)).run();
+  db.delete(storagePoolMembers).where(eq(storagePoolMembers.member, name)).run();
+  db.delete(networkMembers).where(eq(networkMembers.member, name)).run();
 }
 
 /** A renamed member keeps its instances. */
@@ -27,6 +29,9 @@ export function renameMember(db: Db, from: string, to: string): void {
   db.transaction((tx) => {
     tx.update(clusterMembers).set({ name: to }).where(eq(clusterMembers.name, from)).run();
     tx.update(instances).set({ location: to }).where(eq(instances.location, from)).run();
+    tx.update(storageVolumes).set({ location: to }).where(eq(storageVolumes.location, from)).run();
+    tx.update(storagePoolMembers).set({ member: to }).where(eq(storagePoolMembers.member, from)).run();
+    tx.update(networkMembers).set({ member: to }).where(eq(networkMembers.member, from)).run();
   });
 }
 
@@ -37,12 +42,14 @@ export function instanceCounts(db: Db): Map<string, number> {
   return counts;
 }
 
-/** Gives every instance of a standalone server to the member it becomes. */
+/** Gives every instance and custom volume of a standalone server to the member it becomes. */
 export function claimInstances(db: Db, member: string): void {
   db.update(instances).set({ location: member }).run();
+  db.update(storageVolumes).set({ location: member }).run();
 }
 
-/** `lxd cluster remove --force`: the instances of a member that leaves are forgotten. */
+/** `lxd cluster remove --force`: the instances and custom volumes of a member that leaves are forgotten. */
 export function forgetInstancesAt(db: Db, member: string): void {
   db.delete(instances).where(eq(instances.location, member)).run();
+  db.delete(storageVolumes).where(eq(storageVolumes.location, member)).run();
 }

@@ -3,7 +3,7 @@ import { and, eq } from "drizzle-orm";
 import type { Db } from "./index.ts";
 import { deviceExpander, projectsWithOwn } from "./projects.ts";
 import { instanceUrl, profileUrl, storageName } from "../api/project-names.ts";
-import { instances, networks, profiles } from "./schema.ts";
+import { instances, networkMembers, networks, profiles } from "./schema.ts";
 
 export type NetworkRow = typeof networks.$inferSelect;
 export type NewNetworkRow = typeof networks.$inferInsert;
@@ -20,10 +20,27 @@ export const insertNetwork = (db: Db, row: NewNetworkRow): NetworkRow => db.inse
 
 export function updateNetwork(db: Db, name: string, fields: Partial<NewNetworkRow>): void {
   db.update(networks).set(fields).where(eq(networks.name, name)).run();
+  if (fields.name && fields.name !== name) db.update(networkMembers).set({ network: fields.name }).where(eq(networkMembers.network, name)).run();
 }
 
 export function deleteNetwork(db: Db, name: string): void {
+  db.delete(networkMembers).where(eq(networkMembers.network, name)).run();
   db.delete(networks).where(eq(networks.name, name)).run();
+}
+
+export type NetworkMemberRow = typeof networkMembers.$inferSelect;
+
+/** Every member's entry for a network (clustered only). */
+export const networkMemberRows = (db: Db, network: string): NetworkMemberRow[] =>
+  db.select().from(networkMembers).where(eq(networkMembers.network, network)).orderBy(networkMembers.member).all();
+
+/** One member's entries, by network. */
+export const memberNetworks = (db: Db, member: string): Map<string, NetworkMemberRow> =>
+  new Map(db.select().from(networkMembers).where(eq(networkMembers.member, member)).all().map((r) => [r.network, r]));
+
+export function putNetworkMember(db: Db, row: typeof networkMembers.$inferInsert): void {
+  db.insert(networkMembers).values(row)
+    .onConflictDoUpdate({ target: [networkMembers.network, networkMembers.member], set: { config: row.config ?? {}, status: row.status ?? "Pending" } }).run();
 }
 
 /** The managed network a nic device is on (by storage name): `network=NAME` of the networks of

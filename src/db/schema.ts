@@ -84,6 +84,15 @@ export const storagePools = sqliteTable("storage_pools", {
   status: text("status").notNull().default("Created"),
 });
 
+// Clustering: a storage pool's member-specific keys (source, size, ...) on each member and whether
+// it is created there (Pending, Created, Errored). A standalone server has no rows.
+export const storagePoolMembers = sqliteTable("storage_pool_members", {
+  pool: text("pool").notNull(),
+  member: text("member").notNull(),
+  config: text("config", { mode: "json" }).$type<StringMap>().notNull().default({}),
+  status: text("status").notNull().default("Pending"),
+}, (table) => [primaryKey({ columns: [table.pool, table.member] })]);
+
 // Server configuration (`lxd config set core.https_address ...`).
 export const config = sqliteTable("config", {
   key: text("key").primaryKey(),
@@ -114,7 +123,18 @@ export const networks = sqliteTable("networks", {
   type: text("type").notNull().default("bridge"),
   description: text("description").notNull().default(""),
   config: text("config", { mode: "json" }).$type<StringMap>().notNull().default({}),
+  /** Pending while defined on some cluster members only, then Created (or Errored), as LXD. */
+  status: text("status").notNull().default("Created"),
 }, (table) => [primaryKey({ columns: [table.project, table.name] })]);
+
+// Clustering: a network's member-specific keys on each member (by the network's storage name) and
+// whether it is created there. A standalone server has no rows.
+export const networkMembers = sqliteTable("network_members", {
+  network: text("network").notNull(),
+  member: text("member").notNull(),
+  config: text("config", { mode: "json" }).$type<StringMap>().notNull().default({}),
+  status: text("status").notNull().default("Pending"),
+}, (table) => [primaryKey({ columns: [table.network, table.member] })]);
 
 // The trust store: client certificates allowed in over HTTPS (`lxd config trust ...`).
 export const certificates = sqliteTable("certificates", {
@@ -139,7 +159,10 @@ export const storageVolumes = sqliteTable("storage_volumes", {
   description: text("description").notNull().default(""),
   config: text("config", { mode: "json" }).$type<StringMap>().notNull().default({}),
   createdAt: text("created_at").notNull(),
-}, (table) => [uniqueIndex("storage_volumes_pool_project_name").on(table.pool, table.project, table.name)]);
+  /** The cluster member whose local pool holds it ("none" on a standalone server, as LXD shows it):
+   *  on a cluster the same name may exist once per member. */
+  location: text("location").notNull().default("none"),
+}, (table) => [uniqueIndex("storage_volumes_pool_project_name_location").on(table.pool, table.project, table.name, table.location)]);
 
 export const storageVolumeSnapshots = sqliteTable("storage_volume_snapshots", {
   id: integer("id").primaryKey({ autoIncrement: true }),

@@ -1,11 +1,11 @@
 // Queries on the storage_pools table, and the API view of a pool (with `used_by`).
-import { eq } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import type { StoragePool } from "../api/storage.ts";
 import { rootDisk } from "../config/expand.ts";
 import type { Db } from "./index.ts";
 import { deviceExpander } from "./projects.ts";
 import { instanceUrl, profileUrl } from "../api/project-names.ts";
-import { instances, profiles, storagePools, storageVolumes } from "./schema.ts";
+import { instances, profiles, storagePoolMembers, storagePools, storageVolumes } from "./schema.ts";
 
 export type PoolRow = typeof storagePools.$inferSelect;
 export type NewPoolRow = typeof storagePools.$inferInsert;
@@ -24,7 +24,27 @@ export function updatePool(db: Db, name: string, fields: Partial<Pick<PoolRow, "
 }
 
 export function deletePool(db: Db, name: string): void {
+  db.delete(storagePoolMembers).where(eq(storagePoolMembers.pool, name)).run();
   db.delete(storagePools).where(eq(storagePools.name, name)).run();
+}
+
+export type PoolMemberRow = typeof storagePoolMembers.$inferSelect;
+
+/** Every member's entry for a pool (clustered only). */
+export const poolMembers = (db: Db, pool: string): PoolMemberRow[] =>
+  db.select().from(storagePoolMembers).where(eq(storagePoolMembers.pool, pool)).orderBy(storagePoolMembers.member).all();
+
+/** One member's entries, by pool. */
+export const memberPools = (db: Db, member: string): Map<string, PoolMemberRow> =>
+  new Map(db.select().from(storagePoolMembers).where(eq(storagePoolMembers.member, member)).all().map((r) => [r.pool, r]));
+
+export function putPoolMember(db: Db, row: typeof storagePoolMembers.$inferInsert): void {
+  db.insert(storagePoolMembers).values(row)
+    .onConflictDoUpdate({ target: [storagePoolMembers.pool, storagePoolMembers.member], set: { config: row.config ?? {}, status: row.status ?? "Pending" } }).run();
+}
+
+export function setPoolMemberStatus(db: Db, pool: string, member: string, status: string): void {
+  db.update(storagePoolMembers).set({ status }).where(and(eq(storagePoolMembers.pool, pool), eq(storagePoolMembers.member, member))).run();
 }
 
 /**

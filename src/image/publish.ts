@@ -8,7 +8,8 @@ import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { createGzip } from "node:zlib";
 import { ulid } from "ulid";
-import { MNT, MS, mount, umount } from "../kernel/ffi.ts";
+import { MNT, umount } from "../kernel/ffi.ts";
+import { mountOverlay } from "../kernel/overlay.ts";
 import { TarWriter, type TarWriteEntry } from "./tar.ts";
 import type { Upload } from "./store.ts";
 
@@ -127,8 +128,7 @@ export async function withMergedTree<T>(layers: string[], workDir: string, fn: (
   let mounted = false;
   try {
     await mkdir(mnt, { mode: 0o700 });
-    const escapeOption = (p: string) => p.replace(/([\\:,])/g, "\\$1");
-    mount("overlay", mnt, "overlay", MS.RDONLY, `lowerdir=${layers.map(escapeOption).join(":")}`);
+    mountOverlay(mnt, layers);
     mounted = true;
     return await fn(mnt);
   } finally {

@@ -7,7 +7,8 @@
 import * as fs from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { MNT, mount, umount } from "../kernel/ffi.ts";
+import { MNT, umount } from "../kernel/ffi.ts";
+import { mountOverlay } from "../kernel/overlay.ts";
 import { parseMetadata, type ImageTemplate } from "./metadata.ts";
 import { compileTemplate, type Context } from "./template-render.ts";
 import { safeComponents } from "./unpack.ts";
@@ -115,8 +116,7 @@ export async function applyTemplates(target: TemplateTarget, triggers: Trigger[]
     // A daemon killed while rendering leaves its mount behind, which would keep the layers busy.
     try { umount(target.mountpoint, MNT.DETACH); } catch { /* not mounted: the usual case */ }
     await mkdir(target.mountpoint, { recursive: true, mode: 0o700 });
-    const esc = (p: string) => p.replace(/([\\:,])/g, "\\$1");
-    mount("overlay", target.mountpoint, "overlay", 0, `lowerdir=${[...(layout.layers ?? []), layout.lower].map(esc).join(":")},upperdir=${esc(layout.upper)},workdir=${esc(layout.work)}`);
+    mountOverlay(target.mountpoint, [...(layout.layers ?? []), layout.lower], layout);
   }
   try {
     const root = overlay ? target.mountpoint : layout.path;

@@ -14,7 +14,7 @@ import { profiles as profilesTable, storagePools } from "../db/schema.ts";
 import { instanceUrl, nameInProject, projectOfStored, storageName } from "../api/project-names.ts";
 import { ProjectManager, type InstanceUse } from "../project/manager.ts";
 import { type SnapshotRow, snapshotsByInstance } from "../db/snapshots.ts";
-import { getVolume, listVolumes, listVolumeSnapshots } from "../db/storage-volumes.ts";
+import { getVolume, listVolumes, listVolumeSnapshots, volumeLocations } from "../db/storage-volumes.ts";
 import { insertSnapshot, type NewSnapshotRow } from "../db/snapshots.ts";
 import { hostArchitecture } from "../image/metadata.ts";
 import type { Db } from "../db/index.ts";
@@ -614,7 +614,12 @@ export class InstanceManager {
     }
     for (const [name, d] of Object.entries(expanded)) {
       if (d.type !== "disk" || d.path === "/" || !d.pool) continue;
-      if (!getVolume(this.database, d.pool, d.source ?? "")) {
+      if (!getVolume(this.database, d.pool, d.source ?? "", this.location())) {
+        // On a cluster, an instance uses only the volumes of its own member (LXD's local lookup).
+        const elsewhere = volumeLocations(this.database, d.pool, d.source ?? "");
+        if (elsewhere.length) {
+          throw new ApiError(400, `Invalid devices: disk "${name}": Failed loading custom volume: Storage volume "${d.source}" not found on cluster member "${this.location()}" (it is on ${elsewhere.map((m) => `"${m}"`).join(", ")})`);
+        }
         throw new ApiError(400, `Invalid devices: disk "${name}": storage volume "${d.source}" not found in pool "${d.pool}"`);
       }
     }
@@ -984,7 +989,8 @@ export class InstanceManager {
       const since = performance.now();
       const took = (key: string) => () => void (overlap[key] = `${(performance.now() - since).toFixed(1)}ms`);
       const prepared = prepareDevices({ name, config }, devices).finally(took("prepare")).then(() => undefined, (err: Error) => err);
-      const { initPid } = await launch(spec).finally(took("helper")).finally(() => prepared);
+      const { initPid, trace } = await launch(spec).finally(took("helper")).finally(() => prepared);
+      Object.assign(overlap, trace);
       t.mark("monitor");
       // Opened at once: the monitor holds init unreaped until it reports the exit, so the pid is
       // still init's here (a container that died already yields -1, and its exit is reported).
@@ -1260,7 +1266,7 @@ export class InstanceManager {
       ...rows.map((r) => r.config["volatile.base_image"]).filter(Boolean),
     ]);
     for (const pool of pools) {
-      const custom = new Map(listVolumes(this.database, pool.name)
+      const custom = new Map(listVolumes(this.database, pool.name).filter((v) => v.location === this.location())
         .map((v) => [v.name, new Set(listVolumeSnapshots(this.database, v.id).map((s) => s.name))]));
       // Volumes the database lost but whose backup.yaml names them stay for `lxd recover`, with
       // their snapshots and image layer; only half-made ones (no backup.yaml yet) go.

@@ -261,9 +261,9 @@ export function nicDriver(networks: NetworkManager): DeviceDriver {
       await networks.clearNicFilter(host);
     },
 
-    // Host entries come from the database: rewritten without the instance's old name.
-    async forget() {
-      for (const n of networks.list()) await networks.refreshHosts(n.name);
+    // The instance's host entries go (its new name, after a rename, writes its own at start).
+    async forget(instance) {
+      await networks.forgetHosts(instance);
     },
     async resume(inst, device, dev) {
       // The firewall's per-nic filters live in the daemon's memory: put them back.

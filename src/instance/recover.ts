@@ -22,6 +22,8 @@ import type { StoragePools } from "../storage/pools.ts";
 export interface RecoverHost {
   list(): { name: string }[];
   adoptRecovered(u: UnknownInstance): unknown;
+  /** The member recovering ("none" standalone): the volumes found are its own. */
+  location(): string;
 }
 
 export interface UnknownInstance {
@@ -113,7 +115,7 @@ export class Recover {
         const backend = this.storage.backend(pool);
         for (const u of await unknownInstances(backend, known)) if (!found.some((f) => f.name === u.name)) found.push(u);
         for (const v of await backend.customVolumes()) {
-          if (!getVolume(this.db, pool.name, v.name)) custom.push({ pool: pool.name, project: volumeProject(v.name, ownVolumes), ...v });
+          if (!getVolume(this.db, pool.name, v.name, this.instances.location())) custom.push({ pool: pool.name, project: volumeProject(v.name, ownVolumes), ...v });
         }
       } catch (err) {
         throw new ApiError(400, `Failed to scan storage pool "${pool.name}": ${(err as Error).message}`);
@@ -161,7 +163,7 @@ export class Recover {
     // Volumes first: an instance's disk devices may name them.
     const now = new Date().toISOString();
     for (const v of custom) {
-      const row = insertVolume(this.db, { pool: v.pool, name: v.name, project: v.project, type: "custom", description: "", config: {}, createdAt: now });
+      const row = insertVolume(this.db, { pool: v.pool, name: v.name, project: v.project, location: this.instances.location(), type: "custom", description: "", config: {}, createdAt: now });
       for (const s of v.snapshots) insertVolumeSnapshot(this.db, { volumeId: row.id, name: s, description: "", config: {}, createdAt: now, expiresAt: "" });
     }
     for (const u of found) await this.instances.adoptRecovered(u);

@@ -165,7 +165,7 @@ export class VolumeBackups {
       const nameError = validateVolumeName(given);
       if (nameError) throw new ApiError(400, nameError);
       const volume = stored(given);
-      if (q.getVolume(this.database, pool, volume) || this.restoring.has(`${pool}/${volume}`)) {
+      if (this.volumes.exists(pool, volume) || this.restoring.has(`${pool}/${volume}`)) {
         throw new ApiError(409, `Storage volume "${given}" already exists in pool "${pool}"`);
       }
       this.restoring.add(`${pool}/${volume}`);
@@ -199,7 +199,7 @@ export class VolumeBackups {
       const own = (config: unknown) => Object.fromEntries(Object.entries((config ?? {}) as Record<string, string>)
         .filter(([k, v]) => k.startsWith("user.") && typeof v === "string"));
       const row = q.insertVolume(this.database, {
-        pool: r.pool, name: r.name, project: this.volumes.ownerOf(r.name), type: "custom", description: String(record.description ?? ""),
+        pool: r.pool, name: r.name, project: this.volumes.ownerOf(r.name), location: this.volumes.location(), type: "custom", description: String(record.description ?? ""),
         config: own(record.config), createdAt: new Date().toISOString(),
       });
       const records = new Map((r.index.config?.volume_snapshots ?? []).map((s) => [s.name as string, s]));

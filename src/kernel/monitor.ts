@@ -101,16 +101,25 @@ function hint(msg: string): string {
   return "";
 }
 
-/** Starts the container; resolves once init runs (the monitor stays behind, detached). */
-export async function launch(spec: LaunchSpec): Promise<{ initPid: number }> {
+/** The helper's "ok PID[ NAME=N.NNms...]" line, or undefined for anything else. */
+export function parseStartReport(line: string): { initPid: number; trace: Record<string, string> } | undefined {
+  const ok = /^ok (\d+)((?: \w+=[\d.]+ms)*)$/.exec(line);
+  if (!ok) return undefined;
+  return { initPid: Number(ok[1]), trace: Object.fromEntries(ok[2].trim().split(" ").filter(Boolean).map((kv) => kv.split("="))) };
+}
+
+/** Starts the container; resolves once init runs (the monitor stays behind, detached). With
+ *  LXD_HELPER_TRACE=1 in the daemon's environment the helper also reports its phases and CPU
+ *  time (`trace`: name -> "N.NNms"; native/trace.c). */
+export async function launch(spec: LaunchSpec): Promise<{ initPid: number; trace: Record<string, string> }> {
   const config = launchConfig(spec);
   const proc = Bun.spawn([helperPath(), "start"], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
   proc.stdin.write(config);
   proc.stdin.end();
   const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
   const line = out.trim();
-  const ok = /^ok (\d+)$/.exec(line);
-  if (ok && code === 0) return { initPid: Number(ok[1]) };
+  const ok = parseStartReport(line);
+  if (ok && code === 0) return ok;
   const msg = line.startsWith("error ") ? line.slice(6) : `lxd-helper start exited with ${code}${line ? `: ${line}` : ""}`;
   throw new Error(`start ${spec.name}: ${msg}${hint(msg)}`);
 }

@@ -1,8 +1,10 @@
 // One supervised dnsmasq per managed bridge: DHCP for the bridge's subnet and DNS for the `dns.domain`
-// zone (names come from the hosts file the daemon writes: one `MAC,NAME[,IP]` line per instance nic).
+// zone (names come from the hosts directory the daemon writes: one file per instance nic holding its
+// `MAC,NAME[,IP]` line, which dnsmasq reads through inotify as it appears: a launch costs O(1),
+// not a rewrite and a SIGHUP re-read of every instance's entry).
 // If it dies, it is started again; a stale one left by a killed daemon is found by its pid file.
 import type { Subprocess } from "bun";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { lstat, mkdir, readFile, readdir, rename, rm, unlink, writeFile } from "node:fs/promises";
 import { openSync, closeSync } from "node:fs";
 import { join } from "node:path";
 import { parseIPv4 } from "./subnet.ts";
@@ -38,7 +40,8 @@ export interface Lease {
 const RESTART_DELAY_MS = [100, 500, 2000, 5000];
 
 export const leaseFile = (dir: string) => join(dir, "dnsmasq.leases");
-export const hostsFile = (dir: string) => join(dir, "dnsmasq.hosts");
+/** dnsmasq's --dhcp-hostsdir: files named `INSTANCE.DEVICE`, each with one `MAC,NAME[,IP]` line. */
+export const hostsDir = (dir: string) => join(dir, "dnsmasq.hosts");
 const pidFile = (dir: string) => join(dir, "dnsmasq.pid");
 
 /** dnsmasq keeps at most 1000 leases by default: IPv4 pools larger than that (a /22 for a
@@ -61,7 +64,7 @@ export function dnsmasqArgs(s: DnsmasqSpec): string[] {
     "--no-ping", "--dhcp-rapid-commit", "--dhcp-authoritative", "--dhcp-no-override",
     ...(s.ranges ?? []).map(([from, to]) => `--dhcp-range=${from},${to},${s.leaseTime}`), ...range6,
     `--dhcp-lease-max=${leaseMax(s.ranges)}`,
-    `--dhcp-leasefile=${leaseFile(s.dir)}`, `--dhcp-hostsfile=${hostsFile(s.dir)}`,
+    `--dhcp-leasefile=${leaseFile(s.dir)}`, `--dhcp-hostsdir=${hostsDir(s.dir)}`,
     `--domain=${s.domain}`, `--local=/${s.domain}/`, `--pid-file=${pidFile(s.dir)}`, ...(s.noDns ? ["--port=0"] : []),
     "--user=nobody", "--group=nogroup",
   ];
@@ -104,8 +107,7 @@ export class Dnsmasq {
   }
 
   async start(): Promise<void> {
-    await mkdir(this.spec.dir, { recursive: true, mode: 0o755 });
-    await writeFile(hostsFile(this.spec.dir), "", { flag: "a" });
+    await ensureHostsDir(this.spec.dir);
     await killStale(this.spec.dir);
     this.spawn();
   }
@@ -140,7 +142,7 @@ export class Dnsmasq {
     }
   }
 
-  /** Re-reads the hosts file (SIGHUP) so new static entries apply without a restart. */
+  /** Re-reads the hosts directory (SIGHUP): a changed or removed entry needs it, a new file not. */
   reload(): void {
     if (!this.pid) return;
     try {
@@ -170,15 +172,54 @@ export class Dnsmasq {
 
 let hostsWrites = 0;
 
-/** Writes the static host entries; true when they changed (then dnsmasq needs a reload). */
-export async function writeHosts(dir: string, lines: string[]): Promise<boolean> {
-  const text = lines.map((l) => `${l}\n`).join("");
-  const old = await readFile(hostsFile(dir), "utf8").catch(() => undefined);
-  if (old === text) return false;
-  await mkdir(dir, { recursive: true, mode: 0o755 });
-  // A temporary name per write: two launches on one network may rewrite the file at once.
-  const tmp = `${hostsFile(dir)}.tmp-${process.pid}-${++hostsWrites}`;
-  await writeFile(tmp, text, { mode: 0o644 });
-  await rename(tmp, hostsFile(dir));
-  return true;
+/** The hosts directory (a hosts file of an older daemon in its place goes). */
+async function ensureHostsDir(dir: string): Promise<void> {
+  const st = await lstat(hostsDir(dir)).catch(() => undefined);
+  if (st && !st.isDirectory()) await rm(hostsDir(dir), { force: true });
+  await mkdir(hostsDir(dir), { recursive: true, mode: 0o755 });
+}
+
+/** The entry's file name: instance names never hold a dot; device names are encoded. */
+export const hostEntryName = (instance: string, device: string) => `${instance}.${encodeURIComponent(device)}`;
+
+/** Writes one nic's entry: "added" (dnsmasq reads a new file by itself), "changed" (it needs a
+ *  reload: dnsmasq keeps what it read from the old content) or "same". Dot files are ignored by
+ *  dnsmasq's inotify, so the entry appears whole with the rename. */
+export async function writeHostEntry(dir: string, name: string, line: string): Promise<"added" | "changed" | "same"> {
+  const file = join(hostsDir(dir), name);
+  const old = await readFile(file, "utf8").catch(() => undefined);
+  if (old === `${line}\n`) return "same";
+  if (old === undefined) await ensureHostsDir(dir);
+  const tmp = join(hostsDir(dir), `.tmp-${process.pid}-${++hostsWrites}`);
+  await writeFile(tmp, `${line}\n`, { mode: 0o644 });
+  await rename(tmp, file);
+  return old === undefined ? "added" : "changed";
+}
+
+/** The entry files present (names), dot files aside. */
+export async function hostEntries(dir: string): Promise<string[]> {
+  return (await readdir(hostsDir(dir)).catch(() => [] as string[])).filter((n) => !n.startsWith("."));
+}
+
+/** Removes entry files; true when one was there (then dnsmasq needs a reload to drop it). */
+export async function removeHostEntries(dir: string, names: string[]): Promise<boolean> {
+  let removed = false;
+  for (const n of names) removed = (await unlink(join(hostsDir(dir), n)).then(() => true, () => false)) || removed;
+  return removed;
+}
+
+/** The `MAC,NAME[,IP]` lines of every entry. */
+export async function readHostLines(dir: string): Promise<string[]> {
+  const names = await hostEntries(dir);
+  const texts = await Promise.all(names.map((n) => readFile(join(hostsDir(dir), n), "utf8").catch(() => "")));
+  return texts.flatMap((t) => t.split("\n").filter(Boolean));
+}
+
+/** Makes the directory hold exactly `entries` (name -> line); true when anything changed or went. */
+export async function syncHostEntries(dir: string, entries: Map<string, string>): Promise<boolean> {
+  await ensureHostsDir(dir);
+  const stale = (await hostEntries(dir)).filter((n) => !entries.has(n));
+  let changed = await removeHostEntries(dir, stale);
+  for (const [name, line] of entries) changed = (await writeHostEntry(dir, name, line)) !== "same" || changed;
+  return changed;
 }

@@ -13,7 +13,7 @@ import { lxdDir } from "../paths.ts";
 import { hostInterfaces } from "../kernel/resources.ts";
 import { bridgePorts, deleteBridge, ensureBridge, linkExists, renameBridge } from "./bridge.ts";
 import { parseDhcpRanges, validateNetworkConfig, validateNetworkName, withDefaults } from "./config.ts";
-import { Dnsmasq, writeHosts } from "./dnsmasq.ts";
+import { Dnsmasq, hostEntries, hostEntryName, readHostLines, removeHostEntries, syncHostEntries, writeHostEntry } from "./dnsmasq.ts";
 import { bridgeHwaddr, nicHwaddr } from "./mac.ts";
 import { bridgeLinkName, nftTableName, projectBridgeLinkName } from "./names.ts";
 import { acceptInForeignChains } from "./foreign.ts";
@@ -26,6 +26,9 @@ type Log = (level: "info" | "warn", msg: string, ctx?: Record<string, unknown>) 
 type Events = { send(type: "lifecycle", metadata: Record<string, unknown>): void };
 
 export const networkUrl = (name: string) => `/1.0/networks/${name}`;
+
+/** Keys whose values differ per cluster member (LXD's member-specific network config). */
+export const NETWORK_MEMBER_KEYS: readonly string[] = ["bridge.external_interfaces", "parent"];
 
 const DEFAULT_DOMAIN = "lxd";
 const DEFAULT_LEASE = "1h";
@@ -41,6 +44,8 @@ export class NetworkManager {
   ownerOf: (stored: string) => string = () => "default";
   /** The project whose networks `project` uses (its own with `features.networks`): set by the daemon. */
   networksOf: (project: string) => string = () => "default";
+  /** This member's name on a cluster (set by the daemon): networks are then created per member. */
+  member: () => string | undefined = () => undefined;
 
   constructor(private readonly db: Db, private readonly log: Log, private readonly events?: Events) {}
 
@@ -65,16 +70,34 @@ export class NetworkManager {
     this.events?.send("lifecycle", { action, source: this.url(name), context });
   }
 
-  toApi(row: q.NetworkRow): Network {
-    return {
+  /** The API view; on a cluster, `memberView` (a target member given) shows this member's status. */
+  toApi(row: q.NetworkRow, memberView = false): Network {
+    const api = {
       name: nameInProject(row.project, row.name), description: row.description, type: row.type, managed: true, config: row.config,
-      status: "Created", used_by: q.networkUsedBy(this.db, row.name), locations: ["none"], project: row.project,
+      status: row.status, used_by: q.networkUsedBy(this.db, row.name), locations: ["none"], project: row.project,
     };
+    const member = this.member();
+    if (!member) return api;
+    const entries = q.networkMemberRows(this.db, row.name);
+    const own = entries.find((e) => e.member === member);
+    return {
+      ...api, config: memberView ? { ...row.config, ...own?.config } : row.config,
+      status: memberView ? own?.status ?? row.status : row.status, locations: entries.filter((e) => e.status === "Created").map((e) => e.member),
+    };
+  }
+
+  /** The networks that exist on this host: all of them standalone, those created here on a cluster. */
+  private present(): q.NetworkRow[] {
+    const member = this.member();
+    if (!member) return this.list();
+    const own = q.memberNetworks(this.db, member);
+    // A network from before per-member entries (none at all) is everyone's.
+    return this.list().filter((r) => own.get(r.name)?.status === "Created" || (r.status === "Created" && !q.networkMemberRows(this.db, r.name).length));
   }
 
   /** The host's interfaces that are not managed networks, as LXD lists them (managed: false). */
   unmanaged(): Network[] {
-    const managed = new Set(this.list().map((r) => bridgeLinkName(r.name)));
+    const managed = new Set(this.present().map((r) => bridgeLinkName(r.name)));
     return hostInterfaces().filter((i) => !managed.has(i.name)).map((i) => ({
       name: i.name, description: "", type: i.type, managed: false, config: {}, status: "", used_by: [], locations: ["none"], project: "default",
     }));
@@ -115,7 +138,7 @@ export class NetworkManager {
 
   /** Brings every network up again (bridges survive a daemon restart; dnsmasq does not). */
   async startAll(): Promise<void> {
-    for (const row of this.list()) {
+    for (const row of this.present()) {
       await this.up(row).catch((err) => this.log("warn", "Failed to bring up network", { network: row.name, err: (err as Error).message }));
     }
     await this.firewall().catch((err) => this.log("warn", "Failed to apply firewall rules", { err: (err as Error).message }));
@@ -130,7 +153,7 @@ export class NetworkManager {
     await Promise.all([...this.dns.values()].map((d) => d.stop()));
     this.dns.clear();
     if (!removeAll) return;
-    for (const row of this.list()) await deleteBridge(this.link(row.name));
+    for (const row of this.present()) await deleteBridge(this.link(row.name));
     await removeTable(nftTableName());
     await acceptInForeignChains(nftTableName(), []).catch((err) =>
       this.log("warn", "Failed to remove accept rules from other tables' forward chains", { err: (err as Error).message }));
@@ -176,7 +199,7 @@ export class NetworkManager {
   }
 
   private async firewall(): Promise<void> {
-    const nets: FirewallNetwork[] = this.list().map((r) => {
+    const nets: FirewallNetwork[] = this.present().map((r) => {
       const cidr = parseCidr4(r.config["ipv4.address"] ?? "");
       const cidr6 = parseCidr6(r.config["ipv6.address"] ?? "");
       return {
@@ -218,16 +241,16 @@ export class NetworkManager {
 
   // ---- static DHCP entries and DNS names ----------------------------------------------
 
-  /** `MAC,NAME[,IP]` for each instance nic on the network, so names resolve as NAME.<dns.domain>. */
-  private async writeHosts(name: string, plugging?: q.NicUse): Promise<boolean> {
-    const nics = q.instanceNics(this.db).filter((n) => !(n.instance === plugging?.instance && n.device === plugging.device));
-    if (plugging) nics.push(plugging);
-    const lines = nics.filter((n) => n.network === name).map((n) => {
-      const mac = nicHwaddr(n.instance, n.config, n.device, n.dev);
-      return [mac, n.instance, n.dev["ipv4.address"]].filter(Boolean).join(",");
-    });
-    this.checkPoolSize(name, lines.length);
-    return writeHosts(this.dir(name), lines);
+  /** Entry names in each network's hosts directory, as last written: counts without a listing. */
+  private readonly hostNames = new Map<string, Set<string>>();
+
+  /** `MAC,NAME[,IP]` for each instance nic on the network, so names resolve as NAME.<dns.domain>:
+   *  all of them from the database (network start, `forget`); true when anything changed. */
+  private async writeHosts(name: string): Promise<boolean> {
+    const entries = new Map(q.instanceNics(this.db).filter((n) => n.network === name).map((n) => [hostEntryName(n.instance, n.device), hostLine(n)]));
+    this.hostNames.set(name, new Set(entries.keys()));
+    this.checkPoolSize(name, entries.size);
+    return syncHostEntries(this.dir(name), entries);
   }
 
   private warnedPool = new Set<string>();
@@ -251,7 +274,26 @@ export class NetworkManager {
    * `plugging` is that nic, which a hot-plug has not written to the database yet.
    */
   async refreshHosts(name: string, plugging?: q.NicUse): Promise<void> {
-    if (await this.writeHosts(name, plugging)) this.dns.get(name)?.reload();
+    if (!plugging) {
+      if (await this.writeHosts(name)) this.dns.get(name)?.reload();
+      return;
+    }
+    // One file for this nic, whatever the number of instances: no database scan, no SIGHUP for a new entry.
+    const entry = hostEntryName(plugging.instance, plugging.device);
+    const written = await writeHostEntry(this.dir(name), entry, hostLine(plugging));
+    if (written === "changed") this.dns.get(name)?.reload();
+    const names = this.hostNames.get(name) ?? new Set(await hostEntries(this.dir(name)));
+    this.hostNames.set(name, names.add(entry));
+    if (written === "added") this.checkPoolSize(name, names.size);
+  }
+
+  /** Drops an instance's entries from every network (deleted, or renamed away). */
+  async forgetHosts(instance: string): Promise<void> {
+    for (const [name, names] of this.hostNames) {
+      const gone = [...names].filter((n) => n.startsWith(`${instance}.`));
+      for (const n of gone) names.delete(n);
+      if (gone.length && (await removeHostEntries(this.dir(name), gone))) this.dns.get(name)?.reload();
+    }
   }
 
   // ---- API operations -----------------------------------------------------------------
@@ -350,6 +392,12 @@ export class NetworkManager {
     });
   }
 
+  /** Drops the rows of a network already taken down on every member (a cluster's delete). */
+  forget(name: string): void {
+    q.deleteNetwork(this.db, name);
+    this.lifecycle("network-deleted", name);
+  }
+
   delete(name: string): Promise<void> {
     return this.serial(async () => {
       this.get(name);
@@ -359,6 +407,131 @@ export class NetworkManager {
       await this.firewall();
       await rm(this.dir(name), { recursive: true, force: true });
       this.lifecycle("network-deleted", name);
+    });
+  }
+
+  // ---- clusters: networks defined per member, then created on every member -------------------
+
+  /** `lxd cluster enable m1`: the server's networks are m1's. */
+  shareWith(member: string): void {
+    for (const row of this.list()) q.putNetworkMember(this.db, { network: row.name, member, config: {}, status: row.status });
+  }
+
+  /** A change with `--target` may touch member-specific keys only (bridges here have none). */
+  checkMemberUpdate(row: q.NetworkRow, config: StringMap): void {
+    for (const [key, value] of Object.entries(config)) {
+      if (!NETWORK_MEMBER_KEYS.includes(key) && row.config[key] !== value) throw new ApiError(400, `Config key "${key}" may not be used as cluster member specific key`);
+    }
+  }
+
+  /** `POST /1.0/networks?target=m1`: m1's member-specific keys, recorded (the network Pending). */
+  definePending(name: string, type: string, description: string, config: StringMap, member: string): Promise<void> {
+    return this.serial(async () => {
+      for (const key of Object.keys(config)) {
+        if (!NETWORK_MEMBER_KEYS.includes(key)) throw new ApiError(400, `Config key "${key}" may not be used as member-specific key`);
+      }
+      const nameError = validateNetworkName(this.apiName(name));
+      if (nameError) throw new ApiError(400, nameError);
+      if (type !== "bridge") throw new ApiError(400, `Network type "${type}" is not supported (only "bridge")`);
+      const invalid = validateNetworkConfig(config);
+      if (invalid) throw new ApiError(400, invalid);
+      const row = q.getNetwork(this.db, name);
+      if (row && row.status !== "Pending") throw new ApiError(400, `The network "${this.apiName(name)}" is not pending`);
+      if (row && q.networkMemberRows(this.db, name).some((e) => e.member === member)) throw new ApiError(400, `The network is already defined on member "${member}"`);
+      this.db.transaction((tx) => {
+        if (!row) q.insertNetwork(tx as unknown as Db, { name, project: this.ownerOf(name), type, description, config: {}, status: "Pending" });
+        q.putNetworkMember(tx as unknown as Db, { network: name, member, config, status: "Pending" });
+      });
+    });
+  }
+
+  /**
+   * `POST /1.0/networks` on a cluster: the cluster's keys (auto subnets chosen here, once) recorded
+   * when every member has an entry; Errored until every member made the bridge.
+   */
+  beginClusterCreate(name: string, type: string, description: string, config: StringMap, members: string[]): Promise<void> {
+    return this.serial(async () => {
+      for (const key of Object.keys(config)) {
+        if (NETWORK_MEMBER_KEYS.includes(key)) throw new ApiError(400, `Config key "${key}" is cluster member specific`);
+      }
+      const row = q.getNetwork(this.db, name);
+      if (!row) throw new ApiError(404, "Network not pending on any node (use --target <node> first)");
+      if (row.status === "Created") throw new ApiError(400, "The network is already created");
+      if (type !== row.type) throw new ApiError(400, `Requested network type "${type}" doesn't match type in existing database record "${row.type}"`);
+      const defined = new Set(q.networkMemberRows(this.db, name).map((e) => e.member));
+      const missing = members.filter((m) => !defined.has(m));
+      if (missing.length) throw new ApiError(400, `Network not defined on nodes: ${missing.join(", ")}`);
+      if (row.status === "Errored") {
+        if (Object.keys(config).length) throw new ApiError(400, "Network already partially created. Please do not specify any global config when re-running create");
+        return;
+      }
+      const resolved = await this.resolve(name, withDefaults(config));
+      q.updateNetwork(this.db, name, { description: description || row.description, config: resolved, status: "Errored" });
+    });
+  }
+
+  /** Brings the network up on this member (already up: nothing to do). */
+  createLocal(name: string): Promise<void> {
+    return this.serial(async () => {
+      const member = this.member()!;
+      const row = this.get(name);
+      const entry = q.networkMemberRows(this.db, name).find((e) => e.member === member);
+      if (entry?.status === "Created") return;
+      const config = entry?.config ?? {};
+      try {
+        if (linkExists(this.link(name))) throw new Error(`an interface named "${this.link(name)}" already exists on the host`);
+        await this.up(row);
+        q.putNetworkMember(this.db, { network: name, member, config, status: "Created" });
+        await this.firewall();
+      } catch (err) {
+        await this.down(name).catch(() => {});
+        q.putNetworkMember(this.db, { network: name, member, config, status: "Errored" });
+        await this.firewall().catch(() => {});
+        throw new ApiError(400, (err as Error).message);
+      }
+    });
+  }
+
+  /** The cluster-wide create ended: Created when every member made the network. */
+  finishClusterCreate(name: string, ok: boolean): void {
+    q.updateNetwork(this.db, name, { status: ok ? "Created" : "Errored" });
+    if (ok) this.lifecycle("network-created", name);
+  }
+
+  /** A member joining: the cluster's networks made here, with its answers from `member_config`. */
+  async joinLocal(answers: (network: string) => StringMap): Promise<void> {
+    const member = this.member()!;
+    for (const row of this.list()) {
+      if (row.status === "Pending") continue;
+      const config = answers(row.name);
+      for (const key of Object.keys(config)) {
+        if (!NETWORK_MEMBER_KEYS.includes(key)) throw new ApiError(400, `Config key "${key}" of network "${row.name}" is not member specific`);
+      }
+      q.putNetworkMember(this.db, { network: row.name, member, config, status: "Pending" });
+      await this.createLocal(row.name).catch((err) => {
+        throw new ApiError(400, `Failed to create network "${this.apiName(row.name)}": ${(err as Error).message}`);
+      });
+    }
+  }
+
+  /** What a joiner must answer (`GET /1.0/cluster`'s member_config): this member's own keys. */
+  memberKeys(): { name: string; key: string }[] {
+    const member = this.member();
+    if (!member) return [];
+    return [...q.memberNetworks(this.db, member).values()].sort((a, b) => (a.network < b.network ? -1 : 1))
+      .flatMap((e) => Object.keys(e.config).sort().map((key) => ({ name: e.network, key })));
+  }
+
+  /** Takes the network down on this member only (its rows stay: the member deleting it drops them). */
+  deleteLocal(name: string): Promise<void> {
+    return this.serial(async () => {
+      this.get(name);
+      if (q.networkUsedBy(this.db, name).length) throw new ApiError(400, "The network is currently in use");
+      await this.down(name);
+      const member = this.member();
+      if (member) q.putNetworkMember(this.db, { network: name, member, config: {}, status: "Pending" });
+      await this.firewall();
+      await rm(this.dir(name), { recursive: true, force: true });
     });
   }
 
@@ -372,8 +545,7 @@ export class NetworkManager {
   async leases(name: string): Promise<NetworkLease[]> {
     this.get(name);
     const statics = new Map<string, string>();
-    const text = await readFile(join(this.dir(name), "dnsmasq.hosts"), "utf8").catch(() => "");
-    for (const line of text.split("\n")) {
+    for (const line of await readHostLines(this.dir(name))) {
       const [mac, host, ip] = line.split(",");
       if (mac && ip) statics.set(mac, host);
     }
@@ -432,4 +604,9 @@ export async function linkState(link: string): Promise<NetworkState> {
       vlan_filtering: (await sys("bridge/vlan_filtering")) === "1", upper_devices: await bridgePorts(link),
     },
   };
+}
+
+/** A nic's static host line: `MAC,INSTANCE[,IPV4]`. */
+function hostLine(n: q.NicUse): string {
+  return [nicHwaddr(n.instance, n.config, n.device, n.dev), n.instance, n.dev["ipv4.address"]].filter(Boolean).join(",");
 }

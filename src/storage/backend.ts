@@ -1,25 +1,14 @@
 // One pool as the layers above see it (Incus calls this the pool "backend"): volumes of either kind
 // (an instance's root, or a custom volume) and their snapshots, behind one set of methods that
 // picks the pool driver's method for the kind. Nothing above src/storage/ talks to a driver.
-import type { CustomRef, ImageUnpacker, KnownVolumes, Pool, RootfsSpec, StorageDriver, SubvolumeTarget, VolumeRef } from "./driver.ts";
+import { customVolume, type ImageUnpacker, type KnownVolumes, type Pool, type RootfsSpec, type StorageDriver, type Volume } from "./driver.ts";
 import type { TreeFiller } from "./receive.ts";
 
-export type VolumeKind = "instance" | "custom";
+// The volume type belongs to the driver seam; the layers above name volumes through here.
+export { customVolume, instanceVolume, type Volume, type VolumeKind } from "./driver.ts";
 
-/** A volume, or one of its snapshots when `snapshot` is set. */
-export interface Volume {
-  kind: VolumeKind;
-  name: string;
-  snapshot?: string;
-}
-
-export const instanceVolume = (name: string, snapshot?: string): Volume => ({ kind: "instance", name, snapshot });
-export const customVolume = (name: string, snapshot?: string): Volume => ({ kind: "custom", name, snapshot });
-
-const instanceRef = (v: Volume): VolumeRef => ({ instance: v.name, snapshot: v.snapshot });
-const customRef = (v: Volume): CustomRef => ({ volume: v.name, snapshot: v.snapshot });
-
-const subvolumeOf = (v: Volume): SubvolumeTarget => (v.kind === "instance" ? { instance: v.name } : { volume: v.name });
+/** The volume itself, whichever snapshot `v` names (snapshots go with it). */
+const whole = (v: Volume): Volume => ({ kind: v.kind, name: v.name });
 
 function snapshotOf(v: Volume): string {
   if (v.snapshot === undefined) throw new Error(`${v.kind} volume "${v.name}": a snapshot is needed here`);
@@ -83,7 +72,7 @@ export class PoolBackend {
 
   /** An instance volume's (or snapshot's) overlay layers, top first, and its image's directory. */
   layers(volume: Volume, fingerprint: string): { layers: string[]; image: string } {
-    return this.driver.layers(this.pool, instanceRef(volume), fingerprint);
+    return this.driver.layers(this.pool, volume, fingerprint);
   }
 
   // ---- volumes of either kind --------------------------------------------------------------
@@ -107,12 +96,9 @@ export class PoolBackend {
    *  of a custom or instance volume (crash-safe through an intent file); its trees move back if
    *  it throws. A snapshot's caller records the name itself. */
   rename(volume: Volume, to: string, commit: () => void = () => {}): Promise<void> {
-    if (volume.kind === "custom") {
-      if (volume.snapshot !== undefined) throw new Error("custom volume snapshots cannot be renamed");
-      return this.driver.renameCustom(this.pool, volume.name, to, commit);
-    }
-    if (volume.snapshot !== undefined) return this.driver.renameSnapshot(this.pool, volume.name, volume.snapshot, to);
-    return this.driver.renameInstance(this.pool, volume.name, to, commit);
+    if (volume.snapshot === undefined) return this.driver.rename(this.pool, volume, to, commit);
+    if (volume.kind === "custom") throw new Error("custom volume snapshots cannot be renamed");
+    return this.driver.renameSnapshot(this.pool, volume.name, volume.snapshot, to);
   }
 
   /** Copies a volume or snapshot into a new volume or snapshot of the same kind, in `target` (a
@@ -120,14 +106,14 @@ export class PoolBackend {
   copy(from: Volume, to: Volume, target?: PoolBackend, live?: boolean): Promise<void> {
     if (from.kind !== to.kind) throw new Error(`cannot copy a ${from.kind} volume into a ${to.kind} volume`);
     if (target && target.driverName !== this.driverName) throw new Error(`cannot copy from a ${this.driverName} pool to a ${target.driverName} pool`);
-    if (from.kind === "instance") return this.driver.copyVolume(this.pool, instanceRef(from), instanceRef(to), target?.pool, live);
-    return this.driver.copyCustom(this.pool, customRef(from), customRef(to), target?.pool);
+    if (from.kind === "instance") return this.driver.copyVolume(this.pool, from, to, target?.pool, live);
+    return this.driver.copyCustom(this.pool, from, to, target?.pool);
   }
 
   /** Where an instance volume (or its snapshot) keeps a CRIU checkpoint. */
   stateDir(volume: Volume): string {
     if (volume.kind !== "instance") throw new Error("only instance volumes hold checkpoints");
-    return this.driver.stateDir(this.pool, instanceRef(volume));
+    return this.driver.stateDir(this.pool, volume);
   }
 
   /** Makes the volume what it was at its snapshot `volume.snapshot` (the caller keeps users away). */
@@ -144,7 +130,7 @@ export class PoolBackend {
 
   /** Limits the volume to `bytes` (undefined: no limit); throws when the driver cannot. */
   resize(volume: Volume, bytes: number | undefined): Promise<void> {
-    return volume.kind === "instance" ? this.driver.resize(this.pool, volume.name, bytes) : this.driver.resizeCustom(this.pool, volume.name, bytes);
+    return this.driver.resize(this.pool, whole(volume), bytes);
   }
 
   // ---- backups and recovery ----------------------------------------------------------------
@@ -153,14 +139,14 @@ export class PoolBackend {
    *  custom volume), and for an instance the directory with its image's metadata.yaml and templates/. */
   tree(volume: Volume, fingerprint = ""): { layers: string[]; image?: string } {
     if (volume.kind === "instance") return this.layers(volume, fingerprint);
-    return { layers: [this.driver.customTree(this.pool, customRef(volume))] };
+    return { layers: [this.driver.customTree(this.pool, volume)] };
   }
 
   /** Creates a volume or snapshot from directory `tree` (a backup restored; consumed). An
    *  instance's has no image below it (see StorageDriver.importVolume). */
   importTree(volume: Volume, tree: string): Promise<void> {
-    if (volume.kind === "instance") return this.driver.importVolume(this.pool, instanceRef(volume), tree);
-    return this.driver.importCustom(this.pool, customRef(volume), tree);
+    if (volume.kind === "instance") return this.driver.importVolume(this.pool, volume, tree);
+    return this.driver.importCustom(this.pool, volume, tree);
   }
 
   /** Whether the driver has a stream format of its own (optimized backups). */
@@ -171,7 +157,7 @@ export class PoolBackend {
   /** The instance volume's (or snapshot's) stream in the driver's own format, into `file`. */
   sendBackup(volume: Volume, parent: Volume | undefined, file: string): Promise<void> {
     if (!this.driver.sendVolume || volume.kind !== "instance") throw new Error(`pool "${this.name}" (${this.driverName}) has no stream format`);
-    return this.driver.sendVolume(this.pool, instanceRef(volume), parent && instanceRef(parent), file);
+    return this.driver.sendVolume(this.pool, volume, parent, file);
   }
 
   /** An instance volume and its snapshots from such streams, snapshots first. */
@@ -203,16 +189,14 @@ export class PoolBackend {
    *  metadata.yaml, templates/, rootfs/ as the container sees it). */
   export<T>(volume: Volume, fingerprint: string, fn: (dir: string) => Promise<T>): Promise<T> {
     return volume.kind === "instance"
-      ? this.driver.exportVolume(this.pool, instanceRef(volume), fingerprint, fn)
-      : this.driver.exportCustom(this.pool, customRef(volume), fn);
+      ? this.driver.exportVolume(this.pool, volume, fingerprint, fn)
+      : this.driver.exportCustom(this.pool, volume, fn);
   }
 
   /** Builds a new volume with `snapshots` (oldest first) from the trees `fill` writes; `refresh`:
    *  adds them to an existing volume, whose content the last tree replaces. */
   receive(volume: Volume, snapshots: string[], fill: TreeFiller, refresh = false): Promise<void> {
-    return volume.kind === "instance"
-      ? this.driver.receiveVolume(this.pool, volume.name, snapshots, fill, refresh)
-      : this.driver.receiveCustom(this.pool, volume.name, snapshots, fill, refresh);
+    return this.driver.receive(this.pool, whole(volume), snapshots, fill, refresh);
   }
 
   /** Whether volumes can move as btrfs send streams (both pools btrfs). */
@@ -223,18 +207,18 @@ export class PoolBackend {
   /** `btrfs send` of each snapshot (oldest first, incremental) then of the volume. */
   sendStreams(volume: Volume, snapshots: string[], write: (stream: ReadableStream<Uint8Array>) => Promise<void>): Promise<void> {
     if (!this.driver.sendSubvolumes) throw new Error(`a ${this.driverName} pool cannot send btrfs streams`);
-    return this.driver.sendSubvolumes(this.pool, subvolumeOf(volume), snapshots, write);
+    return this.driver.sendSubvolumes(this.pool, whole(volume), snapshots, write);
   }
 
   /** The other end: one `btrfs receive` per stream `read` feeds. */
   receiveStreams(volume: Volume, snapshots: string[], read: (sink: (chunk: Uint8Array) => Promise<void>) => Promise<void>): Promise<void> {
     if (!this.driver.receiveSubvolumes) throw new Error(`a ${this.driverName} pool cannot receive btrfs streams`);
-    return this.driver.receiveSubvolumes(this.pool, subvolumeOf(volume), snapshots, read);
+    return this.driver.receiveSubvolumes(this.pool, whole(volume), snapshots, read);
   }
 
   /** The host directory holding a custom volume's files (what a disk device mounts). */
   path(volume: Volume): string {
     if (volume.kind !== "custom") throw new Error("only custom volumes are mounted by path");
-    return this.driver.customPath(this.pool, volume.name);
+    return this.driver.customTree(this.pool, customVolume(volume.name));
   }
 }

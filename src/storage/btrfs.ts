@@ -14,11 +14,12 @@ import { basename, dirname, join } from "node:path";
 import { ulid } from "ulid";
 import { parseSize } from "../config/values.ts";
 import { lxdDir, poolDir } from "../paths.ts";
-import type { CustomRef, Pool, RootfsSpec, StorageDriver, SubvolumeTarget, VolumeRef } from "./driver.ts";
+import { customVolume, instanceVolume, type Pool, type RootfsSpec, type StorageDriver, type Volume } from "./driver.ts";
 import { btrfsSetReadonly, btrfsSnapshot, btrfsSubvolCreate, btrfsSubvolDelete } from "../kernel/ffi.ts";
+import { completeVolumes, describeVolume, snapshotsPath, volumePath, volumesWithSnapshots } from "./layout.ts";
 import { receiveTrees, type ReceivePlan } from "./receive.ts";
 import { renameTrees, repairRenames } from "./rename.ts";
-import { BACKUP_FILE, copyTree, exists, LEFTOVER, list, OLD, run, TMP } from "./tree.ts";
+import { BACKUP_FILE, buildAtomically, copyTree, exists, LEFTOVER, list, repairSwaps, run, swapIn, TMP } from "./tree.ts";
 
 const BTRFS_MAGIC = 0x9123683e;
 /** The inode number of every subvolume's root directory. */
@@ -30,16 +31,9 @@ const MIN_SIZE = 256 * 2 ** 20;
 const root = (pool: Pool) => poolDir(pool.name);
 const loopFile = (pool: Pool) => join(lxdDir(), "disks", `${pool.name}.img`);
 const imageVol = (pool: Pool, fp: string) => join(root(pool), "images", fp);
-const instanceVol = (pool: Pool, name: string) => join(root(pool), "containers", name);
-const snapshotsDir = (pool: Pool, name: string) => join(root(pool), "containers-snapshots", name);
-const refVol = (pool: Pool, ref: VolumeRef) =>
-  ref.snapshot === undefined ? instanceVol(pool, ref.instance) : join(snapshotsDir(pool, ref.instance), ref.snapshot);
-const customVol = (pool: Pool, name: string) => join(root(pool), "custom", name);
-const customSnapsDir = (pool: Pool, name: string) => join(root(pool), "custom-snapshots", name);
-const customRefVol = (pool: Pool, ref: CustomRef) =>
-  ref.snapshot === undefined ? customVol(pool, ref.volume) : join(customSnapsDir(pool, ref.volume), ref.snapshot);
-const describe = (ref: VolumeRef) => ref.snapshot === undefined ? `instance "${ref.instance}"` : `snapshot "${ref.instance}/${ref.snapshot}"`;
-const describeCustom = (ref: CustomRef) => ref.snapshot === undefined ? `volume "${ref.volume}"` : `volume snapshot "${ref.volume}/${ref.snapshot}"`;
+/** The subvolume of a volume or snapshot. */
+const vol = (pool: Pool, v: Volume) => volumePath(root(pool), v);
+const instanceVol = (pool: Pool, name: string) => vol(pool, instanceVolume(name));
 
 const btrfs = (...args: string[]) => run(["btrfs", ...args]);
 const unpacking = new Map<string, Promise<void>>();
@@ -98,29 +92,17 @@ async function nestedSubvolumes(path: string): Promise<string[]> {
 /** A snapshot of `from` at `dest`, made under a temporary name and renamed into place. */
 async function snapshotInto(from: string, dest: string, readonly: boolean): Promise<void> {
   await mkdir(dirname(dest), { recursive: true, mode: 0o700 });
-  const tmp = `${dest}${TMP}${ulid()}`;
-  try {
-    btrfsSnapshot(from, tmp, readonly);
-    await rename(tmp, dest);
-  } catch (err) {
-    await deleteVolume(tmp).catch(() => {});
-    throw err;
-  }
+  await buildAtomically(dest, async (tmp) => btrfsSnapshot(from, tmp, readonly), deleteVolume);
 }
 
 /** A fresh subvolume at `dest` filled by `fill` (a copy from another pool: no shared extents). */
 async function subvolumeInto(dest: string, fill: (tmp: string) => Promise<void>, readonly = false): Promise<void> {
   await mkdir(dirname(dest), { recursive: true, mode: 0o700 });
-  const tmp = `${dest}${TMP}${ulid()}`;
-  try {
+  await buildAtomically(dest, async (tmp) => {
     btrfsSubvolCreate(tmp);
     await fill(tmp);
     if (readonly) btrfsSetReadonly(tmp, true);
-    await rename(tmp, dest);
-  } catch (err) {
-    await deleteVolume(tmp).catch(() => {});
-    throw err;
-  }
+  }, deleteVolume);
 }
 
 /** Copies the content of directory `from` into existing directory `to`. */
@@ -129,34 +111,7 @@ async function copyContent(from: string, to: string): Promise<void> {
 }
 
 /** Makes `current` a writable snapshot of `from`, through an `.old-` swap. */
-async function replaceVolume(current: string, from: string): Promise<void> {
-  const id = ulid();
-  const fresh = `${current}${TMP}${id}`;
-  const old = `${current}${OLD}${id}`;
-  try {
-    btrfsSnapshot(from, fresh, false);
-  } catch (err) {
-    await deleteVolume(fresh).catch(() => {});
-    throw err;
-  }
-  await rename(current, old);
-  await rename(fresh, current);
-  await deleteVolume(old);
-}
-
-/** Where a cut-short swap left only `NAME.old-*`, put it back; drop other leftovers and unknowns. */
-async function repairSwaps(dir: string, keep: (name: string) => boolean): Promise<void> {
-  const entries = await list(dir);
-  for (const e of entries) {
-    const at = e.indexOf(OLD);
-    if (at > 0 && keep(e.slice(0, at)) && !entries.includes(e.slice(0, at))) {
-      await rename(join(dir, e), join(dir, e.slice(0, at)));
-      entries.push(e.slice(0, at));
-    } else if (e.includes(OLD) || e.includes(TMP) || !keep(e)) {
-      await deleteVolume(join(dir, e));
-    }
-  }
-}
+const replaceVolume = (current: string, from: string) => swapIn(current, async (fresh) => btrfsSnapshot(from, fresh, false), deleteVolume);
 
 /** Sets (or with undefined, lifts) the referenced-bytes limit of subvolume `vol`. */
 async function limitVolume(pool: Pool, vol: string, bytes: number | undefined): Promise<void> {
@@ -186,11 +141,57 @@ async function enableQuotas(pool: Pool): Promise<void> {
   quotasOn.add(pool.name);
 }
 
-/** The subvolumes of an instance volume or of a custom volume. */
-function targetPaths(pool: Pool, target: SubvolumeTarget): { main: string; snapshot: (name: string) => string } {
-  return "instance" in target
-    ? { main: instanceVol(pool, target.instance), snapshot: (s) => refVol(pool, { instance: target.instance, snapshot: s }) }
-    : { main: customVol(pool, target.volume), snapshot: (s) => customRefVol(pool, { volume: target.volume, snapshot: s }) };
+/** Removes a volume with all its snapshots. */
+async function deleteWithSnapshots(pool: Pool, v: Volume): Promise<void> {
+  const snapshots = snapshotsPath(root(pool), v.kind, v.name);
+  for (const snap of await list(snapshots)) await deleteVolume(join(snapshots, snap));
+  await rm(snapshots, { recursive: true, force: true });
+  await deleteVolume(vol(pool, v));
+}
+
+/** A copy of a volume or snapshot: a snapshot of it in the same pool, a fresh subvolume in another. */
+async function copySubvolume(pool: Pool, from: Volume, to: Volume, target = pool): Promise<void> {
+  const src = vol(pool, from);
+  const dest = vol(target, to);
+  if (!(await isSubvolume(src))) throw new Error(`${describeVolume(from)} not found in pool "${pool.name}"`);
+  if (await exists(dest)) throw new Error(`${describeVolume(to)} already exists in pool "${target.name}"`);
+  const readonly = to.snapshot !== undefined;
+  if (target.name === pool.name) return snapshotInto(src, dest, readonly);
+  await subvolumeInto(dest, (tmp) => copyContent(src, tmp), readonly);
+}
+
+/** A volume or snapshot made from directory `tree` (a backup restored; consumed). */
+async function importSubvolume(pool: Pool, v: Volume, tree: string): Promise<void> {
+  const dest = vol(pool, v);
+  if (await exists(dest)) throw new Error(`${describeVolume(v)} already exists in pool "${pool.name}"`);
+  // A subvolume is its own filesystem tree: the content is copied in (reflinked where it can be).
+  await subvolumeInto(dest, (tmp) => copyContent(tree, tmp), v.snapshot !== undefined);
+  await rm(tree, LEFTOVER);
+}
+
+/** Makes the volume a writable snapshot of its snapshot `snapshot`, keeping its size limit. */
+async function restoreSubvolume(pool: Pool, v: Volume, snapshot: string): Promise<void> {
+  const src = vol(pool, { ...v, snapshot });
+  if (!(await isSubvolume(src))) throw new Error(`${describeVolume({ ...v, snapshot })} not found in pool "${pool.name}"`);
+  const dest = vol(pool, v);
+  const limit = quotasOn.has(pool.name) ? await qgroupLimit(dest) : undefined;
+  await replaceVolume(dest, src);
+  // The fresh subvolume has a qgroup of its own: carry the limit over.
+  if (limit !== undefined) await btrfs("qgroup", "limit", String(limit), dest);
+}
+
+/** Bytes only this volume holds (qgroup exclusive: not shared with its image or snapshots). */
+async function exclusiveBytes(pool: Pool, v: Volume): Promise<number> {
+  const bytes = await qgroupBytes(vol(pool, v));
+  if (!bytes) throw new Error(`disk usage of ${v.kind === "instance" ? "instance" : "volume"} "${v.name}" needs quotas on pool "${pool.name}"`);
+  return bytes[1];
+}
+
+/** Runs `fn` on the subvolume, which holds the volume as LXD lays it out. */
+async function exportSubvolume<T>(pool: Pool, v: Volume, fn: (dir: string) => Promise<T>): Promise<T> {
+  const path = vol(pool, v);
+  if (!(await isSubvolume(path))) throw new Error(`${describeVolume(v)} not found in pool "${pool.name}"`);
+  return fn(path);
 }
 
 /** `btrfs send [-p parent] path`, its stream handed to `write`. */
@@ -338,64 +339,38 @@ export const btrfsDriver: StorageDriver = {
     await snapshotInto(imageVol(pool, fingerprint), vol, false);
   },
 
-  async deleteInstance(pool, instance) {
-    for (const snap of await list(snapshotsDir(pool, instance))) await deleteVolume(join(snapshotsDir(pool, instance), snap));
-    await rm(snapshotsDir(pool, instance), { recursive: true, force: true });
-    await deleteVolume(instanceVol(pool, instance));
+  deleteInstance: (pool, instance) => deleteWithSnapshots(pool, instanceVolume(instance)),
+
+  rename(pool, volume, to, commit) {
+    return renameTrees(root(pool), volume.kind, volume.name, to, commit);
   },
 
-  renameInstance(pool, from, to, commit) {
-    return renameTrees(root(pool), "containers", from, to, commit);
-  },
-
-  async copyVolume(pool, from, to, target = pool) {
-    const src = refVol(pool, from);
-    const dest = refVol(target, to);
-    if (!(await isSubvolume(src))) throw new Error(`volume of ${describe(from)} not found in pool "${pool.name}"`);
-    if (await exists(dest)) throw new Error(`volume of ${describe(to)} already exists in pool "${target.name}"`);
-    const readonly = to.snapshot !== undefined;
-    if (target.name === pool.name) return snapshotInto(src, dest, readonly);
-    await subvolumeInto(dest, (tmp) => copyContent(src, tmp), readonly);
-  },
+  copyVolume: (pool, from, to, target) => copySubvolume(pool, from, to, target),
 
   async deleteSnapshot(pool, instance, snapshot) {
-    await deleteVolume(refVol(pool, { instance, snapshot }));
+    await deleteVolume(vol(pool, instanceVolume(instance, snapshot)));
   },
 
   async renameSnapshot(pool, instance, from, to) {
-    const dest = refVol(pool, { instance, snapshot: to });
+    const dest = vol(pool, instanceVolume(instance, to));
     if (await exists(dest)) throw new Error(`volume of snapshot "${instance}/${to}" already exists in pool "${pool.name}"`);
-    await rename(refVol(pool, { instance, snapshot: from }), dest);
+    await rename(vol(pool, instanceVolume(instance, from)), dest);
   },
 
-  async restoreSnapshot(pool, instance, snapshot) {
-    const src = refVol(pool, { instance, snapshot });
-    if (!(await isSubvolume(src))) throw new Error(`volume of snapshot "${instance}/${snapshot}" not found in pool "${pool.name}"`);
-    const vol = instanceVol(pool, instance);
-    const limit = quotasOn.has(pool.name) ? await qgroupLimit(vol) : undefined;
-    await replaceVolume(vol, src);
-    // The fresh subvolume has a qgroup of its own: carry the instance's limit over.
-    if (limit !== undefined) await btrfs("qgroup", "limit", String(limit), vol);
-  },
+  restoreSnapshot: (pool, instance, snapshot) => restoreSubvolume(pool, instanceVolume(instance), snapshot),
 
-  async importVolume(pool, ref, tree) {
-    const dest = refVol(pool, ref);
-    if (await exists(dest)) throw new Error(`volume of ${describe(ref)} already exists in pool "${pool.name}"`);
-    // A subvolume is its own filesystem tree: the content is copied in (reflinked where it can be).
-    await subvolumeInto(dest, (tmp) => copyContent(tree, tmp), ref.snapshot !== undefined);
-    await rm(tree, LEFTOVER);
-  },
+  importVolume: importSubvolume,
 
   backupFile: (pool, instance) => join(instanceVol(pool, instance), BACKUP_FILE),
-  stateDir: (pool, ref) => join(refVol(pool, ref), "state"),
+  stateDir: (pool, volume) => join(vol(pool, volume), "state"),
 
-  async sendVolume(pool, ref, parent, file) {
-    const src = refVol(pool, ref);
+  async sendVolume(pool, volume, parent, file) {
+    const src = vol(pool, volume);
     // `btrfs send` reads read-only subvolumes: the instance's own is sent from a snapshot of it.
-    const frozen = ref.snapshot === undefined ? `${src}${TMP}send-${ulid()}` : undefined;
+    const frozen = volume.snapshot === undefined ? `${src}${TMP}send-${ulid()}` : undefined;
     if (frozen) btrfsSnapshot(src, frozen, true);
     try {
-      await sendSubvolume(frozen ?? src, parent && refVol(pool, parent), async (stream) => void (await Bun.write(file, new Response(stream))));
+      await sendSubvolume(frozen ?? src, parent && vol(pool, parent), async (stream) => void (await Bun.write(file, new Response(stream))));
     } finally {
       if (frozen) await deleteVolume(frozen);
     }
@@ -412,8 +387,8 @@ export const btrfsDriver: StorageDriver = {
         const received = await receiveSubvolume(stage, async (sink) => {
           for await (const chunk of Bun.file(part.file).stream()) await sink(chunk);
         });
-        const dest = refVol(pool, { instance, snapshot: part.snapshot });
-        if (await exists(dest)) throw new Error(`volume of ${describe({ instance, snapshot: part.snapshot })} already exists in pool "${pool.name}"`);
+        const dest = vol(pool, instanceVolume(instance, part.snapshot));
+        if (await exists(dest)) throw new Error(`${describeVolume(instanceVolume(instance, part.snapshot))} already exists in pool "${pool.name}"`);
         await snapshotInto(received, dest, false);
         placed.push(dest);
         await fix?.(dest);
@@ -428,15 +403,8 @@ export const btrfsDriver: StorageDriver = {
     }
   },
 
-  async instanceVolumes(pool) {
-    return (await list(join(root(pool), "containers"))).filter((n) => !n.includes(TMP) && !n.includes(OLD));
-  },
-
-  async customVolumes(pool) {
-    const complete = (n: string) => !n.includes(TMP) && !n.includes(OLD);
-    const names = (await list(join(root(pool), "custom"))).filter(complete);
-    return Promise.all(names.map(async (name) => ({ name, snapshots: (await list(customSnapsDir(pool, name))).filter(complete) })));
-  },
+  instanceVolumes: (pool) => completeVolumes(root(pool), "instance"),
+  customVolumes: (pool) => volumesWithSnapshots(root(pool), "custom"),
 
   async deleteImage(pool, fingerprint, inUse) {
     if (!inUse) await deleteVolume(imageVol(pool, fingerprint));
@@ -450,102 +418,52 @@ export const btrfsDriver: StorageDriver = {
     return fn(join(instanceVol(pool, instance), "rootfs"));
   },
 
-  layers(pool, ref, fingerprint) {
+  layers(pool, volume, fingerprint) {
     // A restored backup has no image: its instance volume holds metadata.yaml and templates/.
-    const image = fingerprint ? imageVol(pool, fingerprint) : instanceVol(pool, ref.instance);
-    return { layers: [join(refVol(pool, ref), "rootfs")], image };
+    const image = fingerprint ? imageVol(pool, fingerprint) : instanceVol(pool, volume.name);
+    return { layers: [join(vol(pool, volume), "rootfs")], image };
   },
 
-  async usage(pool, instance) {
-    const bytes = await qgroupBytes(instanceVol(pool, instance));
-    if (!bytes) throw new Error(`disk usage of instance "${instance}" needs quotas on pool "${pool.name}"`);
-    return bytes[1];
+  usage: (pool, instance) => exclusiveBytes(pool, instanceVolume(instance)),
+
+  resize(pool, volume, bytes) {
+    return limitVolume(pool, vol(pool, volume), bytes);
   },
 
-  resize(pool, instance, bytes) {
-    return limitVolume(pool, instanceVol(pool, instance), bytes);
-  },
+  customTree: vol,
 
-  resizeCustom(pool, volume, bytes) {
-    return limitVolume(pool, customVol(pool, volume), bytes);
-  },
-
-  customTree: (pool, ref) => customRefVol(pool, ref),
-
-  async importCustom(pool, ref, tree) {
-    const dest = customRefVol(pool, ref);
-    if (await exists(dest)) throw new Error(`${describeCustom(ref)} already exists in pool "${pool.name}"`);
-    await subvolumeInto(dest, (tmp) => copyContent(tree, tmp), ref.snapshot !== undefined);
-    await rm(tree, LEFTOVER);
-  },
+  importCustom: importSubvolume,
 
   async createCustom(pool, volume) {
-    const dest = customVol(pool, volume);
+    const dest = vol(pool, customVolume(volume));
     if (await exists(dest)) throw new Error(`volume "${volume}" already exists in pool "${pool.name}"`);
     await subvolumeInto(dest, async () => {});
   },
 
-  async deleteCustom(pool, volume) {
-    for (const snap of await list(customSnapsDir(pool, volume))) await deleteVolume(join(customSnapsDir(pool, volume), snap));
-    await rm(customSnapsDir(pool, volume), { recursive: true, force: true });
-    await deleteVolume(customVol(pool, volume));
-  },
+  deleteCustom: (pool, volume) => deleteWithSnapshots(pool, customVolume(volume)),
 
-  renameCustom(pool, from, to, commit) {
-    return renameTrees(root(pool), "custom", from, to, commit);
-  },
-
-  customPath: (pool, volume) => customVol(pool, volume),
-
-  async copyCustom(pool, from, to, target = pool) {
-    const src = customRefVol(pool, from);
-    const dest = customRefVol(target, to);
-    if (!(await isSubvolume(src))) throw new Error(`${describeCustom(from)} not found in pool "${pool.name}"`);
-    if (await exists(dest)) throw new Error(`${describeCustom(to)} already exists in pool "${target.name}"`);
-    const readonly = to.snapshot !== undefined;
-    if (target.name === pool.name) return snapshotInto(src, dest, readonly);
-    await subvolumeInto(dest, (tmp) => copyContent(src, tmp), readonly);
-  },
+  copyCustom: copySubvolume,
 
   async deleteCustomSnapshot(pool, volume, snapshot) {
-    await deleteVolume(customRefVol(pool, { volume, snapshot }));
+    await deleteVolume(vol(pool, customVolume(volume, snapshot)));
   },
 
-  async restoreCustom(pool, volume, snapshot) {
-    const src = customRefVol(pool, { volume, snapshot });
-    if (!(await isSubvolume(src))) throw new Error(`volume snapshot "${volume}/${snapshot}" not found in pool "${pool.name}"`);
-    await replaceVolume(customVol(pool, volume), src);
+  restoreCustom: (pool, volume, snapshot) => restoreSubvolume(pool, customVolume(volume), snapshot),
+
+  customUsage: (pool, volume) => exclusiveBytes(pool, customVolume(volume)),
+
+  // A subvolume already holds metadata.yaml, templates/ and rootfs/ as LXD lays them out.
+  exportVolume: (pool, volume, _fingerprint, fn) => exportSubvolume(pool, volume, fn),
+
+  exportCustom: exportSubvolume,
+
+  receive(pool, volume, snapshots, fill, refresh) {
+    return receiveTrees(subvolumePlan(vol(pool, volume), (s) => vol(pool, { ...volume, snapshot: s })), snapshots, fill, refresh);
   },
 
-  async customUsage(pool, volume) {
-    const bytes = await qgroupBytes(customVol(pool, volume));
-    if (!bytes) throw new Error(`disk usage of volume "${volume}" needs quotas on pool "${pool.name}"`);
-    return bytes[1];
-  },
-
-  async exportVolume(pool, ref, _fingerprint, fn) {
-    // A subvolume already holds metadata.yaml, templates/ and rootfs/ as LXD lays them out.
-    const vol = refVol(pool, ref);
-    if (!(await isSubvolume(vol))) throw new Error(`volume of ${describe(ref)} not found in pool "${pool.name}"`);
-    return fn(vol);
-  },
-
-  receiveVolume(pool, instance, snapshots, fill, refresh) {
-    return receiveTrees(subvolumePlan(instanceVol(pool, instance), (s) => refVol(pool, { instance, snapshot: s })), snapshots, fill, refresh);
-  },
-
-  async exportCustom(pool, ref, fn) {
-    const vol = customRefVol(pool, ref);
-    if (!(await isSubvolume(vol))) throw new Error(`${describeCustom(ref)} not found in pool "${pool.name}"`);
-    return fn(vol);
-  },
-
-  receiveCustom(pool, volume, snapshots, fill, refresh) {
-    return receiveTrees(subvolumePlan(customVol(pool, volume), (s) => customRefVol(pool, { volume, snapshot: s })), snapshots, fill, refresh);
-  },
-
-  async sendSubvolumes(pool, target, snapshots, write) {
-    const { main, snapshot } = targetPaths(pool, target);
+  async sendSubvolumes(pool, volume, snapshots, write) {
+    const main = vol(pool, volume);
+    const snapshot = (s: string) => vol(pool, { ...volume, snapshot: s });
     let parent: string | undefined;
     for (const snap of snapshots) {
       await sendSubvolume(snapshot(snap), parent, write);
@@ -561,8 +479,9 @@ export const btrfsDriver: StorageDriver = {
     }
   },
 
-  async receiveSubvolumes(pool, target, snapshots, read) {
-    const { main, snapshot } = targetPaths(pool, target);
+  async receiveSubvolumes(pool, volume, snapshots, read) {
+    const main = vol(pool, volume);
+    const snapshot = (s: string) => vol(pool, { ...volume, snapshot: s });
     if (await exists(main)) throw new Error(`${main} already exists`);
     const staging = `${main}${TMP}${ulid()}`;
     const made: string[] = [];
@@ -597,9 +516,9 @@ export const btrfsDriver: StorageDriver = {
     if (await qgroupBytes(root(pool))) quotasOn.add(pool.name);
     const base = root(pool);
     await repairRenames(base, "custom", known.custom);
-    await repairRenames(base, "containers", known.instances);
-    await repairSwaps(join(base, "containers"), (name) => known.instances.has(name));
-    await repairSwaps(join(base, "custom"), (name) => known.custom.has(name));
+    await repairRenames(base, "instance", known.instances);
+    await repairSwaps(join(base, "containers"), (name) => known.instances.has(name), deleteVolume);
+    await repairSwaps(join(base, "custom"), (name) => known.custom.has(name), deleteVolume);
     const snapshotTrees = async (dir: string, owners: Map<string, Set<string>>) => {
       for (const name of await list(dir)) {
         const snaps = owners.get(name);

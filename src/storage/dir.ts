@@ -22,29 +22,25 @@ import { dirname, join } from "node:path";
 import { ulid } from "ulid";
 import { isBool } from "../config/values.ts";
 import { MNT, MS, mount, umount } from "../kernel/ffi.ts";
+import { mountOverlay } from "../kernel/overlay.ts";
 import { poolDir } from "../paths.ts";
-import type { CustomRef, Pool, RootfsSpec, StorageDriver, VolumeRef } from "./driver.ts";
+import { customVolume, instanceVolume, type Pool, type RootfsSpec, type StorageDriver, type Volume } from "./driver.ts";
 import { capped, CHAIN, collect, copyLayer, layerPath, readChain, readChainSync, writeChain } from "./layers.ts";
+import { completeVolumes, describeVolume, snapshotsPath, volumePath, volumesWithSnapshots } from "./layout.ts";
 import { receiveTrees, type ReceivePlan } from "./receive.ts";
 import { renameTrees, repairRenames } from "./rename.ts";
-import { BACKUP_FILE, copyTree, diskUsage, exists, LEFTOVER, list, OLD, TMP } from "./tree.ts";
+import { BACKUP_FILE, buildAtomically, copyTree, diskUsage, exists, LEFTOVER, list, repairSwaps, swapIn, TMP } from "./tree.ts";
 
 const root = (pool: Pool) => pool.config.source || poolDir(pool.name);
 const imageDir = (pool: Pool, fp: string) => join(root(pool), "images", fp);
-const volumeDir = (pool: Pool, name: string) => join(root(pool), "containers", name);
-const snapshotsDir = (pool: Pool, name: string) => join(root(pool), "containers-snapshots", name);
-const refDir = (pool: Pool, ref: VolumeRef) =>
-  ref.snapshot === undefined ? volumeDir(pool, ref.instance) : join(snapshotsDir(pool, ref.instance), ref.snapshot);
-const describe = (ref: VolumeRef) => ref.snapshot === undefined ? `instance "${ref.instance}"` : `snapshot "${ref.instance}/${ref.snapshot}"`;
-const customDir = (pool: Pool, volume: string) => join(root(pool), "custom", volume);
-const customSnapshotsDir = (pool: Pool, volume: string) => join(root(pool), "custom-snapshots", volume);
-const customRefDir = (pool: Pool, ref: CustomRef) =>
-  ref.snapshot === undefined ? customDir(pool, ref.volume) : join(customSnapshotsDir(pool, ref.volume), ref.snapshot);
-const describeCustom = (ref: CustomRef) => ref.snapshot === undefined ? `volume "${ref.volume}"` : `volume snapshot "${ref.volume}/${ref.snapshot}"`;
+/** The directory of a volume or snapshot. */
+const refDir = (pool: Pool, v: Volume) => volumePath(root(pool), v);
+const volumeDir = (pool: Pool, name: string) => refDir(pool, instanceVolume(name));
+const snapshotsDir = (pool: Pool, name: string) => snapshotsPath(root(pool), "instance", name);
+const customDir = (pool: Pool, volume: string) => refDir(pool, customVolume(volume));
 /** A volume (or snapshot) received from another daemon: a whole tree, no layers. */
 const isPlain = (dir: string) => existsSync(join(dir, "rootfs"));
 const exportsDir = (pool: Pool) => join(root(pool), "exports");
-const escapeMount = (p: string) => p.replace(/([\\:,])/g, "\\$1");
 
 // One unpack per image per pool, even when many launches ask at once.
 const unpacking = new Map<string, Promise<void>>();
@@ -157,59 +153,12 @@ async function moveOrCopy(from: string, to: string): Promise<void> {
 async function moveLayer(pool: Pool, from: string): Promise<string> {
   await mkdir(join(root(pool), "layers"), { recursive: true, mode: 0o700 });
   const id = ulid();
-  const tmp = `${layerPath(root(pool), id)}${TMP}${ulid()}`;
-  try {
-    await moveOrCopy(from, tmp);
-    await rename(tmp, layerPath(root(pool), id));
-  } catch (err) {
-    await rm(tmp, LEFTOVER);
-    throw err;
-  }
+  await buildAtomically(layerPath(root(pool), id), (tmp) => moveOrCopy(from, tmp));
   return id;
 }
 
-/** Builds `dest` by `fill(tmp)` beside it and a rename: a crash leaves only a `.tmp-` name. */
-async function buildAtomically(dest: string, fill: (tmp: string) => Promise<void>): Promise<void> {
-  const tmp = `${dest}${TMP}${ulid()}`;
-  try {
-    await fill(tmp);
-    await rename(tmp, dest);
-  } catch (err) {
-    await rm(tmp, { recursive: true, force: true });
-    throw err;
-  }
-}
-
-/** Replaces directory `current` by a fresh copy of `from`; between the two renames only the
- *  `.old-` copy exists, and reconcile puts it back. */
-async function replaceTree(current: string, from: string): Promise<void> {
-  const id = ulid();
-  const fresh = `${current}${TMP}${id}`;
-  const old = `${current}${OLD}${id}`;
-  try {
-    await copyTree(from, fresh);
-  } catch (err) {
-    await rm(fresh, { recursive: true, force: true });
-    throw err;
-  }
-  await rename(current, old);
-  await rename(fresh, current);
-  await rm(old, { recursive: true, force: true });
-}
-
-/** In `dir`, puts back a `NAME.old-*` whose swap was cut short and removes other leftovers. */
-async function repairSwaps(dir: string, keep: (name: string) => boolean): Promise<void> {
-  const entries = await list(dir);
-  for (const e of entries) {
-    const old = e.indexOf(OLD);
-    if (old > 0 && keep(e.slice(0, old)) && !entries.includes(e.slice(0, old))) {
-      await rename(join(dir, e), join(dir, e.slice(0, old)));
-      entries.push(e.slice(0, old));
-    } else if (e.includes(OLD) || e.includes(TMP) || !keep(e)) {
-      await rm(join(dir, e), LEFTOVER);
-    }
-  }
-}
+/** Replaces directory `current` by a fresh copy of `from` (crash-safe: see swapIn). */
+const replaceTree = (current: string, from: string) => swapIn(current, (fresh) => copyTree(from, fresh));
 
 /** Snapshots of the former kind hold a copied `upper`: it becomes their layer (in place, no
  *  copy). The chain file is written first, so a crash in between is finished next time. */
@@ -334,17 +283,17 @@ export const dirDriver: StorageDriver = {
     });
   },
 
-  renameInstance(pool, from, to, commit) {
-    return renameTrees(root(pool), "containers", from, to, commit);
+  rename(pool, volume, to, commit) {
+    return renameTrees(root(pool), volume.kind, volume.name, to, commit);
   },
 
   async copyVolume(pool, from, to, target = pool, live = false) {
     const src = refDir(pool, from);
     const dest = refDir(target, to);
     if (!isPlain(src) && !(await exists(join(src, from.snapshot === undefined ? "upper" : CHAIN)))) {
-      throw new Error(`volume of ${describe(from)} not found in pool "${pool.name}"`);
+      throw new Error(`${describeVolume(from)} not found in pool "${pool.name}"`);
     }
-    if (await exists(dest)) throw new Error(`volume of ${describe(to)} already exists in pool "${target.name}"`);
+    if (await exists(dest)) throw new Error(`${describeVolume(to)} already exists in pool "${target.name}"`);
     if (isPlain(src)) {
       await mkdir(dirname(dest), { recursive: true, mode: 0o700 });
       return buildAtomically(dest, (tmp) => copyTree(src, tmp));
@@ -352,8 +301,8 @@ export const dirDriver: StorageDriver = {
     await locked([pool, target], async () => {
       let chain: string[];
       if (from.snapshot !== undefined) chain = await readChain(src);
-      else if (live || target !== pool) chain = await copyUpper(pool, from.instance, target);
-      else chain = await freezeUpper(pool, from.instance);
+      else if (live || target !== pool) chain = await copyUpper(pool, from.name, target);
+      else chain = await freezeUpper(pool, from.name);
       if (root(target) !== root(pool)) {
         // Layers keep their ids across pools: one a former copy brought over is shared again.
         for (const id of chain) {
@@ -361,7 +310,7 @@ export const dirDriver: StorageDriver = {
         }
       }
       chain = await capped(root(target), chain);
-      const parent = to.snapshot === undefined ? join(root(target), "containers") : snapshotsDir(target, to.instance);
+      const parent = dirname(dest);
       await mkdir(parent, { recursive: true, mode: 0o700 });
       await buildAtomically(dest, async (tmp) => {
         await mkdir(tmp, { mode: 0o711 });
@@ -370,7 +319,7 @@ export const dirDriver: StorageDriver = {
           await mkdir(join(tmp, "upper"), { mode: 0o755 });
           await mkdir(join(tmp, "work"), { mode: 0o700 });
           // A restored backup's metadata.yaml and templates/ live in its instance volume.
-          const own = volumeDir(pool, from.instance);
+          const own = volumeDir(pool, from.name);
           for (const f of IMAGE_FILES) if (await exists(join(own, f))) await copyTree(join(own, f), join(tmp, f));
         }
       });
@@ -379,19 +328,19 @@ export const dirDriver: StorageDriver = {
 
   async deleteSnapshot(pool, instance, snapshot) {
     await locked([pool], async () => {
-      await rm(refDir(pool, { instance, snapshot }), { recursive: true, force: true });
+      await rm(refDir(pool, instanceVolume(instance, snapshot)), { recursive: true, force: true });
       await collectLayers(pool);
     });
   },
 
   async renameSnapshot(pool, instance, from, to) {
-    const dest = refDir(pool, { instance, snapshot: to });
+    const dest = refDir(pool, instanceVolume(instance, to));
     if (await exists(dest)) throw new Error(`volume of snapshot "${instance}/${to}" already exists in pool "${pool.name}"`);
-    await rename(refDir(pool, { instance, snapshot: from }), dest);
+    await rename(refDir(pool, instanceVolume(instance, from)), dest);
   },
 
   async restoreSnapshot(pool, instance, snapshot) {
-    const snap = refDir(pool, { instance, snapshot });
+    const snap = refDir(pool, instanceVolume(instance, snapshot));
     if (isPlain(snap)) return replaceTree(volumeDir(pool, instance), snap);
     if (!(await exists(join(snap, CHAIN)))) throw new Error(`volume of snapshot "${instance}/${snapshot}" not found in pool "${pool.name}"`);
     await locked([pool], async () => {
@@ -401,9 +350,9 @@ export const dirDriver: StorageDriver = {
     });
   },
 
-  async importVolume(pool, ref, tree) {
-    const dest = refDir(pool, ref);
-    if (await exists(dest)) throw new Error(`volume of ${describe(ref)} already exists in pool "${pool.name}"`);
+  async importVolume(pool, volume, tree) {
+    const dest = refDir(pool, volume);
+    if (await exists(dest)) throw new Error(`${describeVolume(volume)} already exists in pool "${pool.name}"`);
     const st = await stat(join(tree, "rootfs"));
     // The whole tree becomes one frozen layer (moved, not copied, on the same filesystem).
     const id = await moveLayer(pool, join(tree, "rootfs"));
@@ -411,7 +360,7 @@ export const dirDriver: StorageDriver = {
     await buildAtomically(dest, async (tmp) => {
       await mkdir(tmp, { mode: 0o711 });
       await writeChain(tmp, [id]);
-      if (ref.snapshot !== undefined) return;
+      if (volume.snapshot !== undefined) return;
       // The upper's root is the container's `/`: it takes the tree's owner and mode.
       await mkdir(join(tmp, "upper"), { mode: 0o755 });
       await chown(join(tmp, "upper"), st.uid, st.gid);
@@ -425,30 +374,23 @@ export const dirDriver: StorageDriver = {
   },
 
   backupFile: (pool, instance) => join(volumeDir(pool, instance), BACKUP_FILE),
-  stateDir: (pool, ref) => join(refDir(pool, ref), "state"),
+  stateDir: (pool, volume) => join(refDir(pool, volume), "state"),
 
-  async instanceVolumes(pool) {
-    return (await list(join(root(pool), "containers"))).filter((n) => !n.includes(TMP) && !n.includes(OLD));
-  },
-
-  async customVolumes(pool) {
-    const complete = (n: string) => !n.includes(TMP) && !n.includes(OLD);
-    const names = (await list(join(root(pool), "custom"))).filter(complete);
-    return Promise.all(names.map(async (name) => ({ name, snapshots: (await list(customSnapshotsDir(pool, name))).filter(complete) })));
-  },
+  instanceVolumes: (pool) => completeVolumes(root(pool), "instance"),
+  customVolumes: (pool) => volumesWithSnapshots(root(pool), "custom"),
 
   async deleteImage(pool, fingerprint, inUse) {
     if (!inUse) await rm(imageDir(pool, fingerprint), { recursive: true, force: true });
   },
 
-  layers(pool, ref, fingerprint) {
+  layers(pool, volume, fingerprint) {
     // Its own upper (a snapshot frozen while stopped has none), its frozen layers, the image
     // (none below a restored backup: its instance volume keeps metadata.yaml and templates/).
-    const dir = refDir(pool, ref);
+    const dir = refDir(pool, volume);
     if (isPlain(dir)) return { layers: [join(dir, "rootfs")], image: dir };
     const own = existsSync(join(dir, "upper")) ? [join(dir, "upper")] : [];
     const frozen = readChainSync(dir).map((id) => layerPath(root(pool), id));
-    if (!fingerprint) return { layers: [...own, ...frozen], image: volumeDir(pool, ref.instance) };
+    if (!fingerprint) return { layers: [...own, ...frozen], image: volumeDir(pool, volume.name) };
     return { layers: [...own, ...frozen, join(imageDir(pool, fingerprint), "rootfs")], image: imageDir(pool, fingerprint) };
   },
 
@@ -470,11 +412,12 @@ export const dirDriver: StorageDriver = {
     return total;
   },
 
-  async resize(pool, instance, bytes) {
+  async resize(pool, volume, bytes) {
     // ext4 and xfs could enforce this with project quotas, which need the filesystem mounted with
     // prjquota; this driver does not set them up, so a limit would be a lie.
     if (bytes !== undefined) {
-      throw new Error(`pool "${pool.name}" (dir) cannot limit the size of instance "${instance}": use a btrfs pool for size limits`);
+      const what = `${volume.kind === "instance" ? "instance" : "volume"} "${volume.name}"`;
+      throw new Error(`pool "${pool.name}" (dir) cannot limit the size of ${what}: use a btrfs pool for size limits`);
     }
   },
 
@@ -487,49 +430,35 @@ export const dirDriver: StorageDriver = {
 
   async deleteCustom(pool, volume) {
     await rm(customDir(pool, volume), { recursive: true, force: true });
-    await rm(customSnapshotsDir(pool, volume), { recursive: true, force: true });
+    await rm(snapshotsPath(root(pool), "custom", volume), { recursive: true, force: true });
   },
 
-  renameCustom(pool, from, to, commit) {
-    return renameTrees(root(pool), "custom", from, to, commit);
-  },
+  customTree: refDir,
 
-  customPath: (pool, volume) => customDir(pool, volume),
-
-  customTree: (pool, ref) => customRefDir(pool, ref),
-
-  async importCustom(pool, ref, tree) {
-    const dest = customRefDir(pool, ref);
-    if (await exists(dest)) throw new Error(`${describeCustom(ref)} already exists in pool "${pool.name}"`);
+  async importCustom(pool, volume, tree) {
+    const dest = refDir(pool, volume);
+    if (await exists(dest)) throw new Error(`${describeVolume(volume)} already exists in pool "${pool.name}"`);
     await mkdir(dirname(dest), { recursive: true, mode: 0o700 });
     await buildAtomically(dest, (tmp) => moveOrCopy(tree, tmp));
   },
 
   async copyCustom(pool, from, to, target = pool) {
-    const src = customRefDir(pool, from);
-    const dest = customRefDir(target, to);
-    if (!(await exists(src))) throw new Error(`${describeCustom(from)} not found in pool "${pool.name}"`);
-    if (await exists(dest)) throw new Error(`${describeCustom(to)} already exists in pool "${target.name}"`);
-    const parent = to.snapshot === undefined ? join(root(target), "custom") : customSnapshotsDir(target, to.volume);
-    await mkdir(parent, { recursive: true, mode: 0o700 });
+    const src = refDir(pool, from);
+    const dest = refDir(target, to);
+    if (!(await exists(src))) throw new Error(`${describeVolume(from)} not found in pool "${pool.name}"`);
+    if (await exists(dest)) throw new Error(`${describeVolume(to)} already exists in pool "${target.name}"`);
+    await mkdir(dirname(dest), { recursive: true, mode: 0o700 });
     await buildAtomically(dest, (tmp) => copyTree(src, tmp));
   },
 
   async deleteCustomSnapshot(pool, volume, snapshot) {
-    await rm(customRefDir(pool, { volume, snapshot }), { recursive: true, force: true });
+    await rm(refDir(pool, customVolume(volume, snapshot)), { recursive: true, force: true });
   },
 
   async restoreCustom(pool, volume, snapshot) {
-    const src = customRefDir(pool, { volume, snapshot });
-    if (!(await exists(src))) throw new Error(`volume snapshot "${volume}/${snapshot}" not found in pool "${pool.name}"`);
+    const src = refDir(pool, customVolume(volume, snapshot));
+    if (!(await exists(src))) throw new Error(`${describeVolume(customVolume(volume, snapshot))} not found in pool "${pool.name}"`);
     await replaceTree(customDir(pool, volume), src);
-  },
-
-  async resizeCustom(pool, volume, bytes) {
-    // As for instances: no project quotas set up, so a limit would be a lie.
-    if (bytes !== undefined) {
-      throw new Error(`pool "${pool.name}" (dir) cannot limit the size of volume "${volume}": use a btrfs pool for size limits`);
-    }
   },
 
   customUsage(pool, volume) {
@@ -539,45 +468,40 @@ export const dirDriver: StorageDriver = {
   mountRootfs(pool, instance, fingerprint, fn) {
     const spec = this.rootfs(pool, instance, fingerprint);
     if (spec.kind === "bind") return fn(spec.path);
-    // Writable, as the container mounts it (user.overlay.* metadata).
-    const lower = [...spec.layers ?? [], spec.lower].map(escapeMount).join(":");
+    // Writable, as the container mounts it.
     return staged(pool, async (_stage, rootfs) => {
-      mount("overlay", rootfs, "overlay", 0, `lowerdir=${lower},upperdir=${escapeMount(spec.upper)},workdir=${escapeMount(spec.work)},userxattr`);
+      mountOverlay(rootfs, [...spec.layers ?? [], spec.lower], spec);
     }, (_stage, rootfs) => fn(rootfs));
   },
 
-  exportVolume(pool, ref, fingerprint, fn) {
-    const dir = refDir(pool, ref);
+  exportVolume(pool, volume, fingerprint, fn) {
+    const dir = refDir(pool, volume);
     if (isPlain(dir)) return fn(dir);
     // The layers merged by a read-only overlay mount (whiteouts applied as the container saw
     // them), beside the image's metadata.yaml and templates/.
-    const { layers, image } = this.layers(pool, ref, fingerprint);
+    const { layers, image } = this.layers(pool, volume, fingerprint);
     return staged(pool, async (stage, rootfs) => {
       for (const e of ["metadata.yaml", "templates"]) if (await exists(join(image, e))) await copyTree(join(image, e), join(stage, e));
       // overlayfs wants two lower layers at least; one is bound as it is.
       if (layers.length === 1) mount(layers[0]!, rootfs, null, MS.BIND);
-      else mount("overlay", rootfs, "overlay", MS.RDONLY, `lowerdir=${layers.map(escapeMount).join(":")},userxattr`);
+      else mountOverlay(rootfs, layers);
     }, (stage) => fn(stage));
   },
 
-  receiveVolume(pool, instance, snapshots, fill, refresh) {
-    return receiveTrees(plainPlan(volumeDir(pool, instance), (s) => refDir(pool, { instance, snapshot: s })), snapshots, fill, refresh);
-  },
-
-  async exportCustom(pool, ref, fn) {
-    const dir = customRefDir(pool, ref);
-    if (!(await exists(dir))) throw new Error(`${describeCustom(ref)} not found in pool "${pool.name}"`);
+  async exportCustom(pool, volume, fn) {
+    const dir = refDir(pool, volume);
+    if (!(await exists(dir))) throw new Error(`${describeVolume(volume)} not found in pool "${pool.name}"`);
     return fn(dir);
   },
 
-  receiveCustom(pool, volume, snapshots, fill, refresh) {
-    return receiveTrees(plainPlan(customDir(pool, volume), (s) => customRefDir(pool, { volume, snapshot: s })), snapshots, fill, refresh);
+  receive(pool, volume, snapshots, fill, refresh) {
+    return receiveTrees(plainPlan(refDir(pool, volume), (s) => refDir(pool, { ...volume, snapshot: s })), snapshots, fill, refresh);
   },
 
   async reconcile(pool, known) {
     const base = root(pool);
     await repairRenames(base, "custom", known.custom);
-    await repairRenames(base, "containers", known.instances);
+    await repairRenames(base, "instance", known.instances);
     const volumes = known.instances;
     await removeExports(pool);
     // Unknown volumes go; a plain volume's restore cut short is put back.

@@ -8,7 +8,7 @@ import { lstat, mkdir, readdir, rename, rm, writeFile, chmod, lchown } from "nod
 import { join } from "node:path";
 import { ulid } from "ulid";
 import { lgetxattr } from "../kernel/ffi.ts";
-import { copyTree, LEFTOVER, list, TMP } from "./tree.ts";
+import { buildAtomically, copyTree, LEFTOVER, list, TMP } from "./tree.ts";
 
 export const MAX_DEPTH = 32;
 export const CHAIN = "layers";
@@ -39,14 +39,7 @@ export async function writeChain(dir: string, chain: string[], file = CHAIN): Pr
 /** Copies directory `from` (an upper still in use, or another pool's layer) in as a layer. */
 export async function copyLayer(root: string, from: string, id = ulid()): Promise<string> {
   await mkdir(layersRoot(root), { recursive: true, mode: 0o700 });
-  const tmp = `${layerPath(root, id)}${TMP}${ulid()}`;
-  try {
-    await copyTree(from, tmp);
-    await rename(tmp, layerPath(root, id));
-  } catch (err) {
-    await rm(tmp, LEFTOVER);
-    throw err;
-  }
+  await buildAtomically(layerPath(root, id), (tmp) => copyTree(from, tmp));
   return id;
 }
 
@@ -78,15 +71,10 @@ async function mergeInto(src: string, dst: string): Promise<void> {
 /** One new layer equal to `chain` (newest first) stacked; the chain's layers stay as they are. */
 export async function squash(root: string, chain: string[]): Promise<string> {
   const id = ulid();
-  const tmp = `${layerPath(root, id)}${TMP}${ulid()}`;
-  try {
+  await buildAtomically(layerPath(root, id), async (tmp) => {
     await copyTree(layerPath(root, chain[chain.length - 1]!), tmp);
     for (let i = chain.length - 2; i >= 0; i--) await mergeInto(layerPath(root, chain[i]!), tmp);
-    await rename(tmp, layerPath(root, id));
-  } catch (err) {
-    await rm(tmp, LEFTOVER);
-    throw err;
-  }
+  });
   return id;
 }
 

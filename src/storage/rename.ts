@@ -4,13 +4,12 @@
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ulid } from "ulid";
+import type { VolumeKind } from "./driver.ts";
+import { KIND_DIR, snapshotsPath, volumePath } from "./layout.ts";
 import { exists, list } from "./tree.ts";
 
-/** Where a kind of volume lives in a pool: `custom/` or `containers/`, and `<that>-snapshots/`. */
-export type VolumeKind = "custom" | "containers";
-
-const intents = (base: string, kind: VolumeKind) => join(base, kind === "custom" ? "custom-renames" : "containers-renames");
-const trees = (base: string, kind: VolumeKind, name: string) => [join(base, kind, name), join(base, `${kind}-snapshots`, name)];
+const intents = (base: string, kind: VolumeKind) => join(base, `${KIND_DIR[kind]}-renames`);
+const trees = (base: string, kind: VolumeKind, name: string) => [volumePath(base, { kind, name }), snapshotsPath(base, kind, name)];
 
 async function move(base: string, kind: VolumeKind, from: string, to: string): Promise<void> {
   const [src, dst] = [trees(base, kind, from), trees(base, kind, to)];
@@ -22,7 +21,7 @@ async function move(base: string, kind: VolumeKind, from: string, to: string): P
 /** Renames volume `from`'s trees under pool directory `base` to `to`; `commit` records the new
  *  name in the database (if it throws, the trees move back). */
 export async function renameTrees(base: string, kind: VolumeKind, from: string, to: string, commit: () => void): Promise<void> {
-  if (await exists(join(base, kind, to))) throw new Error(`volume "${to}" already exists on disk`);
+  if (await exists(volumePath(base, { kind, name: to }))) throw new Error(`volume "${to}" already exists on disk`);
   await mkdir(intents(base, kind), { recursive: true, mode: 0o700 });
   const intent = join(intents(base, kind), ulid());
   await writeFile(intent, JSON.stringify({ from, to }), { mode: 0o600 });

@@ -1,7 +1,8 @@
 // Filesystem helpers the drivers share: existence, copies that keep overlay metadata, disk usage,
 // and the crash-safe naming (`.tmp-` while building, `.old-` while swapping) reconcile relies on.
-import { readdir, stat } from "node:fs/promises";
+import { readdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { ulid } from "ulid";
 
 export const TMP = ".tmp-";
 /** An instance volume's own records (LXD's backup.yaml), written once its row exists. */
@@ -15,6 +16,54 @@ export async function exists(path: string): Promise<boolean> {
 }
 
 export const list = (dir: string): Promise<string[]> => readdir(dir).catch(() => [] as string[]);
+
+/** Removes a tree (the default way the helpers below drop a leftover; btrfs passes its own). */
+const removeTree = (path: string): Promise<void> => rm(path, LEFTOVER);
+
+/** Builds `dest` by `fill(tmp)` beside it and a rename: a crash leaves only a `.tmp-` name
+ *  (reconcile removes it), a failure removes it at once. */
+export async function buildAtomically(dest: string, fill: (tmp: string) => Promise<void>, remove = removeTree): Promise<void> {
+  const tmp = `${dest}${TMP}${ulid()}`;
+  try {
+    await fill(tmp);
+    await rename(tmp, dest);
+  } catch (err) {
+    await remove(tmp).catch(() => {});
+    throw err;
+  }
+}
+
+/** Replaces `current` by what `make(fresh)` builds beside it; between the two renames only the
+ *  `.old-` one exists, which repairSwaps puts back. */
+export async function swapIn(current: string, make: (fresh: string) => Promise<void>, remove = removeTree): Promise<void> {
+  const id = ulid();
+  const fresh = `${current}${TMP}${id}`;
+  const old = `${current}${OLD}${id}`;
+  try {
+    await make(fresh);
+  } catch (err) {
+    await remove(fresh).catch(() => {});
+    throw err;
+  }
+  await rename(current, old);
+  await rename(fresh, current);
+  await remove(old);
+}
+
+/** In `dir`, puts back a `NAME.old-*` whose swap was cut short, and removes other leftovers and
+ *  the entries `keep` refuses. */
+export async function repairSwaps(dir: string, keep: (name: string) => boolean, remove = removeTree): Promise<void> {
+  const entries = await list(dir);
+  for (const e of entries) {
+    const at = e.indexOf(OLD);
+    if (at > 0 && keep(e.slice(0, at)) && !entries.includes(e.slice(0, at))) {
+      await rename(join(dir, e), join(dir, e.slice(0, at)));
+      entries.push(e.slice(0, at));
+    } else if (e.includes(OLD) || e.includes(TMP) || !keep(e)) {
+      await remove(join(dir, e));
+    }
+  }
+}
 
 /** Runs a storage tool; its stderr becomes the error. */
 export async function run(argv: string[]): Promise<string> {

@@ -71,6 +71,9 @@ export class CustomVolumes {
   /** The project a volume's storage name (`<project>_<name>` outside default) belongs to: set by the
    *  daemon once projects are known (only default's volumes without it). */
   ownerOf: (stored: string) => string = () => "default";
+  /** The member this daemon is ("none" standalone): its volumes are the ones it holds and serves;
+   *  on a cluster each member has its own, under names that may repeat from member to member. */
+  location: () => string = () => "none";
 
   constructor(
     private readonly db: Db,
@@ -121,12 +124,12 @@ export class CustomVolumes {
   }
 
   exists(pool: string, name: string): boolean {
-    return q.getVolume(this.db, pool, name) !== undefined;
+    return q.getVolume(this.db, pool, name, this.location()) !== undefined;
   }
 
   get(pool: string, name: string): VolumeRow {
     this.pool(pool);
-    const row = q.getVolume(this.db, pool, name);
+    const row = q.getVolume(this.db, pool, name, this.location());
     if (!row) throw new ApiError(404, `Storage volume "${this.apiName(name)}" not found in pool "${pool}"`);
     return row;
   }
@@ -134,7 +137,7 @@ export class CustomVolumes {
   toApi(row: VolumeRow): StorageVolume {
     return {
       name: nameInProject(row.project, row.name), description: row.description, type: "custom", config: row.config, content_type: "filesystem",
-      used_by: q.volumeUsedBy(this.db, row.pool, row.name), location: "none", project: row.project, created_at: row.createdAt,
+      used_by: q.volumeUsedBy(this.db, row.pool, row.name, row.location), location: row.location, project: row.project, created_at: row.createdAt,
     };
   }
 
@@ -170,7 +173,7 @@ export class CustomVolumes {
       const p = this.pool(pool);
       // The pool's volume.* keys are the defaults, as in LXD.
       const config = { ...volumeDefaults(p.config), ...requested };
-      if (q.getVolume(this.db, pool, name)) throw new ApiError(409, `Storage volume "${this.apiName(name)}" already exists in pool "${pool}"`);
+      if (q.getVolume(this.db, pool, name, this.location())) throw new ApiError(409, `Storage volume "${this.apiName(name)}" already exists in pool "${pool}"`);
       try {
         await this.pools.backend(p).create(customVolume(name));
       } catch (err) {
@@ -183,7 +186,7 @@ export class CustomVolumes {
         });
       }
       crashPoint("volume-create", "after-volume");
-      const row = q.insertVolume(this.db, { pool, name, project: this.ownerOf(name), type: "custom", description, config, createdAt: new Date().toISOString() });
+      const row = q.insertVolume(this.db, { pool, name, project: this.ownerOf(name), location: this.location(), type: "custom", description, config, createdAt: new Date().toISOString() });
       this.lifecycle("storage-volume-created", pool, name);
       return row;
     });
@@ -196,7 +199,7 @@ export class CustomVolumes {
       const fromRow = this.get(from.pool, from.volume);
       const [source, target] = [this.pools.backend(src), this.pools.backend(dst)];
       const snaps = from.snapshot === undefined && !opts.volumeOnly ? q.listVolumeSnapshots(this.db, fromRow.id) : [];
-      if (q.getVolume(this.db, pool, name)) throw new ApiError(409, `Storage volume "${this.apiName(name)}" already exists in pool "${pool}"`);
+      if (q.getVolume(this.db, pool, name, this.location())) throw new ApiError(409, `Storage volume "${this.apiName(name)}" already exists in pool "${pool}"`);
       try {
         await source.copy(customVolume(from.volume, from.snapshot), customVolume(name), target);
         for (const s of snaps) await source.copy(customVolume(from.volume, s.name), customVolume(name, s.name), target);
@@ -209,7 +212,7 @@ export class CustomVolumes {
         throw new ApiError(500, `Failed to copy volume "${from.volume}" to "${name}": ${(err as Error).message}`);
       }
       const row = q.insertVolume(this.db, {
-        pool, name, project: this.ownerOf(name), type: "custom", description: opts.description ?? fromRow.description,
+        pool, name, project: this.ownerOf(name), location: this.location(), type: "custom", description: opts.description ?? fromRow.description,
         config: opts.config ?? fromRow.config, createdAt: new Date().toISOString(),
       });
       for (const s of snaps) {
@@ -234,7 +237,7 @@ export class CustomVolumes {
     const err = validateVolumeName(body.name);
     if (err) throw new ApiError(400, err);
     checkConfig(body.config ?? {});
-    if (q.getVolume(this.db, pool, body.name) || this.arriving.has(`${pool}/${body.name}`)) {
+    if (q.getVolume(this.db, pool, body.name, this.location()) || this.arriving.has(`${pool}/${body.name}`)) {
       throw new ApiError(409, `Storage volume "${this.apiName(body.name)}" already exists in pool "${pool}"`);
     }
   }
@@ -291,10 +294,10 @@ export class CustomVolumes {
     await receive(this.pools.backend(p));
     try {
       if (fields.config.size) await this.applySize(p, name, fields.config.size);
-      const row = q.insertVolume(this.db, { pool, name, project: this.ownerOf(name), type: "custom", description: fields.description, config: fields.config, createdAt: new Date().toISOString() });
+      const row = q.insertVolume(this.db, { pool, name, project: this.ownerOf(name), location: this.location(), type: "custom", description: fields.description, config: fields.config, createdAt: new Date().toISOString() });
       for (const s of snapshots) q.insertVolumeSnapshot(this.db, { ...s, volumeId: row.id });
     } catch (err) {
-      const row = q.getVolume(this.db, pool, name);
+      const row = q.getVolume(this.db, pool, name, this.location());
       if (row) q.deleteVolume(this.db, row.id);
       await this.pools.backend(p).delete(customVolume(name)).catch(() => {});
       throw err;
@@ -316,7 +319,7 @@ export class CustomVolumes {
   async delete(pool: string, name: string): Promise<void> {
     return this.serial(`${pool}/${name}`, async () => {
       const row = this.get(pool, name);
-      const users = q.volumeUsedBy(this.db, pool, name);
+      const users = q.volumeUsedBy(this.db, pool, name, this.location());
       if (users.length) throw new ApiError(400, `Storage volume "${this.apiName(name)}" is still in use by ${users.join(", ")}`);
       const p = this.pool(pool);
       q.deleteVolume(this.db, row.id);
@@ -334,8 +337,8 @@ export class CustomVolumes {
       const row = this.get(pool, name);
       const err = validateVolumeName(to);
       if (err) throw new ApiError(400, err);
-      if (q.getVolume(this.db, pool, to)) throw new ApiError(409, `Storage volume "${this.apiName(to)}" already exists in pool "${pool}"`);
-      const users = q.volumeUsedBy(this.db, pool, name);
+      if (q.getVolume(this.db, pool, to, this.location())) throw new ApiError(409, `Storage volume "${this.apiName(to)}" already exists in pool "${pool}"`);
+      const users = q.volumeUsedBy(this.db, pool, name, this.location());
       if (users.length) throw new ApiError(400, `Storage volume "${this.apiName(name)}" is still in use by ${users.join(", ")}: detach it first`);
       const p = this.pool(pool);
       try {
@@ -411,13 +414,13 @@ export class CustomVolumes {
   /** One pass of the minute timer: deletes expired snapshots, then takes the scheduled ones
    *  (named by `snapshots.pattern`), as LXD's custom volume snapshot tasks do. */
   async tick(now: Date): Promise<void> {
-    for (const s of q.expiringVolumeSnapshots(this.db)) {
+    for (const s of q.expiringVolumeSnapshots(this.db, this.location())) {
       if (new Date(s.expiresAt).getTime() > now.getTime()) continue;
       await this.deleteSnapshot(s.pool, s.volume, s.name).catch((err) =>
         log.error("Failed to delete expired volume snapshot", { pool: s.pool, volume: s.volume, snapshot: s.name, err: String(err) }));
     }
     const minute = Math.floor(now.getTime() / 60_000);
-    for (const row of q.listVolumes(this.db)) {
+    for (const row of q.listVolumes(this.db).filter((r) => r.location === this.location())) {
       const schedule = row.config["snapshots.schedule"] ?? "";
       const key = `${row.pool}/${row.name}`;
       if (!schedule || this.firedAt.get(key) === minute) continue;
@@ -455,9 +458,8 @@ export class CustomVolumes {
       const running = this.runningUsers(pool, volume);
       if (running.length) throw new ApiError(400, `Storage volume "${volume}" is in use by running instance(s) ${running.join(", ")}: stop them first`);
       const p = this.pool(pool);
+      // The driver keeps the volume's size limit across the restore.
       await this.pools.backend(p).restore(customVolume(volume, snapshot));
-      // btrfs restores into a fresh subvolume: the limit goes on it again.
-      if (row.config.size) await this.applySize(p, volume, row.config.size);
       this.lifecycle("storage-volume-restored", pool, volume, snapshot);
     });
   }

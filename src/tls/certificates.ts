@@ -1,7 +1,8 @@
 // The trust store's rules (/1.0/certificates): which certificates are trusted, with what name,
 // type and project restrictions, the trust password and join token expiry from the server
-// config, and the lifecycle event of each change. The daemon's request check (TrustStore in
-// src/daemon/tls/trust.ts) re-reads the table through onChange.
+// config, and the lifecycle event of each change. The only reader and writer of the certificates
+// table: the daemon's request check (TrustStore in src/daemon/tls/trust.ts) lists through it and
+// re-reads on onChange.
 import { X509Certificate } from "node:crypto";
 import { ApiError } from "../api/error.ts";
 import type { Db } from "../db/index.ts";

@@ -4,7 +4,7 @@
 // with all N running, and what the idle host does meanwhile (load average, processes forked,
 // CPU time of the daemon, dnsmasq and the containers).
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
-import type { TestDaemon } from "../helpers/daemon.ts";
+import { lxdBinary, startInitializedDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { type BenchRow, cliOf, lxcList, median, timed } from "./timing.ts";
 
 const ms = (xs: number[]) => `${median(xs).toFixed(1)} ms`;
@@ -14,6 +14,11 @@ const rssKiB = (pid: number) => field(readFileSync(`/proc/${pid}/status`, "utf8"
 const loadavg = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 const lastPid = () => Number(readFileSync("/proc/sys/kernel/ns_last_pid", "utf8"));
 const CLK_TCK = 100;
+/** Pids handed out between two readings of ns_last_pid (it wraps at pid_max). */
+function forked(from: number, to: number): number {
+  const max = Number(readFileSync("/proc/sys/kernel/pid_max", "utf8"));
+  return (to - from + max) % max;
+}
 
 /** utime+stime (ticks) of the processes `match` picks by pid, cgroup file and command line. */
 function cpuTicks(match: (pid: number, cgroup: string, cmdline: string) => boolean): number {
@@ -27,6 +32,32 @@ function cpuTicks(match: (pid: number, cgroup: string, cmdline: string) => boole
     } catch { /* gone meanwhile */ }
   }
   return total;
+}
+
+/** `lxd launch busybox NAME` through our CLI: wall ms and the CLI process's CPU ms. */
+async function launchOne(d: TestDaemon, name: string): Promise<{ wall: number; cpu: number }> {
+  const t0 = performance.now();
+  const proc = Bun.spawn([lxdBinary(), "launch", "busybox", name], { env: { ...process.env, LXD_DIR: d.dir }, stdout: "pipe", stderr: "pipe" });
+  const [, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const wall = performance.now() - t0;
+  if (code !== 0) throw new Error(`lxd launch busybox ${name} failed (${code}): ${err}`);
+  return { wall, cpu: Number(proc.resourceUsage()?.cpuTime.total ?? 0) / 1000 };
+}
+
+/** Time a thread spent runnable but waiting for a CPU (schedstat's run_delay), ns; 0 without schedstats. */
+function runDelayNs(pid: number): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8").split(" ")[1]) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** utime+stime (ticks) of one process: its own stat file, not a scan of /proc (which would cost O(N) per launch). */
+function ownTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return Number(f[11]) + Number(f[12]);
 }
 
 /** Processes running or in uninterruptible sleep (what the load average counts), by name. */
@@ -93,14 +124,42 @@ export async function densityTimings(d: TestDaemon, n: number, runs: number): Pr
   const names = Array.from({ length: n }, (_, i) => `d${i}`);
   const memBefore = memAvailableKiB();
   const launches: number[] = [];
-  for (const name of names) launches.push(await timed(() => cli("launch", "busybox", name)));
+  // The daemon's CPU time (ticks) and its main thread's run-queue wait (ns) before each launch, and after the last.
+  const daemonCpu: number[] = [];
+  const daemonWait: number[] = [];
+  const sample = () => {
+    daemonCpu.push(ownTicks(d.pid!));
+    daemonWait.push(runDelayNs(d.pid!));
+  };
+  const cliCpu: number[] = [];
+  // The host's load changes during a long run (other tenants of a shared host), and a launch's
+  // wall time with it: each of the last 10 launches is paired with a launch on a second, empty
+  // daemon at the same moment (deleted again, so it is always that daemon's first container).
+  const lastCount = Math.min(10, n);
+  const empty = await startInitializedDaemon();
+  const emptyLaunches: number[] = [];
+  try {
+    for (const [i, name] of names.entries()) {
+      if (i >= n - lastCount) {
+        emptyLaunches.push((await launchOne(empty, "probe")).wall);
+        await cliOf(empty)("delete", "--force", "probe");
+      }
+      sample();
+      const { wall, cpu } = await launchOne(d, name);
+      launches.push(wall);
+      cliCpu.push(cpu);
+    }
+  } finally {
+    await empty.stop();
+  }
+  sample();
   await Bun.sleep(5000);
 
   // What the host does while the N containers idle: CPU of the daemon, of dnsmasq and of
   // everything in the daemon's cgroup (monitors and containers too), pids forked host-wide.
   const ours = (_pid: number, cgroup: string) => cgroup.includes(`lxd-test-${d.tag}`);
   const parts = () => ({
-    pid: lastPid(), daemon: cpuTicks((pid) => pid === d.pid), dnsmasq: cpuTicks((_p, _c, cmd) => cmd.startsWith("dnsmasq") && cmd.includes(d.dir)),
+    pid: lastPid(), daemon: ownTicks(d.pid!), dnsmasq: cpuTicks((_p, _c, cmd) => cmd.startsWith("dnsmasq") && cmd.includes(d.dir)),
     ours: cpuTicks(ours),
   });
   const idleSeconds = 30;
@@ -121,14 +180,20 @@ export async function densityTimings(d: TestDaemon, n: number, runs: number): Pr
   const daemonRss = rssKiB(d.pid!);
   const list: number[] = [];
   const lxcLists: number[] = [];
+  // The daemon's CPU per list too: unlike the wall time, it does not depend on the host's load.
+  const listTicks = ownTicks(d.pid!);
   for (let i = 0; i < runs; i++) list.push(await timed(() => cli("list")));
+  const lxcTicks = ownTicks(d.pid!);
   for (let i = 0; i < runs; i++) lxcLists.push(await timed(() => lxcList(d)));
+  const perList = (from: number, to: number) => `${(((to - from) * 1000) / CLK_TCK / runs).toFixed(0)} ms daemon CPU`;
+  const [listCpu, lxcCpu] = [perList(listTicks, lxcTicks), perList(lxcTicks, ownTicks(d.pid!))];
   const running = async () => (await d.api("GET", "/1.0/instances?recursion=1")).body.metadata.filter((i: { status: string }) => i.status === "Running").length;
   await d.kill("SIGTERM");
   const restart = await timed(async () => {
     await d.start();
     await cli("list");
   });
+  const restartCpu = `${((ownTicks(d.pid!) * 1000) / CLK_TCK).toFixed(0)} ms daemon CPU`;
   const found = await running();
   const lines = d.log().split("\n");
   const started = [lines.filter((l) => l.includes('msg="Daemon started"')).at(-1), lines.filter((l) => l.includes('msg="Reconciled instances"')).at(-1)].join(" ");
@@ -141,15 +206,37 @@ export async function densityTimings(d: TestDaemon, n: number, runs: number): Pr
   const [firstNames, lastNames] = [names.slice(0, first.length), names.slice(-last.length)];
   // Every traced phase, first 10 / last 10: what grows with the number of containers.
   const phaseKeys = Object.keys(phases.get(firstNames[0]) ?? {}).filter((k) => k !== "daemon");
-  const growth = phaseKeys.map((k) => `${k} ${part(firstNames, k).toFixed(1)}/${part(lastNames, k).toFixed(1)}`).join(", ");
+  // Mean daemon CPU per launch over the first and the last launches (ticks of 10 ms: summed, not medians).
+  const cpuPer = (from: number, count: number) => (((daemonCpu[from + count] - daemonCpu[from]) * 1000) / CLK_TCK / count).toFixed(1);
+  const waitPer = (from: number, count: number) => ((daemonWait[from + count] - daemonWait[from]) / 1e6 / count).toFixed(1);
+  const helperCpu = (slice: string[]) => (part(slice, "cpu_user") + part(slice, "cpu_sys")).toFixed(1);
+  const growth = phaseKeys.filter((k) => !k.startsWith("cpu_") && k !== "run_wait").map((k) => `${k} ${part(firstNames, k).toFixed(1)}/${part(lastNames, k).toFixed(1)}`).join(", ");
   for (let i = 0; i < n; i += 8) await Promise.all(names.slice(i, i + 8).map((name) => cli("delete", "--force", name)));
   return [
     { key: "density-first", what: `launch, first 10 of ${n} (median)`, ours: ms(first), floor: "" },
     { key: "density-last", what: `launch, last 10 of ${n} (median)`, ours: `${ms(last)} (${(median(last) / median(first)).toFixed(2)}x first)`, floor: "" },
     {
+      key: "density-paired",
+      what: `launch on an empty daemon, each just before one of the last 10 (median): the same host load`,
+      ours: `${ms(emptyLaunches)} (the last 10 of ${n}: ${(median(last) / median(emptyLaunches)).toFixed(2)}x)`,
+      floor: "",
+    },
+    {
       key: "density-daemon",
       what: "daemon's part of a launch (create+start), first 10 / last 10; of it the monitor",
       ours: `${part(firstNames, "daemon").toFixed(1)} / ${part(lastNames, "daemon").toFixed(1)} ms; ${part(firstNames, "monitor").toFixed(1)} / ${part(lastNames, "monitor").toFixed(1)} ms`,
+      floor: "",
+    },
+    {
+      key: "density-cpu",
+      what: "CPU per launch (user+sys), first 10 / last 10: daemon (mean), lxd-helper start's processes (median), our CLI (median)",
+      ours: `${cpuPer(0, first.length)} / ${cpuPer(n - last.length, last.length)} ms; ${helperCpu(firstNames)} / ${helperCpu(lastNames)} ms; ${median(cliCpu.slice(0, first.length)).toFixed(1)} / ${median(cliCpu.slice(-last.length)).toFixed(1)} ms`,
+      floor: "",
+    },
+    {
+      key: "density-wait",
+      what: "waiting for a CPU per launch (run queue: what the host's other load adds), first 10 / last 10: daemon main thread (mean), lxd-helper start's processes (median)",
+      ours: `${waitPer(0, first.length)} / ${waitPer(n - last.length, last.length)} ms; ${part(firstNames, "run_wait").toFixed(1)} / ${part(lastNames, "run_wait").toFixed(1)} ms`,
       floor: "",
     },
     { key: "density-phases", what: "daemon's launch phases, first 10 / last 10 (ms, medians)", ours: growth, floor: "" },
@@ -160,13 +247,13 @@ export async function densityTimings(d: TestDaemon, n: number, runs: number): Pr
       ours: `${(memPer / 1024).toFixed(2)} MiB; ${(charged / 1024).toFixed(2)} + ${(median(monitors) / 1024).toFixed(2)} MiB (${monitors.length} monitors)`,
       floor: "",
     },
-    { key: "density-list", what: `lxd list, ${n} running`, ours: ms(list), floor: "" },
-    { key: "density-lxclist", what: `lxc list, ${n} running`, ours: ms(lxcLists), floor: "" },
-    { key: "density-restart", what: `daemon restart until list answers (${found}/${n} running found)`, ours: `${restart.toFixed(0)} ms (${startPhases})`, floor: "" },
+    { key: "density-list", what: `lxd list, ${n} running`, ours: `${ms(list)} (${listCpu})`, floor: "" },
+    { key: "density-lxclist", what: `lxc list, ${n} running`, ours: `${ms(lxcLists)} (${lxcCpu})`, floor: "" },
+    { key: "density-restart", what: `daemon restart until list answers (${found}/${n} running found)`, ours: `${restart.toFixed(0)} ms, ${restartCpu} (${startPhases})`, floor: "" },
     {
       key: "density-idle",
       what: `${idleSeconds} s idle with ${n} running: CPU s of daemon / dnsmasq / its whole cgroup; pids forked host-wide; load avg`,
-      ours: `${secs("daemon")} / ${secs("dnsmasq")} / ${secs("ours")}; ${after.pid - before.pid} pids; ${load}`,
+      ours: `${secs("daemon")} / ${secs("dnsmasq")} / ${secs("ours")}; ${forked(before.pid, after.pid)} pids; ${load}`,
       floor: "",
     },
     { key: "density-busy", what: "host tasks running (R) or in D state, mean per sample, top 4 by name", ours: busiest || "none", floor: "" },

@@ -295,7 +295,8 @@ async function remoteAccess(d: TestDaemon) {
   );
 }
 
-const d = await startDaemon();
+// The density rows read the helper's per-phase trace and CPU time from the daemon's debug log.
+const d = await startDaemon(DENSITY ? { env: { LXD_HELPER_TRACE: "1" } } : {});
 const root = makeRootfs();
 try {
   await lxd(d)("init", "--auto");

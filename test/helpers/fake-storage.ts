@@ -1,12 +1,11 @@
 // An in-memory storage driver for unit tests of the pool layer and the managers above it: it
 // keeps the set of volumes each pool holds and the calls it got, and needs no root, no btrfs and
 // no disk. Not registered in the daemon; tests hand it to StoragePools.
-import type { CustomRef, KnownVolumes, Pool, StorageDriver, VolumeRef } from "../../src/storage/driver.ts";
+import type { KnownVolumes, Pool, StorageDriver, Volume } from "../../src/storage/driver.ts";
 import type { TreeFiller } from "../../src/storage/receive.ts";
 
 const key = (kind: "instance" | "custom", name: string, snapshot?: string) => `${kind}/${name}${snapshot === undefined ? "" : `/${snapshot}`}`;
-const iref = (r: VolumeRef) => key("instance", r.instance, r.snapshot);
-const cref = (r: CustomRef) => key("custom", r.volume, r.snapshot);
+const ref = (v: Volume) => key(v.kind, v.name, v.snapshot);
 
 export class FakeDriver implements StorageDriver {
   readonly name = "fake";
@@ -75,24 +74,30 @@ export class FakeDriver implements StorageDriver {
     this.call("deleteInstance", `${pool.name} ${instance}`);
     this.drop(pool, key("instance", instance));
   }
-  async renameInstance(pool: Pool, from: string, to: string) {
-    this.call("renameInstance", `${pool.name} ${from} -> ${to}`);
-    this.move(pool, key("instance", from), key("instance", to));
+  async rename(pool: Pool, v: Volume, to: string, commit: () => void) {
+    this.call("rename", `${pool.name} ${ref(v)} -> ${to}`);
+    this.move(pool, ref(v), key(v.kind, to));
+    try {
+      commit();
+    } catch (err) {
+      this.move(pool, key(v.kind, to), ref(v));
+      throw err;
+    }
   }
   async deleteImage(pool: Pool, fingerprint: string, inUse: boolean) { this.call("deleteImage", `${pool.name} ${fingerprint} ${inUse}`); }
   rootfs(pool: Pool, instance: string) { return { kind: "bind" as const, path: `/fake/${pool.name}/${instance}` }; }
   mountRootfs<T>(pool: Pool, instance: string, _fp: string, fn: (root: string) => Promise<T>) { this.call("mountRootfs", `${pool.name} ${instance}`); return fn(`/fake/${pool.name}/${instance}`); }
-  layers(pool: Pool, ref: VolumeRef) { return { layers: [`/fake/${pool.name}/${iref(ref)}`], image: `/fake/${pool.name}/image` }; }
+  layers(pool: Pool, v: Volume) { return { layers: [`/fake/${pool.name}/${ref(v)}`], image: `/fake/${pool.name}/image` }; }
   async usage(pool: Pool, instance: string) { this.call("usage", `${pool.name} ${instance}`); return 42; }
-  async resize(pool: Pool, instance: string, bytes: number | undefined) {
-    this.call("resize", `${pool.name} ${instance} ${bytes}`);
-    this.limits.set(`${pool.name}/${key("instance", instance)}`, bytes);
+  async resize(pool: Pool, v: Volume, bytes: number | undefined) {
+    this.call("resize", `${pool.name} ${ref(v)} ${bytes}`);
+    this.limits.set(`${pool.name}/${ref(v)}`, bytes);
   }
   async ensureImage(pool: Pool, fingerprint: string) { this.call("ensureImage", `${pool.name} ${fingerprint}`); }
-  async copyVolume(pool: Pool, from: VolumeRef, to: VolumeRef, target?: Pool, live?: boolean) {
-    this.call("copyVolume", `${pool.name} ${iref(from)} -> ${(target ?? pool).name} ${iref(to)}${live ? " live" : ""}`);
-    if (!this.vols(pool).has(iref(from))) throw new Error(`${iref(from)} missing`);
-    this.add(target ?? pool, iref(to));
+  async copyVolume(pool: Pool, from: Volume, to: Volume, target?: Pool, live?: boolean) {
+    this.call("copyVolume", `${pool.name} ${ref(from)} -> ${(target ?? pool).name} ${ref(to)}${live ? " live" : ""}`);
+    if (!this.vols(pool).has(ref(from))) throw new Error(`${ref(from)} missing`);
+    this.add(target ?? pool, ref(to));
   }
   async deleteSnapshot(pool: Pool, instance: string, snapshot: string) {
     this.call("deleteSnapshot", `${pool.name} ${instance}/${snapshot}`);
@@ -111,21 +116,10 @@ export class FakeDriver implements StorageDriver {
     this.call("deleteCustom", `${pool.name} ${volume}`);
     this.drop(pool, key("custom", volume));
   }
-  async renameCustom(pool: Pool, from: string, to: string, commit: () => void) {
-    this.call("renameCustom", `${pool.name} ${from} -> ${to}`);
-    this.move(pool, key("custom", from), key("custom", to));
-    try {
-      commit();
-    } catch (err) {
-      this.move(pool, key("custom", to), key("custom", from));
-      throw err;
-    }
-  }
-  customPath(pool: Pool, volume: string) { return `/fake/${pool.name}/custom/${volume}`; }
-  async copyCustom(pool: Pool, from: CustomRef, to: CustomRef, target?: Pool) {
-    this.call("copyCustom", `${pool.name} ${cref(from)} -> ${(target ?? pool).name} ${cref(to)}`);
-    if (!this.vols(pool).has(cref(from))) throw new Error(`${cref(from)} missing`);
-    this.add(target ?? pool, cref(to));
+  async copyCustom(pool: Pool, from: Volume, to: Volume, target?: Pool) {
+    this.call("copyCustom", `${pool.name} ${ref(from)} -> ${(target ?? pool).name} ${ref(to)}`);
+    if (!this.vols(pool).has(ref(from))) throw new Error(`${ref(from)} missing`);
+    this.add(target ?? pool, ref(to));
   }
   async deleteCustomSnapshot(pool: Pool, volume: string, snapshot: string) {
     this.call("deleteCustomSnapshot", `${pool.name} ${volume}/${snapshot}`);
@@ -133,13 +127,9 @@ export class FakeDriver implements StorageDriver {
   }
   async restoreCustom(pool: Pool, volume: string, snapshot: string) { this.call("restoreCustom", `${pool.name} ${volume}/${snapshot}`); }
   async customUsage(pool: Pool, volume: string) { this.call("customUsage", `${pool.name} ${volume}`); return 7; }
-  async resizeCustom(pool: Pool, volume: string, bytes: number | undefined) {
-    this.call("resizeCustom", `${pool.name} ${volume} ${bytes}`);
-    this.limits.set(`${pool.name}/${key("custom", volume)}`, bytes);
-  }
-  async importVolume(pool: Pool, ref: VolumeRef, tree: string) { this.call("importVolume", `${pool.name} ${iref(ref)} ${tree}`); this.add(pool, iref(ref)); }
+  async importVolume(pool: Pool, v: Volume, tree: string) { this.call("importVolume", `${pool.name} ${ref(v)} ${tree}`); this.add(pool, ref(v)); }
   backupFile(pool: Pool, instance: string) { return `/fake/${pool.name}/containers/${instance}/backup.yaml`; }
-  stateDir(pool: Pool, ref: VolumeRef) { return `/fake/${pool.name}/containers/${ref.instance}${ref.snapshot ? `/${ref.snapshot}` : ""}/state`; }
+  stateDir(pool: Pool, v: Volume) { return `/fake/${pool.name}/${ref(v)}/state`; }
   async instanceVolumes(pool: Pool) { return [...this.vols(pool)].filter((v) => /^instance\/[^/]+$/.test(v)).map((v) => v.slice("instance/".length)); }
   async customVolumes(pool: Pool) {
     const vols = [...this.vols(pool)];
@@ -147,34 +137,26 @@ export class FakeDriver implements StorageDriver {
       name: v.slice("custom/".length), snapshots: vols.filter((s) => s.startsWith(`${v}/`)).map((s) => s.slice(v.length + 1)),
     }));
   }
-  customTree(pool: Pool, ref: CustomRef) { return `/fake/${pool.name}/${cref(ref)}`; }
-  async importCustom(pool: Pool, ref: CustomRef, tree: string) { this.call("importCustom", `${pool.name} ${cref(ref)} ${tree}`); this.add(pool, cref(ref)); }
+  customTree(pool: Pool, v: Volume) { return `/fake/${pool.name}/${ref(v)}`; }
+  async importCustom(pool: Pool, v: Volume, tree: string) { this.call("importCustom", `${pool.name} ${ref(v)} ${tree}`); this.add(pool, ref(v)); }
 
   // Migration: the trees are the daemon's business; the fake only keeps the volume set.
-  async exportVolume<T>(pool: Pool, ref: VolumeRef, _fingerprint: string, fn: (dir: string) => Promise<T>): Promise<T> {
-    this.call("exportVolume", `${pool.name} ${iref(ref)}`);
+  async exportVolume<T>(pool: Pool, v: Volume, _fingerprint: string, fn: (dir: string) => Promise<T>): Promise<T> {
+    this.call("exportVolume", `${pool.name} ${ref(v)}`);
     return fn("/nonexistent");
   }
 
-  async receiveVolume(pool: Pool, instance: string, snapshots: string[], fill: TreeFiller) {
-    this.call("receiveVolume", `${pool.name} ${key("instance", instance)}`);
+  async receive(pool: Pool, v: Volume, snapshots: string[], fill: TreeFiller) {
+    this.call("receive", `${pool.name} ${ref(v)}`);
     for (const s of snapshots) await fill("/nonexistent", s);
     await fill("/nonexistent");
-    for (const s of snapshots) this.add(pool, key("instance", instance, s));
-    this.add(pool, key("instance", instance));
+    for (const s of snapshots) this.add(pool, key(v.kind, v.name, s));
+    this.add(pool, ref(v));
   }
 
-  async exportCustom<T>(pool: Pool, ref: CustomRef, fn: (dir: string) => Promise<T>): Promise<T> {
-    this.call("exportCustom", `${pool.name} ${cref(ref)}`);
+  async exportCustom<T>(pool: Pool, v: Volume, fn: (dir: string) => Promise<T>): Promise<T> {
+    this.call("exportCustom", `${pool.name} ${ref(v)}`);
     return fn("/nonexistent");
-  }
-
-  async receiveCustom(pool: Pool, volume: string, snapshots: string[], fill: TreeFiller) {
-    this.call("receiveCustom", `${pool.name} ${key("custom", volume)}`);
-    for (const s of snapshots) await fill("/nonexistent", s);
-    await fill("/nonexistent");
-    for (const s of snapshots) this.add(pool, key("custom", volume, s));
-    this.add(pool, key("custom", volume));
   }
 
   async reconcile(pool: Pool, known: KnownVolumes) {

@@ -4,7 +4,8 @@
 // between members, evacuate/restore per cluster.evacuate, a member and then the leader SIGKILLed and coming back,
 // removing a member, Debian's `lxc` driving it all, and a host without libdqlite.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
+import { X509Certificate } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { criuWrapper, startCounting } from "../helpers/criu.ts";
 import { importBusybox, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
@@ -100,6 +101,28 @@ describe.skipIf(!LIB)("cluster", () => {
     // The container really is on m2: its rootfs lives under m2's LXD_DIR.
     expect(existsSync(join(m2.dir, "storage-pools/default/containers/c1"))).toBe(true);
   }, 120_000);
+
+  test("a client certificate trusted or removed on one member is trusted or refused on the others at once", async () => {
+    const [m1, m2] = m as [TestDaemon, TestDaemon];
+    const conf = mkdtempSync("/tmp/lxd-cluster-client-");
+    try {
+      const client = (...args: string[]) => m1.lxdWith({ env: { LXD_CONF: conf } }, ...args);
+      const cert = Bun.spawnSync(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:secp384r1", "-nodes",
+        "-keyout", join(conf, "client.key"), "-out", join(conf, "client.crt"), "-subj", "/CN=cluster-client", "-days", "1"]);
+      expect(cert.exitCode, cert.stderr.toString()).toBe(0);
+      await m1.ok("config", "trust", "add-certificate", join(conf, "client.crt"));
+      const add = await client("remote", "add", "two", `https://${address.get(m2)}`, "--accept-certificate");
+      expect(add.code, add.stderr).toBe(0);
+      const listed = await client("list", "two:", "--format", "csv", "-c", "n");
+      expect(listed.code, listed.stderr).toBe(0);
+      const mine = new Bun.CryptoHasher("sha256").update(new X509Certificate(readFileSync(join(conf, "client.crt"))).raw).digest("hex");
+      await m1.ok("config", "trust", "remove", mine);
+      await until(async () => (await client("list", "two:")).code !== 0, "m2 to refuse the removed certificate");
+      expect((await client("list", "two:")).stderr).toContain("not trusted");
+    } finally {
+      rmSync(conf, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   test("events from every member reach `lxd monitor`", async () => {
     const [m1, , m3] = m as [TestDaemon, TestDaemon, TestDaemon];

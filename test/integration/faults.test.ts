@@ -47,7 +47,8 @@ async function violations(): Promise<string[]> {
   for (const c of cgroups) if (!running.includes(c)) out.push(`orphan cgroup ${c}`);
   const ports = (await run(["ip", "-o", "link", "show", "master", bridgeLinkName("lxdbr0", d.tag)])).stdout.trim().split("\n").filter(Boolean);
   if (ports.length !== running.length) out.push(`${ports.length} veths on the bridge for ${running.length} running instances`);
-  const hosts = readFileSync(join(d.dir, "networks", "lxdbr0", "dnsmasq.hosts"), "utf8").trim().split("\n").filter(Boolean);
+  const hostsDir = join(d.dir, "networks", "lxdbr0", "dnsmasq.hosts");
+  const hosts = ls(hostsDir).map((f) => readFileSync(join(hostsDir, f), "utf8").trim());
   for (const h of hosts) if (!names.includes(h.split(",")[1])) out.push(`dnsmasq entry for a missing instance: ${h}`);
   const mounts = readFileSync("/proc/self/mountinfo", "utf8").split("\n").filter((l) => l.includes(`${d.dir}/`));
   for (const m of mounts) out.push(`mount left: ${m}`);

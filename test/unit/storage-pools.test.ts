@@ -77,7 +77,7 @@ describe("storage pools", () => {
     await b.restore(customVolume("v", "s"));
     expect(fake.calls.slice(1)).toEqual([
       "createInstanceFromImage p c1 abc", "copyVolume p instance/c1 -> p instance/c1/s0", "renameSnapshot p c1/s0 -> s1",
-      "deleteSnapshot p c1/s1", "createCustom p v", "resizeCustom p v 10", "restoreCustom p v/s",
+      "deleteSnapshot p c1/s1", "createCustom p v", "resize p custom/v 10", "restoreCustom p v/s",
     ]);
     expect(() => b.copy(instanceVolume("c1"), customVolume("v2"))).toThrow(/cannot copy/);
   });
@@ -93,7 +93,7 @@ describe("custom volumes", () => {
   test("create applies the size; a refused size leaves nothing behind", async () => {
     await volumes.create("p", "v1", "", { size: "1MiB" });
     expect(fake.limits.get("p/custom/v1")).toBe(2 ** 20);
-    fake.failNext = "resizeCustom";
+    fake.failNext = "resize";
     expect(await status(volumes.create("p", "v2", "", { size: "1MiB" }))).toBe(400);
     expect(fake.has("p", "custom/v2")).toBe(false);
     expect(await status(Promise.resolve().then(() => volumes.get("p", "v2")))).toBe(404);
@@ -137,5 +137,62 @@ describe("custom volumes", () => {
     running = [];
     await volumes.restore("p", "v1", "s");
     expect(fake.calls.at(-1)).toBe("restoreCustom p v1/s");
+  });
+});
+
+describe("storage pools on a cluster (members m1 and m2 sharing one database)", () => {
+  const as = (member: string) => { pools.member = () => member; };
+  const message = async (p: Promise<unknown> | (() => unknown)) => {
+    try {
+      await (typeof p === "function" ? p() : p);
+      return "";
+    } catch (err) {
+      return (err as Error).message;
+    }
+  };
+
+  test("defined per member (Pending), created with each member's own keys, shown with or without a target", async () => {
+    as("m1");
+    expect(await message(() => pools.definePending({ name: "p", driver: "fake", config: { "user.x": "1" } }, "m1")))
+      .toBe('Config key "user.x" may not be used as member-specific key');
+    pools.definePending({ name: "p", driver: "fake", config: { source: "/a", size: "1GiB" } }, "m1");
+    expect(await message(() => pools.definePending({ name: "p", driver: "fake" }, "m1"))).toBe('The storage pool already defined on member "m1"');
+    expect(pools.toApi(pools.get("p"))).toMatchObject({ status: "Pending", locations: [], config: {} });
+    expect(await message(() => pools.beginClusterCreate({ name: "p", driver: "fake" }, ["m1", "m2"]))).toBe("Pool not defined on nodes: m2");
+    expect(await message(() => pools.beginClusterCreate({ name: "q", driver: "fake" }, ["m1"]))).toBe("Pool not pending on any node (use --target <node> first)");
+    pools.definePending({ name: "p", driver: "fake", config: { source: "/b" } }, "m2");
+    expect(await message(() => pools.beginClusterCreate({ name: "p", driver: "fake", config: { size: "2GiB" } }, ["m1", "m2"])))
+      .toBe('Config key "size" is cluster member specific');
+    pools.beginClusterCreate({ name: "p", driver: "fake", config: { "user.x": "1" } }, ["m1", "m2"]);
+    await pools.createLocal("p");
+    as("m2");
+    await pools.createLocal("p");
+    pools.finishClusterCreate("p", true);
+    expect(fake.calls).toEqual(["createPool p", "createPool p"]);
+    // Each member reads the pool with its own keys; without a target they stay out.
+    expect(pools.get("p").config).toEqual({ "user.x": "1", source: "/b" });
+    as("m1");
+    expect(pools.get("p").config).toEqual({ "user.x": "1", source: "/a", size: "1GiB" });
+    expect(pools.toApi(pools.get("p"))).toMatchObject({ status: "Created", locations: ["m1", "m2"], config: { "user.x": "1" } });
+    expect(pools.toApi(pools.get("p"), true).config).toEqual({ "user.x": "1", source: "/a", size: "1GiB" });
+    // Cluster keys change without a target, member keys with one only.
+    expect(await message(() => pools.update("p", { config: { size: "3GiB" } }, true))).toBe('Config key "size" is cluster member specific');
+    expect(await message(() => pools.update("p", { config: { "user.x": "2" } }, true, "m1")))
+      .toBe('Config key "user.x" may not be used as cluster member specific key');
+    pools.update("p", { config: { "user.x": "2" } }, false);
+    pools.update("p", { config: { size: "3GiB" } }, true, "m1");
+    expect(pools.get("p").config).toEqual({ "user.x": "2", source: "/a", size: "3GiB" });
+    as("m2");
+    expect(pools.get("p").config).toEqual({ "user.x": "2", source: "/b" });
+  });
+
+  test("enabling clustering makes a pool's member keys the first member's", async () => {
+    await pools.create({ name: "p", driver: "fake", config: { size: "1GiB", "user.x": "y" } });
+    pools.shareWith("m1");
+    as("m1");
+    expect(pools.toApi(pools.get("p"))).toMatchObject({ config: { "user.x": "y" }, locations: ["m1"], status: "Created" });
+    expect(pools.get("p").config).toEqual({ "user.x": "y", size: "1GiB", source: "/fake/p" });
+    as("m2");
+    expect(pools.get("p").config).toEqual({ "user.x": "y" });
   });
 });

@@ -1,6 +1,6 @@
 // Wires remote access into the daemon: the server certificate, the trust store, join tokens and
 // the HTTPS listener that follows core.https_address.
-import type { Db } from "../../db/index.ts";
+import type { CertificateManager } from "../../tls/certificates.ts";
 import type { RemoteAccess } from "../certificates.ts";
 import { log } from "../../log.ts";
 import { ApiError } from "../../api/error.ts";
@@ -12,9 +12,9 @@ import { hashPassword } from "../../tls/password.ts";
 
 export const TRUST_PASSWORD = "core.trust_password";
 
-export async function openRemoteAccess(db: Db, stateDir: string, unixSocket: string): Promise<RemoteAccess> {
+export async function openRemoteAccess(certificates: CertificateManager, stateDir: string, unixSocket: string): Promise<RemoteAccess> {
   const certificate = await loadServerCertificate(stateDir);
-  return { certificate, trust: new TrustStore(db), tokens: new TokenRegistry(), https: new HttpsService(certificate, unixSocket) };
+  return { certificate, trust: new TrustStore(certificates), tokens: new TokenRegistry(), https: new HttpsService(certificate, unixSocket) };
 }
 
 /** Starts the listener the stored config asks for; a failure is logged, not fatal (as LXD). */

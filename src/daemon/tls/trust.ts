@@ -3,8 +3,7 @@
 // iff that certificate is in the trust store and currently valid. The same check guards every
 // request on both listeners (server.ts calls `authorize` first thing).
 import { X509Certificate, createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import type { Db } from "../../db/index.ts";
-import { listCertificates } from "../../db/certificates.ts";
+import type { CertificateManager } from "../../tls/certificates.ts";
 import { requestUrl } from "../request-url.ts";
 import { errorEnvelope } from "../response.ts";
 import { PEER_HEADER, peerCertificate } from "./proxy.ts";
@@ -37,7 +36,7 @@ function isPublic(method: string, path: string): boolean {
   const p = path.length > 1 ? path.replace(/\/+$/, "") : path;
   if (method === "GET" || method === "HEAD") return p === "/" || p === "/1.0" || PUBLIC_IMAGES.test(p) || WEB_CONSOLE.test(p);
   // A joining server proves itself with the cluster join token's secret (checked by the handler).
-  return method === "POST" && (p === "/1.0/certificates" || p === "/internal/cluster/accept");
+  return method === "POST" && (p === "/1.0/certificates" || p === "/internal/cluster/accept" || p === "/internal/cluster/member-config");
 }
 
 export class TrustStore {
@@ -45,14 +44,19 @@ export class TrustStore {
   /** The cluster certificate: every member serves and dials with it, so members trust each other. */
   clusterFingerprint?: string;
 
-  constructor(private readonly db: Db) {
+  /** Follows the certificate manager: every add, update or remove re-reads its list. */
+  constructor(private readonly certificates: CertificateManager) {
     this.reload();
+    certificates.onChange(() => this.reload());
   }
 
-  /** Re-reads the table (after any change to it). */
+  /** When a fingerprint last missed and made the store read the table again. */
+  private missedAt = 0;
+
+  /** Reads the table again: after a change here, and when a cluster member says it changed one. */
   reload(): void {
     this.trusted.clear();
-    for (const row of listCertificates(this.db)) {
+    for (const row of this.certificates.list()) {
       try {
         const x = new X509Certificate(row.certificate);
         this.trusted.set(row.fingerprint, {
@@ -70,8 +74,14 @@ export class TrustStore {
     const certificate = fingerprint === "-" ? undefined : peerCertificate(fingerprint);
     if (!certificate) return { remote: true, trusted: false, reason: "No client certificate presented" };
     if (fingerprint === this.clusterFingerprint) return { remote: true, trusted: true, certificate, fingerprint };
-    const entry = this.trusted.get(fingerprint);
     const now = Date.now();
+    // A certificate another cluster member trusted a moment ago may not be known here yet: a miss
+    // reads the table again, at most once a second so strangers cannot make every request a read.
+    if (!this.trusted.has(fingerprint) && now - this.missedAt > 1000) {
+      this.missedAt = now;
+      this.reload();
+    }
+    const entry = this.trusted.get(fingerprint);
     if (!entry) return { remote: true, trusted: false, certificate, fingerprint, reason: "Client certificate is not trusted" };
     if (now > entry.notAfter) return { remote: true, trusted: false, certificate, fingerprint, reason: "Client certificate has expired" };
     if (now < entry.notBefore) return { remote: true, trusted: false, certificate, fingerprint, reason: "Client certificate is not valid yet" };

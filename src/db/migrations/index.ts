@@ -9,6 +9,8 @@ import sql5 from "./0005_backups.sql" with { type: "text" };
 import sql6 from "./0006_fast_thunderbolt.sql" with { type: "text" };
 import sql7 from "./0007_tense_sentinel.sql" with { type: "text" };
 import sql8 from "./0008_plain_randall_flagg.sql" with { type: "text" };
+import sql9 from "./0009_sticky_captain_flint.sql" with { type: "text" };
+import sql10 from "./0010_cynical_kid_colt.sql" with { type: "text" };
 
 export { journal };
 export const migrationSql: Record<string, string> = {
@@ -21,4 +23,6 @@ export const migrationSql: Record<string, string> = {
   "0006_fast_thunderbolt": sql6,
   "0007_tense_sentinel": sql7,
   "0008_plain_randall_flagg": sql8,
+  "0009_sticky_captain_flint": sql9,
+  "0010_cynical_kid_colt": sql10,
 };
