@@ -26,7 +26,7 @@ export const Operation = t.Object({
   }),
   may_cancel: t.Boolean(),
   err: t.String({ description: "Error message once the status is Failure" }),
-  location: t.String({ description: 'Cluster member; always "none"' }),
+  location: t.String({ description: 'The cluster member running it ("none" on a standalone server)' }),
 });
 export type Operation = Static<typeof Operation>;
 

@@ -58,6 +58,8 @@ export interface CrossCopyOptions {
   ephemeral?: boolean;
   /** A move keeps the volatile keys (identity, MAC addresses) as LXD's `move` does. */
   keepVolatile: boolean;
+  /** The project it lands in on the target (lxc's --target-project); else the client's. */
+  targetProject?: string;
 }
 
 /** Copies `src` (instance or snapshot) on one server to `dst` on another; true when it went live
@@ -84,7 +86,7 @@ export async function copyAcross(source: Side, srcRef: string, target: Side, dst
   await migrate(source, target, {
     sourcePath: snap === undefined ? `/1.0/instances/${enc(inst)}` : snapshotPath(inst, snap),
     sourceBody: { name: dst, live, instance_only: instanceOnly },
-    targetPath: "/1.0/instances",
+    targetPath: opts.targetProject ? `/1.0/instances?project=${enc(opts.targetProject)}` : "/1.0/instances",
     targetBody: {
       name: dst, config, devices, profiles: opts.profiles ?? entry.profiles ?? [], architecture: entry.architecture,
       description: entry.description ?? "", ephemeral: opts.ephemeral ?? entry.ephemeral ?? false,
@@ -138,10 +140,13 @@ export class CopyCommand extends LxdCommand {
       const live = await copyAcross(from, source, remoteSide(dstRemote), target, {
         instanceOnly: this.instanceOnly, stateless: this.stateless, refresh: this.refresh, mode: parseMode(this.mode),
         config: parseKeyValues(this.config), profiles: this.noProfiles ? [] : this.profiles.length ? this.profiles : undefined,
-        storage: this.storage, ephemeral: this.ephemeral || undefined, keepVolatile: false,
+        storage: this.storage, ephemeral: this.ephemeral || undefined, keepVolatile: false, targetProject: this.targetProject,
       });
       if (live) await from.client.setInstanceState(source, { action: "start" });
-      else if (this.start) await remoteSide(dstRemote).client.setInstanceState(target, { action: "start" });
+      else if (this.start) {
+        const into = this.targetProject ? `?project=${enc(this.targetProject)}` : "";
+        await remoteSide(dstRemote).client.run("PUT", `/1.0/instances/${enc(target)}/state${into}`, { action: "start", timeout: -1, force: false, stateful: false });
+      }
       return;
     }
     this.source = source;
@@ -190,7 +195,7 @@ export class MoveCommand extends LxdCommand {
       ["Rename the stopped instance c1 to c2", "$0 move c1 c2"],
       ["Rename c1's snapshot snap0 to clean", "$0 move c1/snap0 c1/clean"],
       ["Move the stopped c1 (and its snapshots) to the storage pool fast", "$0 move c1 --storage fast"],
-      ["Move c1 to the cluster member m2", "$0 move c1 --target m2"],
+      ["Move c1 to the cluster member m2 (live if it runs)", "$0 move c1 --target m2"],
       ["Move the stopped c1 into the project p1", "$0 move c1 --target-project p1"],
     ],
   });
@@ -216,8 +221,9 @@ export class MoveCommand extends LxdCommand {
     this.target = target;
     this.lazyRemote = srcRemote;
     if (this.member) {
-      // Within a cluster the members move it themselves (stateless: a running one is restarted there).
-      await this.client.run("POST", `/1.0/instances/${enc(source)}?target=${enc(this.member)}`, { name: target || source, migration: true, live: false });
+      // Within a cluster the members move it themselves: a running one live (CRIU), or with
+      // --stateless stopped, moved and started there.
+      await this.client.run("POST", `/1.0/instances/${enc(source)}?target=${enc(this.member)}`, { name: target || source, migration: true, live: !this.stateless });
       return;
     }
     if (this.targetProject) return this.toProject(this.targetProject);

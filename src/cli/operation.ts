@@ -4,9 +4,11 @@ import type { Operation } from "../api/operation.ts";
 import { LxdCommand } from "./base.ts";
 import { formatDate, parseFormat, renderTable, toYaml } from "./format.ts";
 
-export function operationRows(ops: Operation[]): string[][] {
+/** Table rows; `clustered` adds the member running each operation (LXD's LOCATION column). */
+function operationRows(ops: Operation[], clustered: boolean): string[][] {
   return ops.map((op) => [
     op.id, op.class.toUpperCase(), op.description, op.status.toUpperCase(), op.may_cancel ? "YES" : "NO", formatDate(op.created_at),
+    ...(clustered ? [op.location] : []),
   ]);
 }
 
@@ -15,7 +17,7 @@ export class OperationListCommand extends LxdCommand {
   static override usage = Command.Usage({
     category: "Operations",
     description: "List background operations",
-    examples: [["Everything the daemon is doing", "$0 operation list"]],
+    examples: [["Everything the daemon (on a cluster: every member) is doing", "$0 operation list"]],
   });
 
   format = Option.String("-f,--format", "table", { description: "Format (csv|json|table|yaml|compact)" });
@@ -24,8 +26,9 @@ export class OperationListCommand extends LxdCommand {
     const format = parseFormat(this.format);
     const grouped = await this.client.operations();
     const ops = Object.values(grouped ?? {}).flat().sort((a, b) => (a.created_at < b.created_at ? -1 : 1));
-    const header = ["ID", "TYPE", "DESCRIPTION", "STATUS", "CANCELABLE", "CREATED"];
-    this.context.stdout.write(renderTable(format, header, operationRows(ops), ops));
+    const clustered = ops.some((op) => op.location && op.location !== "none");
+    const header = ["ID", "TYPE", "DESCRIPTION", "STATUS", "CANCELABLE", "CREATED", ...(clustered ? ["LOCATION"] : [])];
+    this.context.stdout.write(renderTable(format, header, operationRows(ops, clustered), ops));
   }
 }
 

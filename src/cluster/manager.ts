@@ -9,7 +9,7 @@ import { applyMigrations, copyRows, seedDefaults, type OpenDb, type SqliteClient
 import * as members from "../db/cluster-members.ts";
 import { volumesAt } from "../db/storage-volumes.ts";
 import { getServerConfigValue } from "../db/server-config.ts";
-import { getInstance } from "../db/instances.ts";
+import { imageProjects } from "../db/images.ts";
 import { parseExpiry } from "../tls/token.ts";
 import { DqliteUnavailableError, startDqliteNode, type DqliteNode } from "../kernel/dqlite.ts";
 import { log } from "../log.ts";
@@ -159,8 +159,37 @@ export class ClusterManager {
     await this.startNode(BigInt(this.deps.local.get("raft_id")!), raftAddress);
     const addresses = [raftAddress, ...this.deps.local.raftNodes().map((n) => n.address).filter((a) => a !== raftAddress)];
     this.useGlobal(addresses);
+    // Removed while it was down (`cluster remove --force`): nobody could tell it, the list does.
+    if (this.removedFromCluster()) {
+      log.warn("This member was removed from the cluster while it was down", { member: this.name });
+      // Before the listener exists: it starts with server.crt, cluster.crt being gone.
+      return this.leave(false);
+    }
     this.startHeartbeats();
     log.info("Rejoined the cluster", { member: this.name, raft: raftAddress });
+  }
+
+  /** removedFromCluster for a running daemon: asked without blocking its thread (the admin
+   *  client is asynchronous), so a cluster without quorum cannot stall a member's heartbeat check. */
+  private async goneFromMembers(): Promise<boolean> {
+    try {
+      const found = await this.admin!.query("SELECT 1 FROM cluster_members WHERE id = ?", [Number(this.deps.local.get("raft_id"))]);
+      return found.rows.length === 0;
+    } catch (err) {
+      log.debug("Could not read the member list", { err: (err as Error).message });
+      return false;
+    }
+  }
+
+  /** The cluster's member list no longer has this member's Raft id (false when it can't be read). */
+  private removedFromCluster(): boolean {
+    const id = Number(this.deps.local.get("raft_id"));
+    try {
+      return !members.listMembers(this.deps.db).some((m) => m.id === id);
+    } catch (err) {
+      log.debug("Could not read the member list", { err: (err as Error).message });
+      return false;
+    }
   }
 
   private async startNode(id: bigint, address: string): Promise<void> {
@@ -370,13 +399,26 @@ export class ClusterManager {
 
   /** Is the member reachable as far as heartbeats tell? */
   online(row: members.MemberRow): boolean {
-    return row.name === this.name || Date.now() - row.heartbeat <= this.thresholdMs();
+    return this.onlineTest()(row);
+  }
+
+  /** online() for a loop over members: the threshold (a database read) is read once. */
+  onlineTest(): (row: members.MemberRow) => boolean {
+    const [self, threshold, now] = [this.name, this.thresholdMs(), Date.now()];
+    return (row) => row.name === self || now - row.heartbeat <= threshold;
+  }
+
+  /** Other members that answered heartbeats (fan-out: lists, events, image fetches). */
+  onlinePeers(): members.MemberRow[] {
+    const online = this.onlineTest();
+    return this.peers().filter(online);
   }
 
   async list(): Promise<MemberView[]> {
     if (!this.enabled) throw new ApiError(404, "Server isn't part of a cluster");
     await this.refreshRoles();
-    return members.listMembers(this.deps.db).map((m) => this.view(m));
+    const online = this.onlineTest();
+    return members.listMembers(this.deps.db).map((m) => this.view(m, online(m)));
   }
 
   async get(name: string): Promise<MemberView> {
@@ -397,9 +439,12 @@ export class ClusterManager {
 
   /** Copies an image another member holds (its unified tarball) to `dest`; false if none has it. */
   async fetchImage(fingerprint: string, dest: string): Promise<boolean> {
-    for (const m of this.peers().filter((p) => this.online(p))) {
+    // Asked in a project that lists it (an image may exist in project p1 only).
+    const project = imageProjects(this.deps.db, fingerprint)[0] ?? "default";
+    const path = `/1.0/images/${fingerprint}/export${project === "default" ? "" : `?project=${encodeURIComponent(project)}`}`;
+    for (const m of this.onlinePeers()) {
       try {
-        const res = await peerFetch(this.identity(), m.address, `/1.0/images/${fingerprint}/export`, { timeoutMs: 600_000 });
+        const res = await peerFetch(this.identity(), m.address, path, { timeoutMs: 600_000 });
         if (!res.ok || /multipart/.test(res.headers.get("content-type") ?? "")) continue;
         await Bun.write(dest, res);
         const sum = new Bun.CryptoHasher("sha256").update(await Bun.file(dest).bytes()).digest("hex");
@@ -418,10 +463,9 @@ export class ClusterManager {
     return row;
   }
 
-  private view(m: members.MemberRow): MemberView {
+  private view(m: members.MemberRow, online = this.online(m)): MemberView {
     const role = this.roles.get(m.id);
     const roles = role === "voter" ? ["database", ...(m.id === this.leaderId ? ["database-leader"] : [])] : role === "standby" ? ["database-standby"] : [];
-    const online = this.online(m);
     const status = !online ? "Offline" : m.state === "evacuated" ? "Evacuated" : "Online";
     const silent = Math.round((Date.now() - m.heartbeat) / 1000);
     return {
@@ -454,6 +498,12 @@ export class ClusterManager {
     if (volumes.length && !force) {
       throw new ApiError(400, `Member "${name}" still has custom volume(s) ${volumes.join(", ")}: move or delete them first, or use --force`);
     }
+    // As LXD: a leader hands leadership over before it goes, so no election follows the removal
+    // with statements in flight on a node that is about to stop.
+    const leader = await DqliteClient.leaderOf(this.relay, this.deps.local.get("raft_address")!).catch(() => undefined);
+    if (leader && Number(leader.id) === row.id) {
+      await this.membershipChange(() => this.admin!.transfer(0n)).catch((err) => log.warn("Leadership transfer failed", { err: (err as Error).message }));
+    }
     try {
       await this.membershipChange(() => this.admin!.remove(BigInt(row.id)));
     } catch (err) {
@@ -472,9 +522,9 @@ export class ClusterManager {
   /**
    * POST /internal/cluster/leave, from the member that removed this one: its node stops, its
    * Raft data and cluster facts go, and it runs standalone on a fresh database with its own
-   * certificate, as a server that never joined.
+   * certificate, as a server that never joined (`serving`: the HTTPS listener switches to it now).
    */
-  async leave(): Promise<void> {
+  async leave(serving = true): Promise<void> {
     if (!this.enabled) return;
     log.info("Removed from the cluster: running standalone again", { member: this.name });
     clearInterval(this.timer);
@@ -487,16 +537,14 @@ export class ClusterManager {
     for (const key of ["name", "raft_id", "raft_address", "cluster.https_address"]) this.deps.local.set(key, undefined);
     this.deps.local.setRaftNodes([]);
     for (const file of ["cluster.crt", "cluster.key"]) rmSync(join(this.deps.stateDir, file), { force: true });
-    this.deps.adoptCertificate(this.deps.serverCertificate(), false);
+    if (serving) this.deps.adoptCertificate(this.deps.serverCertificate(), false);
   }
 
   /** Where requests about `instance` must go: the member's address, or undefined when it is here. */
   instanceHome(instance: string): { member: string; address: string; online: boolean } | undefined {
     if (!this.enabled) return undefined;
-    const row = getInstance(this.deps.db, instance);
-    if (!row || row.location === this.name) return undefined;
-    const m = members.getMember(this.deps.db, row.location);
-    if (!m) return undefined;
+    const m = members.memberOfInstance(this.deps.db, instance);
+    if (!m || m.name === this.name) return undefined;
     return { member: m.name, address: m.address, online: this.online(m) };
   }
 
@@ -508,18 +556,19 @@ export class ClusterManager {
       if (row.state === "evacuated") throw new ApiError(400, `Cluster member "${target}" is evacuated`);
       return row;
     }
-    const counts = members.instanceCounts(this.deps.db);
-    const candidates = members.listMembers(this.deps.db).filter((m) => this.online(m) && m.state !== "evacuated");
+    // One query: the members with their instance counts (not every instance row).
+    const online = this.onlineTest();
+    const candidates = members.membersWithCounts(this.deps.db).filter((m) => online(m) && m.state !== "evacuated");
     if (!candidates.length) throw new ApiError(503, "No online cluster member can take the instance");
-    const fewest = Math.min(...candidates.map((m) => counts.get(m.name) ?? 0));
-    const tied = candidates.filter((m) => (counts.get(m.name) ?? 0) === fewest);
+    const fewest = Math.min(...candidates.map((m) => m.instances));
+    const tied = candidates.filter((m) => m.instances === fewest);
     return tied[Math.floor(Math.random() * tied.length)];
   }
 
   /** Tells every online member about a change it must act on (POST `path`, no body), without
    *  waiting; a member that misses it catches up by its own means (e.g. the trust store's re-read). */
   notifyPeers(path: string): void {
-    for (const m of this.peers().filter((p) => this.online(p))) {
+    for (const m of this.onlinePeers()) {
       peerFetch(this.identity(), m.address, path, { method: "POST", timeoutMs: 10_000 })
         .then((res) => { if (!res.ok) log.debug("Member notification refused", { member: m.name, path, status: res.status }); })
         .catch((err) => log.debug("Member notification failed", { member: m.name, path, err: (err as Error).message }));
@@ -562,6 +611,10 @@ export class ClusterManager {
   private async tick(): Promise<void> {
     const raftAddress = this.deps.local.get("raft_address");
     if (!raftAddress || !this.admin) return;
+    if (await this.goneFromMembers()) {
+      log.warn("This member was removed from the cluster while it could not be told", { member: this.name });
+      return this.leave();
+    }
     const leader = await DqliteClient.leaderOf(this.relay, raftAddress);
     this.leaderId = Number(leader.id);
     if (leader.address !== raftAddress) return;
@@ -576,6 +629,8 @@ export class ClusterManager {
     const reached = await Promise.all(others.map((m) =>
       peerJson(identity, m.address, "/internal/database", "PUT", { raft_nodes: holders, leader: this.leaderId }, this.thresholdMs() / 2)
         .then(() => m.name, () => undefined)));
+    // Removed meanwhile (left, database switched): nothing of this round is the cluster's any more.
+    if (!this.admin) return;
     const now = Date.now();
     this.deps.db.transaction((tx) => {
       for (const name of [this.name!, ...reached.filter((n): n is string => !!n)]) members.updateMember(tx as unknown as OpenDb, name, { heartbeat: now });
@@ -610,7 +665,8 @@ export class ClusterManager {
       const maxVoters = Number(this.config("cluster.max_voters")) || 3;
       const maxStandby = Number(this.config("cluster.max_standby") ?? 2);
       const wantVoters = nodes.length >= 3 ? maxVoters : 1;
-      const isOnline = (id: number) => { const r = rows.get(id); return !!r && this.online(r); };
+      const online = this.onlineTest();
+      const isOnline = (id: number) => { const r = rows.get(id); return !!r && online(r); };
       const by = (role: string) => nodes.filter((n) => n.role === role && isOnline(n.id));
       const changes: [number, "voter" | "standby" | "spare"][] = [];
       let voters = by("voter").length;

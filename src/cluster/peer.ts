@@ -1,9 +1,37 @@
 // Member-to-member HTTP: TLS with the cluster certificate on both ends (every member serves and
 // dials with the same pair, so each trusts exactly that certificate).
+import { X509Certificate } from "node:crypto";
 export interface ClusterIdentity { cert: string; key: string; fingerprint: string }
 
 /** LXD's user agent for requests between members (its notifier uses this one). */
 export const PEER_USER_AGENT = "lxd-cluster-notifier";
+
+/** A certificate's fingerprint (hex) and first DNS name, cached: members dial with one certificate. */
+const parsed = new Map<string, { fingerprint: string; name?: string } | undefined>();
+function certificateFacts(pem: string): { fingerprint: string; name?: string } | undefined {
+  if (!parsed.has(pem)) {
+    let facts: { fingerprint: string; name?: string } | undefined;
+    try {
+      const x = new X509Certificate(pem);
+      facts = { fingerprint: x.fingerprint256.replaceAll(":", "").toLowerCase(), name: x.subjectAltName?.split(", ").find((n) => n.startsWith("DNS:"))?.slice(4) };
+    } catch {
+      // Not parsable: the fingerprint check below is used.
+    }
+    parsed.set(pem, facts);
+  }
+  return parsed.get(pem);
+}
+
+/** Requests and websockets to members: the cluster certificate (the one this member dials with,
+ *  when it is the one pinned) is their only CA and its name theirs, whatever address they are
+ *  dialled at (as LXD verifies members). A checkServerIdentity callback is never called by Bun
+ *  without chain verification, and keeps fetch from reusing connections: this verifies the member
+ *  and lets fetch keep one connection per member open. */
+function memberTls(identity: ClusterIdentity, pinned = identity.fingerprint) {
+  const facts = certificateFacts(identity.cert);
+  if (!facts?.name || facts.fingerprint !== pinned.replaceAll(":", "").toLowerCase()) return tlsFor(identity, pinned);
+  return { cert: identity.cert, key: identity.key, ca: identity.cert, rejectUnauthorized: true, serverName: facts.name };
+}
 
 function tlsFor(identity: ClusterIdentity, pinned = identity.fingerprint) {
   const expected = pinned.toUpperCase().match(/../g)!.join(":");
@@ -31,7 +59,7 @@ export async function peerFetch(identity: ClusterIdentity, address: string, path
     method: req.method ?? "GET",
     body: req.body,
     headers: { "user-agent": PEER_USER_AGENT, ...(req.headers ?? {}) },
-    tls: tlsFor(identity, req.pinned),
+    tls: memberTls(identity, req.pinned),
     signal: AbortSignal.timeout(req.timeoutMs ?? 30_000),
     // Streamed bodies (uploads being forwarded) need this for fetch to send them.
     duplex: "half",
@@ -51,7 +79,7 @@ export async function peerJson<T>(identity: ClusterIdentity, address: string, pa
 
 /** A websocket to the same path on another member (the request marked as coming from a member). */
 export function peerWebSocket(identity: ClusterIdentity, address: string, path: string): WebSocket {
-  const ws = new WebSocket(`wss://${address}${path}`, { tls: tlsFor(identity), headers: { "user-agent": PEER_USER_AGENT } } as unknown as string[]);
+  const ws = new WebSocket(`wss://${address}${path}`, { tls: memberTls(identity), headers: { "user-agent": PEER_USER_AGENT } } as unknown as string[]);
   ws.binaryType = "arraybuffer";
   return ws;
 }

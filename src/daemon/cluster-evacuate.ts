@@ -15,6 +15,7 @@ import { peerJson } from "../cluster/peer.ts";
 import { statefulUnavailable } from "../instance/stateful.ts";
 import { moveToMember } from "./cluster-move.ts";
 import { checkMovable } from "./cluster-volumes.ts";
+import { instanceUrl, nameInProject } from "../api/project-names.ts";
 import type { DaemonContext } from "./context.ts";
 import type { Operation } from "./operations.ts";
 
@@ -79,8 +80,9 @@ async function restore(ctx: DaemonContext, cluster: ClusterManager, name: string
     progress(`Migrating "${row.name}" from "${holder.name}"`);
     // The holder runs the move (it has the instance); the move drops volatile keys on the way.
     const call = <T>(method: string, path: string, body?: unknown) => peerJson<T>(identity, holder.address, path, method, body, 24 * 3600_000);
-    const started = await call<ApiOperation>("POST", `/1.0/instances/${encodeURIComponent(row.name)}?target=${encodeURIComponent(name)}`, {
-      migration: true, name: row.name, live: ctx.instances.expanded(row).config["cluster.evacuate"] === "live-migrate",
+    const path = instanceUrl(row.name);
+    const started = await call<ApiOperation>("POST", `${path}${path.includes("?") ? "&" : "?"}target=${encodeURIComponent(name)}`, {
+      migration: true, name: nameInProject(row.project, row.name), live: ctx.instances.expanded(row).config["cluster.evacuate"] === "live-migrate",
     });
     const done = await call<ApiOperation>("GET", `/1.0/operations/${started.id}/wait?timeout=-1`);
     if (done.status !== "Success") throw new Error(`Failed to bring "${row.name}" back from "${holder.name}": ${done.err || done.status}`);

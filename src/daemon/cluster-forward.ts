@@ -7,8 +7,10 @@ import { ApiError } from "../api/error.ts";
 import type { ClusterManager } from "../cluster/manager.ts";
 import { PEER_USER_AGENT, fromPeer, peerFetch, peerWebSocket, type ClusterIdentity } from "../cluster/peer.ts";
 import type { ClusterLinks } from "./context.ts";
-import type { MemberRow } from "../db/cluster-members.ts";
+import { membersWithCounts, type MemberRow } from "../db/cluster-members.ts";
 import { listInstances } from "../db/instances.ts";
+import { instanceUrl, nameInProject, storageName } from "../api/project-names.ts";
+import { isTrue } from "../config/values.ts";
 import type { Db } from "../db/index.ts";
 import type { OperationManager } from "./operations.ts";
 import { requestUrl } from "./request-url.ts";
@@ -73,15 +75,25 @@ export function clusterForwarder(deps: ForwardDeps) {
     const instance = INSTANCE_PATH.exec(path);
     try {
       if (instance) {
-        const home = cluster.instanceHome(decodeURIComponent(instance[1]));
+        // The path names the storage name (`<project>_<name>`, see server.ts): the member is
+        // asked with the name in its project, as a client would ask it.
+        const stored = decodeURIComponent(instance[1]);
+        const home = cluster.instanceHome(stored);
         if (!home) return undefined;
-        return home.online ? relay(deps, home.address, request, url.pathname + url.search) : offline(home.member);
+        const project = url.searchParams.get("project") || "default";
+        const path = `/1.0/instances/${encodeURIComponent(nameInProject(project, stored))}${instance[2] ?? ""}`;
+        return home.online ? relay(deps, home.address, request, path + url.search) : offline(home.member);
       }
       // A custom volume is served by the member whose pool holds it.
       const volume = target ? null : VOLUME_PATH.exec(path);
       if (volume) {
         const home = volumeHome(cluster, deps.db, decodeURIComponent(volume[1]!), decodeURIComponent(volume[2]!));
         if (home) return cluster.online(home) ? relay(deps, home.address, request, url.pathname + url.search) : offline(home.name);
+      }
+      // `lxd publish` of another member's instance is made there (the image then lives on it).
+      if (path === "/1.0/images" && request.method === "POST" && !target) {
+        const home = await publishHome(cluster, request, url);
+        if (home) return home.online ? relay(deps, home.address, request, url.pathname + url.search) : offline(home.member);
       }
       if ((path === "/1.0/instances" || path === "/1.0/containers") && request.method === "POST") {
         const member = cluster.place(target ?? undefined);
@@ -90,6 +102,7 @@ export function clusterForwarder(deps: ForwardDeps) {
         return relay(deps, member.address, request, url.pathname + url.search);
       }
       if ((path === "/1.0/instances" || path === "/1.0/containers") && request.method === "GET" && !target) return gather(deps, request, url, local);
+      if (path === "/1.0/operations" && request.method === "GET" && !target) return gatherOperations(deps, request, url, local);
       const op = OPERATION_PATH.exec(path);
       if (op && !deps.ops.get(op[1])) return findOperation(deps, request, url);
       if (target && target !== cluster.name) {
@@ -107,21 +120,28 @@ export function clusterForwarder(deps: ForwardDeps) {
   };
 }
 
-/** GET /1.0/instances across the cluster: each online member lists its own; an offline member's
+/** The member holding the instance a publish (POST /1.0/images from an instance or a snapshot)
+ *  names; undefined for uploads, other sources and instances of this member. */
+async function publishHome(cluster: ClusterManager, request: Request, url: URL) {
+  if (!(request.headers.get("content-type") ?? "").includes("json")) return undefined;
+  const body = (await request.clone().json().catch(() => undefined)) as { source?: { type?: string; name?: string } } | undefined;
+  const source = body?.source;
+  if (!source?.name || !["instance", "container", "snapshot"].includes(source.type ?? "")) return undefined;
+  return cluster.instanceHome(storageName(url.searchParams.get("project") || "default", source.name.split("/")[0]!));
+}
+
+/** GET /1.0/instances across the cluster: each online member lists its own, asked before this
+ *  member lists its own so that all lists are made at the same time; an offline member's
  *  instances are shown from the database with status Error. */
 async function gather(deps: ForwardDeps, request: Request, url: URL, local: (r: Request) => Promise<Response>): Promise<Response> {
   const { cluster } = deps;
-  const headers = new Headers(request.headers);
-  headers.set("user-agent", PEER_USER_AGENT);
-  const mine = await local(new Request(request.url, { headers }));
-  if (!mine.ok) return mine;
-  const envelope = (await mine.json()) as { metadata: unknown[] };
   const recursive = (url.searchParams.get("recursion") ?? "0") !== "0";
-  const rows = listInstances(deps.db);
-  const parts = await Promise.all(cluster.peers().map(async (m): Promise<unknown[]> => {
-    const theirs = rows.filter((r) => r.location === m.name);
-    if (!theirs.length) return [];
-    if (cluster.online(m)) {
+  const project = isTrue(url.searchParams.get("all-projects")) ? undefined : url.searchParams.get("project") || "default";
+  const online = cluster.onlineTest();
+  // Members without instances are not asked (one query counts them all).
+  const holders = membersWithCounts(deps.db).filter((m) => m.name !== cluster.name && m.instances > 0);
+  const parts = Promise.all(holders.map(async (m): Promise<unknown[]> => {
+    if (online(m)) {
       try {
         const res = await peerFetch(deps.identity(), m.address, url.pathname + url.search, { timeoutMs: 30_000 });
         if (res.ok) return ((await res.json()) as { metadata: unknown[] }).metadata;
@@ -129,18 +149,44 @@ async function gather(deps: ForwardDeps, request: Request, url: URL, local: (r: 
         // Unreachable since the last heartbeat: shown as below.
       }
     }
-    return theirs.map((r) => (recursive ? errorView(r, m) : `/1.0/instances/${r.name}`));
+    const theirs = listInstances(deps.db, m.name).filter((r) => project === undefined || r.project === project);
+    return theirs.map((r) => (recursive ? errorView(r, m) : instanceUrl(r.name)));
   }));
-  envelope.metadata = [...envelope.metadata, ...parts.flat()];
+  const headers = new Headers(request.headers);
+  headers.set("user-agent", PEER_USER_AGENT);
+  const mine = await local(new Request(request.url, { headers }));
+  if (!mine.ok) {
+    parts.catch(() => {});
+    return mine;
+  }
+  const envelope = (await mine.json()) as { metadata: unknown[] };
+  envelope.metadata = [...envelope.metadata, ...(await parts).flat()];
+  return new Response(JSON.stringify(envelope), { status: 200, headers: { "content-type": "application/json" } });
+}
+
+/** GET /1.0/operations across the cluster, as LXD 5.0 merges them: every online member's own,
+ *  grouped by status (each operation says its member in `location`); an unreachable member's are left out. */
+async function gatherOperations(deps: ForwardDeps, request: Request, url: URL, local: (r: Request) => Promise<Response>): Promise<Response> {
+  const headers = new Headers(request.headers);
+  headers.set("user-agent", PEER_USER_AGENT);
+  const mine = await local(new Request(request.url, { headers }));
+  if (!mine.ok) return mine;
+  const envelope = (await mine.json()) as { metadata: Record<string, unknown[]> | null };
+  const merged: Record<string, unknown[]> = { ...(envelope.metadata ?? {}) };
+  const theirs = await Promise.all(deps.cluster.onlinePeers().map((m) =>
+    peerFetch(deps.identity(), m.address, url.pathname + url.search, { timeoutMs: 10_000 })
+      .then(async (res) => (res.ok ? ((await res.json()) as { metadata: Record<string, unknown[]> | null }).metadata ?? {} : {}), () => ({}))));
+  for (const groups of theirs) for (const [status, list] of Object.entries(groups)) merged[status] = [...(merged[status] ?? []), ...list];
+  envelope.metadata = merged;
   return new Response(JSON.stringify(envelope), { status: 200, headers: { "content-type": "application/json" } });
 }
 
 /** An instance whose member cannot be reached, as LXD lists it: status Error. */
 function errorView(r: ReturnType<typeof listInstances>[number], m: MemberRow) {
   return {
-    name: r.name, type: r.type, architecture: r.architecture, description: r.description, ephemeral: r.ephemeral, stateful: r.stateful,
+    name: nameInProject(r.project, r.name), type: r.type, architecture: r.architecture, description: r.description, ephemeral: r.ephemeral, stateful: r.stateful,
     config: r.config, devices: r.devices, profiles: r.profiles, expanded_config: r.config, expanded_devices: r.devices,
-    created_at: r.createdAt, last_used_at: r.lastUsedAt, location: m.name, project: "default", status: "Error", status_code: 112,
+    created_at: r.createdAt, last_used_at: r.lastUsedAt, location: m.name, project: r.project, status: "Error", status_code: 112,
     state: null, snapshots: null, backups: null,
   };
 }
@@ -149,7 +195,7 @@ function errorView(r: ReturnType<typeof listInstances>[number], m: MemberRow) {
 async function operationHome(deps: ForwardDeps, id: string): Promise<string | undefined> {
   const known = operationHomes.get(id);
   if (known) return known;
-  const found = await Promise.all(deps.cluster.peers().filter((p) => deps.cluster.online(p)).map((m) =>
+  const found = await Promise.all(deps.cluster.onlinePeers().map((m) =>
     peerFetch(deps.identity(), m.address, `/1.0/operations/${id}`, { timeoutMs: 10_000 })
       .then((r) => (r.status === 200 ? m.address : undefined), () => undefined)));
   return found.find((a) => a !== undefined);
@@ -165,7 +211,7 @@ async function findOperation(deps: ForwardDeps, request: Request, url: URL): Pro
 export function clusterLinks(deps: ForwardDeps): ClusterLinks {
   return {
     peerSockets: (request, path) => (!deps.cluster.enabled || fromPeer(request) ? []
-      : deps.cluster.peers().filter((m) => deps.cluster.online(m)).map((m) => peerWebSocket(deps.identity(), m.address, path))),
+      : deps.cluster.onlinePeers().map((m) => peerWebSocket(deps.identity(), m.address, path))),
     operationSocket: async (request, id, path) => {
       if (!deps.cluster.enabled || fromPeer(request)) return undefined;
       const home = await operationHome(deps, id);

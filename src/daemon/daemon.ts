@@ -101,6 +101,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<void> {
   const tag = createHash("sha256").update(lxdDir()).digest("hex").slice(0, 8);
   const cgroups = await Cgroups.init(tag);
   const ops = new OperationManager(events);
+  ops.location = () => cluster.location();
   const images = new ImageStore(db);
   await images.removeLeftovers();
   const pools = new StoragePools(db, events);

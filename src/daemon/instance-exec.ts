@@ -1,8 +1,10 @@
 // POST /1.0/instances/{name}/exec with LXD's websocket protocol.
 // Interactive: fds "0" (pty, both ways) + "control". Non-interactive: "0" stdin, "1" stdout,
 // "2" stderr + "control". Control carries JSON {command: "window-resize"|"signal"}. The exit code
-// ends up in the operation's metadata.return. As in LXD, the command starts once its data sockets
-// are connected: control is optional (pylxd never opens it) and may come later. Without
+// ends up in the operation's metadata.return. The command starts when the client connects its first
+// websocket (Debian's lxc connects control, 0, 1 and 2 one after another: the command runs while
+// the others connect) and its output waits in the pipes until the data sockets are all there;
+// control is optional (pylxd never opens it) and may come later. Without
 // websockets stdin is empty, and `record-output` keeps stdout and stderr as log files of the
 // instance (exec_<id>.stdout/.stderr under /logs, named in the operation's metadata.output).
 import { Elysia } from "elysia";
@@ -109,10 +111,15 @@ export const instanceExecRoutes = (ctx: DaemonContext) =>
       const sockets = new Map<string, ServerWebSocketLike>();
       let allConnected!: () => void;
       const connected = new Promise<void>((resolve) => (allConnected = resolve));
-      if (!keys.length) allConnected();
+      let firstConnected!: () => void;
+      const started = new Promise<void>((resolve) => (firstConnected = resolve));
+      if (!keys.length) {
+        allConnected();
+        firstConnected();
+      }
       let session: ExecSession | undefined;
-      /** Set once the command runs: wires a control socket connected then or later. */
-      let attachControl: ((ws: ServerWebSocketLike) => void) | undefined;
+      /** Set once the command runs: wires a stdin or control socket connected then or later. */
+      let attach: ((key: string, ws: ServerWebSocketLike) => void) | undefined;
       const trace = debugEnabled() ? new ExecTrace() : undefined;
 
       const op = ctx.ops.create({
@@ -124,7 +131,11 @@ export const instanceExecRoutes = (ctx: DaemonContext) =>
           const key = keys.find((k) => fds[k] === secret);
           if (!key || sockets.has(key)) return ws.close(1008);
           sockets.set(key, ws);
-          if (key === "control") attachControl?.(ws);
+          if (sockets.size === 1) {
+            trace?.mark("first_websocket");
+            firstConnected();
+          }
+          attach?.(key, ws);
           if (keys.every((k) => k === "control" || sockets.has(k))) {
             trace?.mark("websockets");
             allConnected();
@@ -132,7 +143,7 @@ export const instanceExecRoutes = (ctx: DaemonContext) =>
         },
         run: async () => {
           const timeout = Bun.sleep(CONNECT_TIMEOUT_MS).then(() => { throw new Error("Timed out waiting for websockets to connect"); });
-          await Promise.race([connected, timeout]);
+          await Promise.race([started, timeout]);
           trace?.mark("spawn");
           session = ctx.instances.exec(name, {
             command: body.command, env: body.environment ?? {}, cwd: body.cwd || undefined,
@@ -145,25 +156,36 @@ export const instanceExecRoutes = (ctx: DaemonContext) =>
           if (!waitForWs) s.closeStdin(); // stdin is /dev/null, as in LXD
           const id = randomBytes(16).toString("hex");
           const files = record ? [recordFile(name, `exec_${id}.stdout`), recordFile(name, `exec_${id}.stderr`)] : [];
-          const stdin = sockets.get("0");
-          stdin?.onMessage((data) => {
-            // LXD's clients mark stdin EOF with an empty message or by closing the socket.
-            if (data.length === 0) {
-              if (!interactive) s.closeStdin();
-            } else s.stdin(typeof data === "string" ? new TextEncoder().encode(data) : data);
-          });
-          stdin?.onClose(() => { if (!interactive) s.closeStdin(); });
           let finished = false;
-          attachControl = (control) => {
-            control.onMessage((data) => onControl(s, data));
-            // A client that drops the control socket mid-command (Ctrl-C on its side) ends the command.
-            control.onClose(() => { if (!finished) s.signal(9); });
+          attach = (key, ws) => {
+            if (key === "control") {
+              ws.onMessage((data) => onControl(s, data));
+              // A client that drops the control socket mid-command (Ctrl-C on its side) ends the command.
+              ws.onClose(() => { if (!finished) s.signal(9); });
+            } else if (key === "0") {
+              // Messages that came before are kept by the socket until this handler is set.
+              ws.onMessage((data) => {
+                // LXD's clients mark stdin EOF with an empty message or by closing the socket.
+                if (data.length === 0) {
+                  if (!interactive) s.closeStdin();
+                } else s.stdin(typeof data === "string" ? new TextEncoder().encode(data) : data);
+              });
+              ws.onClose(() => { if (!interactive) s.closeStdin(); });
+            }
           };
-          const control = sockets.get("control");
-          if (control) attachControl(control);
+          for (const [key, ws] of sockets) attach(key, ws);
 
           const exited = s.exit.then(() => (finished = true), () => (finished = true));
           if (trace) void exited.then(() => trace.mark("exit"));
+          try {
+            await Promise.race([connected, timeout]);
+          } catch (err) {
+            // The client went away halfway: the command it started does not outlive the operation.
+            s.signal(9);
+            await exited;
+            throw err;
+          }
+          const stdin = sockets.get("0");
           const outputs = [pump(s.stdout, interactive ? stdin : sockets.get("1") ?? files[0], exited)];
           if (s.stderr) outputs.push(pump(s.stderr, sockets.get("2") ?? files[1], exited));
           try {

@@ -58,16 +58,17 @@ export function migrationSource(ctx: DaemonContext, name: string, body: Instance
 }
 
 /** POST /1.0/instances with source type migration: an instance arrives from another daemon. */
-function migrationTarget(ctx: DaemonContext, body: InstancesPostBody) {
+function migrationTarget(ctx: DaemonContext, body: InstancesPostBody, project: string) {
   const src = body.source;
   const live = Boolean(src.live || src.secrets?.criu);
   if (live && statefulUnavailable("Live migration")) throw new ApiError(400, liveUnsupported());
   // As LXD: a refresh of an instance that does not exist yet is a plain copy.
-  if (src.refresh && body.name && ctx.instances.list().some((r) => r.name === body.name)) {
-    const spec = instanceRefreshTarget(ctx.instances, body, body.name);
-    return targetOperation(ctx, spec, { instances: [url(body.name)], containers: [`/1.0/containers/${body.name}`] }, src.mode ?? "pull", src);
+  const refreshed = body.name ? storageName(project, body.name) : undefined;
+  if (src.refresh && refreshed && ctx.instances.list().some((r) => r.name === refreshed)) {
+    const spec = instanceRefreshTarget(ctx.instances, body, refreshed);
+    return targetOperation(ctx, spec, { instances: [url(refreshed)], containers: [containerUrl(refreshed)] }, src.mode ?? "pull", src);
   }
-  const name = ctx.instances.prepareMigration(body);
+  const name = ctx.instances.prepareMigration(body, project);
   const spec = instanceTarget(ctx.instances, body, name, Boolean(src.cluster_move));
   return targetOperation(ctx, spec, { instances: [url(name)], containers: [containerUrl(name)] }, src.mode ?? "pull", src, {
     cleanup: () => ctx.instances.releaseName(name),
@@ -105,7 +106,7 @@ export const instancesRoutes = (ctx: DaemonContext) =>
       if (query.target) ctx.projects.checkTarget(project);
       if (body.source.type === "backup") return restoreOperation(ctx, request, project);
       checkProject(body.source.project, ctx.projects);
-      if (body.source.type === "migration") return migrationTarget(ctx, body);
+      if (body.source.type === "migration") return migrationTarget(ctx, body, project);
       const refreshed = body.name ? storageName(project, body.name) : undefined;
       if (body.source.type === "copy" && body.source.refresh && refreshed && ctx.instances.list().some((r) => r.name === refreshed)) {
         if ((body.source.source ?? "").includes("/")) throw new ApiError(400, "A refresh copies from an instance, not from a snapshot");
@@ -192,8 +193,8 @@ export const instancesRoutes = (ctx: DaemonContext) =>
 
     .post("/1.0/instances/:name", ({ params, body, query }) => {
       // Between cluster members (`lxd move c1 --target m2`): done here, by the member that has it;
-      // cold unless `live` is explicitly true (what an evacuation's restore sends for live-migrate).
-      if (body.migration && query.target && ctx.moveToMember) return ctx.moveToMember(params.name, query.target, body.name, body.live === true);
+      // as LXD, live (a running container's processes go on there) unless `live` is false.
+      if (body.migration && query.target && ctx.moveToMember) return ctx.moveToMember(params.name, query.target, body.name, body.live !== false);
       if (body.migration && (body.pool || body.project) && !body.target) {
         ctx.instances.get(params.name);
         const name = params.name;

@@ -60,7 +60,7 @@ export class Operation extends ElysiaCustomStatusResponse<202, ApiOperation, 202
   readonly done: Promise<void>;
   private finish!: () => void;
 
-  constructor(readonly spec: OperationSpec, private readonly emit: (op: Operation) => void) {
+  constructor(readonly spec: OperationSpec, private readonly emit: (op: Operation) => void, private readonly location: () => string = () => "none") {
     super(202, undefined as unknown as ApiOperation);
     Object.defineProperty(this, "response", { get: () => this.toJSON() });
     this.metadata = spec.metadata ? { ...spec.metadata } : null;
@@ -94,7 +94,7 @@ export class Operation extends ElysiaCustomStatusResponse<202, ApiOperation, 202
       metadata: this.metadata ? { ...this.metadata } : null,
       may_cancel: this.mayCancel,
       err: this.err,
-      location: "none",
+      location: this.location(),
     };
   }
 
@@ -224,6 +224,8 @@ export interface OperationManagerOptions {
 export class OperationManager {
   private ops = new Map<string, Operation>();
   private readonly retainMs: number;
+  /** The cluster member operations run on ("none" standalone, as LXD). */
+  location: () => string = () => "none";
 
   constructor(private readonly events: EventHub, opts: OperationManagerOptions = {}) {
     this.retainMs = opts.retainMs ?? 5000;
@@ -233,7 +235,7 @@ export class OperationManager {
   create(spec: OperationSpec): Operation {
     // Counted against the client whose request starts it (none for the daemon's own work).
     const release = operationsRunning.claim(currentClient());
-    const op = new Operation(spec, (o) => this.events.send("operation", o.toJSON(), o.project));
+    const op = new Operation(spec, (o) => this.events.send("operation", o.toJSON(), o.project), () => this.location());
     this.ops.set(op.id, op);
     this.events.send("operation", op.toJSON(), op.project);
     op.start();

@@ -2,6 +2,7 @@
 // storage_volume_backups table (by volume row id).
 import { and, asc, eq, ne } from "drizzle-orm";
 import type { Db } from "./index.ts";
+import { groupByInstance } from "./snapshots.ts";
 import { instanceBackups, instances, storageVolumeBackups, storageVolumes } from "./schema.ts";
 
 export type BackupRow = typeof instanceBackups.$inferSelect;
@@ -18,6 +19,14 @@ export function listBackups(db: Db, instance: string): BackupRow[] {
   if (id === undefined) return [];
   return db.select().from(instanceBackups).where(eq(instanceBackups.instanceId, id)).orderBy(asc(instanceBackups.id)).all();
 }
+
+/** Every instance's backups by instance id, oldest first: one query for a whole listing. */
+export const backupsByInstance = (db: Db): Map<number, BackupRow[]> =>
+  groupByInstance(db.select().from(instanceBackups).orderBy(asc(instanceBackups.id)).all());
+
+/** One instance's backups by its row id, oldest first. */
+export const backupsOf = (db: Db, instanceId: number): BackupRow[] =>
+  db.select().from(instanceBackups).where(eq(instanceBackups.instanceId, instanceId)).orderBy(asc(instanceBackups.id)).all();
 
 export function getBackup(db: Db, instance: string, name: string): BackupRow | undefined {
   const id = instanceId(db, instance);

@@ -1,5 +1,5 @@
 // Queries on the cluster_members table (global state of a cluster; empty on a standalone server).
-import { eq } from "drizzle-orm";
+import { count, eq, getTableColumns } from "drizzle-orm";
 import type { Db } from "./index.ts";
 import { clusterMembers, instances, networkMembers, storagePoolMembers, storageVolumes } from "./schema.ts";
 
@@ -35,12 +35,20 @@ export function renameMember(db: Db, from: string, to: string): void {
   });
 }
 
-/** Instances per member (members without any included as 0). */
+/** Instances per member (members without any included as 0), counted by the database. */
 export function instanceCounts(db: Db): Map<string, number> {
-  const counts = new Map(listMembers(db).map((m) => [m.name, 0]));
-  for (const r of db.select({ location: instances.location }).from(instances).all()) counts.set(r.location, (counts.get(r.location) ?? 0) + 1);
-  return counts;
+  return new Map(membersWithCounts(db).map((m) => [m.name, m.instances]));
 }
+
+/** Every member with how many instances it holds, in one query (placement, list fan-out). */
+export const membersWithCounts = (db: Db): (MemberRow & { instances: number })[] =>
+  db.select({ ...getTableColumns(clusterMembers), instances: count(instances.id) }).from(clusterMembers)
+    .leftJoin(instances, eq(instances.location, clusterMembers.name)).groupBy(clusterMembers.id).orderBy(clusterMembers.id).all();
+
+/** The member holding an instance, in one query (what forwarding asks on every instance request). */
+export const memberOfInstance = (db: Db, instance: string): MemberRow | undefined =>
+  db.select(getTableColumns(clusterMembers)).from(instances).innerJoin(clusterMembers, eq(clusterMembers.name, instances.location))
+    .where(eq(instances.name, instance)).get();
 
 /** Gives every instance and custom volume of a standalone server to the member it becomes. */
 export function claimInstances(db: Db, member: string): void {

@@ -9,7 +9,9 @@ type Db = BunSQLiteDatabase<typeof schema>;
 export type InstanceRow = typeof instances.$inferSelect;
 export type NewInstanceRow = typeof instances.$inferInsert;
 
-export const listInstances = (db: Db): InstanceRow[] => db.select().from(instances).orderBy(instances.name).all();
+/** Every instance, or those located at one cluster member. */
+export const listInstances = (db: Db, location?: string): InstanceRow[] =>
+  db.select().from(instances).where(location === undefined ? undefined : eq(instances.location, location)).orderBy(instances.name).all();
 
 export const getInstance = (db: Db, name: string): InstanceRow | undefined =>
   db.select().from(instances).where(eq(instances.name, name)).get();

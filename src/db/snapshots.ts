@@ -12,21 +12,27 @@ const instanceId = (db: Db, instance: string): number | undefined =>
 /** Oldest first (creation order), as LXD lists them. */
 export function listSnapshots(db: Db, instance: string): SnapshotRow[] {
   const id = instanceId(db, instance);
-  if (id === undefined) return [];
-  return db.select().from(instanceSnapshots).where(eq(instanceSnapshots.instanceId, id))
-    .orderBy(asc(instanceSnapshots.id)).all();
+  return id === undefined ? [] : snapshotsOf(db, id);
 }
 
-/** Every instance's snapshots by instance id, oldest first: one query for a whole listing. */
-export function snapshotsByInstance(db: Db): Map<number, SnapshotRow[]> {
-  const out = new Map<number, SnapshotRow[]>();
-  for (const row of db.select().from(instanceSnapshots).orderBy(asc(instanceSnapshots.id)).all()) {
+/** One instance's snapshots by its row id, oldest first. */
+export const snapshotsOf = (db: Db, instanceId: number): SnapshotRow[] =>
+  db.select().from(instanceSnapshots).where(eq(instanceSnapshots.instanceId, instanceId)).orderBy(asc(instanceSnapshots.id)).all();
+
+/** Rows of a per-instance table by instance id, in the order given (a listing reads each table once). */
+export function groupByInstance<T extends { instanceId: number }>(rows: T[]): Map<number, T[]> {
+  const out = new Map<number, T[]>();
+  for (const row of rows) {
     const list = out.get(row.instanceId);
     if (list) list.push(row);
     else out.set(row.instanceId, [row]);
   }
   return out;
 }
+
+/** Every instance's snapshots by instance id, oldest first: one query for a whole listing. */
+export const snapshotsByInstance = (db: Db): Map<number, SnapshotRow[]> =>
+  groupByInstance(db.select().from(instanceSnapshots).orderBy(asc(instanceSnapshots.id)).all());
 
 export function getSnapshot(db: Db, instance: string, name: string): SnapshotRow | undefined {
   const id = instanceId(db, instance);

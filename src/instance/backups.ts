@@ -15,6 +15,7 @@ import { ApiError } from "../api/error.ts";
 import type { PublishCompression } from "../image/publish.ts";
 import { backupsDir, instanceBackupsDir } from "../paths.ts";
 import { storagePools } from "../db/schema.ts";
+import { snapshotsOf } from "../db/snapshots.ts";
 import {
   backupCompression, backupExpiry, backupName, stagingDir, storeUpload, type BackupIndex, type BackupItem, extractBackup, idShift, INSTANCE_LAYOUT,
   OPTIMIZED_LAYOUT, readIndex, requireDir, requireFile, shiftTree, writeBackup,
@@ -40,11 +41,12 @@ export interface RestoreSpec {
 export interface BackupHost {
   get(name: string): InstanceRow;
   projects: { checkAllowed(project: string, what: "snapshot" | "backup"): void };
-  poolOf(row: Shape): Pool;
+  poolOf(row: Shape, expanded?: { config: Record<string, string>; devices: Record<string, Record<string, string>> }): Pool & { description: string };
   backendOf(row: Shape): PoolBackend;
+  poolBackend(pool: Pool): PoolBackend;
   expanded(row: Shape): { config: Record<string, string>; devices: Record<string, Record<string, string>> };
   toApi(row: InstanceRow, expanded?: { config: Record<string, string>; devices: Record<string, Record<string, string>> }): Instance;
-  snapshots: { list(instance: string): SnapshotRow[]; toApi(instance: string, snap: SnapshotRow): InstanceSnapshot };
+  snapshots: { list(instance: string): SnapshotRow[]; toApi(instance: string, snap: SnapshotRow, inst?: InstanceRow): InstanceSnapshot };
   withVolume<T>(name: string, fn: () => Promise<T>): Promise<T>;
   quiesced<T>(name: string, fn: () => Promise<T>): Promise<T>;
   reserve(name: string, project?: string): string;
@@ -120,19 +122,23 @@ export class Backups {
    *  replaces the recorded maps (a tarball's ids are shifted by it). */
   records(instance: string, snaps: SnapshotRow[], idmap?: string): NonNullable<BackupIndex["config"]> {
     const row = this.instances.get(instance);
-    const pool = this.instances.poolOf(row);
     const expanded = this.instances.expanded(row);
+    return this.recordsOf(row, expanded, this.instances.poolOf(row, expanded), snaps, idmap);
+  }
+
+  private recordsOf(row: InstanceRow, expanded: { config: Record<string, string>; devices: Record<string, Record<string, string>> },
+    pool: Pool & { description: string }, snaps: SnapshotRow[], idmap?: string): NonNullable<BackupIndex["config"]> {
+    const instance = row.name;
     const withIdmap = (config: Record<string, string>) => idmap === undefined ? config : ({
       ...config, "volatile.idmap.current": idmap, "volatile.idmap.next": idmap, "volatile.last_state.idmap": idmap,
     });
-    const poolRow = this.database.select().from(storagePools).all().find((r) => r.name === pool.name)!;
     return {
       container: { ...this.instances.toApi(row, expanded), config: withIdmap(row.config), expanded_config: withIdmap(expanded.config), status: "Stopped", status_code: 102 },
       snapshots: snaps.map((s) => {
-        const api = this.instances.snapshots.toApi(instance, s);
+        const api = this.instances.snapshots.toApi(instance, s, row);
         return { ...api, config: withIdmap(api.config), expanded_config: withIdmap(api.expanded_config) };
       }),
-      pool: { name: pool.name, driver: pool.driver, description: poolRow.description, config: pool.config, status: "Created", used_by: [], locations: ["none"] },
+      pool: { name: pool.name, driver: pool.driver, description: pool.description, config: pool.config, status: "Created", used_by: [], locations: ["none"] },
       volume: {
         name: instance, type: "container", description: "", config: {}, content_type: "filesystem", project: "default",
         used_by: [], location: "none", created_at: row.createdAt,
@@ -141,13 +147,17 @@ export class Backups {
     };
   }
 
-  /** Rewrites the instance volume's backup.yaml (what `lxd recover` rebuilds it from); a
-   *  volume that is gone is left alone. */
+  /** Rewrites the instance volume's backup.yaml (what `lxd recover` reads); a volume that is
+   *  gone is left alone. The instance, its profiles and pool are read once. */
   async saveFile(instance: string): Promise<void> {
     try {
-      const file = this.instances.backendOf(this.instances.get(instance)).backupFile(instance);
+      const row = this.instances.get(instance);
+      const expanded = this.instances.expanded(row);
+      const pool = this.instances.poolOf(row, expanded);
+      const file = this.instances.poolBackend(pool).backupFile(instance);
       const tmp = `${file}.tmp-${ulid()}`;
-      await writeFile(tmp, Bun.YAML.stringify(this.records(instance, this.instances.snapshots.list(instance)), null, 2), { mode: 0o600, flag: "wx" });
+      const records = this.recordsOf(row, expanded, pool, snapshotsOf(this.database, row.id));
+      await writeFile(tmp, Bun.YAML.stringify(records, null, 2), { mode: 0o600, flag: "wx" });
       await rename(tmp, file);
     } catch (err) {
       log.warn("Failed to write the instance's backup.yaml", { instance, err: String(err) });

@@ -14,6 +14,7 @@ import { profiles as profilesTable, storagePools } from "../db/schema.ts";
 import { instanceUrl, nameInProject, projectOfStored, storageName } from "../api/project-names.ts";
 import { ProjectManager, type InstanceUse } from "../project/manager.ts";
 import { type SnapshotRow, snapshotsByInstance } from "../db/snapshots.ts";
+import { type BackupRow, backupsByInstance, backupsOf } from "../db/backups.ts";
 import { getVolume, listVolumes, listVolumeSnapshots, volumeLocations } from "../db/storage-volumes.ts";
 import { insertSnapshot, type NewSnapshotRow } from "../db/snapshots.ts";
 import { hostArchitecture } from "../image/metadata.ts";
@@ -60,6 +61,7 @@ import { runningState, stoppedState, STATUS, type Status } from "./state.ts";
 
 type Row = db.InstanceRow;
 type Profile = typeof profilesTable.$inferSelect;
+type PoolRow = typeof storagePools.$inferSelect;
 
 /** What the runtime record starts from: init, a pidfd of it, the monitor's exec socket, the
  *  seccomp program init got (exec installs the same one) and the environment.* keys exec adds
@@ -151,7 +153,7 @@ export class InstanceManager {
   /** Every instance here, or those of one project. */
   list(project?: string): Row[] {
     const here = this.location();
-    const rows = db.listInstances(this.database).filter((r) => r.location === here);
+    const rows = db.listInstances(this.database, here);
     return project === undefined ? rows : rows.filter((r) => r.project === project);
   }
 
@@ -162,9 +164,9 @@ export class InstanceManager {
   }
 
   /** Refuses what the instance's project does not allow (`creating`: one more instance). */
-  private checkProject(stored: string, row: Pick<Row, "profiles" | "config" | "devices">, creating: boolean): void {
+  private checkProject(stored: string, expanded: Pick<Row, "config" | "devices">, creating: boolean): void {
     const project = projectOfStored(stored);
-    this.projects.checkInstance(project, { name: nameInProject(project, stored), type: "container", ...this.expanded({ ...row, project }) }, creating);
+    this.projects.checkInstance(project, { name: nameInProject(project, stored), type: "container", config: expanded.config, devices: expanded.devices }, creating);
   }
 
   /** Every other instance's config (the idmap planner's view of the ranges in use). */
@@ -215,7 +217,7 @@ export class InstanceManager {
   }
 
   /** `known`: every profile, read once by a listing instead of once per instance. */
-  private profileRows(names: string[], known?: Map<string, Profile>, project = "default") {
+  private profileRows(names: string[], known?: ReadonlyMap<string, Profile>, project = "default") {
     const from = this.projects.effective(project, "profiles");
     return names.map((name) => {
       const p = known ? known.get(`${from}/${name}`)
@@ -226,7 +228,7 @@ export class InstanceManager {
   }
 
   /** `row.project` (default: the project named by `row.name`, else default) picks whose profiles apply. */
-  expanded(row: Pick<Row, "profiles" | "config" | "devices"> & { name?: string; project?: string }, known?: Map<string, Profile>) {
+  expanded(row: Pick<Row, "profiles" | "config" | "devices"> & { name?: string; project?: string }, known?: ReadonlyMap<string, Profile>) {
     const profiles = this.profileRows(row.profiles, known, row.project ?? (row.name ? projectOfStored(row.name) : "default"));
     return {
       config: expandConfig(profiles.map((p) => p.config), row.config),
@@ -234,7 +236,7 @@ export class InstanceManager {
     };
   }
 
-  private rootPool(devices: Record<string, Record<string, string>>): Pool {
+  private rootPool(devices: Record<string, Record<string, string>>): PoolRow {
     const root = Object.values(devices).find((d) => d.type === "disk" && d.path === "/");
     if (!root?.pool) throw new ApiError(400, "No root device could be found (add a disk device with path=/ and a pool, e.g. with `lxd init --auto`)");
     const pool = this.database.select().from(storagePools).where(eq(storagePools.name, root.pool)).get();
@@ -256,7 +258,7 @@ export class InstanceManager {
 
   /** One instance with state and snapshots; the state leaves out disk usage, which walks the volume on `dir`. */
   toApiFull(row: Row): Promise<InstanceFull> {
-    return this.full(row, this.allProfiles(), this.snapshots.list(row.name));
+    return this.full(row, this.allProfiles(), this.snapshots.list(row.name), backupsOf(this.database, row.id));
   }
 
   /** Every instance (recursion=1): profiles are read once for the whole list. */
@@ -265,18 +267,19 @@ export class InstanceManager {
     return rows.map((row) => this.toApi(row, this.expanded(row, known)));
   }
 
-  /** Instances with state and snapshots (recursion=2): one query for profiles and one for
-   *  snapshots, whatever the count; states are read side by side. */
+  /** Instances with state, snapshots and backups (recursion=2): one query each for profiles,
+   *  snapshots and backups, whatever the count; states are read side by side. */
   listFull(rows = this.list()): Promise<InstanceFull[]> {
     const known = this.allProfiles();
     const snaps = snapshotsByInstance(this.database);
-    return Promise.all(rows.map((row) => this.full(row, known, snaps.get(row.id) ?? [])));
+    const backups = backupsByInstance(this.database);
+    return Promise.all(rows.map((row) => this.full(row, known, snaps.get(row.id) ?? [], backups.get(row.id) ?? [])));
   }
 
-  private async full(row: Row, known: Map<string, Profile>, snaps: SnapshotRow[]): Promise<InstanceFull> {
-    const snapshots = snaps.map((s) => this.snapshots.toApi(row.name, s));
+  private async full(row: Row, known: Map<string, Profile>, snaps: SnapshotRow[], backupRows: BackupRow[]): Promise<InstanceFull> {
+    const snapshots = snaps.map((s) => this.snapshots.toApi(row.name, s, row, known));
     const state = await this.stateOf(row.name);
-    const backups = this.backups.list(row.name).map((b) => this.backups.toApi(b));
+    const backups = backupRows.map((b) => this.backups.toApi(b));
     return { ...this.toApi(row, this.expanded(row, known)), state, snapshots: snapshots.length ? snapshots : null, backups: backups.length ? backups : null };
   }
 
@@ -284,9 +287,14 @@ export class InstanceManager {
     return new Map(this.database.select().from(profilesTable).all().map((p) => [`${p.project}/${p.name}`, p]));
   }
 
-  /** The storage pool of the instance's root disk. */
-  poolOf(row: Pick<Row, "profiles" | "config" | "devices"> & { name?: string }): Pool {
-    return this.rootPool(this.expanded(row).devices);
+  /** The storage pool of the instance's root disk (`expanded`: the row's, when already read). */
+  poolOf(row: Pick<Row, "profiles" | "config" | "devices"> & { name?: string }, expanded = this.expanded(row)): PoolRow {
+    return this.rootPool(expanded.devices);
+  }
+
+  /** The pool layer's view of a pool. */
+  poolBackend(pool: Pool): PoolBackend {
+    return this.pools.backend(pool);
   }
 
   /** The pool layer's view of the pool holding the instance's root volume. */
@@ -418,7 +426,7 @@ export class InstanceManager {
       const [fromPool, into] = [this.pools.backend(pool), this.pools.backend(target)];
       const fingerprint = src.config["volatile.base_image"] ?? "";
       const userConfig = Object.fromEntries(Object.entries(req.config ?? from.config).filter(([k]) => !k.startsWith("volatile.")));
-      const idmapKeys = this.initialIdmap(name, { profiles, devices, config: userConfig });
+      const idmapKeys = this.initialIdmap(name, this.expanded({ name, profiles, devices, config: userConfig }).config);
       const withSnapshots = snapshot === undefined && !req.source.instance_only;
       const snaps = withSnapshots ? this.snapshots.list(source) : [];
       try {
@@ -461,12 +469,13 @@ export class InstanceManager {
 
   /** Validates the create request of an instance arriving from another daemon (source type
    *  migration) and reserves the name. Volatile keys are kept as the source sent them. */
-  prepareMigration(req: InstancesPost): string {
-    const name = req.name ?? "";
-    const nameError = validateInstanceName(name);
-    if (nameError) throw new ApiError(400, `Invalid instance name "${name}": ${nameError}`);
+  prepareMigration(req: InstancesPost, project = "default"): string {
+    const short = req.name ?? "";
+    const nameError = validateInstanceName(short);
+    if (nameError) throw new ApiError(400, `Invalid instance name "${short}": ${nameError}`);
+    const name = storageName(project, short);
     if (req.type && req.type !== "container") throw new ApiError(400, `Instance type "${req.type}" is not supported (containers only)`);
-    if (db.getInstance(this.database, name) || this.busy.has(name)) throw new ApiError(409, `Instance "${name}" already exists`);
+    if (db.getInstance(this.database, name) || this.busy.has(name)) throw new ApiError(409, `Instance "${short}" already exists`);
     const userConfig = Object.fromEntries(Object.entries(req.config ?? {}).filter(([k]) => !k.startsWith("volatile.")));
     this.check(name, userConfig, req.devices ?? {}, req.profiles ?? ["default"], true);
     this.busy.add(name);
@@ -582,9 +591,9 @@ export class InstanceManager {
 
   /** volatile.idmap.* of a new instance, as LXD records them at creation; every start plans
    *  again (keeping an isolated range while it is free) and records the map in use. */
-  private initialIdmap(name: string, row: Pick<Row, "profiles" | "config" | "devices"> & { name?: string }): Record<string, string> {
+  private initialIdmap(name: string, expandedConfig: Record<string, string>): Record<string, string> {
     try {
-      const plan = planIdmap(this.expanded({ ...row, name }).config, () => this.othersConfigs(name));
+      const plan = planIdmap(expandedConfig, () => this.othersConfigs(name));
       return {
         "volatile.idmap.base": plan.volatile["volatile.idmap.base"], "volatile.idmap.next": plan.volatile["volatile.idmap.next"],
         "volatile.last_state.idmap": "[]",
@@ -601,7 +610,9 @@ export class InstanceManager {
     if (configError) throw new ApiError(400, `Invalid config: ${configError}`);
     const deviceError = validateDevices(devices);
     if (deviceError) throw new ApiError(400, `Invalid devices: ${deviceError}`);
-    const expanded = expandDevices(this.profileRows(profiles, undefined, projectOfStored(stored)).map((p) => p.devices), devices);
+    // The profiles are read once for every check below.
+    const profileRows = this.profileRows(profiles, undefined, projectOfStored(stored));
+    const expanded = expandDevices(profileRows.map((p) => p.devices), devices);
     this.rootPool(expanded);
     const paths = new Map<string, string>();
     for (const [name, d] of Object.entries(expanded)) {
@@ -623,7 +634,7 @@ export class InstanceManager {
         throw new ApiError(400, `Invalid devices: disk "${name}": storage volume "${d.source}" not found in pool "${d.pool}"`);
       }
     }
-    this.checkProject(stored, { profiles, config, devices }, creating);
+    this.checkProject(stored, { config: expandConfig(profileRows.map((p) => p.config), config), devices: expanded }, creating);
   }
 
   /** Applies the root disk's `size` to the instance volume (undefined: no limit). */
@@ -646,12 +657,14 @@ export class InstanceManager {
       const profiles = req.profiles ?? ["default"];
       const devices = req.devices ?? {};
       const project = projectOfStored(name);
-      const pool = this.rootPool(expandDevices(this.profileRows(profiles, undefined, project).map((p) => p.devices), devices));
+      // Read once for the pool and the idmap plan.
+      const profileRows = this.profileRows(profiles, undefined, project);
+      const pool = this.rootPool(expandDevices(profileRows.map((p) => p.devices), devices));
       const imageConfig = Object.fromEntries(Object.entries(image.properties).map(([k, v]) => [`image.${k}`, v]));
       const config: Record<string, string> = {
         ...imageConfig,
         ...(req.config ?? {}),
-        ...this.initialIdmap(name, { name, profiles, devices, config: req.config ?? {} }),
+        ...this.initialIdmap(name, expandConfig(profileRows.map((p) => p.config), req.config ?? {})),
         "volatile.base_image": fingerprint,
         "volatile.uuid": randomUUID(),
         "volatile.last_state.power": "STOPPED",
@@ -733,7 +746,7 @@ export class InstanceManager {
       throw err;
     }
     const volatile = {
-      ...this.initialIdmap(name, { profiles, devices, config }),
+      ...this.initialIdmap(name, this.expanded({ name, profiles, devices, config }).config),
       "volatile.uuid": (record.config as Record<string, string> | undefined)?.["volatile.uuid"] || randomUUID(),
       "volatile.last_state.power": "STOPPED",
     };
@@ -957,7 +970,10 @@ export class InstanceManager {
     } catch (err) {
       throw new ApiError(400, `Failed to start instance "${name}": ${(err as Error).message}`);
     }
-    db.updateInstance(this.database, name, { config: { ...row.config, ...idmap.volatile } });
+    // The planners of other starts read volatile.idmap.next: unless create or the last start
+    // recorded this very map already, it is recorded before the first await.
+    const recorded = ["volatile.idmap.base", "volatile.idmap.next"].every((k) => row.config[k] === idmap.volatile[k]);
+    if (!recorded) db.updateInstance(this.database, name, { config: { ...row.config, ...idmap.volatile } });
     crashPoint("start", "after-idmap");
     t.mark("plan");
     const restoring = row.stateful ? stateDir(this.pools.backend(pool), name) : undefined;

@@ -21,6 +21,7 @@ import { instanceUrl, projectOfStored } from "../api/project-names.ts";
 export type SnapshotRow = db.SnapshotRow;
 
 type InstanceShape = Pick<InstanceRow, "profiles" | "config" | "devices"> & { name?: string; project?: string };
+type KnownProfile = { name: string; config: Record<string, string>; devices: Record<string, Record<string, string>> };
 
 /** What snapshots need from the instances they belong to (the instance manager provides it). */
 export interface SnapshotHost {
@@ -28,7 +29,8 @@ export interface SnapshotHost {
   /** Refuses a snapshot or backup the instance's project does not allow. */
   projects: { checkAllowed(project: string, what: "snapshot" | "backup"): void };
   list(): InstanceRow[];
-  expanded(row: InstanceShape): { config: Record<string, string>; devices: Record<string, Record<string, string>> };
+  /** `known`: every profile by "project/name", when a listing read them all at once. */
+  expanded(row: InstanceShape, known?: ReadonlyMap<string, KnownProfile>): { config: Record<string, string>; devices: Record<string, Record<string, string>> };
   /** The pool holding the instance's root volume. */
   backendOf(row: InstanceShape): PoolBackend;
   isRunning(name: string): boolean;
@@ -85,12 +87,12 @@ export class Snapshots {
     return row;
   }
 
-  toApi(instance: string, snap: SnapshotRow): InstanceSnapshot {
-    const inst = this.instances.get(instance);
+  /** `inst` and `known` (every profile): what a listing read once for all its snapshots. */
+  toApi(instance: string, snap: SnapshotRow, inst = this.instances.get(instance), known?: ReadonlyMap<string, KnownProfile>): InstanceSnapshot {
     // A profile the snapshot names may be gone since: show its own settings then, never fail a listing.
     let expanded: { config: Record<string, string>; devices: Record<string, Record<string, string>> };
     try {
-      expanded = this.instances.expanded({ ...snap, name: inst.name, project: inst.project });
+      expanded = this.instances.expanded({ ...snap, name: inst.name, project: inst.project }, known);
     } catch {
       expanded = { config: snap.config, devices: snap.devices };
     }

@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import type { TestDaemon } from "../helpers/daemon.ts";
 import { cliOf, timed } from "./timing.ts";
+import { cannedDaemon, lxcExecGaps } from "./lxc-floor.ts";
 
 export interface ExecRow {
   key: string;
@@ -62,6 +63,12 @@ function phaseMedians(runs: Record<string, number>[]): string {
   return keys.map((k) => `${k} ${median(runs.map((r) => r[k] ?? NaN)).toFixed(2)}`).join(", ");
 }
 
+/** Per-step medians in the steps' own order, and the median total. */
+function gapMedians(runs: Record<string, number>[]): string {
+  const steps = Object.keys(runs[0]).map((k) => `${k} ${median(runs.map((r) => r[k])).toFixed(2)}`);
+  return `${steps.join(", ")}; total ${median(runs.map((r) => Object.values(r).reduce((a, b) => a + b, 0))).toFixed(1)}`;
+}
+
 export async function execTimings(d: TestDaemon, runs: number): Promise<{ rows: ExecRow[]; phases: string[] }> {
   const cli = cliOf(d);
   await cli("launch", "busybox", "ex1");
@@ -75,11 +82,20 @@ export async function execTimings(d: TestDaemon, runs: number): Promise<{ rows: 
     if ((await p.exited) !== 0) throw new Error(`nsenter failed: ${await new Response(p.stderr).text()}`);
   };
   const haveLxc = existsSync("/usr/bin/lxc");
+  // lxc's own part: the same command against a daemon that answers at once, and lxc's start alone.
+  const canned = haveLxc ? cannedDaemon(JSON.stringify((await d.api("GET", "/1.0")).body)) : undefined;
+  const lxcEnv = (dir: string) => ({ ...process.env, LXD_DIR: dir, HOME: d.clientHome, LXD_CONF: `${d.clientHome}/.config/lxc` }) as Record<string, string>;
+  const lxcAt = async (dir: string, ...args: string[]) => {
+    const p = Bun.spawn(["/usr/bin/lxc", ...args], { env: lxcEnv(dir), stdout: "ignore", stderr: "pipe" });
+    if ((await p.exited) !== 0) throw new Error(`lxc ${args.join(" ")} failed: ${await new Response(p.stderr).text()}`);
+  };
   // Warm-up: page cache, the helper installed, the client's certificate for lxc made.
   await cli("exec", "ex1", "--", "true");
   if (haveLxc) await lxc();
   await apiExec(d, "ex1");
-  const t = { cli: [] as number[], lxc: [] as number[], api: [] as Record<string, number>[], idle: [] as number[], floor: [] as number[] };
+  if (canned) await lxcAt(canned.dir, "exec", "ex1", "--", "true");
+  const gaps = { ours: [] as Record<string, number>[], canned: [] as Record<string, number>[] };
+  const t = { lxcCanned: [] as number[], lxcVersion: [] as number[], lxcQuery: [] as number[], cli: [] as number[], lxc: [] as number[], api: [] as Record<string, number>[], idle: [] as number[], floor: [] as number[] };
   // The API runs first and alone: the daemon's trace lines are theirs, not disturbed by a CLI starting.
   const logFrom = readFileSync(d.logFile, "utf8").length;
   for (let i = 0; i < runs; i++) t.api.push(await apiExec(d, "ex1"));
@@ -93,18 +109,39 @@ export async function execTimings(d: TestDaemon, runs: number): Promise<{ rows: 
   }
   for (let i = 0; i < runs; i++) {
     t.cli.push(await timed(() => cli("exec", "ex1", "--", "true")));
-    if (haveLxc) t.lxc.push(await timed(lxc));
+    if (canned) {
+      t.lxc.push(await timed(lxc));
+      t.lxcCanned.push(await timed(() => lxcAt(canned.dir, "exec", "ex1", "--", "true")));
+      t.lxcQuery.push(await timed(() => lxcAt(d.dir, "query", "/1.0")));
+      t.lxcVersion.push(await timed(() => lxcAt(d.dir, "--version")));
+      const ours = await lxcExecGaps(lxcEnv(d.dir), ["ex1", "--", "true"]);
+      const cannedGaps = await lxcExecGaps(lxcEnv(canned.dir), ["ex1", "--", "true"]);
+      if (ours && cannedGaps) {
+        gaps.ours.push(ours);
+        gaps.canned.push(cannedGaps);
+      }
+    }
     t.floor.push(await timed(floor));
   }
+  canned?.stop();
   await cli("delete", "ex1", "--force");
   return {
     rows: [
       { key: "exec-daemon", what: "exec c -- true, daemon's part (API: POST to result)", times: t.api.map((a) => a.result), floor: t.floor },
       { key: "exec-idle", what: "exec c -- true, daemon's part, 200 ms after the last", times: t.idle, floor: t.floor },
       { key: "exec-cli", what: "exec c -- true, our CLI", times: t.cli, floor: t.floor },
-      ...(haveLxc ? [{ key: "exec-lxc", what: "exec c -- true, Debian's lxc", times: t.lxc, floor: t.floor }] : []),
+      ...(haveLxc ? [
+        { key: "exec-lxc", what: "exec c -- true, Debian's lxc", times: t.lxc, floor: t.floor },
+        { key: "exec-lxc-canned", what: "exec c -- true, Debian's lxc against canned answers (lxc's own time)", times: t.lxcCanned },
+        { key: "lxc-query", what: "lxc query /1.0", times: t.lxcQuery },
+        { key: "lxc-version", what: "lxc --version (the Go client's start)", times: t.lxcVersion },
+      ] : []),
     ],
     phases: [
+      ...(gaps.ours.length ? [
+        `lxc exec timeline against this daemon (ms per step between lxc's connects, medians; strace stops lxc only there): ${gapMedians(gaps.ours)}`,
+        `lxc exec timeline against canned answers (lxc's own time, same run): ${gapMedians(gaps.canned)}`,
+      ] : []),
       `exec client phases (ms since POST sent): ${phaseMedians(t.api)}`,
       `exec daemon phases (ms since the handler got the POST): ${phaseMedians(daemon)}`,
     ],

@@ -6,6 +6,9 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { SyncDqlite } from "../../src/cluster/dqlite/sync.ts";
 import { databaseOver, embeddedMigrations, openDatabase, seedDefaults, type OpenDb } from "../../src/db/index.ts";
+import { eq } from "drizzle-orm";
+import * as members from "../../src/db/cluster-members.ts";
+import { listInstances } from "../../src/db/instances.ts";
 import * as profiles from "../../src/db/profiles.ts";
 import { images, instances } from "../../src/db/schema.ts";
 import { getServerConfig, patchServerConfig, replaceServerConfig } from "../../src/db/server-config.ts";
@@ -54,6 +57,14 @@ function scenario(db: OpenDb): unknown[] {
   replaceServerConfig(db, { "core.https_address": ":8443", "images.auto_update_interval": "6" });
   patchServerConfig(db, { "core.https_address": "", "images.auto_update_interval": "12" });
   seen.push(getServerConfig(db));
+  // What placement and forwarding ask: members with their instance counts, an instance's member.
+  for (const [id, name] of [[1, "m1"], [2, "m2"], [3, "m3"]] as const) {
+    members.insertMember(db, { id, name, address: `10.0.0.${id}:8443`, raftAddress: `10.0.0.${id}:9000`, architecture: "x86_64", heartbeat: id, config: { k: name } });
+  }
+  db.update(instances).set({ location: "m2" }).run();
+  db.update(instances).set({ location: "m1" }).where(eq(instances.name, "c1")).run();
+  seen.push(members.membersWithCounts(db), members.memberOfInstance(db, "c2"), members.memberOfInstance(db, "nope") ?? null);
+  seen.push(listInstances(db, "m2").map((i) => i.name), listInstances(db).map((i) => i.location));
   // A failed transaction leaves nothing; a failed nested one only undoes itself.
   expect(() =>
     db.transaction((tx) => {
@@ -78,6 +89,11 @@ test.skipIf(!haveLib)("the schema and query modules answer the same on bun:sqlit
     const expected = scenario(local);
     expect(scenario(replicated)).toEqual(expected);
     expect(expected[expected.length - 1]).toEqual(["fast"]);
+    const [counts, home, none, atM2, locations] = expected.slice(5, 10) as [{ name: string; instances: number; config: unknown }[], { name: string }, null, string[], string[]];
+    expect(counts.map((m) => [m.name, m.instances])).toEqual([["m1", 1], ["m2", 1], ["m3", 0]]);
+    expect(counts[0].config).toEqual({ k: "m1" });
+    expect([home.name, none]).toEqual(["m2", null]);
+    expect([atM2, locations]).toEqual([["c2"], ["m1", "m2"]]);
     // Migrations were recorded exactly as on a standalone daemon: a second open applies none.
     const applied = replicated.$client.query(`SELECT count(*) AS n FROM "__drizzle_migrations"`).get() as { n: number };
     expect(applied.n).toBe(embeddedMigrations().length);

@@ -266,6 +266,42 @@ test("filter= on /1.0/images, as LXD's api_filtering", async () => {
   expect(bad.body.error).toContain("Invalid filter");
 });
 
+test("exec starts with the client's first websocket; what it wrote before the data sockets came reaches them", async () => {
+  await d.ok("launch", "busybox", "early1");
+  try {
+    const ex = await d.api("POST", "/1.0/instances/early1/exec", {
+      command: ["sh", "-c", "echo early; echo early-err >&2; touch /root/ran; exit 3"], "wait-for-websocket": true, interactive: false, environment: {},
+    });
+    expect(ex.status).toBe(202);
+    const fds = ex.body.metadata.metadata.fds;
+    // Debian's lxc connects control first, then 0, 1 and 2 one after another.
+    const control = await connect(ex.body.operation, fds.control);
+    let ran = false;
+    for (let i = 0; i < 100 && !ran; i++, await Bun.sleep(50)) {
+      ran = (await d.api("GET", "/1.0/instances/early1/files?path=/root/ran")).status === 200;
+    }
+    expect(ran).toBe(true);
+    const text = (m: MessageEvent) => (typeof m.data === "string" ? m.data : new TextDecoder().decode(m.data as ArrayBuffer));
+    let out = "";
+    let err = "";
+    const stdout = await connect(ex.body.operation, fds["1"]);
+    stdout.onmessage = (m) => (out += text(m));
+    const stderr = await connect(ex.body.operation, fds["2"]);
+    stderr.onmessage = (m) => (err += text(m));
+    const stdin = await connect(ex.body.operation, fds["0"]);
+    stdin.send("");
+    const op = (await d.wait(ex.body.operation, 30)).body.metadata;
+    expect(op.status, op.err).toBe("Success");
+    expect(op.metadata.return).toBe(3);
+    for (let i = 0; i < 50 && !(out && err); i++) await Bun.sleep(20);
+    expect(out).toBe("early\n");
+    expect(err).toBe("early-err\n");
+    for (const ws of [control, stdout, stderr, stdin]) ws.close();
+  } finally {
+    await d.lxd("delete", "-f", "early1");
+  }
+});
+
 test("exec record-output keeps stdout and stderr as instance log files, as LXD does", async () => {
   await d.ok("launch", "busybox", "rec1");
   try {
@@ -355,7 +391,11 @@ test("the container's lo is up before init runs, whatever the image does", async
   await d.lxd("launch", "busybox", "lo1", "-c", "raw.lxc=lxc.init.cmd = /bin/cat /sys/class/net/lo/flags");
   try {
     let out = "";
-    for (let i = 0; i < 300 && !out.trim(); i++, await Bun.sleep(100)) out = String((await d.api("GET", "/1.0/instances/lo1/logs/console.log")).body);
+    // Until cat's line is there: before init writes, the log may be empty or not exist yet (a 404 body).
+    for (let i = 0; i < 300 && !/^0x[0-9a-f]+$/.test(out.trim()); i++, await Bun.sleep(100)) {
+      const r = await d.api("GET", "/1.0/instances/lo1/logs/console.log");
+      out = r.status === 200 && typeof r.body === "string" ? r.body : "";
+    }
     expect(Number.parseInt(out.trim(), 16) & 1).toBe(1); // IFF_UP
   } finally {
     await d.lxd("delete", "-f", "lo1");

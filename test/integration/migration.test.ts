@@ -185,4 +185,24 @@ describe("copy and move between servers", () => {
     await b.ok("delete", "run1", "--force");
     await a.ok("delete", "run3", "--force");
   });
+
+  test("into a project on the other server: --project on both sides, --target-project, and Debian's lxc", async () => {
+    for (const d of [a, b]) await d.ok("project", "create", "mp", "-c", "features.images=false", "-c", "features.profiles=false");
+    await a.ok("launch", "busybox", "inproj", "--project", "mp");
+    await a.ok("exec", "inproj", "--project", "mp", "--", "sh", "-c", "echo in-mp > /root/note");
+    await a.ok("stop", "inproj", "--project", "mp", "--force");
+    await a.ok("init", "busybox", "fromdef");
+    await clients.ok(clients.lxd("copy", "a:inproj", "b:inproj", "--project", "mp"), "copy within mp");
+    await clients.ok(clients.lxd("copy", "a:fromdef", "b:intomp", "--target-project", "mp"), "copy into mp");
+    await clients.ok(clients.lxc("copy", "a:inproj", "b:bylxc", "--project", "mp"), "lxc copy within mp");
+    for (const name of ["inproj", "intomp", "bylxc"]) {
+      expect((await b.api("GET", `/1.0/instances/${name}?project=mp`)).body.metadata).toMatchObject({ name, project: "mp" });
+      expect((await b.api("GET", `/1.0/instances/${name}`)).status).toBe(404);
+    }
+    await b.ok("start", "bylxc", "--project", "mp");
+    expect((await b.ok("exec", "bylxc", "--project", "mp", "--", "cat", "/root/note")).trim()).toBe("in-mp");
+    await b.ok("delete", "--force", "inproj", "intomp", "bylxc", "--project", "mp");
+    await a.ok("delete", "inproj", "--project", "mp");
+    await a.ok("delete", "fromdef");
+  });
 });

@@ -2,6 +2,7 @@
 // and every query module run unchanged on a cluster. Each statement is one blocking round trip to
 // the dqlite leader on the caller's thread (sync-client.ts): the daemon's event loop waits for the
 // database exactly as it does for bun:sqlite's disk I/O.
+import { appendFileSync } from "node:fs";
 import type { SqliteClient, SqliteStatement } from "../../db/index.ts";
 import type { ExecResult, QueryResult, Relay } from "./client.ts";
 import { SyncDqliteClient } from "./sync-client.ts";
@@ -14,6 +15,31 @@ export interface SyncDqliteOptions {
   database?: string;
   /** How long one statement may wait, leader changes included. */
   timeoutMs?: number;
+}
+
+/** `LXD_DQLITE_TRACE=PREFIX`: every statement, its duration and its caller appended to PREFIX.PID
+ *  (how the statements of a launch or a list were counted; src/cluster/README.md). */
+const TRACE = process.env.LXD_DQLITE_TRACE ? `${process.env.LXD_DQLITE_TRACE}.${process.pid}` : undefined;
+
+/** The callers above the database layers (function names; a minified build has short ones). */
+function caller(): string {
+  const frames = (new Error().stack ?? "").split("\n").slice(1).map((l) => /at (?:async )?([\w$.<>]+)/.exec(l)?.[1] ?? "?");
+  const inner = /^(caller|traced|select|execute|executeOnce|rows|run|values|all|get|execute|_\w+|\w+Query|map|<anonymous>|\?)$/i;
+  return frames.filter((f) => !inner.test(f) && !/^(SQLite|BunSQLite|Session|Prepared|SQLiteSelect|SQLiteInsert|SQLiteUpdate|Query)/.test(f)).slice(0, 4).join(" < ");
+}
+
+/** Runs `fn` (one statement), tracing it with its duration, caller and error if any. */
+function traced<T>(kind: string, sql: string, fn: () => T): T {
+  const t0 = performance.now();
+  let failed = "";
+  try {
+    return fn();
+  } catch (e) {
+    failed = ` ! ${(e as Error).message}`;
+    throw e;
+  } finally {
+    appendFileSync(TRACE!, `${Date.now()} ${(performance.now() - t0).toFixed(2)} ${kind} ${sql.replace(/\s+/g, " ").slice(0, 160)} | ${caller()}${failed}\n`);
+  }
 }
 
 /** An INSERT with a RETURNING clause: the insert itself, its table, the returned columns. */
@@ -33,6 +59,10 @@ export class SyncDqlite implements SqliteClient {
   }
 
   private execute(sql: string, params: SqlValue[]): ExecResult {
+    return TRACE ? traced("exec", sql, () => this.executeOnce(sql, params)) : this.executeOnce(sql, params);
+  }
+
+  private executeOnce(sql: string, params: SqlValue[]): ExecResult {
     // Another member's transaction holds the write lock on the leader (SQLITE_BUSY): the statement
     // did nothing, so it waits and runs again, as bun:sqlite's busy timeout makes a writer wait.
     const deadline = Date.now() + this.timeoutMs;
@@ -47,7 +77,7 @@ export class SyncDqlite implements SqliteClient {
   }
 
   private select(sql: string, params: SqlValue[]): QueryResult {
-    return this.client.query(sql, params);
+    return TRACE ? traced("query", sql, () => this.client.query(sql, params)) : this.client.query(sql, params);
   }
 
   exec(sql: string): void {

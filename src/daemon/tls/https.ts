@@ -64,16 +64,17 @@ export class HttpsService {
     }
   }
 
-  /** Listens again where it does (after the certificate changed). */
+  /** Listens again where it does (after the certificate changed). Requests in flight finish on
+   *  their connection: a member told to leave its cluster answers while it switches certificates. */
   restart(): void {
     const address = this.current;
-    this.stop();
+    this.stop(true);
     this.apply(address);
   }
 
-  stop(): void {
+  stop(keepConnections = false): void {
     if (!this.listener) return;
-    this.listener.stop();
+    this.listener.stop(keepConnections);
     this.listener = undefined;
     log.info("HTTPS listener stopped", { address: this.current });
     this.current = "";

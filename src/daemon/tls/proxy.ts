@@ -388,7 +388,8 @@ class Relay {
 export interface HttpsListener {
   readonly hostname: string;
   readonly port: number;
-  stop(): void;
+  /** Stops listening; connections still open are cut unless `keepConnections` (they end on their own). */
+  stop(keepConnections?: boolean): void;
 }
 
 export interface HttpsListenOptions {
@@ -445,9 +446,9 @@ export function listenHttps(opts: HttpsListenOptions): HttpsListener {
   return {
     hostname: listener.hostname,
     port: listener.port,
-    stop() {
-      listener.stop(true);
-      for (const r of relays) r.close();
+    stop(keepConnections = false) {
+      listener.stop(!keepConnections);
+      if (!keepConnections) for (const r of relays) r.close();
     },
   };
 }
