@@ -4,7 +4,8 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
-import { fingerprintOf, fromPem, generateCertificate, toPem } from "../tls/x509.ts";
+import { fingerprintOf, fromPem, generateCertificate } from "../tls/x509.ts";
+import { readPeerCertificate } from "../tls/peer-certificate.ts";
 import { LxdError } from "./errors.ts";
 import { opened, type Transport } from "./transport.ts";
 
@@ -34,37 +35,13 @@ export function httpsUrl(addr: string): string {
 
 /** The certificate a server presents (PEM), read without trusting it: `remote add` shows or
  *  checks its fingerprint before pinning it. */
-export function fetchServerCertificate(url: string, identity?: ClientIdentity): Promise<string> {
+export async function fetchServerCertificate(url: string, identity?: ClientIdentity): Promise<string> {
   const { hostname, port } = new URL(url);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new LxdError(`Timed out connecting to ${url}`)), 10_000);
-    Bun.connect({
-      hostname: hostname.replace(/^\[|\]$/g, ""),
-      port: Number(port || 8443),
-      tls: { rejectUnauthorized: false, ...(identity ? { cert: identity.cert, key: identity.key } : {}) },
-      socket: {
-        handshake(socket) {
-          clearTimeout(timer);
-          const raw = (socket.getPeerCertificate() as { raw?: Uint8Array } | undefined)?.raw;
-          socket.end();
-          if (raw?.length) resolve(toPem("CERTIFICATE", new Uint8Array(raw)));
-          else reject(new LxdError(`${url} presented no certificate`));
-        },
-        data() {},
-        error(_s, err) {
-          clearTimeout(timer);
-          reject(new LxdError(`Failed to connect to ${url}: ${err.message}`));
-        },
-        connectError(_s, err) {
-          clearTimeout(timer);
-          reject(new LxdError(`Failed to connect to ${url}: ${err.message}`));
-        },
-      },
-    }).catch((err: Error) => {
-      clearTimeout(timer);
-      reject(new LxdError(`Failed to connect to ${url}: ${err.message}`));
-    });
-  });
+  try {
+    return await readPeerCertificate(hostname, Number(port || 8443), identity, url);
+  } catch (err) {
+    throw new LxdError((err as Error).message);
+  }
 }
 
 export const certFingerprint = (pem: string) => fingerprintOf(fromPem(pem));

@@ -1,6 +1,7 @@
 // Member-to-member HTTP: TLS with the cluster certificate on both ends (every member serves and
 // dials with the same pair, so each trusts exactly that certificate).
 import { X509Certificate } from "node:crypto";
+import { readPeerCertificate } from "../tls/peer-certificate.ts";
 export interface ClusterIdentity { cert: string; key: string; fingerprint: string }
 
 /** LXD's user agent for requests between members (its notifier uses this one). */
@@ -22,26 +23,35 @@ function certificateFacts(pem: string): { fingerprint: string; name?: string } |
   return parsed.get(pem);
 }
 
-/** Requests and websockets to members: the cluster certificate (the one this member dials with,
- *  when it is the one pinned) is their only CA and its name theirs, whatever address they are
- *  dialled at (as LXD verifies members). A checkServerIdentity callback is never called by Bun
- *  without chain verification, and keeps fetch from reusing connections: this verifies the member
- *  and lets fetch keep one connection per member open. */
-function memberTls(identity: ClusterIdentity, pinned = identity.fingerprint) {
+const bare = (fingerprint: string) => fingerprint.replaceAll(":", "").toLowerCase();
+
+/** Requests and websockets to members: the cluster certificate (the one this member dials with)
+ *  is their only CA and its name theirs, whatever address they are dialled at (as LXD verifies
+ *  members). Bun calls no checkServerIdentity callback without chain verification (and such a
+ *  callback keeps fetch from reusing connections), so the chain check is the pin, and fetch keeps
+ *  one connection per member open. */
+function memberTls(identity: ClusterIdentity) {
   const facts = certificateFacts(identity.cert);
-  if (!facts?.name || facts.fingerprint !== pinned.replaceAll(":", "").toLowerCase()) return tlsFor(identity, pinned);
+  if (!facts?.name) throw new Error("The cluster certificate names no host, so members cannot verify each other with it");
   return { cert: identity.cert, key: identity.key, ca: identity.cert, rejectUnauthorized: true, serverName: facts.name };
 }
 
-function tlsFor(identity: ClusterIdentity, pinned = identity.fingerprint) {
-  const expected = pinned.toUpperCase().match(/../g)!.join(":");
-  return {
-    cert: identity.cert,
-    key: identity.key,
-    rejectUnauthorized: false,
-    checkServerIdentity: (_host: string, peer: { fingerprint256?: string }) =>
-      peer?.fingerprint256 === expected ? undefined : new Error(`Cluster certificate mismatch (expected ${pinned})`),
-  };
+/** The same for a member pinned by another certificate's fingerprint (a joiner has only the
+ *  token's): the member's certificate is read first, checked, then trusted as above. */
+async function pinnedTls(identity: ClusterIdentity, address: string, pinned: string) {
+  const port = /:(\d+)$/.exec(address)?.[1];
+  const pem = await readPeerCertificate(address.replace(/:\d+$/, ""), Number(port ?? 8443));
+  const facts = certificateFacts(pem);
+  if (!facts || facts.fingerprint !== bare(pinned)) {
+    throw new Error(`The server at ${address} presented certificate ${facts?.fingerprint ?? "(unreadable)"}, not ${bare(pinned)}`);
+  }
+  if (!facts.name) throw new Error(`The certificate of the server at ${address} names no host, so it cannot be verified`);
+  return { cert: identity.cert, key: identity.key, ca: pem, rejectUnauthorized: true, serverName: facts.name };
+}
+
+/** The TLS options for dialling `address`: pinned to `pinned` (default: the cluster certificate). */
+function tlsFor(identity: ClusterIdentity, address: string, pinned = identity.fingerprint) {
+  return bare(pinned) === certificateFacts(identity.cert)?.fingerprint ? memberTls(identity) : pinnedTls(identity, address, pinned);
 }
 
 export interface PeerRequest {
@@ -59,7 +69,7 @@ export async function peerFetch(identity: ClusterIdentity, address: string, path
     method: req.method ?? "GET",
     body: req.body,
     headers: { "user-agent": PEER_USER_AGENT, ...(req.headers ?? {}) },
-    tls: memberTls(identity, req.pinned),
+    tls: await tlsFor(identity, address, req.pinned),
     signal: AbortSignal.timeout(req.timeoutMs ?? 30_000),
     // Streamed bodies (uploads being forwarded) need this for fetch to send them.
     duplex: "half",

@@ -62,3 +62,12 @@ test("websockets to members are verified the same way", async () => {
   expect(await first(cluster)).toBe("message hello");
   expect(await first(stranger)).toBe("error");
 });
+
+test("a joiner pinned to the token's fingerprint reaches only the server that presents it", async () => {
+  // The joiner dials with its own certificate, pinned to the cluster certificate's fingerprint.
+  const joiner = await generateCertificate({ client: false, commonName: "root@joiner", names: ["joiner"] });
+  const asJoiner = (fingerprint: string): ClusterIdentity => ({ cert: joiner.certificate, key: joiner.key, fingerprint });
+  const res = await peerFetch(asJoiner(cluster.fingerprint), `127.0.0.2:${server.port}`, "/x");
+  expect(await res.text()).toBe("ok");
+  await expect(peerFetch(asJoiner(stranger.fingerprint), `127.0.0.2:${server.port}`, "/x")).rejects.toThrow(/presented certificate/);
+});
