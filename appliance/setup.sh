@@ -16,10 +16,10 @@ apt-get update
 # iproute2/nftables/dnsmasq-base: managed bridges, NAT, DHCP/DNS; kmod: linux.kernel_modules; lxd-client: the reference `lxc` client, which talks to this
 # daemon too and is used by the compatibility tests; btrfs-progs: btrfs storage pools; rsync:
 # moving instances and volumes between hosts (`lxd copy`/`move` to another server; both ends);
-# libdqlite0: the cluster database.
+# libdqlite0: the cluster database; libssl3: its TLS between members (lxd-dqlite opens both).
 apt-get install -y --no-install-recommends \
   ca-certificates gcc libc6-dev busybox-static xz-utils iproute2 kmod nftables dnsmasq-base file lxd-client \
-  debootstrap lxcfs btrfs-progs squashfs-tools rsync libdqlite0
+  debootstrap lxcfs btrfs-progs squashfs-tools rsync libdqlite0 libssl3
 command -v npm >/dev/null || apt-get install -y --no-install-recommends nodejs npm
 
 npm ci

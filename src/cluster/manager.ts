@@ -13,7 +13,7 @@ import { imageProjects } from "../db/images.ts";
 import { parseExpiry } from "../tls/token.ts";
 import { DqliteUnavailableError, startDqliteNode, type DqliteNode } from "../kernel/dqlite.ts";
 import { log } from "../log.ts";
-import { DqliteClient } from "./dqlite/client.ts";
+import { DqliteClient, DqliteConnectionError } from "./dqlite/client.ts";
 import { SyncDqlite } from "./dqlite/sync.ts";
 import type { LocalStore, RaftNode } from "./local.ts";
 import { peerFetch, peerJson, type ClusterIdentity } from "./peer.ts";
@@ -95,6 +95,12 @@ const hostOf = (address: string) => address.replace(/:\d+$/, "").replace(/^\[|\]
 export class ClusterManager {
   private node?: DqliteNode;
   private admin?: DqliteClient;
+  /** Every database connection goes through this member's own node process, which dials the
+   *  others over TLS with the cluster certificate. */
+  private readonly relay = (): string => {
+    if (!this.node) throw new DqliteConnectionError("this member's dqlite node is not running");
+    return this.node.relay;
+  };
   private timer?: ReturnType<typeof setInterval>;
   private lastRound = 0;
   private ticking = false;
@@ -188,7 +194,16 @@ export class ClusterManager {
 
   private async startNode(id: bigint, address: string): Promise<void> {
     try {
-      this.node = await startDqliteNode({ id, address, dir: join(this.deps.stateDir, "database", "global"), latencyMs: RAFT_LATENCY_MS });
+      const { stateDir } = this.deps;
+      this.node = await startDqliteNode({
+        id, address, dir: join(stateDir, "database", "global"), cert: join(stateDir, "cluster.crt"), key: join(stateDir, "cluster.key"), latencyMs: RAFT_LATENCY_MS,
+        // A peer without the cluster certificate is worth a warning; a member that is down is not.
+        onLog: (line) => (line.startsWith("refused") ? log.warn : log.debug)("dqlite node", { message: line }),
+      });
+      const node = this.node;
+      void node.exited.then((code) => {
+        if (this.node === node) log.error("The dqlite node stopped on its own", { code });
+      });
     } catch (err) {
       if (err instanceof DqliteUnavailableError) throw new ApiError(400, `This server can't be clustered: ${err.message}`);
       throw err;
@@ -197,12 +212,12 @@ export class ClusterManager {
 
   /** Points the daemon's database at dqlite (the schema brought up to date there). */
   private useGlobal(addresses: string[], copyFromCurrent = false): void {
-    const sync = new SyncDqlite(addresses, { timeoutMs: 15_000 });
+    const sync = new SyncDqlite(addresses, { relay: this.relay, timeoutMs: 15_000 });
     applyMigrations(sync);
     if (copyFromCurrent) copyRows(this.client.current, sync);
     sync.run("PRAGMA foreign_keys = ON");
     this.client.switchTo(sync).close();
-    this.admin = new DqliteClient(addresses, { timeoutMs: 10_000 });
+    this.admin = new DqliteClient(addresses, { relay: this.relay, timeoutMs: 10_000 });
   }
 
   // ---- forming -------------------------------------------------------------------------
@@ -216,22 +231,24 @@ export class ClusterManager {
       throw new ApiError(400, "This LXD server isn't available on the network: set core.https_address to a specific address first");
     }
     const raftAddress = `${hostOf(address).includes(":") ? `[${hostOf(address)}]` : hostOf(address)}:${freePort(hostOf(address))}`;
-    await this.startNode(1n, raftAddress);
+    // The server's certificate becomes the cluster's: members trust each other by it, their
+    // dqlite nodes included, so it is in place before the node starts.
+    const identity = this.deps.identity();
+    this.writeClusterCertificate(identity);
     const local = this.deps.local;
     try {
+      await this.startNode(1n, raftAddress);
       this.useGlobal([raftAddress], true);
     } catch (err) {
-      await this.node?.stop();
-      this.node = undefined;
+      await this.stopNode();
+      for (const file of ["cluster.crt", "cluster.key"]) rmSync(join(this.deps.stateDir, file), { force: true });
+      if (err instanceof ApiError) throw err;
       throw new ApiError(500, `Failed to move the database into dqlite: ${(err as Error).message}`);
     }
     const db = this.deps.db;
     members.insertMember(db, { id: 1, name, address, raftAddress, architecture: this.deps.architecture, heartbeat: Date.now() });
     members.claimInstances(db, name);
     this.deps.shareResources(name);
-    // The server's certificate becomes the cluster's: members trust each other by it.
-    const identity = this.deps.identity();
-    this.writeClusterCertificate(identity);
     this.deps.adoptCertificate(identity, true);
     local.set("name", name);
     local.set("raft_id", "1");
@@ -414,7 +431,7 @@ export class ClusterManager {
   private async refreshRoles(): Promise<void> {
     try {
       for (const n of await this.raftNodes()) this.roles.set(n.id, n.role);
-      this.leaderId = Number((await DqliteClient.leaderOf(this.deps.local.get("raft_address")!)).id);
+      this.leaderId = Number((await DqliteClient.leaderOf(this.relay, this.deps.local.get("raft_address")!)).id);
     } catch (err) {
       log.debug("Could not read the Raft configuration", { err: (err as Error).message });
     }
@@ -483,7 +500,7 @@ export class ClusterManager {
     }
     // As LXD: a leader hands leadership over before it goes, so no election follows the removal
     // with statements in flight on a node that is about to stop.
-    const leader = await DqliteClient.leaderOf(this.deps.local.get("raft_address")!).catch(() => undefined);
+    const leader = await DqliteClient.leaderOf(this.relay, this.deps.local.get("raft_address")!).catch(() => undefined);
     if (leader && Number(leader.id) === row.id) {
       await this.membershipChange(() => this.admin!.transfer(0n)).catch((err) => log.warn("Leadership transfer failed", { err: (err as Error).message }));
     }
@@ -515,8 +532,7 @@ export class ClusterManager {
     seedDefaults(this.deps.db);
     this.admin?.close();
     this.admin = undefined;
-    await this.node?.stop();
-    this.node = undefined;
+    await this.stopNode();
     rmSync(join(this.deps.stateDir, "database", "global"), { recursive: true, force: true });
     for (const key of ["name", "raft_id", "raft_address", "cluster.https_address"]) this.deps.local.set(key, undefined);
     this.deps.local.setRaftNodes([]);
@@ -572,7 +588,16 @@ export class ClusterManager {
     // A short check cadence: a round starts once half of the threshold (read each time, so a
     // changed cluster.offline_threshold applies at once) has passed since the last one.
     this.timer = setInterval(() => {
-      if (this.ticking || Date.now() - this.lastRound < this.thresholdMs() / 2) return;
+      if (this.ticking) return;
+      let threshold: number;
+      try {
+        threshold = this.thresholdMs();
+      } catch (err) {
+        // The database is unreachable for now (no quorum, a leader change): the next check retries.
+        log.debug("Heartbeat check failed", { err: (err as Error).message });
+        return;
+      }
+      if (Date.now() - this.lastRound < threshold / 2) return;
       this.ticking = true;
       this.lastRound = Date.now();
       void this.tick()
@@ -590,7 +615,7 @@ export class ClusterManager {
       log.warn("This member was removed from the cluster while it could not be told", { member: this.name });
       return this.leave();
     }
-    const leader = await DqliteClient.leaderOf(raftAddress);
+    const leader = await DqliteClient.leaderOf(this.relay, raftAddress);
     this.leaderId = Number(leader.id);
     if (leader.address !== raftAddress) return;
     const started = performance.now();
@@ -682,6 +707,13 @@ export class ClusterManager {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     this.admin?.close();
-    await this.node?.stop();
+    await this.stopNode();
+  }
+
+  /** Stops this member's node on purpose (so its exit is not reported as a failure). */
+  private async stopNode(): Promise<void> {
+    const node = this.node;
+    this.node = undefined;
+    await node?.stop();
   }
 }

@@ -53,6 +53,6 @@ export function buildNative(arch: NativeArch, outDir: string): { helper: string;
   const dqlite = join(outDir, "lxd-dqlite");
   gcc(cc, ["-static", "-s", ...helperSources], helper);
   gcc(cc, ["-shared", "-fPIC", "-s", ...LIB_SOURCES.map((f) => join(nativeSourceDir, f))], lib);
-  gcc(cc, ["-s", join(nativeSourceDir, DQLITE_SOURCE), "-ldl"], dqlite);
+  gcc(cc, ["-s", "-pthread", join(nativeSourceDir, DQLITE_SOURCE), "-ldl"], dqlite);
   return { helper, lib, dqlite };
 }

@@ -15,19 +15,21 @@ import { getServerConfig, patchServerConfig, replaceServerConfig } from "../../s
 import * as pools from "../../src/db/storage-pools.ts";
 import { startDqliteNode, type DqliteNode } from "../../src/kernel/dqlite.ts";
 import { freePort } from "../helpers/net.ts";
+import { writeCertificate } from "../helpers/cluster-cert.ts";
 
 const haveLib = ["/usr/lib/x86_64-linux-gnu/libdqlite.so.0", "/usr/lib/aarch64-linux-gnu/libdqlite.so.0"].some(existsSync);
 
 let dir: string;
 let node: DqliteNode | undefined;
 let address: string;
+const relay = () => node!.relay;
 
 beforeAll(async () => {
   dir = mkdtempSync("/tmp/lxd-test-dqlite-db-");
   process.env.LXD_DIR = dir;
   if (!haveLib) return;
   address = `127.0.0.1:${freePort()}`;
-  node = await startDqliteNode({ id: 1n, address, dir: join(dir, "dqlite") });
+  node = await startDqliteNode({ id: 1n, address, dir: join(dir, "dqlite"), ...(await writeCertificate(dir)) });
 });
 
 afterAll(async () => {
@@ -82,7 +84,7 @@ function scenario(db: OpenDb): unknown[] {
 
 test.skipIf(!haveLib)("the schema and query modules answer the same on bun:sqlite and on dqlite", () => {
   const local = openDatabase(join(dir, "local.db"));
-  const replicated = databaseOver(new SyncDqlite([address]), `dqlite node ${address}`);
+  const replicated = databaseOver(new SyncDqlite([address], { relay }), `dqlite node ${address}`);
   try {
     const expected = scenario(local);
     expect(scenario(replicated)).toEqual(expected);
@@ -99,13 +101,13 @@ test.skipIf(!haveLib)("the schema and query modules answer the same on bun:sqlit
     local.$client.close();
     replicated.$client.close();
   }
-  const again = databaseOver(new SyncDqlite([address]), `dqlite node ${address}`);
+  const again = databaseOver(new SyncDqlite([address], { relay }), `dqlite node ${address}`);
   expect(profiles.getProfile(again, "www")?.description).toBe("Web");
   again.$client.close();
 });
 
 test.skipIf(!haveLib)("a database that does not answer fails the call with one sentence", async () => {
-  const client = new SyncDqlite([address], { timeoutMs: 1500 });
+  const client = new SyncDqlite([address], { relay, timeoutMs: 1500 });
   await node!.stop();
   node = undefined;
   expect(() => client.exec("SELECT 1")).toThrow(/no dqlite leader|did not answer/);

@@ -11,6 +11,7 @@ import { startDqliteNode, type DqliteNode } from "../../src/kernel/dqlite.ts";
 import { run } from "../helpers/run.ts";
 import { until } from "../helpers/until.ts";
 import { freePort } from "../helpers/net.ts";
+import { writeCertificate } from "../helpers/cluster-cert.ts";
 
 const LIB = "/usr/lib/x86_64-linux-gnu/libdqlite.so.0";
 const haveLib = existsSync(LIB) || existsSync("/usr/lib/aarch64-linux-gnu/libdqlite.so.0");
@@ -19,15 +20,19 @@ let dir: string;
 const nodes = new Map<bigint, DqliteNode>();
 const addresses = new Map<bigint, string>();
 let client: DqliteClient;
+let tls: { cert: string; key: string };
 
 async function start(id: bigint) {
   if (!addresses.has(id)) addresses.set(id, `127.0.0.1:${freePort()}`);
-  nodes.set(id, await startDqliteNode({ id, address: addresses.get(id)!, dir: join(dir, `node${id}`), latencyMs: 10 }));
+  nodes.set(id, await startDqliteNode({ id, address: addresses.get(id)!, dir: join(dir, `node${id}`), ...tls, latencyMs: 10 }));
 }
+
+/** Clients go through the relay of the first running node, which dials the others over TLS. */
+const relay = () => [...nodes.values()][0]!.relay;
 
 /** The leader's id, as the first running node knows it. */
 async function leaderId(): Promise<bigint> {
-  return (await DqliteClient.leaderOf(addresses.get([...nodes.keys()][0])!)).id;
+  return (await DqliteClient.leaderOf(relay, addresses.get([...nodes.keys()][0])!)).id;
 }
 
 async function kill(id: bigint) {
@@ -37,10 +42,11 @@ async function kill(id: bigint) {
   nodes.delete(id);
 }
 
-beforeAll(() => {
+beforeAll(async () => {
   dir = mkdtempSync("/tmp/lxd-test-dqlite-");
   // The node runner is installed under LXD_DIR/bin like every native helper.
   process.env.LXD_DIR = dir;
+  tls = await writeCertificate(dir);
 });
 
 afterAll(async () => {
@@ -52,7 +58,7 @@ afterAll(async () => {
 describe.skipIf(!haveLib)("a dqlite cluster of three", () => {
   test("node 1 bootstraps alone and takes SQL with every value type", async () => {
     await start(1n);
-    client = new DqliteClient([addresses.get(1n)!]);
+    client = new DqliteClient([addresses.get(1n)!], { relay });
     await client.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, i INTEGER, f REAL, s TEXT, b BLOB, n TEXT, flag BOOLEAN)");
     const r = await client.exec("INSERT INTO t (i, f, s, b, n, flag) VALUES (?, ?, ?, ?, ?, ?)", [
       -(2n ** 40n), 1.5, "héllo ✓", new Uint8Array([0, 1, 255]), null, true,
@@ -114,7 +120,7 @@ describe.skipIf(!haveLib)("a dqlite cluster of three", () => {
     await client.exec("INSERT INTO t (i) VALUES (?)", [2000]);
     // A transfer is refused until the node has caught up enough to lead.
     await until(() => client.transfer(leader).then(() => true, () => false), "leadership handed to the restarted node");
-    await until(async () => (await DqliteClient.leaderOf(addresses.get(leader)!)).id === leader, "leadership back on the restarted node");
+    await until(async () => (await DqliteClient.leaderOf(relay, addresses.get(leader)!)).id === leader, "leadership back on the restarted node");
     expect((await client.query("SELECT count(*) FROM t WHERE i >= 1000")).rows).toEqual([[2]]);
   });
 
@@ -133,7 +139,7 @@ describe.skipIf(!haveLib)("a dqlite cluster of three", () => {
 test.skipIf(!haveLib)("without libdqlite the node runner says so in one line", async () => {
   const runner = dqlitePath();
   // A private mount namespace hides the library; the host's stays as it is.
-  const r = await run(["unshare", "-m", "sh", "-c", `mount --bind /dev/null "$(readlink -f ${LIB})" && exec "$0" --id 1 --address 127.0.0.1:1 --dir /tmp/nonexistent`, runner]);
+  const r = await run(["unshare", "-m", "sh", "-c", `mount --bind /dev/null "$(readlink -f ${LIB})" && exec "$0" --id 1 --address 127.0.0.1:1 --dir /tmp/nonexistent --cert x --key x --relay x`, runner]);
   expect(r.code).toBe(3);
   expect(r.stderr.trim().split("\n")).toHaveLength(1);
   expect(r.stderr).toContain("libdqlite.so.0 is not usable (Debian: apt-get install libdqlite0)");

@@ -1,9 +1,9 @@
 // A dqlite client in TypeScript: finds the leader among known nodes, runs SQL on one replicated
 // database there, and changes the Raft membership (add, assign a role, remove, hand leadership over).
-import { DqliteConnection, DqliteConnectionError, DqliteError, type Message, leaderLost, retryDelay } from "./connection.ts";
+import { DqliteConnection, DqliteConnectionError, DqliteError, type Message, type Relay, leaderLost, retryDelay } from "./connection.ts";
 import { Req, Res, Role, type RoleName, type SqlValue, Writer } from "./wire.ts";
 
-export { DqliteConnectionError, DqliteError } from "./connection.ts";
+export { DqliteConnectionError, DqliteError, type Relay } from "./connection.ts";
 
 export interface NodeInfo {
   id: bigint;
@@ -22,6 +22,8 @@ export interface QueryResult {
 }
 
 export interface ClientOptions {
+  /** The local relay socket that reaches a node (lxd-dqlite's; see connection.ts). */
+  relay: Relay;
   /** The database file every statement runs against. */
   database?: string;
   /** How long one call may look for a leader before it fails. */
@@ -36,12 +38,14 @@ export class DqliteClient {
   private db?: number;
   private readonly database: string;
   private readonly timeoutMs: number;
+  private readonly relay: Relay;
 
   /** `addresses`: any nodes of the cluster (HOST:PORT); the leader is found from them. */
   constructor(
     private addresses: string[],
-    opts: ClientOptions = {},
+    opts: ClientOptions,
   ) {
+    this.relay = opts.relay;
     this.database = opts.database ?? "lxd";
     this.timeoutMs = opts.timeoutMs ?? 5000;
   }
@@ -92,8 +96,8 @@ export class DqliteClient {
   }
 
   /** The leader's id and address as `address` sees it (id 0 while there is none). */
-  static async leaderOf(address: string): Promise<{ id: bigint; address: string }> {
-    const conn = await DqliteConnection.open(address);
+  static async leaderOf(relay: Relay, address: string): Promise<{ id: bigint; address: string }> {
+    const conn = await DqliteConnection.open(relay, address);
     try {
       return await askLeader(conn);
     } finally {
@@ -152,9 +156,9 @@ export class DqliteClient {
     while (Date.now() < deadline) {
       for (const address of this.addresses) {
         try {
-          const leader = await DqliteClient.leaderOf(address);
+          const leader = await DqliteClient.leaderOf(this.relay, address);
           if (!leader.address) continue;
-          const conn = await DqliteConnection.open(leader.address);
+          const conn = await DqliteConnection.open(this.relay, leader.address);
           // A node that lost leadership since may still name itself: only the leader opens.
           const db = await conn.request(new Writer().text(this.database).uint64(0).text(""), Req.open, (m) => {
             expect(m, Res.db);

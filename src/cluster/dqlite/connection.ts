@@ -1,7 +1,18 @@
-// One TCP connection to a dqlite node: the version handshake, then strictly one request at a time
+// One connection to a dqlite node: the version handshake, then strictly one request at a time
 // (a node answers a connection's requests in order, and a query's rows may span several messages).
+// Nodes are reached through the relay socket of a local lxd-dqlite (src/kernel/dqlite.ts), which
+// dials the node over TLS with the cluster certificate: nothing here speaks to the network itself.
 import type { Socket } from "bun";
 import { PROTOCOL_VERSION, Reader, Res, type Writer } from "./wire.ts";
+
+/** The relay socket (abstract unix name) through which to reach the node at `address`. */
+export type Relay = (address: string) => string;
+
+/** What a client sends first on a relay socket: the node it wants. */
+export const relayRequest = (address: string): Uint8Array => new TextEncoder().encode(`${address}\n`);
+
+/** The relay's one-line answer: undefined when connected, else why not. */
+export const relayRefusal = (line: string): string | undefined => (line === "ok" ? undefined : line || "the relay closed the connection");
 
 /** A failure the node answered with (SQLite's or dqlite's code and message). */
 export class DqliteError extends Error {
@@ -32,18 +43,19 @@ export class DqliteConnection {
   private waiter?: Waiter;
   private closedWith?: Error;
   private queue: Promise<unknown> = Promise.resolve();
+  /** The relay's answer line, until it came (nothing of dqlite arrives before it). */
+  private greeting?: { address: string; line: string; done(): void };
 
   private constructor(private socket: Socket<undefined> | undefined) {}
 
-  /** Connects to `address` (HOST:PORT) and sends the protocol version. */
-  static async open(address: string, timeoutMs = 2000): Promise<DqliteConnection> {
-    const at = address.lastIndexOf(":");
-    const hostname = address.slice(0, at).replace(/^\[|\]$/g, "");
-    const port = Number(address.slice(at + 1));
+  /** Connects to the node at `address` (HOST:PORT) through `relay` and sends the protocol version. */
+  static async open(relay: Relay, address: string, timeoutMs = 2000): Promise<DqliteConnection> {
     const conn = new DqliteConnection(undefined);
+    let greeted!: () => void;
+    const greeting = new Promise<void>((resolve) => (greeted = resolve));
+    conn.greeting = { address, line: "", done: greeted };
     const connecting = Bun.connect({
-      hostname,
-      port,
+      unix: `\0${relay(address)}`,
       socket: {
         data: (_s, chunk) => conn.receive(chunk),
         close: () => conn.fail(new DqliteConnectionError(`the connection to dqlite node ${address} closed`)),
@@ -57,6 +69,9 @@ export class DqliteConnection {
     });
     try {
       conn.socket = await Promise.race([connecting, timeout]);
+      conn.socket.write(relayRequest(address));
+      await Promise.race([greeting, timeout]);
+      if (conn.closedWith) throw conn.closedWith;
     } catch (e) {
       connecting.then((s) => s.end(), () => {});
       throw e instanceof DqliteConnectionError ? e : new DqliteConnectionError(`cannot reach dqlite node ${address}: ${(e as Error).message}`);
@@ -109,6 +124,17 @@ export class DqliteConnection {
   }
 
   private receive(chunk: Uint8Array) {
+    if (this.greeting) {
+      const g = this.greeting;
+      g.line += new TextDecoder().decode(chunk);
+      const nl = g.line.indexOf("\n");
+      if (nl < 0) return;
+      this.greeting = undefined;
+      const refused = relayRefusal(g.line.slice(0, nl));
+      if (refused) this.fail(new DqliteConnectionError(`cannot reach dqlite node ${g.address}: ${refused}`));
+      g.done();
+      return;
+    }
     const joined = new Uint8Array(this.inbox.length + chunk.length);
     joined.set(this.inbox);
     joined.set(chunk, this.inbox.length);
@@ -129,6 +155,7 @@ export class DqliteConnection {
 
   private fail(e: Error) {
     this.closedWith ??= e;
+    this.greeting?.done();
     const w = this.waiter;
     this.waiter = undefined;
     w?.reject(this.closedWith);
@@ -138,9 +165,10 @@ export class DqliteConnection {
 /** SQLITE_IOERR_NOT_LEADER: the node refused before doing anything, so asking the leader is safe. */
 const NOT_LEADER = 10 | (40 << 8);
 
-/** The node is not (or no longer) the leader, or the connection broke: ask the leader again, maybe. */
+/** The node is not (or no longer) the leader, or the connection broke: ask the leader again, maybe.
+ *  A "barrier error" is a leader that lost its term before it could run the statement: nothing ran. */
 export const leaderLost = (e: unknown): boolean =>
-  (e instanceof DqliteError && e.code === NOT_LEADER) || e instanceof DqliteConnectionError;
+  (e instanceof DqliteError && (e.code === NOT_LEADER || e.message === "barrier error")) || e instanceof DqliteConnectionError;
 
 /**
  * After `leaderLost(e)`: how long to wait before asking the leader again, or undefined when `e`

@@ -1,9 +1,10 @@
-// The dqlite client again, synchronous: blocking sockets on the caller's thread (src/kernel/tcp.ts),
-// so SyncDqlite answers each statement with one round trip to the leader and no thread hop. Same
-// rules as client.ts: find the leader among known nodes, move on from a node that says it is not
-// the leader (it did nothing), never resend a write whose connection broke while it was in flight.
-import { BlockingTcp } from "../../kernel/tcp.ts";
-import { DqliteConnectionError, DqliteError, type Message, leaderLost, retryDelay } from "./connection.ts";
+// The dqlite client again, synchronous: blocking sockets on the caller's thread
+// (src/kernel/blocking-socket.ts, to the local relay as connection.ts), so SyncDqlite answers each
+// statement with one round trip to the leader and no thread hop on this side. Same rules as
+// client.ts: find the leader among known nodes, move on from a node that says it is not the leader
+// (it did nothing), never resend a write whose connection broke while it was in flight.
+import { BlockingSocket } from "../../kernel/blocking-socket.ts";
+import { DqliteConnectionError, DqliteError, type Message, type Relay, leaderLost, relayRefusal, relayRequest, retryDelay } from "./connection.ts";
 import type { ExecResult, QueryResult } from "./client.ts";
 import { PROTOCOL_VERSION, Reader, Req, Res, type SqlValue, Writer } from "./wire.ts";
 
@@ -18,29 +19,37 @@ class SyncConnection {
   private inbox = new Uint8Array(0);
   private readonly chunk = new Uint8Array(64 * 1024);
 
-  private constructor(private readonly tcp: BlockingTcp, readonly address: string) {}
+  private constructor(private readonly socket: BlockingSocket, readonly address: string) {}
 
-  static open(address: string, timeoutMs: number): SyncConnection {
-    const at = address.lastIndexOf(":");
+  static open(relay: Relay, address: string, timeoutMs: number): SyncConnection {
+    let socket: BlockingSocket | undefined;
     try {
-      const tcp = BlockingTcp.connect(address.slice(0, at).replace(/^\[|\]$/g, ""), Number(address.slice(at + 1)), timeoutMs);
+      socket = BlockingSocket.connectAbstract(relay(address), timeoutMs);
+      socket.write(relayRequest(address));
+      // The relay answers one line and nothing else before the node's first answer.
+      let line = "";
+      const buffer = new Uint8Array(512);
+      while (!line.endsWith("\n")) line += new TextDecoder().decode(buffer.subarray(0, socket.read(buffer)));
+      const refused = relayRefusal(line.slice(0, -1));
+      if (refused) throw new Error(refused);
       const version = new Uint8Array(8);
       new DataView(version.buffer).setBigUint64(0, PROTOCOL_VERSION, true);
-      tcp.write(version);
-      return new SyncConnection(tcp, address);
+      socket.write(version);
+      return new SyncConnection(socket, address);
     } catch (e) {
+      socket?.close();
       throw new DqliteConnectionError(`cannot reach dqlite node ${address}: ${(e as Error).message}`);
     }
   }
 
   close(): void {
-    this.tcp.close();
+    this.socket.close();
   }
 
   /** Sends a request and returns the first message of its answer (`next` reads the others). */
   request(w: Writer, type: number, schema = 0): Message {
     try {
-      this.tcp.write(w.message(type, schema));
+      this.socket.write(w.message(type, schema));
     } catch (e) {
       throw new DqliteConnectionError(`dqlite node ${this.address}: ${(e as Error).message}`);
     }
@@ -61,7 +70,7 @@ class SyncConnection {
       }
       let n: number;
       try {
-        n = this.tcp.read(this.chunk);
+        n = this.socket.read(this.chunk);
       } catch (e) {
         throw new DqliteConnectionError(`dqlite node ${this.address}: ${(e as Error).message}`);
       }
@@ -81,7 +90,12 @@ export class SyncDqliteClient {
   private conn?: SyncConnection;
   private db?: number;
 
-  constructor(private readonly addresses: string[], private readonly database: string, readonly timeoutMs: () => number) {}
+  constructor(
+    private readonly addresses: string[],
+    private readonly relay: Relay,
+    private readonly database: string,
+    readonly timeoutMs: () => number,
+  ) {}
 
   close(): void {
     this.conn?.close();
@@ -132,7 +146,7 @@ export class SyncDqliteClient {
       for (const address of this.addresses) {
         let conn: SyncConnection | undefined;
         try {
-          const asked = SyncConnection.open(address, CONNECT_MS);
+          const asked = SyncConnection.open(this.relay, address, CONNECT_MS);
           let leader: string;
           try {
             const m = asked.request(new Writer().uint64(0), Req.leader);
@@ -143,7 +157,7 @@ export class SyncDqliteClient {
             asked.close();
           }
           if (!leader) continue;
-          conn = SyncConnection.open(leader, Math.max(CONNECT_MS, deadline - Date.now()));
+          conn = SyncConnection.open(this.relay, leader, Math.max(CONNECT_MS, deadline - Date.now()));
           // A node that lost leadership since may still name itself: only the leader opens.
           const m = conn.request(new Writer().text(this.database).uint64(0).text(""), Req.open);
           expect(m, Res.db);

@@ -4,11 +4,13 @@
 // database exactly as it does for bun:sqlite's disk I/O.
 import { appendFileSync } from "node:fs";
 import type { SqliteClient, SqliteStatement } from "../../db/index.ts";
-import type { ExecResult, QueryResult } from "./client.ts";
+import type { ExecResult, QueryResult, Relay } from "./client.ts";
 import { SyncDqliteClient } from "./sync-client.ts";
 import type { SqlValue } from "./wire.ts";
 
 export interface SyncDqliteOptions {
+  /** The local relay socket that reaches a node (lxd-dqlite's; see connection.ts). */
+  relay: Relay;
   /** The database every statement runs against. */
   database?: string;
   /** How long one statement may wait, leader changes included. */
@@ -51,9 +53,9 @@ export class SyncDqlite implements SqliteClient {
    *  must not hold its shutdown). */
   timeoutMs: number;
 
-  constructor(addresses: string[], opts: SyncDqliteOptions = {}) {
+  constructor(addresses: string[], opts: SyncDqliteOptions) {
     this.timeoutMs = opts.timeoutMs ?? 10_000;
-    this.client = new SyncDqliteClient([...addresses], opts.database ?? "lxd", () => this.timeoutMs);
+    this.client = new SyncDqliteClient([...addresses], opts.relay, opts.database ?? "lxd", () => this.timeoutMs);
   }
 
   private execute(sql: string, params: SqlValue[]): ExecResult {
