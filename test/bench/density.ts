@@ -53,12 +53,13 @@ function runDelayNs(pid: number): number {
   }
 }
 
-/** A start-up log record's phases as "name wall/main-thread CPU ms" (`lxd serve --debug`; src/instance/phases.ts cpuPhases). */
+/** A start-up log record's phases as "name wall/main-thread CPU ms", or wall only where the
+ *  record has no CPU time (`lxd serve --debug`; src/instance/phases.ts cpuPhases). */
 function startPhasesOf(lines: string[], msg: string): string {
   const line = lines.filter((l) => l.includes(`msg="${msg}"`)).at(-1) ?? "";
   const fields = Object.fromEntries([...line.matchAll(/\b(\w+)=([\d.]+)ms\b/g)].map((m) => [m[1], m[2]]));
-  return Object.keys(fields).filter((k) => !k.endsWith("_cpu") && k !== "run_wait" && k !== "before" && fields[`${k}_cpu`] !== undefined)
-    .map((k) => `${k} ${Number(fields[k]).toFixed(0)}/${Number(fields[`${k}_cpu`]).toFixed(0)}`)
+  return Object.keys(fields).filter((k) => !k.endsWith("_cpu") && k !== "run_wait" && k !== "before")
+    .map((k) => `${k} ${Number(fields[k]).toFixed(0)}${fields[`${k}_cpu`] === undefined ? "" : `/${Number(fields[`${k}_cpu`]).toFixed(0)}`}`)
     .concat(fields.run_wait ? [`run-queue wait ${Number(fields.run_wait).toFixed(0)}`] : []).join(", ");
 }
 
@@ -216,7 +217,10 @@ export async function densityTimings(d: TestDaemon, n: number, runs: number): Pr
   const restartCpu = `${tickMs(ownTicks(d.pid!))} ms daemon CPU, main thread ${tickMs(readyMain)} until ready + ${tickMs(threadTicks(d.pid!) - readyMain)} for the list`;
   const found = await running();
   const lines = d.log().split("\n");
-  const startPhases = [startPhasesOf(lines, "Daemon started"), `of reconcile: ${startPhasesOf(lines, "Reconciled instances")}`].join("; ");
+  const startPhases = [
+    startPhasesOf(lines, "Daemon started"), `of reconcile: ${startPhasesOf(lines, "Reconciled instances")}`,
+    `beside it (wall only): networks ${startPhasesOf(lines, "Networks up")}, ${startPhasesOf(lines, "Reconciled storage")}`,
+  ].join("; ");
 
   const first = launches.slice(0, Math.min(10, n));
   const last = launches.slice(-Math.min(10, n));
