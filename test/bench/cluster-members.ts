@@ -64,6 +64,14 @@ export async function clusterMemberTimings(runs: number, perMember: number): Pro
     const members3 = [m1, ...rest.map((r) => r.d)];
     await until(async () => JSON.parse(await cliOf(m1)("cluster", "list", "-f", "json")).every((x: { roles: string[] }) => x.roles.includes("database")), "three voters", 60_000);
 
+    // A member's first launch fetches the image from the member holding it and unpacks it into its
+    // pool (the daemons' first containers are slower too): timed apart, one per member beside the
+    // standalone daemon's first, so that the launch row compares launches of the same kind (with
+    // 5 runs, 3 of them used to be a member's first launch, 1 standalone).
+    const firstLaunch: number[] = [];
+    for (const name of ["m1", "m2", "m3"]) firstLaunch.push(await timed(() => cliOf(m1)("launch", "busybox", `first-${name}`, "--target", name)));
+    const soloFirst = [await timed(() => cliOf(solo.d)("launch", "busybox", "first"))];
+
     // Launch: placement (and a forward when another member is picked) beside a standalone launch.
     const launch: number[] = [], soloLaunch: number[] = [];
     for (let i = 0; i < runs; i++) {
@@ -74,6 +82,8 @@ export async function clusterMemberTimings(runs: number, perMember: number): Pro
       await cliOf(m1)("delete", "-f", `l${i}`);
       await cliOf(solo.d)("delete", "-f", `l${i}`);
     }
+    for (const name of ["m1", "m2", "m3"]) await cliOf(m1)("delete", "-f", `first-${name}`);
+    await cliOf(solo.d)("delete", "-f", "first");
 
     // `lxd list` of N per member on 3 members vs 3N on one daemon.
     for (const [i, name] of ["m1", "m2", "m3"].entries()) await fill(m1, `${name}-`, perMember, ["m1", "m2", "m3"][i]);
@@ -113,7 +123,8 @@ export async function clusterMemberTimings(runs: number, perMember: number): Pro
 
     return [
       { key: "cluster-join", what: "join of a member (token + init --preseed), 2nd to 5th", times: joins, floor: [] },
-      { key: "cluster-launch", what: "launch with placement on a 3-member cluster (floor: standalone launch)", times: launch, floor: soloLaunch },
+      { key: "cluster-launch-first", what: "a member's first launch, image fetched from another member (floor: standalone's first)", times: firstLaunch, floor: soloFirst },
+      { key: "cluster-launch", what: "launch with placement on a 3-member cluster, after each member's first (floor: standalone launch)", times: launch, floor: soloLaunch },
       { key: `cluster-list${perMember * 3}`, what: `lxd list, 3 members x ${perMember} (floor: one daemon with ${perMember * 3})`, times: list, floor: soloList },
       { key: "cluster-members-3", what: "lxd cluster list, 3 members", times: members, floor: [] },
       { key: "cluster-members-5", what: "lxd cluster list, 5 members", times: members5, floor: [] },
