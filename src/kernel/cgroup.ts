@@ -130,6 +130,9 @@ function defaultRoot(): { uid: number; gid: number } | undefined {
 
 const read = (file: string) => readFile(file, "utf8").then((s) => s.trim(), () => "");
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** How long a freeze or thaw may take before it is reported (and a freeze undone). */
+const FREEZE_TIMEOUT_MS = 10_000;
 /** A counter file, read synchronously: a handful of bytes from kernel memory, where an async read's
  *  thread-pool round trip costs more than the read (a list of 200 containers: 13 ms async, 5 ms sync). */
 const readNow = (file: string) => {
@@ -399,11 +402,17 @@ export class Cgroups {
     await writeFile(join(dir, file), value).catch((err) => {
       throw new Error(`${what} ${name}: ${(err as Error).message}`);
     });
-    for (let i = 0; i < 250; i++) {
+    // Usually done within milliseconds; a task in uninterruptible I/O (writeback after a large
+    // write, a hung mount) holds the freezer until it returns, so allow 10 s, polling less often.
+    const deadline = Date.now() + FREEZE_TIMEOUT_MS;
+    for (let pause = 2; ; pause = Math.min(pause * 2, 50)) {
       if (await done()) return;
-      await sleep(4);
+      if (Date.now() >= deadline) break;
+      await sleep(pause);
     }
-    throw new Error(`${what} ${name}: timed out`);
+    // A freeze that did not complete must not leave the container half frozen.
+    if (frozen) await writeFile(join(dir, file), this.layout === "v2" ? "0" : "THAWED").catch(() => {});
+    throw new Error(`${what} ${name}: timed out after ${FREEZE_TIMEOUT_MS / 1000} s (a process is stuck in the kernel, e.g. in uninterruptible I/O)`);
   }
 
   /** SIGKILLs every process of the container. */
