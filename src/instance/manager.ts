@@ -366,14 +366,24 @@ export class InstanceManager {
   // ---- create / delete -----------------------------------------------------------------
 
   /** Validates a create request and reserves the name; returns the checked inputs for `create`. */
-  prepareCreate(req: InstancesPost, project = "default"): { name: string; fingerprint: string } {
-    const short = req.name || randomName();
+  /** The storage name of new instance `short` in `project`, once its name and type are allowed. */
+  private newName(short: string, type: string | undefined, project: string): string {
     const nameError = validateInstanceName(short);
     if (nameError) throw new ApiError(400, `Invalid instance name "${short}": ${nameError}`);
-    const name = storageName(project, short);
-    if (req.type && req.type !== "container") throw new ApiError(400, `Instance type "${req.type}" is not supported (containers only)`);
-    if (req.source.type !== "image") throw new ApiError(400, `Source type "${req.source.type}" is not supported yet`);
+    if (type && type !== "container") throw new ApiError(400, `Instance type "${type}" is not supported (containers only)`);
+    return storageName(project, short);
+  }
+
+  /** Refuses a storage name in use or reserved by a creation under way. */
+  private checkFree(name: string, short: string): void {
     if (db.getInstance(this.database, name) || this.busy.has(name)) throw new ApiError(409, `Instance "${short}" already exists`);
+  }
+
+  prepareCreate(req: InstancesPost, project = "default"): { name: string; fingerprint: string } {
+    const short = req.name || randomName();
+    const name = this.newName(short, req.type, project);
+    if (req.source.type !== "image") throw new ApiError(400, `Source type "${req.source.type}" is not supported yet`);
+    this.checkFree(name, short);
     const config = req.config ?? {};
     this.check(name, config, req.devices ?? {}, req.profiles ?? ["default"], true);
     const ref = req.source.fingerprint || req.source.alias;
@@ -388,10 +398,7 @@ export class InstanceManager {
   /** Validates a copy request (`source: {type: "copy", source: "c1" | "c1/snap0"}`) and reserves the name. */
   prepareCopy(req: InstancesPost, project = "default"): { name: string; source: string; snapshot?: string } {
     const short = req.name || randomName();
-    const nameError = validateInstanceName(short);
-    if (nameError) throw new ApiError(400, `Invalid instance name "${short}": ${nameError}`);
-    const name = storageName(project, short);
-    if (req.type && req.type !== "container") throw new ApiError(400, `Instance type "${req.type}" is not supported (containers only)`);
+    const name = this.newName(short, req.type, project);
     const ref = req.source.source;
     if (!ref) throw new ApiError(400, "Copy source needs a source instance (\"c1\" or \"c1/snap0\")");
     const slash = ref.indexOf("/");
@@ -399,7 +406,7 @@ export class InstanceManager {
     const source = storageName(req.source.project || project, sourceName);
     const src = this.get(source);
     if (snapshot !== undefined) this.snapshots.get(source, snapshot);
-    if (db.getInstance(this.database, name) || this.busy.has(name)) throw new ApiError(409, `Instance "${short}" already exists`);
+    this.checkFree(name, short);
     const from = snapshot === undefined ? src : this.snapshots.get(source, snapshot);
     const profiles = req.profiles ?? from.profiles;
     const devices = req.devices ?? from.devices;
@@ -471,11 +478,8 @@ export class InstanceManager {
    *  migration) and reserves the name. Volatile keys are kept as the source sent them. */
   prepareMigration(req: InstancesPost, project = "default"): string {
     const short = req.name ?? "";
-    const nameError = validateInstanceName(short);
-    if (nameError) throw new ApiError(400, `Invalid instance name "${short}": ${nameError}`);
-    const name = storageName(project, short);
-    if (req.type && req.type !== "container") throw new ApiError(400, `Instance type "${req.type}" is not supported (containers only)`);
-    if (db.getInstance(this.database, name) || this.busy.has(name)) throw new ApiError(409, `Instance "${short}" already exists`);
+    const name = this.newName(short, req.type, project);
+    this.checkFree(name, short);
     const userConfig = Object.fromEntries(Object.entries(req.config ?? {}).filter(([k]) => !k.startsWith("volatile.")));
     this.check(name, userConfig, req.devices ?? {}, req.profiles ?? ["default"], true);
     this.busy.add(name);
