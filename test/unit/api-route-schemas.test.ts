@@ -31,6 +31,7 @@ describe("route table", () => {
     "POST /1.0/images/:fingerprint/refresh": "takes no body",
     "POST /1.0/images/:fingerprint/secret": "takes no body",
     "PUT /internal/shutdown": "takes no body",
+    "POST /internal/trust/reload": "takes no body (a member's notice that the trust store changed)",
   };
 
   test("every route that takes a JSON body declares its schema", () => {
