@@ -111,6 +111,9 @@ export const StorageVolumeSnapshotPut = t.Object({
   expires_at: t.Optional(t.Union([t.String(), t.Null()], { description: "Expiry; null or the zero time for never" })),
 }, { additionalProperties: true });
 
+/** POST on a snapshot: its new name. */
+export const StorageVolumeSnapshotPost = t.Object({ name: t.String() }, { additionalProperties: true });
+
 export const StorageVolumeSnapshotsPost = t.Object({
   name: t.Optional(t.String()),
   expires_at: t.Optional(t.Union([t.String(), t.Null()])),

@@ -357,7 +357,7 @@ async function copyVolume(source: string, target: string, volumeOnly: boolean, m
 
 export class StorageVolumeRenameCommand extends LxdCommand {
   static override paths = [["storage", "volume", "rename"]];
-  static override usage = Command.Usage({ category, description: "Rename custom storage volumes (with their snapshots; nothing may use them)", examples: [["v1 becomes v2", "$0 storage volume rename p1 v1 v2"]] });
+  static override usage = Command.Usage({ category, description: "Rename custom storage volumes (with their snapshots; nothing may use them) or their snapshots", examples: [["v1 becomes v2", "$0 storage volume rename p1 v1 v2"], ["Snapshot s0 of v1 becomes s1", "$0 storage volume rename p1 v1/s0 v1/s1"]] });
 
   pool = Option.String({ name: "pool" });
   volume = Option.String({ name: "old-name" });
@@ -368,7 +368,14 @@ export class StorageVolumeRenameCommand extends LxdCommand {
   protected async run(): Promise<void> {
     const [from, snap] = splitVolume(this.volume);
     const [to, toSnap] = splitVolume(this.to);
-    if (snap !== undefined || toSnap !== undefined) throw new Error("Renaming volume snapshots is not supported yet");
+    if (snap !== undefined) {
+      // As lxc: VOL/SNAP becomes VOL/NEWSNAP (a snapshot stays with its volume).
+      if (toSnap === undefined || to !== from) throw new Error("Invalid new snapshot name");
+      await this.client.run("POST", at(`${volumePath(this.pool, from)}/snapshots/${enc(snap)}`, this.member), { name: toSnap });
+      this.print(`Renamed storage volume snapshot from "${this.volume}" to "${this.to}"`);
+      return;
+    }
+    if (toSnap !== undefined) throw new Error("Invalid new volume name");
     await this.client.run("POST", at(volumePath(this.pool, from), this.member), { name: to });
     this.print(`Renamed storage volume from "${from}" to "${to}"`);
   }

@@ -4,7 +4,7 @@ import { Elysia, t } from "elysia";
 import { AsyncResponse, Empty, RecursionQuery, UrlsOr, recursionLevel } from "../api/envelope.ts";
 import { Operation } from "../api/operation.ts";
 import {
-  StorageVolume, StorageVolumePut, StorageVolumeRename, StorageVolumeSnapshot, StorageVolumeSnapshotPut, StorageVolumeSnapshotsPost, StorageVolumesPost,
+  StorageVolume, StorageVolumePut, StorageVolumeRename, StorageVolumeSnapshot, StorageVolumeSnapshotPost, StorageVolumeSnapshotPut, StorageVolumeSnapshotsPost, StorageVolumesPost,
   StorageVolumeState,
 } from "../api/storage.ts";
 import { matchesFilter, parseFilter } from "../api/filter.ts";
@@ -316,6 +316,17 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
     }, {
       params: SnapshotParams, body: StorageVolumeSnapshotPut, response: Empty,
       detail: { summary: "Change a custom volume snapshot's description and expiry", tags: ["storage"] },
+    })
+    .post("/1.0/storage-pools/:name/volumes/custom/:volume/snapshots/:snapshot", ({ params, body }) => {
+      v.prepareSnapshotRename(params.name, params.volume, params.snapshot, body.name);
+      return ctx.ops.create({
+        class: "task", description: "Renaming storage volume snapshot", resources: resources(params.name, params.volume),
+        run: async () => { await v.renameSnapshot(params.name, params.volume, params.snapshot, body.name); },
+      });
+    }, {
+      params: SnapshotParams, body: StorageVolumeSnapshotPost,
+      response: AsyncResponse,
+      detail: { summary: "Rename a custom volume snapshot (its data follows)", tags: ["storage"] },
     })
     .delete("/1.0/storage-pools/:name/volumes/custom/:volume/snapshots/:snapshot", ({ params }) => {
       v.snapshot(v.get(params.name, params.volume), params.snapshot);

@@ -61,7 +61,7 @@ export function insertVolumeSnapshot(db: Db, row: Omit<typeof storageVolumeSnaps
   return db.insert(storageVolumeSnapshots).values(row).returning().get();
 }
 
-export function updateVolumeSnapshot(db: Db, id: number, changes: Partial<Pick<VolumeSnapshotRow, "description" | "expiresAt">>): void {
+export function updateVolumeSnapshot(db: Db, id: number, changes: Partial<Pick<VolumeSnapshotRow, "name" | "description" | "expiresAt">>): void {
   db.update(storageVolumeSnapshots).set(changes).where(eq(storageVolumeSnapshots.id, id)).run();
 }
 

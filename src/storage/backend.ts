@@ -92,13 +92,12 @@ export class PoolBackend {
     return snapshot === undefined ? this.driver.deleteCustom(this.pool, name) : this.driver.deleteCustomSnapshot(this.pool, name, snapshot);
   }
 
-  /** Renames a volume (with its snapshots), or an instance snapshot. `commit` records the new name
-   *  of a custom or instance volume (crash-safe through an intent file); its trees move back if
-   *  it throws. A snapshot's caller records the name itself. */
+  /** Renames a volume (with its snapshots), or a snapshot. `commit` records the new name of a
+   *  custom or instance volume (crash-safe through an intent file); its trees move back if it
+   *  throws. A snapshot's caller records the name itself. */
   rename(volume: Volume, to: string, commit: () => void = () => {}): Promise<void> {
     if (volume.snapshot === undefined) return this.driver.rename(this.pool, volume, to, commit);
-    if (volume.kind === "custom") throw new Error("custom volume snapshots cannot be renamed");
-    return this.driver.renameSnapshot(this.pool, volume.name, volume.snapshot, to);
+    return this.driver.renameSnapshot(this.pool, volume, to);
   }
 
   /** Copies a volume or snapshot into a new volume or snapshot of the same kind, in `target` (a

@@ -351,10 +351,10 @@ export const btrfsDriver: StorageDriver = {
     await deleteVolume(vol(pool, instanceVolume(instance, snapshot)));
   },
 
-  async renameSnapshot(pool, instance, from, to) {
-    const dest = vol(pool, instanceVolume(instance, to));
-    if (await exists(dest)) throw new Error(`volume of snapshot "${instance}/${to}" already exists in pool "${pool.name}"`);
-    await rename(vol(pool, instanceVolume(instance, from)), dest);
+  async renameSnapshot(pool, snapshot, to) {
+    const dest = vol(pool, { ...snapshot, snapshot: to });
+    if (await exists(dest)) throw new Error(`${describeVolume({ ...snapshot, snapshot: to })} already exists in pool "${pool.name}"`);
+    await rename(vol(pool, snapshot), dest);
   },
 
   restoreSnapshot: (pool, instance, snapshot) => restoreSubvolume(pool, instanceVolume(instance), snapshot),

@@ -333,10 +333,10 @@ export const dirDriver: StorageDriver = {
     });
   },
 
-  async renameSnapshot(pool, instance, from, to) {
-    const dest = refDir(pool, instanceVolume(instance, to));
-    if (await exists(dest)) throw new Error(`volume of snapshot "${instance}/${to}" already exists in pool "${pool.name}"`);
-    await rename(refDir(pool, instanceVolume(instance, from)), dest);
+  async renameSnapshot(pool, snapshot, to) {
+    const dest = refDir(pool, { ...snapshot, snapshot: to });
+    if (await exists(dest)) throw new Error(`${describeVolume({ ...snapshot, snapshot: to })} already exists in pool "${pool.name}"`);
+    await rename(refDir(pool, snapshot), dest);
   },
 
   async restoreSnapshot(pool, instance, snapshot) {

@@ -75,7 +75,8 @@ export interface StorageDriver {
    *  `live`: the source instance is running (frozen by the caller), its rootfs mounted. */
   copyVolume(pool: Pool, from: Volume, to: Volume, target?: Pool, live?: boolean): Promise<void>;
   deleteSnapshot(pool: Pool, instance: string, snapshot: string): Promise<void>;
-  renameSnapshot(pool: Pool, instance: string, from: string, to: string): Promise<void>;
+  /** Renames snapshot `snapshot` (of either kind) to `to`, its data with it. */
+  renameSnapshot(pool: Pool, snapshot: Volume, to: string): Promise<void>;
   /** Makes the (stopped) instance's writable layer what it was when the snapshot was taken. */
   restoreSnapshot(pool: Pool, instance: string, snapshot: string): Promise<void>;
   /** Creates an instance volume or snapshot with no image below it (a backup restored) from

@@ -411,6 +411,29 @@ export class CustomVolumes {
     this.lifecycle("storage-volume-snapshot-updated", pool, volume, name);
   }
 
+  /** Checks a snapshot rename (the snapshot exists, the name is valid and free), as LXD before
+   *  its operation starts. */
+  prepareSnapshotRename(pool: string, volume: string, name: string, to: string): void {
+    const row = this.get(pool, volume);
+    this.snapshot(row, name);
+    const err = validateSnapshotName(to);
+    if (err) throw new ApiError(400, err);
+    if (q.getVolumeSnapshot(this.db, row.id, to)) throw new ApiError(409, `Name '${volume}/${to}' already in use`);
+  }
+
+  /** Renames a snapshot, its data with it. */
+  async renameSnapshot(pool: string, volume: string, name: string, to: string): Promise<void> {
+    return this.serial(`${pool}/${volume}`, async () => {
+      this.prepareSnapshotRename(pool, volume, name, to);
+      const snap = this.snapshot(this.get(pool, volume), name);
+      await this.pools.backend(this.pool(pool)).rename(customVolume(volume, name), to);
+      q.updateVolumeSnapshot(this.db, snap.id, { name: to });
+      this.events.send("lifecycle", {
+        action: "storage-volume-snapshot-renamed", source: this.url(pool, volume, `/snapshots/${to}`), context: { old_name: name },
+      });
+    });
+  }
+
   /** One pass of the minute timer: deletes expired snapshots, then takes the scheduled ones
    *  (named by `snapshots.pattern`), as LXD's custom volume snapshot tasks do. */
   async tick(now: Date): Promise<void> {

@@ -103,9 +103,9 @@ export class FakeDriver implements StorageDriver {
     this.call("deleteSnapshot", `${pool.name} ${instance}/${snapshot}`);
     this.drop(pool, key("instance", instance, snapshot));
   }
-  async renameSnapshot(pool: Pool, instance: string, from: string, to: string) {
-    this.call("renameSnapshot", `${pool.name} ${instance}/${from} -> ${to}`);
-    this.move(pool, key("instance", instance, from), key("instance", instance, to));
+  async renameSnapshot(pool: Pool, snapshot: Volume, to: string) {
+    this.call("renameSnapshot", `${pool.name} ${snapshot.name}/${snapshot.snapshot} -> ${to}`);
+    this.move(pool, key(snapshot.kind, snapshot.name, snapshot.snapshot!), key(snapshot.kind, snapshot.name, to));
   }
   async restoreSnapshot(pool: Pool, instance: string, snapshot: string) { this.call("restoreSnapshot", `${pool.name} ${instance}/${snapshot}`); }
   async createCustom(pool: Pool, volume: string) {

@@ -130,6 +130,46 @@ describe.each(["default", "bt"])("custom volumes on pool %s", (pool) => {
     await ok("storage", "volume", "delete", pool, `${to}/s0`);
     await ok("storage", "volume", "delete", pool, to);
   });
+
+  test("a snapshot is renamed with its data (API, our CLI, lxc); a taken name is refused", async () => {
+    const v = `sr-${pool}`;
+    const url = `/1.0/storage-pools/${pool}/volumes/custom/${v}`;
+    const snapDir = (s: string) => join(d.dir, "storage-pools", pool, "custom-snapshots", v, s);
+    const names = async () => ((await d.api("GET", `${url}/snapshots`)).body.metadata as string[]).map((u) => u.split("/").pop()).sort();
+    await ok("storage", "volume", "create", pool, v);
+    writeFileSync(join(d.dir, "storage-pools", pool, "custom", v, "data"), "one\n");
+    await ok("storage", "volume", "snapshot", pool, v, "s0");
+    await ok("storage", "volume", "snapshot", pool, v, "s1");
+
+    const taken = await d.api("POST", `${url}/snapshots/s0`, { name: "s1" });
+    expect(taken.status).toBe(409);
+    expect(taken.body.error).toBe(`Name '${v}/s1' already in use`);
+    expect((await d.api("POST", `${url}/snapshots/nope`, { name: "s9" })).status).toBe(404);
+    expect((await d.api("POST", `${url}/snapshots/s0`, { name: "bad/name" })).status).toBe(400);
+    const byLxc = await d.lxc("storage", "volume", "rename", pool, `${v}/s0`, `${v}/s1`);
+    expect(byLxc.code).not.toBe(0);
+    expect(byLxc.stderr).toContain("already in use");
+
+    expect(await ok("storage", "volume", "rename", pool, `${v}/s0`, `${v}/s2`)).toContain(`Renamed storage volume snapshot from "${v}/s0" to "${v}/s2"`);
+    expect(await names()).toEqual(["s1", "s2"]);
+    expect(existsSync(snapDir("s0"))).toBe(false);
+    expect(readFileSync(join(snapDir("s2"), "data"), "utf8")).toBe("one\n");
+    expect((await d.lxc("storage", "volume", "rename", pool, `${v}/s2`, `${v}/s3`)).code).toBe(0);
+    const op = await d.api("POST", `${url}/snapshots/s3`, { name: "s4" });
+    expect(op.status).toBe(202);
+    await d.wait(op);
+    expect(await names()).toEqual(["s1", "s4"]);
+    expect((await d.api("GET", `${url}/snapshots/s4`)).body.metadata.name).toBe("s4");
+
+    // The renamed snapshot is the one restored.
+    writeFileSync(join(d.dir, "storage-pools", pool, "custom", v, "data"), "two\n");
+    await ok("storage", "volume", "restore", pool, v, "s4");
+    expect(readFileSync(join(d.dir, "storage-pools", pool, "custom", v, "data"), "utf8")).toBe("one\n");
+    // Survives a restart (reconcile keeps the renamed tree).
+    await d.restart();
+    expect(readFileSync(join(snapDir("s4"), "data"), "utf8")).toBe("one\n");
+    await ok("storage", "volume", "delete", pool, v);
+  });
 });
 
 describe("size limits on custom volumes", () => {
