@@ -97,6 +97,7 @@ export const apiExtensions: string[] = [
   "storage_api_volume_rename", // POST /1.0/storage-pools/{pool}/volumes/custom/{name} {name}: rename in the pool
   "storage_api_project", // custom volumes per project (features.storage.volumes), source.project of a copy
   "storage_volume_project_move", // POST …/volumes/custom/{name} {project}: move a volume to another project
+  "storage_volumes_all_projects", // GET /1.0/storage-pools/{pool}/volumes?all-projects=true
   // Images from other servers (src/daemon/image-pull.ts, image-refresh.ts, streams.ts).
   "image_create_aliases", // aliases in POST /1.0/images (image copy)
   "image_force_refresh", // POST /1.0/images/{fingerprint}/refresh

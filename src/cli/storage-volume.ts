@@ -16,7 +16,7 @@ const volumePath = (pool: string, volume: string) => `/1.0/storage-pools/${enc(p
 const at = (path: string, member?: string) => (member ? `${path}${path.includes("?") ? "&" : "?"}target=${enc(member)}` : path);
 const memberOption = () => Option.String("--target", { description: "Cluster member name" });
 
-interface Volume { name: string; description: string; type: string; config: Record<string, string>; content_type: string; used_by: string[]; location: string; created_at: string }
+interface Volume { name: string; project?: string; description: string; type: string; config: Record<string, string>; content_type: string; used_by: string[]; location: string; created_at: string }
 
 /** "vol" or "custom/vol" (LXD's type prefix), optionally "/snap". */
 function splitVolume(ref: string): [string, string | undefined] {
@@ -29,12 +29,13 @@ export class StorageVolumeListCommand extends LxdCommand {
   static override paths = [["storage", "volume", "list"], ["storage", "volume", "ls"]];
   static override usage = Command.Usage({
     category, description: "List storage volumes: containers' root volumes, images unpacked on the pool, custom volumes",
-    examples: [["Volumes of the default pool", "$0 storage volume list default"], ["Only custom volumes", "$0 storage volume list default type=custom"]],
+    examples: [["Volumes of the default pool", "$0 storage volume list default"], ["Only custom volumes", "$0 storage volume list default type=custom"], ["Every project's", "$0 storage volume list default --all-projects"]],
   });
 
   pool = Option.String({ name: "pool" });
   filters = Option.Rest({ name: "filter" });
   format = Option.String("-f,--format", "table", { description: "Format (csv|json|table|yaml|compact)" });
+  allProjects = Option.Boolean("--all-projects", false, { description: "Volumes of every project (with a PROJECT column)" });
 
   member = memberOption();
 
@@ -46,13 +47,15 @@ export class StorageVolumeListCommand extends LxdCommand {
       if (eq <= 0) throw new Error(`Invalid filter "${f}": use KEY=VALUE`);
       return `${f.slice(0, eq)} eq "${f.slice(eq + 1)}"`;
     }).join(" and ");
-    const query = filter ? `&filter=${enc(filter)}` : "";
+    const query = `${filter ? `&filter=${enc(filter)}` : ""}${this.allProjects ? "&all-projects=true" : ""}`;
     const vols = await this.client.get<Volume[]>(`/1.0/storage-pools/${enc(this.pool)}/volumes?recursion=1${query}`);
-    // As lxc: a cluster's volumes say which member holds them.
+    // As lxc: a cluster's volumes say which member holds them; with --all-projects, PROJECT comes first.
     const clustered = vols.some((v) => v.location && v.location !== "none");
     if (this.member) vols.splice(0, vols.length, ...vols.filter((v) => v.type !== "custom" || v.location === this.member));
-    const rows = vols.map((v) => [v.type, v.name, v.description, v.content_type, String(v.used_by.length), ...clustered ? [v.location] : []]);
-    this.context.stdout.write(renderTable(format, ["TYPE", "NAME", "DESCRIPTION", "CONTENT-TYPE", "USED BY", ...clustered ? ["LOCATION"] : []], rows, vols));
+    const project = (cells: string[]) => (this.allProjects ? cells : []);
+    const rows = vols.map((v) => [...project([v.project ?? "default"]), v.type, v.name, v.description, v.content_type, String(v.used_by.length), ...clustered ? [v.location] : []]);
+    const header = [...project(["PROJECT"]), "TYPE", "NAME", "DESCRIPTION", "CONTENT-TYPE", "USED BY", ...clustered ? ["LOCATION"] : []];
+    this.context.stdout.write(renderTable(format, header, rows, vols));
   }
 }
 

@@ -8,7 +8,7 @@ import {
   StorageVolumeState,
 } from "../api/storage.ts";
 import { matchesFilter, parseFilter } from "../api/filter.ts";
-import { parseSize } from "../config/values.ts";
+import { isTrue, parseSize } from "../config/values.ts";
 import type { CustomVolumes } from "../storage/volumes.ts";
 import type { VolumeBackups } from "../instance/volume-backups.ts";
 import type { OperationManager } from "./operations.ts";
@@ -87,15 +87,18 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
   const list = (pool: string, query: RecursionQuery, type?: string) => {
     if (type !== undefined && !LISTED_TYPES.includes(type)) throw new ApiError(400, `Invalid storage volume type "${type}"`);
     const filter = parseFilter(query.filter ?? "");
-    const custom = v.list(pool, owner(projectOf(query))).map((r) => v.toApi(r));
-    // The request project's containers, by their names in it.
-    const containers = (ctx.instances?.list(projectOf(query)) ?? []).filter(onPool(pool))
+    // `all-projects` (storage_volumes_all_projects): every project's volumes, each under its own.
+    const all = isTrue(query["all-projects"]);
+    const custom = v.list(pool, all ? undefined : owner(projectOf(query))).map((r) => v.toApi(r));
+    // The request project's containers (or every project's), by their names in it.
+    const containers = (ctx.instances?.list(all ? undefined : projectOf(query)) ?? []).filter(onPool(pool))
       .map((r) => builtIn("container", nameInProject(r.project, r.name), instanceUrl(r.name), r.createdAt, r.project));
     const images = (ctx.pools?.imageVolumes(pool) ?? []).map((fp) => builtIn("image", fp, `/1.0/images/${fp}`));
     const vols = [...containers, ...images, ...custom]
       .filter((vol) => (type === undefined || vol.type === type) && matchesFilter(vol, filter));
-    const suffix = projectOf(query) === "default" ? "" : `?project=${projectOf(query)}`;
-    if (recursionLevel(query) === 0) return sync(vols.map((vol) => `/1.0/storage-pools/${pool}/volumes/${vol.type}/${vol.name}${vol.type === "custom" ? suffix : ""}`));
+    const suffixOf = (project: string) => (project === "default" ? "" : `?project=${project}`);
+    const suffix = (vol: StorageVolume) => (all ? suffixOf(vol.project) : vol.type === "custom" ? suffixOf(projectOf(query)) : "");
+    if (recursionLevel(query) === 0) return sync(vols.map((vol) => `/1.0/storage-pools/${pool}/volumes/${vol.type}/${vol.name}${suffix(vol)}`));
     return sync(vols);
   };
 
@@ -197,7 +200,7 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
     .get("/1.0/storage-pools/:name/volumes", ({ params, query }) => list(params.name, query), {
       params: PoolParams, query: RecursionQuery,
       response: UrlsOr(StorageVolume, "StorageVolume"),
-      detail: { summary: "List a pool's volumes: containers' root volumes, images unpacked there, custom volumes (`filter=` as LXD)", tags: ["storage"] },
+      detail: { summary: "List a pool's volumes: containers' root volumes, images unpacked there, custom volumes (`filter=` as LXD; `all-projects=true`: every project's)", tags: ["storage"] },
     })
     .get("/1.0/storage-pools/:name/volumes/:type", ({ params, query }) => list(params.name, query, params.type), {
       params: TypeParams, query: RecursionQuery,

@@ -53,6 +53,25 @@ test("each project has its own v1 in one pool, stored as <project>_<name>; witho
   expect((await d.lxc("project", "set", "p1", "features.storage.volumes", "false")).stderr).toContain("cannot be disabled on non-empty projects");
 });
 
+test("all-projects lists every project's volumes, each with its project (API, our CLI, lxc)", async () => {
+  const all = (await d.api("GET", "/1.0/storage-pools/default/volumes?all-projects=true&recursion=1")).body.metadata as { name: string; project: string; type: string }[];
+  expect(all.filter((v) => v.type === "custom").map((v) => `${v.project}/${v.name}`).sort()).toEqual(["default/v1", "p1/v1"]);
+  const urls = (await d.api("GET", "/1.0/storage-pools/default/volumes/custom?all-projects=true")).body.metadata;
+  expect(urls.sort()).toEqual(["/1.0/storage-pools/default/volumes/custom/v1", "/1.0/storage-pools/default/volumes/custom/v1?project=p1"]);
+  // Without it, the request's project only.
+  expect((await d.api("GET", "/1.0/storage-pools/default/volumes/custom")).body.metadata).toEqual(["/1.0/storage-pools/default/volumes/custom/v1"]);
+  expect((await d.api("GET", "/1.0")).body.metadata.api_extensions).toContain("storage_volumes_all_projects");
+
+  const ours = await ok("storage", "volume", "list", "default", "--all-projects", "-f", "csv");
+  expect(ours).toContain("default,custom,v1,");
+  expect(ours).toContain("p1,custom,v1,");
+  expect((await ok("storage", "volume", "list", "default", "--all-projects")).split("\n").find((l) => l.includes("TYPE"))).toMatch(/^\|\s*PROJECT\s*\|\s*TYPE\s*\|/);
+  expect(await ok("storage", "volume", "list", "default", "-f", "csv")).not.toContain("p1,");
+  const theirs = await d.lxcOk("storage", "volume", "list", "default", "--all-projects", "-f", "csv");
+  expect(theirs).toContain("default,custom,v1,");
+  expect(theirs).toContain("p1,custom,v1,");
+});
+
 test("a disk of an instance in p1 attaches p1's volume; used_by names it there", async () => {
   await ok("--project", "p1", "launch", "busybox", "c1");
   await ok("--project", "p1", "storage", "volume", "attach", "default", "v1", "c1", "/data");
