@@ -48,10 +48,10 @@ export class StorageVolumeListCommand extends LxdCommand {
       return `${f.slice(0, eq)} eq "${f.slice(eq + 1)}"`;
     }).join(" and ");
     const query = `${filter ? `&filter=${enc(filter)}` : ""}${this.allProjects ? "&all-projects=true" : ""}`;
-    const vols = await this.client.get<Volume[]>(`/1.0/storage-pools/${enc(this.pool)}/volumes?recursion=1${query}`);
+    // `--target`: the server lists that member's volumes.
+    const vols = await this.client.get<Volume[]>(at(`/1.0/storage-pools/${enc(this.pool)}/volumes?recursion=1${query}`, this.member));
     // As lxc: a cluster's volumes say which member holds them; with --all-projects, PROJECT comes first.
     const clustered = vols.some((v) => v.location && v.location !== "none");
-    if (this.member) vols.splice(0, vols.length, ...vols.filter((v) => v.type !== "custom" || v.location === this.member));
     const project = (cells: string[]) => (this.allProjects ? cells : []);
     const rows = vols.map((v) => [...project([v.project ?? "default"]), v.type, v.name, v.description, v.content_type, String(v.used_by.length), ...clustered ? [v.location] : []]);
     const header = [...project(["PROJECT"]), "TYPE", "NAME", "DESCRIPTION", "CONTENT-TYPE", "USED BY", ...clustered ? ["LOCATION"] : []];

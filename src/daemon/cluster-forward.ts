@@ -28,6 +28,8 @@ export interface ForwardDeps {
 const INSTANCE_PATH = /^\/1\.0\/(?:instances|containers)\/([^/]+)(\/.*)?$/;
 const MEMBER_STATE_PATH = /^\/1\.0\/cluster\/members\/([^/]+)\/state$/;
 const MEMBER_PART_PATH = /^\/1\.0\/(?:storage-pools|networks)(?:\/[^/]+)?$/;
+/** A pool's volume lists: `?target=` there lists that member's volumes (read by the member). */
+const VOLUME_LIST_PATH = /^\/1\.0\/storage-pools\/[^/]+\/volumes(?:\/[^/]+)?$/;
 const VOLUME_PATH = /^\/1\.0\/storage-pools\/([^/]+)\/volumes\/custom\/([^/]+)(?:\/.*)?$/;
 const OPERATION_PATH = /^\/1\.0\/operations\/([^/]+)(\/wait)?$/;
 const HOP_HEADERS = ["host", "connection", "transfer-encoding", "keep-alive", PEER_HEADER, "user-agent"];
@@ -108,8 +110,9 @@ export function clusterForwarder(deps: ForwardDeps) {
       if (target && target !== cluster.name) {
         const member = cluster.row(target);
         if (!cluster.online(member)) return offline(member.name);
-        // Pools and networks read the target there too: it asks for that member's own part.
-        if (!MEMBER_PART_PATH.test(path)) url.searchParams.delete("target");
+        // Pools, networks and volume lists read the target there too: it asks for that member's own part.
+        const memberPart = MEMBER_PART_PATH.test(path) || (request.method === "GET" && VOLUME_LIST_PATH.test(path));
+        if (!memberPart) url.searchParams.delete("target");
         return relay(deps, member.address, request, url.pathname + url.search);
       }
     } catch (err) {

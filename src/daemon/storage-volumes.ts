@@ -89,7 +89,11 @@ export const storageVolumesRoutes = (ctx: StorageVolumesContext) => {
     const filter = parseFilter(query.filter ?? "");
     // `all-projects` (storage_volumes_all_projects): every project's volumes, each under its own.
     const all = isTrue(query["all-projects"]);
-    const custom = v.list(pool, all ? undefined : owner(projectOf(query))).map((r) => v.toApi(r));
+    // On a cluster, `?target=` keeps the custom volumes of that member (its containers are the
+    // ones listed already: the request is forwarded there).
+    const member = v.location() !== "none" ? query.target : undefined;
+    const custom = v.list(pool, all ? undefined : owner(projectOf(query)))
+      .filter((r) => !member || r.location === member).map((r) => v.toApi(r));
     // The request project's containers (or every project's), by their names in it.
     const containers = (ctx.instances?.list(all ? undefined : projectOf(query)) ?? []).filter(onPool(pool))
       .map((r) => builtIn("container", nameInProject(r.project, r.name), instanceUrl(r.name), r.createdAt, r.project));
