@@ -7,13 +7,13 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { bridgeLinkName } from "../../src/network/names.ts";
-import { startDaemon, type TestDaemon } from "../helpers/daemon.ts";
-import { freePort } from "../helpers/net.ts";
+import type { TestDaemon } from "../helpers/daemon.ts";
+import { LIBDQLITE, joinToken, memberAddress, startMembers } from "../helpers/cluster.ts";
 
-const LIB = ["/usr/lib/x86_64-linux-gnu/libdqlite.so.0", "/usr/lib/aarch64-linux-gnu/libdqlite.so.0"].find(existsSync);
+const LIB = LIBDQLITE;
 
 const m: TestDaemon[] = [];
-const address = new Map<TestDaemon, string>();
+const address = memberAddress;
 /** The same network name on every member; each member's bridge carries its own test tag. */
 const NET = "brc1";
 const NET2 = "brc2";
@@ -24,17 +24,12 @@ interface Pool { name: string; status: string; locations: string[]; config: Reco
 const linkUp = (d: TestDaemon, network: string) => Bun.spawnSync(["ip", "link", "show", bridgeLinkName(network, d.tag)]).exitCode === 0;
 const pool = async (d: TestDaemon, name: string, target?: string): Promise<Pool> =>
   (await d.api("GET", `/1.0/storage-pools/${name}${target ? `?target=${target}` : ""}`)).body.metadata;
-const tokenFor = async (leader: TestDaemon, name: string) => (await leader.ok("cluster", "add", name)).trim().split("\n").at(-1)!;
 /** An empty directory for a pool's source, under the member's own state directory. */
 const sourceDir = (d: TestDaemon, name: string) => join(d.dir, `src-${name}`);
 
 describe.skipIf(!LIB)("cluster storage pools and networks", () => {
   beforeAll(async () => {
-    for (let i = 0; i < 3; i++) {
-      const d = await startDaemon();
-      address.set(d, `127.0.0.1:${freePort()}`);
-      m.push(d);
-    }
+    await startMembers(m, 3);
     const [m1] = m as [TestDaemon];
     await m1.ok("storage", "create", "default", "dir");
     await m1.ok("config", "set", "core.https_address", address.get(m1)!);
@@ -68,7 +63,7 @@ describe.skipIf(!LIB)("cluster storage pools and networks", () => {
   test("a joiner with a preseed's member_config gets the pools at its sources and the bridge, at once", async () => {
     const [m1, m2] = m as [TestDaemon, TestDaemon];
     const preseed = [
-      "cluster:", "  enabled: true", "  server_name: m2", `  server_address: ${address.get(m2)}`, `  cluster_token: ${await tokenFor(m1, "m2")}`,
+      "cluster:", "  enabled: true", "  server_name: m2", `  server_address: ${address.get(m2)}`, `  cluster_token: ${await joinToken(m1, "m2")}`,
       "  member_config:", "  - entity: storage-pool", "    name: data", "    key: source", `    value: ${sourceDir(m2, "data")}`, "",
     ].join("\n");
     const r = await m2.lxdWith({ stdin: preseed }, "init", "--preseed");
@@ -91,7 +86,7 @@ describe.skipIf(!LIB)("cluster storage pools and networks", () => {
 
   test("interactive `lxd init` joins with LXD's questions and answers each pool's source", async () => {
     const [m1, , m3] = m as [TestDaemon, TestDaemon, TestDaemon];
-    const token = await tokenFor(m1, "m3");
+    const token = await joinToken(m1, "m3");
     const answers = ["yes", address.get(m3)!, "yes", "yes", token, "yes", sourceDir(m3, "data"), "", "yes", ""].join("\n");
     const r = await m3.lxdWith({ stdin: answers, timeoutMs: 60_000 }, "init");
     expect(r.code, r.stderr).toBe(0);

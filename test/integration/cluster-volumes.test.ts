@@ -7,14 +7,14 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { importBusybox, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
-import { freePort } from "../helpers/net.ts";
+import { importBusybox, type TestDaemon } from "../helpers/daemon.ts";
+import { LIBDQLITE, joinMember, memberAddress, startMembers } from "../helpers/cluster.ts";
 import { until } from "../helpers/until.ts";
 
-const LIB = ["/usr/lib/x86_64-linux-gnu/libdqlite.so.0", "/usr/lib/aarch64-linux-gnu/libdqlite.so.0"].find(existsSync);
+const LIB = LIBDQLITE;
 
 const m: TestDaemon[] = [];
-const address = new Map<TestDaemon, string>();
+const address = memberAddress;
 
 interface Volume { name: string; type: string; location: string; config: Record<string, string>; used_by: string[] }
 
@@ -25,20 +25,10 @@ const where = async (d: TestDaemon, name: string) => (await volumes(d)).filter((
 const volumeDir = (d: TestDaemon, name: string) => join(d.dir, "storage-pools/default/custom", name);
 const AMBIGUOUS = "More than one cluster member has a volume named \"vol1\". Please target a specific member";
 
-async function joinMember(d: TestDaemon, name: string): Promise<void> {
-  const token = (await m[0]!.ok("cluster", "add", name)).trim().split("\n").at(-1)!;
-  const preseed = `cluster:\n  enabled: true\n  server_name: ${name}\n  server_address: ${address.get(d)}\n  cluster_token: ${token}\n`;
-  const r = await d.lxdWith({ stdin: preseed }, "init", "--preseed");
-  expect(r.code, r.stderr).toBe(0);
-}
 
 describe.skipIf(!LIB)("cluster custom volumes", () => {
   beforeAll(async () => {
-    for (let i = 0; i < 3; i++) {
-      const d = await startDaemon();
-      address.set(d, `127.0.0.1:${freePort()}`);
-      m.push(d);
-    }
+    await startMembers(m, 3);
     const [m1, m2, m3] = m as [TestDaemon, TestDaemon, TestDaemon];
     await m1.ok("storage", "create", "default", "dir");
     await m1.ok("profile", "device", "add", "default", "root", "disk", "path=/", "pool=default");
@@ -47,8 +37,8 @@ describe.skipIf(!LIB)("cluster custom volumes", () => {
     await m1.ok("config", "set", "core.https_address", address.get(m1)!);
     await importBusybox(m1);
     await m1.ok("cluster", "enable", "m1");
-    await joinMember(m2, "m2");
-    await joinMember(m3, "m3");
+    await joinMember(m1, m2, "m2");
+    await joinMember(m1, m3, "m3");
   }, 180_000);
 
   afterAll(async () => {

@@ -10,16 +10,17 @@ import { join } from "node:path";
 import { criuWrapper, startCounting } from "../helpers/criu.ts";
 import { busyboxImage, importBusybox, startDaemon, type TestDaemon } from "../helpers/daemon.ts";
 import { freePort } from "../helpers/net.ts";
+import { LIBDQLITE, joinMember, memberAddress, startMembers } from "../helpers/cluster.ts";
 import { until } from "../helpers/until.ts";
 
-const LIB = ["/usr/lib/x86_64-linux-gnu/libdqlite.so.0", "/usr/lib/aarch64-linux-gnu/libdqlite.so.0"].find(existsSync);
+const LIB = LIBDQLITE;
 /** Seconds without a heartbeat before a member is offline (LXD's default is 20). */
 const THRESHOLD = 6;
 
 const m: TestDaemon[] = [];
 /** The CRIU the members run with ("" when it cannot be provisioned: live-migrate is then refused). */
 let criu = "";
-const address = new Map<TestDaemon, string>();
+const address = memberAddress;
 
 interface Member { server_name: string; status: string; roles: string[]; url: string }
 interface Inst { name: string; status: string; location: string }
@@ -28,21 +29,11 @@ const members = async (d: TestDaemon): Promise<Member[]> => JSON.parse(await d.o
 const instances = async (d: TestDaemon): Promise<Inst[]> => JSON.parse(await d.ok("list", "--format", "json"));
 const locationOf = async (d: TestDaemon, name: string) => (await instances(d)).find((i) => i.name === name)?.location;
 
-async function joinMember(d: TestDaemon, name: string, leader = m[0]!): Promise<void> {
-  const token = (await leader.ok("cluster", "add", name)).trim().split("\n").at(-1)!;
-  const preseed = `cluster:\n  enabled: true\n  server_name: ${name}\n  server_address: ${address.get(d)}\n  cluster_token: ${token}\n`;
-  const r = await d.lxdWith({ stdin: preseed }, "init", "--preseed");
-  expect(r.code, r.stderr).toBe(0);
-}
 
 describe.skipIf(!LIB)("cluster", () => {
   beforeAll(async () => {
     criu = await criuWrapper().catch(() => "");
-    for (let i = 0; i < 3; i++) {
-      const d = await startDaemon(criu ? { env: { LXD_CRIU: criu } } : {});
-      address.set(d, `127.0.0.1:${freePort()}`);
-      m.push(d);
-    }
+    await startMembers(m, 3, criu ? { env: { LXD_CRIU: criu } } : {});
     const [m1] = m as [TestDaemon];
     await m1.ok("storage", "create", "default", "dir");
     await m1.ok("profile", "device", "add", "default", "root", "disk", "path=/", "pool=default");
@@ -67,8 +58,8 @@ describe.skipIf(!LIB)("cluster", () => {
     expect(await m1.ok("cluster", "list-tokens")).toContain("m2");
     expect(await m1.ok("cluster", "revoke-token", "m2")).toContain("deleted");
     expect(await m1.ok("cluster", "list-tokens")).not.toContain("m2");
-    await joinMember(m2, "m2");
-    await joinMember(m3, "m3");
+    await joinMember(m[0]!, m2, "m2");
+    await joinMember(m[0]!, m3, "m3");
     const cert = readFileSync(join(m1.dir, "cluster.crt"), "utf8");
     for (const d of [m2, m3]) expect(readFileSync(join(d.dir, "cluster.crt"), "utf8")).toBe(cert);
     const listed = await members(m3);
@@ -423,7 +414,7 @@ describe.skipIf(!LIB)("cluster", () => {
     expect((await members(m1)).map((x) => x.server_name)).toEqual(["m1", "m2"]);
 
     // It can join again; removed while reachable, it is told to leave.
-    await joinMember(m3, "m3");
+    await joinMember(m[0]!, m3, "m3");
     expect((await members(m1)).map((x) => x.server_name)).toEqual(["m1", "m2", "m3"]);
     const untold = () => readFileSync(join(m1.dir, "lxd.log"), "utf8").split("could not be told to leave").length - 1;
     const before = untold();
@@ -434,7 +425,7 @@ describe.skipIf(!LIB)("cluster", () => {
     expect(untold()).toBe(before);
 
     // Frozen while it is removed (its dqlite node runs on): it finds out at its next heartbeat check.
-    await joinMember(m3, "m3");
+    await joinMember(m[0]!, m3, "m3");
     process.kill(m3.pid!, "SIGSTOP");
     try {
       expect(await m1.ok("cluster", "remove", "m3")).toContain("Member m3 removed");
@@ -450,18 +441,14 @@ describe.skipIf(!LIB)("cluster", () => {
 test.skipIf(!LIB)("five members: three voters, two standbys; without CRIU a live move is refused", async () => {
   const five: TestDaemon[] = [];
   try {
-    for (let i = 0; i < 5; i++) {
-      const d = await startDaemon();
-      address.set(d, `127.0.0.1:${freePort()}`);
-      five.push(d);
-    }
+    await startMembers(five, 5);
     const [first] = five as [TestDaemon];
     await first.ok("storage", "create", "default", "dir");
     await first.ok("profile", "device", "add", "default", "root", "disk", "path=/", "pool=default");
     await importBusybox(first);
     await first.ok("config", "set", "core.https_address", address.get(first)!);
     await first.ok("cluster", "enable", "f1");
-    for (const [i, d] of five.slice(1).entries()) await joinMember(d, `f${i + 2}`, first);
+    for (const [i, d] of five.slice(1).entries()) await joinMember(first, d, `f${i + 2}`);
     const roles = async () => (await members(five[4]!)).map((x) => x.roles.filter((r) => r !== "database-leader").join(",")).sort();
     await until(async () => (await roles()).join(" ") === "database database database database-standby database-standby", "3 voters and 2 standbys", 60_000);
     expect((await members(first)).every((x) => x.status === "Online")).toBe(true);
